@@ -1,0 +1,121 @@
+"""Case submissions (edge → hub), acknowledgements after commit and case events (hub → edge)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from protocol.envelope import DeadLetterReason, Envelope, MessageType, Strict
+
+__all__ = [
+    "Ack",
+    "AckBody",
+    "Applicant",
+    "CaseBatch",
+    "CaseBatchBody",
+    "CaseEvent",
+    "CaseEvents",
+    "CaseEventsBody",
+    "CaseStatus",
+    "CaseSubmission",
+    "Rejection",
+]
+
+RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
+
+
+class CaseStatus(enum.StrEnum):
+    """States a centre really uses; the labels are in the message catalogues."""
+
+    SUBMITTED = "submitted"  # 已提交
+    ACCEPTED = "accepted"  # 已受理
+    UNDER_REVIEW = "under_review"  # 审核中
+    MORE_MATERIALS = "more_materials"  # 待补正
+    COMPLETED = "completed"  # 已办结
+    REJECTED = "rejected"  # 不予受理/不予批准
+    WITHDRAWN = "withdrawn"  # 已撤回
+
+
+class Applicant(Strict):
+    """The card holder's facts, as read from the card. The photo is never part of them."""
+
+    id_number: str = Field(pattern=r"^\d{17}[\dX]$", description="GB 11643 number; check digit checked by the hub")
+    name: str = Field(min_length=1, max_length=64)
+    sex: Literal["M", "F", "U"] = "U"
+    birth_date: date | None = None
+    card_type: Literal["id_card", "sscard", "qr", "manual"] = "id_card"
+
+
+class CaseSubmission(Strict):
+    """One case as accepted at a terminal; identical on every redelivery."""
+
+    case_id: uuid.UUID = Field(description="UUIDv7 made at the terminal; the hub upserts by it")
+    receipt_no: str = Field(pattern=RECEIPT_PATTERN, description="committee code - YYYYMMDD - local sequence")
+    query_code: str = Field(pattern=r"^[0-9A-Z]{6}$", description="printed on the receipt for public look-ups")
+    item_code: str = Field(min_length=1, max_length=64)
+    committee: str = Field(min_length=1, max_length=16)
+    created_at: AwareDatetime = Field(description="terminal clock when the case was accepted")
+    applicant: Applicant
+    agent: str | None = Field(default=None, max_length=64, description="staff id for a case made on behalf (代办)")
+    form: dict[str, str] = Field(default_factory=dict)
+    materials: list[str] = Field(default_factory=list, description="materials ticked as received")
+
+
+class CaseBatchBody(Strict):
+    cases: list[CaseSubmission] = Field(min_length=1, max_length=1000)
+
+
+class CaseBatch(Envelope):
+    message_type: ClassVar[MessageType] = MessageType.CASE_BATCH
+    type: Literal[MessageType.CASE_BATCH] = MessageType.CASE_BATCH
+    body: CaseBatchBody
+
+
+class Rejection(Strict):
+    """An item (or a whole message) the hub dead-lettered; the terminal parks it and raises an alarm."""
+
+    item_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None
+    reason: DeadLetterReason
+    detail: str = ""
+
+
+class AckBody(Strict):
+    acked: list[uuid.UUID] = Field(default_factory=list, description="items committed at the hub (or already there)")
+    rejected: list[Rejection] = Field(default_factory=list)
+    in_reply_to: uuid.UUID | None = Field(default=None, description="id of the message answered")
+
+
+class Ack(Envelope):
+    """Published only after the hub's commit; the only thing that clears an outbox row."""
+
+    message_type: ClassVar[MessageType] = MessageType.ACK
+    type: Literal[MessageType.ACK] = MessageType.ACK
+    body: AckBody
+
+
+class CaseEvent(Strict):
+    """A state change of one case; ``version`` grows by one per change, ``event_id`` across the hub."""
+
+    event_id: int = Field(ge=1)
+    case_id: uuid.UUID
+    version: int = Field(ge=1)
+    status: CaseStatus
+    at: AwareDatetime
+    note: str = Field(default="", max_length=2000, description="reason the resident can read")
+    department: str = ""
+    due_date: date | None = None
+
+
+class CaseEventsBody(Strict):
+    events: list[CaseEvent] = Field(min_length=1, max_length=1000)
+
+
+class CaseEvents(Envelope):
+    message_type: ClassVar[MessageType] = MessageType.CASE_EVENTS
+    type: Literal[MessageType.CASE_EVENTS] = MessageType.CASE_EVENTS
+    body: CaseEventsBody

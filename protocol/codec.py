@@ -1,0 +1,90 @@
+"""Decoding with every check the hub and the terminals apply, in the order they apply them.
+
+size → JSON → schema version → message schema → type allowed on this topic → terminal matches topic.
+Each failure is a :class:`~protocol.envelope.ProtocolError` naming its :class:`DeadLetterReason`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from protocol import SCHEMA_VERSION, topics
+from protocol.cases import Ack, CaseBatch, CaseEvents
+from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, MessageType, ProtocolError
+from protocol.health import Heartbeat
+from protocol.state import Birth, Command, Death, HubState
+
+__all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
+
+MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
+    Birth,
+    Death,
+    HubState,
+    CaseBatch,
+    Ack,
+    CaseEvents,
+    Heartbeat,
+    Command,
+)
+
+Message = Annotated[
+    Birth | Death | HubState | CaseBatch | Ack | CaseEvents | Heartbeat | Command,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+# Which message types may arrive on which per-terminal channel.
+_ALLOWED: dict[topics.Up | topics.Down | None, frozenset[MessageType]] = {
+    None: frozenset({MessageType.BIRTH, MessageType.DEATH}),
+    topics.Up.CASES: frozenset({MessageType.CASE_BATCH}),
+    topics.Up.HEALTH: frozenset({MessageType.HEARTBEAT}),
+    topics.Down.ACKS: frozenset({MessageType.ACK}),
+    topics.Down.EVENTS: frozenset({MessageType.CASE_EVENTS}),
+    topics.Down.COMMANDS: frozenset({MessageType.COMMAND}),
+}
+
+
+def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
+    """Decode any message, checking size, JSON, version and schema."""
+    if len(payload) > max_bytes:
+        raise ProtocolError(DeadLetterReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}")
+    try:
+        raw: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(DeadLetterReason.MALFORMED_JSON, str(exc)[:200]) from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(DeadLetterReason.MALFORMED_JSON, "payload is not a JSON object")
+    if raw.get("v") != SCHEMA_VERSION:
+        raise ProtocolError(DeadLetterReason.UNKNOWN_VERSION, f"schema version {raw.get('v')!r}, expected {SCHEMA_VERSION}")
+    try:
+        return _ADAPTER.validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProtocolError(DeadLetterReason.SCHEMA_INVALID, f"{where}: {first['msg']}"[:300]) from None
+
+
+def decode_for_topic(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
+    """Decode a message from a per-terminal topic and check it belongs there."""
+    try:
+        parsed = topics.parse(topic)
+    except topics.TopicError as exc:
+        raise ProtocolError(DeadLetterReason.UNKNOWN_TOPIC, str(exc)) from None
+    message = decode(payload, max_bytes)
+    allowed = _ALLOWED.get(parsed.channel, frozenset())
+    if message.type not in allowed:
+        raise ProtocolError(DeadLetterReason.UNEXPECTED_TYPE, f"{message.type.value} not allowed on {topic}")
+    if message.terminal != parsed.terminal:
+        raise ProtocolError(
+            DeadLetterReason.TERMINAL_MISMATCH,
+            f"envelope terminal {message.terminal!r} differs from topic terminal {parsed.terminal!r}",
+        )
+    return message
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of every message, keyed by message type; written to docs/schema/ by the CLI."""
+    return {cls.message_type.value: cls.model_json_schema() for cls in MESSAGE_CLASSES}

@@ -1,0 +1,91 @@
+"""The envelope every message travels in, and the reasons a message can be refused.
+
+An envelope carries: the schema version ``v``, the message ``type``, a message ``id``, the ``terminal``
+it concerns, that terminal's monotonic ``seq``, the sender's clock ``sent_at`` and the ``body``.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from protocol import SCHEMA_VERSION
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "DeadLetterReason",
+    "Envelope",
+    "MessageType",
+    "ProtocolError",
+    "Strict",
+    "utcnow",
+]
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+"""Largest payload either side accepts; a case batch is cut to stay below it."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Strict(BaseModel):
+    """Base of every wire model: unknown fields are an error, nothing is coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class MessageType(enum.StrEnum):
+    BIRTH = "birth"
+    DEATH = "death"
+    HUB_STATE = "hub_state"
+    CASE_BATCH = "case_batch"
+    ACK = "ack"
+    CASE_EVENTS = "case_events"
+    HEARTBEAT = "heartbeat"
+    COMMAND = "command"
+
+
+class DeadLetterReason(enum.StrEnum):
+    """Why the hub refused a message or one item in it; stored with every dead letter."""
+
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    UNKNOWN_VERSION = "unknown_version"
+    SCHEMA_INVALID = "schema_invalid"
+    UNEXPECTED_TYPE = "unexpected_type"
+    TERMINAL_MISMATCH = "terminal_mismatch"
+    UNKNOWN_TOPIC = "unknown_topic"
+    INVALID_ID_NUMBER = "invalid_id_number"
+    CONFLICT = "conflict"
+
+
+class ProtocolError(ValueError):
+    """A message that cannot be accepted; ``reason`` says why in a word, ``detail`` for a person."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Envelope(Strict):
+    """Common header of every message; subclasses fix ``type`` and type the ``body``."""
+
+    message_type: ClassVar[MessageType]
+
+    v: int = Field(default=SCHEMA_VERSION, description="schema version; only SCHEMA_VERSION is accepted")
+    type: MessageType
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="message id, unique per message")
+    terminal: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="terminal concerned, or 'hub'")
+    seq: int = Field(default=0, ge=0, description="sender's per-terminal monotonic sequence")
+    sent_at: AwareDatetime = Field(default_factory=utcnow, description="sender's clock at publish")
+    body: Any
+
+    def encode(self) -> bytes:
+        """Compact UTF-8 JSON, as published."""
+        return self.model_dump_json().encode()

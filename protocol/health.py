@@ -1,0 +1,31 @@
+"""Heartbeats: what a hub operator needs to know about a terminal, every few seconds, at QoS 0."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from protocol.envelope import Envelope, MessageType, Strict
+
+__all__ = ["Heartbeat", "HeartbeatBody"]
+
+
+class HeartbeatBody(Strict):
+    bd_seq: int = Field(ge=0)
+    uptime_s: float = Field(ge=0)
+    outbox_depth: int = Field(ge=0)
+    oldest_unsent_at: AwareDatetime | None = None
+    parked: int = Field(default=0, ge=0, description="items the hub refused, waiting for an operator")
+    disk_free_mb: float = Field(ge=0)
+    app_version: str = ""
+    catalogue_version: int = 0
+    reader: str = "unknown"
+    printer: str = "unknown"
+    alarms: list[str] = Field(default_factory=list)
+
+
+class Heartbeat(Envelope):
+    message_type: ClassVar[MessageType] = MessageType.HEARTBEAT
+    type: Literal[MessageType.HEARTBEAT] = MessageType.HEARTBEAT
+    body: HeartbeatBody
