@@ -58,7 +58,9 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     if not isinstance(raw, dict):
         raise ProtocolError(DeadLetterReason.MALFORMED_JSON, "payload is not a JSON object")
     if raw.get("v") != SCHEMA_VERSION:
-        raise ProtocolError(DeadLetterReason.UNKNOWN_VERSION, f"schema version {raw.get('v')!r}, expected {SCHEMA_VERSION}")
+        raise ProtocolError(
+            DeadLetterReason.UNKNOWN_VERSION, f"schema version {raw.get('v')!r}, expected {SCHEMA_VERSION}"
+        )
     try:
         return _ADAPTER.validate_json(payload)
     except ValidationError as exc:

@@ -53,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(COMMANDS[name][0])
     except ModuleNotFoundError as exc:
-        print(f"shegong {name}: not installed here ({exc.name} is missing); install the matching extra", file=sys.stderr)
+        print(
+            f"shegong {name}: not installed here ({exc.name} is missing); install the matching extra",
+            file=sys.stderr,
+        )
         return 2
     try:
         return int(module.main(rest) or 0)

@@ -1,0 +1,51 @@
+"""One terminal's parts wired together: store, alarms, cases, outbox and the sync agent.
+
+The kiosk, the console and ``shegong edge …`` all start from an :class:`EdgeRuntime`; none of them
+builds these parts on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
+from edge.settings import EdgeSettings
+from edge.store.alarms import Alarms
+from edge.store.cases import CaseStore
+from edge.store.db import device_secret, open_engine
+from edge.store.outbox import Outbox
+from edge.sync.agent import SyncAgent
+
+__all__ = ["EdgeRuntime", "app_version"]
+
+
+def app_version() -> str:
+    try:
+        return version("shegong")
+    except PackageNotFoundError:
+        return "dev"
+
+
+class EdgeRuntime:
+    def __init__(self, settings: EdgeSettings, health: Callable[[], dict[str, str]] | None = None) -> None:
+        self.settings = settings
+        self.engine = open_engine(settings)
+        self.alarms = Alarms(self.engine)
+        self.cases = CaseStore(self.engine, settings, device_secret(settings), self.alarms)
+        self.outbox = Outbox(self.engine)
+        self.agent = SyncAgent(
+            settings, self.outbox, self.cases, self.alarms, health=health, app_version=app_version()
+        )
+
+    def start_sync(self) -> None:
+        self.agent.start()
+
+    def close(self) -> None:
+        self.agent.stop()
+        self.engine.dispose()
+
+    def __enter__(self) -> EdgeRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""Alarms: raised once, cleared when resolved. Also kept in memory, so a full disk cannot hide one."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from edge.store.models import Alarm
+from protocol.envelope import utcnow
+
+__all__ = ["Alarms"]
+
+log = logging.getLogger(__name__)
+_alarms = Alarm.__table__
+
+
+class Alarms:
+    """Active alarms by kind. ``raise_`` and ``clear`` are idempotent; each change is logged once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._active: dict[str, str] = {}
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(_alarms.c.kind, _alarms.c.message).where(_alarms.c.cleared_at.is_(None))
+            )
+            self._active.update({kind: message for kind, message in rows})
+
+    def active(self) -> dict[str, str]:
+        return dict(self._active)
+
+    def raise_(self, kind: str, message: str, at: datetime | None = None) -> None:
+        if kind in self._active:
+            return
+        self._active[kind] = message
+        log.error("alarm raised: %s: %s", kind, message)
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(_alarms).values(kind=kind, message=message, raised_at=at or utcnow()))
+        except OperationalError:
+            log.exception("alarm %s could not be stored; it stays active in memory and in heartbeats", kind)
+
+    def clear(self, kind: str) -> None:
+        if self._active.pop(kind, None) is None:
+            return
+        log.warning("alarm cleared: %s", kind)
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(_alarms)
+                    .where(_alarms.c.kind == kind, _alarms.c.cleared_at.is_(None))
+                    .values(cleared_at=utcnow())
+                )
+        except OperationalError:
+            log.exception("alarm %s clearing could not be stored", kind)

@@ -1,0 +1,229 @@
+"""Accepting a case at the terminal: one SQLite transaction writes the case and its outbox row.
+
+The receipt number (committee code, local date, local sequence) and the query code are made here,
+offline, so the receipt prints at once whatever the state of the VPN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import uuid6
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
+
+from edge.errors import EdgeError, StorageFull
+from edge.settings import EdgeSettings
+from edge.store.alarms import Alarms
+from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter
+from protocol import idnumber
+from protocol.cases import Applicant, CaseEvent, CaseSubmission
+from protocol.envelope import utcnow
+
+__all__ = ["CaseStore", "InvalidApplicant", "NewCase"]
+
+log = logging.getLogger(__name__)
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+_QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
+_cases, _outbox, _events, _counters = (
+    Case.__table__,
+    OutboxRow.__table__,
+    CaseEventRow.__table__,
+    ReceiptCounter.__table__,
+)
+
+
+class InvalidApplicant(EdgeError):
+    """The card holder's ID number is not a possible one; the message is for the resident."""
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """What the kiosk (or ``shegong edge submit``) hands over to be accepted."""
+
+    item_code: str
+    applicant: Applicant
+    form: dict[str, str] = field(default_factory=dict)
+    materials: list[str] = field(default_factory=list)
+    agent: str | None = None
+
+
+class CaseStore:
+    """Cases of this terminal: accept, list a holder's cases, apply hub events."""
+
+    def __init__(self, engine: Engine, settings: EdgeSettings, secret: bytes, alarms: Alarms) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._secret = secret
+        self._alarms = alarms
+
+    def holder_key(self, id_number: str) -> str:
+        return hmac.new(self._secret, id_number.encode(), hashlib.sha256).hexdigest()
+
+    def submit(self, new: NewCase, now: datetime | None = None) -> CaseSubmission:
+        """Accept ``new`` durably (case + outbox row, one transaction), or raise and store nothing.
+
+        Raises :class:`InvalidApplicant` for an impossible ID number and :class:`StorageFull` (with an
+        alarm) when the outbox or the disk is at its bound.
+        """
+        try:
+            id_number = idnumber.validate(new.applicant.id_number)
+        except idnumber.InvalidIdNumber as exc:
+            raise InvalidApplicant(f"身份证号码无效：{exc}") from None
+        now = now or utcnow()
+        try:
+            with self._engine.begin() as conn:
+                self._check_room(conn)
+                receipt_no = self._next_receipt(conn, now)
+                submission = CaseSubmission(
+                    case_id=uuid6.uuid7(),
+                    receipt_no=receipt_no,
+                    query_code="".join(secrets.choice(_QUERY_ALPHABET) for _ in range(6)),
+                    item_code=new.item_code,
+                    committee=self._settings.committee_code,
+                    created_at=now,
+                    applicant=new.applicant.model_copy(update={"id_number": id_number}),
+                    agent=new.agent,
+                    form=new.form,
+                    materials=new.materials,
+                )
+                payload = submission.model_dump_json()
+                case_id = str(submission.case_id)
+                conn.execute(
+                    insert(_cases).values(
+                        case_id=case_id,
+                        receipt_no=receipt_no,
+                        query_code=submission.query_code,
+                        item_code=new.item_code,
+                        holder_key=self.holder_key(id_number),
+                        created_at=now,
+                        status="submitted",
+                        version=0,
+                        status_at=now,
+                        status_note="",
+                        payload=payload,
+                    )
+                )
+                conn.execute(
+                    insert(_outbox).values(
+                        item_id=case_id, channel="cases", payload=payload, created_at=now, attempts=0
+                    )
+                )
+        except OperationalError as exc:
+            if isinstance(exc.orig, sqlite3.OperationalError) and "full" in str(exc.orig):
+                self._alarms.raise_("storage_full", "数据库已满，暂停受理新业务")
+                raise StorageFull("存储空间已满，暂时无法受理新业务，请联系工作人员") from None
+            raise
+        log.info("case accepted: %s item=%s", receipt_no, new.item_code)
+        return submission
+
+    def _check_room(self, conn: Connection) -> None:
+        s = self._settings
+        depth = conn.execute(
+            select(func.count()).select_from(_outbox).where(_outbox.c.parked_at.is_(None))
+        ).scalar_one()
+        reason = None
+        if depth >= s.outbox_limit:
+            reason = f"待上传队列已达上限 {s.outbox_limit} 件"
+        else:
+            st = os.statvfs(s.data_dir)
+            free_mb = st.f_bavail * st.f_frsize / 2**20
+            if free_mb < s.min_free_disk_mb:
+                reason = f"磁盘剩余空间不足 {s.min_free_disk_mb:.0f} MB"
+            elif s.db_max_pages:
+                pages = conn.execute(text("PRAGMA page_count")).scalar_one()
+                if pages + s.reserve_pages >= s.db_max_pages:
+                    reason = "数据库已接近容量上限"
+        if reason:
+            self._alarms.raise_("storage_full", reason)
+            raise StorageFull(f"存储空间已满（{reason}），暂时无法受理新业务，请联系工作人员")
+        self._alarms.clear("storage_full")
+
+    def _next_receipt(self, conn: Connection, now: datetime) -> str:
+        day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
+        conn.execute(
+            sqlite_insert(_counters)
+            .values(day=day, last=1)
+            .on_conflict_do_update(index_elements=["day"], set_={"last": _counters.c.last + 1})
+        )
+        last = conn.execute(select(_counters.c.last).where(_counters.c.day == day)).scalar_one()
+        return f"{self._settings.committee_code}-{day}-{last:04d}"
+
+    def cases_of(self, id_number: str) -> list[dict[str, object]]:
+        """Every case of a holder, newest first, with its timeline and the time its state is as of."""
+        with self._engine.connect() as conn:
+            cases = (
+                conn.execute(
+                    select(_cases)
+                    .where(_cases.c.holder_key == self.holder_key(id_number))
+                    .order_by(_cases.c.created_at.desc())
+                )
+                .mappings()
+                .all()
+            )
+            out = []
+            for case in cases:
+                timeline = (
+                    conn.execute(
+                        select(_events)
+                        .where(_events.c.case_id == case["case_id"])
+                        .order_by(_events.c.version)
+                    )
+                    .mappings()
+                    .all()
+                )
+                out.append({**case, "timeline": [dict(e) for e in timeline]})
+        return out
+
+    def get(self, case_id: str) -> dict[str, object] | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().first()
+        return dict(row) if row else None
+
+    def apply_events(self, events: list[CaseEvent]) -> int:
+        """Store hub events and move each case forward, never back: an older version changes nothing.
+
+        Returns how many case states changed.
+        """
+        changed = 0
+        with self._engine.begin() as conn:
+            for ev in events:
+                case_id = str(ev.case_id)
+                conn.execute(
+                    sqlite_insert(_events)
+                    .values(
+                        event_id=ev.event_id,
+                        case_id=case_id,
+                        version=ev.version,
+                        status=ev.status.value,
+                        at=ev.at,
+                        note=ev.note,
+                        department=ev.department,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                result = conn.execute(
+                    update(_cases)
+                    .where(_cases.c.case_id == case_id, _cases.c.version < ev.version)
+                    .values(status=ev.status.value, version=ev.version, status_at=ev.at, status_note=ev.note)
+                )
+                changed += result.rowcount
+            if events:
+                top = max(ev.event_id for ev in events)
+                conn.execute(
+                    text(
+                        "INSERT INTO meta(key, value) VALUES ('events_watermark', :v) "
+                        "ON CONFLICT(key) DO UPDATE SET value = max(value, :v)"
+                    ),
+                    {"v": top},
+                )
+        return changed

@@ -1,0 +1,70 @@
+"""Opening the edge database: engine with WAL and synchronous=FULL, migrations to head, the device key."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
+
+from edge.settings import EdgeSettings
+from shegong.db import make_engine
+
+__all__ = ["HEAD", "bump_counter", "migrate", "open_engine", "read_counter", "device_secret"]
+
+HEAD = "e0002"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def open_engine(settings: EdgeSettings) -> Engine:
+    """Create the data folder and the engine, and bring the schema to head (queue intact)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(
+        f"sqlite:///{settings.db_path}",
+        sqlite_pragmas={"max_page_count": settings.db_max_pages},
+    )
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the edge schema with Alembic to ``revision`` (head by default), in one transaction."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def device_secret(settings: EdgeSettings) -> bytes:
+    """The device's own key (created once, mode 0600): keys holder lookups without storing ID numbers."""
+    path = settings.secret_path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+            f.flush()
+            os.fsync(f.fileno())
+    return path.read_bytes()
+
+
+def read_counter(conn: object, key: str) -> int:
+    value = conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": key}).scalar()  # type: ignore[attr-defined]
+    return int(value or 0)
+
+
+def bump_counter(conn: object, key: str, by: int = 1) -> int:
+    """Add ``by`` to a durable counter inside the caller's transaction and return the new value."""
+    conn.execute(  # type: ignore[attr-defined]
+        text(
+            "INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = value + :v"
+        ),
+        {"k": key, "v": by},
+    )
+    return read_counter(conn, key)

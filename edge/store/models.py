@@ -1,0 +1,101 @@
+"""Tables of the edge database. Schema changes go through an Alembic revision in ``migrations/``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from shegong.db import UTCDateTime
+
+__all__ = ["Alarm", "Case", "CaseEventRow", "EdgeModel", "Meta", "OutboxRow", "ReceiptCounter"]
+
+
+class EdgeModel(SQLModel, registry=registry()):
+    """Base of the edge tables: their own metadata, apart from the hub's."""
+
+
+def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class Case(EdgeModel, table=True):
+    """A case accepted here. ``payload`` is the submission as sent; ``holder_key`` finds a holder's cases
+    without storing their ID number in a searchable column."""
+
+    __tablename__ = "cases"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    receipt_no: str = Field(unique=True, max_length=40)
+    query_code: str = Field(max_length=6)
+    item_code: str = Field(max_length=64)
+    holder_key: str = Field(index=True, max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    status: str = Field(default="submitted", max_length=32)
+    version: int = 0
+    status_at: datetime = Field(sa_column=_ts())
+    status_note: str = ""
+    hub_acked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    payload: str
+
+
+class OutboxRow(EdgeModel, table=True):
+    """One item waiting for the hub's ack after commit. Deleted by that ack, never before."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unparked", "parked_at", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(index=True, max_length=36)
+    channel: str = Field(max_length=16)
+    payload: str
+    created_at: datetime = Field(sa_column=_ts())
+    attempts: int = 0
+    parked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    parked_reason: str | None = None
+
+
+class CaseEventRow(EdgeModel, table=True):
+    """A hub event applied here: the timeline residents see."""
+
+    __tablename__ = "case_events"
+
+    event_id: int = Field(primary_key=True)
+    case_id: str = Field(index=True, max_length=36)
+    version: int
+    status: str = Field(max_length=32)
+    at: datetime = Field(sa_column=_ts())
+    note: str = ""
+    department: str = ""
+
+
+class ReceiptCounter(EdgeModel, table=True):
+    """Local sequence of receipt numbers per day: made offline, unique at this committee."""
+
+    __tablename__ = "receipt_counters"
+
+    day: str = Field(primary_key=True, max_length=8)
+    last: int = 0
+
+
+class Meta(EdgeModel, table=True):
+    """Small durable counters: bd_seq, reserved seq block, events watermark."""
+
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: int = 0
+
+
+class Alarm(EdgeModel, table=True):
+    """Raised once, cleared when resolved; sent in heartbeats, shown in the console."""
+
+    __tablename__ = "alarms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, max_length=32)
+    message: str
+    raised_at: datetime = Field(sa_column=_ts())
+    cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

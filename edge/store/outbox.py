@@ -1,0 +1,119 @@
+"""The outbox as the sync agent sees it: read pending items in order, clear them on the hub's ack only.
+
+The table is the source of truth; paho's in-memory queue is transport. After any restart or reconnect,
+sending resumes from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, select, update
+
+from edge.store.db import bump_counter, read_counter
+from edge.store.models import Case, OutboxRow
+from protocol.envelope import utcnow
+
+__all__ = ["Outbox", "OutboxStats", "Pending"]
+
+log = logging.getLogger(__name__)
+_outbox, _cases = OutboxRow.__table__, Case.__table__
+_CHUNK = 500  # SQLite's bound-parameter limit is far above this; keeps statements small
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    seq: int
+    item_id: str
+    channel: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    depth: int
+    oldest_unsent_at: datetime | None
+    parked: int
+
+
+class Outbox:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def pending(self, channel: str, after_seq: int, limit: int) -> list[Pending]:
+        """Unparked items of ``channel`` with ``seq > after_seq``, oldest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(_outbox.c.seq, _outbox.c.item_id, _outbox.c.channel, _outbox.c.payload)
+                .where(_outbox.c.channel == channel, _outbox.c.seq > after_seq, _outbox.c.parked_at.is_(None))
+                .order_by(_outbox.c.seq)
+                .limit(limit)
+            ).all()
+        return [Pending(*row) for row in rows]
+
+    def acked(self, item_ids: list[str], at: datetime | None = None) -> int:
+        """The hub committed these: delete their outbox rows and stamp the cases. Returns rows cleared."""
+        at = at or utcnow()
+        cleared = 0
+        with self._engine.begin() as conn:
+            for i in range(0, len(item_ids), _CHUNK):
+                chunk = item_ids[i : i + _CHUNK]
+                cleared += conn.execute(delete(_outbox).where(_outbox.c.item_id.in_(chunk))).rowcount
+                conn.execute(
+                    update(_cases)
+                    .where(_cases.c.case_id.in_(chunk), _cases.c.hub_acked_at.is_(None))
+                    .values(hub_acked_at=at)
+                )
+        return cleared
+
+    def park(self, item_ids: list[str], reason: str) -> int:
+        """The hub refused these: keep them, out of the send loop, for an operator. Never deleted here."""
+        with self._engine.begin() as conn:
+            n = conn.execute(
+                update(_outbox)
+                .where(_outbox.c.item_id.in_(item_ids), _outbox.c.parked_at.is_(None))
+                .values(parked_at=utcnow(), parked_reason=reason[:500])
+            ).rowcount
+        if n:
+            log.error("%d outbox item(s) parked: %s", n, reason[:200])
+        return n
+
+    def unpark(self) -> int:
+        """Put every parked item back in the send loop (an operator fixed the cause)."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                update(_outbox)
+                .where(_outbox.c.parked_at.is_not(None))
+                .values(parked_at=None, parked_reason=None)
+            ).rowcount
+
+    def mark_resent(self, seqs: list[int]) -> None:
+        with self._engine.begin() as conn:
+            for i in range(0, len(seqs), _CHUNK):
+                conn.execute(
+                    update(_outbox)
+                    .where(_outbox.c.seq.in_(seqs[i : i + _CHUNK]))
+                    .values(attempts=_outbox.c.attempts + 1)
+                )
+
+    def stats(self) -> OutboxStats:
+        with self._engine.connect() as conn:
+            depth, oldest = conn.execute(
+                select(func.count(), func.min(_outbox.c.created_at)).where(_outbox.c.parked_at.is_(None))
+            ).one()
+            parked = conn.execute(
+                select(func.count()).select_from(_outbox).where(_outbox.c.parked_at.is_not(None))
+            ).scalar_one()
+        if oldest is not None:
+            oldest = _outbox.c.created_at.type.process_result_value(oldest, self._engine.dialect)
+        return OutboxStats(depth=depth, oldest_unsent_at=oldest, parked=parked)
+
+    def counter(self, key: str) -> int:
+        with self._engine.connect() as conn:
+            return read_counter(conn, key)
+
+    def bump(self, key: str, by: int = 1) -> int:
+        with self._engine.begin() as conn:
+            return bump_counter(conn, key, by)

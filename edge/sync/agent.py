@@ -1,0 +1,395 @@
+"""The sync agent: one thread that owns the MQTT link of this terminal.
+
+- Stable client id (the terminal id); the Will is the death message with this session's ``bd_seq``; a
+  birth (retained) on every connect. A new paho client per connection: its in-memory queue dies with
+  the link, and sending resumes from the outbox table, never from paho's memory.
+- Batches of cases at QoS 1, at most ``inflight_window`` batches awaiting the hub's ack. Only the hub's
+  ack after commit clears an outbox row; a batch without an ack after ``ack_timeout_s`` is sent again.
+- Reconnects back off exponentially with full jitter, so terminals don't rush the hub together.
+- paho pings after ``keepalive`` idle seconds and drops the link one keepalive later; the agent gives
+  paho 0.7 × ``keepalive_s``, so a half-open link is noticed within 1.5 × ``keepalive_s``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.settings import EdgeSettings
+from edge.store.alarms import Alarms
+from edge.store.cases import CaseStore
+from edge.store.outbox import Outbox, Pending
+from protocol import topics
+from protocol.cases import Ack, CaseEvents, encode_batch
+from protocol.codec import decode_for_topic
+from protocol.envelope import MAX_PAYLOAD_BYTES, Envelope, ProtocolError, utcnow
+from protocol.health import Heartbeat, HeartbeatBody
+from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathBody, HubState
+
+__all__ = ["LinkState", "SyncAgent"]
+
+log = logging.getLogger(__name__)
+SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our down/ messages this long while we are away
+_BATCH_ROOM = MAX_PAYLOAD_BYTES - 2048  # room for the envelope around the cases
+
+
+class LinkState(enum.StrEnum):
+    OFFLINE = "offline"
+    CONNECTING = "connecting"
+    ONLINE = "online"
+
+
+@dataclass
+class _Inflight:
+    sent_at: float
+    items: list[Pending] = field(default_factory=list)
+
+
+class SyncAgent:
+    """Drains the outbox to the hub. ``start()`` runs it in a daemon thread; ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        outbox: Outbox,
+        cases: CaseStore,
+        alarms: Alarms,
+        health: Callable[[], dict[str, str]] | None = None,
+        app_version: str = "",
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.cases = cases
+        self.alarms = alarms
+        self._health = health or (lambda: {})
+        self._app_version = app_version
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: mqtt.Client | None = None
+        self.state = LinkState.OFFLINE
+        self.hub_online: bool | None = None
+        self._attempt = 0
+        self._next_try = 0.0
+        self._connect_started = 0.0
+        self._bd_seq = 0
+        self._seq = 0
+        self._seq_reserved = 0
+        self._cursor = 0
+        self._inflight: dict[uuid.UUID, _Inflight] = {}
+        self._last_heartbeat = 0.0
+        self._started = time.monotonic()
+        self.connected_event = threading.Event()
+        self.stats = {
+            "connects": 0,
+            "batches_sent": 0,
+            "acked": 0,
+            "parked": 0,
+            "resent_batches": 0,
+            "link_losses": 0,
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.run, name=f"sync-{self.settings.terminal_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The loop: connect with backoff, pump paho, send batches, resend late ones, heartbeat."""
+        log.info(
+            "sync agent for %s starting, broker %s:%s",
+            self.settings.terminal_id,
+            self.settings.broker_host,
+            self.settings.broker_port,
+        )
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if self._client is None:
+                    if now >= self._next_try:
+                        self._connect()
+                    else:
+                        self._stop.wait(min(0.1, self._next_try - now))
+                    continue
+                rc = self._client.loop(timeout=0.02)
+                if rc != mqtt.MQTT_ERR_SUCCESS and self._client is not None:
+                    self._lost(f"loop: {mqtt.error_string(rc)}")
+                    continue
+                if (
+                    self.state is LinkState.CONNECTING
+                    and now - self._connect_started > self.settings.keepalive_s
+                ):
+                    self._lost("no CONNACK in time")
+                    continue
+                if self.state is LinkState.ONLINE:
+                    self._pump()
+                    self._resend_late(now)
+                    if now - self._last_heartbeat >= self.settings.heartbeat_s:
+                        self._heartbeat(now)
+        finally:
+            self._close(graceful=True)
+            log.info("sync agent stopped")
+
+    # ---------------------------------------------------------------- connection
+    def _connect(self) -> None:
+        s = self.settings
+        self._bd_seq = self.outbox.bump("bd_seq")
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.terminal_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(max(20, s.inflight_window * 2))
+        client.max_queued_messages_set(0)
+        if s.broker_password:
+            client.username_pw_set(s.broker_username or s.terminal_id, s.broker_password)
+        if s.broker_tls_ca:
+            client.tls_set(ca_certs=str(s.broker_tls_ca))
+        death = Death(terminal=s.terminal_id, seq=self._next_seq(), body=DeathBody(bd_seq=self._bd_seq))
+        client.will_set(topics.state(s.terminal_id), death.encode(), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.state = LinkState.CONNECTING
+        self._connect_started = time.monotonic()
+        try:
+            client.connect(
+                s.broker_host,
+                s.broker_port,
+                keepalive=max(1, int(s.keepalive_s * 0.7)),
+                clean_start=False,
+                properties=props,
+            )
+        except OSError as exc:
+            self.state = LinkState.OFFLINE
+            self._schedule_retry(f"connect failed: {exc}")
+            return
+        self._client = client
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
+    ) -> None:
+        if reason.is_failure:
+            self._lost(f"broker refused: {reason}")
+            return
+        s = self.settings
+        self.state = LinkState.ONLINE
+        self._attempt = 0
+        self.stats["connects"] += 1
+        client.subscribe([(t, 1) for t in topics.subscriptions_edge(s.terminal_id)])
+        self._publish_birth()
+        self._resend_all("new connection")
+        self.connected_event.set()
+        log.info("online as %s (bd_seq %d)", s.terminal_id, self._bd_seq)
+
+    def _publish_birth(self) -> None:
+        assert self._client is not None
+        stats = self.outbox.stats()
+        birth = Birth(
+            terminal=self.settings.terminal_id,
+            seq=self._next_seq(),
+            body=BirthBody(
+                bd_seq=self._bd_seq,
+                app_version=self._app_version,
+                events_watermark=self.outbox.counter("events_watermark"),
+                outbox_depth=stats.depth,
+            ),
+        )
+        self._client.publish(topics.state(self.settings.terminal_id), birth.encode(), qos=1, retain=True)
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
+    ) -> None:
+        if self._client is not None and not self._stop.is_set():
+            self._lost(f"disconnected: {reason}")
+
+    def _lost(self, why: str) -> None:
+        self.stats["link_losses"] += 1
+        self._close(graceful=False)
+        self._schedule_retry(why)
+
+    def _schedule_retry(self, why: str) -> None:
+        s = self.settings
+        self._attempt += 1
+        ceiling = min(s.backoff_max_s, s.backoff_min_s * 2 ** min(self._attempt, 20))
+        delay = random.uniform(s.backoff_min_s, max(s.backoff_min_s, ceiling))  # full jitter, never zero
+        self._next_try = time.monotonic() + delay
+        self.state = LinkState.OFFLINE
+        self.connected_event.clear()
+        log.warning("link to broker down (%s); retry %d in %.1f s", why, self._attempt, delay)
+
+    def _close(self, graceful: bool) -> None:
+        client, self._client = self._client, None
+        self._inflight.clear()
+        was, self.state = self.state, LinkState.OFFLINE
+        if client is None:
+            return
+        client.on_disconnect = None
+        try:
+            if graceful and was is LinkState.ONLINE:
+                # A clean disconnect discards the Will, so say the death ourselves (Sparkplug does too).
+                death = Death(
+                    terminal=self.settings.terminal_id,
+                    seq=self._next_seq(),
+                    body=DeathBody(bd_seq=self._bd_seq),
+                )
+                info = client.publish(
+                    topics.state(self.settings.terminal_id), death.encode(), qos=1, retain=True
+                )
+                deadline = time.monotonic() + 2
+                while not info.is_published() and time.monotonic() < deadline:
+                    client.loop(timeout=0.05)
+                client.disconnect()
+                client.loop(timeout=0.1)
+            client.socket() and client.socket().close()  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - a dying socket may fail in many ways; it is gone either way
+            log.debug("closing the old link", exc_info=True)
+
+    # ---------------------------------------------------------------- sending
+    def _next_seq(self) -> int:
+        if self._seq >= self._seq_reserved:
+            self._seq_reserved = self.outbox.bump("seq_reserved", SEQ_BLOCK)
+            self._seq = max(self._seq, self._seq_reserved - SEQ_BLOCK)
+        self._seq += 1
+        return self._seq
+
+    def _pump(self) -> None:
+        """Fill the in-flight window with batches read from the outbox."""
+        s = self.settings
+        while self._client is not None and len(self._inflight) < s.inflight_window:
+            items = self.outbox.pending("cases", self._cursor, s.batch_size)
+            if not items:
+                return
+            batch: list[Pending] = []
+            size = 0
+            for item in items:
+                if batch and size + len(item.payload) > _BATCH_ROOM:
+                    break
+                batch.append(item)
+                size += len(item.payload) + 1
+            self._cursor = batch[-1].seq
+            self._send(batch)
+
+    def _send(self, batch: list[Pending]) -> None:
+        assert self._client is not None
+        message_id = uuid.uuid4()
+        payload = encode_batch(
+            self.settings.terminal_id, self._next_seq(), message_id, utcnow(), [p.payload for p in batch]
+        )
+        self._client.publish(topics.up(self.settings.terminal_id, topics.Up.CASES), payload, qos=1)
+        self._inflight[message_id] = _Inflight(time.monotonic(), batch)
+        self.stats["batches_sent"] += 1
+
+    def _resend_late(self, now: float) -> None:
+        late = [mid for mid, f in self._inflight.items() if now - f.sent_at > self.settings.ack_timeout_s]
+        for mid in late:
+            items = self._inflight.pop(mid).items
+            log.warning(
+                "no ack for batch %s after %.0f s; sending its %d item(s) again",
+                mid,
+                self.settings.ack_timeout_s,
+                len(items),
+            )
+            self.outbox.mark_resent([p.seq for p in items])
+            self.stats["resent_batches"] += 1
+            self._send(items)
+
+    def _resend_all(self, why: str) -> None:
+        if self._inflight or self._cursor:
+            log.info("resending every unacked item: %s", why)
+        self._inflight.clear()
+        self._cursor = 0
+
+    def _heartbeat(self, now: float) -> None:
+        assert self._client is not None
+        self._last_heartbeat = now
+        stats = self.outbox.stats()
+        st = os.statvfs(self.settings.data_dir)
+        health = self._health()
+        hb = Heartbeat(
+            terminal=self.settings.terminal_id,
+            seq=self._seq,
+            body=HeartbeatBody(
+                bd_seq=self._bd_seq,
+                uptime_s=now - self._started,
+                outbox_depth=stats.depth,
+                oldest_unsent_at=stats.oldest_unsent_at,
+                parked=stats.parked,
+                disk_free_mb=st.f_bavail * st.f_frsize / 2**20,
+                app_version=self._app_version,
+                reader=health.get("reader", "unknown"),
+                printer=health.get("printer", "unknown"),
+                alarms=sorted(self.alarms.active()),
+            ),
+        )
+        self._client.publish(topics.up(self.settings.terminal_id, topics.Up.HEALTH), hb.encode(), qos=0)
+
+    # ---------------------------------------------------------------- receiving
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            if msg.topic == topics.hub_state():
+                self._on_hub_state(msg.payload)
+            elif msg.topic == topics.catalogue():
+                return  # catalogue rollout is handled by the catalogue module when it is attached
+            else:
+                self._dispatch(decode_for_topic(msg.topic, msg.payload))
+        except ProtocolError as exc:
+            log.error("refused a message on %s: %s", msg.topic, exc)
+        except Exception:
+            log.exception("handling a message on %s failed; it will come again or be resynced", msg.topic)
+
+    def _on_hub_state(self, payload: bytes) -> None:
+        if not payload:
+            return
+        state = HubState.model_validate_json(payload)
+        was, self.hub_online = self.hub_online, state.body.online
+        if state.body.online and was is False:
+            self._resend_all("hub came back online")
+
+    def _dispatch(self, message: Envelope) -> None:
+        if isinstance(message, Ack):
+            self._on_ack(message)
+        elif isinstance(message, CaseEvents):
+            self.cases.apply_events(list(message.body.events))
+        elif isinstance(message, Command):
+            log.info("command %s from hub: %s", message.body.command, message.body.reason)
+            if message.body.command is CommandName.REBIRTH and self._client is not None:
+                self._publish_birth()
+            self._resend_all(f"hub asked: {message.body.command}")
+
+    def _on_ack(self, ack: Ack) -> None:
+        body = ack.body
+        if body.acked:
+            self.stats["acked"] += self.outbox.acked([str(i) for i in body.acked])
+        sent = self._inflight.pop(body.in_reply_to, None) if body.in_reply_to else None
+        for rej in body.rejected:
+            if rej.item_id is not None:
+                ids = [str(rej.item_id)]
+            elif sent is not None and rej.message_id == body.in_reply_to:
+                ids = [p.item_id for p in sent.items]
+            else:
+                continue
+            self.stats["parked"] += self.outbox.park(ids, f"{rej.reason.value}: {rej.detail}")
+            self.alarms.raise_("items_refused", f"中心拒收 {len(ids)} 件：{rej.reason.value}")

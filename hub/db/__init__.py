@@ -1,0 +1,1 @@
+"""The hub's store: one schema on SQLite or PostgreSQL, migrated by Alembic."""

@@ -1,0 +1,37 @@
+"""The hub's engine by URL, and its migrations: the same code on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from shegong.db import make_engine
+
+__all__ = ["open_engine", "migrate"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def open_engine(url: str, *, upgrade: bool = True) -> Engine:
+    """An engine for ``url`` (a SQLite file's folder is created), migrated to head unless told not to."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url, pool_size=10) if not url.startswith("sqlite") else make_engine(url)
+    if upgrade:
+        migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

@@ -1,0 +1,119 @@
+"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from shegong.db import BigIntPK, UTCDateTime
+
+__all__ = ["AuditEntry", "CaseEventRow", "CaseRow", "DeadLetter", "HubModel", "TerminalRow"]
+
+
+class HubModel(SQLModel, registry=registry()):
+    """Base of the hub tables: their own metadata, apart from the edge's."""
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class TerminalRow(HubModel, table=True):
+    """What the hub knows of one terminal, from births, deaths and heartbeats."""
+
+    __tablename__ = "terminals"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    online: bool = False
+    bd_seq: int = Field(default=-1, sa_type=BigIntPK)
+    last_seq: int = Field(default=0, sa_type=BigIntPK)
+    seq_gaps: int = 0
+    last_birth_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_seen_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    clock_skew_s: float | None = None
+    app_version: str = ""
+    catalogue_version: int = 0
+    health: str = Field(default="{}", sa_type=Text)
+
+
+class CaseRow(HubModel, table=True):
+    """A case as committed at the hub; ``case_id`` is the terminal's UUIDv7, so redelivery is a no-op."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_dept_status", "department", "status"),)
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    terminal_id: str = Field(index=True, max_length=64)
+    committee: str = Field(max_length=16)
+    receipt_no: str = Field(index=True, max_length=40)
+    query_code: str = Field(max_length=6)
+    item_code: str = Field(index=True, max_length=64)
+    department: str = Field(max_length=32)
+    status: str = Field(max_length=32)
+    version: int = 1
+    id_number: str = Field(index=True, max_length=18)
+    applicant_name: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    sent_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(sa_column=_ts(index=True))
+    clock_skew_s: float | None = Field(
+        default=None, description="set when the terminal clock was off at send"
+    )
+    due_date: date | None = None
+    updated_at: datetime = Field(sa_column=_ts())
+    payload: str = Field(sa_type=Text)
+
+
+class CaseEventRow(HubModel, table=True):
+    """One state change of a case; ``id`` orders events hub-wide (a terminal's resync watermark)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (
+        UniqueConstraint("case_id", "version"),
+        Index("ix_case_events_terminal_id", "terminal_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    case_id: str = Field(index=True, max_length=36)
+    terminal_id: str = Field(max_length=64)
+    version: int
+    status: str = Field(max_length=32)
+    at: datetime = Field(sa_column=_ts())
+    actor: str = Field(default="", max_length=64)
+    note: str = Field(default="", sa_type=Text)
+    department: str = Field(default="", max_length=32)
+
+
+class DeadLetter(HubModel, table=True):
+    """Anything refused: kept whole (up to a bound) with its reason, for an operator."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    received_at: datetime = Field(sa_column=_ts(index=True))
+    topic: str = Field(max_length=256)
+    terminal_id: str | None = Field(default=None, index=True, max_length=64)
+    reason: str = Field(index=True, max_length=32)
+    detail: str = Field(sa_type=Text)
+    message_id: str | None = Field(default=None, max_length=36)
+    item_id: str | None = Field(default=None, max_length=36)
+    size: int
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AuditEntry(HubModel, table=True):
+    """One link of the hash chain: ``hash = sha256(prev_hash + canonical entry)``."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    at: datetime = Field(sa_column=_ts())
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    subject: str = Field(max_length=64)
+    data: str = Field(sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

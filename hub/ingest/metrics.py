@@ -1,0 +1,29 @@
+"""Ingest metrics, one registry per hub instance (tests run several hubs in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+__all__ = ["IngestMetrics"]
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("shegong_hub_messages", "messages received, by type", ["type"], registry=r)
+        self.cases = Counter("shegong_hub_cases_ingested", "new cases committed", registry=r)
+        self.duplicates = Counter(
+            "shegong_hub_case_duplicates", "redelivered cases (no-ops, acked again)", registry=r
+        )
+        self.dead_letters = Counter(
+            "shegong_hub_dead_letters", "messages or items refused, by reason", ["reason"], registry=r
+        )
+        self.late_wills = Counter(
+            "shegong_hub_late_wills", "deaths ignored because a newer birth exists", registry=r
+        )
+        self.seq_gaps = Counter("shegong_hub_seq_gaps", "gaps in a terminal's message sequence", registry=r)
+        self.clock_skew = Counter(
+            "shegong_hub_clock_skew_flags", "messages from a terminal whose clock is off", registry=r
+        )
+        self.queue = Gauge("shegong_hub_ingest_queue", "messages received and not yet committed", registry=r)

@@ -1,0 +1,128 @@
+"""The hub's MQTT side: receive, hand each message to the :class:`Handler`, and only after its commit
+publish the replies and PUBACK the message (paho's manual ack).
+
+A persistent session (stable client id, clean_start false, a long session expiry) makes the broker keep
+what arrives while the hub is down; the retained hub state, with an offline Will, tells terminals
+whether anyone is listening. With ``share_group`` set, several workers share the subscription
+(``$share/…``); correctness does not depend on order across them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hub.ingest.handler import Handler
+from hub.settings import HubSettings
+from protocol import topics
+from protocol.envelope import utcnow
+from protocol.state import HubState, HubStateBody
+
+__all__ = ["IngestWorker"]
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class IngestWorker:
+    def __init__(self, settings: HubSettings, handler: Handler) -> None:
+        self.settings = settings
+        self.handler = handler
+        self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=settings.queue_max)
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"shegong-{settings.instance}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        c = self.client
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(0.2, 10)
+        if settings.broker_password:
+            c.username_pw_set(settings.broker_username or "hub", settings.broker_password)
+        if settings.broker_tls_ca:
+            c.tls_set(ca_certs=settings.broker_tls_ca)
+        c.will_set(topics.hub_state(), self._state(False), qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+
+    def _state(self, online: bool) -> bytes:
+        return HubState(
+            terminal="hub", body=HubStateBody(online=online, instance=self.settings.instance)
+        ).encode()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
+        self._thread.start()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(
+            self.settings.broker_host,
+            self.settings.broker_port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Clean stop: say offline (retained), disconnect, finish the queue already received."""
+        if self.client.is_connected():
+            self.client.publish(topics.hub_state(), self._state(False), qos=1, retain=True).wait_for_publish(
+                2
+            )
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._queue.put(None)
+        if self._thread:
+            self._thread.join(10)
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the hub: %s", reason)
+            return
+        client.subscribe([(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)])
+        client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
+        self.connected.set()
+        log.info(
+            "hub %s listening on %s:%s",
+            self.settings.instance,
+            self.settings.broker_host,
+            self.settings.broker_port,
+        )
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
+    ) -> None:
+        self.connected.clear()
+        log.warning("hub lost the broker: %s; paho reconnects", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(msg)  # blocks when full: TCP pushes back on the broker, nothing is dropped
+        self.handler.metrics.queue.set(self._queue.qsize())
+
+    def _work(self) -> None:
+        while (msg := self._queue.get()) is not None:
+            try:
+                replies = self.handler.handle(msg.topic, msg.payload, utcnow())
+            except Exception:
+                # Not committed, not PUBACKed: the broker or the terminal's ack timeout brings it again.
+                log.exception("ingest of a message on %s failed; left unacknowledged", msg.topic)
+                continue
+            for topic, payload in replies:
+                self.client.publish(topic, payload, qos=1)
+            if msg.qos:
+                self.client.ack(msg.mid, msg.qos)
+            self.handler.metrics.queue.set(self._queue.qsize())

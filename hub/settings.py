@@ -1,0 +1,66 @@
+"""The hub's settings: one object per process, from ``SHEGONG_HUB_CONFIG`` (TOML) and ``SHEGONG_HUB_…``."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["HubSettings", "load"]
+
+DEFAULT_CONFIG = "/etc/shegong/hub.toml"
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHEGONG_HUB_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///var/hub.db", description="SQLite file by default; postgresql+psycopg://… in production"
+    )
+    broker_host: str = Field("127.0.0.1", description="MQTT broker host")
+    broker_port: int = Field(1883, description="MQTT broker port")
+    broker_username: str | None = Field(None, description="the hub's MQTT user")
+    broker_password: str | None = Field(None, description="the hub's MQTT password")
+    broker_tls_ca: str | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
+    instance: str = Field(
+        "hub-1",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="this ingest worker's name and MQTT client id suffix",
+    )
+    share_group: str | None = Field(
+        None, description="MQTT v5 shared subscription group when several workers ingest"
+    )
+    keepalive_s: int = Field(20, ge=2, description="MQTT keepalive")
+    clock_skew_alert_s: float = Field(
+        300.0, gt=0, description="terminal clock off by more than this is flagged"
+    )
+    web_host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
+    web_port: int = Field(8700, description="port of the hub's web UI and API")
+    queue_max: int = Field(
+        10_000, ge=1, description="messages received and not yet committed, before paho is paused"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(
+            settings_cls, toml_file=os.environ.get("SHEGONG_HUB_CONFIG", DEFAULT_CONFIG)
+        )
+        return init_settings, env_settings, toml
+
+
+def load(**overrides: object) -> HubSettings:
+    """Read the settings now (once, at start-up); keyword overrides win."""
+    return HubSettings(**overrides)  # type: ignore[arg-type]

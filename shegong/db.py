@@ -1,0 +1,66 @@
+"""Database plumbing shared by edge and hub: UTC timestamps that survive SQLite, and engine set-up.
+
+Only SQLAlchemy is imported here; the edge and the hub each keep their own tables and migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["BigIntPK", "UTCDateTime", "make_engine"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out — also on SQLite, which drops the offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; on SQLite every connection gets WAL, FULL sync, a busy timeout and ``pragmas``.
+
+    pysqlite's own transaction handling is replaced by explicit BEGIN (IMMEDIATE for writers), so that
+    a write transaction takes the lock up front instead of failing half-way on a busy database.
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    pragmas = {"journal_mode": "wal", "synchronous": "full", "foreign_keys": "on", "busy_timeout": 30000}
+    pragmas.update(sqlite_pragmas or {})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        for key, value in pragmas.items():
+            if value is not None:
+                cur.execute(f"PRAGMA {key}={value}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit key on PostgreSQL that stays SQLite's INTEGER PRIMARY KEY (the rowid, so it autoincrements)."""
