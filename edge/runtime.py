@@ -7,6 +7,7 @@ builds these parts on its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from edge.settings import EdgeSettings
@@ -15,6 +16,7 @@ from edge.store.cases import CaseStore
 from edge.store.db import device_secret, open_engine
 from edge.store.outbox import Outbox
 from edge.sync.agent import SyncAgent
+from protocol.envelope import utcnow
 
 __all__ = ["EdgeRuntime", "app_version"]
 
@@ -27,14 +29,19 @@ def app_version() -> str:
 
 
 class EdgeRuntime:
-    def __init__(self, settings: EdgeSettings, health: Callable[[], dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        health: Callable[[], dict[str, str]] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.settings = settings
         self.engine = open_engine(settings)
         self.alarms = Alarms(self.engine)
         self.cases = CaseStore(self.engine, settings, device_secret(settings), self.alarms)
         self.outbox = Outbox(self.engine)
         self.agent = SyncAgent(
-            settings, self.outbox, self.cases, self.alarms, health=health, app_version=app_version()
+            settings, self.outbox, self.cases, self.alarms, health=health, app_version=app_version(), clock=clock
         )
 
     def start_sync(self) -> None:

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -69,6 +70,7 @@ class SyncAgent:
         alarms: Alarms,
         health: Callable[[], dict[str, str]] | None = None,
         app_version: str = "",
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
@@ -76,6 +78,7 @@ class SyncAgent:
         self.alarms = alarms
         self._health = health or (lambda: {})
         self._app_version = app_version
+        self._clock = clock  # the terminal's own clock, which may be wrong: the hub keeps its own time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
@@ -165,7 +168,7 @@ class SyncAgent:
             client.username_pw_set(s.broker_username or s.terminal_id, s.broker_password)
         if s.broker_tls_ca:
             client.tls_set(ca_certs=str(s.broker_tls_ca))
-        death = Death(terminal=s.terminal_id, seq=self._next_seq(), body=DeathBody(bd_seq=self._bd_seq))
+        death = Death(terminal=s.terminal_id, seq=self._next_seq(), sent_at=self._clock(), body=DeathBody(bd_seq=self._bd_seq))
         client.will_set(topics.state(s.terminal_id), death.encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -210,6 +213,7 @@ class SyncAgent:
         birth = Birth(
             terminal=self.settings.terminal_id,
             seq=self._next_seq(),
+            sent_at=self._clock(),
             body=BirthBody(
                 bd_seq=self._bd_seq,
                 app_version=self._app_version,
@@ -253,6 +257,7 @@ class SyncAgent:
                 death = Death(
                     terminal=self.settings.terminal_id,
                     seq=self._next_seq(),
+                    sent_at=self._clock(),
                     body=DeathBody(bd_seq=self._bd_seq),
                 )
                 info = client.publish(
@@ -296,7 +301,7 @@ class SyncAgent:
         assert self._client is not None
         message_id = uuid.uuid4()
         payload = encode_batch(
-            self.settings.terminal_id, self._next_seq(), message_id, utcnow(), [p.payload for p in batch]
+            self.settings.terminal_id, self._next_seq(), message_id, self._clock(), [p.payload for p in batch]
         )
         self._client.publish(topics.up(self.settings.terminal_id, topics.Up.CASES), payload, qos=1)
         self._inflight[message_id] = _Inflight(time.monotonic(), batch)
@@ -331,6 +336,7 @@ class SyncAgent:
         hb = Heartbeat(
             terminal=self.settings.terminal_id,
             seq=self._seq,
+            sent_at=self._clock(),
             body=HeartbeatBody(
                 bd_seq=self._bd_seq,
                 uptime_s=now - self._started,

@@ -1,0 +1,139 @@
+"""Fixtures shared by every test: real Mosquitto per test, hub on SQLite and PostgreSQL, terminals.
+
+An autouse fixture keeps the host's configuration out: no /etc/shegong file, no SHEGONG_ variable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shegong.broker import Mosquitto
+from shegong.linkproxy import LinkProxy
+
+PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def _no_host_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("SHEGONG_") and key != "SHEGONG_TEST_PG":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(tmp_path / "no-edge.toml"))
+    monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "no-hub.toml"))
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def proxy(broker: Mosquitto) -> Iterator[LinkProxy]:
+    p = LinkProxy(broker.port)
+    yield p
+    p.close()
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means: skip with the reason
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+_PG_SKIP: list[str | None] = []
+
+
+def pg_skip_reason() -> str | None:
+    if not _PG_SKIP:
+        _PG_SKIP.append(_pg_available())
+    return _PG_SKIP[0]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    name = f"shegong_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The hub's database: every hub test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def hub_factory(hub_db_url: str, broker: Mosquitto) -> Iterator[Callable[..., object]]:
+    from hub.cases.routing import Router
+    from hub.runtime import HubRuntime
+    from hub.settings import HubSettings
+
+    started: list[HubRuntime] = []
+
+    def make(**overrides: object) -> HubRuntime:
+        values: dict[str, object] = {"database_url": hub_db_url, "broker_port": broker.port, "keepalive_s": 5}
+        values.update(overrides)
+        rt = HubRuntime(HubSettings(**values), router=Router({"JB-001": "minzheng"}))  # type: ignore[arg-type]
+        rt.start()
+        assert rt.worker.connected.wait(10), "hub did not connect to the broker"
+        started.append(rt)
+        return rt
+
+    yield make
+    for rt in started:
+        rt.close()
+
+
+@pytest.fixture
+def edge_factory(tmp_path: Path, broker: Mosquitto) -> Iterator[Callable[..., object]]:
+    from edge.runtime import EdgeRuntime
+    from edge.settings import EdgeSettings
+
+    made: list[EdgeRuntime] = []
+
+    def make(
+        terminal_id: str = "T1", port: int | None = None, clock: object = None, **overrides: object
+    ) -> EdgeRuntime:
+        values: dict[str, object] = {
+            "terminal_id": terminal_id,
+            "committee_code": "JW001",
+            "data_dir": tmp_path / f"edge-{terminal_id}",
+            "broker_port": port or broker.port,
+            "keepalive_s": 4,
+            "backoff_min_s": 0.1,
+            "backoff_max_s": 1.0,
+            "ack_timeout_s": 5.0,
+            "heartbeat_s": 1.0,
+        }
+        values.update(overrides)
+        kwargs = {"clock": clock} if clock else {}
+        rt = EdgeRuntime(EdgeSettings(**values), **kwargs)  # type: ignore[arg-type]
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        rt.close()

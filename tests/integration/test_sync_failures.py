@@ -1,0 +1,161 @@
+"""The parts failing under the sync: the broker restarts, the hub is SIGKILLed mid-batch, the terminal
+is SIGKILLed while writing, the hub is away while the broker forgets everything.
+
+The hub runs in-process or as a real ``shegong hub run`` subprocess; the terminal writes with the real
+store. Each test ends by checking that every case the terminal accepted is at the hub exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.store.cases import NewCase
+from hub.db.engine import open_engine
+from tests.support import applicant, assert_exactly_once, hub_count, id_number, wait_for
+
+
+def _submit(edge, n: int, start: int = 0) -> list[str]:
+    return [
+        str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(start + i))).case_id)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("persistence", [True, False], ids=["persistence-on", "persistence-off"])
+def test_cases_survive_a_broker_restart(hub_factory, edge_factory, broker, persistence):
+    broker.stop()
+    broker.persistence = persistence
+    broker.start()
+    hub = hub_factory()
+    edge = edge_factory(batch_size=20)
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    accepted = _submit(edge, 100)
+    broker.restart()  # mid-drain, whatever was in flight
+    accepted += _submit(edge, 100, start=100)
+    wait_for(lambda: edge.outbox.stats().depth == 0, timeout=30, what="outbox drained after the restart")
+    assert_exactly_once(hub.engine, accepted)
+
+
+def test_cases_survive_the_hub_being_away_while_a_broker_without_persistence_restarts(
+    hub_factory, edge_factory, broker
+):
+    broker.stop()
+    broker.persistence = False
+    broker.start()
+    hub = hub_factory()
+    edge = edge_factory()
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    hub.worker.stop()  # the hub goes away; the broker queues for its session…
+    accepted = _submit(edge, 30)
+    time.sleep(0.5)
+    broker.restart()  # …and forgets the queue
+    hub2 = hub_factory()  # the hub comes back: terminals resend what it never acked
+    wait_for(lambda: edge.outbox.stats().depth == 0, timeout=30, what="outbox drained")
+    assert_exactly_once(hub2.engine, accepted)
+
+
+def _hub_process(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SHEGONG_HUB_DATABASE_URL": db_url,
+        "SHEGONG_HUB_BROKER_PORT": str(port),
+        "SHEGONG_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_cases_survive_a_hub_sigkill_in_the_middle_of_a_batch(hub_db_url, broker, edge_factory, tmp_path):
+    open_engine(hub_db_url).dispose()  # schema first, so counting below never races the migration
+    edge = edge_factory(batch_size=50, inflight_window=4)
+    accepted = _submit(edge, 1500)
+    hub = _hub_process(hub_db_url, broker.port, tmp_path / "hub.log")
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        edge.start_sync()
+        wait_for(
+            lambda: hub_count(engine, "SELECT count(*) FROM cases") > 100, what="hub ingesting", every=0.01
+        )
+        hub.send_signal(signal.SIGKILL)
+        hub.wait(10)
+        killed_at = hub_count(engine, "SELECT count(*) FROM cases")
+        assert 0 < killed_at < 1500, "the kill should land mid-drain"
+        hub = _hub_process(hub_db_url, broker.port, tmp_path / "hub.log")
+        wait_for(
+            lambda: edge.outbox.stats().depth == 0, timeout=60, what="outbox drained after the hub restarted"
+        )
+        assert_exactly_once(engine, accepted)
+    finally:
+        hub.terminate()
+        hub.wait(10)
+        engine.dispose()
+
+
+def test_every_case_committed_before_an_edge_sigkill_is_intact_and_delivered(
+    hub_factory, edge_factory, tmp_path, broker
+):
+    data_dir = tmp_path / "edge-T1"
+    env = {
+        **os.environ,
+        "SHEGONG_DATA_DIR": str(data_dir),
+        "SHEGONG_TERMINAL_ID": "T1",
+        "SHEGONG_COMMITTEE_CODE": "JW001",
+        "SHEGONG_LOG_LEVEL": "WARNING",
+    }
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shegong.cli",
+            "edge",
+            "submit",
+            "--item",
+            "JB-001",
+            "--id-number",
+            id_number(),
+            "--name",
+            "张三",
+            "--count",
+            "1000000",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    printed: list[str] = []
+    deadline = time.monotonic() + 20
+    while len(printed) < 200 and time.monotonic() < deadline:
+        line = writer.stdout.readline()
+        if line:
+            printed.append(json.loads(line)["case_id"])
+    writer.send_signal(signal.SIGKILL)  # in the middle of its write loop
+    writer.wait(10)
+    printed += [json.loads(line)["case_id"] for line in writer.stdout.read().splitlines() if line.strip()]
+
+    with sqlite3.connect(data_dir / "edge.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        committed = [r[0] for r in db.execute("SELECT case_id FROM cases")]
+        queued = {r[0] for r in db.execute("SELECT item_id FROM outbox")}
+    assert set(printed) <= set(committed), "a receipt was printed for a case that is not in the database"
+    assert queued == set(committed), "every committed case has its outbox row, and no row is without its case"
+
+    hub = hub_factory()
+    edge = edge_factory()
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, timeout=60, what="outbox drained after the restart")
+    assert_exactly_once(hub.engine, committed)

@@ -1,0 +1,53 @@
+"""Small helpers for tests: valid ID numbers, waiting for a condition, counting rows at the hub."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, text
+from stdnum.cn import ric
+
+from protocol.cases import Applicant
+
+
+def id_number(region: str = "310101", born: str = "19550312", seq: str = "002") -> str:
+    """A valid 18-character ID number (check digit computed)."""
+    body = f"{region}{born}{seq}"
+    return body + ric.calc_check_digit(body)
+
+
+def applicant(n: int = 0, region: str = "310101") -> Applicant:
+    return Applicant(id_number=id_number(region, seq=f"{n % 1000:03d}"), name=f"测试{n}")
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", every: float = 0.05
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def hub_count(engine: Engine, sql: str, **params: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def hub_case_ids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT case_id FROM cases"))]
+
+
+def assert_exactly_once(engine: Engine, accepted: list[str]) -> None:
+    """Every accepted case is at the hub, once; nothing else is."""
+    at_hub = hub_case_ids(engine)
+    assert len(at_hub) == len(set(at_hub)), "a case is duplicated at the hub"
+    missing = set(accepted) - set(at_hub)
+    assert not missing, f"{len(missing)} accepted case(s) never reached the hub"
+    assert set(at_hub) == set(accepted)
