@@ -29,18 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--item", required=True, help="catalogue item code")
     s.add_argument("--id-number", required=True, help="the applicant's ID number (validated)")
     s.add_argument("--name", required=True, help="the applicant's name")
-    s.add_argument(
-        "--field", action="append", default=[], metavar="KEY=VALUE", help="a form field (repeatable)"
-    )
+    s.add_argument("--field", action="append", default=[], metavar="KEY=VALUE", help="a form field (repeatable)")
     s.add_argument("--agent", help="staff id when submitting on a resident's behalf (代办)")
-    s.add_argument(
-        "--count", type=int, default=1, help="submit this many identical cases (tests, benchmarks)"
-    )
+    s.add_argument("--count", type=int, default=1, help="submit this many identical cases (tests, benchmarks)")
     sub.add_parser("outbox", help="outbox depth, oldest unsent item, parked items, alarms (JSON)")
     sub.add_parser("unpark", help="put items the hub refused back in the send loop, after fixing the cause")
-    reader = sub.add_parser(
-        "reader", help="card reader tools (see `shegong edge reader --help`)", add_help=False
-    )
+    reader = sub.add_parser("reader", help="card reader tools (see `shegong edge reader --help`)", add_help=False)
     reader.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
@@ -65,9 +59,7 @@ def main(argv: Sequence[str]) -> int:
                 birth_date=birth_date(ns.id_number),
             )
             for _ in range(ns.count):
-                case = rt.cases.submit(
-                    NewCase(item_code=ns.item, applicant=applicant, form=fields, agent=ns.agent)
-                )
+                case = rt.cases.submit(NewCase(item_code=ns.item, applicant=applicant, form=fields, agent=ns.agent))
                 print(
                     json.dumps(
                         {

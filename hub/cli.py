@@ -63,11 +63,7 @@ def main(argv: Sequence[str]) -> int:
             for r in rows:
                 print(
                     json.dumps(
-                        {
-                            k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                            for k, v in r.items()
-                            if k != "payload"
-                        },
+                        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "payload"},
                         ensure_ascii=False,
                     )
                 )

@@ -27,9 +27,7 @@ class HubRuntime:
         self.settings = settings
         self.engine = open_engine(settings.database_url)
         self.metrics = IngestMetrics()
-        self.handler = Handler(
-            self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s
-        )
+        self.handler = Handler(self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s)
         self.worker = IngestWorker(settings, self.handler)
 
     def start(self) -> None:

@@ -33,18 +33,12 @@ class HubSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="this ingest worker's name and MQTT client id suffix",
     )
-    share_group: str | None = Field(
-        None, description="MQTT v5 shared subscription group when several workers ingest"
-    )
+    share_group: str | None = Field(None, description="MQTT v5 shared subscription group when several workers ingest")
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive")
-    clock_skew_alert_s: float = Field(
-        300.0, gt=0, description="terminal clock off by more than this is flagged"
-    )
+    clock_skew_alert_s: float = Field(300.0, gt=0, description="terminal clock off by more than this is flagged")
     web_host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
     web_port: int = Field(8700, description="port of the hub's web UI and API")
-    queue_max: int = Field(
-        10_000, ge=1, description="messages received and not yet committed, before paho is paused"
-    )
+    queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
 
     @classmethod
     def settings_customise_sources(
@@ -55,9 +49,7 @@ class HubSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(
-            settings_cls, toml_file=os.environ.get("SHEGONG_HUB_CONFIG", DEFAULT_CONFIG)
-        )
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=os.environ.get("SHEGONG_HUB_CONFIG", DEFAULT_CONFIG))
         return init_settings, env_settings, toml
 
 

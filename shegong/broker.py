@@ -36,9 +36,7 @@ def find_mosquitto() -> str:
 class Mosquitto:
     """One broker process. ``persistence`` keeps retained messages and sessions across a clean restart."""
 
-    def __init__(
-        self, folder: Path, port: int | None = None, persistence: bool = True, extra: str = ""
-    ) -> None:
+    def __init__(self, folder: Path, port: int | None = None, persistence: bool = True, extra: str = "") -> None:
         self.folder = Path(folder)
         self.port = port or free_port()
         self.persistence = persistence

@@ -22,9 +22,7 @@ def applicant(n: int = 0, region: str = "310101") -> Applicant:
     return Applicant(id_number=id_number(region, seq=f"{n % 1000:03d}"), name=f"测试{n}")
 
 
-def wait_for(
-    predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", every: float = 0.05
-) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

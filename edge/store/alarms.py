@@ -24,9 +24,7 @@ class Alarms:
         self._engine = engine
         self._active: dict[str, str] = {}
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(_alarms.c.kind, _alarms.c.message).where(_alarms.c.cleared_at.is_(None))
-            )
+            rows = conn.execute(select(_alarms.c.kind, _alarms.c.message).where(_alarms.c.cleared_at.is_(None)))
             self._active.update({kind: message for kind, message in rows})
 
     def active(self) -> dict[str, str]:

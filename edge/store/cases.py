@@ -42,6 +42,10 @@ _cases, _outbox, _events, _counters = (
 )
 
 
+class _NoRoom(Exception):
+    """Internal: the bound is reached; turned into an alarm and StorageFull outside the transaction."""
+
+
 class InvalidApplicant(EdgeError):
     """The card holder's ID number is not a possible one; the message is for the resident."""
 
@@ -82,7 +86,8 @@ class CaseStore:
         now = now or utcnow()
         try:
             with self._engine.begin() as conn:
-                self._check_room(conn)
+                if problem := self._room_problem(conn):
+                    raise _NoRoom(problem)
                 receipt_no = self._next_receipt(conn, now)
                 submission = CaseSubmission(
                     case_id=uuid6.uuid7(),
@@ -118,15 +123,21 @@ class CaseStore:
                         item_id=case_id, channel="cases", payload=payload, created_at=now, attempts=0
                     )
                 )
+        except _NoRoom as exc:
+            # Raised outside the transaction: the alarm is written on its own connection.
+            self._alarms.raise_("storage_full", str(exc))
+            raise StorageFull(f"存储空间已满（{exc}），暂时无法受理新业务，请联系工作人员") from None
         except OperationalError as exc:
             if isinstance(exc.orig, sqlite3.OperationalError) and "full" in str(exc.orig):
                 self._alarms.raise_("storage_full", "数据库已满，暂停受理新业务")
                 raise StorageFull("存储空间已满，暂时无法受理新业务，请联系工作人员") from None
             raise
+        self._alarms.clear("storage_full")
         log.info("case accepted: %s item=%s", receipt_no, new.item_code)
         return submission
 
-    def _check_room(self, conn: Connection) -> None:
+    def _room_problem(self, conn: Connection) -> str | None:
+        """Why there is no room for one more case, or None. The policy is "refuse new", never "drop old"."""
         s = self._settings
         depth = conn.execute(
             select(func.count()).select_from(_outbox).where(_outbox.c.parked_at.is_(None))
@@ -143,10 +154,7 @@ class CaseStore:
                 pages = conn.execute(text("PRAGMA page_count")).scalar_one()
                 if pages + s.reserve_pages >= s.db_max_pages:
                     reason = "数据库已接近容量上限"
-        if reason:
-            self._alarms.raise_("storage_full", reason)
-            raise StorageFull(f"存储空间已满（{reason}），暂时无法受理新业务，请联系工作人员")
-        self._alarms.clear("storage_full")
+        return reason
 
     def _next_receipt(self, conn: Connection, now: datetime) -> str:
         day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
@@ -174,9 +182,7 @@ class CaseStore:
             for case in cases:
                 timeline = (
                     conn.execute(
-                        select(_events)
-                        .where(_events.c.case_id == case["case_id"])
-                        .order_by(_events.c.version)
+                        select(_events).where(_events.c.case_id == case["case_id"]).order_by(_events.c.version)
                     )
                     .mappings()
                     .all()

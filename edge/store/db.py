@@ -62,9 +62,7 @@ def read_counter(conn: object, key: str) -> int:
 def bump_counter(conn: object, key: str, by: int = 1) -> int:
     """Add ``by`` to a durable counter inside the caller's transaction and return the new value."""
     conn.execute(  # type: ignore[attr-defined]
-        text(
-            "INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = value + :v"
-        ),
+        text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = value + :v"),
         {"k": key, "v": by},
     )
     return read_counter(conn, key)

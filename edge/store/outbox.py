@@ -84,9 +84,7 @@ class Outbox:
         """Put every parked item back in the send loop (an operator fixed the cause)."""
         with self._engine.begin() as conn:
             return conn.execute(
-                update(_outbox)
-                .where(_outbox.c.parked_at.is_not(None))
-                .values(parked_at=None, parked_reason=None)
+                update(_outbox).where(_outbox.c.parked_at.is_not(None)).values(parked_at=None, parked_reason=None)
             ).rowcount
 
     def mark_resent(self, seqs: list[int]) -> None:

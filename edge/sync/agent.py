@@ -106,9 +106,7 @@ class SyncAgent:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.run, name=f"sync-{self.settings.terminal_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self.run, name=f"sync-{self.settings.terminal_id}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -137,10 +135,7 @@ class SyncAgent:
                 if rc != mqtt.MQTT_ERR_SUCCESS and self._client is not None:
                     self._lost(f"loop: {mqtt.error_string(rc)}")
                     continue
-                if (
-                    self.state is LinkState.CONNECTING
-                    and now - self._connect_started > self.settings.keepalive_s
-                ):
+                if self.state is LinkState.CONNECTING and now - self._connect_started > self.settings.keepalive_s:
                     self._lost("no CONNACK in time")
                     continue
                 if self.state is LinkState.ONLINE:
@@ -168,7 +163,9 @@ class SyncAgent:
             client.username_pw_set(s.broker_username or s.terminal_id, s.broker_password)
         if s.broker_tls_ca:
             client.tls_set(ca_certs=str(s.broker_tls_ca))
-        death = Death(terminal=s.terminal_id, seq=self._next_seq(), sent_at=self._clock(), body=DeathBody(bd_seq=self._bd_seq))
+        death = Death(
+            terminal=s.terminal_id, seq=self._next_seq(), sent_at=self._clock(), body=DeathBody(bd_seq=self._bd_seq)
+        )
         client.will_set(topics.state(s.terminal_id), death.encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -191,9 +188,7 @@ class SyncAgent:
             return
         self._client = client
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
-    ) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         if reason.is_failure:
             self._lost(f"broker refused: {reason}")
             return
@@ -223,9 +218,7 @@ class SyncAgent:
         )
         self._client.publish(topics.state(self.settings.terminal_id), birth.encode(), qos=1, retain=True)
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
-    ) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         if self._client is not None and not self._stop.is_set():
             self._lost(f"disconnected: {reason}")
 
@@ -260,9 +253,7 @@ class SyncAgent:
                     sent_at=self._clock(),
                     body=DeathBody(bd_seq=self._bd_seq),
                 )
-                info = client.publish(
-                    topics.state(self.settings.terminal_id), death.encode(), qos=1, retain=True
-                )
+                info = client.publish(topics.state(self.settings.terminal_id), death.encode(), qos=1, retain=True)
                 deadline = time.monotonic() + 2
                 while not info.is_published() and time.monotonic() < deadline:
                     client.loop(timeout=0.05)

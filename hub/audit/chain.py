@@ -90,14 +90,10 @@ def verify(conn: Connection, batch: int = 5000) -> tuple[int, Break | None]:
         for row in rows:
             if row["prev_hash"] != prev:
                 problem = (
-                    "an entry before it was removed or reordered"
-                    if checked
-                    else "the chain does not start at genesis"
+                    "an entry before it was removed or reordered" if checked else "the chain does not start at genesis"
                 )
                 return checked, Break(row["id"], problem)
-            expected = entry_hash(
-                row["prev_hash"], row["at"], row["actor"], row["action"], row["subject"], row["data"]
-            )
+            expected = entry_hash(row["prev_hash"], row["at"], row["actor"], row["action"], row["subject"], row["data"])
             if row["hash"] != expected:
                 return checked, Break(row["id"], "its content was edited")
             prev = row["hash"]

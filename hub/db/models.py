@@ -59,9 +59,7 @@ class CaseRow(HubModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     sent_at: datetime = Field(sa_column=_ts())
     received_at: datetime = Field(sa_column=_ts(index=True))
-    clock_skew_s: float | None = Field(
-        default=None, description="set when the terminal clock was off at send"
-    )
+    clock_skew_s: float | None = Field(default=None, description="set when the terminal clock was off at send")
     due_date: date | None = None
     updated_at: datetime = Field(sa_column=_ts())
     payload: str = Field(sa_type=Text)

@@ -91,9 +91,7 @@ class Handler:
             terminal = topics.parse(topic).terminal
         message_id = _peek_id(payload) if exc.reason is not DeadLetterReason.OVERSIZED else None
         with self.engine.begin() as conn:
-            self._dead_letter(
-                conn, topic, terminal, exc.reason, exc.detail, payload, at, message_id=message_id
-            )
+            self._dead_letter(conn, topic, terminal, exc.reason, exc.detail, payload, at, message_id=message_id)
         log.warning("dead letter from %s: %s", terminal or topic[:80], exc)
         if terminal is None or message_id is None or exc.reason is DeadLetterReason.TERMINAL_MISMATCH:
             return []
@@ -154,9 +152,7 @@ class Handler:
                         str(case.case_id),
                     )
                     rejected.append(
-                        Rejection(
-                            item_id=case.case_id, reason=DeadLetterReason.INVALID_ID_NUMBER, detail=detail
-                        )
+                        Rejection(item_id=case.case_id, reason=DeadLetterReason.INVALID_ID_NUMBER, detail=detail)
                     )
                     continue
                 valid.append(case.case_id)
@@ -185,9 +181,7 @@ class Handler:
             new_ids: set[str] = set()
             if rows:
                 stmt = (
-                    self._insert(_cases)
-                    .on_conflict_do_nothing(index_elements=["case_id"])
-                    .returning(_cases.c.case_id)
+                    self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]).returning(_cases.c.case_id)
                 )
                 new_ids = set(conn.execute(stmt, rows).scalars())
             fresh = [r for r in rows if r["case_id"] in new_ids]
@@ -218,9 +212,7 @@ class Handler:
             out.append(self._events(terminal, events))
         return out
 
-    def _first_events(
-        self, conn: Connection, fresh: list[dict[str, object]], at: datetime
-    ) -> list[CaseEvent]:
+    def _first_events(self, conn: Connection, fresh: list[dict[str, object]], at: datetime) -> list[CaseEvent]:
         if not fresh:
             return []
         rows = [
@@ -301,17 +293,13 @@ class Handler:
             missed = (
                 conn.execute(
                     select(_events)
-                    .where(
-                        _events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark
-                    )
+                    .where(_events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark)
                     .order_by(_events.c.id)
                 )
                 .mappings()
                 .all()
             )
-        log.info(
-            "birth of %s (bd_seq %d); %d event(s) to resync", birth.terminal, birth.body.bd_seq, len(missed)
-        )
+        log.info("birth of %s (bd_seq %d); %d event(s) to resync", birth.terminal, birth.body.bd_seq, len(missed))
         events = [
             CaseEvent(
                 event_id=e["id"],
@@ -325,8 +313,7 @@ class Handler:
             for e in missed
         ]
         return [
-            self._events(birth.terminal, events[i : i + _RESYNC_CHUNK])
-            for i in range(0, len(events), _RESYNC_CHUNK)
+            self._events(birth.terminal, events[i : i + _RESYNC_CHUNK]) for i in range(0, len(events), _RESYNC_CHUNK)
         ]
 
     def _death(self, death: Death, at: datetime) -> None:
@@ -342,9 +329,7 @@ class Handler:
                 )
                 return
             conn.execute(
-                update(_terms)
-                .where(_terms.c.terminal_id == death.terminal)
-                .values(online=False, last_seen_at=at)
+                update(_terms).where(_terms.c.terminal_id == death.terminal).values(online=False, last_seen_at=at)
             )
         log.warning("terminal %s went offline", death.terminal)
 

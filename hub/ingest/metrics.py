@@ -13,15 +13,11 @@ class IngestMetrics:
         r = self.registry
         self.messages = Counter("shegong_hub_messages", "messages received, by type", ["type"], registry=r)
         self.cases = Counter("shegong_hub_cases_ingested", "new cases committed", registry=r)
-        self.duplicates = Counter(
-            "shegong_hub_case_duplicates", "redelivered cases (no-ops, acked again)", registry=r
-        )
+        self.duplicates = Counter("shegong_hub_case_duplicates", "redelivered cases (no-ops, acked again)", registry=r)
         self.dead_letters = Counter(
             "shegong_hub_dead_letters", "messages or items refused, by reason", ["reason"], registry=r
         )
-        self.late_wills = Counter(
-            "shegong_hub_late_wills", "deaths ignored because a newer birth exists", registry=r
-        )
+        self.late_wills = Counter("shegong_hub_late_wills", "deaths ignored because a newer birth exists", registry=r)
         self.seq_gaps = Counter("shegong_hub_seq_gaps", "gaps in a terminal's message sequence", registry=r)
         self.clock_skew = Counter(
             "shegong_hub_clock_skew_flags", "messages from a terminal whose clock is off", registry=r

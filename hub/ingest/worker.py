@@ -57,9 +57,7 @@ class IngestWorker:
         c.on_message = self._on_message
 
     def _state(self, online: bool) -> bytes:
-        return HubState(
-            terminal="hub", body=HubStateBody(online=online, instance=self.settings.instance)
-        ).encode()
+        return HubState(terminal="hub", body=HubStateBody(online=online, instance=self.settings.instance)).encode()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
@@ -78,18 +76,14 @@ class IngestWorker:
     def stop(self) -> None:
         """Clean stop: say offline (retained), disconnect, finish the queue already received."""
         if self.client.is_connected():
-            self.client.publish(topics.hub_state(), self._state(False), qos=1, retain=True).wait_for_publish(
-                2
-            )
+            self.client.publish(topics.hub_state(), self._state(False), qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
         self._queue.put(None)
         if self._thread:
             self._thread.join(10)
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
-    ) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         if reason.is_failure:
             log.error("broker refused the hub: %s", reason)
             return
@@ -103,9 +97,7 @@ class IngestWorker:
             self.settings.broker_port,
         )
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object
-    ) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         self.connected.clear()
         log.warning("hub lost the broker: %s; paho reconnects", reason)
 

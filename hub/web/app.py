@@ -22,9 +22,7 @@ _cases, _dead, _terms = CaseRow.__table__, DeadLetter.__table__, TerminalRow.__t
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k not in {"payload"}
-    }
+    out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k not in {"payload"}}
     if "id_number" in out:
         out["id_number"] = mask(out["id_number"])
     return out
@@ -35,9 +33,7 @@ def _engine(state: State) -> Engine:
 
 
 @get("/api/cases", sync_to_thread=True)
-def list_cases(
-    state: State, limit: int = 100, offset: int = 0, terminal: str | None = None
-) -> dict[str, Any]:
+def list_cases(state: State, limit: int = 100, offset: int = 0, terminal: str | None = None) -> dict[str, Any]:
     q = select(_cases).order_by(_cases.c.received_at.desc()).limit(min(limit, 1000)).offset(offset)
     count = select(func.count()).select_from(_cases)
     if terminal:

@@ -25,8 +25,7 @@ from tests.support import applicant, assert_exactly_once, hub_count, id_number, 
 
 def _submit(edge, n: int, start: int = 0) -> list[str]:
     return [
-        str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(start + i))).case_id)
-        for i in range(n)
+        str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(start + i))).case_id) for i in range(n)
     ]
 
 
@@ -88,17 +87,13 @@ def test_cases_survive_a_hub_sigkill_in_the_middle_of_a_batch(hub_db_url, broker
     engine = open_engine(hub_db_url, upgrade=False)
     try:
         edge.start_sync()
-        wait_for(
-            lambda: hub_count(engine, "SELECT count(*) FROM cases") > 100, what="hub ingesting", every=0.01
-        )
+        wait_for(lambda: hub_count(engine, "SELECT count(*) FROM cases") > 100, what="hub ingesting", every=0.01)
         hub.send_signal(signal.SIGKILL)
         hub.wait(10)
         killed_at = hub_count(engine, "SELECT count(*) FROM cases")
         assert 0 < killed_at < 1500, "the kill should land mid-drain"
         hub = _hub_process(hub_db_url, broker.port, tmp_path / "hub.log")
-        wait_for(
-            lambda: edge.outbox.stats().depth == 0, timeout=60, what="outbox drained after the hub restarted"
-        )
+        wait_for(lambda: edge.outbox.stats().depth == 0, timeout=60, what="outbox drained after the hub restarted")
         assert_exactly_once(engine, accepted)
     finally:
         hub.terminate()

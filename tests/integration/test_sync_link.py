@@ -15,14 +15,11 @@ from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
 def _submit(edge, n: int, start: int = 0) -> list[str]:
     return [
-        str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(start + i))).case_id)
-        for i in range(n)
+        str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(start + i))).case_id) for i in range(n)
     ]
 
 
-def test_cases_accepted_while_vpn_is_down_reach_the_hub_once_when_it_returns(
-    hub_factory, edge_factory, proxy
-):
+def test_cases_accepted_while_vpn_is_down_reach_the_hub_once_when_it_returns(hub_factory, edge_factory, proxy):
     hub = hub_factory()
     edge = edge_factory(port=proxy.port)
     edge.start_sync()
@@ -42,9 +39,7 @@ def test_cases_accepted_while_vpn_is_down_reach_the_hub_once_when_it_returns(
     assert_exactly_once(hub.engine, accepted)
 
 
-def test_half_open_link_is_noticed_within_one_and_a_half_keepalives_and_recovers(
-    hub_factory, edge_factory, proxy
-):
+def test_half_open_link_is_noticed_within_one_and_a_half_keepalives_and_recovers(hub_factory, edge_factory, proxy):
     hub = hub_factory()
     edge = edge_factory(port=proxy.port, keepalive_s=4)
     edge.start_sync()

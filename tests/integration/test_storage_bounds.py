@@ -1,0 +1,59 @@
+"""Storage is bounded with an explicit policy: when the outbox or the disk is full, the terminal refuses
+new submissions with a clear message and an alarm — never a silent drop — and what it has queued stays
+intact and is delivered once the hub is reachable.
+
+The disk is made full for real with SQLite's ``max_page_count``, both with the reserve that lets the
+terminal refuse cleanly and with no reserve, where SQLite itself reports the database full mid-write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from edge.errors import StorageFull
+from edge.store.cases import NewCase
+from tests.support import applicant, assert_exactly_once, wait_for
+
+
+def _fill(edge, limit: int = 10_000) -> list[str]:
+    accepted = []
+    for i in range(limit):
+        try:
+            accepted.append(str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(i))).case_id))
+        except StorageFull as exc:
+            assert "存储空间已满" in str(exc)
+            return accepted
+    raise AssertionError(f"{limit} submissions and no refusal")
+
+
+def test_a_full_outbox_refuses_new_cases_with_an_alarm_and_keeps_the_queue(hub_factory, edge_factory):
+    edge = edge_factory(outbox_limit=5)
+    accepted = _fill(edge)
+    assert len(accepted) == 5
+    assert "storage_full" in edge.alarms.active()
+    assert edge.outbox.stats().depth == 5
+
+    hub = hub_factory()
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="queue drained")
+    assert_exactly_once(hub.engine, accepted)
+    accepted.append(str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(99))).case_id))
+    assert "storage_full" not in edge.alarms.active(), "the alarm clears once there is room again"
+
+
+@pytest.mark.parametrize("reserve_pages", [16, 0], ids=["refused-before-full", "sqlite-reports-full"])
+def test_a_full_disk_refuses_new_cases_and_the_database_stays_intact(hub_factory, edge_factory, reserve_pages):
+    edge = edge_factory(db_max_pages=80, reserve_pages=reserve_pages)
+    accepted = _fill(edge)
+    assert accepted, "some cases fit before the disk was full"
+    assert "storage_full" in edge.alarms.active()
+    with sqlite3.connect(edge.settings.db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == len(accepted)
+
+    hub = hub_factory()
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="queue drained from a full disk")
+    assert_exactly_once(hub.engine, accepted)
