@@ -28,14 +28,10 @@ class EdgeSettings(BaseSettings):
     terminal_id: str = Field(
         "T-DEV", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="stable MQTT client id and topic level"
     )
-    committee_code: str = Field(
-        "JW000", pattern=r"^[A-Za-z0-9]{1,16}$", description="prefix of receipt numbers"
-    )
+    committee_code: str = Field("JW000", pattern=r"^[A-Za-z0-9]{1,16}$", description="prefix of receipt numbers")
     committee_name: str = Field("示例居委会", description="shown on the kiosk and receipts")
     data_dir: Path = Field(Path("/var/lib/shegong"), description="database and device secret live here")
-    db_max_pages: int | None = Field(
-        None, description="SQLite max_page_count: a hard cap on the database size"
-    )
+    db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 
     broker_host: str = Field("127.0.0.1", description="MQTT broker (the hub's Mosquitto) host")
     broker_port: int = Field(1883, description="MQTT broker port")
@@ -46,21 +42,15 @@ class EdgeSettings(BaseSettings):
     broker_tls_ca: Path | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive; a half-open link is noticed within 1.5x")
 
-    batch_size: int = Field(
-        200, ge=1, le=1000, description="cases per published batch (also cut at the size limit)"
-    )
+    batch_size: int = Field(200, ge=1, le=1000, description="cases per published batch (also cut at the size limit)")
     inflight_window: int = Field(20, ge=1, description="batches published and not yet acked by the hub")
     ack_timeout_s: float = Field(30.0, gt=0, description="republish a batch the hub has not acked by then")
     backoff_min_s: float = Field(0.5, gt=0, description="first reconnect delay; doubles with full jitter")
     backoff_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
     heartbeat_s: float = Field(10.0, gt=0, description="interval of health heartbeats")
 
-    outbox_limit: int = Field(
-        100_000, ge=1, description="unsent items past which new submissions are refused"
-    )
-    min_free_disk_mb: float = Field(
-        200.0, ge=0, description="free disk below which new submissions are refused"
-    )
+    outbox_limit: int = Field(100_000, ge=1, description="unsent items past which new submissions are refused")
+    min_free_disk_mb: float = Field(200.0, ge=0, description="free disk below which new submissions are refused")
     reserve_pages: int = Field(64, ge=0, description="pages kept free under db_max_pages for alarms and acks")
 
     @property
@@ -80,9 +70,7 @@ class EdgeSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(
-            settings_cls, toml_file=os.environ.get("SHEGONG_EDGE_CONFIG", DEFAULT_CONFIG)
-        )
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=os.environ.get("SHEGONG_EDGE_CONFIG", DEFAULT_CONFIG))
         return init_settings, env_settings, toml
 
 

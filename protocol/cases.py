@@ -44,9 +44,7 @@ class CaseStatus(enum.StrEnum):
 class Applicant(Strict):
     """The card holder's facts, as read from the card. The photo is never part of them."""
 
-    id_number: str = Field(
-        pattern=r"^\d{17}[\dX]$", description="GB 11643 number; check digit checked by the hub"
-    )
+    id_number: str = Field(pattern=r"^\d{17}[\dX]$", description="GB 11643 number; check digit checked by the hub")
     name: str = Field(min_length=1, max_length=64)
     sex: Literal["M", "F", "U"] = "U"
     birth_date: date | None = None
@@ -58,16 +56,12 @@ class CaseSubmission(Strict):
 
     case_id: uuid.UUID = Field(description="UUIDv7 made at the terminal; the hub upserts by it")
     receipt_no: str = Field(pattern=RECEIPT_PATTERN, description="committee code - YYYYMMDD - local sequence")
-    query_code: str = Field(
-        pattern=r"^[0-9A-Z]{6}$", description="printed on the receipt for public look-ups"
-    )
+    query_code: str = Field(pattern=r"^[0-9A-Z]{6}$", description="printed on the receipt for public look-ups")
     item_code: str = Field(min_length=1, max_length=64)
     committee: str = Field(min_length=1, max_length=16)
     created_at: AwareDatetime = Field(description="terminal clock when the case was accepted")
     applicant: Applicant
-    agent: str | None = Field(
-        default=None, max_length=64, description="staff id for a case made on behalf (代办)"
-    )
+    agent: str | None = Field(default=None, max_length=64, description="staff id for a case made on behalf (代办)")
     form: dict[str, str] = Field(default_factory=dict)
     materials: list[str] = Field(default_factory=list, description="materials ticked as received")
 
@@ -92,9 +86,7 @@ class Rejection(Strict):
 
 
 class AckBody(Strict):
-    acked: list[uuid.UUID] = Field(
-        default_factory=list, description="items committed at the hub (or already there)"
-    )
+    acked: list[uuid.UUID] = Field(default_factory=list, description="items committed at the hub (or already there)")
     rejected: list[Rejection] = Field(default_factory=list)
     in_reply_to: uuid.UUID | None = Field(default=None, description="id of the message answered")
 
@@ -130,9 +122,7 @@ class CaseEvents(Envelope):
     body: CaseEventsBody
 
 
-def encode_batch(
-    terminal: str, seq: int, message_id: uuid.UUID, sent_at: datetime, cases_json: list[str]
-) -> bytes:
+def encode_batch(terminal: str, seq: int, message_id: uuid.UUID, sent_at: datetime, cases_json: list[str]) -> bytes:
     """Encode a :class:`CaseBatch` around cases already encoded as JSON (as stored in an outbox).
 
     Byte for byte what ``CaseBatch(...).encode()`` gives for the same cases, without parsing each case
