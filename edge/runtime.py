@@ -15,6 +15,7 @@ from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
 from edge.store.db import device_secret, open_engine
 from edge.store.outbox import Outbox
+from edge.store.ratings import RatingStore
 from edge.sync.agent import SyncAgent
 from protocol.envelope import utcnow
 
@@ -40,6 +41,7 @@ class EdgeRuntime:
         self.alarms = Alarms(self.engine)
         self.cases = CaseStore(self.engine, settings, device_secret(settings), self.alarms)
         self.outbox = Outbox(self.engine)
+        self.ratings = RatingStore(self.engine, settings)
         self.agent = SyncAgent(
             settings, self.outbox, self.cases, self.alarms, health=health, app_version=app_version(), clock=clock
         )

@@ -23,7 +23,6 @@ __all__ = [
     "CaseStatus",
     "CaseSubmission",
     "Rejection",
-    "encode_batch",
 ]
 
 RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
@@ -120,20 +119,3 @@ class CaseEvents(Envelope):
     message_type: ClassVar[MessageType] = MessageType.CASE_EVENTS
     type: Literal[MessageType.CASE_EVENTS] = MessageType.CASE_EVENTS
     body: CaseEventsBody
-
-
-def encode_batch(terminal: str, seq: int, message_id: uuid.UUID, sent_at: datetime, cases_json: list[str]) -> bytes:
-    """Encode a :class:`CaseBatch` around cases already encoded as JSON (as stored in an outbox).
-
-    Byte for byte what ``CaseBatch(...).encode()`` gives for the same cases, without parsing each case
-    again on the hot path of a drain.
-    """
-    head = CaseBatch.model_construct(
-        id=message_id,
-        terminal=terminal,
-        seq=seq,
-        sent_at=sent_at,
-        body=CaseBatchBody.model_construct(cases=[]),
-    ).model_dump_json()
-    prefix = head[: -len('{"cases":[]}}')]
-    return f'{prefix}{{"cases":[{",".join(cases_json)}]}}}}'.encode()

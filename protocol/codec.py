@@ -15,6 +15,7 @@ from protocol import SCHEMA_VERSION, topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, MessageType, ProtocolError
 from protocol.health import Heartbeat
+from protocol.ratings import RatingBatch
 from protocol.state import Birth, Command, Death, HubState
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
@@ -24,6 +25,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     Death,
     HubState,
     CaseBatch,
+    RatingBatch,
     Ack,
     CaseEvents,
     Heartbeat,
@@ -31,7 +33,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
 )
 
 Message = Annotated[
-    Birth | Death | HubState | CaseBatch | Ack | CaseEvents | Heartbeat | Command,
+    Birth | Death | HubState | CaseBatch | RatingBatch | Ack | CaseEvents | Heartbeat | Command,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -41,6 +43,7 @@ _ALLOWED: dict[topics.Up | topics.Down | None, frozenset[MessageType]] = {
     None: frozenset({MessageType.BIRTH, MessageType.DEATH}),
     topics.Up.CASES: frozenset({MessageType.CASE_BATCH}),
     topics.Up.HEALTH: frozenset({MessageType.HEARTBEAT}),
+    topics.Up.RATINGS: frozenset({MessageType.RATING_BATCH}),
     topics.Down.ACKS: frozenset({MessageType.ACK}),
     topics.Down.EVENTS: frozenset({MessageType.CASE_EVENTS}),
     topics.Down.COMMANDS: frozenset({MessageType.COMMAND}),

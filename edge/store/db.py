@@ -16,7 +16,7 @@ from shegong.db import make_engine
 
 __all__ = ["HEAD", "bump_counter", "migrate", "open_engine", "read_counter", "device_secret"]
 
-HEAD = "e0002"
+HEAD = "e0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

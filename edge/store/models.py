@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from shegong.db import UTCDateTime
 
-__all__ = ["Alarm", "Case", "CaseEventRow", "EdgeModel", "Meta", "OutboxRow", "ReceiptCounter"]
+__all__ = ["Alarm", "Case", "CaseEventRow", "EdgeModel", "Meta", "OutboxRow", "RatingRow", "ReceiptCounter"]
 
 
 class EdgeModel(SQLModel, registry=registry()):
@@ -99,3 +99,15 @@ class Alarm(EdgeModel, table=True):
     message: str
     raised_at: datetime = Field(sa_column=_ts())
     cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class RatingRow(EdgeModel, table=True):
+    """A satisfaction rating given here; it travels through the outbox like a case."""
+
+    __tablename__ = "ratings"
+
+    rating_id: str = Field(primary_key=True, max_length=36)
+    case_id: str | None = Field(default=None, index=True, max_length=36)
+    level: int
+    reason: str = ""
+    rated_at: datetime = Field(sa_column=_ts())

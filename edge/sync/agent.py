@@ -33,10 +33,11 @@ from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
 from edge.store.outbox import Outbox, Pending
 from protocol import topics
-from protocol.cases import Ack, CaseEvents, encode_batch
+from protocol.cases import Ack, CaseBatch, CaseEvents
 from protocol.codec import decode_for_topic
 from protocol.envelope import MAX_PAYLOAD_BYTES, Envelope, ProtocolError, utcnow
 from protocol.health import Heartbeat, HeartbeatBody
+from protocol.ratings import RatingBatch
 from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathBody, HubState
 
 __all__ = ["LinkState", "SyncAgent"]
@@ -44,7 +45,12 @@ __all__ = ["LinkState", "SyncAgent"]
 log = logging.getLogger(__name__)
 SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our down/ messages this long while we are away
-_BATCH_ROOM = MAX_PAYLOAD_BYTES - 2048  # room for the envelope around the cases
+_BATCH_ROOM = MAX_PAYLOAD_BYTES - 2048  # room for the envelope around the items
+# Outbox channel → (topic channel, batch message, its body's list field). Cases first: they matter most.
+CHANNELS: dict[str, tuple[topics.Up, type[Envelope], str]] = {
+    "cases": (topics.Up.CASES, CaseBatch, "cases"),
+    "ratings": (topics.Up.RATINGS, RatingBatch, "ratings"),
+}
 
 
 class LinkState(enum.StrEnum):
@@ -56,6 +62,7 @@ class LinkState(enum.StrEnum):
 @dataclass
 class _Inflight:
     sent_at: float
+    channel: str
     items: list[Pending] = field(default_factory=list)
 
 
@@ -90,7 +97,7 @@ class SyncAgent:
         self._bd_seq = 0
         self._seq = 0
         self._seq_reserved = 0
-        self._cursor = 0
+        self._cursor: dict[str, int] = dict.fromkeys(CHANNELS, 0)
         self._inflight: dict[uuid.UUID, _Inflight] = {}
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
@@ -272,36 +279,44 @@ class SyncAgent:
         return self._seq
 
     def _pump(self) -> None:
-        """Fill the in-flight window with batches read from the outbox."""
+        """Fill the in-flight window with batches read from the outbox, channel by channel."""
         s = self.settings
-        while self._client is not None and len(self._inflight) < s.inflight_window:
-            items = self.outbox.pending("cases", self._cursor, s.batch_size)
-            if not items:
-                return
-            batch: list[Pending] = []
-            size = 0
-            for item in items:
-                if batch and size + len(item.payload) > _BATCH_ROOM:
+        for channel in CHANNELS:
+            while self._client is not None and len(self._inflight) < s.inflight_window:
+                items = self.outbox.pending(channel, self._cursor[channel], s.batch_size)
+                if not items:
                     break
-                batch.append(item)
-                size += len(item.payload) + 1
-            self._cursor = batch[-1].seq
-            self._send(batch)
+                batch: list[Pending] = []
+                size = 0
+                for item in items:
+                    if batch and size + len(item.payload) > _BATCH_ROOM:
+                        break
+                    batch.append(item)
+                    size += len(item.payload) + 1
+                self._cursor[channel] = batch[-1].seq
+                self._send(channel, batch)
 
-    def _send(self, batch: list[Pending]) -> None:
+    def _send(self, channel: str, batch: list[Pending]) -> None:
         assert self._client is not None
+        up, message, body_field = CHANNELS[channel]
         message_id = uuid.uuid4()
-        payload = encode_batch(
-            self.settings.terminal_id, self._next_seq(), message_id, self._clock(), [p.payload for p in batch]
+        payload = message.encode_around(
+            body_field,
+            [p.payload for p in batch],
+            terminal=self.settings.terminal_id,
+            seq=self._next_seq(),
+            message_id=message_id,
+            sent_at=self._clock(),
         )
-        self._client.publish(topics.up(self.settings.terminal_id, topics.Up.CASES), payload, qos=1)
-        self._inflight[message_id] = _Inflight(time.monotonic(), batch)
+        self._client.publish(topics.up(self.settings.terminal_id, up), payload, qos=1)
+        self._inflight[message_id] = _Inflight(time.monotonic(), channel, batch)
         self.stats["batches_sent"] += 1
 
     def _resend_late(self, now: float) -> None:
         late = [mid for mid, f in self._inflight.items() if now - f.sent_at > self.settings.ack_timeout_s]
         for mid in late:
-            items = self._inflight.pop(mid).items
+            late_batch = self._inflight.pop(mid)
+            items = late_batch.items
             log.warning(
                 "no ack for batch %s after %.0f s; sending its %d item(s) again",
                 mid,
@@ -310,13 +325,13 @@ class SyncAgent:
             )
             self.outbox.mark_resent([p.seq for p in items])
             self.stats["resent_batches"] += 1
-            self._send(items)
+            self._send(late_batch.channel, items)
 
     def _resend_all(self, why: str) -> None:
-        if self._inflight or self._cursor:
+        if self._inflight or any(self._cursor.values()):
             log.info("resending every unacked item: %s", why)
         self._inflight.clear()
-        self._cursor = 0
+        self._cursor = dict.fromkeys(CHANNELS, 0)
 
     def _heartbeat(self, now: float) -> None:
         assert self._client is not None

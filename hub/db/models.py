@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from shegong.db import BigIntPK, UTCDateTime
 
-__all__ = ["AuditEntry", "CaseEventRow", "CaseRow", "DeadLetter", "HubModel", "TerminalRow"]
+__all__ = ["AuditEntry", "CaseEventRow", "CaseRow", "DeadLetter", "HubModel", "RatingRow", "TerminalRow"]
 
 
 class HubModel(SQLModel, registry=registry()):
@@ -115,3 +115,21 @@ class AuditEntry(HubModel, table=True):
     data: str = Field(sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class RatingRow(HubModel, table=True):
+    """A resident's satisfaction rating (好差评); levels 1–2 are bad ratings that need a return call."""
+
+    __tablename__ = "ratings"
+
+    rating_id: str = Field(primary_key=True, max_length=36)
+    case_id: str | None = Field(default=None, index=True, max_length=36)
+    terminal_id: str = Field(max_length=64)
+    committee: str = Field(max_length=16)
+    receipt_no: str = Field(default="", max_length=40)
+    item_code: str = Field(default="", index=True, max_length=64)
+    department: str = Field(default="", max_length=32)
+    level: int = Field(index=True)
+    reason: str = Field(default="", sa_type=Text)
+    rated_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(sa_column=_ts(index=True))

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
 from hub.cases.routing import Router
-from hub.db.models import CaseEventRow, CaseRow, DeadLetter, TerminalRow
+from hub.db.models import CaseEventRow, CaseRow, DeadLetter, RatingRow, TerminalRow
 from hub.ingest.metrics import IngestMetrics
 from protocol import idnumber, topics
 from protocol.cases import (
@@ -34,6 +34,7 @@ from protocol.cases import (
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, ProtocolError, utcnow
 from protocol.health import Heartbeat
+from protocol.ratings import RatingBatch
 from protocol.state import Birth, Death
 
 __all__ = ["Handler", "Outgoing"]
@@ -46,6 +47,7 @@ _cases, _events, _dead, _terms = (
     DeadLetter.__table__,
     TerminalRow.__table__,
 )
+_ratings = RatingRow.__table__
 _DEAD_PAYLOAD_MAX = 64 * 1024
 _RESYNC_CHUNK = 500
 
@@ -76,6 +78,8 @@ class Handler:
         self.metrics.messages.labels(message.type.value).inc()
         if isinstance(message, CaseBatch):
             return self._cases(message, received_at)
+        if isinstance(message, RatingBatch):
+            return self._ratings(message, received_at)
         if isinstance(message, Birth):
             return self._birth(message, received_at)
         if isinstance(message, Death):
@@ -242,6 +246,29 @@ class Handler:
             )  # type: ignore[arg-type]
             for eid, cid in ids
         ]
+
+    def _ratings(self, batch: RatingBatch, at: datetime) -> list[Outgoing]:
+        rows = [
+            {
+                "rating_id": str(r.rating_id),
+                "case_id": str(r.case_id) if r.case_id else None,
+                "terminal_id": batch.terminal,
+                "committee": r.committee,
+                "receipt_no": r.receipt_no,
+                "item_code": r.item_code,
+                "department": self.router.department(r.item_code) if r.item_code else "",
+                "level": int(r.level),
+                "reason": r.reason,
+                "rated_at": r.rated_at,
+                "received_at": at,
+            }
+            for r in batch.body.ratings
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(_ratings).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
+            self._seen(conn, batch.terminal, at, seq=batch.seq)
+        acked = [r.rating_id for r in batch.body.ratings]
+        return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
 
     # ------------------------------------------------------------------ terminals
     def _terminal(self, conn: Connection, terminal: str) -> dict[str, object]:

@@ -1,0 +1,73 @@
+"""Satisfaction ratings (满意度评价): stored and queued for the hub in one transaction, like cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import uuid6
+from sqlalchemy import Engine, insert, select
+
+from edge.errors import EdgeError
+from edge.settings import EdgeSettings
+from edge.store.models import Case, OutboxRow, RatingRow
+from protocol.envelope import utcnow
+from protocol.ratings import Rating, RatingLevel
+
+__all__ = ["AlreadyRated", "RatingStore"]
+
+_ratings, _outbox, _cases = RatingRow.__table__, OutboxRow.__table__, Case.__table__
+
+
+class AlreadyRated(EdgeError):
+    """One rating per case (national rule): a second one is refused."""
+
+
+class RatingStore:
+    def __init__(self, engine: Engine, settings: EdgeSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    def rate(
+        self, level: RatingLevel, reason: str = "", case_id: str | None = None, now: datetime | None = None
+    ) -> Rating:
+        """Store a rating of ``case_id`` (or of a visit without a case) and queue it for the hub."""
+        now = now or utcnow()
+        with self._engine.begin() as conn:
+            receipt_no = item_code = ""
+            if case_id is not None:
+                if conn.execute(select(_ratings.c.rating_id).where(_ratings.c.case_id == case_id)).first():
+                    raise AlreadyRated("这项业务已经评价过了，谢谢您")
+                case = conn.execute(
+                    select(_cases.c.receipt_no, _cases.c.item_code).where(_cases.c.case_id == case_id)
+                ).first()
+                if case is None:
+                    raise EdgeError(f"没有找到这项业务（{case_id}）")
+                receipt_no, item_code = case
+            rating = Rating(
+                rating_id=uuid6.uuid7(),
+                case_id=uuid.UUID(case_id) if case_id else None,
+                receipt_no=receipt_no,
+                item_code=item_code,
+                committee=self._settings.committee_code,
+                level=level,
+                reason=reason.strip()[:500],
+                rated_at=now,
+            )
+            rid = str(rating.rating_id)
+            conn.execute(
+                insert(_ratings).values(
+                    rating_id=rid, case_id=case_id, level=int(level), reason=rating.reason, rated_at=now
+                )
+            )
+            conn.execute(
+                insert(_outbox).values(
+                    item_id=rid, channel="ratings", payload=rating.model_dump_json(), created_at=now, attempts=0
+                )
+            )
+        return rating
+
+    def rating_of(self, case_id: str) -> dict[str, object] | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_ratings).where(_ratings.c.case_id == case_id)).mappings().first()
+        return dict(row) if row else None
