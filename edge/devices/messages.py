@@ -14,7 +14,7 @@ MESSAGES: dict[str, str] = {
     "frame_corrupted": "设备通信出错，请重新放卡",
     "sam_failed": "读卡器安全模块自检失败，请联系工作人员",
     "protocol_error": "设备应答异常，请联系工作人员",
-    "read_failed": "读卡失败，请把卡放稳后重试",
+    "read_failed": "读卡失败，请拿起证件重新放好",
     "no_card": "未检测到卡片，请把证件放在读卡区",
     "card_refused": "此卡无法使用，请到窗口办理",
     "printer_not_ready": "打印机暂不可用，请联系工作人员",
