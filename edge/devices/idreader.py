@@ -26,18 +26,8 @@ from edge.devices.errors import (
 )
 from edge.devices.facts import CardFacts
 from edge.devices.idtext import decode_text_block, facts_from_text, split_read_data
-from edge.devices.sam import (
-    SET_BAUD_CMD,
-    STATUS_TEXT,
-    BadFrame,
-    BadFrameKind,
-    Baud,
-    Command,
-    FrameParser,
-    Response,
-    Status,
-    encode_command,
-)
+from edge.devices.sam import BadFrame, BadFrameKind, FrameParser, Response, encode_command
+from edge.devices.sam_codes import SET_BAUD_CMD, STATUS_TEXT, Baud, Command, Status
 from edge.devices.serialport import PORT_ERRORS, open_port, read_some, write_all
 
 __all__ = ["DEFAULT_BAUDRATE", "IdCardReader"]

@@ -13,11 +13,12 @@ device's thread: keep it short; it may not raise into the service) or, without o
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from edge.devices.errors import (
@@ -32,14 +33,14 @@ from edge.devices.errors import (
     SamFailed,
 )
 from edge.devices.escpos import PrinterStatus, Receipt
-from edge.devices.facts import CardFacts
+from edge.devices.events import CardTapped, CardUnreadable, DeviceEvent, Scanned
 from edge.devices.health import DeviceHealth, PrinterState, ReaderHealth, ReaderState, ScannerState
 from edge.devices.printer import ReceiptPrinter
 from edge.devices.reader import CardReader
 from edge.devices.scanner import QrScanner
 from protocol.idnumber import mask
 
-__all__ = ["CardTapped", "CardUnreadable", "DeviceEvent", "DeviceService", "Scanned"]
+__all__ = ["DeviceService"]
 
 log = logging.getLogger(__name__)
 
@@ -47,38 +48,6 @@ log = logging.getLogger(__name__)
 def _now() -> datetime:
     return datetime.now(UTC)
 
-
-@dataclass(frozen=True, slots=True)
-class CardTapped:
-    """A card was presented and read: start (or switch) the session with these facts."""
-
-    facts: CardFacts
-    reader: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CardUnreadable:
-    """A card was presented but gave no usable facts. ``code``: ``card_refused`` (its facts are invalid)
-    or ``read_failed``; ``message`` is the Chinese text to show."""
-
-    code: str
-    message: str
-    card_type: str
-    reader: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Scanned:
-    """One scan from the QR scanner (e.g. a receipt's code)."""
-
-    text: str
-    scanner: str
-    at: datetime
-
-
-DeviceEvent = CardTapped | CardUnreadable | Scanned
 
 _ERROR_STATES: tuple[tuple[type[DeviceError], ReaderState], ...] = (
     (DeviceUnavailable, ReaderState.NO_DEVICE),
@@ -140,7 +109,7 @@ class DeviceService:
     # -- life cycle ---------------------------------------------------------------------------------
     def start(self) -> DeviceService:
         jobs: list[tuple[str, Callable[[], None]]] = [
-            (f"reader-{i}", lambda i=i: self._run_reader(i)) for i in range(len(self.readers))
+            (f"reader-{i}", functools.partial(self._run_reader, i)) for i in range(len(self.readers))
         ]
         if self.printer is not None:
             jobs.append(("printer", self._run_printer))

@@ -15,18 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.devices.idtext import PHOTO_LEN, build_read_data, encode_text_block
-from edge.devices.sam import (
-    PREAMBLE,
-    SET_BAUD_CMD,
-    BadFrame,
-    BadFrameKind,
-    Baud,
-    Command,
-    CommandFrame,
-    FrameParser,
-    Status,
-    encode_response,
-)
+from edge.devices.sam import PREAMBLE, BadFrame, BadFrameKind, CommandFrame, FrameParser, encode_response
+from edge.devices.sam_codes import SET_BAUD_CMD, Baud, Command, Status
 from edge.devices.sim.identities import Identity, identity
 from edge.devices.sim.pty import SimDevice
 
@@ -173,8 +163,7 @@ class IdReaderSim(SimDevice):
             "sam-fail": lambda on=True: self.set_sam_failed(bool(on)),
             "silent": lambda on=True: self.set_silent(bool(on)),
             "garbage": lambda size=16: self.noise(os.urandom(int(size))),
-            "unplug": self.unplug,
-            "replug": self.replug,
+            **super().control_handlers(),
             "state": lambda: {
                 "path": self.path,
                 "pty": self.port.slave_path,

@@ -106,6 +106,5 @@ class PrinterSim(SimDevice):
             "cover-open": lambda on=True: self.set_cover_open(bool(on)),
             "paper-low": lambda on=True: self.set_paper_near_end(bool(on)),
             "receipts": lambda: [{"lines": r.lines, "qr": r.qr_codes} for r in self.receipts],
-            "unplug": self.unplug,
-            "replug": self.replug,
+            **super().control_handlers(),
         }

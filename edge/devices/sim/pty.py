@@ -166,6 +166,10 @@ class SimDevice:
         """Bytes from the driver; subclasses answer through ``self.port.write``."""
         raise NotImplementedError
 
+    def control_handlers(self) -> dict[str, Callable[..., Any]]:
+        """Commands the ``shegong sim`` control socket offers; subclasses add their own."""
+        return {"unplug": self.unplug, "replug": self.replug}
+
     def _run(self) -> None:
         while not self._stop.is_set():
             while True:

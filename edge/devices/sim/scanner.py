@@ -27,6 +27,5 @@ class ScannerSim(SimDevice):
     def control_handlers(self) -> dict[str, Callable[..., Any]]:
         return {
             "scan": lambda text, suffix="\r": self.scan(text, suffix.encode()),
-            "unplug": self.unplug,
-            "replug": self.replug,
+            **super().control_handlers(),
         }

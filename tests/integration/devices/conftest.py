@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.devices.events import DeviceEvent
 from edge.devices.idreader import IdCardReader
-from edge.devices.service import DeviceEvent, DeviceService
+from edge.devices.service import DeviceService
 from edge.devices.sim.idreader import IdReaderSim
 from edge.devices.sim.sscard import SSCardSim
 

@@ -16,10 +16,12 @@ import pytest
 import serial
 
 from edge.devices.errors import DeviceTimeout
+from edge.devices.events import CardTapped, CardUnreadable, DeviceEvent
 from edge.devices.health import ReaderState
 from edge.devices.idreader import IdCardReader
-from edge.devices.sam import Baud, Status, encode_frame
-from edge.devices.service import CardTapped, CardUnreadable, DeviceEvent, DeviceService
+from edge.devices.sam import encode_frame
+from edge.devices.sam_codes import Baud, Status
+from edge.devices.service import DeviceService
 from edge.devices.sim.identities import BAD_CHECK_DIGIT
 from edge.devices.sim.idreader import IdReaderSim
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.devices.events import Scanned
 from edge.devices.health import ScannerState
 from edge.devices.scanner import QrScanner
-from edge.devices.service import DeviceService, Scanned
+from edge.devices.service import DeviceService
 from edge.devices.sim.scanner import ScannerSim
 
 pytestmark = pytest.mark.timeout(10)

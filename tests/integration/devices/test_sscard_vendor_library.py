@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from edge.devices.errors import DeviceTimeout, DeviceUnavailable
+from edge.devices.events import CardTapped, CardUnreadable, DeviceEvent
 from edge.devices.health import ReaderState
-from edge.devices.service import CardTapped, CardUnreadable, DeviceEvent, DeviceService
+from edge.devices.service import DeviceService
 from edge.devices.sim.identities import BAD_CHECK_DIGIT
 from edge.devices.sim.sscard import SSCardSim
 from edge.devices.sscard import SSCardReader

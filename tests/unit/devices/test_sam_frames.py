@@ -12,17 +12,8 @@ from __future__ import annotations
 import pytest
 
 from edge.devices.idtext import PHOTO_LEN, TEXT_LEN, build_read_data, split_read_data
-from edge.devices.sam import (
-    STATUS_TEXT,
-    Baud,
-    Command,
-    Status,
-    checksum,
-    decode_frame,
-    encode_command,
-    encode_frame,
-    encode_response,
-)
+from edge.devices.sam import checksum, decode_frame, encode_command, encode_frame, encode_response
+from edge.devices.sam_codes import STATUS_TEXT, Baud, Command, Status
 
 GOLDEN_COMMANDS = {
     Command.RESET_SAM: "AA AA AA 96 69 00 03 10 FF EC",
