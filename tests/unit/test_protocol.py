@@ -1,0 +1,153 @@
+"""The wire contract: topics, the envelope's checks in order, batch encoding, JSON Schemas.
+
+Everything here is pure: bytes in, a message or a ProtocolError with its reason out.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import SCHEMA_VERSION, topics
+from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseSubmission
+from protocol.codec import decode, decode_for_topic, json_schemas
+from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, ProtocolError, utcnow
+from protocol.ratings import RatingBatch
+from tests.support import applicant
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
+
+
+def _case(n: int = 0) -> CaseSubmission:
+    return CaseSubmission(
+        case_id=uuid.uuid4(),
+        receipt_no=f"JW001-20261127-{n:04d}",
+        query_code="ABCDEF",
+        item_code="MZ-001",
+        committee="JW001",
+        created_at=utcnow(),
+        applicant=applicant(n),
+    )
+
+
+def test_topics_are_built_and_parsed_in_one_place():
+    assert topics.up("T1", topics.Up.CASES) == "shegong/v1/t/T1/up/cases"
+    assert topics.down("T1", topics.Down.ACKS) == "shegong/v1/t/T1/down/acks"
+    assert topics.parse("shegong/v1/t/T1/state") == topics.TerminalTopic("T1", "state", None)
+    assert topics.parse("shegong/v1/t/T-2/up/health").channel is topics.Up.HEALTH
+    for bad in ["shegong/v1/t/T1/up/nope", "shegong/v2/t/T1/state", "shegong/v1/t/+/state", "x"]:
+        with pytest.raises(topics.TopicError):
+            topics.parse(bad)
+    with pytest.raises(topics.TopicError):
+        topics.state("T1/#")  # a terminal id must fill one whole topic level (broker ACLs use %u)
+    assert topics.subscriptions_hub("hub")[0] == "$share/hub/shegong/v1/t/+/up/#"
+
+
+def test_a_batch_round_trips_and_its_fast_encoding_is_byte_identical():
+    cases = [_case(1), _case(2)]
+    message = CaseBatch(terminal="T1", seq=7, body=CaseBatchBody(cases=cases))
+    fast = CaseBatch.encode_around(
+        "cases",
+        [c.model_dump_json() for c in cases],
+        terminal="T1",
+        seq=7,
+        message_id=message.id,
+        sent_at=message.sent_at,
+    )
+    assert fast == message.encode()
+    assert decode_for_topic(topics.up("T1", topics.Up.CASES), fast) == message
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{nope", DeadLetterReason.MALFORMED_JSON),
+        (b"[1, 2]", DeadLetterReason.MALFORMED_JSON),
+        (b"\xff\xfe", DeadLetterReason.MALFORMED_JSON),
+        (json.dumps({"v": 2, "type": "ack"}).encode(), DeadLetterReason.UNKNOWN_VERSION),
+        (json.dumps({"type": "ack"}).encode(), DeadLetterReason.UNKNOWN_VERSION),
+        (
+            json.dumps({"v": SCHEMA_VERSION, "type": "nope", "terminal": "T1", "body": {}}).encode(),
+            DeadLetterReason.SCHEMA_INVALID,
+        ),
+        (b" " * (MAX_PAYLOAD_BYTES + 1), DeadLetterReason.OVERSIZED),
+    ],
+)
+def test_each_bad_payload_is_refused_with_its_reason(payload, reason):
+    with pytest.raises(ProtocolError) as err:
+        decode(payload)
+    assert err.value.reason is reason
+
+
+def test_a_message_must_belong_to_its_topic_and_terminal():
+    batch = CaseBatch(terminal="T1", body=CaseBatchBody(cases=[_case()])).encode()
+    with pytest.raises(ProtocolError) as err:
+        decode_for_topic(topics.up("T2", topics.Up.CASES), batch)
+    assert err.value.reason is DeadLetterReason.TERMINAL_MISMATCH
+    with pytest.raises(ProtocolError) as err:
+        decode_for_topic(topics.up("T1", topics.Up.HEALTH), batch)
+    assert err.value.reason is DeadLetterReason.UNEXPECTED_TYPE
+    with pytest.raises(ProtocolError) as err:
+        decode_for_topic("elsewhere/T1", batch)
+    assert err.value.reason is DeadLetterReason.UNKNOWN_TOPIC
+
+
+def test_strict_models_refuse_unknown_fields_and_loose_types():
+    raw = json.loads(Ack(terminal="T1", body=AckBody()).encode())
+    raw["body"]["surprise"] = 1
+    with pytest.raises(ProtocolError):
+        decode(json.dumps(raw).encode())
+    raw = json.loads(CaseBatch(terminal="T1", body=CaseBatchBody(cases=[_case()])).encode())
+    raw["seq"] = "7"
+    with pytest.raises(ProtocolError):
+        decode(json.dumps(raw).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_no_bytes_make_decoding_raise_anything_but_a_protocol_error(data):
+    try:
+        decode_for_topic("shegong/v1/t/T1/up/cases", data)
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda c: st.lists(c) | st.dictionaries(st.text(max_size=8), c),
+        max_leaves=20,
+    )
+)
+def test_no_json_value_makes_decoding_raise_anything_but_a_protocol_error(value):
+    for wrapper in (value, {"v": 1, "type": "case_batch", "terminal": "T1", "body": value}):
+        try:
+            decode(json.dumps(wrapper).encode())
+        except ProtocolError:
+            pass
+
+
+def test_the_published_json_schemas_match_the_models():
+    """docs/schema/ is what another implementation builds from: it must not drift from the code."""
+    schemas = json_schemas()
+    assert set(schemas) >= {
+        "case_batch",
+        "rating_batch",
+        "ack",
+        "case_events",
+        "birth",
+        "death",
+        "heartbeat",
+        "hub_state",
+    }
+    for name, schema in schemas.items():
+        path = SCHEMA_DIR / f"{name}.schema.json"
+        assert path.exists(), f"run `shegong protocol schema` to write {path.name}"
+        assert json.loads(path.read_text()) == schema, f"{path.name} is stale: run `shegong protocol schema`"
+    assert RatingBatch.message_type.value in schemas
