@@ -114,11 +114,10 @@ def test_a_frame_cut_short_does_not_take_the_next_good_frame_with_it(
     cut_short = cut_short[: max(8, min(keep, len(cut_short) - 1))]
     good = encode_frame(second)
     records = parse(cut_short + good, cuts)
-    frames = [r.body for r in records if isinstance(r, Frame)]
-    # An XOR checksum can, by chance, pass on the mixed bytes: the protocol cannot tell; skip that case.
-    assume(all(body == second for body in frames))
-    assert frames == [second]
-    assert isinstance(records[0], BadFrame)
+    # The XOR checksum can pass by chance on the cut frame plus the next frame's first bytes: no parser
+    # can tell that from a real frame, so those cases are skipped.
+    assume(not isinstance(records[0], Frame))
+    assert [r.body for r in records if isinstance(r, Frame)] == [second]
 
 
 def test_a_preamble_split_across_reads_is_not_taken_for_garbage() -> None:
