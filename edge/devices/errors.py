@@ -7,6 +7,7 @@ technical detail for the log where there is any. No message ever contains an ID 
 from __future__ import annotations
 
 from edge.devices import messages
+from edge.devices.health import PrinterState
 from edge.errors import EdgeError
 
 __all__ = [
@@ -94,6 +95,11 @@ class CardRefused(DeviceError):
 
 
 class PrinterNotReady(DeviceError):
-    """The printer answered but cannot print now: paper out, cover open or an error."""
+    """The printer answered but cannot print now; ``state`` says why (paper out, cover open, error)."""
 
     code = "printer_not_ready"
+
+    def __init__(self, detail: str, *, state: PrinterState) -> None:
+        self.state = state
+        codes = {PrinterState.PAPER_OUT: "paper_out", PrinterState.COVER_OPEN: "cover_open"}
+        super().__init__(detail, code=codes.get(state, "printer_error"))

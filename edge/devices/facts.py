@@ -15,10 +15,17 @@ from edge.devices import messages
 from edge.devices.errors import CardRefused
 from protocol import idnumber
 
-__all__ = ["CardFacts", "CardType", "Sex", "card_key", "checked_id_number"]
+__all__ = ["CardFacts", "CardType", "Sex", "card_key", "checked_id_number", "parse_date"]
 
 CardType = Literal["id_card", "sscard", "qr"]
 Sex = Literal["M", "F"]
+
+
+def parse_date(value: str) -> date:
+    """A card's ``YYYYMMDD`` date; ``ValueError`` if it is not one."""
+    if len(value) != 8 or not value.isdigit():
+        raise ValueError(f"not a YYYYMMDD date: {value!r}")
+    return date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
 
 
 def card_key(card_type: str, raw_number: str) -> str:

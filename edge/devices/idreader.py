@@ -99,7 +99,7 @@ class IdCardReader:
         if self._serial is None:
             raise DeviceUnavailable(f"{self.port}: not open")
         ser = self._serial
-        label = command.name if isinstance(command, Command) else f"{command[0]:02X} {command[1]:02X}"
+        label = _label(command)
         wait = self.timeout if timeout is None else timeout
         self._parser.reset()
         try:
@@ -192,9 +192,8 @@ class IdCardReader:
         if status in _SAM_DEAD:
             raise SamFailed(f"{self.port}: SW3={response.sw3:02X} {STATUS_TEXT[status]}")
         if status is None or status not in allowed:
-            label = command.name if isinstance(command, Command) else f"{command[0]:02X} {command[1]:02X}"
             text = STATUS_TEXT.get(status, "未知状态") if status is not None else "未知状态"
-            raise DeviceProtocolError(f"{self.port}: {label} answered SW3={response.sw3:02X} {text}")
+            raise DeviceProtocolError(f"{self.port}: {_label(command)} answered SW3={response.sw3:02X} {text}")
         return status
 
     def _note(self, record: BadFrame) -> None:
@@ -215,3 +214,7 @@ class IdCardReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _label(command: Command | tuple[int, int]) -> str:
+    return command.name if isinstance(command, Command) else f"{command[0]:02X} {command[1]:02X}"

@@ -12,7 +12,7 @@ from datetime import date
 
 from edge.devices import codes, messages
 from edge.devices.errors import CardRefused
-from edge.devices.facts import CardFacts, card_key, checked_id_number
+from edge.devices.facts import CardFacts, card_key, checked_id_number, parse_date
 from protocol import idnumber
 
 __all__ = [
@@ -111,10 +111,6 @@ def build_read_data(block: bytes, photo: bytes) -> bytes:
     return len(block).to_bytes(2, "big") + len(photo).to_bytes(2, "big") + block + photo
 
 
-def _date(value: str) -> date:
-    return date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
-
-
 def facts_from_text(text: IdText, today: date | None = None) -> CardFacts:
     """Check the fields and turn them into :class:`CardFacts`, or raise :class:`CardRefused`.
 
@@ -124,9 +120,9 @@ def facts_from_text(text: IdText, today: date | None = None) -> CardFacts:
     number = checked_id_number(text.id_number, "id_card", today)
     key = card_key("id_card", text.id_number)
     try:
-        birth = _date(text.birth)
-        valid_from = _date(text.valid_from) if text.valid_from else None
-        valid_to = None if text.valid_to in ("", LONG_TERM) else _date(text.valid_to)
+        birth = parse_date(text.birth)
+        valid_from = parse_date(text.valid_from) if text.valid_from else None
+        valid_to = None if text.valid_to in ("", LONG_TERM) else parse_date(text.valid_to)
     except ValueError:
         raise CardRefused(messages.text("refused_unreadable"), key=key) from None
     if birth != idnumber.birth_date(number):

@@ -15,7 +15,6 @@ import serial
 
 from edge.devices.errors import DeviceTimeout, DeviceUnavailable, FrameCorrupted, PrinterNotReady
 from edge.devices.escpos import PrinterStatus, Receipt, decode_status, status_request
-from edge.devices.health import PrinterState
 from edge.devices.serialport import PORT_ERRORS, open_port, read_some, write_all
 
 __all__ = ["DEFAULT_BAUDRATE", "ReceiptPrinter"]
@@ -23,12 +22,6 @@ __all__ = ["DEFAULT_BAUDRATE", "ReceiptPrinter"]
 #: RS-232 receipt printers ship at 9600 or 115200 (set by DIP switch or self-test page); USB virtual
 #: COM ports ignore the rate.
 DEFAULT_BAUDRATE = 9600
-
-_STATE_CODE = {
-    PrinterState.PAPER_OUT: "paper_out",
-    PrinterState.COVER_OPEN: "cover_open",
-    PrinterState.ERROR: "printer_error",
-}
 
 
 class ReceiptPrinter:
@@ -67,7 +60,7 @@ class ReceiptPrinter:
         """Print, and return the status read back afterwards.
 
         Raises :class:`PrinterNotReady` (before sending, or after when the printer stopped part-way;
-        its ``code`` is ``paper_out``, ``cover_open`` or ``printer_error``), :class:`DeviceUnavailable`,
+        its ``state`` says why), :class:`DeviceUnavailable`,
         :class:`DeviceTimeout`.
         """
         data = receipt.to_bytes() if isinstance(receipt, Receipt) else receipt
@@ -123,4 +116,4 @@ class ReceiptPrinter:
 def _raise_unless_ready(status: PrinterStatus, when: str) -> None:
     state = status.state
     if not state.can_print:
-        raise PrinterNotReady(f"{state.value} {when}", code=_STATE_CODE.get(state, "printer_not_ready"))
+        raise PrinterNotReady(f"{state.value} {when}", state=state)

@@ -269,9 +269,7 @@ class DeviceService:
 
     def _printer_failed(self, exc: DeviceError) -> None:
         if isinstance(exc, PrinterNotReady):
-            state = {"paper_out": PrinterState.PAPER_OUT, "cover_open": PrinterState.COVER_OPEN}.get(
-                exc.code, PrinterState.ERROR
-            )
+            state = exc.state
         elif isinstance(exc, FrameCorrupted):
             state = PrinterState.ERROR
         else:

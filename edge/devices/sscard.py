@@ -23,7 +23,7 @@ from datetime import date
 
 from edge.devices import messages
 from edge.devices.errors import CardRefused, DeviceProtocolError, DeviceTimeout, DeviceUnavailable
-from edge.devices.facts import CardFacts, card_key, checked_id_number
+from edge.devices.facts import CardFacts, card_key, checked_id_number, parse_date
 from protocol import idnumber
 
 __all__ = ["NO_CARD_CODES", "NO_DEVICE_CODES", "SSCardReader", "SSCardRecord", "parse_record"]
@@ -70,7 +70,7 @@ def parse_record(raw: bytes) -> SSCardRecord:
 
 def _date(value: str) -> date | None:
     try:
-        return date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        return parse_date(value)
     except ValueError:
         return None  # dates are information here; the number is what is checked
 

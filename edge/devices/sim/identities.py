@@ -14,7 +14,7 @@ from stdnum.cn import ric
 
 from edge.devices.idtext import LONG_TERM, IdText
 
-__all__ = ["BAD_CHECK_DIGIT", "Identity", "all_identities", "identity"]
+__all__ = ["BAD_CHECK_DIGIT", "Identity", "add_years", "all_identities", "identity"]
 
 #: key, name, sex (1/2), nation, age, address code, sequence, address, issuing authority
 _PEOPLE = """
@@ -66,25 +66,26 @@ class Identity:
         )
 
 
-def _years_before(day: date, years: int) -> date:
+def add_years(day: date, years: int) -> date:
+    """``day`` moved by whole years (29 February becomes the 28th in a common year)."""
     try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
 
 
 def _build(row: str, today: date) -> Identity:
     key, name, sex, nation, age_, region, seq_, address, issuer = row.split()
     age, seq = int(age_), int(seq_)
-    born = _years_before(today - timedelta(days=30 + seq), age)
+    born = add_years(today - timedelta(days=30 + seq), -age)
     sequence = f"{seq:02d}{(1 if sex == '1' else 2) + 2 * (seq % 4)}"
     body = f"{region}{born:%Y%m%d}{sequence}"
     number = body + ric.calc_check_digit(body)
     # Cards are renewed: issued a while ago, valid 10 years under 26, 20 under 46, then 长期 (long-term).
-    valid_from = max(_years_before(today, 2) - timedelta(days=seq), _years_before(born, -16))
+    valid_from = max(add_years(today, -2) - timedelta(days=seq), add_years(born, 16))
     issue_age = valid_from.year - born.year
     years = 10 if issue_age < 26 else 20 if issue_age < 46 else None
-    valid_to = None if years is None else _years_before(valid_from, -years)
+    valid_to = None if years is None else add_years(valid_from, years)
     return Identity(key, name, sex, nation, born, address, number, issuer, valid_from, valid_to)
 
 

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edge.devices.sim.identities import Identity, identity
+from edge.devices.sim.identities import Identity, add_years, identity
 
 __all__ = ["C_SOURCE", "LIBRARY_NAME", "SSCardSim", "record_for"]
 
@@ -72,10 +72,7 @@ def record_for(person: Identity, *, card_number: str = "", region: str | None = 
     number = person.id_number
     area = region or ("310000" if number.startswith("31") else number[:4] + "00")
     issued = person.valid_from
-    try:
-        expires = issued.replace(year=issued.year + 10)
-    except ValueError:
-        expires = issued.replace(year=issued.year + 10, day=28)
+    expires = add_years(issued, 10)
     return "|".join(
         [
             area,
