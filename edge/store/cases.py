@@ -17,7 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import uuid6
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
@@ -200,36 +200,39 @@ class CaseStore:
 
         Returns how many case states changed.
         """
-        changed = 0
+        rows = [
+            {
+                "event_id": ev.event_id,
+                "case_id": str(ev.case_id),
+                "version": ev.version,
+                "status": ev.status.value,
+                "at": ev.at,
+                "note": ev.note,
+                "department": ev.department,
+            }
+            for ev in events
+        ]
+        if not rows:
+            return 0
+        forward = (
+            update(_cases)
+            .where(_cases.c.case_id == bindparam("b_case_id"), _cases.c.version < bindparam("b_version"))
+            .values(
+                status=bindparam("b_status"),
+                version=bindparam("b_version"),
+                status_at=bindparam("b_at"),
+                status_note=bindparam("b_note"),
+            )
+        )
         with self._engine.begin() as conn:
-            for ev in events:
-                case_id = str(ev.case_id)
-                conn.execute(
-                    sqlite_insert(_events)
-                    .values(
-                        event_id=ev.event_id,
-                        case_id=case_id,
-                        version=ev.version,
-                        status=ev.status.value,
-                        at=ev.at,
-                        note=ev.note,
-                        department=ev.department,
-                    )
-                    .on_conflict_do_nothing()
-                )
-                result = conn.execute(
-                    update(_cases)
-                    .where(_cases.c.case_id == case_id, _cases.c.version < ev.version)
-                    .values(status=ev.status.value, version=ev.version, status_at=ev.at, status_note=ev.note)
-                )
-                changed += result.rowcount
-            if events:
-                top = max(ev.event_id for ev in events)
-                conn.execute(
-                    text(
-                        "INSERT INTO meta(key, value) VALUES ('events_watermark', :v) "
-                        "ON CONFLICT(key) DO UPDATE SET value = max(value, :v)"
-                    ),
-                    {"v": top},
-                )
+            conn.execute(sqlite_insert(_events).on_conflict_do_nothing(), rows)
+            # One statement for the batch; each row moves its case forward only if the version is newer.
+            changed = conn.execute(forward, [{f"b_{k}": v for k, v in r.items()} for r in rows]).rowcount
+            conn.execute(
+                text(
+                    "INSERT INTO meta(key, value) VALUES ('events_watermark', :v) "
+                    "ON CONFLICT(key) DO UPDATE SET value = max(value, :v)"
+                ),
+                {"v": max(r["event_id"] for r in rows)},
+            )
         return changed

@@ -7,14 +7,13 @@ import os
 import secrets
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from edge.settings import EdgeSettings
 from shegong.db import make_engine
 
-__all__ = ["HEAD", "bump_counter", "migrate", "open_engine", "read_counter", "device_secret"]
+__all__ = ["HEAD", "bump_counter", "current_revision", "device_secret", "migrate", "open_engine", "read_counter"]
 
 HEAD = "e0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -27,12 +26,25 @@ def open_engine(settings: EdgeSettings) -> Engine:
         f"sqlite:///{settings.db_path}",
         sqlite_pragmas={"max_page_count": settings.db_max_pages},
     )
-    migrate(engine)
+    if current_revision(engine) != HEAD:
+        migrate(engine)
     return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision of the database, read without loading Alembic (a Pi has little memory)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except OperationalError:
+        return None
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the edge schema with Alembic to ``revision`` (head by default), in one transaction."""
+    from alembic import command
+    from alembic.config import Config
+
     logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))

@@ -28,6 +28,7 @@ __all__ = ["IngestWorker"]
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
+GROUP_MAX = 64  # messages committed together: one fsync for many batches
 
 
 class IngestWorker:
@@ -106,15 +107,40 @@ class IngestWorker:
         self.handler.metrics.queue.set(self._queue.qsize())
 
     def _work(self) -> None:
-        while (msg := self._queue.get()) is not None:
+        """Take what has arrived (up to ``GROUP_MAX`` messages), commit it in one transaction, then
+        publish the replies and PUBACK. A group that fails is retried one message at a time, so one bad
+        message cannot hold back the others; a message that still fails stays unacknowledged."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < GROUP_MAX:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                group.append(nxt)
             try:
-                replies = self.handler.handle(msg.topic, msg.payload, utcnow())
+                self._commit(group)
             except Exception:
-                # Not committed, not PUBACKed: the broker or the terminal's ack timeout brings it again.
-                log.exception("ingest of a message on %s failed; left unacknowledged", msg.topic)
-                continue
-            for topic, payload in replies:
-                self.client.publish(topic, payload, qos=1)
-            if msg.qos:
-                self.client.ack(msg.mid, msg.qos)
+                log.exception("ingest of %d message(s) failed together; retrying one by one", len(group))
+                for msg in group:
+                    try:
+                        self._commit([msg])
+                    except Exception:
+                        # Not committed, not PUBACKed: the broker or the terminal's ack timeout brings it again.
+                        log.exception("ingest of a message on %s failed; left unacknowledged", msg.topic)
             self.handler.metrics.queue.set(self._queue.qsize())
+
+    def _commit(self, group: list[mqtt.MQTTMessage]) -> None:
+        now = utcnow()
+        replies = self.handler.handle_many([(m.topic, m.payload, now) for m in group])
+        for topic, payload in replies:
+            self.client.publish(topic, payload, qos=1)
+        for m in group:
+            if m.qos:
+                self.client.ack(m.mid, m.qos)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store.cases import InvalidApplicant, NewCase
-from edge.store.db import HEAD, migrate
+from edge.store.db import HEAD, current_revision, migrate
 from edge.store.models import EdgeModel
 from protocol.cases import Applicant, CaseEvent, CaseStatus
 from shegong.db import make_engine
@@ -121,6 +121,7 @@ def test_a_device_at_the_first_schema_upgrades_in_place_with_its_queue_intact(tm
 def test_the_edge_migrations_build_exactly_the_models(tmp_path: Path):
     engine = make_engine(f"sqlite:///{tmp_path / 'e.db'}")
     migrate(engine)
+    assert current_revision(engine) == HEAD, "edge.store.db.HEAD must name the newest revision"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), EdgeModel.metadata)
     assert diff == [], f"models and migrations differ: write a revision for {diff}"

@@ -1,0 +1,118 @@
+"""What births, deaths and heartbeats say about a terminal, kept in the ``terminals`` table.
+
+A death counts only if its ``bd_seq`` is the live session's: a late Will never marks a live terminal
+offline. A birth older than the one on record (a retained message read back) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from hub.db.models import CaseEventRow, TerminalRow
+from hub.ingest.metrics import IngestMetrics
+from protocol.cases import CaseEvent, CaseStatus
+from protocol.health import Heartbeat
+from protocol.state import Birth, Death
+
+__all__ = ["Terminals"]
+
+log = logging.getLogger(__name__)
+_terms, _events = TerminalRow.__table__, CaseEventRow.__table__
+
+
+class Terminals:
+    def __init__(self, insert: Callable[..., Any], metrics: IngestMetrics) -> None:
+        self._insert = insert
+        self.metrics = metrics
+
+    def get(self, conn: Connection, terminal: str) -> dict[str, Any]:
+        row = conn.execute(select(_terms).where(_terms.c.terminal_id == terminal)).mappings().first()
+        if row is None:
+            conn.execute(self._insert(_terms).values(terminal_id=terminal).on_conflict_do_nothing())
+            row = conn.execute(select(_terms).where(_terms.c.terminal_id == terminal)).mappings().one()
+        return dict(row)
+
+    def seen(self, conn: Connection, terminal: str, at: datetime, seq: int, skew: float) -> None:
+        """A QoS 1 message arrived: last seen, clock offset, and a gap in its sequence counted."""
+        t = self.get(conn, terminal)
+        values: dict[str, Any] = {
+            "last_seen_at": at,
+            "clock_skew_s": round(skew, 3),
+            "last_seq": max(seq, t["last_seq"]),
+        }
+        if t["last_seq"] and seq > t["last_seq"] + 1:
+            self.metrics.seq_gaps.inc()
+            values["seq_gaps"] = t["seq_gaps"] + 1
+        conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(**values))
+
+    def birth(self, conn: Connection, birth: Birth, at: datetime) -> list[CaseEvent]:
+        """Record a birth; return the events the terminal missed (after its watermark) to resend."""
+        t = self.get(conn, birth.terminal)
+        if birth.body.bd_seq < t["bd_seq"]:
+            log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, t["bd_seq"])
+            return []
+        conn.execute(
+            update(_terms)
+            .where(_terms.c.terminal_id == birth.terminal)
+            .values(
+                online=True,
+                bd_seq=birth.body.bd_seq,
+                last_seq=birth.seq,
+                last_birth_at=at,
+                last_seen_at=at,
+                app_version=birth.body.app_version,
+                catalogue_version=birth.body.catalogue_version,
+                clock_skew_s=round((at - birth.sent_at).total_seconds(), 3),
+            )
+        )
+        missed = (
+            conn.execute(
+                select(_events)
+                .where(_events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark)
+                .order_by(_events.c.id)
+            )
+            .mappings()
+            .all()
+        )
+        log.info("birth of %s (bd_seq %d); %d event(s) to resync", birth.terminal, birth.body.bd_seq, len(missed))
+        return [
+            CaseEvent(
+                event_id=e["id"],
+                case_id=uuid.UUID(e["case_id"]),
+                version=e["version"],
+                status=CaseStatus(e["status"]),
+                at=e["at"],
+                note=e["note"],
+                department=e["department"],
+            )
+            for e in missed
+        ]
+
+    def death(self, conn: Connection, death: Death, at: datetime) -> None:
+        t = self.get(conn, death.terminal)
+        if death.body.bd_seq != t["bd_seq"]:
+            self.metrics.late_wills.inc()
+            log.info("late will of %s ignored (bd_seq %d, live %s)", death.terminal, death.body.bd_seq, t["bd_seq"])
+            return
+        conn.execute(update(_terms).where(_terms.c.terminal_id == death.terminal).values(online=False, last_seen_at=at))
+        log.warning("terminal %s went offline", death.terminal)
+
+    def heartbeat(self, conn: Connection, hb: Heartbeat, at: datetime) -> None:
+        self.get(conn, hb.terminal)
+        conn.execute(
+            update(_terms)
+            .where(_terms.c.terminal_id == hb.terminal)
+            .values(
+                last_seen_at=at,
+                health=hb.body.model_dump_json(),
+                app_version=hb.body.app_version,
+                catalogue_version=hb.body.catalogue_version,
+                clock_skew_s=round((at - hb.sent_at).total_seconds(), 3),
+            )
+        )
