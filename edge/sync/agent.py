@@ -102,6 +102,11 @@ class SyncAgent:
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
         self.connected_event = threading.Event()
+        # Extension points, called in the agent's thread; each returns messages to publish (topic, payload).
+        # ``down_handlers`` take decoded messages of a down channel; ``retained_handlers`` raw payloads of a topic.
+        self.down_handlers: dict[topics.Down, Callable[[Envelope], list[tuple[str, bytes]]]] = {}
+        self.retained_handlers: dict[str, Callable[[bytes], list[tuple[str, bytes]]]] = {}
+        self.on_online: list[Callable[[], list[tuple[str, bytes]]]] = []
         self.stats = {
             "connects": 0,
             "batches_sent": 0,
@@ -206,6 +211,8 @@ class SyncAgent:
         client.subscribe([(t, 1) for t in topics.subscriptions_edge(s.terminal_id)])
         self._publish_birth()
         self._resend_all("new connection")
+        for hook in self.on_online:
+            self._publish_all(hook())
         self.connected_event.set()
         log.info("online as %s (bd_seq %d)", s.terminal_id, self._bd_seq)
 
@@ -363,10 +370,15 @@ class SyncAgent:
         try:
             if msg.topic == topics.hub_state():
                 self._on_hub_state(msg.payload)
-            elif msg.topic == topics.catalogue():
-                return  # catalogue rollout is handled by the catalogue module when it is attached
+            elif msg.topic in self.retained_handlers:
+                self._publish_all(self.retained_handlers[msg.topic](msg.payload))
             else:
-                self._dispatch(decode_for_topic(msg.topic, msg.payload))
+                message = decode_for_topic(msg.topic, msg.payload)
+                handler = self.down_handlers.get(topics.parse(msg.topic).channel)  # type: ignore[arg-type]
+                if handler is not None:
+                    self._publish_all(handler(message))
+                else:
+                    self._dispatch(message)
         except ProtocolError as exc:
             log.error("refused a message on %s: %s", msg.topic, exc)
         except Exception:
@@ -379,6 +391,11 @@ class SyncAgent:
         was, self.hub_online = self.hub_online, state.body.online
         if state.body.online and was is False:
             self._resend_all("hub came back online")
+
+    def _publish_all(self, messages: list[tuple[str, bytes]]) -> None:
+        for topic, payload in messages:
+            if self._client is not None:
+                self._client.publish(topic, payload, qos=1)
 
     def _dispatch(self, message: Envelope) -> None:
         if isinstance(message, Ack):
