@@ -1,0 +1,173 @@
+"""The kiosk's Litestar app: pages, the event stream, CSRF, no-store headers and one error mapper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from edge.errors import EdgeError, StorageFull
+from edge.kiosk.config import DEMO_STAFF_PINS, KioskConfig
+from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
+from edge.kiosk.directory import Directory
+from edge.kiosk.events import KioskEvents
+from edge.kiosk.routes import ROUTES
+from edge.kiosk.session import SessionStore
+from edge.kiosk.staff import StaffDirectory
+from edge.store.cases import InvalidApplicant
+from edge.store.ratings import AlreadyRated
+from protocol.catalogue import Catalogue, load_seed
+from protocol.workdays import WorkCalendar, load_seed_calendar
+
+__all__ = ["build_kiosk", "create_app"]
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).parent
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
+}
+
+
+def build_kiosk(
+    runtime: Any,
+    devices: Printer | None = None,
+    *,
+    config: KioskConfig | None = None,
+    catalogue: Catalogue | None = None,
+    calendar: WorkCalendar | None = None,
+) -> Kiosk:
+    config = config or KioskConfig.from_settings(runtime.settings)
+    if config.staff_pins == DEMO_STAFF_PINS:
+        log.warning("kiosk staff login uses the demo PIN: set SHEGONG_KIOSK_STAFF_PINS (docs/kiosk.md)")
+    # Pages ping at most every ping_every_s: the server waits that much longer than the page's own timer,
+    # so the warning a page shows is never cut short by the server.
+    ping = max(0.5, min(5.0, config.warn_before_s / 4))
+    sessions = SessionStore(config.idle_timeout_s + ping, config.warn_before_s)
+    kiosk = Kiosk(
+        runtime=runtime,
+        config=config,
+        directory=Directory(catalogue or load_seed(), calendar or load_seed_calendar()),
+        sessions=sessions,
+        events=KioskEvents(sessions),
+        staff=StaffDirectory(config.staff_pins),
+        printer=devices,
+    )
+    if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
+        devices.on_event = kiosk.events.on_device_event
+    return kiosk
+
+
+def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> Litestar:
+    """The kiosk app for ``runtime`` (an EdgeRuntime) and ``devices`` (a DeviceService, or None).
+
+    ``options`` go to :func:`build_kiosk` (``config``, ``catalogue``, ``calendar``). The app's
+    ``state.kiosk`` is the :class:`Kiosk`; its device events are wired when the service has no handler.
+    """
+    kiosk = build_kiosk(runtime, devices, **options)
+
+    @asynccontextmanager
+    async def sweeper(app: Litestar) -> AsyncIterator[None]:
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                ended = kiosk.sessions.expire()
+                if ended:
+                    log.info("%d kiosk session(s) ended after idling", len(ended))
+                    kiosk.events.ended(ended, "timeout")
+
+        task = asyncio.create_task(sweep())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    env = Environment(
+        loader=PackageLoader("edge.kiosk", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    app = Litestar(
+        route_handlers=[
+            *ROUTES,
+            create_static_files_router(path="/static", directories=[_HERE / "static"], opt={"exclude_from_csrf": True}),
+        ],
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
+        csrf_config=CSRFConfig(secret=secrets.token_hex(32), cookie_samesite="strict", exclude=["/static", "/events"]),
+        exception_handlers={
+            NoSession: _no_session,
+            EdgeError: _edge_error,
+            NotFoundException: _not_found,
+            PermissionDeniedException: _forbidden,
+        },
+        after_request=_headers,
+        lifespan=[sweeper],
+        state=State({"kiosk": kiosk}),
+        debug=False,
+    )
+    return app
+
+
+async def _headers(response: Response[Any]) -> Response[Any]:
+    for key, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    return response
+
+
+def _kiosk(request: Request[Any, Any, Any]) -> Kiosk:
+    kiosk: Kiosk = request.app.state.kiosk
+    return kiosk
+
+
+def _no_session(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+    response = redirect("/?ended=session")
+    response.delete_cookie(SID_COOKIE)
+    return response  # type: ignore[return-value]
+
+
+_ERROR_KEYS: tuple[tuple[type[EdgeError], str], ...] = (
+    (StorageFull, "error.storage_full"),
+    (InvalidApplicant, "error.invalid_applicant"),
+    (AlreadyRated, "error.already_rated"),
+)
+
+
+def _edge_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    kiosk = _kiosk(request)
+    key = next((k for cls, k in _ERROR_KEYS if isinstance(exc, cls)), "error.generic")
+    log.warning("kiosk refused a request: %s", type(exc).__name__)
+    detail = str(exc) if kiosk.lang(request) == "zh" else ""
+    template = kiosk.render(request, "message.html", title_key="error.title", message_key=key, detail=detail)
+    return template.to_asgi_response(request.app, request, status_code=409)  # type: ignore[return-value]
+
+
+def _not_found(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    template = _kiosk(request).render(request, "message.html", title_key="error.title", message_key="error.not_found")
+    return template.to_asgi_response(request.app, request, status_code=404)  # type: ignore[return-value]
+
+
+def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    template = _kiosk(request).render(request, "message.html", title_key="error.title", message_key="error.expired")
+    return template.to_asgi_response(request.app, request, status_code=403)  # type: ignore[return-value]

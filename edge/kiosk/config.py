@@ -1,0 +1,83 @@
+"""The kiosk's own settings, read once at start-up from the terminal's settings and the environment.
+
+Each value is taken from :class:`edge.settings.EdgeSettings` when it has the field (``kiosk_host`` …),
+else from the ``SHEGONG_…`` variable named below, else the default. Never read at import time.
+
+| field | variable | default |
+|---|---|---|
+| ``host`` | ``SHEGONG_KIOSK_HOST`` | ``127.0.0.1`` (the kiosk's own browser) |
+| ``port`` | ``SHEGONG_KIOSK_PORT`` | ``8600`` |
+| ``idle_timeout_s`` | ``SHEGONG_KIOSK_IDLE_TIMEOUT_S`` | ``60``: a session with no touch ends |
+| ``warn_before_s`` | ``SHEGONG_KIOSK_WARN_BEFORE_S`` | ``20``: the warning shows this long before (WCAG 2.2.1) |
+| ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | the demo entry ``demo`` / PIN ``246810`` (see docs/kiosk.md) |
+| ``progress_url`` | ``SHEGONG_KIOSK_PROGRESS_URL`` | ``https://shegong.example/progress``: the receipt QR |
+| ``reader_port`` | ``SHEGONG_READER_PORT`` | ``/dev/shegong-reader`` (empty: no ID card reader) |
+| ``sscard_lib`` | ``SHEGONG_SSCARD_LIB`` | empty: no social-security card reader |
+| ``printer_port`` | ``SHEGONG_PRINTER_PORT`` | ``/dev/shegong-printer`` (empty: no printer) |
+| ``scanner_port`` | ``SHEGONG_SCANNER_PORT`` | ``/dev/shegong-scanner`` (empty: no scanner) |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["DEMO_STAFF_PINS", "KioskConfig"]
+
+#: ``demo`` with PIN 246810 (scrypt, n=2**14): for demonstrations and tests only. Production sets
+#: ``SHEGONG_KIOSK_STAFF_PINS`` to entries made with ``python -m edge.kiosk.staff STAFF_ID``.
+DEMO_STAFF_PINS = "demo:scrypt$16384$8$1$ZGVtby1zYWx0LWtpb3NrIQ==$wlwtF08jNihijg7GaPPJs0vAzf50Z8wFg4gamExxTaQ="
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    host: str = "127.0.0.1"
+    port: int = 8600
+    idle_timeout_s: float = 60.0
+    warn_before_s: float = 20.0
+    staff_pins: str = DEMO_STAFF_PINS
+    progress_url: str = "https://shegong.example/progress"
+    reader_port: str = "/dev/shegong-reader"
+    sscard_lib: str = ""
+    printer_port: str = "/dev/shegong-printer"
+    scanner_port: str = "/dev/shegong-scanner"
+    committee_name: str = "示例居委会"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout_s <= 0 or not 0 < self.warn_before_s < self.idle_timeout_s:
+            raise ValueError("need 0 < warn_before_s < idle_timeout_s")
+
+    @classmethod
+    def from_settings(cls, settings: object, env: Mapping[str, str] | None = None, **overrides: Any) -> KioskConfig:
+        """Settings fields win, then ``SHEGONG_…`` variables, then defaults; ``overrides`` win over all."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        names = {
+            "host": ("kiosk_host", "SHEGONG_KIOSK_HOST", str),
+            "port": ("kiosk_port", "SHEGONG_KIOSK_PORT", int),
+            "idle_timeout_s": ("kiosk_idle_timeout_s", "SHEGONG_KIOSK_IDLE_TIMEOUT_S", float),
+            "warn_before_s": ("kiosk_warn_before_s", "SHEGONG_KIOSK_WARN_BEFORE_S", float),
+            "staff_pins": ("kiosk_staff_pins", "SHEGONG_KIOSK_STAFF_PINS", str),
+            "progress_url": ("kiosk_progress_url", "SHEGONG_KIOSK_PROGRESS_URL", str),
+            "reader_port": ("reader_port", "SHEGONG_READER_PORT", str),
+            "sscard_lib": ("sscard_lib", "SHEGONG_SSCARD_LIB", str),
+            "printer_port": ("printer_port", "SHEGONG_PRINTER_PORT", str),
+            "scanner_port": ("scanner_port", "SHEGONG_SCANNER_PORT", str),
+        }
+        for name, (attr, var, kind) in names.items():
+            value = getattr(settings, attr, None)
+            if value is None and env.get(var) is not None:
+                value = env[var]
+            if value is not None:
+                values[name] = kind(value)
+        committee = getattr(settings, "committee_name", None)
+        if committee:
+            values["committee_name"] = committee
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> KioskConfig:
+        return replace(self, **changes)

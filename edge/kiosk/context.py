@@ -1,0 +1,140 @@
+"""The kiosk's parts for one process, and what every page needs from them (language, session, rendering)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from litestar import Request
+from litestar.response import Redirect, Template
+
+from edge.devices.errors import DeviceError, PrinterNotReady
+from edge.devices.escpos import Receipt
+from edge.kiosk.config import KioskConfig
+from edge.kiosk.directory import Directory
+from edge.kiosk.events import KioskEvents
+from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
+from edge.kiosk.session import KioskSession, SessionStore
+from edge.kiosk.staff import StaffDirectory
+from edge.sync.agent import LinkState
+from protocol.idnumber import mask
+
+__all__ = ["LANG_COOKIE", "LOCAL_TZ", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
+
+log = logging.getLogger(__name__)
+
+SID_COOKIE = "kiosk_sid"
+LANG_COOKIE = "kiosk_lang"
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local(at: datetime | None) -> datetime | None:
+    """A stored time (aware, or naive UTC from SQLite) in Shanghai time."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(LOCAL_TZ)
+
+
+class Printer(Protocol):
+    """What the kiosk needs of the device service: print now, raising a DeviceError when it cannot."""
+
+    def print_receipt(self, receipt: Receipt) -> Any: ...
+
+
+class NoSession(Exception):
+    """The page needs a card holder's session and there is none (ended, timed out, never started)."""
+
+
+@dataclass
+class Kiosk:
+    runtime: Any  # edge.runtime.EdgeRuntime (typed loosely so tests and the benchmark can pass their own)
+    config: KioskConfig
+    directory: Directory
+    sessions: SessionStore
+    events: KioskEvents
+    staff: StaffDirectory
+    printer: Printer | None = None
+
+    # -- per request --------------------------------------------------------------------------------------
+    def lang(self, request: Request[Any, Any, Any]) -> str:
+        lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANG)
+        return lang if lang in LANGS else DEFAULT_LANG
+
+    def t(self, request: Request[Any, Any, Any]) -> Translator:
+        return translator(self.lang(request))
+
+    def session(self, request: Request[Any, Any, Any], *, touch: bool = True) -> KioskSession | None:
+        return self.sessions.get(request.cookies.get(SID_COOKIE), touch=touch)
+
+    def holder_session(self, request: Request[Any, Any, Any]) -> KioskSession:
+        session = self.session(request)
+        if session is None or session.holder is None:
+            raise NoSession
+        return session
+
+    def any_session(self, request: Request[Any, Any, Any]) -> KioskSession:
+        session = self.session(request)
+        if session is None:
+            raise NoSession
+        return session
+
+    @property
+    def online(self) -> bool:
+        agent = getattr(self.runtime, "agent", None)
+        return agent is not None and agent.state is LinkState.ONLINE
+
+    def now(self) -> datetime:
+        return datetime.now(LOCAL_TZ)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def render(self, request: Request[Any, Any, Any], template: str, **context: Any) -> Template:
+        session = context.pop("session", None) or self.session(request, touch=False)
+        holder = session.holder if session else None
+        t = self.t(request)
+        base = {
+            "t": t,
+            "lang": t.lang,
+            "path": request.url.path,
+            "kiosk": self.config,
+            "session": session,
+            "staff_id": session.staff_id if session else None,
+            "holder_name": holder.name if holder else None,
+            "holder_id": mask(holder.id_number) if holder else None,
+            "help_called": bool(session and session.help_called) or request.query_params.get("help") == "1",
+            "ping_s": self.ping_every_s,
+            "online": self.online,
+        }
+        return Template(template_name=template, context={**base, **context})
+
+    @property
+    def ping_every_s(self) -> float:
+        """How often an active page tells the server it is still in use (well inside the warning)."""
+        return max(0.5, min(5.0, self.config.warn_before_s / 4))
+
+    # -- printing -----------------------------------------------------------------------------------------
+    def print(self, receipt: Receipt) -> str:
+        """Print; returns ``"ok"`` or the catalogue code of what went wrong (``paper_out`` …)."""
+        if self.printer is None:
+            return "printer_offline"
+        try:
+            self.printer.print_receipt(receipt)
+        except PrinterNotReady as exc:
+            log.warning("printer not ready: %s", exc.code)
+            return exc.code
+        except DeviceError as exc:
+            log.warning("printer: %s", exc.detail or exc.code)
+            return (
+                "printer_offline" if exc.code in ("no_device", "not_responding", "printer_offline") else "printer_error"
+            )
+        return "ok"
+
+
+def redirect(path: str) -> Redirect:
+    return Redirect(path=path, status_code=303)

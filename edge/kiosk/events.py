@@ -1,0 +1,144 @@
+"""From device threads to the browser: card taps, unreadable cards and scans become page navigations.
+
+Device events arrive on the device service's threads. :class:`KioskEvents` turns each into a session
+change (a tap starts a session and makes a claim token) and a message for the pages' event streams:
+``{"go": "/claim/<token>"}``. The streams are asyncio queues; messages are handed over with
+``call_soon_threadsafe``. Nothing personal travels on the stream: only opaque tokens and paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.devices.events import CardTapped, CardUnreadable, DeviceEvent, Scanned
+from edge.devices.facts import CardFacts
+from edge.kiosk.receipts import parse_progress_code
+from edge.kiosk.session import SessionStore
+from protocol.idnumber import mask
+
+__all__ = ["KioskEvents", "Notice", "Subscriber"]
+
+log = logging.getLogger(__name__)
+
+NOTICE_TTL_S = 60.0
+
+
+@dataclass
+class Subscriber:
+    queue: asyncio.Queue[str]
+    loop: asyncio.AbstractEventLoop
+    sid: str | None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something to tell whoever stands at the kiosk, by catalogue key; ``detail`` is Chinese text."""
+
+    key: str
+    detail: str = ""
+    made: float = 0.0
+
+
+class KioskEvents:
+    def __init__(self, sessions: SessionStore, clock: Callable[[], float] = time.monotonic) -> None:
+        self.sessions = sessions
+        self._clock = clock
+        self._subscribers: list[Subscriber] = []
+        self._notices: dict[str, Notice] = {}
+        self._scans: dict[str, tuple[str, str, float]] = {}
+        self._lock = threading.Lock()
+
+    # -- device side (any thread) -------------------------------------------------------------------------
+    def on_device_event(self, event: DeviceEvent) -> None:
+        if isinstance(event, CardTapped):
+            self.card_tapped(event.facts)
+        elif isinstance(event, CardUnreadable):
+            self.notify(Notice(f"card.{event.code}", event.message))
+        elif isinstance(event, Scanned):
+            self.scanned(event.text)
+
+    def card_tapped(self, facts: CardFacts) -> str | None:
+        token, ended = self.sessions.card_tapped(facts)
+        if token is None:
+            log.info("same card again (%s): session goes on", mask(facts.id_number))
+            return None
+        log.info("card %s tapped: new session, %d ended", mask(facts.id_number), len(ended))
+        self.publish({"go": f"/claim/{token}"})
+        return token
+
+    def scanned(self, text: str) -> None:
+        found = parse_progress_code(text)
+        if found is None:
+            self.notify(Notice("scan.unknown"))
+            return
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._prune()
+            self._scans[token] = (*found, self._clock())
+        self.publish({"go": f"/progress/{token}"})
+
+    def notify(self, notice: Notice) -> None:
+        token = secrets.token_urlsafe(12)
+        with self._lock:
+            self._prune()
+            self._notices[token] = Notice(notice.key, notice.detail, self._clock())
+        self.publish({"go": f"/notice/{token}"})
+
+    def ended(self, sids: list[str], reason: str) -> None:
+        """Sessions ended on the server (idle): send their pages home."""
+        for sid in sids:
+            self.publish({"go": f"/?ended={reason}"}, sid=sid)
+
+    # -- page side ----------------------------------------------------------------------------------------
+    def notice(self, token: str) -> Notice | None:
+        with self._lock:
+            return self._notices.get(token)
+
+    def scan(self, token: str) -> tuple[str, str] | None:
+        with self._lock:
+            found = self._scans.pop(token, None)
+        if found is None or self._clock() - found[2] > NOTICE_TTL_S:
+            return None
+        return found[0], found[1]
+
+    def subscribe(self, sid: str | None) -> Subscriber:
+        sub = Subscriber(asyncio.Queue(), asyncio.get_running_loop(), sid)
+        with self._lock:
+            self._subscribers.append(sub)
+        token = self.sessions.pending_claim()
+        if token is not None:  # the tap came while this page was loading
+            sub.queue.put_nowait(json.dumps({"go": f"/claim/{token}"}))
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def publish(self, message: dict[str, object], sid: str | None = None) -> None:
+        """To every page, or only to the pages of session ``sid``."""
+        data = json.dumps(message)
+        with self._lock:
+            targets = [s for s in self._subscribers if sid is None or s.sid == sid]
+        for sub in targets:
+            try:
+                sub.loop.call_soon_threadsafe(sub.queue.put_nowait, data)
+            except RuntimeError:  # its loop has closed: the page is gone
+                self.unsubscribe(sub)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        self._notices = {k: n for k, n in self._notices.items() if now - n.made <= NOTICE_TTL_S}
+        self._scans = {k: s for k, s in self._scans.items() if now - s[2] <= NOTICE_TTL_S}

@@ -1,0 +1,54 @@
+"""Message catalogues: ``messages/zh.json`` (the default) and ``messages/en.json`` (the English toggle).
+
+Keys are dotted (``services.title``); values are ``str.format`` templates. A key missing in English falls
+back to Chinese, a key missing everywhere shows itself (and a test catches it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+
+__all__ = ["DEFAULT_LANG", "LANGS", "Translator", "catalogue", "translator"]
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+
+
+@cache
+def catalogue(lang: str) -> Mapping[str, str]:
+    data = resources.files("edge.kiosk").joinpath("messages", f"{lang}.json").read_text("utf-8")
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            flat[prefix] = str(node)
+
+    walk("", json.loads(data))
+    return flat
+
+
+class Translator:
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGS else DEFAULT_LANG
+        self._own = catalogue(self.lang)
+        self._fallback = catalogue(DEFAULT_LANG)
+
+    def __call__(self, key: str, **fields: object) -> str:
+        text = self._own.get(key) or self._fallback.get(key)
+        if text is None:
+            return key
+        return text.format(**fields) if fields else text
+
+    def has(self, key: str) -> bool:
+        return key in self._own or key in self._fallback
+
+
+@cache
+def translator(lang: str) -> Translator:
+    return Translator(lang)

@@ -1,0 +1,9 @@
+"""The kiosk's pages, one module per part of the resident's journey."""
+
+from __future__ import annotations
+
+from edge.kiosk.routes import apply, cases, home, services, staff
+
+__all__ = ["ROUTES"]
+
+ROUTES = [*home.ROUTES, *services.ROUTES, *apply.ROUTES, *cases.ROUTES, *staff.ROUTES]

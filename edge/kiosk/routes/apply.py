@@ -1,0 +1,284 @@
+"""Apply for an immediate item: form prefilled from the card, confirm, submit, receipt, reprint, rating."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Template
+
+from edge.kiosk.context import Kiosk, redirect
+from edge.kiosk.i18n import Translator
+from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, progress_payload, qr_svg_data_uri
+from edge.kiosk.routes.home import kiosk_of
+from edge.kiosk.routes.services import can_apply, item_or_404
+from edge.kiosk.session import Draft, KioskSession
+from edge.store.cases import NewCase
+from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
+from protocol.idnumber import mask
+from protocol.ratings import RatingLevel
+
+__all__ = ["ROUTES"]
+
+log = logging.getLogger(__name__)
+
+_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|\d{8})$")
+_NUMBER = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+MAX_TEXT = 100
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+#: Filled from the card on the server; never a form input (the ID number never enters the page).
+_FROM_CARD = {Prefill.NAME, Prefill.ID_NUMBER, Prefill.SEX, Prefill.BIRTH_DATE}
+
+
+def _card_value(session: KioskSession, f: FormField) -> str:
+    h = session.holder
+    assert h is not None
+    return {
+        Prefill.NAME: h.name,
+        Prefill.ID_NUMBER: h.id_number,
+        Prefill.SEX: h.sex,
+        Prefill.BIRTH_DATE: h.birth_date.isoformat(),
+        Prefill.ADDRESS: h.address or "",
+    }.get(f.prefill, "")
+
+
+def _shown(t: Translator, session: KioskSession, f: FormField) -> str:
+    """How a card-filled value appears on screen: the ID number masked, sex in words."""
+    value = _card_value(session, f)
+    if f.prefill is Prefill.ID_NUMBER:
+        return mask(value)
+    if f.prefill is Prefill.SEX:
+        return t(f"sex.{value}")
+    return value
+
+
+def _check(t: Translator, f: FormField, value: str) -> str | None:
+    """The error to show beside the field, or None."""
+    if not value:
+        return t("form.required") if f.required else None
+    if len(value) > MAX_TEXT:
+        return t("form.too_long", n=MAX_TEXT)
+    if f.type is FieldType.PHONE and not _PHONE.match(value):
+        return t("form.bad_phone")
+    if f.type is FieldType.NUMBER and not _NUMBER.match(value):
+        return t("form.bad_number")
+    if f.type is FieldType.DATE:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return t("form.bad_date")
+    if f.type is FieldType.SELECT and value not in f.options:
+        return t("form.bad_option")
+    return None
+
+
+def _applicable(kiosk: Kiosk, request: Request[Any, Any, Any], code: str) -> tuple[KioskSession, ServiceItem]:
+    session = kiosk.holder_session(request)
+    item = item_or_404(kiosk, code)
+    if not can_apply(kiosk, session, item):
+        raise NotFoundException()
+    return session, item
+
+
+def _form_page(
+    kiosk: Kiosk,
+    request: Request[Any, Any, Any],
+    session: KioskSession,
+    item: ServiceItem,
+    values: dict[str, str],
+    errors: dict[str, str],
+    materials: list[str],
+) -> Template:
+    t = kiosk.t(request)
+    fields = []
+    for f in item.form:
+        from_card = f.prefill in _FROM_CARD
+        fields.append(
+            {
+                "f": f,
+                "from_card": from_card,
+                "shown": _shown(t, session, f) if from_card else "",
+                "value": values.get(f.key, "" if from_card else _card_value(session, f)),
+                "error": errors.get(f.key),
+            }
+        )
+    return kiosk.render(
+        request,
+        "apply.html",
+        session=session,
+        item=item,
+        name=item.name_en if t.lang == "en" else item.name,
+        fields=fields,
+        errors=errors,
+        materials=[(m.name, m.name in materials) for m in item.materials],
+    )
+
+
+@get("/item/{code:str}/apply", sync_to_thread=False)
+def apply_form(request: Request[Any, Any, Any], code: str) -> Template:
+    kiosk = kiosk_of(request)
+    session, item = _applicable(kiosk, request, code)
+    draft = session.drafts.get(code)
+    return _form_page(kiosk, request, session, item, draft.form if draft else {}, {}, draft.materials if draft else [])
+
+
+@post("/item/{code:str}/apply")
+async def apply_post(request: Request[Any, Any, Any], code: str) -> Response[Any] | Template:
+    kiosk = kiosk_of(request)
+    session, item = _applicable(kiosk, request, code)
+    t = kiosk.t(request)
+    data = await request.form()
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for f in item.form:
+        if f.prefill in _FROM_CARD:
+            values[f.key] = _card_value(session, f)
+            continue
+        value = str(data.get(f"field_{f.key}", "")).strip()
+        values[f.key] = value
+        if problem := _check(t, f, value):
+            errors[f.key] = problem
+    names = {m.name for m in item.materials}
+    ticked = [str(v) for v in data.getall("materials", [])] if session.staff_id else []
+    materials = [m for m in ticked if m in names]
+    if errors:
+        shown = {k: v for k, v in values.items() if k not in {f.key for f in item.form if f.prefill in _FROM_CARD}}
+        return _form_page(kiosk, request, session, item, shown, errors, materials)
+    session.drafts[code] = Draft(code, values, materials)
+    return redirect(f"/item/{code}/confirm")
+
+
+@get("/item/{code:str}/confirm", sync_to_thread=False)
+def confirm(request: Request[Any, Any, Any], code: str) -> Template | Response[Any]:
+    kiosk = kiosk_of(request)
+    session, item = _applicable(kiosk, request, code)
+    draft = session.drafts.get(code)
+    if draft is None:
+        return redirect(f"/item/{code}/apply")
+    t = kiosk.t(request)
+    rows = []
+    for f in item.form:
+        value = draft.form.get(f.key, "")
+        if f.prefill is Prefill.ID_NUMBER:
+            value = mask(value)
+        elif f.prefill is Prefill.SEX:
+            value = t(f"sex.{value}")
+        rows.append((f.label, value))
+    return kiosk.render(
+        request,
+        "confirm.html",
+        session=session,
+        item=item,
+        name=item.name_en if t.lang == "en" else item.name,
+        rows=rows,
+        materials=draft.materials,
+        due=kiosk.directory.due_date(item, kiosk.today()),
+    )
+
+
+@post("/item/{code:str}/submit", sync_to_thread=True)
+def submit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
+    kiosk = kiosk_of(request)
+    session, item = _applicable(kiosk, request, code)
+    draft = session.drafts.pop(code, None)
+    applicant = session.applicant
+    if draft is None or applicant is None:  # a second press, or the back button after submitting
+        return redirect(f"/item/{code}")
+    try:
+        case = kiosk.runtime.cases.submit(
+            NewCase(
+                item_code=item.code,
+                applicant=applicant,
+                form=draft.form,
+                materials=draft.materials,
+                agent=session.staff_id,
+            )
+        )
+    except Exception:
+        session.drafts[code] = draft  # nothing was stored: the resident may try again or call staff
+        raise
+    accepted = case.created_at.astimezone(kiosk.now().tzinfo)
+    receipt = CaseReceipt(
+        case_id=str(case.case_id),
+        receipt_no=case.receipt_no,
+        query_code=case.query_code,
+        item_code=item.code,
+        item_name=item.name,
+        masked_name=mask_name(applicant.name),
+        masked_id=mask(applicant.id_number),
+        accepted_at=accepted,
+        due=kiosk.directory.due_date(item, accepted.date()),
+        promised_days=item.promised_days,
+        agent=case.agent,
+        progress=progress_payload(kiosk.config.progress_url, case.receipt_no, case.query_code),
+    )
+    printed = kiosk.print(case_receipt(kiosk.t(request), receipt, kiosk.config.committee_name))
+    session.receipts[receipt.case_id] = {"receipt": receipt, "printed": printed, "rated": False}
+    return redirect(f"/receipt/{receipt.case_id}")
+
+
+def _receipt_of(kiosk: Kiosk, request: Request[Any, Any, Any], case_id: str) -> tuple[KioskSession, dict[str, Any]]:
+    session = kiosk.holder_session(request)
+    entry = session.receipts.get(case_id)
+    if entry is None:
+        raise NotFoundException()
+    return session, entry
+
+
+@get("/receipt/{case_id:str}", sync_to_thread=False)
+def receipt_page(request: Request[Any, Any, Any], case_id: str) -> Template:
+    kiosk = kiosk_of(request)
+    session, entry = _receipt_of(kiosk, request, case_id)
+    r: CaseReceipt = entry["receipt"]
+    item = item_or_404(kiosk, r.item_code)
+    t = kiosk.t(request)
+    return kiosk.render(
+        request,
+        "receipt.html",
+        session=session,
+        r=r,
+        name=item.name_en if t.lang == "en" else item.name,
+        printed=entry["printed"],
+        rated=entry["rated"],
+        qr=qr_svg_data_uri(r.progress),
+    )
+
+
+@post("/receipt/{case_id:str}/print", sync_to_thread=True)
+def reprint(request: Request[Any, Any, Any], case_id: str) -> Response[Any]:
+    kiosk = kiosk_of(request)
+    _, entry = _receipt_of(kiosk, request, case_id)
+    entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.config.committee_name))
+    return redirect(f"/receipt/{case_id}")
+
+
+@get("/receipt/{case_id:str}/rate", sync_to_thread=False)
+def rate_page(request: Request[Any, Any, Any], case_id: str) -> Template | Response[Any]:
+    kiosk = kiosk_of(request)
+    session, entry = _receipt_of(kiosk, request, case_id)
+    if entry["rated"]:
+        return redirect(f"/receipt/{case_id}")
+    levels = [(int(level), level.name.lower()) for level in RatingLevel]
+    return kiosk.render(request, "rate.html", session=session, r=entry["receipt"], levels=levels)
+
+
+@post("/receipt/{case_id:str}/rate", sync_to_thread=True)
+def rate(request: Request[Any, Any, Any], case_id: str, data: Form) -> Response[Any]:
+    kiosk = kiosk_of(request)
+    _, entry = _receipt_of(kiosk, request, case_id)
+    try:
+        level = RatingLevel(int(data.get("level", "")))
+    except ValueError:
+        return redirect(f"/receipt/{case_id}/rate")
+    kiosk.runtime.ratings.rate(level, reason=str(data.get("reason", ""))[:500], case_id=case_id)
+    entry["rated"] = True
+    return redirect(f"/receipt/{case_id}")
+
+
+ROUTES = [apply_form, apply_post, confirm, submit, receipt_page, reprint, rate_page, rate]

@@ -1,0 +1,106 @@
+"""My cases with their timelines; a receipt's progress by its QR code (or its number and query code).
+
+Offline, each case shows the last state the terminal knows and the time it is as of (截至 …).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+from sqlalchemy import select
+
+from edge.kiosk.context import Kiosk, local
+from edge.kiosk.routes.home import kiosk_of
+from edge.store.models import Case
+
+__all__ = ["ROUTES"]
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+_STATUSES = {"submitted", "accepted", "under_review", "more_materials", "completed", "rejected", "withdrawn"}
+
+
+def _view(kiosk: Kiosk, lang: str, case: dict[str, Any]) -> dict[str, Any]:
+    item = kiosk.directory.item(str(case["item_code"]))
+    name = (item.name_en if lang == "en" else item.name) if item else str(case["item_code"])
+    status = str(case["status"]) if case["status"] in _STATUSES else "submitted"
+    timeline = [
+        {
+            "status": str(e["status"]) if e["status"] in _STATUSES else "submitted",
+            "at": local(e["at"]),
+            "note": e.get("note") or "",
+        }
+        for e in case.get("timeline", [])
+    ]
+    return {
+        "name": name,
+        "receipt_no": case["receipt_no"],
+        "status": status,
+        "status_at": local(case["status_at"]),
+        "note": case.get("status_note") or "",
+        "created_at": local(case["created_at"]),
+        "acked": case.get("hub_acked_at") is not None,
+        "timeline": timeline,
+    }
+
+
+@get("/cases", sync_to_thread=True)
+def my_cases(request: Request[Any, Any, Any]) -> Template:
+    kiosk = kiosk_of(request)
+    session = kiosk.holder_session(request)
+    assert session.holder is not None
+    lang = kiosk.lang(request)
+    cases = [_view(kiosk, lang, c) for c in kiosk.runtime.cases.cases_of(session.holder.id_number)]
+    return kiosk.render(request, "cases.html", session=session, cases=cases)
+
+
+def _by_receipt(kiosk: Kiosk, receipt_no: str, query_code: str) -> dict[str, Any] | None:
+    # The case store has no look-up by receipt number yet; this reads its table (read-only).
+    table = Case.__table__  # type: ignore[attr-defined]
+    with kiosk.runtime.engine.connect() as conn:
+        row = conn.execute(select(table.c.case_id).where(table.c.receipt_no == receipt_no)).first()
+    if row is None:
+        return None
+    case = kiosk.runtime.cases.get(row[0])
+    if case is None or not hmac.compare_digest(str(case["query_code"]), query_code):
+        return None
+    timeline: list[dict[str, Any]] = []
+    case["timeline"] = timeline
+    return case
+
+
+def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str) -> Template:
+    case = _by_receipt(kiosk, receipt_no, code)
+    lang = kiosk.lang(request)
+    return kiosk.render(request, "progress.html", case=_view(kiosk, lang, case) if case else None)
+
+
+@get("/progress/{token:str}", sync_to_thread=True)
+def progress_scanned(request: Request[Any, Any, Any], token: str) -> Template:
+    """Where a scanned receipt QR sends the page (the receipt number and code stay on the server)."""
+    kiosk = kiosk_of(request)
+    found = kiosk.events.scan(token)
+    if found is None:
+        return kiosk.render(request, "progress.html", case=None)
+    return _progress(kiosk, request, *found)
+
+
+@get("/scan", sync_to_thread=False)
+def scan_page(request: Request[Any, Any, Any]) -> Template:
+    kiosk = kiosk_of(request)
+    return kiosk.render(request, "scan.html")
+
+
+@post("/progress", sync_to_thread=True)
+def progress_typed(request: Request[Any, Any, Any], data: Form) -> Template:
+    kiosk = kiosk_of(request)
+    receipt_no = str(data.get("receipt_no", "")).strip().upper()[:32]
+    code = str(data.get("query_code", "")).strip().upper()[:6]
+    return _progress(kiosk, request, receipt_no, code)
+
+
+ROUTES = [my_cases, progress_scanned, scan_page, progress_typed]

@@ -1,0 +1,180 @@
+"""My services (eligible first, then needs-check, by department), search, item detail, checklists, visits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+
+from edge.kiosk.context import Kiosk, redirect
+from edge.kiosk.receipts import checklist, material_text
+from edge.kiosk.routes.home import kiosk_of
+from edge.kiosk.session import KioskSession
+from protocol.catalogue import HandledAt, ServiceItem
+from protocol.eligibility import Eligibility, Verdict
+
+__all__ = ["ROUTES", "can_apply", "item_or_404"]
+
+_PRINT_STATES = {"ok", "paper_out", "cover_open", "printer_error", "printer_offline", "printer_not_ready"}
+
+
+def item_or_404(kiosk: Kiosk, code: str) -> ServiceItem:
+    item = kiosk.directory.item(code)
+    if item is None:
+        raise NotFoundException()
+    return item
+
+
+def verdict_of(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> Verdict | None:
+    attrs = session.attributes(kiosk.today())
+    return kiosk.directory.verdict(attrs, item.code) if attrs is not None else None
+
+
+def can_apply(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> bool:
+    """At the kiosk: immediate committee items, for an eligible holder, or needs-check ones with staff."""
+    if session.holder is None or not item.accepted_at_kiosk:
+        return False
+    verdict = verdict_of(kiosk, session, item)
+    if verdict is None:
+        return False
+    return verdict.status is Eligibility.ELIGIBLE or (
+        verdict.status is Eligibility.NEEDS_CHECK and session.staff_id is not None
+    )
+
+
+def _entry(kiosk: Kiosk, lang: str, item: ServiceItem, verdict: Verdict | None) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "name": item.name_en if lang == "en" else item.name,
+        "status": verdict.status.value if verdict else None,
+        "reason": verdict.reason if verdict else "",
+        "kiosk": item.accepted_at_kiosk,
+        "department": kiosk.directory.department_name(item.department, lang),
+    }
+
+
+@get("/services", sync_to_thread=False)
+def services(request: Request[Any, Any, Any], q: str = "", all: bool = False) -> Template:  # noqa: A002
+    kiosk = kiosk_of(request)
+    session = kiosk.any_session(request)
+    lang = kiosk.lang(request)
+    attrs = session.attributes(kiosk.today())
+    q = q.strip()[:40]
+    sections: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] | None = None
+    hidden = 0
+    if attrs is None:
+        verdicts: dict[str, Verdict | None] = {}
+        visible = list(kiosk.directory.catalogue.items)
+        depts = [(d, kiosk.directory.catalogue.items_of(d.code)) for d in kiosk.directory.catalogue.departments]
+        sections.append(
+            {
+                "status": None,
+                "departments": [
+                    {
+                        "name": d.name_en if lang == "en" else d.name,
+                        "items": [_entry(kiosk, lang, i, None) for i in items],
+                    }
+                    for d, items in depts
+                    if items
+                ],
+            }
+        )
+    else:
+        verdicts = {}
+        visible = []
+        for group in kiosk.directory.groups(attrs):
+            shown = all or group.status is not Eligibility.NOT_ELIGIBLE
+            if not shown:
+                hidden = group.count
+                continue
+            departments = []
+            for dept in group.departments:
+                entries = []
+                for iv in dept.items:
+                    verdicts[iv.item.code] = iv.verdict
+                    visible.append(iv.item)
+                    entries.append(_entry(kiosk, lang, iv.item, iv.verdict))
+                departments.append(
+                    {"name": dept.department.name_en if lang == "en" else dept.department.name, "items": entries}
+                )
+            sections.append({"status": group.status.value, "departments": departments})
+    if q:
+        results = [_entry(kiosk, lang, item, verdicts.get(item.code)) for item in kiosk.directory.search(q, visible)]
+    return kiosk.render(
+        request, "services.html", session=session, sections=sections, results=results, q=q, hidden=hidden, all=all
+    )
+
+
+@get("/item/{code:str}", sync_to_thread=False)
+def item_detail(request: Request[Any, Any, Any], code: str, printed: str = "") -> Template:
+    kiosk = kiosk_of(request)
+    session = kiosk.any_session(request)
+    item = item_or_404(kiosk, code)
+    t = kiosk.t(request)
+    return kiosk.render(
+        request,
+        "item.html",
+        session=session,
+        item=item,
+        name=item.name_en if t.lang == "en" else item.name,
+        department=kiosk.directory.department_name(item.department, t.lang),
+        verdict=verdict_of(kiosk, session, item),
+        materials=[material_text(t, item, n) for n in range(len(item.materials))],
+        place=_place(kiosk, t, item),
+        due=kiosk.directory.due_date(item, kiosk.today()),
+        can_apply=can_apply(kiosk, session, item),
+        printed=printed if printed in _PRINT_STATES else "",
+    )
+
+
+def _place(kiosk: Kiosk, t: Any, item: ServiceItem) -> str:
+    if item.handled_at is HandledAt.COMMITTEE:
+        return t("item.place_committee", committee=kiosk.config.committee_name)
+    return t("item.place_centre")
+
+
+@post("/item/{code:str}/print", sync_to_thread=True)
+def print_checklist(request: Request[Any, Any, Any], code: str) -> Response[Any]:
+    kiosk = kiosk_of(request)
+    kiosk.any_session(request)
+    item = item_or_404(kiosk, code)
+    t = kiosk.t(request)
+    status = kiosk.print(checklist(t, item, kiosk.config.committee_name, _place(kiosk, t, item)))
+    return redirect(f"/item/{code}?printed={status}")
+
+
+@get("/item/{code:str}/book", sync_to_thread=False)
+def book(request: Request[Any, Any, Any], code: str, printed: str = "") -> Template:
+    """Items the centre decides: a suggested day and the checklist, so nobody makes a wasted trip."""
+    kiosk = kiosk_of(request)
+    session = kiosk.any_session(request)
+    item = item_or_404(kiosk, code)
+    t = kiosk.t(request)
+    return kiosk.render(
+        request,
+        "book.html",
+        session=session,
+        item=item,
+        name=item.name_en if t.lang == "en" else item.name,
+        visit=kiosk.directory.suggested_visit(kiosk.now()),
+        place=_place(kiosk, t, item),
+        materials=[material_text(t, item, n) for n in range(len(item.materials))],
+        printed=printed if printed in _PRINT_STATES else "",
+    )
+
+
+@post("/item/{code:str}/book", sync_to_thread=True)
+def print_visit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
+    kiosk = kiosk_of(request)
+    kiosk.any_session(request)
+    item = item_or_404(kiosk, code)
+    t = kiosk.t(request)
+    visit = kiosk.directory.suggested_visit(kiosk.now())
+    status = kiosk.print(checklist(t, item, kiosk.config.committee_name, _place(kiosk, t, item), visit))
+    return redirect(f"/item/{code}/book?printed={status}")
+
+
+ROUTES = [services, item_detail, print_checklist, book, print_visit]

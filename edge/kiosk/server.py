@@ -1,0 +1,97 @@
+"""Serve the kiosk: ``serve(runtime, stop)`` for ``shegong edge run``; ``create_app`` for tests.
+
+uvicorn runs on a thread of its own (so it installs no signal handlers) and stops when ``stop`` is set;
+the device service (readers, printer, scanner named by the kiosk config) runs beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import uvicorn
+
+from edge.devices.service import DeviceService
+from edge.kiosk.app import create_app
+from edge.kiosk.config import KioskConfig
+
+__all__ = ["KioskServer", "create_app", "open_devices", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def open_devices(config: KioskConfig, **options: Any) -> DeviceService:
+    """The device service for the ports in ``config`` (an empty port: that device is not there)."""
+    readers: list[Any] = []
+    if config.reader_port:
+        from edge.devices.idreader import IdCardReader
+
+        readers.append(IdCardReader(config.reader_port))
+    if config.sscard_lib:
+        from edge.devices.sscard import SSCardReader
+
+        readers.append(SSCardReader(config.sscard_lib))
+    printer = scanner = None
+    if config.printer_port:
+        from edge.devices.printer import ReceiptPrinter
+
+        printer = ReceiptPrinter(config.printer_port)
+    if config.scanner_port:
+        from edge.devices.scanner import QrScanner
+
+        scanner = QrScanner(config.scanner_port)
+    return DeviceService(readers, printer=printer, scanner=scanner, **options)
+
+
+class KioskServer:
+    """uvicorn on a background thread; ``start()`` returns once it is listening."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,  # paths carry no personal data, but there is no need to keep them either
+            timeout_graceful_shutdown=2,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(self.config)
+        self._thread = threading.Thread(target=self.server.run, name="kiosk-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}"
+
+    def start(self, timeout: float = 10.0) -> KioskServer:
+        self._thread.start()
+        waited = threading.Event()
+        while not self.server.started and self._thread.is_alive() and not waited.wait(0.02):
+            timeout -= 0.02
+            if timeout <= 0:
+                raise TimeoutError("kiosk server did not start")
+        if not self.server.started:
+            raise RuntimeError(f"kiosk server could not listen on {self.url}")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve(runtime: Any, stop: threading.Event, host: str | None = None, port: int | None = None) -> None:
+    """Run the kiosk (web app and devices) for ``runtime`` until ``stop`` is set."""
+    config = KioskConfig.from_settings(runtime.settings)
+    config = config.with_(host=host or config.host, port=port or config.port)
+    devices = open_devices(config)
+    app = create_app(runtime, devices, config=config)
+    devices.start()
+    server = KioskServer(app, config.host, config.port)
+    try:
+        server.start()
+        log.info("kiosk on %s", server.url)
+        stop.wait()
+    finally:
+        server.stop()
+        devices.stop()

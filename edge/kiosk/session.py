@@ -1,0 +1,191 @@
+"""Kiosk sessions: the card holder's facts live here, server-side, keyed by an opaque cookie value.
+
+There is one screen, so at most one resident's session is open: a card tap ends whatever was open and
+starts a new session, reachable through a one-time claim token the browser is sent by its event stream.
+The same card tapped again only counts as activity (the reader cannot tell a card removed from one left
+lying there, so removal never ends a session). A session ends on the finish button, on a different
+card, or ``idle_timeout`` seconds after the last activity; the page warns ``warn_before`` seconds earlier.
+Nothing personal is kept once a session ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from edge.devices.facts import CardFacts
+from protocol.cases import Applicant
+from protocol.eligibility import Attributes
+
+__all__ = ["Draft", "KioskSession", "SessionStore"]
+
+CLAIM_TTL_S = 15.0
+
+
+@dataclass
+class Draft:
+    """A form filled in and waiting for the confirm screen."""
+
+    item_code: str
+    form: dict[str, str]
+    materials: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KioskSession:
+    sid: str
+    started: float
+    last_active: float
+    holder: CardFacts | None = None
+    staff_id: str | None = None
+    drafts: dict[str, Draft] = field(default_factory=dict)
+    #: case id -> what the receipt page and a reprint need (this session's own cases only)
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    help_called: bool = False
+
+    @property
+    def applicant(self) -> Applicant | None:
+        h = self.holder
+        if h is None:
+            return None
+        return Applicant(id_number=h.id_number, name=h.name, sex=h.sex, birth_date=h.birth_date, card_type=h.card_type)
+
+    def attributes(self, today: date) -> Attributes | None:
+        h = self.holder
+        if h is None:
+            return None
+        return Attributes.from_card(
+            today=today, id_number=h.id_number, birth_date=h.birth_date, sex=h.sex, card_type=h.card_type
+        )
+
+
+@dataclass
+class _Claim:
+    token: str
+    sid: str
+    made: float
+
+
+class SessionStore:
+    """Thread-safe: card events arrive on device threads, requests on the server's."""
+
+    def __init__(self, idle_timeout: float, warn_before: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_timeout = idle_timeout
+        self.warn_before = warn_before
+        self._clock = clock
+        self._sessions: dict[str, KioskSession] = {}
+        self._claims: dict[str, _Claim] = {}
+        self._lock = threading.Lock()
+
+    # -- starting ---------------------------------------------------------------------------------------
+    def card_tapped(self, facts: CardFacts) -> tuple[str | None, list[str]]:
+        """A card was read: ``(claim token, ended sids)``. The token is ``None`` when the same card is on an
+        open session (it only counts as activity)."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            for s in self._sessions.values():
+                if s.holder is not None and s.holder.key == facts.key:
+                    s.last_active = now
+                    return None, []
+            staff = next((s.staff_id for s in self._sessions.values() if s.holder is None and s.staff_id), None)
+            ended = self._end_all()
+            session = self._new(now, holder=facts, staff_id=staff)
+            token = secrets.token_urlsafe(24)
+            self._claims = {token: _Claim(token, session.sid, now)}
+            return token, ended
+
+    def anonymous(self) -> KioskSession:
+        """A session without a card (browsing, or staff logging in first); ends any open one."""
+        with self._lock:
+            self._end_all()
+            return self._new(self._clock())
+
+    def claim(self, token: str) -> KioskSession | None:
+        """Exchange a claim token (once, within :data:`CLAIM_TTL_S`) for its session."""
+        with self._lock:
+            now = self._clock()
+            claim = self._claims.pop(token, None)
+            if claim is None or now - claim.made > CLAIM_TTL_S:
+                return None
+            session = self._sessions.get(claim.sid)
+            if session is not None:
+                session.last_active = now
+            return session
+
+    def pending_claim(self) -> str | None:
+        """A claim token not yet used and still fresh (for a page that connected just after the tap)."""
+        with self._lock:
+            now = self._clock()
+            for claim in self._claims.values():
+                if now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions:
+                    return claim.token
+            return None
+
+    # -- using ------------------------------------------------------------------------------------------
+    def get(self, sid: str | None, *, touch: bool = True) -> KioskSession | None:
+        if not sid:
+            return None
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            session = self._sessions.get(sid)
+            if session is not None and touch:
+                session.last_active = now
+            return session
+
+    def remaining(self, sid: str) -> float | None:
+        """Seconds of idleness left, ``None`` when the session is gone."""
+        with self._lock:
+            session = self._sessions.get(sid)
+            if session is None:
+                return None
+            return self.idle_timeout - (self._clock() - session.last_active)
+
+    # -- ending -----------------------------------------------------------------------------------------
+    def end(self, sid: str | None) -> bool:
+        with self._lock:
+            return self._drop(sid) if sid else False
+
+    def expire(self) -> list[str]:
+        """End sessions idle for ``idle_timeout``; returns their sids."""
+        with self._lock:
+            return self._expire(self._clock())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    # -- inside the lock ----------------------------------------------------------------------------------
+    def _new(self, now: float, **values: Any) -> KioskSession:
+        session = KioskSession(sid=secrets.token_urlsafe(32), started=now, last_active=now, **values)
+        self._sessions[session.sid] = session
+        return session
+
+    def _expire(self, now: float) -> list[str]:
+        gone = [sid for sid, s in self._sessions.items() if now - s.last_active >= self.idle_timeout]
+        for sid in gone:
+            self._drop(sid)
+        return gone
+
+    def _end_all(self) -> list[str]:
+        ended = list(self._sessions)
+        for sid in ended:
+            self._drop(sid)
+        return ended
+
+    def _drop(self, sid: str) -> bool:
+        session = self._sessions.pop(sid, None)
+        self._claims = {t: c for t, c in self._claims.items() if c.sid != sid}
+        if session is None:
+            return False
+        # Drop references to the resident's data at once rather than waiting for the collector.
+        session.holder = None
+        session.drafts.clear()
+        session.receipts.clear()
+        return True

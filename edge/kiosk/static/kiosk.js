@@ -1,0 +1,62 @@
+// The kiosk's only script: follow card and scan events, warn before the idle timeout, let one tap extend it.
+(function () {
+  "use strict";
+  var body = document.body;
+
+  // A page restored from the back/forward cache is never shown as it was: ask the server again.
+  window.addEventListener("pageshow", function (e) { if (e.persisted) { location.reload(); } });
+
+  var stream = new EventSource("/events");
+  stream.onmessage = function (e) {
+    try {
+      var m = JSON.parse(e.data);
+      if (m.go) { stream.close(); location.replace(m.go); }
+    } catch (_) { /* not ours */ }
+  };
+
+  if (body.dataset.session !== "1") { return; }
+  var idleMs = Number(body.dataset.idle) * 1000;
+  var warnMs = Number(body.dataset.warn) * 1000;
+  var pingMs = Number(body.dataset.ping) * 1000;
+  var banner = document.getElementById("idle-warning");
+  var count = document.getElementById("idle-count");
+  var last = Date.now();
+  var lastPing = Date.now();
+  var finishing = false;
+
+  function csrf() {
+    var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+  function ping() {
+    lastPing = Date.now();
+    fetch("/session/extend", { method: "POST", headers: { "x-csrftoken": csrf() }, credentials: "same-origin" })
+      .then(function (r) { if (r.status === 410) { location.replace("/?ended=timeout"); } })
+      .catch(function () {});
+  }
+  function activity() {
+    last = Date.now();
+    if (!banner.hidden) { banner.hidden = true; }
+    if (Date.now() - lastPing >= pingMs) { ping(); }
+  }
+  function finish() {
+    if (finishing) { return; }
+    finishing = true;
+    document.getElementById("finish-reason").value = "timeout";
+    document.getElementById("finish-form").submit();
+  }
+  ["pointerdown", "keydown", "input"].forEach(function (ev) {
+    document.addEventListener(ev, activity, { passive: true, capture: true });
+  });
+  document.getElementById("idle-extend").addEventListener("click", function () {
+    last = Date.now(); banner.hidden = true; ping();
+  });
+  setInterval(function () {
+    var idle = Date.now() - last;
+    if (idle >= idleMs) { finish(); return; }
+    if (idle >= idleMs - warnMs) {
+      count.textContent = String(Math.ceil((idleMs - idle) / 1000));
+      banner.hidden = false;
+    }
+  }, 200);
+})();
