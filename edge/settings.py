@@ -53,6 +53,17 @@ class EdgeSettings(BaseSettings):
     min_free_disk_mb: float = Field(200.0, ge=0, description="free disk below which new submissions are refused")
     reserve_pages: int = Field(64, ge=0, description="pages kept free under db_max_pages for alarms and acks")
 
+    kiosk_host: str = Field(
+        "127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)"
+    )
+    kiosk_port: int = Field(8600, description="port of the kiosk web app")
+    reader_port: Path | None = Field(None, description="serial port of the ID-card reader (e.g. /dev/shegong-reader)")
+    printer_port: Path | None = Field(None, description="serial port of the ESC/POS receipt printer")
+    scanner_port: Path | None = Field(None, description="serial port of the QR scanner (USB-CDC mode)")
+    sscard_library: Path | None = Field(
+        None, description="vendor library implementing iReadCardBas (social-security card)"
+    )
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "edge.db"

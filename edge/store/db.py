@@ -42,10 +42,10 @@ def current_revision(engine: Engine) -> str | None:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the edge schema with Alembic to ``revision`` (head by default), in one transaction."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
     from alembic import command
     from alembic.config import Config
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:

@@ -1,0 +1,42 @@
+# Two commands on a fresh Debian machine: `make demo` runs the whole system here, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Two workers: CI has two cores. Long soak runs and benchmarks are marked `slow` and run on demand.
+PYTEST_ARGS ?= -n 2 -q
+
+.PHONY: install demo test test-slow check lint bench clean
+
+$(STAMP): pyproject.toml
+	@scripts/system-deps.sh test
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[edge,hub,dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## .venv with every extra
+
+demo: $(STAMP)  ## broker, hub and three terminals with simulated devices, on loopback
+	$(BIN)/shegong demo
+
+test: $(STAMP)  ## every test (PostgreSQL tests skip with a reason where no server answers)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## soak runs and benchmarks
+	$(BIN)/python -m pytest -m slow -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+check: lint test  ## what CI runs, locally
+
+bench: $(STAMP)  ## the benchmark figures quoted in README.md
+	$(BIN)/shegong bench sync --cases 10000 --rtt-ms 0
+	$(BIN)/shegong bench sync --cases 10000 --rtt-ms 50
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

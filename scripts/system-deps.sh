@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Debian packages the project needs outside PyPI. Installs them when missing and we are root;
+# otherwise prints the exact command and fails, so nothing half-works.
+#   usage: scripts/system-deps.sh [demo|test]
+set -euo pipefail
+want=(python3-venv mosquitto)
+if [ "${1:-test}" = test ]; then
+  want+=(chromium gcc)  # headless browser tests; the sscard tests compile a vendor-style C library
+fi
+missing=()
+for pkg in "${want[@]}"; do
+  case "$pkg" in
+    python3-venv) python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=("$pkg") ;;
+    mosquitto) { command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null 2>&1 || missing+=("$pkg") ;;
+    chromium) [ -x /usr/bin/chromium ] || missing+=("$pkg") ;;
+    gcc) command -v cc >/dev/null 2>&1 || missing+=("$pkg") ;;
+  esac
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "missing Debian packages: ${missing[*]}" >&2
+  echo "run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

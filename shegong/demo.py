@@ -1,0 +1,201 @@
+"""``shegong demo``: the whole system on this machine, on loopback.
+
+A Mosquitto with its own config in ``var/demo/broker``, the hub on SQLite, and three committees'
+terminals, each with a simulated ID-card reader, receipt printer and QR scanner on real ptys. It
+prints the kiosk and hub URLs, the seed logins and how to tap a simulated card. Ctrl-C stops
+everything; the next run resumes from ``var/demo`` unless ``--fresh`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shegong.broker import Mosquitto, free_port
+
+__all__ = ["COMMITTEES", "main"]
+
+COMMITTEES = [("JW001", "梅园一村居委会"), ("JW002", "潍坊四村居委会"), ("JW003", "东昌居委会")]
+HUB_USERS = [
+    ("manager", "manager-demo", "manager", ""),
+    ("clerk-mz", "clerk-demo", "clerk", "MZ"),
+    ("auditor", "auditor-demo", "auditor", ""),
+    ("operator", "operator-demo", "operator", ""),
+]
+STAFF_PIN = "246810"
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+
+
+class Demo:
+    def __init__(self, folder: Path, terminals: int, hub_port: int, kiosk_port: int) -> None:
+        self.folder = folder
+        self.terminals = terminals
+        self.hub_port = hub_port
+        self.kiosk_port = kiosk_port
+        self.children: list[Child] = []
+        (folder / "logs").mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "SHEGONG_EDGE_CONFIG": str(folder / "edge.toml"),
+            "SHEGONG_HUB_CONFIG": str(folder / "hub.toml"),
+            "SHEGONG_LOG_LEVEL": os.environ.get("SHEGONG_LOG_LEVEL", "INFO"),
+        }
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
+        log = (self.folder / "logs" / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shegong.cli", *args],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped whole, nothing left behind
+        )
+        child = Child(name, proc)
+        self.children.append(child)
+        return child
+
+    def run_once(self, args: list[str], env: dict[str, str]) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "shegong.cli", *args], env={**self.env, **env}, check=False, capture_output=True
+        )
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                os.killpg(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in reversed(self.children):
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait(5)
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _port(preferred: int) -> int:
+    """``preferred`` if it is free, else any free port (0 means any)."""
+    if not preferred:
+        return free_port()
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def start(demo: Demo, broker: Mosquitto) -> list[str]:
+    folder = demo.folder
+    hub_env = {
+        "SHEGONG_HUB_DATABASE_URL": f"sqlite:///{folder / 'hub.db'}",
+        "SHEGONG_HUB_BROKER_PORT": str(broker.port),
+        "SHEGONG_HUB_WEB_PORT": str(demo.hub_port),
+        "SHEGONG_HUB_SESSION_SECRET": "demo-only-session-secret-0123456789abcdef",
+    }
+    for user, password, role, departments in HUB_USERS:  # idempotent: an existing user is left as it is
+        args = ["hub", "user", "add", user, "--role", role, "--password", password]
+        demo.run_once(args + (["--departments", departments] if departments else []), hub_env)
+    demo.spawn("hub", ["hub", "run"], hub_env)
+    lines = []
+    for i in range(demo.terminals):
+        code, name = COMMITTEES[i % len(COMMITTEES)]
+        terminal = f"{code}-K1"
+        devices = folder / "devices" / terminal
+        devices.mkdir(parents=True, exist_ok=True)
+        for sim in ("id-reader", "printer", "scanner"):
+            demo.spawn(f"{terminal}-{sim}", ["sim", sim, "--link", str(devices / sim)])
+        kiosk_port = _port(demo.kiosk_port + i) if demo.kiosk_port else free_port()
+        demo.spawn(
+            terminal,
+            ["edge", "run"],
+            {
+                "SHEGONG_TERMINAL_ID": terminal,
+                "SHEGONG_COMMITTEE_CODE": code,
+                "SHEGONG_COMMITTEE_NAME": name,
+                "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
+                "SHEGONG_BROKER_PORT": str(broker.port),
+                "SHEGONG_KIOSK_PORT": str(kiosk_port),
+                "SHEGONG_READER_PORT": str(devices / "id-reader"),
+                "SHEGONG_PRINTER_PORT": str(devices / "printer"),
+                "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
+                "SHEGONG_STAFF_PIN": STAFF_PIN,
+            },
+        )
+        lines.append(f"  {name} ({terminal}): kiosk http://127.0.0.1:{kiosk_port}/")
+        lines.append(f"      tap a card:  shegong sim id-reader place --link {devices / 'id-reader'} --identity <key>")
+    return lines
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="shegong demo", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--dir", type=Path, default=Path("var/demo"), help="where the demo keeps its state")
+    p.add_argument("--fresh", action="store_true", help="start afresh instead of resuming the last demo")
+    p.add_argument("--terminals", type=int, default=3, choices=range(1, 4), help="committee terminals to run")
+    p.add_argument("--hub-port", type=int, default=8700, help="hub web port (another is chosen if busy)")
+    p.add_argument("--kiosk-port", type=int, default=8601, help="first kiosk port")
+    p.add_argument("--for-seconds", type=float, default=0, help="stop by itself after this long (tests)")
+    ns = p.parse_args(list(argv))
+    folder = ns.dir.resolve()
+    if ns.fresh and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    broker = Mosquitto(folder / "broker", port=_port(18830)).start()
+    demo = Demo(folder, ns.terminals, _port(ns.hub_port), ns.kiosk_port)
+    try:
+        lines = start(demo, broker)
+        hub_url = f"http://127.0.0.1:{demo.hub_port}"
+        ok = _wait_http(f"{hub_url}/healthz")
+        print(f"\nShegong demo in {folder} (resume: run again; start afresh: --fresh)")
+        print(f"  broker: mqtt://127.0.0.1:{broker.port}")
+        print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
+        print("  hub logins: " + ", ".join(f"{u}/{pw} ({r})" for u, pw, r, _ in HUB_USERS))
+        print(f"  staff PIN at the kiosks (代办): {STAFF_PIN}")
+        print("\n".join(lines))
+        print("  test identities: shegong sim identities")
+        print(f"  logs: {folder / 'logs'}\n  Ctrl-C stops everything.", flush=True)
+        deadline = time.monotonic() + ns.for_seconds if ns.for_seconds else None
+        while not stop.wait(0.5):
+            if deadline and time.monotonic() > deadline:
+                break
+            for child in demo.children:
+                if child.proc.poll() is not None:
+                    print(
+                        f"{child.name} exited with {child.proc.returncode}; see {folder / 'logs' / child.name}.log",
+                        file=sys.stderr,
+                    )
+                    stop.set()
+    finally:
+        print("stopping…", flush=True)
+        demo.stop()
+        broker.stop()
+    return 0

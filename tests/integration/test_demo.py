@@ -1,0 +1,58 @@
+"""``shegong demo`` as a newcomer runs it: started as a subprocess, its URLs answer, and SIGINT stops
+everything it started — broker, hub, terminals and simulators — leaving no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+
+from tests.support import wait_for
+
+
+def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
+    out = tmp_path / "demo.out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shegong.cli",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--fresh",
+            "--hub-port",
+            "0",
+            "--kiosk-port",
+            "0",
+        ],
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SHEGONG_LOG_LEVEL": "WARNING"},
+    )
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="the demo's banner")
+        text = out.read_text()
+        hub_url = next(line.split()[1] for line in text.splitlines() if line.strip().startswith("hub:"))
+        health = json.load(urllib.request.urlopen(f"{hub_url.rstrip('/')}/healthz", timeout=5))
+        assert health["ok"] is True
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        assert len(descendants) >= 1 + 1 + 3 * 4, "broker, hub, and per terminal an edge and three simulators"
+        wait_for(lambda: health_terminals(hub_url) == 3, timeout=30, what="three terminals born at the hub")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    time.sleep(0.5)
+    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+
+
+def health_terminals(hub_url: str) -> int:
+    data = json.load(urllib.request.urlopen(f"{hub_url.rstrip('/')}/api/terminals", timeout=5))
+    return sum(1 for t in data["terminals"] if t["online"])
