@@ -49,6 +49,10 @@ class MessageType(enum.StrEnum):
     CASE_EVENTS = "case_events"
     HEARTBEAT = "heartbeat"
     COMMAND = "command"
+    CATALOGUE_ANNOUNCE = "catalogue_announce"
+    CATALOGUE_REQUEST = "catalogue_request"
+    CATALOGUE_REPLY = "catalogue_reply"
+    CATALOGUE_REPORT = "catalogue_report"
 
 
 class DeadLetterReason(enum.StrEnum):
@@ -105,7 +109,9 @@ class Envelope(Strict):
         """Encode a batch message whose body is ``{body_field: [items]}`` around items already encoded as
         JSON (as an outbox stores them): byte for byte what :meth:`encode` gives, without parsing each
         item again on the hot path of a drain."""
-        head = cls.model_construct(id=message_id, terminal=terminal, seq=seq, sent_at=sent_at, body={body_field: []})
+        head = cls.model_construct(
+            type=cls.message_type, id=message_id, terminal=terminal, seq=seq, sent_at=sent_at, body={body_field: []}
+        )
         empty = f'{{"{body_field}":[]}}}}'
         prefix = head.model_dump_json(warnings=False)[: -len(empty)]
         return f'{prefix}{{"{body_field}":[{",".join(items_json)}]}}}}'.encode()

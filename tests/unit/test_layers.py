@@ -49,3 +49,11 @@ def test_every_command_has_help():
         [sys.executable, "-m", "shegong.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert all(name in out for name in COMMANDS)
+
+
+def test_strictly_typed_packages_pass_mypy():
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent))
+    if mypy is None:
+        pytest.skip("mypy is not installed (dev extra)")
+    result = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
