@@ -14,9 +14,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -159,15 +159,18 @@ def _edge_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     key = next((k for cls, k in _ERROR_KEYS if isinstance(exc, cls)), "error.generic")
     log.warning("kiosk refused a request: %s", type(exc).__name__)
     detail = str(exc) if kiosk.lang(request) == "zh" else ""
-    template = kiosk.render(request, "message.html", title_key="error.title", message_key=key, detail=detail)
-    return template.to_asgi_response(request.app, request, status_code=409)  # type: ignore[return-value]
+    return _page(request, "error.title", key, 409, detail)
 
 
 def _not_found(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    template = _kiosk(request).render(request, "message.html", title_key="error.title", message_key="error.not_found")
-    return template.to_asgi_response(request.app, request, status_code=404)  # type: ignore[return-value]
+    return _page(request, "error.title", "error.not_found", 404)
 
 
 def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    template = _kiosk(request).render(request, "message.html", title_key="error.title", message_key="error.expired")
-    return template.to_asgi_response(request.app, request, status_code=403)  # type: ignore[return-value]
+    return _page(request, "error.title", "error.expired", 403)
+
+
+def _page(request: Request[Any, Any, Any], title: str, message: str, status: int, detail: str = "") -> Response[Any]:
+    template = _kiosk(request).render(request, "message.html", title_key=title, message_key=message, detail=detail)
+    template.status_code = status
+    return template  # type: ignore[return-value]

@@ -1,0 +1,147 @@
+"""A kiosk as it runs on a terminal: uvicorn, the real drivers on simulated devices over ptys, Chromium.
+
+``start_kiosk(...)`` starts an EdgeRuntime (its own data dir), the ID card reader, printer and scanner
+simulators, a DeviceService polling them through the real drivers, and the kiosk app on a free port;
+``page`` is a fresh headless Chromium tab (Debian's /usr/bin/chromium, never a downloaded browser).
+``shot(page, name)`` saves a screenshot under tests/artifacts/kiosk/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.devices.idreader import IdCardReader
+from edge.devices.printer import ReceiptPrinter
+from edge.devices.scanner import QrScanner
+from edge.devices.service import DeviceService
+from edge.devices.sim.idreader import IdReaderSim
+from edge.devices.sim.printer import PrinterSim
+from edge.devices.sim.scanner import ScannerSim
+from edge.kiosk.app import create_app
+from edge.kiosk.config import KioskConfig
+from edge.kiosk.context import Kiosk
+from edge.kiosk.server import KioskServer
+from shegong.broker import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"
+
+
+@dataclass
+class RunningKiosk:
+    url: str
+    runtime: Any
+    kiosk: Kiosk
+    reader: IdReaderSim
+    printer: PrinterSim
+    scanner: ScannerSim
+    devices: DeviceService
+
+    def tap(self, who: str) -> None:
+        """Place a card on the reader (a different one replaces the one lying there)."""
+        self.reader.place(who)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1000, "height": 1250}, locale="zh-CN")
+    p = context.new_page()
+    p.set_default_timeout(8000)
+    yield p
+    context.close()
+
+
+@pytest.fixture
+def shot() -> Callable[[Any, str], Path]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def save(page: Any, name: str) -> Path:
+        path = ARTIFACTS / f"kiosk-{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return save
+
+
+@pytest.fixture
+def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
+    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test."""
+    stops: list[Callable[[], None]] = []
+
+    def start(runtime: Any = None, idle: float = 60.0, warn: float = 20.0, **settings: Any) -> RunningKiosk:
+        if runtime is None:
+            from edge.runtime import EdgeRuntime
+            from edge.settings import EdgeSettings
+
+            values: dict[str, Any] = {"data_dir": tmp_path / "edge", "committee_code": "JW001"}
+            values.update(settings)
+            runtime = EdgeRuntime(EdgeSettings(**values))
+            stops.append(runtime.close)
+        reader = IdReaderSim(tmp_path / "reader").start()
+        printer = PrinterSim(tmp_path / "printer").start()
+        scanner = ScannerSim(tmp_path / "scanner").start()
+        stops.extend([reader.stop, printer.stop, scanner.stop])
+        devices = DeviceService(
+            [IdCardReader(reader.path, timeout=0.3, read_timeout=0.8, retry_pause=0.02)],
+            printer=ReceiptPrinter(printer.path, timeout=0.5),
+            scanner=QrScanner(scanner.path),
+            poll_interval=0.1,
+            printer_interval=30,
+            retry_first=0.05,
+            retry_max=0.3,
+        )
+        port = free_port()
+        config = KioskConfig.from_settings(
+            runtime.settings,
+            env={},
+            host="127.0.0.1",
+            port=port,
+            idle_timeout_s=idle,
+            warn_before_s=warn,
+            committee_name="南京东路街道示例居委会",
+        )
+        app = create_app(runtime, devices, config=config)
+        devices.start()
+        stops.append(devices.stop)
+        server = KioskServer(app, "127.0.0.1", port).start()
+        stops.append(server.stop)
+        return RunningKiosk(server.url, runtime, app.state.kiosk, reader, printer, scanner, devices)
+
+    yield start
+    for stop in reversed(stops):
+        stop()
+
+
+def publish_screenshots(*names: str) -> None:
+    """Copy chosen artifacts to docs/screenshots (run by hand: ``SHEGONG_PUBLISH_SCREENSHOTS=1``)."""
+    docs = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(ARTIFACTS / f"kiosk-{name}.png", docs / f"kiosk-{name}.png")
