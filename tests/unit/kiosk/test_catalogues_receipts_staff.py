@@ -1,0 +1,131 @@
+"""Message catalogues, receipts and staff PINs.
+
+Every key a template or the code uses exists in Chinese and English; a receipt shows masked facts and a
+QR payload the kiosk can read back; staff PINs are scrypt hashes and repeated failures lock login.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from edge.devices.escpos_decode import EscPosDecoder, QrCode, TextLine
+from edge.kiosk.config import DEMO_STAFF_PINS, KioskConfig
+from edge.kiosk.i18n import catalogue, translator
+from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, parse_progress_code, progress_payload
+from edge.kiosk.staff import StaffDirectory, StaffLocked, hash_pin, verify_pin
+
+KIOSK = Path(__file__).resolve().parents[3] / "edge" / "kiosk"
+
+
+def test_chinese_and_english_catalogues_have_the_same_keys():
+    assert set(catalogue("zh")) == set(catalogue("en"))
+
+
+def test_every_literal_key_in_templates_and_code_is_in_the_catalogues():
+    used: set[str] = set()
+    for path in [*KIOSK.glob("templates/*.html"), *KIOSK.glob("**/*.py")]:
+        used |= set(re.findall(r"""\bt\(\s*['"]([a-z_]+\.[a-z_.]+)['"]\s*[,)]""", path.read_text()))
+    assert len(used) > 100
+    assert used - set(catalogue("zh")) == set()
+
+
+def test_keys_made_at_run_time_are_in_the_catalogues():
+    from edge.kiosk.context import Kiosk  # noqa: F401  (the print codes come from Kiosk.print)
+    from protocol.cases import CaseStatus
+    from protocol.catalogue import ItemClass
+    from protocol.eligibility import Eligibility
+    from protocol.ratings import RatingLevel
+
+    made = (
+        [f"status.{e.value}" for e in Eligibility]
+        + [f"services.group_{e.value}" for e in Eligibility]
+        + [f"case.{s.value}" for s in CaseStatus]
+        + [f"class.{c.value}" for c in ItemClass]
+        + [f"rate.{level.name.lower()}" for level in RatingLevel]
+        + [f"welcome.ended_{r}" for r in ("finish", "timeout", "session")]
+        + [f"sex.{s}" for s in "MFU"]
+        + [f"print.{c}" for c in ("ok", "paper_out", "cover_open", "printer_error", "printer_offline")]
+        + ["notice.card.card_refused", "notice.card.read_failed", "notice.scan.unknown"]
+    )
+    assert [k for k in made if k not in catalogue("zh")] == []
+
+
+def test_translator_formats_and_falls_back_to_chinese():
+    assert translator("en")("item.promised_days", days=3) == "3 working days"
+    assert translator("xx").lang == "zh"
+    assert translator("zh")("no.such.key") == "no.such.key"
+
+
+def test_progress_payload_round_trips_and_rejects_other_codes():
+    payload = progress_payload("https://hub.example/progress", "JW001-20260302-0007", "7F3A9C")
+    assert parse_progress_code(payload) == ("JW001-20260302-0007", "7F3A9C")
+    assert parse_progress_code("https://hub.example/progress?r=310101199001011234&c=7F3A9C") is None
+    assert parse_progress_code("hello") is None
+
+
+def test_mask_name_keeps_only_the_first_character():
+    assert [mask_name(n) for n in ("张伟", "欧阳娜娜", "", "李")] == ["张*", "欧***", "", "李"]
+
+
+def test_a_case_receipt_decodes_to_masked_text_and_the_progress_qr():
+    r = CaseReceipt(
+        case_id="c",
+        receipt_no="JW001-20260302-0007",
+        query_code="7F3A9C",
+        item_code="YB-007",
+        item_name="医疗保险缴费凭证打印",
+        masked_name="张*",
+        masked_id="310101********3175",
+        accepted_at=datetime(2026, 3, 2, 9, 30),
+        due=date(2026, 3, 2),
+        promised_days=0,
+        agent="demo",
+        progress="https://hub.example/progress?r=JW001-20260302-0007&c=7F3A9C",
+    )
+    items = EscPosDecoder().feed(case_receipt(translator("zh"), r, "示例居委会").to_bytes())
+    lines = [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
+    assert lines[:3] == ["示例居委会", "业务受理回执", "事项：医疗保险缴费凭证打印"]
+    assert "证件号码：310101********3175" in lines and "代办人：demo" in lines and "办结时限：当场办结" in lines
+    assert [i.data for i in items if isinstance(i, QrCode)] == [r.progress]
+
+
+def test_pins_are_salted_scrypt_and_verify_only_the_right_pin():
+    a, b = hash_pin("246810"), hash_pin("246810")
+    assert a != b and a.startswith("scrypt$") and "246810" not in a
+    assert verify_pin("246810", a) and not verify_pin("246811", a) and not verify_pin("246810", "bogus")
+
+
+def test_staff_login_locks_after_repeated_failures_then_opens_again():
+    now = [0.0]
+    staff = StaffDirectory(DEMO_STAFF_PINS, max_failures=3, lockout_s=30, clock=lambda: now[0])
+    assert "demo" in staff and staff.login("demo", "246810")
+    for _ in range(3):
+        assert not staff.login("demo", "111111")
+    with pytest.raises(StaffLocked):
+        staff.login("demo", "246810")
+    now[0] += 31
+    assert staff.login("demo", "246810")
+    assert not staff.login("nobody", "246810")
+
+
+def test_bad_staff_entries_are_refused():
+    with pytest.raises(ValueError):
+        StaffDirectory("demo:plaintext")
+
+
+def test_config_reads_settings_fields_then_environment_then_defaults():
+    class Settings:
+        committee_name = "测试居委会"
+        kiosk_port = 9000
+
+    config = KioskConfig.from_settings(
+        Settings(), env={"SHEGONG_KIOSK_PORT": "1", "SHEGONG_KIOSK_IDLE_TIMEOUT_S": "30"}
+    )
+    assert (config.port, config.idle_timeout_s, config.warn_before_s) == (9000, 30.0, 20.0)
+    assert config.committee_name == "测试居委会" and config.host == "127.0.0.1"
+    with pytest.raises(ValueError):
+        KioskConfig(idle_timeout_s=10, warn_before_s=20)

@@ -1,0 +1,102 @@
+"""The catalogue as the kiosk shows it: pinyin search and each test identity's services.
+
+The table below is the seed catalogue's kiosk items (immediate, at the committee) for every simulator
+identity: E eligible, ? needs a staff check, - not eligible. It reads like the rules: 敬老卡挂失 is for
+Shanghai residents of 65 and over, 居住登记 for other households, 生育登记 from 22 (men) / 20 (women).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from edge.devices.sim.identities import all_identities
+from edge.kiosk.directory import Directory, search_keys
+from protocol.catalogue import load_seed
+from protocol.eligibility import Attributes, Eligibility
+from protocol.workdays import load_seed_calendar
+
+CODES = "MZ-003 MZ-004 RS-001 RS-002 RS-003 RS-004 RS-005 YB-003 YB-007 WJ-001 GA-001 GA-004 DA-001 GH-001 TY-001"
+TABLE = """
+zhang-wei     E E ? ? ? E E ? E E - - E ? ?
+wang-xiuying  E E ? ? ? E E ? E E - - E ? ?
+chen-jianguo  E E ? ? ? E E ? E E - - E ? ?
+li-na         - - ? ? ? E E ? E E - - E ? ?
+liu-yang      - - ? ? ? E E ? E - - - E ? ?
+zhou-guilan   E E ? ? ? E E ? E E - - E ? ?
+sun-zhiming   E E ? ? ? E E ? E E - - E ? ?
+ma-li         - - ? ? ? E E ? E E E ? E ? -
+zhaxi-ciren   - - ? ? ? E E ? E E E ? E ? -
+jin-meiyu     - E ? ? ? E E ? E E E ? E ? -
+ayiguli       - - ? ? ? E E ? E E E ? E ? -
+huang-jun     - - ? ? ? E E ? E E E ? E ? -
+"""
+MARK = {"E": Eligibility.ELIGIBLE, "?": Eligibility.NEEDS_CHECK, "-": Eligibility.NOT_ELIGIBLE}
+
+
+@pytest.fixture(scope="module")
+def directory() -> Directory:
+    return Directory(load_seed(), load_seed_calendar())
+
+
+def test_the_kiosk_items_are_the_immediate_committee_items(directory):
+    assert [i.code for i in directory.catalogue.items if i.accepted_at_kiosk] == CODES.split()
+
+
+@pytest.mark.parametrize("row", TABLE.strip().splitlines(), ids=lambda r: r.split()[0])
+def test_each_test_identity_sees_the_kiosk_items_the_rules_give(directory, row):
+    key, *marks = row.split()
+    person = next(p for p in all_identities() if p.key == key)
+    attrs = Attributes.from_card(today=date.today(), id_number=person.id_number)
+    got = {code: directory.verdict(attrs, code).status for code in CODES.split()}
+    assert got == {code: MARK[m] for code, m in zip(CODES.split(), marks, strict=True)}
+
+
+def test_groups_list_eligible_then_needs_check_by_department_and_are_cached(directory):
+    person = all_identities()[0]
+    attrs = Attributes.from_card(today=date.today(), id_number=person.id_number)
+    groups = directory.groups(attrs)
+    assert [g.status for g in groups] == list(Eligibility)
+    assert directory.groups(Attributes.from_card(today=date.today(), id_number=person.id_number)) is groups
+    order = [d.code for d in directory.catalogue.departments]
+    for g in groups:
+        codes = [d.department.code for d in g.departments]
+        assert codes == sorted(codes, key=order.index)
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("lnjt", "老年综合津贴申领"),
+        ("LNJT", "老年综合津贴申领"),
+        ("老年津贴", "老年综合津贴申领"),
+        ("jlk", "敬老卡申领"),
+        ("敬老卡", "敬老卡申领"),
+        ("sbk", "社会保障卡挂失"),
+        ("jiuye", "就业登记"),
+        ("allowance", "老年综合津贴申领"),
+        ("shiyedengji", "失业登记"),
+    ],
+)
+def test_search_finds_by_chinese_pinyin_initials_and_english(directory, query, first):
+    assert directory.search(query)[0].name == first
+
+
+def test_search_with_nothing_to_find_or_nothing_typed(directory):
+    assert directory.search("zzzz") == []
+    assert len(directory.search("  ")) == 50
+    kiosk_only = [i for i in directory.catalogue.items if i.accepted_at_kiosk]
+    assert all(i.accepted_at_kiosk for i in directory.search("dj", among=kiosk_only))
+
+
+def test_search_keys_are_chinese_pinyin_and_initials():
+    assert search_keys("老年综合津贴申领") == ("老年综合津贴申领", "laonianzonghejintieshenling", "lnzhjtsl")
+
+
+def test_due_dates_count_working_days_and_visits_avoid_closed_days(directory):
+    item = directory.item("MZ-001")  # 15 working days
+    assert directory.due_date(item, date(2026, 9, 28)) == date(2026, 10, 23)  # 国庆 off, 10 Oct (Saturday) worked
+    assert directory.due_date(directory.item("MZ-003"), date(2026, 5, 2)) == date(2026, 5, 2)  # on the spot
+    assert directory.suggested_visit(datetime(2026, 4, 30, 16, 0)) == date(2026, 5, 6)  # after 劳动节
+    assert directory.suggested_visit(datetime(2026, 4, 29, 9, 0)) == date(2026, 4, 29)

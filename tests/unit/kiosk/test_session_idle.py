@@ -1,0 +1,111 @@
+"""Kiosk sessions on a hand-driven clock: idle timeout, activity, card taps, claim tokens, clearing."""
+
+from __future__ import annotations
+
+from edge.devices.facts import CardFacts
+from edge.devices.sim.identities import identity
+from edge.kiosk.session import CLAIM_TTL_S, Draft, SessionStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def facts(key: str) -> CardFacts:
+    p = identity(key)
+    return CardFacts(
+        card_type="id_card",
+        id_number=p.id_number,
+        name=p.name,
+        sex="M" if p.sex == "1" else "F",
+        birth_date=p.birth_date,
+        address=p.address,
+    )
+
+
+def store() -> tuple[SessionStore, Clock]:
+    clock = Clock()
+    return SessionStore(idle_timeout=60, warn_before=20, clock=clock), clock
+
+
+def test_a_session_ends_after_the_idle_timeout_and_activity_restarts_the_clock():
+    sessions, clock = store()
+    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    session = sessions.claim(token)
+    assert session is not None
+    clock.now += 59
+    assert sessions.remaining(session.sid) == 1
+    assert sessions.get(session.sid) is session  # a request is activity
+    clock.now += 59
+    assert sessions.expire() == []
+    assert sessions.get(session.sid, touch=False) is session
+    clock.now += 1
+    assert sessions.expire() == [session.sid]
+    assert sessions.get(session.sid) is None and sessions.remaining(session.sid) is None
+
+
+def test_the_warning_window_is_the_last_warn_before_seconds():
+    sessions, clock = store()
+    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    sid = sessions.claim(token).sid
+    clock.now += 39
+    assert sessions.remaining(sid) > sessions.warn_before
+    clock.now += 2
+    assert 0 < sessions.remaining(sid) < sessions.warn_before
+
+
+def test_the_same_card_again_is_activity_and_a_different_card_ends_the_session():
+    sessions, clock = store()
+    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    first = sessions.claim(token)
+    clock.now += 50
+    again, ended = sessions.card_tapped(facts("zhang-wei"))
+    assert again is None and ended == []
+    assert sessions.remaining(first.sid) == 60
+    first.drafts["MZ-003"] = Draft("MZ-003", {"phone": "13800138000"})
+    other, ended = sessions.card_tapped(facts("li-na"))
+    assert other is not None and ended == [first.sid]
+    assert first.holder is None and first.drafts == {}  # nothing of the first resident is kept
+    assert sessions.get(first.sid) is None
+    assert sessions.claim(other).holder.name == "李娜"
+    assert len(sessions) == 1
+
+
+def test_a_claim_token_works_once_and_only_while_fresh():
+    sessions, clock = store()
+    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    assert sessions.pending_claim() == token
+    assert sessions.claim(token) is not None
+    assert sessions.claim(token) is None and sessions.pending_claim() is None
+    late, _ = sessions.card_tapped(facts("li-na"))
+    clock.now += CLAIM_TTL_S + 1
+    assert sessions.pending_claim() is None and sessions.claim(late) is None
+
+
+def test_finish_ends_the_session_and_staff_logged_in_first_carry_over_to_the_card():
+    sessions, _ = store()
+    waiting = sessions.anonymous()
+    waiting.staff_id = "demo"
+    token, ended = sessions.card_tapped(facts("wang-xiuying"))
+    assert ended == [waiting.sid]
+    session = sessions.claim(token)
+    assert session.staff_id == "demo"
+    other, _ = sessions.card_tapped(facts("li-na"))
+    assert sessions.claim(other).staff_id is None  # staff do not pass from one resident to the next
+    assert sessions.end(sessions.pending_claim() or "nope") is False
+
+
+def test_the_session_builds_the_applicant_and_card_attributes():
+    sessions, _ = store()
+    token, _ = sessions.card_tapped(facts("zhou-guilan"))
+    session = sessions.claim(token)
+    applicant = session.applicant
+    assert applicant.name == "周桂兰" and applicant.card_type == "id_card"
+    from datetime import date
+
+    attrs = session.attributes(date.today())
+    assert attrs.get("age") == 95 and attrs.get("household") == "shanghai" and attrs.get("sex") == "F"
