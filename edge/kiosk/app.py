@@ -106,6 +106,7 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
     env = Environment(
         loader=PackageLoader("edge.kiosk", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        auto_reload=False,  # templates ship with the package: no stat() per render
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -8,13 +8,19 @@ Chinese names, English names, full pinyin and pinyin initials, in order or as a 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from cachetools import LRUCache
-from pypinyin import Style, lazy_pinyin
+
+# pypinyin's phrase dictionary costs 55 MB of a 120 MB budget, and only fixes one reading in the seed
+# (给付 jǐfù). The kiosk indexes every reading of each character instead, so either spelling is found.
+os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
+from pypinyin import Style, lazy_pinyin, pinyin  # noqa: E402
 
 from protocol.catalogue import Catalogue, ServiceItem
 from protocol.eligibility import Attributes, Eligibility, StatusGroup, Verdict, evaluate_catalogue
@@ -26,12 +32,22 @@ __all__ = ["CENTRE_CLOSES", "Directory", "SearchHit", "search_keys"]
 CENTRE_CLOSES = time(15, 30)
 
 
-def search_keys(text: str) -> tuple[str, str, str]:
-    """``(chinese, full pinyin, initials)`` of a name, lower-case, without spaces or punctuation."""
+def search_keys(text: str) -> tuple[str, ...]:
+    """``(chinese, full pinyin, initials, …)`` of a name, lower-case, without spaces or punctuation.
+
+    A character with several readings (给 gěi/jǐ) adds the full pinyin and initials of each other reading.
+    """
     compact = "".join(ch for ch in text.lower() if ch.isalnum())
-    syllables = lazy_pinyin(compact, errors="default")
-    initials = "".join(s[0] for s in lazy_pinyin(compact, style=Style.FIRST_LETTER, errors="default") if s)
-    return compact, "".join(syllables), initials
+    keys = [compact, "".join(lazy_pinyin(compact, errors="default"))]
+    keys.append("".join(s[0] for s in lazy_pinyin(compact, style=Style.FIRST_LETTER, errors="default") if s))
+    readings = pinyin(compact, style=Style.NORMAL, heteronym=True, errors="default")
+    default = lazy_pinyin(compact, errors="default")
+    for n, options in enumerate(readings):
+        for other in options[1:4]:
+            if other != default[n]:
+                alt = [*default[:n], other, *default[n + 1 :]]
+                keys += ["".join(alt), "".join(s[0] for s in alt if s)]
+    return tuple(dict.fromkeys(keys))
 
 
 def _subsequence_span(query: str, text: str) -> int | None:

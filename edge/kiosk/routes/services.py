@@ -12,7 +12,7 @@ from edge.kiosk.context import Kiosk, redirect
 from edge.kiosk.receipts import checklist, material_text
 from edge.kiosk.routes.home import kiosk_of
 from edge.kiosk.session import KioskSession
-from protocol.catalogue import HandledAt, ServiceItem
+from protocol.catalogue import Department, HandledAt, ServiceItem
 from protocol.eligibility import Eligibility, Verdict
 
 __all__ = ["ROUTES", "can_apply", "item_or_404"]
@@ -44,6 +44,10 @@ def can_apply(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> bool:
     )
 
 
+def _dept_name(dept: Department, lang: str) -> str:
+    return dept.name_en if lang == "en" else dept.name
+
+
 def _entry(kiosk: Kiosk, lang: str, item: ServiceItem, verdict: Verdict | None) -> dict[str, Any]:
     return {
         "code": item.code,
@@ -55,57 +59,84 @@ def _entry(kiosk: Kiosk, lang: str, item: ServiceItem, verdict: Verdict | None) 
     }
 
 
+#: Up to this many services are listed on one page; more (a large catalogue) are shown as one button
+#: per department, each opening that department's list: a 300-line page helps nobody at a kiosk.
+LIST_ALL_UP_TO = 60
+
+
 @get("/services", sync_to_thread=False)
-def services(request: Request[Any, Any, Any], q: str = "", all: bool = False) -> Template:  # noqa: A002
+def services(
+    request: Request[Any, Any, Any],
+    q: str = "",
+    dept: str = "",
+    all: bool = False,  # noqa: A002
+) -> Template:
     kiosk = kiosk_of(request)
     session = kiosk.any_session(request)
     lang = kiosk.lang(request)
     attrs = session.attributes(kiosk.today())
+    catalogue = kiosk.directory.catalogue
     q = q.strip()[:40]
-    sections: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] | None = None
     hidden = 0
+    # (status or None, [(department, [(item, verdict or None)])])
+    groups: list[tuple[str | None, list[tuple[Department, list[tuple[ServiceItem, Verdict | None]]]]]] = []
     if attrs is None:
-        verdicts: dict[str, Verdict | None] = {}
-        visible = list(kiosk.directory.catalogue.items)
-        depts = [(d, kiosk.directory.catalogue.items_of(d.code)) for d in kiosk.directory.catalogue.departments]
-        sections.append(
-            {
-                "status": None,
-                "departments": [
-                    {
-                        "name": d.name_en if lang == "en" else d.name,
-                        "items": [_entry(kiosk, lang, i, None) for i in items],
-                    }
-                    for d, items in depts
-                    if items
-                ],
-            }
-        )
+        by_dept = [(d, [(i, None) for i in catalogue.items_of(d.code)]) for d in catalogue.departments]
+        groups.append((None, [(d, items) for d, items in by_dept if items]))
     else:
-        verdicts = {}
-        visible = []
         for group in kiosk.directory.groups(attrs):
-            shown = all or group.status is not Eligibility.NOT_ELIGIBLE
-            if not shown:
+            if group.status is Eligibility.NOT_ELIGIBLE and not all:
                 hidden = group.count
                 continue
-            departments = []
-            for dept in group.departments:
-                entries = []
-                for iv in dept.items:
-                    verdicts[iv.item.code] = iv.verdict
-                    visible.append(iv.item)
-                    entries.append(_entry(kiosk, lang, iv.item, iv.verdict))
-                departments.append(
-                    {"name": dept.department.name_en if lang == "en" else dept.department.name, "items": entries}
+            groups.append(
+                (
+                    group.status.value,
+                    [(d.department, [(iv.item, iv.verdict) for iv in d.items]) for d in group.departments],
                 )
-            sections.append({"status": group.status.value, "departments": departments})
+            )
+    if dept:
+        groups = [(status, [(d, items) for d, items in depts if d.code == dept]) for status, depts in groups]
+    visible = [(item, verdict) for _, depts in groups for _, items in depts for item, verdict in items]
+    results = None
     if q:
-        results = [_entry(kiosk, lang, item, verdicts.get(item.code)) for item in kiosk.directory.search(q, visible)]
+        verdicts = {item.code: verdict for item, verdict in visible}
+        found = kiosk.directory.search(q, [item for item, _ in visible])
+        results = [_entry(kiosk, lang, item, verdicts[item.code]) for item in found]
+    collapse = not dept and len(visible) > LIST_ALL_UP_TO
+    sections = [
+        {
+            "status": status,
+            "departments": [
+                {
+                    "code": d.code,
+                    "name": _dept_name(d, lang),
+                    "count": len(items),
+                    "items": [] if collapse else [_entry(kiosk, lang, i, v) for i, v in items],
+                }
+                for d, items in depts
+            ],
+        }
+        for status, depts in groups
+    ]
     return kiosk.render(
-        request, "services.html", session=session, sections=sections, results=results, q=q, hidden=hidden, all=all
+        request,
+        "services.html",
+        session=session,
+        sections=sections,
+        results=results,
+        q=q,
+        hidden=hidden,
+        all=all,
+        collapse=collapse,
+        dept=_dept_name(catalogue.department(dept), lang)
+        if dept and dept in {d.code for d in catalogue.departments}
+        else "",
+        labels=_labels(kiosk.t(request)),
     )
+
+
+def _labels(t: Any) -> dict[str, str]:
+    return {status.value: t(f"status.{status.value}") for status in Eligibility} | {"at_kiosk": t("services.at_kiosk")}
 
 
 @get("/item/{code:str}", sync_to_thread=False)
