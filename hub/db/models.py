@@ -10,7 +10,21 @@ from sqlmodel import Field, SQLModel
 
 from shegong.db import BigIntPK, UTCDateTime
 
-__all__ = ["AuditEntry", "CaseEventRow", "CaseRow", "DeadLetter", "HubModel", "RatingRow", "TerminalRow"]
+__all__ = [
+    "AuditAnchorRow",
+    "AuditEntry",
+    "CalendarDayRow",
+    "CalendarYearRow",
+    "CaseEventRow",
+    "CaseRow",
+    "CaseWorkRow",
+    "DeadLetter",
+    "HubModel",
+    "RatingRow",
+    "TerminalRow",
+    "UserRow",
+    "WebSessionRow",
+]
 
 
 class HubModel(SQLModel, registry=registry()):
@@ -133,3 +147,98 @@ class RatingRow(HubModel, table=True):
     reason: str = Field(default="", sa_type=Text)
     rated_at: datetime = Field(sa_column=_ts())
     received_at: datetime = Field(sa_column=_ts(index=True))
+
+
+# --------------------------------------------------------------------------- back office (issue 6)
+class UserRow(HubModel, table=True):
+    """A back-office user: a role, the departments a clerk works for, an argon2 password hash."""
+
+    __tablename__ = "users"
+
+    user_id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(default="", max_length=64)
+    role: str = Field(max_length=16, description="manager, clerk, auditor or operator")
+    departments: str = Field(default="", max_length=256, description="department codes, comma-separated (clerks)")
+    password_hash: str = Field(sa_type=Text)
+    disabled: bool = False
+    failed_logins: int = Field(default=0, description="consecutive failures; reset by a good login")
+    locked_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class WebSessionRow(HubModel, table=True):
+    """A server-side web session or API token; only the SHA-256 of its key is kept."""
+
+    __tablename__ = "web_sessions"
+
+    key_hash: str = Field(primary_key=True, max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+
+
+class CaseWorkRow(HubModel, table=True):
+    """The back office's working facts of a case, kept with each transition so reports need no event scan."""
+
+    __tablename__ = "case_work"
+    __table_args__ = (
+        # covering the report's scan of decided cases: no lookup into either table per case
+        Index("ix_case_work_report", "decided_at", "department", "item_code", "outcome", "processing_s", "in_time"),
+    )
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    department: str = Field(max_length=32, description="copy of cases.department, kept on re-routing")
+    item_code: str = Field(max_length=64, description="copy of cases.item_code")
+    assignee: str = Field(default="", index=True, max_length=64)
+    accepted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    paused_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True), description="补正 started")
+    paused_days: int = Field(default=0, description="working days the clock stood still for 补正")
+    notices: int = Field(default=0, description="补正 notices sent (一次性告知: at most one)")
+    decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    outcome: str = Field(default="", max_length=32, description="completed, rejected or withdrawn")
+    processing_s: float | None = Field(default=None, description="received → decided, seconds")
+    in_time: bool | None = Field(default=None, description="decided on or before the due date")
+
+
+class CalendarYearRow(HubModel, table=True):
+    """A year whose holiday arrangement the administrator has entered (or the seed provided)."""
+
+    __tablename__ = "calendar_years"
+
+    year: int = Field(primary_key=True)
+    source: str = Field(default="", max_length=200)
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class CalendarDayRow(HubModel, table=True):
+    """A holiday (``off``) or an adjusted working weekend day (``work``, 调休上班)."""
+
+    __tablename__ = "calendar_days"
+
+    day: date = Field(primary_key=True)
+    kind: str = Field(max_length=8)
+    name: str = Field(max_length=32)
+    updated_by: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class AuditAnchorRow(HubModel, table=True):
+    """The audit chain's length and head, moved in the same transaction as every append.
+
+    Deleting the newest entries leaves the chain itself consistent; the anchor still names the entry
+    that should end it, so ``audit verify`` sees the truncation.
+    """
+
+    __tablename__ = "audit_anchor"
+
+    id: int = Field(primary_key=True)
+    entries: int = Field(sa_type=BigIntPK)
+    last_id: int = Field(sa_type=BigIntPK)
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+
+
+Index("ix_cases_report", CaseRow.__table__.c.received_at, CaseRow.__table__.c.department, CaseRow.__table__.c.item_code)
+"""Added with the back office (h0003): the report counts cases received per department and item from the
+index alone."""

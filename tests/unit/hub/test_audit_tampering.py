@@ -1,0 +1,122 @@
+"""The audit chain catches tampering done with plain SQL: an edited field, a deleted entry in the middle,
+two entries swapped, the newest entries deleted (tail truncation, caught by the anchor moved with every
+append), and an anchor rewritten to match a truncated chain (caught by an anchor kept elsewhere).
+
+Each test writes a real chain through :func:`hub.audit.chain.append`, tampers with the database the way
+someone with SQL access would, and expects :func:`verify` — and ``shegong hub audit verify`` — to name
+the first entry that no longer holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from hub import cli
+from hub.audit.chain import Anchor, AuditRecord, anchor, append, verify
+from hub.db.engine import open_engine
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(hub_db_url):
+    e = open_engine(hub_db_url)
+    with e.begin() as conn:  # three batches, ten entries: ids 1..10
+        for batch in ((1, 2, 3), (4, 5, 6, 7), (8, 9, 10)):
+            append(
+                conn,
+                [
+                    AuditRecord(T0 + timedelta(minutes=n), "user:clerk1", "case.accept", f"case-{n}", {"version": n})
+                    for n in batch
+                ],
+            )
+    yield e
+    e.dispose()
+
+
+def _verify(engine, expected=None):
+    with engine.connect() as conn:
+        return verify(conn, batch=3, expected=expected)
+
+
+def _sql(engine, sql, **params):
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_an_untouched_chain_verifies_and_its_anchor_counts_every_entry(engine):
+    assert _verify(engine) == (10, None)
+    with engine.connect() as conn:
+        a = anchor(conn)
+    assert (a.entries, a.last_id) == (10, 10)
+    assert Anchor.parse(str(a)) == a
+
+
+def test_an_edited_field_is_named(engine):
+    _sql(engine, "UPDATE audit SET data = :d WHERE id = 5", d='{"version": 99}')
+    checked, broken = _verify(engine)
+    assert checked == 4 and broken.entry_id == 5 and "edited" in broken.problem
+
+
+def test_a_deleted_middle_entry_is_named_by_the_one_after_it(engine):
+    _sql(engine, "DELETE FROM audit WHERE id = 5")
+    checked, broken = _verify(engine)
+    assert checked == 4 and broken.entry_id == 6 and "removed or reordered" in broken.problem
+
+
+def test_two_swapped_entries_are_caught_at_the_first(engine):
+    cols = "at, actor, action, subject, data, prev_hash, hash"
+    with engine.begin() as conn:
+        a = conn.execute(text(f"SELECT {cols} FROM audit WHERE id = 4")).mappings().one()
+        b = conn.execute(text(f"SELECT {cols} FROM audit WHERE id = 7")).mappings().one()
+        sets = ", ".join(f"{c} = :{c}" for c in ("at", "actor", "action", "subject", "data", "prev_hash"))
+        conn.execute(text("UPDATE audit SET hash = 'moving' WHERE id = 7"))  # hash is unique: make room
+        conn.execute(text(f"UPDATE audit SET {sets}, hash = :hash WHERE id = 4"), dict(b))
+        conn.execute(text(f"UPDATE audit SET {sets}, hash = :hash WHERE id = 7"), dict(a))
+    checked, broken = _verify(engine)
+    assert checked == 3 and broken.entry_id == 4
+
+
+def test_a_deleted_tail_is_caught_by_the_anchor(engine):
+    _sql(engine, "DELETE FROM audit WHERE id >= 9")
+    checked, broken = _verify(engine)
+    assert checked == 8
+    assert broken.entry_id == 10 and "newest entries were removed" in broken.problem
+
+
+def test_a_tail_deleted_with_its_anchor_rewritten_is_caught_by_an_anchor_kept_elsewhere(engine):
+    with engine.connect() as conn:
+        kept = anchor(conn)  # what an operator copied off the machine (shegong hub audit anchor)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit WHERE id >= 9"))
+        head = conn.execute(text("SELECT hash FROM audit WHERE id = 8")).scalar_one()
+        conn.execute(text("UPDATE audit_anchor SET entries = 8, last_id = 8, head_hash = :h"), {"h": head})
+    assert _verify(engine) == (8, None)  # consistent on its own…
+    checked, broken = _verify(engine, expected=kept)
+    assert broken is not None and broken.entry_id == 10  # …but not with the anchor kept elsewhere
+
+
+def test_appending_after_verification_keeps_the_chain_and_the_anchor_in_step(engine):
+    with engine.begin() as conn:
+        append(conn, [AuditRecord(T0, "user:m", "calendar.set", "2026-05-06", {"kind": "off"})])
+    assert _verify(engine) == (11, None)
+
+
+@pytest.mark.parametrize(
+    ("sql", "entry"),
+    [
+        ("UPDATE audit SET actor = 'user:someone-else' WHERE id = 3", 3),
+        ("DELETE FROM audit WHERE id = 6", 7),
+        ("DELETE FROM audit WHERE id = 10", 10),
+    ],
+)
+def test_the_cli_names_the_first_broken_entry(engine, hub_db_url, monkeypatch, capsys, sql, entry):
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    assert cli.main(["audit", "verify"]) == 0
+    assert "intact: 10 entries" in capsys.readouterr().out
+    _sql(engine, sql)
+    with pytest.raises(cli.AuditBroken, match=f"broken at entry {entry}:"):
+        cli.main(["audit", "verify"])
