@@ -9,7 +9,6 @@ simulators, a DeviceService polling them through the real drivers, and the kiosk
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,10 +137,3 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
     for stop in reversed(stops):
         stop()
 
-
-def publish_screenshots(*names: str) -> None:
-    """Copy chosen artifacts to docs/screenshots (run by hand: ``SHEGONG_PUBLISH_SCREENSHOTS=1``)."""
-    docs = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-    docs.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        shutil.copy(ARTIFACTS / f"kiosk-{name}.png", docs / f"kiosk-{name}.png")
