@@ -136,4 +136,3 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
     yield start
     for stop in reversed(stops):
         stop()
-
