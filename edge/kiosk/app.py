@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from litestar.template.config import TemplateConfig
 from edge.errors import EdgeError, StorageFull
 from edge.kiosk.config import DEMO_STAFF_PINS, KioskConfig
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
-from edge.kiosk.directory import Directory
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.routes import ROUTES
 from edge.kiosk.session import SessionStore
@@ -63,10 +62,19 @@ def build_kiosk(
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
     sessions = SessionStore(config.idle_timeout_s + ping, config.warn_before_s)
+    if catalogue is not None:
+        fixed = catalogue
+        source: Callable[[], Catalogue] = lambda: fixed  # noqa: E731
+    elif hasattr(getattr(runtime, "catalogue", None), "current"):
+        source = runtime.catalogue.current  # the seed until the hub publishes one
+    else:
+        seed = load_seed()
+        source = lambda: seed  # noqa: E731
     kiosk = Kiosk(
         runtime=runtime,
         config=config,
-        directory=Directory(catalogue or load_seed(), calendar or load_seed_calendar()),
+        catalogue=source,
+        calendar=calendar or load_seed_calendar(),
         sessions=sessions,
         events=KioskEvents(sessions),
         staff=StaffDirectory(config.staff_pins),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -20,7 +21,9 @@ from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
 from edge.kiosk.session import KioskSession, SessionStore
 from edge.kiosk.staff import StaffDirectory
 from edge.sync.agent import LinkState
+from protocol.catalogue import Catalogue
 from protocol.idnumber import mask
+from protocol.workdays import WorkCalendar
 
 __all__ = ["LANG_COOKIE", "LOCAL_TZ", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
 
@@ -54,11 +57,22 @@ class NoSession(Exception):
 class Kiosk:
     runtime: Any  # edge.runtime.EdgeRuntime (typed loosely so tests and the benchmark can pass their own)
     config: KioskConfig
-    directory: Directory
     sessions: SessionStore
     events: KioskEvents
     staff: StaffDirectory
+    catalogue: Callable[[], Catalogue]  # the catalogue in force now (it changes when the hub publishes)
+    calendar: WorkCalendar
     printer: Printer | None = None
+    _directory: Directory | None = field(default=None, repr=False)
+
+    @property
+    def directory(self) -> Directory:
+        """The catalogue as shown, rebuilt (search index, caches) when another catalogue comes into force."""
+        catalogue = self.catalogue()
+        directory = self._directory
+        if directory is None or directory.catalogue is not catalogue:
+            directory = self._directory = Directory(catalogue, self.calendar)
+        return directory
 
     # -- per request --------------------------------------------------------------------------------------
     def lang(self, request: Request[Any, Any, Any]) -> str:
