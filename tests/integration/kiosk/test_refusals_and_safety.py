@@ -152,3 +152,16 @@ def test_staff_log_in_tick_materials_and_submit_on_the_residents_behalf(start_ki
     assert "代办人：demo" in k.printer.wait_for_receipt(1).text
     stored = k.runtime.cases.cases_of(identity("li-na").id_number)[0]
     assert '"agent":"demo"' in stored["payload"] and '"materials":["' in stored["payload"]
+
+
+def test_call_staff_from_any_screen_raises_an_alarm_and_says_help_is_coming(start_kiosk, page):
+    k = start_kiosk()
+    page.goto(k.url)
+    k.tap("zhou-guilan")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/MZ-003")
+    page.click("#call-staff")
+    page.wait_for_selector("#help-notice")
+    assert page.url.startswith(f"{k.url}/item/MZ-003")
+    assert "工作人员马上就来" in page.locator("#help-notice").inner_text()
+    assert "help_requested" in k.runtime.alarms.active()
