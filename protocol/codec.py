@@ -13,6 +13,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from protocol import SCHEMA_VERSION, topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
+from protocol.catalogue_sync import CatalogueAnnouncement, CatalogueReply, CatalogueReport, CatalogueRequest
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, MessageType, ProtocolError
 from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
@@ -30,23 +31,42 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     CaseEvents,
     Heartbeat,
     Command,
+    CatalogueAnnouncement,
+    CatalogueRequest,
+    CatalogueReply,
+    CatalogueReport,
 )
 
 Message = Annotated[
-    Birth | Death | HubState | CaseBatch | RatingBatch | Ack | CaseEvents | Heartbeat | Command,
+    Birth
+    | Death
+    | HubState
+    | CaseBatch
+    | RatingBatch
+    | Ack
+    | CaseEvents
+    | Heartbeat
+    | Command
+    | CatalogueAnnouncement
+    | CatalogueRequest
+    | CatalogueReply
+    | CatalogueReport,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
-# Which message types may arrive on which per-terminal channel.
-_ALLOWED: dict[topics.Up | topics.Down | None, frozenset[MessageType]] = {
-    None: frozenset({MessageType.BIRTH, MessageType.DEATH}),
-    topics.Up.CASES: frozenset({MessageType.CASE_BATCH}),
-    topics.Up.HEALTH: frozenset({MessageType.HEARTBEAT}),
-    topics.Up.RATINGS: frozenset({MessageType.RATING_BATCH}),
-    topics.Down.ACKS: frozenset({MessageType.ACK}),
-    topics.Down.EVENTS: frozenset({MessageType.CASE_EVENTS}),
-    topics.Down.COMMANDS: frozenset({MessageType.COMMAND}),
+# Which message types may arrive on which per-terminal topic: (kind, channel). Up and down channels of the
+# same name (``catalogue``, ``reconcile``) are equal strings, so the kind is part of the key.
+_ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType]] = {
+    ("state", None): frozenset({MessageType.BIRTH, MessageType.DEATH}),
+    ("up", topics.Up.CASES): frozenset({MessageType.CASE_BATCH}),
+    ("up", topics.Up.HEALTH): frozenset({MessageType.HEARTBEAT}),
+    ("up", topics.Up.RATINGS): frozenset({MessageType.RATING_BATCH}),
+    ("up", topics.Up.CATALOGUE): frozenset({MessageType.CATALOGUE_REQUEST, MessageType.CATALOGUE_REPORT}),
+    ("down", topics.Down.ACKS): frozenset({MessageType.ACK}),
+    ("down", topics.Down.EVENTS): frozenset({MessageType.CASE_EVENTS}),
+    ("down", topics.Down.COMMANDS): frozenset({MessageType.COMMAND}),
+    ("down", topics.Down.CATALOGUE): frozenset({MessageType.CATALOGUE_REPLY}),
 }
 
 
@@ -79,7 +99,7 @@ def decode_for_topic(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BY
     except topics.TopicError as exc:
         raise ProtocolError(DeadLetterReason.UNKNOWN_TOPIC, str(exc)) from None
     message = decode(payload, max_bytes)
-    allowed = _ALLOWED.get(parsed.channel, frozenset())
+    allowed = _ALLOWED.get((parsed.kind, parsed.channel), frozenset())
     if message.type not in allowed:
         raise ProtocolError(DeadLetterReason.UNEXPECTED_TYPE, f"{message.type.value} not allowed on {topic}")
     if message.terminal != parsed.terminal:
