@@ -22,7 +22,12 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url, pool_size=10) if not url.startswith("sqlite") else make_engine(url)
+    if url.startswith("sqlite"):
+        engine = make_engine(url)
+    else:
+        # psycopg re-parses a long multi-VALUES statement on every call; its own executemany pipelines
+        # one short statement instead, which is what bulk ingest wants.
+        engine = make_engine(url, pool_size=10, use_insertmanyvalues=False)
     if upgrade:
         migrate(engine)
     return engine

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
@@ -28,7 +28,7 @@ from hub.ingest.terminals import Terminals
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseEvents, CaseEventsBody, CaseStatus, Rejection
 from protocol.codec import decode_for_topic
-from protocol.envelope import DeadLetterReason, ProtocolError, utcnow
+from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, Death
@@ -59,6 +59,9 @@ class Handler:
         self.due_date = due_date
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.terminals = Terminals(self._insert, metrics)
+        # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
+        # handling; each returns replies to publish after the commit.
+        self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
 
     def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> list[Outgoing]:
         """Commit what one message says; return the messages to publish now that it is committed."""
@@ -78,6 +81,16 @@ class Handler:
         except ProtocolError as exc:
             return self._refuse(conn, topic, payload, exc, at)
         self.metrics.messages.labels(message.type.value).inc()
+        out = self._dispatch(conn, message, at)
+        for hook in self.hooks.get(message.type, ()):
+            try:
+                with conn.begin_nested():  # a failing hook is rolled back alone: the message's own work stands
+                    out += hook(conn, message, at)
+            except Exception:
+                log.exception("%s hook on a %s from %s failed", hook, message.type.value, message.terminal)
+        return out
+
+    def _dispatch(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         if isinstance(message, CaseBatch):
             return self._cases(conn, message, at)
         if isinstance(message, RatingBatch):
@@ -179,9 +192,17 @@ class Handler:
             )
         fresh: list[dict[str, Any]] = []
         if rows:
-            stmt = self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]).returning(_cases.c.case_id)
-            new_ids = set(conn.execute(stmt, rows).scalars())
-            fresh = [r for r in rows if r["case_id"] in new_ids]
+            # Which are new: asked first, so the insert needs no RETURNING (psycopg then pipelines it).
+            # Two workers racing on one case both insert-or-ignore; the loser's event insert then hits
+            # the (case_id, version) key, its group is retried, and the retry sees the case as known.
+            known = set(
+                conn.execute(
+                    select(_cases.c.case_id).where(_cases.c.case_id.in_([r["case_id"] for r in rows]))
+                ).scalars()
+            )
+            fresh = [r for r in rows if r["case_id"] not in known]
+            if fresh:
+                conn.execute(self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]), fresh)
         events = self._first_events(conn, fresh, at)
         if fresh:
             # One audit entry per received batch: it names every new case and the hash of what arrived.
@@ -213,7 +234,17 @@ class Handler:
             }
             for r in fresh
         ]
-        ids = conn.execute(insert(_events).returning(_events.c.id, _events.c.case_id), rows).all()
+        if conn.dialect.name == "postgresql":  # ids from the sequence, then a pipelined insert
+            seq = conn.execute(
+                text("SELECT nextval(pg_get_serial_sequence('case_events', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(rows)},
+            ).scalars()
+            for row, eid in zip(rows, seq, strict=True):
+                row["id"] = eid
+            conn.execute(insert(_events), rows)
+            ids = [(r["id"], r["case_id"]) for r in rows]
+        else:
+            ids = [tuple(r) for r in conn.execute(insert(_events).returning(_events.c.id, _events.c.case_id), rows)]
         by_case = {r["case_id"]: r for r in fresh}
         return [
             CaseEvent(
