@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
+from edge.catalogue.store import CatalogueStore
+from edge.catalogue.sync import CatalogueSync
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
@@ -17,6 +19,7 @@ from edge.store.db import device_secret, open_engine
 from edge.store.outbox import Outbox
 from edge.store.ratings import RatingStore
 from edge.sync.agent import SyncAgent
+from protocol import topics
 from protocol.envelope import utcnow
 
 __all__ = ["EdgeRuntime", "app_version"]
@@ -42,9 +45,21 @@ class EdgeRuntime:
         self.cases = CaseStore(self.engine, settings, device_secret(settings), self.alarms)
         self.outbox = Outbox(self.engine)
         self.ratings = RatingStore(self.engine, settings)
+        self.catalogue = CatalogueStore(self.engine)  # .current(): the catalogue to show (seed until published)
         self.agent = SyncAgent(
-            settings, self.outbox, self.cases, self.alarms, health=health, app_version=app_version(), clock=clock
+            settings,
+            self.outbox,
+            self.cases,
+            self.alarms,
+            health=health,
+            app_version=app_version(),
+            clock=clock,
+            catalogue_version=lambda: self.catalogue.version,
         )
+        self.catalogue_sync = CatalogueSync(self.catalogue, settings.terminal_id, clock=clock)
+        self.agent.retained_handlers[topics.catalogue()] = self.catalogue_sync.on_announcement
+        self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
+        self.agent.on_online.append(self.catalogue_sync.on_online)
 
     def start_sync(self) -> None:
         self.agent.start()

@@ -15,7 +15,7 @@ from shegong.db import make_engine
 
 __all__ = ["HEAD", "bump_counter", "current_revision", "device_secret", "migrate", "open_engine", "read_counter"]
 
-HEAD = "e0003"
+HEAD = "e0010"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -10,7 +10,18 @@ from sqlmodel import Field, SQLModel
 
 from shegong.db import UTCDateTime
 
-__all__ = ["Alarm", "Case", "CaseEventRow", "EdgeModel", "Meta", "OutboxRow", "RatingRow", "ReceiptCounter"]
+__all__ = [
+    "Alarm",
+    "Case",
+    "CaseEventRow",
+    "CatalogueItemRow",
+    "CatalogueStateRow",
+    "EdgeModel",
+    "Meta",
+    "OutboxRow",
+    "RatingRow",
+    "ReceiptCounter",
+]
 
 
 class EdgeModel(SQLModel, registry=registry()):
@@ -111,3 +122,26 @@ class RatingRow(EdgeModel, table=True):
     level: int
     reason: str = ""
     rated_at: datetime = Field(sa_column=_ts())
+
+
+class CatalogueItemRow(EdgeModel, table=True):
+    """One item of the catalogue this terminal runs, in display order, as the hub published it."""
+
+    __tablename__ = "catalogue_items"
+
+    code: str = Field(primary_key=True, max_length=16)
+    position: int
+    hash: str = Field(max_length=80)
+    body: str
+
+
+class CatalogueStateRow(EdgeModel, table=True):
+    """The version this terminal runs (one row, id 1); absent while it runs the shipped seed."""
+
+    __tablename__ = "catalogue_state"
+
+    id: int = Field(primary_key=True)
+    version: int
+    content_hash: str = Field(max_length=80)
+    departments: str
+    applied_at: datetime = Field(sa_column=_ts())

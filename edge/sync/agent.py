@@ -78,6 +78,7 @@ class SyncAgent:
         health: Callable[[], dict[str, str]] | None = None,
         app_version: str = "",
         clock: Callable[[], datetime] = utcnow,
+        catalogue_version: Callable[[], int] | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
@@ -86,6 +87,7 @@ class SyncAgent:
         self._health = health or (lambda: {})
         self._app_version = app_version
         self._clock = clock  # the terminal's own clock, which may be wrong: the hub keeps its own time
+        self._catalogue_version = catalogue_version or (lambda: 0)  # reported in births and heartbeats
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
@@ -226,6 +228,7 @@ class SyncAgent:
             body=BirthBody(
                 bd_seq=self._bd_seq,
                 app_version=self._app_version,
+                catalogue_version=self._catalogue_version(),
                 events_watermark=self.outbox.counter("events_watermark"),
                 outbox_depth=stats.depth,
             ),
@@ -358,6 +361,7 @@ class SyncAgent:
                 parked=stats.parked,
                 disk_free_mb=st.f_bavail * st.f_frsize / 2**20,
                 app_version=self._app_version,
+                catalogue_version=self._catalogue_version(),
                 reader=health.get("reader", "unknown"),
                 printer=health.get("printer", "unknown"),
                 alarms=sorted(self.alarms.active()),
