@@ -1,0 +1,61 @@
+"""What the back office and the resident read about cases, in Chinese, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hub.cases.states import Action
+from protocol.cases import CaseStatus
+
+__all__ = ["ACTION_LABELS", "LIGHT_LABELS", "STATUS_LABELS", "materials_notice"]
+
+STATUS_LABELS: dict[str, str] = {
+    CaseStatus.SUBMITTED: "已提交",
+    CaseStatus.ACCEPTED: "已受理",
+    CaseStatus.UNDER_REVIEW: "审核中",
+    CaseStatus.MORE_MATERIALS: "待补正",
+    CaseStatus.COMPLETED: "已办结",
+    CaseStatus.REJECTED: "不予批准",
+    CaseStatus.WITHDRAWN: "已撤回",
+}
+
+ACTION_LABELS: dict[str, str] = {
+    Action.ACCEPT: "受理",
+    Action.REVIEW: "开始审核",
+    Action.REQUEST_MATERIALS: "一次性告知补正",
+    Action.RESUME: "补正材料已收齐",
+    Action.COMPLETE: "办结（批准）",
+    Action.REJECT: "不予批准",
+    Action.WITHDRAW: "申请人撤回",
+    "route": "改派部门",
+}
+
+LIGHT_LABELS: dict[str, str] = {
+    "none": "无时限",
+    "green": "正常",
+    "yellow": "黄牌预警",
+    "red": "红牌超期",
+    "paused": "补正暂停计时",
+    "done": "已结束",
+}
+
+ERRORS = {
+    "conflict": "该案件已被他人更新（当前版本 {current}），请刷新后重试",
+    "transition": "案件当前状态为「{status}」，不能执行「{action}」",
+    "reason": "「{action}」需要填写申请人能看懂的理由",
+    "materials": "一次性告知补正须列出所缺的全部材料",
+    "second_notice": "本案件已发过补正告知：补正须一次性告知，不能再次要求",
+    "department": "未知部门 {department}",
+    "same_department": "案件已在该部门",
+    "closed": "案件已结束，不能改派",
+}
+
+
+def materials_notice(materials: Sequence[str], reason: str) -> str:
+    """The one notice (一次性告知) a resident reads: every missing material, then the clerk's explanation."""
+    lines = ["请补正以下材料（一次性告知）："]
+    lines += [f"{i}. {m}" for i, m in enumerate(materials, 1)]
+    if reason:
+        lines.append(f"说明：{reason}")
+    lines.append("材料补齐后，办理时限继续计算。")
+    return "\n".join(lines)

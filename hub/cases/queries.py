@@ -1,0 +1,329 @@
+"""Reading cases for the back office: a department's queue, one case with its timeline, the overdue board.
+
+Clerks see only their departments' cases; the scoping is :func:`hub.people.roles.authorize`'s, applied
+here to every query. ID numbers leave this module masked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, func, select
+
+from hub.calendar.duedates import local_date
+from hub.calendar.service import CalendarService
+from hub.cases.clock import Light, light, warn_limit
+from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS
+from hub.cases.routing import UNROUTED
+from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow
+from hub.errors import NotFound
+from hub.people.roles import Permission, Principal, authorize, can
+from protocol.cases import CaseStatus
+from protocol.catalogue import Catalogue
+from protocol.envelope import utcnow
+from protocol.idnumber import mask
+
+__all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
+
+_cases, _events, _work = CaseRow.__table__, CaseEventRow.__table__, CaseWorkRow.__table__
+_LIST_COLUMNS = (
+    _cases.c.case_id,
+    _cases.c.receipt_no,
+    _cases.c.item_code,
+    _cases.c.department,
+    _cases.c.status,
+    _cases.c.version,
+    _cases.c.applicant_name,
+    _cases.c.id_number,
+    _cases.c.committee,
+    _cases.c.received_at,
+    _cases.c.due_date,
+    _work.c.assignee,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    case_id: str
+    receipt_no: str
+    item_code: str
+    item_name: str
+    department: str
+    department_name: str
+    status: str
+    status_label: str
+    version: int
+    applicant_name: str
+    id_number: str  # masked
+    committee: str
+    received_at: datetime
+    due_date: date | None
+    light: str
+    light_label: str
+    assignee: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    total: int
+    limit: int
+    offset: int
+    departments: list[str]
+    items: list[QueueItem]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    event_id: int
+    version: int
+    status: str
+    status_label: str
+    at: datetime
+    actor: str
+    note: str
+    department: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOption:
+    action: str
+    label: str
+    needs_reason: bool
+    needs_materials: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetail:
+    case: QueueItem
+    created_at: datetime
+    paused_days: int
+    notices: int
+    decided_at: datetime | None
+    in_time: bool | None
+    form: list[tuple[str, str]]
+    materials_received: list[str]
+    item_materials: list[str]
+    agent: str | None
+    timeline: list[TimelineEntry]
+    actions: list[ActionOption] = field(default_factory=list)
+    can_route: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentLoad:
+    department: str
+    department_name: str
+    open: int
+    red: int
+    yellow: int
+    paused: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueBoard:
+    today: date
+    warn_until: date
+    departments: list[DepartmentLoad]
+    red: list[QueueItem]
+    yellow: list[QueueItem]
+
+
+class CaseQueries:
+    def __init__(self, engine: Engine, catalogue: Catalogue, calendar: CalendarService) -> None:
+        self.engine = engine
+        self.catalogue = catalogue
+        self.calendar = calendar
+        self.department_names = {d.code: d.name for d in catalogue.departments}
+        self.department_names.setdefault(UNROUTED, "中心综合窗口")
+
+    # ------------------------------------------------------------------ scoping
+    def departments_for(self, who: Principal, department: str | None = None) -> list[str]:
+        """The departments ``who`` looks at: one asked for (if allowed), else all they may see."""
+        if department:
+            authorize(who, Permission.CASE_READ, department)
+            return [department]
+        authorize(who, Permission.CASE_READ)
+        return who.visible_departments(self.department_names)
+
+    # ------------------------------------------------------------------ queue
+    def queue(
+        self,
+        who: Principal,
+        department: str | None = None,
+        statuses: Sequence[str] | None = None,
+        mine: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+        today: date | None = None,
+    ) -> QueuePage:
+        depts = self.departments_for(who, department)
+        wanted = [s for s in (statuses or OPEN) if s in set(CaseStatus)]
+        where = [_cases.c.department.in_(depts), _cases.c.status.in_(wanted)]
+        if not department and not who.scoped:
+            where[0] = _cases.c.department.is_not(None)  # everything, the unrouted included
+        if mine:
+            where.append(_work.c.assignee == who.username)
+        joined = _cases.outerjoin(_work, _work.c.case_id == _cases.c.case_id)
+        q = (
+            select(*_LIST_COLUMNS)
+            .select_from(joined)
+            .where(*where)
+            .order_by(_cases.c.due_date.asc().nulls_last(), _cases.c.received_at)
+            .limit(max(1, min(limit, 500)))
+            .offset(max(0, offset))
+        )
+        count = select(func.count()).select_from(joined).where(*where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+            total = conn.execute(count).scalar_one()
+        today = today or local_date(utcnow())
+        return QueuePage(int(total), limit, offset, depts, [self._item(r, today) for r in rows])
+
+    # ------------------------------------------------------------------ one case
+    def detail(self, who: Principal, case_id: str, today: date | None = None) -> CaseDetail:
+        joined = _cases.outerjoin(_work, _work.c.case_id == _cases.c.case_id)
+        cols = (*_LIST_COLUMNS, _cases.c.created_at, _cases.c.payload, *[c for c in _work.c if c.name != "case_id"])
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*cols).select_from(joined).where(_cases.c.case_id == case_id)).mappings().first()
+            if row is None:
+                raise NotFound(f"没有案件 {case_id}")
+            authorize(who, Permission.CASE_READ, row["department"])
+            events = conn.execute(
+                select(_events).where(_events.c.case_id == case_id).order_by(_events.c.version)
+            ).mappings()
+            timeline = [
+                TimelineEntry(
+                    e["id"],
+                    e["version"],
+                    e["status"],
+                    STATUS_LABELS.get(e["status"], e["status"]),
+                    e["at"],
+                    e["actor"],
+                    e["note"],
+                    e["department"],
+                )
+                for e in events
+            ]
+        item = self._item(row, today or local_date(utcnow()))
+        payload: dict[str, Any] = json.loads(row["payload"])
+        catalogue_item = self.catalogue.get(row["item_code"])
+        labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
+        form = [(labels.get(k, k), _masked_text(v)) for k, v in (payload.get("form") or {}).items()]
+        actions: list[ActionOption] = []
+        if can(who, Permission.CASE_ACT, row["department"]):
+            for a in allowed_actions(CaseStatus(row["status"]), int(row["notices"] or 0)):
+                t = TRANSITIONS[a]
+                actions.append(ActionOption(a.value, ACTION_LABELS[a], t.needs_reason, t.needs_materials))
+        return CaseDetail(
+            case=item,
+            created_at=row["created_at"],
+            paused_days=int(row["paused_days"] or 0),
+            notices=int(row["notices"] or 0),
+            decided_at=row["decided_at"],
+            in_time=row["in_time"],
+            form=form,
+            materials_received=list(payload.get("materials") or []),
+            item_materials=[m.name for m in catalogue_item.materials] if catalogue_item else [],
+            agent=payload.get("agent"),
+            timeline=timeline,
+            actions=actions,
+            can_route=can(who, Permission.CASE_ROUTE) and row["status"] in OPEN,
+        )
+
+    # ------------------------------------------------------------------ overdue board
+    def overdue(self, who: Principal, department: str | None = None, today: date | None = None) -> OverdueBoard:
+        """Red cards (past due) and yellow cards (due within a working day) of running cases, per department."""
+        authorize(who, Permission.OVERDUE_READ, department)
+        depts = self.departments_for(who, department)
+        cal = self.calendar.calendar()
+        today = today or local_date(utcnow())
+        limit = warn_limit(today, cal)
+        dept_filter = _cases.c.department.in_(depts)
+        running = _cases.c.status.in_([s.value for s in RUNNING])
+        red = and_(running, _cases.c.due_date < today)
+        yellow = and_(running, _cases.c.due_date >= today, _cases.c.due_date <= limit)
+        paused = _cases.c.status == CaseStatus.MORE_MATERIALS.value
+        counts = (
+            select(
+                _cases.c.department,
+                func.count(),
+                func.sum(_case_when(red)),
+                func.sum(_case_when(yellow)),
+                func.sum(_case_when(paused)),
+            )
+            .where(dept_filter, _cases.c.status.in_([s.value for s in OPEN]))
+            .group_by(_cases.c.department)
+        )
+        joined = _cases.outerjoin(_work, _work.c.case_id == _cases.c.case_id)
+        listed = (
+            select(*_LIST_COLUMNS)
+            .select_from(joined)
+            .where(dept_filter, running, _cases.c.due_date <= limit)
+            .order_by(_cases.c.due_date, _cases.c.received_at)
+            .limit(1000)
+        )
+        with self.engine.connect() as conn:
+            per = {r[0]: r for r in conn.execute(counts)}
+            rows = conn.execute(listed).mappings().all()
+        loads = [
+            DepartmentLoad(
+                d,
+                self.department_names.get(d, d),
+                int(per[d][1]) if d in per else 0,
+                int(per[d][2] or 0) if d in per else 0,
+                int(per[d][3] or 0) if d in per else 0,
+                int(per[d][4] or 0) if d in per else 0,
+            )
+            for d in depts
+        ]
+        items = [self._item(r, today, cal) for r in rows]
+        return OverdueBoard(
+            today,
+            limit,
+            loads,
+            [i for i in items if i.light == Light.RED],
+            [i for i in items if i.light == Light.YELLOW],
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def item_name(self, code: str) -> str:
+        item = self.catalogue.get(code)
+        return item.name if item else code
+
+    def _item(self, r: Any, today: date, cal: Any = None) -> QueueItem:
+        cal = cal or self.calendar.calendar()
+        lit = light(r["status"], r["due_date"], today, cal)
+        return QueueItem(
+            case_id=r["case_id"],
+            receipt_no=r["receipt_no"],
+            item_code=r["item_code"],
+            item_name=self.item_name(r["item_code"]),
+            department=r["department"],
+            department_name=self.department_names.get(r["department"], r["department"]),
+            status=r["status"],
+            status_label=STATUS_LABELS.get(r["status"], r["status"]),
+            version=int(r["version"]),
+            applicant_name=r["applicant_name"],
+            id_number=mask(r["id_number"]),
+            committee=r["committee"],
+            received_at=r["received_at"],
+            due_date=r["due_date"],
+            light=lit.value,
+            light_label=LIGHT_LABELS[lit.value],
+            assignee=r["assignee"] or "",
+        )
+
+
+def _case_when(cond: Any) -> Any:
+    return case((cond, 1), else_=0)
+
+
+def _masked_text(value: str) -> str:
+    """A form value that happens to be an ID number is shown masked, like every other."""
+    v = str(value)
+    return mask(v) if len(v) == 18 and v[:17].isdigit() else v

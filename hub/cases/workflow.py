@@ -1,0 +1,270 @@
+"""Moving a case: one transaction per change, then the event goes to the terminal the case came from.
+
+Each change updates ``cases`` only ``WHERE version = :expected`` (two clerks acting on the same version:
+one wins, the other gets :class:`CaseConflict`), inserts the ``case_events`` row, keeps ``case_work`` and
+appends to the audit chain under the user's name — all or nothing. Only after the commit is the event
+published; a terminal that misses it gets it again at its next birth (events watermark).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from hub.audit.chain import AuditRecord, append
+from hub.calendar.duedates import DueDates, local_date, paused_working_days
+from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice
+from hub.cases.states import CLOSED, Action, transition
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow
+from hub.errors import HubError, NotFound
+from hub.people.roles import Permission, Principal, authorize
+from protocol import topics
+from protocol.cases import CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
+from protocol.envelope import utcnow
+
+__all__ = ["CaseConflict", "InvalidAction", "Outcome", "Publish", "Workflow"]
+
+log = logging.getLogger(__name__)
+Publish = Callable[[str, bytes], None]
+_cases, _events, _work = CaseRow.__table__, CaseEventRow.__table__, CaseWorkRow.__table__
+NOTE_MAX = 2000
+MATERIALS_MAX = 30
+
+
+class CaseConflict(HubError):
+    """The case changed since the caller saw it (its version moved on)."""
+
+    status_code = 409
+
+
+class InvalidAction(HubError):
+    """Not possible from the case's state, or missing what it needs (a reason, the materials)."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    event: CaseEvent
+    terminal_id: str
+    published: bool
+
+
+class Workflow:
+    def __init__(
+        self,
+        engine: Engine,
+        due_dates: DueDates,
+        departments: Mapping[str, str],
+        publish: Publish | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """``departments``: code → name of every department a case may be routed to."""
+        self.engine = engine
+        self.due_dates = due_dates
+        self.departments = dict(departments)
+        self.publish = publish
+        self.clock = clock
+
+    # ------------------------------------------------------------------ status changes
+    def act(
+        self,
+        who: Principal,
+        case_id: str,
+        action: Action,
+        expected_version: int,
+        reason: str = "",
+        materials: Sequence[str] = (),
+    ) -> Outcome:
+        """Apply ``action`` to the case at ``expected_version`` on behalf of ``who``.
+
+        Raises :class:`~hub.errors.NotFound`, :class:`~hub.errors.PermissionDenied` (not this user's
+        department, or a role that may not act), :class:`CaseConflict` and :class:`InvalidAction`.
+        """
+        now = self.clock()
+        reason = reason.strip()
+        materials = [m.strip()[:128] for m in materials if m.strip()]
+        with self.engine.begin() as conn:
+            case = self._case(conn, case_id)
+            authorize(who, Permission.CASE_ACT, case["department"])
+            self._check_version(case, expected_version)
+            current = CaseStatus(case["status"])
+            t = transition(action, current)
+            label = ACTION_LABELS[action]
+            if t is None:
+                raise InvalidAction(ERRORS["transition"].format(status=STATUS_LABELS[current], action=label))
+            if t.needs_reason and not reason:
+                raise InvalidAction(ERRORS["reason"].format(action=label))
+            work = self._work(conn, case_id)
+            if action is Action.REQUEST_MATERIALS:
+                if work["notices"]:
+                    raise InvalidAction(ERRORS["second_notice"])
+                if not materials or len(materials) > MATERIALS_MAX:
+                    raise InvalidAction(ERRORS["materials"])
+                note = materials_notice(materials, reason)
+            else:
+                note = reason
+            note = note[:NOTE_MAX]
+
+            due: date | None = case["due_date"]
+            if due is None:  # received before due dates were counted at ingest: count it now
+                due = self.due_dates(case["item_code"], case["received_at"])
+            changes: dict[str, Any] = {}
+            if action is Action.ACCEPT:
+                changes.update(assignee=who.username, accepted_at=now)
+            if action is Action.REQUEST_MATERIALS:
+                changes.update(paused_at=now, notices=work["notices"] + 1)
+            if work["paused_at"] is not None and action is not Action.REQUEST_MATERIALS:
+                paused = paused_working_days(work["paused_at"], now, self.due_dates.calendar.calendar())
+                if due is not None:
+                    due = self.due_dates.extend(due, paused)
+                changes.update(paused_at=None, paused_days=work["paused_days"] + paused)
+            if t.target in CLOSED:
+                decided = t.target is not CaseStatus.WITHDRAWN
+                changes.update(
+                    decided_at=now,
+                    outcome=t.target.value,
+                    processing_s=(now - case["received_at"]).total_seconds() if decided else None,
+                    in_time=(local_date(now) <= due) if decided and due is not None else None,
+                )
+            event = self._commit(
+                conn, who, case, t.target, due, note, now, f"case.{action.value}", changes, work, materials
+            )
+        return self._publish(case["terminal_id"], event)
+
+    def route(self, who: Principal, case_id: str, department: str, expected_version: int, note: str = "") -> Outcome:
+        """Send an open case to another department's queue (a manager's correction of routing)."""
+        now = self.clock()
+        if department not in self.departments:
+            raise InvalidAction(ERRORS["department"].format(department=department))
+        with self.engine.begin() as conn:
+            case = self._case(conn, case_id)
+            authorize(who, Permission.CASE_ROUTE, case["department"])
+            self._check_version(case, expected_version)
+            if case["status"] in CLOSED:
+                raise InvalidAction(ERRORS["closed"])
+            if case["department"] == department:
+                raise InvalidAction(ERRORS["same_department"])
+            previous = case["department"]
+            case = {**case, "department": department}
+            text = note.strip() or f"已转至{self.departments[department]}办理"
+            event = self._commit(
+                conn,
+                who,
+                case,
+                CaseStatus(case["status"]),
+                case["due_date"],
+                text[:NOTE_MAX],
+                now,
+                "case.route",
+                {},
+                None,
+                (),
+                extra={"from_department": previous},
+            )
+        return self._publish(case["terminal_id"], event)
+
+    # ------------------------------------------------------------------ internals
+    def _case(self, conn: Connection, case_id: str) -> dict[str, Any]:
+        row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"没有案件 {case_id}")
+        return dict(row)
+
+    def _work(self, conn: Connection, case_id: str) -> dict[str, Any]:
+        row = conn.execute(select(_work).where(_work.c.case_id == case_id)).mappings().first()
+        if row is None:
+            return {"case_id": case_id, "notices": 0, "paused_at": None, "paused_days": 0, "_new": True}
+        return dict(row)
+
+    def _check_version(self, case: Mapping[str, Any], expected: int) -> None:
+        if case["version"] != expected:
+            raise CaseConflict(ERRORS["conflict"].format(current=case["version"]))
+
+    def _commit(
+        self,
+        conn: Connection,
+        who: Principal,
+        case: Mapping[str, Any],
+        status: CaseStatus,
+        due: date | None,
+        note: str,
+        now: datetime,
+        audit_action: str,
+        work_changes: dict[str, Any],
+        work: Mapping[str, Any] | None,
+        materials: Sequence[str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> CaseEvent:
+        version = int(case["version"]) + 1
+        moved = conn.execute(
+            update(_cases)
+            .where(_cases.c.case_id == case["case_id"], _cases.c.version == case["version"])
+            .values(status=status.value, version=version, department=case["department"], due_date=due, updated_at=now)
+        )
+        if moved.rowcount != 1:  # another transaction won between our read and this write
+            raise CaseConflict(ERRORS["conflict"].format(current="?"))
+        event_id = conn.execute(
+            insert(_events)
+            .values(
+                case_id=case["case_id"],
+                terminal_id=case["terminal_id"],
+                version=version,
+                status=status.value,
+                at=now,
+                actor=who.username,
+                note=note,
+                department=case["department"],
+            )
+            .returning(_events.c.id)
+        ).scalar_one()
+        work_changes = {**work_changes, "department": case["department"]}
+        if work is None or work.get("_new"):
+            work = self._work(conn, case["case_id"]) if work is None else work
+        if work.get("_new"):
+            defaults = {"assignee": "", "paused_days": 0, "notices": 0, "outcome": "", "item_code": case["item_code"]}
+            conn.execute(insert(_work).values(case_id=case["case_id"], **{**defaults, **work_changes}))
+        else:
+            conn.execute(update(_work).where(_work.c.case_id == case["case_id"]).values(**work_changes))
+        data: dict[str, Any] = {
+            "version": version,
+            "from": case["status"],
+            "to": status.value,
+            "department": case["department"],
+            "event_id": event_id,
+        }
+        if note:
+            data["note"] = note
+        if materials:
+            data["materials"] = list(materials)
+        if due is not None:
+            data["due_date"] = due.isoformat()
+        data.update(extra or {})
+        append(conn, [AuditRecord(now, who.actor, audit_action, case["case_id"], data)])
+        return CaseEvent(
+            event_id=event_id,
+            case_id=uuid.UUID(case["case_id"]),
+            version=version,
+            status=status,
+            at=now,
+            note=note,
+            department=case["department"],
+            due_date=due,
+        )
+
+    def _publish(self, terminal: str, event: CaseEvent) -> Outcome:
+        if self.publish is None:
+            return Outcome(event, terminal, False)
+        try:
+            msg = CaseEvents(terminal=terminal, seq=event.event_id, body=CaseEventsBody(events=[event]))
+            self.publish(topics.down(terminal, topics.Down.EVENTS), msg.encode())
+        except Exception:  # committed already: the terminal's next birth brings the event
+            log.exception("publishing event %d of case %s to %s failed", event.event_id, event.case_id, terminal)
+            return Outcome(event, terminal, False)
+        return Outcome(event, terminal, True)
