@@ -1,0 +1,1 @@
+"""Performance evaluation (绩效评估): volumes, processing times, promised-time compliance, satisfaction."""
