@@ -1,18 +1,26 @@
-"""``shegong hub …``: run ingest and web, migrate, verify the audit chain, list dead letters."""
+"""``shegong hub …``: run ingest and web, migrate, users, the audit chain, the calendar, reports, dead letters.
+
+A thin layer: the work is in the domain packages; their errors become a message and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import json
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from hub import settings as hub_settings
-from hub.audit.chain import verify
+from hub.audit.chain import Anchor, anchor, verify
 from hub.db.engine import open_engine
 from hub.db.models import DeadLetter
 from hub.errors import HubError
@@ -26,6 +34,10 @@ class AuditBroken(HubError):
     """``audit verify`` found an entry that was edited, removed or reordered."""
 
 
+class UsageError(HubError):
+    """A command line that asks for something impossible."""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shegong hub", description="The centre's hub.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -33,7 +45,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-web", action="store_true", help="ingest only")
     sub.add_parser("migrate", help="bring the database schema to head")
     audit = sub.add_parser("audit", help="the tamper-evident audit trail")
-    audit.add_argument("action", choices=["verify"], help="walk the chain and name the first broken entry")
+    audit.add_argument(
+        "action",
+        choices=["verify", "anchor"],
+        help="verify: walk the chain and name the first broken entry; anchor: print its length and head to keep",
+    )
+    audit.add_argument("--anchor", help="also check against an anchor printed earlier (entries:last_id:head)")
+    user = sub.add_parser("user", help="back-office users: add, passwd, disable, enable, list")
+    user.add_argument("action", choices=["add", "passwd", "disable", "enable", "list"], help="what to do")
+    user.add_argument("username", nargs="?", help="the user's login name")
+    user.add_argument("--role", choices=["manager", "clerk", "auditor", "operator"], help="for add")
+    user.add_argument("--department", action="append", default=[], help="a clerk's department code (repeat)")
+    user.add_argument("--display-name", default="", help="the name shown in the back office")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
+    cal = sub.add_parser("calendar", help="the holiday calendar due dates are counted on")
+    cal.add_argument("action", choices=["list", "set", "remove"], help="list a year, set a day, remove a day")
+    cal.add_argument("day", nargs="?", help="YYYY-MM-DD (set, remove) or a year (list)")
+    cal.add_argument("kind", nargs="?", choices=["off", "work"], help="set: off = holiday, work = adjusted workday")
+    cal.add_argument("name", nargs="?", help="set: the holiday's name")
+    rep = sub.add_parser("report", help="the performance report over a period (JSON, or CSV with --csv)")
+    rep.add_argument("--start", type=date.fromisoformat, help="first day (YYYY-MM-DD); default 30 days ago")
+    rep.add_argument("--end", type=date.fromisoformat, help="last day (YYYY-MM-DD); default today")
+    rep.add_argument("--department", help="one department's items only")
+    rep.add_argument("--csv", type=Path, help="write CSV (UTF-8 with BOM) to this file")
     dl = sub.add_parser("dead-letters", help="the latest refused messages and why (JSON lines)")
     dl.add_argument("--limit", type=int, default=50)
     return p
@@ -49,13 +83,13 @@ def main(argv: Sequence[str]) -> int:
         if ns.cmd == "migrate":
             print("schema at head")
         elif ns.cmd == "audit":
-            with engine.connect() as conn:
-                checked, broken = verify(conn)
-            if broken:
-                raise AuditBroken(
-                    f"audit chain broken at entry {broken.entry_id}: {broken.problem} ({checked} entries before it hold)"
-                )
-            print(f"audit chain intact: {checked} entries")
+            _audit(engine, ns)
+        elif ns.cmd == "user":
+            _user(engine, ns)
+        elif ns.cmd == "calendar":
+            _calendar(engine, ns)
+        elif ns.cmd == "report":
+            _report(engine, ns)
         elif ns.cmd == "dead-letters":
             t = DeadLetter.__table__
             with engine.connect() as conn:
@@ -84,8 +118,106 @@ def _run(settings: hub_settings.HubSettings, web: bool) -> int:
 
             serve(rt, stop)
         else:
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
     return 0
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit(engine: Engine, ns: argparse.Namespace) -> None:
+    with engine.connect() as conn:
+        if ns.action == "anchor":
+            print(anchor(conn))
+            return
+        try:
+            expected = Anchor.parse(ns.anchor) if ns.anchor else None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        checked, broken = verify(conn, expected=expected)
+    if broken:
+        raise AuditBroken(
+            f"audit chain broken at entry {broken.entry_id}: {broken.problem} ({checked} entries before it hold)"
+        )
+    print(f"audit chain intact: {checked} entries")
+
+
+def _password(ns: argparse.Namespace) -> str:
+    if ns.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("the passwords differ")
+    return first
+
+
+def _user(engine: Engine, ns: argparse.Namespace) -> None:
+    from hub.people.service import Users
+    from protocol.catalogue import load_seed
+
+    users = Users(engine, [d.code for d in load_seed().departments])
+    if ns.action == "list":
+        for u in users.list():
+            depts = ",".join(u.departments)
+            print(f"{u.username}\t{u.role}\t{depts}\t{'disabled' if u.disabled else 'active'}\t{u.display_name}")
+        return
+    if not ns.username:
+        raise UsageError(f"user {ns.action} needs a user name")
+    if ns.action == "add":
+        if not ns.role:
+            raise UsageError("user add needs --role")
+        users.add(ns.username, _password(ns), ns.role, ns.department, ns.display_name, actor=_actor())
+        print(f"user {ns.username} added ({ns.role})")
+    elif ns.action == "passwd":
+        users.set_password(ns.username, _password(ns), actor=_actor())
+        print(f"password of {ns.username} changed")
+    elif ns.action == "disable":
+        users.disable(ns.username, actor=_actor())
+        print(f"user {ns.username} disabled; their sessions end at their next request")
+    elif ns.action == "enable":
+        users.enable(ns.username, actor=_actor())
+        print(f"user {ns.username} enabled")
+
+
+def _calendar(engine: Engine, ns: argparse.Namespace) -> None:
+    from hub.calendar.service import CalendarService
+
+    svc = CalendarService(engine)
+    try:
+        if ns.action == "list":
+            year = int(ns.day) if ns.day else None
+            for d in svc.days(year):
+                print(f"{d.day}\t{d.kind}\t{d.name}\t{d.updated_by}")
+            return
+        if not ns.day:
+            raise UsageError(f"calendar {ns.action} needs a day (YYYY-MM-DD)")
+        day = date.fromisoformat(ns.day)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if ns.action == "set":
+        if not (ns.kind and ns.name):
+            raise UsageError("calendar set DAY off|work NAME")
+        svc.set_day(day, ns.kind, ns.name, _actor())
+        print(f"{day}: {ns.kind} ({ns.name})")
+    else:
+        svc.remove_day(day, _actor())
+        print(f"{day}: an ordinary day again")
+
+
+def _report(engine: Engine, ns: argparse.Namespace) -> None:
+    from hub.reports.export import to_csv
+    from hub.reports.service import Period, build
+
+    default = Period.last_days(30)
+    try:
+        period = Period(ns.start or default.start, ns.end or default.end)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    report = build(engine, period, [ns.department] if ns.department else None)
+    if ns.csv:
+        ns.csv.write_text(to_csv(report), encoding="utf-8")
+        print(f"report {period.start}..{period.end} written to {ns.csv}")
+    else:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))

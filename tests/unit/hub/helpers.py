@@ -1,0 +1,69 @@
+"""Helpers for the hub's back-office tests: cases arrive through the real ingest handler (routing and
+due dates as in production), and one user per role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from hub.calendar.duedates import DueDates
+from hub.ingest.handler import Handler
+from hub.ingest.metrics import IngestMetrics
+from hub.people.roles import Principal
+from hub.people.service import Users
+from hub.runtime import default_router
+from protocol import topics
+from protocol.cases import CaseBatch, CaseBatchBody, CaseSubmission
+from protocol.envelope import utcnow
+from tests.support import applicant
+
+PASSWORDS = {
+    "manager": "manager-pass-1",
+    "clerk_mz": "clerk-mz-pass-1",
+    "clerk_rs": "clerk-rs-pass-1",
+    "auditor": "auditor-pass-1",
+    "operator": "operator-pass-1",
+}
+
+
+def handler(engine: Engine) -> Handler:
+    """The ingest handler as the runtime should wire it: seed routing and real due dates."""
+    return Handler(engine, default_router(), IngestMetrics(), due_date=DueDates.from_engine(engine))
+
+
+def ingest(
+    engine: Engine, items: Sequence[str], terminal: str = "T1", at: datetime | None = None, start: int = 0
+) -> list[str]:
+    """Submit one case per item code from ``terminal`` through ingest; returns their case ids."""
+    at = at or utcnow()
+    cases = [
+        CaseSubmission(
+            case_id=uuid.uuid4(),
+            receipt_no=f"JW001-{at:%Y%m%d}-{start + i + 1:04d}",
+            query_code="ABC234",
+            item_code=item,
+            committee="JW001",
+            created_at=at,
+            applicant=applicant(start + i),
+            form={"phone": "13800000000"},
+            materials=["身份证"],
+        )
+        for i, item in enumerate(items)
+    ]
+    batch = CaseBatch(terminal=terminal, seq=start + 1, sent_at=at, body=CaseBatchBody(cases=cases))
+    handler(engine).handle(topics.up(terminal, topics.Up.CASES), batch.encode(), at)
+    return [str(c.case_id) for c in cases]
+
+
+def add_users(users: Users) -> dict[str, Principal]:
+    """manager, clerk_mz (民政), clerk_rs (人社), auditor, operator."""
+    return {
+        "manager": users.add("manager", PASSWORDS["manager"], "manager", display_name="王主任"),
+        "clerk_mz": users.add("clerk_mz", PASSWORDS["clerk_mz"], "clerk", ["MZ"], display_name="李经办"),
+        "clerk_rs": users.add("clerk_rs", PASSWORDS["clerk_rs"], "clerk", ["RS"], display_name="张经办"),
+        "auditor": users.add("auditor", PASSWORDS["auditor"], "auditor", display_name="赵监察"),
+        "operator": users.add("operator", PASSWORDS["operator"], "operator", display_name="钱运维"),
+    }

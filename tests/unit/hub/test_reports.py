@@ -1,0 +1,155 @@
+"""Performance reports over a period, from cases that went through ingest and the workflow and ratings
+that came from a terminal: volumes, median and 95th-percentile processing time, the share decided in
+time, overdue counts, the satisfaction distribution and the worst-rated items with their reasons —
+the same figures on SQLite and PostgreSQL, and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from hub.calendar.duedates import DueDates
+from hub.calendar.service import CalendarService
+from hub.cases.states import Action
+from hub.cases.workflow import Workflow
+from hub.db.engine import open_engine
+from hub.people.service import Users
+from hub.reports.export import HEADER, to_csv
+from hub.reports.service import Period, build
+from hub.reports.stats import percentile
+from protocol import topics
+from protocol.catalogue import load_seed
+from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
+from tests.unit.hub.helpers import add_users, handler, ingest
+
+A = Action
+MONDAY = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = MONDAY
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_percentiles_interpolate_between_ranks_like_percentile_cont():
+    assert percentile([], 0.5) is None
+    assert percentile([4.0], 0.95) == 4.0
+    assert percentile([1.0, 2.0, 7.0], 0.5) == 2.0
+    assert percentile([1.0, 2.0, 7.0], 0.95) == pytest.approx(6.5)
+    assert percentile([1.0, 2.0, 3.0, 7.0], 0.5) == pytest.approx(2.5)
+
+
+@pytest.fixture
+def report_db(hub_db_url):
+    engine = open_engine(hub_db_url)
+    catalogue = load_seed()
+    clock = Clock()
+    due = DueDates(CalendarService(engine), {i.code: i.promised_days for i in catalogue.items}.get)
+    flow = Workflow(engine, due, {d.code: d.name for d in catalogue.departments}, clock=clock)
+    people = add_users(Users(engine))
+    manager = people["manager"]
+
+    def decide(case_id: str, action: Action, days: float, reason: str = "") -> None:
+        clock.now = MONDAY
+        flow.act(manager, case_id, A.ACCEPT, 1)
+        clock.now = MONDAY + timedelta(days=days)
+        flow.act(manager, case_id, action, 2, reason)
+
+    # February: outside the period altogether.
+    (old,) = ingest(engine, ["GA-003"], at=MONDAY - timedelta(days=3), start=90)
+    clock.now = MONDAY - timedelta(days=3)
+    flow.act(manager, old, A.ACCEPT, 1)
+    flow.act(manager, old, A.COMPLETE, 2)
+    # March: GA-003 (3 working days, due Thu 5 March) ×3, MZ-006 (10 days, due Mon 16 March) ×3.
+    a, b, c, d, e, f = ingest(engine, ["GA-003"] * 3 + ["MZ-006"] * 3, at=MONDAY)
+    decide(a, A.COMPLETE, 1)  # in time
+    decide(b, A.COMPLETE, 7)  # Monday 9 March: late
+    decide(c, A.REJECT, 2, "不符合条件")  # in time
+    decide(d, A.COMPLETE, 3)  # in time
+    clock.now = MONDAY
+    flow.act(manager, e, A.ACCEPT, 1)  # still open on the 31st: overdue since the 16th
+    flow.act(manager, f, A.WITHDRAW, 1, "申请人撤回")
+
+    rated = MONDAY + timedelta(days=8)
+    ratings = [
+        ("GA-003", 1, "等了太久"),
+        ("GA-003", 2, "材料要求没说清"),
+        ("GA-003", 5, ""),
+        ("MZ-006", 5, ""),
+        ("MZ-006", 4, ""),
+        ("MZ-006", 4, ""),
+        ("", 3, ""),  # a visit without a case still counts for the centre
+    ]
+    batch = RatingBatch(
+        terminal="T1",
+        seq=50,
+        body=RatingBatchBody(
+            ratings=[
+                Rating(
+                    rating_id=uuid.uuid4(),
+                    item_code=code,
+                    committee="JW001",
+                    level=RatingLevel(n),
+                    reason=why,
+                    rated_at=rated,
+                )
+                for code, n, why in ratings
+            ]
+        ),
+    )
+    handler(engine).handle(topics.up("T1", topics.Up.RATINGS), batch.encode(), rated)
+    yield engine, catalogue
+    engine.dispose()
+
+
+def test_the_report_counts_what_happened_in_the_period(report_db):
+    engine, catalogue = report_db
+    r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
+    ga = next(f for f in r.items if f.code == "GA-003")
+    mz = next(f for f in r.items if f.code == "MZ-006")
+    assert (ga.received, ga.decided, ga.completed, ga.rejected, ga.withdrawn) == (3, 3, 2, 1, 0)
+    assert (ga.median_days, ga.p95_days) == (pytest.approx(2.0), pytest.approx(6.5))
+    assert ga.in_time_share == pytest.approx(2 / 3) and ga.overdue == 1
+    assert (mz.received, mz.decided, mz.withdrawn, mz.overdue) == (3, 1, 1, 1)
+    assert mz.in_time_share == 1.0 and mz.median_days == pytest.approx(3.0)
+
+    t = r.total
+    assert (t.received, t.decided, t.completed, t.rejected, t.withdrawn, t.overdue) == (6, 4, 3, 1, 1, 2)
+    assert (t.median_days, t.p95_days) == (pytest.approx(2.5), pytest.approx(6.4))
+    assert t.in_time_share == pytest.approx(3 / 4)
+    assert t.ratings == {5: 2, 4: 2, 3: 1, 2: 1, 1: 1} and t.bad == 2
+    assert [d.code for d in r.departments] == ["MZ", "GA"]  # catalogue (counter) order
+    ga_dept = next(d for d in r.departments if d.code == "GA")
+    assert (ga_dept.name, ga_dept.received, ga_dept.bad_share) == ("公安（居住证）", 3, pytest.approx(2 / 3))
+
+    assert [w.code for w in r.worst_items] == ["GA-003"]
+    worst = r.worst_items[0]
+    assert (worst.rated, worst.bad) == (3, 2) and set(worst.reasons) == {"等了太久", "材料要求没说清"}
+
+
+def test_a_departments_report_holds_only_its_items(report_db):
+    engine, catalogue = report_db
+    r = build(engine, MARCH, ["MZ"], catalogue=catalogue, today=date(2026, 3, 31))
+    assert [f.code for f in r.items] == ["MZ-006"] and [d.code for d in r.departments] == ["MZ"]
+    assert r.total.received == 3 and r.worst_items == []
+
+
+def test_the_csv_has_one_line_per_department_and_item_and_opens_in_excel(report_db):
+    engine, catalogue = report_db
+    text = to_csv(build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31)))
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == HEADER
+    by_code = {row[1]: row for row in rows[1:]}
+    assert set(by_code) == {"*", "MZ", "GA", "MZ-006", "GA-003"}
+    ga = dict(zip(HEADER, by_code["GA-003"], strict=True))
+    assert (ga["受理量"], ga["办结"], ga["按时办结率"]) == ("3", "2", "66.67%")
+    assert (ga["超期件数"], ga["非常不满意"], ga["差评率"]) == ("1", "1", "66.67%")
