@@ -57,11 +57,21 @@ class EdgeSettings(BaseSettings):
         "127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)"
     )
     kiosk_port: int = Field(8600, description="port of the kiosk web app")
-    reader_port: Path | None = Field(None, description="serial port of the ID-card reader (e.g. /dev/shegong-reader)")
-    printer_port: Path | None = Field(None, description="serial port of the ESC/POS receipt printer")
-    scanner_port: Path | None = Field(None, description="serial port of the QR scanner (USB-CDC mode)")
-    sscard_library: Path | None = Field(
-        None, description="vendor library implementing iReadCardBas (social-security card)"
+    kiosk_idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
+    kiosk_warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
+    kiosk_staff_pins: str | None = Field(
+        None, description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID); unset: the demo PIN, with a warning"
+    )
+    kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
+    reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")
+    sscard_lib: str = Field(
+        "", description="vendor library implementing iReadCardBas (social-security card); empty: none"
+    )
+    printer_port: str = Field(
+        "/dev/shegong-printer", description="serial port of the ESC/POS receipt printer; empty: none"
+    )
+    scanner_port: str = Field(
+        "/dev/shegong-scanner", description="serial port of the QR scanner (USB-CDC); empty: none"
     )
 
     @property

@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(python3-venv mosquitto)
 if [ "${1:-test}" = test ]; then
-  want+=(chromium gcc)  # headless browser tests; the sscard tests compile a vendor-style C library
+  want+=(chromium fonts-wqy-microhei gcc)  # browser tests and legible Chinese screenshots; the sscard tests compile C
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -13,6 +13,7 @@ for pkg in "${want[@]}"; do
     python3-venv) python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=("$pkg") ;;
     mosquitto) { command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null 2>&1 || missing+=("$pkg") ;;
     chromium) [ -x /usr/bin/chromium ] || missing+=("$pkg") ;;
+    fonts-wqy-microhei) [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=("$pkg") ;;
     gcc) command -v cc >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done

@@ -145,7 +145,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_READER_PORT": str(devices / "id-reader"),
                 "SHEGONG_PRINTER_PORT": str(devices / "printer"),
                 "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
-                "SHEGONG_STAFF_PIN": STAFF_PIN,
+
             },
         )
         lines.append(f"  {name} ({terminal}): kiosk http://127.0.0.1:{kiosk_port}/")
@@ -179,7 +179,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
         print("  hub logins: " + ", ".join(f"{u}/{pw} ({r})" for u, pw, r, _ in HUB_USERS))
-        print(f"  staff PIN at the kiosks (代办): {STAFF_PIN}")
+        print(f"  kiosk staff mode (代办): staff id demo, PIN {STAFF_PIN}")
         print("\n".join(lines))
         print("  test identities: shegong sim identities")
         print(f"  logs: {folder / 'logs'}\n  Ctrl-C stops everything.", flush=True)

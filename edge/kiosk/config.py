@@ -1,7 +1,7 @@
-"""The kiosk's own settings, read once at start-up from the terminal's settings and the environment.
+"""The kiosk's own view of the terminal's settings, taken once at start-up.
 
-Each value is taken from :class:`edge.settings.EdgeSettings` when it has the field (``kiosk_host`` …),
-else from the ``SHEGONG_…`` variable named below, else the default. Never read at import time.
+Each value comes from :class:`edge.settings.EdgeSettings` (which reads the TOML file and the
+``SHEGONG_…`` variable named below); objects without a field get the default. Never read at import time.
 
 | field | variable | default |
 |---|---|---|
@@ -19,7 +19,6 @@ else from the ``SHEGONG_…`` variable named below, else the default. Never read
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,31 +50,27 @@ class KioskConfig:
             raise ValueError("need 0 < warn_before_s < idle_timeout_s")
 
     @classmethod
-    def from_settings(cls, settings: object, env: Mapping[str, str] | None = None, **overrides: Any) -> KioskConfig:
-        """Settings fields win, then ``SHEGONG_…`` variables, then defaults; ``overrides`` win over all."""
-        env = os.environ if env is None else env
+    def from_settings(cls, settings: object, **overrides: Any) -> KioskConfig:
+        """The terminal's settings fields (``EdgeSettings``, which reads the ``SHEGONG_…`` variables),
+        else the defaults; ``overrides`` win over all."""
         values: dict[str, Any] = {}
         names = {
-            "host": ("kiosk_host", "SHEGONG_KIOSK_HOST", str),
-            "port": ("kiosk_port", "SHEGONG_KIOSK_PORT", int),
-            "idle_timeout_s": ("kiosk_idle_timeout_s", "SHEGONG_KIOSK_IDLE_TIMEOUT_S", float),
-            "warn_before_s": ("kiosk_warn_before_s", "SHEGONG_KIOSK_WARN_BEFORE_S", float),
-            "staff_pins": ("kiosk_staff_pins", "SHEGONG_KIOSK_STAFF_PINS", str),
-            "progress_url": ("kiosk_progress_url", "SHEGONG_KIOSK_PROGRESS_URL", str),
-            "reader_port": ("reader_port", "SHEGONG_READER_PORT", str),
-            "sscard_lib": ("sscard_lib", "SHEGONG_SSCARD_LIB", str),
-            "printer_port": ("printer_port", "SHEGONG_PRINTER_PORT", str),
-            "scanner_port": ("scanner_port", "SHEGONG_SCANNER_PORT", str),
+            "host": "kiosk_host",
+            "port": "kiosk_port",
+            "idle_timeout_s": "kiosk_idle_timeout_s",
+            "warn_before_s": "kiosk_warn_before_s",
+            "staff_pins": "kiosk_staff_pins",
+            "progress_url": "kiosk_progress_url",
+            "reader_port": "reader_port",
+            "sscard_lib": "sscard_lib",
+            "printer_port": "printer_port",
+            "scanner_port": "scanner_port",
+            "committee_name": "committee_name",
         }
-        for name, (attr, var, kind) in names.items():
+        for name, attr in names.items():
             value = getattr(settings, attr, None)
-            if value is None and env.get(var) is not None:
-                value = env[var]
             if value is not None:
-                values[name] = kind(value)
-        committee = getattr(settings, "committee_name", None)
-        if committee:
-            values["committee_name"] = committee
+                values[name] = value
         values.update(overrides)
         return cls(**values)
 

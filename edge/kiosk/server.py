@@ -87,6 +87,7 @@ def serve(runtime: Any, stop: threading.Event, host: str | None = None, port: in
     devices = open_devices(config)
     app = create_app(runtime, devices, config=config)
     devices.start()
+    runtime.agent.health = lambda: devices.health().as_dict()  # reader and printer state in heartbeats
     server = KioskServer(app, config.host, config.port)
     try:
         server.start()

@@ -17,7 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import uuid6
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
@@ -168,25 +168,22 @@ class CaseStore:
 
     def cases_of(self, id_number: str) -> list[dict[str, object]]:
         """Every case of a holder, newest first, with its timeline and the time its state is as of."""
+        query = select(_cases).where(_cases.c.holder_key == self.holder_key(id_number))
+        return self._with_timelines(query.order_by(_cases.c.created_at.desc()))
+
+    def by_receipt(self, receipt_no: str, query_code: str) -> dict[str, object] | None:
+        """The case on a receipt, with its timeline — only when the receipt's query code matches."""
+        found = self._with_timelines(select(_cases).where(_cases.c.receipt_no == receipt_no))
+        if not found or not hmac.compare_digest(str(found[0]["query_code"]), query_code.strip().upper()):
+            return None
+        return found[0]
+
+    def _with_timelines(self, query: Select) -> list[dict[str, object]]:  # type: ignore[type-arg]
         with self._engine.connect() as conn:
-            cases = (
-                conn.execute(
-                    select(_cases)
-                    .where(_cases.c.holder_key == self.holder_key(id_number))
-                    .order_by(_cases.c.created_at.desc())
-                )
-                .mappings()
-                .all()
-            )
             out = []
-            for case in cases:
-                timeline = (
-                    conn.execute(
-                        select(_events).where(_events.c.case_id == case["case_id"]).order_by(_events.c.version)
-                    )
-                    .mappings()
-                    .all()
-                )
+            for case in conn.execute(query).mappings().all():
+                events = select(_events).where(_events.c.case_id == case["case_id"]).order_by(_events.c.version)
+                timeline = conn.execute(events).mappings().all()
                 out.append({**case, "timeline": [dict(e) for e in timeline]})
         return out
 

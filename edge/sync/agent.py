@@ -75,7 +75,7 @@ class SyncAgent:
         outbox: Outbox,
         cases: CaseStore,
         alarms: Alarms,
-        health: Callable[[], dict[str, str]] | None = None,
+        health: Callable[[], dict[str, object]] | None = None,
         app_version: str = "",
         clock: Callable[[], datetime] = utcnow,
         catalogue_version: Callable[[], int] | None = None,
@@ -84,7 +84,7 @@ class SyncAgent:
         self.outbox = outbox
         self.cases = cases
         self.alarms = alarms
-        self._health = health or (lambda: {})
+        self.health = health or (lambda: {})  # device states for heartbeats; the kiosk sets it when devices open
         self._app_version = app_version
         self._clock = clock  # the terminal's own clock, which may be wrong: the hub keeps its own time
         self._catalogue_version = catalogue_version or (lambda: 0)  # reported in births and heartbeats
@@ -348,7 +348,7 @@ class SyncAgent:
         self._last_heartbeat = now
         stats = self.outbox.stats()
         st = os.statvfs(self.settings.data_dir)
-        health = self._health()
+        health = self.health()
         hb = Heartbeat(
             terminal=self.settings.terminal_id,
             seq=self._seq,
@@ -362,8 +362,8 @@ class SyncAgent:
                 disk_free_mb=st.f_bavail * st.f_frsize / 2**20,
                 app_version=self._app_version,
                 catalogue_version=self._catalogue_version(),
-                reader=health.get("reader", "unknown"),
-                printer=health.get("printer", "unknown"),
+                reader=str(health.get("reader", "unknown")),
+                printer=str(health.get("printer", "unknown")),
                 alarms=sorted(self.alarms.active()),
             ),
         )

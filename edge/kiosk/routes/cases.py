@@ -5,18 +5,15 @@ Offline, each case shows the last state the terminal knows and the time it is as
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
-from sqlalchemy import select
 
 from edge.kiosk.context import Kiosk, local
 from edge.kiosk.routes.home import kiosk_of
-from edge.store.models import Case
 
 __all__ = ["ROUTES"]
 
@@ -58,23 +55,8 @@ def my_cases(request: Request[Any, Any, Any]) -> Template:
     return kiosk.render(request, "cases.html", session=session, cases=cases)
 
 
-def _by_receipt(kiosk: Kiosk, receipt_no: str, query_code: str) -> dict[str, Any] | None:
-    # The case store has no look-up by receipt number yet; this reads its table (read-only).
-    table = Case.__table__  # type: ignore[attr-defined]
-    with kiosk.runtime.engine.connect() as conn:
-        row = conn.execute(select(table.c.case_id).where(table.c.receipt_no == receipt_no)).first()
-    if row is None:
-        return None
-    case = kiosk.runtime.cases.get(row[0])
-    if case is None or not hmac.compare_digest(str(case["query_code"]), query_code):
-        return None
-    timeline: list[dict[str, Any]] = []
-    case["timeline"] = timeline
-    return case
-
-
 def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str) -> Template:
-    case = _by_receipt(kiosk, receipt_no, code)
+    case = kiosk.runtime.cases.by_receipt(receipt_no, code)
     lang = kiosk.lang(request)
     return kiosk.render(request, "progress.html", case=_view(kiosk, lang, case) if case else None)
 

@@ -119,7 +119,6 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
         port = free_port()
         config = KioskConfig.from_settings(
             runtime.settings,
-            env={},
             host="127.0.0.1",
             port=port,
             idle_timeout_s=idle,

@@ -117,14 +117,12 @@ def test_bad_staff_entries_are_refused():
         StaffDirectory("demo:plaintext")
 
 
-def test_config_reads_settings_fields_then_environment_then_defaults():
-    class Settings:
-        committee_name = "测试居委会"
-        kiosk_port = 9000
+def test_config_reads_the_terminal_settings_which_read_the_environment(monkeypatch, tmp_path):
+    from edge.settings import load
 
-    config = KioskConfig.from_settings(
-        Settings(), env={"SHEGONG_KIOSK_PORT": "1", "SHEGONG_KIOSK_IDLE_TIMEOUT_S": "30"}
-    )
+    monkeypatch.setenv("SHEGONG_KIOSK_IDLE_TIMEOUT_S", "30")
+    monkeypatch.setenv("SHEGONG_COMMITTEE_NAME", "测试居委会")
+    config = KioskConfig.from_settings(load(data_dir=tmp_path, kiosk_port=9000))
     assert (config.port, config.idle_timeout_s, config.warn_before_s) == (9000, 30.0, 20.0)
     assert config.committee_name == "测试居委会" and config.host == "127.0.0.1"
     with pytest.raises(ValueError):
