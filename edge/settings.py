@@ -6,23 +6,21 @@ Precedence: ``SHEGONG_…`` environment variables, then the TOML file named by `
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
+
+from shegong.settings import TomlSettings
 
 __all__ = ["EdgeSettings", "load"]
 
 DEFAULT_CONFIG = "/etc/shegong/edge.toml"
 
 
-class EdgeSettings(BaseSettings):
+class EdgeSettings(TomlSettings):
+    config_env = "SHEGONG_EDGE_CONFIG"
+    default_config = DEFAULT_CONFIG
     model_config = SettingsConfigDict(env_prefix="SHEGONG_", extra="ignore")
 
     terminal_id: str = Field(
@@ -81,18 +79,6 @@ class EdgeSettings(BaseSettings):
     @property
     def secret_path(self) -> Path:
         return self.data_dir / "device.key"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=os.environ.get("SHEGONG_EDGE_CONFIG", DEFAULT_CONFIG))
-        return init_settings, env_settings, toml
 
 
 def load(**overrides: object) -> EdgeSettings:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
+
+from shegong.settings import TomlSettings
 
 __all__ = ["HubSettings", "load"]
 
 DEFAULT_CONFIG = "/etc/shegong/hub.toml"
 
 
-class HubSettings(BaseSettings):
+class HubSettings(TomlSettings):
+    config_env = "SHEGONG_HUB_CONFIG"
+    default_config = DEFAULT_CONFIG
     model_config = SettingsConfigDict(env_prefix="SHEGONG_HUB_", extra="ignore")
 
     database_url: str = Field(
@@ -39,18 +36,6 @@ class HubSettings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
     web_port: int = Field(8700, description="port of the hub's web UI and API")
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=os.environ.get("SHEGONG_HUB_CONFIG", DEFAULT_CONFIG))
-        return init_settings, env_settings, toml
 
 
 def load(**overrides: object) -> HubSettings:
