@@ -1,94 +1,152 @@
-"""The hub's web side. For now a JSON API over cases, dead letters and terminals, health and metrics;
-the back office pages grow here by domain."""
+"""The hub's web side: the back office pages and the JSON API (OpenAPI at ``/schema/openapi.json``),
+health and metrics.
+
+Pages sign in with a server-side session (cookie ``hub_session``, HttpOnly, SameSite=Lax, Secure) and
+carry a CSRF token in every form; the API under ``/api`` takes ``Authorization: Bearer <token>`` only.
+One guard (:func:`hub.web.auth.guard`) gates every route.
+"""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import uvicorn
-from litestar import Litestar, MediaType, Request, Response, get
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, MediaType, Router, get
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.stores.registry import StoreRegistry
+from litestar.template.config import TemplateConfig
 from prometheus_client import generate_latest
-from sqlalchemy import Engine, func, select
 
-from hub.db.models import CaseRow, DeadLetter, TerminalRow
-from hub.errors import HubError, NotFound
-from protocol.idnumber import mask
+from hub.web import filters
+from hub.web.api import admin as api_admin
+from hub.web.api import auth as api_auth
+from hub.web.api import cases as api_cases
+from hub.web.api import fleet as api_fleet
+from hub.web.api import reports as api_reports
+from hub.web.auth import PUBLIC, guard, provide_who
+from hub.web.config import WebConfig
+from hub.web.errors import handlers
+from hub.web.pages import admin as pages_admin
+from hub.web.pages import auth as pages_auth
+from hub.web.pages import cases as pages_cases
+from hub.web.pages import reports as pages_reports
+from hub.web.services import Services
+from hub.web.sessions import DbStore, RotatingSessionConfig
 
 __all__ = ["create_app", "serve"]
 
-_cases, _dead, _terms = CaseRow.__table__, DeadLetter.__table__, TerminalRow.__table__
+_TEMPLATES = Path(__file__).with_name("templates")
+SESSION_COOKIE = "hub_session"
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k not in {"payload"}}
-    if "id_number" in out:
-        out["id_number"] = mask(out["id_number"])
-    return out
-
-
-def _engine(state: State) -> Engine:
-    return state.runtime.engine  # type: ignore[no-any-return]
-
-
-@get("/api/cases", sync_to_thread=True)
-def list_cases(state: State, limit: int = 100, offset: int = 0, terminal: str | None = None) -> dict[str, Any]:
-    q = select(_cases).order_by(_cases.c.received_at.desc()).limit(min(limit, 1000)).offset(offset)
-    count = select(func.count()).select_from(_cases)
-    if terminal:
-        q, count = q.where(_cases.c.terminal_id == terminal), count.where(_cases.c.terminal_id == terminal)
-    with _engine(state).connect() as conn:
-        rows = conn.execute(q).mappings().all()
-        total = conn.execute(count).scalar_one()
-    return {"total": total, "cases": [_jsonable(dict(r)) for r in rows]}
-
-
-@get("/api/cases/{case_id:str}", sync_to_thread=True)
-def get_case(state: State, case_id: str) -> dict[str, Any]:
-    with _engine(state).connect() as conn:
-        row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"no case {case_id}")
-    return _jsonable(dict(row))
-
-
-@get("/api/dead-letters", sync_to_thread=True)
-def list_dead_letters(state: State, limit: int = 100, reason: str | None = None) -> dict[str, Any]:
-    q = select(_dead).order_by(_dead.c.id.desc()).limit(min(limit, 1000))
-    if reason:
-        q = q.where(_dead.c.reason == reason)
-    with _engine(state).connect() as conn:
-        rows = conn.execute(q).mappings().all()
-    return {"dead_letters": [_jsonable(dict(r)) for r in rows]}
-
-
-@get("/api/terminals", sync_to_thread=True)
-def list_terminals(state: State) -> dict[str, Any]:
-    with _engine(state).connect() as conn:
-        rows = conn.execute(select(_terms).order_by(_terms.c.terminal_id)).mappings().all()
-    return {"terminals": [_jsonable(dict(r)) for r in rows]}
-
-
-@get("/healthz", sync_to_thread=False)
+@get("/healthz", sync_to_thread=False, opt={PUBLIC: True}, tags=["ops"], security=[])
 def healthz(state: State) -> dict[str, Any]:
     return {"ok": True, "broker": state.runtime.worker.connected.is_set()}
 
 
-@get("/metrics", media_type=MediaType.TEXT, sync_to_thread=False)
+@get("/metrics", media_type=MediaType.TEXT, sync_to_thread=False, opt={PUBLIC: True}, tags=["ops"], security=[])
 def metrics(state: State) -> bytes:
     return generate_latest(state.runtime.metrics.registry)
 
 
-def _hub_error(_: Request[Any, Any, Any], exc: HubError) -> Response[dict[str, str]]:
-    return Response({"error": str(exc)}, status_code=exc.status_code)
+def _api() -> Router:
+    return Router(
+        path="/api",
+        route_handlers=[
+            api_auth.login,
+            api_auth.logout,
+            api_auth.me,
+            api_cases.list_cases,
+            api_cases.get_case,
+            api_cases.queue,
+            api_cases.act,
+            api_cases.route,
+            api_cases.overdue,
+            api_cases.departments,
+            api_reports.report_json,
+            api_reports.report_csv,
+            api_admin.audit_entries,
+            api_admin.audit_verify,
+            api_admin.calendar,
+            api_admin.calendar_set,
+            api_admin.calendar_remove,
+            api_fleet.list_dead_letters,
+            api_fleet.list_terminals,
+        ],
+    )
 
 
-def create_app(runtime: Any) -> Litestar:
+_PAGES = [
+    pages_auth.login_form,
+    pages_auth.login_submit,
+    pages_auth.logout,
+    pages_auth.index,
+    pages_cases.queue_page,
+    pages_cases.case_page,
+    pages_cases.act,
+    pages_cases.route,
+    pages_cases.overdue_page,
+    pages_reports.reports_page,
+    pages_admin.report_csv_page,
+    pages_admin.audit_view,
+    pages_admin.calendar_view,
+    pages_admin.calendar_set,
+    pages_admin.calendar_remove,
+]
+
+
+def _templates() -> TemplateConfig[JinjaTemplateEngine]:
+    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True), trim_blocks=True)
+    filters.install(env)
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
+
+
+def create_app(runtime: Any, config: WebConfig | None = None, services: Services | None = None) -> Litestar:
+    """The web app over ``runtime`` (``.engine``, ``.worker.client`` for publishing, ``.metrics``, ``.settings``)."""
+    config = config or WebConfig.from_settings(runtime.settings)
+    services = services or Services.from_runtime(runtime)
+    sessions = RotatingSessionConfig(
+        key=SESSION_COOKIE,
+        max_age=config.session_max_age_s,
+        renew_on_access=True,
+        secure=config.cookie_secure,
+        httponly=True,
+        samesite="lax",
+        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics"],
+    )
     return Litestar(
-        route_handlers=[list_cases, get_case, list_dead_letters, list_terminals, healthz, metrics],
-        state=State({"runtime": runtime}),
-        exception_handlers={HubError: _hub_error},
+        route_handlers=[_api(), *_PAGES, healthz, metrics],
+        state=State({"runtime": runtime, "services": services, "web_config": config}),
+        guards=[guard],
+        dependencies={"who": Provide(provide_who, sync_to_thread=False)},
+        exception_handlers=handlers,
+        middleware=[sessions.middleware],
+        stores=StoreRegistry(stores={"sessions": DbStore(services.engine)}),
+        csrf_config=CSRFConfig(
+            secret=config.secret,
+            cookie_name="hub_csrf",
+            cookie_secure=config.cookie_secure,
+            cookie_samesite="strict",
+            exclude=["^/api/", "^/schema"],
+        ),
+        template_config=_templates(),
+        openapi_config=OpenAPIConfig(
+            title="Shegong hub API",
+            version="1",
+            description="社区事务受理服务中心后台：案件、超期督办、绩效评估、电子监察、节假日。",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")},
+            ),
+            security=[{"BearerToken": []}],
+        ),
     )
 
 

@@ -1,0 +1,78 @@
+"""``/api/reports``: the performance report as JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Request, Response, get
+from litestar.params import Parameter
+
+from hub.errors import HubError
+from hub.people.roles import Permission
+from hub.reports.export import to_csv
+from hub.reports.service import Period, build
+from hub.web.api.schemas import errors
+from hub.web.auth import PERMISSION
+
+__all__ = ["period_of", "report_csv", "report_json"]
+
+MAX_DAYS = 3660
+
+
+class BadPeriod(HubError):
+    status_code = 400
+
+
+def period_of(start: date | None, end: date | None) -> Period:
+    """The asked period; the last 30 days by default; at most ten years."""
+    default = Period.last_days(30)
+    start, end = start or default.start, end or default.end
+    if end < start or (end - start).days > MAX_DAYS:
+        raise BadPeriod("统计期间无效：结束日期须不早于开始日期，且不超过十年")
+    return Period(start, end)
+
+
+Dept = Annotated[str | None, Parameter(max_length=32)]
+
+
+def _report(request: Request[Any, Any, Any], start: date | None, end: date | None, department: str | None) -> Any:
+    services = request.app.state.services
+    depts = [department] if department else None
+    return build(services.engine, period_of(start, end), depts, services.catalogue)
+
+
+@get(
+    "/reports",
+    sync_to_thread=True,
+    opt={PERMISSION: Permission.REPORT_READ},
+    responses=errors(400, 401, 403),
+    tags=["reports"],
+)
+def report_json(
+    request: Request[Any, Any, Any], start: date | None = None, end: date | None = None, department: Dept = None
+) -> dict[str, Any]:
+    """Per department and per item: volume, processing time (median, p95), share in time, overdue, ratings."""
+    result: dict[str, Any] = _report(request, start, end, department).as_dict()
+    return result
+
+
+@get(
+    "/reports.csv",
+    sync_to_thread=True,
+    media_type="text/csv; charset=utf-8",
+    opt={PERMISSION: Permission.REPORT_READ},
+    responses=errors(400, 401, 403),
+    tags=["reports"],
+)
+def report_csv(
+    request: Request[Any, Any, Any], start: date | None = None, end: date | None = None, department: Dept = None
+) -> Response[str]:
+    """The same report as CSV (UTF-8 with BOM, for Excel)."""
+    report = _report(request, start, end, department)
+    name = f"report-{report.period.start}-{report.period.end}.csv"
+    return Response(
+        to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,53 @@
+"""Errors to HTTP in one place: JSON ``{"error": …}`` under ``/api``, a Chinese page (or the sign-in
+page) elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect, Template
+
+from hub.errors import HubError
+from hub.web.auth import is_api
+
+__all__ = ["handlers"]
+
+log = logging.getLogger(__name__)
+
+_TITLES = {
+    400: "请求有误",
+    401: "请先登录",
+    403: "无权访问",
+    404: "未找到",
+    405: "不支持的操作",
+    409: "操作冲突",
+    422: "填写有误",
+}
+
+
+def _status_and_message(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, HubError):
+        return exc.status_code, str(exc)
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail)
+    return 500, "internal error"
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status, message = _status_and_message(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, message)
+    if is_api(request):
+        return Response({"error": message}, status_code=status)
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?next={quote(target, safe='')}")
+    title = _TITLES.get(status, "出错了")
+    return Template("error.html", context={"title": title, "message": message, "status": status}, status_code=status)
+
+
+handlers: dict[type[Exception], Any] = {HubError: _handle, HTTPException: _handle}

@@ -1,0 +1,123 @@
+"""The department queue, one case with its timeline and actions, and the overdue board."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import Redirect, Template
+
+from hub.cases.messages import ACTION_LABELS
+from hub.cases.states import OPEN, Action
+from hub.cases.workflow import CaseConflict, InvalidAction
+from hub.people.roles import Permission, Principal
+from hub.web.auth import PERMISSION
+from hub.web.pages.common import field, fields, flash, page, redirect_back
+from protocol.cases import CaseStatus
+
+__all__ = ["act", "case_page", "overdue_page", "queue_page", "route"]
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+PAGE = 50
+
+
+@get("/queue", opt={PERMISSION: Permission.CASE_READ}, include_in_schema=False, sync_to_thread=True)
+def queue_page(
+    request: Request[Any, Any, Any],
+    who: Principal,
+    department: Annotated[str | None, Parameter(max_length=32)] = None,
+    status: Annotated[str | None, Parameter(max_length=32)] = None,
+    mine: bool = False,
+    page_no: Annotated[int, Parameter(query="page", ge=1, le=100_000)] = 1,
+) -> Template:
+    services = request.app.state.services
+    statuses = [status] if status else None
+    result = services.cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE)
+    names = services.cases.department_names
+    return page(
+        request,
+        who,
+        "queue.html",
+        result=result,
+        departments=[(d, names.get(d, d)) for d in services.cases.departments_for(who)],
+        department=department or "",
+        status=status or "",
+        statuses=[s.value for s in CaseStatus if s in OPEN],
+        mine=mine,
+        page_no=page_no,
+        pages=max(1, -(-result.total // PAGE)),
+    )
+
+
+@get("/cases/{case_id:str}", opt={PERMISSION: Permission.CASE_READ}, include_in_schema=False, sync_to_thread=True)
+def case_page(request: Request[Any, Any, Any], who: Principal, case_id: str) -> Template:
+    services = request.app.state.services
+    detail = services.cases.detail(who, case_id)
+    return page(
+        request,
+        who,
+        "case.html",
+        d=detail,
+        c=detail.case,
+        departments=[(d.code, d.name) for d in services.catalogue.departments],
+    )
+
+
+@post("/cases/{case_id:str}/act", opt={PERMISSION: Permission.CASE_ACT}, include_in_schema=False, sync_to_thread=True)
+def act(request: Request[Any, Any, Any], who: Principal, case_id: str, data: Form) -> Redirect:
+    services = request.app.state.services
+    back = f"/cases/{case_id}"
+    try:
+        action = Action(field(data, "action"))
+        version = int(field(data, "expected_version", "0"))
+    except ValueError:
+        flash(request, "error", "无效的操作")
+        return redirect_back(back)
+    materials = fields(data, "materials")
+    materials += [line.strip() for line in field(data, "other_materials").splitlines() if line.strip()]
+    try:
+        outcome = services.workflow.act(who, case_id, action, version, field(data, "reason"), materials)
+    except (CaseConflict, InvalidAction) as exc:
+        flash(request, "error", str(exc))
+        return redirect_back(back)
+    flash(request, "ok", f"已执行「{ACTION_LABELS[action]}」（版本 {outcome.event.version}）")
+    return redirect_back(back)
+
+
+@post(
+    "/cases/{case_id:str}/route", opt={PERMISSION: Permission.CASE_ROUTE}, include_in_schema=False, sync_to_thread=True
+)
+def route(request: Request[Any, Any, Any], who: Principal, case_id: str, data: Form) -> Redirect:
+    services = request.app.state.services
+    back = f"/cases/{case_id}"
+    try:
+        version = int(field(data, "expected_version", "0"))
+        services.workflow.route(who, case_id, field(data, "department"), version, field(data, "note"))
+    except ValueError:
+        flash(request, "error", "无效的版本")
+    except (CaseConflict, InvalidAction) as exc:
+        flash(request, "error", str(exc))
+    else:
+        flash(request, "ok", "已改派")
+    return redirect_back(back)
+
+
+@get("/overdue", opt={PERMISSION: Permission.OVERDUE_READ}, include_in_schema=False, sync_to_thread=True)
+def overdue_page(
+    request: Request[Any, Any, Any],
+    who: Principal,
+    department: Annotated[str | None, Parameter(max_length=32)] = None,
+) -> Template:
+    services = request.app.state.services
+    board = services.cases.overdue(who, department or None)
+    names = services.cases.department_names
+    return page(
+        request,
+        who,
+        "overdue.html",
+        board=board,
+        department=department or "",
+        departments=[(d, names.get(d, d)) for d in services.cases.departments_for(who)],
+    )

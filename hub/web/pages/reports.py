@@ -1,0 +1,64 @@
+"""The performance report page: period, charts, tables, the worst-rated items and a CSV link."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+from litestar.response import Template
+
+from hub.people.roles import Permission, Principal
+from hub.reports.service import build
+from hub.web import charts
+from hub.web.api.reports import period_of
+from hub.web.auth import PERMISSION
+from hub.web.pages.common import page
+
+__all__ = ["reports_page"]
+
+
+@get("/reports", opt={PERMISSION: Permission.REPORT_READ}, include_in_schema=False, sync_to_thread=True)
+def reports_page(
+    request: Request[Any, Any, Any],
+    who: Principal,
+    start: date | None = None,
+    end: date | None = None,
+    department: Annotated[str | None, Parameter(max_length=32)] = None,
+) -> Template:
+    services = request.app.state.services
+    period = period_of(start, end)
+    report = build(services.engine, period, [department] if department else None, services.catalogue)
+    lines = report.items if department else report.departments
+    label = "事项" if department else "部门"
+    svg = {
+        "volume": charts.bars([(f.name, float(f.received)) for f in lines], f"各{label}受理量（件）"),
+        "in_time": charts.bars(
+            [(f.name, None if f.in_time_share is None else f.in_time_share * 100) for f in lines],
+            f"各{label}按时办结率（%，虚线为 95% 目标）",
+            fmt="{:.1f}%",
+            scale_max=100.0,
+            target=95.0,
+            colour="#1b7a3d",
+        ),
+        "p95": charts.bars(
+            [(f.name, f.p95_days) for f in lines],
+            f"各{label}处理时长 95 分位（天）",
+            fmt="{:.1f} 天",
+            colour="#8e44ad",
+        ),
+        "satisfaction": charts.satisfaction([(f.name, f.ratings) for f in lines], f"各{label}满意度分布"),
+    }
+    query = f"start={period.start}&end={period.end}" + (f"&department={department}" if department else "")
+    return page(
+        request,
+        who,
+        "reports.html",
+        report=report,
+        svg=svg,
+        department=department or "",
+        departments=[(d.code, d.name) for d in services.catalogue.departments],
+        csv_href=f"/api/reports.csv?{query}",
+        csv_page=f"/reports.csv?{query}",
+    )
