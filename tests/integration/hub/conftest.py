@@ -1,0 +1,122 @@
+"""A real hub for the back office tests: HubRuntime on SQLite or PostgreSQL, connected to a real
+Mosquitto, with seed routing and due dates; its web app; one user per role.
+
+Back-office tests hash passwords with cheap argon2 parameters: the production ones cost half a second
+each on purpose, which a suite creating users in every test cannot pay.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from litestar.testing import TestClient
+
+from hub.calendar.duedates import DueDates
+from hub.people import passwords
+from hub.people.roles import Principal
+from hub.runtime import HubRuntime
+from hub.settings import HubSettings
+from hub.web.app import create_app
+from hub.web.config import WebConfig
+from shegong.broker import free_port
+from tests.unit.hub.helpers import PASSWORDS, add_users
+
+SECRET = "test-secret-" + "0" * 40
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    yield
+    passwords.use_hasher(PasswordHasher())
+
+
+@pytest.fixture
+def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
+    rt = HubRuntime(HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5))
+    rt.handler.due_date = DueDates.from_engine(rt.engine)  # until hub.runtime wires it
+    rt.start()
+    assert rt.worker.connected.wait(10), "hub did not connect to the broker"
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def app(hub: HubRuntime) -> Any:
+    return create_app(hub, WebConfig(secret=SECRET, cookie_secure=True))
+
+
+@pytest.fixture
+def people(app: Any) -> dict[str, Principal]:
+    return add_users(app.state.services.users)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient[Any]]:
+    with TestClient(app, base_url="https://hub.test") as c:
+        yield c
+
+
+@pytest.fixture
+def api(client: TestClient[Any], people: dict[str, Principal]) -> Callable[[str], dict[str, str]]:
+    """``api("clerk_mz")``: the Authorization header of a fresh token for that user."""
+
+    def headers(username: str) -> dict[str, str]:
+        r = client.post("/api/auth/login", json={"username": username, "password": PASSWORDS[username]})
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    return headers
+
+
+@pytest.fixture
+def web(app: Any) -> Iterator[str]:
+    """The hub's web app served by uvicorn on a free port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="hub-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub's web server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    p = context.new_page()
+    p.set_default_timeout(8000)
+    yield p
+    context.close()

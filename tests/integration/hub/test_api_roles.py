@@ -1,0 +1,101 @@
+"""Role boundaries through the JSON API, enforced by the one guard and the workflow's policy — not by
+which buttons a page shows. Cases arrive through ingest; each user signs in for a bearer token.
+
+A clerk reads and moves only their departments' cases; an auditor reads cases and the audit trail and
+moves nothing; an operator sees the fleet, not residents' cases; nobody gets anything unsigned; the
+session cookie opens no API route, and no form is accepted without its CSRF token.
+"""
+
+from __future__ import annotations
+
+from tests.unit.hub.helpers import PASSWORDS, ingest
+
+
+def _act(client, headers, case_id, action, version, **extra):
+    body = {"action": action, "expected_version": version, **extra}
+    return client.post(f"/api/cases/{case_id}/actions", json=body, headers=headers)
+
+
+def test_a_clerk_acts_only_on_cases_of_their_department(hub, client, api):
+    mz_case, rs_case = ingest(hub.engine, ["MZ-001", "RS-006"])
+    clerk = api("clerk_mz")
+    assert _act(client, clerk, rs_case, "accept", 1).status_code == 403
+    assert client.get(f"/api/cases/{rs_case}", headers=clerk).status_code == 403
+    assert client.get("/api/queue?department=RS", headers=clerk).status_code == 403
+    queue = client.get("/api/queue", headers=clerk).json()
+    assert [i["case_id"] for i in queue["items"]] == [mz_case] and queue["departments"] == ["MZ"]
+    assert [c["case_id"] for c in client.get("/api/cases", headers=clerk).json()["cases"]] == [mz_case]
+
+    accepted = _act(client, clerk, mz_case, "accept", 1)
+    assert accepted.status_code == 201 and accepted.json()["version"] == 2
+    assert _act(client, clerk, mz_case, "review", 1).status_code == 409  # a stale version
+    detail = client.get(f"/api/cases/{mz_case}", headers=clerk).json()
+    assert detail["status"] == "accepted" and detail["assignee"] == "clerk_mz"
+    assert detail["id_number"][6:14] == "********"
+    assert [a["action"] for a in detail["actions"]] == ["review", "request_materials", "complete", "reject", "withdraw"]
+
+
+def test_an_auditor_reads_everything_and_can_move_nothing(hub, client, api):
+    (case_id,) = ingest(hub.engine, ["MZ-001"])
+    auditor = api("auditor")
+    assert client.get(f"/api/cases/{case_id}", headers=auditor).json()["actions"] == []
+    assert client.get("/api/queue", headers=auditor).json()["total"] == 1
+    assert _act(client, auditor, case_id, "accept", 1).status_code == 403
+    body = {"department": "RS", "expected_version": 1}
+    assert client.post(f"/api/cases/{case_id}/route", json=body, headers=auditor).status_code == 403
+    assert client.put("/api/calendar/2026-12-31", json={"kind": "off", "name": "x"}, headers=auditor).status_code == 403
+    assert client.get("/api/audit/verify", headers=auditor).json()["intact"] is True
+    assert client.get("/api/reports", headers=auditor).status_code == 200
+
+
+def test_an_operator_sees_the_fleet_and_no_residents_cases(hub, client, api):
+    ingest(hub.engine, ["MZ-001"])
+    operator = api("operator")
+    assert client.get("/api/terminals", headers=operator).json()["terminals"][0]["terminal_id"] == "T1"
+    assert client.get("/api/dead-letters", headers=operator).status_code == 200
+    for path in ("/api/cases", "/api/queue", "/api/overdue", "/api/reports", "/api/audit"):
+        assert client.get(path, headers=operator).status_code == 403, path
+    day = {"kind": "off", "name": "跨年"}
+    assert client.put("/api/calendar/2026-12-31", json=day, headers=operator).status_code == 200
+
+
+def test_unsigned_requests_get_401_and_a_manager_gets_everything(hub, client, api):
+    (case_id,) = ingest(hub.engine, ["MZ-001"])
+    for path in ("/api/cases", f"/api/cases/{case_id}", "/api/queue", "/api/terminals", "/api/dead-letters"):
+        r = client.get(path)
+        assert r.status_code == 401 and "error" in r.json(), path
+    assert client.get("/api/cases", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    assert client.get("/healthz").json()["ok"] is True
+    assert "shegong_hub" in client.get("/metrics").text
+    manager = api("manager")
+    body = {"department": "RS", "expected_version": 1}
+    routed = client.post(f"/api/cases/{case_id}/route", json=body, headers=manager)
+    assert routed.status_code == 201 and routed.json()["department"] == "RS"
+    assert client.post("/api/auth/logout", headers=manager).status_code == 204
+    assert client.get("/api/cases", headers=manager).status_code == 401  # the token is gone
+
+
+def test_the_session_cookie_opens_no_api_route_and_forms_need_their_csrf_token(hub, client, people):
+    (case_id,) = ingest(hub.engine, ["MZ-001"])
+    login_page = client.get("/login")
+    assert login_page.status_code == 200 and "hub_csrf" in client.cookies
+    token = login_page.text.split('name="_csrf_token" value="')[1].split('"')[0]
+    form = {"username": "clerk_mz", "password": PASSWORDS["clerk_mz"], "next": "/queue", "_csrf_token": token}
+    signed_in = client.post("/login", data=form, follow_redirects=False)
+    assert signed_in.status_code == 303 and "hub_session" in client.cookies
+    set_cookie = signed_in.headers["set-cookie"]
+    assert "Secure" in set_cookie and "HttpOnly" in set_cookie and "SameSite=lax" in set_cookie.replace("Lax", "lax")
+
+    assert client.get("/queue").status_code == 200
+    assert client.get("/api/queue").status_code == 401  # the cookie is not an API credential
+    no_token = client.post(f"/cases/{case_id}/act", data={"action": "accept", "expected_version": "1"})
+    assert no_token.status_code == 403
+    page = client.get(f"/cases/{case_id}")
+    token = page.text.split('name="_csrf_token" value="')[1].split('"')[0]
+    done = client.post(
+        f"/cases/{case_id}/act",
+        data={"action": "accept", "expected_version": "1", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert "已受理" in client.get(f"/cases/{case_id}").text
