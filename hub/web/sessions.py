@@ -8,6 +8,7 @@ session id, so an id planted before sign-in (session fixation) is worth nothing 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -47,9 +48,12 @@ def _seconds(value: int | timedelta | None) -> float | None:
 class DbStore(Store):
     """A Litestar :class:`~litestar.stores.base.Store` in the hub database (SQLite or PostgreSQL)."""
 
+    PURGE_EVERY_S = 600.0
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._purged = 0.0
 
     # blocking halves, run in a worker thread
     def _set(self, key: str, value: bytes, expires_in: float | None) -> None:
@@ -59,6 +63,9 @@ class DbStore(Store):
             conn.execute(
                 stmt.on_conflict_do_update(index_elements=["key_hash"], set_={"data": value, "expires_at": expires})
             )
+        if time.monotonic() - self._purged > self.PURGE_EVERY_S:  # expired sessions go, now and then
+            self._purged = time.monotonic()
+            self.purge_expired()
 
     def _get(self, key: str, renew_for: float | None) -> bytes | None:
         now = utcnow()

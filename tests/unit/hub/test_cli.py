@@ -1,0 +1,68 @@
+"""``shegong hub calendar|report|audit anchor``: thin commands over the library, errors as messages."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from sqlalchemy import text
+
+from hub import cli
+from hub.db.engine import open_engine
+from tests.unit.hub.helpers import ingest
+
+
+@pytest.fixture
+def db(hub_db_url, monkeypatch):
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    engine = open_engine(hub_db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_calendar_is_kept_from_the_command_line(db, capsys):
+    assert cli.main(["calendar", "set", "2026-12-31", "off", "跨年调休"]) == 0
+    cli.main(["calendar", "list", "2026"])
+    out = capsys.readouterr().out
+    assert "2026-10-01\toff\t国庆节\tseed" in out and "2026-12-31\toff\t跨年调休\tcli:" in out
+    cli.main(["calendar", "remove", "2026-12-31"])
+    with pytest.raises(cli.HubError):
+        cli.main(["calendar", "remove", "2026-12-31"])
+    with pytest.raises(cli.UsageError):
+        cli.main(["calendar", "set", "2026-13-01", "off", "x"])
+
+
+def test_a_report_is_written_as_csv(db, tmp_path, capsys):
+    ingest(db, ["MZ-001", "GA-003"])
+    target = tmp_path / "report.csv"
+    assert cli.main(["report", "--csv", str(target)]) == 0
+    rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[1][:5] == ["全中心", "*", "全中心", "", "2"]
+    cli.main(["report", "--department", "GA"])
+    assert '"received": 1' in capsys.readouterr().out
+
+
+def test_an_anchor_printed_earlier_catches_a_rewritten_tail(db, capsys):
+    ingest(db, ["MZ-001"])
+    ingest(db, ["GA-003"], start=1)
+    cli.main(["audit", "anchor"])
+    kept = capsys.readouterr().out.strip()
+    with db.begin() as conn:
+        last = conn.execute(text("SELECT max(id) FROM audit")).scalar_one()
+        conn.execute(text("DELETE FROM audit WHERE id = :i"), {"i": last})
+        head = conn.execute(text("SELECT hash FROM audit WHERE id = :i"), {"i": last - 1}).scalar_one()
+        conn.execute(
+            text("UPDATE audit_anchor SET entries = entries - 1, last_id = :i, head_hash = :h"),
+            {"i": last - 1, "h": head},
+        )
+    assert cli.main(["audit", "verify"]) == 0  # rewritten consistently…
+    with pytest.raises(cli.AuditBroken, match=f"broken at entry {last}: the newest entries were removed"):
+        cli.main(["audit", "verify", "--anchor", kept])  # …but not against the anchor kept elsewhere
+
+
+def test_every_hub_command_has_help_text():
+    sub = next(a for a in cli._parser()._actions if a.dest == "cmd")
+    for name, parser in sub.choices.items():
+        helps = {a.help for a in sub._choices_actions if a.dest == name}
+        assert helps and all(helps), f"shegong hub {name} has no help text"
+        assert all(a.help for a in parser._actions if a.dest not in {"help"}), f"an option of {name} has no help"
