@@ -159,7 +159,7 @@ def _user(engine: Engine, ns: argparse.Namespace) -> None:
 
     users = Users(engine, [d.code for d in load_seed().departments])
     if ns.action == "list":
-        for u in users.list():
+        for u in users.all():
             depts = ",".join(u.departments)
             print(f"{u.username}\t{u.role}\t{depts}\t{'disabled' if u.disabled else 'active'}\t{u.display_name}")
         return

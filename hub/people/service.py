@@ -117,7 +117,7 @@ class Users:
         data = {"role": role.value, "departments": depts}
         self._change(username, actor, "user.role_changed", data, role=role.value, departments=",".join(depts))
 
-    def list(self) -> list[UserInfo]:
+    def all(self) -> list[UserInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(_users).order_by(_users.c.username)).mappings().all()
         return [

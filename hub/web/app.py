@@ -159,5 +159,10 @@ def serve(runtime: Any, stop: threading.Event) -> None:
         log_level="warning",
     )
     server = uvicorn.Server(config)
-    threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True).start()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     server.run()

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
 
 from hub.errors import HubError
 from hub.web.auth import is_api
@@ -50,4 +51,4 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Template("error.html", context={"title": title, "message": message, "status": status}, status_code=status)
 
 
-handlers: dict[type[Exception], Any] = {HubError: _handle, HTTPException: _handle}
+handlers: ExceptionHandlersMap = {HubError: _handle, HTTPException: _handle}

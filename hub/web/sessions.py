@@ -141,4 +141,4 @@ class _RotatingBackend(ServerSideSessionBackend):
 class RotatingSessionConfig(ServerSideSessionConfig):
     """Server-side sessions whose id changes at sign-in (see :data:`ROTATE`)."""
 
-    _backend_class = _RotatingBackend  # type: ignore[assignment]
+    _backend_class = _RotatingBackend

@@ -46,6 +46,8 @@ def audit_view(
     )
 
 
+# GET and POST on one path would both be sync_to_thread handlers, which Litestar 2.25 wraps twice when
+# they are registered one by one: the form posts to /calendar/days instead.
 @get("/calendar", opt={PERMISSION: Permission.CALENDAR_READ}, include_in_schema=False, sync_to_thread=True)
 def calendar_view(
     request: Request[Any, Any, Any], who: Principal, year: Annotated[int | None, Parameter(ge=2000, le=2100)] = None
@@ -64,7 +66,7 @@ def calendar_view(
     )
 
 
-@post("/calendar", opt={PERMISSION: Permission.CALENDAR_WRITE}, include_in_schema=False, sync_to_thread=True)
+@post("/calendar/days", opt={PERMISSION: Permission.CALENDAR_WRITE}, include_in_schema=False, sync_to_thread=True)
 def calendar_set(request: Request[Any, Any, Any], who: Principal, data: Form) -> Redirect:
     svc = request.app.state.services.calendar
     try:

@@ -1,0 +1,64 @@
+"""The back-office pages a browser test does not walk through: the audit trail and its verification,
+the holiday calendar kept through its form, the report and its CSV, the overdue board — and the
+Chinese 403 page a clerk gets for the auditor's page, whatever the navigation shows."""
+
+from __future__ import annotations
+
+import re
+
+from tests.unit.hub.helpers import PASSWORDS, ingest
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _sign_in(client, username: str) -> None:
+    token = _csrf(client.get("/login").text)
+    form = {"username": username, "password": PASSWORDS[username], "next": "/", "_csrf_token": token}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+
+
+def test_the_manager_verifies_the_audit_trail_and_keeps_the_calendar(hub, client, people):
+    ingest(hub.engine, ["MZ-001"])
+    _sign_in(client, "manager")
+    audit = client.get("/audit?check=true")
+    assert "审计链完整" in audit.text and "cases.received" in audit.text and "auth.login" in audit.text
+
+    page = client.get("/calendar?year=2026")
+    assert "国庆节" in page.text and "调休上班" in page.text
+    form = {"day": "2026-12-31", "kind": "off", "name": "跨年", "_csrf_token": _csrf(page.text)}
+    saved = client.post("/calendar/days", data=form, follow_redirects=True)
+    assert "已保存 2026-12-31" in saved.text
+    page = client.get("/calendar?year=2026")
+    assert "user:manager" in page.text and "user:manager" in page.text
+    weekday = {"day": "2026-12-30", "kind": "work", "name": "x", "_csrf_token": _csrf(page.text)}
+    refused = client.post("/calendar/days", data=weekday, follow_redirects=True)
+    assert "只有周末才能设为调休上班" in refused.text
+    removed = client.post("/calendar/2026-12-31/delete", data={"_csrf_token": _csrf(page.text)})
+    assert removed.status_code == 200 and "已恢复为普通日" in removed.text
+
+
+def test_reports_and_the_overdue_board_render_and_export(hub, client, people):
+    ingest(hub.engine, ["MZ-001", "GA-003", "XX-001"])
+    _sign_in(client, "auditor")
+    report = client.get("/reports")
+    assert report.status_code == 200 and report.text.count("<svg") == 4 and "各部门" in report.text
+    assert "老年综合津贴申领" in client.get("/reports?department=MZ").text
+    exported = client.get("/reports.csv")
+    assert exported.headers["content-type"].startswith("text/csv") and exported.text.startswith("\ufeff层级")
+    board = client.get("/overdue")
+    assert "中心综合窗口" in board.text and "红牌：已超过承诺时限" in board.text
+    assert "<h2>办理</h2>" not in client.get(f"/cases/{ingest(hub.engine, ['RS-006'], start=5)[0]}").text  # no actions
+
+
+def test_a_clerk_gets_a_403_page_for_the_audit_trail_and_a_sign_in_page_when_signed_out(hub, client, people):
+    assert client.get("/overdue", follow_redirects=False).headers["location"] == "/login?next=%2Foverdue"
+    _sign_in(client, "clerk_mz")
+    denied = client.get("/audit")
+    assert denied.status_code == 403 and "无权访问" in denied.text
+    assert client.get("/reports").status_code == 403
+    assert client.get("/cases/no-such-case").status_code == 404
+    logout = client.post("/logout", data={"_csrf_token": _csrf(client.get("/queue").text)}, follow_redirects=False)
+    assert logout.status_code == 303
+    assert client.get("/queue", follow_redirects=False).status_code == 302
