@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, MediaType, Router, get
+from litestar import Litestar, MediaType, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
@@ -109,6 +109,19 @@ def _templates() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
+_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",  # no page of the back office inside someone else's frame (clickjacking)
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # case ids in URLs stay on the hub
+}
+
+
+def _security_headers(response: Response[Any]) -> Response[Any]:
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def create_app(runtime: Any, config: WebConfig | None = None, services: Services | None = None) -> Litestar:
     """The web app over ``runtime`` (``.engine``, ``.worker.client`` for publishing, ``.metrics``, ``.settings``)."""
     config = config or WebConfig.from_settings(runtime.settings)
@@ -128,6 +141,7 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
         guards=[guard],
         dependencies={"who": Provide(provide_who, sync_to_thread=False)},
         exception_handlers=handlers,
+        after_request=_security_headers,
         middleware=[sessions.middleware],
         stores=StoreRegistry(stores={"sessions": DbStore(services.engine)}),
         csrf_config=CSRFConfig(

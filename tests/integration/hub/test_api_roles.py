@@ -65,7 +65,8 @@ def test_unsigned_requests_get_401_and_a_manager_gets_everything(hub, client, ap
         r = client.get(path)
         assert r.status_code == 401 and "error" in r.json(), path
     assert client.get("/api/cases", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
-    assert client.get("/healthz").json()["ok"] is True
+    health = client.get("/healthz")
+    assert health.json()["ok"] is True and health.headers["x-frame-options"] == "DENY"
     assert "shegong_hub" in client.get("/metrics").text
     manager = api("manager")
     body = {"department": "RS", "expected_version": 1}
