@@ -4,11 +4,15 @@ A terminal (EdgeRuntime) accepts a 老年综合津贴 application and syncs it t
 in, takes the case from the department queue (受理), sends one notice listing the missing materials
 (补正), records them received and approves the case (办结). After each step the terminal has the new
 state and version, published by the hub after its commit. Then, with a centre's worth of sample cases,
-the queue, the case, the overdue board and the report are photographed for docs/screenshots.
+the queue, the case, the overdue board and the report are photographed: into tests/artifacts/hub on
+every run, and into docs/screenshots when a picture is missing there or the run was started with
+SHEGONG_TEST_UPDATE_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +25,10 @@ from protocol.envelope import utcnow
 from tests.support import applicant, hub_count, wait_for
 from tests.unit.hub.helpers import PASSWORDS
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ARTIFACTS = ROOT / "tests" / "artifacts" / "hub"
+UPDATE_DOCS = os.environ.get("SHEGONG_TEST_UPDATE_SCREENSHOTS") == "1"  # read before the env is cleaned
 
 
 def _terminal_has(edge, case_id: str, status: str, version: int) -> bool:
@@ -74,7 +81,7 @@ def test_a_clerk_takes_asks_for_materials_and_approves_and_the_terminal_follows(
     assert page.locator("form[data-action]").count() == 0  # nothing left to do
     assert hub_count(hub.engine, "SELECT count(*) FROM audit WHERE actor = 'user:clerk_mz'") == 5
 
-    # Photographs with a centre's worth of cases (written once, from the SQLite run).
+    # Photographs with a centre's worth of cases (from the SQLite run).
     today = local_date(utcnow())
     populate(hub.engine, 400, start=today - timedelta(days=45), days=45, seed=7)
     shots = {
@@ -98,6 +105,12 @@ def test_a_clerk_takes_asks_for_materials_and_approves_and_the_terminal_follows(
 
 
 def _shoot(page, name: str, hub_db_url: str) -> None:
-    if hub_db_url.startswith("sqlite"):
+    if not hub_db_url.startswith("sqlite"):
+        return  # one set of pictures is enough
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(shot))
+    published = SCREENSHOTS / f"{name}.png"
+    if UPDATE_DOCS or not published.exists():
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        shutil.copyfile(shot, published)
