@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from hub.cases.routing import Router
+from hub.catalogue.publishing import CataloguePublishing
 from hub.db.engine import open_engine
+from hub.fleet.service import FleetService
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
@@ -29,11 +31,16 @@ class HubRuntime:
         self.metrics = IngestMetrics()
         self.handler = Handler(self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s)
         self.worker = IngestWorker(settings, self.handler)
+        self.catalogue = CataloguePublishing(self.engine, self.handler, self.worker)
+        self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
+        self.fleet.on_tick.append(self.catalogue.tick)
 
     def start(self) -> None:
         self.worker.start()
+        self.fleet.start()
 
     def close(self) -> None:
+        self.fleet.stop()
         self.worker.stop()
         self.engine.dispose()
 

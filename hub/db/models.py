@@ -242,3 +242,111 @@ class AuditAnchorRow(HubModel, table=True):
 Index("ix_cases_report", CaseRow.__table__.c.received_at, CaseRow.__table__.c.department, CaseRow.__table__.c.item_code)
 """Added with the back office (h0003): the report counts cases received per department and item from the
 index alone."""
+
+
+# --------------------------------------------------------------------------- fleet and catalogue (issue 5)
+class CatalogueVersionRow(HubModel, table=True):
+    """One catalogue version: a draft being edited (``published_at`` empty) or a published one (immutable)."""
+
+    __tablename__ = "catalogue_versions"
+
+    version: int = Field(primary_key=True)
+    content_hash: str = Field(default="", max_length=80)
+    manifest_hash: str = Field(default="", max_length=80)
+    departments: str = Field(sa_type=Text, description="the departments, as JSON")
+    note: str = Field(default="", max_length=200)
+    created_at: datetime = Field(sa_column=_ts())
+    created_by: str = Field(default="", max_length=64)
+    published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+    published_by: str = Field(default="", max_length=64)
+
+
+class CatalogueItemRow(HubModel, table=True):
+    """One item of one version, in display order, as canonical JSON with its content hash."""
+
+    __tablename__ = "catalogue_items"
+
+    version: int = Field(primary_key=True)
+    code: str = Field(primary_key=True, max_length=16)
+    position: int
+    hash: str = Field(max_length=80)
+    body: str = Field(sa_type=Text)
+
+
+class FleetTerminalRow(HubModel, table=True):
+    """The fleet's own view of one terminal, beside ``terminals``: the assessed state, since when, and
+    what the catalogue rollout needs (the version it reports and since when)."""
+
+    __tablename__ = "fleet_terminals"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    state: str = Field(default="unknown", max_length=16)
+    state_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_heartbeat_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_sample_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    catalogue_version: int = 0
+    catalogue_version_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    catalogue_error: str = Field(default="", max_length=300)
+    updated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class FleetHeartbeatRow(HubModel, table=True):
+    """A sampled heartbeat (at most one per terminal per sample interval), kept for the retention window."""
+
+    __tablename__ = "fleet_heartbeats"
+    __table_args__ = (Index("ix_fleet_heartbeats_terminal_at", "terminal_id", "at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    terminal_id: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts(index=True))
+    uptime_s: float = 0
+    outbox_depth: int = 0
+    oldest_unsent_age_s: float | None = None
+    parked: int = 0
+    disk_free_mb: float = 0
+    clock_skew_s: float | None = None
+    app_version: str = Field(default="", max_length=32)
+    catalogue_version: int = 0
+    reader: str = Field(default="", max_length=32)
+    printer: str = Field(default="", max_length=32)
+    alarms: str = Field(default="", max_length=300)
+
+
+class FleetLinkEventRow(HubModel, table=True):
+    """A change of a terminal's link: birth, death, late will ignored, silent, heard again."""
+
+    __tablename__ = "fleet_link_events"
+    __table_args__ = (Index("ix_fleet_link_events_terminal_at", "terminal_id", "at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    terminal_id: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts(index=True))
+    kind: str = Field(max_length=16)
+    bd_seq: int | None = Field(default=None, sa_type=BigIntPK)
+
+
+class FleetAlertRow(HubModel, table=True):
+    """An operator alert: raised once when its condition starts, cleared when it ends; kept as history.
+
+    At most one alert of a kind is active per terminal (a partial unique index holds it)."""
+
+    __tablename__ = "fleet_alerts"
+    __table_args__ = (Index("ix_fleet_alerts_terminal_raised", "terminal_id", "raised_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    terminal_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    detail: str = Field(default="", max_length=300, description="the measured value, e.g. minutes offline")
+    raised_at: datetime = Field(sa_column=_ts(index=True))
+    cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+
+
+_alert_cols = FleetAlertRow.__table__.c  # type: ignore[attr-defined]
+Index(
+    "ux_fleet_alerts_active",
+    _alert_cols.terminal_id,
+    _alert_cols.kind,
+    unique=True,
+    sqlite_where=_alert_cols.cleared_at.is_(None),
+    postgresql_where=_alert_cols.cleared_at.is_(None),
+)

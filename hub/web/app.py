@@ -25,6 +25,7 @@ from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 from prometheus_client import generate_latest
 
+from hub.fleet.web import fleet_router
 from hub.web import filters
 from hub.web.api import admin as api_admin
 from hub.web.api import auth as api_auth
@@ -136,7 +137,7 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
         exclude=["^/api/", "^/schema", "^/healthz", "^/metrics"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics],
+        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router()],
         state=State({"runtime": runtime, "services": services, "web_config": config}),
         guards=[guard],
         dependencies={"who": Provide(provide_who, sync_to_thread=False)},

@@ -1,0 +1,2 @@
+"""The hub's catalogue: versions operators edit and publish (``store``), the retained announcement of the
+desired version (``announce``), answers to terminals' requests (``requests``), the CLI and the web pages."""

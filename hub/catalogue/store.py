@@ -1,0 +1,358 @@
+"""Catalogue versions at the hub: one draft to edit, published versions that never change.
+
+Every version is kept whole (items as canonical JSON, one row each, with its content hash), so the hub
+can tell any terminal what changed between the version it runs and the one it wants. Publishing turns
+the draft into the next version and appends to the audit chain in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from hub.audit.chain import AuditRecord, append
+from hub.db.models import CatalogueItemRow, CatalogueVersionRow
+from hub.errors import HubError, NotFound
+from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
+from protocol.catalogue_sync import manifest_hash
+from protocol.envelope import utcnow
+
+__all__ = ["CatalogueError", "CatalogueStore", "Published", "VersionInfo"]
+
+_versions, _items = CatalogueVersionRow.__table__, CatalogueItemRow.__table__
+
+
+class CatalogueError(HubError):
+    """An edit, import or publication that cannot be done as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    content_hash: str
+    manifest_hash: str
+    items: int
+    note: str
+    created_at: datetime
+    created_by: str
+    published_at: datetime | None
+    published_by: str
+
+    @property
+    def draft(self) -> bool:
+        return self.published_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A published version as the request handler needs it: parsed once, kept in memory."""
+
+    info: VersionInfo
+    catalogue: Catalogue
+    manifest: CatalogueManifest
+    sizes: dict[str, int]  # item code -> bytes of its JSON, to fill a reply without overflowing it
+
+
+def _departments_json(catalogue: Catalogue) -> str:
+    return json.dumps(
+        [d.model_dump(mode="json") for d in catalogue.departments], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+class CatalogueStore:
+    """The hub's catalogue versions. Published versions are cached (they never change)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._published: dict[int, Published] = {}
+        self._by_hash: dict[str, int] = {}
+        self._desired: VersionInfo | None = None
+
+    def desired(self) -> VersionInfo | None:
+        """The newest published version as last read (:meth:`refresh`, :meth:`publish`): never touches the
+        database, so ingest hooks may call it inside their transaction."""
+        return self._desired
+
+    def refresh(self) -> VersionInfo | None:
+        """Read the newest published version again (one published by another process, say)."""
+        self._desired = self.latest()
+        return self._desired
+
+    # ------------------------------------------------------------------ reading
+    def versions(self, limit: int = 100) -> list[VersionInfo]:
+        """Newest first, the draft (if any) included."""
+        with self.engine.connect() as conn:
+            return self._infos(conn, select(_versions).order_by(_versions.c.version.desc()).limit(limit))
+
+    def latest(self, conn: Connection | None = None) -> VersionInfo | None:
+        """The newest published version: the desired one."""
+        q = select(_versions).where(_versions.c.published_at.is_not(None)).order_by(_versions.c.version.desc()).limit(1)
+        if conn is not None:
+            found = self._infos(conn, q)
+        else:
+            with self.engine.connect() as c:
+                found = self._infos(c, q)
+        return found[0] if found else None
+
+    def _infos(self, conn: Connection, q: Any) -> list[VersionInfo]:
+        rows = conn.execute(q).mappings().all()
+        counts = dict(
+            conn.execute(
+                select(_items.c.version, func.count())
+                .where(_items.c.version.in_([r["version"] for r in rows]))
+                .group_by(_items.c.version)
+            ).all()
+        )
+        return [
+            VersionInfo(
+                version=r["version"],
+                content_hash=r["content_hash"],
+                manifest_hash=r["manifest_hash"],
+                items=counts.get(r["version"], 0),
+                note=r["note"],
+                created_at=r["created_at"],
+                created_by=r["created_by"],
+                published_at=r["published_at"],
+                published_by=r["published_by"],
+            )
+            for r in rows
+        ]
+
+    def _read(self, conn: Connection, version: int) -> Catalogue:
+        row = conn.execute(select(_versions).where(_versions.c.version == version)).mappings().first()
+        if row is None:
+            raise NotFound(f"目录版本 {version} 不存在")
+        bodies = conn.execute(
+            select(_items.c.body).where(_items.c.version == version).order_by(_items.c.position)
+        ).scalars()
+        return Catalogue.model_validate_json(
+            f'{{"version":{version},"departments":{row["departments"]},"items":[{",".join(bodies)}]}}'
+        )
+
+    def published(self, version: int, conn: Connection | None = None) -> Published:
+        """A published version; :class:`NotFound` if there is none (or it is still a draft)."""
+        hit = self._published.get(version)
+        if hit is not None:
+            return hit
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.published(version, c)
+        infos = self._infos(conn, select(_versions).where(_versions.c.version == version))
+        if not infos or infos[0].draft:
+            raise NotFound(f"目录版本 {version} 未发布")
+        catalogue = self._read(conn, version)
+        hit = Published(
+            info=infos[0],
+            catalogue=catalogue,
+            manifest=catalogue.manifest(),
+            sizes={item.code: len(canonical_json(item)) for item in catalogue.items},
+        )
+        with self._lock:
+            self._published[version] = hit
+            self._by_hash.setdefault(hit.info.content_hash, version)
+        return hit
+
+    def version_with_hash(self, content_hash: str, conn: Connection | None = None) -> int | None:
+        """A published version whose content hashes to ``content_hash`` (what a terminal says it runs)."""
+        if not content_hash:
+            return None
+        if content_hash in self._by_hash:
+            return self._by_hash[content_hash]
+        q = (
+            select(_versions.c.version)
+            .where(_versions.c.content_hash == content_hash, _versions.c.published_at.is_not(None))
+            .order_by(_versions.c.version.desc())
+            .limit(1)
+        )
+        if conn is None:
+            with self.engine.connect() as c:
+                found = c.execute(q).scalar()
+        else:
+            found = conn.execute(q).scalar()
+        if found is not None:
+            with self._lock:
+                self._by_hash[content_hash] = found
+        return found
+
+    def get(self, version: int | None = None) -> Catalogue:
+        """A version (the draft included) as a catalogue; without ``version``, the newest published one."""
+        with self.engine.connect() as conn:
+            if version is None:
+                latest = self.latest(conn)
+                if latest is None:
+                    raise NotFound("尚未发布任何目录版本")
+                version = latest.version
+            return self._read(conn, version)
+
+    def draft(self) -> Catalogue | None:
+        with self.engine.connect() as conn:
+            version = self._draft_version(conn)
+            return self._read(conn, version) if version is not None else None
+
+    def _draft_version(self, conn: Connection) -> int | None:
+        return conn.execute(select(_versions.c.version).where(_versions.c.published_at.is_(None))).scalar()
+
+    # ------------------------------------------------------------------ editing
+    def _write(self, conn: Connection, catalogue: Catalogue, actor: str, note: str, at: datetime) -> None:
+        conn.execute(delete(_items).where(_items.c.version == catalogue.version))
+        conn.execute(delete(_versions).where(_versions.c.version == catalogue.version))
+        conn.execute(
+            insert(_versions).values(
+                version=catalogue.version,
+                content_hash=catalogue.content_hash(),
+                manifest_hash="",
+                departments=_departments_json(catalogue),
+                note=note[:200],
+                created_at=at,
+                created_by=actor,
+                published_at=None,
+                published_by="",
+            )
+        )
+        rows = [
+            {
+                "version": catalogue.version,
+                "code": item.code,
+                "position": n,
+                "hash": item.content_hash(),
+                "body": canonical_json(item).decode(),
+            }
+            for n, item in enumerate(catalogue.items)
+        ]
+        if rows:
+            conn.execute(insert(_items), rows)
+
+    def _next_version(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0) + 1
+
+    def start_draft(self, actor: str) -> int:
+        """The draft's version, copying the newest published version into a new draft if there is none."""
+        with self.engine.begin() as conn:
+            version = self._draft_version(conn)
+            if version is not None:
+                return version
+            latest = self.latest(conn)
+            if latest is None:
+                raise CatalogueError("尚无已发布的目录：请先导入目录")
+            base = self._read(conn, latest.version)
+            draft = base.model_copy(update={"version": self._next_version(conn)})
+            self._write(conn, draft, actor, f"基于版本 {latest.version}", utcnow())
+            return draft.version
+
+    def import_catalogue(self, data: bytes | str, actor: str, note: str = "") -> int:
+        """Replace the draft by a whole catalogue (JSON as :meth:`export` writes it); returns its version."""
+        try:
+            raw = json.loads(data)
+            if isinstance(raw, dict):
+                raw["version"] = 1  # the hub numbers versions itself
+            catalogue = Catalogue.model_validate_json(json.dumps(raw))
+        except (ValueError, ValidationError) as exc:
+            raise CatalogueError(f"目录文件无效：{str(exc)[:300]}") from None
+        with self.engine.begin() as conn:
+            version = self._draft_version(conn) or self._next_version(conn)
+            self._write(conn, catalogue.model_copy(update={"version": version}), actor, note or "导入", utcnow())
+        return version
+
+    def update_item(self, code: str, changes: dict[str, Any], actor: str) -> ServiceItem:
+        """Change some fields of one item of the draft (started if needed); the whole item is checked again."""
+        version = self.start_draft(actor)
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(select(_items).where(_items.c.version == version, _items.c.code == code))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"草稿中没有事项 {code}")
+            data = json.loads(row["body"])
+            data.update(changes)
+            try:
+                item = ServiceItem.model_validate_json(json.dumps(data))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise CatalogueError(f"事项 {code} 无效：{where + ': ' if where else ''}{first['msg']}") from None
+            conn.execute(
+                update(_items)
+                .where(_items.c.version == version, _items.c.code == code)
+                .values(hash=item.content_hash(), body=canonical_json(item).decode())
+            )
+        return item
+
+    def discard_draft(self) -> None:
+        with self.engine.begin() as conn:
+            version = self._draft_version(conn)
+            if version is not None:
+                conn.execute(delete(_items).where(_items.c.version == version))
+                conn.execute(delete(_versions).where(_versions.c.version == version))
+
+    # ------------------------------------------------------------------ publishing
+    def publish(self, actor: str, note: str = "") -> VersionInfo:
+        """Publish the draft as the desired version. Refused when there is no draft, when it is not a valid
+        catalogue, or when it equals the newest published version."""
+        at = utcnow()
+        with self.engine.begin() as conn:
+            version = self._draft_version(conn)
+            if version is None:
+                raise CatalogueError("没有待发布的草稿")
+            catalogue = self._read(conn, version)
+            latest = self.latest(conn)
+            content = catalogue.content_hash()
+            if latest is not None and latest.content_hash == content:
+                raise CatalogueError(f"草稿与已发布的版本 {latest.version} 相同，无需发布")
+            manifest = catalogue.manifest()
+            m_hash = manifest_hash(manifest)
+            values: dict[str, Any] = {
+                "content_hash": content,
+                "manifest_hash": m_hash,
+                "published_at": at,
+                "published_by": actor,
+            }
+            if note:
+                values["note"] = note[:200]
+            conn.execute(update(_versions).where(_versions.c.version == version).values(**values))
+            append(
+                conn,
+                [
+                    AuditRecord(
+                        at,
+                        actor,
+                        "catalogue.published",
+                        f"catalogue:{version}",
+                        {"version": version, "content_hash": content, "manifest_hash": m_hash, "items": manifest.items},
+                    )
+                ],
+            )
+            info = self.latest(conn)
+        assert info is not None
+        self._desired = info
+        return info
+
+    def bootstrap(self, seed: Catalogue | None = None, actor: str = "hub") -> VersionInfo | None:
+        """With no version at all, publish the shipped seed as version 1 (terminals run it already)."""
+        with self.engine.connect() as conn:
+            if conn.execute(select(func.count()).select_from(_versions)).scalar():
+                return None
+        seed = seed or load_seed()
+        try:
+            self.import_catalogue(seed.model_dump_json(), actor, "出厂目录")
+            return self.publish(actor)
+        except CatalogueError:
+            return None  # another hub worker bootstrapped it first
+
+    def export(self, version: int | None = None, draft: bool = False) -> str:
+        """JSON of a version (the newest published by default, or the draft), for ``catalogue import``."""
+        if draft:
+            catalogue = self.draft()
+            if catalogue is None:
+                raise CatalogueError("没有草稿")
+        else:
+            catalogue = self.get(version)
+        return json.dumps(catalogue.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"

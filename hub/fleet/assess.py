@@ -1,0 +1,143 @@
+"""The rules of fleet health, pure: facts about one terminal in, its state and its problems out.
+
+State (connection and liveness are different things, as in ThingsBoard's inactivity timeout):
+
+- ``offline``: its death (the Will, or a clean goodbye) was accepted and no birth came after;
+- ``silent``: connected as far as the broker knows, but nothing heard for ``silent_after_s``;
+- ``flapping``: ``flap_transitions`` link drops (deaths or silences) within ``flap_window_s``;
+- ``online`` otherwise; ``unknown`` before anything was heard.
+
+Problems become alerts. While a terminal flaps, its ``offline`` alert is held as it is (neither raised
+nor cleared at each drop): the one ``flapping`` alert stands for the unstable link.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hub.fleet.settings import FleetSettings
+
+__all__ = ["AlertKind", "Assessment", "Desired", "Facts", "State", "assess"]
+
+
+class State(enum.StrEnum):
+    ONLINE = "online"
+    SILENT = "silent"
+    FLAPPING = "flapping"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """Order of trouble, worst first, for the dashboard."""
+        return _RANK[self]
+
+
+_RANK = {State.OFFLINE: 0, State.FLAPPING: 1, State.SILENT: 2, State.UNKNOWN: 3, State.ONLINE: 4}
+
+
+class AlertKind(enum.StrEnum):
+    OFFLINE = "offline"  # unreachable longer than offline_alert_s
+    FLAPPING = "flapping"
+    OUTBOX_STALE = "outbox_stale"  # oldest unsent case older than outbox_alert_s
+    CATALOGUE_BEHIND = "catalogue_behind"
+    PRINTER_PAPER = "printer_paper"
+    PRINTER_FAULT = "printer_fault"
+    READER_FAULT = "reader_fault"
+    CLOCK = "clock"
+    DISK_LOW = "disk_low"
+
+
+_PRINTER_FAULTS = {"error", "cover_open", "offline"}
+_READER_FAULTS = {"no_device", "not_responding", "sam_failed", "error"}
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The catalogue version terminals should run, and when it was published."""
+
+    version: int
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the hub knows of one terminal (``terminals`` row, last heartbeat, recent link drops)."""
+
+    online: bool
+    last_seen_at: datetime | None
+    last_birth_at: datetime | None = None
+    clock_skew_s: float | None = None
+    health: dict[str, Any] = field(default_factory=dict)  # the last HeartbeatBody, as JSON
+    catalogue_version: int = 0
+    drops: int = 0  # deaths and silences within the flap window
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    state: State
+    away_s: float | None  # seconds since last heard, when not online
+    problems: dict[AlertKind, str]  # kind -> detail (the measured value)
+    hold: frozenset[AlertKind] = frozenset()  # kinds whose alert is kept as it is
+
+    @property
+    def ok(self) -> bool:
+        return self.state is State.ONLINE and not self.problems
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = None) -> Assessment:
+    if f.last_seen_at is None:
+        return Assessment(State.UNKNOWN, None, {})
+    quiet = (now - f.last_seen_at).total_seconds()
+    if f.drops >= s.flap_transitions:
+        state = State.FLAPPING
+    elif not f.online:
+        state = State.OFFLINE
+    elif quiet > s.silent_after_s:
+        state = State.SILENT
+    else:
+        state = State.ONLINE
+    reachable = f.online and quiet <= s.silent_after_s
+    away = None if reachable else max(0.0, quiet)
+    problems: dict[AlertKind, str] = {}
+    hold: set[AlertKind] = set()
+
+    if state is State.FLAPPING:
+        problems[AlertKind.FLAPPING] = f"{f.drops} drops / {_minutes(s.flap_window_s)}"
+        hold.add(AlertKind.OFFLINE)
+    elif away is not None and away > s.offline_alert_s:
+        problems[AlertKind.OFFLINE] = _minutes(away)
+
+    h = f.health
+    oldest = h.get("oldest_unsent_at")
+    if oldest:
+        age = (now - datetime.fromisoformat(oldest)).total_seconds()
+        if age > s.outbox_alert_s:
+            problems[AlertKind.OUTBOX_STALE] = f"{h.get('outbox_depth', 0)} / {_minutes(age)}"
+
+    if desired is not None and f.catalogue_version < desired.version:
+        since = max(desired.published_at, f.last_birth_at or desired.published_at)
+        if (now - since).total_seconds() > s.catalogue_grace_s:
+            problems[AlertKind.CATALOGUE_BEHIND] = f"v{f.catalogue_version} < v{desired.version}"
+
+    printer = h.get("printer", "")
+    if printer == "paper_out":
+        problems[AlertKind.PRINTER_PAPER] = printer
+    elif printer in _PRINTER_FAULTS:
+        problems[AlertKind.PRINTER_FAULT] = printer
+    reader = h.get("reader", "")
+    if reader in _READER_FAULTS:
+        problems[AlertKind.READER_FAULT] = reader
+    if f.clock_skew_s is not None and abs(f.clock_skew_s) > s.clock_alert_s:
+        problems[AlertKind.CLOCK] = f"{-f.clock_skew_s:+.0f} s"
+    disk = h.get("disk_free_mb")
+    if disk is not None and disk < s.disk_alert_mb:
+        problems[AlertKind.DISK_LOW] = f"{disk:.0f} MB"
+    return Assessment(state, away, problems, frozenset(hold))

@@ -1,0 +1,353 @@
+"""The fleet registry: ingest hooks that keep each terminal's fleet view, and the evaluator.
+
+Births, deaths and heartbeats are first handled by :class:`hub.ingest.terminals.Terminals` (bd_seq rules,
+last seen, health); the hooks here run after it in the same transaction: they record link events, sample
+heartbeats into a bounded history, follow the catalogue version each terminal reports, and assess the
+terminal at once. A thread assesses every terminal each ``evaluate_every_s`` (silence is noticed only
+by a clock), prunes the history and runs the ``on_tick`` callables (the catalogue announcer).
+
+Alerts are raised once and cleared once: a partial unique index allows one active alert per terminal
+and kind, raised with ON CONFLICT DO NOTHING; state changes are compare-and-set updates, so the ingest
+hooks and the evaluator may race without doubling anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub.db.models import (
+    FleetAlertRow,
+    FleetHeartbeatRow,
+    FleetLinkEventRow,
+    FleetTerminalRow,
+    TerminalRow,
+)
+from hub.fleet.assess import Assessment, Desired, Facts, State, assess
+from hub.fleet.settings import FleetSettings
+from protocol.catalogue_sync import CatalogueReport, ReportStatus
+from protocol.envelope import Envelope, MessageType, utcnow
+from protocol.health import Heartbeat
+from protocol.state import Birth, Death
+
+__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of"]
+
+log = logging.getLogger(__name__)
+_terms, _fleet = TerminalRow.__table__, FleetTerminalRow.__table__
+_alerts, _beats, _links = FleetAlertRow.__table__, FleetHeartbeatRow.__table__, FleetLinkEventRow.__table__
+Outgoing = tuple[str, bytes]
+
+
+class LinkEvent:
+    BIRTH = "birth"
+    DEATH = "death"
+    LATE_WILL = "late_will"
+    SILENT = "silent"
+    HEARD = "heard"
+
+
+DROP_KINDS = (LinkEvent.DEATH, LinkEvent.SILENT)
+"""Link events that count towards flapping."""
+
+
+def facts_of(t: Mapping[str, Any], reported: int | None, drops: int) -> Facts:
+    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported and its drops."""
+    try:
+        health = json.loads(t["health"] or "{}")
+    except ValueError:
+        health = {}
+    return Facts(
+        online=bool(t["online"]),
+        last_seen_at=t["last_seen_at"],
+        last_birth_at=t["last_birth_at"],
+        clock_skew_s=t["clock_skew_s"],
+        health=health if isinstance(health, dict) else {},
+        catalogue_version=reported or t["catalogue_version"],
+        drops=drops,
+    )
+
+
+class Fleet:
+    """One per hub process. ``desired`` gives the catalogue version terminals should run (or None)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: FleetSettings,
+        desired: Callable[[], Desired | None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.desired = desired
+        self.clock = clock
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self.on_tick: list[Callable[[], object]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_prune = 0.0
+        self.stats = {"evaluations": 0, "raised": 0, "cleared": 0}
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, handler: Any) -> None:
+        """Register the ingest hooks on a :class:`hub.ingest.handler.Handler`."""
+        for kind, hook in (
+            (MessageType.BIRTH, self.on_birth),
+            (MessageType.DEATH, self.on_death),
+            (MessageType.HEARTBEAT, self.on_heartbeat),
+            (MessageType.CATALOGUE_REPORT, self.on_report),
+        ):
+            handler.hooks.setdefault(kind, []).append(hook)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fleet-evaluator", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.evaluate_every_s):
+            self.tick()
+
+    def tick(self) -> None:
+        """One round of the periodic work; errors are logged and the next round comes anyway."""
+        for job in (self.evaluate_all, self._prune_if_due, *self.on_tick):
+            try:
+                job()
+            except Exception:
+                log.exception("fleet job %s failed", getattr(job, "__name__", job))
+
+    # ------------------------------------------------------------------ ingest hooks
+    def on_birth(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+        assert isinstance(message, Birth)
+        t = self._terminal(conn, message.terminal)
+        if t is None or t["bd_seq"] != message.body.bd_seq:
+            return []  # a stale birth, ignored by the registry
+        self._link(conn, message.terminal, LinkEvent.BIRTH, message.body.bd_seq, at)
+        self._catalogue_seen(conn, message.terminal, message.body.catalogue_version, at)
+        self.evaluate(conn, message.terminal, at)
+        return []
+
+    def on_death(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+        assert isinstance(message, Death)
+        t = self._terminal(conn, message.terminal)
+        honoured = t is not None and t["bd_seq"] == message.body.bd_seq and not t["online"]
+        kind = LinkEvent.DEATH if honoured else LinkEvent.LATE_WILL
+        self._link(conn, message.terminal, kind, message.body.bd_seq, at)
+        if honoured:
+            self.evaluate(conn, message.terminal, at)
+        return []
+
+    def on_heartbeat(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+        assert isinstance(message, Heartbeat)
+        terminal, body = message.terminal, message.body
+        row = self._fleet_row(conn, terminal)
+        values: dict[str, Any] = {"last_heartbeat_at": at}
+        last_sample = row["last_sample_at"]
+        if last_sample is None or (at - last_sample).total_seconds() >= self.settings.sample_every_s:
+            values["last_sample_at"] = at
+            conn.execute(
+                _beats.insert().values(
+                    terminal_id=terminal,
+                    at=at,
+                    uptime_s=body.uptime_s,
+                    outbox_depth=body.outbox_depth,
+                    oldest_unsent_age_s=(at - body.oldest_unsent_at).total_seconds() if body.oldest_unsent_at else None,
+                    parked=body.parked,
+                    disk_free_mb=body.disk_free_mb,
+                    clock_skew_s=round((at - message.sent_at).total_seconds(), 3),
+                    app_version=body.app_version[:32],
+                    catalogue_version=body.catalogue_version,
+                    reader=body.reader[:32],
+                    printer=body.printer[:32],
+                    alarms=",".join(body.alarms)[:300],
+                )
+            )
+        if body.catalogue_version != row["catalogue_version"]:
+            values.update(catalogue_version=body.catalogue_version, catalogue_version_at=at)
+        conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
+        self.evaluate(conn, terminal, at)
+        return []
+
+    def on_report(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+        """The version a terminal runs now, or why it could not apply the one announced."""
+        assert isinstance(message, CatalogueReport)
+        body, terminal = message.body, message.terminal
+        self._fleet_row(conn, terminal)
+        if body.status is ReportStatus.FAILED:
+            error = f"v{body.failed_version}: {body.error}"[:300]
+            conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
+            log.warning("terminal %s could not apply catalogue %s", terminal, error)
+        self._catalogue_seen(conn, terminal, body.version, at, clear_error=body.status is ReportStatus.APPLIED)
+        conn.execute(
+            update(_terms)
+            .where(_terms.c.terminal_id == terminal, _terms.c.catalogue_version < body.version)
+            .values(catalogue_version=body.version)
+        )
+        self.evaluate(conn, terminal, at)
+        return []
+
+    # ------------------------------------------------------------------ rows
+    def _terminal(self, conn: Connection, terminal: str) -> dict[str, Any] | None:
+        row = conn.execute(select(_terms).where(_terms.c.terminal_id == terminal)).mappings().first()
+        return dict(row) if row else None
+
+    def _fleet_row(self, conn: Connection, terminal: str) -> dict[str, Any]:
+        row = conn.execute(select(_fleet).where(_fleet.c.terminal_id == terminal)).mappings().first()
+        if row is None:
+            conn.execute(
+                self._insert(_fleet)
+                .values(terminal_id=terminal, state=State.UNKNOWN.value, catalogue_version=0, catalogue_error="")
+                .on_conflict_do_nothing(index_elements=["terminal_id"])
+            )
+            row = conn.execute(select(_fleet).where(_fleet.c.terminal_id == terminal)).mappings().one()
+        return dict(row)
+
+    def _link(self, conn: Connection, terminal: str, kind: str, bd_seq: int | None, at: datetime) -> None:
+        """Record a link event, once: a retained birth or death read again is not a new event."""
+        last = conn.execute(
+            select(_links.c.kind, _links.c.bd_seq)
+            .where(_links.c.terminal_id == terminal)
+            .order_by(_links.c.at.desc(), _links.c.id.desc())
+            .limit(1)
+        ).first()
+        if bd_seq is not None and last is not None and tuple(last) == (kind, bd_seq):
+            return
+        conn.execute(_links.insert().values(terminal_id=terminal, at=at, kind=kind, bd_seq=bd_seq))
+
+    def _catalogue_seen(
+        self, conn: Connection, terminal: str, version: int, at: datetime, clear_error: bool = False
+    ) -> None:
+        row = self._fleet_row(conn, terminal)
+        values: dict[str, Any] = {}
+        if version != row["catalogue_version"]:
+            values.update(catalogue_version=version, catalogue_version_at=at)
+        if clear_error and row["catalogue_error"]:
+            values["catalogue_error"] = ""
+        if values:
+            conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
+
+    # ------------------------------------------------------------------ evaluation
+    def _drops(self, conn: Connection, now: datetime, terminal: str | None = None) -> dict[str, int]:
+        q = (
+            select(_links.c.terminal_id, func.count())
+            .where(_links.c.kind.in_(DROP_KINDS), _links.c.at > now - timedelta(seconds=self.settings.flap_window_s))
+            .group_by(_links.c.terminal_id)
+        )
+        if terminal is not None:
+            q = q.where(_links.c.terminal_id == terminal)
+        return {t: int(n) for t, n in conn.execute(q).all()}
+
+    def evaluate(self, conn: Connection, terminal: str, now: datetime | None = None) -> Assessment | None:
+        """Assess one terminal and bring its state and alerts in line, in the caller's transaction."""
+        now = now or self.clock()
+        t = self._terminal(conn, terminal)
+        if t is None:
+            return None
+        f = self._fleet_row(conn, terminal)
+        active = {
+            r.kind: r.id
+            for r in conn.execute(
+                select(_alerts.c.kind, _alerts.c.id).where(
+                    _alerts.c.terminal_id == terminal, _alerts.c.cleared_at.is_(None)
+                )
+            )
+        }
+        facts = facts_of(t, f["catalogue_version"], self._drops(conn, now, terminal).get(terminal, 0))
+        result = assess(facts, now, self.settings, self.desired())
+        self._apply(conn, terminal, f["state"], result, active, now)
+        return result
+
+    def evaluate_all(self, now: datetime | None = None) -> dict[str, Assessment]:
+        """Assess every terminal (one transaction); returns the assessments by terminal."""
+        now = now or self.clock()
+        desired = self.desired()
+        out: dict[str, Assessment] = {}
+        with self.engine.begin() as conn:
+            terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
+            fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
+            drops = self._drops(conn, now)
+            active: dict[str, dict[str, int]] = {}
+            for r in conn.execute(
+                select(_alerts.c.terminal_id, _alerts.c.kind, _alerts.c.id).where(_alerts.c.cleared_at.is_(None))
+            ):
+                active.setdefault(r.terminal_id, {})[r.kind] = r.id
+            for t in terms:
+                terminal = t["terminal_id"]
+                f = fleet.get(terminal) or self._fleet_row(conn, terminal)
+                result = assess(
+                    facts_of(t, f["catalogue_version"], drops.get(terminal, 0)), now, self.settings, desired
+                )
+                self._apply(conn, terminal, f["state"], result, active.get(terminal, {}), now)
+                out[terminal] = result
+        self.stats["evaluations"] += 1
+        return out
+
+    def _apply(
+        self,
+        conn: Connection,
+        terminal: str,
+        stored: str,
+        result: Assessment,
+        active: dict[str, int],
+        now: datetime,
+    ) -> None:
+        if result.state.value != stored:
+            changed = conn.execute(
+                update(_fleet)
+                .where(_fleet.c.terminal_id == terminal, _fleet.c.state == stored)
+                .values(state=result.state.value, state_since=now, updated_at=now)
+            ).rowcount
+            if changed:
+                if result.state is State.SILENT and stored == State.ONLINE.value:
+                    conn.execute(_links.insert().values(terminal_id=terminal, at=now, kind=LinkEvent.SILENT))
+                elif result.state is State.ONLINE and stored == State.SILENT.value:
+                    conn.execute(_links.insert().values(terminal_id=terminal, at=now, kind=LinkEvent.HEARD))
+                log.info("terminal %s: %s -> %s", terminal, stored, result.state.value)
+        wanted = {k.value: detail for k, detail in result.problems.items()}
+        held = {k.value for k in result.hold}
+        for kind in wanted.keys() - active.keys() - held:
+            raised = conn.execute(
+                self._insert(_alerts)
+                .values(terminal_id=terminal, kind=kind, detail=wanted[kind][:300], raised_at=now)
+                .on_conflict_do_nothing(
+                    index_elements=["terminal_id", "kind"], index_where=_alerts.c.cleared_at.is_(None)
+                )
+            ).rowcount
+            if raised:
+                self.stats["raised"] += 1
+                log.warning("alert raised: %s %s (%s)", terminal, kind, wanted[kind])
+        for kind in active.keys() - wanted.keys() - held:
+            conn.execute(
+                update(_alerts)
+                .where(_alerts.c.terminal_id == terminal, _alerts.c.kind == kind, _alerts.c.cleared_at.is_(None))
+                .values(cleared_at=now)
+            )
+            self.stats["cleared"] += 1
+            log.info("alert cleared: %s %s", terminal, kind)
+
+    # ------------------------------------------------------------------ history
+    def _prune_if_due(self) -> None:
+        if time.monotonic() - self._last_prune < 600:
+            return
+        self._last_prune = time.monotonic()
+        self.prune()
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Drop sampled heartbeats and link events past the retention window; returns rows removed."""
+        cutoff = (now or self.clock()) - timedelta(seconds=self.settings.history_keep_s)
+        with self.engine.begin() as conn:
+            n = conn.execute(delete(_beats).where(_beats.c.at < cutoff)).rowcount
+            n += conn.execute(delete(_links).where(_links.c.at < cutoff)).rowcount
+        return int(n)

@@ -1,0 +1,52 @@
+"""Fleet health in a running hub: the registry's ingest hooks, its evaluator thread and the Prometheus
+figures, with the catalogue's desired version for the rollout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from hub.catalogue.store import CatalogueStore
+from hub.fleet.assess import Desired
+from hub.fleet.metrics import FleetCollector
+from hub.fleet.registry import Fleet
+from hub.fleet.settings import FleetSettings, load
+
+__all__ = ["FleetService"]
+
+
+class FleetService:
+    def __init__(
+        self,
+        engine: Any,
+        handler: Any,
+        registry: CollectorRegistry,
+        catalogue: CatalogueStore | None = None,
+        settings: FleetSettings | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.registry = Fleet(engine, settings or load(), desired=self.desired)
+        self.registry.attach(handler)
+        registry.register(FleetCollector(engine, lambda: self.registry.settings, self.desired))
+
+    @property
+    def settings(self) -> FleetSettings:
+        return self.registry.settings
+
+    @property
+    def on_tick(self) -> list[Callable[[], object]]:
+        return self.registry.on_tick
+
+    def desired(self) -> Desired | None:
+        info = self.catalogue.desired() if self.catalogue is not None else None
+        if info is None or info.published_at is None:
+            return None
+        return Desired(info.version, info.published_at)
+
+    def start(self) -> None:
+        self.registry.start()
+
+    def stop(self) -> None:
+        self.registry.stop()
