@@ -60,7 +60,15 @@ class CatalogueSync:
         self._fetched: dict[str, ServiceItem] = {}
         self._rounds = 0
         self._last_request = 0.0
-        self.stats = {"announcements": 0, "ignored": 0, "requests": 0, "replies": 0, "applied": 0, "failed": 0}
+        self.stats = {
+            "announcements": 0,
+            "ignored": 0,
+            "requests": 0,
+            "replies": 0,
+            "items": 0,
+            "applied": 0,
+            "failed": 0,
+        }
 
     # ------------------------------------------------------------------ announcements
     def on_announcement(self, payload: bytes) -> list[Outgoing]:
@@ -121,6 +129,7 @@ class CatalogueSync:
         r = message.body
         with self._lock:
             self.stats["replies"] += 1
+            self.stats["items"] += len(r.items)
             if r.correlation_id not in self._pending or self.desired is None or r.version != self.desired.version:
                 log.info("catalogue reply %s for version %d is stale; ignored", r.correlation_id, r.version)
                 return []

@@ -1,0 +1,89 @@
+"""The rules of fleet health, without a database: facts in, state and problems out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from hub.fleet.assess import AlertKind, Desired, Facts, State, assess
+from hub.fleet.settings import FleetSettings
+from protocol.envelope import utcnow
+
+NOW = utcnow()
+S = FleetSettings(
+    heartbeat_s=10,
+    flap_transitions=4,
+    offline_alert_s=600,
+    outbox_alert_s=1800,
+    catalogue_grace_s=600,
+    clock_alert_s=120,
+    disk_alert_mb=500,
+)
+
+
+def facts(**kw: object) -> Facts:
+    values: dict[str, object] = {"online": True, "last_seen_at": NOW - timedelta(seconds=5)}
+    values.update(kw)
+    return Facts(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kw", "state"),
+    [
+        ({}, State.ONLINE),
+        ({"last_seen_at": None}, State.UNKNOWN),
+        ({"last_seen_at": NOW - timedelta(seconds=31)}, State.SILENT),  # 3 × 10 s without a word
+        ({"online": False}, State.OFFLINE),
+        ({"drops": 4}, State.FLAPPING),
+        ({"online": False, "drops": 4}, State.FLAPPING),
+    ],
+)
+def test_state_separates_connection_from_liveness(kw, state):
+    assert assess(facts(**kw), NOW, S).state is state
+
+
+def test_offline_alert_waits_for_the_threshold_and_counts_silence_too():
+    assert (
+        AlertKind.OFFLINE not in assess(facts(online=False, last_seen_at=NOW - timedelta(minutes=9)), NOW, S).problems
+    )
+    assert (
+        assess(facts(online=False, last_seen_at=NOW - timedelta(minutes=11)), NOW, S).problems[AlertKind.OFFLINE]
+        == "11 min"
+    )
+    silent = assess(facts(last_seen_at=NOW - timedelta(minutes=12)), NOW, S)
+    assert silent.state is State.SILENT and AlertKind.OFFLINE in silent.problems
+
+
+def test_flapping_holds_the_offline_alert_instead_of_raising_or_clearing_it():
+    a = assess(facts(online=False, drops=5, last_seen_at=NOW - timedelta(hours=1)), NOW, S)
+    assert AlertKind.FLAPPING in a.problems and AlertKind.OFFLINE not in a.problems
+    assert AlertKind.OFFLINE in a.hold
+
+
+def test_device_outbox_clock_and_disk_problems():
+    health = {
+        "printer": "paper_out",
+        "reader": "sam_failed",
+        "outbox_depth": 12,
+        "oldest_unsent_at": (NOW - timedelta(minutes=31)).isoformat(),
+        "disk_free_mb": 120.0,
+    }
+    a = assess(facts(health=health, clock_skew_s=-200.0), NOW, S)
+    assert a.problems == {
+        AlertKind.PRINTER_PAPER: "paper_out",
+        AlertKind.READER_FAULT: "sam_failed",
+        AlertKind.OUTBOX_STALE: "12 / 31 min",
+        AlertKind.DISK_LOW: "120 MB",
+        AlertKind.CLOCK: "+200 s",  # the terminal's clock is ahead of the hub's
+    }
+    assert assess(facts(health={"printer": "paper_low"}), NOW, S).ok  # still prints: no alert
+    assert AlertKind.PRINTER_FAULT in assess(facts(health={"printer": "cover_open"}), NOW, S).problems
+
+
+def test_catalogue_behind_counts_from_publication_or_from_the_terminals_return():
+    desired = Desired(version=3, published_at=NOW - timedelta(minutes=20))
+    assert AlertKind.CATALOGUE_BEHIND in assess(facts(catalogue_version=2), NOW, S, desired).problems
+    back = facts(catalogue_version=2, last_birth_at=NOW - timedelta(minutes=1))  # just reconnected: give it time
+    assert AlertKind.CATALOGUE_BEHIND not in assess(back, NOW, S, desired).problems
+    assert AlertKind.CATALOGUE_BEHIND not in assess(facts(catalogue_version=3), NOW, S, desired).problems

@@ -1,0 +1,85 @@
+"""The hub's catalogue versions and its answers to terminals, on SQLite and PostgreSQL: import, edit,
+publish (once per content), export, and replies that carry exactly what changed."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from hub.catalogue.requests import CatalogueRequests
+from hub.catalogue.store import CatalogueError, CatalogueStore
+from hub.db.engine import open_engine
+from protocol.catalogue import load_seed
+from protocol.catalogue_sync import CatalogueReply, CatalogueRequest, CatalogueRequestBody, ReplyStatus, manifest_hash
+from protocol.codec import decode
+
+SEED = load_seed()
+
+
+@pytest.fixture
+def store(hub_db_url):
+    engine = open_engine(hub_db_url)
+    s = CatalogueStore(engine)
+    s.bootstrap()
+    yield s
+    engine.dispose()
+
+
+def test_the_seed_is_version_one_and_an_edited_draft_becomes_version_two(store):
+    v1 = store.latest()
+    assert v1 is not None and v1.version == 1 and v1.items == 50
+    assert v1.content_hash == SEED.content_hash() and v1.manifest_hash == manifest_hash(SEED.manifest())
+    assert store.bootstrap() is None  # once only
+
+    code = SEED.items[0].code
+    store.update_item(code, {"description": "当场办结。"}, "user:op")
+    with pytest.raises(CatalogueError):
+        store.update_item(code, {"promised_days": -1}, "user:op")  # refused whole, nothing changed
+    v2 = store.publish("user:op", "说明更新")
+    assert (v2.version, v2.published_by, v2.note) == (2, "user:op", "说明更新")
+    assert store.get(2).item(code).description == "当场办结。"
+    assert store.get(1) == SEED  # published versions never change
+    with pytest.raises(CatalogueError):
+        store.publish("user:op")  # no draft
+    store.start_draft("user:op")
+    with pytest.raises(CatalogueError, match="相同"):
+        store.publish("user:op")  # nothing changed: no new version
+
+
+def test_export_and_import_round_trip_through_a_file(store):
+    exported = json.loads(store.export())
+    exported["items"][1]["name"] = "改过的名称"
+    exported["items"] = exported["items"][:-1]  # and one item withdrawn
+    version = store.import_catalogue(json.dumps(exported, ensure_ascii=False), "cli:op")
+    assert version == 2 and store.draft() is not None and len(store.draft().items) == 49
+    store.publish("cli:op")
+    assert store.get().items[1].name == "改过的名称"
+    with pytest.raises(CatalogueError):
+        store.import_catalogue(b'{"version": 1, "departments": []}', "cli:op")
+
+
+def _ask(store, conn, **body) -> CatalogueReply:
+    req = CatalogueRequest(terminal="T1", body=CatalogueRequestBody(**body))
+    out = CatalogueRequests(store).on_request(conn, req, req.sent_at)
+    reply = decode(out[0][1])
+    assert isinstance(reply, CatalogueReply) and reply.body.correlation_id == req.body.correlation_id
+    return reply
+
+
+def test_replies_carry_what_changed_since_the_version_the_terminal_runs(store):
+    codes = [SEED.items[4].code, SEED.items[9].code]
+    for code in codes:
+        store.update_item(code, {"name": "新" + store.get().item(code).name[:60]}, "op")
+    v2 = store.publish("op")
+    with store.engine.connect() as conn:
+        diff = _ask(store, conn, version=2, have_version=0, have_hash=SEED.content_hash())
+        assert [i.code for i in diff.body.items] == codes and diff.body.complete
+        assert diff.body.manifest is not None and manifest_hash(diff.body.manifest) == v2.manifest_hash
+        unknown = _ask(store, conn, version=2, have_version=0, have_hash="sha256:not-a-version")
+        assert unknown.body.items == [] and unknown.body.manifest is not None  # manifest first, then by code
+        by_code = _ask(store, conn, version=2, have_version=0, fetch=[codes[1], "XX-999"])
+        assert [i.code for i in by_code.body.items] == [codes[1]]
+        missing = _ask(store, conn, version=7, have_version=2, correlation_id=uuid.uuid4())
+        assert missing.body.status is ReplyStatus.ERROR and "未发布" in missing.body.error
