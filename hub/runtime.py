@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+from hub.calendar.duedates import DueDates
 from hub.cases.routing import Router
 from hub.catalogue.publishing import CataloguePublishing
 from hub.db.engine import open_engine
+from hub.errors import HubError
 from hub.fleet.service import FleetService
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
 from hub.settings import HubSettings
+from protocol.catalogue import Catalogue, load_seed
 
 __all__ = ["HubRuntime", "default_router"]
 
 
-def default_router() -> Router:
-    """Routing from the seed catalogue until the hub's own catalogue tables take over."""
-    try:
-        from protocol.catalogue import load_seed
-    except ImportError:  # the catalogue lands with the kiosk work; until then everything goes to the centre
-        return Router({})
-    catalogue = load_seed()
-    return Router({item.code: item.department for item in catalogue.items})
+def default_router(catalogue: Catalogue | None = None) -> Router:
+    """Routing by the catalogue: each item to its department (the seed's until one is published)."""
+    return Router({item.code: item.department for item in (catalogue or load_seed()).items})
 
 
 class HubRuntime:
@@ -32,8 +30,18 @@ class HubRuntime:
         self.handler = Handler(self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s)
         self.worker = IngestWorker(settings, self.handler)
         self.catalogue = CataloguePublishing(self.engine, self.handler, self.worker)
+        current = self._published_catalogue()
+        if router is None:
+            self.handler.router = default_router(current)
+        self.handler.due_date = DueDates.from_engine(self.engine, current)  # promised working days, holiday calendar
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
+
+    def _published_catalogue(self) -> Catalogue | None:
+        try:
+            return self.catalogue.store.get()
+        except HubError:  # nothing published yet: the seed applies
+            return None
 
     def start(self) -> None:
         self.worker.start()

@@ -35,6 +35,12 @@ class HubSettings(TomlSettings):
     clock_skew_alert_s: float = Field(300.0, gt=0, description="terminal clock off by more than this is flagged")
     web_host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
     web_port: int = Field(8700, description="port of the hub's web UI and API")
+    web_secret: str | None = Field(
+        None, description="signs CSRF tokens; set it (32+ random characters) so every worker and restart agree"
+    )
+    web_cookie_secure: bool = Field(True, description="session cookies only over HTTPS (false for plain-HTTP demos)")
+    web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long")
+    web_token_max_age_s: int = Field(28800, gt=0, description="an API bearer token expires after this long")
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
 
 

@@ -70,9 +70,13 @@ class Demo:
         self.children.append(child)
         return child
 
-    def run_once(self, args: list[str], env: dict[str, str]) -> None:
+    def run_once(self, args: list[str], env: dict[str, str], stdin: str = "") -> None:
         subprocess.run(
-            [sys.executable, "-m", "shegong.cli", *args], env={**self.env, **env}, check=False, capture_output=True
+            [sys.executable, "-m", "shegong.cli", *args],
+            env={**self.env, **env},
+            input=stdin.encode(),
+            check=False,
+            capture_output=True,
         )
 
     def stop(self) -> None:
@@ -117,11 +121,12 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         "SHEGONG_HUB_DATABASE_URL": f"sqlite:///{folder / 'hub.db'}",
         "SHEGONG_HUB_BROKER_PORT": str(broker.port),
         "SHEGONG_HUB_WEB_PORT": str(demo.hub_port),
-        "SHEGONG_HUB_SESSION_SECRET": "demo-only-session-secret-0123456789abcdef",
+        "SHEGONG_HUB_WEB_SECRET": "demo-only-web-secret-0123456789abcdef",
+        "SHEGONG_HUB_WEB_COOKIE_SECURE": "false",  # the demo serves plain HTTP on loopback
     }
-    for user, password, role, departments in HUB_USERS:  # idempotent: an existing user is left as it is
-        args = ["hub", "user", "add", user, "--role", role, "--password", password]
-        demo.run_once(args + (["--departments", departments] if departments else []), hub_env)
+    for user, password, role, department in HUB_USERS:  # an existing user is left as it is
+        args = ["hub", "user", "add", user, "--role", role, "--password-stdin"]
+        demo.run_once(args + (["--department", department] if department else []), hub_env, stdin=password + "\n")
     demo.spawn("hub", ["hub", "run"], hub_env)
     lines = []
     for i in range(demo.terminals):
@@ -145,7 +150,6 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_READER_PORT": str(devices / "id-reader"),
                 "SHEGONG_PRINTER_PORT": str(devices / "printer"),
                 "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
-
             },
         )
         lines.append(f"  {name} ({terminal}): kiosk http://127.0.0.1:{kiosk_port}/")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -34,7 +32,10 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from hub.db.models import CaseEventRow, TerminalRow
+from hub.db.models import CaseEventRow, CaseRow, TerminalRow
 from hub.ingest.metrics import IngestMetrics
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.health import Heartbeat
@@ -23,7 +23,7 @@ from protocol.state import Birth, Death
 __all__ = ["Terminals"]
 
 log = logging.getLogger(__name__)
-_terms, _events = TerminalRow.__table__, CaseEventRow.__table__
+_terms, _events, _cases = TerminalRow.__table__, CaseEventRow.__table__, CaseRow.__table__
 
 
 class Terminals:
@@ -73,7 +73,8 @@ class Terminals:
         )
         missed = (
             conn.execute(
-                select(_events)
+                select(_events, _cases.c.due_date)
+                .join(_cases, _cases.c.case_id == _events.c.case_id, isouter=True)
                 .where(_events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark)
                 .order_by(_events.c.id)
             )
@@ -90,6 +91,7 @@ class Terminals:
                 at=e["at"],
                 note=e["note"],
                 department=e["department"],
+                due_date=e["due_date"],  # the case's due date now (a 补正 pause may have moved it)
             )
             for e in missed
         ]

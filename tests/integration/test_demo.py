@@ -54,5 +54,14 @@ def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
 
 
 def health_terminals(hub_url: str) -> int:
-    data = json.load(urllib.request.urlopen(f"{hub_url.rstrip('/')}/api/terminals", timeout=5))
+    """Terminals online, as the demo's seeded manager sees them through the API."""
+    base = hub_url.rstrip("/")
+    login = urllib.request.Request(
+        f"{base}/api/auth/login",
+        data=json.dumps({"username": "manager", "password": "manager-demo"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    token = json.load(urllib.request.urlopen(login, timeout=5))["token"]
+    query = urllib.request.Request(f"{base}/api/terminals", headers={"Authorization": f"Bearer {token}"})
+    data = json.load(urllib.request.urlopen(query, timeout=5))
     return sum(1 for t in data["terminals"] if t["online"])

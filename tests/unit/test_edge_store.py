@@ -87,18 +87,19 @@ def test_a_device_at_the_first_schema_upgrades_in_place_with_its_queue_intact(tm
     migrate(engine, "e0001")
     case_id = str(uuid.uuid4())
     with engine.begin() as conn:  # what a device in the field wrote with the first release
-        payload = '{"case_id": "%s"}' % case_id
+        payload = f'{{"case_id": "{case_id}"}}'
         conn.execute(
             text(
-                "INSERT INTO cases(case_id, receipt_no, query_code, item_code, holder_key, created_at, status, version,"
-                " status_at, payload) VALUES (:c, 'JW001-20260101-0001', 'ABCDEF', 'MZ-001', 'k', '2026-01-01 08:00:00',"
-                " 'submitted', 0, '2026-01-01 08:00:00', :p)"
+                "INSERT INTO cases(case_id, receipt_no, query_code, item_code, holder_key, created_at, status,"
+                " version, status_at, payload) VALUES (:c, 'JW001-20260101-0001', 'ABCDEF', 'MZ-001', 'k',"
+                " '2026-01-01 08:00:00', 'submitted', 0, '2026-01-01 08:00:00', :p)"
             ),
             {"c": case_id, "p": payload},
         )
         conn.execute(
             text(
-                "INSERT INTO outbox(item_id, channel, payload, created_at, attempts) VALUES (:c, 'cases', :p, '2026-01-01 08:00:00', 0)"
+                "INSERT INTO outbox(item_id, channel, payload, created_at, attempts)"
+                " VALUES (:c, 'cases', :p, '2026-01-01 08:00:00', 0)"
             ),
             {"c": case_id, "p": payload},
         )
