@@ -19,9 +19,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.models import (
@@ -131,32 +132,36 @@ class Fleet:
     # ------------------------------------------------------------------ ingest hooks
     def on_birth(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         assert isinstance(message, Birth)
-        t = self._terminal(conn, message.terminal)
-        if t is None or t["bd_seq"] != message.body.bd_seq:
+        snap = self._snapshot(conn, message.terminal, at)
+        if snap is None or snap["bd_seq"] != message.body.bd_seq:
             return []  # a stale birth, ignored by the registry
         self._link(conn, message.terminal, LinkEvent.BIRTH, message.body.bd_seq, at)
-        self._catalogue_seen(conn, message.terminal, message.body.catalogue_version, at)
-        self.evaluate(conn, message.terminal, at)
+        self._catalogue_seen(conn, snap, message.body.catalogue_version, at)
+        self.evaluate(conn, message.terminal, at, self._snapshot(conn, message.terminal, at))
         return []
 
     def on_death(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         assert isinstance(message, Death)
-        t = self._terminal(conn, message.terminal)
-        honoured = t is not None and t["bd_seq"] == message.body.bd_seq and not t["online"]
+        snap = self._snapshot(conn, message.terminal, at)
+        honoured = snap is not None and snap["bd_seq"] == message.body.bd_seq and not snap["online"]
         kind = LinkEvent.DEATH if honoured else LinkEvent.LATE_WILL
         self._link(conn, message.terminal, kind, message.body.bd_seq, at)
         if honoured:
-            self.evaluate(conn, message.terminal, at)
+            self.evaluate(conn, message.terminal, at, self._snapshot(conn, message.terminal, at))
         return []
 
     def on_heartbeat(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+        """Sample it into the history (at most one per ``sample_every_s``), follow its catalogue version,
+        assess the terminal. The common case costs one query; writes happen only when something changed."""
         assert isinstance(message, Heartbeat)
         terminal, body = message.terminal, message.body
-        row = self._fleet_row(conn, terminal)
-        values: dict[str, Any] = {"last_heartbeat_at": at}
-        last_sample = row["last_sample_at"]
+        snap = self._snapshot(conn, terminal, at)
+        if snap is None:
+            return []
+        values: dict[str, Any] = {}
+        last_sample = snap["f_sample"]
         if last_sample is None or (at - last_sample).total_seconds() >= self.settings.sample_every_s:
-            values["last_sample_at"] = at
+            values["last_sample_at"] = values["last_heartbeat_at"] = at
             conn.execute(
                 _beats.insert().values(
                     terminal_id=terminal,
@@ -174,34 +179,79 @@ class Fleet:
                     alarms=",".join(body.alarms)[:300],
                 )
             )
-        if body.catalogue_version != row["catalogue_version"]:
+        if body.catalogue_version != snap["f_version"]:
             values.update(catalogue_version=body.catalogue_version, catalogue_version_at=at)
-        conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
-        self.evaluate(conn, terminal, at)
+            snap["f_version"] = body.catalogue_version
+        if values:
+            conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
+        self.evaluate(conn, terminal, at, snap)
         return []
 
     def on_report(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
-        """The version a terminal runs now, or why it could not apply the one announced."""
+        """The version a terminal runs now, or why it could not apply the one announced. Not assessed here:
+        the next heartbeat or evaluation round does (a rollout brings every terminal's report at once)."""
         assert isinstance(message, CatalogueReport)
         body, terminal = message.body, message.terminal
-        self._fleet_row(conn, terminal)
+        snap = self._snapshot(conn, terminal, at)
+        if snap is None:
+            return []
         if body.status is ReportStatus.FAILED:
             error = f"v{body.failed_version}: {body.error}"[:300]
             conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
             log.warning("terminal %s could not apply catalogue %s", terminal, error)
-        self._catalogue_seen(conn, terminal, body.version, at, clear_error=body.status is ReportStatus.APPLIED)
-        conn.execute(
-            update(_terms)
-            .where(_terms.c.terminal_id == terminal, _terms.c.catalogue_version < body.version)
-            .values(catalogue_version=body.version)
-        )
-        self.evaluate(conn, terminal, at)
+        self._catalogue_seen(conn, snap, body.version, at, clear_error=body.status is ReportStatus.APPLIED)
+        if body.version > snap["catalogue_version"]:
+            conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(catalogue_version=body.version))
         return []
 
     # ------------------------------------------------------------------ rows
-    def _terminal(self, conn: Connection, terminal: str) -> dict[str, Any] | None:
-        row = conn.execute(select(_terms).where(_terms.c.terminal_id == terminal)).mappings().first()
-        return dict(row) if row else None
+    def _snapshot(self, conn: Connection, terminal: str, now: datetime) -> dict[str, Any] | None:
+        """The terminal's ``terminals`` row with its fleet row (``f_…``), recent link drops and active alert
+        count, in one query; the fleet row is made if missing. None for a terminal never heard of."""
+        cutoff = now - timedelta(seconds=self.settings.flap_window_s)
+        row = conn.execute(self._snapshot_q, {"t": terminal, "cutoff": cutoff}).mappings().first()
+        if row is None:
+            return None
+        snap = dict(row)
+        if snap["f_id"] is None:
+            conn.execute(
+                self._insert(_fleet)
+                .values(terminal_id=terminal, state=State.UNKNOWN.value, catalogue_version=0, catalogue_error="")
+                .on_conflict_do_nothing(index_elements=["terminal_id"])
+            )
+            snap.update(f_id=terminal, f_state=State.UNKNOWN.value, f_version=0, f_sample=None, f_error="")
+        return snap
+
+    @cached_property
+    def _snapshot_q(self) -> Any:
+        drops = (
+            select(func.count())
+            .where(
+                _links.c.terminal_id == _terms.c.terminal_id,
+                _links.c.kind.in_(DROP_KINDS),
+                _links.c.at > bindparam("cutoff", type_=_links.c.at.type),
+            )
+            .scalar_subquery()
+        )
+        active = (
+            select(func.count())
+            .where(_alerts.c.terminal_id == _terms.c.terminal_id, _alerts.c.cleared_at.is_(None))
+            .scalar_subquery()
+        )
+        return (
+            select(
+                _terms,
+                _fleet.c.terminal_id.label("f_id"),
+                _fleet.c.state.label("f_state"),
+                _fleet.c.catalogue_version.label("f_version"),
+                _fleet.c.last_sample_at.label("f_sample"),
+                _fleet.c.catalogue_error.label("f_error"),
+                drops.label("drops"),
+                active.label("active"),
+            )
+            .select_from(_terms.outerjoin(_fleet, _fleet.c.terminal_id == _terms.c.terminal_id))
+            .where(_terms.c.terminal_id == bindparam("t"))
+        )
 
     def _fleet_row(self, conn: Connection, terminal: str) -> dict[str, Any]:
         row = conn.execute(select(_fleet).where(_fleet.c.terminal_id == terminal)).mappings().first()
@@ -227,46 +277,42 @@ class Fleet:
         conn.execute(_links.insert().values(terminal_id=terminal, at=at, kind=kind, bd_seq=bd_seq))
 
     def _catalogue_seen(
-        self, conn: Connection, terminal: str, version: int, at: datetime, clear_error: bool = False
+        self, conn: Connection, snap: dict[str, Any], version: int, at: datetime, clear_error: bool = False
     ) -> None:
-        row = self._fleet_row(conn, terminal)
         values: dict[str, Any] = {}
-        if version != row["catalogue_version"]:
+        if version != snap["f_version"]:
             values.update(catalogue_version=version, catalogue_version_at=at)
-        if clear_error and row["catalogue_error"]:
+        if clear_error and snap["f_error"]:
             values["catalogue_error"] = ""
         if values:
-            conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
+            conn.execute(update(_fleet).where(_fleet.c.terminal_id == snap["terminal_id"]).values(**values))
 
     # ------------------------------------------------------------------ evaluation
-    def _drops(self, conn: Connection, now: datetime, terminal: str | None = None) -> dict[str, int]:
+    def _drops(self, conn: Connection, now: datetime) -> dict[str, int]:
         q = (
             select(_links.c.terminal_id, func.count())
             .where(_links.c.kind.in_(DROP_KINDS), _links.c.at > now - timedelta(seconds=self.settings.flap_window_s))
             .group_by(_links.c.terminal_id)
         )
-        if terminal is not None:
-            q = q.where(_links.c.terminal_id == terminal)
         return {t: int(n) for t, n in conn.execute(q).all()}
 
-    def evaluate(self, conn: Connection, terminal: str, now: datetime | None = None) -> Assessment | None:
+    def _active(self, conn: Connection, terminal: str) -> dict[str, int]:
+        q = select(_alerts.c.kind, _alerts.c.id).where(
+            _alerts.c.terminal_id == terminal, _alerts.c.cleared_at.is_(None)
+        )
+        return {r.kind: r.id for r in conn.execute(q)}
+
+    def evaluate(
+        self, conn: Connection, terminal: str, now: datetime | None = None, snap: dict[str, Any] | None = None
+    ) -> Assessment | None:
         """Assess one terminal and bring its state and alerts in line, in the caller's transaction."""
         now = now or self.clock()
-        t = self._terminal(conn, terminal)
-        if t is None:
+        snap = snap or self._snapshot(conn, terminal, now)
+        if snap is None:
             return None
-        f = self._fleet_row(conn, terminal)
-        active = {
-            r.kind: r.id
-            for r in conn.execute(
-                select(_alerts.c.kind, _alerts.c.id).where(
-                    _alerts.c.terminal_id == terminal, _alerts.c.cleared_at.is_(None)
-                )
-            )
-        }
-        facts = facts_of(t, f["catalogue_version"], self._drops(conn, now, terminal).get(terminal, 0))
-        result = assess(facts, now, self.settings, self.desired())
-        self._apply(conn, terminal, f["state"], result, active, now)
+        active = self._active(conn, terminal) if snap["active"] else {}
+        result = assess(facts_of(snap, snap["f_version"], snap["drops"]), now, self.settings, self.desired())
+        self._apply(conn, terminal, snap["f_state"], result, active, now)
         return result
 
     def evaluate_all(self, now: datetime | None = None) -> dict[str, Assessment]:

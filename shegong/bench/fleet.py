@@ -1,0 +1,464 @@
+"""``shegong bench fleet --terminals N``: one hub watching N terminals, and a catalogue change rolled out.
+
+A Mosquitto and a hub (``shegong hub run --no-web``, SQLite) start; N simulated terminals connect from
+a few worker processes. Each is a paho client in a selector loop speaking the real protocol: its death
+as the Will, a retained birth, a heartbeat every ``--heartbeat`` seconds (QoS 0), now and then a case
+(QoS 1, acked by the hub after commit), and the catalogue exchange (announcement → request → reply →
+report). A heartbeat's ``uptime_s`` is its send time since the run's epoch, so the bench can tell how
+old the data on the dashboard is.
+
+- ``staleness_s``: the worst age, over the steady phase, of the newest heartbeat the dashboard's view
+  (``hub.fleet.view.terminals``, read from the hub's database) shows for any terminal. Target: at most
+  two heartbeat intervals. ``lag_s`` is the worst delay from sending a heartbeat to seeing it there.
+- ``hub_cpu_pct``: the hub process's CPU over the steady phase, in % of one core. Target: ≤ 50 at 1,000.
+- ``rollout_s``: from publishing a one-item catalogue change until every terminal's report is committed
+  at the hub. Target: ≤ 5 s at 1,000.
+
+Prints ``fleet terminals=N hub_cpu_pct=… staleness_s=… rollout_s=… lag_s=… view_ms=… …``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import logging
+import multiprocessing as mp
+import os
+import random
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from stdnum.cn import ric
+
+from shegong.broker import Mosquitto
+
+__all__ = ["main", "run"]
+
+log = logging.getLogger("shegong.bench.fleet")
+
+
+# --------------------------------------------------------------------------- simulated terminals
+class _Sim:
+    """One terminal: state and the messages it sends. Driven by :func:`_sim_worker`'s loop."""
+
+    def __init__(self, terminal: str, port: int, epoch: float, sel: selectors.BaseSelector, shared: dict[str, Any]):
+        from protocol import topics
+        from protocol.state import Death, DeathBody
+
+        self.terminal = terminal
+        self.epoch = epoch
+        self.shared = shared
+        self.version = 0
+        self.have: dict[str, str] = dict(shared["seed_items"])
+        self.have_hash = shared["seed_hash"]
+        self.desired: Any = None
+        self.pending: set[uuid.UUID] = set()
+        self.manifest: Any = None
+        self.cases = 0
+        self.acked = 0
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=terminal, protocol=MQTTProtocolVersion.MQTTv5)
+        c.max_queued_messages_set(0)
+        death = Death(terminal=terminal, body=DeathBody(bd_seq=1))
+        c.will_set(topics.state(terminal), death.encode(), qos=1, retain=True)
+        c.on_socket_open = lambda _c, _u, sock: sel.register(sock, selectors.EVENT_READ, self)
+        c.on_socket_close = lambda _c, _u, sock: sel.unregister(sock)
+        c.on_socket_register_write = lambda _c, _u, sock: sel.modify(
+            sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self
+        )
+        c.on_socket_unregister_write = lambda _c, _u, sock: sel.modify(sock, selectors.EVENT_READ, self)
+        c.on_connect = self._on_connect
+        c.on_message = self._on_message
+        self.client = c
+        self.port = port
+        self.online = False
+
+    def connect(self) -> None:
+        self.client.connect("127.0.0.1", self.port, keepalive=60)
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+        from protocol import topics
+        from protocol.state import Birth, BirthBody
+
+        if reason.is_failure:
+            return
+        self.online = True
+        client.subscribe([(topics.down(self.terminal, topics.Down.ACKS), 1)])
+        client.subscribe([(topics.down(self.terminal, topics.Down.CATALOGUE), 1), (topics.catalogue(), 1)])
+        birth = Birth(terminal=self.terminal, body=BirthBody(bd_seq=1, catalogue_version=self.version))
+        client.publish(topics.state(self.terminal), birth.encode(), qos=1, retain=True)
+
+    # ---------------------------------------------------------------- sending
+    def heartbeat(self) -> None:
+        from protocol import topics
+        from protocol.health import Heartbeat, HeartbeatBody
+
+        body = HeartbeatBody(
+            bd_seq=1,
+            uptime_s=time.time() - self.epoch,  # the send time, read back by the bench from the dashboard
+            outbox_depth=self.cases - self.acked,
+            disk_free_mb=8000.0,
+            app_version="bench",
+            catalogue_version=self.version,
+            reader="ok",
+            printer="ok",
+        )
+        hb = Heartbeat(terminal=self.terminal, body=body)
+        self.client.publish(topics.up(self.terminal, topics.Up.HEALTH), hb.encode(), qos=0)
+
+    def case(self) -> None:
+        from protocol import topics
+        from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseSubmission
+
+        self.cases += 1
+        n = random.randrange(1000)
+        body = f"31010119{50 + n % 40}0312{n:03d}"
+        case = CaseSubmission(
+            case_id=uuid.uuid4(),
+            receipt_no=f"{self.terminal[-8:].replace('-', '')}-{datetime.now(UTC):%Y%m%d}-{self.cases:04d}",
+            query_code="ABC123",
+            item_code="MZ-001",
+            committee="JW001",
+            created_at=datetime.now(UTC),
+            applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
+        )
+        batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[case]))
+        self.client.publish(topics.up(self.terminal, topics.Up.CASES), batch.encode(), qos=1)
+
+    def _send(self, message: Any) -> None:
+        from protocol import topics
+
+        self.client.publish(topics.up(self.terminal, topics.Up.CATALOGUE), message.encode(), qos=1)
+
+    def _request(self, fetch: list[str] | None) -> None:
+        from protocol.catalogue_sync import CatalogueRequest, CatalogueRequestBody
+
+        body = CatalogueRequestBody(
+            version=self.desired.version, have_version=self.version, have_hash=self.have_hash, fetch=fetch
+        )
+        self.pending.add(body.correlation_id)
+        self._send(CatalogueRequest(terminal=self.terminal, body=body))
+
+    # ---------------------------------------------------------------- receiving
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        from protocol.catalogue_sync import (
+            CatalogueAnnouncement,
+            CatalogueReply,
+            CatalogueReport,
+            CatalogueReportBody,
+            manifest_hash,
+        )
+
+        if msg.topic.endswith("/down/acks"):
+            self.acked += len(json.loads(msg.payload)["body"]["acked"])
+            return
+        if msg.topic == "shegong/v1/catalogue":
+            a = CatalogueAnnouncement.model_validate_json(msg.payload).body
+            if a.version > self.version and (self.desired is None or a.version > self.desired.version):
+                self.desired, self.manifest = a, None
+                self._request(None)
+            return
+        reply = CatalogueReply.model_validate_json(msg.payload).body
+        if reply.correlation_id not in self.pending or self.desired is None or reply.version != self.desired.version:
+            return
+        if self.manifest is None:
+            if reply.manifest is None or manifest_hash(reply.manifest) != self.desired.manifest_hash:
+                self.shared["errors"] += 1
+                return
+            self.manifest = reply.manifest
+        have = dict(self.have)
+        for item in reply.items:
+            if self.manifest.items.get(item.code) == item.content_hash():
+                have[item.code] = self.manifest.items[item.code]
+        missing = [code for code, h in self.manifest.items.items() if have.get(code) != h]
+        self.have = have
+        if missing:
+            self._request(missing)
+            return
+        self.have = dict(self.manifest.items)
+        self.version, self.have_hash = self.desired.version, self.desired.content_hash
+        self.pending.clear()
+        report = CatalogueReportBody(
+            correlation_id=reply.correlation_id,
+            version=self.version,
+            content_hash=self.have_hash,
+            applied_at=datetime.now(UTC),
+        )
+        self._send(CatalogueReport(terminal=self.terminal, body=report))
+
+
+def _sim_worker(
+    ids: list[str], port: int, epoch: float, heartbeat_s: float, case_every_s: float, stop: Any, ready: Any
+) -> None:
+    """A process running ``ids`` as terminals in one selector loop until ``stop`` is set."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from protocol.catalogue import load_seed
+
+    seed = load_seed()
+    shared: dict[str, Any] = {"seed_items": seed.manifest().items, "seed_hash": seed.content_hash(), "errors": 0}
+    sel = selectors.DefaultSelector()
+    sims = [_Sim(t, port, epoch, sel, shared) for t in ids]
+    for n, sim in enumerate(sims):
+        sim.connect()
+        if n % 50 == 49:  # let the broker breathe while a thousand terminals say hello
+            _pump(sel, 0.01)
+    ready.put(len(sims))
+    due: list[tuple[float, int, str]] = []
+    now = time.monotonic()
+    for n, _sim in enumerate(sims):
+        heapq.heappush(due, (now + random.uniform(0, heartbeat_s), n, "beat"))
+        if case_every_s > 0:
+            heapq.heappush(due, (now + random.expovariate(1 / case_every_s), n, "case"))
+    next_misc = now + 1.0
+    while not stop.is_set():
+        now = time.monotonic()
+        while due and due[0][0] <= now:
+            at, n, what = heapq.heappop(due)
+            sim = sims[n]
+            if what == "beat":
+                sim.heartbeat()
+                heapq.heappush(due, (at + heartbeat_s, n, what))
+            else:
+                sim.case()
+                heapq.heappush(due, (at + random.expovariate(1 / case_every_s), n, what))
+        if now >= next_misc:
+            for sim in sims:
+                sim.client.loop_misc()
+            next_misc = now + 1.0
+        _pump(sel, max(0.0, min(0.05, (due[0][0] - time.monotonic()) if due else 0.05)))
+    for sim in sims:
+        sim.client.disconnect()
+    _pump(sel, 0.2)
+
+
+def _pump(sel: selectors.BaseSelector, timeout: float) -> None:
+    for key, mask in sel.select(timeout):
+        sim: _Sim = key.data
+        if mask & selectors.EVENT_READ:
+            sim.client.loop_read()
+        if mask & selectors.EVENT_WRITE and sim.client.socket() is not None:
+            sim.client.loop_write()
+
+
+# --------------------------------------------------------------------------- the run
+class _Watcher:
+    """Reads the hub's database as the dashboard does (read-only: never takes its write lock)."""
+
+    def __init__(self, db: Path, epoch: float, heartbeat_s: float) -> None:
+        from sqlalchemy import create_engine
+
+        from hub.catalogue.store import CatalogueStore
+        from hub.fleet.settings import FleetSettings
+
+        self.engine = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true", connect_args={"timeout": 30})
+        self.store = CatalogueStore(self.engine)
+        self.settings = FleetSettings(heartbeat_s=heartbeat_s)
+        self.epoch = epoch
+        self.seen: dict[str, float] = {}
+        self.lag = 0.0
+        self.staleness = 0.0
+        self.view_ms = 0.0
+
+    def poll(self, measure: bool) -> list[Any]:
+        from hub.fleet import view
+        from hub.fleet.assess import Desired
+
+        latest = self.store.latest()
+        desired = Desired(latest.version, latest.published_at) if latest and latest.published_at else None
+        started = time.perf_counter()
+        with self.engine.connect() as conn:
+            views = view.terminals(conn, self.settings, datetime.now(UTC), desired)
+        took = (time.perf_counter() - started) * 1000
+        now = time.time()
+        for v in views:
+            if v.uptime_s is None:
+                continue
+            sent = self.epoch + v.uptime_s
+            if measure:
+                self.staleness = max(self.staleness, now - sent)
+                if self.seen.get(v.terminal_id) != v.uptime_s:
+                    self.lag = max(self.lag, now - sent)
+            self.seen[v.terminal_id] = v.uptime_s
+        if measure:
+            self.view_ms = max(self.view_ms, took)
+        return views
+
+    def count(self, sql: str) -> int:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+
+
+def _wait(what: str, predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"bench fleet: timed out waiting for {what}")
+
+
+def run(
+    terminals: int,
+    workdir: Path,
+    heartbeat_s: float = 10.0,
+    steady_s: float = 40.0,
+    case_every_s: float = 120.0,
+    procs: int = 2,
+) -> dict[str, float]:
+    from hub.catalogue.announce import announce_once
+    from hub.catalogue.store import CatalogueStore
+    from hub.db.engine import open_engine
+    from hub.settings import HubSettings
+
+    db = workdir / "hub.db"
+    broker = Mosquitto(workdir / "broker", persistence=False).start()
+    url = f"sqlite:///{db}"
+    env = {
+        **os.environ,
+        "SHEGONG_LOG_LEVEL": "WARNING",
+        "SHEGONG_HUB_CONFIG": str(workdir / "none.toml"),
+        "SHEGONG_HUB_DATABASE_URL": url,
+        "SHEGONG_HUB_BROKER_PORT": str(broker.port),
+        "SHEGONG_HUB_FLEET_HEARTBEAT_S": str(heartbeat_s),
+    }
+    hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    ready: Any = ctx.Queue()
+    workers: list[Any] = []
+    epoch = time.time()
+    try:
+        _wait("the hub", lambda: db.exists() and _safe_count(db, "SELECT count(*) FROM catalogue_versions") > 0, 60)
+        watcher = _Watcher(db, epoch, heartbeat_s)
+        ids = [f"T{n:05d}" for n in range(terminals)]
+        for k in range(procs):
+            w = ctx.Process(
+                target=_sim_worker,
+                args=(ids[k::procs], broker.port, epoch, heartbeat_s, case_every_s, stop, ready),
+                daemon=True,
+            )
+            w.start()
+            workers.append(w)
+        for _ in workers:
+            ready.get(timeout=120)
+        started_all = time.monotonic()
+        _wait(
+            "every terminal born and on the hub's catalogue",
+            lambda: watcher.count("SELECT count(*) FROM fleet_terminals WHERE catalogue_version >= 1") >= terminals,
+            120,
+        )
+        settle = max(0.0, heartbeat_s + 2 - (time.monotonic() - started_all))
+        time.sleep(settle)  # every terminal has beaten once
+        watcher.poll(measure=False)
+
+        hub_ps = psutil.Process(hub.pid)
+        cpu0, t0 = hub_ps.cpu_times(), time.monotonic()
+        while time.monotonic() - t0 < steady_s:
+            watcher.poll(measure=True)
+            time.sleep(0.5)
+        cpu1, t1 = hub_ps.cpu_times(), time.monotonic()
+        hub_cpu = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+
+        engine = open_engine(url, upgrade=False)
+        try:
+            store = CatalogueStore(engine)
+            store.start_draft("bench")
+            draft = store.draft()
+            assert draft is not None
+            item = draft.items[7]
+            store.update_item(item.code, {"description": item.description[:400] + "（基准测试修改）"}, "bench")
+            published = time.monotonic()
+            info = store.publish("bench", "一项修改")
+            announce_once(HubSettings(broker_port=broker.port), info)
+        finally:
+            engine.dispose()
+        version = info.version
+        _wait(
+            f"every terminal reporting catalogue v{version}",
+            lambda: watcher.count(f"SELECT count(*) FROM terminals WHERE catalogue_version >= {version}") >= terminals,
+            120,
+        )
+        rollout = time.monotonic() - published
+        rollout_cpu = 100 * (sum(hub_ps.cpu_times()[:2]) - (cpu1.user + cpu1.system)) / (time.monotonic() - t1)
+        cases = watcher.count("SELECT count(*) FROM cases")
+        alerts = watcher.count("SELECT count(*) FROM fleet_alerts WHERE cleared_at IS NULL")
+        online = sum(v.state.value == "online" for v in watcher.poll(measure=False))
+        broker_cpu = psutil.Process(broker.proc.pid).cpu_times() if broker.proc else None
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(10)
+            if w.is_alive():
+                w.terminate()
+        hub.terminate()
+        hub.wait(30)
+        broker.stop()
+    return {
+        "terminals": terminals,
+        "hub_cpu_pct": hub_cpu,
+        "staleness_s": watcher.staleness,
+        "rollout_s": rollout,
+        "lag_s": watcher.lag,
+        "view_ms": watcher.view_ms,
+        "rollout_cpu_pct": rollout_cpu,
+        "online": online,
+        "cases": cases,
+        "alerts": alerts,
+        "broker_cpu_s": (broker_cpu.user + broker_cpu.system) if broker_cpu else 0.0,
+        "heartbeat_s": heartbeat_s,
+    }
+
+
+def _safe_count(db: Path, sql: str) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.Error:
+        return -1
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="shegong bench fleet", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--terminals", type=int, default=1000, help="simulated terminals")
+    p.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval of each terminal, seconds")
+    p.add_argument("--steady", type=float, default=40.0, help="seconds of steady heartbeats measured")
+    p.add_argument("--case-every", type=float, default=120.0, help="mean seconds between cases per terminal")
+    p.add_argument("--procs", type=int, default=2, help="worker processes running the terminals")
+    p.add_argument("--keep", action="store_true", help="keep the working folder (database, broker log)")
+    ns = p.parse_args(list(argv))
+    logging.getLogger().setLevel(logging.WARNING)
+    workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-fleet-"))
+    try:
+        r = run(ns.terminals, workdir, ns.heartbeat, ns.steady, ns.case_every, max(1, ns.procs))
+    finally:
+        if not ns.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        f"fleet terminals={r['terminals']} hub_cpu_pct={r['hub_cpu_pct']:.1f} staleness_s={r['staleness_s']:.1f} "
+        f"rollout_s={r['rollout_s']:.2f} lag_s={r['lag_s']:.2f} view_ms={r['view_ms']:.0f} "
+        f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} alerts={r['alerts']}"
+    )
+    ok = (
+        r["staleness_s"] <= 2 * r["heartbeat_s"]
+        and r["rollout_s"] <= 5.0
+        and r["hub_cpu_pct"] <= 50.0
+        and r["online"] == r["terminals"]
+    )
+    return 0 if ok else 1
