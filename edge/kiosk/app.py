@@ -133,6 +133,7 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
         },
         after_request=_headers,
         lifespan=[sweeper],
+        logging_config=None,  # the process's logging is set once by the shegong command
         state=State({"kiosk": kiosk}),
         debug=False,
     )

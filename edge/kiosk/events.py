@@ -27,6 +27,7 @@ __all__ = ["KioskEvents", "Notice", "Subscriber"]
 
 log = logging.getLogger(__name__)
 
+UNHEARD_TTL_S = 10.0  # a scan made while the page was loading is still shown, not a stale one
 NOTICE_TTL_S = 60.0
 
 
@@ -53,6 +54,7 @@ class KioskEvents:
         self._subscribers: list[Subscriber] = []
         self._notices: dict[str, Notice] = {}
         self._scans: dict[str, tuple[str, str, float]] = {}
+        self._unheard: tuple[str, float] | None = None  # a broadcast no page was listening for
         self._lock = threading.Lock()
 
     # -- device side (any thread) -------------------------------------------------------------------------
@@ -113,8 +115,12 @@ class KioskEvents:
         with self._lock:
             self._subscribers.append(sub)
         token = self.sessions.pending_claim()
+        with self._lock:
+            unheard, self._unheard = self._unheard, None
         if token is not None:  # the tap came while this page was loading
             sub.queue.put_nowait(json.dumps({"go": f"/claim/{token}"}))
+        elif unheard is not None and self._clock() - unheard[1] <= UNHEARD_TTL_S:  # likewise a scan or notice
+            sub.queue.put_nowait(unheard[0])
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -132,6 +138,8 @@ class KioskEvents:
         data = json.dumps(message)
         with self._lock:
             targets = [s for s in self._subscribers if sid is None or s.sid == sid]
+            if not targets and sid is None:
+                self._unheard = (data, self._clock())
         for sub in targets:
             try:
                 sub.loop.call_soon_threadsafe(sub.queue.put_nowait, data)

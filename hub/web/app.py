@@ -162,6 +162,7 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
             ),
             security=[{"BearerToken": []}],
         ),
+        logging_config=None,  # the process's logging is set once by the shegong command, not by the web app
     )
 
 
