@@ -129,7 +129,7 @@ class CatalogueStore:
                     )
                 )
             self._current, self._version = catalogue, catalogue.version
-            self._hashes = {r["code"]: r["hash"] for r in rows}
+            self._hashes = {item.code: str(r["hash"]) for item, r in zip(catalogue.items, rows, strict=True)}
         log.info("catalogue version %d in force (%d items)", catalogue.version, len(rows))
         for listener in list(self.on_change):
             try:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from hub.catalogue.store import CatalogueStore
 from hub.errors import NotFound
 from protocol import topics
+from protocol.catalogue import ServiceItem
 from protocol.catalogue_sync import CatalogueReply, CatalogueReplyBody, CatalogueRequest, ReplyStatus
 from protocol.envelope import MAX_PAYLOAD_BYTES, Envelope
 
@@ -49,7 +50,8 @@ class CatalogueRequests:
         else:
             base = self.store.version_with_hash(r.have_hash, conn)
             codes = manifest.diff(self.store.published(base, conn).manifest.items)[0] if base is not None else []
-        items, size = [], 0
+        items: list[ServiceItem] = []
+        size = 0
         for code in codes:
             size += wanted.sizes[code] + 1
             if items and size > _ROOM:

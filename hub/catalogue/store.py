@@ -103,7 +103,7 @@ class CatalogueStore:
 
     def _infos(self, conn: Connection, q: Any) -> list[VersionInfo]:
         rows = conn.execute(q).mappings().all()
-        counts = dict(
+        counts: dict[int, int] = dict(
             conn.execute(
                 select(_items.c.version, func.count())
                 .where(_items.c.version.in_([r["version"] for r in rows]))

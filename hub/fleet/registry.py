@@ -59,7 +59,7 @@ DROP_KINDS = (LinkEvent.DEATH, LinkEvent.SILENT)
 """Link events that count towards flapping."""
 
 
-def facts_of(t: Mapping[str, Any], reported: int | None, drops: int) -> Facts:
+def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int) -> Facts:
     """The facts of one terminal from its ``terminals`` row, the catalogue version it reported and its drops."""
     try:
         health = json.loads(t["health"] or "{}")
@@ -123,7 +123,8 @@ class Fleet:
 
     def tick(self) -> None:
         """One round of the periodic work; errors are logged and the next round comes anyway."""
-        for job in (self.evaluate_all, self._prune_if_due, *self.on_tick):
+        jobs: list[Callable[[], object]] = [self.evaluate_all, self._prune_if_due, *self.on_tick]
+        for job in jobs:
             try:
                 job()
             except Exception:

@@ -7,9 +7,10 @@ as the Will, a retained birth, a heartbeat every ``--heartbeat`` seconds (QoS 0)
 report). A heartbeat's ``uptime_s`` is its send time since the run's epoch, so the bench can tell how
 old the data on the dashboard is.
 
-- ``staleness_s``: the worst age, over the steady phase, of the newest heartbeat the dashboard's view
-  (``hub.fleet.view.terminals``, read from the hub's database) shows for any terminal. Target: at most
-  two heartbeat intervals. ``lag_s`` is the worst delay from sending a heartbeat to seeing it there.
+- ``staleness_s``: the worst age, over the steady phase, of the newest heartbeat the dashboard shows for
+  any terminal (read every 0.25 s from the ``terminals`` table the view is built from). Target: at most
+  two heartbeat intervals. ``lag_s`` is the worst delay from sending a heartbeat to seeing it there;
+  ``view_ms`` the longest build of the dashboard's view (``hub.fleet.view.terminals``), done every 5 s.
 - ``hub_cpu_pct``: the hub process's CPU over the steady phase, in % of one core. Target: ≤ 50 at 1,000.
 - ``rollout_s``: from publishing a one-item catalogue change until every terminal's report is committed
   at the hub. Target: ≤ 5 s at 1,000.
@@ -205,6 +206,7 @@ def _sim_worker(
 ) -> None:
     """A process running ``ids`` as terminals in one selector loop until ``stop`` is set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(5)  # the terminals stand for other machines: on a small box the hub comes first
     from protocol.catalogue import load_seed
 
     seed = load_seed()
@@ -272,7 +274,8 @@ class _Watcher:
         self.staleness = 0.0
         self.view_ms = 0.0
 
-    def poll(self, measure: bool) -> list[Any]:
+    def views(self) -> list[Any]:
+        """The dashboard's view of every terminal, timed."""
         from hub.fleet import view
         from hub.fleet.assess import Desired
 
@@ -281,20 +284,26 @@ class _Watcher:
         started = time.perf_counter()
         with self.engine.connect() as conn:
             views = view.terminals(conn, self.settings, datetime.now(UTC), desired)
-        took = (time.perf_counter() - started) * 1000
-        now = time.time()
-        for v in views:
-            if v.uptime_s is None:
-                continue
-            sent = self.epoch + v.uptime_s
-            if measure:
-                self.staleness = max(self.staleness, now - sent)
-                if self.seen.get(v.terminal_id) != v.uptime_s:
-                    self.lag = max(self.lag, now - sent)
-            self.seen[v.terminal_id] = v.uptime_s
-        if measure:
-            self.view_ms = max(self.view_ms, took)
+        self.view_ms = max(self.view_ms, (time.perf_counter() - started) * 1000)
         return views
+
+    def poll(self) -> None:
+        """How old the newest heartbeat the dashboard shows is, for each terminal (its ``uptime_s`` is its
+        send time): read from the ``terminals`` table the view is built from, without building it."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT terminal_id, json_extract(health, '$.uptime_s') FROM terminals")).all()
+        now = time.time()
+        for terminal, uptime in rows:
+            if uptime is None:
+                continue
+            sent = self.epoch + uptime
+            self.staleness = max(self.staleness, now - sent)
+            if self.seen.get(terminal) != uptime:
+                if terminal in self.seen:
+                    self.lag = max(self.lag, now - sent)
+                self.seen[terminal] = uptime
 
     def count(self, sql: str) -> int:
         from sqlalchemy import text
@@ -364,13 +373,18 @@ def run(
         )
         settle = max(0.0, heartbeat_s + 2 - (time.monotonic() - started_all))
         time.sleep(settle)  # every terminal has beaten once
-        watcher.poll(measure=False)
+        watcher.poll()
+        watcher.staleness = watcher.lag = 0.0
 
         hub_ps = psutil.Process(hub.pid)
         cpu0, t0 = hub_ps.cpu_times(), time.monotonic()
+        next_view = t0
         while time.monotonic() - t0 < steady_s:
-            watcher.poll(measure=True)
-            time.sleep(0.5)
+            watcher.poll()
+            if time.monotonic() >= next_view:  # an operator reloading the dashboard every 5 s
+                watcher.views()
+                next_view += 5.0
+            time.sleep(0.25)
         cpu1, t1 = hub_ps.cpu_times(), time.monotonic()
         hub_cpu = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
 
@@ -397,7 +411,7 @@ def run(
         rollout_cpu = 100 * (sum(hub_ps.cpu_times()[:2]) - (cpu1.user + cpu1.system)) / (time.monotonic() - t1)
         cases = watcher.count("SELECT count(*) FROM cases")
         alerts = watcher.count("SELECT count(*) FROM fleet_alerts WHERE cleared_at IS NULL")
-        online = sum(v.state.value == "online" for v in watcher.poll(measure=False))
+        online = sum(v.state.value == "online" for v in watcher.views())
         broker_cpu = psutil.Process(broker.proc.pid).cpu_times() if broker.proc else None
     finally:
         stop.set()
