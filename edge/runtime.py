@@ -36,7 +36,7 @@ class EdgeRuntime:
     def __init__(
         self,
         settings: EdgeSettings,
-        health: Callable[[], dict[str, str]] | None = None,
+        health: Callable[[], dict[str, object]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings

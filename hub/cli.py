@@ -68,12 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--end", type=date.fromisoformat, help="last day (YYYY-MM-DD); default today")
     rep.add_argument("--department", help="one department's items only")
     rep.add_argument("--csv", type=Path, help="write CSV (UTF-8 with BOM) to this file")
+    cat = sub.add_parser("catalogue", help="list, export, import and publish catalogue versions", add_help=False)
+    cat.add_argument("rest", nargs=argparse.REMAINDER)
     dl = sub.add_parser("dead-letters", help="the latest refused messages and why (JSON lines)")
     dl.add_argument("--limit", type=int, default=50, help="how many, newest first")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
+    if list(argv[:1]) == ["catalogue"]:
+        from hub.catalogue.cli import main as catalogue_main
+
+        return catalogue_main(list(argv[1:]))
     ns = _parser().parse_args(list(argv))
     settings = hub_settings.load()
     if ns.cmd == "run":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -49,3 +52,20 @@ def assert_exactly_once(engine: Engine, accepted: list[str]) -> None:
     missing = set(accepted) - set(at_hub)
     assert not missing, f"{len(missing)} accepted case(s) never reached the hub"
     assert set(at_hub) == set(accepted)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+UPDATE_SCREENSHOTS = os.environ.get("SHEGONG_TEST_UPDATE_SCREENSHOTS") == "1"  # read before the env is cleaned
+
+
+def keep_screenshot(page: Any, name: str, area: str, full_page: bool = False) -> Path:
+    """Photograph ``page`` into tests/artifacts/<area>/; docs/screenshots/<name>.png gets it only when missing
+    or when SHEGONG_TEST_UPDATE_SCREENSHOTS=1, so a test run does not rewrite the README's pictures."""
+    shot = ROOT / "tests" / "artifacts" / area / f"{name}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=full_page)
+    published = ROOT / "docs" / "screenshots" / f"{name}.png"
+    if UPDATE_SCREENSHOTS or not published.exists():
+        published.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, published)
+    return shot

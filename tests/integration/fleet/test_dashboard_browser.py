@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,7 @@ from hub.fleet.web import fleet_router
 from protocol.envelope import utcnow
 from shegong.broker import free_port
 from tests.integration.fleet.conftest import alerts, fleet_state
-from tests.support import wait_for
-
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+from tests.support import keep_screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 _terms = TerminalRow.__table__
@@ -118,8 +115,7 @@ def test_the_dashboard_puts_problems_first_sorts_and_shows_each_terminals_histor
     assert "打印机缺纸" in rows.nth(order.index("JW021-01")).inner_text()
     assert "目录版本落后" in rows.nth(order.index("JW026-01")).inner_text()
     assert f"服务目录 v{version}" in page.locator("#rollout").inner_text()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "fleet-dashboard.png"), full_page=True)
+    keep_screenshot(page, "fleet-dashboard", "fleet", full_page=True)
 
     page.get_by_role("link", name="待上传").click()  # ascending, then descending
     page.get_by_role("link", name="待上传").click()
@@ -132,7 +128,7 @@ def test_the_dashboard_puts_problems_first_sorts_and_shows_each_terminals_histor
     assert "未解除" in page.locator("#alerts").inner_text()
     assert "上线" in page.locator("#links").inner_text()
     assert page.locator("#heartbeats tbody tr").count() >= 2
-    page.screenshot(path=str(SCREENSHOTS / "fleet-terminal.png"), full_page=True)
+    keep_screenshot(page, "fleet-terminal", "fleet", full_page=True)
 
     paper.beat(printer="ok")  # the roll is changed: the alert clears, and the history keeps it
     wait_for(lambda: alerts(hub, "JW021-01", "printer_paper")[0].cleared_at is not None, what="paper alert cleared")
