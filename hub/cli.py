@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--department", help="one department's items only")
     rep.add_argument("--csv", type=Path, help="write CSV (UTF-8 with BOM) to this file")
     cat = sub.add_parser("catalogue", help="list, export, import and publish catalogue versions", add_help=False)
-    cat.add_argument("rest", nargs=argparse.REMAINDER)
+    cat.add_argument("rest", nargs=argparse.REMAINDER, help="see `shegong hub catalogue --help`")
     dl = sub.add_parser("dead-letters", help="the latest refused messages and why (JSON lines)")
     dl.add_argument("--limit", type=int, default=50, help="how many, newest first")
     return p
