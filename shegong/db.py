@@ -5,13 +5,15 @@ Only SQLAlchemy is imported here; the edge and the hub each keep their own table
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntPK", "UTCDateTime", "make_engine"]
+__all__ = ["BigIntPK", "UTCDateTime", "make_engine", "upgrade_schema"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -64,3 +66,19 @@ def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwa
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit key on PostgreSQL that stays SQLite's INTEGER PRIMARY KEY (the rowid, so it autoincrements)."""
+
+
+def upgrade_schema(engine: Engine, migrations: Path, revision: str = "head") -> None:
+    """Upgrade a schema with Alembic's scripts in ``migrations`` to ``revision``, in one transaction.
+
+    Alembic is imported here, only when a schema is behind: a terminal in steady state never loads it.
+    """
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from pathlib import Path
@@ -11,7 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from edge.settings import EdgeSettings
-from shegong.db import make_engine
+from shegong.db import make_engine, upgrade_schema
 
 __all__ = ["HEAD", "bump_counter", "current_revision", "device_secret", "migrate", "open_engine", "read_counter"]
 
@@ -41,16 +40,8 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the edge schema with Alembic to ``revision`` (head by default), in one transaction."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    """Bring the schema to ``revision`` (head by default), queue and data intact."""
+    upgrade_schema(engine, _MIGRATIONS, revision)
 
 
 def device_secret(settings: EdgeSettings) -> bytes:

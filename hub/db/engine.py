@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from shegong.db import make_engine
+from shegong.db import make_engine, upgrade_schema
 
 __all__ = ["open_engine", "migrate"]
 
@@ -32,12 +31,5 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    """Bring the schema to ``revision`` (head by default), queue and data intact."""
+    upgrade_schema(engine, _MIGRATIONS, revision)

@@ -5,22 +5,19 @@ Read once at start-up by :func:`load` (never at import); every field is document
 
 from __future__ import annotations
 
-import os
-
 from pydantic import Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
 
 from hub.settings import DEFAULT_CONFIG
+from shegong.settings import TomlSettings
 
 __all__ = ["FleetSettings", "load"]
 
 
-class FleetSettings(BaseSettings):
+class FleetSettings(TomlSettings):
+    config_env = "SHEGONG_HUB_CONFIG"
+    default_config = DEFAULT_CONFIG
+    toml_table = ("fleet",)
     model_config = SettingsConfigDict(env_prefix="SHEGONG_HUB_FLEET_", extra="ignore")
 
     heartbeat_s: float = Field(10.0, gt=0, description="the terminals' heartbeat interval (edge heartbeat_s)")
@@ -43,22 +40,6 @@ class FleetSettings(BaseSettings):
     @property
     def silent_after_s(self) -> float:
         return self.heartbeat_s * self.silent_after_beats
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(
-            settings_cls,
-            toml_file=os.environ.get("SHEGONG_HUB_CONFIG", DEFAULT_CONFIG),
-            toml_table_header=("fleet",),
-        )
-        return init_settings, env_settings, toml
 
 
 def load(**overrides: object) -> FleetSettings:
