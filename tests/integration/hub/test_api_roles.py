@@ -100,3 +100,9 @@ def test_the_session_cookie_opens_no_api_route_and_forms_need_their_csrf_token(h
     )
     assert done.status_code == 303
     assert "已受理" in client.get(f"/cases/{case_id}").text
+
+
+def test_input_the_database_cannot_hold_is_a_clear_400_not_a_server_error(hub, client):
+    """PostgreSQL refuses NUL in text; Schemathesis found the 500 it used to cause at sign-in."""
+    r = client.post("/api/auth/login", json={"username": "mana\x00ger", "password": "x"})
+    assert r.status_code in (400, 401) and "error" in r.json()
