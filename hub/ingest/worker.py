@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -137,8 +139,12 @@ class IngestWorker:
             self.handler.metrics.queue.set(self._queue.qsize())
 
     def _commit(self, group: list[mqtt.MQTTMessage]) -> None:
-        now = utcnow()
-        replies = self.handler.handle_many([(m.topic, m.payload, now) for m in group])
+        # Each message keeps the hub's time of receipt (paho stamps it, monotonic), not the time of the
+        # commit: a backed-up queue must not make a terminal look recently heard.
+        now, mono = utcnow(), time.monotonic()
+        replies = self.handler.handle_many(
+            [(m.topic, m.payload, now - timedelta(seconds=mono - m.timestamp)) for m in group]
+        )
         for topic, payload in replies:
             self.client.publish(topic, payload, qos=1)
         for m in group:

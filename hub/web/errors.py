@@ -36,8 +36,8 @@ def _status_and_message(exc: Exception) -> tuple[int, str]:
         return exc.status_code, str(exc)
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail)
-    if isinstance(exc, DataError):  # input the database cannot hold (PostgreSQL refuses NUL in text)
-        return 400, "输入含有无法保存的字符"
+    if isinstance(exc, DataError | OverflowError):  # input the database cannot hold: NUL in text, a huge number
+        return 400, "输入含有无法保存的字符或数值"
     return 500, "internal error"
 
 
@@ -54,4 +54,4 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Template("error.html", context={"title": title, "message": message, "status": status}, status_code=status)
 
 
-handlers: ExceptionHandlersMap = {HubError: _handle, HTTPException: _handle, DataError: _handle}
+handlers: ExceptionHandlersMap = {HubError: _handle, HTTPException: _handle, DataError: _handle, OverflowError: _handle}

@@ -47,7 +47,7 @@ def audit_page(engine: Any, limit: int, before: int | None = None, actor: str | 
 def audit_entries(
     request: Request[Any, Any, Any],
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Parameter(ge=1)] = None,
+    before: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,  # a 64-bit id, as both databases store it
     actor: Annotated[str | None, Parameter(max_length=64)] = None,
 ) -> dict[str, Any]:
     """The newest audit entries (before entry ``before``), optionally of one actor (``user:name``)."""

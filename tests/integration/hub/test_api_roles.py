@@ -106,3 +106,8 @@ def test_input_the_database_cannot_hold_is_a_clear_400_not_a_server_error(hub, c
     """PostgreSQL refuses NUL in text; Schemathesis found the 500 it used to cause at sign-in."""
     r = client.post("/api/auth/login", json={"username": "mana\x00ger", "password": "x"})
     assert r.status_code in (400, 401) and "error" in r.json()
+
+
+def test_a_number_too_large_for_the_database_is_a_400(client, api):
+    r = client.get("/api/audit", params={"before": str(10**25)}, headers=api("manager"))
+    assert r.status_code == 400 and "error" in r.json()
