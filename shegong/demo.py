@@ -178,7 +178,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         lines = start(demo, broker)
         hub_url = f"http://127.0.0.1:{demo.hub_port}"
-        ok = _wait_http(f"{hub_url}/healthz")
+        ok = _wait_http(f"{hub_url}/healthz", timeout=60)
         print(f"\nShegong demo in {folder} (resume: run again; start afresh: --fresh)")
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
