@@ -8,11 +8,8 @@ The photo is sliced past in memory and never kept.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-
-import serial
 
 from edge.devices import messages
 from edge.devices.errors import (
@@ -28,7 +25,7 @@ from edge.devices.facts import CardFacts
 from edge.devices.idtext import decode_text_block, facts_from_text, split_read_data
 from edge.devices.sam import BadFrame, BadFrameKind, FrameParser, Response, encode_command
 from edge.devices.sam_codes import SET_BAUD_CMD, STATUS_TEXT, Baud, Command, Status
-from edge.devices.serialport import PORT_ERRORS, open_port, read_some, write_all
+from edge.devices.serialport import SerialPortDevice, read_some, write_all
 
 __all__ = ["DEFAULT_BAUDRATE", "IdCardReader"]
 
@@ -38,7 +35,7 @@ DEFAULT_BAUDRATE = 115200
 _SAM_DEAD = {Status.SAM_SELF_TEST_FAILED, Status.SAM_NOT_AUTHORISED}
 
 
-class IdCardReader:
+class IdCardReader(SerialPortDevice):
     """A GA 467 reader on a serial port; implements :class:`edge.devices.reader.CardReader`.
 
     ``timeout`` bounds each short exchange; ``read_timeout`` the read itself (a SAM spends most of a
@@ -58,35 +55,23 @@ class IdCardReader:
         attempts: int = 3,
         retry_pause: float = 0.1,
     ) -> None:
-        self.port = port
-        self.baudrate = baudrate
+        super().__init__(port, baudrate)
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.attempts = attempts
         self.retry_pause = retry_pause
         #: Bad frames seen since this reader was made (garbage included); health reports it.
         self.bad_frames = 0
-        self._serial: serial.Serial | None = None
         self._parser = FrameParser()
 
-    @property
-    def name(self) -> str:
-        return self.port
-
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
-
     def open(self) -> None:
-        if self._serial is None:
-            self._serial = open_port(self.port, self.baudrate)
-            self._parser.reset()
+        self._ensure_open()
+
+    def _on_open(self) -> None:
+        self._parser.reset()
 
     def close(self) -> None:
-        ser, self._serial = self._serial, None
-        if ser is not None:
-            with contextlib.suppress(*PORT_ERRORS):  # already gone is fine
-                ser.close()
+        self._close_port()
 
     def transact(
         self, command: Command | tuple[int, int], data: bytes = b"", *, timeout: float | None = None

@@ -7,7 +7,6 @@ kiosk can offer a reprint. Safe to call from several threads (one exchange at a 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 
@@ -15,7 +14,7 @@ import serial
 
 from edge.devices.errors import DeviceTimeout, DeviceUnavailable, FrameCorrupted, PrinterNotReady
 from edge.devices.escpos import PrinterStatus, Receipt, decode_status, status_request
-from edge.devices.serialport import PORT_ERRORS, open_port, read_some, write_all
+from edge.devices.serialport import SerialPortDevice, read_some, write_all
 
 __all__ = ["DEFAULT_BAUDRATE", "ReceiptPrinter"]
 
@@ -24,32 +23,21 @@ __all__ = ["DEFAULT_BAUDRATE", "ReceiptPrinter"]
 DEFAULT_BAUDRATE = 9600
 
 
-class ReceiptPrinter:
+class ReceiptPrinter(SerialPortDevice):
     def __init__(
         self, port: str, *, baudrate: int = DEFAULT_BAUDRATE, timeout: float = 1.0, write_timeout: float = 10.0
     ) -> None:
-        self.port = port
-        self.baudrate = baudrate
+        super().__init__(port, baudrate, write_timeout=write_timeout)
         self.timeout = timeout
-        self.write_timeout = write_timeout
-        self._serial: serial.Serial | None = None
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.port
-
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
 
     def open(self) -> None:
         with self._lock:
-            self._open()
+            self._ensure_open()
 
     def close(self) -> None:
         with self._lock:
-            self._close()
+            self._close_port()
 
     def status(self) -> PrinterStatus:
         """Ask ``DLE EOT 1, 2, 3, 4``. Raises :class:`DeviceUnavailable` / :class:`DeviceTimeout`."""
@@ -67,31 +55,20 @@ class ReceiptPrinter:
         with self._lock:
             _raise_unless_ready(self._status(), "before printing")
             try:
-                write_all(self._open(), data)
+                write_all(self._ensure_open(), data)
             except DeviceUnavailable:
-                self._close()
+                self._close_port()
                 raise
             after = self._status()
             _raise_unless_ready(after, "while printing: the receipt may be incomplete")
             return after
 
-    def _open(self) -> serial.Serial:
-        if self._serial is None:
-            self._serial = open_port(self.port, self.baudrate, write_timeout=self.write_timeout)
-        return self._serial
-
-    def _close(self) -> None:
-        ser, self._serial = self._serial, None
-        if ser is not None:
-            with contextlib.suppress(*PORT_ERRORS):
-                ser.close()
-
     def _status(self) -> PrinterStatus:
         try:
-            ser = self._open()
+            ser = self._ensure_open()
             replies = {n: self._ask(ser, n) for n in (1, 2, 3, 4)}
         except DeviceUnavailable:
-            self._close()
+            self._close_port()
             raise
         try:
             return decode_status(replies)

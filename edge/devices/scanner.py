@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
 
-import serial
-
 from edge.devices.errors import DeviceUnavailable
-from edge.devices.serialport import PORT_ERRORS, open_port, read_some
+from edge.devices.serialport import SerialPortDevice, read_some
 
 __all__ = ["QrScanner"]
 
@@ -19,37 +16,25 @@ log = logging.getLogger(__name__)
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
-class QrScanner:
+class QrScanner(SerialPortDevice):
     """Reads scans from a serial port. ``max_line`` bounds a line that never ends (noise, wrong rate)."""
 
     def __init__(self, port: str, *, baudrate: int = 9600, max_line: int = 4096) -> None:
-        self.port = port
-        self.baudrate = baudrate
+        super().__init__(port, baudrate)
         self.max_line = max_line
         #: Lines thrown away as too long.
         self.overlong = 0
-        self._serial: serial.Serial | None = None
         self._buf = bytearray()
         self._lines: list[bytes] = []
 
-    @property
-    def name(self) -> str:
-        return self.port
-
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
-
     def open(self) -> None:
-        if self._serial is None:
-            self._serial = open_port(self.port, self.baudrate)
-            self._buf.clear()
+        self._ensure_open()
+
+    def _on_open(self) -> None:
+        self._buf.clear()
 
     def close(self) -> None:
-        ser, self._serial = self._serial, None
-        if ser is not None:
-            with contextlib.suppress(*PORT_ERRORS):
-                ser.close()
+        self._close_port()
 
     def read_scan(self, timeout: float) -> str | None:
         """The next scan, or ``None`` if none arrives within ``timeout`` seconds."""

@@ -6,6 +6,7 @@ both become :class:`DeviceUnavailable`, so callers close the port and reopen it 
 
 from __future__ import annotations
 
+import contextlib
 import termios
 import time
 
@@ -13,7 +14,7 @@ import serial
 
 from edge.devices.errors import DeviceTimeout, DeviceUnavailable
 
-__all__ = ["PORT_ERRORS", "SLICE", "open_port", "read_some", "write_all"]
+__all__ = ["PORT_ERRORS", "SLICE", "SerialPortDevice", "open_port", "read_some", "write_all"]
 
 #: What a vanished port raises from pyserial calls (``tcflush`` raises ``termios.error``, not OSError).
 PORT_ERRORS = (serial.SerialException, OSError, termios.error)
@@ -61,3 +62,40 @@ def write_all(port: serial.Serial, data: bytes) -> None:
         raise DeviceTimeout(f"{port.port}: write timed out") from None
     except PORT_ERRORS as exc:
         raise DeviceUnavailable(f"{port.port}: {exc}") from None
+
+
+class SerialPortDevice:
+    """A device on one serial port, opened on demand and closed quietly; its ``name`` is the port.
+
+    Subclasses reset their parsing state in :meth:`_on_open`; a port that is already gone when closed
+    is fine.
+    """
+
+    def __init__(self, port: str, baudrate: int, *, write_timeout: float = 1.0) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.write_timeout = write_timeout
+        self._serial: serial.Serial | None = None
+
+    @property
+    def name(self) -> str:
+        return self.port
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
+    def _ensure_open(self) -> serial.Serial:
+        if self._serial is None:
+            self._serial = open_port(self.port, self.baudrate, write_timeout=self.write_timeout)
+            self._on_open()
+        return self._serial
+
+    def _on_open(self) -> None:
+        """Called after the port opened: drop whatever half-read bytes an earlier connection left."""
+
+    def _close_port(self) -> None:
+        ser, self._serial = self._serial, None
+        if ser is not None:
+            with contextlib.suppress(*PORT_ERRORS):
+                ser.close()
