@@ -149,16 +149,23 @@ def item_detail(request: Request[Any, Any, Any], code: str, printed: str = "") -
         request,
         "item.html",
         session=session,
-        item=item,
-        name=item.name_en if t.lang == "en" else item.name,
         department=kiosk.directory.department_name(item.department, t.lang),
         verdict=verdict_of(kiosk, session, item),
-        materials=[material_text(t, item, n) for n in range(len(item.materials))],
-        place=_place(kiosk, t, item),
         due=kiosk.directory.due_date(item, kiosk.today()),
         can_apply=can_apply(kiosk, session, item),
-        printed=printed if printed in _PRINT_STATES else "",
+        **_item_view(kiosk, t, item, printed),
     )
+
+
+def _item_view(kiosk: Kiosk, t: Any, item: ServiceItem, printed: str) -> dict[str, Any]:
+    """What the item page and the visit page both show of an item, in the page's language."""
+    return {
+        "item": item,
+        "name": item.name_en if t.lang == "en" else item.name,
+        "place": _place(kiosk, t, item),
+        "materials": [material_text(t, item, n) for n in range(len(item.materials))],
+        "printed": printed if printed in _PRINT_STATES else "",
+    }
 
 
 def _place(kiosk: Kiosk, t: Any, item: ServiceItem) -> str:
@@ -188,12 +195,8 @@ def book(request: Request[Any, Any, Any], code: str, printed: str = "") -> Templ
         request,
         "book.html",
         session=session,
-        item=item,
-        name=item.name_en if t.lang == "en" else item.name,
         visit=kiosk.directory.suggested_visit(kiosk.now()),
-        place=_place(kiosk, t, item),
-        materials=[material_text(t, item, n) for n in range(len(item.materials))],
-        printed=printed if printed in _PRINT_STATES else "",
+        **_item_view(kiosk, t, item, printed),
     )
 
 
