@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
-import threading
 from collections.abc import Sequence
 
 from edge import settings as edge_settings
@@ -14,6 +12,7 @@ from edge.runtime import EdgeRuntime
 from edge.store.cases import NewCase
 from protocol.cases import Applicant
 from protocol.idnumber import birth_date, mask, sex
+from shegong.cli import stop_on_sigterm, wait_for_stop
 
 __all__ = ["main"]
 
@@ -91,8 +90,7 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_sigterm()
     with EdgeRuntime(settings) as rt:
         rt.start_sync()
         if kiosk:
@@ -103,8 +101,5 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
             else:
                 serve(rt, stop)
                 return 0
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_stop(stop)
     return 0

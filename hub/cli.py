@@ -6,13 +6,10 @@ A thin layer: the work is in the domain packages; their errors become a message 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -24,6 +21,7 @@ from hub.audit.chain import Anchor, anchor, verify
 from hub.db.engine import open_engine
 from hub.db.models import DeadLetter
 from hub.errors import HubError
+from shegong.cli import stop_on_sigterm, wait_for_stop
 
 __all__ = ["main"]
 
@@ -115,8 +113,7 @@ def main(argv: Sequence[str]) -> int:
 def _run(settings: hub_settings.HubSettings, web: bool) -> int:
     from hub.runtime import HubRuntime
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_sigterm()
     with HubRuntime(settings) as rt:
         rt.start()
         if web:
@@ -124,8 +121,7 @@ def _run(settings: hub_settings.HubSettings, web: bool) -> int:
 
             serve(rt, stop)
         else:
-            with contextlib.suppress(KeyboardInterrupt):
-                stop.wait()
+            wait_for_stop(stop)
     return 0
 
 

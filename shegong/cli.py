@@ -8,13 +8,16 @@ exit code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "stop_on_sigterm", "wait_for_stop"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shegong.demo", "run broker, hub and terminals on this machine"),
@@ -27,6 +30,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nightly": ("edge.nightly", "overnight reconciliation, audit anchoring, retention purge"),
     "protocol": ("shegong.protocol_cli", "export the protocol's JSON Schemas"),
 }
+
+
+def stop_on_sigterm() -> threading.Event:
+    """An event that SIGTERM (systemd's stop) sets, so a service ends as cleanly as on Ctrl-C."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block until SIGTERM or Ctrl-C."""
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
 
 
 def _usage() -> str:
