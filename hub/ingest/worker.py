@@ -56,6 +56,7 @@ class IngestWorker:
             c.tls_set(ca_certs=settings.broker_tls_ca)
         c.will_set(topics.hub_state(), self._state(False), qos=1, retain=True)
         c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
 
@@ -91,6 +92,14 @@ class IngestWorker:
             log.error("broker refused the hub: %s", reason)
             return
         client.subscribe([(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)])
+
+    def _on_subscribe(
+        self, client: mqtt.Client, _u: object, _mid: int, reasons: list[mqtt.ReasonCode], _p: object
+    ) -> None:
+        """Listening only once the broker confirmed the subscriptions: then say online (retained)."""
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the hub's subscriptions: %s", reasons)
+            return
         client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
         self.connected.set()
         log.info(

@@ -46,7 +46,9 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, message)
     if is_api(request):
-        return Response({"error": message}, status_code=status)
+        # ``error`` is our documented shape; ``status_code`` and ``detail`` are Litestar's own, which its
+        # validation answers (400) document: every error body fits whichever of the two a route declares.
+        return Response({"error": message, "status_code": status, "detail": message}, status_code=status)
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")

@@ -62,7 +62,7 @@ def _get_json(url: str) -> dict | None:
 
 
 def health_terminals(hub_url: str) -> int:
-    """Terminals online, as the demo's seeded manager sees them through the API."""
+    """Terminals online, as the demo's seeded manager sees them through the API (0 while not answering)."""
     base = hub_url.rstrip("/")
     login = urllib.request.Request(
         f"{base}/api/auth/login",
@@ -71,8 +71,8 @@ def health_terminals(hub_url: str) -> int:
     )
     try:
         token = json.load(urllib.request.urlopen(login, timeout=5))["token"]
+        query = urllib.request.Request(f"{base}/api/terminals", headers={"Authorization": f"Bearer {token}"})
+        data = json.load(urllib.request.urlopen(query, timeout=5))
     except OSError:
-        return 0  # not answering yet
-    query = urllib.request.Request(f"{base}/api/terminals", headers={"Authorization": f"Bearer {token}"})
-    data = json.load(urllib.request.urlopen(query, timeout=5))
+        return 0
     return sum(1 for t in data["terminals"] if t["online"])

@@ -81,7 +81,7 @@ def _hub_process(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 def test_cases_survive_a_hub_sigkill_in_the_middle_of_a_batch(hub_db_url, broker, edge_factory, tmp_path):
     open_engine(hub_db_url).dispose()  # schema first, so counting below never races the migration
-    edge = edge_factory(batch_size=50, inflight_window=4)
+    edge = edge_factory(batch_size=20, inflight_window=2)  # small steps, so the kill lands mid-drain
     accepted = _submit(edge, 1500)
     hub = _hub_process(hub_db_url, broker.port, tmp_path / "hub.log")
     engine = open_engine(hub_db_url, upgrade=False)
