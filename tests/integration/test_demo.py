@@ -31,6 +31,8 @@ def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
             "0",
             "--kiosk-port",
             "0",
+            "--terminals",
+            "2",  # fewer processes on a loaded CI machine; the demo itself defaults to three
         ],
         stdout=out.open("wb"),
         stderr=subprocess.STDOUT,
@@ -43,8 +45,8 @@ def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
         health = wait_for(lambda: _get_json(f"{hub_url.rstrip('/')}/healthz"), timeout=60, what="the hub's web")
         assert health["ok"] is True
         descendants = psutil.Process(proc.pid).children(recursive=True)
-        assert len(descendants) >= 1 + 1 + 3 * 4, "broker, hub, and per terminal an edge and three simulators"
-        wait_for(lambda: health_terminals(hub_url) == 3, timeout=60, what="three terminals born at the hub")
+        assert len(descendants) >= 1 + 1 + 2 * 4, "broker, hub, and per terminal an edge and three simulators"
+        wait_for(lambda: health_terminals(hub_url) == 2, timeout=120, what="both terminals born at the hub")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
