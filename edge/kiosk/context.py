@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from cachetools import LRUCache
 from litestar import Request
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 
 from edge.devices.errors import DeviceError, PrinterNotReady
 from edge.devices.escpos import Receipt
@@ -25,13 +28,16 @@ from protocol.catalogue import Catalogue
 from protocol.idnumber import mask
 from protocol.workdays import WorkCalendar
 
-__all__ = ["LANG_COOKIE", "LOCAL_TZ", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
+__all__ = ["LANG_COOKIE", "LOCAL_TZ", "PAGE_CACHE_SIZE", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
 
 log = logging.getLogger(__name__)
 
 SID_COOKIE = "kiosk_sid"
 LANG_COOKIE = "kiosk_lang"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+PAGE_CACHE_SIZE = 512
+"""Rendered page bodies kept (see :meth:`Kiosk.render_cached`); a few kB each."""
+_CSRF_SLOT = Markup("<!--csrf-->")  # where a cached body had its form's CSRF field: each page puts its own
 
 
 def local(at: datetime | None) -> datetime | None:
@@ -63,7 +69,13 @@ class Kiosk:
     catalogue: Callable[[], Catalogue]  # the catalogue in force now (it changes when the hub publishes)
     calendar: WorkCalendar
     printer: Printer | None = None
+    page_cache_size: int = PAGE_CACHE_SIZE
     _directory: Directory | None = field(default=None, repr=False)
+    _bodies: LRUCache[Hashable, tuple[Markup, tuple[Markup, ...]]] = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bodies = LRUCache(max(1, self.page_cache_size))
 
     @property
     def directory(self) -> Directory:
@@ -72,6 +84,8 @@ class Kiosk:
         directory = self._directory
         if directory is None or directory.catalogue is not catalogue:
             directory = self._directory = Directory(catalogue, self.calendar)
+            with self._lock:
+                self._bodies.clear()  # they show the catalogue that was in force
         return directory
 
     # -- per request --------------------------------------------------------------------------------------
@@ -110,12 +124,56 @@ class Kiosk:
 
     def render(self, request: Request[Any, Any, Any], template: str, **context: Any) -> Template:
         session = context.pop("session", None) or self.session(request, touch=False)
+        return Template(template_name=template, context={**self._base(request, session), **context})
+
+    def render_cached(
+        self,
+        request: Request[Any, Any, Any],
+        template: str,
+        key: Hashable,
+        build: Callable[[], Mapping[str, Any]],
+        session: KioskSession | None = None,
+        path: str | None = None,
+    ) -> Template:
+        """A page whose ``title`` and ``main`` blocks follow from ``key`` alone: those blocks are rendered
+        (from ``build()``'s context) once per key and kept, the page around them every time.
+
+        The key is taken together with the template, the language and whether a card holder and a staff
+        member are there; it must name everything else ``build`` reads (the catalogue in force is implied:
+        the bodies are dropped when it changes). Personal data (the holder's name, ID number, cases) stays
+        out of these blocks: ``base.html`` shows it. A form's CSRF field in ``main`` is filled per page.
+        ``path`` is the address the page stands for, when it is not the request's.
+        """
+        session = session or self.session(request, touch=False)
+        base = self._base(request, session, path)
+        self.directory  # noqa: B018 - first: a catalogue change drops the kept bodies
+        full_key = (template, base["lang"], bool(session and session.holder), bool(base["staff_id"]), key)
+        with self._lock:
+            body = self._bodies.get(full_key) if self.page_cache_size else None
+        if body is None:
+            env = request.app.template_engine.engine  # type: ignore[union-attr]
+            page = env.get_template(template)
+            blocks = page.new_context({**base, **build(), "csrf_input": _CSRF_SLOT})
+            # The template's top-level imports, macros and sets run before its parent's first output.
+            whole = page.root_render_func(blocks)
+            next(whole, None)
+            whole.close()
+            title, main = (Markup("".join(page.blocks[name](blocks))) for name in ("title", "main"))
+            body = (title, tuple(Markup(part) for part in main.split(_CSRF_SLOT)))
+            with self._lock:
+                self._bodies[full_key] = body
+        return Template(template_name="_cached.html", context={**base, "body_title": body[0], "body_main": body[1]})
+
+    def _base(
+        self, request: Request[Any, Any, Any], session: KioskSession | None, path: str | None = None
+    ) -> dict[str, Any]:
+        """What ``base.html`` shows on every page: the language, the holder (masked), staff, help, link."""
         holder = session.holder if session else None
         t = self.t(request)
-        base = {
+        return {
             "t": t,
             "lang": t.lang,
-            "path": request.url.path,
+            "path": path or request.url.path,
             "kiosk": self.config,
             "session": session,
             "staff_id": session.staff_id if session else None,
@@ -125,7 +183,6 @@ class Kiosk:
             "ping_s": self.ping_every_s,
             "online": self.online,
         }
-        return Template(template_name=template, context={**base, **context})
 
     @property
     def ping_every_s(self) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
-from edge.kiosk.context import LANG_COOKIE, SID_COOKIE, Kiosk, NoSession, redirect
+from edge.kiosk.context import LANG_COOKIE, SID_COOKIE, Kiosk, redirect
 from edge.kiosk.i18n import LANGS
 
 __all__ = ["ROUTES"]
@@ -51,17 +51,6 @@ _ENDED = {"finish", "timeout", "session"}
 @post("/browse", sync_to_thread=False)
 def browse(request: Request[Any, Any, Any]) -> Response[Any]:
     session = kiosk_of(request).sessions.anonymous()
-    response = redirect("/services")
-    set_session_cookie(response, session.sid)
-    return response
-
-
-@get("/claim/{token:str}", sync_to_thread=False)
-def claim(request: Request[Any, Any, Any], token: str) -> Response[Any]:
-    """Where a card tap sends the page: the one-time token becomes the session cookie."""
-    session = kiosk_of(request).sessions.claim(token)
-    if session is None:
-        raise NoSession
     response = redirect("/services")
     set_session_cookie(response, session.sid)
     return response
@@ -142,4 +131,4 @@ async def events(request: Request[Any, Any, Any]) -> ServerSentEvent:
     return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-ROUTES = [welcome, browse, claim, finish, extend, set_lang, call_staff, notice, events]
+ROUTES = [welcome, browse, finish, extend, set_lang, call_staff, notice, events]

@@ -8,12 +8,12 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from edge.kiosk.context import Kiosk, redirect
+from edge.kiosk.context import Kiosk, NoSession, redirect
 from edge.kiosk.receipts import checklist, material_text
-from edge.kiosk.routes.home import kiosk_of
+from edge.kiosk.routes.home import kiosk_of, set_session_cookie
 from edge.kiosk.session import KioskSession
 from protocol.catalogue import Department, HandledAt, ServiceItem
-from protocol.eligibility import Eligibility, Verdict
+from protocol.eligibility import Attributes, Eligibility, Verdict
 
 __all__ = ["ROUTES", "can_apply", "item_or_404"]
 
@@ -72,11 +72,45 @@ def services(
     all: bool = False,  # noqa: A002
 ) -> Template:
     kiosk = kiosk_of(request)
-    session = kiosk.any_session(request)
-    lang = kiosk.lang(request)
+    return _services_page(request, kiosk, kiosk.any_session(request), q.strip()[:40], dept, all)
+
+
+@get("/claim/{token:str}", sync_to_thread=False)
+def claim(request: Request[Any, Any, Any], token: str) -> Template | Response[Any]:
+    """Where a card tap sends the page: the one-time token becomes the session cookie, and the holder's
+    services come in the same response (the page then shows ``/services`` as its address)."""
+    kiosk = kiosk_of(request)
+    session = kiosk.sessions.claim(token)
+    if session is None:
+        if kiosk.session(request) is not None:  # a reload: the token is spent, the session is not
+            return redirect("/services")
+        raise NoSession
+    page = _services_page(request, kiosk, session, path="/services")
+    set_session_cookie(page, session.sid)
+    return page
+
+
+def _services_page(
+    request: Request[Any, Any, Any],
+    kiosk: Kiosk,
+    session: KioskSession,
+    q: str = "",
+    dept: str = "",
+    all: bool = False,  # noqa: A002
+    path: str | None = None,
+) -> Template:
     attrs = session.attributes(kiosk.today())
+    t = kiosk.t(request)
+    key = (tuple(sorted(attrs.values.items())) if attrs else None, q, dept, all)
+    return kiosk.render_cached(
+        request, "services.html", key, lambda: _services_view(kiosk, t, attrs, q, dept, all), session, path
+    )
+
+
+def _services_view(kiosk: Kiosk, t: Any, attrs: Attributes | None, q: str, dept: str, all: bool) -> dict[str, Any]:  # noqa: A002
+    """The services page's body: eligible first, then needs-check (then, asked for, not eligible)."""
+    lang = t.lang
     catalogue = kiosk.directory.catalogue
-    q = q.strip()[:40]
     hidden = 0
     # (status or None, [(department, [(item, verdict or None)])])
     groups: list[tuple[str | None, list[tuple[Department, list[tuple[ServiceItem, Verdict | None]]]]]] = []
@@ -118,21 +152,18 @@ def services(
         }
         for status, depts in groups
     ]
-    return kiosk.render(
-        request,
-        "services.html",
-        session=session,
-        sections=sections,
-        results=results,
-        q=q,
-        hidden=hidden,
-        all=all,
-        collapse=collapse,
-        dept=_dept_name(catalogue.department(dept), lang)
+    return {
+        "sections": sections,
+        "results": results,
+        "q": q,
+        "hidden": hidden,
+        "all": all,
+        "collapse": collapse,
+        "dept": _dept_name(catalogue.department(dept), lang)
         if dept and dept in {d.code for d in catalogue.departments}
         else "",
-        labels=_labels(kiosk.t(request)),
-    )
+        "labels": _labels(t),
+    }
 
 
 def _labels(t: Any) -> dict[str, str]:
@@ -145,15 +176,22 @@ def item_detail(request: Request[Any, Any, Any], code: str, printed: str = "") -
     session = kiosk.any_session(request)
     item = item_or_404(kiosk, code)
     t = kiosk.t(request)
-    return kiosk.render(
+    verdict = verdict_of(kiosk, session, item)
+    applies = can_apply(kiosk, session, item)
+    today = kiosk.today()
+    printed = printed if printed in _PRINT_STATES else ""
+    return kiosk.render_cached(
         request,
         "item.html",
+        (code, verdict, applies, today, printed),
+        lambda: {
+            "department": kiosk.directory.department_name(item.department, t.lang),
+            "verdict": verdict,
+            "due": kiosk.directory.due_date(item, today),
+            "can_apply": applies,
+            **_item_view(kiosk, t, item, printed),
+        },
         session=session,
-        department=kiosk.directory.department_name(item.department, t.lang),
-        verdict=verdict_of(kiosk, session, item),
-        due=kiosk.directory.due_date(item, kiosk.today()),
-        can_apply=can_apply(kiosk, session, item),
-        **_item_view(kiosk, t, item, printed),
     )
 
 
@@ -211,4 +249,4 @@ def print_visit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
     return redirect(f"/item/{code}/book?printed={status}")
 
 
-ROUTES = [services, item_detail, print_checklist, book, print_visit]
+ROUTES = [services, claim, item_detail, print_checklist, book, print_visit]

@@ -6,6 +6,11 @@
   // A page restored from the back/forward cache is never shown as it was: ask the server again.
   window.addEventListener("pageshow", function (e) { if (e.persisted) { location.reload(); } });
 
+  // A card tap's page (/claim/<token>) is the services page: show its address, so a reload asks for that.
+  if (location.pathname.indexOf("/claim/") === 0 && body.dataset.path) {
+    history.replaceState(null, "", body.dataset.path);
+  }
+
   var stream = new EventSource("/events");
   stream.onmessage = function (e) {
     try {

@@ -36,6 +36,8 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     assert "敬老卡挂失" in eligible and "就业登记" in needs_check
     assert page.content().find(zhang.id_number) == -1
     shot(page, "services")
+    page.reload()  # the tap's page stands for /services: a reload keeps him there
+    assert page.locator("h1").inner_text() == "您可以办理的业务" and page.url.endswith("/services")
 
     page.fill("#q", "lnjt")
     page.click("button[type=submit] >> text=查找")

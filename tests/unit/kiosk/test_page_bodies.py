@@ -1,0 +1,124 @@
+"""Kept page bodies (Kiosk.render_cached) show exactly what a fresh render shows, for every visitor.
+
+Two kiosks over one catalogue, one keeping rendered bodies and one rendering every time, are asked the
+same pages by the same residents (in both languages, with and without staff, searching, by department,
+item pages): the HTML must be identical but for each browser's own CSRF token. A card tap's page is the
+holder's services in one response; a reload of it keeps the session.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from edge.devices.facts import CardFacts
+from edge.devices.sim.identities import identity
+from edge.kiosk.app import create_app
+from edge.kiosk.config import KioskConfig
+from edge.runtime import EdgeRuntime
+from edge.settings import EdgeSettings
+from protocol.catalogue import load_seed
+
+PEOPLE = ["zhang-wei", "wang-xiuying", "li-na", "zhaxi-ciren"]
+_CSRF = re.compile(r'(name="_csrf_token" value=")[^"]*(")')
+
+
+def facts(key: str) -> CardFacts:
+    p = identity(key)
+    return CardFacts(
+        card_type="id_card",
+        id_number=p.id_number,
+        name=p.name,
+        sex="M" if p.sex == "1" else "F",
+        birth_date=p.birth_date,
+        address=p.address,
+    )
+
+
+@pytest.fixture
+def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
+    """(keeping bodies, rendering every time): two kiosks on one catalogue."""
+    catalogue = load_seed()
+    runtimes, clients = [], []
+    for n, size in enumerate((512, 0)):
+        runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(n), min_free_disk_mb=0))
+        app = create_app(runtime, None, config=KioskConfig(idle_timeout_s=600, warn_before_s=20), catalogue=catalogue)
+        app.state.kiosk.page_cache_size = size
+        runtimes.append(runtime)
+        clients.append(TestClient(app).__enter__())
+    yield clients[0], clients[1]
+    for client, runtime in zip(clients, runtimes, strict=True):
+        client.__exit__(None, None, None)
+        runtime.close()
+
+
+def tap(client: TestClient[Any], who: str) -> str:
+    token = client.app.state.kiosk.events.card_tapped(facts(who))
+    page = client.get(f"/claim/{token}", follow_redirects=False)
+    assert page.status_code == 200 and "/services" in page.text
+    return page.text
+
+
+def same(kept: str, fresh: str) -> None:
+    assert _CSRF.sub(r"\1…\2", kept) == _CSRF.sub(r"\1…\2", fresh)
+
+
+PAGES = ["/services", "/services?all=1", "/services?dept=MZ", "/services?q=lnjt", "/item/MZ-001", "/item/MZ-003"]
+
+
+def test_kept_bodies_match_fresh_renders_for_every_resident_language_and_staff(kiosks):
+    kept, fresh = kiosks
+    items = [f"/item/{i.code}" for i in load_seed().items[::7]]
+    for round_, staff in enumerate((False, False, True, True)):  # rounds after the first are served kept
+        for who in PEOPLE:
+            same(tap(kept, who), tap(fresh, who))
+            for client in kiosks if staff else ():  # staff sees needs-check items with an apply button
+                login = client.post("/staff", data={"staff_id": "demo", "pin": "246810"}, headers=_token(client))
+                assert login.status_code == 200 and 'class="staffbar"' in login.text
+            for lang in ("zh", "en"):
+                for client in kiosks:
+                    client.post("/lang", data={"lang": lang, "next": "/services"}, headers=_token(client))
+                for path in PAGES + items:
+                    a, b = kept.get(path), fresh.get(path)
+                    assert a.status_code == b.status_code == 200, path
+                    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in a.text
+                    assert ('class="staffbar"' in a.text) is staff, round_
+                    same(a.text, b.text)
+
+
+def _token(client: TestClient[Any]) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies.get("csrftoken", "")}
+
+
+def test_a_tap_page_reloaded_keeps_the_session_and_a_stranger_gets_the_welcome(kiosks):
+    kept, _ = kiosks
+    token = kept.app.state.kiosk.events.card_tapped(facts("zhang-wei"))
+    first = kept.get(f"/claim/{token}", follow_redirects=False)
+    assert first.status_code == 200 and "kiosk_sid" in first.headers["set-cookie"]
+    assert 'data-path="/services"' in first.text  # the page takes /services as its address
+    again = kept.get(f"/claim/{token}", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/services"
+    kept.cookies.clear()
+    stranger = kept.get(f"/claim/{token}", follow_redirects=False)
+    assert stranger.status_code == 303 and stranger.headers["location"].startswith("/?ended=")
+
+
+def test_a_new_catalogue_drops_the_kept_bodies(kiosks):
+    kept, _ = kiosks
+    kiosk = kept.app.state.kiosk
+    tap(kept, "zhang-wei")
+    assert "敬老卡挂失" in kept.get("/item/MZ-003").text
+    seed = load_seed()
+    renamed = seed.model_copy(
+        update={
+            "version": seed.version + 1,
+            "items": [i.model_copy(update={"name": "敬老卡挂失补办"}) if i.code == "MZ-003" else i for i in seed.items],
+        }
+    )
+    kiosk.catalogue = lambda: renamed
+    assert "敬老卡挂失补办" in kept.get("/item/MZ-003").text
