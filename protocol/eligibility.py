@@ -39,12 +39,14 @@ __all__ = [
     "Op",
     "Rule",
     "StatusGroup",
+    "Value",
     "Verdict",
     "always",
     "evaluate",
     "evaluate_catalogue",
     "parse_rule",
     "rule_depth",
+    "unknowns",
 ]
 
 MAX_RULE_DEPTH = 12
@@ -83,7 +85,7 @@ def _flag(yes: str, no: str, question: str) -> AttributeSpec:
 
 # The rule vocabulary. The card gives the first five; staff supply the rest (unknown until they do).
 # Several (disability, income, family) are sensitive under PIPL Art. 28: staff confirm them, the card never
-# carries them, and they are not stored with the session.
+# carries them, and the kiosk keeps staff's answers in its session's memory only (gone when it ends).
 ATTRIBUTES: Mapping[str, AttributeSpec] = {
     "age": AttributeSpec("int", "年龄", "年龄", from_card=True, unit="周岁"),
     "age_next_month": AttributeSpec("int", "一个月后的年龄", "年龄", from_card=True, unit="周岁"),
@@ -498,13 +500,28 @@ def evaluate(rule: Rule, attrs: Attributes, reason: str = "") -> Verdict:
     status, facts = _eval(rule, attrs)
     condition = f"（{_TEXT['condition']}：{reason}）" if reason else ""
     if status is Eligibility.NEEDS_CHECK:
-        to_check = _unique(c.attr for c, holds in facts if holds is None)
+        to_check = _unknown(facts)
         details = tuple(ATTRIBUTES[a].question for a in to_check)
         return Verdict(status, f"{_TEXT['needs_check']}：{'、'.join(details)}{condition}", details, to_check)
     details = _unique(c.describe(holds) for c, holds in facts if holds is not None)
     if status is Eligibility.ELIGIBLE:
         return Verdict(status, f"{_TEXT['eligible']}：{reason}" if reason else _TEXT["eligible"], details)
     return Verdict(status, f"{_TEXT['not_eligible']}：{'；'.join(details)}{condition}", details)
+
+
+def unknowns(rule: Rule, attrs: Attributes) -> tuple[str, ...]:
+    """The unknown attributes that decide ``rule`` for ``attrs``, in the rule's order.
+
+    Empty unless the rule is NEEDS_CHECK for ``attrs``; once all of them are known the rule is ELIGIBLE or
+    NOT_ELIGIBLE. An unknown attribute that cannot change the outcome (beside a false part of an ``all``,
+    say) is left out. The same as ``evaluate(rule, attrs).to_check``, without the wording.
+    """
+    status, facts = _eval(rule, attrs)
+    return _unknown(facts) if status is Eligibility.NEEDS_CHECK else ()
+
+
+def _unknown(facts: Iterable[_Fact]) -> tuple[str, ...]:
+    return _unique(c.attr for c, holds in facts if holds is None)
 
 
 @dataclass(frozen=True)

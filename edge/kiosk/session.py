@@ -5,7 +5,8 @@ starts a new session, reachable through a one-time claim token the browser is se
 The same card tapped again only counts as activity (the reader cannot tell a card removed from one left
 lying there, so removal never ends a session). A session ends on the finish button, on a different
 card, or ``idle_timeout`` seconds after the last activity; the page warns ``warn_before`` seconds earlier.
-Nothing personal is kept once a session ends.
+A logged-in staff member may answer the eligibility questions the card cannot (``staff_answers``); they
+count for this session only. Nothing personal is kept once a session ends.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from edge.devices.facts import CardFacts
 from protocol.cases import Applicant
-from protocol.eligibility import Attributes
+from protocol.eligibility import ATTRIBUTES, Attributes, InvalidRule, Value
 
-__all__ = ["Draft", "KioskSession", "SessionStore"]
+__all__ = ["Draft", "InvalidAnswer", "KioskSession", "SessionStore"]
 
 CLAIM_TTL_S = 15.0
 
@@ -36,6 +37,11 @@ class Draft:
     materials: list[str] = field(default_factory=list)
 
 
+class InvalidAnswer(ValueError):
+    """A staff answer the session refuses: nobody from staff logged in, no card holder, an unknown
+    attribute, one the card gives, or a value of the wrong type. Nothing of the answers is kept."""
+
+
 @dataclass
 class KioskSession:
     sid: str
@@ -47,6 +53,8 @@ class KioskSession:
     #: case id -> what the receipt page and a reprint need (this session's own cases only)
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
     help_called: bool = False
+    #: attribute -> what a staff member confirmed for the holder (never a card fact); see :meth:`answer`
+    staff_answers: dict[str, Value] = field(default_factory=dict)
 
     @property
     def applicant(self) -> Applicant | None:
@@ -55,13 +63,48 @@ class KioskSession:
             return None
         return Applicant(id_number=h.id_number, name=h.name, sex=h.sex, birth_date=h.birth_date, card_type=h.card_type)
 
-    def attributes(self, today: date) -> Attributes | None:
+    def card_attributes(self, today: date) -> Attributes | None:
+        """The facts the card gives, ``None`` without a card holder."""
         h = self.holder
         if h is None:
             return None
         return Attributes.from_card(
             today=today, id_number=h.id_number, birth_date=h.birth_date, sex=h.sex, card_type=h.card_type
         )
+
+    def attributes(self, today: date) -> Attributes | None:
+        """The card's facts and staff's answers; an answer never replaces a fact the card gives."""
+        card = self.card_attributes(today)
+        if card is None or not self.staff_answers:
+            return card
+        answers = {
+            attr: value
+            for attr, value in self.staff_answers.items()
+            if attr not in card.values and (spec := ATTRIBUTES.get(attr)) is not None and not spec.from_card
+        }
+        return card.with_facts(**answers)
+
+    def answer(self, answers: Mapping[str, Value], *, asked: Collection[str] | None = None) -> None:
+        """Record what a logged-in staff member confirmed: all of ``answers`` or, on
+        :class:`InvalidAnswer`, none of them. ``asked``, when given, are the only attributes that may be
+        answered (the questions on the page). A later answer to the same question replaces the earlier."""
+        if self.staff_id is None:
+            raise InvalidAnswer("only a logged-in staff member may answer eligibility questions")
+        if self.holder is None:
+            raise InvalidAnswer("there is no card holder to answer for")
+        for attr in answers:
+            spec = ATTRIBUTES.get(attr)
+            if spec is None:
+                raise InvalidAnswer(f"unknown attribute {attr!r}")
+            if spec.from_card:
+                raise InvalidAnswer(f"attribute {attr!r} comes from the card; staff cannot answer it")
+            if asked is not None and attr not in asked:
+                raise InvalidAnswer(f"attribute {attr!r} is not a question here; asked: {', '.join(asked) or 'none'}")
+        try:
+            Attributes(answers)
+        except InvalidRule as exc:
+            raise InvalidAnswer(str(exc)) from None
+        self.staff_answers.update(answers)
 
 
 @dataclass
@@ -188,4 +231,5 @@ class SessionStore:
         session.holder = None
         session.drafts.clear()
         session.receipts.clear()
+        session.staff_answers.clear()
         return True

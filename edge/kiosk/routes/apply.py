@@ -18,6 +18,7 @@ from edge.kiosk.i18n import Translator
 from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, progress_payload, qr_svg_data_uri
 from edge.kiosk.routes.home import kiosk_of
 from edge.kiosk.routes.services import can_apply, item_or_404
+from edge.kiosk.routes.staff import staff_checks
 from edge.kiosk.session import Draft, KioskSession
 from edge.store.cases import NewCase
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
@@ -195,7 +196,7 @@ def submit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
             NewCase(
                 item_code=item.code,
                 applicant=applicant,
-                form=draft.form,
+                form={**staff_checks(kiosk, session, item), **draft.form},  # + conditions staff confirmed
                 materials=draft.materials,
                 agent=session.staff_id,
             )

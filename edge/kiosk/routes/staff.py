@@ -1,4 +1,9 @@
-"""Staff mode: a social worker logs in with a PIN to submit on a resident's behalf (代办) and tick materials."""
+"""Staff mode: a social worker logs in with a PIN to submit on a resident's behalf (代办) and tick materials.
+
+For an item that needs a check, staff answer the questions the card cannot (``/item/<code>/checks``): the
+answers live on the session, the item's verdict is evaluated again with them, and a case submitted for
+the item carries them as ``check_<attribute>`` form entries.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
-from edge.kiosk.context import redirect
+from edge.kiosk.context import Kiosk, redirect
 from edge.kiosk.routes.home import kiosk_of, safe_next, set_session_cookie
+from edge.kiosk.routes.services import item_or_404
+from edge.kiosk.session import InvalidAnswer, KioskSession
 from edge.kiosk.staff import StaffLocked
+from protocol.catalogue import ServiceItem
+from protocol.eligibility import ATTRIBUTES, Value, unknowns
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "staff_checks"]
 
 log = logging.getLogger(__name__)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -57,7 +66,99 @@ def staff_logout(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     session = kiosk.session(request)
     if session is not None:
         session.staff_id = None
+        session.staff_answers.clear()  # they were this staff member's to vouch for
     return redirect(safe_next(str(data.get("next", "/")), "/"))
 
 
-ROUTES = [staff_login, staff_login_post, staff_logout]
+# -- checking the conditions the card cannot tell ----------------------------------------------------------
+
+_CHECK = "check_"
+
+
+def _questions(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> tuple[str, ...]:
+    """The attributes staff may answer for this item: the unknowns that decide its rule on the card alone."""
+    card = session.card_attributes(kiosk.today())
+    return unknowns(item.eligibility, card) if card is not None else ()
+
+
+def _text(value: Value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _parse(attr: str, text: str) -> Value:
+    """A form value as the attribute's type; anything else is left a string for the session to refuse."""
+    spec = ATTRIBUTES.get(attr)
+    kind = spec.kind if spec else ""
+    if kind == "bool" and text in ("true", "false"):
+        return text == "true"
+    if kind == "int" and text.isascii() and text.isdigit() and len(text) <= 3:
+        return int(text)
+    return text
+
+
+def staff_checks(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> dict[str, str]:
+    """What staff confirmed about this item's conditions, as case form entries (``check_retired: false``)."""
+    if session.staff_id is None:
+        return {}
+    answers = session.staff_answers
+    return {f"{_CHECK}{attr}": _text(answers[attr]) for attr in _questions(kiosk, session, item) if attr in answers}
+
+
+def _refused(kiosk: Kiosk, request: Request[Any, Any, Any], status: int, key: str, detail: str = "") -> Template:
+    page = kiosk.render(request, "message.html", title_key="checks.refused", message_key=key, detail=detail)
+    page.status_code = status
+    return page
+
+
+@get("/item/{code:str}/checks", sync_to_thread=False)
+def checks(request: Request[Any, Any, Any], code: str) -> Template | Response[Any]:
+    kiosk = kiosk_of(request)
+    session = kiosk.holder_session(request)
+    item = item_or_404(kiosk, code)
+    if session.staff_id is None:
+        return redirect(f"/staff?next=/item/{item.code}/checks")
+    t = kiosk.t(request)
+    rows = []
+    for attr in _questions(kiosk, session, item):
+        spec = ATTRIBUTES[attr]
+        answered = session.staff_answers.get(attr)
+        if spec.kind == "bool":
+            options = [("true", t("checks.yes")), ("false", t("checks.no"))]
+        else:
+            options = list(spec.values.items())  # empty for a number
+        rows.append(
+            {"attr": attr, "spec": spec, "options": options, "value": "" if answered is None else _text(answered)}
+        )
+    return kiosk.render(
+        request,
+        "checks.html",
+        session=session,
+        item=item,
+        name=item.name_en if t.lang == "en" else item.name,
+        rows=rows,
+    )
+
+
+@post("/item/{code:str}/checks", sync_to_thread=False)
+def checks_post(request: Request[Any, Any, Any], code: str, data: Form) -> Template | Response[Any]:
+    kiosk = kiosk_of(request)
+    session = kiosk.holder_session(request)
+    item = item_or_404(kiosk, code)
+    if session.staff_id is None:
+        return _refused(kiosk, request, 403, "checks.staff_only")
+    answers = {
+        key.removeprefix(_CHECK): _parse(key.removeprefix(_CHECK), str(text).strip())
+        for key, text in data.items()
+        if key.startswith(_CHECK) and str(text).strip()  # a question left open stays unknown
+    }
+    try:
+        session.answer(answers, asked=_questions(kiosk, session, item))
+    except InvalidAnswer as exc:
+        log.warning("kiosk refused staff answers for %s: %s", item.code, exc)
+        return _refused(kiosk, request, 400, "checks.invalid", str(exc))
+    # Names only: the answers themselves are sensitive (disability, income …) and stay out of logs.
+    log.info("staff %s confirmed %s for %s", session.staff_id, ", ".join(answers) or "nothing", item.code)
+    return redirect(f"/item/{item.code}")
+
+
+ROUTES = [staff_login, staff_login_post, staff_logout, checks, checks_post]
