@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntPK", "UTCDateTime", "make_engine", "upgrade_schema"]
+__all__ = ["BigIntPK", "UTCDateTime", "make_engine", "read_only", "upgrade_schema"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -39,8 +39,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url``; on SQLite every connection gets WAL, FULL sync, a busy timeout and ``pragmas``.
 
-    pysqlite's own transaction handling is replaced by explicit BEGIN (IMMEDIATE for writers), so that
-    a write transaction takes the lock up front instead of failing half-way on a busy database.
+    pysqlite's own transaction handling is replaced by explicit BEGIN IMMEDIATE, so that a write
+    transaction takes the lock up front instead of failing half-way on a busy database. Connections of
+    :func:`read_only` begin a plain (deferred) transaction: a long report then reads its WAL snapshot
+    without holding the write lock, and ingest goes on beside it.
     """
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -59,9 +61,20 @@ def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwa
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+_READ_ONLY = "shegong_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for reading: on SQLite its transactions do not take the write lock (see make_engine).
+
+    A write through it fails on SQLite once another writer holds the lock; use it for reads only.
+    """
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")

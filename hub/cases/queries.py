@@ -27,6 +27,7 @@ from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.idnumber import mask
+from shegong.db import read_only
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
 
@@ -178,7 +179,7 @@ class CaseQueries:
             .offset(max(0, offset))
         )
         count = select(func.count()).select_from(joined).where(*where)
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             rows = conn.execute(q).mappings().all()
             total = conn.execute(count).scalar_one()
         today = today or local_date(utcnow())
@@ -188,7 +189,7 @@ class CaseQueries:
     def detail(self, who: Principal, case_id: str, today: date | None = None) -> CaseDetail:
         joined = _cases.outerjoin(_work, _work.c.case_id == _cases.c.case_id)
         cols = (*_LIST_COLUMNS, _cases.c.created_at, _cases.c.payload, *[c for c in _work.c if c.name != "case_id"])
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             row = conn.execute(select(*cols).select_from(joined).where(_cases.c.case_id == case_id)).mappings().first()
             if row is None:
                 raise NotFound(f"没有案件 {case_id}")
@@ -267,7 +268,7 @@ class CaseQueries:
             .order_by(_cases.c.due_date, _cases.c.received_at)
             .limit(1000)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             per = {r[0]: r for r in conn.execute(counts)}
             rows = conn.execute(listed).mappings().all()
         loads = [

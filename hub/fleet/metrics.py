@@ -14,6 +14,7 @@ from hub.fleet import view
 from hub.fleet.assess import AlertKind, Desired, State
 from hub.fleet.settings import FleetSettings
 from protocol.envelope import utcnow
+from shegong.db import read_only
 
 __all__ = ["FleetCollector"]
 
@@ -39,7 +40,7 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now, desired = self.clock(), self.desired()
         try:
-            with self.engine.connect() as conn:
+            with read_only(self.engine).connect() as conn:
                 views = view.terminals(conn, self.settings(), now, desired)
                 active = view.alerts(conn, active_only=True, limit=100_000)
         except Exception:

@@ -19,6 +19,7 @@ from hub.fleet.pages import html
 from hub.people.roles import Permission
 from hub.web.auth import PERMISSION
 from protocol.envelope import utcnow
+from shegong.db import read_only
 
 __all__ = ["fleet_router"]
 
@@ -46,7 +47,7 @@ def _runtime(state: State) -> Any:
 
 def _fleet_views(rt: Any, terminal: str | None = None) -> tuple[list[view.TerminalView], Any]:
     now, desired = utcnow(), rt.fleet.desired()
-    with rt.engine.connect() as conn:
+    with read_only(rt.engine).connect() as conn:
         return view.terminals(conn, rt.fleet.settings, now, desired, terminal), desired
 
 
@@ -81,7 +82,7 @@ def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: st
     views, _ = _fleet_views(rt, terminal_id)
     if not views:
         raise NotFound(f"没有终端 {terminal_id}")
-    with rt.engine.connect() as conn:
+    with read_only(rt.engine).connect() as conn:
         alerts = view.alerts(conn, terminal=terminal_id, limit=100)
         beats = view.heartbeats(conn, terminal_id, limit=60)
         links = view.link_events(conn, terminal_id, limit=50)
@@ -100,7 +101,7 @@ def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: st
 @get("/alerts", sync_to_thread=True, name="fleet:alerts")
 def alerts_page(request: Request[Any, Any, Any], state: State, all: int = 0) -> Any:  # noqa: A002
     rt = _runtime(state)
-    with rt.engine.connect() as conn:
+    with read_only(rt.engine).connect() as conn:
         rows = view.alerts(conn, active_only=not all, limit=500)
     return html("fleet_alerts.html", request, section="alerts", alerts=rows, show_all=bool(all))
 

@@ -31,6 +31,7 @@ from hub.db.models import CaseRow, CaseWorkRow, RatingRow
 from hub.reports.stats import percentile
 from protocol.catalogue import Catalogue, load_seed
 from protocol.envelope import utcnow
+from shegong.db import read_only
 
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 
@@ -199,7 +200,7 @@ def build(
         return [col.in_(list(departments))] if departments is not None else []
 
     durations: dict[str, list[float]] = defaultdict(list)
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         received = select(_cases.c.department, _cases.c.item_code, func.count()).where(
             _cases.c.received_at >= lo, _cases.c.received_at < hi, *scoped(_cases.c.department)
         )
