@@ -13,7 +13,7 @@ from edge.kiosk.receipts import checklist, material_text
 from edge.kiosk.routes.home import kiosk_of, set_session_cookie
 from edge.kiosk.session import KioskSession
 from protocol.catalogue import Department, HandledAt, ServiceItem
-from protocol.eligibility import Attributes, Eligibility, Verdict
+from protocol.eligibility import Attributes, Eligibility, Verdict, unknowns
 
 __all__ = ["ROUTES", "can_apply", "item_or_404"]
 
@@ -180,11 +180,14 @@ def item_detail(request: Request[Any, Any, Any], code: str, printed: str = "") -
     applies = can_apply(kiosk, session, item)
     today = kiosk.today()
     printed = printed if printed in _PRINT_STATES else ""
+    card = session.card_attributes(today) if session.staff_id else None
+    checkable = card is not None and bool(unknowns(item.eligibility, card))  # staff may answer (again)
     return kiosk.render_cached(
         request,
         "item.html",
-        (code, verdict, applies, today, printed),
+        (code, verdict, applies, checkable, today, printed),
         lambda: {
+            "checkable": checkable,
             "department": kiosk.directory.department_name(item.department, t.lang),
             "verdict": verdict,
             "due": kiosk.directory.due_date(item, today),

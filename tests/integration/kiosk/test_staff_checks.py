@@ -40,7 +40,8 @@ def test_staff_answer_makes_the_item_eligible_and_the_case_records_it(start_kios
     shot(page, "staff-checks")
     page.click("#checks-submit")
     page.wait_for_url(re.compile(r"/item/RS-001$"))
-    assert page.locator(".verdict.eligible").count() == 1 and page.locator("#check-conditions").count() == 0
+    assert page.locator(".verdict.eligible").count() == 1
+    assert page.locator("#check-conditions").count() == 1  # staff can still correct the answer
     page.click("#apply")
     page.fill("#field_phone", "13700137000")
     page.fill("#field_employer", "上海示例有限公司")
@@ -69,4 +70,11 @@ def test_staff_answer_makes_the_item_not_eligible_and_a_tampered_answer_is_refus
     page.click("#checks-submit")
     page.wait_for_url(re.compile(r"/item/RS-001$"))
     assert "已办理退休" in page.locator(".verdict.not_eligible").inner_text()
-    assert page.locator("#apply").count() == 0 and page.locator("#check-conditions").count() == 0
+    assert page.locator("#apply").count() == 0
+
+    page.click("#check-conditions")  # a wrong answer is corrected on the same page
+    assert page.locator("input[name=check_retired][value=true]").is_checked()
+    page.check("input[name=check_retired][value=false]")
+    page.click("#checks-submit")
+    page.wait_for_url(re.compile(r"/item/RS-001$"))
+    assert page.locator(".verdict.eligible").count() == 1 and page.locator("#apply").count() == 1
