@@ -1,0 +1,77 @@
+"""Sealed cases: only the hub's private key opens them; damage, another key or a swapped id is refused."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+
+from protocol.cases import CaseSubmission
+from protocol.envelope import utcnow
+from protocol.sealed import InvalidKey, SealError, generate_keypair, open_case, private_key, public_key, seal
+from tests.support import applicant
+
+
+def _case() -> CaseSubmission:
+    return CaseSubmission(
+        case_id=uuid.uuid4(),
+        receipt_no="JW001-20261127-0001",
+        query_code="ABCDEF",
+        item_code="MZ-001",
+        committee="JW001",
+        created_at=utcnow(),
+        applicant=applicant(1),
+        form={"phone": "13800138000"},
+    )
+
+
+@pytest.fixture(scope="module")
+def keys():
+    secret, public = generate_keypair()
+    return private_key(secret), public_key(public)
+
+
+def test_a_sealed_case_opens_with_the_hubs_key_and_shows_nothing_in_clear(keys):
+    secret, public = keys
+    case = _case()
+    sealed = seal(public, case)
+    assert sealed.case_id == case.case_id
+    text = sealed.model_dump_json()
+    for clear in (case.applicant.id_number, case.applicant.name, "13800138000", case.receipt_no):
+        assert clear not in text
+    assert open_case(secret, sealed) == case
+    assert seal(public, case).sealed != sealed.sealed  # a fresh ephemeral key each time
+
+
+def test_another_key_damage_or_a_swapped_id_is_refused(keys):
+    secret, public = keys
+    sealed = seal(public, _case())
+    other, _ = generate_keypair()
+    with pytest.raises(SealError, match="not openable"):
+        open_case(private_key(other), sealed)
+    raw = bytearray(base64.urlsafe_b64decode(sealed.sealed))
+    raw[-1] ^= 1
+    damaged = sealed.model_copy(update={"sealed": base64.urlsafe_b64encode(bytes(raw)).decode()})
+    with pytest.raises(SealError, match="not openable"):
+        open_case(secret, damaged)
+    swapped = sealed.model_copy(update={"case_id": uuid.uuid4()})
+    with pytest.raises(SealError, match="another id"):
+        open_case(secret, swapped)
+
+
+def test_a_box_holding_no_case_is_refused_without_echoing_its_content(keys):
+    secret, public = keys
+    from nacl.public import SealedBox
+
+    junk = SealedBox(public).encrypt(b'{"applicant": {"id_number": "110101199003074514"}}')
+    sealed = seal(public, _case()).model_copy(update={"sealed": base64.urlsafe_b64encode(junk).decode()})
+    with pytest.raises(SealError, match="not a valid case") as err:
+        open_case(secret, sealed)
+    assert "110101199003074514" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["", "not base64!", base64.urlsafe_b64encode(b"short").decode()])
+def test_a_configured_key_that_is_not_a_key_is_named(text):
+    with pytest.raises(InvalidKey):
+        public_key(text)
