@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from functools import cached_property
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
@@ -42,6 +42,21 @@ __all__ = [
 
 ITEM_CODE = r"^[A-Z]{2,4}-\d{3}$"
 DEPARTMENT_CODE = r"^[A-Z]{2,4}$"
+
+
+def _blank(value: object) -> bool:
+    return not value
+
+
+def _english(max_length: int, of: str) -> Any:
+    """An optional English text beside the Chinese field ``of``, for the English toggle.
+
+    Empty (the kiosk then shows the Chinese), it is left out of the JSON: a catalogue without English, as
+    an older hub publishes it, keeps the bytes and hashes it had before these fields existed.
+    """
+    return Field(
+        default="", max_length=max_length, exclude_if=_blank, description=f"{of} in English; empty shows the Chinese"
+    )
 
 
 def canonical_json(model: BaseModel) -> bytes:
@@ -99,24 +114,34 @@ class Department(Strict):
 
 class Material(Strict):
     name: str = Field(min_length=1, max_length=128)
+    name_en: str = _english(256, "name")
     form: MaterialForm = MaterialForm.ORIGINAL
     count: int = Field(default=1, ge=1, le=20)
     required: bool = True
     e_licence: bool = Field(default=False, description="免提交: the centre reads it from the electronic licence")
     note: str = Field(default="", max_length=200)
+    note_en: str = _english(400, "note")
 
 
 class Step(Strict):
     title: str = Field(min_length=1, max_length=64)
+    title_en: str = _english(128, "title")
     detail: str = Field(default="", max_length=300)
+    detail_en: str = _english(600, "detail")
 
 
 class FormField(Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="key in CaseSubmission.form")
     label: str = Field(min_length=1, max_length=64)
+    label_en: str = _english(128, "label")
     type: FieldType = FieldType.TEXT
     required: bool = True
     options: list[str] = Field(default_factory=list, description="choices of a select field, in order")
+    options_en: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        exclude_if=_blank,
+        description="English words for the options, one each, in order; the stored value stays the option",
+    )
     prefill: Prefill = Prefill.NONE
 
     @model_validator(mode="after")
@@ -126,7 +151,15 @@ class FormField(Strict):
                 raise ValueError(f"select field {self.key!r} needs distinct options")
         elif self.options:
             raise ValueError(f"field {self.key!r} of type {self.type.value} takes no options")
+        if self.options_en and len(self.options_en) != len(self.options):
+            raise ValueError(f"field {self.key!r}: options_en needs one English option per option")
         return self
+
+    def option_en(self, value: str) -> str:
+        """The English words for a stored option, or "" when there are none."""
+        if value in self.options and self.options_en:
+            return self.options_en[self.options.index(value)]
+        return ""
 
 
 class ServiceItem(Strict):
@@ -140,8 +173,10 @@ class ServiceItem(Strict):
     category: str = Field(min_length=1, max_length=32)
     item_class: ItemClass
     description: str = Field(min_length=1, max_length=500)
+    description_en: str = _english(1000, "description")
     eligibility: Annotated[Rule, AfterValidator(check_depth)]
     eligibility_reason: str = Field(min_length=1, max_length=120, description="who may apply, in plain Chinese")
+    eligibility_reason_en: str = _english(240, "eligibility_reason")
     materials: list[Material] = Field(min_length=1)
     steps: list[Step] = Field(min_length=1, description="in order")
     legal_basis: list[str] = Field(min_length=1)

@@ -1,7 +1,8 @@
 """Message catalogues: ``messages/zh.json`` (the default) and ``messages/en.json`` (the English toggle).
 
 Keys are dotted (``services.title``); values are ``str.format`` templates. A key missing in English falls
-back to Chinese, a key missing everywhere shows itself (and a test catches it).
+back to Chinese, a key missing everywhere shows itself (and a test catches it). The service catalogue's own
+texts come in both languages from the hub; :meth:`Translator.pick` chooses between them the same way.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class Translator:
 
     def has(self, key: str) -> bool:
         return key in self._own or key in self._fallback
+
+    def pick(self, zh: str, en: str) -> str:
+        """A catalogue text in this language: its English (``description_en`` …) in English, unless that
+        is empty (a catalogue from an older hub); the Chinese otherwise. The one place the choice is made."""
+        return (en or zh) if self.lang == "en" else zh
 
 
 @cache

@@ -1,6 +1,7 @@
 """What the kiosk prints (ESC/POS receipts and checklists) and the receipt's QR code on screen.
 
-Every word comes from the message catalogue; the ID number and the name are masked on paper as on screen.
+Every word comes from the message catalogue, and the item's own texts are in the page's language
+(:meth:`Translator.pick`); the ID number and the name are masked on paper as on screen.
 The QR code carries the progress address with the receipt number and query code, never the ID number.
 """
 
@@ -56,6 +57,7 @@ class CaseReceipt:
     promised_days: int
     agent: str | None
     progress: str
+    item_name_en: str = ""
 
 
 def progress_payload(base: str, receipt_no: str, query_code: str) -> str:
@@ -81,7 +83,7 @@ def qr_svg_data_uri(payload: str) -> str:
 def material_text(t: Translator, item: ServiceItem, n: int) -> str:
     m = item.materials[n]
     form = t("material.original") if m.form is MaterialForm.ORIGINAL else t("material.copy")
-    text = t("material.line", name=m.name, form=form, count=m.count)
+    text = t("material.line", name=t.pick(m.name, m.name_en), form=form, count=m.count)
     if not m.required:
         text += t("material.optional")
     if m.e_licence:
@@ -99,7 +101,7 @@ def case_receipt(t: Translator, r: CaseReceipt, committee: str) -> Receipt:
         Receipt()
         .line(committee, bold=True, size=2, align=Align.CENTER)
         .line(t("receipt.title"), bold=True, align=Align.CENTER)
-        .line(t("receipt.item", name=r.item_name))
+        .line(t("receipt.item", name=t.pick(r.item_name, r.item_name_en)))
         .line(t("receipt.applicant", name=r.masked_name))
         .line(t("receipt.id", id=r.masked_id))
         .line(t("receipt.number", no=r.receipt_no), bold=True)
@@ -122,7 +124,7 @@ def checklist(t: Translator, item: ServiceItem, committee: str, place: str, visi
         Receipt()
         .line(committee, bold=True, size=2, align=Align.CENTER)
         .line(t("checklist.title"), bold=True, align=Align.CENTER)
-        .line(t("checklist.item", name=item.name))
+        .line(t("checklist.item", name=t.pick(item.name, item.name_en)))
         .line(t("checklist.place", place=place))
     )
     if visit is not None:

@@ -2,13 +2,15 @@
 
 The hub publishes a catalogue; a terminal holds it and shows each resident the items they can apply for.
 These tests load the seed shipped in ``protocol/seed``, check that every item is complete enough for a
-kiosk to show and accept it, that the models refuse inconsistent catalogues, and that the content hashes a
-terminal compares are stable under formatting and change exactly when an item changes.
+kiosk to show and accept it (in Chinese and in English), that the models refuse inconsistent catalogues, and
+that the content hashes a terminal compares are stable under formatting, change exactly when an item
+changes, and stay as they were for a catalogue without the optional English.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -58,6 +60,64 @@ def test_every_item_is_complete(seed: Catalogue) -> None:
         # The rule survives a round trip through its JSON form: it is data, and valid data.
         rule_json = json.dumps(item.model_dump(mode="json")["eligibility"])
         assert parse_rule(rule_json) == item.eligibility, item.code
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_item_has_complete_english(seed: Catalogue) -> None:
+    """The kiosk's English toggle shows these; an empty one would fall back to Chinese."""
+    for item in seed.items:
+        assert item.description_en and item.eligibility_reason_en, item.code
+        for step in item.steps:
+            assert step.title_en and bool(step.detail_en) == bool(step.detail), (item.code, step.title)
+        for m in item.materials:
+            assert m.name_en and bool(m.note_en) == bool(m.note), (item.code, m.name)
+        for f in item.form:
+            assert f.label_en, (item.code, f.key)
+            assert len(f.options_en) == len(f.options), (item.code, f.key)
+            assert all(f.option_en(o) for o in f.options), (item.code, f.key)
+        english = [
+            item.description_en,
+            item.eligibility_reason_en,
+            *(text for s in item.steps for text in (s.title_en, s.detail_en)),
+            *(text for m in item.materials for text in (m.name_en, m.note_en)),
+            *(text for f in item.form for text in (f.label_en, *f.options_en)),
+        ]
+        assert [text for text in english if _HAN.search(text)] == [], item.code
+
+
+_ENGLISH_KEYS = {
+    "description_en",
+    "eligibility_reason_en",
+    "title_en",
+    "detail_en",
+    "note_en",
+    "label_en",
+    "options_en",
+}
+
+
+def _without_english(node: Any) -> Any:
+    """The JSON as a hub that predates the optional English fields publishes it."""
+    if isinstance(node, dict):
+        optional = _ENGLISH_KEYS | ({"name_en"} if "code" not in node else set())  # an item's or department's stays
+        return {k: _without_english(v) for k, v in node.items() if k not in optional}
+    if isinstance(node, list):
+        return [_without_english(v) for v in node]
+    return node
+
+
+def test_a_catalogue_without_english_keeps_its_bytes_and_hashes() -> None:
+    """An older hub's catalogue validates, and the terminal hashes the bytes that hub hashed: no empty
+    English field is added to them."""
+    raw = _without_english(_raw_seed())
+    old = Catalogue.model_validate_json(json.dumps(raw))
+    item = old.item("MZ-001")
+    assert item.description_en == item.materials[0].name_en == "" and item.form[4].options_en == []
+    assert json.loads(canonical_json(old)) == raw
+    assert [json.loads(canonical_json(i)) for i in old.items] == raw["items"]
+    assert old.content_hash() != load_seed().content_hash(), "the seed's English is part of its hash"
 
 
 def test_every_form_can_be_prefilled_from_the_card(seed: Catalogue) -> None:
@@ -162,6 +222,10 @@ def _nested(depth: int) -> dict[str, Any]:
         (lambda raw: raw["items"][0].update(eligibility="age >= 65"), "a rule is"),
         (lambda raw: raw["items"][0].update(color="red"), "Extra inputs"),
         (lambda raw: raw["items"][0].update(eligibility=_nested(20)), "deeper"),
+        (lambda raw: raw["items"][0]["form"][4].update(options_en=["Myself"]), "one English option per option"),
+        (lambda raw: raw["items"][0]["form"][2].update(options_en=["Mobile"]), "one English option per option"),
+        (lambda raw: raw["items"][0].update(description_en="x" * 1001), "at most 1000"),
+        (lambda raw: raw["items"][0]["steps"][0].update(title_en="x" * 129), "at most 128"),
     ],
 )
 def test_inconsistent_catalogue_is_refused(mutate: Callable[[dict[str, Any]], None], message: str) -> None:

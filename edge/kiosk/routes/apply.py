@@ -103,6 +103,8 @@ def _form_page(
         fields.append(
             {
                 "f": f,
+                "label": t.pick(f.label, f.label_en),
+                "choices": [(o, t.pick(o, f.option_en(o))) for o in f.options],  # (value sent, words shown)
                 "from_card": from_card,
                 "shown": _shown(t, session, f) if from_card else "",
                 "value": values.get(f.key, "" if from_card else _card_value(session, f)),
@@ -114,10 +116,10 @@ def _form_page(
         "apply.html",
         session=session,
         item=item,
-        name=item.name_en if t.lang == "en" else item.name,
+        name=t.pick(item.name, item.name_en),
         fields=fields,
         errors=errors,
-        materials=[(m.name, m.name in materials) for m in item.materials],
+        materials=[(m.name, t.pick(m.name, m.name_en), m.name in materials) for m in item.materials],
     )
 
 
@@ -170,15 +172,18 @@ def confirm(request: Request[Any, Any, Any], code: str) -> Template | Response[A
             value = mask(value)
         elif f.prefill is Prefill.SEX:
             value = t(f"sex.{value}")
-        rows.append((f.label, value))
+        elif f.type is FieldType.SELECT:
+            value = t.pick(value, f.option_en(value))
+        rows.append((t.pick(f.label, f.label_en), value))
+    english = {m.name: m.name_en for m in item.materials}
     return kiosk.render(
         request,
         "confirm.html",
         session=session,
         item=item,
-        name=item.name_en if t.lang == "en" else item.name,
+        name=t.pick(item.name, item.name_en),
         rows=rows,
-        materials=draft.materials,
+        materials=[t.pick(m, english.get(m, "")) for m in draft.materials],
         due=kiosk.directory.due_date(item, kiosk.today()),
     )
 
@@ -211,6 +216,7 @@ def submit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
         query_code=case.query_code,
         item_code=item.code,
         item_name=item.name,
+        item_name_en=item.name_en,
         masked_name=mask_name(applicant.name),
         masked_id=mask(applicant.id_number),
         accepted_at=accepted,
@@ -244,7 +250,7 @@ def receipt_page(request: Request[Any, Any, Any], case_id: str) -> Template:
         "receipt.html",
         session=session,
         r=r,
-        name=item.name_en if t.lang == "en" else item.name,
+        name=t.pick(item.name, item.name_en),
         printed=entry["printed"],
         rated=entry["rated"],
         qr=qr_svg_data_uri(r.progress),
