@@ -1,4 +1,4 @@
-"""The hub's parts wired together: engine, routing, handler, MQTT ingest worker."""
+"""The hub's parts wired together: engine, routing, handler, MQTT ingest worker and its event delivery."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class HubRuntime:
         self.metrics = IngestMetrics()
         self.handler = Handler(self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s)
         self.worker = IngestWorker(settings, self.handler)
+        self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(self.engine, self.handler, self.worker)
         current = self._published_catalogue()
         if router is None:

@@ -42,6 +42,15 @@ class HubSettings(TomlSettings):
     web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long")
     web_token_max_age_s: int = Field(28800, gt=0, description="an API bearer token expires after this long")
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
+    event_grace_s: float = Field(
+        10.0,
+        gt=0,
+        description="a case event the broker has not acknowledged this long after it was committed (or sent) is "
+        "sent again",
+    )
+    event_resend_s: float = Field(
+        15.0, gt=0, description="how often unacknowledged case events are looked for and sent again"
+    )
 
 
 def load(**overrides: object) -> HubSettings:

@@ -3,7 +3,9 @@
 Each change updates ``cases`` only ``WHERE version = :expected`` (two clerks acting on the same version:
 one wins, the other gets :class:`CaseConflict`), inserts the ``case_events`` row, keeps ``case_work`` and
 appends to the audit chain under the user's name — all or nothing. Only after the commit is the event
-published; a terminal that misses it gets it again at its next birth (events watermark).
+handed to ``send`` — in a running hub :meth:`hub.cases.delivery.EventDelivery.send`, which marks the row
+published once the broker acknowledged it and sends it again until then, also after a crash or a lost
+broker in between (at least once; the terminal keeps the newest version).
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ from hub.cases.states import CLOSED, Action, transition
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow
 from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
-from protocol import topics
-from protocol.cases import CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
+from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
 
-__all__ = ["CaseConflict", "InvalidAction", "Outcome", "Publish", "Workflow"]
+__all__ = ["CaseConflict", "InvalidAction", "Outcome", "Send", "Workflow"]
 
 log = logging.getLogger(__name__)
-Publish = Callable[[str, bytes], None]
+Send = Callable[[str, Sequence[CaseEvent]], bool]
+"""Publish committed events to a terminal; True when the broker client took them (EventDelivery.send)."""
 _cases, _events, _work = CaseRow.__table__, CaseEventRow.__table__, CaseWorkRow.__table__
 NOTE_MAX = 2000
 MATERIALS_MAX = 30
@@ -51,6 +53,8 @@ class InvalidAction(HubError):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """The committed event; ``published``: handed to the broker client (it goes out later if not)."""
+
     event: CaseEvent
     terminal_id: str
     published: bool
@@ -62,14 +66,15 @@ class Workflow:
         engine: Engine,
         due_dates: DueDates,
         departments: Mapping[str, str],
-        publish: Publish | None = None,
+        send: Send | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``departments``: code → name of every department a case may be routed to."""
+        """``departments``: code → name of every department a case may be routed to; ``send``: where
+        committed events go (none: they wait in the database for a running hub's delivery)."""
         self.engine = engine
         self.due_dates = due_dates
         self.departments = dict(departments)
-        self.publish = publish
+        self.send = send
         self.clock = clock
 
     # ------------------------------------------------------------------ status changes
@@ -259,12 +264,11 @@ class Workflow:
         )
 
     def _publish(self, terminal: str, event: CaseEvent) -> Outcome:
-        if self.publish is None:
+        if self.send is None:
             return Outcome(event, terminal, False)
         try:
-            msg = CaseEvents(terminal=terminal, seq=event.event_id, body=CaseEventsBody(events=[event]))
-            self.publish(topics.down(terminal, topics.Down.EVENTS), msg.encode())
-        except Exception:  # committed already: the terminal's next birth brings the event
-            log.exception("publishing event %d of case %s to %s failed", event.event_id, event.case_id, terminal)
-            return Outcome(event, terminal, False)
-        return Outcome(event, terminal, True)
+            sent = self.send(terminal, [event])
+        except Exception:  # committed already, published_at still empty: the delivery sends it again
+            log.exception("publishing an event of case %s to %s failed", event.case_id, terminal)
+            sent = False
+        return Outcome(event, terminal, sent)

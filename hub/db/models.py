@@ -80,7 +80,11 @@ class CaseRow(HubModel, table=True):
 
 
 class CaseEventRow(HubModel, table=True):
-    """One state change of a case; ``id`` orders events hub-wide (a terminal's resync watermark)."""
+    """One state change of a case; ``id`` orders events hub-wide (a terminal's resync watermark).
+
+    ``published_at``: when the broker acknowledged (PUBACK) a message carrying the event; NULL until then,
+    and :class:`hub.cases.delivery.EventDelivery` sends it again (h0011).
+    """
 
     __tablename__ = "case_events"
     __table_args__ = (
@@ -97,6 +101,7 @@ class CaseEventRow(HubModel, table=True):
     actor: str = Field(default="", max_length=64)
     note: str = Field(default="", sa_type=Text)
     department: str = Field(default="", max_length=32)
+    published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class DeadLetter(HubModel, table=True):
@@ -349,4 +354,12 @@ Index(
     unique=True,
     sqlite_where=_alert_cols.cleared_at.is_(None),
     postgresql_where=_alert_cols.cleared_at.is_(None),
+)
+
+_event_cols = CaseEventRow.__table__.c  # type: ignore[attr-defined]
+Index(  # small: only the events the broker has not acknowledged yet, in the order they are resent
+    "ix_case_events_unpublished",
+    _event_cols.id,
+    sqlite_where=_event_cols.published_at.is_(None),
+    postgresql_where=_event_cols.published_at.is_(None),
 )

@@ -3,7 +3,8 @@
 Kept apart from MQTT so the same code runs under the broker, in the benchmark and in tests. Several
 messages may share one transaction (group commit: one fsync for many batches); the caller publishes
 the returned replies, and PUBACKs the messages, only after :meth:`Handler.handle_many` returned — i.e.
-after the commit.
+after the commit. Case events among the replies (:class:`Events`) go out through
+:class:`hub.cases.delivery.EventDelivery`, which sends them again until the broker has them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,21 +27,30 @@ from hub.db.models import CaseEventRow, CaseRow, DeadLetter, RatingRow
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
 from protocol import idnumber, topics
-from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseEvents, CaseEventsBody, CaseStatus, Rejection
+from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, Rejection
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, Death
 
-__all__ = ["Handler", "Incoming", "Outgoing"]
+__all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
 log = logging.getLogger(__name__)
 Incoming = tuple[str, bytes, datetime]
 Outgoing = tuple[str, bytes]
+
+
+class Events(NamedTuple):
+    """Committed case events for one terminal, to hand to the event delivery (not a message yet)."""
+
+    terminal: str
+    events: list[CaseEvent]
+
+
+Reply = Outgoing | Events
 _cases, _events, _dead, _ratings = CaseRow.__table__, CaseEventRow.__table__, DeadLetter.__table__, RatingRow.__table__
 _DEAD_PAYLOAD_MAX = 64 * 1024
-_RESYNC_CHUNK = 500
 
 
 class Handler:
@@ -63,19 +73,19 @@ class Handler:
         # handling; each returns replies to publish after the commit.
         self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
 
-    def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> list[Outgoing]:
-        """Commit what one message says; return the messages to publish now that it is committed."""
+    def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> list[Reply]:
+        """Commit what one message says; return the messages and events to publish now that it is committed."""
         return self.handle_many([(topic, payload, received_at or utcnow())])
 
-    def handle_many(self, messages: Sequence[Incoming]) -> list[Outgoing]:
+    def handle_many(self, messages: Sequence[Incoming]) -> list[Reply]:
         """Commit what several messages say in one transaction; return the replies to publish."""
-        out: list[Outgoing] = []
+        out: list[Reply] = []
         with self.engine.begin() as conn:
             for topic, payload, at in messages:
                 out += self._one(conn, topic, payload, at)
         return out
 
-    def _one(self, conn: Connection, topic: str, payload: bytes, at: datetime) -> list[Outgoing]:
+    def _one(self, conn: Connection, topic: str, payload: bytes, at: datetime) -> list[Reply]:
         try:
             message = decode_for_topic(topic, payload)
         except ProtocolError as exc:
@@ -90,17 +100,14 @@ class Handler:
                 log.exception("%s hook on a %s from %s failed", hook, message.type.value, message.terminal)
         return out
 
-    def _dispatch(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+    def _dispatch(self, conn: Connection, message: Envelope, at: datetime) -> list[Reply]:
         if isinstance(message, CaseBatch):
             return self._cases(conn, message, at)
         if isinstance(message, RatingBatch):
             return self._ratings(conn, message, at)
         if isinstance(message, Birth):
             missed = self.terminals.birth(conn, message, at)
-            return [
-                self._events(message.terminal, missed[i : i + _RESYNC_CHUNK])
-                for i in range(0, len(missed), _RESYNC_CHUNK)
-            ]
+            return [Events(message.terminal, missed)] if missed else []
         if isinstance(message, Death):
             self.terminals.death(conn, message, at)
         elif isinstance(message, Heartbeat):
@@ -108,7 +115,7 @@ class Handler:
         return []
 
     # ------------------------------------------------------------------ refusals
-    def _refuse(self, conn: Connection, topic: str, payload: bytes, exc: ProtocolError, at: datetime) -> list[Outgoing]:
+    def _refuse(self, conn: Connection, topic: str, payload: bytes, exc: ProtocolError, at: datetime) -> list[Reply]:
         terminal = None
         with contextlib.suppress(topics.TopicError):
             terminal = topics.parse(topic).terminal
@@ -148,7 +155,7 @@ class Handler:
         )
 
     # ------------------------------------------------------------------ cases
-    def _cases(self, conn: Connection, batch: CaseBatch, at: datetime) -> list[Outgoing]:
+    def _cases(self, conn: Connection, batch: CaseBatch, at: datetime) -> list[Reply]:
         terminal = batch.terminal
         skew = (at - batch.sent_at).total_seconds()
         flagged = abs(skew) > self.skew_alert_s
@@ -213,9 +220,9 @@ class Handler:
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
         self.metrics.cases.inc(len(fresh))
         self.metrics.duplicates.inc(len(rows) - len(fresh))
-        out = [self._ack(terminal, AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id))]
+        out: list[Reply] = [self._ack(terminal, AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id))]
         if events:
-            out.append(self._events(terminal, events))
+            out.append(Events(terminal, events))
         return out
 
     def _first_events(self, conn: Connection, fresh: list[dict[str, Any]], at: datetime) -> list[CaseEvent]:
@@ -259,7 +266,7 @@ class Handler:
             for eid, cid in ids
         ]
 
-    def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime) -> list[Outgoing]:
+    def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime) -> list[Reply]:
         rows = [
             {
                 "rating_id": str(r.rating_id),
@@ -284,10 +291,6 @@ class Handler:
     # ------------------------------------------------------------------ replies
     def _ack(self, terminal: str, body: AckBody) -> Outgoing:
         return topics.down(terminal, topics.Down.ACKS), Ack(terminal=terminal, body=body).encode()
-
-    def _events(self, terminal: str, events: list[CaseEvent]) -> Outgoing:
-        msg = CaseEvents(terminal=terminal, seq=events[-1].event_id, body=CaseEventsBody(events=events))
-        return topics.down(terminal, topics.Down.EVENTS), msg.encode()
 
 
 def _sha(text: str) -> str:

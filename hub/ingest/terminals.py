@@ -7,23 +7,23 @@ offline. A birth older than the one on record (a retained message read back) cha
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from hub.db.models import CaseEventRow, CaseRow, TerminalRow
+from hub.cases.delivery import stored_events
+from hub.db.models import CaseEventRow, TerminalRow
 from hub.ingest.metrics import IngestMetrics
-from protocol.cases import CaseEvent, CaseStatus
+from protocol.cases import CaseEvent
 from protocol.health import Heartbeat
 from protocol.state import Birth, Death
 
 __all__ = ["Terminals"]
 
 log = logging.getLogger(__name__)
-_terms, _events, _cases = TerminalRow.__table__, CaseEventRow.__table__, CaseRow.__table__
+_terms, _events = TerminalRow.__table__, CaseEventRow.__table__
 
 
 class Terminals:
@@ -71,30 +71,11 @@ class Terminals:
                 clock_skew_s=round((at - birth.sent_at).total_seconds(), 3),
             )
         )
-        missed = (
-            conn.execute(
-                select(_events, _cases.c.due_date)
-                .join(_cases, _cases.c.case_id == _events.c.case_id, isouter=True)
-                .where(_events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark)
-                .order_by(_events.c.id)
-            )
-            .mappings()
-            .all()
+        missed = stored_events(
+            conn, _events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark
         )
         log.info("birth of %s (bd_seq %d); %d event(s) to resync", birth.terminal, birth.body.bd_seq, len(missed))
-        return [
-            CaseEvent(
-                event_id=e["id"],
-                case_id=uuid.UUID(e["case_id"]),
-                version=e["version"],
-                status=CaseStatus(e["status"]),
-                at=e["at"],
-                note=e["note"],
-                department=e["department"],
-                due_date=e["due_date"],  # the case's due date now (a 补正 pause may have moved it)
-            )
-            for e in missed
-        ]
+        return [event for _terminal, event in missed]
 
     def death(self, conn: Connection, death: Death, at: datetime) -> None:
         t = self.get(conn, death.terminal)

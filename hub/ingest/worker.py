@@ -1,5 +1,6 @@
 """The hub's MQTT side: receive, hand each message to the :class:`Handler`, and only after its commit
-publish the replies and PUBACK the message (paho's manual ack).
+publish the replies and PUBACK the message (paho's manual ack). Case events among the replies go
+through the worker's :class:`~hub.cases.delivery.EventDelivery`, on the same client.
 
 A persistent session (stable client id, clean_start false, a long session expiry) makes the broker keep
 what arrives while the hub is down; the retained hub state, with an offline Will, tells terminals
@@ -20,7 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hub.ingest.handler import Handler
+from hub.cases.delivery import EventDelivery
+from hub.ingest.handler import Events, Handler
 from hub.settings import HubSettings
 from protocol import topics
 from protocol.envelope import utcnow
@@ -59,6 +61,13 @@ class IngestWorker:
         c.on_subscribe = self._on_subscribe
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        self.delivery = EventDelivery(
+            handler.engine,
+            c,
+            grace_s=settings.event_grace_s,
+            resend_every_s=settings.event_resend_s,
+            registry=handler.metrics.registry,
+        )
 
     def _state(self, online: bool) -> bytes:
         return HubState(terminal="hub", body=HubStateBody(online=online, instance=self.settings.instance)).encode()
@@ -76,9 +85,11 @@ class IngestWorker:
             properties=props,
         )
         self.client.loop_start()
+        self.delivery.start()
 
     def stop(self) -> None:
-        """Clean stop: say offline (retained), disconnect, finish the queue already received."""
+        """Clean stop: say offline (retained), disconnect, finish the queue already received (its events
+        stay unpublished, for the next start), mark the events the broker acknowledged."""
         if self.client.is_connected():
             self.client.publish(topics.hub_state(), self._state(False), qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
@@ -86,6 +97,7 @@ class IngestWorker:
         self._queue.put(None)
         if self._thread:
             self._thread.join(10)
+        self.delivery.stop()
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
         if reason.is_failure:
@@ -154,8 +166,11 @@ class IngestWorker:
         replies = self.handler.handle_many(
             [(m.topic, m.payload, now - timedelta(seconds=mono - m.timestamp)) for m in group]
         )
-        for topic, payload in replies:
-            self.client.publish(topic, payload, qos=1)
+        for reply in replies:
+            if isinstance(reply, Events):
+                self.delivery.send(reply.terminal, reply.events)
+            else:
+                self.client.publish(reply[0], reply[1], qos=1)
         for m in group:
             if m.qos:
                 self.client.ack(m.mid, m.qos)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
-from hub.cases.workflow import Publish, Workflow
+from hub.cases.workflow import Send, Workflow
 from hub.people.service import Users
 from protocol.catalogue import Catalogue, load_seed
 
@@ -28,7 +28,7 @@ class Services:
     cases: CaseQueries
 
     @classmethod
-    def build(cls, engine: Engine, publish: Publish | None, catalogue: Catalogue | None = None) -> Services:
+    def build(cls, engine: Engine, send: Send | None, catalogue: Catalogue | None = None) -> Services:
         catalogue = catalogue or load_seed()
         calendar = CalendarService(engine)
         due_dates = DueDates(calendar, {i.code: i.promised_days for i in catalogue.items}.get)
@@ -39,16 +39,11 @@ class Services:
             calendar=calendar,
             due_dates=due_dates,
             users=Users(engine, departments),
-            workflow=Workflow(engine, due_dates, departments, publish),
+            workflow=Workflow(engine, due_dates, departments, send),
             cases=CaseQueries(engine, catalogue, calendar),
         )
 
     @classmethod
     def from_runtime(cls, runtime: Any) -> Services:
-        """Services over the runtime's engine; events go out on its ingest worker's MQTT client."""
-        client = runtime.worker.client
-
-        def publish(topic: str, payload: bytes) -> None:
-            client.publish(topic, payload, qos=1)
-
-        return cls.build(runtime.engine, publish)
+        """Services over the runtime's engine; events go out through its event delivery."""
+        return cls.build(runtime.engine, runtime.delivery.send)
