@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
+from edge.store import audit
 from edge.store.models import Alarm
 from protocol.envelope import utcnow
 
@@ -35,9 +36,11 @@ class Alarms:
             return
         self._active[kind] = message
         log.error("alarm raised: %s: %s", kind, message)
+        at = at or utcnow()
         try:
             with self._engine.begin() as conn:
-                conn.execute(insert(_alarms).values(kind=kind, message=message, raised_at=at or utcnow()))
+                conn.execute(insert(_alarms).values(kind=kind, message=message, raised_at=at))
+                audit.record(conn, at, "terminal", "alarm.raised", kind, {"message": message})
         except OperationalError:
             log.exception("alarm %s could not be stored; it stays active in memory and in heartbeats", kind)
 
@@ -45,12 +48,13 @@ class Alarms:
         if self._active.pop(kind, None) is None:
             return
         log.warning("alarm cleared: %s", kind)
+        now = utcnow()
         try:
             with self._engine.begin() as conn:
-                conn.execute(
-                    update(_alarms)
-                    .where(_alarms.c.kind == kind, _alarms.c.cleared_at.is_(None))
-                    .values(cleared_at=utcnow())
-                )
+                n = conn.execute(
+                    update(_alarms).where(_alarms.c.kind == kind, _alarms.c.cleared_at.is_(None)).values(cleared_at=now)
+                ).rowcount
+                if n:
+                    audit.record(conn, now, "terminal", "alarm.cleared", kind, {})
         except OperationalError:
             log.exception("alarm %s clearing could not be stored", kind)

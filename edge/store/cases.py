@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from edge.errors import EdgeError, StorageFull
 from edge.settings import EdgeSettings
+from edge.store import audit
 from edge.store.alarms import Alarms
 from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter
 from protocol import idnumber
@@ -123,6 +124,11 @@ class CaseStore:
                         item_id=case_id, channel="cases", payload=payload, created_at=now, attempts=0
                     )
                 )
+                facts: dict[str, object] = {"receipt_no": receipt_no, "item_code": new.item_code, "on_behalf": False}
+                if new.agent:  # 代办: the staff member is named by staff id, the resident not at all
+                    facts.update(on_behalf=True, staff=new.agent)
+                actor = f"staff:{new.agent}" if new.agent else "resident"
+                audit.record(conn, now, actor, "case.accepted", case_id, facts)
         except _NoRoom as exc:
             # Raised outside the transaction: the alarm is written on its own connection.
             self._alarms.raise_("storage_full", str(exc))
@@ -192,9 +198,10 @@ class CaseStore:
             row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().first()
         return dict(row) if row else None
 
-    def apply_events(self, events: list[CaseEvent]) -> int:
+    def apply_events(self, events: list[CaseEvent], now: datetime | None = None) -> int:
         """Store hub events and move each case forward, never back: an older version changes nothing.
 
+        The events stored for the first time go into one audit entry (a redelivery adds none).
         Returns how many case states changed.
         """
         rows = [
@@ -222,9 +229,22 @@ class CaseStore:
             )
         )
         with self._engine.begin() as conn:
-            conn.execute(sqlite_insert(_events).on_conflict_do_nothing(), rows)
+            new_ids = set(
+                conn.execute(sqlite_insert(_events).on_conflict_do_nothing().returning(_events.c.event_id), rows)
+                .scalars()
+                .all()
+            )
             # One statement for the batch; each row moves its case forward only if the version is newer.
             changed = conn.execute(forward, [{f"b_{k}": v for k, v in r.items()} for r in rows]).rowcount
+            if new_ids:
+                applied = [
+                    {"case_id": r["case_id"], "version": r["version"], "status": r["status"]}
+                    for r in rows
+                    if r["event_id"] in new_ids
+                ]
+                audit.record(
+                    conn, now or utcnow(), "hub", "case.events", "case_events", {"events": applied, "changed": changed}
+                )
             conn.execute(
                 text(
                     "INSERT INTO meta(key, value) VALUES ('events_watermark', :v) "

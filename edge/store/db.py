@@ -14,7 +14,7 @@ from shegong.db import make_engine, upgrade_schema
 
 __all__ = ["HEAD", "bump_counter", "current_revision", "device_secret", "migrate", "open_engine", "read_counter"]
 
-HEAD = "e0010"
+HEAD = "e0011"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -12,6 +12,8 @@ from shegong.db import UTCDateTime
 
 __all__ = [
     "Alarm",
+    "AuditAnchorRow",
+    "AuditEntryRow",
     "Case",
     "CaseEventRow",
     "CatalogueItemRow",
@@ -145,3 +147,32 @@ class CatalogueStateRow(EdgeModel, table=True):
     content_hash: str = Field(max_length=80)
     departments: str
     applied_at: datetime = Field(sa_column=_ts())
+
+
+class AuditEntryRow(EdgeModel, table=True):
+    """One link of the terminal's hash chain (see :mod:`protocol.auditchain`). Never holds an ID number
+    or a name: cases by id and receipt, staff by staff id."""
+
+    __tablename__ = "audit_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_ts())
+    actor: str
+    action: str = Field(max_length=64)
+    subject: str
+    data: str
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditAnchorRow(EdgeModel, table=True):
+    """The chain's length and head (one row, id 1), moved in the same transaction as every append, so a
+    deleted tail is seen; ``shegong edge audit anchor`` prints it to keep off the device."""
+
+    __tablename__ = "audit_anchor"
+
+    id: int = Field(primary_key=True)
+    entries: int = 0
+    last_id: int = 0
+    head_hash: str = Field(max_length=64)
+    at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

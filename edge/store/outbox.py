@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, delete, func, select, update
 
+from edge.store import audit
 from edge.store.db import bump_counter, read_counter
 from edge.store.models import Case, OutboxRow
 from protocol.envelope import utcnow
@@ -54,28 +55,46 @@ class Outbox:
         return [Pending(*row) for row in rows]
 
     def acked(self, item_ids: list[str], at: datetime | None = None) -> int:
-        """The hub committed these: delete their outbox rows and stamp the cases. Returns rows cleared."""
+        """The hub committed these: delete their outbox rows and stamp the cases. Returns rows cleared.
+
+        The items cleared go into one audit entry, by channel (a repeated ack clears nothing and adds none).
+        """
         at = at or utcnow()
-        cleared = 0
+        cleared: dict[str, list[str]] = {}
         with self._engine.begin() as conn:
             for i in range(0, len(item_ids), _CHUNK):
                 chunk = item_ids[i : i + _CHUNK]
-                cleared += conn.execute(delete(_outbox).where(_outbox.c.item_id.in_(chunk))).rowcount
+                gone = conn.execute(
+                    delete(_outbox).where(_outbox.c.item_id.in_(chunk)).returning(_outbox.c.channel, _outbox.c.item_id)
+                )
+                for channel, item_id in gone:
+                    cleared.setdefault(channel, []).append(item_id)
                 conn.execute(
                     update(_cases)
                     .where(_cases.c.case_id.in_(chunk), _cases.c.hub_acked_at.is_(None))
                     .values(hub_acked_at=at)
                 )
-        return cleared
+            if cleared:
+                audit.record(conn, at, "hub", "outbox.acked", "outbox", cleared)
+        return sum(map(len, cleared.values()))
 
     def park(self, item_ids: list[str], reason: str) -> int:
         """The hub refused these: keep them, out of the send loop, for an operator. Never deleted here."""
+        now = utcnow()
         with self._engine.begin() as conn:
-            n = conn.execute(
-                update(_outbox)
-                .where(_outbox.c.item_id.in_(item_ids), _outbox.c.parked_at.is_(None))
-                .values(parked_at=utcnow(), parked_reason=reason[:500])
-            ).rowcount
+            parked = (
+                conn.execute(
+                    update(_outbox)
+                    .where(_outbox.c.item_id.in_(item_ids), _outbox.c.parked_at.is_(None))
+                    .values(parked_at=now, parked_reason=reason[:500])
+                    .returning(_outbox.c.item_id)
+                )
+                .scalars()
+                .all()
+            )
+            if parked:
+                audit.record(conn, now, "hub", "outbox.parked", "outbox", {"items": parked, "reason": reason[:200]})
+        n = len(parked)
         if n:
             log.error("%d outbox item(s) parked: %s", n, reason[:200])
         return n
@@ -83,9 +102,19 @@ class Outbox:
     def unpark(self) -> int:
         """Put every parked item back in the send loop (an operator fixed the cause)."""
         with self._engine.begin() as conn:
-            return conn.execute(
-                update(_outbox).where(_outbox.c.parked_at.is_not(None)).values(parked_at=None, parked_reason=None)
-            ).rowcount
+            items = (
+                conn.execute(
+                    update(_outbox)
+                    .where(_outbox.c.parked_at.is_not(None))
+                    .values(parked_at=None, parked_reason=None)
+                    .returning(_outbox.c.item_id)
+                )
+                .scalars()
+                .all()
+            )
+            if items:
+                audit.record(conn, utcnow(), "operator", "outbox.unparked", "outbox", {"items": items})
+        return len(items)
 
     def mark_resent(self, seqs: list[int]) -> None:
         with self._engine.begin() as conn:

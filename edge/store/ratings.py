@@ -10,6 +10,7 @@ from sqlalchemy import Engine, insert, select
 
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
+from edge.store import audit
 from edge.store.models import Case, OutboxRow, RatingRow
 from protocol.envelope import utcnow
 from protocol.ratings import Rating, RatingLevel
@@ -65,6 +66,8 @@ class RatingStore:
                     item_id=rid, channel="ratings", payload=rating.model_dump_json(), created_at=now, attempts=0
                 )
             )
+            # The level, not the reason: free text a resident typed may name people.
+            audit.record(conn, now, "resident", "rating.recorded", rid, {"case_id": case_id, "level": int(level)})
         return rating
 
     def rating_of(self, case_id: str) -> dict[str, object] | None:
