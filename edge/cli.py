@@ -1,4 +1,5 @@
-"""``shegong edge …``: run a terminal, submit cases without the kiosk, inspect and repair the outbox."""
+"""``shegong edge …``: run a terminal, submit cases without the kiosk, inspect and repair the outbox,
+verify the audit chain, purge what the retention window allows."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import logging
 from collections.abc import Sequence
 
 from edge import settings as edge_settings
+from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
+from edge.store import audit
 from edge.store.cases import NewCase
+from protocol.auditchain import Anchor
 from protocol.cases import Applicant
 from protocol.idnumber import birth_date, mask, sex
 from shegong.cli import stop_on_sigterm, wait_for_stop
@@ -33,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--count", type=int, default=1, help="submit this many identical cases (tests, benchmarks)")
     sub.add_parser("outbox", help="outbox depth, oldest unsent item, parked items, alarms (JSON)")
     sub.add_parser("unpark", help="put items the hub refused back in the send loop, after fixing the cause")
+    au = sub.add_parser("audit", help="the terminal's tamper-evident audit trail")
+    au.add_argument(
+        "action",
+        choices=["verify", "anchor"],
+        help="verify: walk the chain and name the first broken entry; anchor: print its length and head (JSON)",
+    )
+    au.add_argument("--anchor", help="also check against an anchor printed earlier (its JSON, or entries:last_id:head)")
+    purge = sub.add_parser("purge", help="purge acked, closed cases and ratings past the retention window")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
     reader = sub.add_parser("reader", help="card reader tools (see `shegong edge reader --help`)", add_help=False)
     reader.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -86,7 +99,39 @@ def main(argv: Sequence[str]) -> int:
             )
         elif ns.cmd == "unpark":
             print(f"{rt.outbox.unpark()} item(s) back in the send loop")
+        elif ns.cmd == "audit":
+            _audit(rt, ns)
+        elif ns.cmd == "purge":
+            counts = rt.retention.purge(dry_run=ns.dry_run)
+            print(
+                json.dumps(
+                    {
+                        "dry_run": ns.dry_run,
+                        "retention_days": settings.retention_days,
+                        "cases": counts.cases,
+                        "case_events": counts.case_events,
+                        "ratings": counts.ratings,
+                    }
+                )
+            )
     return 0
+
+
+def _audit(rt: EdgeRuntime, ns: argparse.Namespace) -> None:
+    with rt.engine.connect() as conn:
+        if ns.action == "anchor":
+            print(json.dumps(audit.anchor(conn).as_dict()))
+            return
+        try:
+            expected = Anchor.parse(ns.anchor) if ns.anchor else None
+        except ValueError as exc:
+            raise EdgeError(str(exc)) from None
+        checked, broken = audit.verify(conn, expected=expected)
+    if broken:
+        raise audit.AuditBroken(
+            f"audit chain broken at entry {broken.entry_id}: {broken.problem} ({checked} entries before it hold)"
+        )
+    print(f"audit chain ok: {checked} entries")
 
 
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:

@@ -1,4 +1,4 @@
-"""One terminal's parts wired together: store, alarms, cases, outbox and the sync agent.
+"""One terminal's parts wired together: store, alarms, cases, outbox, retention and the sync agent.
 
 The kiosk, the console and ``shegong edge …`` all start from an :class:`EdgeRuntime`; none of them
 builds these parts on its own.
@@ -6,6 +6,8 @@ builds these parts on its own.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -18,11 +20,15 @@ from edge.store.cases import CaseStore
 from edge.store.db import device_secret, open_engine
 from edge.store.outbox import Outbox
 from edge.store.ratings import RatingStore
+from edge.store.retention import Retention
 from edge.sync.agent import SyncAgent
 from protocol import topics
 from protocol.envelope import utcnow
 
-__all__ = ["EdgeRuntime", "app_version"]
+__all__ = ["PURGE_EVERY_S", "EdgeRuntime", "app_version"]
+
+log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0  # the retention window is in days: an hour late costs nothing, and a run is cheap
 
 
 def app_version() -> str:
@@ -45,6 +51,7 @@ class EdgeRuntime:
         self.cases = CaseStore(self.engine, settings, device_secret(settings), self.alarms)
         self.outbox = Outbox(self.engine)
         self.ratings = RatingStore(self.engine, settings)
+        self.retention = Retention(self.engine, settings)
         self.catalogue = CatalogueStore(self.engine)  # .current(): the catalogue to show (seed until published)
         self.agent = SyncAgent(
             settings,
@@ -60,12 +67,35 @@ class EdgeRuntime:
         self.agent.retained_handlers[topics.catalogue()] = self.catalogue_sync.on_announcement
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
+        self._stop = threading.Event()
+        self._housekeeper: threading.Thread | None = None
 
     def start_sync(self) -> None:
+        """Start the sync agent, and the retention purge beside it: a running terminal does both."""
         self.agent.start()
+        self.start_housekeeping()
+
+    def start_housekeeping(self, every_s: float = PURGE_EVERY_S) -> None:
+        """Purge what the retention window allows now and every ``every_s`` seconds, in a daemon thread."""
+        if self._housekeeper is None:
+            self._housekeeper = threading.Thread(
+                target=self._housekeeping, args=(every_s,), name="edge-retention", daemon=True
+            )
+            self._housekeeper.start()
+
+    def _housekeeping(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.retention.purge()
+            except Exception:  # a locked or full database now is no reason to stop purging later
+                log.exception("retention purge failed; trying again in %.0f s", every_s)
+            self._stop.wait(every_s)
 
     def close(self) -> None:
+        self._stop.set()
         self.agent.stop()
+        if self._housekeeper is not None:
+            self._housekeeper.join(10)
         self.engine.dispose()
 
     def __enter__(self) -> EdgeRuntime:

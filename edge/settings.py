@@ -50,6 +50,12 @@ class EdgeSettings(TomlSettings):
     outbox_limit: int = Field(100_000, ge=1, description="unsent items past which new submissions are refused")
     min_free_disk_mb: float = Field(200.0, ge=0, description="free disk below which new submissions are refused")
     reserve_pages: int = Field(64, ge=0, description="pages kept free under db_max_pages for alarms and acks")
+    retention_days: int = Field(
+        30,
+        ge=1,
+        description="a case the hub acked and closed, and an acked rating, are purged this many days after"
+        " their last change (hourly, and by `shegong edge purge`); open or unacked ones stay",
+    )
 
     kiosk_host: str = Field(
         "127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)"

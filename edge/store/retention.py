@@ -1,0 +1,123 @@
+"""Retention: resident data leaves the terminal once the hub has it and the retention window has passed.
+
+A case goes (with its timeline) only when all of these hold:
+
+- the hub acked it (``hub_acked_at`` set) and nothing of it is left in the outbox, parked or not;
+- it is closed — completed, rejected or withdrawn — so no event the resident waits for can still come;
+- both its last state change and the hub's ack are older than ``retention_days``.
+
+Its events go with it, and so do events the hub sends again later for a case already purged here.
+
+A rating goes when the hub acked it (its outbox row is gone), it is older than the window and its case
+is gone too (or it had none): while a case is here, its rating stays, and with it the one-rating rule.
+Anything else stays, however old. Each run that removes something appends one audit entry with the
+counts (never which cases) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, func, not_, or_, select
+
+from edge.settings import EdgeSettings
+from edge.store import audit
+from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow
+from protocol.cases import CaseStatus
+from protocol.envelope import utcnow
+
+__all__ = ["CLOSED", "PurgeCounts", "Retention"]
+
+log = logging.getLogger(__name__)
+CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
+"""States after which the hub sends nothing more for a case."""
+_AUTO_VACUUM_INCREMENTAL = 2
+_cases, _events, _ratings, _outbox = Case.__table__, CaseEventRow.__table__, RatingRow.__table__, OutboxRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    """Rows removed (or, on a dry run, that would be)."""
+
+    cases: int = 0
+    case_events: int = 0
+    ratings: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.cases or self.case_events or self.ratings)
+
+
+class Retention:
+    """Purges what the window allows; :meth:`purge` is safe to run at any time, as often as wanted."""
+
+    def __init__(self, engine: Engine, settings: EdgeSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    def purge(self, now: datetime | None = None, dry_run: bool = False) -> PurgeCounts:
+        """Remove what may go (see the module's rules); with ``dry_run`` only count it."""
+        now = now or utcnow()
+        days = self._settings.retention_days
+        cutoff = now - timedelta(days=days)
+        case_goes = _case_goes(cutoff)
+        # Written so they hold the same before the cases go (a dry run) and after (a purge).
+        event_goes = not_(exists().where(_cases.c.case_id == _events.c.case_id, not_(case_goes)))
+        rating_goes = _rating_goes(cutoff, case_goes)
+        with self._engine.begin() as conn:
+            if dry_run:
+                return PurgeCounts(
+                    cases=_count(conn, select(func.count()).select_from(_cases).where(case_goes)),
+                    case_events=_count(conn, select(func.count()).select_from(_events).where(event_goes)),
+                    ratings=_count(conn, select(func.count()).select_from(_ratings).where(rating_goes)),
+                )
+            cases = conn.execute(delete(_cases).where(case_goes)).rowcount
+            counts = PurgeCounts(
+                cases=cases,
+                case_events=conn.execute(delete(_events).where(event_goes)).rowcount,
+                ratings=conn.execute(delete(_ratings).where(rating_goes)).rowcount,
+            )
+            if counts:
+                audit.record(
+                    conn, now, "terminal", "retention.purged", "retention", {**asdict(counts), "retention_days": days}
+                )
+        if counts:
+            log.info("retention purge (%d days): %s", days, counts)
+            self._vacuum()
+        return counts
+
+    def _vacuum(self) -> None:
+        """Give freed pages back to the file system, when the database was made to allow it.
+
+        Only with ``auto_vacuum=incremental`` (a database's mode is fixed at creation; we do not change it):
+        a full VACUUM would rewrite the file and hold the lock the kiosk needs.
+        """
+        raw = self._engine.raw_connection()
+        try:
+            db = raw.driver_connection  # sqlite3, in autocommit: the pragma takes the write lock only as it runs
+            if db is not None and db.execute("PRAGMA auto_vacuum").fetchone()[0] == _AUTO_VACUUM_INCREMENTAL:
+                db.executescript("PRAGMA incremental_vacuum")  # stepped to the end: one step frees one page
+        finally:
+            raw.close()
+
+
+def _case_goes(cutoff: datetime) -> ColumnElement[bool]:
+    queued = exists().where(_outbox.c.item_id == _cases.c.case_id)
+    return and_(
+        _cases.c.hub_acked_at.is_not(None),
+        _cases.c.hub_acked_at < cutoff,
+        _cases.c.status.in_(sorted(s.value for s in CLOSED)),
+        _cases.c.status_at < cutoff,
+        not_(queued),
+    )
+
+
+def _rating_goes(cutoff: datetime, case_goes: ColumnElement[bool]) -> ColumnElement[bool]:
+    queued = exists().where(_outbox.c.item_id == _ratings.c.rating_id)
+    case_stays = exists().where(_cases.c.case_id == _ratings.c.case_id, not_(case_goes))
+    return and_(_ratings.c.rated_at < cutoff, not_(queued), or_(_ratings.c.case_id.is_(None), not_(case_stays)))
+
+
+def _count(conn: Connection, query: object) -> int:
+    return int(conn.execute(query).scalar_one())  # type: ignore[call-overload]

@@ -1,0 +1,239 @@
+"""Retention on a real SQLite file: resident data leaves the terminal only once the hub has it, the case
+is closed and the window has passed.
+
+Cases are made the way a terminal makes them — accepted at the kiosk, acked by the hub, moved by hub
+events — at chosen times around a 30-day window; then the purge runs (in the store, from the runtime's
+thread, and as ``shegong edge purge``). Acked, closed and old goes; unacked, queued, open or recent
+stays. What stays still shows at the kiosk, and each purge leaves one audit entry with counts only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from edge.runtime import EdgeRuntime
+from edge.settings import EdgeSettings
+from edge.store import audit
+from edge.store.cases import NewCase
+from edge.store.retention import PurgeCounts
+from protocol.cases import CaseEvent, CaseStatus
+from protocol.envelope import utcnow
+from protocol.ratings import RatingLevel
+from shegong import cli
+from tests.support import applicant, wait_for
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+OLD = NOW - timedelta(days=31)
+RECENT = NOW - timedelta(days=29)
+_event_ids = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EdgeSettings:
+    monkeypatch.setenv("SHEGONG_DATA_DIR", str(tmp_path / "edge"))  # for the CLI, which reads its own settings
+    return EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge", retention_days=30)
+
+
+@pytest.fixture
+def edge(settings: EdgeSettings):
+    rt = EdgeRuntime(settings)
+    yield rt
+    rt.close()
+
+
+@dataclass(frozen=True)
+class Story:
+    """One case's life at this terminal: when the hub acked it (None: never) and its last state."""
+
+    acked_at: datetime | None
+    status: CaseStatus | None
+    status_at: datetime = OLD
+    queued_again: bool = False  # an outbox row of it still there (say, parked) though the hub acked it
+
+
+def _live(edge: EdgeRuntime, story: Story, n: int = 1) -> str:
+    case = edge.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n)), now=OLD - timedelta(days=1))
+    case_id = str(case.case_id)
+    if story.acked_at is not None:
+        edge.outbox.acked([case_id], at=story.acked_at)
+    if story.status is not None:
+        event = CaseEvent(
+            event_id=next(_event_ids), case_id=case.case_id, version=1, status=story.status, at=story.status_at
+        )
+        edge.cases.apply_events([event])
+    if story.queued_again:
+        with edge.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO outbox(item_id, channel, payload, created_at, attempts, parked_at)"
+                    " VALUES (:c, 'cases', '{}', :t, 1, :t)"
+                ),
+                {"c": case_id, "t": OLD.replace(tzinfo=None)},
+            )
+    return case_id
+
+
+def _exists(edge: EdgeRuntime, table: str, column: str, value: str) -> bool:
+    with edge.engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table} WHERE {column} = :v"), {"v": value}).scalar() > 0
+
+
+@pytest.mark.parametrize(
+    ("story", "purged"),
+    [
+        pytest.param(Story(OLD, CaseStatus.COMPLETED), True, id="acked-completed-old"),
+        pytest.param(Story(OLD, CaseStatus.REJECTED), True, id="acked-rejected-old"),
+        pytest.param(Story(OLD, CaseStatus.WITHDRAWN), True, id="acked-withdrawn-old"),
+        pytest.param(Story(None, None), False, id="never-acked-still-queued"),
+        pytest.param(Story(None, CaseStatus.COMPLETED), False, id="completed-but-ack-not-yet-here"),
+        pytest.param(Story(OLD, CaseStatus.COMPLETED, queued_again=True), False, id="acked-but-still-in-outbox"),
+        pytest.param(Story(OLD, None), False, id="acked-still-submitted"),
+        pytest.param(Story(OLD, CaseStatus.ACCEPTED), False, id="acked-open"),
+        pytest.param(Story(OLD, CaseStatus.MORE_MATERIALS), False, id="acked-waiting-for-materials"),
+        pytest.param(Story(OLD, CaseStatus.COMPLETED, status_at=RECENT), False, id="closed-recently"),
+        pytest.param(Story(RECENT, CaseStatus.COMPLETED), False, id="acked-recently"),
+    ],
+)
+def test_only_acked_closed_and_old_cases_are_purged(edge, story, purged):
+    case_id = _live(edge, story)
+    dry = edge.retention.purge(now=NOW, dry_run=True)
+    assert _exists(edge, "cases", "case_id", case_id), "a dry run removes nothing"
+    counts = edge.retention.purge(now=NOW)
+    assert counts == dry
+    assert _exists(edge, "cases", "case_id", case_id) is not purged
+    had_events = story.status is not None
+    assert _exists(edge, "case_events", "case_id", case_id) is (had_events and not purged)
+    assert counts == (PurgeCounts(cases=1, case_events=int(had_events)) if purged else PurgeCounts())
+
+
+@pytest.mark.parametrize(
+    ("acked", "rated_at", "case", "purged"),
+    [
+        pytest.param(True, OLD, None, True, id="acked-old-visit"),
+        pytest.param(True, OLD, "purged", True, id="acked-old-case-purged"),
+        pytest.param(True, OLD, "kept", False, id="acked-old-case-still-here"),
+        pytest.param(False, OLD, None, False, id="unacked-old"),
+        pytest.param(True, RECENT, None, False, id="acked-recent"),
+    ],
+)
+def test_only_acked_old_ratings_whose_case_is_gone_are_purged(edge, acked, rated_at, case, purged):
+    case_id = None
+    if case is not None:
+        status = CaseStatus.COMPLETED if case == "purged" else CaseStatus.ACCEPTED
+        case_id = _live(edge, Story(OLD, status))
+    rating = edge.ratings.rate(RatingLevel.SATISFIED, case_id=case_id, now=rated_at)
+    rid = str(rating.rating_id)
+    if acked:
+        edge.outbox.acked([rid])
+    dry = edge.retention.purge(now=NOW, dry_run=True)
+    assert edge.retention.purge(now=NOW) == dry
+    assert _exists(edge, "ratings", "rating_id", rid) is not purged
+
+
+def test_my_cases_still_shows_what_remains_and_one_audit_entry_counts_the_purge(edge):
+    gone = _live(edge, Story(OLD, CaseStatus.COMPLETED), n=1)
+    open_ = _live(edge, Story(OLD, CaseStatus.UNDER_REVIEW), n=1)
+    recent = _live(edge, Story(OLD, CaseStatus.COMPLETED, status_at=RECENT), n=1)
+    queued = _live(edge, Story(None, None), n=1)
+    _live(edge, Story(OLD, CaseStatus.REJECTED), n=2)
+    with edge.engine.connect() as conn:
+        before = audit.anchor(conn).entries
+
+    assert edge.retention.purge(now=NOW) == PurgeCounts(cases=2, case_events=2)
+
+    mine = edge.cases.cases_of(applicant(1).id_number)
+    assert {c["case_id"] for c in mine} == {open_, recent, queued}
+    by_id = {c["case_id"]: c for c in mine}
+    assert [e["status"] for e in by_id[open_]["timeline"]] == ["under_review"]
+    assert by_id[recent]["status"] == "completed" and by_id[queued]["status"] == "submitted"
+    assert edge.cases.cases_of(applicant(2).id_number) == []
+    assert edge.cases.get(gone) is None
+
+    with edge.engine.connect() as conn:
+        entries = conn.execute(text("SELECT * FROM audit_entries WHERE id > :n"), {"n": before}).mappings().all()
+        assert audit.verify(conn) == (before + 1, None)
+    (entry,) = entries
+    assert (entry["actor"], entry["action"], entry["subject"]) == ("terminal", "retention.purged", "retention")
+    assert json.loads(entry["data"]) == {"cases": 2, "case_events": 2, "ratings": 0, "retention_days": 30}
+
+    assert edge.retention.purge(now=NOW) == PurgeCounts()  # nothing left to purge: nothing recorded
+    edge.retention.purge(now=NOW, dry_run=True)
+    with edge.engine.connect() as conn:
+        assert audit.anchor(conn).entries == before + 1
+
+
+def test_events_the_hub_sends_again_for_a_purged_case_are_purged_too(edge):
+    case_id = _live(edge, Story(OLD, CaseStatus.COMPLETED))
+    edge.retention.purge(now=NOW)
+    late = CaseEvent(
+        event_id=next(_event_ids), case_id=uuid.UUID(case_id), version=1, status=CaseStatus.COMPLETED, at=OLD
+    )
+    edge.cases.apply_events([late])  # a resync after the purge
+    assert edge.cases.get(case_id) is None
+    assert edge.retention.purge(now=NOW) == PurgeCounts(case_events=1)
+
+
+def test_a_database_made_with_incremental_auto_vacuum_gives_freed_pages_back(tmp_path: Path):
+    data = tmp_path / "edge"
+    data.mkdir()
+    with sqlite3.connect(data / "edge.db") as conn:  # as an installer might have made it; we never set it
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("CREATE TABLE made_by_installer(x)")
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=data)
+    with EdgeRuntime(settings) as rt:
+        big = {"note": "x" * 3000}
+        ids = [
+            str(rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n), form=big), now=OLD).case_id)
+            for n in range(40)
+        ]
+        rt.outbox.acked(ids, at=OLD)
+        for i, case_id in enumerate(ids):
+            rt.cases.apply_events(
+                [CaseEvent(event_id=i + 1, case_id=uuid.UUID(case_id), version=1, status=CaseStatus.COMPLETED, at=OLD)]
+            )
+        with rt.engine.connect() as conn:
+            pages = conn.execute(text("PRAGMA page_count")).scalar()
+        assert rt.retention.purge(now=NOW).cases == 40
+        with rt.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA freelist_count")).scalar() == 0
+            assert conn.execute(text("PRAGMA page_count")).scalar() < pages - 20
+
+
+def test_the_runtime_purges_on_its_own(edge):
+    case_id = _live(
+        edge, Story(utcnow() - timedelta(days=40), CaseStatus.COMPLETED, status_at=utcnow() - timedelta(days=40))
+    )
+    edge.start_housekeeping(every_s=0.05)
+    wait_for(lambda: edge.cases.get(case_id) is None, timeout=10, what="the runtime's hourly purge")
+
+
+def test_the_cli_counts_then_purges(edge, capsys):
+    _live(edge, Story(utcnow() - timedelta(days=40), CaseStatus.WITHDRAWN, status_at=utcnow() - timedelta(days=40)))
+    assert cli.main(["edge", "purge", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "dry_run": True,
+        "retention_days": 30,
+        "cases": 1,
+        "case_events": 1,
+        "ratings": 0,
+    }
+    assert cli.main(["edge", "purge"]) == 0
+    assert json.loads(capsys.readouterr().out)["cases"] == 1
+    assert cli.main(["edge", "purge"]) == 0
+    assert json.loads(capsys.readouterr().out)["cases"] == 0
+
+
+def test_the_retention_window_is_a_setting(monkeypatch):
+    monkeypatch.setenv("SHEGONG_RETENTION_DAYS", "90")
+    assert EdgeSettings().retention_days == 90
+    monkeypatch.setenv("SHEGONG_RETENTION_DAYS", "0")
+    with pytest.raises(ValueError):
+        EdgeSettings()
