@@ -38,6 +38,11 @@ class EdgeSettings(TomlSettings):
     )
     broker_password: str | None = Field(None, description="per-terminal MQTT password")
     broker_tls_ca: Path | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
+    hub_public_key: str = Field(
+        "",
+        description="the hub's public case key (`shegong hub keys public`); every case is sealed to it on "
+        "acceptance. Empty: this terminal accepts no cases",
+    )
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive; a half-open link is noticed within 1.5x")
 
     batch_size: int = Field(200, ge=1, le=1000, description="cases per published batch (also cut at the size limit)")

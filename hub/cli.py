@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--csv", type=Path, help="write CSV (UTF-8 with BOM) to this file")
     cat = sub.add_parser("catalogue", help="list, export, import and publish catalogue versions", add_help=False)
     cat.add_argument("rest", nargs=argparse.REMAINDER, help="see `shegong hub catalogue --help`")
+    keys = sub.add_parser("keys", help="the case key: terminals seal cases to its public half")
+    keys.add_argument(
+        "action",
+        choices=["init", "public"],
+        help="init: make the key pair in case_key_file (once); public: print the public key for terminals",
+    )
     dl = sub.add_parser("dead-letters", help="the latest refused messages and why (JSON lines)")
     dl.add_argument("--limit", type=int, default=50, help="how many, newest first")
     return p
@@ -82,6 +88,17 @@ def main(argv: Sequence[str]) -> int:
     settings = hub_settings.load()
     if ns.cmd == "run":
         return _run(settings, web=not ns.no_web)
+    if ns.cmd == "keys":
+        from hub import casekey
+
+        path = Path(settings.case_key_file)
+        if ns.action == "init":
+            public = casekey.init(path)
+            print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
+        else:
+            public = casekey.public_text(casekey.load(path))
+        print(public)
+        return 0
     engine = open_engine(settings.database_url)
     try:
         if ns.cmd == "migrate":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from hub import casekey
 from hub.calendar.duedates import DueDates
 from hub.cases.routing import Router
 from hub.catalogue.publishing import CataloguePublishing
@@ -25,9 +28,12 @@ def default_router(catalogue: Catalogue | None = None) -> Router:
 class HubRuntime:
     def __init__(self, settings: HubSettings, router: Router | None = None) -> None:
         self.settings = settings
+        case_key = casekey.load(Path(settings.case_key_file))  # first: without it no case can be opened
         self.engine = open_engine(settings.database_url)
         self.metrics = IngestMetrics()
-        self.handler = Handler(self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s)
+        self.handler = Handler(
+            self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s, case_key=case_key
+        )
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(self.engine, self.handler, self.worker)

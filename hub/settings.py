@@ -33,6 +33,11 @@ class HubSettings(TomlSettings):
     share_group: str | None = Field(None, description="MQTT v5 shared subscription group when several workers ingest")
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive")
     clock_skew_alert_s: float = Field(300.0, gt=0, description="terminal clock off by more than this is flagged")
+    case_key_file: str = Field(
+        "/etc/shegong/hub-case.key",
+        description="the hub's private case key (made by `shegong hub keys init`, mode 0600): it opens the cases "
+        "terminals seal to its public key",
+    )
     web_host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
     web_port: int = Field(8700, description="port of the hub's web UI and API")
     web_secret: str | None = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
@@ -23,6 +23,7 @@ __all__ = [
     "CaseStatus",
     "CaseSubmission",
     "Rejection",
+    "SealedCase",
 ]
 
 RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
@@ -65,8 +66,25 @@ class CaseSubmission(Strict):
     materials: list[str] = Field(default_factory=list, description="materials ticked as received")
 
 
+SEALED_MAX_CHARS = 64 * 1024
+"""A case is a few kB; sealing adds 48 bytes and base64 a third. The envelope bounds the whole batch."""
+
+
+class SealedCase(Strict):
+    """One case as it waits in a terminal's outbox and travels: sealed to the hub's public key
+    (:mod:`protocol.sealed`), with only its random id in clear for acks, rejections and duplicates."""
+
+    case_id: uuid.UUID = Field(description="the case's id, in clear: the hub upserts and acks by it")
+    sealed: str = Field(
+        min_length=1,
+        max_length=SEALED_MAX_CHARS,
+        pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+        description="URL-safe base64 of a libsodium sealed box holding the CaseSubmission's JSON",
+    )
+
+
 class CaseBatchBody(Strict):
-    cases: list[CaseSubmission] = Field(min_length=1, max_length=1000)
+    cases: list[SealedCase] = Field(min_length=1, max_length=1000)
 
 
 class CaseBatch(Envelope):

@@ -66,6 +66,7 @@ class DeadLetterReason(enum.StrEnum):
     TERMINAL_MISMATCH = "terminal_mismatch"
     UNKNOWN_TOPIC = "unknown_topic"
     INVALID_ID_NUMBER = "invalid_id_number"
+    SEALED_INVALID = "sealed_invalid"  # a sealed case the hub's key cannot open, or not a valid case inside
     CONFLICT = "conflict"
 
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from protocol.cases import CaseSubmission
-from protocol.envelope import Strict
+from protocol.cases import CaseSubmission, SealedCase
 
 __all__ = [
     "InvalidKey",
@@ -34,9 +32,6 @@ __all__ = [
     "seal",
 ]
 
-# A case is a few kB at most (its envelope limits the whole batch); sealing adds 48 bytes, base64 a third.
-SEALED_MAX_CHARS = 64 * 1024
-
 
 class SealError(ValueError):
     """A sealed case that cannot be opened or is not a case: wrong key, damaged, or swapped."""
@@ -44,18 +39,6 @@ class SealError(ValueError):
 
 class InvalidKey(ValueError):
     """A configured key that is not 32 bytes of URL-safe base64."""
-
-
-class SealedCase(Strict):
-    """One case as it travels and waits in a terminal's outbox."""
-
-    case_id: uuid.UUID = Field(description="the case's id, in clear: the hub upserts and acks by it")
-    sealed: str = Field(
-        min_length=1,
-        max_length=SEALED_MAX_CHARS,
-        pattern=r"^[A-Za-z0-9_-]+={0,2}$",
-        description="URL-safe base64 of a libsodium sealed box holding the CaseSubmission's JSON",
-    )
 
 
 def _key_bytes(text: str, what: str) -> bytes:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub import casekey
 from shegong.broker import Mosquitto, free_port
 
 __all__ = ["COMMITTEES", "main"]
@@ -55,6 +56,7 @@ class Demo:
             "SHEGONG_EDGE_CONFIG": str(folder / "edge.toml"),
             "SHEGONG_HUB_CONFIG": str(folder / "hub.toml"),
             "SHEGONG_LOG_LEVEL": os.environ.get("SHEGONG_LOG_LEVEL", "INFO"),
+            **casekey.for_one_machine(folder),  # the hub opens what the terminals seal
         }
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:

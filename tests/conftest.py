@@ -1,6 +1,7 @@
 """Fixtures shared by every test: real Mosquitto per test, hub on SQLite and PostgreSQL, terminals.
 
-An autouse fixture keeps the host's configuration out: no /etc/shegong file, no SHEGONG_ variable.
+An autouse fixture keeps the host's configuration out: no /etc/shegong file, no SHEGONG_ variable but the
+case key pair of the test process (terminals seal cases to it, hubs open them with it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from shegong.broker import Mosquitto
 from shegong.linkproxy import LinkProxy
+from tests.support import CASE_PUBLIC_KEY, write_case_key
 
 PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -25,6 +27,9 @@ def _no_host_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key)
     monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(tmp_path / "no-edge.toml"))
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "no-hub.toml"))
+    # One case key pair per test process: terminals seal to its public half, hubs open with its private half.
+    monkeypatch.setenv("SHEGONG_HUB_PUBLIC_KEY", CASE_PUBLIC_KEY)
+    monkeypatch.setenv("SHEGONG_HUB_CASE_KEY_FILE", str(write_case_key(tmp_path / "hub-case.key")))
 
 
 @pytest.fixture

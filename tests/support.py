@@ -12,7 +12,29 @@ from typing import Any
 from sqlalchemy import Engine, text
 from stdnum.cn import ric
 
-from protocol.cases import Applicant
+from protocol import sealed
+from protocol.cases import Applicant, CaseSubmission, SealedCase
+
+#: The hub case key of this test process: conftest gives its public half to every terminal and its private
+#: half (in a 0600 file) to every hub, through SHEGONG_HUB_PUBLIC_KEY and SHEGONG_HUB_CASE_KEY_FILE.
+CASE_KEY, CASE_PUBLIC_KEY = sealed.generate_keypair()
+
+
+def seal(case: CaseSubmission) -> SealedCase:
+    """``case`` as a terminal sends it: sealed to the tests' hub key."""
+    return sealed.seal(sealed.public_key(CASE_PUBLIC_KEY), case)
+
+
+def unseal(payload: str) -> CaseSubmission:
+    """What a sealed case (an edge case row's or outbox item's payload) holds, opened as the hub would."""
+    return sealed.open_case(sealed.private_key(CASE_KEY), SealedCase.model_validate_json(payload))
+
+
+def write_case_key(path: Path) -> Path:
+    """The tests' private case key in a 0600 file, as ``shegong hub keys init`` leaves it."""
+    path.write_text(CASE_KEY + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def id_number(region: str = "310101", born: str = "19550312", seq: str = "002") -> str:

@@ -35,8 +35,8 @@ def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
 
 
 class Case(EdgeModel, table=True):
-    """A case accepted here. ``payload`` is the submission as sent; ``holder_key`` finds a holder's cases
-    without storing their ID number in a searchable column."""
+    """A case accepted here. ``payload`` is the submission as sent, sealed to the hub's key (nothing on the
+    terminal can read it); ``holder_key`` finds a holder's cases without storing their ID number."""
 
     __tablename__ = "cases"
 

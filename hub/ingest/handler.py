@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+from nacl.public import PrivateKey
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -32,6 +33,7 @@ from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
+from protocol.sealed import SealError, open_case
 from protocol.state import Birth, Death
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
@@ -61,8 +63,12 @@ class Handler:
         metrics: IngestMetrics,
         skew_alert_s: float = 300.0,
         due_date: Callable[[str, datetime], date | None] = lambda item, at: None,
+        *,
+        case_key: PrivateKey,
     ) -> None:
+        """``case_key``: the hub's private case key (:mod:`hub.casekey`), which opens sealed cases."""
         self.engine = engine
+        self.case_key = case_key
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
@@ -163,13 +169,21 @@ class Handler:
             self.metrics.clock_skew.inc()
             log.warning("terminal %s clock is off by %.0f s; hub receive time is kept", terminal, -skew)
         valid, rejected, rows = [], [], []
-        for case in batch.body.cases:
+        up = topics.up(terminal, topics.Up.CASES)
+        for sealed in batch.body.cases:
+            try:
+                case = open_case(self.case_key, sealed)
+            except SealError as exc:
+                reason = DeadLetterReason.SEALED_INVALID
+                raw = sealed.model_dump_json().encode()
+                self._dead_letter(conn, up, terminal, reason, str(exc), raw, at, batch.id, sealed.case_id)
+                rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=str(exc)[:300]))
+                continue
             payload = case.model_dump_json()
             try:
                 idnumber.validate(case.applicant.id_number, today=at.date())
             except idnumber.InvalidIdNumber as exc:
                 detail = f"case {case.receipt_no}: {exc}"
-                up = topics.up(terminal, topics.Up.CASES)
                 reason = DeadLetterReason.INVALID_ID_NUMBER
                 self._dead_letter(conn, up, terminal, reason, detail, payload.encode(), at, batch.id, case.case_id)
                 rejected.append(Rejection(item_id=case.case_id, reason=reason, detail=detail))

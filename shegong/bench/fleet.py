@@ -121,7 +121,7 @@ class _Sim:
         self.client.publish(topics.up(self.terminal, topics.Up.HEALTH), hb.encode(), qos=0)
 
     def case(self) -> None:
-        from protocol import topics
+        from protocol import sealed, topics
         from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseSubmission
 
         self.cases += 1
@@ -136,7 +136,8 @@ class _Sim:
             created_at=datetime.now(UTC),
             applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
         )
-        batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[case]))
+        sealed_case = sealed.seal(self.shared["hub_key"], case)
+        batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[sealed_case]))
         self.client.publish(topics.up(self.terminal, topics.Up.CASES), batch.encode(), qos=1)
 
     def _send(self, message: Any) -> None:
@@ -202,15 +203,28 @@ class _Sim:
 
 
 def _sim_worker(
-    ids: list[str], port: int, epoch: float, heartbeat_s: float, case_every_s: float, stop: Any, ready: Any
+    ids: list[str],
+    port: int,
+    epoch: float,
+    heartbeat_s: float,
+    case_every_s: float,
+    hub_public_key: str,
+    stop: Any,
+    ready: Any,
 ) -> None:
     """A process running ``ids`` as terminals in one selector loop until ``stop`` is set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(5)  # the terminals stand for other machines: on a small box the hub comes first
+    from protocol import sealed
     from protocol.catalogue import load_seed
 
     seed = load_seed()
-    shared: dict[str, Any] = {"seed_items": seed.manifest().items, "seed_hash": seed.content_hash(), "errors": 0}
+    shared: dict[str, Any] = {
+        "seed_items": seed.manifest().items,
+        "seed_hash": seed.content_hash(),
+        "errors": 0,
+        "hub_key": sealed.public_key(hub_public_key),
+    }
     sel = selectors.DefaultSelector()
     sims = [_Sim(t, port, epoch, sel, shared) for t in ids]
     for n, sim in enumerate(sims):
@@ -329,11 +343,13 @@ def run(
     case_every_s: float = 120.0,
     procs: int = 2,
 ) -> dict[str, float]:
+    from hub import casekey
     from hub.catalogue.announce import announce_once
     from hub.catalogue.store import CatalogueStore
     from hub.db.engine import open_engine
     from hub.settings import HubSettings
 
+    keys = casekey.for_one_machine(workdir)
     db = workdir / "hub.db"
     broker = Mosquitto(workdir / "broker", persistence=False).start()
     url = f"sqlite:///{db}"
@@ -344,6 +360,7 @@ def run(
         "SHEGONG_HUB_DATABASE_URL": url,
         "SHEGONG_HUB_BROKER_PORT": str(broker.port),
         "SHEGONG_HUB_FLEET_HEARTBEAT_S": str(heartbeat_s),
+        **keys,
     }
     hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
     ctx = mp.get_context("spawn")
@@ -358,7 +375,16 @@ def run(
         for k in range(procs):
             w = ctx.Process(
                 target=_sim_worker,
-                args=(ids[k::procs], broker.port, epoch, heartbeat_s, case_every_s, stop, ready),
+                args=(
+                    ids[k::procs],
+                    broker.port,
+                    epoch,
+                    heartbeat_s,
+                    case_every_s,
+                    keys["SHEGONG_HUB_PUBLIC_KEY"],
+                    stop,
+                    ready,
+                ),
                 daemon=True,
             )
             w.start()

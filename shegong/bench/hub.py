@@ -1,8 +1,8 @@
 """``shegong bench hub --cases N``: the hub's whole ingest pipeline against bare inserts.
 
-N cases from 20 simulated terminals are published as real ``case_batch`` messages (200 cases each)
-through a Mosquitto into a running hub (``shegong hub run``): validation, routing, audit chain, commit,
-ack. The clock stops when every batch is acked. In the same run the same case rows are inserted into
+N cases from 20 simulated terminals are published as real ``case_batch`` messages (200 sealed cases
+each) through a Mosquitto into a running hub (``shegong hub run``): opening, validation, routing, audit
+chain, commit, ack. The clock stops when every batch is acked. In the same run the same case rows are inserted into
 a fresh database of the same schema with SQLAlchemy Core ``executemany``, 200 rows a transaction: the
 baseline. Then the centre's reports are built over the ingested cases. For SQLite and for PostgreSQL
 (``SHEGONG_TEST_PG``, skipped with a reason when no server answers) it prints:
@@ -32,7 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
 from stdnum.cn import ric
 
-from protocol import topics
+from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
@@ -45,7 +45,8 @@ TERMINALS = 20
 PG_ADMIN = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _batches(n: int) -> list[tuple[str, bytes, list[CaseSubmission]]]:
+def _batches(n: int, hub_public_key: str) -> list[tuple[str, bytes, list[CaseSubmission]]]:
+    key = sealed.public_key(hub_public_key)
     items = [i.code for i in load_seed().items]
     out = []
     now = utcnow()
@@ -65,7 +66,7 @@ def _batches(n: int) -> list[tuple[str, bytes, list[CaseSubmission]]]:
                     applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
                 )
             )
-        msg = CaseBatch(terminal=terminal, body=CaseBatchBody(cases=cases))
+        msg = CaseBatch(terminal=terminal, body=CaseBatchBody(cases=[sealed.seal(key, c) for c in cases]))
         out.append((topics.up(terminal, topics.Up.CASES), msg.encode(), cases))
     return out
 
@@ -167,9 +168,11 @@ def _database(kind: str, folder: Path, name: str) -> Iterator[str]:
 
 
 def run(kind: str, n: int, folder: Path) -> dict[str, float]:
+    from hub import casekey
     from hub.db.engine import open_engine
 
-    batches = _batches(n)
+    keys = casekey.for_one_machine(folder)
+    batches = _batches(n, keys["SHEGONG_HUB_PUBLIC_KEY"])
     broker = Mosquitto(folder / f"broker-{kind}", persistence=False).start()
     try:
         with _database(kind, folder, "hub") as url, _database(kind, folder, "raw") as raw_url:
@@ -180,6 +183,7 @@ def run(kind: str, n: int, folder: Path) -> dict[str, float]:
                 "SHEGONG_HUB_CONFIG": str(folder / "none.toml"),
                 "SHEGONG_HUB_DATABASE_URL": url,
                 "SHEGONG_HUB_BROKER_PORT": str(broker.port),
+                **keys,
             }
             hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
             try:

@@ -39,7 +39,7 @@ def _id_number(n: int) -> str:
     return body + ric.calc_check_digit(body)
 
 
-def queue_cases(data_dir: Path, n: int, terminal: str = "BENCH1") -> int:
+def queue_cases(data_dir: Path, n: int, hub_public_key: str, terminal: str = "BENCH1") -> int:
     """Accept ``n`` cases at a terminal whose broker is unreachable; return the mean payload size."""
     from edge.runtime import EdgeRuntime
     from edge.settings import EdgeSettings
@@ -47,7 +47,11 @@ def queue_cases(data_dir: Path, n: int, terminal: str = "BENCH1") -> int:
     from protocol.cases import Applicant
 
     settings = EdgeSettings(
-        terminal_id=terminal, committee_code="JW001", data_dir=data_dir, outbox_limit=max(n + 1, 100_000)
+        terminal_id=terminal,
+        committee_code="JW001",
+        data_dir=data_dir,
+        outbox_limit=max(n + 1, 100_000),
+        hub_public_key=hub_public_key,
     )
     with EdgeRuntime(settings) as rt:
         for i in range(n):
@@ -106,8 +110,11 @@ def _count(db: Path, sql: str) -> int:
 
 
 def run(cases: int, rtt_ms: float, workdir: Path) -> dict[str, float]:
+    from hub import casekey
+
     edge_dir, hub_db = workdir / "edge", workdir / "hub.db"
-    size = queue_cases(edge_dir, cases)
+    keys = casekey.for_one_machine(workdir)
+    size = queue_cases(edge_dir, cases, keys["SHEGONG_HUB_PUBLIC_KEY"])
     broker = Mosquitto(workdir / "broker", persistence=False).start()
     link = LinkProxy(broker.port)
     env = {
@@ -123,6 +130,7 @@ def run(cases: int, rtt_ms: float, workdir: Path) -> dict[str, float]:
         "SHEGONG_BROKER_PORT": str(link.port),
         "SHEGONG_BACKOFF_MIN_S": "0.05",
         "SHEGONG_BACKOFF_MAX_S": "0.2",
+        **keys,
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:

@@ -19,11 +19,11 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import text
 
 from edge.store.cases import NewCase
-from protocol import topics
+from protocol import sealed, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseSubmission, Rejection
 from protocol.envelope import DeadLetterReason, utcnow
 from protocol.state import Birth, BirthBody, Death, DeathBody
-from tests.support import applicant, assert_exactly_once, hub_count, wait_for
+from tests.support import applicant, assert_exactly_once, hub_count, seal, wait_for
 
 
 class RawTerminal:
@@ -84,19 +84,23 @@ def test_malformed_messages_are_dead_lettered_with_their_reason_and_nothing_else
 ):
     hub = hub_factory()
     up = topics.up("T9", topics.Up.CASES)
-    good = CaseBatch(terminal="T9", body=CaseBatchBody(cases=[_case(1)]))
+    good = CaseBatch(terminal="T9", body=CaseBatchBody(cases=[seal(_case(1))]))
     wrong_version = json.loads(good.encode())
     wrong_version["v"] = 99
     missing_field = json.loads(good.encode())
-    del missing_field["body"]["cases"][0]["receipt_no"]
+    del missing_field["body"]["cases"][0]["sealed"]
 
     raw.publish(up, b"{this is not json")
     raw.publish(up, json.dumps(wrong_version).encode())
     raw.publish(up, json.dumps(missing_field).encode())
     raw.publish(up, b'{"v":1,"pad":"' + b"x" * (300 * 1024) + b'"}')
-    raw.publish(up, CaseBatch(terminal="T8", body=CaseBatchBody(cases=[_case(2)])).encode())
+    raw.publish(up, CaseBatch(terminal="T8", body=CaseBatchBody(cases=[seal(_case(2))])).encode())
     bad_check_digit = _case(3).applicant.id_number[:17] + ("0" if _case(3).applicant.id_number[17] != "0" else "1")
-    mixed = CaseBatch(terminal="T9", body=CaseBatchBody(cases=[_case(4), _case(5, id_number=bad_check_digit)]))
+    _, stranger_key = sealed.generate_keypair()  # sealed to some other hub: this one cannot open it
+    foreign = sealed.seal(sealed.public_key(stranger_key), _case(6))
+    mixed = CaseBatch(
+        terminal="T9", body=CaseBatchBody(cases=[seal(_case(4)), seal(_case(5, id_number=bad_check_digit)), foreign])
+    )
     raw.publish(up, mixed.encode())
 
     expected = {
@@ -106,6 +110,7 @@ def test_malformed_messages_are_dead_lettered_with_their_reason_and_nothing_else
         "oversized": 1,
         "terminal_mismatch": 1,
         "invalid_id_number": 1,
+        "sealed_invalid": 1,
     }
     wait_for(lambda: _dead(hub) == expected, what=f"dead letters {expected}")
     assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 1, "the good case in the mixed batch is kept"
@@ -114,11 +119,12 @@ def test_malformed_messages_are_dead_lettered_with_their_reason_and_nothing_else
     wait_for(lambda: any(a.body.in_reply_to == mixed.id for a in raw.acks()), what="ack of the mixed batch")
     reply = next(a for a in raw.acks() if a.body.in_reply_to == mixed.id)
     assert reply.body.acked == [mixed.body.cases[0].case_id]
-    assert [r.item_id for r in reply.body.rejected] == [mixed.body.cases[1].case_id]
+    assert [r.item_id for r in reply.body.rejected] == [mixed.body.cases[1].case_id, foreign.case_id]
     assert {r.reason.value for a in raw.acks() for r in a.body.rejected} >= {
         "unknown_version",
         "schema_invalid",
         "invalid_id_number",
+        "sealed_invalid",
     }
 
     # The hub is still working for everyone else.

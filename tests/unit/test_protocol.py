@@ -19,7 +19,7 @@ from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseSubmissio
 from protocol.codec import decode, decode_for_topic, json_schemas
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, ProtocolError, utcnow
 from protocol.ratings import RatingBatch
-from tests.support import applicant
+from tests.support import applicant, seal
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
 
@@ -50,7 +50,7 @@ def test_topics_are_built_and_parsed_in_one_place():
 
 
 def test_a_batch_round_trips_and_its_fast_encoding_is_byte_identical():
-    cases = [_case(1), _case(2)]
+    cases = [seal(_case(1)), seal(_case(2))]
     message = CaseBatch(terminal="T1", seq=7, body=CaseBatchBody(cases=cases))
     fast = CaseBatch.encode_around(
         "cases",
@@ -70,7 +70,8 @@ def test_a_batch_round_trips_and_its_fast_encoding_is_byte_identical():
         (b"{nope", DeadLetterReason.MALFORMED_JSON),
         (b"[1, 2]", DeadLetterReason.MALFORMED_JSON),
         (b"\xff\xfe", DeadLetterReason.MALFORMED_JSON),
-        (json.dumps({"v": 2, "type": "ack"}).encode(), DeadLetterReason.UNKNOWN_VERSION),
+        (json.dumps({"v": SCHEMA_VERSION + 1, "type": "ack"}).encode(), DeadLetterReason.UNKNOWN_VERSION),
+        (json.dumps({"v": SCHEMA_VERSION - 1, "type": "ack"}).encode(), DeadLetterReason.UNKNOWN_VERSION),
         (json.dumps({"type": "ack"}).encode(), DeadLetterReason.UNKNOWN_VERSION),
         (
             json.dumps({"v": SCHEMA_VERSION, "type": "nope", "terminal": "T1", "body": {}}).encode(),
@@ -86,7 +87,7 @@ def test_each_bad_payload_is_refused_with_its_reason(payload, reason):
 
 
 def test_a_message_must_belong_to_its_topic_and_terminal():
-    batch = CaseBatch(terminal="T1", body=CaseBatchBody(cases=[_case()])).encode()
+    batch = CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(_case())])).encode()
     with pytest.raises(ProtocolError) as err:
         decode_for_topic(topics.up("T2", topics.Up.CASES), batch)
     assert err.value.reason is DeadLetterReason.TERMINAL_MISMATCH
@@ -103,7 +104,7 @@ def test_strict_models_refuse_unknown_fields_and_loose_types():
     raw["body"]["surprise"] = 1
     with pytest.raises(ProtocolError):
         decode(json.dumps(raw).encode())
-    raw = json.loads(CaseBatch(terminal="T1", body=CaseBatchBody(cases=[_case()])).encode())
+    raw = json.loads(CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(_case())])).encode())
     raw["seq"] = "7"
     with pytest.raises(ProtocolError):
         decode(json.dumps(raw).encode())

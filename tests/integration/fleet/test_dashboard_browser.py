@@ -30,8 +30,6 @@ pytestmark = pytest.mark.browser
 _terms = TerminalRow.__table__
 
 
-
-
 @pytest.fixture
 def serve() -> Iterator[Any]:
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []

@@ -91,8 +91,6 @@ def web(app: Any) -> Iterator[str]:
     thread.join(5)
 
 
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")

@@ -46,8 +46,6 @@ class RunningKiosk:
         self.reader.place(who)
 
 
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1000, "height": 1250}, locale="zh-CN")

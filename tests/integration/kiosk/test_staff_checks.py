@@ -8,12 +8,12 @@ agent), 是 makes it not eligible with the reason. A tampered answer is refused 
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from edge.devices.sim.identities import identity
+from tests.support import unseal
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -50,8 +50,8 @@ def test_staff_answer_makes_the_item_eligible_and_the_case_records_it(start_kios
     page.click("#to-confirm")
     page.click("#submit")
     page.wait_for_url(re.compile(r"/receipt/"))
-    payload = json.loads(k.runtime.cases.cases_of(identity("li-na").id_number)[0]["payload"])
-    assert payload["agent"] == "demo" and payload["form"]["check_retired"] == "false"
+    case = unseal(k.runtime.cases.cases_of(identity("li-na").id_number)[0]["payload"])
+    assert case.agent == "demo" and case.form["check_retired"] == "false"
 
 
 def test_staff_answer_makes_the_item_not_eligible_and_a_tampered_answer_is_refused(start_kiosk, page):

@@ -15,10 +15,10 @@ from hub.ingest.metrics import IngestMetrics
 from hub.people.roles import Principal
 from hub.people.service import Users
 from hub.runtime import default_router
-from protocol import topics
+from protocol import sealed, topics
 from protocol.cases import CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
-from tests.support import applicant
+from tests.support import CASE_KEY, applicant, seal
 
 PASSWORDS = {
     "manager": "manager-pass-1",
@@ -31,7 +31,13 @@ PASSWORDS = {
 
 def handler(engine: Engine) -> Handler:
     """The ingest handler as the runtime should wire it: seed routing and real due dates."""
-    return Handler(engine, default_router(), IngestMetrics(), due_date=DueDates.from_engine(engine))
+    return Handler(
+        engine,
+        default_router(),
+        IngestMetrics(),
+        due_date=DueDates.from_engine(engine),
+        case_key=sealed.private_key(CASE_KEY),
+    )
 
 
 def ingest(
@@ -53,7 +59,7 @@ def ingest(
         )
         for i, item in enumerate(items)
     ]
-    batch = CaseBatch(terminal=terminal, seq=start + 1, sent_at=at, body=CaseBatchBody(cases=cases))
+    batch = CaseBatch(terminal=terminal, seq=start + 1, sent_at=at, body=CaseBatchBody(cases=[seal(c) for c in cases]))
     handler(engine).handle(topics.up(terminal, topics.Up.CASES), batch.encode(), at)
     return [str(c.case_id) for c in cases]
 
