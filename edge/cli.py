@@ -137,7 +137,7 @@ def _audit(rt: EdgeRuntime, ns: argparse.Namespace) -> None:
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     stop = stop_on_sigterm()
     with EdgeRuntime(settings) as rt:
-        rt.cases.hub_key()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
+        rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
         if kiosk:
             try:

@@ -1,11 +1,17 @@
 """Case submissions sealed to the hub's public key, so a stolen terminal leaks nothing it has queued.
 
 A terminal holds only the hub's public key (``hub_public_key`` in its settings, put there at
-provisioning). Each :class:`~protocol.cases.CaseSubmission` is sealed on acceptance with a libsodium
-sealed box (an ephemeral X25519 key, XSalsa20-Poly1305; PyNaCl's ``SealedBox``): only the holder of the
-hub's private key can open it, and any change to the sealed bytes makes opening fail. The case id stays
-outside, in clear (a random UUIDv7 says nothing about anyone), so acks, rejections and duplicates work
-without opening anything; the id inside must equal it, so a box cannot be passed off under another id.
+provisioning). Each :class:`~protocol.cases.CaseSubmission` is sealed on acceptance with libsodium's
+``crypto_box`` (X25519, XSalsa20-Poly1305; PyNaCl's ``Box``) between the hub's key and an *ephemeral* key
+pair that the terminal's :class:`Sealer` keeps in memory only and replaces at least every minute (or
+1,000 cases): nothing on the terminal's disk, and nothing left in it once the minute is over, can open
+what it has queued. The hub keeps the shared key of each ephemeral key it meets, so opening costs a
+cipher pass, not a key exchange per case. Any change to the sealed bytes makes opening fail.
+
+``sealed`` is URL-safe base64 of: the ephemeral public key (32 bytes), the nonce (24), the ciphertext
+with its tag. The case id stays outside, in clear (a random UUIDv7 says nothing about anyone), so acks,
+rejections and duplicates work without opening anything; the id inside must equal it, so a box cannot be
+passed off under another id.
 
 Keys travel as URL-safe base64 of their 32 raw bytes: ``generate_keypair()`` makes a pair.
 """
@@ -14,17 +20,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+import time
+from collections.abc import Callable
+from functools import lru_cache
 
 from nacl.exceptions import CryptoError
-from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.public import Box, PrivateKey, PublicKey
 from pydantic import ValidationError
 
 from protocol.cases import CaseSubmission, SealedCase
 
 __all__ = [
     "InvalidKey",
+    "Opener",
     "SealError",
     "SealedCase",
+    "Sealer",
     "generate_keypair",
     "open_case",
     "private_key",
@@ -70,22 +82,77 @@ def generate_keypair() -> tuple[str, str]:
     )
 
 
+class Sealer:
+    """A terminal's sealing: one ephemeral key pair at a time, in memory only, replaced after ``rotate_s``
+    seconds or ``rotate_n`` cases, whichever comes first. Safe to share between threads."""
+
+    def __init__(
+        self,
+        hub_key: PublicKey,
+        rotate_s: float = 60.0,
+        rotate_n: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hub_key = hub_key
+        self.rotate_s = rotate_s
+        self.rotate_n = rotate_n
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._box: Box | None = None
+        self._prefix = b""
+        self._made = 0.0
+        self._used = 0
+
+    def seal(self, case: CaseSubmission) -> SealedCase:
+        plain = case.model_dump_json().encode()
+        with self._lock:
+            now = self._clock()
+            if self._box is None or self._used >= self.rotate_n or now - self._made >= self.rotate_s:
+                ephemeral = PrivateKey.generate()
+                self._box = Box(ephemeral, self.hub_key)  # the shared key; the private half is dropped here
+                self._prefix = bytes(ephemeral.public_key)
+                self._made, self._used = now, 0
+            self._used += 1
+            box, prefix = self._box, self._prefix
+        sealed = prefix + bytes(box.encrypt(plain))  # a fresh random nonce every time
+        return SealedCase(case_id=case.case_id, sealed=base64.urlsafe_b64encode(sealed).decode("ascii"))
+
+
 def seal(key: PublicKey, case: CaseSubmission) -> SealedCase:
-    box = SealedBox(key).encrypt(case.model_dump_json().encode())
-    return SealedCase(case_id=case.case_id, sealed=base64.urlsafe_b64encode(box).decode("ascii"))
+    """One case sealed under an ephemeral key of its own."""
+    return Sealer(key).seal(case)
+
+
+class Opener:
+    """The hub's opening: its private key, and the shared key of each ephemeral key met lately."""
+
+    def __init__(self, key: PrivateKey, remembered: int = 4096) -> None:
+        self.key = key
+        self._box = lru_cache(maxsize=remembered)(lambda ephemeral: Box(key, PublicKey(ephemeral)))
+
+    def open(self, sealed: SealedCase) -> CaseSubmission:
+        """The case inside ``sealed``; :class:`SealError` when it cannot be opened, is no valid case, or
+        carries another case id than the one outside."""
+        try:
+            raw = base64.urlsafe_b64decode(sealed.sealed)
+            if len(raw) < 32 + Box.NONCE_SIZE + 16:
+                raise ValueError("too short")
+            plain = self._box(raw[:32]).decrypt(raw[32:])
+        except (CryptoError, binascii.Error, ValueError, TypeError):
+            raise SealError(
+                f"case {sealed.case_id}: not openable with this hub's key (another key, or damaged)"
+            ) from None
+        try:
+            case = CaseSubmission.model_validate_json(plain)
+        except ValidationError as exc:
+            raise SealError(
+                f"case {sealed.case_id}: opened, but not a valid case: {exc.error_count()} error(s)"
+            ) from None
+        if case.case_id != sealed.case_id:
+            raise SealError(f"case {sealed.case_id}: the sealed case has another id ({case.case_id})")
+        return case
 
 
 def open_case(key: PrivateKey, sealed: SealedCase) -> CaseSubmission:
-    """The case inside ``sealed``; :class:`SealError` when it cannot be opened, is no valid case, or
-    carries another case id than the one outside."""
-    try:
-        plain = SealedBox(key).decrypt(base64.urlsafe_b64decode(sealed.sealed))
-    except (CryptoError, binascii.Error, ValueError):
-        raise SealError(f"case {sealed.case_id}: not openable with this hub's key (another key, or damaged)") from None
-    try:
-        case = CaseSubmission.model_validate_json(plain)
-    except ValidationError as exc:
-        raise SealError(f"case {sealed.case_id}: opened, but not a valid case: {exc.error_count()} error(s)") from None
-    if case.case_id != sealed.case_id:
-        raise SealError(f"case {sealed.case_id}: the sealed case has another id ({case.case_id})")
-    return case
+    """One case opened (see :meth:`Opener.open`); the hub keeps an :class:`Opener` instead."""
+    return Opener(key).open(sealed)

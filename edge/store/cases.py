@@ -17,7 +17,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import uuid6
-from nacl.public import PublicKey
 from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -75,19 +74,19 @@ class CaseStore:
         self._settings = settings
         self._secret = secret
         self._alarms = alarms
-        self._hub_key: PublicKey | None = None
+        self._sealer: sealed.Sealer | None = None
 
-    def hub_key(self) -> PublicKey:
-        """The hub's public case key from the settings; :class:`NoHubKey` while there is none."""
-        if self._hub_key is None:
+    def sealer(self) -> sealed.Sealer:
+        """Seals to the hub's public case key from the settings; :class:`NoHubKey` while there is none."""
+        if self._sealer is None:
             text = self._settings.hub_public_key
             if not text:
                 raise NoHubKey("本终端尚未配置中心公钥（hub_public_key），暂时无法受理，请联系工作人员")
             try:
-                self._hub_key = sealed.public_key(text)
+                self._sealer = sealed.Sealer(sealed.public_key(text))
             except sealed.InvalidKey as exc:
                 raise NoHubKey(f"本终端的中心公钥配置有误（{exc}），暂时无法受理，请联系工作人员") from None
-        return self._hub_key
+        return self._sealer
 
     def holder_key(self, id_number: str) -> str:
         return hmac.new(self._secret, id_number.encode(), hashlib.sha256).hexdigest()
@@ -103,7 +102,7 @@ class CaseStore:
         except idnumber.InvalidIdNumber as exc:
             raise InvalidApplicant(f"身份证号码无效：{exc}") from None
         now = now or utcnow()
-        hub_key = self.hub_key()
+        sealer = self.sealer()
         try:
             with self._engine.begin() as conn:
                 if problem := self._room_problem(conn):
@@ -122,7 +121,7 @@ class CaseStore:
                     materials=new.materials,
                 )
                 # Sealed before it is stored: the case row and the outbox hold only what the hub can open.
-                payload = sealed.seal(hub_key, submission).model_dump_json()
+                payload = sealer.seal(submission).model_dump_json()
                 case_id = str(submission.case_id)
                 conn.execute(
                     insert(_cases).values(

@@ -28,12 +28,12 @@ from hub.db.models import CaseEventRow, CaseRow, DeadLetter, RatingRow
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
 from protocol import idnumber, topics
-from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, Rejection
+from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
-from protocol.sealed import SealError, open_case
+from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
@@ -68,7 +68,7 @@ class Handler:
     ) -> None:
         """``case_key``: the hub's private case key (:mod:`hub.casekey`), which opens sealed cases."""
         self.engine = engine
-        self.case_key = case_key
+        self.opener = Opener(case_key)
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
@@ -84,20 +84,46 @@ class Handler:
         return self.handle_many([(topic, payload, received_at or utcnow())])
 
     def handle_many(self, messages: Sequence[Incoming]) -> list[Reply]:
-        """Commit what several messages say in one transaction; return the replies to publish."""
+        """Commit what several messages say in one transaction; return the replies to publish.
+
+        Decoding and opening the sealed cases come first, outside the transaction, so the database is
+        held only for the writing."""
+        decoded: list[Envelope | ProtocolError] = []
+        for topic, payload, _ in messages:
+            try:
+                decoded.append(decode_for_topic(topic, payload))
+            except ProtocolError as exc:
+                decoded.append(exc)
+        opened = self._open([m for m in decoded if isinstance(m, CaseBatch)])
         out: list[Reply] = []
         with self.engine.begin() as conn:
-            for topic, payload, at in messages:
-                out += self._one(conn, topic, payload, at)
+            for (topic, payload, at), message in zip(messages, decoded, strict=True):
+                out += self._one(conn, topic, payload, at, message, opened)
         return out
 
-    def _one(self, conn: Connection, topic: str, payload: bytes, at: datetime) -> list[Reply]:
-        try:
-            message = decode_for_topic(topic, payload)
-        except ProtocolError as exc:
-            return self._refuse(conn, topic, payload, exc, at)
+    def _open(self, batches: list[CaseBatch]) -> dict[int, CaseSubmission | SealError]:
+        """Each sealed case of ``batches`` opened (or why not), by ``id()`` of its SealedCase."""
+        opened: dict[int, CaseSubmission | SealError] = {}
+        for box in (case for batch in batches for case in batch.body.cases):
+            try:
+                opened[id(box)] = self.opener.open(box)
+            except SealError as exc:
+                opened[id(box)] = exc
+        return opened
+
+    def _one(
+        self,
+        conn: Connection,
+        topic: str,
+        payload: bytes,
+        at: datetime,
+        message: Envelope | ProtocolError,
+        opened: dict[int, CaseSubmission | SealError],
+    ) -> list[Reply]:
+        if isinstance(message, ProtocolError):
+            return self._refuse(conn, topic, payload, message, at)
         self.metrics.messages.labels(message.type.value).inc()
-        out = self._dispatch(conn, message, at)
+        out = self._dispatch(conn, message, at, opened)
         for hook in self.hooks.get(message.type, ()):
             try:
                 with conn.begin_nested():  # a failing hook is rolled back alone: the message's own work stands
@@ -106,9 +132,11 @@ class Handler:
                 log.exception("%s hook on a %s from %s failed", hook, message.type.value, message.terminal)
         return out
 
-    def _dispatch(self, conn: Connection, message: Envelope, at: datetime) -> list[Reply]:
+    def _dispatch(
+        self, conn: Connection, message: Envelope, at: datetime, opened: dict[int, CaseSubmission | SealError]
+    ) -> list[Reply]:
         if isinstance(message, CaseBatch):
-            return self._cases(conn, message, at)
+            return self._cases(conn, message, at, opened)
         if isinstance(message, RatingBatch):
             return self._ratings(conn, message, at)
         if isinstance(message, Birth):
@@ -161,7 +189,9 @@ class Handler:
         )
 
     # ------------------------------------------------------------------ cases
-    def _cases(self, conn: Connection, batch: CaseBatch, at: datetime) -> list[Reply]:
+    def _cases(
+        self, conn: Connection, batch: CaseBatch, at: datetime, opened: dict[int, CaseSubmission | SealError]
+    ) -> list[Reply]:
         terminal = batch.terminal
         skew = (at - batch.sent_at).total_seconds()
         flagged = abs(skew) > self.skew_alert_s
@@ -171,13 +201,12 @@ class Handler:
         valid, rejected, rows = [], [], []
         up = topics.up(terminal, topics.Up.CASES)
         for sealed in batch.body.cases:
-            try:
-                case = open_case(self.case_key, sealed)
-            except SealError as exc:
+            case = opened[id(sealed)]
+            if isinstance(case, SealError):
                 reason = DeadLetterReason.SEALED_INVALID
                 raw = sealed.model_dump_json().encode()
-                self._dead_letter(conn, up, terminal, reason, str(exc), raw, at, batch.id, sealed.case_id)
-                rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=str(exc)[:300]))
+                self._dead_letter(conn, up, terminal, reason, str(case), raw, at, batch.id, sealed.case_id)
+                rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=str(case)[:300]))
                 continue
             payload = case.model_dump_json()
             try:

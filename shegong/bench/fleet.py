@@ -121,7 +121,7 @@ class _Sim:
         self.client.publish(topics.up(self.terminal, topics.Up.HEALTH), hb.encode(), qos=0)
 
     def case(self) -> None:
-        from protocol import sealed, topics
+        from protocol import topics
         from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseSubmission
 
         self.cases += 1
@@ -136,7 +136,7 @@ class _Sim:
             created_at=datetime.now(UTC),
             applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
         )
-        sealed_case = sealed.seal(self.shared["hub_key"], case)
+        sealed_case = self.shared["sealer"].seal(case)
         batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[sealed_case]))
         self.client.publish(topics.up(self.terminal, topics.Up.CASES), batch.encode(), qos=1)
 
@@ -223,7 +223,7 @@ def _sim_worker(
         "seed_items": seed.manifest().items,
         "seed_hash": seed.content_hash(),
         "errors": 0,
-        "hub_key": sealed.public_key(hub_public_key),
+        "sealer": sealed.Sealer(sealed.public_key(hub_public_key)),
     }
     sel = selectors.DefaultSelector()
     sims = [_Sim(t, port, epoch, sel, shared) for t in ids]

@@ -46,7 +46,7 @@ PG_ADMIN = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:54
 
 
 def _batches(n: int, hub_public_key: str) -> list[tuple[str, bytes, list[CaseSubmission]]]:
-    key = sealed.public_key(hub_public_key)
+    sealers = [sealed.Sealer(sealed.public_key(hub_public_key)) for _ in range(TERMINALS)]  # one per terminal
     items = [i.code for i in load_seed().items]
     out = []
     now = utcnow()
@@ -66,7 +66,8 @@ def _batches(n: int, hub_public_key: str) -> list[tuple[str, bytes, list[CaseSub
                     applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
                 )
             )
-        msg = CaseBatch(terminal=terminal, body=CaseBatchBody(cases=[sealed.seal(key, c) for c in cases]))
+        sealer = sealers[start // BATCH % TERMINALS]
+        msg = CaseBatch(terminal=terminal, body=CaseBatchBody(cases=[sealer.seal(c) for c in cases]))
         out.append((topics.up(terminal, topics.Up.CASES), msg.encode(), cases))
     return out
 

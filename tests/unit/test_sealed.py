@@ -1,4 +1,5 @@
-"""Sealed cases: only the hub's private key opens them; damage, another key or a swapped id is refused."""
+"""Sealed cases: only the hub's private key opens them; damage, another key or a swapped id is refused;
+a terminal's ephemeral key lasts a minute or 1,000 cases, and nothing of it is stored."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import pytest
 
 from protocol.cases import CaseSubmission
 from protocol.envelope import utcnow
-from protocol.sealed import InvalidKey, SealError, generate_keypair, open_case, private_key, public_key, seal
+from protocol.sealed import (
+    InvalidKey,
+    Opener,
+    Sealer,
+    SealError,
+    generate_keypair,
+    open_case,
+    private_key,
+    public_key,
+    seal,
+)
 from tests.support import applicant
 
 
@@ -41,7 +52,23 @@ def test_a_sealed_case_opens_with_the_hubs_key_and_shows_nothing_in_clear(keys):
     for clear in (case.applicant.id_number, case.applicant.name, "13800138000", case.receipt_no):
         assert clear not in text
     assert open_case(secret, sealed) == case
-    assert seal(public, case).sealed != sealed.sealed  # a fresh ephemeral key each time
+    assert seal(public, case).sealed[:43] != sealed.sealed[:43]  # a one-off seal: an ephemeral key of its own
+
+
+def test_a_terminal_changes_its_ephemeral_key_by_time_and_count_and_the_hub_opens_every_case(keys):
+    secret, public = keys
+    now = [0.0]
+    sealer = Sealer(public, rotate_s=60, rotate_n=3, clock=lambda: now[0])
+    opener = Opener(secret)
+    cases = [_case() for _ in range(5)]
+    boxes = [sealer.seal(c) for c in cases]
+    ephemeral = [base64.urlsafe_b64decode(b.sealed)[:32] for b in boxes]
+    assert ephemeral[0] == ephemeral[1] == ephemeral[2] != ephemeral[3] == ephemeral[4]  # 3 cases a key
+    assert boxes[0].sealed != sealer.seal(cases[0]).sealed  # a fresh nonce every time
+    now[0] = 61.0
+    later = base64.urlsafe_b64decode(sealer.seal(cases[0]).sealed)[:32]
+    assert later not in ephemeral  # a minute on: another key
+    assert [opener.open(b) for b in boxes] == cases
 
 
 def test_another_key_damage_or_a_swapped_id_is_refused(keys):
@@ -55,6 +82,9 @@ def test_another_key_damage_or_a_swapped_id_is_refused(keys):
     damaged = sealed.model_copy(update={"sealed": base64.urlsafe_b64encode(bytes(raw)).decode()})
     with pytest.raises(SealError, match="not openable"):
         open_case(secret, damaged)
+    for short in ("AAAA", sealed.sealed[:60]):
+        with pytest.raises(SealError, match="not openable"):
+            open_case(secret, sealed.model_copy(update={"sealed": short}))
     swapped = sealed.model_copy(update={"case_id": uuid.uuid4()})
     with pytest.raises(SealError, match="another id"):
         open_case(secret, swapped)
@@ -62,9 +92,12 @@ def test_another_key_damage_or_a_swapped_id_is_refused(keys):
 
 def test_a_box_holding_no_case_is_refused_without_echoing_its_content(keys):
     secret, public = keys
-    from nacl.public import SealedBox
+    from nacl.public import Box, PrivateKey
 
-    junk = SealedBox(public).encrypt(b'{"applicant": {"id_number": "110101199003074514"}}')
+    ephemeral = PrivateKey.generate()
+    junk = bytes(ephemeral.public_key) + bytes(
+        Box(ephemeral, public).encrypt(b'{"applicant": {"id_number": "110101199003074514"}}')
+    )
     sealed = seal(public, _case()).model_copy(update={"sealed": base64.urlsafe_b64encode(junk).decode()})
     with pytest.raises(SealError, match="not a valid case") as err:
         open_case(secret, sealed)
