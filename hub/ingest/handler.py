@@ -297,7 +297,7 @@ class Handler:
             ids = [tuple(r) for r in conn.execute(insert(_events).returning(_events.c.id, _events.c.case_id), rows)]
         by_case = {r["case_id"]: r for r in fresh}
         return [
-            CaseEvent(
+            CaseEvent.model_construct(  # made here from validated rows: no second validation per case
                 event_id=eid,
                 case_id=uuid.UUID(cid),
                 version=1,
