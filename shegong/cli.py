@@ -23,11 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("shegong.demo", "run broker, hub and terminals on this machine"),
     "edge": ("edge.cli", "terminal: run, submit cases, read devices, inspect the outbox"),
     "hub": ("hub.cli", "hub: run ingest and web, users, audit verify"),
-    "console": ("edge.console.cli", "field maintenance console (Textual)"),
-    "provision": ("provisioning.cli", "provision, re-key, retire and upgrade devices over SSH"),
     "sim": ("edge.devices.sim.cli", "device simulators on a pty: id-reader, sscard, scanner, printer"),
     "bench": ("shegong.bench.cli", "benchmarks printed as ratios against a baseline of the same run"),
-    "nightly": ("edge.nightly", "overnight reconciliation, audit anchoring, retention purge"),
     "protocol": ("shegong.protocol_cli", "export the protocol's JSON Schemas"),
 }
 
