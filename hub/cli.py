@@ -76,7 +76,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     dl = sub.add_parser("dead-letters", help="the latest refused messages and why (JSON lines)")
     dl.add_argument("--limit", type=int, default=50, help="how many, newest first")
+    _broker_parser(sub)
     return p
+
+
+def _broker_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    b = sub.add_parser("broker", help="the MQTT broker's users, ACL and TLS files (Mosquitto; see docs/broker.md)")
+    b.add_argument(
+        "action",
+        choices=["hub", "add", "revoke", "list", "acl", "tls", "conf"],
+        help="hub: a hub user and the ACL; add/revoke: a terminal's user; list: the users; acl: write the ACL "
+        "again (for NAME, or the hub users it names); tls: a CA (once) and a server certificate; conf: print "
+        "the Mosquitto listener configuration",
+    )
+    b.add_argument("name", nargs="?", help="add, revoke: the terminal id; hub, acl: the hub's user (default hub)")
+    b.add_argument("--dir", type=Path, help="where the broker's files live (default /etc/mosquitto/shegong)")
+    b.add_argument("--host", action="append", default=[], help="tls: a name or address of the broker (repeat)")
+    b.add_argument("--days", type=int, default=825, help="tls: how long the server certificate is valid")
+    b.add_argument("--port", type=int, default=8883, help="conf: the TLS listener's port")
+    b.add_argument("--bind", default="0.0.0.0", help="conf: the address the listener binds")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -85,6 +103,8 @@ def main(argv: Sequence[str]) -> int:
 
         return catalogue_main(list(argv[1:]))
     ns = _parser().parse_args(list(argv))
+    if ns.cmd == "broker":
+        return _broker(ns)  # the broker's files only: no hub settings or database needed
     settings = hub_settings.load()
     if ns.cmd == "run":
         return _run(settings, web=not ns.no_web)
@@ -240,3 +260,46 @@ def _report(engine: Engine, ns: argparse.Namespace) -> None:
         print(f"report {period.start}..{period.end} written to {ns.csv}")
     else:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+
+
+def _broker(ns: argparse.Namespace) -> int:
+    from hub import brokerauth
+    from shegong.broker import TUNING, listener_config
+
+    files = brokerauth.BrokerFiles(ns.dir or brokerauth.DEFAULT_DIR)
+    reload_hint = "reload the broker to apply it: systemctl reload mosquitto"
+    if ns.action in {"add", "revoke"} and not ns.name:
+        raise UsageError(f"broker {ns.action} needs a terminal id")
+    if ns.action == "hub":
+        user = ns.name or brokerauth.HUB_USER
+        password = brokerauth.add_hub(files, user)
+        print(
+            f"hub user {user} added and ACL written to {files.acl_file}; {reload_hint}. In the hub's settings: "
+            f'broker_username = "{user}", broker_tls_ca = "{files.ca_cert}", broker_password = this (shown once):',
+            file=sys.stderr,
+        )
+        print(password)
+    elif ns.action == "add":
+        password = brokerauth.add_terminal(files, ns.name)
+        print(
+            f'terminal {ns.name} added; {reload_hint}. In its edge settings: broker_username = "{ns.name}", '
+            f"broker_tls_ca = a copy of {files.ca_cert}, broker_password = this (it is shown once):",
+            file=sys.stderr,
+        )
+        print(password)
+    elif ns.action == "revoke":
+        brokerauth.revoke(files, ns.name)
+        print(f"terminal {ns.name} revoked; {reload_hint} (its open connection is closed then)")
+    elif ns.action == "list":
+        for user in brokerauth.users(files):
+            print(user)
+    elif ns.action == "acl":
+        hubs = [ns.name] if ns.name else brokerauth.hub_users(files) or [brokerauth.HUB_USER]
+        print(f"ACL written to {brokerauth.write_acl(files, hubs)} for hub user(s) {', '.join(hubs)}; {reload_hint}")
+    elif ns.action == "tls":
+        tls = brokerauth.make_tls(files, ns.host, ns.days)
+        print(f"server certificate {tls.certfile} for {', '.join(ns.host)}; terminals and the hub trust {tls.cafile}")
+    else:
+        print("# /etc/mosquitto/conf.d/shegong.conf (printed by `shegong hub broker conf`)")
+        print(listener_config(ns.port, ns.bind, files.auth(), files.tls()) + TUNING, end="")
+    return 0

@@ -1,19 +1,26 @@
-"""A Mosquitto of our own: config in a folder, an ephemeral port, start/stop/kill/restart.
+"""A Mosquitto of our own: config in a folder, an ephemeral port, start/stop/kill/restart/reload.
 
 Used by ``shegong demo``, the benchmarks and the tests, so each can cut or restart its broker without
 touching the machine's. Mosquitto must be installed (``apt-get install mosquitto``).
+
+By default the broker is open (anonymous, plain TCP on loopback). With :class:`BrokerAuth` it admits only
+the users of a password file, within an ACL file; with :class:`BrokerTLS` its listener speaks TLS only.
+:func:`listener_config` is the same text a centre drops into ``/etc/mosquitto/conf.d/`` (``shegong hub
+broker conf`` prints it); ``hub.brokerauth`` writes the files it names.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BrokerNotAvailable", "Mosquitto", "free_port"]
+__all__ = ["BrokerAuth", "BrokerNotAvailable", "BrokerTLS", "Mosquitto", "TUNING", "free_port", "listener_config"]
 
 
 class BrokerNotAvailable(RuntimeError):
@@ -26,6 +33,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerAuth:
+    """No anonymous clients: each logs in with a user of ``password_file`` (``mosquitto_passwd`` hashes) and
+    may touch only the topics ``acl_file`` grants it. Mosquitto reads both again on SIGHUP."""
+
+    password_file: Path
+    acl_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTLS:
+    """The listener speaks TLS (1.2 or later) with this certificate and key; clients verify it against the CA
+    that signed it. ``cafile`` (that CA) lets Mosquitto send the chain; no client certificates are asked for."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None
+
+
+#: Mosquitto's defaults (20 in flight, 1000 queued, silently dropped past it) are too small for a hub
+#: catching up after an outage; the terminals' outboxes are the real queue either way.
+TUNING = """max_inflight_messages 1000
+max_queued_messages 200000
+max_packet_size 1048576
+"""
+
+
+def listener_config(port: int, bind: str, auth: BrokerAuth | None = None, tls: BrokerTLS | None = None) -> str:
+    """Mosquitto configuration lines for our one listener: open, or with passwords and ACLs, and/or TLS."""
+    lines = [f"listener {port} {bind}"]
+    if tls:
+        lines += [f"certfile {tls.certfile}", f"keyfile {tls.keyfile}", "tls_version tlsv1.2"]
+        if tls.cafile:
+            lines.append(f"cafile {tls.cafile}")
+        lines.append("require_certificate false")
+    if auth:
+        lines += ["allow_anonymous false", f"password_file {auth.password_file}", f"acl_file {auth.acl_file}"]
+    else:
+        lines.append("allow_anonymous true")
+    return "\n".join(lines) + "\n"
+
+
 def find_mosquitto() -> str:
     for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if candidate and Path(candidate).exists():
@@ -34,13 +83,24 @@ def find_mosquitto() -> str:
 
 
 class Mosquitto:
-    """One broker process. ``persistence`` keeps retained messages and sessions across a clean restart."""
+    """One broker process on loopback. ``persistence`` keeps retained messages and sessions across a clean
+    restart; ``auth`` and ``tls`` close it to strangers (see :func:`listener_config`)."""
 
-    def __init__(self, folder: Path, port: int | None = None, persistence: bool = True, extra: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        persistence: bool = True,
+        extra: str = "",
+        auth: BrokerAuth | None = None,
+        tls: BrokerTLS | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.port = port or free_port()
         self.persistence = persistence
         self.extra = extra
+        self.auth = auth
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,25 +109,25 @@ class Mosquitto:
 
     def write_config(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        listener = listener_config(self.port, "127.0.0.1", self.auth, self.tls) + self._user_line()
         self.config_path.write_text(
             f"""# written by shegong; one broker on loopback for tests, benchmarks and the demo
-listener {self.port} 127.0.0.1
-allow_anonymous true
-persistence {"true" if self.persistence else "false"}
+{listener}persistence {"true" if self.persistence else "false"}
 persistence_location {self.folder}/
 autosave_interval 5
-# Mosquitto's defaults (20 in flight, 1000 queued, silently dropped past it) are too small for a hub
-# catching up after an outage; the terminals' outboxes are the real queue either way.
-max_inflight_messages 1000
-max_queued_messages 200000
-max_packet_size 1048576
-log_dest file {self.folder}/mosquitto.log
+{TUNING}log_dest file {self.folder}/mosquitto.log
 log_type error
 log_type warning
 log_type notice
 {self.extra}
 """
         )
+
+    def _user_line(self) -> str:
+        """Started as root, Mosquitto drops to user ``mosquitto`` before reading the password, ACL and key
+        files, which then must not sit in root's private folders (pytest's temporary ones do): a closed
+        broker of ours keeps root instead. It listens on loopback only; a centre's runs as Debian's service."""
+        return "user root\n" if (self.auth or self.tls) and os.geteuid() == 0 else ""
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.write_config()
@@ -98,6 +158,11 @@ log_type notice
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again (a revoked terminal can no longer log in)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
 
     def _signal(self, sig: signal.Signals) -> None:
         if self.proc and self.proc.poll() is None:

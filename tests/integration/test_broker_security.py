@@ -1,0 +1,244 @@
+"""DESIGN §6 on a real Mosquitto: a user per terminal, ACLs confining each to its own topics, TLS.
+
+The broker's files are made as an operator makes them with ``shegong hub broker`` (the hub's user and
+the ACL, a user per terminal, a CA and a server certificate for 127.0.0.1); the broker has one TLS
+listener and admits no one anonymous. The hub and the terminals log in with their credentials and
+verify the broker against the CA. A case and a catalogue change travel as they do on an open broker.
+A raw paho client logged in as T1 then tries what a stolen or tampered terminal might: publish as T2
+(the broker answers "not authorised" and drops it, which a later legitimate message from T1 proves),
+read T2's down channels (it gets nothing), log in with a wrong password or none, speak plain MQTT to
+the TLS port. A revoked terminal is cut off and refused once the broker reloads its password file.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import text
+
+from edge.store.cases import NewCase
+from hub import brokerauth
+from protocol import topics
+from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
+from protocol.envelope import utcnow
+from shegong.broker import Mosquitto
+from tests.support import applicant, assert_exactly_once, hub_count, seal, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+NOT_AUTHORISED = {0x86, 0x87}  # MQTT 5: bad user name or password, not authorised
+
+
+@dataclass(frozen=True)
+class Credentials:
+    files: brokerauth.BrokerFiles
+    hub_password: str
+    passwords: dict[str, str]
+
+
+@pytest.fixture
+def creds(tmp_path: Path) -> Credentials:
+    files = brokerauth.BrokerFiles(tmp_path / "broker-files")
+    hub_password = brokerauth.add_hub(files)
+    passwords = {t: brokerauth.add_terminal(files, t) for t in ("T1", "T2")}
+    brokerauth.make_tls(files, ["localhost", "127.0.0.1"])
+    return Credentials(files, hub_password, passwords)
+
+
+@pytest.fixture
+def broker(tmp_path: Path, creds: Credentials) -> Iterator[Mosquitto]:
+    """Replaces conftest's open broker, so ``hub_factory`` and ``edge_factory`` connect to this one."""
+    b = Mosquitto(tmp_path / "broker", auth=creds.files.auth(), tls=creds.files.tls()).start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def hub_db_url(tmp_path: Path) -> str:
+    """SQLite only: what is checked here happens at the broker, before any database."""
+    return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+@pytest.fixture
+def hub(hub_factory, creds: Credentials):
+    return hub_factory(
+        broker_username="hub", broker_password=creds.hub_password, broker_tls_ca=str(creds.files.ca_cert)
+    )
+
+
+def _terminal(edge_factory, creds: Credentials, terminal: str = "T1"):
+    edge = edge_factory(terminal, broker_password=creds.passwords[terminal], broker_tls_ca=creds.files.ca_cert)
+    edge.start_sync()
+    return edge
+
+
+class Raw:
+    """A bare paho client that does what our agents never would, and keeps every reply the broker sends."""
+
+    def __init__(self, broker: Mosquitto, ca: Path | None, username: str | None, password: str | None) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"raw-{uuid.uuid4().hex[:8]}", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        if username:
+            self.client.username_pw_set(username, password)
+        if ca:
+            self.client.tls_set(ca_certs=str(ca))
+        self.port = broker.port
+        self.connack: ReasonCode | None = None
+        self.closed = threading.Event()
+        self.answered = threading.Event()
+        self.received: list[tuple[str, bytes]] = []
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_: (self.closed.set(), self.answered.set())
+        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload))
+        self.client.on_publish = lambda _c, _u, mid, reason, _p: self.pubacks.__setitem__(mid, reason)
+
+    def _on_connect(self, _c: object, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        self.connack = reason
+        self.answered.set()
+
+    def connect(self) -> ReasonCode | None:
+        """The CONNACK's reason, or None when the broker hung up without one."""
+        self.client.connect("127.0.0.1", self.port, keepalive=5)
+        self.client.loop_start()
+        assert self.answered.wait(5), "the broker neither answered nor hung up"
+        return self.connack
+
+    def subscribe(self, *filters: str) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *_: done.set()
+        self.client.subscribe([(f, 1) for f in filters])
+        assert done.wait(5), "no SUBACK"
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(5)
+        return wait_for(lambda: self.pubacks.get(info.mid), timeout=5, what="PUBACK")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def raw(broker: Mosquitto) -> Iterator[Callable[[Path | None, str | None, str | None], Raw]]:
+    """``raw(ca, username, password)``: a Raw client of this test's broker, closed at the end."""
+    made: list[Raw] = []
+
+    def make(ca: Path | None, username: str | None, password: str | None) -> Raw:
+        made.append(Raw(broker, ca, username, password))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def _refused(reason: ReasonCode | None) -> bool:
+    return reason is not None and reason.value in NOT_AUTHORISED
+
+
+def _case(n: int, committee: str = "JW001") -> CaseSubmission:
+    return CaseSubmission(
+        case_id=uuid.uuid4(),
+        receipt_no=f"{committee}-20261127-{n:04d}",
+        query_code="ABCDEF",
+        item_code="JB-001",
+        committee=committee,
+        created_at=utcnow(),
+        applicant=applicant(n),
+    )
+
+
+def _batch(terminal: str, case: CaseSubmission) -> bytes:
+    return CaseBatch(terminal=terminal, body=CaseBatchBody(cases=[seal(case)])).encode()
+
+
+def test_terminal_and_hub_with_their_credentials_over_tls_carry_cases_and_catalogue(hub, edge_factory, creds):
+    edge = _terminal(edge_factory, creds)
+    wait_for(edge.agent.connected_event.is_set, what="terminal online over TLS")
+    wait_for(lambda: edge.agent.hub_online, what="terminal read the hub's retained state")
+    accepted = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n))).case_id) for n in range(3)]
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="cases acked by the hub")
+    assert_exactly_once(hub.engine, accepted)
+    wait_for(lambda: hub_count(hub.engine, "SELECT count(*) FROM terminals WHERE terminal_id = 'T1'"), what="birth")
+
+    store = hub.catalogue.store  # the retained announcement, up/catalogue and down/catalogue all pass the ACL
+    store.start_draft("test")
+    code = store.draft().items[3].code
+    store.update_item(code, {"name": "改名经由TLS"}, "test")
+    version = hub.catalogue.publish("test", "改名").version
+    wait_for(lambda: edge.catalogue.version == version, what="terminal fetched the new catalogue")
+    assert edge.catalogue.current().item(code).name == "改名经由TLS"
+
+
+def test_a_terminal_cannot_publish_as_another_terminal(hub, creds, raw):
+    t1 = raw(creds.files.ca_cert, "T1", creds.passwords["T1"])
+    assert t1.connect() == 0
+    t1.subscribe(topics.down("T1", topics.Down.ACKS))
+
+    forged = _case(1, committee="JW002")
+    reason = t1.publish(topics.up("T2", topics.Up.CASES), _batch("T2", forged))
+    assert reason.value == 0x87, f"the broker took T1's message on T2's topic: {reason}"
+    legit = _case(2)
+    assert t1.publish(topics.up("T1", topics.Up.CASES), _batch("T1", legit)) == 0
+
+    acks = lambda: [Ack.model_validate_json(p) for t, p in t1.received if t.endswith("/down/acks")]  # noqa: E731
+    wait_for(acks, what="the hub acked T1's own batch")
+    assert acks()[0].body.acked == [legit.case_id]
+    assert_exactly_once(hub.engine, [str(legit.case_id)])  # the forged case never reached the hub…
+    assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters") == 0  # …not even as a dead letter
+    with hub.engine.connect() as conn:
+        assert not conn.execute(text("SELECT 1 FROM terminals WHERE terminal_id = 'T2'")).first()
+
+
+def test_a_terminal_cannot_read_another_terminals_down_channels(hub, edge_factory, creds, raw):
+    t1 = raw(creds.files.ca_cert, "T1", creds.passwords["T1"])
+    assert t1.connect() == 0
+    # Mosquitto grants the SUBACK and then checks every message against the ACL on delivery.
+    t1.subscribe(topics.down("T1", topics.Down.ACKS), "shegong/v1/t/T2/down/#", "shegong/v1/t/+/down/#", "#")
+
+    t2 = _terminal(edge_factory, creds, "T2")
+    t2.cases.submit(NewCase(item_code="JB-001", applicant=applicant(7)))
+    wait_for(lambda: t2.outbox.stats().depth == 0, what="T2's case acked on T2's down channel")
+    assert t1.publish(topics.up("T1", topics.Up.CASES), _batch("T1", _case(8))) == 0
+    wait_for(lambda: any(t.endswith("/down/acks") for t, _ in t1.received), what="T1's own ack (after T2's)")
+
+    allowed = {topics.hub_state(), topics.catalogue()}
+    seen = {t for t, _ in t1.received}
+    assert all(t.startswith("shegong/v1/t/T1/down/") or t in allowed for t in seen), seen
+
+
+def test_a_wrong_password_and_an_anonymous_client_are_refused(broker, creds, raw):
+    assert _refused(raw(creds.files.ca_cert, "T1", creds.passwords["T2"]).connect())
+    assert _refused(raw(creds.files.ca_cert, "hub", "guess").connect())
+    assert _refused(raw(creds.files.ca_cert, None, None).connect())
+    assert raw(creds.files.ca_cert, "T1", creds.passwords["T1"]).connect() == 0
+
+
+def test_plain_mqtt_to_the_tls_listener_gets_no_session(broker, creds, raw):
+    plain = raw(None, "T1", creds.passwords["T1"])  # right credentials, no TLS: they would cross in clear
+    assert plain.connect() is None
+    assert plain.closed.is_set()
+
+
+def test_a_revoked_terminal_is_cut_off_and_refused_after_the_broker_reloads(broker, hub, edge_factory, creds, raw):
+    t2 = _terminal(edge_factory, creds, "T2")
+    wait_for(t2.agent.connected_event.is_set, what="T2 online")
+
+    brokerauth.revoke(creds.files, "T2")
+    assert "T2" not in brokerauth.users(creds.files)
+    broker.reload()  # what `systemctl reload mosquitto` does: SIGHUP
+    wait_for(lambda: not t2.agent.connected_event.is_set(), what="the broker drops T2's open connection")
+    assert _refused(raw(creds.files.ca_cert, "T2", creds.passwords["T2"]).connect())
+    assert raw(creds.files.ca_cert, "T1", creds.passwords["T1"]).connect() == 0  # the others still log in
+    assert not t2.agent.connected_event.is_set()

@@ -1,0 +1,126 @@
+"""``shegong hub broker``: the broker's password file (through Debian's ``mosquitto_passwd``), its ACL and
+its TLS files, made in a temporary folder. A terminal id reaches the ACL as ``%u``, so anything but one
+whole topic level is refused before it gets near a file; passwords are shown once and kept only hashed.
+The broker itself enforcing all this is tests/integration/test_broker_security.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import stat
+
+import pytest
+from cryptography import x509
+
+from hub import brokerauth, cli
+from hub.brokerauth import BrokerAuthError, BrokerFiles
+from shegong.cli import main as shegong
+
+
+@pytest.fixture
+def files(tmp_path):
+    return BrokerFiles(tmp_path / "mosquitto")
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "T1\nuser hub", "T1\ntopic readwrite #", "T 1", "+", "#", "T1/up", "%u", "终端1", "x" * 65]
+)
+def test_a_terminal_id_that_is_not_one_plain_topic_level_is_refused(files, bad):
+    with pytest.raises(BrokerAuthError, match="invalid terminal id"):
+        brokerauth.add_terminal(files, bad)
+    assert brokerauth.users(files) == []
+
+
+def test_passwords_are_random_shown_once_and_kept_only_as_hashes(files):
+    hub = brokerauth.add_hub(files)
+    t1, t2 = brokerauth.add_terminal(files, "T1"), brokerauth.add_terminal(files, "JW001-kiosk_2")
+    assert len({hub, t1, t2}) == 3 and all(len(p) >= 32 for p in (hub, t1, t2))
+    text = files.password_file.read_text()
+    assert brokerauth.users(files) == ["hub", "T1", "JW001-kiosk_2"]
+    assert all(p not in text for p in (hub, t1, t2)) and text.count(":$7$") == 3  # PBKDF2-SHA512 hashes
+    assert not files.password_file.stat().st_mode & stat.S_IRWXO
+
+
+def test_a_user_is_added_once_the_hub_name_is_not_a_terminals_and_revoking_needs_a_user(files):
+    brokerauth.add_hub(files, "centre-hub")
+    with pytest.raises(BrokerAuthError, match="hub's user name"):
+        brokerauth.add_terminal(files, "centre-hub")
+    with pytest.raises(BrokerAuthError, match="hub's user name"):
+        brokerauth.add_terminal(files, "hub")  # the default hub name stays reserved too
+    brokerauth.add_terminal(files, "T1")
+    with pytest.raises(BrokerAuthError, match="exists already"):
+        brokerauth.add_terminal(files, "T1")
+    brokerauth.revoke(files, "T1")
+    assert brokerauth.users(files) == ["centre-hub"]
+    with pytest.raises(BrokerAuthError, match="no broker user"):
+        brokerauth.revoke(files, "T1")
+    brokerauth.add_hub(files, "hub-b")  # a second hub user joins the first in the ACL
+    assert brokerauth.hub_users(files) == ["centre-hub", "hub-b"]
+    with pytest.raises(BrokerAuthError, match="hub's user name"):
+        brokerauth.add_terminal(files, "hub-b")
+
+
+def test_the_acl_confines_terminals_to_their_own_topics_and_names_the_hub_user(files):
+    brokerauth.add_hub(files, "hub-a")
+    acl = files.acl_file.read_text()
+    patterns = sorted(line for line in acl.splitlines() if line.startswith("pattern"))
+    assert patterns == [
+        "pattern read shegong/v1/catalogue",
+        "pattern read shegong/v1/hub/state",
+        "pattern read shegong/v1/t/%u/down/#",
+        "pattern write shegong/v1/t/%u/state",
+        "pattern write shegong/v1/t/%u/up/#",
+    ]
+    hub_part = acl.split("user hub-a\n", 1)[1].splitlines()
+    assert "topic read shegong/v1/t/+/up/#" in hub_part and "topic write shegong/v1/t/+/down/#" in hub_part
+    assert not any(line.startswith("topic") for line in acl.split("user hub-a\n", 1)[0].splitlines())
+
+
+def test_a_renewed_server_certificate_is_signed_by_the_same_ca(files):
+    brokerauth.make_tls(files, ["broker.centre.example", "10.8.0.1"])
+    ca = files.ca_cert.read_bytes()
+    brokerauth.make_tls(files, ["broker.centre.example"], days=30)
+    assert files.ca_cert.read_bytes() == ca, "terminals would have to be given a new CA"
+    cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName
+    ) == ["broker.centre.example"]
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 30
+    assert stat.S_IMODE(files.ca_key.stat().st_mode) == 0o600
+    assert not files.server_key.stat().st_mode & stat.S_IRWXO
+    brokerauth.make_tls(files, ["10.8.0.1"])
+    cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.8.0.1")]
+
+
+def test_the_command_line_provisions_a_terminal_and_prints_the_listener_config(files, capsys):
+    d = str(files.folder)
+    assert cli.main(["broker", "hub", "--dir", d]) == 0
+    hub_password = capsys.readouterr().out.strip()
+    assert cli.main(["broker", "add", "T7", "--dir", d]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 and out.strip() != hub_password, "the password alone on stdout"
+    assert 'broker_username = "T7"' in err and "broker_tls_ca" in err
+    assert cli.main(["broker", "tls", "--dir", d, "--host", "127.0.0.1"]) == 0
+    capsys.readouterr()
+    cli.main(["broker", "list", "--dir", d])
+    assert capsys.readouterr().out.split() == ["hub", "T7"]
+    cli.main(["broker", "conf", "--dir", d, "--port", "8884"])
+    conf = capsys.readouterr().out
+    for line in (
+        "listener 8884 0.0.0.0",
+        "allow_anonymous false",
+        f"password_file {files.password_file}",
+        f"acl_file {files.acl_file}",
+        f"certfile {files.server_cert}",
+        f"keyfile {files.server_key}",
+    ):
+        assert line in conf.splitlines()
+    cli.main(["broker", "revoke", "T7", "--dir", d])
+    assert "revoked" in capsys.readouterr().out and brokerauth.users(files) == ["hub"]
+    with pytest.raises(cli.UsageError):
+        cli.main(["broker", "add", "--dir", d])
+    assert shegong(["hub", "broker", "add", "T1\nuser hub", "--dir", d]) == 2  # a message, not a traceback
+    assert "invalid terminal id" in capsys.readouterr().err
