@@ -124,10 +124,11 @@ log_type notice
         )
 
     def _user_line(self) -> str:
-        """Started as root, Mosquitto drops to user ``mosquitto`` before reading the password, ACL and key
-        files, which then must not sit in root's private folders (pytest's temporary ones do): a closed
-        broker of ours keeps root instead. It listens on loopback only; a centre's runs as Debian's service."""
-        return "user root\n" if (self.auth or self.tls) and os.geteuid() == 0 else ""
+        """Started as root, Mosquitto drops to user ``mosquitto`` before it opens its persistence file, log,
+        password, ACL and key files, which then must not sit in root's private folders (pytest's temporary
+        ones do): it would run without persistence or log, silently. A broker of ours keeps root instead;
+        it listens on loopback only, and a centre's runs as Debian's service."""
+        return "user root\n" if os.geteuid() == 0 else ""
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.write_config()
