@@ -70,6 +70,8 @@ def listener_config(port: int, bind: str, auth: BrokerAuth | None = None, tls: B
         lines.append("require_certificate false")
     if auth:
         lines += ["allow_anonymous false", f"password_file {auth.password_file}", f"acl_file {auth.acl_file}"]
+        # The client id is the user name, whatever the client says: nobody can take over another's session.
+        lines.append("use_username_as_clientid true")
     else:
         lines.append("allow_anonymous true")
     return "\n".join(lines) + "\n"

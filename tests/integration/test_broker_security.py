@@ -242,3 +242,19 @@ def test_a_revoked_terminal_is_cut_off_and_refused_after_the_broker_reloads(brok
     assert _refused(raw(creds.files.ca_cert, "T2", creds.passwords["T2"]).connect())
     assert raw(creds.files.ca_cert, "T1", creds.passwords["T1"]).connect() == 0  # the others still log in
     assert not t2.agent.connected_event.is_set()
+
+
+def test_a_terminal_giving_another_terminals_client_id_does_not_take_over_its_session(
+    hub, edge_factory, creds, raw
+):
+    t2 = _terminal(edge_factory, creds, "T2")
+    wait_for(t2.agent.connected_event.is_set, what="T2 online")
+    impostor = raw(creds.files.ca_cert, "T1", creds.passwords["T1"])
+    impostor.client._client_id = b"T2"  # what a tampered terminal would send; paho has no setter after init
+    assert impostor.connect() is not None and not _refused(impostor.connack)
+    case = t2.cases.submit(NewCase(item_code="JB-001", applicant=applicant(41)))
+    wait_for(lambda: t2.outbox.stats().depth == 0, what="T2's case acked")
+    assert_exactly_once(hub.engine, [str(case.case_id)])
+    # Had the impostor taken T2's session, T2 would have been thrown out, come back (its backoff is at most
+    # 1 s here) and thrown the impostor out in turn. Neither happens: each session stays its owner's.
+    assert not impostor.closed.wait(3), "the impostor and T2 fought over one session"
