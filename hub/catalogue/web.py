@@ -14,7 +14,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 
 from hub.catalogue.store import CatalogueError
@@ -73,7 +73,7 @@ def _page(request: Request[Any, Any, Any], rt: Any, notice: str = "", error: boo
 
 
 @get("/", sync_to_thread=True, name="catalogue:index")
-def catalogue_page(request: Request[Any, Any, Any], state: State, msg: str = "") -> Any:
+def catalogue_page(request: Request[Any, Any, Any], state: State, msg: FromQuery[str] = "") -> Any:
     return _page(request, state.runtime, notice=msg)
 
 
@@ -104,7 +104,7 @@ def publish(request: Request[Any, Any, Any], state: State, data: Form) -> Any:
 
 
 @get("/items/{code:str}", sync_to_thread=True, name="catalogue:item")
-def item_form(request: Request[Any, Any, Any], state: State, code: str) -> Any:
+def item_form(request: Request[Any, Any, Any], state: State, code: FromPath[str]) -> Any:
     rt = state.runtime
     draft = rt.catalogue.store.draft()
     catalogue = draft or rt.catalogue.store.get()
@@ -122,7 +122,7 @@ def _materials(item: ServiceItem, text: str) -> list[dict[str, Any]]:
 
 
 @post("/items/{code:str}", sync_to_thread=True, guards=[writers_only], name="catalogue:item_save")
-def item_save(request: Request[Any, Any, Any], state: State, code: str, data: Form) -> Any:
+def item_save(request: Request[Any, Any, Any], state: State, code: FromPath[str], data: Form) -> Any:
     rt = state.runtime
     store = rt.catalogue.store
     try:
@@ -157,7 +157,7 @@ def item_save(request: Request[Any, Any, Any], state: State, code: str, data: Fo
 
 
 @get("/export", sync_to_thread=True, name="catalogue:export")
-def export(state: State, version: int | None = None, draft: int = 0) -> Response[str]:
+def export(state: State, version: FromQuery[int | None] = None, draft: FromQuery[int] = 0) -> Response[str]:
     text = state.runtime.catalogue.store.export(version, draft=bool(draft))
     name = "catalogue-draft.json" if draft else f"catalogue-v{version or 'latest'}.json"
     return Response(

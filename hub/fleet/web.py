@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Router, get
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
 
 from hub.catalogue.web import catalogue_router
 from hub.errors import NotFound
@@ -52,7 +53,12 @@ def _fleet_views(rt: Any, terminal: str | None = None) -> tuple[list[view.Termin
 
 
 @get("/", sync_to_thread=True, name="fleet:dashboard")
-def dashboard(request: Request[Any, Any, Any], state: State, sort: str = "problems", dir: str = "") -> Any:  # noqa: A002
+def dashboard(
+    request: Request[Any, Any, Any],
+    state: State,
+    sort: FromQuery[str] = "problems",
+    dir: FromQuery[str] = "",  # noqa: A002
+) -> Any:
     rt = _runtime(state)
     views, desired = _fleet_views(rt)
     key = view.SORT_KEYS.get(sort) or _EXTRA_SORT.get(sort)
@@ -77,7 +83,7 @@ def dashboard(request: Request[Any, Any, Any], state: State, sort: str = "proble
 
 
 @get("/terminals/{terminal_id:str}", sync_to_thread=True, name="fleet:terminal")
-def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: str) -> Any:
+def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: FromPath[str]) -> Any:
     rt = _runtime(state)
     views, _ = _fleet_views(rt, terminal_id)
     if not views:
@@ -99,7 +105,7 @@ def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: st
 
 
 @get("/alerts", sync_to_thread=True, name="fleet:alerts")
-def alerts_page(request: Request[Any, Any, Any], state: State, all: int = 0) -> Any:  # noqa: A002
+def alerts_page(request: Request[Any, Any, Any], state: State, all: FromQuery[int] = 0) -> Any:  # noqa: A002
     rt = _runtime(state)
     with read_only(rt.engine).connect() as conn:
         rows = view.alerts(conn, active_only=not all, limit=500)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, redirect
@@ -124,7 +124,7 @@ def _form_page(
 
 
 @get("/item/{code:str}/apply", sync_to_thread=False)
-def apply_form(request: Request[Any, Any, Any], code: str) -> Template:
+def apply_form(request: Request[Any, Any, Any], code: FromPath[str]) -> Template:
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.get(code)
@@ -132,7 +132,7 @@ def apply_form(request: Request[Any, Any, Any], code: str) -> Template:
 
 
 @post("/item/{code:str}/apply")
-async def apply_post(request: Request[Any, Any, Any], code: str) -> Response[Any] | Template:
+async def apply_post(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any] | Template:
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     t = kiosk.t(request)
@@ -158,7 +158,7 @@ async def apply_post(request: Request[Any, Any, Any], code: str) -> Response[Any
 
 
 @get("/item/{code:str}/confirm", sync_to_thread=False)
-def confirm(request: Request[Any, Any, Any], code: str) -> Template | Response[Any]:
+def confirm(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | Response[Any]:
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.get(code)
@@ -189,7 +189,7 @@ def confirm(request: Request[Any, Any, Any], code: str) -> Template | Response[A
 
 
 @post("/item/{code:str}/submit", sync_to_thread=True)
-def submit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
+def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.pop(code, None)
@@ -239,7 +239,7 @@ def _receipt_of(kiosk: Kiosk, request: Request[Any, Any, Any], case_id: str) -> 
 
 
 @get("/receipt/{case_id:str}", sync_to_thread=False)
-def receipt_page(request: Request[Any, Any, Any], case_id: str) -> Template:
+def receipt_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
     kiosk = kiosk_of(request)
     session, entry = _receipt_of(kiosk, request, case_id)
     r: CaseReceipt = entry["receipt"]
@@ -258,7 +258,7 @@ def receipt_page(request: Request[Any, Any, Any], case_id: str) -> Template:
 
 
 @post("/receipt/{case_id:str}/print", sync_to_thread=True)
-def reprint(request: Request[Any, Any, Any], case_id: str) -> Response[Any]:
+def reprint(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
     _, entry = _receipt_of(kiosk, request, case_id)
     entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.config.committee_name))
@@ -266,7 +266,7 @@ def reprint(request: Request[Any, Any, Any], case_id: str) -> Response[Any]:
 
 
 @get("/receipt/{case_id:str}/rate", sync_to_thread=False)
-def rate_page(request: Request[Any, Any, Any], case_id: str) -> Template | Response[Any]:
+def rate_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Response[Any]:
     kiosk = kiosk_of(request)
     session, entry = _receipt_of(kiosk, request, case_id)
     if entry["rated"]:
@@ -276,7 +276,7 @@ def rate_page(request: Request[Any, Any, Any], case_id: str) -> Template | Respo
 
 
 @post("/receipt/{case_id:str}/rate", sync_to_thread=True)
-def rate(request: Request[Any, Any, Any], case_id: str, data: Form) -> Response[Any]:
+def rate(request: Request[Any, Any, Any], case_id: FromPath[str], data: Form) -> Response[Any]:
     kiosk = kiosk_of(request)
     _, entry = _receipt_of(kiosk, request, case_id)
     try:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, local
@@ -62,7 +62,7 @@ def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, co
 
 
 @get("/progress/{token:str}", sync_to_thread=True)
-def progress_scanned(request: Request[Any, Any, Any], token: str) -> Template:
+def progress_scanned(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     """Where a scanned receipt QR sends the page (the receipt number and code stay on the server)."""
     kiosk = kiosk_of(request)
     found = kiosk.events.scan(token)

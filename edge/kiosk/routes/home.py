@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from edge.kiosk.context import LANG_COOKIE, SID_COOKIE, Kiosk, redirect
@@ -100,7 +101,7 @@ async def call_staff(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/notice/{token:str}", sync_to_thread=False)
-def notice(request: Request[Any, Any, Any], token: str) -> Template:
+def notice(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
     kiosk = kiosk_of(request)
     found = kiosk.events.notice(token)
     t = kiosk.t(request)

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, NoSession, redirect
@@ -67,16 +68,16 @@ LIST_ALL_UP_TO = 60
 @get("/services", sync_to_thread=False)
 def services(
     request: Request[Any, Any, Any],
-    q: str = "",
-    dept: str = "",
-    all: bool = False,  # noqa: A002
+    q: FromQuery[str] = "",
+    dept: FromQuery[str] = "",
+    all: FromQuery[bool] = False,  # noqa: A002
 ) -> Template:
     kiosk = kiosk_of(request)
     return _services_page(request, kiosk, kiosk.any_session(request), q.strip()[:40], dept, all)
 
 
 @get("/claim/{token:str}", sync_to_thread=False)
-def claim(request: Request[Any, Any, Any], token: str) -> Template | Response[Any]:
+def claim(request: Request[Any, Any, Any], token: FromPath[str]) -> Template | Response[Any]:
     """Where a card tap sends the page: the one-time token becomes the session cookie, and the holder's
     services come in the same response (the page then shows ``/services`` as its address)."""
     kiosk = kiosk_of(request)
@@ -171,7 +172,7 @@ def _labels(t: Any) -> dict[str, str]:
 
 
 @get("/item/{code:str}", sync_to_thread=False)
-def item_detail(request: Request[Any, Any, Any], code: str, printed: str = "") -> Template:
+def item_detail(request: Request[Any, Any, Any], code: FromPath[str], printed: FromQuery[str] = "") -> Template:
     kiosk = kiosk_of(request)
     session = kiosk.any_session(request)
     item = item_or_404(kiosk, code)
@@ -216,7 +217,7 @@ def _place(kiosk: Kiosk, t: Any, item: ServiceItem) -> str:
 
 
 @post("/item/{code:str}/print", sync_to_thread=True)
-def print_checklist(request: Request[Any, Any, Any], code: str) -> Response[Any]:
+def print_checklist(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
     kiosk.any_session(request)
     item = item_or_404(kiosk, code)
@@ -226,7 +227,7 @@ def print_checklist(request: Request[Any, Any, Any], code: str) -> Response[Any]
 
 
 @get("/item/{code:str}/book", sync_to_thread=False)
-def book(request: Request[Any, Any, Any], code: str, printed: str = "") -> Template:
+def book(request: Request[Any, Any, Any], code: FromPath[str], printed: FromQuery[str] = "") -> Template:
     """Items the centre decides: a suggested day and the checklist, so nobody makes a wasted trip."""
     kiosk = kiosk_of(request)
     session = kiosk.any_session(request)
@@ -242,7 +243,7 @@ def book(request: Request[Any, Any, Any], code: str, printed: str = "") -> Templ
 
 
 @post("/item/{code:str}/book", sync_to_thread=True)
-def print_visit(request: Request[Any, Any, Any], code: str) -> Response[Any]:
+def print_visit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
     kiosk.any_session(request)
     item = item_or_404(kiosk, code)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, redirect
@@ -30,7 +30,7 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 
 
 @get("/staff", sync_to_thread=False)
-def staff_login(request: Request[Any, Any, Any], next: str = "/services") -> Template:  # noqa: A002
+def staff_login(request: Request[Any, Any, Any], next: FromQuery[str] = "/services") -> Template:  # noqa: A002
     kiosk = kiosk_of(request)
     return kiosk.render(request, "staff.html", next=safe_next(next, "/services"), error=None)
 
@@ -111,7 +111,7 @@ def _refused(kiosk: Kiosk, request: Request[Any, Any, Any], status: int, key: st
 
 
 @get("/item/{code:str}/checks", sync_to_thread=False)
-def checks(request: Request[Any, Any, Any], code: str) -> Template | Response[Any]:
+def checks(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | Response[Any]:
     kiosk = kiosk_of(request)
     session = kiosk.holder_session(request)
     item = item_or_404(kiosk, code)
@@ -140,7 +140,7 @@ def checks(request: Request[Any, Any, Any], code: str) -> Template | Response[An
 
 
 @post("/item/{code:str}/checks", sync_to_thread=False)
-def checks_post(request: Request[Any, Any, Any], code: str, data: Form) -> Template | Response[Any]:
+def checks_post(request: Request[Any, Any, Any], code: FromPath[str], data: Form) -> Template | Response[Any]:
     kiosk = kiosk_of(request)
     session = kiosk.holder_session(request)
     item = item_or_404(kiosk, code)

@@ -7,7 +7,8 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, put
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from sqlalchemy import select
 
@@ -46,9 +47,9 @@ def audit_page(engine: Any, limit: int, before: int | None = None, actor: str | 
 )
 def audit_entries(
     request: Request[Any, Any, Any],
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,  # a 64-bit id, as both databases store it
-    actor: Annotated[str | None, Parameter(max_length=64)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,  # a 64-bit id, as both databases store it
+    actor: Annotated[str | None, QueryParameter(max_length=64)] = None,
 ) -> dict[str, Any]:
     """The newest audit entries (before entry ``before``), optionally of one actor (``user:name``)."""
     return {"entries": audit_page(_services(request).engine, limit, before, actor)}
@@ -86,7 +87,7 @@ def audit_verify(request: Request[Any, Any, Any]) -> dict[str, Any]:
     tags=["calendar"],
 )
 def calendar(
-    request: Request[Any, Any, Any], year: Annotated[int | None, Parameter(ge=2000, le=2100)] = None
+    request: Request[Any, Any, Any], year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None
 ) -> dict[str, Any]:
     """Holidays (``off``) and adjusted working days (``work``) the due dates are counted on."""
     svc = _services(request).calendar
@@ -100,7 +101,9 @@ def calendar(
     responses=errors(401, 403, 422),
     tags=["calendar"],
 )
-def calendar_set(request: Request[Any, Any, Any], who: Principal, day: date, data: DayIn) -> dict[str, Any]:
+def calendar_set(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], day: FromPath[date], data: JSONBody[DayIn]
+) -> dict[str, Any]:
     """Make ``day`` a holiday or an adjusted working weekend day (audited)."""
     return asdict(_services(request).calendar.set_day(day, data.kind, data.name, who.actor))
 
@@ -113,6 +116,6 @@ def calendar_set(request: Request[Any, Any, Any], who: Principal, day: date, dat
     responses=errors(401, 403, 404),
     tags=["calendar"],
 )
-def calendar_remove(request: Request[Any, Any, Any], who: Principal, day: date) -> None:
+def calendar_remove(request: Request[Any, Any, Any], who: NamedDependency[Principal], day: FromPath[date]) -> None:
     """``day`` becomes an ordinary day again (audited)."""
     _services(request).calendar.remove_day(day, who.actor)

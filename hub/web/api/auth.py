@@ -6,6 +6,8 @@ from typing import Any
 
 import anyio
 from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from hub.people.roles import ROLE_PERMISSIONS, Principal
@@ -27,7 +29,7 @@ def me_out(who: Principal) -> MeOut:
 
 
 @post("/auth/login", opt={PUBLIC: True}, responses=errors(401), security=[], tags=["auth"])
-async def login(request: Request[Any, Any, Any], data: LoginIn) -> TokenOut:
+async def login(request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> TokenOut:
     """A bearer token for the user (good for ``token_max_age_s``); every attempt is audited."""
     services = request.app.state.services
     who = await anyio.to_thread.run_sync(services.users.authenticate, data.username, data.password)
@@ -37,11 +39,11 @@ async def login(request: Request[Any, Any, Any], data: LoginIn) -> TokenOut:
 
 
 @post("/auth/logout", status_code=HTTP_204_NO_CONTENT, responses=errors(401), tags=["auth"])
-async def logout(request: Request[Any, Any, Any], who: Principal) -> None:
+async def logout(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> None:
     await revoke_token(request)
     await anyio.to_thread.run_sync(request.app.state.services.users.record_logout, who)
 
 
 @get("/me", responses=errors(401), tags=["auth"], sync_to_thread=False)
-def me(who: Principal) -> MeOut:
+def me(who: NamedDependency[Principal]) -> MeOut:
     return me_out(who)

@@ -6,7 +6,8 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy import func, select
 
 from hub.cases.queries import CaseDetail, OverdueBoard, QueuePage
@@ -20,10 +21,10 @@ from protocol.idnumber import mask
 __all__ = ["act", "departments", "get_case", "list_cases", "overdue", "queue", "route"]
 
 _cases = CaseRow.__table__
-Limit = Annotated[int, Parameter(ge=1, le=1000)]
-Offset = Annotated[int, Parameter(ge=0, le=10_000_000)]
-Dept = Annotated[str | None, Parameter(max_length=32)]
-CaseId = Annotated[str, Parameter(max_length=36)]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
+Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000)]
+Dept = Annotated[str | None, QueryParameter(max_length=32)]
+CaseId = Annotated[str, PathParameter(max_length=36)]
 
 
 def _services(request: Request[Any, Any, Any]) -> Any:
@@ -61,12 +62,12 @@ def _event(outcome: Outcome) -> EventOut:
 )
 def list_cases(
     request: Request[Any, Any, Any],
-    who: Principal,
+    who: NamedDependency[Principal],
     limit: Limit = 100,
     offset: Offset = 0,
-    terminal: Annotated[str | None, Parameter(max_length=64)] = None,
+    terminal: Annotated[str | None, QueryParameter(max_length=64)] = None,
     department: Dept = None,
-    status: Annotated[str | None, Parameter(max_length=32)] = None,
+    status: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> dict[str, Any]:
     """Cases newest first (ID numbers masked); a clerk sees only their departments' cases."""
     services = _services(request)
@@ -92,7 +93,7 @@ def list_cases(
     responses=errors(401, 403, 404),
     tags=["cases"],
 )
-def get_case(request: Request[Any, Any, Any], who: Principal, case_id: CaseId) -> dict[str, Any]:
+def get_case(request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: CaseId) -> dict[str, Any]:
     """One case (ID number masked) with its timeline, deadline light and the actions this user may take."""
     services = _services(request)
     detail: CaseDetail = services.cases.detail(who, case_id)
@@ -126,11 +127,11 @@ def get_case(request: Request[Any, Any, Any], who: Principal, case_id: CaseId) -
 )
 def queue(
     request: Request[Any, Any, Any],
-    who: Principal,
+    who: NamedDependency[Principal],
     department: Dept = None,
-    status: Annotated[list[str] | None, Parameter(max_items=7)] = None,
-    mine: bool = False,
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    status: Annotated[list[str] | None, QueryParameter(max_items=7)] = None,
+    mine: FromQuery[bool] = False,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> QueuePage:
     """Open cases of the user's departments (or ``department``), soonest due first."""
@@ -145,7 +146,9 @@ def queue(
     responses=errors(401, 403, 404, 409),
     tags=["cases"],
 )
-def act(request: Request[Any, Any, Any], who: Principal, case_id: CaseId, data: ActionIn) -> EventOut:
+def act(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: CaseId, data: JSONBody[ActionIn]
+) -> EventOut:
     """Move the case (at ``expected_version``); the event is published to its terminal after the commit."""
     outcome = _services(request).workflow.act(
         who, case_id, data.action, data.expected_version, data.reason, data.materials
@@ -160,7 +163,9 @@ def act(request: Request[Any, Any, Any], who: Principal, case_id: CaseId, data: 
     responses=errors(401, 403, 404, 409),
     tags=["cases"],
 )
-def route(request: Request[Any, Any, Any], who: Principal, case_id: CaseId, data: RouteIn) -> EventOut:
+def route(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: CaseId, data: JSONBody[RouteIn]
+) -> EventOut:
     """Send an open case to another department's queue (managers)."""
     outcome = _services(request).workflow.route(who, case_id, data.department, data.expected_version, data.note)
     return _event(outcome)
@@ -173,7 +178,7 @@ def route(request: Request[Any, Any, Any], who: Principal, case_id: CaseId, data
     responses=errors(401, 403),
     tags=["cases"],
 )
-def overdue(request: Request[Any, Any, Any], who: Principal, department: Dept = None) -> OverdueBoard:
+def overdue(request: Request[Any, Any, Any], who: NamedDependency[Principal], department: Dept = None) -> OverdueBoard:
     """Red cards (past due) and yellow cards (due within a working day), per department."""
     board: OverdueBoard = _services(request).cases.overdue(who, department)
     return board

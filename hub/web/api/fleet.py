@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from sqlalchemy import select
 
 from hub.db.models import DeadLetter, TerminalRow
@@ -31,8 +31,8 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 )
 def list_dead_letters(
     request: Request[Any, Any, Any],
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    reason: Annotated[str | None, Parameter(max_length=32)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    reason: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> dict[str, Any]:
     """The latest refused messages and why (payloads stay in the database)."""
     q = select(_dead).order_by(_dead.c.id.desc()).limit(limit)

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from hub.errors import HubError
 from hub.people.roles import Permission
@@ -33,7 +33,7 @@ def period_of(start: date | None, end: date | None) -> Period:
     return Period(start, end)
 
 
-Dept = Annotated[str | None, Parameter(max_length=32)]
+Dept = Annotated[str | None, QueryParameter(max_length=32)]
 
 
 def _report(request: Request[Any, Any, Any], start: date | None, end: date | None, department: str | None) -> Any:
@@ -50,7 +50,10 @@ def _report(request: Request[Any, Any, Any], start: date | None, end: date | Non
     tags=["reports"],
 )
 def report_json(
-    request: Request[Any, Any, Any], start: date | None = None, end: date | None = None, department: Dept = None
+    request: Request[Any, Any, Any],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+    department: Dept = None,
 ) -> dict[str, Any]:
     """Per department and per item: volume, processing time (median, p95), share in time, overdue, ratings."""
     result: dict[str, Any] = _report(request, start, end, department).as_dict()
@@ -66,7 +69,10 @@ def report_json(
     tags=["reports"],
 )
 def report_csv(
-    request: Request[Any, Any, Any], start: date | None = None, end: date | None = None, department: Dept = None
+    request: Request[Any, Any, Any],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+    department: Dept = None,
 ) -> Response[str]:
     """The same report as CSV (UTF-8 with BOM, for Excel)."""
     report = _report(request, start, end, department)

@@ -6,8 +6,9 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from hub.calendar.service import InvalidDay
@@ -28,10 +29,10 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 @get("/audit", opt={PERMISSION: Permission.AUDIT_READ}, include_in_schema=False, sync_to_thread=True)
 def audit_view(
     request: Request[Any, Any, Any],
-    who: Principal,
-    before: Annotated[int | None, Parameter(ge=1)] = None,
-    actor: Annotated[str | None, Parameter(max_length=64)] = None,
-    check: bool = False,
+    who: NamedDependency[Principal],
+    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    actor: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    check: FromQuery[bool] = False,
 ) -> Template:
     services = request.app.state.services
     entries = audit_page(services.engine, 100, before, actor or None)
@@ -50,7 +51,9 @@ def audit_view(
 # they are registered one by one: the form posts to /calendar/days instead.
 @get("/calendar", opt={PERMISSION: Permission.CALENDAR_READ}, include_in_schema=False, sync_to_thread=True)
 def calendar_view(
-    request: Request[Any, Any, Any], who: Principal, year: Annotated[int | None, Parameter(ge=2000, le=2100)] = None
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
 ) -> Template:
     svc = request.app.state.services.calendar
     years = svc.years()
@@ -67,7 +70,7 @@ def calendar_view(
 
 
 @post("/calendar/days", opt={PERMISSION: Permission.CALENDAR_WRITE}, include_in_schema=False, sync_to_thread=True)
-def calendar_set(request: Request[Any, Any, Any], who: Principal, data: Form) -> Redirect:
+def calendar_set(request: Request[Any, Any, Any], who: NamedDependency[Principal], data: Form) -> Redirect:
     svc = request.app.state.services.calendar
     try:
         day = date.fromisoformat(field(data, "day"))
@@ -88,7 +91,7 @@ def calendar_set(request: Request[Any, Any, Any], who: Principal, data: Form) ->
     include_in_schema=False,
     sync_to_thread=True,
 )
-def calendar_remove(request: Request[Any, Any, Any], who: Principal, day: date) -> Redirect:
+def calendar_remove(request: Request[Any, Any, Any], who: NamedDependency[Principal], day: FromPath[date]) -> Redirect:
     try:
         request.app.state.services.calendar.remove_day(day, who.actor)
         flash(request, "ok", f"{day} 已恢复为普通日")
@@ -100,9 +103,9 @@ def calendar_remove(request: Request[Any, Any, Any], who: Principal, day: date) 
 @get("/reports.csv", opt={PERMISSION: Permission.REPORT_READ}, include_in_schema=False, sync_to_thread=True)
 def report_csv_page(
     request: Request[Any, Any, Any],
-    start: date | None = None,
-    end: date | None = None,
-    department: Annotated[str | None, Parameter(max_length=32)] = None,
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+    department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Response[str]:
     services = request.app.state.services
     report = build(services.engine, period_of(start, end), [department] if department else None, services.catalogue)

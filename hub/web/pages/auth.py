@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import anyio
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from hub.people.roles import Permission, Principal, can
@@ -27,7 +28,7 @@ def _safe_next(target: str) -> str:
 
 
 @get("/login", opt={PUBLIC: True}, include_in_schema=False, sync_to_thread=False)
-def login_form(request: Request[Any, Any, Any], next: str = "/") -> Template:
+def login_form(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Template:
     return page(request, None, "login.html", next=_safe_next(next), error="")
 
 
@@ -45,14 +46,14 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Any:
 
 
 @post("/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, Any], who: Principal) -> Redirect:
+async def logout(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> Redirect:
     await anyio.to_thread.run_sync(request.app.state.services.users.record_logout, who)
     request.clear_session()
     return Redirect("/login", status_code=303)
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
-def index(who: Principal) -> Redirect:
+def index(who: NamedDependency[Principal]) -> Redirect:
     for target, permission in (
         ("/queue", Permission.CASE_ACT),
         ("/overdue", Permission.OVERDUE_READ),

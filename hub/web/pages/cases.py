@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from hub.cases.messages import ACTION_LABELS
@@ -26,11 +27,11 @@ PAGE = 50
 @get("/queue", opt={PERMISSION: Permission.CASE_READ}, include_in_schema=False, sync_to_thread=True)
 def queue_page(
     request: Request[Any, Any, Any],
-    who: Principal,
-    department: Annotated[str | None, Parameter(max_length=32)] = None,
-    status: Annotated[str | None, Parameter(max_length=32)] = None,
-    mine: bool = False,
-    page_no: Annotated[int, Parameter(query="page", ge=1, le=100_000)] = 1,
+    who: NamedDependency[Principal],
+    department: Annotated[str | None, QueryParameter(max_length=32)] = None,
+    status: Annotated[str | None, QueryParameter(max_length=32)] = None,
+    mine: FromQuery[bool] = False,
+    page_no: Annotated[int, QueryParameter(name="page", ge=1, le=100_000)] = 1,
 ) -> Template:
     services = request.app.state.services
     statuses = [status] if status else None
@@ -52,7 +53,7 @@ def queue_page(
 
 
 @get("/cases/{case_id:str}", opt={PERMISSION: Permission.CASE_READ}, include_in_schema=False, sync_to_thread=True)
-def case_page(request: Request[Any, Any, Any], who: Principal, case_id: str) -> Template:
+def case_page(request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: FromPath[str]) -> Template:
     services = request.app.state.services
     detail = services.cases.detail(who, case_id)
     return page(
@@ -66,7 +67,9 @@ def case_page(request: Request[Any, Any, Any], who: Principal, case_id: str) -> 
 
 
 @post("/cases/{case_id:str}/act", opt={PERMISSION: Permission.CASE_ACT}, include_in_schema=False, sync_to_thread=True)
-def act(request: Request[Any, Any, Any], who: Principal, case_id: str, data: Form) -> Redirect:
+def act(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: FromPath[str], data: Form
+) -> Redirect:
     services = request.app.state.services
     back = f"/cases/{case_id}"
     try:
@@ -89,7 +92,9 @@ def act(request: Request[Any, Any, Any], who: Principal, case_id: str, data: For
 @post(
     "/cases/{case_id:str}/route", opt={PERMISSION: Permission.CASE_ROUTE}, include_in_schema=False, sync_to_thread=True
 )
-def route(request: Request[Any, Any, Any], who: Principal, case_id: str, data: Form) -> Redirect:
+def route(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: FromPath[str], data: Form
+) -> Redirect:
     services = request.app.state.services
     back = f"/cases/{case_id}"
     try:
@@ -107,8 +112,8 @@ def route(request: Request[Any, Any, Any], who: Principal, case_id: str, data: F
 @get("/overdue", opt={PERMISSION: Permission.OVERDUE_READ}, include_in_schema=False, sync_to_thread=True)
 def overdue_page(
     request: Request[Any, Any, Any],
-    who: Principal,
-    department: Annotated[str | None, Parameter(max_length=32)] = None,
+    who: NamedDependency[Principal],
+    department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Template:
     services = request.app.state.services
     board = services.cases.overdue(who, department or None)

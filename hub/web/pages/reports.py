@@ -6,7 +6,8 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
 from hub.people.roles import Permission, Principal
@@ -22,10 +23,10 @@ __all__ = ["reports_page"]
 @get("/reports", opt={PERMISSION: Permission.REPORT_READ}, include_in_schema=False, sync_to_thread=True)
 def reports_page(
     request: Request[Any, Any, Any],
-    who: Principal,
-    start: date | None = None,
-    end: date | None = None,
-    department: Annotated[str | None, Parameter(max_length=32)] = None,
+    who: NamedDependency[Principal],
+    start: FromQuery[date | None] = None,
+    end: FromQuery[date | None] = None,
+    department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Template:
     services = request.app.state.services
     period = period_of(start, end)
