@@ -244,9 +244,7 @@ def test_a_revoked_terminal_is_cut_off_and_refused_after_the_broker_reloads(brok
     assert not t2.agent.connected_event.is_set()
 
 
-def test_a_terminal_giving_another_terminals_client_id_does_not_take_over_its_session(
-    hub, edge_factory, creds, raw
-):
+def test_a_terminal_giving_another_terminals_client_id_does_not_take_over_its_session(hub, edge_factory, creds, raw):
     t2 = _terminal(edge_factory, creds, "T2")
     wait_for(t2.agent.connected_event.is_set, what="T2 online")
     impostor = raw(creds.files.ca_cert, "T1", creds.passwords["T1"])
