@@ -206,7 +206,7 @@ class ServiceItem(Strict):
         return self.item_class is ItemClass.IMMEDIATE and self.handled_at is HandledAt.COMMITTEE
 
     def evaluate(self, attrs: Attributes) -> Verdict:
-        return evaluate(self.eligibility, attrs, self.eligibility_reason)
+        return evaluate(self.eligibility, attrs, self.eligibility_reason, self.eligibility_reason_en)
 
     def content_hash(self) -> str:
         return content_hash(self)

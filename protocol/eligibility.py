@@ -4,7 +4,8 @@ A rule is JSON, never code: ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": ru
 ``{"attr": "age", "op": ">=", "value": 65}``. Attributes come from the card (age, sex, household, card
 type) or from staff (disability, income …); an attribute nobody supplied is *unknown*, and a rule that an
 unknown attribute decides yields NEEDS_CHECK instead of a guess. Every verdict carries its reason in
-plain Chinese. See docs/catalogue.md for the language.
+plain Chinese and in plain English, worded by the same code from per-language phrasing (:data:`LANGS`). See
+docs/catalogue.md for the language.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ __all__ = [
     "Eligibility",
     "InvalidRule",
     "ItemVerdict",
+    "LANGS",
+    "Lang",
     "MAX_RULE_DEPTH",
     "Not",
     "Op",
+    "Phrasing",
     "Rule",
     "StatusGroup",
     "Value",
@@ -54,6 +58,9 @@ MAX_RULE_DEPTH = 12
 
 Value = bool | int | str
 Op = Literal["==", "!=", "<", "<=", ">", ">=", "in"]
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+"""The languages a verdict and an attribute's wording come in."""
 
 
 class InvalidRule(ValueError):
@@ -61,12 +68,26 @@ class InvalidRule(ValueError):
 
 
 @dataclass(frozen=True)
+class Phrasing:
+    """An attribute's wording in one language (see :meth:`AttributeSpec.phrasing`)."""
+
+    label: str
+    question: str
+    unit: str
+    values: Mapping[str, str]
+    yes: str
+    no: str
+
+
+@dataclass(frozen=True)
 class AttributeSpec:
-    """What a rule may say about one attribute, and how to say it in Chinese.
+    """What a rule may say about one attribute, and how to say it in Chinese and in English.
 
     ``kind`` is ``int``, ``bool`` or ``enum`` (then ``values`` maps each allowed value to its label).
     ``yes``/``no`` phrase a boolean fact; ``question`` is what staff must check when it is unknown,
-    worded so that answering 是 means ``true``.
+    worded so that answering 是 (Yes) means ``true``. Each has its English beside it (``label_en`` …),
+    written for residents: ``yes_en`` is a fact about "you", ``question_en`` a question to them.
+    ``unit_en`` only hints what to type on the staff page; English facts say the number alone.
     """
 
     kind: Literal["int", "bool", "enum"]
@@ -77,21 +98,71 @@ class AttributeSpec:
     values: Mapping[str, str] = field(default_factory=dict)
     yes: str = ""
     no: str = ""
+    label_en: str = field(default="", kw_only=True)
+    question_en: str = field(default="", kw_only=True)
+    unit_en: str = field(default="", kw_only=True)
+    values_en: Mapping[str, str] = field(default_factory=dict, kw_only=True)
+    yes_en: str = field(default="", kw_only=True)
+    no_en: str = field(default="", kw_only=True)
+
+    def phrasing(self, lang: Lang) -> Phrasing:
+        """This attribute's wording in ``lang``."""
+        if lang == "en":
+            return Phrasing(self.label_en, self.question_en, self.unit_en, self.values_en, self.yes_en, self.no_en)
+        return Phrasing(self.label, self.question, self.unit, self.values, self.yes, self.no)
 
 
-def _flag(yes: str, no: str, question: str) -> AttributeSpec:
-    return AttributeSpec("bool", yes, question, yes=yes, no=no)
+def _flag(yes: str, no: str, question: str, *, en: tuple[str, str, str]) -> AttributeSpec:
+    """A true/false attribute; ``en`` is its English (yes, no, question)."""
+    yes_en, no_en, question_en = en
+    return AttributeSpec(
+        "bool", yes, question, yes=yes, no=no, label_en=yes_en, question_en=question_en, yes_en=yes_en, no_en=no_en
+    )
 
 
 # The rule vocabulary. The card gives the first five; staff supply the rest (unknown until they do).
 # Several (disability, income, family) are sensitive under PIPL Art. 28: staff confirm them, the card never
 # carries them, and the kiosk keeps staff's answers in its session's memory only (gone when it ends).
 ATTRIBUTES: Mapping[str, AttributeSpec] = {
-    "age": AttributeSpec("int", "年龄", "年龄", from_card=True, unit="周岁"),
-    "age_next_month": AttributeSpec("int", "一个月后的年龄", "年龄", from_card=True, unit="周岁"),
-    "sex": AttributeSpec("enum", "性别", "性别", from_card=True, values={"M": "男", "F": "女"}),
+    "age": AttributeSpec(
+        "int",
+        "年龄",
+        "年龄",
+        from_card=True,
+        unit="周岁",
+        label_en="your age",
+        question_en="How old are you?",
+        unit_en="years",
+    ),
+    "age_next_month": AttributeSpec(
+        "int",
+        "一个月后的年龄",
+        "年龄",
+        from_card=True,
+        unit="周岁",
+        label_en="your age in one month",
+        question_en="How old are you?",
+        unit_en="years",
+    ),
+    "sex": AttributeSpec(
+        "enum",
+        "性别",
+        "性别",
+        from_card=True,
+        values={"M": "男", "F": "女"},
+        label_en="your sex",
+        question_en="What is your sex?",
+        values_en={"M": "male", "F": "female"},
+    ),
     "household": AttributeSpec(
-        "enum", "户籍", "户籍所在地", from_card=True, values={"shanghai": "本市户籍", "other": "外省市户籍"}
+        "enum",
+        "户籍",
+        "户籍所在地",
+        from_card=True,
+        values={"shanghai": "本市户籍", "other": "外省市户籍"},
+        label_en="your household registration",
+        question_en="Where is your household registered?",
+        values_en={"shanghai": "in Shanghai", "other": "outside Shanghai"},
     ),
     "card_type": AttributeSpec(
         "enum",
@@ -99,66 +170,244 @@ ATTRIBUTES: Mapping[str, AttributeSpec] = {
         "所用卡证",
         from_card=True,
         values={"id_card": "居民身份证", "sscard": "社会保障卡", "qr": "电子证照码", "manual": "人工录入"},
+        label_en="the card you used",
+        question_en="Which card did you use?",
+        values_en={
+            "id_card": "a resident ID card",
+            "sscard": "a social security card",
+            "qr": "an e-licence QR code",
+            "manual": "details typed in by staff",
+        },
     ),
-    "disabled": _flag("持有残疾人证", "未持有残疾人证", "是否持有残疾人证"),
-    "disability_grade": AttributeSpec("int", "残疾等级", "残疾等级（一至四级）", unit="级"),
-    "unemployed": _flag("目前无业", "目前有工作", "目前是否无业"),
-    "retired": _flag("已办理退休", "未办理退休", "是否已办理退休"),
+    "disabled": _flag(
+        "持有残疾人证",
+        "未持有残疾人证",
+        "是否持有残疾人证",
+        en=(
+            "you hold a disability certificate",
+            "you do not hold a disability certificate",
+            "Do you hold a disability certificate?",
+        ),
+    ),
+    "disability_grade": AttributeSpec(
+        "int",
+        "残疾等级",
+        "残疾等级（一至四级）",
+        unit="级",
+        label_en="your disability grade",
+        question_en="What is your disability grade (1 to 4)?",
+        unit_en="grade",
+    ),
+    "unemployed": _flag(
+        "目前无业",
+        "目前有工作",
+        "目前是否无业",
+        en=("you are out of work", "you have a job", "Are you out of work at present?"),
+    ),
+    "retired": _flag(
+        "已办理退休",
+        "未办理退休",
+        "是否已办理退休",
+        en=("you have formally retired", "you have not formally retired", "Have you formally retired?"),
+    ),
     "low_income": _flag(
-        "家庭为低保或低收入困难家庭", "家庭不属于低保或低收入困难家庭", "家庭是否为低保或低收入困难家庭"
+        "家庭为低保或低收入困难家庭",
+        "家庭不属于低保或低收入困难家庭",
+        "家庭是否为低保或低收入困难家庭",
+        en=(
+            "your family gets minimum living support or is a low-income family",
+            "your family neither gets minimum living support nor is a low-income family",
+            "Does your family get minimum living support, or is it a low-income family?",
+        ),
     ),
     "income_below_standard": _flag(
         "家庭收入和财产符合本市低保标准",
         "家庭收入或财产超过本市低保标准",
         "家庭月人均收入和财产是否符合本市低保标准",
+        en=(
+            "your family's income and assets are within Shanghai's minimum living standard",
+            "your family's income or assets are above Shanghai's minimum living standard",
+            "Are your family's monthly income per person and assets within Shanghai's minimum living standard?",
+        ),
     ),
     "no_supporter": _flag(
         "无法定赡养、抚养、扶养义务人或其无履行能力",
         "有能履行义务的法定赡养、抚养、扶养人",
         "是否无法定赡养、抚养、扶养义务人（或其无履行能力）",
+        en=(
+            "nobody is bound by law to support you, or they cannot",
+            "someone bound by law to support you is able to",
+            "Is there nobody bound by law to support you (or are they unable to)?",
+        ),
     ),
-    "has_residence_permit": _flag("持有本市居住证", "未持有本市居住证", "是否持有本市居住证"),
-    "residence_registered_6m": _flag("在本市居住登记满半年", "在本市居住登记未满半年", "在本市居住登记是否满半年"),
-    "has_medical_insurance": _flag("已参加本市基本医疗保险", "未参加本市基本医疗保险", "是否参加本市基本医疗保险"),
+    "has_residence_permit": _flag(
+        "持有本市居住证",
+        "未持有本市居住证",
+        "是否持有本市居住证",
+        en=(
+            "you hold a Shanghai residence permit",
+            "you do not hold a Shanghai residence permit",
+            "Do you hold a Shanghai residence permit?",
+        ),
+    ),
+    "residence_registered_6m": _flag(
+        "在本市居住登记满半年",
+        "在本市居住登记未满半年",
+        "在本市居住登记是否满半年",
+        en=(
+            "you have been registered as living in Shanghai for six months or more",
+            "you have been registered as living in Shanghai for less than six months",
+            "Have you been registered as living in Shanghai for six months or more?",
+        ),
+    ),
+    "has_medical_insurance": _flag(
+        "已参加本市基本医疗保险",
+        "未参加本市基本医疗保险",
+        "是否参加本市基本医疗保险",
+        en=(
+            "you are in Shanghai's basic medical insurance",
+            "you are not in Shanghai's basic medical insurance",
+            "Are you in Shanghai's basic medical insurance?",
+        ),
+    ),
     "has_employee_insurance": _flag(
-        "已参加本市职工基本医疗保险", "未参加本市职工基本医疗保险", "是否参加本市职工基本医疗保险"
+        "已参加本市职工基本医疗保险",
+        "未参加本市职工基本医疗保险",
+        "是否参加本市职工基本医疗保险",
+        en=(
+            "you are in Shanghai's employee basic medical insurance",
+            "you are not in Shanghai's employee basic medical insurance",
+            "Are you in Shanghai's employee basic medical insurance?",
+        ),
     ),
-    "gave_birth": _flag("已生育（含流产、引产）", "未生育", "是否已生育（含流产、引产）"),
-    "married": _flag("已登记结婚", "未登记结婚", "是否已登记结婚"),
+    "gave_birth": _flag(
+        "已生育（含流产、引产）",
+        "未生育",
+        "是否已生育（含流产、引产）",
+        en=(
+            "you have given birth (counting miscarriage and induced labour)",
+            "you have not given birth",
+            "Have you given birth (counting miscarriage and induced labour)?",
+        ),
+    ),
+    "married": _flag(
+        "已登记结婚",
+        "未登记结婚",
+        "是否已登记结婚",
+        en=("your marriage is registered", "you have no registered marriage", "Is your marriage registered?"),
+    ),
     "only_child_parent": _flag(
-        "持有《独生子女父母光荣证》", "未持有《独生子女父母光荣证》", "是否持有《独生子女父母光荣证》"
+        "持有《独生子女父母光荣证》",
+        "未持有《独生子女父母光荣证》",
+        "是否持有《独生子女父母光荣证》",
+        en=(
+            "you hold a Certificate of Honour for Parents of an Only Child",
+            "you do not hold a Certificate of Honour for Parents of an Only Child",
+            "Do you hold a Certificate of Honour for Parents of an Only Child?",
+        ),
     ),
     "special_family": _flag(
-        "属于计划生育特殊家庭", "不属于计划生育特殊家庭", "是否属于计划生育特殊家庭（独生子女伤残或死亡）"
+        "属于计划生育特殊家庭",
+        "不属于计划生育特殊家庭",
+        "是否属于计划生育特殊家庭（独生子女伤残或死亡）",
+        en=(
+            "your family is a family-planning special family",
+            "your family is not a family-planning special family",
+            "Is your family a family-planning special family (your only child disabled or deceased)?",
+        ),
     ),
     "housing_difficulty": _flag(
         "家庭人均住房面积低于本市保障标准",
         "家庭人均住房面积不低于本市保障标准",
         "家庭人均住房面积是否低于本市保障标准",
+        en=(
+            "your family's housing space per person is below Shanghai's standard",
+            "your family's housing space per person is not below Shanghai's standard",
+            "Is your family's housing space per person below Shanghai's standard?",
+        ),
     ),
-    "care_level": AttributeSpec("int", "照护等级", "老年照护统一需求评估等级", unit="级"),
-    "veteran": _flag("为退役军人", "不是退役军人", "是否为退役军人"),
-    "military_family": _flag("为烈属或军属", "不是烈属或军属", "是否为烈属或军属"),
-    "union_member": _flag("为工会会员", "不是工会会员", "是否为工会会员"),
+    "care_level": AttributeSpec(
+        "int",
+        "照护等级",
+        "老年照护统一需求评估等级",
+        unit="级",
+        label_en="your care level",
+        question_en="What is your care level in the elderly care needs assessment?",
+        unit_en="level",
+    ),
+    "veteran": _flag(
+        "为退役军人",
+        "不是退役军人",
+        "是否为退役军人",
+        en=("you are a military veteran", "you are not a military veteran", "Are you a military veteran?"),
+    ),
+    "military_family": _flag(
+        "为烈属或军属",
+        "不是烈属或军属",
+        "是否为烈属或军属",
+        en=(
+            "you are family of a fallen or serving soldier",
+            "you are not family of a fallen or serving soldier",
+            "Are you family of a fallen or serving soldier?",
+        ),
+    ),
+    "union_member": _flag(
+        "为工会会员",
+        "不是工会会员",
+        "是否为工会会员",
+        en=("you are a trade union member", "you are not a trade union member", "Are you a trade union member?"),
+    ),
 }
 
 _ORDERED: frozenset[str] = frozenset({"<", "<=", ">", ">="})
 _NEGATE: Mapping[str, str] = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
-_OP_WORDS: Mapping[str, str] = {
-    "==": "为",
-    "!=": "不为",
-    ">=": "不低于",
-    ">": "高于",
-    "<": "低于",
-    "<=": "不高于",
-}
-_TEXT = {
-    "eligible": "符合条件",
-    "not_eligible": "不符合条件",
-    "needs_check": "需工作人员核实",
-    "condition": "申请条件",
-    "or": "或",
-    "any_value": "不限",
+
+
+@dataclass(frozen=True)
+class _Words:
+    """How one language puts facts and verdicts into sentences (``str.format`` templates)."""
+
+    ops: Mapping[str, str]
+    compare: str  # {label} {op} {value} {unit}
+    any_value: str  # {label}
+    or_: str
+    eligible: str
+    eligible_because: str  # {reason}
+    not_eligible: str  # {facts} {condition}
+    needs_check: str  # {questions} {condition}
+    condition: str  # {reason}
+    fact_sep: str
+    question_sep: str
+
+
+_WORDS: Mapping[Lang, _Words] = {
+    "zh": _Words(
+        ops={"==": "为", "!=": "不为", ">=": "不低于", ">": "高于", "<": "低于", "<=": "不高于"},
+        compare="{label}{op}{value}{unit}",
+        any_value="{label}不限",
+        or_="或",
+        eligible="符合条件",
+        eligible_because="符合条件：{reason}",
+        not_eligible="不符合条件：{facts}{condition}",
+        needs_check="需工作人员核实：{questions}{condition}",
+        condition="（申请条件：{reason}）",
+        fact_sep="；",
+        question_sep="、",
+    ),
+    # English says a number alone ("your age is under 65"): "65 grade" would not read.
+    "en": _Words(
+        ops={"==": "is", "!=": "is not", ">=": "is at least", ">": "is over", "<": "is under", "<=": "is at most"},
+        compare="{label} {op} {value}",
+        any_value="{label}: any",
+        or_=" or ",
+        eligible="Eligible",
+        eligible_because="Eligible (who may apply: {reason})",
+        not_eligible="Not eligible: {facts}{condition}",
+        needs_check="Staff need to check: {questions}{condition}",
+        condition=" (who may apply: {reason})",
+        fact_sep="; ",
+        question_sep=" ",
+    ),
 }
 
 
@@ -231,35 +480,38 @@ class Compare(Strict):
             case _:
                 return actual >= v
 
-    def describe(self, holds: bool) -> str:
-        """The fact in Chinese: this clause as stated when it holds, its negation when it does not."""
+    def describe(self, holds: bool, lang: Lang = "zh") -> str:
+        """The fact in ``lang``: this clause as stated when it holds, its negation when it does not."""
         spec = ATTRIBUTES[self.attr]
+        words, say = _WORDS[lang], spec.phrasing(lang)
         if spec.kind == "int" and self.op != "in":
             op = self.op if holds else _NEGATE[self.op]
-            return f"{spec.label}{_OP_WORDS[op]}{self.value}{spec.unit}"
+            return words.compare.format(label=say.label, op=words.ops[op], value=self.value, unit=say.unit)
         domain = _domain(spec)
         if isinstance(self.value, list):
             accepted = [v for v in domain if v in self.value] if spec.kind != "int" else list(self.value)
         else:
             accepted = [v for v in domain if self.holds(v)]
         if spec.kind == "int":  # "in" over numbers
-            joined = _TEXT["or"].join(str(v) for v in accepted)
-            return f"{spec.label}{_OP_WORDS['==' if holds else '!=']}{joined}{spec.unit}"
+            joined = words.or_.join(str(v) for v in accepted)
+            return words.compare.format(
+                label=say.label, op=words.ops["==" if holds else "!="], value=joined, unit=say.unit
+            )
         chosen = accepted if holds else [v for v in domain if v not in accepted]
-        return _describe_set(spec, chosen)
+        return _describe_set(spec, say, words, chosen)
 
 
-def _describe_set(spec: AttributeSpec, chosen: list[Value]) -> str:
+def _describe_set(spec: AttributeSpec, say: Phrasing, words: _Words, chosen: list[Value]) -> str:
     if spec.kind == "bool":
         if chosen == [True]:
-            return spec.yes
+            return say.yes
         if chosen == [False]:
-            return spec.no
-        return f"{spec.label}{_TEXT['any_value']}"
-    labels = [spec.values[str(v)] for v in chosen]
+            return say.no
+        return words.any_value.format(label=say.label)
+    labels = [say.values[str(v)] for v in chosen]
     if not labels or len(labels) == len(spec.values):
-        return f"{spec.label}{_TEXT['any_value']}"
-    return f"{spec.label}{_OP_WORDS['==']}{_TEXT['or'].join(labels)}"
+        return words.any_value.format(label=say.label)
+    return words.compare.format(label=say.label, op=words.ops["=="], value=words.or_.join(labels), unit="")
 
 
 def _rule_kind(v: Any) -> str | None:
@@ -479,34 +731,52 @@ def _eval(rule: Rule, attrs: Attributes) -> tuple[Eligibility, list[_Fact]]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One rule's outcome for one person.
+    """One rule's outcome for one person, in both languages.
 
     ``reason`` is one plain-Chinese sentence for the resident. ``details`` lists the deciding facts
     (``年龄低于65周岁``) or, for NEEDS_CHECK, what staff must check; ``to_check`` names those attributes.
+    ``reason_en`` and ``details_en`` say the same in English (``your age is under 65``).
     """
 
     status: Eligibility
     reason: str
     details: tuple[str, ...] = ()
     to_check: tuple[str, ...] = ()
+    reason_en: str = ""
+    details_en: tuple[str, ...] = ()
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def evaluate(rule: Rule, attrs: Attributes, reason: str = "") -> Verdict:
-    """Evaluate ``rule`` for ``attrs``; ``reason`` is the item's own wording of its condition."""
+def evaluate(rule: Rule, attrs: Attributes, reason: str = "", reason_en: str = "") -> Verdict:
+    """Evaluate ``rule`` for ``attrs``; ``reason`` is the item's own wording of its condition.
+
+    ``reason_en`` is that condition in English; without it the English sentence quotes the Chinese, as the
+    kiosk shows an item's Chinese where the catalogue has no English.
+    """
     status, facts = _eval(rule, attrs)
-    condition = f"（{_TEXT['condition']}：{reason}）" if reason else ""
+    to_check = _unknown(facts) if status is Eligibility.NEEDS_CHECK else ()
+    text, details = _say(status, facts, to_check, reason, "zh")
+    text_en, details_en = _say(status, facts, to_check, reason_en or reason, "en")
+    return Verdict(status, text, details, to_check, text_en, details_en)
+
+
+def _say(
+    status: Eligibility, facts: list[_Fact], to_check: tuple[str, ...], reason: str, lang: Lang
+) -> tuple[str, tuple[str, ...]]:
+    """A verdict's sentence and details in ``lang``."""
+    words = _WORDS[lang]
+    condition = words.condition.format(reason=reason) if reason else ""
     if status is Eligibility.NEEDS_CHECK:
-        to_check = _unknown(facts)
-        details = tuple(ATTRIBUTES[a].question for a in to_check)
-        return Verdict(status, f"{_TEXT['needs_check']}：{'、'.join(details)}{condition}", details, to_check)
-    details = _unique(c.describe(holds) for c, holds in facts if holds is not None)
+        details = tuple(ATTRIBUTES[a].phrasing(lang).question for a in to_check)
+        questions = words.question_sep.join(details)
+        return words.needs_check.format(questions=questions, condition=condition), details
+    details = _unique(c.describe(holds, lang) for c, holds in facts if holds is not None)
     if status is Eligibility.ELIGIBLE:
-        return Verdict(status, f"{_TEXT['eligible']}：{reason}" if reason else _TEXT["eligible"], details)
-    return Verdict(status, f"{_TEXT['not_eligible']}：{'；'.join(details)}{condition}", details)
+        return (words.eligible_because.format(reason=reason) if reason else words.eligible), details
+    return words.not_eligible.format(facts=words.fact_sep.join(details), condition=condition), details
 
 
 def unknowns(rule: Rule, attrs: Attributes) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ De Morgan hold, and learning more facts never overturns a definite verdict.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -360,3 +361,67 @@ def test_docs_list_every_attribute() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "catalogue.md").read_text(encoding="utf-8")
     for attr, spec in ATTRIBUTES.items():
         assert f"| `{attr}` |" in docs and spec.question in docs, attr
+
+
+# -- English: the same sentences for the kiosk's English toggle --------------------------------------------
+
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+@pytest.mark.parametrize("attr", list(ATTRIBUTES))
+def test_every_attribute_has_plain_english_beside_its_chinese(attr: str) -> None:
+    spec = ATTRIBUTES[attr]
+    english = [spec.label_en, spec.question_en]
+    if spec.kind == "int":
+        english.append(spec.unit_en)
+    if spec.kind == "bool":
+        english += [spec.yes_en, spec.no_en]
+    if spec.kind == "enum":
+        assert set(spec.values_en) == set(spec.values)
+        english += list(spec.values_en.values())
+    for text in english:
+        assert text and not _CJK.search(text), (attr, text)
+
+
+def test_eligible_in_english_quotes_the_items_english_condition(seed: Catalogue) -> None:
+    item = seed.item("MZ-001")
+    verdict = item.evaluate(ELDER_SH_WOMAN)
+    assert verdict.reason_en == f"Eligible (who may apply: {item.eligibility_reason_en})"
+    assert verdict.details_en == ("your household registration is in Shanghai", "your age in one month is at least 65")
+
+
+def test_not_eligible_in_english_names_the_deciding_facts(seed: Catalogue) -> None:
+    item = seed.item("MZ-001")
+    verdict = item.evaluate(YOUNG_OTHER_MAN)
+    assert verdict.reason_en == (
+        "Not eligible: your household registration is outside Shanghai; your age in one month is under 65"
+        f" (who may apply: {item.eligibility_reason_en})"
+    )
+    checked = ELDER_SH_WOMAN.with_facts(disabled=True, disability_grade=3, unemployed=False)
+    assert seed.item("CL-003").evaluate(checked).details_en == ("your disability grade is over 2", "you have a job")
+    assert seed.item("RS-006").evaluate(SSCARD_HOLDER).details_en == ("the card you used is a social security card",)
+
+
+def test_needs_check_in_english_asks_the_staff_questions(seed: Catalogue) -> None:
+    verdict = seed.item("CL-003").evaluate(ELDER_SH_WOMAN)
+    assert verdict.details_en == (
+        "Do you hold a disability certificate?",
+        "What is your disability grade (1 to 4)?",
+        "Are you out of work at present?",
+    )
+    assert verdict.reason_en.startswith(
+        "Staff need to check: Do you hold a disability certificate? What is your disability grade (1 to 4)?"
+    )
+
+
+def test_without_an_english_condition_the_english_sentence_quotes_the_chinese() -> None:
+    rule = parse_rule({"attr": "age", "op": ">=", "value": 65})
+    assert evaluate(rule, YOUNG_OTHER_MAN).reason_en == "Not eligible: your age is under 65"
+    assert evaluate(rule, ELDER_SH_WOMAN, "老年人").reason_en == "Eligible (who may apply: 老年人)"
+
+
+@given(rules, attributes())
+def test_english_is_worded_wherever_chinese_is(rule: Rule, attrs: Attributes) -> None:
+    verdict = evaluate(rule, attrs, "条件", "a condition")
+    assert len(verdict.details_en) == len(verdict.details)
+    assert verdict.reason_en and not _CJK.search(verdict.reason_en + "".join(verdict.details_en))

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, NoSession, redirect
+from edge.kiosk.i18n import Translator
 from edge.kiosk.receipts import checklist, material_text
 from edge.kiosk.routes.home import kiosk_of, set_session_cookie
 from edge.kiosk.session import KioskSession
@@ -49,14 +50,14 @@ def _dept_name(dept: Department, lang: str) -> str:
     return dept.name_en if lang == "en" else dept.name
 
 
-def _entry(kiosk: Kiosk, lang: str, item: ServiceItem, verdict: Verdict | None) -> dict[str, Any]:
+def _entry(kiosk: Kiosk, t: Translator, item: ServiceItem, verdict: Verdict | None) -> dict[str, Any]:
     return {
         "code": item.code,
-        "name": item.name_en if lang == "en" else item.name,
+        "name": t.pick(item.name, item.name_en),
         "status": verdict.status.value if verdict else None,
-        "reason": verdict.reason if verdict else "",
+        "reason": t.pick(verdict.reason, verdict.reason_en) if verdict else "",
         "kiosk": item.accepted_at_kiosk,
-        "department": kiosk.directory.department_name(item.department, lang),
+        "department": kiosk.directory.department_name(item.department, t.lang),
     }
 
 
@@ -136,7 +137,7 @@ def _services_view(kiosk: Kiosk, t: Any, attrs: Attributes | None, q: str, dept:
     if q:
         verdicts = {item.code: verdict for item, verdict in visible}
         found = kiosk.directory.search(q, [item for item, _ in visible])
-        results = [_entry(kiosk, lang, item, verdicts[item.code]) for item in found]
+        results = [_entry(kiosk, t, item, verdicts[item.code]) for item in found]
     collapse = not dept and len(visible) > LIST_ALL_UP_TO
     sections = [
         {
@@ -146,7 +147,7 @@ def _services_view(kiosk: Kiosk, t: Any, attrs: Attributes | None, q: str, dept:
                     "code": d.code,
                     "name": _dept_name(d, lang),
                     "count": len(items),
-                    "items": [] if collapse else [_entry(kiosk, lang, i, v) for i, v in items],
+                    "items": [] if collapse else [_entry(kiosk, t, i, v) for i, v in items],
                 }
                 for d, items in depts
             ],

@@ -124,17 +124,23 @@ def checks(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | R
         answered = session.staff_answers.get(attr)
         if spec.kind == "bool":
             options = [("true", t("checks.yes")), ("false", t("checks.no"))]
-        else:
-            options = list(spec.values.items())  # empty for a number
+        else:  # empty for a number
+            options = [(value, t.pick(label, spec.values_en.get(value, ""))) for value, label in spec.values.items()]
         rows.append(
-            {"attr": attr, "spec": spec, "options": options, "value": "" if answered is None else _text(answered)}
+            {
+                "attr": attr,
+                "question": t.pick(spec.question, spec.question_en),
+                "unit": t.pick(spec.unit, spec.unit_en),
+                "options": options,
+                "value": "" if answered is None else _text(answered),
+            }
         )
     return kiosk.render(
         request,
         "checks.html",
         session=session,
         item=item,
-        name=item.name_en if t.lang == "en" else item.name,
+        name=t.pick(item.name, item.name_en),
         rows=rows,
     )
 

@@ -1,9 +1,11 @@
 """The kiosk in English shows the catalogue's own English: item page, visit page, form, confirmation, paper.
 
-A resident taps a card, presses the English toggle and opens 敬老卡挂失 (MZ-003): its description, who may
-apply, materials and steps are the item's English, and its Chinese description is gone. The application
-form labels its fields and choices in English while the value it sends stays the stored Chinese option; the
-confirmation page reads back in English; the checklist printed (GB18030 on the printer) is English too.
+A resident taps a card, presses the English toggle and opens 敬老卡挂失 (MZ-003): its description, the
+verdict (who may apply), materials and steps are in English, and its Chinese description is gone. A verdict
+that turns on a fact names it in English; staff checking conditions read the questions in English. The
+application form labels its fields and choices in English while the value it sends stays the stored Chinese
+option; the confirmation page reads back in English; the checklist printed (GB18030 on the printer) is
+English too.
 An item without English, as an older hub publishes it, shows its Chinese in English mode.
 """
 
@@ -87,7 +89,7 @@ def text(client: TestClient[Any], path: str) -> str:
 def test_the_item_page_in_english_shows_the_items_english_and_no_chinese_description(client):
     page = text(client, "/item/MZ-003")
     assert MZ_003.description_en in page and MZ_003.description not in page
-    assert f"Who may apply: {MZ_003.eligibility_reason_en}" in page and MZ_003.eligibility_reason not in page
+    assert f"Eligible (who may apply: {MZ_003.eligibility_reason_en})" in page and MZ_003.eligibility_reason not in page
     assert "Resident ID card (original x1) (not needed: read from the e-licence)" in page
     for m in MZ_003.materials:
         assert m.name_en in page and m.name not in page
@@ -97,6 +99,7 @@ def test_the_item_page_in_english_shows_the_items_english_and_no_chinese_descrip
     switch(client, "zh")
     page = text(client, "/item/MZ-003")
     assert MZ_003.description in page and MZ_003.description_en not in page
+    assert f"符合条件：{MZ_003.eligibility_reason}" in page and "Eligible" not in page
     assert "居民身份证（原件 1 份）" in page and "Resident ID card" not in page
     assert f"{MZ_003.steps[0].title}</strong>：{MZ_003.steps[0].detail}" in page
 
@@ -149,9 +152,40 @@ def test_an_item_without_english_shows_its_chinese_in_english_mode(client):
     )
     client.app.state.kiosk.catalogue = lambda: older
     page = text(client, "/item/MZ-003")
-    assert MZ_003.description in page and f"Who may apply: {MZ_003.eligibility_reason}" in page
+    assert MZ_003.description in page and f"Eligible (who may apply: {MZ_003.eligibility_reason})" in page
     assert MZ_003.materials[0].name in page and f"{MZ_003.steps[0].title}</strong>: " in page
     assert MZ_003.name_en in page  # required, so always there
+
+
+def test_a_verdict_in_english_names_the_deciding_fact_and_what_staff_must_check(client):
+    page = text(client, "/item/GA-001")  # for people from other provinces; zhang-wei is from Shanghai
+    assert "Not eligible: your household registration is in Shanghai (who may apply: " in page
+    assert "不符合条件" not in page and "户籍" not in page
+    page = text(client, "/item/RS-001")
+    assert "Staff need to check: Have you formally retired? (who may apply: " in page
+    assert "需工作人员核实" not in page
+
+
+def test_staff_read_the_questions_in_english_and_the_answer_turns_the_verdict(client):
+    login = client.post("/staff", data={"staff_id": "demo", "pin": "246810"}, headers=_token(client))
+    assert login.status_code == 200
+    page = text(client, "/item/CL-003/checks")  # 重残无业人员补助: a certificate, its grade, no job
+    assert "<legend>Do you hold a disability certificate?</legend>" in page
+    assert "What is your disability grade (1 to 4)? (grade)</label>" in page
+    assert "<legend>Are you out of work at present?</legend>" in page
+    assert 'value="true"> Yes</label>' in page and 'value="false"> No</label>' in page
+    assert not [q for q in ("是否持有残疾人证", "残疾等级", "目前是否无业", "（级）") if q in page]
+
+    answers = {"check_disabled": "true", "check_disability_grade": "3", "check_unemployed": "false"}
+    sent = client.post("/item/CL-003/checks", data=answers, headers=_token(client), follow_redirects=False)
+    assert sent.status_code in (302, 303)
+    page = text(client, "/item/CL-003")
+    assert "Not eligible: your disability grade is over 2; you have a job (who may apply: " in page
+
+    switch(client, "zh")
+    assert "不符合条件：残疾等级高于2级；目前有工作（申请条件：" in text(client, "/item/CL-003")
+    page = text(client, "/item/CL-003/checks")
+    assert "<legend>是否持有残疾人证</legend>" in page and "残疾等级（一至四级）（级）</label>" in page
 
 
 def test_pick_chooses_english_only_in_english_and_only_when_there_is_some():
