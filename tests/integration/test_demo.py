@@ -46,7 +46,12 @@ def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
         assert health["ok"] is True
         descendants = psutil.Process(proc.pid).children(recursive=True)
         assert len(descendants) >= 1 + 1 + 2 * 4, "broker, hub, and per terminal an edge and three simulators"
-        wait_for(lambda: health_terminals(hub_url) == 2, timeout=120, what="both terminals born at the hub")
+        wait_for(
+            lambda: proc.poll() is not None or health_terminals(hub_url) == 2,
+            timeout=120,
+            what="both terminals born at the hub",
+        )
+        assert proc.poll() is None, f"the demo stopped early:\n{out.read_text()[-2000:]}"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
