@@ -152,11 +152,18 @@ class SyncAgent:
                 if self.state is LinkState.CONNECTING and now - self._connect_started > self.settings.keepalive_s:
                     self._lost("no CONNACK in time")
                     continue
-                if self.state is LinkState.ONLINE:
-                    self._pump()
-                    self._resend_late(now)
-                    if now - self._last_heartbeat >= self.settings.heartbeat_s:
+                try:
+                    # Each step may lose the link (a failed publish closes the client): check before each.
+                    if self.state is LinkState.ONLINE:
+                        self._pump()
+                    if self.state is LinkState.ONLINE:
+                        self._resend_late(now)
+                    if self.state is LinkState.ONLINE and now - self._last_heartbeat >= self.settings.heartbeat_s:
                         self._heartbeat(now)
+                except Exception:  # the agent must outlive any one step: reconnect and carry on from the outbox
+                    log.exception("sync step failed; reconnecting")
+                    if self._client is not None:
+                        self._lost("internal error")
         finally:
             self._close(graceful=True)
             log.info("sync agent stopped")
@@ -307,7 +314,8 @@ class SyncAgent:
                 self._send(channel, batch)
 
     def _send(self, channel: str, batch: list[Pending]) -> None:
-        assert self._client is not None
+        if self._client is None:  # the link went down under a loop of sends: the next connection resends
+            return
         up, message, body_field = CHANNELS[channel]
         message_id = uuid.uuid4()
         payload = message.encode_around(
@@ -344,7 +352,8 @@ class SyncAgent:
         self._cursor = dict.fromkeys(CHANNELS, 0)
 
     def _heartbeat(self, now: float) -> None:
-        assert self._client is not None
+        if self._client is None:
+            return
         self._last_heartbeat = now
         stats = self.outbox.stats()
         st = os.statvfs(self.settings.data_dir)

@@ -154,3 +154,28 @@ def test_every_case_committed_before_an_edge_sigkill_is_intact_and_delivered(
     edge.start_sync()
     wait_for(lambda: edge.outbox.stats().depth == 0, timeout=60, what="outbox drained after the restart")
     assert_exactly_once(hub.engine, committed)
+
+
+def test_the_sync_agent_outlives_a_failing_step_and_a_heartbeat_without_a_link(hub_factory, edge_factory):
+    """A CI run once lost the link inside a send and the heartbeat that followed found no client: the
+    agent's thread died and the terminal never synced again. Any step may fail; the agent reconnects."""
+    hub = hub_factory()
+    edge = edge_factory(heartbeat_s=0.2)
+    agent = edge.agent
+    agent._heartbeat(time.monotonic())  # no link yet: nothing to do, and no error
+    real, failures = agent._resend_late, []
+
+    def failing_once(now: float) -> None:
+        if not failures:
+            failures.append(now)
+            raise RuntimeError("a step that fails")
+        real(now)
+
+    agent._resend_late = failing_once
+    edge.start_sync()
+    accepted = _submit(edge, 30)
+    wait_for(lambda: failures, what="the failing step")
+    wait_for(lambda: edge.outbox.stats().depth == 0, timeout=30, what="outbox drained after the failure")
+    assert agent._thread is not None and agent._thread.is_alive()
+    assert agent.stats["link_losses"] >= 1
+    assert_exactly_once(hub.engine, accepted)
