@@ -131,6 +131,12 @@ class Fleet:
                 log.exception("fleet job %s failed", getattr(job, "__name__", job))
 
     # ------------------------------------------------------------------ ingest hooks
+    def _now(self, received_at: datetime) -> datetime:
+        """When a message is assessed: now, not when it was received. A message that waited in a backed-up
+        queue longer than the silence limit must not make its terminal look online for a moment (the
+        evaluator would call it silent again at once: a flap that never happened)."""
+        return max(received_at, self.clock())
+
     def on_birth(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         assert isinstance(message, Birth)
         snap = self._snapshot(conn, message.terminal, at)
@@ -138,7 +144,7 @@ class Fleet:
             return []  # a stale birth, ignored by the registry
         self._link(conn, message.terminal, LinkEvent.BIRTH, message.body.bd_seq, at)
         self._catalogue_seen(conn, snap, message.body.catalogue_version, at)
-        self.evaluate(conn, message.terminal, at, self._snapshot(conn, message.terminal, at))
+        self.evaluate(conn, message.terminal, self._now(at), self._snapshot(conn, message.terminal, at))
         return []
 
     def on_death(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
@@ -148,7 +154,7 @@ class Fleet:
         kind = LinkEvent.DEATH if honoured else LinkEvent.LATE_WILL
         self._link(conn, message.terminal, kind, message.body.bd_seq, at)
         if honoured:
-            self.evaluate(conn, message.terminal, at, self._snapshot(conn, message.terminal, at))
+            self.evaluate(conn, message.terminal, self._now(at), self._snapshot(conn, message.terminal, at))
         return []
 
     def on_heartbeat(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
@@ -185,7 +191,7 @@ class Fleet:
             snap["f_version"] = body.catalogue_version
         if values:
             conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
-        self.evaluate(conn, terminal, at, snap)
+        self.evaluate(conn, terminal, self._now(at), snap)
         return []
 
     def on_report(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:

@@ -117,3 +117,24 @@ def test_a_flapping_link_is_one_flapping_alert_not_an_offline_alert_per_drop(fle
 
     metrics = generate_latest(hub.metrics.registry).decode()
     assert 'shegong_fleet_terminals{state="flapping"} 1.0' in metrics
+
+
+def test_a_heartbeat_that_waited_in_a_backed_up_queue_does_not_make_a_silent_terminal_flap(fleet_hub, sims):
+    """A CI run once saw silent → online → silent within 4 ms: a heartbeat received two seconds before it
+    was ingested was assessed as of its receipt, so the terminal looked online until the evaluator's next
+    round. A message is assessed now, with its receipt time as the last time the terminal was heard."""
+    from protocol.health import Heartbeat, HeartbeatBody
+
+    hub = fleet_hub()
+    t = sims("T-Q").connect()
+    t.beat()
+    wait_for(lambda: fleet_state(hub, "T-Q") == "online")
+    wait_for(lambda: fleet_state(hub, "T-Q") == "silent", timeout=10, what="silent after 3 missed beats")
+    body = HeartbeatBody(bd_seq=t.bd_seq, uptime_s=60.0, outbox_depth=0, disk_free_mb=5000.0, app_version="0.1.0")
+    stale = Heartbeat(terminal="T-Q", sent_at=utcnow() - timedelta(seconds=3), body=body)
+    hub.handler.handle(topics.up("T-Q", topics.Up.HEALTH), stale.encode(), utcnow() - timedelta(seconds=3))
+    assert fleet_state(hub, "T-Q") == "silent"
+    assert _links(hub, "T-Q") == ["birth", "silent"]
+    t.beat()  # a fresh one does bring it back
+    wait_for(lambda: fleet_state(hub, "T-Q") == "online", what="online again")
+    assert _links(hub, "T-Q") == ["birth", "silent", "heard"]
