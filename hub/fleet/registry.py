@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
     FleetAlertRow,
@@ -42,6 +43,7 @@ from protocol.state import Birth, Death
 __all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of"]
 
 log = logging.getLogger(__name__)
+_SERIALIZATION_FAILURE = "40001"
 _terms, _fleet = TerminalRow.__table__, FleetTerminalRow.__table__
 _alerts, _beats, _links = FleetAlertRow.__table__, FleetHeartbeatRow.__table__, FleetLinkEventRow.__table__
 Outgoing = tuple[str, bytes]
@@ -323,11 +325,29 @@ class Fleet:
         return result
 
     def evaluate_all(self, now: datetime | None = None) -> dict[str, Assessment]:
-        """Assess every terminal (one transaction); returns the assessments by terminal."""
+        """Assess every terminal (one transaction); returns the assessments by terminal.
+
+        The round reads terminals, fleet rows and alerts as of one snapshot: on PostgreSQL the transaction
+        is REPEATABLE READ (SQLite's write lock serialises it anyway). Read committed, a heartbeat committed
+        between two of its reads made a terminal online and silent within milliseconds. When ingest changed
+        a row the round wanted to change, PostgreSQL refuses the round; the next one decides afresh.
+        """
         now = now or self.clock()
+        try:
+            return self._evaluate_all(now)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _SERIALIZATION_FAILURE:
+                raise
+            log.info("fleet evaluation met a concurrent change; the next round decides")
+            return {}
+
+    def _evaluate_all(self, now: datetime) -> dict[str, Assessment]:
         desired = self.desired()
         out: dict[str, Assessment] = {}
-        with self.engine.begin() as conn:
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with engine.begin() as conn:
             terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
             fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
             drops = self._drops(conn, now)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from prometheus_client import generate_latest
 
 from protocol import topics
@@ -138,3 +139,43 @@ def test_a_heartbeat_that_waited_in_a_backed_up_queue_does_not_make_a_silent_ter
     t.beat()  # a fresh one does bring it back
     wait_for(lambda: fleet_state(hub, "T-Q") == "online", what="online again")
     assert _links(hub, "T-Q") == ["birth", "silent", "heard"]
+
+
+def test_a_heartbeat_committed_in_the_middle_of_an_evaluation_round_cannot_make_it_flap(fleet_hub, sims, hub_db_url):
+    """Under CI load a heartbeat committed between the evaluator's read of the terminals and its read of the
+    fleet rows: read committed, the round saw the new state with the old last-heard time and turned an
+    online terminal silent for a moment. The round reads one snapshot, so here it sees one or the other."""
+    from sqlalchemy import event
+
+    from protocol.health import Heartbeat, HeartbeatBody
+
+    if hub_db_url.startswith("sqlite"):
+        pytest.skip("SQLite: the round holds the write lock, so no heartbeat commits in its middle")
+    hub = fleet_hub(evaluate_every_s=3600)  # no rounds of its own: this test runs the one that matters
+    fleet = hub.fleet.registry
+    t = sims("T-R").connect()
+    t.beat()
+    wait_for(lambda: fleet_state(hub, "T-R") == "online")
+    time.sleep(1.7)  # 3 beats missed: silent as soon as a round looks
+    fleet.evaluate_all()
+    assert fleet_state(hub, "T-R") == "silent"
+
+    body = HeartbeatBody(bd_seq=t.bd_seq, uptime_s=60.0, outbox_depth=0, disk_free_mb=5000.0, app_version="0.1.0")
+    injected: list[bool] = []
+
+    def heartbeat_commits_meanwhile(conn, cursor, statement, *_args):
+        if not injected and statement.lstrip().upper().startswith("SELECT") and "FROM terminals" in statement:
+            injected.append(True)
+            fresh = Heartbeat(terminal="T-R", sent_at=utcnow(), body=body)
+            hub.handler.handle(topics.up("T-R", topics.Up.HEALTH), fresh.encode(), utcnow())
+
+    event.listen(hub.engine, "after_cursor_execute", heartbeat_commits_meanwhile)
+    try:
+        fleet.evaluate_all()
+    finally:
+        event.remove(hub.engine, "after_cursor_execute", heartbeat_commits_meanwhile)
+    assert injected, "the heartbeat was committed during the round"
+    fleet.evaluate_all()  # and a round after it
+    assert fleet_state(hub, "T-R") == "online"
+    assert _links(hub, "T-R") == ["birth", "silent", "heard"]
+    assert len(alerts(hub, "T-R", "offline")) == 1
