@@ -33,7 +33,6 @@ from typing import Any
 
 from litestar import Litestar, get
 
-from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import all_identities
 from protocol.catalogue import Catalogue, load_seed
 
@@ -103,17 +102,6 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(values) * 1000, 3), "p95_ms": round(_pct(values, 0.95), 3)}
 
 
-def _facts(person: Any) -> CardFacts:
-    return CardFacts(
-        card_type="id_card",
-        id_number=person.id_number,
-        name=person.name,
-        sex="M" if person.sex == "1" else "F",
-        birth_date=person.birth_date,
-        address=person.address,
-    )
-
-
 @contextlib.contextmanager
 def _serving(app: Any) -> Iterator[str]:
     from edge.kiosk.server import KioskServer
@@ -152,7 +140,7 @@ def run(items: int = 300, rounds: int = 1000, warmup: int = 50) -> dict[str, Any
     from edge.settings import EdgeSettings
 
     catalogue = scaled_catalogue(items)
-    people = [_facts(p) for p in all_identities()]
+    people = [p.card_facts() for p in all_identities()]
     codes = [i.code for i in catalogue.items]
 
     @get("/", sync_to_thread=False)

@@ -12,7 +12,8 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
-from edge.devices.idtext import LONG_TERM, IdText
+from edge.devices.facts import CardFacts
+from edge.devices.idtext import LONG_TERM, IdText, facts_from_text
 
 __all__ = ["BAD_CHECK_DIGIT", "Identity", "add_years", "all_identities", "identity"]
 
@@ -50,6 +51,10 @@ class Identity:
     issuer: str
     valid_from: date
     valid_to: date | None  # None: 长期
+
+    def card_facts(self, today: date | None = None) -> CardFacts:
+        """What the reader driver makes of this card: its text block, checked and converted as read."""
+        return facts_from_text(self.id_text(), today)
 
     def id_text(self) -> IdText:
         """The fields as the card's text block stores them."""

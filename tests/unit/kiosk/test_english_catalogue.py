@@ -21,7 +21,6 @@ from litestar.testing import TestClient
 
 from edge.devices.escpos import Receipt
 from edge.devices.escpos_decode import EscPosDecoder, TextLine
-from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
 from edge.kiosk.config import KioskConfig
@@ -59,11 +58,7 @@ def client(tmp_path: Path, printer: PaperPrinter) -> Iterator[TestClient[Any]]:
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path, min_free_disk_mb=0))
     app = create_app(runtime, printer, config=KioskConfig(idle_timeout_s=600, warn_before_s=20), catalogue=SEED)
     with TestClient(app) as c:
-        p = identity("zhang-wei")
-        facts = CardFacts(
-            card_type="id_card", id_number=p.id_number, name=p.name, sex="M", birth_date=p.birth_date, address=p.address
-        )
-        token = app.state.kiosk.events.card_tapped(facts)
+        token = app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
         assert c.get(f"/claim/{token}").status_code == 200
         switch(c, "en")
         yield c

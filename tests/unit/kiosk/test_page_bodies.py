@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
 from edge.kiosk.config import KioskConfig
@@ -26,18 +25,6 @@ from protocol.catalogue import load_seed
 
 PEOPLE = ["zhang-wei", "wang-xiuying", "li-na", "zhaxi-ciren"]
 _CSRF = re.compile(r'(name="_csrf_token" value=")[^"]*(")')
-
-
-def facts(key: str) -> CardFacts:
-    p = identity(key)
-    return CardFacts(
-        card_type="id_card",
-        id_number=p.id_number,
-        name=p.name,
-        sex="M" if p.sex == "1" else "F",
-        birth_date=p.birth_date,
-        address=p.address,
-    )
 
 
 @pytest.fixture
@@ -58,7 +45,7 @@ def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
 
 
 def tap(client: TestClient[Any], who: str) -> str:
-    token = client.app.state.kiosk.events.card_tapped(facts(who))
+    token = client.app.state.kiosk.events.card_tapped(identity(who).card_facts())
     page = client.get(f"/claim/{token}", follow_redirects=False)
     assert page.status_code == 200 and "/services" in page.text
     return page.text
@@ -97,7 +84,7 @@ def _token(client: TestClient[Any]) -> dict[str, str]:
 
 def test_a_tap_page_reloaded_keeps_the_session_and_a_stranger_gets_the_welcome(kiosks):
     kept, _ = kiosks
-    token = kept.app.state.kiosk.events.card_tapped(facts("zhang-wei"))
+    token = kept.app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
     first = kept.get(f"/claim/{token}", follow_redirects=False)
     assert first.status_code == 200 and "kiosk_sid" in first.headers["set-cookie"]
     assert 'data-path="/services"' in first.text  # the page takes /services as its address

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import identity
 from edge.kiosk.session import CLAIM_TTL_S, Draft, SessionStore
 
@@ -15,18 +14,6 @@ class Clock:
         return self.now
 
 
-def facts(key: str) -> CardFacts:
-    p = identity(key)
-    return CardFacts(
-        card_type="id_card",
-        id_number=p.id_number,
-        name=p.name,
-        sex="M" if p.sex == "1" else "F",
-        birth_date=p.birth_date,
-        address=p.address,
-    )
-
-
 def store() -> tuple[SessionStore, Clock]:
     clock = Clock()
     return SessionStore(idle_timeout=60, warn_before=20, clock=clock), clock
@@ -34,7 +21,7 @@ def store() -> tuple[SessionStore, Clock]:
 
 def test_a_session_ends_after_the_idle_timeout_and_activity_restarts_the_clock():
     sessions, clock = store()
-    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    token, _ = sessions.card_tapped(identity("zhang-wei").card_facts())
     session = sessions.claim(token)
     assert session is not None
     clock.now += 59
@@ -50,7 +37,7 @@ def test_a_session_ends_after_the_idle_timeout_and_activity_restarts_the_clock()
 
 def test_the_warning_window_is_the_last_warn_before_seconds():
     sessions, clock = store()
-    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    token, _ = sessions.card_tapped(identity("zhang-wei").card_facts())
     sid = sessions.claim(token).sid
     clock.now += 39
     assert sessions.remaining(sid) > sessions.warn_before
@@ -60,14 +47,14 @@ def test_the_warning_window_is_the_last_warn_before_seconds():
 
 def test_the_same_card_again_is_activity_and_a_different_card_ends_the_session():
     sessions, clock = store()
-    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    token, _ = sessions.card_tapped(identity("zhang-wei").card_facts())
     first = sessions.claim(token)
     clock.now += 50
-    again, ended = sessions.card_tapped(facts("zhang-wei"))
+    again, ended = sessions.card_tapped(identity("zhang-wei").card_facts())
     assert again is None and ended == []
     assert sessions.remaining(first.sid) == 60
     first.drafts["MZ-003"] = Draft("MZ-003", {"phone": "13800138000"})
-    other, ended = sessions.card_tapped(facts("li-na"))
+    other, ended = sessions.card_tapped(identity("li-na").card_facts())
     assert other is not None and ended == [first.sid]
     assert first.holder is None and first.drafts == {}  # nothing of the first resident is kept
     assert sessions.get(first.sid) is None
@@ -77,11 +64,11 @@ def test_the_same_card_again_is_activity_and_a_different_card_ends_the_session()
 
 def test_a_claim_token_works_once_and_only_while_fresh():
     sessions, clock = store()
-    token, _ = sessions.card_tapped(facts("zhang-wei"))
+    token, _ = sessions.card_tapped(identity("zhang-wei").card_facts())
     assert sessions.pending_claim() == token
     assert sessions.claim(token) is not None
     assert sessions.claim(token) is None and sessions.pending_claim() is None
-    late, _ = sessions.card_tapped(facts("li-na"))
+    late, _ = sessions.card_tapped(identity("li-na").card_facts())
     clock.now += CLAIM_TTL_S + 1
     assert sessions.pending_claim() is None and sessions.claim(late) is None
 
@@ -90,18 +77,18 @@ def test_finish_ends_the_session_and_staff_logged_in_first_carry_over_to_the_car
     sessions, _ = store()
     waiting = sessions.anonymous()
     waiting.staff_id = "demo"
-    token, ended = sessions.card_tapped(facts("wang-xiuying"))
+    token, ended = sessions.card_tapped(identity("wang-xiuying").card_facts())
     assert ended == [waiting.sid]
     session = sessions.claim(token)
     assert session.staff_id == "demo"
-    other, _ = sessions.card_tapped(facts("li-na"))
+    other, _ = sessions.card_tapped(identity("li-na").card_facts())
     assert sessions.claim(other).staff_id is None  # staff do not pass from one resident to the next
     assert sessions.end(sessions.pending_claim() or "nope") is False
 
 
 def test_the_session_builds_the_applicant_and_card_attributes():
     sessions, _ = store()
-    token, _ = sessions.card_tapped(facts("zhou-guilan"))
+    token, _ = sessions.card_tapped(identity("zhou-guilan").card_facts())
     session = sessions.claim(token)
     applicant = session.applicant
     assert applicant.name == "周桂兰" and applicant.card_type == "id_card"

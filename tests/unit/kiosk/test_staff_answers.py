@@ -12,7 +12,6 @@ from datetime import date
 
 import pytest
 
-from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import identity
 from edge.kiosk.directory import Directory
 from edge.kiosk.session import InvalidAnswer, SessionStore
@@ -26,20 +25,9 @@ RS_001 = parse_rule(
 )
 
 
-def facts(key: str) -> CardFacts:
-    p = identity(key)
-    return CardFacts(
-        card_type="id_card",
-        id_number=p.id_number,
-        name=p.name,
-        sex="M" if p.sex == "1" else "F",
-        birth_date=p.birth_date,
-    )
-
-
 def holder_session(staff: str | None = "demo"):
     sessions = SessionStore(idle_timeout=60, warn_before=20, clock=lambda: 1000.0)
-    token, _ = sessions.card_tapped(facts("li-na"))
+    token, _ = sessions.card_tapped(identity("li-na").card_facts())
     session = sessions.claim(token)
     assert session is not None
     session.staff_id = staff
@@ -158,7 +146,7 @@ def test_only_staff_may_answer_and_only_for_a_card_holder():
 def test_answers_end_with_the_session(how):
     clock = [1000.0]
     sessions = SessionStore(idle_timeout=60, warn_before=20, clock=lambda: clock[0])
-    token, _ = sessions.card_tapped(facts("li-na"))
+    token, _ = sessions.card_tapped(identity("li-na").card_facts())
     session = sessions.claim(token)
     session.staff_id = "demo"
     session.answer({"retired": False})
@@ -168,7 +156,7 @@ def test_answers_end_with_the_session(how):
         clock[0] += 60
         sessions.expire()
     else:
-        token, ended = sessions.card_tapped(facts("zhang-wei"))
+        token, ended = sessions.card_tapped(identity("zhang-wei").card_facts())
         assert ended == [session.sid]
         successor = sessions.claim(token)
         assert successor.staff_answers == {}
