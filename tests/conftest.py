@@ -97,11 +97,13 @@ def hub_factory(hub_db_url: str, broker: Mosquitto) -> Iterator[Callable[..., ob
     from hub.settings import HubSettings
 
     started: list[HubRuntime] = []
+    test_routing = Router({"JB-001": "minzheng"})
 
-    def make(**overrides: object) -> HubRuntime:
+    def make(router: Router | None = test_routing, **overrides: object) -> HubRuntime:
+        """A started hub; ``router=None`` routes by the catalogue, as a deployed hub does."""
         values: dict[str, object] = {"database_url": hub_db_url, "broker_port": broker.port, "keepalive_s": 5}
         values.update(overrides)
-        rt = HubRuntime(HubSettings(**values), router=Router({"JB-001": "minzheng"}))  # type: ignore[arg-type]
+        rt = HubRuntime(HubSettings(**values), router=router)  # type: ignore[arg-type]
         rt.start()
         assert rt.worker.connected.wait(10), "hub did not connect to the broker"
         started.append(rt)

@@ -16,13 +16,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
@@ -33,7 +31,6 @@ from hub.db.engine import open_engine
 from hub.people.roles import Principal, Role
 from hub.people.service import Users
 from hub.runtime import HubRuntime
-from hub.settings import HubSettings
 from hub.web.services import Services
 from protocol.catalogue import load_seed
 from shegong.broker import free_port
@@ -42,26 +39,7 @@ from tests.support import applicant, hub_count, wait_for
 from tests.unit.hub.helpers import PASSWORDS
 
 CLERK = Principal(user_id=1, username="clerk_mz", display_name="李经办", role=Role.CLERK, departments=frozenset({"MZ"}))
-FAST = {"event_grace_s": 0.5, "event_resend_s": 0.5}
-
-
-@pytest.fixture
-def hubs(hub_db_url: str, broker: Any) -> Iterator[Callable[..., HubRuntime]]:
-    """In-process hubs on one database and broker, with seed routing (MZ-001 goes to 民政)."""
-    running: list[HubRuntime] = []
-
-    def make(**overrides: object) -> HubRuntime:
-        values: dict[str, object] = {"database_url": hub_db_url, "broker_port": broker.port, "keepalive_s": 5}
-        values.update(overrides)
-        rt = HubRuntime(HubSettings(**values))  # type: ignore[arg-type]
-        rt.start()
-        assert rt.worker.connected.wait(10), "hub did not connect to the broker"
-        running.append(rt)
-        return rt
-
-    yield make
-    for rt in running:
-        rt.close()
+FAST = {"event_grace_s": 0.5, "event_resend_s": 0.5}  # with router=None: MZ-001 goes to 民政, as seeded
 
 
 def _submit(edge: Any) -> str:
@@ -97,8 +75,8 @@ def _metric(hub: HubRuntime, name: str) -> float:
     return hub.metrics.registry.get_sample_value(name) or 0.0
 
 
-def test_events_are_marked_published_once_the_broker_acknowledged_them(hubs, edge_factory):
-    hub = hubs(**FAST)
+def test_events_are_marked_published_once_the_broker_acknowledged_them(hub_factory, edge_factory):
+    hub = hub_factory(router=None, **FAST)
     edge = edge_factory("T1")
     case_id = _submit(edge)
     wait_for(lambda: _unpublished(hub.engine, case_id) == [], what="the SUBMITTED event marked published")
@@ -112,8 +90,10 @@ def test_events_are_marked_published_once_the_broker_acknowledged_them(hubs, edg
     assert _terminal_versions(edge, case_id) == [1, 2]
 
 
-def test_an_event_the_hub_lost_reaches_the_terminal_after_a_later_one_passed_it(hubs, edge_factory, broker):
-    slow = hubs(event_grace_s=3600, event_resend_s=3600)  # nothing is sent again while this hub runs
+def test_an_event_the_hub_lost_reaches_the_terminal_after_a_later_one_passed_it(hub_factory, edge_factory, broker):
+    slow = hub_factory(
+        router=None, event_grace_s=3600, event_resend_s=3600
+    )  # nothing is sent again while this hub runs
     edge = edge_factory("T1")
     case_id = _submit(edge)
 
@@ -139,7 +119,7 @@ def test_an_event_the_hub_lost_reaches_the_terminal_after_a_later_one_passed_it(
     assert _terminal_versions(edge, case_id) == [1, 3]
 
     slow.close()
-    hub = hubs(**FAST)  # the hub restarts and sends again what the broker never acknowledged
+    hub = hub_factory(router=None, **FAST)  # the hub restarts and sends again what the broker never acknowledged
     wait_for(lambda: _terminal_versions(edge, case_id) == [1, 2, 3], what="the lost event at the terminal")
     assert _terminal_at(edge, case_id) == ("under_review", 3), "the older event did not move the case back"
     wait_for(lambda: _unpublished(hub.engine, case_id) == [], what="the resent event marked published")
