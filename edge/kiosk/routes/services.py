@@ -34,11 +34,12 @@ def verdict_of(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> Verdic
     return kiosk.directory.verdict(attrs, item.code) if attrs is not None else None
 
 
-def can_apply(kiosk: Kiosk, session: KioskSession, item: ServiceItem) -> bool:
-    """At the kiosk: immediate committee items, for an eligible holder, or needs-check ones with staff."""
+def can_apply(kiosk: Kiosk, session: KioskSession, item: ServiceItem, verdict: Verdict | None = None) -> bool:
+    """At the kiosk: immediate committee items, for an eligible holder, or needs-check ones with staff.
+    ``verdict``: the holder's for ``item``, when the caller has it already."""
     if session.holder is None or not item.accepted_at_kiosk:
         return False
-    verdict = verdict_of(kiosk, session, item)
+    verdict = verdict or verdict_of(kiosk, session, item)
     if verdict is None:
         return False
     return verdict.status is Eligibility.ELIGIBLE or (
@@ -179,7 +180,7 @@ def item_detail(request: Request[Any, Any, Any], code: FromPath[str], printed: F
     item = item_or_404(kiosk, code)
     t = kiosk.t(request)
     verdict = verdict_of(kiosk, session, item)
-    applies = can_apply(kiosk, session, item)
+    applies = can_apply(kiosk, session, item, verdict)
     today = kiosk.today()
     printed = printed if printed in _PRINT_STATES else ""
     card = session.card_attributes(today) if session.staff_id else None
