@@ -38,6 +38,11 @@ class EdgeSettings(TomlSettings):
     )
     broker_password: str | None = Field(None, description="per-terminal MQTT password")
     broker_tls_ca: Path | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
+    broker_insecure: bool = Field(
+        False,
+        description="allow a broker password over plain MQTT (no broker_tls_ca): the demo on loopback only. "
+        "Without it a terminal with a password and no CA refuses to start",
+    )
     hub_public_key: str = Field(
         "",
         description="the hub's public case key (`shegong hub keys public`); every case is sealed to it on "

@@ -148,6 +148,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_COMMITTEE_NAME": name,
                 "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
                 "SHEGONG_BROKER_PORT": str(broker.port),
+                "SHEGONG_BROKER_INSECURE": "true",  # loopback, plain MQTT: allowed should a password be set
                 "SHEGONG_KIOSK_PORT": str(kiosk_port),
                 "SHEGONG_READER_PORT": str(devices / "id-reader"),
                 "SHEGONG_PRINTER_PORT": str(devices / "printer"),
