@@ -94,6 +94,13 @@ class Demo:
                 child.proc.wait(5)
 
 
+def _narrow(folder: Path) -> None:
+    """A demo folder from before files were private: make it so (links, such as the device ptys, stay)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def _wait_http(url: str, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -169,10 +176,12 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--kiosk-port", type=int, default=8601, help="first kiosk port")
     p.add_argument("--for-seconds", type=float, default=0, help="stop by itself after this long (tests)")
     ns = p.parse_args(list(argv))
+    os.umask(0o077)  # keys, databases, logs: this user's alone, in every process the demo starts
     folder = ns.dir.resolve()
     if ns.fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _narrow(folder)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
