@@ -74,7 +74,9 @@ class EdgeSettings(TomlSettings):
     kiosk_idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
     kiosk_warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
     kiosk_staff_pins: str | None = Field(
-        None, description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID); unset: the demo PIN, with a warning"
+        None,
+        description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
+        " mode (none ships with the terminal)",
     )
     kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
     reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.kiosk.staff import hash_pin
 from hub import casekey
 from shegong.broker import Mosquitto, free_port
 
@@ -34,7 +36,7 @@ HUB_USERS = [
     ("auditor", "auditor-demo", "auditor", ""),
     ("operator", "operator-demo", "operator", ""),
 ]
-STAFF_PIN = "246810"
+STAFF_ID = "demo"
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Demo:
         self.hub_port = hub_port
         self.kiosk_port = kiosk_port
         self.children: list[Child] = []
+        # No PIN ships with the kiosk: the demo makes one for this run and prints it.
+        self.staff_pin = f"{secrets.randbelow(10**6):06d}"
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
@@ -153,6 +157,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_TERMINAL_ID": terminal,
                 "SHEGONG_COMMITTEE_CODE": code,
                 "SHEGONG_COMMITTEE_NAME": name,
+                "SHEGONG_KIOSK_STAFF_PINS": f"{STAFF_ID}:{hash_pin(demo.staff_pin)}",
                 "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
                 "SHEGONG_BROKER_PORT": str(broker.port),
                 "SHEGONG_BROKER_INSECURE": "true",  # loopback, plain MQTT: allowed should a password be set
@@ -195,7 +200,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
         print("  hub logins: " + ", ".join(f"{u}/{pw} ({r})" for u, pw, r, _ in HUB_USERS))
-        print(f"  kiosk staff mode (代办): staff id demo, PIN {STAFF_PIN}")
+        print(f"  kiosk staff mode (代办): staff id {STAFF_ID}, PIN {demo.staff_pin} (made for this run)")
         print("\n".join(lines))
         print("  test identities: shegong sim identities")
         print(f"  logs: {folder / 'logs'}\n  Ctrl-C stops everything.", flush=True)

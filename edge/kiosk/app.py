@@ -21,7 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from edge.errors import EdgeError, StorageFull
-from edge.kiosk.config import DEMO_STAFF_PINS, KioskConfig
+from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.routes import ROUTES
@@ -56,8 +56,9 @@ def build_kiosk(
     calendar: WorkCalendar | None = None,
 ) -> Kiosk:
     config = config or KioskConfig.from_settings(runtime.settings)
-    if config.staff_pins == DEMO_STAFF_PINS:
-        log.warning("kiosk staff login uses the demo PIN: set SHEGONG_KIOSK_STAFF_PINS (docs/kiosk.md)")
+    staff = StaffDirectory(config.staff_pins)
+    if not staff.enabled:
+        log.info("kiosk staff mode off: no staff PINs provisioned (kiosk_staff_pins, docs/kiosk.md)")
     # Pages ping at most every ping_every_s: the server waits that much longer than the page's own timer,
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
@@ -77,7 +78,7 @@ def build_kiosk(
         calendar=calendar or load_seed_calendar(),
         sessions=sessions,
         events=KioskEvents(sessions),
-        staff=StaffDirectory(config.staff_pins),
+        staff=staff,
         printer=devices,
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:

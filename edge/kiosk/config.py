@@ -9,7 +9,7 @@ Each value comes from :class:`edge.settings.EdgeSettings` (which reads the TOML 
 | ``port`` | ``SHEGONG_KIOSK_PORT`` | ``8600`` |
 | ``idle_timeout_s`` | ``SHEGONG_KIOSK_IDLE_TIMEOUT_S`` | ``60``: a session with no touch ends |
 | ``warn_before_s`` | ``SHEGONG_KIOSK_WARN_BEFORE_S`` | ``20``: the warning shows this long before (WCAG 2.2.1) |
-| ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | the demo entry ``demo`` / PIN ``246810`` (see docs/kiosk.md) |
+| ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | empty: staff mode is off until PINs are provisioned |
 | ``progress_url`` | ``SHEGONG_KIOSK_PROGRESS_URL`` | ``https://shegong.example/progress``: the receipt QR |
 | ``reader_port`` | ``SHEGONG_READER_PORT`` | ``/dev/shegong-reader`` (empty: no ID card reader) |
 | ``sscard_lib`` | ``SHEGONG_SSCARD_LIB`` | empty: no social-security card reader |
@@ -23,11 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DEMO_STAFF_PINS", "KioskConfig"]
-
-#: ``demo`` with PIN 246810 (scrypt, n=2**14): for demonstrations and tests only. Production sets
-#: ``SHEGONG_KIOSK_STAFF_PINS`` to entries made with ``python -m edge.kiosk.staff STAFF_ID``.
-DEMO_STAFF_PINS = "demo:scrypt$16384$8$1$ZGVtby1zYWx0LWtpb3NrIQ==$wlwtF08jNihijg7GaPPJs0vAzf50Z8wFg4gamExxTaQ="
+__all__ = ["KioskConfig"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,8 @@ class KioskConfig:
     port: int = 8600
     idle_timeout_s: float = 60.0
     warn_before_s: float = 20.0
-    staff_pins: str = DEMO_STAFF_PINS
+    #: entries made with ``python -m edge.kiosk.staff STAFF_ID``; none shipped: no PINs, no staff mode
+    staff_pins: str = ""
     progress_url: str = "https://shegong.example/progress"
     reader_port: str = "/dev/shegong-reader"
     sscard_lib: str = ""

@@ -177,6 +177,7 @@ class Kiosk:
             "kiosk": self.config,
             "session": session,
             "staff_id": session.staff_id if session else None,
+            "staff_enabled": self.staff.enabled,
             "holder_name": holder.name if holder else None,
             "holder_id": mask(holder.id_number) if holder else None,
             "help_called": bool(session and session.help_called) or request.query_params.get("help") == "1",

@@ -27,6 +27,7 @@ from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import Kiosk
 from edge.kiosk.server import KioskServer
 from shegong.broker import free_port
+from tests.support import staff_pins
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"
 
@@ -102,6 +103,9 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
             idle_timeout_s=idle,
             warn_before_s=warn,
             committee_name="南京东路街道示例居委会",
+            # No PIN ships with the kiosk: the tests provision their own staff member (kiosk_staff_pins=""
+            # in ``settings`` starts one without staff mode).
+            staff_pins=staff_pins() if runtime.settings.kiosk_staff_pins is None else runtime.settings.kiosk_staff_pins,
         )
         app = create_app(runtime, devices, config=config)
         devices.start()

@@ -17,7 +17,7 @@ import pytest
 
 from edge.devices.sim.identities import identity
 from protocol.cases import CaseEvent, CaseStatus
-from tests.support import unseal
+from tests.support import STAFF_ID, STAFF_PIN, unseal
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -131,15 +131,15 @@ def test_staff_log_in_tick_materials_and_submit_on_the_residents_behalf(start_ki
     assert page.locator("#needs-staff").count() == 1 and page.locator("#apply").count() == 0
 
     page.goto(f"{k.url}/staff?next=/item/RS-001")
-    page.fill("#staff_id", "demo")
+    page.fill("#staff_id", STAFF_ID)
     page.fill("#pin", "000000")
     page.click("#staff-submit")
     assert "工号或密码不对" in page.locator("#staff-error").inner_text()
-    page.fill("#staff_id", "demo")
-    page.fill("#pin", "246810")
+    page.fill("#staff_id", STAFF_ID)
+    page.fill("#pin", STAFF_PIN)
     page.click("#staff-submit")
     page.wait_for_url(re.compile(r"/item/RS-001$"))
-    assert "工作人员模式：demo" in page.locator(".staffbar").inner_text()
+    assert f"工作人员模式：{STAFF_ID}" in page.locator(".staffbar").inner_text()
     page.click("#apply")
     page.fill("#field_phone", "13700137000")
     page.fill("#field_employer", "上海示例有限公司")
@@ -150,10 +150,10 @@ def test_staff_log_in_tick_materials_and_submit_on_the_residents_behalf(start_ki
     page.click("#to-confirm")
     page.click("#submit")
     page.wait_for_url(re.compile(r"/receipt/"))
-    assert "代办人：demo" in k.printer.wait_for_receipt(1).text
+    assert f"代办人：{STAFF_ID}" in k.printer.wait_for_receipt(1).text
     stored = k.runtime.cases.cases_of(identity("li-na").id_number)[0]
     case = unseal(stored["payload"])
-    assert case.agent == "demo" and case.materials
+    assert case.agent == STAFF_ID and case.materials
 
 
 def test_call_staff_from_any_screen_raises_an_alarm_and_says_help_is_coming(start_kiosk, page):
