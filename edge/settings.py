@@ -28,7 +28,12 @@ class EdgeSettings(TomlSettings):
     )
     committee_code: str = Field("JW000", pattern=r"^[A-Za-z0-9]{1,16}$", description="prefix of receipt numbers")
     committee_name: str = Field("示例居委会", description="shown on the kiosk and receipts")
-    data_dir: Path = Field(Path("/var/lib/shegong"), description="database and device secret live here")
+    data_dir: Path = Field(Path("/var/lib/shegong"), description="the database lives here (0700)")
+    run_dir: Path | None = Field(
+        None,
+        description="per-start files: the kiosk browser's way in (kiosk.url, kiosk.html). Unset: data_dir/run; "
+        "under systemd /run/shegong (RuntimeDirectory)",
+    )
     db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 
     broker_host: str = Field("127.0.0.1", description="MQTT broker (the hub's Mosquitto) host")
@@ -71,6 +76,11 @@ class EdgeSettings(TomlSettings):
         "127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)"
     )
     kiosk_port: int = Field(8600, description="port of the kiosk web app")
+    kiosk_allow_remote: bool = Field(
+        False,
+        description="let the kiosk listen on an address other hosts reach (kiosk_host not loopback); logged as a"
+        " warning. Off: such a kiosk_host refuses to start",
+    )
     kiosk_idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
     kiosk_warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
     kiosk_staff_pins: str | None = Field(
@@ -93,6 +103,11 @@ class EdgeSettings(TomlSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "edge.db"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Where per-start files go: ``run_dir``, else ``data_dir/run``."""
+        return self.run_dir or self.data_dir / "run"
 
     @property
     def secret_path(self) -> Path:

@@ -116,6 +116,16 @@ def _wait_http(url: str, timeout: float = 30.0) -> bool:
     return False
 
 
+def _way_in(path: Path, timeout: float = 60.0) -> str:
+    """The kiosk's way in for its browser (this start's secret in the URL), once the terminal wrote it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and (url := path.read_text().strip()):
+            return url
+        time.sleep(0.2)
+    return f"(not written yet: see {path})"
+
+
 def _port(preferred: int) -> int:
     """``preferred`` if it is free, else any free port (0 means any)."""
     if not preferred:
@@ -141,7 +151,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         args = ["hub", "user", "add", user, "--role", role, "--password-stdin"]
         demo.run_once(args + (["--department", department] if department else []), hub_env, stdin=password + "\n")
     demo.spawn("hub", ["hub", "run"], hub_env)
-    lines = []
+    started: list[tuple[str, str, Path, Path]] = []
     for i in range(demo.terminals):
         code, name = COMMITTEES[i % len(COMMITTEES)]
         terminal = f"{code}-K1"
@@ -150,6 +160,9 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         for sim in ("id-reader", "printer", "scanner"):
             demo.spawn(f"{terminal}-{sim}", ["sim", sim, "--link", str(devices / sim)])
         kiosk_port = _port(demo.kiosk_port + i) if demo.kiosk_port else free_port()
+        data_dir = folder / "edges" / terminal
+        way_in = data_dir / "run" / "kiosk.url"  # written by the terminal at each start (edge.kiosk.gate)
+        way_in.unlink(missing_ok=True)
         demo.spawn(
             terminal,
             ["edge", "run"],
@@ -158,7 +171,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_COMMITTEE_CODE": code,
                 "SHEGONG_COMMITTEE_NAME": name,
                 "SHEGONG_KIOSK_STAFF_PINS": f"{STAFF_ID}:{hash_pin(demo.staff_pin)}",
-                "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
+                "SHEGONG_DATA_DIR": str(data_dir),
                 "SHEGONG_BROKER_PORT": str(broker.port),
                 "SHEGONG_BROKER_INSECURE": "true",  # loopback, plain MQTT: allowed should a password be set
                 "SHEGONG_KIOSK_PORT": str(kiosk_port),
@@ -167,7 +180,10 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
             },
         )
-        lines.append(f"  {name} ({terminal}): kiosk http://127.0.0.1:{kiosk_port}/")
+        started.append((name, terminal, way_in, devices))
+    lines = []
+    for name, terminal, way_in, devices in started:  # each terminal writes its way in once it listens
+        lines.append(f"  {name} ({terminal}): kiosk {_way_in(way_in)}")
         lines.append(f"      tap a card:  shegong sim id-reader place --link {devices / 'id-reader'} --identity <key>")
     return lines
 

@@ -24,6 +24,7 @@ from edge.errors import EdgeError, StorageFull
 from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
+from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH
 from edge.kiosk.routes import ROUTES
 from edge.kiosk.session import SessionStore
 from edge.kiosk.staff import StaffDirectory
@@ -132,6 +133,7 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
             NotFoundException: _not_found,
             PermissionDeniedException: _forbidden,
         },
+        before_request=_gate_keeper,
         after_request=_headers,
         lifespan=[sweeper],
         logging_config=None,  # the process's logging is set once by the shegong command
@@ -139,6 +141,19 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
         debug=False,
     )
     return app
+
+
+def _gate_keeper(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Only the browser that came in through the gate (:mod:`edge.kiosk.gate`) is served: other clients of
+    the port get no event stream (no claim token), no claim, no page and no form."""
+    path = request.url.path
+    if path == OPEN_PATH or path.startswith("/static/"):
+        return None
+    kiosk = _kiosk(request)
+    if kiosk.gate.admits(request.cookies.get(GATE_COOKIE)):
+        return None
+    log.warning("kiosk refused a client without the gate cookie (%s)", "event stream" if path == "/events" else "page")
+    return Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain")
 
 
 async def _headers(response: Response[Any]) -> Response[Any]:

@@ -7,6 +7,7 @@ Each value comes from :class:`edge.settings.EdgeSettings` (which reads the TOML 
 |---|---|---|
 | ``host`` | ``SHEGONG_KIOSK_HOST`` | ``127.0.0.1`` (the kiosk's own browser) |
 | ``port`` | ``SHEGONG_KIOSK_PORT`` | ``8600`` |
+| ``allow_remote`` | ``SHEGONG_KIOSK_ALLOW_REMOTE`` | ``false``: a ``host`` that is not loopback refuses to start |
 | ``idle_timeout_s`` | ``SHEGONG_KIOSK_IDLE_TIMEOUT_S`` | ``60``: a session with no touch ends |
 | ``warn_before_s`` | ``SHEGONG_KIOSK_WARN_BEFORE_S`` | ``20``: the warning shows this long before (WCAG 2.2.1) |
 | ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | empty: staff mode is off until PINs are provisioned |
@@ -30,6 +31,7 @@ __all__ = ["KioskConfig"]
 class KioskConfig:
     host: str = "127.0.0.1"
     port: int = 8600
+    allow_remote: bool = False
     idle_timeout_s: float = 60.0
     warn_before_s: float = 20.0
     #: entries made with ``python -m edge.kiosk.staff STAFF_ID``; none shipped: no PINs, no staff mode
@@ -54,6 +56,7 @@ class KioskConfig:
         names = {
             "host": "kiosk_host",
             "port": "kiosk_port",
+            "allow_remote": "kiosk_allow_remote",
             "idle_timeout_s": "kiosk_idle_timeout_s",
             "warn_before_s": "kiosk_warn_before_s",
             "staff_pins": "kiosk_staff_pins",

@@ -20,6 +20,7 @@ from edge.devices.escpos import Receipt
 from edge.kiosk.config import KioskConfig
 from edge.kiosk.directory import Directory
 from edge.kiosk.events import KioskEvents
+from edge.kiosk.gate import KioskGate
 from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
 from edge.kiosk.session import KioskSession, SessionStore
 from edge.kiosk.staff import StaffDirectory
@@ -69,6 +70,8 @@ class Kiosk:
     catalogue: Callable[[], Catalogue]  # the catalogue in force now (it changes when the hub publishes)
     calendar: WorkCalendar
     printer: Printer | None = None
+    #: this start's way in for the kiosk's own browser; nothing else is served without its cookie
+    gate: KioskGate = field(default_factory=KioskGate)
     page_cache_size: int = PAGE_CACHE_SIZE
     _directory: Directory | None = field(default=None, repr=False)
     _bodies: LRUCache[Hashable, tuple[Markup, tuple[Markup, ...]]] = field(init=False, repr=False)

@@ -46,6 +46,16 @@ class RunningKiosk:
         """Place a card on the reader (a different one replaces the one lying there)."""
         self.reader.place(who)
 
+    @property
+    def open_url(self) -> str:
+        """This start's way in for the kiosk's own browser (see edge.kiosk.gate)."""
+        return self.url + self.kiosk.gate.open_path
+
+    def admit(self, page: Any) -> None:
+        """Let ``page``'s browser in, as the kiosk's own browser comes in at start."""
+        page.goto(self.open_url)
+        page.wait_for_url(f"{self.url}/")
+
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
@@ -69,8 +79,11 @@ def shot() -> Callable[[Any, str], Path]:
 
 
 @pytest.fixture
-def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
-    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test."""
+def start_kiosk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningKiosk]]:
+    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test.
+
+    The kiosk serves its own browser only: when the test has a ``page``, that page is let in at start
+    (``RunningKiosk.admit``), as the terminal's kiosk browser is."""
     stops: list[Callable[[], None]] = []
 
     def start(runtime: Any = None, idle: float = 60.0, warn: float = 20.0, **settings: Any) -> RunningKiosk:
@@ -112,7 +125,10 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
         stops.append(devices.stop)
         server = KioskServer(app, "127.0.0.1", port).start()
         stops.append(server.stop)
-        return RunningKiosk(server.url, runtime, app.state.kiosk, reader, printer, scanner, devices)
+        running = RunningKiosk(server.url, runtime, app.state.kiosk, reader, printer, scanner, devices)
+        if "page" in request.fixturenames:
+            running.admit(request.getfixturevalue("page"))
+        return running
 
     yield start
     for stop in reversed(stops):

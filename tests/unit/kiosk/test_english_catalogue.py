@@ -60,6 +60,7 @@ def client(tmp_path: Path, printer: PaperPrinter) -> Iterator[TestClient[Any]]:
     config = KioskConfig(idle_timeout_s=600, warn_before_s=20, staff_pins=staff_pins())
     app = create_app(runtime, printer, config=config, catalogue=SEED)
     with TestClient(app) as c:
+        assert c.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
         token = app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
         assert c.get(f"/claim/{token}").status_code == 200
         switch(c, "en")

@@ -29,7 +29,9 @@ def kiosk(tmp_path: Path) -> Iterator[Any]:
         runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(len(runtimes)), kiosk_staff_pins=pins))
         runtimes.append(runtime)
         app = create_app(runtime, None, config=KioskConfig.from_settings(runtime.settings))
-        return TestClient(app)
+        client = TestClient(app)
+        assert client.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
+        return client
 
     yield make
     for runtime in runtimes:
