@@ -109,10 +109,6 @@ class EdgeSettings(TomlSettings):
         """Where per-start files go: ``run_dir``, else ``data_dir/run``."""
         return self.run_dir or self.data_dir / "run"
 
-    @property
-    def secret_path(self) -> Path:
-        return self.data_dir / "device.key"
-
 
 def load(**overrides: object) -> EdgeSettings:
     """Read the settings now (call once at start-up); keyword overrides win over everything."""

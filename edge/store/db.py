@@ -1,9 +1,8 @@
-"""Opening the edge database: engine with WAL and synchronous=FULL, migrations to head, the device key."""
+"""Opening the edge database: engine with WAL and synchronous=FULL, migrations to head, private modes."""
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -16,7 +15,6 @@ __all__ = [
     "HEAD",
     "bump_counter",
     "current_revision",
-    "device_secret",
     "migrate",
     "open_engine",
     "private_dir",
@@ -24,7 +22,7 @@ __all__ = [
     "read_counter",
 ]
 
-HEAD = "e0011"
+HEAD = "e0012"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -75,20 +73,6 @@ def current_revision(engine: Engine) -> str | None:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (head by default), queue and data intact."""
     upgrade_schema(engine, _MIGRATIONS, revision)
-
-
-def device_secret(settings: EdgeSettings) -> bytes:
-    """The device's own key (created once, mode 0600): keys holder lookups without storing ID numbers."""
-    path = settings.secret_path
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-            f.flush()
-            os.fsync(f.fileno())
-    path.chmod(0o600)
-    return path.read_bytes()
 
 
 def read_counter(conn: object, key: str) -> int:

@@ -451,6 +451,8 @@ class SyncAgent:
         body = ack.body
         if body.acked:
             self.stats["acked"] += self.outbox.acked([str(i) for i in body.acked])
+        if body.holder_keys:  # cases accepted while this terminal had no lookup key (protocol.lookup)
+            self.cases.set_holder_keys({str(c): k for c, k in body.holder_keys.items()})
         sent = self._inflight.pop(body.in_reply_to, None) if body.in_reply_to else None
         for rej in body.rejected:
             if rej.item_id is not None:

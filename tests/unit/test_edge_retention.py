@@ -45,6 +45,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EdgeSettings:
 @pytest.fixture
 def edge(settings: EdgeSettings):
     rt = EdgeRuntime(settings)
+    rt.cases.set_lookup_key(bytes(range(32)))  # as the hub gives it on connect (protocol.lookup)
     yield rt
     rt.close()
 

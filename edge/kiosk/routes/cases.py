@@ -1,11 +1,15 @@
 """My cases with their timelines; a receipt's progress by its QR code (or its number and query code).
 
-Offline, each case shows the last state the terminal knows and the time it is as of (截至 …).
+Offline, each case shows the last state the terminal knows and the time it is as of (截至 …). A holder's
+earlier cases are found with the hub's lookup key (edge.store.cases): until the terminal has it since
+its start, the page says the history comes back with the link to the centre and lists the cases of this
+session only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, cast
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
@@ -14,6 +18,7 @@ from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, local
 from edge.kiosk.routes.home import kiosk_of
+from edge.store.cases import LookupUnavailable
 
 __all__ = ["ROUTES"]
 
@@ -51,8 +56,17 @@ def my_cases(request: Request[Any, Any, Any]) -> Template:
     session = kiosk.holder_session(request)
     assert session.holder is not None
     lang = kiosk.lang(request)
-    cases = [_view(kiosk, lang, c) for c in kiosk.runtime.cases.cases_of(session.holder.id_number)]
-    return kiosk.render(request, "cases.html", session=session, cases=cases)
+    store = kiosk.runtime.cases
+    try:
+        found = store.cases_of(session.holder.id_number)
+    except LookupUnavailable:
+        found = None
+    # This session's own cases too: one accepted while the lookup key was missing has no holder key yet.
+    known = {str(c["case_id"]) for c in found or ()}
+    own = store.cases_by_id([cid for cid in session.receipts if cid not in known])
+    rows = sorted([*(found or ()), *own], key=lambda c: cast(datetime, c["created_at"]), reverse=True)
+    cases = [_view(kiosk, lang, c) for c in rows]
+    return kiosk.render(request, "cases.html", session=session, cases=cases, history_unavailable=found is None)
 
 
 def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str) -> Template:

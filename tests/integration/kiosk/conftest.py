@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from edge.devices.idreader import IdCardReader
 from edge.devices.printer import ReceiptPrinter
@@ -50,6 +51,11 @@ class RunningKiosk:
     def open_url(self) -> str:
         """This start's way in for the kiosk's own browser (see edge.kiosk.gate)."""
         return self.url + self.kiosk.gate.open_path
+
+    def stored(self) -> list[dict[str, Any]]:
+        """Every case row the terminal holds, oldest first."""
+        with self.runtime.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text("SELECT * FROM cases ORDER BY created_at")).mappings()]
 
     def admit(self, page: Any) -> None:
         """Let ``page``'s browser in, as the kiosk's own browser comes in at start."""

@@ -90,7 +90,7 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     page.fill("#reason", "很方便")
     page.click("#level-4")
     page.wait_for_selector("#rated")
-    case = k.runtime.cases.cases_of(zhang.id_number)[0]
+    case = k.stored()[0]
     assert case["receipt_no"] == receipt_no
     rating = k.runtime.ratings.rating_of(case["case_id"])
     assert rating["level"] == int(RatingLevel.SATISFIED) and rating["reason"] == "很方便"

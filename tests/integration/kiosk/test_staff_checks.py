@@ -50,7 +50,8 @@ def test_staff_answer_makes_the_item_eligible_and_the_case_records_it(start_kios
     page.click("#to-confirm")
     page.click("#submit")
     page.wait_for_url(re.compile(r"/receipt/"))
-    case = unseal(k.runtime.cases.cases_of(identity("li-na").id_number)[0]["payload"])
+    case = unseal(k.stored()[0]["payload"])
+    assert case.applicant.id_number == identity("li-na").id_number
     assert case.agent == STAFF_ID and case.form["check_retired"] == "false"
 
 
