@@ -24,6 +24,7 @@ from edge.kiosk.gate import KioskGate
 from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
 from edge.kiosk.session import KioskSession, SessionStore
 from edge.kiosk.staff import StaffDirectory
+from edge.kiosk.throttle import Throttle
 from edge.sync.agent import LinkState
 from protocol.catalogue import Catalogue
 from protocol.idnumber import mask
@@ -72,6 +73,9 @@ class Kiosk:
     printer: Printer | None = None
     #: this start's way in for the kiosk's own browser; nothing else is served without its cookie
     gate: KioskGate = field(default_factory=KioskGate)
+    #: failed progress lookups: 10 per client in 10 minutes, 5 per receipt number in 30 minutes
+    progress_by_client: Throttle = field(default_factory=lambda: Throttle(10, 600.0))
+    progress_by_receipt: Throttle = field(default_factory=lambda: Throttle(5, 1800.0))
     page_cache_size: int = PAGE_CACHE_SIZE
     _directory: Directory | None = field(default=None, repr=False)
     _bodies: LRUCache[Hashable, tuple[Markup, tuple[Markup, ...]]] = field(init=False, repr=False)

@@ -275,12 +275,20 @@ class CaseStore:
         query = select(_cases).where(_cases.c.case_id.in_(list(case_ids)))
         return self._with_timelines(query.order_by(_cases.c.created_at.desc()))
 
-    def by_receipt(self, receipt_no: str, query_code: str) -> dict[str, object] | None:
-        """The case on a receipt, with its timeline — only when the receipt's query code matches."""
+    def by_receipt(self, receipt_no: str, query_code: str, id_number: str) -> dict[str, object] | None:
+        """The case on a receipt, with its timeline — only when the query code matches *and* the case is
+        ``id_number``'s (by holder key). None for any mismatch, without saying which part it was.
+
+        Raises :class:`LookupUnavailable` while the lookup key is not here: the holder cannot be checked."""
+        key = self.holder_key(id_number)
+        if key is None:
+            raise LookupUnavailable("与中心的连接恢复后才能查询办理进度")
         found = self._with_timelines(select(_cases).where(_cases.c.receipt_no == receipt_no))
-        if not found or not hmac.compare_digest(str(found[0]["query_code"]), query_code.strip().upper()):
-            return None
-        return found[0]
+        case = found[0] if found else {"query_code": "", "holder_key": ""}
+        # Both compared every time, in constant time: the answer's timing does not tell which one failed.
+        code_ok = hmac.compare_digest(str(case["query_code"]).encode(), query_code.strip().upper().encode())
+        holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
+        return found[0] if found and code_ok and holder_ok else None
 
     def _with_timelines(self, query: Select) -> list[dict[str, object]]:  # type: ignore[type-arg]
         with self._engine.connect() as conn:
