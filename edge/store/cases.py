@@ -317,8 +317,7 @@ class CaseStore:
                 "version": ev.version,
                 "status": ev.status.value,
                 "at": ev.at,
-                "note": ev.note,
-                "department": ev.department,
+                "note": ev.note,  # the reason the resident reads; the department is not shown, not kept
             }
             for ev in events
         ]

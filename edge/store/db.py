@@ -22,7 +22,7 @@ __all__ = [
     "read_counter",
 ]
 
-HEAD = "e0012"
+HEAD = "e0013"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -31,7 +31,9 @@ def open_engine(settings: EdgeSettings) -> Engine:
 
     The database holds personal data (sealed cases, timelines, holder keys): it is created 0600 before
     SQLite opens it, and SQLite gives its -wal and -shm files the database file's mode. Files from an
-    older install are narrowed to the same modes."""
+    older install are narrowed to the same modes. ``secure_delete`` overwrites what is deleted (an acked
+    outbox item, a purged case) instead of leaving it in free pages; the retention purge then truncates
+    the write-ahead log, which still holds older copies of the pages (edge.store.retention)."""
     private_dir(settings.data_dir)
     private_file(settings.db_path)
     for extra in ("-wal", "-shm", "-journal"):
@@ -40,7 +42,7 @@ def open_engine(settings: EdgeSettings) -> Engine:
             side.chmod(0o600)
     engine = make_engine(
         f"sqlite:///{settings.db_path}",
-        sqlite_pragmas={"max_page_count": settings.db_max_pages},
+        sqlite_pragmas={"max_page_count": settings.db_max_pages, "secure_delete": "on"},
     )
     if current_revision(engine) != HEAD:
         migrate(engine)
