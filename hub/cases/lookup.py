@@ -48,7 +48,7 @@ class HolderLookup:
         """Terminal ``terminal``'s lookup key ``K``."""
         return hmac.new(self._master, terminal.encode("ascii"), hashlib.sha256).digest()
 
-    def holder_keys(self, terminal: str, rows: Iterable[Mapping[str, Any]]) -> dict[uuid.UUID, str]:
+    def holder_keys(self, terminal: str, rows: Iterable[Mapping[Any, Any]]) -> dict[uuid.UUID, str]:
         """``{case id: holder key}`` for case rows (``case_id``, ``id_number``) of ``terminal``."""
         key = self.key_for(terminal)
         return {uuid.UUID(str(r["case_id"])): holder_key(key, str(r["id_number"])) for r in rows}
