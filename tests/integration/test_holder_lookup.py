@@ -103,6 +103,9 @@ def test_an_upgraded_terminal_drops_its_device_key_and_gets_its_holder_keys_from
             old = hmac.new(device_key, case.applicant.id_number.encode(), hashlib.sha256).hexdigest()
             conn.execute("UPDATE cases SET holder_key = ? WHERE case_id = ?", (old, str(case.case_id)))
         conn.execute("DELETE FROM meta WHERE key = 'lookup_key_id'")
+        # The rest of that release's schema (e0013 dropped these columns), and its revision.
+        conn.execute("ALTER TABLE ratings ADD COLUMN reason VARCHAR NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE case_events ADD COLUMN department VARCHAR NOT NULL DEFAULT ''")
         conn.execute("UPDATE alembic_version SET version_num = 'e0011'")
 
     upgraded = edge_factory("T1")  # migrates to head
