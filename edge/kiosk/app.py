@@ -24,7 +24,7 @@ from edge.errors import EdgeError, StorageFull
 from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
-from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH
+from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH, KioskGate
 from edge.kiosk.routes import ROUTES
 from edge.kiosk.session import SessionStore
 from edge.kiosk.staff import StaffDirectory
@@ -55,7 +55,9 @@ def build_kiosk(
     config: KioskConfig | None = None,
     catalogue: Catalogue | None = None,
     calendar: WorkCalendar | None = None,
+    gate: KioskGate | None = None,
 ) -> Kiosk:
+    """The kiosk's parts; ``gate`` is the way in for its browser (a new one, for this process, if None)."""
     config = config or KioskConfig.from_settings(runtime.settings)
     staff = StaffDirectory(config.staff_pins)
     if not staff.enabled:
@@ -81,6 +83,7 @@ def build_kiosk(
         events=KioskEvents(sessions),
         staff=staff,
         printer=devices,
+        gate=gate or KioskGate(),
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event
@@ -90,7 +93,7 @@ def build_kiosk(
 def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> Litestar:
     """The kiosk app for ``runtime`` (an EdgeRuntime) and ``devices`` (a DeviceService, or None).
 
-    ``options`` go to :func:`build_kiosk` (``config``, ``catalogue``, ``calendar``). The app's
+    ``options`` go to :func:`build_kiosk` (``config``, ``catalogue``, ``calendar``, ``gate``). The app's
     ``state.kiosk`` is the :class:`Kiosk`; its device events are wired when the service has no handler.
     """
     kiosk = build_kiosk(runtime, devices, **options)

@@ -1,9 +1,11 @@
-"""The kiosk serves its own browser only: a secret made at each start, given to that browser alone.
+"""The kiosk serves its own browser only: a secret for this boot, given to that browser alone.
 
 A card tap makes a claim token that the page's event stream (``/events``) carries to the browser; any
-client of the kiosk's port could otherwise listen there and take the resident's session. So at each
-start the kiosk makes a :class:`KioskGate`: a random ``key`` that opens the gate and a random cookie
-value. The terminal writes the way in to its runtime folder, readable by its own user only (0600):
+client of the kiosk's port could otherwise listen there and take the resident's session. So the kiosk
+has a :class:`KioskGate`: a random ``key`` that opens the gate and a random cookie value, made once per
+boot of the machine (:meth:`KioskGate.for_this_boot` keeps them in ``kiosk.key``, 0600, with the
+kernel's boot id, so a restart of the terminal's service keeps the browser working and a reboot makes
+new ones). The terminal writes the way in to its runtime folder, readable by its own user only:
 
 - ``kiosk.url``  — ``http://127.0.0.1:8600/kiosk/open?key=…``, one line;
 - ``kiosk.html`` — a page that sends the browser there, for a launcher that should not put the key on
@@ -12,17 +14,18 @@ value. The terminal writes the way in to its runtime folder, readable by its own
 ``GET /kiosk/open?key=…`` with the right key sets the gate cookie (HttpOnly, SameSite=Strict) and sends
 the page on to ``/`` from a page of its own (a meta refresh: a navigation the kiosk's own page starts,
 so the browser sends the Strict cookie even when the way in came from a ``file://`` page). Every other
-path but ``/static/`` answers 403 without the cookie: the event stream, claims, pages and forms. A
-restart makes a new key and cookie, so a way in copied earlier opens nothing.
+path but ``/static/`` answers 403 without the cookie: the event stream, claims, pages and forms.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 __all__ = ["GATE_COOKIE", "OPEN_PATH", "KioskGate", "is_loopback"]
@@ -33,6 +36,8 @@ GATE_COOKIE = "kiosk_gate"
 OPEN_PATH = "/kiosk/open"
 URL_FILE = "kiosk.url"
 PAGE_FILE = "kiosk.html"
+KEY_FILE = "kiosk.key"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")  # Linux: a new random id at every boot
 
 
 def is_loopback(host: str) -> bool:
@@ -46,11 +51,26 @@ def is_loopback(host: str) -> bool:
 
 
 class KioskGate:
-    """This start's key and cookie value; compared in constant time."""
+    """A key and a cookie value (new random ones unless given); compared in constant time."""
 
-    def __init__(self) -> None:
-        self.key = secrets.token_urlsafe(32)
-        self.cookie_value = secrets.token_urlsafe(32)
+    def __init__(self, key: str | None = None, cookie_value: str | None = None) -> None:
+        self.key = key or secrets.token_urlsafe(32)
+        self.cookie_value = cookie_value or secrets.token_urlsafe(32)
+
+    @classmethod
+    def for_this_boot(cls, folder: Path, boot_id: Path = BOOT_ID) -> KioskGate:
+        """The gate kept in ``folder`` if it was made since this boot (and only this user can read it);
+        else a new one, kept there (0600) for the rest of the boot. Without a boot id: new at each start."""
+        boot = _read(boot_id)
+        path = folder / KEY_FILE
+        if boot:
+            kept = _kept(path)
+            if kept is not None and kept.get("boot_id") == boot:
+                return cls(kept["key"], kept["cookie"])
+        gate = cls()
+        _private_dir(folder)
+        _write_private(path, json.dumps({"boot_id": boot, "key": gate.key, "cookie": gate.cookie_value}))
+        return gate
 
     @property
     def open_path(self) -> str:
@@ -65,8 +85,7 @@ class KioskGate:
 
     def write(self, folder: Path, base_url: str) -> Path:
         """Write ``kiosk.url`` and ``kiosk.html`` (0600) into ``folder`` (made 0700); returns the URL file."""
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        folder.chmod(0o700)
+        _private_dir(folder)
         url = base_url.rstrip("/") + self.open_path
         _write_private(folder / URL_FILE, url + "\n")
         page = (
@@ -77,11 +96,32 @@ class KioskGate:
         log.info("kiosk way in for its browser written to %s", folder / URL_FILE)
         return folder / URL_FILE
 
-    @staticmethod
-    def remove(folder: Path) -> None:
-        """Remove the way in (the kiosk stopped: its key opens nothing any more)."""
-        for name in (URL_FILE, PAGE_FILE):
-            (folder / name).unlink(missing_ok=True)
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _kept(path: Path) -> dict[str, str] | None:
+    """What ``kiosk.key`` holds, if it is this user's alone and well formed; else None (make a new gate)."""
+    try:
+        st = path.stat()
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        log.warning("%s is readable by others: a new kiosk key is made", path)
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) and data[k] for k in ("key", "cookie")):
+        return None
+    return {k: str(v) for k, v in data.items()}
+
+
+def _private_dir(folder: Path) -> None:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -124,18 +124,18 @@ def serve(runtime: Any, stop: threading.Event, host: str | None = None, port: in
     config = KioskConfig.from_settings(runtime.settings)
     config = config.with_(host=host or config.host, port=port or config.port)
     check_host(config)
+    way_in = runtime.settings.runtime_dir
+    gate = KioskGate.for_this_boot(way_in)  # the same all boot long: a restarted service keeps its browser
     devices = open_devices(config)
-    app = create_app(runtime, devices, config=config)
+    app = create_app(runtime, devices, config=config, gate=gate)
     devices.start()
     runtime.agent.health = lambda: devices.health().as_dict()  # reader and printer state in heartbeats
     server = KioskServer(app, config.host, config.port)
-    way_in = runtime.settings.runtime_dir
     try:
         server.start()
-        app.state.kiosk.gate.write(way_in, server.local_url)
+        gate.write(way_in, server.local_url)
         log.info("kiosk on %s", server.url)
         stop.wait()
     finally:
-        KioskGate.remove(way_in)
         server.stop()
         devices.stop()

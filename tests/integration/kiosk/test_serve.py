@@ -2,7 +2,8 @@
 
 The ports point at simulators; the kiosk answers on the configured port and returns when ``stop`` is set.
 Once it listens, its way in for the kiosk's own browser is in the runtime folder (0600): a client that
-opens that URL is served, one that does not gets 403, and the way in is gone when the kiosk stops.
+opens that URL is served, one that does not gets 403; started again in the same boot, the kiosk keeps
+its key, so the browser already let in is still served.
 ``shegong edge run`` with a kiosk address other hosts reach exits 2 unless ``kiosk_allow_remote`` is set.
 """
 
@@ -25,7 +26,13 @@ from edge.kiosk.server import serve
 from shegong.broker import free_port
 from tests.support import wait_for
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(60)
+
+
+def _serve(runtime, stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=serve, args=(runtime, stop), daemon=True)
+    thread.start()
+    return thread
 
 
 def test_serve_answers_its_own_browser_on_its_port_and_stops_when_asked(tmp_path, monkeypatch):
@@ -41,8 +48,7 @@ def test_serve_answers_its_own_browser_on_its_port_and_stops_when_asked(tmp_path
         monkeypatch.setenv("SHEGONG_KIOSK_PORT", str(port))
         stop = threading.Event()
         with EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge", run_dir=run_dir)) as runtime:
-            thread = threading.Thread(target=serve, args=(runtime, stop), daemon=True)
-            thread.start()
+            thread = _serve(runtime, stop)
             url_file = run_dir / "kiosk.url"
             way_in = wait_for(lambda: url_file.exists() and url_file.read_text().strip(), what="the way in")
             assert way_in.startswith(f"http://127.0.0.1:{port}/kiosk/open?key=")
@@ -53,15 +59,23 @@ def test_serve_answers_its_own_browser_on_its_port_and_stops_when_asked(tmp_path
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
             assert refused.value.code == 403
             browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-            with browser.open(way_in, timeout=5) as opened:
+            with browser.open(way_in, timeout=10) as opened:
                 assert opened.status == 200
-            with browser.open(f"http://127.0.0.1:{port}/", timeout=5) as welcome:
+            with browser.open(f"http://127.0.0.1:{port}/", timeout=10) as welcome:
                 assert "欢迎使用社区自助服务" in welcome.read().decode()
             wait_for(lambda: reader.commands, timeout=5, what="the reader driver polling the simulator")
             stop.set()
-            thread.join(10)
+            thread.join(20)
             assert not thread.is_alive()
-            assert not url_file.exists() and not (run_dir / "kiosk.html").exists()
+
+            url_file.unlink()
+            stop = threading.Event()
+            thread = _serve(runtime, stop)  # the service restarted: same boot, same way in
+            assert wait_for(lambda: url_file.exists() and url_file.read_text().strip(), what="way in") == way_in
+            with browser.open(f"http://127.0.0.1:{port}/", timeout=10) as welcome:
+                assert "欢迎使用社区自助服务" in welcome.read().decode()
+            stop.set()
+            thread.join(20)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])

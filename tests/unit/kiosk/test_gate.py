@@ -55,8 +55,27 @@ def test_the_way_in_is_written_for_the_terminals_user_alone(tmp_path: Path):
         "kiosk.url": 0o600,
         "kiosk.html": 0o600,
     }
-    KioskGate.remove(folder)
-    assert list(folder.iterdir()) == []
+
+
+def test_the_gate_lasts_the_boot_and_a_reboot_or_an_open_file_makes_a_new_one(tmp_path: Path):
+    """A restart of the terminal's service must not lock out the kiosk's browser; a reboot (another
+    kernel boot id) or a key file others could read must not be trusted."""
+    folder, boot = tmp_path / "run", tmp_path / "boot_id"
+    boot.write_text("1b7c3a52-0000-4000-8000-000000000001\n")
+    first = KioskGate.for_this_boot(folder, boot_id=boot)
+    assert stat.S_IMODE((folder / "kiosk.key").stat().st_mode) == 0o600
+    again = KioskGate.for_this_boot(folder, boot_id=boot)  # the service restarted
+    assert (again.key, again.cookie_value) == (first.key, first.cookie_value)
+
+    boot.write_text("1b7c3a52-0000-4000-8000-000000000002\n")  # the machine rebooted
+    rebooted = KioskGate.for_this_boot(folder, boot_id=boot)
+    assert rebooted.key != first.key and rebooted.cookie_value != first.cookie_value
+    assert KioskGate.for_this_boot(folder, boot_id=boot).key == rebooted.key
+
+    (folder / "kiosk.key").chmod(0o644)
+    assert KioskGate.for_this_boot(folder, boot_id=boot).key != rebooted.key
+    assert stat.S_IMODE((folder / "kiosk.key").stat().st_mode) == 0o600
+    assert KioskGate.for_this_boot(folder, boot_id=tmp_path / "no-boot-id").key != rebooted.key
 
 
 def test_a_kiosk_address_other_hosts_reach_is_refused_unless_allowed(caplog):
