@@ -96,6 +96,12 @@ class CatalogueStore:
         with self.engine.connect() as conn:
             return self._infos(conn, select(_versions).order_by(_versions.c.version.desc()).limit(limit))
 
+    def newest_version(self, conn: Connection) -> int | None:
+        """The newest published version's number: the tiny query :class:`CatalogueInForce` asks often."""
+        q = select(func.max(_versions.c.version)).where(_versions.c.published_at.is_not(None))
+        found = conn.execute(q).scalar()
+        return int(found) if found is not None else None
+
     def latest(self, conn: Connection | None = None) -> VersionInfo | None:
         """The newest published version: the desired one."""
         q = select(_versions).where(_versions.c.published_at.is_not(None)).order_by(_versions.c.version.desc()).limit(1)

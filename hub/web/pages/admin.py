@@ -108,7 +108,8 @@ def report_csv_page(
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Response[str]:
     services = request.app.state.services
-    report = build(services.engine, period_of(start, end), [department] if department else None, services.catalogue)
+    depts = [department] if department else None
+    report = build(services.engine, period_of(start, end), depts, services.catalogue.current())
     name = f"report-{report.period.start}-{report.period.end}.csv"
     return Response(
         to_csv(report),
