@@ -238,11 +238,11 @@ def _calendar(engine: Engine, ns: argparse.Namespace) -> None:
     if ns.action == "set":
         if not (ns.kind and ns.name):
             raise UsageError("calendar set DAY off|work NAME")
-        svc.set_day(day, ns.kind, ns.name, _actor())
-        print(f"{day}: {ns.kind} ({ns.name})")
+        saved = svc.set_day(day, ns.kind, ns.name, _actor())
+        print(f"{day}: {ns.kind} ({ns.name}); due dates of {saved.recounted} open case(s) counted again")
     else:
-        svc.remove_day(day, _actor())
-        print(f"{day}: an ordinary day again")
+        recounted = svc.remove_day(day, _actor())
+        print(f"{day}: an ordinary day again; due dates of {recounted} open case(s) counted again")
 
 
 def _report(engine: Engine, ns: argparse.Namespace) -> None:

@@ -59,8 +59,8 @@ class HubSettings(TomlSettings):
     in_force_check_s: float = Field(
         2.0,
         ge=0,
-        description="how often the hub looks for a catalogue version published by another process (one "
-        "published in this process is in force at once)",
+        description="how often the hub looks for a catalogue version published, or a calendar edit made, by "
+        "another process (a change made in this process is in force at once)",
     )
 
 

@@ -182,7 +182,10 @@ class Workflow:
 
     # ------------------------------------------------------------------ internals
     def _case(self, conn: Connection, case_id: str) -> dict[str, Any]:
-        row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().first()
+        # Locked (PostgreSQL) until the commit: a calendar edit recounting due dates waits for this step,
+        # or this step waits for it and reads the recounted due date, never writing an older one back.
+        q = select(_cases).where(_cases.c.case_id == case_id).with_for_update()
+        row = conn.execute(q).mappings().first()
         if row is None:
             raise NotFound(f"没有案件 {case_id}")
         return dict(row)
