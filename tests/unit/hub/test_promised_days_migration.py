@@ -1,4 +1,4 @@
-"""Migration h0012 gives the open cases already in a hub the working days they were promised, worked
+"""Migration h0013 gives the open cases already in a hub the working days they were promised, worked
 back from the due date they were given on the calendar the database holds (the 2026 arrangement);
 where no number gives that date again, and for decided cases, it leaves the value empty. Expected
 values are worked by hand. Runs on SQLite and PostgreSQL."""

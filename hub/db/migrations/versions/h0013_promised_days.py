@@ -6,7 +6,7 @@ must be stored with the case. For open cases already there they are worked back 
 were given, on the calendar held now (the one it was counted on): the days that, counted again, give
 exactly that due date. A case where no number does keeps an empty value and its due date as it is.
 
-Revision ID: h0012
+Revision ID: h0013
 Revises: h0011
 """
 
@@ -26,7 +26,7 @@ from protocol.workdays import (
 )
 from shegong.db import UTCDateTime
 
-revision = "h0012"
+revision = "h0013"
 down_revision = "h0011"
 branch_labels = None
 depends_on = None
