@@ -193,10 +193,10 @@ def _password(ns: argparse.Namespace) -> str:
 
 
 def _user(engine: Engine, ns: argparse.Namespace) -> None:
+    from hub.catalogue.in_force import catalogue_in_force
     from hub.people.service import Users
-    from protocol.catalogue import load_seed
 
-    users = Users(engine, [d.code for d in load_seed().departments])
+    users = Users(engine, lambda: [d.code for d in catalogue_in_force(engine).departments])
     if ns.action == "list":
         for u in users.all():
             depts = ",".join(u.departments)
@@ -238,11 +238,11 @@ def _calendar(engine: Engine, ns: argparse.Namespace) -> None:
     if ns.action == "set":
         if not (ns.kind and ns.name):
             raise UsageError("calendar set DAY off|work NAME")
-        svc.set_day(day, ns.kind, ns.name, _actor())
-        print(f"{day}: {ns.kind} ({ns.name})")
+        saved = svc.set_day(day, ns.kind, ns.name, _actor())
+        print(f"{day}: {ns.kind} ({ns.name}); due dates of {saved.recounted} open case(s) counted again")
     else:
-        svc.remove_day(day, _actor())
-        print(f"{day}: an ordinary day again")
+        recounted = svc.remove_day(day, _actor())
+        print(f"{day}: an ordinary day again; due dates of {recounted} open case(s) counted again")
 
 
 def _report(engine: Engine, ns: argparse.Namespace) -> None:
@@ -254,7 +254,7 @@ def _report(engine: Engine, ns: argparse.Namespace) -> None:
         period = Period(ns.start or default.start, ns.end or default.end)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    report = build(engine, period, [ns.department] if ns.department else None)
+    report = build(engine, period, [ns.department] if ns.department else None)  # named by the catalogue in force
     if ns.csv:
         ns.csv.write_text(to_csv(report), encoding="utf-8")
         print(f"report {period.start}..{period.end} written to {ns.csv}")

@@ -56,6 +56,12 @@ class HubSettings(TomlSettings):
     event_resend_s: float = Field(
         15.0, gt=0, description="how often unacknowledged case events are looked for and sent again"
     )
+    in_force_check_s: float = Field(
+        2.0,
+        ge=0,
+        description="how often the hub looks for a catalogue version published, or a calendar edit made, by "
+        "another process (a change made in this process is in force at once)",
+    )
 
 
 def load(**overrides: object) -> HubSettings:

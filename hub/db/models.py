@@ -75,6 +75,9 @@ class CaseRow(HubModel, table=True):
     received_at: datetime = Field(sa_column=_ts(index=True))
     clock_skew_s: float | None = Field(default=None, description="set when the terminal clock was off at send")
     due_date: date | None = None
+    promised_days: int | None = Field(
+        default=None, description="working days the catalogue promised at arrival; due dates count from it (h0013)"
+    )
     updated_at: datetime = Field(sa_column=_ts())
     payload: str = Field(sa_type=Text)
 

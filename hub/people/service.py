@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -58,9 +58,11 @@ def _principal(row: Any) -> Principal:
 
 
 class Users:
-    def __init__(self, engine: Engine, known_departments: Iterable[str] | None = None) -> None:
+    def __init__(self, engine: Engine, known_departments: Callable[[], Iterable[str]] | None = None) -> None:
+        """``known_departments``: the department codes a clerk may be bound to now (those of the
+        catalogue in force); without it, any."""
         self.engine = engine
-        self.known_departments = set(known_departments) if known_departments is not None else None
+        self.known_departments = known_departments
 
     # ------------------------------------------------------------------ administration
     def add(
@@ -191,7 +193,8 @@ class Users:
             raise InvalidUser("a clerk needs at least one department")
         if role is not Role.CLERK and depts:
             raise InvalidUser("only clerks are bound to departments")
-        unknown = [d for d in depts if self.known_departments is not None and d not in self.known_departments]
+        known = set(self.known_departments()) if self.known_departments is not None else None
+        unknown = [d for d in depts if known is not None and d not in known]
         if unknown:
             raise InvalidUser(f"unknown department(s): {', '.join(unknown)}")
         return depts

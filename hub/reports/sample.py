@@ -89,6 +89,7 @@ def populate(
                 "received_at": received,
                 "clock_skew_s": None,
                 "due_date": due,
+                "promised_days": it.promised_days,
                 "updated_at": decided if outcome != "open" else received,
                 "payload": "{}",
             }

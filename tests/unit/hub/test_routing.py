@@ -10,11 +10,10 @@ import pytest
 
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
-from hub.cases.routing import UNROUTED
+from hub.cases.routing import UNROUTED, Router
 from hub.db.engine import open_engine
 from hub.errors import PermissionDenied
 from hub.people.service import Users
-from hub.runtime import default_router
 from protocol.catalogue import load_seed
 from tests.unit.hub.helpers import ingest
 
@@ -32,8 +31,9 @@ DUE_FROM_MONDAY = {
 }
 
 
-def test_the_default_router_sends_every_seed_item_to_its_department():
-    router, catalogue = default_router(), load_seed()
+def test_a_router_of_the_seed_sends_every_item_to_its_department():
+    catalogue = load_seed()
+    router = Router.of(catalogue)
     assert len(router) == len(catalogue.items) == 50
     for item in catalogue.items:
         assert router.department(item.code) == item.department
@@ -45,7 +45,7 @@ def routed(hub_db_url):
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     ids = ingest(engine, [i.code for i in catalogue.items] + ["XX-001"], at=MONDAY)
-    queries = CaseQueries(engine, catalogue, CalendarService(engine))
+    queries = CaseQueries(engine, lambda: catalogue, CalendarService(engine))
     users = Users(engine)
     yield engine, catalogue, dict(zip([i.code for i in catalogue.items] + ["XX-001"], ids, strict=True)), queries, users
     engine.dispose()
