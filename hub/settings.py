@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from hub.errors import HubError
 from shegong.settings import TomlSettings
 
-__all__ = ["HubSettings", "load"]
+__all__ = ["ClearTextBrokerPassword", "HubSettings", "load", "require_safe_broker_link"]
 
 DEFAULT_CONFIG = "/etc/shegong/hub.toml"
 
@@ -25,6 +26,11 @@ class HubSettings(TomlSettings):
     broker_username: str | None = Field(None, description="the hub's MQTT user")
     broker_password: str | None = Field(None, description="the hub's MQTT password")
     broker_tls_ca: str | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
+    broker_insecure: bool = Field(
+        False,
+        description="allow a broker password without broker_tls_ca, i.e. sent in clear text (the loopback demo "
+        "only); without it the hub refuses to start that way",
+    )
     instance: str = Field(
         "hub-1",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
@@ -56,6 +62,23 @@ class HubSettings(TomlSettings):
     event_resend_s: float = Field(
         15.0, gt=0, description="how often unacknowledged case events are looked for and sent again"
     )
+
+
+class ClearTextBrokerPassword(HubError):
+    """A broker password with no CA file: it would cross the network in clear text."""
+
+
+def require_safe_broker_link(settings: HubSettings) -> None:
+    """Refuse a broker password without TLS unless ``broker_insecure`` says so (the loopback demo).
+
+    A hub that logged in over plain TCP would hand its password, and with it every terminal's cases, to
+    anyone on the path; refusing to start is louder than a warning in a log nobody reads.
+    """
+    if settings.broker_password and not settings.broker_tls_ca and not settings.broker_insecure:
+        raise ClearTextBrokerPassword(
+            "broker_password is set but broker_tls_ca is not: the password would be sent in clear text. "
+            "Set broker_tls_ca (the broker's CA file), or broker_insecure = true for a loopback demo only"
+        )
 
 
 def load(**overrides: object) -> HubSettings:
