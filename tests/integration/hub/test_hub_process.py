@@ -1,18 +1,23 @@
-"""The hub as an administrator starts it, ``shegong hub …`` in its own process.
+"""The hub as an administrator starts it, ``shegong hub …`` in its own process, and what it leaves on disk.
 
 A hub given a broker password but no CA file would send that password in clear text: it refuses to start
 (exit code 2 and a message naming the settings) unless ``broker_insecure`` says so, as the loopback demo
-does.
+does. A hub on SQLite that made its case key, ingested a case from a real terminal and exported a report
+has made every file 0600: the database, its WAL and shared memory, the key and the export (DESIGN §6).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from edge.store.cases import NewCase
+from tests.support import applicant, wait_for
 
 
 def _shegong(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -63,3 +68,28 @@ def test_a_broker_password_without_a_ca_file_stops_the_hub_unless_marked_insecur
         proc.terminate()
         proc.wait(10)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_every_file_the_hub_makes_is_readable_by_its_owner_alone(hub_folder, broker, edge_factory):
+    env = _hub_env(hub_folder, broker.port)
+    keys = _shegong("hub", "keys", "init", env=env)
+    assert keys.returncode == 0, keys.stderr
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        edge = edge_factory("T1", hub_public_key=keys.stdout.strip())
+        edge.start_sync()
+        edge.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(3), materials=["身份证"]))
+        wait_for(lambda: edge.outbox.stats().depth == 0, timeout=60, what="the case committed at the hub")
+        report = _shegong("hub", "report", "--csv", str(hub_folder / "report.csv"), env=env)
+        assert report.returncode == 0, report.stderr
+        made = {p.name: stat.S_IMODE(p.stat().st_mode) for p in hub_folder.iterdir()}  # the WAL is there now
+    finally:
+        hub.terminate()
+        hub.wait(10)
+    assert {"hub.db", "hub.db-wal", "hub.db-shm", "hub-case.key", "report.csv"} <= set(made), made
+    assert {name: mode for name, mode in made.items() if mode & 0o077} == {}, made
