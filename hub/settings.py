@@ -50,8 +50,31 @@ class HubSettings(TomlSettings):
         None, description="signs CSRF tokens; set it (32+ random characters) so every worker and restart agree"
     )
     web_cookie_secure: bool = Field(True, description="session cookies only over HTTPS (false for plain-HTTP demos)")
-    web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long")
+    web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long unused")
+    web_session_absolute_s: int = Field(
+        43200, gt=0, description="a browser session ends this long after sign-in, however busy it is"
+    )
     web_token_max_age_s: int = Field(28800, gt=0, description="an API bearer token expires after this long")
+    web_trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, '*' for "
+        "any): sign-in backoff is per client, so behind a proxy it must see the real address",
+    )
+    login_free_failures: int = Field(
+        3, ge=1, description="failed sign-ins from one client before each further attempt must wait"
+    )
+    login_backoff_max_s: int = Field(
+        300, ge=1, description="the longest a client waits between sign-in attempts (the wait doubles up to it)"
+    )
+    login_account_free_failures: int = Field(
+        10,
+        ge=1,
+        description="failed sign-ins on one user name (from any clients) before clients that have failed must also "
+        "wait on its account; a client with no failures never waits",
+    )
+    login_failures_keep_days: int = Field(
+        90, ge=1, description="hourly tallies of failed sign-ins are kept this many days"
+    )
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
     event_grace_s: float = Field(
         10.0,

@@ -93,6 +93,8 @@ _PAGES = [
     pages_auth.login_form,
     pages_auth.login_submit,
     pages_auth.logout,
+    pages_auth.password_form,
+    pages_auth.password_submit,
     pages_auth.index,
     pages_cases.queue_page,
     pages_cases.case_page,
@@ -171,6 +173,8 @@ def serve(runtime: Any, stop: threading.Event) -> None:
         host=runtime.settings.web_host,
         port=runtime.settings.web_port,
         log_level="warning",
+        proxy_headers=True,  # the client's address from X-Forwarded-For, from these proxies only
+        forwarded_allow_ips=runtime.settings.web_trusted_proxies,
     )
     server = uvicorn.Server(config)
 

@@ -12,6 +12,7 @@ from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
 from hub.cases.workflow import Send, Workflow
 from hub.people.service import Users
+from hub.people.throttle import LoginPolicy, LoginThrottle
 from protocol.catalogue import Catalogue, load_seed
 
 __all__ = ["Services"]
@@ -28,7 +29,13 @@ class Services:
     cases: CaseQueries
 
     @classmethod
-    def build(cls, engine: Engine, send: Send | None, catalogue: Catalogue | None = None) -> Services:
+    def build(
+        cls,
+        engine: Engine,
+        send: Send | None,
+        catalogue: Catalogue | None = None,
+        login_policy: LoginPolicy | None = None,
+    ) -> Services:
         catalogue = catalogue or load_seed()
         calendar = CalendarService(engine)
         due_dates = DueDates(calendar, {i.code: i.promised_days for i in catalogue.items}.get)
@@ -38,7 +45,7 @@ class Services:
             catalogue=catalogue,
             calendar=calendar,
             due_dates=due_dates,
-            users=Users(engine, departments),
+            users=Users(engine, departments, LoginThrottle(login_policy)),
             workflow=Workflow(engine, due_dates, departments, send),
             cases=CaseQueries(engine, catalogue, calendar),
         )
@@ -46,4 +53,5 @@ class Services:
     @classmethod
     def from_runtime(cls, runtime: Any) -> Services:
         """Services over the runtime's engine; events go out through its event delivery."""
-        return cls.build(runtime.engine, runtime.delivery.send)
+        policy = LoginPolicy.from_settings(runtime.settings)
+        return cls.build(runtime.engine, runtime.delivery.send, login_policy=policy)

@@ -48,6 +48,7 @@ def test_every_page_family_is_kept_out_of_caches_and_under_the_policy(hub, clien
         "/reports.csv",
         "/audit",
         "/calendar",
+        "/password",
         "/fleet/",
         "/fleet/alerts",
         "/fleet/catalogue/",
@@ -89,7 +90,7 @@ def test_the_pages_work_under_the_policy_without_a_single_violation(hub, people,
     page.fill("#password", PASSWORDS["clerk_mz"])
     page.click("button:has-text('登录')")
     page.wait_for_url(f"{web}/queue")
-    for path in ("/queue", "/overdue", "/calendar", f"/cases/{case_id}"):
+    for path in ("/queue", "/overdue", "/calendar", "/password", f"/cases/{case_id}"):
         _no_violations(page, messages, web + path)
     page.click("form[data-action=accept] button")
     page.wait_for_selector("text=已执行「受理」")
