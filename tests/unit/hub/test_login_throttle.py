@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from hub.db.engine import open_engine
+from hub.db.engine import migrate, open_engine
+from hub.people.passwords import hash_password
 from hub.people.service import BadCredentials, Users
 from hub.people.throttle import UNKNOWN_USER, LoginPolicy, LoginThrottle, TooManyAttempts, client_key
 
@@ -146,3 +147,24 @@ def test_wrong_passwords_from_one_client_never_stop_the_user_from_another(db):
 def _count(db, sql: str, **params) -> int:
     with db.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one() or 0)
+
+
+def test_the_upgrade_keeps_every_user_and_lifts_any_lock(hub_db_url):
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0011")
+        now = datetime.now(UTC).replace(microsecond=0)
+        stamp = now if engine.dialect.name != "sqlite" else now.replace(tzinfo=None)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, display_name, role, departments, password_hash, disabled, "
+                    "failed_logins, locked_until, created_at, updated_at) "
+                    "VALUES ('wang', '王', 'manager', '', :h, false, 0, :until, :at, :at)"
+                ),
+                {"h": hash_password("right-pass-1"), "until": stamp + timedelta(minutes=15), "at": stamp},
+            )
+        migrate(engine)
+        assert Users(engine).authenticate("wang", "right-pass-1", A).session_epoch == 0  # locked no more
+    finally:
+        engine.dispose()
