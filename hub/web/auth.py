@@ -78,7 +78,7 @@ def client_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 def signed_in(who: Principal) -> dict[str, Any]:
     """What a new session or token holds: the user, their session epoch, and when (for the absolute limit)."""
-    return {SESSION_UID: who.user_id, SESSION_EPOCH: who.session_epoch, SESSION_SINCE: int(time.time())}
+    return {SESSION_UID: who.user_id, SESSION_EPOCH: who.session_epoch, SESSION_SINCE: round(time.time(), 3)}
 
 
 async def issue_token(request: Request[Any, Any, Any], who: Principal, max_age_s: int) -> str:
@@ -98,15 +98,15 @@ async def revoke_token(request: Request[Any, Any, Any]) -> None:
 class _Signed:
     uid: int
     epoch: int
-    since: int
+    since: float
 
 
 def _signed(data: Any) -> _Signed | None:
     if not isinstance(data, dict):
         return None
     uid, epoch, since = data.get(SESSION_UID), data.get(SESSION_EPOCH), data.get(SESSION_SINCE)
-    if isinstance(uid, int) and isinstance(epoch, int) and isinstance(since, int):
-        return _Signed(uid, epoch, since)
+    if isinstance(uid, int) and isinstance(epoch, int) and isinstance(since, int | float):
+        return _Signed(uid, epoch, float(since))
     return None  # also a session from before epochs and sign-in times: signed in again once
 
 
