@@ -6,11 +6,13 @@ A thin layer: the work is in the domain packages; their errors become a message 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -97,14 +99,36 @@ def _broker_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     b.add_argument("--bind", default="0.0.0.0", help="conf: the address the listener binds")
 
 
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files made meanwhile are the owner's alone (umask 077): the database and its WAL, keys, exports.
+
+    They hold personal data or keys (DESIGN §6), so no file the hub makes starts readable by others; the
+    old umask is back afterwards, for a caller in the same process (tests).
+    """
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def main(argv: Sequence[str]) -> int:
     if list(argv[:1]) == ["catalogue"]:
         from hub.catalogue.cli import main as catalogue_main
 
-        return catalogue_main(list(argv[1:]))
+        with private_files():
+            return catalogue_main(list(argv[1:]))
     ns = _parser().parse_args(list(argv))
     if ns.cmd == "broker":
-        return _broker(ns)  # the broker's files only: no hub settings or database needed
+        # Mosquitto's files only, no hub settings or database; their modes are set one by one, as the broker
+        # reads some of them as group mosquitto after dropping root (see hub.brokerauth).
+        return _broker(ns)
+    with private_files():
+        return _main(ns)
+
+
+def _main(ns: argparse.Namespace) -> int:
     settings = hub_settings.load()
     if ns.cmd == "run":
         return _run(settings, web=not ns.no_web)

@@ -125,6 +125,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         "SHEGONG_HUB_WEB_PORT": str(demo.hub_port),
         "SHEGONG_HUB_WEB_SECRET": "demo-only-web-secret-0123456789abcdef",
         "SHEGONG_HUB_WEB_COOKIE_SECURE": "false",  # the demo serves plain HTTP on loopback
+        "SHEGONG_HUB_BROKER_INSECURE": "true",  # its broker is plain TCP on loopback: no TLS to ask for
     }
     for user, password, role, department in HUB_USERS:  # an existing user is left as it is
         args = ["hub", "user", "add", user, "--role", role, "--password-stdin"]

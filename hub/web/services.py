@@ -19,6 +19,7 @@ from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.store import CatalogueStore
 from hub.people.service import Users
+from hub.people.throttle import LoginPolicy, LoginThrottle
 
 __all__ = ["Services"]
 
@@ -40,6 +41,7 @@ class Services:
         send: Send | None,
         catalogue: CatalogueInForce | None = None,
         calendar: CalendarService | None = None,
+        login_policy: LoginPolicy | None = None,
     ) -> Services:
         """The services over ``engine``; without providers given, their own over the same database."""
         catalogue = catalogue or CatalogueInForce(CatalogueStore(engine))
@@ -54,7 +56,7 @@ class Services:
             catalogue=catalogue,
             calendar=calendar,
             due_dates=due_dates,
-            users=Users(engine, departments),
+            users=Users(engine, departments, LoginThrottle(login_policy)),
             workflow=Workflow(engine, due_dates, departments, send),
             cases=CaseQueries(engine, catalogue.current, calendar),
         )
@@ -62,4 +64,10 @@ class Services:
     @classmethod
     def from_runtime(cls, runtime: Any) -> Services:
         """Services over the runtime's engine and providers; events go out through its event delivery."""
-        return cls.build(runtime.engine, runtime.delivery.send, runtime.catalogue.in_force, runtime.calendar)
+        return cls.build(
+            runtime.engine,
+            runtime.delivery.send,
+            runtime.catalogue.in_force,
+            runtime.calendar,
+            LoginPolicy.from_settings(runtime.settings),
+        )
