@@ -1,8 +1,18 @@
 """The catalogue as the kiosk shows it: pinyin search and each test identity's services.
 
 The table below is the seed catalogue's kiosk items (immediate, at the committee) for every simulator
-identity: E eligible, ? needs a staff check, - not eligible. It reads like the rules: 敬老卡挂失 is for
-Shanghai residents of 65 and over, 居住登记 for other households, 生育登记 from 22 (men) / 20 (women).
+identity: E eligible, ? needs a staff check, - not eligible. It reads like the rules, worked by hand from
+each person's age, sex and household (docs/catalogue.md):
+
+- 敬老卡挂失 (MZ-003): Shanghai household and 65 or over.
+- 助餐 (MZ-004): 60 or over and living here; with no committee area set, living here is a staff check (?).
+- 就业/失业/灵活就业登记 (RS-001..003), 工会入会 (GH-001): 16 to the statutory retirement age. The men of
+  65, 68 and 72 are past 63, the most any man's age can be; the women of 60, 81 and 95 past 58, the most
+  any woman's can be: not eligible, no staff check. Those below 50 (women) or 60 (men) have not reached
+  it. 失业登记 and 入会 still ask staff whether the holder is out of work.
+- 生育登记 (WJ-001): men 22 to 55, women 20 to 55: nobody over 55, and not 刘洋 at 16.
+- 居住登记 (GA-001): anyone; 居住证挂失 (GA-004) other households holding a permit (?).
+- 退役军人信息采集 (TY-001): Shanghai household, and staff check the service.
 """
 
 from __future__ import annotations
@@ -19,18 +29,18 @@ from protocol.workdays import load_seed_calendar
 
 CODES = "MZ-003 MZ-004 RS-001 RS-002 RS-003 RS-004 RS-005 YB-003 YB-007 WJ-001 GA-001 GA-004 DA-001 GH-001 TY-001"
 TABLE = """
-zhang-wei     E E ? ? ? E E ? E E - - E ? ?
-wang-xiuying  E E ? ? ? E E ? E E - - E ? ?
-chen-jianguo  E E ? ? ? E E ? E E - - E ? ?
-li-na         - - ? ? ? E E ? E E - - E ? ?
-liu-yang      - - ? ? ? E E ? E - - - E ? ?
-zhou-guilan   E E ? ? ? E E ? E E - - E ? ?
-sun-zhiming   E E ? ? ? E E ? E E - - E ? ?
-ma-li         - - ? ? ? E E ? E E E ? E ? -
-zhaxi-ciren   - - ? ? ? E E ? E E E ? E ? -
-jin-meiyu     - E ? ? ? E E ? E E E ? E ? -
-ayiguli       - - ? ? ? E E ? E E E ? E ? -
-huang-jun     - - ? ? ? E E ? E E E ? E ? -
+zhang-wei     E ? - - - E E ? E - E - E - ?
+wang-xiuying  E ? - - - E E ? E - E - E - ?
+chen-jianguo  E ? - - - E E ? E - E - E - ?
+li-na         - - E ? E E E ? E E E - E ? ?
+liu-yang      - - E ? E E E ? E - E - E ? ?
+zhou-guilan   E ? - - - E E ? E - E - E - ?
+sun-zhiming   E ? - - - E E ? E - E - E - ?
+ma-li         - - E ? E E E ? E E E ? E ? -
+zhaxi-ciren   - - E ? E E E ? E E E ? E ? -
+jin-meiyu     - ? - - - E E ? E - E ? E - -
+ayiguli       - - E ? E E E ? E E E ? E ? -
+huang-jun     - - E ? E E E ? E E E ? E ? -
 """
 MARK = {"E": Eligibility.ELIGIBLE, "?": Eligibility.NEEDS_CHECK, "-": Eligibility.NOT_ELIGIBLE}
 
