@@ -22,7 +22,7 @@ from datetime import date, datetime
 import pytest
 
 from edge.devices.sim.identities import all_identities
-from edge.kiosk.directory import Directory, search_keys
+from edge.kiosk.directory import Directory, Match, search_keys
 from protocol.catalogue import load_seed
 from protocol.eligibility import Attributes, Eligibility
 from protocol.workdays import load_seed_calendar
@@ -91,6 +91,59 @@ def test_groups_list_eligible_then_needs_check_by_department_and_are_cached(dire
 )
 def test_search_finds_by_chinese_pinyin_initials_and_english(directory, query, first):
     assert directory.search(query)[0].name == first
+
+
+# Each expected list is worked by hand from the names' pinyin initials (and the seed's keywords), tier by
+# tier, catalogue order within a tier.
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # 重残无业人员补助申请 zcwyrybzsq starts with zc; 社区老年助餐服务登记 sqlnzcfwdj has it inside. 知青档案查询
+        # (zqdacx) and 敬老卡申领 ("senior citizen card") only have a z and a later c: not matches.
+        ("zc", [("重残无业人员补助申请", Match.INITIALS_PREFIX), ("社区老年助餐服务登记", Match.INITIALS)]),
+        # 就业登记 jydj, 就业困难人员认定 jyknryrd; inside: 居家养老… jjyl…, 灵活就业登记 lhjydj, 异地就医备案 ydjyba.
+        (
+            "jy",
+            [
+                ("就业登记", Match.INITIALS_PREFIX),
+                ("就业困难人员认定", Match.INITIALS_PREFIX),
+                ("居家养老服务补贴申请", Match.INITIALS),
+                ("灵活就业登记", Match.INITIALS),
+                ("异地就医备案", Match.INITIALS),
+            ],
+        ),
+        # The keyword 社保卡 (sbk) of the three card items; nothing else has s-b-k together.
+        (
+            "sbk",
+            [
+                ("社会保障卡挂失", Match.INITIALS_PREFIX),
+                ("社会保障卡申领", Match.INITIALS_PREFIX),
+                ("社会保障卡补换", Match.INITIALS_PREFIX),
+            ],
+        ),
+        # 医疗保险缴费凭证打印 ylbx…; 城乡居民基本养老/医疗保险参保登记 cxjmjb ylbx cbdj.
+        (
+            "ylbx",
+            [
+                ("医疗保险缴费凭证打印", Match.INITIALS_PREFIX),
+                ("城乡居民基本养老保险参保登记", Match.INITIALS),
+                ("城乡居民基本医疗保险参保登记", Match.INITIALS),
+            ],
+        ),
+        ("lnjt", [("老年综合津贴申领", Match.INITIALS_PREFIX)]),  # by its keyword 老年津贴, not lnzhjtsl
+        ("gzf", [("公共租赁住房申请", Match.INITIALS_PREFIX)]),  # keyword 公租房
+        ("jiuye", [("就业登记", Match.NAME), ("灵活就业登记", Match.NAME), ("就业困难人员认定", Match.NAME)]),
+    ],
+)
+def test_search_ranks_initials_prefix_then_initials_then_names(directory, query, expected):
+    assert [(h.item.name, h.match) for h in directory.hits(query)] == expected
+
+
+def test_letters_spread_across_a_name_are_no_match(directory):
+    # zqdacx holds z … c, and the old subsequence search listed 知青档案查询 for "zc": a resident typing 助餐's
+    # initials saw archives. Only initials in a row count now.
+    assert "知青档案查询" not in [i.name for i in directory.search("zc")]
+    assert directory.search("zqc") == [] and directory.search("lnjtsl") == []
 
 
 def test_search_with_nothing_to_find_or_nothing_typed(directory):
