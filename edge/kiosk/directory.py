@@ -25,6 +25,7 @@ from pypinyin import Style, lazy_pinyin, pinyin  # noqa: E402
 
 from protocol.catalogue import Catalogue, ServiceItem
 from protocol.eligibility import Attributes, Eligibility, StatusGroup, Verdict, evaluate_catalogue
+from protocol.likely import Ranked, rank
 from protocol.workdays import WorkCalendar, add_working_days, next_working_day
 
 __all__ = ["CENTRE_CLOSES", "Directory", "Match", "SearchHit", "search_keys"]
@@ -116,6 +117,7 @@ class Directory:
         self._index = [_entry(item) for item in catalogue.items]
         self._cache: LRUCache[tuple[object, ...], tuple[StatusGroup, ...]] = LRUCache(cache_size)
         self._verdicts: LRUCache[tuple[object, ...], dict[str, Verdict]] = LRUCache(cache_size)
+        self._ranked: LRUCache[tuple[object, ...], Ranked] = LRUCache(cache_size)
         self._lock = threading.Lock()
 
     # -- eligibility --------------------------------------------------------------------------------------
@@ -128,6 +130,17 @@ class Directory:
             hit = evaluate_catalogue(self.catalogue, attrs)
             with self._lock:
                 self._cache[key] = hit
+        return hit
+
+    def ranked(self, attrs: Attributes) -> Ranked:
+        """The items the holder may apply for, likeliest first (:func:`protocol.likely.rank`), cached."""
+        key = tuple(sorted(attrs.values.items()))
+        with self._lock:
+            hit = self._ranked.get(key)
+        if hit is None:
+            hit = rank(self.catalogue, attrs, self.groups(attrs))
+            with self._lock:
+                self._ranked[key] = hit
         return hit
 
     def verdict(self, attrs: Attributes, code: str) -> Verdict:
