@@ -15,7 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
@@ -23,8 +23,9 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
+from hub.calendar.duedates import Promise
 from hub.cases.lookup import HolderLookup
-from hub.cases.routing import Router
+from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, DeadLetter, RatingRow
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
@@ -60,20 +61,23 @@ class Handler:
     def __init__(
         self,
         engine: Engine,
-        router: Router,
+        router: Routes,
         metrics: IngestMetrics,
         skew_alert_s: float = 300.0,
-        due_date: Callable[[str, datetime], date | None] = lambda item, at: None,
+        promise: Callable[[str, datetime], Promise | None] = lambda item, at: None,
         *,
         case_key: PrivateKey,
     ) -> None:
-        """``case_key``: the hub's private case key (:mod:`hub.casekey`), which opens sealed cases."""
+        """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
+        working days promised and the due date of a case of an item received at a time
+        (:meth:`hub.calendar.duedates.DueDates.promise`); ``case_key``: the hub's private case key
+        (:mod:`hub.casekey`), which opens sealed cases."""
         self.engine = engine
         self.opener = Opener(case_key)
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
-        self.due_date = due_date
+        self.promise = promise
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.terminals = Terminals(self._insert, metrics)
         # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
@@ -222,6 +226,7 @@ class Handler:
                 rejected.append(Rejection(item_id=case.case_id, reason=reason, detail=detail))
                 continue
             valid.append(case.case_id)
+            promise = self.promise(case.item_code, at)
             rows.append(
                 {
                     "case_id": str(case.case_id),
@@ -239,7 +244,8 @@ class Handler:
                     "sent_at": batch.sent_at,
                     "received_at": at,
                     "clock_skew_s": skew if flagged else None,
-                    "due_date": self.due_date(case.item_code, at),
+                    "due_date": promise.due if promise else None,
+                    "promised_days": promise.days if promise else None,
                     "updated_at": at,
                     "payload": payload,
                 }

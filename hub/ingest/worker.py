@@ -23,7 +23,7 @@ from paho.mqtt.properties import Properties
 
 from hub.cases.delivery import EventDelivery
 from hub.ingest.handler import Events, Handler
-from hub.settings import HubSettings
+from hub.settings import HubSettings, require_safe_broker_link
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import HubState, HubStateBody
@@ -37,6 +37,7 @@ GROUP_MAX = 64  # messages committed together: one fsync for many batches
 
 class IngestWorker:
     def __init__(self, settings: HubSettings, handler: Handler) -> None:
+        require_safe_broker_link(settings)  # before anything connects: no password in clear text
         self.settings = settings
         self.handler = handler
         self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=settings.queue_max)

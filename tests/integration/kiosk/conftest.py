@@ -31,6 +31,8 @@ from shegong.broker import free_port
 from tests.support import staff_pins
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"
+#: The test committee's own area (南京东路街道): 福州路 300–399, where 张伟's card says he lives.
+TEST_AREA = {"district": "黄浦区", "streets": [{"street": "福州路", "lanes": "300-399"}]}
 
 
 @dataclass
@@ -86,7 +88,8 @@ def shot() -> Callable[[Any, str], Path]:
 
 @pytest.fixture
 def start_kiosk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningKiosk]]:
-    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test.
+    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test; its
+    committee's area is :data:`TEST_AREA` unless ``settings`` give another ``committee_area``.
 
     The kiosk serves its own browser only: when the test has a ``page``, that page is let in at start
     (``RunningKiosk.admit``), as the terminal's kiosk browser is."""
@@ -97,7 +100,11 @@ def start_kiosk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
             from edge.runtime import EdgeRuntime
             from edge.settings import EdgeSettings
 
-            values: dict[str, Any] = {"data_dir": tmp_path / "edge", "committee_code": "JW001"}
+            values: dict[str, Any] = {
+                "data_dir": tmp_path / "edge",
+                "committee_code": "JW001",
+                "committee_area": TEST_AREA,
+            }
             values.update(settings)
             runtime = EdgeRuntime(EdgeSettings(**values))
             stops.append(runtime.close)
