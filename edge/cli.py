@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from collections.abc import Sequence
 
 from edge import settings as edge_settings
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
+    # Every file the terminal makes (database, its -wal/-shm, keys, the kiosk's secret, logs) is the
+    # terminal user's alone: set before anything is opened, inherited by whatever it starts.
+    os.umask(0o077)
     args = list(argv)
     if args[:1] == ["reader"]:
         from edge.devices.cli import main as devices_main

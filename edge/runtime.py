@@ -17,11 +17,12 @@ from edge.catalogue.sync import CatalogueSync
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
-from edge.store.db import device_secret, open_engine
+from edge.store.db import open_engine
 from edge.store.outbox import Outbox
 from edge.store.ratings import RatingStore
 from edge.store.retention import Retention
 from edge.sync.agent import SyncAgent
+from edge.sync.lookup import LookupSync
 from protocol import topics
 from protocol.envelope import utcnow
 
@@ -48,7 +49,7 @@ class EdgeRuntime:
         self.settings = settings
         self.engine = open_engine(settings)
         self.alarms = Alarms(self.engine)
-        self.cases = CaseStore(self.engine, settings, device_secret(settings), self.alarms)
+        self.cases = CaseStore(self.engine, settings, self.alarms)  # its lookup key comes from the hub
         self.outbox = Outbox(self.engine)
         self.ratings = RatingStore(self.engine, settings)
         self.retention = Retention(self.engine, settings)
@@ -67,6 +68,9 @@ class EdgeRuntime:
         self.agent.retained_handlers[topics.catalogue()] = self.catalogue_sync.on_announcement
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
+        self.lookup = LookupSync(self.cases, settings.terminal_id)
+        self.agent.on_online.append(self.lookup.on_online)
+        self.agent.down_handlers[topics.Down.LOOKUP] = self.lookup.on_reply
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
 

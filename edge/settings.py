@@ -35,7 +35,12 @@ class EdgeSettings(TomlSettings):
         '(TOML: [committee_area] district = "浦东新区", streets = [{street = "潍坊路", lanes = "1-200"}]; '
         "docs/kiosk.md). A card address in it shows the holder lives here; unset: staff always check",
     )
-    data_dir: Path = Field(Path("/var/lib/shegong"), description="database and device secret live here")
+    data_dir: Path = Field(Path("/var/lib/shegong"), description="the database lives here (0700)")
+    run_dir: Path | None = Field(
+        None,
+        description="per-boot files: the kiosk browser's way in (kiosk.url, kiosk.html). Unset: data_dir/run; "
+        "under systemd /run/shegong (RuntimeDirectory)",
+    )
     db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 
     broker_host: str = Field("127.0.0.1", description="MQTT broker (the hub's Mosquitto) host")
@@ -45,6 +50,11 @@ class EdgeSettings(TomlSettings):
     )
     broker_password: str | None = Field(None, description="per-terminal MQTT password")
     broker_tls_ca: Path | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
+    broker_insecure: bool = Field(
+        False,
+        description="allow a broker password over plain MQTT (no broker_tls_ca): the demo on loopback only. "
+        "Without it a terminal with a password and no CA refuses to start",
+    )
     hub_public_key: str = Field(
         "",
         description="the hub's public case key (`shegong hub keys public`); every case is sealed to it on "
@@ -73,10 +83,17 @@ class EdgeSettings(TomlSettings):
         "127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)"
     )
     kiosk_port: int = Field(8600, description="port of the kiosk web app")
+    kiosk_allow_remote: bool = Field(
+        False,
+        description="let the kiosk listen on an address other hosts reach (kiosk_host not loopback); logged as a"
+        " warning. Off: such a kiosk_host refuses to start",
+    )
     kiosk_idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
     kiosk_warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
     kiosk_staff_pins: str | None = Field(
-        None, description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID); unset: the demo PIN, with a warning"
+        None,
+        description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
+        " mode (none ships with the terminal)",
     )
     kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
     reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")
@@ -95,8 +112,9 @@ class EdgeSettings(TomlSettings):
         return self.data_dir / "edge.db"
 
     @property
-    def secret_path(self) -> Path:
-        return self.data_dir / "device.key"
+    def runtime_dir(self) -> Path:
+        """Where per-start files go: ``run_dir``, else ``data_dir/run``."""
+        return self.run_dir or self.data_dir / "run"
 
 
 def load(**overrides: object) -> EdgeSettings:

@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, Strict
+from protocol.lookup import HolderKey
 
 __all__ = [
     "Ack",
@@ -106,6 +107,11 @@ class AckBody(Strict):
     acked: list[uuid.UUID] = Field(default_factory=list, description="items committed at the hub (or already there)")
     rejected: list[Rejection] = Field(default_factory=list)
     in_reply_to: uuid.UUID | None = Field(default=None, description="id of the message answered")
+    holder_keys: dict[uuid.UUID, HolderKey] = Field(
+        default_factory=dict,
+        description="holder key of each case acked (see protocol.lookup): a case accepted while the terminal had "
+        "no lookup key gets its holder key here",
+    )
 
 
 class Ack(Envelope):

@@ -16,6 +16,7 @@ from protocol.cases import Ack, CaseBatch, CaseEvents
 from protocol.catalogue_sync import CatalogueAnnouncement, CatalogueReply, CatalogueReport, CatalogueRequest
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, MessageType, ProtocolError
 from protocol.health import Heartbeat
+from protocol.lookup import LookupReply, LookupRequest
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, Command, Death, HubState
 
@@ -35,6 +36,8 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     CatalogueRequest,
     CatalogueReply,
     CatalogueReport,
+    LookupRequest,
+    LookupReply,
 )
 
 Message = Annotated[
@@ -50,7 +53,9 @@ Message = Annotated[
     | CatalogueAnnouncement
     | CatalogueRequest
     | CatalogueReply
-    | CatalogueReport,
+    | CatalogueReport
+    | LookupRequest
+    | LookupReply,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -67,6 +72,8 @@ _ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType
     ("down", topics.Down.EVENTS): frozenset({MessageType.CASE_EVENTS}),
     ("down", topics.Down.COMMANDS): frozenset({MessageType.COMMAND}),
     ("down", topics.Down.CATALOGUE): frozenset({MessageType.CATALOGUE_REPLY}),
+    ("up", topics.Up.LOOKUP): frozenset({MessageType.LOOKUP_REQUEST}),
+    ("down", topics.Down.LOOKUP): frozenset({MessageType.LOOKUP_REPLY}),
 }
 
 

@@ -53,6 +53,8 @@ class MessageType(enum.StrEnum):
     CATALOGUE_REQUEST = "catalogue_request"
     CATALOGUE_REPLY = "catalogue_reply"
     CATALOGUE_REPORT = "catalogue_report"
+    LOOKUP_REQUEST = "lookup_request"
+    LOOKUP_REPLY = "lookup_reply"
 
 
 class DeadLetterReason(enum.StrEnum):

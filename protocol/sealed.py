@@ -4,8 +4,9 @@ A terminal holds only the hub's public key (``hub_public_key`` in its settings, 
 provisioning). Each :class:`~protocol.cases.CaseSubmission` is sealed on acceptance with libsodium's
 ``crypto_box`` (X25519, XSalsa20-Poly1305; PyNaCl's ``Box``) between the hub's key and an *ephemeral* key
 pair that the terminal's :class:`Sealer` keeps in memory only and replaces at least every minute (or
-1,000 cases): nothing on the terminal's disk, and nothing left in it once the minute is over, can open
-what it has queued. The hub keeps the shared key of each ephemeral key it meets, so opening costs a
+1,000 cases). A timer drops the key when its minute is over even if no case comes to replace it: nothing
+on the terminal's disk, and nothing left in its memory once the minute is over, can open what it has
+queued. The hub keeps the shared key of each ephemeral key it meets, so opening costs a
 cipher pass, not a key exchange per case. Any change to the sealed bytes makes opening fail.
 
 ``sealed`` is URL-safe base64 of: the ephemeral public key (32 bytes), the nonce (24), the ciphertext
@@ -84,7 +85,12 @@ def generate_keypair() -> tuple[str, str]:
 
 class Sealer:
     """A terminal's sealing: one ephemeral key pair at a time, in memory only, replaced after ``rotate_s``
-    seconds or ``rotate_n`` cases, whichever comes first. Safe to share between threads."""
+    seconds or ``rotate_n`` cases, whichever comes first. Safe to share between threads.
+
+    With ``timer`` (the default) a daemon timer drops each key ``rotate_s`` seconds after it was made, so
+    a key does not outlive its minute on a quiet terminal. :meth:`expire` does the same by ``clock`` (for
+    a caller that keeps its own time); :meth:`close` drops the key at once.
+    """
 
     def __init__(
         self,
@@ -92,16 +98,27 @@ class Sealer:
         rotate_s: float = 60.0,
         rotate_n: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        timer: bool = True,
     ) -> None:
         self.hub_key = hub_key
         self.rotate_s = rotate_s
         self.rotate_n = rotate_n
         self._clock = clock
+        self._timer_on = timer
         self._lock = threading.Lock()
         self._box: Box | None = None
         self._prefix = b""
         self._made = 0.0
         self._used = 0
+        self._generation = 0
+        self._timer: threading.Timer | None = None
+
+    @property
+    def holds_key(self) -> bool:
+        """Whether an ephemeral key is in memory now."""
+        with self._lock:
+            return self._box is not None
 
     def seal(self, case: CaseSubmission) -> SealedCase:
         plain = case.model_dump_json().encode()
@@ -112,15 +129,55 @@ class Sealer:
                 self._box = Box(ephemeral, self.hub_key)  # the shared key; the private half is dropped here
                 self._prefix = bytes(ephemeral.public_key)
                 self._made, self._used = now, 0
+                self._generation += 1
+                if self._timer_on:
+                    self._arm(self._generation)
             self._used += 1
             box, prefix = self._box, self._prefix
         sealed = prefix + bytes(box.encrypt(plain))  # a fresh random nonce every time
         return SealedCase(case_id=case.case_id, sealed=base64.urlsafe_b64encode(sealed).decode("ascii"))
 
+    def expire(self) -> bool:
+        """Drop the key if its ``rotate_s`` are over by ``clock``; True when one was dropped."""
+        with self._lock:
+            if self._box is None or self._clock() - self._made < self.rotate_s:
+                return False
+            self._drop()
+            return True
+
+    def close(self) -> None:
+        """Drop the key now (and its timer); the next seal makes a new one."""
+        with self._lock:
+            self._drop()
+
+    # -- inside the lock -------------------------------------------------------------------------------------
+    def _arm(self, generation: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(self.rotate_s, self._wipe, args=(generation,))
+        self._timer.daemon = True  # a quiet terminal's shutdown does not wait for it
+        self._timer.start()
+
+    def _wipe(self, generation: int) -> None:
+        """The timer of key ``generation``: drop it, unless a newer key has replaced it meanwhile."""
+        with self._lock:
+            if self._generation == generation:
+                self._drop()
+
+    def _drop(self) -> None:
+        self._box, self._prefix, self._used = None, b"", 0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
 
 def seal(key: PublicKey, case: CaseSubmission) -> SealedCase:
-    """One case sealed under an ephemeral key of its own."""
-    return Sealer(key).seal(case)
+    """One case sealed under an ephemeral key of its own (dropped before this returns)."""
+    sealer = Sealer(key, timer=False)
+    try:
+        return sealer.seal(case)
+    finally:
+        sealer.close()
 
 
 class Opener:

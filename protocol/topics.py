@@ -36,6 +36,7 @@ class Up(enum.StrEnum):
     AUDIT = "audit"
     RECONCILE = "reconcile"
     CATALOGUE = "catalogue"
+    LOOKUP = "lookup"
 
 
 class Down(enum.StrEnum):
@@ -46,6 +47,7 @@ class Down(enum.StrEnum):
     COMMANDS = "commands"
     RECONCILE = "reconcile"
     CATALOGUE = "catalogue"
+    LOOKUP = "lookup"
 
 
 class TopicError(ValueError):

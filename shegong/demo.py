@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.kiosk.staff import hash_pin
 from hub import casekey
 from shegong.broker import Mosquitto, free_port
 
@@ -42,7 +44,7 @@ HUB_USERS = [
     ("auditor", "auditor-demo", "auditor", ""),
     ("operator", "operator-demo", "operator", ""),
 ]
-STAFF_PIN = "246810"
+STAFF_ID = "demo"
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Demo:
         self.hub_port = hub_port
         self.kiosk_port = kiosk_port
         self.children: list[Child] = []
+        # No PIN ships with the kiosk: the demo makes one for this run and prints it.
+        self.staff_pin = f"{secrets.randbelow(10**6):06d}"
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
@@ -102,6 +106,13 @@ class Demo:
                 child.proc.wait(5)
 
 
+def _narrow(folder: Path) -> None:
+    """A demo folder from before files were private: make it so (links, such as the device ptys, stay)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def _wait_http(url: str, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,6 +122,16 @@ def _wait_http(url: str, timeout: float = 30.0) -> bool:
         except OSError:
             time.sleep(0.2)
     return False
+
+
+def _way_in(path: Path, timeout: float = 60.0) -> str:
+    """The kiosk's way in for its browser (this start's secret in the URL), once the terminal wrote it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and (url := path.read_text().strip()):
+            return url
+        time.sleep(0.2)
+    return f"(not written yet: see {path})"
 
 
 def _port(preferred: int) -> int:
@@ -139,7 +160,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         args = ["hub", "user", "add", user, "--role", role, "--password-stdin"]
         demo.run_once(args + (["--department", department] if department else []), hub_env, stdin=password + "\n")
     demo.spawn("hub", ["hub", "run"], hub_env)
-    lines = []
+    started: list[tuple[str, str, Path, Path]] = []
     for i in range(demo.terminals):
         code, name = COMMITTEES[i % len(COMMITTEES)]
         terminal = f"{code}-K1"
@@ -148,6 +169,9 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         for sim in ("id-reader", "printer", "scanner"):
             demo.spawn(f"{terminal}-{sim}", ["sim", sim, "--link", str(devices / sim)])
         kiosk_port = _port(demo.kiosk_port + i) if demo.kiosk_port else free_port()
+        data_dir = folder / "edges" / terminal
+        way_in = data_dir / "run" / "kiosk.url"  # written by the terminal at each start (edge.kiosk.gate)
+        way_in.unlink(missing_ok=True)
         demo.spawn(
             terminal,
             ["edge", "run"],
@@ -156,15 +180,20 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_COMMITTEE_CODE": code,
                 "SHEGONG_COMMITTEE_NAME": name,
                 "SHEGONG_COMMITTEE_AREA": json.dumps(COMMITTEE_AREAS[code], ensure_ascii=False),
-                "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
+                "SHEGONG_KIOSK_STAFF_PINS": f"{STAFF_ID}:{hash_pin(demo.staff_pin)}",
+                "SHEGONG_DATA_DIR": str(data_dir),
                 "SHEGONG_BROKER_PORT": str(broker.port),
+                "SHEGONG_BROKER_INSECURE": "true",  # loopback, plain MQTT: allowed should a password be set
                 "SHEGONG_KIOSK_PORT": str(kiosk_port),
                 "SHEGONG_READER_PORT": str(devices / "id-reader"),
                 "SHEGONG_PRINTER_PORT": str(devices / "printer"),
                 "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
             },
         )
-        lines.append(f"  {name} ({terminal}): kiosk http://127.0.0.1:{kiosk_port}/")
+        started.append((name, terminal, way_in, devices))
+    lines = []
+    for name, terminal, way_in, devices in started:  # each terminal writes its way in once it listens
+        lines.append(f"  {name} ({terminal}): kiosk {_way_in(way_in)}")
         lines.append(f"      tap a card:  shegong sim id-reader place --link {devices / 'id-reader'} --identity <key>")
     return lines
 
@@ -178,10 +207,12 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--kiosk-port", type=int, default=8601, help="first kiosk port")
     p.add_argument("--for-seconds", type=float, default=0, help="stop by itself after this long (tests)")
     ns = p.parse_args(list(argv))
+    os.umask(0o077)  # keys, databases, logs: this user's alone, in every process the demo starts
     folder = ns.dir.resolve()
     if ns.fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _narrow(folder)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -195,7 +226,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
         print("  hub logins: " + ", ".join(f"{u}/{pw} ({r})" for u, pw, r, _ in HUB_USERS))
-        print(f"  kiosk staff mode (代办): staff id demo, PIN {STAFF_PIN}")
+        print(f"  kiosk staff mode (代办): staff id {STAFF_ID}, PIN {demo.staff_pin} (made for this run)")
         print("\n".join(lines))
         print("  test identities: shegong sim identities")
         print(f"  logs: {folder / 'logs'}\n  Ctrl-C stops everything.", flush=True)

@@ -3,6 +3,7 @@ waiting for a condition, counting rows at the hub."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -18,6 +19,18 @@ from protocol.cases import Applicant, CaseSubmission, SealedCase
 #: The hub case key of this test process: conftest gives its public half to every terminal and its private
 #: half (in a 0600 file) to every hub, through SHEGONG_HUB_PUBLIC_KEY and SHEGONG_HUB_CASE_KEY_FILE.
 CASE_KEY, CASE_PUBLIC_KEY = sealed.generate_keypair()
+
+
+#: The tests' own staff member: no PIN ships with the kiosk, so tests that need staff mode provision this one.
+STAFF_ID, STAFF_PIN = "sg-test", "735106"
+
+
+@functools.cache
+def staff_pins() -> str:
+    """The PIN entry of :data:`STAFF_ID` as ``kiosk_staff_pins`` takes it (made as an administrator makes one)."""
+    from edge.kiosk.staff import hash_pin
+
+    return f"{STAFF_ID}:{hash_pin(STAFF_PIN)}"
 
 
 def seal(case: CaseSubmission) -> SealedCase:

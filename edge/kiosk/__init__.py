@@ -8,7 +8,9 @@ Nothing is imported here. ``edge.kiosk.server`` serves it (``serve`` for ``shego
 - ``session``: server-side sessions holding the card holder's facts, idle timeout, claim tokens
 - ``directory``: the catalogue as the kiosk shows it (eligibility per holder, pinyin search, due dates)
 - ``receipts``: what goes on paper (ESC/POS) and the on-screen QR code
-- ``staff``: staff PINs (scrypt) with a lockout
+- ``staff``: staff PINs (scrypt) with a lockout; none ships, so no staff mode until some are provisioned
+- ``gate``: this start's secret, so that only the kiosk's own browser is served (claims, pages, events)
+- ``throttle``: the rate limit of failed progress lookups
 - ``events``: card and scan events from the device threads to the browsers' event streams
 - ``app`` and ``routes/``: the web app; ``bench``: the latency benchmark
 """

@@ -21,9 +21,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from edge.errors import EdgeError, StorageFull
-from edge.kiosk.config import DEMO_STAFF_PINS, KioskConfig
+from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
+from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH, KioskGate
 from edge.kiosk.routes import ROUTES
 from edge.kiosk.session import SessionStore
 from edge.kiosk.staff import StaffDirectory
@@ -54,10 +55,13 @@ def build_kiosk(
     config: KioskConfig | None = None,
     catalogue: Catalogue | None = None,
     calendar: WorkCalendar | None = None,
+    gate: KioskGate | None = None,
 ) -> Kiosk:
+    """The kiosk's parts; ``gate`` is the way in for its browser (a new one, for this process, if None)."""
     config = config or KioskConfig.from_settings(runtime.settings)
-    if config.staff_pins == DEMO_STAFF_PINS:
-        log.warning("kiosk staff login uses the demo PIN: set SHEGONG_KIOSK_STAFF_PINS (docs/kiosk.md)")
+    staff = StaffDirectory(config.staff_pins)
+    if not staff.enabled:
+        log.info("kiosk staff mode off: no staff PINs provisioned (kiosk_staff_pins, docs/kiosk.md)")
     # Pages ping at most every ping_every_s: the server waits that much longer than the page's own timer,
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
@@ -77,8 +81,9 @@ def build_kiosk(
         calendar=calendar or load_seed_calendar(),
         sessions=sessions,
         events=KioskEvents(sessions),
-        staff=StaffDirectory(config.staff_pins),
+        staff=staff,
         printer=devices,
+        gate=gate or KioskGate(),
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event
@@ -88,7 +93,7 @@ def build_kiosk(
 def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> Litestar:
     """The kiosk app for ``runtime`` (an EdgeRuntime) and ``devices`` (a DeviceService, or None).
 
-    ``options`` go to :func:`build_kiosk` (``config``, ``catalogue``, ``calendar``). The app's
+    ``options`` go to :func:`build_kiosk` (``config``, ``catalogue``, ``calendar``, ``gate``). The app's
     ``state.kiosk`` is the :class:`Kiosk`; its device events are wired when the service has no handler.
     """
     kiosk = build_kiosk(runtime, devices, **options)
@@ -131,6 +136,7 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
             NotFoundException: _not_found,
             PermissionDeniedException: _forbidden,
         },
+        before_request=_gate_keeper,
         after_request=_headers,
         lifespan=[sweeper],
         logging_config=None,  # the process's logging is set once by the shegong command
@@ -138,6 +144,19 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
         debug=False,
     )
     return app
+
+
+def _gate_keeper(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Only the browser that came in through the gate (:mod:`edge.kiosk.gate`) is served: other clients of
+    the port get no event stream (no claim token), no claim, no page and no form."""
+    path = request.url.path
+    if path == OPEN_PATH or path.startswith("/static/"):
+        return None
+    kiosk = _kiosk(request)
+    if kiosk.gate.admits(request.cookies.get(GATE_COOKIE)):
+        return None
+    log.warning("kiosk refused a client without the gate cookie (%s)", "event stream" if path == "/events" else "page")
+    return Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain")
 
 
 async def _headers(response: Response[Any]) -> Response[Any]:

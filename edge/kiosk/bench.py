@@ -163,6 +163,7 @@ def run(items: int = 300, rounds: int = 1000, warmup: int = 50) -> dict[str, Any
             timed, bare = _Timed(app), _Timed(Litestar([hello], logging_config=None))
             with _serving(timed) as kiosk_url, _serving(bare) as hello_url:
                 browser, plain = _Browser(kiosk_url), _Browser(hello_url)
+                assert browser.get(kiosk.gate.open_path)[0] == 200  # the kiosk serves its own browser only
                 gc.collect()
                 for n in range(warmup + rounds):
                     started = time.perf_counter()

@@ -7,9 +7,10 @@ Each value comes from :class:`edge.settings.EdgeSettings` (which reads the TOML 
 |---|---|---|
 | ``host`` | ``SHEGONG_KIOSK_HOST`` | ``127.0.0.1`` (the kiosk's own browser) |
 | ``port`` | ``SHEGONG_KIOSK_PORT`` | ``8600`` |
+| ``allow_remote`` | ``SHEGONG_KIOSK_ALLOW_REMOTE`` | ``false``: a ``host`` that is not loopback refuses to start |
 | ``idle_timeout_s`` | ``SHEGONG_KIOSK_IDLE_TIMEOUT_S`` | ``60``: a session with no touch ends |
 | ``warn_before_s`` | ``SHEGONG_KIOSK_WARN_BEFORE_S`` | ``20``: the warning shows this long before (WCAG 2.2.1) |
-| ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | the demo entry ``demo`` / PIN ``246810`` (see docs/kiosk.md) |
+| ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | empty: staff mode is off until PINs are provisioned |
 | ``progress_url`` | ``SHEGONG_KIOSK_PROGRESS_URL`` | ``https://shegong.example/progress``: the receipt QR |
 | ``reader_port`` | ``SHEGONG_READER_PORT`` | ``/dev/shegong-reader`` (empty: no ID card reader) |
 | ``sscard_lib`` | ``SHEGONG_SSCARD_LIB`` | empty: no social-security card reader |
@@ -26,20 +27,18 @@ from typing import Any
 
 from protocol.residence import CommitteeArea
 
-__all__ = ["DEMO_STAFF_PINS", "KioskConfig"]
-
-#: ``demo`` with PIN 246810 (scrypt, n=2**14): for demonstrations and tests only. Production sets
-#: ``SHEGONG_KIOSK_STAFF_PINS`` to entries made with ``python -m edge.kiosk.staff STAFF_ID``.
-DEMO_STAFF_PINS = "demo:scrypt$16384$8$1$ZGVtby1zYWx0LWtpb3NrIQ==$wlwtF08jNihijg7GaPPJs0vAzf50Z8wFg4gamExxTaQ="
+__all__ = ["KioskConfig"]
 
 
 @dataclass(frozen=True)
 class KioskConfig:
     host: str = "127.0.0.1"
     port: int = 8600
+    allow_remote: bool = False
     idle_timeout_s: float = 60.0
     warn_before_s: float = 20.0
-    staff_pins: str = DEMO_STAFF_PINS
+    #: entries made with ``python -m edge.kiosk.staff STAFF_ID``; none shipped: no PINs, no staff mode
+    staff_pins: str = ""
     progress_url: str = "https://shegong.example/progress"
     reader_port: str = "/dev/shegong-reader"
     sscard_lib: str = ""
@@ -61,6 +60,7 @@ class KioskConfig:
         names = {
             "host": "kiosk_host",
             "port": "kiosk_port",
+            "allow_remote": "kiosk_allow_remote",
             "idle_timeout_s": "kiosk_idle_timeout_s",
             "warn_before_s": "kiosk_warn_before_s",
             "staff_pins": "kiosk_staff_pins",

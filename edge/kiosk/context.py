@@ -20,9 +20,11 @@ from edge.devices.escpos import Receipt
 from edge.kiosk.config import KioskConfig
 from edge.kiosk.directory import Directory
 from edge.kiosk.events import KioskEvents
+from edge.kiosk.gate import KioskGate
 from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
 from edge.kiosk.session import KioskSession, SessionStore
 from edge.kiosk.staff import StaffDirectory
+from edge.kiosk.throttle import Throttle
 from edge.sync.agent import LinkState
 from protocol.catalogue import Catalogue
 from protocol.idnumber import mask
@@ -69,6 +71,11 @@ class Kiosk:
     catalogue: Callable[[], Catalogue]  # the catalogue in force now (it changes when the hub publishes)
     calendar: WorkCalendar
     printer: Printer | None = None
+    #: this start's way in for the kiosk's own browser; nothing else is served without its cookie
+    gate: KioskGate = field(default_factory=KioskGate)
+    #: failed progress lookups: 10 per client in 10 minutes, 5 per receipt number in 30 minutes
+    progress_by_client: Throttle = field(default_factory=lambda: Throttle(10, 600.0))
+    progress_by_receipt: Throttle = field(default_factory=lambda: Throttle(5, 1800.0))
     page_cache_size: int = PAGE_CACHE_SIZE
     _directory: Directory | None = field(default=None, repr=False)
     _bodies: LRUCache[Hashable, tuple[Markup, tuple[Markup, ...]]] = field(init=False, repr=False)
@@ -177,6 +184,7 @@ class Kiosk:
             "kiosk": self.config,
             "session": session,
             "staff_id": session.staff_id if session else None,
+            "staff_enabled": self.staff.enabled,
             "holder_name": holder.name if holder else None,
             "holder_id": mask(holder.id_number) if holder else None,
             "help_called": bool(session and session.help_called) or request.query_params.get("help") == "1",

@@ -1,7 +1,9 @@
 """Serve the kiosk: ``serve(runtime, stop)`` for ``shegong edge run``; ``create_app`` for tests.
 
 uvicorn runs on a thread of its own (so it installs no signal handlers) and stops when ``stop`` is set;
-the device service (readers, printer, scanner named by the kiosk config) runs beside it.
+the device service (readers, printer, scanner named by the kiosk config) runs beside it. Once it
+listens, the way in for the kiosk's own browser is written to the runtime folder (:mod:`edge.kiosk.gate`).
+The kiosk listens on loopback: another address is refused unless ``kiosk_allow_remote`` is set.
 """
 
 from __future__ import annotations
@@ -13,12 +15,31 @@ from typing import Any
 import uvicorn
 
 from edge.devices.service import DeviceService
+from edge.errors import EdgeError
 from edge.kiosk.app import create_app
 from edge.kiosk.config import KioskConfig
+from edge.kiosk.gate import KioskGate, is_loopback
 
-__all__ = ["KioskServer", "create_app", "open_devices", "serve"]
+__all__ = ["KioskServer", "RemoteKiosk", "check_host", "create_app", "open_devices", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+class RemoteKiosk(EdgeError):
+    """The kiosk would listen where other hosts reach it, and ``kiosk_allow_remote`` is off."""
+
+
+def check_host(config: KioskConfig) -> None:
+    """Refuse a kiosk address other hosts reach unless ``allow_remote`` says so (then warn)."""
+    if is_loopback(config.host):
+        return
+    if not config.allow_remote:
+        raise RemoteKiosk(
+            f"kiosk_host {config.host!r} is not a loopback address: other hosts could reach the kiosk. Use "
+            "127.0.0.1 (the touch screen's own browser), or set kiosk_allow_remote = true if a browser on "
+            "another host must show it"
+        )
+    log.warning("kiosk_allow_remote: the kiosk listens on %s, where other hosts can reach it", config.host)
 
 
 def open_devices(config: KioskConfig, **options: Any) -> DeviceService:
@@ -61,8 +82,26 @@ class KioskServer:
         self._thread = threading.Thread(target=self.server.run, name="kiosk-http", daemon=True)
 
     @property
+    def port(self) -> int:
+        """The port listened on (the one chosen when the config said 0)."""
+        for server in getattr(self.server, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return self.config.port
+
+    @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.config.port}"
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def local_url(self) -> str:
+        """Where a browser on this machine reaches the kiosk (loopback when it listens on every address)."""
+        host = self.config.host
+        if host in ("0.0.0.0", "", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> KioskServer:
         self._thread.start()
@@ -84,13 +123,17 @@ def serve(runtime: Any, stop: threading.Event, host: str | None = None, port: in
     """Run the kiosk (web app and devices) for ``runtime`` until ``stop`` is set."""
     config = KioskConfig.from_settings(runtime.settings)
     config = config.with_(host=host or config.host, port=port or config.port)
+    check_host(config)
+    way_in = runtime.settings.runtime_dir
+    gate = KioskGate.for_this_boot(way_in)  # the same all boot long: a restarted service keeps its browser
     devices = open_devices(config)
-    app = create_app(runtime, devices, config=config)
+    app = create_app(runtime, devices, config=config, gate=gate)
     devices.start()
     runtime.agent.health = lambda: devices.health().as_dict()  # reader and printer state in heartbeats
     server = KioskServer(app, config.host, config.port)
     try:
         server.start()
+        gate.write(way_in, server.local_url)
         log.info("kiosk on %s", server.url)
         stop.wait()
     finally:

@@ -1,7 +1,8 @@
 """Staff PINs: scrypt hashes (stdlib), compared in constant time, with a lockout after repeated failures.
 
 A PIN entry is ``staff_id:scrypt$n$r$p$salt_b64$hash_b64``; several are separated by commas. Make one with
-``python -m edge.kiosk.staff STAFF_ID`` (asks for the PIN, prints the entry).
+``python -m edge.kiosk.staff STAFF_ID`` (asks for the PIN, prints the entry). No PIN ships with the kiosk:
+with no entry provisioned, staff mode is off (no login offered, every login refused).
 """
 
 from __future__ import annotations
@@ -77,8 +78,16 @@ class StaffDirectory:
     def __contains__(self, staff_id: str) -> bool:
         return staff_id in self._hashes
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any staff PIN is provisioned here; without one there is no staff mode at all."""
+        return bool(self._hashes)
+
     def login(self, staff_id: str, pin: str) -> bool:
-        """True when the PIN is this staff member's; raises :class:`StaffLocked` while locked out."""
+        """True when the PIN is this staff member's; raises :class:`StaffLocked` while locked out.
+        Always False while no PIN is provisioned."""
+        if not self._hashes:
+            return False
         with self._lock:
             now = self._clock()
             if now < self._locked_until:

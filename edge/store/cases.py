@@ -2,6 +2,12 @@
 
 The receipt number (committee code, local date, local sequence) and the query code are made here,
 offline, so the receipt prints at once whatever the state of the VPN.
+
+A holder's cases are found by ``holder_key``, ``HMAC(K, id_number)`` under the lookup key ``K`` the
+hub gives this terminal on each connect (:mod:`protocol.lookup`). ``K`` lives in this object's memory
+only: nothing on the disk lets a thief test an ID number against the stored cases. Until ``K`` is here
+(a restart during an outage) a new case is stored with an empty holder key — its ack brings the key —
+and a holder's history cannot be listed (:class:`LookupUnavailable`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import os
 import secrets
 import sqlite3
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -25,12 +32,13 @@ from edge.errors import EdgeError, StorageFull
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
+from edge.store.db import read_counter
 from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter
-from protocol import idnumber, sealed
+from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
 
-__all__ = ["CaseStore", "InvalidApplicant", "NewCase", "NoHubKey"]
+__all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey"]
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -43,6 +51,9 @@ _cases, _outbox, _events, _counters = (
 )
 
 
+_KEY_ID = "lookup_key_id"
+
+
 class _NoRoom(Exception):
     """Internal: the bound is reached; turned into an alarm and StorageFull outside the transaction."""
 
@@ -53,6 +64,11 @@ class NoHubKey(EdgeError):
 
 class InvalidApplicant(EdgeError):
     """The card holder's ID number is not a possible one; the message is for the resident."""
+
+
+class LookupUnavailable(EdgeError):
+    """This terminal has no lookup key yet (none since it started: the hub gives it on connect), so a
+    holder's cases cannot be looked up by their ID number."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +85,12 @@ class NewCase:
 class CaseStore:
     """Cases of this terminal: accept, list a holder's cases, apply hub events."""
 
-    def __init__(self, engine: Engine, settings: EdgeSettings, secret: bytes, alarms: Alarms) -> None:
+    def __init__(self, engine: Engine, settings: EdgeSettings, alarms: Alarms) -> None:
         self._engine = engine
         self._settings = settings
-        self._secret = secret
         self._alarms = alarms
         self._sealer: sealed.Sealer | None = None
+        self._lookup_key: bytes | None = None  # K, from the hub; never written anywhere
 
     def sealer(self) -> sealed.Sealer:
         """Seals to the hub's public case key from the settings; :class:`NoHubKey` while there is none."""
@@ -88,8 +104,58 @@ class CaseStore:
                 raise NoHubKey(f"本终端的中心公钥配置有误（{exc}），暂时无法受理，请联系工作人员") from None
         return self._sealer
 
-    def holder_key(self, id_number: str) -> str:
-        return hmac.new(self._secret, id_number.encode(), hashlib.sha256).hexdigest()
+    # -- the lookup key --------------------------------------------------------------------------------
+    @property
+    def lookup_known(self) -> bool:
+        """Whether the hub's lookup key is here (since the last start)."""
+        return self._lookup_key is not None
+
+    def set_lookup_key(self, key: bytes) -> bool:
+        """Keep ``key`` (in memory) as ``K``. If it is not the key the stored holder keys were made with,
+        they are all cleared, to be filled again from the hub; returns True then."""
+        if len(key) != lookup.KEY_BYTES:
+            raise ValueError(f"a lookup key is {lookup.KEY_BYTES} bytes")
+        # 48 bits of a hash of K name it across restarts; they tell nothing about K or any holder.
+        key_id = int.from_bytes(hashlib.sha256(b"shegong/lookup-key-id\x00" + key).digest()[:6], "big")
+        with self._engine.begin() as conn:
+            stored = read_counter(conn, _KEY_ID)
+            changed = stored not in (0, key_id)
+            if changed:
+                conn.execute(update(_cases).where(_cases.c.holder_key != "").values(holder_key=""))
+            if stored != key_id:
+                conn.execute(
+                    text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = :v"),
+                    {"k": _KEY_ID, "v": key_id},
+                )
+        self._lookup_key = key
+        if changed:
+            log.warning("the hub's lookup key changed: holder keys cleared, to be asked for again")
+        return changed
+
+    def holder_key(self, id_number: str) -> str | None:
+        """``id_number``'s holder key, or None while the lookup key is not here."""
+        key = self._lookup_key
+        return lookup.holder_key(key, id_number) if key is not None else None
+
+    def set_holder_keys(self, keys: Mapping[str, str]) -> int:
+        """Store the hub's holder keys (``{case id: key}``) for cases that have none; returns how many."""
+        if not keys:
+            return 0
+        fill = (
+            update(_cases)
+            .where(_cases.c.case_id == bindparam("b_case_id"), _cases.c.holder_key == "")
+            .values(holder_key=bindparam("b_key"))
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(fill, [{"b_case_id": c, "b_key": k} for c, k in keys.items()]).rowcount
+
+    def missing_holder_keys(self, limit: int, exclude: Collection[str] = ()) -> list[str]:
+        """Cases the hub acked that have no holder key (oldest first), but those in ``exclude``."""
+        query = select(_cases.c.case_id).where(_cases.c.holder_key == "", _cases.c.hub_acked_at.is_not(None))
+        if exclude:
+            query = query.where(_cases.c.case_id.not_in(list(exclude)))
+        with self._engine.connect() as conn:
+            return list(conn.execute(query.order_by(_cases.c.created_at).limit(limit)).scalars())
 
     def submit(self, new: NewCase, now: datetime | None = None) -> CaseSubmission:
         """Accept ``new`` durably (case + outbox row, one transaction), or raise and store nothing.
@@ -129,7 +195,7 @@ class CaseStore:
                         receipt_no=receipt_no,
                         query_code=submission.query_code,
                         item_code=new.item_code,
-                        holder_key=self.holder_key(id_number),
+                        holder_key=self.holder_key(id_number) or "",  # empty: the ack brings it
                         created_at=now,
                         status="submitted",
                         version=0,
@@ -192,16 +258,37 @@ class CaseStore:
         return f"{self._settings.committee_code}-{day}-{last:04d}"
 
     def cases_of(self, id_number: str) -> list[dict[str, object]]:
-        """Every case of a holder, newest first, with its timeline and the time its state is as of."""
-        query = select(_cases).where(_cases.c.holder_key == self.holder_key(id_number))
+        """Every case of a holder, newest first, with its timeline and the time its state is as of.
+
+        Raises :class:`LookupUnavailable` while the lookup key is not here. A case accepted without it and
+        not yet acked by the hub is not among them (:meth:`cases_by_id` finds it by its id)."""
+        key = self.holder_key(id_number)
+        if key is None:
+            raise LookupUnavailable("与中心的连接恢复后才能查询您的办件记录")
+        query = select(_cases).where(_cases.c.holder_key == key)
         return self._with_timelines(query.order_by(_cases.c.created_at.desc()))
 
-    def by_receipt(self, receipt_no: str, query_code: str) -> dict[str, object] | None:
-        """The case on a receipt, with its timeline — only when the receipt's query code matches."""
+    def cases_by_id(self, case_ids: Collection[str]) -> list[dict[str, object]]:
+        """These cases (those still here), newest first, with their timelines."""
+        if not case_ids:
+            return []
+        query = select(_cases).where(_cases.c.case_id.in_(list(case_ids)))
+        return self._with_timelines(query.order_by(_cases.c.created_at.desc()))
+
+    def by_receipt(self, receipt_no: str, query_code: str, id_number: str) -> dict[str, object] | None:
+        """The case on a receipt, with its timeline — only when the query code matches *and* the case is
+        ``id_number``'s (by holder key). None for any mismatch, without saying which part it was.
+
+        Raises :class:`LookupUnavailable` while the lookup key is not here: the holder cannot be checked."""
+        key = self.holder_key(id_number)
+        if key is None:
+            raise LookupUnavailable("与中心的连接恢复后才能查询办理进度")
         found = self._with_timelines(select(_cases).where(_cases.c.receipt_no == receipt_no))
-        if not found or not hmac.compare_digest(str(found[0]["query_code"]), query_code.strip().upper()):
-            return None
-        return found[0]
+        case = found[0] if found else {"query_code": "", "holder_key": ""}
+        # Both compared every time, in constant time: the answer's timing does not tell which one failed.
+        code_ok = hmac.compare_digest(str(case["query_code"]).encode(), query_code.strip().upper().encode())
+        holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
+        return found[0] if found and code_ok and holder_ok else None
 
     def _with_timelines(self, query: Select) -> list[dict[str, object]]:  # type: ignore[type-arg]
         with self._engine.connect() as conn:
@@ -230,8 +317,7 @@ class CaseStore:
                 "version": ev.version,
                 "status": ev.status.value,
                 "at": ev.at,
-                "note": ev.note,
-                "department": ev.department,
+                "note": ev.note,  # the reason the resident reads; the department is not shown, not kept
             }
             for ev in events
         ]

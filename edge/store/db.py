@@ -1,9 +1,8 @@
-"""Opening the edge database: engine with WAL and synchronous=FULL, migrations to head, the device key."""
+"""Opening the edge database: engine with WAL and synchronous=FULL, migrations to head, private modes."""
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -12,22 +11,56 @@ from sqlalchemy.exc import OperationalError
 from edge.settings import EdgeSettings
 from shegong.db import make_engine, upgrade_schema
 
-__all__ = ["HEAD", "bump_counter", "current_revision", "device_secret", "migrate", "open_engine", "read_counter"]
+__all__ = [
+    "HEAD",
+    "bump_counter",
+    "current_revision",
+    "migrate",
+    "open_engine",
+    "private_dir",
+    "private_file",
+    "read_counter",
+]
 
-HEAD = "e0011"
+HEAD = "e0013"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def open_engine(settings: EdgeSettings) -> Engine:
-    """Create the data folder and the engine, and bring the schema to head (queue intact)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Create the data folder (0700) and the engine, and bring the schema to head (queue intact).
+
+    The database holds personal data (sealed cases, timelines, holder keys): it is created 0600 before
+    SQLite opens it, and SQLite gives its -wal and -shm files the database file's mode. Files from an
+    older install are narrowed to the same modes. ``secure_delete`` overwrites what is deleted (an acked
+    outbox item, a purged case) instead of leaving it in free pages; the retention purge then truncates
+    the write-ahead log, which still holds older copies of the pages (edge.store.retention)."""
+    private_dir(settings.data_dir)
+    private_file(settings.db_path)
+    for extra in ("-wal", "-shm", "-journal"):
+        side = settings.db_path.with_name(settings.db_path.name + extra)
+        if side.exists():
+            side.chmod(0o600)
     engine = make_engine(
         f"sqlite:///{settings.db_path}",
-        sqlite_pragmas={"max_page_count": settings.db_max_pages},
+        sqlite_pragmas={"max_page_count": settings.db_max_pages, "secure_delete": "on"},
     )
     if current_revision(engine) != HEAD:
         migrate(engine)
     return engine
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only this user can enter (0700), created with its parents if missing."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file only this user can read and write (0600): created empty if missing."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -42,19 +75,6 @@ def current_revision(engine: Engine) -> str | None:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (head by default), queue and data intact."""
     upgrade_schema(engine, _MIGRATIONS, revision)
-
-
-def device_secret(settings: EdgeSettings) -> bytes:
-    """The device's own key (created once, mode 0600): keys holder lookups without storing ID numbers."""
-    path = settings.secret_path
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-            f.flush()
-            os.fsync(f.fileno())
-    return path.read_bytes()
 
 
 def read_counter(conn: object, key: str) -> int:

@@ -71,7 +71,8 @@ class OutboxRow(EdgeModel, table=True):
 
 
 class CaseEventRow(EdgeModel, table=True):
-    """A hub event applied here: the timeline residents see."""
+    """A hub event applied here: the timeline residents see, and only what it shows (state, time, the
+    resident-facing note). Goes with its case (edge.store.retention)."""
 
     __tablename__ = "case_events"
 
@@ -81,7 +82,6 @@ class CaseEventRow(EdgeModel, table=True):
     status: str = Field(max_length=32)
     at: datetime = Field(sa_column=_ts())
     note: str = ""
-    department: str = ""
 
 
 class ReceiptCounter(EdgeModel, table=True):
@@ -115,14 +115,14 @@ class Alarm(EdgeModel, table=True):
 
 
 class RatingRow(EdgeModel, table=True):
-    """A satisfaction rating given here; it travels through the outbox like a case."""
+    """A satisfaction rating given here; it travels through the outbox like a case. The resident's
+    free-text reason is in the outbox item only, gone with the hub's ack: nothing here shows it."""
 
     __tablename__ = "ratings"
 
     rating_id: str = Field(primary_key=True, max_length=36)
     case_id: str | None = Field(default=None, index=True, max_length=36)
     level: int
-    reason: str = ""
     rated_at: datetime = Field(sa_column=_ts())
 
 

@@ -56,17 +56,14 @@ class RatingStore:
                 rated_at=now,
             )
             rid = str(rating.rating_id)
-            conn.execute(
-                insert(_ratings).values(
-                    rating_id=rid, case_id=case_id, level=int(level), reason=rating.reason, rated_at=now
-                )
-            )
+            conn.execute(insert(_ratings).values(rating_id=rid, case_id=case_id, level=int(level), rated_at=now))
             conn.execute(
                 insert(_outbox).values(
                     item_id=rid, channel="ratings", payload=rating.model_dump_json(), created_at=now, attempts=0
                 )
             )
-            # The level, not the reason: free text a resident typed may name people.
+            # The level, not the reason: free text a resident typed may name people. The reason is in the
+            # outbox item only, which the hub's ack deletes.
             audit.record(conn, now, "resident", "rating.recorded", rid, {"case_id": case_id, "level": int(level)})
         return rating
 

@@ -12,6 +12,10 @@ A rating goes when the hub acked it (its outbox row is gone), it is older than t
 is gone too (or it had none): while a case is here, its rating stays, and with it the one-rating rule.
 Anything else stays, however old. Each run that removes something appends one audit entry with the
 counts (never which cases) in the same transaction.
+
+Deleted means gone from the files too: the database overwrites deleted content (``secure_delete``, set
+in edge.store.db), and every run ends by truncating the write-ahead log, where older copies of the pages
+— an acked rating's reason, a purged case's notes — would otherwise linger until overwritten.
 """
 
 from __future__ import annotations
@@ -85,7 +89,21 @@ class Retention:
         if counts:
             log.info("retention purge (%d days): %s", days, counts)
             self._vacuum()
+        self._truncate_wal()
         return counts
+
+    def _truncate_wal(self) -> None:
+        """Checkpoint the write-ahead log into the database and cut it to nothing. A reader in the middle
+        of a snapshot makes it partial (it reports busy); the next run finishes the job."""
+        raw = self._engine.raw_connection()
+        try:
+            db = raw.driver_connection
+            if db is not None:
+                busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if busy:
+                    log.info("write-ahead log not truncated: a reader was busy; the next purge tries again")
+        finally:
+            raw.close()
 
     def _vacuum(self) -> None:
         """Give freed pages back to the file system, when the database was made to allow it.

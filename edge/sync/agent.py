@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
@@ -40,7 +41,7 @@ from protocol.health import Heartbeat, HeartbeatBody
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathBody, HubState
 
-__all__ = ["LinkState", "SyncAgent"]
+__all__ = ["InsecureLink", "LinkState", "SyncAgent", "link_problem"]
 
 log = logging.getLogger(__name__)
 SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
@@ -51,6 +52,22 @@ CHANNELS: dict[str, tuple[topics.Up, type[Envelope], str]] = {
     "cases": (topics.Up.CASES, CaseBatch, "cases"),
     "ratings": (topics.Up.RATINGS, RatingBatch, "ratings"),
 }
+
+
+class InsecureLink(EdgeError):
+    """The settings would send the broker password in clear: refused before any connection."""
+
+
+def link_problem(settings: EdgeSettings) -> str | None:
+    """Why the MQTT link as configured must not be used, or None: a password without TLS, unless
+    ``broker_insecure`` says so (the demo's loopback broker)."""
+    if settings.broker_password and not settings.broker_tls_ca and not settings.broker_insecure:
+        return (
+            "broker_password is set but broker_tls_ca is not: the password would cross the network in clear. "
+            "Set broker_tls_ca to the broker's CA file (shegong hub broker), or broker_insecure = true for a "
+            "demo on loopback"
+        )
+    return None
 
 
 class LinkState(enum.StrEnum):
@@ -120,6 +137,11 @@ class SyncAgent:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
+        """Run the agent in a daemon thread; :class:`InsecureLink` if the settings would leak the password."""
+        if problem := link_problem(self.settings):
+            raise InsecureLink(problem)
+        if self.settings.broker_password and not self.settings.broker_tls_ca:
+            log.warning("broker_insecure: the broker password goes over plain MQTT (demo only)")
         self._thread = threading.Thread(target=self.run, name=f"sync-{self.settings.terminal_id}", daemon=True)
         self._thread.start()
 
@@ -171,6 +193,10 @@ class SyncAgent:
     # ---------------------------------------------------------------- connection
     def _connect(self) -> None:
         s = self.settings
+        if problem := link_problem(s):  # start() refuses first; this holds for any other way in (run())
+            self._stop.set()
+            log.error("not connecting: %s", problem)
+            return
         self._bd_seq = self.outbox.bump("bd_seq")
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -425,6 +451,8 @@ class SyncAgent:
         body = ack.body
         if body.acked:
             self.stats["acked"] += self.outbox.acked([str(i) for i in body.acked])
+        if body.holder_keys:  # cases accepted while this terminal had no lookup key (protocol.lookup)
+            self.cases.set_holder_keys({str(c): k for c, k in body.holder_keys.items()})
         sent = self._inflight.pop(body.in_reply_to, None) if body.in_reply_to else None
         for rej in body.rejected:
             if rej.item_id is not None:

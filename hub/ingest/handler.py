@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
+from hub.cases.lookup import HolderLookup
 from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, DeadLetter, RatingRow
 from hub.ingest.metrics import IngestMetrics
@@ -82,6 +83,9 @@ class Handler:
         # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
         # handling; each returns replies to publish after the commit.
         self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
+        # Terminals' lookup keys (protocol.lookup): holder keys in case acks, and the answer to a request.
+        self.lookup = HolderLookup(case_key)
+        self.hooks[MessageType.LOOKUP_REQUEST] = [self.lookup.on_request]
 
     def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> list[Reply]:
         """Commit what one message says; return the messages and events to publish now that it is committed."""
@@ -269,7 +273,9 @@ class Handler:
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
         self.metrics.cases.inc(len(fresh))
         self.metrics.duplicates.inc(len(rows) - len(fresh))
-        out: list[Reply] = [self._ack(terminal, AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id))]
+        holder_keys = self.lookup.holder_keys(terminal, rows)  # new and known cases alike
+        ack = AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id, holder_keys=holder_keys)
+        out: list[Reply] = [self._ack(terminal, ack)]
         if events:
             out.append(Events(terminal, events))
         return out

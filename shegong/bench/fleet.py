@@ -223,7 +223,7 @@ def _sim_worker(
         "seed_items": seed.manifest().items,
         "seed_hash": seed.content_hash(),
         "errors": 0,
-        "sealer": sealed.Sealer(sealed.public_key(hub_public_key)),
+        "sealer": sealed.Sealer(sealed.public_key(hub_public_key), timer=False),  # a simulation: no wipe timers
     }
     sel = selectors.DefaultSelector()
     sims = [_Sim(t, port, epoch, sel, shared) for t in ids]

@@ -1,14 +1,22 @@
 """``shegong demo`` as a newcomer runs it: started as a subprocess, its URLs answer, and SIGINT stops
-everything it started — broker, hub, terminals and simulators — leaving no process behind."""
+everything it started — broker, hub, terminals and simulators — leaving no process behind.
+
+The banner gives each kiosk's way in for its browser (this start's secret in the URL: the kiosk serves
+no other client) and a staff PIN made for this run (none ships with the kiosk); every file the demo and
+its processes write — keys, databases, logs — is its user's alone (0600, folders 0700)."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import psutil
@@ -52,12 +60,36 @@ def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
             what="both terminals born at the hub",
         )
         assert proc.poll() is None, f"the demo stopped early:\n{out.read_text()[-2000:]}"
+        pin = re.search(r"staff id demo, PIN (\d{6}) ", text)
+        assert pin and pin.group(1) != "246810", "the demo makes its own staff PIN"
+        ways_in = re.findall(r"kiosk (http://127\.0\.0\.1:\d+/kiosk/open\?key=\S+)", text)
+        assert len(ways_in) == 2, text
+        kiosk = ways_in[0].split("/kiosk/")[0]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        assert _status(urllib.request.build_opener(), kiosk + "/") == 403  # not the kiosk's browser
+        assert _status(browser, ways_in[0]) == 200
+        assert _status(browser, kiosk + "/") == 200
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
     time.sleep(0.5)
     alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    folder = tmp_path / "demo"
+    open_ = {
+        str(path.relative_to(folder)): oct(stat.S_IMODE(path.stat().st_mode))
+        for path in [folder, *folder.rglob("*")]
+        if not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) & 0o077
+    }
+    assert not open_, f"readable by others: {open_}"
+
+
+def _status(opener: urllib.request.OpenerDirector, url: str) -> int:
+    try:
+        with opener.open(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def _get_json(url: str) -> dict | None:

@@ -45,6 +45,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EdgeSettings:
 @pytest.fixture
 def edge(settings: EdgeSettings):
     rt = EdgeRuntime(settings)
+    rt.cases.set_lookup_key(bytes(range(32)))  # as the hub gives it on connect (protocol.lookup)
     yield rt
     rt.close()
 
@@ -237,3 +238,37 @@ def test_the_retention_window_is_a_setting(monkeypatch):
     monkeypatch.setenv("SHEGONG_RETENTION_DAYS", "0")
     with pytest.raises(ValueError):
         EdgeSettings()
+
+
+def _in_files(folder: Path, text_: str) -> list[str]:
+    """Files under ``folder`` whose bytes hold ``text_`` (UTF-8): the database, its -wal and -shm, any other."""
+    marker = text_.encode()
+    return [p.name for p in folder.rglob("*") if p.is_file() and marker in p.read_bytes()]
+
+
+def test_what_goes_is_gone_from_the_files_not_only_from_the_tables(edge, settings):
+    """A rating's free-text reason stays only in its outbox item, which the hub's ack deletes; a purged
+    case's notes go with it. Deleted content is overwritten and the write-ahead log cut at each purge, so
+    a thief reading the files finds neither (one page-sized reason, so it would fill a page of its own)."""
+    reason = "邻居王阿姨帮我填的表，她的电话是一三九零零零零零零零零" * 3
+    note = "请补交户口簿复印件：户主李某某" * 3
+    case_id = _live(edge, Story(OLD, None))
+    event = CaseEvent(
+        event_id=next(_event_ids),
+        case_id=uuid.UUID(case_id),
+        version=1,
+        status=CaseStatus.COMPLETED,
+        at=OLD,
+        note=note,
+    )
+    edge.cases.apply_events([event])
+    rating = edge.ratings.rate(RatingLevel.DISSATISFIED, reason=reason, case_id=case_id, now=OLD)
+    with edge.engine.connect() as conn:
+        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(ratings)"))}
+    assert "reason" not in columns, "a rating's reason is not kept beside its level"
+    assert _in_files(settings.data_dir, reason), "until the hub has it, the reason waits in the outbox"
+
+    edge.outbox.acked([str(rating.rating_id)])  # the hub's ack, as the sync agent applies it
+    assert edge.retention.purge(now=NOW) == PurgeCounts(cases=1, case_events=1, ratings=1)
+    assert _in_files(settings.data_dir, reason) == []
+    assert _in_files(settings.data_dir, note) == []

@@ -21,7 +21,7 @@ from protocol.sealed import (
     public_key,
     seal,
 )
-from tests.support import applicant
+from tests.support import applicant, wait_for
 
 
 def _case() -> CaseSubmission:
@@ -108,3 +108,38 @@ def test_a_box_holding_no_case_is_refused_without_echoing_its_content(keys):
 def test_a_configured_key_that_is_not_a_key_is_named(text):
     with pytest.raises(InvalidKey):
         public_key(text)
+
+
+def _ephemeral(box) -> bytes:
+    return base64.urlsafe_b64decode(box.sealed)[:32]
+
+
+def test_a_quiet_terminals_key_is_dropped_by_its_timer_when_the_minute_is_over(keys):
+    """Real time: the key's timer drops it although no case came. The sealer's own clock is held still,
+    so only the timer can explain a new key for the next case."""
+    _, public = keys
+    sealer = Sealer(public, rotate_s=0.3, clock=lambda: 0.0)
+    first = _ephemeral(sealer.seal(_case()))
+    assert _ephemeral(sealer.seal(_case())) == first  # within its time: the same key
+    assert sealer.holds_key
+    wait_for(lambda: not sealer.holds_key, timeout=5, what="the key's timer")
+    assert _ephemeral(sealer.seal(_case())) != first
+    sealer.close()
+    assert not sealer.holds_key
+
+
+def test_expire_drops_a_key_by_the_sealers_clock(keys):
+    secret, public = keys
+    now = [0.0]
+    sealer = Sealer(public, rotate_s=60, clock=lambda: now[0], timer=False)
+    assert not sealer.expire()  # nothing to drop
+    case = _case()
+    first = sealer.seal(case)
+    now[0] = 59.0
+    assert not sealer.expire() and sealer.holds_key
+    now[0] = 60.0
+    assert sealer.expire() and not sealer.holds_key
+    now[0] = 60.5  # still inside what would have been the old key's next second: a new key all the same
+    second = sealer.seal(case)
+    assert _ephemeral(second) != _ephemeral(first)
+    assert Opener(secret).open(first) == Opener(secret).open(second) == case

@@ -1,11 +1,21 @@
 """My cases with their timelines; a receipt's progress by its QR code (or its number and query code).
 
-Offline, each case shows the last state the terminal knows and the time it is as of (截至 …).
+Offline, each case shows the last state the terminal knows and the time it is as of (截至 …). A holder's
+earlier cases are found with the hub's lookup key (edge.store.cases): until the terminal has it since
+its start, the page says the history comes back with the link to the centre and lists the cases of this
+session only.
+
+A receipt's progress needs its number and query code *and* its holder: the card of the session, or the
+ID number typed. Failed lookups are limited per client and per receipt (edge.kiosk.throttle), and a
+refusal never says which part was wrong.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import logging
+import math
+from datetime import datetime
+from typing import Annotated, Any, cast
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
@@ -14,9 +24,13 @@ from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, local
 from edge.kiosk.routes.home import kiosk_of
+from edge.kiosk.session import KioskSession
+from edge.store.cases import LookupUnavailable
+from protocol import idnumber
 
 __all__ = ["ROUTES"]
 
+log = logging.getLogger(__name__)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 _STATUSES = {"submitted", "accepted", "under_review", "more_materials", "completed", "rejected", "withdrawn"}
 
@@ -51,30 +65,83 @@ def my_cases(request: Request[Any, Any, Any]) -> Template:
     session = kiosk.holder_session(request)
     assert session.holder is not None
     lang = kiosk.lang(request)
-    cases = [_view(kiosk, lang, c) for c in kiosk.runtime.cases.cases_of(session.holder.id_number)]
-    return kiosk.render(request, "cases.html", session=session, cases=cases)
+    store = kiosk.runtime.cases
+    try:
+        found = store.cases_of(session.holder.id_number)
+    except LookupUnavailable:
+        found = None
+    # This session's own cases too: one accepted while the lookup key was missing has no holder key yet.
+    known = {str(c["case_id"]) for c in found or ()}
+    own = store.cases_by_id([cid for cid in session.receipts if cid not in known])
+    rows = sorted([*(found or ()), *own], key=lambda c: cast(datetime, c["created_at"]), reverse=True)
+    cases = [_view(kiosk, lang, c) for c in rows]
+    return kiosk.render(request, "cases.html", session=session, cases=cases, history_unavailable=found is None)
 
 
-def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str) -> Template:
-    case = kiosk.runtime.cases.by_receipt(receipt_no, code)
-    lang = kiosk.lang(request)
-    return kiosk.render(request, "progress.html", case=_view(kiosk, lang, case) if case else None)
+def _lookup_id(session: KioskSession | None, typed: str) -> str | None:
+    """Whose progress may be shown: the card holder's, else the ID number typed (when it is a possible one)."""
+    if session is not None and session.holder is not None:
+        return session.holder.id_number
+    try:
+        return idnumber.validate(typed.strip().upper()[:18])
+    except idnumber.InvalidIdNumber:
+        return None
+
+
+def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str, id_number: str) -> Template:
+    """A receipt's progress, for its holder only: receipt number, query code and ID number (or the card)
+    must all match. Failures count per client and per receipt; a refusal never says which part was wrong."""
+    client = request.client.host if request.client else "unknown"
+    keys_client, keys_receipt = [f"client:{client}"], [f"receipt:{receipt_no}"]
+    wait = max(kiosk.progress_by_client.retry_in(keys_client), kiosk.progress_by_receipt.retry_in(keys_receipt))
+    if wait > 0:
+        log.warning("progress lookups refused for %.0f s more: too many failures", wait)
+        return _refused(kiosk, request, "progress.too_many", 429, minutes=math.ceil(wait / 60))
+    try:
+        case = kiosk.runtime.cases.by_receipt(receipt_no, code, id_number)
+    except LookupUnavailable:
+        return _refused(kiosk, request, "progress.unavailable", 503)
+    if case is None:
+        kiosk.progress_by_client.failed(keys_client)
+        kiosk.progress_by_receipt.failed(keys_receipt)
+        log.info("a progress lookup matched no case")
+        return _refused(kiosk, request, "progress.not_found", 404)
+    return kiosk.render(request, "progress.html", case=_view(kiosk, kiosk.lang(request), case))
+
+
+def _refused(kiosk: Kiosk, request: Request[Any, Any, Any], key: str, status: int, **fields: object) -> Template:
+    page = kiosk.render(request, "progress.html", case=None, error=kiosk.t(request)(key, **fields))
+    page.status_code = status
+    return page
+
+
+def _ask_for_id(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str, error: bool) -> Template:
+    """The form again, with the receipt's number and code filled in: the ID number is still needed."""
+    page = kiosk.render(request, "scan.html", receipt_no=receipt_no, query_code=code, id_error=error)
+    if error:
+        page.status_code = 400
+    return page
 
 
 @get("/progress/{token:str}", sync_to_thread=True)
 def progress_scanned(request: Request[Any, Any, Any], token: FromPath[str]) -> Template:
-    """Where a scanned receipt QR sends the page (the receipt number and code stay on the server)."""
+    """Where a scanned receipt QR sends the page (the receipt number and code stay on the server). With a
+    card holder's session their card identifies them; otherwise the page asks for the ID number."""
     kiosk = kiosk_of(request)
     found = kiosk.events.scan(token)
     if found is None:
-        return kiosk.render(request, "progress.html", case=None)
-    return _progress(kiosk, request, *found)
+        return _refused(kiosk, request, "progress.expired", 404)
+    receipt_no, code = found
+    session = kiosk.session(request)
+    if session is None or session.holder is None:
+        return _ask_for_id(kiosk, request, receipt_no, code, error=False)
+    return _progress(kiosk, request, receipt_no, code, session.holder.id_number)
 
 
 @get("/scan", sync_to_thread=False)
 def scan_page(request: Request[Any, Any, Any]) -> Template:
     kiosk = kiosk_of(request)
-    return kiosk.render(request, "scan.html")
+    return kiosk.render(request, "scan.html", receipt_no="", query_code="", id_error=False)
 
 
 @post("/progress", sync_to_thread=True)
@@ -82,7 +149,10 @@ def progress_typed(request: Request[Any, Any, Any], data: Form) -> Template:
     kiosk = kiosk_of(request)
     receipt_no = str(data.get("receipt_no", "")).strip().upper()[:32]
     code = str(data.get("query_code", "")).strip().upper()[:6]
-    return _progress(kiosk, request, receipt_no, code)
+    id_number = _lookup_id(kiosk.session(request), str(data.get("id_number", "")))
+    if id_number is None:
+        return _ask_for_id(kiosk, request, receipt_no, code, error=True)
+    return _progress(kiosk, request, receipt_no, code, id_number)
 
 
 ROUTES = [my_cases, progress_scanned, scan_page, progress_typed]

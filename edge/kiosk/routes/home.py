@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from edge.kiosk.context import LANG_COOKIE, SID_COOKIE, Kiosk, redirect
+from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH
 from edge.kiosk.i18n import LANGS
 
 __all__ = ["ROUTES"]
@@ -34,6 +35,19 @@ def safe_next(path: str | None, default: str = "/") -> str:
 
 def set_session_cookie(response: Response[Any], sid: str) -> None:
     response.set_cookie(SID_COOKIE, sid, httponly=True, samesite="strict", path="/")
+
+
+@get(OPEN_PATH, sync_to_thread=False)
+def open_kiosk(request: Request[Any, Any, Any], key: FromQuery[str] = "") -> Template | Response[Any]:
+    """The way in for the kiosk's own browser (see :mod:`edge.kiosk.gate`): the right key sets the gate
+    cookie; anything else opens nothing."""
+    kiosk = kiosk_of(request)
+    if not kiosk.gate.opens(key):
+        log.warning("kiosk way in refused: wrong or missing key")
+        return Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain")
+    page = kiosk.render(request, "opened.html")
+    page.set_cookie(GATE_COOKIE, kiosk.gate.cookie_value, httponly=True, samesite="strict", path="/")
+    return page
 
 
 @get("/", sync_to_thread=False)
@@ -132,4 +146,4 @@ async def events(request: Request[Any, Any, Any]) -> ServerSentEvent:
     return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-ROUTES = [welcome, browse, finish, extend, set_lang, call_staff, notice, events]
+ROUTES = [open_kiosk, welcome, browse, finish, extend, set_lang, call_staff, notice, events]

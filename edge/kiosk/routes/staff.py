@@ -29,15 +29,27 @@ log = logging.getLogger(__name__)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
+def _staff_off(kiosk: Kiosk, request: Request[Any, Any, Any]) -> Template:
+    """No staff PIN is provisioned on this terminal: there is no staff mode to log in to."""
+    page = kiosk.render(request, "message.html", title_key="staff.title", message_key="staff.off")
+    page.status_code = 403
+    return page
+
+
 @get("/staff", sync_to_thread=False)
 def staff_login(request: Request[Any, Any, Any], next: FromQuery[str] = "/services") -> Template:  # noqa: A002
     kiosk = kiosk_of(request)
+    if not kiosk.staff.enabled:
+        return _staff_off(kiosk, request)
     return kiosk.render(request, "staff.html", next=safe_next(next, "/services"), error=None)
 
 
 @post("/staff", sync_to_thread=True)
 def staff_login_post(request: Request[Any, Any, Any], data: Form) -> Response[Any] | Template:
     kiosk = kiosk_of(request)
+    if not kiosk.staff.enabled:
+        log.warning("kiosk staff login refused: no staff PINs provisioned")
+        return _staff_off(kiosk, request)
     staff_id = str(data.get("staff_id", "")).strip()[:32]
     pin = str(data.get("pin", ""))[:32]
     target = safe_next(str(data.get("next", "/services")), "/services")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from edge.devices.idreader import IdCardReader
 from edge.devices.printer import ReceiptPrinter
@@ -27,6 +28,7 @@ from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import Kiosk
 from edge.kiosk.server import KioskServer
 from shegong.broker import free_port
+from tests.support import staff_pins
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"
 #: The test committee's own area (南京东路街道): 福州路 300–399, where 张伟's card says he lives.
@@ -46,6 +48,21 @@ class RunningKiosk:
     def tap(self, who: str) -> None:
         """Place a card on the reader (a different one replaces the one lying there)."""
         self.reader.place(who)
+
+    @property
+    def open_url(self) -> str:
+        """This start's way in for the kiosk's own browser (see edge.kiosk.gate)."""
+        return self.url + self.kiosk.gate.open_path
+
+    def stored(self) -> list[dict[str, Any]]:
+        """Every case row the terminal holds, oldest first."""
+        with self.runtime.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text("SELECT * FROM cases ORDER BY created_at")).mappings()]
+
+    def admit(self, page: Any) -> None:
+        """Let ``page``'s browser in, as the kiosk's own browser comes in at start."""
+        page.goto(self.open_url)
+        page.wait_for_url(f"{self.url}/")
 
 
 @pytest.fixture
@@ -70,9 +87,12 @@ def shot() -> Callable[[Any, str], Path]:
 
 
 @pytest.fixture
-def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
+def start_kiosk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningKiosk]]:
     """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test; its
-    committee's area is :data:`TEST_AREA` unless ``settings`` give another ``committee_area``."""
+    committee's area is :data:`TEST_AREA` unless ``settings`` give another ``committee_area``.
+
+    The kiosk serves its own browser only: when the test has a ``page``, that page is let in at start
+    (``RunningKiosk.admit``), as the terminal's kiosk browser is."""
     stops: list[Callable[[], None]] = []
 
     def start(runtime: Any = None, idle: float = 60.0, warn: float = 20.0, **settings: Any) -> RunningKiosk:
@@ -109,13 +129,19 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
             idle_timeout_s=idle,
             warn_before_s=warn,
             committee_name="南京东路街道示例居委会",
+            # No PIN ships with the kiosk: the tests provision their own staff member (kiosk_staff_pins=""
+            # in ``settings`` starts one without staff mode).
+            staff_pins=staff_pins() if runtime.settings.kiosk_staff_pins is None else runtime.settings.kiosk_staff_pins,
         )
         app = create_app(runtime, devices, config=config)
         devices.start()
         stops.append(devices.stop)
         server = KioskServer(app, "127.0.0.1", port).start()
         stops.append(server.stop)
-        return RunningKiosk(server.url, runtime, app.state.kiosk, reader, printer, scanner, devices)
+        running = RunningKiosk(server.url, runtime, app.state.kiosk, reader, printer, scanner, devices)
+        if "page" in request.fixturenames:
+            running.admit(request.getfixturevalue("page"))
+        return running
 
     yield start
     for stop in reversed(stops):

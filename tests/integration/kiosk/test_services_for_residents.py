@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tests.support import keep_screenshot
+from tests.support import STAFF_ID, STAFF_PIN, keep_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -97,8 +97,8 @@ def test_living_here_is_read_from_the_card_address_against_the_committee_area(st
     assert page.locator("#apply").count() == 0
 
     page.goto(f"{k.url}/staff?next=/item/MZ-004/checks")  # he shows his 居住登记 to the social worker
-    page.fill("#staff_id", "demo")
-    page.fill("#pin", "246810")
+    page.fill("#staff_id", STAFF_ID)
+    page.fill("#pin", STAFF_PIN)
     page.click("#staff-submit")
     page.wait_for_url(re.compile(r"/item/MZ-004/checks$"))
     assert "是否居住在本社区（可凭居住登记或居住证证明）" in page.locator("#q-lives_here").inner_text()

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from edge.devices.sim.identities import identity
-from tests.support import unseal
+from tests.support import STAFF_ID, STAFF_PIN, unseal
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -23,8 +23,8 @@ def _staff_on_rs002_checks(page, k) -> None:
     k.tap("li-na")
     page.wait_for_url(re.compile(r"/services$"))
     page.goto(f"{k.url}/staff?next=/item/RS-002")
-    page.fill("#staff_id", "demo")
-    page.fill("#pin", "246810")
+    page.fill("#staff_id", STAFF_ID)
+    page.fill("#pin", STAFF_PIN)
     page.click("#staff-submit")
     page.wait_for_url(re.compile(r"/item/RS-002$"))
     assert page.locator(".verdict.needs_check").count() == 1
@@ -48,8 +48,9 @@ def test_staff_answer_makes_the_item_eligible_and_the_case_records_it(start_kios
     page.click("#to-confirm")
     page.click("#submit")
     page.wait_for_url(re.compile(r"/receipt/"))
-    case = unseal(k.runtime.cases.cases_of(identity("li-na").id_number)[0]["payload"])
-    assert case.agent == "demo" and case.form["check_unemployed"] == "true"
+    case = unseal(k.stored()[0]["payload"])
+    assert case.applicant.id_number == identity("li-na").id_number
+    assert case.agent == STAFF_ID and case.form["check_unemployed"] == "true"
 
 
 def test_staff_answer_makes_the_item_not_eligible_and_a_tampered_answer_is_refused(start_kiosk, page):

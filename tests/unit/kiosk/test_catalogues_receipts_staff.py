@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from edge.devices.escpos_decode import EscPosDecoder, QrCode, TextLine
-from edge.kiosk.config import DEMO_STAFF_PINS, KioskConfig
+from edge.kiosk.config import KioskConfig
 from edge.kiosk.i18n import catalogue, translator
 from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, parse_progress_code, progress_payload
 from edge.kiosk.staff import StaffDirectory, StaffLocked, hash_pin, verify_pin
+from edge.settings import EdgeSettings
 
 KIOSK = Path(__file__).resolve().parents[3] / "edge" / "kiosk"
 
@@ -101,15 +102,23 @@ def test_pins_are_salted_scrypt_and_verify_only_the_right_pin():
 
 def test_staff_login_locks_after_repeated_failures_then_opens_again():
     now = [0.0]
-    staff = StaffDirectory(DEMO_STAFF_PINS, max_failures=3, lockout_s=30, clock=lambda: now[0])
-    assert "demo" in staff and staff.login("demo", "246810")
+    staff = StaffDirectory(f"sg01:{hash_pin('246810')}", max_failures=3, lockout_s=30, clock=lambda: now[0])
+    assert "sg01" in staff and staff.enabled and staff.login("sg01", "246810")
     for _ in range(3):
-        assert not staff.login("demo", "111111")
+        assert not staff.login("sg01", "111111")
     with pytest.raises(StaffLocked):
-        staff.login("demo", "246810")
+        staff.login("sg01", "246810")
     now[0] += 31
-    assert staff.login("demo", "246810")
+    assert staff.login("sg01", "246810")
     assert not staff.login("nobody", "246810")
+
+
+def test_no_pin_ships_so_staff_mode_is_off_until_pins_are_provisioned():
+    """The old built-in entry (demo / 246810) and any other guess are refused: there is no entry at all."""
+    for config in (KioskConfig(), KioskConfig.from_settings(EdgeSettings())):
+        staff = StaffDirectory(config.staff_pins)
+        assert not staff.enabled and "demo" not in staff
+        assert not staff.login("demo", "246810") and not staff.login("", "")
 
 
 def test_bad_staff_entries_are_refused():

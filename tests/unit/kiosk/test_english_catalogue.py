@@ -28,6 +28,7 @@ from edge.kiosk.i18n import translator
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from protocol.catalogue import Catalogue, load_seed
+from tests.support import STAFF_ID, STAFF_PIN, staff_pins
 
 SEED = load_seed()
 MZ_003 = SEED.item("MZ-003")  # 敬老卡挂失: immediate, at the committee; zhang-wei (over 65, Shanghai) may apply
@@ -56,8 +57,10 @@ def printer() -> PaperPrinter:
 def client(tmp_path: Path, printer: PaperPrinter) -> Iterator[TestClient[Any]]:
     """A kiosk on the seed catalogue, a card holder's session, the page in English."""
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path, min_free_disk_mb=0))
-    app = create_app(runtime, printer, config=KioskConfig(idle_timeout_s=600, warn_before_s=20), catalogue=SEED)
+    config = KioskConfig(idle_timeout_s=600, warn_before_s=20, staff_pins=staff_pins())
+    app = create_app(runtime, printer, config=config, catalogue=SEED)
     with TestClient(app) as c:
+        assert c.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
         token = app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
         assert c.get(f"/claim/{token}").status_code == 200
         switch(c, "en")
@@ -164,7 +167,7 @@ def test_a_verdict_in_english_names_the_deciding_fact_and_what_staff_must_check(
 
 
 def test_staff_read_the_questions_in_english_and_the_answer_turns_the_verdict(client):
-    login = client.post("/staff", data={"staff_id": "demo", "pin": "246810"}, headers=_token(client))
+    login = client.post("/staff", data={"staff_id": STAFF_ID, "pin": STAFF_PIN}, headers=_token(client))
     assert login.status_code == 200
     page = text(client, "/item/YB-006/checks")  # 高龄老人医疗护理 for zhang-wei (72): his insurance, care level
     assert "<legend>Are you in Shanghai's employee basic medical insurance?</legend>" in page

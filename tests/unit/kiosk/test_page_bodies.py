@@ -22,6 +22,7 @@ from edge.kiosk.config import KioskConfig
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from protocol.catalogue import load_seed
+from tests.support import STAFF_ID, STAFF_PIN, staff_pins
 
 PEOPLE = ["zhang-wei", "wang-xiuying", "li-na", "zhaxi-ciren"]
 _CSRF = re.compile(r'(name="_csrf_token" value=")[^"]*(")')
@@ -32,12 +33,15 @@ def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
     """(keeping bodies, rendering every time): two kiosks on one catalogue."""
     catalogue = load_seed()
     runtimes, clients = [], []
+    pins = staff_pins()
     for n, size in enumerate((512, 0)):
         runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(n), min_free_disk_mb=0))
-        app = create_app(runtime, None, config=KioskConfig(idle_timeout_s=600, warn_before_s=20), catalogue=catalogue)
+        config = KioskConfig(idle_timeout_s=600, warn_before_s=20, staff_pins=pins)
+        app = create_app(runtime, None, config=config, catalogue=catalogue)
         app.state.kiosk.page_cache_size = size
         runtimes.append(runtime)
         clients.append(TestClient(app).__enter__())
+        assert clients[-1].get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
     yield clients[0], clients[1]
     for client, runtime in zip(clients, runtimes, strict=True):
         client.__exit__(None, None, None)
@@ -73,7 +77,7 @@ def test_kept_bodies_match_fresh_renders_for_every_resident_language_and_staff(k
         for who in PEOPLE:
             same(tap(kept, who), tap(fresh, who))
             for client in kiosks if staff else ():  # staff sees needs-check items with an apply button
-                login = client.post("/staff", data={"staff_id": "demo", "pin": "246810"}, headers=_token(client))
+                login = client.post("/staff", data={"staff_id": STAFF_ID, "pin": STAFF_PIN}, headers=_token(client))
                 assert login.status_code == 200 and 'class="staffbar"' in login.text
             for lang in ("zh", "en"):
                 for client in kiosks:
@@ -98,7 +102,7 @@ def test_a_tap_page_reloaded_keeps_the_session_and_a_stranger_gets_the_welcome(k
     assert 'data-path="/services"' in first.text  # the page takes /services as its address
     again = kept.get(f"/claim/{token}", follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"] == "/services"
-    kept.cookies.clear()
+    kept.cookies.delete("kiosk_sid")  # the same browser (it came in through the gate), its session gone
     stranger = kept.get(f"/claim/{token}", follow_redirects=False)
     assert stranger.status_code == 303 and stranger.headers["location"].startswith("/?ended=")
 

@@ -1,0 +1,131 @@
+"""A receipt's progress at the kiosk is shown to its holder only (issue 10 §4): the receipt number and
+the six-character query code are not enough without the card of the session or the ID number typed.
+Wrong parts all get the same answer; failed lookups are limited per receipt (5 in 30 minutes) and per
+client (10 in 10 minutes), after which even a right attempt is refused — and again nothing says which
+part was wrong. Without the hub's lookup key nothing can be checked, so nothing is shown or counted.
+The kiosk is the app of a running terminal (Litestar's test client), the limits run on a hand clock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from edge.devices.sim.identities import identity
+from edge.kiosk.app import create_app
+from edge.kiosk.config import KioskConfig
+from edge.kiosk.i18n import translator
+from edge.kiosk.throttle import Throttle
+from edge.runtime import EdgeRuntime
+from edge.settings import EdgeSettings
+from edge.store.cases import NewCase
+from protocol.cases import Applicant
+
+ZH = translator("zh")
+NOT_FOUND, TOO_MANY = ZH("progress.not_found"), ZH("progress.too_many", minutes=0).split("0")[0]
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Any, list[float]]]:
+    runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge", committee_code="JW001"))
+    runtime.cases.set_lookup_key(bytes(range(32)))  # as the hub gives it on connect
+    app = create_app(runtime, None, config=KioskConfig(idle_timeout_s=600, warn_before_s=20))
+    now = [0.0]
+    kiosk = app.state.kiosk
+    kiosk.progress_by_client = Throttle(10, 600.0, clock=lambda: now[0])
+    kiosk.progress_by_receipt = Throttle(5, 1800.0, clock=lambda: now[0])
+    with TestClient(app) as client:
+        assert client.get(kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
+        yield client, runtime, now
+    runtime.close()
+
+
+def _submit(runtime: Any, who: str) -> Any:
+    person = identity(who)
+    return runtime.cases.submit(
+        NewCase(item_code="RS-004", applicant=Applicant(id_number=person.id_number, name=person.name))
+    )
+
+
+def _look_up(client: TestClient[Any], receipt_no: str, code: str, id_number: str = "") -> Any:
+    data = {"receipt_no": receipt_no, "query_code": code, "id_number": id_number}
+    return client.post("/progress", data=data, headers={"x-csrftoken": client.cookies.get("csrftoken", "")})
+
+
+def _notice(response: Any) -> str:
+    found = re.search(r'id="progress-missing">.*?</span> (.*?)</p>', response.text, re.S)
+    return found.group(1) if found else ""
+
+
+def test_the_number_and_code_alone_show_nothing_the_holders_id_or_card_shows_the_progress(kiosk):
+    client, runtime, _ = kiosk
+    case = _submit(runtime, "zhang-wei")
+    zhang, li = identity("zhang-wei"), identity("li-na")
+
+    asked = _look_up(client, case.receipt_no, case.query_code)
+    assert asked.status_code == 400 and 'id="id_number"' in asked.text and 'id="progress"' not in asked.text
+    assert f'value="{case.receipt_no}"' in asked.text  # the form again, to add the ID number
+
+    shown = _look_up(client, case.receipt_no, case.query_code, zhang.id_number)
+    assert shown.status_code == 200 and 'id="progress"' in shown.text and "社会保障卡挂失" in shown.text
+    assert zhang.name not in shown.text and zhang.id_number not in shown.text
+
+    wrong = [
+        _look_up(client, case.receipt_no, case.query_code, li.id_number),  # someone else's ID number
+        _look_up(client, case.receipt_no, "ZZZZZZ", zhang.id_number),  # the wrong code
+        _look_up(client, "JW001-20990101-0001", case.query_code, zhang.id_number),  # no such receipt
+    ]
+    assert {r.status_code for r in wrong} == {404}
+    assert {_notice(r) for r in wrong} == {NOT_FOUND}, "every wrong part gets the same answer"
+
+    token = client.app.state.kiosk.events.card_tapped(zhang.card_facts())
+    assert client.get(f"/claim/{token}").status_code == 200
+    assert 'id="with-card"' in client.get("/scan").text and 'id="id_number"' not in client.get("/scan").text
+    by_card = _look_up(client, case.receipt_no, case.query_code, li.id_number)  # the card decides, not the field
+    assert by_card.status_code == 200 and 'id="progress"' in by_card.text
+    token = client.app.state.kiosk.events.card_tapped(li.card_facts())
+    assert client.get(f"/claim/{token}").status_code == 200
+    assert _look_up(client, case.receipt_no, case.query_code).status_code == 404
+
+
+def test_failed_lookups_are_limited_per_receipt_and_per_client_without_telling_which_part_failed(kiosk):
+    client, runtime, now = kiosk
+    cases = [_submit(runtime, "zhang-wei") for _ in range(4)]
+    zhang, li = identity("zhang-wei"), identity("li-na")
+    first = cases[0]
+    for _ in range(5):  # five failures on one receipt
+        assert _look_up(client, first.receipt_no, first.query_code, li.id_number).status_code == 404
+    refused = _look_up(client, first.receipt_no, first.query_code, zhang.id_number)  # now right: still refused
+    assert refused.status_code == 429 and TOO_MANY in _notice(refused) and 'id="progress"' not in refused.text
+    assert _notice(_look_up(client, first.receipt_no, "ZZZZZZ", li.id_number)) == _notice(refused)
+    other = cases[1]
+    assert _look_up(client, other.receipt_no, other.query_code, zhang.id_number).status_code == 200
+
+    for case in cases[1:]:  # five more failures from this client, on other receipts: ten in all
+        for _ in range(2 if case is not cases[-1] else 1):
+            assert _look_up(client, case.receipt_no, "ZZZZZZ", zhang.id_number).status_code == 404
+    assert _look_up(client, other.receipt_no, other.query_code, zhang.id_number).status_code == 429
+
+    now[0] = 601.0  # the client's window has passed; the first receipt's has not
+    assert _look_up(client, other.receipt_no, other.query_code, zhang.id_number).status_code == 200
+    assert _look_up(client, first.receipt_no, first.query_code, zhang.id_number).status_code == 429
+    now[0] = 1801.0
+    assert _look_up(client, first.receipt_no, first.query_code, zhang.id_number).status_code == 200
+
+
+def test_without_the_lookup_key_nothing_is_shown_and_nothing_is_counted(tmp_path):
+    runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge"))  # restarted during an outage
+    try:
+        case = _submit(runtime, "zhang-wei")
+        app = create_app(runtime, None, config=KioskConfig(idle_timeout_s=600, warn_before_s=20))
+        with TestClient(app) as client:
+            assert client.get(app.state.kiosk.gate.open_path).status_code == 200
+            for _ in range(12):
+                answer = _look_up(client, case.receipt_no, case.query_code, identity("zhang-wei").id_number)
+                assert answer.status_code == 503 and _notice(answer) == ZH("progress.unavailable")
+    finally:
+        runtime.close()
