@@ -11,6 +11,7 @@ from hub.catalogue.publishing import CataloguePublishing
 from hub.db.engine import open_engine
 from hub.errors import HubError
 from hub.fleet.service import FleetService
+from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
@@ -32,7 +33,13 @@ class HubRuntime:
         self.engine = open_engine(settings.database_url)
         self.metrics = IngestMetrics()
         self.handler = Handler(
-            self.engine, router or default_router(), self.metrics, settings.clock_skew_alert_s, case_key=case_key
+            self.engine,
+            router or default_router(),
+            self.metrics,
+            settings.clock_skew_alert_s,
+            case_key=case_key,
+            dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
+            dead_letters_per_terminal=settings.dead_letters_per_terminal,
         )
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
@@ -43,6 +50,7 @@ class HubRuntime:
         self.handler.due_date = DueDates.from_engine(self.engine, current)  # promised working days, holiday calendar
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
+        self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
 
     def _published_catalogue(self) -> Catalogue | None:
         try:

@@ -37,6 +37,19 @@ def write_case_key(path: Path) -> Path:
     return path
 
 
+def register_terminal(hub: Engine | str, terminal: str, committee: str = "JW001") -> None:
+    """Register ``terminal`` to ``committee`` at the hub (its engine or database URL), as provisioning does."""
+    from hub.db.engine import open_engine
+    from hub.ingest import register
+
+    engine = open_engine(hub) if isinstance(hub, str) else hub
+    try:
+        register.register(engine, terminal, committee, "test")
+    finally:
+        if isinstance(hub, str):
+            engine.dispose()
+
+
 def id_number(region: str = "310101", born: str = "19550312", seq: str = "002") -> str:
     """A valid 18-character ID number (check digit computed)."""
     body = f"{region}{born}{seq}"
