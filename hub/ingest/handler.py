@@ -328,7 +328,7 @@ class Handler:
             why = f"terminal {terminal} is not in the hub's register (shegong hub terminal register)"
             return [(r, (DeadLetterReason.UNREGISTERED_TERMINAL, why)) for r in rows]
         mine = [r["receipt_no"] for r in rows if r["committee"] == committee]
-        held = (
+        held: dict[str, str] = (
             dict(
                 conn.execute(
                     select(_cases.c.receipt_no, _cases.c.case_id).where(

@@ -69,7 +69,7 @@ def register_many(engine: Engine, committees: Mapping[str, str], actor: str) -> 
     now = utcnow()
     records: list[AuditRecord] = []
     with engine.begin() as conn:
-        held = dict(conn.execute(select(_reg.c.terminal_id, _reg.c.committee)).all())
+        held: dict[str, str] = {t: c for t, c in conn.execute(select(_reg.c.terminal_id, _reg.c.committee))}
         for terminal, committee in committees.items():
             before = held.get(terminal)
             if before == committee:

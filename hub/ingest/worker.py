@@ -167,7 +167,7 @@ class IngestWorker:
                     # queue must not make a terminal look recently heard
                     Incoming(
                         m.topic,
-                        m.payload,
+                        bytes(m.payload),
                         now - timedelta(seconds=mono - m.timestamp),
                         not self.limits.allow(topics.sender(m.topic) or ""),
                     ),
