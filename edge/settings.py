@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from protocol.residence import CommitteeArea
 from shegong.settings import TomlSettings
 
 __all__ = ["EdgeSettings", "load"]
@@ -28,6 +29,12 @@ class EdgeSettings(TomlSettings):
     )
     committee_code: str = Field("JW000", pattern=r"^[A-Za-z0-9]{1,16}$", description="prefix of receipt numbers")
     committee_name: str = Field("示例居委会", description="shown on the kiosk and receipts")
+    committee_area: CommitteeArea | None = Field(
+        None,
+        description="the committee's own area: its district and streets, each whole or by number ranges "
+        '(TOML: [committee_area] district = "浦东新区", streets = [{street = "潍坊路", lanes = "1-200"}]; '
+        "docs/kiosk.md). A card address in it shows the holder lives here; unset: staff always check",
+    )
     data_dir: Path = Field(Path("/var/lib/shegong"), description="database and device secret live here")
     db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 

@@ -7,11 +7,13 @@ A thin layer: the work is in the domain packages; their errors become a message 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -118,14 +120,36 @@ def _broker_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     b.add_argument("--bind", default="0.0.0.0", help="conf: the address the listener binds")
 
 
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files made meanwhile are the owner's alone (umask 077): the database and its WAL, keys, exports.
+
+    They hold personal data or keys (DESIGN §6), so no file the hub makes starts readable by others; the
+    old umask is back afterwards, for a caller in the same process (tests).
+    """
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def main(argv: Sequence[str]) -> int:
     if list(argv[:1]) == ["catalogue"]:
         from hub.catalogue.cli import main as catalogue_main
 
-        return catalogue_main(list(argv[1:]))
+        with private_files():
+            return catalogue_main(list(argv[1:]))
     ns = _parser().parse_args(list(argv))
     if ns.cmd == "broker":
-        return _broker(ns)  # the broker's files only: no hub settings or database needed
+        # Mosquitto's files only, no hub settings or database; their modes are set one by one, as the broker
+        # reads some of them as group mosquitto after dropping root (see hub.brokerauth).
+        return _broker(ns)
+    with private_files():
+        return _main(ns)
+
+
+def _main(ns: argparse.Namespace) -> int:
     settings = hub_settings.load()
     if ns.cmd == "run":
         return _run(settings, web=not ns.no_web)
@@ -255,10 +279,10 @@ def _password(ns: argparse.Namespace) -> str:
 
 
 def _user(engine: Engine, ns: argparse.Namespace) -> None:
+    from hub.catalogue.in_force import catalogue_in_force
     from hub.people.service import Users
-    from protocol.catalogue import load_seed
 
-    users = Users(engine, [d.code for d in load_seed().departments])
+    users = Users(engine, lambda: [d.code for d in catalogue_in_force(engine).departments])
     if ns.action == "list":
         for u in users.all():
             depts = ",".join(u.departments)
@@ -300,11 +324,11 @@ def _calendar(engine: Engine, ns: argparse.Namespace) -> None:
     if ns.action == "set":
         if not (ns.kind and ns.name):
             raise UsageError("calendar set DAY off|work NAME")
-        svc.set_day(day, ns.kind, ns.name, _actor())
-        print(f"{day}: {ns.kind} ({ns.name})")
+        saved = svc.set_day(day, ns.kind, ns.name, _actor())
+        print(f"{day}: {ns.kind} ({ns.name}); due dates of {saved.recounted} open case(s) counted again")
     else:
-        svc.remove_day(day, _actor())
-        print(f"{day}: an ordinary day again")
+        recounted = svc.remove_day(day, _actor())
+        print(f"{day}: an ordinary day again; due dates of {recounted} open case(s) counted again")
 
 
 def _report(engine: Engine, ns: argparse.Namespace) -> None:
@@ -316,7 +340,7 @@ def _report(engine: Engine, ns: argparse.Namespace) -> None:
         period = Period(ns.start or default.start, ns.end or default.end)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    report = build(engine, period, [ns.department] if ns.department else None)
+    report = build(engine, period, [ns.department] if ns.department else None)  # named by the catalogue in force
     if ns.csv:
         ns.csv.write_text(to_csv(report), encoding="utf-8")
         print(f"report {period.start}..{period.end} written to {ns.csv}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from hub.errors import HubError
 from shegong.settings import TomlSettings
 
-__all__ = ["HubSettings", "load"]
+__all__ = ["ClearTextBrokerPassword", "HubSettings", "load", "require_safe_broker_link"]
 
 DEFAULT_CONFIG = "/etc/shegong/hub.toml"
 
@@ -25,6 +26,11 @@ class HubSettings(TomlSettings):
     broker_username: str | None = Field(None, description="the hub's MQTT user")
     broker_password: str | None = Field(None, description="the hub's MQTT password")
     broker_tls_ca: str | None = Field(None, description="CA file: set it to use TLS on the MQTT link")
+    broker_insecure: bool = Field(
+        False,
+        description="allow a broker password without broker_tls_ca, i.e. sent in clear text (the loopback demo "
+        "only); without it the hub refuses to start that way",
+    )
     instance: str = Field(
         "hub-1",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
@@ -44,8 +50,31 @@ class HubSettings(TomlSettings):
         None, description="signs CSRF tokens; set it (32+ random characters) so every worker and restart agree"
     )
     web_cookie_secure: bool = Field(True, description="session cookies only over HTTPS (false for plain-HTTP demos)")
-    web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long")
+    web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long unused")
+    web_session_absolute_s: int = Field(
+        43200, gt=0, description="a browser session ends this long after sign-in, however busy it is"
+    )
     web_token_max_age_s: int = Field(28800, gt=0, description="an API bearer token expires after this long")
+    web_trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, '*' for "
+        "any): sign-in backoff is per client, so behind a proxy it must see the real address",
+    )
+    login_free_failures: int = Field(
+        3, ge=1, description="failed sign-ins from one client before each further attempt must wait"
+    )
+    login_backoff_max_s: int = Field(
+        300, ge=1, description="the longest a client waits between sign-in attempts (the wait doubles up to it)"
+    )
+    login_account_free_failures: int = Field(
+        10,
+        ge=1,
+        description="failed sign-ins on one user name (from any clients) before clients that have failed must also "
+        "wait on its account; a client with no failures never waits",
+    )
+    login_failures_keep_days: int = Field(
+        90, ge=1, description="hourly tallies of failed sign-ins are kept this many days"
+    )
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
     terminal_rate_per_s: float = Field(
         50.0,
@@ -74,6 +103,29 @@ class HubSettings(TomlSettings):
     event_resend_s: float = Field(
         15.0, gt=0, description="how often unacknowledged case events are looked for and sent again"
     )
+    in_force_check_s: float = Field(
+        2.0,
+        ge=0,
+        description="how often the hub looks for a catalogue version published, or a calendar edit made, by "
+        "another process (a change made in this process is in force at once)",
+    )
+
+
+class ClearTextBrokerPassword(HubError):
+    """A broker password with no CA file: it would cross the network in clear text."""
+
+
+def require_safe_broker_link(settings: HubSettings) -> None:
+    """Refuse a broker password without TLS unless ``broker_insecure`` says so (the loopback demo).
+
+    A hub that logged in over plain TCP would hand its password, and with it every terminal's cases, to
+    anyone on the path; refusing to start is louder than a warning in a log nobody reads.
+    """
+    if settings.broker_password and not settings.broker_tls_ca and not settings.broker_insecure:
+        raise ClearTextBrokerPassword(
+            "broker_password is set but broker_tls_ca is not: the password would be sent in clear text. "
+            "Set broker_tls_ca (the broker's CA file), or broker_insecure = true for a loopback demo only"
+        )
 
 
 def load(**overrides: object) -> HubSettings:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from protocol.eligibility import Attributes, Rule, Verdict, check_depth, evaluate
+from protocol.eligibility import Attributes, Eligibility, Rule, Verdict, check_depth, evaluate
 from protocol.envelope import Strict
 
 __all__ = [
@@ -46,6 +46,10 @@ DEPARTMENT_CODE = r"^[A-Z]{2,4}$"
 
 def _blank(value: object) -> bool:
     return not value
+
+
+def _none(value: object) -> bool:
+    return value is None
 
 
 def _english(max_length: int, of: str) -> Any:
@@ -177,6 +181,20 @@ class ServiceItem(Strict):
     eligibility: Annotated[Rule, AfterValidator(check_depth)]
     eligibility_reason: str = Field(min_length=1, max_length=120, description="who may apply, in plain Chinese")
     eligibility_reason_en: str = _english(240, "eligibility_reason")
+    keywords: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list,
+        max_length=8,
+        exclude_if=_blank,
+        description="other names residents search by (老年津贴, 社保卡), as Open311's keywords",
+    )
+    likely: Annotated[Rule, AfterValidator(check_depth)] | None = Field(
+        default=None,
+        exclude_if=_none,
+        description="who most likely comes for it, in the rule language (age bands): listed first for them",
+    )
+    likely_rank: int = Field(
+        default=0, ge=0, le=99, exclude_if=_blank, description="order among a holder's likely items, 1 first"
+    )
     materials: list[Material] = Field(min_length=1)
     steps: list[Step] = Field(min_length=1, description="in order")
     legal_basis: list[str] = Field(min_length=1)
@@ -198,6 +216,8 @@ class ServiceItem(Strict):
         keys = [f.key for f in self.form]
         if len(set(keys)) != len(keys):
             raise ValueError(f"item {self.code}: form keys repeat")
+        if (self.likely is None) != (self.likely_rank == 0):
+            raise ValueError(f"item {self.code}: likely and likely_rank (1 or more) go together")
         return self
 
     @property
@@ -207,6 +227,10 @@ class ServiceItem(Strict):
 
     def evaluate(self, attrs: Attributes) -> Verdict:
         return evaluate(self.eligibility, attrs, self.eligibility_reason, self.eligibility_reason_en)
+
+    def likely_for(self, attrs: Attributes) -> bool:
+        """Whether ``attrs`` describe someone who most likely comes for this item (``likely`` holds)."""
+        return self.likely is not None and evaluate(self.likely, attrs).status is Eligibility.ELIGIBLE
 
     def content_hash(self) -> str:
         return content_hash(self)

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, model_validator
 
-from protocol import idnumber
+from protocol import idnumber, retirement
 from protocol.envelope import Strict
 
 if TYPE_CHECKING:
     from protocol.catalogue import Catalogue, Department, ServiceItem
+    from protocol.residence import CommitteeArea
 
 __all__ = [
     "ATTRIBUTES",
@@ -85,15 +86,19 @@ class AttributeSpec:
 
     ``kind`` is ``int``, ``bool`` or ``enum`` (then ``values`` maps each allowed value to its label).
     ``yes``/``no`` phrase a boolean fact; ``question`` is what staff must check when it is unknown,
-    worded so that answering 是 (Yes) means ``true``. Each has its English beside it (``label_en`` …),
-    written for residents: ``yes_en`` is a fact about "you", ``question_en`` a question to them.
-    ``unit_en`` only hints what to type on the staff page; English facts say the number alone.
+    worded so that answering 是 (Yes) means ``true``. ``from_card``: the card gives it, and staff never
+    answer it; with ``staff_if_unknown`` as well, the card gives it when it can tell and staff answer it
+    when it cannot (a woman's retirement age between the workers' and the cadres', where one lives).
+    Each has its English beside it (``label_en`` …), written for residents: ``yes_en`` is a fact about
+    "you", ``question_en`` a question to them. ``unit_en`` only hints what to type on the staff page;
+    English facts say the number alone.
     """
 
     kind: Literal["int", "bool", "enum"]
     label: str
     question: str
     from_card: bool = False
+    staff_if_unknown: bool = False
     unit: str = ""
     values: Mapping[str, str] = field(default_factory=dict)
     yes: str = ""
@@ -105,6 +110,11 @@ class AttributeSpec:
     yes_en: str = field(default="", kw_only=True)
     no_en: str = field(default="", kw_only=True)
 
+    @property
+    def staff_answer(self) -> bool:
+        """Whether staff may answer it (then only while the card leaves it unknown)."""
+        return not self.from_card or self.staff_if_unknown
+
     def phrasing(self, lang: Lang) -> Phrasing:
         """This attribute's wording in ``lang``."""
         if lang == "en":
@@ -112,15 +122,27 @@ class AttributeSpec:
         return Phrasing(self.label, self.question, self.unit, self.values, self.yes, self.no)
 
 
-def _flag(yes: str, no: str, question: str, *, en: tuple[str, str, str]) -> AttributeSpec:
-    """A true/false attribute; ``en`` is its English (yes, no, question)."""
+def _flag(yes: str, no: str, question: str, *, en: tuple[str, str, str], from_card: bool = False) -> AttributeSpec:
+    """A true/false attribute; ``en`` is its English (yes, no, question). ``from_card``: the card gives it
+    when it can tell, and staff answer it when it cannot."""
     yes_en, no_en, question_en = en
     return AttributeSpec(
-        "bool", yes, question, yes=yes, no=no, label_en=yes_en, question_en=question_en, yes_en=yes_en, no_en=no_en
+        "bool",
+        yes,
+        question,
+        from_card=from_card,
+        staff_if_unknown=from_card,
+        yes=yes,
+        no=no,
+        label_en=yes_en,
+        question_en=question_en,
+        yes_en=yes_en,
+        no_en=no_en,
     )
 
 
-# The rule vocabulary. The card gives the first five; staff supply the rest (unknown until they do).
+# The rule vocabulary. The card gives the first seven (the last two only when it can tell: staff answer
+# them otherwise); staff supply the rest (unknown until they do).
 # Several (disability, income, family) are sensitive under PIPL Art. 28: staff confirm them, the card never
 # carries them, and the kiosk keeps staff's answers in its session's memory only (gone when it ends).
 ATTRIBUTES: Mapping[str, AttributeSpec] = {
@@ -178,6 +200,33 @@ ATTRIBUTES: Mapping[str, AttributeSpec] = {
             "qr": "an e-licence QR code",
             "manual": "details typed in by staff",
         },
+    ),
+    # From the birth date and sex (protocol.retirement): unknown only for a woman past the workers' age but
+    # not the cadres', which depends on her post.
+    "retirement_age_reached": _flag(
+        "已达到法定退休年龄",
+        "未达到法定退休年龄",
+        "是否已达到法定退休年龄（女性按原50周岁退休的职工或原55周岁退休的干部岗位计算）",
+        en=(
+            "you have reached the statutory retirement age",
+            "you are below the statutory retirement age",
+            "Have you reached the statutory retirement age (for a woman, by her post: originally 50 for workers,"
+            " 55 for cadres)?",
+        ),
+        from_card=True,
+    ),
+    # True only when the card's address lies in the committee's area (protocol.residence); never false from
+    # the card: a household address elsewhere says nothing about where one lives.
+    "lives_here": _flag(
+        "居住在本社区",
+        "不居住在本社区",
+        "是否居住在本社区（可凭居住登记或居住证证明）",
+        en=(
+            "you live in this community",
+            "you do not live in this community",
+            "Do you live in this community (a residence registration or residence permit shows it)?",
+        ),
+        from_card=True,
     ),
     "disabled": _flag(
         "持有残疾人证",
@@ -258,6 +307,16 @@ ATTRIBUTES: Mapping[str, AttributeSpec] = {
             "you have been registered as living in Shanghai for six months or more",
             "you have been registered as living in Shanghai for less than six months",
             "Have you been registered as living in Shanghai for six months or more?",
+        ),
+    ),
+    "has_employee_pension": _flag(
+        "已参加本市职工基本养老保险",
+        "未参加本市职工基本养老保险",
+        "是否参加本市职工基本养老保险（含已领取职工养老金）",
+        en=(
+            "you are in Shanghai's employee basic pension insurance",
+            "you are not in Shanghai's employee basic pension insurance",
+            "Are you in Shanghai's employee basic pension insurance (or drawing an employee pension)?",
         ),
     ),
     "has_medical_insurance": _flag(
@@ -647,12 +706,17 @@ class Attributes:
         birth_date: date | None = None,
         sex: str | None = None,
         card_type: str = "id_card",
+        address: str | None = None,
+        area: CommitteeArea | None = None,
     ) -> Attributes:
-        """Facts a card gives: age (as of ``today``), sex, household and the card type.
+        """Facts a card gives: age (as of ``today``), sex, household, the card type, whether the statutory
+        retirement age is reached, and whether the holder lives in the committee's ``area``.
 
         The ID number is validated (:class:`~protocol.idnumber.InvalidIdNumber` when it is not one); birth
         date and sex come from it unless given. Without a number or birth date, age is unknown; an ``"U"``
-        sex is unknown.
+        sex is unknown. Retirement age is unknown where it depends on a woman's post
+        (:func:`protocol.retirement.reached`). ``lives_here`` is true when ``address`` lies in ``area``
+        (:meth:`~protocol.residence.CommitteeArea.covers`) and unknown otherwise, never false.
         """
         values: dict[str, Value] = {"card_type": card_type}
         if id_number is not None:
@@ -665,6 +729,12 @@ class Attributes:
             values["age_next_month"] = _age(birth_date, _one_month_later(today))
         if sex in ("M", "F"):
             values["sex"] = sex
+            if birth_date is not None:
+                reached = retirement.reached(birth_date, sex, today)
+                if reached is not None:
+                    values["retirement_age_reached"] = reached
+        if area is not None and area.covers(address):
+            values["lives_here"] = True
         return cls(values)
 
     def with_facts(self, **facts: Value | None) -> Attributes:

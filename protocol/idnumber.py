@@ -1,8 +1,9 @@
-"""Resident ID numbers (GB 11643-1999): validation and masking.
+"""Resident ID numbers (GB 11643-1999): validation, the check character, and masking.
 
-Validates format, check digit and a sane birth date. The region code is information, never a reason to
-refuse: real numbers (Pudong before 310115 existed, Chongming before 2016, HK/Macao/Taiwan residence
-permits 81/82/83) are missing from region tables.
+Validates format, check digit and a sane birth date, and makes the check character: the one place in the
+product that computes it, so simulators, benchmarks and samples make numbers exactly as validation checks.
+The region code is information, never a reason to refuse: real numbers (Pudong before 310115 existed,
+Chongming before 2016, HK/Macao/Taiwan residence permits 81/82/83) are missing from region tables.
 """
 
 from __future__ import annotations
@@ -10,11 +11,21 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from stdnum.cn import ric
+from stdnum.iso7064 import mod_11_2
 
-__all__ = ["InvalidIdNumber", "birth_date", "is_shanghai", "is_valid", "mask", "sex", "validate"]
+__all__ = [
+    "InvalidIdNumber",
+    "birth_date",
+    "is_shanghai",
+    "is_valid",
+    "mask",
+    "sex",
+    "validate",
+    "with_check_digit",
+]
 
 _FORMAT = re.compile(r"^\d{17}[\dX]$")
+_BODY = re.compile(r"^\d{17}$")
 
 
 class InvalidIdNumber(ValueError):
@@ -33,9 +44,27 @@ def validate(number: str, today: date | None = None) -> str:
     today = today or date.today()
     if born > today or born.year < 1890:
         raise InvalidIdNumber("出生日期不合理")
-    if ric.calc_check_digit(n[:17]) != n[17]:
+    if _check_character(n[:17]) != n[17]:
         raise InvalidIdNumber("校验码不符")
     return n
+
+
+def with_check_digit(body: str) -> str:
+    """The 18-character number whose first 17 digits are ``body``: ``body`` plus its check character.
+
+    Raises :class:`InvalidIdNumber` unless ``body`` is 17 digits. The birth date is not checked here: a
+    simulator may want a number that :func:`validate` then refuses for its date.
+    """
+    if not _BODY.match(body):
+        raise InvalidIdNumber("号码主体应为17位数字")
+    return body + _check_character(body)
+
+
+def _check_character(body: str) -> str:
+    # GB 11643-1999 is ISO 7064 MOD 11-2 over the 17-digit body, 10 written "X". stdnum.iso7064.mod_11_2
+    # takes the body alone. stdnum.cn.ric.calc_check_digit does not: it expects the whole 18-character
+    # number and drops the last character itself, so handing it the body computes over 16 digits (issue 10).
+    return mod_11_2.calc_check_digit(body)
 
 
 def is_valid(number: str) -> bool:

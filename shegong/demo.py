@@ -9,6 +9,7 @@ everything; the next run resumes from ``var/demo`` unless ``--fresh`` is given.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,13 @@ from shegong.broker import Mosquitto, free_port
 __all__ = ["COMMITTEES", "main"]
 
 COMMITTEES = [("JW001", "梅园一村居委会"), ("JW002", "潍坊四村居委会"), ("JW003", "东昌居委会")]
+#: Each demo committee's own area (illustrative streets and lanes in 浦东新区): a card address in it shows
+#: the holder lives there. 王秀英 (潍坊路88弄5号) lives in 潍坊四村's.
+COMMITTEE_AREAS = {
+    "JW001": {"district": "浦东新区", "streets": [{"street": "浦东南路", "lanes": "1000-1199"}]},
+    "JW002": {"district": "浦东新区", "streets": [{"street": "潍坊路", "lanes": "1-200"}]},
+    "JW003": {"district": "浦东新区", "streets": [{"street": "东昌路", "lanes": "1-299"}]},
+}
 HUB_USERS = [
     ("manager", "manager-demo", "manager", ""),
     ("clerk-mz", "clerk-demo", "clerk", "MZ"),
@@ -125,6 +133,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         "SHEGONG_HUB_WEB_PORT": str(demo.hub_port),
         "SHEGONG_HUB_WEB_SECRET": "demo-only-web-secret-0123456789abcdef",
         "SHEGONG_HUB_WEB_COOKIE_SECURE": "false",  # the demo serves plain HTTP on loopback
+        "SHEGONG_HUB_BROKER_INSECURE": "true",  # its broker is plain TCP on loopback: no TLS to ask for
     }
     for user, password, role, department in HUB_USERS:  # an existing user is left as it is
         args = ["hub", "user", "add", user, "--role", role, "--password-stdin"]
@@ -148,6 +157,7 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_TERMINAL_ID": terminal,
                 "SHEGONG_COMMITTEE_CODE": code,
                 "SHEGONG_COMMITTEE_NAME": name,
+                "SHEGONG_COMMITTEE_AREA": json.dumps(COMMITTEE_AREAS[code], ensure_ascii=False),
                 "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
                 "SHEGONG_BROKER_PORT": str(broker.port),
                 "SHEGONG_KIOSK_PORT": str(kiosk_port),

@@ -15,6 +15,7 @@ Each value comes from :class:`edge.settings.EdgeSettings` (which reads the TOML 
 | ``sscard_lib`` | ``SHEGONG_SSCARD_LIB`` | empty: no social-security card reader |
 | ``printer_port`` | ``SHEGONG_PRINTER_PORT`` | ``/dev/shegong-printer`` (empty: no printer) |
 | ``scanner_port`` | ``SHEGONG_SCANNER_PORT`` | ``/dev/shegong-scanner`` (empty: no scanner) |
+| ``committee_area`` | ``SHEGONG_COMMITTEE_AREA`` (JSON) | none: "lives in this community" is always a staff check |
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from protocol.residence import CommitteeArea
 
 __all__ = ["DEMO_STAFF_PINS", "KioskConfig"]
 
@@ -43,6 +46,7 @@ class KioskConfig:
     printer_port: str = "/dev/shegong-printer"
     scanner_port: str = "/dev/shegong-scanner"
     committee_name: str = "示例居委会"
+    committee_area: CommitteeArea | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +70,7 @@ class KioskConfig:
             "printer_port": "printer_port",
             "scanner_port": "scanner_port",
             "committee_name": "committee_name",
+            "committee_area": "committee_area",
         }
         for name, attr in names.items():
             value = getattr(settings, attr, None)

@@ -2,12 +2,13 @@
 
 Evaluating 50–300 rules per tap is cheap but not free, and the same few attribute sets (age, sex,
 household, card type) come back all day: verdict lists are cached per (attributes, day). Search matches
-Chinese names, English names, full pinyin and pinyin initials, in order or as a subsequence, so
-``lnjt`` finds 老年综合津贴申领 (老年津贴).
+pinyin initials (from the start first, then anywhere), then Chinese, English and full-pinyin names; an
+item's keywords count as names, so ``lnjt`` finds 老年综合津贴申领 by its keyword 老年津贴.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
 from collections.abc import Sequence
@@ -24,12 +25,31 @@ from pypinyin import Style, lazy_pinyin, pinyin  # noqa: E402
 
 from protocol.catalogue import Catalogue, ServiceItem
 from protocol.eligibility import Attributes, Eligibility, StatusGroup, Verdict, evaluate_catalogue
+from protocol.likely import Ranked, rank
 from protocol.workdays import WorkCalendar, add_working_days, next_working_day
 
-__all__ = ["CENTRE_CLOSES", "Directory", "SearchHit", "search_keys"]
+__all__ = ["CENTRE_CLOSES", "Directory", "Match", "SearchHit", "search_keys"]
 
 #: The centres' weekday hours are 8:30–16:30: after this a visit is suggested for the next working day.
 CENTRE_CLOSES = time(15, 30)
+
+
+def _readings(compact: str) -> list[tuple[str, str]]:
+    """``(full pinyin, initials)`` of ``compact``: the default reading first, then one per other reading of
+    a character with several (给 gěi/jǐ), so either spelling is found."""
+    default = lazy_pinyin(compact, errors="default")
+    readings = [("".join(default), "".join(s[0] for s in default if s))]
+    options = pinyin(compact, style=Style.NORMAL, heteronym=True, errors="default")
+    for n, choices in enumerate(options):
+        for other in choices[1:4]:
+            if other != default[n]:
+                alt = [*default[:n], other, *default[n + 1 :]]
+                readings.append(("".join(alt), "".join(s[0] for s in alt if s)))
+    return readings
+
+
+def _compact(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def search_keys(text: str) -> tuple[str, ...]:
@@ -37,36 +57,54 @@ def search_keys(text: str) -> tuple[str, ...]:
 
     A character with several readings (给 gěi/jǐ) adds the full pinyin and initials of each other reading.
     """
-    compact = "".join(ch for ch in text.lower() if ch.isalnum())
-    keys = [compact, "".join(lazy_pinyin(compact, errors="default"))]
-    keys.append("".join(s[0] for s in lazy_pinyin(compact, style=Style.FIRST_LETTER, errors="default") if s))
-    readings = pinyin(compact, style=Style.NORMAL, heteronym=True, errors="default")
-    default = lazy_pinyin(compact, errors="default")
-    for n, options in enumerate(readings):
-        for other in options[1:4]:
-            if other != default[n]:
-                alt = [*default[:n], other, *default[n + 1 :]]
-                keys += ["".join(alt), "".join(s[0] for s in alt if s)]
+    compact = _compact(text)
+    keys = [compact]
+    for full, initials in _readings(compact):
+        keys += [full, initials]
     return tuple(dict.fromkeys(keys))
 
 
-def _subsequence_span(query: str, text: str) -> int | None:
-    """Length of the shortest-from-first-match window of ``text`` holding ``query`` in order, or None."""
-    start = text.find(query[0])
-    if start < 0:
-        return None
-    i = start
-    for ch in query[1:]:
-        i = text.find(ch, i + 1)
-        if i < 0:
-            return None
-    return i - start + 1
+class Match(enum.IntEnum):
+    """How a query matched an item, best first: the order search results come in."""
+
+    INITIALS_PREFIX = 0  # zc → 重残无业… (zcwy…)
+    INITIALS = 1  # zc → 社区老年助餐… (sqlnzc…)
+    NAME = 2  # 就业, jiuye or allowance anywhere in the Chinese, pinyin or English name
+
+
+@dataclass(frozen=True)
+class _Entry:
+    item: ServiceItem
+    initials: tuple[str, ...]  # of the name and each keyword, every reading
+    texts: tuple[str, ...]  # the name and keywords in Chinese and full pinyin, and the English name
+
+
+def _entry(item: ServiceItem) -> _Entry:
+    initials: list[str] = []
+    texts: list[str] = [_compact(item.name_en)]
+    for name in (item.name, *item.keywords):
+        compact = _compact(name)
+        texts.append(compact)
+        for full, first_letters in _readings(compact):
+            texts.append(full)
+            initials.append(first_letters)
+    return _Entry(item, tuple(dict.fromkeys(initials)), tuple(dict.fromkeys(texts)))
+
+
+def _match(query: str, entry: _Entry) -> Match | None:
+    if any(key.startswith(query) for key in entry.initials):
+        return Match.INITIALS_PREFIX
+    if any(query in key for key in entry.initials):
+        return Match.INITIALS
+    if any(query in text for text in entry.texts):
+        return Match.NAME
+    return None
 
 
 @dataclass(frozen=True)
 class SearchHit:
     item: ServiceItem
-    score: tuple[int, int, int]
+    match: Match
 
 
 class Directory:
@@ -76,12 +114,10 @@ class Directory:
         self.catalogue = catalogue
         self.calendar = calendar
         self._order = {item.code: n for n, item in enumerate(catalogue.items)}
-        self._index = [
-            (item, search_keys(item.name), "".join(ch for ch in item.name_en.lower() if ch.isalnum()))
-            for item in catalogue.items
-        ]
+        self._index = [_entry(item) for item in catalogue.items]
         self._cache: LRUCache[tuple[object, ...], tuple[StatusGroup, ...]] = LRUCache(cache_size)
         self._verdicts: LRUCache[tuple[object, ...], dict[str, Verdict]] = LRUCache(cache_size)
+        self._ranked: LRUCache[tuple[object, ...], Ranked] = LRUCache(cache_size)
         self._lock = threading.Lock()
 
     # -- eligibility --------------------------------------------------------------------------------------
@@ -94,6 +130,17 @@ class Directory:
             hit = evaluate_catalogue(self.catalogue, attrs)
             with self._lock:
                 self._cache[key] = hit
+        return hit
+
+    def ranked(self, attrs: Attributes) -> Ranked:
+        """The items the holder may apply for, likeliest first (:func:`protocol.likely.rank`), cached."""
+        key = tuple(sorted(attrs.values.items()))
+        with self._lock:
+            hit = self._ranked.get(key)
+        if hit is None:
+            hit = rank(self.catalogue, attrs, self.groups(attrs))
+            with self._lock:
+                self._ranked[key] = hit
         return hit
 
     def verdict(self, attrs: Attributes, code: str) -> Verdict:
@@ -120,29 +167,26 @@ class Directory:
 
     # -- search -------------------------------------------------------------------------------------------
     def search(self, query: str, among: Sequence[ServiceItem] | None = None) -> list[ServiceItem]:
-        """Items matching ``query`` best first: substring before subsequence, tighter before looser."""
-        q = "".join(ch for ch in query.lower() if ch.isalnum())
+        """Items matching ``query``, best first: pinyin initials from the start (``sbk`` → 社保卡…), then
+        initials anywhere, then the query anywhere in a name (Chinese, pinyin, English); catalogue order
+        within each. A name's initials are also its keywords' (老年津贴 → ``lnjt``). Letters spread
+        across a name (``zc`` in 知青档案查询, zqdacx) do not match."""
+        return [hit.item for hit in self.hits(query, among)]
+
+    def hits(self, query: str, among: Sequence[ServiceItem] | None = None) -> list[SearchHit]:
+        """:meth:`search` with how each item matched."""
+        q = _compact(query)
         if not q:
-            return list(among if among is not None else self.catalogue.items)
+            return [SearchHit(item, Match.NAME) for item in (among if among is not None else self.catalogue.items)]
         allowed = None if among is None else {item.code for item in among}
-        hits: list[SearchHit] = []
-        for item, keys, english in self._index:
-            if allowed is not None and item.code not in allowed:
+        hits = []
+        for entry in self._index:
+            if allowed is not None and entry.item.code not in allowed:
                 continue
-            best: tuple[int, int, int] | None = None
-            for text in (*keys, english):
-                if q in text:
-                    score = (0, len(text), self._order[item.code])
-                else:
-                    span = _subsequence_span(q, text) if len(q) >= 2 else None
-                    if span is None or span > 3 * len(q):
-                        continue
-                    score = (1, span, self._order[item.code])
-                if best is None or score < best:
-                    best = score
-            if best is not None:
-                hits.append(SearchHit(item, best))
-        return [h.item for h in sorted(hits, key=lambda h: h.score)]
+            match = _match(q, entry)
+            if match is not None:
+                hits.append(SearchHit(entry.item, match))
+        return sorted(hits, key=lambda h: (h.match, self._order[h.item.code]))
 
     # -- dates --------------------------------------------------------------------------------------------
     def due_date(self, item: ServiceItem, submitted: date) -> date:

@@ -22,6 +22,7 @@ from typing import Any
 from edge.devices.facts import CardFacts
 from protocol.cases import Applicant
 from protocol.eligibility import ATTRIBUTES, Attributes, InvalidRule, Value
+from protocol.residence import CommitteeArea
 
 __all__ = ["Draft", "InvalidAnswer", "KioskSession", "SessionStore"]
 
@@ -55,6 +56,8 @@ class KioskSession:
     help_called: bool = False
     #: attribute -> what a staff member confirmed for the holder (never a card fact); see :meth:`answer`
     staff_answers: dict[str, Value] = field(default_factory=dict)
+    #: the committee's own area: a card address in it shows the holder lives here (``lives_here``)
+    area: CommitteeArea | None = None
 
     @property
     def applicant(self) -> Applicant | None:
@@ -69,7 +72,13 @@ class KioskSession:
         if h is None:
             return None
         return Attributes.from_card(
-            today=today, id_number=h.id_number, birth_date=h.birth_date, sex=h.sex, card_type=h.card_type
+            today=today,
+            id_number=h.id_number,
+            birth_date=h.birth_date,
+            sex=h.sex,
+            card_type=h.card_type,
+            address=h.address,
+            area=self.area,
         )
 
     def attributes(self, today: date) -> Attributes | None:
@@ -80,7 +89,7 @@ class KioskSession:
         answers = {
             attr: value
             for attr, value in self.staff_answers.items()
-            if attr not in card.values and (spec := ATTRIBUTES.get(attr)) is not None and not spec.from_card
+            if attr not in card.values and (spec := ATTRIBUTES.get(attr)) is not None and spec.staff_answer
         }
         return card.with_facts(**answers)
 
@@ -96,7 +105,7 @@ class KioskSession:
             spec = ATTRIBUTES.get(attr)
             if spec is None:
                 raise InvalidAnswer(f"unknown attribute {attr!r}")
-            if spec.from_card:
+            if not spec.staff_answer:
                 raise InvalidAnswer(f"attribute {attr!r} comes from the card; staff cannot answer it")
             if asked is not None and attr not in asked:
                 raise InvalidAnswer(f"attribute {attr!r} is not a question here; asked: {', '.join(asked) or 'none'}")
@@ -117,9 +126,16 @@ class _Claim:
 class SessionStore:
     """Thread-safe: card events arrive on device threads, requests on the server's."""
 
-    def __init__(self, idle_timeout: float, warn_before: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        idle_timeout: float,
+        warn_before: float,
+        clock: Callable[[], float] = time.monotonic,
+        area: CommitteeArea | None = None,
+    ) -> None:
         self.idle_timeout = idle_timeout
         self.warn_before = warn_before
+        self.area = area
         self._clock = clock
         self._sessions: dict[str, KioskSession] = {}
         self._claims: dict[str, _Claim] = {}
@@ -206,7 +222,7 @@ class SessionStore:
 
     # -- inside the lock ----------------------------------------------------------------------------------
     def _new(self, now: float, **values: Any) -> KioskSession:
-        session = KioskSession(sid=secrets.token_urlsafe(32), started=now, last_active=now, **values)
+        session = KioskSession(sid=secrets.token_urlsafe(32), started=now, last_active=now, area=self.area, **values)
         self._sessions[session.sid] = session
         return session
 

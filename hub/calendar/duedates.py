@@ -1,23 +1,39 @@
 """Due dates (承诺办结时限): a case's promised working days counted on the centre's calendar.
 
-:class:`DueDates` is the callable ingest takes (``Handler(due_date=…)``): ``(item_code, received_at)``
-→ the last day the case may be decided on, or ``None`` for an item the catalogue does not know.
+:class:`DueDates` is what ingest and the workflow take: ``promise(item_code, received_at)`` → the
+working days the catalogue in force promises for the item and the last day the case may be decided on,
+or ``None`` for an item the catalogue does not know. Both the catalogue and the calendar are read at
+each call from their providers, so a published version or a calendar edit counts from the next case on.
+
+A case keeps the days promised at its arrival (``cases.promised_days``): a later catalogue version does
+not change them. A calendar edit does count its due date again — :func:`count_due` from its arrival
+with those days (see :mod:`hub.calendar.recount`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
-from hub.calendar.service import CalendarService
+from protocol.catalogue import Catalogue
 from protocol.workdays import WorkCalendar, add_working_days, working_days_between
 
-__all__ = ["LOCAL_TZ", "DueDates", "local_date", "paused_working_days"]
+__all__ = ["LOCAL_TZ", "CalendarSource", "DueDates", "Promise", "count_due", "local_date", "paused_working_days"]
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class CalendarSource(Protocol):
+    """The provider of the calendar in force (:class:`hub.calendar.service.CalendarService`)."""
+
+    def calendar(self) -> WorkCalendar: ...
+
+
+class Promise(NamedTuple):
+    days: int  # working days promised at arrival (the item's ``promised_days`` then)
+    due: date
 
 
 def local_date(at: datetime) -> date:
@@ -30,28 +46,33 @@ def paused_working_days(paused_at: datetime, resumed_at: datetime, calendar: Wor
     return max(0, working_days_between(local_date(paused_at), local_date(resumed_at), calendar))
 
 
+def count_due(received_at: datetime, days: int, paused_days: int, calendar: WorkCalendar) -> date:
+    """The due date of a case received at ``received_at`` with ``days`` promised, moved later by the
+    ``paused_days`` working days its 补正 pauses lasted — as ingest and the workflow count it."""
+    due = add_working_days(local_date(received_at), days, calendar)
+    return add_working_days(due, paused_days, calendar) if paused_days else due
+
+
 class DueDates:
-    """``due_date(item_code, received_at)`` on the calendar the hub database holds."""
+    """Promises by the catalogue ``catalogue()`` returns, counted on the calendar ``calendar`` provides."""
 
-    def __init__(self, calendar: CalendarService, promised_days: Callable[[str], int | None]) -> None:
+    def __init__(self, calendar: CalendarSource, catalogue: Callable[[], Catalogue]) -> None:
         self.calendar = calendar
-        self.promised_days = promised_days
+        self.catalogue = catalogue
 
-    @classmethod
-    def from_engine(cls, engine: Engine, catalogue: object | None = None) -> DueDates:
-        """Due dates from ``engine``'s calendar and ``catalogue`` (the seed catalogue when not given)."""
-        if catalogue is None:
-            from protocol.catalogue import load_seed
+    def promised_days(self, item_code: str) -> int | None:
+        item = self.catalogue().get(item_code)
+        return item.promised_days if item is not None else None
 
-            catalogue = load_seed()
-        days = {item.code: item.promised_days for item in catalogue.items}  # type: ignore[attr-defined]
-        return cls(CalendarService(engine), days.get)
-
-    def __call__(self, item_code: str, received_at: datetime) -> date | None:
+    def promise(self, item_code: str, received_at: datetime) -> Promise | None:
         days = self.promised_days(item_code)
         if days is None:
             return None
-        return add_working_days(local_date(received_at), days, self.calendar.calendar())
+        return Promise(days, count_due(received_at, days, 0, self.calendar.calendar()))
+
+    def __call__(self, item_code: str, received_at: datetime) -> date | None:
+        promise = self.promise(item_code, received_at)
+        return promise.due if promise is not None else None
 
     def extend(self, due: date, by_working_days: int) -> date:
         """``due`` moved later by working days (the clock paused for 补正)."""

@@ -1,28 +1,36 @@
 """The holiday calendar in the hub database: seeded from the official arrangement, kept by an administrator.
 
-Reads are cached for a short while (ingest asks for a due date per case); a change made here drops the
-cache at once, a change made by another process is seen within :data:`CACHE_S`.
+One :class:`CalendarService` per hub process is the provider of the calendar in force: ingest's due
+dates, the workflow's 补正 pauses, the cards and the web pages all ask its :meth:`CalendarService.calendar`.
+A change made through it takes effect at once; one made by another process (``shegong hub calendar set``,
+another worker) within ``check_s`` seconds: the calendar's few rows are read again at most that often
+and the calendar is rebuilt only when they differ. A change also counts the due dates of the open cases
+again, in its own transaction (:mod:`hub.calendar.recount`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
+from hub.calendar.recount import recount_open_cases, recount_record
 from hub.db.models import CalendarDayRow, CalendarYearRow
 from hub.errors import HubError, NotFound
 from protocol.envelope import utcnow
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
 
-__all__ = ["CACHE_S", "CalendarDay", "CalendarService", "InvalidDay"]
+__all__ = ["CHECK_S", "CalendarDay", "CalendarService", "InvalidDay"]
 
-CACHE_S = 60.0
+CHECK_S = 2.0
+"""Default: how often (seconds) to look for a calendar change made by another process."""
+_Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]
 _days, _years = CalendarDayRow.__table__, CalendarYearRow.__table__
 
 
@@ -36,43 +44,62 @@ class CalendarDay:
     kind: str  # "off": a holiday; "work": a weekend day worked (调休上班)
     name: str
     updated_by: str
+    recounted: int = 0  # open cases whose due date the change moved
 
 
 class CalendarService:
-    def __init__(self, engine: Engine) -> None:
+    """The calendar in force and its edits. Thread-safe; :meth:`calendar` is cheap per call."""
+
+    def __init__(self, engine: Engine, check_s: float = CHECK_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self.check_s = check_s
+        self._clock = clock
         self._lock = threading.Lock()
-        self._cached: tuple[float, WorkCalendar] | None = None
+        self._cached: tuple[_Rows, WorkCalendar] | None = None
+        self._checked_at = float("-inf")
 
     def calendar(self) -> WorkCalendar:
-        """The calendar as the database holds it now (cached for :data:`CACHE_S`)."""
+        """The calendar in force: as the database holds it, looked at again once ``check_s`` has passed."""
+        cached = self._cached
+        if cached is not None and self._clock() - self._checked_at < self.check_s:
+            return cached[1]
+        rows = self._rows()
         with self._lock:
-            if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
-                return self._cached[1]
-        cal = self._load()
-        with self._lock:
-            self._cached = (time.monotonic(), cal)
-        return cal
+            if self._cached is None or self._cached[0] != rows:
+                self._cached = (rows, _build(rows))
+            self._checked_at = self._clock()
+            return self._cached[1]
 
-    def _load(self) -> WorkCalendar:
+    def _rows(self) -> _Rows:
         # Read on a bare DBAPI connection: ingest asks for due dates inside its own write transaction,
         # and on SQLite the engine's transactions begin IMMEDIATE, which would wait for that very one.
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
-            cur.execute("SELECT year FROM calendar_years")
-            years = {int(y) for (y,) in cur.fetchall()}
+            cur.execute("SELECT year FROM calendar_years ORDER BY year")
+            years = tuple(int(y) for (y,) in cur.fetchall())
             cur.execute("SELECT day, kind, name FROM calendar_days ORDER BY day")
-            rows = [(date.fromisoformat(str(d)[:10]), kind, name) for d, kind, name in cur.fetchall()]
+            days = tuple((date.fromisoformat(str(d)[:10]), str(kind), str(name)) for d, kind, name in cur.fetchall())
             cur.close()
         finally:
             raw.close()
-        return WorkCalendar(
-            years=sorted(years | {d.year for d, _, _ in rows}),
-            source="hub",
-            holidays=[Holiday(name=name, first=d, last=d) for d, kind, name in rows if kind == "off"],
-            adjusted_workdays=[AdjustedWorkday(day=d, name=name) for d, kind, name in rows if kind == "work"],
+        return years, days
+
+    def _in_transaction(self, conn: Connection) -> WorkCalendar:
+        """The calendar as ``conn``'s transaction sees it (its own change included)."""
+        years = tuple(int(y) for y in conn.execute(select(_years.c.year).order_by(_years.c.year)).scalars())
+        days = tuple(
+            (d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), str(k), str(n))
+            for d, k, n in conn.execute(select(_days.c.day, _days.c.kind, _days.c.name).order_by(_days.c.day))
         )
+        return _build((years, days))
+
+    def _commit_change(self, conn: Connection, change: AuditRecord) -> int:
+        """Recount the open cases on the changed calendar, then audit the change and the recount."""
+        moved = recount_open_cases(conn, self._in_transaction(conn))
+        cause = {"change": change.action, "day": change.subject}
+        append(conn, [change, *recount_record(change.at, change.actor, cause, moved)])
+        return len(moved)
 
     def days(self, year: int | None = None) -> list[CalendarDay]:
         q = select(_days).order_by(_days.c.day)
@@ -107,19 +134,33 @@ class CalendarService:
                 .values(year=day.year, source="administrator", updated_at=now)
                 .on_conflict_do_nothing(index_elements=["year"])
             )
-            append(conn, [AuditRecord(now, actor, "calendar.set", day.isoformat(), {"kind": kind, "name": name})])
+            change = AuditRecord(now, actor, "calendar.set", day.isoformat(), {"kind": kind, "name": name})
+            recounted = self._commit_change(conn, change)
         self.invalidate()
-        return CalendarDay(day, kind, name, actor)
+        return CalendarDay(day, kind, name, actor, recounted)
 
-    def remove_day(self, day: date, actor: str) -> None:
-        """``day`` becomes an ordinary day again (a working day unless it is a weekend)."""
+    def remove_day(self, day: date, actor: str) -> int:
+        """``day`` becomes an ordinary day again (a working day unless it is a weekend); returns how many
+        open cases' due dates moved."""
         now = utcnow()
         with self.engine.begin() as conn:
             if conn.execute(delete(_days).where(_days.c.day == day)).rowcount == 0:
                 raise NotFound(f"{day} 不是节假日或调休日")
-            append(conn, [AuditRecord(now, actor, "calendar.removed", day.isoformat(), {})])
+            recounted = self._commit_change(conn, AuditRecord(now, actor, "calendar.removed", day.isoformat(), {}))
         self.invalidate()
+        return recounted
 
     def invalidate(self) -> None:
+        """Read the database again at the next :meth:`calendar` (a change made here is in force at once)."""
         with self._lock:
-            self._cached = None
+            self._checked_at = float("-inf")
+
+
+def _build(rows: _Rows) -> WorkCalendar:
+    years, days = rows
+    return WorkCalendar(
+        years=sorted(set(years) | {d.year for d, _, _ in days}),
+        source="hub",
+        holidays=[Holiday(name=name, first=d, last=d) for d, kind, name in days if kind == "off"],
+        adjusted_workdays=[AdjustedWorkday(day=d, name=name) for d, kind, name in days if kind == "work"],
+    )

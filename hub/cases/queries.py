@@ -7,7 +7,7 @@ here to every query. ID numbers leave this module masked.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.idnumber import mask
+from protocol.workdays import WorkCalendar
 from shegong.db import read_only
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
@@ -135,12 +136,17 @@ class OverdueBoard:
 
 
 class CaseQueries:
-    def __init__(self, engine: Engine, catalogue: Catalogue, calendar: CalendarService) -> None:
+    def __init__(self, engine: Engine, catalogue: Callable[[], Catalogue], calendar: CalendarService) -> None:
+        """``catalogue``: the catalogue in force (names of items and departments, an item's form and
+        materials), asked at each query; ``calendar``: the calendar in force (the cards)."""
         self.engine = engine
         self.catalogue = catalogue
         self.calendar = calendar
-        self.department_names = {d.code: d.name for d in catalogue.departments}
-        self.department_names.setdefault(UNROUTED, "中心综合窗口")
+
+    @property
+    def department_names(self) -> dict[str, str]:
+        """Code → name of every department of the catalogue in force, and the centre's general window."""
+        return _department_names(self.catalogue())
 
     # ------------------------------------------------------------------ scoping
     def departments_for(self, who: Principal, department: str | None = None) -> list[str]:
@@ -183,7 +189,8 @@ class CaseQueries:
             rows = conn.execute(q).mappings().all()
             total = conn.execute(count).scalar_one()
         today = today or local_date(utcnow())
-        return QueuePage(int(total), limit, offset, depts, [self._item(r, today) for r in rows])
+        cal, catalogue = self.calendar.calendar(), self.catalogue()
+        return QueuePage(int(total), limit, offset, depts, [self._item(r, today, cal, catalogue) for r in rows])
 
     # ------------------------------------------------------------------ one case
     def detail(self, who: Principal, case_id: str, today: date | None = None) -> CaseDetail:
@@ -212,7 +219,7 @@ class CaseQueries:
             ]
         item = self._item(row, today or local_date(utcnow()))
         payload: dict[str, Any] = json.loads(row["payload"])
-        catalogue_item = self.catalogue.get(row["item_code"])
+        catalogue_item = self.catalogue().get(row["item_code"])
         labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
         form = [(labels.get(k, k), _masked_text(v)) for k, v in (payload.get("form") or {}).items()]
         actions: list[ActionOption] = []
@@ -271,10 +278,11 @@ class CaseQueries:
         with read_only(self.engine).connect() as conn:
             per = {r[0]: r for r in conn.execute(counts)}
             rows = conn.execute(listed).mappings().all()
+        names = self.department_names
         loads = [
             DepartmentLoad(
                 d,
-                self.department_names.get(d, d),
+                names.get(d, d),
                 int(per[d][1]) if d in per else 0,
                 int(per[d][2] or 0) if d in per else 0,
                 int(per[d][3] or 0) if d in per else 0,
@@ -282,7 +290,8 @@ class CaseQueries:
             )
             for d in depts
         ]
-        items = [self._item(r, today, cal) for r in rows]
+        catalogue = self.catalogue()
+        items = [self._item(r, today, cal, catalogue) for r in rows]
         return OverdueBoard(
             today,
             limit,
@@ -293,19 +302,24 @@ class CaseQueries:
 
     # ------------------------------------------------------------------ helpers
     def item_name(self, code: str) -> str:
-        item = self.catalogue.get(code)
+        item = self.catalogue().get(code)
         return item.name if item else code
 
-    def _item(self, r: Any, today: date, cal: Any = None) -> QueueItem:
+    def _item(
+        self, r: Any, today: date, cal: WorkCalendar | None = None, catalogue: Catalogue | None = None
+    ) -> QueueItem:
         cal = cal or self.calendar.calendar()
+        catalogue = catalogue or self.catalogue()
+        names = _department_names(catalogue)
+        item = catalogue.get(r["item_code"])
         lit = light(r["status"], r["due_date"], today, cal)
         return QueueItem(
             case_id=r["case_id"],
             receipt_no=r["receipt_no"],
             item_code=r["item_code"],
-            item_name=self.item_name(r["item_code"]),
+            item_name=item.name if item else r["item_code"],
             department=r["department"],
-            department_name=self.department_names.get(r["department"], r["department"]),
+            department_name=names.get(r["department"], r["department"]),
             status=r["status"],
             status_label=STATUS_LABELS.get(r["status"], r["status"]),
             version=int(r["version"]),
@@ -318,6 +332,12 @@ class CaseQueries:
             light_label=LIGHT_LABELS[lit.value],
             assignee=r["assignee"] or "",
         )
+
+
+def _department_names(catalogue: Catalogue) -> dict[str, str]:
+    names = {d.code: d.name for d in catalogue.departments}
+    names.setdefault(UNROUTED, "中心综合窗口")
+    return names
 
 
 def _case_when(cond: Any) -> Any:

@@ -65,15 +65,16 @@ class Workflow:
         self,
         engine: Engine,
         due_dates: DueDates,
-        departments: Mapping[str, str],
+        departments: Callable[[], Mapping[str, str]],
         send: Send | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``departments``: code → name of every department a case may be routed to; ``send``: where
-        committed events go (none: they wait in the database for a running hub's delivery)."""
+        """``departments``: code → name of every department a case may be routed to now (those of the
+        catalogue in force); ``send``: where committed events go (none: they wait in the database for a
+        running hub's delivery)."""
         self.engine = engine
         self.due_dates = due_dates
-        self.departments = dict(departments)
+        self.departments = departments
         self.send = send
         self.clock = clock
 
@@ -119,7 +120,10 @@ class Workflow:
 
             due: date | None = case["due_date"]
             if due is None:  # received before due dates were counted at ingest: count it now
-                due = self.due_dates(case["item_code"], case["received_at"])
+                promise = self.due_dates.promise(case["item_code"], case["received_at"])
+                if promise is not None:
+                    due = promise.due
+                    conn.execute(update(_cases).where(_cases.c.case_id == case_id).values(promised_days=promise.days))
             changes: dict[str, Any] = {}
             if action is Action.ACCEPT:
                 changes.update(assignee=who.username, accepted_at=now)
@@ -146,7 +150,8 @@ class Workflow:
     def route(self, who: Principal, case_id: str, department: str, expected_version: int, note: str = "") -> Outcome:
         """Send an open case to another department's queue (a manager's correction of routing)."""
         now = self.clock()
-        if department not in self.departments:
+        departments = self.departments()
+        if department not in departments:
             raise InvalidAction(ERRORS["department"].format(department=department))
         with self.engine.begin() as conn:
             case = self._case(conn, case_id)
@@ -158,7 +163,7 @@ class Workflow:
                 raise InvalidAction(ERRORS["same_department"])
             previous = case["department"]
             case = {**case, "department": department}
-            text = note.strip() or f"已转至{self.departments[department]}办理"
+            text = note.strip() or f"已转至{departments[department]}办理"
             event = self._commit(
                 conn,
                 who,
@@ -177,7 +182,10 @@ class Workflow:
 
     # ------------------------------------------------------------------ internals
     def _case(self, conn: Connection, case_id: str) -> dict[str, Any]:
-        row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().first()
+        # Locked (PostgreSQL) until the commit: a calendar edit recounting due dates waits for this step,
+        # or this step waits for it and reads the recounted due date, never writing an older one back.
+        q = select(_cases).where(_cases.c.case_id == case_id).with_for_update()
+        row = conn.execute(q).mappings().first()
         if row is None:
             raise NotFound(f"没有案件 {case_id}")
         return dict(row)

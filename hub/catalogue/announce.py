@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.catalogue.store import CatalogueStore, VersionInfo
-from hub.settings import HubSettings
+from hub.settings import HubSettings, require_safe_broker_link
 from protocol import topics
 from protocol.catalogue_sync import AnnouncementBody, CatalogueAnnouncement
 
@@ -76,6 +76,7 @@ class Announcer:
 def announce_once(settings: HubSettings, info: VersionInfo, timeout: float = 5.0) -> bool:
     """Announce ``info`` through a short-lived connection (the CLI); False if the broker was not reachable,
     in which case the running hub announces it at its next periodic check."""
+    require_safe_broker_link(settings)  # the password never crosses the link in clear text
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     if settings.broker_password:
         client.username_pw_set(settings.broker_username or "hub", settings.broker_password)

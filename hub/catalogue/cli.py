@@ -78,7 +78,7 @@ def main(argv: Sequence[str]) -> int:
                 sent = announce_once(settings, info)
                 print("announced to terminals" if sent else "broker not reachable: the running hub will announce it")
         elif ns.cmd == "discard":
-            store.discard_draft()
+            store.discard_draft(_actor())
             print("draft discarded")
     finally:
         engine.dispose()

@@ -59,6 +59,11 @@ class Published:
     sizes: dict[str, int]  # item code -> bytes of its JSON, to fill a reply without overflowing it
 
 
+def _audit(conn: Connection, at: datetime, actor: str, action: str, version: int, data: dict[str, Any]) -> None:
+    """Every change of a draft and every publication goes into the audit chain, under who made it."""
+    append(conn, [AuditRecord(at, actor, action, f"catalogue:{version}", data)])
+
+
 def _departments_json(catalogue: Catalogue) -> str:
     return json.dumps(
         [d.model_dump(mode="json") for d in catalogue.departments], ensure_ascii=False, separators=(",", ":")
@@ -90,6 +95,12 @@ class CatalogueStore:
         """Newest first, the draft (if any) included."""
         with self.engine.connect() as conn:
             return self._infos(conn, select(_versions).order_by(_versions.c.version.desc()).limit(limit))
+
+    def newest_version(self, conn: Connection) -> int | None:
+        """The newest published version's number: the tiny query :class:`CatalogueInForce` asks often."""
+        q = select(func.max(_versions.c.version)).where(_versions.c.published_at.is_not(None))
+        found = conn.execute(q).scalar()
+        return int(found) if found is not None else None
 
     def latest(self, conn: Connection | None = None) -> VersionInfo | None:
         """The newest published version: the desired one."""
@@ -243,7 +254,9 @@ class CatalogueStore:
                 raise CatalogueError("尚无已发布的目录：请先导入目录")
             base = self._read(conn, latest.version)
             draft = base.model_copy(update={"version": self._next_version(conn)})
-            self._write(conn, draft, actor, f"基于版本 {latest.version}", utcnow())
+            at = utcnow()
+            self._write(conn, draft, actor, f"基于版本 {latest.version}", at)
+            _audit(conn, at, actor, "catalogue.draft_started", draft.version, {"base": latest.version})
             return draft.version
 
     def import_catalogue(self, data: bytes | str, actor: str, note: str = "") -> int:
@@ -257,7 +270,11 @@ class CatalogueStore:
             raise CatalogueError(f"目录文件无效：{str(exc)[:300]}") from None
         with self.engine.begin() as conn:
             version = self._draft_version(conn) or self._next_version(conn)
-            self._write(conn, catalogue.model_copy(update={"version": version}), actor, note or "导入", utcnow())
+            at = utcnow()
+            draft = catalogue.model_copy(update={"version": version})
+            self._write(conn, draft, actor, note or "导入", at)
+            data = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": (note or "导入")[:200]}
+            _audit(conn, at, actor, "catalogue.imported", version, data)
         return version
 
     def update_item(self, code: str, changes: dict[str, Any], actor: str) -> ServiceItem:
@@ -284,14 +301,18 @@ class CatalogueStore:
                 .where(_items.c.version == version, _items.c.code == code)
                 .values(hash=item.content_hash(), body=canonical_json(item).decode())
             )
+            before, after = json.loads(row["body"]), json.loads(canonical_json(item))
+            changed = {k: [before.get(k), after.get(k)] for k in sorted(changes) if before.get(k) != after.get(k)}
+            _audit(conn, utcnow(), actor, "catalogue.item_changed", version, {"code": code, "changed": changed})
         return item
 
-    def discard_draft(self) -> None:
+    def discard_draft(self, actor: str) -> None:
         with self.engine.begin() as conn:
             version = self._draft_version(conn)
             if version is not None:
                 conn.execute(delete(_items).where(_items.c.version == version))
                 conn.execute(delete(_versions).where(_versions.c.version == version))
+                _audit(conn, utcnow(), actor, "catalogue.draft_discarded", version, {})
 
     # ------------------------------------------------------------------ publishing
     def publish(self, actor: str, note: str = "") -> VersionInfo:
@@ -318,18 +339,8 @@ class CatalogueStore:
             if note:
                 values["note"] = note[:200]
             conn.execute(update(_versions).where(_versions.c.version == version).values(**values))
-            append(
-                conn,
-                [
-                    AuditRecord(
-                        at,
-                        actor,
-                        "catalogue.published",
-                        f"catalogue:{version}",
-                        {"version": version, "content_hash": content, "manifest_hash": m_hash, "items": manifest.items},
-                    )
-                ],
-            )
+            data = {"version": version, "content_hash": content, "manifest_hash": m_hash, "items": manifest.items}
+            _audit(conn, at, actor, "catalogue.published", version, data)
             info = self.latest(conn)
         assert info is not None
         self._desired = info

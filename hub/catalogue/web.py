@@ -20,6 +20,7 @@ from litestar.response import Redirect
 from hub.catalogue.store import CatalogueError
 from hub.errors import HubError, NotFound, PermissionDenied
 from hub.fleet.pages import html
+from hub.people.roles import Principal
 from protocol.catalogue import Catalogue, Material, ServiceItem
 
 __all__ = ["catalogue_router"]
@@ -37,8 +38,12 @@ def writers_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseR
 
 
 def _actor(request: Request[Any, Any, Any]) -> str:
-    user = request.scope.get("user")
-    return str(getattr(user, "actor", None) or "web")
+    """How the audit trail and the version list name the signed-in user (the principal the app's guard
+    set); with nobody signed in there is nobody to record, so nothing is changed."""
+    who = getattr(request.state, "principal", None)
+    if not isinstance(who, Principal):
+        raise PermissionDenied("请先登录")
+    return who.actor
 
 
 def _changes(draft: Catalogue | None, published: Catalogue | None) -> dict[str, str]:
@@ -94,7 +99,7 @@ def start_draft(request: Request[Any, Any, Any], state: State) -> Any:
 @post("/draft/discard", sync_to_thread=True, guards=[writers_only], name="catalogue:discard")
 def discard_draft(request: Request[Any, Any, Any], state: State) -> Any:
     rt = state.runtime
-    return _act(request, rt, rt.catalogue.store.discard_draft, "已放弃草稿")
+    return _act(request, rt, lambda: rt.catalogue.store.discard_draft(_actor(request)), "已放弃草稿")
 
 
 @post("/publish", sync_to_thread=True, guards=[writers_only], name="catalogue:publish")

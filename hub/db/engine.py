@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -9,16 +12,19 @@ from sqlalchemy.engine import make_url
 
 from shegong.db import make_engine, upgrade_schema
 
-__all__ = ["open_engine", "migrate"]
+__all__ = ["migrate", "open_engine"]
+
+log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def open_engine(url: str, *, upgrade: bool = True) -> Engine:
     """An engine for ``url`` (a SQLite file's folder is created), migrated to head unless told not to."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(Path(parsed.database))
     if url.startswith("sqlite"):
         engine = make_engine(url)
     else:
@@ -28,6 +34,25 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
     if upgrade:
         migrate(engine)
     return engine
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database holds personal data: it is made 0600 before SQLite opens it, and one left readable by
+    others (made before this rule, or copied in) is narrowed to 0600 with its WAL and shared memory.
+
+    SQLite makes its ``-wal`` and ``-shm`` files with the database file's own mode, so they follow it,
+    whatever the process's umask.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in _SQLITE_COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.warning("%s was readable by others (mode %o): narrowed to 0600", file, mode)
+            file.chmod(0o600)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterCountRow",
     "HubModel",
+    "LoginFailureRow",
     "RatingRow",
     "TerminalRegisterRow",
     "TerminalRow",
@@ -81,6 +82,9 @@ class CaseRow(HubModel, table=True):
     received_at: datetime = Field(sa_column=_ts(index=True))
     clock_skew_s: float | None = Field(default=None, description="set when the terminal clock was off at send")
     due_date: date | None = None
+    promised_days: int | None = Field(
+        default=None, description="working days the catalogue promised at arrival; due dates count from it (h0013)"
+    )
     updated_at: datetime = Field(sa_column=_ts())
     payload: str = Field(sa_type=Text)
 
@@ -203,10 +207,28 @@ class UserRow(HubModel, table=True):
     departments: str = Field(default="", max_length=256, description="department codes, comma-separated (clerks)")
     password_hash: str = Field(sa_type=Text)
     disabled: bool = False
-    failed_logins: int = Field(default=0, description="consecutive failures; reset by a good login")
-    locked_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    session_epoch: int = Field(
+        default=0, description="raised by a password change or disabling: sessions and tokens made before are void"
+    )
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
+
+
+class LoginFailureRow(HubModel, table=True):
+    """Failed sign-ins counted per hour, client and user name, every unknown name as one: a tally whose
+    size a stranger cannot grow at will, kept ``login_failures_keep_days`` (hub.people.throttle)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_client", "client", "window_start"),
+        Index("ix_login_failures_username", "username", "window_start"),
+    )
+
+    window_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    client: str = Field(primary_key=True, max_length=64, description="an IPv4 address, or an IPv6 /64")
+    username: str = Field(primary_key=True, max_length=64, description="a user's name, or '(unknown)' for any other")
+    failures: int = 0
+    last_at: datetime = Field(sa_column=_ts())
 
 
 class WebSessionRow(HubModel, table=True):

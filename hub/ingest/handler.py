@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
@@ -28,7 +28,8 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
-from hub.cases.routing import Router
+from hub.calendar.duedates import Promise
+from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, RatingRow
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
@@ -76,22 +77,25 @@ class Handler:
     def __init__(
         self,
         engine: Engine,
-        router: Router,
+        router: Routes,
         metrics: IngestMetrics,
         skew_alert_s: float = 300.0,
-        due_date: Callable[[str, datetime], date | None] = lambda item, at: None,
+        promise: Callable[[str, datetime], Promise | None] = lambda item, at: None,
         *,
         case_key: PrivateKey,
         dead_letter_prefix_bytes: int = 2048,
         dead_letters_per_terminal: int = 1000,
     ) -> None:
-        """``case_key``: the hub's private case key (:mod:`hub.casekey`), which opens sealed cases."""
+        """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
+        working days promised and the due date of a case of an item received at a time
+        (:meth:`hub.calendar.duedates.DueDates.promise`); ``case_key``: the hub's private case key
+        (:mod:`hub.casekey`), which opens sealed cases."""
         self.engine = engine
         self.opener = Opener(case_key)
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
-        self.due_date = due_date
+        self.promise = promise
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.terminals = Terminals(self._insert, metrics)
         self.dead = DeadLetters(self._insert, metrics, dead_letter_prefix_bytes, dead_letters_per_terminal)
@@ -260,6 +264,7 @@ class Handler:
                 refuse(sealed, DeadLetterReason.INVALID_ID_NUMBER, f"case {case.receipt_no}: {exc}")
                 continue
             sealed_of[str(case.case_id)] = sealed
+            promise = self.promise(case.item_code, at)
             rows.append(
                 {
                     "case_id": str(case.case_id),
@@ -277,7 +282,8 @@ class Handler:
                     "sent_at": batch.sent_at,
                     "received_at": at,
                     "clock_skew_s": skew if flagged else None,
-                    "due_date": self.due_date(case.item_code, at),
+                    "due_date": promise.due if promise else None,
+                    "promised_days": promise.days if promise else None,
                     "updated_at": at,
                     "payload": payload,
                 }

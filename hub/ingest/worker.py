@@ -36,7 +36,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from hub.cases.delivery import EventDelivery
 from hub.ingest.fairness import FairQueue, RateLimits
 from hub.ingest.handler import Events, Handler, Incoming, Reply
-from hub.settings import HubSettings
+from hub.settings import HubSettings, require_safe_broker_link
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import HubState, HubStateBody
@@ -53,6 +53,7 @@ STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does
 
 class IngestWorker:
     def __init__(self, settings: HubSettings, handler: Handler) -> None:
+        require_safe_broker_link(settings)  # before anything connects: no password in clear text
         self.settings = settings
         self.handler = handler
         self._queue: FairQueue[mqtt.MQTTMessage] = FairQueue(settings.queue_max)

@@ -55,6 +55,8 @@ class Principal:
     display_name: str
     role: Role
     departments: frozenset[str] = frozenset()
+    session_epoch: int = 0
+    """The user's session generation: a session or token made under an older one is void (password changed)."""
 
     @property
     def actor(self) -> str:

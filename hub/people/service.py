@@ -1,11 +1,12 @@
-"""Users of the back office: add, change password, disable, sign in. Every change is audited."""
+"""Users of the back office: add, change password, disable, sign in. Every change and sign-in is audited;
+failed sign-ins are counted by :mod:`hub.people.throttle` instead, which also slows down a client that
+keeps failing (no account is ever locked)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -15,14 +16,14 @@ from hub.db.models import UserRow
 from hub.errors import HubError, NotFound
 from hub.people.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from hub.people.roles import Principal, Role
+from hub.people.throttle import UNKNOWN_USER, Charge, LoginThrottle
 from protocol.envelope import utcnow
 
 __all__ = ["BadCredentials", "InvalidUser", "UserInfo", "Users"]
 
 _users = UserRow.__table__
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
-LOCK_AFTER = 5
-LOCK_FOR = timedelta(minutes=15)
+_NEXT_EPOCH = {"session_epoch": _users.c.session_epoch + 1}
 
 
 class InvalidUser(HubError):
@@ -32,7 +33,7 @@ class InvalidUser(HubError):
 
 
 class BadCredentials(HubError):
-    """Wrong user name or password, a disabled user or a locked one: the same answer for all."""
+    """Wrong user name or password, or a disabled user: the same answer for all."""
 
     status_code = 401
 
@@ -54,13 +55,22 @@ def _principal(row: Any) -> Principal:
         display_name=row["display_name"] or row["username"],
         role=Role(row["role"]),
         departments=frozenset(d for d in row["departments"].split(",") if d),
+        session_epoch=int(row["session_epoch"]),
     )
 
 
 class Users:
-    def __init__(self, engine: Engine, known_departments: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        known_departments: Callable[[], Iterable[str]] | None = None,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
+        """``known_departments``: the department codes a clerk may be bound to now (those of the
+        catalogue in force); without it, any. ``throttle``: the sign-in backoff (a default policy without it)."""
         self.engine = engine
-        self.known_departments = set(known_departments) if known_departments is not None else None
+        self.known_departments = known_departments
+        self.throttle = throttle or LoginThrottle()
 
     # ------------------------------------------------------------------ administration
     def add(
@@ -90,7 +100,7 @@ class Users:
                     departments=",".join(depts),
                     password_hash=hash_password(password),
                     disabled=False,
-                    failed_logins=0,
+                    session_epoch=0,
                     created_at=now,
                     updated_at=now,
                 )
@@ -101,15 +111,25 @@ class Users:
         return Principal(int(user_id), username, display_name or username, role, frozenset(depts))
 
     def set_password(self, username: str, password: str, actor: str = "cli") -> None:
+        """A new password (by an administrator); every session and token of the user ends."""
         _check_password(password)
-        self._change(username, actor, "user.password_changed", {}, password_hash=hash_password(password))
+        self._change(username, actor, "user.password_changed", {}, password_hash=hash_password(password), **_NEXT_EPOCH)
+
+    def change_own_password(self, username: str, current: str, new: str, client: str = "unknown") -> None:
+        """The user's own change, proven by the current password (throttled like a sign-in); every session
+        and token of the user ends, the one asking included."""
+        _check_password(new)
+        row, charge = self._check(username, current, client)
+        with self.engine.begin() as conn:
+            self.throttle.forgive(conn, charge)
+        self.set_password(row["username"], new, actor=f"user:{row['username']}")
 
     def disable(self, username: str, actor: str = "cli") -> None:
-        """The user can no longer sign in, and every open session of theirs stops at its next request."""
-        self._change(username, actor, "user.disabled", {}, disabled=True)
+        """The user can no longer sign in, and every open session of theirs ends (also if enabled again)."""
+        self._change(username, actor, "user.disabled", {}, disabled=True, **_NEXT_EPOCH)
 
     def enable(self, username: str, actor: str = "cli") -> None:
-        self._change(username, actor, "user.enabled", {}, disabled=False, failed_logins=0, locked_until=None)
+        self._change(username, actor, "user.enabled", {}, disabled=False)
 
     def set_role(self, username: str, role: Role | str, departments: Iterable[str] = (), actor: str = "cli") -> None:
         role = self._role(role)
@@ -133,44 +153,51 @@ class Users:
         ]
 
     # ------------------------------------------------------------------ sign-in
-    def authenticate(self, username: str, password: str) -> Principal:
-        """The principal for good credentials of an enabled, unlocked user; :class:`BadCredentials` else.
+    def authenticate(self, username: str, password: str, client: str = "unknown") -> Principal:
+        """The principal for good credentials of an enabled user; :class:`BadCredentials` else.
 
-        Five failures in a row lock the user for 15 minutes. Each outcome is in the audit trail.
+        ``client`` is the :func:`~hub.people.throttle.client_key` of the address asking: one that keeps
+        failing gets :class:`~hub.people.throttle.TooManyAttempts` for a while, nobody else does. A
+        sign-in is in the audit trail; a failure only in the tally of failures.
         """
+        row, charge = self._check(username, password, client)
         now = utcnow()
-        principal: Principal | None = None
         with self.engine.begin() as conn:
-            row = conn.execute(select(_users).where(_users.c.username == username)).mappings().first()
-            good = verify_password(row["password_hash"] if row else None, password)
-            locked = bool(row and row["locked_until"] and row["locked_until"] > now)
-            if row is None or not good or row["disabled"] or locked:
-                why = "unknown user" if row is None else "disabled" if row["disabled"] else "locked" if locked else ""
-                if row is not None and not good and not locked:
-                    failures = int(row["failed_logins"]) + 1
-                    values: dict[str, Any] = {"failed_logins": failures}
-                    if failures >= LOCK_AFTER:
-                        values.update(failed_logins=0, locked_until=now + LOCK_FOR)
-                        why = f"locked after {LOCK_AFTER} failures"
-                    conn.execute(update(_users).where(_users.c.user_id == row["user_id"]).values(**values))
-                record = AuditRecord(now, "anonymous", "auth.failed", username[:64], {"why": why or "bad password"})
-                append(conn, [record])
-            else:
-                values = {"failed_logins": 0, "locked_until": None}
-                if needs_rehash(row["password_hash"]):
-                    values["password_hash"] = hash_password(password)
-                conn.execute(update(_users).where(_users.c.user_id == row["user_id"]).values(**values))
-                principal = _principal(row)
-                append(conn, [AuditRecord(now, principal.actor, "auth.login", username, {})])
-        if principal is None:  # raised after the commit: the failure and the lock are kept
-            raise BadCredentials("用户名或密码错误，或账号已停用")
+            self.throttle.forgive(conn, charge)
+            if needs_rehash(row["password_hash"]):
+                new_hash = hash_password(password)
+                conn.execute(update(_users).where(_users.c.user_id == row["user_id"]).values(password_hash=new_hash))
+            principal = _principal(row)
+            append(conn, [AuditRecord(now, principal.actor, "auth.login", principal.username, {})])
         return principal
 
-    def principal(self, user_id: int) -> Principal | None:
-        """The current principal of an enabled user (role changes take effect at the next request)."""
+    def _check(self, username: str, password: str, client: str) -> tuple[Any, Charge]:
+        """The user's row if ``password`` is theirs and they are enabled, with the attempt's charge."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(_users).where(_users.c.username == username)).mappings().first()
+            name = row["username"] if row is not None else UNKNOWN_USER
+            charge = self.throttle.admit(conn, client, name, utcnow())
+        # the slow hash outside any transaction: a guess holds no database lock
+        good = verify_password(row["password_hash"] if row else None, password)
+        if row is None or not good or row["disabled"] or not self._unchanged(row):
+            raise BadCredentials("用户名或密码错误，或账号已停用")  # the charge stays: it was a failure
+        return row, charge
+
+    def _unchanged(self, row: Any) -> bool:
+        """Whether the user still has the password, epoch and state checked (nothing changed meanwhile)."""
+        columns = (_users.c.password_hash, _users.c.session_epoch, _users.c.disabled)
+        with self.engine.connect() as conn:
+            now = conn.execute(select(*columns).where(_users.c.user_id == row["user_id"])).first()
+        return now is not None and tuple(now) == (row["password_hash"], row["session_epoch"], row["disabled"])
+
+    def principal(self, user_id: int, session_epoch: int | None = None) -> Principal | None:
+        """The current principal of an enabled user (role changes take effect at the next request); None
+        also when ``session_epoch`` is given and is not the user's (the password changed since)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(_users).where(_users.c.user_id == user_id)).mappings().first()
         if row is None or row["disabled"]:
+            return None
+        if session_epoch is not None and session_epoch != row["session_epoch"]:
             return None
         return _principal(row)
 
@@ -191,7 +218,8 @@ class Users:
             raise InvalidUser("a clerk needs at least one department")
         if role is not Role.CLERK and depts:
             raise InvalidUser("only clerks are bound to departments")
-        unknown = [d for d in depts if self.known_departments is not None and d not in self.known_departments]
+        known = set(self.known_departments()) if self.known_departments is not None else None
+        unknown = [d for d in depts if known is not None and d not in known]
         if unknown:
             raise InvalidUser(f"unknown department(s): {', '.join(unknown)}")
         return depts

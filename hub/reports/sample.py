@@ -11,11 +11,11 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, insert
-from stdnum.cn import ric
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow
 from protocol.catalogue import Catalogue, load_seed
+from protocol.idnumber import with_check_digit
 from protocol.workdays import WorkCalendar, add_working_days, load_seed_calendar
 
 __all__ = ["populate"]
@@ -59,7 +59,7 @@ def populate(
         due = add_working_days(local_date(received), it.promised_days, calendar)
         case_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
         body = f"310101{1940 + rnd.randrange(60)}0{1 + rnd.randrange(9)}1{rnd.randrange(10)}{rnd.randrange(1000):03d}"
-        id_number = body + ric.calc_check_digit(body)
+        id_number = with_check_digit(body)
         outcome = rnd.choice(_OUTCOMES)
         factor = 1.6 if it.code in slow else 0.7
         spent = timedelta(days=max(0.02, rnd.gammavariate(2.0, max(it.promised_days, 0.3) * factor / 2.0)))
@@ -90,6 +90,7 @@ def populate(
                 "received_at": received,
                 "clock_skew_s": None,
                 "due_date": due,
+                "promised_days": it.promised_days,
                 "updated_at": decided if outcome != "open" else received,
                 "payload": "{}",
             }

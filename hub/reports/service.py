@@ -27,9 +27,10 @@ from sqlalchemy import Engine, and_, func, select
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.states import RUNNING
+from hub.catalogue.in_force import catalogue_in_force
 from hub.db.models import CaseRow, CaseWorkRow, RatingRow
 from hub.reports.stats import percentile
-from protocol.catalogue import Catalogue, load_seed
+from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from shegong.db import read_only
 
@@ -182,8 +183,9 @@ def build(
     worst: int = 5,
     min_ratings: int = 3,
 ) -> Report:
-    """The report for ``period``, limited to ``departments`` when given (all of them otherwise)."""
-    catalogue = catalogue or _seed()
+    """The report for ``period``, limited to ``departments`` when given (all of them otherwise); items and
+    departments are named by ``catalogue`` (by default the catalogue in force in ``engine``'s database)."""
+    catalogue = catalogue or catalogue_in_force(engine)
     today = today or local_date(utcnow())
     lo, hi = period.bounds()
     dept_names = {d.code: d.name for d in catalogue.departments}
@@ -343,12 +345,3 @@ def _add(into: Figures, f: Figures) -> None:
 
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
-
-
-_SEED: list[Catalogue] = []
-
-
-def _seed() -> Catalogue:
-    if not _SEED:
-        _SEED.append(load_seed())
-    return _SEED[0]

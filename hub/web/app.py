@@ -3,7 +3,8 @@ health and metrics.
 
 Pages sign in with a server-side session (cookie ``hub_session``, HttpOnly, SameSite=Lax, Secure) and
 carry a CSRF token in every form; the API under ``/api`` takes ``Authorization: Bearer <token>`` only.
-One guard (:func:`hub.web.auth.guard`) gates every route.
+One guard (:func:`hub.web.auth.guard`) gates every route; every answer carries the headers of
+:mod:`hub.web.headers` (no caching, a Content Security Policy without inline styles or scripts).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, MediaType, Response, Router, get
+from litestar import Litestar, MediaType, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 from prometheus_client import generate_latest
@@ -35,6 +37,7 @@ from hub.web.api import reports as api_reports
 from hub.web.auth import PUBLIC, guard, provide_who
 from hub.web.config import WebConfig
 from hub.web.errors import handlers
+from hub.web.headers import add_security_headers
 from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
 from hub.web.pages import cases as pages_cases
@@ -45,6 +48,7 @@ from hub.web.sessions import DbStore, RotatingSessionConfig
 __all__ = ["create_app", "serve"]
 
 _TEMPLATES = Path(__file__).with_name("templates")
+_STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "hub_session"
 
 
@@ -89,6 +93,8 @@ _PAGES = [
     pages_auth.login_form,
     pages_auth.login_submit,
     pages_auth.logout,
+    pages_auth.password_form,
+    pages_auth.password_submit,
     pages_auth.index,
     pages_cases.queue_page,
     pages_cases.case_page,
@@ -110,17 +116,11 @@ def _templates() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
-_SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",  # no page of the back office inside someone else's frame (clickjacking)
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",  # case ids in URLs stay on the hub
-}
-
-
-def _security_headers(response: Response[Any]) -> Response[Any]:
-    for name, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+def _static() -> Router:
+    """The stylesheets: files, so the Content Security Policy needs no inline styles (hub.web.headers)."""
+    return create_static_files_router(
+        path="/static", directories=[_STATIC], opt={PUBLIC: True}, include_in_schema=False, name="static"
+    )
 
 
 def create_app(runtime: Any, config: WebConfig | None = None, services: Services | None = None) -> Litestar:
@@ -134,15 +134,15 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
         secure=config.cookie_secure,
         httponly=True,
         samesite="lax",
-        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics"],
+        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router()],
+        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), _static()],
         state=State({"runtime": runtime, "services": services, "web_config": config}),
         guards=[guard],
         dependencies={"who": Provide(provide_who, sync_to_thread=False)},
         exception_handlers=handlers,
-        after_request=_security_headers,
+        before_send=[add_security_headers],  # on every answer, error pages too
         middleware=[sessions.middleware],
         stores=StoreRegistry(stores={"sessions": DbStore(services.engine)}),
         csrf_config=CSRFConfig(
@@ -150,7 +150,7 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
             cookie_name="hub_csrf",
             cookie_secure=config.cookie_secure,
             cookie_samesite="strict",
-            exclude=["^/api/", "^/schema"],
+            exclude=["^/api/", "^/schema", "^/static/"],
         ),
         template_config=_templates(),
         openapi_config=OpenAPIConfig(
@@ -173,6 +173,8 @@ def serve(runtime: Any, stop: threading.Event) -> None:
         host=runtime.settings.web_host,
         port=runtime.settings.web_port,
         log_level="warning",
+        proxy_headers=True,  # the client's address from X-Forwarded-For, from these proxies only
+        forwarded_allow_ips=runtime.settings.web_trusted_proxies,
     )
     server = uvicorn.Server(config)
 

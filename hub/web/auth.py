@@ -5,12 +5,18 @@ only ``Authorization: Bearer <token>`` (tokens from ``POST /api/auth/login``), n
 forged cross-site request carries no credentials there. Routes are closed unless marked public; a route
 names the :class:`~hub.people.roles.Permission` it needs in ``opt``, and the guard checks it with the
 same :func:`~hub.people.roles.authorize` the services use for department scoping.
+
+A session or token remembers when it was made and the user's session epoch then: a browser session ends
+``session_absolute_s`` after sign-in however busy it is, and every session and token of a user ends when
+their password changes or they are disabled (the epoch moves on).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -21,22 +27,27 @@ from litestar.stores.base import Store
 
 from hub.errors import HubError
 from hub.people.roles import Permission, Principal, authorize
+from hub.people.throttle import client_key
 
 __all__ = [
     "PERMISSION",
     "PUBLIC",
     "SESSION_UID",
     "NotAuthenticated",
+    "client_of",
     "guard",
     "is_api",
     "issue_token",
     "provide_who",
     "revoke_token",
+    "signed_in",
 ]
 
 PUBLIC = "public"
 PERMISSION = "permission"
 SESSION_UID = "uid"
+SESSION_EPOCH = "epoch"
+SESSION_SINCE = "since"
 _TOKEN_PREFIX = "api:"
 
 
@@ -59,9 +70,20 @@ def _store(connection: ASGIConnection[Any, Any, Any, Any]) -> Store:
     return connection.app.stores.get("sessions")
 
 
+def client_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Who is asking, for the sign-in backoff: the peer's address (or, behind a trusted proxy, the address
+    it forwards; see ``web_trusted_proxies``)."""
+    return client_key(connection.client.host if connection.client else None)
+
+
+def signed_in(who: Principal) -> dict[str, Any]:
+    """What a new session or token holds: the user, their session epoch, and when (for the absolute limit)."""
+    return {SESSION_UID: who.user_id, SESSION_EPOCH: who.session_epoch, SESSION_SINCE: round(time.time(), 3)}
+
+
 async def issue_token(request: Request[Any, Any, Any], who: Principal, max_age_s: int) -> str:
     token = secrets.token_urlsafe(32)
-    data = json.dumps({SESSION_UID: who.user_id})
+    data = json.dumps(signed_in(who))
     await _store(request).set(_TOKEN_PREFIX + token, data, expires_in=max_age_s)
     return token
 
@@ -72,25 +94,52 @@ async def revoke_token(request: Request[Any, Any, Any]) -> None:
         await _store(request).delete(_TOKEN_PREFIX + token)
 
 
-async def _uid(connection: ASGIConnection[Any, Any, Any, Any]) -> int | None:
-    if is_api(connection):
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    uid: int
+    epoch: int
+    since: float
+
+
+def _signed(data: Any) -> _Signed | None:
+    if not isinstance(data, dict):
+        return None
+    uid, epoch, since = data.get(SESSION_UID), data.get(SESSION_EPOCH), data.get(SESSION_SINCE)
+    if isinstance(uid, int) and isinstance(epoch, int) and isinstance(since, int | float):
+        return _Signed(uid, epoch, float(since))
+    return None  # also a session from before epochs and sign-in times: signed in again once
+
+
+async def _session(connection: ASGIConnection[Any, Any, Any, Any]) -> _Signed | None:
+    """The token's or the session's sign-in, or None; a browser session past its absolute limit ends."""
+    if is_api(connection):  # a token's own expiry is absolute: it is never renewed
         token = _bearer(connection)
         if not token or len(token) > 128:
             return None
         raw = await _store(connection).get(_TOKEN_PREFIX + token)
-        value = json.loads(raw)[SESSION_UID] if raw else None
-    else:
-        value = connection.session.get(SESSION_UID) if "session" in connection.scope else None
-    return value if isinstance(value, int) else None
+        return _signed(json.loads(raw)) if raw else None
+    if "session" not in connection.scope:
+        return None
+    signed = _signed(connection.session)
+    if signed is None:
+        return None
+    if time.time() - signed.since > connection.app.state.web_config.session_absolute_s:
+        connection.clear_session()  # deleted from the store as the answer goes out
+        return None
+    return signed
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """The one gate: sign-in required unless the route is public; then the route's permission."""
     if handler.opt.get(PUBLIC) or connection.scope["path"].startswith("/schema"):
         return
-    uid = await _uid(connection)
+    signed = await _session(connection)
     services = connection.app.state.services
-    who = await anyio.to_thread.run_sync(services.users.principal, uid) if uid is not None else None
+    who = (
+        await anyio.to_thread.run_sync(services.users.principal, signed.uid, signed.epoch)
+        if signed is not None
+        else None
+    )
     if who is None:
         raise NotAuthenticated("请先登录" if not is_api(connection) else "sign in first: Authorization: Bearer <token>")
     connection.state.principal = who

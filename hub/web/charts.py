@@ -18,7 +18,7 @@ _FONT = 'font-family="sans-serif" font-size="13"'
 
 def _frame(height: int, title: str, body: list[str], width: int = _LABEL_W + _BAR_W + 90) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="100%" style="max-width:{width}px" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" class="chart" '
         f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}"><title>{escape(title)}</title>'
         + "".join(body)
         + "</svg>"

@@ -14,6 +14,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DataError
 
 from hub.errors import HubError
+from hub.people.throttle import TooManyAttempts
 from hub.web.auth import is_api
 
 __all__ = ["handlers"]
@@ -28,6 +29,7 @@ _TITLES = {
     405: "不支持的操作",
     409: "操作冲突",
     422: "填写有误",
+    429: "请稍后再试",
 }
 
 
@@ -45,15 +47,18 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, message = _status_and_message(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, message)
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
     if is_api(request):
         # ``error`` is our documented shape; ``status_code`` and ``detail`` are Litestar's own, which its
         # validation answers (400) document: every error body fits whichever of the two a route declares.
-        return Response({"error": message, "status_code": status, "detail": message}, status_code=status)
+        body = {"error": message, "status_code": status, "detail": message}
+        return Response(body, status_code=status, headers=headers)
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")
     title = _TITLES.get(status, "出错了")
-    return Template("error.html", context={"title": title, "message": message, "status": status}, status_code=status)
+    context = {"title": title, "message": message, "status": status}
+    return Template("error.html", context=context, status_code=status, headers=headers)
 
 
 handlers: ExceptionHandlersMap = {HubError: _handle, HTTPException: _handle, DataError: _handle, OverflowError: _handle}

@@ -43,8 +43,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from stdnum.cn import ric
 
+from protocol.idnumber import with_check_digit
 from shegong.broker import Mosquitto
 
 __all__ = ["main", "run"]
@@ -140,7 +140,7 @@ class _Sim:
             item_code="MZ-001",
             committee=committee,
             created_at=datetime.now(UTC),
-            applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
+            applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
         )
         sealed_case = self.shared["sealer"].seal(case)
         batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[sealed_case]))

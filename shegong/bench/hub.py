@@ -30,12 +30,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
-from stdnum.cn import ric
 
 from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
+from protocol.idnumber import with_check_digit
 from shegong.broker import Mosquitto
 
 __all__ = ["main"]
@@ -63,7 +63,7 @@ def _batches(n: int, hub_public_key: str) -> list[tuple[str, bytes, list[CaseSub
                     item_code=items[i % len(items)],
                     committee=terminal,
                     created_at=now - timedelta(minutes=i % 600),
-                    applicant=Applicant(id_number=body + ric.calc_check_digit(body), name="测试居民"),
+                    applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
                 )
             )
         sealer = sealers[start // BATCH % TERMINALS]

@@ -26,8 +26,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from stdnum.cn import ric
 
+from protocol.idnumber import with_check_digit
 from shegong.broker import Mosquitto
 from shegong.linkproxy import LinkProxy
 
@@ -35,8 +35,7 @@ __all__ = ["main", "queue_cases", "raw_qos1_rate"]
 
 
 def _id_number(n: int) -> str:
-    body = f"310101{1940 + n % 60}0101{n % 1000:03d}"
-    return body + ric.calc_check_digit(body)
+    return with_check_digit(f"310101{1940 + n % 60}0101{n % 1000:03d}")
 
 
 def queue_cases(data_dir: Path, n: int, hub_public_key: str, terminal: str = "BENCH1") -> int:

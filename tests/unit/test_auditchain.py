@@ -3,6 +3,8 @@ chain linked here walks clean, and the walk names the first entry that no longer
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,15 +32,33 @@ def _chain(n: int) -> list[Row]:
     return [Row(id=i + 1, **r) for i, r in enumerate(rows)]
 
 
-def test_an_entry_hashes_exactly_as_the_hub_hashed_it_before_the_code_was_shared():
-    # Computed with hub/audit/chain.py as it was before protocol.auditchain existed: hub chains on disk
-    # must keep verifying.
+def _sha256_of_canonical(prev: str, at: datetime, actor: str, action: str, subject: str, data: str) -> str:
+    """The documented form, built here and not by the code under test: SHA-256 of the UTF-8 of the compact
+    JSON array ``[prev_hash, at (ISO 8601), actor, action, subject, data]``, non-ASCII kept as is."""
+    fields = [prev, at.isoformat(), actor, action, subject, data]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def test_an_entry_hashes_as_the_documented_canonical_form_says():
     data = canonical_data({"部门": "民政", "version": 3})
-    assert data == '{"version":3,"部门":"民政"}'
-    assert (
-        entry_hash(GENESIS, T0, "user:clerk1", "case.accept", "case-1", data)
-        == "8c927a336c1bf2bb8d26c6698a4bd9a17d5b9b63d89d6adbd19c12f21d0544e9"
+    assert data == '{"version":3,"部门":"民政"}'  # keys sorted, compact, UTF-8 kept
+    # The bytes hashed, written out by hand.
+    canonical = (
+        '["' + "0" * 64 + '","2026-03-02T01:00:00.123456+00:00","user:clerk1","case.accept","case-1",'
+        '"{\\"version\\":3,\\"部门\\":\\"民政\\"}"]'
     )
+    by_hand = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert entry_hash(GENESIS, T0, "user:clerk1", "case.accept", "case-1", data) == by_hand
+    # The same value the hub computed before protocol.auditchain existed: hub chains on disk keep verifying.
+    assert by_hand == "8c927a336c1bf2bb8d26c6698a4bd9a17d5b9b63d89d6adbd19c12f21d0544e9"
+
+
+def test_every_linked_row_hashes_its_predecessor_and_its_own_fields():
+    prev = GENESIS
+    for row in _chain(5):
+        assert row.prev_hash == prev
+        assert row.hash == _sha256_of_canonical(prev, row.at, row.actor, row.action, row.subject, row.data)
+        prev = row.hash
 
 
 def test_a_linked_chain_walks_clean_up_to_its_anchor():

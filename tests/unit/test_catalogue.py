@@ -9,6 +9,7 @@ changes, and stay as they were for a catalogue without the optional English.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -118,6 +119,18 @@ def test_a_catalogue_without_english_keeps_its_bytes_and_hashes() -> None:
     assert json.loads(canonical_json(old)) == raw
     assert [json.loads(canonical_json(i)) for i in old.items] == raw["items"]
     assert old.content_hash() != load_seed().content_hash(), "the seed's English is part of its hash"
+    # docs/catalogue.md's definition, computed here from the published bytes rather than by the code under
+    # test: SHA-256 of the departments and items as JSON with sorted keys, no spaces, UTF-8 kept.
+    content = {"departments": raw["departments"], "items": raw["items"]}
+    assert old.content_hash() == "sha256:" + _sha256_of_canonical(content)
+    assert old.item("MZ-001").content_hash() == "sha256:" + _sha256_of_canonical(
+        next(i for i in raw["items"] if i["code"] == "MZ-001")
+    )
+
+
+def _sha256_of_canonical(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def test_every_form_can_be_prefilled_from_the_card(seed: Catalogue) -> None:

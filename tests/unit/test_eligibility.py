@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from stdnum.cn import ric
 
 from protocol.catalogue import Catalogue, load_seed
 from protocol.eligibility import (
@@ -39,6 +38,7 @@ from protocol.eligibility import (
     rule_depth,
 )
 from protocol.idnumber import InvalidIdNumber
+from tests.support import check_character
 
 E, C, N = Eligibility.ELIGIBLE, Eligibility.NEEDS_CHECK, Eligibility.NOT_ELIGIBLE
 TODAY = date(2026, 3, 2)
@@ -47,7 +47,7 @@ TODAY = date(2026, 3, 2)
 def id_number(region: str, born: date, seq: str) -> str:
     """A valid GB 11643 number; the last digit of ``seq`` is odd for a man, even for a woman."""
     body = f"{region}{born:%Y%m%d}{seq}"
-    return body + ric.calc_check_digit(body)
+    return body + check_character(body)
 
 
 def card(region: str, born: date, seq: str, card_type: str = "id_card") -> Attributes:
@@ -60,15 +60,21 @@ TEEN = card("310115", date(2009, 12, 1), "011")  # 16
 NONAGENARIAN = card("310101", date(1930, 5, 5), "024")  # 95
 SSCARD_HOLDER = card("310110", date(1980, 1, 1), "035", card_type="sscard")  # 46
 ALMOST_65 = card("310106", date(1961, 3, 20), "041")  # 64, 65 within a month
+WORKING_MAN = card("310101", date(1986, 4, 2), "015")  # 39, Shanghai household
+# The issue's walk-through: women born 1931 and 1945 were offered 生育登记.
+BORN_1931 = card("310115", date(1931, 2, 14), "028")  # 95
+BORN_1945 = card("310104", date(1945, 11, 3), "046")  # 80
 
 TABLE = [
     # 70-year-old Shanghai woman
     (ELDER_SH_WOMAN, "MZ-001", E),  # 老年综合津贴
     (ELDER_SH_WOMAN, "MZ-002", E),  # 敬老卡
-    (ELDER_SH_WOMAN, "MZ-004", E),  # 老年助餐
+    (ELDER_SH_WOMAN, "MZ-004", C),  # 老年助餐: 60 or over, but does she live here? No committee area given
     (ELDER_SH_WOMAN, "YB-005", C),  # 照护评估: is she insured?
     (ELDER_SH_WOMAN, "CL-002", C),  # 残疾人证换领: does she hold one?
-    (ELDER_SH_WOMAN, "GA-001", N),  # 居住登记 is for other households
+    (ELDER_SH_WOMAN, "GA-001", E),  # 居住登记 is open to anyone living here
+    (ELDER_SH_WOMAN, "RS-001", N),  # 就业登记: past any woman's retirement age (58 at most)
+    (ELDER_SH_WOMAN, "WJ-001", N),  # 生育登记: over 55
     (ELDER_SH_WOMAN, "RS-006", E),  # 社保卡申领 with an ID card
     (ELDER_SH_WOMAN, "WJ-004", C),  # 计生特别扶助
     # 30-year-old man from another province
@@ -81,7 +87,8 @@ TABLE = [
     (YOUNG_OTHER_MAN, "ZF-002", C),  # 公租房
     (YOUNG_OTHER_MAN, "WJ-001", E),  # 生育登记: a man of 30
     # 16-year-old
-    (TEEN, "RS-001", C),  # 就业登记: old enough, retired unknown
+    (TEEN, "RS-001", E),  # 就业登记: 16, far below a man's retirement age
+    (TEEN, "RS-002", C),  # 失业登记: is he out of work?
     (TEEN, "MZ-004", N),
     (TEEN, "WJ-001", N),  # below marriage age
     (TEEN, "RS-006", E),
@@ -90,7 +97,19 @@ TABLE = [
     (NONAGENARIAN, "MZ-001", E),
     (NONAGENARIAN, "YB-006", C),  # 高龄老人医疗护理: insurance and care level unknown
     (NONAGENARIAN, "WJ-003", C),  # 独生子女父母年老奖励: age already suffices, certificate unknown
-    (NONAGENARIAN, "RS-010", C),
+    (NONAGENARIAN, "RS-010", N),  # 城乡居民养老保险参保: enrolment is from 16 to 59
+    (NONAGENARIAN, "RS-001", N),  # 就业登记 and 失业登记: a 95-year-old, no staff check
+    (NONAGENARIAN, "RS-002", N),
+    (NONAGENARIAN, "GH-001", N),  # 工会入会 likewise
+    (NONAGENARIAN, "YB-002", N),  # 生育保险待遇: 18 to 55
+    (NONAGENARIAN, "WJ-002", N),  # 独生子女父母奖励 runs until the child is 16: parents of 70 at most
+    (BORN_1931, "WJ-001", N),
+    (BORN_1945, "WJ-001", N),
+    # 39-year-old man: working age
+    (WORKING_MAN, "RS-001", E),
+    (WORKING_MAN, "RS-002", C),  # out of work?
+    (WORKING_MAN, "WJ-001", E),
+    (WORKING_MAN, "RS-010", C),  # in the employee pension scheme?
     # social-security card
     (SSCARD_HOLDER, "RS-006", N),  # already holds a card
     (SSCARD_HOLDER, "RS-004", E),
@@ -120,6 +139,8 @@ def test_card_facts() -> None:
         "sex": "F",
         "household": "shanghai",
         "card_type": "id_card",
+        # Born 1955: before every schedule moved (1965 men, 1970 and 1975 women), 55 at most: reached in 2010.
+        "retirement_age_reached": True,
     }
     assert YOUNG_OTHER_MAN.get("household") == "other" and YOUNG_OTHER_MAN.get("sex") == "M"
     assert TEEN.get("age") == 16 and NONAGENARIAN.get("age") == 95
@@ -178,7 +199,7 @@ def test_unknown_attribute_gives_needs_check_with_the_question(seed: Catalogue) 
 
 def test_staff_facts_settle_a_needs_check(seed: Catalogue) -> None:
     item = seed.item("CL-003")  # 重残无业人员补助
-    checked = ELDER_SH_WOMAN.with_facts(disabled=True, disability_grade=1, unemployed=True)
+    checked = WORKING_MAN.with_facts(disabled=True, disability_grade=1, unemployed=True)
     assert item.evaluate(checked).status is E
     grade3 = checked.with_facts(disability_grade=3)
     verdict = item.evaluate(grade3)
@@ -397,13 +418,13 @@ def test_not_eligible_in_english_names_the_deciding_facts(seed: Catalogue) -> No
         "Not eligible: your household registration is outside Shanghai; your age in one month is under 65"
         f" (who may apply: {item.eligibility_reason_en})"
     )
-    checked = ELDER_SH_WOMAN.with_facts(disabled=True, disability_grade=3, unemployed=False)
+    checked = WORKING_MAN.with_facts(disabled=True, disability_grade=3, unemployed=False)
     assert seed.item("CL-003").evaluate(checked).details_en == ("your disability grade is over 2", "you have a job")
     assert seed.item("RS-006").evaluate(SSCARD_HOLDER).details_en == ("the card you used is a social security card",)
 
 
 def test_needs_check_in_english_asks_the_staff_questions(seed: Catalogue) -> None:
-    verdict = seed.item("CL-003").evaluate(ELDER_SH_WOMAN)
+    verdict = seed.item("CL-003").evaluate(WORKING_MAN)
     assert verdict.details_en == (
         "Do you hold a disability certificate?",
         "What is your disability grade (1 to 4)?",

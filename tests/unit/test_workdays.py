@@ -147,6 +147,65 @@ def test_working_days_between(start: date, end: date, count: int) -> None:
 days_2026 = st.dates(min_value=D(2025, 12, 1), max_value=D(2027, 1, 31))
 
 
+# A second implementation, written here from the State Council's 2026 notice rather than taken from
+# protocol.workdays or its seed file: walk day by day, skipping weekends and holidays, working the
+# adjusted weekend days. Years the notice does not cover have only weekends off.
+NOTICE_2026_OFF = {
+    first + timedelta(days=i)
+    for first, length in [
+        (D(2026, 1, 1), 3),  # 元旦
+        (D(2026, 2, 15), 9),  # 春节
+        (D(2026, 4, 4), 3),  # 清明节
+        (D(2026, 5, 1), 5),  # 劳动节
+        (D(2026, 6, 19), 3),  # 端午节
+        (D(2026, 9, 25), 3),  # 中秋节
+        (D(2026, 10, 1), 7),  # 国庆节
+    ]
+    for i in range(length)
+}
+NOTICE_2026_WORKED = {D(2026, 1, 4), D(2026, 2, 14), D(2026, 2, 28), D(2026, 5, 9), D(2026, 9, 20), D(2026, 10, 10)}
+
+
+def _working(day: date) -> bool:
+    if day in NOTICE_2026_WORKED:
+        return True
+    return day.weekday() < 5 and day not in NOTICE_2026_OFF
+
+
+def _due_by_walking(submitted: date, n: int) -> date:
+    """Immediate items are due the day they are submitted; others n working days after the day received."""
+    if n == 0:
+        return submitted
+    day = submitted
+    while not _working(day):  # received on the next working day
+        day += timedelta(days=1)
+    while n:
+        day += timedelta(days=1)
+        n -= _working(day)
+    return day
+
+
+def _between_by_walking(start: date, end: date) -> int:
+    """Working days in (start, end], negative when end comes first."""
+    if end < start:
+        return -_between_by_walking(end, start)
+    return sum(_working(start + timedelta(days=i)) for i in range(1, (end - start).days + 1))
+
+
+def test_the_walking_implementation_holds_the_notices_33_days_off() -> None:
+    assert len(NOTICE_2026_OFF) == 33
+
+
+@given(days_2026, st.integers(0, 60))
+def test_due_dates_agree_with_walking_the_notice_day_by_day(start: date, n: int) -> None:
+    assert add_working_days(start, n, CAL) == _due_by_walking(start, n)
+
+
+@given(days_2026, days_2026)
+def test_days_between_agree_with_walking_the_notice_day_by_day(a: date, b: date) -> None:
+    assert working_days_between(a, b, CAL) == _between_by_walking(a, b)
+
+
 @given(days_2026, st.integers(0, 60))
 def test_add_and_between_agree(start: date, n: int) -> None:
     due = add_working_days(start, n, CAL)

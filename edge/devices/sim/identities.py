@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from stdnum.cn import ric
-
 from edge.devices.facts import CardFacts
 from edge.devices.idtext import LONG_TERM, IdText, facts_from_text
+from protocol.idnumber import with_check_digit
 
 __all__ = ["BAD_CHECK_DIGIT", "Identity", "add_years", "all_identities", "identity"]
 
@@ -84,8 +83,7 @@ def _build(row: str, today: date) -> Identity:
     age, seq = int(age_), int(seq_)
     born = add_years(today - timedelta(days=30 + seq), -age)
     sequence = f"{seq:02d}{(1 if sex == '1' else 2) + 2 * (seq % 4)}"
-    body = f"{region}{born:%Y%m%d}{sequence}"
-    number = body + ric.calc_check_digit(body)
+    number = with_check_digit(f"{region}{born:%Y%m%d}{sequence}")
     # Cards are renewed: issued a while ago, valid 10 years under 26, 20 under 46, then 长期 (long-term).
     valid_from = max(add_years(today, -2) - timedelta(days=seq), add_years(born, 16))
     issue_age = valid_from.year - born.year

@@ -1,4 +1,5 @@
-"""My services (eligible first, then needs-check, by department), search, item detail, checklists, visits."""
+"""My services: first the few a holder most likely needs, then all of them (eligible first, then needs-check,
+by department) one tap away; search, item detail, checklists, visits."""
 
 from __future__ import annotations
 
@@ -73,9 +74,12 @@ def services(
     q: FromQuery[str] = "",
     dept: FromQuery[str] = "",
     all: FromQuery[bool] = False,  # noqa: A002
+    full: FromQuery[bool] = False,
 ) -> Template:
+    """``full``: every service the holder may apply for, grouped, instead of the first screen's few;
+    ``all``: also those they may not (implies ``full``, as ``dept`` does)."""
     kiosk = kiosk_of(request)
-    return _services_page(request, kiosk, kiosk.any_session(request), q.strip()[:40], dept, all)
+    return _services_page(request, kiosk, kiosk.any_session(request), q.strip()[:40], dept, all, full)
 
 
 @get("/claim/{token:str}", sync_to_thread=False)
@@ -100,18 +104,50 @@ def _services_page(
     q: str = "",
     dept: str = "",
     all: bool = False,  # noqa: A002
+    full: bool = False,
     path: str | None = None,
 ) -> Template:
     attrs = session.attributes(kiosk.today())
     t = kiosk.t(request)
-    key = (tuple(sorted(attrs.values.items())) if attrs else None, q, dept, all)
+    full = full or all or bool(dept)
+    key = (tuple(sorted(attrs.values.items())) if attrs else None, q, dept, all, full)
     return kiosk.render_cached(
-        request, "services.html", key, lambda: _services_view(kiosk, t, attrs, q, dept, all), session, path
+        request, "services.html", key, lambda: _services_view(kiosk, t, attrs, q, dept, all, full), session, path
     )
 
 
-def _services_view(kiosk: Kiosk, t: Any, attrs: Attributes | None, q: str, dept: str, all: bool) -> dict[str, Any]:  # noqa: A002
-    """The services page's body: eligible first, then needs-check (then, asked for, not eligible)."""
+def _first_screen(kiosk: Kiosk, t: Any, attrs: Attributes) -> dict[str, Any]:
+    """The services page a holder sees first: the few items they most likely need (protocol.likely), and
+    all the others they may apply for one tap away."""
+    ranked = kiosk.directory.ranked(attrs)
+    return {
+        "first": [_entry(kiosk, t, iv.item, iv.verdict) for iv in ranked.first()],
+        "open_count": len(ranked.likely) + len(ranked.others),
+        "sections": [],
+        "results": None,
+        "q": "",
+        "hidden": 0,
+        "all": False,
+        "full": False,
+        "collapse": False,
+        "dept": "",
+        "labels": _labels(t),
+    }
+
+
+def _services_view(
+    kiosk: Kiosk,
+    t: Any,
+    attrs: Attributes | None,
+    q: str,
+    dept: str,
+    all: bool,  # noqa: A002
+    full: bool = True,
+) -> dict[str, Any]:
+    """The services page's body: for a holder, the first screen unless ``full`` or a search; otherwise
+    eligible first, then needs-check (then, asked for, not eligible), by department."""
+    if attrs is not None and not full and not q:
+        return _first_screen(kiosk, t, attrs)
     lang = t.lang
     catalogue = kiosk.directory.catalogue
     hidden = 0
@@ -156,11 +192,13 @@ def _services_view(kiosk: Kiosk, t: Any, attrs: Attributes | None, q: str, dept:
         for status, depts in groups
     ]
     return {
+        "first": None,
         "sections": sections,
         "results": results,
         "q": q,
         "hidden": hidden,
         "all": all,
+        "full": full,
         "collapse": collapse,
         "dept": _dept_name(catalogue.department(dept), lang)
         if dept and dept in {d.code for d in catalogue.departments}

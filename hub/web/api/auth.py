@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from hub.people.roles import ROLE_PERMISSIONS, Principal
 from hub.web.api.schemas import LoginIn, MeOut, TokenOut, errors
-from hub.web.auth import PUBLIC, issue_token, revoke_token
+from hub.web.auth import PUBLIC, client_of, issue_token, revoke_token
 
 __all__ = ["login", "logout", "me", "me_out"]
 
@@ -28,11 +28,16 @@ def me_out(who: Principal) -> MeOut:
     )
 
 
-@post("/auth/login", opt={PUBLIC: True}, responses=errors(401), security=[], tags=["auth"])
+@post("/auth/login", opt={PUBLIC: True}, responses=errors(401, 429), security=[], tags=["auth"])
 async def login(request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> TokenOut:
-    """A bearer token for the user (good for ``token_max_age_s``); every attempt is audited."""
+    """A bearer token for the user (good for ``token_max_age_s``; it ends sooner if their password changes).
+
+    A client that keeps failing must wait between attempts: 429 with ``Retry-After``. Sign-ins are audited;
+    failures are counted per hour, client and user name.
+    """
     services = request.app.state.services
-    who = await anyio.to_thread.run_sync(services.users.authenticate, data.username, data.password)
+    users = services.users
+    who = await anyio.to_thread.run_sync(users.authenticate, data.username, data.password, client_of(request))
     max_age = request.app.state.web_config.token_max_age_s
     token = await issue_token(request, who, max_age)
     return TokenOut(token=token, expires_in=max_age, user=me_out(who))

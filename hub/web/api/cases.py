@@ -184,7 +184,7 @@ def overdue(request: Request[Any, Any, Any], who: NamedDependency[Principal], de
     return board
 
 
-@get("/departments", sync_to_thread=False, responses=errors(401), tags=["cases"])
+@get("/departments", sync_to_thread=True, responses=errors(401), tags=["cases"])
 def departments(request: Request[Any, Any, Any]) -> list[dict[str, str]]:
-    """Departments of the catalogue, in counter order."""
-    return [{"code": d.code, "name": d.name} for d in _services(request).catalogue.departments]
+    """Departments of the catalogue in force, in counter order."""
+    return [{"code": d.code, "name": d.name} for d in _services(request).catalogue.current().departments]

@@ -39,7 +39,7 @@ Dept = Annotated[str | None, QueryParameter(max_length=32)]
 def _report(request: Request[Any, Any, Any], start: date | None, end: date | None, department: str | None) -> Any:
     services = request.app.state.services
     depts = [department] if department else None
-    return build(services.engine, period_of(start, end), depts, services.catalogue)
+    return build(services.engine, period_of(start, end), depts, services.catalogue.current())
 
 
 @get(

@@ -39,6 +39,7 @@ _DESCRIPTIONS = {
     404: "No such thing",
     409: "The case moved on (version) or the action is not possible from its state",
     422: "Well-formed but not acceptable (a missing reason, a weekday as adjusted working day …)",
+    429: "Too many failed sign-ins from this client: wait the seconds of the Retry-After header",
 }
 
 

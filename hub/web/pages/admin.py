@@ -74,14 +74,14 @@ def calendar_set(request: Request[Any, Any, Any], who: NamedDependency[Principal
     svc = request.app.state.services.calendar
     try:
         day = date.fromisoformat(field(data, "day"))
-        svc.set_day(day, field(data, "kind"), field(data, "name"), who.actor)
+        saved = svc.set_day(day, field(data, "kind"), field(data, "name"), who.actor)
     except ValueError:
         flash(request, "error", "日期格式应为 YYYY-MM-DD")
         return redirect_back("/calendar")
     except InvalidDay as exc:
         flash(request, "error", str(exc))
         return redirect_back("/calendar")
-    flash(request, "ok", f"已保存 {day}")
+    flash(request, "ok", f"已保存 {day}" + _recounted(saved.recounted))
     return redirect_back(f"/calendar?year={day.year}")
 
 
@@ -93,11 +93,15 @@ def calendar_set(request: Request[Any, Any, Any], who: NamedDependency[Principal
 )
 def calendar_remove(request: Request[Any, Any, Any], who: NamedDependency[Principal], day: FromPath[date]) -> Redirect:
     try:
-        request.app.state.services.calendar.remove_day(day, who.actor)
-        flash(request, "ok", f"{day} 已恢复为普通日")
+        recounted = request.app.state.services.calendar.remove_day(day, who.actor)
+        flash(request, "ok", f"{day} 已恢复为普通日" + _recounted(recounted))
     except NotFound as exc:
         flash(request, "error", str(exc))
     return redirect_back(f"/calendar?year={day.year}")
+
+
+def _recounted(cases: int) -> str:
+    return f"；{cases} 件在办案件的承诺办结日期已按新安排重新计算" if cases else ""
 
 
 @get("/reports.csv", opt={PERMISSION: Permission.REPORT_READ}, include_in_schema=False, sync_to_thread=True)
@@ -108,7 +112,8 @@ def report_csv_page(
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Response[str]:
     services = request.app.state.services
-    report = build(services.engine, period_of(start, end), [department] if department else None, services.catalogue)
+    depts = [department] if department else None
+    report = build(services.engine, period_of(start, end), depts, services.catalogue.current())
     name = f"report-{report.period.start}-{report.period.end}.csv"
     return Response(
         to_csv(report),

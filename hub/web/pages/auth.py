@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and the landing page."""
+"""Sign-in, sign-out, a user's own password change, and the landing page."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
+from hub.people.passwords import MIN_LENGTH
 from hub.people.roles import Permission, Principal, can
-from hub.people.service import BadCredentials
-from hub.web.auth import PUBLIC, SESSION_UID
+from hub.people.service import BadCredentials, InvalidUser
+from hub.people.throttle import TooManyAttempts
+from hub.web.auth import PUBLIC, client_of, signed_in
 from hub.web.pages.common import field, page
 from hub.web.sessions import ROTATE
 
-__all__ = ["index", "login_form", "login_submit", "logout"]
+__all__ = ["index", "login_form", "login_submit", "logout", "password_form", "password_submit"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -25,6 +27,11 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 def _safe_next(target: str) -> str:
     """Only a path on this site (never ``//elsewhere`` or a full URL)."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def _too_many(response: Template, exc: TooManyAttempts) -> Template:
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 @get("/login", opt={PUBLIC: True}, include_in_schema=False, sync_to_thread=False)
@@ -37,11 +44,15 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Any:
     services = request.app.state.services
     target = _safe_next(field(data, "next", "/"))
     username = field(data, "username")[:64]
+    password = field(data, "password")[:256]
     try:
-        who = await anyio.to_thread.run_sync(services.users.authenticate, username, field(data, "password")[:256])
+        who = await anyio.to_thread.run_sync(services.users.authenticate, username, password, client_of(request))
     except BadCredentials as exc:
         return page(request, None, "login.html", 401, next=target, error=str(exc), username=username)
-    request.set_session({SESSION_UID: who.user_id, ROTATE: True})
+    except TooManyAttempts as exc:
+        answer = page(request, None, "login.html", 429, next=target, error=str(exc), username=username)
+        return _too_many(answer, exc)
+    request.set_session({**signed_in(who), ROTATE: True})
     return Redirect(target, status_code=303)
 
 
@@ -49,6 +60,32 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Any:
 async def logout(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> Redirect:
     await anyio.to_thread.run_sync(request.app.state.services.users.record_logout, who)
     request.clear_session()
+    return Redirect("/login", status_code=303)
+
+
+@get("/password", include_in_schema=False, sync_to_thread=False)
+def password_form(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> Template:
+    return page(request, who, "password.html", error="")
+
+
+@post("/password", include_in_schema=False)
+async def password_submit(request: Request[Any, Any, Any], who: NamedDependency[Principal], data: Form) -> Any:
+    """The user's own new password; then every session of theirs ends, this one too: sign in again."""
+    current, new = field(data, "current")[:256], field(data, "new")[:256]
+    error = "两次输入的新密码不一致" if new != field(data, "again")[:256] else ""
+    if not error:
+        users = request.app.state.services.users
+        try:
+            await anyio.to_thread.run_sync(users.change_own_password, who.username, current, new, client_of(request))
+        except BadCredentials:
+            error = "当前密码不正确"
+        except InvalidUser:
+            error = f"新密码至少 {MIN_LENGTH} 个字符，且需字母与数字（或其他字符）混合"
+        except TooManyAttempts as exc:
+            return _too_many(page(request, who, "password.html", 429, error=str(exc)), exc)
+    if error:
+        return page(request, who, "password.html", 400, error=error)
+    request.set_session({"flash": [["ok", "密码已修改，所有登录均已退出，请用新密码登录"]], ROTATE: True})
     return Redirect("/login", status_code=303)
 
 

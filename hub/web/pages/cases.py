@@ -62,7 +62,7 @@ def case_page(request: Request[Any, Any, Any], who: NamedDependency[Principal], 
         "case.html",
         d=detail,
         c=detail.case,
-        departments=[(d.code, d.name) for d in services.catalogue.departments],
+        departments=[(d.code, d.name) for d in services.catalogue.current().departments],
     )
 
 

@@ -30,7 +30,7 @@ def reports_page(
 ) -> Template:
     services = request.app.state.services
     period = period_of(start, end)
-    report = build(services.engine, period, [department] if department else None, services.catalogue)
+    report = build(services.engine, period, [department] if department else None, services.catalogue.current())
     lines = report.items if department else report.departments
     label = "事项" if department else "部门"
     svg = {
@@ -59,7 +59,7 @@ def reports_page(
         report=report,
         svg=svg,
         department=department or "",
-        departments=[(d.code, d.name) for d in services.catalogue.departments],
+        departments=[(d.code, d.name) for d in services.catalogue.current().departments],
         csv_href=f"/api/reports.csv?{query}",
         csv_page=f"/reports.csv?{query}",
     )

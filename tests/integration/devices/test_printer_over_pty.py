@@ -41,7 +41,7 @@ def receipt() -> Receipt:
         Receipt()
         .line("黄浦区南京东路街道社区事务受理服务中心", bold=True, size=2, align=Align.CENTER)
         .line("事项：老年综合津贴申领（敬老卡）")
-        .line("申请人：张*  证件：310101********3175")
+        .line("申请人：张*  证件：310101********3176")
         .line("回执号：310101-20261127-0001")
         .line("承诺办结：5个工作日")
         .qr("https://shegong.example/q/310101-20261127-0001?code=7F3A9C")
@@ -58,7 +58,7 @@ def test_a_receipt_with_chinese_text_and_a_qr_code_is_decoded_by_the_printer(
     assert printed.lines == [
         "黄浦区南京东路街道社区事务受理服务中心",
         "事项：老年综合津贴申领（敬老卡）",
-        "申请人：张*  证件：310101********3175",
+        "申请人：张*  证件：310101********3176",
         "回执号：310101-20261127-0001",
         "承诺办结：5个工作日",
         "扫码查询办理进度",

@@ -1,5 +1,6 @@
 """A real hub for the back office tests: HubRuntime on SQLite or PostgreSQL, connected to a real
-Mosquitto, with seed routing and due dates; its web app; one user per role.
+Mosquitto, routing and due dates by the catalogue in force (the seed, published as version 1); its web
+app; one user per role.
 
 Back-office tests hash passwords with cheap argon2 parameters: the production ones cost half a second
 each on purpose, which a suite creating users in every test cannot pay.
@@ -17,7 +18,6 @@ import uvicorn
 from argon2 import PasswordHasher
 from litestar.testing import TestClient
 
-from hub.calendar.duedates import DueDates
 from hub.people import passwords
 from hub.people.roles import Principal
 from hub.runtime import HubRuntime
@@ -40,7 +40,6 @@ def _cheap_password_hashes() -> Iterator[None]:
 @pytest.fixture
 def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
     rt = HubRuntime(HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5))
-    rt.handler.due_date = DueDates.from_engine(rt.engine)  # until hub.runtime wires it
     rt.start()
     assert rt.worker.connected.wait(10), "hub did not connect to the broker"
     yield rt

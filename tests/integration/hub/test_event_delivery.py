@@ -99,7 +99,7 @@ def test_an_event_the_hub_lost_reaches_the_terminal_after_a_later_one_passed_it(
 
     # 受理 is committed by a hub that cannot publish (its broker client never connected): lost.
     stranded = EventDelivery(slow.engine, mqtt.Client(CallbackAPIVersion.VERSION2))
-    lost = Services.build(slow.engine, stranded.send, load_seed()).workflow.act(CLERK, case_id, Action.ACCEPT, 1)
+    lost = Services.build(slow.engine, stranded.send).workflow.act(CLERK, case_id, Action.ACCEPT, 1)
     assert not lost.published
     # 开始审核 goes out: the terminal applies version 3, and its watermark passes the lost event.
     later = Services.from_runtime(slow).workflow.act(CLERK, case_id, Action.REVIEW, 2)
@@ -154,7 +154,7 @@ def test_a_back_office_event_reaches_the_terminal_after_a_hub_sigkill_right_afte
     hub_db_url, broker, edge_factory, tmp_path
 ):
     engine = open_engine(hub_db_url)  # schema first, and the clerk who will sign in
-    Users(engine, {d.code: d.name for d in load_seed().departments}).add(
+    Users(engine, lambda: [d.code for d in load_seed().departments]).add(
         "clerk_mz", PASSWORDS["clerk_mz"], "clerk", ["MZ"]
     )
     link = LinkProxy(broker.port)  # the hub's own link to the broker, to blackhole

@@ -1,11 +1,16 @@
 """The back-office pages a browser test does not walk through: the audit trail and its verification,
-the holiday calendar kept through its form, the report and its CSV, the overdue board — and the
-Chinese 403 page a clerk gets for the auditor's page, whatever the navigation shows."""
+the holiday calendar kept through its form (an edit moves the due dates of open cases), the report and
+its CSV, the overdue board — and the Chinese 403 page a clerk gets for the auditor's page, whatever the
+navigation shows."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 
+from sqlalchemy import select, text
+
+from hub.db.models import AuditEntry, CaseRow
 from tests.unit.hub.helpers import PASSWORDS, ingest
 
 
@@ -62,3 +67,27 @@ def test_a_clerk_gets_a_403_page_for_the_audit_trail_and_a_sign_in_page_when_sig
     logout = client.post("/logout", data={"_csrf_token": _csrf(client.get("/queue").text)}, follow_redirects=False)
     assert logout.status_code == 303
     assert client.get("/queue", follow_redirects=False).status_code == 302
+
+
+def _due(engine, case_id: str) -> date | None:
+    t = CaseRow.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(t.c.due_date).where(t.c.case_id == case_id)).scalar_one()
+
+
+def test_a_calendar_edit_on_the_calendar_page_moves_the_due_dates_of_open_cases(hub, client, people):
+    wednesday = datetime(2026, 12, 30, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    open_case, closed_case = ingest(hub.engine, ["GA-003", "GA-003"], at=wednesday)  # Thu 31, Fri 1, Mon 4
+    with hub.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET status = 'completed' WHERE case_id = :c"), {"c": closed_case})
+    _sign_in(client, "manager")
+    page = client.get("/calendar?year=2027")
+    form = {"day": "2027-01-01", "kind": "off", "name": "元旦", "_csrf_token": _csrf(page.text)}
+    saved = client.post("/calendar/days", data=form, follow_redirects=True)
+    assert "已保存 2027-01-01；1 件在办案件的承诺办结日期已按新安排重新计算" in saved.text
+    assert _due(hub.engine, open_case) == date(2027, 1, 5)  # Thu 31, Mon 4, Tue 5
+    assert _due(hub.engine, closed_case) == date(2027, 1, 4)
+    t = AuditEntry.__table__
+    with hub.engine.connect() as conn:
+        actors = conn.execute(select(t.c.actor).where(t.c.action == "cases.due_recounted")).scalars().all()
+    assert actors == ["user:manager"]

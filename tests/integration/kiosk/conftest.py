@@ -29,6 +29,8 @@ from edge.kiosk.server import KioskServer
 from shegong.broker import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"
+#: The test committee's own area (南京东路街道): 福州路 300–399, where 张伟's card says he lives.
+TEST_AREA = {"district": "黄浦区", "streets": [{"street": "福州路", "lanes": "300-399"}]}
 
 
 @dataclass
@@ -69,7 +71,8 @@ def shot() -> Callable[[Any, str], Path]:
 
 @pytest.fixture
 def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
-    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test."""
+    """``start_kiosk(runtime=None, idle=60, warn=20, **settings)``: a running kiosk for one test; its
+    committee's area is :data:`TEST_AREA` unless ``settings`` give another ``committee_area``."""
     stops: list[Callable[[], None]] = []
 
     def start(runtime: Any = None, idle: float = 60.0, warn: float = 20.0, **settings: Any) -> RunningKiosk:
@@ -77,7 +80,11 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., RunningKiosk]]:
             from edge.runtime import EdgeRuntime
             from edge.settings import EdgeSettings
 
-            values: dict[str, Any] = {"data_dir": tmp_path / "edge", "committee_code": "JW001"}
+            values: dict[str, Any] = {
+                "data_dir": tmp_path / "edge",
+                "committee_code": "JW001",
+                "committee_area": TEST_AREA,
+            }
             values.update(settings)
             runtime = EdgeRuntime(EdgeSettings(**values))
             stops.append(runtime.close)

@@ -127,10 +127,10 @@ def test_staff_log_in_tick_materials_and_submit_on_the_residents_behalf(start_ki
     page.goto(k.url)
     k.tap("li-na")
     page.wait_for_url(re.compile(r"/services$"))
-    page.goto(f"{k.url}/item/RS-001")
+    page.goto(f"{k.url}/item/RS-002")  # 失业登记: is she out of work? The card cannot tell
     assert page.locator("#needs-staff").count() == 1 and page.locator("#apply").count() == 0
 
-    page.goto(f"{k.url}/staff?next=/item/RS-001")
+    page.goto(f"{k.url}/staff?next=/item/RS-002")
     page.fill("#staff_id", "demo")
     page.fill("#pin", "000000")
     page.click("#staff-submit")
@@ -138,13 +138,11 @@ def test_staff_log_in_tick_materials_and_submit_on_the_residents_behalf(start_ki
     page.fill("#staff_id", "demo")
     page.fill("#pin", "246810")
     page.click("#staff-submit")
-    page.wait_for_url(re.compile(r"/item/RS-001$"))
+    page.wait_for_url(re.compile(r"/item/RS-002$"))
     assert "工作人员模式：demo" in page.locator(".staffbar").inner_text()
     page.click("#apply")
     page.fill("#field_phone", "13700137000")
-    page.fill("#field_employer", "上海示例有限公司")
-    page.fill("#field_start_date", "2026-03-01")
-    page.check("input[name=field_employment_type] >> nth=0")
+    page.fill("#field_last_job_end", "2026-02-27")
     page.check("input[name=materials] >> nth=0")
     shot(page, "staff-apply")
     page.click("#to-confirm")

@@ -1,10 +1,11 @@
 """A resident's visit, driven through headless Chromium against the kiosk on real ptys.
 
 张伟 (72, Shanghai household) places his ID card on the simulated reader; the reader driver reads it, the
-device service announces the tap, and the welcome page follows its event stream to his services. He
-finds 老年综合津贴 by pinyin initials, reads an item, applies for 敬老卡挂失 (an immediate item), confirms,
-and the simulated printer decodes the receipt: receipt number, query code, masked ID and the progress QR.
-He rates the service. Nothing on screen or paper shows his whole ID number.
+device service announces the tap, and the welcome page follows its event stream to his services: first
+the few he most likely needs, then all of them behind 全部业务. He finds 老年综合津贴 by pinyin initials,
+reads an item, applies for 敬老卡挂失 (an immediate item), confirms, and the simulated printer decodes the
+receipt: receipt number, query code, masked ID and the progress QR. He rates the service. Nothing on
+screen or paper shows his whole ID number.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     page.wait_for_url(re.compile(r"/services$"))
     assert page.locator("h1").inner_text() == "您可以办理的业务"
     assert mask(zhang.id_number) in page.locator(".holder").inner_text()
-    eligible = page.locator("#group-eligible").inner_text()
-    needs_check = page.locator("#group-needs_check").inner_text()
-    assert "敬老卡挂失" in eligible and "就业登记" in needs_check
+    likely = page.locator("#likely").inner_text()  # the first screen: what a 72-year-old most likely needs
+    assert "老年综合津贴申领" in likely and "敬老卡挂失" not in likely and "就业登记" not in likely
     assert page.content().find(zhang.id_number) == -1
-    shot(page, "services")
     page.reload()  # the tap's page stands for /services: a reload keeps him there
     assert page.locator("h1").inner_text() == "您可以办理的业务" and page.url.endswith("/services")
+    page.click("#all-services")  # everything else, one tap away
+    assert "敬老卡挂失" in page.locator("#group-eligible").inner_text()
+    assert "就业登记" not in page.locator("main").inner_text()  # he is past the statutory retirement age
 
     page.fill("#q", "lnjt")
     page.click("button[type=submit] >> text=查找")
@@ -107,6 +109,9 @@ def test_english_toggle_translates_the_page_and_finish_restores_chinese(start_ki
     page.wait_for_url(re.compile(r"/services$"))
     page.click("#lang-toggle")
     assert page.locator("h1").inner_text() == "Services you can apply for"
+    assert "What you most likely need" in page.locator("#likely").inner_text()
+    assert "All services (" in page.locator("#all-services").inner_text()
+    page.click("#all-services")
     assert "Staff must check" in page.locator("#group-needs_check").inner_text()
     page.click("#finish")
     page.wait_for_selector("#ended-notice")

@@ -74,6 +74,10 @@ def test_read_answer_is_1295_bytes_with_text_at_14_and_photo_at_270() -> None:
     assert frame[10:14] == bytes.fromhex("01 00 04 00")
     assert frame[14:270] == text
     assert frame[270:1294] == photo
+    chk = 0
+    for byte in frame[5:-1]:  # the reference's CHK, worked here: XOR of everything after the preamble
+        chk ^= byte
+    assert frame[-1] == chk
     response = decode_frame(frame).as_response()
     assert response is not None
     assert split_read_data(response.data) == text

@@ -2,7 +2,8 @@
 
 The kiosk's eligibility rules turn on age, household (Shanghai or not), district and sex, so the set
 must cover ages 16 to 95, both sexes, Pudong (310115) and Chongming (310151), and people from outside
-Shanghai, each with a check digit that passes.
+Shanghai, each with the check character GB 11643's rule gives (written out in the tests, not taken from
+the product), which the product's validation then accepts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date
 from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import all_identities
 from protocol import idnumber
+from tests.support import check_character
 
 
 def ages(today: date) -> dict[str, int]:
@@ -27,6 +29,7 @@ def test_every_identity_has_a_valid_number_and_a_name_and_address() -> None:
     people = all_identities()
     assert len(people) >= 10
     for p in people:
+        assert p.id_number[17] == check_character(p.id_number[:17])  # GB 11643's rule, written out in the tests
         assert idnumber.validate(p.id_number) == p.id_number
         assert idnumber.birth_date(p.id_number) == p.birth_date
         assert idnumber.sex(p.id_number) == {"1": "M", "2": "F"}[p.sex]

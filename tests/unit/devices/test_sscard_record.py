@@ -30,11 +30,12 @@ def test_a_record_in_gbk_bytes_gives_the_holders_facts() -> None:
 
 
 def test_the_documented_field_order_is_kept() -> None:
-    raw = "310000|310101195409273175|A19540927|310000D15600000509273175|张伟|3B6C|3.00|20200101|20300101|T1|D1|"
+    # 310101195409273176 is valid: its check character is worked by hand in test_id_numbers_on_cards.
+    raw = "310000|310101195409273176|A19540927|310000D15600000509273176|张伟|3B6C|3.00|20200101|20300101|T1|D1|"
     record = parse_record(raw.encode("gb18030"))
     assert (record.card_number, record.card_id, record.atr, record.version) == (
         "A19540927",
-        "310000D15600000509273175",
+        "310000D15600000509273176",
         "3B6C",
         "3.00",
     )

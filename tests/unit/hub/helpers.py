@@ -11,11 +11,14 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from hub.calendar.duedates import DueDates
+from hub.calendar.service import CalendarService
+from hub.cases.routing import CatalogueRouter
+from hub.catalogue.in_force import CatalogueInForce
+from hub.catalogue.store import CatalogueStore
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.people.roles import Principal
 from hub.people.service import Users
-from hub.runtime import default_router
 from protocol import sealed, topics
 from protocol.cases import CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
@@ -33,12 +36,14 @@ PASSWORDS = {
 
 
 def handler(engine: Engine) -> Handler:
-    """The ingest handler as the runtime should wire it: seed routing and real due dates."""
+    """The ingest handler as the runtime wires it: routing and due dates by the catalogue in force (the
+    seed until a version is published) and the calendar in the database."""
+    in_force = CatalogueInForce(CatalogueStore(engine))
     return Handler(
         engine,
-        default_router(),
+        CatalogueRouter(in_force.current),
         IngestMetrics(),
-        due_date=DueDates.from_engine(engine),
+        promise=DueDates(CalendarService(engine), in_force.current).promise,
         case_key=sealed.private_key(CASE_KEY),
     )
 

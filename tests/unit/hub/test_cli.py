@@ -1,13 +1,18 @@
-"""``shegong hub calendar|report|audit anchor``: thin commands over the library, errors as messages."""
+"""``shegong hub calendar|report|user|audit anchor``: thin commands over the library, errors as messages;
+they act on the catalogue in force, and a calendar edit moves the due dates of open cases."""
 
 from __future__ import annotations
 
 import csv
+import io
+import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from hub import cli
+from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
 from tests.unit.hub.helpers import ingest
 
@@ -30,6 +35,31 @@ def test_the_calendar_is_kept_from_the_command_line(db, capsys):
         cli.main(["calendar", "remove", "2026-12-31"])
     with pytest.raises(cli.UsageError):
         cli.main(["calendar", "set", "2026-13-01", "off", "x"])
+
+
+def test_a_calendar_set_from_the_command_line_moves_the_due_dates_of_open_cases(db, capsys):
+    (case,) = ingest(db, ["GA-003"], at=datetime(2026, 12, 30, 2, 0, tzinfo=UTC))  # Thu 31, Fri 1, Mon 4
+    assert cli.main(["calendar", "set", "2027-01-01", "off", "元旦"]) == 0
+    assert "due dates of 1 open case(s) counted again" in capsys.readouterr().out
+    with db.connect() as conn:
+        due = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": case}).scalar_one()
+    assert str(due)[:10] == "2027-01-05"  # Thu 31, Mon 4, Tue 5
+
+
+def test_the_commands_act_on_the_catalogue_in_force(db, capsys, monkeypatch):
+    store = CatalogueStore(db)
+    store.bootstrap()
+    draft = json.loads(store.export())
+    ga002 = next(i for i in draft["items"] if i["code"] == "GA-002")
+    draft["departments"].append({"code": "JD", "name": "街道综合窗口", "name_en": "Street service window"})
+    draft["items"].append({**ga002, "code": "JD-001", "department": "JD", "name": "居住证代办"})
+    store.import_catalogue(json.dumps(draft, ensure_ascii=False), "cli:op")
+    store.publish("cli:op")
+    ingest(db, ["JD-001"])
+    cli.main(["report", "--department", "JD"])
+    assert '"name": "居住证代办"' in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("street-pass-1\n"))
+    assert cli.main(["user", "add", "zhou", "--role", "clerk", "--department", "JD", "--password-stdin"]) == 0
 
 
 def test_a_report_is_written_as_csv(db, tmp_path, capsys):

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 
 from hub import cli
+from hub.cases.routing import Router
 from hub.db.engine import migrate, open_engine
 from hub.ingest.handler import Handler, Incoming
 from hub.ingest.metrics import IngestMetrics
-from hub.runtime import default_router
 from protocol import sealed, topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
@@ -38,7 +38,7 @@ def engine(hub_db_url):
 def _handler(engine, per_terminal: int = 1000, prefix: int = 2048) -> Handler:
     return Handler(
         engine,
-        default_router(),
+        Router({"MZ-001": "MZ"}),
         IngestMetrics(),
         case_key=sealed.private_key(CASE_KEY),
         dead_letter_prefix_bytes=prefix,

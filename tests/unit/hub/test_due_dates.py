@@ -12,13 +12,15 @@ from hub.calendar.duedates import DueDates, local_date, paused_working_days
 from hub.calendar.service import CalendarService, InvalidDay
 from hub.cases.clock import Light, light, warn_limit
 from hub.db.engine import open_engine
+from protocol.catalogue import load_seed
 from protocol.workdays import load_seed_calendar
 
 
 @pytest.fixture
 def due(hub_db_url):
     engine = open_engine(hub_db_url)
-    yield DueDates.from_engine(engine)
+    seed = load_seed()
+    yield DueDates(CalendarService(engine), lambda: seed)
     engine.dispose()
 
 

@@ -52,8 +52,8 @@ def report_db(hub_db_url):
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     clock = Clock()
-    due = DueDates(CalendarService(engine), {i.code: i.promised_days for i in catalogue.items}.get)
-    flow = Workflow(engine, due, {d.code: d.name for d in catalogue.departments}, clock=clock)
+    due = DueDates(CalendarService(engine), lambda: catalogue)
+    flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
     people = add_users(Users(engine))
     manager = people["manager"]
 

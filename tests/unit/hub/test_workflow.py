@@ -43,10 +43,10 @@ def env(hub_db_url):
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     clock = Clock(MONDAY)
-    due = DueDates(CalendarService(engine), {i.code: i.promised_days for i in catalogue.items}.get)
+    due = DueDates(CalendarService(engine), lambda: catalogue)
     departments = {d.code: d.name for d in catalogue.departments}
-    flow = Workflow(engine, due, departments, clock=clock)
-    people = add_users(Users(engine, departments))
+    flow = Workflow(engine, due, lambda: departments, clock=clock)
+    people = add_users(Users(engine, lambda: departments))
     yield engine, flow, people, clock
     engine.dispose()
 

@@ -79,7 +79,7 @@ def test_a_case_receipt_decodes_to_masked_text_and_the_progress_qr():
         item_code="YB-007",
         item_name="医疗保险缴费凭证打印",
         masked_name="张*",
-        masked_id="310101********3175",
+        masked_id="310101********3176",
         accepted_at=datetime(2026, 3, 2, 9, 30),
         due=date(2026, 3, 2),
         promised_days=0,
@@ -89,7 +89,7 @@ def test_a_case_receipt_decodes_to_masked_text_and_the_progress_qr():
     items = EscPosDecoder().feed(case_receipt(translator("zh"), r, "示例居委会").to_bytes())
     lines = [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
     assert lines[:3] == ["示例居委会", "业务受理回执", "事项：医疗保险缴费凭证打印"]
-    assert "证件号码：310101********3175" in lines and "代办人：demo" in lines and "办结时限：当场办结" in lines
+    assert "证件号码：310101********3176" in lines and "代办人：demo" in lines and "办结时限：当场办结" in lines
     assert [i.data for i in items if isinstance(i, QrCode)] == [r.progress]
 
 

@@ -153,34 +153,35 @@ def test_an_item_without_english_shows_its_chinese_in_english_mode(client):
 
 
 def test_a_verdict_in_english_names_the_deciding_fact_and_what_staff_must_check(client):
-    page = text(client, "/item/GA-001")  # for people from other provinces; zhang-wei is from Shanghai
+    page = text(client, "/item/GA-004")  # for people from other provinces; zhang-wei is from Shanghai
     assert "Not eligible: your household registration is in Shanghai (who may apply: " in page
     assert "不符合条件" not in page and "户籍" not in page
-    page = text(client, "/item/RS-001")
-    assert "Staff need to check: Have you formally retired? (who may apply: " in page
+    page = text(client, "/item/RS-001")  # he is 72: past the statutory retirement age
+    assert "Not eligible: you have reached the statutory retirement age (who may apply: " in page
+    page = text(client, "/item/YB-003")
+    assert "Staff need to check: Are you in Shanghai's basic medical insurance? (who may apply: " in page
     assert "需工作人员核实" not in page
 
 
 def test_staff_read_the_questions_in_english_and_the_answer_turns_the_verdict(client):
     login = client.post("/staff", data={"staff_id": "demo", "pin": "246810"}, headers=_token(client))
     assert login.status_code == 200
-    page = text(client, "/item/CL-003/checks")  # 重残无业人员补助: a certificate, its grade, no job
-    assert "<legend>Do you hold a disability certificate?</legend>" in page
-    assert "What is your disability grade (1 to 4)? (grade)</label>" in page
-    assert "<legend>Are you out of work at present?</legend>" in page
+    page = text(client, "/item/YB-006/checks")  # 高龄老人医疗护理 for zhang-wei (72): his insurance, care level
+    assert "<legend>Are you in Shanghai's employee basic medical insurance?</legend>" in page
+    assert "What is your care level in the elderly care needs assessment? (level)</label>" in page
     assert 'value="true"> Yes</label>' in page and 'value="false"> No</label>' in page
-    assert not [q for q in ("是否持有残疾人证", "残疾等级", "目前是否无业", "（级）") if q in page]
+    assert not [q for q in ("是否参加本市职工基本医疗保险", "照护统一需求评估", "（级）") if q in page]
 
-    answers = {"check_disabled": "true", "check_disability_grade": "3", "check_unemployed": "false"}
-    sent = client.post("/item/CL-003/checks", data=answers, headers=_token(client), follow_redirects=False)
+    answers = {"check_has_employee_insurance": "true", "check_care_level": "1"}
+    sent = client.post("/item/YB-006/checks", data=answers, headers=_token(client), follow_redirects=False)
     assert sent.status_code in (302, 303)
-    page = text(client, "/item/CL-003")
-    assert "Not eligible: your disability grade is over 2; you have a job (who may apply: " in page
+    page = text(client, "/item/YB-006")
+    assert "Not eligible: your care level is under 2 (who may apply: " in page
 
     switch(client, "zh")
-    assert "不符合条件：残疾等级高于2级；目前有工作（申请条件：" in text(client, "/item/CL-003")
-    page = text(client, "/item/CL-003/checks")
-    assert "<legend>是否持有残疾人证</legend>" in page and "残疾等级（一至四级）（级）</label>" in page
+    assert "不符合条件：照护等级低于2级（申请条件：" in text(client, "/item/YB-006")
+    page = text(client, "/item/YB-006/checks")
+    assert "<legend>是否参加本市职工基本医疗保险</legend>" in page and "老年照护统一需求评估等级（级）</label>" in page
 
 
 def test_pick_chooses_english_only_in_english_and_only_when_there_is_some():

@@ -55,7 +55,15 @@ def same(kept: str, fresh: str) -> None:
     assert _CSRF.sub(r"\1…\2", kept) == _CSRF.sub(r"\1…\2", fresh)
 
 
-PAGES = ["/services", "/services?all=1", "/services?dept=MZ", "/services?q=lnjt", "/item/MZ-001", "/item/MZ-003"]
+PAGES = [
+    "/services",
+    "/services?full=1",
+    "/services?all=1",
+    "/services?dept=MZ",
+    "/services?q=lnjt",
+    "/item/MZ-001",
+    "/item/MZ-003",
+]
 
 
 def test_kept_bodies_match_fresh_renders_for_every_resident_language_and_staff(kiosks):

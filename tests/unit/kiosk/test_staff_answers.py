@@ -12,12 +12,15 @@ from datetime import date
 
 import pytest
 
+from edge.devices.facts import CardFacts
 from edge.devices.sim.identities import identity
 from edge.kiosk.directory import Directory
 from edge.kiosk.session import InvalidAnswer, SessionStore
 from protocol.catalogue import load_seed
 from protocol.eligibility import Attributes, Eligibility, evaluate, parse_rule, unknowns
+from protocol.residence import CommitteeArea
 from protocol.workdays import load_seed_calendar
+from tests.support import check_character
 
 TODAY = date(2026, 5, 6)
 RS_001 = parse_rule(
@@ -167,7 +170,68 @@ def test_verdicts_with_answers_are_cached_apart_from_card_only_ones():
     directory = Directory(load_seed(), load_seed_calendar())
     _, session = holder_session()
     card_only = session.attributes(TODAY)
-    assert directory.verdict(card_only, "RS-001").status is Eligibility.NEEDS_CHECK
-    session.answer({"retired": True})
-    assert directory.verdict(session.attributes(TODAY), "RS-001").status is Eligibility.NOT_ELIGIBLE
-    assert directory.verdict(card_only, "RS-001").status is Eligibility.NEEDS_CHECK
+    assert directory.verdict(card_only, "RS-002").status is Eligibility.NEEDS_CHECK  # 失业登记: out of work?
+    session.answer({"unemployed": False})
+    assert directory.verdict(session.attributes(TODAY), "RS-002").status is Eligibility.NOT_ELIGIBLE
+    assert directory.verdict(card_only, "RS-002").status is Eligibility.NEEDS_CHECK
+
+
+# -- facts the card gives when it can tell, and staff when it cannot ------------------------------------
+
+
+def _session_of(facts: CardFacts, area: CommitteeArea | None = None):
+    sessions = SessionStore(idle_timeout=60, warn_before=20, clock=lambda: 1000.0, area=area)
+    token, _ = sessions.card_tapped(facts)
+    session = sessions.claim(token)
+    session.staff_id = "demo"
+    return session
+
+
+def _woman_born(born: date, address: str = "上海市徐汇区天平路街道衡山路26弄3号") -> CardFacts:
+    body = f"310104{born:%Y%m%d}026"
+    return CardFacts(
+        card_type="id_card",
+        id_number=body + check_character(body),
+        name="测试",
+        sex="F",
+        birth_date=born,
+        address=address,
+    )
+
+
+def test_staff_answer_a_womans_retirement_age_only_when_her_post_decides_it():
+    # Born 1973-06-01, 52 on TODAY: as a worker her age stayed 50 (reached 2023), as a cadre it is 55y11m
+    # (2029-05): the card cannot tell, so 就业登记 is a staff check, and the answer decides it.
+    session = _session_of(_woman_born(date(1973, 6, 1)))
+    rule = load_seed().item("RS-001").eligibility
+    assert unknowns(rule, session.attributes(TODAY)) == ("retirement_age_reached",)
+    session.answer({"retirement_age_reached": True}, asked=("retirement_age_reached",))
+    assert evaluate(rule, session.attributes(TODAY)).status is Eligibility.NOT_ELIGIBLE
+    session.answer({"retirement_age_reached": False})
+    assert evaluate(rule, session.attributes(TODAY)).status is Eligibility.ELIGIBLE
+
+
+def test_an_answer_never_overrides_what_the_card_tells():
+    # Born 1990: 36, below any retirement age; the card says so and a stray answer does not change it.
+    session = _session_of(_woman_born(date(1990, 3, 3)))
+    session.answer({"retirement_age_reached": True})
+    assert session.attributes(TODAY).get("retirement_age_reached") is False
+    with pytest.raises(InvalidAnswer, match="not a question here"):
+        session.answer({"retirement_age_reached": True}, asked=())
+
+
+WEIFANG = CommitteeArea.model_validate({"district": "浦东新区", "streets": [{"street": "潍坊路", "lanes": "1-200"}]})
+
+
+def test_living_here_comes_from_the_card_in_the_area_else_from_staff():
+    here = _session_of(_woman_born(date(1944, 12, 24), "上海市浦东新区潍坊路88弄5号"), WEIFANG)
+    assert here.card_attributes(TODAY).get("lives_here") is True
+    here.answer({"lives_here": False})  # the card's fact stands
+    assert here.attributes(TODAY).get("lives_here") is True
+
+    elsewhere = _session_of(_woman_born(date(1944, 12, 24), "上海市崇明区城桥镇八一路120号"), WEIFANG)
+    assert elsewhere.card_attributes(TODAY).get("lives_here") is None
+    meals = load_seed().item("MZ-004").eligibility
+    assert unknowns(meals, elsewhere.attributes(TODAY)) == ("lives_here",)
+    elsewhere.answer({"lives_here": True}, asked=("lives_here",))  # she showed her 居住登记
+    assert evaluate(meals, elsewhere.attributes(TODAY)).status is Eligibility.ELIGIBLE

@@ -1,0 +1,72 @@
+"""A calendar edit counts the due dates of open cases again, in the edit's own transaction.
+
+Which days are worked decides every due date, and the State Council publishes each next year's
+arrangement late in the year — after cases due in January were received. So when the calendar changes,
+every open case (submitted, accepted, under review, or waiting in 补正) gets the due date it would have
+had on the new calendar: counted from its arrival with the working days promised then
+(``cases.promised_days``, not the catalogue's days now), moved by the working days its finished 补正
+pause lasted as counted when it ended (``case_work.paused_days``). A case waiting in 补正 now is moved
+again when it resumes, on the calendar in force then. Closed cases keep theirs: their in-time verdict
+was given on it. The yellow and red cards are not stored: they follow from the due date and the calendar.
+
+Each changed case goes into one audit entry (``cases.due_recounted``) beside the calendar change's own.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from hub.audit.chain import AuditRecord
+from hub.calendar.duedates import count_due
+from hub.cases.states import OPEN
+from hub.db.models import CaseRow, CaseWorkRow
+from protocol.workdays import WorkCalendar
+
+__all__ = ["Moved", "recount_open_cases", "recount_record"]
+
+_cases, _work = CaseRow.__table__, CaseWorkRow.__table__
+Moved = tuple[str, date | None, date]
+"""A case whose due date moved: ``(case_id, old, new)``."""
+
+
+def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
+    """Count the due date of every open case on ``calendar`` and store those that moved.
+
+    The open cases are locked (PostgreSQL) so a clerk's step cannot write an old one back; lock them
+    before appending to the audit chain, as a clerk's step does, so the two never wait for each other."""
+    is_open = _cases.c.status.in_([s.value for s in OPEN])
+    # Lock first, read the pauses after: on PostgreSQL a statement that waited for a clerk's step gets
+    # that step's row of ``cases`` but the ``case_work`` row of its own older snapshot, so the pauses are
+    # read by a second statement, whose snapshot has every step that committed before the locks were won.
+    rows = conn.execute(
+        select(_cases.c.case_id, _cases.c.received_at, _cases.c.promised_days, _cases.c.due_date)
+        .where(is_open, _cases.c.promised_days.is_not(None))
+        .order_by(_cases.c.case_id)
+        .with_for_update()
+    ).all()
+    pauses = select(_work.c.case_id, _work.c.paused_days).where(
+        _work.c.case_id.in_(select(_cases.c.case_id).where(is_open))
+    )
+    paused = {str(case_id): int(days or 0) for case_id, days in conn.execute(pauses)}
+    moved: list[Moved] = []
+    for case_id, received_at, days, old in rows:
+        new = count_due(received_at, int(days), paused.get(case_id, 0), calendar)
+        if new != old:
+            moved.append((case_id, old, new))
+    if moved:
+        conn.execute(
+            update(_cases).where(_cases.c.case_id == bindparam("b_case_id")).values(due_date=bindparam("b_due")),
+            [{"b_case_id": case_id, "b_due": new} for case_id, _, new in moved],
+        )
+    return moved
+
+
+def recount_record(at: datetime, actor: str, cause: dict[str, Any], moved: list[Moved]) -> list[AuditRecord]:
+    """The audit entry naming every moved case (none when nothing moved)."""
+    if not moved:
+        return []
+    changes = [[case_id, old.isoformat() if old else None, new.isoformat()] for case_id, old, new in moved]
+    return [AuditRecord(at, actor, "cases.due_recounted", "calendar", {**cause, "cases": changes})]

@@ -1,0 +1,89 @@
+"""The catalogue in force: what routing, due dates, the web pages, reports and the CLI act on.
+
+It is the newest published version, or the shipped seed before anything was published. A version
+published in this process takes effect at once (:meth:`CatalogueInForce.refresh`, called by
+:class:`hub.catalogue.publishing.CataloguePublishing`); one published by another process sharing the
+database (``shegong hub catalogue publish``, another ingest worker's web page) within ``check_s``
+seconds: :meth:`CatalogueInForce.current` asks the database for the newest published version number —
+one tiny query, at most once per ``check_s`` — and parses a new version once (the store caches it).
+
+What a catalogue change does to cases: cases arriving afterwards are routed and promised by the new
+version; a case keeps the department and the promise it got at arrival (``cases.promised_days``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from hub.catalogue.store import CatalogueStore
+from protocol.catalogue import Catalogue, load_seed
+from shegong.db import read_only
+
+__all__ = ["CHECK_S", "CatalogueInForce", "catalogue_in_force"]
+
+CHECK_S = 2.0
+"""Default: how often (seconds) to look for a version published by another process."""
+
+
+class CatalogueInForce:
+    """One per hub process, passed to every part that reads the catalogue. Thread-safe; cheap per call."""
+
+    def __init__(
+        self,
+        store: CatalogueStore,
+        check_s: float = CHECK_S,
+        seed: Callable[[], Catalogue] = load_seed,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.check_s = check_s
+        self._seed = seed
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._catalogue: Catalogue | None = None
+        self._checked_at = float("-inf")
+
+    @property
+    def version(self) -> int | None:
+        """The published version in force (as last checked); None while the seed applies."""
+        return self._version
+
+    def current(self) -> Catalogue:
+        """The catalogue in force now (rechecked when the last check is ``check_s`` old)."""
+        catalogue = self._catalogue
+        if catalogue is not None and self._clock() - self._checked_at < self.check_s:
+            return catalogue
+        return self.refresh()
+
+    def refresh(self) -> Catalogue:
+        """Look at the database now: the newest published version (or the seed) becomes the one in force.
+
+        Reads through a connection that takes no write lock (ingest calls this inside its own write
+        transaction, and on SQLite a second write transaction would wait for that very one)."""
+        with read_only(self.store.engine).connect() as conn:
+            newest = self.store.newest_version(conn)
+            known = self._catalogue
+            if known is not None and newest == self._version:
+                catalogue = known
+            elif newest is None:
+                catalogue = self._seed()
+            else:
+                catalogue = self.store.published(newest, conn).catalogue  # parsed once per version
+        with self._lock:
+            kept, kept_version = self._catalogue, self._version
+            if kept is not None and kept_version is not None and (newest is None or newest < kept_version):
+                catalogue = kept  # a slower concurrent refresh read an older version: versions only grow
+            else:
+                self._version, self._catalogue = newest, catalogue
+            self._checked_at = self._clock()
+        return catalogue
+
+
+def catalogue_in_force(engine: Engine) -> Catalogue:
+    """The catalogue in force, read once (for the CLI and one-off callers: no process keeps it)."""
+    return CatalogueInForce(CatalogueStore(engine)).current()

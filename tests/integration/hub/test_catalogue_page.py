@@ -1,0 +1,51 @@
+"""The catalogue page (/fleet/catalogue) records every change under the user signed in: an operator edits
+an item, publishes, starts another draft and throws it away, and the audit chain and the version list
+name them — not "web". Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select, text
+
+from hub.db.models import AuditEntry
+from tests.integration.hub.test_pages import _csrf, _sign_in
+
+
+def test_a_catalogue_edit_on_the_catalogue_page_is_recorded_under_the_signed_in_user(hub, client, people):
+    _sign_in(client, "operator")
+    token = _csrf(client.get("/fleet/catalogue/").text)
+    item = client.get("/fleet/catalogue/items/GA-003")
+    assert item.status_code == 200 and "居住证签注" in item.text
+    form = {
+        "name": "居住证签注",
+        "description": "居住证有效期满前办理签注。",
+        "promised_days": "2",
+        "statutory_days": "15",
+        "materials": "居住证\n身份证",
+        "_csrf_token": token,
+    }
+    saved = client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    published = client.post("/fleet/catalogue/publish", data={"note": "缩短签注时限", "_csrf_token": token})
+    assert published.status_code == 200 and "已发布" in published.text
+    assert client.post("/fleet/catalogue/draft", data={"_csrf_token": token}).status_code == 200
+    assert client.post("/fleet/catalogue/draft/discard", data={"_csrf_token": token}).status_code == 200
+
+    t = AuditEntry.__table__
+    with hub.engine.connect() as conn:
+        entries = conn.execute(
+            select(t.c.actor, t.c.action, t.c.data).where(t.c.action.like("catalogue.%")).order_by(t.c.id)
+        ).all()
+        version = conn.execute(text("SELECT created_by, published_by FROM catalogue_versions WHERE version = 2")).one()
+    assert [(e.actor, e.action) for e in entries] == [
+        ("hub", "catalogue.imported"),  # the shipped seed, made version 1 at the first start
+        ("hub", "catalogue.published"),
+        ("user:operator", "catalogue.draft_started"),
+        ("user:operator", "catalogue.item_changed"),
+        ("user:operator", "catalogue.published"),
+        ("user:operator", "catalogue.draft_started"),
+        ("user:operator", "catalogue.draft_discarded"),
+    ]
+    assert json.loads(entries[3].data)["changed"]["promised_days"] == [3, 2]
+    assert tuple(version) == ("user:operator", "user:operator")

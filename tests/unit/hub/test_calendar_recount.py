@@ -1,0 +1,217 @@
+"""Editing the holiday calendar counts the due dates of open cases again, in the edit's transaction.
+
+The State Council publishes each next year's arrangement late in the year, after cases due in January
+were received. Here it is December 2026 and the database holds only the 2026 arrangement, so early
+January 2027 counts as ordinary weekdays; then the manager enters New Year's Day 2027 (Friday 1 January
+off) and, later, an adjusted working Saturday (2 January). Every open case — running, waiting in 补正,
+resumed after 补正 — moves; a decided one keeps its date; each counts from its arrival with the days
+promised then, not with what a catalogue published since promises. The expected dates are worked by
+hand below. Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from hub.audit.chain import verify
+from hub.calendar.duedates import DueDates
+from hub.calendar.service import CalendarService
+from hub.cases.states import Action
+from hub.cases.workflow import Workflow
+from hub.catalogue.in_force import CatalogueInForce
+from hub.catalogue.store import CatalogueStore
+from hub.db.engine import open_engine
+from hub.db.models import AuditEntry, CaseRow
+from hub.people.service import Users
+from protocol.workdays import WorkCalendar
+from tests.unit.hub.helpers import add_users, ingest
+
+A = Action
+
+
+def local_10am(day: str) -> datetime:
+    """10:00 in Shanghai (02:00 UTC) on ``day``."""
+    return datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = local_10am("2026-12-14")
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def centre(hub_db_url):
+    engine = open_engine(hub_db_url)
+    store = CatalogueStore(engine)
+    store.bootstrap()
+    in_force = CatalogueInForce(store, check_s=0)
+    calendar = CalendarService(engine, check_s=0)
+    clock = Clock()
+    departments = lambda: {d.code: d.name for d in in_force.current().departments}  # noqa: E731
+    flow = Workflow(engine, DueDates(calendar, in_force.current), departments, clock=clock)
+    people = add_users(Users(engine, departments))
+    yield engine, store, calendar, flow, people["manager"], clock
+    engine.dispose()
+
+
+def _due(engine, case_id: str) -> date:
+    t = CaseRow.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(t.c.due_date).where(t.c.case_id == case_id)).scalar_one()
+
+
+def test_a_new_holiday_moves_the_due_dates_of_open_cases_and_leaves_decided_ones(centre):
+    engine, store, calendar, flow, manager, clock = centre
+
+    # Cases arriving in December 2026 (GA-003 promises 3 working days, RS-008 5, MZ-006 10).
+    (running,) = ingest(engine, ["GA-003"], at=local_10am("2026-12-30"), start=0)
+    (waiting,) = ingest(engine, ["RS-008"], at=local_10am("2026-12-28"), start=1)
+    (resumed,) = ingest(engine, ["MZ-006"], at=local_10am("2026-12-14"), start=2)
+    (decided,) = ingest(engine, ["GA-003"], at=local_10am("2026-12-30"), start=3)
+
+    # 补正 for `resumed` from Wednesday 16 to Wednesday 23 December: Thu 17, Fri 18, Mon 21, Tue 22, Wed 23 = 5.
+    clock.now = local_10am("2026-12-16")
+    flow.act(manager, resumed, A.ACCEPT, 1)
+    flow.act(manager, resumed, A.REQUEST_MATERIALS, 2, "缺材料", ["户口簿"])
+    clock.now = local_10am("2026-12-23")
+    flow.act(manager, resumed, A.RESUME, 3)
+    # `waiting` is in 补正 since Tuesday 29 December; `decided` was completed on Thursday 31 December.
+    clock.now = local_10am("2026-12-29")
+    flow.act(manager, waiting, A.ACCEPT, 1)
+    flow.act(manager, waiting, A.REQUEST_MATERIALS, 2, "缺材料", ["身份证复印件"])
+    clock.now = local_10am("2026-12-31")
+    flow.act(manager, decided, A.ACCEPT, 1)
+    flow.act(manager, decided, A.COMPLETE, 2)
+
+    # Counted by hand on a calendar with nothing in 2027 but weekends:
+    before = {
+        running: date(2027, 1, 4),  # Wed 30 Dec + 3: Thu 31, Fri 1, Mon 4
+        waiting: date(2027, 1, 4),  # Mon 28 Dec + 5: Tue 29, Wed 30, Thu 31, Fri 1, Mon 4 (paused: not moved yet)
+        resumed: date(2027, 1, 4),  # Mon 14 + 10 = Mon 28 Dec; + 5 paused: Tue 29, Wed 30, Thu 31, Fri 1, Mon 4
+        decided: date(2027, 1, 4),
+    }
+    assert {c: _due(engine, c) for c in before} == before
+
+    # Since then the catalogue promises 10 days for GA-003: the cases keep the 3 promised at arrival.
+    store.start_draft("cli:op")
+    store.update_item("GA-003", {"promised_days": 10}, "cli:op")
+    store.publish("cli:op")
+
+    saved = calendar.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    after = {
+        running: date(2027, 1, 5),  # Thu 31, Mon 4, Tue 5
+        waiting: date(2027, 1, 5),  # Tue 29, Wed 30, Thu 31, Mon 4, Tue 5
+        resumed: date(2027, 1, 5),  # Mon 28 Dec + 5 paused: Tue 29, Wed 30, Thu 31, Mon 4, Tue 5
+        decided: date(2027, 1, 4),  # decided: keeps the date its in-time verdict was given on
+    }
+    assert {c: _due(engine, c) for c in after} == after
+    assert saved.recounted == 3
+
+    calendar.set_day(date(2027, 1, 2), "work", "元旦调休", "user:manager")  # a Saturday worked
+    worked = {
+        running: date(2027, 1, 4),  # Thu 31, Sat 2, Mon 4
+        waiting: date(2027, 1, 4),  # Tue 29, Wed 30, Thu 31, Sat 2, Mon 4
+        resumed: date(2027, 1, 4),  # Tue 29, Wed 30, Thu 31, Sat 2, Mon 4
+        decided: date(2027, 1, 4),
+    }
+    assert {c: _due(engine, c) for c in worked} == worked
+
+    assert calendar.remove_day(date(2027, 1, 2), "user:manager") == 3
+    assert {c: _due(engine, c) for c in after} == after
+
+    # The waiting case resumes on Tuesday 5 January: its clock stood still Wed 30, Thu 31, Mon 4, Tue 5 = 4
+    # working days on the calendar in force now (1 January off), so Tue 5 moves to Mon 11.
+    clock.now = local_10am("2027-01-05")
+    assert flow.act(manager, waiting, A.RESUME, 3).event.due_date == date(2027, 1, 11)
+
+    # The audit chain names every moved case beside the calendar change, under the manager's name.
+    t = AuditEntry.__table__
+    with engine.connect() as conn:
+        entries = conn.execute(
+            select(t.c.actor, t.c.action, t.c.subject, t.c.data)
+            .where(t.c.action.in_(["calendar.set", "calendar.removed", "cases.due_recounted"]))
+            .order_by(t.c.id)
+        ).all()
+        assert verify(conn)[1] is None
+    assert [(e.actor, e.action) for e in entries] == [
+        ("user:manager", a)
+        for a in ["calendar.set", "cases.due_recounted"] * 2 + ["calendar.removed", "cases.due_recounted"]
+    ]
+    first = json.loads(entries[1].data)
+    assert first["change"] == "calendar.set" and first["day"] == "2027-01-01"
+    assert sorted(first["cases"]) == sorted([[c, "2027-01-04", "2027-01-05"] for c in (running, waiting, resumed)])
+
+
+def test_a_calendar_edited_by_another_process_is_in_force_within_the_check_interval(hub_db_url):
+    engine = open_engine(hub_db_url)
+    try:
+        ticks = [0.0]
+        here = CalendarService(engine, check_s=2.0, clock=lambda: ticks[0])
+        elsewhere = CalendarService(engine)  # another hub process, sharing the database
+        new_year = date(2027, 1, 1)
+        assert here.calendar().is_working_day(new_year)
+        elsewhere.set_day(new_year, "off", "元旦", "cli:op")
+        ticks[0] = 1.9
+        assert here.calendar().is_working_day(new_year), "within the interval: the calendar as last read"
+        ticks[0] = 2.0
+        assert not here.calendar().is_working_day(new_year), "the change is read at the next check"
+        with engine.connect() as conn:
+            assert (
+                conn.execute(text("SELECT count(*) FROM calendar_days WHERE day = :d"), {"d": new_year}).scalar() == 1
+            )
+    finally:
+        engine.dispose()
+
+
+class HeldCalendar:
+    """The calendar as a clerk's step read it: the step waits there until the test lets it go on, and
+    counts on what it read (the calendar before the edit that happens meanwhile)."""
+
+    def __init__(self, source: CalendarService) -> None:
+        self.source = source
+        self.seen: WorkCalendar | None = None
+        self.read, self.go = threading.Event(), threading.Event()
+
+    def calendar(self) -> WorkCalendar:
+        if self.seen is None:
+            self.seen = self.source.calendar()
+            self.read.set()
+            assert self.go.wait(30)
+        return self.seen
+
+
+def test_a_calendar_edit_during_a_clerks_step_waits_for_it_and_counts_on_its_result(centre):
+    engine, store, calendar, flow, manager, clock = centre
+    (case,) = ingest(engine, ["GA-003"], at=local_10am("2026-12-21"))  # Mon 21 + 3: Thu 24 December
+    clock.now = local_10am("2026-12-22")
+    flow.act(manager, case, A.ACCEPT, 1)
+    flow.act(manager, case, A.REQUEST_MATERIALS, 2, "缺材料", ["户口簿"])
+
+    # The materials are in on Wednesday 30 December: the clock stood still Wed 23 … Wed 30 = 6 working
+    # days, so on the calendar the clerk reads Thu 24 moves to Fri 1 January. Meanwhile the manager makes
+    # 1 January a holiday.
+    held = HeldCalendar(calendar)
+    in_force = CatalogueInForce(store, check_s=0)
+    clerk = Workflow(engine, DueDates(held, in_force.current), lambda: {}, clock=lambda: local_10am("2026-12-30"))
+    step = threading.Thread(target=clerk.act, args=(manager, case, A.RESUME, 3))
+    step.start()
+    assert held.read.wait(10)
+    edit = threading.Thread(target=calendar.set_day, args=(date(2027, 1, 1), "off", "元旦", "user:manager"))
+    edit.start()
+    edit.join(1.0)
+    assert edit.is_alive(), "the edit waits for the clerk's step, which holds the case"
+    held.go.set()
+    step.join(10)
+    edit.join(10)
+    assert not step.is_alive() and not edit.is_alive()
+    # Counted again after the step: Thu 24 + 6 paused on the new calendar: Fri 25, Mon 28, Tue 29,
+    # Wed 30, Thu 31, Mon 4.
+    assert _due(engine, case) == date(2027, 1, 4)

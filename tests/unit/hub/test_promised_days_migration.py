@@ -1,0 +1,62 @@
+"""Migration h0013 gives the open cases already in a hub the working days they were promised, worked
+back from the due date they were given on the calendar the database holds (the 2026 arrangement);
+where no number gives that date again, and for decided cases, it leaves the value empty. Expected
+values are worked by hand. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import text
+
+from hub.db.engine import migrate, open_engine
+
+
+def _case(conn, case_id: str, status: str, received: datetime, due: date | None, paused: int | None = None) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO cases (case_id, terminal_id, committee, receipt_no, query_code, item_code, department,"
+            " status, version, id_number, applicant_name, created_at, sent_at, received_at, due_date, updated_at,"
+            " payload) VALUES (:id, 'T1', 'JW001', :id, 'ABC234', 'GA-003', 'GA', :status, 1, '310101195503120021',"
+            " '张三', :at, :at, :at, :due, :at, '{}')"
+        ),
+        {"id": case_id, "status": status, "at": received, "due": due},
+    )
+    if paused is not None:
+        conn.execute(
+            text(
+                "INSERT INTO case_work (case_id, department, item_code, assignee, paused_days, notices, outcome)"
+                " VALUES (:id, 'GA', 'GA-003', 'li', :paused, 1, '')"
+            ),
+            {"id": case_id, "paused": paused},
+        )
+
+
+def test_open_cases_get_the_days_that_give_their_due_date_again(hub_db_url):
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0011")
+        monday = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+        saturday = datetime(2026, 3, 7, 2, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            _case(conn, "three", "accepted", monday, date(2026, 3, 5))  # Tue 3, Wed 4, Thu 5
+            _case(conn, "paused", "under_review", monday, date(2026, 3, 9), paused=2)  # Thu 5 + Fri 6, Mon 9
+            _case(conn, "same-day", "submitted", saturday, date(2026, 3, 7))  # an immediate item on a Saturday
+            _case(conn, "national-day", "submitted", datetime(2026, 9, 30, 2, tzinfo=UTC), date(2026, 10, 13))
+            _case(conn, "impossible", "submitted", monday, date(2026, 3, 8))  # a Sunday: no count ends there
+            _case(conn, "decided", "completed", monday, date(2026, 3, 5))
+            _case(conn, "no-due-date", "submitted", monday, None)
+        migrate(engine)
+        with engine.connect() as conn:
+            got = dict(conn.execute(text("SELECT case_id, promised_days FROM cases")).all())
+        assert got == {
+            "three": 3,
+            "paused": 3,
+            "same-day": 0,
+            "national-day": 5,  # 国庆 1–7 Oct off: Thu 8, Fri 9, Sat 10 (调休), Mon 12, Tue 13
+            "impossible": None,
+            "decided": None,
+            "no-due-date": None,
+        }
+    finally:
+        engine.dispose()
