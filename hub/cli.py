@@ -1,4 +1,5 @@
-"""``shegong hub …``: run ingest and web, migrate, users, the audit chain, the calendar, reports, dead letters.
+"""``shegong hub …``: run ingest and web, migrate, users, the audit chain, the calendar, reports, dead letters,
+the terminal register.
 
 A thin layer: the work is in the domain packages; their errors become a message and exit code 2.
 """
@@ -12,8 +13,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import date
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -21,8 +22,10 @@ from sqlalchemy import Engine, select
 from hub import settings as hub_settings
 from hub.audit.chain import Anchor, anchor, verify
 from hub.db.engine import open_engine
-from hub.db.models import DeadLetter
+from hub.db.models import DeadLetter, DeadLetterCountRow
 from hub.errors import HubError
+from hub.ingest.deadletters import purge as purge_dead_letters
+from protocol.envelope import utcnow
 from shegong.cli import stop_on_sigterm, wait_for_stop
 
 __all__ = ["main"]
@@ -76,8 +79,26 @@ def _parser() -> argparse.ArgumentParser:
         choices=["init", "public"],
         help="init: make the key pair in case_key_file (once); public: print the public key for terminals",
     )
-    dl = sub.add_parser("dead-letters", help="the latest refused messages and why (JSON lines)")
-    dl.add_argument("--limit", type=int, default=50, help="how many, newest first")
+    dl = sub.add_parser("dead-letters", help="refused messages: the latest and why, counts per terminal, purge")
+    dl.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "counts", "purge"],
+        default="list",
+        help="list: the latest (JSON lines); counts: every refusal counted per terminal and reason, also those "
+        "removed since; purge: remove those older than --older-than days",
+    )
+    dl.add_argument("--limit", type=int, default=50, help="list: how many, newest first")
+    dl.add_argument("--older-than", type=float, metavar="DAYS", help="purge: remove dead letters older than this")
+    term = sub.add_parser("terminal", help="the terminal register: the committee each terminal serves")
+    term.add_argument(
+        "action",
+        choices=["register", "list", "remove"],
+        help="register: set (or change) a terminal's committee, at provisioning; list: the register; remove: a "
+        "retired terminal (the hub takes no more cases from it)",
+    )
+    term.add_argument("terminal", nargs="?", help="register, remove: the terminal id")
+    term.add_argument("--committee", help="register: the committee code (its receipt numbers' prefix)")
     _broker_parser(sub)
     return p
 
@@ -156,16 +177,9 @@ def _main(ns: argparse.Namespace) -> int:
         elif ns.cmd == "report":
             _report(engine, ns)
         elif ns.cmd == "dead-letters":
-            t = DeadLetter.__table__
-            with engine.connect() as conn:
-                rows = conn.execute(select(t).order_by(t.c.id.desc()).limit(ns.limit)).mappings().all()
-            for r in rows:
-                print(
-                    json.dumps(
-                        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "payload"},
-                        ensure_ascii=False,
-                    )
-                )
+            _dead_letters(engine, ns)
+        elif ns.cmd == "terminal":
+            _terminal(engine, ns)
     finally:
         engine.dispose()
     return 0
@@ -188,6 +202,54 @@ def _run(settings: hub_settings.HubSettings, web: bool) -> int:
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+def _jsonable(row: Mapping[str, object]) -> dict[str, object]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "payload"}
+
+
+def _dead_letters(engine: Engine, ns: argparse.Namespace) -> None:
+    if ns.action == "purge":
+        if ns.older_than is None or ns.older_than < 0:
+            raise UsageError("dead-letters purge needs --older-than DAYS (0 or more)")
+        removed = purge_dead_letters(engine, utcnow() - timedelta(days=ns.older_than))
+        print(f"{removed} dead letter(s) older than {ns.older_than:g} days removed; their counts stay")
+        return
+    if ns.action == "counts":
+        t = DeadLetterCountRow.__table__
+        query = select(t).order_by(t.c.terminal_id, t.c.reason)
+    else:
+        t = DeadLetter.__table__
+        query = select(t).order_by(t.c.id.desc()).limit(ns.limit)
+    with engine.connect() as conn:
+        for r in conn.execute(query).mappings():
+            print(json.dumps(_jsonable(r), ensure_ascii=False))
+
+
+def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
+    from hub.ingest import register
+
+    if ns.action == "list":
+        for e in register.entries(engine):
+            print(f"{e.terminal_id}\t{e.committee}\t{e.registered_at.isoformat()}\t{e.registered_by}")
+        return
+    if not ns.terminal:
+        raise UsageError(f"terminal {ns.action} needs a terminal id")
+    if ns.action == "remove":
+        register.remove(engine, ns.terminal, _actor())
+        print(f"terminal {ns.terminal} removed from the register: the hub takes no more cases from it")
+        return
+    if not ns.committee:
+        raise UsageError("terminal register needs --committee CODE")
+    entry = register.register(engine, ns.terminal, ns.committee, _actor())
+    print(f"terminal {entry.terminal_id} registered to committee {entry.committee}")
+    if entry.others:
+        print(
+            f"note: {', '.join(entry.others)} serve(s) {entry.committee} too. Receipt numbers are made per terminal "
+            "(committee-date-sequence), and the hub refuses a case whose receipt number another case of the "
+            "committee holds: terminals of one committee would collide on the same day.",
+            file=sys.stderr,
+        )
 
 
 def _audit(engine: Engine, ns: argparse.Namespace) -> None:

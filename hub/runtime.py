@@ -20,6 +20,7 @@ from hub.catalogue.publishing import CataloguePublishing
 from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
 from hub.fleet.service import FleetService
+from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
@@ -46,12 +47,15 @@ class HubRuntime:
             settings.clock_skew_alert_s,
             self.due_dates.promise,
             case_key=case_key,
+            dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
+            dead_letters_per_terminal=settings.dead_letters_per_terminal,
         )
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
+        self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
 
     def start(self) -> None:
         self.worker.start()

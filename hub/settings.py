@@ -76,6 +76,24 @@ class HubSettings(TomlSettings):
         90, ge=1, description="hourly tallies of failed sign-ins are kept this many days"
     )
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
+    terminal_rate_per_s: float = Field(
+        50.0,
+        ge=0,
+        description="messages a second one terminal may send on average (0: no limit); beyond it and its burst, "
+        "its messages are dead-lettered as rate_limited unprocessed, and it sends its case batches again later",
+    )
+    terminal_burst: int = Field(
+        500, ge=1, description="messages one terminal may send at once above its rate (a backlog after an outage)"
+    )
+    dead_letter_prefix_bytes: int = Field(
+        2048, ge=0, le=4096, description="bytes of a refused payload kept in its dead letter (with the SHA-256 of all)"
+    )
+    dead_letters_per_terminal: int = Field(
+        1000, ge=1, description="dead letters kept per terminal; older ones are removed (and counted as dropped)"
+    )
+    dead_letters_keep_days: float = Field(
+        30.0, gt=0, description="dead letters older than this are purged by the hub's periodic work"
+    )
     event_grace_s: float = Field(
         10.0,
         gt=0,

@@ -1,7 +1,10 @@
 """Decoding with every check the hub and the terminals apply, in the order they apply them.
 
 size → JSON → schema version → message schema → type allowed on this topic → terminal matches topic.
-Each failure is a :class:`~protocol.envelope.ProtocolError` naming its :class:`DeadLetterReason`.
+Each failure is a :class:`~protocol.envelope.ProtocolError` naming its :class:`DeadLetterReason`, and
+nothing else escapes: whatever a sender puts in a payload (nesting deep enough for ``RecursionError``, a
+number past Python's digit limit, bytes that are no UTF-8) becomes a refusal, never an exception the
+receiver did not expect (issue 10: one such payload used to stall the hub's ingest).
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
         raw: Any = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(DeadLetterReason.MALFORMED_JSON, str(exc)[:200]) from None
+    except Exception as exc:  # noqa: BLE001 - RecursionError, the int digit limit's ValueError, MemoryError …
+        raise ProtocolError(DeadLetterReason.MALFORMED_JSON, _unreadable(exc)) from None
     if not isinstance(raw, dict):
         raise ProtocolError(DeadLetterReason.MALFORMED_JSON, "payload is not a JSON object")
     if raw.get("v") != SCHEMA_VERSION:
@@ -97,6 +102,13 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ProtocolError(DeadLetterReason.SCHEMA_INVALID, f"{where}: {first['msg']}"[:300]) from None
+    except Exception as exc:  # noqa: BLE001 - the JSON above parsed, so anything here is the schema's to refuse
+        raise ProtocolError(DeadLetterReason.SCHEMA_INVALID, _unreadable(exc)) from None
+
+
+def _unreadable(exc: BaseException) -> str:
+    """Why a payload could not be read, by the exception's kind only: its message may quote the payload."""
+    return f"unreadable payload ({type(exc).__name__})"
 
 
 def decode_for_topic(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:

@@ -70,6 +70,11 @@ class DeadLetterReason(enum.StrEnum):
     INVALID_ID_NUMBER = "invalid_id_number"
     SEALED_INVALID = "sealed_invalid"  # a sealed case the hub's key cannot open, or not a valid case inside
     CONFLICT = "conflict"
+    UNREGISTERED_TERMINAL = "unregistered_terminal"  # a case from a terminal with no committee in the register
+    COMMITTEE_MISMATCH = "committee_mismatch"  # a case naming another committee than its terminal's
+    DUPLICATE_RECEIPT = "duplicate_receipt"  # a receipt number another case of the committee already has
+    RATE_LIMITED = "rate_limited"  # over the terminal's rate: not processed; the terminal sends it again later
+    PROCESSING_FAILED = "processing_failed"  # the hub failed on it twice for no reason above: set aside as poison
 
 
 class ProtocolError(ValueError):

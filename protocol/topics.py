@@ -16,6 +16,7 @@ __all__ = [
     "down",
     "hub_state",
     "parse",
+    "sender",
     "state",
     "subscriptions_edge",
     "subscriptions_hub",
@@ -126,3 +127,13 @@ def parse(topic: str) -> TerminalTopic:
     except ValueError as exc:
         raise TopicError(f"unknown channel in {topic!r}") from exc
     raise TopicError(f"not a terminal topic: {topic!r}")
+
+
+def sender(topic: str) -> str | None:
+    """The terminal a topic under ``…/t/<terminal>/`` belongs to, whatever follows (an unknown channel
+    too), or None. The broker's ACL lets a terminal write only there, so the hub can hold a refused
+    message to its sender's account even when the rest of the topic makes no sense."""
+    parts = topic.split("/", 4)
+    if parts[:3] == ["shegong", "v1", "t"] and len(parts) > 4 and valid_terminal_id(parts[3]):
+        return parts[3]
+    return None

@@ -6,14 +6,16 @@ Only SQLAlchemy is imported here; the edge and the hub each keep their own table
 from __future__ import annotations
 
 import logging
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntPK", "UTCDateTime", "make_engine", "read_only", "upgrade_schema"]
+__all__ = ["BigIntPK", "UTCDateTime", "loggable", "make_engine", "read_only", "upgrade_schema"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -43,7 +45,11 @@ def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwa
     transaction takes the lock up front instead of failing half-way on a busy database. Connections of
     :func:`read_only` begin a plain (deferred) transaction: a long report then reads its WAL snapshot
     without holding the write lock, and ingest goes on beside it.
+
+    ``hide_parameters``: a statement's parameters are resident data (ID numbers, names, phone numbers), and
+    SQLAlchemy writes them into the text of every error it raises; see also :func:`loggable`.
     """
+    kwargs.setdefault("hide_parameters", True)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
@@ -67,6 +73,30 @@ def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwa
 
 
 _READ_ONLY = "shegong_read_only"
+
+
+def loggable(exc: BaseException) -> str:
+    """``exc`` as it may be written to a log: its kind, where it was raised, and for a database error the
+    server's one-line message, SQLSTATE and statement — never bound parameters nor the server's DETAIL,
+    which quotes the failing row (PostgreSQL: ``Failing row contains (…)``, ``Key (…)=(…)``). The message
+    of any other exception is left out too: it may quote what it failed on (a ``KeyError`` of an ID number).
+    """
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        orig = exc.orig
+        diag = getattr(orig, "diag", None)  # psycopg: the primary message apart from DETAIL and HINT
+        message = getattr(diag, "message_primary", None) or str(orig).split("\n", 1)[0]
+        message = message.split(': "', 1)[0]  # PostgreSQL quotes a bad input value so: 'for type date: "…"'
+        state = getattr(orig, "sqlstate", None)
+        text = f"{type(exc).__name__} ({type(orig).__name__}{f', SQLSTATE {state}' if state else ''}): {message}"
+        statement = " ".join((exc.statement or "").split())[:300]
+        if statement:
+            text += f" [statement: {statement}]"
+    elif isinstance(exc, StatementError):
+        text = f"{type(exc).__name__} ({type(exc.orig).__name__ if exc.orig else 'no cause'}); message withheld"
+    else:
+        text = f"{type(exc).__name__}; message withheld (it may quote the data it failed on)"
+    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    return f"{text}\n{frames}" if frames else text
 
 
 def read_only(engine: Engine) -> Engine:

@@ -164,6 +164,8 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
     for i in range(demo.terminals):
         code, name = COMMITTEES[i % len(COMMITTEES)]
         terminal = f"{code}-K1"
+        # Provisioning: the hub takes cases only from a terminal in its register, for its committee.
+        demo.run_once(["hub", "terminal", "register", terminal, "--committee", code], hub_env)
         devices = folder / "devices" / terminal
         devices.mkdir(parents=True, exist_ok=True)
         for sim in ("id-reader", "printer", "scanner"):

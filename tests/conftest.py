@@ -15,7 +15,7 @@ import pytest
 
 from shegong.broker import Mosquitto
 from shegong.linkproxy import LinkProxy
-from tests.support import CASE_PUBLIC_KEY, write_case_key
+from tests.support import CASE_PUBLIC_KEY, register_terminal, write_case_key
 
 PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -115,11 +115,14 @@ def hub_factory(hub_db_url: str, broker: Mosquitto) -> Iterator[Callable[..., ob
 
 
 @pytest.fixture
-def edge_factory(tmp_path: Path, broker: Mosquitto) -> Iterator[Callable[..., object]]:
+def edge_factory(tmp_path: Path, broker: Mosquitto, request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
+    """Terminals; in a test with a hub database, each is registered there to its committee, as provisioning
+    does (``shegong hub terminal register``): the hub takes cases only from registered terminals."""
     from edge.runtime import EdgeRuntime
     from edge.settings import EdgeSettings
 
     made: list[EdgeRuntime] = []
+    hub_db = str(request.getfixturevalue("hub_db_url")) if "hub_db_url" in request.fixturenames else None
 
     def make(
         terminal_id: str = "T1", port: int | None = None, clock: object = None, **overrides: object
@@ -139,6 +142,8 @@ def edge_factory(tmp_path: Path, broker: Mosquitto) -> Iterator[Callable[..., ob
         kwargs = {"clock": clock} if clock else {}
         rt = EdgeRuntime(EdgeSettings(**values), **kwargs)  # type: ignore[arg-type]
         made.append(rt)
+        if hub_db is not None:
+            register_terminal(hub_db, terminal_id, str(values["committee_code"]))
         return rt
 
     yield make

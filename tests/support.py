@@ -50,6 +50,19 @@ def write_case_key(path: Path) -> Path:
     return path
 
 
+def register_terminal(hub: Engine | str, terminal: str, committee: str = "JW001") -> None:
+    """Register ``terminal`` to ``committee`` at the hub (its engine or database URL), as provisioning does."""
+    from hub.db.engine import open_engine
+    from hub.ingest import register
+
+    engine = open_engine(hub) if isinstance(hub, str) else hub
+    try:
+        register.register(engine, terminal, committee, "test")
+    finally:
+        if isinstance(hub, str):
+            engine.dispose()
+
+
 #: GB 11643-1999 / ISO 7064 MOD 11-2: the weight of each of the first 17 digits (2**(17 - i) mod 11).
 GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

@@ -36,7 +36,7 @@ from edge.store.outbox import Outbox, Pending
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
 from protocol.codec import decode_for_topic
-from protocol.envelope import MAX_PAYLOAD_BYTES, Envelope, ProtocolError, utcnow
+from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, ProtocolError, utcnow
 from protocol.health import Heartbeat, HeartbeatBody
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathBody, HubState
@@ -131,6 +131,7 @@ class SyncAgent:
             "batches_sent": 0,
             "acked": 0,
             "parked": 0,
+            "rate_limited": 0,
             "resent_batches": 0,
             "link_losses": 0,
         }
@@ -455,6 +456,14 @@ class SyncAgent:
             self.cases.set_holder_keys({str(c): k for c, k in body.holder_keys.items()})
         sent = self._inflight.pop(body.in_reply_to, None) if body.in_reply_to else None
         for rej in body.rejected:
+            if rej.reason is DeadLetterReason.RATE_LIMITED:
+                # The hub set the batch aside unprocessed (this terminal sent too much at once): it stays in
+                # flight and goes again after ack_timeout_s, like a batch never answered. Nothing is parked.
+                if sent is not None and body.in_reply_to is not None:
+                    self._inflight[body.in_reply_to] = sent
+                self.stats["rate_limited"] += 1
+                log.warning("the hub is rate-limiting this terminal; batch %s will be sent again", body.in_reply_to)
+                continue
             if rej.item_id is not None:
                 ids = [str(rej.item_id)]
             elif sent is not None and rej.message_id == body.in_reply_to:

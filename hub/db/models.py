@@ -19,9 +19,11 @@ __all__ = [
     "CaseRow",
     "CaseWorkRow",
     "DeadLetter",
+    "DeadLetterCountRow",
     "HubModel",
     "LoginFailureRow",
     "RatingRow",
+    "TerminalRegisterRow",
     "TerminalRow",
     "UserRow",
     "WebSessionRow",
@@ -58,7 +60,11 @@ class CaseRow(HubModel, table=True):
     """A case as committed at the hub; ``case_id`` is the terminal's UUIDv7, so redelivery is a no-op."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_dept_status", "department", "status"),)
+    __table_args__ = (
+        Index("ix_cases_dept_status", "department", "status"),
+        # A receipt number names one case of its committee (h0012): the hub refuses a second case with it.
+        UniqueConstraint("committee", "receipt_no", name="ux_cases_committee_receipt"),
+    )
 
     case_id: str = Field(primary_key=True, max_length=36)
     terminal_id: str = Field(index=True, max_length=64)
@@ -109,20 +115,50 @@ class CaseEventRow(HubModel, table=True):
 
 
 class DeadLetter(HubModel, table=True):
-    """Anything refused: kept whole (up to a bound) with its reason, for an operator."""
+    """Anything refused, with its reason, for an operator: the first bytes of what arrived (a few KiB at
+    most, never the opened inside of a sealed case) and the SHA-256 of all of it (h0012). The newest
+    ``dead_letters_per_terminal`` rows of each terminal are kept; ``dead_letter_counts`` counts them all."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_terminal_at", "terminal_id", "received_at"),)
 
     id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
     received_at: datetime = Field(sa_column=_ts(index=True))
     topic: str = Field(max_length=256)
-    terminal_id: str | None = Field(default=None, index=True, max_length=64)
+    terminal_id: str | None = Field(default=None, max_length=64)
     reason: str = Field(index=True, max_length=32)
     detail: str = Field(sa_type=Text)
     message_id: str | None = Field(default=None, max_length=36)
     item_id: str | None = Field(default=None, max_length=36)
-    size: int
+    size: int = Field(description="bytes that arrived; ``payload`` holds at most the first few KiB of them")
+    sha256: str | None = Field(default=None, max_length=64, description="of all that arrived (NULL before h0012)")
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class DeadLetterCountRow(HubModel, table=True):
+    """Every dead letter counted, per terminal and reason, also those the bound or a purge removed since:
+    what a terminal sent that the hub refused stays accounted for. ``terminal_id`` is '' when the topic
+    named none."""
+
+    __tablename__ = "dead_letter_counts"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(primary_key=True, max_length=32)
+    count: int = Field(default=0, sa_type=BigIntPK, description="dead letters recorded")
+    dropped: int = Field(default=0, sa_type=BigIntPK, description="of them, removed by the per-terminal bound")
+    last_at: datetime = Field(sa_column=_ts())
+
+
+class TerminalRegisterRow(HubModel, table=True):
+    """The committee each terminal serves, set at provisioning (``shegong hub terminal register``): the hub
+    takes a case only from a registered terminal and only for its committee (h0012)."""
+
+    __tablename__ = "terminal_register"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    committee: str = Field(max_length=16)
+    registered_at: datetime = Field(sa_column=_ts())
+    registered_by: str = Field(default="", max_length=64)
 
 
 class AuditEntry(HubModel, table=True):

@@ -7,6 +7,10 @@ State (connection and liveness are different things, as in ThingsBoard's inactiv
 - ``flapping``: ``flap_transitions`` link drops (deaths or silences) within ``flap_window_s``;
 - ``online`` otherwise; ``unknown`` before anything was heard.
 
+Whatever its state, a terminal the hub lately rate-limited, or whose messages it lately refused by the
+dozen, has a problem of its own (``rate_limited``, ``dead_letters``): the operator sees which terminal
+floods the hub, by name.
+
 Problems become alerts. While a terminal flaps, its ``offline`` alert is held as it is (neither raised
 nor cleared at each drop): the one ``flapping`` alert stands for the unstable link.
 """
@@ -49,6 +53,8 @@ class AlertKind(enum.StrEnum):
     READER_FAULT = "reader_fault"
     CLOCK = "clock"
     DISK_LOW = "disk_low"
+    RATE_LIMITED = "rate_limited"  # the hub set aside messages over the terminal's rate, lately
+    DEAD_LETTERS = "dead_letters"  # the hub refused many of the terminal's messages, lately
 
 
 _PRINTER_FAULTS = {"error", "cover_open", "offline"}
@@ -74,6 +80,8 @@ class Facts:
     health: dict[str, Any] = field(default_factory=dict)  # the last HeartbeatBody, as JSON
     catalogue_version: int = 0
     drops: int = 0  # deaths and silences within the flap window
+    rate_limited: int = 0  # its messages set aside over its rate, within the dead-letter window
+    refused: int = 0  # its other dead letters within the dead-letter window
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +100,19 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def _refusals(f: Facts, s: FleetSettings) -> dict[AlertKind, str]:
+    window = _minutes(s.dead_letter_window_s)
+    problems: dict[AlertKind, str] = {}
+    if f.rate_limited:
+        problems[AlertKind.RATE_LIMITED] = f"{f.rate_limited} / {window}"
+    if f.refused >= s.dead_letter_alert:
+        problems[AlertKind.DEAD_LETTERS] = f"{f.refused} / {window}"
+    return problems
+
+
 def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = None) -> Assessment:
-    if f.last_seen_at is None:
-        return Assessment(State.UNKNOWN, None, {})
+    if f.last_seen_at is None:  # nothing valid heard yet; a terminal sending only refused messages is here
+        return Assessment(State.UNKNOWN, None, _refusals(f, s))
     quiet = (now - f.last_seen_at).total_seconds()
     if f.drops >= s.flap_transitions:
         state = State.FLAPPING
@@ -140,4 +158,5 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
     disk = h.get("disk_free_mb")
     if disk is not None and disk < s.disk_alert_mb:
         problems[AlertKind.DISK_LOW] = f"{disk:.0f} MB"
+    problems.update(_refusals(f, s))
     return Assessment(state, away, problems, frozenset(hold))

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
+    DeadLetter,
     FleetAlertRow,
     FleetHeartbeatRow,
     FleetLinkEventRow,
@@ -36,16 +37,18 @@ from hub.db.models import (
 from hub.fleet.assess import Assessment, Desired, Facts, State, assess
 from hub.fleet.settings import FleetSettings
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
-from protocol.envelope import Envelope, MessageType, utcnow
+from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
 from protocol.state import Birth, Death
 
-__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of"]
+__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals"]
 
 log = logging.getLogger(__name__)
 _SERIALIZATION_FAILURE = "40001"
 _terms, _fleet = TerminalRow.__table__, FleetTerminalRow.__table__
 _alerts, _beats, _links = FleetAlertRow.__table__, FleetHeartbeatRow.__table__, FleetLinkEventRow.__table__
+_dead = DeadLetter.__table__
+_LIMITED = DeadLetterReason.RATE_LIMITED.value
 Outgoing = tuple[str, bytes]
 
 
@@ -61,8 +64,22 @@ DROP_KINDS = (LinkEvent.DEATH, LinkEvent.SILENT)
 """Link events that count towards flapping."""
 
 
-def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int) -> Facts:
-    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported and its drops."""
+def refusals(conn: Connection, since: datetime, terminal: str | None = None) -> dict[str, tuple[int, int]]:
+    """Per terminal, its messages set aside over its rate and its other dead letters since ``since``."""
+    limited = func.sum(case((_dead.c.reason == _LIMITED, 1), else_=0))
+    q = (
+        select(_dead.c.terminal_id, limited, func.count())
+        .where(_dead.c.received_at > since, _dead.c.terminal_id.is_not(None))
+        .group_by(_dead.c.terminal_id)
+    )
+    if terminal is not None:
+        q = q.where(_dead.c.terminal_id == terminal)
+    return {t: (int(n or 0), int(total) - int(n or 0)) for t, n, total in conn.execute(q).all()}
+
+
+def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int, refused: tuple[int, int] = (0, 0)) -> Facts:
+    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported, its drops
+    and its refusals (rate-limited, other dead letters) within the dead-letter window."""
     try:
         health = json.loads(t["health"] or "{}")
     except ValueError:
@@ -75,6 +92,8 @@ def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int) -> Facts:
         health=health if isinstance(health, dict) else {},
         catalogue_version=reported or t["catalogue_version"],
         drops=drops,
+        rate_limited=refused[0],
+        refused=refused[1],
     )
 
 
@@ -218,7 +237,8 @@ class Fleet:
         """The terminal's ``terminals`` row with its fleet row (``f_…``), recent link drops and active alert
         count, in one query; the fleet row is made if missing. None for a terminal never heard of."""
         cutoff = now - timedelta(seconds=self.settings.flap_window_s)
-        row = conn.execute(self._snapshot_q, {"t": terminal, "cutoff": cutoff}).mappings().first()
+        since = now - timedelta(seconds=self.settings.dead_letter_window_s)
+        row = conn.execute(self._snapshot_q, {"t": terminal, "cutoff": cutoff, "since": since}).mappings().first()
         if row is None:
             return None
         snap = dict(row)
@@ -247,6 +267,12 @@ class Fleet:
             .where(_alerts.c.terminal_id == _terms.c.terminal_id, _alerts.c.cleared_at.is_(None))
             .scalar_subquery()
         )
+        recent = (
+            _dead.c.terminal_id == _terms.c.terminal_id,
+            _dead.c.received_at > bindparam("since", type_=_dead.c.received_at.type),
+        )
+        limited = select(func.count()).where(*recent, _dead.c.reason == _LIMITED).scalar_subquery()
+        refused = select(func.count()).where(*recent, _dead.c.reason != _LIMITED).scalar_subquery()
         return (
             select(
                 _terms,
@@ -257,6 +283,8 @@ class Fleet:
                 _fleet.c.catalogue_error.label("f_error"),
                 drops.label("drops"),
                 active.label("active"),
+                limited.label("rate_limited"),
+                refused.label("refused"),
             )
             .select_from(_terms.outerjoin(_fleet, _fleet.c.terminal_id == _terms.c.terminal_id))
             .where(_terms.c.terminal_id == bindparam("t"))
@@ -320,7 +348,8 @@ class Fleet:
         if snap is None:
             return None
         active = self._active(conn, terminal) if snap["active"] else {}
-        result = assess(facts_of(snap, snap["f_version"], snap["drops"]), now, self.settings, self.desired())
+        counts = (snap["rate_limited"], snap["refused"])
+        result = assess(facts_of(snap, snap["f_version"], snap["drops"], counts), now, self.settings, self.desired())
         self._apply(conn, terminal, snap["f_state"], result, active, now)
         return result
 
@@ -351,6 +380,7 @@ class Fleet:
             terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
             fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
             drops = self._drops(conn, now)
+            refused = refusals(conn, now - timedelta(seconds=self.settings.dead_letter_window_s))
             active: dict[str, dict[str, int]] = {}
             for r in conn.execute(
                 select(_alerts.c.terminal_id, _alerts.c.kind, _alerts.c.id).where(_alerts.c.cleared_at.is_(None))
@@ -359,9 +389,8 @@ class Fleet:
             for t in terms:
                 terminal = t["terminal_id"]
                 f = fleet.get(terminal) or self._fleet_row(conn, terminal)
-                result = assess(
-                    facts_of(t, f["catalogue_version"], drops.get(terminal, 0)), now, self.settings, desired
-                )
+                facts = facts_of(t, f["catalogue_version"], drops.get(terminal, 0), refused.get(terminal, (0, 0)))
+                result = assess(facts, now, self.settings, desired)
                 self._apply(conn, terminal, f["state"], result, active.get(terminal, {}), now)
                 out[terminal] = result
         self.stats["evaluations"] += 1

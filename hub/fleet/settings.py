@@ -36,6 +36,15 @@ class FleetSettings(TomlSettings):
     evaluate_every_s: float = Field(5.0, gt=0, description="period of the evaluation of every terminal")
     sample_every_s: float = Field(60.0, ge=0, description="keep one heartbeat per terminal per this many seconds")
     history_keep_s: float = Field(86400.0, gt=0, description="sampled heartbeats and link events kept this long")
+    dead_letter_window_s: float = Field(
+        600.0, gt=0, description="window in which a terminal's dead letters and rate-limited messages are counted"
+    )
+    dead_letter_alert: int = Field(
+        20,
+        ge=1,
+        description="alert when this many of a terminal's messages were refused within the window "
+        "(any message set aside over its rate alerts at once)",
+    )
 
     @property
     def silent_after_s(self) -> float:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, select
 
 from hub.db.models import FleetAlertRow, FleetHeartbeatRow, FleetLinkEventRow, FleetTerminalRow, TerminalRow
 from hub.fleet.assess import Desired, State, assess
-from hub.fleet.registry import DROP_KINDS, facts_of
+from hub.fleet.registry import DROP_KINDS, facts_of, refusals
 from hub.fleet.settings import FleetSettings
 
 __all__ = ["SORT_KEYS", "Rollout", "TerminalView", "alerts", "heartbeats", "link_events", "rollout", "terminals"]
@@ -103,12 +103,15 @@ def terminals(
         drops_q = drops_q.where(_links.c.terminal_id == terminal)
         alerts_q = alerts_q.where(_alerts.c.terminal_id == terminal)
     drops = {t: int(n) for t, n in conn.execute(drops_q).all()}
+    refused = refusals(conn, now - timedelta(seconds=settings.dead_letter_window_s), terminal)
     active: dict[str, list[str]] = {}
     for t, kind in conn.execute(alerts_q).all():
         active.setdefault(t, []).append(kind)
     views = []
     for r in conn.execute(q).mappings():
-        facts = facts_of(r, r["reported_version"], drops.get(r["terminal_id"], 0))
+        facts = facts_of(
+            r, r["reported_version"], drops.get(r["terminal_id"], 0), refused.get(r["terminal_id"], (0, 0))
+        )
         health = facts.health
         a = assess(facts, now, settings, desired)
         oldest = health.get("oldest_unsent_at")

@@ -5,14 +5,19 @@ messages may share one transaction (group commit: one fsync for many batches); t
 the returned replies, and PUBACKs the messages, only after :meth:`Handler.handle_many` returned — i.e.
 after the commit. Case events among the replies (:class:`Events`) go out through
 :class:`hub.cases.delivery.EventDelivery`, which sends them again until the broker has them.
+
+Whatever a terminal sends ends as committed work or as a dead letter (:mod:`hub.ingest.deadletters`),
+with a rejection back when the message can be named. A case is taken only from a terminal in the
+register (:mod:`hub.ingest.register`), for the committee it is registered to, with a receipt number no
+other case of that committee holds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
+import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -26,23 +31,34 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
 from hub.cases.lookup import HolderLookup
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, DeadLetter, RatingRow
+from hub.db.models import CaseEventRow, CaseRow, RatingRow
+from hub.ingest import register
+from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
 from protocol import idnumber, topics
-from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection
+from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
+from shegong.db import loggable
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
 log = logging.getLogger(__name__)
-Incoming = tuple[str, bytes, datetime]
 Outgoing = tuple[str, bytes]
+
+
+class Incoming(NamedTuple):
+    """One message as received. ``limited``: over its terminal's rate, to be set aside unprocessed."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    limited: bool = False
 
 
 class Events(NamedTuple):
@@ -53,8 +69,9 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _dead, _ratings = CaseRow.__table__, CaseEventRow.__table__, DeadLetter.__table__, RatingRow.__table__
-_DEAD_PAYLOAD_MAX = 64 * 1024
+_cases, _events, _ratings = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__
+_ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
+_LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
 
 class Handler:
@@ -67,6 +84,8 @@ class Handler:
         promise: Callable[[str, datetime], Promise | None] = lambda item, at: None,
         *,
         case_key: PrivateKey,
+        dead_letter_prefix_bytes: int = 2048,
+        dead_letters_per_terminal: int = 1000,
     ) -> None:
         """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
         working days promised and the due date of a case of an item received at a time
@@ -80,6 +99,8 @@ class Handler:
         self.promise = promise
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.terminals = Terminals(self._insert, metrics)
+        self.dead = DeadLetters(self._insert, metrics, dead_letter_prefix_bytes, dead_letters_per_terminal)
+        self._logged: dict[str, tuple[float, int]] = {}  # terminal -> (last refusal logged, refusals since)
         # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
         # handling; each returns replies to publish after the commit.
         self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
@@ -91,23 +112,43 @@ class Handler:
         """Commit what one message says; return the messages and events to publish now that it is committed."""
         return self.handle_many([(topic, payload, received_at or utcnow())])
 
-    def handle_many(self, messages: Sequence[Incoming]) -> list[Reply]:
+    def handle_many(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]]) -> list[Reply]:
         """Commit what several messages say in one transaction; return the replies to publish.
 
         Decoding and opening the sealed cases come first, outside the transaction, so the database is
-        held only for the writing."""
-        decoded: list[Envelope | ProtocolError] = []
-        for topic, payload, _ in messages:
-            try:
-                decoded.append(decode_for_topic(topic, payload))
-            except ProtocolError as exc:
-                decoded.append(exc)
+        held only for the writing. A message marked ``limited`` is not decoded: it is dead-lettered as
+        ``rate_limited``."""
+        incoming = [m if isinstance(m, Incoming) else Incoming(*m) for m in messages]
+        decoded: list[Envelope | ProtocolError | None] = [
+            None if m.limited else _decode(m.topic, m.payload) for m in incoming
+        ]
         opened = self._open([m for m in decoded if isinstance(m, CaseBatch)])
         out: list[Reply] = []
+        self.dead.discard()
         with self.engine.begin() as conn:
-            for (topic, payload, at), message in zip(messages, decoded, strict=True):
-                out += self._one(conn, topic, payload, at, message, opened)
+            for m, message in zip(incoming, decoded, strict=True):
+                if message is None:
+                    out += self._limited(conn, m)
+                else:
+                    out += self._one(conn, m.topic, m.payload, m.received_at, message, opened)
+            self.terminals.known(conn, self.dead.settle(conn))
         return out
+
+    def poison(self, topic: str, payload: bytes, at: datetime, why: str) -> list[Reply]:
+        """Set aside a message the hub failed on twice for no known reason (``processing_failed``), in a
+        transaction of its own; return the rejection to publish, when the message can be named."""
+        terminal, message_id = topics.sender(topic), _peek_id(payload)
+        self.metrics.poison.inc()
+        self.dead.discard()
+        with self.engine.begin() as conn:
+            reason = DeadLetterReason.PROCESSING_FAILED
+            self.dead.record(conn, Letter(topic, terminal, reason, why, payload, at, message_id))
+            self.terminals.known(conn, self.dead.settle(conn))
+        log.error("message on %s set aside as poison after failing twice: %s", topic[:120], why)
+        if terminal is None or message_id is None:
+            return []
+        rejection = Rejection(message_id=message_id, reason=reason, detail=why[:300])
+        return [self._ack(terminal, AckBody(rejected=[rejection], in_reply_to=message_id))]
 
     def _open(self, batches: list[CaseBatch]) -> dict[int, CaseSubmission | SealError]:
         """Each sealed case of ``batches`` opened (or why not), by ``id()`` of its SealedCase."""
@@ -136,8 +177,10 @@ class Handler:
             try:
                 with conn.begin_nested():  # a failing hook is rolled back alone: the message's own work stands
                     out += hook(conn, message, at)
-            except Exception:
-                log.exception("%s hook on a %s from %s failed", hook, message.type.value, message.terminal)
+            except Exception as exc:
+                log.error(
+                    "%s hook on a %s from %s failed: %s", hook, message.type.value, message.terminal, loggable(exc)
+                )
         return out
 
     def _dispatch(
@@ -158,43 +201,40 @@ class Handler:
 
     # ------------------------------------------------------------------ refusals
     def _refuse(self, conn: Connection, topic: str, payload: bytes, exc: ProtocolError, at: datetime) -> list[Reply]:
-        terminal = None
-        with contextlib.suppress(topics.TopicError):
-            terminal = topics.parse(topic).terminal
-        message_id = _peek_id(payload) if exc.reason is not DeadLetterReason.OVERSIZED else None
-        self._dead_letter(conn, topic, terminal, exc.reason, exc.detail, payload, at, message_id=message_id)
-        log.warning("dead letter from %s: %s", terminal or topic[:80], exc)
+        terminal = topics.sender(topic)
+        message_id = _peek_id(payload)
+        self.dead.record(conn, Letter(topic, terminal, exc.reason, exc.detail, payload, at, message_id))
+        self._log_refusal(terminal or topic[:80], str(exc))
         if terminal is None or message_id is None or exc.reason is DeadLetterReason.TERMINAL_MISMATCH:
             return []
         rejection = Rejection(message_id=message_id, reason=exc.reason, detail=exc.detail[:300])
         return [self._ack(terminal, AckBody(rejected=[rejection], in_reply_to=message_id))]
 
-    def _dead_letter(
-        self,
-        conn: Connection,
-        topic: str,
-        terminal: str | None,
-        reason: DeadLetterReason,
-        detail: str,
-        payload: bytes,
-        at: datetime,
-        message_id: uuid.UUID | None = None,
-        item_id: uuid.UUID | None = None,
-    ) -> None:
-        self.metrics.dead_letters.labels(reason.value).inc()
-        conn.execute(
-            insert(_dead).values(
-                received_at=at,
-                topic=topic[:256],
-                terminal_id=terminal,
-                reason=reason.value,
-                detail=detail,
-                message_id=str(message_id) if message_id else None,
-                item_id=str(item_id) if item_id else None,
-                size=len(payload),
-                payload=payload[:_DEAD_PAYLOAD_MAX],
-            )
-        )
+    def _limited(self, conn: Connection, m: Incoming) -> list[Reply]:
+        """A message over its terminal's rate: recorded, not processed. The terminal is told, so that it
+        keeps the batch and sends it again later (a terminal parks nothing for this reason)."""
+        terminal, message_id = topics.sender(m.topic), _peek_id(m.payload)
+        reason, detail = DeadLetterReason.RATE_LIMITED, "over the terminal's message rate; send it again later"
+        self.metrics.rate_limited.inc()
+        self.dead.record(conn, Letter(m.topic, terminal, reason, detail, m.payload, m.received_at, message_id))
+        self._log_refusal(terminal or m.topic[:80], f"{reason.value}: {detail}")
+        if terminal is None or message_id is None:
+            return []
+        rejection = Rejection(message_id=message_id, reason=reason, detail=detail)
+        return [self._ack(terminal, AckBody(rejected=[rejection], in_reply_to=message_id))]
+
+    def _log_refusal(self, who: str, what: str) -> None:
+        """One line per refusal, but at most one per ``_LOG_EVERY_S`` per sender, with the count between."""
+        now = time.monotonic()
+        last, since = self._logged.get(who, (0.0, 0))
+        if now - last < _LOG_EVERY_S:
+            self._logged[who] = (last, since + 1)
+            return
+        more = f" ({since} more refused since the last line)" if since else ""
+        log.warning("dead letter from %s: %s%s", who, what[:300], more)
+        self._logged[who] = (now, 0)
+        if len(self._logged) > 10_000:
+            self._logged.clear()
 
     # ------------------------------------------------------------------ cases
     def _cases(
@@ -208,24 +248,26 @@ class Handler:
             log.warning("terminal %s clock is off by %.0f s; hub receive time is kept", terminal, -skew)
         valid, rejected, rows = [], [], []
         up = topics.up(terminal, topics.Up.CASES)
+        sealed_of: dict[str, SealedCase] = {}
+
+        def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
+            # The case as it travelled, sealed: a dead letter never holds the opened case.
+            raw = sealed.model_dump_json().encode()
+            self.dead.record(conn, Letter(up, terminal, reason, detail, raw, at, batch.id, sealed.case_id))
+            rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=detail[:300]))
+
         for sealed in batch.body.cases:
             case = opened[id(sealed)]
             if isinstance(case, SealError):
-                reason = DeadLetterReason.SEALED_INVALID
-                raw = sealed.model_dump_json().encode()
-                self._dead_letter(conn, up, terminal, reason, str(case), raw, at, batch.id, sealed.case_id)
-                rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=str(case)[:300]))
+                refuse(sealed, DeadLetterReason.SEALED_INVALID, str(case))
                 continue
             payload = case.model_dump_json()
             try:
                 idnumber.validate(case.applicant.id_number, today=at.date())
             except idnumber.InvalidIdNumber as exc:
-                detail = f"case {case.receipt_no}: {exc}"
-                reason = DeadLetterReason.INVALID_ID_NUMBER
-                self._dead_letter(conn, up, terminal, reason, detail, payload.encode(), at, batch.id, case.case_id)
-                rejected.append(Rejection(item_id=case.case_id, reason=reason, detail=detail))
+                refuse(sealed, DeadLetterReason.INVALID_ID_NUMBER, f"case {case.receipt_no}: {exc}")
                 continue
-            valid.append(case.case_id)
+            sealed_of[str(case.case_id)] = sealed
             promise = self.promise(case.item_code, at)
             rows.append(
                 {
@@ -251,6 +293,7 @@ class Handler:
                 }
             )
         fresh: list[dict[str, Any]] = []
+        known: set[str] = set()
         if rows:
             # Which are new: asked first, so the insert needs no RETURNING (psycopg then pipelines it).
             # Two workers racing on one case both insert-or-ignore; the loser's event insert then hits
@@ -260,7 +303,14 @@ class Handler:
                     select(_cases.c.case_id).where(_cases.c.case_id.in_([r["case_id"] for r in rows]))
                 ).scalars()
             )
-            fresh = [r for r in rows if r["case_id"] not in known]
+            valid = [uuid.UUID(r["case_id"]) for r in rows if r["case_id"] in known]  # already here: acked again
+            fresh = []
+            for row, why in self._admit(conn, terminal, [r for r in rows if r["case_id"] not in known]):
+                if why is None:
+                    fresh.append(row)
+                    valid.append(uuid.UUID(row["case_id"]))
+                else:
+                    refuse(sealed_of[row["case_id"]], *why)
             if fresh:
                 conn.execute(self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]), fresh)
         events = self._first_events(conn, fresh, at)
@@ -272,12 +322,49 @@ class Handler:
             append(conn, [AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), {"cases": cases})])
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
         self.metrics.cases.inc(len(fresh))
-        self.metrics.duplicates.inc(len(rows) - len(fresh))
-        holder_keys = self.lookup.holder_keys(terminal, rows)  # new and known cases alike
+        self.metrics.duplicates.inc(len(known))
+        acked = {str(c) for c in valid}
+        holder_keys = self.lookup.holder_keys(terminal, [r for r in rows if r["case_id"] in acked])  # new and known
         ack = AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id, holder_keys=holder_keys)
         out: list[Reply] = [self._ack(terminal, ack)]
         if events:
             out.append(Events(terminal, events))
+        return out
+
+    def _admit(
+        self, conn: Connection, terminal: str, rows: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]]:
+        """Each new case with why it is refused (None: taken). The hub's own register says which committee
+        the terminal serves, not the case; a receipt number names one case of its committee."""
+        committee = register.committee_of(conn, terminal)
+        if committee is None:
+            why = f"terminal {terminal} is not in the hub's register (shegong hub terminal register)"
+            return [(r, (DeadLetterReason.UNREGISTERED_TERMINAL, why)) for r in rows]
+        mine = [r["receipt_no"] for r in rows if r["committee"] == committee]
+        held: dict[str, str] = (
+            dict(
+                conn.execute(
+                    select(_cases.c.receipt_no, _cases.c.case_id).where(
+                        _cases.c.committee == committee, _cases.c.receipt_no.in_(mine)
+                    )
+                ).all()
+            )
+            if mine
+            else {}
+        )
+        out: list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]] = []
+        for r in rows:
+            receipt = r["receipt_no"]
+            if r["committee"] != committee or not receipt.startswith(f"{committee}-"):
+                why = (
+                    f"case {receipt} names committee {r['committee']}; terminal {terminal} is registered to {committee}"
+                )
+                out.append((r, (DeadLetterReason.COMMITTEE_MISMATCH, why)))
+            elif held.get(receipt, r["case_id"]) != r["case_id"]:
+                out.append((r, (DeadLetterReason.DUPLICATE_RECEIPT, f"receipt {receipt} belongs to another case")))
+            else:
+                held[receipt] = r["case_id"]  # a second case with it in this same batch is refused too
+                out.append((r, None))
         return out
 
     def _first_events(self, conn: Connection, fresh: list[dict[str, Any]], at: datetime) -> list[CaseEvent]:
@@ -352,11 +439,20 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _peek_id(payload: bytes) -> uuid.UUID | None:
-    """The message id of a refused payload, if it has a readable one (to name it in the rejection)."""
+def _decode(topic: str, payload: bytes) -> Envelope | ProtocolError:
     try:
-        raw = json.loads(payload)
-        value = raw.get("id") if isinstance(raw, dict) else None
-        return uuid.UUID(str(value)) if value else None
-    except (ValueError, TypeError, UnicodeDecodeError):
+        return decode_for_topic(topic, payload)
+    except ProtocolError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - decoding promises ProtocolError only; should it break that, refuse
+        return ProtocolError(DeadLetterReason.SCHEMA_INVALID, f"unreadable payload ({type(exc).__name__})")
+
+
+def _peek_id(payload: bytes) -> uuid.UUID | None:
+    """The message id of a payload not (or not successfully) decoded, to name it in a rejection: looked for
+    in its first KiB, where every envelope we encode has it, without parsing the rest."""
+    found = _ID.search(payload[:1024])
+    try:
+        return uuid.UUID(found.group(1).decode()) if found else None
+    except ValueError:
         return None

@@ -23,3 +23,19 @@ class IngestMetrics:
             "shegong_hub_clock_skew_flags", "messages from a terminal whose clock is off", registry=r
         )
         self.queue = Gauge("shegong_hub_ingest_queue", "messages received and not yet committed", registry=r)
+        self.dead_letters_dropped = Counter(
+            "shegong_hub_dead_letters_dropped", "dead letters removed to keep a terminal within its bound", registry=r
+        )
+        self.rate_limited = Counter(
+            "shegong_hub_rate_limited", "messages over their terminal's rate, set aside unprocessed", registry=r
+        )
+        self.poison = Counter(
+            "shegong_hub_poison_messages",
+            "messages the hub failed on twice, dead-lettered and acknowledged",
+            registry=r,
+        )
+        self.storage_waits = Counter(
+            "shegong_hub_storage_waits",
+            "times ingest waited for an unreachable database (nothing acknowledged)",
+            registry=r,
+        )

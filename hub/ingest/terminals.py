@@ -38,6 +38,12 @@ class Terminals:
             row = conn.execute(select(_terms).where(_terms.c.terminal_id == terminal)).mappings().one()
         return dict(row)
 
+    def known(self, conn: Connection, terminals: set[str]) -> None:
+        """Make sure each terminal has a row (nothing else changes): one that sends only refused messages
+        is then on the fleet dashboard too, with its alert."""
+        for terminal in sorted(t for t in terminals if t):
+            conn.execute(self._insert(_terms).values(terminal_id=terminal).on_conflict_do_nothing())
+
     def seen(self, conn: Connection, terminal: str, at: datetime, seq: int, skew: float) -> None:
         """A QoS 1 message arrived: last seen, clock offset, and a gap in its sequence counted."""
         t = self.get(conn, terminal)

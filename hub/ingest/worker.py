@@ -6,12 +6,21 @@ A persistent session (stable client id, clean_start false, a long session expiry
 what arrives while the hub is down; the retained hub state, with an offline Will, tells terminals
 whether anyone is listening. With ``share_group`` set, several workers share the subscription
 (``$share/…``); correctness does not depend on order across them.
+
+One terminal cannot stop intake for the others (issue 10). The broker hands the hub at most a window of
+unacknowledged messages (``max_inflight_messages``, 1,000) for all terminals together, so every message
+is acknowledged promptly, whatever it holds: committed, or dead-lettered with its reason. Messages wait
+in a lane per terminal, served in turn (:class:`~hub.ingest.fairness.FairQueue`), and a terminal's
+messages beyond its rate are set aside unprocessed (``rate_limited``; a terminal sends its case batches
+again, as it has no ack for them). A message the hub fails on for no known reason is tried alone, twice,
+and then set aside as ``processing_failed`` — but only while the database answers: when it does not
+(connection refused, lost, disk full) nothing is set aside and nothing acknowledged; ingest waits for it
+with growing pauses, and resumes with the same messages.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from datetime import timedelta
@@ -20,19 +29,26 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hub.cases.delivery import EventDelivery
-from hub.ingest.handler import Events, Handler
+from hub.ingest.fairness import FairQueue, RateLimits
+from hub.ingest.handler import Events, Handler, Incoming, Reply
 from hub.settings import HubSettings, require_safe_broker_link
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import HubState, HubStateBody
+from shegong.db import loggable
 
 __all__ = ["IngestWorker"]
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 GROUP_MAX = 64  # messages committed together: one fsync for many batches
+TRIES = 2  # a message failing alone this many times, with the database answering, is poison
+STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
 
 
 class IngestWorker:
@@ -40,8 +56,11 @@ class IngestWorker:
         require_safe_broker_link(settings)  # before anything connects: no password in clear text
         self.settings = settings
         self.handler = handler
-        self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=settings.queue_max)
+        self._queue: FairQueue[mqtt.MQTTMessage] = FairQueue(settings.queue_max)
+        self.limits = RateLimits(settings.terminal_rate_per_s, settings.terminal_burst)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._storage_pause = 0.0  # the last pause while the database did not answer; 0 once it does
         self.connected = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -95,7 +114,8 @@ class IngestWorker:
             self.client.publish(topics.hub_state(), self._state(False), qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
-        self._queue.put(None)
+        self._stopping.set()  # a wait for the database ends; what is not committed stays unacknowledged
+        self._queue.close()
         if self._thread:
             self._thread.join(10)
         self.delivery.stop()
@@ -127,51 +147,127 @@ class IngestWorker:
         log.warning("hub lost the broker: %s; paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(msg)  # blocks when full: TCP pushes back on the broker, nothing is dropped
+        # Blocks when full: TCP pushes back on the broker, nothing is dropped. The lane is the sending
+        # terminal's (the broker's ACL lets a terminal write only under its own id).
+        self._queue.put(topics.sender(msg.topic) or "", msg)
         self.handler.metrics.queue.set(self._queue.qsize())
 
     def _work(self) -> None:
-        """Take what has arrived (up to ``GROUP_MAX`` messages), commit it in one transaction, then
-        publish the replies and PUBACK. A group that fails is retried one message at a time, so one bad
-        message cannot hold back the others; a message that still fails stays unacknowledged."""
+        """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their
+        terminal's rate, commit the group in one transaction, then publish the replies and PUBACK."""
         while True:
-            first = self._queue.get()
-            if first is None:
+            group = self._queue.take(GROUP_MAX)
+            if group is None:
                 return
-            group = [first]
-            while len(group) < GROUP_MAX:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                group.append(nxt)
-            try:
-                self._commit(group)
-            except Exception:
-                log.exception("ingest of %d message(s) failed together; retrying one by one", len(group))
-                for msg in group:
-                    try:
-                        self._commit([msg])
-                    except Exception:
-                        # Not committed, not PUBACKed: the broker or the terminal's ack timeout brings it again.
-                        log.exception("ingest of a message on %s failed; left unacknowledged", msg.topic)
+            # Stamped once: a message retried after a wait for the database is not counted again.
+            now, mono = utcnow(), time.monotonic()
+            items = [
+                (
+                    m,
+                    # the hub's time of receipt (paho stamps it, monotonic), not the commit's: a backed-up
+                    # queue must not make a terminal look recently heard
+                    Incoming(
+                        m.topic,
+                        bytes(m.payload),
+                        now - timedelta(seconds=mono - m.timestamp),
+                        not self.limits.allow(topics.sender(m.topic) or ""),
+                    ),
+                )
+                for m in group
+            ]
+            self._ingest(items)
             self.handler.metrics.queue.set(self._queue.qsize())
 
-    def _commit(self, group: list[mqtt.MQTTMessage]) -> None:
-        # Each message keeps the hub's time of receipt (paho stamps it, monotonic), not the time of the
-        # commit: a backed-up queue must not make a terminal look recently heard.
-        now, mono = utcnow(), time.monotonic()
-        replies = self.handler.handle_many(
-            [(m.topic, m.payload, now - timedelta(seconds=mono - m.timestamp)) for m in group]
+    def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
+        """Commit a group; when it fails and the database answers, each message alone (see the module)."""
+        while True:
+            try:
+                self._commit(items)
+                return
+            except Exception as exc:
+                if self._storage_trouble(exc):
+                    if not self._wait_for_storage(exc):
+                        return
+                    continue
+                log.error("ingest of %d message(s) failed together; each alone now: %s", len(items), loggable(exc))
+                break
+        for item in items:
+            self._alone(item)
+
+    def _alone(self, item: tuple[mqtt.MQTTMessage, Incoming]) -> None:
+        failures = 0
+        while True:
+            try:
+                self._commit([item])
+                return
+            except Exception as exc:
+                if self._storage_trouble(exc):
+                    if not self._wait_for_storage(exc):
+                        return
+                    continue
+                failures += 1
+                why = loggable(exc)
+                log.error("ingest of a message on %s failed (%d of %d): %s", item[1].topic[:120], failures, TRIES, why)
+                if failures >= TRIES:
+                    self._set_aside(item, why.split("\n", 1)[0])
+                    return
+
+    def _set_aside(self, item: tuple[mqtt.MQTTMessage, Incoming], why: str) -> None:
+        """Dead-letter a poison message (its own transaction) and PUBACK it."""
+        msg, m = item
+        while True:
+            try:
+                self._publish(self.handler.poison(m.topic, m.payload, m.received_at, why))
+                break
+            except Exception as exc:
+                if self._storage_trouble(exc):
+                    if not self._wait_for_storage(exc):
+                        return
+                    continue
+                # Even the dead letter fails: acknowledge anyway, or this one message would hold the window.
+                # A terminal still has what it sent (no application ack came), and sends it again.
+                log.error("could not set aside a message on %s either: %s", m.topic[:120], loggable(exc))
+                break
+        if msg.qos:
+            self.client.ack(msg.mid, msg.qos)
+
+    def _storage_trouble(self, exc: Exception) -> bool:
+        """True when ``exc`` says the database cannot be used now (unreachable, lost, locked, disk full)
+        rather than that these messages fail: then nothing may be set aside. The drivers raise
+        OperationalError for a refused or lost connection, a lock or a full disk (SQLite and psycopg
+        alike); for anything else the database is asked whether it answers at all."""
+        if isinstance(exc, PoolTimeout | OperationalError | InterfaceError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        try:
+            with self.handler.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - whatever stops this query stops ingest
+            return True
+        return False
+
+    def _wait_for_storage(self, exc: Exception) -> bool:
+        """Pause before trying again (longer each time, up to ``STORAGE_PAUSE_S[1]``); False when stopping."""
+        self.handler.metrics.storage_waits.inc()
+        self._storage_pause = min(STORAGE_PAUSE_S[1], max(STORAGE_PAUSE_S[0], 2 * self._storage_pause))
+        log.warning(
+            "the database cannot be used (%s); ingest waits %.1f s, nothing is acknowledged",
+            loggable(exc).split("\n", 1)[0],
+            self._storage_pause,
         )
+        return not self._stopping.wait(self._storage_pause)
+
+    def _commit(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
+        self._publish(self.handler.handle_many([m for _, m in items]))
+        self._storage_pause = 0.0
+        for msg, _ in items:
+            if msg.qos:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _publish(self, replies: list[Reply]) -> None:
         for reply in replies:
             if isinstance(reply, Events):
                 self.delivery.send(reply.terminal, reply.events)
             else:
                 self.client.publish(reply[0], reply[1], qos=1)
-        for m in group:
-            if m.qos:
-                self.client.ack(m.mid, m.qos)

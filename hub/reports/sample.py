@@ -71,12 +71,13 @@ def populate(
             outcome, rnd.choice(["submitted", "accepted", "under_review", "more_materials"])
         )
         version = 1 if status == "submitted" else 3
+        terminal, committee = f"T{rnd.randrange(40):03d}", f"JW{rnd.randrange(40):03d}"
         rows["cases"].append(
             {
                 "case_id": case_id,
-                "terminal_id": f"T{rnd.randrange(40):03d}",
-                "committee": f"JW{rnd.randrange(40):03d}",
-                "receipt_no": f"JW{n % 40:03d}-{day:%Y%m%d}-{n % 10000:04d}",
+                "terminal_id": terminal,
+                "committee": committee,
+                "receipt_no": f"{committee}-{day:%Y%m%d}-{n % 1_000_000:06d}",  # unique per committee (h0012)
                 "query_code": "ABC234",
                 "item_code": it.code,
                 "department": it.department,

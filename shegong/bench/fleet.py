@@ -53,6 +53,11 @@ log = logging.getLogger("shegong.bench.fleet")
 
 
 # --------------------------------------------------------------------------- simulated terminals
+def committee_of(terminal: str) -> str:
+    """The committee a simulated terminal serves: one of its own, named after it."""
+    return terminal[-8:].replace("-", "")
+
+
 class _Sim:
     """One terminal: state and the messages it sends. Driven by :func:`_sim_worker`'s loop."""
 
@@ -127,12 +132,13 @@ class _Sim:
         self.cases += 1
         n = random.randrange(1000)
         body = f"31010119{50 + n % 40}0312{n:03d}"
+        committee = committee_of(self.terminal)
         case = CaseSubmission(
             case_id=uuid.uuid4(),
-            receipt_no=f"{self.terminal[-8:].replace('-', '')}-{datetime.now(UTC):%Y%m%d}-{self.cases:04d}",
+            receipt_no=f"{committee}-{datetime.now(UTC):%Y%m%d}-{self.cases:04d}",
             query_code="ABC123",
             item_code="MZ-001",
-            committee="JW001",
+            committee=committee,
             created_at=datetime.now(UTC),
             applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
         )
@@ -347,6 +353,7 @@ def run(
     from hub.catalogue.announce import announce_once
     from hub.catalogue.store import CatalogueStore
     from hub.db.engine import open_engine
+    from hub.ingest import register
     from hub.settings import HubSettings
 
     keys = casekey.for_one_machine(workdir)
@@ -372,6 +379,9 @@ def run(
         _wait("the hub", lambda: db.exists() and _safe_count(db, "SELECT count(*) FROM catalogue_versions") > 0, 60)
         watcher = _Watcher(db, epoch, heartbeat_s)
         ids = [f"T{n:05d}" for n in range(terminals)]
+        reg_engine = open_engine(url, upgrade=False)  # provisioned: each terminal serves a committee of its own
+        register.register_many(reg_engine, {t: committee_of(t) for t in ids}, "bench")
+        reg_engine.dispose()
         for k in range(procs):
             w = ctx.Process(
                 target=_sim_worker,

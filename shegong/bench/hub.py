@@ -171,19 +171,25 @@ def _database(kind: str, folder: Path, name: str) -> Iterator[str]:
 def run(kind: str, n: int, folder: Path) -> dict[str, float]:
     from hub import casekey
     from hub.db.engine import open_engine
+    from hub.ingest import register
 
     keys = casekey.for_one_machine(folder)
     batches = _batches(n, keys["SHEGONG_HUB_PUBLIC_KEY"])
     broker = Mosquitto(folder / f"broker-{kind}", persistence=False).start()
     try:
         with _database(kind, folder, "hub") as url, _database(kind, folder, "raw") as raw_url:
-            open_engine(url).dispose()
+            engine = open_engine(url)
+            for t in range(TERMINALS):  # provisioned: each simulated terminal serves a committee of its name
+                register.register(engine, f"B{t:03d}", f"B{t:03d}", "bench")
+            engine.dispose()
             env = {
                 **os.environ,
                 "SHEGONG_LOG_LEVEL": "WARNING",
                 "SHEGONG_HUB_CONFIG": str(folder / "none.toml"),
                 "SHEGONG_HUB_DATABASE_URL": url,
                 "SHEGONG_HUB_BROKER_PORT": str(broker.port),
+                # The simulated terminals publish everything at once and never send again: no rate limit.
+                "SHEGONG_HUB_TERMINAL_RATE_PER_S": "0",
                 **keys,
             }
             hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)

@@ -23,7 +23,7 @@ from protocol import sealed, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseSubmission, Rejection
 from protocol.envelope import DeadLetterReason, utcnow
 from protocol.state import Birth, BirthBody, Death, DeathBody
-from tests.support import applicant, assert_exactly_once, hub_count, seal, wait_for
+from tests.support import applicant, assert_exactly_once, hub_count, register_terminal, seal, wait_for
 
 
 class RawTerminal:
@@ -83,6 +83,7 @@ def test_malformed_messages_are_dead_lettered_with_their_reason_and_nothing_else
     hub_factory, edge_factory, raw
 ):
     hub = hub_factory()
+    register_terminal(hub.engine, "T9", "JW009")
     up = topics.up("T9", topics.Up.CASES)
     good = CaseBatch(terminal="T9", body=CaseBatchBody(cases=[seal(_case(1))]))
     wrong_version = json.loads(good.encode())

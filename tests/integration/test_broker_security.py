@@ -30,7 +30,7 @@ from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
 from shegong.broker import Mosquitto
-from tests.support import applicant, assert_exactly_once, hub_count, seal, wait_for
+from tests.support import applicant, assert_exactly_once, hub_count, register_terminal, seal, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,9 +69,10 @@ def hub_db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def hub(hub_factory, creds: Credentials):
-    return hub_factory(
-        broker_username="hub", broker_password=creds.hub_password, broker_tls_ca=str(creds.files.ca_cert)
-    )
+    rt = hub_factory(broker_username="hub", broker_password=creds.hub_password, broker_tls_ca=str(creds.files.ca_cert))
+    for terminal in creds.passwords:  # provisioned: each terminal's broker user, and its committee at the hub
+        register_terminal(rt.engine, terminal, "JW001")
+    return rt
 
 
 def _terminal(edge_factory, creds: Credentials, terminal: str = "T1"):

@@ -78,7 +78,16 @@ def test_a_batch_round_trips_and_its_fast_encoding_is_byte_identical():
             DeadLetterReason.SCHEMA_INVALID,
         ),
         (b" " * (MAX_PAYLOAD_BYTES + 1), DeadLetterReason.OVERSIZED),
+        # What used to escape as another exception (issue 10): nesting deep enough for RecursionError, in
+        # the JSON and in the body; a number past Python's 4,300-digit limit for int(), as the version and
+        # as a field; invalid UTF-8 inside a string.
+        (b"[" * 100_000, DeadLetterReason.MALFORMED_JSON),
+        (b'{"v": 1, "type": "ack", "body": ' + b"[" * 5000 + b"]" * 5000 + b"}", DeadLetterReason.MALFORMED_JSON),
+        (b'{"v": ' + b"9" * 5000 + b"}", DeadLetterReason.MALFORMED_JSON),
+        (b'{"v": 1, "type": "ack", "seq": ' + b"1" * 5000 + b"}", DeadLetterReason.MALFORMED_JSON),
+        (b'{"v": 1, "type": "ack", "terminal": "T\xff"}', DeadLetterReason.MALFORMED_JSON),
     ],
+    ids=lambda v: v.value if isinstance(v, DeadLetterReason) else repr(v[:24]),
 )
 def test_each_bad_payload_is_refused_with_its_reason(payload, reason):
     with pytest.raises(ProtocolError) as err:

@@ -32,7 +32,7 @@ from hub.db.models import CaseRow
 from protocol import topics
 from protocol.cases import CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
-from tests.support import applicant, seal, wait_for
+from tests.support import applicant, register_terminal, seal, wait_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -48,6 +48,8 @@ class Terminal:
 
     def submit(self, engine: Any, item_code: str) -> dict[str, Any]:
         """Send a case of ``item_code``; returns its row once the hub committed it."""
+        if not self.seq:
+            register_terminal(engine, "T1", "JW001")  # provisioned: the hub takes cases from it for JW001
         self.seq += 1
         case = CaseSubmission(
             case_id=uuid.uuid4(),

@@ -87,3 +87,23 @@ def test_catalogue_behind_counts_from_publication_or_from_the_terminals_return()
     back = facts(catalogue_version=2, last_birth_at=NOW - timedelta(minutes=1))  # just reconnected: give it time
     assert AlertKind.CATALOGUE_BEHIND not in assess(back, NOW, S, desired).problems
     assert AlertKind.CATALOGUE_BEHIND not in assess(facts(catalogue_version=3), NOW, S, desired).problems
+
+
+def test_a_terminal_the_hub_rate_limits_or_refuses_often_has_an_alert_naming_it():
+    s = FleetSettings(dead_letter_window_s=600, dead_letter_alert=20)
+    assert AlertKind.RATE_LIMITED not in assess(facts(), NOW, s).problems
+    assert assess(facts(rate_limited=1), NOW, s).problems[AlertKind.RATE_LIMITED] == "1 / 10 min"
+    assert AlertKind.DEAD_LETTERS not in assess(facts(refused=19), NOW, s).problems
+    assert assess(facts(refused=20), NOW, s).problems[AlertKind.DEAD_LETTERS] == "20 / 10 min"
+    # A terminal that never sent anything valid has no state yet, but its flood is a problem all the same.
+    unheard = assess(facts(last_seen_at=None, rate_limited=1500, refused=500), NOW, s)
+    assert unheard.state is State.UNKNOWN
+    assert set(unheard.problems) == {AlertKind.RATE_LIMITED, AlertKind.DEAD_LETTERS}
+
+
+def test_every_alert_kind_has_a_label_and_an_action_for_the_operator():
+    from hub.fleet.pages import labels
+
+    t = labels()
+    for kind in AlertKind:
+        assert t["alert"].get(kind.value) and t["action"].get(kind.value), f"{kind.value} has no label or action"

@@ -3,6 +3,7 @@ due dates as in production), and one user per role."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,7 +22,9 @@ from hub.people.service import Users
 from protocol import sealed, topics
 from protocol.cases import CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
-from tests.support import CASE_KEY, applicant, seal
+from tests.support import CASE_KEY, applicant, register_terminal, seal
+
+_RECEIPTS = itertools.count(1)
 
 PASSWORDS = {
     "manager": "manager-pass-1",
@@ -48,12 +51,15 @@ def handler(engine: Engine) -> Handler:
 def ingest(
     engine: Engine, items: Sequence[str], terminal: str = "T1", at: datetime | None = None, start: int = 0
 ) -> list[str]:
-    """Submit one case per item code from ``terminal`` through ingest; returns their case ids."""
+    """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
+    through ingest; returns their case ids. Receipt numbers are unique in the test process, as a
+    terminal's own are."""
     at = at or utcnow()
+    register_terminal(engine, terminal, "JW001")
     cases = [
         CaseSubmission(
             case_id=uuid.uuid4(),
-            receipt_no=f"JW001-{at:%Y%m%d}-{start + i + 1:04d}",
+            receipt_no=f"JW001-{at:%Y%m%d}-{next(_RECEIPTS):06d}",
             query_code="ABC234",
             item_code=item,
             committee="JW001",

@@ -7,7 +7,7 @@ were given, on the calendar held now (the one it was counted on): the days that,
 exactly that due date. A case where no number does keeps an empty value and its due date as it is.
 
 Revision ID: h0013
-Revises: h0011
+Revises: h0012 (written beside the ingest branch's h0012, both on h0011; chained at the merge)
 """
 
 from datetime import date, datetime
@@ -27,7 +27,7 @@ from protocol.workdays import (
 from shegong.db import UTCDateTime
 
 revision = "h0013"
-down_revision = "h0011"
+down_revision = "h0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,198 @@
+"""The hub trusts its own register, not what a sealed case says: a case is taken only from a registered
+terminal, for the committee it is registered to, with a receipt number of that committee that no other
+case holds. Each refusal goes back to the terminal as a rejection with its reason (the terminal parks
+the case, see tests/integration/test_bad_input.py) and is a dead letter at the hub.
+
+Cases go through the real ingest handler on SQLite and PostgreSQL; the register is set through the
+command line, as at provisioning.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from hub import cli
+from hub.db.engine import open_engine
+from protocol import topics
+from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
+from protocol.envelope import utcnow
+from tests.support import applicant, seal
+from tests.unit.hub.helpers import handler
+
+
+@pytest.fixture
+def engine(hub_db_url, monkeypatch):
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    e = open_engine(hub_db_url)
+    yield e
+    e.dispose()
+
+
+_COLUMNS = (
+    "case_id, terminal_id, committee, receipt_no, query_code, item_code, department, status, version, id_number, "
+    "applicant_name, created_at, sent_at, received_at, updated_at, payload"
+)
+
+
+def _case(receipt: str, committee: str = "JW001") -> CaseSubmission:
+    return CaseSubmission(
+        case_id=uuid.uuid4(),
+        receipt_no=receipt,
+        query_code="ABCDEF",
+        item_code="MZ-001",
+        committee=committee,
+        created_at=utcnow(),
+        applicant=applicant(1),
+    )
+
+
+def _send(engine, terminal: str, *cases: CaseSubmission) -> Ack:
+    batch = CaseBatch(terminal=terminal, body=CaseBatchBody(cases=[seal(c) for c in cases]))
+    replies = handler(engine).handle(topics.up(terminal, topics.Up.CASES), batch.encode())
+    return Ack.model_validate_json(replies[0][1])
+
+
+def _verdicts(ack: Ack, *cases: CaseSubmission) -> list[str]:
+    reasons = {r.item_id: r.reason.value for r in ack.body.rejected}
+    return ["acked" if c.case_id in ack.body.acked else reasons.get(c.case_id, "?") for c in cases]
+
+
+def _count(engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+def test_a_case_from_a_terminal_not_in_the_register_is_refused(engine):
+    case = _case("JW001-20261127-0001")
+    assert _verdicts(_send(engine, "T1", case), case) == ["unregistered_terminal"]
+    assert _count(engine, "SELECT count(*) FROM cases") == 0
+    assert cli.main(["terminal", "register", "T1", "--committee", "JW001"]) == 0
+    assert _verdicts(_send(engine, "T1", case), case) == ["acked"], "registered, the terminal's case is taken"
+
+
+def test_a_case_naming_another_committee_than_the_register_is_refused(engine):
+    assert cli.main(["terminal", "register", "T1", "--committee", "JW001"]) == 0
+    other = _case("JW002-20261127-0001", committee="JW002")  # what a terminal moved or tampered with says
+    borrowed = _case("JW002-20261127-0002", committee="JW001")  # its own committee, another's receipt number
+    mine = _case("JW001-20261127-0003")
+    ack = _send(engine, "T1", other, borrowed, mine)
+    assert _verdicts(ack, other, borrowed, mine) == ["committee_mismatch", "committee_mismatch", "acked"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT committee, receipt_no FROM cases")).all() == [("JW001", mine.receipt_no)]
+        reasons = conn.execute(text("SELECT reason FROM dead_letters ORDER BY id")).scalars().all()
+    assert reasons == ["committee_mismatch", "committee_mismatch"]
+
+
+def test_a_receipt_number_names_one_case_of_its_committee(engine):
+    for terminal in ("K1", "K2"):
+        assert cli.main(["terminal", "register", terminal, "--committee", "JW001"]) == 0
+    first = _case("JW001-20261127-0001")
+    assert _verdicts(_send(engine, "K1", first), first) == ["acked"]
+    assert _verdicts(_send(engine, "K1", first), first) == ["acked"], "the same case again is a no-op, acked"
+    taken = _case("JW001-20261127-0001")  # another case, the same number: not silently merged
+    twin_a, twin_b = _case("JW001-20261127-0002"), _case("JW001-20261127-0002")  # twice in one batch
+    ack = _send(engine, "K2", taken, twin_a, twin_b)
+    assert _verdicts(ack, taken, twin_a, twin_b) == ["duplicate_receipt", "acked", "duplicate_receipt"]
+    assert _count(engine, "SELECT count(*) FROM cases") == 2
+
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # the database holds the line too
+        conn.execute(
+            text(
+                f"INSERT INTO cases ({_COLUMNS}) SELECT :id, {_COLUMNS.split(', ', 1)[1]} FROM cases "
+                "WHERE receipt_no = 'JW001-20261127-0001'"
+            ),
+            {"id": str(uuid.uuid4())},
+        )
+
+
+def test_the_register_is_kept_from_the_command_line_and_audited(engine, capsys):
+    assert cli.main(["terminal", "register", "JW001-K1", "--committee", "JW001"]) == 0
+    assert cli.main(["terminal", "register", "JW001-K2", "--committee", "JW001"]) == 0
+    out = capsys.readouterr()
+    assert "JW001-K1 serve(s) JW001 too" in out.err, "a second terminal of a committee is pointed out"
+    assert cli.main(["terminal", "register", "JW001-K2", "--committee", "JW002"]) == 0
+    assert cli.main(["terminal", "list"]) == 0
+    listed = [line.split("\t")[:2] for line in capsys.readouterr().out.splitlines() if "\t" in line]
+    assert listed == [["JW001-K1", "JW001"], ["JW001-K2", "JW002"]]
+    assert cli.main(["terminal", "remove", "JW001-K1"]) == 0
+    with engine.connect() as conn:
+        audit = conn.execute(text("SELECT action, subject FROM audit ORDER BY id")).all()
+    assert audit == [
+        ("terminal.registered", "JW001-K1"),
+        ("terminal.registered", "JW001-K2"),
+        ("terminal.registered", "JW001-K2"),
+        ("terminal.unregistered", "JW001-K1"),
+    ]
+    from shegong.cli import main as shegong
+
+    assert shegong(["hub", "terminal", "register", "T1", "--committee", "JW-001"]) == 2  # a message, not a trace
+    assert shegong(["hub", "terminal", "remove", "nobody"]) == 2
+
+
+def test_the_upgrade_registers_each_terminal_to_the_one_committee_its_cases_named(hub_db_url):
+    from hub.db.engine import migrate
+
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0011")
+        cols = (
+            "case_id, terminal_id, committee, receipt_no, query_code, item_code, department, status, version, "
+            "id_number, applicant_name, created_at, sent_at, received_at, updated_at, payload"
+        )
+        at = utcnow().replace(microsecond=0)
+        at = at if engine.dialect.name != "sqlite" else at.replace(tzinfo=None)
+        with engine.begin() as conn:
+            for terminal, committee, n in [
+                ("K1", "JW001", 1),
+                ("K1", "JW001", 2),
+                ("K9", "JW001", 3),
+                ("K9", "JW002", 4),
+            ]:
+                conn.execute(
+                    text(
+                        f"INSERT INTO cases ({cols}) VALUES (:id, :t, :c, :r, 'ABCDEF', 'MZ-001', 'MZ', 'submitted', "
+                        "1, 'x', 'x', :at, :at, :at, :at, '{}')"
+                    ),
+                    {
+                        "id": str(uuid.uuid4()),
+                        "t": terminal,
+                        "c": committee,
+                        "r": f"{committee}-20261127-{n:04d}",
+                        "at": at,
+                    },
+                )
+        migrate(engine)
+        with engine.connect() as conn:
+            register = conn.execute(text("SELECT terminal_id, committee FROM terminal_register")).all()
+        assert register == [("K1", "JW001")], "K9's cases named two committees: the operator decides"
+    finally:
+        engine.dispose()
+
+
+def test_the_upgrade_stops_on_receipt_numbers_held_twice_and_says_which(hub_db_url):
+    from hub.db.engine import migrate
+
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0011")
+        at = utcnow().replace(microsecond=0)
+        at = at if engine.dialect.name != "sqlite" else at.replace(tzinfo=None)
+        with engine.begin() as conn:
+            for _ in range(2):
+                conn.execute(
+                    text(
+                        "INSERT INTO cases (case_id, terminal_id, committee, receipt_no, query_code, item_code, "
+                        "department, status, version, id_number, applicant_name, created_at, sent_at, received_at, "
+                        "updated_at, payload) VALUES (:id, 'K1', 'JW001', 'JW001-20261127-0001', 'ABCDEF', 'MZ-001', "
+                        "'MZ', 'submitted', 1, 'x', 'x', :at, :at, :at, :at, '{}')"
+                    ),
+                    {"id": str(uuid.uuid4()), "at": at},
+                )
+        with pytest.raises(RuntimeError, match="JW001-20261127-0001"):
+            migrate(engine)
+    finally:
+        engine.dispose()
