@@ -24,7 +24,7 @@ from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.codec import decode_for_topic
 from protocol.envelope import utcnow
 from protocol.lookup import LookupReply, LookupRequest, LookupRequestBody
-from tests.support import CASE_KEY, applicant, seal
+from tests.support import CASE_KEY, applicant, register_terminal, seal
 from tests.unit.hub.helpers import handler
 
 
@@ -41,6 +41,8 @@ def expected_holder_key(terminal: str, id_number: str) -> str:
 @pytest.fixture
 def hub(hub_db_url):
     engine = open_engine(hub_db_url)
+    for terminal in ("T1", "T2"):
+        register_terminal(engine, terminal, "JW001")  # as at provisioning: ingest admits registered terminals only
     yield handler(engine)
     engine.dispose()
 
