@@ -64,9 +64,22 @@ class EdgeSettings(TomlSettings):
 
     batch_size: int = Field(200, ge=1, le=1000, description="cases per published batch (also cut at the size limit)")
     inflight_window: int = Field(20, ge=1, description="batches published and not yet acked by the hub")
-    ack_timeout_s: float = Field(30.0, gt=0, description="republish a batch the hub has not acked by then")
+    ack_timeout_s: float = Field(
+        10.0, gt=0, description="republish a batch the hub has not acked by then; each later wait doubles"
+    )
+    resend_max_s: float = Field(
+        30.0, gt=0, le=30, description="longest wait for an ack before a batch is sent again (at most 30 s)"
+    )
     backoff_min_s: float = Field(0.5, gt=0, description="first reconnect delay; doubles with full jitter")
-    backoff_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+    backoff_max_s: float = Field(
+        30.0, gt=0, le=30, description="longest reconnect delay (at most 30 s: a terminal is never away for long)"
+    )
+    probe_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="while the link is down after a network failure, a TCP connection to the broker is tried"
+        " about this often; when one holds, the terminal reconnects at once instead of waiting out its backoff",
+    )
     heartbeat_s: float = Field(10.0, gt=0, description="interval of health heartbeats")
 
     outbox_limit: int = Field(100_000, ge=1, description="unsent items past which new submissions are refused")
