@@ -28,6 +28,15 @@ class EdgeSettings(TomlSettings):
         "T-DEV", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="stable MQTT client id and topic level"
     )
     committee_code: str = Field("JW000", pattern=r"^[A-Za-z0-9]{1,16}$", description="prefix of receipt numbers")
+    receipt_series: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        description="this terminal's receipt series within its committee, given at provisioning (`shegong hub "
+        "terminal register T --committee C --series N`): the first digit of its receipts' sequence"
+        " (JW001-20261204-20001), so terminals of one committee never make the same number. Unset: no digit"
+        " (a committee with one terminal)",
+    )
     committee_name: str = Field("示例居委会", description="shown on the kiosk and receipts")
     committee_area: CommitteeArea | None = Field(
         None,

@@ -87,7 +87,8 @@ class CaseEventRow(EdgeModel, table=True):
 
 
 class ReceiptCounter(EdgeModel, table=True):
-    """Local sequence of receipt numbers per day: made offline, unique at this committee."""
+    """Local sequence of receipt numbers per day: made offline, unique at this terminal; with the terminal's
+    receipt series (``receipt_series``) unique at its committee."""
 
     __tablename__ = "receipt_counters"
 
