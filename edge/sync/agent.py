@@ -140,6 +140,7 @@ class SyncAgent:
         self._attempt = 0
         self._next_try = 0.0
         self._next_probe: float | None = None  # while offline after a network failure: when to probe the broker
+        self._seen_down = False  # the broker was found unreachable since the link failed
         self._connect_started = 0.0
         self._bd_seq = 0
         self._seq = 0
@@ -262,7 +263,7 @@ class SyncAgent:
             )
         except OSError as exc:
             self.state = LinkState.OFFLINE
-            self._schedule_retry(f"connect failed: {exc}", network=True)
+            self._schedule_retry(f"connect failed: {exc}", network=True, unreachable=True)
             return
         self._client = client
 
@@ -308,8 +309,12 @@ class SyncAgent:
         self._close(graceful=False)
         self._schedule_retry(why, network)
 
-    def _schedule_retry(self, why: str, network: bool = True) -> None:
-        """Wait before the next try, with full jitter; after a network failure, probe the broker meanwhile."""
+    def _schedule_retry(self, why: str, network: bool = True, unreachable: bool = False) -> None:
+        """Wait before the next try, with full jitter; after a network failure, probe the broker meanwhile.
+
+        Only a broker found unreachable (``unreachable``: a connect that failed, or a probe since) and then
+        reachable ends the wait early: a broker that takes connections but does not answer them (overloaded)
+        gets the backoff, not a terminal every few seconds."""
         s = self.settings
         self._attempt += 1
         ceiling = backoff_ceiling(self._attempt + 1, s.backoff_min_s, s.backoff_max_s)
@@ -317,6 +322,7 @@ class SyncAgent:
         now = time.monotonic()
         self._next_try = now + delay
         self._next_probe = now + self._probe_gap() if network else None
+        self._seen_down = unreachable
         self.state = LinkState.OFFLINE
         self.connected_event.clear()
         log.warning("link to broker down (%s); retry %d in %.1f s", why, self._attempt, delay)
@@ -328,9 +334,11 @@ class SyncAgent:
         return self._next_probe is not None and now >= self._next_probe
 
     def _broker_back(self) -> bool:
-        """Probe the broker (the link failed on the network); True when it can be reached again."""
+        """Probe the broker (the link failed on the network); True when it is reachable after it was not."""
         s = self.settings
-        if broker_reachable(s.broker_host, s.broker_port, timeout=min(1.0, s.probe_interval_s)):
+        if not broker_reachable(s.broker_host, s.broker_port, timeout=min(1.0, s.probe_interval_s)):
+            self._seen_down = True
+        elif self._seen_down:
             log.info("the broker can be reached again; reconnecting now")
             self._next_probe = None
             return True

@@ -9,6 +9,8 @@ proxy while cut).
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.sync.agent import backoff_ceiling, broker_reachable
 from shegong.broker import free_port
+from tests.support import wait_for
 
 
 def test_the_wait_doubles_from_the_first_and_stops_at_the_cap():
@@ -62,3 +65,47 @@ def test_the_probe_is_not_fooled_by_a_link_that_accepts_and_closes(proxy):
     assert not broker_reachable("127.0.0.1", proxy.port)
     proxy.restore()
     assert broker_reachable("127.0.0.1", proxy.port)
+
+
+def test_a_broker_that_takes_connections_but_never_answers_gets_the_backoff_not_a_retry_per_probe(tmp_path: Path):
+    """The probe ends the wait only for a broker found unreachable and then reachable: one that is there but
+    overloaded (TCP open, no CONNACK) is not tried again every few seconds by every terminal."""
+    accepted: list[socket.socket] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])  # held open, never a byte back
+            except TimeoutError:
+                continue
+            except OSError:  # closed at the end of the test
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings = EdgeSettings(
+        terminal_id="T1",
+        data_dir=tmp_path / "edge",
+        broker_port=port,
+        keepalive_s=2,
+        backoff_min_s=8.0,
+        backoff_max_s=10.0,
+        probe_interval_s=0.5,
+    )
+    rt = EdgeRuntime(settings)
+    try:
+        rt.start_sync()
+        wait_for(lambda: rt.agent.stats["link_losses"] >= 1, timeout=10, what="no CONNACK in time")
+        time.sleep(4)  # eight probes find it reachable
+        assert rt.agent.stats["link_losses"] == 1, "no early reconnect"
+        assert len(accepted) >= 1 + 4, "the agent's one connection, then the probes"
+    finally:
+        rt.close()
+        stop.set()
+        time.sleep(0.3)
+        server.close()
+        for sock in accepted:
+            sock.close()
