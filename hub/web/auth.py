@@ -39,6 +39,7 @@ __all__ = [
     "NotAuthenticated",
     "client_of",
     "is_api",
+    "principal_of",
     "issue_token",
     "provide_who",
     "revoke_token",
@@ -158,7 +159,15 @@ class Guard:
             authorize(who, permission)
 
 
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The principal the guard established for this request, if it did (a public route has none)."""
+    who = connection.state.get("principal")
+    return who if isinstance(who, Principal) else None
+
+
 def provide_who(request: Request[Any, Any, Any]) -> Principal:
     """The principal the guard established (a dependency named ``who``)."""
-    who: Principal = request.state.principal
+    who = principal_of(request)
+    if who is None:
+        raise NotAuthenticated("请先登录")
     return who

@@ -6,7 +6,7 @@ or the domain's own records where they are the answer as is (:class:`~hub.cases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -176,7 +176,7 @@ class CaseDetailOut(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, record: CaseRecord, detail: CaseDetail) -> CaseDetailOut:
         return cls(
-            **{f: getattr(record, f) for f in CaseRecord.__dataclass_fields__},
+            **asdict(record),
             item_name=detail.case.item_name,
             department_name=detail.case.department_name,
             light=detail.case.light,

@@ -23,7 +23,7 @@ from litestar.response import Redirect, Template
 from hub.catalogue.publishing import CataloguePublishing
 from hub.catalogue.store import CatalogueError
 from hub.errors import HubError, NotFound, PermissionDenied
-from hub.people.roles import Principal
+from hub.web.auth import principal_of
 from protocol.catalogue import Catalogue, Material, ServiceItem
 
 __all__ = ["catalogue_router"]
@@ -35,7 +35,7 @@ WRITER_ROLES = frozenset({"manager", "operator"})
 
 def writers_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     """Edits and publication: managers and operators (the signed-in principal the app's guard set)."""
-    who = getattr(connection.state, "principal", None)
+    who = principal_of(connection)
     if who is not None and str(who.role) not in WRITER_ROLES:
         raise PermissionDenied("只有中心主任和运维人员可以修改或发布服务目录")
 
@@ -43,8 +43,8 @@ def writers_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseR
 def _actor(request: Request[Any, Any, Any]) -> str:
     """How the audit trail and the version list name the signed-in user (the principal the app's guard
     set); with nobody signed in there is nobody to record, so nothing is changed."""
-    who = getattr(request.state, "principal", None)
-    if not isinstance(who, Principal):
+    who = principal_of(request)
+    if who is None:
         raise PermissionDenied("请先登录")
     return who.actor
 
