@@ -14,10 +14,10 @@ from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
 from edge.store import audit
 from edge.store.cases import NewCase
+from kernel.process import stop_on_sigterm, wait_for_stop
 from protocol.auditchain import Anchor
 from protocol.cases import Applicant
 from protocol.idnumber import birth_date, mask, sex
-from shegong.cli import stop_on_sigterm, wait_for_stop
 
 __all__ = ["main"]
 

@@ -25,8 +25,8 @@ from hub.db.engine import open_engine
 from hub.db.models import DeadLetter, DeadLetterCountRow
 from hub.errors import HubError
 from hub.ingest.deadletters import purge as purge_dead_letters
+from kernel.process import stop_on_sigterm, wait_for_stop
 from protocol.envelope import utcnow
-from shegong.cli import stop_on_sigterm, wait_for_stop
 
 __all__ = ["main"]
 
@@ -143,7 +143,7 @@ def main(argv: Sequence[str]) -> int:
     ns = _parser().parse_args(list(argv))
     if ns.cmd == "broker":
         # Mosquitto's files only, no hub settings or database; their modes are set one by one, as the broker
-        # reads some of them as group mosquitto after dropping root (see hub.brokerauth).
+        # reads some of them as group mosquitto after dropping root (see hub.broker.auth).
         return _broker(ns)
     with private_files():
         return _main(ns)
@@ -349,8 +349,8 @@ def _report(engine: Engine, ns: argparse.Namespace) -> None:
 
 
 def _broker(ns: argparse.Namespace) -> int:
-    from hub import brokerauth
-    from shegong.broker import TUNING, listener_config
+    from hub.broker import auth as brokerauth
+    from hub.broker.config import TUNING, listener_config
 
     files = brokerauth.BrokerFiles(ns.dir or brokerauth.DEFAULT_DIR)
     reload_hint = "reload the broker to apply it: systemctl reload mosquitto"

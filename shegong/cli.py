@@ -8,38 +8,22 @@ exit code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "main", "stop_on_sigterm", "wait_for_stop"]
+from kernel.logs import setup_logging
+
+__all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("shegong.demo", "run broker, hub and terminals on this machine"),
+    "demo": ("harness.demo", "run broker, hub and terminals on this machine"),
     "edge": ("edge.cli", "terminal: run, submit cases, read devices, inspect the outbox"),
     "hub": ("hub.cli", "hub: run ingest and web, users, audit verify"),
     "sim": ("edge.devices.sim.cli", "device simulators on a pty: id-reader, sscard, scanner, printer"),
-    "bench": ("shegong.bench.cli", "benchmarks printed as ratios against a baseline of the same run"),
+    "bench": ("harness.bench.cli", "benchmarks printed as ratios against a baseline of the same run"),
     "protocol": ("shegong.protocol_cli", "export the protocol's JSON Schemas"),
 }
-
-
-def stop_on_sigterm() -> threading.Event:
-    """An event that SIGTERM (systemd's stop) sets, so a service ends as cleanly as on Ctrl-C."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
-
-
-def wait_for_stop(stop: threading.Event) -> None:
-    """Block until SIGTERM or Ctrl-C."""
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
 
 
 def _usage() -> str:
@@ -52,10 +36,7 @@ def _usage() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=os.environ.get("SHEGONG_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging()
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())
         return 0

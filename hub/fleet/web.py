@@ -19,8 +19,8 @@ from hub.fleet import view
 from hub.fleet.pages import html
 from hub.people.roles import Permission
 from hub.web.auth import PERMISSION
+from kernel.db import read_only
 from protocol.envelope import utcnow
-from shegong.db import read_only
 
 __all__ = ["fleet_router"]
 

@@ -19,10 +19,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 from sqlalchemy import select
 
+from harness.broker import free_port
 from hub.db.models import TerminalRow
 from hub.fleet.web import fleet_router
 from protocol.envelope import utcnow
-from shegong.broker import free_port
 from tests.integration.fleet.conftest import alerts, fleet_state
 from tests.support import keep_screenshot, wait_for
 

@@ -31,12 +31,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
 
+from harness.broker import Mosquitto
 from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
 
 __all__ = ["main"]
 

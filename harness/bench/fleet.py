@@ -44,12 +44,12 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
 
 __all__ = ["main", "run"]
 
-log = logging.getLogger("shegong.bench.fleet")
+log = logging.getLogger("harness.bench.fleet")
 
 
 # --------------------------------------------------------------------------- simulated terminals

@@ -27,9 +27,9 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.broker import Mosquitto
+from harness.linkproxy import LinkProxy
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
-from shegong.linkproxy import LinkProxy
 
 __all__ = ["main", "queue_cases", "raw_qos1_rate"]
 

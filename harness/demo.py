@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.kiosk.staff import hash_pin
+from harness.broker import Mosquitto, free_port
 from hub import casekey
-from shegong.broker import Mosquitto, free_port
 
 __all__ = ["COMMITTEES", "main"]
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 BENCHES = {
-    "sync": ("shegong.bench.sync", "drain N queued cases through broker and hub vs plain paho QoS 1"),
-    "hub": ("shegong.bench.hub", "hub ingest and reports vs bare executemany, SQLite and PostgreSQL"),
-    "kiosk": ("shegong.bench.kiosk", "card tap → personalised page vs the framework's hello route"),
-    "fleet": ("shegong.bench.fleet", "N simulated terminals against one hub: staleness, rollout, hub CPU"),
+    "sync": ("harness.bench.sync", "drain N queued cases through broker and hub vs plain paho QoS 1"),
+    "hub": ("harness.bench.hub", "hub ingest and reports vs bare executemany, SQLite and PostgreSQL"),
+    "kiosk": ("harness.bench.kiosk", "card tap → personalised page vs the framework's hello route"),
+    "fleet": ("harness.bench.fleet", "N simulated terminals against one hub: staleness, rollout, hub CPU"),
 }
 
 

@@ -1,6 +1,6 @@
 """``shegong bench kiosk``: card tap → personalised page and item detail, beside a bare hello route.
 
-The measuring is in :mod:`edge.kiosk.bench` (both apps under uvicorn on loopback). Prints
+The measuring is in :mod:`harness.bench.kiosk_measure` (both apps under uvicorn on loopback). Prints
 ``kiosk p95_ms=… hello_p95_ms=… ratio=… rss_mb=…``.
 """
 
@@ -21,7 +21,7 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
     ns = p.parse_args(list(argv))
     logging.getLogger().setLevel(logging.WARNING)
-    from edge.kiosk.bench import format_result, run
+    from harness.bench.kiosk_measure import format_result, run
 
     figures = run(items=ns.items, rounds=ns.rounds)
     if ns.json:
