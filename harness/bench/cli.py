@@ -1,29 +1,21 @@
-"""``shegong bench sync|hub|kiosk|fleet``: dispatch to the benchmark modules, loaded lazily."""
+"""``shegong bench sync|hub|kiosk|fleet``: the benchmark modules, each loaded only when it runs."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
-from collections.abc import Sequence
+import click
 
-__all__ = ["main"]
+from kernel.cli import LazyGroup
+
+__all__ = ["BENCHES", "bench"]
 
 BENCHES = {
-    "sync": ("harness.bench.sync", "drain N queued cases through broker and hub vs plain paho QoS 1"),
-    "hub": ("harness.bench.hub", "hub ingest and reports vs bare executemany, SQLite and PostgreSQL"),
-    "kiosk": ("harness.bench.kiosk", "card tap → personalised page vs the framework's hello route"),
-    "fleet": ("harness.bench.fleet", "N simulated terminals against one hub: staleness, rollout, hub CPU"),
+    "sync": ("harness.bench.sync:command", "drain N queued cases through broker and hub vs plain paho QoS 1"),
+    "hub": ("harness.bench.hub:command", "hub ingest and reports vs bare executemany, SQLite and PostgreSQL"),
+    "kiosk": ("harness.bench.kiosk:command", "card tap → personalised page vs the framework's hello route"),
+    "fleet": ("harness.bench.fleet:command", "N simulated terminals against one hub: staleness, rollout, hub CPU"),
 }
 
 
-def main(argv: Sequence[str]) -> int:
-    args = list(argv)
-    if not args or args[0] not in BENCHES:
-        p = argparse.ArgumentParser(prog="shegong bench", description="Benchmarks printed as ratios.")
-        sub = p.add_subparsers(dest="bench", required=True)
-        for name, (_, help_text) in BENCHES.items():
-            sub.add_parser(name, help=help_text)
-        p.parse_args(args)
-        return 2
-    module = importlib.import_module(BENCHES[args[0]][0])
-    return int(module.main(args[1:]) or 0)
+@click.group(cls=LazyGroup, lazy_subcommands=BENCHES)
+def bench() -> None:
+    """Benchmarks printed as ratios against a baseline of the same run."""

@@ -6,25 +6,24 @@ The measuring is in :mod:`harness.bench.kiosk_measure` (both apps under uvicorn 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-from collections.abc import Sequence
 
-__all__ = ["main"]
+import click
+
+__all__ = ["command"]
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench kiosk", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--items", type=int, default=300, help="catalogue size")
-    p.add_argument("--rounds", type=int, default=1000, help="taps measured")
-    p.add_argument("--json", action="store_true", help="also print every figure as JSON")
-    ns = p.parse_args(list(argv))
+@click.command("kiosk", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--items", type=int, default=300, show_default=True, help="catalogue size")
+@click.option("--rounds", type=int, default=1000, show_default=True, help="taps measured")
+@click.option("--json", "as_json", is_flag=True, help="also print every figure as JSON")
+def command(items: int, rounds: int, as_json: bool) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     from harness.bench.kiosk_measure import format_result, run
 
-    figures = run(items=ns.items, rounds=ns.rounds)
-    if ns.json:
+    figures = run(items=items, rounds=rounds)
+    if as_json:
         print(json.dumps(figures, ensure_ascii=False, indent=2))
     print(format_result(figures))
     return 0
