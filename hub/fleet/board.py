@@ -16,7 +16,7 @@ from hub.fleet import view
 from hub.fleet.assess import Desired
 from hub.fleet.settings import FleetSettings
 from protocol.envelope import utcnow
-from shegong.db import read_only
+from kernel.db import read_only
 
 __all__ = ["Board", "FleetBoard", "TerminalHistory"]
 

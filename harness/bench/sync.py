@@ -11,7 +11,6 @@ Prints ``sync-drain cases=N rtt_ms=R lost=… duplicated=… seconds=… rate=�
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sqlite3
@@ -20,18 +19,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
+import click
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.broker import Mosquitto
+from harness.linkproxy import LinkProxy
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
-from shegong.linkproxy import LinkProxy
 
-__all__ = ["main", "queue_cases", "raw_qos1_rate"]
+__all__ = ["command", "queue_cases", "raw_qos1_rate"]
 
 
 def _id_number(n: int) -> str:
@@ -180,21 +179,22 @@ def run(cases: int, rtt_ms: float, workdir: Path) -> dict[str, float]:
     }
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench sync", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--cases", type=int, default=10_000, help="cases queued during the outage")
-    p.add_argument("--rtt-ms", type=float, default=0.0, help="round-trip delay added to the terminal's link")
-    p.add_argument("--keep", action="store_true", help="keep the working folder (databases, broker log)")
-    ns = p.parse_args(list(argv))
+@click.command("sync", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--cases", type=int, default=10_000, show_default=True, help="cases queued during the outage")
+@click.option(
+    "--rtt-ms", type=float, default=0.0, show_default=True, help="round-trip delay added to the terminal's link"
+)
+@click.option("--keep", is_flag=True, help="keep the working folder (databases, broker log)")
+def command(cases: int, rtt_ms: float, keep: bool) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-sync-"))
-    r = run(ns.cases, ns.rtt_ms, workdir)
+    r = run(cases, rtt_ms, workdir)
     print(
         f"sync-drain cases={r['cases']} rtt_ms={r['rtt_ms']:g} lost={r['lost']} duplicated={r['duplicated']} "
         f"seconds={r['seconds']:.2f} rate={r['rate']:.0f} raw_qos1={r['raw_qos1']:.0f} ratio={r['ratio']:.2f} "
         f"edge_rss_mb={r['edge_rss_mb']:.0f}"
     )
-    if not ns.keep:
+    if not keep:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)

@@ -12,7 +12,6 @@ baseline. Then the centre's reports are built over the ingested cases. For SQLit
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -22,23 +21,24 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
 
+from harness.broker import Mosquitto
 from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
 
-__all__ = ["main"]
+__all__ = ["command"]
 
 BATCH = 200
 TERMINALS = 20
@@ -206,15 +206,20 @@ def run(kind: str, n: int, folder: Path) -> dict[str, float]:
     return {"rate": n / seconds, "raw_insert": n / raw_seconds, "report_ms": report_ms}
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench hub", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--cases", type=int, default=20_000, help="cases to ingest")
-    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    ns = p.parse_args(list(argv))
+@click.command("hub", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--cases", type=int, default=20_000, show_default=True, help="cases to ingest")
+@click.option(
+    "--db",
+    type=click.Choice(["sqlite", "postgresql", "both"]),
+    default="both",
+    show_default=True,
+    help="which database(s) to measure",
+)
+def command(cases: int, db: str) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="shegong-bench-hub-"))
     try:
-        for kind in ["sqlite", "postgresql"] if ns.db == "both" else [ns.db]:
+        for kind in ["sqlite", "postgresql"] if db == "both" else [db]:
             if kind == "postgresql":
                 try:
                     import psycopg
@@ -223,9 +228,9 @@ def main(argv: Sequence[str]) -> int:
                 except Exception as exc:  # noqa: BLE001 - any failure: say why and go on
                     print(f"hub-ingest db=postgresql skipped: {exc}".splitlines()[0])
                     continue
-            r = run(kind, ns.cases, folder)
+            r = run(kind, cases, folder)
             print(
-                f"hub-ingest db={kind} cases={ns.cases} rate={r['rate']:.0f} raw_insert={r['raw_insert']:.0f} "
+                f"hub-ingest db={kind} cases={cases} rate={r['rate']:.0f} raw_insert={r['raw_insert']:.0f} "
                 f"ratio={r['rate'] / r['raw_insert']:.2f} report_ms={r['report_ms']:.0f}",
                 flush=True,
             )
