@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from hub.fleet import view
 from hub.fleet.assess import Desired
 from hub.fleet.settings import FleetSettings
-from protocol.envelope import utcnow
 from kernel.db import read_only
+from protocol.envelope import utcnow
 
 __all__ = ["Board", "FleetBoard", "TerminalHistory"]
 
