@@ -38,6 +38,7 @@ from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
+from protocol.state import HubState
 from protocol.idnumber import with_check_digit
 from shegong.bench.identity import compare, fingerprint, hub_cases
 from shegong.bench.sync import KEY_REGIMES
@@ -80,14 +81,24 @@ def _batches(n: int, hub_public_key: str, key_regime: str) -> list[tuple[str, by
 
 def _ingest(broker_port: int, batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> float:
     acked = threading.Semaphore(0)
+    hub_online = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        if m.topic.endswith("/acks"):
+            acked.release()
+        elif m.topic == topics.hub_state() and m.payload and HubState.model_validate_json(m.payload).body.online:
+            hub_online.set()  # retained, sent after the hub subscribed: what we publish now reaches it
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-terminals", protocol=MQTTProtocolVersion.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.on_message = lambda _c, _u, m: acked.release() if m.topic.endswith("/acks") else None
+    client.on_message = on_message
     client.connect("127.0.0.1", broker_port)
     client.subscribe("shegong/v1/t/+/down/acks", qos=1)
+    client.subscribe(topics.hub_state(), qos=1)
     client.loop_start()
-    time.sleep(0.5)
+    if not hub_online.wait(120):
+        raise RuntimeError("the hub did not come online")
     started = time.perf_counter()
     for topic, payload, _ in batches:
         client.publish(topic, payload, qos=1)
@@ -208,7 +219,6 @@ def run(kind: str, n: int, folder: Path, key_regime: str = "per-case") -> dict[s
             }
             hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
             try:
-                time.sleep(3)
                 seconds = _ingest(broker.port, batches)
             finally:
                 hub.terminate()

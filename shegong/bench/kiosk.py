@@ -18,12 +18,13 @@ def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="shegong bench kiosk", description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--items", type=int, default=300, help="catalogue size")
     p.add_argument("--rounds", type=int, default=1000, help="taps measured")
+    p.add_argument("--residents", type=int, default=3000, help="distinct card holders tapping in turn")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
     ns = p.parse_args(list(argv))
     logging.getLogger().setLevel(logging.WARNING)
     from edge.kiosk.bench import format_result, run
 
-    figures = run(items=ns.items, rounds=ns.rounds)
+    figures = run(items=ns.items, rounds=ns.rounds, residents=ns.residents)
     if ns.json:
         print(json.dumps(figures, ensure_ascii=False, indent=2))
     print(format_result(figures))
