@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     term.add_argument("terminal", nargs="?", help="register, remove: the terminal id")
     term.add_argument("--committee", help="register: the committee code (its receipt numbers' prefix)")
+    term.add_argument(
+        "--series",
+        type=int,
+        help="register: the terminal's receipt series, 1-9, its own within the committee (the terminal's "
+        "receipt_series setting): terminals of one committee then never make the same receipt number",
+    )
     _broker_parser(sub)
     return p
 
@@ -231,7 +237,8 @@ def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
 
     if ns.action == "list":
         for e in register.entries(engine):
-            print(f"{e.terminal_id}\t{e.committee}\t{e.registered_at.isoformat()}\t{e.registered_by}")
+            series = "" if e.series is None else e.series
+            print(f"{e.terminal_id}\t{e.committee}\t{series}\t{e.registered_at.isoformat()}\t{e.registered_by}")
         return
     if not ns.terminal:
         raise UsageError(f"terminal {ns.action} needs a terminal id")
@@ -241,13 +248,15 @@ def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
         return
     if not ns.committee:
         raise UsageError("terminal register needs --committee CODE")
-    entry = register.register(engine, ns.terminal, ns.committee, _actor())
-    print(f"terminal {entry.terminal_id} registered to committee {entry.committee}")
-    if entry.others:
+    entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
+    series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
+    print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
+    if entry.clashes:
         print(
-            f"note: {', '.join(entry.others)} serve(s) {entry.committee} too. Receipt numbers are made per terminal "
-            "(committee-date-sequence), and the hub refuses a case whose receipt number another case of the "
-            "committee holds: terminals of one committee would collide on the same day.",
+            f"note: {', '.join(entry.clashes)} serve(s) {entry.committee} too, without a receipt series. Receipt "
+            "numbers are made per terminal (committee-date-sequence), and the hub refuses a case whose receipt "
+            "number another case of the committee holds: give each terminal of the committee its own series "
+            "(--series N here, receipt_series in its settings).",
             file=sys.stderr,
         )
 

@@ -143,7 +143,8 @@ def edge_factory(tmp_path: Path, broker: Mosquitto, request: pytest.FixtureReque
         rt = EdgeRuntime(EdgeSettings(**values), **kwargs)  # type: ignore[arg-type]
         made.append(rt)
         if hub_db is not None:
-            register_terminal(hub_db, terminal_id, str(values["committee_code"]))
+            series = values.get("receipt_series")
+            register_terminal(hub_db, terminal_id, str(values["committee_code"]), series)  # type: ignore[arg-type]
         return rt
 
     yield make

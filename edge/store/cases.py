@@ -1,7 +1,9 @@
 """Accepting a case at the terminal: one SQLite transaction writes the case and its outbox row.
 
 The receipt number (committee code, local date, local sequence) and the query code are made here,
-offline, so the receipt prints at once whatever the state of the VPN.
+offline, so the receipt prints at once whatever the state of the VPN. The sequence starts with the
+terminal's receipt series when it has one (``receipt_series``), so each terminal of a committee makes
+numbers of its own: ``JW001-20261204-0007`` alone, ``JW001-20261204-20007`` as series 2.
 
 A holder's cases are found by ``holder_key``, ``HMAC(K, id_number)`` under the lookup key ``K`` the
 hub gives this terminal on each connect (:mod:`protocol.lookup`). ``K`` lives in this object's memory
@@ -255,7 +257,8 @@ class CaseStore:
             .on_conflict_do_update(index_elements=["day"], set_={"last": _counters.c.last + 1})
         )
         last = conn.execute(select(_counters.c.last).where(_counters.c.day == day)).scalar_one()
-        return f"{self._settings.committee_code}-{day}-{last:04d}"
+        series = self._settings.receipt_series  # one digit, this terminal's own within the committee
+        return f"{self._settings.committee_code}-{day}-{'' if series is None else series}{last:04d}"
 
     def cases_of(self, id_number: str) -> list[dict[str, object]]:
         """Every case of a holder, newest first, with its timeline and the time its state is as of.

@@ -151,12 +151,16 @@ class DeadLetterCountRow(HubModel, table=True):
 
 class TerminalRegisterRow(HubModel, table=True):
     """The committee each terminal serves, set at provisioning (``shegong hub terminal register``): the hub
-    takes a case only from a registered terminal and only for its committee (h0012)."""
+    takes a case only from a registered terminal and only for its committee (h0012). ``receipt_series``
+    (h0015) is the terminal's digit in its receipt numbers, unique within the committee, so two terminals
+    of one committee never make the same number."""
 
     __tablename__ = "terminal_register"
+    __table_args__ = (Index("ux_terminal_register_series", "committee", "receipt_series", unique=True),)
 
     terminal_id: str = Field(primary_key=True, max_length=64)
     committee: str = Field(max_length=16)
+    receipt_series: int | None = None
     registered_at: datetime = Field(sa_column=_ts())
     registered_by: str = Field(default="", max_length=64)
 

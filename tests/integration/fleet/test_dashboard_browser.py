@@ -129,7 +129,11 @@ def test_the_dashboard_puts_problems_first_sorts_and_shows_each_terminals_histor
     assert "未解除" in page.locator("#alerts").inner_text()
     assert "上线" in page.locator("#links").inner_text()
     assert page.locator("#heartbeats tbody tr").count() >= 2
+    # Issue 11: "时钟偏差 0 秒（终端比中心慢）" gave a direction to no offset at all.
+    assert page.locator("#clock-offset").inner_text() == "与中心一致（相差不到 1 秒）"
     keep_screenshot(page, "fleet-terminal", "fleet", full_page=True)
+    page.goto(f"{url}/fleet/terminals/JW022-01")  # its clock 400 s behind: 6⅔ minutes, one direction, no sign
+    assert page.locator("#clock-offset").inner_text() == "7 分钟（终端比中心慢）"
 
     paper.beat(printer="ok")  # the roll is changed: the alert clears, and the history keeps it
     wait_for(lambda: alerts(hub, "JW021-01", "printer_paper")[0].cleared_at is not None, what="paper alert cleared")
