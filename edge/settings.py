@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from kernel.settings import TomlSettings
 from protocol.residence import CommitteeArea
-from shegong.settings import TomlSettings
 
 __all__ = ["EdgeSettings", "load"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shegong.broker import Mosquitto
-from shegong.linkproxy import LinkProxy
+from harness.broker import Mosquitto
+from harness.linkproxy import LinkProxy
 from tests.support import CASE_PUBLIC_KEY, register_terminal, write_case_key
 
 PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from edge.settings import EdgeSettings
-from shegong.db import make_engine, upgrade_schema
+from kernel.db import make_engine, upgrade_schema
 
 __all__ = [
     "HEAD",

@@ -8,7 +8,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 __all__ = [
     "Alarm",

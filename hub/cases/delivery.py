@@ -33,10 +33,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 
 from hub.db.models import CaseEventRow, CaseRow
+from kernel.db import read_only
 from protocol import topics
 from protocol.cases import CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
 from protocol.envelope import MAX_PAYLOAD_BYTES, utcnow
-from shegong.db import read_only
 
 __all__ = ["EVENTS_PER_MESSAGE", "EventDelivery", "stored_events"]
 

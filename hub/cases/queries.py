@@ -24,12 +24,12 @@ from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, authorize, can
+from kernel.db import read_only
 from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.idnumber import mask
 from protocol.workdays import WorkCalendar
-from shegong.db import read_only
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
 

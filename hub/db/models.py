@@ -8,7 +8,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shegong.db import BigIntPK, UTCDateTime
+from kernel.db import BigIntPK, UTCDateTime
 
 __all__ = [
     "AuditAnchorRow",

@@ -36,6 +36,7 @@ from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
+from kernel.db import loggable
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -44,7 +45,6 @@ from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
-from shegong.db import loggable
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
 

@@ -37,10 +37,10 @@ from hub.cases.delivery import EventDelivery
 from hub.ingest.fairness import FairQueue, RateLimits
 from hub.ingest.handler import Events, Handler, Incoming, Reply
 from hub.settings import HubSettings, require_safe_broker_link
+from kernel.db import loggable
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import HubState, HubStateBody
-from shegong.db import loggable
 
 __all__ = ["IngestWorker"]
 

@@ -131,12 +131,6 @@ class Users:
     def enable(self, username: str, actor: str = "cli") -> None:
         self._change(username, actor, "user.enabled", {}, disabled=False)
 
-    def set_role(self, username: str, role: Role | str, departments: Iterable[str] = (), actor: str = "cli") -> None:
-        role = self._role(role)
-        depts = self._departments(role, departments)
-        data = {"role": role.value, "departments": depts}
-        self._change(username, actor, "user.role_changed", data, role=role.value, departments=",".join(depts))
-
     def all(self) -> list[UserInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(_users).order_by(_users.c.username)).mappings().all()

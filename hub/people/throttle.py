@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.models import LoginFailureRow
 from hub.errors import HubError
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 __all__ = ["UNKNOWN_USER", "Charge", "LoginPolicy", "LoginThrottle", "TooManyAttempts", "client_key"]
 

@@ -30,9 +30,9 @@ from hub.cases.states import RUNNING
 from hub.catalogue.in_force import catalogue_in_force
 from hub.db.models import CaseRow, CaseWorkRow, RatingRow
 from hub.reports.stats import percentile
+from kernel.db import read_only
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
-from shegong.db import read_only
 
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 

@@ -15,7 +15,7 @@ from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store.cases import NewCase
 from edge.store.db import migrate
-from shegong.db import make_engine
+from kernel.db import make_engine
 from tests.support import applicant, assert_exactly_once, wait_for
 
 

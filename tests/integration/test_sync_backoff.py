@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.sync.agent import backoff_ceiling, broker_reachable
-from shegong.broker import free_port
+from harness.broker import free_port
 from tests.support import wait_for
 
 

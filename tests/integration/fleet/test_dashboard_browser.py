@@ -18,13 +18,13 @@ import uvicorn
 from litestar import Litestar
 from sqlalchemy import select
 
+from harness.broker import free_port
 from hub.db.models import TerminalRow
 from hub.web.config import WebConfig
 from hub.web.pages.fleet import fleet_router
 from hub.web.services import Operations, Services, dependencies
 from hub.web.templating import template_config
 from protocol.envelope import utcnow
-from shegong.broker import free_port
 from tests.integration.fleet.conftest import alerts, fleet_state
 from tests.support import keep_screenshot, wait_for
 

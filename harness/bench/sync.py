@@ -26,7 +26,6 @@ reconnect_s=… seconds=… rate=… floor=… ratio=… unbatched=… vs_unbatc
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -38,21 +37,21 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.bench.identity import compare, fingerprint, hub_cases
+from harness.broker import Mosquitto, free_port
+from harness.linkproxy import LinkProxy
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
-from shegong.bench.identity import compare, fingerprint, hub_cases
-from shegong.broker import Mosquitto, free_port
-from shegong.linkproxy import LinkProxy
 
-__all__ = ["Queued", "main", "plain_qos1_rate", "queue_cases"]
+__all__ = ["Queued", "command", "plain_qos1_rate", "queue_cases"]
 
 KEY_REGIMES = {"per-case": 1, "burst": 1000}  # cases sealed under one ephemeral key at most
 
@@ -257,18 +256,23 @@ def run(cases: int, rtt_ms: float, workdir: Path, key_regime: str = "per-case") 
     }
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench sync", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--cases", type=int, default=10_000, help="cases queued during the outage")
-    p.add_argument("--rtt-ms", type=float, default=0.0, help="round-trip delay added to the terminal's link")
-    p.add_argument(
-        "--key-regime", choices=sorted(KEY_REGIMES), default="per-case", help="one ephemeral key per case (the field)"
-    )
-    p.add_argument("--keep", action="store_true", help="keep the working folder (databases, broker log)")
-    ns = p.parse_args(list(argv))
+@click.command("sync", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--cases", type=int, default=10_000, show_default=True, help="cases queued during the outage")
+@click.option(
+    "--rtt-ms", type=float, default=0.0, show_default=True, help="round-trip delay added to the terminal's link"
+)
+@click.option(
+    "--key-regime",
+    type=click.Choice(sorted(KEY_REGIMES)),
+    default="per-case",
+    show_default=True,
+    help="per-case: one ephemeral key per case (the field); burst: up to 1,000 cases share one",
+)
+@click.option("--keep", is_flag=True, help="keep the working folder (databases, broker log)")
+def command(cases: int, rtt_ms: float, key_regime: str, keep: bool) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-sync-"))
-    r = run(ns.cases, ns.rtt_ms, workdir, ns.key_regime)
+    r = run(cases, rtt_ms, workdir, key_regime)
     print(
         f"sync-drain cases={r['cases']} rtt_ms={r['rtt_ms']:g} key_regime={r['key_regime']} lost={r['lost']} "
         f"duplicated={r['duplicated']} mismatched={r['mismatched']} redelivered={r['redelivered']} "
@@ -276,7 +280,7 @@ def main(argv: Sequence[str]) -> int:
         f"ratio={r['ratio']:.2f} unbatched={r['unbatched']:.0f} vs_unbatched={r['vs_unbatched']:.2f} "
         f"edge_rss_mb={r['edge_rss_mb']:.0f}"
     )
-    if not ns.keep:
+    if not keep:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)

@@ -15,7 +15,6 @@ duplicated=… mismatched=… report_ms=…``
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -25,26 +24,27 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
 
+from harness.bench.identity import compare, fingerprint, hub_cases
+from harness.bench.sync import KEY_REGIMES
+from harness.broker import Mosquitto
 from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
-from protocol.state import HubState
 from protocol.idnumber import with_check_digit
-from shegong.bench.identity import compare, fingerprint, hub_cases
-from shegong.bench.sync import KEY_REGIMES
-from shegong.broker import Mosquitto
+from protocol.state import HubState
 
-__all__ = ["main"]
+__all__ = ["command"]
 
 BATCH = 200
 TERMINALS = 20
@@ -233,19 +233,28 @@ def run(kind: str, n: int, folder: Path, key_regime: str = "per-case") -> dict[s
     return {"rate": n / seconds, "raw_insert": n / raw_seconds, "report_ms": report_ms, **verdict}
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench hub", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--cases", type=int, default=20_000, help="cases to ingest")
-    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    p.add_argument(
-        "--key-regime", choices=sorted(KEY_REGIMES), default="per-case", help="one ephemeral key per case (the field)"
-    )
-    ns = p.parse_args(list(argv))
+@click.command("hub", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--cases", type=int, default=20_000, show_default=True, help="cases to ingest")
+@click.option(
+    "--db",
+    type=click.Choice(["sqlite", "postgresql", "both"]),
+    default="both",
+    show_default=True,
+    help="which database(s) to measure",
+)
+@click.option(
+    "--key-regime",
+    type=click.Choice(sorted(KEY_REGIMES)),
+    default="per-case",
+    show_default=True,
+    help="per-case: one ephemeral key per case (the field); burst: up to 1,000 cases share one",
+)
+def command(cases: int, db: str, key_regime: str) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="shegong-bench-hub-"))
     failed = False
     try:
-        for kind in ["sqlite", "postgresql"] if ns.db == "both" else [ns.db]:
+        for kind in ["sqlite", "postgresql"] if db == "both" else [db]:
             if kind == "postgresql":
                 try:
                     import psycopg
@@ -254,9 +263,9 @@ def main(argv: Sequence[str]) -> int:
                 except Exception as exc:  # noqa: BLE001 - any failure: say why and go on
                     print(f"hub-ingest db=postgresql skipped: {exc}".splitlines()[0])
                     continue
-            r = run(kind, ns.cases, folder, ns.key_regime)
+            r = run(kind, cases, folder, key_regime)
             print(
-                f"hub-ingest db={kind} workers=1 cases={ns.cases} key_regime={ns.key_regime} rate={r['rate']:.0f} "
+                f"hub-ingest db={kind} workers=1 cases={cases} key_regime={key_regime} rate={r['rate']:.0f} "
                 f"raw_insert={r['raw_insert']:.0f} ratio={r['rate'] / r['raw_insert']:.2f} lost={r['lost']:.0f} "
                 f"duplicated={r['duplicated']:.0f} mismatched={r['mismatched']:.0f} report_ms={r['report_ms']:.0f}",
                 flush=True,

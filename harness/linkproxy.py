@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Literal
 
-from shegong.broker import free_port
+from harness.broker import free_port
 
 __all__ = ["LinkProxy"]
 

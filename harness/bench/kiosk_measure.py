@@ -139,7 +139,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 @contextlib.contextmanager
 def _serving(app: Any) -> Iterator[str]:
     from edge.kiosk.server import KioskServer
-    from shegong.broker import free_port
+    from harness.broker import free_port
 
     server = KioskServer(app, "127.0.0.1", free_port()).start()
     try:
@@ -151,7 +151,7 @@ def _serving(app: Any) -> Iterator[str]:
 @contextlib.contextmanager
 def _broker(folder: Path) -> Iterator[int | None]:
     """A Mosquitto of the benchmark's own for the sync agent, or None where none is installed."""
-    from shegong.broker import BrokerNotAvailable, Mosquitto
+    from harness.broker import BrokerNotAvailable, Mosquitto
 
     try:
         broker = Mosquitto(folder, persistence=False).start()
@@ -280,7 +280,7 @@ def format_result(result: dict[str, Any]) -> str:
     )
 
 
-if __name__ == "__main__":  # python -m edge.kiosk.bench
+if __name__ == "__main__":  # python -m harness.bench.kiosk_measure
     import json
 
     figures = run()

@@ -25,7 +25,6 @@ duplicated=… mismatched=… sim_errors=… alerts=…``.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import logging
@@ -40,20 +39,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.bench.identity import compare, fingerprint, hub_cases
+from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
-from shegong.bench.identity import compare, fingerprint, hub_cases
-from shegong.broker import Mosquitto
 
-__all__ = ["main", "run"]
+__all__ = ["command", "run"]
 
 log = logging.getLogger("shegong.bench.fleet")
 
@@ -510,21 +509,24 @@ def _safe_count(db: Path, sql: str) -> int:
         return -1
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench fleet", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--terminals", type=int, default=1000, help="simulated terminals")
-    p.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval of each terminal, seconds")
-    p.add_argument("--steady", type=float, default=40.0, help="seconds of steady heartbeats measured")
-    p.add_argument("--case-every", type=float, default=120.0, help="mean seconds between cases per terminal")
-    p.add_argument("--procs", type=int, default=2, help="worker processes running the terminals")
-    p.add_argument("--keep", action="store_true", help="keep the working folder (database, broker log)")
-    ns = p.parse_args(list(argv))
+@click.command("fleet", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--terminals", type=int, default=1000, show_default=True, help="simulated terminals")
+@click.option(
+    "--heartbeat", type=float, default=10.0, show_default=True, help="heartbeat interval of each terminal, seconds"
+)
+@click.option("--steady", type=float, default=40.0, show_default=True, help="seconds of steady heartbeats measured")
+@click.option(
+    "--case-every", type=float, default=120.0, show_default=True, help="mean seconds between cases per terminal"
+)
+@click.option("--procs", type=int, default=2, show_default=True, help="worker processes running the terminals")
+@click.option("--keep", is_flag=True, help="keep the working folder (database, broker log)")
+def command(terminals: int, heartbeat: float, steady: float, case_every: float, procs: int, keep: bool) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-fleet-"))
     try:
-        r = run(ns.terminals, workdir, ns.heartbeat, ns.steady, ns.case_every, max(1, ns.procs))
+        r = run(terminals, workdir, heartbeat, steady, case_every, max(1, procs))
     finally:
-        if not ns.keep:
+        if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"fleet terminals={r['terminals']} hub_cpu_pct={r['hub_cpu_pct']:.1f} staleness_s={r['staleness_s']:.1f} "
