@@ -69,6 +69,9 @@ class EdgeSettings(TomlSettings):
         description="the hub's public case key (`shegong hub keys public`); every case is sealed to it on "
         "acceptance. Empty: this terminal accepts no cases",
     )
+    seal_key_cases: int = Field(
+        1000, ge=1, description="cases sealed under one ephemeral key at most (a key also lasts at most a minute)"
+    )
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive; a half-open link is noticed within 1.5x")
 
     batch_size: int = Field(200, ge=1, le=1000, description="cases per published batch (also cut at the size limit)")

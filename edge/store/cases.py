@@ -101,7 +101,7 @@ class CaseStore:
             if not text:
                 raise NoHubKey("本终端尚未配置中心公钥（hub_public_key），暂时无法受理，请联系工作人员")
             try:
-                self._sealer = sealed.Sealer(sealed.public_key(text))
+                self._sealer = sealed.Sealer(sealed.public_key(text), rotate_n=self._settings.seal_key_cases)
             except sealed.InvalidKey as exc:
                 raise NoHubKey(f"本终端的中心公钥配置有误（{exc}），暂时无法受理，请联系工作人员") from None
         return self._sealer

@@ -47,7 +47,16 @@ from protocol.health import Heartbeat, HeartbeatBody
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathBody, HubState
 
-__all__ = ["InsecureLink", "LinkState", "SyncAgent", "backoff_ceiling", "broker_reachable", "link_problem"]
+__all__ = [
+    "CHANNELS",
+    "InsecureLink",
+    "LinkState",
+    "SyncAgent",
+    "backoff_ceiling",
+    "broker_reachable",
+    "cut_batch",
+    "link_problem",
+]
 
 log = logging.getLogger(__name__)
 SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
@@ -58,6 +67,18 @@ CHANNELS: dict[str, tuple[topics.Up, type[Envelope], str]] = {
     "cases": (topics.Up.CASES, CaseBatch, "cases"),
     "ratings": (topics.Up.RATINGS, RatingBatch, "ratings"),
 }
+
+
+def cut_batch(items: list[Pending]) -> list[Pending]:
+    """The first of ``items`` (oldest first) that fit in one message: the batch the agent sends next."""
+    batch: list[Pending] = []
+    size = 0
+    for item in items:
+        if batch and size + len(item.payload) > _BATCH_ROOM:
+            break
+        batch.append(item)
+        size += len(item.payload) + 1
+    return batch
 
 
 class InsecureLink(EdgeError):
@@ -387,13 +408,7 @@ class SyncAgent:
                 items = self.outbox.pending(channel, self._cursor[channel], s.batch_size)
                 if not items:
                     break
-                batch: list[Pending] = []
-                size = 0
-                for item in items:
-                    if batch and size + len(item.payload) > _BATCH_ROOM:
-                        break
-                    batch.append(item)
-                    size += len(item.payload) + 1
+                batch = cut_batch(items)
                 self._cursor[channel] = batch[-1].seq
                 self._send(channel, batch)
 

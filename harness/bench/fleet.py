@@ -15,7 +15,12 @@ old the data on the dashboard is.
 - ``rollout_s``: from publishing a one-item catalogue change until every terminal's report is committed
   at the hub. Target: ≤ 5 s at 1,000.
 
-Prints ``fleet terminals=N hub_cpu_pct=… staleness_s=… rollout_s=… lag_s=… view_ms=… …``.
+Cases are counted by identity: the ids and contents the simulators sent against the hub's rows
+(``lost``, ``duplicated``, ``mismatched``), with the simulators' own errors (``sim_errors``: a catalogue
+reply that did not match its announcement).
+
+Prints ``fleet terminals=N hub_cpu_pct=… staleness_s=… rollout_s=… lag_s=… view_ms=… … lost=…
+duplicated=… mismatched=… sim_errors=… alerts=…``.
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
 
 __all__ = ["command", "run"]
 
-log = logging.getLogger("harness.bench.fleet")
+log = logging.getLogger("shegong.bench.fleet")
 
 
 # --------------------------------------------------------------------------- simulated terminals
@@ -129,8 +135,8 @@ class _Sim:
         from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseSubmission
 
         self.cases += 1
-        n = random.randrange(1000)
-        body = f"31010119{50 + n % 40}0312{n:03d}"
+        n = random.randrange(20_160_000)  # many residents: birth dates over 60 years, sequence numbers vary
+        body = f"310101{1940 + n % 60}{1 + n // 60 % 12:02d}{1 + n // 720 % 28:02d}{n // 20160 % 1000:03d}"
         committee = committee_of(self.terminal)
         case = CaseSubmission(
             case_id=uuid.uuid4(),
@@ -142,6 +148,9 @@ class _Sim:
             applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
         )
         sealed_case = self.shared["sealer"].seal(case)
+        self.shared["sent"][str(case.case_id)] = fingerprint(
+            case.receipt_no, case.query_code, case.item_code, case.applicant.id_number
+        )
         batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[sealed_case]))
         self.client.publish(topics.up(self.terminal, topics.Up.CASES), batch.encode(), qos=1)
 
@@ -216,6 +225,7 @@ def _sim_worker(
     hub_public_key: str,
     stop: Any,
     ready: Any,
+    results: Any,
 ) -> None:
     """A process running ``ids`` as terminals in one selector loop until ``stop`` is set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -228,7 +238,9 @@ def _sim_worker(
         "seed_items": seed.manifest().items,
         "seed_hash": seed.content_hash(),
         "errors": 0,
-        "sealer": sealed.Sealer(sealed.public_key(hub_public_key), timer=False),  # a simulation: no wipe timers
+        "sent": {},
+        # Cases minutes apart, as in the field: each under its own ephemeral key. A simulation: no wipe timers.
+        "sealer": sealed.Sealer(sealed.public_key(hub_public_key), rotate_n=1, timer=False),
     }
     sel = selectors.DefaultSelector()
     sims = [_Sim(t, port, epoch, sel, shared) for t in ids]
@@ -260,9 +272,11 @@ def _sim_worker(
                 sim.client.loop_misc()
             next_misc = now + 1.0
         _pump(sel, max(0.0, min(0.05, (due[0][0] - time.monotonic()) if due else 0.05)))
+    _pump(sel, 1.0)  # what was published goes out before the goodbye
     for sim in sims:
         sim.client.disconnect()
     _pump(sel, 0.2)
+    results.put({"sent": shared["sent"], "errors": shared["errors"]})
 
 
 def _pump(sel: selectors.BaseSelector, timeout: float) -> None:
@@ -372,6 +386,9 @@ def run(
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     ready: Any = ctx.Queue()
+    results: Any = ctx.Queue()
+    sent: dict[str, str] = {}
+    sim_errors = 0
     workers: list[Any] = []
     epoch = time.time()
     try:
@@ -393,6 +410,7 @@ def run(
                     keys["SHEGONG_HUB_PUBLIC_KEY"],
                     stop,
                     ready,
+                    results,
                 ),
                 daemon=True,
             )
@@ -444,10 +462,16 @@ def run(
         )
         rollout = time.monotonic() - published
         rollout_cpu = 100 * (sum(hub_ps.cpu_times()[:2]) - (cpu1.user + cpu1.system)) / (time.monotonic() - t1)
-        cases = watcher.count("SELECT count(*) FROM cases")
         alerts = watcher.count("SELECT count(*) FROM fleet_alerts WHERE cleared_at IS NULL")
         online = sum(v.state.value == "online" for v in watcher.views())
         broker_cpu = psutil.Process(broker.proc.pid).cpu_times() if broker.proc else None
+        stop.set()
+        for _ in workers:
+            r = results.get(timeout=60)
+            sent.update(r["sent"])
+            sim_errors += r["errors"]
+        _wait("every case sent stored", lambda: watcher.count("SELECT count(*) FROM cases") >= len(sent), 30)
+        verdict = compare(sent, hub_cases(watcher.engine))
     finally:
         stop.set()
         for w in workers:
@@ -466,7 +490,9 @@ def run(
         "view_ms": watcher.view_ms,
         "rollout_cpu_pct": rollout_cpu,
         "online": online,
-        "cases": cases,
+        "cases": len(sent),
+        **verdict,
+        "sim_errors": sim_errors,
         "alerts": alerts,
         "broker_cpu_s": (broker_cpu.user + broker_cpu.system) if broker_cpu else 0.0,
         "heartbeat_s": heartbeat_s,
@@ -505,12 +531,14 @@ def command(terminals: int, heartbeat: float, steady: float, case_every: float, 
     print(
         f"fleet terminals={r['terminals']} hub_cpu_pct={r['hub_cpu_pct']:.1f} staleness_s={r['staleness_s']:.1f} "
         f"rollout_s={r['rollout_s']:.2f} lag_s={r['lag_s']:.2f} view_ms={r['view_ms']:.0f} "
-        f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} alerts={r['alerts']}"
+        f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} lost={r['lost']} "
+        f"duplicated={r['duplicated']} mismatched={r['mismatched']} sim_errors={r['sim_errors']} alerts={r['alerts']}"
     )
     ok = (
         r["staleness_s"] <= 2 * r["heartbeat_s"]
         and r["rollout_s"] <= 5.0
         and r["hub_cpu_pct"] <= 50.0
         and r["online"] == r["terminals"]
+        and r["lost"] == r["duplicated"] == r["mismatched"] == r["sim_errors"] == 0
     )
     return 0 if ok else 1
