@@ -13,16 +13,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, RowMapping, select
 
 from hub import settings as hub_settings
 from hub.audit.chain import Anchor, anchor, verify
 from hub.db.engine import open_engine
-from hub.db.models import DeadLetter, DeadLetterCountRow
+from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.errors import HubError
 from hub.ingest.deadletters import purge as purge_dead_letters
 from protocol.envelope import utcnow
@@ -204,7 +204,7 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _jsonable(row: Mapping[str, object]) -> dict[str, object]:
+def _jsonable(row: RowMapping) -> dict[str, object]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "payload"}
 
 
@@ -216,10 +216,10 @@ def _dead_letters(engine: Engine, ns: argparse.Namespace) -> None:
         print(f"{removed} dead letter(s) older than {ns.older_than:g} days removed; their counts stay")
         return
     if ns.action == "counts":
-        t = DeadLetterCountRow.__table__
+        t = table(DeadLetterCountRow)
         query = select(t).order_by(t.c.terminal_id, t.c.reason)
     else:
-        t = DeadLetter.__table__
+        t = table(DeadLetter)
         query = select(t).order_by(t.c.id.desc()).limit(ns.limit)
     with engine.connect() as conn:
         for r in conn.execute(query).mappings():

@@ -15,14 +15,14 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlalchemy import Engine, delete, insert, select
 
-from edge.store.models import CatalogueItemRow, CatalogueStateRow
+from edge.store.models import CatalogueItemRow, CatalogueStateRow, table
 from protocol.catalogue import Catalogue, CatalogueManifest, Department, ServiceItem, canonical_json, load_seed
 from protocol.envelope import utcnow
 
 __all__ = ["CatalogueMismatch", "CatalogueStore"]
 
 log = logging.getLogger(__name__)
-_items, _state = CatalogueItemRow.__table__, CatalogueStateRow.__table__
+_items, _state = table(CatalogueItemRow), table(CatalogueStateRow)
 
 
 class CatalogueMismatch(ValueError):

@@ -9,13 +9,13 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from edge.store import audit
-from edge.store.models import Alarm
+from edge.store.models import Alarm, table
 from protocol.envelope import utcnow
 
 __all__ = ["Alarms"]
 
 log = logging.getLogger(__name__)
-_alarms = Alarm.__table__
+_alarms = table(Alarm)
 
 
 class Alarms:

@@ -33,7 +33,7 @@ from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
 from edge.store.db import read_counter
-from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter
+from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
@@ -44,10 +44,10 @@ log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 _cases, _outbox, _events, _counters = (
-    Case.__table__,
-    OutboxRow.__table__,
-    CaseEventRow.__table__,
-    ReceiptCounter.__table__,
+    table(Case),
+    table(OutboxRow),
+    table(CaseEventRow),
+    table(ReceiptCounter),
 )
 
 

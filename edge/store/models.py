@@ -8,7 +8,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shegong.db import UTCDateTime
+from shegong.db import UTCDateTime, table
 
 __all__ = [
     "Alarm",
@@ -23,6 +23,7 @@ __all__ = [
     "OutboxRow",
     "RatingRow",
     "ReceiptCounter",
+    "table",
 ]
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, 
 
 from edge.settings import EdgeSettings
 from edge.store import audit
-from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow
+from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow, table
 from protocol.cases import CaseStatus
 from protocol.envelope import utcnow
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
 """States after which the hub sends nothing more for a case."""
 _AUTO_VACUUM_INCREMENTAL = 2
-_cases, _events, _ratings, _outbox = Case.__table__, CaseEventRow.__table__, RatingRow.__table__, OutboxRow.__table__
+_cases, _events, _ratings, _outbox = table(Case), table(CaseEventRow), table(RatingRow), table(OutboxRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.recount import recount_open_cases, recount_record
-from hub.db.models import CalendarDayRow, CalendarYearRow
+from hub.db.models import CalendarDayRow, CalendarYearRow, table
 from hub.errors import HubError, NotFound
 from protocol.envelope import utcnow
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
@@ -31,7 +31,7 @@ __all__ = ["CHECK_S", "CalendarDay", "CalendarService", "InvalidDay"]
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a calendar change made by another process."""
 _Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]
-_days, _years = CalendarDayRow.__table__, CalendarYearRow.__table__
+_days, _years = table(CalendarDayRow), table(CalendarYearRow)
 
 
 class InvalidDay(HubError):

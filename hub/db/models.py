@@ -8,7 +8,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shegong.db import BigIntPK, UTCDateTime
+from shegong.db import BigIntPK, UTCDateTime, table
 
 __all__ = [
     "AuditAnchorRow",
@@ -27,6 +27,7 @@ __all__ = [
     "TerminalRow",
     "UserRow",
     "WebSessionRow",
+    "table",
 ]
 
 
@@ -302,7 +303,8 @@ class AuditAnchorRow(HubModel, table=True):
     at: datetime = Field(sa_column=_ts())
 
 
-Index("ix_cases_report", CaseRow.__table__.c.received_at, CaseRow.__table__.c.department, CaseRow.__table__.c.item_code)
+_case_cols = table(CaseRow).c
+Index("ix_cases_report", _case_cols.received_at, _case_cols.department, _case_cols.item_code)
 """Added with the back office (h0003): the report counts cases received per department and item from the
 index alone."""
 
@@ -404,7 +406,7 @@ class FleetAlertRow(HubModel, table=True):
     cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
 
 
-_alert_cols = FleetAlertRow.__table__.c  # type: ignore[attr-defined]
+_alert_cols = table(FleetAlertRow).c
 Index(
     "ux_fleet_alerts_active",
     _alert_cols.terminal_id,
@@ -414,7 +416,7 @@ Index(
     postgresql_where=_alert_cols.cleared_at.is_(None),
 )
 
-_event_cols = CaseEventRow.__table__.c  # type: ignore[attr-defined]
+_event_cols = table(CaseEventRow).c
 Index(  # small: only the events the broker has not acknowledged yet, in the order they are resent
     "ix_case_events_unpublished",
     _event_cols.id,

@@ -21,14 +21,14 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import TerminalRegisterRow
+from hub.db.models import TerminalRegisterRow, table
 from hub.errors import HubError, NotFound
 from protocol import topics
 from protocol.envelope import utcnow
 
 __all__ = ["Registration", "RegisterError", "committee_of", "entries", "register", "register_many", "remove"]
 
-_reg = TerminalRegisterRow.__table__
+_reg = table(TerminalRegisterRow)
 _COMMITTEE = re.compile(r"^[A-Za-z0-9]{1,16}$")  # as a terminal's committee_code, the receipt number's prefix
 
 

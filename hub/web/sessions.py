@@ -21,7 +21,7 @@ from litestar.utils.dataclass import extract_dataclass_items
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.db.models import WebSessionRow
+from hub.db.models import WebSessionRow, table
 from protocol.envelope import utcnow
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ROTATE", "DbStore", "RotatingSessionConfig"]
 
-_t = WebSessionRow.__table__
+_t = table(WebSessionRow)
 ROTATE = "_rotate"
 """Put ``{ROTATE: True}`` in the session to have it saved under a new id (done at sign-in)."""
 

@@ -13,14 +13,14 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from sqlalchemy import select
 
 from hub.audit.chain import anchor, verify
-from hub.db.models import AuditEntry
+from hub.db.models import AuditEntry, table
 from hub.people.roles import Permission, Principal
 from hub.web.api.schemas import DayIn, errors
 from hub.web.auth import PERMISSION
 
 __all__ = ["audit_entries", "audit_verify", "calendar", "calendar_remove", "calendar_set"]
 
-_audit = AuditEntry.__table__
+_audit = table(AuditEntry)
 
 
 def _services(request: Request[Any, Any, Any]) -> Any:

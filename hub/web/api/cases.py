@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from hub.cases.queries import CaseDetail, OverdueBoard, QueuePage
 from hub.cases.workflow import Outcome
-from hub.db.models import CaseRow
+from hub.db.models import CaseRow, table
 from hub.people.roles import Permission, Principal
 from hub.web.api.schemas import ActionIn, EventOut, RouteIn, errors
 from hub.web.auth import PERMISSION
@@ -20,7 +20,7 @@ from protocol.idnumber import mask
 
 __all__ = ["act", "departments", "get_case", "list_cases", "overdue", "queue", "route"]
 
-_cases = CaseRow.__table__
+_cases = table(CaseRow)
 Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000)]
 Dept = Annotated[str | None, QueryParameter(max_length=32)]

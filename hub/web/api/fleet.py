@@ -8,14 +8,14 @@ from litestar import Request, get
 from litestar.params import QueryParameter
 from sqlalchemy import select
 
-from hub.db.models import DeadLetter, TerminalRow
+from hub.db.models import DeadLetter, TerminalRow, table
 from hub.people.roles import Permission
 from hub.web.api.schemas import errors
 from hub.web.auth import PERMISSION
 
 __all__ = ["list_dead_letters", "list_terminals"]
 
-_dead, _terms = DeadLetter.__table__, TerminalRow.__table__
+_dead, _terms = table(DeadLetter), table(TerminalRow)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

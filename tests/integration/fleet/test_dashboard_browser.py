@@ -19,7 +19,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from sqlalchemy import select
 
-from hub.db.models import TerminalRow
+from hub.db.models import TerminalRow, table
 from hub.fleet.web import fleet_router
 from protocol.envelope import utcnow
 from shegong.broker import free_port
@@ -27,7 +27,7 @@ from tests.integration.fleet.conftest import alerts, fleet_state
 from tests.support import keep_screenshot, wait_for
 
 pytestmark = pytest.mark.browser
-_terms = TerminalRow.__table__
+_terms = table(TerminalRow)
 
 
 @pytest.fixture
