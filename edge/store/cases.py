@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import uuid6
@@ -290,7 +291,7 @@ class CaseStore:
         holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
         return found[0] if found and code_ok and holder_ok else None
 
-    def _with_timelines(self, query: Select) -> list[dict[str, object]]:  # type: ignore[type-arg]
+    def _with_timelines(self, query: Select[*tuple[Any, ...]]) -> list[dict[str, object]]:
         with self._engine.connect() as conn:
             out = []
             for case in conn.execute(query).mappings().all():

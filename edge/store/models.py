@@ -31,7 +31,7 @@ class EdgeModel(SQLModel, registry=registry()):
     """Base of the edge tables: their own metadata, apart from the hub's."""
 
 
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 

@@ -24,7 +24,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, delete, exists, func, not_, or_, select
 
 from edge.settings import EdgeSettings
 from edge.store import audit
@@ -137,5 +137,5 @@ def _rating_goes(cutoff: datetime, case_goes: ColumnElement[bool]) -> ColumnElem
     return and_(_ratings.c.rated_at < cutoff, not_(queued), or_(_ratings.c.case_id.is_(None), not_(case_stays)))
 
 
-def _count(conn: Connection, query: object) -> int:
-    return int(conn.execute(query).scalar_one())  # type: ignore[call-overload]
+def _count(conn: Connection, query: Select[int]) -> int:
+    return conn.execute(query).scalar_one()

@@ -311,7 +311,9 @@ class SyncAgent:
                     client.loop(timeout=0.05)
                 client.disconnect()
                 client.loop(timeout=0.1)
-            client.socket() and client.socket().close()  # type: ignore[union-attr]
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
         except Exception:  # noqa: BLE001 - a dying socket may fail in many ways; it is gone either way
             log.debug("closing the old link", exc_info=True)
 

@@ -35,7 +35,7 @@ class HubModel(SQLModel, registry=registry()):
     """Base of the hub tables: their own metadata, apart from the edge's."""
 
 
-def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
