@@ -18,17 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, insert, update
+from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import TerminalRegisterRow, table
+from hub.db.models import TerminalRegisterRow as Reg
 from hub.errors import HubError, NotFound
 from protocol import topics
 from protocol.envelope import utcnow
 
 __all__ = ["Registration", "RegisterError", "committee_of", "entries", "register", "register_many", "remove"]
 
-_reg = table(TerminalRegisterRow)
 _COMMITTEE = re.compile(r"^[A-Za-z0-9]{1,16}$")  # as a terminal's committee_code, the receipt number's prefix
 
 
@@ -48,14 +48,12 @@ class Registration:
 def register(engine: Engine, terminal: str, committee: str, actor: str) -> Registration:
     """Register ``terminal`` to ``committee`` (or move it there); audited."""
     register_many(engine, {terminal: committee}, actor)
-    with engine.connect() as conn:
-        row = conn.execute(select(_reg).where(_reg.c.terminal_id == terminal)).mappings().one()
-        others = conn.execute(
-            select(_reg.c.terminal_id).where(_reg.c.committee == committee, _reg.c.terminal_id != terminal)
-        ).scalars()
-        return Registration(
-            row["terminal_id"], row["committee"], row["registered_at"], row["registered_by"], tuple(others)
+    with Session(engine) as session:
+        row = session.exec(select(Reg).where(col(Reg.terminal_id) == terminal)).one()
+        others = session.exec(
+            select(col(Reg.terminal_id)).where(col(Reg.committee) == committee, col(Reg.terminal_id) != terminal)
         )
+        return Registration(row.terminal_id, row.committee, row.registered_at, row.registered_by, tuple(others))
 
 
 def register_many(engine: Engine, committees: Mapping[str, str], actor: str) -> int:
@@ -69,16 +67,16 @@ def register_many(engine: Engine, committees: Mapping[str, str], actor: str) -> 
     now = utcnow()
     records: list[AuditRecord] = []
     with engine.begin() as conn:
-        held: dict[str, str] = {t: c for t, c in conn.execute(select(_reg.c.terminal_id, _reg.c.committee))}
+        held = {t: c for t, c in conn.execute(select(col(Reg.terminal_id), col(Reg.committee)))}
         for terminal, committee in committees.items():
             before = held.get(terminal)
             if before == committee:
                 continue
             values = {"committee": committee, "registered_at": now, "registered_by": actor}
             if before is None:
-                conn.execute(_reg.insert().values(terminal_id=terminal, **values))
+                conn.execute(insert(Reg).values(terminal_id=terminal, **values))
             else:
-                conn.execute(update(_reg).where(_reg.c.terminal_id == terminal).values(**values))
+                conn.execute(update(Reg).where(col(Reg.terminal_id) == terminal).values(**values))
             data = {"committee": committee, **({"was": before} if before else {})}
             records.append(AuditRecord(now, actor, "terminal.registered", terminal, data))
         if records:
@@ -92,16 +90,16 @@ def remove(engine: Engine, terminal: str, actor: str) -> None:
         before = committee_of(conn, terminal)
         if before is None:
             raise NotFound(f"terminal {terminal!r} is not registered")
-        conn.execute(delete(_reg).where(_reg.c.terminal_id == terminal))
+        conn.execute(delete(Reg).where(col(Reg.terminal_id) == terminal))
         append(conn, [AuditRecord(utcnow(), actor, "terminal.unregistered", terminal, {"committee": before})])
 
 
 def committee_of(conn: Connection, terminal: str) -> str | None:
     """The committee ``terminal`` is registered to, or None."""
-    return conn.execute(select(_reg.c.committee).where(_reg.c.terminal_id == terminal)).scalar()
+    return conn.execute(select(col(Reg.committee)).where(col(Reg.terminal_id) == terminal)).scalar()
 
 
 def entries(engine: Engine) -> list[Registration]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(_reg).order_by(_reg.c.committee, _reg.c.terminal_id)).mappings().all()
-    return [Registration(r["terminal_id"], r["committee"], r["registered_at"], r["registered_by"]) for r in rows]
+    with Session(engine) as session:
+        rows = session.exec(select(Reg).order_by(col(Reg.committee), col(Reg.terminal_id))).all()
+    return [Registration(r.terminal_id, r.committee, r.registered_at, r.registered_by) for r in rows]
