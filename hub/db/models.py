@@ -1,4 +1,9 @@
-"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``."""
+"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``.
+
+Queries are typed: written against a model (``sqlmodel.select`` with ``col()``; ``Session.exec`` for whole
+rows) where that reads well, and as Core statements on :func:`table` (``table(CaseRow)``) for bulk and hot
+paths. ``Model.__table__`` is untyped and not used.
+"""
 
 from __future__ import annotations
 
