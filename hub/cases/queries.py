@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 from hub.calendar.duedates import local_date
 from hub.calendar.service import CalendarService
 from hub.cases.clock import Light, light, warn_limit
+from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
 from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS
 from hub.cases.routing import UNROUTED
 from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
@@ -191,6 +192,30 @@ class CaseQueries:
         today = today or local_date(utcnow())
         cal, catalogue = self.calendar.calendar(), self.catalogue()
         return QueuePage(int(total), limit, offset, depts, [self._item(r, today, cal, catalogue) for r in rows])
+
+    # ------------------------------------------------------------------ as stored
+    def cases(
+        self,
+        who: Principal,
+        limit: int = 100,
+        offset: int = 0,
+        terminal: str | None = None,
+        department: str | None = None,
+        status: str | None = None,
+    ) -> CaseList:
+        """Cases newest first as stored (ID numbers masked); a clerk's only of their departments."""
+        depts = self.departments_for(who, department) if department or who.scoped else None
+        with read_only(self.engine).connect() as conn:
+            return case_list(conn, limit, offset, terminal, status, depts)
+
+    def record(self, who: Principal, case_id: str) -> CaseRecord:
+        """One case as stored (ID number masked), if ``who`` may read it."""
+        with read_only(self.engine).connect() as conn:
+            found = case_record(conn, case_id)
+        if found is None:
+            raise NotFound(f"没有案件 {case_id}")
+        authorize(who, Permission.CASE_READ, found.department)
+        return found
 
     # ------------------------------------------------------------------ one case
     def detail(self, who: Principal, case_id: str, today: date | None = None) -> CaseDetail:

@@ -3,38 +3,37 @@ health and metrics.
 
 Pages sign in with a server-side session (cookie ``hub_session``, HttpOnly, SameSite=Lax, Secure) and
 carry a CSRF token in every form; the API under ``/api`` takes ``Authorization: Bearer <token>`` only.
-One guard (:func:`hub.web.auth.guard`) gates every route; every answer carries the headers of
+One guard (:class:`hub.web.auth.Guard`) gates every route; every answer carries the headers of
 :mod:`hub.web.headers` (no caching, a Content Security Policy without inline styles or scripts).
+
+Handlers get the domain services by dependency injection (:func:`hub.web.services.dependencies`), the
+signed-in principal as ``who``; every page renders through the one template environment of
+:mod:`hub.web.templating`; the operators' pages are mounted under ``/fleet`` (:mod:`hub.web.pages.fleet`).
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import uvicorn
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Router, get
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
-from litestar.template.config import TemplateConfig
 from prometheus_client import generate_latest
 
-from hub.fleet.web import fleet_router
-from hub.web import filters
 from hub.web.api import admin as api_admin
 from hub.web.api import auth as api_auth
 from hub.web.api import cases as api_cases
 from hub.web.api import fleet as api_fleet
 from hub.web.api import reports as api_reports
-from hub.web.auth import PUBLIC, guard, provide_who
+from hub.web.api.schemas import HealthOut
+from hub.web.auth import PUBLIC, Guard, provide_who
 from hub.web.config import WebConfig
 from hub.web.errors import handlers
 from hub.web.headers import add_security_headers
@@ -42,24 +41,28 @@ from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
 from hub.web.pages import cases as pages_cases
 from hub.web.pages import reports as pages_reports
-from hub.web.services import Services
+from hub.web.pages.fleet import fleet_router
+from hub.web.services import Health, Operations, Services, dependencies
 from hub.web.sessions import DbStore, RotatingSessionConfig
+from hub.web.templating import template_config
+
+if TYPE_CHECKING:
+    from hub.runtime import HubRuntime
 
 __all__ = ["create_app", "serve"]
 
-_TEMPLATES = Path(__file__).with_name("templates")
 _STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "hub_session"
 
 
 @get("/healthz", sync_to_thread=False, opt={PUBLIC: True}, tags=["ops"], security=[])
-def healthz(state: State) -> dict[str, Any]:
-    return {"ok": True, "broker": state.runtime.worker.connected.is_set()}
+def healthz(health: NamedDependency[Health]) -> HealthOut:
+    return HealthOut(ok=True, broker=health.broker_connected())
 
 
 @get("/metrics", media_type=MediaType.TEXT, sync_to_thread=False, opt={PUBLIC: True}, tags=["ops"], security=[])
-def metrics(state: State) -> bytes:
-    return generate_latest(state.runtime.metrics.registry)
+def metrics(health: NamedDependency[Health]) -> bytes:
+    return generate_latest(health.registry)
 
 
 def _api() -> Router:
@@ -110,12 +113,6 @@ _PAGES = [
 ]
 
 
-def _templates() -> TemplateConfig[JinjaTemplateEngine]:
-    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True), trim_blocks=True)
-    filters.install(env)
-    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
-
-
 def _static() -> Router:
     """The stylesheets: files, so the Content Security Policy needs no inline styles (hub.web.headers)."""
     return create_static_files_router(
@@ -123,8 +120,9 @@ def _static() -> Router:
     )
 
 
-def create_app(runtime: Any, config: WebConfig | None = None, services: Services | None = None) -> Litestar:
-    """The web app over ``runtime`` (``.engine``, ``.worker.client`` for publishing, ``.metrics``, ``.settings``)."""
+def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: Services | None = None) -> Litestar:
+    """The web app over a hub ``runtime``; ``services``: the back office's, if already built (else the
+    runtime's)."""
     config = config or WebConfig.from_settings(runtime.settings)
     services = services or Services.from_runtime(runtime)
     sessions = RotatingSessionConfig(
@@ -138,13 +136,15 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
     )
     return Litestar(
         route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), _static()],
-        state=State({"runtime": runtime, "services": services, "web_config": config}),
-        guards=[guard],
-        dependencies={"who": Provide(provide_who, sync_to_thread=False)},
+        guards=[Guard(services.users, config)],
+        dependencies={
+            **dependencies(services, Operations.from_runtime(runtime), config),
+            "who": Provide(provide_who, sync_to_thread=False),
+        },
         exception_handlers=handlers,
         before_send=[add_security_headers],  # on every answer, error pages too
         middleware=[sessions.middleware],
-        stores=StoreRegistry(stores={"sessions": DbStore(services.engine)}),
+        stores=StoreRegistry(stores={"sessions": DbStore(services.sessions)}),
         csrf_config=CSRFConfig(
             secret=config.secret,
             cookie_name="hub_csrf",
@@ -152,7 +152,7 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
             cookie_samesite="strict",
             exclude=["^/api/", "^/schema", "^/static/"],
         ),
-        template_config=_templates(),
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="Shegong hub API",
             version="1",
@@ -166,7 +166,7 @@ def create_app(runtime: Any, config: WebConfig | None = None, services: Services
     )
 
 
-def serve(runtime: Any, stop: threading.Event) -> None:
+def serve(runtime: HubRuntime, stop: threading.Event) -> None:
     """Serve until ``stop`` is set (SIGTERM) or Ctrl-C."""
     config = uvicorn.Config(
         create_app(runtime),

@@ -27,16 +27,19 @@ from litestar.stores.base import Store
 
 from hub.errors import HubError
 from hub.people.roles import Permission, Principal, authorize
+from hub.people.service import Users
 from hub.people.throttle import client_key
+from hub.web.config import WebConfig
 
 __all__ = [
     "PERMISSION",
     "PUBLIC",
     "SESSION_UID",
+    "Guard",
     "NotAuthenticated",
     "client_of",
-    "guard",
     "is_api",
+    "principal_of",
     "issue_token",
     "provide_who",
     "revoke_token",
@@ -110,45 +113,61 @@ def _signed(data: Any) -> _Signed | None:
     return None  # also a session from before epochs and sign-in times: signed in again once
 
 
-async def _session(connection: ASGIConnection[Any, Any, Any, Any]) -> _Signed | None:
-    """The token's or the session's sign-in, or None; a browser session past its absolute limit ends."""
-    if is_api(connection):  # a token's own expiry is absolute: it is never renewed
-        token = _bearer(connection)
-        if not token or len(token) > 128:
+class Guard:
+    """The one gate every route passes: sign-in required unless the route is public; then the route's
+    permission. Over the users (who a session or token names) and the web options (how long a browser
+    session may live)."""
+
+    def __init__(self, users: Users, config: WebConfig) -> None:
+        self.users = users
+        self.config = config
+
+    async def _session(self, connection: ASGIConnection[Any, Any, Any, Any]) -> _Signed | None:
+        """The token's or the session's sign-in, or None; a browser session past its absolute limit ends."""
+        if is_api(connection):  # a token's own expiry is absolute: it is never renewed
+            token = _bearer(connection)
+            if not token or len(token) > 128:
+                return None
+            raw = await _store(connection).get(_TOKEN_PREFIX + token)
+            return _signed(json.loads(raw)) if raw else None
+        if "session" not in connection.scope:
             return None
-        raw = await _store(connection).get(_TOKEN_PREFIX + token)
-        return _signed(json.loads(raw)) if raw else None
-    if "session" not in connection.scope:
-        return None
-    signed = _signed(connection.session)
-    if signed is None:
-        return None
-    if time.time() - signed.since > connection.app.state.web_config.session_absolute_s:
-        connection.clear_session()  # deleted from the store as the answer goes out
-        return None
-    return signed
+        signed = _signed(connection.session)
+        if signed is None:
+            return None
+        if time.time() - signed.since > self.config.session_absolute_s:
+            connection.clear_session()  # deleted from the store as the answer goes out
+            return None
+        return signed
+
+    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if handler.opt.get(PUBLIC) or connection.scope["path"].startswith("/schema"):
+            return
+        signed = await self._session(connection)
+        who = (
+            await anyio.to_thread.run_sync(self.users.principal, signed.uid, signed.epoch)
+            if signed is not None
+            else None
+        )
+        if who is None:
+            raise NotAuthenticated(
+                "请先登录" if not is_api(connection) else "sign in first: Authorization: Bearer <token>"
+            )
+        connection.state.principal = who
+        permission: Permission | None = handler.opt.get(PERMISSION)
+        if permission is not None:
+            authorize(who, permission)
 
 
-async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The one gate: sign-in required unless the route is public; then the route's permission."""
-    if handler.opt.get(PUBLIC) or connection.scope["path"].startswith("/schema"):
-        return
-    signed = await _session(connection)
-    services = connection.app.state.services
-    who = (
-        await anyio.to_thread.run_sync(services.users.principal, signed.uid, signed.epoch)
-        if signed is not None
-        else None
-    )
-    if who is None:
-        raise NotAuthenticated("请先登录" if not is_api(connection) else "sign in first: Authorization: Bearer <token>")
-    connection.state.principal = who
-    permission: Permission | None = handler.opt.get(PERMISSION)
-    if permission is not None:
-        authorize(who, permission)
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The principal the guard established for this request, if it did (a public route has none)."""
+    who = connection.state.get("principal")
+    return who if isinstance(who, Principal) else None
 
 
 def provide_who(request: Request[Any, Any, Any]) -> Principal:
     """The principal the guard established (a dependency named ``who``)."""
-    who: Principal = request.state.principal
+    who = principal_of(request)
+    if who is None:
+        raise NotAuthenticated("请先登录")
     return who

@@ -1,7 +1,11 @@
-"""Jinja filters for the back office: local times, dates, shares, masked numbers."""
+"""Jinja filters for every hub page: local times, dates, durations, shares, masked numbers.
+
+Times are shown in the one local zone of the hub (:data:`hub.calendar.duedates.LOCAL_TZ`), the zone the
+due dates are counted in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -10,12 +14,17 @@ from jinja2 import Environment
 from hub.calendar.duedates import LOCAL_TZ
 from protocol.idnumber import mask
 
-__all__ = ["install"]
+__all__ = ["MINUTES", "SECONDS", "ago", "day", "duration", "install", "local", "num", "share"]
 
+MINUTES = "%Y-%m-%d %H:%M"
+"""The back office's times: to the minute."""
+SECONDS = "%Y-%m-%d %H:%M:%S"
+"""The operators' times (heartbeats, alerts, versions): to the second."""
 _WEEKDAYS = "一二三四五六日"
 
 
-def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def local(value: datetime | None, fmt: str = MINUTES) -> str:
+    """``value`` in the hub's local time; empty for none (``| local or '—'`` shows a dash)."""
     return "" if value is None else value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
@@ -31,6 +40,40 @@ def num(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def duration(seconds: float | None) -> str:
+    """A length of time as an operator reads it: 4.2 秒, 12 分钟, 3.5 小时, 2 天 (negative with a sign)."""
+    if seconds is None:
+        return "—"
+    s = abs(seconds)
+    if s < 0.05:
+        return "0 秒"
+    if s < 10:
+        text = f"{s:.1f} 秒"
+    elif s < 120:
+        text = f"{s:.0f} 秒"
+    elif s < 7200:
+        text = f"{s / 60:.0f} 分钟"
+    elif s < 172800:
+        text = f"{s / 3600:.1f} 小时"
+    else:
+        text = f"{s / 86400:.0f} 天"
+    return ("-" if seconds < 0 else "") + text
+
+
+def ago(seconds: float | None) -> str:
+    return "从未" if seconds is None else f"{duration(seconds)}前"
+
+
 def install(env: Environment) -> None:
-    filters: dict[str, Any] = {"local": local, "day": day, "share": share, "num": num, "mask": mask}
+    """Put the filters, and the time formats they take (``MINUTES``, ``SECONDS``), into ``env``."""
+    filters: dict[str, Callable[..., Any]] = {
+        "local": local,
+        "day": day,
+        "share": share,
+        "num": num,
+        "mask": mask,
+        "duration": duration,
+        "ago": ago,
+    }
     env.filters.update(filters)
+    env.globals.update(MINUTES=MINUTES, SECONDS=SECONDS)

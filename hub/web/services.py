@@ -1,4 +1,6 @@
-"""The domain services the web side calls, built once from the hub runtime.
+"""The domain services the web side calls, built once from the hub runtime and handed to route handlers
+by Litestar's dependency injection (:func:`dependencies`): a handler names the service it needs as a
+typed parameter (``cases: NamedDependency[CaseQueries]``).
 
 They share the runtime's providers of the catalogue and the calendar in force, so what the pages list
 and what a clerk's step counts is what ingest routes and promises by — a published version or a
@@ -7,32 +9,52 @@ calendar edit included, without a restart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
+from litestar.di import Provide
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
 from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
+from hub.catalogue.publishing import CataloguePublishing
 from hub.catalogue.store import CatalogueStore
+from hub.fleet.board import FleetBoard
+from hub.ingest.listing import IngestRecords
 from hub.people.service import Users
+from hub.people.sessions import SessionTable
 from hub.people.throttle import LoginPolicy, LoginThrottle
+from hub.reports.reporter import Reporter
+from hub.web.config import WebConfig
 
-__all__ = ["Services"]
+if TYPE_CHECKING:
+    from hub.runtime import HubRuntime
+
+__all__ = ["Health", "Operations", "Services", "dependencies"]
+
+T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Services:
-    engine: Engine
+    """The back office's services over one database (they need no broker of their own)."""
+
     catalogue: CatalogueInForce
     calendar: CalendarService
     due_dates: DueDates
     users: Users
+    sessions: SessionTable
     workflow: Workflow
     cases: CaseQueries
+    audit: AuditTrail
+    reports: Reporter
+    intake: IngestRecords
 
     @classmethod
     def build(
@@ -52,17 +74,20 @@ class Services:
             return {d.code: d.name for d in catalogue.current().departments}
 
         return cls(
-            engine=engine,
             catalogue=catalogue,
             calendar=calendar,
             due_dates=due_dates,
             users=Users(engine, departments, LoginThrottle(login_policy)),
+            sessions=SessionTable(engine),
             workflow=Workflow(engine, due_dates, departments, send),
             cases=CaseQueries(engine, catalogue.current, calendar),
+            audit=AuditTrail(engine),
+            reports=Reporter(engine, catalogue.current),
+            intake=IngestRecords(engine),
         )
 
     @classmethod
-    def from_runtime(cls, runtime: Any) -> Services:
+    def from_runtime(cls, runtime: HubRuntime) -> Services:
         """Services over the runtime's engine and providers; events go out through its event delivery."""
         return cls.build(
             runtime.engine,
@@ -71,3 +96,56 @@ class Services:
             runtime.calendar,
             LoginPolicy.from_settings(runtime.settings),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What ``/healthz`` and ``/metrics`` report: the broker link and the Prometheus figures."""
+
+    broker_connected: Callable[[], bool]
+    registry: CollectorRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    """The operators' services, which only a running hub has: fleet health, catalogue publishing, health."""
+
+    fleet: FleetBoard
+    publishing: CataloguePublishing
+    health: Health
+
+    @classmethod
+    def from_runtime(cls, runtime: HubRuntime) -> Operations:
+        fleet = runtime.fleet
+        return cls(
+            fleet=FleetBoard(runtime.engine, lambda: fleet.settings, fleet.desired),
+            publishing=runtime.catalogue,
+            health=Health(runtime.worker.connected.is_set, runtime.metrics.registry),
+        )
+
+
+def _provide(value: T) -> Provide:
+    def provide() -> T:
+        return value
+
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def dependencies(services: Services, operations: Operations, config: WebConfig) -> dict[str, Provide]:
+    """Each service under the name handlers ask for it by (``cases``, ``workflow``, ``fleet`` …), and the
+    web options as ``web_config``."""
+    provided: dict[str, object] = {
+        "catalogue": services.catalogue,
+        "calendar": services.calendar,
+        "users": services.users,
+        "workflow": services.workflow,
+        "cases": services.cases,
+        "audit": services.audit,
+        "reports": services.reports,
+        "intake": services.intake,
+        "fleet": operations.fleet,
+        "publishing": operations.publishing,
+        "health": operations.health,
+        "web_config": config,
+    }
+    return {name: _provide(value) for name, value in provided.items()}

@@ -11,8 +11,10 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from hub.people.roles import ROLE_PERMISSIONS, Principal
+from hub.people.service import Users
 from hub.web.api.schemas import LoginIn, MeOut, TokenOut, errors
 from hub.web.auth import PUBLIC, client_of, issue_token, revoke_token
+from hub.web.config import WebConfig
 
 __all__ = ["login", "logout", "me", "me_out"]
 
@@ -29,24 +31,29 @@ def me_out(who: Principal) -> MeOut:
 
 
 @post("/auth/login", opt={PUBLIC: True}, responses=errors(401, 429), security=[], tags=["auth"])
-async def login(request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> TokenOut:
+async def login(
+    request: Request[Any, Any, Any],
+    users: NamedDependency[Users],
+    web_config: NamedDependency[WebConfig],
+    data: JSONBody[LoginIn],
+) -> TokenOut:
     """A bearer token for the user (good for ``token_max_age_s``; it ends sooner if their password changes).
 
     A client that keeps failing must wait between attempts: 429 with ``Retry-After``. Sign-ins are audited;
     failures are counted per hour, client and user name.
     """
-    services = request.app.state.services
-    users = services.users
     who = await anyio.to_thread.run_sync(users.authenticate, data.username, data.password, client_of(request))
-    max_age = request.app.state.web_config.token_max_age_s
+    max_age = web_config.token_max_age_s
     token = await issue_token(request, who, max_age)
     return TokenOut(token=token, expires_in=max_age, user=me_out(who))
 
 
 @post("/auth/logout", status_code=HTTP_204_NO_CONTENT, responses=errors(401), tags=["auth"])
-async def logout(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> None:
+async def logout(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], users: NamedDependency[Users]
+) -> None:
     await revoke_token(request)
-    await anyio.to_thread.run_sync(request.app.state.services.users.record_logout, who)
+    await anyio.to_thread.run_sync(users.record_logout, who)
 
 
 @get("/me", responses=errors(401), tags=["auth"], sync_to_thread=False)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, Response, get
+import msgspec
+from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from hub.errors import HubError
 from hub.people.roles import Permission
 from hub.reports.export import to_csv
-from hub.reports.service import Period, build
-from hub.web.api.schemas import errors
+from hub.reports.reporter import Reporter
+from hub.reports.service import Period, Report
+from hub.web.api.schemas import ReportOut, errors
 from hub.web.auth import PERMISSION
 
-__all__ = ["period_of", "report_csv", "report_json"]
+__all__ = ["period_of", "report_csv", "report_json", "report_of"]
 
 MAX_DAYS = 3660
 
@@ -36,10 +39,8 @@ def period_of(start: date | None, end: date | None) -> Period:
 Dept = Annotated[str | None, QueryParameter(max_length=32)]
 
 
-def _report(request: Request[Any, Any, Any], start: date | None, end: date | None, department: str | None) -> Any:
-    services = request.app.state.services
-    depts = [department] if department else None
-    return build(services.engine, period_of(start, end), depts, services.catalogue.current())
+def report_of(reports: Reporter, start: date | None, end: date | None, department: str | None) -> Report:
+    return reports.report(period_of(start, end), [department] if department else None)
 
 
 @get(
@@ -50,14 +51,13 @@ def _report(request: Request[Any, Any, Any], start: date | None, end: date | Non
     tags=["reports"],
 )
 def report_json(
-    request: Request[Any, Any, Any],
+    reports: NamedDependency[Reporter],
     start: FromQuery[date | None] = None,
     end: FromQuery[date | None] = None,
     department: Dept = None,
-) -> dict[str, Any]:
+) -> ReportOut:
     """Per department and per item: volume, processing time (median, p95), share in time, overdue, ratings."""
-    result: dict[str, Any] = _report(request, start, end, department).as_dict()
-    return result
+    return msgspec.convert(report_of(reports, start, end, department).as_dict(), ReportOut)
 
 
 @get(
@@ -69,13 +69,13 @@ def report_json(
     tags=["reports"],
 )
 def report_csv(
-    request: Request[Any, Any, Any],
+    reports: NamedDependency[Reporter],
     start: FromQuery[date | None] = None,
     end: FromQuery[date | None] = None,
     department: Dept = None,
 ) -> Response[str]:
     """The same report as CSV (UTF-8 with BOM, for Excel)."""
-    report = _report(request, start, end, department)
+    report = report_of(reports, start, end, department)
     name = f"report-{report.period.start}-{report.period.end}.csv"
     return Response(
         to_csv(report),

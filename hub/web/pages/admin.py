@@ -11,39 +11,43 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from hub.calendar.service import InvalidDay
+from hub.audit.trail import AuditTrail
+from hub.calendar.service import CalendarService, InvalidDay
+from hub.cases.queries import CaseQueries
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, can
 from hub.reports.export import to_csv
-from hub.reports.service import build
-from hub.web.api.admin import audit_page, verify_result
-from hub.web.api.reports import period_of
+from hub.reports.reporter import Reporter
+from hub.web.api.reports import report_of
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, flash, page, redirect_back
 
 __all__ = ["audit_view", "calendar_remove", "calendar_set", "calendar_view", "report_csv_page"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+AUDIT_PAGE = 100
 
 
 @get("/audit", opt={PERMISSION: Permission.AUDIT_READ}, include_in_schema=False, sync_to_thread=True)
 def audit_view(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
+    audit: NamedDependency[AuditTrail],
+    cases: NamedDependency[CaseQueries],
     before: Annotated[int | None, QueryParameter(ge=1)] = None,
     actor: Annotated[str | None, QueryParameter(max_length=64)] = None,
     check: FromQuery[bool] = False,
 ) -> Template:
-    services = request.app.state.services
-    entries = audit_page(services.engine, 100, before, actor or None)
+    entries = audit.entries(AUDIT_PAGE, before, actor or None)
     return page(
         request,
         who,
         "audit.html",
+        names=cases.department_names,
         entries=entries,
-        result=verify_result(services.engine) if check else None,
+        result=audit.verify() if check else None,
         actor=actor or "",
-        older=entries[-1]["id"] if len(entries) == 100 else None,
+        older=entries[-1].id if len(entries) == AUDIT_PAGE else None,
     )
 
 
@@ -53,28 +57,34 @@ def audit_view(
 def calendar_view(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
+    calendar: NamedDependency[CalendarService],
+    cases: NamedDependency[CaseQueries],
     year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
 ) -> Template:
-    svc = request.app.state.services.calendar
-    years = svc.years()
+    years = calendar.years()
     year = year or (years[-1] if years else date.today().year)
     return page(
         request,
         who,
         "calendar.html",
+        names=cases.department_names,
         year=year,
         years=sorted(set(years) | {year}),
-        days=svc.days(year),
+        days=calendar.days(year),
         can_edit=can(who, Permission.CALENDAR_WRITE),
     )
 
 
 @post("/calendar/days", opt={PERMISSION: Permission.CALENDAR_WRITE}, include_in_schema=False, sync_to_thread=True)
-def calendar_set(request: Request[Any, Any, Any], who: NamedDependency[Principal], data: Form) -> Redirect:
-    svc = request.app.state.services.calendar
+def calendar_set(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    calendar: NamedDependency[CalendarService],
+    data: Form,
+) -> Redirect:
     try:
         day = date.fromisoformat(field(data, "day"))
-        saved = svc.set_day(day, field(data, "kind"), field(data, "name"), who.actor)
+        saved = calendar.set_day(day, field(data, "kind"), field(data, "name"), who.actor)
     except ValueError:
         flash(request, "error", "日期格式应为 YYYY-MM-DD")
         return redirect_back("/calendar")
@@ -91,9 +101,14 @@ def calendar_set(request: Request[Any, Any, Any], who: NamedDependency[Principal
     include_in_schema=False,
     sync_to_thread=True,
 )
-def calendar_remove(request: Request[Any, Any, Any], who: NamedDependency[Principal], day: FromPath[date]) -> Redirect:
+def calendar_remove(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    calendar: NamedDependency[CalendarService],
+    day: FromPath[date],
+) -> Redirect:
     try:
-        recounted = request.app.state.services.calendar.remove_day(day, who.actor)
+        recounted = calendar.remove_day(day, who.actor)
         flash(request, "ok", f"{day} 已恢复为普通日" + _recounted(recounted))
     except NotFound as exc:
         flash(request, "error", str(exc))
@@ -106,14 +121,12 @@ def _recounted(cases: int) -> str:
 
 @get("/reports.csv", opt={PERMISSION: Permission.REPORT_READ}, include_in_schema=False, sync_to_thread=True)
 def report_csv_page(
-    request: Request[Any, Any, Any],
+    reports: NamedDependency[Reporter],
     start: FromQuery[date | None] = None,
     end: FromQuery[date | None] = None,
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Response[str]:
-    services = request.app.state.services
-    depts = [department] if department else None
-    report = build(services.engine, period_of(start, end), depts, services.catalogue.current())
+    report = report_of(reports, start, end, department)
     name = f"report-{report.period.start}-{report.period.end}.csv"
     return Response(
         to_csv(report),

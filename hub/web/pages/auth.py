@@ -11,9 +11,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
+from hub.cases.queries import CaseQueries
 from hub.people.passwords import MIN_LENGTH
 from hub.people.roles import Permission, Principal, can
-from hub.people.service import BadCredentials, InvalidUser
+from hub.people.service import BadCredentials, InvalidUser, Users
 from hub.people.throttle import TooManyAttempts
 from hub.web.auth import PUBLIC, client_of, signed_in
 from hub.web.pages.common import field, page
@@ -40,13 +41,12 @@ def login_form(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> T
 
 
 @post("/login", opt={PUBLIC: True}, include_in_schema=False)
-async def login_submit(request: Request[Any, Any, Any], data: Form) -> Any:
-    services = request.app.state.services
+async def login_submit(request: Request[Any, Any, Any], users: NamedDependency[Users], data: Form) -> Any:
     target = _safe_next(field(data, "next", "/"))
     username = field(data, "username")[:64]
     password = field(data, "password")[:256]
     try:
-        who = await anyio.to_thread.run_sync(services.users.authenticate, username, password, client_of(request))
+        who = await anyio.to_thread.run_sync(users.authenticate, username, password, client_of(request))
     except BadCredentials as exc:
         return page(request, None, "login.html", 401, next=target, error=str(exc), username=username)
     except TooManyAttempts as exc:
@@ -57,24 +57,34 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Any:
 
 
 @post("/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> Redirect:
-    await anyio.to_thread.run_sync(request.app.state.services.users.record_logout, who)
+async def logout(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], users: NamedDependency[Users]
+) -> Redirect:
+    await anyio.to_thread.run_sync(users.record_logout, who)
     request.clear_session()
     return Redirect("/login", status_code=303)
 
 
 @get("/password", include_in_schema=False, sync_to_thread=False)
-def password_form(request: Request[Any, Any, Any], who: NamedDependency[Principal]) -> Template:
-    return page(request, who, "password.html", error="")
+def password_form(
+    request: Request[Any, Any, Any], who: NamedDependency[Principal], cases: NamedDependency[CaseQueries]
+) -> Template:
+    return page(request, who, "password.html", names=cases.department_names, error="")
 
 
 @post("/password", include_in_schema=False)
-async def password_submit(request: Request[Any, Any, Any], who: NamedDependency[Principal], data: Form) -> Any:
+async def password_submit(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    users: NamedDependency[Users],
+    cases: NamedDependency[CaseQueries],
+    data: Form,
+) -> Any:
     """The user's own new password; then every session of theirs ends, this one too: sign in again."""
+    names = cases.department_names
     current, new = field(data, "current")[:256], field(data, "new")[:256]
     error = "两次输入的新密码不一致" if new != field(data, "again")[:256] else ""
     if not error:
-        users = request.app.state.services.users
         try:
             await anyio.to_thread.run_sync(users.change_own_password, who.username, current, new, client_of(request))
         except BadCredentials:
@@ -82,9 +92,9 @@ async def password_submit(request: Request[Any, Any, Any], who: NamedDependency[
         except InvalidUser:
             error = f"新密码至少 {MIN_LENGTH} 个字符，且需字母与数字（或其他字符）混合"
         except TooManyAttempts as exc:
-            return _too_many(page(request, who, "password.html", 429, error=str(exc)), exc)
+            return _too_many(page(request, who, "password.html", 429, names=names, error=str(exc)), exc)
     if error:
-        return page(request, who, "password.html", 400, error=error)
+        return page(request, who, "password.html", 400, names=names, error=error)
     request.set_session({"flash": [["ok", "密码已修改，所有登录均已退出，请用新密码登录"]], ROTATE: True})
     return Redirect("/login", status_code=303)
 

@@ -11,8 +11,10 @@ from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from hub.cases.messages import ACTION_LABELS
+from hub.cases.queries import CaseQueries
 from hub.cases.states import OPEN, Action
-from hub.cases.workflow import CaseConflict, InvalidAction
+from hub.cases.workflow import CaseConflict, InvalidAction, Workflow
+from hub.catalogue.in_force import CatalogueInForce
 from hub.people.roles import Permission, Principal
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, fields, flash, page, redirect_back
@@ -28,21 +30,22 @@ PAGE = 50
 def queue_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
+    cases: NamedDependency[CaseQueries],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
     status: Annotated[str | None, QueryParameter(max_length=32)] = None,
     mine: FromQuery[bool] = False,
     page_no: Annotated[int, QueryParameter(name="page", ge=1, le=100_000)] = 1,
 ) -> Template:
-    services = request.app.state.services
     statuses = [status] if status else None
-    result = services.cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE)
-    names = services.cases.department_names
+    result = cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE)
+    names = cases.department_names
     return page(
         request,
         who,
         "queue.html",
+        names=names,
         result=result,
-        departments=[(d, names.get(d, d)) for d in services.cases.departments_for(who)],
+        departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
         department=department or "",
         status=status or "",
         statuses=[s.value for s in CaseStatus if s in OPEN],
@@ -53,24 +56,33 @@ def queue_page(
 
 
 @get("/cases/{case_id:str}", opt={PERMISSION: Permission.CASE_READ}, include_in_schema=False, sync_to_thread=True)
-def case_page(request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: FromPath[str]) -> Template:
-    services = request.app.state.services
-    detail = services.cases.detail(who, case_id)
+def case_page(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    cases: NamedDependency[CaseQueries],
+    catalogue: NamedDependency[CatalogueInForce],
+    case_id: FromPath[str],
+) -> Template:
+    detail = cases.detail(who, case_id)
     return page(
         request,
         who,
         "case.html",
+        names=cases.department_names,
         d=detail,
         c=detail.case,
-        departments=[(d.code, d.name) for d in services.catalogue.current().departments],
+        departments=[(d.code, d.name) for d in catalogue.current().departments],
     )
 
 
 @post("/cases/{case_id:str}/act", opt={PERMISSION: Permission.CASE_ACT}, include_in_schema=False, sync_to_thread=True)
 def act(
-    request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    workflow: NamedDependency[Workflow],
+    case_id: FromPath[str],
+    data: Form,
 ) -> Redirect:
-    services = request.app.state.services
     back = f"/cases/{case_id}"
     try:
         action = Action(field(data, "action"))
@@ -81,7 +93,7 @@ def act(
     materials = fields(data, "materials")
     materials += [line.strip() for line in field(data, "other_materials").splitlines() if line.strip()]
     try:
-        outcome = services.workflow.act(who, case_id, action, version, field(data, "reason"), materials)
+        outcome = workflow.act(who, case_id, action, version, field(data, "reason"), materials)
     except (CaseConflict, InvalidAction) as exc:
         flash(request, "error", str(exc))
         return redirect_back(back)
@@ -93,13 +105,16 @@ def act(
     "/cases/{case_id:str}/route", opt={PERMISSION: Permission.CASE_ROUTE}, include_in_schema=False, sync_to_thread=True
 )
 def route(
-    request: Request[Any, Any, Any], who: NamedDependency[Principal], case_id: FromPath[str], data: Form
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    workflow: NamedDependency[Workflow],
+    case_id: FromPath[str],
+    data: Form,
 ) -> Redirect:
-    services = request.app.state.services
     back = f"/cases/{case_id}"
     try:
         version = int(field(data, "expected_version", "0"))
-        services.workflow.route(who, case_id, field(data, "department"), version, field(data, "note"))
+        workflow.route(who, case_id, field(data, "department"), version, field(data, "note"))
     except ValueError:
         flash(request, "error", "无效的版本")
     except (CaseConflict, InvalidAction) as exc:
@@ -113,16 +128,17 @@ def route(
 def overdue_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
+    cases: NamedDependency[CaseQueries],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Template:
-    services = request.app.state.services
-    board = services.cases.overdue(who, department or None)
-    names = services.cases.department_names
+    board = cases.overdue(who, department or None)
+    names = cases.department_names
     return page(
         request,
         who,
         "overdue.html",
+        names=names,
         board=board,
         department=department or "",
-        departments=[(d, names.get(d, d)) for d in services.cases.departments_for(who)],
+        departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
     )

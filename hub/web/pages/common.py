@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request
 from litestar.response import Redirect, Template
 
-from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS
 from hub.people.roles import Permission, Principal, can
 
 __all__ = ["field", "fields", "flash", "page", "redirect_back"]
@@ -30,11 +30,19 @@ def flash(request: Request[Any, Any, Any], kind: str, text: str) -> None:
 
 
 def page(
-    request: Request[Any, Any, Any], who: Principal | None, template: str, status_code: int = 200, **context: Any
+    request: Request[Any, Any, Any],
+    who: Principal | None,
+    template: str,
+    status_code: int = 200,
+    *,
+    names: Mapping[str, str] | None = None,
+    **context: Any,
 ) -> Template:
+    """``template`` with the user, their navigation and flash messages; ``names``: department code → name
+    (:attr:`hub.cases.queries.CaseQueries.department_names`), to show the user's departments."""
     messages = request.session.pop("flash", []) if "session" in request.scope else []
     nav = [(href, label, href == request.url.path) for href, label, p in _NAV if who and can(who, p)]
-    names = request.app.state.services.cases.department_names
+    names = names or {}
     who_departments = "、".join(names.get(d, d) for d in sorted(who.departments)) if who else ""
     return Template(
         template,
@@ -44,9 +52,6 @@ def page(
             "nav": nav,
             "who_departments": who_departments,
             "messages": messages,
-            "STATUS": STATUS_LABELS,
-            "ACTIONS": ACTION_LABELS,
-            "LIGHTS": LIGHT_LABELS,
             **context,
         },
         status_code=status_code,

@@ -10,8 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
+from hub.cases.queries import CaseQueries
+from hub.catalogue.in_force import CatalogueInForce
 from hub.people.roles import Permission, Principal
-from hub.reports.service import build
+from hub.reports.reporter import Reporter
 from hub.web import charts
 from hub.web.api.reports import period_of
 from hub.web.auth import PERMISSION
@@ -24,13 +26,15 @@ __all__ = ["reports_page"]
 def reports_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
+    reports: NamedDependency[Reporter],
+    cases: NamedDependency[CaseQueries],
+    catalogue: NamedDependency[CatalogueInForce],
     start: FromQuery[date | None] = None,
     end: FromQuery[date | None] = None,
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Template:
-    services = request.app.state.services
     period = period_of(start, end)
-    report = build(services.engine, period, [department] if department else None, services.catalogue.current())
+    report = reports.report(period, [department] if department else None)
     lines = report.items if department else report.departments
     label = "事项" if department else "部门"
     svg = {
@@ -56,10 +60,11 @@ def reports_page(
         request,
         who,
         "reports.html",
+        names=cases.department_names,
         report=report,
         svg=svg,
         department=department or "",
-        departments=[(d.code, d.name) for d in services.catalogue.current().departments],
+        departments=[(d.code, d.name) for d in catalogue.current().departments],
         csv_href=f"/api/reports.csv?{query}",
         csv_page=f"/reports.csv?{query}",
     )

@@ -2,8 +2,8 @@
 (healthy, out of paper, silent, gone, backlogged, clock off, behind on the catalogue), problems first,
 sortable columns, and one page per terminal with its alerts and history.
 
-The pages are served by uvicorn from the fleet router over a running hub (on SQLite and PostgreSQL);
-the screenshot is kept as docs/screenshots/fleet-dashboard.png.
+The pages are served by uvicorn from the fleet router (with the hub app's services and templates) over a
+running hub (on SQLite and PostgreSQL); the screenshot is kept as docs/screenshots/fleet-dashboard.png.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 import uvicorn
 from litestar import Litestar
-from litestar.datastructures import State
 from sqlalchemy import select
 
 from hub.db.models import TerminalRow, table
-from hub.fleet.web import fleet_router
+from hub.web.config import WebConfig
+from hub.web.pages.fleet import fleet_router
+from hub.web.services import Operations, Services, dependencies
+from hub.web.templating import template_config
 from protocol.envelope import utcnow
 from shegong.broker import free_port
 from tests.integration.fleet.conftest import alerts, fleet_state
@@ -36,7 +38,8 @@ def serve() -> Iterator[Any]:
 
     def start(runtime: Any) -> str:
         port = free_port()
-        app = Litestar(route_handlers=[fleet_router()], state=State({"runtime": runtime}))
+        provided = dependencies(Services.from_runtime(runtime), Operations.from_runtime(runtime), WebConfig("x" * 64))
+        app = Litestar(route_handlers=[fleet_router()], dependencies=provided, template_config=template_config())
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

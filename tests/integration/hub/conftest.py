@@ -24,6 +24,7 @@ from hub.runtime import HubRuntime
 from hub.settings import HubSettings
 from hub.web.app import create_app
 from hub.web.config import WebConfig
+from hub.web.services import Services
 from shegong.broker import free_port
 from tests.unit.hub.helpers import PASSWORDS, add_users
 
@@ -47,13 +48,19 @@ def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
 
 
 @pytest.fixture
-def app(hub: HubRuntime) -> Any:
-    return create_app(hub, WebConfig(secret=SECRET, cookie_secure=True))
+def services(hub: HubRuntime) -> Services:
+    """The back office's services over the hub, the ones its web app is given."""
+    return Services.from_runtime(hub)
 
 
 @pytest.fixture
-def people(app: Any) -> dict[str, Principal]:
-    return add_users(app.state.services.users)
+def app(hub: HubRuntime, services: Services) -> Any:
+    return create_app(hub, WebConfig(secret=SECRET, cookie_secure=True), services)
+
+
+@pytest.fixture
+def people(services: Services) -> dict[str, Principal]:
+    return add_users(services.users)
 
 
 @pytest.fixture

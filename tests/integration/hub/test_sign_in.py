@@ -99,8 +99,8 @@ def test_a_session_ends_at_its_absolute_limit_however_busy(hub, people):
         assert _sign_in(c, "clerk_mz").status_code == 303 and _signed_in(c)
 
 
-def test_a_password_change_ends_every_session_and_token_of_the_user(hub, app, people):
-    users = app.state.services.users
+def test_a_password_change_ends_every_session_and_token_of_the_user(hub, app, services, people):
+    users = services.users
     with (
         TestClient(app, base_url="https://hub.test") as office,
         TestClient(app, base_url="https://hub.test") as home,

@@ -102,8 +102,8 @@ def test_a_terminal_the_hub_rate_limits_or_refuses_often_has_an_alert_naming_it(
 
 
 def test_every_alert_kind_has_a_label_and_an_action_for_the_operator():
-    from hub.fleet.pages import labels
+    from hub.web.text import fleet_labels
 
-    t = labels()
+    t = fleet_labels()
     for kind in AlertKind:
         assert t["alert"].get(kind.value) and t["action"].get(kind.value), f"{kind.value} has no label or action"

@@ -1,0 +1,71 @@
+"""What ingest knows of terminals and refusals, as operators read it: the terminals the hub has heard of
+and the latest dead letters (their payloads stay in the database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from hub.db.models import DeadLetter, TerminalRow, table
+
+__all__ = ["DeadLetterRecord", "IngestRecords", "TerminalRecord"]
+
+_dead, _terms = table(DeadLetter), table(TerminalRow)
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalRecord:
+    """One row of ``terminals``: what births, deaths and heartbeats said (``health``: the last one, JSON)."""
+
+    terminal_id: str
+    online: bool
+    bd_seq: int
+    last_seq: int
+    seq_gaps: int
+    last_birth_at: datetime | None
+    last_seen_at: datetime | None
+    clock_skew_s: float | None
+    app_version: str
+    catalogue_version: int
+    health: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """One refusal without its payload: the topic, the reason, and the size and hash of what arrived."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    terminal_id: str | None
+    reason: str
+    detail: str
+    message_id: str | None
+    item_id: str | None
+    size: int
+    sha256: str | None
+
+
+class IngestRecords:
+    """Read-only views of ingest's tables for operators."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def terminals(self) -> list[TerminalRecord]:
+        """Every terminal the hub has heard of, by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_terms).order_by(_terms.c.terminal_id)).mappings().all()
+        return [TerminalRecord(**dict(r)) for r in rows]
+
+    def dead_letters(self, limit: int, reason: str | None = None) -> list[DeadLetterRecord]:
+        """The latest ``limit`` dead letters, newest first, optionally of one ``reason``."""
+        columns = [c for c in _dead.c if c.name != "payload"]
+        q = select(*columns).order_by(_dead.c.id.desc()).limit(limit)
+        if reason:
+            q = q.where(_dead.c.reason == reason)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [DeadLetterRecord(**dict(r)) for r in rows]

@@ -1,0 +1,152 @@
+"""The operators' pages under ``/fleet``: the dashboard of all terminals (sortable, problems first), one
+page per terminal with its history, the alerts, and (nested) the catalogue pages.
+
+Every route needs the ``fleet.read`` permission, checked by the app's guard (:class:`hub.web.auth.Guard`).
+The fleet's words (terminal states, alerts and what to do about them) are the ``t`` of
+:mod:`hub.web.text`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from litestar import Router, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+
+from hub.errors import NotFound
+from hub.fleet import view
+from hub.fleet.board import FleetBoard
+from hub.people.roles import Permission
+from hub.web.auth import PERMISSION
+from hub.web.pages.catalogue import catalogue_router
+
+__all__ = ["COLUMNS", "FleetTerminalOut", "FleetTerminalsOut", "fleet_router"]
+
+COLUMNS = [
+    ("terminal", "终端", ""),
+    ("state", "状态", ""),
+    ("seen", "最后心跳", ""),
+    ("outbox", "待上传", "num"),
+    ("oldest", "最早未传", "num"),
+    ("catalogue", "服务目录", ""),
+    ("app", "应用版本", ""),
+    ("disk", "磁盘剩余", "num"),
+    ("reader", "读卡器", ""),
+    ("printer", "打印机", ""),
+    ("clock", "时钟偏差", "num"),
+    ("uptime", "运行时长", "num"),
+    ("alerts", "告警", ""),
+]
+_EXTRA_SORT: dict[str, Callable[[view.TerminalView], Any]] = {
+    "reader": lambda v: (v.reader, v.terminal_id),
+    "printer": lambda v: (v.printer, v.terminal_id),
+}
+
+
+def _html(template: str, **context: Any) -> Template:
+    return Template(template, context=context)
+
+
+@get("/", sync_to_thread=True, name="fleet:dashboard", include_in_schema=False)
+def dashboard(
+    fleet: NamedDependency[FleetBoard],
+    sort: FromQuery[str] = "problems",
+    dir: FromQuery[str] = "",  # noqa: A002
+) -> Template:
+    board = fleet.board()
+    views = board.terminals
+    key = view.SORT_KEYS.get(sort) or _EXTRA_SORT.get(sort)
+    if key is None:
+        sort, key = "problems", view.SORT_KEYS["problems"]
+    desc = dir == "desc"
+    views.sort(key=key, reverse=desc)
+    counts = {s: sum(v.state.value == s for v in views) for s in ("online", "silent", "flapping", "offline")}
+    return _html(
+        "fleet/dashboard.html",
+        section="dashboard",
+        now=board.at,
+        views=views,
+        counts=counts,
+        active_alerts=sum(len(v.alerts) for v in views),
+        rollout=board.rollout,
+        settings=fleet.settings,
+        columns=COLUMNS,
+        sort=sort,
+        desc=desc,
+    )
+
+
+@get("/terminals/{terminal_id:str}", sync_to_thread=True, name="fleet:terminal", include_in_schema=False)
+def terminal_page(fleet: NamedDependency[FleetBoard], terminal_id: FromPath[str]) -> Template:
+    history = fleet.history(terminal_id)
+    if history is None:
+        raise NotFound(f"没有终端 {terminal_id}")
+    return _html(
+        "fleet/terminal.html",
+        section="dashboard",
+        v=history.terminal,
+        alerts=history.alerts,
+        beats=history.heartbeats,
+        links=history.links,
+        settings=fleet.settings,
+    )
+
+
+@get("/alerts", sync_to_thread=True, name="fleet:alerts", include_in_schema=False)
+def alerts_page(fleet: NamedDependency[FleetBoard], all: FromQuery[int] = 0) -> Template:  # noqa: A002
+    rows = fleet.alerts(active_only=not all)
+    return _html("fleet/alerts.html", section="alerts", alerts=rows, show_all=bool(all))
+
+
+@dataclass
+class FleetTerminalOut:
+    terminal_id: str
+    state: str
+    last_seen_at: datetime | None
+    outbox_depth: int
+    oldest_unsent_age_s: float | None
+    catalogue_version: int
+    rollout_s: float | None
+    """Seconds from publication to the terminal reporting the desired version; null while behind."""
+    alerts: list[str]
+
+
+@dataclass
+class FleetTerminalsOut:
+    desired_version: int | None
+    terminals: list[FleetTerminalOut]
+
+
+@get("/api/terminals", sync_to_thread=True, name="fleet:api", tags=["fleet"])
+def terminals_json(fleet: NamedDependency[FleetBoard]) -> FleetTerminalsOut:
+    """The dashboard's data as JSON (for scripts and the benchmark)."""
+    board = fleet.board()
+    return FleetTerminalsOut(
+        desired_version=board.desired.version if board.desired else None,
+        terminals=[
+            FleetTerminalOut(
+                terminal_id=v.terminal_id,
+                state=v.state.value,
+                last_seen_at=v.last_seen_at,
+                outbox_depth=v.outbox_depth,
+                oldest_unsent_age_s=v.oldest_unsent_age_s,
+                catalogue_version=v.catalogue_version,
+                rollout_s=v.rollout_s,
+                alerts=v.alerts,
+            )
+            for v in board.terminals
+        ],
+    )
+
+
+def fleet_router() -> Router:
+    """The ``/fleet`` pages (and ``/fleet/catalogue``), for users with ``fleet.read``."""
+    return Router(
+        path="/fleet",
+        route_handlers=[dashboard, terminal_page, alerts_page, terminals_json, catalogue_router()],
+        opt={PERMISSION: Permission.FLEET_READ},
+    )
