@@ -41,18 +41,20 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import paho.mqtt.client as mqtt
 import psutil
-from paho.mqtt.client import SocketLike
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
+
+if TYPE_CHECKING:  # paho declares it for type checkers only
+    from paho.mqtt.client import SocketLike
 
 __all__ = ["command", "run"]
 
