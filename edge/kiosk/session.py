@@ -159,6 +159,21 @@ class SessionStore:
             self._claims = {token: _Claim(token, session.sid, now)}
             return token, ended
 
+    def rejoin(self, facts: CardFacts) -> tuple[str, str] | None:
+        """The same card tapped on its open session: ``(claim token, sid)`` for a page that is not in the
+        session (the kiosk's browser restarted and lost its cookie) to take it up again; ``None`` when no
+        session of this card is open."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            session = next((s for s in self._sessions.values() if s.holder is not None and s.holder.key == facts.key), None)
+            if session is None:
+                return None
+            session.last_active = now
+            token = secrets.token_urlsafe(24)
+            self._claims = {token: _Claim(token, session.sid, now)}
+            return token, session.sid
+
     def anonymous(self) -> KioskSession:
         """A session without a card (browsing, or staff logging in first); ends any open one."""
         with self._lock:
@@ -177,12 +192,13 @@ class SessionStore:
                 session.last_active = now
             return session
 
-    def pending_claim(self) -> str | None:
-        """A claim token not yet used and still fresh (for a page that connected just after the tap)."""
+    def pending_claim(self, but: str | None = None) -> str | None:
+        """A claim token not yet used and still fresh (for a page that connected just after the tap), not
+        one for session ``but`` (the page asking is already in it)."""
         with self._lock:
             now = self._clock()
             for claim in self._claims.values():
-                if now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions:
+                if now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions and (but is None or claim.sid != but):
                     return claim.token
             return None
 

@@ -96,3 +96,17 @@ def test_the_session_builds_the_applicant_and_card_attributes():
 
     attrs = session.attributes(date.today())
     assert attrs.get("age") == 95 and attrs.get("household") == "shanghai" and attrs.get("sex") == "F"
+
+
+def test_the_same_card_again_gives_a_page_outside_the_session_a_claim_to_it():
+    """After the kiosk's browser restarted (no cookie), the same card's tap lets the new page into the open
+    session; a page already in the session is not sent anywhere."""
+    sessions, clock = store()
+    first = sessions.claim(sessions.card_tapped(identity("zhang-wei").card_facts())[0])
+    clock.now += 30
+    token, sid = sessions.rejoin(identity("zhang-wei").card_facts())
+    assert sid == first.sid and sessions.remaining(sid) == 60
+    assert sessions.pending_claim(but=first.sid) is None, "the page in the session stays where it is"
+    assert sessions.pending_claim() == token
+    assert sessions.claim(token) is first
+    assert sessions.rejoin(identity("li-na").card_facts()) is None
