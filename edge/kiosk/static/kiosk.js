@@ -19,6 +19,16 @@
     } catch (_) { /* not ours */ }
   };
 
+  // The staff sign-in runs out: the welcome page shows 工作人员登录 again; elsewhere the bar goes (the
+  // server no longer takes anything as staff), without losing what is typed on the page.
+  if (body.dataset.staffLeft) {
+    setTimeout(function () {
+      if (location.pathname === "/") { location.reload(); return; }
+      var bar = document.getElementById("staffbar");
+      if (bar) { bar.hidden = true; }
+    }, Number(body.dataset.staffLeft) * 1000);
+  }
+
   if (body.dataset.session !== "1") { return; }
   var idleMs = Number(body.dataset.idle) * 1000;
   var warnMs = Number(body.dataset.warn) * 1000;

@@ -73,17 +73,34 @@ def test_a_claim_token_works_once_and_only_while_fresh():
     assert sessions.pending_claim() is None and sessions.claim(late) is None
 
 
-def test_finish_ends_the_session_and_staff_logged_in_first_carry_over_to_the_card():
-    sessions, _ = store()
+def test_a_staff_sign_in_carries_over_from_resident_to_resident_until_its_time_is_up():
+    sessions, clock = store()
+    sessions.staff_signin = 100
     waiting = sessions.anonymous()
-    waiting.staff_id = "demo"
+    sessions.sign_in_staff("demo", waiting)
     token, ended = sessions.card_tapped(identity("wang-xiuying").card_facts())
     assert ended == [waiting.sid]
     session = sessions.claim(token)
     assert session.staff_id == "demo"
+    clock.now += 50
     other, _ = sessions.card_tapped(identity("li-na").card_facts())
-    assert sessions.claim(other).staff_id is None  # staff do not pass from one resident to the next
-    assert sessions.end(sessions.pending_claim() or "nope") is False
+    li = sessions.claim(other)
+    assert li.staff_id == "demo" and sessions.staff().left_s == 50  # no PIN for the next resident
+    li.staff_answers["unemployed"] = True
+    clock.now += 50
+    assert sessions.get(li.sid).staff_id is None and li.staff_answers == {}  # time up: answers go too
+    assert sessions.staff() is None
+    third, _ = sessions.card_tapped(identity("zhang-wei").card_facts())
+    assert sessions.claim(third).staff_id is None
+
+
+def test_signing_out_ends_staff_mode_for_the_open_session_and_the_next():
+    sessions, _ = store()
+    session = sessions.claim(sessions.card_tapped(identity("li-na").card_facts())[0])
+    sessions.sign_in_staff("demo", session)
+    assert sessions.sign_out_staff() == "demo"
+    assert session.staff_id is None and sessions.staff() is None
+    assert sessions.claim(sessions.card_tapped(identity("zhang-wei").card_facts())[0]).staff_id is None
 
 
 def test_the_session_builds_the_applicant_and_card_attributes():
