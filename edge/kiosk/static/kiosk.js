@@ -11,6 +11,20 @@
     history.replaceState(null, "", body.dataset.path);
   }
 
+  // On-screen keypads (templates/_keypad.html): a tapped key types into its field; no system keyboard.
+  document.addEventListener("click", function (e) {
+    var key = e.target.closest ? e.target.closest("[data-key]") : null;
+    var pad = key ? key.closest(".keypad") : null;
+    var field = pad ? document.getElementById(pad.dataset.for) : null;
+    if (!field) { return; }
+    var k = key.dataset.key;
+    var max = field.maxLength > 0 ? field.maxLength : 64;
+    if (k === "back") { field.value = field.value.slice(0, -1); }
+    else if (k === "clear") { field.value = ""; }
+    else if (field.value.length < max) { field.value += k; }
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
   var stream = new EventSource("/events");
   stream.onmessage = function (e) {
     try {
