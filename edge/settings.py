@@ -118,7 +118,7 @@ class EdgeSettings(TomlSettings):
         " mode (none ships with the terminal)",
     )
     kiosk_staff_signin_s: float = Field(
-        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from their PIN, across residents"
+        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
     )
     kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
     reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")

@@ -66,7 +66,10 @@ def build_kiosk(
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
     sessions = SessionStore(
-        config.idle_timeout_s + ping, config.warn_before_s, area=config.committee_area, staff_signin=config.staff_signin_s
+        config.idle_timeout_s + ping,
+        config.warn_before_s,
+        area=config.committee_area,
+        staff_signin=config.staff_signin_s,
     )
     if catalogue is not None:
         fixed = catalogue

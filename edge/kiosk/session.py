@@ -207,7 +207,7 @@ class SessionStore:
         with self._lock:
             now = self._clock()
             self._expire(now)
-            session = next((s for s in self._sessions.values() if s.holder is not None and s.holder.key == facts.key), None)
+            session = next((s for s in self._sessions.values() if s.holder and s.holder.key == facts.key), None)
             if session is None:
                 return None
             session.last_active = now
@@ -241,7 +241,8 @@ class SessionStore:
         with self._lock:
             now = self._clock()
             for claim in self._claims.values():
-                if now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions and (but is None or claim.sid != but):
+                fresh = now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions
+                if fresh and (but is None or claim.sid != but):
                     return claim.token
             return None
 

@@ -70,8 +70,8 @@ def test_instructions_do_not_look_like_buttons(start_kiosk, page):
     assert button == ["solid", "3px", "pointer"]  # what a button looks like here (kiosk.css .btn)
     for sel in ("#tap-card", "#tap-ss"):
         style = page.locator(sel).evaluate(
-            "e => { const s = getComputedStyle(e);"
-            " return {top: s.borderTopStyle, right: s.borderRightStyle, radius: s.borderTopLeftRadius, cursor: s.cursor}; }"
+            "e => { const s = getComputedStyle(e); return {top: s.borderTopStyle,"
+            " right: s.borderRightStyle, radius: s.borderTopLeftRadius, cursor: s.cursor}; }"
         )
         assert style == {"top": "none", "right": "none", "radius": "0px", "cursor": "default"}, sel
         assert page.locator(f"{sel} a, {sel} button, {sel} input").count() == 0, "nothing in it to press"
