@@ -57,7 +57,7 @@ def test_the_lower_half_shows_where_the_card_reader_is(start_kiosk, page):
     assert box["y"] + box["height"] <= PORTRAIT["height"], "on screen without scrolling"
     assert "读卡区在屏幕下方" in page.locator("#reader-where figcaption").inner_text()
     assert "读卡区" in (picture.get_attribute("alt") or "")
-    keep_screenshot(page, "kiosk-welcome", "kiosk")
+    keep_screenshot(page, "kiosk-welcome", "kiosk-portrait")  # not the journey's kiosk/kiosk-welcome
 
 
 def test_instructions_do_not_look_like_buttons(start_kiosk, page):

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.support import STAFF_ID, STAFF_PIN
+from tests.support import STAFF_ID, STAFF_PIN, keep_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -49,6 +49,8 @@ def test_staff_stay_signed_in_across_residents_until_they_sign_out(start_kiosk, 
     _tap(page, k, "li-na")  # the next resident: no PIN typed again
     assert "李娜" in page.locator(".holder").inner_text()
     assert STAFF_ID in page.locator("#staffbar").inner_text()
+    page.set_viewport_size({"width": 1080, "height": 1920})
+    keep_screenshot(page, "kiosk-staff-signed-in", "kiosk")
     page.goto(f"{k.url}/item/RS-002")
     assert page.locator("#apply").count() == 1, "staff may apply on her behalf"
 
