@@ -29,16 +29,16 @@ def test_controls_stay_put_when_the_offline_banner_appears(edge_factory, broker,
     k = start_kiosk(runtime=edge)
     page.set_viewport_size(PORTRAIT)
     page.goto(k.url)
-    assert page.locator("#offline-banner").count() == 0
+    assert page.locator(".bar .offline").count() == 0
     online = _boxes(page)
 
     broker.stop()
     wait_for(lambda: not edge.agent.connected_event.is_set(), what="terminal notices the broker is gone")
     page.reload()
-    assert page.locator("#offline-banner").is_visible()
+    assert page.locator(".bar .offline").is_visible()
     assert _boxes(page) == online, "a control moved when the offline banner appeared"
     # The banner sits under the controls, across the screen, not beside them.
-    banner = page.locator("#offline-banner").bounding_box()
+    banner = page.locator(".bar .offline").bounding_box()
     assert banner["y"] >= max(b["y"] + b["height"] for b in online.values()) - 1
 
     page.click("#lang-toggle")
