@@ -120,6 +120,9 @@ class EdgeSettings(TomlSettings):
         description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
         " mode (none ships with the terminal)",
     )
+    kiosk_staff_signin_s: float = Field(
+        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
+    )
     kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
     reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")
     sscard_lib: str = Field(
