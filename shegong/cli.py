@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("edge.devices.sim.cli", "device simulators on a pty: id-reader, sscard, scanner, printer"),
     "bench": ("shegong.bench.cli", "benchmarks printed as ratios against a baseline of the same run"),
     "protocol": ("shegong.protocol_cli", "export the protocol's JSON Schemas"),
+    "provision": ("provisioning.cli", "terminals over SSH from an inventory: apply [--check], wheelhouse"),
 }
 
 
