@@ -48,7 +48,7 @@ from provisioning.terminal import (
     state_command,
 )
 
-__all__ = ["HostResult", "apply", "summary"]
+__all__ = ["HostResult", "apply", "host_data", "summary"]
 
 log = logging.getLogger(__name__)
 NOT_YET_ISSUED = "(issued by the hub at apply)"
@@ -76,7 +76,7 @@ def summary(results: list[HostResult], check: bool) -> str:
     return f"{len(results)} terminal(s): {hosts_changed} {verb}, {unchanged} unchanged, {failed} failed"
 
 
-def _host_data(t: Terminal) -> dict[str, object]:
+def host_data(t: Terminal) -> dict[str, object]:
     data: dict[str, object] = {
         "ssh_hostname": t.host,
         "ssh_port": t.ssh_port,
@@ -159,12 +159,14 @@ def apply(
     release: Release,
     check: bool = False,
     emit: Callable[[str], None] = print,
+    new_credentials: bool = False,
 ) -> list[HostResult]:
-    """Bring ``terminals`` to their desired state (or, with ``check``, show what would change)."""
+    """Bring ``terminals`` to their desired state (or, with ``check``, show what would change).
+    ``new_credentials`` (rotate): each gets a new broker password from the hub, whatever it has."""
     results = {t.id: HostResult(t.id, t.host if t.ssh_port == 22 else f"{t.host}:{t.ssh_port}") for t in terminals}
     by_id = {t.id: t for t in terminals}
     config = Config(PARALLEL=min(MAX_PARALLEL, max(1, len(terminals))), CONNECT_TIMEOUT=15)
-    state = State(Inventory(([(t.id, _host_data(t)) for t in terminals], {})), config)
+    state = State(Inventory(([(t.id, host_data(t)) for t in terminals], {})), config)
     with contextlib.suppress(PyinfraError):  # every host failed to connect: each is reported below
         connect_all(state)
     hosts = {h.name: h for h in state.activated_hosts if h not in state.failed_hosts}
@@ -173,7 +175,7 @@ def apply(
             r.failed += 1
             r.notes.append("no SSH connection")
     try:
-        passwords = _passwords(state, hosts, by_id, inventory, check)
+        passwords, issued = _passwords(state, hosts, by_id, inventory, check, new_credentials)
     except Exception:
         disconnect_all(state)
         raise
@@ -193,6 +195,8 @@ def apply(
                 run_ops(state, no_wait=True)
             except PyinfraError as exc:
                 log.error("provisioning stopped: %s", exc)
+            if issued:  # after the terminals have their new passwords: the old ones are refused from now on
+                _reload_broker(inventory, str(terminals[0].known_hosts.expanduser()))
             for tid, host in hosts.items():
                 r = results[tid]
                 ops = state.ops.get(host, {}).values()
@@ -209,14 +213,20 @@ def apply(
 
 
 def _passwords(
-    state: State, hosts: dict[str, Host], by_id: dict[str, Terminal], inventory: ShegongInventory, check: bool
-) -> dict[str, str]:
-    """Each terminal's broker password: the one it has, else a new one from the hub (none in check mode)."""
+    state: State,
+    hosts: dict[str, Host],
+    by_id: dict[str, Terminal],
+    inventory: ShegongInventory,
+    check: bool,
+    renew: bool,
+) -> tuple[dict[str, str], bool]:
+    """Each terminal's broker password: the one it has, else (or if ``renew``) a new one from the hub
+    (none in check mode); and whether the hub issued any."""
     passwords: dict[str, str] = {}
     with ctx_state.use(state):
         for tid, host in hosts.items():
             with ctx_host.use(host):
-                current = _current_password(host)
+                current = None if renew else _current_password(host)
             if current:
                 passwords[tid] = current
     missing = [by_id[tid] for tid in hosts if tid not in passwords]
@@ -227,5 +237,10 @@ def _passwords(
         with hub_session(inventory.hub, known_hosts) as hub:
             for t in missing:
                 passwords[t.id] = hub.issue(t)
-            hub.reload_broker()
-    return passwords
+        return passwords, True
+    return passwords, False
+
+
+def _reload_broker(inventory: ShegongInventory, known_hosts: str) -> None:
+    with hub_session(inventory.hub, known_hosts) as hub:
+        hub.reload_broker()

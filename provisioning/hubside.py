@@ -41,7 +41,10 @@ class HubSession:
         return output.stdout.strip()
 
     def issue(self, t: Terminal) -> str:
-        """A new broker password for ``t`` (its MQTT user made or re-keyed), with ``t`` in the register."""
+        """A new broker password for ``t`` (its MQTT user made, or revoked and made again), with ``t`` in
+        the register. The old password works until the broker is reloaded (:meth:`reload_broker`)."""
+        if t.id in self._run("hub", "broker", "list", "--dir", self.target.broker_dir).split():
+            self.revoke(t)
         password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
         if not password or len(password.split()) != 1:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
@@ -50,6 +53,10 @@ class HubSession:
 
     def revoke(self, t: Terminal) -> None:
         self._run("hub", "broker", "revoke", t.id, "--dir", self.target.broker_dir)
+
+    def unregister(self, t: Terminal) -> None:
+        """Out of the terminal register: ingest takes no more cases from it."""
+        self._run("hub", "terminal", "remove", t.id)
 
     def reload_broker(self) -> None:
         ok, output = self.host.run_shell_command(

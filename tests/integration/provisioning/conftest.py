@@ -33,9 +33,15 @@ def hub(tmp_path: Path) -> dict[str, str]:
     broker_dir = tmp_path / "broker"
     run = {"env": {**env, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}, "check": True, "capture_output": True}
     subprocess.run([SHEGONG, "hub", "broker", "tls", "--dir", str(broker_dir), "--host", "127.0.0.1"], **run)  # type: ignore[call-overload]
-    subprocess.run([SHEGONG, "hub", "broker", "hub", "--dir", str(broker_dir)], **run)  # type: ignore[call-overload]
+    made = subprocess.run([SHEGONG, "hub", "broker", "hub", "--dir", str(broker_dir)], **run, text=True)  # type: ignore[call-overload]
     subprocess.run([SHEGONG, "hub", "migrate"], **run)  # type: ignore[call-overload]
-    return {**env, "broker_dir": str(broker_dir), "ca": str(broker_dir / "ca.crt")}
+    return {
+        **env,
+        "broker_dir": str(broker_dir),
+        "ca": str(broker_dir / "ca.crt"),
+        "hub_password": made.stdout.strip(),
+        "reload_broker": "true",
+    }
 
 
 @pytest.fixture
@@ -54,7 +60,12 @@ def terminals(tmp_path: Path, wheels: Path) -> Iterator[Callable[[int], list[Ssh
 
 
 def write_inventory(
-    tmp_path: Path, wheels: Path, hub: dict[str, str], hosts: list[Sshd], **terminal_extra: object
+    tmp_path: Path,
+    wheels: Path,
+    hub: dict[str, str],
+    hosts: list[Sshd],
+    broker_port: int = 8883,
+    **terminal_extra: object,
 ) -> Path:
     """An inventory as an administrator writes it, for ``hosts`` (terminals JW00n-K1)."""
     key = tmp_path / "admin" / "admin_ed25519"
@@ -66,6 +77,7 @@ def write_inventory(
         f"ssh_key = {toml_value(str(key))}",
         f"known_hosts = {toml_value(str(tmp_path / 'admin' / 'known_hosts'))}",
         'broker_host = "127.0.0.1"',
+        f"broker_port = {broker_port}",
         f"broker_tls_ca = {toml_value(hub['ca'])}",
         f"hub_public_key = {toml_value(CASE_PUBLIC_KEY)}",
         'admin_networks = ["127.0.0.0/8"]',
@@ -74,7 +86,7 @@ def write_inventory(
         'host = "@local"',
         f"shegong = {toml_value(SHEGONG)}",
         f"broker_dir = {toml_value(hub['broker_dir'])}",
-        'reload_broker = "true"',
+        f"reload_broker = {toml_value(hub['reload_broker'])}",
         f"env = {toml_value(env)}",
     ]
     for i, s in enumerate(hosts, 1):
