@@ -2,6 +2,7 @@
 
 ``retire`` refuses a terminal whose outbox holds undelivered cases (unless forced: copied here first),
 revokes its broker user, removes it from the register, stops its services and removes its data.
+``upgrade`` installs a new release beside the old, switches, and rolls back a terminal not healthy in time.
 ``apply`` makes each terminal what the inventory says; ``rotate`` does the same with new broker
 credentials: the hub revokes the old user and issues a new password, the broker reloads (the old
 password is refused from then on), the terminal gets the new one and, where systemd runs, restarts.
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--limit", nargs="+", metavar="ID", required=True, help="the terminals to retire")
     rt.add_argument("--force", action="store_true", help="retire even with undelivered items, copied here first")
     rt.add_argument("-v", "--verbose", action="store_true", help="pyinfra's own log of each operation")
+    u = sub.add_parser("upgrade", help="install the wheelhouse's release beside the old, switch, check, roll back")
+    u.add_argument("inventory", type=Path, help="the inventory file")
+    u.add_argument("--limit", nargs="+", metavar="ID", help="only these terminals")
+    u.add_argument("--timeout", type=float, default=120.0, help="seconds a terminal has to be healthy")
+    u.add_argument("-v", "--verbose", action="store_true", help="pyinfra's own log of each operation")
     w = sub.add_parser("wheelhouse", help="build the wheels terminals install from (they have no internet)")
     w.add_argument("inventory", type=Path, help="the inventory file: its wheelhouse folder is built")
     w.add_argument("--platform", help="the terminals' platform when it is not this machine's (manylinux2014_aarch64)")
@@ -69,6 +75,10 @@ def main(argv: Sequence[str]) -> int:
 
         return _report(retire(inventory, inventory.select(ns.limit), force=ns.force), check=False)
     release = wheelhouse.pack(inventory.wheelhouse)
+    if ns.cmd == "upgrade":
+        from provisioning.upgrade import upgrade
+
+        return _report(upgrade(inventory, inventory.select(ns.limit), release, ns.timeout), check=False)
     check = getattr(ns, "check", False)
     rotate = ns.cmd == "rotate"
     results = engine.apply(inventory, inventory.select(ns.limit), release, check=check, new_credentials=rotate)

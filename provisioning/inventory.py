@@ -83,6 +83,9 @@ class Settings(_Model):
     devices: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_DEVICES))
     edge: dict[str, Any] = Field(default_factory=dict, description="more edge settings, written into edge.toml")
     sshd_extra: list[str] = Field(default_factory=list, description="more sshd_config lines (tests, special sites)")
+    health_check: str = Field(
+        "", description="upgrade: a command on the terminal that must succeed (default: the outbox opens)"
+    )
 
     @field_validator("admin_networks")
     @classmethod

@@ -62,6 +62,9 @@ SYSTEMD_DIR = Path(__file__).resolve().parent.parent / "systemd"
 EDGE_UNITS = ("shegong-edge.service", "shegong-kiosk.service", "shegong-edge-night.service", "shegong-edge-night.timer")
 ENABLED_UNITS = ("shegong-edge.service", "shegong-kiosk.service", "shegong-edge-night.timer")
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-shegong.conf"
+# Debian's own Python (with python3-venv): whatever else an administrator put first on root's PATH (a pyenv
+# under /root) may not be readable by the shegong user the release runs as.
+SYSTEM_PYTHON = "/usr/bin/python3"
 NFT_PATH = "/etc/shegong/nftables.conf"
 
 
@@ -100,7 +103,7 @@ def release_installed(release: Release, extra: str = "edge") -> Generator[object
     yield FileUploadCommand(str(release.tar), tar, remote_temp_filename=host.get_temp_filename(tar))
     yield (
         f"set -e; rm -rf {wheels} {venv}; mkdir -p {wheels}; tar -xf {tar} -C {wheels}; "
-        f"python3 -m venv {venv}; "
+        f"{SYSTEM_PYTHON} -m venv {venv}; "
         f"{venv}/bin/pip install --quiet --no-index --no-cache-dir --find-links {wheels} 'shegong[{extra}]'; "
         f"rm -rf {wheels} {tar}; touch {done}"
     )

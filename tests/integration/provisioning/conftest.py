@@ -4,6 +4,7 @@ terminals — each a real sshd in its own mount namespace (see ``sshd.py``)."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -108,3 +109,23 @@ def write_inventory(
 def provision(*args: str) -> subprocess.CompletedProcess[str]:
     """``shegong provision …`` as an administrator runs it."""
     return subprocess.run([SHEGONG, "provision", *args], capture_output=True, text=True, timeout=600)
+
+
+def unit_of(sshd: Sshd, name: str) -> dict[str, list[str]]:
+    unit: dict[str, list[str]] = {}
+    for line in sshd.run(f"cat /etc/systemd/system/{name}").stdout.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            unit.setdefault(key, []).append(value)
+    return unit
+
+
+def as_unit(sshd: Sshd, unit: dict[str, list[str]], command: str | None = None) -> list[str]:
+    """``command`` (else the unit's ExecStart) as systemd would run it: its user and groups, its environment."""
+    env = [kv for line in unit["Environment"] for kv in shlex.split(line)]
+    user, group = unit["User"][0], unit["Group"][0]
+    run = command or unit["ExecStart"][0]
+    made = "mkdir -p /run/shegong && chown shegong:shegong /run/shegong && chmod 700 /run/shegong"
+    as_user = f"setpriv --reuid={user} --regid={group} --init-groups env -i PATH=/usr/bin:/bin {' '.join(env)}"
+    inner = f"{made} && exec {as_user} {run}"
+    return ["nsenter", "-t", str(sshd.pid), "-m", "sh", "-c", inner]

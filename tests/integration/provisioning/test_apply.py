@@ -8,7 +8,9 @@ broker users. The first run changes things, and the test then looks inside each 
 (Mosquitto's password file checks it); udev rules, journald and time settings, units enabled; sshd keys
 only, read by the running sshd. Starting the units is reported skipped (no systemd here). The second run
 reports ``changed=0`` for both. ``--check`` after an inventory edit shows the diff (password masked),
-counts the change and changes nothing. The machine running the tests has no ``shegong`` user after all.
+counts the change and changes nothing. sshd settings that refuse the administrator's second connection
+are put back over the first: the host is reported failed, and the administrator still gets in. The
+machine running the tests has no ``shegong`` user after all.
 """
 
 from __future__ import annotations
@@ -86,6 +88,20 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
     assert password not in check.stdout + check.stderr, "a diff never shows a secret"
     assert "1 terminal(s): 1 would change, 0 unchanged, 0 failed" in check.stdout
     assert t1.run("md5sum /etc/shegong/edge.toml").stdout == before, "--check changed nothing"
+
+    # sshd settings that would lock the administrator out are put back before the first connection closes
+    locked = inventory.read_text().replace(
+        f"ssh_port = {t1.port}\n", f'ssh_port = {t1.port}\nsshd_extra = ["AllowUsers nobody"]\n'
+    )
+    inventory.write_text(locked)
+    lockout = provision("apply", str(inventory), "--limit", "JW001-K1")
+    assert lockout.returncode == 1, lockout.stdout + lockout.stderr
+    assert re.search(r"terminal=JW001-K1 changed=\d+ failed=1", lockout.stdout)
+    assert "a second SSH connection was refused with the new sshd settings" in lockout.stderr
+    assert "the old settings were put back" in lockout.stderr
+    assert "AllowUsers" not in t1.run("cat /etc/ssh/sshd_config.d/50-shegong.conf").stdout
+    again = provision("apply", str(inventory), "--check", "--limit", "JW001-K1")
+    assert again.returncode == 0, "the administrator still gets in: " + again.stderr
 
     assert subprocess.run(["id", "shegong"], capture_output=True).returncode != 0, "the test machine is untouched"
     assert not Path("/opt/shegong").exists() and not Path("/etc/shegong/edge.toml").exists()

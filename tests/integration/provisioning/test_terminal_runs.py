@@ -16,7 +16,6 @@ terminal, the hub's register no longer lists it, and its data, configuration and
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import sqlite3
 import subprocess
@@ -30,8 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub import brokerauth
 from shegong.broker import Mosquitto, free_port
-from tests.integration.provisioning.conftest import SHEGONG, provision, write_inventory
-from tests.integration.provisioning.sshd import Sshd, skip_reason
+from tests.integration.provisioning.conftest import SHEGONG, as_unit, provision, unit_of, write_inventory
+from tests.integration.provisioning.sshd import skip_reason
 from tests.support import id_number, wait_for
 
 pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
@@ -58,26 +57,6 @@ def _login(port: int, ca: str, user: str, password: str) -> bool:
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def _unit(sshd: Sshd, name: str) -> dict[str, list[str]]:
-    unit: dict[str, list[str]] = {}
-    for line in sshd.run(f"cat /etc/systemd/system/{name}").stdout.splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            unit.setdefault(key, []).append(value)
-    return unit
-
-
-def _as_unit(sshd: Sshd, unit: dict[str, list[str]], command: str | None = None) -> list[str]:
-    """``command`` (else the unit's ExecStart) as systemd would run it: its user and groups, its environment."""
-    env = [kv for line in unit["Environment"] for kv in shlex.split(line)]
-    user, group = unit["User"][0], unit["Group"][0]
-    run = command or unit["ExecStart"][0]
-    made = "mkdir -p /run/shegong && chown shegong:shegong /run/shegong && chmod 700 /run/shegong"
-    as_user = f"setpriv --reuid={user} --regid={group} --init-groups env -i PATH=/usr/bin:/bin {' '.join(env)}"
-    inner = f"{made} && exec {as_user} {run}"
-    return ["nsenter", "-t", str(sshd.pid), "-m", "sh", "-c", inner]
 
 
 def _hub_env(hub: dict[str, str]) -> dict[str, str]:
@@ -115,13 +94,13 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
             stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / "hub.log", "wb"),  # noqa: SIM115 - closed with the process
         )
-        unit = _unit(t1, "shegong-edge.service")
+        unit = unit_of(t1, "shegong-edge.service")
         assert unit["User"] == ["shegong"] and unit["Type"] == ["notify"]
         submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
-        done = subprocess.run(_as_unit(t1, unit, submit), capture_output=True, text=True)
+        done = subprocess.run(as_unit(t1, unit, submit), capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         log = open(tmp_path / "edge.log", "wb")  # noqa: SIM115 - closed with the process
-        terminal = subprocess.Popen(_as_unit(t1, unit), stdout=subprocess.DEVNULL, stderr=log)
+        terminal = subprocess.Popen(as_unit(t1, unit), stdout=subprocess.DEVNULL, stderr=log)
         try:
             wait_for(lambda: _hub_cases(db) == 1, timeout=60, what="the terminal's case at the hub")
         finally:
@@ -140,7 +119,7 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         assert not _login(broker.port, hub["ca"], "JW001-K1", old), "the old password is refused after rotate"
         assert _login(broker.port, hub["ca"], "JW001-K1", new), "the new one, which the terminal holds, is accepted"
 
-        done = subprocess.run(_as_unit(t1, unit, submit), capture_output=True, text=True)  # queued, not yet sent
+        done = subprocess.run(as_unit(t1, unit, submit), capture_output=True, text=True)  # queued, not yet sent
         assert done.returncode == 0, done.stderr
         refused = provision("retire", str(inventory), "--limit", "JW001-K1")
         assert refused.returncode == 1, refused.stdout + refused.stderr
