@@ -35,6 +35,7 @@ from pyinfra.operations import files, server
 
 from provisioning import render
 from provisioning.inventory import Terminal
+from provisioning.wheelhouse import Release
 
 __all__ = [
     "EDGE_UNITS",
@@ -77,18 +78,6 @@ class ManagedFile:
     mode: str = "644"
     owner: str = "root"
     group: str = "root"
-
-
-@dataclass(frozen=True)
-class Release:
-    """A wheelhouse packed as one tar on the administrator's machine; ``name`` is ``VERSION-SHA8``."""
-
-    name: str
-    tar: Path
-
-    @property
-    def path(self) -> str:
-        return f"{OPT}/releases/{self.name}"
 
 
 @operation()

@@ -14,14 +14,27 @@ import io
 import subprocess
 import sys
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.errors import ProvisioningError
-from provisioning.terminal import Release
 
-__all__ = ["build", "pack"]
+__all__ = ["Release", "build", "pack"]
 
 PROJECT = Path(__file__).resolve().parent.parent
+RELEASES = "/opt/shegong/releases"  # on the terminal, side by side
+
+
+@dataclass(frozen=True)
+class Release:
+    """A wheelhouse packed as one tar on the administrator's machine; ``name`` is ``VERSION-SHA8``."""
+
+    name: str
+    tar: Path
+
+    @property
+    def path(self) -> str:
+        return f"{RELEASES}/{self.name}"
 
 
 def build(out: Path, extra: str = "edge", platform: str | None = None, project: Path = PROJECT) -> Path:
