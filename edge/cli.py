@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
 from edge.store import audit
 from edge.store.cases import NewCase
+from edge.watchdog import Watchdog, http_answers
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
 from kernel.process import stop_on_sigterm, wait_for_stop
@@ -26,6 +28,9 @@ from protocol.idnumber import birth_date, mask, sex
 __all__ = ["edge", "main"]
 
 log = logging.getLogger(__name__)
+# The sync loop turns every few milliseconds; a connect attempt blocks it for at most paho's connect timeout
+# and a TLS handshake. Still not turning after this long, it is hung: stop feeding systemd's watchdog.
+SYNC_STALL_S = 45.0
 
 
 @click.group(
@@ -170,13 +175,23 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
-        if kiosk:
-            try:
-                from edge.kiosk.server import serve
-            except ImportError:
-                log.warning("kiosk not installed here; running the sync agent only")
-            else:
-                serve(rt, stop)
-                return 0
-        wait_for_stop(stop)
+        watchdog = Watchdog({"sync agent loop": lambda: time.monotonic() - rt.agent.loop_at < SYNC_STALL_S})
+        try:
+            if kiosk:
+                try:
+                    from edge.kiosk.server import KioskServer, serve
+                except ImportError:
+                    log.warning("kiosk not installed here; running the sync agent only")
+                else:
+
+                    def listening(server: KioskServer) -> None:
+                        watchdog.checks["kiosk server"] = lambda: http_answers(server.local_url)
+                        watchdog.start().ready(f"serving the kiosk on {server.url}")
+
+                    serve(rt, stop, on_listening=listening)
+                    return 0
+            watchdog.start().ready("sync agent running")
+            wait_for_stop(stop)
+        finally:
+            watchdog.stop()
     return 0

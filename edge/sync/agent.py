@@ -171,6 +171,7 @@ class SyncAgent:
         self._inflight: dict[uuid.UUID, _Inflight] = {}
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
+        self.loop_at = 0.0  # monotonic time of the loop's last turn: systemd's watchdog (edge/watchdog.py) reads it
         self.connected_event = threading.Event()
         # Extension points, called in the agent's thread; each returns messages to publish (topic, payload).
         # ``down_handlers`` take decoded messages of a down channel; ``retained_handlers`` raw payloads of a topic.
@@ -212,7 +213,7 @@ class SyncAgent:
         )
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
+                now = self.loop_at = time.monotonic()
                 if self._client is None:
                     if now < self._next_try and self._probe_due(now) and self._broker_back():
                         self._next_try = now
