@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from edge import settings as edge_settings
 from edge.errors import EdgeError
-from edge.runtime import EdgeRuntime
+from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
 from edge.store.cases import NewCase
 from protocol.auditchain import Anchor
@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--field", action="append", default=[], metavar="KEY=VALUE", help="a form field (repeatable)")
     s.add_argument("--agent", help="staff id when submitting on a resident's behalf (代办)")
     s.add_argument("--count", type=int, default=1, help="submit this many identical cases (tests, benchmarks)")
+    con = sub.add_parser("console", help="the field maintenance console (Textual) of the terminal running here")
+    con.add_argument("--lang", choices=["zh", "en"], default="zh", help="language at start (L toggles)")
     sub.add_parser("outbox", help="outbox depth, oldest unsent item, parked items, alarms (JSON)")
     sub.add_parser("unpark", help="put items the hub refused back in the send loop, after fixing the cause")
     au = sub.add_parser("audit", help="the terminal's tamper-evident audit trail")
@@ -65,6 +67,10 @@ def main(argv: Sequence[str]) -> int:
     settings = edge_settings.load()
     if ns.cmd == "run":
         return _run(settings, kiosk=not ns.no_kiosk)
+    if ns.cmd == "console":  # a separate process: it never opens an EdgeRuntime of its own
+        from edge.console.app import run_console
+
+        return run_console(settings, lang=ns.lang)
     with EdgeRuntime(settings) as rt:
         if ns.cmd == "submit":
             fields = dict(f.split("=", 1) for f in ns.field)
@@ -143,6 +149,9 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
+        from edge.console.control import ControlServer, socket_path  # the maintenance console's way in
+
+        ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()
         if kiosk:
             try:
                 from edge.kiosk.server import serve
