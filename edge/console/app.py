@@ -7,6 +7,7 @@ Chinese and English, ``r`` reads everything again, ``q`` quits. Every word comes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from edge.settings import EdgeSettings
 
 __all__ = ["PANES", "ConsoleApp", "host_figures", "run_console"]
 
+log = logging.getLogger(__name__)
 PANES = ("overview", "sync", "catalogue", "audit", "settings", "network", "logs")
 
 
@@ -167,6 +169,9 @@ class ConsoleApp(App[None]):
             message = fn()
         except EdgeError as exc:
             self.call_from_thread(self.notify, str(exc), title=label, severity="error", timeout=8)
+        except Exception as exc:  # the console outlives a failed action: say what failed, log where
+            log.exception("console action %s failed", label)
+            self.call_from_thread(self.notify, type(exc).__name__, title=label, severity="error", timeout=8)
         else:
             self.call_from_thread(self.notify, message, title=label, timeout=8)
         self.call_from_thread(self.action_refresh)

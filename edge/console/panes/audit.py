@@ -56,7 +56,7 @@ class AuditPane(Vertical):
 
         def anchor() -> str:
             a = app.store.anchor()
-            text = t("console.done.anchor", entries=a.entries, last=a.last_id, head=a.head_hash)
+            text = t("console.done.anchor", entries=a.entries, last=a.last_id, head=a.head)
             self.app.call_from_thread(self.say, text)
             return text
 

@@ -16,7 +16,7 @@ class CataloguePane(Vertical):
     DEFAULT_CLASSES = "reloads"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="catalogue", classes="result")
+        yield Static(id="catalogue-versions", classes="result")
         yield buttons(words(self), "fetch")
 
     def load(self) -> None:
@@ -25,7 +25,7 @@ class CataloguePane(Vertical):
         if r is None:
             return
         announced = (r.status or {}).get("catalogue_announced")
-        self.query_one("#catalogue", Static).update(
+        self.query_one("#catalogue-versions", Static).update(
             t(
                 "console.catalogue",
                 in_force=r.store.catalogue_version,
