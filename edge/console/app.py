@@ -31,7 +31,7 @@ from edge.settings import EdgeSettings
 __all__ = ["PANES", "ConsoleApp", "host_figures", "run_console"]
 
 log = logging.getLogger(__name__)
-PANES = ("overview", "sync", "catalogue", "audit", "settings", "network", "logs")
+PANES = ("overview", "sync", "catalogue", "audit", "settings", "network", "logs", "devices")
 
 
 def host_figures(settings: EdgeSettings) -> HostFigures:

@@ -8,7 +8,7 @@ __all__ = ["pane_for"]
 
 
 def pane_for(name: str) -> Widget:
-    from edge.console.panes import audit, catalogue, logs, network, overview, settings, sync
+    from edge.console.panes import audit, catalogue, devices, logs, network, overview, settings, sync
 
     panes: dict[str, type[Widget]] = {
         "overview": overview.Overview,
@@ -18,5 +18,6 @@ def pane_for(name: str) -> Widget:
         "settings": settings.SettingsPane,
         "network": network.NetworkPane,
         "logs": logs.LogsPane,
+        "devices": devices.DevicesPane,
     }
     return panes[name]()
