@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs installed
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -106,6 +106,7 @@ class ConsoleApp(App[None]):
         active = self.query_one(TabbedContent).active
         await self.recompose()
         self.query_one(TabbedContent).active = active
+        self.refresh_bindings()
         self.show_readings()
 
     def action_show(self, name: str) -> None:

@@ -32,8 +32,9 @@ from shegong.db import make_engine, read_only
 
 __all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts", "technician"]
 
-_outbox, _cases, _alarms = OutboxRow.__table__, Case.__table__, Alarm.__table__
-_entries, _catalogue = AuditEntryRow.__table__, CatalogueStateRow.__table__
+# SQLModel's table classes carry __table__ at run time; its stubs do not say so.
+_outbox, _cases, _alarms = OutboxRow.__table__, Case.__table__, Alarm.__table__  # type: ignore[attr-defined]
+_entries, _catalogue = AuditEntryRow.__table__, CatalogueStateRow.__table__  # type: ignore[attr-defined]
 
 
 class NoStore(EdgeError):

@@ -5,6 +5,7 @@ the terminal's audit chain. No resident's ID number or name ever reaches the scr
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import stat
 
@@ -144,7 +145,7 @@ async def test_settings_in_force_with_secrets_masked(tmp_path):
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("5")
         await pilot.pause()
-        table = app.query_one("SettingsPane", DataTable)
+        table = app.query_one("#settings-table", DataTable)
         assert table.get_row("terminal_id") == ["terminal_id", "T-0001"]
         assert table.get_row("broker_password")[1] == "（已设置，已隐藏）"
         assert table.get_row("kiosk_staff_pins")[1] == "（已设置，已隐藏）"
@@ -213,3 +214,31 @@ async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_termi
         wait_for(lambda: rt.agent.stats["connects"] > connects, what="the announcement asked for again")
     store.close()
     assert console_entries(settings)[-1][1:] == ("console.fetch_catalogue", {"ok": True})
+
+
+async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits_only_the_staff_id(
+    settings, store, tmp_path, monkeypatch
+):
+    from edge.kiosk.staff import StaffDirectory, hash_pin
+
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        f'terminal_id = "T-0001"\nkiosk_staff_pins = "w01:{hash_pin("111111")},w02:{hash_pin("222222")}"\n'
+        '[committee_area]\ndistrict = "浦东新区"\nstreets = [{street = "潍坊路", lanes = "1-200"}]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(config))
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("5")
+        app.query_one("#pin-staff").focus()
+        await pilot.press(*"w01")
+        await press(app, pilot, "do-pin_reset")
+        said = str(app.query_one("#pin-result", Static).render())
+    pin = re.search(r"新密码：(\d{6})", said)[1]
+    staff = StaffDirectory(terminal_settings(tmp_path / "edge").kiosk_staff_pins or "")
+    assert staff.login("w01", pin) and not staff.login("w01", "111111")
+    assert staff.login("w02", "222222"), "the other staff member keeps theirs"
+    assert 'district = "浦东新区"' in config.read_text(encoding="utf-8")
+    [(actor, action, data)] = console_entries(settings)
+    assert (action, data) == ("console.pin_reset", {"staff": "w01"}) and pin not in json.dumps(data)

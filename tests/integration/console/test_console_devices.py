@@ -12,7 +12,6 @@ from textual.widgets import DataTable, Static
 
 from edge.console.control import ControlServer, socket_path
 from edge.console.store import ConsoleStore
-from edge.devices.sim.identities import identity
 from edge.devices.sim.idreader import IdReaderSim
 from edge.devices.sim.printer import PrinterSim
 from edge.devices.sim.scanner import ScannerSim
