@@ -52,9 +52,6 @@ class ConsoleApp(App[None]):
     """
     TITLE = "shegong"
     BINDINGS = [
-        Binding("l", "toggle_lang", "中/En"),
-        Binding("r", "refresh", "⟳"),
-        Binding("q", "quit", "✕"),
         *[Binding(str(i), f"show('{name}')", show=False) for i, name in enumerate(PANES, 1)],
     ]
 
@@ -96,6 +93,7 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._bind_keys()
         self.action_refresh()
         if self.refresh_every_s > 0:
             self.set_interval(self.refresh_every_s, self.action_refresh)
@@ -106,8 +104,15 @@ class ConsoleApp(App[None]):
         active = self.query_one(TabbedContent).active
         await self.recompose()
         self.query_one(TabbedContent).active = active
-        self.refresh_bindings()
+        self._bind_keys()
         self.show_readings()
+
+    def _bind_keys(self) -> None:
+        """The footer's keys, in the language shown (bound here, not in BINDINGS, so the words can change)."""
+        for key, action, word in (("l", "toggle_lang", "lang"), ("r", "refresh", "refresh"), ("q", "quit", "quit")):
+            self._bindings.key_to_bindings.pop(key, None)  # Textual has no unbind: replace in place
+            self.bind(key, action, description=self.t(f"console.keys.{word}"))
+        self.refresh_bindings()
 
     def action_show(self, name: str) -> None:
         self.query_one(TabbedContent).active = name
