@@ -4,6 +4,8 @@ a technician sees shows as a failing snapshot (``pytest --snapshot-update`` acce
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.integration.console.conftest import console_app
@@ -31,3 +33,12 @@ def _on(*keys: str):
 )
 def test_main_screens_at_80x24(snap_compare, settings, store, keys):
     assert snap_compare(console_app(settings, store), terminal_size=(80, 24), run_before=_on(*keys))
+
+
+@pytest.mark.parametrize("name", ["overview-zh", "overview-en", "sync-zh", "audit-zh", "catalogue-zh"])
+def test_the_screens_in_the_docs_are_the_snapshots(name):
+    root = Path(__file__).resolve().parents[3]
+    snapshot = (
+        Path(__file__).parent / "__snapshots__" / "test_console_snapshots" / f"test_main_screens_at_80x24[{name}].svg"
+    )
+    assert (root / "docs" / "screenshots" / f"console-{name}.svg").read_bytes() == snapshot.read_bytes()
