@@ -119,7 +119,12 @@ class ConsoleApp(App[None]):
 
     @work(thread=True, exclusive=True, group="refresh")
     def action_refresh(self) -> None:
-        readings = self.read()
+        try:
+            readings = self.read()
+        except Exception as exc:  # a locked or damaged store now: say so, and read again next time
+            log.exception("console refresh failed")
+            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}"[:200], severity="error", timeout=8)
+            return
         self.call_from_thread(self._got, readings)
 
     def read(self) -> Readings:
