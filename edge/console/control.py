@@ -128,7 +128,7 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
             "stats": dict(agent.stats),
             "catalogue_in_force": self.terminal.catalogue.version,
             "catalogue_announced": desired.version if desired is not None else None,
-            "devices": {k: str(v) for k, v in agent.health().items()},
+            "devices": json.loads(json.dumps(agent.health(), default=str)),  # the kiosk's DeviceHealth.as_dict()
         }
 
 

@@ -34,7 +34,9 @@ class DevicesPane(Vertical):
     def load(self) -> None:
         app, t = console(self), words(self)
         held = ((app.readings.status or {}) if app.readings else {}).get("devices") or {}
-        health = {"reader": held.get("reader"), "printer": held.get("printer"), "scanner": held.get("scanner")}
+        frames = sum(int(r.get("bad_frames", 0)) for r in held.get("readers") or [])
+        reader = f"{held['reader']} ({t('console.devices.bad_frames', n=frames)})" if held.get("reader") else None
+        health = {"reader": reader, "printer": held.get("printer"), "scanner": held.get("scanner")}
         table = self.query_one("#ports", DataTable)
         table.clear()
         for p in devices.ports(app.settings):
@@ -48,6 +50,7 @@ class DevicesPane(Vertical):
         app, t = console(self), words(self)
         s = app.settings
         name = (event.button.id or "").removeprefix("do-")
+        which = "reader" if s.reader_port else "sscard"  # the ID-card reader, else the social-security one
         event.stop()
 
         def guarded(action: str, run: Any, audited: Any) -> Any:
@@ -64,7 +67,7 @@ class DevicesPane(Vertical):
             return result
 
         def self_test() -> str:
-            guarded("self_test", lambda: devices.self_test(s), lambda r: {"bad_frames": r["bad_frames"]})
+            guarded("self_test", lambda: devices.self_test(s, which), lambda r: {"bad_frames": r["bad_frames"]})
             text = t("console.devices.sam_ok")
             self.app.call_from_thread(self.say, text)
             return text
@@ -73,7 +76,7 @@ class DevicesPane(Vertical):
             self.app.call_from_thread(self.say, t("console.devices.lay_card", s=int(TAP_TIMEOUT_S)))
             found = guarded(
                 "tap",
-                lambda: devices.tap(s, TAP_TIMEOUT_S),
+                lambda: devices.tap(s, TAP_TIMEOUT_S, which),
                 lambda r: {"card_type": r["card_type"], "bad_frames": r["bad_frames"]},
             )
             text = t("console.devices.card", **found)

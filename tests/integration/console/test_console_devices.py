@@ -80,6 +80,7 @@ async def test_self_test_tap_printer_slip_and_scan(bench, sims):
         assert result(app) == "读卡器安全模块自检通过"
         await press(app, pilot, "do-tap")
         shown = result(app)
+        assert "帧错误 0 次" in shown
         assert person.id_number[:6] in shown and person.id_number[-4:] in shown
         assert person.id_number not in shown and person.name not in shown and f"{person.name[0]}*" in shown
         await press(app, pilot, "do-printer")
@@ -124,7 +125,12 @@ async def test_a_failed_sam_is_told_and_audited(bench, sims):
 async def test_while_the_kiosk_holds_the_devices_the_console_leaves_them_alone(bench, sims):
     settings, store = bench
     rt = EdgeRuntime(settings)
-    rt.agent.health = lambda: {"reader": "ok", "printer": "ok", "scanner": "ok", "readers": []}  # as the kiosk sets it
+    rt.agent.health = lambda: {  # as the kiosk sets it (DeviceHealth.as_dict)
+        "reader": "ok",
+        "printer": "paper_low",
+        "scanner": "ok",
+        "readers": [{"name": "reader", "state": "ok", "bad_frames": 2}],
+    }
     server = ControlServer(rt, socket_path(settings.runtime_dir)).start()
     try:
         app = console_app(settings, store)
@@ -133,7 +139,7 @@ async def test_while_the_kiosk_holds_the_devices_the_console_leaves_them_alone(b
             await pilot.press("8")
             await pilot.pause()
             table = app.query_one("#ports", DataTable)
-            assert table.get_row_at(0)[3] == "ok"
+            assert table.get_row_at(0)[3] == "ok (帧错误 2 次)" and table.get_row_at(2)[3] == "paper_low"
             await press(app, pilot, "do-self_test")
         assert sims[0].commands == {}, "the console sent nothing to a reader the kiosk holds"
     finally:
