@@ -14,7 +14,7 @@ import click
 
 from edge import settings as edge_settings
 from edge.errors import EdgeError
-from edge.runtime import EdgeRuntime
+from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
 from edge.store.cases import NewCase
 from edge.watchdog import Watchdog, http_answers
@@ -49,6 +49,17 @@ def edge() -> None:
 def run(no_kiosk: bool) -> int:
     """Run the sync agent (and the kiosk, when installed) until stopped."""
     return _run(edge_settings.load(), kiosk=not no_kiosk)
+
+
+@edge.command()
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language at start (L toggles)"
+)
+def console(lang: str) -> int:
+    """The field maintenance console (Textual) of the terminal running here."""
+    from edge.console.app import run_console  # a separate process: it never opens an EdgeRuntime of its own
+
+    return run_console(edge_settings.load(), lang=lang)
 
 
 @edge.command()
@@ -175,6 +186,9 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
+        from edge.console.control import ControlServer, socket_path  # the maintenance console's way in
+
+        ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()
         watchdog = Watchdog({"sync agent loop": lambda: time.monotonic() - rt.agent.loop_at < SYNC_STALL_S})
         try:
             if kiosk:

@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(python3-venv mosquitto)
 if [ "${1:-test}" = test ]; then
-  want+=(chromium fonts-wqy-microhei gcc)  # browser tests and legible Chinese screenshots; the sscard tests compile C
+  want+=(chromium fonts-wqy-microhei gcc tmux)  # browser tests and legible Chinese screenshots; the sscard tests compile C; the console at 80×24
   want+=(openssh-server systemd cage)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor
 fi
 missing=()
@@ -19,6 +19,7 @@ for pkg in "${want[@]}"; do
     openssh-server) [ -x /usr/sbin/sshd ] || missing+=("$pkg") ;;
     systemd) command -v systemd-analyze >/dev/null 2>&1 || missing+=("$pkg") ;;
     cage) [ -x /usr/bin/cage ] || missing+=("$pkg") ;;
+    tmux) command -v tmux >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
