@@ -21,6 +21,7 @@ from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, Mes
 from protocol.health import Heartbeat
 from protocol.lookup import LookupReply, LookupRequest
 from protocol.ratings import RatingBatch
+from protocol.reconcile import NightReport, ReconcileReply, ReconcileRequest
 from protocol.state import Birth, Command, Death, HubState
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
@@ -41,6 +42,9 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     CatalogueReport,
     LookupRequest,
     LookupReply,
+    ReconcileRequest,
+    ReconcileReply,
+    NightReport,
 )
 
 Message = Annotated[
@@ -58,7 +62,10 @@ Message = Annotated[
     | CatalogueReply
     | CatalogueReport
     | LookupRequest
-    | LookupReply,
+    | LookupReply
+    | ReconcileRequest
+    | ReconcileReply
+    | NightReport,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -77,6 +84,8 @@ _ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType
     ("down", topics.Down.CATALOGUE): frozenset({MessageType.CATALOGUE_REPLY}),
     ("up", topics.Up.LOOKUP): frozenset({MessageType.LOOKUP_REQUEST}),
     ("down", topics.Down.LOOKUP): frozenset({MessageType.LOOKUP_REPLY}),
+    ("up", topics.Up.RECONCILE): frozenset({MessageType.RECONCILE_REQUEST, MessageType.NIGHT_REPORT}),
+    ("down", topics.Down.RECONCILE): frozenset({MessageType.RECONCILE_REPLY}),
 }
 
 
