@@ -22,7 +22,7 @@ __all__ = [
     "read_counter",
 ]
 
-HEAD = "e0013"
+HEAD = "e0014"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -55,10 +55,12 @@ class Case(EdgeModel, table=True):
 
 
 class OutboxRow(EdgeModel, table=True):
-    """One item waiting for the hub's ack after commit. Deleted by that ack, never before."""
+    """One item waiting for the hub's ack after commit. Deleted by that ack, never before. ``seq`` only
+    goes up (AUTOINCREMENT, e0014): the sync agent sends "what comes after the last seq it sent", so a
+    number handed out again after the outbox emptied would never be sent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unparked", "parked_at", "seq"),)
+    __table_args__ = (Index("ix_outbox_unparked", "parked_at", "seq"), {"sqlite_autoincrement": True})
 
     seq: int | None = Field(default=None, primary_key=True)
     item_id: str = Field(index=True, max_length=36)
