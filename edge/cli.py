@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--anchor", help="also check against an anchor printed earlier (its JSON, or entries:last_id:head)")
     purge = sub.add_parser("purge", help="purge acked, closed cases and ratings past the retention window")
     purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
+    sub.add_parser("nightly", help="run every overnight step once; JSON summary; exit 1 when a step failed")
+    restore = sub.add_parser("restore", help="write a nightly backup over the database (terminal stopped)")
+    restore.add_argument("backup", nargs="?", help="the backup file (default: the newest)")
     reader = sub.add_parser("reader", help="card reader tools (see `shegong edge reader --help`)", add_help=False)
     reader.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -65,6 +68,10 @@ def main(argv: Sequence[str]) -> int:
     settings = edge_settings.load()
     if ns.cmd == "run":
         return _run(settings, kiosk=not ns.no_kiosk)
+    if ns.cmd in ("nightly", "restore"):
+        from edge.night.cli import main as night_main
+
+        return night_main(settings, ns)
     with EdgeRuntime(settings) as rt:
         if ns.cmd == "submit":
             fields = dict(f.split("=", 1) for f in ns.field)

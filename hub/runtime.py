@@ -24,6 +24,7 @@ from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
+from hub.night.hooks import attach as attach_night
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -50,6 +51,7 @@ class HubRuntime:
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
             dead_letters_per_terminal=settings.dead_letters_per_terminal,
         )
+        attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)

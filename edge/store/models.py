@@ -52,6 +52,8 @@ class Case(EdgeModel, table=True):
     status_note: str = ""
     hub_acked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     payload: str
+    reconciled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    """When the hub last confirmed it holds this case (nightly reconciliation); retention needs it (e0015)."""
 
 
 class OutboxRow(EdgeModel, table=True):
@@ -126,6 +128,8 @@ class RatingRow(EdgeModel, table=True):
     case_id: str | None = Field(default=None, index=True, max_length=36)
     level: int
     rated_at: datetime = Field(sa_column=_ts())
+    reconciled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    """When the hub last confirmed it holds this rating (e0015)."""
 
 
 class CatalogueItemRow(EdgeModel, table=True):

@@ -1,0 +1,26 @@
+"""``shegong edge nightly`` and ``shegong edge restore``: the night's commands, wired from edge.cli."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edge.night.backup import Backups
+from edge.night.steps import run_night
+from edge.runtime import EdgeRuntime
+from edge.settings import EdgeSettings
+
+__all__ = ["main"]
+
+
+def main(settings: EdgeSettings, ns: argparse.Namespace) -> int:
+    if ns.cmd == "restore":
+        restored = Backups(settings).restore(Path(ns.backup) if ns.backup else None)
+        with EdgeRuntime(settings):  # brings a backup of an older release to today's schema
+            pass
+        print(f"restored {restored.name}; the next nightly reconciliation reports what the hub has since")
+        return 0
+    with EdgeRuntime(settings) as rt:
+        result = run_night(rt)
+    print(result.as_json(), flush=True)
+    return 0 if result.ok else 1
