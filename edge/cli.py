@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from edge import settings as edge_settings
 from edge.errors import EdgeError
+from edge.night.control import serve_control
 from edge.runtime import EdgeRuntime
 from edge.store import audit
 from edge.store.cases import NewCase
@@ -150,6 +151,7 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
+        serve_control(rt)  # `shegong edge nightly` runs the night in here, on this agent's link
         if kiosk:
             try:
                 from edge.kiosk.server import serve

@@ -25,6 +25,7 @@ from hub.db.engine import open_engine
 from hub.db.models import DeadLetter, DeadLetterCountRow
 from hub.errors import HubError
 from hub.ingest.deadletters import purge as purge_dead_letters
+from hub.night import cli as night_cli
 from protocol.envelope import utcnow
 from shegong.cli import stop_on_sigterm, wait_for_stop
 
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         help="verify: walk the chain and name the first broken entry; anchor: print its length and head to keep",
     )
     audit.add_argument("--anchor", help="also check against an anchor printed earlier (entries:last_id:head)")
+    audit.add_argument(
+        "--witnesses",
+        action="store_true",
+        help="verify: also the seals (audit key) and every daily anchor the terminals witnessed; names the days "
+        "where the chain disagrees",
+    )
     user = sub.add_parser("user", help="back-office users: add, passwd, disable, enable, list")
     user.add_argument("action", choices=["add", "passwd", "disable", "enable", "list"], help="what to do")
     user.add_argument("username", nargs="?", help="the user's login name")
@@ -100,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     term.add_argument("terminal", nargs="?", help="register, remove: the terminal id")
     term.add_argument("--committee", help="register: the committee code (its receipt numbers' prefix)")
     _broker_parser(sub)
+    night_cli.add_parsers(sub)
     return p
 
 
@@ -159,6 +167,10 @@ def _main(ns: argparse.Namespace) -> int:
         path = Path(settings.case_key_file)
         if ns.action == "init":
             public = casekey.init(path)
+            from hub.audit.keyed import AuditKey, key_path
+
+            if not key_path(settings).exists():
+                AuditKey.init(key_path(settings))  # beside the case key: seals the audit chain, signs anchors
             print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
         else:
             public = casekey.public_text(casekey.load(path))
@@ -166,6 +178,8 @@ def _main(ns: argparse.Namespace) -> int:
         return 0
     engine = open_engine(settings.database_url)
     try:
+        if ns.cmd in ("nightly", "backup", "restore"):
+            return night_cli.main(engine, settings, ns)
         if ns.cmd == "migrate":
             print("schema at head")
         elif ns.cmd == "audit":
@@ -267,6 +281,8 @@ def _audit(engine: Engine, ns: argparse.Namespace) -> None:
             f"audit chain broken at entry {broken.entry_id}: {broken.problem} ({checked} entries before it hold)"
         )
     print(f"audit chain intact: {checked} entries")
+    if ns.witnesses:
+        print(night_cli.verify_keyed(engine, hub_settings.load()))
 
 
 def _password(ns: argparse.Namespace) -> str:

@@ -24,6 +24,7 @@ from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
+from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
 from hub.settings import HubSettings
 
@@ -58,6 +59,7 @@ class HubRuntime:
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
+        self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
 
     def start(self) -> None:
         self.worker.start()

@@ -23,6 +23,7 @@ from protocol.lookup import LookupReply, LookupRequest
 from protocol.ratings import RatingBatch
 from protocol.reconcile import NightReport, ReconcileReply, ReconcileRequest
 from protocol.state import Birth, Command, Death, HubState
+from protocol.witness import AuditSegment, HubAnchor
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
 
@@ -45,6 +46,8 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     ReconcileRequest,
     ReconcileReply,
     NightReport,
+    HubAnchor,
+    AuditSegment,
 )
 
 Message = Annotated[
@@ -65,7 +68,9 @@ Message = Annotated[
     | LookupReply
     | ReconcileRequest
     | ReconcileReply
-    | NightReport,
+    | NightReport
+    | HubAnchor
+    | AuditSegment,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -86,6 +91,7 @@ _ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType
     ("down", topics.Down.LOOKUP): frozenset({MessageType.LOOKUP_REPLY}),
     ("up", topics.Up.RECONCILE): frozenset({MessageType.RECONCILE_REQUEST, MessageType.NIGHT_REPORT}),
     ("down", topics.Down.RECONCILE): frozenset({MessageType.RECONCILE_REPLY}),
+    ("up", topics.Up.AUDIT): frozenset({MessageType.AUDIT_SEGMENT}),
 }
 
 

@@ -58,6 +58,8 @@ class MessageType(enum.StrEnum):
     RECONCILE_REQUEST = "reconcile_request"
     RECONCILE_REPLY = "reconcile_reply"
     NIGHT_REPORT = "night_report"
+    HUB_ANCHOR = "hub_anchor"
+    AUDIT_SEGMENT = "audit_segment"
 
 
 class DeadLetterReason(enum.StrEnum):

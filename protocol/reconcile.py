@@ -123,6 +123,9 @@ class ReconcileReplyBody(Strict):
     unknown: list[uuid.UUID] = Field(
         default_factory=list, description="cases the hub holds from this terminal that the terminal never listed"
     )
+    audit_last_id: int = Field(
+        default=0, ge=0, description="to an audit segment: the terminal's last entry the hub holds, chain unbroken"
+    )
 
 
 class ReconcileReply(Envelope):

@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(python3-venv mosquitto)
 if [ "${1:-test}" = test ]; then
-  want+=(chromium fonts-wqy-microhei gcc)  # browser tests and legible Chinese screenshots; the sscard tests compile C
+  want+=(chromium fonts-wqy-microhei gcc postgresql-client)  # browser tests, legible Chinese screenshots; sscard tests compile C; the hub backup drill runs pg_dump
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -15,6 +15,7 @@ for pkg in "${want[@]}"; do
     chromium) [ -x /usr/bin/chromium ] || missing+=("$pkg") ;;
     fonts-wqy-microhei) [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=("$pkg") ;;
     gcc) command -v cc >/dev/null 2>&1 || missing+=("$pkg") ;;
+    postgresql-client) command -v pg_dump >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -36,7 +36,7 @@ class BackupBroken(EdgeError):
 class Backups:
     settings: EdgeSettings
 
-    def list(self) -> list[Path]:
+    def kept(self) -> list[Path]:
         """The backups kept, oldest first."""
         folder = self.settings.backup_dir
         if not folder.exists():
@@ -57,14 +57,14 @@ class Backups:
             raise BackupBroken(f"the night's backup failed its integrity check: {problem}")
         partial.replace(target)
         removed = 0
-        for old in self.list()[: -self.settings.night_backups]:
+        for old in self.kept()[: -self.settings.night_backups]:
             old.unlink()
             removed += 1
-        return {"bytes": target.stat().st_size, "kept": len(self.list()), "removed": removed}
+        return {"bytes": target.stat().st_size, "kept": len(self.kept()), "removed": removed}
 
     def restore(self, source: Path | None = None) -> Path:
         """Write ``source`` (default: the newest backup) over the database; the terminal must be stopped."""
-        backups = self.list()
+        backups = self.kept()
         chosen = source or (backups[-1] if backups else None)
         if chosen is None or not chosen.exists():
             raise BackupBroken("no backup to restore")

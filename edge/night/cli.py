@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from edge.night.backup import Backups
+from edge.night.control import ask_service
 from edge.night.steps import run_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
@@ -20,7 +22,9 @@ def main(settings: EdgeSettings, ns: argparse.Namespace) -> int:
             pass
         print(f"restored {restored.name}; the next nightly reconciliation reports what the hub has since")
         return 0
-    with EdgeRuntime(settings) as rt:
-        result = run_night(rt)
-    print(result.as_json(), flush=True)
-    return 0 if result.ok else 1
+    summary = ask_service(settings.runtime_dir)  # the service runs: the night runs in it, on its link
+    if summary is None:
+        with EdgeRuntime(settings) as rt:
+            summary = run_night(rt).as_json()
+    print(summary, flush=True)
+    return 0 if json.loads(summary)["ok"] else 1

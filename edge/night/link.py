@@ -1,9 +1,11 @@
-"""The nightly run's own short MQTT link: requests on ``up/…``, replies paired by correlation id.
+"""The nightly run's way to the hub: the terminal's own sync agent, requests paired with replies.
 
-It runs beside the terminal's sync agent (``shegong edge run``), not inside it: it logs in as the same
-MQTT user (so the broker's ACL confines it to this terminal's topics) under its own client id
-(``<terminal>-night``, clean session), so the agent's persistent session is left alone. Replies on
-``down/reconcile`` reach both; the agent has no handler for them and ignores them.
+The broker makes the MQTT user name the client id (``use_username_as_clientid``), so a second connection
+of this terminal would throw the sync agent off and take its persistent session. So the night talks
+through the agent: requests go out on ``up/…`` through :meth:`SyncAgent.publish`, replies on
+``down/reconcile`` come back through a down handler, and the hub's retained audit anchor through a
+retained handler. When no agent runs (``shegong edge nightly`` with the service stopped), the night starts
+one for its duration, which also sends whatever the night put back in the outbox.
 """
 
 from __future__ import annotations
@@ -15,19 +17,13 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.reasoncodes import ReasonCode
-
 from edge.errors import EdgeError
-from edge.settings import EdgeSettings
-from edge.sync.agent import link_problem
+from edge.sync.agent import SyncAgent
 from protocol import topics
-from protocol.codec import decode_for_topic
-from protocol.envelope import Envelope, ProtocolError, utcnow
+from protocol.envelope import Envelope, utcnow
 from protocol.reconcile import ReconcileReply
 
-__all__ = ["NightLink", "NoAnswer"]
+__all__ = ["AgentLink", "NoAnswer"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -37,120 +33,62 @@ class NoAnswer(EdgeError):
     """The broker or the hub did not answer in time: the step fails, and the next night tries again."""
 
 
-class NightLink:
-    """Connect with :meth:`open`, ask with :meth:`ask`, end with :meth:`close` (or use ``with``)."""
+class AgentLink:
+    """Requests and replies over ``agent``; :meth:`close` takes the night's handlers off it again."""
 
-    def __init__(self, settings: EdgeSettings, timeout_s: float | None = None) -> None:
-        self.settings = settings
-        self.timeout_s = timeout_s or settings.night_reply_timeout_s
+    def __init__(self, agent: SyncAgent, timeout_s: float, clock: Callable[[], datetime] = utcnow) -> None:
+        self.agent = agent
+        self.terminal = agent.settings.terminal_id
+        self.timeout_s = timeout_s
+        self._clock = clock
         self._replies: dict[uuid.UUID, tuple[ReconcileReply, datetime]] = {}
         self._cond = threading.Condition()
-        self._connected = threading.Event()
-        # Retained topics and down channels the caller wants to see (the catalogue), in paho's thread.
-        self.retained_handlers: dict[str, Callable[[bytes], list[Outgoing]]] = {}
-        self.down_handlers: dict[topics.Down, Callable[[Envelope], list[Outgoing]]] = {}
-        self._client: mqtt.Client | None = None
+        self._started_agent = False
+        agent.down_handlers[topics.Down.RECONCILE] = self._on_reply
 
-    def open(self) -> NightLink:
-        s = self.settings
-        if problem := link_problem(s):
-            raise NoAnswer(problem)
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{s.terminal_id}-night",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        if s.broker_password:
-            client.username_pw_set(s.broker_username or s.terminal_id, s.broker_password)
-        if s.broker_tls_ca:
-            client.tls_set(ca_certs=str(s.broker_tls_ca))
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
-        self._client = client
-        try:
-            client.connect(s.broker_host, s.broker_port, keepalive=max(5, s.keepalive_s), clean_start=True)
-        except OSError as exc:
-            raise NoAnswer(f"broker {s.broker_host}:{s.broker_port} not reachable: {exc}") from None
-        client.loop_start()
-        if not self._connected.wait(self.timeout_s):
-            self.close()
-            raise NoAnswer("the broker did not accept the connection in time")
+    def open(self) -> AgentLink:
+        """Wait for the agent's link (starting the agent when it does not run)."""
+        if not self.agent.running:
+            self.agent.start()
+            self._started_agent = True
+        if not self.agent.connected_event.wait(self.timeout_s):
+            raise NoAnswer("no link to the broker: the night's exchanges with the hub wait for the next night")
         return self
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()
+        self.agent.down_handlers.pop(topics.Down.RECONCILE, None)
+        if self._started_agent:
+            self.agent.stop()
 
-    def __enter__(self) -> NightLink:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
-        if reason.is_failure:
-            log.error("broker refused the nightly link: %s", reason)
-            return
-        t = self.settings.terminal_id
-        wanted = [topics.down(t, topics.Down.RECONCILE), *(topics.down(t, d) for d in self.down_handlers)]
-        wanted += list(self.retained_handlers)
-        client.subscribe([(w, 1) for w in wanted])
-        self._connected.set()
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        received = utcnow()
-        try:
-            if msg.topic in self.retained_handlers:
-                self.publish_all(self.retained_handlers[msg.topic](bytes(msg.payload)))
-                return
-            message = decode_for_topic(msg.topic, bytes(msg.payload))
-        except ProtocolError as exc:
-            log.error("refused a message on %s: %s", msg.topic, exc)
-            return
-        except Exception:  # noqa: BLE001 - a handler's failure must not kill paho's thread
-            log.exception("handling %s failed", msg.topic)
-            return
+    def _on_reply(self, message: Envelope) -> list[Outgoing]:
         if isinstance(message, ReconcileReply):
             with self._cond:
-                self._replies[message.body.correlation_id] = (message, received)
+                self._replies[message.body.correlation_id] = (message, self._clock())
                 self._cond.notify_all()
-            return
-        channel = topics.parse(msg.topic).channel
-        handler = self.down_handlers.get(channel) if isinstance(channel, topics.Down) else None
-        if handler is not None:
-            try:
-                self.publish_all(handler(message))
-            except Exception:  # noqa: BLE001 - as above
-                log.exception("handling %s failed", msg.topic)
-
-    def publish_all(self, messages: list[Outgoing]) -> None:
-        for topic, payload in messages:
-            self.publish(topic, payload)
+        return []
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1 and wait for the broker's PUBACK."""
-        if self._client is None:
-            raise NoAnswer("the nightly link is closed")
-        info = self._client.publish(topic, payload, qos=1)
-        info.wait_for_publish(self.timeout_s)
-        if not info.is_published():
-            raise NoAnswer(f"the broker did not take a message on {topic} in time")
+        deadline = time.monotonic() + self.timeout_s
+        while not self.agent.publish(topic, payload):
+            if time.monotonic() > deadline:
+                raise NoAnswer(f"could not publish on {topic}: the link is down")
+            self.agent.connected_event.wait(min(1.0, max(0.0, deadline - time.monotonic())))
 
-    def ask(self, message: Envelope, correlation_id: uuid.UUID) -> tuple[ReconcileReply, float]:
-        """Send ``message`` on ``up/reconcile`` and wait for the reply that repeats ``correlation_id``.
+    def ask(
+        self, message: Envelope, correlation_id: uuid.UUID, channel: topics.Up = topics.Up.RECONCILE
+    ) -> tuple[ReconcileReply, float]:
+        """Send ``message`` on ``up/<channel>`` and wait for the reply that repeats ``correlation_id``.
 
         Returns the reply and the hub's clock offset from ours in seconds (its ``sent_at`` against the
         midpoint of our send and receive), for the clock check."""
-        sent = utcnow()
+        sent = self._clock()
         started = time.monotonic()
-        self.publish(topics.up(self.settings.terminal_id, topics.Up.RECONCILE), message.encode())
+        self.publish(topics.up(self.terminal, channel), message.encode())
         with self._cond:
             while correlation_id not in self._replies:
                 left = self.timeout_s - (time.monotonic() - started)
                 if left <= 0:
-                    raise NoAnswer("the hub did not answer the reconciliation in time")
+                    raise NoAnswer(f"the hub did not answer on up/{channel.value} in time")
                 self._cond.wait(left)
             reply, received = self._replies.pop(correlation_id)
         midpoint = sent + (received - sent) / 2

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from edge.errors import EdgeError
 from edge.night.ledger import Ledger
-from edge.night.link import NightLink
+from edge.night.link import AgentLink
 from edge.store.cases import CaseStore
 from protocol.envelope import utcnow
 from protocol.reconcile import (
@@ -78,7 +78,7 @@ class Reconciliation:
         self.window_days = window_days
         self._clock = clock
 
-    def run(self, link: NightLink) -> ReconcileResult:
+    def run(self, link: AgentLink) -> ReconcileResult:
         now = self._clock()
         first, last = self.ledger.window(day_of(now), self.window_days)
         lines = self.ledger.lines(first, last)
@@ -114,7 +114,7 @@ class Reconciliation:
         log.info("nightly reconciliation: %s", result.counts())
         return result
 
-    def _details(self, link: NightLink, batch: list[DayItems], result: ReconcileResult, now: datetime) -> float:
+    def _details(self, link: AgentLink, batch: list[DayItems], result: ReconcileResult, now: datetime) -> float:
         body = ReconcileRequestBody(first_day=batch[0].day, last_day=batch[-1].day, items=batch)
         reply, offset = self._ask(link, body)
         result.confirmed += self.ledger.confirm(reply.held, now)
@@ -130,7 +130,7 @@ class Reconciliation:
             log.warning("the hub holds %d case(s) from this terminal that it never listed", len(reply.unknown))
         return offset
 
-    def _ask(self, link: NightLink, body: ReconcileRequestBody) -> tuple[ReconcileReplyBody, float]:
+    def _ask(self, link: AgentLink, body: ReconcileRequestBody) -> tuple[ReconcileReplyBody, float]:
         request = ReconcileRequest(terminal=self.terminal, sent_at=self._clock(), body=body)
         reply, offset = link.ask(request, body.correlation_id)
         if reply.body.status is not ReconcileStatus.OK:

@@ -4,11 +4,13 @@
 2. ``catalogue`` — the catalogue in force brought to the version the hub announces (retained).
 3. ``reconcile`` — both ways with the hub, with repair (:mod:`edge.night.reconcile`).
 4. ``clock`` — the hub's clock against ours, from the reconciliation's replies; an alarm when far off.
-5. ``retention`` — purge what the hub confirmed and the window allows.
-6. ``report`` — the night's result to the hub, for this terminal's fleet page.
+5. ``audit`` — this terminal's new audit entries to the hub, with the hub's anchors it witnessed.
+6. ``retention`` — purge what the hub confirmed and the window allows.
+7. ``report`` — the night's result to the hub, for this terminal's fleet page.
 
-The steps that talk to the hub share one short MQTT link (:class:`~edge.night.link.NightLink`), opened by
-the first of them; a step that fails is recorded and the next one runs (:func:`shegong.nightly.run_steps`).
+The steps that talk to the hub go through the terminal's sync agent (:class:`~edge.night.link.AgentLink`),
+started for the night when it does not run; a step that fails is recorded and the next one runs
+(:func:`shegong.nightly.run_steps`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from edge.catalogue.sync import CatalogueSync
 from edge.errors import EdgeError
 from edge.night.backup import Backups
 from edge.night.ledger import Ledger
-from edge.night.link import NightLink
+from edge.night.link import AgentLink
 from edge.night.reconcile import ReconcileResult, Reconciliation
 from edge.runtime import EdgeRuntime
 from protocol import topics
@@ -53,16 +54,15 @@ class Night:
         self.settings = rt.settings
         self._clock = clock
         self.started_at = clock()
-        self._link: NightLink | None = None
-        self._catalogue = CatalogueSync(rt.catalogue, rt.settings.terminal_id, clock=clock)
+        self._link: AgentLink | None = None
+        self._catalogue = rt.catalogue_sync
         self.reconciled: ReconcileResult | None = None
 
-    def link(self) -> NightLink:
+    def link(self) -> AgentLink:
         if self._link is None:
-            link = NightLink(self.settings)
-            link.retained_handlers[topics.catalogue()] = self._catalogue.on_announcement
-            link.down_handlers[topics.Down.CATALOGUE] = self._catalogue.on_reply
-            self._link = link.open()
+            link = AgentLink(self.rt.agent, self.settings.night_reply_timeout_s, clock=self._clock)
+            self._link = link
+            link.open()
         return self._link
 
     def close(self) -> None:
@@ -76,6 +76,7 @@ class Night:
             ("catalogue", self.catalogue),
             ("reconcile", self.reconcile),
             ("clock", self.clock),
+            ("audit", self.audit),
             ("retention", self.retention),
         ]
 
@@ -118,6 +119,10 @@ class Night:
             raise ClockOff(f"this terminal's clock is {-offset:+.0f} s off the hub's")
         self.rt.alarms.clear("clock_skew")
         return counts
+
+    def audit(self) -> Mapping[str, int]:
+        """This terminal's new audit entries up to the hub, with the hub anchors it witnessed."""
+        return self.rt.witness.upload(self.link(), self._clock())
 
     def retention(self) -> Mapping[str, int]:
         counts = self.rt.retention.purge(now=self._clock())

@@ -19,6 +19,7 @@ __all__ = [
     "CatalogueItemRow",
     "CatalogueStateRow",
     "EdgeModel",
+    "HubAnchorRow",
     "Meta",
     "OutboxRow",
     "RatingRow",
@@ -182,3 +183,18 @@ class AuditAnchorRow(EdgeModel, table=True):
     last_id: int = 0
     head_hash: str = Field(max_length=64)
     at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class HubAnchorRow(EdgeModel, table=True):
+    """A signed daily anchor of the hub's audit chain, as this terminal received it: kept as a witness, the
+    first one of each day (a later, different one for the same day is not taken)."""
+
+    __tablename__ = "hub_anchors"
+
+    day: str = Field(primary_key=True, max_length=10)
+    entries: int
+    last_id: int
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+    signature: str = Field(max_length=128)
+    received_at: datetime = Field(sa_column=_ts())

@@ -470,22 +470,24 @@ class AuditWitnessRow(HubModel, table=True):
     entries: int = Field(sa_type=BigIntPK)
     last_id: int = Field(sa_type=BigIntPK)
     head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
     signature: str = Field(max_length=128)
     received_at: datetime = Field(sa_column=_ts())
 
 
 class TerminalAuditSegmentRow(HubModel, table=True):
-    """A terminal's audit entry as it sent it up: the chain's links without their details (no personal data)."""
+    """A terminal's audit entry as it sent it up (an entry holds no ID number or name), its hash checked and
+    following the one before: the hub's copy of each terminal's chain."""
 
     __tablename__ = "terminal_audit_segments"
 
     terminal_id: str = Field(primary_key=True, max_length=64)
     entry_id: int = Field(primary_key=True, sa_type=BigIntPK)
     at: datetime = Field(sa_column=_ts())
-    actor: str = Field(max_length=64)
+    actor: str = Field(sa_type=Text)
     action: str = Field(max_length=64)
-    subject: str = Field(max_length=64)
+    subject: str = Field(sa_type=Text)
+    data: str = Field(sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
-    mac: str = Field(max_length=64)
     received_at: datetime = Field(sa_column=_ts())

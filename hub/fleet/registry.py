@@ -34,7 +34,7 @@ from hub.db.models import (
     FleetTerminalRow,
     TerminalRow,
 )
-from hub.fleet.assess import Assessment, Desired, Facts, State, assess
+from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
 from hub.fleet.settings import FleetSettings
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
@@ -44,6 +44,7 @@ from protocol.state import Birth, Death
 __all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals"]
 
 log = logging.getLogger(__name__)
+_OWN_KINDS = frozenset(k.value for k in AlertKind)
 _SERIALIZATION_FAILURE = "40001"
 _terms, _fleet = TerminalRow.__table__, FleetTerminalRow.__table__
 _alerts, _beats, _links = FleetAlertRow.__table__, FleetHeartbeatRow.__table__, FleetLinkEventRow.__table__
@@ -337,7 +338,8 @@ class Fleet:
         q = select(_alerts.c.kind, _alerts.c.id).where(
             _alerts.c.terminal_id == terminal, _alerts.c.cleared_at.is_(None)
         )
-        return {r.kind: r.id for r in conn.execute(q)}
+        # Only the kinds this evaluator raises: others (the night's ``night_missed``) are their raiser's to clear.
+        return {r.kind: r.id for r in conn.execute(q) if r.kind in _OWN_KINDS}
 
     def evaluate(
         self, conn: Connection, terminal: str, now: datetime | None = None, snap: dict[str, Any] | None = None

@@ -52,13 +52,12 @@ def latest(engine: Engine, terminal: str) -> dict[str, Any] | None:
         row = conn.execute(select(NightResultRow).where(NightResultRow.terminal_id == terminal)).mappings().first()
     if row is None:
         return None
-    r = row["NightResultRow"]
     return {
-        "started_at": r.started_at,
-        "received_at": r.received_at,
-        "seconds": r.seconds,
-        "ok": r.ok,
-        "steps": json.loads(r.steps),
+        "started_at": row["started_at"],
+        "received_at": row["received_at"],
+        "seconds": row["seconds"],
+        "ok": bool(row["ok"]),
+        "steps": json.loads(row["steps"]),
     }
 
 

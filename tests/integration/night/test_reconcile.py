@@ -109,7 +109,14 @@ def test_cases_the_hub_lost_come_back_from_the_terminal_once(hub_factory, edge_f
         what="nightly result at the hub",
     )
     assert row[0] in (True, 1)
-    assert [s["name"] for s in json.loads(row[1])] == ["backup", "catalogue", "reconcile", "clock", "retention"]
+    assert [s["name"] for s in json.loads(row[1])] == [
+        "backup",
+        "catalogue",
+        "reconcile",
+        "clock",
+        "audit",
+        "retention",
+    ]
 
 
 def test_retention_keeps_what_the_hub_never_confirmed(hub_factory, edge_factory):

@@ -5,6 +5,9 @@ can be undone by a restore of the hub's database from an older backup, and the t
 is then the only one left. Rows from before this revision start unreconciled; the next night confirms
 them.
 
+``hub_anchors``: the hub's signed daily audit anchors as this terminal received them (retained on
+``shegong/v1/hub/anchor``), kept as a witness of the hub's chain (protocol.witness).
+
 Revision ID: e0015
 Revises: e0014 (fix-edge-outbox's, cherry-picked onto this branch)
 """
@@ -25,9 +28,20 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reconciled_at", UTCDateTime(), nullable=True))
     with op.batch_alter_table("ratings") as batch:
         batch.add_column(sa.Column("reconciled_at", UTCDateTime(), nullable=True))
+    op.create_table(
+        "hub_anchors",
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("entries", sa.Integer(), nullable=False),
+        sa.Column("last_id", sa.Integer(), nullable=False),
+        sa.Column("head_hash", sa.String(64), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("signature", sa.String(128), nullable=False),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("hub_anchors")
     with op.batch_alter_table("ratings") as batch:
         batch.drop_column("reconciled_at")
     with op.batch_alter_table("cases") as batch:

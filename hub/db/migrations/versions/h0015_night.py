@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("entries", BigIntPK, nullable=False),
         sa.Column("last_id", BigIntPK, nullable=False),
         sa.Column("head_hash", sa.String(64), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("signature", sa.String(128), nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
     )
@@ -51,12 +52,12 @@ def upgrade() -> None:
         sa.Column("terminal_id", sa.String(64), primary_key=True),
         sa.Column("entry_id", BigIntPK, primary_key=True),
         sa.Column("at", UTCDateTime(), nullable=False),
-        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
-        sa.Column("subject", sa.String(64), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
-        sa.Column("mac", sa.String(64), nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
     )
     with op.batch_alter_table("audit") as batch:
