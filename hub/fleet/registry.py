@@ -387,7 +387,8 @@ class Fleet:
             for r in conn.execute(
                 select(_alerts.c.terminal_id, _alerts.c.kind, _alerts.c.id).where(_alerts.c.cleared_at.is_(None))
             ):
-                active.setdefault(r.terminal_id, {})[r.kind] = r.id
+                if r.kind in _OWN_KINDS:  # others' alerts (the night's) are theirs to clear
+                    active.setdefault(r.terminal_id, {})[r.kind] = r.id
             for t in terms:
                 terminal = t["terminal_id"]
                 f = fleet.get(terminal) or self._fleet_row(conn, terminal)

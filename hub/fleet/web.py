@@ -17,6 +17,7 @@ from hub.catalogue.web import catalogue_router
 from hub.errors import NotFound
 from hub.fleet import view
 from hub.fleet.pages import html
+from hub.night import results as night_results
 from hub.people.roles import Permission
 from hub.web.auth import PERMISSION
 from protocol.envelope import utcnow
@@ -92,6 +93,7 @@ def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: Fr
         alerts = view.alerts(conn, terminal=terminal_id, limit=100)
         beats = view.heartbeats(conn, terminal_id, limit=60)
         links = view.link_events(conn, terminal_id, limit=50)
+    night = night_results.latest(rt.engine, terminal_id)  # the terminal's last nightly result (issue 15)
     return html(
         "fleet_terminal.html",
         request,
@@ -100,6 +102,7 @@ def terminal_page(request: Request[Any, Any, Any], state: State, terminal_id: Fr
         alerts=alerts,
         beats=beats,
         links=links,
+        night=night,
         settings=rt.fleet.settings,
     )
 
