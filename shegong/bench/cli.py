@@ -1,4 +1,4 @@
-"""``shegong bench sync|hub|kiosk|fleet``: dispatch to the benchmark modules, loaded lazily."""
+"""``shegong bench sync|hub|kiosk|fleet|nightly``: dispatch to the benchmark modules, loaded lazily."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ BENCHES = {
     "hub": ("shegong.bench.hub", "hub ingest and reports vs bare executemany, SQLite and PostgreSQL"),
     "kiosk": ("shegong.bench.kiosk", "card tap → personalised page vs the framework's hello route"),
     "fleet": ("shegong.bench.fleet", "N simulated terminals against one hub: staleness, rollout, hub CPU"),
+    "nightly": ("shegong.bench.nightly", "N terminals reconcile with one hub in one night: time, hub CPU, repairs"),
 }
 
 
