@@ -63,6 +63,23 @@ def console(lang: str) -> int:
 
 
 @edge.command()
+def nightly() -> int:
+    """Run every overnight step once; JSON summary; exit 1 when a step failed."""
+    from edge.night.cli import main as night_main
+
+    return night_main(edge_settings.load(), SimpleNamespace(cmd="nightly"))
+
+
+@edge.command()
+@click.argument("backup", required=False)
+def restore(backup: str | None) -> int:
+    """Write a nightly backup over the database (terminal stopped). BACKUP: the file (default: the newest)."""
+    from edge.night.cli import main as night_main
+
+    return night_main(edge_settings.load(), SimpleNamespace(cmd="restore", backup=backup))
+
+
+@edge.command()
 @click.option("--item", required=True, help="catalogue item code")
 @click.option("--id-number", required=True, help="the applicant's ID number (validated)")
 @click.option("--name", required=True, help="the applicant's name")
@@ -189,6 +206,9 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
         from edge.console.control import ControlServer, socket_path  # the maintenance console's way in
 
         ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()
+        from edge.night.control import serve_control
+
+        serve_control(rt)  # `shegong edge nightly` runs the night in here, on this agent's link
         watchdog = Watchdog({"sync agent loop": lambda: time.monotonic() - rt.agent.loop_at < SYNC_STALL_S})
         try:
             if kiosk:

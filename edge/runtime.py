@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from edge.catalogue.store import CatalogueStore
 from edge.catalogue.sync import CatalogueSync
+from edge.night.witness import Witness
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
@@ -68,6 +69,8 @@ class EdgeRuntime:
         self.agent.retained_handlers[topics.catalogue()] = self.catalogue_sync.on_announcement
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
+        self.witness = Witness(self.engine, settings.terminal_id)  # keeps the hub's signed daily audit anchors
+        self.agent.retained_handlers[topics.hub_anchor()] = self.witness.on_anchor
         self.lookup = LookupSync(self.cases, settings.terminal_id)
         self.agent.on_online.append(self.lookup.on_online)
         self.agent.down_handlers[topics.Down.LOOKUP] = self.lookup.on_reply

@@ -24,6 +24,8 @@ from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
+from hub.night.anchor import AnchorPublisher
+from hub.night.hooks import attach as attach_night
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -50,12 +52,14 @@ class HubRuntime:
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
             dead_letters_per_terminal=settings.dead_letters_per_terminal,
         )
+        attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
+        self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
 
     def start(self) -> None:
         self.worker.start()

@@ -5,7 +5,7 @@
 set -euo pipefail
 want=(python3-venv mosquitto)
 if [ "${1:-test}" = test ]; then
-  want+=(chromium fonts-wqy-microhei gcc tmux)  # browser tests and legible Chinese screenshots; the sscard tests compile C; the console at 80×24
+  want+=(chromium fonts-wqy-microhei gcc tmux postgresql-client)  # browser tests and legible Chinese screenshots; the sscard tests compile C; the console at 80×24; the hub backup drill runs pg_dump
   want+=(openssh-server systemd cage)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor
 fi
 missing=()
@@ -20,6 +20,7 @@ for pkg in "${want[@]}"; do
     systemd) command -v systemd-analyze >/dev/null 2>&1 || missing+=("$pkg") ;;
     cage) [ -x /usr/bin/cage ] || missing+=("$pkg") ;;
     tmux) command -v tmux >/dev/null 2>&1 || missing+=("$pkg") ;;
+    postgresql-client) command -v pg_dump >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

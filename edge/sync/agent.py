@@ -214,6 +214,11 @@ class SyncAgent:
         self._thread = threading.Thread(target=self.run, name=f"sync-{self.settings.terminal_id}", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the agent's thread runs (started and not stopped)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread:
@@ -545,6 +550,13 @@ class SyncAgent:
         was, self.hub_online = self.hub_online, state.body.online
         if state.body.online and was is False:
             self._resend_all("hub came back online")
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish at QoS 1 from any thread (the nightly run's requests); False while offline."""
+        client = self._client
+        if client is None or self.state is not LinkState.ONLINE:
+            return False
+        return client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
     def _publish_all(self, messages: list[tuple[str, bytes]]) -> None:
         for topic, payload in messages:

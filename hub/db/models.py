@@ -17,7 +17,9 @@ from kernel.db import BigIntPK, UTCDateTime, table
 
 __all__ = [
     "AuditAnchorRow",
+    "AuditDayAnchorRow",
     "AuditEntry",
+    "AuditWitnessRow",
     "CalendarDayRow",
     "CalendarYearRow",
     "CaseEventRow",
@@ -27,7 +29,9 @@ __all__ = [
     "DeadLetterCountRow",
     "HubModel",
     "LoginFailureRow",
+    "NightResultRow",
     "RatingRow",
+    "TerminalAuditSegmentRow",
     "TerminalRegisterRow",
     "TerminalRow",
     "UserRow",
@@ -184,6 +188,11 @@ class AuditEntry(HubModel, table=True):
     data: str = Field(sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    mac: str | None = Field(
+        default=None,
+        max_length=64,
+        description="HMAC-SHA256 of ``hash`` under the audit key kept outside the database (h0016; NULL before)",
+    )
 
 
 class RatingRow(HubModel, table=True):
@@ -432,3 +441,64 @@ Index(  # small: only the events the broker has not acknowledged yet, in the ord
     sqlite_where=_event_cols.published_at.is_(None),
     postgresql_where=_event_cols.published_at.is_(None),
 )
+
+
+# --------------------------------------------------------------------------- the night (issue 15)
+class NightResultRow(HubModel, table=True):
+    """A terminal's latest nightly result, as it reported it (its fleet page shows it)."""
+
+    __tablename__ = "night_results"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(sa_column=_ts())
+    seconds: float
+    ok: bool
+    steps: str = Field(sa_type=Text, description="the steps as JSON: name, ok, seconds, counts, error")
+
+
+class AuditDayAnchorRow(HubModel, table=True):
+    """The hub's daily audit anchor (head hash, count, time), signed with the hub's audit key and published
+    retained to every terminal, which keeps it as a witness."""
+
+    __tablename__ = "audit_day_anchors"
+
+    day: date = Field(primary_key=True)
+    entries: int = Field(sa_type=BigIntPK)
+    last_id: int = Field(sa_type=BigIntPK)
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+    signature: str = Field(max_length=128)
+
+
+class AuditWitnessRow(HubModel, table=True):
+    """A hub anchor as a terminal says it received it (``shegong hub audit verify --witnesses``)."""
+
+    __tablename__ = "audit_witnesses"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    entries: int = Field(sa_type=BigIntPK)
+    last_id: int = Field(sa_type=BigIntPK)
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+    signature: str = Field(max_length=128)
+    received_at: datetime = Field(sa_column=_ts())
+
+
+class TerminalAuditSegmentRow(HubModel, table=True):
+    """A terminal's audit entry as it sent it up (an entry holds no ID number or name), its hash checked and
+    following the one before: the hub's copy of each terminal's chain."""
+
+    __tablename__ = "terminal_audit_segments"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    entry_id: int = Field(primary_key=True, sa_type=BigIntPK)
+    at: datetime = Field(sa_column=_ts())
+    actor: str = Field(sa_type=Text)
+    action: str = Field(max_length=64)
+    subject: str = Field(sa_type=Text)
+    data: str = Field(sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    received_at: datetime = Field(sa_column=_ts())

@@ -92,6 +92,7 @@ def terminal_page(fleet: NamedDependency[FleetBoard], terminal_id: FromPath[str]
         alerts=history.alerts,
         beats=history.heartbeats,
         links=history.links,
+        night=history.night,
         settings=fleet.settings,
     )
 

@@ -28,7 +28,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from harness.broker import Mosquitto, free_port
-from hub import brokerauth
+from hub.broker import auth as brokerauth
 from tests.integration.provisioning.conftest import SHEGONG, as_unit, provision, unit_of, write_inventory
 from tests.integration.provisioning.sshd import skip_reason
 from tests.support import id_number, wait_for
