@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     term.add_argument("terminal", nargs="?", help="register, remove: the terminal id")
     term.add_argument("--committee", help="register: the committee code (its receipt numbers' prefix)")
+    term.add_argument(
+        "--committee-name", help="register: the committee's name, as the hub's pages show it (e.g. 某某居委会)"
+    )
     _broker_parser(sub)
     return p
 
@@ -243,6 +246,11 @@ def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
         raise UsageError("terminal register needs --committee CODE")
     entry = register.register(engine, ns.terminal, ns.committee, _actor())
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}")
+    if ns.committee_name:
+        from hub.ingest import committees
+
+        committees.set_name(engine, entry.committee, ns.committee_name, _actor())
+        print(f"committee {entry.committee} is named {ns.committee_name.strip()}")
     if entry.others:
         print(
             f"note: {', '.join(entry.others)} serve(s) {entry.committee} too. Receipt numbers are made per terminal "

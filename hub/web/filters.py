@@ -12,9 +12,10 @@ from typing import Any
 from jinja2 import Environment
 
 from hub.calendar.duedates import LOCAL_TZ
+from hub.web.text import page_words
 from protocol.idnumber import mask
 
-__all__ = ["MINUTES", "SECONDS", "ago", "day", "duration", "install", "local", "num", "share"]
+__all__ = ["MINUTES", "SECONDS", "ago", "clock_offset", "day", "duration", "install", "local", "num", "share"]
 
 MINUTES = "%Y-%m-%d %H:%M"
 """The back office's times: to the minute."""
@@ -60,6 +61,18 @@ def duration(seconds: float | None) -> str:
     return ("-" if seconds < 0 else "") + text
 
 
+def clock_offset(seconds: float | None) -> str:
+    """A terminal's clock against the hub's (the terminal's minus the hub's), to the whole second, with its
+    direction — and none for zero: 0 秒, 3.0 秒（终端比中心快）, 2 分钟（终端比中心慢）."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    if whole == 0:
+        return duration(0)
+    words = page_words()["clock"]
+    return f"{duration(abs(whole))}（{words['ahead' if whole > 0 else 'behind']}）"
+
+
 def ago(seconds: float | None) -> str:
     return "从未" if seconds is None else f"{duration(seconds)}前"
 
@@ -74,6 +87,7 @@ def install(env: Environment) -> None:
         "mask": mask,
         "duration": duration,
         "ago": ago,
+        "clock_offset": clock_offset,
     }
     env.filters.update(filters)
     env.globals.update(MINUTES=MINUTES, SECONDS=SECONDS)

@@ -67,7 +67,7 @@ def staff_login_post(request: Request[Any, Any, Any], data: Form) -> Response[An
         set_session_cookie(response, session.sid)
     session.staff_id = staff_id
     session.help_called = False
-    kiosk.runtime.alarms.clear("help_requested")
+    kiosk.runtime.help.ended()
     log.info("staff %s logged in at the kiosk", staff_id)
     return response
 
