@@ -233,8 +233,12 @@ def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
     from hub.ingest import register
 
     if ns.action == "list":
+        from hub.ingest.committees import CommitteeNames
+
+        named = CommitteeNames(engine).all()
         for e in register.entries(engine):
-            print(f"{e.terminal_id}\t{e.committee}\t{e.registered_at.isoformat()}\t{e.registered_by}")
+            name = named.get(e.committee, "")
+            print(f"{e.terminal_id}\t{e.committee}\t{e.registered_at.isoformat()}\t{e.registered_by}\t{name}")
         return
     if not ns.terminal:
         raise UsageError(f"terminal {ns.action} needs a terminal id")
