@@ -128,11 +128,6 @@ class KioskEvents:
             if sub in self._subscribers:
                 self._subscribers.remove(sub)
 
-    @property
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return len(self._subscribers)
-
     def publish(self, message: dict[str, object], sid: str | None = None) -> None:
         """To every page, or only to the pages of session ``sid``."""
         data = json.dumps(message)

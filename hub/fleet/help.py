@@ -21,20 +21,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import FleetAlertRow, TerminalRegisterRow
+from hub.db.models import FleetAlertRow, TerminalRegisterRow, table
 from hub.errors import HubError, NotFound
 from hub.fleet.assess import AlertKind
 from hub.ingest.committees import names as committee_names
 from hub.people.roles import Permission, Principal, authorize
+from kernel.db import read_only
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import Command, CommandBody, CommandName
-from shegong.db import read_only
 
 __all__ = ["RESEND_S", "AlreadyAnswered", "CommitteeCalls", "HelpCall", "HelpDesk"]
 
 log = logging.getLogger(__name__)
-_alerts, _reg = FleetAlertRow.__table__, TerminalRegisterRow.__table__
+_alerts, _reg = table(FleetAlertRow), table(TerminalRegisterRow)
 _KIND = AlertKind.HELP_REQUESTED.value
 RESEND_S = 15.0
 Send = Callable[[str, bytes], object]

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import CommitteeRow, TerminalRegisterRow
+from hub.db.models import CommitteeRow, TerminalRegisterRow, table
 from hub.errors import HubError
+from kernel.db import read_only
 from protocol.envelope import utcnow
-from shegong.db import read_only
 
 __all__ = ["CommitteeNames", "names", "set_name"]
 
-_com, _reg = CommitteeRow.__table__, TerminalRegisterRow.__table__
+_com, _reg = table(CommitteeRow), table(TerminalRegisterRow)
 _MAX = 64
 
 

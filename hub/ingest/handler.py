@@ -31,11 +31,12 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
 from hub.cases.lookup import HolderLookup
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, RatingRow
+from hub.db.models import CaseEventRow, CaseRow, RatingRow, table
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
+from kernel.db import loggable
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -44,7 +45,6 @@ from protocol.health import Heartbeat
 from protocol.ratings import RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
-from shegong.db import loggable
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
@@ -69,7 +69,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _ratings = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__
+_cases, _events, _ratings = table(CaseRow), table(CaseEventRow), table(RatingRow)
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment
 
 from hub.calendar.duedates import LOCAL_TZ
-from hub.web.text import page_words
+from hub.web.text import fleet_labels
 from protocol.idnumber import mask
 
 __all__ = ["MINUTES", "SECONDS", "ago", "clock_offset", "day", "duration", "install", "local", "num", "share"]
@@ -62,15 +62,14 @@ def duration(seconds: float | None) -> str:
 
 
 def clock_offset(seconds: float | None) -> str:
-    """A terminal's clock against the hub's (the terminal's minus the hub's), to the whole second, with its
-    direction — and none for zero: 0 秒, 3.0 秒（终端比中心快）, 2 分钟（终端比中心慢）."""
+    """A terminal's clock against the hub's (the terminal's minus the hub's), with its direction — and none
+    under a second, which is mostly the message's transit time: 3.0 秒（终端比中心快）, 与中心一致（相差不到 1 秒）."""
     if seconds is None:
         return "—"
-    whole = round(seconds)
-    if whole == 0:
-        return duration(0)
-    words = page_words()["clock"]
-    return f"{duration(abs(whole))}（{words['ahead' if whole > 0 else 'behind']}）"
+    words = fleet_labels()["clock"]
+    if abs(seconds) < 1:
+        return words["same"]
+    return f"{duration(abs(seconds))}（{words['ahead' if seconds > 0 else 'behind']}）"
 
 
 def ago(seconds: float | None) -> str:

@@ -32,7 +32,8 @@ def fleet_labels() -> dict[str, dict[str, str]]:
 
 @cache
 def page_words() -> dict[str, dict[str, str]]:
-    """``{"nav"|"role"|"help"|"clock"|"case": {key: text}}``: the pages' other words."""
+    """``{"nav"|"role"|"help"|"case"|"case_when"|"case_resident"|"case_reason": {key: text}}``: the pages'
+    other words."""
     return _load("pages.zh.json")
 
 

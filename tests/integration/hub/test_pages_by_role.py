@@ -126,7 +126,12 @@ def test_a_clerk_sees_committees_by_name_the_social_worker_and_one_action_at_a_t
 
 @pytest.mark.parametrize(
     ("skew", "shown"),
-    [(0.2, "0 秒"), (-0.4, "0 秒"), (-3.0, "3.0 秒（终端比中心快）"), (400.0, "7 分钟（终端比中心慢）")],
+    [
+        (0.2, "与中心一致（相差不到 1 秒）"),
+        (-0.4, "与中心一致（相差不到 1 秒）"),
+        (-3.0, "3.0 秒（终端比中心快）"),
+        (400.0, "7 分钟（终端比中心慢）"),
+    ],
 )
 def test_an_operator_reads_a_clock_offset_with_a_direction_only_when_there_is_one(hub, people, web, page, skew, shown):
     ingest(hub.engine, ["MZ-001"], terminal="JW001-K1")

@@ -5,17 +5,17 @@ person acknowledges, and the hub knows each committee's name.
   terminal shows) and ``ack_sent_at`` (when the answer last went to the terminal).
 - ``committees``: code → name, set at provisioning.
 
-Revision ID: h0015_help_calls
-Revises: h0014
+Revision ID: h0016
+Revises: h0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
-revision = "h0015_help_calls"
-down_revision = "h0014"
+revision = "h0016"
+down_revision = "h0015"
 branch_labels = None
 depends_on = None
 
