@@ -50,7 +50,7 @@ from hub.web.templating import template_config
 if TYPE_CHECKING:
     from hub.runtime import HubRuntime
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "static_router"]
 
 _STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "hub_session"
@@ -114,7 +114,7 @@ _PAGES = [
 ]
 
 
-def _static() -> Router:
+def static_router() -> Router:
     """The stylesheets and the help call's chime: files, so the Content Security Policy needs nothing inline
     (hub.web.headers)."""
     return create_static_files_router(
@@ -137,7 +137,7 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
         exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), help_router(), _static()],
+        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), help_router(), static_router()],
         guards=[Guard(services.users, config)],
         dependencies={
             **dependencies(services, Operations.from_runtime(runtime), config),
