@@ -236,6 +236,7 @@ def dead_letters(**params: Any) -> int:
     help="register: the terminal's receipt series, 1-9, its own within the committee (the terminal's "
     "receipt_series setting): terminals of one committee then never make the same receipt number",
 )
+@click.option("--committee-name", help="register: the committee's name, as the hub's pages show it (e.g. 某某居委会)")
 def terminal(**params: Any) -> int:
     """The terminal register: the committee each terminal serves.
 
@@ -314,9 +315,13 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.ingest import register
 
     if ns.action == "list":
+        from hub.ingest.committees import CommitteeNames
+
+        named = CommitteeNames(engine).all()
         for e in register.entries(engine):
             series = "" if e.series is None else e.series
-            print(f"{e.terminal_id}\t{e.committee}\t{series}\t{e.registered_at.isoformat()}\t{e.registered_by}")
+            name = named.get(e.committee, "")
+            print(f"{e.terminal_id}\t{e.committee}\t{series}\t{e.registered_at.isoformat()}\t{e.registered_by}\t{name}")
         return
     if not ns.terminal:
         raise UsageError(f"terminal {ns.action} needs a terminal id")
@@ -329,6 +334,11 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
     series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
+    if ns.committee_name:
+        from hub.ingest import committees
+
+        committees.set_name(engine, entry.committee, ns.committee_name, _actor())
+        print(f"committee {entry.committee} is named {ns.committee_name.strip()}")
     if entry.clashes:
         print(
             f"note: {', '.join(entry.clashes)} serve(s) {entry.committee} too, without a receipt series. Receipt "

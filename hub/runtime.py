@@ -19,6 +19,7 @@ from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
 from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
+from hub.fleet.help import HelpDesk
 from hub.fleet.service import FleetService
 from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
@@ -58,6 +59,9 @@ class HubRuntime:
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
+        # Residents' calls for staff: answered in the pages, the answer sent to the terminal until it stops calling.
+        self.help = HelpDesk(self.engine, lambda topic, payload: self.worker.client.publish(topic, payload, qos=1))
+        self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
         self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
 

@@ -199,9 +199,17 @@ class Kiosk:
             "holder_name": holder.name if holder else None,
             "holder_id": mask(holder.id_number) if holder else None,
             "help_called": bool(session and session.help_called) or request.query_params.get("help") == "1",
+            "help_answer": self.help_answer,
             "ping_s": self.ping_every_s,
             "online": self.online,
         }
+
+    @property
+    def help_answer(self) -> str | None:
+        """Who answered the latest call for staff at this kiosk (edge.sync.help), if anyone has."""
+        help_call = getattr(self.runtime, "help", None)
+        answer = help_call.answer if help_call is not None else None
+        return answer.responder if answer is not None else None
 
     @property
     def ping_every_s(self) -> float:

@@ -194,6 +194,8 @@ class SyncAgent:
         self.down_handlers: dict[topics.Down, Callable[[Envelope], list[tuple[str, bytes]]]] = {}
         self.retained_handlers: dict[str, Callable[[bytes], list[tuple[str, bytes]]]] = {}
         self.on_online: list[Callable[[], list[tuple[str, bytes]]]] = []
+        # Commands handled elsewhere (``help_coming``: edge.sync.help), called in the agent's thread.
+        self.command_handlers: dict[CommandName, Callable[[Command], None]] = {}
         self.stats = {
             "connects": 0,
             "batches_sent": 0,
@@ -496,6 +498,10 @@ class SyncAgent:
         self._inflight.clear()
         self._cursor = dict.fromkeys(CHANNELS, 0)
 
+    def heartbeat_soon(self) -> None:
+        """Send a heartbeat at the next turn of the loop (an alarm the hub should hear of now), not when due."""
+        self._last_heartbeat = 0.0
+
     def _heartbeat(self, now: float) -> None:
         if self._client is None:
             return
@@ -568,6 +574,8 @@ class SyncAgent:
             self._on_ack(message)
         elif isinstance(message, CaseEvents):
             self.cases.apply_events(list(message.body.events))
+        elif isinstance(message, Command) and message.body.command in self.command_handlers:
+            self.command_handlers[message.body.command](message)
         elif isinstance(message, Command):
             log.info("command %s from hub: %s", message.body.command, message.body.reason)
             if message.body.command is CommandName.REBIRTH and self._client is not None:

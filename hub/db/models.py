@@ -25,6 +25,7 @@ __all__ = [
     "CaseEventRow",
     "CaseRow",
     "CaseWorkRow",
+    "CommitteeRow",
     "DeadLetter",
     "DeadLetterCountRow",
     "HubModel",
@@ -422,6 +423,22 @@ class FleetAlertRow(HubModel, table=True):
     detail: str = Field(default="", max_length=300, description="the measured value, e.g. minutes offline")
     raised_at: datetime = Field(sa_column=_ts(index=True))
     cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    acknowledged_by: str = Field(default="", max_length=64, description="user name of who answered a help call")
+    responder: str = Field(default="", max_length=64, description="their display name, as the terminal shows it")
+    ack_sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class CommitteeRow(HubModel, table=True):
+    """A residents' committee's name by its code, set at provisioning (``shegong hub terminal register T
+    --committee C --committee-name 名称``): pages show the name, the code only where no name is known."""
+
+    __tablename__ = "committees"
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=_ts())
+    updated_by: str = Field(default="", max_length=64)
 
 
 _alert_cols = table(FleetAlertRow).c

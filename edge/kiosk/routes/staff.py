@@ -67,7 +67,7 @@ def staff_login_post(request: Request[Any, Any, Any], data: Form) -> Response[An
         set_session_cookie(response, session.sid)
     kiosk.sessions.sign_in_staff(staff_id, session)
     session.help_called = False
-    kiosk.runtime.alarms.clear("help_requested")
+    kiosk.runtime.help.ended()
     log.info("staff %s logged in at the kiosk for %.0f s", staff_id, kiosk.sessions.staff_signin)
     return response
 

@@ -30,6 +30,11 @@
     try {
       var m = JSON.parse(e.data);
       if (m.go) { stream.close(); location.replace(m.go); }
+      if (m.help) { // the hub answered the call for staff: say who is coming
+        var notice = document.getElementById("help-notice");
+        var text = document.getElementById("help-text");
+        if (notice && text) { text.textContent = notice.dataset.answered.replace("{name}", m.help); }
+      }
     } catch (_) { /* not ours */ }
   };
 

@@ -12,10 +12,12 @@ from litestar.response import Redirect, Template
 
 from hub.cases.messages import ACTION_LABELS
 from hub.cases.queries import CaseQueries
-from hub.cases.states import OPEN, Action
+from hub.cases.states import OPEN, TRANSITIONS, Action
 from hub.cases.workflow import CaseConflict, InvalidAction, Workflow
 from hub.catalogue.in_force import CatalogueInForce
+from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission, Principal
+from hub.people.service import Users
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, fields, flash, page, redirect_back
 from protocol.cases import CaseStatus
@@ -31,6 +33,7 @@ def queue_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
+    committees: NamedDependency[CommitteeNames],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
     status: Annotated[str | None, QueryParameter(max_length=32)] = None,
     mine: FromQuery[bool] = False,
@@ -45,6 +48,7 @@ def queue_page(
         "queue.html",
         names=names,
         result=result,
+        committee_names=committees.all(),
         departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
         department=department or "",
         status=status or "",
@@ -61,8 +65,13 @@ def case_page(
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
     catalogue: NamedDependency[CatalogueInForce],
+    committees: NamedDependency[CommitteeNames],
+    users: NamedDependency[Users],
     case_id: FromPath[str],
 ) -> Template:
+    """One case: its facts (the committee by name), its history (the submission by its committee and, for
+    代办, the social worker; each later step by the person's name), and its actions one at a time, each
+    saying what the resident will see."""
     detail = cases.detail(who, case_id)
     return page(
         request,
@@ -71,6 +80,9 @@ def case_page(
         names=cases.department_names,
         d=detail,
         c=detail.case,
+        committee=committees.label(detail.case.committee),
+        actors=users.display_names(),
+        targets={a.value: t.target.value for a, t in TRANSITIONS.items()},
         departments=[(d.code, d.name) for d in catalogue.current().departments],
     )
 
