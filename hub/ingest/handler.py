@@ -31,7 +31,8 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
 from hub.cases.lookup import HolderLookup
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, RatingRow
+from hub.cases.messages import DONE_ON_SPOT_NOTE
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
@@ -69,7 +70,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _ratings = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__
+_cases, _events, _ratings, _work = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__, CaseWorkRow.__table__
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
@@ -249,6 +250,7 @@ class Handler:
         valid, rejected, rows = [], [], []
         up = topics.up(terminal, topics.Up.CASES)
         sealed_of: dict[str, SealedCase] = {}
+        on_spot: dict[str, str] = {}  # case id -> who finished it on the spot
 
         def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
             # The case as it travelled, sealed: a dead letter never holds the opened case.
@@ -269,6 +271,9 @@ class Handler:
                 continue
             sealed_of[str(case.case_id)] = sealed
             promise = self.promise(case.item_code, at)
+            if promise is not None and promise.done_on_spot:
+                # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)
+                on_spot[str(case.case_id)] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
             rows.append(
                 {
                     "case_id": str(case.case_id),
@@ -288,6 +293,8 @@ class Handler:
                     "clock_skew_s": skew if flagged else None,
                     "due_date": promise.due if promise else None,
                     "promised_days": promise.days if promise else None,
+                    "statutory_days": promise.statutory_days if promise else None,
+                    "statutory_due": promise.statutory_due if promise else None,
                     "updated_at": at,
                     "payload": payload,
                 }
@@ -312,14 +319,22 @@ class Handler:
                 else:
                     refuse(sealed_of[row["case_id"]], *why)
             if fresh:
+                for r in fresh:
+                    if r["case_id"] in on_spot:
+                        r.update(status=CaseStatus.COMPLETED.value, version=2)
                 conn.execute(self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]), fresh)
-        events = self._first_events(conn, fresh, at)
+        done = {r["case_id"]: on_spot[r["case_id"]] for r in fresh if r["case_id"] in on_spot}
+        events = self._first_events(conn, fresh, at, done)
         if fresh:
-            # One audit entry per received batch: it names every new case and the hash of what arrived.
+            # One audit entry per received batch: it names every new case and the hash of what arrived,
+            # and those that arrived finished on the spot (当场办结).
             cases = [
                 [r["case_id"], r["receipt_no"], r["item_code"], r["department"], _sha(r["payload"])] for r in fresh
             ]
-            append(conn, [AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), {"cases": cases})])
+            data: dict[str, Any] = {"cases": cases}
+            if done:
+                data["done_on_spot"] = sorted(done)
+            append(conn, [AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data)])
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
         self.metrics.cases.inc(len(fresh))
         self.metrics.duplicates.inc(len(known))
@@ -367,7 +382,11 @@ class Handler:
                 out.append((r, None))
         return out
 
-    def _first_events(self, conn: Connection, fresh: list[dict[str, Any]], at: datetime) -> list[CaseEvent]:
+    def _first_events(
+        self, conn: Connection, fresh: list[dict[str, Any]], at: datetime, done: dict[str, str]
+    ) -> list[CaseEvent]:
+        """Each new case's first event (submitted); a case done on the spot (``done``: case id -> who did
+        it) also its second (completed), with its ``case_work`` row: decided at arrival, in time."""
         if not fresh:
             return []
         rows = [
@@ -383,6 +402,22 @@ class Handler:
             }
             for r in fresh
         ]
+        for r in fresh:
+            if r["case_id"] in done:
+                rows.append(
+                    {
+                        "case_id": r["case_id"],
+                        "terminal_id": r["terminal_id"],
+                        "version": 2,
+                        "status": CaseStatus.COMPLETED.value,
+                        "at": at,
+                        "actor": done[r["case_id"]],
+                        "note": DONE_ON_SPOT_NOTE,
+                        "department": r["department"],
+                    }
+                )
+        if done:
+            conn.execute(insert(_work), [_done_work(r, done[r["case_id"]], at) for r in fresh if r["case_id"] in done])
         if conn.dialect.name == "postgresql":  # ids from the sequence, then a pipelined insert
             seq = conn.execute(
                 text("SELECT nextval(pg_get_serial_sequence('case_events', 'id')) FROM generate_series(1, :n)"),
@@ -391,22 +426,27 @@ class Handler:
             for row, eid in zip(rows, seq, strict=True):
                 row["id"] = eid
             conn.execute(insert(_events), rows)
-            ids = [(r["id"], r["case_id"]) for r in rows]
+            ids = [(r["id"], r["case_id"], r["version"]) for r in rows]
         else:
-            ids = [tuple(r) for r in conn.execute(insert(_events).returning(_events.c.id, _events.c.case_id), rows)]
+            returning = insert(_events).returning(_events.c.id, _events.c.case_id, _events.c.version)
+            ids = [tuple(r) for r in conn.execute(returning, rows)]
         by_case = {r["case_id"]: r for r in fresh}
-        return [
-            CaseEvent.model_construct(  # made here from validated rows: no second validation per case
-                event_id=eid,
-                case_id=uuid.UUID(cid),
-                version=1,
-                status=CaseStatus.SUBMITTED,
-                at=at,
-                department=by_case[cid]["department"],
-                due_date=by_case[cid]["due_date"],
+        events: list[CaseEvent] = []
+        for eid, cid, version in sorted(ids):  # by event id: a case's first event before its second
+            second = version == 2
+            events.append(
+                CaseEvent.model_construct(  # made here from validated rows: no second validation per case
+                    event_id=eid,
+                    case_id=uuid.UUID(cid),
+                    version=2 if second else 1,
+                    status=CaseStatus.COMPLETED if second else CaseStatus.SUBMITTED,
+                    at=at,
+                    note=DONE_ON_SPOT_NOTE if second else "",
+                    department=by_case[cid]["department"],
+                    due_date=by_case[cid]["due_date"],
+                )
             )
-            for eid, cid in ids
-        ]
+        return events
 
     def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime) -> list[Reply]:
         rows = [
@@ -433,6 +473,24 @@ class Handler:
     # ------------------------------------------------------------------ replies
     def _ack(self, terminal: str, body: AckBody) -> Outgoing:
         return topics.down(terminal, topics.Down.ACKS), Ack(terminal=terminal, body=body).encode()
+
+
+def _done_work(case: dict[str, Any], actor: str, at: datetime) -> dict[str, Any]:
+    """The ``case_work`` row of a case done on the spot: accepted and decided at arrival, in time."""
+    return {
+        "case_id": case["case_id"],
+        "department": case["department"],
+        "item_code": case["item_code"],
+        "assignee": actor,
+        "accepted_at": at,
+        "paused_days": 0,
+        "notices": 0,
+        "decided_at": at,
+        "outcome": CaseStatus.COMPLETED.value,
+        "processing_s": 0.0,
+        "in_time": True,
+        "statutory_in_time": True,
+    }
 
 
 def _sha(text: str) -> str:
