@@ -2,8 +2,9 @@
 
 Keys are dotted (``services.title``); values are ``str.format`` templates. A key missing in English falls
 back to Chinese, a key missing everywhere shows itself (and a test catches it). The case statuses
-(``case.<status>``) are not in these files: they come from the shared glossary, :mod:`protocol.statuses`. The service catalogue's own
-texts come in both languages from the hub; :meth:`Translator.pick` chooses between them the same way.
+(``case.<status>``) are not in these files: they come from the shared glossary, :mod:`protocol.statuses`.
+The service catalogue's own texts come in both languages from the hub; :meth:`Translator.pick` chooses
+between them the same way.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
 from hub.cases.lookup import HolderLookup
-from hub.cases.routing import Routes
 from hub.cases.messages import DONE_ON_SPOT_NOTE
+from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
