@@ -11,6 +11,8 @@ from protocol.statuses import glossary
 __all__ = [
     "ACTION_LABELS",
     "DONE_ON_SPOT_NOTE",
+    "RETURN_CALL_DONE",
+    "RETURN_CALL_ERRORS",
     "STATUTORY_LIGHT_LABELS",
     "LIGHT_LABELS",
     "STATUS_LABELS",
@@ -53,6 +55,13 @@ STATUTORY_LIGHT_LABELS: dict[str, str] = {
     "done": "已结束",
 }
 """The statutory time limit's own warning (法定办结时限), beside the promised time's cards."""
+
+RETURN_CALL_DONE = "已记录回访整改情况"
+RETURN_CALL_ERRORS = {
+    "outcome": "请填写回访情况和整改措施",
+    "missing": "没有这条回访任务",
+    "done": "这条回访已记录，不能再次记录",
+}
 
 ERRORS = {
     "conflict": "该案件已被他人更新（当前版本 {current}），请刷新后重试",

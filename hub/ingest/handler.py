@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
@@ -28,7 +28,8 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.duedates import Promise
+from hub.calendar.duedates import Promise, count_due
+from hub.cases import returncalls
 from hub.cases.lookup import HolderLookup
 from hub.cases.messages import DONE_ON_SPOT_NOTE
 from hub.cases.routing import Routes
@@ -42,9 +43,10 @@ from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseS
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
-from protocol.ratings import RatingBatch
+from protocol.ratings import BAD_LEVELS, RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
+from protocol.workdays import WorkCalendar
 from shegong.db import loggable
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
@@ -87,17 +89,21 @@ class Handler:
         case_key: PrivateKey,
         dead_letter_prefix_bytes: int = 2048,
         dead_letters_per_terminal: int = 1000,
+        return_call_due: Callable[[datetime], date] | None = None,
     ) -> None:
         """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
         working days promised and the due date of a case of an item received at a time
         (:meth:`hub.calendar.duedates.DueDates.promise`); ``case_key``: the hub's private case key
-        (:mod:`hub.casekey`), which opens sealed cases."""
+        (:mod:`hub.casekey`), which opens sealed cases; ``return_call_due``: the deadline of a return call
+        a bad rating received at a time opens (:meth:`hub.calendar.duedates.DueDates.after_working_days`;
+        by default counted on weekends alone)."""
         self.engine = engine
         self.opener = Opener(case_key)
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
         self.promise = promise
+        self.return_call_due = return_call_due or _weekdays_after
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.terminals = Terminals(self._insert, metrics)
         self.dead = DeadLetters(self._insert, metrics, dead_letter_prefix_bytes, dead_letters_per_terminal)
@@ -466,6 +472,9 @@ class Handler:
             for r in batch.body.ratings
         ]
         conn.execute(self._insert(_ratings).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
+        if any(r.level in BAD_LEVELS for r in batch.body.ratings):  # 差评: a return call for the department
+            departments = {row["rating_id"]: row["department"] for row in rows}
+            returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
         self.terminals.seen(conn, batch.terminal, at, batch.seq, (at - batch.sent_at).total_seconds())
         acked = [r.rating_id for r in batch.body.ratings]
         return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
@@ -491,6 +500,11 @@ def _done_work(case: dict[str, Any], actor: str, at: datetime) -> dict[str, Any]
         "in_time": True,
         "statutory_in_time": True,
     }
+
+
+def _weekdays_after(at: datetime) -> date:
+    """A return call's deadline counted on weekends alone (a handler given no calendar)."""
+    return count_due(at, returncalls.RETURN_CALL_DAYS, 0, WorkCalendar(years=[], source=""))
 
 
 def _sha(text: str) -> str:

@@ -21,6 +21,7 @@ from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
+from hub.cases.returncalls import ReturnCalls
 from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
@@ -55,6 +56,7 @@ class Services:
     audit: AuditTrail
     reports: Reporter
     intake: IngestRecords
+    return_calls: ReturnCalls
 
     @classmethod
     def build(
@@ -84,6 +86,7 @@ class Services:
             audit=AuditTrail(engine),
             reports=Reporter(engine, catalogue.current),
             intake=IngestRecords(engine),
+            return_calls=ReturnCalls(engine),
         )
 
     @classmethod
@@ -143,6 +146,7 @@ def dependencies(services: Services, operations: Operations, config: WebConfig) 
         "audit": services.audit,
         "reports": services.reports,
         "intake": services.intake,
+        "return_calls": services.return_calls,
         "fleet": operations.fleet,
         "publishing": operations.publishing,
         "health": operations.health,

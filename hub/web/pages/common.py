@@ -15,6 +15,7 @@ __all__ = ["field", "fields", "flash", "page", "redirect_back"]
 _NAV = [
     ("/queue", "待办队列", Permission.CASE_READ),
     ("/overdue", "超期督办", Permission.OVERDUE_READ),
+    ("/return-calls", "回访整改", Permission.CASE_READ),
     ("/reports", "绩效评估", Permission.REPORT_READ),
     ("/audit", "电子监察", Permission.AUDIT_READ),
     ("/calendar", "节假日", Permission.CALENDAR_READ),

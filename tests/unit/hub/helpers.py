@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
+from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.routing import CatalogueRouter
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.store import CatalogueStore
@@ -39,11 +40,13 @@ def handler(engine: Engine) -> Handler:
     """The ingest handler as the runtime wires it: routing and due dates by the catalogue in force (the
     seed until a version is published) and the calendar in the database."""
     in_force = CatalogueInForce(CatalogueStore(engine))
+    due_dates = DueDates(CalendarService(engine), in_force.current)
     return Handler(
         engine,
         CatalogueRouter(in_force.current),
         IngestMetrics(),
-        promise=DueDates(CalendarService(engine), in_force.current).promise,
+        promise=due_dates.promise,
+        return_call_due=lambda at: due_dates.after_working_days(at, RETURN_CALL_DAYS),
         case_key=sealed.private_key(CASE_KEY),
     )
 
