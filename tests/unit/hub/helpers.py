@@ -52,7 +52,12 @@ def handler(engine: Engine) -> Handler:
 
 
 def ingest(
-    engine: Engine, items: Sequence[str], terminal: str = "T1", at: datetime | None = None, start: int = 0
+    engine: Engine,
+    items: Sequence[str],
+    terminal: str = "T1",
+    at: datetime | None = None,
+    start: int = 0,
+    agent: str | None = None,
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
     through ingest; returns their case ids. Receipt numbers are unique in the test process, as a
@@ -70,6 +75,7 @@ def ingest(
             applicant=applicant(start + i),
             form={"phone": "13800000000"},
             materials=["身份证"],
+            agent=agent,
         )
         for i, item in enumerate(items)
     ]
