@@ -166,6 +166,7 @@ def return_calls_page(
         "return_calls.html",
         names=names,
         calls=calls,
+        department_names=names,
         today=local_date(utcnow()),
         open_only=open_only,
         item_name=cases.item_name,

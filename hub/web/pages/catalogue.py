@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
@@ -79,7 +79,7 @@ def _page(publishing: CataloguePublishing, notice: str = "", error: bool = False
         "notice": notice,
         "error": error,
     }
-    return Template("catalogue/index.html", context=context, status_code=status)
+    return Template("catalogue/index.html", context=context, status_code=status, media_type=MediaType.HTML)
 
 
 @get("/", sync_to_thread=True, name="catalogue:index", include_in_schema=False)
@@ -122,7 +122,7 @@ def publish(request: Request[Any, Any, Any], publishing: NamedDependency[Catalog
             "stale": translations.stale_in(store.engine, draft),
             "note": data.get("note", ""),
         }
-        return Template("catalogue/publish.html", context=context)
+        return Template("catalogue/publish.html", context=context, media_type=MediaType.HTML)
     done = fleet_labels()["catalogue"]["published"]
     return _act(publishing, lambda: publishing.publish(_actor(request), data.get("note", "")), done)
 
@@ -157,7 +157,7 @@ def _item_page(
         "notice": notice or saved,
         "error": bool(notice),
     }
-    return Template("catalogue/item.html", context=context, status_code=status)
+    return Template("catalogue/item.html", context=context, status_code=status, media_type=MediaType.HTML)
 
 
 @post(
