@@ -5,7 +5,8 @@ Fields are named as the item's (``name_en``, ``fee_yuan``); a list is one row pe
 step row left without its Chinese name or title is dropped (the page offers two empty rows to add one).
 A field the form does not send keeps its value (the editor sends all of them, with a hidden ``editor``
 field, so that an unticked checkbox reads as off). The form fields' keys, types and prefill are the
-application form's structure and are kept; only their words are edited. The eligibility rule is not edited here (export, edit and import the JSON).
+application form's structure and are kept; only their words are edited. The eligibility rule is not
+edited here (export, edit and import the JSON).
 """
 
 from __future__ import annotations
