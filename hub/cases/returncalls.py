@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import local_date
@@ -32,7 +33,7 @@ __all__ = ["RETURN_CALL_DAYS", "ReturnCall", "ReturnCalls", "open_for"]
 RETURN_CALL_DAYS = 15
 """Working days from a bad rating's arrival to its return call's deadline (one province's rule: 15)."""
 OUTCOME_MAX = 2000
-_calls = ReturnCallRow.__table__  # type: ignore[attr-defined]
+R = ReturnCallRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ def open_for(conn: Connection, ratings: Sequence[Rating], departments: dict[str,
     ]
     if rows:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(insert(_calls).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
+        conn.execute(insert(R).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
     return len(rows)
 
 
@@ -99,10 +100,10 @@ class ReturnCalls:
     def listing(self, who: Principal, departments: Sequence[str], open_only: bool = False) -> list[ReturnCall]:
         """The calls of ``departments`` (already scoped to ``who``), open ones first, by deadline."""
         authorize(who, Permission.CASE_READ)
-        q = select(_calls).where(_calls.c.department.in_(list(departments)))
+        q = select(R).where(col(R.department).in_(list(departments)))
         if open_only:
-            q = q.where(_calls.c.done_at.is_(None))
-        q = q.order_by(_calls.c.done_at.is_not(None), _calls.c.due_date, _calls.c.opened_at).limit(500)
+            q = q.where(col(R.done_at).is_(None))
+        q = q.order_by(col(R.done_at).is_not(None), col(R.due_date), col(R.opened_at)).limit(500)
         with read_only(self.engine).connect() as conn:
             return [ReturnCall(**dict(r)) for r in conn.execute(q).mappings()]
 
@@ -113,15 +114,15 @@ class ReturnCalls:
             raise HubError(RETURN_CALL_ERRORS["outcome"])
         now = self.clock()
         with self.engine.begin() as conn:
-            row = conn.execute(select(_calls).where(_calls.c.rating_id == rating_id)).mappings().first()
+            row = conn.execute(select(R).where(col(R.rating_id) == rating_id)).mappings().first()
             if row is None:
                 raise NotFound(RETURN_CALL_ERRORS["missing"])
             authorize(who, Permission.CASE_ACT, row["department"])
             if row["done_at"] is not None:
                 raise HubError(RETURN_CALL_ERRORS["done"])
             conn.execute(
-                update(_calls)
-                .where(_calls.c.rating_id == rating_id)
+                update(R)
+                .where(col(R.rating_id) == rating_id)
                 .values(done_at=now, done_by=who.username, reached=reached, outcome=outcome)
             )
             data = {"department": row["department"], "item_code": row["item_code"], "reached": reached}

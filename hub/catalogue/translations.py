@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert
+from sqlmodel import col, select
 
 from hub.db.models import TranslationRow
 from protocol.catalogue import Catalogue, ServiceItem
@@ -25,7 +26,7 @@ __all__ = ["Pair", "note_save", "pairs", "stale", "stale_in"]
 
 Pair = tuple[str, str, str]
 """``(english field path, Chinese source, English text)``."""
-_rows = TranslationRow.__table__  # type: ignore[attr-defined]
+T = TranslationRow
 
 
 def pairs(item: ServiceItem) -> list[Pair]:
@@ -55,7 +56,7 @@ def note_save(conn: Connection, before: ServiceItem, after: ServiceItem, confirm
     """Record, in the caller's transaction, which Chinese each English field of ``after`` translates
     (``confirmed``: the editor says every English text is current)."""
     had = {path: (zh, en) for path, zh, en in pairs(before)}
-    known = set(conn.execute(select(_rows.c.field).where(_rows.c.code == after.code)).scalars())
+    known = set(conn.execute(select(T.field).where(T.code == after.code)).scalars())
     now = utcnow()
     for path, zh, en in pairs(after):
         if confirmed or (path in had and had[path][1] != en) or (path not in had and en):
@@ -64,8 +65,8 @@ def note_save(conn: Connection, before: ServiceItem, after: ServiceItem, confirm
             source = had[path][0]  # first save: it was current with the Chinese before
         else:
             continue
-        conn.execute(delete(_rows).where(_rows.c.code == after.code, _rows.c.field == path))
-        conn.execute(insert(_rows).values(code=after.code, field=path, source_hash=_hash(source), updated_at=now))
+        conn.execute(delete(T).where(col(T.code) == after.code, col(T.field) == path))
+        conn.execute(insert(T).values(code=after.code, field=path, source_hash=_hash(source), updated_at=now))
 
 
 def _stale(item: ServiceItem, recorded: dict[str, str]) -> list[str]:
@@ -75,7 +76,7 @@ def _stale(item: ServiceItem, recorded: dict[str, str]) -> list[str]:
 def stale(engine: Engine, item: ServiceItem) -> list[str]:
     """The English fields of ``item`` older than their Chinese source."""
     with read_only(engine).connect() as conn:
-        rows = conn.execute(select(_rows.c.field, _rows.c.source_hash).where(_rows.c.code == item.code)).all()
+        rows = conn.execute(select(T.field, T.source_hash).where(T.code == item.code)).all()
     return _stale(item, {f: h for f, h in rows})
 
 
@@ -83,7 +84,7 @@ def stale_in(engine: Engine, items: Catalogue | Iterable[ServiceItem]) -> dict[s
     """Item code → its stale English fields, for the items that have any."""
     listed = items.items if isinstance(items, Catalogue) else list(items)
     with read_only(engine).connect() as conn:
-        rows = conn.execute(select(_rows.c.code, _rows.c.field, _rows.c.source_hash)).all()
+        rows = conn.execute(select(T.code, T.field, T.source_hash)).all()
     recorded: dict[str, dict[str, str]] = {}
     for code, f, h in rows:
         recorded.setdefault(code, {})[f] = h

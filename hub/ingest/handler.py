@@ -72,7 +72,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _ratings, _work = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__, CaseWorkRow.__table__
+_cases, _events, _ratings = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
@@ -423,7 +423,9 @@ class Handler:
                     }
                 )
         if done:
-            conn.execute(insert(_work), [_done_work(r, done[r["case_id"]], at) for r in fresh if r["case_id"] in done])
+            conn.execute(
+                insert(CaseWorkRow), [_done_work(r, done[r["case_id"]], at) for r in fresh if r["case_id"] in done]
+            )
         if conn.dialect.name == "postgresql":  # ids from the sequence, then a pipelined insert
             seq = conn.execute(
                 text("SELECT nextval(pg_get_serial_sequence('case_events', 'id')) FROM generate_series(1, :n)"),

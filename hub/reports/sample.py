@@ -169,7 +169,7 @@ def _flush(engine: Engine, rows: dict[str, list[dict[str, object]]]) -> int:
         "events": CaseEventRow.__table__,
         "work": CaseWorkRow.__table__,
         "ratings": RatingRow.__table__,
-        "calls": ReturnCallRow.__table__,
+        "calls": ReturnCallRow,
     }
     n = len(rows["cases"])
     with engine.begin() as conn:

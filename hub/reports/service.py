@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
+from sqlmodel import col
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.states import RUNNING
@@ -43,7 +44,7 @@ from shegong.db import read_only
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 
 _cases, _work, _ratings = CaseRow.__table__, CaseWorkRow.__table__, RatingRow.__table__
-_calls = ReturnCallRow.__table__  # type: ignore[attr-defined]
+R = ReturnCallRow
 LEVELS = (5, 4, 3, 2, 1)
 """非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1."""
 BAD = frozenset({1, 2})
@@ -279,8 +280,8 @@ def build(
         for dept, code, n in conn.execute(late_law_open.group_by(_cases.c.department, _cases.c.item_code)):
             item(code, dept).over_statutory += n
 
-        calls = select(_calls.c.department, _calls.c.item_code, _calls.c.due_date, _calls.c.done_at).where(
-            _calls.c.opened_at >= lo, _calls.c.opened_at < hi, *scoped(_calls.c.department)
+        calls = select(R.department, R.item_code, R.due_date, R.done_at).where(
+            col(R.opened_at) >= lo, col(R.opened_at) < hi, *scoped(col(R.department))
         )
         unassigned_calls = Figures("", "")
         for dept, code, due, done_at in conn.execute(calls):  # one per bad rating: few, counted here
