@@ -3,125 +3,152 @@ verify the audit chain, purge what the retention window allows."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 from collections.abc import Sequence
+from types import SimpleNamespace
+
+import click
 
 from edge import settings as edge_settings
 from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
 from edge.store import audit
 from edge.store.cases import NewCase
+from kernel.cli import LazyGroup
+from kernel.cli import run as run_cli
+from kernel.process import stop_on_sigterm, wait_for_stop
 from protocol.auditchain import Anchor
 from protocol.cases import Applicant
 from protocol.idnumber import birth_date, mask, sex
-from shegong.cli import stop_on_sigterm, wait_for_stop
 
-__all__ = ["main"]
+__all__ = ["edge", "main"]
 
 log = logging.getLogger(__name__)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shegong edge", description="The committee terminal.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="run the sync agent (and the kiosk, when installed) until stopped")
-    run.add_argument("--no-kiosk", action="store_true", help="only the sync agent")
-    s = sub.add_parser("submit", help="accept a case as the kiosk would (receipt printed to stdout as JSON)")
-    s.add_argument("--item", required=True, help="catalogue item code")
-    s.add_argument("--id-number", required=True, help="the applicant's ID number (validated)")
-    s.add_argument("--name", required=True, help="the applicant's name")
-    s.add_argument("--field", action="append", default=[], metavar="KEY=VALUE", help="a form field (repeatable)")
-    s.add_argument("--agent", help="staff id when submitting on a resident's behalf (代办)")
-    s.add_argument("--count", type=int, default=1, help="submit this many identical cases (tests, benchmarks)")
-    sub.add_parser("outbox", help="outbox depth, oldest unsent item, parked items, alarms (JSON)")
-    sub.add_parser("unpark", help="put items the hub refused back in the send loop, after fixing the cause")
-    au = sub.add_parser("audit", help="the terminal's tamper-evident audit trail")
-    au.add_argument(
-        "action",
-        choices=["verify", "anchor"],
-        help="verify: walk the chain and name the first broken entry; anchor: print its length and head (JSON)",
-    )
-    au.add_argument("--anchor", help="also check against an anchor printed earlier (its JSON, or entries:last_id:head)")
-    purge = sub.add_parser("purge", help="purge acked, closed cases and ratings past the retention window")
-    purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
-    reader = sub.add_parser("reader", help="card reader tools (see `shegong edge reader --help`)", add_help=False)
-    reader.add_argument("rest", nargs=argparse.REMAINDER)
-    return p
-
-
-def main(argv: Sequence[str]) -> int:
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands={"reader": ("edge.devices.cli:reader", "card reader tools (see `shegong edge reader --help`)")},
+)
+def edge() -> None:
+    """The committee terminal."""
     # Every file the terminal makes (database, its -wal/-shm, keys, the kiosk's secret, logs) is the
     # terminal user's alone: set before anything is opened, inherited by whatever it starts.
     os.umask(0o077)
-    args = list(argv)
-    if args[:1] == ["reader"]:
-        from edge.devices.cli import main as devices_main
 
-        return devices_main(args)
-    ns = _parser().parse_args(args)
-    settings = edge_settings.load()
-    if ns.cmd == "run":
-        return _run(settings, kiosk=not ns.no_kiosk)
-    with EdgeRuntime(settings) as rt:
-        if ns.cmd == "submit":
-            fields = dict(f.split("=", 1) for f in ns.field)
-            applicant = Applicant(
-                id_number=ns.id_number.upper(),
-                name=ns.name,
-                sex=sex(ns.id_number),
-                birth_date=birth_date(ns.id_number),
-            )
-            for _ in range(ns.count):
-                case = rt.cases.submit(NewCase(item_code=ns.item, applicant=applicant, form=fields, agent=ns.agent))
-                print(
-                    json.dumps(
-                        {
-                            "case_id": str(case.case_id),
-                            "receipt_no": case.receipt_no,
-                            "query_code": case.query_code,
-                            "applicant": mask(case.applicant.id_number),
-                        },
-                        ensure_ascii=False,
-                    ),
-                    flush=True,
-                )
-        elif ns.cmd == "outbox":
-            st = rt.outbox.stats()
+
+@edge.command()
+@click.option("--no-kiosk", is_flag=True, help="only the sync agent")
+def run(no_kiosk: bool) -> int:
+    """Run the sync agent (and the kiosk, when installed) until stopped."""
+    return _run(edge_settings.load(), kiosk=not no_kiosk)
+
+
+@edge.command()
+@click.option("--item", required=True, help="catalogue item code")
+@click.option("--id-number", required=True, help="the applicant's ID number (validated)")
+@click.option("--name", required=True, help="the applicant's name")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="a form field (repeatable)")
+@click.option("--agent", help="staff id when submitting on a resident's behalf (代办)")
+@click.option(
+    "--count", type=int, default=1, show_default=True, help="submit this many identical cases (tests, benchmarks)"
+)
+def submit(item: str, id_number: str, name: str, fields: tuple[str, ...], agent: str | None, count: int) -> int:
+    """Accept a case as the kiosk would (receipt printed to stdout as JSON)."""
+    with EdgeRuntime(edge_settings.load()) as rt:
+        form = dict(f.split("=", 1) for f in fields)
+        applicant = Applicant(
+            id_number=id_number.upper(),
+            name=name,
+            sex=sex(id_number),
+            birth_date=birth_date(id_number),
+        )
+        for _ in range(count):
+            case = rt.cases.submit(NewCase(item_code=item, applicant=applicant, form=form, agent=agent))
             print(
                 json.dumps(
                     {
-                        "depth": st.depth,
-                        "oldest_unsent_at": st.oldest_unsent_at.isoformat() if st.oldest_unsent_at else None,
-                        "parked": st.parked,
-                        "alarms": rt.alarms.active(),
+                        "case_id": str(case.case_id),
+                        "receipt_no": case.receipt_no,
+                        "query_code": case.query_code,
+                        "applicant": mask(case.applicant.id_number),
                     },
                     ensure_ascii=False,
-                )
-            )
-        elif ns.cmd == "unpark":
-            print(f"{rt.outbox.unpark()} item(s) back in the send loop")
-        elif ns.cmd == "audit":
-            _audit(rt, ns)
-        elif ns.cmd == "purge":
-            counts = rt.retention.purge(dry_run=ns.dry_run)
-            print(
-                json.dumps(
-                    {
-                        "dry_run": ns.dry_run,
-                        "retention_days": settings.retention_days,
-                        "cases": counts.cases,
-                        "case_events": counts.case_events,
-                        "ratings": counts.ratings,
-                    }
-                )
+                ),
+                flush=True,
             )
     return 0
 
 
-def _audit(rt: EdgeRuntime, ns: argparse.Namespace) -> None:
+@edge.command()
+def outbox() -> int:
+    """Outbox depth, oldest unsent item, parked items, alarms (JSON)."""
+    with EdgeRuntime(edge_settings.load()) as rt:
+        st = rt.outbox.stats()
+        print(
+            json.dumps(
+                {
+                    "depth": st.depth,
+                    "oldest_unsent_at": st.oldest_unsent_at.isoformat() if st.oldest_unsent_at else None,
+                    "parked": st.parked,
+                    "alarms": rt.alarms.active(),
+                },
+                ensure_ascii=False,
+            )
+        )
+    return 0
+
+
+@edge.command()
+def unpark() -> int:
+    """Put items the hub refused back in the send loop, after fixing the cause."""
+    with EdgeRuntime(edge_settings.load()) as rt:
+        print(f"{rt.outbox.unpark()} item(s) back in the send loop")
+    return 0
+
+
+@edge.command("audit")
+@click.argument("action", type=click.Choice(["verify", "anchor"]))
+@click.option("--anchor", help="also check against an anchor printed earlier (its JSON, or entries:last_id:head)")
+def audit_command(action: str, anchor: str | None) -> int:
+    """The terminal's tamper-evident audit trail.
+
+    ACTION verify: walk the chain and name the first broken entry; anchor: print its length and head (JSON).
+    """
+    with EdgeRuntime(edge_settings.load()) as rt:
+        _audit(rt, SimpleNamespace(action=action, anchor=anchor))
+    return 0
+
+
+@edge.command()
+@click.option("--dry-run", is_flag=True, help="only count what would be purged")
+def purge(dry_run: bool) -> int:
+    """Purge acked, closed cases and ratings past the retention window."""
+    settings = edge_settings.load()
+    with EdgeRuntime(settings) as rt:
+        counts = rt.retention.purge(dry_run=dry_run)
+        print(
+            json.dumps(
+                {
+                    "dry_run": dry_run,
+                    "retention_days": settings.retention_days,
+                    "cases": counts.cases,
+                    "case_events": counts.case_events,
+                    "ratings": counts.ratings,
+                }
+            )
+        )
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """``shegong edge ARGV`` in this process; errors of the edge propagate (the root reports them)."""
+    return run_cli(edge, argv, "shegong edge")
+
+
+def _audit(rt: EdgeRuntime, ns: SimpleNamespace) -> None:
     with rt.engine.connect() as conn:
         if ns.action == "anchor":
             print(json.dumps(audit.anchor(conn).as_dict()))

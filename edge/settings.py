@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from kernel.settings import TomlSettings
 from protocol.residence import CommitteeArea
-from shegong.settings import TomlSettings
 
 __all__ = ["EdgeSettings", "load"]
 
@@ -28,6 +28,15 @@ class EdgeSettings(TomlSettings):
         "T-DEV", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="stable MQTT client id and topic level"
     )
     committee_code: str = Field("JW000", pattern=r"^[A-Za-z0-9]{1,16}$", description="prefix of receipt numbers")
+    receipt_series: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        description="this terminal's receipt series within its committee, given at provisioning (`shegong hub "
+        "terminal register T --committee C --series N`): the first digit of its receipts' sequence"
+        " (JW001-20261204-20001), so terminals of one committee never make the same number. Unset: no digit"
+        " (a committee with one terminal)",
+    )
     committee_name: str = Field("示例居委会", description="shown on the kiosk and receipts")
     committee_area: CommitteeArea | None = Field(
         None,
@@ -60,13 +69,29 @@ class EdgeSettings(TomlSettings):
         description="the hub's public case key (`shegong hub keys public`); every case is sealed to it on "
         "acceptance. Empty: this terminal accepts no cases",
     )
+    seal_key_cases: int = Field(
+        1000, ge=1, description="cases sealed under one ephemeral key at most (a key also lasts at most a minute)"
+    )
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive; a half-open link is noticed within 1.5x")
 
     batch_size: int = Field(200, ge=1, le=1000, description="cases per published batch (also cut at the size limit)")
     inflight_window: int = Field(20, ge=1, description="batches published and not yet acked by the hub")
-    ack_timeout_s: float = Field(30.0, gt=0, description="republish a batch the hub has not acked by then")
+    ack_timeout_s: float = Field(
+        10.0, gt=0, description="republish a batch the hub has not acked by then; each later wait doubles"
+    )
+    resend_max_s: float = Field(
+        30.0, gt=0, le=30, description="longest wait for an ack before a batch is sent again (at most 30 s)"
+    )
     backoff_min_s: float = Field(0.5, gt=0, description="first reconnect delay; doubles with full jitter")
-    backoff_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+    backoff_max_s: float = Field(
+        30.0, gt=0, le=30, description="longest reconnect delay (at most 30 s: a terminal is never away for long)"
+    )
+    probe_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="while the link is down after a network failure, a TCP connection to the broker is tried"
+        " about this often; when one holds, the terminal reconnects at once instead of waiting out its backoff",
+    )
     heartbeat_s: float = Field(10.0, gt=0, description="interval of health heartbeats")
 
     outbox_limit: int = Field(100_000, ge=1, description="unsent items past which new submissions are refused")
@@ -94,6 +119,9 @@ class EdgeSettings(TomlSettings):
         None,
         description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
         " mode (none ships with the terminal)",
+    )
+    kiosk_staff_signin_s: float = Field(
+        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
     )
     kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
     reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")

@@ -6,29 +6,33 @@ A thin layer: the work is in the domain packages; their errors become a message 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import getpass
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import Engine, select
+import click
+from sqlalchemy import Engine, RowMapping, select
 
 from hub import settings as hub_settings
 from hub.audit.chain import Anchor, anchor, verify
 from hub.db.engine import open_engine
-from hub.db.models import DeadLetter, DeadLetterCountRow
+from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.errors import HubError
 from hub.ingest.deadletters import purge as purge_dead_letters
+from kernel.cli import LazyGroup
+from kernel.cli import run as run_cli
+from kernel.process import stop_on_sigterm, wait_for_stop
 from protocol.envelope import utcnow
-from shegong.cli import stop_on_sigterm, wait_for_stop
 
-__all__ = ["main"]
+__all__ = ["hub", "main", "private_files"]
 
 log = logging.getLogger(__name__)
 
@@ -39,85 +43,6 @@ class AuditBroken(HubError):
 
 class UsageError(HubError):
     """A command line that asks for something impossible."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shegong hub", description="The centre's hub.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="ingest from the broker and serve the web UI and API until stopped")
-    run.add_argument("--no-web", action="store_true", help="ingest only")
-    sub.add_parser("migrate", help="bring the database schema to head")
-    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
-    audit.add_argument(
-        "action",
-        choices=["verify", "anchor"],
-        help="verify: walk the chain and name the first broken entry; anchor: print its length and head to keep",
-    )
-    audit.add_argument("--anchor", help="also check against an anchor printed earlier (entries:last_id:head)")
-    user = sub.add_parser("user", help="back-office users: add, passwd, disable, enable, list")
-    user.add_argument("action", choices=["add", "passwd", "disable", "enable", "list"], help="what to do")
-    user.add_argument("username", nargs="?", help="the user's login name")
-    user.add_argument("--role", choices=["manager", "clerk", "auditor", "operator"], help="for add")
-    user.add_argument("--department", action="append", default=[], help="a clerk's department code (repeat)")
-    user.add_argument("--display-name", default="", help="the name shown in the back office")
-    user.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
-    cal = sub.add_parser("calendar", help="the holiday calendar due dates are counted on")
-    cal.add_argument("action", choices=["list", "set", "remove"], help="list a year, set a day, remove a day")
-    cal.add_argument("day", nargs="?", help="YYYY-MM-DD (set, remove) or a year (list)")
-    cal.add_argument("kind", nargs="?", choices=["off", "work"], help="set: off = holiday, work = adjusted workday")
-    cal.add_argument("name", nargs="?", help="set: the holiday's name")
-    rep = sub.add_parser("report", help="the performance report over a period (JSON, or CSV with --csv)")
-    rep.add_argument("--start", type=date.fromisoformat, help="first day (YYYY-MM-DD); default 30 days ago")
-    rep.add_argument("--end", type=date.fromisoformat, help="last day (YYYY-MM-DD); default today")
-    rep.add_argument("--department", help="one department's items only")
-    rep.add_argument("--csv", type=Path, help="write CSV (UTF-8 with BOM) to this file")
-    cat = sub.add_parser("catalogue", help="list, export, import and publish catalogue versions", add_help=False)
-    cat.add_argument("rest", nargs=argparse.REMAINDER, help="see `shegong hub catalogue --help`")
-    keys = sub.add_parser("keys", help="the case key: terminals seal cases to its public half")
-    keys.add_argument(
-        "action",
-        choices=["init", "public"],
-        help="init: make the key pair in case_key_file (once); public: print the public key for terminals",
-    )
-    dl = sub.add_parser("dead-letters", help="refused messages: the latest and why, counts per terminal, purge")
-    dl.add_argument(
-        "action",
-        nargs="?",
-        choices=["list", "counts", "purge"],
-        default="list",
-        help="list: the latest (JSON lines); counts: every refusal counted per terminal and reason, also those "
-        "removed since; purge: remove those older than --older-than days",
-    )
-    dl.add_argument("--limit", type=int, default=50, help="list: how many, newest first")
-    dl.add_argument("--older-than", type=float, metavar="DAYS", help="purge: remove dead letters older than this")
-    term = sub.add_parser("terminal", help="the terminal register: the committee each terminal serves")
-    term.add_argument(
-        "action",
-        choices=["register", "list", "remove"],
-        help="register: set (or change) a terminal's committee, at provisioning; list: the register; remove: a "
-        "retired terminal (the hub takes no more cases from it)",
-    )
-    term.add_argument("terminal", nargs="?", help="register, remove: the terminal id")
-    term.add_argument("--committee", help="register: the committee code (its receipt numbers' prefix)")
-    _broker_parser(sub)
-    return p
-
-
-def _broker_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    b = sub.add_parser("broker", help="the MQTT broker's users, ACL and TLS files (Mosquitto; see docs/broker.md)")
-    b.add_argument(
-        "action",
-        choices=["hub", "add", "revoke", "list", "acl", "tls", "conf"],
-        help="hub: a hub user and the ACL; add/revoke: a terminal's user; list: the users; acl: write the ACL "
-        "again (for NAME, or the hub users it names); tls: a CA (once) and a server certificate; conf: print "
-        "the Mosquitto listener configuration",
-    )
-    b.add_argument("name", nargs="?", help="add, revoke: the terminal id; hub, acl: the hub's user (default hub)")
-    b.add_argument("--dir", type=Path, help="where the broker's files live (default /etc/mosquitto/shegong)")
-    b.add_argument("--host", action="append", default=[], help="tls: a name or address of the broker (repeat)")
-    b.add_argument("--days", type=int, default=825, help="tls: how long the server certificate is valid")
-    b.add_argument("--port", type=int, default=8883, help="conf: the TLS listener's port")
-    b.add_argument("--bind", default="0.0.0.0", help="conf: the address the listener binds")
 
 
 @contextlib.contextmanager
@@ -134,55 +59,173 @@ def private_files() -> Iterator[None]:
         os.umask(old)
 
 
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands={
+        "catalogue": ("hub.catalogue.cli:catalogue", "list, export, import and publish catalogue versions"),
+    },
+)
+@click.pass_context
+def hub(ctx: click.Context) -> None:
+    """The centre's hub."""
+    # Mosquitto's files are made with their own modes, one by one, as the broker reads some of them as group
+    # mosquitto after dropping root (see hub.broker.auth); everything else the hub makes is private.
+    if ctx.invoked_subcommand != "broker":
+        ctx.with_resource(private_files())
+
+
 def main(argv: Sequence[str]) -> int:
-    if list(argv[:1]) == ["catalogue"]:
-        from hub.catalogue.cli import main as catalogue_main
-
-        with private_files():
-            return catalogue_main(list(argv[1:]))
-    ns = _parser().parse_args(list(argv))
-    if ns.cmd == "broker":
-        # Mosquitto's files only, no hub settings or database; their modes are set one by one, as the broker
-        # reads some of them as group mosquitto after dropping root (see hub.brokerauth).
-        return _broker(ns)
-    with private_files():
-        return _main(ns)
+    """``shegong hub ARGV`` in this process; the hub's errors propagate (the root reports them)."""
+    return run_cli(hub, argv, "shegong hub")
 
 
-def _main(ns: argparse.Namespace) -> int:
-    settings = hub_settings.load()
-    if ns.cmd == "run":
-        return _run(settings, web=not ns.no_web)
-    if ns.cmd == "keys":
-        from hub import casekey
-
-        path = Path(settings.case_key_file)
-        if ns.action == "init":
-            public = casekey.init(path)
-            print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
-        else:
-            public = casekey.public_text(casekey.load(path))
-        print(public)
-        return 0
-    engine = open_engine(settings.database_url)
+def _on_engine(handler: Callable[[Engine, SimpleNamespace], None], **params: Any) -> int:
+    """Run ``handler`` on the hub's database (brought to head first) with the command's parameters."""
+    engine = open_engine(hub_settings.load().database_url)
     try:
-        if ns.cmd == "migrate":
-            print("schema at head")
-        elif ns.cmd == "audit":
-            _audit(engine, ns)
-        elif ns.cmd == "user":
-            _user(engine, ns)
-        elif ns.cmd == "calendar":
-            _calendar(engine, ns)
-        elif ns.cmd == "report":
-            _report(engine, ns)
-        elif ns.cmd == "dead-letters":
-            _dead_letters(engine, ns)
-        elif ns.cmd == "terminal":
-            _terminal(engine, ns)
+        handler(engine, SimpleNamespace(**params))
     finally:
         engine.dispose()
     return 0
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+@hub.command()
+@click.option("--no-web", is_flag=True, help="ingest only")
+def run(no_web: bool) -> int:
+    """Ingest from the broker and serve the web UI and API until stopped."""
+    return _run(hub_settings.load(), web=not no_web)
+
+
+@hub.command()
+def migrate() -> int:
+    """Bring the database schema to head."""
+    return _on_engine(lambda _engine, _ns: print("schema at head"))
+
+
+@hub.command("audit")
+@click.argument("action", type=click.Choice(["verify", "anchor"]))
+@click.option("--anchor", help="also check against an anchor printed earlier (entries:last_id:head)")
+def audit_command(**params: Any) -> int:
+    """The tamper-evident audit trail.
+
+    ACTION verify: walk the chain and name the first broken entry; anchor: print its length and head to keep.
+    """
+    return _on_engine(_audit, **params)
+
+
+@hub.command()
+@click.argument("action", type=click.Choice(["add", "passwd", "disable", "enable", "list"]))
+@click.argument("username", required=False)
+@click.option("--role", type=click.Choice(["manager", "clerk", "auditor", "operator"]), help="for add")
+@click.option("--department", multiple=True, help="a clerk's department code (repeat)")
+@click.option("--display-name", default="", help="the name shown in the back office")
+@click.option("--password-stdin", is_flag=True, help="read the password from stdin, not a prompt")
+def user(department: tuple[str, ...], **params: Any) -> int:
+    """Back-office users: add, passwd, disable, enable, list (USERNAME: the user's login name)."""
+    return _on_engine(_user, department=list(department), **params)
+
+
+@hub.command()
+@click.argument("action", type=click.Choice(["list", "set", "remove"]))
+@click.argument("day", required=False)
+@click.argument("kind", required=False, type=click.Choice(["off", "work"]))
+@click.argument("name", required=False)
+def calendar(**params: Any) -> int:
+    """The holiday calendar due dates are counted on.
+
+    ACTION list a year, set a day, remove a day. DAY: YYYY-MM-DD (set, remove) or a year (list). KIND (set):
+    off = holiday, work = adjusted workday. NAME (set): the holiday's name.
+    """
+    return _on_engine(_calendar, **params)
+
+
+@hub.command()
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="first day (YYYY-MM-DD); default 30 days ago")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="last day (YYYY-MM-DD); default today")
+@click.option("--department", help="one department's items only")
+@click.option("--csv", type=click.Path(dir_okay=False, path_type=Path), help="write CSV (UTF-8 with BOM) to this file")
+def report(start: datetime | None, end: datetime | None, **params: Any) -> int:
+    """The performance report over a period (JSON, or CSV with --csv)."""
+    return _on_engine(_report, start=_day(start), end=_day(end), **params)
+
+
+@hub.command()
+@click.argument("action", type=click.Choice(["init", "public"]))
+def keys(action: str) -> int:
+    """The case key: terminals seal cases to its public half.
+
+    ACTION init: make the key pair in case_key_file (once); public: print the public key for terminals.
+    """
+    from hub import casekey
+
+    path = Path(hub_settings.load().case_key_file)
+    if action == "init":
+        public = casekey.init(path)
+        print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
+    else:
+        public = casekey.public_text(casekey.load(path))
+    print(public)
+    return 0
+
+
+@hub.command("dead-letters")
+@click.argument("action", required=False, default="list", type=click.Choice(["list", "counts", "purge"]))
+@click.option("--limit", type=int, default=50, show_default=True, help="list: how many, newest first")
+@click.option("--older-than", type=float, metavar="DAYS", help="purge: remove dead letters older than this")
+def dead_letters(**params: Any) -> int:
+    """Refused messages: the latest and why, counts per terminal, purge.
+
+    ACTION list: the latest (JSON lines); counts: every refusal counted per terminal and reason, also those
+    removed since; purge: remove those older than --older-than days.
+    """
+    return _on_engine(_dead_letters, **params)
+
+
+@hub.command()
+@click.argument("action", type=click.Choice(["register", "list", "remove"]))
+@click.argument("terminal", required=False)
+@click.option("--committee", help="register: the committee code (its receipt numbers' prefix)")
+@click.option(
+    "--series",
+    type=int,
+    help="register: the terminal's receipt series, 1-9, its own within the committee (the terminal's "
+    "receipt_series setting): terminals of one committee then never make the same receipt number",
+)
+def terminal(**params: Any) -> int:
+    """The terminal register: the committee each terminal serves.
+
+    ACTION register: set (or change) a terminal's committee, at provisioning; list: the register; remove: a
+    retired terminal (the hub takes no more cases from it). TERMINAL (register, remove): the terminal id.
+    """
+    return _on_engine(_terminal, **params)
+
+
+@hub.command()
+@click.argument("action", type=click.Choice(["hub", "add", "revoke", "list", "acl", "tls", "conf"]))
+@click.argument("name", required=False)
+@click.option(
+    "--dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where the broker's files live (default /etc/mosquitto/shegong)",
+)
+@click.option("--host", multiple=True, help="tls: a name or address of the broker (repeat)")
+@click.option("--days", type=int, default=825, show_default=True, help="tls: how long the server certificate is valid")
+@click.option("--port", type=int, default=8883, show_default=True, help="conf: the TLS listener's port")
+@click.option("--bind", default="0.0.0.0", show_default=True, help="conf: the address the listener binds")
+def broker(host: tuple[str, ...], **params: Any) -> int:
+    """The MQTT broker's users, ACL and TLS files (Mosquitto; see docs/broker.md).
+
+    ACTION hub: a hub user and the ACL; add/revoke: a terminal's user; list: the users; acl: write the ACL
+    again (for NAME, or the hub users it names); tls: a CA (once) and a server certificate; conf: print the
+    Mosquitto listener configuration. NAME (add, revoke): the terminal id; (hub, acl): the hub's user
+    (default hub).
+    """
+    # Mosquitto's files only, no hub settings or database.
+    return _broker(SimpleNamespace(host=list(host), **params))
 
 
 def _run(settings: hub_settings.HubSettings, web: bool) -> int:
@@ -204,11 +247,11 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _jsonable(row: Mapping[str, object]) -> dict[str, object]:
+def _jsonable(row: RowMapping) -> dict[str, object]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "payload"}
 
 
-def _dead_letters(engine: Engine, ns: argparse.Namespace) -> None:
+def _dead_letters(engine: Engine, ns: SimpleNamespace) -> None:
     if ns.action == "purge":
         if ns.older_than is None or ns.older_than < 0:
             raise UsageError("dead-letters purge needs --older-than DAYS (0 or more)")
@@ -216,22 +259,23 @@ def _dead_letters(engine: Engine, ns: argparse.Namespace) -> None:
         print(f"{removed} dead letter(s) older than {ns.older_than:g} days removed; their counts stay")
         return
     if ns.action == "counts":
-        t = DeadLetterCountRow.__table__
+        t = table(DeadLetterCountRow)
         query = select(t).order_by(t.c.terminal_id, t.c.reason)
     else:
-        t = DeadLetter.__table__
+        t = table(DeadLetter)
         query = select(t).order_by(t.c.id.desc()).limit(ns.limit)
     with engine.connect() as conn:
         for r in conn.execute(query).mappings():
             print(json.dumps(_jsonable(r), ensure_ascii=False))
 
 
-def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
+def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.ingest import register
 
     if ns.action == "list":
         for e in register.entries(engine):
-            print(f"{e.terminal_id}\t{e.committee}\t{e.registered_at.isoformat()}\t{e.registered_by}")
+            series = "" if e.series is None else e.series
+            print(f"{e.terminal_id}\t{e.committee}\t{series}\t{e.registered_at.isoformat()}\t{e.registered_by}")
         return
     if not ns.terminal:
         raise UsageError(f"terminal {ns.action} needs a terminal id")
@@ -241,18 +285,20 @@ def _terminal(engine: Engine, ns: argparse.Namespace) -> None:
         return
     if not ns.committee:
         raise UsageError("terminal register needs --committee CODE")
-    entry = register.register(engine, ns.terminal, ns.committee, _actor())
-    print(f"terminal {entry.terminal_id} registered to committee {entry.committee}")
-    if entry.others:
+    entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
+    series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
+    print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
+    if entry.clashes:
         print(
-            f"note: {', '.join(entry.others)} serve(s) {entry.committee} too. Receipt numbers are made per terminal "
-            "(committee-date-sequence), and the hub refuses a case whose receipt number another case of the "
-            "committee holds: terminals of one committee would collide on the same day.",
+            f"note: {', '.join(entry.clashes)} serve(s) {entry.committee} too, without a receipt series. Receipt "
+            "numbers are made per terminal (committee-date-sequence), and the hub refuses a case whose receipt "
+            "number another case of the committee holds: give each terminal of the committee its own series "
+            "(--series N here, receipt_series in its settings).",
             file=sys.stderr,
         )
 
 
-def _audit(engine: Engine, ns: argparse.Namespace) -> None:
+def _audit(engine: Engine, ns: SimpleNamespace) -> None:
     with engine.connect() as conn:
         if ns.action == "anchor":
             print(anchor(conn))
@@ -269,7 +315,7 @@ def _audit(engine: Engine, ns: argparse.Namespace) -> None:
     print(f"audit chain intact: {checked} entries")
 
 
-def _password(ns: argparse.Namespace) -> str:
+def _password(ns: SimpleNamespace) -> str:
     if ns.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("password: ")
@@ -278,7 +324,7 @@ def _password(ns: argparse.Namespace) -> str:
     return first
 
 
-def _user(engine: Engine, ns: argparse.Namespace) -> None:
+def _user(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.catalogue.in_force import catalogue_in_force
     from hub.people.service import Users
 
@@ -306,7 +352,7 @@ def _user(engine: Engine, ns: argparse.Namespace) -> None:
         print(f"user {ns.username} enabled")
 
 
-def _calendar(engine: Engine, ns: argparse.Namespace) -> None:
+def _calendar(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.calendar.service import CalendarService
 
     svc = CalendarService(engine)
@@ -331,7 +377,7 @@ def _calendar(engine: Engine, ns: argparse.Namespace) -> None:
         print(f"{day}: an ordinary day again; due dates of {recounted} open case(s) counted again")
 
 
-def _report(engine: Engine, ns: argparse.Namespace) -> None:
+def _report(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.reports.export import to_csv
     from hub.reports.service import Period, build
 
@@ -348,9 +394,9 @@ def _report(engine: Engine, ns: argparse.Namespace) -> None:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
 
 
-def _broker(ns: argparse.Namespace) -> int:
-    from hub import brokerauth
-    from shegong.broker import TUNING, listener_config
+def _broker(ns: SimpleNamespace) -> int:
+    from hub.broker import auth as brokerauth
+    from hub.broker.config import TUNING, listener_config
 
     files = brokerauth.BrokerFiles(ns.dir or brokerauth.DEFAULT_DIR)
     reload_hint = "reload the broker to apply it: systemctl reload mosquitto"

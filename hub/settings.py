@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import HubError
-from shegong.settings import TomlSettings
+from kernel.settings import TomlSettings
 
 __all__ = ["ClearTextBrokerPassword", "HubSettings", "load", "require_safe_broker_link"]
 

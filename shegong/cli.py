@@ -1,83 +1,57 @@
-"""``shegong`` — one entry point, subcommands loaded lazily.
+"""``shegong`` — one entry point, each side's commands loaded lazily.
 
 A Raspberry Pi that installed only the ``edge`` extra never imports the hub: ``shegong edge …`` imports
-``edge.cli`` and nothing else. Each subcommand module exposes ``main(argv) -> int``. An exception whose
-class sets ``is_user_error = True`` (every package's base error does) becomes a message on stderr and
-exit code 2; anything else is a bug and keeps its traceback.
+``edge.cli`` and nothing else, and ``shegong --help`` imports none of the sides. Each side's commands are
+a click group (:class:`kernel.cli.LazyGroup`). An exception whose class sets ``is_user_error = True``
+(every package's base error does) becomes a message on stderr and exit code 2; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "main", "stop_on_sigterm", "wait_for_stop"]
+import click
 
+from kernel.cli import LazyGroup, run
+from kernel.logs import setup_logging
+
+__all__ = ["COMMANDS", "cli", "main"]
+
+#: name → ("module:click command", short help); the module is imported only when its command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("shegong.demo", "run broker, hub and terminals on this machine"),
-    "edge": ("edge.cli", "terminal: run, submit cases, read devices, inspect the outbox"),
-    "hub": ("hub.cli", "hub: run ingest and web, users, audit verify"),
-    "sim": ("edge.devices.sim.cli", "device simulators on a pty: id-reader, sscard, scanner, printer"),
-    "bench": ("shegong.bench.cli", "benchmarks printed as ratios against a baseline of the same run"),
-    "protocol": ("shegong.protocol_cli", "export the protocol's JSON Schemas"),
+    "demo": ("harness.demo:command", "run broker, hub and terminals on this machine"),
+    "edge": ("edge.cli:edge", "terminal: run, submit cases, read devices, inspect the outbox"),
+    "hub": ("hub.cli:hub", "hub: run ingest and web, users, audit verify"),
+    "sim": ("edge.devices.sim.cli:sim", "device simulators on a pty: id-reader, sscard, scanner, printer"),
+    "bench": ("harness.bench.cli:bench", "benchmarks printed as ratios against a baseline of the same run"),
+    "protocol": ("shegong.protocol_cli:protocol", "export the protocol's JSON Schemas"),
 }
 
 
-def stop_on_sigterm() -> threading.Event:
-    """An event that SIGTERM (systemd's stop) sets, so a service ends as cleanly as on Ctrl-C."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
-
-
-def wait_for_stop(stop: threading.Event) -> None:
-    """Block until SIGTERM or Ctrl-C."""
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-
-
-def _usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = ["usage: shegong COMMAND [ARGS…]", "", "commands:"]
-    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "shegong COMMAND --help for a command's own options."]
-    return "\n".join(lines)
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="shegong COMMAND --help for a command's own options.",
+)
+def cli() -> None:
+    """Offline-first self-service terminals and their hub."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=os.environ.get("SHEGONG_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args or args[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
-    name, rest = args[0], args[1:]
-    if name not in COMMANDS:
-        print(f"shegong: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
+    setup_logging()
+    if args[:1] == ["help"]:
+        args = ["--help"]
     try:
-        module = importlib.import_module(COMMANDS[name][0])
-    except ModuleNotFoundError as exc:
-        print(
-            f"shegong {name}: not installed here ({exc.name} is missing); install the matching extra",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        return int(module.main(rest) or 0)
+        return run(cli, args, "shegong")
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         if getattr(exc, "is_user_error", False):
-            print(f"shegong {name}: {exc}", file=sys.stderr)
+            print(f"shegong {args[0] if args else ''}: {exc}", file=sys.stderr)
             return 2
         raise
 

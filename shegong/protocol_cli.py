@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections.abc import Sequence
 from pathlib import Path
+
+import click
 
 from protocol.codec import json_schemas
 
-__all__ = ["main"]
+__all__ = ["protocol"]
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong protocol", description="The wire protocol.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    schema = sub.add_parser("schema", help="write docs/schema/<type>.schema.json for every message type")
-    schema.add_argument("--out", type=Path, default=Path("docs/schema"), help="folder to write into")
-    ns = p.parse_args(list(argv))
-    ns.out.mkdir(parents=True, exist_ok=True)
+@click.group()
+def protocol() -> None:
+    """The wire protocol."""
+
+
+@protocol.command()
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/schema"), help="folder to write into"
+)
+def schema(out: Path) -> int:
+    """Write docs/schema/<type>.schema.json for every message type."""
+    out.mkdir(parents=True, exist_ok=True)
     for name, body in json_schemas().items():
-        (ns.out / f"{name}.schema.json").write_text(
-            json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-        )
-        print(ns.out / f"{name}.schema.json")
+        (out / f"{name}.schema.json").write_text(json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+        print(out / f"{name}.schema.json")
     return 0

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shegong.broker import Mosquitto
-from shegong.linkproxy import LinkProxy
+from harness.broker import Mosquitto
+from harness.linkproxy import LinkProxy
 from tests.support import CASE_PUBLIC_KEY, register_terminal, write_case_key
 
 PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -143,7 +143,8 @@ def edge_factory(tmp_path: Path, broker: Mosquitto, request: pytest.FixtureReque
         rt = EdgeRuntime(EdgeSettings(**values), **kwargs)  # type: ignore[arg-type]
         made.append(rt)
         if hub_db is not None:
-            register_terminal(hub_db, terminal_id, str(values["committee_code"]))
+            series = values.get("receipt_series")
+            register_terminal(hub_db, terminal_id, str(values["committee_code"]), series)  # type: ignore[arg-type]
         return rt
 
     yield make

@@ -50,14 +50,15 @@ def write_case_key(path: Path) -> Path:
     return path
 
 
-def register_terminal(hub: Engine | str, terminal: str, committee: str = "JW001") -> None:
-    """Register ``terminal`` to ``committee`` at the hub (its engine or database URL), as provisioning does."""
+def register_terminal(hub: Engine | str, terminal: str, committee: str = "JW001", series: int | None = None) -> None:
+    """Register ``terminal`` to ``committee`` (with its receipt ``series``) at the hub (its engine or database
+    URL), as provisioning does."""
     from hub.db.engine import open_engine
     from hub.ingest import register
 
     engine = open_engine(hub) if isinstance(hub, str) else hub
     try:
-        register.register(engine, terminal, committee, "test")
+        register.register(engine, terminal, committee, "test", series)
     finally:
         if isinstance(hub, str):
             engine.dispose()

@@ -12,7 +12,7 @@ Nothing is imported here. ``edge.kiosk.server`` serves it (``serve`` for ``shego
 - ``gate``: this start's secret, so that only the kiosk's own browser is served (claims, pages, events)
 - ``throttle``: the rate limit of failed progress lookups
 - ``events``: card and scan events from the device threads to the browsers' event streams
-- ``app`` and ``routes/``: the web app; ``bench``: the latency benchmark
+- ``app`` and ``routes/``: the web app (its latency benchmark is ``harness.bench.kiosk_measure``)
 """
 
 __all__: list[str] = []

@@ -65,7 +65,12 @@ def build_kiosk(
     # Pages ping at most every ping_every_s: the server waits that much longer than the page's own timer,
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
-    sessions = SessionStore(config.idle_timeout_s + ping, config.warn_before_s, area=config.committee_area)
+    sessions = SessionStore(
+        config.idle_timeout_s + ping,
+        config.warn_before_s,
+        area=config.committee_area,
+        staff_signin=config.staff_signin_s,
+    )
     if catalogue is not None:
         fixed = catalogue
         source: Callable[[], Catalogue] = lambda: fixed  # noqa: E731
@@ -173,7 +178,7 @@ def _kiosk(request: Request[Any, Any, Any]) -> Kiosk:
 def _no_session(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
     response = redirect("/?ended=session")
     response.delete_cookie(SID_COOKIE)
-    return response  # type: ignore[return-value]
+    return response
 
 
 _ERROR_KEYS: tuple[tuple[type[EdgeError], str], ...] = (
@@ -202,4 +207,4 @@ def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 def _page(request: Request[Any, Any, Any], title: str, message: str, status: int, detail: str = "") -> Response[Any]:
     template = _kiosk(request).render(request, "message.html", title_key=title, message_key=message, detail=detail)
     template.status_code = status
-    return template  # type: ignore[return-value]
+    return template

@@ -6,12 +6,13 @@ import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
 from litestar import Request
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
@@ -158,13 +159,16 @@ class Kiosk:
         with self._lock:
             body = self._bodies.get(full_key) if self.page_cache_size else None
         if body is None:
-            env = request.app.template_engine.engine  # type: ignore[union-attr]
+            engine = request.app.template_engine
+            if not isinstance(engine, JinjaTemplateEngine):
+                raise TypeError("the kiosk renders its pages with Jinja")
+            env = engine.engine
             page = env.get_template(template)
             blocks = page.new_context({**base, **build(), "csrf_input": _CSRF_SLOT})
             # The template's top-level imports, macros and sets run before its parent's first output.
             whole = page.root_render_func(blocks)
             next(whole, None)
-            whole.close()
+            whole.close()  # type: ignore[attr-defined]  # jinja2 3.1 types root_render_func as an Iterator; it is a generator
             title, main = (Markup("".join(page.blocks[name](blocks))) for name in ("title", "main"))
             body = (title, tuple(Markup(part) for part in main.split(_CSRF_SLOT)))
             with self._lock:
@@ -177,13 +181,20 @@ class Kiosk:
         """What ``base.html`` shows on every page: the language, the holder (masked), staff, help, link."""
         holder = session.holder if session else None
         t = self.t(request)
+        # The staff sign-in is the kiosk's (across residents): shown on every page, with or without a session.
+        signed_in = self.sessions.staff()
+        staff_id = session.staff_id if session else (signed_in.staff_id if signed_in else None)
         return {
             "t": t,
             "lang": t.lang,
             "path": path or request.url.path,
             "kiosk": self.config,
             "session": session,
-            "staff_id": session.staff_id if session else None,
+            "staff_id": staff_id,
+            "staff_left_s": int(signed_in.left_s) + 1 if signed_in and staff_id else None,
+            "staff_until": (self.now() + timedelta(seconds=signed_in.left_s)).strftime("%H:%M")
+            if signed_in and staff_id
+            else None,
             "staff_enabled": self.staff.enabled,
             "holder_name": holder.name if holder else None,
             "holder_id": mask(holder.id_number) if holder else None,

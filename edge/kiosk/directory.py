@@ -24,7 +24,7 @@ os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
 from pypinyin import Style, lazy_pinyin, pinyin  # noqa: E402
 
 from protocol.catalogue import Catalogue, ServiceItem
-from protocol.eligibility import Attributes, Eligibility, StatusGroup, Verdict, evaluate_catalogue
+from protocol.eligibility import Attributes, StatusGroup, Verdict, evaluate_catalogue
 from protocol.likely import Ranked, rank
 from protocol.workdays import WorkCalendar, add_working_days, next_working_day
 
@@ -198,7 +198,3 @@ class Directory:
         today = now.date()
         start = today if now.time() < CENTRE_CLOSES else today + timedelta(days=1)
         return next_working_day(start, self.calendar)
-
-    @staticmethod
-    def is_eligible_status(verdict: Verdict) -> bool:
-        return verdict.status is Eligibility.ELIGIBLE

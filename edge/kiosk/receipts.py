@@ -17,7 +17,6 @@ from edge.devices.escpos import Align, Receipt
 from edge.kiosk.i18n import Translator
 from protocol.cases import RECEIPT_PATTERN
 from protocol.catalogue import MaterialForm, ServiceItem
-from protocol.idnumber import mask
 
 __all__ = [
     "CaseReceipt",
@@ -137,7 +136,3 @@ def checklist(t: Translator, item: ServiceItem, committee: str, place: str, visi
     else:
         days = t("item.promised_days", days=item.promised_days)
     return out.line(t("checklist.promised", days=days)).line(t("receipt.hotline"), align=Align.CENTER).cut()
-
-
-def masked_facts(name: str, id_number: str) -> tuple[str, str]:
-    return mask_name(name), mask(id_number)

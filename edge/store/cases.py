@@ -1,7 +1,9 @@
 """Accepting a case at the terminal: one SQLite transaction writes the case and its outbox row.
 
 The receipt number (committee code, local date, local sequence) and the query code are made here,
-offline, so the receipt prints at once whatever the state of the VPN.
+offline, so the receipt prints at once whatever the state of the VPN. The sequence starts with the
+terminal's receipt series when it has one (``receipt_series``), so each terminal of a committee makes
+numbers of its own: ``JW001-20261204-0007`` alone, ``JW001-20261204-20007`` as series 2.
 
 A holder's cases are found by ``holder_key``, ``HMAC(K, id_number)`` under the lookup key ``K`` the
 hub gives this terminal on each connect (:mod:`protocol.lookup`). ``K`` lives in this object's memory
@@ -21,6 +23,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import uuid6
@@ -33,7 +36,7 @@ from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
 from edge.store.db import read_counter
-from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter
+from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
@@ -44,10 +47,10 @@ log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 _cases, _outbox, _events, _counters = (
-    Case.__table__,
-    OutboxRow.__table__,
-    CaseEventRow.__table__,
-    ReceiptCounter.__table__,
+    table(Case),
+    table(OutboxRow),
+    table(CaseEventRow),
+    table(ReceiptCounter),
 )
 
 
@@ -99,7 +102,7 @@ class CaseStore:
             if not text:
                 raise NoHubKey("本终端尚未配置中心公钥（hub_public_key），暂时无法受理，请联系工作人员")
             try:
-                self._sealer = sealed.Sealer(sealed.public_key(text))
+                self._sealer = sealed.Sealer(sealed.public_key(text), rotate_n=self._settings.seal_key_cases)
             except sealed.InvalidKey as exc:
                 raise NoHubKey(f"本终端的中心公钥配置有误（{exc}），暂时无法受理，请联系工作人员") from None
         return self._sealer
@@ -255,7 +258,8 @@ class CaseStore:
             .on_conflict_do_update(index_elements=["day"], set_={"last": _counters.c.last + 1})
         )
         last = conn.execute(select(_counters.c.last).where(_counters.c.day == day)).scalar_one()
-        return f"{self._settings.committee_code}-{day}-{last:04d}"
+        series = self._settings.receipt_series  # one digit, this terminal's own within the committee
+        return f"{self._settings.committee_code}-{day}-{'' if series is None else series}{last:04d}"
 
     def cases_of(self, id_number: str) -> list[dict[str, object]]:
         """Every case of a holder, newest first, with its timeline and the time its state is as of.
@@ -290,7 +294,7 @@ class CaseStore:
         holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
         return found[0] if found and code_ok and holder_ok else None
 
-    def _with_timelines(self, query: Select) -> list[dict[str, object]]:  # type: ignore[type-arg]
+    def _with_timelines(self, query: Select[*tuple[Any, ...]]) -> list[dict[str, object]]:
         with self._engine.connect() as conn:
             out = []
             for case in conn.execute(query).mappings().all():

@@ -1,4 +1,9 @@
-"""Tables of the edge database. Schema changes go through an Alembic revision in ``migrations/``."""
+"""Tables of the edge database. Schema changes go through an Alembic revision in ``migrations/``.
+
+Queries are typed: written against a model (``sqlmodel.select`` with ``col()``; ``Session.exec`` for whole
+rows) where that reads well, and as Core statements on :func:`table` (``table(CaseRow)``) for bulk and hot
+paths. ``Model.__table__`` is untyped and not used.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime, table
 
 __all__ = [
     "Alarm",
@@ -23,6 +28,7 @@ __all__ = [
     "OutboxRow",
     "RatingRow",
     "ReceiptCounter",
+    "table",
 ]
 
 
@@ -30,7 +36,7 @@ class EdgeModel(SQLModel, registry=registry()):
     """Base of the edge tables: their own metadata, apart from the hub's."""
 
 
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 
@@ -55,10 +61,12 @@ class Case(EdgeModel, table=True):
 
 
 class OutboxRow(EdgeModel, table=True):
-    """One item waiting for the hub's ack after commit. Deleted by that ack, never before."""
+    """One item waiting for the hub's ack after commit. Deleted by that ack, never before. ``seq`` only
+    goes up (AUTOINCREMENT, e0014): the sync agent sends "what comes after the last seq it sent", so a
+    number handed out again after the outbox emptied would never be sent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unparked", "parked_at", "seq"),)
+    __table_args__ = (Index("ix_outbox_unparked", "parked_at", "seq"), {"sqlite_autoincrement": True})
 
     seq: int | None = Field(default=None, primary_key=True)
     item_id: str = Field(index=True, max_length=36)
@@ -85,7 +93,8 @@ class CaseEventRow(EdgeModel, table=True):
 
 
 class ReceiptCounter(EdgeModel, table=True):
-    """Local sequence of receipt numbers per day: made offline, unique at this committee."""
+    """Local sequence of receipt numbers per day: made offline, unique at this terminal; with the terminal's
+    receipt series (``receipt_series``) unique at its committee."""
 
     __tablename__ = "receipt_counters"
 

@@ -4,8 +4,13 @@
   birth (retained) on every connect. A new paho client per connection: its in-memory queue dies with
   the link, and sending resumes from the outbox table, never from paho's memory.
 - Batches of cases at QoS 1, at most ``inflight_window`` batches awaiting the hub's ack. Only the hub's
-  ack after commit clears an outbox row; a batch without an ack after ``ack_timeout_s`` is sent again.
-- Reconnects back off exponentially with full jitter, so terminals don't rush the hub together.
+  ack after commit clears an outbox row; a batch without an ack after ``ack_timeout_s`` is sent again,
+  and again after twice as long, up to ``resend_max_s`` (30 s at most). Every unacked item goes again at
+  once on a new connection and when the hub's retained state says it is back online.
+- Reconnects back off exponentially with full jitter, so terminals don't rush the hub together, up to
+  ``backoff_max_s`` (30 s at most). After a network failure a cheap TCP probe of the broker every
+  ``probe_interval_s`` ends the wait as soon as the broker can be reached again: the network coming
+  back, not the backoff, decides when a terminal is online.
 - paho pings after ``keepalive`` idle seconds and drops the link one keepalive later; the agent gives
   paho 0.7 × ``keepalive_s``, so a half-open link is noticed within 1.5 × ``keepalive_s``.
 """
@@ -16,6 +21,7 @@ import enum
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import uuid
@@ -27,6 +33,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
@@ -41,7 +48,16 @@ from protocol.health import Heartbeat, HeartbeatBody
 from protocol.ratings import RatingBatch
 from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathBody, HubState
 
-__all__ = ["InsecureLink", "LinkState", "SyncAgent", "link_problem"]
+__all__ = [
+    "CHANNELS",
+    "InsecureLink",
+    "LinkState",
+    "SyncAgent",
+    "backoff_ceiling",
+    "broker_reachable",
+    "cut_batch",
+    "link_problem",
+]
 
 log = logging.getLogger(__name__)
 SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
@@ -52,6 +68,18 @@ CHANNELS: dict[str, tuple[topics.Up, type[Envelope], str]] = {
     "cases": (topics.Up.CASES, CaseBatch, "cases"),
     "ratings": (topics.Up.RATINGS, RatingBatch, "ratings"),
 }
+
+
+def cut_batch(items: list[Pending]) -> list[Pending]:
+    """The first of ``items`` (oldest first) that fit in one message: the batch the agent sends next."""
+    batch: list[Pending] = []
+    size = 0
+    for item in items:
+        if batch and size + len(item.payload) > _BATCH_ROOM:
+            break
+        batch.append(item)
+        size += len(item.payload) + 1
+    return batch
 
 
 class InsecureLink(EdgeError):
@@ -70,6 +98,26 @@ def link_problem(settings: EdgeSettings) -> str | None:
     return None
 
 
+def backoff_ceiling(attempt: int, first: float, cap: float) -> float:
+    """The wait before try ``attempt`` (1, 2, …): ``first`` doubled each time, never above ``cap``."""
+    return min(cap, first * float(2 ** min(max(attempt - 1, 0), 30)))
+
+
+def broker_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to the broker opens and stays open a moment (a broker waits for our
+    CONNECT; something that accepts and at once closes, or a refused or unroutable address, is not it).
+    Cheap: no MQTT session, no TLS handshake."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(0.2)
+            try:
+                return sock.recv(1) != b""  # a broker sends nothing before CONNECT; b"": closed on us
+            except TimeoutError:
+                return True
+    except OSError:
+        return False
+
+
 class LinkState(enum.StrEnum):
     OFFLINE = "offline"
     CONNECTING = "connecting"
@@ -81,6 +129,7 @@ class _Inflight:
     sent_at: float
     channel: str
     items: list[Pending] = field(default_factory=list)
+    tries: int = 1  # times sent: the wait for its ack doubles with each
 
 
 class SyncAgent:
@@ -112,6 +161,8 @@ class SyncAgent:
         self.hub_online: bool | None = None
         self._attempt = 0
         self._next_try = 0.0
+        self._next_probe: float | None = None  # while offline after a network failure: when to probe the broker
+        self._seen_down = False  # the broker was found unreachable since the link failed
         self._connect_started = 0.0
         self._bd_seq = 0
         self._seq = 0
@@ -163,6 +214,8 @@ class SyncAgent:
             while not self._stop.is_set():
                 now = time.monotonic()
                 if self._client is None:
+                    if now < self._next_try and self._probe_due(now) and self._broker_back():
+                        self._next_try = now
                     if now >= self._next_try:
                         self._connect()
                     else:
@@ -218,7 +271,7 @@ class SyncAgent:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho-mqtt 2.2: Properties.__init__ is unannotated
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         self.state = LinkState.CONNECTING
         self._connect_started = time.monotonic()
@@ -232,13 +285,13 @@ class SyncAgent:
             )
         except OSError as exc:
             self.state = LinkState.OFFLINE
-            self._schedule_retry(f"connect failed: {exc}")
+            self._schedule_retry(f"connect failed: {exc}", network=True, unreachable=True)
             return
         self._client = client
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
-        if reason.is_failure:
-            self._lost(f"broker refused: {reason}")
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if reason.is_failure:  # the broker is there and said no: only the backoff may bring the next try
+            self._lost(f"broker refused: {reason}", network=False)
             return
         s = self.settings
         self.state = LinkState.ONLINE
@@ -269,24 +322,50 @@ class SyncAgent:
         )
         self._client.publish(topics.state(self.settings.terminal_id), birth.encode(), qos=1, retain=True)
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         if self._client is not None and not self._stop.is_set():
             self._lost(f"disconnected: {reason}")
 
-    def _lost(self, why: str) -> None:
+    def _lost(self, why: str, network: bool = True) -> None:
         self.stats["link_losses"] += 1
         self._close(graceful=False)
-        self._schedule_retry(why)
+        self._schedule_retry(why, network)
 
-    def _schedule_retry(self, why: str) -> None:
+    def _schedule_retry(self, why: str, network: bool = True, unreachable: bool = False) -> None:
+        """Wait before the next try, with full jitter; after a network failure, probe the broker meanwhile.
+
+        Only a broker found unreachable (``unreachable``: a connect that failed, or a probe since) and then
+        reachable ends the wait early: a broker that takes connections but does not answer them (overloaded)
+        gets the backoff, not a terminal every few seconds."""
         s = self.settings
         self._attempt += 1
-        ceiling = min(s.backoff_max_s, s.backoff_min_s * 2 ** min(self._attempt, 20))
+        ceiling = backoff_ceiling(self._attempt + 1, s.backoff_min_s, s.backoff_max_s)
         delay = random.uniform(s.backoff_min_s, max(s.backoff_min_s, ceiling))  # full jitter, never zero
-        self._next_try = time.monotonic() + delay
+        now = time.monotonic()
+        self._next_try = now + delay
+        self._next_probe = now + self._probe_gap() if network else None
+        self._seen_down = unreachable
         self.state = LinkState.OFFLINE
         self.connected_event.clear()
         log.warning("link to broker down (%s); retry %d in %.1f s", why, self._attempt, delay)
+
+    def _probe_gap(self) -> float:
+        return self.settings.probe_interval_s * random.uniform(0.75, 1.25)  # spread: terminals probe apart
+
+    def _probe_due(self, now: float) -> bool:
+        return self._next_probe is not None and now >= self._next_probe
+
+    def _broker_back(self) -> bool:
+        """Probe the broker (the link failed on the network); True when it is reachable after it was not."""
+        s = self.settings
+        if not broker_reachable(s.broker_host, s.broker_port, timeout=min(1.0, s.probe_interval_s)):
+            self._seen_down = True
+        elif self._seen_down:
+            log.info("the broker can be reached again; reconnecting now")
+            self._next_probe = None
+            return True
+        self._next_probe = time.monotonic() + self._probe_gap()
+        return False
 
     def _close(self, graceful: bool) -> None:
         client, self._client = self._client, None
@@ -310,7 +389,9 @@ class SyncAgent:
                     client.loop(timeout=0.05)
                 client.disconnect()
                 client.loop(timeout=0.1)
-            client.socket() and client.socket().close()  # type: ignore[union-attr]
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
         except Exception:  # noqa: BLE001 - a dying socket may fail in many ways; it is gone either way
             log.debug("closing the old link", exc_info=True)
 
@@ -330,17 +411,11 @@ class SyncAgent:
                 items = self.outbox.pending(channel, self._cursor[channel], s.batch_size)
                 if not items:
                     break
-                batch: list[Pending] = []
-                size = 0
-                for item in items:
-                    if batch and size + len(item.payload) > _BATCH_ROOM:
-                        break
-                    batch.append(item)
-                    size += len(item.payload) + 1
+                batch = cut_batch(items)
                 self._cursor[channel] = batch[-1].seq
                 self._send(channel, batch)
 
-    def _send(self, channel: str, batch: list[Pending]) -> None:
+    def _send(self, channel: str, batch: list[Pending], tries: int = 1) -> None:
         if self._client is None:  # the link went down under a loop of sends: the next connection resends
             return
         up, message, body_field = CHANNELS[channel]
@@ -354,23 +429,27 @@ class SyncAgent:
             sent_at=self._clock(),
         )
         self._client.publish(topics.up(self.settings.terminal_id, up), payload, qos=1)
-        self._inflight[message_id] = _Inflight(time.monotonic(), channel, batch)
+        self._inflight[message_id] = _Inflight(time.monotonic(), channel, batch, tries)
         self.stats["batches_sent"] += 1
 
+    def _ack_wait(self, tries: int) -> float:
+        """How long a batch sent ``tries`` times waits for its ack: ``ack_timeout_s``, doubling, capped."""
+        return backoff_ceiling(tries, self.settings.ack_timeout_s, self.settings.resend_max_s)
+
     def _resend_late(self, now: float) -> None:
-        late = [mid for mid, f in self._inflight.items() if now - f.sent_at > self.settings.ack_timeout_s]
+        late = [mid for mid, f in self._inflight.items() if now - f.sent_at > self._ack_wait(f.tries)]
         for mid in late:
             late_batch = self._inflight.pop(mid)
             items = late_batch.items
             log.warning(
                 "no ack for batch %s after %.0f s; sending its %d item(s) again",
                 mid,
-                self.settings.ack_timeout_s,
+                self._ack_wait(late_batch.tries),
                 len(items),
             )
             self.outbox.mark_resent([p.seq for p in items])
             self.stats["resent_batches"] += 1
-            self._send(late_batch.channel, items)
+            self._send(late_batch.channel, items, late_batch.tries + 1)
 
     def _resend_all(self, why: str) -> None:
         if self._inflight or any(self._cursor.values()):
@@ -407,13 +486,14 @@ class SyncAgent:
 
     # ---------------------------------------------------------------- receiving
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)  # paho hands bytes or a bytearray; decoders and handlers take bytes
         try:
             if msg.topic == topics.hub_state():
-                self._on_hub_state(msg.payload)
+                self._on_hub_state(payload)
             elif msg.topic in self.retained_handlers:
-                self._publish_all(self.retained_handlers[msg.topic](msg.payload))
+                self._publish_all(self.retained_handlers[msg.topic](payload))
             else:
-                message = decode_for_topic(msg.topic, msg.payload)
+                message = decode_for_topic(msg.topic, payload)
                 handler = self.down_handlers.get(topics.parse(msg.topic).channel)  # type: ignore[arg-type]
                 if handler is not None:
                     self._publish_all(handler(message))
@@ -458,7 +538,7 @@ class SyncAgent:
         for rej in body.rejected:
             if rej.reason is DeadLetterReason.RATE_LIMITED:
                 # The hub set the batch aside unprocessed (this terminal sent too much at once): it stays in
-                # flight and goes again after ack_timeout_s, like a batch never answered. Nothing is parked.
+                # flight and goes again when its ack wait ends, like a batch never answered. Nothing is parked.
                 if sent is not None and body.in_reply_to is not None:
                     self._inflight[body.in_reply_to] = sent
                 self.stats["rate_limited"] += 1

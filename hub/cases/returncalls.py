@@ -24,9 +24,9 @@ from hub.cases.routing import UNROUTED
 from hub.db.models import ReturnCallRow
 from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
+from kernel.db import read_only
 from protocol.envelope import utcnow
 from protocol.ratings import BAD_LEVELS, Rating
-from shegong.db import read_only
 
 __all__ = ["RETURN_CALL_DAYS", "ReturnCall", "ReturnCalls", "open_for"]
 

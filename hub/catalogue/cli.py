@@ -7,36 +7,19 @@ the broker at once; if the broker is not reachable, the running hub announces it
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
+
+import click
 
 from hub import settings as hub_settings
 from hub.catalogue.announce import announce_once
 from hub.catalogue.store import CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
 
-__all__ = ["main"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shegong hub catalogue", description="The service catalogue terminals run.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="versions, newest first, and the draft if there is one")
-    ex = sub.add_parser("export", help="write a version (default: the newest published) as JSON")
-    ex.add_argument("--version", type=int, help="which published version")
-    ex.add_argument("--draft", action="store_true", help="the draft instead")
-    ex.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    im = sub.add_parser("import", help="make a JSON catalogue file the draft (replacing any draft)")
-    im.add_argument("file", type=Path, help="a catalogue as `export` writes it")
-    im.add_argument("--note", default="", help="what changed, for the version list")
-    pub = sub.add_parser("publish", help="publish the draft as the next version and announce it to terminals")
-    pub.add_argument("--note", default="", help="what changed, for the version list")
-    pub.add_argument("--no-announce", action="store_true", help="leave the announcement to the running hub")
-    sub.add_parser("discard", help="throw the draft away")
-    return p
+__all__ = ["catalogue"]
 
 
 def _actor() -> str:
@@ -46,40 +29,93 @@ def _actor() -> str:
         return "cli"
 
 
-def main(argv: Sequence[str]) -> int:
-    ns = _parser().parse_args(list(argv))
+@click.group()
+def catalogue() -> None:
+    """The service catalogue terminals run."""
+
+
+def _with_store(handler: Callable[[hub_settings.HubSettings, CatalogueStore], None]) -> int:
+    """Run ``handler`` on the catalogue store of the hub's database."""
     settings = hub_settings.load()
     engine = open_engine(settings.database_url)
     try:
         store = CatalogueStore(engine)
         store.bootstrap()
-        if ns.cmd == "list":
-            for v in store.versions():
-                when = v.published_at.isoformat(timespec="seconds") if v.published_at else "draft"
-                print(f"v{v.version}\t{when}\t{v.items} items\t{v.published_by or v.created_by}\t{v.note}")
-        elif ns.cmd == "export":
-            text = store.export(ns.version, draft=ns.draft)
-            if ns.output:
-                ns.output.write_text(text, encoding="utf-8")
-                print(f"wrote {ns.output}", file=sys.stderr)
-            else:
-                sys.stdout.write(text)
-        elif ns.cmd == "import":
-            try:
-                data = ns.file.read_bytes()
-            except OSError as exc:
-                raise CatalogueError(f"cannot read {ns.file}: {exc.strerror}") from None
-            version = store.import_catalogue(data, _actor(), ns.note or f"导入 {ns.file.name}")
-            print(f"draft v{version} imported from {ns.file}; `shegong hub catalogue publish` to publish it")
-        elif ns.cmd == "publish":
-            info = store.publish(_actor(), ns.note)
-            print(f"published v{info.version} ({info.items} items, {info.content_hash})")
-            if not ns.no_announce:
-                sent = announce_once(settings, info)
-                print("announced to terminals" if sent else "broker not reachable: the running hub will announce it")
-        elif ns.cmd == "discard":
-            store.discard_draft(_actor())
-            print("draft discarded")
+        handler(settings, store)
     finally:
         engine.dispose()
     return 0
+
+
+@catalogue.command("list")
+def list_versions() -> int:
+    """Versions, newest first, and the draft if there is one."""
+
+    def show(_settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
+        for v in store.versions():
+            when = v.published_at.isoformat(timespec="seconds") if v.published_at else "draft"
+            print(f"v{v.version}\t{when}\t{v.items} items\t{v.published_by or v.created_by}\t{v.note}")
+
+    return _with_store(show)
+
+
+@catalogue.command("export")
+@click.option("--version", type=int, help="which published version")
+@click.option("--draft", is_flag=True, help="the draft instead")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="file to write (default: stdout)")
+def export(version: int | None, draft: bool, output: Path | None) -> int:
+    """Write a version (default: the newest published) as JSON."""
+
+    def write(_settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
+        text = store.export(version, draft=draft)
+        if output:
+            output.write_text(text, encoding="utf-8")
+            print(f"wrote {output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+
+    return _with_store(write)
+
+
+@catalogue.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--note", default="", help="what changed, for the version list")
+def import_(file: Path, note: str) -> int:
+    """Make a JSON catalogue file (as `export` writes it) the draft, replacing any draft."""
+
+    def load(_settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise CatalogueError(f"cannot read {file}: {exc.strerror}") from None
+        version = store.import_catalogue(data, _actor(), note or f"导入 {file.name}")
+        print(f"draft v{version} imported from {file}; `shegong hub catalogue publish` to publish it")
+
+    return _with_store(load)
+
+
+@catalogue.command()
+@click.option("--note", default="", help="what changed, for the version list")
+@click.option("--no-announce", is_flag=True, help="leave the announcement to the running hub")
+def publish(note: str, no_announce: bool) -> int:
+    """Publish the draft as the next version and announce it to terminals."""
+
+    def publish_draft(settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
+        info = store.publish(_actor(), note)
+        print(f"published v{info.version} ({info.items} items, {info.content_hash})")
+        if not no_announce:
+            sent = announce_once(settings, info)
+            print("announced to terminals" if sent else "broker not reachable: the running hub will announce it")
+
+    return _with_store(publish_draft)
+
+
+@catalogue.command()
+def discard() -> int:
+    """Throw the draft away."""
+
+    def throw_away(_settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
+        store.discard_draft(_actor())
+        print("draft discarded")
+
+    return _with_store(throw_away)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from hub.catalogue.store import CatalogueStore
+from kernel.db import read_only
 from protocol.catalogue import Catalogue, load_seed
-from shegong.db import read_only
 
 __all__ = ["CHECK_S", "CatalogueInForce", "catalogue_in_force"]
 

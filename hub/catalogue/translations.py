@@ -18,9 +18,9 @@ from sqlalchemy import Connection, Engine, delete, insert
 from sqlmodel import col, select
 
 from hub.db.models import TranslationRow
+from kernel.db import read_only
 from protocol.catalogue import Catalogue, ServiceItem
 from protocol.envelope import utcnow
-from shegong.db import read_only
 
 __all__ = ["Pair", "note_save", "pairs", "stale", "stale_in"]
 

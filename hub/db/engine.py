@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from shegong.db import make_engine, upgrade_schema
+from kernel.db import make_engine, upgrade_schema
 
 __all__ = ["migrate", "open_engine"]
 

@@ -1,4 +1,9 @@
-"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``."""
+"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``.
+
+Queries are typed: written against a model (``sqlmodel.select`` with ``col()``; ``Session.exec`` for whole
+rows) where that reads well, and as Core statements on :func:`table` (``table(CaseRow)``) for bulk and hot
+paths. ``Model.__table__`` is untyped and not used.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shegong.db import BigIntPK, UTCDateTime
+from kernel.db import BigIntPK, UTCDateTime, table
 
 __all__ = [
     "AuditAnchorRow",
@@ -29,6 +34,7 @@ __all__ = [
     "TerminalRow",
     "UserRow",
     "WebSessionRow",
+    "table",
 ]
 
 
@@ -36,7 +42,7 @@ class HubModel(SQLModel, registry=registry()):
     """Base of the hub tables: their own metadata, apart from the edge's."""
 
 
-def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -159,12 +165,16 @@ class DeadLetterCountRow(HubModel, table=True):
 
 class TerminalRegisterRow(HubModel, table=True):
     """The committee each terminal serves, set at provisioning (``shegong hub terminal register``): the hub
-    takes a case only from a registered terminal and only for its committee (h0012)."""
+    takes a case only from a registered terminal and only for its committee (h0012). ``receipt_series``
+    (h0015) is the terminal's digit in its receipt numbers, unique within the committee, so two terminals
+    of one committee never make the same number."""
 
     __tablename__ = "terminal_register"
+    __table_args__ = (Index("ux_terminal_register_series", "committee", "receipt_series", unique=True),)
 
     terminal_id: str = Field(primary_key=True, max_length=64)
     committee: str = Field(max_length=16)
+    receipt_series: int | None = None
     registered_at: datetime = Field(sa_column=_ts())
     registered_by: str = Field(default="", max_length=64)
 
@@ -313,7 +323,8 @@ class AuditAnchorRow(HubModel, table=True):
     at: datetime = Field(sa_column=_ts())
 
 
-Index("ix_cases_report", CaseRow.__table__.c.received_at, CaseRow.__table__.c.department, CaseRow.__table__.c.item_code)
+_case_cols = table(CaseRow).c
+Index("ix_cases_report", _case_cols.received_at, _case_cols.department, _case_cols.item_code)
 """Added with the back office (h0003): the report counts cases received per department and item from the
 index alone."""
 
@@ -415,7 +426,7 @@ class FleetAlertRow(HubModel, table=True):
     cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
 
 
-_alert_cols = FleetAlertRow.__table__.c  # type: ignore[attr-defined]
+_alert_cols = table(FleetAlertRow).c
 Index(
     "ux_fleet_alerts_active",
     _alert_cols.terminal_id,
@@ -425,7 +436,7 @@ Index(
     postgresql_where=_alert_cols.cleared_at.is_(None),
 )
 
-_event_cols = CaseEventRow.__table__.c  # type: ignore[attr-defined]
+_event_cols = table(CaseEventRow).c
 Index(  # small: only the events the broker has not acknowledged yet, in the order they are resent
     "ix_case_events_unpublished",
     _event_cols.id,
@@ -434,7 +445,7 @@ Index(  # small: only the events the broker has not acknowledged yet, in the ord
 )
 
 
-_work_cols = CaseWorkRow.__table__.c  # type: ignore[attr-defined]
+_work_cols = table(CaseWorkRow).c
 Index(  # small: only the cases decided after their statutory limit, which the report counts
     "ix_case_work_statutory_late",
     _work_cols.decided_at,

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from hub.fleet import view
 from hub.fleet.assess import Desired
 from hub.fleet.settings import FleetSettings
+from kernel.db import read_only
 from protocol.envelope import utcnow
-from shegong.db import read_only
 
 __all__ = ["Board", "FleetBoard", "TerminalHistory"]
 

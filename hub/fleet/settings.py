@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from hub.settings import DEFAULT_CONFIG
-from shegong.settings import TomlSettings
+from kernel.settings import TomlSettings
 
 __all__ = ["FleetSettings", "load"]
 

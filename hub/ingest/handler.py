@@ -33,11 +33,12 @@ from hub.cases import returncalls
 from hub.cases.lookup import HolderLookup
 from hub.cases.messages import DONE_ON_SPOT_NOTE
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, table
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
+from kernel.db import loggable
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -47,7 +48,6 @@ from protocol.ratings import BAD_LEVELS, RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 from protocol.workdays import WorkCalendar
-from shegong.db import loggable
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
@@ -72,7 +72,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _ratings = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__
+_cases, _events, _ratings = table(CaseRow), table(CaseEventRow), table(RatingRow)
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
@@ -475,7 +475,9 @@ class Handler:
         ]
         conn.execute(self._insert(_ratings).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
         if any(r.level in BAD_LEVELS for r in batch.body.ratings):  # 差评: a return call for the department
-            departments = {row["rating_id"]: row["department"] for row in rows}
+            departments = {
+                str(r.rating_id): self.router.department(r.item_code) for r in batch.body.ratings if r.item_code
+            }
             returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
         self.terminals.seen(conn, batch.terminal, at, batch.seq, (at - batch.sent_at).total_seconds())
         acked = [r.rating_id for r in batch.body.ratings]

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import UserRow
+from hub.db.models import UserRow, table
 from hub.errors import HubError, NotFound
 from hub.people.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from hub.people.roles import Principal, Role
@@ -21,7 +21,7 @@ from protocol.envelope import utcnow
 
 __all__ = ["BadCredentials", "InvalidUser", "UserInfo", "Users"]
 
-_users = UserRow.__table__
+_users = table(UserRow)
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 _NEXT_EPOCH = {"session_epoch": _users.c.session_epoch + 1}
 
@@ -130,12 +130,6 @@ class Users:
 
     def enable(self, username: str, actor: str = "cli") -> None:
         self._change(username, actor, "user.enabled", {}, disabled=False)
-
-    def set_role(self, username: str, role: Role | str, departments: Iterable[str] = (), actor: str = "cli") -> None:
-        role = self._role(role)
-        depts = self._departments(role, departments)
-        data = {"role": role.value, "departments": depts}
-        self._change(username, actor, "user.role_changed", data, role=role.value, departments=",".join(depts))
 
     def all(self) -> list[UserInfo]:
         with self.engine.connect() as conn:

@@ -35,15 +35,15 @@ from sqlmodel import col
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.states import RUNNING
 from hub.catalogue.in_force import catalogue_in_force
-from hub.db.models import CaseRow, CaseWorkRow, RatingRow, ReturnCallRow
+from hub.db.models import CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from hub.reports.stats import percentile
+from kernel.db import read_only
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
-from shegong.db import read_only
 
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 
-_cases, _work, _ratings = CaseRow.__table__, CaseWorkRow.__table__, RatingRow.__table__
+_cases, _work, _ratings = table(CaseRow), table(CaseWorkRow), table(RatingRow)
 R = ReturnCallRow
 LEVELS = (5, 4, 3, 2, 1)
 """非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1."""
@@ -280,7 +280,7 @@ def build(
         for dept, code, n in conn.execute(late_law_open.group_by(_cases.c.department, _cases.c.item_code)):
             item(code, dept).over_statutory += n
 
-        calls = select(R.department, R.item_code, R.due_date, R.done_at).where(
+        calls = select(col(R.department), col(R.item_code), col(R.due_date), col(R.done_at)).where(
             col(R.opened_at) >= lo, col(R.opened_at) < hi, *scoped(col(R.department))
         )
         unassigned_calls = Figures("", "")

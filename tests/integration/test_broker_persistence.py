@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from shegong.broker import Mosquitto
+from harness.broker import Mosquitto
 
 pytestmark = pytest.mark.timeout(60)
 

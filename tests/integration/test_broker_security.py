@@ -25,11 +25,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import text
 
 from edge.store.cases import NewCase
-from hub import brokerauth
+from harness.broker import Mosquitto
+from hub.broker import auth as brokerauth
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
-from shegong.broker import Mosquitto
 from tests.support import applicant, assert_exactly_once, hub_count, register_terminal, seal, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -27,13 +27,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from edge.store.cases import NewCase
+from harness.linkproxy import LinkProxy
 from hub.db.engine import open_engine
 from hub.runtime import HubRuntime
 from hub.settings import HubSettings
 from protocol import topics
 from protocol.cases import Ack, Applicant, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
-from shegong.linkproxy import LinkProxy
 from tests.support import applicant, assert_exactly_once, hub_count, id_number, register_terminal, seal, wait_for
 
 RESIDENT = Applicant(id_number=id_number("310104", "19480716", "273"), name="欧阳秀兰")

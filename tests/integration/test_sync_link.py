@@ -80,3 +80,49 @@ def test_lost_ack_means_the_batch_is_sent_again_and_stays_one_row(hub_factory, e
     wait_for(lambda: edge.outbox.stats().depth == 0, what="outbox cleared by the second ack")
     assert_exactly_once(hub.engine, accepted)
     assert hub.metrics.duplicates._value.get() >= 3  # the redelivery was seen, and was a no-op
+
+
+def test_cases_queued_while_the_vpn_is_down_arrive_within_seconds_of_its_return_not_after_the_backoff(
+    hub_factory, edge_factory, proxy
+):
+    """Issue 11: after an outage a terminal waited 33 s to reconnect, its backoff having grown to 37 s. The
+    backoff here is long from the first failure (25-30 s); the probe of the broker ends it when the link
+    returns."""
+    hub = hub_factory()
+    edge = edge_factory(port=proxy.port, backoff_min_s=25.0, backoff_max_s=30.0, probe_interval_s=1.0)
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+
+    proxy.cut()
+    wait_for(lambda: not edge.agent.connected_event.is_set(), what="terminal notices the cut")
+    accepted = _submit(edge, 20)
+    time.sleep(2.5)  # a few probes find the link still down (the proxy accepts and at once closes)
+    assert edge.outbox.stats().depth == 20
+    assert edge.agent._next_try - time.monotonic() > 15, "the backoff alone would wait much longer"
+
+    proxy.restore()
+    back = time.monotonic()
+    wait_for(lambda: edge.outbox.stats().depth == 0, timeout=30, what="outbox drained after the VPN returned")
+    took = time.monotonic() - back
+    assert took < 10, f"the queued cases took {took:.1f} s after the link returned"  # the backoff: 25-30 s
+    assert_exactly_once(hub.engine, accepted)
+
+
+def test_unacked_cases_go_again_at_once_when_the_hub_announces_it_is_back(hub_factory, edge_factory):
+    """The hub's retained online state brings every unacked item at once, not after the ack wait."""
+    hub = hub_factory()
+    edge = edge_factory(ack_timeout_s=25.0, resend_max_s=30.0)
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    hub.worker.stop()  # the hub's consumer goes away (its state: offline)
+    wait_for(lambda: edge.agent.hub_online is False, what="terminal sees the hub offline")
+    accepted = _submit(edge, 10)
+    time.sleep(1.0)
+    assert edge.outbox.stats().depth == 10
+
+    back = time.monotonic()
+    hub2 = hub_factory()
+    wait_for(lambda: edge.outbox.stats().depth == 0, timeout=30, what="outbox drained after the hub returned")
+    took = time.monotonic() - back
+    assert took < 15, f"the unacked cases took {took:.1f} s after the hub came back"  # the ack wait: 25 s
+    assert_exactly_once(hub2.engine, accepted)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from shegong.db import loggable, make_engine
+from kernel.db import loggable, make_engine
 
 ID_NUMBER, NAME = "31010419480716273X", "欧阳秀兰"
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from shegong.db import make_engine, read_only
+from kernel.db import make_engine, read_only
 
 
 @pytest.fixture

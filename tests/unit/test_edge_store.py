@@ -22,8 +22,8 @@ from edge.settings import EdgeSettings
 from edge.store.cases import InvalidApplicant, NewCase
 from edge.store.db import HEAD, current_revision, migrate
 from edge.store.models import EdgeModel
+from kernel.db import make_engine
 from protocol.cases import Applicant, CaseEvent, CaseStatus
-from shegong.db import make_engine
 from tests.support import applicant, id_number
 
 

@@ -15,16 +15,16 @@ interrupted; actions talk to the running one through ``<link>.ctl``::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
-import sys
 import tempfile
 import threading
-from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+import click
 
 from edge.devices.sim.control import ControlServer, control_path, send
 from edge.devices.sim.identities import all_identities
@@ -33,7 +33,7 @@ from edge.devices.sim.printer import PrinterSim
 from edge.devices.sim.scanner import ScannerSim
 from edge.devices.sim.sscard import SSCardSim
 
-__all__ = ["main"]
+__all__ = ["sim"]
 
 _SIMS = {"id-reader": IdReaderSim, "printer": PrinterSim, "scanner": ScannerSim}
 _ACTIONS = {
@@ -49,36 +49,68 @@ def _default_dir() -> Path:
     return Path(os.environ.get("SHEGONG_SIM_DIR") or Path(tempfile.gettempdir()) / "shegong-sim")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shegong sim", description="Device simulators on a real pty.")
-    sub = p.add_subparsers(dest="device", required=True)
-    for device, actions in _ACTIONS.items():
-        s = sub.add_parser(device, help=f"{device} simulator (no action: run it)")
-        s.add_argument("action", nargs="?", choices=actions, help="act on the running simulator")
-        s.add_argument("value", nargs="?", help="on/off for switches, the text for scan")
-        if device == "sscard":
-            s.add_argument("--dir", type=Path, help="library and control file directory")
-            s.add_argument("--ms", type=int, default=5000, help="hang: milliseconds each call blocks")
-        else:
-            s.add_argument("--link", type=Path, help=f"symlink to the pty (default {_default_dir()}/{device})")
-        s.add_argument("--identity", help="test identity key or name (see `shegong sim identities`)")
-        if device == "id-reader":
-            s.add_argument("--step", choices=["find", "select", "read"], default="read", help="fail: which step")
-            s.add_argument("--status", default="41", help="fail: SW3 in hex (default 41, read failed)")
-            s.add_argument("--times", type=int, default=1, help="fail: how many times")
-            s.add_argument("--size", type=int, default=32, help="garbage: bytes of noise")
-        if device == "scanner":
-            s.add_argument("--suffix", choices=sorted(_SUFFIX), default="cr", help="scan: line ending")
-    sub.add_parser("identities", help="list the test identities")
-    return p
+@click.group()
+def sim() -> None:
+    """Device simulators on a real pty."""
 
 
-def main(argv: Sequence[str]) -> int:
-    ns = _parser().parse_args(list(argv))
-    if ns.device == "identities":
-        for p in all_identities():
-            print(f"{p.key:14} {p.name}\t{p.id_number}  {p.address}")
-        return 0
+def _device_command(device: str, actions: list[str]) -> click.Command:
+    """``shegong sim DEVICE [ACTION] [VALUE]`` with the options that device's actions take."""
+    params: list[click.Parameter] = [
+        click.Argument(["action"], required=False, type=click.Choice(actions)),
+        click.Argument(["value"], required=False),
+    ]
+    if device == "sscard":
+        params.append(
+            click.Option(["--dir"], type=click.Path(path_type=Path), help="library and control file directory")
+        )
+        params.append(click.Option(["--ms"], type=int, default=5000, help="hang: milliseconds each call blocks"))
+    else:
+        where = f"$SHEGONG_SIM_DIR/{device}, else shegong-sim/{device} in the temporary folder"
+        params.append(
+            click.Option(["--link"], type=click.Path(path_type=Path), help=f"symlink to the pty (default {where})")
+        )
+    params.append(click.Option(["--identity"], help="test identity key or name (see `shegong sim identities`)"))
+    if device == "id-reader":
+        params += [
+            click.Option(
+                ["--step"], type=click.Choice(["find", "select", "read"]), default="read", help="fail: which step"
+            ),
+            click.Option(["--status"], default="41", help="fail: SW3 in hex (default 41, read failed)"),
+            click.Option(["--times"], type=int, default=1, help="fail: how many times"),
+            click.Option(["--size"], type=int, default=32, help="garbage: bytes of noise"),
+        ]
+    if device == "scanner":
+        params.append(
+            click.Option(["--suffix"], type=click.Choice(sorted(_SUFFIX)), default="cr", help="scan: line ending")
+        )
+
+    def callback(**kwargs: Any) -> int:
+        return _act(SimpleNamespace(device=device, **kwargs))
+
+    return click.Command(
+        device,
+        params=params,
+        callback=callback,
+        help=f"{device} simulator (no action: run it). ACTION acts on the running simulator; VALUE is on/off for "
+        "switches, the text for scan.",
+        short_help=f"{device} simulator (no action: run it)",
+    )
+
+
+for _device, _actions in _ACTIONS.items():
+    sim.add_command(_device_command(_device, _actions))
+
+
+@sim.command()
+def identities() -> int:
+    """List the test identities."""
+    for p in all_identities():
+        print(f"{p.key:14} {p.name}\t{p.id_number}  {p.address}")
+    return 0
+
+
+def _act(ns: SimpleNamespace) -> int:
     if ns.device == "sscard":
         return _sscard(ns)
     link: Path = ns.link or _default_dir() / ns.device
@@ -121,7 +153,7 @@ def _run(device: str, link: Path, identity: str | None) -> int:
     return 0
 
 
-def _sscard(ns: argparse.Namespace) -> int:
+def _sscard(ns: SimpleNamespace) -> int:
     sim = SSCardSim(ns.dir or _default_dir() / "sscard")
     action = ns.action or "build"
     if action == "build":
@@ -138,4 +170,4 @@ def _sscard(ns: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sim.main(prog_name="shegong sim")

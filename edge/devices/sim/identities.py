@@ -14,7 +14,7 @@ from edge.devices.facts import CardFacts
 from edge.devices.idtext import LONG_TERM, IdText, facts_from_text
 from protocol.idnumber import with_check_digit
 
-__all__ = ["BAD_CHECK_DIGIT", "Identity", "add_years", "all_identities", "identity"]
+__all__ = ["BAD_CHECK_DIGIT", "Identity", "add_years", "all_identities", "identity", "population"]
 
 #: key, name, sex (1/2), nation, age, address code, sequence, address, issuing authority
 _PEOPLE = """
@@ -112,3 +112,42 @@ def identity(key: str, today: date | None = None) -> Identity:
         if key in (person.key, person.name):
             return person
     raise KeyError(f"no test identity {key!r}; known: {', '.join(p.key for p in people)}")
+
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华"
+_DISTRICTS = [  # Shanghai's district codes, with a street in each
+    ("310101", "黄浦区南京东路街道福州路"),
+    ("310104", "徐汇区天平路街道衡山路"),
+    ("310105", "长宁区华阳路街道安西路"),
+    ("310106", "静安区江宁路街道昌平路"),
+    ("310107", "普陀区长寿路街道西康路"),
+    ("310109", "虹口区欧阳路街道四平路"),
+    ("310110", "杨浦区控江路街道凤城路"),
+    ("310112", "闵行区莘庄镇莘松路"),
+    ("310115", "浦东新区潍坊新村街道潍坊路"),
+    ("310151", "崇明区城桥镇八一路"),
+]
+
+
+def population(n: int, today: date | None = None) -> list[Identity]:
+    """``n`` distinct fictional residents (ages 16 to 100, both sexes, ten districts), the same list for the
+    same ``n`` and day: a benchmark's many card holders, where the twelve named people would all look alike."""
+    today = today or date.today()
+    people = []
+    for i in range(n):
+        region, street = _DISTRICTS[i % len(_DISTRICTS)]
+        age = 16 + i * 7 % 85
+        born = add_years(today - timedelta(days=1 + i * 13 % 360), -age)
+        sex = "1" if i % 2 == 0 else "2"
+        sequence = f"{i // 10 % 100:02d}{(1 if sex == '1' else 2) + 2 * (i // 1000 % 4)}"
+        number = with_check_digit(f"{region}{born:%Y%m%d}{sequence}")
+        valid_from = max(add_years(today, -3), add_years(born, 16))
+        name = _SURNAMES[i % 20] + _GIVEN[i // 20 % 20] + (_GIVEN[i // 400 % 20] if i >= 400 else "")
+        people.append(
+            Identity(
+                f"resident-{i}", name, sex, "01", born, f"上海市{street}{1 + i % 400}弄{1 + i % 30}号", number,
+                "上海市公安局", valid_from, None if age >= 46 else add_years(valid_from, 20 if age >= 26 else 10),
+            )
+        )  # fmt: skip
+    return people

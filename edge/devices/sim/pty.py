@@ -37,10 +37,6 @@ class PtyPort:
         self.dropped = 0  # bytes a stalled driver never read, dropped so the simulator cannot hang
 
     @property
-    def plugged(self) -> bool:
-        return self.master is not None
-
-    @property
     def path(self) -> str:
         """What a driver opens: the link if there is one, else the slave."""
         return str(self.link) if self.link is not None else self.slave_path

@@ -126,11 +126,6 @@ class SSCardSim:
         self._write(b"card\n" + record_for(person, **record).encode("gb18030") + b"\n")
         return person
 
-    def place_record(self, record: str | bytes) -> None:
-        """Insert a card answering exactly ``record`` (text is encoded GB18030)."""
-        raw = record.encode("gb18030") if isinstance(record, str) else record
-        self._write(b"card\n" + raw + b"\n")
-
     def remove(self) -> None:
         self._write(b"")
 

@@ -18,18 +18,18 @@ import uvicorn
 from litestar import Litestar
 from sqlalchemy import select
 
-from hub.db.models import TerminalRow
+from harness.broker import free_port
+from hub.db.models import TerminalRow, table
 from hub.web.config import WebConfig
 from hub.web.pages.fleet import fleet_router
 from hub.web.services import Operations, Services, dependencies
 from hub.web.templating import template_config
 from protocol.envelope import utcnow
-from shegong.broker import free_port
 from tests.integration.fleet.conftest import alerts, fleet_state
 from tests.support import keep_screenshot, wait_for
 
 pytestmark = pytest.mark.browser
-_terms = TerminalRow.__table__
+_terms = table(TerminalRow)
 
 
 @pytest.fixture
@@ -129,7 +129,11 @@ def test_the_dashboard_puts_problems_first_sorts_and_shows_each_terminals_histor
     assert "未解除" in page.locator("#alerts").inner_text()
     assert "上线" in page.locator("#links").inner_text()
     assert page.locator("#heartbeats tbody tr").count() >= 2
+    # Issue 11: "时钟偏差 0 秒（终端比中心慢）" gave a direction to no offset at all.
+    assert page.locator("#clock-offset").inner_text() == "与中心一致（相差不到 1 秒）"
     keep_screenshot(page, "fleet-terminal", "fleet", full_page=True)
+    page.goto(f"{url}/fleet/terminals/JW022-01")  # its clock 400 s behind: 6⅔ minutes, one direction, no sign
+    assert page.locator("#clock-offset").inner_text() == "7 分钟（终端比中心慢）"
 
     paper.beat(printer="ok")  # the roll is changed: the alert clears, and the history keeps it
     wait_for(lambda: alerts(hub, "JW021-01", "printer_paper")[0].cleared_at is not None, what="paper alert cleared")

@@ -18,6 +18,7 @@ import uvicorn
 from argon2 import PasswordHasher
 from litestar.testing import TestClient
 
+from harness.broker import free_port
 from hub.people import passwords
 from hub.people.roles import Principal
 from hub.runtime import HubRuntime
@@ -25,7 +26,6 @@ from hub.settings import HubSettings
 from hub.web.app import create_app
 from hub.web.config import WebConfig
 from hub.web.services import Services
-from shegong.broker import free_port
 from tests.unit.hub.helpers import PASSWORDS, add_users
 
 SECRET = "test-secret-" + "0" * 40

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from edge.store.cases import NewCase
+from harness.samples import populate
 from hub.calendar.duedates import local_date
-from hub.reports.sample import populate
 from protocol.envelope import utcnow
 from tests.support import applicant, hub_count, wait_for
 from tests.unit.hub.helpers import PASSWORDS

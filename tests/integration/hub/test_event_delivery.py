@@ -25,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
 from edge.store.cases import NewCase
+from harness.broker import free_port
+from harness.linkproxy import LinkProxy
 from hub.cases.delivery import EventDelivery
 from hub.cases.states import Action
 from hub.db.engine import open_engine
@@ -33,8 +35,6 @@ from hub.people.service import Users
 from hub.runtime import HubRuntime
 from hub.web.services import Services
 from protocol.catalogue import load_seed
-from shegong.broker import free_port
-from shegong.linkproxy import LinkProxy
 from tests.support import applicant, hub_count, wait_for
 from tests.unit.hub.helpers import PASSWORDS
 

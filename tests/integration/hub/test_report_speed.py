@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
+from harness.samples import populate
 from hub.db.engine import open_engine
-from hub.reports.sample import populate
 from hub.reports.service import Period, build_all
 
 

@@ -27,7 +27,7 @@ from edge.kiosk.app import create_app
 from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import Kiosk
 from edge.kiosk.server import KioskServer
-from shegong.broker import free_port
+from harness.broker import free_port
 from tests.support import staff_pins
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"

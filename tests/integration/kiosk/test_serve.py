@@ -23,7 +23,7 @@ import pytest
 from edge.devices.sim.idreader import IdReaderSim
 from edge.devices.sim.printer import PrinterSim
 from edge.kiosk.server import serve
-from shegong.broker import free_port
+from harness.broker import free_port
 from tests.support import wait_for
 
 pytestmark = pytest.mark.timeout(60)

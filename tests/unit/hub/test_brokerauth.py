@@ -12,8 +12,9 @@ import stat
 import pytest
 from cryptography import x509
 
-from hub import brokerauth, cli
-from hub.brokerauth import BrokerAuthError, BrokerFiles
+from hub import cli
+from hub.broker import auth as brokerauth
+from hub.broker.auth import BrokerAuthError, BrokerFiles
 from shegong.cli import main as shegong
 
 

@@ -8,6 +8,7 @@ import io
 import json
 from datetime import UTC, datetime
 
+import click
 import pytest
 from sqlalchemy import text
 
@@ -91,8 +92,9 @@ def test_an_anchor_printed_earlier_catches_a_rewritten_tail(db, capsys):
 
 
 def test_every_hub_command_has_help_text():
-    sub = next(a for a in cli._parser()._actions if a.dest == "cmd")
-    for name, parser in sub.choices.items():
-        helps = {a.help for a in sub._choices_actions if a.dest == name}
-        assert helps and all(helps), f"shegong hub {name} has no help text"
-        assert all(a.help for a in parser._actions if a.dest not in {"help"}), f"an option of {name} has no help"
+    ctx = click.Context(cli.hub, info_name="hub")
+    for name in cli.hub.list_commands(ctx):
+        command = cli.hub.get_command(ctx, name)
+        assert command is not None and (command.help or command.short_help), f"shegong hub {name} has no help text"
+        options = [p for p in command.params if isinstance(p, click.Option)]
+        assert all(o.help for o in options), f"an option of {name} has no help"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from harness.samples import populate
 from hub.db.engine import open_engine
-from hub.reports.sample import populate
 from protocol import idnumber
 from tests.support import check_character
 

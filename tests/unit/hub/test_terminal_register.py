@@ -196,3 +196,23 @@ def test_the_upgrade_stops_on_receipt_numbers_held_twice_and_says_which(hub_db_u
             migrate(engine)
     finally:
         engine.dispose()
+
+
+def test_a_receipt_series_is_one_digit_and_each_terminal_of_a_committee_holds_its_own(engine, capsys):
+    from shegong.cli import main as shegong
+
+    assert cli.main(["terminal", "register", "K1", "--committee", "JW001", "--series", "1"]) == 0
+    assert cli.main(["terminal", "register", "K2", "--committee", "JW001", "--series", "2"]) == 0
+    assert "serve(s) JW001 too" not in capsys.readouterr().err, "with a series each, nothing collides"
+    assert shegong(["hub", "terminal", "register", "K3", "--committee", "JW001", "--series", "1"]) == 2  # K1's
+    assert shegong(["hub", "terminal", "register", "K3", "--committee", "JW001", "--series", "10"]) == 2  # 2 digits
+    assert cli.main(["terminal", "register", "K3", "--committee", "JW002", "--series", "1"]) == 0  # another committee
+    assert "held by terminal K1" in capsys.readouterr().err
+    assert cli.main(["terminal", "list"]) == 0
+    listed = [line.split("\t")[:3] for line in capsys.readouterr().out.splitlines() if "\t" in line]
+    assert listed == [["K1", "JW001", "1"], ["K2", "JW001", "2"], ["K3", "JW002", "1"]]
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # the database holds the line too
+        conn.execute(text("UPDATE terminal_register SET receipt_series = 1 WHERE terminal_id = 'K2'"))
+    assert cli.main(["terminal", "register", "K2", "--committee", "JW001"]) == 0, "registered again: keeps it"
+    assert cli.main(["terminal", "list"]) == 0
+    assert "K2\tJW001\t2\t" in capsys.readouterr().out

@@ -6,7 +6,7 @@ Revision ID: e0001
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "e0001"
 down_revision = None

@@ -7,7 +7,7 @@ Revises: e0003
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "e0010"
 down_revision = "e0003"

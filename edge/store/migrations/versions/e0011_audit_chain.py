@@ -7,7 +7,7 @@ Revises: e0010
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "e0011"
 down_revision = "e0010"

@@ -7,7 +7,7 @@ Revises: h0001
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "h0002"
 down_revision = "h0001"

@@ -8,7 +8,7 @@ Revises: h0003
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "h0010"
 down_revision = "h0003"

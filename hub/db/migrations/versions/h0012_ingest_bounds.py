@@ -17,7 +17,7 @@ Revises: h0011
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "h0012"
 down_revision = "h0011"

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from alembic import op
 
+from kernel.db import UTCDateTime
 from protocol.workdays import (
     AdjustedWorkday,
     Holiday,
@@ -24,7 +25,6 @@ from protocol.workdays import (
     next_working_day,
     working_days_between,
 )
-from shegong.db import UTCDateTime
 
 revision = "h0013"
 down_revision = "h0012"

@@ -11,7 +11,7 @@ Revises: h0011
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "h0014"
 down_revision = "h0013"

@@ -15,7 +15,7 @@ Revises: h0014 (written beside other branches' h0015; chained at the merge)
 import sqlalchemy as sa
 from alembic import op
 
-from shegong.db import UTCDateTime
+from kernel.db import UTCDateTime
 
 revision = "h0015c"
 down_revision = "h0014"

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, insert
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.returncalls import RETURN_CALL_DAYS
-from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, ReturnCallRow
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from protocol.catalogue import Catalogue, load_seed
 from protocol.idnumber import with_check_digit
 from protocol.workdays import WorkCalendar, add_working_days, load_seed_calendar
@@ -165,16 +165,16 @@ def populate(
 
 def _flush(engine: Engine, rows: dict[str, list[dict[str, object]]]) -> int:
     tables = {
-        "cases": CaseRow.__table__,
-        "events": CaseEventRow.__table__,
-        "work": CaseWorkRow.__table__,
-        "ratings": RatingRow.__table__,
-        "calls": ReturnCallRow,
+        "cases": table(CaseRow),
+        "events": table(CaseEventRow),
+        "work": table(CaseWorkRow),
+        "ratings": table(RatingRow),
+        "calls": table(ReturnCallRow),
     }
     n = len(rows["cases"])
     with engine.begin() as conn:
-        for key, table in tables.items():
+        for key, target in tables.items():
             if rows[key]:
-                conn.execute(insert(table), rows[key])
+                conn.execute(insert(target), rows[key])
             rows[key] = []
     return n

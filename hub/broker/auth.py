@@ -8,7 +8,7 @@ keeps ACL lines from being smuggled in) plus reading the two retained hub topics
 every terminal's ``up/`` and ``state`` and writes every ``down/``. The TLS files are a small CA of the
 centre's own and a server certificate signed by it; terminals verify the broker against the CA.
 
-All files live in one folder (``BrokerFiles``); ``shegong.broker.listener_config`` names them for
+All files live in one folder (``BrokerFiles``); ``hub.broker.config.listener_config`` names them for
 Mosquitto. Mosquitto reads the password and ACL files again on SIGHUP (``systemctl reload mosquitto``).
 """
 
@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hub.broker.config import BrokerAuth, BrokerTLS
 from hub.errors import HubError
 from protocol import topics
-from shegong.broker import BrokerAuth, BrokerTLS
 
 __all__ = [
     "DEFAULT_DIR",

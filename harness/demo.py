@@ -2,13 +2,15 @@
 
 A Mosquitto with its own config in ``var/demo/broker``, the hub on SQLite, and three committees'
 terminals, each with a simulated ID-card reader, receipt printer and QR scanner on real ptys. It
-prints the kiosk and hub URLs, the seed logins and how to tap a simulated card. Ctrl-C stops
-everything; the next run resumes from ``var/demo`` unless ``--fresh`` is given.
+prints the kiosk and hub URLs, the seed logins and how to tap a simulated card. When a part stops, the
+demo says which, with its exit code and the last lines of its log, and starts it again (a few times at
+most, see :mod:`harness.supervise`). Ctrl-C stops everything; the next run resumes from ``var/demo``
+unless ``--fresh`` is given.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import os
 import secrets
@@ -20,15 +22,18 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.kiosk.staff import hash_pin
-from hub import casekey
-from shegong.broker import Mosquitto, free_port
+import click
 
-__all__ = ["COMMITTEES", "main"]
+from edge.kiosk.staff import hash_pin
+from harness.broker import Mosquitto, free_port
+from harness.supervise import Part, Supervisor
+from hub import casekey
+
+__all__ = ["COMMITTEES", "command"]
 
 COMMITTEES = [("JW001", "梅园一村居委会"), ("JW002", "潍坊四村居委会"), ("JW003", "东昌居委会")]
 #: Each demo committee's own area (illustrative streets and lanes in 浦东新区): a card address in it shows
@@ -51,6 +56,12 @@ STAFF_ID = "demo"
 class Child:
     name: str
     proc: subprocess.Popen[bytes]
+    args: list[str]
+    env: dict[str, str]
+
+    @property
+    def log(self) -> str:
+        return f"{self.name}.log"
 
 
 class Demo:
@@ -72,17 +83,39 @@ class Demo:
         }
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
-        log = (self.folder / "logs" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shegong.cli", *args],
-            env={**self.env, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped whole, nothing left behind
-        )
-        child = Child(name, proc)
+        child = Child(name, self._popen(name, args, env or {}), args, env or {})
         self.children.append(child)
         return child
+
+    def respawn(self, child: Child) -> None:
+        """Start a part that stopped again, as it was started."""
+        child.proc = self._popen(child.name, child.args, child.env)
+
+    def _popen(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with (self.folder / "logs" / f"{name}.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "shegong.cli", *args],
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped whole, nothing left behind
+            )
+
+    def supervise(self, broker: Mosquitto) -> Supervisor:
+        """Every part the demo started, watched: the broker and each process restart when they stop."""
+        watch = Supervisor(sys.stderr)
+
+        def broker_exit() -> int | None:
+            return broker.proc.poll() if broker.proc is not None else None
+
+        def broker_start() -> None:
+            broker.start()  # the same port and persistence folder: clients reconnect, retained state stays
+
+        watch.add(Part("broker (mosquitto)", broker_exit, broker.folder / "mosquitto.log", restart=broker_start))
+        for child in self.children:
+            log = self.folder / "logs" / child.log
+            watch.add(Part(child.name, _exit_code(child), log, restart=functools.partial(self.respawn, child)))
+        return watch
 
     def run_once(self, args: list[str], env: dict[str, str], stdin: str = "") -> None:
         subprocess.run(
@@ -104,6 +137,11 @@ class Demo:
             except subprocess.TimeoutExpired:
                 os.killpg(child.proc.pid, signal.SIGKILL)
                 child.proc.wait(5)
+
+
+def _exit_code(child: Child) -> Callable[[], int | None]:
+    """The exit code of ``child``'s current process (a restart gives it a new one), ``None`` while it runs."""
+    return lambda: child.proc.poll()
 
 
 def _narrow(folder: Path) -> None:
@@ -200,18 +238,24 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong demo", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--dir", type=Path, default=Path("var/demo"), help="where the demo keeps its state")
-    p.add_argument("--fresh", action="store_true", help="start afresh instead of resuming the last demo")
-    p.add_argument("--terminals", type=int, default=3, choices=range(1, 4), help="committee terminals to run")
-    p.add_argument("--hub-port", type=int, default=8700, help="hub web port (another is chosen if busy)")
-    p.add_argument("--kiosk-port", type=int, default=8601, help="first kiosk port")
-    p.add_argument("--for-seconds", type=float, default=0, help="stop by itself after this long (tests)")
-    ns = p.parse_args(list(argv))
+@click.command("demo", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option(
+    "--dir",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="where the demo keeps its state",
+)
+@click.option("--fresh", is_flag=True, help="start afresh instead of resuming the last demo")
+@click.option("--terminals", type=click.IntRange(1, 3), default=3, show_default=True, help="committee terminals to run")
+@click.option("--hub-port", type=int, default=8700, show_default=True, help="hub web port (another is chosen if busy)")
+@click.option("--kiosk-port", type=int, default=8601, show_default=True, help="first kiosk port")
+@click.option("--for-seconds", type=float, default=0, show_default=True, help="stop by itself after this long (tests)")
+def command(state_dir: Path, fresh: bool, terminals: int, hub_port: int, kiosk_port: int, for_seconds: float) -> int:
     os.umask(0o077)  # keys, databases, logs: this user's alone, in every process the demo starts
-    folder = ns.dir.resolve()
-    if ns.fresh and folder.exists():
+    folder = state_dir.resolve()
+    if fresh and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _narrow(folder)
@@ -219,7 +263,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     broker = Mosquitto(folder / "broker", port=_port(18830)).start()
-    demo = Demo(folder, ns.terminals, _port(ns.hub_port), ns.kiosk_port)
+    demo = Demo(folder, terminals, _port(hub_port), kiosk_port)
     try:
         lines = start(demo, broker)
         hub_url = f"http://127.0.0.1:{demo.hub_port}"
@@ -232,17 +276,13 @@ def main(argv: Sequence[str]) -> int:
         print("\n".join(lines))
         print("  test identities: shegong sim identities")
         print(f"  logs: {folder / 'logs'}\n  Ctrl-C stops everything.", flush=True)
-        deadline = time.monotonic() + ns.for_seconds if ns.for_seconds else None
+        deadline = time.monotonic() + for_seconds if for_seconds else None
+        watch = demo.supervise(broker)
         while not stop.wait(0.5):
             if deadline and time.monotonic() > deadline:
                 break
-            for child in demo.children:
-                if child.proc.poll() is not None:
-                    print(
-                        f"{child.name} exited with {child.proc.returncode}; see {folder / 'logs' / child.name}.log",
-                        file=sys.stderr,
-                    )
-                    stop.set()
+            if not watch.check():
+                break
     finally:
         print("stopping…", flush=True)
         demo.stop()

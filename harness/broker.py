@@ -3,10 +3,10 @@
 Used by ``shegong demo``, the benchmarks and the tests, so each can cut or restart its broker without
 touching the machine's. Mosquitto must be installed (``apt-get install mosquitto``).
 
-By default the broker is open (anonymous, plain TCP on loopback). With :class:`BrokerAuth` it admits only
-the users of a password file, within an ACL file; with :class:`BrokerTLS` its listener speaks TLS only.
-:func:`listener_config` is the same text a centre drops into ``/etc/mosquitto/conf.d/`` (``shegong hub
-broker conf`` prints it); ``hub.brokerauth`` writes the files it names.
+By default the broker is open (anonymous, plain TCP on loopback). With :class:`~hub.broker.config.BrokerAuth`
+it admits only the users of a password file, within an ACL file; with :class:`~hub.broker.config.BrokerTLS`
+its listener speaks TLS only. The listener lines are :func:`hub.broker.config.listener_config`, the same
+text a centre drops into ``/etc/mosquitto/conf.d/``: the test broker runs the production configuration.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BrokerAuth", "BrokerNotAvailable", "BrokerTLS", "Mosquitto", "TUNING", "free_port", "listener_config"]
+from hub.broker.config import TUNING, BrokerAuth, BrokerTLS, listener_config
+
+__all__ = ["BrokerNotAvailable", "Mosquitto", "find_mosquitto", "free_port"]
 
 
 class BrokerNotAvailable(RuntimeError):
@@ -31,50 +32,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAuth:
-    """No anonymous clients: each logs in with a user of ``password_file`` (``mosquitto_passwd`` hashes) and
-    may touch only the topics ``acl_file`` grants it. Mosquitto reads both again on SIGHUP."""
-
-    password_file: Path
-    acl_file: Path
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerTLS:
-    """The listener speaks TLS (1.2 or later) with this certificate and key; clients verify it against the CA
-    that signed it. ``cafile`` (that CA) lets Mosquitto send the chain; no client certificates are asked for."""
-
-    certfile: Path
-    keyfile: Path
-    cafile: Path | None = None
-
-
-#: Mosquitto's defaults (20 in flight, 1000 queued, silently dropped past it) are too small for a hub
-#: catching up after an outage; the terminals' outboxes are the real queue either way.
-TUNING = """max_inflight_messages 1000
-max_queued_messages 200000
-max_packet_size 1048576
-"""
-
-
-def listener_config(port: int, bind: str, auth: BrokerAuth | None = None, tls: BrokerTLS | None = None) -> str:
-    """Mosquitto configuration lines for our one listener: open, or with passwords and ACLs, and/or TLS."""
-    lines = [f"listener {port} {bind}"]
-    if tls:
-        lines += [f"certfile {tls.certfile}", f"keyfile {tls.keyfile}", "tls_version tlsv1.2"]
-        if tls.cafile:
-            lines.append(f"cafile {tls.cafile}")
-        lines.append("require_certificate false")
-    if auth:
-        lines += ["allow_anonymous false", f"password_file {auth.password_file}", f"acl_file {auth.acl_file}"]
-        # The client id is the user name, whatever the client says: nobody can take over another's session.
-        lines.append("use_username_as_clientid true")
-    else:
-        lines.append("allow_anonymous true")
-    return "\n".join(lines) + "\n"
 
 
 def find_mosquitto() -> str:

@@ -15,12 +15,16 @@ old the data on the dashboard is.
 - ``rollout_s``: from publishing a one-item catalogue change until every terminal's report is committed
   at the hub. Target: ≤ 5 s at 1,000.
 
-Prints ``fleet terminals=N hub_cpu_pct=… staleness_s=… rollout_s=… lag_s=… view_ms=… …``.
+Cases are counted by identity: the ids and contents the simulators sent against the hub's rows
+(``lost``, ``duplicated``, ``mismatched``), with the simulators' own errors (``sim_errors``: a catalogue
+reply that did not match its announcement).
+
+Prints ``fleet terminals=N hub_cpu_pct=… staleness_s=… rollout_s=… lag_s=… view_ms=… … lost=…
+duplicated=… mismatched=… sim_errors=… alerts=…``.
 """
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import logging
@@ -35,19 +39,24 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import click
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
+from harness.bench.identity import compare, fingerprint, hub_cases
+from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
 
-__all__ = ["main", "run"]
+if TYPE_CHECKING:  # paho declares it for type checkers only
+    from paho.mqtt.client import SocketLike
+
+__all__ = ["command", "run"]
 
 log = logging.getLogger("shegong.bench.fleet")
 
@@ -80,12 +89,21 @@ class _Sim:
         c.max_queued_messages_set(0)
         death = Death(terminal=terminal, body=DeathBody(bd_seq=1))
         c.will_set(topics.state(terminal), death.encode(), qos=1, retain=True)
-        c.on_socket_open = lambda _c, _u, sock: sel.register(sock, selectors.EVENT_READ, self)
-        c.on_socket_close = lambda _c, _u, sock: sel.unregister(sock)
-        c.on_socket_register_write = lambda _c, _u, sock: sel.modify(
-            sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self
-        )
-        c.on_socket_unregister_write = lambda _c, _u, sock: sel.modify(sock, selectors.EVENT_READ, self)
+
+        def opened(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.register(sock, selectors.EVENT_READ, self)
+
+        def closed(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.unregister(sock)
+
+        def writing(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self)
+
+        def written(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.modify(sock, selectors.EVENT_READ, self)
+
+        c.on_socket_open, c.on_socket_close = opened, closed
+        c.on_socket_register_write, c.on_socket_unregister_write = writing, written
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         self.client = c
@@ -95,7 +113,7 @@ class _Sim:
     def connect(self) -> None:
         self.client.connect("127.0.0.1", self.port, keepalive=60)
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         from protocol import topics
         from protocol.state import Birth, BirthBody
 
@@ -130,8 +148,8 @@ class _Sim:
         from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseSubmission
 
         self.cases += 1
-        n = random.randrange(1000)
-        body = f"31010119{50 + n % 40}0312{n:03d}"
+        n = random.randrange(20_160_000)  # many residents: birth dates over 60 years, sequence numbers vary
+        body = f"310101{1940 + n % 60}{1 + n // 60 % 12:02d}{1 + n // 720 % 28:02d}{n // 20160 % 1000:03d}"
         committee = committee_of(self.terminal)
         case = CaseSubmission(
             case_id=uuid.uuid4(),
@@ -143,6 +161,9 @@ class _Sim:
             applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
         )
         sealed_case = self.shared["sealer"].seal(case)
+        self.shared["sent"][str(case.case_id)] = fingerprint(
+            case.receipt_no, case.query_code, case.item_code, case.applicant.id_number
+        )
         batch = CaseBatch(terminal=self.terminal, body=CaseBatchBody(cases=[sealed_case]))
         self.client.publish(topics.up(self.terminal, topics.Up.CASES), batch.encode(), qos=1)
 
@@ -217,6 +238,7 @@ def _sim_worker(
     hub_public_key: str,
     stop: Any,
     ready: Any,
+    results: Any,
 ) -> None:
     """A process running ``ids`` as terminals in one selector loop until ``stop`` is set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -229,7 +251,9 @@ def _sim_worker(
         "seed_items": seed.manifest().items,
         "seed_hash": seed.content_hash(),
         "errors": 0,
-        "sealer": sealed.Sealer(sealed.public_key(hub_public_key), timer=False),  # a simulation: no wipe timers
+        "sent": {},
+        # Cases minutes apart, as in the field: each under its own ephemeral key. A simulation: no wipe timers.
+        "sealer": sealed.Sealer(sealed.public_key(hub_public_key), rotate_n=1, timer=False),
     }
     sel = selectors.DefaultSelector()
     sims = [_Sim(t, port, epoch, sel, shared) for t in ids]
@@ -261,9 +285,11 @@ def _sim_worker(
                 sim.client.loop_misc()
             next_misc = now + 1.0
         _pump(sel, max(0.0, min(0.05, (due[0][0] - time.monotonic()) if due else 0.05)))
+    _pump(sel, 1.0)  # what was published goes out before the goodbye
     for sim in sims:
         sim.client.disconnect()
     _pump(sel, 0.2)
+    results.put({"sent": shared["sent"], "errors": shared["errors"]})
 
 
 def _pump(sel: selectors.BaseSelector, timeout: float) -> None:
@@ -373,6 +399,9 @@ def run(
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     ready: Any = ctx.Queue()
+    results: Any = ctx.Queue()
+    sent: dict[str, str] = {}
+    sim_errors = 0
     workers: list[Any] = []
     epoch = time.time()
     try:
@@ -394,6 +423,7 @@ def run(
                     keys["SHEGONG_HUB_PUBLIC_KEY"],
                     stop,
                     ready,
+                    results,
                 ),
                 daemon=True,
             )
@@ -445,10 +475,16 @@ def run(
         )
         rollout = time.monotonic() - published
         rollout_cpu = 100 * (sum(hub_ps.cpu_times()[:2]) - (cpu1.user + cpu1.system)) / (time.monotonic() - t1)
-        cases = watcher.count("SELECT count(*) FROM cases")
         alerts = watcher.count("SELECT count(*) FROM fleet_alerts WHERE cleared_at IS NULL")
         online = sum(v.state.value == "online" for v in watcher.views())
         broker_cpu = psutil.Process(broker.proc.pid).cpu_times() if broker.proc else None
+        stop.set()
+        for _ in workers:
+            r = results.get(timeout=60)
+            sent.update(r["sent"])
+            sim_errors += r["errors"]
+        _wait("every case sent stored", lambda: watcher.count("SELECT count(*) FROM cases") >= len(sent), 30)
+        verdict = compare(sent, hub_cases(watcher.engine))
     finally:
         stop.set()
         for w in workers:
@@ -467,7 +503,9 @@ def run(
         "view_ms": watcher.view_ms,
         "rollout_cpu_pct": rollout_cpu,
         "online": online,
-        "cases": cases,
+        "cases": len(sent),
+        **verdict,
+        "sim_errors": sim_errors,
         "alerts": alerts,
         "broker_cpu_s": (broker_cpu.user + broker_cpu.system) if broker_cpu else 0.0,
         "heartbeat_s": heartbeat_s,
@@ -484,31 +522,36 @@ def _safe_count(db: Path, sql: str) -> int:
         return -1
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench fleet", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--terminals", type=int, default=1000, help="simulated terminals")
-    p.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval of each terminal, seconds")
-    p.add_argument("--steady", type=float, default=40.0, help="seconds of steady heartbeats measured")
-    p.add_argument("--case-every", type=float, default=120.0, help="mean seconds between cases per terminal")
-    p.add_argument("--procs", type=int, default=2, help="worker processes running the terminals")
-    p.add_argument("--keep", action="store_true", help="keep the working folder (database, broker log)")
-    ns = p.parse_args(list(argv))
+@click.command("fleet", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--terminals", type=int, default=1000, show_default=True, help="simulated terminals")
+@click.option(
+    "--heartbeat", type=float, default=10.0, show_default=True, help="heartbeat interval of each terminal, seconds"
+)
+@click.option("--steady", type=float, default=40.0, show_default=True, help="seconds of steady heartbeats measured")
+@click.option(
+    "--case-every", type=float, default=120.0, show_default=True, help="mean seconds between cases per terminal"
+)
+@click.option("--procs", type=int, default=2, show_default=True, help="worker processes running the terminals")
+@click.option("--keep", is_flag=True, help="keep the working folder (database, broker log)")
+def command(terminals: int, heartbeat: float, steady: float, case_every: float, procs: int, keep: bool) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-fleet-"))
     try:
-        r = run(ns.terminals, workdir, ns.heartbeat, ns.steady, ns.case_every, max(1, ns.procs))
+        r = run(terminals, workdir, heartbeat, steady, case_every, max(1, procs))
     finally:
-        if not ns.keep:
+        if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"fleet terminals={r['terminals']} hub_cpu_pct={r['hub_cpu_pct']:.1f} staleness_s={r['staleness_s']:.1f} "
         f"rollout_s={r['rollout_s']:.2f} lag_s={r['lag_s']:.2f} view_ms={r['view_ms']:.0f} "
-        f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} alerts={r['alerts']}"
+        f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} lost={r['lost']} "
+        f"duplicated={r['duplicated']} mismatched={r['mismatched']} sim_errors={r['sim_errors']} alerts={r['alerts']}"
     )
     ok = (
         r["staleness_s"] <= 2 * r["heartbeat_s"]
         and r["rollout_s"] <= 5.0
         and r["hub_cpu_pct"] <= 50.0
         and r["online"] == r["terminals"]
+        and r["lost"] == r["duplicated"] == r["mismatched"] == r["sim_errors"] == 0
     )
     return 0 if ok else 1

@@ -1,18 +1,20 @@
 """``shegong bench hub --cases N``: the hub's whole ingest pipeline against bare inserts.
 
 N cases from 20 simulated terminals are published as real ``case_batch`` messages (200 sealed cases
-each) through a Mosquitto into a running hub (``shegong hub run``): opening, validation, routing, audit
-chain, commit, ack. The clock stops when every batch is acked. In the same run the same case rows are inserted into
-a fresh database of the same schema with SQLAlchemy Core ``executemany``, 200 rows a transaction: the
-baseline. Then the centre's reports are built over the ingested cases. For SQLite and for PostgreSQL
-(``SHEGONG_TEST_PG``, skipped with a reason when no server answers) it prints:
+each, every case under its own ephemeral key unless ``--key-regime burst``) through a Mosquitto into a
+running hub (``shegong hub run``): opening, validation, routing, audit chain, commit, ack. The clock
+stops when every batch is acked; then the hub's rows are compared with the cases sent by identity (case
+id and content), so an ack without its row counts as lost. In the same run the same case rows are
+inserted into a fresh database of the same schema with SQLAlchemy Core ``executemany``, 200 rows a
+transaction: the baseline. Then the centre's reports are built over the ingested cases. For SQLite and
+for PostgreSQL (``SHEGONG_TEST_PG``, skipped with a reason when no server answers) it prints:
 
-``hub-ingest db=sqlite|postgresql cases=N rate=… raw_insert=… ratio=… report_ms=…``
+``hub-ingest db=sqlite|postgresql workers=1 cases=N key_regime=… rate=… raw_insert=… ratio=… lost=…
+duplicated=… mismatched=… report_ms=…``
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -22,31 +24,36 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
 
+from harness.bench.identity import compare, fingerprint, hub_cases
+from harness.bench.sync import KEY_REGIMES
+from harness.broker import Mosquitto
 from protocol import sealed, topics
 from protocol.cases import Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
-from shegong.broker import Mosquitto
+from protocol.state import HubState
 
-__all__ = ["main"]
+__all__ = ["command"]
 
 BATCH = 200
 TERMINALS = 20
 PG_ADMIN = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _batches(n: int, hub_public_key: str) -> list[tuple[str, bytes, list[CaseSubmission]]]:
-    sealers = [sealed.Sealer(sealed.public_key(hub_public_key), timer=False) for _ in range(TERMINALS)]  # one each
+def _batches(n: int, hub_public_key: str, key_regime: str) -> list[tuple[str, bytes, list[CaseSubmission]]]:
+    key = sealed.public_key(hub_public_key)
+    sealers = [sealed.Sealer(key, rotate_n=KEY_REGIMES[key_regime], timer=False) for _ in range(TERMINALS)]
     items = [i.code for i in load_seed().items]
     out = []
     now = utcnow()
@@ -74,14 +81,24 @@ def _batches(n: int, hub_public_key: str) -> list[tuple[str, bytes, list[CaseSub
 
 def _ingest(broker_port: int, batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> float:
     acked = threading.Semaphore(0)
+    hub_online = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        if m.topic.endswith("/acks"):
+            acked.release()
+        elif m.topic == topics.hub_state() and m.payload and HubState.model_validate_json(m.payload).body.online:
+            hub_online.set()  # retained, sent after the hub subscribed: what we publish now reaches it
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-terminals", protocol=MQTTProtocolVersion.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.on_message = lambda _c, _u, m: acked.release() if m.topic.endswith("/acks") else None
+    client.on_message = on_message
     client.connect("127.0.0.1", broker_port)
     client.subscribe("shegong/v1/t/+/down/acks", qos=1)
+    client.subscribe(topics.hub_state(), qos=1)
     client.loop_start()
-    time.sleep(0.5)
+    if not hub_online.wait(120):
+        raise RuntimeError("the hub did not come online")
     started = time.perf_counter()
     for topic, payload, _ in batches:
         client.publish(topic, payload, qos=1)
@@ -97,7 +114,7 @@ def _ingest(broker_port: int, batches: list[tuple[str, bytes, list[CaseSubmissio
 def _raw_insert(url: str, batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> float:
     from hub.cases.routing import Router
     from hub.db.engine import open_engine
-    from hub.db.models import CaseRow
+    from hub.db.models import CaseRow, table
 
     router = Router({i.code: i.department for i in load_seed().items})
     engine = open_engine(url)
@@ -132,7 +149,7 @@ def _raw_insert(url: str, batches: list[tuple[str, bytes, list[CaseSubmission]]]
     started = time.perf_counter()
     for rows in tables:
         with engine.begin() as conn:
-            conn.execute(insert(CaseRow.__table__), rows)
+            conn.execute(insert(table(CaseRow)), rows)
     seconds = time.perf_counter() - started
     engine.dispose()
     return seconds
@@ -168,13 +185,21 @@ def _database(kind: str, folder: Path, name: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def run(kind: str, n: int, folder: Path) -> dict[str, float]:
+def _sent(batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> dict[str, str]:
+    return {
+        str(c.case_id): fingerprint(c.receipt_no, c.query_code, c.item_code, c.applicant.id_number)
+        for _, _, cases in batches
+        for c in cases
+    }
+
+
+def run(kind: str, n: int, folder: Path, key_regime: str = "per-case") -> dict[str, float]:
     from hub import casekey
     from hub.db.engine import open_engine
     from hub.ingest import register
 
     keys = casekey.for_one_machine(folder)
-    batches = _batches(n, keys["SHEGONG_HUB_PUBLIC_KEY"])
+    batches = _batches(n, keys["SHEGONG_HUB_PUBLIC_KEY"], key_regime)
     broker = Mosquitto(folder / f"broker-{kind}", persistence=False).start()
     try:
         with _database(kind, folder, "hub") as url, _database(kind, folder, "raw") as raw_url:
@@ -194,27 +219,42 @@ def run(kind: str, n: int, folder: Path) -> dict[str, float]:
             }
             hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
             try:
-                time.sleep(3)
                 seconds = _ingest(broker.port, batches)
             finally:
                 hub.terminate()
                 hub.wait(30)
+            engine = open_engine(url)  # what was stored, by identity: an ack is not a row
+            verdict = compare(_sent(batches), hub_cases(engine))
+            engine.dispose()
             raw_seconds = _raw_insert(raw_url, batches)
             report_ms = _report_ms(url)
     finally:
         broker.stop()
-    return {"rate": n / seconds, "raw_insert": n / raw_seconds, "report_ms": report_ms}
+    return {"rate": n / seconds, "raw_insert": n / raw_seconds, "report_ms": report_ms, **verdict}
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="shegong bench hub", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--cases", type=int, default=20_000, help="cases to ingest")
-    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    ns = p.parse_args(list(argv))
+@click.command("hub", help=__doc__.split("\n\n")[0] if __doc__ else None)
+@click.option("--cases", type=int, default=20_000, show_default=True, help="cases to ingest")
+@click.option(
+    "--db",
+    type=click.Choice(["sqlite", "postgresql", "both"]),
+    default="both",
+    show_default=True,
+    help="which database(s) to measure",
+)
+@click.option(
+    "--key-regime",
+    type=click.Choice(sorted(KEY_REGIMES)),
+    default="per-case",
+    show_default=True,
+    help="per-case: one ephemeral key per case (the field); burst: up to 1,000 cases share one",
+)
+def command(cases: int, db: str, key_regime: str) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="shegong-bench-hub-"))
+    failed = False
     try:
-        for kind in ["sqlite", "postgresql"] if ns.db == "both" else [ns.db]:
+        for kind in ["sqlite", "postgresql"] if db == "both" else [db]:
             if kind == "postgresql":
                 try:
                     import psycopg
@@ -223,12 +263,14 @@ def main(argv: Sequence[str]) -> int:
                 except Exception as exc:  # noqa: BLE001 - any failure: say why and go on
                     print(f"hub-ingest db=postgresql skipped: {exc}".splitlines()[0])
                     continue
-            r = run(kind, ns.cases, folder)
+            r = run(kind, cases, folder, key_regime)
             print(
-                f"hub-ingest db={kind} cases={ns.cases} rate={r['rate']:.0f} raw_insert={r['raw_insert']:.0f} "
-                f"ratio={r['rate'] / r['raw_insert']:.2f} report_ms={r['report_ms']:.0f}",
+                f"hub-ingest db={kind} workers=1 cases={cases} key_regime={key_regime} rate={r['rate']:.0f} "
+                f"raw_insert={r['raw_insert']:.0f} ratio={r['rate'] / r['raw_insert']:.2f} lost={r['lost']:.0f} "
+                f"duplicated={r['duplicated']:.0f} mismatched={r['mismatched']:.0f} report_ms={r['report_ms']:.0f}",
                 flush=True,
             )
+            failed = failed or bool(r["lost"] or r["duplicated"] or r["mismatched"])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return 0
+    return 1 if failed else 0

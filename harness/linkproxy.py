@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Literal
 
-from shegong.broker import free_port
+from harness.broker import free_port
 
 __all__ = ["LinkProxy"]
 
@@ -79,6 +79,7 @@ class LinkProxy:
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
         self._closed = False
+        self.last_connected = 0.0  # time.perf_counter() of the last connection passed through
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -100,6 +101,7 @@ class LinkProxy:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._conns.update((client, upstream))
+            self.last_connected = time.perf_counter()
             _Pipe(self, client, upstream)
             _Pipe(self, upstream, client)
 
