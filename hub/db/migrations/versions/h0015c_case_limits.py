@@ -9,7 +9,7 @@ which Chinese text each English catalogue text was written for.
 - ``catalogue_translations``: per item and English field, the hash of the Chinese source it translates.
 
 Revision ID: h0015c
-Revises: h0014 (written beside other branches' h0015; chained at the merge)
+Revises: h0015
 """
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from alembic import op
 from kernel.db import UTCDateTime
 
 revision = "h0015c"
-down_revision = "h0014"
+down_revision = "h0015"
 branch_labels = None
 depends_on = None
 
