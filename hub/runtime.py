@@ -14,6 +14,7 @@ from pathlib import Path
 from hub import casekey
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
+from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.routing import CatalogueRouter, Routes
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
@@ -52,6 +53,7 @@ class HubRuntime:
             case_key=case_key,
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
             dead_letters_per_terminal=settings.dead_letters_per_terminal,
+            return_call_due=lambda at: self.due_dates.after_working_days(at, RETURN_CALL_DAYS),
         )
         attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)

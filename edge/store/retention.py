@@ -41,7 +41,7 @@ from protocol.envelope import utcnow
 __all__ = ["CLOSED", "PurgeCounts", "Retention"]
 
 log = logging.getLogger(__name__)
-CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
+CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REFUSED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
 """States after which the hub sends nothing more for a case."""
 _AUTO_VACUUM_INCREMENTAL = 2
 _cases, _events, _ratings, _outbox = table(Case), table(CaseEventRow), table(RatingRow), table(OutboxRow)

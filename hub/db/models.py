@@ -33,6 +33,8 @@ __all__ = [
     "NightResultRow",
     "RatingRow",
     "TerminalAuditSegmentRow",
+    "ReturnCallRow",
+    "TranslationRow",
     "TerminalRegisterRow",
     "TerminalRow",
     "UserRow",
@@ -95,6 +97,12 @@ class CaseRow(HubModel, table=True):
     due_date: date | None = None
     promised_days: int | None = Field(
         default=None, description="working days the catalogue promised at arrival; due dates count from it (h0013)"
+    )
+    statutory_days: int | None = Field(
+        default=None, description="法定办结时限 in working days, as the catalogue stated it at arrival (h0018)"
+    )
+    statutory_due: date | None = Field(
+        default=None, description="the last day the law allows, moved by 补正 pauses as the due date is (h0018)"
     )
     updated_at: datetime = Field(sa_column=_ts())
     payload: str = Field(sa_type=Text)
@@ -282,6 +290,9 @@ class CaseWorkRow(HubModel, table=True):
     outcome: str = Field(default="", max_length=32, description="completed, rejected or withdrawn")
     processing_s: float | None = Field(default=None, description="received → decided, seconds")
     in_time: bool | None = Field(default=None, description="decided on or before the due date")
+    statutory_in_time: bool | None = Field(
+        default=None, description="decided on or before the statutory due date (h0018)"
+    )
 
 
 class CalendarYearRow(HubModel, table=True):
@@ -519,3 +530,52 @@ class TerminalAuditSegmentRow(HubModel, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     received_at: datetime = Field(sa_column=_ts())
+
+
+_work_cols = table(CaseWorkRow).c
+Index(  # small: only the cases decided after their statutory limit, which the report counts
+    "ix_case_work_statutory_late",
+    _work_cols.decided_at,
+    sqlite_where=_work_cols.statutory_in_time.is_(False),
+    postgresql_where=_work_cols.statutory_in_time.is_(False),
+)
+
+
+# --------------------------------------------------------------------------- issue 11
+class ReturnCallRow(HubModel, table=True):
+    """A return call and rectification (回访整改) a bad rating opened for the item's department (h0018).
+
+    Opened when the rating reaches the hub, due ``return_call_days`` working days later; a clerk of the
+    department (or the manager) records what the call found and what was put right."""
+
+    __tablename__ = "return_calls"
+    __table_args__ = (Index("ix_return_calls_dept_open", "department", "done_at"),)
+
+    rating_id: str = Field(primary_key=True, max_length=36)
+    case_id: str | None = Field(default=None, max_length=36)
+    receipt_no: str = Field(default="", max_length=40)
+    item_code: str = Field(default="", max_length=64)
+    department: str = Field(default="", max_length=32)
+    committee: str = Field(default="", max_length=16)
+    level: int
+    reason: str = Field(default="", sa_type=Text)
+    opened_at: datetime = Field(sa_column=_ts(index=True))
+    due_date: date
+    done_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    done_by: str = Field(default="", max_length=64)
+    reached: bool | None = Field(default=None, description="the resident was reached by the call")
+    outcome: str = Field(default="", sa_type=Text, description="what the call found and what was put right")
+
+
+class TranslationRow(HubModel, table=True):
+    """Which Chinese text an English catalogue text was written for (h0018): the SHA-256 of the Chinese
+    source when its English was last saved. A source whose hash differs has an English older than it."""
+
+    __tablename__ = "catalogue_translations"
+
+    code: str = Field(primary_key=True, max_length=16)
+    field: str = Field(
+        primary_key=True, max_length=64, description="the English field's path, e.g. materials.0.name_en"
+    )
+    source_hash: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=_ts())

@@ -105,6 +105,8 @@ _PAGES = [
     pages_cases.act,
     pages_cases.route,
     pages_cases.overdue_page,
+    pages_cases.return_calls_page,
+    pages_cases.record_return_call,
     pages_reports.reports_page,
     pages_admin.report_csv_page,
     pages_admin.audit_view,

@@ -17,6 +17,7 @@ __all__ = ["NAV", "Chrome", "NavLink", "chrome", "landing", "navigation"]
 NAV: list[tuple[str, str, Permission]] = [
     ("/queue", "queue", Permission.CASE_READ),
     ("/overdue", "overdue", Permission.OVERDUE_READ),
+    ("/return-calls", "return_calls", Permission.CASE_READ),
     ("/help", "help", Permission.HELP_ANSWER),
     ("/reports", "reports", Permission.REPORT_READ),
     ("/audit", "audit", Permission.AUDIT_READ),

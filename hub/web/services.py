@@ -21,6 +21,7 @@ from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
+from hub.cases.returncalls import ReturnCalls
 from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
@@ -58,6 +59,7 @@ class Services:
     reports: Reporter
     intake: IngestRecords
     committees: CommitteeNames
+    return_calls: ReturnCalls
 
     @classmethod
     def build(
@@ -88,6 +90,7 @@ class Services:
             reports=Reporter(engine, catalogue.current),
             intake=IngestRecords(engine),
             committees=CommitteeNames(engine),
+            return_calls=ReturnCalls(engine),
         )
 
     @classmethod
@@ -151,6 +154,7 @@ def dependencies(services: Services, operations: Operations, config: WebConfig) 
         "reports": services.reports,
         "intake": services.intake,
         "committees": services.committees,
+        "return_calls": services.return_calls,
         "fleet": operations.fleet,
         "publishing": operations.publishing,
         "health": operations.health,
