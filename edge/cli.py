@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -20,7 +19,7 @@ from edge.store.cases import NewCase
 from edge.watchdog import Watchdog, http_answers
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
-from kernel.process import stop_on_sigterm, wait_for_stop
+from kernel.process import private_files, stop_on_sigterm, wait_for_stop
 from protocol.auditchain import Anchor
 from protocol.cases import Applicant
 from protocol.idnumber import birth_date, mask, sex
@@ -37,11 +36,12 @@ SYNC_STALL_S = 45.0
     cls=LazyGroup,
     lazy_subcommands={"reader": ("edge.devices.cli:reader", "card reader tools (see `shegong edge reader --help`)")},
 )
-def edge() -> None:
+@click.pass_context
+def edge(ctx: click.Context) -> None:
     """The committee terminal."""
     # Every file the terminal makes (database, its -wal/-shm, keys, the kiosk's secret, logs) is the
     # terminal user's alone: set before anything is opened, inherited by whatever it starts.
-    os.umask(0o077)
+    ctx.with_resource(private_files())
 
 
 @edge.command()

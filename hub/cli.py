@@ -6,13 +6,11 @@ A thin layer: the work is in the domain packages; their errors become a message 
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,10 +27,10 @@ from hub.errors import HubError
 from hub.ingest.deadletters import purge as purge_dead_letters
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
-from kernel.process import stop_on_sigterm, wait_for_stop
+from kernel.process import private_files, stop_on_sigterm, wait_for_stop
 from protocol.envelope import utcnow
 
-__all__ = ["hub", "main", "private_files"]
+__all__ = ["hub", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +41,6 @@ class AuditBroken(HubError):
 
 class UsageError(HubError):
     """A command line that asks for something impossible."""
-
-
-@contextlib.contextmanager
-def private_files() -> Iterator[None]:
-    """Files made meanwhile are the owner's alone (umask 077): the database and its WAL, keys, exports.
-
-    They hold personal data or keys (DESIGN §6), so no file the hub makes starts readable by others; the
-    old umask is back afterwards, for a caller in the same process (tests).
-    """
-    old = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 @click.group(

@@ -91,7 +91,9 @@ def release_installed(release: Release, extra: str = "edge") -> Generator[object
     yield f"mkdir -p {OPT}/wheelhouse {OPT}/releases && chmod 755 {OPT} {OPT}/wheelhouse {OPT}/releases"
     yield FileUploadCommand(str(release.tar), tar, remote_temp_filename=host.get_temp_filename(tar))
     yield (
-        f"set -e; rm -rf {wheels} {venv}; mkdir -p {wheels}; tar -xf {tar} -C {wheels}; "
+        # umask 022 whatever the SSH session's: the release is root's code, readable and runnable by the
+        # shegong user (secrets live in /etc/shegong, 0600, not here)
+        f"set -e; umask 022; rm -rf {wheels} {venv}; mkdir -p {wheels}; tar -xf {tar} -C {wheels}; "
         f"{SYSTEM_PYTHON} -m venv {venv}; "
         f"{venv}/bin/pip install --quiet --no-index --no-cache-dir --find-links {wheels} 'shegong[{extra}]'; "
         f"rm -rf {wheels} {tar}; touch {done}"

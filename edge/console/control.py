@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from edge.errors import EdgeError
 from edge.store.db import private_dir
 from edge.sync.agent import Ask
+from kernel.unixsock import socket_address
 
 __all__ = ["OPS", "ControlClient", "ControlServer", "TerminalNotRunning", "Terminal", "serve_control", "socket_path"]
 
@@ -80,7 +81,8 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
         path.unlink(missing_ok=True)  # a socket left by a killed terminal
         old = os.umask(0o177)
         try:
-            super().__init__(str(path), _Handler)
+            with socket_address(path) as address:
+                super().__init__(address, _Handler)
         finally:
             os.umask(old)
         self.path = path
@@ -155,7 +157,8 @@ class ControlClient:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(self.timeout_s)
-                s.connect(str(self.path))
+                with socket_address(self.path) as address:
+                    s.connect(address)
                 s.sendall(json.dumps({"op": op, "id": rid}).encode() + b"\n")
                 line = s.makefile("rb").readline(_MAX_LINE)
         except (FileNotFoundError, ConnectionRefusedError):

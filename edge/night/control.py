@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge.night.steps import run_night
 from edge.runtime import EdgeRuntime
+from kernel.unixsock import socket_address
 
 __all__ = ["ask_service", "serve_control", "socket_path"]
 
@@ -44,7 +45,8 @@ def serve_control(rt: EdgeRuntime) -> socketserver.UnixStreamServer:
 
     old = os.umask(0o077)
     try:
-        server = socketserver.UnixStreamServer(str(path), _Handler)
+        with socket_address(path) as address:
+            server = socketserver.UnixStreamServer(address, _Handler)
     finally:
         os.umask(old)
     threading.Thread(target=server.serve_forever, name="edge-night-control", daemon=True).start()
@@ -59,7 +61,8 @@ def ask_service(rt_dir: Path) -> str | None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(_MAX_NIGHT_S)
         try:
-            s.connect(str(path))
+            with socket_address(path) as address:
+                s.connect(address)
         except (ConnectionRefusedError, FileNotFoundError):
             return None
         with s.makefile("rb") as f:

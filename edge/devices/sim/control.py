@@ -13,9 +13,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kernel.unixsock import socket_address
 
 __all__ = ["ControlServer", "SimControlError", "control_path", "send"]
 
@@ -34,24 +36,6 @@ def control_path(link: str | os.PathLike[str]) -> Path:
     return Path(f"{link}.ctl")
 
 
-#: A Unix socket's address holds at most 107 bytes on Linux; a demo or test folder can be deeper.
-_SUN_PATH_MAX = 107
-
-
-@contextlib.contextmanager
-def _address(path: Path) -> Iterator[str]:
-    """``path`` as a socket address: itself, or when too long, reached through its folder's descriptor
-    (``/proc/self/fd/N/name``), which binds and connects to the very same file."""
-    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
-        yield str(path)
-        return
-    folder = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{folder}/{path.name}"
-    finally:
-        os.close(folder)
-
-
 class ControlServer:
     """Serve ``handlers`` (command name → function taking keyword arguments) on a Unix socket."""
 
@@ -61,7 +45,7 @@ class ControlServer:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        with _address(self.path) as address:
+        with socket_address(self.path) as address:
             self._sock.bind(address)
         self._sock.listen(8)
         self._sock.settimeout(0.2)
@@ -113,7 +97,7 @@ def send(path: str | os.PathLike[str], cmd: str, timeout: float = 5.0, **args: A
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            with _address(Path(path)) as address:
+            with socket_address(Path(path)) as address:
                 sock.connect(address)
             sock.sendall(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
             reply = json.loads(sock.makefile("rb").readline())

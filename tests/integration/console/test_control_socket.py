@@ -21,6 +21,7 @@ from edge.console.panes.overview import Overview
 from edge.console.store import ConsoleStore
 from edge.errors import EdgeError
 from edge.store.cases import NewCase
+from kernel.unixsock import socket_address
 from protocol.envelope import utcnow
 from tests.integration.console.conftest import HOST
 from tests.support import applicant, wait_for
@@ -41,8 +42,8 @@ def test_the_socket_is_private_and_answers_by_id(live):
     mode = server.path.stat().st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
     assert stat.S_IMODE(server.path.parent.stat().st_mode) == 0o700
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(server.path))
+    with socket.socket(socket.AF_UNIX) as s, socket_address(server.path) as address:
+        s.connect(address)
         f = s.makefile("rwb")
         f.write(b"not json\n" + json.dumps({"op": "nonsense", "id": "a1"}).encode() + b"\n")
         f.write(json.dumps({"op": "status", "id": "a2"}).encode() + b"\n")

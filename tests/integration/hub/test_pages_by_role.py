@@ -18,20 +18,21 @@ import pytest
 from sqlalchemy import update
 
 from edge.store.cases import NewCase
-from hub.db.models import TerminalRow
+from hub.db.models import TerminalRow, table
 from hub.ingest import committees
 from tests.support import applicant, keep_screenshot, wait_for
 from tests.unit.hub.helpers import PASSWORDS, ingest
 
 pytestmark = pytest.mark.browser
 COMMITTEE = "南京东路第一居委会"
-_terms = TerminalRow.__table__
+_terms = table(TerminalRow)
 
 NAV = {
     "operator": ["居民呼叫", "终端总览", "终端告警", "服务目录", "节假日"],
     "manager": [
         "待办队列",
         "超期督办",
+        "回访整改",
         "居民呼叫",
         "绩效评估",
         "电子监察",
@@ -40,8 +41,18 @@ NAV = {
         "服务目录",
         "节假日",
     ],
-    "clerk_mz": ["待办队列", "超期督办", "居民呼叫", "节假日"],
-    "auditor": ["待办队列", "超期督办", "绩效评估", "电子监察", "终端总览", "终端告警", "服务目录", "节假日"],
+    "clerk_mz": ["待办队列", "超期督办", "回访整改", "居民呼叫", "节假日"],
+    "auditor": [
+        "待办队列",
+        "超期督办",
+        "回访整改",
+        "绩效评估",
+        "电子监察",
+        "终端总览",
+        "终端告警",
+        "服务目录",
+        "节假日",
+    ],
 }
 LANDING = {"operator": "/fleet/", "manager": "/queue", "clerk_mz": "/queue", "auditor": "/overdue"}
 NAMES = {"operator": "钱运维", "manager": "王主任", "clerk_mz": "李经办", "auditor": "赵监察"}
@@ -105,11 +116,13 @@ def test_a_clerk_sees_committees_by_name_the_social_worker_and_one_action_at_a_t
     # One action at a time: none open; opening one closes the other; each says what the resident sees.
     actions = page.locator("#actions details.action")
     assert actions.count() == 3 and page.locator("#actions details[open]").count() == 0
-    reject, withdraw = page.locator("details[data-action=reject]"), page.locator("details[data-action=withdraw]")
-    reject.locator("summary").click()
-    assert reject.locator("textarea").is_visible() and not withdraw.locator("textarea").is_visible()
-    assert "申请人将看到：状态「不予批准」，以及您填写的不予批准理由" in reject.inner_text()
-    assert "不予批准的理由和依据" in reject.locator("label").inner_text()
+    # Not yet accepted: the centre's refusal is 不予受理 (不予批准 comes only after review)
+    refuse, withdraw = page.locator("details[data-action=refuse]"), page.locator("details[data-action=withdraw]")
+    assert page.locator("details[data-action=reject]").count() == 0
+    refuse.locator("summary").click()
+    assert refuse.locator("textarea").is_visible() and not withdraw.locator("textarea").is_visible()
+    assert "申请人将看到：状态「不予受理」，以及您填写的不予受理理由" in refuse.inner_text()
+    assert "不予受理的理由和依据" in refuse.locator("label").inner_text()
     withdraw.locator("summary").click()
     assert page.locator("#actions details[open]").count() == 1 and withdraw.locator("textarea").is_visible()
     assert "申请人将看到：状态「已撤回」，以及您填写的撤回说明" in withdraw.inner_text()
