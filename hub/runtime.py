@@ -24,6 +24,7 @@ from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
+from hub.leader import Leadership
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -56,14 +57,19 @@ class HubRuntime:
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
+        # Every process ingests; one of them (per database) runs the periodic work.
+        self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
+        self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
 
     def start(self) -> None:
+        self.leadership.start()
         self.worker.start()
         self.fleet.start()
 
     def close(self) -> None:
         self.fleet.stop()
         self.worker.stop()
+        self.leadership.stop()
         self.engine.dispose()
 
     def __enter__(self) -> HubRuntime:
