@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Engine, insert
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
-from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, table
 from protocol.catalogue import Catalogue, load_seed
 from protocol.idnumber import with_check_digit
 from protocol.workdays import WorkCalendar, add_working_days, load_seed_calendar
@@ -144,15 +144,15 @@ def populate(
 
 def _flush(engine: Engine, rows: dict[str, list[dict[str, object]]]) -> int:
     tables = {
-        "cases": CaseRow.__table__,
-        "events": CaseEventRow.__table__,
-        "work": CaseWorkRow.__table__,
-        "ratings": RatingRow.__table__,
+        "cases": table(CaseRow),
+        "events": table(CaseEventRow),
+        "work": table(CaseWorkRow),
+        "ratings": table(RatingRow),
     }
     n = len(rows["cases"])
     with engine.begin() as conn:
-        for key, table in tables.items():
+        for key, target in tables.items():
             if rows[key]:
-                conn.execute(insert(table), rows[key])
+                conn.execute(insert(target), rows[key])
             rows[key] = []
     return n

@@ -12,19 +12,19 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import click
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, RowMapping, select
 
 from hub import settings as hub_settings
 from hub.audit.chain import Anchor, anchor, verify
 from hub.db.engine import open_engine
-from hub.db.models import DeadLetter, DeadLetterCountRow
+from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.errors import HubError
 from hub.ingest.deadletters import purge as purge_dead_letters
 from kernel.cli import LazyGroup
@@ -247,7 +247,7 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _jsonable(row: Mapping[str, object]) -> dict[str, object]:
+def _jsonable(row: RowMapping) -> dict[str, object]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "payload"}
 
 
@@ -259,10 +259,10 @@ def _dead_letters(engine: Engine, ns: SimpleNamespace) -> None:
         print(f"{removed} dead letter(s) older than {ns.older_than:g} days removed; their counts stay")
         return
     if ns.action == "counts":
-        t = DeadLetterCountRow.__table__
+        t = table(DeadLetterCountRow)
         query = select(t).order_by(t.c.terminal_id, t.c.reason)
     else:
-        t = DeadLetter.__table__
+        t = table(DeadLetter)
         query = select(t).order_by(t.c.id.desc()).limit(ns.limit)
     with engine.connect() as conn:
         for r in conn.execute(query).mappings():

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, Table, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntPK", "UTCDateTime", "loggable", "make_engine", "read_only", "upgrade_schema"]
+__all__ = ["BigIntPK", "UTCDateTime", "loggable", "make_engine", "read_only", "table", "upgrade_schema"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -109,6 +109,18 @@ def read_only(engine: Engine) -> Engine:
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit key on PostgreSQL that stays SQLite's INTEGER PRIMARY KEY (the rowid, so it autoincrements)."""
+
+
+def table(model: type[Any]) -> Table:
+    """The Core table a declarative ``model`` (a SQLModel ``table=True`` class) maps, typed.
+
+    SQLModel leaves ``Model.__table__`` untyped; Core statements (bulk inserts, updates with expressions,
+    whole-row reads on a connection) and index definitions take the table from here instead.
+    """
+    mapped = inspect(model).local_table
+    if not isinstance(mapped, Table):
+        raise TypeError(f"{model.__name__} does not map a single table")
+    return mapped
 
 
 def upgrade_schema(engine: Engine, migrations: Path, revision: str = "head") -> None:

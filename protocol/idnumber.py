@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 from stdnum.iso7064 import mod_11_2
 
@@ -79,7 +80,7 @@ def birth_date(number: str) -> date:
     return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
 
 
-def sex(number: str) -> str:
+def sex(number: str) -> Literal["M", "F"]:
     """``"M"`` or ``"F"`` from the parity of the sequence code."""
     return "M" if int(number[16]) % 2 else "F"
 

@@ -13,16 +13,17 @@ from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert
+from sqlmodel import Session, col, select
 
-from edge.store.models import CatalogueItemRow, CatalogueStateRow
+from edge.store.models import CatalogueItemRow, CatalogueStateRow, table
 from protocol.catalogue import Catalogue, CatalogueManifest, Department, ServiceItem, canonical_json, load_seed
 from protocol.envelope import utcnow
 
 __all__ = ["CatalogueMismatch", "CatalogueStore"]
 
 log = logging.getLogger(__name__)
-_items, _state = CatalogueItemRow.__table__, CatalogueStateRow.__table__
+_items = table(CatalogueItemRow)  # applied in bulk
 
 
 class CatalogueMismatch(ValueError):
@@ -62,17 +63,18 @@ class CatalogueStore:
         return dict(self._hashes)
 
     def _load(self) -> Catalogue | None:
-        with self._engine.connect() as conn:
-            state = conn.execute(select(_state).where(_state.c.id == 1)).mappings().first()
+        with Session(self._engine) as session:
+            state = session.get(CatalogueStateRow, 1)
             if state is None:
                 return None
-            rows = conn.execute(select(_items.c.body).order_by(_items.c.position)).scalars().all()
+            version, departments = state.version, state.departments
+            bodies = session.exec(select(col(CatalogueItemRow.body)).order_by(col(CatalogueItemRow.position))).all()
         try:
             return Catalogue.model_validate_json(
-                f'{{"version":{state["version"]},"departments":{state["departments"]},"items":[{",".join(rows)}]}}'
+                f'{{"version":{version},"departments":{departments},"items":[{",".join(bodies)}]}}'
             )
         except ValidationError:
-            log.exception("the stored catalogue (version %s) is unreadable; running the seed", state["version"])
+            log.exception("the stored catalogue (version %s) is unreadable; running the seed", version)
             return None
 
     # ------------------------------------------------------------------ applying
@@ -115,12 +117,12 @@ class CatalogueStore:
                 [d.model_dump(mode="json") for d in catalogue.departments], ensure_ascii=False, separators=(",", ":")
             )
             with self._engine.begin() as conn:
-                conn.execute(delete(_items))
+                conn.execute(delete(CatalogueItemRow))
                 if rows:
                     conn.execute(insert(_items), rows)
-                conn.execute(delete(_state))
+                conn.execute(delete(CatalogueStateRow))
                 conn.execute(
-                    insert(_state).values(
+                    insert(CatalogueStateRow).values(
                         id=1,
                         version=catalogue.version,
                         content_hash=catalogue.content_hash(),

@@ -173,7 +173,7 @@ def _kiosk(request: Request[Any, Any, Any]) -> Kiosk:
 def _no_session(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
     response = redirect("/?ended=session")
     response.delete_cookie(SID_COOKIE)
-    return response  # type: ignore[return-value]
+    return response
 
 
 _ERROR_KEYS: tuple[tuple[type[EdgeError], str], ...] = (
@@ -202,4 +202,4 @@ def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 def _page(request: Request[Any, Any, Any], title: str, message: str, status: int, detail: str = "") -> Response[Any]:
     template = _kiosk(request).render(request, "message.html", title_key=title, message_key=message, detail=detail)
     template.status_code = status
-    return template  # type: ignore[return-value]
+    return template

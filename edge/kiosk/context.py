@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
 from litestar import Request
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
@@ -158,13 +159,16 @@ class Kiosk:
         with self._lock:
             body = self._bodies.get(full_key) if self.page_cache_size else None
         if body is None:
-            env = request.app.template_engine.engine  # type: ignore[union-attr]
+            engine = request.app.template_engine
+            if not isinstance(engine, JinjaTemplateEngine):
+                raise TypeError("the kiosk renders its pages with Jinja")
+            env = engine.engine
             page = env.get_template(template)
             blocks = page.new_context({**base, **build(), "csrf_input": _CSRF_SLOT})
             # The template's top-level imports, macros and sets run before its parent's first output.
             whole = page.root_render_func(blocks)
             next(whole, None)
-            whole.close()
+            whole.close()  # type: ignore[attr-defined]  # jinja2 3.1 types root_render_func as an Iterator; it is a generator
             title, main = (Markup("".join(page.blocks[name](blocks))) for name in ("title", "main"))
             body = (title, tuple(Markup(part) for part in main.split(_CSRF_SLOT)))
             with self._lock:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col
 
 from edge.store import audit
 from edge.store.models import Alarm
@@ -15,7 +16,6 @@ from protocol.envelope import utcnow
 __all__ = ["Alarms"]
 
 log = logging.getLogger(__name__)
-_alarms = Alarm.__table__
 
 
 class Alarms:
@@ -25,7 +25,7 @@ class Alarms:
         self._engine = engine
         self._active: dict[str, str] = {}
         with engine.connect() as conn:
-            rows = conn.execute(select(_alarms.c.kind, _alarms.c.message).where(_alarms.c.cleared_at.is_(None)))
+            rows = conn.execute(select(col(Alarm.kind), col(Alarm.message)).where(col(Alarm.cleared_at).is_(None)))
             self._active.update({kind: message for kind, message in rows})
 
     def active(self) -> dict[str, str]:
@@ -39,7 +39,7 @@ class Alarms:
         at = at or utcnow()
         try:
             with self._engine.begin() as conn:
-                conn.execute(insert(_alarms).values(kind=kind, message=message, raised_at=at))
+                conn.execute(insert(Alarm).values(kind=kind, message=message, raised_at=at))
                 audit.record(conn, at, "terminal", "alarm.raised", kind, {"message": message})
         except OperationalError:
             log.exception("alarm %s could not be stored; it stays active in memory and in heartbeats", kind)
@@ -52,7 +52,7 @@ class Alarms:
         try:
             with self._engine.begin() as conn:
                 n = conn.execute(
-                    update(_alarms).where(_alarms.c.kind == kind, _alarms.c.cleared_at.is_(None)).values(cleared_at=now)
+                    update(Alarm).where(col(Alarm.kind) == kind, col(Alarm.cleared_at).is_(None)).values(cleared_at=now)
                 ).rowcount
                 if n:
                     audit.record(conn, now, "terminal", "alarm.cleared", kind, {})

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from edge.errors import EdgeError
-from edge.store.models import AuditAnchorRow, AuditEntryRow
+from edge.store.models import AuditAnchorRow, AuditEntryRow, table
 from protocol.auditchain import Anchor, Break, Entry, link, walk
 
 __all__ = ["AuditBroken", "anchor", "append", "record", "verify"]
 
-_entries, _anchor = AuditEntryRow.__table__, AuditAnchorRow.__table__
+_entries, _anchor = table(AuditEntryRow), table(AuditAnchorRow)
 # Built once: an append runs inside every kiosk submission, so it should cost a lookup, not a compile.
 _HEAD = select(_anchor.c.head_hash).where(_anchor.c.id == 1)
 _INSERT = insert(_entries)

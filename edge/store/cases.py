@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import uuid6
@@ -35,7 +36,7 @@ from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
 from edge.store.db import read_counter
-from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter
+from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
@@ -46,10 +47,10 @@ log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 _cases, _outbox, _events, _counters = (
-    Case.__table__,
-    OutboxRow.__table__,
-    CaseEventRow.__table__,
-    ReceiptCounter.__table__,
+    table(Case),
+    table(OutboxRow),
+    table(CaseEventRow),
+    table(ReceiptCounter),
 )
 
 
@@ -293,7 +294,7 @@ class CaseStore:
         holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
         return found[0] if found and code_ok and holder_ok else None
 
-    def _with_timelines(self, query: Select) -> list[dict[str, object]]:  # type: ignore[type-arg]
+    def _with_timelines(self, query: Select[*tuple[Any, ...]]) -> list[dict[str, object]]:
         with self._engine.connect() as conn:
             out = []
             for case in conn.execute(query).mappings().all():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from edge.settings import EdgeSettings
@@ -77,14 +77,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     upgrade_schema(engine, _MIGRATIONS, revision)
 
 
-def read_counter(conn: object, key: str) -> int:
-    value = conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": key}).scalar()  # type: ignore[attr-defined]
+def read_counter(conn: Connection, key: str) -> int:
+    value = conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": key}).scalar()
     return int(value or 0)
 
 
-def bump_counter(conn: object, key: str, by: int = 1) -> int:
+def bump_counter(conn: Connection, key: str, by: int = 1) -> int:
     """Add ``by`` to a durable counter inside the caller's transaction and return the new value."""
-    conn.execute(  # type: ignore[attr-defined]
+    conn.execute(
         text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = value + :v"),
         {"k": key, "v": by},
     )

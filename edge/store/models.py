@@ -1,4 +1,9 @@
-"""Tables of the edge database. Schema changes go through an Alembic revision in ``migrations/``."""
+"""Tables of the edge database. Schema changes go through an Alembic revision in ``migrations/``.
+
+Queries are typed: written against a model (``sqlmodel.select`` with ``col()``; ``Session.exec`` for whole
+rows) where that reads well, and as Core statements on :func:`table` (``table(CaseRow)``) for bulk and hot
+paths. ``Model.__table__`` is untyped and not used.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from sqlalchemy import Column, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from kernel.db import UTCDateTime
+from kernel.db import UTCDateTime, table
 
 __all__ = [
     "Alarm",
@@ -23,6 +28,7 @@ __all__ = [
     "OutboxRow",
     "RatingRow",
     "ReceiptCounter",
+    "table",
 ]
 
 
@@ -30,7 +36,7 @@ class EdgeModel(SQLModel, registry=registry()):
     """Base of the edge tables: their own metadata, apart from the hub's."""
 
 
-def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
 
 

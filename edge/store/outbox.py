@@ -14,13 +14,13 @@ from sqlalchemy import Engine, delete, func, select, update
 
 from edge.store import audit
 from edge.store.db import bump_counter, read_counter
-from edge.store.models import Case, OutboxRow
+from edge.store.models import Case, OutboxRow, table
 from protocol.envelope import utcnow
 
 __all__ = ["Outbox", "OutboxStats", "Pending"]
 
 log = logging.getLogger(__name__)
-_outbox, _cases = OutboxRow.__table__, Case.__table__
+_outbox, _cases = table(OutboxRow), table(Case)
 _CHUNK = 500  # SQLite's bound-parameter limit is far above this; keeps statements small
 
 
@@ -133,8 +133,6 @@ class Outbox:
             parked = conn.execute(
                 select(func.count()).select_from(_outbox).where(_outbox.c.parked_at.is_not(None))
             ).scalar_one()
-        if oldest is not None:
-            oldest = _outbox.c.created_at.type.process_result_value(oldest, self._engine.dialect)
         return OutboxStats(depth=depth, oldest_unsent_at=oldest, parked=parked)
 
     def counter(self, key: str) -> int:

@@ -11,13 +11,13 @@ from sqlalchemy import Engine, insert, select
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store import audit
-from edge.store.models import Case, OutboxRow, RatingRow
+from edge.store.models import Case, OutboxRow, RatingRow, table
 from protocol.envelope import utcnow
 from protocol.ratings import Rating, RatingLevel
 
 __all__ = ["AlreadyRated", "RatingStore"]
 
-_ratings, _outbox, _cases = RatingRow.__table__, OutboxRow.__table__, Case.__table__
+_ratings, _outbox, _cases = table(RatingRow), table(OutboxRow), table(Case)
 
 
 class AlreadyRated(EdgeError):

@@ -24,11 +24,11 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, delete, exists, func, not_, or_, select
 
 from edge.settings import EdgeSettings
 from edge.store import audit
-from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow
+from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow, table
 from protocol.cases import CaseStatus
 from protocol.envelope import utcnow
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
 """States after which the hub sends nothing more for a case."""
 _AUTO_VACUUM_INCREMENTAL = 2
-_cases, _events, _ratings, _outbox = Case.__table__, CaseEventRow.__table__, RatingRow.__table__, OutboxRow.__table__
+_cases, _events, _ratings, _outbox = table(Case), table(CaseEventRow), table(RatingRow), table(OutboxRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,5 +137,5 @@ def _rating_goes(cutoff: datetime, case_goes: ColumnElement[bool]) -> ColumnElem
     return and_(_ratings.c.rated_at < cutoff, not_(queued), or_(_ratings.c.case_id.is_(None), not_(case_stays)))
 
 
-def _count(conn: Connection, query: object) -> int:
-    return int(conn.execute(query).scalar_one())  # type: ignore[call-overload]
+def _count(conn: Connection, query: Select[int]) -> int:
+    return conn.execute(query).scalar_one()

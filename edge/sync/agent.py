@@ -33,6 +33,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
@@ -270,7 +271,7 @@ class SyncAgent:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho-mqtt 2.2: Properties.__init__ is unannotated
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         self.state = LinkState.CONNECTING
         self._connect_started = time.monotonic()
@@ -288,7 +289,7 @@ class SyncAgent:
             return
         self._client = client
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         if reason.is_failure:  # the broker is there and said no: only the backoff may bring the next try
             self._lost(f"broker refused: {reason}", network=False)
             return
@@ -321,7 +322,7 @@ class SyncAgent:
         )
         self._client.publish(topics.state(self.settings.terminal_id), birth.encode(), qos=1, retain=True)
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         if self._client is not None and not self._stop.is_set():
             self._lost(f"disconnected: {reason}")
 
@@ -388,7 +389,9 @@ class SyncAgent:
                     client.loop(timeout=0.05)
                 client.disconnect()
                 client.loop(timeout=0.1)
-            client.socket() and client.socket().close()  # type: ignore[union-attr]
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
         except Exception:  # noqa: BLE001 - a dying socket may fail in many ways; it is gone either way
             log.debug("closing the old link", exc_info=True)
 
@@ -483,13 +486,14 @@ class SyncAgent:
 
     # ---------------------------------------------------------------- receiving
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)  # paho hands bytes or a bytearray; decoders and handlers take bytes
         try:
             if msg.topic == topics.hub_state():
-                self._on_hub_state(msg.payload)
+                self._on_hub_state(payload)
             elif msg.topic in self.retained_handlers:
-                self._publish_all(self.retained_handlers[msg.topic](msg.payload))
+                self._publish_all(self.retained_handlers[msg.topic](payload))
             else:
-                message = decode_for_topic(msg.topic, msg.payload)
+                message = decode_for_topic(msg.topic, payload)
                 handler = self.down_handlers.get(topics.parse(msg.topic).channel)  # type: ignore[arg-type]
                 if handler is not None:
                     self._publish_all(handler(message))

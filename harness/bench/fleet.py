@@ -41,16 +41,20 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
+
+if TYPE_CHECKING:  # paho declares it for type checkers only
+    from paho.mqtt.client import SocketLike
 
 __all__ = ["command", "run"]
 
@@ -85,12 +89,21 @@ class _Sim:
         c.max_queued_messages_set(0)
         death = Death(terminal=terminal, body=DeathBody(bd_seq=1))
         c.will_set(topics.state(terminal), death.encode(), qos=1, retain=True)
-        c.on_socket_open = lambda _c, _u, sock: sel.register(sock, selectors.EVENT_READ, self)
-        c.on_socket_close = lambda _c, _u, sock: sel.unregister(sock)
-        c.on_socket_register_write = lambda _c, _u, sock: sel.modify(
-            sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self
-        )
-        c.on_socket_unregister_write = lambda _c, _u, sock: sel.modify(sock, selectors.EVENT_READ, self)
+
+        def opened(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.register(sock, selectors.EVENT_READ, self)
+
+        def closed(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.unregister(sock)
+
+        def writing(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self)
+
+        def written(_c: mqtt.Client, _u: Any, sock: SocketLike) -> None:
+            sel.modify(sock, selectors.EVENT_READ, self)
+
+        c.on_socket_open, c.on_socket_close = opened, closed
+        c.on_socket_register_write, c.on_socket_unregister_write = writing, written
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         self.client = c
@@ -100,7 +113,7 @@ class _Sim:
     def connect(self) -> None:
         self.client.connect("127.0.0.1", self.port, keepalive=60)
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         from protocol import topics
         from protocol.state import Birth, BirthBody
 

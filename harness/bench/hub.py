@@ -114,7 +114,7 @@ def _ingest(broker_port: int, batches: list[tuple[str, bytes, list[CaseSubmissio
 def _raw_insert(url: str, batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> float:
     from hub.cases.routing import Router
     from hub.db.engine import open_engine
-    from hub.db.models import CaseRow
+    from hub.db.models import CaseRow, table
 
     router = Router({i.code: i.department for i in load_seed().items})
     engine = open_engine(url)
@@ -149,7 +149,7 @@ def _raw_insert(url: str, batches: list[tuple[str, bytes, list[CaseSubmission]]]
     started = time.perf_counter()
     for rows in tables:
         with engine.begin() as conn:
-            conn.execute(insert(CaseRow.__table__), rows)
+            conn.execute(insert(table(CaseRow)), rows)
     seconds = time.perf_counter() - started
     engine.dispose()
     return seconds

@@ -34,30 +34,29 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, get
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from edge.devices.sim.identities import population
 from protocol.catalogue import Catalogue, load_seed
 
 __all__ = ["format_result", "run", "scaled_catalogue"]
 
-Scope = dict[str, Any]
-ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
-
 
 class _Timed:
     """ASGI wrapper recording each HTTP request's time in the app, in seconds."""
 
-    def __init__(self, app: ASGI) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.times: list[float] = []
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -246,8 +245,8 @@ def run(items: int = 300, rounds: int = 1000, warmup: int = 50, residents: int =
             reader.stop()
             runtime.close()
     # the apps' own times: the tap's page and the item page per round (after the warm-up), hello
-    app_times = [t for t in timed.times[1:]][2 * warmup :]  # the first request was the gate's
-    result = {
+    app_times = timed.times[1:][2 * warmup :]  # the first request was the gate's
+    result: dict[str, Any] = {
         "items": items,
         "rounds": rounds,
         "residents": residents,

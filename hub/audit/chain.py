@@ -22,13 +22,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, text, update
 
-from hub.db.models import AuditAnchorRow, AuditEntry
+from hub.db.models import AuditAnchorRow, AuditEntry, table
 from protocol.auditchain import GENESIS, Anchor, Break, Entry, entry_hash, link, walk
 
 __all__ = ["GENESIS", "Anchor", "AuditRecord", "Break", "anchor", "append", "entry_hash", "verify"]
 
-_audit = AuditEntry.__table__
-_anchor = AuditAnchorRow.__table__
+_audit = table(AuditEntry)
+_anchor = table(AuditAnchorRow)
 _LOCK_KEY = 730_001  # PostgreSQL advisory lock serialising appends across ingest workers
 
 

@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from hub.audit.chain import Break, anchor, verify
-from hub.db.models import AuditEntry
+from hub.db.models import AuditEntry, table
 
 __all__ = ["AuditLine", "AuditTrail", "Verification"]
 
-_audit = AuditEntry.__table__
+_audit = table(AuditEntry)
 
 
 @dataclass(frozen=True, slots=True)

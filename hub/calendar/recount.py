@@ -22,12 +22,12 @@ from sqlalchemy import Connection, bindparam, select, update
 from hub.audit.chain import AuditRecord
 from hub.calendar.duedates import count_due
 from hub.cases.states import OPEN
-from hub.db.models import CaseRow, CaseWorkRow
+from hub.db.models import CaseRow, CaseWorkRow, table
 from protocol.workdays import WorkCalendar
 
 __all__ = ["Moved", "recount_open_cases", "recount_record"]
 
-_cases, _work = CaseRow.__table__, CaseWorkRow.__table__
+_cases, _work = table(CaseRow), table(CaseWorkRow)
 Moved = tuple[str, date | None, date]
 """A case whose due date moved: ``(case_id, old, new)``."""
 

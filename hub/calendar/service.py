@@ -16,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.recount import recount_open_cases, recount_record
-from hub.db.models import CalendarDayRow, CalendarYearRow
+from hub.db.models import CalendarDayRow as Day
+from hub.db.models import CalendarYearRow as Year
+from hub.db.models import table
 from hub.errors import HubError, NotFound
 from protocol.envelope import utcnow
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
@@ -31,7 +34,7 @@ __all__ = ["CHECK_S", "CalendarDay", "CalendarService", "InvalidDay"]
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a calendar change made by another process."""
 _Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]
-_days, _years = CalendarDayRow.__table__, CalendarYearRow.__table__
+_days, _years = table(Day), table(Year)  # upserts, one statement per dialect
 
 
 class InvalidDay(HubError):
@@ -87,10 +90,10 @@ class CalendarService:
 
     def _in_transaction(self, conn: Connection) -> WorkCalendar:
         """The calendar as ``conn``'s transaction sees it (its own change included)."""
-        years = tuple(int(y) for y in conn.execute(select(_years.c.year).order_by(_years.c.year)).scalars())
+        years = tuple(conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
         days = tuple(
             (d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), str(k), str(n))
-            for d, k, n in conn.execute(select(_days.c.day, _days.c.kind, _days.c.name).order_by(_days.c.day))
+            for d, k, n in conn.execute(select(col(Day.day), col(Day.kind), col(Day.name)).order_by(col(Day.day)))
         )
         return _build((years, days))
 
@@ -102,16 +105,15 @@ class CalendarService:
         return len(moved)
 
     def days(self, year: int | None = None) -> list[CalendarDay]:
-        q = select(_days).order_by(_days.c.day)
+        q = select(Day).order_by(col(Day.day))
         if year is not None:
-            q = q.where(_days.c.day >= date(year, 1, 1), _days.c.day <= date(year, 12, 31))
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        return [CalendarDay(r["day"], r["kind"], r["name"], r["updated_by"]) for r in rows]
+            q = q.where(col(Day.day) >= date(year, 1, 1), col(Day.day) <= date(year, 12, 31))
+        with Session(self.engine) as session:
+            return [CalendarDay(r.day, r.kind, r.name, r.updated_by) for r in session.exec(q)]
 
     def years(self) -> list[int]:
         with self.engine.connect() as conn:
-            return list(conn.execute(select(_years.c.year).order_by(_years.c.year)).scalars())
+            return list(conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
 
     def set_day(self, day: date, kind: str, name: str, actor: str) -> CalendarDay:
         """Make ``day`` a holiday (``off``) or an adjusted working day (``work``, weekends only)."""
@@ -144,7 +146,7 @@ class CalendarService:
         open cases' due dates moved."""
         now = utcnow()
         with self.engine.begin() as conn:
-            if conn.execute(delete(_days).where(_days.c.day == day)).rowcount == 0:
+            if conn.execute(delete(Day).where(col(Day.day) == day)).rowcount == 0:
                 raise NotFound(f"{day} 不是节假日或调休日")
             recounted = self._commit_change(conn, AuditRecord(now, actor, "calendar.removed", day.isoformat(), {}))
         self.invalidate()

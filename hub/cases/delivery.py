@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 
-from hub.db.models import CaseEventRow, CaseRow
+from hub.db.models import CaseEventRow, CaseRow, table
 from kernel.db import read_only
 from protocol import topics
 from protocol.cases import CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
@@ -41,7 +41,7 @@ from protocol.envelope import MAX_PAYLOAD_BYTES, utcnow
 __all__ = ["EVENTS_PER_MESSAGE", "EventDelivery", "stored_events"]
 
 log = logging.getLogger(__name__)
-_events, _cases = CaseEventRow.__table__, CaseRow.__table__
+_events, _cases = table(CaseEventRow), table(CaseRow)
 EVENTS_PER_MESSAGE = 500  # a birth's resync and a resend are cut into messages of at most this many
 _RESEND_MAX = 20 * EVENTS_PER_MESSAGE  # per sweep: a long backlog goes out over several sweeps
 _MARK_CHUNK = 1000  # ids per UPDATE … WHERE id IN (…)

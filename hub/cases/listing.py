@@ -9,12 +9,12 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, RowMapping, func, select
 
-from hub.db.models import CaseRow
+from hub.db.models import CaseRow, table
 from protocol.idnumber import mask
 
 __all__ = ["CaseList", "CaseRecord", "case_list", "case_record"]
 
-_cases = CaseRow.__table__
+_cases = table(CaseRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from typing import Any
 from nacl.public import PrivateKey
 from sqlalchemy import Connection, select
 
-from hub.db.models import CaseRow
+from hub.db.models import CaseRow, table
 from protocol import topics
 from protocol.envelope import Envelope
 from protocol.lookup import LookupReply, LookupReplyBody, LookupRequest, encode_key, holder_key
@@ -36,7 +36,7 @@ __all__ = ["HolderLookup"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
-_cases = CaseRow.__table__
+_cases = table(CaseRow)
 _DOMAIN = b"shegong/holder-lookup/v1\x00"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 
 from hub.calendar.duedates import local_date
 from hub.calendar.service import CalendarService
@@ -21,7 +21,7 @@ from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
 from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS
 from hub.cases.routing import UNROUTED
 from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
-from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, authorize, can
 from kernel.db import read_only
@@ -33,7 +33,7 @@ from protocol.workdays import WorkCalendar
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
 
-_cases, _events, _work = CaseRow.__table__, CaseEventRow.__table__, CaseWorkRow.__table__
+_cases, _events, _work = table(CaseRow), table(CaseEventRow), table(CaseWorkRow)
 _LIST_COLUMNS = (
     _cases.c.case_id,
     _cases.c.receipt_no,
@@ -171,7 +171,7 @@ class CaseQueries:
     ) -> QueuePage:
         depts = self.departments_for(who, department)
         wanted = [s for s in (statuses or OPEN) if s in set(CaseStatus)]
-        where = [_cases.c.department.in_(depts), _cases.c.status.in_(wanted)]
+        where: list[ColumnElement[bool]] = [_cases.c.department.in_(depts), _cases.c.status.in_(wanted)]
         if not department and not who.scoped:
             where[0] = _cases.c.department.is_not(None)  # everything, the unrouted included
         if mine:

@@ -23,7 +23,7 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import DueDates, local_date, paused_working_days
 from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice
 from hub.cases.states import CLOSED, Action, transition
-from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
 from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
 from protocol.cases import CaseEvent, CaseStatus
@@ -34,7 +34,7 @@ __all__ = ["CaseConflict", "InvalidAction", "Outcome", "Send", "Workflow"]
 log = logging.getLogger(__name__)
 Send = Callable[[str, Sequence[CaseEvent]], bool]
 """Publish committed events to a terminal; True when the broker client took them (EventDelivery.send)."""
-_cases, _events, _work = CaseRow.__table__, CaseEventRow.__table__, CaseWorkRow.__table__
+_cases, _events, _work = table(CaseRow), table(CaseEventRow), table(CaseWorkRow)
 NOTE_MAX = 2000
 MATERIALS_MAX = 30
 

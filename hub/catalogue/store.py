@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import CatalogueItemRow, CatalogueVersionRow
+from hub.db.models import CatalogueItemRow, CatalogueVersionRow, table
 from hub.errors import HubError, NotFound
 from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
 from protocol.catalogue_sync import manifest_hash
@@ -25,7 +25,7 @@ from protocol.envelope import utcnow
 
 __all__ = ["CatalogueError", "CatalogueStore", "Published", "VersionInfo"]
 
-_versions, _items = CatalogueVersionRow.__table__, CatalogueItemRow.__table__
+_versions, _items = table(CatalogueVersionRow), table(CatalogueItemRow)
 
 
 class CatalogueError(HubError):
@@ -273,8 +273,8 @@ class CatalogueStore:
             at = utcnow()
             draft = catalogue.model_copy(update={"version": version})
             self._write(conn, draft, actor, note or "导入", at)
-            data = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": (note or "导入")[:200]}
-            _audit(conn, at, actor, "catalogue.imported", version, data)
+            record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": (note or "导入")[:200]}
+            _audit(conn, at, actor, "catalogue.imported", version, record)
         return version
 
     def update_item(self, code: str, changes: dict[str, Any], actor: str) -> ServiceItem:

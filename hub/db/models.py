@@ -1,4 +1,9 @@
-"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``."""
+"""Tables of the hub database. Schema changes go through an Alembic revision in ``migrations/``.
+
+Queries are typed: written against a model (``sqlmodel.select`` with ``col()``; ``Session.exec`` for whole
+rows) where that reads well, and as Core statements on :func:`table` (``table(CaseRow)``) for bulk and hot
+paths. ``Model.__table__`` is untyped and not used.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from kernel.db import BigIntPK, UTCDateTime
+from kernel.db import BigIntPK, UTCDateTime, table
 
 __all__ = [
     "AuditAnchorRow",
@@ -27,6 +32,7 @@ __all__ = [
     "TerminalRow",
     "UserRow",
     "WebSessionRow",
+    "table",
 ]
 
 
@@ -34,7 +40,7 @@ class HubModel(SQLModel, registry=registry()):
     """Base of the hub tables: their own metadata, apart from the edge's."""
 
 
-def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -306,7 +312,8 @@ class AuditAnchorRow(HubModel, table=True):
     at: datetime = Field(sa_column=_ts())
 
 
-Index("ix_cases_report", CaseRow.__table__.c.received_at, CaseRow.__table__.c.department, CaseRow.__table__.c.item_code)
+_case_cols = table(CaseRow).c
+Index("ix_cases_report", _case_cols.received_at, _case_cols.department, _case_cols.item_code)
 """Added with the back office (h0003): the report counts cases received per department and item from the
 index alone."""
 
@@ -408,7 +415,7 @@ class FleetAlertRow(HubModel, table=True):
     cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
 
 
-_alert_cols = FleetAlertRow.__table__.c  # type: ignore[attr-defined]
+_alert_cols = table(FleetAlertRow).c
 Index(
     "ux_fleet_alerts_active",
     _alert_cols.terminal_id,
@@ -418,7 +425,7 @@ Index(
     postgresql_where=_alert_cols.cleared_at.is_(None),
 )
 
-_event_cols = CaseEventRow.__table__.c  # type: ignore[attr-defined]
+_event_cols = table(CaseEventRow).c
 Index(  # small: only the events the broker has not acknowledged yet, in the order they are resent
     "ix_case_events_unpublished",
     _event_cols.id,

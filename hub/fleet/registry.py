@@ -33,6 +33,7 @@ from hub.db.models import (
     FleetLinkEventRow,
     FleetTerminalRow,
     TerminalRow,
+    table,
 )
 from hub.fleet.assess import Assessment, Desired, Facts, State, assess
 from hub.fleet.settings import FleetSettings
@@ -45,9 +46,9 @@ __all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals"]
 
 log = logging.getLogger(__name__)
 _SERIALIZATION_FAILURE = "40001"
-_terms, _fleet = TerminalRow.__table__, FleetTerminalRow.__table__
-_alerts, _beats, _links = FleetAlertRow.__table__, FleetHeartbeatRow.__table__, FleetLinkEventRow.__table__
-_dead = DeadLetter.__table__
+_terms, _fleet = table(TerminalRow), table(FleetTerminalRow)
+_alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(FleetLinkEventRow)
+_dead = table(DeadLetter)
 _LIMITED = DeadLetterReason.RATE_LIMITED.value
 Outgoing = tuple[str, bytes]
 

@@ -12,15 +12,15 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from hub.db.models import FleetAlertRow, FleetHeartbeatRow, FleetLinkEventRow, FleetTerminalRow, TerminalRow
+from hub.db.models import FleetAlertRow, FleetHeartbeatRow, FleetLinkEventRow, FleetTerminalRow, TerminalRow, table
 from hub.fleet.assess import Desired, State, assess
 from hub.fleet.registry import DROP_KINDS, facts_of, refusals
 from hub.fleet.settings import FleetSettings
 
 __all__ = ["SORT_KEYS", "Rollout", "TerminalView", "alerts", "heartbeats", "link_events", "rollout", "terminals"]
 
-_terms, _fleet = TerminalRow.__table__, FleetTerminalRow.__table__
-_alerts, _beats, _links = FleetAlertRow.__table__, FleetHeartbeatRow.__table__, FleetLinkEventRow.__table__
+_terms, _fleet = table(TerminalRow), table(FleetTerminalRow)
+_alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(FleetLinkEventRow)
 
 
 @dataclass

@@ -27,14 +27,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from hub.db.models import DeadLetter, DeadLetterCountRow
+from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.ingest.metrics import IngestMetrics
 from protocol.envelope import DeadLetterReason, utcnow
 
 __all__ = ["DeadLetters", "Letter", "PurgeOld", "purge"]
 
 log = logging.getLogger(__name__)
-_dead, _counts = DeadLetter.__table__, DeadLetterCountRow.__table__
+_dead, _counts = table(DeadLetter), table(DeadLetterCountRow)
 _CHUNK = 500  # ids per DELETE … IN (…)
 
 

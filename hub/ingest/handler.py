@@ -31,7 +31,7 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
 from hub.cases.lookup import HolderLookup
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, RatingRow
+from hub.db.models import CaseEventRow, CaseRow, RatingRow, table
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
@@ -69,7 +69,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _ratings = CaseRow.__table__, CaseEventRow.__table__, RatingRow.__table__
+_cases, _events, _ratings = table(CaseRow), table(CaseEventRow), table(RatingRow)
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 

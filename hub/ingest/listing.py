@@ -8,11 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from hub.db.models import DeadLetter, TerminalRow
+from hub.db.models import DeadLetter, TerminalRow, table
 
 __all__ = ["DeadLetterRecord", "IngestRecords", "TerminalRecord"]
 
-_dead, _terms = DeadLetter.__table__, TerminalRow.__table__
+_dead, _terms = table(DeadLetter), table(TerminalRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import TerminalRegisterRow
+from hub.db.models import TerminalRegisterRow, table
 from hub.errors import HubError, NotFound
 from protocol import topics
 from protocol.envelope import utcnow
@@ -41,7 +41,7 @@ __all__ = [
     "remove",
 ]
 
-_reg = TerminalRegisterRow.__table__
+_reg = table(TerminalRegisterRow)
 _COMMITTEE = re.compile(r"^[A-Za-z0-9]{1,16}$")  # as a terminal's committee_code, the receipt number's prefix
 SERIES = range(1, 10)  # one digit, first in the receipt's sequence (edge receipt_series)
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from hub.cases.delivery import stored_events
-from hub.db.models import CaseEventRow, TerminalRow
+from hub.db.models import CaseEventRow, TerminalRow, table
 from hub.ingest.metrics import IngestMetrics
 from protocol.cases import CaseEvent
 from protocol.health import Heartbeat
@@ -23,7 +23,7 @@ from protocol.state import Birth, Death
 __all__ = ["Terminals"]
 
 log = logging.getLogger(__name__)
-_terms, _events = TerminalRow.__table__, CaseEventRow.__table__
+_terms, _events = table(TerminalRow), table(CaseEventRow)
 
 
 class Terminals:

@@ -29,6 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -71,7 +72,7 @@ class IngestWorker:
         c = self.client
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
-        c.reconnect_delay_set(0.2, 10)
+        c.reconnect_delay_set(1, 10)  # paho counts whole seconds
         if settings.broker_password:
             c.username_pw_set(settings.broker_username or "hub", settings.broker_password)
         if settings.broker_tls_ca:
@@ -95,7 +96,7 @@ class IngestWorker:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
         self._thread.start()
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho-mqtt 2.2: Properties.__init__ is unannotated
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         self.client.connect_async(
             self.settings.broker_host,
@@ -120,15 +121,13 @@ class IngestWorker:
             self._thread.join(10)
         self.delivery.stop()
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         if reason.is_failure:
             log.error("broker refused the hub: %s", reason)
             return
         client.subscribe([(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)])
 
-    def _on_subscribe(
-        self, client: mqtt.Client, _u: object, _mid: int, reasons: list[mqtt.ReasonCode], _p: object
-    ) -> None:
+    def _on_subscribe(self, client: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: object) -> None:
         """Listening only once the broker confirmed the subscriptions: then say online (retained)."""
         if any(r.is_failure for r in reasons):
             log.error("broker refused the hub's subscriptions: %s", reasons)
@@ -142,7 +141,7 @@ class IngestWorker:
             self.settings.broker_port,
         )
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         self.connected.clear()
         log.warning("hub lost the broker: %s; paho reconnects", reason)
 

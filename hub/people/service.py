@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import UserRow
+from hub.db.models import UserRow, table
 from hub.errors import HubError, NotFound
 from hub.people.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from hub.people.roles import Principal, Role
@@ -21,7 +21,7 @@ from protocol.envelope import utcnow
 
 __all__ = ["BadCredentials", "InvalidUser", "UserInfo", "Users"]
 
-_users = UserRow.__table__
+_users = table(UserRow)
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 _NEXT_EPOCH = {"session_epoch": _users.c.session_epoch + 1}
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.db.models import WebSessionRow
+from hub.db.models import WebSessionRow, table
 from protocol.envelope import utcnow
 
 __all__ = ["SessionTable"]
 
-_t = WebSessionRow.__table__
+_t = table(WebSessionRow)
 
 
 def _hash(key: str) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.db.models import LoginFailureRow
+from hub.db.models import LoginFailureRow, table
 from hub.errors import HubError
 from kernel.db import UTCDateTime
 
@@ -41,7 +41,7 @@ __all__ = ["UNKNOWN_USER", "Charge", "LoginPolicy", "LoginThrottle", "TooManyAtt
 UNKNOWN_USER = "(unknown)"
 """How the tally names any user name that is no user's (a real name cannot hold parentheses)."""
 
-_t = LoginFailureRow.__table__
+_t = table(LoginFailureRow)
 _HOUR = timedelta(hours=1)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, and_, func, select
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.states import RUNNING
 from hub.catalogue.in_force import catalogue_in_force
-from hub.db.models import CaseRow, CaseWorkRow, RatingRow
+from hub.db.models import CaseRow, CaseWorkRow, RatingRow, table
 from hub.reports.stats import percentile
 from kernel.db import read_only
 from protocol.catalogue import Catalogue
@@ -36,7 +36,7 @@ from protocol.envelope import utcnow
 
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 
-_cases, _work, _ratings = CaseRow.__table__, CaseWorkRow.__table__, RatingRow.__table__
+_cases, _work, _ratings = table(CaseRow), table(CaseWorkRow), table(RatingRow)
 LEVELS = (5, 4, 3, 2, 1)
 """非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1."""
 BAD = frozenset({1, 2})

@@ -154,7 +154,9 @@ def _services_view(
     # (status or None, [(department, [(item, verdict or None)])])
     groups: list[tuple[str | None, list[tuple[Department, list[tuple[ServiceItem, Verdict | None]]]]]] = []
     if attrs is None:
-        by_dept = [(d, [(i, None) for i in catalogue.items_of(d.code)]) for d in catalogue.departments]
+        by_dept: list[tuple[Department, list[tuple[ServiceItem, Verdict | None]]]] = [
+            (d, [(i, None) for i in catalogue.items_of(d.code)]) for d in catalogue.departments
+        ]
         groups.append((None, [(d, items) for d, items in by_dept if items]))
     else:
         for group in kiosk.directory.groups(attrs):
@@ -250,7 +252,7 @@ def _item_view(kiosk: Kiosk, t: Any, item: ServiceItem, printed: str) -> dict[st
     }
 
 
-def _place(kiosk: Kiosk, t: Any, item: ServiceItem) -> str:
+def _place(kiosk: Kiosk, t: Translator, item: ServiceItem) -> str:
     if item.handled_at is HandledAt.COMMITTEE:
         return t("item.place_committee", committee=kiosk.config.committee_name)
     return t("item.place_centre")

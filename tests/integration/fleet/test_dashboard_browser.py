@@ -19,7 +19,7 @@ from litestar import Litestar
 from sqlalchemy import select
 
 from harness.broker import free_port
-from hub.db.models import TerminalRow
+from hub.db.models import TerminalRow, table
 from hub.web.config import WebConfig
 from hub.web.pages.fleet import fleet_router
 from hub.web.services import Operations, Services, dependencies
@@ -29,7 +29,7 @@ from tests.integration.fleet.conftest import alerts, fleet_state
 from tests.support import keep_screenshot, wait_for
 
 pytestmark = pytest.mark.browser
-_terms = TerminalRow.__table__
+_terms = table(TerminalRow)
 
 
 @pytest.fixture

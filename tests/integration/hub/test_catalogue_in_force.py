@@ -28,7 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import select
 
 from hub.calendar.service import CalendarService
-from hub.db.models import CaseRow
+from hub.db.models import CaseRow, table
 from protocol import topics
 from protocol.cases import CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
@@ -77,7 +77,7 @@ def terminal(broker):
 
 
 def _case(engine: Any, case_id: str) -> dict[str, Any] | None:
-    t = CaseRow.__table__
+    t = table(CaseRow)
     with engine.connect() as conn:
         row = conn.execute(select(t).where(t.c.case_id == case_id)).mappings().first()
     return dict(row) if row else None

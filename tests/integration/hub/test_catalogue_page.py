@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import select, text
 
-from hub.db.models import AuditEntry
+from hub.db.models import AuditEntry, table
 from tests.integration.hub.test_pages import _csrf, _sign_in
 
 
@@ -32,7 +32,7 @@ def test_a_catalogue_edit_on_the_catalogue_page_is_recorded_under_the_signed_in_
     assert client.post("/fleet/catalogue/draft", data={"_csrf_token": token}).status_code == 200
     assert client.post("/fleet/catalogue/draft/discard", data={"_csrf_token": token}).status_code == 200
 
-    t = AuditEntry.__table__
+    t = table(AuditEntry)
     with hub.engine.connect() as conn:
         entries = conn.execute(
             select(t.c.actor, t.c.action, t.c.data).where(t.c.action.like("catalogue.%")).order_by(t.c.id)

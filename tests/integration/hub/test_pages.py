@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select, text
 
-from hub.db.models import AuditEntry, CaseRow
+from hub.db.models import AuditEntry, CaseRow, table
 from tests.unit.hub.helpers import PASSWORDS, ingest
 
 
@@ -70,7 +70,7 @@ def test_a_clerk_gets_a_403_page_for_the_audit_trail_and_a_sign_in_page_when_sig
 
 
 def _due(engine, case_id: str) -> date | None:
-    t = CaseRow.__table__
+    t = table(CaseRow)
     with engine.connect() as conn:
         return conn.execute(select(t.c.due_date).where(t.c.case_id == case_id)).scalar_one()
 
@@ -87,7 +87,7 @@ def test_a_calendar_edit_on_the_calendar_page_moves_the_due_dates_of_open_cases(
     assert "已保存 2027-01-01；1 件在办案件的承诺办结日期已按新安排重新计算" in saved.text
     assert _due(hub.engine, open_case) == date(2027, 1, 5)  # Thu 31, Mon 4, Tue 5
     assert _due(hub.engine, closed_case) == date(2027, 1, 4)
-    t = AuditEntry.__table__
+    t = table(AuditEntry)
     with hub.engine.connect() as conn:
         actors = conn.execute(select(t.c.actor).where(t.c.action == "cases.due_recounted")).scalars().all()
     assert actors == ["user:manager"]

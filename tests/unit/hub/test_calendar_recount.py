@@ -26,7 +26,7 @@ from hub.cases.workflow import Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
-from hub.db.models import AuditEntry, CaseRow
+from hub.db.models import AuditEntry, CaseRow, table
 from hub.people.service import Users
 from protocol.workdays import WorkCalendar
 from tests.unit.hub.helpers import add_users, ingest
@@ -63,7 +63,7 @@ def centre(hub_db_url):
 
 
 def _due(engine, case_id: str) -> date:
-    t = CaseRow.__table__
+    t = table(CaseRow)
     with engine.connect() as conn:
         return conn.execute(select(t.c.due_date).where(t.c.case_id == case_id)).scalar_one()
 
@@ -133,7 +133,7 @@ def test_a_new_holiday_moves_the_due_dates_of_open_cases_and_leaves_decided_ones
     assert flow.act(manager, waiting, A.RESUME, 3).event.due_date == date(2027, 1, 11)
 
     # The audit chain names every moved case beside the calendar change, under the manager's name.
-    t = AuditEntry.__table__
+    t = table(AuditEntry)
     with engine.connect() as conn:
         entries = conn.execute(
             select(t.c.actor, t.c.action, t.c.subject, t.c.data)

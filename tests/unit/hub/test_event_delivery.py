@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from hub.cases.delivery import EventDelivery, stored_events
 from hub.db.engine import migrate, open_engine
-from hub.db.models import CaseEventRow
+from hub.db.models import CaseEventRow, table
 from protocol import topics
 from protocol.cases import CaseEvent, CaseEvents, CaseStatus
 from protocol.codec import decode_for_topic
@@ -32,7 +32,7 @@ from protocol.envelope import MAX_PAYLOAD_BYTES, utcnow
 from tests.support import wait_for
 from tests.unit.hub.helpers import ingest
 
-_events = CaseEventRow.__table__
+_events = table(CaseEventRow)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from hub.calendar.service import CalendarService
 from hub.cases.states import Action
 from hub.cases.workflow import CaseConflict, InvalidAction, Workflow
 from hub.db.engine import open_engine
-from hub.db.models import CaseRow, CaseWorkRow
+from hub.db.models import CaseRow, CaseWorkRow, table
 from hub.errors import NotFound, PermissionDenied
 from hub.people.service import Users
 from protocol.catalogue import load_seed
@@ -52,7 +52,7 @@ def env(hub_db_url):
 
 
 def _case(engine, case_id):
-    t = CaseRow.__table__
+    t = table(CaseRow)
     with engine.connect() as conn:
         return conn.execute(select(t).where(t.c.case_id == case_id)).mappings().one()
 
@@ -100,7 +100,7 @@ def test_a_clerks_journey_moves_the_case_one_version_at_a_time_and_audits_each_s
             text("SELECT actor, action, data FROM audit WHERE subject = :c AND actor LIKE 'user:%' ORDER BY id"),
             {"c": case_id},
         ).all()
-        w = CaseWorkRow.__table__
+        w = table(CaseWorkRow)
         work = conn.execute(select(w).where(w.c.case_id == case_id)).mappings().one()
         assert verify(conn)[1] is None
     assert [a.action for a in audited] == [
