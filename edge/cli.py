@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -13,9 +14,10 @@ import click
 
 from edge import settings as edge_settings
 from edge.errors import EdgeError
-from edge.runtime import EdgeRuntime
+from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
 from edge.store.cases import NewCase
+from edge.watchdog import Watchdog, http_answers
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
 from kernel.process import stop_on_sigterm, wait_for_stop
@@ -26,6 +28,9 @@ from protocol.idnumber import birth_date, mask, sex
 __all__ = ["edge", "main"]
 
 log = logging.getLogger(__name__)
+# The sync loop turns every few milliseconds; a connect attempt blocks it for at most paho's connect timeout
+# and a TLS handshake. Still not turning after this long, it is hung: stop feeding systemd's watchdog.
+SYNC_STALL_S = 45.0
 
 
 @click.group(
@@ -44,6 +49,34 @@ def edge() -> None:
 def run(no_kiosk: bool) -> int:
     """Run the sync agent (and the kiosk, when installed) until stopped."""
     return _run(edge_settings.load(), kiosk=not no_kiosk)
+
+
+@edge.command()
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language at start (L toggles)"
+)
+def console(lang: str) -> int:
+    """The field maintenance console (Textual) of the terminal running here."""
+    from edge.console.app import run_console  # a separate process: it never opens an EdgeRuntime of its own
+
+    return run_console(edge_settings.load(), lang=lang)
+
+
+@edge.command()
+def nightly() -> int:
+    """Run every overnight step once; JSON summary; exit 1 when a step failed."""
+    from edge.night.cli import main as night_main
+
+    return night_main(edge_settings.load(), SimpleNamespace(cmd="nightly"))
+
+
+@edge.command()
+@click.argument("backup", required=False)
+def restore(backup: str | None) -> int:
+    """Write a nightly backup over the database (terminal stopped). BACKUP: the file (default: the newest)."""
+    from edge.night.cli import main as night_main
+
+    return night_main(edge_settings.load(), SimpleNamespace(cmd="restore", backup=backup))
 
 
 @edge.command()
@@ -170,13 +203,29 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
-        if kiosk:
-            try:
-                from edge.kiosk.server import serve
-            except ImportError:
-                log.warning("kiosk not installed here; running the sync agent only")
-            else:
-                serve(rt, stop)
-                return 0
-        wait_for_stop(stop)
+        from edge.console.control import ControlServer, socket_path  # the maintenance console's way in
+
+        ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()
+        from edge.night.control import serve_control
+
+        serve_control(rt)  # `shegong edge nightly` runs the night in here, on this agent's link
+        watchdog = Watchdog({"sync agent loop": lambda: time.monotonic() - rt.agent.loop_at < SYNC_STALL_S})
+        try:
+            if kiosk:
+                try:
+                    from edge.kiosk.server import KioskServer, serve
+                except ImportError:
+                    log.warning("kiosk not installed here; running the sync agent only")
+                else:
+
+                    def listening(server: KioskServer) -> None:
+                        watchdog.checks["kiosk server"] = lambda: http_answers(server.local_url)
+                        watchdog.start().ready(f"serving the kiosk on {server.url}")
+
+                    serve(rt, stop, on_listening=listening)
+                    return 0
+            watchdog.start().ready("sync agent running")
+            wait_for_stop(stop)
+        finally:
+            watchdog.stop()
     return 0

@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from edge.catalogue.store import CatalogueStore
 from edge.catalogue.sync import CatalogueSync
+from edge.night.witness import Witness
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
@@ -22,9 +23,11 @@ from edge.store.outbox import Outbox
 from edge.store.ratings import RatingStore
 from edge.store.retention import Retention
 from edge.sync.agent import SyncAgent
+from edge.sync.help import HelpCall
 from edge.sync.lookup import LookupSync
 from protocol import topics
 from protocol.envelope import utcnow
+from protocol.state import CommandName
 
 __all__ = ["PURGE_EVERY_S", "EdgeRuntime", "app_version"]
 
@@ -68,9 +71,14 @@ class EdgeRuntime:
         self.agent.retained_handlers[topics.catalogue()] = self.catalogue_sync.on_announcement
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
+        self.witness = Witness(self.engine, settings.terminal_id)  # keeps the hub's signed daily audit anchors
+        self.agent.retained_handlers[topics.hub_anchor()] = self.witness.on_anchor
         self.lookup = LookupSync(self.cases, settings.terminal_id)
         self.agent.on_online.append(self.lookup.on_online)
         self.agent.down_handlers[topics.Down.LOOKUP] = self.lookup.on_reply
+        # A resident's call for staff: heard by the hub at once, answered with who is coming.
+        self.help = HelpCall(self.alarms, self.agent.heartbeat_soon, "居民在自助终端呼叫工作人员")
+        self.agent.command_handlers[CommandName.HELP_COMING] = self.help.on_command
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
 

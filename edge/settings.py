@@ -101,7 +101,24 @@ class EdgeSettings(TomlSettings):
         30,
         ge=1,
         description="a case the hub acked and closed, and an acked rating, are purged this many days after"
-        " their last change (hourly, and by `shegong edge purge`); open or unacked ones stay",
+        " their last change (hourly, and by `shegong edge purge`), once the hub confirmed it in a nightly"
+        " reconciliation; open, unacked or unreconciled ones stay",
+    )
+    open_case_limit_days: int = Field(
+        365,
+        ge=1,
+        description="a case the centre never closed is purged all the same this many days after its last change"
+        " (acked and reconciled only), with an audit entry counting it",
+    )
+    night_window_days: int = Field(
+        30, ge=1, le=365, description="days of cases and ratings the nightly reconciliation compares with the hub"
+    )
+    night_backups: int = Field(3, ge=1, le=30, description="nightly database backups kept (oldest removed first)")
+    night_reply_timeout_s: float = Field(
+        60.0, gt=0, description="how long the nightly run waits for each answer of the hub"
+    )
+    clock_skew_alarm_s: float = Field(
+        120.0, gt=0, description="the nightly clock check raises an alarm when the hub's clock is this far off"
     )
 
     kiosk_host: str = Field(
@@ -120,6 +137,9 @@ class EdgeSettings(TomlSettings):
         description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
         " mode (none ships with the terminal)",
     )
+    kiosk_staff_signin_s: float = Field(
+        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
+    )
     kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
     reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")
     sscard_lib: str = Field(
@@ -135,6 +155,11 @@ class EdgeSettings(TomlSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "edge.db"
+
+    @property
+    def backup_dir(self) -> Path:
+        """Nightly backups of the database (0700), newest last by name."""
+        return self.data_dir / "backups"
 
     @property
     def runtime_dir(self) -> Path:

@@ -2,12 +2,15 @@
 
 A Mosquitto with its own config in ``var/demo/broker``, the hub on SQLite, and three committees'
 terminals, each with a simulated ID-card reader, receipt printer and QR scanner on real ptys. It
-prints the kiosk and hub URLs, the seed logins and how to tap a simulated card. Ctrl-C stops
-everything; the next run resumes from ``var/demo`` unless ``--fresh`` is given.
+prints the kiosk and hub URLs, the seed logins and how to tap a simulated card. When a part stops, the
+demo says which, with its exit code and the last lines of its log, and starts it again (a few times at
+most, see :mod:`harness.supervise`). Ctrl-C stops everything; the next run resumes from ``var/demo``
+unless ``--fresh`` is given.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -19,6 +22,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,7 @@ import click
 
 from edge.kiosk.staff import hash_pin
 from harness.broker import Mosquitto, free_port
+from harness.supervise import Part, Supervisor
 from hub import casekey
 
 __all__ = ["COMMITTEES", "command"]
@@ -51,6 +56,12 @@ STAFF_ID = "demo"
 class Child:
     name: str
     proc: subprocess.Popen[bytes]
+    args: list[str]
+    env: dict[str, str]
+
+    @property
+    def log(self) -> str:
+        return f"{self.name}.log"
 
 
 class Demo:
@@ -72,17 +83,39 @@ class Demo:
         }
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
-        log = (self.folder / "logs" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shegong.cli", *args],
-            env={**self.env, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped whole, nothing left behind
-        )
-        child = Child(name, proc)
+        child = Child(name, self._popen(name, args, env or {}), args, env or {})
         self.children.append(child)
         return child
+
+    def respawn(self, child: Child) -> None:
+        """Start a part that stopped again, as it was started."""
+        child.proc = self._popen(child.name, child.args, child.env)
+
+    def _popen(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with (self.folder / "logs" / f"{name}.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "shegong.cli", *args],
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped whole, nothing left behind
+            )
+
+    def supervise(self, broker: Mosquitto) -> Supervisor:
+        """Every part the demo started, watched: the broker and each process restart when they stop."""
+        watch = Supervisor(sys.stderr)
+
+        def broker_exit() -> int | None:
+            return broker.proc.poll() if broker.proc is not None else None
+
+        def broker_start() -> None:
+            broker.start()  # the same port and persistence folder: clients reconnect, retained state stays
+
+        watch.add(Part("broker (mosquitto)", broker_exit, broker.folder / "mosquitto.log", restart=broker_start))
+        for child in self.children:
+            log = self.folder / "logs" / child.log
+            watch.add(Part(child.name, _exit_code(child), log, restart=functools.partial(self.respawn, child)))
+        return watch
 
     def run_once(self, args: list[str], env: dict[str, str], stdin: str = "") -> None:
         subprocess.run(
@@ -104,6 +137,11 @@ class Demo:
             except subprocess.TimeoutExpired:
                 os.killpg(child.proc.pid, signal.SIGKILL)
                 child.proc.wait(5)
+
+
+def _exit_code(child: Child) -> Callable[[], int | None]:
+    """The exit code of ``child``'s current process (a restart gives it a new one), ``None`` while it runs."""
+    return lambda: child.proc.poll()
 
 
 def _narrow(folder: Path) -> None:
@@ -239,16 +277,12 @@ def command(state_dir: Path, fresh: bool, terminals: int, hub_port: int, kiosk_p
         print("  test identities: shegong sim identities")
         print(f"  logs: {folder / 'logs'}\n  Ctrl-C stops everything.", flush=True)
         deadline = time.monotonic() + for_seconds if for_seconds else None
+        watch = demo.supervise(broker)
         while not stop.wait(0.5):
             if deadline and time.monotonic() > deadline:
                 break
-            for child in demo.children:
-                if child.proc.poll() is not None:
-                    print(
-                        f"{child.name} exited with {child.proc.returncode}; see {folder / 'logs' / child.name}.log",
-                        file=sys.stderr,
-                    )
-                    stop.set()
+            if not watch.check():
+                break
     finally:
         print("stopping…", flush=True)
         demo.stop()

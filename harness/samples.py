@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Engine, insert
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
-from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, table
+from hub.cases.returncalls import RETURN_CALL_DAYS
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from protocol.catalogue import Catalogue, load_seed
 from protocol.idnumber import with_check_digit
 from protocol.workdays import WorkCalendar, add_working_days, load_seed_calendar
@@ -28,6 +29,7 @@ _REASONS = [
     "系统故障办不了",
     "办理进度查不到",
 ]
+_CALLED = "已回访致歉，说明办理要求，窗口整改"
 _OUTCOMES = ["completed"] * 80 + ["rejected"] * 6 + ["withdrawn"] * 2 + ["open"] * 12
 
 
@@ -48,7 +50,7 @@ def populate(
     items = catalogue.items
     # Some items are slow and badly rated, so the "worst items" have something to show.
     slow = {it.code for it in rnd.sample(items, 5)}
-    rows: dict[str, list[dict[str, object]]] = {"cases": [], "events": [], "work": [], "ratings": []}
+    rows: dict[str, list[dict[str, object]]] = {"cases": [], "events": [], "work": [], "ratings": [], "calls": []}
     written = 0
     for n in range(cases):
         it = items[rnd.randrange(len(items))]
@@ -57,6 +59,7 @@ def populate(
             seconds=rnd.randrange(8 * 3600)
         )
         due = add_working_days(local_date(received), it.promised_days, calendar)
+        law_due = add_working_days(local_date(received), it.statutory_days, calendar)
         case_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
         body = f"310101{1940 + rnd.randrange(60)}0{1 + rnd.randrange(9)}1{rnd.randrange(10)}{rnd.randrange(1000):03d}"
         id_number = with_check_digit(body)
@@ -91,6 +94,8 @@ def populate(
                 "clock_skew_s": None,
                 "due_date": due,
                 "promised_days": it.promised_days,
+                "statutory_days": it.statutory_days,
+                "statutory_due": law_due,
                 "updated_at": decided if outcome != "open" else received,
                 "payload": "{}",
             }
@@ -117,14 +122,16 @@ def populate(
                     "outcome": outcome if closed else "",
                     "processing_s": spent.total_seconds() if counted else None,
                     "in_time": (local_date(decided) <= due) if counted else None,
+                    "statutory_in_time": (local_date(decided) <= law_due) if counted else None,
                 }
             )
             if closed and rnd.random() < 0.3:
                 bad = it.code in slow and rnd.random() < 0.5
                 level = rnd.choice([1, 2]) if bad else rnd.choice([5, 5, 5, 4, 4, 3, 2])
+                rating_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
                 rows["ratings"].append(
                     {
-                        "rating_id": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+                        "rating_id": rating_id,
                         "case_id": case_id,
                         "terminal_id": "T000",
                         "committee": "JW000",
@@ -137,6 +144,20 @@ def populate(
                         "received_at": decided + timedelta(minutes=6),
                     }
                 )
+                if level <= 2:  # 差评: a return call, recorded three days later once that day has come
+                    called = decided + timedelta(days=3)
+                    rows["calls"].append(
+                        {
+                            **{k: rows["ratings"][-1][k] for k in ("rating_id", "case_id", "item_code", "level")},
+                            **{k: rows["ratings"][-1][k] for k in ("department", "committee", "receipt_no", "reason")},
+                            "opened_at": decided + timedelta(minutes=6),
+                            "due_date": add_working_days(local_date(decided), RETURN_CALL_DAYS, calendar),
+                            "done_at": called if called < now else None,
+                            "done_by": "sample" if called < now else "",
+                            "reached": True if called < now else None,
+                            "outcome": _CALLED if called < now else "",
+                        }
+                    )
         if len(rows["cases"]) >= chunk or n == cases - 1:
             written += _flush(engine, rows)
     return written
@@ -148,6 +169,7 @@ def _flush(engine: Engine, rows: dict[str, list[dict[str, object]]]) -> int:
         "events": table(CaseEventRow),
         "work": table(CaseWorkRow),
         "ratings": table(RatingRow),
+        "calls": table(ReturnCallRow),
     }
     n = len(rows["cases"])
     with engine.begin() as conn:

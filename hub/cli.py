@@ -109,6 +109,12 @@ def migrate() -> int:
 @hub.command("audit")
 @click.argument("action", type=click.Choice(["verify", "anchor"]))
 @click.option("--anchor", help="also check against an anchor printed earlier (entries:last_id:head)")
+@click.option(
+    "--witnesses",
+    is_flag=True,
+    help="verify: also the seals (audit key) and every daily anchor the terminals witnessed; names the days "
+    "where the chain disagrees",
+)
 def audit_command(**params: Any) -> int:
     """The tamper-evident audit trail.
 
@@ -162,14 +168,49 @@ def keys(action: str) -> int:
     """
     from hub import casekey
 
-    path = Path(hub_settings.load().case_key_file)
+    settings = hub_settings.load()
+    path = Path(settings.case_key_file)
     if action == "init":
+        from hub.audit.keyed import AuditKey, key_path
+
         public = casekey.init(path)
+        if not key_path(settings).exists():
+            AuditKey.init(key_path(settings))  # beside the case key: seals the audit chain, signs anchors
         print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
     else:
         public = casekey.public_text(casekey.load(path))
     print(public)
     return 0
+
+
+@hub.command()
+def nightly() -> int:
+    """Run every overnight step once; JSON summary; exit 1 when a step failed."""
+    return _night("nightly")
+
+
+@hub.command()
+def backup() -> int:
+    """Back the database up now (SQLite copy or pg_dump), checked."""
+    return _night("backup")
+
+
+@hub.command()
+@click.argument("backup_file", metavar="BACKUP", type=click.Path(path_type=Path, dir_okay=False))
+def restore(backup_file: Path) -> int:
+    """Write a backup over the database (the hub stopped). BACKUP: the backup file."""
+    return _night("restore", backup=backup_file)
+
+
+def _night(cmd: str, **params: Any) -> int:
+    from hub.night import cli as night_cli
+
+    settings = hub_settings.load()
+    engine = open_engine(settings.database_url)
+    try:
+        return night_cli.main(engine, settings, SimpleNamespace(cmd=cmd, **params))
+    finally:
+        engine.dispose()
 
 
 @hub.command("dead-letters")
@@ -195,6 +236,7 @@ def dead_letters(**params: Any) -> int:
     help="register: the terminal's receipt series, 1-9, its own within the committee (the terminal's "
     "receipt_series setting): terminals of one committee then never make the same receipt number",
 )
+@click.option("--committee-name", help="register: the committee's name, as the hub's pages show it (e.g. 某某居委会)")
 def terminal(**params: Any) -> int:
     """The terminal register: the committee each terminal serves.
 
@@ -273,9 +315,13 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.ingest import register
 
     if ns.action == "list":
+        from hub.ingest.committees import CommitteeNames
+
+        named = CommitteeNames(engine).all()
         for e in register.entries(engine):
             series = "" if e.series is None else e.series
-            print(f"{e.terminal_id}\t{e.committee}\t{series}\t{e.registered_at.isoformat()}\t{e.registered_by}")
+            name = named.get(e.committee, "")
+            print(f"{e.terminal_id}\t{e.committee}\t{series}\t{e.registered_at.isoformat()}\t{e.registered_by}\t{name}")
         return
     if not ns.terminal:
         raise UsageError(f"terminal {ns.action} needs a terminal id")
@@ -288,6 +334,11 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
     series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
+    if ns.committee_name:
+        from hub.ingest import committees
+
+        committees.set_name(engine, entry.committee, ns.committee_name, _actor())
+        print(f"committee {entry.committee} is named {ns.committee_name.strip()}")
     if entry.clashes:
         print(
             f"note: {', '.join(entry.clashes)} serve(s) {entry.committee} too, without a receipt series. Receipt "
@@ -313,6 +364,10 @@ def _audit(engine: Engine, ns: SimpleNamespace) -> None:
             f"audit chain broken at entry {broken.entry_id}: {broken.problem} ({checked} entries before it hold)"
         )
     print(f"audit chain intact: {checked} entries")
+    if ns.witnesses:
+        from hub.night import cli as night_cli
+
+        print(night_cli.verify_keyed(engine, hub_settings.load()))
 
 
 def _password(ns: SimpleNamespace) -> str:

@@ -14,17 +14,21 @@ from pathlib import Path
 from hub import casekey
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
+from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.routing import CatalogueRouter, Routes
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
 from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
+from hub.fleet.help import HelpDesk
 from hub.fleet.service import FleetService
 from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
 from hub.leader import Leadership
+from hub.night.anchor import AnchorPublisher
+from hub.night.hooks import attach as attach_night
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -50,13 +54,19 @@ class HubRuntime:
             case_key=case_key,
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
             dead_letters_per_terminal=settings.dead_letters_per_terminal,
+            return_call_due=lambda at: self.due_dates.after_working_days(at, RETURN_CALL_DAYS),
         )
+        attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
         self.fleet.on_tick.append(self.catalogue.tick)
+        # Residents' calls for staff: answered in the pages, the answer sent to the terminal until it stops calling.
+        self.help = HelpDesk(self.engine, lambda topic, payload: self.worker.client.publish(topic, payload, qos=1))
+        self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
+        self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
         # Every process ingests; one of them (per database) runs the periodic work.
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader

@@ -109,6 +109,30 @@ class HubSettings(TomlSettings):
     event_resend_s: float = Field(
         15.0, gt=0, description="how often unacknowledged case events are looked for and sent again"
     )
+    backup_dir: str = Field(
+        "var/backups", description="the hub's nightly backups (SQLite copy or pg_dump custom format), mode 0700"
+    )
+    backups_kept: int = Field(7, ge=1, le=90, description="nightly backups kept, oldest removed first")
+    archive_dir: str = Field(
+        "var/archive",
+        description="closed cases past case_keep_days are written here (gzip JSON lines, 0600) before they are "
+        "anonymised in the database",
+    )
+    case_keep_days: int = Field(
+        1095,
+        ge=30,
+        description="a closed case's personal data (ID number, name, the case as submitted) stays this many days "
+        "after its decision; then it is archived and blanked (the case's facts stay for reports and reconciliation)",
+    )
+    sessions_keep_days: float = Field(1.0, gt=0, description="expired web sessions are purged this long after")
+    night_missed_after_h: float = Field(
+        36.0, gt=0, description="a registered terminal with no nightly result for this long gets a night_missed alert"
+    )
+    audit_key_file: str | None = Field(
+        None,
+        description="the hub's audit key (32 random bytes, base64, mode 0600; `shegong hub keys init` makes it "
+        "beside the case key): it MACs each audit entry and signs the daily anchors. Unset: <case_key_file>.audit",
+    )
     in_force_check_s: float = Field(
         2.0,
         ge=0,

@@ -31,14 +31,15 @@ RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
 
 
 class CaseStatus(enum.StrEnum):
-    """States a centre really uses; the labels are in the message catalogues."""
+    """States a centre really uses; their official terms are in :mod:`protocol.statuses`."""
 
     SUBMITTED = "submitted"  # 已提交
     ACCEPTED = "accepted"  # 已受理
     UNDER_REVIEW = "under_review"  # 审核中
     MORE_MATERIALS = "more_materials"  # 待补正
     COMPLETED = "completed"  # 已办结
-    REJECTED = "rejected"  # 不予受理/不予批准
+    REFUSED = "refused"  # 不予受理: turned down at acceptance
+    REJECTED = "rejected"  # 不予批准: decided against after review
     WITHDRAWN = "withdrawn"  # 已撤回
 
 

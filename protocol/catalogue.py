@@ -202,6 +202,12 @@ class ServiceItem(Strict):
     statutory_days: int = Field(ge=0, le=365, description="法定办结时限 in working days")
     fee_fen: int = Field(default=0, ge=0, description="fee in fen (1/100 yuan); 0 is free")
     handled_at: HandledAt
+    done_on_spot: bool = Field(
+        default=False,
+        exclude_if=_blank,
+        description="an item the kiosk accepts that is finished there (当场办结): it reaches the hub completed. "
+        "False for an immediate item that still needs a back-office step that day",
+    )
     visits: int = Field(ge=0, le=5, description="到现场次数: visits the applicant needs")
     form: list[FormField] = Field(min_length=1)
 
@@ -216,6 +222,8 @@ class ServiceItem(Strict):
         keys = [f.key for f in self.form]
         if len(set(keys)) != len(keys):
             raise ValueError(f"item {self.code}: form keys repeat")
+        if self.done_on_spot and not self.accepted_at_kiosk:
+            raise ValueError(f"item {self.code}: only an immediate item handled at the committee is done on the spot")
         if (self.likely is None) != (self.likely_rank == 0):
             raise ValueError(f"item {self.code}: likely and likely_rank (1 or more) go together")
         return self

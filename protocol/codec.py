@@ -21,7 +21,9 @@ from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, Mes
 from protocol.health import Heartbeat
 from protocol.lookup import LookupReply, LookupRequest
 from protocol.ratings import RatingBatch
+from protocol.reconcile import NightReport, ReconcileReply, ReconcileRequest
 from protocol.state import Birth, Command, Death, HubState
+from protocol.witness import AuditSegment, HubAnchor
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
 
@@ -41,6 +43,11 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     CatalogueReport,
     LookupRequest,
     LookupReply,
+    ReconcileRequest,
+    ReconcileReply,
+    NightReport,
+    HubAnchor,
+    AuditSegment,
 )
 
 Message = Annotated[
@@ -58,7 +65,12 @@ Message = Annotated[
     | CatalogueReply
     | CatalogueReport
     | LookupRequest
-    | LookupReply,
+    | LookupReply
+    | ReconcileRequest
+    | ReconcileReply
+    | NightReport
+    | HubAnchor
+    | AuditSegment,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -77,6 +89,9 @@ _ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType
     ("down", topics.Down.CATALOGUE): frozenset({MessageType.CATALOGUE_REPLY}),
     ("up", topics.Up.LOOKUP): frozenset({MessageType.LOOKUP_REQUEST}),
     ("down", topics.Down.LOOKUP): frozenset({MessageType.LOOKUP_REPLY}),
+    ("up", topics.Up.RECONCILE): frozenset({MessageType.RECONCILE_REQUEST, MessageType.NIGHT_REPORT}),
+    ("down", topics.Down.RECONCILE): frozenset({MessageType.RECONCILE_REPLY}),
+    ("up", topics.Up.AUDIT): frozenset({MessageType.AUDIT_SEGMENT}),
 }
 
 

@@ -55,6 +55,11 @@ class MessageType(enum.StrEnum):
     CATALOGUE_REPORT = "catalogue_report"
     LOOKUP_REQUEST = "lookup_request"
     LOOKUP_REPLY = "lookup_reply"
+    RECONCILE_REQUEST = "reconcile_request"
+    RECONCILE_REPLY = "reconcile_reply"
+    NIGHT_REPORT = "night_report"
+    HUB_ANCHOR = "hub_anchor"
+    AUDIT_SEGMENT = "audit_segment"
 
 
 class DeadLetterReason(enum.StrEnum):

@@ -68,12 +68,16 @@ class HubState(Envelope):
 class CommandName(enum.StrEnum):
     REBIRTH = "rebirth"  # publish a birth again and resend every unacked item
     RESYNC = "resync"  # resend every unacked item
+    HELP_COMING = "help_coming"  # a resident's call for staff was answered: ``responder`` is on the way
 
 
 class CommandBody(Strict):
     command: CommandName
     correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     reason: str = ""
+    responder: str = Field(
+        default="", max_length=64, description="help_coming: the name of who answered the call and is coming"
+    )
 
 
 class Command(Envelope):

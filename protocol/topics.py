@@ -14,6 +14,7 @@ __all__ = [
     "Up",
     "catalogue",
     "down",
+    "hub_anchor",
     "hub_state",
     "parse",
     "sender",
@@ -84,6 +85,11 @@ def hub_state() -> str:
     return f"{ROOT}/hub/state"
 
 
+def hub_anchor() -> str:
+    """Retained: the hub's latest signed daily audit anchor, which every terminal keeps (protocol.witness)."""
+    return f"{ROOT}/hub/anchor"
+
+
 def catalogue() -> str:
     """Retained desired catalogue version and hash."""
     return f"{ROOT}/catalogue"
@@ -98,8 +104,9 @@ def subscriptions_hub(share_group: str | None = None) -> list[str]:
 
 
 def subscriptions_edge(terminal: str) -> list[str]:
-    """What a terminal subscribes to: its own down channels, the hub's state and the catalogue."""
-    return [f"{_terminal(terminal)}/down/#", hub_state(), catalogue()]
+    """What a terminal subscribes to: its own down channels, the hub's state, the catalogue and the hub's
+    daily audit anchor."""
+    return [f"{_terminal(terminal)}/down/#", hub_state(), catalogue(), hub_anchor()]
 
 
 @dataclass(frozen=True, slots=True)

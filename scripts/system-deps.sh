@@ -5,7 +5,8 @@
 set -euo pipefail
 want=(python3-venv mosquitto)
 if [ "${1:-test}" = test ]; then
-  want+=(chromium fonts-wqy-microhei gcc)  # browser tests and legible Chinese screenshots; the sscard tests compile C
+  want+=(chromium fonts-wqy-microhei gcc tmux postgresql-client)  # browser tests and legible Chinese screenshots; the sscard tests compile C; the console at 80×24; the hub backup drill runs pg_dump
+  want+=(openssh-server systemd cage)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -15,6 +16,11 @@ for pkg in "${want[@]}"; do
     chromium) [ -x /usr/bin/chromium ] || missing+=("$pkg") ;;
     fonts-wqy-microhei) [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=("$pkg") ;;
     gcc) command -v cc >/dev/null 2>&1 || missing+=("$pkg") ;;
+    openssh-server) [ -x /usr/sbin/sshd ] || missing+=("$pkg") ;;
+    systemd) command -v systemd-analyze >/dev/null 2>&1 || missing+=("$pkg") ;;
+    cage) [ -x /usr/bin/cage ] || missing+=("$pkg") ;;
+    tmux) command -v tmux >/dev/null 2>&1 || missing+=("$pkg") ;;
+    postgresql-client) command -v pg_dump >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

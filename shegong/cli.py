@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("edge.devices.sim.cli:sim", "device simulators on a pty: id-reader, sscard, scanner, printer"),
     "bench": ("harness.bench.cli:bench", "benchmarks printed as ratios against a baseline of the same run"),
     "protocol": ("shegong.protocol_cli:protocol", "export the protocol's JSON Schemas"),
+    "provision": (
+        "provisioning.cli:provision",
+        "terminals over SSH from an inventory: apply [--check], rotate, retire, upgrade",
+    ),
 }
 
 

@@ -65,7 +65,12 @@ def build_kiosk(
     # Pages ping at most every ping_every_s: the server waits that much longer than the page's own timer,
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
-    sessions = SessionStore(config.idle_timeout_s + ping, config.warn_before_s, area=config.committee_area)
+    sessions = SessionStore(
+        config.idle_timeout_s + ping,
+        config.warn_before_s,
+        area=config.committee_area,
+        staff_signin=config.staff_signin_s,
+    )
     if catalogue is not None:
         fixed = catalogue
         source: Callable[[], Catalogue] = lambda: fixed  # noqa: E731
@@ -87,6 +92,8 @@ def build_kiosk(
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event
+    if hasattr(runtime, "help"):  # the hub answered a call for staff: the pages show who is coming
+        runtime.help.on_answer.append(lambda answer: kiosk.events.publish({"help": answer.responder}))
     return kiosk
 
 

@@ -11,6 +11,7 @@ Each value comes from :class:`edge.settings.EdgeSettings` (which reads the TOML 
 | ``idle_timeout_s`` | ``SHEGONG_KIOSK_IDLE_TIMEOUT_S`` | ``60``: a session with no touch ends |
 | ``warn_before_s`` | ``SHEGONG_KIOSK_WARN_BEFORE_S`` | ``20``: the warning shows this long before (WCAG 2.2.1) |
 | ``staff_pins`` | ``SHEGONG_KIOSK_STAFF_PINS`` | empty: staff mode is off until PINs are provisioned |
+| ``staff_signin_s`` | ``SHEGONG_KIOSK_STAFF_SIGNIN_S`` | ``1800``: a staff sign-in lasts this long, across residents |
 | ``progress_url`` | ``SHEGONG_KIOSK_PROGRESS_URL`` | ``https://shegong.example/progress``: the receipt QR |
 | ``reader_port`` | ``SHEGONG_READER_PORT`` | ``/dev/shegong-reader`` (empty: no ID card reader) |
 | ``sscard_lib`` | ``SHEGONG_SSCARD_LIB`` | empty: no social-security card reader |
@@ -39,6 +40,8 @@ class KioskConfig:
     warn_before_s: float = 20.0
     #: entries made with ``python -m edge.kiosk.staff STAFF_ID``; none shipped: no PINs, no staff mode
     staff_pins: str = ""
+    #: a staff member stays signed in this long from their PIN, across residents (or until 退出)
+    staff_signin_s: float = 1800.0
     progress_url: str = "https://shegong.example/progress"
     reader_port: str = "/dev/shegong-reader"
     sscard_lib: str = ""
@@ -51,6 +54,8 @@ class KioskConfig:
     def __post_init__(self) -> None:
         if self.idle_timeout_s <= 0 or not 0 < self.warn_before_s < self.idle_timeout_s:
             raise ValueError("need 0 < warn_before_s < idle_timeout_s")
+        if self.staff_signin_s <= 0:
+            raise ValueError("need staff_signin_s > 0")
 
     @classmethod
     def from_settings(cls, settings: object, **overrides: Any) -> KioskConfig:
@@ -64,6 +69,7 @@ class KioskConfig:
             "idle_timeout_s": "kiosk_idle_timeout_s",
             "warn_before_s": "kiosk_warn_before_s",
             "staff_pins": "kiosk_staff_pins",
+            "staff_signin_s": "kiosk_staff_signin_s",
             "progress_url": "kiosk_progress_url",
             "reader_port": "reader_port",
             "sscard_lib": "sscard_lib",

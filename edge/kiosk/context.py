@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -181,20 +181,35 @@ class Kiosk:
         """What ``base.html`` shows on every page: the language, the holder (masked), staff, help, link."""
         holder = session.holder if session else None
         t = self.t(request)
+        # The staff sign-in is the kiosk's (across residents): shown on every page, with or without a session.
+        signed_in = self.sessions.staff()
+        staff_id = session.staff_id if session else (signed_in.staff_id if signed_in else None)
         return {
             "t": t,
             "lang": t.lang,
             "path": path or request.url.path,
             "kiosk": self.config,
             "session": session,
-            "staff_id": session.staff_id if session else None,
+            "staff_id": staff_id,
+            "staff_left_s": int(signed_in.left_s) + 1 if signed_in and staff_id else None,
+            "staff_until": (self.now() + timedelta(seconds=signed_in.left_s)).strftime("%H:%M")
+            if signed_in and staff_id
+            else None,
             "staff_enabled": self.staff.enabled,
             "holder_name": holder.name if holder else None,
             "holder_id": mask(holder.id_number) if holder else None,
             "help_called": bool(session and session.help_called) or request.query_params.get("help") == "1",
+            "help_answer": self.help_answer,
             "ping_s": self.ping_every_s,
             "online": self.online,
         }
+
+    @property
+    def help_answer(self) -> str | None:
+        """Who answered the latest call for staff at this kiosk (edge.sync.help), if anyone has."""
+        help_call = getattr(self.runtime, "help", None)
+        answer = help_call.answer if help_call is not None else None
+        return answer.responder if answer is not None else None
 
     @property
     def ping_every_s(self) -> float:

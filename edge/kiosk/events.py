@@ -70,6 +70,11 @@ class KioskEvents:
         token, ended = self.sessions.card_tapped(facts)
         if token is None:
             log.info("same card again (%s): session goes on", mask(facts.id_number))
+            # A page not in the session (the browser restarted and lost its cookie) takes it up at once;
+            # the pages already in it stay where they are (the resident may be filling in a form).
+            again = self.sessions.rejoin(facts)
+            if again is not None:
+                self.publish({"go": f"/claim/{again[0]}"}, but=again[1])
             return None
         log.info("card %s tapped: new session, %d ended", mask(facts.id_number), len(ended))
         self.publish({"go": f"/claim/{token}"})
@@ -114,7 +119,7 @@ class KioskEvents:
         sub = Subscriber(asyncio.Queue(), asyncio.get_running_loop(), sid)
         with self._lock:
             self._subscribers.append(sub)
-        token = self.sessions.pending_claim()
+        token = self.sessions.pending_claim(but=sid)
         with self._lock:
             unheard, self._unheard = self._unheard, None
         if token is not None:  # the tap came while this page was loading
@@ -128,12 +133,13 @@ class KioskEvents:
             if sub in self._subscribers:
                 self._subscribers.remove(sub)
 
-    def publish(self, message: dict[str, object], sid: str | None = None) -> None:
-        """To every page, or only to the pages of session ``sid``."""
+    def publish(self, message: dict[str, object], sid: str | None = None, but: str | None = None) -> None:
+        """To every page, or only to the pages of session ``sid``, or to all but those of session ``but``
+        (such a message is picked up later through :meth:`SessionStore.pending_claim`, not kept here)."""
         data = json.dumps(message)
         with self._lock:
-            targets = [s for s in self._subscribers if sid is None or s.sid == sid]
-            if not targets and sid is None:
+            targets = [s for s in self._subscribers if (sid is None or s.sid == sid) and (but is None or s.sid != but)]
+            if not targets and sid is None and but is None:
                 self._unheard = (data, self._clock())
         for sub in targets:
             try:

@@ -1,8 +1,10 @@
 """Message catalogues: ``messages/zh.json`` (the default) and ``messages/en.json`` (the English toggle).
 
 Keys are dotted (``services.title``); values are ``str.format`` templates. A key missing in English falls
-back to Chinese, a key missing everywhere shows itself (and a test catches it). The service catalogue's own
-texts come in both languages from the hub; :meth:`Translator.pick` chooses between them the same way.
+back to Chinese, a key missing everywhere shows itself (and a test catches it). The case statuses
+(``case.<status>``) are not in these files: they come from the shared glossary, :mod:`protocol.statuses`.
+The service catalogue's own texts come in both languages from the hub; :meth:`Translator.pick` chooses
+between them the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+
+from protocol.statuses import glossary, term
 
 __all__ = ["DEFAULT_LANG", "LANGS", "Translator", "catalogue", "translator"]
 
@@ -31,6 +35,8 @@ def catalogue(lang: str) -> Mapping[str, str]:
             flat[prefix] = str(node)
 
     walk("", json.loads(data))
+    # Case statuses by their official terms, from the one glossary kiosk and hub share (protocol.statuses).
+    flat.update({f"case.{status.value}": term(status, lang) for status in glossary()})
     return flat
 
 

@@ -57,6 +57,7 @@ class CaseReceipt:
     agent: str | None
     progress: str
     item_name_en: str = ""
+    done_on_spot: bool = False  # finished here (当场办结); else an immediate item still has a back-office step
 
 
 def progress_payload(base: str, receipt_no: str, query_code: str) -> str:
@@ -91,11 +92,10 @@ def material_text(t: Translator, item: ServiceItem, n: int) -> str:
 
 
 def case_receipt(t: Translator, r: CaseReceipt, committee: str) -> Receipt:
-    due = (
-        t("receipt.due_today")
-        if r.promised_days == 0
-        else t("receipt.due", date=r.due.isoformat(), days=r.promised_days)
-    )
+    if r.promised_days == 0:
+        due = t("receipt.due_today") if r.done_on_spot else t("receipt.due_same_day", date=r.due.isoformat())
+    else:
+        due = t("receipt.due", date=r.due.isoformat(), days=r.promised_days)
     out = (
         Receipt()
         .line(committee, bold=True, size=2, align=Align.CENTER)
@@ -131,5 +131,8 @@ def checklist(t: Translator, item: ServiceItem, committee: str, place: str, visi
     out.line(t("checklist.materials"), bold=True)
     for n in range(len(item.materials)):
         out.line("□ " + material_text(t, item, n))
-    days = t("item.promised_today") if item.promised_days == 0 else t("item.promised_days", days=item.promised_days)
+    if item.promised_days == 0:
+        days = t("item.promised_today") if item.done_on_spot else t("item.promised_same_day")
+    else:
+        days = t("item.promised_days", days=item.promised_days)
     return out.line(t("checklist.promised", days=days)).line(t("receipt.hotline"), align=Align.CENTER).cut()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -119,8 +120,15 @@ class KioskServer:
         self._thread.join(timeout=10)
 
 
-def serve(runtime: Any, stop: threading.Event, host: str | None = None, port: int | None = None) -> None:
-    """Run the kiosk (web app and devices) for ``runtime`` until ``stop`` is set."""
+def serve(
+    runtime: Any,
+    stop: threading.Event,
+    host: str | None = None,
+    port: int | None = None,
+    on_listening: Callable[[KioskServer], None] | None = None,
+) -> None:
+    """Run the kiosk (web app and devices) for ``runtime`` until ``stop`` is set; ``on_listening`` is called
+    once it listens (``shegong edge run`` tells systemd it is ready then)."""
     config = KioskConfig.from_settings(runtime.settings)
     config = config.with_(host=host or config.host, port=port or config.port)
     check_host(config)
@@ -135,6 +143,8 @@ def serve(runtime: Any, stop: threading.Event, host: str | None = None, port: in
         server.start()
         gate.write(way_in, server.local_url)
         log.info("kiosk on %s", server.url)
+        if on_listening is not None:
+            on_listening(server)
         stop.wait()
     finally:
         server.stop()

@@ -5,12 +5,15 @@ starts a new session, reachable through a one-time claim token the browser is se
 The same card tapped again only counts as activity (the reader cannot tell a card removed from one left
 lying there, so removal never ends a session). A session ends on the finish button, on a different
 card, or ``idle_timeout`` seconds after the last activity; the page warns ``warn_before`` seconds earlier.
+A staff member's sign-in belongs to the kiosk, not to one resident: it lasts ``staff_signin`` seconds from
+the PIN (or until signed out) across sessions, and every session made meanwhile carries it (``staff_id``).
 A logged-in staff member may answer the eligibility questions the card cannot (``staff_answers``); they
 count for this session only. Nothing personal is kept once a session ends.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -24,9 +27,12 @@ from protocol.cases import Applicant
 from protocol.eligibility import ATTRIBUTES, Attributes, InvalidRule, Value
 from protocol.residence import CommitteeArea
 
-__all__ = ["Draft", "InvalidAnswer", "KioskSession", "SessionStore"]
+__all__ = ["Draft", "InvalidAnswer", "KioskSession", "SessionStore", "StaffSignIn"]
+
+log = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 15.0
+STAFF_SIGNIN_S = 1800.0
 
 
 @dataclass
@@ -116,6 +122,14 @@ class KioskSession:
         self.staff_answers.update(answers)
 
 
+@dataclass(frozen=True)
+class StaffSignIn:
+    """Who from staff is signed in at the kiosk, and for how many more seconds."""
+
+    staff_id: str
+    left_s: float
+
+
 @dataclass
 class _Claim:
     token: str
@@ -132,14 +146,42 @@ class SessionStore:
         warn_before: float,
         clock: Callable[[], float] = time.monotonic,
         area: CommitteeArea | None = None,
+        staff_signin: float = STAFF_SIGNIN_S,
     ) -> None:
         self.idle_timeout = idle_timeout
         self.warn_before = warn_before
         self.area = area
+        self.staff_signin = staff_signin
         self._clock = clock
         self._sessions: dict[str, KioskSession] = {}
         self._claims: dict[str, _Claim] = {}
+        self._staff: tuple[str, float] | None = None  # (staff id, signed in at)
         self._lock = threading.Lock()
+
+    # -- staff ------------------------------------------------------------------------------------------
+    def sign_in_staff(self, staff_id: str, session: KioskSession) -> None:
+        """A staff member gave their PIN: signed in for ``staff_signin`` seconds, in ``session`` and in every
+        session made until then (the residents they help one after another)."""
+        with self._lock:
+            self._staff = (staff_id, self._clock())
+            for s in self._sessions.values():
+                if s.staff_id != staff_id:
+                    s.staff_answers.clear()  # the previous staff member's to vouch for
+                s.staff_id = staff_id
+            session.staff_id = staff_id
+
+    def sign_out_staff(self) -> str | None:
+        """End the staff sign-in (one tap on 退出); returns who was signed in."""
+        with self._lock:
+            return self._sign_out()
+
+    def staff(self) -> StaffSignIn | None:
+        """The staff member signed in now, ``None`` when nobody is (or their time is up)."""
+        with self._lock:
+            self._expire(self._clock())
+            if self._staff is None:
+                return None
+            return StaffSignIn(self._staff[0], self.staff_signin - (self._clock() - self._staff[1]))
 
     # -- starting ---------------------------------------------------------------------------------------
     def card_tapped(self, facts: CardFacts) -> tuple[str | None, list[str]]:
@@ -152,18 +194,34 @@ class SessionStore:
                 if s.holder is not None and s.holder.key == facts.key:
                     s.last_active = now
                     return None, []
-            staff = next((s.staff_id for s in self._sessions.values() if s.holder is None and s.staff_id), None)
             ended = self._end_all()
-            session = self._new(now, holder=facts, staff_id=staff)
+            session = self._new(now, holder=facts)
             token = secrets.token_urlsafe(24)
             self._claims = {token: _Claim(token, session.sid, now)}
             return token, ended
 
+    def rejoin(self, facts: CardFacts) -> tuple[str, str] | None:
+        """The same card tapped on its open session: ``(claim token, sid)`` for a page that is not in the
+        session (the kiosk's browser restarted and lost its cookie) to take it up again; ``None`` when no
+        session of this card is open."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            session = next((s for s in self._sessions.values() if s.holder and s.holder.key == facts.key), None)
+            if session is None:
+                return None
+            session.last_active = now
+            token = secrets.token_urlsafe(24)
+            self._claims = {token: _Claim(token, session.sid, now)}
+            return token, session.sid
+
     def anonymous(self) -> KioskSession:
         """A session without a card (browsing, or staff logging in first); ends any open one."""
         with self._lock:
+            now = self._clock()
+            self._expire(now)
             self._end_all()
-            return self._new(self._clock())
+            return self._new(now)
 
     def claim(self, token: str) -> KioskSession | None:
         """Exchange a claim token (once, within :data:`CLAIM_TTL_S`) for its session."""
@@ -177,12 +235,14 @@ class SessionStore:
                 session.last_active = now
             return session
 
-    def pending_claim(self) -> str | None:
-        """A claim token not yet used and still fresh (for a page that connected just after the tap)."""
+    def pending_claim(self, but: str | None = None) -> str | None:
+        """A claim token not yet used and still fresh (for a page that connected just after the tap), not
+        one for session ``but`` (the page asking is already in it)."""
         with self._lock:
             now = self._clock()
             for claim in self._claims.values():
-                if now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions:
+                fresh = now - claim.made <= CLAIM_TTL_S and claim.sid in self._sessions
+                if fresh and (but is None or claim.sid != but):
                     return claim.token
             return None
 
@@ -222,11 +282,24 @@ class SessionStore:
 
     # -- inside the lock ----------------------------------------------------------------------------------
     def _new(self, now: float, **values: Any) -> KioskSession:
-        session = KioskSession(sid=secrets.token_urlsafe(32), started=now, last_active=now, area=self.area, **values)
+        staff_id = self._staff[0] if self._staff is not None else None
+        session = KioskSession(
+            sid=secrets.token_urlsafe(32), started=now, last_active=now, area=self.area, staff_id=staff_id, **values
+        )
         self._sessions[session.sid] = session
         return session
 
+    def _sign_out(self) -> str | None:
+        who = self._staff[0] if self._staff is not None else None
+        self._staff = None
+        for s in self._sessions.values():
+            s.staff_id = None
+            s.staff_answers.clear()  # they were this staff member's to vouch for
+        return who
+
     def _expire(self, now: float) -> list[str]:
+        if self._staff is not None and now - self._staff[1] >= self.staff_signin:
+            log.info("staff %s signed out at the kiosk: sign-in time is up", self._sign_out())
         gone = [sid for sid, s in self._sessions.items() if now - s.last_active >= self.idle_timeout]
         for sid in gone:
             self._drop(sid)

@@ -22,7 +22,7 @@ __all__ = [
     "read_counter",
 ]
 
-HEAD = "e0014"
+HEAD = "e0015"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

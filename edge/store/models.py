@@ -24,6 +24,7 @@ __all__ = [
     "CatalogueItemRow",
     "CatalogueStateRow",
     "EdgeModel",
+    "HubAnchorRow",
     "Meta",
     "OutboxRow",
     "RatingRow",
@@ -58,6 +59,8 @@ class Case(EdgeModel, table=True):
     status_note: str = ""
     hub_acked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     payload: str
+    reconciled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    """When the hub last confirmed it holds this case (nightly reconciliation); retention needs it (e0015)."""
 
 
 class OutboxRow(EdgeModel, table=True):
@@ -133,6 +136,8 @@ class RatingRow(EdgeModel, table=True):
     case_id: str | None = Field(default=None, index=True, max_length=36)
     level: int
     rated_at: datetime = Field(sa_column=_ts())
+    reconciled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    """When the hub last confirmed it holds this rating (e0015)."""
 
 
 class CatalogueItemRow(EdgeModel, table=True):
@@ -185,3 +190,18 @@ class AuditAnchorRow(EdgeModel, table=True):
     last_id: int = 0
     head_hash: str = Field(max_length=64)
     at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class HubAnchorRow(EdgeModel, table=True):
+    """A signed daily anchor of the hub's audit chain, as this terminal received it: kept as a witness, the
+    first one of each day (a later, different one for the same day is not taken)."""
+
+    __tablename__ = "hub_anchors"
+
+    day: str = Field(primary_key=True, max_length=10)
+    entries: int
+    last_id: int
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+    signature: str = Field(max_length=128)
+    received_at: datetime = Field(sa_column=_ts())

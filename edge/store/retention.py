@@ -3,13 +3,19 @@
 A case goes (with its timeline) only when all of these hold:
 
 - the hub acked it (``hub_acked_at`` set) and nothing of it is left in the outbox, parked or not;
+- the hub confirmed it holds it in a nightly reconciliation (``reconciled_at`` set, edge.night): an ack
+  alone is undone by a hub restored from an older backup, and this sealed copy is then the only one;
 - it is closed — completed, rejected or withdrawn — so no event the resident waits for can still come;
 - both its last state change and the hub's ack are older than ``retention_days``.
 
+A case that never closes (the centre forgot it) still goes, acked and reconciled, once its last change is
+older than ``open_case_limit_days``; the audit entry counts those apart (``open_cases``).
+
 Its events go with it, and so do events the hub sends again later for a case already purged here.
 
-A rating goes when the hub acked it (its outbox row is gone), it is older than the window and its case
-is gone too (or it had none): while a case is here, its rating stays, and with it the one-rating rule.
+A rating goes when the hub acked it (its outbox row is gone) and confirmed it in a reconciliation, it is
+older than the window and its case is gone too (or it had none): while a case is here, its rating stays,
+and with it the one-rating rule.
 Anything else stays, however old. Each run that removes something appends one audit entry with the
 counts (never which cases) in the same transaction.
 
@@ -35,7 +41,7 @@ from protocol.envelope import utcnow
 __all__ = ["CLOSED", "PurgeCounts", "Retention"]
 
 log = logging.getLogger(__name__)
-CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
+CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REFUSED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
 """States after which the hub sends nothing more for a case."""
 _AUTO_VACUUM_INCREMENTAL = 2
 _cases, _events, _ratings, _outbox = table(Case), table(CaseEventRow), table(RatingRow), table(OutboxRow)
@@ -48,6 +54,8 @@ class PurgeCounts:
     cases: int = 0
     case_events: int = 0
     ratings: int = 0
+    open_cases: int = 0
+    """Of ``cases``, those purged open, past ``open_case_limit_days``."""
 
     def __bool__(self) -> bool:
         return bool(self.cases or self.case_events or self.ratings)
@@ -65,22 +73,27 @@ class Retention:
         now = now or utcnow()
         days = self._settings.retention_days
         cutoff = now - timedelta(days=days)
-        case_goes = _case_goes(cutoff)
+        open_cutoff = now - timedelta(days=max(days, self._settings.open_case_limit_days))
+        open_goes = _open_case_goes(open_cutoff)
+        case_goes = or_(_case_goes(cutoff), open_goes)
         # Written so they hold the same before the cases go (a dry run) and after (a purge).
         event_goes = not_(exists().where(_cases.c.case_id == _events.c.case_id, not_(case_goes)))
         rating_goes = _rating_goes(cutoff, case_goes)
         with self._engine.begin() as conn:
+            open_cases = _count(conn, select(func.count()).select_from(_cases).where(open_goes))
             if dry_run:
                 return PurgeCounts(
                     cases=_count(conn, select(func.count()).select_from(_cases).where(case_goes)),
                     case_events=_count(conn, select(func.count()).select_from(_events).where(event_goes)),
                     ratings=_count(conn, select(func.count()).select_from(_ratings).where(rating_goes)),
+                    open_cases=open_cases,
                 )
             cases = conn.execute(delete(_cases).where(case_goes)).rowcount
             counts = PurgeCounts(
                 cases=cases,
                 case_events=conn.execute(delete(_events).where(event_goes)).rowcount,
                 ratings=conn.execute(delete(_ratings).where(rating_goes)).rowcount,
+                open_cases=open_cases,
             )
             if counts:
                 audit.record(
@@ -124,8 +137,22 @@ def _case_goes(cutoff: datetime) -> ColumnElement[bool]:
     queued = exists().where(_outbox.c.item_id == _cases.c.case_id)
     return and_(
         _cases.c.hub_acked_at.is_not(None),
+        _cases.c.reconciled_at.is_not(None),
         _cases.c.hub_acked_at < cutoff,
         _cases.c.status.in_(sorted(s.value for s in CLOSED)),
+        _cases.c.status_at < cutoff,
+        not_(queued),
+    )
+
+
+def _open_case_goes(cutoff: datetime) -> ColumnElement[bool]:
+    """A case left open past the limit: it goes all the same once the hub has it, acked and reconciled."""
+    queued = exists().where(_outbox.c.item_id == _cases.c.case_id)
+    return and_(
+        _cases.c.hub_acked_at.is_not(None),
+        _cases.c.reconciled_at.is_not(None),
+        _cases.c.hub_acked_at < cutoff,
+        _cases.c.status.not_in(sorted(s.value for s in CLOSED)),
         _cases.c.status_at < cutoff,
         not_(queued),
     )
@@ -134,7 +161,12 @@ def _case_goes(cutoff: datetime) -> ColumnElement[bool]:
 def _rating_goes(cutoff: datetime, case_goes: ColumnElement[bool]) -> ColumnElement[bool]:
     queued = exists().where(_outbox.c.item_id == _ratings.c.rating_id)
     case_stays = exists().where(_cases.c.case_id == _ratings.c.case_id, not_(case_goes))
-    return and_(_ratings.c.rated_at < cutoff, not_(queued), or_(_ratings.c.case_id.is_(None), not_(case_stays)))
+    return and_(
+        _ratings.c.rated_at < cutoff,
+        _ratings.c.reconciled_at.is_not(None),
+        not_(queued),
+        or_(_ratings.c.case_id.is_(None), not_(case_stays)),
+    )
 
 
 def _count(conn: Connection, query: Select[int]) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -50,6 +51,7 @@ from protocol.state import Birth, BirthBody, Command, CommandName, Death, DeathB
 
 __all__ = [
     "CHANNELS",
+    "Ask",
     "InsecureLink",
     "LinkState",
     "SyncAgent",
@@ -118,6 +120,14 @@ def broker_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+class Ask(enum.StrEnum):
+    """What an operator may ask of a running agent (the maintenance console, through edge.console.control)."""
+
+    SEND_NOW = "send_now"  # connect now instead of waiting out the backoff; resend every unacked item
+    RECONNECT = "reconnect"  # drop the link and connect again at once
+    REBIRTH = "rebirth"  # publish a birth: the hub resends every case event past this terminal's watermark
+
+
 class LinkState(enum.StrEnum):
     OFFLINE = "offline"
     CONNECTING = "connecting"
@@ -171,12 +181,21 @@ class SyncAgent:
         self._inflight: dict[uuid.UUID, _Inflight] = {}
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
+        self.loop_at = 0.0  # monotonic time of the loop's last turn: systemd's watchdog (edge/watchdog.py) reads it
         self.connected_event = threading.Event()
+        self._asks: queue.SimpleQueue[Ask] = queue.SimpleQueue()  # from other threads; served in the loop
+        # The last ack, as the console shows the link: when (terminal clock), the batch's round trip, and the
+        # hub's clock minus ours (the ack's sent_at against its arrival, half the round trip allowed for).
+        self.last_ack_at: datetime | None = None
+        self.last_round_trip_s: float | None = None
+        self.hub_clock_offset_s: float | None = None
         # Extension points, called in the agent's thread; each returns messages to publish (topic, payload).
         # ``down_handlers`` take decoded messages of a down channel; ``retained_handlers`` raw payloads of a topic.
         self.down_handlers: dict[topics.Down, Callable[[Envelope], list[tuple[str, bytes]]]] = {}
         self.retained_handlers: dict[str, Callable[[bytes], list[tuple[str, bytes]]]] = {}
         self.on_online: list[Callable[[], list[tuple[str, bytes]]]] = []
+        # Commands handled elsewhere (``help_coming``: edge.sync.help), called in the agent's thread.
+        self.command_handlers: dict[CommandName, Callable[[Command], None]] = {}
         self.stats = {
             "connects": 0,
             "batches_sent": 0,
@@ -197,10 +216,31 @@ class SyncAgent:
         self._thread = threading.Thread(target=self.run, name=f"sync-{self.settings.terminal_id}", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the agent's thread runs (started and not stopped)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout)
+
+    def ask(self, what: Ask) -> None:
+        """Ask the agent for ``what``; its own thread carries it out at its next turn (thread-safe)."""
+        self._asks.put(what)
+
+    def _serve_asks(self) -> None:
+        while not self._asks.empty():
+            what = self._asks.get_nowait()
+            log.info("operator asked: %s", what.value)
+            if what is Ask.RECONNECT and self._client is not None:
+                self._close(graceful=True)
+            if what in (Ask.SEND_NOW, Ask.RECONNECT):
+                self._attempt, self._next_try = 0, 0.0
+                self._resend_all(f"operator asked: {what.value}")
+            elif what is Ask.REBIRTH and self._client is not None and self.state is LinkState.ONLINE:
+                self._publish_birth()
 
     def run(self) -> None:
         """The loop: connect with backoff, pump paho, send batches, resend late ones, heartbeat."""
@@ -212,7 +252,8 @@ class SyncAgent:
         )
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
+                self._serve_asks()
+                now = self.loop_at = time.monotonic()
                 if self._client is None:
                     if now < self._next_try and self._probe_due(now) and self._broker_back():
                         self._next_try = now
@@ -457,6 +498,10 @@ class SyncAgent:
         self._inflight.clear()
         self._cursor = dict.fromkeys(CHANNELS, 0)
 
+    def heartbeat_soon(self) -> None:
+        """Send a heartbeat at the next turn of the loop (an alarm the hub should hear of now), not when due."""
+        self._last_heartbeat = 0.0
+
     def _heartbeat(self, now: float) -> None:
         if self._client is None:
             return
@@ -512,6 +557,13 @@ class SyncAgent:
         if state.body.online and was is False:
             self._resend_all("hub came back online")
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish at QoS 1 from any thread (the nightly run's requests); False while offline."""
+        client = self._client
+        if client is None or self.state is not LinkState.ONLINE:
+            return False
+        return client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
     def _publish_all(self, messages: list[tuple[str, bytes]]) -> None:
         for topic, payload in messages:
             if self._client is not None:
@@ -522,6 +574,8 @@ class SyncAgent:
             self._on_ack(message)
         elif isinstance(message, CaseEvents):
             self.cases.apply_events(list(message.body.events))
+        elif isinstance(message, Command) and message.body.command in self.command_handlers:
+            self.command_handlers[message.body.command](message)
         elif isinstance(message, Command):
             log.info("command %s from hub: %s", message.body.command, message.body.reason)
             if message.body.command is CommandName.REBIRTH and self._client is not None:
@@ -535,6 +589,11 @@ class SyncAgent:
         if body.holder_keys:  # cases accepted while this terminal had no lookup key (protocol.lookup)
             self.cases.set_holder_keys({str(c): k for c, k in body.holder_keys.items()})
         sent = self._inflight.pop(body.in_reply_to, None) if body.in_reply_to else None
+        self.last_ack_at = arrived = self._clock()
+        if sent is not None:
+            self.last_round_trip_s = time.monotonic() - sent.sent_at
+        half = (self.last_round_trip_s or 0.0) / 2
+        self.hub_clock_offset_s = (ack.sent_at - arrived).total_seconds() + half
         for rej in body.rejected:
             if rej.reason is DeadLetterReason.RATE_LIMITED:
                 # The hub set the batch aside unprocessed (this terminal sent too much at once): it stays in

@@ -13,6 +13,10 @@ BENCHES = {
     "hub": ("harness.bench.hub:command", "hub ingest and reports vs bare executemany, SQLite and PostgreSQL"),
     "kiosk": ("harness.bench.kiosk:command", "card tap → personalised page vs the framework's hello route"),
     "fleet": ("harness.bench.fleet:command", "N simulated terminals against one hub: staleness, rollout, hub CPU"),
+    "nightly": (
+        "harness.bench.nightly:command",
+        "N terminals reconcile with one hub in one night: time, hub CPU, repairs",
+    ),
 }
 
 

@@ -4,7 +4,7 @@ Every terminal logs in as its own MQTT user (its terminal id) with a random pass
 provisioning; Mosquitto keeps only hashes, made by Debian's ``mosquitto_passwd``, which is given the
 password on its standard input so it never appears in a process list. The ACL confines a terminal to
 its own topics (``%u`` is the user name, so the id must fill one whole topic level: that check also
-keeps ACL lines from being smuggled in) plus reading the two retained hub topics; the hub user reads
+keeps ACL lines from being smuggled in) plus reading the three retained hub topics; the hub user reads
 every terminal's ``up/`` and ``state`` and writes every ``down/``. The TLS files are a small CA of the
 centre's own and a server certificate signed by it; terminals verify the broker against the CA.
 
@@ -172,18 +172,20 @@ topic read {root}/t/+/state
 topic write {root}/t/+/down/#
 topic readwrite {topics.hub_state()}
 topic readwrite {topics.catalogue()}
+topic readwrite {topics.hub_anchor()}
 """
     hubs = "".join(f"\nuser {name}\n{hub_grants}" for name in hub_usernames)
     return f"""# written by `shegong hub broker`: who may read and write which topics (Mosquitto acl_file)
 
 # Every user, %u being its own name (a terminal's id): its own state (birth, and death as its Will),
-# its own up/ channels, its own down/ channels; and the hub's two retained topics, read only (Mosquitto
-# warns that these two lines hold no %u: they are meant for every user).
+# its own up/ channels, its own down/ channels; and the hub's three retained topics, read only (Mosquitto
+# warns that these three lines hold no %u: they are meant for every user).
 pattern write {root}/t/%u/state
 pattern write {root}/t/%u/up/#
 pattern read {root}/t/%u/down/#
 pattern read {topics.hub_state()}
 pattern read {topics.catalogue()}
+pattern read {topics.hub_anchor()}
 
 # The hub: its ingest workers (shared subscription or not) and `shegong hub catalogue publish`.
 {hubs}"""

@@ -34,6 +34,9 @@ class CalendarSource(Protocol):
 class Promise(NamedTuple):
     days: int  # working days promised at arrival (the item's ``promised_days`` then)
     due: date
+    statutory_days: int | None = None  # 法定办结时限 at arrival (the item's ``statutory_days`` then)
+    statutory_due: date | None = None  # the last day the law allows
+    done_on_spot: bool = False  # the item is finished at the kiosk (当场办结): the case arrives completed
 
 
 def local_date(at: datetime) -> date:
@@ -65,10 +68,22 @@ class DueDates:
         return item.promised_days if item is not None else None
 
     def promise(self, item_code: str, received_at: datetime) -> Promise | None:
-        days = self.promised_days(item_code)
-        if days is None:
+        """The promised and statutory limits of a case of ``item_code`` received at ``received_at``."""
+        item = self.catalogue().get(item_code)
+        if item is None:
             return None
-        return Promise(days, count_due(received_at, days, 0, self.calendar.calendar()))
+        calendar = self.calendar.calendar()
+        return Promise(
+            item.promised_days,
+            count_due(received_at, item.promised_days, 0, calendar),
+            item.statutory_days,
+            count_due(received_at, item.statutory_days, 0, calendar),
+            item.done_on_spot,
+        )
+
+    def after_working_days(self, at: datetime, days: int) -> date:
+        """The day ``days`` working days after the local day of ``at`` (a return call's deadline)."""
+        return count_due(at, days, 0, self.calendar.calendar())
 
     def __call__(self, item_code: str, received_at: datetime) -> date | None:
         promise = self.promise(item_code, received_at)

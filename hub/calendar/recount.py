@@ -42,7 +42,14 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
     # that step's row of ``cases`` but the ``case_work`` row of its own older snapshot, so the pauses are
     # read by a second statement, whose snapshot has every step that committed before the locks were won.
     rows = conn.execute(
-        select(_cases.c.case_id, _cases.c.received_at, _cases.c.promised_days, _cases.c.due_date)
+        select(
+            _cases.c.case_id,
+            _cases.c.received_at,
+            _cases.c.promised_days,
+            _cases.c.due_date,
+            _cases.c.statutory_days,
+            _cases.c.statutory_due,
+        )
         .where(is_open, _cases.c.promised_days.is_not(None))
         .order_by(_cases.c.case_id)
         .with_for_update()
@@ -52,10 +59,20 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
     )
     paused = {str(case_id): int(days or 0) for case_id, days in conn.execute(pauses)}
     moved: list[Moved] = []
-    for case_id, received_at, days, old in rows:
+    statutory: list[dict[str, Any]] = []  # the statutory due dates move alike (not listed in the audit entry)
+    for case_id, received_at, days, old, law_days, law_old in rows:
         new = count_due(received_at, int(days), paused.get(case_id, 0), calendar)
         if new != old:
             moved.append((case_id, old, new))
+        if law_days is not None:
+            law_new = count_due(received_at, int(law_days), paused.get(case_id, 0), calendar)
+            if law_new != law_old:
+                statutory.append({"b_case_id": case_id, "b_due": law_new})
+    if statutory:
+        conn.execute(
+            update(_cases).where(_cases.c.case_id == bindparam("b_case_id")).values(statutory_due=bindparam("b_due")),
+            statutory,
+        )
     if moved:
         conn.execute(
             update(_cases).where(_cases.c.case_id == bindparam("b_case_id")).values(due_date=bindparam("b_due")),

@@ -1,5 +1,8 @@
 """Electronic supervision of promised time: green, a yellow card (黄牌) shortly before the due date, a red
-card (红牌) after it; paused while the case waits for materials (补正)."""
+card (红牌) after it; paused while the case waits for materials (补正).
+
+The statutory time limit (法定办结时限) is watched the same way with its own warning: the same lights
+on the statutory due date, the yellow one from :data:`STATUTORY_WARN_DAYS` working days before it."""
 
 from __future__ import annotations
 
@@ -10,10 +13,13 @@ from hub.cases.states import CLOSED
 from protocol.cases import CaseStatus
 from protocol.workdays import WorkCalendar, working_days_between
 
-__all__ = ["WARN_DAYS", "Light", "light", "warn_limit"]
+__all__ = ["STATUTORY_WARN_DAYS", "WARN_DAYS", "Light", "light", "warn_limit"]
 
 WARN_DAYS = 1
 """A yellow card when this many working days or fewer are left (the due day itself counts as 0)."""
+STATUTORY_WARN_DAYS = 2
+"""The statutory warning when this many working days or fewer are left before the statutory due date:
+earlier than the promised-time card, as passing the law's limit is the graver failure."""
 
 
 class Light(enum.StrEnum):

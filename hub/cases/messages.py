@@ -6,18 +6,21 @@ from collections.abc import Sequence
 
 from hub.cases.states import Action
 from protocol.cases import CaseStatus
+from protocol.statuses import glossary
 
-__all__ = ["ACTION_LABELS", "LIGHT_LABELS", "STATUS_LABELS", "materials_notice"]
+__all__ = [
+    "ACTION_LABELS",
+    "DONE_ON_SPOT_NOTE",
+    "RETURN_CALL_DONE",
+    "RETURN_CALL_ERRORS",
+    "STATUTORY_LIGHT_LABELS",
+    "LIGHT_LABELS",
+    "STATUS_LABELS",
+    "materials_notice",
+]
 
-STATUS_LABELS: dict[str, str] = {
-    CaseStatus.SUBMITTED: "已提交",
-    CaseStatus.ACCEPTED: "已受理",
-    CaseStatus.UNDER_REVIEW: "审核中",
-    CaseStatus.MORE_MATERIALS: "待补正",
-    CaseStatus.COMPLETED: "已办结",
-    CaseStatus.REJECTED: "不予批准",
-    CaseStatus.WITHDRAWN: "已撤回",
-}
+STATUS_LABELS: dict[str, str] = {status: t.zh for status, t in glossary().items()}
+"""The official term of each status (:mod:`protocol.statuses`, the one glossary kiosk and hub share)."""
 
 ACTION_LABELS: dict[str, str] = {
     Action.ACCEPT: "受理",
@@ -25,7 +28,8 @@ ACTION_LABELS: dict[str, str] = {
     Action.REQUEST_MATERIALS: "一次性告知补正",
     Action.RESUME: "补正材料已收齐",
     Action.COMPLETE: "办结（批准）",
-    Action.REJECT: "不予批准",
+    Action.REFUSE: STATUS_LABELS[CaseStatus.REFUSED],
+    Action.REJECT: STATUS_LABELS[CaseStatus.REJECTED],
     Action.WITHDRAW: "申请人撤回",
     "route": "改派部门",
 }
@@ -37,6 +41,26 @@ LIGHT_LABELS: dict[str, str] = {
     "red": "红牌超期",
     "paused": "补正暂停计时",
     "done": "已结束",
+}
+
+DONE_ON_SPOT_NOTE = "即办件，已当场办结"
+"""The note of the completed event of a case finished at the kiosk (the resident reads it)."""
+
+STATUTORY_LIGHT_LABELS: dict[str, str] = {
+    "none": "无法定时限",
+    "green": "正常",
+    "yellow": "法定时限预警",
+    "red": "超过法定时限",
+    "paused": "补正暂停计时",
+    "done": "已结束",
+}
+"""The statutory time limit's own warning (法定办结时限), beside the promised time's cards."""
+
+RETURN_CALL_DONE = "已记录回访整改情况"
+RETURN_CALL_ERRORS = {
+    "outcome": "请填写回访情况和整改措施",
+    "missing": "没有这条回访任务",
+    "done": "这条回访已记录，不能再次记录",
 }
 
 ERRORS = {

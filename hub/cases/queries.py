@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, select
+from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
 
 from hub.calendar.duedates import local_date
 from hub.calendar.service import CalendarService
-from hub.cases.clock import Light, light, warn_limit
+from hub.cases.clock import STATUTORY_WARN_DAYS, Light, light, warn_limit
 from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
-from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS
+from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS, STATUTORY_LIGHT_LABELS
 from hub.cases.routing import UNROUTED
 from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
@@ -46,6 +46,7 @@ _LIST_COLUMNS = (
     _cases.c.committee,
     _cases.c.received_at,
     _cases.c.due_date,
+    _cases.c.statutory_due,
     _work.c.assignee,
 )
 
@@ -69,6 +70,9 @@ class QueueItem:
     light: str
     light_label: str
     assignee: str
+    statutory_due: date | None = None
+    statutory_light: str = "none"
+    statutory_light_label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,8 @@ class DepartmentLoad:
     red: int
     yellow: int
     paused: int
+    statutory_red: int = 0
+    statutory_yellow: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,9 @@ class OverdueBoard:
     departments: list[DepartmentLoad]
     red: list[QueueItem]
     yellow: list[QueueItem]
+    statutory_until: date | None = None
+    statutory_red: list[QueueItem] = field(default_factory=list)
+    statutory_yellow: list[QueueItem] = field(default_factory=list)
 
 
 class CaseQueries:
@@ -270,17 +279,21 @@ class CaseQueries:
 
     # ------------------------------------------------------------------ overdue board
     def overdue(self, who: Principal, department: str | None = None, today: date | None = None) -> OverdueBoard:
-        """Red cards (past due) and yellow cards (due within a working day) of running cases, per department."""
+        """Red cards (past due) and yellow cards (due within a working day) of running cases, per department;
+        and the statutory time limit's own warnings: past it, and within :data:`STATUTORY_WARN_DAYS`."""
         authorize(who, Permission.OVERDUE_READ, department)
         depts = self.departments_for(who, department)
         cal = self.calendar.calendar()
         today = today or local_date(utcnow())
         limit = warn_limit(today, cal)
+        law_limit = warn_limit(today, cal, STATUTORY_WARN_DAYS)
         dept_filter = _cases.c.department.in_(depts)
         running = _cases.c.status.in_([s.value for s in RUNNING])
         red = and_(running, _cases.c.due_date < today)
         yellow = and_(running, _cases.c.due_date >= today, _cases.c.due_date <= limit)
         paused = _cases.c.status == CaseStatus.MORE_MATERIALS.value
+        law_red = and_(running, _cases.c.statutory_due < today)
+        law_yellow = and_(running, _cases.c.statutory_due >= today, _cases.c.statutory_due <= law_limit)
         counts = (
             select(
                 _cases.c.department,
@@ -288,6 +301,8 @@ class CaseQueries:
                 func.sum(_case_when(red)),
                 func.sum(_case_when(yellow)),
                 func.sum(_case_when(paused)),
+                func.sum(_case_when(law_red)),
+                func.sum(_case_when(law_yellow)),
             )
             .where(dept_filter, _cases.c.status.in_([s.value for s in OPEN]))
             .group_by(_cases.c.department)
@@ -296,7 +311,7 @@ class CaseQueries:
         listed = (
             select(*_LIST_COLUMNS)
             .select_from(joined)
-            .where(dept_filter, running, _cases.c.due_date <= limit)
+            .where(dept_filter, running, or_(_cases.c.due_date <= limit, _cases.c.statutory_due <= law_limit))
             .order_by(_cases.c.due_date, _cases.c.received_at)
             .limit(1000)
         )
@@ -312,6 +327,8 @@ class CaseQueries:
                 int(per[d][2] or 0) if d in per else 0,
                 int(per[d][3] or 0) if d in per else 0,
                 int(per[d][4] or 0) if d in per else 0,
+                int(per[d][5] or 0) if d in per else 0,
+                int(per[d][6] or 0) if d in per else 0,
             )
             for d in depts
         ]
@@ -323,6 +340,9 @@ class CaseQueries:
             loads,
             [i for i in items if i.light == Light.RED],
             [i for i in items if i.light == Light.YELLOW],
+            law_limit,
+            [i for i in items if i.statutory_light == Light.RED],
+            [i for i in items if i.statutory_light == Light.YELLOW],
         )
 
     # ------------------------------------------------------------------ helpers
@@ -338,6 +358,7 @@ class CaseQueries:
         names = _department_names(catalogue)
         item = catalogue.get(r["item_code"])
         lit = light(r["status"], r["due_date"], today, cal)
+        law = light(r["status"], r["statutory_due"], today, cal, STATUTORY_WARN_DAYS)
         return QueueItem(
             case_id=r["case_id"],
             receipt_no=r["receipt_no"],
@@ -356,6 +377,9 @@ class CaseQueries:
             light=lit.value,
             light_label=LIGHT_LABELS[lit.value],
             assignee=r["assignee"] or "",
+            statutory_due=r["statutory_due"],
+            statutory_light=law.value,
+            statutory_light_label=STATUTORY_LIGHT_LABELS[law.value],
         )
 
 

@@ -3,6 +3,8 @@
 前台一口受理、后台分类处理: a case arrives ``submitted``; a clerk of its department accepts it (taking it
 from the queue), reviews it, may send one notice listing every missing material (补正, 一次性告知 — the
 clock stops until the materials are in), and decides it (办结 or 不予批准, the latter with a reason).
+A case that does not meet the conditions to be taken up is refused at acceptance instead (不予受理, with a
+reason): a different outcome from 不予批准, which comes only after acceptance.
 A resident may withdraw an open case; the clerk records it.
 """
 
@@ -29,7 +31,8 @@ class Action(enum.StrEnum):
     REQUEST_MATERIALS = "request_materials"  # 一次性告知补正
     RESUME = "resume"  # 补正材料已收齐，恢复审核
     COMPLETE = "complete"  # 办结
-    REJECT = "reject"  # 不予受理 / 不予批准
+    REFUSE = "refuse"  # 不予受理 (at acceptance)
+    REJECT = "reject"  # 不予批准 (after review)
     WITHDRAW = "withdraw"  # 申请人撤回
 
 
@@ -56,7 +59,8 @@ TRANSITIONS: dict[Action, Transition] = {
         ),
         Transition(Action.RESUME, frozenset({S.MORE_MATERIALS}), S.UNDER_REVIEW),
         Transition(Action.COMPLETE, frozenset({S.ACCEPTED, S.UNDER_REVIEW}), S.COMPLETED),
-        Transition(Action.REJECT, OPEN, S.REJECTED, needs_reason=True),
+        Transition(Action.REFUSE, frozenset({S.SUBMITTED}), S.REFUSED, needs_reason=True),
+        Transition(Action.REJECT, OPEN - {S.SUBMITTED}, S.REJECTED, needs_reason=True),
         Transition(Action.WITHDRAW, OPEN, S.WITHDRAWN, needs_reason=True),
     )
 }

@@ -119,11 +119,23 @@ class Workflow:
             note = note[:NOTE_MAX]
 
             due: date | None = case["due_date"]
-            if due is None:  # received before due dates were counted at ingest: count it now
+            law_due: date | None = case["statutory_due"]
+            if due is None or (law_due is None and case["promised_days"] is not None):
+                # received before due dates (or statutory ones) were counted at ingest: count it now
                 promise = self.due_dates.promise(case["item_code"], case["received_at"])
                 if promise is not None:
-                    due = promise.due
-                    conn.execute(update(_cases).where(_cases.c.case_id == case_id).values(promised_days=promise.days))
+                    if due is None:
+                        due = promise.due
+                        conn.execute(
+                            update(_cases).where(_cases.c.case_id == case_id).values(promised_days=promise.days)
+                        )
+                    if law_due is None and promise.statutory_due is not None:
+                        law_due = self.due_dates.extend(promise.statutory_due, int(work["paused_days"] or 0))
+                        conn.execute(
+                            update(_cases)
+                            .where(_cases.c.case_id == case_id)
+                            .values(statutory_days=promise.statutory_days)
+                        )
             changes: dict[str, Any] = {}
             if action is Action.ACCEPT:
                 changes.update(assignee=who.username, accepted_at=now)
@@ -133,6 +145,8 @@ class Workflow:
                 paused = paused_working_days(work["paused_at"], now, self.due_dates.calendar.calendar())
                 if due is not None:
                     due = self.due_dates.extend(due, paused)
+                if law_due is not None:
+                    law_due = self.due_dates.extend(law_due, paused)
                 changes.update(paused_at=None, paused_days=work["paused_days"] + paused)
             if t.target in CLOSED:
                 decided = t.target is not CaseStatus.WITHDRAWN
@@ -141,7 +155,10 @@ class Workflow:
                     outcome=t.target.value,
                     processing_s=(now - case["received_at"]).total_seconds() if decided else None,
                     in_time=(local_date(now) <= due) if decided and due is not None else None,
+                    statutory_in_time=(local_date(now) <= law_due) if decided and law_due is not None else None,
                 )
+            if law_due != case["statutory_due"]:
+                conn.execute(update(_cases).where(_cases.c.case_id == case_id).values(statutory_due=law_due))
             event = self._commit(
                 conn, who, case, t.target, due, note, now, f"case.{action.value}", changes, work, materials
             )

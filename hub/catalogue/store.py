@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
+from hub.catalogue import translations
 from hub.db.models import CatalogueItemRow, CatalogueVersionRow, table
 from hub.errors import HubError, NotFound
 from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
@@ -277,8 +278,12 @@ class CatalogueStore:
             _audit(conn, at, actor, "catalogue.imported", version, record)
         return version
 
-    def update_item(self, code: str, changes: dict[str, Any], actor: str) -> ServiceItem:
-        """Change some fields of one item of the draft (started if needed); the whole item is checked again."""
+    def update_item(
+        self, code: str, changes: dict[str, Any], actor: str, english_confirmed: bool = False
+    ) -> ServiceItem:
+        """Change some fields of one item of the draft (started if needed); the whole item is checked again.
+        Which Chinese each English text translates is noted in the same transaction
+        (:func:`hub.catalogue.translations.note_save`; ``english_confirmed``: the editor says all are current)."""
         version = self.start_draft(actor)
         with self.engine.begin() as conn:
             row = (
@@ -301,6 +306,7 @@ class CatalogueStore:
                 .where(_items.c.version == version, _items.c.code == code)
                 .values(hash=item.content_hash(), body=canonical_json(item).decode())
             )
+            translations.note_save(conn, ServiceItem.model_validate_json(row["body"]), item, english_confirmed)
             before, after = json.loads(row["body"]), json.loads(canonical_json(item))
             changed = {k: [before.get(k), after.get(k)] for k in sorted(changes) if before.get(k) != after.get(k)}
             _audit(conn, utcnow(), actor, "catalogue.item_changed", version, {"code": code, "changed": changed})

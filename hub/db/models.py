@@ -17,17 +17,24 @@ from kernel.db import BigIntPK, UTCDateTime, table
 
 __all__ = [
     "AuditAnchorRow",
+    "AuditDayAnchorRow",
     "AuditEntry",
+    "AuditWitnessRow",
     "CalendarDayRow",
     "CalendarYearRow",
     "CaseEventRow",
     "CaseRow",
     "CaseWorkRow",
+    "CommitteeRow",
     "DeadLetter",
     "DeadLetterCountRow",
     "HubModel",
     "LoginFailureRow",
+    "NightResultRow",
     "RatingRow",
+    "TerminalAuditSegmentRow",
+    "ReturnCallRow",
+    "TranslationRow",
     "TerminalRegisterRow",
     "TerminalRow",
     "UserRow",
@@ -90,6 +97,12 @@ class CaseRow(HubModel, table=True):
     due_date: date | None = None
     promised_days: int | None = Field(
         default=None, description="working days the catalogue promised at arrival; due dates count from it (h0013)"
+    )
+    statutory_days: int | None = Field(
+        default=None, description="法定办结时限 in working days, as the catalogue stated it at arrival (h0018)"
+    )
+    statutory_due: date | None = Field(
+        default=None, description="the last day the law allows, moved by 补正 pauses as the due date is (h0018)"
     )
     updated_at: datetime = Field(sa_column=_ts())
     payload: str = Field(sa_type=Text)
@@ -184,6 +197,11 @@ class AuditEntry(HubModel, table=True):
     data: str = Field(sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    mac: str | None = Field(
+        default=None,
+        max_length=64,
+        description="HMAC-SHA256 of ``hash`` under the audit key kept outside the database (h0016; NULL before)",
+    )
 
 
 class RatingRow(HubModel, table=True):
@@ -272,6 +290,9 @@ class CaseWorkRow(HubModel, table=True):
     outcome: str = Field(default="", max_length=32, description="completed, rejected or withdrawn")
     processing_s: float | None = Field(default=None, description="received → decided, seconds")
     in_time: bool | None = Field(default=None, description="decided on or before the due date")
+    statutory_in_time: bool | None = Field(
+        default=None, description="decided on or before the statutory due date (h0018)"
+    )
 
 
 class CalendarYearRow(HubModel, table=True):
@@ -413,6 +434,22 @@ class FleetAlertRow(HubModel, table=True):
     detail: str = Field(default="", max_length=300, description="the measured value, e.g. minutes offline")
     raised_at: datetime = Field(sa_column=_ts(index=True))
     cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    acknowledged_by: str = Field(default="", max_length=64, description="user name of who answered a help call")
+    responder: str = Field(default="", max_length=64, description="their display name, as the terminal shows it")
+    ack_sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class CommitteeRow(HubModel, table=True):
+    """A residents' committee's name by its code, set at provisioning (``shegong hub terminal register T
+    --committee C --committee-name 名称``): pages show the name, the code only where no name is known."""
+
+    __tablename__ = "committees"
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=_ts())
+    updated_by: str = Field(default="", max_length=64)
 
 
 _alert_cols = table(FleetAlertRow).c
@@ -432,3 +469,113 @@ Index(  # small: only the events the broker has not acknowledged yet, in the ord
     sqlite_where=_event_cols.published_at.is_(None),
     postgresql_where=_event_cols.published_at.is_(None),
 )
+
+
+# --------------------------------------------------------------------------- the night (issue 15)
+class NightResultRow(HubModel, table=True):
+    """A terminal's latest nightly result, as it reported it (its fleet page shows it)."""
+
+    __tablename__ = "night_results"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(sa_column=_ts())
+    seconds: float
+    ok: bool
+    steps: str = Field(sa_type=Text, description="the steps as JSON: name, ok, seconds, counts, error")
+
+
+class AuditDayAnchorRow(HubModel, table=True):
+    """The hub's daily audit anchor (head hash, count, time), signed with the hub's audit key and published
+    retained to every terminal, which keeps it as a witness."""
+
+    __tablename__ = "audit_day_anchors"
+
+    day: date = Field(primary_key=True)
+    entries: int = Field(sa_type=BigIntPK)
+    last_id: int = Field(sa_type=BigIntPK)
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+    signature: str = Field(max_length=128)
+
+
+class AuditWitnessRow(HubModel, table=True):
+    """A hub anchor as a terminal says it received it (``shegong hub audit verify --witnesses``)."""
+
+    __tablename__ = "audit_witnesses"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    entries: int = Field(sa_type=BigIntPK)
+    last_id: int = Field(sa_type=BigIntPK)
+    head_hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts())
+    signature: str = Field(max_length=128)
+    received_at: datetime = Field(sa_column=_ts())
+
+
+class TerminalAuditSegmentRow(HubModel, table=True):
+    """A terminal's audit entry as it sent it up (an entry holds no ID number or name), its hash checked and
+    following the one before: the hub's copy of each terminal's chain."""
+
+    __tablename__ = "terminal_audit_segments"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    entry_id: int = Field(primary_key=True, sa_type=BigIntPK)
+    at: datetime = Field(sa_column=_ts())
+    actor: str = Field(sa_type=Text)
+    action: str = Field(max_length=64)
+    subject: str = Field(sa_type=Text)
+    data: str = Field(sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    received_at: datetime = Field(sa_column=_ts())
+
+
+_work_cols = table(CaseWorkRow).c
+Index(  # small: only the cases decided after their statutory limit, which the report counts
+    "ix_case_work_statutory_late",
+    _work_cols.decided_at,
+    sqlite_where=_work_cols.statutory_in_time.is_(False),
+    postgresql_where=_work_cols.statutory_in_time.is_(False),
+)
+
+
+# --------------------------------------------------------------------------- issue 11
+class ReturnCallRow(HubModel, table=True):
+    """A return call and rectification (回访整改) a bad rating opened for the item's department (h0018).
+
+    Opened when the rating reaches the hub, due ``return_call_days`` working days later; a clerk of the
+    department (or the manager) records what the call found and what was put right."""
+
+    __tablename__ = "return_calls"
+    __table_args__ = (Index("ix_return_calls_dept_open", "department", "done_at"),)
+
+    rating_id: str = Field(primary_key=True, max_length=36)
+    case_id: str | None = Field(default=None, max_length=36)
+    receipt_no: str = Field(default="", max_length=40)
+    item_code: str = Field(default="", max_length=64)
+    department: str = Field(default="", max_length=32)
+    committee: str = Field(default="", max_length=16)
+    level: int
+    reason: str = Field(default="", sa_type=Text)
+    opened_at: datetime = Field(sa_column=_ts(index=True))
+    due_date: date
+    done_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    done_by: str = Field(default="", max_length=64)
+    reached: bool | None = Field(default=None, description="the resident was reached by the call")
+    outcome: str = Field(default="", sa_type=Text, description="what the call found and what was put right")
+
+
+class TranslationRow(HubModel, table=True):
+    """Which Chinese text an English catalogue text was written for (h0018): the SHA-256 of the Chinese
+    source when its English was last saved. A source whose hash differs has an English older than it."""
+
+    __tablename__ = "catalogue_translations"
+
+    code: str = Field(primary_key=True, max_length=16)
+    field: str = Field(
+        primary_key=True, max_length=64, description="the English field's path, e.g. materials.0.name_en"
+    )
+    source_hash: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=_ts())

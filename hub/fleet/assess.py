@@ -24,7 +24,7 @@ from typing import Any
 
 from hub.fleet.settings import FleetSettings
 
-__all__ = ["AlertKind", "Assessment", "Desired", "Facts", "State", "assess"]
+__all__ = ["HELP_ALARM", "AlertKind", "Assessment", "Desired", "Facts", "State", "assess"]
 
 
 class State(enum.StrEnum):
@@ -55,8 +55,10 @@ class AlertKind(enum.StrEnum):
     DISK_LOW = "disk_low"
     RATE_LIMITED = "rate_limited"  # the hub set aside messages over the terminal's rate, lately
     DEAD_LETTERS = "dead_letters"  # the hub refused many of the terminal's messages, lately
+    HELP_REQUESTED = "help_requested"  # a resident called for staff at the kiosk (hub.fleet.help)
 
 
+HELP_ALARM = "help_requested"  # the kiosk's alarm while a resident's call for staff is open
 _PRINTER_FAULTS = {"error", "cover_open", "offline"}
 _READER_FAULTS = {"no_device", "not_responding", "sam_failed", "error"}
 
@@ -159,4 +161,6 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
     if disk is not None and disk < s.disk_alert_mb:
         problems[AlertKind.DISK_LOW] = f"{disk:.0f} MB"
     problems.update(_refusals(f, s))
+    if HELP_ALARM in h.get("alarms", ()):
+        problems[AlertKind.HELP_REQUESTED] = ""
     return Assessment(state, away, problems, frozenset(hold))

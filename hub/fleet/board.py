@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from hub.fleet import view
 from hub.fleet.assess import Desired
 from hub.fleet.settings import FleetSettings
+from hub.night import results as night_results
 from kernel.db import read_only
 from protocol.envelope import utcnow
 
@@ -40,6 +41,7 @@ class TerminalHistory:
     alerts: list[dict[str, Any]]
     heartbeats: list[dict[str, Any]]
     links: list[dict[str, Any]]
+    night: dict[str, Any] | None  # the terminal's last nightly result (docs/night.md)
 
 
 class FleetBoard:
@@ -72,6 +74,7 @@ class FleetBoard:
                 view.alerts(conn, terminal=terminal, limit=100),
                 view.heartbeats(conn, terminal, limit=60),
                 view.link_events(conn, terminal, limit=50),
+                night_results.latest(self.engine, terminal),
             )
 
     def alerts(self, active_only: bool, limit: int = 500) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ from hub.db.models import (
     TerminalRow,
     table,
 )
-from hub.fleet.assess import Assessment, Desired, Facts, State, assess
+from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
 from hub.fleet.settings import FleetSettings
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
@@ -45,6 +45,7 @@ from protocol.state import Birth, Death
 __all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals"]
 
 log = logging.getLogger(__name__)
+_OWN_KINDS = frozenset(k.value for k in AlertKind)
 _SERIALIZATION_FAILURE = "40001"
 _terms, _fleet = table(TerminalRow), table(FleetTerminalRow)
 _alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(FleetLinkEventRow)
@@ -343,7 +344,8 @@ class Fleet:
         q = select(_alerts.c.kind, _alerts.c.id).where(
             _alerts.c.terminal_id == terminal, _alerts.c.cleared_at.is_(None)
         )
-        return {r.kind: r.id for r in conn.execute(q)}
+        # Only the kinds this evaluator raises: others (the night's ``night_missed``) are their raiser's to clear.
+        return {r.kind: r.id for r in conn.execute(q) if r.kind in _OWN_KINDS}
 
     def evaluate(
         self, conn: Connection, terminal: str, now: datetime | None = None, snap: dict[str, Any] | None = None
@@ -391,7 +393,8 @@ class Fleet:
             for r in conn.execute(
                 select(_alerts.c.terminal_id, _alerts.c.kind, _alerts.c.id).where(_alerts.c.cleared_at.is_(None))
             ):
-                active.setdefault(r.terminal_id, {})[r.kind] = r.id
+                if r.kind in _OWN_KINDS:  # others' alerts (the night's) are theirs to clear
+                    active.setdefault(r.terminal_id, {})[r.kind] = r.id
             for t in terms:
                 terminal = t["terminal_id"]
                 f = fleet.get(terminal) or self._fleet_row(conn, terminal)

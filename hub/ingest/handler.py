@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
@@ -28,10 +28,12 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.duedates import Promise
+from hub.calendar.duedates import Promise, count_due
+from hub.cases import returncalls
 from hub.cases.lookup import HolderLookup
+from hub.cases.messages import DONE_ON_SPOT_NOTE
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, RatingRow, table
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, table
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
@@ -42,9 +44,10 @@ from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseS
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
 from protocol.health import Heartbeat
-from protocol.ratings import RatingBatch
+from protocol.ratings import BAD_LEVELS, RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
+from protocol.workdays import WorkCalendar
 
 __all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
@@ -86,17 +89,21 @@ class Handler:
         case_key: PrivateKey,
         dead_letter_prefix_bytes: int = 2048,
         dead_letters_per_terminal: int = 1000,
+        return_call_due: Callable[[datetime], date] | None = None,
     ) -> None:
         """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
         working days promised and the due date of a case of an item received at a time
         (:meth:`hub.calendar.duedates.DueDates.promise`); ``case_key``: the hub's private case key
-        (:mod:`hub.casekey`), which opens sealed cases."""
+        (:mod:`hub.casekey`), which opens sealed cases; ``return_call_due``: the deadline of a return call
+        a bad rating received at a time opens (:meth:`hub.calendar.duedates.DueDates.after_working_days`;
+        by default counted on weekends alone)."""
         self.engine = engine
         self.opener = Opener(case_key)
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
         self.promise = promise
+        self.return_call_due = return_call_due or _weekdays_after
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.terminals = Terminals(self._insert, metrics)
         self.dead = DeadLetters(self._insert, metrics, dead_letter_prefix_bytes, dead_letters_per_terminal)
@@ -249,6 +256,7 @@ class Handler:
         valid, rejected, rows = [], [], []
         up = topics.up(terminal, topics.Up.CASES)
         sealed_of: dict[str, SealedCase] = {}
+        on_spot: dict[str, str] = {}  # case id -> who finished it on the spot
 
         def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
             # The case as it travelled, sealed: a dead letter never holds the opened case.
@@ -269,6 +277,9 @@ class Handler:
                 continue
             sealed_of[str(case.case_id)] = sealed
             promise = self.promise(case.item_code, at)
+            if promise is not None and promise.done_on_spot:
+                # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)
+                on_spot[str(case.case_id)] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
             rows.append(
                 {
                     "case_id": str(case.case_id),
@@ -288,6 +299,8 @@ class Handler:
                     "clock_skew_s": skew if flagged else None,
                     "due_date": promise.due if promise else None,
                     "promised_days": promise.days if promise else None,
+                    "statutory_days": promise.statutory_days if promise else None,
+                    "statutory_due": promise.statutory_due if promise else None,
                     "updated_at": at,
                     "payload": payload,
                 }
@@ -312,14 +325,22 @@ class Handler:
                 else:
                     refuse(sealed_of[row["case_id"]], *why)
             if fresh:
+                for r in fresh:
+                    if r["case_id"] in on_spot:
+                        r.update(status=CaseStatus.COMPLETED.value, version=2)
                 conn.execute(self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]), fresh)
-        events = self._first_events(conn, fresh, at)
+        done = {r["case_id"]: on_spot[r["case_id"]] for r in fresh if r["case_id"] in on_spot}
+        events = self._first_events(conn, fresh, at, done)
         if fresh:
-            # One audit entry per received batch: it names every new case and the hash of what arrived.
+            # One audit entry per received batch: it names every new case and the hash of what arrived,
+            # and those that arrived finished on the spot (当场办结).
             cases = [
                 [r["case_id"], r["receipt_no"], r["item_code"], r["department"], _sha(r["payload"])] for r in fresh
             ]
-            append(conn, [AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), {"cases": cases})])
+            data: dict[str, Any] = {"cases": cases}
+            if done:
+                data["done_on_spot"] = sorted(done)
+            append(conn, [AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data)])
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
         self.metrics.cases.inc(len(fresh))
         self.metrics.duplicates.inc(len(known))
@@ -367,7 +388,11 @@ class Handler:
                 out.append((r, None))
         return out
 
-    def _first_events(self, conn: Connection, fresh: list[dict[str, Any]], at: datetime) -> list[CaseEvent]:
+    def _first_events(
+        self, conn: Connection, fresh: list[dict[str, Any]], at: datetime, done: dict[str, str]
+    ) -> list[CaseEvent]:
+        """Each new case's first event (submitted); a case done on the spot (``done``: case id -> who did
+        it) also its second (completed), with its ``case_work`` row: decided at arrival, in time."""
         if not fresh:
             return []
         rows = [
@@ -383,6 +408,24 @@ class Handler:
             }
             for r in fresh
         ]
+        for r in fresh:
+            if r["case_id"] in done:
+                rows.append(
+                    {
+                        "case_id": r["case_id"],
+                        "terminal_id": r["terminal_id"],
+                        "version": 2,
+                        "status": CaseStatus.COMPLETED.value,
+                        "at": at,
+                        "actor": done[r["case_id"]],
+                        "note": DONE_ON_SPOT_NOTE,
+                        "department": r["department"],
+                    }
+                )
+        if done:
+            conn.execute(
+                insert(CaseWorkRow), [_done_work(r, done[r["case_id"]], at) for r in fresh if r["case_id"] in done]
+            )
         if conn.dialect.name == "postgresql":  # ids from the sequence, then a pipelined insert
             seq = conn.execute(
                 text("SELECT nextval(pg_get_serial_sequence('case_events', 'id')) FROM generate_series(1, :n)"),
@@ -391,22 +434,27 @@ class Handler:
             for row, eid in zip(rows, seq, strict=True):
                 row["id"] = eid
             conn.execute(insert(_events), rows)
-            ids = [(r["id"], r["case_id"]) for r in rows]
+            ids = [(r["id"], r["case_id"], r["version"]) for r in rows]
         else:
-            ids = [tuple(r) for r in conn.execute(insert(_events).returning(_events.c.id, _events.c.case_id), rows)]
+            returning = insert(_events).returning(_events.c.id, _events.c.case_id, _events.c.version)
+            ids = [tuple(r) for r in conn.execute(returning, rows)]
         by_case = {r["case_id"]: r for r in fresh}
-        return [
-            CaseEvent.model_construct(  # made here from validated rows: no second validation per case
-                event_id=eid,
-                case_id=uuid.UUID(cid),
-                version=1,
-                status=CaseStatus.SUBMITTED,
-                at=at,
-                department=by_case[cid]["department"],
-                due_date=by_case[cid]["due_date"],
+        events: list[CaseEvent] = []
+        for eid, cid, version in sorted(ids):  # by event id: a case's first event before its second
+            second = version == 2
+            events.append(
+                CaseEvent.model_construct(  # made here from validated rows: no second validation per case
+                    event_id=eid,
+                    case_id=uuid.UUID(cid),
+                    version=2 if second else 1,
+                    status=CaseStatus.COMPLETED if second else CaseStatus.SUBMITTED,
+                    at=at,
+                    note=DONE_ON_SPOT_NOTE if second else "",
+                    department=by_case[cid]["department"],
+                    due_date=by_case[cid]["due_date"],
+                )
             )
-            for eid, cid in ids
-        ]
+        return events
 
     def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime) -> list[Reply]:
         rows = [
@@ -426,6 +474,11 @@ class Handler:
             for r in batch.body.ratings
         ]
         conn.execute(self._insert(_ratings).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
+        if any(r.level in BAD_LEVELS for r in batch.body.ratings):  # 差评: a return call for the department
+            departments = {
+                str(r.rating_id): self.router.department(r.item_code) for r in batch.body.ratings if r.item_code
+            }
+            returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
         self.terminals.seen(conn, batch.terminal, at, batch.seq, (at - batch.sent_at).total_seconds())
         acked = [r.rating_id for r in batch.body.ratings]
         return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
@@ -433,6 +486,29 @@ class Handler:
     # ------------------------------------------------------------------ replies
     def _ack(self, terminal: str, body: AckBody) -> Outgoing:
         return topics.down(terminal, topics.Down.ACKS), Ack(terminal=terminal, body=body).encode()
+
+
+def _done_work(case: dict[str, Any], actor: str, at: datetime) -> dict[str, Any]:
+    """The ``case_work`` row of a case done on the spot: accepted and decided at arrival, in time."""
+    return {
+        "case_id": case["case_id"],
+        "department": case["department"],
+        "item_code": case["item_code"],
+        "assignee": actor,
+        "accepted_at": at,
+        "paused_days": 0,
+        "notices": 0,
+        "decided_at": at,
+        "outcome": CaseStatus.COMPLETED.value,
+        "processing_s": 0.0,
+        "in_time": True,
+        "statutory_in_time": True,
+    }
+
+
+def _weekdays_after(at: datetime) -> date:
+    """A return call's deadline counted on weekends alone (a handler given no calendar)."""
+    return count_due(at, returncalls.RETURN_CALL_DAYS, 0, WorkCalendar(years=[], source=""))
 
 
 def _sha(text: str) -> str:

@@ -32,16 +32,17 @@ class Permission(enum.StrEnum):
     FLEET_READ = "fleet.read"
     CALENDAR_READ = "calendar.read"
     CALENDAR_WRITE = "calendar.write"
+    HELP_ANSWER = "help.answer"  # see and answer residents' calls for staff at the kiosks
 
 
 _P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(_P),
-    Role.CLERK: frozenset({_P.CASE_READ, _P.CASE_ACT, _P.OVERDUE_READ, _P.CALENDAR_READ}),
+    Role.CLERK: frozenset({_P.CASE_READ, _P.CASE_ACT, _P.OVERDUE_READ, _P.CALENDAR_READ, _P.HELP_ANSWER}),
     Role.AUDITOR: frozenset(
         {_P.CASE_READ, _P.OVERDUE_READ, _P.REPORT_READ, _P.AUDIT_READ, _P.FLEET_READ, _P.CALENDAR_READ}
     ),
-    Role.OPERATOR: frozenset({_P.FLEET_READ, _P.CALENDAR_READ, _P.CALENDAR_WRITE}),
+    Role.OPERATOR: frozenset({_P.FLEET_READ, _P.CALENDAR_READ, _P.CALENDAR_WRITE, _P.HELP_ANSWER}),
 }
 """What each role may do. Department scoping applies to clerks only (see :func:`authorize`)."""
 

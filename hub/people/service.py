@@ -146,6 +146,12 @@ class Users:
             for r in rows
         ]
 
+    def display_names(self) -> dict[str, str]:
+        """User name → the name people know them by (their user name where none was given)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_users.c.username, _users.c.display_name)).all()
+        return {username: display or username for username, display in rows}
+
     # ------------------------------------------------------------------ sign-in
     def authenticate(self, username: str, password: str, client: str = "unknown") -> Principal:
         """The principal for good credentials of an enabled user; :class:`BadCredentials` else.

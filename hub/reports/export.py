@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from hub.cases.messages import STATUS_LABELS
 from hub.reports.service import LEVELS, Figures, Report
 
 __all__ = ["HEADER", "to_csv"]
@@ -16,13 +17,18 @@ HEADER = [
     "名称",
     "所属部门",
     "受理量",
-    "办结",
-    "不予批准",
-    "撤回",
+    STATUS_LABELS["completed"],
+    STATUS_LABELS["refused"],
+    STATUS_LABELS["rejected"],
+    STATUS_LABELS["withdrawn"],
     "处理时长中位数(天)",
     "处理时长95分位(天)",
     "按时办结率",
     "超期件数",
+    "超法定时限件数",
+    "回访整改",
+    "已回访",
+    "回访超期",
     "评价数",
     *(_LEVEL_NAMES[level] for level in LEVELS),
     "差评率",
@@ -39,12 +45,17 @@ def _row(level: str, f: Figures) -> list[object]:
         f.department,
         f.received,
         f.completed,
+        f.refused,
         f.rejected,
         f.withdrawn,
         "" if f.median_days is None else f"{f.median_days:.2f}",
         "" if f.p95_days is None else f"{f.p95_days:.2f}",
         "" if share is None else f"{share:.2%}",
         f.overdue,
+        f.over_statutory,
+        f.return_calls,
+        f.return_calls_done,
+        f.return_calls_late,
         f.rated,
         *(f.ratings[level] for level in LEVELS),
         "" if bad is None else f"{bad:.2%}",

@@ -8,7 +8,13 @@ For a period (local calendar days, inclusive):
 - ``in_time_share``: of the decided cases with a promised time, the share decided by their due date
   (the due date already moved by any 补正 pause);
 - ``overdue``: decided late in the period, plus still running past a due date that fell in the period;
-- satisfaction: ratings given in the period, five levels; 不满意 (2) and 非常不满意 (1) are bad.
+- ``refused``: of the decided, those refused at acceptance (不予受理); ``rejected`` are those decided
+  against after review (不予批准);
+- ``over_statutory``: decided after the statutory time limit (法定办结时限) in the period, plus still
+  running past a statutory due date that fell in the period;
+- satisfaction: ratings given in the period, five levels; 不满意 (2) and 非常不满意 (1) are bad;
+- return calls (回访整改): those bad ratings opened in the period, how many are recorded and how many
+  were (or are) late.
 
 Percentiles are computed in Python (:mod:`hub.reports.stats`) so both databases agree. The work is a
 handful of grouped queries and one pass over the decided cases' durations: 100,000 cases well within
@@ -24,11 +30,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
+from sqlmodel import col
 
 from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.states import RUNNING
 from hub.catalogue.in_force import catalogue_in_force
-from hub.db.models import CaseRow, CaseWorkRow, RatingRow, table
+from hub.db.models import CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from hub.reports.stats import percentile
 from kernel.db import read_only
 from protocol.catalogue import Catalogue
@@ -37,6 +44,7 @@ from protocol.envelope import utcnow
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 
 _cases, _work, _ratings = table(CaseRow), table(CaseWorkRow), table(RatingRow)
+R = ReturnCallRow
 LEVELS = (5, 4, 3, 2, 1)
 """非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1."""
 BAD = frozenset({1, 2})
@@ -76,8 +84,13 @@ class Figures:
     received: int = 0
     decided: int = 0
     completed: int = 0
+    refused: int = 0
     rejected: int = 0
     withdrawn: int = 0
+    over_statutory: int = 0
+    return_calls: int = 0
+    return_calls_done: int = 0
+    return_calls_late: int = 0
     in_time: int = 0
     with_due: int = 0
     overdue: int = 0
@@ -113,8 +126,13 @@ class Figures:
             "received": self.received,
             "decided": self.decided,
             "completed": self.completed,
+            "refused": self.refused,
             "rejected": self.rejected,
             "withdrawn": self.withdrawn,
+            "over_statutory": self.over_statutory,
+            "return_calls": self.return_calls,
+            "return_calls_done": self.return_calls_done,
+            "return_calls_late": self.return_calls_late,
             "median_days": _round(self.median_days),
             "p95_days": _round(self.p95_days),
             "in_time_share": _round(self.in_time_share, 4),
@@ -225,6 +243,8 @@ def build(
             f.decided += n
             if outcome == "completed":
                 f.completed += n
+            elif outcome == "refused":
+                f.refused += n
             else:
                 f.rejected += n
             if in_time is not None:
@@ -242,6 +262,33 @@ def build(
         )
         for dept, code, n in conn.execute(late_open.group_by(_cases.c.department, _cases.c.item_code)):
             item(code, dept).overdue += n
+
+        late_law = select(_work.c.department, _work.c.item_code, func.count()).where(
+            _work.c.statutory_in_time.is_(False),
+            _work.c.decided_at >= lo,
+            _work.c.decided_at < hi,
+            *scoped(_work.c.department),
+        )
+        for dept, code, n in conn.execute(late_law.group_by(_work.c.department, _work.c.item_code)):
+            item(code, dept).over_statutory += n
+        late_law_open = select(_cases.c.department, _cases.c.item_code, func.count()).where(
+            _cases.c.status.in_([s.value for s in RUNNING]),
+            _cases.c.statutory_due >= period.start,
+            _cases.c.statutory_due <= min(period.end, today - timedelta(days=1)),
+            *scoped(_cases.c.department),
+        )
+        for dept, code, n in conn.execute(late_law_open.group_by(_cases.c.department, _cases.c.item_code)):
+            item(code, dept).over_statutory += n
+
+        calls = select(col(R.department), col(R.item_code), col(R.due_date), col(R.done_at)).where(
+            col(R.opened_at) >= lo, col(R.opened_at) < hi, *scoped(col(R.department))
+        )
+        unassigned_calls = Figures("", "")
+        for dept, code, due, done_at in conn.execute(calls):  # one per bad rating: few, counted here
+            f = item(code, dept) if code else unassigned_calls
+            f.return_calls += 1
+            f.return_calls_done += done_at is not None
+            f.return_calls_late += (local_date(done_at) if done_at is not None else today) > due
 
         rated_where = [_ratings.c.rated_at >= lo, _ratings.c.rated_at < hi, *scoped(_ratings.c.department)]
         ratings = select(_ratings.c.department, _ratings.c.item_code, _ratings.c.level, func.count()).where(
@@ -297,6 +344,7 @@ def build(
     for d in depts.values():
         _add(total, d)
     _add(total, unassigned)
+    _add(total, unassigned_calls)
     all_durations.sort()
     total.median_days, total.p95_days = percentile(all_durations, 0.5), percentile(all_durations, 0.95)
 
@@ -337,7 +385,21 @@ def _worst(items: Iterable[Figures], n: int, min_ratings: int) -> list[Figures]:
 
 
 def _add(into: Figures, f: Figures) -> None:
-    for name in ("received", "decided", "completed", "rejected", "withdrawn", "in_time", "with_due", "overdue"):
+    for name in (
+        "received",
+        "decided",
+        "completed",
+        "refused",
+        "rejected",
+        "withdrawn",
+        "in_time",
+        "with_due",
+        "overdue",
+        "over_statutory",
+        "return_calls",
+        "return_calls_done",
+        "return_calls_late",
+    ):
         setattr(into, name, getattr(into, name) + getattr(f, name))
     for level, n in f.ratings.items():
         into.ratings[level] += n

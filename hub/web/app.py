@@ -42,6 +42,7 @@ from hub.web.pages import auth as pages_auth
 from hub.web.pages import cases as pages_cases
 from hub.web.pages import reports as pages_reports
 from hub.web.pages.fleet import fleet_router
+from hub.web.pages.help import help_router
 from hub.web.services import Health, Operations, Services, dependencies
 from hub.web.sessions import DbStore, RotatingSessionConfig
 from hub.web.templating import template_config
@@ -49,7 +50,7 @@ from hub.web.templating import template_config
 if TYPE_CHECKING:
     from hub.runtime import HubRuntime
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "static_router"]
 
 _STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "hub_session"
@@ -104,6 +105,8 @@ _PAGES = [
     pages_cases.act,
     pages_cases.route,
     pages_cases.overdue_page,
+    pages_cases.return_calls_page,
+    pages_cases.record_return_call,
     pages_reports.reports_page,
     pages_admin.report_csv_page,
     pages_admin.audit_view,
@@ -113,8 +116,9 @@ _PAGES = [
 ]
 
 
-def _static() -> Router:
-    """The stylesheets: files, so the Content Security Policy needs no inline styles (hub.web.headers)."""
+def static_router() -> Router:
+    """The stylesheets and the help call's chime: files, so the Content Security Policy needs nothing inline
+    (hub.web.headers)."""
     return create_static_files_router(
         path="/static", directories=[_STATIC], opt={PUBLIC: True}, include_in_schema=False, name="static"
     )
@@ -135,7 +139,7 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
         exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), _static()],
+        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), help_router(), static_router()],
         guards=[Guard(services.users, config)],
         dependencies={
             **dependencies(services, Operations.from_runtime(runtime), config),

@@ -12,9 +12,10 @@ from typing import Any
 from jinja2 import Environment
 
 from hub.calendar.duedates import LOCAL_TZ
+from hub.web.text import fleet_labels
 from protocol.idnumber import mask
 
-__all__ = ["MINUTES", "SECONDS", "ago", "day", "duration", "install", "local", "num", "share"]
+__all__ = ["MINUTES", "SECONDS", "ago", "clock_offset", "day", "duration", "install", "local", "num", "share"]
 
 MINUTES = "%Y-%m-%d %H:%M"
 """The back office's times: to the minute."""
@@ -60,6 +61,17 @@ def duration(seconds: float | None) -> str:
     return ("-" if seconds < 0 else "") + text
 
 
+def clock_offset(seconds: float | None) -> str:
+    """A terminal's clock against the hub's (the terminal's minus the hub's), with its direction — and none
+    under a second, which is mostly the message's transit time: 3.0 秒（终端比中心快）, 与中心一致（相差不到 1 秒）."""
+    if seconds is None:
+        return "—"
+    words = fleet_labels()["clock"]
+    if abs(seconds) < 1:
+        return words["same"]
+    return f"{duration(abs(seconds))}（{words['ahead' if seconds > 0 else 'behind']}）"
+
+
 def ago(seconds: float | None) -> str:
     return "从未" if seconds is None else f"{duration(seconds)}前"
 
@@ -74,6 +86,7 @@ def install(env: Environment) -> None:
         "mask": mask,
         "duration": duration,
         "ago": ago,
+        "clock_offset": clock_offset,
     }
     env.filters.update(filters)
     env.globals.update(MINUTES=MINUTES, SECONDS=SECONDS)

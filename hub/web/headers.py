@@ -2,7 +2,8 @@
 
 Back-office pages show names, masked ID numbers and case details: nothing of them may stay in a browser's
 or a proxy's cache on a shared counter PC (``Cache-Control: no-store``; only the stylesheets under
-``/static`` may be cached). A Content Security Policy admits only the hub's own stylesheets and no script
+``/static`` may be cached). A Content Security Policy admits only the hub's own stylesheets, pictures and
+sounds (the chime of a resident's call for staff) and no script
 at all (the pages have none), so markup that slipped past escaping could neither run code nor load or send
 anything elsewhere. The API documentation under ``/schema`` is the one exception to the policy: it is
 Litestar's page, which loads its viewer from a CDN and holds no personal data.
@@ -18,7 +19,8 @@ from litestar.types import Message, Scope
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "add_security_headers"]
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",  # no page of the back office inside someone else's frame (clickjacking)

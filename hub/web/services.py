@@ -21,11 +21,14 @@ from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
+from hub.cases.returncalls import ReturnCalls
 from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
 from hub.catalogue.store import CatalogueStore
 from hub.fleet.board import FleetBoard
+from hub.fleet.help import HelpDesk
+from hub.ingest.committees import CommitteeNames
 from hub.ingest.listing import IngestRecords
 from hub.people.service import Users
 from hub.people.sessions import SessionTable
@@ -55,6 +58,8 @@ class Services:
     audit: AuditTrail
     reports: Reporter
     intake: IngestRecords
+    committees: CommitteeNames
+    return_calls: ReturnCalls
 
     @classmethod
     def build(
@@ -84,6 +89,8 @@ class Services:
             audit=AuditTrail(engine),
             reports=Reporter(engine, catalogue.current),
             intake=IngestRecords(engine),
+            committees=CommitteeNames(engine),
+            return_calls=ReturnCalls(engine),
         )
 
     @classmethod
@@ -108,11 +115,13 @@ class Health:
 
 @dataclass(frozen=True, slots=True)
 class Operations:
-    """The operators' services, which only a running hub has: fleet health, catalogue publishing, health."""
+    """The operators' services, which only a running hub has: fleet health, catalogue publishing, health,
+    residents' calls for staff (answered through the broker)."""
 
     fleet: FleetBoard
     publishing: CataloguePublishing
     health: Health
+    help: HelpDesk
 
     @classmethod
     def from_runtime(cls, runtime: HubRuntime) -> Operations:
@@ -121,6 +130,7 @@ class Operations:
             fleet=FleetBoard(runtime.engine, lambda: fleet.settings, fleet.desired),
             publishing=runtime.catalogue,
             health=Health(runtime.worker.connected.is_set, runtime.metrics.registry),
+            help=runtime.help,
         )
 
 
@@ -143,9 +153,12 @@ def dependencies(services: Services, operations: Operations, config: WebConfig) 
         "audit": services.audit,
         "reports": services.reports,
         "intake": services.intake,
+        "committees": services.committees,
+        "return_calls": services.return_calls,
         "fleet": operations.fleet,
         "publishing": operations.publishing,
         "health": operations.health,
+        "help_desk": operations.help,
         "web_config": config,
     }
     return {name: _provide(value) for name, value in provided.items()}

@@ -1,5 +1,6 @@
 """The one Jinja environment of the hub's pages (back office, fleet and catalogue): the templates under
-``templates/``, the filters of :mod:`hub.web.filters`, the words of :mod:`hub.web.text`."""
+``templates/``, the filters of :mod:`hub.web.filters`, the words of :mod:`hub.web.text`, the frame of
+:func:`hub.web.chrome.chrome`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from hub.web import filters, text
+from hub.web.chrome import chrome
 
 __all__ = ["TEMPLATES", "environment", "template_config"]
 
@@ -28,6 +30,7 @@ def environment() -> Environment:
     )
     filters.install(env)
     env.globals.update(text.template_globals())
+    env.globals["chrome"] = chrome
     return env
 
 

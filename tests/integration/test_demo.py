@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -115,3 +116,61 @@ def health_terminals(hub_url: str) -> int:
     except OSError:
         return 0
     return sum(1 for t in data["terminals"] if t["online"])
+
+
+def test_the_demo_says_when_its_broker_dies_and_brings_it_back(tmp_path):
+    """Mosquitto is killed under a running demo: the demo says so — the part, its exit code, its log's last
+    lines — starts it again on its port, and a case submitted at the terminal afterwards reaches the hub."""
+    from hub import casekey
+
+    out = tmp_path / "demo.out"
+    folder = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shegong.cli", "demo", "--dir", str(folder), "--fresh"]
+        + ["--hub-port", "0", "--kiosk-port", "0", "--terminals", "1"],
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SHEGONG_LOG_LEVEL": "WARNING"},
+    )
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="the demo's banner")
+        hub_url = next(line.split()[1] for line in out.read_text().splitlines() if line.strip().startswith("hub:"))
+        wait_for(lambda: health_terminals(hub_url) == 1, timeout=120, what="the terminal online at the hub")
+        brokers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "mosquitto"]
+        assert len(brokers) == 1, "the demo runs one broker"
+        brokers[0].kill()
+
+        wait_for(lambda: "demo: broker (mosquitto) restarted" in out.read_text(), timeout=30, what="the restart")
+        text = out.read_text()
+        assert "demo: broker (mosquitto) stopped (exit code -9)" in text
+        assert f"demo: last lines of {folder / 'broker' / 'mosquitto.log'}:" in text, "its log's last lines"
+        again = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "mosquitto"]
+        assert len(again) == 1 and again[0].pid != brokers[0].pid
+        assert proc.poll() is None, "the demo goes on"
+
+        terminal = "JW001-K1"
+        submitted = subprocess.run(
+            [sys.executable, "-m", "shegong.cli", "edge", "submit", "--item", "MZ-001"]
+            + ["--id-number", "310101195503120029", "--name", "张三"],
+            env={
+                **os.environ,
+                **casekey.for_one_machine(folder),
+                "SHEGONG_EDGE_CONFIG": str(folder / "edge.toml"),
+                "SHEGONG_TERMINAL_ID": terminal,
+                "SHEGONG_COMMITTEE_CODE": "JW001",
+                "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
+            },
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        case_id = json.loads(submitted.stdout)["case_id"]
+        wait_for(lambda: _hub_has(folder / "hub.db", case_id), timeout=90, what="the case at the hub")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
+def _hub_has(db, case_id: str) -> bool:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM cases WHERE case_id = ?", (case_id,)).fetchone()[0] == 1

@@ -106,6 +106,9 @@ def test_an_upgraded_terminal_drops_its_device_key_and_gets_its_holder_keys_from
         # The rest of that release's schema (e0013 dropped these columns), and its revision.
         conn.execute("ALTER TABLE ratings ADD COLUMN reason VARCHAR NOT NULL DEFAULT ''")
         conn.execute("ALTER TABLE case_events ADD COLUMN department VARCHAR NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE cases DROP COLUMN reconciled_at")  # e0015 added these
+        conn.execute("ALTER TABLE ratings DROP COLUMN reconciled_at")
+        conn.execute("DROP TABLE hub_anchors")
         conn.execute("UPDATE alembic_version SET version_num = 'e0011'")
 
     upgraded = edge_factory("T1")  # migrates to head

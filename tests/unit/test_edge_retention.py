@@ -58,6 +58,14 @@ class Story:
     status: CaseStatus | None
     status_at: datetime = OLD
     queued_again: bool = False  # an outbox row of it still there (say, parked) though the hub acked it
+    reconciled: bool = True  # a night's reconciliation confirmed the hub holds it
+
+
+def _confirm(engine, table: str = "cases", column: str = "case_id", ids: list[str] | None = None) -> None:
+    """What a nightly reconciliation does once the hub says it holds these (all of ``table``: None)."""
+    where = f" WHERE {column} IN ({','.join(repr(i) for i in ids)})" if ids is not None else ""
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {table} SET reconciled_at = :t{where}"), {"t": NOW.replace(tzinfo=None)})
 
 
 def _live(edge: EdgeRuntime, story: Story, n: int = 1) -> str:
@@ -65,6 +73,8 @@ def _live(edge: EdgeRuntime, story: Story, n: int = 1) -> str:
     case_id = str(case.case_id)
     if story.acked_at is not None:
         edge.outbox.acked([case_id], at=story.acked_at)
+        if story.reconciled:
+            _confirm(edge.engine, ids=[case_id])
     if story.status is not None:
         event = CaseEvent(
             event_id=next(_event_ids), case_id=case.case_id, version=1, status=story.status, at=story.status_at
@@ -101,6 +111,7 @@ def _exists(edge: EdgeRuntime, table: str, column: str, value: str) -> bool:
         pytest.param(Story(OLD, CaseStatus.MORE_MATERIALS), False, id="acked-waiting-for-materials"),
         pytest.param(Story(OLD, CaseStatus.COMPLETED, status_at=RECENT), False, id="closed-recently"),
         pytest.param(Story(RECENT, CaseStatus.COMPLETED), False, id="acked-recently"),
+        pytest.param(Story(OLD, CaseStatus.COMPLETED, reconciled=False), False, id="acked-closed-old-unreconciled"),
     ],
 )
 def test_only_acked_closed_and_old_cases_are_purged(edge, story, purged):
@@ -134,6 +145,7 @@ def test_only_acked_old_ratings_whose_case_is_gone_are_purged(edge, acked, rated
     rid = str(rating.rating_id)
     if acked:
         edge.outbox.acked([rid])
+        _confirm(edge.engine, "ratings", "rating_id", [rid])
     dry = edge.retention.purge(now=NOW, dry_run=True)
     assert edge.retention.purge(now=NOW) == dry
     assert _exists(edge, "ratings", "rating_id", rid) is not purged
@@ -163,7 +175,13 @@ def test_my_cases_still_shows_what_remains_and_one_audit_entry_counts_the_purge(
         assert audit.verify(conn) == (before + 1, None)
     (entry,) = entries
     assert (entry["actor"], entry["action"], entry["subject"]) == ("terminal", "retention.purged", "retention")
-    assert json.loads(entry["data"]) == {"cases": 2, "case_events": 2, "ratings": 0, "retention_days": 30}
+    assert json.loads(entry["data"]) == {
+        "cases": 2,
+        "case_events": 2,
+        "ratings": 0,
+        "open_cases": 0,
+        "retention_days": 30,
+    }
 
     assert edge.retention.purge(now=NOW) == PurgeCounts()  # nothing left to purge: nothing recorded
     edge.retention.purge(now=NOW, dry_run=True)
@@ -196,6 +214,7 @@ def test_a_database_made_with_incremental_auto_vacuum_gives_freed_pages_back(tmp
             for n in range(40)
         ]
         rt.outbox.acked(ids, at=OLD)
+        _confirm(rt.engine)
         for i, case_id in enumerate(ids):
             rt.cases.apply_events(
                 [CaseEvent(event_id=i + 1, case_id=uuid.UUID(case_id), version=1, status=CaseStatus.COMPLETED, at=OLD)]
@@ -269,6 +288,29 @@ def test_what_goes_is_gone_from_the_files_not_only_from_the_tables(edge, setting
     assert _in_files(settings.data_dir, reason), "until the hub has it, the reason waits in the outbox"
 
     edge.outbox.acked([str(rating.rating_id)])  # the hub's ack, as the sync agent applies it
+    _confirm(edge.engine, "ratings")
     assert edge.retention.purge(now=NOW) == PurgeCounts(cases=1, case_events=1, ratings=1)
     assert _in_files(settings.data_dir, reason) == []
     assert _in_files(settings.data_dir, note) == []
+
+
+def test_a_case_never_closed_goes_after_the_open_case_limit_and_is_counted(tmp_path: Path):
+    """The centre forgot a case: acked and reconciled, it still leaves the terminal after the limit."""
+    settings = EdgeSettings(
+        terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "e", retention_days=30, open_case_limit_days=60
+    )
+    with EdgeRuntime(settings) as rt:
+        rt.cases.set_lookup_key(bytes(range(32)))
+        long_ago = NOW - timedelta(days=61)
+        forgotten = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)), now=long_ago)
+        younger = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(2)), now=OLD)
+        for case in (forgotten, younger):
+            rt.outbox.acked([str(case.case_id)], at=case.created_at)
+        _confirm(rt.engine)
+        with rt.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE cases SET status = 'accepted', status_at = created_at")
+            )  # opened by the centre, never closed
+        assert rt.retention.purge(now=NOW) == PurgeCounts(cases=1, open_cases=1)
+        assert rt.cases.get(str(forgotten.case_id)) is None
+        assert rt.cases.get(str(younger.case_id)) is not None

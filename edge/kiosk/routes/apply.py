@@ -222,6 +222,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         accepted_at=accepted,
         due=kiosk.directory.due_date(item, accepted.date()),
         promised_days=item.promised_days,
+        done_on_spot=item.done_on_spot,
         agent=case.agent,
         progress=progress_payload(kiosk.config.progress_url, case.receipt_no, case.query_code),
     )

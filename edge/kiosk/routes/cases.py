@@ -27,12 +27,13 @@ from edge.kiosk.routes.home import kiosk_of
 from edge.kiosk.session import KioskSession
 from edge.store.cases import LookupUnavailable
 from protocol import idnumber
+from protocol.cases import CaseStatus
 
 __all__ = ["ROUTES"]
 
 log = logging.getLogger(__name__)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-_STATUSES = {"submitted", "accepted", "under_review", "more_materials", "completed", "rejected", "withdrawn"}
+_STATUSES = {s.value for s in CaseStatus}
 
 
 def _view(kiosk: Kiosk, lang: str, case: dict[str, Any]) -> dict[str, Any]:

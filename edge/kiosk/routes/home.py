@@ -108,7 +108,7 @@ async def call_staff(request: Request[Any, Any, Any]) -> Response[Any]:
     session = kiosk.session(request)
     if session is not None:
         session.help_called = True
-    await asyncio.to_thread(kiosk.runtime.alarms.raise_, "help_requested", "居民在自助终端呼叫工作人员")
+    await asyncio.to_thread(kiosk.runtime.help.call)
     log.info("resident called staff at the kiosk")
     target = safe_next(str(form.get("next", "/")))
     return redirect(target + ("&" if "?" in target else "?") + "help=1")

@@ -65,20 +65,19 @@ def staff_login_post(request: Request[Any, Any, Any], data: Form) -> Response[An
     if session is None:
         session = kiosk.sessions.anonymous()
         set_session_cookie(response, session.sid)
-    session.staff_id = staff_id
+    kiosk.sessions.sign_in_staff(staff_id, session)
     session.help_called = False
-    kiosk.runtime.alarms.clear("help_requested")
-    log.info("staff %s logged in at the kiosk", staff_id)
+    kiosk.runtime.help.ended()
+    log.info("staff %s logged in at the kiosk for %.0f s", staff_id, kiosk.sessions.staff_signin)
     return response
 
 
 @post("/staff/logout", sync_to_thread=False)
 def staff_logout(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
-    kiosk = kiosk_of(request)
-    session = kiosk.session(request)
-    if session is not None:
-        session.staff_id = None
-        session.staff_answers.clear()  # they were this staff member's to vouch for
+    """One tap ends the staff sign-in, in this session and for the residents after it."""
+    who = kiosk_of(request).sessions.sign_out_staff()
+    if who is not None:
+        log.info("staff %s signed out at the kiosk", who)
     return redirect(safe_next(str(data.get("next", "/")), "/"))
 
 

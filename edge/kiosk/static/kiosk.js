@@ -11,13 +11,42 @@
     history.replaceState(null, "", body.dataset.path);
   }
 
+  // On-screen keypads (templates/_keypad.html): a tapped key types into its field; no system keyboard.
+  document.addEventListener("click", function (e) {
+    var key = e.target.closest ? e.target.closest("[data-key]") : null;
+    var pad = key ? key.closest(".keypad") : null;
+    var field = pad ? document.getElementById(pad.dataset.for) : null;
+    if (!field) { return; }
+    var k = key.dataset.key;
+    var max = field.maxLength > 0 ? field.maxLength : 64;
+    if (k === "back") { field.value = field.value.slice(0, -1); }
+    else if (k === "clear") { field.value = ""; }
+    else if (field.value.length < max) { field.value += k; }
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
   var stream = new EventSource("/events");
   stream.onmessage = function (e) {
     try {
       var m = JSON.parse(e.data);
       if (m.go) { stream.close(); location.replace(m.go); }
+      if (m.help) { // the hub answered the call for staff: say who is coming
+        var notice = document.getElementById("help-notice");
+        var text = document.getElementById("help-text");
+        if (notice && text) { text.textContent = notice.dataset.answered.replace("{name}", m.help); }
+      }
     } catch (_) { /* not ours */ }
   };
+
+  // The staff sign-in runs out: the welcome page shows 工作人员登录 again; elsewhere the bar goes (the
+  // server no longer takes anything as staff), without losing what is typed on the page.
+  if (body.dataset.staffLeft) {
+    setTimeout(function () {
+      if (location.pathname === "/") { location.reload(); return; }
+      var bar = document.getElementById("staffbar");
+      if (bar) { bar.hidden = true; }
+    }, Number(body.dataset.staffLeft) * 1000);
+  }
 
   if (body.dataset.session !== "1") { return; }
   var idleMs = Number(body.dataset.idle) * 1000;

@@ -241,8 +241,13 @@ class FiguresOut(msgspec.Struct):
     received: int
     decided: int
     completed: int
+    refused: int
     rejected: int
     withdrawn: int
+    over_statutory: int
+    return_calls: int
+    return_calls_done: int
+    return_calls_late: int
     median_days: float | None
     p95_days: float | None
     in_time_share: float | None

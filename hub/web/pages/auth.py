@@ -13,10 +13,11 @@ from litestar.response import Redirect, Template
 
 from hub.cases.queries import CaseQueries
 from hub.people.passwords import MIN_LENGTH
-from hub.people.roles import Permission, Principal, can
+from hub.people.roles import Principal
 from hub.people.service import BadCredentials, InvalidUser, Users
 from hub.people.throttle import TooManyAttempts
 from hub.web.auth import PUBLIC, client_of, signed_in
+from hub.web.chrome import landing
 from hub.web.pages.common import field, page
 from hub.web.sessions import ROTATE
 
@@ -101,12 +102,5 @@ async def password_submit(
 
 @get("/", include_in_schema=False, sync_to_thread=False)
 def index(who: NamedDependency[Principal]) -> Redirect:
-    for target, permission in (
-        ("/queue", Permission.CASE_ACT),
-        ("/overdue", Permission.OVERDUE_READ),
-        ("/audit", Permission.AUDIT_READ),
-        ("/calendar", Permission.CALENDAR_READ),
-    ):
-        if can(who, permission):
-            return Redirect(target, status_code=303)
-    return Redirect("/login", status_code=303)
+    """The signed-in user's landing page (:func:`hub.web.chrome.landing`)."""
+    return Redirect(landing(who), status_code=303)

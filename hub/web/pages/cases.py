@@ -1,4 +1,5 @@
-"""The department queue, one case with its timeline and actions, and the overdue board."""
+"""The department queue, one case with its timeline and actions, the overdue board, and the return calls
+bad ratings opened (回访整改)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from hub.cases.messages import ACTION_LABELS
+from hub.calendar.duedates import local_date
+from hub.cases.messages import ACTION_LABELS, RETURN_CALL_DONE
 from hub.cases.queries import CaseQueries
-from hub.cases.states import OPEN, Action
+from hub.cases.returncalls import ReturnCalls
+from hub.cases.states import OPEN, TRANSITIONS, Action
 from hub.cases.workflow import CaseConflict, InvalidAction, Workflow
 from hub.catalogue.in_force import CatalogueInForce
-from hub.people.roles import Permission, Principal
+from hub.errors import HubError
+from hub.ingest.committees import CommitteeNames
+from hub.people.roles import Permission, Principal, can
+from hub.people.service import Users
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, fields, flash, page, redirect_back
 from protocol.cases import CaseStatus
+from protocol.envelope import utcnow
 
-__all__ = ["act", "case_page", "overdue_page", "queue_page", "route"]
+__all__ = ["act", "case_page", "overdue_page", "queue_page", "record_return_call", "return_calls_page", "route"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PAGE = 50
@@ -31,6 +38,7 @@ def queue_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
+    committees: NamedDependency[CommitteeNames],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
     status: Annotated[str | None, QueryParameter(max_length=32)] = None,
     mine: FromQuery[bool] = False,
@@ -45,6 +53,7 @@ def queue_page(
         "queue.html",
         names=names,
         result=result,
+        committee_names=committees.all(),
         departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
         department=department or "",
         status=status or "",
@@ -61,8 +70,13 @@ def case_page(
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
     catalogue: NamedDependency[CatalogueInForce],
+    committees: NamedDependency[CommitteeNames],
+    users: NamedDependency[Users],
     case_id: FromPath[str],
 ) -> Template:
+    """One case: its facts (the committee by name), its history (the submission by its committee and, for
+    代办, the social worker; each later step by the person's name), and its actions one at a time, each
+    saying what the resident will see."""
     detail = cases.detail(who, case_id)
     return page(
         request,
@@ -71,6 +85,9 @@ def case_page(
         names=cases.department_names,
         d=detail,
         c=detail.case,
+        committee=committees.label(detail.case.committee),
+        actors=users.display_names(),
+        targets={a.value: t.target.value for a, t in TRANSITIONS.items()},
         departments=[(d.code, d.name) for d in catalogue.current().departments],
     )
 
@@ -142,3 +159,48 @@ def overdue_page(
         department=department or "",
         departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
     )
+
+
+@get("/return-calls", opt={PERMISSION: Permission.CASE_READ}, include_in_schema=False, sync_to_thread=True)
+def return_calls_page(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    cases: NamedDependency[CaseQueries],
+    return_calls: NamedDependency[ReturnCalls],
+    open_only: FromQuery[bool] = False,
+) -> Template:
+    """The return calls (回访整改) bad ratings opened for the user's departments, open ones first."""
+    names = cases.department_names
+    calls = return_calls.listing(who, cases.departments_for(who), open_only)
+    return page(
+        request,
+        who,
+        "return_calls.html",
+        names=names,
+        calls=calls,
+        department_names=names,
+        today=local_date(utcnow()),
+        open_only=open_only,
+        item_name=cases.item_name,
+        may_record=can(who, Permission.CASE_ACT),
+    )
+
+
+@post(
+    "/return-calls/{rating_id:str}", opt={PERMISSION: Permission.CASE_ACT}, include_in_schema=False, sync_to_thread=True
+)
+def record_return_call(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    return_calls: NamedDependency[ReturnCalls],
+    rating_id: FromPath[str],
+    data: Form,
+) -> Redirect:
+    """Record what the call found and what was put right."""
+    try:
+        return_calls.record(who, rating_id, field(data, "reached") == "yes", field(data, "outcome"))
+    except HubError as exc:
+        flash(request, "error", str(exc))
+    else:
+        flash(request, "ok", RETURN_CALL_DONE)
+    return redirect_back("/return-calls")

@@ -1,7 +1,8 @@
-"""Catalogue pages (mounted under ``/fleet/catalogue``): versions, the draft and its changes, a form for
-the fields operators change most (name, description, promised time, materials), import and export of
-the whole catalogue as JSON, and publishing (through :class:`~hub.catalogue.publishing.CataloguePublishing`,
-the dependency ``publishing``).
+"""Catalogue pages (mounted under ``/fleet/catalogue``): versions, the draft and its changes, an editor of
+every field of an item the kiosk shows (:mod:`hub.web.pages.catalogue_form`; an English text older than
+its Chinese source is flagged, :mod:`hub.catalogue.translations`), import and export of the whole
+catalogue as JSON, and publishing after a confirmation page that lists the changes and the stale English
+(through :class:`~hub.catalogue.publishing.CataloguePublishing`, the dependency ``publishing``).
 
 Reading needs what the enclosing router asks (``fleet.read``); changing and publishing is for managers
 and operators (:func:`writers_only`) — auditors read only."""
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
@@ -20,15 +21,17 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from hub.catalogue import translations
 from hub.catalogue.publishing import CataloguePublishing
-from hub.catalogue.store import CatalogueError
 from hub.errors import HubError, NotFound, PermissionDenied
 from hub.web.auth import principal_of
-from protocol.catalogue import Catalogue, Material, ServiceItem
+from hub.web.pages.catalogue_form import BLANK_ROWS, changes_from_form
+from hub.web.text import fleet_labels
+from protocol.catalogue import Catalogue, ServiceItem
 
 __all__ = ["catalogue_router"]
 
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 _BASE = "/fleet/catalogue"
 WRITER_ROLES = frozenset({"manager", "operator"})
 
@@ -72,10 +75,11 @@ def _page(publishing: CataloguePublishing, notice: str = "", error: bool = False
         "latest": latest,
         "shown": shown,
         "changes": _changes(draft, store.get(latest.version) if latest and draft else None),
+        "stale": translations.stale_in(store.engine, shown) if shown else {},
         "notice": notice,
         "error": error,
     }
-    return Template("catalogue/index.html", context=context, status_code=status)
+    return Template("catalogue/index.html", context=context, status_code=status, media_type=MediaType.HTML)
 
 
 @get("/", sync_to_thread=True, name="catalogue:index", include_in_schema=False)
@@ -103,25 +107,57 @@ def discard_draft(request: Request[Any, Any, Any], publishing: NamedDependency[C
 
 @post("/publish", name="catalogue:publish", sync_to_thread=True, guards=[writers_only], include_in_schema=False)
 def publish(request: Request[Any, Any, Any], publishing: NamedDependency[CataloguePublishing], data: Form) -> Any:
-    return _act(publishing, lambda: publishing.publish(_actor(request), data.get("note", "")), "已发布并通知各终端")
+    """Publishing asks first: without ``confirm=yes`` the page lists what changes and which English is
+    stale, and publishes only from its own button."""
+    if data.get("confirm") != "yes":
+        store = publishing.store
+        draft, latest = store.draft(), store.latest()
+        if draft is None:
+            return _page(publishing)
+        context = {
+            "section": "catalogue",
+            "draft": draft,
+            "latest": latest,
+            "changes": _changes(draft, store.get(latest.version) if latest else None),
+            "stale": translations.stale_in(store.engine, draft),
+            "note": data.get("note", ""),
+        }
+        return Template("catalogue/publish.html", context=context, media_type=MediaType.HTML)
+    done = fleet_labels()["catalogue"]["published"]
+    return _act(publishing, lambda: publishing.publish(_actor(request), data.get("note", "")), done)
 
 
 @get("/items/{code:str}", sync_to_thread=True, name="catalogue:item", include_in_schema=False)
-def item_form(publishing: NamedDependency[CataloguePublishing], code: FromPath[str]) -> Template:
+def item_form(
+    publishing: NamedDependency[CataloguePublishing], code: FromPath[str], msg: FromQuery[str] = ""
+) -> Template:
     draft = publishing.store.draft()
     catalogue = draft or publishing.store.get()
     item = catalogue.get(code)
     if item is None:
         raise NotFound(f"没有事项 {code}")
-    context = {"section": "catalogue", "item": item, "editable": draft is not None}
-    return Template("catalogue/item.html", context=context)
+    return _item_page(publishing, item, editable=draft is not None, saved=msg)
 
 
-def _materials(item: ServiceItem, text: str) -> list[dict[str, Any]]:
-    """One material name per line; a name already listed keeps its form, count and flags."""
-    known = {m.name: m for m in item.materials}
-    names = [line.strip() for line in text.splitlines() if line.strip()]
-    return [(known.get(n) or Material(name=n)).model_dump(mode="json") for n in names]
+def _item_page(
+    publishing: CataloguePublishing,
+    item: ServiceItem,
+    editable: bool,
+    notice: str = "",
+    status: int = 200,
+    saved: str = "",
+) -> Template:
+    context = {
+        "section": "catalogue",
+        "item": item,
+        "editable": editable,
+        "stale": translations.stale(publishing.store.engine, item),
+        "blank_rows": BLANK_ROWS,
+        "fee_yuan": f"{item.fee_fen / 100:.2f}",
+        "notice": notice or saved,
+        "error": bool(notice),
+    }
+    return Template("catalogue/item.html", context=context, status_code=status, media_type=MediaType.HTML)
 
 
 @post(
@@ -136,22 +172,15 @@ def item_save(
         current = (store.draft() or store.get()).get(code)
         if current is None:
             raise NotFound(f"没有事项 {code}")
-        try:
-            changes: dict[str, Any] = {
-                "name": data.get("name", current.name).strip(),
-                "description": data.get("description", current.description).strip(),
-                "promised_days": int(data.get("promised_days", current.promised_days)),
-                "statutory_days": int(data.get("statutory_days", current.statutory_days)),
-                "materials": _materials(current, data.get("materials", "")),
-            }
-        except ValueError:
-            raise CatalogueError("时限须为整数（工作日）") from None
-        store.update_item(code, changes, _actor(request))
+        changes = changes_from_form(current, data)
+        store.update_item(code, changes, _actor(request), english_confirmed=data.get("english_confirmed") == "on")
     except HubError as exc:
         item = (store.draft() or store.get()).get(code)
-        context = {"section": "catalogue", "item": item, "editable": True, "notice": str(exc), "error": True}
-        return Template("catalogue/item.html", context=context, status_code=exc.status_code)
-    return Redirect(f"{_BASE}/?msg=已保存 {code}（草稿）", status_code=303)
+        if item is None:
+            raise
+        return _item_page(publishing, item, editable=True, notice=str(exc), status=exc.status_code)
+    saved = fleet_labels()["catalogue"]["saved"].format(code=code)
+    return Redirect(f"{_BASE}/items/{code}?msg={saved}", status_code=303)
 
 
 @get("/export", sync_to_thread=True, name="catalogue:export", include_in_schema=False)

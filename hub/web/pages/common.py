@@ -1,4 +1,5 @@
-"""What every page has: the signed-in user, the navigation their role allows, flash messages."""
+"""What every back-office page has: the signed-in user, their departments, flash messages (the navigation
+is the frame's, :mod:`hub.web.chrome`, on every page alike)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,9 @@ from typing import Any
 from litestar import Request
 from litestar.response import Redirect, Template
 
-from hub.people.roles import Permission, Principal, can
+from hub.people.roles import Principal
 
 __all__ = ["field", "fields", "flash", "page", "redirect_back"]
-
-_NAV = [
-    ("/queue", "待办队列", Permission.CASE_READ),
-    ("/overdue", "超期督办", Permission.OVERDUE_READ),
-    ("/reports", "绩效评估", Permission.REPORT_READ),
-    ("/audit", "电子监察", Permission.AUDIT_READ),
-    ("/calendar", "节假日", Permission.CALENDAR_READ),
-]
-ROLE_LABELS = {"manager": "中心主任", "clerk": "经办人", "auditor": "监察员", "operator": "运维"}
 
 
 def flash(request: Request[Any, Any, Any], kind: str, text: str) -> None:
@@ -38,18 +30,15 @@ def page(
     names: Mapping[str, str] | None = None,
     **context: Any,
 ) -> Template:
-    """``template`` with the user, their navigation and flash messages; ``names``: department code → name
+    """``template`` with the user and flash messages; ``names``: department code → name
     (:attr:`hub.cases.queries.CaseQueries.department_names`), to show the user's departments."""
     messages = request.session.pop("flash", []) if "session" in request.scope else []
-    nav = [(href, label, href == request.url.path) for href, label, p in _NAV if who and can(who, p)]
     names = names or {}
     who_departments = "、".join(names.get(d, d) for d in sorted(who.departments)) if who else ""
     return Template(
         template,
         context={
             "who": who,
-            "role_label": ROLE_LABELS.get(who.role.value, "") if who else "",
-            "nav": nav,
             "who_departments": who_departments,
             "messages": messages,
             **context,

@@ -20,6 +20,8 @@ from litestar.response import Template
 from hub.errors import NotFound
 from hub.fleet import view
 from hub.fleet.board import FleetBoard
+from hub.fleet.help import HelpDesk
+from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission
 from hub.web.auth import PERMISSION
 from hub.web.pages.catalogue import catalogue_router
@@ -54,6 +56,8 @@ def _html(template: str, **context: Any) -> Template:
 @get("/", sync_to_thread=True, name="fleet:dashboard", include_in_schema=False)
 def dashboard(
     fleet: NamedDependency[FleetBoard],
+    help_desk: NamedDependency[HelpDesk],
+    committees: NamedDependency[CommitteeNames],
     sort: FromQuery[str] = "problems",
     dir: FromQuery[str] = "",  # noqa: A002
 ) -> Template:
@@ -77,11 +81,15 @@ def dashboard(
         columns=COLUMNS,
         sort=sort,
         desc=desc,
+        committee_of=committees.by_terminal(),
+        help_waiting=help_desk.waiting(),
     )
 
 
 @get("/terminals/{terminal_id:str}", sync_to_thread=True, name="fleet:terminal", include_in_schema=False)
-def terminal_page(fleet: NamedDependency[FleetBoard], terminal_id: FromPath[str]) -> Template:
+def terminal_page(
+    fleet: NamedDependency[FleetBoard], committees: NamedDependency[CommitteeNames], terminal_id: FromPath[str]
+) -> Template:
     history = fleet.history(terminal_id)
     if history is None:
         raise NotFound(f"没有终端 {terminal_id}")
@@ -92,14 +100,28 @@ def terminal_page(fleet: NamedDependency[FleetBoard], terminal_id: FromPath[str]
         alerts=history.alerts,
         beats=history.heartbeats,
         links=history.links,
+        night=history.night,
         settings=fleet.settings,
+        committee=committees.by_terminal().get(terminal_id, ""),
     )
 
 
 @get("/alerts", sync_to_thread=True, name="fleet:alerts", include_in_schema=False)
-def alerts_page(fleet: NamedDependency[FleetBoard], all: FromQuery[int] = 0) -> Template:  # noqa: A002
+def alerts_page(
+    fleet: NamedDependency[FleetBoard],
+    help_desk: NamedDependency[HelpDesk],
+    committees: NamedDependency[CommitteeNames],
+    all: FromQuery[int] = 0,  # noqa: A002
+) -> Template:
     rows = fleet.alerts(active_only=not all)
-    return _html("fleet/alerts.html", section="alerts", alerts=rows, show_all=bool(all))
+    return _html(
+        "fleet/alerts.html",
+        section="alerts",
+        alerts=rows,
+        show_all=bool(all),
+        committee_of=committees.by_terminal(),
+        help_waiting=help_desk.waiting(),
+    )
 
 
 @dataclass

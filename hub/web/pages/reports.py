@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from litestar import Request, get
@@ -10,8 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
+from hub.calendar.duedates import LOCAL_TZ
 from hub.cases.queries import CaseQueries
 from hub.catalogue.in_force import CatalogueInForce
+from hub.fleet.help import HelpDesk
 from hub.people.roles import Permission, Principal
 from hub.reports.reporter import Reporter
 from hub.web import charts
@@ -29,6 +31,7 @@ def reports_page(
     reports: NamedDependency[Reporter],
     cases: NamedDependency[CaseQueries],
     catalogue: NamedDependency[CatalogueInForce],
+    help_desk: NamedDependency[HelpDesk],
     start: FromQuery[date | None] = None,
     end: FromQuery[date | None] = None,
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
@@ -67,4 +70,8 @@ def reports_page(
         departments=[(d.code, d.name) for d in catalogue.current().departments],
         csv_href=f"/api/reports.csv?{query}",
         csv_page=f"/reports.csv?{query}",
+        help_calls=help_desk.summary(
+            datetime.combine(period.start, time(), LOCAL_TZ),
+            datetime.combine(period.end + timedelta(days=1), time(), LOCAL_TZ),
+        ),
     )

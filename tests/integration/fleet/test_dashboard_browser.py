@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from harness.broker import free_port
 from hub.db.models import TerminalRow, table
+from hub.web.app import static_router
 from hub.web.config import WebConfig
 from hub.web.pages.fleet import fleet_router
 from hub.web.services import Operations, Services, dependencies
@@ -39,7 +40,9 @@ def serve() -> Iterator[Any]:
     def start(runtime: Any) -> str:
         port = free_port()
         provided = dependencies(Services.from_runtime(runtime), Operations.from_runtime(runtime), WebConfig("x" * 64))
-        app = Litestar(route_handlers=[fleet_router()], dependencies=provided, template_config=template_config())
+        app = Litestar(
+            route_handlers=[fleet_router(), static_router()], dependencies=provided, template_config=template_config()
+        )
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

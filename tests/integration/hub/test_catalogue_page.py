@@ -22,12 +22,19 @@ def test_a_catalogue_edit_on_the_catalogue_page_is_recorded_under_the_signed_in_
         "description": "居住证有效期满前办理签注。",
         "promised_days": "2",
         "statutory_days": "15",
-        "materials": "居住证\n身份证",
+        "materials-0-name": "居住证",
+        "materials-0-required": "on",
+        "materials-1-name": "身份证",
+        "materials-1-required": "on",
         "_csrf_token": token,
     }
     saved = client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text
-    published = client.post("/fleet/catalogue/publish", data={"note": "缩短签注时限", "_csrf_token": token})
+    asked = client.post("/fleet/catalogue/publish", data={"note": "缩短签注时限", "_csrf_token": token})
+    assert asked.status_code == 200 and "确认发布" in asked.text and "修改 GA-003" in asked.text  # asked first
+    published = client.post(
+        "/fleet/catalogue/publish", data={"note": "缩短签注时限", "confirm": "yes", "_csrf_token": token}
+    )
     assert published.status_code == 200 and "已发布" in published.text
     assert client.post("/fleet/catalogue/draft", data={"_csrf_token": token}).status_code == 200
     assert client.post("/fleet/catalogue/draft/discard", data={"_csrf_token": token}).status_code == 200

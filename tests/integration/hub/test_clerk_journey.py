@@ -55,10 +55,12 @@ def test_a_clerk_takes_asks_for_materials_and_approves_and_the_terminal_follows(
     row.locator("a").click()
     page.wait_for_url(f"{web}/cases/{case_id}")
 
+    page.click("details[data-action=accept] summary")  # one action at a time: open it, then confirm
     page.click("form[data-action=accept] button")
     page.wait_for_selector("text=已执行「受理」")
     wait_for(lambda: _terminal_has(edge, case_id, "accepted", 2), what="受理 at the terminal")
 
+    page.click("details[data-action=request_materials] summary")
     notice = page.locator("form[data-action=request_materials]")
     notice.locator("input[value='居民户口簿']").check()
     notice.locator("textarea[name=other_materials]").fill("近三个月居住证明")
@@ -69,10 +71,12 @@ def test_a_clerk_takes_asks_for_materials_and_approves_and_the_terminal_follows(
     status_note = edge.cases.get(case_id)["status_note"]
     assert "1. 居民户口簿" in status_note and "2. 近三个月居住证明" in status_note and "户籍信息需核对" in status_note
 
+    page.click("details[data-action=resume] summary")
     page.click("form[data-action=resume] button")
     page.wait_for_selector("text=已执行「补正材料已收齐」")
     wait_for(lambda: _terminal_has(edge, case_id, "under_review", 4), what="审核中 at the terminal")
 
+    page.click("details[data-action=complete] summary")
     page.locator("form[data-action=complete] textarea").fill("符合条件，津贴次月发放")
     page.click("form[data-action=complete] button")
     page.wait_for_selector("text=已执行「办结（批准）」")

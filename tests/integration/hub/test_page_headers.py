@@ -92,6 +92,7 @@ def test_the_pages_work_under_the_policy_without_a_single_violation(hub, people,
     page.wait_for_url(f"{web}/queue")
     for path in ("/queue", "/overdue", "/calendar", "/password", f"/cases/{case_id}"):
         _no_violations(page, messages, web + path)
+    page.click("details[data-action=accept] summary")
     page.click("form[data-action=accept] button")
     page.wait_for_selector("text=已执行「受理」")
     assert not messages, messages

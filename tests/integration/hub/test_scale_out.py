@@ -30,10 +30,14 @@ def test_two_workers_share_intake_and_exactly_one_leads(hub_factory: Any, edge_f
     assert ticks[follower.settings.instance] == 0  # the follower ingests only
 
     edges = [edge_factory(f"T{n}") for n in range(4)]
-    accepted = [str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n))).case_id) for n, e in enumerate(edges)]
+    accepted = [
+        str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n))).case_id) for n, e in enumerate(edges)
+    ]
     for n, e in enumerate(edges):
         for k in range(5):
-            accepted.append(str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(10 + 5 * n + k))).case_id))
+            accepted.append(
+                str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(10 + 5 * n + k))).case_id)
+            )
     wait_for(lambda: all(e.outbox.stats().depth == 0 for e in edges), timeout=30, what="every case acked")
     assert_exactly_once(leader.engine, accepted)
 

@@ -74,6 +74,8 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     assert re.fullmatch(r"JW001-\d{8}-\d{4}", receipt_no) and re.fullmatch(r"[0-9A-Z]{6}", query_code)
     assert page.locator("#print-status").inner_text().strip().endswith("已打印，请从出纸口取走。")
     assert page.locator("#qr").get_attribute("src").startswith("data:image/svg+xml")
+    assert page.locator("h1").inner_text().endswith("已当场办结")  # 敬老卡挂失 is done here (done_on_spot)
+    assert page.locator("#back-office").count() == 0
     shot(page, "receipt")
 
     paper = k.printer.wait_for_receipt(2)
@@ -161,3 +163,28 @@ def test_scanning_a_receipt_shows_its_progress_to_its_holder_without_personal_da
     page.wait_for_selector("#progress")
     k.scanner.scan(f"https://shegong.example/progress?r={case.receipt_no}&c=ZZZZZZ")
     page.wait_for_selector("#progress-missing")
+
+
+def test_an_immediate_item_with_a_back_office_step_says_so_on_screen_and_on_paper(start_kiosk, page):
+    """婚姻登记档案查询 is accepted here but the archive is searched by staff that day: the receipt must not
+    say 当场办结 (issue 11, item 2)."""
+    k = start_kiosk()
+    page.goto(k.url)
+    page.wait_for_selector("#tap-card")
+    k.tap("zhang-wei")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/DA-001")
+    assert "当日办结（需工作人员后台办理）" in page.locator(".facts").inner_text()
+    page.click("#apply")
+    page.fill("#field_phone", "13800138000")
+    page.check("input[name=field_purpose][value=办理继承]")
+    page.click("#to-confirm")
+    page.wait_for_url(re.compile(r"/confirm$"))
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/receipt/"))
+    assert page.locator("h1").inner_text().endswith("申请已受理")
+    assert "后台办理" in page.locator("#back-office").inner_text()
+    assert "当日办结（需工作人员后台办理）" in page.locator("#due").inner_text()
+    paper = k.printer.wait_for_receipt(1)
+    assert any(line.endswith("当日办结（需工作人员后台办理）") for line in paper.lines)
+    assert "当场办结" not in paper.text

@@ -109,3 +109,32 @@ def test_an_invalid_card_is_refused_in_plain_chinese(start_kiosk, page):
     text = page.locator("#message").inner_text()
     assert "这张证件无法使用" in text and "校验码不符" in text
     assert len(k.kiosk.sessions) == 0
+
+
+def test_after_the_browser_restarts_the_same_card_shows_the_holders_services_at_once(start_kiosk, page, browser):
+    """The kiosk's browser restarted during 张伟's session (a new browser: no cookies). He taps his card
+    again: the session goes on — with its draft — and the new page shows his services within 2 s, not
+    after the 60 s his old session takes to time out."""
+    k = start_kiosk()
+    page.goto(k.url)
+    k.tap("zhang-wei")
+    page.wait_for_url(re.compile(r"/services$"))
+    sid = next(c["value"] for c in page.context.cookies() if c["name"] == "kiosk_sid")
+    page.context.close()  # the browser goes away mid-session
+
+    context = browser.new_context(viewport={"width": 1000, "height": 1250}, locale="zh-CN")
+    try:
+        again = context.new_page()
+        k.admit(again)  # the new browser comes in through this start's way in, as at boot
+        k.reader.remove()
+        time.sleep(0.4)
+        tapped = time.monotonic()
+        k.tap("zhang-wei")
+        again.wait_for_url(re.compile(r"/services$"), timeout=2000)
+        again.wait_for_selector(".items .item", timeout=max(100, 2000 - int((time.monotonic() - tapped) * 1000)))
+        assert time.monotonic() - tapped < 2.0
+        assert _personal(again, "zhang-wei")
+        assert next(c["value"] for c in context.cookies() if c["name"] == "kiosk_sid") == sid, "the same session"
+        assert len(k.kiosk.sessions) == 1
+    finally:
+        context.close()

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
+from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.routing import CatalogueRouter
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.store import CatalogueStore
@@ -39,17 +40,24 @@ def handler(engine: Engine) -> Handler:
     """The ingest handler as the runtime wires it: routing and due dates by the catalogue in force (the
     seed until a version is published) and the calendar in the database."""
     in_force = CatalogueInForce(CatalogueStore(engine))
+    due_dates = DueDates(CalendarService(engine), in_force.current)
     return Handler(
         engine,
         CatalogueRouter(in_force.current),
         IngestMetrics(),
-        promise=DueDates(CalendarService(engine), in_force.current).promise,
+        promise=due_dates.promise,
+        return_call_due=lambda at: due_dates.after_working_days(at, RETURN_CALL_DAYS),
         case_key=sealed.private_key(CASE_KEY),
     )
 
 
 def ingest(
-    engine: Engine, items: Sequence[str], terminal: str = "T1", at: datetime | None = None, start: int = 0
+    engine: Engine,
+    items: Sequence[str],
+    terminal: str = "T1",
+    at: datetime | None = None,
+    start: int = 0,
+    agent: str | None = None,
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
     through ingest; returns their case ids. Receipt numbers are unique in the test process, as a
@@ -67,6 +75,7 @@ def ingest(
             applicant=applicant(start + i),
             form={"phone": "13800000000"},
             materials=["身份证"],
+            agent=agent,
         )
         for i, item in enumerate(items)
     ]

@@ -133,6 +133,25 @@ def test_the_register_is_kept_from_the_command_line_and_audited(engine, capsys):
     assert shegong(["hub", "terminal", "remove", "nobody"]) == 2
 
 
+def test_a_committee_is_named_where_its_terminal_is_registered_and_the_pages_get_the_name(engine, capsys):
+    from hub.ingest.committees import CommitteeNames
+
+    args = ["terminal", "register", "JW001-K1", "--committee", "JW001", "--committee-name", " 南京东路第一居委会 "]
+    assert cli.main(args) == 0
+    assert cli.main(["terminal", "register", "JW002-K1", "--committee", "JW002"]) == 0
+    assert cli.main(["terminal", "list"]) == 0
+    listed = [line.split("\t") for line in capsys.readouterr().out.splitlines() if "\t" in line]
+    assert [(row[0], row[5]) for row in listed] == [("JW001-K1", "南京东路第一居委会"), ("JW002-K1", "")]
+    names = CommitteeNames(engine)
+    assert names.label("JW001") == "南京东路第一居委会" and names.label("JW002") == "JW002"  # the code, unnamed
+    assert names.by_terminal() == {"JW001-K1": "南京东路第一居委会", "JW002-K1": "JW002"}
+    assert cli.main(args[:-1] + ["南京东路一居"]) == 0  # renamed
+    assert names.label("JW001") == "南京东路一居"
+    with engine.connect() as conn:
+        named = conn.execute(text("SELECT subject FROM audit WHERE action = 'committee.named'")).scalars().all()
+    assert named == ["JW001", "JW001"]
+
+
 def test_the_upgrade_registers_each_terminal_to_the_one_committee_its_cases_named(hub_db_url):
     from hub.db.engine import migrate
 

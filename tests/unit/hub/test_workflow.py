@@ -158,8 +158,12 @@ def test_impossible_moves_and_missing_reasons_are_refused_and_change_nothing(env
     with pytest.raises(InvalidAction, match="已提交"):
         flow.act(clerk, case_id, A.COMPLETE, 1)  # not accepted yet
     with pytest.raises(InvalidAction, match="理由"):
-        flow.act(clerk, case_id, A.REJECT, 1)  # 不予受理 needs a reason the resident can read
+        flow.act(clerk, case_id, A.REFUSE, 1)  # 不予受理 needs a reason the resident can read
+    with pytest.raises(InvalidAction, match="不予批准"):
+        flow.act(clerk, case_id, A.REJECT, 1, "不符合")  # 不予批准 comes only after acceptance
     flow.act(clerk, case_id, A.ACCEPT, 1)
+    with pytest.raises(InvalidAction, match="不予受理"):
+        flow.act(clerk, case_id, A.REFUSE, 2, "不符合")  # accepted: too late to refuse acceptance
     with pytest.raises(InvalidAction, match="全部材料"):
         flow.act(clerk, case_id, A.REQUEST_MATERIALS, 2, "缺材料", [])
     flow.act(clerk, case_id, A.REQUEST_MATERIALS, 2, "缺照片", ["近期一寸免冠照片"])

@@ -86,12 +86,36 @@ def test_a_case_receipt_decodes_to_masked_text_and_the_progress_qr():
         promised_days=0,
         agent="demo",
         progress="https://hub.example/progress?r=JW001-20260302-0007&c=7F3A9C",
+        done_on_spot=True,
     )
     items = EscPosDecoder().feed(case_receipt(translator("zh"), r, "示例居委会").to_bytes())
     lines = [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
     assert lines[:3] == ["示例居委会", "业务受理回执", "事项：医疗保险缴费凭证打印"]
     assert "证件号码：310101********3176" in lines and "代办人：demo" in lines and "办结时限：当场办结" in lines
     assert [i.data for i in items if isinstance(i, QrCode)] == [r.progress]
+
+
+def test_an_immediate_item_with_a_back_office_step_says_so_on_the_receipt():
+    """就业登记 is entered into the department's system by staff the same day: the receipt must not say
+    当场办结 (issue 11, item 2)."""
+    r = CaseReceipt(
+        case_id="c",
+        receipt_no="JW001-20260302-0008",
+        query_code="7F3A9D",
+        item_code="RS-001",
+        item_name="就业登记",
+        masked_name="张*",
+        masked_id="310101********3176",
+        accepted_at=datetime(2026, 3, 2, 9, 30),
+        due=date(2026, 3, 2),
+        promised_days=0,
+        agent=None,
+        progress="https://hub.example/progress?r=JW001-20260302-0008&c=7F3A9D",
+    )
+    items = EscPosDecoder().feed(case_receipt(translator("zh"), r, "示例居委会").to_bytes())
+    lines = [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
+    assert "办结时限：2026-03-02 当日办结（需工作人员后台办理）" in lines
+    assert not any("当场办结" in line for line in lines)
 
 
 def test_pins_are_salted_scrypt_and_verify_only_the_right_pin():

@@ -73,17 +73,34 @@ def test_a_claim_token_works_once_and_only_while_fresh():
     assert sessions.pending_claim() is None and sessions.claim(late) is None
 
 
-def test_finish_ends_the_session_and_staff_logged_in_first_carry_over_to_the_card():
-    sessions, _ = store()
+def test_a_staff_sign_in_carries_over_from_resident_to_resident_until_its_time_is_up():
+    sessions, clock = store()
+    sessions.staff_signin = 100
     waiting = sessions.anonymous()
-    waiting.staff_id = "demo"
+    sessions.sign_in_staff("demo", waiting)
     token, ended = sessions.card_tapped(identity("wang-xiuying").card_facts())
     assert ended == [waiting.sid]
     session = sessions.claim(token)
     assert session.staff_id == "demo"
+    clock.now += 50
     other, _ = sessions.card_tapped(identity("li-na").card_facts())
-    assert sessions.claim(other).staff_id is None  # staff do not pass from one resident to the next
-    assert sessions.end(sessions.pending_claim() or "nope") is False
+    li = sessions.claim(other)
+    assert li.staff_id == "demo" and sessions.staff().left_s == 50  # no PIN for the next resident
+    li.staff_answers["unemployed"] = True
+    clock.now += 50
+    assert sessions.get(li.sid).staff_id is None and li.staff_answers == {}  # time up: answers go too
+    assert sessions.staff() is None
+    third, _ = sessions.card_tapped(identity("zhang-wei").card_facts())
+    assert sessions.claim(third).staff_id is None
+
+
+def test_signing_out_ends_staff_mode_for_the_open_session_and_the_next():
+    sessions, _ = store()
+    session = sessions.claim(sessions.card_tapped(identity("li-na").card_facts())[0])
+    sessions.sign_in_staff("demo", session)
+    assert sessions.sign_out_staff() == "demo"
+    assert session.staff_id is None and sessions.staff() is None
+    assert sessions.claim(sessions.card_tapped(identity("zhang-wei").card_facts())[0]).staff_id is None
 
 
 def test_the_session_builds_the_applicant_and_card_attributes():
@@ -96,3 +113,17 @@ def test_the_session_builds_the_applicant_and_card_attributes():
 
     attrs = session.attributes(date.today())
     assert attrs.get("age") == 95 and attrs.get("household") == "shanghai" and attrs.get("sex") == "F"
+
+
+def test_the_same_card_again_gives_a_page_outside_the_session_a_claim_to_it():
+    """After the kiosk's browser restarted (no cookie), the same card's tap lets the new page into the open
+    session; a page already in the session is not sent anywhere."""
+    sessions, clock = store()
+    first = sessions.claim(sessions.card_tapped(identity("zhang-wei").card_facts())[0])
+    clock.now += 30
+    token, sid = sessions.rejoin(identity("zhang-wei").card_facts())
+    assert sid == first.sid and sessions.remaining(sid) == 60
+    assert sessions.pending_claim(but=first.sid) is None, "the page in the session stays where it is"
+    assert sessions.pending_claim() == token
+    assert sessions.claim(token) is first
+    assert sessions.rejoin(identity("li-na").card_facts()) is None

@@ -1,0 +1,89 @@
+"""The terminal's recent log lines: from journald when the unit logs there, else from a log file.
+
+Lines are parsed into (time, level, component, message); anything shaped like an ID number is masked
+before it reaches the screen, whatever wrote it. Filters: a lowest level and a component prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol.idnumber import mask
+
+__all__ = ["LEVELS", "LogLine", "filtered", "from_journal", "mask_ids", "parse", "recent"]
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+# shegong.cli's format: "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_LINE = re.compile(r"^(\S+ \S+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): (.*)$")
+_PRIORITY = {0: "CRITICAL", 1: "CRITICAL", 2: "CRITICAL", 3: "ERROR", 4: "WARNING", 5: "INFO", 6: "INFO", 7: "DEBUG"}
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    at: str
+    level: str
+    component: str
+    message: str
+
+
+def mask_ids(text: str) -> str:
+    """``text`` with every ID-number-shaped run masked (the first 6 and last 4 kept, as on receipts)."""
+    return _ID.sub(lambda m: mask(m.group(0).upper()), text)
+
+
+def parse(raw: str) -> LogLine:
+    m = _LINE.match(raw.rstrip("\n"))
+    if m is None:
+        return LogLine("", "INFO", "", mask_ids(raw.rstrip("\n")))
+    return LogLine(m[1], m[2], m[3], mask_ids(m[4]))
+
+
+def from_journal(unit: str, lines: int = 500) -> list[LogLine] | None:
+    """The unit's last ``lines`` entries from journald, or None when there is no journal to ask."""
+    if shutil.which("journalctl") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["journalctl", "-u", unit, "-n", str(lines), "-o", "json", "--no-pager"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    result = []
+    for raw in out.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        line = parse(str(entry.get("MESSAGE", "")))
+        if not line.at:
+            level = _PRIORITY.get(int(entry.get("PRIORITY", 6)), "INFO")
+            line = LogLine("", level, str(entry.get("SYSLOG_IDENTIFIER", "")), line.message)
+        result.append(line)
+    return result or None
+
+
+def recent(log_file: Path | None, unit: str = "shegong-edge", lines: int = 500) -> list[LogLine]:
+    """Journald's lines for ``unit`` where it has some, else the last ``lines`` of ``log_file``."""
+    journal = from_journal(unit, lines)
+    if journal is not None:
+        return journal
+    if log_file is None or not log_file.exists():
+        return []
+    with log_file.open(encoding="utf-8", errors="replace") as f:
+        return [parse(raw) for raw in deque(f, maxlen=lines)]
+
+
+def filtered(lines: list[LogLine], level: str = "DEBUG", component: str = "") -> list[LogLine]:
+    floor = LEVELS.index(level)
+    return [x for x in lines if LEVELS.index(x.level) >= floor and x.component.startswith(component)]

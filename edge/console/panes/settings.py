@@ -1,0 +1,59 @@
+"""Settings: the configuration in force, every field by name, secrets masked; a staff member's PIN reset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Static
+
+from edge.console.panes.base import console, words
+from edge.console.pins import reset_pin
+from edge.settings import DEFAULT_CONFIG, EdgeSettings
+
+__all__ = ["SECRETS", "SettingsPane", "shown"]
+
+SECRETS = frozenset({"broker_password", "kiosk_staff_pins"})  # never on screen, only whether they are set
+
+
+def shown(name: str, value: object, masked: str) -> str:
+    if name in SECRETS:
+        return masked if value else "-"
+    text = "-" if value is None or value == "" else str(value)
+    return text if len(text) <= 60 else f"{text[:28]}…{text[-28:]}"
+
+
+class SettingsPane(Vertical):
+    def compose(self) -> ComposeResult:
+        t = words(self)
+        yield Horizontal(
+            Input(placeholder=t("console.pin.staff"), id="pin-staff", compact=True),
+            Button(t("console.do.pin_reset"), id="do-pin_reset", compact=True),
+            classes="buttons",
+        )
+        yield Static(id="pin-result", classes="result")
+        yield DataTable(id="settings-table", cursor_type="row")
+
+    def on_mount(self) -> None:
+        app, t = console(self), words(self)
+        table = self.query_one("#settings-table", DataTable)
+        table.add_columns(t("console.col.setting"), t("console.col.value_"))
+        for name, value in app.settings.model_dump().items():
+            table.add_row(name, shown(name, value, t("console.masked")), key=name)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        app, t = console(self), words(self)
+        event.stop()
+        staff = self.query_one("#pin-staff", Input).value.strip()
+        config = os.environ.get(EdgeSettings.config_env, DEFAULT_CONFIG)
+
+        def reset() -> str:
+            pin = reset_pin(Path(config), staff)
+            app.store.record("pin_reset", {"staff": staff}, subject="staff")
+            text = t("console.pin.done", staff=staff, pin=pin)
+            self.app.call_from_thread(self.query_one("#pin-result", Static).update, text)
+            return t("console.pin.noted", staff=staff)
+
+        app.act(t("console.do.pin_reset"), reset)

@@ -1,0 +1,55 @@
+"""Sync: send now, reconnect, ask the hub to resync events; parked items with the hub's refusal, unpark."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Button, DataTable
+
+from edge.console.panes.base import buttons, console, words
+from edge.errors import EdgeError
+
+__all__ = ["SyncPane"]
+
+ASKS = ("send_now", "reconnect", "resync")
+
+
+class SyncPane(Vertical):
+    DEFAULT_CLASSES = "reloads"
+
+    def compose(self) -> ComposeResult:
+        t = words(self)
+        yield buttons(t, *ASKS, "unpark")
+        table: DataTable[str] = DataTable(id="parked", cursor_type="row")
+        table.add_columns(*(t(f"console.col.{c}") for c in ("receipt", "parked_at", "attempts", "reason")))
+        yield table
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        table = self.query_one("#parked", DataTable)
+        table.clear()
+        for p in console(self).store.parked():
+            when = f"{p.parked_at:%m-%d %H:%M}" if p.parked_at else "-"
+            table.add_row(p.receipt_no or p.channel, when, str(p.attempts), p.reason, key=str(p.seq))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        app, t = console(self), words(self)
+        name = (event.button.id or "").removeprefix("do-")
+        label = t(f"console.do.{name}")
+        if name in ASKS:
+
+            def ask() -> str:
+                try:
+                    app.control.request(name)
+                except EdgeError as exc:
+                    app.store.record(name, {"ok": False, "error": str(exc)[:200]})
+                    raise
+                app.store.record(name, {"ok": True})
+                return t("console.done.asked")
+
+            app.act(label, ask)
+        elif name == "unpark":
+            app.act(label, lambda: t("console.done.unparked", n=app.store.unpark()))
+        event.stop()

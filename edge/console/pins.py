@@ -1,0 +1,64 @@
+"""Staff PIN reset: a new random PIN for one staff member, its scrypt entry written into the terminal's
+configuration file in place of the old one. The PIN is returned once to be shown to the technician; it is
+never logged nor audited (the audit names the staff member only). The kiosk reads PINs at start-up: the
+new one holds from the terminal service's next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tomllib
+from pathlib import Path
+
+from edge.errors import EdgeError
+from edge.kiosk.staff import hash_pin
+
+__all__ = ["PIN_DIGITS", "reset_pin"]
+
+PIN_DIGITS = 6
+_STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_KEY = "kiosk_staff_pins"
+_LINE = re.compile(rf"^{_KEY}\s*=.*$", re.MULTILINE)
+
+
+def reset_pin(config: Path, staff_id: str, pin: str | None = None) -> str:
+    """Give ``staff_id`` a new PIN (random unless given) in ``config``'s ``kiosk_staff_pins``; return it.
+
+    Raises :class:`EdgeError` when the PINs come from the environment (the file would not count), the
+    file cannot be read or written, or the entry is not a single line this can rewrite.
+    """
+    if not _STAFF_ID.match(staff_id):
+        raise EdgeError("a staff id is 1-32 letters, digits, - or _")
+    if f"SHEGONG_{_KEY.upper()}" in os.environ:
+        raise EdgeError(f"staff PINs are set by SHEGONG_{_KEY.upper()} in the environment: change them there")
+    pin = pin or f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
+    try:
+        text = config.read_text(encoding="utf-8") if config.exists() else ""
+        current = str(tomllib.loads(text).get(_KEY) or "")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EdgeError(f"cannot read {config}: {exc}") from None
+    entries = [e.strip() for e in current.split(",") if e.strip() and e.split(":", 1)[0].strip() != staff_id]
+    entries.append(f"{staff_id}:{hash_pin(pin)}")
+    value = ",".join(entries)
+    line = f"{_KEY} = {json.dumps(value)}"  # ASCII only: a JSON string is a TOML basic string
+    if _LINE.search(text):
+        updated = _LINE.sub(lambda _m: line, text, count=1)
+    else:  # before the first table, where a top-level key must be
+        head, sep, rest = text.partition("\n[")
+        updated = f"{line}\n{head}{sep}{rest}" if sep else f"{text.rstrip()}\n{line}\n".lstrip()
+    if str(tomllib.loads(updated).get(_KEY)) != value:
+        raise EdgeError(f"{_KEY} in {config} is not a single line: change it by hand")
+    tmp = config.with_name(f".{config.name}.tmp")
+    try:
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, config.stat().st_mode & 0o777 if config.exists() else 0o600
+        )
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(updated)
+        tmp.replace(config)
+    except OSError as exc:
+        raise EdgeError(f"cannot write {config}: {exc.strerror or exc}") from None
+    return pin

@@ -1,0 +1,196 @@
+"""What the console reads from the terminal's database, and every change it makes there, each audited.
+
+Reads go through :func:`kernel.db.read_only` (no write lock: the kiosk and the sync agent carry on). The
+console never migrates: a store at another schema than this software's is reported, not changed. Every
+technician action appends one ``console.<action>`` entry to the terminal's audit chain, naming the
+technician by login and never a resident. Parked items are named by receipt number, never by holder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from edge.errors import EdgeError
+from edge.settings import EdgeSettings
+from edge.store import audit
+from edge.store.db import HEAD, current_revision, private_dir
+from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow
+from edge.store.outbox import Outbox, OutboxStats
+from edge.store.retention import PurgeCounts, Retention
+from kernel.db import make_engine, read_only
+from protocol.auditchain import Anchor, Break
+from protocol.envelope import utcnow
+
+__all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts", "technician"]
+
+# SQLModel's table classes carry __table__ at run time; its stubs do not say so.
+_outbox, _cases, _alarms = OutboxRow.__table__, Case.__table__, Alarm.__table__  # type: ignore[attr-defined]
+_entries, _catalogue = AuditEntryRow.__table__, CatalogueStateRow.__table__  # type: ignore[attr-defined]
+
+
+class NoStore(EdgeError):
+    """There is no terminal database where the settings say (not provisioned, or the wrong data_dir)."""
+
+
+def technician() -> str:
+    """Who is acting, as the audit chain names them: the login, and whether it came over SSH."""
+    try:
+        user = getpass.getuser()
+    except OSError:  # no name for this uid (a container): the uid still tells who it was
+        user = f"uid{os.getuid()}"
+    return f"technician:{user}{'@ssh' if os.environ.get('SSH_CONNECTION') else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """An item the hub refused: its receipt number (cases) or channel, when, why, attempts so far."""
+
+    seq: int
+    channel: str
+    receipt_no: str | None
+    parked_at: datetime | None
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFacts:
+    """The store's side of the overview, read in one go."""
+
+    schema: str | None
+    outbox: OutboxStats
+    oldest_receipt: str | None
+    alarms: dict[str, str]
+    last_ack_at: datetime | None
+    catalogue_version: int
+    audit_entries: int
+
+
+class ConsoleStore:
+    """The terminal's database as the console uses it. ``close()`` when done."""
+
+    def __init__(self, settings: EdgeSettings, actor: str | None = None) -> None:
+        if not settings.db_path.exists():
+            raise NoStore(f"no terminal database at {settings.db_path}")
+        self.settings = settings
+        self.actor = actor or technician()
+        self.engine: Engine = make_engine(f"sqlite:///{settings.db_path}", sqlite_pragmas={"busy_timeout": 5000})
+        self.reader = read_only(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ reads
+    def facts(self) -> StoreFacts:
+        schema = current_revision(self.reader)
+        with self.reader.connect() as conn:
+            oldest = conn.execute(
+                select(_cases.c.receipt_no)
+                .join(_outbox, _outbox.c.item_id == _cases.c.case_id)
+                .where(_outbox.c.parked_at.is_(None))
+                .order_by(_outbox.c.seq)
+                .limit(1)
+            ).scalar()
+            rows = conn.execute(select(_alarms.c.kind, _alarms.c.message).where(_alarms.c.cleared_at.is_(None)))
+            alarms = {kind: message for kind, message in rows}
+            last_ack = conn.execute(select(func.max(_entries.c.id)).where(_entries.c.action == "outbox.acked")).scalar()
+            ack_at = conn.execute(select(_entries.c.at).where(_entries.c.id == last_ack)).scalar() if last_ack else None
+            version = conn.execute(select(_catalogue.c.version).where(_catalogue.c.id == 1)).scalar()
+            entries = audit.anchor(conn).entries
+        if ack_at is not None:
+            ack_at = _entries.c.at.type.process_result_value(ack_at, self.engine.dialect)
+        return StoreFacts(
+            schema=schema,
+            outbox=Outbox(self.reader).stats(),
+            oldest_receipt=oldest,
+            alarms=alarms,
+            last_ack_at=ack_at,
+            catalogue_version=version or 0,
+            audit_entries=entries,
+        )
+
+    @property
+    def schema_ok(self) -> bool:
+        return current_revision(self.reader) == HEAD
+
+    def parked(self, limit: int = 200) -> list[Parked]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                select(
+                    _outbox.c.seq,
+                    _outbox.c.channel,
+                    _cases.c.receipt_no,
+                    _outbox.c.parked_at,
+                    _outbox.c.parked_reason,
+                    _outbox.c.attempts,
+                )
+                .join(_cases, _cases.c.case_id == _outbox.c.item_id, isouter=True)
+                .where(_outbox.c.parked_at.is_not(None))
+                .order_by(_outbox.c.seq)
+                .limit(limit)
+            ).all()
+        return [Parked(r.seq, r.channel, r.receipt_no, r.parked_at, r.parked_reason or "", r.attempts) for r in rows]
+
+    # ------------------------------------------------------------------ actions (each audited)
+    def record(self, action: str, data: Mapping[str, Any], subject: str = "console") -> None:
+        """Append ``console.<action>`` by this technician to the terminal's audit chain."""
+        self._writable()
+        with self.engine.begin() as conn:
+            audit.record(conn, utcnow(), self.actor, f"console.{action}", subject, data)
+
+    def unpark(self) -> int:
+        self._writable()
+        n = Outbox(self.engine).unpark()
+        self.record("unpark", {"items": n})
+        return n
+
+    def verify_audit(self) -> tuple[int, Break | None]:
+        with self.reader.connect() as conn:
+            checked, broken = audit.verify(conn)
+        self.record("audit_verify", {"checked": checked, "broken_at": broken.entry_id if broken else None})
+        return checked, broken
+
+    def anchor(self) -> Anchor:
+        with self.reader.connect() as conn:
+            found = audit.anchor(conn)
+        self.record("audit_anchor", found.as_dict())
+        return found
+
+    def purge(self, dry_run: bool) -> PurgeCounts:
+        self._writable()
+        counts = Retention(self.engine, self.settings).purge(dry_run=dry_run)
+        self.record("purge_dry_run" if dry_run else "purge", {"cases": counts.cases, "ratings": counts.ratings})
+        return counts
+
+    def backup(self) -> Path:
+        """Copy the database now (SQLite's online backup: writers carry on), check the copy, keep it 0600."""
+        folder = private_dir(self.settings.data_dir / "backups")
+        target = folder / f"edge-{utcnow():%Y%m%d-%H%M%S}.db"
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        src = sqlite3.connect(f"file:{self.settings.db_path}?mode=ro", uri=True)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            ok = dst.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            src.close()
+            dst.close()
+        self.record("backup", {"file": target.name, "bytes": target.stat().st_size, "integrity": ok})
+        if not ok:
+            raise EdgeError(f"backup {target.name} failed its integrity check")
+        return target
+
+    def _writable(self) -> None:
+        if not self.schema_ok:
+            raise EdgeError(
+                f"the store is not at schema {HEAD}: upgrade the terminal first; the console changes nothing"
+            )

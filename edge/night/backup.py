@@ -1,0 +1,99 @@
+"""The terminal's nightly database backup, and the one-command restore.
+
+A backup is SQLite's online backup (``sqlite3.Connection.backup``): a consistent copy taken while the
+kiosk goes on writing (WAL lets one writer and the backup's reader run together). Each copy is checked
+with ``PRAGMA integrity_check`` before it counts; ``night_backups`` copies are kept, oldest removed first.
+Copies hold what the database holds (sealed cases, timelines): files 0600 in a 0700 folder.
+
+A restore (``shegong edge restore``, the terminal stopped) checks the copy, then writes it over the
+database with the same backup API, so the write-ahead log and shared memory stay consistent. Whatever was
+accepted after that copy was made is at the hub already or in nobody's hands; the next nightly
+reconciliation reports the first kind (``unknown_at_terminal``), and the hub keeps them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from edge.errors import EdgeError
+from edge.settings import EdgeSettings
+from edge.store.db import private_dir
+
+__all__ = ["BackupBroken", "Backups"]
+
+_PREFIX, _SUFFIX = "edge-", ".db"
+
+
+class BackupBroken(EdgeError):
+    """A backup failed its integrity check (or there is none to restore)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backups:
+    settings: EdgeSettings
+
+    def kept(self) -> list[Path]:
+        """The backups kept, oldest first."""
+        folder = self.settings.backup_dir
+        if not folder.exists():
+            return []
+        return sorted(p for p in folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX))
+
+    def take(self, now: datetime) -> dict[str, int]:
+        """Copy the live database, check the copy, keep the newest ``night_backups``. Returns counts."""
+        folder = private_dir(self.settings.backup_dir)
+        target = folder / f"{_PREFIX}{now.strftime('%Y%m%dT%H%M%S')}{_SUFFIX}"
+        partial = target.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
+        _copy(self.settings.db_path, partial)
+        problem = integrity(partial)
+        if problem:
+            partial.unlink()
+            raise BackupBroken(f"the night's backup failed its integrity check: {problem}")
+        partial.replace(target)
+        removed = 0
+        for old in self.kept()[: -self.settings.night_backups]:
+            old.unlink()
+            removed += 1
+        return {"bytes": target.stat().st_size, "kept": len(self.kept()), "removed": removed}
+
+    def restore(self, source: Path | None = None) -> Path:
+        """Write ``source`` (default: the newest backup) over the database; the terminal must be stopped."""
+        backups = self.kept()
+        chosen = source or (backups[-1] if backups else None)
+        if chosen is None or not chosen.exists():
+            raise BackupBroken("no backup to restore")
+        problem = integrity(chosen)
+        if problem:
+            raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
+        _copy(chosen, self.settings.db_path)
+        return chosen
+
+
+def integrity(path: Path) -> str:
+    """'' when ``PRAGMA integrity_check`` finds nothing wrong, else its first findings."""
+    db = sqlite3.connect(path)
+    try:
+        rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        db.close()
+    return "" if rows == ["ok"] else "; ".join(rows[:5])
+
+
+def _copy(source: Path, target: Path) -> None:
+    """``source`` onto ``target`` with SQLite's backup API; the copy left as one file (no WAL beside it)."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()

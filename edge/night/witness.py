@@ -1,0 +1,148 @@
+"""The terminal as a witness of the hub's audit chain, and its own chain's copy at the hub (issue 15).
+
+- :meth:`Witness.on_anchor` (a retained handler of the sync agent) keeps each signed daily anchor the hub
+  publishes on ``shegong/v1/hub/anchor``: the first of each day; a different one for a day already held
+  is logged and not taken (the hub's history does not change).
+- :meth:`Witness.upload` (the night's ``audit`` step) sends this terminal's audit entries the hub does not
+  hold yet, with the anchors kept here, in :class:`~protocol.witness.AuditSegment` messages; the hub
+  answers with the last entry it holds in an unbroken chain, from which the next one starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.sqlite import insert
+from sqlmodel import col, select
+
+from edge.errors import EdgeError
+from edge.night.link import AgentLink
+from edge.store.db import read_counter
+from edge.store.models import AuditEntryRow, HubAnchorRow
+from protocol import topics
+from protocol.codec import decode
+from protocol.envelope import ProtocolError, utcnow
+from protocol.witness import (
+    MAX_ANCHORS,
+    MAX_ENTRIES,
+    AnchorBody,
+    AuditSegment,
+    AuditSegmentBody,
+    HubAnchor,
+    SegmentEntry,
+)
+
+__all__ = ["Witness"]
+
+log = logging.getLogger(__name__)
+_SENT = "audit_sent_id"  # meta counter: the last entry of ours the hub said it holds
+
+
+class HubRefusedSegment(EdgeError):
+    """The hub's copy of this terminal's chain does not go as far as what was sent: a break it reports."""
+
+
+class Witness:
+    def __init__(self, engine: Engine, terminal: str) -> None:
+        self._engine = engine
+        self._terminal = terminal
+
+    def on_anchor(self, payload: bytes) -> list[tuple[str, bytes]]:
+        if not payload:
+            return []
+        try:
+            message = decode(payload)
+        except ProtocolError as exc:
+            log.error("refused a hub anchor: %s", exc)
+            return []
+        if not isinstance(message, HubAnchor):
+            return []
+        self.keep(message.body)
+        return []
+
+    def keep(self, a: AnchorBody, at: datetime | None = None) -> bool:
+        """Keep ``a`` unless an anchor of its day is held; True when it was new."""
+        with self._engine.begin() as conn:
+            held = conn.execute(select(HubAnchorRow).where(HubAnchorRow.day == a.day.isoformat())).first()
+            if held is not None:
+                if held.head_hash != a.head or held.entries != a.entries:
+                    log.error("the hub published a different anchor for %s than the one kept here", a.day)
+                return False
+            conn.execute(
+                insert(HubAnchorRow).values(
+                    day=a.day.isoformat(),
+                    entries=a.entries,
+                    last_id=a.last_id,
+                    head_hash=a.head,
+                    at=a.at,
+                    signature=a.signature,
+                    received_at=at or utcnow(),
+                )
+            )
+        return True
+
+    def anchors(self) -> list[AnchorBody]:
+        """The anchors kept here, newest last (at most the protocol's bound, the newest ones)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(HubAnchorRow).order_by(col(HubAnchorRow.day).desc()).limit(MAX_ANCHORS)
+            ).mappings()
+            return [
+                AnchorBody(
+                    day=datetime.strptime(r["day"], "%Y-%m-%d").date(),
+                    entries=r["entries"],
+                    last_id=r["last_id"],
+                    head=r["head_hash"],
+                    at=r["at"],
+                    signature=r["signature"],
+                )
+                for r in reversed(list(rows))
+            ]
+
+    def upload(self, link: AgentLink, clock_now: datetime) -> Mapping[str, int]:
+        """Send the entries the hub lacks and the anchors kept here; returns counts."""
+        anchors = self.anchors()
+        sent = 0
+        rounds = 0
+        while True:
+            with self._engine.connect() as conn:
+                after = read_counter(conn, _SENT)
+                rows = conn.execute(
+                    select(AuditEntryRow)
+                    .where(col(AuditEntryRow.id) > after)
+                    .order_by(col(AuditEntryRow.id))
+                    .limit(MAX_ENTRIES)
+                ).mappings()
+                entries = [
+                    SegmentEntry(
+                        id=r["id"],
+                        at=r["at"],
+                        actor=r["actor"],
+                        action=r["action"],
+                        subject=r["subject"],
+                        data=r["data"],
+                        prev_hash=r["prev_hash"],
+                        hash=r["hash"],
+                    )
+                    for r in rows
+                ]
+            body = AuditSegmentBody(after_id=after, entries=entries, anchors=anchors if rounds == 0 else [])
+            message = AuditSegment(terminal=self._terminal, sent_at=clock_now, body=body)
+            reply, _ = link.ask(message, body.correlation_id, topics.Up.AUDIT)
+            rounds += 1
+            held = reply.body.audit_last_id
+            with self._engine.begin() as conn:
+                conn.execute(
+                    text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = :v"),
+                    {"k": _SENT, "v": held},
+                )
+            if entries and held < entries[-1].id:
+                raise HubRefusedSegment(
+                    f"the hub holds this terminal's chain up to entry {held} only (sent up to {entries[-1].id})"
+                )
+            sent += len(entries)
+            if len(entries) < MAX_ENTRIES:
+                return {"entries": sent, "anchors": len(anchors), "hub_holds_to": held}

@@ -1,0 +1,173 @@
+"""Keying the hub's audit chain with a secret kept outside the database (issue 15).
+
+The hash chain (:mod:`hub.audit.chain`) catches an edited entry, but someone who can write the database
+can recompute every hash after an edit and move the anchor too. So:
+
+- each entry gets a MAC, ``HMAC-SHA256(mac key, entry hash)``, in ``audit.mac``: the nightly ``anchor``
+  step seals every entry not sealed yet (after checking the chain up to it), so an edit made after that
+  night cannot be hidden by recomputing hashes without the key file;
+- each night the hub signs an anchor (day, entry count, last id, head hash, time) with an Ed25519 key,
+  keeps it (``audit_day_anchors``) and publishes it retained to every terminal, which keeps what it
+  received and sends it back as a witness (:mod:`hub.night.witness`); a hub rewritten whole, with the key
+  file in hand, still disagrees with what the terminals saw.
+
+Both keys derive from one 32-byte secret in ``audit_key_file`` (0600, beside the case key), made once by
+``shegong hub keys init``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+from sqlalchemy import Connection, Row, bindparam, func, update
+from sqlmodel import col, select
+
+from hub.db.models import AuditEntry
+from hub.errors import HubError
+from hub.settings import HubSettings
+from protocol.auditchain import GENESIS, entry_hash
+
+__all__ = ["AuditKey", "AuditKeyError", "SealBreak", "key_path", "seal", "verify_macs"]
+
+SECRET_BYTES = 32
+
+
+class AuditKeyError(HubError):
+    """The audit key file is missing, unreadable, too open or not a key."""
+
+
+def key_path(settings: HubSettings) -> Path:
+    """``audit_key_file``, or ``<case_key_file>.audit`` beside the case key."""
+    return Path(settings.audit_key_file or f"{settings.case_key_file}.audit")
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    secret: bytes
+
+    @classmethod
+    def init(cls, path: Path) -> AuditKey:
+        """Make the key file (which must not exist)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = os.urandom(SECRET_BYTES)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise AuditKeyError(f"{path} exists already: a new key would break every seal made with it") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.urlsafe_b64encode(secret).decode("ascii") + "\n")
+        return cls(secret)
+
+    @classmethod
+    def load(cls, path: Path) -> AuditKey:
+        try:
+            mode = path.stat().st_mode
+            text = path.read_text("ascii").strip()
+        except FileNotFoundError:
+            raise AuditKeyError(f"no audit key at {path}: run `shegong hub keys init` (once)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuditKeyError(f"cannot read the audit key {path}: {exc}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise AuditKeyError(f"the audit key {path} is readable by others: chmod 600 it")
+        try:
+            secret = base64.urlsafe_b64decode(text.encode("ascii"))
+        except ValueError:
+            secret = b""
+        if len(secret) != SECRET_BYTES:
+            raise AuditKeyError(f"{path} does not hold a {SECRET_BYTES}-byte audit key")
+        return cls(secret)
+
+    def _derive(self, label: bytes) -> bytes:
+        return hmac.new(self.secret, b"shegong/audit/" + label, hashlib.sha256).digest()
+
+    def mac(self, entry_hash_hex: str) -> str:
+        return hmac.new(self._derive(b"mac"), entry_hash_hex.encode("ascii"), hashlib.sha256).hexdigest()
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return SigningKey(self._derive(b"sign"))
+
+    @property
+    def verify_key(self) -> VerifyKey:
+        return self.signing_key.verify_key
+
+    def sign(self, message: bytes) -> str:
+        return self.signing_key.sign(message).signature.hex()
+
+    def signed(self, message: bytes, signature: str) -> bool:
+        try:
+            self.verify_key.verify(message, bytes.fromhex(signature))
+        except (BadSignatureError, ValueError):
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class SealBreak:
+    entry_id: int
+    problem: str
+
+
+def seal(conn: Connection, key: AuditKey, batch: int = 5000) -> tuple[int, SealBreak | None]:
+    """MAC every entry not sealed yet, in id order, after checking it follows the one before (its hash
+    recomputed, its predecessor sealed with this key). Returns (entries sealed, the first break found)."""
+    last = conn.execute(
+        select(AuditEntry.id, AuditEntry.hash, AuditEntry.mac)
+        .where(col(AuditEntry.mac).is_not(None))
+        .order_by(col(AuditEntry.id).desc())
+        .limit(1)
+    ).first()
+    prev_id, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+    if last is not None and not hmac.compare_digest(str(last[2]), key.mac(prev)):
+        return 0, SealBreak(prev_id, "the newest sealed entry does not carry this key's MAC")
+    sealed = 0
+    stmt = update(AuditEntry).where(col(AuditEntry.id) == bindparam("b_id")).values(mac=bindparam("b_mac"))
+    for row in _after(conn, prev_id, batch):
+        if row.prev_hash != prev or row.hash != entry_hash(
+            row.prev_hash, row.at, row.actor, row.action, row.subject, row.data
+        ):
+            return sealed, SealBreak(int(row.id), "an unsealed entry does not follow the chain: not sealed")
+        conn.execute(stmt, {"b_id": row.id, "b_mac": key.mac(row.hash)})
+        prev = row.hash
+        sealed += 1
+    return sealed, None
+
+
+def verify_macs(
+    conn: Connection, key: AuditKey, sealed_through: int = 0, batch: int = 5000
+) -> tuple[int, int, SealBreak | None]:
+    """Check every entry's MAC; entries after the last sealed one, and after ``sealed_through`` (the last
+    entry a signed daily anchor covers: every night seals up to it), may be unsealed — made since the last
+    night. Returns (sealed entries that hold, unsealed at the tail, the first break)."""
+    last_sealed = conn.execute(select(func.max(AuditEntry.id)).where(col(AuditEntry.mac).is_not(None))).scalar() or 0
+    last_sealed = max(int(last_sealed), sealed_through + 1)
+    good = unsealed = 0
+    for row in _after(conn, 0, batch):
+        if row.mac is None:
+            if row.id < last_sealed:
+                return good, unsealed, SealBreak(int(row.id), "its seal was removed")
+            unsealed += 1
+            continue
+        if not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
+            return good, unsealed, SealBreak(int(row.id), "its MAC does not hold: rewritten without the audit key")
+        good += 1
+    return good, unsealed, None
+
+
+def _after(conn: Connection, after_id: int, batch: int) -> Iterator[Row[Any]]:
+    last = after_id
+    while rows := conn.execute(
+        select(AuditEntry).where(col(AuditEntry.id) > last).order_by(col(AuditEntry.id)).limit(batch)
+    ).all():
+        yield from rows
+        last = int(rows[-1].id)

@@ -1,0 +1,52 @@
+"""What ``shegong hub nightly|backup|restore`` and ``shegong hub audit verify --witnesses`` do (hub.cli wires them)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from hub.audit.keyed import AuditKey, key_path, verify_macs
+from hub.db.models import AuditDayAnchorRow
+from hub.errors import HubError
+from hub.night.steps import backups, run_night
+from hub.night.witness import verify_witnesses
+from hub.settings import HubSettings
+from protocol.envelope import utcnow
+
+__all__ = ["AuditDisagrees", "main", "verify_keyed"]
+
+
+class AuditDisagrees(HubError):
+    """The audit chain's seals do not hold, or it disagrees with what terminals witnessed."""
+
+
+def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
+    if ns.cmd == "nightly":
+        result = run_night(engine, settings, utcnow())
+        print(result.as_json(), flush=True)
+        return 0 if result.ok else 1
+    if ns.cmd == "backup":
+        print(json.dumps(backups(settings).take(utcnow())))
+        return 0
+    engine.dispose()  # nothing of ours holds the database while it is overwritten
+    backups(settings).restore(ns.backup)
+    print(f"restored {ns.backup.name}; the terminals' next nightly reconciliation sends what the hub lacks")
+    return 0
+
+
+def verify_keyed(engine: Engine, settings: HubSettings) -> str:
+    """The seals, then the witnesses: a message when they hold; :class:`AuditDisagrees` naming the days."""
+    key = AuditKey.load(key_path(settings))
+    with engine.connect() as conn:
+        through = conn.execute(select(func.max(AuditDayAnchorRow.last_id))).scalar() or 0
+        good, unsealed, broken = verify_macs(conn, key, sealed_through=int(through))
+        if broken is not None:
+            raise AuditDisagrees(f"audit entry {broken.entry_id}: {broken.problem}")
+        checked, disagreements = verify_witnesses(conn, key)
+    if disagreements:
+        days = "; ".join(f"{d.day} (terminal {d.terminal}: {d.problem})" for d in disagreements)
+        raise AuditDisagrees(f"the hub's audit chain disagrees with its witnesses on: {days}")
+    return f"seals hold on {good} entries ({unsealed} since the last night); {checked} witnessed anchors agree"

@@ -1,0 +1,145 @@
+"""The hub's side of nightly reconciliation (the exchange is in :mod:`protocol.reconcile`): an ingest hook
+answering each :class:`ReconcileRequest` from what the hub holds *from that terminal*.
+
+Round 1 (digests): the days that agree and the days that differ, over every day from the request's first
+to its last — a day the hub has cases of and the terminal listed nothing for differs too. Round 2 (items):
+what the hub holds of those lines, what it lacks (the terminal sends it again), the events of the cases the
+terminal is behind on, and what it holds that the terminal never listed (reported, and logged by count).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Connection, and_, or_
+from sqlmodel import col, select
+
+from hub.cases.delivery import stored_events
+from hub.db.models import CaseEventRow, CaseRow, RatingRow
+from protocol import topics
+from protocol.cases import CaseEvent
+from protocol.envelope import Envelope
+from protocol.reconcile import (
+    DAY_ZONE,
+    DayItems,
+    ReconcileReply,
+    ReconcileReplyBody,
+    ReconcileRequest,
+    ReconcileStatus,
+    case_line,
+    day_digest,
+    day_of,
+    rating_line,
+)
+
+__all__ = ["MAX_EVENTS", "Reconciler"]
+
+log = logging.getLogger(__name__)
+Outgoing = tuple[str, bytes]
+MAX_EVENTS = 400
+"""Events in one reply (each a few hundred bytes): a terminal further behind gets the rest the next night,
+or from the hub's event delivery, which sends every unacknowledged event again anyway."""
+_MAX_SPAN_DAYS = 3660
+
+
+class Reconciler:
+    """``on_request`` is the ingest hook for ``reconcile_request`` messages."""
+
+    def on_request(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+        if not isinstance(message, ReconcileRequest):
+            return []
+        body = message.body
+        terminal = message.terminal
+        topic = topics.down(terminal, topics.Down.RECONCILE)
+        if body.last_day < body.first_day or (body.last_day - body.first_day).days > _MAX_SPAN_DAYS:
+            reply = ReconcileReplyBody(
+                correlation_id=body.correlation_id, status=ReconcileStatus.ERROR, error="impossible window"
+            )
+            return [(topic, ReconcileReply(terminal=terminal, body=reply).encode())]
+        if body.items:
+            days = [d.day for d in body.items]
+            held = _lines(conn, terminal, min(days), max(days))
+            reply = _details(conn, body.correlation_id, body.items, held)
+        else:
+            held = _lines(conn, terminal, body.first_day, body.last_day)
+            theirs = {d.day: d for d in body.digests}
+            confirmed, differ = [], []
+            for day in sorted(set(theirs) | set(held)):
+                if not body.first_day <= day <= body.last_day:
+                    continue
+                mine = held.get(day, {})
+                if day in theirs and theirs[day].digest == day_digest(mine.values()):
+                    confirmed.append(day)
+                else:
+                    differ.append(day)
+            reply = ReconcileReplyBody(correlation_id=body.correlation_id, confirmed=confirmed, differ=differ)
+        if reply.missing or reply.unknown:
+            log.warning(
+                "reconciliation with %s: the hub lacks %d item(s), holds %d the terminal never listed",
+                terminal,
+                len(reply.missing),
+                len(reply.unknown),
+            )
+        return [(topic, ReconcileReply(terminal=terminal, body=reply).encode())]
+
+
+def _details(
+    conn: Connection, correlation_id: uuid.UUID, items: list[DayItems], held: dict[date, dict[str, str]]
+) -> ReconcileReplyBody:
+    """Round 2: compare the terminal's lines of some days with the hub's (``held``: day → id → line)."""
+    kept: list[str] = []
+    missing: list[uuid.UUID] = []
+    behind: dict[str, int] = {}
+    listed: set[str] = set()
+    for entry in items:
+        mine = held.get(entry.day, {})
+        for line in entry.items:
+            kind, _, rest = line.partition(":")
+            item_id, _, version = rest.partition(":")
+            listed.add(item_id)
+            ours = mine.get(item_id)
+            if ours is None:
+                missing.append(uuid.UUID(item_id))
+                continue
+            kept.append(line)
+            if kind == "c" and int(ours.rsplit(":", 1)[1]) > int(version):
+                behind[item_id] = int(version)
+    unknown = [uuid.UUID(i) for day in held.values() for i in day if i not in listed]
+    return ReconcileReplyBody(
+        correlation_id=correlation_id, held=kept, missing=missing, events=_events(conn, behind), unknown=unknown
+    )
+
+
+def _events(conn: Connection, behind: dict[str, int]) -> list[CaseEvent]:
+    """The events past the version the terminal has, of each case it is behind on (at most MAX_EVENTS)."""
+    if not behind:
+        return []
+    newer = or_(
+        *(and_(col(CaseEventRow.case_id) == c, col(CaseEventRow.version) > v) for c, v in list(behind.items())[:200])
+    )
+    return [event for _, event in stored_events(conn, newer, limit=MAX_EVENTS)]
+
+
+def _lines(conn: Connection, terminal: str, first: date, last: date) -> dict[date, dict[str, str]]:
+    """What the hub holds from ``terminal`` in the days ``first`` to ``last``: day → item id → line."""
+    start = datetime.combine(first, time(), DAY_ZONE)
+    end = datetime.combine(last + timedelta(days=1), time(), DAY_ZONE)
+    out: dict[date, dict[str, str]] = defaultdict(dict)
+    cases = select(CaseRow.case_id, CaseRow.version, CaseRow.created_at).where(
+        CaseRow.terminal_id == terminal, col(CaseRow.created_at) >= start, col(CaseRow.created_at) < end
+    )
+    for case_id, version, created in conn.execute(cases):
+        out[day_of(_aware(created))][case_id] = case_line(case_id, version)
+    ratings = select(RatingRow.rating_id, RatingRow.rated_at).where(
+        RatingRow.terminal_id == terminal, col(RatingRow.rated_at) >= start, col(RatingRow.rated_at) < end
+    )
+    for rating_id, rated in conn.execute(ratings):
+        out[day_of(_aware(rated))][rating_id] = rating_line(rating_id)
+    return dict(out)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,111 @@
+"""Terminals' nightly results: stored as they report them (``night_report`` on ``up/reconcile``), shown on
+each terminal's fleet page, and watched by the hub's own night for a terminal that missed its night."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, update
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+
+from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow
+from protocol.envelope import Envelope
+from protocol.reconcile import NightReport
+
+__all__ = ["NIGHT_MISSED", "latest", "missed_nights", "on_report"]
+
+Outgoing = tuple[str, bytes]
+NIGHT_MISSED = "night_missed"
+"""The fleet alert kind of a terminal whose last nightly result is older than the hub allows."""
+
+
+def on_report(conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
+    """Ingest hook: keep the terminal's latest nightly result (the hub's time of receipt beside it)."""
+    if not isinstance(message, NightReport):
+        return []
+    b = message.body
+    values: dict[str, Any] = {
+        "terminal_id": message.terminal,
+        "started_at": b.started_at,
+        "received_at": at,
+        "seconds": b.seconds,
+        "ok": b.ok,
+        "steps": json.dumps([s.model_dump() for s in b.steps], ensure_ascii=False),
+    }
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(NightResultRow).values(**values)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["terminal_id"], set_={k: v for k, v in values.items() if k != "terminal_id"}
+        )
+    )
+    return []
+
+
+def latest(engine: Engine, terminal: str) -> dict[str, Any] | None:
+    """A terminal's latest nightly result for its fleet page (time, duration, each step), or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(NightResultRow).where(NightResultRow.terminal_id == terminal)).mappings().first()
+    if row is None:
+        return None
+    return {
+        "started_at": row["started_at"],
+        "received_at": row["received_at"],
+        "seconds": row["seconds"],
+        "ok": bool(row["ok"]),
+        "steps": json.loads(row["steps"]),
+    }
+
+
+def missed_nights(engine: Engine, now: datetime, allowed_h: float) -> tuple[int, int]:
+    """Raise a ``night_missed`` fleet alert for each registered terminal with no nightly result in the last
+    ``allowed_h`` hours (one registered less long ago is given that long), clear it for the others.
+    Returns (raised, cleared)."""
+    cutoff = now - timedelta(hours=allowed_h)
+    raised = cleared = 0
+    with engine.begin() as conn:
+        register = {
+            t: registered
+            for t, registered in conn.execute(
+                select(TerminalRegisterRow.terminal_id, TerminalRegisterRow.registered_at)
+            )
+        }
+        last = dict(conn.execute(select(NightResultRow.terminal_id, NightResultRow.received_at)).all())
+        active = set(
+            conn.execute(
+                select(FleetAlertRow.terminal_id).where(
+                    FleetAlertRow.kind == NIGHT_MISSED, col(FleetAlertRow.cleared_at).is_(None)
+                )
+            ).scalars()
+        )
+        for terminal, registered in register.items():
+            seen = last.get(terminal)
+            missed = (seen is None and registered < cutoff) or (seen is not None and seen < cutoff)
+            if missed and terminal not in active:
+                detail = f"last night {seen.isoformat() if seen else 'never'}"
+                conn.execute(
+                    sa_insert(FleetAlertRow).values(
+                        terminal_id=terminal, kind=NIGHT_MISSED, detail=detail[:300], raised_at=now
+                    )
+                )
+                raised += 1
+            elif not missed and terminal in active:
+                conn.execute(
+                    update(FleetAlertRow)
+                    .where(
+                        col(FleetAlertRow.terminal_id) == terminal,
+                        col(FleetAlertRow.kind) == NIGHT_MISSED,
+                        col(FleetAlertRow.cleared_at).is_(None),
+                    )
+                    .values(cleared_at=now)
+                )
+                cleared += 1
+        # A retired terminal's result goes with it.
+        gone = set(last) - set(register)
+        if gone:
+            conn.execute(delete(NightResultRow).where(col(NightResultRow.terminal_id).in_(gone)))
+    return raised, cleared

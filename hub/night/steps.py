@@ -1,0 +1,53 @@
+"""``shegong hub nightly``: the hub's overnight steps, each a plain function run once, in order.
+
+1. ``backup`` — SQLite online backup or ``pg_dump``, checked, a few generations kept (:mod:`.backup`).
+2. ``anchor`` — the audit chain's new entries sealed with the audit key, the day's anchor signed and kept
+   (the running hub publishes it to the terminals) (:mod:`.anchor`).
+3. ``retention`` — old closed cases archived and anonymised; dead letters, sessions, heartbeats and link
+   history bounded (:mod:`.retention`).
+4. ``nights`` — a ``night_missed`` fleet alert for each terminal whose night did not report (:mod:`.results`).
+
+The terminals' side of the night (reconciliation, audit segments, nightly results) is answered by the
+running hub's ingest, whenever each terminal's timer fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from hub.audit.keyed import AuditKey, key_path
+from hub.fleet.settings import load as fleet_settings
+from hub.night.anchor import anchor_night
+from hub.night.backup import HubBackups
+from hub.night.results import missed_nights
+from hub.night.retention import purge
+from hub.settings import HubSettings
+from kernel.nightly import NightResult, Step, run_steps
+
+__all__ = ["backups", "run_night"]
+
+
+def backups(settings: HubSettings) -> HubBackups:
+    return HubBackups(settings.database_url, Path(settings.backup_dir), settings.backups_kept)
+
+
+def run_night(engine: Engine, settings: HubSettings, now: datetime) -> NightResult:
+    def backup() -> Mapping[str, int]:
+        return backups(settings).take(now)
+
+    def anchor() -> Mapping[str, int]:
+        return anchor_night(engine, AuditKey.load(key_path(settings)), now)
+
+    def retention() -> Mapping[str, int]:
+        return purge(engine, settings, now, fleet_settings().history_keep_s)
+
+    def nights() -> Mapping[str, int]:
+        raised, cleared = missed_nights(engine, now, settings.night_missed_after_h)
+        return {"raised": raised, "cleared": cleared}
+
+    steps: list[Step] = [("backup", backup), ("anchor", anchor), ("retention", retention), ("nights", nights)]
+    return run_steps(steps, now)

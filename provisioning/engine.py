@@ -1,0 +1,246 @@
+"""Run the terminal deploy on many hosts at once with pyinfra, and say per host what changed.
+
+pyinfra connects to every host in parallel (a pool of up to ``PARALLEL`` SSH connections), prepares
+each operation against the host's current state (facts), and runs them; a host that fails drops out and
+the others carry on. ``check`` stops after preparing: nothing runs on any host, and a diff per file
+(secrets masked) shows what would change.
+
+One line per host that tools read — ``host=… terminal=… changed=N failed=N`` — and a summary; the
+caller exits non-zero when any host failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import logging
+import subprocess
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyinfra.api.command import StringCommand
+from pyinfra.api.config import Config
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.api.operations import run_ops
+from pyinfra.api.state import State
+from pyinfra.context import ctx_host, ctx_state
+from pyinfra.facts.files import FileContents
+from pyinfra.facts.server import Command
+
+from provisioning import render
+from provisioning.hubside import hub_session
+from provisioning.inventory import Inventory as ShegongInventory
+from provisioning.inventory import Terminal
+from provisioning.terminal import (
+    RELOAD_SSHD,
+    SSHD_DROPIN,
+    ManagedFile,
+    Release,
+    Steps,
+    deploy_terminal,
+    managed_files,
+    state_command,
+)
+
+__all__ = ["HostResult", "apply", "host_data", "summary"]
+
+log = logging.getLogger(__name__)
+NOT_YET_ISSUED = "(issued by the hub at apply)"
+MAX_PARALLEL = 100
+SSHD_RESTART_S = 15.0  # how long sshd may take to listen again after its reload
+
+
+@dataclass
+class HostResult:
+    terminal: str
+    host: str
+    changed: int = 0
+    failed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"host={self.host} terminal={self.terminal} changed={self.changed} failed={self.failed}"
+
+
+def summary(results: list[HostResult], check: bool) -> str:
+    failed = sum(1 for r in results if r.failed)
+    hosts_changed = sum(1 for r in results if r.changed and not r.failed)
+    verb = "would change" if check else "changed"
+    unchanged = len(results) - hosts_changed - failed
+    return f"{len(results)} terminal(s): {hosts_changed} {verb}, {unchanged} unchanged, {failed} failed"
+
+
+def host_data(t: Terminal) -> dict[str, object]:
+    data: dict[str, object] = {
+        "ssh_hostname": t.host,
+        "ssh_port": t.ssh_port,
+        "ssh_user": t.ssh_user,
+        "ssh_known_hosts_file": str(t.known_hosts.expanduser()),
+        "ssh_strict_host_key_checking": "accept-new",  # a new terminal's key is pinned; a changed one refused
+    }
+    if t.ssh_key:
+        data["ssh_key"] = str(t.ssh_key)
+    if t.ssh_user != "root":
+        data["_sudo"] = True
+    return data
+
+
+def _current_password(host: Host) -> str | None:
+    lines = host.get_fact(FileContents, path=render.CONFIG_PATH)
+    if not lines:
+        return None
+    try:
+        value = tomllib.loads("\n".join(lines)).get("broker_password")
+    except tomllib.TOMLDecodeError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _diff(host: Host, t: Terminal, password: str, emit: Callable[[str], None]) -> None:
+    """A unified diff per file that would change (secrets masked); only those files are read."""
+    wanted = managed_files(t, password)
+    states = (host.get_fact(Command, state_command([f.path for f in wanted])) or "").splitlines()
+    digests = dict(zip([f.path for f in wanted], [s.rsplit(" ", 1)[-1] for s in states], strict=False))
+    for f in [*wanted, ManagedFile(SSHD_DROPIN, render.sshd_conf(t))]:
+        if digests.get(f.path) == hashlib.sha256(f.content.encode()).hexdigest():
+            continue
+        current = host.get_fact(FileContents, path=f.path)
+        before = render.mask_secrets("\n".join(current) + "\n") if current else ""
+        after = render.mask_secrets(f.content)
+        if before != after:
+            for line in difflib.unified_diff(
+                before.splitlines(), after.splitlines(), f"{t.id}:{f.path}", f"{t.id}:{f.path} (desired)", lineterm=""
+            ):
+                emit(line)
+
+
+def _second_connection(t: Terminal) -> subprocess.CompletedProcess[str]:
+    """A new SSH connection with the administrator's key, as the next session will be made."""
+    cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "StrictHostKeyChecking=yes"]
+    cmd += ["-o", f"UserKnownHostsFile={t.known_hosts.expanduser()}", "-p", str(t.ssh_port)]
+    if t.ssh_key:
+        cmd += ["-o", "IdentitiesOnly=yes", "-i", str(t.ssh_key)]
+    cmd += [f"{t.ssh_user}@{t.host}", "true"]
+    deadline = time.monotonic() + SSHD_RESTART_S
+    while True:  # sshd that re-reads its settings re-executes itself: a moment with no listener is not a refusal
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if done.returncode == 0 or "Connection refused" not in done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)
+
+
+def _check_sshd(host: Host, t: Terminal, result: HostResult) -> None:
+    """sshd's new settings let the administrator in again, or the old ones are put back (over the first
+    connection, still open) and the host counts as failed."""
+    sudo = t.ssh_user != "root"
+    done = _second_connection(t)
+    if done.returncode == 0:
+        host.run_shell_command(StringCommand(f"rm -f {SSHD_DROPIN}.prev"), _sudo=sudo)
+        return
+    restore = f"mv -f {SSHD_DROPIN}.prev {SSHD_DROPIN}; {RELOAD_SSHD}"
+    ok, _ = host.run_shell_command(StringCommand(restore), _sudo=sudo)
+    result.failed += 1
+    result.notes.append(
+        "a second SSH connection was refused with the new sshd settings "
+        f"({done.stderr.strip() or done.returncode}); the old settings were put back"
+        + ("" if ok else " — FAILED to put them back: keep this session's console at hand")
+    )
+
+
+def apply(
+    inventory: ShegongInventory,
+    terminals: list[Terminal],
+    release: Release,
+    check: bool = False,
+    emit: Callable[[str], None] = print,
+    new_credentials: bool = False,
+) -> list[HostResult]:
+    """Bring ``terminals`` to their desired state (or, with ``check``, show what would change).
+    ``new_credentials`` (rotate): each gets a new broker password from the hub, whatever it has."""
+    results = {t.id: HostResult(t.id, t.host if t.ssh_port == 22 else f"{t.host}:{t.ssh_port}") for t in terminals}
+    by_id = {t.id: t for t in terminals}
+    config = Config(PARALLEL=min(MAX_PARALLEL, max(1, len(terminals))), CONNECT_TIMEOUT=15)
+    state = State(Inventory(([(t.id, host_data(t)) for t in terminals], {})), config)
+    with contextlib.suppress(PyinfraError):  # every host failed to connect: each is reported below
+        connect_all(state)
+    hosts = {h.name: h for h in state.activated_hosts if h not in state.failed_hosts}
+    for tid, r in results.items():
+        if tid not in hosts:
+            r.failed += 1
+            r.notes.append("no SSH connection")
+    try:
+        passwords, issued = _passwords(state, hosts, by_id, inventory, check, new_credentials)
+    except Exception:
+        disconnect_all(state)
+        raise
+    steps: dict[str, Steps] = {}
+    with ctx_state.use(state):
+        for tid, host in hosts.items():
+            with ctx_host.use(host):
+                steps[tid] = deploy_terminal(by_id[tid], passwords[tid], release)
+                if check:
+                    _diff(host, by_id[tid], passwords[tid], emit)
+    try:
+        if check:
+            for tid, host in hosts.items():
+                results[tid].changed = state.get_meta_for_host(host).ops_change
+        else:
+            try:
+                run_ops(state, no_wait=True)
+            except PyinfraError as exc:
+                log.error("provisioning stopped: %s", exc)
+            if issued:  # after the terminals have their new passwords: the old ones are refused from now on
+                _reload_broker(inventory, str(terminals[0].known_hosts.expanduser()))
+            for tid, host in hosts.items():
+                r = results[tid]
+                ops = state.ops.get(host, {}).values()
+                r.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
+                r.failed += state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
+                sshd = steps[tid].sshd
+                if not r.failed and sshd.is_complete() and sshd.did_change():
+                    _check_sshd(host, by_id[tid], r)
+                if not r.failed and not steps[tid].systemd:
+                    r.notes.append("systemd is not running there: units installed and enabled, starting skipped")
+    finally:
+        disconnect_all(state)
+    return [results[t.id] for t in terminals]
+
+
+def _passwords(
+    state: State,
+    hosts: dict[str, Host],
+    by_id: dict[str, Terminal],
+    inventory: ShegongInventory,
+    check: bool,
+    renew: bool,
+) -> tuple[dict[str, str], bool]:
+    """Each terminal's broker password: the one it has, else (or if ``renew``) a new one from the hub
+    (none in check mode); and whether the hub issued any."""
+    passwords: dict[str, str] = {}
+    with ctx_state.use(state):
+        for tid, host in hosts.items():
+            with ctx_host.use(host):
+                current = None if renew else _current_password(host)
+            if current:
+                passwords[tid] = current
+    missing = [by_id[tid] for tid in hosts if tid not in passwords]
+    if missing and check:
+        passwords.update({t.id: NOT_YET_ISSUED for t in missing})
+    elif missing:
+        known_hosts = str(missing[0].known_hosts.expanduser())
+        with hub_session(inventory.hub, known_hosts) as hub:
+            for t in missing:
+                passwords[t.id] = hub.issue(t)
+        return passwords, True
+    return passwords, False
+
+
+def _reload_broker(inventory: ShegongInventory, known_hosts: str) -> None:
+    with hub_session(inventory.hub, known_hosts) as hub:
+        hub.reload_broker()

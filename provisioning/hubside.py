@@ -1,0 +1,92 @@
+"""What provisioning asks of the hub, over SSH (or on this machine, ``host = "@local"``).
+
+A terminal without broker credentials gets them here: ``shegong hub broker add ID`` makes its MQTT user
+and prints the password once (it goes straight into the terminal's edge.toml, never to a file on the
+administrator's machine), ``shegong hub terminal register ID --committee CODE`` enters it in the
+terminal register (ingest takes cases from registered terminals only), and the broker reloads its users.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyinfra.api.command import StringCommand
+from pyinfra.api.config import Config
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.api.state import State
+
+from provisioning.errors import ProvisioningError
+from provisioning.inventory import HubTarget, Terminal
+
+__all__ = ["HubSession", "hub_session"]
+
+
+class HubSession:
+    """An open connection to the hub that issues, revokes and registers terminals."""
+
+    def __init__(self, target: HubTarget, host: Host) -> None:
+        self.target = target
+        self.host = host
+
+    def _run(self, *args: str) -> str:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.target.env.items())
+        command = f"{env} {shlex.join([self.target.shegong, *args])}".strip()
+        ok, output = self.host.run_shell_command(StringCommand(command), _sudo=self.target.ssh_user != "root")
+        if not ok:
+            raise ProvisioningError(f"on the hub, `{shlex.join(['shegong', *args])}` failed: {output.stderr.strip()}")
+        return output.stdout.strip()
+
+    def issue(self, t: Terminal) -> str:
+        """A new broker password for ``t`` (its MQTT user made, or revoked and made again), with ``t`` in
+        the register. The old password works until the broker is reloaded (:meth:`reload_broker`)."""
+        if t.id in self._run("hub", "broker", "list", "--dir", self.target.broker_dir).split():
+            self.revoke(t)
+        password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
+        if not password or len(password.split()) != 1:
+            raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
+        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code)
+        return password
+
+    def revoke(self, t: Terminal) -> None:
+        self._run("hub", "broker", "revoke", t.id, "--dir", self.target.broker_dir)
+
+    def unregister(self, t: Terminal) -> None:
+        """Out of the terminal register: ingest takes no more cases from it."""
+        self._run("hub", "terminal", "remove", t.id)
+
+    def reload_broker(self) -> None:
+        ok, output = self.host.run_shell_command(
+            StringCommand(self.target.reload_broker), _sudo=self.target.ssh_user != "root"
+        )
+        if not ok:
+            raise ProvisioningError(f"on the hub, reloading the broker failed: {output.stderr.strip()}")
+
+
+@contextmanager
+def hub_session(target: HubTarget | None, known_hosts: str) -> Iterator[HubSession]:
+    """Connect to the hub named by the inventory's ``[hub]``; an error if there is none or it is unreachable."""
+    if target is None:
+        raise ProvisioningError("the inventory has no [hub]: terminals without broker credentials cannot get them")
+    data: dict[str, object] = {}
+    if target.host != "@local":
+        data = {
+            "ssh_port": target.ssh_port,
+            "ssh_user": target.ssh_user,
+            "ssh_known_hosts_file": known_hosts,
+            "ssh_strict_host_key_checking": "accept-new",
+        }
+        if target.ssh_key:
+            data["ssh_key"] = str(target.ssh_key)
+    state = State(Inventory(([(target.host, data)], {})), Config())
+    connect_all(state)
+    hosts = list(state.activated_hosts)
+    if not hosts:
+        raise ProvisioningError(f"cannot connect to the hub at {target.host}")
+    try:
+        yield HubSession(target, hosts[0])
+    finally:
+        disconnect_all(state)

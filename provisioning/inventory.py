@@ -1,0 +1,251 @@
+"""The inventory: one TOML file listing a subdistrict's terminals, with defaults and a hub.
+
+```toml
+wheelhouse = "wheelhouse"   # built by `shegong provision wheelhouse`, relative to this file
+
+[defaults]                 # every terminal's, unless the terminal says otherwise
+ssh_user = "root"
+ssh_key = "~/.ssh/shegong_admin"
+broker_host = "10.20.0.5"
+broker_tls_ca = "ca.crt"   # a path on the administrator's machine, relative to this file
+hub_public_key = "…"       # `shegong hub keys public`
+admin_networks = ["10.9.0.0/24"]
+time_server = "10.20.0.1"
+
+[hub]                      # where `shegong hub broker add` and `hub terminal register` run
+host = "10.20.0.5"
+
+[[terminal]]
+id = "JW001-K1"
+committee_code = "JW001"
+committee_name = "潍坊一村居委会"
+host = "10.21.3.11"
+committee_area = { district = "浦东新区", streets = [{ street = "潍坊路", lanes = "1-200" }] }
+```
+
+:func:`load` reads and checks it; every mistake comes back at once in words naming the file, the
+terminal and the field (:class:`InventoryError`), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from protocol.residence import CommitteeArea
+from provisioning.errors import InventoryError
+
+__all__ = ["DEFAULT_DEVICES", "Defaults", "HubTarget", "Inventory", "Terminal", "UsbId", "load"]
+
+# The common USB-serial bridges card readers are built on (CP210x, CH340, FTDI, PL2303), and widely sold
+# receipt-printer and scanner makers. A terminal whose devices differ names its own in [defaults.devices].
+DEFAULT_DEVICES: dict[str, list[str]] = {
+    "reader": ["10c4:ea60", "1a86:7523", "0403:6001", "067b:2303"],
+    "printer": ["0416:5011", "0fe6:811e"],
+    "scanner": ["1eab:*", "0c2e:*"],
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UsbId(_Model):
+    """A USB vendor and product id (four hex digits each; ``*`` for any product of the vendor)."""
+
+    vendor: str = Field(pattern=r"^[0-9a-f]{4}$")
+    product: str = Field(pattern=r"^([0-9a-f]{4}|\*)$")
+
+    @classmethod
+    def parse(cls, text: str) -> UsbId:
+        vendor, _, product = text.lower().partition(":")
+        return cls(vendor=vendor, product=product or "*")
+
+
+class Settings(_Model):
+    """What terminals share unless one says otherwise (the ``[defaults]`` table; each may be set per terminal)."""
+
+    ssh_user: str = Field("root", description="the SSH user; not root: it must be allowed sudo without a password")
+    ssh_port: int = Field(22, ge=1, le=65535)
+    ssh_key: Path | None = Field(None, description="the administrator's private key (else the SSH agent's)")
+    known_hosts: Path = Field(Path("~/.ssh/known_hosts"), description="where terminals' host keys are pinned")
+    broker_host: str = Field("", description="the hub's Mosquitto, as terminals reach it")
+    broker_port: int = Field(8883, ge=1, le=65535)
+    broker_tls_ca: Path | None = Field(None, description="the broker's CA (`shegong hub broker tls`), on this machine")
+    hub_public_key: str = Field("", description="`shegong hub keys public`: terminals seal cases to it")
+    admin_networks: list[str] = Field(default_factory=list, description="SSH is allowed from these only")
+    time_server: str = Field("", description="the centre's NTP server; empty: the broker host")
+    journal_max_use: str = Field("200M", pattern=r"^\d+[KMG]$", description="journald's SystemMaxUse")
+    devices: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_DEVICES))
+    edge: dict[str, Any] = Field(default_factory=dict, description="more edge settings, written into edge.toml")
+    sshd_extra: list[str] = Field(default_factory=list, description="more sshd_config lines (tests, special sites)")
+    health_check: str = Field(
+        "", description="upgrade: a command on the terminal that must succeed (default: the outbox opens)"
+    )
+
+    @field_validator("admin_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network (write it as 10.9.0.0/24)") from None
+        return value
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = set(value) - set(DEFAULT_DEVICES)
+        if unknown:
+            raise ValueError(f"unknown device {sorted(unknown)[0]!r}: the devices are {', '.join(DEFAULT_DEVICES)}")
+        for ids in value.values():
+            for text in ids:
+                try:
+                    UsbId.parse(text)
+                except ValidationError:
+                    raise ValueError(
+                        f"{text!r} is not a USB id (write vendor:product in hex, e.g. 1a86:7523)"
+                    ) from None
+        return {**DEFAULT_DEVICES, **value}
+
+    def usb_ids(self, device: str) -> list[UsbId]:
+        return [UsbId.parse(t) for t in self.devices[device]]
+
+
+class Defaults(Settings):
+    """The ``[defaults]`` table."""
+
+
+class Terminal(Settings):
+    """One ``[[terminal]]``: who it is, where it is, and any default it overrides."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the terminal id (MQTT user and client id)")
+    committee_code: str = Field(pattern=r"^[A-Za-z0-9]{1,16}$")
+    committee_name: str = Field(min_length=1)
+    committee_area: CommitteeArea | None = None
+    host: str = Field(min_length=1, description="address or name the administrator's machine reaches over SSH")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Terminal:
+        missing = [f for f in ("broker_host", "hub_public_key") if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} must be set, in [defaults] or for this terminal")
+        if self.broker_tls_ca is None:
+            raise ValueError("broker_tls_ca must be set: terminals reach the broker over TLS only")
+        return self
+
+    @property
+    def ntp(self) -> str:
+        return self.time_server or self.broker_host
+
+
+class HubTarget(_Model):
+    """The ``[hub]`` table: where terminals are given broker users and entered in the terminal register."""
+
+    host: str = Field(description='the hub machine over SSH, or "@local" for this machine')
+    ssh_user: str = "root"
+    ssh_port: int = Field(22, ge=1, le=65535)
+    ssh_key: Path | None = None
+    shegong: str = Field("/opt/shegong/current/bin/shegong", description="the hub's shegong command")
+    broker_dir: str = Field("/etc/mosquitto/shegong", description="the broker's users, ACL and TLS files")
+    reload_broker: str = Field("systemctl reload mosquitto", description="makes Mosquitto read its users again")
+    env: dict[str, str] = Field(default_factory=dict, description="environment for the hub's commands")
+
+
+class Inventory(_Model):
+    path: Path
+    terminals: list[Terminal]
+    hub: HubTarget | None = None
+    wheelhouse: Path = Field(description="the wheels terminals install from (`shegong provision wheelhouse`)")
+
+    def select(self, limit: list[str] | None) -> list[Terminal]:
+        """The terminals named by ``--limit`` (all when None); an unknown id is an error."""
+        if not limit:
+            return list(self.terminals)
+        known = {t.id: t for t in self.terminals}
+        unknown = [i for i in limit if i not in known]
+        if unknown:
+            raise InventoryError(f"{self.path}: no terminal {', '.join(unknown)} in the inventory")
+        return [known[i] for i in limit]
+
+
+_PATH_FIELDS = ("ssh_key", "known_hosts", "broker_tls_ca")
+
+
+def _resolve(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths relative to the inventory file, ``~`` expanded."""
+    out = dict(table)
+    for key in _PATH_FIELDS:
+        if isinstance(out.get(key), str):
+            p = Path(out[key]).expanduser()
+            out[key] = p if p.is_absolute() else base / p
+    return out
+
+
+def _words(exc: ValidationError, where: str) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(x) for x in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a setting the inventory knows (misspelt?)"
+        lines.append(f"{where}: {field + ' ' if field else ''}{msg}")
+    return lines
+
+
+def load(path: Path) -> Inventory:
+    """Read and check the inventory at ``path``; :class:`InventoryError` lists every problem found."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InventoryError(f"cannot read the inventory {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError(f"{path} is not valid TOML: {exc}") from None
+    base = path.resolve().parent
+    problems: list[str] = []
+    unknown = set(raw) - {"defaults", "hub", "terminal", "wheelhouse"}
+    problems += [
+        f"{path}: unknown setting {name!r} (the inventory has wheelhouse, [defaults], [hub], [[terminal]])"
+        for name in sorted(unknown)
+    ]
+    wheelhouse = Path(str(raw.get("wheelhouse", "wheelhouse"))).expanduser()
+    wheelhouse = wheelhouse if wheelhouse.is_absolute() else base / wheelhouse
+    defaults = _resolve(raw.get("defaults", {}), base)
+    try:
+        Defaults(**defaults)
+    except ValidationError as exc:
+        problems += _words(exc, f"{path} [defaults]")
+    terminals: list[Terminal] = []
+    seen: dict[str, int] = {}
+    entries = raw.get("terminal", [])
+    if not entries:
+        problems.append(f"{path}: no [[terminal]] listed")
+    for n, entry in enumerate(entries, 1):
+        name = entry.get("id", f"number {n}")
+        where = f"{path} terminal {name}"
+        if name in seen:
+            problems.append(f"{where}: listed twice (also terminal number {seen[name]})")
+        seen[name] = n
+        try:
+            terminals.append(Terminal(**{**defaults, **_resolve(entry, base)}))
+        except ValidationError as exc:
+            problems += _words(exc, where)
+    hub = None
+    if "hub" in raw:
+        try:
+            hub = HubTarget(**_resolve(raw["hub"], base))
+        except ValidationError as exc:
+            problems += _words(exc, f"{path} [hub]")
+    for t in terminals:
+        if t.broker_tls_ca is not None and not t.broker_tls_ca.is_file():
+            problems.append(f"{path} terminal {t.id}: broker_tls_ca {t.broker_tls_ca} is not a file here")
+    if problems:
+        raise InventoryError("\n".join(problems))
+    return Inventory(path=path, terminals=terminals, hub=hub, wheelhouse=wheelhouse)

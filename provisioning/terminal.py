@@ -1,0 +1,224 @@
+"""The pyinfra deploy of one terminal: what ``shegong provision apply`` makes true on it.
+
+Every step is an idempotent pyinfra operation (a second run changes nothing), so ``--check`` can say
+what would change without changing it. In order:
+
+1. the ``shegong`` system user, in ``dialout`` (the serial devices) and nothing else;
+2. the release: the wheelhouse (one tar, built on the administrator's machine) unpacked into
+   ``/opt/shegong/releases/R``, a virtual environment there installed with ``--no-index`` (terminals have
+   no internet), and ``/opt/shegong/current`` pointing at it — releases side by side, for upgrade;
+3. ``/etc/shegong/edge.toml`` (0600, the ``shegong`` user's) and the broker's CA;
+4. udev rules naming the devices by USB id, journald limits, the centre's time server, the firewall
+   rules, sshd keys-only;
+5. the systemd units, installed and enabled (started only where systemd runs; else reported skipped).
+
+sshd's new settings are checked by a second SSH connection while the first is still open: the engine
+does it after this deploy and puts the old settings back if the second connection is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import shlex
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyinfra.api.command import FileUploadCommand
+from pyinfra.api.operation import OperationMeta, operation
+from pyinfra.context import host
+from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, server
+
+from provisioning import render
+from provisioning.inventory import Terminal
+from provisioning.wheelhouse import Release
+
+__all__ = [
+    "EDGE_UNITS",
+    "ENABLED_UNITS",
+    "OPT",
+    "RELOAD_SSHD",
+    "SSHD_DROPIN",
+    "SYSTEMD_RUNNING",
+    "SYSTEMD_DIR",
+    "Release",
+    "Steps",
+    "deploy_terminal",
+    "enabled",
+    "managed_files",
+    "ManagedFile",
+    "config_files",
+    "release_installed",
+    "sshd_keys_only",
+    "started",
+    "state_command",
+]
+
+OPT = "/opt/shegong"
+SYSTEMD_DIR = Path(__file__).resolve().parent.parent / "systemd"
+EDGE_UNITS = ("shegong-edge.service", "shegong-kiosk.service", "shegong-edge-night.service", "shegong-edge-night.timer")
+ENABLED_UNITS = ("shegong-edge.service", "shegong-kiosk.service", "shegong-edge-night.timer")
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-shegong.conf"
+# Debian's own Python (with python3-venv): whatever else an administrator put first on root's PATH (a pyenv
+# under /root) may not be readable by the shegong user the release runs as.
+SYSTEM_PYTHON = "/usr/bin/python3"
+NFT_PATH = "/etc/shegong/nftables.conf"
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """A whole file the deploy owns: its path, content, mode and owner."""
+
+    path: str
+    content: str
+    mode: str = "644"
+    owner: str = "root"
+    group: str = "root"
+
+
+@operation()
+def release_installed(release: Release, extra: str = "edge") -> Generator[object, None, None]:
+    """The release's virtual environment, installed from its wheelhouse with no index, unless it is: the
+    tar is uploaded, unpacked, installed from and removed (the installed release is what is kept)."""
+    done = f"{release.path}/.installed"
+    if host.get_fact(File, path=done):
+        return
+    wheels, venv, tar = f"{OPT}/wheelhouse/{release.name}", release.path, f"{OPT}/wheelhouse/{release.name}.tar"
+    yield f"mkdir -p {OPT}/wheelhouse {OPT}/releases && chmod 755 {OPT} {OPT}/wheelhouse {OPT}/releases"
+    yield FileUploadCommand(str(release.tar), tar, remote_temp_filename=host.get_temp_filename(tar))
+    yield (
+        f"set -e; rm -rf {wheels} {venv}; mkdir -p {wheels}; tar -xf {tar} -C {wheels}; "
+        f"{SYSTEM_PYTHON} -m venv {venv}; "
+        f"{venv}/bin/pip install --quiet --no-index --no-cache-dir --find-links {wheels} 'shegong[{extra}]'; "
+        f"rm -rf {wheels} {tar}; touch {done}"
+    )
+
+
+def state_command(paths: list[str]) -> str:
+    """One remote command that prints, per path, ``MODE OWNER GROUP SHA256`` or ``missing``."""
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    return (
+        f'for f in {quoted}; do if [ -f "$f" ]; then '
+        'printf "%s %s\\n" "$(stat -c "%a %U %G" "$f")" "$(sha256sum < "$f" | cut -d" " -f1)"; '
+        "else echo missing; fi; done"
+    )
+
+
+@operation()
+def config_files(wanted: tuple[ManagedFile, ...]) -> Generator[object, None, None]:
+    """Every file in ``wanted`` with exactly its content, mode and owner; one look at the host for all of
+    them (a terminal on a slow link answers one command, not one per file)."""
+    answer = host.get_fact(Command, state_command([f.path for f in wanted])) or ""
+    states = answer.splitlines()
+    for f, state in zip(wanted, states + ["missing"] * (len(wanted) - len(states)), strict=True):
+        digest = hashlib.sha256(f.content.encode()).hexdigest()
+        if state == f"{f.mode} {f.owner} {f.group} {digest}":
+            continue
+        if state == "missing" or not state.endswith(digest):
+            yield f"mkdir -p {shlex.quote(str(Path(f.path).parent))}"
+            temp = host.get_temp_filename(f.path)
+            yield FileUploadCommand(io.BytesIO(f.content.encode()), f.path, remote_temp_filename=temp)
+        yield f"chown {f.owner}:{f.group} {shlex.quote(f.path)} && chmod {f.mode} {shlex.quote(f.path)}"
+
+
+@operation()
+def enabled(units: tuple[str, ...]) -> Generator[str, None, None]:
+    """``systemctl enable`` the units not yet enabled (works without a running systemd)."""
+    state = host.get_fact(Command, "systemctl is-enabled " + " ".join(units) + " 2>/dev/null || true")
+    answers = (state or "").split()
+    if len(answers) == len(units) and all(a == "enabled" for a in answers):
+        return
+    yield "systemctl enable " + " ".join(units)
+
+
+RELOAD_SSHD = (
+    "if [ -d /run/systemd/system ]; then systemctl reload ssh; "
+    "elif [ -s /run/sshd.pid ]; then kill -HUP $(cat /run/sshd.pid); fi"
+)
+SYSTEMD_RUNNING = "test -d /run/systemd/system && echo running || echo absent"
+
+
+@operation()
+def sshd_keys_only(content: str) -> Generator[str, None, None]:
+    """The sshd drop-in, validated (``sshd -t``) and read again by the running sshd. The drop-in it
+    replaces is kept as ``.prev`` so the engine can put it back if a second connection is refused."""
+    current = host.get_fact(FileContents, path=SSHD_DROPIN)
+    if current is not None and "\n".join(current) + "\n" == content:
+        return
+    data = base64.b64encode(content.encode()).decode()
+    yield (
+        f"set -e; mkdir -p {Path(SSHD_DROPIN).parent}; "
+        f"if [ -e {SSHD_DROPIN} ]; then cp -p {SSHD_DROPIN} {SSHD_DROPIN}.prev; else : > {SSHD_DROPIN}.prev; fi; "
+        f"echo {data} | base64 -d > {SSHD_DROPIN}.tmp; chmod 0644 {SSHD_DROPIN}.tmp; "
+        f"mv -f {SSHD_DROPIN}.tmp {SSHD_DROPIN}"
+    )
+    yield f"sshd -t || {{ mv -f {SSHD_DROPIN}.prev {SSHD_DROPIN}; echo 'sshd refused the new settings' >&2; exit 1; }}"
+    yield RELOAD_SSHD
+
+
+@operation()
+def started() -> Generator[str, None, None]:
+    """Where systemd runs: reload units and udev rules, restart the terminal and its browser, start the
+    timer. Where it does not (a test namespace, an image being prepared), nothing: they start at boot."""
+    yield "systemctl daemon-reload"
+    yield "udevadm control --reload && udevadm trigger --subsystem-match=tty"
+    yield "systemctl restart shegong-edge.service shegong-kiosk.service"
+    yield "systemctl start shegong-edge-night.timer"
+    yield "systemctl restart systemd-journald systemd-timesyncd"
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What the engine needs after the run: the sshd step (to check it), whether systemd runs there."""
+
+    sshd: OperationMeta
+    systemd: bool
+
+
+def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
+    """Every whole file the deploy writes: configuration (edge.toml 0600, the terminal user's), the
+    broker's CA, udev rules, journald and time settings, firewall rules, the units."""
+    assert t.broker_tls_ca is not None  # the inventory refuses a terminal without it
+    wanted = [
+        ManagedFile(render.CONFIG_PATH, render.edge_toml(t, password), "600", "shegong", "shegong"),
+        ManagedFile(render.CA_PATH, t.broker_tls_ca.read_text()),
+        ManagedFile("/etc/udev/rules.d/60-shegong.rules", render.udev_rules(t)),
+        ManagedFile("/etc/systemd/journald.conf.d/60-shegong.conf", render.journald_conf(t)),
+        ManagedFile("/etc/systemd/timesyncd.conf.d/60-shegong.conf", render.timesyncd_conf(t)),
+        ManagedFile(NFT_PATH, render.nftables_conf(t), "600"),
+    ]
+    wanted += [ManagedFile(f"/etc/systemd/system/{u}", (SYSTEMD_DIR / "edge" / u).read_text()) for u in EDGE_UNITS]
+    return wanted
+
+
+def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
+    """Add this terminal's operations for the current host (in pyinfra's host and state context)."""
+    systemd = host.get_fact(Command, SYSTEMD_RUNNING) == "running"
+    server.group(name="group shegong", group="shegong", system=True)
+    server.user(
+        name="user shegong in dialout",
+        user="shegong",
+        group="shegong",
+        groups=["dialout"],
+        system=True,
+        home="/var/lib/shegong",
+        create_home=False,
+        shell="/usr/sbin/nologin",
+    )
+    files.directory(name="data folder", path="/var/lib/shegong", user="shegong", group="shegong", mode="0700")
+    restart_on = [release_installed(name=f"release {release.name} installed with no index", release=release)]
+    restart_on += [files.link(name="current release", path=f"{OPT}/current", target=release.path, symbolic=True)]
+
+    files.directory(name="/etc/shegong", path="/etc/shegong", user="root", group="shegong", mode="0750")
+    wanted = tuple(managed_files(t, password))
+    restart_on.append(config_files(name="configuration, units and rules", wanted=wanted))
+    enabled(name="units enabled", units=ENABLED_UNITS)
+
+    sshd = sshd_keys_only(name="sshd keys only", content=render.sshd_conf(t))
+    if systemd:
+        started(name="services (re)started", _if=[lambda: any(m.did_change() for m in restart_on)])
+    return Steps(sshd=sshd, systemd=systemd)

@@ -1,0 +1,244 @@
+"""Every console action, pressed from the keyboard, against a real store (and, where it needs one, a running
+terminal on a real Mosquitto): each is carried out, and each leaves a ``console.*`` entry by the technician in
+the terminal's audit chain. No resident's ID number or name ever reaches the screen."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import stat
+
+import pytest
+from textual.widgets import Button, DataTable, Static
+
+from edge.console.control import ControlServer, socket_path
+from edge.runtime import EdgeRuntime
+from edge.store.outbox import Outbox
+from tests.integration.console.conftest import console_app, queue_cases, terminal_settings
+from tests.support import applicant, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def console_entries(settings) -> list[tuple[str, str, dict]]:
+    with sqlite3.connect(settings.db_path) as db:
+        rows = db.execute("SELECT actor, action, data FROM audit_entries WHERE action LIKE 'console.%' ORDER BY id")
+        return [(actor, action, json.loads(data)) for actor, action, data in rows]
+
+
+async def press(app, pilot, button_id: str) -> None:
+    app.query_one(f"#{button_id}", Button).focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def screen_text(app) -> str:
+    return app.export_screenshot()
+
+
+@pytest.fixture
+def running(tmp_path, broker):
+    """A terminal service on a real broker, with its control socket, as `shegong edge run` has it."""
+    s = terminal_settings(tmp_path / "live", broker_port=broker.port)
+    queue_cases(s, 2)
+    rt = EdgeRuntime(s)
+    rt.start_sync()
+    server = ControlServer(rt, socket_path(s.runtime_dir), "9.9.9").start()
+    wait_for(rt.agent.connected_event.is_set, what="terminal online")
+    yield s, rt
+    server.close()
+    rt.close()
+
+
+async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_audited(running):
+    from edge.console.store import ConsoleStore
+
+    settings, rt = running
+    store = ConsoleStore(settings, actor="technician:test")
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.readings.status["link"] == "online" and app.readings.status["app_version"] == "9.9.9"
+        await pilot.press("2")
+        connects = rt.agent.stats["connects"]
+        for name in ("send_now", "reconnect", "resync"):
+            await press(app, pilot, f"do-{name}")
+        wait_for(lambda: rt.agent.stats["connects"] > connects, what="reconnected on the technician's word")
+    store.close()
+    assert [(a, act, d) for a, act, d in console_entries(settings)] == [
+        ("technician:test", "console.send_now", {"ok": True}),
+        ("technician:test", "console.reconnect", {"ok": True}),
+        ("technician:test", "console.resync", {"ok": True}),
+    ]
+
+
+async def test_asking_a_stopped_terminal_says_so_and_is_audited_as_failed(settings, store):
+    app = console_app(settings, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await press(app, pilot, "do-send_now")
+    [(actor, action, data)] = console_entries(settings)
+    assert action == "console.send_now" and data["ok"] is False and "not running" in data["error"]
+
+
+async def test_parked_items_show_the_hubs_reason_by_receipt_and_unpark_puts_them_back(settings, store):
+    with sqlite3.connect(settings.db_path) as db:
+        ids = [r[0] for r in db.execute("SELECT item_id FROM outbox ORDER BY seq LIMIT 2")]
+    Outbox(store.engine).park(ids, "schema_invalid: unknown item MZ-001")
+    app = console_app(settings, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.query_one("#parked", DataTable)
+        first = table.get_row_at(0)
+        assert first[0] == "JW001-20260302-0001" and "schema_invalid" in first[3]
+        assert table.row_count == 2
+        await press(app, pilot, "do-unpark")
+        assert app.query_one("#parked", DataTable).row_count == 0
+    assert Outbox(store.engine).stats().parked == 0
+    assert console_entries(settings)[-1][1:] == ("console.unpark", {"items": 2})
+
+
+async def test_audit_verify_anchor_purge_after_a_dry_run_and_backup(settings, store):
+    app = console_app(settings, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        assert app.query_one("#do-purge", Button).disabled, "no purge before a dry run"
+        await press(app, pilot, "do-verify")
+        assert "审计链完好：3 条" in str(app.query_one("#audit-result", Static).render())
+        await press(app, pilot, "do-anchor")
+        assert "锚点：4 条" in str(app.query_one("#audit-result", Static).render())  # the verify is entry 4
+        await press(app, pilot, "do-dry_run")
+        assert "预演：将清理 0 件" in str(app.query_one("#audit-result", Static).render())
+        assert not app.query_one("#do-purge", Button).disabled
+        await press(app, pilot, "do-purge")
+        await press(app, pilot, "do-backup")
+    backups = list((settings.data_dir / "backups").glob("edge-*.db"))
+    assert len(backups) == 1 and stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    with sqlite3.connect(backups[0]) as db:
+        assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 3
+    actions = [action for _, action, _ in console_entries(settings)]
+    assert actions == [
+        "console.audit_verify",
+        "console.audit_anchor",
+        "console.purge_dry_run",
+        "console.purge",
+        "console.backup",
+    ]
+    checked, broken = store.verify_audit()
+    assert broken is None and checked == 3 + 5
+
+
+async def test_settings_in_force_with_secrets_masked(tmp_path):
+    from edge.console.store import ConsoleStore
+
+    s = terminal_settings(tmp_path / "e", broker_password="s3cret-pw-xyz", kiosk_staff_pins="w01:scrypt$1$2$3$a$b")
+    queue_cases(s, 1)
+    store = ConsoleStore(s, actor="technician:test")
+    app = console_app(s, store)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        table = app.query_one("#settings-table", DataTable)
+        assert table.get_row("terminal_id") == ["terminal_id", "T-0001"]
+        assert table.get_row("broker_password")[1] == "（已设置，已隐藏）"
+        assert table.get_row("kiosk_staff_pins")[1] == "（已设置，已隐藏）"
+        shown = screen_text(app)
+    store.close()
+    assert "s3cret" not in shown and "scrypt" not in shown
+
+
+async def test_network_diagnostics_read_the_broker_and_are_audited(tmp_path, broker):
+    from edge.console.store import ConsoleStore
+
+    s = terminal_settings(tmp_path / "e", broker_port=broker.port)
+    queue_cases(s, 1)
+    store = ConsoleStore(s, actor="technician:test")
+    app = console_app(s, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("6")
+        await press(app, pilot, "do-diagnose")
+        text = str(app.query_one("#net-result", Static).render())
+    store.close()
+    assert f"127.0.0.1:{broker.port}" in text
+    assert "域名解析: 通过" in text and "TCP 连接: 通过" in text
+    assert console_entries(s)[-1][1] == "console.network_diagnose"
+
+
+async def test_logs_filter_by_level_and_component_and_never_show_an_id_number(settings, store, tmp_path):
+    number = applicant(7).id_number
+    log = tmp_path / "edge.log"
+    log.write_text(
+        "2026-03-02 09:30:00,001 INFO edge.sync.agent: online as T-0001 (bd_seq 3)\n"
+        f"2026-03-02 09:30:01,002 ERROR edge.kiosk.app: lookup failed for {number}\n"
+        "2026-03-02 09:30:02,003 WARNING edge.devices.service: printer offline\n",
+        encoding="utf-8",
+    )
+    app = console_app(settings, store, log_file=log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        table = app.query_one("#log-lines", DataTable)
+        assert table.row_count == 3
+        assert number not in screen_text(app)
+        assert f"{number[:6]}" in table.get_row_at(1)[3] and number not in table.get_row_at(1)[3]
+        table.focus()
+        await pilot.press("v")  # WARNING and above
+        await pilot.pause()
+        assert table.row_count == 2
+        app.query_one("#log-component").focus()
+        await pilot.press(*"edge.kiosk")
+        await pilot.pause()
+        assert [table.get_row_at(i)[2] for i in range(table.row_count)] == ["edge.kiosk.app"]
+
+
+async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_terminal(running):
+    from edge.console.store import ConsoleStore
+
+    settings, rt = running
+    store = ConsoleStore(settings, actor="technician:test")
+    app = console_app(settings, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        await pilot.pause()
+        assert "在用目录版本：0" in str(app.query_one("#catalogue-versions", Static).render())
+        connects = rt.agent.stats["connects"]
+        await press(app, pilot, "do-fetch")
+        wait_for(lambda: rt.agent.stats["connects"] > connects, what="the announcement asked for again")
+    store.close()
+    assert console_entries(settings)[-1][1:] == ("console.fetch_catalogue", {"ok": True})
+
+
+async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits_only_the_staff_id(
+    settings, store, tmp_path, monkeypatch
+):
+    from edge.kiosk.staff import StaffDirectory, hash_pin
+
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        f'terminal_id = "T-0001"\nkiosk_staff_pins = "w01:{hash_pin("111111")},w02:{hash_pin("222222")}"\n'
+        '[committee_area]\ndistrict = "浦东新区"\nstreets = [{street = "潍坊路", lanes = "1-200"}]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(config))
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("5")
+        app.query_one("#pin-staff").focus()
+        await pilot.press(*"w01")
+        await press(app, pilot, "do-pin_reset")
+        said = str(app.query_one("#pin-result", Static).render())
+    pin = re.search(r"新密码：(\d{6})", said)[1]
+    staff = StaffDirectory(terminal_settings(tmp_path / "edge").kiosk_staff_pins or "")
+    assert staff.login("w01", pin) and not staff.login("w01", "111111")
+    assert staff.login("w02", "222222"), "the other staff member keeps theirs"
+    assert 'district = "浦东新区"' in config.read_text(encoding="utf-8")
+    [(actor, action, data)] = console_entries(settings)
+    assert (action, data) == ("console.pin_reset", {"staff": "w01"}) and pin not in json.dumps(data)

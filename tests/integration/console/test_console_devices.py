@@ -1,0 +1,147 @@
+"""The Devices tab against the device simulators on real ptys: ports present or not, the reader's SAM
+self-test, a tapped card shown masked (never the whole ID number or name), printer status and a test slip the
+simulated printer decodes, one scan; each audited without the resident. While a running kiosk holds the
+devices, the console does not open them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from edge.console.control import ControlServer, socket_path
+from edge.console.store import ConsoleStore
+from edge.devices.sim.idreader import IdReaderSim
+from edge.devices.sim.printer import PrinterSim
+from edge.devices.sim.scanner import ScannerSim
+from edge.runtime import EdgeRuntime
+from tests.integration.console.conftest import console_app, queue_cases, terminal_settings
+from tests.integration.console.test_console_actions import console_entries, press, screen_text
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def sims(tmp_path):
+    with (
+        IdReaderSim(tmp_path / "reader") as reader,
+        PrinterSim(tmp_path / "printer") as printer,
+        ScannerSim(tmp_path / "scanner") as scanner,
+    ):
+        yield reader, printer, scanner
+
+
+@pytest.fixture
+def bench(tmp_path, sims):
+    reader, printer, scanner = sims
+    s = terminal_settings(
+        tmp_path / "edge",
+        reader_port=reader.path,
+        printer_port=printer.path,
+        scanner_port=scanner.path,
+        sscard_lib=str(tmp_path / "no-such-lib.so"),
+    )
+    queue_cases(s, 1)
+    store = ConsoleStore(s, actor="technician:test")
+    yield s, store
+    store.close()
+
+
+def result(app) -> str:
+    return str(app.query_one("#device-result", Static).render())
+
+
+async def test_ports_and_their_presence(bench):
+    settings, store = bench
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("8")
+        await pilot.pause()
+        table = app.query_one("#ports", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+    assert [(r[0], r[2]) for r in rows] == [
+        ("身份证读卡器", "在"),
+        ("社保卡读卡器", "不在"),
+        ("凭条打印机", "在"),
+        ("扫码器", "在"),
+    ]
+
+
+async def test_self_test_tap_printer_slip_and_scan(bench, sims):
+    settings, store = bench
+    reader, printer, scanner = sims
+    person = reader.place("zhang-wei")
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("8")
+        await press(app, pilot, "do-self_test")
+        assert result(app) == "读卡器安全模块自检通过"
+        await press(app, pilot, "do-tap")
+        shown = result(app)
+        assert "帧错误 0 次" in shown
+        assert person.id_number[:6] in shown and person.id_number[-4:] in shown
+        assert person.id_number not in shown and person.name not in shown and f"{person.name[0]}*" in shown
+        await press(app, pilot, "do-printer")
+        assert result(app) == "打印机状态：ok"
+        await press(app, pilot, "do-slip")
+        assert "测试单已打印" in result(app)
+        slip = printer.wait_for_receipt()
+        assert "打印测试" in slip.text and "终端：T-0001" in slip.text
+        app.query_one("#do-scan").focus()
+        await pilot.press("enter")
+        while "请在" not in result(app):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        scanner.scan(f"JW001-20260302-0001 {person.id_number}")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "扫到：JW001-20260302-0001" in result(app) and person.id_number not in result(app)
+        assert person.id_number not in screen_text(app)
+    entries = console_entries(settings)
+    assert [a for _, a, _ in entries] == [
+        "console.device_self_test",
+        "console.device_tap",
+        "console.device_printer_status",
+        "console.device_test_slip",
+        "console.device_scan",
+    ]
+    assert all(d["ok"] for _, _, d in entries)
+    assert person.id_number[-4:] not in str(entries) and person.name not in str(entries)
+
+
+async def test_a_failed_sam_is_told_and_audited(bench, sims):
+    settings, store = bench
+    sims[0].set_sam_failed()
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("8")
+        await press(app, pilot, "do-self_test")
+    [(_, action, data)] = console_entries(settings)
+    assert action == "console.device_self_test" and data["ok"] is False
+
+
+async def test_while_the_kiosk_holds_the_devices_the_console_leaves_them_alone(bench, sims):
+    settings, store = bench
+    rt = EdgeRuntime(settings)
+    rt.agent.health = lambda: {  # as the kiosk sets it (DeviceHealth.as_dict)
+        "reader": "ok",
+        "printer": "paper_low",
+        "scanner": "ok",
+        "readers": [{"name": "reader", "state": "ok", "bad_frames": 2}],
+    }
+    server = ControlServer(rt, socket_path(settings.runtime_dir)).start()
+    try:
+        app = console_app(settings, store)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("8")
+            await pilot.pause()
+            table = app.query_one("#ports", DataTable)
+            assert table.get_row_at(0)[3] == "ok (帧错误 2 次)" and table.get_row_at(2)[3] == "paper_low"
+            await press(app, pilot, "do-self_test")
+        assert sims[0].commands == {}, "the console sent nothing to a reader the kiosk holds"
+    finally:
+        server.close()
+        rt.close()

@@ -1,0 +1,84 @@
+"""The running terminal's control socket, and the overview of a terminal a real hub acks.
+
+A terminal whose clock runs a minute slow submits cases; the hub (on a real Mosquitto) commits and acks them.
+The console, a separate process's view over the socket and the store, shows the outbox emptied, the last
+ack, the batch's round trip, and the terminal's clock a minute behind the hub's, in red. The socket itself
+is the terminal user's alone, answers each request by its id, and says what it did not understand.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+from datetime import timedelta
+
+import pytest
+from rich.text import Text
+
+from edge.console.control import ControlClient, ControlServer, socket_path
+from edge.console.panes.overview import Overview
+from edge.console.store import ConsoleStore
+from edge.errors import EdgeError
+from edge.store.cases import NewCase
+from protocol.envelope import utcnow
+from tests.integration.console.conftest import HOST
+from tests.support import applicant, wait_for
+
+
+@pytest.fixture
+def live(edge_factory, hub_factory):
+    hub_factory()
+    rt = edge_factory("T-0001", clock=lambda: utcnow() - timedelta(seconds=60))
+    rt.start_sync()
+    server = ControlServer(rt, socket_path(rt.settings.runtime_dir), "1.2.3").start()
+    yield rt, server
+    server.close()
+
+
+def test_the_socket_is_private_and_answers_by_id(live):
+    rt, server = live
+    mode = server.path.stat().st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+    assert stat.S_IMODE(server.path.parent.stat().st_mode) == 0o700
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(server.path))
+        f = s.makefile("rwb")
+        f.write(b"not json\n" + json.dumps({"op": "nonsense", "id": "a1"}).encode() + b"\n")
+        f.write(json.dumps({"op": "status", "id": "a2"}).encode() + b"\n")
+        f.flush()
+        bad, unknown, status = (json.loads(f.readline()) for _ in range(3))
+    assert bad["ok"] is False and bad["error"].startswith("bad request")
+    assert unknown == {"id": "a1", "ok": False, "error": "unknown op 'nonsense'"}
+    assert status["id"] == "a2" and status["ok"] and status["data"]["app_version"] == "1.2.3"
+    with pytest.raises(EdgeError, match="unknown op"):
+        ControlClient(server.path).request("nonsense")
+
+
+@pytest.mark.anyio
+async def test_overview_of_a_terminal_the_hub_acks_shows_round_trip_and_a_slow_clock(live):
+    from edge.console.app import ConsoleApp
+
+    rt, _server = live
+    wait_for(rt.agent.connected_event.is_set, what="terminal online")
+    for i in range(3):
+        rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(i)))
+    wait_for(lambda: rt.outbox.stats().depth == 0, what="the hub's acks")
+    store = ConsoleStore(rt.settings, actor="technician:test")
+    app = ConsoleApp(rt.settings, store, host=lambda: HOST, refresh_every_s=0)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.query_one(Overview)
+            rows = {str(k.value): [str(c) if isinstance(c, Text) else c for c in table.get_row(k)] for k in table.rows}
+    finally:
+        store.close()
+    assert rows["link"][1:3] == ["正常", "online"]
+    assert rows["outbox"][1:] == ["正常", "0", "全部已送达中心"]
+    assert rows["last_ack"][1] == "正常"
+    assert rows["round_trip"][1] == "正常" and rows["round_trip"][2].endswith(" ms")
+    assert rows["clock"][1] == "故障" and rows["clock"][2].startswith("+"), rows["clock"]
+    offset = float(rows["clock"][2].removesuffix(" s"))
+    assert 55 < offset < 65, "the terminal runs a minute slow: the hub is a minute ahead"
+    assert rows["terminal"][1] == "正常"

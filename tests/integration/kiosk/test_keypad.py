@@ -1,0 +1,69 @@
+"""Digit fields have their own keypad on screen, in Chromium at the kiosk's portrait size.
+
+A social worker types the PIN by tapping the keypad's keys (a wrong digit taken back with 删除), and
+张伟 types his phone number the same way (清空 starts it again); the system keyboard is never asked for
+(``inputmode="none"``). Every key is a large target: at least 64 px each way.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support import STAFF_ID, STAFF_PIN, keep_screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+
+PORTRAIT = {"width": 1080, "height": 1920}
+
+
+def _tap_keys(page, field: str, keys: str) -> None:
+    for key in keys:
+        page.click(f'#keypad-{field} [data-key="{key}"]')
+
+
+def _keys_are_large(page, field: str) -> None:
+    keys = page.locator(f"#keypad-{field} .key")
+    assert keys.count() == 12
+    for i in range(keys.count()):
+        box = keys.nth(i).bounding_box()
+        assert box["width"] >= 64 and box["height"] >= 64, keys.nth(i).inner_text()
+
+
+def test_staff_type_the_pin_on_the_keypad(start_kiosk, page):
+    k = start_kiosk()
+    page.set_viewport_size(PORTRAIT)
+    page.goto(f"{k.url}/staff?next=/")
+    assert page.locator("#pin").get_attribute("inputmode") == "none"
+    _keys_are_large(page, "pin")
+    page.fill("#staff_id", STAFF_ID)
+    _tap_keys(page, "pin", STAFF_PIN[:3] + "9")
+    page.click('#keypad-pin [data-key="back"]')  # 删除 takes the wrong 9 back
+    _tap_keys(page, "pin", STAFF_PIN[3:])
+    assert page.locator("#pin").input_value() == STAFF_PIN
+    page.click("#staff-submit")
+    page.wait_for_url(f"{k.url}/")
+    assert STAFF_ID in page.locator("#staffbar").inner_text()
+
+
+def test_a_resident_types_the_phone_number_on_the_keypad(start_kiosk, page):
+    k = start_kiosk()
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap("zhang-wei")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/MZ-003/apply")
+    assert page.locator("#field_phone").get_attribute("inputmode") == "none"
+    _keys_are_large(page, "field_phone")
+    _tap_keys(page, "field_phone", "555")
+    page.click('#keypad-field_phone [data-key="clear"]')
+    assert page.locator("#field_phone").input_value() == ""
+    _tap_keys(page, "field_phone", "13800138000")
+    page.fill("#field_lost_date", "2026-01-05")
+    page.check("input[name=field_reissue] >> nth=0")
+    page.locator("#keypad-field_phone").scroll_into_view_if_needed()
+    keep_screenshot(page, "kiosk-keypad", "kiosk")
+    page.click("#to-confirm")
+    page.wait_for_url(re.compile(r"/confirm$"))
+    assert "13800138000" in page.locator("#confirm-values").inner_text()

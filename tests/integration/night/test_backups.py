@@ -1,0 +1,89 @@
+"""Backups and the restore drill, on real files, a real Mosquitto and the hub on SQLite and PostgreSQL.
+
+The hub is backed up (SQLite's backup API, or pg_dump), takes more cases, is stopped and restored from
+the older backup: the cases since are gone at the hub. The terminal's next night sends them again from its
+sealed copies, and the hub holds every case once. The terminal's own backup is checked, rotated and
+restored with one command; a damaged copy is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.night.backup import BackupBroken, Backups
+from edge.night.steps import run_night as edge_night
+from edge.runtime import EdgeRuntime
+from edge.settings import EdgeSettings
+from edge.store.cases import NewCase
+from hub.night.steps import backups as hub_backups
+from protocol.envelope import utcnow
+from shegong import cli
+from tests.support import applicant, assert_exactly_once, hub_count, wait_for
+
+
+def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(hub_factory, edge_factory, tmp_path: Path):
+    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
+    edge = edge_factory()
+    edge.start_sync()
+    before = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n))).case_id) for n in range(3)]
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="first cases acked")
+    taken = hub_backups(hub.settings).take(utcnow())
+    assert taken["kept"] == 1 and taken["bytes"] > 0
+    after = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n))).case_id) for n in range(3, 6)]
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="later cases acked")
+
+    hub.close()  # the drill: stop the hub, restore the older backup, start it again
+    backups = hub_backups(hub.settings)
+    backups.restore(backups.kept()[-1])
+    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
+    assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 3, "the restore took the hub back"
+
+    night = edge_night(edge)
+    assert night.ok, night.as_json()
+    assert {s.name: s.counts for s in night.steps}["reconcile"]["resent_cases"] == 3
+    wait_for(lambda: hub_count(hub.engine, "SELECT count(*) FROM cases") == 6, what="cases back at the hub")
+    assert_exactly_once(hub.engine, before + after)
+
+
+def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tmp_path: Path, monkeypatch, capsys):
+    data = tmp_path / "edge"
+    monkeypatch.setenv("SHEGONG_DATA_DIR", str(data))
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=data, night_backups=2)
+    with EdgeRuntime(settings) as rt:
+        rt.cases.set_lookup_key(bytes(range(32)))
+        kept = rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
+        backups = Backups(settings)
+        for hour in range(3):
+            backups.take(utcnow().replace(hour=hour))
+        assert len(backups.kept()) == 2, "the oldest generation is removed"
+        assert all(p.stat().st_mode & 0o777 == 0o600 for p in backups.kept())
+        later = rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))
+
+    assert cli.main(["edge", "restore"]) == 0
+    with EdgeRuntime(settings) as rt:
+        assert rt.cases.get(str(kept.case_id)) is not None
+        assert rt.cases.get(str(later.case_id)) is None, "the restore took the terminal back to its backup"
+
+    damaged = Backups(settings).kept()[-1]
+    raw = bytearray(damaged.read_bytes())
+    raw[4096 : 4096 + 64] = b"\xff" * 64  # the second page, where a table's rows are
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(BackupBroken):
+        Backups(settings).restore(damaged)
+
+
+def test_edge_nightly_prints_one_entry_per_step_and_fails_without_a_hub(tmp_path: Path, monkeypatch, capsys, broker):
+    """No hub answers: the steps that need it fail, the others run, and the exit code says so."""
+    monkeypatch.setenv("SHEGONG_DATA_DIR", str(tmp_path / "edge"))
+    monkeypatch.setenv("SHEGONG_BROKER_PORT", str(broker.port))
+    monkeypatch.setenv("SHEGONG_NIGHT_REPLY_TIMEOUT_S", "2")
+    assert cli.main(["edge", "nightly"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    steps = {s["name"]: s for s in summary["steps"]}
+    assert list(steps) == ["backup", "catalogue", "reconcile", "clock", "audit", "retention", "report"]
+    assert steps["backup"]["ok"] and steps["retention"]["ok"] and steps["catalogue"]["ok"]
+    assert not steps["reconcile"]["ok"] and "did not answer" in steps["reconcile"]["error"]
+    assert summary["ok"] is False and all(isinstance(s["seconds"], float | int) for s in summary["steps"])

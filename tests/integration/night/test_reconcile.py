@@ -1,0 +1,136 @@
+"""Nightly reconciliation over a real Mosquitto, with the hub on SQLite and PostgreSQL.
+
+A terminal accepts cases and a rating; the hub commits them and acks. Then the hub loses some of them, as
+after a restore of an older backup (rows deleted straight from its database), and a case's later event
+never reached the terminal. The terminal's night sends a digest per day on ``up/reconcile``; the hub says
+which days differ; the terminal lists those days; the hub answers with what it lacks and the events the
+terminal lacks. The lost cases come back from the terminal's sealed copy through the outbox, once each;
+the terminal catches up on the event; a case the hub holds that the terminal never sent is reported.
+Retention purges nothing the hub has not confirmed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from edge.night.steps import run_night
+from edge.store.cases import NewCase
+from protocol.envelope import utcnow
+from protocol.ratings import RatingLevel
+from tests.support import applicant, assert_exactly_once, hub_count, wait_for
+
+
+def _delete(engine, table: str, column: str, ids: list[str]) -> None:
+    with engine.begin() as conn:
+        for i in ids:
+            conn.execute(text(f"DELETE FROM {table} WHERE {column} = :i"), {"i": i})
+
+
+def _steps(result) -> dict[str, object]:
+    return {s.name: s for s in result.steps}
+
+
+def test_cases_the_hub_lost_come_back_from_the_terminal_once(hub_factory, edge_factory):
+    hub = hub_factory()
+    edge = edge_factory()
+    ids = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n))).case_id) for n in range(6)]
+    rating = edge.ratings.rate(RatingLevel.SATISFIED, case_id=ids[0])
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="cases and rating acked")
+    wait_for(lambda: edge.cases.get(ids[-1])["version"] == 1, what="submitted events applied")
+
+    # The first night confirms everything: nothing differs.
+    first = run_night(edge)
+    assert first.ok, first.as_json()
+    rec = _steps(first)["reconcile"].counts
+    assert rec["days_differ"] == 0 and rec["confirmed"] == 7 and rec["resent_cases"] == 0
+
+    # The hub loses three cases and the rating (an older backup restored), and moves one case on with an
+    # event the terminal never got; a case from this terminal appears that the terminal never sent.
+    lost = ids[:3]
+    _delete(hub.engine, "case_events", "case_id", lost)
+    _delete(hub.engine, "case_work", "case_id", lost)
+    _delete(hub.engine, "cases", "case_id", lost)
+    _delete(hub.engine, "ratings", "rating_id", [str(rating.rating_id)])
+    moved = ids[4]
+    now = utcnow()
+    with hub.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO case_events(case_id, terminal_id, version, status, at, actor, note, department,"
+                " published_at) VALUES (:c, 'T1', 2, 'accepted', :at, 'clerk', '', 'minzheng', :at)"
+            ),
+            {"c": moved, "at": now.replace(tzinfo=None) if hub.engine.dialect.name == "sqlite" else now},
+        )
+        conn.execute(text("UPDATE cases SET version = 2, status = 'accepted' WHERE case_id = :c"), {"c": moved})
+        stranger = str(uuid.uuid4())
+        conn.execute(
+            text(
+                "INSERT INTO cases(case_id, terminal_id, committee, receipt_no, query_code, item_code, department,"
+                " status, version, id_number, applicant_name, created_at, sent_at, received_at, updated_at, payload)"
+                " SELECT :s, terminal_id, committee, 'JW001-20990101-9999', query_code, item_code, department,"
+                " status, version, id_number, applicant_name, created_at, sent_at, received_at, updated_at, payload"
+                " FROM cases WHERE case_id = :c"
+            ),
+            {"s": stranger, "c": moved},
+        )
+    assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 4
+
+    second = run_night(edge)
+    assert second.ok, second.as_json()
+    rec = _steps(second)["reconcile"].counts
+    assert rec["days_differ"] >= 1
+    assert rec["resent_cases"] == 3 and rec["resent_ratings"] == 1
+    assert rec["events_applied"] >= 1 and rec["unknown_at_terminal"] == 1
+    assert edge.cases.get(moved)["status"] == "accepted", "the event the terminal lacked was applied"
+
+    # The sync agent sends the lost cases again; the hub has every case once, and the rating.
+
+    wait_for(lambda: hub_count(hub.engine, "SELECT count(*) FROM cases") == 7, what="lost cases back at the hub")
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="resent items acked")
+    with hub.engine.begin() as conn:
+        conn.execute(text("DELETE FROM cases WHERE case_id = :s"), {"s": stranger})
+    assert_exactly_once(hub.engine, ids)
+    assert hub_count(hub.engine, "SELECT count(*) FROM ratings") == 1
+
+    # The third night finds nothing to repair, and the hub shows the terminal's nightly result.
+    third = run_night(edge)
+    assert third.ok, third.as_json()
+    rec = _steps(third)["reconcile"].counts
+    assert rec["days_differ"] == 0 and rec["resent_cases"] == 0
+    row = wait_for(
+        lambda: (
+            hub.engine.connect().execute(text("SELECT ok, steps FROM night_results WHERE terminal_id = 'T1'")).first()
+        ),
+        what="nightly result at the hub",
+    )
+    assert row[0] in (True, 1)
+    assert [s["name"] for s in json.loads(row[1])] == [
+        "backup",
+        "catalogue",
+        "reconcile",
+        "clock",
+        "audit",
+        "retention",
+    ]
+
+
+def test_retention_keeps_what_the_hub_never_confirmed(hub_factory, edge_factory):
+    """Acked, closed and old is not enough: until a night confirms it, the sealed copy stays."""
+    hub_factory()
+    edge = edge_factory(retention_days=1)
+    case = edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(7)))
+    case_id = str(case.case_id)
+    edge.outbox.acked([case_id], at=utcnow() - timedelta(days=3))
+    with edge.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE cases SET status = 'completed', status_at = :t WHERE case_id = :c"),
+            {"t": (utcnow() - timedelta(days=3)).replace(tzinfo=None), "c": case_id},
+        )
+        conn.execute(text("DELETE FROM outbox"))
+    assert edge.retention.purge().cases == 0, "unreconciled: kept"
+    assert edge.cases.get(case_id) is not None

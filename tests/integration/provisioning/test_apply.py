@@ -1,0 +1,107 @@
+"""``shegong provision apply`` against real OpenSSH servers, one per simulated terminal, each in its own
+mount namespace with overlays over /etc, /opt, /var/lib, /var/log and /run (``sshd.py``).
+
+Two terminals are provisioned in parallel from an inventory, with the hub on this machine issuing their
+broker users. The first run changes things, and the test then looks inside each terminal: the
+``shegong`` system user in ``dialout``; the release installed with no index under /opt/shegong and
+``current`` pointing at it; edge.toml 0600 and the user's, holding the broker password the hub issued
+(Mosquitto's password file checks it); udev rules, journald and time settings, units enabled; sshd keys
+only, read by the running sshd. Starting the units is reported skipped (no systemd here). The second run
+reports ``changed=0`` for both. ``--check`` after an inventory edit shows the diff (password masked),
+counts the change and changes nothing. sshd settings that refuse the administrator's second connection
+are put back over the first: the host is reported failed, and the administrator still gets in. The
+machine running the tests has no ``shegong`` user after all.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.integration.provisioning.conftest import provision, write_inventory
+from tests.integration.provisioning.sshd import skip_reason
+
+pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
+
+LINE = re.compile(r"^host=(\S+) terminal=(\S+) changed=(\d+) failed=(\d+)$", re.M)
+
+
+def _lines(out: str) -> dict[str, tuple[int, int]]:
+    return {m.group(2): (int(m.group(3)), int(m.group(4))) for m in LINE.finditer(out)}
+
+
+def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, wheels: Path, hub, terminals):
+    t1, t2 = terminals(2)
+    inventory = write_inventory(tmp_path, wheels, hub, [t1, t2])
+
+    first = provision("apply", str(inventory))
+    assert first.returncode == 0, first.stdout + first.stderr
+    runs = _lines(first.stdout)
+    assert set(runs) == {"JW001-K1", "JW002-K1"}
+    assert all(changed >= 8 and failed == 0 for changed, failed in runs.values()), first.stdout
+    assert "2 terminal(s): 2 changed, 0 unchanged, 0 failed" in first.stdout
+    assert first.stderr.count("starting skipped") == 2, first.stderr
+
+    for sshd, tid in ((t1, "JW001-K1"), (t2, "JW002-K1")):
+        assert sshd.run("id -nG shegong").stdout.split() == ["shegong", "dialout"]
+        assert sshd.run("getent passwd shegong | cut -d: -f7").stdout.strip() == "/usr/sbin/nologin"
+        current = sshd.run("readlink /opt/shegong/current").stdout.strip()
+        assert re.fullmatch(r"/opt/shegong/releases/0\.1\.0-[0-9a-f]{8}", current)
+        assert sshd.run("/opt/shegong/current/bin/shegong --help").returncode == 0
+        mode = sshd.run("stat -c '%a %U %G' /etc/shegong/edge.toml /var/lib/shegong").stdout.split("\n")
+        assert mode[:2] == ["600 shegong shegong", "700 shegong shegong"]
+        config = tomllib.loads(sshd.run("cat /etc/shegong/edge.toml").stdout)
+        assert (config["terminal_id"], config["broker_username"]) == (tid, tid)
+        assert config["broker_tls_ca"] == "/etc/shegong/broker-ca.crt"
+        assert sshd.run("cat /etc/shegong/broker-ca.crt").stdout == Path(hub["ca"]).read_text()
+        assert len(config["broker_password"]) >= 20
+        enabled = sshd.run(
+            "systemctl is-enabled shegong-edge.service shegong-kiosk.service shegong-edge-night.timer"
+        ).stdout.split()
+        assert enabled == ["enabled", "enabled", "enabled"]
+        assert 'SYMLINK+="shegong-reader"' in sshd.run("cat /etc/udev/rules.d/60-shegong.rules").stdout
+        assert "SystemMaxUse=200M" in sshd.run("cat /etc/systemd/journald.conf.d/60-shegong.conf").stdout
+        assert "NTP=127.0.0.1" in sshd.run("cat /etc/systemd/timesyncd.conf.d/60-shegong.conf").stdout
+        # sshd, restarted by provisioning, now refuses what is not a key (its -T prints what it runs with)
+        effective = sshd.run(f"sshd -T -f {sshd.root}/sshd_config").stdout
+        assert "passwordauthentication no" in effective and "authenticationmethods publickey" in effective
+        assert "Received SIGHUP" in sshd.log.read_text()
+    users = Path(hub["broker_dir"], "passwd").read_text()
+    assert "JW001-K1:" in users and "JW002-K1:" in users, "the hub issued each terminal its broker user"
+
+    second = provision("apply", str(inventory))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _lines(second.stdout) == {"JW001-K1": (0, 0), "JW002-K1": (0, 0)}
+    assert "2 terminal(s): 0 changed, 2 unchanged, 0 failed" in second.stdout
+
+    password = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
+    before = t1.run("md5sum /etc/shegong/edge.toml").stdout
+    inventory.write_text(inventory.read_text().replace('committee_name = "第1居委会"', 'committee_name = "新名居委会"'))
+    check = provision("apply", str(inventory), "--check", "--limit", "JW001-K1")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert _lines(check.stdout) == {"JW001-K1": (1, 0)}
+    assert '-committee_name = "第1居委会"' in check.stdout and '+committee_name = "新名居委会"' in check.stdout
+    assert password not in check.stdout + check.stderr, "a diff never shows a secret"
+    assert "1 terminal(s): 1 would change, 0 unchanged, 0 failed" in check.stdout
+    assert t1.run("md5sum /etc/shegong/edge.toml").stdout == before, "--check changed nothing"
+
+    # sshd settings that would lock the administrator out are put back before the first connection closes
+    locked = inventory.read_text().replace(
+        f"ssh_port = {t1.port}\n", f'ssh_port = {t1.port}\nsshd_extra = ["AllowUsers nobody"]\n'
+    )
+    inventory.write_text(locked)
+    lockout = provision("apply", str(inventory), "--limit", "JW001-K1")
+    assert lockout.returncode == 1, lockout.stdout + lockout.stderr
+    assert re.search(r"terminal=JW001-K1 changed=\d+ failed=1", lockout.stdout)
+    assert "a second SSH connection was refused with the new sshd settings" in lockout.stderr
+    assert "the old settings were put back" in lockout.stderr
+    assert "AllowUsers" not in t1.run("cat /etc/ssh/sshd_config.d/50-shegong.conf").stdout
+    again = provision("apply", str(inventory), "--check", "--limit", "JW001-K1")
+    assert again.returncode == 0, "the administrator still gets in: " + again.stderr
+
+    assert subprocess.run(["id", "shegong"], capture_output=True).returncode != 0, "the test machine is untouched"
+    assert not Path("/opt/shegong").exists() and not Path("/etc/shegong/edge.toml").exists()

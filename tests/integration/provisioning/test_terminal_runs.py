@@ -1,0 +1,149 @@
+"""A provisioned terminal serves, and ``shegong provision rotate`` re-keys it, against a real TLS Mosquitto.
+
+The hub here is real: its broker files (CA, server certificate, password file and ACL from
+``shegong hub broker``), Mosquitto on TLS with them, and ``shegong hub run --no-web`` ingesting. A
+terminal (a real sshd in its own mount namespace) is provisioned; the test then runs, inside it, what
+systemd would: the installed unit's ``ExecStart`` with the unit's ``Environment``, as its ``User`` with
+its groups, in the folders systemd would make. A case submitted there reaches the hub's database over
+TLS with the credentials the hub issued at provisioning.
+
+``rotate`` then gives the terminal a new password: the broker, reloaded, refuses the old one and accepts
+the new one, which is what the terminal now holds. ``retire`` is refused while a case waits in the
+terminal's outbox; forced, it copies that outbox to the administrator first, then the broker refuses the
+terminal, the hub's register no longer lists it, and its data, configuration and enabled units are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import tomllib
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from harness.broker import Mosquitto, free_port
+from hub.broker import auth as brokerauth
+from tests.integration.provisioning.conftest import SHEGONG, as_unit, provision, unit_of, write_inventory
+from tests.integration.provisioning.sshd import skip_reason
+from tests.support import id_number, wait_for
+
+pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
+
+
+def _login(port: int, ca: str, user: str, password: str) -> bool:
+    """Whether the broker accepts ``user``/``password`` over TLS (the CONNACK's reason code)."""
+    got: dict[str, bool] = {}
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"check-{user}", protocol=MQTTProtocolVersion.MQTTv5)
+    client.tls_set(ca_certs=ca)
+    client.username_pw_set(user, password)
+
+    def on_connect(_c: object, _u: object, _f: object, reason: mqtt.ReasonCode, _p: object) -> None:
+        got["ok"] = not reason.is_failure
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert done.wait(15), "no CONNACK"
+        return got["ok"]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _hub_env(hub: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in hub.items() if k.startswith("SHEGONG_")}
+
+
+def _hub_cases(db: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM cases").fetchone()[0])
+
+
+def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_path: Path, wheels: Path, hub, terminals):
+    files = brokerauth.BrokerFiles(Path(hub["broker_dir"]))
+    broker = Mosquitto(tmp_path / "mosquitto", auth=files.auth(), tls=files.tls()).start()
+    ingest = None
+    try:
+        hub["reload_broker"] = f"kill -HUP {broker.proc.pid}"  # type: ignore[union-attr]
+        (t1,) = terminals(1)
+        edge = {"kiosk_port": free_port(), "reader_port": "", "printer_port": "", "scanner_port": ""}
+        inventory = write_inventory(tmp_path, wheels, hub, [t1], broker_port=broker.port, edge=edge)
+        first = provision("apply", str(inventory))
+        assert first.returncode == 0, first.stdout + first.stderr
+
+        db = hub["SHEGONG_HUB_DATABASE_URL"].removeprefix("sqlite:///")
+        ingest = subprocess.Popen(
+            [SHEGONG, "hub", "run", "--no-web"],
+            env={
+                **os.environ,
+                "SHEGONG_HUB_DATABASE_URL": hub["SHEGONG_HUB_DATABASE_URL"],
+                "SHEGONG_HUB_BROKER_PORT": str(broker.port),
+                "SHEGONG_HUB_BROKER_USERNAME": "hub",
+                "SHEGONG_HUB_BROKER_PASSWORD": hub["hub_password"],
+                "SHEGONG_HUB_BROKER_TLS_CA": hub["ca"],
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "hub.log", "wb"),  # noqa: SIM115 - closed with the process
+        )
+        unit = unit_of(t1, "shegong-edge.service")
+        assert unit["User"] == ["shegong"] and unit["Type"] == ["notify"]
+        submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
+        done = subprocess.run(as_unit(t1, unit, submit), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        log = open(tmp_path / "edge.log", "wb")  # noqa: SIM115 - closed with the process
+        terminal = subprocess.Popen(as_unit(t1, unit), stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: _hub_cases(db) == 1, timeout=60, what="the terminal's case at the hub")
+        finally:
+            terminal.send_signal(signal.SIGTERM)
+            assert terminal.wait(30) == 0, (tmp_path / "edge.log").read_text()[-2000:]
+        owner = t1.run("stat -c '%U %a' /var/lib/shegong/edge.db").stdout.strip()
+        assert owner == "shegong 600", "the terminal's database is its user's alone"
+
+        old = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
+        assert _login(broker.port, hub["ca"], "JW001-K1", old)
+        rotated = provision("rotate", str(inventory), "--limit", "JW001-K1")
+        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+        assert "terminal=JW001-K1 changed=1 failed=0" in rotated.stdout
+        new = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
+        assert new != old
+        assert not _login(broker.port, hub["ca"], "JW001-K1", old), "the old password is refused after rotate"
+        assert _login(broker.port, hub["ca"], "JW001-K1", new), "the new one, which the terminal holds, is accepted"
+
+        done = subprocess.run(as_unit(t1, unit, submit), capture_output=True, text=True)  # queued, not yet sent
+        assert done.returncode == 0, done.stderr
+        refused = provision("retire", str(inventory), "--limit", "JW001-K1")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "terminal=JW001-K1 changed=0 failed=1" in refused.stdout
+        assert "outbox holds 1 undelivered item(s): not retired" in refused.stderr
+        assert t1.run("test -s /var/lib/shegong/edge.db && test -s /etc/shegong/edge.toml", check=False).returncode == 0
+        assert _login(broker.port, hub["ca"], "JW001-K1", new), "a refused retire leaves the terminal as it was"
+
+        forced = provision("retire", str(inventory), "--limit", "JW001-K1", "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        kept = tmp_path / "retired" / "JW001-K1-edge.db"
+        assert oct(kept.stat().st_mode & 0o777) == "0o600"
+        with sqlite3.connect(kept) as conn:
+            assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1, "the undelivered case, kept"
+        assert t1.run("ls /var/lib/shegong /etc/shegong", check=False).returncode != 0, "data and config removed"
+        state = t1.run("systemctl is-enabled shegong-edge.service", check=False).stdout.strip()
+        assert state in {"disabled", ""}, state
+        assert not _login(broker.port, hub["ca"], "JW001-K1", new), "its broker user is revoked"
+        listed = subprocess.run(
+            [SHEGONG, "hub", "terminal", "list"], env={**os.environ, **_hub_env(hub)}, capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and "JW001-K1" not in listed.stdout, "out of the terminal register"
+    finally:
+        if ingest is not None:
+            ingest.terminate()
+            ingest.wait(20)
+        broker.kill()
