@@ -29,7 +29,9 @@ def test_two_workers_share_intake_and_exactly_one_leads(hub_factory: Any, edge_f
     wait_for(lambda: ticks[leader.settings.instance] >= 5, what="the leader's periodic work")
     assert ticks[follower.settings.instance] == 0  # the follower ingests only
 
-    edges = [edge_factory(f"T{n}") for n in range(4)]
+    edges = [edge_factory(f"T{n}", committee_code=f"JW{n:03d}") for n in range(4)]
+    for e in edges:
+        e.start_sync()
     accepted = [
         str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n))).case_id) for n, e in enumerate(edges)
     ]
@@ -40,6 +42,8 @@ def test_two_workers_share_intake_and_exactly_one_leads(hub_factory: Any, edge_f
             )
     wait_for(lambda: all(e.outbox.stats().depth == 0 for e in edges), timeout=30, what="every case acked")
     assert_exactly_once(leader.engine, accepted)
+    ingested = [h.metrics.registry.get_sample_value("shegong_hub_cases_ingested_total") or 0 for h in hubs]
+    assert sum(ingested) == len(accepted) and all(n > 0 for n in ingested), ingested  # both took a share
 
     leader.close()  # the leader goes: the other takes the periodic work over within seconds
     wait_for(lambda: follower.leadership.is_leader, timeout=10, what="the follower leading")
