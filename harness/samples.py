@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, insert
 
-from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from protocol.catalogue import Catalogue, load_seed
 from protocol.idnumber import with_check_digit
+from protocol.localtime import LOCAL_TZ, local_date
 from protocol.workdays import WorkCalendar, add_working_days, load_seed_calendar
 
 __all__ = ["populate"]

@@ -26,6 +26,7 @@ from hub.ingest.deadletters import PurgeOld
 from hub.ingest.handler import Handler
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.worker import IngestWorker
+from hub.leader import Leadership
 from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
 from hub.settings import HubSettings
@@ -66,14 +67,19 @@ class HubRuntime:
         self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
         self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
+        # Every process ingests; one of them (per database) runs the periodic work.
+        self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
+        self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
 
     def start(self) -> None:
+        self.leadership.start()
         self.worker.start()
         self.fleet.start()
 
     def close(self) -> None:
         self.fleet.stop()
         self.worker.stop()
+        self.leadership.stop()
         self.engine.dispose()
 
     def __enter__(self) -> HubRuntime:

@@ -37,6 +37,12 @@ class HubSettings(TomlSettings):
         description="this ingest worker's name and MQTT client id suffix",
     )
     share_group: str | None = Field(None, description="MQTT v5 shared subscription group when several workers ingest")
+    leader_check_s: float = Field(
+        2.0,
+        gt=0,
+        description="how often each hub process checks or takes the lead (one process of a database runs the "
+        "fleet evaluator, event resends and catalogue announcements; see hub/leader.py)",
+    )
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive")
     clock_skew_alert_s: float = Field(300.0, gt=0, description="terminal clock off by more than this is flagged")
     case_key_file: str = Field(

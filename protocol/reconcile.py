@@ -26,12 +26,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import ClassVar, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, Field
 
 from protocol.cases import CaseEvent
 from protocol.envelope import Envelope, MessageType, Strict
+from protocol.localtime import LOCAL_TZ
 
 __all__ = [
     "DAY_ZONE",
@@ -53,7 +53,7 @@ __all__ = [
     "rating_line",
 ]
 
-DAY_ZONE = ZoneInfo("Asia/Shanghai")
+DAY_ZONE = LOCAL_TZ  # the days both sides count in
 MAX_DAYS = 400
 MAX_ITEMS = 5000
 """Lines of one message; a terminal with more to list sends several requests."""

@@ -8,7 +8,6 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
 from litestar import Request
@@ -29,15 +28,15 @@ from edge.kiosk.throttle import Throttle
 from edge.sync.agent import LinkState
 from protocol.catalogue import Catalogue
 from protocol.idnumber import mask
+from protocol.localtime import LOCAL_TZ
 from protocol.workdays import WorkCalendar
 
-__all__ = ["LANG_COOKIE", "LOCAL_TZ", "PAGE_CACHE_SIZE", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
+__all__ = ["LANG_COOKIE", "PAGE_CACHE_SIZE", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
 
 log = logging.getLogger(__name__)
 
 SID_COOKIE = "kiosk_sid"
 LANG_COOKIE = "kiosk_lang"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 PAGE_CACHE_SIZE = 512
 """Rendered page bodies kept (see :meth:`Kiosk.render_cached`); a few kB each."""
 _CSRF_SLOT = Markup("<!--csrf-->")  # where a cached body had its form's CSRF field: each page puts its own

@@ -24,7 +24,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import uuid6
 from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
@@ -40,11 +39,11 @@ from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, tab
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
+from protocol.localtime import LOCAL_TZ
 
 __all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey"]
 
 log = logging.getLogger(__name__)
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 _cases, _outbox, _events, _counters = (
     table(Case),

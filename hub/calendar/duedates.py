@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import NamedTuple, Protocol
-from zoneinfo import ZoneInfo
 
 from protocol.catalogue import Catalogue
+from protocol.localtime import local_date
 from protocol.workdays import WorkCalendar, add_working_days, working_days_between
 
-__all__ = ["LOCAL_TZ", "CalendarSource", "DueDates", "Promise", "count_due", "local_date", "paused_working_days"]
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+__all__ = ["CalendarSource", "DueDates", "Promise", "count_due", "paused_working_days"]
 
 
 class CalendarSource(Protocol):
@@ -37,11 +35,6 @@ class Promise(NamedTuple):
     statutory_days: int | None = None  # 法定办结时限 at arrival (the item's ``statutory_days`` then)
     statutory_due: date | None = None  # the last day the law allows
     done_on_spot: bool = False  # the item is finished at the kiosk (当场办结): the case arrives completed
-
-
-def local_date(at: datetime) -> date:
-    """The centre's calendar day of an instant."""
-    return at.astimezone(LOCAL_TZ).date()
 
 
 def paused_working_days(paused_at: datetime, resumed_at: datetime, calendar: WorkCalendar) -> int:

@@ -104,6 +104,8 @@ class EventDelivery:
         self.grace_s = grace_s
         self.resend_every_s = resend_every_s
         self.tick_s = min(1.0, resend_every_s)
+        #: Whether this process leads (hub.leader): only the leader sweeps for events to send again.
+        self.leading: Callable[[], bool] = lambda: True
         r = registry or CollectorRegistry()
         self.resent = Counter("shegong_hub_events_resent", "case events sent again, unacknowledged", registry=r)
         self.unpublished = Gauge(
@@ -171,7 +173,7 @@ class EventDelivery:
                 next_sweep = now  # …and what a previous process or connection lost goes out now
             was_connected = connected
             self._guarded(self.mark)
-            if connected and now >= next_sweep:
+            if connected and now >= next_sweep and self.leading():
                 self._guarded(self.resend)
                 next_sweep = now + self.resend_every_s
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
 
-from hub.calendar.duedates import local_date
 from hub.calendar.service import CalendarService
 from hub.cases.clock import STATUTORY_WARN_DAYS, Light, light, warn_limit
 from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
@@ -29,6 +28,7 @@ from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.idnumber import mask
+from protocol.localtime import local_date
 from protocol.workdays import WorkCalendar
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]

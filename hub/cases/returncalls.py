@@ -18,7 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.duedates import local_date
 from hub.cases.messages import RETURN_CALL_ERRORS
 from hub.cases.routing import UNROUTED
 from hub.db.models import ReturnCallRow
@@ -26,6 +25,7 @@ from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
 from kernel.db import read_only
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 from protocol.ratings import BAD_LEVELS, Rating
 
 __all__ = ["RETURN_CALL_DAYS", "ReturnCall", "ReturnCalls", "open_for"]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.duedates import DueDates, local_date, paused_working_days
+from hub.calendar.duedates import DueDates, paused_working_days
 from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice
 from hub.cases.states import CLOSED, Action, transition
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
@@ -28,6 +28,7 @@ from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 
 __all__ = ["CaseConflict", "InvalidAction", "Outcome", "Send", "Workflow"]
 

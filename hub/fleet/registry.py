@@ -117,6 +117,8 @@ class Fleet:
         self.on_tick: list[Callable[[], object]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Whether this process leads (hub.leader): only the leader runs the periodic work of :meth:`tick`.
+        self.leading: Callable[[], bool] = lambda: True
         self._last_prune = 0.0
         self.stats = {"evaluations": 0, "raised": 0, "cleared": 0}
 
@@ -145,7 +147,10 @@ class Fleet:
             self.tick()
 
     def tick(self) -> None:
-        """One round of the periodic work; errors are logged and the next round comes anyway."""
+        """One round of the periodic work, in the leading process only; errors are logged and the next
+        round comes anyway."""
+        if not self.leading():
+            return
         jobs: list[Callable[[], object]] = [self.evaluate_all, self._prune_if_due, *self.on_tick]
         for job in jobs:
             try:

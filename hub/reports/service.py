@@ -32,7 +32,6 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 from sqlmodel import col
 
-from hub.calendar.duedates import LOCAL_TZ, local_date
 from hub.cases.states import RUNNING
 from hub.catalogue.in_force import catalogue_in_force
 from hub.db.models import CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
@@ -40,6 +39,7 @@ from hub.reports.stats import percentile
 from kernel.db import read_only
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
+from protocol.localtime import LOCAL_TZ, local_date
 
 __all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
 

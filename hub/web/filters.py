@@ -1,6 +1,6 @@
 """Jinja filters for every hub page: local times, dates, durations, shares, masked numbers.
 
-Times are shown in the one local zone of the hub (:data:`hub.calendar.duedates.LOCAL_TZ`), the zone the
+Times are shown in the one local zone of the hub (:data:`protocol.localtime.LOCAL_TZ`), the zone the
 due dates are counted in."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 from jinja2 import Environment
 
-from hub.calendar.duedates import LOCAL_TZ
 from hub.web.text import fleet_labels
 from protocol.idnumber import mask
+from protocol.localtime import LOCAL_TZ
 
 __all__ = ["MINUTES", "SECONDS", "ago", "clock_offset", "day", "duration", "install", "local", "num", "share"]
 

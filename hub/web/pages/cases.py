@@ -11,7 +11,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from hub.calendar.duedates import local_date
 from hub.cases.messages import ACTION_LABELS, RETURN_CALL_DONE
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
@@ -26,6 +25,7 @@ from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, fields, flash, page, redirect_back
 from protocol.cases import CaseStatus
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 
 __all__ = ["act", "case_page", "overdue_page", "queue_page", "record_return_call", "return_calls_page", "route"]
 

@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
-from hub.calendar.duedates import LOCAL_TZ
 from hub.cases.queries import CaseQueries
 from hub.catalogue.in_force import CatalogueInForce
 from hub.fleet.help import HelpDesk
@@ -20,6 +19,7 @@ from hub.web import charts
 from hub.web.api.reports import period_of
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import page
+from protocol.localtime import LOCAL_TZ
 
 __all__ = ["reports_page"]
 

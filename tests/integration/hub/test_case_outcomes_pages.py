@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 
 from edge.store.cases import NewCase
-from hub.calendar.duedates import local_date
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 from protocol.ratings import RatingLevel
 from tests.support import applicant, hub_count, keep_screenshot, wait_for
 from tests.unit.hub.helpers import PASSWORDS, ingest

@@ -20,8 +20,8 @@ import pytest
 
 from edge.store.cases import NewCase
 from harness.samples import populate
-from hub.calendar.duedates import local_date
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 from tests.support import applicant, hub_count, wait_for
 from tests.unit.hub.helpers import PASSWORDS
 

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from hub.calendar.duedates import DueDates, local_date, paused_working_days
+from hub.calendar.duedates import DueDates, paused_working_days
 from hub.calendar.service import CalendarService, InvalidDay
 from hub.cases.clock import Light, light, warn_limit
 from hub.db.engine import open_engine
 from protocol.catalogue import load_seed
+from protocol.localtime import local_date
 from protocol.workdays import load_seed_calendar
 
 

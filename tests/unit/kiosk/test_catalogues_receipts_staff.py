@@ -35,7 +35,6 @@ def test_every_literal_key_in_templates_and_code_is_in_the_catalogues():
 
 
 def test_keys_made_at_run_time_are_in_the_catalogues():
-    from edge.kiosk.context import Kiosk  # noqa: F401  (the print codes come from Kiosk.print)
     from protocol.cases import CaseStatus
     from protocol.catalogue import ItemClass
     from protocol.eligibility import Eligibility

@@ -1,0 +1,51 @@
+"""Several hub processes on one database and one shared subscription: every one ingests, exactly one
+runs the periodic work (fleet evaluation, event resends, catalogue announcements), and another takes
+it over when the leader stops. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.store.cases import NewCase
+from tests.support import applicant, assert_exactly_once, wait_for
+
+
+def test_two_workers_share_intake_and_exactly_one_leads(hub_factory: Any, edge_factory: Any) -> None:
+    hubs = [
+        hub_factory(router=None, instance=f"w{n}", share_group="ingest", leader_check_s=0.2, keepalive_s=5)
+        for n in range(2)
+    ]
+    ticks = {h.settings.instance: 0 for h in hubs}
+    for h in hubs:
+        h.fleet.registry.settings.evaluate_every_s = 0.1  # type: ignore[misc]
+
+        def count(name: str = h.settings.instance) -> None:
+            ticks[name] += 1
+
+        h.fleet.on_tick.append(count)
+    wait_for(lambda: sum(h.leadership.is_leader for h in hubs) == 1, what="one leader")
+    leader = next(h for h in hubs if h.leadership.is_leader)
+    follower = next(h for h in hubs if h is not leader)
+    wait_for(lambda: ticks[leader.settings.instance] >= 5, what="the leader's periodic work")
+    assert ticks[follower.settings.instance] == 0  # the follower ingests only
+
+    edges = [edge_factory(f"T{n}", committee_code=f"JW{n:03d}") for n in range(4)]
+    for e in edges:
+        e.start_sync()
+    accepted = [
+        str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n))).case_id) for n, e in enumerate(edges)
+    ]
+    for n, e in enumerate(edges):
+        for k in range(5):
+            accepted.append(
+                str(e.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(10 + 5 * n + k))).case_id)
+            )
+    wait_for(lambda: all(e.outbox.stats().depth == 0 for e in edges), timeout=30, what="every case acked")
+    assert_exactly_once(leader.engine, accepted)
+    ingested = [h.metrics.registry.get_sample_value("shegong_hub_cases_ingested_total") or 0 for h in hubs]
+    assert sum(ingested) == len(accepted) and all(n > 0 for n in ingested), ingested  # both took a share
+
+    leader.close()  # the leader goes: the other takes the periodic work over within seconds
+    wait_for(lambda: follower.leadership.is_leader, timeout=10, what="the follower leading")
+    before = ticks[follower.settings.instance]
+    wait_for(lambda: ticks[follower.settings.instance] > before + 3, what="the new leader's periodic work")
