@@ -14,7 +14,6 @@ reconciliation reports the first kind (``unknown_at_terminal``), and the hub kee
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.db import private_dir
+from kernel.sqlitecopy import sqlite_copy, sqlite_integrity
 
 __all__ = ["BackupBroken", "Backups"]
 
@@ -50,8 +50,8 @@ class Backups:
         partial = target.with_suffix(".partial")
         partial.unlink(missing_ok=True)
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
-        _copy(self.settings.db_path, partial)
-        problem = integrity(partial)
+        sqlite_copy(self.settings.db_path, partial)
+        problem = sqlite_integrity(partial)
         if problem:
             partial.unlink()
             raise BackupBroken(f"the night's backup failed its integrity check: {problem}")
@@ -68,32 +68,8 @@ class Backups:
         chosen = source or (backups[-1] if backups else None)
         if chosen is None or not chosen.exists():
             raise BackupBroken("no backup to restore")
-        problem = integrity(chosen)
+        problem = sqlite_integrity(chosen)
         if problem:
             raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
-        _copy(chosen, self.settings.db_path)
+        sqlite_copy(chosen, self.settings.db_path)
         return chosen
-
-
-def integrity(path: Path) -> str:
-    """'' when ``PRAGMA integrity_check`` finds nothing wrong, else its first findings."""
-    db = sqlite3.connect(path)
-    try:
-        rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    finally:
-        db.close()
-    return "" if rows == ["ok"] else "; ".join(rows[:5])
-
-
-def _copy(source: Path, target: Path) -> None:
-    """``source`` onto ``target`` with SQLite's backup API; the copy left as one file (no WAL beside it)."""
-    src = sqlite3.connect(source)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        dst.close()
-        src.close()

@@ -13,7 +13,6 @@ lost at the hub only: the terminals' nightly reconciliation sends it again from 
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 from hub.errors import HubError
+from kernel.sqlitecopy import sqlite_copy, sqlite_integrity
 
 __all__ = ["BackupFailed", "HubBackups"]
 
@@ -64,8 +64,8 @@ class HubBackups:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
             if self.is_sqlite:
-                _sqlite_copy(self._sqlite_path(), partial)
-                problem = _sqlite_integrity(partial)
+                sqlite_copy(self._sqlite_path(), partial)
+                problem = sqlite_integrity(partial)
             else:
                 self._tool(["pg_dump", "--format=custom", f"--file={partial}", self._libpq()])
                 problem = self._check_dump(partial)
@@ -86,10 +86,10 @@ class HubBackups:
         if not source.exists():
             raise BackupFailed(f"no such backup: {source}")
         if self.is_sqlite:
-            problem = _sqlite_integrity(source)
+            problem = sqlite_integrity(source)
             if problem:
                 raise BackupFailed(f"{source.name} failed its integrity check: {problem}")
-            _sqlite_copy(source, self._sqlite_path(), wal=True)
+            sqlite_copy(source, self._sqlite_path(), wal=True)
             return
         problem = self._check_dump(source)
         if problem:
@@ -127,26 +127,3 @@ class HubBackups:
         except BackupFailed as exc:
             return str(exc)
         return ""
-
-
-def _sqlite_copy(source: Path, target: Path, wal: bool = False) -> None:
-    """``source`` onto ``target`` with SQLite's backup API (consistent while others write)."""
-    src = sqlite3.connect(source)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)
-        dst.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
-    finally:
-        dst.close()
-        src.close()
-
-
-def _sqlite_integrity(path: Path) -> str:
-    db = sqlite3.connect(path)
-    try:
-        rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    finally:
-        db.close()
-    return "" if rows == ["ok"] else "; ".join(rows[:5])
