@@ -120,6 +120,18 @@ def user(department: tuple[str, ...], **params: Any) -> int:
 
 
 @hub.command()
+@click.argument("action", type=click.Choice(["add", "list", "revoke"]))
+@click.argument("name", required=False)
+def partner(**params: Any) -> int:
+    """Partner systems on Open311 (the 12345 hotline): add, list, revoke.
+
+    NAME: the partner's name. add prints the partner's new API key once (only its hash is kept); revoke
+    stops the key at once (the requests it made stay cases).
+    """
+    return _on_engine(_partner, **params)
+
+
+@hub.command()
 @click.argument("action", type=click.Choice(["list", "set", "remove"]))
 @click.argument("day", required=False)
 @click.argument("kind", required=False, type=click.Choice(["off", "work"]))
@@ -389,6 +401,26 @@ def _user(engine: Engine, ns: SimpleNamespace) -> None:
     elif ns.action == "enable":
         users.enable(ns.username, actor=_actor())
         print(f"user {ns.username} enabled")
+
+
+def _partner(engine: Engine, ns: SimpleNamespace) -> None:
+    from hub.open311.partners import Partners
+
+    partners = Partners(engine)
+    if ns.action == "list":
+        for p in partners.list():
+            state = f"revoked {p.revoked_at:%Y-%m-%d %H:%M}" if p.revoked_at else "active"
+            print(f"{p.name}\t{p.key_id}\t{p.created_at:%Y-%m-%d %H:%M}\t{state}")
+        return
+    if not ns.name:
+        raise UsageError(f"partner {ns.action} needs a partner name")
+    if ns.action == "add":
+        added, key = partners.add(ns.name, actor=_actor())
+        print(f"partner {added.name} added; its API key (shown once, keep it safe):")
+        print(key)
+    else:
+        partners.revoke(ns.name, actor=_actor())
+        print(f"partner {ns.name} revoked: its key opens nothing from now on")
 
 
 def _calendar(engine: Engine, ns: SimpleNamespace) -> None:

@@ -29,6 +29,8 @@ from hub.ingest.worker import IngestWorker
 from hub.leader import Leadership
 from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
+from hub.notices.gateway import HttpGateway
+from hub.notices.outbox import NoticeSender
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -67,6 +69,12 @@ class HubRuntime:
         self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
         self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
+        # SMS notices go out from the leader's periodic work too; without a gateway they wait in the outbox.
+        self.notices: NoticeSender | None = None
+        if settings.sms.url:
+            gateway = HttpGateway(settings.sms.url, settings.sms.token, settings.sms.timeout_s)
+            self.notices = NoticeSender(self.engine, gateway, settings.sms)
+            self.fleet.on_tick.append(self.notices.tick)
         # Every process ingests; one of them (per database) runs the periodic work.
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import HubError
 from kernel.settings import TomlSettings
 
-__all__ = ["ClearTextBrokerPassword", "HubSettings", "load", "require_safe_broker_link"]
+__all__ = ["ClearTextBrokerPassword", "HubSettings", "SmsSettings", "load", "require_safe_broker_link"]
 
 DEFAULT_CONFIG = "/etc/shegong/hub.toml"
+
+
+class SmsSettings(BaseModel):
+    """SMS notices to residents who asked for them at the kiosk (TOML table ``[sms]``; hub.notices)."""
+
+    url: str | None = Field(
+        None, description="the SMS gateway's HTTP endpoint (POST, JSON body); unset: notices wait in the outbox"
+    )
+    token: str | None = Field(None, description="sent as 'Authorization: Bearer <token>' to the gateway")
+    timeout_s: float = Field(10.0, gt=0, description="one call to the gateway may take this long")
+    per_minute: int = Field(60, ge=1, description="notices sent a minute at most, over all residents")
+    max_attempts: int = Field(8, ge=1, le=50, description="tries per notice before it is given up (and logged)")
+    backoff_s: float = Field(30.0, gt=0, description="wait after a first failure; doubled after each next one")
+    backoff_max_s: float = Field(3600.0, gt=0, description="the longest wait between two tries")
 
 
 class HubSettings(TomlSettings):
@@ -133,6 +147,7 @@ class HubSettings(TomlSettings):
         description="the hub's audit key (32 random bytes, base64, mode 0600; `shegong hub keys init` makes it "
         "beside the case key): it MACs each audit entry and signs the daily anchors. Unset: <case_key_file>.audit",
     )
+    sms: SmsSettings = Field(SmsSettings(), description="SMS notices (TOML table [sms])")
     in_force_check_s: float = Field(
         2.0,
         ge=0,

@@ -37,6 +37,7 @@ from hub.web.auth import PUBLIC, Guard, provide_who
 from hub.web.config import WebConfig
 from hub.web.errors import handlers
 from hub.web.headers import add_security_headers
+from hub.web.open311 import open311_router
 from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
 from hub.web.pages import cases as pages_cases
@@ -136,10 +137,19 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
         secure=config.cookie_secure,
         httponly=True,
         samesite="lax",
-        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/"],
+        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/", "^/open311/"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), help_router(), static_router()],
+        route_handlers=[
+            _api(),
+            *_PAGES,
+            healthz,
+            metrics,
+            fleet_router(),
+            help_router(),
+            static_router(),
+            open311_router(),
+        ],
         guards=[Guard(services.users, config)],
         dependencies={
             **dependencies(services, Operations.from_runtime(runtime), config),
@@ -154,7 +164,7 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
             cookie_name="hub_csrf",
             cookie_secure=config.cookie_secure,
             cookie_samesite="strict",
-            exclude=["^/api/", "^/schema", "^/static/"],
+            exclude=["^/api/", "^/schema", "^/static/", "^/open311/"],
         ),
         template_config=template_config(),
         openapi_config=OpenAPIConfig(

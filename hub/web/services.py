@@ -20,8 +20,10 @@ from sqlalchemy import Engine
 from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
+from hub.cases.partnered import PartnerCases
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
+from hub.cases.routing import CatalogueRouter
 from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
@@ -30,6 +32,9 @@ from hub.fleet.board import FleetBoard
 from hub.fleet.help import HelpDesk
 from hub.ingest.committees import CommitteeNames
 from hub.ingest.listing import IngestRecords
+from hub.notices.outbox import Notices
+from hub.open311.partners import Partners
+from hub.open311.service import Open311
 from hub.people.service import Users
 from hub.people.sessions import SessionTable
 from hub.people.throttle import LoginPolicy, LoginThrottle
@@ -60,6 +65,7 @@ class Services:
     intake: IngestRecords
     committees: CommitteeNames
     return_calls: ReturnCalls
+    open311: Open311
 
     @classmethod
     def build(
@@ -84,13 +90,19 @@ class Services:
             due_dates=due_dates,
             users=Users(engine, departments, LoginThrottle(login_policy)),
             sessions=SessionTable(engine),
-            workflow=Workflow(engine, due_dates, departments, send),
+            workflow=Workflow(engine, due_dates, departments, send, notices=Notices(catalogue.current).enqueue),
             cases=CaseQueries(engine, catalogue.current, calendar),
             audit=AuditTrail(engine),
             reports=Reporter(engine, catalogue.current),
             intake=IngestRecords(engine),
             committees=CommitteeNames(engine),
             return_calls=ReturnCalls(engine),
+            open311=Open311(
+                engine,
+                catalogue.current,
+                Partners(engine),
+                PartnerCases(engine, CatalogueRouter(catalogue.current), due_dates.promise),
+            ),
         )
 
     @classmethod
@@ -155,6 +167,7 @@ def dependencies(services: Services, operations: Operations, config: WebConfig) 
         "intake": services.intake,
         "committees": services.committees,
         "return_calls": services.return_calls,
+        "open311": services.open311,
         "fleet": operations.fleet,
         "publishing": operations.publishing,
         "health": operations.health,
