@@ -47,6 +47,10 @@ _ERRORS = {
         (404, "no such service or request"),
     )
 }
+_XML_ERRORS = {
+    code: ResponseSpec(data_container=str, media_type=XML, description=spec.description)
+    for code, spec in _ERRORS.items()
+}
 _OPT = {PUBLIC: True}
 
 
@@ -116,7 +120,7 @@ def _base(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
 
 
-@get("/discovery.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
+@get("/discovery.json", opt=_OPT, sync_to_thread=True)
 def discovery_json(request: Request[Any, Any, Any], open311: NamedDependency[Open311]) -> Discovery:
     """Where the GeoReport v2 endpoint is and what it speaks."""
     return open311.discovery(_base(request))
@@ -128,7 +132,7 @@ def discovery_xml(request: Request[Any, Any, Any], open311: NamedDependency[Open
     return _xml("discovery", None, open311.discovery(_base(request)))
 
 
-@get("/services.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
+@get("/services.json", opt=_OPT, sync_to_thread=True)
 def services_json(open311: NamedDependency[Open311]) -> list[Service]:
     """Every item of the catalogue in force."""
     return open311.services()
@@ -179,7 +183,7 @@ def list_requests(
     return _listed(open311, service_request_id, service_code, start_date, end_date, status, api_key)
 
 
-@get("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML)
+@get("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_XML_ERRORS)
 def list_requests_xml(
     open311: NamedDependency[Open311],
     service_request_id: FromQuery[str | None] = None,
@@ -216,7 +220,7 @@ def create_request(
     return _create(open311, data, api_key)
 
 
-@post("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_ERRORS)
+@post("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_XML_ERRORS)
 def create_request_xml(
     open311: NamedDependency[Open311],
     data: Annotated[dict[str, Any], _FORM],
