@@ -82,6 +82,8 @@ class NewCase:
     form: dict[str, str] = field(default_factory=dict)
     materials: list[str] = field(default_factory=list)
     agent: str | None = None
+    notify_phone: str | None = None
+    """A mobile number for SMS notices, given with the resident's consent (None: no notices)."""
 
 
 class CaseStore:
@@ -187,6 +189,7 @@ class CaseStore:
                     agent=new.agent,
                     form=new.form,
                     materials=new.materials,
+                    notify_phone=new.notify_phone,
                 )
                 # Sealed before it is stored: the case row and the outbox hold only what the hub can open.
                 payload = sealer.seal(submission).model_dump_json()

@@ -7,12 +7,9 @@ wait, the rate limit holds, and no message nor log line carries an ID number or 
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,48 +23,12 @@ from hub.settings import SmsSettings
 from hub.web.services import Services
 from protocol import idnumber
 from protocol.envelope import utcnow
+from tests.support import SmsGatewayServer as Gateway
 from tests.support import applicant
 from tests.unit.hub.helpers import add_users, ingest
 
 PHONE = "13812345678"
 TOKEN = "gateway-token-" + "7" * 20
-
-
-class Gateway:
-    """A local SMS gateway: records what it takes; ``fail`` more calls are answered 503 first."""
-
-    def __init__(self) -> None:
-        self.taken: list[dict[str, Any]] = []
-        self.calls: list[dict[str, Any]] = []
-        self.fail = 0
-        self.auth: list[str] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                gateway.calls.append(body)
-                gateway.auth.append(self.headers.get("Authorization", ""))
-                if gateway.fail > 0:
-                    gateway.fail -= 1
-                    self.send_response(503)
-                else:
-                    gateway.taken.append(body)
-                    self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
