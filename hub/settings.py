@@ -25,6 +25,9 @@ class SmsSettings(BaseModel):
     max_attempts: int = Field(8, ge=1, le=50, description="tries per notice before it is given up (and logged)")
     backoff_s: float = Field(30.0, gt=0, description="wait after a first failure; doubled after each next one")
     backoff_max_s: float = Field(3600.0, gt=0, description="the longest wait between two tries")
+    keep_days: float = Field(
+        30.0, gt=0, description="a notice sent or given up is removed (with its phone number) this long after"
+    )
 
 
 class HubSettings(TomlSettings):

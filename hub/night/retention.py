@@ -5,6 +5,7 @@ operational tables bounded.
   archive (gzip JSON lines, 0600, one file per night) and then anonymised in place: ID number, name and the
   case as submitted blanked, its rating's free-text reason too. The row stays, with its facts (item,
   department, dates, outcome) for the reports, and so that a terminal's reconciliation still finds it.
+- SMS notices sent or given up more than ``sms.keep_days`` ago are removed, their phone numbers with them.
 - Dead letters older than ``dead_letters_keep_days``, web sessions expired more than ``sessions_keep_days``
   ago, fleet heartbeats and link events past the fleet's ``history_keep_s`` are removed.
 
@@ -30,6 +31,7 @@ from hub.db.models import (
     DeadLetter,
     FleetHeartbeatRow,
     FleetLinkEventRow,
+    NoticeRow,
     RatingRow,
     WebSessionRow,
 )
@@ -59,6 +61,10 @@ def purge(engine: Engine, settings: HubSettings, now: datetime, history_keep_s: 
         ).rowcount
         counts["link_events"] = conn.execute(
             delete(FleetLinkEventRow).where(col(FleetLinkEventRow.at) < history_cutoff)
+        ).rowcount
+        sms_cutoff = now - timedelta(days=settings.sms.keep_days)
+        counts["sms_notices"] = conn.execute(
+            delete(NoticeRow).where((col(NoticeRow.sent_at) < sms_cutoff) | (col(NoticeRow.failed_at) < sms_cutoff))
         ).rowcount
         if any(counts.values()):
             append(conn, [AuditRecord(now, "hub", "retention.night", "retention", dict(counts))])
