@@ -154,3 +154,20 @@ def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
     revoked = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": key})
     assert revoked.status_code == 403
     assert httpx.get(f"{base}/requests.json", params={"api_key": key}).status_code == 403
+
+
+def test_partners_posting_at_once_each_get_their_own_request(web: str, partners: Partners) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [partners.add(f"line-{n}")[1] for n in range(3)]
+
+    def post(n: int) -> httpx.Response:
+        return httpx.post(f"{web}/open311/v2/requests.json", data={**_caller(), "api_key": keys[n % 3]}, timeout=30)
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(post, range(6)))
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    ids = {a.json()[0]["service_request_id"] for a in answers}
+    assert len(ids) == 6
+    public = GeoReport(f"{web}/open311/v2").get_service_requests()
+    assert {r["service_request_id"] for r in public} == ids
