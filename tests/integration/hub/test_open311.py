@@ -78,7 +78,7 @@ def test_a_real_client_reads_services_and_definitions_in_json_and_xml(web: str) 
 
 
 def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
-    web: str, hub: Any, services: Any, people: Any, partners: Partners
+    web: str, hub: Any, services: Any, people: Any, partners: Partners, client: Any, api: Any
 ) -> None:
     _, key = partners.add("hotline-12345")
     posted = httpx.post(f"{web}/open311/v2/requests.json", data={**_caller(), "api_key": key})
@@ -94,6 +94,11 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
             {"r": request_id},
         ).one()
     assert (row.department, row.status, row.id_number, row.applicant_name) == ("MZ", "submitted", CALLER_ID, "周秀英")
+
+    # the clerk's view of it: the caller's words labelled, the ID number masked as on every case
+    detail = client.get(f"/api/cases/{row.case_id}", headers=api("clerk_mz"))
+    assert detail.status_code == 200, detail.text
+    assert CALLER_ID not in detail.text and "来电人诉求（合作方转来）" in detail.text
 
     public = GeoReport(f"{web}/open311/v2")
     seen = public.get_service_request(request_id)
