@@ -36,7 +36,7 @@ from hub.db.models import (
     table,
 )
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat

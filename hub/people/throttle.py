@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.models import LoginFailureRow, table
 from hub.errors import HubError
+from hub.settings import WebSettings
 from kernel.db import UTCDateTime
 
 __all__ = ["UNKNOWN_USER", "Charge", "LoginPolicy", "LoginThrottle", "TooManyAttempts", "client_key"]
@@ -57,7 +58,7 @@ class TooManyAttempts(HubError):
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    """How patient sign-in is; from the hub settings ``login_…`` (:meth:`from_settings`)."""
+    """How patient sign-in is; from the hub's ``[web] login_…`` settings (:meth:`from_settings`)."""
 
     free_failures: int = 3
     backoff_max_s: int = 300
@@ -65,7 +66,7 @@ class LoginPolicy:
     keep_days: int = 90
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LoginPolicy:
+    def from_settings(cls, settings: WebSettings) -> LoginPolicy:
         return cls(
             free_failures=int(settings.login_free_failures),
             backoff_max_s=int(settings.login_backoff_max_s),
