@@ -23,7 +23,6 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
@@ -37,6 +36,7 @@ from hub.db.models import (
 )
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
 from hub.settings import FleetSettings
+from kernel.db import upsert_insert
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
@@ -113,7 +113,7 @@ class Fleet:
         self.settings = settings
         self.desired = desired
         self.clock = clock
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(engine)
         self.on_tick: list[Callable[[], object]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

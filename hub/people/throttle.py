@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.models import LoginFailureRow, table
 from hub.errors import HubError
 from hub.settings import WebSettings
-from kernel.db import UTCDateTime
+from kernel.db import UTCDateTime, upsert_insert
 
 __all__ = ["UNKNOWN_USER", "Charge", "LoginPolicy", "LoginThrottle", "TooManyAttempts", "client_key"]
 
@@ -160,7 +159,7 @@ class LoginThrottle:
         window = _hour(now)
         key = and_(_t.c.window_start == window, _t.c.client == client, _t.c.username == username)
         previous = conn.execute(select(_t.c.last_at).where(key)).scalar()
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(conn)
         stmt = insert(_t).values(window_start=window, client=client, username=username, failures=1, last_at=now)
         conn.execute(
             stmt.on_conflict_do_update(
