@@ -206,7 +206,7 @@ class Fleet:
                     oldest_unsent_age_s=(at - body.oldest_unsent_at).total_seconds() if body.oldest_unsent_at else None,
                     parked=body.parked,
                     disk_free_mb=body.disk_free_mb,
-                    clock_skew_s=round((at - message.sent_at).total_seconds(), 3),
+                    clock_skew_s=message.clock_offset_s(at),
                     app_version=body.app_version[:32],
                     catalogue_version=body.catalogue_version,
                     reader=body.reader[:32],

@@ -247,7 +247,7 @@ class Handler:
         self, conn: Connection, batch: CaseBatch, at: datetime, opened: dict[int, CaseSubmission | SealError]
     ) -> list[Reply]:
         terminal = batch.terminal
-        skew = (at - batch.sent_at).total_seconds()
+        skew = batch.clock_offset_s(at)
         flagged = abs(skew) > self.skew_alert_s
         if flagged:
             self.metrics.clock_skew.inc()
@@ -478,7 +478,7 @@ class Handler:
                 str(r.rating_id): self.router.department(r.item_code) for r in batch.body.ratings if r.item_code
             }
             returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
-        self.terminals.seen(conn, batch.terminal, at, batch.seq, (at - batch.sent_at).total_seconds())
+        self.terminals.seen(conn, batch.terminal, at, batch.seq, batch.clock_offset_s(at))
         acked = [r.rating_id for r in batch.body.ratings]
         return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
 
