@@ -225,9 +225,9 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_BROKER_PORT": str(broker.port),
                 "SHEGONG_BROKER_INSECURE": "true",  # loopback, plain MQTT: allowed should a password be set
                 "SHEGONG_KIOSK_PORT": str(kiosk_port),
-                "SHEGONG_READER_PORT": str(devices / "id-reader"),
-                "SHEGONG_PRINTER_PORT": str(devices / "printer"),
-                "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
+                "SHEGONG_DEVICES_READER": str(devices / "id-reader"),
+                "SHEGONG_DEVICES_PRINTER": str(devices / "printer"),
+                "SHEGONG_DEVICES_SCANNER": str(devices / "scanner"),
             },
         )
         started.append((name, terminal, way_in, devices))

@@ -28,15 +28,12 @@ from hub.ingest.deadletters import purge as purge_dead_letters
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
+from protocol.auditchain import AuditBroken
 from protocol.envelope import utcnow
 
-__all__ = ["hub", "main"]
+__all__ = ["AuditBroken", "hub", "main"]
 
 log = logging.getLogger(__name__)
-
-
-class AuditBroken(HubError):
-    """``audit verify`` found an entry that was edited, removed or reordered."""
 
 
 class UsageError(HubError):

@@ -51,7 +51,7 @@ class HubRuntime:
             self.engine,
             router or CatalogueRouter(in_force.current),
             self.metrics,
-            settings.clock_skew_alert_s,
+            settings.fleet.clock_alert_s,
             self.due_dates.promise,
             case_key=case_key,
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
@@ -62,7 +62,9 @@ class HubRuntime:
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
-        self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
+        self.fleet = FleetService(
+            self.engine, self.handler, self.metrics.registry, settings.fleet, self.catalogue.store
+        )
         self.fleet.on_tick.append(self.catalogue.tick)
         # Residents' calls for staff: answered in the pages, the answer sent to the terminal until it stops calling.
         self.help = HelpDesk(self.engine, lambda topic, payload: self.worker.client.publish(topic, payload, qos=1))

@@ -1,15 +1,18 @@
-"""Logging set-up for every ``shegong`` process: one format, the level from ``SHEGONG_LOG_LEVEL``."""
+"""Logging set-up for every ``shegong`` process: one format, the level given to ``shegong --log-level``
+(or ``SHEGONG_LOG_LEVEL``)."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 __all__ = ["setup_logging"]
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging() -> None:
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def setup_logging(level: str = "INFO") -> None:
     """Configure the root logger once per process (a no-op when it already has handlers)."""
-    logging.basicConfig(level=os.environ.get("SHEGONG_LOG_LEVEL", "INFO"), format=FORMAT)
+    logging.basicConfig(level=level.upper(), format=FORMAT)

@@ -30,7 +30,7 @@ __all__ = [
 
 CONFIG_PATH = "/etc/shegong/edge.toml"
 CA_PATH = "/etc/shegong/broker-ca.crt"
-SECRET_KEYS = ("broker_password", "kiosk_staff_pins")
+SECRET_KEYS = ("broker_password", "staff_pins")  # staff_pins: under [kiosk]
 HEADER = "# Written by `shegong provision apply`; changes made here are undone by the next run.\n"
 
 
@@ -64,11 +64,13 @@ def edge_toml(t: Terminal, broker_password: str) -> str:
         "hub_public_key": t.hub_public_key,
         **t.edge,
     }
-    lines = [HEADER.rstrip("\n")]
-    lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    tables = {k: v for k, v in values.items() if isinstance(v, Mapping)}  # [kiosk], [devices] …
     if t.committee_area is not None:
-        area = t.committee_area.model_dump(mode="json", exclude_none=True)
-        lines += ["", "[committee_area]"] + [f"{k} = {toml_value(v)}" for k, v in area.items()]
+        tables["committee_area"] = t.committee_area.model_dump(mode="json", exclude_none=True)
+    lines = [HEADER.rstrip("\n")]
+    lines += [f"{k} = {toml_value(v)}" for k, v in values.items() if k not in tables]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 

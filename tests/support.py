@@ -30,7 +30,7 @@ STAFF_ID, STAFF_PIN = "sg-test", "735106"
 
 @functools.cache
 def staff_pins() -> str:
-    """The PIN entry of :data:`STAFF_ID` as ``kiosk_staff_pins`` takes it (made as an administrator makes one)."""
+    """The PIN entry of :data:`STAFF_ID` as ``[kiosk] staff_pins`` takes it (made as an administrator makes one)."""
     from edge.kiosk.staff import hash_pin
 
     return f"{STAFF_ID}:{hash_pin(STAFF_PIN)}"

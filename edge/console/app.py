@@ -8,6 +8,7 @@ Chinese and English, ``r`` reads everything again, ``q`` quits. Every word comes
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from edge.errors import EdgeError
 from edge.kiosk.i18n import Translator, translator
 from edge.runtime import app_version
 from edge.settings import EdgeSettings
+from edge.store.db import disk_free_mb
 
 __all__ = ["PANES", "ConsoleApp", "host_figures", "run_console"]
 
@@ -35,9 +37,9 @@ PANES = ("overview", "sync", "catalogue", "audit", "settings", "network", "logs"
 
 
 def host_figures(settings: EdgeSettings) -> HostFigures:
-    disk = psutil.disk_usage(str(settings.data_dir))
     mem = psutil.virtual_memory()
-    return HostFigures(disk.free / 2**20, disk.total / 2**20, mem.available * 100 / mem.total)
+    total_mb = shutil.disk_usage(settings.data_dir).total / 2**20
+    return HostFigures(disk_free_mb(settings.data_dir), total_mb, mem.available * 100 / mem.total)
 
 
 class ConsoleApp(App[None]):

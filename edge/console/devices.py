@@ -38,10 +38,10 @@ class Port:
 def ports(settings: EdgeSettings) -> list[Port]:
     """Each device's configured port (or vendor library) and whether it exists now."""
     paths = {
-        "reader": settings.reader_port,
-        "sscard": settings.sscard_lib,
-        "printer": settings.printer_port,
-        "scanner": settings.scanner_port,
+        "reader": settings.devices.reader,
+        "sscard": settings.devices.sscard_lib,
+        "printer": settings.devices.printer,
+        "scanner": settings.devices.scanner,
     }
     return [Port(d, paths[d], bool(paths[d]) and os.path.exists(paths[d])) for d in DEVICES]
 
@@ -59,8 +59,8 @@ def masked_card(facts: Any) -> dict[str, str]:
 
 def _reader(settings: EdgeSettings, which: str) -> CardReader:
     if which == "sscard":
-        return SSCardReader(settings.sscard_lib)
-    return IdCardReader(settings.reader_port)
+        return SSCardReader(settings.devices.sscard_lib)
+    return IdCardReader(settings.devices.reader)
 
 
 def self_test(settings: EdgeSettings, which: str = "reader") -> dict[str, Any]:
@@ -87,7 +87,7 @@ def tap(settings: EdgeSettings, timeout_s: float, which: str = "reader") -> dict
 
 
 def printer_status(settings: EdgeSettings) -> str:
-    with ReceiptPrinter(settings.printer_port) as printer:
+    with ReceiptPrinter(settings.devices.printer) as printer:
         return printer.status().state.value
 
 
@@ -96,13 +96,13 @@ def print_test_slip(settings: EdgeSettings, lines: list[str]) -> str:
     receipt = Receipt().line(lines[0], bold=True, size=2, align=Align.CENTER)
     for text in lines[1:]:
         receipt.line(text)
-    with ReceiptPrinter(settings.printer_port) as printer:
+    with ReceiptPrinter(settings.devices.printer) as printer:
         return printer.print_receipt(receipt.cut()).state.value
 
 
 def scan(settings: EdgeSettings, timeout_s: float) -> str | None:
     """One scan's text, or None when nothing was scanned in ``timeout_s``."""
-    scanner = QrScanner(settings.scanner_port)
+    scanner = QrScanner(settings.devices.scanner)
     try:
         scanner.open()
         text = scanner.read_scan(timeout_s)

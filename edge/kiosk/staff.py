@@ -56,14 +56,14 @@ class StaffDirectory:
 
     def __init__(
         self,
-        entries: str,
+        entries: str | None,
         *,
         max_failures: int = 5,
         lockout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hashes: dict[str, str] = {}
-        for entry in filter(None, (e.strip() for e in entries.split(","))):
+        for entry in filter(None, (e.strip() for e in (entries or "").split(","))):
             staff_id, _, encoded = entry.partition(":")
             if not _STAFF_ID.match(staff_id) or not encoded.startswith("scrypt$"):
                 raise ValueError(f"bad staff PIN entry for {staff_id[:32]!r}: want staff_id:scrypt$…")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import queue
 import random
 import socket
@@ -40,6 +39,7 @@ from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
+from edge.store.db import disk_free_mb
 from edge.store.outbox import Outbox, Pending
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
@@ -507,7 +507,6 @@ class SyncAgent:
             return
         self._last_heartbeat = now
         stats = self.outbox.stats()
-        st = os.statvfs(self.settings.data_dir)
         health = self.health()
         hb = Heartbeat(
             terminal=self.settings.terminal_id,
@@ -519,7 +518,7 @@ class SyncAgent:
                 outbox_depth=stats.depth,
                 oldest_unsent_at=stats.oldest_unsent_at,
                 parked=stats.parked,
-                disk_free_mb=st.f_bavail * st.f_frsize / 2**20,
+                disk_free_mb=disk_free_mb(self.settings.data_dir),
                 app_version=self._app_version,
                 catalogue_version=self._catalogue_version(),
                 reader=str(health.get("reader", "unknown")),

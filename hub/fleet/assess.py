@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 
 __all__ = ["HELP_ALARM", "AlertKind", "Assessment", "Desired", "Facts", "State", "assess"]
 

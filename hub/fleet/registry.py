@@ -23,7 +23,6 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
@@ -36,7 +35,8 @@ from hub.db.models import (
     table,
 )
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
+from kernel.db import upsert_insert
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
@@ -113,7 +113,7 @@ class Fleet:
         self.settings = settings
         self.desired = desired
         self.clock = clock
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(engine)
         self.on_tick: list[Callable[[], object]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -206,7 +206,7 @@ class Fleet:
                     oldest_unsent_age_s=(at - body.oldest_unsent_at).total_seconds() if body.oldest_unsent_at else None,
                     parked=body.parked,
                     disk_free_mb=body.disk_free_mb,
-                    clock_skew_s=round((at - message.sent_at).total_seconds(), 3),
+                    clock_skew_s=message.clock_offset_s(at),
                     app_version=body.app_version[:32],
                     catalogue_version=body.catalogue_version,
                     reader=body.reader[:32],

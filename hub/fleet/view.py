@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select
 from hub.db.models import FleetAlertRow, FleetHeartbeatRow, FleetLinkEventRow, FleetTerminalRow, TerminalRow, table
 from hub.fleet.assess import Desired, State, assess
 from hub.fleet.registry import DROP_KINDS, facts_of, refusals
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 
 __all__ = ["SORT_KEYS", "Rollout", "TerminalView", "alerts", "heartbeats", "link_events", "rollout", "terminals"]
 

@@ -39,7 +39,7 @@ from hub.people.service import Users
 from hub.people.sessions import SessionTable
 from hub.people.throttle import LoginPolicy, LoginThrottle
 from hub.reports.reporter import Reporter
-from hub.web.config import WebConfig
+from hub.settings import WebSettings
 
 if TYPE_CHECKING:
     from hub.runtime import HubRuntime
@@ -113,7 +113,7 @@ class Services:
             runtime.delivery.send,
             runtime.catalogue.in_force,
             runtime.calendar,
-            LoginPolicy.from_settings(runtime.settings),
+            LoginPolicy.from_settings(runtime.settings.web),
         )
 
 
@@ -153,7 +153,7 @@ def _provide(value: T) -> Provide:
     return Provide(provide, use_cache=True, sync_to_thread=False)
 
 
-def dependencies(services: Services, operations: Operations, config: WebConfig) -> dict[str, Provide]:
+def dependencies(services: Services, operations: Operations, config: WebSettings) -> dict[str, Provide]:
     """Each service under the name handlers ask for it by (``cases``, ``workflow``, ``fleet`` …), and the
     web options as ``web_config``."""
     provided: dict[str, object] = {

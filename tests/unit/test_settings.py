@@ -38,5 +38,8 @@ def test_the_hubs_sms_settings_are_the_toml_table_sms(monkeypatch, tmp_path):
         20,
         8,
     )
+    monkeypatch.setenv("SHEGONG_HUB_SMS_PER_MINUTE", "5")
+    assert HubSettings().sms.per_minute == 5
+    monkeypatch.delenv("SHEGONG_HUB_SMS_PER_MINUTE")
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "none.toml"))
     assert HubSettings().sms.url is None  # no gateway: notices wait in the outbox

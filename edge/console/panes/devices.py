@@ -50,7 +50,7 @@ class DevicesPane(Vertical):
         app, t = console(self), words(self)
         s = app.settings
         name = (event.button.id or "").removeprefix("do-")
-        which = "reader" if s.reader_port else "sscard"  # the ID-card reader, else the social-security one
+        which = "reader" if s.devices.reader else "sscard"  # the ID-card reader, else the social-security one
         event.stop()
 
         def guarded(action: str, run: Any, audited: Any) -> Any:

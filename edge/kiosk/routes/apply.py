@@ -263,7 +263,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         agent=case.agent,
         progress=progress_payload(kiosk.config.progress_url, case.receipt_no, case.query_code),
     )
-    printed = kiosk.print(case_receipt(kiosk.t(request), receipt, kiosk.config.committee_name))
+    printed = kiosk.print(case_receipt(kiosk.t(request), receipt, kiosk.committee_name))
     session.receipts[receipt.case_id] = {"receipt": receipt, "printed": printed, "rated": False}
     return redirect(f"/receipt/{receipt.case_id}")
 
@@ -299,7 +299,7 @@ def receipt_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
 def reprint(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
     _, entry = _receipt_of(kiosk, request, case_id)
-    entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.config.committee_name))
+    entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.committee_name))
     return redirect(f"/receipt/{case_id}")
 
 

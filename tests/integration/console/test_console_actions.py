@@ -138,7 +138,7 @@ async def test_audit_verify_anchor_purge_after_a_dry_run_and_backup(settings, st
 async def test_settings_in_force_with_secrets_masked(tmp_path):
     from edge.console.store import ConsoleStore
 
-    s = terminal_settings(tmp_path / "e", broker_password="s3cret-pw-xyz", kiosk_staff_pins="w01:scrypt$1$2$3$a$b")
+    s = terminal_settings(tmp_path / "e", broker_password="s3cret-pw-xyz", kiosk={"staff_pins": "w01:scrypt$1$2$3$a$b"})
     queue_cases(s, 1)
     store = ConsoleStore(s, actor="technician:test")
     app = console_app(s, store)
@@ -148,7 +148,7 @@ async def test_settings_in_force_with_secrets_masked(tmp_path):
         table = app.query_one("#settings-table", DataTable)
         assert table.get_row("terminal_id") == ["terminal_id", "T-0001"]
         assert table.get_row("broker_password")[1] == "（已设置，已隐藏）"
-        assert table.get_row("kiosk_staff_pins")[1] == "（已设置，已隐藏）"
+        assert table.get_row("kiosk.staff_pins")[1] == "（已设置，已隐藏）"
         shown = screen_text(app)
     store.close()
     assert "s3cret" not in shown and "scrypt" not in shown
@@ -223,7 +223,7 @@ async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits
 
     config = tmp_path / "edge.toml"
     config.write_text(
-        f'terminal_id = "T-0001"\nkiosk_staff_pins = "w01:{hash_pin("111111")},w02:{hash_pin("222222")}"\n'
+        f'terminal_id = "T-0001"\n\n[kiosk]\nstaff_pins = "w01:{hash_pin("111111")},w02:{hash_pin("222222")}"\n'
         '[committee_area]\ndistrict = "浦东新区"\nstreets = [{street = "潍坊路", lanes = "1-200"}]\n',
         encoding="utf-8",
     )
@@ -236,7 +236,7 @@ async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits
         await press(app, pilot, "do-pin_reset")
         said = str(app.query_one("#pin-result", Static).render())
     pin = re.search(r"新密码：(\d{6})", said)[1]
-    staff = StaffDirectory(terminal_settings(tmp_path / "edge").kiosk_staff_pins or "")
+    staff = StaffDirectory(terminal_settings(tmp_path / "edge").kiosk.staff_pins or "")
     assert staff.login("w01", pin) and not staff.login("w01", "111111")
     assert staff.login("w02", "222222"), "the other staff member keeps theirs"
     assert 'district = "浦东新区"' in config.read_text(encoding="utf-8")

@@ -37,10 +37,12 @@ def bench(tmp_path, sims):
     reader, printer, scanner = sims
     s = terminal_settings(
         tmp_path / "edge",
-        reader_port=reader.path,
-        printer_port=printer.path,
-        scanner_port=scanner.path,
-        sscard_lib=str(tmp_path / "no-such-lib.so"),
+        devices={
+            "reader": reader.path,
+            "printer": printer.path,
+            "scanner": scanner.path,
+            "sscard_lib": str(tmp_path / "no-such-lib.so"),
+        },
     )
     queue_cases(s, 1)
     store = ConsoleStore(s, actor="technician:test")

@@ -75,7 +75,7 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
     try:
         hub["reload_broker"] = f"kill -HUP {broker.proc.pid}"  # type: ignore[union-attr]
         (t1,) = terminals(1)
-        edge = {"kiosk_port": free_port(), "reader_port": "", "printer_port": "", "scanner_port": ""}
+        edge = {"kiosk": {"port": free_port()}, "devices": {"reader": "", "printer": "", "scanner": ""}}
         inventory = write_inventory(tmp_path, wheels, hub, [t1], broker_port=broker.port, edge=edge)
         first = provision("apply", str(inventory))
         assert first.returncode == 0, first.stdout + first.stderr

@@ -39,7 +39,7 @@ def _release_b(wheels: Path, out: Path) -> Path:
 
 def test_a_sick_upgrade_rolls_back_and_a_healthy_one_stays(tmp_path: Path, wheels: Path, hub, terminals):
     (t1,) = terminals(1)
-    edge = {"reader_port": "", "printer_port": "", "scanner_port": ""}
+    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
     inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge)
     first = provision("apply", str(inventory))
     assert first.returncode == 0, first.stdout + first.stderr

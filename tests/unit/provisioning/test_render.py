@@ -46,7 +46,7 @@ def test_edge_toml_is_read_by_the_terminal_as_written(tmp_path: Path, monkeypatc
 
 
 def test_secrets_are_masked_in_what_is_shown(tmp_path: Path):
-    text = render.edge_toml(_terminal(tmp_path, edge={"kiosk_staff_pins": "a:b:c"}), "hunter2")
+    text = render.edge_toml(_terminal(tmp_path, edge={"kiosk": {"staff_pins": "a:b:c"}}), "hunter2")
     shown = render.mask_secrets(text)
     assert "hunter2" not in shown and "a:b:c" not in shown
     assert 'broker_password = "********"' in shown
