@@ -1,8 +1,8 @@
 """Retention at the hub, run each night: personal data of old closed cases archived and blanked, and the
 operational tables bounded.
 
-- A case decided (completed, rejected, withdrawn) more than ``case_keep_days`` ago is written whole to the
-  archive (gzip JSON lines, 0600, one file per night) and then anonymised in place: ID number, name and the
+- A case decided (any closed state, ``hub.cases.states.CLOSED``: completed, refused, rejected, withdrawn)
+  more than ``case_keep_days`` ago is written whole to the archive (gzip JSON lines, 0600, one file per night) and then anonymised in place: ID number, name and the
   case as submitted blanked, its rating's free-text reason too. The row stays, with its facts (item,
   department, dates, outcome) for the reports, and so that a terminal's reconciliation still finds it.
 - SMS notices sent or given up more than ``sms.keep_days`` ago are removed, their phone numbers with them.
@@ -25,6 +25,7 @@ from sqlalchemy import Engine, and_, delete, update
 from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
+from hub.cases.states import CLOSED
 from hub.db.models import (
     CaseRow,
     CaseWorkRow,
@@ -37,9 +38,8 @@ from hub.db.models import (
 )
 from hub.settings import HubSettings
 
-__all__ = ["CLOSED", "purge"]
+__all__ = ["purge"]
 
-CLOSED = ("completed", "rejected", "withdrawn")
 _BATCH = 1000
 
 
@@ -78,7 +78,7 @@ def _archive(engine: Engine, settings: HubSettings, now: datetime) -> int:
         select(CaseRow)
         .join(CaseWorkRow, col(CaseWorkRow.case_id) == col(CaseRow.case_id))
         .where(
-            col(CaseRow.status).in_(CLOSED),
+            col(CaseRow.status).in_(sorted(CLOSED)),
             col(CaseWorkRow.decided_at) < cutoff,
             col(CaseRow.id_number) != "",
         )
