@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import click
 
 from edge import settings as edge_settings
+from edge.control import ControlServer, socket_path
 from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
@@ -203,12 +204,8 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
-        from edge.console.control import ControlServer, socket_path  # the maintenance console's way in
-
+        # The one way in for the maintenance console and `shegong edge nightly` (the night runs in here).
         ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()
-        from edge.night.control import serve_control
-
-        serve_control(rt)  # `shegong edge nightly` runs the night in here, on this agent's link
         watchdog = Watchdog({"sync agent loop": lambda: time.monotonic() - rt.agent.loop_at < SYNC_STALL_S})
         try:
             if kiosk:

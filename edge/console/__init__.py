@@ -1,7 +1,7 @@
 """The field maintenance console (``shegong edge console``): a technician's view of one running terminal.
 
 Nothing is imported here. The console is a separate process: it reads the terminal's store (reads take no
-write lock) and asks the running terminal, over :mod:`edge.console.control`, for what only the terminal
+write lock) and asks the running terminal, over :mod:`edge.control`, for what only the terminal
 knows or does (the link, send now, reconnect). The parts:
 
 - ``control``: the terminal's local control socket (server, run by ``shegong edge run``) and its client

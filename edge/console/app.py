@@ -20,9 +20,9 @@ from textual.binding import Binding
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from edge.console.checks import HostFigures, Readings, judge
-from edge.console.control import ControlClient, TerminalNotRunning, socket_path
 from edge.console.netdiag import Step, tls
 from edge.console.store import ConsoleStore
+from edge.control import ControlClient, TerminalNotRunning, socket_path
 from edge.errors import EdgeError
 from edge.kiosk.i18n import Translator, translator
 from edge.runtime import app_version
@@ -68,7 +68,7 @@ class ConsoleApp(App[None]):
         super().__init__()
         self.settings = settings
         self.store = store
-        self.control = ControlClient(socket_path(settings.runtime_dir))
+        self.control = ControlClient(socket_path(settings.runtime_dir), actor=store.actor)
         self.lang = lang
         self.host = host or (lambda: host_figures(settings))
         self.clock = clock
@@ -173,6 +173,16 @@ class ConsoleApp(App[None]):
     def act(self, label: str, fn: Callable[[], str]) -> None:
         """Run a technician's action in a worker; its outcome (or error) becomes a notification."""
         self._act(label, fn)
+
+    def ask(self, op: str) -> str:
+        """Ask the running terminal's sync agent for ``op``; it records the ask in its audit chain. With no
+        terminal running, the console records that it could not ask."""
+        try:
+            outcome = self.control.request(op)["outcome"]
+        except TerminalNotRunning:
+            self.store.record(op, {"ok": False, "error": "not_running"})
+            raise EdgeError(self.t("console.done.not_running")) from None
+        return str(self.t(f"console.done.outcome.{outcome}"))
 
     @work(thread=True, group="action")
     def _act(self, label: str, fn: Callable[[], str]) -> None:

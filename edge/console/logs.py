@@ -14,12 +14,11 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.idnumber import mask
+from protocol.idnumber import mask_ids
 
 __all__ = ["LEVELS", "LogLine", "filtered", "from_journal", "mask_ids", "parse", "recent"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 # shegong.cli's format: "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LINE = re.compile(r"^(\S+ \S+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): (.*)$")
 _PRIORITY = {0: "CRITICAL", 1: "CRITICAL", 2: "CRITICAL", 3: "ERROR", 4: "WARNING", 5: "INFO", 6: "INFO", 7: "DEBUG"}
@@ -31,11 +30,6 @@ class LogLine:
     level: str
     component: str
     message: str
-
-
-def mask_ids(text: str) -> str:
-    """``text`` with every ID-number-shaped run masked (the first 6 and last 4 kept, as on receipts)."""
-    return _ID.sub(lambda m: mask(m.group(0).upper()), text)
 
 
 def parse(raw: str) -> LogLine:
