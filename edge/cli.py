@@ -20,6 +20,7 @@ from edge.store.cases import NewCase
 from edge.watchdog import Watchdog, http_answers
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
+from kernel.logs import configure as configure_logging
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
 from protocol.auditchain import Anchor
 from protocol.cases import Applicant
@@ -201,6 +202,7 @@ def _audit(rt: EdgeRuntime, ns: SimpleNamespace) -> None:
 
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     stop = stop_on_sigterm()
+    configure_logging(settings.log_level, settings.log_path)  # journald has stderr too, where there is one
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()

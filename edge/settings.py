@@ -50,6 +50,16 @@ class EdgeSettings(TomlSettings):
         description="per-boot files: the kiosk browser's way in (kiosk.url, kiosk.html). Unset: data_dir/run; "
         "under systemd /run/shegong (RuntimeDirectory)",
     )
+    log_level: str = Field(
+        "INFO",
+        pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="lowest level the terminal service logs (SHEGONG_LOG_LEVEL)",
+    )
+    log_file: Path | None = Field(
+        None,
+        description="the terminal service's log file, rotated at 5 MiB with 4 old files kept, ID numbers masked"
+        " (the console reads it where journald is not). Unset: data_dir/log/edge.log",
+    )
     db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 
     broker_host: str = Field("127.0.0.1", description="MQTT broker (the hub's Mosquitto) host")
@@ -160,6 +170,11 @@ class EdgeSettings(TomlSettings):
     def backup_dir(self) -> Path:
         """Nightly backups of the database (0700), newest last by name."""
         return self.data_dir / "backups"
+
+    @property
+    def log_path(self) -> Path:
+        """The terminal service's log file: ``log_file``, else ``data_dir/log/edge.log``."""
+        return self.log_file or self.data_dir / "log" / "edge.log"
 
     @property
     def runtime_dir(self) -> Path:

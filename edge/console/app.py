@@ -64,6 +64,7 @@ class ConsoleApp(App[None]):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         refresh_every_s: float = 5.0,
         log_file: Path | None = None,
+        journal_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -73,7 +74,8 @@ class ConsoleApp(App[None]):
         self.host = host or (lambda: host_figures(settings))
         self.clock = clock
         self.refresh_every_s = refresh_every_s
-        self.log_file = log_file or settings.data_dir / "edge.log"  # where journald is not
+        self.log_file = log_file or settings.log_path  # where journald is not
+        self.journal_file = journal_file  # a journal file to read instead of the system's journal
         self.readings: Readings | None = None
         self._tls: Step | None = None
         self._tls_at = 0.0
