@@ -47,6 +47,7 @@ class ConsoleApp(App[None]):
     TabPane { padding: 0 0; }
     .buttons { height: auto; }
     .buttons Button { min-width: 10; margin: 0 1 0 0; }
+    .buttons Input { width: 24; margin: 0 1 0 0; }
     .result { height: auto; padding: 0 1; }
     DataTable { height: 1fr; }
     """
