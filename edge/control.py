@@ -232,8 +232,11 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
             entries = type(self.rt.settings)().kiosk_staff_pins or ""
         except ValueError as exc:  # pydantic's ValidationError: the file as it is now does not load
             raise EdgeError(f"the configuration does not load: {str(exc)[:160]}") from None
-        for listener in self.rt.on_staff_pins:
-            listener(entries)
+        try:
+            for listener in self.rt.on_staff_pins:
+                listener(entries)
+        except ValueError as exc:  # an entry that does not parse: the PINs held stay as they were
+            raise EdgeError(str(exc)[:200]) from None
         staff = len([e for e in entries.split(",") if e.strip()])
         log.info("staff PINs read again: %d staff member(s)", staff)
         return {"staff": staff, "applied": len(self.rt.on_staff_pins)}

@@ -56,9 +56,9 @@ class SettingsPane(Vertical):
             text = t("console.pin.done", staff=staff, pin=pin)
             self.app.call_from_thread(self.query_one("#pin-result", Static).update, text)
             try:  # the running kiosk reads the PINs again: the new one holds now
-                app.control.request("staff_pins")
+                applied = app.control.request("staff_pins")["applied"]
             except TerminalNotRunning:
-                return t("console.pin.later", staff=staff)
-            return t("console.pin.applied", staff=staff)
+                applied = 0
+            return t("console.pin.applied" if applied else "console.pin.later", staff=staff)
 
         app.act(t("console.do.pin_reset"), reset)

@@ -55,10 +55,25 @@ def running(tmp_path, broker):
     rt.close()
 
 
-async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_audited(running):
+async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_audited(running, broker):
     from edge.console.store import ConsoleStore
+    from protocol import topics
+    from protocol.codec import decode
+    from protocol.state import Birth
 
     settings, rt = running
+    births: list[int] = []  # what the hub hears on the terminal's state topic: each birth's bd_seq
+
+    def heard(_c, _u, msg) -> None:
+        message = decode(msg.payload) if msg.payload else None
+        if isinstance(message, Birth):
+            births.append(message.body.bd_seq)
+
+    hub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-hub-births")
+    hub.on_message = heard
+    hub.connect("127.0.0.1", broker.port)
+    hub.subscribe(topics.state(settings.terminal_id), qos=1)
+    hub.loop_start()
     store = ConsoleStore(settings, actor="technician:test")
     app = console_app(settings, store)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -71,7 +86,13 @@ async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_
             await press(app, pilot, f"do-{name}")
         wait_for(lambda: rt.agent.stats["connects"] > connects, what="reconnected on the technician's word")
         wait_for(lambda: rt.agent.state == "online", what="online again")
+        # The new connection's birth carries a higher bd_seq than the first one heard (retained, of the first
+        # connection); the resync is one more birth of this same connection.
+        wait_for(lambda: births and max(births) > births[0], what="the birth of the new connection")
         await press(app, pilot, "do-resync")
+        wait_for(lambda: births.count(max(births)) == 2, what="the birth the technician asked for, at the broker")
+    hub.loop_stop()
+    hub.disconnect()
     store.close()
     # What the agent did, in its own words: resent the unacked items (online), dropped the link and
     # connected again, published a birth (the hub resends the case events this terminal lacks).
