@@ -41,10 +41,13 @@ class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
 
 def setup_logging() -> None:
     """Configure the root logger once per process (a no-op when it already has handlers)."""
-    logging.basicConfig(level=os.environ.get("SHEGONG_LOG_LEVEL", "INFO"), format=FORMAT)
-    for handler in logging.getLogger().handlers:
-        if type(handler.formatter) is logging.Formatter:
-            handler.setFormatter(MaskingFormatter(FORMAT))
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(MaskingFormatter(FORMAT))
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("SHEGONG_LOG_LEVEL", "INFO"))
 
 
 def configure(level: str, log_file: Path | None = None) -> None:
