@@ -6,6 +6,7 @@ Precedence: ``SHEGONG_…`` environment variables, then the TOML file named by `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,13 @@ MOVED = {
     "printer_port": "[devices] printer",
     "scanner_port": "[devices] scanner",
 }
+#: Variables whose name changed with the move (the kiosk's kept theirs: SHEGONG_KIOSK_PORT is [kiosk] port).
+MOVED_VARIABLES = {
+    "SHEGONG_READER_PORT": "SHEGONG_DEVICES_READER",
+    "SHEGONG_SSCARD_LIB": "SHEGONG_DEVICES_SSCARD_LIB",
+    "SHEGONG_PRINTER_PORT": "SHEGONG_DEVICES_PRINTER",
+    "SHEGONG_SCANNER_PORT": "SHEGONG_DEVICES_SCANNER",
+}
 
 
 class EdgeSettings(TomlSettings):
@@ -102,6 +110,16 @@ class EdgeSettings(TomlSettings):
         None,
         description="per-boot files: the kiosk browser's way in (kiosk.url, kiosk.html). Unset: data_dir/run; "
         "under systemd /run/shegong (RuntimeDirectory)",
+    )
+    log_level: str = Field(
+        "INFO",
+        pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="lowest level the terminal service logs (SHEGONG_LOG_LEVEL)",
+    )
+    log_file: Path | None = Field(
+        None,
+        description="the terminal service's log file, rotated at 5 MiB with 4 old files kept, ID numbers masked"
+        " (the console reads it where journald is not). Unset: data_dir/log/edge.log",
     )
     db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 
@@ -180,10 +198,10 @@ class EdgeSettings(TomlSettings):
     @model_validator(mode="before")
     @classmethod
     def _refuse_moved(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            moved = [f"{key} is now {MOVED[key]}" for key in data if key in MOVED]
-            if moved:
-                raise ValueError("settings moved into sections: " + "; ".join(moved))
+        moved = [f"{key} is now {MOVED[key]}" for key in data if key in MOVED] if isinstance(data, dict) else []
+        moved += [f"{old} is now {new}" for old, new in MOVED_VARIABLES.items() if old in os.environ]
+        if moved:
+            raise ValueError("settings moved into sections: " + "; ".join(moved))
         return data
 
     @property
@@ -194,6 +212,11 @@ class EdgeSettings(TomlSettings):
     def backup_dir(self) -> Path:
         """Nightly backups of the database (0700), newest last by name."""
         return self.data_dir / "backups"
+
+    @property
+    def log_path(self) -> Path:
+        """The terminal service's log file: ``log_file``, else ``data_dir/log/edge.log``."""
+        return self.log_file or self.data_dir / "log" / "edge.log"
 
     @property
     def runtime_dir(self) -> Path:

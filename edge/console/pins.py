@@ -1,7 +1,8 @@
 """Staff PIN reset: a new random PIN for one staff member, its scrypt entry written into the terminal's
 configuration file in place of the old one. The PIN is returned once to be shown to the technician; it is
-never logged nor audited (the audit names the staff member only). The kiosk reads PINs at start-up: the
-new one holds from the terminal service's next start.
+never logged nor audited (the audit names the staff member only). The console then asks the running
+terminal to read the PINs again (``staff_pins`` on :mod:`edge.control`): the new one holds at once; with the
+service stopped, from its next start.
 """
 
 from __future__ import annotations

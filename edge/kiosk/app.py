@@ -92,6 +92,8 @@ def build_kiosk(
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event
+    if hasattr(runtime, "on_staff_pins"):  # a PIN reset from the console holds at once, without a restart
+        runtime.on_staff_pins.append(staff.reload)
     if hasattr(runtime, "help"):  # the hub answered a call for staff: the pages show who is coming
         runtime.help.on_answer.append(lambda answer: kiosk.events.publish({"help": answer.responder}))
     return kiosk

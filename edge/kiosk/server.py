@@ -139,6 +139,7 @@ def serve(
     app = create_app(runtime, devices, config=config, gate=gate)
     devices.start()
     runtime.agent.health = lambda: devices.health().as_dict()  # reader and printer state in heartbeats
+    runtime.devices = devices  # a technician's device tests go through this service while it holds the ports
     server = KioskServer(app, config.host, config.port)
     try:
         server.start()
@@ -149,4 +150,5 @@ def serve(
         stop.wait()
     finally:
         server.stop()
+        runtime.devices = None
         devices.stop()

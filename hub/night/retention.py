@@ -1,10 +1,11 @@
 """Retention at the hub, run each night: personal data of old closed cases archived and blanked, and the
 operational tables bounded.
 
-- A case decided (any closed state, ``hub.cases.states.CLOSED``: completed, refused, rejected, withdrawn)
-  more than ``case_keep_days`` ago is written whole to the archive (gzip JSON lines, 0600, one file per night) and then anonymised in place: ID number, name and the
-  case as submitted blanked, its rating's free-text reason too. The row stays, with its facts (item,
-  department, dates, outcome) for the reports, and so that a terminal's reconciliation still finds it.
+- A case decided (any closed state, ``hub.cases.states.CLOSED``: completed, refused, rejected, withdrawn) more
+  than ``case_keep_days`` ago is written whole to the archive (gzip JSON lines, 0600, one file per night) and
+  then anonymised in place: ID number, name and the case as submitted blanked, its rating's free-text reason
+  too. The row stays, with its facts (item, department, dates, outcome) for the reports, and so that a
+  terminal's reconciliation still finds it.
 - SMS notices sent or given up more than ``sms.keep_days`` ago are removed, their phone numbers with them.
 - Dead letters older than ``dead_letters_keep_days``, web sessions expired more than ``sessions_keep_days``
   ago, fleet heartbeats and link events past the fleet's ``history_keep_s`` are removed.

@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from edge.console.panes.base import console, words
 from edge.console.pins import reset_pin
+from edge.control import TerminalNotRunning
 from edge.settings import DEFAULT_CONFIG, EdgeSettings
 
 __all__ = ["SECRETS", "SettingsPane", "shown"]
@@ -66,6 +67,10 @@ class SettingsPane(Vertical):
             app.store.record("pin_reset", {"staff": staff}, subject="staff")
             text = t("console.pin.done", staff=staff, pin=pin)
             self.app.call_from_thread(self.query_one("#pin-result", Static).update, text)
-            return t("console.pin.noted", staff=staff)
+            try:  # the running kiosk reads the PINs again: the new one holds now
+                applied = app.control.request("staff_pins")["applied"]
+            except TerminalNotRunning:
+                applied = 0
+            return t("console.pin.applied" if applied else "console.pin.later", staff=staff)
 
         app.act(t("console.do.pin_reset"), reset)

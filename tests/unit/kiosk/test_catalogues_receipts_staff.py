@@ -161,3 +161,6 @@ def test_config_reads_the_terminal_settings_which_read_the_environment(monkeypat
         KioskSettings(idle_timeout_s=10, warn_before_s=20)
     with pytest.raises(ValueError, match="kiosk_port is now \\[kiosk\\] port"):
         load(data_dir=tmp_path, kiosk_port=9000)  # an old flat key is refused by name, not ignored
+    monkeypatch.setenv("SHEGONG_READER_PORT", "/dev/ttyUSB0")
+    with pytest.raises(ValueError, match="SHEGONG_READER_PORT is now SHEGONG_DEVICES_READER"):
+        load(data_dir=tmp_path)
