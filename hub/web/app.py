@@ -43,7 +43,8 @@ from hub.web.pages import cases as pages_cases
 from hub.web.pages import reports as pages_reports
 from hub.web.pages.fleet import fleet_router
 from hub.web.pages.help import help_router
-from hub.web.services import Health, Operations, Services, dependencies
+from hub.web.pages.portal import portal_router
+from hub.web.services import Health, Operations, Services, dependencies, portal_of
 from hub.web.sessions import DbStore, RotatingSessionConfig
 from hub.web.templating import template_config
 
@@ -139,10 +140,19 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
         exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), help_router(), static_router()],
+        route_handlers=[
+            _api(),
+            *_PAGES,
+            healthz,
+            metrics,
+            fleet_router(),
+            help_router(),
+            portal_router(),
+            static_router(),
+        ],
         guards=[Guard(services.users, config)],
         dependencies={
-            **dependencies(services, Operations.from_runtime(runtime), config),
+            **dependencies(services, Operations.from_runtime(runtime), config, portal_of(runtime, services)),
             "who": Provide(provide_who, sync_to_thread=False),
         },
         exception_handlers=handlers,
