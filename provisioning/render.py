@@ -62,6 +62,7 @@ def edge_toml(t: Terminal, broker_password: str) -> str:
         "broker_password": broker_password,
         "broker_tls_ca": CA_PATH,
         "hub_public_key": t.hub_public_key,
+        **({"kiosk_progress_url": f"{t.portal_url.rstrip('/')}/progress"} if t.portal_url else {}),
         **t.edge,
     }
     lines = [HEADER.rstrip("\n")]

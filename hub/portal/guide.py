@@ -4,10 +4,30 @@ category, department and description, in Chinese or English."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from protocol.catalogue import Catalogue, ServiceItem
 
-__all__ = ["ServiceGuide"]
+__all__ = ["ServiceGuide", "ServiceSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSummary:
+    """One item of the guide, as the public API lists it."""
+
+    code: str
+    name: str
+    name_en: str
+    department: str
+    department_name: str
+    category: str
+    promised_days: int
+    statutory_days: int
+    fee_fen: int
+    handled_at: str
+    """``committee`` (居委会's terminal or the centre) or ``centre`` only."""
+    materials: list[str]
+
 
 MAX_QUERY = 64
 
@@ -38,3 +58,24 @@ class ServiceGuide:
     def item(self, code: str) -> tuple[Catalogue, ServiceItem | None]:
         catalogue = self.catalogue()
         return catalogue, catalogue.get(code)
+
+    def summaries(self, query: str = "") -> list[ServiceSummary]:
+        """:meth:`search` as :class:`ServiceSummary` lines."""
+        catalogue, items = self.search(query)
+        names = {d.code: d.name for d in catalogue.departments}
+        return [
+            ServiceSummary(
+                code=i.code,
+                name=i.name,
+                name_en=i.name_en,
+                department=i.department,
+                department_name=names.get(i.department, ""),
+                category=i.category,
+                promised_days=i.promised_days,
+                statutory_days=i.statutory_days,
+                fee_fen=i.fee_fen,
+                handled_at=i.handled_at.value,
+                materials=[m.name for m in i.materials],
+            )
+            for i in items
+        ]

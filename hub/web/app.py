@@ -31,6 +31,7 @@ from hub.web.api import admin as api_admin
 from hub.web.api import auth as api_auth
 from hub.web.api import cases as api_cases
 from hub.web.api import fleet as api_fleet
+from hub.web.api import public as api_public
 from hub.web.api import reports as api_reports
 from hub.web.api.schemas import HealthOut
 from hub.web.auth import PUBLIC, Guard, provide_who
@@ -90,6 +91,8 @@ def _api() -> Router:
             api_admin.calendar_remove,
             api_fleet.list_dead_letters,
             api_fleet.list_terminals,
+            api_public.public_services,
+            api_public.public_stats,
         ],
     )
 
