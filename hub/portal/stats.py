@@ -5,10 +5,15 @@ cut to aggregates the public may read.
 A cell counting fewer than ``min_count`` cases (or, for satisfaction, ratings) is suppressed (None):
 with two applications of an item in a month, the month's figures would tell a neighbour how one person
 fared. The page says so. A line with nothing to show is left out.
+
+The months are computed at most once a minute (:data:`CACHE_S`) per process: a public page anyone may
+reload must not run twelve reports per reload.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,7 +24,9 @@ from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["MonthStats", "PublicLine", "PublicStats"]
+__all__ = ["CACHE_S", "MonthStats", "PublicLine", "PublicStats"]
+
+CACHE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,8 @@ class PublicStats:
         self.catalogue = catalogue
         self.months = months
         self.min_count = min_count
+        self._lock = threading.Lock()
+        self._cached: tuple[float, date, list[MonthStats]] | None = None
 
     def _line(self, f: Figures, name_en: str) -> PublicLine:
         k = self.min_count
@@ -91,6 +100,12 @@ class PublicStats:
         )
 
     def recent(self, today: date | None = None) -> list[MonthStats]:
-        """The last ``months`` months, newest first."""
+        """The last ``months`` months, newest first (as computed within the last :data:`CACHE_S` seconds)."""
         today = today or local_date(utcnow())
-        return [self.month(start, end) for start, end in _months(today, self.months)]
+        with self._lock:
+            cached = self._cached
+            if cached is not None and cached[1] == today and time.monotonic() - cached[0] < CACHE_S:
+                return cached[2]
+            months = [self.month(start, end) for start, end in _months(today, self.months)]
+            self._cached = (time.monotonic(), today, months)
+            return months
