@@ -15,7 +15,7 @@ DEFAULT_CONFIG = "/etc/shegong/hub.toml"
 
 class PortalSettings(BaseModel):
     """The resident portal (``/portal``) and the public statistics: the TOML table ``[portal]``, or
-    ``SHEGONG_HUB_PORTAL__<FIELD>`` in the environment."""
+    ``SHEGONG_HUB_PORTAL_<FIELD>`` in the environment."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,7 +51,9 @@ class PortalSettings(BaseModel):
 class HubSettings(TomlSettings):
     config_env = "SHEGONG_HUB_CONFIG"
     default_config = DEFAULT_CONFIG
-    model_config = SettingsConfigDict(env_prefix="SHEGONG_HUB_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHEGONG_HUB_", env_nested_delimiter="_", env_nested_max_split=1, extra="ignore"
+    )
 
     database_url: str = Field(
         "sqlite:///var/hub.db", description="SQLite file by default; postgresql+psycopg://… in production"

@@ -25,7 +25,7 @@ def test_portal_settings_come_from_their_table_and_the_environment(tmp_path: Pat
     config = tmp_path / "hub.toml"
     config.write_text('web_port = 8800\n\n[portal]\nwindow_s = 600\nbase_url = "https://zwfw.example/portal"\n')
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(config))
-    monkeypatch.setenv("SHEGONG_HUB_PORTAL__CLIENT_FAILURES", "3")
+    monkeypatch.setenv("SHEGONG_HUB_PORTAL_CLIENT_FAILURES", "3")
     s = HubSettings()
     assert (s.web_port, s.portal.window_s, s.portal.base_url) == (8800, 600, "https://zwfw.example/portal")
     assert (s.portal.client_failures, s.portal.receipt_failures) == (3, 5)
