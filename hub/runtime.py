@@ -31,6 +31,7 @@ from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
 from hub.notices.gateway import HttpGateway
 from hub.notices.outbox import NoticeSender
+from hub.portal.token import TokenSeal
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -41,6 +42,7 @@ class HubRuntime:
         """``router``: fixed routes instead of the catalogue's (tests and benchmarks)."""
         self.settings = settings
         case_key = casekey.load(Path(settings.case_key_file))  # first: without it no case can be opened
+        self.tokens = TokenSeal(case_key)  # the portal's signed tokens, keyed from it as terminals' lookup keys are
         self.engine = open_engine(settings.database_url)
         self.metrics = IngestMetrics()
         store = CatalogueStore(self.engine)

@@ -6,7 +6,7 @@ Sections are TOML tables and environment prefixes alike: ``[web] port = 8700`` o
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import HubError
@@ -16,6 +16,7 @@ __all__ = [
     "ClearTextBrokerPassword",
     "FleetSettings",
     "HubSettings",
+    "PortalSettings",
     "SmsSettings",
     "WebSettings",
     "load",
@@ -109,6 +110,41 @@ class SmsSettings(BaseModel):
     backoff_max_s: float = Field(3600.0, gt=0, description="the longest wait between two tries")
     keep_days: float = Field(
         30.0, gt=0, description="a notice sent or given up is removed (with its phone number) this long after"
+    )
+
+
+class PortalSettings(BaseModel):
+    """The resident portal (``/portal``) and the public statistics: the TOML table ``[portal]``, or
+    ``SHEGONG_HUB_PORTAL_<FIELD>`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(
+        "",
+        description="the portal's address as residents reach it (https://…/portal): the printed record's QR code "
+        "points there; terminals' receipts use the same address (their [kiosk] progress_url, set at provisioning). "
+        "Empty: the address the request came in on",
+    )
+    client_failures: int = Field(
+        10, ge=1, description="wrong progress look-ups one client (IPv4 address, IPv6 /64) may make per window"
+    )
+    receipt_failures: int = Field(
+        5, ge=1, description="wrong progress look-ups of one receipt number, from anywhere, per window"
+    )
+    window_s: int = Field(
+        3600, ge=1, description="the window of those limits: a refused client or receipt waits until it has passed"
+    )
+    record_token_days: int = Field(
+        3650, ge=1, description="a printed record's QR code verifies this long after it was downloaded"
+    )
+    stats_months: int = Field(
+        12, ge=1, le=60, description="months the public statistics show, the current one included"
+    )
+    stats_min_count: int = Field(
+        5,
+        ge=1,
+        description="a cell of the public statistics counting fewer cases (or ratings) than this is not shown, so "
+        "no figure singles out a person",
     )
 
 
@@ -210,6 +246,9 @@ class HubSettings(TomlSettings):
         ge=0,
         description="how often the hub looks for a catalogue version published, or a calendar edit made, by "
         "another process (a change made in this process is in force at once)",
+    )
+    portal: PortalSettings = Field(
+        default_factory=PortalSettings, description="the resident portal and the public statistics ([portal])"
     )
 
 

@@ -9,6 +9,7 @@ ssh_key = "~/.ssh/shegong_admin"
 broker_host = "10.20.0.5"
 broker_tls_ca = "ca.crt"   # a path on the administrator's machine, relative to this file
 hub_public_key = "…"       # `shegong hub keys public`
+portal_url = "https://zwfw.example.gov.cn/portal"  # the hub's resident portal: the receipts' QR codes open it
 admin_networks = ["10.9.0.0/24"]
 time_server = "10.20.0.1"
 
@@ -77,6 +78,12 @@ class Settings(_Model):
     broker_port: int = Field(8883, ge=1, le=65535)
     broker_tls_ca: Path | None = Field(None, description="the broker's CA (`shegong hub broker tls`), on this machine")
     hub_public_key: str = Field("", description="`shegong hub keys public`: terminals seal cases to it")
+    portal_url: str = Field(
+        "",
+        pattern=r"^(https?://\S+)?$",
+        description="the hub's resident portal as residents reach it (https://…/portal): a receipt's QR code opens "
+        "its progress page (the terminal's [kiosk] progress_url); empty: the edge's default",
+    )
     admin_networks: list[str] = Field(default_factory=list, description="SSH is allowed from these only")
     time_server: str = Field("", description="the centre's NTP server; empty: the broker host")
     journal_max_use: str = Field("200M", pattern=r"^\d+[KMG]$", description="journald's SystemMaxUse")

@@ -64,6 +64,8 @@ def edge_toml(t: Terminal, broker_password: str) -> str:
         "hub_public_key": t.hub_public_key,
         **t.edge,
     }
+    if t.portal_url:  # the receipts' QR codes open the portal's progress page; the inventory's own [kiosk] wins
+        values["kiosk"] = {"progress_url": f"{t.portal_url.rstrip('/')}/progress", **values.get("kiosk", {})}
     tables = {k: v for k, v in values.items() if isinstance(v, Mapping)}  # [kiosk], [devices] …
     if t.committee_area is not None:
         tables["committee_area"] = t.committee_area.model_dump(mode="json", exclude_none=True)

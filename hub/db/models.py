@@ -34,6 +34,7 @@ __all__ = [
     "PartnerRequestRow",
     "PartnerRow",
     "NightResultRow",
+    "PortalFailureRow",
     "RatingRow",
     "TerminalAuditSegmentRow",
     "ReturnCallRow",
@@ -632,3 +633,17 @@ class NoticeRow(HubModel, table=True):
     last_error: str = Field(default="", max_length=300)
     sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PortalFailureRow(HubModel, table=True):
+    """Wrong progress look-ups on the resident portal, counted per client (an address; an IPv6 /64) and per
+    receipt number, in short buckets (h0019): a client or a receipt with too many in the window is refused,
+    however right its next try (:mod:`hub.portal.throttle`). No ID number or query code is kept."""
+
+    __tablename__ = "portal_failures"
+    __table_args__ = (Index("ix_portal_failures_bucket", "bucket"),)
+
+    kind: str = Field(primary_key=True, max_length=8, description="client or receipt")
+    key: str = Field(primary_key=True, max_length=64)
+    bucket: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    failures: int = 0

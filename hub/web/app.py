@@ -34,6 +34,7 @@ from hub.web.api import admin as api_admin
 from hub.web.api import auth as api_auth
 from hub.web.api import cases as api_cases
 from hub.web.api import fleet as api_fleet
+from hub.web.api import public as api_public
 from hub.web.api import reports as api_reports
 from hub.web.api.schemas import HealthOut
 from hub.web.auth import PUBLIC, Guard, provide_who
@@ -46,7 +47,8 @@ from hub.web.pages import cases as pages_cases
 from hub.web.pages import reports as pages_reports
 from hub.web.pages.fleet import fleet_router
 from hub.web.pages.help import help_router
-from hub.web.services import Health, Operations, Services, dependencies
+from hub.web.pages.portal import portal_router
+from hub.web.services import Health, Operations, Services, dependencies, portal_of
 from hub.web.sessions import DbStore, RotatingSessionConfig
 from hub.web.templating import template_config
 
@@ -94,6 +96,8 @@ def _api() -> Router:
             api_admin.calendar_remove,
             api_fleet.list_dead_letters,
             api_fleet.list_terminals,
+            api_public.public_services,
+            api_public.public_stats,
         ],
     )
 
@@ -160,12 +164,13 @@ def create_app(runtime: HubRuntime, config: WebSettings | None = None, services:
             metrics,
             fleet_router(),
             help_router(),
+            portal_router(),
             static_router(),
             open311_router(),
         ],
         guards=[Guard(services.users, config)],
         dependencies={
-            **dependencies(services, Operations.from_runtime(runtime), config),
+            **dependencies(services, Operations.from_runtime(runtime), config, portal_of(runtime, services)),
             "who": Provide(provide_who, sync_to_thread=False),
         },
         exception_handlers=handlers,

@@ -38,13 +38,14 @@ from hub.open311.service import Open311
 from hub.people.service import Users
 from hub.people.sessions import SessionTable
 from hub.people.throttle import LoginPolicy, LoginThrottle
+from hub.portal.service import Portal
 from hub.reports.reporter import Reporter
 from hub.settings import WebSettings
 
 if TYPE_CHECKING:
     from hub.runtime import HubRuntime
 
-__all__ = ["Health", "Operations", "Services", "dependencies"]
+__all__ = ["Health", "Operations", "Services", "dependencies", "portal_of"]
 
 T = TypeVar("T")
 
@@ -153,9 +154,16 @@ def _provide(value: T) -> Provide:
     return Provide(provide, use_cache=True, sync_to_thread=False)
 
 
-def dependencies(services: Services, operations: Operations, config: WebSettings) -> dict[str, Provide]:
-    """Each service under the name handlers ask for it by (``cases``, ``workflow``, ``fleet`` …), and the
-    web options as ``web_config``."""
+def portal_of(runtime: HubRuntime, services: Services) -> Portal:
+    """The resident portal's services over the runtime's engine, catalogue in force and token key."""
+    return Portal.build(runtime.engine, services.catalogue.current, runtime.tokens, runtime.settings.portal)
+
+
+def dependencies(
+    services: Services, operations: Operations, config: WebSettings, portal: Portal | None = None
+) -> dict[str, Provide]:
+    """Each service under the name handlers ask for it by (``cases``, ``workflow``, ``fleet`` …), the
+    web options as ``web_config``, and the resident portal's services as ``portal``."""
     provided: dict[str, object] = {
         "catalogue": services.catalogue,
         "calendar": services.calendar,
@@ -174,4 +182,6 @@ def dependencies(services: Services, operations: Operations, config: WebSettings
         "help_desk": operations.help,
         "web_config": config,
     }
+    if portal is not None:
+        provided["portal"] = portal
     return {name: _provide(value) for name, value in provided.items()}
