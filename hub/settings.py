@@ -6,7 +6,9 @@ Sections are TOML tables and environment prefixes alike: ``[web] port = 8700`` o
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import HubError
@@ -148,6 +150,14 @@ class PortalSettings(BaseModel):
     )
 
 
+#: Settings that moved into a section: an old flat key is refused by name rather than silently ignored.
+MOVED = {
+    **{f"web_{name}": f"[web] {name}" for name in WebSettings.model_fields if not name.startswith("login_")},
+    **{name: f"[web] {name}" for name in WebSettings.model_fields if name.startswith("login_")},
+    "clock_skew_alert_s": "[fleet] clock_alert_s",
+}
+
+
 class HubSettings(TomlSettings):
     config_env = "SHEGONG_HUB_CONFIG"
     default_config = DEFAULT_CONFIG
@@ -241,6 +251,15 @@ class HubSettings(TomlSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="the web UI and API ([web])")
     fleet: FleetSettings = Field(default_factory=FleetSettings, description="fleet health thresholds ([fleet])")
     sms: SmsSettings = Field(default_factory=SmsSettings, description="SMS notices to residents ([sms])")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved(cls, data: Any) -> Any:
+        moved = [f"{key} is now {MOVED[key]}" for key in data if key in MOVED] if isinstance(data, dict) else []
+        if moved:
+            raise ValueError("settings moved into sections: " + "; ".join(moved))
+        return data
+
     in_force_check_s: float = Field(
         2.0,
         ge=0,

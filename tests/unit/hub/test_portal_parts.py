@@ -23,11 +23,11 @@ NOW = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
 def test_portal_settings_come_from_their_table_and_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = tmp_path / "hub.toml"
-    config.write_text('web_port = 8800\n\n[portal]\nwindow_s = 600\nbase_url = "https://zwfw.example/portal"\n')
+    config.write_text('[web]\nport = 8800\n\n[portal]\nwindow_s = 600\nbase_url = "https://zwfw.example/portal"\n')
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(config))
     monkeypatch.setenv("SHEGONG_HUB_PORTAL_CLIENT_FAILURES", "3")
     s = HubSettings()
-    assert (s.web_port, s.portal.window_s, s.portal.base_url) == (8800, 600, "https://zwfw.example/portal")
+    assert (s.web.port, s.portal.window_s, s.portal.base_url) == (8800, 600, "https://zwfw.example/portal")
     assert (s.portal.client_failures, s.portal.receipt_failures) == (3, 5)
     config.write_text("[portal]\nwindow_size = 600\n")
     with pytest.raises(ValueError, match="window_size"):
@@ -70,3 +70,11 @@ def test_the_statistics_cover_whole_months_back_from_today():
         (date(2026, 1, 1), date(2026, 1, 31)),
     ]
     assert _months(date(2026, 1, 31), 2)[1] == (date(2025, 12, 1), date(2025, 12, 31))
+
+
+def test_an_old_flat_web_key_is_refused_by_name(tmp_path, monkeypatch):
+    config = tmp_path / "hub.toml"
+    config.write_text("web_port = 8800\nlogin_free_failures = 5\n")
+    monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(config))
+    with pytest.raises(ValueError, match=r"web_port is now \[web\] port; login_free_failures is now \[web\]"):
+        HubSettings()
