@@ -32,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -83,6 +83,18 @@ class Settings(_Model):
     devices: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_DEVICES))
     edge: dict[str, Any] = Field(default_factory=dict, description="more edge settings, written into edge.toml")
     sshd_extra: list[str] = Field(default_factory=list, description="more sshd_config lines (tests, special sites)")
+    firewall: Literal["load", "check"] = Field(
+        "load",
+        description="load: the rules are checked (nft -c) and loaded, and put back as they were if a second SSH "
+        "connection is then refused; check: only checked, not loaded (an image being prepared elsewhere)",
+    )
+    firewall_rollback_s: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="load: the rules from before come back by themselves after this long "
+        "unless a second SSH connection got in (it confirms the new ones)",
+    )
     health_check: str = Field(
         "", description="upgrade: a command on the terminal that must succeed (default: the outbox opens)"
     )

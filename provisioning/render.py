@@ -21,6 +21,7 @@ __all__ = [
     "edge_toml",
     "journald_conf",
     "mask_secrets",
+    "nftables_boot",
     "nftables_conf",
     "sshd_conf",
     "timesyncd_conf",
@@ -115,6 +116,11 @@ def sshd_conf(t: Terminal) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
+def nftables_boot() -> str:
+    """A drop-in for Debian's nftables.service: at boot it loads the terminal's rules."""
+    return f"{HEADER}[Service]\nExecStart=\nExecStart=/usr/sbin/nft -f /etc/shegong/nftables.conf\n"
+
+
 def nftables_conf(t: Terminal) -> str:
     """In: SSH from the administrators' networks; the broker and time server answer our own connections.
     Out: the broker and the time server only. The kiosk listens on loopback, which is always open."""
@@ -127,6 +133,9 @@ def nftables_conf(t: Terminal) -> str:
         f"    ip saddr {{ {ssh_from} }} tcp dport {t.ssh_port} accept\n  }}\n"
         "  chain output {\n    type filter hook output priority 0; policy drop;\n"
         "    oif lo accept\n    ct state established,related accept\n"
+        # SSH's replies, also of a session the connection tracker has not seen begin (the administrator's,
+        # when these rules are first loaded): it is not cut off
+        f"    tcp sport {t.ssh_port} accept\n"
         f"    ip daddr {{ {t.broker_host} }} tcp dport {t.broker_port} accept\n"
         f"    udp dport 123 accept\n    udp dport 53 accept\n  }}\n"
         "}\n"

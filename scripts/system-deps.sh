@@ -6,7 +6,7 @@ set -euo pipefail
 want=(python3-venv mosquitto)
 if [ "${1:-test}" = test ]; then
   want+=(chromium fonts-wqy-microhei gcc tmux postgresql-client)  # browser tests and legible Chinese screenshots; the sscard tests compile C; the console at 80×24; the hub backup drill runs pg_dump
-  want+=(openssh-server systemd cage)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor
+  want+=(openssh-server systemd cage nftables)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor; the firewall loaded in a network namespace
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -19,6 +19,7 @@ for pkg in "${want[@]}"; do
     openssh-server) [ -x /usr/sbin/sshd ] || missing+=("$pkg") ;;
     systemd) command -v systemd-analyze >/dev/null 2>&1 || missing+=("$pkg") ;;
     cage) [ -x /usr/bin/cage ] || missing+=("$pkg") ;;
+    nftables) [ -x /usr/sbin/nft ] || missing+=("$pkg") ;;
     tmux) command -v tmux >/dev/null 2>&1 || missing+=("$pkg") ;;
     postgresql-client) command -v pg_dump >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
