@@ -67,17 +67,24 @@ class HostResult:
     changed: int = 0
     failed: int = 0
     notes: list[str] = field(default_factory=list)
+    role: str = "terminal"
 
     def line(self) -> str:
-        return f"host={self.host} terminal={self.terminal} changed={self.changed} failed={self.failed}"
+        who = f"terminal={self.terminal}" if self.role == "terminal" else f"role={self.role}"
+        return f"host={self.host} {who} changed={self.changed} failed={self.failed}"
 
 
 def summary(results: list[HostResult], check: bool) -> str:
+    hub = [r for r in results if r.role == "hub"]
+    results = [r for r in results if r.role == "terminal"]
     failed = sum(1 for r in results if r.failed)
     hosts_changed = sum(1 for r in results if r.changed and not r.failed)
     verb = "would change" if check else "changed"
     unchanged = len(results) - hosts_changed - failed
-    return f"{len(results)} terminal(s): {hosts_changed} {verb}, {unchanged} unchanged, {failed} failed"
+    said = f"{len(results)} terminal(s): {hosts_changed} {verb}, {unchanged} unchanged, {failed} failed"
+    for r in hub:
+        said = f"hub: {'failed' if r.failed else verb if r.changed else 'unchanged'}; " + said
+    return said
 
 
 def host_data(t: Terminal) -> dict[str, object]:
@@ -247,6 +254,52 @@ def apply(
     finally:
         disconnect_all(state)
     return [results[t.id] for t in terminals]
+
+
+def apply_hub(inventory: ShegongInventory, release: Release, check: bool = False) -> HostResult:
+    """Bring the hub machine of ``[hub]`` to its desired state (``provisioning.hubhost``)."""
+    from provisioning.hubhost import deploy_hub
+
+    target = inventory.hub
+    assert target is not None and target.provision
+    result = HostResult("hub", target.address, role="hub")
+    data: dict[str, object] = {}
+    if target.host != "@local":
+        data = {
+            "ssh_hostname": target.host,
+            "ssh_port": target.ssh_port,
+            "ssh_user": target.ssh_user,
+            "ssh_known_hosts_file": str(inventory.terminals[0].known_hosts.expanduser()),
+            "ssh_strict_host_key_checking": "accept-new",
+            **({"ssh_key": str(target.ssh_key)} if target.ssh_key else {}),
+            **({"_sudo": True} if target.ssh_user != "root" else {}),
+        }
+    state = State(Inventory(([("hub", data)], {})), Config(CONNECT_TIMEOUT=15))
+    with contextlib.suppress(PyinfraError):
+        connect_all(state)
+    hosts = [h for h in state.activated_hosts if h not in state.failed_hosts]
+    if not hosts:
+        result.failed, result.notes = 1, ["no SSH connection to the hub"]
+        return result
+    host = hosts[0]
+    try:
+        with ctx_state.use(state), ctx_host.use(host):
+            systemd = deploy_hub(target, release)
+        if check:
+            result.changed = state.get_meta_for_host(host).ops_change
+            return result
+        try:
+            run_ops(state)
+        except PyinfraError as exc:
+            log.error("provisioning the hub stopped: %s", exc)
+        ops = state.ops.get(host, {}).values()
+        result.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
+        result.failed = state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
+        if not result.failed and not systemd:
+            result.notes.append("systemd is not running there: units installed and enabled, starting skipped")
+    finally:
+        disconnect_all(state)
+    return result
 
 
 def _passwords(

@@ -167,6 +167,17 @@ class HubTarget(_Model):
     broker_dir: str = Field("/etc/mosquitto/shegong", description="the broker's users, ACL and TLS files")
     reload_broker: str = Field("systemctl reload mosquitto", description="makes Mosquitto read its users again")
     env: dict[str, str] = Field(default_factory=dict, description="environment for the hub's commands")
+    # `shegong provision apply` brings the hub machine to its desired state too when this is set
+    provision: bool = Field(False, description="apply: install the hub here (release, hub.toml, broker, units)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the hub's settings, written into hub.toml")
+    broker_names: list[str] = Field(default_factory=list, description="names/addresses in the broker's certificate")
+    broker_port: int = Field(8883, ge=1, le=65535, description="the broker's TLS listener")
+    broker_bind: str = Field("0.0.0.0", description="the address the broker's listener binds")
+    ingest_workers: int = Field(2, ge=1, le=16, description="ingest workers (shegong-ingest@N.service) sharing intake")
+
+    @property
+    def address(self) -> str:
+        return self.host if self.ssh_port == 22 else f"{self.host}:{self.ssh_port}"
 
 
 class Inventory(_Model):

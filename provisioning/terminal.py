@@ -92,7 +92,7 @@ class ManagedFile:
 def release_installed(release: Release, extra: str = "edge") -> Generator[object, None, None]:
     """The release's virtual environment, installed from its wheelhouse with no index, unless it is: the
     tar is uploaded, unpacked, installed from and removed (the installed release is what is kept)."""
-    done = f"{release.path}/.installed"
+    done = f"{release.path}/.installed" + ("" if extra == "edge" else f"-{extra}")  # a hub needs the hub's
     if host.get_fact(File, path=done):
         return
     wheels, venv, tar = f"{OPT}/wheelhouse/{release.name}", release.path, f"{OPT}/wheelhouse/{release.name}.tar"

@@ -39,7 +39,7 @@ class Release:
         return f"{RELEASES}/{self.name}"
 
 
-def build(out: Path, extra: str = "edge", platform: str | None = None, project: Path = PROJECT) -> Path:
+def build(out: Path, extra: str = "edge,hub", platform: str | None = None, project: Path = PROJECT) -> Path:
     """``pip wheel`` the project with ``extra`` into ``out``; returns ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.whl"):

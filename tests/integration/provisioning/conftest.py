@@ -63,7 +63,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if reason := skip_reason():
         pytest.skip(reason)
     key = hashlib.sha256(Path(wheelhouse.PROJECT, "pyproject.toml").read_bytes())
-    key.update(f"{sys.version}-{platform.machine()}".encode())
+    key.update(f"{sys.version}-{platform.machine()}-edge,hub".encode())
     deps = CACHE / f"deps-{key.hexdigest()[:12]}"
     with _locked(deps.name):
         if not (deps / ".complete").exists():
