@@ -220,7 +220,7 @@ def dead_letters(**params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["register", "list", "remove"]))
+@click.argument("action", type=click.Choice(["register", "list", "remove", "retire"]))
 @click.argument("terminal", required=False)
 @click.option("--committee", help="register: the committee code (its receipt numbers' prefix)")
 @click.option(
@@ -233,8 +233,10 @@ def dead_letters(**params: Any) -> int:
 def terminal(**params: Any) -> int:
     """The terminal register: the committee each terminal serves.
 
-    ACTION register: set (or change) a terminal's committee, at provisioning; list: the register; remove: a
-    retired terminal (the hub takes no more cases from it). TERMINAL (register, remove): the terminal id.
+    ACTION register: set (or change) a terminal's committee, at provisioning; list: the register; remove: out
+    of the register (the hub takes no more cases from it); retire: out of the register and shown retired on
+    the fleet dashboard, its alerts cleared and no more raised (`shegong provision retire` runs it).
+    TERMINAL (register, remove, retire): the terminal id.
     """
     return _on_engine(_terminal, **params)
 
@@ -322,9 +324,17 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
         register.remove(engine, ns.terminal, _actor())
         print(f"terminal {ns.terminal} removed from the register: the hub takes no more cases from it")
         return
+    if ns.action == "retire":
+        _retire(engine, ns.terminal)
+        return
     if not ns.committee:
         raise UsageError("terminal register needs --committee CODE")
     entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
+    from hub.fleet.registry import unretire
+
+    with engine.begin() as conn:
+        if unretire(conn, ns.terminal, utcnow()):
+            print(f"terminal {ns.terminal} was retired: the fleet dashboard assesses it again")
     series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
     if ns.committee_name:
@@ -340,6 +350,23 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
             "(--series N here, receipt_series in its settings).",
             file=sys.stderr,
         )
+
+
+def _retire(engine: Engine, terminal: str) -> None:
+    """Out of the register (if in it) and retired on the fleet dashboard; audited. Retiring twice is fine."""
+    from hub.audit.chain import AuditRecord, append
+    from hub.fleet.registry import retire
+    from hub.ingest import register
+
+    with engine.connect() as conn:
+        registered = register.committee_of(conn, terminal) is not None
+    if registered:
+        register.remove(engine, terminal, _actor())
+    now = utcnow()
+    with engine.begin() as conn:
+        cleared = retire(conn, terminal, now)
+        append(conn, [AuditRecord(now, _actor(), "terminal.retired", terminal, {"alerts_cleared": cleared})])
+    print(f"terminal {terminal} retired: out of the register, shown retired on the fleet dashboard, no alerts")
 
 
 def _audit(engine: Engine, ns: SimpleNamespace) -> None:

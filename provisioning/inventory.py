@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -90,6 +90,18 @@ class Settings(_Model):
     devices: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_DEVICES))
     edge: dict[str, Any] = Field(default_factory=dict, description="more edge settings, written into edge.toml")
     sshd_extra: list[str] = Field(default_factory=list, description="more sshd_config lines (tests, special sites)")
+    firewall: Literal["load", "check"] = Field(
+        "load",
+        description="load: the rules are checked (nft -c) and loaded, and put back as they were if a second SSH "
+        "connection is then refused; check: only checked, not loaded (an image being prepared elsewhere)",
+    )
+    firewall_rollback_s: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="load: the rules from before come back by themselves after this long "
+        "unless a second SSH connection got in (it confirms the new ones)",
+    )
     health_check: str = Field(
         "", description="upgrade: a command on the terminal that must succeed (default: the outbox opens)"
     )
@@ -162,6 +174,17 @@ class HubTarget(_Model):
     broker_dir: str = Field("/etc/mosquitto/shegong", description="the broker's users, ACL and TLS files")
     reload_broker: str = Field("systemctl reload mosquitto", description="makes Mosquitto read its users again")
     env: dict[str, str] = Field(default_factory=dict, description="environment for the hub's commands")
+    # `shegong provision apply` brings the hub machine to its desired state too when this is set
+    provision: bool = Field(False, description="apply: install the hub here (release, hub.toml, broker, units)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the hub's settings, written into hub.toml")
+    broker_names: list[str] = Field(default_factory=list, description="names/addresses in the broker's certificate")
+    broker_port: int = Field(8883, ge=1, le=65535, description="the broker's TLS listener")
+    broker_bind: str = Field("0.0.0.0", description="the address the broker's listener binds")
+    ingest_workers: int = Field(2, ge=1, le=16, description="ingest workers (shegong-ingest@N.service) sharing intake")
+
+    @property
+    def address(self) -> str:
+        return self.host if self.ssh_port == 22 else f"{self.host}:{self.ssh_port}"
 
 
 class Inventory(_Model):

@@ -33,6 +33,7 @@ class State(enum.StrEnum):
     FLAPPING = "flapping"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
+    RETIRED = "retired"  # taken out of service (`shegong hub terminal retire`): shown, never assessed or alerted
 
     @property
     def rank(self) -> int:
@@ -40,7 +41,7 @@ class State(enum.StrEnum):
         return _RANK[self]
 
 
-_RANK = {State.OFFLINE: 0, State.FLAPPING: 1, State.SILENT: 2, State.UNKNOWN: 3, State.ONLINE: 4}
+_RANK = {State.OFFLINE: 0, State.FLAPPING: 1, State.SILENT: 2, State.UNKNOWN: 3, State.ONLINE: 4, State.RETIRED: 5}
 
 
 class AlertKind(enum.StrEnum):
