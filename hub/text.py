@@ -17,7 +17,7 @@ from importlib import resources
 
 __all__ = ["FILES", "catalogue", "section", "text"]
 
-FILES = ("cases", "core", "fleet", "pages")
+FILES = ("cases", "core", "fleet", "pages", "web")
 """The catalogue files, ``messages/<name>.zh.json``."""
 
 
