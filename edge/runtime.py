@@ -26,6 +26,7 @@ from edge.store.retention import Retention
 from edge.sync.agent import Ask, SyncAgent
 from edge.sync.help import HelpCall
 from edge.sync.lookup import LookupSync
+from edge.text import text as words
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import CommandName
@@ -82,7 +83,7 @@ class EdgeRuntime:
         self.agent.on_online.append(self.lookup.on_online)
         self.agent.down_handlers[topics.Down.LOOKUP] = self.lookup.on_reply
         # A resident's call for staff: heard by the hub at once, answered with who is coming.
-        self.help = HelpCall(self.alarms, self.agent.heartbeat_soon, "居民在自助终端呼叫工作人员")
+        self.help = HelpCall(self.alarms, self.agent.heartbeat_soon, words("alarm.help_requested"))
         self.agent.command_handlers[CommandName.HELP_COMING] = self.help.on_command
         # Set by whoever runs the devices (the kiosk): the control socket tests them through it.
         self.devices: DeviceService | None = None

@@ -35,7 +35,7 @@ class DeviceError(EdgeError):
         self.detail = detail
         #: What a person is shown: the catalogue's text for ``code`` unless given.
         self.message = message or messages.text(self.code)
-        super().__init__(f"{self.message}（{detail}）" if detail else self.message)
+        super().__init__(messages.with_detail(self.message, detail) if detail else self.message)
 
 
 class DeviceUnavailable(DeviceError):

@@ -24,7 +24,7 @@ from edge.devices.errors import (
 from edge.devices.facts import CardFacts
 from edge.devices.idtext import decode_text_block, facts_from_text, split_read_data
 from edge.devices.sam import BadFrame, BadFrameKind, FrameParser, Response, encode_command
-from edge.devices.sam_codes import SET_BAUD_CMD, STATUS_TEXT, Baud, Command, Status
+from edge.devices.sam_codes import SET_BAUD_CMD, STATUS_TEXT, UNKNOWN_STATUS_TEXT, Baud, Command, Status
 from edge.devices.serialport import SerialPortDevice, read_some, write_all
 
 __all__ = ["DEFAULT_BAUDRATE", "IdCardReader"]
@@ -177,7 +177,7 @@ class IdCardReader(SerialPortDevice):
         if status in _SAM_DEAD:
             raise SamFailed(f"{self.port}: SW3={response.sw3:02X} {STATUS_TEXT[status]}")
         if status is None or status not in allowed:
-            text = STATUS_TEXT.get(status, "未知状态") if status is not None else "未知状态"
+            text = STATUS_TEXT.get(status, UNKNOWN_STATUS_TEXT) if status is not None else UNKNOWN_STATUS_TEXT
             raise DeviceProtocolError(f"{self.port}: {_label(command)} answered SW3={response.sw3:02X} {text}")
         return status
 

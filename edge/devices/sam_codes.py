@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["SET_BAUD_CMD", "STATUS_TEXT", "Baud", "Command", "Status"]
+__all__ = ["SET_BAUD_CMD", "STATUS_TEXT", "UNKNOWN_STATUS_TEXT", "Baud", "Command", "Status"]
 
 
 class Command(tuple[int, int], enum.Enum):
@@ -61,6 +61,9 @@ class Status(enum.IntEnum):
     NO_CARD = 0x80
     SELECT_FAILED = 0x81
 
+
+UNKNOWN_STATUS_TEXT = "未知状态"
+"""The reference's words for a status code it does not list."""
 
 STATUS_TEXT: dict[Status, str] = {
     Status.OK: "操作成功",

@@ -28,6 +28,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from edge.kiosk.i18n import DEFAULT_LANG, translator
+
 __all__ = ["GATE_COOKIE", "OPEN_PATH", "KioskGate", "is_loopback"]
 
 log = logging.getLogger(__name__)
@@ -88,9 +90,10 @@ class KioskGate:
         _private_dir(folder)
         url = base_url.rstrip("/") + self.open_path
         _write_private(folder / URL_FILE, url + "\n")
+        title = translator(DEFAULT_LANG)("gate.title")
         page = (
             '<!doctype html><meta charset="utf-8">'
-            f'<meta http-equiv="refresh" content="0; url={url}"><title>自助终端</title>\n'
+            f'<meta http-equiv="refresh" content="0; url={url}"><title>{title}</title>\n'
         )
         _write_private(folder / PAGE_FILE, page)
         log.info("kiosk way in for its browser written to %s", folder / URL_FILE)

@@ -1,4 +1,5 @@
-"""Message catalogues: ``messages/zh.json`` (the default) and ``messages/en.json`` (the English toggle).
+"""Message catalogues: ``messages/zh.json`` (the default) and ``messages/en.json`` (the English toggle),
+laid over the edge core's own words (:mod:`edge.text`: the store's refusals, device conditions, alarms).
 
 Keys are dotted (``services.title``); values are ``str.format`` templates. A key missing in English falls
 back to Chinese, a key missing everywhere shows itself (and a test catches it). The case statuses
@@ -9,11 +10,12 @@ between them the same way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
+from edge.text import catalogue as core_catalogue
+from edge.text import flatten
 from protocol.statuses import glossary, term
 
 __all__ = ["DEFAULT_LANG", "LANGS", "Translator", "catalogue", "translator"]
@@ -24,17 +26,9 @@ DEFAULT_LANG = "zh"
 
 @cache
 def catalogue(lang: str) -> Mapping[str, str]:
+    """The kiosk's words in ``lang`` over the core's (:mod:`edge.text`), with the case statuses."""
     data = resources.files("edge.kiosk").joinpath("messages", f"{lang}.json").read_text("utf-8")
-    flat: dict[str, str] = {}
-
-    def walk(prefix: str, node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else key, value)
-        else:
-            flat[prefix] = str(node)
-
-    walk("", json.loads(data))
+    flat = {**core_catalogue(lang), **flatten(data)}
     # Case statuses by their official terms, from the one glossary kiosk and hub share (protocol.statuses).
     flat.update({f"case.{status.value}": term(status, lang) for status in glossary()})
     return flat

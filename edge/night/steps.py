@@ -26,6 +26,7 @@ from edge.night.ledger import Ledger
 from edge.night.link import AgentLink
 from edge.night.reconcile import ReconcileResult, Reconciliation
 from edge.runtime import EdgeRuntime
+from edge.text import text as words
 from kernel.nightly import NightResult, Step, run_steps
 from protocol import topics
 from protocol.envelope import utcnow
@@ -115,7 +116,7 @@ class Night:
         offset = self.reconciled.clock_offset_s
         counts = {"offset_ms": round(offset * 1000)}
         if abs(offset) > self.settings.clock_skew_alarm_s:
-            self.rt.alarms.raise_("clock_skew", f"本机时钟与中心相差 {offset:.0f} 秒")
+            self.rt.alarms.raise_("clock_skew", words("alarm.clock_skew", offset=offset))
             raise ClockOff(f"this terminal's clock is {-offset:+.0f} s off the hub's")
         self.rt.alarms.clear("clock_skew")
         return counts

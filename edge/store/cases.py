@@ -35,6 +35,7 @@ from edge.store import audit
 from edge.store.alarms import Alarms
 from edge.store.db import disk_free_mb, read_counter
 from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
+from edge.text import text as words
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
@@ -100,11 +101,11 @@ class CaseStore:
         if self._sealer is None:
             text = self._settings.hub_public_key
             if not text:
-                raise NoHubKey("本终端尚未配置中心公钥（hub_public_key），暂时无法受理，请联系工作人员")
+                raise NoHubKey(words("store.no_hub_key"))
             try:
                 self._sealer = sealed.Sealer(sealed.public_key(text), rotate_n=self._settings.seal_key_cases)
             except sealed.InvalidKey as exc:
-                raise NoHubKey(f"本终端的中心公钥配置有误（{exc}），暂时无法受理，请联系工作人员") from None
+                raise NoHubKey(words("store.bad_hub_key", error=exc)) from None
         return self._sealer
 
     # -- the lookup key --------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ class CaseStore:
         try:
             id_number = idnumber.validate(new.applicant.id_number)
         except idnumber.InvalidIdNumber as exc:
-            raise InvalidApplicant(f"身份证号码无效：{exc}") from None
+            raise InvalidApplicant(words("store.invalid_id", error=exc)) from None
         now = now or utcnow()
         sealer = self.sealer()
         try:
@@ -221,11 +222,11 @@ class CaseStore:
         except _NoRoom as exc:
             # Raised outside the transaction: the alarm is written on its own connection.
             self._alarms.raise_("storage_full", str(exc))
-            raise StorageFull(f"存储空间已满（{exc}），暂时无法受理新业务，请联系工作人员") from None
+            raise StorageFull(words("store.full_because", reason=exc)) from None
         except OperationalError as exc:
             if isinstance(exc.orig, sqlite3.OperationalError) and "full" in str(exc.orig):
-                self._alarms.raise_("storage_full", "数据库已满，暂停受理新业务")
-                raise StorageFull("存储空间已满，暂时无法受理新业务，请联系工作人员") from None
+                self._alarms.raise_("storage_full", words("store.db_full_alarm"))
+                raise StorageFull(words("store.full")) from None
             raise
         self._alarms.clear("storage_full")
         log.info("case accepted: %s item=%s", receipt_no, new.item_code)
@@ -239,14 +240,14 @@ class CaseStore:
         ).scalar_one()
         reason = None
         if depth >= s.outbox_limit:
-            reason = f"待上传队列已达上限 {s.outbox_limit} 件"
+            reason = words("store.outbox_limit", limit=s.outbox_limit)
         else:
             if disk_free_mb(s.data_dir) < s.min_free_disk_mb:
-                reason = f"磁盘剩余空间不足 {s.min_free_disk_mb:.0f} MB"
+                reason = words("store.disk_low", mb=s.min_free_disk_mb)
             elif s.db_max_pages:
                 pages = conn.execute(text("PRAGMA page_count")).scalar_one()
                 if pages + s.reserve_pages >= s.db_max_pages:
-                    reason = "数据库已接近容量上限"
+                    reason = words("store.db_near_limit")
         return reason
 
     def _next_receipt(self, conn: Connection, now: datetime) -> str:
@@ -267,7 +268,7 @@ class CaseStore:
         not yet acked by the hub is not among them (:meth:`cases_by_id` finds it by its id)."""
         key = self.holder_key(id_number)
         if key is None:
-            raise LookupUnavailable("与中心的连接恢复后才能查询您的办件记录")
+            raise LookupUnavailable(words("store.lookup_offline_mine"))
         query = select(_cases).where(_cases.c.holder_key == key)
         return self._with_timelines(query.order_by(_cases.c.created_at.desc()))
 
@@ -285,7 +286,7 @@ class CaseStore:
         Raises :class:`LookupUnavailable` while the lookup key is not here: the holder cannot be checked."""
         key = self.holder_key(id_number)
         if key is None:
-            raise LookupUnavailable("与中心的连接恢复后才能查询办理进度")
+            raise LookupUnavailable(words("store.lookup_offline_progress"))
         found = self._with_timelines(select(_cases).where(_cases.c.receipt_no == receipt_no))
         case = found[0] if found else {"query_code": "", "holder_key": ""}
         # Both compared every time, in constant time: the answer's timing does not tell which one failed.

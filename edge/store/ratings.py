@@ -12,6 +12,7 @@ from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.models import Case, OutboxRow, RatingRow, table
+from edge.text import text as words
 from protocol.envelope import utcnow
 from protocol.ratings import Rating, RatingLevel
 
@@ -38,12 +39,12 @@ class RatingStore:
             receipt_no = item_code = ""
             if case_id is not None:
                 if conn.execute(select(_ratings.c.rating_id).where(_ratings.c.case_id == case_id)).first():
-                    raise AlreadyRated("这项业务已经评价过了，谢谢您")
+                    raise AlreadyRated(words("rating.already"))
                 case = conn.execute(
                     select(_cases.c.receipt_no, _cases.c.item_code).where(_cases.c.case_id == case_id)
                 ).first()
                 if case is None:
-                    raise EdgeError(f"没有找到这项业务（{case_id}）")
+                    raise EdgeError(words("rating.no_case", case_id=case_id))
                 receipt_no, item_code = case
             rating = Rating(
                 rating_id=uuid6.uuid7(),

@@ -42,6 +42,7 @@ from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
 from edge.store.db import disk_free_mb
 from edge.store.outbox import Outbox, Pending
+from edge.text import text as words
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
 from protocol.codec import decode_for_topic
@@ -638,4 +639,4 @@ class SyncAgent:
             else:
                 continue
             self.stats["parked"] += self.outbox.park(ids, f"{rej.reason.value}: {rej.detail}")
-            self.alarms.raise_("items_refused", f"中心拒收 {len(ids)} 件：{rej.reason.value}")
+            self.alarms.raise_("items_refused", words("alarm.items_refused", count=len(ids), reason=rej.reason.value))

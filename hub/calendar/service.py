@@ -25,6 +25,7 @@ from hub.db.models import CalendarDayRow as Day
 from hub.db.models import CalendarYearRow as Year
 from hub.db.models import table
 from hub.errors import HubError, NotFound
+from hub.text import text
 from kernel.db import upsert_insert
 from protocol.envelope import utcnow
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
@@ -119,13 +120,13 @@ class CalendarService:
         """Make ``day`` a holiday (``off``) or an adjusted working day (``work``, weekends only)."""
         name = name.strip()
         if kind not in {"off", "work"}:
-            raise InvalidDay("kind 须为 off（放假）或 work（调休上班）")
+            raise InvalidDay(text("calendar_error", "kind"))
         if not 1 <= len(name) <= 32:
-            raise InvalidDay("请填写节日名称（1–32 字）")
+            raise InvalidDay(text("calendar_error", "name"))
         if kind == "work" and day.weekday() < 5:
-            raise InvalidDay(f"{day} 是工作日，只有周末才能设为调休上班")
+            raise InvalidDay(text("calendar_error", "weekday", day=day))
         if not 2000 <= day.year <= 2100:
-            raise InvalidDay("日期超出范围")
+            raise InvalidDay(text("calendar_error", "range"))
         now = utcnow()
         insert = upsert_insert(self.engine)
         values = {"day": day, "kind": kind, "name": name, "updated_by": actor, "updated_at": now}
@@ -147,7 +148,7 @@ class CalendarService:
         now = utcnow()
         with self.engine.begin() as conn:
             if conn.execute(delete(Day).where(col(Day.day) == day)).rowcount == 0:
-                raise NotFound(f"{day} 不是节假日或调休日")
+                raise NotFound(text("calendar_error", "not_special", day=day))
             recounted = self._commit_change(conn, AuditRecord(now, actor, "calendar.removed", day.isoformat(), {}))
         self.invalidate()
         return recounted

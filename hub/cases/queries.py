@@ -19,6 +19,7 @@ from hub.cases.clock import STATUTORY_WARN_DAYS, Light, light, warn_limit
 from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
 from hub.cases.messages import (
     ACTION_LABELS,
+    ERRORS,
     LIGHT_LABELS,
     PARTNER_FORM_LABELS,
     STATUS_LABELS,
@@ -29,6 +30,7 @@ from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, authorize, can
+from hub.text import text
 from kernel.db import read_only
 from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
@@ -228,7 +230,7 @@ class CaseQueries:
         with read_only(self.engine).connect() as conn:
             found = case_record(conn, case_id)
         if found is None:
-            raise NotFound(f"没有案件 {case_id}")
+            raise NotFound(ERRORS["no_case"].format(case_id=case_id))
         authorize(who, Permission.CASE_READ, found.department)
         return found
 
@@ -239,7 +241,7 @@ class CaseQueries:
         with read_only(self.engine).connect() as conn:
             row = conn.execute(select(*cols).select_from(joined).where(_cases.c.case_id == case_id)).mappings().first()
             if row is None:
-                raise NotFound(f"没有案件 {case_id}")
+                raise NotFound(ERRORS["no_case"].format(case_id=case_id))
             authorize(who, Permission.CASE_READ, row["department"])
             events = conn.execute(
                 select(_events).where(_events.c.case_id == case_id).order_by(_events.c.version)
@@ -392,7 +394,7 @@ class CaseQueries:
 
 def _department_names(catalogue: Catalogue) -> dict[str, str]:
     names = {d.code: d.name for d in catalogue.departments}
-    names.setdefault(UNROUTED, "中心综合窗口")
+    names.setdefault(UNROUTED, text("case_note", "unrouted"))
     return names
 
 

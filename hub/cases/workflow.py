@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import DueDates, paused_working_days
-from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice
+from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice, routed_note
 from hub.cases.partnered import is_partner_terminal
 from hub.cases.states import CLOSED, Action, transition
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
@@ -187,7 +187,7 @@ class Workflow:
                 raise InvalidAction(ERRORS["same_department"])
             previous = case["department"]
             case = {**case, "department": department}
-            text = note.strip() or f"已转至{departments[department]}办理"
+            text = note.strip() or routed_note(departments[department])
             event = self._commit(
                 conn,
                 who,
@@ -211,7 +211,7 @@ class Workflow:
         q = select(_cases).where(_cases.c.case_id == case_id).with_for_update()
         row = conn.execute(q).mappings().first()
         if row is None:
-            raise NotFound(f"没有案件 {case_id}")
+            raise NotFound(ERRORS["no_case"].format(case_id=case_id))
         return dict(row)
 
     def _work(self, conn: Connection, case_id: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from hub import settings as hub_settings
 from hub.catalogue.announce import announce_once
 from hub.catalogue.store import CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
+from hub.text import text
 
 __all__ = ["catalogue"]
 
@@ -88,7 +89,9 @@ def import_(file: Path, note: str) -> int:
             data = file.read_bytes()
         except OSError as exc:
             raise CatalogueError(f"cannot read {file}: {exc.strerror}") from None
-        version = store.import_catalogue(data, _actor(), note or f"导入 {file.name}")
+        version = store.import_catalogue(
+            data, _actor(), note or text("catalogue_note", "imported_file", file=file.name)
+        )
         print(f"draft v{version} imported from {file}; `shegong hub catalogue publish` to publish it")
 
     return _with_store(load)

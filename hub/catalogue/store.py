@@ -20,6 +20,7 @@ from hub.audit.chain import AuditRecord, append
 from hub.catalogue import translations
 from hub.db.models import CatalogueItemRow, CatalogueVersionRow, table
 from hub.errors import HubError, NotFound
+from hub.text import text
 from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
 from protocol.catalogue_sync import manifest_hash
 from protocol.envelope import utcnow
@@ -140,7 +141,7 @@ class CatalogueStore:
     def _read(self, conn: Connection, version: int) -> Catalogue:
         row = conn.execute(select(_versions).where(_versions.c.version == version)).mappings().first()
         if row is None:
-            raise NotFound(f"目录版本 {version} 不存在")
+            raise NotFound(text("catalogue_error", "no_version", version=version))
         bodies = conn.execute(
             select(_items.c.body).where(_items.c.version == version).order_by(_items.c.position)
         ).scalars()
@@ -158,7 +159,7 @@ class CatalogueStore:
                 return self.published(version, c)
         infos = self._infos(conn, select(_versions).where(_versions.c.version == version))
         if not infos or infos[0].draft:
-            raise NotFound(f"目录版本 {version} 未发布")
+            raise NotFound(text("catalogue_error", "not_published", version=version))
         catalogue = self._read(conn, version)
         hit = Published(
             info=infos[0],
@@ -199,7 +200,7 @@ class CatalogueStore:
             if version is None:
                 latest = self.latest(conn)
                 if latest is None:
-                    raise NotFound("尚未发布任何目录版本")
+                    raise NotFound(text("catalogue_error", "none_published"))
                 version = latest.version
             return self._read(conn, version)
 
@@ -252,11 +253,11 @@ class CatalogueStore:
                 return version
             latest = self.latest(conn)
             if latest is None:
-                raise CatalogueError("尚无已发布的目录：请先导入目录")
+                raise CatalogueError(text("catalogue_error", "import_first"))
             base = self._read(conn, latest.version)
             draft = base.model_copy(update={"version": self._next_version(conn)})
             at = utcnow()
-            self._write(conn, draft, actor, f"基于版本 {latest.version}", at)
+            self._write(conn, draft, actor, text("catalogue_note", "based_on", version=latest.version), at)
             _audit(conn, at, actor, "catalogue.draft_started", draft.version, {"base": latest.version})
             return draft.version
 
@@ -268,13 +269,14 @@ class CatalogueStore:
                 raw["version"] = 1  # the hub numbers versions itself
             catalogue = Catalogue.model_validate_json(json.dumps(raw))
         except (ValueError, ValidationError) as exc:
-            raise CatalogueError(f"目录文件无效：{str(exc)[:300]}") from None
+            raise CatalogueError(text("catalogue_error", "bad_file", detail=str(exc)[:300])) from None
         with self.engine.begin() as conn:
             version = self._draft_version(conn) or self._next_version(conn)
             at = utcnow()
             draft = catalogue.model_copy(update={"version": version})
-            self._write(conn, draft, actor, note or "导入", at)
-            record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": (note or "导入")[:200]}
+            note = note or text("catalogue_note", "imported")
+            self._write(conn, draft, actor, note, at)
+            record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": note[:200]}
             _audit(conn, at, actor, "catalogue.imported", version, record)
         return version
 
@@ -292,7 +294,7 @@ class CatalogueStore:
                 .first()
             )
             if row is None:
-                raise NotFound(f"草稿中没有事项 {code}")
+                raise NotFound(text("catalogue_error", "no_item", code=code))
             data = json.loads(row["body"])
             data.update(changes)
             try:
@@ -300,7 +302,10 @@ class CatalogueStore:
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
-                raise CatalogueError(f"事项 {code} 无效：{where + ': ' if where else ''}{first['msg']}") from None
+                bad = text(
+                    "catalogue_error", "bad_item", code=code, where=f"{where}: " if where else "", message=first["msg"]
+                )
+                raise CatalogueError(bad) from None
             conn.execute(
                 update(_items)
                 .where(_items.c.version == version, _items.c.code == code)
@@ -328,12 +333,12 @@ class CatalogueStore:
         with self.engine.begin() as conn:
             version = self._draft_version(conn)
             if version is None:
-                raise CatalogueError("没有待发布的草稿")
+                raise CatalogueError(text("catalogue_error", "nothing_to_publish"))
             catalogue = self._read(conn, version)
             latest = self.latest(conn)
             content = catalogue.content_hash()
             if latest is not None and latest.content_hash == content:
-                raise CatalogueError(f"草稿与已发布的版本 {latest.version} 相同，无需发布")
+                raise CatalogueError(text("catalogue_error", "unchanged", version=latest.version))
             manifest = catalogue.manifest()
             m_hash = manifest_hash(manifest)
             values: dict[str, Any] = {
@@ -359,7 +364,7 @@ class CatalogueStore:
                 return None
         seed = seed or load_seed()
         try:
-            self.import_catalogue(seed.model_dump_json(), actor, "出厂目录")
+            self.import_catalogue(seed.model_dump_json(), actor, text("catalogue_note", "seed"))
             return self.publish(actor)
         except CatalogueError:
             return None  # another hub worker bootstrapped it first
@@ -369,7 +374,7 @@ class CatalogueStore:
         if draft:
             catalogue = self.draft()
             if catalogue is None:
-                raise CatalogueError("没有草稿")
+                raise CatalogueError(text("catalogue_error", "no_draft"))
         else:
             catalogue = self.get(version)
         return json.dumps(catalogue.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"

@@ -26,6 +26,7 @@ from hub.errors import HubError, NotFound
 from hub.fleet.assess import AlertKind
 from hub.ingest.committees import names as committee_names
 from hub.people.roles import Permission, Principal, authorize
+from hub.text import text
 from kernel.db import read_only
 from protocol import topics
 from protocol.envelope import utcnow
@@ -139,14 +140,14 @@ class HelpDesk:
         with self.engine.begin() as conn:
             row = conn.execute(select(_alerts).where(_alerts.c.id == alert_id, _alerts.c.kind == _KIND)).first()
             if row is None:
-                raise NotFound(f"没有呼叫 {alert_id}")
+                raise NotFound(text("help_error", "no_call", alert_id=alert_id))
             done = conn.execute(
                 update(_alerts)
                 .where(_alerts.c.id == alert_id, _alerts.c.acknowledged_at.is_(None), _alerts.c.cleared_at.is_(None))
                 .values(acknowledged_at=now, acknowledged_by=who.username, responder=responder)
             ).rowcount
             if not done:
-                raise AlreadyAnswered("该呼叫已有人响应或已结束")
+                raise AlreadyAnswered(text("help_error", "answered"))
             wait_s = round((now - row.raised_at).total_seconds(), 1)
             append(
                 conn,

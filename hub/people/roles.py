@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.errors import PermissionDenied
+from hub.text import text
 
 __all__ = ["ROLE_PERMISSIONS", "Permission", "Principal", "Role", "authorize", "can"]
 
@@ -81,5 +82,6 @@ def can(who: Principal, permission: Permission, department: str | None = None) -
 def authorize(who: Principal, permission: Permission, department: str | None = None) -> None:
     """Raise :class:`PermissionDenied` unless ``who`` may do ``permission`` (on ``department``'s cases)."""
     if not can(who, permission, department):
-        where = f"（部门 {department}）" if department and permission in ROLE_PERMISSIONS[who.role] else ""
-        raise PermissionDenied(f"无权执行此操作{where}")
+        if department and permission in ROLE_PERMISSIONS[who.role]:
+            raise PermissionDenied(text("people_error", "denied_department", department=department))
+        raise PermissionDenied(text("people_error", "denied"))

@@ -17,6 +17,7 @@ from hub.errors import HubError, NotFound
 from hub.people.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from hub.people.roles import Principal, Role
 from hub.people.throttle import UNKNOWN_USER, Charge, LoginThrottle
+from hub.text import text
 from protocol.envelope import utcnow
 
 __all__ = ["BadCredentials", "InvalidUser", "UserInfo", "Users"]
@@ -180,7 +181,7 @@ class Users:
         # the slow hash outside any transaction: a guess holds no database lock
         good = verify_password(row["password_hash"] if row else None, password)
         if row is None or not good or row["disabled"] or not self._unchanged(row):
-            raise BadCredentials("用户名或密码错误，或账号已停用")  # the charge stays: it was a failure
+            raise BadCredentials(text("people_error", "bad_credentials"))  # the charge stays: it was a failure
         return row, charge
 
     def _unchanged(self, row: Any) -> bool:

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, and_, case, delete, func, literal, select, up
 from hub.db.models import LoginFailureRow, table
 from hub.errors import HubError
 from hub.settings import WebSettings
+from hub.text import text
 from kernel.db import UTCDateTime, upsert_insert
 
 __all__ = ["UNKNOWN_USER", "Charge", "LoginPolicy", "LoginThrottle", "TooManyAttempts", "client_key"]
@@ -51,7 +52,7 @@ class TooManyAttempts(HubError):
     status_code = 429
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"登录失败次数过多，请 {retry_after_s} 秒后再试")
+        super().__init__(text("people_error", "too_many_attempts", seconds=retry_after_s))
         self.retry_after_s = retry_after_s
 
 

@@ -7,31 +7,21 @@ import io
 
 from hub.cases.messages import STATUS_LABELS
 from hub.reports.service import LEVELS, Figures, Report
+from hub.text import section, text
 
 __all__ = ["HEADER", "to_csv"]
 
-_LEVEL_NAMES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+_COLUMNS = section("report_column")
 HEADER = [
-    "层级",
-    "代码",
-    "名称",
-    "所属部门",
-    "受理量",
+    *(_COLUMNS[key] for key in ("level", "code", "name", "department", "received")),
     STATUS_LABELS["completed"],
     STATUS_LABELS["refused"],
     STATUS_LABELS["rejected"],
     STATUS_LABELS["withdrawn"],
-    "处理时长中位数(天)",
-    "处理时长95分位(天)",
-    "按时办结率",
-    "超期件数",
-    "超法定时限件数",
-    "回访整改",
-    "已回访",
-    "回访超期",
-    "评价数",
-    *(_LEVEL_NAMES[level] for level in LEVELS),
-    "差评率",
+    *(_COLUMNS[key] for key in ("median_days", "p95_days", "in_time_share", "overdue", "over_statutory")),
+    *(_COLUMNS[key] for key in ("return_calls", "return_calls_done", "return_calls_late", "rated")),
+    *(text("rating_level", str(level)) for level in LEVELS),
+    _COLUMNS["bad_share"],
 ]
 
 
@@ -67,9 +57,9 @@ def to_csv(report: Report) -> str:
     out.write("\ufeff")
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(HEADER)
-    w.writerow(_row("全中心", report.total))
+    w.writerow(_row(text("report", "level_total"), report.total))
     for f in report.departments:
-        w.writerow(_row("部门", f))
+        w.writerow(_row(text("report", "level_department"), f))
     for f in report.items:
-        w.writerow(_row("事项", f))
+        w.writerow(_row(text("report", "level_item"), f))
     return out.getvalue()

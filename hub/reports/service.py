@@ -36,6 +36,7 @@ from hub.cases.states import RUNNING
 from hub.catalogue.in_force import catalogue_in_force
 from hub.db.models import CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from hub.reports.stats import percentile
+from hub.text import text
 from kernel.db import read_only
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
@@ -340,7 +341,7 @@ def build(
         values.sort()
         depts[code].median_days, depts[code].p95_days = percentile(values, 0.5), percentile(values, 0.95)
 
-    total = Figures("*", "全中心")
+    total = Figures("*", text("report", "total"))
     for d in depts.values():
         _add(total, d)
     _add(total, unassigned)

@@ -30,6 +30,7 @@ from litestar.stores.registry import StoreRegistry
 from prometheus_client import generate_latest
 
 from hub.settings import WebSettings
+from hub.text import text
 from hub.web.api import admin as api_admin
 from hub.web.api import auth as api_auth
 from hub.web.api import cases as api_cases
@@ -188,7 +189,7 @@ def create_app(runtime: HubRuntime, config: WebSettings | None = None, services:
         openapi_config=OpenAPIConfig(
             title="Shegong hub API",
             version="1",
-            description="社区事务受理服务中心后台：案件、超期督办、绩效评估、电子监察、节假日。",
+            description=text("web", "api_description"),
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")},
             ),

@@ -30,6 +30,7 @@ from hub.people.roles import Permission, Principal, authorize
 from hub.people.service import Users
 from hub.people.throttle import client_key
 from hub.settings import WebSettings
+from hub.text import text
 
 __all__ = [
     "PERMISSION",
@@ -151,7 +152,9 @@ class Guard:
         )
         if who is None:
             raise NotAuthenticated(
-                "请先登录" if not is_api(connection) else "sign in first: Authorization: Bearer <token>"
+                text("web", "sign_in_first")
+                if not is_api(connection)
+                else "sign in first: Authorization: Bearer <token>"
             )
         connection.state.principal = who
         permission: Permission | None = handler.opt.get(PERMISSION)
@@ -169,5 +172,5 @@ def provide_who(request: Request[Any, Any, Any]) -> Principal:
     """The principal the guard established (a dependency named ``who``)."""
     who = principal_of(request)
     if who is None:
-        raise NotAuthenticated("请先登录")
+        raise NotAuthenticated(text("web", "sign_in_first"))
     return who

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from hub.text import text
+
 __all__ = ["LEVEL_COLOURS", "LEVEL_NAMES", "bars", "satisfaction"]
 
-LEVEL_NAMES = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+LEVEL_NAMES = {level: text("rating_level", str(level)) for level in (5, 4, 3, 2, 1)}
 LEVEL_COLOURS = {5: "#1b7a3d", 4: "#5aa469", 3: "#b8b8b8", 2: "#e08a3c", 1: "#c0392b"}
 _ROW = 22
 _LABEL_W = 170
@@ -41,7 +43,7 @@ def bars(
         y = 26 + i * _ROW
         body.append(f'<text x="{_LABEL_W - 6}" y="{y + 14}" {_FONT} text-anchor="end">{escape(label)}</text>')
         if value is None:
-            body.append(f'<text x="{_LABEL_W + 4}" y="{y + 14}" {_FONT} fill="#666">无数据</text>')
+            body.append(f'<text x="{_LABEL_W + 4}" y="{y + 14}" {_FONT} fill="#666">{text("chart", "no_data")}</text>')
             continue
         w = max(1.0, _BAR_W * min(value, top) / top)
         body.append(f'<rect x="{_LABEL_W}" y="{y + 3}" width="{w:.1f}" height="{_ROW - 6}" fill="{colour}"/>')
@@ -63,7 +65,9 @@ def satisfaction(rows: Sequence[tuple[str, Mapping[int, int]]], title: str) -> s
         total = sum(counts.values())
         body.append(f'<text x="{_LABEL_W - 6}" y="{y + 14}" {_FONT} text-anchor="end">{escape(label)}</text>')
         if not total:
-            body.append(f'<text x="{_LABEL_W + 4}" y="{y + 14}" {_FONT} fill="#666">无评价</text>')
+            body.append(
+                f'<text x="{_LABEL_W + 4}" y="{y + 14}" {_FONT} fill="#666">{text("chart", "no_ratings")}</text>'
+            )
             continue
         x = float(_LABEL_W)
         for level in (5, 4, 3, 2, 1):
@@ -78,7 +82,8 @@ def satisfaction(rows: Sequence[tuple[str, Mapping[int, int]]], title: str) -> s
             )
             x += w
         bad = counts.get(1, 0) + counts.get(2, 0)
-        body.append(f'<text x="{_LABEL_W + _BAR_W + 4}" y="{y + 14}" {_FONT}>差评 {bad}/{total}</text>')
+        bad_label = text("chart", "bad", bad=bad, total=total)
+        body.append(f'<text x="{_LABEL_W + _BAR_W + 4}" y="{y + 14}" {_FONT}>{bad_label}</text>')
     legend_y = 30 + len(rows) * _ROW
     x = _LABEL_W
     for level in (5, 4, 3, 2, 1):

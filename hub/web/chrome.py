@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.people.roles import Permission, Principal, can
+from hub.text import section
 from hub.web.auth import principal_of
-from hub.web.text import page_words
 
 __all__ = ["NAV", "Chrome", "NavLink", "chrome", "landing", "navigation"]
 
@@ -26,7 +26,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/fleet/catalogue/", "catalogue", Permission.FLEET_READ),
     ("/calendar", "calendar", Permission.CALENDAR_READ),
 ]
-"""Every page of the navigation in its order: path, word (``nav`` section of pages.zh.json), permission."""
+"""Every page of the navigation in its order: path, word (``nav`` section of hub/messages/pages.zh.json), permission."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ def navigation(who: Principal | None, path: str) -> list[NavLink]:
     """The links ``who``'s role may follow, in the one order; none for nobody."""
     if who is None:
         return []
-    words = page_words()["nav"]
+    words = section("nav")
     return [NavLink(href, words[key], _active(href, path)) for href, key, p in NAV if can(who, p)]
 
 
@@ -76,5 +76,5 @@ def landing(who: Principal) -> str:
 def chrome(request: Any) -> Chrome:
     """The frame of the page answering ``request``."""
     who = principal_of(request) if request is not None else None
-    role = page_words()["role"].get(who.role.value, "") if who else ""
+    role = section("role").get(who.role.value, "") if who else ""
     return Chrome(who, role, navigation(who, request.url.path if request is not None else ""))

@@ -15,22 +15,12 @@ from sqlalchemy.exc import DataError
 
 from hub.errors import HubError
 from hub.people.throttle import TooManyAttempts
+from hub.text import section, text
 from hub.web.auth import is_api
 
 __all__ = ["handlers"]
 
 log = logging.getLogger(__name__)
-
-_TITLES = {
-    400: "请求有误",
-    401: "请先登录",
-    403: "无权访问",
-    404: "未找到",
-    405: "不支持的操作",
-    409: "操作冲突",
-    422: "填写有误",
-    429: "请稍后再试",
-}
 
 
 def _status_and_message(exc: Exception) -> tuple[int, str]:
@@ -39,7 +29,7 @@ def _status_and_message(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail)
     if isinstance(exc, DataError | OverflowError):  # input the database cannot hold: NUL in text, a huge number
-        return 400, "输入含有无法保存的字符或数值"
+        return 400, text("web", "bad_input")
     return 500, "internal error"
 
 
@@ -56,7 +46,8 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")
-    title = _TITLES.get(status, "出错了")
+    titles = section("http_title")
+    title = titles.get(str(status), titles["other"])
     context = {"title": title, "message": message, "status": status}
     return Template("error.html", context=context, status_code=status, headers=headers)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from hub.web.text import fleet_labels
+from hub.text import section, text
 from protocol.idnumber import mask
 from protocol.localtime import LOCAL_TZ
 
@@ -21,7 +21,6 @@ MINUTES = "%Y-%m-%d %H:%M"
 """The back office's times: to the minute."""
 SECONDS = "%Y-%m-%d %H:%M:%S"
 """The operators' times (heartbeats, alerts, versions): to the second."""
-_WEEKDAYS = "一二三四五六日"
 
 
 def local(value: datetime | None, fmt: str = MINUTES) -> str:
@@ -30,7 +29,9 @@ def local(value: datetime | None, fmt: str = MINUTES) -> str:
 
 
 def day(value: date | None) -> str:
-    return "—" if value is None else f"{value:%Y-%m-%d}（周{_WEEKDAYS[value.weekday()]}）"
+    if value is None:
+        return "—"
+    return text("time", "day", date=f"{value:%Y-%m-%d}", weekday=text("time", "weekdays")[value.weekday()])
 
 
 def share(value: float | None) -> str:
@@ -47,18 +48,18 @@ def duration(seconds: float | None) -> str:
         return "—"
     s = abs(seconds)
     if s < 0.05:
-        return "0 秒"
+        return text("time", "zero")
     if s < 10:
-        text = f"{s:.1f} 秒"
+        out = text("time", "seconds", value=f"{s:.1f}")
     elif s < 120:
-        text = f"{s:.0f} 秒"
+        out = text("time", "seconds", value=f"{s:.0f}")
     elif s < 7200:
-        text = f"{s / 60:.0f} 分钟"
+        out = text("time", "minutes", value=f"{s / 60:.0f}")
     elif s < 172800:
-        text = f"{s / 3600:.1f} 小时"
+        out = text("time", "hours", value=f"{s / 3600:.1f}")
     else:
-        text = f"{s / 86400:.0f} 天"
-    return ("-" if seconds < 0 else "") + text
+        out = text("time", "days", value=f"{s / 86400:.0f}")
+    return ("-" if seconds < 0 else "") + out
 
 
 def clock_offset(seconds: float | None) -> str:
@@ -66,14 +67,16 @@ def clock_offset(seconds: float | None) -> str:
     under a second, which is mostly the message's transit time: 3.0 秒（终端比中心快）, 与中心一致（相差不到 1 秒）."""
     if seconds is None:
         return "—"
-    words = fleet_labels()["clock"]
+    words = section("clock")
     if abs(seconds) < 1:
         return words["same"]
-    return f"{duration(abs(seconds))}（{words['ahead' if seconds > 0 else 'behind']}）"
+    return text(
+        "time", "offset", duration=duration(abs(seconds)), direction=words["ahead" if seconds > 0 else "behind"]
+    )
 
 
 def ago(seconds: float | None) -> str:
-    return "从未" if seconds is None else f"{duration(seconds)}前"
+    return text("time", "never") if seconds is None else text("time", "ago", duration=duration(seconds))
 
 
 def install(env: Environment) -> None:

@@ -15,7 +15,7 @@ OFF_GLOSSARY = ("不予办理", "需补正材料")
 
 def _texts() -> list[Path]:
     out = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    for folder in ("edge/kiosk/templates", "edge/kiosk/messages", "hub/web/templates", "hub/web/messages"):
+    for folder in ("edge/kiosk/templates", "edge/kiosk/messages", "hub/web/templates", "hub/messages"):
         out += sorted(p for p in (ROOT / folder).rglob("*") if p.suffix in {".html", ".json"})
     return out + [ROOT / "hub/cases/messages.py", ROOT / "hub/reports/export.py"]
 

@@ -15,6 +15,7 @@ from hub.people.roles import Permission
 from hub.reports.export import to_csv
 from hub.reports.reporter import Reporter
 from hub.reports.service import Period, Report
+from hub.text import text
 from hub.web.api.schemas import ReportOut, errors
 from hub.web.auth import PERMISSION
 
@@ -32,7 +33,7 @@ def period_of(start: date | None, end: date | None) -> Period:
     default = Period.last_days(30)
     start, end = start or default.start, end or default.end
     if end < start or (end - start).days > MAX_DAYS:
-        raise BadPeriod("统计期间无效：结束日期须不早于开始日期，且不超过十年")
+        raise BadPeriod(text("report", "bad_period"))
     return Period(start, end)
 
 

@@ -18,6 +18,7 @@ from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, can
 from hub.reports.export import to_csv
 from hub.reports.reporter import Reporter
+from hub.text import text
 from hub.web.api.reports import report_of
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, flash, page, redirect_back
@@ -86,12 +87,12 @@ def calendar_set(
         day = date.fromisoformat(field(data, "day"))
         saved = calendar.set_day(day, field(data, "kind"), field(data, "name"), who.actor)
     except ValueError:
-        flash(request, "error", "日期格式应为 YYYY-MM-DD")
+        flash(request, "error", text("flash", "bad_date"))
         return redirect_back("/calendar")
     except InvalidDay as exc:
         flash(request, "error", str(exc))
         return redirect_back("/calendar")
-    flash(request, "ok", f"已保存 {day}" + _recounted(saved.recounted))
+    flash(request, "ok", text("flash", "day_saved", day=day) + _recounted(saved.recounted))
     return redirect_back(f"/calendar?year={day.year}")
 
 
@@ -109,14 +110,14 @@ def calendar_remove(
 ) -> Redirect:
     try:
         recounted = calendar.remove_day(day, who.actor)
-        flash(request, "ok", f"{day} 已恢复为普通日" + _recounted(recounted))
+        flash(request, "ok", text("flash", "day_removed", day=day) + _recounted(recounted))
     except NotFound as exc:
         flash(request, "error", str(exc))
     return redirect_back(f"/calendar?year={day.year}")
 
 
 def _recounted(cases: int) -> str:
-    return f"；{cases} 件在办案件的承诺办结日期已按新安排重新计算" if cases else ""
+    return text("flash", "recounted", cases=cases) if cases else ""
 
 
 @get("/reports.csv", opt={PERMISSION: Permission.REPORT_READ}, include_in_schema=False, sync_to_thread=True)

@@ -16,6 +16,7 @@ from hub.people.passwords import MIN_LENGTH
 from hub.people.roles import Principal
 from hub.people.service import BadCredentials, InvalidUser, Users
 from hub.people.throttle import TooManyAttempts
+from hub.text import text
 from hub.web.auth import PUBLIC, client_of, signed_in
 from hub.web.chrome import landing
 from hub.web.pages.common import field, page
@@ -84,19 +85,19 @@ async def password_submit(
     """The user's own new password; then every session of theirs ends, this one too: sign in again."""
     names = cases.department_names
     current, new = field(data, "current")[:256], field(data, "new")[:256]
-    error = "两次输入的新密码不一致" if new != field(data, "again")[:256] else ""
+    error = text("flash", "password_mismatch") if new != field(data, "again")[:256] else ""
     if not error:
         try:
             await anyio.to_thread.run_sync(users.change_own_password, who.username, current, new, client_of(request))
         except BadCredentials:
-            error = "当前密码不正确"
+            error = text("flash", "password_wrong")
         except InvalidUser:
-            error = f"新密码至少 {MIN_LENGTH} 个字符，且需字母与数字（或其他字符）混合"
+            error = text("flash", "password_weak", length=MIN_LENGTH)
         except TooManyAttempts as exc:
             return _too_many(page(request, who, "password.html", 429, names=names, error=str(exc)), exc)
     if error:
         return page(request, who, "password.html", 400, names=names, error=error)
-    request.set_session({"flash": [["ok", "密码已修改，所有登录均已退出，请用新密码登录"]], ROTATE: True})
+    request.set_session({"flash": [["ok", text("flash", "password_changed")]], ROTATE: True})
     return Redirect("/login", status_code=303)
 
 

@@ -21,6 +21,7 @@ from hub.errors import HubError
 from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission, Principal, can
 from hub.people.service import Users
+from hub.text import text
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, fields, flash, page, redirect_back
 from protocol.cases import CaseStatus
@@ -105,7 +106,7 @@ def act(
         action = Action(field(data, "action"))
         version = int(field(data, "expected_version", "0"))
     except ValueError:
-        flash(request, "error", "无效的操作")
+        flash(request, "error", text("flash", "bad_action"))
         return redirect_back(back)
     materials = fields(data, "materials")
     materials += [line.strip() for line in field(data, "other_materials").splitlines() if line.strip()]
@@ -114,7 +115,7 @@ def act(
     except (CaseConflict, InvalidAction) as exc:
         flash(request, "error", str(exc))
         return redirect_back(back)
-    flash(request, "ok", f"已执行「{ACTION_LABELS[action]}」（版本 {outcome.event.version}）")
+    flash(request, "ok", text("flash", "acted", action=ACTION_LABELS[action], version=outcome.event.version))
     return redirect_back(back)
 
 
@@ -133,11 +134,11 @@ def route(
         version = int(field(data, "expected_version", "0"))
         workflow.route(who, case_id, field(data, "department"), version, field(data, "note"))
     except ValueError:
-        flash(request, "error", "无效的版本")
+        flash(request, "error", text("flash", "bad_version"))
     except (CaseConflict, InvalidAction) as exc:
         flash(request, "error", str(exc))
     else:
-        flash(request, "ok", "已改派")
+        flash(request, "ok", text("flash", "routed"))
     return redirect_back(back)
 
 

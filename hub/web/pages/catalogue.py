@@ -24,9 +24,9 @@ from litestar.response import Redirect, Template
 from hub.catalogue import translations
 from hub.catalogue.publishing import CataloguePublishing
 from hub.errors import HubError, NotFound, PermissionDenied
+from hub.text import section, text
 from hub.web.auth import principal_of
 from hub.web.pages.catalogue_form import BLANK_ROWS, changes_from_form
-from hub.web.text import fleet_labels
 from protocol.catalogue import Catalogue, ServiceItem
 
 __all__ = ["catalogue_router"]
@@ -40,7 +40,7 @@ def writers_only(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseR
     """Edits and publication: managers and operators (the signed-in principal the app's guard set)."""
     who = principal_of(connection)
     if who is not None and str(who.role) not in WRITER_ROLES:
-        raise PermissionDenied("只有中心主任和运维人员可以修改或发布服务目录")
+        raise PermissionDenied(text("flash", "catalogue_writers"))
 
 
 def _actor(request: Request[Any, Any, Any]) -> str:
@@ -48,7 +48,7 @@ def _actor(request: Request[Any, Any, Any]) -> str:
     set); with nobody signed in there is nobody to record, so nothing is changed."""
     who = principal_of(request)
     if who is None:
-        raise PermissionDenied("请先登录")
+        raise PermissionDenied(text("web", "sign_in_first"))
     return who.actor
 
 
@@ -57,9 +57,10 @@ def _changes(draft: Catalogue | None, published: Catalogue | None) -> dict[str, 
     if draft is None or published is None:
         return {}
     before, after = published.manifest().items, draft.manifest().items
-    out = {code: "新增" for code in after if code not in before}
-    out.update({code: "修改" for code in after if code in before and before[code] != after[code]})
-    out.update({code: "删除" for code in before if code not in after})
+    change = section("catalogue_change")
+    out = {code: change["added"] for code in after if code not in before}
+    out.update({code: change["changed"] for code in after if code in before and before[code] != after[code]})
+    out.update({code: change["removed"] for code in before if code not in after})
     return out
 
 
@@ -97,12 +98,12 @@ def _act(publishing: CataloguePublishing, action: Callable[[], object], done: st
 
 @post("/draft", name="catalogue:draft", sync_to_thread=True, guards=[writers_only], include_in_schema=False)
 def start_draft(request: Request[Any, Any, Any], publishing: NamedDependency[CataloguePublishing]) -> Any:
-    return _act(publishing, lambda: publishing.store.start_draft(_actor(request)), "已创建草稿")
+    return _act(publishing, lambda: publishing.store.start_draft(_actor(request)), text("flash", "draft_started"))
 
 
 @post("/draft/discard", name="catalogue:discard", sync_to_thread=True, guards=[writers_only], include_in_schema=False)
 def discard_draft(request: Request[Any, Any, Any], publishing: NamedDependency[CataloguePublishing]) -> Any:
-    return _act(publishing, lambda: publishing.store.discard_draft(_actor(request)), "已放弃草稿")
+    return _act(publishing, lambda: publishing.store.discard_draft(_actor(request)), text("flash", "draft_discarded"))
 
 
 @post("/publish", name="catalogue:publish", sync_to_thread=True, guards=[writers_only], include_in_schema=False)
@@ -123,7 +124,7 @@ def publish(request: Request[Any, Any, Any], publishing: NamedDependency[Catalog
             "note": data.get("note", ""),
         }
         return Template("catalogue/publish.html", context=context, media_type=MediaType.HTML)
-    done = fleet_labels()["catalogue"]["published"]
+    done = section("catalogue")["published"]
     return _act(publishing, lambda: publishing.publish(_actor(request), data.get("note", "")), done)
 
 
@@ -135,7 +136,7 @@ def item_form(
     catalogue = draft or publishing.store.get()
     item = catalogue.get(code)
     if item is None:
-        raise NotFound(f"没有事项 {code}")
+        raise NotFound(text("flash", "no_item", code=code))
     return _item_page(publishing, item, editable=draft is not None, saved=msg)
 
 
@@ -171,7 +172,7 @@ def item_save(
         store.start_draft(_actor(request))
         current = (store.draft() or store.get()).get(code)
         if current is None:
-            raise NotFound(f"没有事项 {code}")
+            raise NotFound(text("flash", "no_item", code=code))
         changes = changes_from_form(current, data)
         store.update_item(code, changes, _actor(request), english_confirmed=data.get("english_confirmed") == "on")
     except HubError as exc:
@@ -179,7 +180,7 @@ def item_save(
         if item is None:
             raise
         return _item_page(publishing, item, editable=True, notice=str(exc), status=exc.status_code)
-    saved = fleet_labels()["catalogue"]["saved"].format(code=code)
+    saved = section("catalogue")["saved"].format(code=code)
     return Redirect(f"{_BASE}/items/{code}?msg={saved}", status_code=303)
 
 
@@ -204,12 +205,12 @@ def import_file(
 ) -> Any:
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        return _page(publishing, notice="请选择目录文件（JSON）", error=True, status=400)
+        return _page(publishing, notice=text("flash", "choose_file"), error=True, status=400)
     content = upload.file.read()
     return _act(
         publishing,
-        lambda: publishing.store.import_catalogue(content, _actor(request), "网页导入"),
-        "已导入为草稿",
+        lambda: publishing.store.import_catalogue(content, _actor(request), text("catalogue_note", "web_import")),
+        text("flash", "imported"),
     )
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.catalogue.store import CatalogueError
-from hub.web.text import fleet_labels
+from hub.text import section
 from protocol.catalogue import ServiceItem
 
 __all__ = ["BLANK_ROWS", "changes_from_form"]
@@ -37,22 +37,23 @@ def _int(data: dict[str, Any], key: str, default: int) -> int:
     try:
         return int(_get(data, key, str(default)))
     except ValueError:
-        raise CatalogueError(fleet_labels()["catalogue"]["not_integer"]) from None
+        raise CatalogueError(section("catalogue")["not_integer"]) from None
 
 
 def _fee_fen(text: str) -> int:
     try:
         yuan = Decimal(text or "0")
     except InvalidOperation:
-        raise CatalogueError(fleet_labels()["catalogue"]["bad_fee"]) from None
+        raise CatalogueError(section("catalogue")["bad_fee"]) from None
     fen = yuan * 100
     if yuan < 0 or fen != fen.to_integral_value():
-        raise CatalogueError(fleet_labels()["catalogue"]["bad_fee"])
+        raise CatalogueError(section("catalogue")["bad_fee"])
     return int(fen)
 
 
 def changes_from_form(item: ServiceItem, data: dict[str, Any]) -> dict[str, Any]:
     """The item's fields as the editor's form sets them (validated by the store with the whole item)."""
+    sep = section("web")["list_separator"]  # keywords are shown joined by it, and read back split at it
     changes: dict[str, Any] = {
         key: _get(data, key, str(getattr(item, key)))
         for key in (
@@ -74,7 +75,7 @@ def changes_from_form(item: ServiceItem, data: dict[str, Any]) -> dict[str, Any]
         fee_fen=_fee_fen(_get(data, "fee_yuan", str(Decimal(item.fee_fen) / 100))),
         # a checkbox left unticked is not sent: read it only from the whole editor (its hidden ``editor``)
         done_on_spot=_get(data, "done_on_spot") == "on" if "editor" in data else item.done_on_spot,
-        keywords=_lines(_get(data, "keywords", "、".join(item.keywords)).replace("、", "\n").replace(",", "\n")),
+        keywords=_lines(_get(data, "keywords", sep.join(item.keywords)).replace(sep, "\n").replace(",", "\n")),
         legal_basis=_lines(_get(data, "legal_basis", "\n".join(item.legal_basis))),
     )
     materials = []

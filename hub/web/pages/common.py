@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.response import Redirect, Template
 
 from hub.people.roles import Principal
+from hub.text import text
 
 __all__ = ["field", "fields", "flash", "page", "redirect_back"]
 
@@ -34,7 +35,8 @@ def page(
     (:attr:`hub.cases.queries.CaseQueries.department_names`), to show the user's departments."""
     messages = request.session.pop("flash", []) if "session" in request.scope else []
     names = names or {}
-    who_departments = "、".join(names.get(d, d) for d in sorted(who.departments)) if who else ""
+    sep = text("web", "list_separator")
+    who_departments = sep.join(names.get(d, d) for d in sorted(who.departments)) if who else ""
     return Template(
         template,
         context={

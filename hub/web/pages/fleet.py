@@ -23,25 +23,29 @@ from hub.fleet.board import FleetBoard
 from hub.fleet.help import HelpDesk
 from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission
+from hub.text import section, text
 from hub.web.auth import PERMISSION
 from hub.web.pages.catalogue import catalogue_router
 
 __all__ = ["COLUMNS", "FleetTerminalOut", "FleetTerminalsOut", "fleet_router"]
 
 COLUMNS = [
-    ("terminal", "终端", ""),
-    ("state", "状态", ""),
-    ("seen", "最后心跳", ""),
-    ("outbox", "待上传", "num"),
-    ("oldest", "最早未传", "num"),
-    ("catalogue", "服务目录", ""),
-    ("app", "应用版本", ""),
-    ("disk", "磁盘剩余", "num"),
-    ("reader", "读卡器", ""),
-    ("printer", "打印机", ""),
-    ("clock", "时钟偏差", "num"),
-    ("uptime", "运行时长", "num"),
-    ("alerts", "告警", ""),
+    (key, section("fleet_column")[key], align)
+    for key, align in (
+        ("terminal", ""),
+        ("state", ""),
+        ("seen", ""),
+        ("outbox", "num"),
+        ("oldest", "num"),
+        ("catalogue", ""),
+        ("app", ""),
+        ("disk", "num"),
+        ("reader", ""),
+        ("printer", ""),
+        ("clock", "num"),
+        ("uptime", "num"),
+        ("alerts", ""),
+    )
 ]
 _EXTRA_SORT: dict[str, Callable[[view.TerminalView], Any]] = {
     "reader": lambda v: (v.reader, v.terminal_id),
@@ -92,7 +96,7 @@ def terminal_page(
 ) -> Template:
     history = fleet.history(terminal_id)
     if history is None:
-        raise NotFound(f"没有终端 {terminal_id}")
+        raise NotFound(text("web", "no_terminal", terminal_id=terminal_id))
     return _html(
         "fleet/terminal.html",
         section="dashboard",

@@ -19,9 +19,9 @@ from litestar.response import Redirect, Template
 from hub.fleet.help import HelpDesk
 from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission, Principal
+from hub.text import text
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import flash, page, redirect_back
-from hub.web.text import page_words
 from protocol.envelope import utcnow
 
 __all__ = ["help_router"]
@@ -60,7 +60,7 @@ async def acknowledge(
     committee: FromQuery[str] = "",
 ) -> Redirect:
     call = await anyio.to_thread.run_sync(help_desk.acknowledge, alert_id, who)
-    flash(request, "ok", page_words()["help"]["answered"].format(name=call.responder))
+    flash(request, "ok", text("help", "answered", name=call.responder))
     return redirect_back("/help" + (f"?committee={committee}" if committee else ""))
 
 

@@ -15,6 +15,7 @@ from hub.catalogue.in_force import CatalogueInForce
 from hub.fleet.help import HelpDesk
 from hub.people.roles import Permission, Principal
 from hub.reports.reporter import Reporter
+from hub.text import text
 from hub.web import charts
 from hub.web.api.reports import period_of
 from hub.web.auth import PERMISSION
@@ -39,12 +40,12 @@ def reports_page(
     period = period_of(start, end)
     report = reports.report(period, [department] if department else None)
     lines = report.items if department else report.departments
-    label = "事项" if department else "部门"
+    by = text("chart", "by_item" if department else "by_department")
     svg = {
-        "volume": charts.bars([(f.name, float(f.received)) for f in lines], f"各{label}受理量（件）"),
+        "volume": charts.bars([(f.name, float(f.received)) for f in lines], text("chart", "volume", by=by)),
         "in_time": charts.bars(
             [(f.name, None if f.in_time_share is None else f.in_time_share * 100) for f in lines],
-            f"各{label}按时办结率（%，虚线为 95% 目标）",
+            text("chart", "in_time", by=by),
             fmt="{:.1f}%",
             scale_max=100.0,
             target=95.0,
@@ -52,11 +53,11 @@ def reports_page(
         ),
         "p95": charts.bars(
             [(f.name, f.p95_days) for f in lines],
-            f"各{label}处理时长 95 分位（天）",
-            fmt="{:.1f} 天",
+            text("chart", "p95", by=by),
+            fmt=text("chart", "days"),
             colour="#8e44ad",
         ),
-        "satisfaction": charts.satisfaction([(f.name, f.ratings) for f in lines], f"各{label}满意度分布"),
+        "satisfaction": charts.satisfaction([(f.name, f.ratings) for f in lines], text("chart", "satisfaction", by=by)),
     }
     query = f"start={period.start}&end={period.end}" + (f"&department={department}" if department else "")
     return page(

@@ -7,7 +7,7 @@
   time, each under its heading with what the resident will see (不予批准 and 申请人撤回 differ).
 - An operator reads a terminal's clock offset: zero has no direction, others say which way.
 
-The expected words are the issue's and the pages' message file's (hub/web/messages/pages.zh.json).
+The expected words are the issue's and the pages' message file's (hub/messages/pages.zh.json).
 """
 
 from __future__ import annotations
