@@ -148,6 +148,11 @@ class EdgeSettings(TomlSettings):
     printer_port: str = Field(
         "/dev/shegong-printer", description="serial port of the ESC/POS receipt printer; empty: none"
     )
+    audit_key_file: Path | None = Field(
+        None,
+        description="this terminal's audit signing key (Ed25519, 0600, made at provisioning by "
+        "`shegong edge keys init`; the hub registers its public half). Unset: data_dir/audit.key",
+    )
     scanner_port: str = Field(
         "/dev/shegong-scanner", description="serial port of the QR scanner (USB-CDC); empty: none"
     )
@@ -155,6 +160,11 @@ class EdgeSettings(TomlSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "edge.db"
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit signing key: ``audit_key_file``, else ``data_dir/audit.key`` (outside the database)."""
+        return self.audit_key_file or self.data_dir / "audit.key"
 
     @property
     def backup_dir(self) -> Path:

@@ -20,7 +20,8 @@ import click
 from sqlalchemy import Engine, RowMapping, select
 
 from hub import settings as hub_settings
-from hub.audit.chain import Anchor, anchor, verify
+from hub.audit.chain import Anchor, anchor, bind_key_file, verify
+from hub.audit.keyed import key_path
 from hub.db.engine import open_engine
 from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.errors import HubError
@@ -65,7 +66,9 @@ def main(argv: Sequence[str]) -> int:
 
 def _on_engine(handler: Callable[[Engine, SimpleNamespace], None], **params: Any) -> int:
     """Run ``handler`` on the hub's database (brought to head first) with the command's parameters."""
-    engine = open_engine(hub_settings.load().database_url)
+    settings = hub_settings.load()
+    engine = open_engine(settings.database_url)
+    bind_key_file(engine, key_path(settings))  # entries this command appends are sealed as they are
     try:
         handler(engine, SimpleNamespace(**params))
     finally:
@@ -191,6 +194,7 @@ def _night(cmd: str, **params: Any) -> int:
 
     settings = hub_settings.load()
     engine = open_engine(settings.database_url)
+    bind_key_file(engine, key_path(settings))
     try:
         return night_cli.main(engine, settings, SimpleNamespace(cmd=cmd, **params))
     finally:
@@ -221,6 +225,11 @@ def dead_letters(**params: Any) -> int:
     "receipt_series setting): terminals of one committee then never make the same receipt number",
 )
 @click.option("--committee-name", help="register: the committee's name, as the hub's pages show it (e.g. 某某居委会)")
+@click.option(
+    "--audit-key",
+    help="register: the public half of the terminal's audit signing key (`shegong edge keys public` on it); "
+    "the hub checks the terminal's audit chain with it",
+)
 def terminal(**params: Any) -> int:
     """The terminal register: the committee each terminal serves.
 
@@ -295,6 +304,18 @@ def _dead_letters(engine: Engine, ns: SimpleNamespace) -> None:
             print(json.dumps(_jsonable(r), ensure_ascii=False))
 
 
+def _terminal_audit_key(engine: Engine, terminal: str, public_key: str) -> None:
+    import re
+
+    from hub.night.witness import register_key
+
+    if not re.fullmatch(r"[0-9a-f]{64}", public_key.strip()):
+        raise UsageError("--audit-key: 64 hex digits, as `shegong edge keys public` prints it")
+    with engine.begin() as conn:
+        register_key(conn, terminal, public_key.strip(), "provisioning", utcnow(), _actor())
+    print(f"terminal {terminal}: its audit chain is checked with key {public_key.strip()[:16]}…")
+
+
 def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.ingest import register
 
@@ -318,6 +339,8 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
     series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
+    if ns.audit_key:
+        _terminal_audit_key(engine, ns.terminal, ns.audit_key)
     if ns.committee_name:
         from hub.ingest import committees
 

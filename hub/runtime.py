@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub import casekey
+from hub.audit.chain import bind_key_file
+from hub.audit.keyed import key_path
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.returncalls import RETURN_CALL_DAYS
@@ -40,6 +42,7 @@ class HubRuntime:
         self.settings = settings
         case_key = casekey.load(Path(settings.case_key_file))  # first: without it no case can be opened
         self.engine = open_engine(settings.database_url)
+        bind_key_file(self.engine, key_path(settings))  # every entry sealed as it is appended
         self.metrics = IngestMetrics()
         store = CatalogueStore(self.engine)
         in_force = CatalogueInForce(store, settings.in_force_check_s)

@@ -68,6 +68,9 @@ class SegmentEntry(Strict):
     data: str = Field(max_length=20_000)
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sig: str | None = Field(
+        None, pattern=r"^[0-9a-f]{128}$", description="the terminal's Ed25519 signature of hash, made at append"
+    )
 
 
 class AuditSegmentBody(Strict):
@@ -75,6 +78,9 @@ class AuditSegmentBody(Strict):
     after_id: int = Field(ge=0, description="the entries follow this one (0: the chain's start)")
     entries: list[SegmentEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
     anchors: list[AnchorBody] = Field(default_factory=list, max_length=MAX_ANCHORS)
+    public_key: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="the terminal's audit verification key (Ed25519, hex)"
+    )
 
 
 class AuditSegment(Envelope):

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from edge.errors import EdgeError
 from edge.night.link import AgentLink
+from edge.store import audit
 from edge.store.db import read_counter
 from edge.store.models import AuditEntryRow, HubAnchorRow
 from protocol import topics
@@ -126,10 +127,17 @@ class Witness:
                         data=r["data"],
                         prev_hash=r["prev_hash"],
                         hash=r["hash"],
+                        sig=r["sig"],
                     )
                     for r in rows
                 ]
-            body = AuditSegmentBody(after_id=after, entries=entries, anchors=anchors if rounds == 0 else [])
+                key = audit.key_of(conn)
+            body = AuditSegmentBody(
+                after_id=after,
+                entries=entries,
+                anchors=anchors if rounds == 0 else [],
+                public_key=None if key is None else key.public_hex,
+            )
             message = AuditSegment(terminal=self._terminal, sent_at=clock_now, body=body)
             reply, _ = link.ask(message, body.correlation_id, topics.Up.AUDIT)
             rounds += 1
