@@ -99,8 +99,20 @@ def migrate() -> int:
 @click.option(
     "--witnesses",
     is_flag=True,
-    help="verify: also the seals (audit key) and every daily anchor the terminals witnessed; names the days "
-    "where the chain disagrees",
+    help="verify: also the seals (audit key) and the daily anchors the terminals witnessed, asked of them "
+    "live over MQTT; names the days where the chain disagrees and the terminals that answered",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="verify --witnesses: seconds to wait for the terminals' answers",
+)
+@click.option(
+    "--stored",
+    is_flag=True,
+    help="verify --witnesses: use the anchors the terminals' nightly segments brought up, not live answers",
 )
 def audit_command(**params: Any) -> int:
     """The tamper-evident audit trail.
@@ -374,7 +386,7 @@ def _audit(engine: Engine, ns: SimpleNamespace) -> None:
     if ns.witnesses:
         from hub.night import cli as night_cli
 
-        print(night_cli.verify_keyed(engine, hub_settings.load()))
+        print(night_cli.verify_keyed(engine, hub_settings.load(), None if ns.stored else ns.timeout))
 
 
 def _password(ns: SimpleNamespace) -> str:

@@ -10,6 +10,10 @@ audit segment (its new chain entries, and the hub anchors it received) up to the
   the last entry it holds in an unbroken chain); it keeps the anchors as witnesses:
   ``shegong hub audit verify --witnesses`` names a day on which the hub's chain disagrees with what a
   terminal saw.
+- :class:`WitnessRequest`, on ``down/audit``: ``shegong hub audit verify --witnesses`` asks each terminal
+  live for the anchors it keeps; the terminal answers at once with an :class:`AuditSegment` carrying the
+  request's ``correlation_id``, its anchors and no entries (copies stored at the hub earlier could have been
+  rewritten with the rest of its database).
 
 Pure: no I/O.
 """
@@ -30,6 +34,8 @@ __all__ = [
     "AuditSegmentBody",
     "HubAnchor",
     "SegmentEntry",
+    "WitnessRequest",
+    "WitnessRequestBody",
     "anchor_text",
 ]
 
@@ -87,3 +93,13 @@ class AuditSegment(Envelope):
     message_type: ClassVar[MessageType] = MessageType.AUDIT_SEGMENT
     type: Literal[MessageType.AUDIT_SEGMENT] = MessageType.AUDIT_SEGMENT
     body: AuditSegmentBody
+
+
+class WitnessRequestBody(Strict):
+    correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="repeated in the terminal's answer")
+
+
+class WitnessRequest(Envelope):
+    message_type: ClassVar[MessageType] = MessageType.WITNESS_REQUEST
+    type: Literal[MessageType.WITNESS_REQUEST] = MessageType.WITNESS_REQUEST
+    body: WitnessRequestBody

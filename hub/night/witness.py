@@ -29,9 +29,9 @@ from protocol import topics
 from protocol.auditchain import GENESIS, entry_hash, entry_signed
 from protocol.envelope import Envelope
 from protocol.reconcile import ReconcileReply, ReconcileReplyBody
-from protocol.witness import AuditSegment, anchor_text
+from protocol.witness import AnchorBody, AuditSegment, anchor_text
 
-__all__ = ["Disagreement", "on_segment", "register_key", "terminal_key", "verify_witnesses"]
+__all__ = ["Disagreement", "check_anchor", "on_segment", "register_key", "terminal_key", "verify_witnesses"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -127,32 +127,42 @@ class Disagreement:
 
 
 def verify_witnesses(conn: Connection, key: AuditKey) -> tuple[int, list[Disagreement]]:
-    """Check the hub's chain against every anchor the terminals witnessed; returns (witnessed anchors
-    checked, the disagreements). An anchor a terminal holds must carry the hub's signature, and the chain
-    must pass through it: its ``entries``-th entry has id ``last_id`` and hash ``head``; the hub's own
-    stored anchor of that day must be the same one."""
+    """Check the hub's chain against every anchor the terminals' segments brought up earlier (copies kept
+    in this database); returns (witnessed anchors checked, the disagreements)."""
     witnessed = conn.execute(select(AuditWitnessRow).order_by(col(AuditWitnessRow.day))).mappings().all()
     out: list[Disagreement] = []
     for w in witnessed:
-        day, terminal = w["day"], w["terminal_id"]
-        ours = conn.execute(select(AuditDayAnchorRow).where(AuditDayAnchorRow.day == day)).mappings().first()
-        if ours is None:
-            out.append(Disagreement(day, terminal, "the hub holds no anchor of this day"))
-            continue
-        message = anchor_text(day, int(w["entries"]), int(w["last_id"]), str(w["head_hash"]), _aware(w["at"]))
-        if not key.signed(message, str(w["signature"])):
-            out.append(Disagreement(day, terminal, "the witnessed anchor is not the hub's (signature, or time)"))
-            continue
-        if (ours["entries"], ours["last_id"], ours["head_hash"]) != (w["entries"], w["last_id"], w["head_hash"]):
-            out.append(Disagreement(day, terminal, "the hub's anchor of this day differs from the one witnessed"))
-            continue
-        entry = conn.execute(select(AuditEntry.hash).where(AuditEntry.id == w["last_id"])).scalar()
-        position = conn.execute(
-            select(func.count()).select_from(AuditEntry).where(col(AuditEntry.id) <= w["last_id"])
-        ).scalar()
-        if entry != w["head_hash"] or position != w["entries"]:
-            out.append(Disagreement(day, terminal, "the hub's chain no longer passes through the witnessed head"))
+        a = AnchorBody(
+            day=w["day"],
+            entries=w["entries"],
+            last_id=w["last_id"],
+            head=w["head_hash"],
+            at=_aware(w["at"]),
+            signature=w["signature"],
+        )
+        if (problem := check_anchor(conn, key, a)) is not None:
+            out.append(Disagreement(a.day, w["terminal_id"], problem))
     return len(witnessed), out
+
+
+def check_anchor(conn: Connection, key: AuditKey, a: AnchorBody) -> str | None:
+    """What is wrong with the hub's chain given a terminal witnessed anchor ``a``, or None. The anchor must
+    carry the hub's signature, the hub's own stored anchor of that day must be the same one, and the chain
+    must pass through it: its ``entries``-th entry has id ``last_id`` and hash ``head``."""
+    ours = conn.execute(select(AuditDayAnchorRow).where(AuditDayAnchorRow.day == a.day)).mappings().first()
+    if ours is None:
+        return "the hub holds no anchor of this day"
+    if not key.signed(anchor_text(a.day, a.entries, a.last_id, a.head, a.at), a.signature):
+        return "the witnessed anchor is not the hub's (signature, or time)"
+    if (ours["entries"], ours["last_id"], ours["head_hash"]) != (a.entries, a.last_id, a.head):
+        return "the hub's anchor of this day differs from the one witnessed"
+    entry = conn.execute(select(AuditEntry.hash).where(AuditEntry.id == a.last_id)).scalar()
+    position = conn.execute(
+        select(func.count()).select_from(AuditEntry).where(col(AuditEntry.id) <= a.last_id)
+    ).scalar()
+    if entry != a.head or position != a.entries:
+        return "the hub's chain no longer passes through the witnessed head"
+    return None
 
 
 def _aware(value: datetime) -> datetime:

@@ -74,7 +74,7 @@ def night_hub(hub_factory, tmp_path: Path):
 
 
 def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_witness(
-    night_hub, edge_factory, monkeypatch, capsys
+    night_hub, edge_factory, broker, monkeypatch, capsys
 ):
     hub = night_hub
     edge = edge_factory()
@@ -114,10 +114,12 @@ def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_wit
     with pytest.raises(AuditDisagrees, match=today):
         verify_keyed(hub.engine, hub.settings)
     monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub.settings.database_url)
-    capsys.readouterr()
-    assert cli.main(["hub", "audit", "verify", "--witnesses"]) == 2
-    err = capsys.readouterr().err
-    assert today in err and "terminal T1" in err
+    monkeypatch.setenv("SHEGONG_HUB_BROKER_PORT", str(broker.port))
+    for how in (["--stored"], ["--timeout", "10"]):  # the copies stored at the hub, and the terminal asked live
+        capsys.readouterr()
+        assert cli.main(["hub", "audit", "verify", "--witnesses", *how]) == 2
+        err = capsys.readouterr().err
+        assert today in err and "terminal T1" in err
 
 
 def test_a_terminal_audit_segment_that_does_not_follow_is_not_stored(night_hub, edge_factory):
