@@ -93,7 +93,9 @@ def test_edge_nightly_prints_one_entry_per_step_and_fails_without_a_hub(tmp_path
     assert summary["ok"] is False and all(isinstance(s["seconds"], float | int) for s in summary["steps"])
 
 
-CLERK = Principal(user_id=1, username="clerk", display_name="李经办", role=Role.CLERK, departments=frozenset({"minzheng"}))
+CLERK = Principal(
+    user_id=1, username="clerk", display_name="李经办", role=Role.CLERK, departments=frozenset({"minzheng"})
+)
 
 
 def test_events_the_restored_hub_lost_come_back_from_the_terminal(hub_factory, edge_factory, tmp_path: Path):
