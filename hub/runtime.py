@@ -31,6 +31,7 @@ from hub.ingest.worker import IngestWorker
 from hub.leader import Leadership
 from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
+from hub.night.results import MissedNightWatch
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -70,6 +71,7 @@ class HubRuntime:
         self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
         self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
+        self.fleet.on_tick.append(MissedNightWatch(self.engine, settings.night_missed_after_h, settings.night_check_s))
         # Every process ingests; one of them (per database) runs the periodic work.
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
