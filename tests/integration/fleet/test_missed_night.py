@@ -25,9 +25,7 @@ def _alerts(engine) -> list[tuple[str, bool]]:
     return [(t, bool(active)) for t, active in rows]
 
 
-def test_the_fleet_evaluation_alerts_a_missed_night_and_clears_it_after_the_night(
-    fleet_hub, edge_factory, monkeypatch
-):
+def test_the_fleet_evaluation_alerts_a_missed_night_and_clears_it_after_the_night(fleet_hub, edge_factory, monkeypatch):
     monkeypatch.setenv("SHEGONG_HUB_NIGHT_MISSED_AFTER_H", "24")
     monkeypatch.setenv("SHEGONG_HUB_NIGHT_CHECK_S", "0.2")
     hub = fleet_hub()
