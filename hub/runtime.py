@@ -31,6 +31,7 @@ from hub.ingest.worker import IngestWorker
 from hub.leader import Leadership
 from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
+from hub.night.lane import NightLane
 from hub.night.results import MissedNightWatch
 from hub.settings import HubSettings
 
@@ -62,6 +63,9 @@ class HubRuntime:
         )
         attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
+        # The night's reconciliation reads in a lane of their own, behind the day's ingest (hub.night.lane).
+        self.night_lane = NightLane(self.engine, self.worker.client, self.worker.enqueue, lambda: self.worker.backlog)
+        self.worker.divert = self.night_lane.offer
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
@@ -78,11 +82,13 @@ class HubRuntime:
 
     def start(self) -> None:
         self.leadership.start()
+        self.night_lane.start()
         self.worker.start()
         self.fleet.start()
 
     def close(self) -> None:
         self.fleet.stop()
+        self.night_lane.stop()  # what it holds unanswered is not acknowledged: the broker gives it again
         self.worker.stop()
         self.leadership.stop()
         self.engine.dispose()

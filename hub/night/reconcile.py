@@ -116,7 +116,9 @@ def _details(
                 behind[item_id] = int(version)
             elif kind == "c" and int(ours.rsplit(":", 1)[1]) < int(version):
                 ahead.append(ours)
-    unknown = [uuid.UUID(i) for day in held.values() for i in day if i not in listed]
+    # Only the days the terminal listed: the span between them holds days it did not send (they agreed).
+    asked = {entry.day for entry in items}
+    unknown = [uuid.UUID(i) for day, ids in held.items() if day in asked for i in ids if i not in listed]
     return ReconcileReplyBody(
         correlation_id=correlation_id,
         held=kept,
