@@ -66,6 +66,7 @@ class IngestWorker:
         self.connected = threading.Event()
         #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
         self.divert: Callable[[mqtt.MQTTMessage], bool] | None = None
+        self._taken = 0  # messages of the group being committed now
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"shegong-{settings.instance}",
@@ -161,8 +162,8 @@ class IngestWorker:
 
     @property
     def backlog(self) -> int:
-        """Messages received and not yet taken for a commit."""
-        return self._queue.qsize()
+        """Messages received and not yet committed (queued, or in the group being committed)."""
+        return self._queue.qsize() + self._taken
 
     def _work(self) -> None:
         """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their
@@ -187,7 +188,9 @@ class IngestWorker:
                 )
                 for m in group
             ]
+            self._taken = len(items)
             self._ingest(items)
+            self._taken = 0
             self.handler.metrics.queue.set(self._queue.qsize())
 
     def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:

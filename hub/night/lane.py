@@ -7,9 +7,12 @@ digest comparisons (ingest p95 ~12-20× its idle value at 300 terminals).
 
 So ingest hands the reconciliation requests of rounds 1 and 2 to this lane (:meth:`NightLane.offer`): one
 thread, one request at a time, each in a read-only transaction of its own (on SQLite it takes no write
-lock; ingest's commits go on beside it), and it waits while ingest has messages queued — the night is
-the one that can be late. The reply is published and the request acknowledged (PUBACK) once answered.
-Requests that write (round 3: events sent back) and anything the lane cannot read go to ingest as before.
+lock; ingest's commits go on beside it), and it waits while ingest has messages queued or committing — the
+night is the one that can be late (at most ``max_yield_s`` a request, so a day that never pauses still lets
+the night through). Waiting for ingest to be idle also paces the night's repairs: a round-2 answer makes
+its terminal send the cases the hub lacks, and the next answer waits until those are committed, so the
+resent cases reach ingest a batch at a time instead of filling its groups ahead of a resident's case. The
+reply is published and the request acknowledged (PUBACK) once answered. Requests that write (round 3: events sent back) and anything the lane cannot read go to ingest as before.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class NightLane:
         to_ingest: Callable[[mqtt.MQTTMessage], None],
         ingest_backlog: Callable[[], int],
         max_queued: int = 2000,
-        max_yield_s: float = 2.0,
+        max_yield_s: float = 10.0,
     ) -> None:
         self.engine = read_only(engine)
         self.client = client
