@@ -12,7 +12,8 @@ night is the one that can be late (at most ``max_yield_s`` a request, so a day t
 the night through). Waiting for ingest to be idle also paces the night's repairs: a round-2 answer makes
 its terminal send the cases the hub lacks, and the next answer waits until those are committed, so the
 resent cases reach ingest a batch at a time instead of filling its groups ahead of a resident's case. The
-reply is published and the request acknowledged (PUBACK) once answered. Requests that write (round 3: events sent back) and anything the lane cannot read go to ingest as before.
+reply is published and the request acknowledged (PUBACK) once answered. Requests that write (round 3:
+events sent back) and anything the lane cannot read go to ingest as before.
 """
 
 from __future__ import annotations
