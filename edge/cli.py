@@ -158,6 +158,24 @@ def audit_command(action: str, anchor: str | None) -> int:
 
 
 @edge.command()
+@click.argument("action", type=click.Choice(["init", "public"]))
+def keys(action: str) -> int:
+    """This terminal's audit signing key (a file outside the database, 0600).
+
+    ACTION init: make it in audit_key_file (once, at provisioning); public: print its public half, which
+    the hub registers (`shegong hub terminal register T --committee C --audit-key KEY`).
+    """
+    from edge.store.auditkey import TerminalAuditKey
+
+    path = edge_settings.load().audit_key_path
+    key = TerminalAuditKey.init(path) if action == "init" else TerminalAuditKey.load(path)
+    if action == "init":
+        log.info("audit key written to %s", path)
+    print(key.public_hex)
+    return 0
+
+
+@edge.command()
 @click.option("--dry-run", is_flag=True, help="only count what would be purged")
 def purge(dry_run: bool) -> int:
     """Purge acked, closed cases and ratings past the retention window."""

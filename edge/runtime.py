@@ -79,6 +79,7 @@ class EdgeRuntime:
         self.agent.ask_handlers[Ask.FETCH_CATALOGUE] = self.catalogue_sync.fetch_now
         self.witness = Witness(self.engine, settings.terminal_id)  # keeps the hub's signed daily audit anchors
         self.agent.retained_handlers[topics.hub_anchor()] = self.witness.on_anchor
+        self.agent.down_handlers[topics.Down.AUDIT] = self.witness.on_request  # the hub asks, live
         self.lookup = LookupSync(self.cases, settings.terminal_id)
         self.agent.on_online.append(self.lookup.on_online)
         self.agent.down_handlers[topics.Down.LOOKUP] = self.lookup.on_reply

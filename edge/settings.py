@@ -203,10 +203,20 @@ class EdgeSettings(TomlSettings):
         if moved:
             raise ValueError("settings moved into sections: " + "; ".join(moved))
         return data
+    audit_key_file: Path | None = Field(
+        None,
+        description="this terminal's audit signing key (Ed25519, 0600, made at provisioning by "
+        "`shegong edge keys init`; the hub registers its public half). Unset: data_dir/audit.key",
+    )
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "edge.db"
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit signing key: ``audit_key_file``, else ``data_dir/audit.key`` (outside the database)."""
+        return self.audit_key_file or self.data_dir / "audit.key"
 
     @property
     def backup_dir(self) -> Path:

@@ -20,7 +20,8 @@ import click
 from sqlalchemy import Engine, RowMapping, select
 
 from hub import settings as hub_settings
-from hub.audit.chain import Anchor, anchor, verify
+from hub.audit.chain import Anchor, anchor, bind_key_file, verify
+from hub.audit.keyed import key_path
 from hub.db.engine import open_engine
 from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.errors import HubError
@@ -62,7 +63,9 @@ def main(argv: Sequence[str]) -> int:
 
 def _on_engine(handler: Callable[[Engine, SimpleNamespace], None], **params: Any) -> int:
     """Run ``handler`` on the hub's database (brought to head first) with the command's parameters."""
-    engine = open_engine(hub_settings.load().database_url)
+    settings = hub_settings.load()
+    engine = open_engine(settings.database_url)
+    bind_key_file(engine, key_path(settings))  # entries this command appends are sealed as they are
     try:
         handler(engine, SimpleNamespace(**params))
     finally:
@@ -93,8 +96,20 @@ def migrate() -> int:
 @click.option(
     "--witnesses",
     is_flag=True,
-    help="verify: also the seals (audit key) and every daily anchor the terminals witnessed; names the days "
-    "where the chain disagrees",
+    help="verify: also the seals (audit key) and the daily anchors the terminals witnessed, asked of them "
+    "live over MQTT; names the days where the chain disagrees and the terminals that answered",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="verify --witnesses: seconds to wait for the terminals' answers",
+)
+@click.option(
+    "--stored",
+    is_flag=True,
+    help="verify --witnesses: use the anchors the terminals' nightly segments brought up, not live answers",
 )
 def audit_command(**params: Any) -> int:
     """The tamper-evident audit trail.
@@ -200,6 +215,7 @@ def _night(cmd: str, **params: Any) -> int:
 
     settings = hub_settings.load()
     engine = open_engine(settings.database_url)
+    bind_key_file(engine, key_path(settings))
     try:
         return night_cli.main(engine, settings, SimpleNamespace(cmd=cmd, **params))
     finally:
@@ -230,6 +246,11 @@ def dead_letters(**params: Any) -> int:
     "receipt_series setting): terminals of one committee then never make the same receipt number",
 )
 @click.option("--committee-name", help="register: the committee's name, as the hub's pages show it (e.g. 某某居委会)")
+@click.option(
+    "--audit-key",
+    help="register: the public half of the terminal's audit signing key (`shegong edge keys public` on it); "
+    "the hub checks the terminal's audit chain with it",
+)
 def terminal(**params: Any) -> int:
     """The terminal register: the committee each terminal serves.
 
@@ -306,6 +327,18 @@ def _dead_letters(engine: Engine, ns: SimpleNamespace) -> None:
             print(json.dumps(_jsonable(r), ensure_ascii=False))
 
 
+def _terminal_audit_key(engine: Engine, terminal: str, public_key: str) -> None:
+    import re
+
+    from hub.night.witness import register_key
+
+    if not re.fullmatch(r"[0-9a-f]{64}", public_key.strip()):
+        raise UsageError("--audit-key: 64 hex digits, as `shegong edge keys public` prints it")
+    with engine.begin() as conn:
+        register_key(conn, terminal, public_key.strip(), "provisioning", utcnow(), _actor())
+    print(f"terminal {terminal}: its audit chain is checked with key {public_key.strip()[:16]}…")
+
+
 def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     from hub.ingest import register
 
@@ -337,6 +370,8 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
             print(f"terminal {ns.terminal} was retired: the fleet dashboard assesses it again")
     series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
+    if ns.audit_key:
+        _terminal_audit_key(engine, ns.terminal, ns.audit_key)
     if ns.committee_name:
         from hub.ingest import committees
 
@@ -387,7 +422,7 @@ def _audit(engine: Engine, ns: SimpleNamespace) -> None:
     if ns.witnesses:
         from hub.night import cli as night_cli
 
-        print(night_cli.verify_keyed(engine, hub_settings.load()))
+        print(night_cli.verify_keyed(engine, hub_settings.load(), None if ns.stored else ns.timeout))
 
 
 def _password(ns: SimpleNamespace) -> str:

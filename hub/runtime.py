@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub import casekey
+from hub.audit.chain import bind_key_file
+from hub.audit.keyed import key_path
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.returncalls import RETURN_CALL_DAYS
@@ -32,6 +34,8 @@ from hub.night.hooks import attach as attach_night
 from hub.notices.gateway import HttpGateway
 from hub.notices.outbox import NoticeSender
 from hub.portal.token import TokenSeal
+from hub.night.lane import NightLane
+from hub.night.results import MissedNightWatch
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -44,6 +48,7 @@ class HubRuntime:
         case_key = casekey.load(Path(settings.case_key_file))  # first: without it no case can be opened
         self.tokens = TokenSeal(case_key)  # the portal's signed tokens, keyed from it as terminals' lookup keys are
         self.engine = open_engine(settings.database_url)
+        bind_key_file(self.engine, key_path(settings))  # every entry sealed as it is appended
         self.metrics = IngestMetrics()
         store = CatalogueStore(self.engine)
         in_force = CatalogueInForce(store, settings.in_force_check_s)
@@ -62,6 +67,9 @@ class HubRuntime:
         )
         attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
+        # The night's reconciliation reads in a lane of their own, behind the day's ingest (hub.night.lane).
+        self.night_lane = NightLane(self.engine, self.worker.client, self.worker.enqueue, lambda: self.worker.backlog)
+        self.worker.divert = self.night_lane.offer
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(
@@ -79,17 +87,20 @@ class HubRuntime:
             gateway = HttpGateway(settings.sms.url, settings.sms.token, settings.sms.timeout_s)
             self.notices = NoticeSender(self.engine, gateway, settings.sms)
             self.fleet.on_tick.append(self.notices.tick)
+        self.fleet.on_tick.append(MissedNightWatch(self.engine, settings.night_missed_after_h, settings.night_check_s))
         # Every process ingests; one of them (per database) runs the periodic work.
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
 
     def start(self) -> None:
         self.leadership.start()
+        self.night_lane.start()
         self.worker.start()
         self.fleet.start()
 
     def close(self) -> None:
         self.fleet.stop()
+        self.night_lane.stop()  # what it holds unanswered is not acknowledged: the broker gives it again
         self.worker.stop()
         self.leadership.stop()
         self.engine.dispose()

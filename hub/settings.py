@@ -243,6 +243,11 @@ class HubSettings(TomlSettings):
     night_missed_after_h: float = Field(
         36.0, gt=0, description="a registered terminal with no nightly result for this long gets a night_missed alert"
     )
+    night_check_s: float = Field(
+        300.0,
+        gt=0,
+        description="how often the running hub's fleet evaluation looks for terminals that missed their night",
+    )
     audit_key_file: str | None = Field(
         None,
         description="the hub's audit key (32 random bytes, base64, mode 0600; `shegong hub keys init` makes it "

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 __all__ = [
     "GENESIS",
@@ -28,6 +31,8 @@ __all__ = [
     "StoredEntry",
     "canonical_data",
     "entry_hash",
+    "entry_signed",
+    "signed_text",
     "link",
     "walk",
 ]
@@ -124,6 +129,26 @@ def entry_hash(prev_hash: str, at: datetime, actor: str, action: str, subject: s
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def signed_text(hash_hex: str) -> bytes:
+    """What a terminal signs for an entry: its hash (which covers the entry before it), labelled.
+
+    Each terminal signs its own entries as it appends them, with an Ed25519 key kept in a file outside its
+    database (set at provisioning); the hub keeps only the public half, so it can check a terminal's chain
+    but not write one."""
+    return b"shegong/terminal-audit/v1|" + hash_hex.encode("ascii")
+
+
+def entry_signed(public_key_hex: str, hash_hex: str, signature_hex: str | None) -> bool:
+    """Whether ``signature_hex`` is the terminal's (``public_key_hex``) signature of the entry ``hash_hex``."""
+    if not signature_hex:
+        return False
+    try:
+        VerifyKey(bytes.fromhex(public_key_hex)).verify(signed_text(hash_hex), bytes.fromhex(signature_hex))
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
 def link(head: str, entries: Iterable[Entry]) -> list[dict[str, Any]]:
     """The rows to store for ``entries`` appended after ``head``: each with its data, prev_hash and hash."""
     rows = []
@@ -145,8 +170,16 @@ def link(head: str, entries: Iterable[Entry]) -> list[dict[str, Any]]:
     return rows
 
 
-def walk(entries: Iterable[StoredEntry], anchors: Sequence[Anchor] = ()) -> tuple[int, Break | None]:
+def walk(
+    entries: Iterable[StoredEntry],
+    anchors: Sequence[Anchor] = (),
+    sealed: Callable[[Any], str | None] | None = None,
+) -> tuple[int, Break | None]:
     """Check ``entries`` (in id order, from the first) and that the chain reaches every anchor.
+
+    ``sealed``: given an entry whose hash holds, the problem with its seal (a MAC or signature made at
+    append with a key kept outside the database), or None when it holds. Recomputing every hash after an
+    edit passes the unkeyed walk; it does not make the seals hold.
 
     Returns how many entries hold and the first break, if any. ``entries`` may be a generator that
     reads the table page by page: the walk keeps nothing of entries it has passed but the anchors' ends.
@@ -163,6 +196,8 @@ def walk(entries: Iterable[StoredEntry], anchors: Sequence[Anchor] = ()) -> tupl
             return checked, Break(row.id, "an entry before it was removed or reordered")
         if row.hash != entry_hash(row.prev_hash, row.at, row.actor, row.action, row.subject, row.data):
             return checked, Break(row.id, "its content was edited")
+        if sealed is not None and (problem := sealed(row)) is not None:
+            return checked, Break(row.id, problem)
         prev = row.hash
         last_id = row.id
         checked += 1

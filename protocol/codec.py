@@ -23,7 +23,7 @@ from protocol.lookup import LookupReply, LookupRequest
 from protocol.ratings import RatingBatch
 from protocol.reconcile import NightReport, ReconcileReply, ReconcileRequest
 from protocol.state import Birth, Command, Death, HubState
-from protocol.witness import AuditSegment, HubAnchor
+from protocol.witness import AuditSegment, HubAnchor, WitnessRequest
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
 
@@ -48,6 +48,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     NightReport,
     HubAnchor,
     AuditSegment,
+    WitnessRequest,
 )
 
 Message = Annotated[
@@ -70,7 +71,8 @@ Message = Annotated[
     | ReconcileReply
     | NightReport
     | HubAnchor
-    | AuditSegment,
+    | AuditSegment
+    | WitnessRequest,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
@@ -92,6 +94,7 @@ _ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType
     ("up", topics.Up.RECONCILE): frozenset({MessageType.RECONCILE_REQUEST, MessageType.NIGHT_REPORT}),
     ("down", topics.Down.RECONCILE): frozenset({MessageType.RECONCILE_REPLY}),
     ("up", topics.Up.AUDIT): frozenset({MessageType.AUDIT_SEGMENT}),
+    ("down", topics.Down.AUDIT): frozenset({MessageType.WITNESS_REQUEST}),
 }
 
 

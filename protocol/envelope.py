@@ -60,6 +60,7 @@ class MessageType(enum.StrEnum):
     NIGHT_REPORT = "night_report"
     HUB_ANCHOR = "hub_anchor"
     AUDIT_SEGMENT = "audit_segment"
+    WITNESS_REQUEST = "witness_request"
 
 
 class DeadLetterReason(enum.StrEnum):

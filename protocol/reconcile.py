@@ -13,7 +13,11 @@ its own), each request with a fresh correlation id that its reply repeats:
    (``missing``: the terminal sends those again from its sealed copy), the events the terminal lacks
    (``events``, also applied by the terminal's nightly run), and what it holds that the terminal never
    sent (``unknown``, reported). ``held`` lists the terminal's items the hub has, so the terminal marks
-   them reconciled: only a reconciled case may ever be purged at the terminal.
+   them reconciled: only a reconciled case may ever be purged at the terminal. ``ahead`` lists the cases
+   the terminal holds newer events of than the hub (the hub restored from an older backup lost them), each
+   as the hub's line (``c:<case id>:<the hub's version>``).
+4. For those the terminal sends the events it holds past the hub's version (``events``); the hub stores
+   the ones it lacks and moves the case on to the newest, and answers with the lines it now holds.
 
 Pure: no I/O.
 """
@@ -36,6 +40,7 @@ from protocol.localtime import LOCAL_TZ
 __all__ = [
     "DAY_ZONE",
     "MAX_DAYS",
+    "MAX_EVENTS_UP",
     "MAX_ITEMS",
     "DayDigest",
     "DayItems",
@@ -56,6 +61,8 @@ __all__ = [
 DAY_ZONE = LOCAL_TZ  # the days both sides count in
 MAX_DAYS = 400
 MAX_ITEMS = 5000
+MAX_EVENTS_UP = 1000
+"""Events a terminal sends back in one request (round 3)."""
 """Lines of one message; a terminal with more to list sends several requests."""
 _LINE = r"^(c:[0-9a-f-]{36}:\d{1,9}|r:[0-9a-f-]{36})$"
 
@@ -98,6 +105,9 @@ class ReconcileRequestBody(Strict):
     last_day: date
     digests: list[DayDigest] = Field(default_factory=list, max_length=MAX_DAYS, description="round 1")
     items: list[DayItems] = Field(default_factory=list, max_length=MAX_DAYS, description="round 2: days that differ")
+    events: list[CaseEvent] = Field(
+        default_factory=list, max_length=MAX_EVENTS_UP, description="round 3: events the hub lacks (its reply's ahead)"
+    )
 
 
 class ReconcileRequest(Envelope):
@@ -122,6 +132,10 @@ class ReconcileReplyBody(Strict):
     events: list[CaseEvent] = Field(default_factory=list, description="events of cases the terminal is behind on")
     unknown: list[uuid.UUID] = Field(
         default_factory=list, description="cases the hub holds from this terminal that the terminal never listed"
+    )
+    ahead: list[str] = Field(
+        default_factory=list,
+        description="cases the terminal holds newer events of than the hub, as the hub's lines: send the events after",
     )
     audit_last_id: int = Field(
         default=0, ge=0, description="to an audit segment: the terminal's last entry the hub holds, chain unbroken"

@@ -50,6 +50,7 @@ class Down(enum.StrEnum):
     RECONCILE = "reconcile"
     CATALOGUE = "catalogue"
     LOOKUP = "lookup"
+    AUDIT = "audit"
 
 
 class TopicError(ValueError):

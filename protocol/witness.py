@@ -10,6 +10,10 @@ audit segment (its new chain entries, and the hub anchors it received) up to the
   the last entry it holds in an unbroken chain); it keeps the anchors as witnesses:
   ``shegong hub audit verify --witnesses`` names a day on which the hub's chain disagrees with what a
   terminal saw.
+- :class:`WitnessRequest`, on ``down/audit``: ``shegong hub audit verify --witnesses`` asks each terminal
+  live for the anchors it keeps; the terminal answers at once with an :class:`AuditSegment` carrying the
+  request's ``correlation_id``, its anchors and no entries (copies stored at the hub earlier could have been
+  rewritten with the rest of its database).
 
 Pure: no I/O.
 """
@@ -30,6 +34,8 @@ __all__ = [
     "AuditSegmentBody",
     "HubAnchor",
     "SegmentEntry",
+    "WitnessRequest",
+    "WitnessRequestBody",
     "anchor_text",
 ]
 
@@ -68,6 +74,9 @@ class SegmentEntry(Strict):
     data: str = Field(max_length=20_000)
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sig: str | None = Field(
+        None, pattern=r"^[0-9a-f]{128}$", description="the terminal's Ed25519 signature of hash, made at append"
+    )
 
 
 class AuditSegmentBody(Strict):
@@ -75,9 +84,22 @@ class AuditSegmentBody(Strict):
     after_id: int = Field(ge=0, description="the entries follow this one (0: the chain's start)")
     entries: list[SegmentEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
     anchors: list[AnchorBody] = Field(default_factory=list, max_length=MAX_ANCHORS)
+    public_key: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="the terminal's audit verification key (Ed25519, hex)"
+    )
 
 
 class AuditSegment(Envelope):
     message_type: ClassVar[MessageType] = MessageType.AUDIT_SEGMENT
     type: Literal[MessageType.AUDIT_SEGMENT] = MessageType.AUDIT_SEGMENT
     body: AuditSegmentBody
+
+
+class WitnessRequestBody(Strict):
+    correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="repeated in the terminal's answer")
+
+
+class WitnessRequest(Envelope):
+    message_type: ClassVar[MessageType] = MessageType.WITNESS_REQUEST
+    type: Literal[MessageType.WITNESS_REQUEST] = MessageType.WITNESS_REQUEST
+    body: WitnessRequestBody

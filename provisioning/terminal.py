@@ -10,7 +10,8 @@ what would change without changing it. In order:
 3. ``/etc/shegong/edge.toml`` (0600, the ``shegong`` user's) and the broker's CA;
 4. udev rules naming the devices by USB id, journald limits, the centre's time server, the firewall
    rules, sshd keys-only;
-5. the systemd units, installed and enabled (started only where systemd runs; else reported skipped).
+5. the systemd units, installed and enabled (started only where systemd runs; else reported skipped);
+6. the terminal's audit signing key, ``/var/lib/shegong/audit.key`` (0600), made once.
 
 sshd's new settings are checked by a second SSH connection while the first is still open: the engine
 does it after this deploy and puts the old settings back if the second connection is refused.
@@ -245,6 +246,20 @@ def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
     return wanted
 
 
+AUDIT_KEY = "/var/lib/shegong/audit.key"  # edge audit_key_file's default: data_dir/audit.key, beside the database
+
+
+@operation()
+def audit_key() -> Generator[str, None, None]:
+    """The terminal's own audit signing key (Ed25519, 0600, the ``shegong`` user's), made once with
+    ``shegong edge keys init`` and never replaced: a new key would leave every signed entry unverifiable.
+    The hub pins its public half (the first one this terminal's MQTT login presents, or one given with
+    ``shegong hub terminal register --audit-key``)."""
+    if host.get_fact(File, path=AUDIT_KEY):
+        return
+    yield (f"runuser -u shegong -- {OPT}/current/bin/shegong edge keys init")
+
+
 def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     """Add this terminal's operations for the current host (in pyinfra's host and state context)."""
     systemd = host.get_fact(Command, SYSTEMD_RUNNING) == "running"
@@ -266,6 +281,7 @@ def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     files.directory(name="/etc/shegong", path="/etc/shegong", user="root", group="shegong", mode="0750")
     wanted = tuple(managed_files(t, password))
     restart_on.append(config_files(name="configuration, units and rules", wanted=wanted))
+    audit_key(name="audit signing key")
     enabled(name="units enabled", units=ENABLED_UNITS)
 
     sshd = sshd_keys_only(name="sshd keys only", content=render.sshd_conf(t))

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, func, insert, update
 from sqlmodel import col, select
 
 from edge.store import audit
-from edge.store.models import Case, OutboxRow, RatingRow
+from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow
+from protocol.cases import CaseEvent, CaseStatus
 from protocol.ratings import Rating, RatingLevel
 from protocol.reconcile import DAY_ZONE, case_line, day_of, rating_line
 
@@ -125,6 +126,36 @@ class Ledger:
             if rows:
                 conn.execute(insert(OutboxRow), [{**r, "created_at": at, "attempts": 0} for r in rows])
                 audit.record(conn, at, "terminal", "reconcile.resent", "outbox", dict(out))
+        return out
+
+    def events_after(self, lines: Iterable[str]) -> list[CaseEvent]:
+        """The events kept here of each case in ``lines`` (``c:<case id>:<version>``) past that version."""
+        wanted: dict[str, int] = {}
+        for line in lines:
+            kind, _, rest = line.partition(":")
+            case_id, _, version = rest.partition(":")
+            if kind == "c" and version.isdigit():
+                wanted[case_id] = int(version)
+        out: list[CaseEvent] = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(wanted)):
+                rows = conn.execute(
+                    select(CaseEventRow)
+                    .where(col(CaseEventRow.case_id).in_(chunk))
+                    .order_by(col(CaseEventRow.case_id), col(CaseEventRow.version))
+                ).mappings()
+                out += [
+                    CaseEvent(
+                        event_id=r["event_id"],
+                        case_id=uuid.UUID(r["case_id"]),
+                        version=r["version"],
+                        status=CaseStatus(r["status"]),
+                        at=_aware(r["at"]),
+                        note=r["note"],
+                    )
+                    for r in rows
+                    if r["version"] > wanted[r["case_id"]]
+                ]
         return out
 
     def record(self, at: datetime, data: dict[str, int]) -> None:

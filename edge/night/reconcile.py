@@ -20,6 +20,7 @@ from edge.store.cases import CaseStore
 from protocol.envelope import utcnow
 from protocol.reconcile import (
     MAX_DAYS,
+    MAX_EVENTS_UP,
     MAX_ITEMS,
     DayDigest,
     DayItems,
@@ -48,6 +49,7 @@ class ReconcileResult:
     resent_cases: int = 0
     resent_ratings: int = 0
     events_applied: int = 0
+    events_resent: int = 0
     unknown_at_terminal: int = 0
     clock_offset_s: float = 0.0
 
@@ -59,6 +61,7 @@ class ReconcileResult:
             "resent_cases": self.resent_cases,
             "resent_ratings": self.resent_ratings,
             "events_applied": self.events_applied,
+            "events_resent": self.events_resent,
             "unknown_at_terminal": self.unknown_at_terminal,
         }
 
@@ -125,6 +128,15 @@ class Reconciliation:
         if reply.events:
             self.cases.apply_events(list(reply.events), now)
             result.events_applied += len(reply.events)
+        if reply.ahead:  # the hub lost events it had sent here (restored from an older backup): send them back
+            events = self.ledger.events_after(reply.ahead)
+            for i in range(0, len(events), MAX_EVENTS_UP):
+                part = events[i : i + MAX_EVENTS_UP]
+                body = ReconcileRequestBody(first_day=batch[0].day, last_day=batch[-1].day, events=part)
+                back, _ = self._ask(link, body)
+                result.confirmed += self.ledger.confirm(back.held, now)
+                result.events_resent += len(part)
+            log.warning("the hub lacked %d event(s) of %d case(s): sent back", len(events), len(reply.ahead))
         result.unknown_at_terminal += len(reply.unknown)
         if reply.unknown:
             log.warning("the hub holds %d case(s) from this terminal that it never listed", len(reply.unknown))

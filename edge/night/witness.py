@@ -20,11 +20,12 @@ from sqlmodel import col, select
 
 from edge.errors import EdgeError
 from edge.night.link import AgentLink
+from edge.store import audit
 from edge.store.db import read_counter
 from edge.store.models import AuditEntryRow, HubAnchorRow
 from protocol import topics
 from protocol.codec import decode
-from protocol.envelope import ProtocolError, utcnow
+from protocol.envelope import Envelope, ProtocolError, utcnow
 from protocol.witness import (
     MAX_ANCHORS,
     MAX_ENTRIES,
@@ -33,6 +34,7 @@ from protocol.witness import (
     AuditSegmentBody,
     HubAnchor,
     SegmentEntry,
+    WitnessRequest,
 )
 
 __all__ = ["Witness"]
@@ -62,6 +64,24 @@ class Witness:
             return []
         self.keep(message.body)
         return []
+
+    def on_request(self, message: Envelope) -> list[tuple[str, bytes]]:
+        """The hub asks for the anchors kept here (``shegong hub audit verify --witnesses``): answer at once
+        with an audit segment of no entries, carrying them and the request's correlation id."""
+        if not isinstance(message, WitnessRequest):
+            return []
+        with self._engine.connect() as conn:
+            after = read_counter(conn, _SENT)
+            key = audit.key_of(conn)
+        body = AuditSegmentBody(
+            correlation_id=message.body.correlation_id,
+            after_id=after,
+            anchors=self.anchors(),
+            public_key=None if key is None else key.public_hex,
+        )
+        answer = AuditSegment(terminal=self._terminal, sent_at=utcnow(), body=body)
+        log.info("the hub asked for the anchors witnessed here: %d sent", len(body.anchors))
+        return [(topics.up(self._terminal, topics.Up.AUDIT), answer.encode())]
 
     def keep(self, a: AnchorBody, at: datetime | None = None) -> bool:
         """Keep ``a`` unless an anchor of its day is held; True when it was new."""
@@ -126,10 +146,17 @@ class Witness:
                         data=r["data"],
                         prev_hash=r["prev_hash"],
                         hash=r["hash"],
+                        sig=r["sig"],
                     )
                     for r in rows
                 ]
-            body = AuditSegmentBody(after_id=after, entries=entries, anchors=anchors if rounds == 0 else [])
+                key = audit.key_of(conn)
+            body = AuditSegmentBody(
+                after_id=after,
+                entries=entries,
+                anchors=anchors if rounds == 0 else [],
+                public_key=None if key is None else key.public_hex,
+            )
             message = AuditSegment(terminal=self._terminal, sent_at=clock_now, body=body)
             reply, _ = link.ask(message, body.correlation_id, topics.Up.AUDIT)
             rounds += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -24,7 +25,8 @@ __all__ = [
     "read_counter",
 ]
 
-HEAD = "e0015"
+HEAD = "e0016"
+log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -48,6 +50,14 @@ def open_engine(settings: EdgeSettings) -> Engine:
     )
     if current_revision(engine) != HEAD:
         migrate(engine)
+    from edge.store import audit  # here: audit's module imports the models, which need no engine
+    from edge.store.auditkey import TerminalAuditKey
+
+    key = TerminalAuditKey.load_or_init(settings.audit_key_path)
+    audit.bind_key(engine, key)
+    with engine.begin() as conn:
+        if audit.seal(conn, key):
+            log.info("signed the audit entries made before signing at append")
     return engine
 
 

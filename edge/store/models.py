@@ -177,6 +177,11 @@ class AuditEntryRow(EdgeModel, table=True):
     data: str
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    sig: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Ed25519 signature of ``hash`` with this terminal's audit key, made at append (e0016)",
+    )
 
 
 class AuditAnchorRow(EdgeModel, table=True):

@@ -9,27 +9,72 @@ the anchor (``audit_anchor``: entry count, last id, head hash) in the same trans
 checks the chain against it. An anchor copied off the machine (``shegong hub audit anchor``) and given
 back to :func:`verify` also catches someone who rewrote both.
 
+Each entry is also sealed as it is appended, ``mac = HMAC(audit key, hash)`` with the key file bound to
+the engine (:func:`bind_key_file`; :mod:`hub.audit.keyed`): an edit made between the append and the night,
+its hash and every later one recomputed, fails the seals (``shegong hub audit verify --witnesses``). The
+night still seals entries a process without the key appended.
+
 Hashing and the walk live in :mod:`protocol.auditchain`, shared with the terminals' own chains; this
 module stores and reads the hub's.
 """
 
 from __future__ import annotations
 
+import hmac
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
 
+from hub.audit.keyed import AuditKey
 from hub.db.models import AuditAnchorRow, AuditEntry, table
 from protocol.auditchain import GENESIS, Anchor, Break, Entry, entry_hash, link, walk
 
-__all__ = ["GENESIS", "Anchor", "AuditRecord", "Break", "anchor", "append", "entry_hash", "verify"]
+__all__ = [
+    "GENESIS",
+    "Anchor",
+    "AuditRecord",
+    "Break",
+    "anchor",
+    "append",
+    "bind_key_file",
+    "entry_hash",
+    "verify",
+]
 
 _audit = table(AuditEntry)
 _anchor = table(AuditAnchorRow)
 _LOCK_KEY = 730_001  # PostgreSQL advisory lock serialising appends across ingest workers
+
+
+class _KeyFile:
+    """The audit key file bound to an engine: read once it exists (``hub keys init`` may come later)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.key: AuditKey | None = None
+
+    def get(self) -> AuditKey | None:
+        if self.key is None and self.path.exists():
+            self.key = AuditKey.load(self.path)
+        return self.key
+
+
+_KEYS: weakref.WeakKeyDictionary[Engine, _KeyFile] = weakref.WeakKeyDictionary()
+
+
+def bind_key_file(engine: Engine, path: Path) -> None:
+    """Seal every entry appended through ``engine`` with the audit key in ``path`` (once the file exists)."""
+    _KEYS[engine] = _KeyFile(path)
+
+
+def _key(conn: Connection) -> AuditKey | None:
+    bound = _KEYS.get(conn.engine)
+    return None if bound is None else bound.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +93,10 @@ def append(conn: Connection, records: list[AuditRecord]) -> str:
     head = conn.execute(select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)).scalar() or GENESIS
     rows = link(head, (Entry(r.at, r.actor, r.action, r.subject, r.data) for r in records))
     if rows:
+        key = _key(conn)
+        if key is not None:  # sealed now, not at night: an edit before the night is caught too
+            for row in rows:
+                row["mac"] = key.mac(row["hash"])
         head = rows[-1]["hash"]
         conn.execute(insert(_audit), rows)
         # Appends are serialised (the advisory lock above; SQLite's one writer), so the newest id is ours.
@@ -73,13 +122,29 @@ def anchor(conn: Connection) -> Anchor:
 def verify(conn: Connection, batch: int = 5000, expected: Anchor | None = None) -> tuple[int, Break | None]:
     """Walk the chain in id order; return how many entries were checked and the first break, if any.
 
+    When the engine has the audit key file (:func:`bind_key_file`), every entry's seal must hold too.
     After the walk the chain must reach the stored anchor (and ``expected``, an anchor kept elsewhere):
     an entry past which the chain stops short is reported as a truncated tail.
     """
     anchors = [anchor(conn)]  # read first: appends racing the walk only add entries after it
     if expected is not None:
         anchors.append(expected)
-    return walk(_entries(conn, batch), anchors)
+    key = _key(conn)
+    return walk(_entries(conn, batch), anchors, None if key is None else _sealed_by(key))
+
+
+def _sealed_by(key: AuditKey) -> Any:
+    def problem(row: Any) -> str | None:
+        if row.mac is None:
+            return (
+                "it is not sealed: its seal was removed, or it was appended without the audit key file "
+                "(the night seals those)"
+            )
+        if not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
+            return "its MAC does not hold: rewritten without the audit key"
+        return None
+
+    return problem
 
 
 def _entries(conn: Connection, batch: int) -> Iterator[Row[Any]]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
-from sqlalchemy import Connection, Row, bindparam, func, update
+from sqlalchemy import Connection, Row, bindparam, update
 from sqlmodel import col, select
 
 from hub.db.models import AuditEntry
@@ -118,50 +118,58 @@ class SealBreak:
     problem: str
 
 
-def seal(conn: Connection, key: AuditKey, batch: int = 5000) -> tuple[int, SealBreak | None]:
-    """MAC every entry not sealed yet, in id order, after checking it follows the one before (its hash
-    recomputed, its predecessor sealed with this key). Returns (entries sealed, the first break found)."""
-    last = conn.execute(
-        select(AuditEntry.id, AuditEntry.hash, AuditEntry.mac)
-        .where(col(AuditEntry.mac).is_not(None))
-        .order_by(col(AuditEntry.id).desc())
-        .limit(1)
-    ).first()
-    prev_id, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-    if last is not None and not hmac.compare_digest(str(last[2]), key.mac(prev)):
-        return 0, SealBreak(prev_id, "the newest sealed entry does not carry this key's MAC")
+def seal(conn: Connection, key: AuditKey, batch: int = 5000, after_id: int = 0) -> tuple[int, SealBreak | None]:
+    """MAC every entry without a seal after ``after_id`` (the last entry a signed daily anchor covers: the
+    night before sealed every entry up to it), in id order, after checking it follows the one before (its
+    hash recomputed; a sealed one's MAC checked). Entries are sealed as they are appended; those left are
+    what a process without the key file appended (or entries whose seals someone removed: the count is in
+    the night's summary, and ``audit verify`` run before the night names them). Returns (entries sealed,
+    the first break found)."""
+    prev = GENESIS
+    if after_id:
+        last = conn.execute(select(AuditEntry.hash, AuditEntry.mac).where(AuditEntry.id == after_id)).first()
+        if last is None or last[1] is None or not hmac.compare_digest(str(last[1]), key.mac(str(last[0]))):
+            return 0, SealBreak(
+                after_id, "the entry the last signed anchor ends at is gone or not sealed with this key"
+            )
+        prev = str(last[0])
     sealed = 0
     stmt = update(AuditEntry).where(col(AuditEntry.id) == bindparam("b_id")).values(mac=bindparam("b_mac"))
-    for row in _after(conn, prev_id, batch):
+    for row in _after(conn, after_id, batch):
         if row.prev_hash != prev or row.hash != entry_hash(
             row.prev_hash, row.at, row.actor, row.action, row.subject, row.data
         ):
-            return sealed, SealBreak(int(row.id), "an unsealed entry does not follow the chain: not sealed")
-        conn.execute(stmt, {"b_id": row.id, "b_mac": key.mac(row.hash)})
+            return sealed, SealBreak(int(row.id), "an entry does not follow the chain: nothing from it on is sealed")
+        if row.mac is None:
+            conn.execute(stmt, {"b_id": row.id, "b_mac": key.mac(row.hash)})
+            sealed += 1
+        elif not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
+            return sealed, SealBreak(int(row.id), "its MAC does not hold: rewritten without the audit key")
         prev = row.hash
-        sealed += 1
     return sealed, None
 
 
 def verify_macs(
     conn: Connection, key: AuditKey, sealed_through: int = 0, batch: int = 5000
-) -> tuple[int, int, SealBreak | None]:
-    """Check every entry's MAC; entries after the last sealed one, and after ``sealed_through`` (the last
-    entry a signed daily anchor covers: every night seals up to it), may be unsealed — made since the last
-    night. Returns (sealed entries that hold, unsealed at the tail, the first break)."""
-    last_sealed = conn.execute(select(func.max(AuditEntry.id)).where(col(AuditEntry.mac).is_not(None))).scalar() or 0
-    last_sealed = max(int(last_sealed), sealed_through + 1)
-    good = unsealed = 0
+) -> tuple[int, SealBreak | None]:
+    """Check every entry's MAC. Entries are sealed as they are appended (:mod:`hub.audit.chain`), so an
+    entry without a seal is a break: its seal was removed, or a process without the key file appended it
+    (the night seals those; until then this says so). ``sealed_through`` is kept for callers; every entry
+    up to it must be sealed in any case. Returns (sealed entries that hold, the first break)."""
+    good = 0
     for row in _after(conn, 0, batch):
         if row.mac is None:
-            if row.id < last_sealed:
-                return good, unsealed, SealBreak(int(row.id), "its seal was removed")
-            unsealed += 1
-            continue
+            problem = (
+                "its seal was removed"
+                if row.id <= sealed_through
+                else "it is not sealed: its seal was removed, or it was appended without the audit key file "
+                "(the night seals those)"
+            )
+            return good, SealBreak(int(row.id), problem)
         if not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
-            return good, unsealed, SealBreak(int(row.id), "its MAC does not hold: rewritten without the audit key")
+            return good, SealBreak(int(row.id), "its MAC does not hold: rewritten without the audit key")
         good += 1
-    return good, unsealed, None
+    return good, None
 
 
 def _after(conn: Connection, after_id: int, batch: int) -> Iterator[Row[Any]]:

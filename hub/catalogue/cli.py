@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from hub import settings as hub_settings
+from hub.audit.chain import bind_key_file
+from hub.audit.keyed import key_path
 from hub.catalogue.announce import announce_once
 from hub.catalogue.store import CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
@@ -39,6 +41,7 @@ def _with_store(handler: Callable[[hub_settings.HubSettings, CatalogueStore], No
     """Run ``handler`` on the catalogue store of the hub's database."""
     settings = hub_settings.load()
     engine = open_engine(settings.database_url)
+    bind_key_file(engine, key_path(settings))  # its audit entries sealed as they are appended
     try:
         store = CatalogueStore(engine)
         store.bootstrap()

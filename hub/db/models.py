@@ -534,6 +534,23 @@ class TerminalAuditSegmentRow(HubModel, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     received_at: datetime = Field(sa_column=_ts())
+    sig: str | None = Field(
+        default=None, max_length=128, description="the terminal's Ed25519 signature of ``hash`` (h0021)"
+    )
+
+
+class TerminalAuditKeyRow(HubModel, table=True):
+    """The public half of a terminal's audit signing key (h0021): the hub checks the terminal's
+    chain with it and, holding no private half, cannot write entries in the terminal's name. Registered at
+    provisioning (``shegong hub terminal register … --audit-key``) or, failing that, the first key the
+    terminal's own MQTT login presented (``how``: provisioning or first-use); never replaced silently."""
+
+    __tablename__ = "terminal_audit_keys"
+
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    public_key: str = Field(max_length=64)
+    how: str = Field(max_length=16)
+    registered_at: datetime = Field(sa_column=_ts())
 
 
 _work_cols = table(CaseWorkRow).c

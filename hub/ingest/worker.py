@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import paho.mqtt.client as mqtt
@@ -63,6 +64,9 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._storage_pause = 0.0  # the last pause while the database did not answer; 0 once it does
         self.connected = threading.Event()
+        #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
+        self.divert: Callable[[mqtt.MQTTMessage], bool] | None = None
+        self._taken = 0  # messages of the group being committed now
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"shegong-{settings.instance}",
@@ -146,10 +150,20 @@ class IngestWorker:
         log.warning("hub lost the broker: %s; paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        # Blocks when full: TCP pushes back on the broker, nothing is dropped. The lane is the sending
-        # terminal's (the broker's ACL lets a terminal write only under its own id).
+        if self.divert is not None and self.divert(msg):
+            return
+        self.enqueue(msg)
+
+    def enqueue(self, msg: mqtt.MQTTMessage) -> None:
+        """Into ingest's queue. Blocks when full: TCP pushes back on the broker, nothing is dropped. The lane
+        is the sending terminal's (the broker's ACL lets a terminal write only under its own id)."""
         self._queue.put(topics.sender(msg.topic) or "", msg)
         self.handler.metrics.queue.set(self._queue.qsize())
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet committed (queued, or in the group being committed)."""
+        return self._queue.qsize() + self._taken
 
     def _work(self) -> None:
         """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their
@@ -174,7 +188,9 @@ class IngestWorker:
                 )
                 for m in group
             ]
+            self._taken = len(items)
             self._ingest(items)
+            self._taken = 0
             self.handler.metrics.queue.set(self._queue.qsize())
 
     def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from hub.audit.chain import anchor as stored_anchor
@@ -33,7 +33,8 @@ class ChainBroken(HubError):
 def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]:
     """Seal the new entries and sign today's anchor (replacing an earlier one of the same day)."""
     with engine.begin() as conn:
-        sealed, broken = seal(conn, key)
+        through = conn.execute(select(func.max(AuditDayAnchorRow.last_id))).scalar() or 0
+        sealed, broken = seal(conn, key, after_id=int(through))
         if broken is not None:
             raise ChainBroken(f"audit entry {broken.entry_id}: {broken.problem}")
         a = stored_anchor(conn)
@@ -53,6 +54,8 @@ def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]
             .values(**values)
             .on_conflict_do_update(index_elements=["day"], set_={k: v for k, v in values.items() if k != "day"})
         )
+    if sealed:
+        log.warning("%d audit entries had no seal (appended without the key file, or seals removed): sealed", sealed)
     return {"sealed": sealed, "entries": a.entries}
 
 

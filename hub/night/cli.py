@@ -9,10 +9,11 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from hub.audit.keyed import AuditKey, key_path, verify_macs
-from hub.db.models import AuditDayAnchorRow
+from hub.db.models import AuditDayAnchorRow, TerminalRegisterRow
 from hub.errors import HubError
+from hub.night.probe import ask_witnesses
 from hub.night.steps import backups, run_night
-from hub.night.witness import verify_witnesses
+from hub.night.witness import Disagreement, check_anchor, verify_witnesses
 from hub.settings import HubSettings
 from protocol.envelope import utcnow
 
@@ -37,16 +38,41 @@ def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
     return 0
 
 
-def verify_keyed(engine: Engine, settings: HubSettings) -> str:
-    """The seals, then the witnesses: a message when they hold; :class:`AuditDisagrees` naming the days."""
+def verify_keyed(engine: Engine, settings: HubSettings, live_timeout_s: float | None = None) -> str:
+    """The seals, then the witnesses: a message when they hold; :class:`AuditDisagrees` naming the days.
+
+    ``live_timeout_s``: ask every registered terminal live for the anchors it keeps (over MQTT, waiting
+    that long) instead of reading the copies their segments brought up earlier, which live in the database
+    under test. The message (or the error) says which terminals answered and which stayed silent."""
     key = AuditKey.load(key_path(settings))
     with engine.connect() as conn:
         through = conn.execute(select(func.max(AuditDayAnchorRow.last_id))).scalar() or 0
-        good, unsealed, broken = verify_macs(conn, key, sealed_through=int(through))
+        good, broken = verify_macs(conn, key, sealed_through=int(through))
         if broken is not None:
             raise AuditDisagrees(f"audit entry {broken.entry_id}: {broken.problem}")
-        checked, disagreements = verify_witnesses(conn, key)
+        if live_timeout_s is None:
+            checked, disagreements = verify_witnesses(conn, key)
+            heard = ""
+        else:
+            terminals = sorted(conn.execute(select(TerminalRegisterRow.terminal_id)).scalars())
+    if live_timeout_s is not None:
+        answers = ask_witnesses(settings, terminals, live_timeout_s)
+        heard = f"; asked {len(terminals)} terminal(s): answered {', '.join(sorted(answers.anchors)) or 'none'}" + (
+            f", silent after {live_timeout_s:g} s: {', '.join(answers.silent)}" if answers.silent else ""
+        )
+        if terminals and not answers.anchors:
+            raise AuditDisagrees(f"no terminal answered: the witnesses could not be asked{heard}")
+        checked, disagreements = 0, []
+        with engine.connect() as conn:
+            for terminal, anchors in sorted(answers.anchors.items()):
+                for a in anchors:
+                    checked += 1
+                    if (problem := check_anchor(conn, key, a)) is not None:
+                        disagreements.append(Disagreement(a.day, terminal, problem))
     if disagreements:
-        days = "; ".join(f"{d.day} (terminal {d.terminal}: {d.problem})" for d in disagreements)
-        raise AuditDisagrees(f"the hub's audit chain disagrees with its witnesses on: {days}")
-    return f"seals hold on {good} entries ({unsealed} since the last night); {checked} witnessed anchors agree"
+        days = sorted({d.day for d in disagreements})
+        detail = "; ".join(f"{d.day} (terminal {d.terminal}: {d.problem})" for d in disagreements)
+        raise AuditDisagrees(
+            f"the hub's audit chain disagrees with its witnesses on {', '.join(map(str, days))}: {detail}{heard}"
+        )
+    return f"seals hold on all {good} entries; {checked} witnessed anchors agree{heard}"

@@ -4,7 +4,10 @@ answering each :class:`ReconcileRequest` from what the hub holds *from that term
 Round 1 (digests): the days that agree and the days that differ, over every day from the request's first
 to its last — a day the hub has cases of and the terminal listed nothing for differs too. Round 2 (items):
 what the hub holds of those lines, what it lacks (the terminal sends it again), the events of the cases the
-terminal is behind on, and what it holds that the terminal never listed (reported, and logged by count).
+terminal is behind on, what it holds that the terminal never listed (reported, and logged by count), and
+the cases the terminal is *ahead* on (the hub restored from an older backup lost events it had made and
+delivered). Round 3: the terminal sends those events back; the hub stores the ones it lacks (as already
+delivered: the terminal has them) and moves each case on to the newest version, audited.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Connection, and_, or_
+from sqlalchemy import Connection, and_, insert, or_, update
 from sqlmodel import col, select
 
+from hub.audit.chain import AuditRecord, append
 from hub.cases.delivery import stored_events
 from hub.db.models import CaseEventRow, CaseRow, RatingRow
 from protocol import topics
@@ -59,7 +63,9 @@ class Reconciler:
                 correlation_id=body.correlation_id, status=ReconcileStatus.ERROR, error="impossible window"
             )
             return [(topic, ReconcileReply(terminal=terminal, body=reply).encode())]
-        if body.items:
+        if body.events:
+            reply = _restore(conn, terminal, body.correlation_id, list(body.events), at)
+        elif body.items:
             days = [d.day for d in body.items]
             held = _lines(conn, terminal, min(days), max(days))
             reply = _details(conn, body.correlation_id, body.items, held)
@@ -93,6 +99,7 @@ def _details(
     kept: list[str] = []
     missing: list[uuid.UUID] = []
     behind: dict[str, int] = {}
+    ahead: list[str] = []
     listed: set[str] = set()
     for entry in items:
         mine = held.get(entry.day, {})
@@ -107,10 +114,84 @@ def _details(
             kept.append(line)
             if kind == "c" and int(ours.rsplit(":", 1)[1]) > int(version):
                 behind[item_id] = int(version)
-    unknown = [uuid.UUID(i) for day in held.values() for i in day if i not in listed]
+            elif kind == "c" and int(ours.rsplit(":", 1)[1]) < int(version):
+                ahead.append(ours)
+    # Only the days the terminal listed: the span between them holds days it did not send (they agreed).
+    asked = {entry.day for entry in items}
+    unknown = [uuid.UUID(i) for day, ids in held.items() if day in asked for i in ids if i not in listed]
     return ReconcileReplyBody(
-        correlation_id=correlation_id, held=kept, missing=missing, events=_events(conn, behind), unknown=unknown
+        correlation_id=correlation_id,
+        held=kept,
+        missing=missing,
+        events=_events(conn, behind),
+        unknown=unknown,
+        ahead=ahead,
     )
+
+
+def _restore(
+    conn: Connection, terminal: str, correlation_id: uuid.UUID, events: list[CaseEvent], at: datetime
+) -> ReconcileReplyBody:
+    """Round 3: store the events of ``terminal``'s cases the hub lacks and move each case on to its newest.
+
+    Only cases of that terminal, only versions the hub does not hold (a version made here since the restore
+    wins: it is the hub's own history). Restored events count as delivered — the terminal sent them."""
+    ids = sorted({str(e.case_id) for e in events})
+    cases = {
+        r.case_id: r
+        for r in conn.execute(
+            select(CaseRow.case_id, CaseRow.version, CaseRow.department).where(
+                col(CaseRow.case_id).in_(ids), CaseRow.terminal_id == terminal
+            )
+        )
+    }
+    held_versions = {
+        (c, v)
+        for c, v in conn.execute(
+            select(CaseEventRow.case_id, CaseEventRow.version).where(col(CaseEventRow.case_id).in_(list(cases)))
+        )
+    }
+    restored = 0
+    newest: dict[str, CaseEvent] = {}
+    for e in sorted(events, key=lambda e: (str(e.case_id), e.version)):
+        case_id = str(e.case_id)
+        case = cases.get(case_id)
+        if case is None or (case_id, e.version) in held_versions:
+            continue
+        conn.execute(
+            insert(CaseEventRow).values(
+                case_id=case_id,
+                terminal_id=terminal,
+                version=e.version,
+                status=e.status.value,
+                at=e.at,
+                actor="reconcile:terminal-copy",
+                note=e.note,
+                department=case.department or "",
+                published_at=at,
+            )
+        )
+        held_versions.add((case_id, e.version))
+        restored += 1
+        if e.version > max(case.version, newest[case_id].version if case_id in newest else 0):
+            newest[case_id] = e
+    for case_id, e in newest.items():
+        conn.execute(
+            update(CaseRow)
+            .where(col(CaseRow.case_id) == case_id, col(CaseRow.version) < e.version)
+            .values(version=e.version, status=e.status.value, updated_at=at)
+        )
+    if restored:
+        log.warning("reconciliation with %s: %d event(s) the hub had lost restored from its copy", terminal, restored)
+        append(
+            conn,
+            [AuditRecord(at, "hub", "reconcile.events_restored", terminal, {"events": restored, "cases": len(newest)})],
+        )
+    lines = [
+        case_line(c, v)
+        for c, v in conn.execute(select(CaseRow.case_id, CaseRow.version).where(col(CaseRow.case_id).in_(list(cases))))
+    ]
+    return ReconcileReplyBody(correlation_id=correlation_id, held=lines)
 
 
 def _events(conn: Connection, behind: dict[str, int]) -> list[CaseEvent]:

@@ -1,9 +1,12 @@
 """Terminals' nightly results: stored as they report them (``night_report`` on ``up/reconcile``), shown on
-each terminal's fleet page, and watched by the hub's own night for a terminal that missed its night."""
+each terminal's fleet page, and watched for a terminal that missed its night: by the fleet evaluator's
+periodic round in the running hub (:class:`MissedNightWatch`), and by the hub's own night."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,10 +16,10 @@ from sqlmodel import col, select
 
 from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow
 from kernel.db import upsert_insert
-from protocol.envelope import Envelope
+from protocol.envelope import Envelope, utcnow
 from protocol.reconcile import NightReport
 
-__all__ = ["NIGHT_MISSED", "latest", "missed_nights", "on_report"]
+__all__ = ["NIGHT_MISSED", "MissedNightWatch", "latest", "missed_nights", "on_report"]
 
 Outgoing = tuple[str, bytes]
 NIGHT_MISSED = "night_missed"
@@ -59,6 +62,29 @@ def latest(engine: Engine, terminal: str) -> dict[str, Any] | None:
         "ok": bool(row["ok"]),
         "steps": json.loads(row["steps"]),
     }
+
+
+class MissedNightWatch:
+    """A job of the fleet evaluator's round (leading process only): every ``every_s`` seconds, raise or clear
+    the ``night_missed`` alerts (:func:`missed_nights`). A hub whose own night does not run — its timer
+    broken, the night failing before its step — still tells of terminals that missed theirs."""
+
+    __name__ = "missed-night watch"
+
+    def __init__(
+        self, engine: Engine, allowed_h: float, every_s: float, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.engine = engine
+        self.allowed_h = allowed_h
+        self.every_s = every_s
+        self.clock = clock
+        self._last = float("-inf")
+
+    def __call__(self) -> tuple[int, int]:
+        if time.monotonic() - self._last < self.every_s:
+            return 0, 0
+        self._last = time.monotonic()
+        return missed_nights(self.engine, self.clock(), self.allowed_h)
 
 
 def missed_nights(engine: Engine, now: datetime, allowed_h: float) -> tuple[int, int]:

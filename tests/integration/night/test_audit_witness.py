@@ -19,12 +19,12 @@ from sqlmodel import select
 
 from edge.night.steps import run_night as edge_night
 from edge.store.cases import NewCase
-from hub.audit.chain import verify
+from hub.audit.chain import _entries, anchor, verify
 from hub.audit.keyed import AuditKey, key_path
 from hub.db.models import AuditDayAnchorRow, AuditEntry
 from hub.night.cli import AuditDisagrees, verify_keyed
 from hub.night.steps import run_night as hub_night
-from protocol.auditchain import GENESIS, entry_hash
+from protocol.auditchain import GENESIS, entry_hash, walk
 from protocol.envelope import utcnow
 from protocol.reconcile import day_of
 from protocol.witness import anchor_text
@@ -68,11 +68,13 @@ def _rewrite(engine, key: AuditKey | None) -> None:
 def night_hub(hub_factory, tmp_path: Path):
     hub = hub_factory(backup_dir=str(tmp_path / "backups"), archive_dir=str(tmp_path / "archive"))
     AuditKey.init(key_path(hub.settings))  # as `shegong hub keys init` makes it, beside the case key
+    with hub.engine.connect() as conn:
+        hub.before_key = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit")).scalar()
     return hub
 
 
 def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_witness(
-    night_hub, edge_factory, monkeypatch, capsys
+    night_hub, edge_factory, broker, monkeypatch, capsys
 ):
     hub = night_hub
     edge = edge_factory()
@@ -81,9 +83,17 @@ def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_wit
         edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n)))
     wait_for(lambda: edge.outbox.stats().depth == 0, what="cases acked")
 
+    # Entries the hub appended since the key file exists were sealed as they were appended; the night
+    # seals only those from before it, and those the test's own engine (no key file) wrote.
+    with hub.engine.connect() as conn:
+        unsealed = conn.execute(text("SELECT id, actor FROM audit WHERE mac IS NULL")).all()
+        sealed_at_append = conn.execute(text("SELECT count(*) FROM audit WHERE mac IS NOT NULL")).scalar()
+    assert sealed_at_append >= 1 and all(i <= hub.before_key or actor == "test" for i, actor in unsealed)
     night = hub_night(hub.engine, hub.settings, utcnow())
     assert night.ok, night.as_json()
-    assert {s.name: s.counts for s in night.steps}["anchor"]["sealed"] >= 1
+    assert {s.name: s.counts for s in night.steps}["anchor"]["sealed"] == len(unsealed)
+    with hub.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit WHERE mac IS NULL")).scalar() == 0
     wait_for(lambda: edge.witness.anchors(), what="the hub's signed anchor kept at the terminal")
     terminal_night = edge_night(edge)
     assert terminal_night.ok, terminal_night.as_json()
@@ -93,7 +103,8 @@ def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_wit
     # Without the key file: every hash recomputed passes the plain walk, but not the seals.
     _rewrite(hub.engine, key=None)
     with hub.engine.connect() as conn:
-        assert verify(conn)[1] is None, "the plain chain walk is fooled by a rewrite"
+        assert walk(_entries(conn, 5000), [anchor(conn)])[1] is None, "the unkeyed chain walk is fooled"
+        assert "not sealed" in str(verify(conn)[1]), "the walk with the hub's key file is not"
     with pytest.raises(AuditDisagrees, match="seal was removed"):
         verify_keyed(hub.engine, hub.settings)
 
@@ -103,10 +114,12 @@ def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_wit
     with pytest.raises(AuditDisagrees, match=today):
         verify_keyed(hub.engine, hub.settings)
     monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub.settings.database_url)
-    capsys.readouterr()
-    assert cli.main(["hub", "audit", "verify", "--witnesses"]) == 2
-    err = capsys.readouterr().err
-    assert today in err and "terminal T1" in err
+    monkeypatch.setenv("SHEGONG_HUB_BROKER_PORT", str(broker.port))
+    for how in (["--stored"], ["--timeout", "10"]):  # the copies stored at the hub, and the terminal asked live
+        capsys.readouterr()
+        assert cli.main(["hub", "audit", "verify", "--witnesses", *how]) == 2
+        err = capsys.readouterr().err
+        assert today in err and "terminal T1" in err
 
 
 def test_a_terminal_audit_segment_that_does_not_follow_is_not_stored(night_hub, edge_factory):

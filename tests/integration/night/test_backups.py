@@ -12,13 +12,17 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from edge.night.backup import BackupBroken, Backups
 from edge.night.steps import run_night as edge_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store.cases import NewCase
+from hub.cases.states import Action
 from hub.night.steps import backups as hub_backups
+from hub.people.roles import Principal, Role
+from hub.web.services import Services
 from protocol.envelope import utcnow
 from shegong import cli
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
@@ -87,3 +91,49 @@ def test_edge_nightly_prints_one_entry_per_step_and_fails_without_a_hub(tmp_path
     assert steps["backup"]["ok"] and steps["retention"]["ok"] and steps["catalogue"]["ok"]
     assert not steps["reconcile"]["ok"] and "did not answer" in steps["reconcile"]["error"]
     assert summary["ok"] is False and all(isinstance(s["seconds"], float | int) for s in summary["steps"])
+
+
+CLERK = Principal(
+    user_id=1, username="clerk", display_name="李经办", role=Role.CLERK, departments=frozenset({"minzheng"})
+)
+
+
+def test_events_the_restored_hub_lost_come_back_from_the_terminal(hub_factory, edge_factory, tmp_path: Path):
+    """The hub restored from an older backup lost events it had made and sent: the terminal holds a case at
+    version 3, the hub at 1. The night's reconciliation finds the terminal ahead; the terminal sends the
+    events back; the hub stores them and moves the case on; the next night agrees."""
+    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
+    edge = edge_factory()
+    edge.start_sync()
+    case_id = str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1))).case_id)
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked")
+    hub_backups(hub.settings).take(utcnow())
+    workflow = Services.from_runtime(hub).workflow
+    workflow.act(CLERK, case_id, Action.ACCEPT, 1)
+    workflow.act(CLERK, case_id, Action.REVIEW, 2)
+    wait_for(lambda: edge.cases.get(case_id)["version"] == 3, what="both events at the terminal")
+
+    hub.close()
+    backups = hub_backups(hub.settings)
+    backups.restore(backups.kept()[-1])
+    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
+    assert hub_count(hub.engine, "SELECT max(version) FROM case_events") == 1, "the restore took the hub back"
+
+    night = edge_night(edge)
+    assert night.ok, night.as_json()
+    rec = {s.name: s.counts for s in night.steps}["reconcile"]
+    assert rec["days_differ"] == 1 and rec["events_resent"] == 2
+    with hub.engine.connect() as conn:
+        assert conn.execute(text("SELECT version, status FROM cases")).one() == (3, "under_review")
+        versions = conn.execute(text("SELECT version FROM case_events ORDER BY version")).scalars().all()
+        assert versions == [1, 2, 3]
+        restored_unpublished = "SELECT count(*) FROM case_events WHERE version > 1 AND published_at IS NULL"
+        assert conn.execute(text(restored_unpublished)).scalar() == 0, "the terminal has them: not sent again"
+        restored = conn.execute(text("SELECT data FROM audit WHERE action = 'reconcile.events_restored'")).scalars()
+        assert [json.loads(d) for d in restored] == [{"events": 2, "cases": 1}]
+    assert edge.cases.get(case_id)["version"] == 3, "the terminal kept its own"
+
+    again = edge_night(edge)
+    assert again.ok, again.as_json()
+    rec = {s.name: s.counts for s in again.steps}["reconcile"]
+    assert rec["days_differ"] == 0 and rec["events_resent"] == 0

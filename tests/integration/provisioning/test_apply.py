@@ -55,6 +55,8 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
         assert sshd.run("/opt/shegong/current/bin/shegong --help").returncode == 0
         mode = sshd.run("stat -c '%a %U %G' /etc/shegong/edge.toml /var/lib/shegong").stdout.split("\n")
         assert mode[:2] == ["600 shegong shegong", "700 shegong shegong"]
+        key = sshd.run("stat -c '%a %U' /var/lib/shegong/audit.key && wc -c < /var/lib/shegong/audit.key")
+        assert key.stdout.split() == ["600", "shegong", "45"], "the audit signing key, made once (issue 15)"
         config = tomllib.loads(sshd.run("cat /etc/shegong/edge.toml").stdout)
         assert (config["terminal_id"], config["broker_username"]) == (tid, tid)
         assert config["broker_tls_ca"] == "/etc/shegong/broker-ca.crt"

@@ -1,0 +1,121 @@
+"""The night's lane beside ingest: terminals' reconciliation questions answered without holding up the day.
+
+At night thousands of terminals send digests and lists of case lines on ``up/reconcile``. Answering them is
+reading: which cases the hub holds of a terminal's days, hashed. In ingest's queue they shared the groups
+committed in one write transaction with the daytime's cases, so a resident's case waited for dozens of
+digest comparisons (ingest p95 ~12-20× its idle value at 300 terminals).
+
+So ingest hands the reconciliation requests of rounds 1 and 2 to this lane (:meth:`NightLane.offer`): one
+thread, one request at a time, each in a read-only transaction of its own (on SQLite it takes no write
+lock; ingest's commits go on beside it), and it waits while ingest has messages queued or committing — the
+night is the one that can be late (at most ``max_yield_s`` a request, so a day that never pauses still lets
+the night through). Waiting for ingest to be idle also paces the night's repairs: a round-2 answer makes
+its terminal send the cases the hub lacks, and the next answer waits until those are committed, so the
+resent cases reach ingest a batch at a time instead of filling its groups ahead of a resident's case. The
+reply is published and the request acknowledged (PUBACK) once answered. Requests that write (round 3:
+events sent back) and anything the lane cannot read go to ingest as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import Engine
+
+from hub.night.reconcile import Reconciler
+from kernel.db import loggable, read_only
+from protocol import topics
+from protocol.codec import decode_for_topic
+from protocol.envelope import ProtocolError, utcnow
+from protocol.reconcile import ReconcileRequest
+
+__all__ = ["NightLane"]
+
+log = logging.getLogger(__name__)
+_CHANNEL = f"/up/{topics.Up.RECONCILE.value}"
+
+
+class NightLane:
+    """``offer`` is ingest's divert; ``start``/``stop`` run the lane's thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: mqtt.Client,
+        to_ingest: Callable[[mqtt.MQTTMessage], None],
+        ingest_backlog: Callable[[], int],
+        max_queued: int = 2000,
+        max_yield_s: float = 10.0,
+    ) -> None:
+        self.engine = read_only(engine)
+        self.client = client
+        self.to_ingest = to_ingest
+        self.ingest_backlog = ingest_backlog
+        self.max_yield_s = max_yield_s
+        self.reconciler = Reconciler()
+        self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(max_queued)
+        self._thread: threading.Thread | None = None
+        self.stats = {"answered": 0, "to_ingest": 0, "yielded_s": 0.0}
+
+    def offer(self, msg: mqtt.MQTTMessage) -> bool:
+        """Take ``msg`` when it is a reconciliation request and the lane has room (else ingest takes it)."""
+        if not msg.topic.endswith(_CHANNEL) or self._thread is None:
+            return False
+        try:
+            self._queue.put_nowait(msg)
+        except queue.Full:
+            return False
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="hub-night-lane", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        thread, self._thread = self._thread, None
+        self._queue.put(None)
+        thread.join(10)
+
+    def _run(self) -> None:
+        while (msg := self._queue.get()) is not None:
+            self._yield_to_ingest()
+            try:
+                self._answer(msg)
+            except Exception as exc:  # noqa: BLE001 - ingest decides (and records) what to do with it
+                log.warning("night lane could not answer on %s (%s): to ingest", msg.topic[:120], loggable(exc))
+                self.stats["to_ingest"] += 1
+                self.to_ingest(msg)
+
+    def _yield_to_ingest(self) -> None:
+        """Wait while ingest has messages waiting (at most ``max_yield_s``): the day goes first."""
+        started = time.monotonic()
+        while self.ingest_backlog() > 0 and time.monotonic() - started < self.max_yield_s:
+            time.sleep(0.002)
+        self.stats["yielded_s"] += time.monotonic() - started
+
+    def _answer(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            message = decode_for_topic(msg.topic, bytes(msg.payload))
+        except ProtocolError:
+            self.stats["to_ingest"] += 1
+            self.to_ingest(msg)  # ingest keeps the dead letter
+            return
+        if not isinstance(message, ReconcileRequest) or message.body.events:
+            self.stats["to_ingest"] += 1
+            self.to_ingest(msg)  # a night report, or events to store: writes
+            return
+        with self.engine.connect() as conn:
+            replies = self.reconciler.on_request(conn, message, utcnow())
+            conn.rollback()
+        for topic, payload in replies:
+            self.client.publish(topic, payload, qos=1)
+        if msg.qos:
+            self.client.ack(msg.mid, msg.qos)
+        self.stats["answered"] += 1
