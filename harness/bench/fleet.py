@@ -89,7 +89,7 @@ class _Sim:
         self.pending: set[uuid.UUID] = set()
         self.manifest: Any = None
         self.cases = 0
-        self.acked = 0
+        self.unacked: set[str] = set()  # by id: a message paho sends again after a reconnect is acked twice
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=terminal, protocol=MQTTProtocolVersion.MQTTv5)
         c.max_queued_messages_set(0)
         death = Death(terminal=terminal, body=DeathBody(bd_seq=1))
@@ -138,7 +138,7 @@ class _Sim:
         body = HeartbeatBody(
             bd_seq=1,
             uptime_s=time.time() - self.epoch,  # the send time, read back by the bench from the dashboard
-            outbox_depth=self.cases - self.acked,
+            outbox_depth=len(self.unacked),
             disk_free_mb=8000.0,
             app_version="bench",
             catalogue_version=self.version,
@@ -166,6 +166,7 @@ class _Sim:
             applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
         )
         sealed_case = self.shared["sealer"].seal(case)
+        self.unacked.add(str(case.case_id))
         self.shared["sent"][str(case.case_id)] = fingerprint(
             case.receipt_no, case.query_code, case.item_code, case.applicant.id_number
         )
@@ -197,7 +198,7 @@ class _Sim:
         )
 
         if msg.topic.endswith("/down/acks"):
-            self.acked += len(json.loads(msg.payload)["body"]["acked"])
+            self.unacked.difference_update(json.loads(msg.payload)["body"]["acked"])
             return
         if msg.topic == "shegong/v1/catalogue":
             a = CatalogueAnnouncement.model_validate_json(msg.payload).body
