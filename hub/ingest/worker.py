@@ -166,9 +166,9 @@ class IngestWorker:
             state = HubState.model_validate_json(payload).body if payload else None
         except ValueError:
             return
-        if state is not None and not state.online and state.instance != self.settings.instance:
-            if self.connected.is_set() and not self._leaving.is_set():
-                self.client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
+        peer_left = state is not None and not state.online and state.instance != self.settings.instance
+        if peer_left and self.connected.is_set() and not self._leaving.is_set():
+            self.client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
 
     def _work(self) -> None:
         """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their

@@ -10,6 +10,7 @@ accepted must then be at the hub exactly once, by id and content, the hub proces
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -74,10 +75,8 @@ class PrivatePostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass  # not running
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
