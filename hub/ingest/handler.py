@@ -134,6 +134,7 @@ class Handler:
         self.dead.discard()
         group = _Group()
         with self.engine.begin() as conn:
+            self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             for m, message in zip(incoming, decoded, strict=True):
                 if message is None:
                     out += self._limited(conn, m)
@@ -143,6 +144,9 @@ class Handler:
                 out += self._one(conn, m.topic, m.payload, m.received_at, message, opened, group)
             self._flush(conn, group)
             self.terminals.known(conn, self.dead.settle(conn))
+        # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
+        self.metrics.cases.inc(group.stored)
+        self.metrics.duplicates.inc(group.again)
         return out
 
     def poison(self, topic: str, payload: bytes, at: datetime, why: str) -> list[Reply]:
@@ -356,8 +360,8 @@ class Handler:
                 data["done_on_spot"] = sorted(done)
             group.audit.append(AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data))
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
-        self.metrics.cases.inc(len(fresh))
-        self.metrics.duplicates.inc(len(known))
+        group.stored += len(fresh)
+        group.again += len(known)
         acked = {str(c) for c in valid}
         holder_keys = self.lookup.holder_keys(terminal, [r for r in rows if r["case_id"] in acked])  # new and known
         ack = AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id, holder_keys=holder_keys)
@@ -475,6 +479,7 @@ class _Group:
         self.receipts: dict[str, dict[str, str]] = {}  # committee -> receipt -> case id
         self.done: dict[str, str] = {}  # case id -> who finished it on the spot
         self.audit: list[AuditRecord] = []
+        self.stored = self.again = 0  # new cases, and cases already stored (acked again): for the metrics
 
     def add(self, fresh: list[dict[str, Any]], at: datetime, done: dict[str, str], events: list[CaseEvent]) -> None:
         self.batches.append((fresh, at, events))
