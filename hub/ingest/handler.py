@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
-from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy import Connection, Engine, Table, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
@@ -134,6 +134,12 @@ class Handler:
         self.dead.discard()
         group = _Group()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # psycopg prepares a statement run five times; the server may then keep one generic plan
+                # for it, chosen while the tables were small (a sequential scan: right for an empty
+                # ``cases``, ruinous once it holds thousands of rows, as a fresh hub's soon does). The
+                # lookups of a group are planned for the tables as they are.
+                conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             for m, message in zip(incoming, decoded, strict=True):
                 if message is None:
@@ -578,8 +584,8 @@ def _weekdays_after(at: datetime) -> date:
     return count_due(at, returncalls.RETURN_CALL_DAYS, 0, WorkCalendar(years=[], source=""))
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _decode(topic: str, payload: bytes) -> Envelope | ProtocolError:
