@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import click
 
 from edge import settings as edge_settings
+from edge.control import ControlServer, socket_path
 from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
@@ -19,6 +20,7 @@ from edge.store.cases import NewCase
 from edge.watchdog import Watchdog, http_answers
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
+from kernel.logs import configure as configure_logging
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
 from protocol.auditchain import Anchor
 from protocol.cases import Applicant
@@ -200,15 +202,12 @@ def _audit(rt: EdgeRuntime, ns: SimpleNamespace) -> None:
 
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     stop = stop_on_sigterm()
+    configure_logging(settings.log_level, settings.log_path)  # journald has stderr too, where there is one
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()
-        from edge.console.control import ControlServer, socket_path  # the maintenance console's way in
-
+        # The one way in for the maintenance console and `shegong edge nightly` (the night runs in here).
         ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()
-        from edge.night.control import serve_control
-
-        serve_control(rt)  # `shegong edge nightly` runs the night in here, on this agent's link
         watchdog = Watchdog({"sync agent loop": lambda: time.monotonic() - rt.agent.loop_at < SYNC_STALL_S})
         try:
             if kiosk:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from edge.catalogue.store import CatalogueStore
 from edge.catalogue.sync import CatalogueSync
@@ -22,12 +23,15 @@ from edge.store.db import open_engine
 from edge.store.outbox import Outbox
 from edge.store.ratings import RatingStore
 from edge.store.retention import Retention
-from edge.sync.agent import SyncAgent
+from edge.sync.agent import Ask, SyncAgent
 from edge.sync.help import HelpCall
 from edge.sync.lookup import LookupSync
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import CommandName
+
+if TYPE_CHECKING:
+    from edge.devices.service import DeviceService
 
 __all__ = ["PURGE_EVERY_S", "EdgeRuntime", "app_version"]
 
@@ -71,6 +75,7 @@ class EdgeRuntime:
         self.agent.retained_handlers[topics.catalogue()] = self.catalogue_sync.on_announcement
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
+        self.agent.ask_handlers[Ask.FETCH_CATALOGUE] = self.catalogue_sync.fetch_now
         self.witness = Witness(self.engine, settings.terminal_id)  # keeps the hub's signed daily audit anchors
         self.agent.retained_handlers[topics.hub_anchor()] = self.witness.on_anchor
         self.lookup = LookupSync(self.cases, settings.terminal_id)
@@ -79,6 +84,10 @@ class EdgeRuntime:
         # A resident's call for staff: heard by the hub at once, answered with who is coming.
         self.help = HelpCall(self.alarms, self.agent.heartbeat_soon, "居民在自助终端呼叫工作人员")
         self.agent.command_handlers[CommandName.HELP_COMING] = self.help.on_command
+        # Set by whoever runs the devices (the kiosk): the control socket tests them through it.
+        self.devices: DeviceService | None = None
+        # Called with the staff PIN entries read again from the configuration (the kiosk's staff directory).
+        self.on_staff_pins: list[Callable[[str], None]] = []
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
 

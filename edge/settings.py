@@ -6,23 +6,84 @@ Precedence: ``SHEGONG_…`` environment variables, then the TOML file named by `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kernel.settings import TomlSettings
 from protocol.residence import CommitteeArea
 
-__all__ = ["EdgeSettings", "load"]
+__all__ = ["DeviceSettings", "EdgeSettings", "KioskSettings", "load"]
 
 DEFAULT_CONFIG = "/etc/shegong/edge.toml"
+
+
+class KioskSettings(BaseModel):
+    """The kiosk web app on the touch screen (``[kiosk]``, ``SHEGONG_KIOSK_…``)."""
+
+    host: str = Field("127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)")
+    port: int = Field(8600, description="port of the kiosk web app")
+    allow_remote: bool = Field(
+        False,
+        description="let the kiosk listen on an address other hosts reach (host not loopback); logged as a"
+        " warning. Off: such a host refuses to start",
+    )
+    idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
+    warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
+    staff_pins: str | None = Field(
+        None,
+        description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
+        " mode (none ships with the terminal)",
+    )
+    staff_signin_s: float = Field(
+        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
+    )
+    progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
+
+    @model_validator(mode="after")
+    def _warning_fits(self) -> KioskSettings:
+        if not self.warn_before_s < self.idle_timeout_s:
+            raise ValueError("need warn_before_s < idle_timeout_s")
+        return self
+
+
+class DeviceSettings(BaseModel):
+    """Where the devices are (``[devices]``, ``SHEGONG_DEVICES_…``): an empty value means that device is absent."""
+
+    reader: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")
+    sscard_lib: str = Field(
+        "", description="vendor library implementing iReadCardBas (social-security card); empty: none"
+    )
+    printer: str = Field("/dev/shegong-printer", description="serial port of the ESC/POS receipt printer; empty: none")
+    scanner: str = Field("/dev/shegong-scanner", description="serial port of the QR scanner (USB-CDC); empty: none")
+
+
+#: Settings that moved into a section: an old flat key is refused by name rather than silently ignored.
+MOVED = {
+    **{f"kiosk_{name}": f"[kiosk] {name}" for name in KioskSettings.model_fields},
+    "reader_port": "[devices] reader",
+    "sscard_lib": "[devices] sscard_lib",
+    "printer_port": "[devices] printer",
+    "scanner_port": "[devices] scanner",
+}
+#: Variables whose name changed with the move (the kiosk's kept theirs: SHEGONG_KIOSK_PORT is [kiosk] port).
+MOVED_VARIABLES = {
+    "SHEGONG_READER_PORT": "SHEGONG_DEVICES_READER",
+    "SHEGONG_SSCARD_LIB": "SHEGONG_DEVICES_SSCARD_LIB",
+    "SHEGONG_PRINTER_PORT": "SHEGONG_DEVICES_PRINTER",
+    "SHEGONG_SCANNER_PORT": "SHEGONG_DEVICES_SCANNER",
+}
 
 
 class EdgeSettings(TomlSettings):
     config_env = "SHEGONG_EDGE_CONFIG"
     default_config = DEFAULT_CONFIG
-    model_config = SettingsConfigDict(env_prefix="SHEGONG_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHEGONG_", env_nested_delimiter="_", env_nested_max_split=1, extra="ignore"
+    )
 
     terminal_id: str = Field(
         "T-DEV", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="stable MQTT client id and topic level"
@@ -49,6 +110,16 @@ class EdgeSettings(TomlSettings):
         None,
         description="per-boot files: the kiosk browser's way in (kiosk.url, kiosk.html). Unset: data_dir/run; "
         "under systemd /run/shegong (RuntimeDirectory)",
+    )
+    log_level: str = Field(
+        "INFO",
+        pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="lowest level the terminal service logs (SHEGONG_LOG_LEVEL)",
+    )
+    log_file: Path | None = Field(
+        None,
+        description="the terminal service's log file, rotated at 5 MiB with 4 old files kept, ID numbers masked"
+        " (the console reads it where journald is not). Unset: data_dir/log/edge.log",
     )
     db_max_pages: int | None = Field(None, description="SQLite max_page_count: a hard cap on the database size")
 
@@ -121,36 +192,17 @@ class EdgeSettings(TomlSettings):
         120.0, gt=0, description="the nightly clock check raises an alarm when the hub's clock is this far off"
     )
 
-    kiosk_host: str = Field(
-        "127.0.0.1", description="address the kiosk web app listens on (the touch screen's browser)"
-    )
-    kiosk_port: int = Field(8600, description="port of the kiosk web app")
-    kiosk_allow_remote: bool = Field(
-        False,
-        description="let the kiosk listen on an address other hosts reach (kiosk_host not loopback); logged as a"
-        " warning. Off: such a kiosk_host refuses to start",
-    )
-    kiosk_idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
-    kiosk_warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
-    kiosk_staff_pins: str | None = Field(
-        None,
-        description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"
-        " mode (none ships with the terminal)",
-    )
-    kiosk_staff_signin_s: float = Field(
-        1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
-    )
-    kiosk_progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
-    reader_port: str = Field("/dev/shegong-reader", description="serial port of the ID-card reader; empty: none")
-    sscard_lib: str = Field(
-        "", description="vendor library implementing iReadCardBas (social-security card); empty: none"
-    )
-    printer_port: str = Field(
-        "/dev/shegong-printer", description="serial port of the ESC/POS receipt printer; empty: none"
-    )
-    scanner_port: str = Field(
-        "/dev/shegong-scanner", description="serial port of the QR scanner (USB-CDC); empty: none"
-    )
+    kiosk: KioskSettings = Field(default_factory=KioskSettings, description="the kiosk web app ([kiosk])")
+    devices: DeviceSettings = Field(default_factory=DeviceSettings, description="device ports ([devices])")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved(cls, data: Any) -> Any:
+        moved = [f"{key} is now {MOVED[key]}" for key in data if key in MOVED] if isinstance(data, dict) else []
+        moved += [f"{old} is now {new}" for old, new in MOVED_VARIABLES.items() if old in os.environ]
+        if moved:
+            raise ValueError("settings moved into sections: " + "; ".join(moved))
+        return data
 
     @property
     def db_path(self) -> Path:
@@ -160,6 +212,11 @@ class EdgeSettings(TomlSettings):
     def backup_dir(self) -> Path:
         """Nightly backups of the database (0700), newest last by name."""
         return self.data_dir / "backups"
+
+    @property
+    def log_path(self) -> Path:
+        """The terminal service's log file: ``log_file``, else ``data_dir/log/edge.log``."""
+        return self.log_file or self.data_dir / "log" / "edge.log"
 
     @property
     def runtime_dir(self) -> Path:

@@ -225,9 +225,11 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
                 "SHEGONG_BROKER_PORT": str(broker.port),
                 "SHEGONG_BROKER_INSECURE": "true",  # loopback, plain MQTT: allowed should a password be set
                 "SHEGONG_KIOSK_PORT": str(kiosk_port),
-                "SHEGONG_READER_PORT": str(devices / "id-reader"),
-                "SHEGONG_PRINTER_PORT": str(devices / "printer"),
-                "SHEGONG_SCANNER_PORT": str(devices / "scanner"),
+                "SHEGONG_DEVICES_READER": str(devices / "id-reader"),
+                "SHEGONG_DEVICES_PRINTER": str(devices / "printer"),
+                "SHEGONG_DEVICES_SCANNER": str(devices / "scanner"),
+                # the receipts' QR codes open the demo hub's resident portal, as provisioning's portal_url does
+                "SHEGONG_KIOSK_PROGRESS_URL": f"http://127.0.0.1:{demo.hub_port}/portal/progress",
             },
         )
         started.append((name, terminal, way_in, devices))
@@ -271,6 +273,7 @@ def command(state_dir: Path, fresh: bool, terminals: int, hub_port: int, kiosk_p
         print(f"\nShegong demo in {folder} (resume: run again; start afresh: --fresh)")
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
+        print(f"  resident portal: {hub_url}/portal/  (the receipts' QR codes open {hub_url}/portal/progress)")
         print("  hub logins: " + ", ".join(f"{u}/{pw} ({r})" for u, pw, r, _ in HUB_USERS))
         print(f"  kiosk staff mode (代办): staff id {STAFF_ID}, PIN {demo.staff_pin} (made for this run)")
         print("\n".join(lines))

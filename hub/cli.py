@@ -28,15 +28,12 @@ from hub.ingest.deadletters import purge as purge_dead_letters
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
+from protocol.auditchain import AuditBroken
 from protocol.envelope import utcnow
 
-__all__ = ["hub", "main"]
+__all__ = ["AuditBroken", "hub", "main"]
 
 log = logging.getLogger(__name__)
-
-
-class AuditBroken(HubError):
-    """``audit verify`` found an entry that was edited, removed or reordered."""
 
 
 class UsageError(HubError):
@@ -117,6 +114,18 @@ def audit_command(**params: Any) -> int:
 def user(department: tuple[str, ...], **params: Any) -> int:
     """Back-office users: add, passwd, disable, enable, list (USERNAME: the user's login name)."""
     return _on_engine(_user, department=list(department), **params)
+
+
+@hub.command()
+@click.argument("action", type=click.Choice(["add", "list", "revoke"]))
+@click.argument("name", required=False)
+def partner(**params: Any) -> int:
+    """Partner systems on Open311 (the 12345 hotline): add, list, revoke.
+
+    NAME: the partner's name. add prints the partner's new API key once (only its hash is kept); revoke
+    stops the key at once (the requests it made stay cases).
+    """
+    return _on_engine(_partner, **params)
 
 
 @hub.command()
@@ -211,7 +220,7 @@ def dead_letters(**params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["register", "list", "remove"]))
+@click.argument("action", type=click.Choice(["register", "list", "remove", "retire"]))
 @click.argument("terminal", required=False)
 @click.option("--committee", help="register: the committee code (its receipt numbers' prefix)")
 @click.option(
@@ -224,8 +233,10 @@ def dead_letters(**params: Any) -> int:
 def terminal(**params: Any) -> int:
     """The terminal register: the committee each terminal serves.
 
-    ACTION register: set (or change) a terminal's committee, at provisioning; list: the register; remove: a
-    retired terminal (the hub takes no more cases from it). TERMINAL (register, remove): the terminal id.
+    ACTION register: set (or change) a terminal's committee, at provisioning; list: the register; remove: out
+    of the register (the hub takes no more cases from it); retire: out of the register and shown retired on
+    the fleet dashboard, its alerts cleared and no more raised (`shegong provision retire` runs it).
+    TERMINAL (register, remove, retire): the terminal id.
     """
     return _on_engine(_terminal, **params)
 
@@ -313,9 +324,17 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
         register.remove(engine, ns.terminal, _actor())
         print(f"terminal {ns.terminal} removed from the register: the hub takes no more cases from it")
         return
+    if ns.action == "retire":
+        _retire(engine, ns.terminal)
+        return
     if not ns.committee:
         raise UsageError("terminal register needs --committee CODE")
     entry = register.register(engine, ns.terminal, ns.committee, _actor(), ns.series)
+    from hub.fleet.registry import unretire
+
+    with engine.begin() as conn:
+        if unretire(conn, ns.terminal, utcnow()):
+            print(f"terminal {ns.terminal} was retired: the fleet dashboard assesses it again")
     series = "" if entry.series is None else f", receipt series {entry.series} (edge setting receipt_series)"
     print(f"terminal {entry.terminal_id} registered to committee {entry.committee}{series}")
     if ns.committee_name:
@@ -331,6 +350,23 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
             "(--series N here, receipt_series in its settings).",
             file=sys.stderr,
         )
+
+
+def _retire(engine: Engine, terminal: str) -> None:
+    """Out of the register (if in it) and retired on the fleet dashboard; audited. Retiring twice is fine."""
+    from hub.audit.chain import AuditRecord, append
+    from hub.fleet.registry import retire
+    from hub.ingest import register
+
+    with engine.connect() as conn:
+        registered = register.committee_of(conn, terminal) is not None
+    if registered:
+        register.remove(engine, terminal, _actor())
+    now = utcnow()
+    with engine.begin() as conn:
+        cleared = retire(conn, terminal, now)
+        append(conn, [AuditRecord(now, _actor(), "terminal.retired", terminal, {"alerts_cleared": cleared})])
+    print(f"terminal {terminal} retired: out of the register, shown retired on the fleet dashboard, no alerts")
 
 
 def _audit(engine: Engine, ns: SimpleNamespace) -> None:
@@ -389,6 +425,26 @@ def _user(engine: Engine, ns: SimpleNamespace) -> None:
     elif ns.action == "enable":
         users.enable(ns.username, actor=_actor())
         print(f"user {ns.username} enabled")
+
+
+def _partner(engine: Engine, ns: SimpleNamespace) -> None:
+    from hub.open311.partners import Partners
+
+    partners = Partners(engine)
+    if ns.action == "list":
+        for p in partners.list():
+            state = f"revoked {p.revoked_at:%Y-%m-%d %H:%M}" if p.revoked_at else "active"
+            print(f"{p.name}\t{p.key_id}\t{p.created_at:%Y-%m-%d %H:%M}\t{state}")
+        return
+    if not ns.name:
+        raise UsageError(f"partner {ns.action} needs a partner name")
+    if ns.action == "add":
+        added, key = partners.add(ns.name, actor=_actor())
+        print(f"partner {added.name} added; its API key (shown once, keep it safe):")
+        print(key)
+    else:
+        partners.revoke(ns.name, actor=_actor())
+        print(f"partner {ns.name} revoked: its key opens nothing from now on")
 
 
 def _calendar(engine: Engine, ns: SimpleNamespace) -> None:

@@ -29,6 +29,9 @@ from hub.ingest.worker import IngestWorker
 from hub.leader import Leadership
 from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
+from hub.notices.gateway import HttpGateway
+from hub.notices.outbox import NoticeSender
+from hub.portal.token import TokenSeal
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]
@@ -39,6 +42,7 @@ class HubRuntime:
         """``router``: fixed routes instead of the catalogue's (tests and benchmarks)."""
         self.settings = settings
         case_key = casekey.load(Path(settings.case_key_file))  # first: without it no case can be opened
+        self.tokens = TokenSeal(case_key)  # the portal's signed tokens, keyed from it as terminals' lookup keys are
         self.engine = open_engine(settings.database_url)
         self.metrics = IngestMetrics()
         store = CatalogueStore(self.engine)
@@ -49,7 +53,7 @@ class HubRuntime:
             self.engine,
             router or CatalogueRouter(in_force.current),
             self.metrics,
-            settings.clock_skew_alert_s,
+            settings.fleet.clock_alert_s,
             self.due_dates.promise,
             case_key=case_key,
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
@@ -60,13 +64,21 @@ class HubRuntime:
         self.worker = IngestWorker(settings, self.handler)
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
-        self.fleet = FleetService(self.engine, self.handler, self.metrics.registry, self.catalogue.store)
+        self.fleet = FleetService(
+            self.engine, self.handler, self.metrics.registry, settings.fleet, self.catalogue.store
+        )
         self.fleet.on_tick.append(self.catalogue.tick)
         # Residents' calls for staff: answered in the pages, the answer sent to the terminal until it stops calling.
         self.help = HelpDesk(self.engine, lambda topic, payload: self.worker.client.publish(topic, payload, qos=1))
         self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
         self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
+        # SMS notices go out from the leader's periodic work too; without a gateway they wait in the outbox.
+        self.notices: NoticeSender | None = None
+        if settings.sms.url:
+            gateway = HttpGateway(settings.sms.url, settings.sms.token, settings.sms.timeout_s)
+            self.notices = NoticeSender(self.engine, gateway, settings.sms)
+            self.fleet.on_tick.append(self.notices.tick)
         # Every process ingests; one of them (per database) runs the periodic work.
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader

@@ -1,22 +1,169 @@
-"""The hub's settings: one object per process, from ``SHEGONG_HUB_CONFIG`` (TOML) and ``SHEGONG_HUB_…``."""
+"""The hub's settings: one tree per process, from ``SHEGONG_HUB_CONFIG`` (TOML) and ``SHEGONG_HUB_…``.
+
+Sections are TOML tables and environment prefixes alike: ``[web] port = 8700`` or ``SHEGONG_HUB_WEB_PORT``,
+``[fleet] clock_alert_s = 120`` or ``SHEGONG_HUB_FLEET_CLOCK_ALERT_S``. Read once at start-up (:func:`load`).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import HubError
 from kernel.settings import TomlSettings
 
-__all__ = ["ClearTextBrokerPassword", "HubSettings", "load", "require_safe_broker_link"]
+__all__ = [
+    "ClearTextBrokerPassword",
+    "FleetSettings",
+    "HubSettings",
+    "PortalSettings",
+    "SmsSettings",
+    "WebSettings",
+    "load",
+    "require_safe_broker_link",
+]
 
 DEFAULT_CONFIG = "/etc/shegong/hub.toml"
+
+
+class WebSettings(BaseModel):
+    """The web UI and API (``[web]``, ``SHEGONG_HUB_WEB_…``)."""
+
+    host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
+    port: int = Field(8700, description="port of the hub's web UI and API")
+    secret: str | None = Field(
+        None, description="signs CSRF tokens; set it (32+ random characters) so every worker and restart agree"
+    )
+    cookie_secure: bool = Field(True, description="session cookies only over HTTPS (false for plain-HTTP demos)")
+    session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long unused")
+    session_absolute_s: int = Field(
+        43200, gt=0, description="a browser session ends this long after sign-in, however busy it is"
+    )
+    token_max_age_s: int = Field(28800, gt=0, description="an API bearer token expires after this long")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, '*' for "
+        "any): sign-in backoff is per client, so behind a proxy it must see the real address",
+    )
+    login_free_failures: int = Field(
+        3, ge=1, description="failed sign-ins from one client before each further attempt must wait"
+    )
+    login_backoff_max_s: int = Field(
+        300, ge=1, description="the longest a client waits between sign-in attempts (the wait doubles up to it)"
+    )
+    login_account_free_failures: int = Field(
+        10,
+        ge=1,
+        description="failed sign-ins on one user name (from any clients) before clients that have failed must also "
+        "wait on its account; a client with no failures never waits",
+    )
+    login_failures_keep_days: int = Field(
+        90, ge=1, description="hourly tallies of failed sign-ins are kept this many days"
+    )
+
+
+class FleetSettings(BaseModel):
+    """Thresholds of fleet health (``[fleet]``, ``SHEGONG_HUB_FLEET_…``)."""
+
+    heartbeat_s: float = Field(10.0, gt=0, description="the terminals' heartbeat interval (edge heartbeat_s)")
+    silent_after_beats: float = Field(
+        3.0, gt=1, description="no heartbeat for this many intervals: 'silent', even if the broker says connected"
+    )
+    flap_transitions: int = Field(4, ge=2, description="this many link drops within flap_window_s: 'flapping'")
+    flap_window_s: float = Field(600.0, gt=0, description="window in which link drops are counted")
+    offline_alert_s: float = Field(600.0, ge=0, description="alert when a terminal is unreachable for longer")
+    outbox_alert_s: float = Field(1800.0, ge=0, description="alert when the oldest unsent case is older")
+    catalogue_grace_s: float = Field(
+        600.0, ge=0, description="alert when a terminal runs an older catalogue this long after publish/reconnect"
+    )
+    clock_alert_s: float = Field(120.0, gt=0, description="alert when a terminal's clock is off by more")
+    disk_alert_mb: float = Field(500.0, ge=0, description="alert when a terminal's free disk is below")
+    evaluate_every_s: float = Field(5.0, gt=0, description="period of the evaluation of every terminal")
+    sample_every_s: float = Field(60.0, ge=0, description="keep one heartbeat per terminal per this many seconds")
+    history_keep_s: float = Field(86400.0, gt=0, description="sampled heartbeats and link events kept this long")
+    dead_letter_window_s: float = Field(
+        600.0, gt=0, description="window in which a terminal's dead letters and rate-limited messages are counted"
+    )
+    dead_letter_alert: int = Field(
+        20,
+        ge=1,
+        description="alert when this many of a terminal's messages were refused within the window "
+        "(any message set aside over its rate alerts at once)",
+    )
+
+    @property
+    def silent_after_s(self) -> float:
+        return self.heartbeat_s * self.silent_after_beats
+
+
+class SmsSettings(BaseModel):
+    """SMS notices to residents who asked for them at the kiosk (``[sms]``, ``SHEGONG_HUB_SMS_…``; hub.notices)."""
+
+    url: str | None = Field(
+        None, description="the SMS gateway's HTTP endpoint (POST, JSON body); unset: notices wait in the outbox"
+    )
+    token: str | None = Field(None, description="sent as 'Authorization: Bearer <token>' to the gateway")
+    timeout_s: float = Field(10.0, gt=0, description="one call to the gateway may take this long")
+    per_minute: int = Field(60, ge=1, description="notices sent a minute at most, over all residents")
+    max_attempts: int = Field(8, ge=1, le=50, description="tries per notice before it is given up (and logged)")
+    backoff_s: float = Field(30.0, gt=0, description="wait after a first failure; doubled after each next one")
+    backoff_max_s: float = Field(3600.0, gt=0, description="the longest wait between two tries")
+    keep_days: float = Field(
+        30.0, gt=0, description="a notice sent or given up is removed (with its phone number) this long after"
+    )
+
+
+class PortalSettings(BaseModel):
+    """The resident portal (``/portal``) and the public statistics: the TOML table ``[portal]``, or
+    ``SHEGONG_HUB_PORTAL_<FIELD>`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(
+        "",
+        description="the portal's address as residents reach it (https://…/portal): the printed record's QR code "
+        "points there; terminals' receipts use the same address (their [kiosk] progress_url, set at provisioning). "
+        "Empty: the address the request came in on",
+    )
+    client_failures: int = Field(
+        10, ge=1, description="wrong progress look-ups one client (IPv4 address, IPv6 /64) may make per window"
+    )
+    receipt_failures: int = Field(
+        5, ge=1, description="wrong progress look-ups of one receipt number, from anywhere, per window"
+    )
+    window_s: int = Field(
+        3600, ge=1, description="the window of those limits: a refused client or receipt waits until it has passed"
+    )
+    record_token_days: int = Field(
+        3650, ge=1, description="a printed record's QR code verifies this long after it was downloaded"
+    )
+    stats_months: int = Field(
+        12, ge=1, le=60, description="months the public statistics show, the current one included"
+    )
+    stats_min_count: int = Field(
+        5,
+        ge=1,
+        description="a cell of the public statistics counting fewer cases (or ratings) than this is not shown, so "
+        "no figure singles out a person",
+    )
+
+
+#: Settings that moved into a section: an old flat key is refused by name rather than silently ignored.
+MOVED = {
+    **{f"web_{name}": f"[web] {name}" for name in WebSettings.model_fields if not name.startswith("login_")},
+    **{name: f"[web] {name}" for name in WebSettings.model_fields if name.startswith("login_")},
+    "clock_skew_alert_s": "[fleet] clock_alert_s",
+}
 
 
 class HubSettings(TomlSettings):
     config_env = "SHEGONG_HUB_CONFIG"
     default_config = DEFAULT_CONFIG
-    model_config = SettingsConfigDict(env_prefix="SHEGONG_HUB_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHEGONG_HUB_", env_nested_delimiter="_", env_nested_max_split=1, extra="ignore"
+    )
 
     database_url: str = Field(
         "sqlite:///var/hub.db", description="SQLite file by default; postgresql+psycopg://… in production"
@@ -44,42 +191,10 @@ class HubSettings(TomlSettings):
         "fleet evaluator, event resends and catalogue announcements; see hub/leader.py)",
     )
     keepalive_s: int = Field(20, ge=2, description="MQTT keepalive")
-    clock_skew_alert_s: float = Field(300.0, gt=0, description="terminal clock off by more than this is flagged")
     case_key_file: str = Field(
         "/etc/shegong/hub-case.key",
         description="the hub's private case key (made by `shegong hub keys init`, mode 0600): it opens the cases "
         "terminals seal to its public key",
-    )
-    web_host: str = Field("127.0.0.1", description="address of the hub's web UI and API")
-    web_port: int = Field(8700, description="port of the hub's web UI and API")
-    web_secret: str | None = Field(
-        None, description="signs CSRF tokens; set it (32+ random characters) so every worker and restart agree"
-    )
-    web_cookie_secure: bool = Field(True, description="session cookies only over HTTPS (false for plain-HTTP demos)")
-    web_session_max_age_s: int = Field(28800, gt=0, description="a browser session ends after this long unused")
-    web_session_absolute_s: int = Field(
-        43200, gt=0, description="a browser session ends this long after sign-in, however busy it is"
-    )
-    web_token_max_age_s: int = Field(28800, gt=0, description="an API bearer token expires after this long")
-    web_trusted_proxies: str = Field(
-        "127.0.0.1",
-        description="addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, '*' for "
-        "any): sign-in backoff is per client, so behind a proxy it must see the real address",
-    )
-    login_free_failures: int = Field(
-        3, ge=1, description="failed sign-ins from one client before each further attempt must wait"
-    )
-    login_backoff_max_s: int = Field(
-        300, ge=1, description="the longest a client waits between sign-in attempts (the wait doubles up to it)"
-    )
-    login_account_free_failures: int = Field(
-        10,
-        ge=1,
-        description="failed sign-ins on one user name (from any clients) before clients that have failed must also "
-        "wait on its account; a client with no failures never waits",
-    )
-    login_failures_keep_days: int = Field(
-        90, ge=1, description="hourly tallies of failed sign-ins are kept this many days"
     )
     queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
     terminal_rate_per_s: float = Field(
@@ -133,11 +248,26 @@ class HubSettings(TomlSettings):
         description="the hub's audit key (32 random bytes, base64, mode 0600; `shegong hub keys init` makes it "
         "beside the case key): it MACs each audit entry and signs the daily anchors. Unset: <case_key_file>.audit",
     )
+    web: WebSettings = Field(default_factory=WebSettings, description="the web UI and API ([web])")
+    fleet: FleetSettings = Field(default_factory=FleetSettings, description="fleet health thresholds ([fleet])")
+    sms: SmsSettings = Field(default_factory=SmsSettings, description="SMS notices to residents ([sms])")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved(cls, data: Any) -> Any:
+        moved = [f"{key} is now {MOVED[key]}" for key in data if key in MOVED] if isinstance(data, dict) else []
+        if moved:
+            raise ValueError("settings moved into sections: " + "; ".join(moved))
+        return data
+
     in_force_check_s: float = Field(
         2.0,
         ge=0,
         description="how often the hub looks for a catalogue version published, or a calendar edit made, by "
         "another process (a change made in this process is in force at once)",
+    )
+    portal: PortalSettings = Field(
+        default_factory=PortalSettings, description="the resident portal and the public statistics ([portal])"
     )
 
 

@@ -11,11 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, Table, create_engine, event, inspect
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, Table, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntPK", "UTCDateTime", "loggable", "make_engine", "read_only", "table", "upgrade_schema"]
+__all__ = [
+    "BigIntPK",
+    "UTCDateTime",
+    "loggable",
+    "make_engine",
+    "read_only",
+    "table",
+    "upgrade_schema",
+    "upsert_insert",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -137,3 +147,9 @@ def upgrade_schema(engine: Engine, migrations: Path, revision: str = "head") -> 
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def upsert_insert(bind: Engine | Connection) -> Any:
+    """``insert`` of the database behind ``bind`` (PostgreSQL's or SQLite's): the one that has
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update``, which plain ``sqlalchemy.insert`` lacks."""
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 __all__ = [
     "GENESIS",
     "Anchor",
+    "AuditBroken",
     "Break",
     "Entry",
     "StoredEntry",
@@ -93,6 +94,13 @@ class Anchor:
             return cls(int(entries), int(last_id), head)
         except (ValueError, KeyError, TypeError):
             raise ValueError(f"not an audit anchor (entries:last_id:head or its JSON): {text!r}") from None
+
+
+class AuditBroken(Exception):
+    """An audit chain (the terminal's or the hub's) does not hold: an entry was edited, removed or
+    reordered, or its anchor is gone. The commands report it and exit non-zero."""
+
+    is_user_error = True
 
 
 @dataclass(frozen=True, slots=True)

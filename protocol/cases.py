@@ -28,6 +28,12 @@ __all__ = [
 ]
 
 RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
+PHONE_PATTERN = r"^1[3-9]\d{9}$"
+"""A mainland mobile number (11 digits), the only kind an SMS notice can reach."""
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class CaseStatus(enum.StrEnum):
@@ -66,6 +72,13 @@ class CaseSubmission(Strict):
     agent: str | None = Field(default=None, max_length=64, description="staff id for a case made on behalf (代办)")
     form: dict[str, str] = Field(default_factory=dict)
     materials: list[str] = Field(default_factory=list, description="materials ticked as received")
+    notify_phone: str | None = Field(
+        default=None,
+        pattern=PHONE_PATTERN,
+        exclude_if=_absent,
+        description="mobile number the resident gave, consenting, for SMS notices of the case's progress; "
+        "absent (as from older terminals): no notices",
+    )
 
 
 SEALED_MAX_CHARS = 64 * 1024

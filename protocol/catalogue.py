@@ -209,6 +209,11 @@ class ServiceItem(Strict):
         "False for an immediate item that still needs a back-office step that day",
     )
     visits: int = Field(ge=0, le=5, description="到现场次数: visits the applicant needs")
+    online: bool = Field(
+        default=False,
+        exclude_if=_blank,
+        description="网上可办: a partner system (the 12345 hotline, over Open311) may submit it for a caller",
+    )
     form: list[FormField] = Field(min_length=1)
 
     @model_validator(mode="after")

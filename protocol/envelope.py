@@ -104,6 +104,11 @@ class Envelope(Strict):
     sent_at: AwareDatetime = Field(default_factory=utcnow, description="sender's clock at publish")
     body: Any
 
+    def clock_offset_s(self, received_at: datetime) -> float:
+        """How far the sender's clock is behind the receiver's (negative: ahead), to the millisecond: the
+        one reading of a terminal's clock offset, for its record and its fleet history alike."""
+        return round((received_at - self.sent_at).total_seconds(), 3)
+
     def encode(self) -> bytes:
         """Compact UTF-8 JSON, as published."""
         return self.model_dump_json().encode()

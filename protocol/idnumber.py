@@ -20,6 +20,7 @@ __all__ = [
     "is_shanghai",
     "is_valid",
     "mask",
+    "mask_ids",
     "sex",
     "validate",
     "with_check_digit",
@@ -95,3 +96,11 @@ def mask(number: str) -> str:
     if len(number) < 10:
         return "*" * len(number)
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+
+def mask_ids(text: str) -> str:
+    """``text`` with every ID-number-shaped run masked as :func:`mask` does (logs, scans: never shown whole)."""
+    return _ID_IN_TEXT.sub(lambda m: mask(m.group(0).upper()), text)

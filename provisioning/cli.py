@@ -51,7 +51,7 @@ def provision() -> None:
 @click.option("--limit", multiple=True, metavar="ID", help="only this terminal (repeat)")
 @_VERBOSE
 def apply(inventory: Path, check: bool, limit: tuple[str, ...], verbose: bool) -> int:
-    """Bring every listed terminal to its desired state, in parallel."""
+    """Bring every listed terminal (and the hub, if [hub] says provision) to its desired state."""
     return _apply(inventory, limit, verbose, check=check, rotate=False)
 
 
@@ -111,8 +111,13 @@ def _apply(inventory: Path, limit: tuple[str, ...], verbose: bool, *, check: boo
     from provisioning import engine  # pyinfra (and gevent) only when a command needs them
 
     release = wheelhouse.pack(loaded.wheelhouse)
+    hub = []
+    if loaded.hub is not None and loaded.hub.provision and not limit and not rotate:  # first: terminals need it
+        hub = [engine.apply_hub(loaded, release, check=check)]
+        if hub[0].failed:
+            return _report(hub, check)
     results = engine.apply(loaded, loaded.select(list(limit) or None), release, check=check, new_credentials=rotate)
-    return _report(results, check)
+    return _report(hub + results, check)
 
 
 def main(argv: Sequence[str]) -> int:

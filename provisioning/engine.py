@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import hashlib
 import logging
+import shlex
 import subprocess
 import time
 import tomllib
@@ -38,13 +39,16 @@ from provisioning.hubside import hub_session
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
 from provisioning.terminal import (
+    CONFIRM_FIREWALL,
     RELOAD_SSHD,
     SSHD_DROPIN,
     ManagedFile,
     Release,
     Steps,
     deploy_terminal,
+    load_firewall,
     managed_files,
+    nft_digest,
     state_command,
 )
 
@@ -63,17 +67,24 @@ class HostResult:
     changed: int = 0
     failed: int = 0
     notes: list[str] = field(default_factory=list)
+    role: str = "terminal"
 
     def line(self) -> str:
-        return f"host={self.host} terminal={self.terminal} changed={self.changed} failed={self.failed}"
+        who = f"terminal={self.terminal}" if self.role == "terminal" else f"role={self.role}"
+        return f"host={self.host} {who} changed={self.changed} failed={self.failed}"
 
 
 def summary(results: list[HostResult], check: bool) -> str:
+    hub = [r for r in results if r.role == "hub"]
+    results = [r for r in results if r.role == "terminal"]
     failed = sum(1 for r in results if r.failed)
     hosts_changed = sum(1 for r in results if r.changed and not r.failed)
     verb = "would change" if check else "changed"
     unchanged = len(results) - hosts_changed - failed
-    return f"{len(results)} terminal(s): {hosts_changed} {verb}, {unchanged} unchanged, {failed} failed"
+    said = f"{len(results)} terminal(s): {hosts_changed} {verb}, {unchanged} unchanged, {failed} failed"
+    for r in hub:
+        said = f"hub: {'failed' if r.failed else verb if r.changed else 'unchanged'}; " + said
+    return said
 
 
 def host_data(t: Terminal) -> dict[str, object]:
@@ -120,13 +131,13 @@ def _diff(host: Host, t: Terminal, password: str, emit: Callable[[str], None]) -
                 emit(line)
 
 
-def _second_connection(t: Terminal) -> subprocess.CompletedProcess[str]:
-    """A new SSH connection with the administrator's key, as the next session will be made."""
+def _second_connection(t: Terminal, command: str = "true") -> subprocess.CompletedProcess[str]:
+    """A new SSH connection with the administrator's key, as the next session will be made; it runs ``command``."""
     cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "StrictHostKeyChecking=yes"]
     cmd += ["-o", f"UserKnownHostsFile={t.known_hosts.expanduser()}", "-p", str(t.ssh_port)]
     if t.ssh_key:
         cmd += ["-o", "IdentitiesOnly=yes", "-i", str(t.ssh_key)]
-    cmd += [f"{t.ssh_user}@{t.host}", "true"]
+    cmd += [f"{t.ssh_user}@{t.host}", command if t.ssh_user == "root" else f"sudo -n sh -c {shlex.quote(command)}"]
     deadline = time.monotonic() + SSHD_RESTART_S
     while True:  # sshd that re-reads its settings re-executes itself: a moment with no listener is not a refusal
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -150,6 +161,37 @@ def _check_sshd(host: Host, t: Terminal, result: HostResult) -> None:
         "a second SSH connection was refused with the new sshd settings "
         f"({done.stderr.strip() or done.returncode}); the old settings were put back"
         + ("" if ok else " — FAILED to put them back: keep this session's console at hand")
+    )
+
+
+def _load_firewall(host: Host, t: Terminal, result: HostResult) -> None:
+    """Load the firewall's new rules with a dead man's switch, and confirm them from a second connection.
+    Refused, the rules from before come back by themselves (the first connection may be cut off by the
+    new rules: nothing is asked of it); a third connection then checks that the administrator gets in."""
+    ok, output = host.run_shell_command(
+        StringCommand(load_firewall(nft_digest(render.nftables_conf(t)), t.firewall_rollback_s)),
+        _sudo=t.ssh_user != "root",
+        _timeout=60,
+    )
+    if not ok:
+        result.failed += 1
+        result.notes.append(f"loading the firewall's rules failed: {' '.join(output.stderr_lines)[-300:]}")
+        return
+    done = _second_connection(t, CONFIRM_FIREWALL)
+    if done.returncode == 0:
+        return
+    result.failed += 1
+    time.sleep(t.firewall_rollback_s + 2)
+    back = _second_connection(t).returncode == 0
+    result.notes.append(
+        "a second SSH connection was refused with the firewall's new rules "
+        f"({done.stderr.strip() or done.returncode}); "
+        + (
+            f"the rules from before came back by themselves after {t.firewall_rollback_s} s"
+            if back
+            else "the rules from before should have come back but the administrator still cannot connect: "
+            "use the terminal's console"
+        )
     )
 
 
@@ -202,14 +244,62 @@ def apply(
                 ops = state.ops.get(host, {}).values()
                 r.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
                 r.failed += state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
-                sshd = steps[tid].sshd
+                sshd, nft = steps[tid].sshd, steps[tid].firewall
                 if not r.failed and sshd.is_complete() and sshd.did_change():
                     _check_sshd(host, by_id[tid], r)
+                if not r.failed and nft is not None and nft.is_complete() and nft.did_change():
+                    _load_firewall(host, by_id[tid], r)
                 if not r.failed and not steps[tid].systemd:
                     r.notes.append("systemd is not running there: units installed and enabled, starting skipped")
     finally:
         disconnect_all(state)
     return [results[t.id] for t in terminals]
+
+
+def apply_hub(inventory: ShegongInventory, release: Release, check: bool = False) -> HostResult:
+    """Bring the hub machine of ``[hub]`` to its desired state (``provisioning.hubhost``)."""
+    from provisioning.hubhost import deploy_hub
+
+    target = inventory.hub
+    assert target is not None and target.provision
+    result = HostResult("hub", target.address, role="hub")
+    data: dict[str, object] = {}
+    if target.host != "@local":
+        data = {
+            "ssh_hostname": target.host,
+            "ssh_port": target.ssh_port,
+            "ssh_user": target.ssh_user,
+            "ssh_known_hosts_file": str(inventory.terminals[0].known_hosts.expanduser()),
+            "ssh_strict_host_key_checking": "accept-new",
+            **({"ssh_key": str(target.ssh_key)} if target.ssh_key else {}),
+            **({"_sudo": True} if target.ssh_user != "root" else {}),
+        }
+    state = State(Inventory(([("hub", data)], {})), Config(CONNECT_TIMEOUT=15))
+    with contextlib.suppress(PyinfraError):
+        connect_all(state)
+    hosts = [h for h in state.activated_hosts if h not in state.failed_hosts]
+    if not hosts:
+        result.failed, result.notes = 1, ["no SSH connection to the hub"]
+        return result
+    host = hosts[0]
+    try:
+        with ctx_state.use(state), ctx_host.use(host):
+            systemd = deploy_hub(target, release)
+        if check:
+            result.changed = state.get_meta_for_host(host).ops_change
+            return result
+        try:
+            run_ops(state)
+        except PyinfraError as exc:
+            log.error("provisioning the hub stopped: %s", exc)
+        ops = state.ops.get(host, {}).values()
+        result.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
+        result.failed = state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
+        if not result.failed and not systemd:
+            result.notes.append("systemd is not running there: units installed and enabled, starting skipped")
+    finally:
+        disconnect_all(state)
+    return result
 
 
 def _passwords(

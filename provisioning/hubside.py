@@ -54,9 +54,10 @@ class HubSession:
     def revoke(self, t: Terminal) -> None:
         self._run("hub", "broker", "revoke", t.id, "--dir", self.target.broker_dir)
 
-    def unregister(self, t: Terminal) -> None:
-        """Out of the terminal register: ingest takes no more cases from it."""
-        self._run("hub", "terminal", "remove", t.id)
+    def retire(self, t: Terminal) -> None:
+        """Out of the terminal register (ingest takes no more cases from it) and shown retired on the fleet
+        dashboard, which raises no more alerts for it."""
+        self._run("hub", "terminal", "retire", t.id)
 
     def reload_broker(self) -> None:
         ok, output = self.host.run_shell_command(

@@ -9,6 +9,7 @@ ssh_key = "~/.ssh/shegong_admin"
 broker_host = "10.20.0.5"
 broker_tls_ca = "ca.crt"   # a path on the administrator's machine, relative to this file
 hub_public_key = "…"       # `shegong hub keys public`
+portal_url = "https://zwfw.example.gov.cn/portal"  # the hub's resident portal: the receipts' QR codes open it
 admin_networks = ["10.9.0.0/24"]
 time_server = "10.20.0.1"
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -77,12 +78,30 @@ class Settings(_Model):
     broker_port: int = Field(8883, ge=1, le=65535)
     broker_tls_ca: Path | None = Field(None, description="the broker's CA (`shegong hub broker tls`), on this machine")
     hub_public_key: str = Field("", description="`shegong hub keys public`: terminals seal cases to it")
+    portal_url: str = Field(
+        "",
+        pattern=r"^(https?://\S+)?$",
+        description="the hub's resident portal as residents reach it (https://…/portal): a receipt's QR code opens "
+        "its progress page (the terminal's [kiosk] progress_url); empty: the edge's default",
+    )
     admin_networks: list[str] = Field(default_factory=list, description="SSH is allowed from these only")
     time_server: str = Field("", description="the centre's NTP server; empty: the broker host")
     journal_max_use: str = Field("200M", pattern=r"^\d+[KMG]$", description="journald's SystemMaxUse")
     devices: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_DEVICES))
     edge: dict[str, Any] = Field(default_factory=dict, description="more edge settings, written into edge.toml")
     sshd_extra: list[str] = Field(default_factory=list, description="more sshd_config lines (tests, special sites)")
+    firewall: Literal["load", "check"] = Field(
+        "load",
+        description="load: the rules are checked (nft -c) and loaded, and put back as they were if a second SSH "
+        "connection is then refused; check: only checked, not loaded (an image being prepared elsewhere)",
+    )
+    firewall_rollback_s: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="load: the rules from before come back by themselves after this long "
+        "unless a second SSH connection got in (it confirms the new ones)",
+    )
     health_check: str = Field(
         "", description="upgrade: a command on the terminal that must succeed (default: the outbox opens)"
     )
@@ -155,6 +174,17 @@ class HubTarget(_Model):
     broker_dir: str = Field("/etc/mosquitto/shegong", description="the broker's users, ACL and TLS files")
     reload_broker: str = Field("systemctl reload mosquitto", description="makes Mosquitto read its users again")
     env: dict[str, str] = Field(default_factory=dict, description="environment for the hub's commands")
+    # `shegong provision apply` brings the hub machine to its desired state too when this is set
+    provision: bool = Field(False, description="apply: install the hub here (release, hub.toml, broker, units)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the hub's settings, written into hub.toml")
+    broker_names: list[str] = Field(default_factory=list, description="names/addresses in the broker's certificate")
+    broker_port: int = Field(8883, ge=1, le=65535, description="the broker's TLS listener")
+    broker_bind: str = Field("0.0.0.0", description="the address the broker's listener binds")
+    ingest_workers: int = Field(2, ge=1, le=16, description="ingest workers (shegong-ingest@N.service) sharing intake")
+
+    @property
+    def address(self) -> str:
+        return self.host if self.ssh_port == 22 else f"{self.host}:{self.ssh_port}"
 
 
 class Inventory(_Model):

@@ -21,16 +21,18 @@ __all__ = [
     "edge_toml",
     "journald_conf",
     "mask_secrets",
+    "nftables_boot",
     "nftables_conf",
     "sshd_conf",
     "timesyncd_conf",
+    "toml_document",
     "toml_value",
     "udev_rules",
 ]
 
 CONFIG_PATH = "/etc/shegong/edge.toml"
 CA_PATH = "/etc/shegong/broker-ca.crt"
-SECRET_KEYS = ("broker_password", "kiosk_staff_pins")
+SECRET_KEYS = ("broker_password", "staff_pins")  # staff_pins: under [kiosk]
 HEADER = "# Written by `shegong provision apply`; changes made here are undone by the next run.\n"
 
 
@@ -64,11 +66,21 @@ def edge_toml(t: Terminal, broker_password: str) -> str:
         "hub_public_key": t.hub_public_key,
         **t.edge,
     }
-    lines = [HEADER.rstrip("\n")]
-    lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    if t.portal_url:  # the receipts' QR codes open the portal's progress page; the inventory's own [kiosk] wins
+        values["kiosk"] = {"progress_url": f"{t.portal_url.rstrip('/')}/progress", **values.get("kiosk", {})}
     if t.committee_area is not None:
-        area = t.committee_area.model_dump(mode="json", exclude_none=True)
-        lines += ["", "[committee_area]"] + [f"{k} = {toml_value(v)}" for k, v in area.items()]
+        values["committee_area"] = t.committee_area.model_dump(mode="json", exclude_none=True)
+    return toml_document(values)
+
+
+def toml_document(values: Mapping[str, Any]) -> str:
+    """A settings file: :data:`HEADER`, the top-level keys, then each mapping as its own table (``[kiosk]``,
+    ``[web]`` …: the settings' sections)."""
+    tables = {k: v for k, v in values.items() if isinstance(v, Mapping)}
+    lines = [HEADER.rstrip("\n")]
+    lines += [f"{k} = {toml_value(v)}" for k, v in values.items() if k not in tables and v is not None]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 
@@ -115,6 +127,11 @@ def sshd_conf(t: Terminal) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
+def nftables_boot() -> str:
+    """A drop-in for Debian's nftables.service: at boot it loads the terminal's rules."""
+    return f"{HEADER}[Service]\nExecStart=\nExecStart=/usr/sbin/nft -f /etc/shegong/nftables.conf\n"
+
+
 def nftables_conf(t: Terminal) -> str:
     """In: SSH from the administrators' networks; the broker and time server answer our own connections.
     Out: the broker and the time server only. The kiosk listens on loopback, which is always open."""
@@ -127,6 +144,9 @@ def nftables_conf(t: Terminal) -> str:
         f"    ip saddr {{ {ssh_from} }} tcp dport {t.ssh_port} accept\n  }}\n"
         "  chain output {\n    type filter hook output priority 0; policy drop;\n"
         "    oif lo accept\n    ct state established,related accept\n"
+        # SSH's replies, also of a session the connection tracker has not seen begin (the administrator's,
+        # when these rules are first loaded): it is not cut off
+        f"    tcp sport {t.ssh_port} accept\n"
         f"    ip daddr {{ {t.broker_host} }} tcp dport {t.broker_port} accept\n"
         f"    udp dport 123 accept\n    udp dport 53 accept\n  }}\n"
         "}\n"

@@ -2,9 +2,10 @@
 
 A terminal whose outbox still holds undelivered items is refused, unless forced; forced, its database
 (the outbox's cases are sealed to the hub's key) is first copied to the administrator's machine, for
-later delivery. Then the hub revokes its broker user and removes it from the terminal register (ingest
-takes nothing more from it), the broker reloads, and on the terminal the services are stopped and
-disabled and its data and configuration removed.
+later delivery. Then the hub revokes its broker user, takes it out of the terminal register (ingest
+takes nothing more from it) and marks it retired on the fleet dashboard (no more alerts for it), the
+broker reloads, and on the terminal the services are stopped and disabled and its data, configuration
+and boot-time firewall rules removed (Debian's own /etc/nftables.conf applies again from the next boot).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from provisioning.engine import HostResult, host_data
 from provisioning.hubside import hub_session
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
-from provisioning.terminal import ENABLED_UNITS, OPT, SYSTEMD_RUNNING
+from provisioning.terminal import ENABLED_UNITS, NFT_BOOT, OPT, SYSTEMD_RUNNING
 
 __all__ = ["retire"]
 
@@ -102,14 +103,16 @@ def retire(
             with hub_session(inventory.hub, str(by_id[ready[0]].known_hosts.expanduser())) as hub:
                 for tid in ready:
                     hub.revoke(by_id[tid])
-                    hub.unregister(by_id[tid])
+                    hub.retire(by_id[tid])
                 hub.reload_broker()
         for tid in ready:
             host, t, r = hosts[tid], by_id[tid], results[tid]
             ok, out, _ = _run(host, t, SYSTEMD_RUNNING)
             now = "--now " if out.strip() == "running" else ""
             units = " ".join(ENABLED_UNITS)
-            ok, _, err = _run(host, t, f"systemctl disable {now}{units} && rm -rf /var/lib/shegong /etc/shegong")
+            ok, _, err = _run(
+                host, t, f"systemctl disable {now}{units} && rm -rf /var/lib/shegong /etc/shegong {NFT_BOOT}"
+            )
             if not ok:
                 r.failed, r.notes = 1, [*r.notes, f"stopping and removing failed: {err.strip()[-300:]}"]
             else:

@@ -49,6 +49,12 @@ __all__ = [
     "Steps",
     "deploy_terminal",
     "enabled",
+    "CONFIRM_FIREWALL",
+    "firewall_rules",
+    "load_firewall",
+    "nft_digest",
+    "NFT_BOOT",
+    "NFT_STATE",
     "managed_files",
     "ManagedFile",
     "config_files",
@@ -67,6 +73,8 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-shegong.conf"
 # under /root) may not be readable by the shegong user the release runs as.
 SYSTEM_PYTHON = "/usr/bin/python3"
 NFT_PATH = "/etc/shegong/nftables.conf"
+NFT_STATE = "/run/shegong-firewall"  # what was loaded (gone at boot, when nftables.service loads NFT_PATH)
+NFT_BOOT = "/etc/systemd/system/nftables.service.d/60-shegong.conf"
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ class ManagedFile:
 def release_installed(release: Release, extra: str = "edge") -> Generator[object, None, None]:
     """The release's virtual environment, installed from its wheelhouse with no index, unless it is: the
     tar is uploaded, unpacked, installed from and removed (the installed release is what is kept)."""
-    done = f"{release.path}/.installed"
+    done = f"{release.path}/.installed" + ("" if extra == "edge" else f"-{extra}")  # a hub needs the hub's
     if host.get_fact(File, path=done):
         return
     wheels, venv, tar = f"{OPT}/wheelhouse/{release.name}", release.path, f"{OPT}/wheelhouse/{release.name}.tar"
@@ -162,6 +170,43 @@ def sshd_keys_only(content: str) -> Generator[str, None, None]:
     yield RELOAD_SSHD
 
 
+def nft_digest(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+@operation()
+def firewall_rules(content: str, mode: str) -> Generator[str, None, None]:
+    """The rules in ``NFT_PATH`` checked by nft (``-c``: parsed, every name resolved) and nftables.service
+    enabled, which loads them at boot. Loading them now is the engine's (:func:`provisioning.engine`): it
+    needs a second SSH connection to confirm them. Nothing when these very rules were already loaded
+    (checked) since boot."""
+    marker = f"{NFT_STATE}/{'loaded' if mode == 'load' else 'checked'}"
+    if host.get_fact(FileContents, path=marker) == [nft_digest(content)]:
+        return
+    yield "command -v nft >/dev/null || { echo 'nft is missing: install the Debian package nftables' >&2; exit 1; }"
+    yield f"nft -c -f {NFT_PATH}"
+    yield "systemctl enable --quiet nftables.service"  # loads them at boot (the drop-in NFT_BOOT)
+    if mode == "check":
+        yield f"mkdir -p {NFT_STATE} && echo {nft_digest(content)} > {marker}"
+
+
+def load_firewall(digest: str, rollback_s: int) -> str:
+    """A command that loads ``NFT_PATH`` with a dead man's switch: the ruleset it replaces comes back by
+    itself after ``rollback_s`` seconds unless :func:`confirm_firewall` ran first (from a new connection)."""
+    timer = (
+        f"sleep {rollback_s}; if [ -e {NFT_STATE}/pending ]; then nft flush ruleset; "
+        f"nft -f {NFT_STATE}/prev.nft; rm -f {NFT_STATE}/pending {NFT_STATE}/loaded; fi"
+    )
+    return (
+        f"set -e; mkdir -p {NFT_STATE}; rm -f {NFT_STATE}/loaded; nft list ruleset > {NFT_STATE}/prev.nft; "
+        f"echo {digest} > {NFT_STATE}/pending; setsid sh -c {shlex.quote(timer)} >/dev/null 2>&1 </dev/null & "
+        f"nft -f {NFT_PATH}"
+    )
+
+
+CONFIRM_FIREWALL = f"mv -f {NFT_STATE}/pending {NFT_STATE}/loaded"
+
+
 @operation()
 def started() -> Generator[str, None, None]:
     """Where systemd runs: reload units and udev rules, restart the terminal and its browser, start the
@@ -179,6 +224,7 @@ class Steps:
 
     sshd: OperationMeta
     systemd: bool
+    firewall: OperationMeta | None = None  # set when the rules are to be loaded (not only checked)
 
 
 def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
@@ -192,6 +238,8 @@ def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
         ManagedFile("/etc/systemd/journald.conf.d/60-shegong.conf", render.journald_conf(t)),
         ManagedFile("/etc/systemd/timesyncd.conf.d/60-shegong.conf", render.timesyncd_conf(t)),
         ManagedFile(NFT_PATH, render.nftables_conf(t), "600"),
+        # at boot, Debian's nftables.service loads these rules instead of /etc/nftables.conf
+        ManagedFile(NFT_BOOT, render.nftables_boot()),
     ]
     wanted += [ManagedFile(f"/etc/systemd/system/{u}", (SYSTEMD_DIR / "edge" / u).read_text()) for u in EDGE_UNITS]
     return wanted
@@ -221,6 +269,7 @@ def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     enabled(name="units enabled", units=ENABLED_UNITS)
 
     sshd = sshd_keys_only(name="sshd keys only", content=render.sshd_conf(t))
+    firewall = firewall_rules(name="firewall rules checked", content=render.nftables_conf(t), mode=t.firewall)
     if systemd:
         started(name="services (re)started", _if=[lambda: any(m.did_change() for m in restart_on)])
-    return Steps(sshd=sshd, systemd=systemd)
+    return Steps(sshd=sshd, systemd=systemd, firewall=firewall if t.firewall == "load" else None)

@@ -4,8 +4,14 @@ For each terminal: note the release in use and keep a copy of its database (SQLi
 the terminal's user); ``apply`` installs the new release under ``/opt/shegong/releases/`` and points
 ``current`` at it (where systemd runs, the terminal restarts and migrates its database at start, the queue
 intact); then the health check must pass within the time limit. If it does not, ``current`` points at the
-old release again, the database copy is put back (the old code cannot read a schema migrated forward),
-and the terminal restarts: it serves as before, and the host is reported failed with the reason.
+old release again and the terminal restarts: it serves as before, and the host is reported failed with
+the reason.
+
+The database copy is put back only when the new release migrated the schema (its Alembic revision, read
+before the upgrade and again at rollback, differs): the old code cannot read a schema migrated forward.
+When the schema did not change, the database stays as it is — cases accepted between the copy and the
+rollback are in it, and putting the copy back would lose them. A database that is replaced is not
+removed: it is kept beside as ``edge.db.after-failed-upgrade`` (what the new release accepted is there).
 
 The health check: where systemd runs, ``shegong-edge`` active; and on every terminal the new release,
 as the terminal's user with the installed configuration, opens the database and reads its outbox
@@ -33,7 +39,14 @@ __all__ = ["upgrade"]
 
 DB = "/var/lib/shegong/edge.db"
 BACKUP = "/var/lib/shegong/edge.db.before-upgrade"
+AFTER = "/var/lib/shegong/edge.db.after-failed-upgrade"
 _BACKUP_PY = f"\"import sqlite3; s = sqlite3.connect('{DB}'); d = sqlite3.connect('{BACKUP}'); s.backup(d); d.close()\""
+# The schema's Alembic revision(s), read only (nothing printed when there is no database or no revision).
+_REVISION_PY = (
+    f"\"import sqlite3; c = sqlite3.connect('file:{DB}?mode=ro', uri=True); "
+    "print(','.join(sorted(r[0] for r in c.execute('SELECT version_num FROM alembic_version'))))\""
+)
+REVISION = f"test -e {DB} && runuser -u shegong -- /usr/bin/python3 -c {_REVISION_PY} 2>/dev/null || true"
 
 
 def _session(terminals: list[Terminal]) -> State:
@@ -67,12 +80,14 @@ def upgrade(
     """Upgrade ``terminals`` to ``release``; each that is not healthy within ``timeout_s`` is rolled back."""
     state = _session(terminals)
     before: dict[str, str] = {}
+    schema: dict[str, str] = {}
     try:
         for host in state.activated_hosts:
             t = next(t for t in terminals if t.id == host.name)
             ok, current = _run(host, t, f"readlink {OPT}/current")
             if ok and current:
                 before[t.id] = current
+                schema[t.id] = _run(host, t, REVISION)[1]
                 _run(host, t, f"test -e {DB} && runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}")
     finally:
         disconnect_all(state)
@@ -88,17 +103,34 @@ def upgrade(
             if ok:
                 _run(host, t, f"rm -f {BACKUP}")
                 continue
-            old = before[t.id]
-            restart = f"if {SYSTEMD_RUNNING} | grep -q running; then systemctl restart shegong-edge shegong-kiosk; fi"
-            stop = f"if {SYSTEMD_RUNNING} | grep -q running; then systemctl stop shegong-edge; fi"
-            restore = f"if [ -e {BACKUP} ]; then mv -f {BACKUP} {DB} && rm -f {DB}-wal {DB}-shm; fi"
-            back, _ = _run(host, t, f"{stop}; ln -sfn {old} {OPT}/current.new && mv -T {OPT}/current.new {OPT}/current")
-            back = back and _run(host, t, f"{restore}; {restart}")[0]
             r.failed += 1
-            r.notes.append(
-                f"not healthy within {timeout_s:.0f} s ({why or 'no answer'}): "
-                + (f"rolled back to {old}" if back else f"ROLLBACK to {old} FAILED: see the terminal")
-            )
+            r.notes.append(f"not healthy within {timeout_s:.0f} s ({why or 'no answer'})")
+            r.notes.append(_roll_back(host, t, before[t.id], schema.get(t.id, "")))
     finally:
         disconnect_all(state)
     return results
+
+
+def _roll_back(host: Host, t: Terminal, old: str, revision_before: str) -> str:
+    """``current`` back to ``old``; the database copy put back only if the schema was migrated since it
+    was taken. Returns what was done, in words."""
+    restart = f"if {SYSTEMD_RUNNING} | grep -q running; then systemctl restart shegong-edge shegong-kiosk; fi"
+    stop = f"if {SYSTEMD_RUNNING} | grep -q running; then systemctl stop shegong-edge; fi"
+    switch = f"{stop}; ln -sfn {old} {OPT}/current.new && mv -T {OPT}/current.new {OPT}/current"
+    if not _run(host, t, switch)[0]:
+        return f"ROLLBACK to {old} FAILED: see the terminal"
+    revision_now = _run(host, t, REVISION)[1]
+    if revision_now == revision_before:
+        done = _run(host, t, f"rm -f {BACKUP}; {restart}")[0]
+        said = "the database kept as it is (the schema was not migrated)"
+    else:
+        restore = (
+            f"set -e; if [ -e {BACKUP} ]; then rm -f {DB}-shm; mv -f {DB} {AFTER}; "
+            f"if [ -e {DB}-wal ]; then mv -f {DB}-wal {AFTER}-wal; fi; mv -f {BACKUP} {DB}; fi"
+        )
+        done = _run(host, t, f"{restore}; {restart}")[0]
+        said = (
+            f"the database put back as it was before the upgrade (the new release had migrated its schema "
+            f"from {revision_before or 'none'} to {revision_now or 'none'}); what it held since is kept in {AFTER}"
+        )
+    return f"rolled back to {old}, {said}" if done else f"ROLLBACK to {old} FAILED after switching: see the terminal"

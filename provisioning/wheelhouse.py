@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -19,10 +20,11 @@ from pathlib import Path
 
 from provisioning.errors import ProvisioningError
 
-__all__ = ["Release", "build", "pack"]
+__all__ = ["REPRODUCIBLE_EPOCH", "Release", "build", "pack"]
 
 PROJECT = Path(__file__).resolve().parent.parent
 RELEASES = "/opt/shegong/releases"  # on the terminal, side by side
+REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip file holds
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Release:
         return f"{RELEASES}/{self.name}"
 
 
-def build(out: Path, extra: str = "edge", platform: str | None = None, project: Path = PROJECT) -> Path:
+def build(out: Path, extra: str = "edge,hub", platform: str | None = None, project: Path = PROJECT) -> Path:
     """``pip wheel`` the project with ``extra`` into ``out``; returns ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.whl"):
@@ -55,7 +57,10 @@ def build(out: Path, extra: str = "edge", platform: str | None = None, project: 
 
 
 def _pip(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # Zip entries dated by SOURCE_DATE_EPOCH, not by the build's clock: the same code makes the same wheel,
+    # so the same release name, and a rebuilt wheelhouse uploads and installs nothing new.
+    env = {**os.environ, "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise ProvisioningError(f"building the wheelhouse failed:\n{done.stderr.strip()[-2000:]}")
 

@@ -3,10 +3,11 @@
 # otherwise prints the exact command and fails, so nothing half-works.
 #   usage: scripts/system-deps.sh [demo|test]
 set -euo pipefail
-want=(python3-venv mosquitto)
+want=(python3-venv mosquitto fonts-wqy-microhei)  # the font: the hub embeds it in residents' PDF records; legible Chinese screenshots
 if [ "${1:-test}" = test ]; then
-  want+=(chromium fonts-wqy-microhei gcc tmux postgresql-client)  # browser tests and legible Chinese screenshots; the sscard tests compile C; the console at 80×24; the hub backup drill runs pg_dump
-  want+=(openssh-server systemd cage)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor
+  want+=(chromium gcc tmux postgresql-client poppler-utils)  # browser tests; the portal tests read its PDFs with pdftotext; the sscard tests compile C; the console at 80×24; the hub backup drill runs pg_dump
+  want+=(openssh-server systemd cage nftables)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor; the firewall loaded in a network namespace
+  want+=(systemd-journal-remote)  # the console's journald log source, tested on a journal file it writes (no journald needed)
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -19,8 +20,11 @@ for pkg in "${want[@]}"; do
     openssh-server) [ -x /usr/sbin/sshd ] || missing+=("$pkg") ;;
     systemd) command -v systemd-analyze >/dev/null 2>&1 || missing+=("$pkg") ;;
     cage) [ -x /usr/bin/cage ] || missing+=("$pkg") ;;
+    systemd-journal-remote) [ -x /lib/systemd/systemd-journal-remote ] || missing+=("$pkg") ;;
+    nftables) [ -x /usr/sbin/nft ] || missing+=("$pkg") ;;
     tmux) command -v tmux >/dev/null 2>&1 || missing+=("$pkg") ;;
     postgresql-client) command -v pg_dump >/dev/null 2>&1 || missing+=("$pkg") ;;
+    poppler-utils) command -v pdftotext >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -9,13 +9,14 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
 import click
 
 from kernel.cli import LazyGroup, run
-from kernel.logs import setup_logging
+from kernel.logs import LEVELS, setup_logging
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -40,13 +41,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="shegong COMMAND --help for a command's own options.",
 )
-def cli() -> None:
+@click.option(
+    "--log-level",
+    envvar="SHEGONG_LOG_LEVEL",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="how much the process logs (or SHEGONG_LOG_LEVEL); never ID numbers at any level",
+)
+def cli(log_level: str) -> None:
     """Offline-first self-service terminals and their hub."""
+    setup_logging(log_level)
+
+
+#: Switches of libraries that are read when the library is imported, so set once at process start (never by
+#: an import of ours): pypinyin without its 55 MB phrase dictionary (edge.kiosk.directory says why).
+LIBRARY_SWITCHES = {"PYPINYIN_NO_PHRASES": "1", "PYPINYIN_NO_DICT_COPY": "1"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    setup_logging()
+    for name, value in LIBRARY_SWITCHES.items():
+        os.environ.setdefault(name, value)
     if args[:1] == ["help"]:
         args = ["--help"]
     try:

@@ -15,7 +15,10 @@ import pytest
 
 from harness.broker import Mosquitto
 from harness.linkproxy import LinkProxy
+from shegong.cli import LIBRARY_SWITCHES
 from tests.support import CASE_PUBLIC_KEY, register_terminal, write_case_key
+
+os.environ.update(LIBRARY_SWITCHES)  # as the shegong command sets them at start: the kiosk's lean pinyin
 
 PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -4,10 +4,13 @@ waiting for a condition, counting rows at the hub."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ STAFF_ID, STAFF_PIN = "sg-test", "735106"
 
 @functools.cache
 def staff_pins() -> str:
-    """The PIN entry of :data:`STAFF_ID` as ``kiosk_staff_pins`` takes it (made as an administrator makes one)."""
+    """The PIN entry of :data:`STAFF_ID` as ``[kiosk] staff_pins`` takes it (made as an administrator makes one)."""
     from edge.kiosk.staff import hash_pin
 
     return f"{STAFF_ID}:{hash_pin(STAFF_PIN)}"
@@ -132,3 +135,41 @@ def keep_screenshot(page: Any, name: str, area: str, full_page: bool = False) ->
         published.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, published)
     return shot
+
+
+class SmsGatewayServer:
+    """A local SMS gateway for the hub's HTTP adapter (hub.notices.gateway): a real HTTP server on an
+    ephemeral port that records every message it takes; ``fail`` more calls are answered 503 first."""
+
+    def __init__(self) -> None:
+        self.taken: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        self.fail = 0
+        self.auth: list[str] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                gateway.calls.append(body)
+                gateway.auth.append(self.headers.get("Authorization", ""))
+                if gateway.fail > 0:
+                    gateway.fail -= 1
+                    self.send_response(503)
+                else:
+                    gateway.taken.append(body)
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

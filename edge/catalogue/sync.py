@@ -54,6 +54,7 @@ class CatalogueSync:
         self._clock = clock
         self._lock = threading.Lock()
         self.desired: AnnouncementBody | None = None
+        self._announced: AnnouncementBody | None = None  # the newest announcement heard, kept after a failure
         self._pending: set[uuid.UUID] = set()
         self._manifest: CatalogueManifest | None = None
         self._departments: list[Department] = []
@@ -86,6 +87,8 @@ class CatalogueSync:
         a = message.body
         with self._lock:
             self.stats["announcements"] += 1
+            if self._announced is None or a.version >= self._announced.version:
+                self._announced = a
             if a.version <= self.store.version or (self.desired is not None and a.version < self.desired.version):
                 self.stats["ignored"] += 1
                 log.info("catalogue announcement %d ignored: %d in force", a.version, self.store.version)
@@ -95,6 +98,20 @@ class CatalogueSync:
             elif self._pending and time.monotonic() - self._last_request < REPEAT_AFTER_S:
                 return []  # the request for it is on its way
             return [self._request(None)]
+
+    def fetch_now(self) -> tuple[str, list[Outgoing]]:
+        """A technician's "fetch now" (in the agent's thread, online): ask the hub at once for the newest
+        version it announced, from the start, even after a failed attempt. The outcome: ``requested``,
+        ``up_to_date`` (that version is in force) or ``no_announcement`` (the hub announced none yet)."""
+        with self._lock:
+            a = self._announced
+            if a is None:
+                return "no_announcement", []
+            if a.version <= self.store.version:
+                return "up_to_date", []
+            self._restart(a)
+            log.info("catalogue version %d asked for now, by the maintenance console", a.version)
+            return "requested", [self._request(None)]
 
     def on_online(self) -> list[Outgoing]:
         """A new connection: requests sent before it may be lost, so the next announcement asks again."""

@@ -8,6 +8,7 @@ Chinese and English, ``r`` reads everything again, ``q`` quits. Every word comes
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +21,14 @@ from textual.binding import Binding
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from edge.console.checks import HostFigures, Readings, judge
-from edge.console.control import ControlClient, TerminalNotRunning, socket_path
 from edge.console.netdiag import Step, tls
 from edge.console.store import ConsoleStore
+from edge.control import ControlClient, TerminalNotRunning, socket_path
 from edge.errors import EdgeError
 from edge.kiosk.i18n import Translator, translator
 from edge.runtime import app_version
 from edge.settings import EdgeSettings
+from edge.store.db import disk_free_mb
 
 __all__ = ["PANES", "ConsoleApp", "host_figures", "run_console"]
 
@@ -35,9 +37,9 @@ PANES = ("overview", "sync", "catalogue", "audit", "settings", "network", "logs"
 
 
 def host_figures(settings: EdgeSettings) -> HostFigures:
-    disk = psutil.disk_usage(str(settings.data_dir))
     mem = psutil.virtual_memory()
-    return HostFigures(disk.free / 2**20, disk.total / 2**20, mem.available * 100 / mem.total)
+    total_mb = shutil.disk_usage(settings.data_dir).total / 2**20
+    return HostFigures(disk_free_mb(settings.data_dir), total_mb, mem.available * 100 / mem.total)
 
 
 class ConsoleApp(App[None]):
@@ -47,6 +49,7 @@ class ConsoleApp(App[None]):
     TabPane { padding: 0 0; }
     .buttons { height: auto; }
     .buttons Button { min-width: 10; margin: 0 1 0 0; }
+    .buttons Input { width: 24; margin: 0 1 0 0; }
     .result { height: auto; padding: 0 1; }
     DataTable { height: 1fr; }
     """
@@ -64,16 +67,18 @@ class ConsoleApp(App[None]):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         refresh_every_s: float = 5.0,
         log_file: Path | None = None,
+        journal_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.store = store
-        self.control = ControlClient(socket_path(settings.runtime_dir))
+        self.control = ControlClient(socket_path(settings.runtime_dir), actor=store.actor)
         self.lang = lang
         self.host = host or (lambda: host_figures(settings))
         self.clock = clock
         self.refresh_every_s = refresh_every_s
-        self.log_file = log_file or settings.data_dir / "edge.log"  # where journald is not
+        self.log_file = log_file or settings.log_path  # where journald is not
+        self.journal_file = journal_file  # a journal file to read instead of the system's journal
         self.readings: Readings | None = None
         self._tls: Step | None = None
         self._tls_at = 0.0
@@ -173,6 +178,16 @@ class ConsoleApp(App[None]):
     def act(self, label: str, fn: Callable[[], str]) -> None:
         """Run a technician's action in a worker; its outcome (or error) becomes a notification."""
         self._act(label, fn)
+
+    def ask(self, op: str) -> str:
+        """Ask the running terminal's sync agent for ``op``; it records the ask in its audit chain. With no
+        terminal running, the console records that it could not ask."""
+        try:
+            outcome = self.control.request(op)["outcome"]
+        except TerminalNotRunning:
+            self.store.record(op, {"ok": False, "error": "not_running"})
+            raise EdgeError(self.t("console.done.not_running")) from None
+        return str(self.t(f"console.done.outcome.{outcome}"))
 
     @work(thread=True, group="action")
     def _act(self, label: str, fn: Callable[[], str]) -> None:

@@ -14,12 +14,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.idnumber import mask
+from protocol.idnumber import mask_ids
 
-__all__ = ["LEVELS", "LogLine", "filtered", "from_journal", "mask_ids", "parse", "recent"]
+__all__ = ["LEVELS", "UNIT", "LogLine", "filtered", "from_journal", "mask_ids", "parse", "recent"]
 
+UNIT = "shegong-edge"  # systemd/edge/shegong-edge.service: the terminal service, kiosk and sync agent
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 # shegong.cli's format: "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LINE = re.compile(r"^(\S+ \S+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): (.*)$")
 _PRIORITY = {0: "CRITICAL", 1: "CRITICAL", 2: "CRITICAL", 3: "ERROR", 4: "WARNING", 5: "INFO", 6: "INFO", 7: "DEBUG"}
@@ -33,11 +33,6 @@ class LogLine:
     message: str
 
 
-def mask_ids(text: str) -> str:
-    """``text`` with every ID-number-shaped run masked (the first 6 and last 4 kept, as on receipts)."""
-    return _ID.sub(lambda m: mask(m.group(0).upper()), text)
-
-
 def parse(raw: str) -> LogLine:
     m = _LINE.match(raw.rstrip("\n"))
     if m is None:
@@ -45,13 +40,15 @@ def parse(raw: str) -> LogLine:
     return LogLine(m[1], m[2], m[3], mask_ids(m[4]))
 
 
-def from_journal(unit: str, lines: int = 500) -> list[LogLine] | None:
-    """The unit's last ``lines`` entries from journald, or None when there is no journal to ask."""
+def from_journal(unit: str, lines: int = 500, journal_file: Path | None = None) -> list[LogLine] | None:
+    """The unit's last ``lines`` entries from journald (or from ``journal_file``, a journal file copied off
+    a terminal), or None when there is no journal to ask or it has nothing of the unit."""
     if shutil.which("journalctl") is None:
         return None
+    source = ["--file", str(journal_file)] if journal_file is not None else []
     try:
         out = subprocess.run(
-            ["journalctl", "-u", unit, "-n", str(lines), "-o", "json", "--no-pager"],
+            ["journalctl", *source, "-u", unit, "-n", str(lines), "-o", "json", "--no-pager"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -73,9 +70,11 @@ def from_journal(unit: str, lines: int = 500) -> list[LogLine] | None:
     return result or None
 
 
-def recent(log_file: Path | None, unit: str = "shegong-edge", lines: int = 500) -> list[LogLine]:
+def recent(
+    log_file: Path | None, unit: str = UNIT, lines: int = 500, journal_file: Path | None = None
+) -> list[LogLine]:
     """Journald's lines for ``unit`` where it has some, else the last ``lines`` of ``log_file``."""
-    journal = from_journal(unit, lines)
+    journal = from_journal(unit, lines, journal_file)
     if journal is not None:
         return journal
     if log_file is None or not log_file.exists():

@@ -1,7 +1,8 @@
 """Staff PIN reset: a new random PIN for one staff member, its scrypt entry written into the terminal's
 configuration file in place of the old one. The PIN is returned once to be shown to the technician; it is
-never logged nor audited (the audit names the staff member only). The kiosk reads PINs at start-up: the
-new one holds from the terminal service's next start.
+never logged nor audited (the audit names the staff member only). The console then asks the running
+terminal to read the PINs again (``staff_pins`` on :mod:`edge.control`): the new one holds at once; with the
+service stopped, from its next start.
 """
 
 from __future__ import annotations
@@ -20,37 +21,49 @@ __all__ = ["PIN_DIGITS", "reset_pin"]
 
 PIN_DIGITS = 6
 _STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_KEY = "kiosk_staff_pins"
-_LINE = re.compile(rf"^{_KEY}\s*=.*$", re.MULTILINE)
+_ENV = "SHEGONG_KIOSK_STAFF_PINS"
+_TABLE = re.compile(r"^\[kiosk\]\s*$", re.MULTILINE)
+_LINE = re.compile(r"^staff_pins\s*=.*$", re.MULTILINE)
+_NEXT_TABLE = re.compile(r"^\[", re.MULTILINE)
+
+
+def _with_pins(text: str, line: str) -> str:
+    """``text`` with ``line`` as the ``staff_pins`` of its ``[kiosk]`` table (added if missing)."""
+    table = _TABLE.search(text)
+    if table is None:
+        return f"{text.rstrip()}\n\n[kiosk]\n{line}\n".lstrip()
+    body_end = m.start() if (m := _NEXT_TABLE.search(text, table.end())) else len(text)
+    body = text[table.end() : body_end]
+    body = _LINE.sub(lambda _m: line, body, count=1) if _LINE.search(body) else f"\n{line}{body}"
+    return text[: table.end()] + body + text[body_end:]
 
 
 def reset_pin(config: Path, staff_id: str, pin: str | None = None) -> str:
-    """Give ``staff_id`` a new PIN (random unless given) in ``config``'s ``kiosk_staff_pins``; return it.
+    """Give ``staff_id`` a new PIN (random unless given) in ``config``'s ``[kiosk] staff_pins``; return it.
 
     Raises :class:`EdgeError` when the PINs come from the environment (the file would not count), the
     file cannot be read or written, or the entry is not a single line this can rewrite.
     """
     if not _STAFF_ID.match(staff_id):
         raise EdgeError("a staff id is 1-32 letters, digits, - or _")
-    if f"SHEGONG_{_KEY.upper()}" in os.environ:
-        raise EdgeError(f"staff PINs are set by SHEGONG_{_KEY.upper()} in the environment: change them there")
+    if _ENV in os.environ:
+        raise EdgeError(f"staff PINs are set by {_ENV} in the environment: change them there")
     pin = pin or f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
     try:
         text = config.read_text(encoding="utf-8") if config.exists() else ""
-        current = str(tomllib.loads(text).get(_KEY) or "")
+        current = str(tomllib.loads(text).get("kiosk", {}).get("staff_pins") or "")
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise EdgeError(f"cannot read {config}: {exc}") from None
     entries = [e.strip() for e in current.split(",") if e.strip() and e.split(":", 1)[0].strip() != staff_id]
     entries.append(f"{staff_id}:{hash_pin(pin)}")
     value = ",".join(entries)
-    line = f"{_KEY} = {json.dumps(value)}"  # ASCII only: a JSON string is a TOML basic string
-    if _LINE.search(text):
-        updated = _LINE.sub(lambda _m: line, text, count=1)
-    else:  # before the first table, where a top-level key must be
-        head, sep, rest = text.partition("\n[")
-        updated = f"{line}\n{head}{sep}{rest}" if sep else f"{text.rstrip()}\n{line}\n".lstrip()
-    if str(tomllib.loads(updated).get(_KEY)) != value:
-        raise EdgeError(f"{_KEY} in {config} is not a single line: change it by hand")
+    updated = _with_pins(text, f"staff_pins = {json.dumps(value)}")  # a JSON string is a TOML basic string
+    try:
+        written = tomllib.loads(updated).get("kiosk", {}).get("staff_pins")
+    except tomllib.TOMLDecodeError:
+        written = None
+    if written != value:
+        raise EdgeError(f"[kiosk] staff_pins in {config} is not a single line: change it by hand")
     tmp = config.with_name(f".{config.name}.tmp")
     try:
         fd = os.open(

@@ -101,6 +101,12 @@ class DeviceService:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        # One caller at a time on each serial line: the device's own thread, or a technician's test.
+        self._reader_locks = [threading.Lock() for _ in self.readers]
+        self._printer_lock = threading.Lock()
+        # A technician waiting for the next card (by reader name) or scan ("scanner"): that event goes to
+        # them, not to the kiosk, so a test card never opens a resident's session.
+        self._captures: dict[str, queue.Queue[DeviceEvent]] = {}
         now = _now()
         self._readers = [ReaderHealth(r.name, r.card_type, ReaderState.STARTING, since=now) for r in self.readers]
         self._printer = (PrinterState.ABSENT if printer is None else PrinterState.OFFLINE, "")
@@ -154,7 +160,9 @@ class DeviceService:
         if self.printer is None:
             raise DeviceUnavailable("no printer configured", code="printer_offline")
         try:
-            self._set_printer(self.printer.print_receipt(receipt))
+            with self._printer_lock:
+                status = self.printer.print_receipt(receipt)
+            self._set_printer(status)
         except DeviceError as exc:
             self._printer_failed(exc)
             raise
@@ -164,10 +172,56 @@ class DeviceService:
         if self.printer is None:
             return PrinterState.ABSENT
         try:
-            self._set_printer(self.printer.status())
+            with self._printer_lock:
+                status = self.printer.status()
+            self._set_printer(status)
         except DeviceError as exc:
             self._printer_failed(exc)
         return self._printer[0]
+
+    # -- what a technician asks (through the terminal's control socket) --------------------------------
+    def reader_index(self, card_type: str) -> int:
+        """The index of the reader of ``card_type`` (``id_card`` / ``ss_card``); DeviceUnavailable if none."""
+        for i, reader in enumerate(self.readers):
+            if str(reader.card_type) == card_type:
+                return i
+        raise DeviceUnavailable(f"no {card_type} reader configured", code="no_device")
+
+    def self_test(self, index: int) -> int:
+        """Run reader ``index``'s self-test now, between two of its polls; returns its frame errors so far.
+        Raises the device's error (the reader's thread then finds out on its own next cycle)."""
+        reader = self.readers[index]
+        with self._reader_locks[index]:
+            reader.self_test()
+        return int(getattr(reader, "bad_frames", 0))
+
+    def next_card(self, index: int, timeout: float) -> CardTapped | CardUnreadable | None:
+        """The next card laid on reader ``index`` within ``timeout`` seconds (kept from the kiosk), or None."""
+        event = self._capture(self.readers[index].name, timeout)
+        assert event is None or isinstance(event, CardTapped | CardUnreadable)
+        return event
+
+    def next_scan(self, timeout: float) -> Scanned | None:
+        """The next code scanned within ``timeout`` seconds (kept from the kiosk), or None."""
+        if self.scanner is None:
+            raise DeviceUnavailable("no scanner configured", code="no_device")
+        event = self._capture("scanner", timeout)
+        assert event is None or isinstance(event, Scanned)
+        return event
+
+    def _capture(self, key: str, timeout: float) -> DeviceEvent | None:
+        box: queue.Queue[DeviceEvent] = queue.Queue(1)
+        with self._lock:
+            if key in self._captures:
+                raise DeviceError(f"{key} is already being tested")
+            self._captures[key] = box
+        try:
+            return box.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        finally:
+            with self._lock:
+                self._captures.pop(key, None)
 
     # -- threads ----------------------------------------------------------------------------------------
     def _run_reader(self, index: int) -> None:
@@ -177,6 +231,8 @@ class DeviceService:
         ready = False
         while not self._stop.is_set():
             pause = self.poll_interval
+            lock = self._reader_locks[index]
+            lock.acquire()
             try:
                 if not ready:
                     reader.open()
@@ -217,6 +273,8 @@ class DeviceService:
                 ready = False
                 self._set_reader(index, ReaderState.ERROR, repr(exc))
                 pause = backoff.next()
+            finally:
+                lock.release()
             self._stop.wait(pause)
 
     def _run_printer(self) -> None:
@@ -245,6 +303,12 @@ class DeviceService:
 
     # -- bookkeeping ------------------------------------------------------------------------------------
     def _emit(self, event: DeviceEvent) -> None:
+        key = "scanner" if isinstance(event, Scanned) else event.reader
+        with self._lock:
+            box = self._captures.pop(key, None)
+        if box is not None:
+            box.put(event)
+            return
         if self.on_event is None:
             self.events.put(event)
             return

@@ -21,13 +21,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from edge.errors import EdgeError, StorageFull
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH, KioskGate
 from edge.kiosk.routes import ROUTES
 from edge.kiosk.session import SessionStore
 from edge.kiosk.staff import StaffDirectory
+from edge.settings import KioskSettings
 from edge.store.cases import InvalidApplicant
 from edge.store.ratings import AlreadyRated
 from protocol.catalogue import Catalogue, load_seed
@@ -52,23 +52,23 @@ def build_kiosk(
     runtime: Any,
     devices: Printer | None = None,
     *,
-    config: KioskConfig | None = None,
+    config: KioskSettings | None = None,
     catalogue: Catalogue | None = None,
     calendar: WorkCalendar | None = None,
     gate: KioskGate | None = None,
 ) -> Kiosk:
     """The kiosk's parts; ``gate`` is the way in for its browser (a new one, for this process, if None)."""
-    config = config or KioskConfig.from_settings(runtime.settings)
+    config = config or runtime.settings.kiosk
     staff = StaffDirectory(config.staff_pins)
     if not staff.enabled:
-        log.info("kiosk staff mode off: no staff PINs provisioned (kiosk_staff_pins, docs/kiosk.md)")
+        log.info("kiosk staff mode off: no staff PINs provisioned ([kiosk] staff_pins, docs/kiosk.md)")
     # Pages ping at most every ping_every_s: the server waits that much longer than the page's own timer,
     # so the warning a page shows is never cut short by the server.
     ping = max(0.5, min(5.0, config.warn_before_s / 4))
     sessions = SessionStore(
         config.idle_timeout_s + ping,
         config.warn_before_s,
-        area=config.committee_area,
+        area=runtime.settings.committee_area,
         staff_signin=config.staff_signin_s,
     )
     if catalogue is not None:
@@ -92,6 +92,8 @@ def build_kiosk(
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event
+    if hasattr(runtime, "on_staff_pins"):  # a PIN reset from the console holds at once, without a restart
+        runtime.on_staff_pins.append(staff.reload)
     if hasattr(runtime, "help"):  # the hub answered a call for staff: the pages show who is coming
         runtime.help.on_answer.append(lambda answer: kiosk.events.publish({"help": answer.responder}))
     return kiosk

@@ -17,7 +17,6 @@ from markupsafe import Markup
 
 from edge.devices.errors import DeviceError, PrinterNotReady
 from edge.devices.escpos import Receipt
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.directory import Directory
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.gate import KioskGate
@@ -25,6 +24,7 @@ from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
 from edge.kiosk.session import KioskSession, SessionStore
 from edge.kiosk.staff import StaffDirectory
 from edge.kiosk.throttle import Throttle
+from edge.settings import KioskSettings
 from edge.sync.agent import LinkState
 from protocol.catalogue import Catalogue
 from protocol.idnumber import mask
@@ -64,7 +64,7 @@ class NoSession(Exception):
 @dataclass
 class Kiosk:
     runtime: Any  # edge.runtime.EdgeRuntime (typed loosely so tests and the benchmark can pass their own)
-    config: KioskConfig
+    config: KioskSettings
     sessions: SessionStore
     events: KioskEvents
     staff: StaffDirectory
@@ -80,6 +80,11 @@ class Kiosk:
     _directory: Directory | None = field(default=None, repr=False)
     _bodies: LRUCache[Hashable, tuple[Markup, tuple[Markup, ...]]] = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def committee_name(self) -> str:
+        """This terminal's committee, on pages and slips."""
+        return str(self.runtime.settings.committee_name)
 
     def __post_init__(self) -> None:
         self._bodies = LRUCache(max(1, self.page_cache_size))
@@ -188,6 +193,7 @@ class Kiosk:
             "lang": t.lang,
             "path": path or request.url.path,
             "kiosk": self.config,
+            "committee_name": self.committee_name,
             "session": session,
             "staff_id": staff_id,
             "staff_left_s": int(signed_in.left_s) + 1 if signed_in and staff_id else None,

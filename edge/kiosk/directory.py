@@ -9,7 +9,6 @@ item's keywords count as names, so ``lnjt`` finds 老年综合津贴申领 by it
 from __future__ import annotations
 
 import enum
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,10 +17,9 @@ from datetime import date, datetime, time, timedelta
 from cachetools import LRUCache
 
 # pypinyin's phrase dictionary costs 55 MB of a 120 MB budget, and only fixes one reading in the seed
-# (给付 jǐfù). The kiosk indexes every reading of each character instead, so either spelling is found.
-os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
-os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
-from pypinyin import Style, lazy_pinyin, pinyin  # noqa: E402
+# (给付 jǐfù). The kiosk indexes every reading of each character instead, so either spelling is found; the
+# ``shegong`` command turns the dictionary off at start (shegong.cli.LIBRARY_SWITCHES), before any import.
+from pypinyin import Style, lazy_pinyin, pinyin
 
 from protocol.catalogue import Catalogue, ServiceItem
 from protocol.eligibility import Attributes, StatusGroup, Verdict, evaluate_catalogue

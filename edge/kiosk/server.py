@@ -3,7 +3,7 @@
 uvicorn runs on a thread of its own (so it installs no signal handlers) and stops when ``stop`` is set;
 the device service (readers, printer, scanner named by the kiosk config) runs beside it. Once it
 listens, the way in for the kiosk's own browser is written to the runtime folder (:mod:`edge.kiosk.gate`).
-The kiosk listens on loopback: another address is refused unless ``kiosk_allow_remote`` is set.
+The kiosk listens on loopback: another address is refused unless ``[kiosk] allow_remote`` is set.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import uvicorn
 from edge.devices.service import DeviceService
 from edge.errors import EdgeError
 from edge.kiosk.app import create_app
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.gate import KioskGate, is_loopback
+from edge.settings import DeviceSettings, KioskSettings
 
 __all__ = ["KioskServer", "RemoteKiosk", "check_host", "create_app", "open_devices", "serve"]
 
@@ -27,42 +27,42 @@ log = logging.getLogger(__name__)
 
 
 class RemoteKiosk(EdgeError):
-    """The kiosk would listen where other hosts reach it, and ``kiosk_allow_remote`` is off."""
+    """The kiosk would listen where other hosts reach it, and ``[kiosk] allow_remote`` is off."""
 
 
-def check_host(config: KioskConfig) -> None:
+def check_host(config: KioskSettings) -> None:
     """Refuse a kiosk address other hosts reach unless ``allow_remote`` says so (then warn)."""
     if is_loopback(config.host):
         return
     if not config.allow_remote:
         raise RemoteKiosk(
-            f"kiosk_host {config.host!r} is not a loopback address: other hosts could reach the kiosk. Use "
-            "127.0.0.1 (the touch screen's own browser), or set kiosk_allow_remote = true if a browser on "
+            f"[kiosk] host {config.host!r} is not a loopback address: other hosts could reach the kiosk. Use "
+            "127.0.0.1 (the touch screen's own browser), or set allow_remote = true under [kiosk] if a browser on "
             "another host must show it"
         )
-    log.warning("kiosk_allow_remote: the kiosk listens on %s, where other hosts can reach it", config.host)
+    log.warning("[kiosk] allow_remote: the kiosk listens on %s, where other hosts can reach it", config.host)
 
 
-def open_devices(config: KioskConfig, **options: Any) -> DeviceService:
+def open_devices(config: DeviceSettings, **options: Any) -> DeviceService:
     """The device service for the ports in ``config`` (an empty port: that device is not there)."""
     readers: list[Any] = []
-    if config.reader_port:
+    if config.reader:
         from edge.devices.idreader import IdCardReader
 
-        readers.append(IdCardReader(config.reader_port))
+        readers.append(IdCardReader(config.reader))
     if config.sscard_lib:
         from edge.devices.sscard import SSCardReader
 
         readers.append(SSCardReader(config.sscard_lib))
     printer = scanner = None
-    if config.printer_port:
+    if config.printer:
         from edge.devices.printer import ReceiptPrinter
 
-        printer = ReceiptPrinter(config.printer_port)
-    if config.scanner_port:
+        printer = ReceiptPrinter(config.printer)
+    if config.scanner:
         from edge.devices.scanner import QrScanner
 
-        scanner = QrScanner(config.scanner_port)
+        scanner = QrScanner(config.scanner)
     return DeviceService(readers, printer=printer, scanner=scanner, **options)
 
 
@@ -129,15 +129,17 @@ def serve(
 ) -> None:
     """Run the kiosk (web app and devices) for ``runtime`` until ``stop`` is set; ``on_listening`` is called
     once it listens (``shegong edge run`` tells systemd it is ready then)."""
-    config = KioskConfig.from_settings(runtime.settings)
-    config = config.with_(host=host or config.host, port=port or config.port)
+    config = runtime.settings.kiosk.model_copy(
+        update={"host": host or runtime.settings.kiosk.host, "port": port or runtime.settings.kiosk.port}
+    )
     check_host(config)
     way_in = runtime.settings.runtime_dir
     gate = KioskGate.for_this_boot(way_in)  # the same all boot long: a restarted service keeps its browser
-    devices = open_devices(config)
+    devices = open_devices(runtime.settings.devices)
     app = create_app(runtime, devices, config=config, gate=gate)
     devices.start()
     runtime.agent.health = lambda: devices.health().as_dict()  # reader and printer state in heartbeats
+    runtime.devices = devices  # a technician's device tests go through this service while it holds the ports
     server = KioskServer(app, config.host, config.port)
     try:
         server.start()
@@ -148,4 +150,5 @@ def serve(
         stop.wait()
     finally:
         server.stop()
+        runtime.devices = None
         devices.stop()

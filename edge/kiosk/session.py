@@ -42,6 +42,8 @@ class Draft:
     item_code: str
     form: dict[str, str]
     materials: list[str] = field(default_factory=list)
+    notify_phone: str | None = None
+    """The mobile number the resident gave, consenting, for SMS notices (sealed in the case)."""
 
 
 class InvalidAnswer(ValueError):

@@ -51,29 +51,40 @@ def verify_pin(pin: str, encoded: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
+def _parse(entries: str | None) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in (entries or "").split(","))):
+        staff_id, _, encoded = entry.partition(":")
+        if not _STAFF_ID.match(staff_id) or not encoded.startswith("scrypt$"):
+            raise ValueError(f"bad staff PIN entry for {staff_id[:32]!r}: want staff_id:scrypt$…")
+        hashes[staff_id] = encoded
+    return hashes
+
+
 class StaffDirectory:
     """Staff who may log in at this kiosk. ``max_failures`` wrong PINs in a row lock login for ``lockout_s``."""
 
     def __init__(
         self,
-        entries: str,
+        entries: str | None,
         *,
         max_failures: int = 5,
         lockout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._hashes: dict[str, str] = {}
-        for entry in filter(None, (e.strip() for e in entries.split(","))):
-            staff_id, _, encoded = entry.partition(":")
-            if not _STAFF_ID.match(staff_id) or not encoded.startswith("scrypt$"):
-                raise ValueError(f"bad staff PIN entry for {staff_id[:32]!r}: want staff_id:scrypt$…")
-            self._hashes[staff_id] = encoded
+        self._hashes = _parse(entries)
         self.max_failures = max_failures
         self.lockout_s = lockout_s
         self._clock = clock
         self._failures = 0
         self._locked_until = 0.0
         self._lock = threading.Lock()
+
+    def reload(self, entries: str) -> None:
+        """Take ``entries`` in place of the PINs held (a PIN reset, read again from the configuration);
+        entries that do not parse leave the PINs held as they were (ValueError)."""
+        hashes = _parse(entries)
+        self._hashes = hashes  # one assignment: a login sees the old PINs or the new, never half of each
 
     def __contains__(self, staff_id: str) -> bool:
         return staff_id in self._hashes

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from edge.control import NIGHT_MAX_S, ControlClient, TerminalNotRunning, socket_path
 from edge.night.backup import Backups
-from edge.night.control import ask_service
 from edge.night.steps import run_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
@@ -22,8 +22,12 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
             pass
         print(f"restored {restored.name}; the next nightly reconciliation reports what the hub has since")
         return 0
-    summary = ask_service(settings.runtime_dir)  # the service runs: the night runs in it, on its link
-    if summary is None:
+    try:  # the service runs: the night runs in it, on its link
+        summary = json.dumps(
+            ControlClient(socket_path(settings.runtime_dir), actor="nightly").request("night", timeout_s=NIGHT_MAX_S),
+            ensure_ascii=False,
+        )
+    except TerminalNotRunning:
         with EdgeRuntime(settings) as rt:
             summary = run_night(rt).as_json()
     print(summary, flush=True)

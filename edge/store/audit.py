@@ -19,9 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
-from edge.errors import EdgeError
 from edge.store.models import AuditAnchorRow, AuditEntryRow, table
-from protocol.auditchain import Anchor, Break, Entry, link, walk
+from protocol.auditchain import Anchor, AuditBroken, Break, Entry, link, walk
 
 __all__ = ["AuditBroken", "anchor", "append", "record", "verify"]
 
@@ -39,10 +38,6 @@ _MOVE = (
         at=bindparam("b_at", type_=_anchor.c.at.type),
     )
 )
-
-
-class AuditBroken(EdgeError):
-    """``shegong edge audit verify`` found an entry that was edited, removed or reordered."""
 
 
 def append(conn: Connection, entries: Sequence[Entry]) -> None:

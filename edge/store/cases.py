@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import sqlite3
 from collections.abc import Collection, Mapping
@@ -34,7 +33,7 @@ from edge.errors import EdgeError, StorageFull
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
-from edge.store.db import read_counter
+from edge.store.db import disk_free_mb, read_counter
 from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
@@ -82,6 +81,8 @@ class NewCase:
     form: dict[str, str] = field(default_factory=dict)
     materials: list[str] = field(default_factory=list)
     agent: str | None = None
+    notify_phone: str | None = None
+    """A mobile number for SMS notices, given with the resident's consent (None: no notices)."""
 
 
 class CaseStore:
@@ -187,6 +188,7 @@ class CaseStore:
                     agent=new.agent,
                     form=new.form,
                     materials=new.materials,
+                    notify_phone=new.notify_phone,
                 )
                 # Sealed before it is stored: the case row and the outbox hold only what the hub can open.
                 payload = sealer.seal(submission).model_dump_json()
@@ -239,9 +241,7 @@ class CaseStore:
         if depth >= s.outbox_limit:
             reason = f"待上传队列已达上限 {s.outbox_limit} 件"
         else:
-            st = os.statvfs(s.data_dir)
-            free_mb = st.f_bavail * st.f_frsize / 2**20
-            if free_mb < s.min_free_disk_mb:
+            if disk_free_mb(s.data_dir) < s.min_free_disk_mb:
                 reason = f"磁盘剩余空间不足 {s.min_free_disk_mb:.0f} MB"
             elif s.db_max_pages:
                 pages = conn.execute(text("PRAGMA page_count")).scalar_one()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
@@ -15,6 +16,7 @@ __all__ = [
     "HEAD",
     "bump_counter",
     "current_revision",
+    "disk_free_mb",
     "migrate",
     "open_engine",
     "private_dir",
@@ -89,3 +91,9 @@ def bump_counter(conn: Connection, key: str, by: int = 1) -> int:
         {"k": key, "v": by},
     )
     return read_counter(conn, key)
+
+
+def disk_free_mb(folder: Path) -> float:
+    """Free space where ``folder`` is, in MiB, as an unprivileged process may use it (heartbeats, the
+    submission guard and the console all read it here)."""
+    return shutil.disk_usage(folder).free / 2**20

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import queue
 import random
 import socket
@@ -27,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,6 +40,7 @@ from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
+from edge.store.db import disk_free_mb
 from edge.store.outbox import Outbox, Pending
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
@@ -121,11 +122,12 @@ def broker_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 class Ask(enum.StrEnum):
-    """What an operator may ask of a running agent (the maintenance console, through edge.console.control)."""
+    """What an operator may ask of a running agent (the maintenance console, through edge.control)."""
 
     SEND_NOW = "send_now"  # connect now instead of waiting out the backoff; resend every unacked item
     RECONNECT = "reconnect"  # drop the link and connect again at once
     REBIRTH = "rebirth"  # publish a birth: the hub resends every case event past this terminal's watermark
+    FETCH_CATALOGUE = "fetch_catalogue"  # ask the hub now for the catalogue version it announced
 
 
 class LinkState(enum.StrEnum):
@@ -183,7 +185,11 @@ class SyncAgent:
         self._started = time.monotonic()
         self.loop_at = 0.0  # monotonic time of the loop's last turn: systemd's watchdog (edge/watchdog.py) reads it
         self.connected_event = threading.Event()
-        self._asks: queue.SimpleQueue[Ask] = queue.SimpleQueue()  # from other threads; served in the loop
+        # From other threads, served in the loop; each answered through its future with what was done.
+        self._asks: queue.SimpleQueue[tuple[Ask, Future[str]]] = queue.SimpleQueue()
+        # What an ask other than the link's own does (FETCH_CATALOGUE: edge.catalogue.sync), in the agent's
+        # thread while online: an outcome in words and the messages to publish.
+        self.ask_handlers: dict[Ask, Callable[[], tuple[str, list[tuple[str, bytes]]]]] = {}
         # The last ack, as the console shows the link: when (terminal clock), the batch's round trip, and the
         # hub's clock minus ours (the ack's sent_at against its arrival, half the round trip allowed for).
         self.last_ack_at: datetime | None = None
@@ -226,21 +232,44 @@ class SyncAgent:
         if self._thread:
             self._thread.join(timeout)
 
-    def ask(self, what: Ask) -> None:
-        """Ask the agent for ``what``; its own thread carries it out at its next turn (thread-safe)."""
-        self._asks.put(what)
+    def ask(self, what: Ask) -> Future[str]:
+        """Ask the agent for ``what``; its own thread carries it out at its next turn (thread-safe). The
+        future's result says what was done: ``reconnecting``, ``resent`` / ``offline`` (send now), ``birth``
+        (resync: a birth published, the hub resends what the terminal lacks) / ``offline``, or the handler's
+        outcome (``requested`` / ``up_to_date`` / ``no_announcement`` / ``offline`` for the catalogue)."""
+        done: Future[str] = Future()
+        self._asks.put((what, done))
+        return done
 
     def _serve_asks(self) -> None:
         while not self._asks.empty():
-            what = self._asks.get_nowait()
+            what, done = self._asks.get_nowait()
             log.info("operator asked: %s", what.value)
-            if what is Ask.RECONNECT and self._client is not None:
+            try:
+                done.set_result(self._serve_ask(what))
+            except Exception as exc:  # the loop goes on; the asker hears why
+                log.exception("operator ask %s failed", what.value)
+                done.set_exception(exc)
+
+    def _serve_ask(self, what: Ask) -> str:
+        online = self._client is not None and self.state is LinkState.ONLINE
+        if what is Ask.RECONNECT:
+            if self._client is not None:
                 self._close(graceful=True)
-            if what in (Ask.SEND_NOW, Ask.RECONNECT):
-                self._attempt, self._next_try = 0, 0.0
-                self._resend_all(f"operator asked: {what.value}")
-            elif what is Ask.REBIRTH and self._client is not None and self.state is LinkState.ONLINE:
-                self._publish_birth()
+            self._attempt, self._next_try = 0, 0.0
+            return "reconnecting"
+        if what is Ask.SEND_NOW:
+            self._attempt, self._next_try = 0, 0.0
+            self._resend_all(f"operator asked: {what.value}")
+            return "resent" if online else "offline"
+        if not online:
+            return "offline"  # a birth goes out on connecting anyway, and the catalogue is asked for then
+        if what is Ask.REBIRTH:
+            self._publish_birth()
+            return "birth"
+        outcome, messages = self.ask_handlers[what]()
+        self._publish_all(messages)
+        return outcome
 
     def run(self) -> None:
         """The loop: connect with backoff, pump paho, send batches, resend late ones, heartbeat."""
@@ -507,7 +536,6 @@ class SyncAgent:
             return
         self._last_heartbeat = now
         stats = self.outbox.stats()
-        st = os.statvfs(self.settings.data_dir)
         health = self.health()
         hb = Heartbeat(
             terminal=self.settings.terminal_id,
@@ -519,7 +547,7 @@ class SyncAgent:
                 outbox_depth=stats.depth,
                 oldest_unsent_at=stats.oldest_unsent_at,
                 parked=stats.parked,
-                disk_free_mb=st.f_bavail * st.f_frsize / 2**20,
+                disk_free_mb=disk_free_mb(self.settings.data_dir),
                 app_version=self._app_version,
                 catalogue_version=self._catalogue_version(),
                 reader=str(health.get("reader", "unknown")),

@@ -315,7 +315,7 @@ class _Watcher:
         from sqlalchemy import create_engine
 
         from hub.catalogue.store import CatalogueStore
-        from hub.fleet.settings import FleetSettings
+        from hub.settings import FleetSettings
 
         self.engine = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true", connect_args={"timeout": 30})
         self.store = CatalogueStore(self.engine)

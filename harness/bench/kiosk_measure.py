@@ -169,10 +169,9 @@ def run(items: int = 300, rounds: int = 1000, warmup: int = 50, residents: int =
 
     from edge.devices.sim.idreader import IdReaderSim
     from edge.kiosk.app import create_app
-    from edge.kiosk.config import KioskConfig
     from edge.kiosk.server import open_devices
     from edge.runtime import EdgeRuntime
-    from edge.settings import EdgeSettings
+    from edge.settings import DeviceSettings, EdgeSettings, KioskSettings
 
     catalogue = scaled_catalogue(items)
     people = population(residents)
@@ -192,17 +191,15 @@ def run(items: int = 300, rounds: int = 1000, warmup: int = 50, residents: int =
             data_dir=Path(tmp) / "edge",
             min_free_disk_mb=0,
             broker_port=broker_port or 1,
-            reader_port=str(reader.path),
-            printer_port="",
-            scanner_port="",
+            devices=DeviceSettings(reader=str(reader.path), printer="", scanner=""),
+            kiosk=KioskSettings(idle_timeout_s=3600, warn_before_s=20, staff_pins=""),
         )
         runtime = EdgeRuntime(settings)
-        config = KioskConfig.from_settings(settings, idle_timeout_s=3600, warn_before_s=20, staff_pins="")
-        devices = open_devices(config)  # the shipped polling and timeouts
+        devices = open_devices(settings.devices)  # the shipped polling and timeouts
         try:
             if broker_port is not None:
                 runtime.start_sync()
-            app = create_app(runtime, devices, config=config, catalogue=catalogue)
+            app = create_app(runtime, devices, catalogue=catalogue)
             devices.start()
             kiosk = app.state.kiosk
             timed, bare = _Timed(app), _Timed(Litestar([hello], logging_config=None))

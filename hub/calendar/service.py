@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, Engine, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
@@ -26,6 +25,7 @@ from hub.db.models import CalendarDayRow as Day
 from hub.db.models import CalendarYearRow as Year
 from hub.db.models import table
 from hub.errors import HubError, NotFound
+from kernel.db import upsert_insert
 from protocol.envelope import utcnow
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
 
@@ -127,7 +127,7 @@ class CalendarService:
         if not 2000 <= day.year <= 2100:
             raise InvalidDay("日期超出范围")
         now = utcnow()
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(self.engine)
         values = {"day": day, "kind": kind, "name": name, "updated_by": actor, "updated_at": now}
         with self.engine.begin() as conn:
             conn.execute(insert(_days).values(**values).on_conflict_do_update(index_elements=["day"], set_=values))

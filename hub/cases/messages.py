@@ -15,6 +15,7 @@ __all__ = [
     "RETURN_CALL_ERRORS",
     "STATUTORY_LIGHT_LABELS",
     "LIGHT_LABELS",
+    "PARTNER_FORM_LABELS",
     "STATUS_LABELS",
     "materials_notice",
 ]
@@ -42,6 +43,14 @@ LIGHT_LABELS: dict[str, str] = {
     "paused": "补正暂停计时",
     "done": "已结束",
 }
+
+PARTNER_FORM_LABELS = {
+    "open311_description": "来电人诉求（合作方转来）",
+    "open311_address_string": "来电人地址",
+    "open311_email": "来电人电子邮箱",
+    "open311_phone": "来电号码",
+}
+"""What a partner (the 12345 hotline, over Open311) passed on beside the item's own form (hub.open311)."""
 
 DONE_ON_SPOT_NOTE = "即办件，已当场办结"
 """The note of the completed event of a case finished at the kiosk (the resident reads it)."""

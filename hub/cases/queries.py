@@ -17,7 +17,13 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
 from hub.calendar.service import CalendarService
 from hub.cases.clock import STATUTORY_WARN_DAYS, Light, light, warn_limit
 from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
-from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS, STATUTORY_LIGHT_LABELS
+from hub.cases.messages import (
+    ACTION_LABELS,
+    LIGHT_LABELS,
+    PARTNER_FORM_LABELS,
+    STATUS_LABELS,
+    STATUTORY_LIGHT_LABELS,
+)
 from hub.cases.routing import UNROUTED
 from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
@@ -255,6 +261,7 @@ class CaseQueries:
         payload: dict[str, Any] = json.loads(row["payload"])
         catalogue_item = self.catalogue().get(row["item_code"])
         labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
+        labels = {**PARTNER_FORM_LABELS, **labels}
         form = [(labels.get(k, k), _masked_text(v)) for k, v in (payload.get("form") or {}).items()]
         actions: list[ActionOption] = []
         if can(who, Permission.CASE_ACT, row["department"]):

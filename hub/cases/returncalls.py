@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
@@ -23,7 +22,7 @@ from hub.cases.routing import UNROUTED
 from hub.db.models import ReturnCallRow
 from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
-from kernel.db import read_only
+from kernel.db import read_only, upsert_insert
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 from protocol.ratings import BAD_LEVELS, Rating
@@ -85,7 +84,7 @@ def open_for(conn: Connection, ratings: Sequence[Rating], departments: dict[str,
         if r.level in BAD_LEVELS
     ]
     if rows:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(conn)
         conn.execute(insert(R).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
     return len(rows)
 

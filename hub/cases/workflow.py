@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import DueDates, paused_working_days
 from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice
+from hub.cases.partnered import is_partner_terminal
 from hub.cases.states import CLOSED, Action, transition
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
 from hub.errors import HubError, NotFound
@@ -30,11 +31,14 @@ from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["CaseConflict", "InvalidAction", "Outcome", "Send", "Workflow"]
+__all__ = ["CaseConflict", "InvalidAction", "NoticeHook", "Outcome", "Send", "Workflow"]
 
 log = logging.getLogger(__name__)
 Send = Callable[[str, Sequence[CaseEvent]], bool]
 """Publish committed events to a terminal; True when the broker client took them (EventDelivery.send)."""
+NoticeHook = Callable[[Connection, Mapping[str, Any], CaseStatus, int, str, Sequence[str], datetime], bool]
+"""Queue a resident's notice of a status change in the change's own transaction (hub.notices.outbox):
+(conn, case row, new status, version, note, materials, now)."""
 _cases, _events, _work = table(CaseRow), table(CaseEventRow), table(CaseWorkRow)
 NOTE_MAX = 2000
 MATERIALS_MAX = 30
@@ -69,15 +73,17 @@ class Workflow:
         departments: Callable[[], Mapping[str, str]],
         send: Send | None = None,
         clock: Callable[[], datetime] = utcnow,
+        notices: NoticeHook | None = None,
     ) -> None:
         """``departments``: code → name of every department a case may be routed to now (those of the
         catalogue in force); ``send``: where committed events go (none: they wait in the database for a
-        running hub's delivery)."""
+        running hub's delivery); ``notices``: queues the resident's SMS notice of a status change."""
         self.engine = engine
         self.due_dates = due_dates
         self.departments = departments
         self.send = send
         self.clock = clock
+        self.notices = notices
 
     # ------------------------------------------------------------------ status changes
     def act(
@@ -252,6 +258,7 @@ class Workflow:
                 actor=who.username,
                 note=note,
                 department=case["department"],
+                published_at=now if is_partner_terminal(case["terminal_id"]) else None,  # no terminal to tell
             )
             .returning(_events.c.id)
         ).scalar_one()
@@ -278,6 +285,8 @@ class Workflow:
             data["due_date"] = due.isoformat()
         data.update(extra or {})
         append(conn, [AuditRecord(now, who.actor, audit_action, case["case_id"], data)])
+        if self.notices is not None and status.value != case["status"]:
+            self.notices(conn, case, status, version, note if not materials else "", materials, now)
         return CaseEvent(
             event_id=event_id,
             case_id=uuid.UUID(case["case_id"]),
@@ -290,7 +299,7 @@ class Workflow:
         )
 
     def _publish(self, terminal: str, event: CaseEvent) -> Outcome:
-        if self.send is None:
+        if self.send is None or is_partner_terminal(terminal):
             return Outcome(event, terminal, False)
         try:
             sent = self.send(terminal, [event])

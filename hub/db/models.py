@@ -30,7 +30,11 @@ __all__ = [
     "DeadLetterCountRow",
     "HubModel",
     "LoginFailureRow",
+    "NoticeRow",
+    "PartnerRequestRow",
+    "PartnerRow",
     "NightResultRow",
+    "PortalFailureRow",
     "RatingRow",
     "TerminalAuditSegmentRow",
     "ReturnCallRow",
@@ -579,3 +583,67 @@ class TranslationRow(HubModel, table=True):
     )
     source_hash: str = Field(max_length=64)
     updated_at: datetime = Field(sa_column=_ts())
+
+
+# --------------------------------------------------------------------------- public channels (issue 16)
+class PartnerRow(HubModel, table=True):
+    """A partner system allowed to create and follow requests over Open311 (the 12345 hotline): its key's
+    public id and the argon2 hash of its secret, never the secret itself (h0019)."""
+
+    __tablename__ = "open311_partners"
+
+    partner_id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    key_id: str = Field(max_length=16, unique=True, description="the key's public part, before the dot")
+    key_hash: str = Field(sa_type=Text, description="argon2 hash of the key's secret part")
+    created_at: datetime = Field(sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PartnerRequestRow(HubModel, table=True):
+    """A case a partner created over Open311: who created it, under which public request id (h0019).
+    The caller's own data is in the case (``cases``), as a kiosk case's is."""
+
+    __tablename__ = "open311_requests"
+    __table_args__ = (Index("ix_open311_requests_partner", "partner_id", "created_at"),)
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    service_request_id: str = Field(max_length=40, unique=True, description="the case's receipt number")
+    partner_id: int = Field(sa_type=BigIntPK)
+    created_at: datetime = Field(sa_column=_ts(index=True))
+
+
+class NoticeRow(HubModel, table=True):
+    """An SMS notice waiting to go to a resident who asked for them at the kiosk, with its retries (h0019).
+
+    ``sent_at`` set: the gateway took it; ``failed_at`` set: given up after the last retry."""
+
+    __tablename__ = "sms_outbox"
+    __table_args__ = (Index("ix_sms_outbox_due", "sent_at", "failed_at", "next_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
+    case_id: str = Field(index=True, max_length=36)
+    version: int = Field(description="the case version the notice tells of: one notice per change")
+    kind: str = Field(max_length=16, description="accepted, more_materials, completed or refused")
+    phone: str = Field(max_length=20)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts())
+    attempts: int = 0
+    next_at: datetime = Field(sa_column=_ts())
+    last_error: str = Field(default="", max_length=300)
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PortalFailureRow(HubModel, table=True):
+    """Wrong progress look-ups on the resident portal, counted per client (an address; an IPv6 /64) and per
+    receipt number, in short buckets (h0019): a client or a receipt with too many in the window is refused,
+    however right its next try (:mod:`hub.portal.throttle`). No ID number or query code is kept."""
+
+    __tablename__ = "portal_failures"
+    __table_args__ = (Index("ix_portal_failures_bucket", "bucket"),)
+
+    kind: str = Field(primary_key=True, max_length=8, description="client or receipt")
+    key: str = Field(primary_key=True, max_length=64)
+    bucket: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    failures: int = 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 
 __all__ = ["HELP_ALARM", "AlertKind", "Assessment", "Desired", "Facts", "State", "assess"]
 
@@ -33,6 +33,7 @@ class State(enum.StrEnum):
     FLAPPING = "flapping"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
+    RETIRED = "retired"  # taken out of service (`shegong hub terminal retire`): shown, never assessed or alerted
 
     @property
     def rank(self) -> int:
@@ -40,7 +41,7 @@ class State(enum.StrEnum):
         return _RANK[self]
 
 
-_RANK = {State.OFFLINE: 0, State.FLAPPING: 1, State.SILENT: 2, State.UNKNOWN: 3, State.ONLINE: 4}
+_RANK = {State.OFFLINE: 0, State.FLAPPING: 1, State.SILENT: 2, State.UNKNOWN: 3, State.ONLINE: 4, State.RETIRED: 5}
 
 
 class AlertKind(enum.StrEnum):

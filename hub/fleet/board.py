@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from hub.fleet import view
 from hub.fleet.assess import Desired
-from hub.fleet.settings import FleetSettings
 from hub.night import results as night_results
+from hub.settings import FleetSettings
 from kernel.db import read_only
 from protocol.envelope import utcnow
 

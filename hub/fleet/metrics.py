@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from hub.fleet import view
 from hub.fleet.assess import AlertKind, Desired, State
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 from kernel.db import read_only
 from protocol.envelope import utcnow
 

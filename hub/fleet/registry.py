@@ -23,7 +23,6 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
@@ -36,13 +35,14 @@ from hub.db.models import (
     table,
 )
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
+from kernel.db import upsert_insert
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
 from protocol.state import Birth, Death
 
-__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals"]
+__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals", "retire", "unretire"]
 
 log = logging.getLogger(__name__)
 _OWN_KINDS = frozenset(k.value for k in AlertKind)
@@ -64,6 +64,43 @@ class LinkEvent:
 
 DROP_KINDS = (LinkEvent.DEATH, LinkEvent.SILENT)
 """Link events that count towards flapping."""
+
+
+def retire(conn: Connection, terminal: str, now: datetime) -> int:
+    """Mark ``terminal`` retired on the fleet dashboard and clear its active alerts (every kind: nothing is
+    expected of it any more); the evaluator leaves it alone from then on. Returns the alerts cleared."""
+    changed = conn.execute(
+        update(_fleet)
+        .where(_fleet.c.terminal_id == terminal)
+        .values(state=State.RETIRED.value, state_since=now, updated_at=now)
+    ).rowcount
+    if not changed:
+        conn.execute(
+            _fleet.insert().values(
+                terminal_id=terminal,
+                state=State.RETIRED.value,
+                state_since=now,
+                updated_at=now,
+                catalogue_version=0,
+                catalogue_error="",
+            )
+        )
+    cleared = conn.execute(
+        update(_alerts).where(_alerts.c.terminal_id == terminal, _alerts.c.cleared_at.is_(None)).values(cleared_at=now)
+    ).rowcount
+    log.info("terminal %s: retired, %d alert(s) cleared", terminal, cleared)
+    return int(cleared)
+
+
+def unretire(conn: Connection, terminal: str, now: datetime) -> bool:
+    """A retired terminal provisioned again: assessed again from the next evaluation. Whether it was retired."""
+    return bool(
+        conn.execute(
+            update(_fleet)
+            .where(_fleet.c.terminal_id == terminal, _fleet.c.state == State.RETIRED.value)
+            .values(state=State.UNKNOWN.value, state_since=now, updated_at=now)
+        ).rowcount
+    )
 
 
 def refusals(conn: Connection, since: datetime, terminal: str | None = None) -> dict[str, tuple[int, int]]:
@@ -113,7 +150,7 @@ class Fleet:
         self.settings = settings
         self.desired = desired
         self.clock = clock
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(engine)
         self.on_tick: list[Callable[[], object]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -206,7 +243,7 @@ class Fleet:
                     oldest_unsent_age_s=(at - body.oldest_unsent_at).total_seconds() if body.oldest_unsent_at else None,
                     parked=body.parked,
                     disk_free_mb=body.disk_free_mb,
-                    clock_skew_s=round((at - message.sent_at).total_seconds(), 3),
+                    clock_skew_s=message.clock_offset_s(at),
                     app_version=body.app_version[:32],
                     catalogue_version=body.catalogue_version,
                     reader=body.reader[:32],
@@ -353,7 +390,7 @@ class Fleet:
         """Assess one terminal and bring its state and alerts in line, in the caller's transaction."""
         now = now or self.clock()
         snap = snap or self._snapshot(conn, terminal, now)
-        if snap is None:
+        if snap is None or snap["f_state"] == State.RETIRED.value:
             return None
         active = self._active(conn, terminal) if snap["active"] else {}
         counts = (snap["rate_limited"], snap["refused"])
@@ -398,6 +435,8 @@ class Fleet:
             for t in terms:
                 terminal = t["terminal_id"]
                 f = fleet.get(terminal) or self._fleet_row(conn, terminal)
+                if f["state"] == State.RETIRED.value:
+                    continue
                 facts = facts_of(t, f["catalogue_version"], drops.get(terminal, 0), refused.get(terminal, (0, 0)))
                 result = assess(facts, now, self.settings, desired)
                 self._apply(conn, terminal, f["state"], result, active.get(terminal, {}), now)

@@ -12,7 +12,7 @@ from hub.catalogue.store import CatalogueStore
 from hub.fleet.assess import Desired
 from hub.fleet.metrics import FleetCollector
 from hub.fleet.registry import Fleet
-from hub.fleet.settings import FleetSettings, load
+from hub.settings import FleetSettings
 
 __all__ = ["FleetService"]
 
@@ -23,11 +23,11 @@ class FleetService:
         engine: Any,
         handler: Any,
         registry: CollectorRegistry,
+        settings: FleetSettings,
         catalogue: CatalogueStore | None = None,
-        settings: FleetSettings | None = None,
     ) -> None:
         self.catalogue = catalogue
-        self.registry = Fleet(engine, settings or load(), desired=self.desired)
+        self.registry = Fleet(engine, settings, desired=self.desired)
         self.registry.attach(handler)
         registry.register(FleetCollector(engine, lambda: self.registry.settings, self.desired))
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from hub.db.models import FleetAlertRow, FleetHeartbeatRow, FleetLinkEventRow, FleetTerminalRow, TerminalRow, table
-from hub.fleet.assess import Desired, State, assess
+from hub.fleet.assess import Assessment, Desired, State, assess
 from hub.fleet.registry import DROP_KINDS, facts_of, refusals
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 
 __all__ = ["SORT_KEYS", "Rollout", "TerminalView", "alerts", "heartbeats", "link_events", "rollout", "terminals"]
 
@@ -88,6 +88,7 @@ def terminals(
     q = select(
         _terms,
         _fleet.c.state_since,
+        _fleet.c.state.label("fleet_state"),
         _fleet.c.catalogue_version.label("reported_version"),
         _fleet.c.catalogue_version_at,
         _fleet.c.catalogue_error,
@@ -114,6 +115,8 @@ def terminals(
         )
         health = facts.health
         a = assess(facts, now, settings, desired)
+        if r["fleet_state"] == State.RETIRED.value:  # out of service: nothing expected of it
+            a = Assessment(State.RETIRED, None, {})
         oldest = health.get("oldest_unsent_at")
         reported_at = r["catalogue_version_at"]
         rollout_s = None
@@ -166,6 +169,7 @@ class Rollout:
 def rollout(views: list[TerminalView], desired: Desired | None, now: datetime) -> Rollout | None:
     if desired is None:
         return None
+    views = [v for v in views if v.state is not State.RETIRED]
     reported = [v for v in views if not v.behind]
     done = len(reported) == len(views)
     if done and reported:

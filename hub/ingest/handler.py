@@ -25,7 +25,6 @@ from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
 from sqlalchemy import Connection, Engine, Table, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise, count_due
@@ -38,7 +37,7 @@ from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
-from kernel.db import loggable
+from kernel.db import loggable, upsert_insert
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -104,7 +103,7 @@ class Handler:
         self.skew_alert_s = skew_alert_s
         self.promise = promise
         self.return_call_due = return_call_due or _weekdays_after
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(engine)
         self.terminals = Terminals(self._insert, metrics)
         self.dead = DeadLetters(self._insert, metrics, dead_letter_prefix_bytes, dead_letters_per_terminal)
         self._logged: dict[str, tuple[float, int]] = {}  # terminal -> (last refusal logged, refusals since)
@@ -275,7 +274,7 @@ class Handler:
         """Check a batch's cases and add the new ones to ``group`` (written by :meth:`_flush`); return its ack,
         and its first events (filled in when the group is written)."""
         terminal = batch.terminal
-        skew = (at - batch.sent_at).total_seconds()
+        skew = batch.clock_offset_s(at)
         flagged = abs(skew) > self.skew_alert_s
         if flagged:
             self.metrics.clock_skew.inc()
@@ -466,7 +465,7 @@ class Handler:
                 str(r.rating_id): self.router.department(r.item_code) for r in batch.body.ratings if r.item_code
             }
             returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
-        self.terminals.seen(conn, batch.terminal, at, batch.seq, (at - batch.sent_at).total_seconds())
+        self.terminals.seen(conn, batch.terminal, at, batch.seq, batch.clock_offset_s(at))
         acked = [r.rating_id for r in batch.body.ratings]
         return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
 
@@ -522,7 +521,7 @@ def _insert_rows(
     tail = f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else ""
     tail += f" RETURNING {', '.join(returning)}" if returning else ""
     if conn.dialect.name != "postgresql":
-        stmt = sqlite.insert(into).on_conflict_do_nothing(index_elements=[conflict]) if conflict else insert(into)
+        stmt = upsert_insert(conn)(into).on_conflict_do_nothing(index_elements=[conflict]) if conflict else insert(into)
         if returning:
             return [tuple(r) for r in conn.execute(stmt.returning(*(into.c[n] for n in returning)), rows)]
         conn.execute(stmt, rows)

@@ -65,7 +65,7 @@ class Terminals:
         t = self.get(conn, terminal)
         values: dict[str, Any] = {
             "last_seen_at": at,
-            "clock_skew_s": round(skew, 3),
+            "clock_skew_s": skew,
             "last_seq": max(seq, t["last_seq"]),
         }
         if t["last_seq"] and seq > t["last_seq"] + 1:
@@ -90,7 +90,7 @@ class Terminals:
                 last_seen_at=at,
                 app_version=birth.body.app_version,
                 catalogue_version=birth.body.catalogue_version,
-                clock_skew_s=round((at - birth.sent_at).total_seconds(), 3),
+                clock_skew_s=birth.clock_offset_s(at),
             )
         )
         missed = stored_events(
@@ -118,6 +118,6 @@ class Terminals:
                 health=hb.body.model_dump_json(),
                 app_version=hb.body.app_version,
                 catalogue_version=hb.body.catalogue_version,
-                clock_skew_s=round((at - hb.sent_at).total_seconds(), 3),
+                clock_skew_s=hb.clock_offset_s(at),
             )
         )

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hub.audit.chain import anchor as stored_anchor
 from hub.audit.keyed import AuditKey, seal
 from hub.db.models import AuditDayAnchorRow
 from hub.errors import HubError
+from kernel.db import upsert_insert
 from protocol import topics
 from protocol.reconcile import day_of
 from protocol.witness import AnchorBody, HubAnchor, anchor_text
@@ -47,7 +47,7 @@ def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]
             "at": at,
             "signature": key.sign(anchor_text(day, a.entries, a.last_id, a.head, at)),
         }
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(conn)
         conn.execute(
             insert(AuditDayAnchorRow)
             .values(**values)

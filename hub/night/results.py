@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, update
 from sqlalchemy import insert as sa_insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow
+from kernel.db import upsert_insert
 from protocol.envelope import Envelope
 from protocol.reconcile import NightReport
 
@@ -36,7 +36,7 @@ def on_report(conn: Connection, message: Envelope, at: datetime) -> list[Outgoin
         "ok": b.ok,
         "steps": json.dumps([s.model_dump() for s in b.steps], ensure_ascii=False),
     }
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(conn)
     stmt = insert(NightResultRow).values(**values)
     conn.execute(
         stmt.on_conflict_do_update(

@@ -1,10 +1,12 @@
 """Retention at the hub, run each night: personal data of old closed cases archived and blanked, and the
 operational tables bounded.
 
-- A case decided (completed, rejected, withdrawn) more than ``case_keep_days`` ago is written whole to the
-  archive (gzip JSON lines, 0600, one file per night) and then anonymised in place: ID number, name and the
-  case as submitted blanked, its rating's free-text reason too. The row stays, with its facts (item,
-  department, dates, outcome) for the reports, and so that a terminal's reconciliation still finds it.
+- A case decided (any closed state, ``hub.cases.states.CLOSED``: completed, refused, rejected, withdrawn) more
+  than ``case_keep_days`` ago is written whole to the archive (gzip JSON lines, 0600, one file per night) and
+  then anonymised in place: ID number, name and the case as submitted blanked, its rating's free-text reason
+  too. The row stays, with its facts (item, department, dates, outcome) for the reports, and so that a
+  terminal's reconciliation still finds it.
+- SMS notices sent or given up more than ``sms.keep_days`` ago are removed, their phone numbers with them.
 - Dead letters older than ``dead_letters_keep_days``, web sessions expired more than ``sessions_keep_days``
   ago, fleet heartbeats and link events past the fleet's ``history_keep_s`` are removed.
 
@@ -24,20 +26,21 @@ from sqlalchemy import Engine, and_, delete, update
 from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
+from hub.cases.states import CLOSED
 from hub.db.models import (
     CaseRow,
     CaseWorkRow,
     DeadLetter,
     FleetHeartbeatRow,
     FleetLinkEventRow,
+    NoticeRow,
     RatingRow,
     WebSessionRow,
 )
 from hub.settings import HubSettings
 
-__all__ = ["CLOSED", "purge"]
+__all__ = ["purge"]
 
-CLOSED = ("completed", "rejected", "withdrawn")
 _BATCH = 1000
 
 
@@ -60,6 +63,10 @@ def purge(engine: Engine, settings: HubSettings, now: datetime, history_keep_s: 
         counts["link_events"] = conn.execute(
             delete(FleetLinkEventRow).where(col(FleetLinkEventRow.at) < history_cutoff)
         ).rowcount
+        sms_cutoff = now - timedelta(days=settings.sms.keep_days)
+        counts["sms_notices"] = conn.execute(
+            delete(NoticeRow).where((col(NoticeRow.sent_at) < sms_cutoff) | (col(NoticeRow.failed_at) < sms_cutoff))
+        ).rowcount
         if any(counts.values()):
             append(conn, [AuditRecord(now, "hub", "retention.night", "retention", dict(counts))])
     return counts
@@ -72,7 +79,7 @@ def _archive(engine: Engine, settings: HubSettings, now: datetime) -> int:
         select(CaseRow)
         .join(CaseWorkRow, col(CaseWorkRow.case_id) == col(CaseRow.case_id))
         .where(
-            col(CaseRow.status).in_(CLOSED),
+            col(CaseRow.status).in_(sorted(CLOSED)),
             col(CaseWorkRow.decided_at) < cutoff,
             col(CaseRow.id_number) != "",
         )

@@ -20,7 +20,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from hub.audit.keyed import AuditKey, key_path
-from hub.fleet.settings import load as fleet_settings
 from hub.night.anchor import anchor_night
 from hub.night.backup import HubBackups
 from hub.night.results import missed_nights
@@ -43,7 +42,7 @@ def run_night(engine: Engine, settings: HubSettings, now: datetime) -> NightResu
         return anchor_night(engine, AuditKey.load(key_path(settings)), now)
 
     def retention() -> Mapping[str, int]:
-        return purge(engine, settings, now, fleet_settings().history_keep_s)
+        return purge(engine, settings, now, settings.fleet.history_keep_s)
 
     def nights() -> Mapping[str, int]:
         raised, cleared = missed_nights(engine, now, settings.night_missed_after_h)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Connection, func, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hub.audit.keyed import AuditKey
 from hub.db.models import AuditDayAnchorRow, AuditEntry, AuditWitnessRow, TerminalAuditSegmentRow
+from kernel.db import upsert_insert
 from protocol import topics
 from protocol.auditchain import GENESIS, entry_hash
 from protocol.envelope import Envelope
@@ -53,7 +53,7 @@ def on_segment(conn: Connection, message: Envelope, at: datetime) -> list[Outgoi
         r.pop("id")
     if rows:
         conn.execute(insert(seg), rows)
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    dialect_insert = upsert_insert(conn)
     for a in body.anchors:
         conn.execute(
             dialect_insert(AuditWitnessRow)

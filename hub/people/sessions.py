@@ -7,9 +7,9 @@ import hashlib
 from datetime import timedelta
 
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.models import WebSessionRow, table
+from kernel.db import upsert_insert
 from protocol.envelope import utcnow
 
 __all__ = ["SessionTable"]
@@ -26,7 +26,7 @@ class SessionTable:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(engine)
 
     def put(self, key: str, value: bytes, expires_in_s: float | None) -> None:
         """Keep ``value`` under ``key`` (replacing what was there), for ``expires_in_s`` or for ever."""

@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.models import LoginFailureRow, table
 from hub.errors import HubError
-from kernel.db import UTCDateTime
+from hub.settings import WebSettings
+from kernel.db import UTCDateTime, upsert_insert
 
 __all__ = ["UNKNOWN_USER", "Charge", "LoginPolicy", "LoginThrottle", "TooManyAttempts", "client_key"]
 
@@ -57,7 +57,7 @@ class TooManyAttempts(HubError):
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    """How patient sign-in is; from the hub settings ``login_…`` (:meth:`from_settings`)."""
+    """How patient sign-in is; from the hub's ``[web] login_…`` settings (:meth:`from_settings`)."""
 
     free_failures: int = 3
     backoff_max_s: int = 300
@@ -65,7 +65,7 @@ class LoginPolicy:
     keep_days: int = 90
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LoginPolicy:
+    def from_settings(cls, settings: WebSettings) -> LoginPolicy:
         return cls(
             free_failures=int(settings.login_free_failures),
             backoff_max_s=int(settings.login_backoff_max_s),
@@ -159,7 +159,7 @@ class LoginThrottle:
         window = _hour(now)
         key = and_(_t.c.window_start == window, _t.c.client == client, _t.c.username == username)
         previous = conn.execute(select(_t.c.last_at).where(key)).scalar()
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(conn)
         stmt = insert(_t).values(window_start=window, client=client, username=username, failures=1, last_at=now)
         conn.execute(
             stmt.on_conflict_do_update(

@@ -13,6 +13,8 @@ signed-in principal as ``who``; every page renders through the one template envi
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,25 +29,30 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.registry import StoreRegistry
 from prometheus_client import generate_latest
 
+from hub.settings import WebSettings
 from hub.web.api import admin as api_admin
 from hub.web.api import auth as api_auth
 from hub.web.api import cases as api_cases
 from hub.web.api import fleet as api_fleet
+from hub.web.api import public as api_public
 from hub.web.api import reports as api_reports
 from hub.web.api.schemas import HealthOut
 from hub.web.auth import PUBLIC, Guard, provide_who
-from hub.web.config import WebConfig
 from hub.web.errors import handlers
 from hub.web.headers import add_security_headers
+from hub.web.open311 import open311_router
 from hub.web.pages import admin as pages_admin
 from hub.web.pages import auth as pages_auth
 from hub.web.pages import cases as pages_cases
 from hub.web.pages import reports as pages_reports
 from hub.web.pages.fleet import fleet_router
 from hub.web.pages.help import help_router
-from hub.web.services import Health, Operations, Services, dependencies
+from hub.web.pages.portal import portal_router
+from hub.web.services import Health, Operations, Services, dependencies, portal_of
 from hub.web.sessions import DbStore, RotatingSessionConfig
 from hub.web.templating import template_config
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hub.runtime import HubRuntime
@@ -89,6 +96,8 @@ def _api() -> Router:
             api_admin.calendar_remove,
             api_fleet.list_dead_letters,
             api_fleet.list_terminals,
+            api_public.public_services,
+            api_public.public_stats,
         ],
     )
 
@@ -124,10 +133,19 @@ def static_router() -> Router:
     )
 
 
-def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: Services | None = None) -> Litestar:
+def signing(web: WebSettings) -> WebSettings:
+    """``web`` with a CSRF signing secret: a per-process one, with a warning, when none is set (several workers
+    behind one address then refuse each other's forms)."""
+    if web.secret:
+        return web
+    log.warning("no web secret set: CSRF tokens are signed with a per-process key (set SHEGONG_HUB_WEB_SECRET)")
+    return web.model_copy(update={"secret": secrets.token_hex(32)})
+
+
+def create_app(runtime: HubRuntime, config: WebSettings | None = None, services: Services | None = None) -> Litestar:
     """The web app over a hub ``runtime``; ``services``: the back office's, if already built (else the
     runtime's)."""
-    config = config or WebConfig.from_settings(runtime.settings)
+    config = signing(config or runtime.settings.web)
     services = services or Services.from_runtime(runtime)
     sessions = RotatingSessionConfig(
         key=SESSION_COOKIE,
@@ -136,13 +154,23 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
         secure=config.cookie_secure,
         httponly=True,
         samesite="lax",
-        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/"],
+        exclude=["^/api/", "^/schema", "^/healthz", "^/metrics", "^/static/", "^/open311/"],
     )
     return Litestar(
-        route_handlers=[_api(), *_PAGES, healthz, metrics, fleet_router(), help_router(), static_router()],
+        route_handlers=[
+            _api(),
+            *_PAGES,
+            healthz,
+            metrics,
+            fleet_router(),
+            help_router(),
+            portal_router(),
+            static_router(),
+            open311_router(),
+        ],
         guards=[Guard(services.users, config)],
         dependencies={
-            **dependencies(services, Operations.from_runtime(runtime), config),
+            **dependencies(services, Operations.from_runtime(runtime), config, portal_of(runtime, services)),
             "who": Provide(provide_who, sync_to_thread=False),
         },
         exception_handlers=handlers,
@@ -150,11 +178,11 @@ def create_app(runtime: HubRuntime, config: WebConfig | None = None, services: S
         middleware=[sessions.middleware],
         stores=StoreRegistry(stores={"sessions": DbStore(services.sessions)}),
         csrf_config=CSRFConfig(
-            secret=config.secret,
+            secret=str(config.secret),
             cookie_name="hub_csrf",
             cookie_secure=config.cookie_secure,
             cookie_samesite="strict",
-            exclude=["^/api/", "^/schema", "^/static/"],
+            exclude=["^/api/", "^/schema", "^/static/", "^/open311/"],
         ),
         template_config=template_config(),
         openapi_config=OpenAPIConfig(
@@ -174,11 +202,11 @@ def serve(runtime: HubRuntime, stop: threading.Event) -> None:
     """Serve until ``stop`` is set (SIGTERM) or Ctrl-C."""
     config = uvicorn.Config(
         create_app(runtime),
-        host=runtime.settings.web_host,
-        port=runtime.settings.web_port,
+        host=runtime.settings.web.host,
+        port=runtime.settings.web.port,
         log_level="warning",
         proxy_headers=True,  # the client's address from X-Forwarded-For, from these proxies only
-        forwarded_allow_ips=runtime.settings.web_trusted_proxies,
+        forwarded_allow_ips=runtime.settings.web.trusted_proxies,
     )
     server = uvicorn.Server(config)
 

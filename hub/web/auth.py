@@ -29,7 +29,7 @@ from hub.errors import HubError
 from hub.people.roles import Permission, Principal, authorize
 from hub.people.service import Users
 from hub.people.throttle import client_key
-from hub.web.config import WebConfig
+from hub.settings import WebSettings
 
 __all__ = [
     "PERMISSION",
@@ -118,7 +118,7 @@ class Guard:
     permission. Over the users (who a session or token names) and the web options (how long a browser
     session may live)."""
 
-    def __init__(self, users: Users, config: WebConfig) -> None:
+    def __init__(self, users: Users, config: WebSettings) -> None:
         self.users = users
         self.config = config
 

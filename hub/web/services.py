@@ -20,8 +20,10 @@ from sqlalchemy import Engine
 from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
+from hub.cases.partnered import PartnerCases
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
+from hub.cases.routing import CatalogueRouter
 from hub.cases.workflow import Send, Workflow
 from hub.catalogue.in_force import CatalogueInForce
 from hub.catalogue.publishing import CataloguePublishing
@@ -30,16 +32,20 @@ from hub.fleet.board import FleetBoard
 from hub.fleet.help import HelpDesk
 from hub.ingest.committees import CommitteeNames
 from hub.ingest.listing import IngestRecords
+from hub.notices.outbox import Notices
+from hub.open311.partners import Partners
+from hub.open311.service import Open311
 from hub.people.service import Users
 from hub.people.sessions import SessionTable
 from hub.people.throttle import LoginPolicy, LoginThrottle
+from hub.portal.service import Portal
 from hub.reports.reporter import Reporter
-from hub.web.config import WebConfig
+from hub.settings import WebSettings
 
 if TYPE_CHECKING:
     from hub.runtime import HubRuntime
 
-__all__ = ["Health", "Operations", "Services", "dependencies"]
+__all__ = ["Health", "Operations", "Services", "dependencies", "portal_of"]
 
 T = TypeVar("T")
 
@@ -60,6 +66,7 @@ class Services:
     intake: IngestRecords
     committees: CommitteeNames
     return_calls: ReturnCalls
+    open311: Open311
 
     @classmethod
     def build(
@@ -84,13 +91,19 @@ class Services:
             due_dates=due_dates,
             users=Users(engine, departments, LoginThrottle(login_policy)),
             sessions=SessionTable(engine),
-            workflow=Workflow(engine, due_dates, departments, send),
+            workflow=Workflow(engine, due_dates, departments, send, notices=Notices(catalogue.current).enqueue),
             cases=CaseQueries(engine, catalogue.current, calendar),
             audit=AuditTrail(engine),
             reports=Reporter(engine, catalogue.current),
             intake=IngestRecords(engine),
             committees=CommitteeNames(engine),
             return_calls=ReturnCalls(engine),
+            open311=Open311(
+                engine,
+                catalogue.current,
+                Partners(engine),
+                PartnerCases(engine, CatalogueRouter(catalogue.current), due_dates.promise),
+            ),
         )
 
     @classmethod
@@ -101,7 +114,7 @@ class Services:
             runtime.delivery.send,
             runtime.catalogue.in_force,
             runtime.calendar,
-            LoginPolicy.from_settings(runtime.settings),
+            LoginPolicy.from_settings(runtime.settings.web),
         )
 
 
@@ -141,9 +154,16 @@ def _provide(value: T) -> Provide:
     return Provide(provide, use_cache=True, sync_to_thread=False)
 
 
-def dependencies(services: Services, operations: Operations, config: WebConfig) -> dict[str, Provide]:
-    """Each service under the name handlers ask for it by (``cases``, ``workflow``, ``fleet`` …), and the
-    web options as ``web_config``."""
+def portal_of(runtime: HubRuntime, services: Services) -> Portal:
+    """The resident portal's services over the runtime's engine, catalogue in force and token key."""
+    return Portal.build(runtime.engine, services.catalogue.current, runtime.tokens, runtime.settings.portal)
+
+
+def dependencies(
+    services: Services, operations: Operations, config: WebSettings, portal: Portal | None = None
+) -> dict[str, Provide]:
+    """Each service under the name handlers ask for it by (``cases``, ``workflow``, ``fleet`` …), the
+    web options as ``web_config``, and the resident portal's services as ``portal``."""
     provided: dict[str, object] = {
         "catalogue": services.catalogue,
         "calendar": services.calendar,
@@ -155,10 +175,13 @@ def dependencies(services: Services, operations: Operations, config: WebConfig) 
         "intake": services.intake,
         "committees": services.committees,
         "return_calls": services.return_calls,
+        "open311": services.open311,
         "fleet": operations.fleet,
         "publishing": operations.publishing,
         "health": operations.health,
         "help_desk": operations.help,
         "web_config": config,
     }
+    if portal is not None:
+        provided["portal"] = portal
     return {name: _provide(value) for name, value in provided.items()}

@@ -3,8 +3,10 @@
 The back office's labels of statuses, actions and deadline lights come from :mod:`hub.cases.messages`;
 the operators' labels of terminal states, alerts with the suggested action, device states and link
 events from ``messages/fleet.zh.json``; the navigation, roles, the help calls' page and the other words
-of the pages from ``messages/pages.zh.json``. Templates see them all as globals (``STATUS``, ``ACTIONS``,
-``LIGHTS``, ``t``: the two JSON files' sections side by side)."""
+of the pages from ``messages/pages.zh.json``; the resident portal's, in Chinese and English, from
+``messages/portal.zh.json`` and ``portal.en.json`` (:func:`portal_words`). Templates see all but the portal's
+as globals (``STATUS``, ``ACTIONS``, ``LIGHTS``, ``t``: the two JSON files' sections side by side); the
+portal's pages get theirs as ``w``, in the page's language."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from hub.cases.messages import ACTION_LABELS, LIGHT_LABELS, STATUS_LABELS
 
-__all__ = ["fleet_labels", "page_words", "template_globals", "words"]
+__all__ = ["PORTAL_LANGS", "fleet_labels", "page_words", "portal_words", "template_globals", "words"]
 
 
 def _load(name: str) -> dict[str, dict[str, str]]:
@@ -35,6 +37,16 @@ def page_words() -> dict[str, dict[str, str]]:
     """``{"nav"|"role"|"help"|"case"|"case_when"|"case_resident"|"case_reason": {key: text}}``: the pages'
     other words."""
     return _load("pages.zh.json")
+
+
+PORTAL_LANGS = ("zh", "en")
+"""The resident portal's languages, Chinese first (the default)."""
+
+
+@cache
+def portal_words(lang: str = "zh") -> dict[str, str]:
+    """The resident portal's words (``messages/portal.<lang>.json``): Chinese, or English for ``en``."""
+    return _load(f"portal.{'en' if lang == 'en' else 'zh'}.json")["portal"]
 
 
 @cache

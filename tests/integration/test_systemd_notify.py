@@ -67,9 +67,9 @@ def test_edge_run_is_ready_once_the_kiosk_listens_and_feeds_the_watchdog_until_s
         "SHEGONG_RUN_DIR": str(tmp_path / "run"),
         "SHEGONG_BROKER_PORT": str(broker.port),
         "SHEGONG_KIOSK_PORT": str(kiosk_port),
-        "SHEGONG_READER_PORT": "",
-        "SHEGONG_PRINTER_PORT": "",
-        "SHEGONG_SCANNER_PORT": "",
+        "SHEGONG_DEVICES_READER": "",
+        "SHEGONG_DEVICES_PRINTER": "",
+        "SHEGONG_DEVICES_SCANNER": "",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "shegong.cli", "edge", "run"],

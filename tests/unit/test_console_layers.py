@@ -44,7 +44,7 @@ def test_the_core_contract_breaks_when_the_outbox_imports_the_console(tmp_path):
 
 
 def test_the_control_socket_loads_no_textual():
-    code = "import sys, json, edge.console.control; print(json.dumps(sorted(sys.modules)))"
+    code = "import sys, json, edge.control; print(json.dumps(sorted(sys.modules)))"
     loaded = json.loads(
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     )

@@ -26,3 +26,20 @@ def test_environment_beats_the_file_which_beats_the_defaults(monkeypatch, tmp_pa
 def test_every_setting_is_documented(cls):
     undocumented = [name for name, field in cls.model_fields.items() if not (field.description or "").strip()]
     assert not undocumented, f"{cls.__name__} fields without a description: {undocumented}"
+
+
+def test_the_hubs_sms_settings_are_the_toml_table_sms(monkeypatch, tmp_path):
+    toml = tmp_path / "hub.toml"
+    toml.write_text('broker_port = 8883\n\n[sms]\nurl = "https://sms-relay.test/send"\nper_minute = 20\n')
+    monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(toml))
+    settings = HubSettings()
+    assert (settings.sms.url, settings.sms.per_minute, settings.sms.max_attempts) == (
+        "https://sms-relay.test/send",
+        20,
+        8,
+    )
+    monkeypatch.setenv("SHEGONG_HUB_SMS_PER_MINUTE", "5")
+    assert HubSettings().sms.per_minute == 5
+    monkeypatch.delenv("SHEGONG_HUB_SMS_PER_MINUTE")
+    monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "none.toml"))
+    assert HubSettings().sms.url is None  # no gateway: notices wait in the outbox

@@ -7,7 +7,6 @@ from textual.containers import Vertical
 from textual.widgets import Button, Static
 
 from edge.console.panes.base import buttons, console, words
-from edge.errors import EdgeError
 
 __all__ = ["CataloguePane"]
 
@@ -37,13 +36,4 @@ class CataloguePane(Vertical):
         app, t = console(self), words(self)
         event.stop()
 
-        def fetch() -> str:
-            try:
-                app.control.request("fetch_catalogue")
-            except EdgeError as exc:
-                app.store.record("fetch_catalogue", {"ok": False, "error": str(exc)[:200]})
-                raise
-            app.store.record("fetch_catalogue", {"ok": True})
-            return t("console.done.asked")
-
-        app.act(t("console.do.fetch"), fetch)
+        app.act(t("console.do.fetch"), lambda: app.ask("fetch_catalogue"))

@@ -1,6 +1,6 @@
-"""Devices: each device's port and whether it is there, the running kiosk's view of them, and tests a
-technician runs when the kiosk does not hold them: SAM self-test, tap a card (masked), printer status and a
-test slip, one scan."""
+"""Devices: each device's port and whether it is there, the running kiosk's view of them, and a technician's
+tests, run by the running terminal while it holds the devices (else on the ports): SAM self-test, tap a card
+(masked), printer status and a test slip, one scan."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Static
 
 from edge.console import devices
 from edge.console.panes.base import buttons, console, words
+from edge.control import DEVICE_OPS, TerminalNotRunning, device_audit
 from edge.errors import EdgeError
 
 __all__ = ["TAP_TIMEOUT_S", "DevicesPane"]
@@ -50,58 +51,52 @@ class DevicesPane(Vertical):
         app, t = console(self), words(self)
         s = app.settings
         name = (event.button.id or "").removeprefix("do-")
-        which = "reader" if s.reader_port else "sscard"  # the ID-card reader, else the social-security one
+        which = "reader" if s.devices.reader else "sscard"  # the ID-card reader, else the social-security one
         event.stop()
 
-        def guarded(action: str, run: Any, audited: Any) -> Any:
-            """Run a device test unless the kiosk holds the devices; audit it, with no resident in it."""
-            status = app.status()
-            if status is not None and (status.get("devices") or {}).get("readers") is not None:
-                raise EdgeError(t("console.devices.held"))
+        def guarded(op: str, args: dict[str, Any]) -> dict[str, Any]:
+            """Run a device test where the devices are; a test the console ran itself, it records itself."""
+            action = DEVICE_OPS[op]
             try:
-                result = run()
-            except Exception as exc:  # a device's error, told to the technician and kept in the audit
-                app.store.record(f"device_{action}", {"ok": False, "error": type(exc).__name__})
+                return app.control.request(op, args, timeout_s=devices.wait_s(args))  # recorded by the terminal
+            except TerminalNotRunning:
+                pass
+            except EdgeError as exc:  # the terminal ran it, failed it and recorded it
                 raise EdgeError(t("console.devices.failed", error=str(exc)[:160])) from None
-            app.store.record(f"device_{action}", {"ok": True, **audited(result)})
+            try:
+                result = devices.on_ports(s, op, args)
+            except Exception as exc:  # a device's error on a port the console opened
+                app.store.record(action, {"ok": False, "error": type(exc).__name__})
+                raise EdgeError(t("console.devices.failed", error=str(exc)[:160])) from None
+            app.store.record(action, {"ok": True, **device_audit(op)(result)})
             return result
 
-        def self_test() -> str:
-            guarded("self_test", lambda: devices.self_test(s, which), lambda r: {"bad_frames": r["bad_frames"]})
-            text = t("console.devices.sam_ok")
+        def show(text: str) -> str:
             self.app.call_from_thread(self.say, text)
             return text
+
+        def self_test() -> str:
+            guarded("device.self_test", {"which": which})
+            return show(t("console.devices.sam_ok"))
 
         def tap() -> str:
-            self.app.call_from_thread(self.say, t("console.devices.lay_card", s=int(TAP_TIMEOUT_S)))
-            found = guarded(
-                "tap",
-                lambda: devices.tap(s, TAP_TIMEOUT_S, which),
-                lambda r: {"card_type": r["card_type"], "bad_frames": r["bad_frames"]},
-            )
-            text = t("console.devices.card", **found)
-            self.app.call_from_thread(self.say, text)
-            return text
+            show(t("console.devices.lay_card", s=int(TAP_TIMEOUT_S)))
+            found = guarded("device.tap", {"which": which, "timeout_s": TAP_TIMEOUT_S})
+            return show(t("console.devices.card", **found))
 
         def printer() -> str:
-            state = guarded("printer_status", lambda: devices.printer_status(s), lambda r: {"state": r})
-            text = t("console.devices.printer_state", state=state)
-            self.app.call_from_thread(self.say, text)
-            return text
+            state = guarded("device.printer", {})["state"]
+            return show(t("console.devices.printer_state", state=state))
 
         def slip() -> str:
             lines = [t("console.slip.title"), t("console.slip.terminal", terminal=s.terminal_id), t("console.slip.ok")]
-            state = guarded("test_slip", lambda: devices.print_test_slip(s, lines), lambda r: {"state": r})
-            text = t("console.devices.slip_printed", state=state)
-            self.app.call_from_thread(self.say, text)
-            return text
+            state = guarded("device.slip", {"lines": lines})["state"]
+            return show(t("console.devices.slip_printed", state=state))
 
         def scan() -> str:
-            self.app.call_from_thread(self.say, t("console.devices.scan_now", s=int(SCAN_TIMEOUT_S)))
-            got = guarded("scan", lambda: devices.scan(s, SCAN_TIMEOUT_S), lambda r: {"scanned": r is not None})
-            text = t("console.devices.nothing_scanned") if got is None else t("console.devices.scanned", text=got)
-            self.app.call_from_thread(self.say, text)
-            return text
+            show(t("console.devices.scan_now", s=int(SCAN_TIMEOUT_S)))
+            got = guarded("device.scan", {"timeout_s": SCAN_TIMEOUT_S})["text"]
+            return show(t("console.devices.nothing_scanned") if got is None else t("console.devices.scanned", text=got))
 
         actions = {"self_test": self_test, "tap": tap, "printer": printer, "slip": slip, "scan": scan}
         if name in actions:

@@ -31,7 +31,7 @@ class LogsPane(Vertical):
 
     def on_mount(self) -> None:
         app = console(self)
-        self.lines = recent(app.log_file)
+        self.lines = recent(app.log_file, journal_file=app.journal_file)
         self.show()
 
     def action_next_level(self) -> None:

@@ -6,9 +6,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Button, Static
 
-from edge.console.control import TerminalNotRunning
 from edge.console.netdiag import diagnose
 from edge.console.panes.base import buttons, console, words
+from edge.control import TerminalNotRunning
 
 __all__ = ["NetworkPane"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -11,11 +12,23 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from edge.console.panes.base import console, words
 from edge.console.pins import reset_pin
+from edge.control import TerminalNotRunning
 from edge.settings import DEFAULT_CONFIG, EdgeSettings
 
 __all__ = ["SECRETS", "SettingsPane", "shown"]
 
-SECRETS = frozenset({"broker_password", "kiosk_staff_pins"})  # never on screen, only whether they are set
+SECRETS = frozenset({"broker_password", "kiosk.staff_pins"})  # never on screen, only whether they are set
+
+
+def flat(values: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
+    """Every setting by its dotted name (``kiosk.port``): a section's fields one by one, so none hides a secret."""
+    rows: list[tuple[str, object]] = []
+    for name, value in values.items():
+        if isinstance(value, dict) and name != "committee_area":
+            rows += flat(value, f"{prefix}{name}.")
+        else:
+            rows.append((f"{prefix}{name}", value))
+    return rows
 
 
 def shown(name: str, value: object, masked: str) -> str:
@@ -40,7 +53,7 @@ class SettingsPane(Vertical):
         app, t = console(self), words(self)
         table = self.query_one("#settings-table", DataTable)
         table.add_columns(t("console.col.setting"), t("console.col.value_"))
-        for name, value in app.settings.model_dump().items():
+        for name, value in flat(app.settings.model_dump()):
             table.add_row(name, shown(name, value, t("console.masked")), key=name)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -54,6 +67,10 @@ class SettingsPane(Vertical):
             app.store.record("pin_reset", {"staff": staff}, subject="staff")
             text = t("console.pin.done", staff=staff, pin=pin)
             self.app.call_from_thread(self.query_one("#pin-result", Static).update, text)
-            return t("console.pin.noted", staff=staff)
+            try:  # the running kiosk reads the PINs again: the new one holds now
+                applied = app.control.request("staff_pins")["applied"]
+            except TerminalNotRunning:
+                applied = 0
+            return t("console.pin.applied" if applied else "console.pin.later", staff=staff)
 
         app.act(t("console.do.pin_reset"), reset)

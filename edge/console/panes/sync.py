@@ -7,7 +7,6 @@ from textual.containers import Vertical
 from textual.widgets import Button, DataTable
 
 from edge.console.panes.base import buttons, console, words
-from edge.errors import EdgeError
 
 __all__ = ["SyncPane"]
 
@@ -39,17 +38,7 @@ class SyncPane(Vertical):
         name = (event.button.id or "").removeprefix("do-")
         label = t(f"console.do.{name}")
         if name in ASKS:
-
-            def ask() -> str:
-                try:
-                    app.control.request(name)
-                except EdgeError as exc:
-                    app.store.record(name, {"ok": False, "error": str(exc)[:200]})
-                    raise
-                app.store.record(name, {"ok": True})
-                return t("console.done.asked")
-
-            app.act(label, ask)
+            app.act(label, lambda: app.ask(name))
         elif name == "unpark":
             app.act(label, lambda: t("console.done.unparked", n=app.store.unpark()))
         event.stop()

@@ -16,7 +16,6 @@ interrupted; actions talk to the running one through ``<link>.ctl``::
 from __future__ import annotations
 
 import json
-import os
 import signal
 import tempfile
 import threading
@@ -46,12 +45,25 @@ _SUFFIX = {"cr": "\r", "lf": "\n", "crlf": "\r\n"}
 
 
 def _default_dir() -> Path:
-    return Path(os.environ.get("SHEGONG_SIM_DIR") or Path(tempfile.gettempdir()) / "shegong-sim")
+    """The folder given to ``shegong sim --dir`` (or ``SHEGONG_SIM_DIR``)."""
+    found = click.get_current_context().find_object(dict)
+    return Path(found["dir"]) if found else Path(tempfile.gettempdir()) / "shegong-sim"
 
 
 @click.group()
-def sim() -> None:
+@click.option(
+    "--dir",
+    "folder",
+    envvar="SHEGONG_SIM_DIR",
+    type=click.Path(path_type=Path),
+    default=Path(tempfile.gettempdir()) / "shegong-sim",
+    show_default=True,
+    help="where the simulators' pty links and control files go (or SHEGONG_SIM_DIR)",
+)
+@click.pass_context
+def sim(ctx: click.Context, folder: Path) -> None:
     """Device simulators on a real pty."""
+    ctx.ensure_object(dict)["dir"] = folder
 
 
 def _device_command(device: str, actions: list[str]) -> click.Command:
@@ -66,7 +78,7 @@ def _device_command(device: str, actions: list[str]) -> click.Command:
         )
         params.append(click.Option(["--ms"], type=int, default=5000, help="hang: milliseconds each call blocks"))
     else:
-        where = f"$SHEGONG_SIM_DIR/{device}, else shegong-sim/{device} in the temporary folder"
+        where = f"{device} in the folder of shegong sim --dir"
         params.append(
             click.Option(["--link"], type=click.Path(path_type=Path), help=f"symlink to the pty (default {where})")
         )

@@ -21,6 +21,7 @@ from edge.kiosk.routes.services import can_apply, item_or_404
 from edge.kiosk.routes.staff import staff_checks
 from edge.kiosk.session import Draft, KioskSession
 from edge.store.cases import NewCase
+from protocol.cases import PHONE_PATTERN
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
 from protocol.idnumber import mask
 from protocol.ratings import RatingLevel
@@ -30,8 +31,10 @@ __all__ = ["ROUTES"]
 log = logging.getLogger(__name__)
 
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|\d{8})$")
+_MOBILE = re.compile(PHONE_PATTERN)
 _NUMBER = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 MAX_TEXT = 100
+_SMS = "notify_phone"  # the SMS opt-in's key among a form's errors (no catalogue field is named so)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 #: Filled from the card on the server; never a form input (the ID number never enters the page).
 _FROM_CARD = {Prefill.NAME, Prefill.ID_NUMBER, Prefill.SEX, Prefill.BIRTH_DATE}
@@ -95,6 +98,7 @@ def _form_page(
     values: dict[str, str],
     errors: dict[str, str],
     materials: list[str],
+    sms: tuple[str, bool] = ("", False),
 ) -> Template:
     t = kiosk.t(request)
     fields = []
@@ -120,7 +124,25 @@ def _form_page(
         fields=fields,
         errors=errors,
         materials=[(m.name, t.pick(m.name, m.name_en), m.name in materials) for m in item.materials],
+        sms=not item.done_on_spot,  # finished on the spot: there is nothing left to tell
+        sms_phone=sms[0],
+        sms_consent=sms[1],
+        sms_error=errors.get(_SMS),
     )
+
+
+def _sms(t: Translator, phone: str, consent: bool) -> tuple[str | None, str | None]:
+    """(the number to notify or None, the error to show or None): both a mobile number and consent, or
+    neither."""
+    if not phone and not consent:
+        return None, None
+    if not phone:
+        return None, t("form.need_mobile")
+    if not _MOBILE.match(phone):
+        return None, t("form.bad_mobile")
+    if not consent:
+        return None, t("form.need_consent")
+    return phone, None
 
 
 @get("/item/{code:str}/apply", sync_to_thread=False)
@@ -128,7 +150,16 @@ def apply_form(request: Request[Any, Any, Any], code: FromPath[str]) -> Template
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.get(code)
-    return _form_page(kiosk, request, session, item, draft.form if draft else {}, {}, draft.materials if draft else [])
+    return _form_page(
+        kiosk,
+        request,
+        session,
+        item,
+        draft.form if draft else {},
+        {},
+        draft.materials if draft else [],
+        (draft.notify_phone or "", bool(draft.notify_phone)) if draft else ("", False),
+    )
 
 
 @post("/item/{code:str}/apply")
@@ -150,10 +181,14 @@ async def apply_post(request: Request[Any, Any, Any], code: FromPath[str]) -> Re
     names = {m.name for m in item.materials}
     ticked = [str(v) for v in data.getall("materials", [])] if session.staff_id else []
     materials = [m for m in ticked if m in names]
+    phone, consent = str(data.get("notify_phone", "")).strip(), data.get("notify_consent") == "yes"
+    notify, problem = _sms(t, phone, consent) if not item.done_on_spot else (None, None)
+    if problem:
+        errors[_SMS] = problem
     if errors:
         shown = {k: v for k, v in values.items() if k not in {f.key for f in item.form if f.prefill in _FROM_CARD}}
-        return _form_page(kiosk, request, session, item, shown, errors, materials)
-    session.drafts[code] = Draft(code, values, materials)
+        return _form_page(kiosk, request, session, item, shown, errors, materials, (phone[:20], consent))
+    session.drafts[code] = Draft(code, values, materials, notify)
     return redirect(f"/item/{code}/confirm")
 
 
@@ -185,6 +220,7 @@ def confirm(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | 
         rows=rows,
         materials=[t.pick(m, english.get(m, "")) for m in draft.materials],
         due=kiosk.directory.due_date(item, kiosk.today()),
+        sms=draft.notify_phone,
     )
 
 
@@ -204,6 +240,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
                 form={**staff_checks(kiosk, session, item), **draft.form},  # + conditions staff confirmed
                 materials=draft.materials,
                 agent=session.staff_id,
+                notify_phone=draft.notify_phone,
             )
         )
     except Exception:
@@ -226,7 +263,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         agent=case.agent,
         progress=progress_payload(kiosk.config.progress_url, case.receipt_no, case.query_code),
     )
-    printed = kiosk.print(case_receipt(kiosk.t(request), receipt, kiosk.config.committee_name))
+    printed = kiosk.print(case_receipt(kiosk.t(request), receipt, kiosk.committee_name))
     session.receipts[receipt.case_id] = {"receipt": receipt, "printed": printed, "rated": False}
     return redirect(f"/receipt/{receipt.case_id}")
 
@@ -262,7 +299,7 @@ def receipt_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
 def reprint(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
     _, entry = _receipt_of(kiosk, request, case_id)
-    entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.config.committee_name))
+    entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.committee_name))
     return redirect(f"/receipt/{case_id}")
 
 

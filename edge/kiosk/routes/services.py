@@ -254,7 +254,7 @@ def _item_view(kiosk: Kiosk, t: Any, item: ServiceItem, printed: str) -> dict[st
 
 def _place(kiosk: Kiosk, t: Translator, item: ServiceItem) -> str:
     if item.handled_at is HandledAt.COMMITTEE:
-        return t("item.place_committee", committee=kiosk.config.committee_name)
+        return t("item.place_committee", committee=kiosk.committee_name)
     return t("item.place_centre")
 
 
@@ -264,7 +264,7 @@ def print_checklist(request: Request[Any, Any, Any], code: FromPath[str]) -> Res
     kiosk.any_session(request)
     item = item_or_404(kiosk, code)
     t = kiosk.t(request)
-    status = kiosk.print(checklist(t, item, kiosk.config.committee_name, _place(kiosk, t, item)))
+    status = kiosk.print(checklist(t, item, kiosk.committee_name, _place(kiosk, t, item)))
     return redirect(f"/item/{code}?printed={status}")
 
 
@@ -291,7 +291,7 @@ def print_visit(request: Request[Any, Any, Any], code: FromPath[str]) -> Respons
     item = item_or_404(kiosk, code)
     t = kiosk.t(request)
     visit = kiosk.directory.suggested_visit(kiosk.now())
-    status = kiosk.print(checklist(t, item, kiosk.config.committee_name, _place(kiosk, t, item), visit))
+    status = kiosk.print(checklist(t, item, kiosk.committee_name, _place(kiosk, t, item), visit))
     return redirect(f"/item/{code}/book?printed={status}")
 
 

@@ -12,9 +12,9 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from hub.people.roles import ROLE_PERMISSIONS, Principal
 from hub.people.service import Users
+from hub.settings import WebSettings
 from hub.web.api.schemas import LoginIn, MeOut, TokenOut, errors
 from hub.web.auth import PUBLIC, client_of, issue_token, revoke_token
-from hub.web.config import WebConfig
 
 __all__ = ["login", "logout", "me", "me_out"]
 
@@ -34,7 +34,7 @@ def me_out(who: Principal) -> MeOut:
 async def login(
     request: Request[Any, Any, Any],
     users: NamedDependency[Users],
-    web_config: NamedDependency[WebConfig],
+    web_config: NamedDependency[WebSettings],
     data: JSONBody[LoginIn],
 ) -> TokenOut:
     """A bearer token for the user (good for ``token_max_age_s``; it ends sooner if their password changes).

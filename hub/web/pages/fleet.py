@@ -68,7 +68,7 @@ def dashboard(
         sort, key = "problems", view.SORT_KEYS["problems"]
     desc = dir == "desc"
     views.sort(key=key, reverse=desc)
-    counts = {s: sum(v.state.value == s for v in views) for s in ("online", "silent", "flapping", "offline")}
+    counts = {s: sum(v.state.value == s for v in views) for s in ("online", "silent", "flapping", "offline", "retired")}
     return _html(
         "fleet/dashboard.html",
         section="dashboard",

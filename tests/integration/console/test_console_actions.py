@@ -9,10 +9,12 @@ import re
 import sqlite3
 import stat
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from textual.widgets import Button, DataTable, Static
 
-from edge.console.control import ControlServer, socket_path
+from edge.control import ControlServer, socket_path
 from edge.runtime import EdgeRuntime
 from edge.store.outbox import Outbox
 from tests.integration.console.conftest import console_app, queue_cases, terminal_settings
@@ -53,10 +55,25 @@ def running(tmp_path, broker):
     rt.close()
 
 
-async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_audited(running):
+async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_audited(running, broker):
     from edge.console.store import ConsoleStore
+    from protocol import topics
+    from protocol.codec import decode
+    from protocol.state import Birth
 
     settings, rt = running
+    births: list[int] = []  # what the hub hears on the terminal's state topic: each birth's bd_seq
+
+    def heard(_c, _u, msg) -> None:
+        message = decode(msg.payload) if msg.payload else None
+        if isinstance(message, Birth):
+            births.append(message.body.bd_seq)
+
+    hub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-hub-births")
+    hub.on_message = heard
+    hub.connect("127.0.0.1", broker.port)
+    hub.subscribe(topics.state(settings.terminal_id), qos=1)
+    hub.loop_start()
     store = ConsoleStore(settings, actor="technician:test")
     app = console_app(settings, store)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -65,14 +82,24 @@ async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_
         assert app.readings.status["link"] == "online" and app.readings.status["app_version"] == "9.9.9"
         await pilot.press("2")
         connects = rt.agent.stats["connects"]
-        for name in ("send_now", "reconnect", "resync"):
+        for name in ("send_now", "reconnect"):
             await press(app, pilot, f"do-{name}")
         wait_for(lambda: rt.agent.stats["connects"] > connects, what="reconnected on the technician's word")
+        wait_for(lambda: rt.agent.state == "online", what="online again")
+        # The new connection's birth carries a higher bd_seq than the first one heard (retained, of the first
+        # connection); the resync is one more birth of this same connection.
+        wait_for(lambda: births and max(births) > births[0], what="the birth of the new connection")
+        await press(app, pilot, "do-resync")
+        wait_for(lambda: births.count(max(births)) == 2, what="the birth the technician asked for, at the broker")
+    hub.loop_stop()
+    hub.disconnect()
     store.close()
+    # What the agent did, in its own words: resent the unacked items (online), dropped the link and
+    # connected again, published a birth (the hub resends the case events this terminal lacks).
     assert [(a, act, d) for a, act, d in console_entries(settings)] == [
-        ("technician:test", "console.send_now", {"ok": True}),
-        ("technician:test", "console.reconnect", {"ok": True}),
-        ("technician:test", "console.resync", {"ok": True}),
+        ("technician:test", "console.send_now", {"ok": True, "outcome": "resent"}),
+        ("technician:test", "console.reconnect", {"ok": True, "outcome": "reconnecting"}),
+        ("technician:test", "console.resync", {"ok": True, "outcome": "birth"}),
     ]
 
 
@@ -82,7 +109,7 @@ async def test_asking_a_stopped_terminal_says_so_and_is_audited_as_failed(settin
         await pilot.press("2")
         await press(app, pilot, "do-send_now")
     [(actor, action, data)] = console_entries(settings)
-    assert action == "console.send_now" and data["ok"] is False and "not running" in data["error"]
+    assert (action, data) == ("console.send_now", {"ok": False, "error": "not_running"})
 
 
 async def test_parked_items_show_the_hubs_reason_by_receipt_and_unpark_puts_them_back(settings, store):
@@ -138,7 +165,7 @@ async def test_audit_verify_anchor_purge_after_a_dry_run_and_backup(settings, st
 async def test_settings_in_force_with_secrets_masked(tmp_path):
     from edge.console.store import ConsoleStore
 
-    s = terminal_settings(tmp_path / "e", broker_password="s3cret-pw-xyz", kiosk_staff_pins="w01:scrypt$1$2$3$a$b")
+    s = terminal_settings(tmp_path / "e", broker_password="s3cret-pw-xyz", kiosk={"staff_pins": "w01:scrypt$1$2$3$a$b"})
     queue_cases(s, 1)
     store = ConsoleStore(s, actor="technician:test")
     app = console_app(s, store)
@@ -148,7 +175,7 @@ async def test_settings_in_force_with_secrets_masked(tmp_path):
         table = app.query_one("#settings-table", DataTable)
         assert table.get_row("terminal_id") == ["terminal_id", "T-0001"]
         assert table.get_row("broker_password")[1] == "（已设置，已隐藏）"
-        assert table.get_row("kiosk_staff_pins")[1] == "（已设置，已隐藏）"
+        assert table.get_row("kiosk.staff_pins")[1] == "（已设置，已隐藏）"
         shown = screen_text(app)
     store.close()
     assert "s3cret" not in shown and "scrypt" not in shown
@@ -198,22 +225,64 @@ async def test_logs_filter_by_level_and_component_and_never_show_an_id_number(se
         assert [table.get_row_at(i)[2] for i in range(table.row_count)] == ["edge.kiosk.app"]
 
 
-async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_terminal(running):
+def announcement(version: int) -> bytes:
+    """The hub's retained announcement of the seed catalogue as ``version``, made here as the hub makes it."""
+    from protocol.catalogue import Catalogue, load_seed
+    from protocol.catalogue_sync import AnnouncementBody, CatalogueAnnouncement, manifest_hash
+    from protocol.envelope import utcnow
+
+    seed = load_seed()
+    c = Catalogue(version=version, departments=seed.departments, items=seed.items)
+    body = AnnouncementBody(
+        version=version,
+        content_hash=c.content_hash(),
+        manifest_hash=manifest_hash(c.manifest()),
+        items=len(c.items),
+        published_at=utcnow(),
+    )
+    return CatalogueAnnouncement(terminal="hub", body=body).encode()
+
+
+async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_hub_directly(running, broker):
+    """No hub answers here: the announced version stays wanted. "Fetch now" has the running agent send the
+    request at once, on the link it has (no reconnect), and the broker carries it up."""
     from edge.console.store import ConsoleStore
+    from protocol import topics
 
     settings, rt = running
+    requests: list[bytes] = []
+    hub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-hub")
+    hub.on_message = lambda _c, _u, msg: requests.append(msg.payload)
+    hub.connect("127.0.0.1", broker.port)
+    hub.subscribe(topics.up(settings.terminal_id, topics.Up.CATALOGUE), qos=1)
+    hub.loop_start()
     store = ConsoleStore(settings, actor="technician:test")
     app = console_app(settings, store)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.press("3")
-        await pilot.pause()
-        assert "在用目录版本：0" in str(app.query_one("#catalogue-versions", Static).render())
-        connects = rt.agent.stats["connects"]
-        await press(app, pilot, "do-fetch")
-        wait_for(lambda: rt.agent.stats["connects"] > connects, what="the announcement asked for again")
-    store.close()
-    assert console_entries(settings)[-1][1:] == ("console.fetch_catalogue", {"ok": True})
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("3")
+            await press(app, pilot, "do-fetch")  # nothing announced yet
+            hub.publish(topics.catalogue(), announcement(7), qos=1, retain=True).wait_for_publish(10)
+            wait_for(lambda: len(requests) == 1, what="the terminal's own request on the announcement")
+            await app.workers.wait_for_complete()
+            app.action_refresh()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "中心发布版本：7" in str(app.query_one("#catalogue-versions", Static).render())
+            connects = rt.agent.stats["connects"]
+            await press(app, pilot, "do-fetch")
+            wait_for(lambda: len(requests) == 2, what="the request the technician asked for")
+            assert rt.agent.stats["connects"] == connects, "asked on the link it had: no reconnect"
+    finally:
+        hub.publish(topics.catalogue(), b"", qos=1, retain=True).wait_for_publish(10)
+        hub.loop_stop()
+        hub.disconnect()
+        store.close()
+    assert [e[1:] for e in console_entries(settings)] == [
+        ("console.fetch_catalogue", {"ok": True, "outcome": "no_announcement"}),
+        ("console.fetch_catalogue", {"ok": True, "outcome": "requested"}),
+    ]
 
 
 async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits_only_the_staff_id(
@@ -223,7 +292,7 @@ async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits
 
     config = tmp_path / "edge.toml"
     config.write_text(
-        f'terminal_id = "T-0001"\nkiosk_staff_pins = "w01:{hash_pin("111111")},w02:{hash_pin("222222")}"\n'
+        f'terminal_id = "T-0001"\n\n[kiosk]\nstaff_pins = "w01:{hash_pin("111111")},w02:{hash_pin("222222")}"\n'
         '[committee_area]\ndistrict = "浦东新区"\nstreets = [{street = "潍坊路", lanes = "1-200"}]\n',
         encoding="utf-8",
     )
@@ -236,9 +305,38 @@ async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits
         await press(app, pilot, "do-pin_reset")
         said = str(app.query_one("#pin-result", Static).render())
     pin = re.search(r"新密码：(\d{6})", said)[1]
-    staff = StaffDirectory(terminal_settings(tmp_path / "edge").kiosk_staff_pins or "")
+    staff = StaffDirectory(terminal_settings(tmp_path / "edge").kiosk.staff_pins or "")
     assert staff.login("w01", pin) and not staff.login("w01", "111111")
     assert staff.login("w02", "222222"), "the other staff member keeps theirs"
     assert 'district = "浦东新区"' in config.read_text(encoding="utf-8")
     [(actor, action, data)] = console_entries(settings)
     assert (action, data) == ("console.pin_reset", {"staff": "w01"}) and pin not in json.dumps(data)
+
+
+async def test_a_pin_reset_holds_at_once_in_the_running_kiosk(settings, store, tmp_path, monkeypatch):
+    """The running terminal's kiosk reads the PINs again when the console asks: no restart."""
+    from edge.kiosk.app import create_app
+    from edge.kiosk.staff import hash_pin
+
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[kiosk]\nstaff_pins = "w01:{hash_pin("111111")}"\n', encoding="utf-8")
+    monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(config))
+    rt = EdgeRuntime(terminal_settings(settings.data_dir, kiosk={"staff_pins": f"w01:{hash_pin('111111')}"}))
+    kiosk = create_app(rt).state.kiosk
+    server = ControlServer(rt, socket_path(settings.runtime_dir)).start()
+    try:
+        assert kiosk.staff.login("w01", "111111")
+        app = console_app(settings, store)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("5")
+            app.query_one("#pin-staff").focus()
+            await pilot.press(*"w01")
+            await press(app, pilot, "do-pin_reset")
+            said = str(app.query_one("#pin-result", Static).render())
+            notes = [n.message for n in app._notifications]
+        pin = re.search(r"新密码：(\d{6})", said)[1]
+        assert kiosk.staff.login("w01", pin) and not kiosk.staff.login("w01", "111111")
+        assert "已为 w01 重置密码，运行中的终端已立即生效" in notes
+    finally:
+        server.close()
+        rt.close()

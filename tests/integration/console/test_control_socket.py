@@ -16,9 +16,9 @@ from datetime import timedelta
 import pytest
 from rich.text import Text
 
-from edge.console.control import ControlClient, ControlServer, socket_path
 from edge.console.panes.overview import Overview
 from edge.console.store import ConsoleStore
+from edge.control import ControlClient, ControlServer, socket_path
 from edge.errors import EdgeError
 from edge.store.cases import NewCase
 from kernel.unixsock import socket_address

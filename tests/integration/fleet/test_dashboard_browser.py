@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from harness.broker import free_port
 from hub.db.models import TerminalRow, table
+from hub.settings import WebSettings
 from hub.web.app import static_router
-from hub.web.config import WebConfig
 from hub.web.pages.fleet import fleet_router
 from hub.web.services import Operations, Services, dependencies
 from hub.web.templating import template_config
@@ -39,7 +39,9 @@ def serve() -> Iterator[Any]:
 
     def start(runtime: Any) -> str:
         port = free_port()
-        provided = dependencies(Services.from_runtime(runtime), Operations.from_runtime(runtime), WebConfig("x" * 64))
+        provided = dependencies(
+            Services.from_runtime(runtime), Operations.from_runtime(runtime), WebSettings(secret="x" * 64)
+        )
         app = Litestar(
             route_handlers=[fleet_router(), static_router()], dependencies=provided, template_config=template_config()
         )

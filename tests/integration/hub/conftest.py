@@ -22,9 +22,8 @@ from harness.broker import free_port
 from hub.people import passwords
 from hub.people.roles import Principal
 from hub.runtime import HubRuntime
-from hub.settings import HubSettings
+from hub.settings import HubSettings, WebSettings
 from hub.web.app import create_app
-from hub.web.config import WebConfig
 from hub.web.services import Services
 from tests.unit.hub.helpers import PASSWORDS, add_users
 
@@ -55,7 +54,7 @@ def services(hub: HubRuntime) -> Services:
 
 @pytest.fixture
 def app(hub: HubRuntime, services: Services) -> Any:
-    return create_app(hub, WebConfig(secret=SECRET, cookie_secure=True), services)
+    return create_app(hub, WebSettings(secret=SECRET, cookie_secure=True), services)
 
 
 @pytest.fixture

@@ -78,7 +78,9 @@ def test_old_closed_cases_are_archived_then_anonymised_and_operational_tables_bo
         return t.replace(tzinfo=None) if sqlite else t
 
     with hub.engine.begin() as conn:
-        for n, (status, decided) in enumerate([("completed", old), ("rejected", recent), ("accepted", None)]):
+        for n, (status, decided) in enumerate(
+            [("completed", old), ("rejected", recent), ("accepted", None), ("refused", old)]
+        ):
             conn.execute(
                 text(
                     "INSERT INTO cases(case_id, terminal_id, committee, receipt_no, query_code, item_code, department,"
@@ -111,15 +113,15 @@ def test_old_closed_cases_are_archived_then_anonymised_and_operational_tables_bo
         database_url=hub.settings.database_url, archive_dir=str(tmp_path / "archive"), case_keep_days=365
     )
     counts = purge(hub.engine, settings, now, history_keep_s=86400)
-    assert counts["archived"] == 1 and counts["dead_letters"] == 1
+    assert counts["archived"] == 2 and counts["dead_letters"] == 1  # a refused case is closed too
 
     with hub.engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT status, id_number FROM cases")).all())
-    assert rows == {"completed": "", "rejected": "310101195503120028", "accepted": "310101195503120028"}
+    assert rows == {"completed": "", "rejected": "310101195503120028", "accepted": "310101195503120028", "refused": ""}
     (archive,) = list((tmp_path / "archive").iterdir())
     assert archive.stat().st_mode & 0o777 == 0o600
     with gzip.open(archive, "rt") as f:
-        (line,) = f.readlines()
-    record = json.loads(line)
-    assert record["case"]["id_number"] == "310101195503120028" and record["case"]["status"] == "completed"
+        records = [json.loads(line) for line in f]
+    assert sorted(r["case"]["status"] for r in records) == ["completed", "refused"]
+    assert {r["case"]["id_number"] for r in records} == {"310101195503120028"}
     assert purge(hub.engine, settings, now, history_keep_s=86400)["archived"] == 0, "archived once"

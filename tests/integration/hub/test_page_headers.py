@@ -60,6 +60,8 @@ def test_every_page_family_is_kept_out_of_caches_and_under_the_policy(hub, clien
     assert case_id in client.get(f"/cases/{case_id}").text
     _private(client.get(f"/api/cases/{case_id}", headers=api("manager")))
     _private(client.get("/api/cases"))  # 401 from the guard
+    for path in ("/portal/", "/portal/items/MZ-001", "/portal/progress", "/portal/stats", "/portal/verify?t=x"):
+        _private(client.get(path))  # the resident portal, public: also nothing cached on a shared phone or PC
 
     style = client.get("/static/hub.css")
     assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")

@@ -20,8 +20,8 @@ import httpx
 from litestar.testing import TestClient
 from sqlalchemy import text
 
+from hub.settings import WebSettings
 from hub.web.app import create_app
-from hub.web.config import WebConfig
 from tests.integration.hub.conftest import SECRET
 from tests.unit.hub.helpers import PASSWORDS
 
@@ -87,7 +87,7 @@ def test_made_up_names_add_no_audit_entry_and_the_page_says_to_wait(hub, client,
 
 
 def test_a_session_ends_at_its_absolute_limit_however_busy(hub, people):
-    app = create_app(hub, WebConfig(secret=SECRET, session_max_age_s=3600, session_absolute_s=4))
+    app = create_app(hub, WebSettings(secret=SECRET, session_max_age_s=3600, session_absolute_s=4))
     with TestClient(app, base_url="https://hub.test") as c:
         started = time.monotonic()
         assert _sign_in(c, "clerk_mz").status_code == 303

@@ -24,7 +24,6 @@ from edge.devices.sim.idreader import IdReaderSim
 from edge.devices.sim.printer import PrinterSim
 from edge.devices.sim.scanner import ScannerSim
 from edge.kiosk.app import create_app
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.context import Kiosk
 from edge.kiosk.server import KioskServer
 from harness.broker import free_port
@@ -104,6 +103,7 @@ def start_kiosk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
                 "data_dir": tmp_path / "edge",
                 "committee_code": "JW001",
                 "committee_area": TEST_AREA,
+                "committee_name": "南京东路街道示例居委会",
             }
             values.update(settings)
             runtime = EdgeRuntime(EdgeSettings(**values))
@@ -122,16 +122,17 @@ def start_kiosk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
             retry_max=0.3,
         )
         port = free_port()
-        config = KioskConfig.from_settings(
-            runtime.settings,
-            host="127.0.0.1",
-            port=port,
-            idle_timeout_s=idle,
-            warn_before_s=warn,
-            committee_name="南京东路街道示例居委会",
-            # No PIN ships with the kiosk: the tests provision their own staff member (kiosk_staff_pins=""
-            # in ``settings`` starts one without staff mode).
-            staff_pins=staff_pins() if runtime.settings.kiosk_staff_pins is None else runtime.settings.kiosk_staff_pins,
+        pins = runtime.settings.kiosk.staff_pins
+        config = runtime.settings.kiosk.model_copy(
+            update={
+                "host": "127.0.0.1",
+                "port": port,
+                "idle_timeout_s": idle,
+                "warn_before_s": warn,
+                # No PIN ships with the kiosk: the tests provision their own staff member (kiosk={"staff_pins": ""}
+                # in ``settings`` starts one without staff mode).
+                "staff_pins": staff_pins() if pins is None else pins,
+            }
         )
         app = create_app(runtime, devices, config=config)
         devices.start()

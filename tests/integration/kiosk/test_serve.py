@@ -42,9 +42,9 @@ def test_serve_answers_its_own_browser_on_its_port_and_stops_when_asked(tmp_path
     port = free_port()
     run_dir = tmp_path / "run"
     with IdReaderSim(tmp_path / "reader") as reader, PrinterSim(tmp_path / "printer") as printer:
-        monkeypatch.setenv("SHEGONG_READER_PORT", reader.path)
-        monkeypatch.setenv("SHEGONG_PRINTER_PORT", printer.path)
-        monkeypatch.setenv("SHEGONG_SCANNER_PORT", "")
+        monkeypatch.setenv("SHEGONG_DEVICES_READER", reader.path)
+        monkeypatch.setenv("SHEGONG_DEVICES_PRINTER", printer.path)
+        monkeypatch.setenv("SHEGONG_DEVICES_SCANNER", "")
         monkeypatch.setenv("SHEGONG_KIOSK_PORT", str(port))
         stop = threading.Event()
         with EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge", run_dir=run_dir)) as runtime:
@@ -84,13 +84,13 @@ def test_shegong_edge_run_refuses_a_kiosk_other_hosts_reach(tmp_path, host):
         **os.environ,
         "SHEGONG_DATA_DIR": str(tmp_path / "edge"),
         "SHEGONG_KIOSK_HOST": host,
-        "SHEGONG_READER_PORT": "",
-        "SHEGONG_PRINTER_PORT": "",
-        "SHEGONG_SCANNER_PORT": "",
+        "SHEGONG_DEVICES_READER": "",
+        "SHEGONG_DEVICES_PRINTER": "",
+        "SHEGONG_DEVICES_SCANNER": "",
         "SHEGONG_BROKER_PORT": str(free_port()),  # nobody there: the terminal starts offline
     }
     done = subprocess.run(
         [sys.executable, "-m", "shegong.cli", "edge", "run"], env=env, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "kiosk_allow_remote" in done.stderr and host in done.stderr
+    assert "allow_remote" in done.stderr and host in done.stderr

@@ -65,7 +65,7 @@ def test_staff_stay_signed_in_across_residents_until_they_sign_out(start_kiosk, 
 
 
 def test_a_staff_sign_in_runs_out_after_its_time(start_kiosk, page):
-    k = start_kiosk(kiosk_staff_signin_s=3)
+    k = start_kiosk(kiosk={"staff_signin_s": 3})
     _sign_in(page, k)
     assert page.locator("#staffbar").is_visible()
     # The welcome page shows 工作人员登录 again by itself once the time is up.

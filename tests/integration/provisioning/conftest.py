@@ -1,13 +1,30 @@
 """Fixtures for provisioning tests: the wheelhouse (built once per test process, as an administrator
 builds it once per release), a hub on this machine (its broker files and database), and simulated
-terminals — each a real sshd in its own mount namespace (see ``sshd.py``)."""
+terminals — each a real sshd in its own mount namespace (see ``sshd.py``).
+
+What is slow is installing a release: a virtual environment with every dependency, from the wheelhouse,
+on the terminal (half a minute on two cores). It is done for real once per release, by ``shegong
+provision apply`` against a first terminal (``release_layer``); what that apply wrote under ``/opt``
+is kept (in the temporary folder, keyed by the release's name) and laid under the ``/opt`` of the other
+terminals as a read-only overlay layer: they are terminals on which that release was installed before,
+and their own apply finds it there, as a second apply would. The dependencies' wheels are kept the
+same way, keyed by the hash of pyproject.toml; the project's own wheel is built every session.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import platform
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,17 +35,95 @@ from tests.integration.provisioning.sshd import Sshd, admin_key, skip_reason
 from tests.support import CASE_PUBLIC_KEY
 
 SHEGONG = str(Path(sys.executable).with_name("shegong"))
+CACHE = Path(tempfile.gettempdir()) / "shegong-provision-cache"
+KEEP_DAYS = 2  # cached layers of older releases are removed
+
+
+@contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """One test process at a time builds ``name`` (pytest-xdist's workers, other checkouts' runs)."""
+    CACHE.mkdir(exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def project_wheel(project: Path, out: Path) -> Path:
+    """The project's own wheel (no dependencies) into ``out``, as ``shegong provision wheelhouse`` makes it."""
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(out), str(project)]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": wheelhouse.REPRODUCIBLE_EPOCH}  # same code, same release name
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return out
 
 
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheelhouse: the dependencies' wheels (built once per pyproject.toml) and this checkout's own."""
     if reason := skip_reason():
         pytest.skip(reason)
-    return wheelhouse.build(tmp_path_factory.mktemp("wheels") / "wheelhouse")
+    key = hashlib.sha256(Path(wheelhouse.PROJECT, "pyproject.toml").read_bytes())
+    key.update(f"{sys.version}-{platform.machine()}-edge,hub".encode())
+    deps = CACHE / f"deps-{key.hexdigest()[:12]}"
+    with _locked(deps.name):
+        if not (deps / ".complete").exists():
+            shutil.rmtree(deps, ignore_errors=True)
+            wheelhouse.build(deps)
+            for ours in deps.glob("shegong-*.whl"):
+                ours.unlink()
+            (deps / ".complete").touch()
+    out = tmp_path_factory.mktemp("wheels") / "wheelhouse"
+    out.mkdir()
+    for wheel in deps.glob("*.whl"):
+        try:
+            os.link(wheel, out / wheel.name)
+        except OSError:  # another file system
+            shutil.copy(wheel, out / wheel.name)
+    return project_wheel(wheelhouse.PROJECT, out)
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> dict[str, str]:
+def _gone(pid: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+                return
+        except (OSError, IndexError):
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def release_layer(wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``shegong provision apply`` installed under ``/opt`` on a first terminal, for the others."""
+    release = wheelhouse.pack(wheels)
+    layer = CACHE / f"opt-{release.name}"
+    with _locked(layer.name):
+        if not (CACHE / f"{layer.name}.complete").exists():
+            for old in CACHE.glob("opt-*"):
+                if old.is_dir() and time.time() - old.stat().st_mtime > KEEP_DAYS * 86400:
+                    shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(layer, ignore_errors=True)
+            root = tmp_path_factory.mktemp("first-terminal")
+            first = Sshd(root / "t1", admin_key(root / "admin")).start()
+            try:
+                inventory = write_inventory(root, wheels, make_hub(root), [first])
+                done = provision("apply", str(inventory))
+            finally:
+                pid = first.pid
+                first.stop()
+                _gone(pid)
+            assert done.returncode == 0, done.stdout + done.stderr
+            opt = first.upper("/opt")
+            assert (opt / "shegong" / "releases" / release.name / ".installed").is_file(), "apply installed it"
+            (opt / "shegong" / "current").unlink()  # each terminal's own apply points it
+            shutil.move(opt, layer)
+            (CACHE / f"{layer.name}.complete").touch()
+    os.utime(layer)
+    return layer
+
+
+def make_hub(tmp_path: Path) -> dict[str, str]:
     """A hub on this machine: its broker files (CA and server certificate) and a migrated database."""
     env = {"SHEGONG_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "SHEGONG_HUB_CONFIG": "/nonexistent"}
     broker_dir = tmp_path / "broker"
@@ -46,13 +141,20 @@ def hub(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def terminals(tmp_path: Path, wheels: Path) -> Iterator[Callable[[int], list[Sshd]]]:
+def hub(tmp_path: Path) -> dict[str, str]:
+    """A hub on this machine: its broker files (CA and server certificate) and a migrated database."""
+    return make_hub(tmp_path)
+
+
+@pytest.fixture
+def terminals(tmp_path: Path, release_layer: Path) -> Iterator[Callable[[int], list[Sshd]]]:
+    """``start(n)``: n terminals on which this checkout's release was installed before (``release_layer``)."""
     started: list[Sshd] = []
     key = admin_key(tmp_path / "admin")
 
-    def start(n: int) -> list[Sshd]:
+    def start(n: int, network: bool = False) -> list[Sshd]:
         for _ in range(n):
-            started.append(Sshd(tmp_path / f"t{len(started) + 1}", key).start())
+            started.append(Sshd(tmp_path / f"t{len(started) + 1}", key, (release_layer,), network).start())
         return started[-n:]
 
     yield start
@@ -81,7 +183,6 @@ def write_inventory(
         f"broker_port = {broker_port}",
         f"broker_tls_ca = {toml_value(hub['ca'])}",
         f"hub_public_key = {toml_value(CASE_PUBLIC_KEY)}",
-        'admin_networks = ["127.0.0.0/8"]',
         "",
         "[hub]",
         'host = "@local"',
@@ -97,8 +198,12 @@ def write_inventory(
             f'id = "JW00{i}-K1"',
             f'committee_code = "JW00{i}"',
             f'committee_name = "第{i}居委会"',
-            'host = "127.0.0.1"',
+            f"host = {toml_value(s.address)}",
             f"ssh_port = {s.port}",
+            f"admin_networks = {toml_value([s.admin_network])}",
+            # The rules are loaded only where the terminal has a network namespace of its own: elsewhere they
+            # would filter this machine's traffic. There nft checks them (-c: parsed, every name resolved).
+            f"firewall = {toml_value('load' if s.netns else 'check')}",
         ]
         lines += [f"{k} = {toml_value(v)}" for k, v in terminal_extra.items()]
     path = tmp_path / "inventory.toml"

@@ -3,7 +3,8 @@ mount namespace with overlays over /etc, /opt, /var/lib, /var/log and /run (``ss
 
 Two terminals are provisioned in parallel from an inventory, with the hub on this machine issuing their
 broker users. The first run changes things, and the test then looks inside each terminal: the
-``shegong`` system user in ``dialout``; the release installed with no index under /opt/shegong and
+``shegong`` system user in ``dialout``; the release under /opt/shegong (installed with no index by the
+session's first apply, ``conftest.release_layer``, and found there as a second apply finds it) and
 ``current`` pointing at it; edge.toml 0600 and the user's, holding the broker password the hub issued
 (Mosquitto's password file checks it); udev rules, journald and time settings, units enabled; sshd keys
 only, read by the running sshd. Starting the units is reported skipped (no systemd here). The second run

@@ -10,7 +10,8 @@ TLS with the credentials the hub issued at provisioning.
 ``rotate`` then gives the terminal a new password: the broker, reloaded, refuses the old one and accepts
 the new one, which is what the terminal now holds. ``retire`` is refused while a case waits in the
 terminal's outbox; forced, it copies that outbox to the administrator first, then the broker refuses the
-terminal, the hub's register no longer lists it, and its data, configuration and enabled units are gone.
+terminal, the hub's register no longer lists it, the fleet dashboard shows it retired, and its data,
+configuration and enabled units are gone.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
     try:
         hub["reload_broker"] = f"kill -HUP {broker.proc.pid}"  # type: ignore[union-attr]
         (t1,) = terminals(1)
-        edge = {"kiosk_port": free_port(), "reader_port": "", "printer_port": "", "scanner_port": ""}
+        edge = {"kiosk": {"port": free_port()}, "devices": {"reader": "", "printer": "", "scanner": ""}}
         inventory = write_inventory(tmp_path, wheels, hub, [t1], broker_port=broker.port, edge=edge)
         first = provision("apply", str(inventory))
         assert first.returncode == 0, first.stdout + first.stderr
@@ -142,6 +143,9 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
             [SHEGONG, "hub", "terminal", "list"], env={**os.environ, **_hub_env(hub)}, capture_output=True, text=True
         )
         assert listed.returncode == 0 and "JW001-K1" not in listed.stdout, "out of the terminal register"
+        with sqlite3.connect(db) as conn:
+            state = conn.execute("SELECT state FROM fleet_terminals WHERE terminal_id = 'JW001-K1'").fetchone()
+        assert state == ("retired",), "shown retired on the fleet dashboard"
     finally:
         if ingest is not None:
             ingest.terminate()

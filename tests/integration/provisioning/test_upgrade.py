@@ -1,71 +1,123 @@
 """``shegong provision upgrade``: a new release installed beside the old one, switched to, checked, and
-rolled back by itself when the check fails.
+rolled back by itself when the check fails — the database put back only when the new release migrated it.
 
-A terminal (a real sshd in its own mount namespace) is provisioned with release A and a case waits in its
-outbox. Release B is a new build of the project on the same dependencies (another VERSION-HASH). With a
-health check that fails, upgrade installs B beside A, switches, finds it sick, and points ``current``
-back at A, the database as it was: the host is reported failed, the case still queued. With the
-built-in check (the new release, as the terminal's user with the installed configuration, opens the
-database and reads its outbox), upgrade switches to B and keeps it, the queue intact.
+A terminal (a real sshd in its own mount namespace) runs release A (this checkout) and a case waits in its
+outbox. Two new versions are built from copies of this checkout, as a developer would release them:
+B (version 0.1.1) with the same schema, and C (0.1.2) with one more edge migration (its schema
+head moves on). The health check given in the inventory first submits a case with the new release, as a
+resident would while the terminal serves on it, then fails:
+
+- to B: rolled back to A, and the database is *not* put back (the schema did not change), so the case
+  accepted on B between the backup and the rollback is still queued;
+- to C: C migrated the database on opening it; rolled back to A, the copy from before the upgrade is put
+  back (A cannot open C's schema), and what C held is kept beside it (``edge.db.after-failed-upgrade``);
+- to C with the built-in check (the new release, as the terminal's user with the installed
+  configuration, opens the database and reads its outbox): C stays, the queue intact, the schema at C's head.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from provisioning.retire import AS_TERMINAL
+from provisioning.upgrade import AFTER, REVISION
 from provisioning.wheelhouse import PROJECT
-from tests.integration.provisioning.conftest import as_unit, provision, unit_of, write_inventory
-from tests.integration.provisioning.sshd import skip_reason
+from tests.integration.provisioning.conftest import as_unit, project_wheel, provision, unit_of, write_inventory
+from tests.integration.provisioning.sshd import Sshd, skip_reason
 from tests.support import id_number
 
 pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
 
+_IGNORED = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", ".*_cache", "node_modules")
+EXTRA_REVISION = "e9999t"
 
-def _release_b(wheels: Path, out: Path) -> Path:
+
+def _edge_head(project: Path) -> str:
+    found = re.search(r'^HEAD = "(\w+)"$', (project / "edge/store/db.py").read_text(), re.M)
+    assert found, "edge/store/db.py names its schema head"
+    return found.group(1)
+
+
+def _release(wheels: Path, out: Path, version: str, migration: bool) -> Path:
+    """A wheelhouse of this checkout at ``version`` (and, with ``migration``, one more edge migration)."""
+    src = out.with_name(out.name + "-src")
+    shutil.copytree(PROJECT, src, ignore=_IGNORED)
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', f'version = "{version}"', 1))
+    if migration:
+        head = _edge_head(src)
+        (src / "edge/store/migrations/versions" / f"{EXTRA_REVISION}_upgrade_test.py").write_text(
+            f'"""A new table, so this version\'s schema is ahead of the last one\'s."""\n\n'
+            "import sqlalchemy as sa\nfrom alembic import op\n\n"
+            f'revision = "{EXTRA_REVISION}"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+            "def upgrade() -> None:\n"
+            '    op.create_table("upgrade_test", sa.Column("id", sa.Integer, primary_key=True))\n'
+        )
+        db = src / "edge/store/db.py"
+        db.write_text(db.read_text().replace(f'HEAD = "{head}"', f'HEAD = "{EXTRA_REVISION}"'))
     out.mkdir()
     for wheel in wheels.glob("*.whl"):
         if not wheel.name.startswith("shegong-"):
             shutil.copy(wheel, out)
-    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(out), str(PROJECT)]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return out
+    return project_wheel(src, out)
 
 
-def test_a_sick_upgrade_rolls_back_and_a_healthy_one_stays(tmp_path: Path, wheels: Path, hub, terminals):
+def _depth(t1: Sshd, unit: dict[str, list[str]]) -> int:
+    done = subprocess.run(as_unit(t1, unit, "/opt/shegong/current/bin/shegong edge outbox"), capture_output=True)
+    assert done.returncode == 0, done.stderr
+    return int(json.loads(done.stdout)["depth"])
+
+
+def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_path: Path, wheels: Path, hub, terminals):
     (t1,) = terminals(1)
-    edge = {"reader_port": "", "printer_port": "", "scanner_port": ""}
+    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
     inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge)
     first = provision("apply", str(inventory))
     assert first.returncode == 0, first.stdout + first.stderr
     release_a = t1.run("readlink /opt/shegong/current").stdout.strip()
     unit = unit_of(t1, "shegong-edge.service")
-    submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
-    assert subprocess.run(as_unit(t1, unit, submit), capture_output=True).returncode == 0
-    outbox = "/opt/shegong/current/bin/shegong edge outbox"
+    submit = f"edge submit --item MZ-001 --id-number {id_number()} --name 张三"
+    assert subprocess.run(as_unit(t1, unit, f"/opt/shegong/current/bin/shegong {submit}")).returncode == 0
+    head_a = _edge_head(PROJECT)
+    assert t1.run(REVISION).stdout.strip() == head_a
+    serve_then_fail = f"{AS_TERMINAL} {submit.replace('张三', '李四')} && false"
 
-    b = _release_b(wheels, tmp_path / "wheelhouse-b")
-    sick = write_inventory(tmp_path, b, hub, [t1], edge=edge, health_check="false")
-    failed = provision("upgrade", str(sick), "--timeout", "3")
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "terminal=JW001-K1" in failed.stdout and "failed=1" in failed.stdout
-    assert f"rolled back to {release_a}" in failed.stderr
+    b = _release(wheels, tmp_path / "wheelhouse-b", "0.1.1", migration=False)
+    sick_b = write_inventory(tmp_path, b, hub, [t1], edge=edge, health_check=serve_then_fail)
+    to_b = provision("upgrade", str(sick_b), "--timeout", "0")  # checked once: one case accepted on B
+    assert to_b.returncode == 1, to_b.stdout + to_b.stderr
+    assert "terminal=JW001-K1" in to_b.stdout and "failed=1" in to_b.stdout
+    assert f"rolled back to {release_a}, the database kept as it is (the schema was not migrated)" in to_b.stderr
     assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
-    releases = t1.run("ls /opt/shegong/releases").stdout.split()
-    assert len(releases) == 2, "B was installed beside A"
-    queued = subprocess.run(as_unit(t1, unit, outbox), capture_output=True, text=True)
-    assert json.loads(queued.stdout)["depth"] == 1, "the queue as it was"
+    assert sorted(t1.run("ls /opt/shegong/releases").stdout.split())[0].startswith("0.1.0-")
+    assert any(r.startswith("0.1.1-") for r in t1.run("ls /opt/shegong/releases").stdout.split()), "B beside A"
+    assert _depth(t1, unit) == 2, "the case B accepted before the rollback is still queued"
+    assert t1.run("ls /var/lib/shegong").stdout.split().count("edge.db.before-upgrade") == 0
 
-    healthy = write_inventory(tmp_path, b, hub, [t1], edge=edge)
-    upgraded = provision("upgrade", str(healthy))
+    c = _release(wheels, tmp_path / "wheelhouse-c", "0.1.2", migration=True)
+    sick_c = write_inventory(tmp_path, c, hub, [t1], edge=edge, health_check=serve_then_fail)
+    to_c = provision("upgrade", str(sick_c), "--timeout", "0")
+    assert to_c.returncode == 1, to_c.stdout + to_c.stderr
+    assert f"rolled back to {release_a}, the database put back as it was before the upgrade" in to_c.stderr
+    assert f"migrated its schema from {head_a} to {EXTRA_REVISION}" in to_c.stderr
+    assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
+    assert t1.run(REVISION).stdout.strip() == head_a, "A's schema again: A opens it"
+    assert _depth(t1, unit) == 2, "the queue as it was before the upgrade"
+    count = f"sqlite3.connect('{AFTER}').execute('SELECT count(*) FROM outbox').fetchone()[0]"
+    kept = t1.run(f'python3 -c "import sqlite3; print({count})"')
+    assert kept.stdout.strip() == "3", "what C accepted is kept beside, not thrown away"
+
+    upgraded = provision("upgrade", str(write_inventory(tmp_path, c, hub, [t1], edge=edge)))
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
-    release_b = t1.run("readlink /opt/shegong/current").stdout.strip()
-    assert release_b != release_a and release_b.rsplit("/", 1)[-1] in releases
-    queued = subprocess.run(as_unit(t1, unit, outbox), capture_output=True, text=True)
-    assert json.loads(queued.stdout)["depth"] == 1, "the queue intact on the new release"
+    assert re.fullmatch(
+        r"/opt/shegong/releases/0\.1\.2-[0-9a-f]{8}", t1.run("readlink /opt/shegong/current").stdout.strip()
+    )
+    assert _depth(t1, unit) == 2, "the queue intact on the new release"
+    assert t1.run(REVISION).stdout.strip() == EXTRA_REVISION
     assert t1.run("test -e /var/lib/shegong/edge.db.before-upgrade", check=False).returncode != 0

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from hub.fleet.assess import AlertKind, Desired, Facts, State, assess
-from hub.fleet.settings import FleetSettings
+from hub.settings import FleetSettings
 from protocol.envelope import utcnow
 
 NOW = utcnow()

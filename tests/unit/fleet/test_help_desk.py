@@ -18,9 +18,9 @@ from hub.errors import PermissionDenied
 from hub.fleet.assess import AlertKind, Facts, assess
 from hub.fleet.help import AlreadyAnswered, HelpDesk
 from hub.fleet.registry import Fleet
-from hub.fleet.settings import FleetSettings
 from hub.ingest import committees
 from hub.people.roles import Principal, Role
+from hub.settings import FleetSettings
 from protocol import topics
 from protocol.codec import decode_for_topic
 from protocol.envelope import utcnow

@@ -58,6 +58,7 @@ def ingest(
     at: datetime | None = None,
     start: int = 0,
     agent: str | None = None,
+    notify_phone: str | None = None,
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
     through ingest; returns their case ids. Receipt numbers are unique in the test process, as a
@@ -76,6 +77,7 @@ def ingest(
             form={"phone": "13800000000"},
             materials=["身份证"],
             agent=agent,
+            notify_phone=notify_phone,
         )
         for i, item in enumerate(items)
     ]

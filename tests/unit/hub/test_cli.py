@@ -98,3 +98,32 @@ def test_every_hub_command_has_help_text():
         assert command is not None and (command.help or command.short_help), f"shegong hub {name} has no help text"
         options = [p for p in command.params if isinstance(p, click.Option)]
         assert all(o.help for o in options), f"an option of {name} has no help"
+
+
+def test_a_partner_key_is_printed_once_kept_hashed_and_revoked_from_the_command_line(db, capsys):
+    from argon2 import PasswordHasher
+
+    from hub.open311.partners import Partners
+    from hub.people import passwords
+
+    passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    try:
+        assert cli.main(["partner", "add", "hotline-12345"]) == 0
+        key = capsys.readouterr().out.strip().splitlines()[-1]
+        key_id, secret = key.split(".")
+        with db.connect() as conn:
+            stored = conn.execute(text("SELECT key_id, key_hash FROM open311_partners")).one()
+        assert stored.key_id == key_id and secret not in stored.key_hash and stored.key_hash.startswith("$argon2")
+        assert Partners(db).authenticate(key) is not None
+        with pytest.raises(cli.HubError):
+            cli.main(["partner", "add", "hotline-12345"])  # a name is taken once
+        cli.main(["partner", "list"])
+        assert f"hotline-12345\t{key_id}\t" in capsys.readouterr().out
+        assert cli.main(["partner", "revoke", "hotline-12345"]) == 0
+        assert Partners(db).authenticate(key) is None
+        cli.main(["partner", "list"])
+        assert "revoked" in capsys.readouterr().out
+        with pytest.raises(cli.HubError):
+            cli.main(["partner", "revoke", "nobody"])
+    finally:
+        passwords.use_hasher(PasswordHasher())

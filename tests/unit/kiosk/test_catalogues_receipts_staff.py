@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from edge.devices.escpos_decode import EscPosDecoder, QrCode, TextLine
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.i18n import catalogue, translator
 from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, parse_progress_code, progress_payload
 from edge.kiosk.staff import StaffDirectory, StaffLocked, hash_pin, verify_pin
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, KioskSettings
 
 KIOSK = Path(__file__).resolve().parents[3] / "edge" / "kiosk"
 
@@ -138,7 +137,7 @@ def test_staff_login_locks_after_repeated_failures_then_opens_again():
 
 def test_no_pin_ships_so_staff_mode_is_off_until_pins_are_provisioned():
     """The old built-in entry (demo / 246810) and any other guess are refused: there is no entry at all."""
-    for config in (KioskConfig(), KioskConfig.from_settings(EdgeSettings())):
+    for config in (KioskSettings(), EdgeSettings().kiosk):
         staff = StaffDirectory(config.staff_pins)
         assert not staff.enabled and "demo" not in staff
         assert not staff.login("demo", "246810") and not staff.login("", "")
@@ -154,8 +153,14 @@ def test_config_reads_the_terminal_settings_which_read_the_environment(monkeypat
 
     monkeypatch.setenv("SHEGONG_KIOSK_IDLE_TIMEOUT_S", "30")
     monkeypatch.setenv("SHEGONG_COMMITTEE_NAME", "测试居委会")
-    config = KioskConfig.from_settings(load(data_dir=tmp_path, kiosk_port=9000))
+    settings = load(data_dir=tmp_path, kiosk={"port": 9000})
+    config = settings.kiosk
     assert (config.port, config.idle_timeout_s, config.warn_before_s) == (9000, 30.0, 20.0)
-    assert config.committee_name == "测试居委会" and config.host == "127.0.0.1"
+    assert settings.committee_name == "测试居委会" and config.host == "127.0.0.1"
     with pytest.raises(ValueError):
-        KioskConfig(idle_timeout_s=10, warn_before_s=20)
+        KioskSettings(idle_timeout_s=10, warn_before_s=20)
+    with pytest.raises(ValueError, match="kiosk_port is now \\[kiosk\\] port"):
+        load(data_dir=tmp_path, kiosk_port=9000)  # an old flat key is refused by name, not ignored
+    monkeypatch.setenv("SHEGONG_READER_PORT", "/dev/ttyUSB0")
+    with pytest.raises(ValueError, match="SHEGONG_READER_PORT is now SHEGONG_DEVICES_READER"):
+        load(data_dir=tmp_path)

@@ -23,10 +23,9 @@ from edge.devices.escpos import Receipt
 from edge.devices.escpos_decode import EscPosDecoder, TextLine
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.i18n import translator
 from edge.runtime import EdgeRuntime
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import Catalogue, load_seed
 from tests.support import STAFF_ID, STAFF_PIN, staff_pins
 
@@ -57,7 +56,7 @@ def printer() -> PaperPrinter:
 def client(tmp_path: Path, printer: PaperPrinter) -> Iterator[TestClient[Any]]:
     """A kiosk on the seed catalogue, a card holder's session, the page in English."""
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path, min_free_disk_mb=0))
-    config = KioskConfig(idle_timeout_s=600, warn_before_s=20, staff_pins=staff_pins())
+    config = KioskSettings(idle_timeout_s=600, warn_before_s=20, staff_pins=staff_pins())
     app = create_app(runtime, printer, config=config, catalogue=SEED)
     with TestClient(app) as c:
         assert c.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.gate import KioskGate, is_loopback
 from edge.kiosk.server import RemoteKiosk, check_host
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, KioskSettings
 
 
 @pytest.mark.parametrize(
@@ -80,11 +79,11 @@ def test_the_gate_lasts_the_boot_and_a_reboot_or_an_open_file_makes_a_new_one(tm
 
 def test_a_kiosk_address_other_hosts_reach_is_refused_unless_allowed(caplog):
     for host in ("127.0.0.1", "::1", "localhost"):
-        check_host(KioskConfig(host=host))
+        check_host(KioskSettings(host=host))
     for host in ("0.0.0.0", "192.168.1.20", "kiosk.example"):
-        with pytest.raises(RemoteKiosk, match="kiosk_allow_remote"):
-            check_host(KioskConfig(host=host))
+        with pytest.raises(RemoteKiosk, match="allow_remote"):
+            check_host(KioskSettings(host=host))
     with caplog.at_level(logging.WARNING, logger="edge.kiosk.server"):
-        check_host(KioskConfig.from_settings(EdgeSettings(kiosk_host="0.0.0.0", kiosk_allow_remote=True)))
+        check_host(EdgeSettings(kiosk={"host": "0.0.0.0", "allow_remote": True}).kiosk)
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "0.0.0.0" in caplog.records[0].getMessage()

@@ -18,9 +18,8 @@ from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
-from edge.kiosk.config import KioskConfig
 from edge.runtime import EdgeRuntime
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
 from tests.support import STAFF_ID, STAFF_PIN, staff_pins
 
@@ -38,7 +37,7 @@ def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
     pins = staff_pins()
     for n, size in enumerate((512, 0)):
         runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(n), min_free_disk_mb=0))
-        config = KioskConfig(idle_timeout_s=600, warn_before_s=20, staff_pins=pins)
+        config = KioskSettings(idle_timeout_s=600, warn_before_s=20, staff_pins=pins)
         app = create_app(runtime, None, config=config, catalogue=catalogue)
         app.state.kiosk.page_cache_size = size
         runtimes.append(runtime)

@@ -17,11 +17,10 @@ from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.i18n import translator
 from edge.kiosk.throttle import Throttle
 from edge.runtime import EdgeRuntime
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, KioskSettings
 from edge.store.cases import NewCase
 from protocol.cases import Applicant
 
@@ -33,7 +32,7 @@ NOT_FOUND, TOO_MANY = ZH("progress.not_found"), ZH("progress.too_many", minutes=
 def kiosk(tmp_path: Path) -> Iterator[tuple[TestClient[Any], Any, list[float]]]:
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge", committee_code="JW001"))
     runtime.cases.set_lookup_key(bytes(range(32)))  # as the hub gives it on connect
-    app = create_app(runtime, None, config=KioskConfig(idle_timeout_s=600, warn_before_s=20))
+    app = create_app(runtime, None, config=KioskSettings(idle_timeout_s=600, warn_before_s=20))
     now = [0.0]
     kiosk = app.state.kiosk
     kiosk.progress_by_client = Throttle(10, 600.0, clock=lambda: now[0])
@@ -121,7 +120,7 @@ def test_without_the_lookup_key_nothing_is_shown_and_nothing_is_counted(tmp_path
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge"))  # restarted during an outage
     try:
         case = _submit(runtime, "zhang-wei")
-        app = create_app(runtime, None, config=KioskConfig(idle_timeout_s=600, warn_before_s=20))
+        app = create_app(runtime, None, config=KioskSettings(idle_timeout_s=600, warn_before_s=20))
         with TestClient(app) as client:
             assert client.get(app.state.kiosk.gate.open_path).status_code == 200
             for _ in range(12):

@@ -14,10 +14,9 @@ from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
-from edge.kiosk.config import KioskConfig
 from edge.kiosk.i18n import translator
 from edge.runtime import EdgeRuntime
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, KioskSettings
 from tests.support import STAFF_ID, STAFF_PIN, staff_pins
 
 
@@ -26,9 +25,11 @@ def kiosk(tmp_path: Path) -> Iterator[Any]:
     runtimes: list[EdgeRuntime] = []
 
     def make(pins: str | None) -> TestClient[Any]:
-        runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(len(runtimes)), kiosk_staff_pins=pins))
+        runtime = EdgeRuntime(
+            EdgeSettings(data_dir=tmp_path / str(len(runtimes)), kiosk=KioskSettings(staff_pins=pins))
+        )
         runtimes.append(runtime)
-        app = create_app(runtime, None, config=KioskConfig.from_settings(runtime.settings))
+        app = create_app(runtime, None, config=runtime.settings.kiosk)
         client = TestClient(app)
         assert client.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
         return client

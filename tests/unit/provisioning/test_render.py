@@ -46,7 +46,7 @@ def test_edge_toml_is_read_by_the_terminal_as_written(tmp_path: Path, monkeypatc
 
 
 def test_secrets_are_masked_in_what_is_shown(tmp_path: Path):
-    text = render.edge_toml(_terminal(tmp_path, edge={"kiosk_staff_pins": "a:b:c"}), "hunter2")
+    text = render.edge_toml(_terminal(tmp_path, edge={"kiosk": {"staff_pins": "a:b:c"}}), "hunter2")
     shown = render.mask_secrets(text)
     assert "hunter2" not in shown and "a:b:c" not in shown
     assert 'broker_password = "********"' in shown
@@ -73,3 +73,16 @@ def test_sshd_is_keys_only_and_the_firewall_lets_ssh_in_from_administrators_only
     assert "ip saddr { 10.9.0.0/24 } tcp dport 22 accept" in nft
     assert "ip daddr { 10.20.0.5 } tcp dport 8883 accept" in nft
     assert "policy drop" in nft
+
+
+def test_the_portal_address_becomes_the_receipts_qr_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The inventory's ``portal_url`` is where a receipt's QR code points: the portal's progress page."""
+    t = _terminal(tmp_path, portal_url="https://zwfw.example.gov.cn/portal/")
+    path = tmp_path / "edge.toml"
+    path.write_text(render.edge_toml(t, "pw"), encoding="utf-8")
+    monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(path))
+    monkeypatch.delenv("SHEGONG_KIOSK_PROGRESS_URL", raising=False)
+    assert EdgeSettings().kiosk.progress_url == "https://zwfw.example.gov.cn/portal/progress"
+    assert "progress_url" not in render.edge_toml(_terminal(tmp_path), "pw")  # unset: the edge's default
+    with pytest.raises(ValueError, match="portal_url"):
+        _terminal(tmp_path, portal_url="zwfw.example.gov.cn")

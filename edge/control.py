@@ -1,0 +1,306 @@
+"""The running terminal's one control socket: how the maintenance console and ``shegong edge nightly`` ask
+the terminal (``shegong edge run``) for what only it can do, on its own link, devices and store.
+
+A Unix stream socket, ``control.sock`` in the terminal's runtime folder (the folder 0700, the socket 0600:
+only the terminal's own user connects). One JSON object per line each way: a request
+``{"op": …, "id": …, "args": {…}, "actor": …}`` and its reply ``{"id": …, "ok": true, "data": {…}}`` or
+``{"id": …, "ok": false, "error": …}``, paired by ``id``. The ops:
+
+- ``status``: the link, the last ack, the clock offset, the catalogue versions, the devices' health;
+- ``send_now``, ``reconnect``, ``resync``, ``fetch_catalogue``: asked of the sync agent, answered with what it
+  did (``outcome``);
+- ``device.self_test``, ``device.tap``, ``device.printer``, ``device.slip``, ``device.scan``: a technician's
+  device tests, on the kiosk's device service while it holds the ports, else on the ports; results masked;
+- ``staff_pins``: read the staff PINs from the configuration file again (after a PIN reset), no restart;
+- ``night``: run the night here, on this terminal's link (one at a time), answered with its summary.
+
+Every technician action (sync asks and device tests) goes into the terminal's audit chain as
+``console.<action>`` under the request's ``actor``, with no resident in it. The server imports no UI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from edge.errors import EdgeError
+from edge.runtime import EdgeRuntime
+from edge.store import audit
+from edge.store.db import private_dir
+from edge.sync.agent import Ask
+from kernel.unixsock import socket_address
+from protocol.envelope import utcnow
+
+__all__ = [
+    "ASKS",
+    "DEVICE_OPS",
+    "ControlClient",
+    "ControlServer",
+    "TerminalNotRunning",
+    "device_audit",
+    "serve_control",
+    "socket_path",
+]
+
+log = logging.getLogger(__name__)
+ASKS = {
+    "send_now": Ask.SEND_NOW,
+    "reconnect": Ask.RECONNECT,
+    "resync": Ask.REBIRTH,
+    "fetch_catalogue": Ask.FETCH_CATALOGUE,
+}
+# op → the audit action's name (console.<name>), as the console named them when it opened the ports itself
+DEVICE_OPS = {
+    "device.self_test": "device_self_test",
+    "device.tap": "device_tap",
+    "device.printer": "device_printer_status",
+    "device.slip": "device_test_slip",
+    "device.scan": "device_scan",
+}
+ASK_WAIT_S = 10.0  # the agent serves asks at every turn of its loop (a fraction of a second)
+NIGHT_MAX_S = 3600.0
+_MAX_LINE = 64 * 1024
+_ACTOR = re.compile(r"^[\w.@:-]{1,80}$")
+
+
+class TerminalNotRunning(EdgeError):
+    """No terminal answers on the control socket (not started, or stopped)."""
+
+
+def socket_path(runtime_dir: Path) -> Path:
+    """Where the terminal listens: ``control.sock`` in its runtime folder."""
+    return runtime_dir / "control.sock"
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: ControlServer
+
+    def handle(self) -> None:
+        for raw in iter(lambda: self.rfile.readline(_MAX_LINE), b""):
+            rid = None
+            try:
+                request = json.loads(raw)
+                rid = request.get("id")
+                args = request.get("args") or {}
+                if not isinstance(args, dict):
+                    raise ValueError("args")
+                data = self.server.serve(str(request.get("op")), args, str(request.get("actor") or ""))
+                reply = {"id": rid, "ok": True, "data": data}
+            except (ValueError, AttributeError, TypeError) as exc:
+                reply = {"id": rid, "ok": False, "error": f"bad request: {type(exc).__name__}"}
+            except EdgeError as exc:
+                reply = {"id": rid, "ok": False, "error": str(exc)}
+            except Exception as exc:  # a bug: the technician hears its name, the log has the trace
+                log.exception("control op failed")
+                reply = {"id": rid, "ok": False, "error": type(exc).__name__}
+            self.wfile.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+
+
+class ControlServer(socketserver.ThreadingUnixStreamServer):
+    """Serves the control socket of the running terminal ``rt`` in a daemon thread (``start``/``close``)."""
+
+    daemon_threads = True
+
+    def __init__(self, rt: EdgeRuntime, path: Path, app_version: str = "") -> None:
+        private_dir(path.parent)
+        path.unlink(missing_ok=True)  # a socket left by a killed terminal
+        old = os.umask(0o177)
+        try:
+            with socket_address(path) as address:
+                super().__init__(address, _Handler)
+        finally:
+            os.umask(old)
+        self.path = path
+        self.rt = rt
+        self.app_version = app_version
+        self.started = time.time()
+        self._night = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, name="edge-control", daemon=True)
+
+    def start(self) -> ControlServer:
+        self._thread.start()
+        log.info("control socket at %s", self.path)
+        return self
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ ops
+    def serve(self, op: str, args: dict[str, Any], actor: str) -> dict[str, Any]:
+        actor = actor if _ACTOR.match(actor) else "technician:unknown"
+        if op == "status":
+            return self.status()
+        if op in ASKS:
+            return self._audited(actor, op, lambda: self._ask(op), lambda r: {"outcome": r["outcome"]})
+        if op in DEVICE_OPS:
+            return self._audited(actor, DEVICE_OPS[op], lambda: self._device(op, args), device_audit(op))
+        if op == "staff_pins":
+            return self.reload_staff_pins()
+        if op == "night":
+            return self.night()
+        raise EdgeError(f"unknown op {op[:40]!r}")
+
+    def status(self) -> dict[str, Any]:
+        rt = self.rt
+        agent = rt.agent
+        desired = rt.catalogue_sync.desired
+        last_ack = agent.last_ack_at
+        return {
+            "pid": os.getpid(),
+            "app_version": self.app_version,
+            "uptime_s": time.time() - self.started,
+            "link": str(agent.state),
+            "hub_online": agent.hub_online,
+            "last_ack_at": last_ack.isoformat() if last_ack else None,
+            "round_trip_s": agent.last_round_trip_s,
+            "hub_clock_offset_s": agent.hub_clock_offset_s,
+            "stats": dict(agent.stats),
+            "catalogue_in_force": rt.catalogue.version,
+            "catalogue_announced": desired.version if desired is not None else None,
+            "devices": json.loads(json.dumps(agent.health(), default=str)),  # the kiosk's DeviceHealth.as_dict()
+            "devices_held": rt.devices is not None,
+        }
+
+    def _ask(self, op: str) -> dict[str, Any]:
+        try:
+            outcome = self.rt.agent.ask(ASKS[op]).result(ASK_WAIT_S)
+        except TimeoutError:
+            raise EdgeError("the sync agent did not take the request (its loop is stalled)") from None
+        return {"asked": op, "outcome": outcome}
+
+    def _device(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        from edge.devices.checks import Checks, PortChecks, ServiceChecks  # serial libraries: only when asked
+
+        checks: Checks = (
+            ServiceChecks(self.rt.devices) if self.rt.devices is not None else PortChecks.of(self.rt.settings)
+        )
+        which = str(args.get("which") or "reader")
+        if which not in ("reader", "sscard"):
+            raise EdgeError(f"no reader {which[:20]!r}")
+        timeout_s = min(float(args.get("timeout_s") or 20.0), 120.0)
+        if op == "device.self_test":
+            return checks.self_test(which)
+        if op == "device.tap":
+            return checks.tap(which, timeout_s)
+        if op == "device.printer":
+            return {"state": checks.printer_status()}
+        if op == "device.slip":
+            lines = [str(x)[:64] for x in args.get("lines") or []][:8]
+            if not lines:
+                raise EdgeError("a test slip needs a line")
+            return {"state": checks.print_slip(lines)}
+        return {"text": checks.scan(timeout_s)}
+
+    def _audited(
+        self,
+        actor: str,
+        action: str,
+        run: Callable[[], dict[str, Any]],
+        audited: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Run a technician's action and record it, done or failed, in the audit chain (never a resident)."""
+        try:
+            result = run()
+        except Exception as exc:
+            self._record(actor, action, {"ok": False, "error": type(exc).__name__})
+            if isinstance(exc, EdgeError):
+                raise
+            raise EdgeError(f"{type(exc).__name__}: {exc}"[:200]) from None
+        self._record(actor, action, {"ok": True, **audited(result)})
+        return result
+
+    def _record(self, actor: str, action: str, data: dict[str, Any]) -> None:
+        with self.rt.engine.begin() as conn:
+            audit.record(conn, utcnow(), actor, f"console.{action}", "console", data)
+
+    def reload_staff_pins(self) -> dict[str, Any]:
+        """Read the staff PIN entries from the configuration again and hand them to the kiosk."""
+        try:
+            entries = type(self.rt.settings)().kiosk.staff_pins or ""
+        except ValueError as exc:  # pydantic's ValidationError: the file as it is now does not load
+            raise EdgeError(f"the configuration does not load: {str(exc)[:160]}") from None
+        try:
+            for listener in self.rt.on_staff_pins:
+                listener(entries)
+        except ValueError as exc:  # an entry that does not parse: the PINs held stay as they were
+            raise EdgeError(str(exc)[:200]) from None
+        staff = len([e for e in entries.split(",") if e.strip()])
+        log.info("staff PINs read again: %d staff member(s)", staff)
+        return {"staff": staff, "applied": len(self.rt.on_staff_pins)}
+
+    def night(self) -> dict[str, Any]:
+        from edge.night.steps import run_night
+
+        with self._night:
+            summary: dict[str, Any] = json.loads(run_night(self.rt).as_json())
+        return summary
+
+
+def device_audit(op: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """What of a device test's result goes into the audit: never the card's or the scan's content."""
+    if op in ("device.self_test",):
+        return lambda r: {"bad_frames": r["bad_frames"]}
+    if op == "device.tap":
+        return lambda r: {"card_type": r["card_type"], "bad_frames": r["bad_frames"]}
+    if op == "device.scan":
+        return lambda r: {"scanned": r["text"] is not None}
+    return lambda r: {"state": r["state"]}
+
+
+@contextmanager
+def serve_control(rt: EdgeRuntime, app_version: str = "") -> Iterator[ControlServer]:
+    """Run the control socket of ``rt`` (in its runtime folder) for the duration of the ``with``."""
+    server = ControlServer(rt, socket_path(rt.settings.runtime_dir), app_version).start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+class ControlClient:
+    """The asking side: one short connection per request, so a restarted terminal is simply found again.
+    ``actor``: who asks, as the audit chain names them."""
+
+    def __init__(self, path: Path, timeout_s: float = 3.0, actor: str = "") -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+        self.actor = actor
+
+    def request(self, op: str, args: dict[str, Any] | None = None, timeout_s: float | None = None) -> dict[str, Any]:
+        """Send ``op`` and return the reply's data; :class:`TerminalNotRunning` or :class:`EdgeError` if not."""
+        rid = str(uuid.uuid4())
+        message = {"op": op, "id": rid, "args": args or {}, "actor": self.actor}
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(self.timeout_s)
+                with socket_address(self.path) as address:
+                    s.connect(address)
+                s.settimeout(timeout_s or self.timeout_s)
+                s.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+                line = s.makefile("rb").readline(_MAX_LINE)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise TerminalNotRunning("the terminal is not running (no control socket)") from None
+        except OSError as exc:
+            raise TerminalNotRunning(f"the terminal does not answer: {exc.strerror or exc}") from None
+        if not line:
+            raise TerminalNotRunning("the terminal closed the control socket")
+        reply = json.loads(line)
+        if reply.get("id") != rid:
+            raise EdgeError("control reply out of order")
+        if not reply.get("ok"):
+            raise EdgeError(str(reply.get("error")))
+        data: dict[str, Any] = reply["data"]
+        return data

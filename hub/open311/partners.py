@@ -1,0 +1,137 @@
+"""Partner systems and their API keys (``shegong hub partner add|list|revoke``).
+
+A key is ``<key id>.<secret>``: the id finds the partner's row, the secret is checked against its argon2
+hash (the same hasher as users' passwords, :mod:`hub.people.passwords`). The hub prints a new key once and
+keeps only the hash; a revoked key stops working at once, in every process (each request reads the row).
+
+argon2 costs about half a second on purpose, which a partner polling its requests' status should not pay
+on every call: a secret verified once is remembered in this process, as a SHA-256 digest beside its key
+id, for ``VERIFIED_S`` seconds (the row is still read each time, so a revocation still counts at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from hub.audit.chain import AuditRecord, append
+from hub.db.models import PartnerRow
+from hub.errors import HubError, NotFound
+from hub.people.passwords import hash_password, verify_password
+from protocol.envelope import utcnow
+
+__all__ = ["Partner", "PartnerError", "Partners"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+VERIFIED_S = 300.0
+_KEY = re.compile(r"^([0-9a-f]{12})\.([A-Za-z0-9_-]{20,128})$")
+
+
+class PartnerError(HubError):
+    """A partner name that cannot be used or is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    """A partner as the Open311 side sees it: who, and whether its key still works."""
+
+    partner_id: int
+    name: str
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _partner(row: PartnerRow) -> Partner:
+    assert row.partner_id is not None
+    return Partner(row.partner_id, row.name, row.key_id, row.created_at, row.revoked_at)
+
+
+class Partners:
+    """The partner register over the hub database."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._verified: dict[str, tuple[bytes, float]] = {}  # key id -> (SHA-256 of its secret, until)
+        self._lock = threading.Lock()
+
+    def add(self, name: str, actor: str = "cli") -> tuple[Partner, str]:
+        """A new partner and its key (shown to the caller once; only its hash is stored); audited."""
+        if not _NAME.match(name):
+            raise PartnerError(f"partner name {name!r}: letters, digits, '-' and '_' only, at most 64")
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        with Session(self.engine) as s:
+            if s.exec(select(PartnerRow).where(col(PartnerRow.name) == name)).first() is not None:
+                raise PartnerError(f"partner {name} exists already (revoke it and add a new name to re-key)")
+            row = PartnerRow(name=name, key_id=key_id, key_hash=hash_password(secret), created_at=self.clock())
+            s.add(row)
+            s.flush()
+            data = {"name": name, "key_id": key_id}
+            append(s.connection(), [AuditRecord(row.created_at, actor, "open311.partner.add", name, data)])
+            s.commit()
+            s.refresh(row)
+            return _partner(row), f"{key_id}.{secret}"
+
+    def list(self) -> list[Partner]:
+        with Session(self.engine) as s:
+            return [_partner(r) for r in s.exec(select(PartnerRow).order_by(col(PartnerRow.name)))]
+
+    def revoke(self, name: str, actor: str = "cli") -> Partner:
+        """Revoke the partner's key: from now on it opens nothing (its requests stay cases)."""
+        with Session(self.engine) as s:
+            row = s.exec(select(PartnerRow).where(col(PartnerRow.name) == name)).first()
+            if row is None:
+                raise NotFound(f"no partner {name}")
+            if row.revoked_at is None:
+                row.revoked_at = self.clock()
+                s.add(row)
+                s.flush()
+                data = {"name": name, "key_id": row.key_id}
+                append(s.connection(), [AuditRecord(row.revoked_at, actor, "open311.partner.revoke", name, data)])
+                s.commit()
+                s.refresh(row)
+            return _partner(row)
+
+    def authenticate(self, key: str) -> Partner | None:
+        """The active partner holding ``key``; None for a malformed, unknown or revoked key (each costs
+        one hash verification, so a caller cannot tell which)."""
+        m = _KEY.match(key.strip())
+        row: PartnerRow | None = None
+        if m is not None:
+            with Session(self.engine) as s:
+                row = s.exec(select(PartnerRow).where(col(PartnerRow.key_id) == m.group(1))).first()
+        if m is not None and row is not None and self._remembered(row.key_id, m.group(2)):
+            good = True
+        else:
+            good = verify_password(row.key_hash if row else None, m.group(2) if m else key)
+        if not good or m is None or row is None:
+            return None
+        self._remember(row.key_id, m.group(2))
+        if row.revoked_at is not None:
+            return None
+        return _partner(row)
+
+    def _remembered(self, key_id: str, secret: str) -> bool:
+        with self._lock:
+            known = self._verified.get(key_id)
+        digest = hashlib.sha256(secret.encode()).digest()
+        return known is not None and known[1] > time.monotonic() and hmac.compare_digest(known[0], digest)
+
+    def _remember(self, key_id: str, secret: str) -> None:
+        with self._lock:
+            self._verified[key_id] = (hashlib.sha256(secret.encode()).digest(), time.monotonic() + VERIFIED_S)

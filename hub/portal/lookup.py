@@ -1,0 +1,192 @@
+"""A resident's own case, found by what only they hold: the receipt number, the ID number and the query
+code printed on the receipt — all three, checked together.
+
+Every wrong look-up fails the same way (:class:`LookupFailed`: one message, one status), whichever part
+was wrong or whether the receipt exists at all; the three are compared in constant time. Wrong look-ups
+are limited per client and per receipt (:mod:`hub.portal.throttle`); past the limit the look-up is
+refused (:class:`LookupRefused`), also with the right three. Nothing of what was typed is logged.
+
+What the resident then reads (:class:`CaseRecordView`) is the case in plain words: the item, the
+materials received, each step with its date and the official term of its status (the one glossary,
+:mod:`protocol.statuses`), the promised and the actual completion; the name and ID number masked.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, CommitteeRow, table
+from hub.errors import HubError
+from hub.portal.throttle import LookupThrottle
+from kernel.db import read_only
+from protocol.cases import CaseStatus
+from protocol.catalogue import Catalogue
+from protocol.envelope import utcnow
+from protocol.idnumber import mask
+from protocol.statuses import term
+
+__all__ = ["CaseRecordView", "LookupFailed", "LookupRefused", "ProgressLookup", "Step", "mask_name"]
+
+log = logging.getLogger(__name__)
+_cases, _events, _work, _committees = table(CaseRow), table(CaseEventRow), table(CaseWorkRow), table(CommitteeRow)
+_DECIDED = {CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.REFUSED, CaseStatus.WITHDRAWN}
+
+
+class LookupFailed(HubError):
+    """Not found with these three: the same for a wrong receipt number, ID number or query code."""
+
+    status_code = 404
+
+
+class LookupRefused(HubError):
+    """Too many wrong look-ups from this client or of this receipt: refused until the window passes."""
+
+    status_code = 429
+
+
+def mask_name(name: str) -> str:
+    """``张*``, ``欧阳**``: the first character stays (as on the receipt)."""
+    return name[:1] + "*" * (len(name) - 1) if name else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the case: when, the status it reached (official terms), and the note the resident may read."""
+
+    at: datetime
+    status: str
+    term_zh: str
+    term_en: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecordView:
+    """What the resident may see of their own case (names and ID number masked)."""
+
+    case_id: str
+    receipt_no: str
+    item_code: str
+    item_name: str
+    item_name_en: str
+    department: str
+    department_en: str
+    committee: str
+    masked_name: str
+    masked_id: str
+    accepted_at: datetime
+    status: str
+    status_zh: str
+    status_en: str
+    version: int
+    promised_days: int | None
+    due_date: date | None
+    decided_at: datetime | None
+    materials: list[tuple[str, str]]
+    """Materials received at the terminal: (Chinese name, English name)."""
+    steps: list[Step]
+
+    @property
+    def decided(self) -> bool:
+        return CaseStatus(self.status) in _DECIDED
+
+
+class ProgressLookup:
+    """The look-up, and the record of a case found (for the PDF and the verifying page)."""
+
+    def __init__(self, engine: Engine, catalogue: Callable[[], Catalogue], throttle: LookupThrottle) -> None:
+        self.engine = engine
+        self.catalogue = catalogue
+        self.throttle = throttle
+
+    def find(self, client: str, receipt_no: str, id_number: str, query_code: str) -> CaseRecordView:
+        """The case with all three, or :class:`LookupFailed` / :class:`LookupRefused`."""
+        receipt = receipt_no.strip()[:40]
+        wanted_id = id_number.strip().upper().encode("utf-8", "replace")
+        wanted_code = query_code.strip().upper().encode("utf-8", "replace")
+        now = utcnow()
+        with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
+            self.throttle.lock(conn)
+            refused = self.throttle.refused(conn, client, receipt, now)
+            found = None if refused else self._match(conn, receipt, wanted_id, wanted_code)
+            if found is not None:
+                return self._view(conn, found)
+            if not refused:
+                self.throttle.count(conn, client, receipt, now)
+        if refused:
+            log.info("progress look-up refused: too many wrong look-ups (client or receipt)")
+            raise LookupRefused("too many wrong look-ups from this client or of this receipt")
+        log.info("progress look-up failed")
+        raise LookupFailed("no case with this receipt number, ID number and query code")
+
+    @staticmethod
+    def _match(conn: Connection, receipt: str, wanted_id: bytes, wanted_code: bytes) -> str | None:
+        rows: list[tuple[Any, Any, Any]] = [
+            tuple(r)
+            for r in conn.execute(
+                select(_cases.c.case_id, _cases.c.id_number, _cases.c.query_code).where(_cases.c.receipt_no == receipt)
+            )
+        ]
+        found = None
+        for case_id, id_no, code in rows or [("", "", "")]:
+            # Both compared, always, in constant time: the time taken does not tell which part was wrong.
+            id_ok = hmac.compare_digest(str(id_no).encode(), wanted_id)
+            code_ok = hmac.compare_digest(str(code).encode(), wanted_code)
+            if id_ok and code_ok and id_no:
+                found = str(case_id)
+        return found
+
+    def record(self, case_id: str) -> CaseRecordView | None:
+        """The case ``case_id`` (for a record the resident already proved they own), or None."""
+        with read_only(self.engine).connect() as conn:
+            if conn.execute(select(_cases.c.case_id).where(_cases.c.case_id == case_id)).first() is None:
+                return None
+            return self._view(conn, case_id)
+
+    def _view(self, conn: Connection, case_id: str) -> CaseRecordView:
+        row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().one()
+        work = conn.execute(select(_work.c.decided_at).where(_work.c.case_id == case_id)).first()
+        committee = conn.execute(select(_committees.c.name).where(_committees.c.code == row["committee"])).scalar()
+        events = conn.execute(
+            select(_events.c.at, _events.c.status, _events.c.note)
+            .where(_events.c.case_id == case_id)
+            .order_by(_events.c.version)
+        ).all()
+        catalogue = self.catalogue()
+        item = catalogue.get(row["item_code"])
+        dept = next((d for d in catalogue.departments if d.code == row["department"]), None)
+        payload: dict[str, Any] = json.loads(row["payload"] or "{}") if row["payload"] else {}
+        english = {m.name: m.name_en for m in item.materials} if item else {}
+        materials = [(str(m), english.get(str(m), str(m))) for m in payload.get("materials") or []]
+        steps = [Step(at, status, term(status), term(status, "en"), note or "") for at, status, note in events]
+        status = str(row["status"])
+        return CaseRecordView(
+            case_id=case_id,
+            receipt_no=str(row["receipt_no"]),
+            item_code=str(row["item_code"]),
+            item_name=item.name if item else str(row["item_code"]),
+            item_name_en=item.name_en if item else str(row["item_code"]),
+            department=dept.name if dept else "",
+            department_en=dept.name_en if dept else "",
+            committee=str(committee or row["committee"]),
+            masked_name=mask_name(str(row["applicant_name"])),
+            masked_id=mask(str(row["id_number"])),
+            accepted_at=row["created_at"],
+            status=status,
+            status_zh=term(status),
+            status_en=term(status, "en"),
+            version=int(row["version"]),
+            promised_days=row["promised_days"],
+            due_date=row["due_date"],
+            decided_at=work[0] if work else None,
+            materials=materials,
+            steps=steps,
+        )

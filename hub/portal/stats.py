@@ -1,0 +1,111 @@
+"""Public statistics (信息公开): per month, per department and per item, how many cases came, the share
+decided in time and the satisfaction — the figures of :mod:`hub.reports` (one computation, the report's),
+cut to aggregates the public may read.
+
+A cell counting fewer than ``min_count`` cases (or, for satisfaction, ratings) is suppressed (None):
+with two applications of an item in a month, the month's figures would tell a neighbour how one person
+fared. The page says so. A line with nothing to show is left out.
+
+The months are computed at most once a minute (:data:`CACHE_S`) per process: a public page anyone may
+reload must not run twelve reports per reload.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from hub.reports.reporter import Reporter
+from hub.reports.service import Figures, Period
+from protocol.catalogue import Catalogue
+from protocol.envelope import utcnow
+from protocol.localtime import local_date
+
+__all__ = ["CACHE_S", "MonthStats", "PublicLine", "PublicStats"]
+
+CACHE_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PublicLine:
+    """One department or item in one month; None: fewer than the threshold (not shown)."""
+
+    code: str
+    name: str
+    name_en: str
+    received: int | None
+    in_time_share: float | None
+    satisfaction: float | None
+    """Mean level, 1 (非常不满意) to 5 (非常满意)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MonthStats:
+    month: str
+    """``YYYY-MM``."""
+    total: PublicLine
+    departments: list[PublicLine]
+    items: list[PublicLine]
+
+
+def _months(today: date, n: int) -> list[tuple[date, date]]:
+    """The last ``n`` months up to ``today``'s, newest first: (first day, last day or today)."""
+    out: list[tuple[date, date]] = []
+    first = today.replace(day=1)
+    end = today
+    for _ in range(n):
+        out.append((first, end))
+        end = first - timedelta(days=1)
+        first = end.replace(day=1)
+    return out
+
+
+class PublicStats:
+    def __init__(self, reporter: Reporter, catalogue: Callable[[], Catalogue], months: int, min_count: int) -> None:
+        self.reporter = reporter
+        self.catalogue = catalogue
+        self.months = months
+        self.min_count = min_count
+        self._lock = threading.Lock()
+        self._cached: tuple[float, date, list[MonthStats]] | None = None
+
+    def _line(self, f: Figures, name_en: str) -> PublicLine:
+        k = self.min_count
+        return PublicLine(
+            code=f.code,
+            name=f.name,
+            name_en=name_en,
+            received=f.received if f.received >= k else None,
+            in_time_share=round(f.in_time_share, 4) if f.in_time_share is not None and f.with_due >= k else None,
+            satisfaction=round(f.mean_level, 2) if f.mean_level is not None and f.rated >= k else None,
+        )
+
+    def month(self, start: date, end: date) -> MonthStats:
+        catalogue = self.catalogue()
+        english = {d.code: d.name_en for d in catalogue.departments} | {i.code: i.name_en for i in catalogue.items}
+        report = self.reporter.report(Period(start, end))
+
+        def shown(lines: list[Figures]) -> list[PublicLine]:
+            out = [self._line(f, english.get(f.code, f.name)) for f in lines]
+            return [p for p in out if (p.received, p.in_time_share, p.satisfaction) != (None, None, None)]
+
+        return MonthStats(
+            month=f"{start:%Y-%m}",
+            total=self._line(report.total, "All"),
+            departments=shown(report.departments),
+            items=shown(report.items),
+        )
+
+    def recent(self, today: date | None = None) -> list[MonthStats]:
+        """The last ``months`` months, newest first (as computed within the last :data:`CACHE_S` seconds)."""
+        today = today or local_date(utcnow())
+        with self._lock:
+            cached = self._cached
+            if cached is not None and cached[1] == today and time.monotonic() - cached[0] < CACHE_S:
+                return cached[2]
+            months = [self.month(start, end) for start, end in _months(today, self.months)]
+            self._cached = (time.monotonic(), today, months)
+            return months

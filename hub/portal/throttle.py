@@ -1,0 +1,91 @@
+"""Limits on wrong progress look-ups: per client and per receipt number, shared by every hub process.
+
+A receipt number is printed and guessable; the query code has 32⁶ values and the ID number little
+entropy, so a look-up must not be tried at will. Each wrong look-up is counted against the client (its
+address, an IPv6 /64 whole: :func:`hub.people.throttle.client_key`) and against the receipt number it
+named, in buckets of a twelfth of the window. A client or a receipt with ``client_failures`` /
+``receipt_failures`` wrong look-ups within the last ``window_s`` seconds is refused — the right answer
+too — until enough of them have aged out of the window. A refused look-up is not counted, so a lock
+ends by itself.
+
+The check, the look-up and the count run in one transaction that this serialises with every other
+(SQLite's BEGIN IMMEDIATE does already; on PostgreSQL a table lock that plain reads do not wait for),
+so a burst of parallel guesses cannot all pass before the first is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from hub.db.models import PortalFailureRow, table
+from kernel.db import upsert_insert
+
+__all__ = ["LookupPolicy", "LookupThrottle"]
+
+_t = table(PortalFailureRow)
+CLIENT, RECEIPT = "client", "receipt"
+
+
+@dataclass(frozen=True, slots=True)
+class LookupPolicy:
+    """From the hub settings ``[portal]`` (:meth:`from_settings`)."""
+
+    client_failures: int = 10
+    receipt_failures: int = 5
+    window_s: int = 3600
+
+    @classmethod
+    def from_settings(cls, portal: Any) -> LookupPolicy:
+        return cls(int(portal.client_failures), int(portal.receipt_failures), int(portal.window_s))
+
+    @property
+    def bucket_s(self) -> int:
+        return max(1, self.window_s // 12)
+
+
+class LookupThrottle:
+    def __init__(self, policy: LookupPolicy | None = None) -> None:
+        self.policy = policy or LookupPolicy()
+
+    def _bucket(self, now: datetime) -> datetime:
+        step = self.policy.bucket_s
+        return datetime.fromtimestamp(int(now.timestamp()) // step * step, tz=now.tzinfo)
+
+    def lock(self, conn: Connection) -> None:
+        """Serialise this transaction with every other look-up's (see the module's note)."""
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE portal_failures IN SHARE ROW EXCLUSIVE MODE")
+
+    def refused(self, conn: Connection, client: str, receipt: str, now: datetime) -> bool:
+        """Whether ``client`` or ``receipt`` has used up its wrong look-ups of the window."""
+        since = self._bucket(now - timedelta(seconds=self.policy.window_s))
+
+        def failures(kind: str, key: str) -> int:
+            total = conn.execute(
+                select(func.coalesce(func.sum(_t.c.failures), 0)).where(
+                    _t.c.kind == kind, _t.c.key == key, _t.c.bucket > since
+                )
+            ).scalar_one()
+            return int(total)
+
+        return (
+            failures(CLIENT, client) >= self.policy.client_failures
+            or failures(RECEIPT, receipt) >= self.policy.receipt_failures
+        )
+
+    def count(self, conn: Connection, client: str, receipt: str, now: datetime) -> None:
+        """Count one wrong look-up against both; drop buckets that left the window long ago."""
+        bucket = self._bucket(now)
+        insert = upsert_insert(conn)
+        for kind, key in ((CLIENT, client), (RECEIPT, receipt)):
+            stmt = insert(_t).values(kind=kind, key=key[:64], bucket=bucket, failures=1)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["kind", "key", "bucket"], set_={"failures": _t.c.failures + 1}
+                )
+            )
+        conn.execute(delete(_t).where(_t.c.bucket < bucket - timedelta(seconds=2 * self.policy.window_s)))

@@ -1,0 +1,264 @@
+"""Open311 GeoReport v2 at ``/open311/v2/`` (http://wiki.open311.org/GeoReport_v2): each resource as
+``.json`` and ``.xml``, errors as the spec's list of ``{code, description}`` in the same format, with the
+HTTP status. Public (no session, no CSRF: partners are systems, not browsers); a partner's key comes as
+the spec's ``api_key`` parameter. The handlers only parse and render: :class:`hub.open311.service.Open311`
+does the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Annotated, Any
+from xml.etree import ElementTree as ET
+
+from litestar import MediaType, Request, Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, FromPath, FromQuery
+from litestar.types import ExceptionHandlersMap
+
+from hub.errors import HubError
+from hub.open311.messages import ERRORS
+from hub.open311.models import (
+    Discovery,
+    Open311Error,
+    RequestCreated,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+)
+from hub.open311.service import Filters, Open311
+from hub.web.auth import PUBLIC
+
+__all__ = ["PREFIX", "open311_router"]
+
+PREFIX = "/open311/v2"
+XML = "application/xml"
+_PLURAL = {"endpoints": "endpoint", "formats": "format", "attributes": "attribute", "values": "value"}
+_ERRORS = {
+    code: ResponseSpec(data_container=list[Open311Error], description=what)
+    for code, what in (
+        (400, "bad parameters"),
+        (401, "no api_key"),
+        (403, "a wrong or revoked api_key, or an item not allowed online"),
+        (404, "no such service or request"),
+    )
+}
+_XML_ERRORS = {
+    code: ResponseSpec(data_container=str, media_type=XML, description=spec.description)
+    for code, spec in _ERRORS.items()
+}
+_OPT = {PUBLIC: True}
+
+
+# --------------------------------------------------------------------------- rendering
+def _element(tag: str, value: Any) -> ET.Element:
+    el = ET.Element(tag)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        for key, v in value.items():
+            el.append(_element(key, v))
+    elif isinstance(value, list):
+        child = _PLURAL.get(tag, "item")
+        for v in value:
+            el.append(_element(child, v))
+    elif isinstance(value, bool):
+        el.text = "true" if value else "false"
+    elif value is not None:
+        el.text = str(value)
+    return el
+
+
+def to_xml(root: str, item: str | None, data: Any) -> str:
+    """``data`` as the spec's XML: a list under ``<root>`` as ``<item>`` elements, one object as ``<root>``."""
+    if item is None:
+        el = _element(root, data)
+    else:
+        el = ET.Element(root)
+        for d in data:
+            el.append(_element(item, d))
+    return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(el, encoding="unicode")
+
+
+def _xml(root: str, item: str | None, data: Any, status: int = 200) -> Response[str]:
+    return Response(to_xml(root, item, data), media_type=XML, status_code=status)
+
+
+def _split_file(name: str) -> tuple[str, str]:
+    """``MZ-003.json`` → (``MZ-003``, ``json``); any other ending is not found."""
+    stem, dot, fmt = name.rpartition(".")
+    if not dot or fmt not in ("json", "xml"):
+        raise HTTPException(status_code=404, detail=ERRORS["format"])
+    return stem, fmt
+
+
+# --------------------------------------------------------------------------- errors
+def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, HubError):
+        status, message = exc.status_code, str(exc)
+    elif isinstance(exc, HTTPException):
+        status, message = exc.status_code, str(exc.detail)
+        if status == 404 and message in ("", "Not Found"):
+            message = ERRORS["not_found"]
+    else:
+        status, message = 500, "internal error"
+    errors = [Open311Error(status, message)]
+    if request.url.path.endswith(".xml"):
+        return _xml("errors", "error", errors, status)
+    return Response(errors, status_code=status, media_type=MediaType.JSON)
+
+
+handlers: ExceptionHandlersMap = {HubError: _error, HTTPException: _error}
+
+
+# --------------------------------------------------------------------------- resources
+def _base(request: Request[Any, Any, Any]) -> str:
+    return str(request.base_url).rstrip("/") + PREFIX
+
+
+@get("/discovery.json", opt=_OPT, sync_to_thread=True)
+def discovery_json(request: Request[Any, Any, Any], open311: NamedDependency[Open311]) -> Discovery:
+    """Where the GeoReport v2 endpoint is and what it speaks."""
+    return open311.discovery(_base(request))
+
+
+@get("/discovery.xml", opt=_OPT, sync_to_thread=True, media_type=XML)
+def discovery_xml(request: Request[Any, Any, Any], open311: NamedDependency[Open311]) -> Response[str]:
+    """The discovery document as XML."""
+    return _xml("discovery", None, open311.discovery(_base(request)))
+
+
+@get("/services.json", opt=_OPT, sync_to_thread=True)
+def services_json(open311: NamedDependency[Open311]) -> list[Service]:
+    """Every item of the catalogue in force."""
+    return open311.services()
+
+
+@get("/services.xml", opt=_OPT, sync_to_thread=True, media_type=XML)
+def services_xml(open311: NamedDependency[Open311]) -> Response[str]:
+    """The services as XML."""
+    return _xml("services", "service", open311.services())
+
+
+@get("/services/{service_file:str}", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
+def service_definition(service_file: FromPath[str], open311: NamedDependency[Open311]) -> Response[ServiceDefinition]:
+    """An item's definition: its form fields and materials as attributes (``MZ-003.json`` or ``.xml``)."""
+    code, fmt = _split_file(service_file)
+    definition = open311.definition(code)
+    if fmt == "xml":
+        return _xml("service_definition", None, definition)  # type: ignore[return-value]
+    return Response(definition)
+
+
+def _listed(
+    open311: Open311,
+    service_request_id: str | None,
+    service_code: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    status: str | None,
+    api_key: str | None,
+) -> list[ServiceRequest]:
+    partner = open311.partner(api_key, required=False)
+    return open311.requests(Filters(service_request_id, service_code, start_date, end_date, status), partner)
+
+
+@get("/requests.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
+def list_requests(
+    open311: NamedDependency[Open311],
+    service_request_id: FromQuery[str | None] = None,
+    service_code: FromQuery[str | None] = None,
+    start_date: FromQuery[str | None] = None,
+    end_date: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    api_key: FromQuery[str | None] = None,
+) -> list[ServiceRequest]:
+    """Requests partners created, by the spec's filters (ids comma-separated override the rest; else the
+    last 90 days or the range asked; status open or closed); with ``api_key``, only that partner's own,
+    with the caller's words and the clerk's last note."""
+    return _listed(open311, service_request_id, service_code, start_date, end_date, status, api_key)
+
+
+@get("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_XML_ERRORS)
+def list_requests_xml(
+    open311: NamedDependency[Open311],
+    service_request_id: FromQuery[str | None] = None,
+    service_code: FromQuery[str | None] = None,
+    start_date: FromQuery[str | None] = None,
+    end_date: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    api_key: FromQuery[str | None] = None,
+) -> Response[str]:
+    """The requests as XML."""
+    found = _listed(open311, service_request_id, service_code, start_date, end_date, status, api_key)
+    return _xml("service_requests", "request", found)
+
+
+_FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+def _create(open311: Open311, data: Mapping[str, Any], api_key: str | None) -> list[RequestCreated]:
+    key = data.get("api_key") or api_key
+    partner = open311.partner(key if isinstance(key, str) else None, required=True)
+    assert partner is not None  # required: a missing key raised
+    return [open311.create(partner, data)]
+
+
+@post("/requests.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
+def create_request(
+    open311: NamedDependency[Open311],
+    data: Annotated[dict[str, Any], _FORM],
+    api_key: FromQuery[str | None] = None,
+) -> list[RequestCreated]:
+    """A partner's request for a caller (form fields as the spec names them: ``service_code``,
+    ``first_name``, ``last_name``, ``phone``, ``description``, ``address_string``, ``attribute[<code>]``),
+    for an item the catalogue allows online; ``api_key`` in the form or the query."""
+    return _create(open311, data, api_key)
+
+
+@post("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_XML_ERRORS)
+def create_request_xml(
+    open311: NamedDependency[Open311],
+    data: Annotated[dict[str, Any], _FORM],
+    api_key: FromQuery[str | None] = None,
+) -> Response[str]:
+    """The same, answered as XML."""
+    return _xml("service_requests", "request", _create(open311, data, api_key), 201)
+
+
+@get("/requests/{request_file:str}", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
+def get_request(
+    request_file: FromPath[str], open311: NamedDependency[Open311], api_key: FromQuery[str | None] = None
+) -> Response[list[ServiceRequest]]:
+    """One request (``OPEN311-20261204-000001.json`` or ``.xml``), as a list of one, as the spec has it."""
+    request_id, fmt = _split_file(request_file)
+    found = [open311.request(request_id, open311.partner(api_key, required=False))]
+    if fmt == "xml":
+        return _xml("service_requests", "request", found)  # type: ignore[return-value]
+    return Response(found)
+
+
+def open311_router() -> Router:
+    return Router(
+        path=PREFIX,
+        route_handlers=[
+            discovery_json,
+            discovery_xml,
+            services_json,
+            services_xml,
+            service_definition,
+            list_requests,
+            list_requests_xml,
+            create_request,
+            create_request_xml,
+            get_request,
+        ],
+        exception_handlers=handlers,
+        opt=_OPT,
+        security=[],
+        tags=["open311"],
+    )

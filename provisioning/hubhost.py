@@ -1,0 +1,141 @@
+"""The hub machine, brought to its desired state by ``shegong provision apply`` (``[hub] provision = true``).
+
+In order, each step an idempotent pyinfra operation:
+
+1. the ``shegong-hub`` system user and its data folder ``/var/lib/shegong-hub`` (0700);
+2. the release, with the hub's dependencies, installed from the wheelhouse with no index under
+   ``/opt/shegong/releases/R`` (``current`` points at it), as on a terminal;
+3. ``/etc/shegong/hub.toml`` (0600, the hub user's): the inventory's ``[hub.settings]`` and the broker
+   link (user ``hub`` over TLS with the broker's CA);
+4. the broker's files, made by the installed ``shegong hub broker``: the CA and the server certificate for
+   ``broker_names`` (once), the hub's MQTT user and the ACL (once; its password goes to
+   ``/etc/shegong/hub.env``, root's, 0600, which systemd reads for the hub's units), and Mosquitto's
+   listener configuration, ``/etc/mosquitto/conf.d/shegong.conf``, as ``shegong hub broker conf`` prints it;
+5. the hub's units (web, the ingest template ``shegong-ingest@.service`` with ``ingest_workers`` instances
+   sharing intake, the nightly timer, the target), installed and enabled; started where systemd runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Generator
+from typing import Any
+
+from pyinfra.api.operation import operation
+from pyinfra.context import host
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, server
+
+from provisioning import render
+from provisioning.inventory import HubTarget
+from provisioning.terminal import (
+    OPT,
+    SYSTEMD_DIR,
+    SYSTEMD_RUNNING,
+    ManagedFile,
+    config_files,
+    enabled,
+    release_installed,
+)
+from provisioning.wheelhouse import Release
+
+__all__ = ["HUB_CONFIG", "HUB_ENV", "HUB_UNITS", "MOSQUITTO_CONF", "deploy_hub", "hub_toml", "hub_units_enabled"]
+
+HUB_CONFIG = "/etc/shegong/hub.toml"
+HUB_ENV = "/etc/shegong/hub.env"
+MOSQUITTO_CONF = "/etc/mosquitto/conf.d/shegong.conf"
+HUB_UNITS = (
+    "shegong-hub.target",
+    "shegong-hub-web.service",
+    "shegong-ingest@.service",
+    "shegong-hub-night.service",
+    "shegong-hub-night.timer",
+)
+SHEGONG = f"{OPT}/current/bin/shegong"
+
+
+def hub_units_enabled(target: HubTarget) -> tuple[str, ...]:
+    workers = tuple(f"shegong-ingest@{n}.service" for n in range(1, target.ingest_workers + 1))
+    return ("shegong-hub.target", "shegong-hub-web.service", *workers, "shegong-hub-night.timer")
+
+
+def hub_toml(target: HubTarget) -> str:
+    """``/etc/shegong/hub.toml``: the broker link (the password is in hub.env) and the inventory's settings."""
+    values: dict[str, Any] = {
+        "broker_host": "127.0.0.1",
+        "broker_port": target.broker_port,
+        "broker_username": "hub",
+        "broker_tls_ca": f"{target.broker_dir}/ca.crt",
+        **target.settings,
+    }
+    return render.toml_document(values)
+
+
+def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
+    """(what is there, what makes it, the configuration Mosquitto should have) as shell commands."""
+    d = shlex.quote(target.broker_dir)
+    names = " ".join(f"--host {shlex.quote(n)}" for n in target.broker_names or [target.host])
+    conf = f"{SHEGONG} hub broker conf --dir {d} --port {target.broker_port} --bind {shlex.quote(target.broker_bind)}"
+    there = (
+        f"test -s {d}/ca.crt && grep -q '^hub:' {d}/passwd && test -s {HUB_ENV} && "
+        f"{conf} 2>/dev/null | cmp -s - {MOSQUITTO_CONF} && echo ready || echo missing"
+    )
+    make = (
+        # umask 022: `shegong hub broker` narrows the secrets itself (keys and users 0640 for Mosquitto's group),
+        # and Mosquitto, which drops root, must read the certificates
+        f"set -e; umask 022; mkdir -p {d} /etc/mosquitto/conf.d; "
+        f"test -s {d}/ca.crt || {SHEGONG} hub broker tls --dir {d} {names} >/dev/null; "
+        f"if ! grep -q '^hub:' {d}/passwd 2>/dev/null || ! test -s {HUB_ENV}; then "
+        f'pw=$({SHEGONG} hub broker hub --dir {d}); (umask 077; printf "SHEGONG_HUB_BROKER_PASSWORD=%s\\n" "$pw" '
+        f"> {HUB_ENV}.tmp); chmod 600 {HUB_ENV}.tmp; mv -f {HUB_ENV}.tmp {HUB_ENV}; fi; "
+        f"{conf} > {MOSQUITTO_CONF}.tmp; mv -f {MOSQUITTO_CONF}.tmp {MOSQUITTO_CONF}"
+    )
+    return there, make, conf
+
+
+@operation()
+def broker_ready(target: HubTarget) -> Generator[str, None, None]:
+    """The broker's CA and certificate, the hub's MQTT user (its password in hub.env) and Mosquitto's
+    configuration, made by the installed ``shegong hub broker`` where any is missing or different."""
+    there, make, _ = _broker_commands(target)
+    if host.get_fact(Command, there) == "ready":
+        return
+    yield make
+
+
+@operation()
+def hub_started(units: tuple[str, ...]) -> Generator[str, None, None]:
+    yield "systemctl daemon-reload"
+    yield "systemctl reload-or-restart mosquitto"
+    yield "systemctl restart " + " ".join(u for u in units if not u.endswith(".timer"))
+    yield "systemctl start shegong-hub-night.timer"
+
+
+def deploy_hub(target: HubTarget, release: Release) -> bool:
+    """Add the hub's operations for the current host; returns whether systemd runs there."""
+    systemd = host.get_fact(Command, SYSTEMD_RUNNING) == "running"
+    server.group(name="group shegong-hub", group="shegong-hub", system=True)
+    server.user(
+        name="user shegong-hub",
+        user="shegong-hub",
+        group="shegong-hub",
+        system=True,
+        home="/var/lib/shegong-hub",
+        create_home=False,
+        shell="/usr/sbin/nologin",
+    )
+    files.directory(
+        name="hub data folder", path="/var/lib/shegong-hub", user="shegong-hub", group="shegong-hub", mode="0700"
+    )
+    changed = [release_installed(name=f"release {release.name} installed with the hub's", release=release, extra="hub")]
+    changed.append(files.link(name="current release", path=f"{OPT}/current", target=release.path, symbolic=True))
+    files.directory(name="/etc/shegong", path="/etc/shegong", user="root", group="root", mode="0755")
+    wanted = [ManagedFile(HUB_CONFIG, hub_toml(target), "600", "shegong-hub", "shegong-hub")]
+    wanted += [ManagedFile(f"/etc/systemd/system/{u}", (SYSTEMD_DIR / "hub" / u).read_text()) for u in HUB_UNITS]
+    changed.append(config_files(name="hub configuration and units", wanted=tuple(wanted)))
+    changed.append(broker_ready(name="broker files and Mosquitto configuration", target=target))
+    units = hub_units_enabled(target)
+    enabled(name="hub units enabled", units=units)
+    if systemd:
+        hub_started(name="hub (re)started", units=units, _if=[lambda: any(m.did_change() for m in changed)])
+    return systemd

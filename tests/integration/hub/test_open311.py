@@ -1,0 +1,178 @@
+"""Open311 GeoReport v2 at /open311/v2 on a running hub (uvicorn on an ephemeral port, real Mosquitto,
+SQLite and PostgreSQL), read by a real Open311 client (the ``georeport`` package from PyPI) in JSON and
+in XML, and written by a partner (the 12345 hotline) with its API key over plain HTTP form posts, as the
+spec has them. A partner's request becomes a case a clerk works as any other; its status comes back to the
+partner. Public answers carry no personal data; a partner sees only its own requests; a request for an
+item the catalogue does not allow online, without a key, or with a revoked key is refused in the spec's
+error format with the HTTP status."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import httpx
+import pytest
+from georeport import GeoReport
+from sqlalchemy import text
+
+from hub.cases.states import Action
+from hub.open311.partners import Partners
+from protocol.catalogue import load_seed
+from tests.support import id_number
+
+CALLER_ID = id_number("310104", "19480521", "127")
+CALLER_PHONE = "13912345678"
+
+
+def _caller(code: str = "MZ-003", **more: str) -> dict[str, str]:
+    return {
+        "service_code": code,
+        "last_name": "周",
+        "first_name": "秀英",
+        "phone": CALLER_PHONE,
+        "description": "来电人敬老卡在菜场遗失，住长宁路某弄",
+        "address_string": "长宁路100弄5号",
+        "attribute[id_number]": CALLER_ID,
+        "attribute[lost_date]": "2026-12-01",
+        "attribute[reissue]": "同时申请补卡",
+        "attribute[materials]": "1",
+        **more,
+    }
+
+
+@pytest.fixture
+def partners(hub: Any) -> Partners:
+    return Partners(hub.engine)
+
+
+def _no_personal_data(text: str) -> None:
+    for secret in (CALLER_ID, CALLER_ID[:6] + "19480521", CALLER_PHONE, "秀英", "菜场", "长宁路100弄"):
+        assert secret not in text
+
+
+def test_a_real_client_reads_services_and_definitions_in_json_and_xml(web: str) -> None:
+    seed = load_seed()
+    for fmt in ("json", "xml"):
+        client = GeoReport(f"{web}/open311/v2", output_format=fmt)
+        services = client.get_service_list()
+        assert [s["service_code"] for s in services] == [i.code for i in seed.items]
+        mz3 = next(s for s in services if s["service_code"] == "MZ-003")
+        assert mz3["service_name"] == "敬老卡挂失" and mz3["group"] == "民政"
+        assert mz3["metadata"] in (True, "true")
+        definition = client.get_service_definition("MZ-003")
+        attributes = definition["attributes"] if fmt == "json" else definition["attributes"]["attribute"]
+        codes = [a["code"] for a in attributes]
+        assert codes == ["id_number", "phone", "lost_date", "reissue", "materials"]  # the form, then materials
+        reissue = attributes[3]
+        values = reissue["values"] if fmt == "json" else reissue["values"]["value"]
+        assert reissue["datatype"] == "singlevaluelist" and [v["key"] for v in values] == ["同时申请补卡", "暂不补卡"]
+        materials = attributes[4]
+        names = [v["name"] for v in (materials["values"] if fmt == "json" else materials["values"]["value"])]
+        assert names == [m.name for m in seed.item("MZ-003").materials]
+    discovery = httpx.get(f"{web}/open311/v2/discovery.xml")
+    root = ET.fromstring(discovery.content)
+    assert root.tag == "discovery"
+    assert root.find("endpoints/endpoint/url").text == f"{web}/open311/v2"  # type: ignore[union-attr]
+    assert [f.text for f in root.findall("endpoints/endpoint/formats/format")] == ["text/xml", "application/json"]
+
+
+def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
+    web: str, hub: Any, services: Any, people: Any, partners: Partners, client: Any, api: Any
+) -> None:
+    _, key = partners.add("hotline-12345")
+    posted = httpx.post(f"{web}/open311/v2/requests.json", data={**_caller(), "api_key": key})
+    assert posted.status_code == 201, posted.text
+    [created] = posted.json()
+    request_id = created["service_request_id"]
+    assert request_id.startswith("OPEN311-") and "民政" in created["service_notice"]
+
+    # the case in the hub's normal path: the 民政 queue, the caller's data kept as a kiosk case's is
+    with hub.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT case_id, department, status, id_number, applicant_name FROM cases WHERE receipt_no = :r"),
+            {"r": request_id},
+        ).one()
+    assert (row.department, row.status, row.id_number, row.applicant_name) == ("MZ", "submitted", CALLER_ID, "周秀英")
+
+    # the clerk's view of it: the caller's words labelled, the ID number masked as on every case
+    detail = client.get(f"/api/cases/{row.case_id}", headers=api("clerk_mz"))
+    assert detail.status_code == 200, detail.text
+    assert CALLER_ID not in detail.text and "来电人诉求（合作方转来）" in detail.text
+
+    public = GeoReport(f"{web}/open311/v2")
+    seen = public.get_service_request(request_id)
+    assert (seen["status"], seen["service_code"], seen["agency_responsible"]) == ("open", "MZ-003", "民政")
+    _no_personal_data(httpx.get(f"{web}/open311/v2/requests/{request_id}.json").text)
+    _no_personal_data(httpx.get(f"{web}/open311/v2/requests.json").text)
+    xml = httpx.get(f"{web}/open311/v2/requests/{request_id}.xml")
+    _no_personal_data(xml.text)
+    assert ET.fromstring(xml.content).find("request/status").text == "open"  # type: ignore[union-attr]
+
+    # the clerk works it; the partner follows it with its key, and sees the caller's words and the notes
+    clerk = people["clerk_mz"]
+    services.workflow.act(clerk, row.case_id, Action.REFUSE, 1, reason="该卡已于上月挂失，无需重复办理")
+    own = httpx.get(f"{web}/open311/v2/requests/{request_id}.json", params={"api_key": key}).json()[0]
+    assert own["status"] == "closed" and "无需重复办理" in own["status_notes"]
+    assert own["description"] == _caller()["description"] and own["address"] == "长宁路100弄5号"
+    closed = public.get_service_requests(status="closed")
+    assert [r["service_request_id"] for r in closed] == [request_id]
+    assert public.get_service_requests(status="open") == []
+    assert public.get_service_requests(service_code="RS-004") == []
+
+
+def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
+    _, key = partners.add("hotline-12345")
+    _, other_key = partners.add("city-app")
+    base = f"{web}/open311/v2"
+
+    not_online = httpx.post(f"{base}/requests.json", data={**_caller("MZ-001"), "api_key": key})
+    assert not_online.status_code == 403
+    [error] = not_online.json()
+    assert error["code"] == 403 and "MZ-001" in error["description"]
+
+    no_key = httpx.post(f"{base}/requests.xml", data=_caller())
+    assert no_key.status_code == 401
+    root = ET.fromstring(no_key.content)
+    assert root.tag == "errors" and root.find("error/code").text == "401"  # type: ignore[union-attr]
+
+    wrong = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": key[:-2] + "xx"})
+    assert wrong.status_code == 403
+
+    wrong_check = CALLER_ID[:-1] + ("0" if CALLER_ID[-1] != "0" else "1")
+    bad_id = httpx.post(
+        f"{base}/requests.json", data={**_caller(**{"attribute[id_number]": wrong_check}), "api_key": key}
+    )
+    assert bad_id.status_code == 400 and bad_id.json()[0]["code"] == 400
+
+    unknown = httpx.get(f"{base}/services/ZZ-999.json")
+    assert unknown.status_code == 404 and unknown.json()[0]["code"] == 404
+
+    made = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": key})
+    request_id = made.json()[0]["service_request_id"]
+    # another partner sees nothing of it; anyone without a key sees its public status
+    assert httpx.get(f"{base}/requests/{request_id}.json", params={"api_key": other_key}).status_code == 404
+    assert httpx.get(f"{base}/requests.json", params={"api_key": other_key}).json() == []
+    assert httpx.get(f"{base}/requests/{request_id}.json").status_code == 200
+
+    partners.revoke("hotline-12345")
+    revoked = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": key})
+    assert revoked.status_code == 403
+    assert httpx.get(f"{base}/requests.json", params={"api_key": key}).status_code == 403
+
+
+def test_partners_posting_at_once_each_get_their_own_request(web: str, partners: Partners) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [partners.add(f"line-{n}")[1] for n in range(3)]
+
+    def post(n: int) -> httpx.Response:
+        return httpx.post(f"{web}/open311/v2/requests.json", data={**_caller(), "api_key": keys[n % 3]}, timeout=30)
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(post, range(6)))
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    ids = {a.json()[0]["service_request_id"] for a in answers}
+    assert len(ids) == 6
+    public = GeoReport(f"{web}/open311/v2").get_service_requests()
+    assert {r["service_request_id"] for r in public} == ids

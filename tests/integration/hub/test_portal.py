@@ -1,0 +1,305 @@
+"""The resident portal (issue 16) on a real hub (SQLite and PostgreSQL), its cases arriving through ingest
+and moved by a clerk through the workflow:
+
+- on a phone's screen (390×844, headless Chromium) a resident searches the guide, reads an item, opens
+  the progress page as the receipt's QR code does (the kiosk's own ``progress_payload``), types the ID
+  number, reads the case's history in the glossary's words and downloads the record, whose text
+  ``pdftotext`` (poppler) reads back: the Chinese item name, the receipt number and the dates;
+- a wrong receipt number, ID number or query code, or a receipt that does not exist, all get one and the
+  same answer; guessing is refused per client and per receipt, the right answer too, until the window
+  has passed;
+- the record's QR token verifies on the portal; altered, another hub's, a download pass in its place:
+  refused;
+- the public statistics show aggregates and hide cells under the threshold, and say so; the public JSON
+  API (``/api/public``) answers Schemathesis' generated requests without sign-in, within its schema.
+
+Expected words come from the message catalogue and the status glossary files read here, not from the
+code under test; expected dates from the zone the centre keeps (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from litestar.testing import TestClient
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import text
+
+from edge.kiosk.receipts import progress_payload
+from hub.cases.states import Action
+from hub.portal.lookup import LookupRefused
+from hub.portal.token import DOWNLOAD, RECORD, TokenSeal
+from hub.runtime import HubRuntime
+from hub.settings import HubSettings, PortalSettings
+from hub.web.services import portal_of
+from protocol import sealed
+from protocol.envelope import utcnow
+from tests.support import applicant, keep_screenshot
+from tests.unit.hub.helpers import ingest
+
+ROOT = Path(__file__).resolve().parents[3]
+WORDS = json.loads((ROOT / "hub/web/messages/portal.zh.json").read_text("utf-8"))["portal"]
+WORDS_EN = json.loads((ROOT / "hub/web/messages/portal.en.json").read_text("utf-8"))["portal"]
+TERMS = json.loads((ROOT / "protocol/seed/statuses.json").read_text("utf-8"))
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CODE = "ABC234"  # the query code tests.unit.hub.helpers.ingest gives every case
+WINDOW_S = 3
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+PORTAL = PortalSettings(client_failures=4, receipt_failures=3, window_s=WINDOW_S, stats_min_count=3)
+
+
+@pytest.fixture
+def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
+    """The conftest's hub, with look-up limits small enough to reach and a window short enough to wait out."""
+    rt = HubRuntime(HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5, portal=PORTAL))
+    rt.start()
+    assert rt.worker.connected.wait(10), "hub did not connect to the broker"
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN", accept_downloads=True
+    )
+    p = context.new_page()
+    p.set_default_timeout(10000)
+    yield p
+    context.close()
+
+
+def _receipt(hub: HubRuntime, case_id: str) -> str:
+    with hub.engine.connect() as conn:
+        return str(conn.execute(text("SELECT receipt_no FROM cases WHERE case_id = :c"), {"c": case_id}).scalar_one())
+
+
+def _case_under_review(hub: HubRuntime, services: Any, people: Any, n: int = 0) -> tuple[str, str, str]:
+    """A 最低生活保障申请 (民政) accepted and under review: (case id, receipt number, ID number)."""
+    case_id = ingest(hub.engine, ["MZ-005"], start=n, at=utcnow() - timedelta(days=1))[0]
+    clerk = people["clerk_mz"]
+    services.workflow.act(clerk, case_id, Action.ACCEPT, 1)
+    services.workflow.act(clerk, case_id, Action.REVIEW, 2)
+    return case_id, _receipt(hub, case_id), applicant(n).id_number
+
+
+def _csrf(client: TestClient[Any]) -> str:
+    page = client.get("/portal/progress").text
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', page)
+    assert found, "the form carries a CSRF token"
+    return found.group(1)
+
+
+def _look_up(client: TestClient[Any], receipt: str, id_number: str, code: str) -> Any:
+    data = {"receipt_no": receipt, "id_number": id_number, "query_code": code, "_csrf_token": _csrf(client)}
+    return client.post("/portal/progress", data=data)
+
+
+def _error(page: str) -> str:
+    found = re.search(r'id="lookup-error">([^<]*)<', page)
+    return found.group(1) if found else ""
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "record.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _local_day(at: Any) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+
+
+@pytest.mark.browser
+def test_a_resident_finds_an_item_and_follows_their_case_on_a_phone(hub, services, people, web, phone, tmp_path):
+    case_id, receipt, id_number = _case_under_review(hub, services, people)
+    page = phone
+    problems: list[str] = []  # a Content Security Policy violation, a script error: none
+    page.on(
+        "console",
+        lambda m: (
+            m.type in {"error", "warning"}
+            and not m.location.get("url", "").endswith("/favicon.ico")
+            and problems.append(m.text)
+        ),
+    )
+
+    page.goto(f"{web}/portal/")
+    page.fill("#q", "低保")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#items li").count() >= 1
+    page.click("#items a:has-text('最低生活保障申请')")
+    page.wait_for_load_state()
+    assert page.locator("#item-name").inner_text() == "最低生活保障申请"
+    assert "居民户口簿" in page.locator("#item-materials").inner_text()
+    assert page.locator("#item-promised").inner_text() == WORDS["promised_days"].format(n=20)
+    assert page.locator("#item-fee").inner_text() == WORDS["fee_free"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling on a phone"
+    page.click("#other-lang")
+    page.wait_for_load_state()
+    assert page.locator("#item-name").inner_text() == "Minimum living allowance (dibao)"
+    assert page.locator("#item-fee").inner_text() == WORDS_EN["fee_free"]
+
+    # The receipt's QR code, as the kiosk makes it, with the portal's progress page as its address.
+    page.goto(progress_payload(f"{web}/portal/progress", receipt, CODE))
+    assert page.input_value("#receipt_no") == receipt
+    assert page.input_value("#query_code") == CODE
+    page.fill("#id_number", id_number)
+    page.click("#lookup")
+    page.wait_for_load_state()
+    assert page.locator("#case-status").inner_text() == TERMS["under_review"]["zh"]
+    history = page.locator("#case-history").inner_text()
+    for status in ("submitted", "accepted", "under_review"):
+        assert TERMS[status]["zh"] in history
+    assert id_number not in page.content(), "the ID number typed is not sent back"
+    assert page.locator("#case-applicant").inner_text().endswith(id_number[:6] + "********" + id_number[-4:])
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    keep_screenshot(page, "portal-progress-phone", "hub", full_page=True)
+
+    with page.expect_download() as download:
+        page.click("#download")
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    record = _pdf_text(pdf, tmp_path)
+    assert "最低生活保障申请" in record and receipt in record
+    assert TERMS["accepted"]["zh"] in record and TERMS["under_review"]["zh"] in record
+    with hub.engine.connect() as conn:
+        due = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": case_id}).scalar_one()
+    submitted, acted = _local_day(utcnow() - timedelta(days=1)), _local_day(utcnow())
+    assert re.search(rf"{submitted} \d\d:\d\d\s+{TERMS['submitted']['zh']}", record), "the step with its date"
+    assert re.search(rf"{acted} \d\d:\d\d\s+{TERMS['accepted']['zh']}", record)
+    assert str(due)[:10] in record, "the promised completion"
+    assert WORDS["not_decided"] in record, "no actual completion yet"
+    assert not problems, problems
+
+
+def test_each_wrong_part_gets_one_answer_and_guessing_is_refused_until_the_window_passes(hub, services, people, client):
+    _, receipt, id_number = _case_under_review(hub, services, people, n=1)
+    _, other_receipt, _ = _case_under_review(hub, services, people, n=2)
+    someone_else = applicant(3).id_number
+    wrong = [
+        (receipt.replace("-0", "-9", 1), id_number, CODE),  # a receipt number that exists nowhere
+        (receipt, someone_else, CODE),  # someone else's (valid) ID number
+        (receipt, id_number, "ZZZ999"),  # a wrong query code
+        (other_receipt, id_number[:-1], CODE),  # a cut ID number, on a second receipt
+    ]
+    answers = [_look_up(client, *parts) for parts in wrong]
+    assert [r.status_code for r in answers] == [404] * 4
+    assert {_error(r.text) for r in answers} == {WORDS["failed"]}, "one answer, whichever part was wrong"
+    assert all(someone_else not in r.text and id_number not in r.text for r in answers), "the ID is not sent back"
+    assert all("case-status" not in r.text for r in answers)
+
+    # Four wrong look-ups from this client (its limit; no receipt reached its 3): now the right one is refused too.
+    refused = _look_up(client, receipt, id_number, CODE)
+    assert refused.status_code == 429 and _error(refused.text) == WORDS["refused"]
+    assert "case-status" not in refused.text
+    deadline = time.monotonic() + WINDOW_S + 30
+    while (answer := _look_up(client, receipt, id_number, CODE)).status_code == 429:
+        assert time.monotonic() < deadline, "still refused long after the window"
+        time.sleep(0.5)
+    assert answer.status_code == 200 and "case-status" in answer.text
+
+
+def test_guessing_one_receipt_is_refused_from_every_client(hub, services, people):
+    _, receipt, id_number = _case_under_review(hub, services, people, n=5)
+    _, other_receipt, other_id = _case_under_review(hub, services, people, n=6)
+    portal = portal_of(hub, services)
+    for n, client in enumerate(("198.51.100.1", "198.51.100.2", "2001:db8:1::1")):  # the limit is 3 a receipt
+        with pytest.raises(Exception, match="no case"):
+            portal.lookup.find(client, receipt, id_number, f"WRONG{n}")
+    with pytest.raises(LookupRefused):
+        portal.lookup.find("203.0.113.9", receipt, id_number, CODE)
+    assert portal.lookup.find("203.0.113.9", other_receipt, other_id, CODE).receipt_no == other_receipt
+    with hub.engine.connect() as conn:
+        kept = " ".join(str(v) for row in conn.execute(text("SELECT * FROM portal_failures")) for v in row)
+    assert id_number not in kept and "WRONG" not in kept, "no ID number or code is kept"
+
+
+def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not(
+    hub, services, people, client, tmp_path
+):
+    _, receipt, id_number = _case_under_review(hub, services, people, n=7)
+    found = _look_up(client, receipt, id_number, CODE)
+    download = re.search(r'name="pass" value="([^"]+)"', found.text)
+    assert download, found.text
+    pdf = client.post("/portal/record", data={"pass": download.group(1), "_csrf_token": _csrf(client)})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    url = re.search(rb"/URI \(([^)]*)\)", pdf.content)
+    assert url, "the QR code's address is also the PDF's link"
+    token = url.group(1).decode().split("?t=", 1)[1]
+
+    good = client.get(f"/portal/verify?t={token}")
+    assert good.status_code == 200 and WORDS["verify_ok"] in good.text and receipt in good.text
+    assert TERMS["under_review"]["zh"] in good.text and id_number not in good.text
+
+    payload, mac = token.split(".")
+    altered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    foreign = TokenSeal(sealed.private_key(sealed.generate_keypair()[0]))
+    facts = {"c": "x", "r": receipt, "s": "completed", "v": 9, "p": 0}
+    refused = [
+        f"{altered}.{mac}",
+        f"{payload}.{mac[:-1]}",
+        foreign.make(RECORD, facts, utcnow() + timedelta(days=1)),
+        hub.tokens.make(DOWNLOAD, facts, utcnow() + timedelta(days=1)),  # this hub's, but not a record's
+        hub.tokens.make(RECORD, facts, utcnow() - timedelta(seconds=1)),  # expired
+        "not-a-token",
+    ]
+    for bad in refused:
+        answer = client.get("/portal/verify", params={"t": bad})
+        assert answer.status_code == 400 and WORDS["verify_bad"] in answer.text, bad
+
+    stale = hub.tokens.make(DOWNLOAD, {"c": "x"}, utcnow() - timedelta(seconds=1))
+    expired = client.post("/portal/record", data={"pass": stale, "_csrf_token": _csrf(client)})
+    assert expired.status_code == 400 and WORDS["download_expired"] in expired.text
+
+
+def test_public_statistics_show_aggregates_and_hide_small_cells(hub, client):
+    ingest(hub.engine, ["MZ-005", "MZ-005", "MZ-005", "MZ-001"], start=20)  # 3 of one item, 1 of another
+    page = client.get("/portal/stats")
+    assert page.status_code == 200
+    assert WORDS["stats_note"].format(k=3) in page.text
+    month = f"{utcnow().astimezone(SHANGHAI):%Y-%m}"
+    items = re.search(rf'<table id="items-{month}">(.*?)</table>', page.text, re.S)
+    assert items and re.search(r"最低生活保障申请</td>\s*<td class=\"num\">3</td>", items.group(1))
+    assert "老年综合津贴申领" not in items.group(1), "one case: the line is not shown"
+    departments = re.search(rf'<table id="departments-{month}">(.*?)</table>', page.text, re.S)
+    assert departments and re.search(r"民政</td>\s*<td class=\"num\">4</td>", departments.group(1))
+
+    data = client.get("/api/public/stats").json()
+    assert data[0]["month"] == month
+    lines = {line["code"]: line for line in data[0]["items"]}
+    assert lines["MZ-005"]["received"] == 3 and "MZ-001" not in lines
+    services = client.get("/api/public/services", params={"q": "低保"}).json()
+    assert [s["code"] for s in services][:1] == ["MZ-005"]
+
+
+def test_the_public_api_answers_generated_requests_without_sign_in(hub, app):
+    """Schemathesis over ``/api/public`` from the hub's own OpenAPI document, with no credentials at all."""
+    ingest(hub.engine, ["MZ-005", "RS-006"], start=30)
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
+    public = schema.include(path_regex="^/api/public/")
+    assert len(list(public.get_all_operations())) == 2
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=public.as_strategy())
+    def run(case: Any) -> None:
+        case.call_and_validate(checks=CHECKS)
+
+    run()

@@ -1,0 +1,211 @@
+"""SMS notices to a resident who gave a mobile number and consent at the kiosk: the case travels sealed
+with the number, a clerk moves it (accepted → 补正 with the list → completed, or refused with the
+reason), each change writes one notice into the hub's outbox in its own transaction, and the sender hands
+them to a gateway — here a real HTTP server on an ephemeral port (stdlib ``http.server`` in a thread) that
+records every message it takes, and can be told to fail: a failed notice is tried again after a doubling
+wait, the rate limit holds, and no message nor log line carries an ID number or a whole phone number."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from hub.cases.states import Action
+from hub.db.engine import open_engine
+from hub.notices.gateway import HttpGateway
+from hub.notices.outbox import NoticeSender
+from hub.settings import SmsSettings
+from hub.web.services import Services
+from protocol import idnumber
+from protocol.envelope import utcnow
+from tests.support import SmsGatewayServer as Gateway
+from tests.support import applicant
+from tests.unit.hub.helpers import add_users, ingest
+
+PHONE = "13812345678"
+TOKEN = "gateway-token-" + "7" * 20
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    g = Gateway()
+    yield g
+    g.close()
+
+
+@pytest.fixture
+def engine(hub_db_url: str) -> Iterator[Engine]:
+    e = open_engine(hub_db_url)
+    yield e
+    e.dispose()
+
+
+@pytest.fixture
+def services(engine: Engine) -> Services:
+    return Services.build(engine, None)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow() + timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _sender(engine: Engine, gateway: Gateway, clock: Callable[[], datetime], **settings: Any) -> NoticeSender:
+    values: dict[str, Any] = {"url": gateway.url, "token": TOKEN, "timeout_s": 5.0, **settings}
+    sms = SmsSettings(**values)
+    return NoticeSender(engine, HttpGateway(gateway.url, sms.token, sms.timeout_s), sms, clock)
+
+
+def _receipt(engine: Engine, case_id: str) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(text("SELECT receipt_no FROM cases WHERE case_id = :c"), {"c": case_id}).scalar_one())
+
+
+def _no_identity(text_: str, n: int) -> None:
+    who = applicant(n)
+    # a real number: its MOD 11-2 check character as the project's helper makes it
+    assert idnumber.with_check_digit(who.id_number[:17]) == who.id_number and idnumber.is_valid(who.id_number)
+    for secret in (who.id_number, who.id_number[:-1], idnumber.mask(who.id_number), who.id_number[6:14], who.name):
+        assert secret not in text_
+
+
+def test_accepted_materials_needed_and_completed_reach_the_gateway(
+    engine: Engine, services: Services, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    people = add_users(services.users)
+    clerk = people["clerk_mz"]
+    [case] = ingest(engine, ["MZ-001"], start=41, notify_phone=PHONE)
+    [silent] = ingest(engine, ["MZ-002"], start=42)  # no number given at the kiosk: no notices
+    receipt = _receipt(engine, case)
+    clock = Clock()
+    sender = _sender(engine, gateway, clock)
+
+    services.workflow.act(clerk, case, Action.ACCEPT, 1)
+    services.workflow.act(clerk, silent, Action.ACCEPT, 1)
+    assert sender.tick() == 1
+    services.workflow.act(clerk, case, Action.REVIEW, 2)  # under review: nothing a resident is told of
+    services.workflow.act(
+        clerk, case, Action.REQUEST_MATERIALS, 3, reason="户口簿地址页缺失", materials=["居民户口簿", "近期一寸照片"]
+    )
+    services.workflow.act(clerk, case, Action.RESUME, 4)
+    services.workflow.act(clerk, case, Action.COMPLETE, 5)
+    assert sender.tick() == 2
+    assert sender.tick() == 0  # each notice once
+
+    assert [m["phone"] for m in gateway.taken] == [PHONE] * 3
+    accepted, materials, completed = (m["text"] for m in gateway.taken)
+    assert "老年综合津贴申领" in accepted and receipt in accepted and "已受理" in accepted
+    assert "需补正材料：居民户口簿、近期一寸照片" in materials and receipt in materials
+    assert "已办结" in completed and receipt in completed
+    assert set(gateway.auth) == {f"Bearer {TOKEN}"}
+    assert len({m["id"] for m in gateway.taken}) == 3
+    for m in gateway.taken:
+        _no_identity(m["text"], 41)
+    logged = caplog.text
+    assert PHONE not in logged and applicant(41).id_number not in logged
+
+
+def test_a_refusal_tells_the_reason(engine: Engine, services: Services, gateway: Gateway) -> None:
+    clerk = add_users(services.users)["clerk_mz"]
+    [case] = ingest(engine, ["MZ-002"], start=51, notify_phone=PHONE)
+    services.workflow.act(clerk, case, Action.REFUSE, 1, reason="该卡已于上月挂失，无需重复办理")
+    assert _sender(engine, gateway, Clock()).tick() == 1
+    [message] = gateway.taken
+    assert "不予受理" in message["text"] and "该卡已于上月挂失，无需重复办理" in message["text"]
+    _no_identity(message["text"], 51)
+
+
+def test_a_failing_gateway_gets_the_notice_again_after_a_doubling_wait(
+    engine: Engine, services: Services, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    clerk = add_users(services.users)["clerk_mz"]
+    [case] = ingest(engine, ["MZ-001"], start=61, notify_phone=PHONE)
+    services.workflow.act(clerk, case, Action.ACCEPT, 1)
+    clock = Clock()
+    sender = _sender(engine, gateway, clock, backoff_s=30.0, backoff_max_s=3600.0, max_attempts=4)
+    gateway.fail = 2
+
+    assert sender.tick() == 0 and len(gateway.calls) == 1
+    clock.now += timedelta(seconds=29)
+    assert sender.tick() == 0 and len(gateway.calls) == 1  # waits 30 s after the first failure
+    clock.now += timedelta(seconds=2)
+    assert sender.tick() == 0 and len(gateway.calls) == 2  # second failure: now 60 s
+    clock.now += timedelta(seconds=59)
+    assert sender.tick() == 0 and len(gateway.calls) == 2
+    clock.now += timedelta(seconds=2)
+    assert sender.tick() == 1 and len(gateway.calls) == 3
+    assert len({c["id"] for c in gateway.calls}) == 1  # one notice, one id on every try
+    assert "138****5678" in caplog.text and PHONE not in caplog.text
+
+    # a gateway that never takes it: given up after max_attempts, kept with the error
+    services.workflow.act(clerk, case, Action.COMPLETE, 2)
+    gateway.fail = 100
+    for _ in range(6):
+        sender.tick()
+        clock.now += timedelta(hours=2)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT attempts, failed_at, sent_at, last_error FROM sms_outbox WHERE kind = 'completed'")
+        ).one()
+    assert row.attempts == 4 and row.failed_at is not None and row.sent_at is None and "503" in row.last_error
+
+
+def test_the_rate_limit_holds_over_all_residents(engine: Engine, services: Services, gateway: Gateway) -> None:
+    clerk = add_users(services.users)["clerk_mz"]
+    cases = ingest(engine, ["MZ-001", "MZ-002", "MZ-005"], start=71, notify_phone=PHONE)
+    for case in cases:
+        services.workflow.act(clerk, case, Action.ACCEPT, 1)
+    clock = Clock()
+    sender = _sender(engine, gateway, clock, per_minute=2)
+    assert sender.tick() == 2
+    clock.now += timedelta(seconds=30)
+    assert sender.tick() == 0  # two in the last minute already
+    clock.now += timedelta(seconds=31)
+    assert sender.tick() == 1
+    assert len(gateway.taken) == 3
+
+
+def test_a_running_hub_sends_notices_from_its_periodic_work(hub_factory: Any, gateway: Gateway) -> None:
+    """Configured with a gateway (``[sms] url``), the leading hub process sends due notices as part of
+    its periodic work; the back office's workflow (the web side's) writes them."""
+    from tests.support import wait_for
+
+    rt = hub_factory(router=None, sms={"url": gateway.url, "token": TOKEN})
+    services = Services.from_runtime(rt)
+    clerk = add_users(services.users)["clerk_mz"]
+    [case] = ingest(rt.engine, ["MZ-001"], start=81, notify_phone=PHONE)
+    services.workflow.act(clerk, case, Action.ACCEPT, 1)
+    wait_for(lambda: rt.leadership.is_leader, what="the hub to lead")
+    rt.fleet.registry.tick()
+    [message] = gateway.taken
+    assert message["phone"] == PHONE and "已受理" in message["text"]
+
+
+def test_the_night_removes_notices_sent_or_given_up_long_ago(
+    engine: Engine, services: Services, gateway: Gateway, hub_db_url: str, tmp_path: Any
+) -> None:
+    from hub.night.retention import purge
+    from hub.settings import HubSettings
+
+    clerk = add_users(services.users)["clerk_mz"]
+    sent, waiting = ingest(engine, ["MZ-001", "MZ-002"], start=91, notify_phone=PHONE)
+    services.workflow.act(clerk, sent, Action.ACCEPT, 1)
+    clock = Clock()
+    assert _sender(engine, gateway, clock).tick() == 1
+    services.workflow.act(clerk, waiting, Action.ACCEPT, 1)  # not sent yet: kept, however old
+    settings = HubSettings(database_url=hub_db_url, archive_dir=str(tmp_path / "archive"), sms={"keep_days": 30})
+    assert purge(engine, settings, clock.now + timedelta(days=29), history_keep_s=86400)["sms_notices"] == 0
+    assert purge(engine, settings, clock.now + timedelta(days=31), history_keep_s=86400)["sms_notices"] == 1
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT case_id FROM sms_outbox")).scalars().all()
+    assert left == [waiting]

@@ -1,0 +1,135 @@
+"""``shegong provision apply`` brings the hub machine to its desired state too (``[hub] provision = true``).
+
+Two real sshd servers in their own mount namespaces: one acts as the hub machine (fresh: its release,
+with the hub's dependencies, is installed for real), one as a terminal. Apply provisions the hub first —
+the ``shegong-hub`` user, the release, ``hub.toml`` (0600, the hub user's), the broker's CA, certificate,
+hub user and ACL made there by its own ``shegong hub broker``, the hub's broker password in ``hub.env``
+(root's, 0600), Mosquitto's configuration as ``shegong hub broker conf`` prints it, and the hub's units
+(web, two ingest workers of the template, the nightly timer) installed and enabled — then the terminal,
+whose broker user the freshly provisioned hub issues over SSH. A real Mosquitto started in the hub's
+namespace with exactly that configuration accepts the hub's and the terminal's passwords over TLS and
+refuses a wrong one. A second apply changes nothing on the hub (the terminal now gets the CA the hub made).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from harness.broker import free_port
+from provisioning.render import toml_value
+from tests.integration.provisioning.conftest import provision, write_inventory
+from tests.integration.provisioning.sshd import Sshd, admin_key, skip_reason
+from tests.integration.provisioning.test_terminal_runs import _login
+from tests.support import wait_for
+
+pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
+
+
+def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Path, wheels: Path, hub, terminals):
+    (t1,) = terminals(1)
+    hub_host = Sshd(tmp_path / "hub", admin_key(tmp_path / "admin")).start()
+    broker_port = free_port()
+    try:
+        inventory = write_inventory(tmp_path, wheels, hub, [t1], broker_port=broker_port)
+        text = inventory.read_text()
+        hub_table = text[text.index("[hub]") : text.index("[[terminal]]")]
+        text = text.replace(
+            hub_table,
+            "[hub]\n"
+            'host = "127.0.0.1"\n'
+            f"ssh_port = {hub_host.port}\n"
+            f"ssh_key = {toml_value(str(tmp_path / 'admin' / 'admin_ed25519'))}\n"
+            "provision = true\n"
+            'reload_broker = "true"\n'
+            'broker_names = ["127.0.0.1"]\n'
+            f"broker_port = {broker_port}\n"
+            'broker_bind = "127.0.0.1"\n'
+            'settings = { database_url = "sqlite:////var/lib/shegong-hub/hub.db", web = { port = 8711 } }\n\n',
+        )
+        # the terminals trust the CA the hub makes: known only after the hub is provisioned
+        ca = tmp_path / "hub-ca.crt"
+        ca.write_text("")
+        text = text.replace(f"broker_tls_ca = {toml_value(hub['ca'])}", f"broker_tls_ca = {toml_value(str(ca))}")
+        inventory.write_text(text)
+
+        only_hub = provision("apply", str(inventory), "--check")
+        assert only_hub.returncode == 0, only_hub.stdout + only_hub.stderr
+        assert "role=hub changed=" in only_hub.stdout
+
+        first = provision("apply", str(inventory))
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert f"host=127.0.0.1:{hub_host.port} role=hub changed=" in first.stdout
+        assert "failed=0" in first.stdout.splitlines()[0]
+        assert hub_host.run("id -nG shegong-hub").stdout.split() == ["shegong-hub"]
+        assert hub_host.run("/opt/shegong/current/bin/shegong hub --help").returncode == 0
+        modes = hub_host.run("stat -c '%a %U' /etc/shegong/hub.toml /etc/shegong/hub.env /var/lib/shegong-hub").stdout
+        assert modes.split("\n")[:3] == ["600 shegong-hub", "600 root", "700 shegong-hub"]
+        settings = tomllib.loads(hub_host.run("cat /etc/shegong/hub.toml").stdout)
+        assert settings["database_url"] == "sqlite:////var/lib/shegong-hub/hub.db"
+        assert (settings["broker_username"], settings["broker_port"]) == ("hub", broker_port)
+        env = hub_host.run("cat /etc/shegong/hub.env").stdout.strip()
+        assert env.startswith("SHEGONG_HUB_BROKER_PASSWORD=")
+        hub_password = env.split("=", 1)[1]
+        conf = hub_host.run("cat /etc/mosquitto/conf.d/shegong.conf").stdout
+        made = hub_host.run(
+            f"/opt/shegong/current/bin/shegong hub broker conf --dir /etc/mosquitto/shegong --port {broker_port} "
+            "--bind 127.0.0.1"
+        ).stdout
+        assert conf == made and f"listener {broker_port} 127.0.0.1" in conf
+        workers = "shegong-ingest@1.service shegong-ingest@2.service"
+        enabled = hub_host.run(
+            f"systemctl is-enabled shegong-hub.target shegong-hub-web.service {workers} shegong-hub-night.timer"
+        ).stdout.split()
+        assert enabled == ["enabled"] * 5
+        assert "starting skipped" in first.stderr
+
+        # the terminal got its broker user from the hub just provisioned, in that hub's broker folder
+        assert "JW001-K1:" in hub_host.run("cat /etc/mosquitto/shegong/passwd").stdout
+        assert hub_host.run("cat /etc/mosquitto/shegong/ca.crt").stdout != ""
+        ca.write_text(hub_host.run("cat /etc/mosquitto/shegong/ca.crt").stdout)
+
+        # Mosquitto with the configuration as provisioned, in the hub's namespace
+        mosquitto = subprocess.Popen(
+            [
+                "nsenter",
+                "-t",
+                str(hub_host.pid),
+                "-m",
+                "/usr/sbin/mosquitto",
+                "-c",
+                "/etc/mosquitto/conf.d/shegong.conf",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "mosquitto.log", "wb"),  # noqa: SIM115 - closed with the process
+        )
+        try:
+            ca_file = str(ca)
+            wait_for(lambda: _listening(broker_port), timeout=20, what="the provisioned broker")
+            terminal_password = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
+            assert _login(broker_port, ca_file, "hub", hub_password), "the hub's password, from hub.env"
+            assert _login(broker_port, ca_file, "JW001-K1", terminal_password), "the terminal's, from edge.toml"
+            assert not _login(broker_port, ca_file, "JW001-K1", "wrong-password")
+        finally:
+            mosquitto.terminate()
+            mosquitto.wait(10)
+
+        second = provision("apply", str(inventory))
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert f"host=127.0.0.1:{hub_host.port} role=hub changed=0 failed=0" in second.stdout
+        assert "terminal=JW001-K1 changed=1 failed=0" in second.stdout, "only the CA file it now trusts"
+    finally:
+        hub_host.stop()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
