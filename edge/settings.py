@@ -203,6 +203,7 @@ class EdgeSettings(TomlSettings):
         if moved:
             raise ValueError("settings moved into sections: " + "; ".join(moved))
         return data
+
     audit_key_file: Path | None = Field(
         None,
         description="this terminal's audit signing key (Ed25519, 0600, made at provisioning by "

@@ -31,11 +31,11 @@ from hub.ingest.worker import IngestWorker
 from hub.leader import Leadership
 from hub.night.anchor import AnchorPublisher
 from hub.night.hooks import attach as attach_night
+from hub.night.lane import NightLane
+from hub.night.results import MissedNightWatch
 from hub.notices.gateway import HttpGateway
 from hub.notices.outbox import NoticeSender
 from hub.portal.token import TokenSeal
-from hub.night.lane import NightLane
-from hub.night.results import MissedNightWatch
 from hub.settings import HubSettings
 
 __all__ = ["HubRuntime"]

@@ -2,13 +2,14 @@
 
 Each file holds sections of keyed texts (``{"section": {"key": "text"}}``); a section's name is unique across
 the files, so core and web alike ask for ``text("section", "key", name=value)``. Values are ``str.format``
-templates with ``{name}`` placeholders, filled by :func:`text` and nowhere else. The case statuses are not
-here: their official terms are the one glossary kiosk, receipts and hub share (:mod:`protocol.statuses`).
-The files: ``cases`` (actions, deadline lights, the clerks' refusals, the resident's notices), ``core`` (the
-other domain errors and report headers), ``fleet`` (the operators' terminal states, alerts, devices, links),
-``pages`` (navigation, roles, the help calls' and case pages), ``portal`` (the residents' portal and record,
-also in English: ``portal.en.json``) and ``web`` (flash messages, error titles, durations, charts). Chinese is
-the catalogue; another language's files are laid over it, section by section, where they exist."""
+templates with ``{name}`` placeholders, filled by :func:`text` and nowhere else. The case statuses are not here:
+their official terms are the one glossary kiosk, receipts and hub share (:mod:`protocol.statuses`). The files:
+``cases`` (actions, deadline lights, the clerks' refusals, the resident's notices), ``channels`` (Open311's
+answers to partners, the SMS notices), ``core`` (the other domain errors and report headers), ``fleet`` (the
+operators' terminal states, alerts, devices, links), ``pages`` (navigation, roles, the help calls' and case
+pages), ``portal`` (the residents' portal and record, also in English: ``portal.en.json``) and ``web`` (flash
+messages, error titles, durations, charts). Chinese is the catalogue; another language's files are laid over it,
+section by section, where they exist."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from importlib import resources
 
 __all__ = ["FILES", "LANGS", "catalogue", "catalogue_only", "section", "text"]
 
-FILES = ("cases", "core", "fleet", "pages", "portal", "web")
+FILES = ("cases", "channels", "core", "fleet", "pages", "portal", "web")
 """The catalogue files, ``messages/<name>.zh.json`` (and ``<name>.<lang>.json`` where translated)."""
 
 LANGS = ("zh", "en")

@@ -11,9 +11,14 @@ old the data on the dashboard is.
   any terminal (read every 0.25 s from the ``terminals`` table the view is built from). Target: at most
   two heartbeat intervals. ``lag_s`` is the worst delay from sending a heartbeat to seeing it there;
   ``view_ms`` the longest build of the dashboard's view (``hub.fleet.view.terminals``), done every 5 s.
-- ``hub_cpu_pct``: the hub process's CPU over the steady phase, in % of one core. Target: ≤ 50 at 1,000.
+- ``hub_cpu_pct``: the hub process's CPU over the steady phase, in % of one core. Target: ≤ 50 at 1,000;
+  ≤ 80 beyond (a city's 6,000).
 - ``rollout_s``: from publishing a one-item catalogue change until every terminal's report is committed
-  at the hub. Target: ≤ 5 s at 1,000.
+  at the hub. Target: ≤ 5 s at 1,000; ≤ 30 s beyond.
+
+The simulated terminals are real MQTT connections, one each, shared out over ``--procs`` processes, each
+a single selector loop: 6,000 terminals are 6,000 connections to the broker (the machine's file limit
+must allow them).
 
 Cases are counted by identity: the ids and contents the simulators sent against the hub's rows
 (``lost``, ``duplicated``, ``mismatched``), with the simulators' own errors (``sim_errors``: a catalogue
@@ -84,7 +89,7 @@ class _Sim:
         self.pending: set[uuid.UUID] = set()
         self.manifest: Any = None
         self.cases = 0
-        self.acked = 0
+        self.unacked: set[str] = set()  # by id: a message paho sends again after a reconnect is acked twice
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=terminal, protocol=MQTTProtocolVersion.MQTTv5)
         c.max_queued_messages_set(0)
         death = Death(terminal=terminal, body=DeathBody(bd_seq=1))
@@ -133,7 +138,7 @@ class _Sim:
         body = HeartbeatBody(
             bd_seq=1,
             uptime_s=time.time() - self.epoch,  # the send time, read back by the bench from the dashboard
-            outbox_depth=self.cases - self.acked,
+            outbox_depth=len(self.unacked),
             disk_free_mb=8000.0,
             app_version="bench",
             catalogue_version=self.version,
@@ -161,6 +166,7 @@ class _Sim:
             applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
         )
         sealed_case = self.shared["sealer"].seal(case)
+        self.unacked.add(str(case.case_id))
         self.shared["sent"][str(case.case_id)] = fingerprint(
             case.receipt_no, case.query_code, case.item_code, case.applicant.id_number
         )
@@ -192,7 +198,7 @@ class _Sim:
         )
 
         if msg.topic.endswith("/down/acks"):
-            self.acked += len(json.loads(msg.payload)["body"]["acked"])
+            self.unacked.difference_update(json.loads(msg.payload)["body"]["acked"])
             return
         if msg.topic == "shegong/v1/catalogue":
             a = CatalogueAnnouncement.model_validate_json(msg.payload).body
@@ -358,6 +364,11 @@ class _Watcher:
             return int(conn.execute(text(sql)).scalar() or 0)
 
 
+def targets(terminals: int) -> tuple[float, float]:
+    """(rollout seconds, hub CPU % of one core) a run of ``terminals`` must stay within."""
+    return (5.0, 50.0) if terminals <= 1000 else (30.0, 80.0)
+
+
 def _wait(what: str, predicate: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -430,12 +441,12 @@ def run(
             w.start()
             workers.append(w)
         for _ in workers:
-            ready.get(timeout=120)
+            ready.get(timeout=120 + terminals / 50)
         started_all = time.monotonic()
         _wait(
             "every terminal born and on the hub's catalogue",
             lambda: watcher.count("SELECT count(*) FROM fleet_terminals WHERE catalogue_version >= 1") >= terminals,
-            120,
+            120 + terminals / 50,
         )
         settle = max(0.0, heartbeat_s + 2 - (time.monotonic() - started_all))
         time.sleep(settle)  # every terminal has beaten once
@@ -471,7 +482,7 @@ def run(
         _wait(
             f"every terminal reporting catalogue v{version}",
             lambda: watcher.count(f"SELECT count(*) FROM terminals WHERE catalogue_version >= {version}") >= terminals,
-            120,
+            120 + terminals / 50,
         )
         rollout = time.monotonic() - published
         rollout_cpu = 100 * (sum(hub_ps.cpu_times()[:2]) - (cpu1.user + cpu1.system)) / (time.monotonic() - t1)
@@ -547,10 +558,11 @@ def command(terminals: int, heartbeat: float, steady: float, case_every: float, 
         f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} lost={r['lost']} "
         f"duplicated={r['duplicated']} mismatched={r['mismatched']} sim_errors={r['sim_errors']} alerts={r['alerts']}"
     )
+    rollout_max, cpu_max = targets(terminals)
     ok = (
         r["staleness_s"] <= 2 * r["heartbeat_s"]
-        and r["rollout_s"] <= 5.0
-        and r["hub_cpu_pct"] <= 50.0
+        and r["rollout_s"] <= rollout_max
+        and r["hub_cpu_pct"] <= cpu_max
         and r["online"] == r["terminals"]
         and r["lost"] == r["duplicated"] == r["mismatched"] == r["sim_errors"] == 0
     )

@@ -1,15 +1,17 @@
-"""``shegong bench hub --cases N``: the hub's whole ingest pipeline against bare inserts.
+"""``shegong bench hub --cases N [--workers W]``: the hub's whole ingest pipeline against bare inserts.
 
 N cases from 20 simulated terminals are published as real ``case_batch`` messages (200 sealed cases
-each, every case under its own ephemeral key unless ``--key-regime burst``) through a Mosquitto into a
-running hub (``shegong hub run``): opening, validation, routing, audit chain, commit, ack. The clock
-stops when every batch is acked; then the hub's rows are compared with the cases sent by identity (case
+each, every case under its own ephemeral key unless ``--key-regime burst``) through a Mosquitto into
+running hubs (``shegong hub run``): opening, validation, routing, audit chain, commit, ack. With
+``--workers W`` above 1, W hub processes share one ``$share`` subscription (``share_group``) on the
+same database, as a scaled-out hub runs; the clock starts once every one of them said it is online.
+The clock stops when every batch is acked; then the hub's rows are compared with the cases sent by identity (case
 id and content), so an ack without its row counts as lost. In the same run the same case rows are
 inserted into a fresh database of the same schema with SQLAlchemy Core ``executemany``, 200 rows a
 transaction: the baseline. Then the centre's reports are built over the ingested cases. For SQLite and
 for PostgreSQL (``SHEGONG_TEST_PG``, skipped with a reason when no server answers) it prints:
 
-``hub-ingest db=sqlite|postgresql workers=1 cases=N key_regime=… rate=… raw_insert=… ratio=… lost=…
+``hub-ingest db=sqlite|postgresql workers=W cases=N key_regime=… rate=… raw_insert=… ratio=… lost=…
 duplicated=… mismatched=… report_ms=…``
 """
 
@@ -24,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -79,15 +81,28 @@ def _batches(n: int, hub_public_key: str, key_regime: str) -> list[tuple[str, by
     return out
 
 
-def _ingest(broker_port: int, batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> float:
+def _ingest(
+    broker_port: int,
+    batches: list[tuple[str, bytes, list[CaseSubmission]]],
+    instances: set[str],
+    launch: Callable[[], None],
+) -> float:
+    """Publish every batch once all hub ``instances`` (started by ``launch``) said they are online; the
+    seconds until every batch is acked."""
     acked = threading.Semaphore(0)
     hub_online = threading.Event()
+    online: set[str] = set()
 
     def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
         if m.topic.endswith("/acks"):
             acked.release()
-        elif m.topic == topics.hub_state() and m.payload and HubState.model_validate_json(m.payload).body.online:
-            hub_online.set()  # retained, sent after the hub subscribed: what we publish now reaches it
+        elif m.topic == topics.hub_state() and m.payload:
+            # Sent by each worker after the broker confirmed its subscription: what we publish now reaches it.
+            state = HubState.model_validate_json(m.payload).body
+            if state.online and state.instance:
+                online.add(state.instance)
+            if online >= instances:
+                hub_online.set()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-terminals", protocol=MQTTProtocolVersion.MQTTv5)
     client.max_inflight_messages_set(1000)
@@ -97,8 +112,9 @@ def _ingest(broker_port: int, batches: list[tuple[str, bytes, list[CaseSubmissio
     client.subscribe("shegong/v1/t/+/down/acks", qos=1)
     client.subscribe(topics.hub_state(), qos=1)
     client.loop_start()
+    launch()  # after subscribing: every worker's online state is heard, not only the last one retained
     if not hub_online.wait(120):
-        raise RuntimeError("the hub did not come online")
+        raise RuntimeError(f"the hubs did not all come online (heard {sorted(online)} of {sorted(instances)})")
     started = time.perf_counter()
     for topic, payload, _ in batches:
         client.publish(topic, payload, qos=1)
@@ -193,7 +209,7 @@ def _sent(batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> dict[str, s
     }
 
 
-def run(kind: str, n: int, folder: Path, key_regime: str = "per-case") -> dict[str, float]:
+def run(kind: str, n: int, folder: Path, key_regime: str = "per-case", workers: int = 1) -> dict[str, float]:
     from hub import casekey
     from hub.db.engine import open_engine
     from hub.ingest import register
@@ -217,12 +233,27 @@ def run(kind: str, n: int, folder: Path, key_regime: str = "per-case") -> dict[s
                 "SHEGONG_HUB_TERMINAL_RATE_PER_S": "0",
                 **keys,
             }
-            hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
+            if workers > 1:
+                env["SHEGONG_HUB_SHARE_GROUP"] = "bench"
+            instances = {f"bench-{k}" for k in range(workers)}
+            hubs: list[subprocess.Popen[bytes]] = []
+
+            def launch() -> None:
+                for name in sorted(instances):
+                    hubs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"],
+                            env={**env, "SHEGONG_HUB_INSTANCE": name},
+                        )
+                    )
+
             try:
-                seconds = _ingest(broker.port, batches)
+                seconds = _ingest(broker.port, batches, instances, launch)
             finally:
-                hub.terminate()
-                hub.wait(30)
+                for hub in hubs:
+                    hub.terminate()
+                for hub in hubs:
+                    hub.wait(30)
             engine = open_engine(url)  # what was stored, by identity: an ack is not a row
             verdict = compare(_sent(batches), hub_cases(engine))
             engine.dispose()
@@ -249,7 +280,14 @@ def run(kind: str, n: int, folder: Path, key_regime: str = "per-case") -> dict[s
     show_default=True,
     help="per-case: one ephemeral key per case (the field); burst: up to 1,000 cases share one",
 )
-def command(cases: int, db: str, key_regime: str) -> int:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="hub ingest processes sharing one $share subscription and one database",
+)
+def command(cases: int, db: str, key_regime: str, workers: int) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="shegong-bench-hub-"))
     failed = False
@@ -263,9 +301,9 @@ def command(cases: int, db: str, key_regime: str) -> int:
                 except Exception as exc:  # noqa: BLE001 - any failure: say why and go on
                     print(f"hub-ingest db=postgresql skipped: {exc}".splitlines()[0])
                     continue
-            r = run(kind, cases, folder, key_regime)
+            r = run(kind, cases, folder, key_regime, workers)
             print(
-                f"hub-ingest db={kind} workers=1 cases={cases} key_regime={key_regime} rate={r['rate']:.0f} "
+                f"hub-ingest db={kind} workers={workers} cases={cases} key_regime={key_regime} rate={r['rate']:.0f} "
                 f"raw_insert={r['raw_insert']:.0f} ratio={r['rate'] / r['raw_insert']:.2f} lost={r['lost']:.0f} "
                 f"duplicated={r['duplicated']:.0f} mismatched={r['mismatched']:.0f} report_ms={r['report_ms']:.0f}",
                 flush=True,

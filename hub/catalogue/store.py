@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
 from hub.catalogue import translations
@@ -366,8 +367,10 @@ class CatalogueStore:
         try:
             self.import_catalogue(seed.model_dump_json(), actor, text("catalogue_note", "seed"))
             return self.publish(actor)
-        except CatalogueError:
-            return None  # another hub worker bootstrapped it first
+        except (CatalogueError, IntegrityError):
+            # Another hub worker bootstrapped it first; when both started at once, its version 1 row
+            # took the key between our look and our insert. Its catalogue comes in force within seconds.
+            return None
 
     def export(self, version: int | None = None, draft: bool = False) -> str:
         """JSON of a version (the newest published by default, or the draft), for ``catalogue import``."""

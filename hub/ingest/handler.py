@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, Table, insert, select, text
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise, count_due
@@ -71,7 +71,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
-_cases, _events, _ratings = table(CaseRow), table(CaseEventRow), table(RatingRow)
+_cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
@@ -131,13 +131,27 @@ class Handler:
         opened = self._open([m for m in decoded if isinstance(m, CaseBatch)])
         out: list[Reply] = []
         self.dead.discard()
+        group = _Group()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # psycopg prepares a statement run five times; the server may then keep one generic plan
+                # for it, chosen while the tables were small (a sequential scan: right for an empty
+                # ``cases``, ruinous once it holds thousands of rows, as a fresh hub's soon does). The
+                # lookups of a group are planned for the tables as they are.
+                conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             for m, message in zip(incoming, decoded, strict=True):
                 if message is None:
                     out += self._limited(conn, m)
-                else:
-                    out += self._one(conn, m.topic, m.payload, m.received_at, message, opened)
+                    continue
+                if not isinstance(message, CaseBatch | Heartbeat | Death | ProtocolError):
+                    self._flush(conn, group)  # what it reads (cases, events) is written first
+                out += self._one(conn, m.topic, m.payload, m.received_at, message, opened, group)
+            self._flush(conn, group)
             self.terminals.known(conn, self.dead.settle(conn))
+        # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
+        self.metrics.cases.inc(group.stored)
+        self.metrics.duplicates.inc(group.again)
         return out
 
     def poison(self, topic: str, payload: bytes, at: datetime, why: str) -> list[Reply]:
@@ -174,11 +188,12 @@ class Handler:
         at: datetime,
         message: Envelope | ProtocolError,
         opened: dict[int, CaseSubmission | SealError],
+        group: _Group,
     ) -> list[Reply]:
         if isinstance(message, ProtocolError):
             return self._refuse(conn, topic, payload, message, at)
         self.metrics.messages.labels(message.type.value).inc()
-        out = self._dispatch(conn, message, at, opened)
+        out = self._dispatch(conn, message, at, opened, group)
         for hook in self.hooks.get(message.type, ()):
             try:
                 with conn.begin_nested():  # a failing hook is rolled back alone: the message's own work stands
@@ -190,10 +205,15 @@ class Handler:
         return out
 
     def _dispatch(
-        self, conn: Connection, message: Envelope, at: datetime, opened: dict[int, CaseSubmission | SealError]
+        self,
+        conn: Connection,
+        message: Envelope,
+        at: datetime,
+        opened: dict[int, CaseSubmission | SealError],
+        group: _Group,
     ) -> list[Reply]:
         if isinstance(message, CaseBatch):
-            return self._cases(conn, message, at, opened)
+            return self._cases(conn, message, at, opened, group)
         if isinstance(message, RatingBatch):
             return self._ratings(conn, message, at)
         if isinstance(message, Birth):
@@ -244,8 +264,15 @@ class Handler:
 
     # ------------------------------------------------------------------ cases
     def _cases(
-        self, conn: Connection, batch: CaseBatch, at: datetime, opened: dict[int, CaseSubmission | SealError]
+        self,
+        conn: Connection,
+        batch: CaseBatch,
+        at: datetime,
+        opened: dict[int, CaseSubmission | SealError],
+        group: _Group,
     ) -> list[Reply]:
+        """Check a batch's cases and add the new ones to ``group`` (written by :meth:`_flush`); return its ack,
+        and its first events (filled in when the group is written)."""
         terminal = batch.terminal
         skew = batch.clock_offset_s(at)
         flagged = abs(skew) > self.skew_alert_s
@@ -310,27 +337,24 @@ class Handler:
             # Which are new: asked first, so the insert needs no RETURNING (psycopg then pipelines it).
             # Two workers racing on one case both insert-or-ignore; the loser's event insert then hits
             # the (case_id, version) key, its group is retried, and the retry sees the case as known.
-            known = set(
-                conn.execute(
-                    select(_cases.c.case_id).where(_cases.c.case_id.in_([r["case_id"] for r in rows]))
-                ).scalars()
-            )
+            ids = [r["case_id"] for r in rows]
+            known = set(conn.execute(select(_cases.c.case_id).where(_cases.c.case_id.in_(ids))).scalars())
+            known |= group.ids.intersection(ids)  # taken earlier in this group, not written yet
             valid = [uuid.UUID(r["case_id"]) for r in rows if r["case_id"] in known]  # already here: acked again
             fresh = []
-            for row, why in self._admit(conn, terminal, [r for r in rows if r["case_id"] not in known]):
+            for row, why in self._admit(conn, terminal, [r for r in rows if r["case_id"] not in known], group):
                 if why is None:
                     fresh.append(row)
                     valid.append(uuid.UUID(row["case_id"]))
                 else:
                     refuse(sealed_of[row["case_id"]], *why)
-            if fresh:
-                for r in fresh:
-                    if r["case_id"] in on_spot:
-                        r.update(status=CaseStatus.COMPLETED.value, version=2)
-                conn.execute(self._insert(_cases).on_conflict_do_nothing(index_elements=["case_id"]), fresh)
+            for r in fresh:
+                if r["case_id"] in on_spot:
+                    r.update(status=CaseStatus.COMPLETED.value, version=2)
         done = {r["case_id"]: on_spot[r["case_id"]] for r in fresh if r["case_id"] in on_spot}
-        events = self._first_events(conn, fresh, at, done)
+        events: list[CaseEvent] = []  # filled in when the group is written
         if fresh:
+            group.add(fresh, at, done, events)
             # One audit entry per received batch: it names every new case and the hash of what arrived,
             # and those that arrived finished on the spot (当场办结).
             cases = [
@@ -339,20 +363,20 @@ class Handler:
             data: dict[str, Any] = {"cases": cases}
             if done:
                 data["done_on_spot"] = sorted(done)
-            append(conn, [AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data)])
+            group.audit.append(AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data))
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
-        self.metrics.cases.inc(len(fresh))
-        self.metrics.duplicates.inc(len(known))
+        group.stored += len(fresh)
+        group.again += len(known)
         acked = {str(c) for c in valid}
         holder_keys = self.lookup.holder_keys(terminal, [r for r in rows if r["case_id"] in acked])  # new and known
         ack = AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id, holder_keys=holder_keys)
         out: list[Reply] = [self._ack(terminal, ack)]
-        if events:
+        if fresh:
             out.append(Events(terminal, events))
         return out
 
     def _admit(
-        self, conn: Connection, terminal: str, rows: list[dict[str, Any]]
+        self, conn: Connection, terminal: str, rows: list[dict[str, Any]], group: _Group
     ) -> list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]]:
         """Each new case with why it is refused (None: taken). The hub's own register says which committee
         the terminal serves, not the case; a receipt number names one case of its committee."""
@@ -372,6 +396,7 @@ class Handler:
             if mine
             else {}
         )
+        held.update(group.receipts.get(committee, {}))  # taken earlier in this group, not written yet
         out: list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]] = []
         for r in rows:
             receipt = r["receipt_no"]
@@ -387,61 +412,23 @@ class Handler:
                 out.append((r, None))
         return out
 
-    def _first_events(
-        self, conn: Connection, fresh: list[dict[str, Any]], at: datetime, done: dict[str, str]
-    ) -> list[CaseEvent]:
-        """Each new case's first event (submitted); a case done on the spot (``done``: case id -> who did
-        it) also its second (completed), with its ``case_work`` row: decided at arrival, in time."""
-        if not fresh:
-            return []
-        rows = [
-            {
-                "case_id": r["case_id"],
-                "terminal_id": r["terminal_id"],
-                "version": 1,
-                "status": CaseStatus.SUBMITTED.value,
-                "at": at,
-                "actor": "hub",
-                "note": "",
-                "department": r["department"],
-            }
-            for r in fresh
-        ]
-        for r in fresh:
-            if r["case_id"] in done:
-                rows.append(
-                    {
-                        "case_id": r["case_id"],
-                        "terminal_id": r["terminal_id"],
-                        "version": 2,
-                        "status": CaseStatus.COMPLETED.value,
-                        "at": at,
-                        "actor": done[r["case_id"]],
-                        "note": DONE_ON_SPOT_NOTE,
-                        "department": r["department"],
-                    }
-                )
-        if done:
-            conn.execute(
-                insert(CaseWorkRow), [_done_work(r, done[r["case_id"]], at) for r in fresh if r["case_id"] in done]
-            )
-        if conn.dialect.name == "postgresql":  # ids from the sequence, then a pipelined insert
-            seq = conn.execute(
-                text("SELECT nextval(pg_get_serial_sequence('case_events', 'id')) FROM generate_series(1, :n)"),
-                {"n": len(rows)},
-            ).scalars()
-            for row, eid in zip(rows, seq, strict=True):
-                row["id"] = eid
-            conn.execute(insert(_events), rows)
-            ids = [(r["id"], r["case_id"], r["version"]) for r in rows]
-        else:
-            returning = insert(_events).returning(_events.c.id, _events.c.case_id, _events.c.version)
-            ids = [tuple(r) for r in conn.execute(returning, rows)]
-        by_case = {r["case_id"]: r for r in fresh}
-        events: list[CaseEvent] = []
+    def _flush(self, conn: Connection, group: _Group) -> None:
+        """Write what the group's case batches took: one statement per table for the whole group (the new
+        cases, their first events, the work of cases done on the spot, the audit entries), then fill in
+        each batch's events for its reply."""
+        if not group.cases:
+            return
+        _insert_rows(conn, _cases, group.cases, conflict="case_id")
+        work = [_done_work(r, group.done[r["case_id"]], at) for r, at in group.arrivals() if r["case_id"] in group.done]
+        _insert_rows(conn, _work, work)
+        rows = [row for r, at in group.arrivals() for row in _first_event_rows(r, at, group.done.get(r["case_id"]))]
+        ids = _insert_rows(conn, _events, rows, returning=("id", "case_id", "version"))
+        append(conn, group.audit)
+        by_case = {r["case_id"]: (r, at, out) for fresh, at, out in group.batches for r in fresh}
         for eid, cid, version in sorted(ids):  # by event id: a case's first event before its second
+            case, at, out = by_case[cid]
             second = version == 2
-            events.append(
+            out.append(
                 CaseEvent.model_construct(  # made here from validated rows: no second validation per case
                     event_id=eid,
                     case_id=uuid.UUID(cid),
@@ -449,11 +436,11 @@ class Handler:
                     status=CaseStatus.COMPLETED if second else CaseStatus.SUBMITTED,
                     at=at,
                     note=DONE_ON_SPOT_NOTE if second else "",
-                    department=by_case[cid]["department"],
-                    due_date=by_case[cid]["due_date"],
+                    department=case["department"],
+                    due_date=case["due_date"],
                 )
             )
-        return events
+        group.clear()
 
     def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime) -> list[Reply]:
         rows = [
@@ -487,6 +474,92 @@ class Handler:
         return topics.down(terminal, topics.Down.ACKS), Ack(terminal=terminal, body=body).encode()
 
 
+class _Group:
+    """What the case batches of one group took, written together at its end (:meth:`Handler._flush`)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[dict[str, Any]], datetime, list[CaseEvent]]] = []  # new cases, arrival, events
+        self.cases: list[dict[str, Any]] = []
+        self.ids: set[str] = set()
+        self.receipts: dict[str, dict[str, str]] = {}  # committee -> receipt -> case id
+        self.done: dict[str, str] = {}  # case id -> who finished it on the spot
+        self.audit: list[AuditRecord] = []
+        self.stored = self.again = 0  # new cases, and cases already stored (acked again): for the metrics
+
+    def add(self, fresh: list[dict[str, Any]], at: datetime, done: dict[str, str], events: list[CaseEvent]) -> None:
+        self.batches.append((fresh, at, events))
+        self.cases += fresh
+        self.done.update(done)
+        for r in fresh:
+            self.ids.add(r["case_id"])
+            self.receipts.setdefault(r["committee"], {})[r["receipt_no"]] = r["case_id"]
+
+    def arrivals(self) -> list[tuple[dict[str, Any], datetime]]:
+        return [(r, at) for fresh, at, _ in self.batches for r in fresh]
+
+    def clear(self) -> None:
+        self.batches, self.cases, self.audit = [], [], []
+        self.ids, self.receipts, self.done = set(), {}, {}
+
+
+def _insert_rows(
+    conn: Connection,
+    into: Table,
+    rows: list[dict[str, Any]],
+    conflict: str | None = None,
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (all with the same keys) into ``into`` in one statement; skip rows whose ``conflict``
+    column is taken; return the ``returning`` columns of the rows inserted.
+
+    On PostgreSQL the rows travel as one array per column, ``INSERT … SELECT * FROM unnest(…)``: a short
+    statement that psycopg prepares once, where its ``executemany`` sends one statement per row and a
+    multi-row ``VALUES`` is parsed again on every call. SQLite takes ``executemany`` (a loop in C)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    tail = f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else ""
+    tail += f" RETURNING {', '.join(returning)}" if returning else ""
+    if conn.dialect.name != "postgresql":
+        stmt = upsert_insert(conn)(into).on_conflict_do_nothing(index_elements=[conflict]) if conflict else insert(into)
+        if returning:
+            return [tuple(r) for r in conn.execute(stmt.returning(*(into.c[n] for n in returning)), rows)]
+        conn.execute(stmt, rows)
+        return []
+    key = (into.name, tuple(names), tail)
+    sql = _UNNEST.get(key)
+    if sql is None:
+        casts = ", ".join(f"%({n})b::{into.c[n].type.compile(dialect=conn.dialect)}[]" for n in names)
+        sql = _UNNEST[key] = f"INSERT INTO {into.name} ({', '.join(names)}) SELECT * FROM unnest({casts}){tail}"
+    # psycopg's own cursor on the transaction's connection, to send the arrays in binary (text arrays are
+    # quoted and escaped in Python, element by element).
+    with conn.connection.driver_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
+        cur.execute(sql, {n: [r[n] for r in rows] for n in names})
+        return [tuple(r) for r in cur.fetchall()] if returning else []
+
+
+_UNNEST: dict[tuple[str, tuple[str, ...], str], str] = {}  # the statement per table, columns and tail
+
+
+def _first_event_rows(case: dict[str, Any], at: datetime, done_by: str | None) -> list[dict[str, Any]]:
+    """A new case's first event (submitted); a case done on the spot (``done_by``: who did it) also its second
+    (completed), with its ``case_work`` row: decided at arrival, in time."""
+    first = {
+        "case_id": case["case_id"],
+        "terminal_id": case["terminal_id"],
+        "version": 1,
+        "status": CaseStatus.SUBMITTED.value,
+        "at": at,
+        "actor": "hub",
+        "note": "",
+        "department": case["department"],
+    }
+    if done_by is None:
+        return [first]
+    second = {**first, "version": 2, "status": CaseStatus.COMPLETED.value, "actor": done_by, "note": DONE_ON_SPOT_NOTE}
+    return [first, second]
+
+
 def _done_work(case: dict[str, Any], actor: str, at: datetime) -> dict[str, Any]:
     """The ``case_work`` row of a case done on the spot: accepted and decided at arrival, in time."""
     return {
@@ -510,8 +583,8 @@ def _weekdays_after(at: datetime) -> date:
     return count_due(at, returncalls.RETURN_CALL_DAYS, 0, WorkCalendar(years=[], source=""))
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _decode(topic: str, payload: bytes) -> Envelope | ProtocolError:

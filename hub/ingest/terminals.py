@@ -38,6 +38,22 @@ class Terminals:
             row = conn.execute(select(_terms).where(_terms.c.terminal_id == terminal)).mappings().one()
         return dict(row)
 
+    def lock(self, conn: Connection, terminals: set[str]) -> None:
+        """On PostgreSQL, lock the rows of ``terminals`` in one order, first thing in a transaction. Hub
+        workers sharing intake commit groups that touch the same terminals (heartbeats, births, cases):
+        each taking its rows in its own order deadlocked two of them (the server then aborts one group,
+        which waits and is tried again). In one sorted order a worker waits, and never deadlocks, there.
+        SQLite has one writer: nothing to do."""
+        if conn.dialect.name != "postgresql" or not terminals:
+            return
+        wanted = sorted(t for t in terminals if t)
+        conn.execute(
+            select(_terms.c.terminal_id)
+            .where(_terms.c.terminal_id.in_(wanted))
+            .order_by(_terms.c.terminal_id)
+            .with_for_update()
+        ).all()
+
     def known(self, conn: Connection, terminals: set[str]) -> None:
         """Make sure each terminal has a row (nothing else changes): one that sends only refused messages
         is then on the fleet dashboard too, with its alert."""

@@ -62,6 +62,7 @@ class IngestWorker:
         self.limits = RateLimits(settings.terminal_rate_per_s, settings.terminal_burst)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._leaving = threading.Event()  # stop() began: no more online states from this worker
         self._storage_pause = 0.0  # the last pause while the database did not answer; 0 once it does
         self.connected = threading.Event()
         #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
@@ -129,7 +130,10 @@ class IngestWorker:
         if reason.is_failure:
             log.error("broker refused the hub: %s", reason)
             return
-        client.subscribe([(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)])
+        wanted = [(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)]
+        if self.settings.share_group:  # the peers' states too: see _on_peer_state
+            wanted.append((topics.hub_state(), 1))
+        client.subscribe(wanted)
 
     def _on_subscribe(self, client: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: object) -> None:
         """Listening only once the broker confirmed the subscriptions: then say online (retained)."""
@@ -150,6 +154,9 @@ class IngestWorker:
         log.warning("hub lost the broker: %s; paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == topics.hub_state():
+            self._on_peer_state(bytes(msg.payload))
+            return
         if self.divert is not None and self.divert(msg):
             return
         self.enqueue(msg)
@@ -164,6 +171,18 @@ class IngestWorker:
     def backlog(self) -> int:
         """Messages received and not yet committed (queued, or in the group being committed)."""
         return self._queue.qsize() + self._taken
+
+    def _on_peer_state(self, payload: bytes) -> None:
+        """One retained hub state serves every worker of a share group, and each worker's Will says offline:
+        a worker that died (or stopped) would leave terminals and dashboards told that no hub listens while
+        its peers do. A worker still listening answers another's offline state with its own online one."""
+        try:
+            state = HubState.model_validate_json(payload).body if payload else None
+        except ValueError:
+            return
+        peer_left = state is not None and not state.online and state.instance != self.settings.instance
+        if peer_left and self.connected.is_set() and not self._leaving.is_set():
+            self.client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
 
     def _work(self) -> None:
         """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their

@@ -340,7 +340,7 @@ class Open311:
         return ServiceRequest(
             service_request_id=row["receipt_no"],
             status="closed" if status in CLOSED else "open",
-            status_notes=f"{label}：{note}" if own and note else label,
+            status_notes=NOTICES["status_note"].format(label=label, note=note) if own and note else label,
             service_name=item.name if item else row["item_code"],
             service_code=row["item_code"],
             description=form.get("open311_description", ""),

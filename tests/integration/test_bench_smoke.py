@@ -44,8 +44,8 @@ def test_bench_sync_counts_by_identity_against_the_transport_floor():
 
 
 @pytest.mark.timeout(400)
-def test_bench_hub_counts_stored_rows_by_identity():
-    out = _bench("hub", "--cases", "400", timeout=360)
+def test_bench_hub_counts_stored_rows_by_identity_with_workers_on_a_shared_subscription():
+    out = _bench("hub", "--cases", "400", "--workers", "2", timeout=360)
     lines = re.findall(r"^hub-ingest .*$", out, re.M)
     assert lines, out
     kinds = []
@@ -54,7 +54,8 @@ def test_bench_hub_counts_stored_rows_by_identity():
             continue
         f = _fields(line)
         kinds.append(f["db"])
-        assert f["workers"] == "1" and f["cases"] == "400" and f["key_regime"] == "per-case"
+        assert list(f)[:3] == ["db", "workers", "cases"] and list(f).index("rate") < list(f).index("lost")
+        assert f["workers"] == "2" and f["cases"] == "400" and f["key_regime"] == "per-case"
         assert f["lost"] == f["duplicated"] == f["mismatched"] == "0"
         assert abs(float(f["ratio"]) - float(f["rate"]) / float(f["raw_insert"])) <= 0.011
     assert "sqlite" in kinds

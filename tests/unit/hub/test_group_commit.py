@@ -1,0 +1,91 @@
+"""Case batches committed together (one statement per table for a group of messages) are checked against
+each other before anything is written: a case sent again within the same group is stored once and acked
+in both answers, a receipt number taken earlier in the group is refused, and a case finished on the spot
+keeps its second event and its work row. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from hub.db.engine import open_engine
+from hub.ingest.handler import Events, Incoming
+from protocol import topics
+from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission, SealedCase
+from protocol.envelope import DeadLetterReason, utcnow
+from tests.support import applicant, register_terminal, seal
+from tests.unit.hub.helpers import handler
+
+UP = topics.up("T1", topics.Up.CASES)
+
+
+@pytest.fixture
+def engine(hub_db_url):
+    e = open_engine(hub_db_url)
+    register_terminal(e, "T1", "JW001")
+    yield e
+    e.dispose()
+
+
+def _case(n: int, item: str = "MZ-001", receipt: str | None = None) -> CaseSubmission:
+    return CaseSubmission(
+        case_id=uuid.uuid4(),
+        receipt_no=receipt or f"JW001-20261204-{n:06d}",
+        query_code="ABC234",
+        item_code=item,
+        committee="JW001",
+        created_at=utcnow() - timedelta(minutes=5),
+        applicant=applicant(n),
+    )
+
+
+def _batch(seq: int, sealed: list[SealedCase]) -> CaseBatch:
+    return CaseBatch(terminal="T1", seq=seq, sent_at=utcnow(), body=CaseBatchBody(cases=sealed))
+
+
+def test_batches_of_one_group_are_checked_against_each_other(engine):
+    c1, c2, c3 = _case(1), _case(2), _case(3)
+    on_spot = _case(4, item="MZ-003")  # an item done on the spot (当场办结) in the seed catalogue
+    c5 = _case(5, receipt=c3.receipt_no)  # another case under a receipt number c3 took in this group
+    s2 = seal(c2)
+    first = _batch(1, [seal(c1), s2])
+    again = _batch(2, [s2, seal(c3), seal(on_spot)])  # c2 again: its ack was not seen yet
+    clash = _batch(3, [seal(c5)])
+    at = utcnow()
+    replies = handler(engine).handle_many([Incoming(UP, b.encode(), at) for b in (first, again, clash)])
+
+    answers = [Ack.model_validate_json(r[1]) for r in replies if not isinstance(r, Events)]
+    acks = {a.body.in_reply_to: a.body for a in answers}
+    assert set(acks[first.id].acked) == {c1.case_id, c2.case_id}
+    assert set(acks[again.id].acked) == {c2.case_id, c3.case_id, on_spot.case_id}
+    assert acks[clash.id].acked == []
+    assert [(r.item_id, r.reason) for r in acks[clash.id].rejected] == [
+        (c5.case_id, DeadLetterReason.DUPLICATE_RECEIPT)
+    ]
+
+    events = [r for r in replies if isinstance(r, Events)]
+    sent = [(str(e.case_id), e.version) for r in events for e in r.events]
+    assert sorted(sent) == sorted(
+        [(str(c1.case_id), 1), (str(c2.case_id), 1), (str(c3.case_id), 1), (str(on_spot.case_id), 1)]
+        + [(str(on_spot.case_id), 2)]
+    )  # c2's events once, with the batch that stored it
+    ids = [e.event_id for r in events for e in r.events]
+    assert len(set(ids)) == len(ids)
+
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT case_id, status FROM cases")).all())
+        versions = sorted(conn.execute(text("SELECT case_id, version FROM case_events")).all())
+        work = conn.execute(text("SELECT case_id, outcome FROM case_work")).all()
+        received = conn.execute(text("SELECT count(*) FROM audit WHERE action = 'cases.received'")).scalar()
+    assert stored == {
+        str(c1.case_id): "submitted",
+        str(c2.case_id): "submitted",
+        str(c3.case_id): "submitted",
+        str(on_spot.case_id): "completed",
+    }
+    assert versions == sorted([(str(c.case_id), 1) for c in (c1, c2, c3, on_spot)] + [(str(on_spot.case_id), 2)])
+    assert work == [(str(on_spot.case_id), "completed")]
+    assert received == 2  # one entry per batch that brought new cases
