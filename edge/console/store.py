@@ -23,7 +23,7 @@ from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.db import HEAD, current_revision, private_dir
-from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow
+from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow, table
 from edge.store.outbox import Outbox, OutboxStats
 from edge.store.retention import PurgeCounts, Retention
 from kernel.db import make_engine, read_only
@@ -32,9 +32,8 @@ from protocol.envelope import utcnow
 
 __all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts", "technician"]
 
-# SQLModel's table classes carry __table__ at run time; its stubs do not say so.
-_outbox, _cases, _alarms = OutboxRow.__table__, Case.__table__, Alarm.__table__  # type: ignore[attr-defined]
-_entries, _catalogue = AuditEntryRow.__table__, CatalogueStateRow.__table__  # type: ignore[attr-defined]
+_outbox, _cases, _alarms = table(OutboxRow), table(Case), table(Alarm)
+_entries, _catalogue = table(AuditEntryRow), table(CatalogueStateRow)
 
 
 class NoStore(EdgeError):
@@ -106,8 +105,6 @@ class ConsoleStore:
             ack_at = conn.execute(select(_entries.c.at).where(_entries.c.id == last_ack)).scalar() if last_ack else None
             version = conn.execute(select(_catalogue.c.version).where(_catalogue.c.id == 1)).scalar()
             entries = audit.anchor(conn).entries
-        if ack_at is not None:
-            ack_at = _entries.c.at.type.process_result_value(ack_at, self.engine.dialect)
         return StoreFacts(
             schema=schema,
             outbox=Outbox(self.reader).stats(),
