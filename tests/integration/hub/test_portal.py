@@ -54,8 +54,8 @@ from tests.support import applicant, keep_screenshot
 from tests.unit.hub.helpers import ingest
 
 ROOT = Path(__file__).resolve().parents[3]
-WORDS = json.loads((ROOT / "hub/web/messages/portal.zh.json").read_text("utf-8"))["portal"]
-WORDS_EN = json.loads((ROOT / "hub/web/messages/portal.en.json").read_text("utf-8"))["portal"]
+WORDS = json.loads((ROOT / "hub/messages/portal.zh.json").read_text("utf-8"))["portal"]
+WORDS_EN = json.loads((ROOT / "hub/messages/portal.en.json").read_text("utf-8"))["portal"]
 TERMS = json.loads((ROOT / "protocol/seed/statuses.json").read_text("utf-8"))
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CODE = "ABC234"  # the query code tests.unit.hub.helpers.ingest gives every case

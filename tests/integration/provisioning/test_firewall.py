@@ -29,6 +29,9 @@ pytestmark = [
     pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())),
     pytest.mark.skipif(shutil.which("nft") is None, reason="nft missing (scripts/system-deps.sh installs nftables)"),
     pytest.mark.timeout(600),
+    # Slow (80 s on 2 cores, with a minute's dead man's switch run out): `make test-slow`, so `make test` stays
+    # well under its 15 minutes; the rules' syntax is checked (nft -c) by every terminal apply in `make test`.
+    pytest.mark.slow,
 ]
 
 

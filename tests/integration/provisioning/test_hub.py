@@ -26,7 +26,13 @@ from tests.integration.provisioning.sshd import Sshd, admin_key, skip_reason
 from tests.integration.provisioning.test_terminal_runs import _login
 from tests.support import wait_for
 
-pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
+# Slow (4 minutes on 2 cores: a release with the hub's dependencies installed over SSH, then a terminal
+# issued from it): run with `make test-slow`, so `make test` stays well under its 15 minutes.
+pytestmark = [
+    pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())),
+    pytest.mark.timeout(900),
+    pytest.mark.slow,
+]
 
 
 def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Path, wheels: Path, hub, terminals):
