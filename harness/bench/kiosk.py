@@ -17,13 +17,14 @@ __all__ = ["command"]
 @click.command("kiosk", help=__doc__.split("\n\n")[0] if __doc__ else None)
 @click.option("--items", type=int, default=300, show_default=True, help="catalogue size")
 @click.option("--rounds", type=int, default=1000, show_default=True, help="taps measured")
+@click.option("--warmup", type=int, default=50, show_default=True, help="taps before the measured ones")
 @click.option("--residents", type=int, default=3000, show_default=True, help="distinct card holders tapping in turn")
 @click.option("--json", "as_json", is_flag=True, help="also print every figure as JSON")
-def command(items: int, rounds: int, residents: int, as_json: bool) -> int:
+def command(items: int, rounds: int, warmup: int, residents: int, as_json: bool) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     from harness.bench.kiosk_measure import format_result, run
 
-    figures = run(items=items, rounds=rounds, residents=residents)
+    figures = run(items=items, rounds=rounds, warmup=warmup, residents=residents)
     if as_json:
         print(json.dumps(figures, ensure_ascii=False, indent=2))
     print(format_result(figures))
