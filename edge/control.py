@@ -182,27 +182,17 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
         return {"asked": op, "outcome": outcome}
 
     def _device(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
-        from edge.devices.checks import Checks, PortChecks, ServiceChecks  # serial libraries: only when asked
+        from edge.devices.checks import (  # serial libraries: only when asked
+            Checks,
+            PortChecks,
+            ServiceChecks,
+            run_check,
+        )
 
         checks: Checks = (
             ServiceChecks(self.rt.devices) if self.rt.devices is not None else PortChecks.of(self.rt.settings)
         )
-        which = str(args.get("which") or "reader")
-        if which not in ("reader", "sscard"):
-            raise EdgeError(f"no reader {which[:20]!r}")
-        timeout_s = min(float(args.get("timeout_s") or 20.0), 120.0)
-        if op == "device.self_test":
-            return checks.self_test(which)
-        if op == "device.tap":
-            return checks.tap(which, timeout_s)
-        if op == "device.printer":
-            return {"state": checks.printer_status()}
-        if op == "device.slip":
-            lines = [str(x)[:64] for x in args.get("lines") or []][:8]
-            if not lines:
-                raise EdgeError("a test slip needs a line")
-            return {"state": checks.print_slip(lines)}
-        return {"text": checks.scan(timeout_s)}
+        return run_check(checks, op, args)
 
     def _audited(
         self,

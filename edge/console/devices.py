@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from edge.devices.checks import PortChecks
+from edge.devices.checks import PortChecks, run_check
 from edge.settings import EdgeSettings
 
 __all__ = ["DEVICES", "Port", "on_ports", "ports", "wait_s"]
@@ -42,20 +42,7 @@ def ports(settings: EdgeSettings) -> list[Port]:
 
 def on_ports(settings: EdgeSettings, op: str, args: dict[str, Any]) -> dict[str, Any]:
     """Run the device test ``op`` (``device.tap`` …) on the ports named by ``settings`` (no terminal runs)."""
-    checks = PortChecks.of(settings)
-    which = str(args.get("which") or "reader")
-    timeout_s = float(args.get("timeout_s") or 20.0)
-    if op == "device.self_test":
-        return checks.self_test(which)
-    if op == "device.tap":
-        return checks.tap(which, timeout_s)
-    if op == "device.printer":
-        return {"state": checks.printer_status()}
-    if op == "device.slip":
-        return {"state": checks.print_slip(list(args["lines"]))}
-    if op == "device.scan":
-        return {"text": checks.scan(timeout_s)}
-    raise ValueError(op)
+    return run_check(PortChecks.of(settings), op, args)
 
 
 def wait_s(args: dict[str, Any]) -> float:

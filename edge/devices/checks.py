@@ -20,9 +20,10 @@ from edge.devices.printer import ReceiptPrinter
 from edge.devices.reader import CardReader, wait_for_card
 from edge.devices.scanner import QrScanner
 from edge.devices.service import DeviceService
+from edge.errors import EdgeError
 from protocol.idnumber import mask, mask_ids
 
-__all__ = ["CARD_TYPES", "Checks", "PortChecks", "ServiceChecks", "masked_card", "slip_receipt"]
+__all__ = ["CARD_TYPES", "Checks", "PortChecks", "ServiceChecks", "masked_card", "run_check", "slip_receipt"]
 
 CARD_TYPES = {"reader": "id_card", "sscard": "sscard"}  # the console's device names → the readers' card types
 
@@ -148,3 +149,26 @@ class PortChecks:
             return None if text is None else mask_ids(text)
         finally:
             scanner.close()
+
+
+def run_check(checks: Checks, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run the device test ``op`` (``device.tap`` …) with a technician's ``args`` on ``checks``: the running
+    kiosk's devices (through the control socket) or the ports themselves (no terminal running)."""
+    which = str(args.get("which") or "reader")
+    if which not in ("reader", "sscard"):
+        raise EdgeError(f"no reader {which[:20]!r}")
+    timeout_s = min(float(args.get("timeout_s") or 20.0), 120.0)
+    if op == "device.self_test":
+        return checks.self_test(which)
+    if op == "device.tap":
+        return checks.tap(which, timeout_s)
+    if op == "device.printer":
+        return {"state": checks.printer_status()}
+    if op == "device.slip":
+        lines = [str(x)[:64] for x in args.get("lines") or []][:8]
+        if not lines:
+            raise EdgeError("a test slip needs a line")
+        return {"state": checks.print_slip(lines)}
+    if op == "device.scan":
+        return {"text": checks.scan(timeout_s)}
+    raise ValueError(op)

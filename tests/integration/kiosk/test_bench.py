@@ -16,7 +16,17 @@ LINE = re.compile(
 
 def test_bench_kiosk_prints_its_key_value_line():
     run = subprocess.run(
-        [str(Path(sys.executable).with_name("shegong")), "bench", "kiosk", "--rounds", "20", "--warmup", "5", "--residents", "500"],
+        [
+            str(Path(sys.executable).with_name("shegong")),
+            "bench",
+            "kiosk",
+            "--rounds",
+            "20",
+            "--warmup",
+            "5",
+            "--residents",
+            "500",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
