@@ -102,12 +102,14 @@ def test_cases_the_hub_lost_come_back_from_the_terminal_once(hub_factory, edge_f
     assert third.ok, third.as_json()
     rec = _steps(third)["reconcile"].counts
     assert rec["days_differ"] == 0 and rec["resent_cases"] == 0
-    row = wait_for(
-        lambda: (
-            hub.engine.connect().execute(text("SELECT ok, steps FROM night_results WHERE terminal_id = 'T1'")).first()
-        ),
-        what="nightly result at the hub",
-    )
+
+    def night_result():
+        # closed at once: on SQLite every transaction is BEGIN IMMEDIATE, and a connection left open holds the
+        # write lock until it is garbage-collected (45 s of the hub's shutdown waited on it)
+        with hub.engine.connect() as conn:
+            return conn.execute(text("SELECT ok, steps FROM night_results WHERE terminal_id = 'T1'")).first()
+
+    row = wait_for(night_result, what="nightly result at the hub")
     assert row[0] in (True, 1)
     assert [s["name"] for s in json.loads(row[1])] == [
         "backup",

@@ -90,24 +90,24 @@ def test_live_witnesses_name_the_day_a_wholesale_rewrite_starts(
         with hub.engine.connect() as conn:
             last_ids.append(conn.execute(text("SELECT last_id FROM audit_day_anchors ORDER BY day DESC")).scalar())
 
-    assert "witnessed anchors agree; asked 3 terminal(s): answered T1, T2, silent after 5 s: T3" in verify_keyed(
-        hub.engine, hub.settings, live_timeout_s=5
+    assert "witnessed anchors agree; asked 3 terminal(s): answered T1, T2, silent after 2 s: T3" in verify_keyed(
+        hub.engine, hub.settings, live_timeout_s=2
     )
 
     _rewrite_from(hub.engine, key, after_id=last_ids[0])
     with pytest.raises(AuditDisagrees) as caught:
-        verify_keyed(hub.engine, hub.settings, live_timeout_s=5)
+        verify_keyed(hub.engine, hub.settings, live_timeout_s=2)
     message = str(caught.value)
     first, second, third = (day_of(d).isoformat() for d in days)
     assert f"disagrees with its witnesses on {second}, {third}:" in message
     assert f"{first} (" not in message
     assert "terminal T1" in message and "terminal T2" in message
-    assert "answered T1, T2, silent after 5 s: T3" in message
+    assert "answered T1, T2, silent after 2 s: T3" in message
 
     # The command, as an operator runs it.
     monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub.settings.database_url)
     monkeypatch.setenv("SHEGONG_HUB_BROKER_PORT", str(broker.port))
     capsys.readouterr()
-    assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "5"]) == 2
+    assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "2"]) == 2
     err = capsys.readouterr().err
     assert second in err and third in err and "answered T1, T2" in err
