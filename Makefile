@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-# Two workers: CI has two cores. Long soak runs and benchmarks are marked `slow` and run on demand.
-PYTEST_ARGS ?= -n 2 -q
+# Two workers: CI has two cores; worksteal, so the long provisioning tests do not end the run on one worker. Long soak runs and benchmarks are marked `slow` and run on demand.
+PYTEST_ARGS ?= -n 2 --dist worksteal -q
 
 .PHONY: install demo test test-slow check lint bench clean
 
