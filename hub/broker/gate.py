@@ -9,7 +9,8 @@ two files Mosquitto reads, read here with Mosquitto's meaning:
   makes it; a revoked user has no line and is refused, also for publishing and subscribing while connected.
 - ``acl``: ``user NAME`` starts a user's ``topic`` lines; ``pattern`` lines hold for every user, ``%u`` and
   ``%c`` standing for its user name and client id; access ``read``, ``write``, ``readwrite`` (the default)
-  or ``deny``. A ``deny`` that matches wins; otherwise a line granting the access allows, and nothing else.
+  or ``deny``. The user's lines, then the patterns, in the file's order: the first that matches and denies,
+  or grants the access asked, decides; when none does, the answer is no.
 
 Three differences, each stricter than Mosquitto: the client id must equal the user name (Mosquitto replaces
 it with ``use_username_as_clientid``; these brokers cannot, so a client giving another id is refused);
@@ -84,12 +85,14 @@ class Acl:
     users: Mapping[str, tuple[_Line, ...]] = field(default_factory=dict)
 
     def lines_for(self, username: str, client_id: str) -> list[_Line]:
-        """The user's own lines and the patterns filled in for it. Like Mosquitto, a pattern does not apply
-        to a name holding a wildcard or a ``/``: it could widen the pattern."""
+        """The lines that decide for this client, in Mosquitto's order: its own, then the patterns filled in
+        for it. Like Mosquitto, a name holding ``+`` or ``#`` gets no pattern but a refusal: it could widen one."""
         own = list(self.users.get(username, ()))
-        if _WILDCARDS.isdisjoint(username + client_id) and "/" not in username + client_id:
-            own += [_Line(p.access, p.topic.replace("%u", username).replace("%c", client_id)) for p in self.patterns]
-        return own
+        if not self.patterns:
+            return own
+        if not _WILDCARDS.isdisjoint(username + client_id):
+            return [*own, _Line(0, "#")]
+        return own + [_Line(p.access, p.topic.replace("%u", username).replace("%c", client_id)) for p in self.patterns]
 
 
 def parse_acl(text: str) -> Acl:
@@ -235,13 +238,15 @@ class Gate:
 def _decide(
     lines: list[_Line], access: int, grants: Callable[[str], bool], denies: Callable[[str], bool] | None = None
 ) -> Verdict:
-    """Mosquitto's order: a matching ``deny`` line refuses; then any line granting ``access`` allows."""
+    """Mosquitto's order (its ``acl_file`` check): the first line that matches and either denies or grants
+    this access decides; when none does, refused. For a subscription a ``deny`` line counts when it shares a
+    topic with the filter, a grant only when it covers the filter whole: never more than Mosquitto delivers."""
     denies = denies or grants
     for line in lines:
-        if line.access == 0 and denies(line.topic):
-            return Verdict(False, f"denied by 'deny {line.topic}'")
-    for line in lines:
-        if line.access & access and grants(line.topic):
+        if line.access == 0:
+            if denies(line.topic):
+                return Verdict(False, f"denied by 'deny {line.topic}'")
+        elif line.access & access and grants(line.topic):
             return Verdict(True, f"granted by {line.topic!r}")
     return Verdict(False, "no ACL line grants it")
 
