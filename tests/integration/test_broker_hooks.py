@@ -3,9 +3,10 @@
 An operator makes the broker's users with ``shegong hub broker hub`` (users ``hub`` and ``hub-b``) and
 ``shegong hub broker add`` (terminals T1, T2, T3), then revokes T3 with ``shegong hub broker revoke``; all
 as subprocesses, as on a centre's machine. ``shegong hub broker serve-auth`` then runs as its own process
-behind a shared secret, and httpx asks it what EMQX 5 (``/emqx/authn``, ``/emqx/authz``) and VerneMQ's
-webhooks (``/vernemq/auth_on_register``, ``…/auth_on_publish``, ``…/auth_on_subscribe`` and their ``_m5``
-forms) ask on every connection, publish and subscribe.
+behind a shared secret (and once with client certificates), and httpx asks it what EMQX 5
+(``/emqx/authn``, ``/emqx/authz``) and VerneMQ's webhooks (``/vernemq/auth_on_register``,
+``…/auth_on_publish``, ``…/auth_on_subscribe`` and their ``_m5`` forms) ask on every connection, publish
+and subscribe.
 
 The expected answers are the table below, written by hand from docs/broker.md ("What the ACL grants") and
 docs/scale.md (client id = user name, ``$share`` for hub users only, revoked users refused); the contracts'
@@ -16,7 +17,9 @@ sample of topics as each user.
 
 from __future__ import annotations
 
+import datetime
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -28,6 +31,10 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -374,3 +381,64 @@ def test_the_http_answers_agree_with_mosquitto_reading_the_same_files(setup, htt
         for client in clients.values():
             client.close()
         broker.kill()
+
+
+def _client_cert(files: BrokerFiles, folder: Path) -> tuple[str, str]:
+    """A client certificate for a broker node, signed by the centre's CA that `shegong hub broker tls` made."""
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "broker-node-1")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    cert_path, key_path = folder / "node.crt", folder / "node.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_with_client_certificates_only_a_broker_holding_one_gets_an_answer(setup, tmp_path):
+    files = setup.files
+    _shegong("broker", "tls", "--dir", str(files.folder), "--host", "127.0.0.1")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHEGONG_")}
+    tls = ["--tls-cert", str(files.server_cert), "--tls-key", str(files.server_key), "--client-ca", str(files.ca_cert)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shegong.cli", "hub", "broker", "serve-auth", "--dir", str(files.folder)]
+        + ["--bind", "127.0.0.1", "--port", str(port), *tls],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"https://127.0.0.1:{port}/emqx/authn"
+        body = {"username": "T1", "password": setup.passwords["T1"], "clientid": "T1"}
+        node = _client_cert(files, tmp_path)
+
+        broker_node = ssl.create_default_context(cafile=str(files.ca_cert))
+        broker_node.load_cert_chain(*node)
+
+        def answer() -> object:
+            try:
+                return httpx.post(url, json=body, verify=broker_node).json()
+            except httpx.ConnectError:
+                return None  # not listening yet
+
+        assert wait_for(answer, timeout=30, what="serve-auth over mTLS")["result"] == "allow"
+        stranger = ssl.create_default_context(cafile=str(files.ca_cert))
+        with pytest.raises(httpx.TransportError):
+            httpx.post(url, json=body, verify=stranger)  # no client certificate: refused in the handshake
+    finally:
+        proc.terminate()
+        proc.wait(10)
