@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import Engine, RowMapping, select
@@ -31,6 +31,9 @@ from kernel.cli import run as run_cli
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
 from protocol.auditchain import AuditBroken
 from protocol.envelope import utcnow
+
+if TYPE_CHECKING:
+    from hub.broker.auth import BrokerFiles
 
 __all__ = ["AuditBroken", "hub", "main"]
 
@@ -263,7 +266,7 @@ def terminal(**params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["hub", "add", "revoke", "list", "acl", "tls", "conf"]))
+@click.argument("action", type=click.Choice(["hub", "add", "revoke", "list", "acl", "tls", "conf", "serve-auth"]))
 @click.argument("name", required=False)
 @click.option(
     "--dir",
@@ -272,15 +275,28 @@ def terminal(**params: Any) -> int:
 )
 @click.option("--host", multiple=True, help="tls: a name or address of the broker (repeat)")
 @click.option("--days", type=int, default=825, show_default=True, help="tls: how long the server certificate is valid")
-@click.option("--port", type=int, default=8883, show_default=True, help="conf: the TLS listener's port")
-@click.option("--bind", default="0.0.0.0", show_default=True, help="conf: the address the listener binds")
+@click.option("--port", type=int, help="conf: the TLS listener's port (8883); serve-auth: the HTTP port (8089)")
+@click.option("--bind", help="conf: the address the listener binds (0.0.0.0); serve-auth: the address (127.0.0.1)")
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="serve-auth: answer only requests whose X-Shegong-Broker-Secret header holds this file's text",
+)
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="serve-auth: serve HTTPS with this")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="serve-auth: the key of --tls-cert")
+@click.option(
+    "--client-ca",
+    type=click.Path(dir_okay=False, exists=True),
+    help="serve-auth: with --tls-cert, admit only brokers with a client certificate this CA signed",
+)
 def broker(host: tuple[str, ...], **params: Any) -> int:
     """The MQTT broker's users, ACL and TLS files (Mosquitto; see docs/broker.md).
 
     ACTION hub: a hub user and the ACL; add/revoke: a terminal's user; list: the users; acl: write the ACL
     again (for NAME, or the hub users it names); tls: a CA (once) and a server certificate; conf: print the
-    Mosquitto listener configuration. NAME (add, revoke): the terminal id; (hub, acl): the hub's user
-    (default hub).
+    Mosquitto listener configuration; serve-auth: answer EMQX's or VerneMQ's HTTP authentication and
+    authorisation calls from these same files until stopped (docs/scale.md). NAME (add, revoke): the
+    terminal id; (hub, acl): the hub's user (default hub).
     """
     # Mosquitto's files only, no hub settings or database.
     return _broker(SimpleNamespace(host=list(host), **params))
@@ -561,7 +577,45 @@ def _broker(ns: SimpleNamespace) -> int:
     elif ns.action == "tls":
         tls = brokerauth.make_tls(files, ns.host, ns.days)
         print(f"server certificate {tls.certfile} for {', '.join(ns.host)}; terminals and the hub trust {tls.cafile}")
+    elif ns.action == "serve-auth":
+        _serve_auth(files, ns)
     else:
         print("# /etc/mosquitto/conf.d/shegong.conf (printed by `shegong hub broker conf`)")
-        print(listener_config(ns.port, ns.bind, files.auth(), files.tls()) + TUNING, end="")
+        print(listener_config(ns.port or 8883, ns.bind or "0.0.0.0", files.auth(), files.tls()) + TUNING, end="")
     return 0
+
+
+def _serve_auth(files: BrokerFiles, ns: SimpleNamespace) -> None:
+    """The brokers' HTTP backend on loopback unless told otherwise; elsewhere only behind a secret or mTLS.
+    Runs until SIGTERM or Ctrl-C (uvicorn's own handlers)."""
+    import ipaddress
+    import ssl
+
+    import uvicorn
+
+    from hub.web.brokerhooks import create_app
+
+    bind, port = ns.bind or "127.0.0.1", ns.port or 8089
+    secret = ns.secret_file.read_text("utf-8").strip() if ns.secret_file else None
+    if ns.secret_file and not secret:
+        raise UsageError(f"{ns.secret_file} is empty")
+    if bool(ns.tls_cert) != bool(ns.tls_key) or (ns.client_ca and not ns.tls_cert):
+        raise UsageError("--tls-cert and --tls-key go together, and --client-ca needs them")
+    try:
+        loopback = ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        loopback = bind == "localhost"
+    if not loopback and not (secret or ns.client_ca):
+        raise UsageError(f"serving broker checks on {bind} needs --secret-file or --client-ca: anyone there could ask")
+    print(f"answering broker checks from {files.folder} on {bind}:{port}", file=sys.stderr)
+    uvicorn.run(
+        create_app(files, secret),
+        host=bind,
+        port=port,
+        log_level="warning",
+        access_log=False,  # a line per publish would drown the log; the app logs each refusal
+        ssl_certfile=ns.tls_cert,
+        ssl_keyfile=ns.tls_key,
+        ssl_ca_certs=ns.client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if ns.client_ca else ssl.CERT_NONE,
+    )

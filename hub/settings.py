@@ -181,7 +181,8 @@ class HubSettings(TomlSettings):
     instance: str = Field(
         "hub-1",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="this ingest worker's name and MQTT client id suffix",
+        description="this ingest worker's name; its MQTT client id is shegong-<instance> on a broker without users, "
+        "the broker user's name on one with (each worker then needs a user of its own)",
     )
     share_group: str | None = Field(None, description="MQTT v5 shared subscription group when several workers ingest")
     leader_check_s: float = Field(

@@ -68,9 +68,12 @@ class IngestWorker:
         #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
         self.divert: Callable[[mqtt.MQTTMessage], bool] | None = None
         self._taken = 0  # messages of the group being committed now
+        # With a broker user the client id is that user's name: Mosquitto imposes it (use_username_as_clientid)
+        # and the HTTP backend of a clustered broker refuses any other (hub.broker.gate).
+        user = (settings.broker_username or "hub") if settings.broker_password else None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"shegong-{settings.instance}",
+            client_id=user or f"shegong-{settings.instance}",
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
@@ -78,8 +81,8 @@ class IngestWorker:
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(1, 10)  # paho counts whole seconds
-        if settings.broker_password:
-            c.username_pw_set(settings.broker_username or "hub", settings.broker_password)
+        if user:
+            c.username_pw_set(user, settings.broker_password)
         if settings.broker_tls_ca:
             c.tls_set(ca_certs=settings.broker_tls_ca)
         c.will_set(topics.hub_state(), self._state(False), qos=1, retain=True)
