@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
+from hub.cases.arrival import case_row
 from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
 from protocol.cases import Applicant, CaseStatus, CaseSubmission
@@ -82,77 +83,46 @@ class PartnerCases:
 
         Receipt numbers are given one transaction at a time; should two ever collide, the database's unique
         key refuses the second, which is tried again with the next number."""
-        for attempt in range(_TRIES):
-            try:
-                with self.engine.begin() as conn:
-                    return self._create(conn, partner_id, partner, item_code, applicant, form, materials)
-            except IntegrityError:
-                if attempt == _TRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _create(
-        self,
-        conn: Connection,
-        partner_id: int,
-        partner: str,
-        item_code: str,
-        applicant: Applicant,
-        form: Mapping[str, str],
-        materials: list[str],
-    ) -> PartnerCase:
         now = self.clock()
-        case_id = str(uuid.uuid4())
-        department = self.router.department(item_code)
-        promise = self.promise(item_code, now)
-        day = local_date(now).strftime("%Y%m%d")
-        prefix = f"{COMMITTEE}-{day}-"
-        # the day's newest number, read in this write transaction: SQLite's BEGIN IMMEDIATE serialises the
-        # writers; on PostgreSQL a transaction lock does (the unique receipt key stays the last word)
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        last = conn.execute(
-            select(func.max(_cases.c.receipt_no)).where(
-                _cases.c.committee == COMMITTEE, _cases.c.receipt_no.like(prefix + "%")
-            )
-        ).scalar()
-        receipt = f"{prefix}{(int(last.rsplit('-', 1)[1]) if last else 0) + 1:06d}"
-        submission = CaseSubmission(
-            case_id=uuid.UUID(case_id),
-            receipt_no=receipt,
+        terminal = f"{TERMINAL_PREFIX}{partner}"
+        case = CaseSubmission(
+            case_id=uuid.uuid4(),
+            receipt_no=f"{COMMITTEE}-{local_date(now):%Y%m%d}-000000",  # numbered in the transaction below
             query_code="".join(secrets.choice(_QUERY_ALPHABET) for _ in range(6)),
             item_code=item_code,
             committee=COMMITTEE,
             created_at=now,
             applicant=applicant,
-            agent=f"{TERMINAL_PREFIX}{partner}",
+            agent=terminal,
             form=dict(form),
             materials=materials,
         )
-        terminal = f"{TERMINAL_PREFIX}{partner}"
+        department = self.router.department(item_code)
+        promise = self.promise(item_code, now)
+        for attempt in range(_TRIES):
+            try:
+                with self.engine.begin() as conn:
+                    numbered = case.model_copy(update={"receipt_no": _next_receipt(conn, now)})
+                    self._store(conn, numbered, terminal, partner_id, partner, department, promise)
+                    return PartnerCase(str(case.case_id), numbered.receipt_no, department, now)
+            except IntegrityError:
+                if attempt == _TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _store(
+        conn: Connection,
+        case: CaseSubmission,
+        terminal: str,
+        partner_id: int,
+        partner: str,
+        department: str,
+        promise: Promise | None,
+    ) -> None:
+        now, case_id = case.created_at, str(case.case_id)
         conn.execute(
-            insert(_cases).values(
-                case_id=case_id,
-                terminal_id=terminal,
-                committee=COMMITTEE,
-                receipt_no=receipt,
-                query_code=submission.query_code,
-                item_code=item_code,
-                department=department,
-                status=CaseStatus.SUBMITTED.value,
-                version=1,
-                id_number=applicant.id_number,
-                applicant_name=applicant.name,
-                created_at=now,
-                sent_at=now,
-                received_at=now,
-                due_date=promise.due if promise else None,
-                promised_days=promise.days if promise else None,
-                statutory_days=promise.statutory_days if promise else None,
-                statutory_due=promise.statutory_due if promise else None,
-                updated_at=now,
-                payload=submission.model_dump_json(),
-            )
+            insert(_cases).values(case_row(case, terminal, department, promise, case.model_dump_json(), now, now))
         )
         conn.execute(
             insert(_events).values(
@@ -168,8 +138,24 @@ class PartnerCases:
             )
         )
         conn.execute(
-            insert(_requests).values(case_id=case_id, service_request_id=receipt, partner_id=partner_id, created_at=now)
+            insert(_requests).values(
+                case_id=case_id, service_request_id=case.receipt_no, partner_id=partner_id, created_at=now
+            )
         )
-        data = {"receipt_no": receipt, "item_code": item_code, "department": department}
+        data = {"receipt_no": case.receipt_no, "item_code": case.item_code, "department": department}
         append(conn, [AuditRecord(now, f"partner:{partner}", "open311.request", case_id, data)])
-        return PartnerCase(case_id, receipt, department, now)
+
+
+def _next_receipt(conn: Connection, now: datetime) -> str:
+    """The day's next partner receipt number, ``OPEN311-YYYYMMDD-NNNNNN``, read in this write transaction:
+    SQLite's BEGIN IMMEDIATE serialises the writers; on PostgreSQL a transaction lock does (the unique
+    receipt key stays the last word)."""
+    prefix = f"{COMMITTEE}-{local_date(now):%Y%m%d}-"
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    last = conn.execute(
+        select(func.max(_cases.c.receipt_no)).where(
+            _cases.c.committee == COMMITTEE, _cases.c.receipt_no.like(prefix + "%")
+        )
+    ).scalar()
+    return f"{prefix}{(int(last.rsplit('-', 1)[1]) if last else 0) + 1:06d}"
