@@ -13,11 +13,13 @@ its events are stored already marked published.
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -27,11 +29,12 @@ from hub.calendar.duedates import Promise
 from hub.cases.arrival import case_row
 from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
+from hub.errors import HubError
 from protocol.cases import Applicant, CaseStatus, CaseSubmission
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["COMMITTEE", "PartnerCase", "PartnerCases", "is_partner_terminal"]
+__all__ = ["COMMITTEE", "OverLimit", "PartnerCase", "PartnerCases", "PartnerLimit", "is_partner_terminal"]
 
 COMMITTEE = "OPEN311"
 """The pseudo-committee of cases partners submit (a receipt number's prefix)."""
@@ -45,6 +48,31 @@ _cases, _events, _requests = table(CaseRow), table(CaseEventRow), table(PartnerR
 def is_partner_terminal(terminal_id: str) -> bool:
     """Whether a case's terminal id names a partner, not a terminal (no events to deliver)."""
     return terminal_id.startswith(TERMINAL_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerLimit:
+    """How many requests one partner may create within ``window_s`` seconds (``requests`` 0: no limit); from
+    the hub settings ``[open311]`` (:meth:`from_settings`)."""
+
+    requests: int = 600
+    window_s: int = 3600
+
+    @classmethod
+    def from_settings(cls, open311: Any) -> PartnerLimit:
+        return cls(int(open311.partner_requests), int(open311.partner_window_s))
+
+
+class OverLimit(HubError):
+    """The partner created ``limit.requests`` requests within the window; one more is possible in
+    ``retry_after_s`` seconds, when the oldest of them leaves the window."""
+
+    status_code = 429
+
+    def __init__(self, limit: PartnerLimit, retry_after_s: int) -> None:
+        super().__init__(f"over the limit of {limit.requests} requests in {limit.window_s} s")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +92,13 @@ class PartnerCases:
         router: Routes,
         promise: Callable[[str, datetime], Promise | None],
         clock: Callable[[], datetime] = utcnow,
+        limit: PartnerLimit | None = None,
     ) -> None:
         self.engine = engine
         self.router = router
         self.promise = promise
         self.clock = clock
+        self.limit = limit or PartnerLimit()
 
     def create(
         self,
@@ -82,7 +112,9 @@ class PartnerCases:
         """Store a case for ``applicant`` (already validated by the caller) submitted by ``partner``.
 
         Receipt numbers are given one transaction at a time; should two ever collide, the database's unique
-        key refuses the second, which is tried again with the next number."""
+        key refuses the second, which is tried again with the next number. The partner's requests of the
+        window are counted in that same serialised transaction, so parallel POSTs cannot pass the limit
+        together: one over it raises :class:`OverLimit` and stores nothing."""
         now = self.clock()
         terminal = f"{TERMINAL_PREFIX}{partner}"
         case = CaseSubmission(
@@ -103,12 +135,25 @@ class PartnerCases:
             try:
                 with self.engine.begin() as conn:
                     numbered = case.model_copy(update={"receipt_no": _next_receipt(conn, now)})
+                    self._within_limit(conn, partner_id, now)
                     self._store(conn, numbered, terminal, partner_id, partner, department, promise)
                     return PartnerCase(str(case.case_id), numbered.receipt_no, department, now)
             except IntegrityError:
                 if attempt == _TRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _within_limit(self, conn: Connection, partner_id: int, now: datetime) -> None:
+        if not self.limit.requests:
+            return
+        window = timedelta(seconds=self.limit.window_s)
+        count, oldest = conn.execute(
+            select(func.count(), func.min(_requests.c.created_at)).where(
+                _requests.c.partner_id == partner_id, _requests.c.created_at > now - window
+            )
+        ).one()
+        if count >= self.limit.requests:
+            raise OverLimit(self.limit, max(1, math.ceil((oldest + window - now).total_seconds())))
 
     @staticmethod
     def _store(

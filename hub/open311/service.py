@@ -11,6 +11,7 @@ receipt number, ID number and query code, is their way to follow them).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from hub.cases.partnered import PartnerCases
+from hub.cases.partnered import OverLimit, PartnerCases
 from hub.cases.states import CLOSED
 from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
 from hub.errors import HubError, NotFound, PermissionDenied
@@ -43,7 +44,9 @@ from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
 from protocol.statuses import term
 
-__all__ = ["BadRequest", "Filters", "Open311", "Unauthorized"]
+__all__ = ["BadRequest", "Filters", "Open311", "TooManyRequests", "Unauthorized"]
+
+log = logging.getLogger(__name__)
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MATERIALS = "materials"
@@ -66,6 +69,16 @@ class BadRequest(HubError):
 
 class Unauthorized(HubError):
     status_code = 401
+
+
+class TooManyRequests(HubError):
+    """The partner is over its request limit: it may POST again in ``retry_after_s`` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +245,13 @@ class Open311:
         if phone:
             form["open311_phone"] = phone
         applicant = Applicant(id_number=id_number, name=name[:64], card_type="manual")
-        case = self.cases.create(partner.partner_id, partner.name, item.code, applicant, form, materials)
+        try:
+            case = self.cases.create(partner.partner_id, partner.name, item.code, applicant, form, materials)
+        except OverLimit as exc:
+            self._refused(partner, exc)
+            limit, seconds = exc.limit, exc.retry_after_s
+            message = ERRORS["over_limit"].format(window_s=limit.window_s, limit=limit.requests, seconds=seconds)
+            raise TooManyRequests(message, seconds) from None
         with read_only(self.engine).connect() as conn:
             due = conn.execute(select(_cases.c.due_date).where(_cases.c.case_id == case.case_id)).scalar()
         department = self.catalogue().department(case.department).name if case.department else ""
@@ -242,6 +261,18 @@ class Open311:
             else NOTICES["created_no_due"].format(department=department)
         )
         return RequestCreated(case.service_request_id, notice, one("account_id") or None)
+
+    def _refused(self, partner: Partner, exc: OverLimit) -> None:
+        """Count the refusal on the partner; log the first of each window (a flood is one line, not one each)."""
+        now = self.clock()
+        before = self.partners.refused(partner.partner_id, now)
+        if before is None or now - before > timedelta(seconds=exc.limit.window_s):
+            log.warning(
+                "Open311 partner %s is over its limit of %d requests in %d s: its POSTs are refused (429)",
+                partner.name,
+                exc.limit.requests,
+                exc.limit.window_s,
+            )
 
     @staticmethod
     def _check(f: FormField, value: str) -> None:

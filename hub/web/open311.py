@@ -48,6 +48,7 @@ _ERRORS = {
         (401, "no api_key"),
         (403, "a wrong or revoked api_key, or an item not allowed online"),
         (404, "no such service or request"),
+        (429, "the partner is over its request limit: POST again after the seconds of the Retry-After header"),
     )
 }
 _XML_ERRORS = {
@@ -110,9 +111,11 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     else:
         status, message = 500, "internal error"
     errors = [Open311Error(status, message)]
+    retry_after = getattr(exc, "retry_after_s", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if request.url.path.endswith(".xml"):
-        return _xml("errors", "error", errors, status)
-    return Response(errors, status_code=status, media_type=MediaType.JSON)
+        return Response(to_xml("errors", "error", errors), media_type=XML, status_code=status, headers=headers)
+    return Response(errors, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 handlers: ExceptionHandlersMap = {HubError: _error, HTTPException: _error}

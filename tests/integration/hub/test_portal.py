@@ -65,13 +65,9 @@ PORTAL = PortalSettings(client_failures=4, receipt_failures=3, window_s=WINDOW_S
 
 
 @pytest.fixture
-def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
+def hub_settings(hub_settings: HubSettings, hub_db_url: str) -> HubSettings:  # hub_db_url: both databases
     """The conftest's hub, with look-up limits small enough to reach and a window short enough to wait out."""
-    rt = HubRuntime(HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5, portal=PORTAL))
-    rt.start()
-    assert rt.worker.connected.wait(10), "hub did not connect to the broker"
-    yield rt
-    rt.close()
+    return hub_settings.model_copy(update={"portal": PORTAL})
 
 
 @pytest.fixture
