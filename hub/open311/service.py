@@ -38,7 +38,7 @@ from hub.open311.models import (
 from hub.open311.partners import Partner, Partners
 from kernel.db import read_only
 from protocol import idnumber
-from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission
+from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission, typed_receipt
 from protocol.catalogue import Catalogue, FieldType, FormField, Prefill, ServiceItem
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
@@ -308,9 +308,9 @@ class Open311:
         q = select(_cases, _requests.c.partner_id).join(_requests, _requests.c.case_id == _cases.c.case_id)
         if partner is not None:
             q = q.where(_requests.c.partner_id == partner.partner_id)
-        ids = _split(filters.service_request_id)
-        if ids:
-            q = q.where(_requests.c.service_request_id.in_(ids[:LIST_MAX]))
+        ids = _split(filters.service_request_id)[:LIST_MAX]
+        if ids:  # as typed: full-width, lower case (the receipt numbers they are)
+            q = q.where(_requests.c.service_request_id.in_(sorted({t for i in ids for t in typed_receipt(i)})))
         else:
             end = _w3c(filters.end_date, "end_date") if filters.end_date else None
             start = _w3c(filters.start_date, "start_date") if filters.start_date else None
