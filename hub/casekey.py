@@ -9,14 +9,12 @@ message that says what to do.
 from __future__ import annotations
 
 import base64
-import os
-import stat
 from pathlib import Path
 
 from nacl.public import PrivateKey
 
 from hub.errors import HubError
-from protocol.sealed import InvalidKey, generate_keypair, private_key
+from kernel.keyfile import KeyFile
 
 __all__ = ["CaseKeyError", "for_one_machine", "init", "load", "public_text"]
 
@@ -25,33 +23,23 @@ class CaseKeyError(HubError):
     """The case key file is missing, unreadable, too open or not a key."""
 
 
+_FILE = KeyFile(
+    "case key",
+    made_by="run `shegong hub keys init` (once) and set case_key_file",
+    replacing_would="strand every case sealed to the old one",
+    error=CaseKeyError,
+)
+
+
 def init(path: Path) -> str:
     """Make a key pair in ``path`` (which must not exist); return the public key's text."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret, public = generate_keypair()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise CaseKeyError(f"{path} exists already: a new key would strand every case sealed to the old one") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
-    return public
+    key = PrivateKey.generate()
+    _FILE.create(path, bytes(key))
+    return public_text(key)
 
 
 def load(path: Path) -> PrivateKey:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text("ascii")
-    except FileNotFoundError:
-        raise CaseKeyError(f"no case key at {path}: run `shegong hub keys init` (once) and set case_key_file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseKeyError(f"cannot read the case key {path}: {exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CaseKeyError(f"the case key {path} is readable by others: chmod 600 it")
-    try:
-        return private_key(text)
-    except InvalidKey as exc:
-        raise CaseKeyError(f"{path}: {exc}") from None
+    return PrivateKey(_FILE.read(path))
 
 
 def public_text(key: PrivateKey) -> str:

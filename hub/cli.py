@@ -485,7 +485,10 @@ def _partner(engine: Engine, ns: SimpleNamespace) -> None:
     if ns.action == "list":
         for p in partners.list():
             state = f"revoked {p.revoked_at:%Y-%m-%d %H:%M}" if p.revoked_at else "active"
-            print(f"{p.name}\t{p.key_id}\t{p.created_at:%Y-%m-%d %H:%M}\t{state}")
+            refused = (
+                f"\trefused {p.refused} over its limit (last {p.last_refused_at:%Y-%m-%d %H:%M})" if p.refused else ""
+            )
+            print(f"{p.name}\t{p.key_id}\t{p.created_at:%Y-%m-%d %H:%M}\t{state}{refused}")
         return
     if not ns.name:
         raise UsageError(f"partner {ns.action} needs a partner name")

@@ -18,6 +18,7 @@ __all__ = [
     "ClearTextBrokerPassword",
     "FleetSettings",
     "HubSettings",
+    "Open311Settings",
     "PortalSettings",
     "SmsSettings",
     "WebSettings",
@@ -150,6 +151,20 @@ class PortalSettings(BaseModel):
     )
 
 
+class Open311Settings(BaseModel):
+    """Open311 GeoReport v2 for partner systems (``[open311]``, ``SHEGONG_HUB_OPEN311_…``; hub.open311)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partner_requests: int = Field(
+        600,
+        ge=0,
+        description="requests one partner may create (POST) within partner_window_s (0: no limit); beyond it its "
+        "POSTs are refused with HTTP 429 and a Retry-After, and counted on the partner (`shegong hub partner list`)",
+    )
+    partner_window_s: int = Field(3600, ge=1, description="the window of partner_requests, in seconds")
+
+
 #: Settings that moved into a section: an old flat key is refused by name rather than silently ignored.
 MOVED = {
     **{f"web_{name}": f"[web] {name}" for name in WebSettings.model_fields if not name.startswith("login_")},
@@ -274,6 +289,9 @@ class HubSettings(TomlSettings):
     )
     portal: PortalSettings = Field(
         default_factory=PortalSettings, description="the resident portal and the public statistics ([portal])"
+    )
+    open311: Open311Settings = Field(
+        default_factory=Open311Settings, description="Open311 GeoReport v2 for partner systems ([open311])"
     )
 
 

@@ -12,26 +12,32 @@ makes it itself, once, and says so in its log.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from nacl.signing import SigningKey
 
 from edge.errors import EdgeError
+from kernel.keyfile import KEY_BYTES, KeyFile
 from protocol.auditchain import signed_text
 
 __all__ = ["AuditKeyError", "TerminalAuditKey"]
 
 log = logging.getLogger(__name__)
-SEED_BYTES = 32
 
 
 class AuditKeyError(EdgeError):
     """The terminal's audit key file is unreadable, readable by others or not a key."""
+
+
+_FILE = KeyFile(
+    "audit key",
+    made_by="run `shegong edge keys init` (once)",
+    replacing_would="break every signature made with it",
+    error=AuditKeyError,
+)
 
 
 @dataclass(frozen=True)
@@ -41,34 +47,13 @@ class TerminalAuditKey:
     @classmethod
     def init(cls, path: Path) -> TerminalAuditKey:
         """Make the key file (which must not exist)."""
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        seed = os.urandom(SEED_BYTES)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise AuditKeyError(f"{path} exists already: a new key would break every signature made with it") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(base64.urlsafe_b64encode(seed).decode("ascii") + "\n")
+        seed = os.urandom(KEY_BYTES)
+        _FILE.create(path, seed)
         return cls(SigningKey(seed))
 
     @classmethod
     def load(cls, path: Path) -> TerminalAuditKey:
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text("ascii").strip()
-        except FileNotFoundError:
-            raise AuditKeyError(f"no audit key at {path}: run `shegong edge keys init` (once)") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AuditKeyError(f"cannot read the audit key {path}: {exc}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuditKeyError(f"the audit key {path} is readable by others: chmod 600 it")
-        try:
-            seed = base64.urlsafe_b64decode(text.encode("ascii"))
-        except ValueError:
-            seed = b""
-        if len(seed) != SEED_BYTES:
-            raise AuditKeyError(f"{path} does not hold a {SEED_BYTES}-byte audit key")
-        return cls(SigningKey(seed))
+        return cls(SigningKey(_FILE.read(path)))
 
     @classmethod
     def load_or_init(cls, path: Path) -> TerminalAuditKey:

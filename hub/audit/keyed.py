@@ -17,11 +17,9 @@ Both keys derive from one 32-byte secret in ``audit_key_file`` (0600, beside the
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +33,22 @@ from sqlmodel import col, select
 from hub.db.models import AuditEntry
 from hub.errors import HubError
 from hub.settings import HubSettings
+from kernel.keyfile import KEY_BYTES, KeyFile
 from protocol.auditchain import GENESIS, entry_hash
 
 __all__ = ["AuditKey", "AuditKeyError", "SealBreak", "key_path", "seal", "verify_macs"]
 
-SECRET_BYTES = 32
-
 
 class AuditKeyError(HubError):
     """The audit key file is missing, unreadable, too open or not a key."""
+
+
+_FILE = KeyFile(
+    "audit key",
+    made_by="run `shegong hub keys init` (once)",
+    replacing_would="break every seal made with it",
+    error=AuditKeyError,
+)
 
 
 def key_path(settings: HubSettings) -> Path:
@@ -58,34 +63,13 @@ class AuditKey:
     @classmethod
     def init(cls, path: Path) -> AuditKey:
         """Make the key file (which must not exist)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secret = os.urandom(SECRET_BYTES)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise AuditKeyError(f"{path} exists already: a new key would break every seal made with it") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(base64.urlsafe_b64encode(secret).decode("ascii") + "\n")
+        secret = os.urandom(KEY_BYTES)
+        _FILE.create(path, secret)
         return cls(secret)
 
     @classmethod
     def load(cls, path: Path) -> AuditKey:
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text("ascii").strip()
-        except FileNotFoundError:
-            raise AuditKeyError(f"no audit key at {path}: run `shegong hub keys init` (once)") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AuditKeyError(f"cannot read the audit key {path}: {exc}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuditKeyError(f"the audit key {path} is readable by others: chmod 600 it")
-        try:
-            secret = base64.urlsafe_b64decode(text.encode("ascii"))
-        except ValueError:
-            secret = b""
-        if len(secret) != SECRET_BYTES:
-            raise AuditKeyError(f"{path} does not hold a {SECRET_BYTES}-byte audit key")
-        return cls(secret)
+        return cls(_FILE.read(path))
 
     def _derive(self, label: bytes) -> bytes:
         return hmac.new(self.secret, b"shegong/audit/" + label, hashlib.sha256).digest()

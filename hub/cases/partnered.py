@@ -13,24 +13,28 @@ its events are stored already marked published.
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
+from hub.cases.arrival import case_row
 from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
+from hub.errors import HubError
 from protocol.cases import Applicant, CaseStatus, CaseSubmission
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["COMMITTEE", "PartnerCase", "PartnerCases", "is_partner_terminal"]
+__all__ = ["COMMITTEE", "OverLimit", "PartnerCase", "PartnerCases", "PartnerLimit", "is_partner_terminal"]
 
 COMMITTEE = "OPEN311"
 """The pseudo-committee of cases partners submit (a receipt number's prefix)."""
@@ -44,6 +48,31 @@ _cases, _events, _requests = table(CaseRow), table(CaseEventRow), table(PartnerR
 def is_partner_terminal(terminal_id: str) -> bool:
     """Whether a case's terminal id names a partner, not a terminal (no events to deliver)."""
     return terminal_id.startswith(TERMINAL_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerLimit:
+    """How many requests one partner may create within ``window_s`` seconds (``requests`` 0: no limit); from
+    the hub settings ``[open311]`` (:meth:`from_settings`)."""
+
+    requests: int = 600
+    window_s: int = 3600
+
+    @classmethod
+    def from_settings(cls, open311: Any) -> PartnerLimit:
+        return cls(int(open311.partner_requests), int(open311.partner_window_s))
+
+
+class OverLimit(HubError):
+    """The partner created ``limit.requests`` requests within the window; one more is possible in
+    ``retry_after_s`` seconds, when the oldest of them leaves the window."""
+
+    status_code = 429
+
+    def __init__(self, limit: PartnerLimit, retry_after_s: int) -> None:
+        super().__init__(f"over the limit of {limit.requests} requests in {limit.window_s} s")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +92,13 @@ class PartnerCases:
         router: Routes,
         promise: Callable[[str, datetime], Promise | None],
         clock: Callable[[], datetime] = utcnow,
+        limit: PartnerLimit | None = None,
     ) -> None:
         self.engine = engine
         self.router = router
         self.promise = promise
         self.clock = clock
+        self.limit = limit or PartnerLimit()
 
     def create(
         self,
@@ -81,78 +112,62 @@ class PartnerCases:
         """Store a case for ``applicant`` (already validated by the caller) submitted by ``partner``.
 
         Receipt numbers are given one transaction at a time; should two ever collide, the database's unique
-        key refuses the second, which is tried again with the next number."""
-        for attempt in range(_TRIES):
-            try:
-                with self.engine.begin() as conn:
-                    return self._create(conn, partner_id, partner, item_code, applicant, form, materials)
-            except IntegrityError:
-                if attempt == _TRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _create(
-        self,
-        conn: Connection,
-        partner_id: int,
-        partner: str,
-        item_code: str,
-        applicant: Applicant,
-        form: Mapping[str, str],
-        materials: list[str],
-    ) -> PartnerCase:
+        key refuses the second, which is tried again with the next number. The partner's requests of the
+        window are counted in that same serialised transaction, so parallel POSTs cannot pass the limit
+        together: one over it raises :class:`OverLimit` and stores nothing."""
         now = self.clock()
-        case_id = str(uuid.uuid4())
-        department = self.router.department(item_code)
-        promise = self.promise(item_code, now)
-        day = local_date(now).strftime("%Y%m%d")
-        prefix = f"{COMMITTEE}-{day}-"
-        # the day's newest number, read in this write transaction: SQLite's BEGIN IMMEDIATE serialises the
-        # writers; on PostgreSQL a transaction lock does (the unique receipt key stays the last word)
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        last = conn.execute(
-            select(func.max(_cases.c.receipt_no)).where(
-                _cases.c.committee == COMMITTEE, _cases.c.receipt_no.like(prefix + "%")
-            )
-        ).scalar()
-        receipt = f"{prefix}{(int(last.rsplit('-', 1)[1]) if last else 0) + 1:06d}"
-        submission = CaseSubmission(
-            case_id=uuid.UUID(case_id),
-            receipt_no=receipt,
+        terminal = f"{TERMINAL_PREFIX}{partner}"
+        case = CaseSubmission(
+            case_id=uuid.uuid4(),
+            receipt_no=f"{COMMITTEE}-{local_date(now):%Y%m%d}-000000",  # numbered in the transaction below
             query_code="".join(secrets.choice(_QUERY_ALPHABET) for _ in range(6)),
             item_code=item_code,
             committee=COMMITTEE,
             created_at=now,
             applicant=applicant,
-            agent=f"{TERMINAL_PREFIX}{partner}",
+            agent=terminal,
             form=dict(form),
             materials=materials,
         )
-        terminal = f"{TERMINAL_PREFIX}{partner}"
-        conn.execute(
-            insert(_cases).values(
-                case_id=case_id,
-                terminal_id=terminal,
-                committee=COMMITTEE,
-                receipt_no=receipt,
-                query_code=submission.query_code,
-                item_code=item_code,
-                department=department,
-                status=CaseStatus.SUBMITTED.value,
-                version=1,
-                id_number=applicant.id_number,
-                applicant_name=applicant.name,
-                created_at=now,
-                sent_at=now,
-                received_at=now,
-                due_date=promise.due if promise else None,
-                promised_days=promise.days if promise else None,
-                statutory_days=promise.statutory_days if promise else None,
-                statutory_due=promise.statutory_due if promise else None,
-                updated_at=now,
-                payload=submission.model_dump_json(),
+        department = self.router.department(item_code)
+        promise = self.promise(item_code, now)
+        for attempt in range(_TRIES):
+            try:
+                with self.engine.begin() as conn:
+                    numbered = case.model_copy(update={"receipt_no": _next_receipt(conn, now)})
+                    self._within_limit(conn, partner_id, now)
+                    self._store(conn, numbered, terminal, partner_id, partner, department, promise)
+                    return PartnerCase(str(case.case_id), numbered.receipt_no, department, now)
+            except IntegrityError:
+                if attempt == _TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _within_limit(self, conn: Connection, partner_id: int, now: datetime) -> None:
+        if not self.limit.requests:
+            return
+        window = timedelta(seconds=self.limit.window_s)
+        count, oldest = conn.execute(
+            select(func.count(), func.min(_requests.c.created_at)).where(
+                _requests.c.partner_id == partner_id, _requests.c.created_at > now - window
             )
+        ).one()
+        if count >= self.limit.requests:
+            raise OverLimit(self.limit, max(1, math.ceil((oldest + window - now).total_seconds())))
+
+    @staticmethod
+    def _store(
+        conn: Connection,
+        case: CaseSubmission,
+        terminal: str,
+        partner_id: int,
+        partner: str,
+        department: str,
+        promise: Promise | None,
+    ) -> None:
+        now, case_id = case.created_at, str(case.case_id)
+        conn.execute(
+            insert(_cases).values(case_row(case, terminal, department, promise, case.model_dump_json(), now, now))
         )
         conn.execute(
             insert(_events).values(
@@ -168,8 +183,24 @@ class PartnerCases:
             )
         )
         conn.execute(
-            insert(_requests).values(case_id=case_id, service_request_id=receipt, partner_id=partner_id, created_at=now)
+            insert(_requests).values(
+                case_id=case_id, service_request_id=case.receipt_no, partner_id=partner_id, created_at=now
+            )
         )
-        data = {"receipt_no": receipt, "item_code": item_code, "department": department}
+        data = {"receipt_no": case.receipt_no, "item_code": case.item_code, "department": department}
         append(conn, [AuditRecord(now, f"partner:{partner}", "open311.request", case_id, data)])
-        return PartnerCase(case_id, receipt, department, now)
+
+
+def _next_receipt(conn: Connection, now: datetime) -> str:
+    """The day's next partner receipt number, ``OPEN311-YYYYMMDD-NNNNNN``, read in this write transaction:
+    SQLite's BEGIN IMMEDIATE serialises the writers; on PostgreSQL a transaction lock does (the unique
+    receipt key stays the last word)."""
+    prefix = f"{COMMITTEE}-{local_date(now):%Y%m%d}-"
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    last = conn.execute(
+        select(func.max(_cases.c.receipt_no)).where(
+            _cases.c.committee == COMMITTEE, _cases.c.receipt_no.like(prefix + "%")
+        )
+    ).scalar()
+    return f"{prefix}{(int(last.rsplit('-', 1)[1]) if last else 0) + 1:06d}"

@@ -615,6 +615,8 @@ class PartnerRow(HubModel, table=True):
     key_hash: str = Field(sa_type=Text, description="argon2 hash of the key's secret part")
     created_at: datetime = Field(sa_column=_ts())
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    refused: int = Field(default=0, description="POSTs refused over the partner's request limit (h0022)")
+    last_refused_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class PartnerRequestRow(HubModel, table=True):

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, text
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise, count_due
 from hub.cases import returncalls
+from hub.cases.arrival import case_row
 from hub.cases.lookup import HolderLookup
 from hub.cases.messages import DONE_ON_SPOT_NOTE
 from hub.cases.routing import Routes
@@ -306,31 +307,9 @@ class Handler:
             if promise is not None and promise.done_on_spot:
                 # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)
                 on_spot[str(case.case_id)] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
-            rows.append(
-                {
-                    "case_id": str(case.case_id),
-                    "terminal_id": terminal,
-                    "committee": case.committee,
-                    "receipt_no": case.receipt_no,
-                    "query_code": case.query_code,
-                    "item_code": case.item_code,
-                    "department": self.router.department(case.item_code),
-                    "status": CaseStatus.SUBMITTED.value,
-                    "version": 1,
-                    "id_number": case.applicant.id_number,
-                    "applicant_name": case.applicant.name,
-                    "created_at": case.created_at,
-                    "sent_at": batch.sent_at,
-                    "received_at": at,
-                    "clock_skew_s": skew if flagged else None,
-                    "due_date": promise.due if promise else None,
-                    "promised_days": promise.days if promise else None,
-                    "statutory_days": promise.statutory_days if promise else None,
-                    "statutory_due": promise.statutory_due if promise else None,
-                    "updated_at": at,
-                    "payload": payload,
-                }
-            )
+            department = self.router.department(case.item_code)
+            skew_s = skew if flagged else None
+            rows.append(case_row(case, terminal, department, promise, payload, batch.sent_at, at, clock_skew_s=skew_s))
         fresh: list[dict[str, Any]] = []
         known: set[str] = set()
         if rows:

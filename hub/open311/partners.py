@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
-from hub.db.models import PartnerRow
+from hub.db.models import PartnerRow, table
 from hub.errors import HubError, NotFound
 from hub.people.passwords import hash_password, verify_password
 from protocol.envelope import utcnow
@@ -34,6 +34,7 @@ __all__ = ["Partner", "PartnerError", "Partners"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 VERIFIED_S = 300.0
+_partners = table(PartnerRow)
 _KEY = re.compile(r"^([0-9a-f]{12})\.([A-Za-z0-9_-]{20,128})$")
 
 
@@ -50,6 +51,9 @@ class Partner:
     key_id: str
     created_at: datetime
     revoked_at: datetime | None
+    refused: int = 0
+    """POSTs refused over the request limit, in all (``[open311] partner_requests``)."""
+    last_refused_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -58,7 +62,9 @@ class Partner:
 
 def _partner(row: PartnerRow) -> Partner:
     assert row.partner_id is not None
-    return Partner(row.partner_id, row.name, row.key_id, row.created_at, row.revoked_at)
+    return Partner(
+        row.partner_id, row.name, row.key_id, row.created_at, row.revoked_at, row.refused, row.last_refused_at
+    )
 
 
 class Partners:
@@ -106,6 +112,20 @@ class Partners:
                 s.commit()
                 s.refresh(row)
             return _partner(row)
+
+    def refused(self, partner_id: int, at: datetime) -> datetime | None:
+        """Count a POST refused over the partner's request limit; return the refusal before it (None: its
+        first). One row per partner whatever the flood, not an entry each."""
+        with self.engine.begin() as conn:
+            before = conn.execute(
+                select(_partners.c.last_refused_at).where(_partners.c.partner_id == partner_id)
+            ).scalar()
+            conn.execute(
+                update(_partners)
+                .where(_partners.c.partner_id == partner_id)
+                .values(refused=_partners.c.refused + 1, last_refused_at=at)
+            )
+        return before
 
     def authenticate(self, key: str) -> Partner | None:
         """The active partner holding ``key``; None for a malformed, unknown or revoked key (each costs

@@ -11,6 +11,7 @@ receipt number, ID number and query code, is their way to follow them).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from hub.cases.partnered import PartnerCases
+from hub.cases.partnered import OverLimit, PartnerCases
 from hub.cases.states import CLOSED
 from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
 from hub.errors import HubError, NotFound, PermissionDenied
@@ -37,13 +38,15 @@ from hub.open311.models import (
 from hub.open311.partners import Partner, Partners
 from kernel.db import read_only
 from protocol import idnumber
-from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission
+from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission, typed_receipt
 from protocol.catalogue import Catalogue, FieldType, FormField, Prefill, ServiceItem
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
 from protocol.statuses import term
 
-__all__ = ["BadRequest", "Filters", "Open311", "Unauthorized"]
+__all__ = ["BadRequest", "Filters", "Open311", "TooManyRequests", "Unauthorized"]
+
+log = logging.getLogger(__name__)
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MATERIALS = "materials"
@@ -66,6 +69,16 @@ class BadRequest(HubError):
 
 class Unauthorized(HubError):
     status_code = 401
+
+
+class TooManyRequests(HubError):
+    """The partner is over its request limit: it may POST again in ``retry_after_s`` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +245,13 @@ class Open311:
         if phone:
             form["open311_phone"] = phone
         applicant = Applicant(id_number=id_number, name=name[:64], card_type="manual")
-        case = self.cases.create(partner.partner_id, partner.name, item.code, applicant, form, materials)
+        try:
+            case = self.cases.create(partner.partner_id, partner.name, item.code, applicant, form, materials)
+        except OverLimit as exc:
+            self._refused(partner, exc)
+            limit, seconds = exc.limit, exc.retry_after_s
+            message = ERRORS["over_limit"].format(window_s=limit.window_s, limit=limit.requests, seconds=seconds)
+            raise TooManyRequests(message, seconds) from None
         with read_only(self.engine).connect() as conn:
             due = conn.execute(select(_cases.c.due_date).where(_cases.c.case_id == case.case_id)).scalar()
         department = self.catalogue().department(case.department).name if case.department else ""
@@ -242,6 +261,18 @@ class Open311:
             else NOTICES["created_no_due"].format(department=department)
         )
         return RequestCreated(case.service_request_id, notice, one("account_id") or None)
+
+    def _refused(self, partner: Partner, exc: OverLimit) -> None:
+        """Count the refusal on the partner; log the first of each window (a flood is one line, not one each)."""
+        now = self.clock()
+        before = self.partners.refused(partner.partner_id, now)
+        if before is None or now - before > timedelta(seconds=exc.limit.window_s):
+            log.warning(
+                "Open311 partner %s is over its limit of %d requests in %d s: its POSTs are refused (429)",
+                partner.name,
+                exc.limit.requests,
+                exc.limit.window_s,
+            )
 
     @staticmethod
     def _check(f: FormField, value: str) -> None:
@@ -277,9 +308,9 @@ class Open311:
         q = select(_cases, _requests.c.partner_id).join(_requests, _requests.c.case_id == _cases.c.case_id)
         if partner is not None:
             q = q.where(_requests.c.partner_id == partner.partner_id)
-        ids = _split(filters.service_request_id)
-        if ids:
-            q = q.where(_requests.c.service_request_id.in_(ids[:LIST_MAX]))
+        ids = _split(filters.service_request_id)[:LIST_MAX]
+        if ids:  # as typed: full-width, lower case (the receipt numbers they are)
+            q = q.where(_requests.c.service_request_id.in_(sorted({t for i in ids for t in typed_receipt(i)})))
         else:
             end = _w3c(filters.end_date, "end_date") if filters.end_date else None
             start = _w3c(filters.start_date, "start_date") if filters.start_date else None

@@ -4,7 +4,8 @@ code printed on the receipt — all three, checked together.
 Every wrong look-up fails the same way (:class:`LookupFailed`: one message, one status), whichever part
 was wrong or whether the receipt exists at all; the three are compared in constant time. Wrong look-ups
 are limited per client and per receipt (:mod:`hub.portal.throttle`); past the limit the look-up is
-refused (:class:`LookupRefused`), also with the right three. Nothing of what was typed is logged.
+refused (:class:`LookupRefused`), also with the right three. Nothing of what was typed is logged. The
+receipt number is read as people type it: full-width, lower case, spaces (:func:`protocol.cases.typed_receipt`).
 
 What the resident then reads (:class:`CaseRecordView`) is the case in plain words: the item, the
 materials received, each step with its date and the official term of its status (the one glossary,
@@ -27,7 +28,7 @@ from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, CommitteeRow, tabl
 from hub.errors import HubError
 from hub.portal.throttle import LookupThrottle
 from kernel.db import read_only
-from protocol.cases import CaseStatus
+from protocol.cases import CaseStatus, typed_receipt
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.idnumber import mask
@@ -109,14 +110,15 @@ class ProgressLookup:
 
     def find(self, client: str, receipt_no: str, id_number: str, query_code: str) -> CaseRecordView:
         """The case with all three, or :class:`LookupFailed` / :class:`LookupRefused`."""
-        receipt = receipt_no.strip()[:40]
+        typed = tuple(r[:40] for r in typed_receipt(receipt_no))
+        receipt = typed[0]  # what the limit per receipt counts: one number however it was typed
         wanted_id = id_number.strip().upper().encode("utf-8", "replace")
         wanted_code = query_code.strip().upper().encode("utf-8", "replace")
         now = utcnow()
         with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
             self.throttle.lock(conn)
             refused = self.throttle.refused(conn, client, receipt, now)
-            found = None if refused else self._match(conn, receipt, wanted_id, wanted_code)
+            found = None if refused else self._match(conn, typed, wanted_id, wanted_code)
             if found is not None:
                 return self._view(conn, found)
             if not refused:
@@ -128,11 +130,13 @@ class ProgressLookup:
         raise LookupFailed("no case with this receipt number, ID number and query code")
 
     @staticmethod
-    def _match(conn: Connection, receipt: str, wanted_id: bytes, wanted_code: bytes) -> str | None:
+    def _match(conn: Connection, receipts: tuple[str, ...], wanted_id: bytes, wanted_code: bytes) -> str | None:
         rows: list[tuple[Any, Any, Any]] = [
             tuple(r)
             for r in conn.execute(
-                select(_cases.c.case_id, _cases.c.id_number, _cases.c.query_code).where(_cases.c.receipt_no == receipt)
+                select(_cases.c.case_id, _cases.c.id_number, _cases.c.query_code).where(
+                    _cases.c.receipt_no.in_(receipts)
+                )
             )
         ]
         found = None

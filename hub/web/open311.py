@@ -1,14 +1,15 @@
 """Open311 GeoReport v2 at ``/open311/v2/`` (http://wiki.open311.org/GeoReport_v2): each resource as
-``.json`` and ``.xml``, errors as the spec's list of ``{code, description}`` in the same format, with the
-HTTP status. Public (no session, no CSRF: partners are systems, not browsers); a partner's key comes as
-the spec's ``api_key`` parameter. The handlers only parse and render: :class:`hub.open311.service.Open311`
-does the work.
+``.json`` and ``.xml`` from one handler (Litestar's path parameters are whole segments, so a resource with
+a fixed name is one handler at two paths; one named in the path parses its ending), errors as the spec's
+list of ``{code, description}`` in the same format, with the HTTP status. Public (no session, no CSRF:
+partners are systems, not browsers); a partner's key comes as the spec's ``api_key`` parameter. The
+handlers only parse and render: :class:`hub.open311.service.Open311` does the work.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 from xml.etree import ElementTree as ET
 
@@ -16,8 +17,10 @@ from litestar import MediaType, Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ExceptionHandlersMap
 
 from hub.errors import HubError
@@ -45,6 +48,7 @@ _ERRORS = {
         (401, "no api_key"),
         (403, "a wrong or revoked api_key, or an item not allowed online"),
         (404, "no such service or request"),
+        (429, "the partner is over its request limit: POST again after the seconds of the Retry-After header"),
     )
 }
 _XML_ERRORS = {
@@ -107,9 +111,11 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     else:
         status, message = 500, "internal error"
     errors = [Open311Error(status, message)]
+    retry_after = getattr(exc, "retry_after_s", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if request.url.path.endswith(".xml"):
-        return _xml("errors", "error", errors, status)
-    return Response(errors, status_code=status, media_type=MediaType.JSON)
+        return Response(to_xml("errors", "error", errors), media_type=XML, status_code=status, headers=headers)
+    return Response(errors, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 handlers: ExceptionHandlersMap = {HubError: _error, HTTPException: _error}
@@ -120,28 +126,14 @@ def _base(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
 
 
-@get("/discovery.json", opt=_OPT, sync_to_thread=True)
-def discovery_json(request: Request[Any, Any, Any], open311: NamedDependency[Open311]) -> Discovery:
+def discovery(request: Request[Any, Any, Any], open311: NamedDependency[Open311]) -> Discovery:
     """Where the GeoReport v2 endpoint is and what it speaks."""
     return open311.discovery(_base(request))
 
 
-@get("/discovery.xml", opt=_OPT, sync_to_thread=True, media_type=XML)
-def discovery_xml(request: Request[Any, Any, Any], open311: NamedDependency[Open311]) -> Response[str]:
-    """The discovery document as XML."""
-    return _xml("discovery", None, open311.discovery(_base(request)))
-
-
-@get("/services.json", opt=_OPT, sync_to_thread=True)
-def services_json(open311: NamedDependency[Open311]) -> list[Service]:
+def services(open311: NamedDependency[Open311]) -> list[Service]:
     """Every item of the catalogue in force."""
     return open311.services()
-
-
-@get("/services.xml", opt=_OPT, sync_to_thread=True, media_type=XML)
-def services_xml(open311: NamedDependency[Open311]) -> Response[str]:
-    """The services as XML."""
-    return _xml("services", "service", open311.services())
 
 
 @get("/services/{service_file:str}", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
@@ -154,20 +146,6 @@ def service_definition(service_file: FromPath[str], open311: NamedDependency[Ope
     return Response(definition)
 
 
-def _listed(
-    open311: Open311,
-    service_request_id: str | None,
-    service_code: str | None,
-    start_date: str | None,
-    end_date: str | None,
-    status: str | None,
-    api_key: str | None,
-) -> list[ServiceRequest]:
-    partner = open311.partner(api_key, required=False)
-    return open311.requests(Filters(service_request_id, service_code, start_date, end_date, status), partner)
-
-
-@get("/requests.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
 def list_requests(
     open311: NamedDependency[Open311],
     service_request_id: FromQuery[str | None] = None,
@@ -180,54 +158,22 @@ def list_requests(
     """Requests partners created, by the spec's filters (ids comma-separated override the rest; else the
     last 90 days or the range asked; status open or closed); with ``api_key``, only that partner's own,
     with the caller's words and the clerk's last note."""
-    return _listed(open311, service_request_id, service_code, start_date, end_date, status, api_key)
+    partner = open311.partner(api_key, required=False)
+    return open311.requests(Filters(service_request_id, service_code, start_date, end_date, status), partner)
 
 
-@get("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_XML_ERRORS)
-def list_requests_xml(
-    open311: NamedDependency[Open311],
-    service_request_id: FromQuery[str | None] = None,
-    service_code: FromQuery[str | None] = None,
-    start_date: FromQuery[str | None] = None,
-    end_date: FromQuery[str | None] = None,
-    status: FromQuery[str | None] = None,
-    api_key: FromQuery[str | None] = None,
-) -> Response[str]:
-    """The requests as XML."""
-    found = _listed(open311, service_request_id, service_code, start_date, end_date, status, api_key)
-    return _xml("service_requests", "request", found)
-
-
-_FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
-
-
-def _create(open311: Open311, data: Mapping[str, Any], api_key: str | None) -> list[RequestCreated]:
-    key = data.get("api_key") or api_key
-    partner = open311.partner(key if isinstance(key, str) else None, required=True)
-    assert partner is not None  # required: a missing key raised
-    return [open311.create(partner, data)]
-
-
-@post("/requests.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
 def create_request(
     open311: NamedDependency[Open311],
-    data: Annotated[dict[str, Any], _FORM],
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
     api_key: FromQuery[str | None] = None,
 ) -> list[RequestCreated]:
     """A partner's request for a caller (form fields as the spec names them: ``service_code``,
     ``first_name``, ``last_name``, ``phone``, ``description``, ``address_string``, ``attribute[<code>]``),
     for an item the catalogue allows online; ``api_key`` in the form or the query."""
-    return _create(open311, data, api_key)
-
-
-@post("/requests.xml", opt=_OPT, sync_to_thread=True, media_type=XML, responses=_XML_ERRORS)
-def create_request_xml(
-    open311: NamedDependency[Open311],
-    data: Annotated[dict[str, Any], _FORM],
-    api_key: FromQuery[str | None] = None,
-) -> Response[str]:
-    """The same, answered as XML."""
-    return _xml("service_requests", "request", _create(open311, data, api_key), 201)
+    key = data.get("api_key") or api_key
+    partner = open311.partner(key if isinstance(key, str) else None, required=True)
+    assert partner is not None  # required: a missing key raised
+    return [open311.create(partner, data)]
 
 
 @get("/requests/{request_file:str}", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
@@ -242,19 +188,41 @@ def get_request(
     return Response(found)
 
 
+def _in_both_formats(
+    route: type[get] | type[post], path: str, xml: tuple[str, str | None], handler: Callable[..., Any]
+) -> list[HTTPRouteHandler]:
+    """One operation at ``<path>.json`` and ``<path>.xml``, one handler behind both: Litestar renders what it
+    returns as JSON; at ``.xml`` an after-request hook renders the same data as the spec's XML (``xml`` names
+    its root and item elements) and the document says XML text."""
+    root, item = xml
+    status = HTTP_201_CREATED if route is post else HTTP_200_OK
+
+    def as_xml(response: Response[Any]) -> Response[Any]:
+        return _xml(root, item, response.content, response.status_code or status)
+
+    as_text = ResponseSpec(data_container=str, media_type=XML, description=f"the {root} as XML")
+    return [
+        route(f"{path}.json", opt=_OPT, sync_to_thread=True, responses=_ERRORS)(handler),
+        route(
+            f"{path}.xml",
+            opt=_OPT,
+            sync_to_thread=True,
+            media_type=XML,
+            after_request=as_xml,
+            responses={**_XML_ERRORS, status: as_text},
+        )(handler),
+    ]
+
+
 def open311_router() -> Router:
     return Router(
         path=PREFIX,
         route_handlers=[
-            discovery_json,
-            discovery_xml,
-            services_json,
-            services_xml,
+            *_in_both_formats(get, "/discovery", ("discovery", None), discovery),
+            *_in_both_formats(get, "/services", ("services", "service"), services),
             service_definition,
-            list_requests,
-            list_requests_xml,
-            create_request,
-            create_request_xml,
+            *_in_both_formats(get, "/requests", ("service_requests", "request"), list_requests),
+            *_in_both_formats(post, "/requests", ("service_requests", "request"), create_request),
             get_request,
         ],
         exception_handlers=handlers,

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from hub.audit.trail import AuditTrail
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
-from hub.cases.partnered import PartnerCases
+from hub.cases.partnered import PartnerCases, PartnerLimit
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
 from hub.cases.routing import CatalogueRouter
@@ -76,6 +76,7 @@ class Services:
         catalogue: CatalogueInForce | None = None,
         calendar: CalendarService | None = None,
         login_policy: LoginPolicy | None = None,
+        partner_limit: PartnerLimit | None = None,
     ) -> Services:
         """The services over ``engine``; without providers given, their own over the same database."""
         catalogue = catalogue or CatalogueInForce(CatalogueStore(engine))
@@ -102,7 +103,7 @@ class Services:
                 engine,
                 catalogue.current,
                 Partners(engine),
-                PartnerCases(engine, CatalogueRouter(catalogue.current), due_dates.promise),
+                PartnerCases(engine, CatalogueRouter(catalogue.current), due_dates.promise, limit=partner_limit),
             ),
         )
 
@@ -115,6 +116,7 @@ class Services:
             runtime.catalogue.in_force,
             runtime.calendar,
             LoginPolicy.from_settings(runtime.settings.web),
+            PartnerLimit.from_settings(runtime.settings.open311),
         )
 
 

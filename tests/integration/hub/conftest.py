@@ -38,8 +38,14 @@ def _cheap_password_hashes() -> Iterator[None]:
 
 
 @pytest.fixture
-def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
-    rt = HubRuntime(HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5))
+def hub_settings(hub_db_url: str, broker: Any) -> HubSettings:
+    """The hub's settings; a test module overrides this fixture to set a section (``[portal]``, ``[open311]``)."""
+    return HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5)
+
+
+@pytest.fixture
+def hub(hub_settings: HubSettings) -> Iterator[HubRuntime]:
+    rt = HubRuntime(hub_settings)
     rt.start()
     assert rt.worker.connected.wait(10), "hub did not connect to the broker"
     yield rt

@@ -109,6 +109,13 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
     _no_personal_data(xml.text)
     assert ET.fromstring(xml.content).find("request/status").text == "open"  # type: ignore[union-attr]
 
+    # looked up as an operator types it: lower case, or full-width (U+FF01…U+FF5E are U+0021…U+007E + 0xFEE0)
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in request_id.lower())
+    for typed in (request_id.lower(), full_width):
+        assert public.get_service_request(typed)["service_request_id"] == request_id
+    listed = httpx.get(f"{web}/open311/v2/requests.json", params={"service_request_id": f" {full_width} "}).json()
+    assert [r["service_request_id"] for r in listed] == [request_id]
+
     # the clerk works it; the partner follows it with its key, and sees the caller's words and the notes
     clerk = people["clerk_mz"]
     services.workflow.act(clerk, row.case_id, Action.REFUSE, 1, reason="该卡已于上月挂失，无需重复办理")

@@ -65,13 +65,9 @@ PORTAL = PortalSettings(client_failures=4, receipt_failures=3, window_s=WINDOW_S
 
 
 @pytest.fixture
-def hub(hub_db_url: str, broker: Any) -> Iterator[HubRuntime]:
+def hub_settings(hub_settings: HubSettings, hub_db_url: str) -> HubSettings:  # hub_db_url: both databases
     """The conftest's hub, with look-up limits small enough to reach and a window short enough to wait out."""
-    rt = HubRuntime(HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5, portal=PORTAL))
-    rt.start()
-    assert rt.worker.connected.wait(10), "hub did not connect to the broker"
-    yield rt
-    rt.close()
+    return hub_settings.model_copy(update={"portal": PORTAL})
 
 
 @pytest.fixture
@@ -230,6 +226,29 @@ def test_guessing_one_receipt_is_refused_from_every_client(hub, services, people
     with hub.engine.connect() as conn:
         kept = " ".join(str(v) for row in conn.execute(text("SELECT * FROM portal_failures")) for v in row)
     assert id_number not in kept and "WRONG" not in kept, "no ID number or code is kept"
+
+
+def test_a_receipt_number_is_found_as_residents_type_it(hub, services):
+    """Full-width from a phone's Chinese input, lower case, spaces and dashes: one receipt, and one count of
+    wrong look-ups against it however it was typed."""
+    printed = "JW001-20261204-0042"
+    ingest(hub.engine, ["MZ-005"], start=7, receipts=[printed])
+    id_number = applicant(7).id_number
+    portal = portal_of(hub, services)
+    typed = [
+        "jw001-20261204-0042",
+        " ＪＷ００１－２０２６１２０４－００４２ ",
+        "ｊｗ００１－20261204－0042",
+        "JW001 — 20261204 – 0042",
+    ]
+    for n, as_typed in enumerate(typed):
+        assert portal.lookup.find(f"198.51.100.{20 + n}", as_typed, id_number, CODE).receipt_no == printed
+
+    for n, as_typed in enumerate(typed[:3]):  # the limit is 3 a receipt, from any clients
+        with pytest.raises(Exception, match="no case"):
+            portal.lookup.find(f"198.51.100.{30 + n}", as_typed, id_number, "WRONG9")
+    with pytest.raises(LookupRefused):
+        portal.lookup.find("198.51.100.40", printed, id_number, CODE)
 
 
 def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not(

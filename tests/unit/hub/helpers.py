@@ -59,16 +59,17 @@ def ingest(
     start: int = 0,
     agent: str | None = None,
     notify_phone: str | None = None,
+    receipts: Sequence[str] = (),
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
-    through ingest; returns their case ids. Receipt numbers are unique in the test process, as a
-    terminal's own are."""
+    through ingest; returns their case ids. Receipt numbers are ``receipts`` where given, else unique in the
+    test process, as a terminal's own are."""
     at = at or utcnow()
     register_terminal(engine, terminal, "JW001")
     cases = [
         CaseSubmission(
             case_id=uuid.uuid4(),
-            receipt_no=f"JW001-{at:%Y%m%d}-{next(_RECEIPTS):06d}",
+            receipt_no=receipts[i] if i < len(receipts) else f"JW001-{at:%Y%m%d}-{next(_RECEIPTS):06d}",
             query_code="ABC234",
             item_code=item,
             committee="JW001",
