@@ -579,7 +579,7 @@ def _broker(ns: SimpleNamespace) -> int:
         print(password)
     elif ns.action == "revoke":
         brokerauth.revoke(files, ns.name)
-        print(f"terminal {ns.name} revoked; {reload_hint} (its open connection is closed then)")
+        print(f"user {ns.name} revoked; {reload_hint} (its open connection is closed then)")
     elif ns.action == "list":
         for user in brokerauth.users(files):
             print(user)
