@@ -309,7 +309,11 @@ def test_the_witness_probe_leaves_the_running_workers_session_alone(
     wait_for(lambda: held, what="the worker holding T2's message")
 
     _hub_env(monkeypatch, hub, broker, creds)
+    monkeypatch.delenv("SHEGONG_HUB_TOOLS_BROKER_PASSWORD")
     capsys.readouterr()
+    assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "2"]) == 2  # not as the worker's user
+    assert "[tools] broker_password (SHEGONG_HUB_TOOLS_BROKER_PASSWORD) is not set" in capsys.readouterr().err
+    monkeypatch.setenv("SHEGONG_HUB_TOOLS_BROKER_PASSWORD", creds.tools_password)
     assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "2"]) == 0
     out = capsys.readouterr().out
     assert "asked 2 terminal(s): answered T1, silent after 2 s: T2" in out
