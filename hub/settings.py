@@ -355,10 +355,10 @@ def tool_broker_login(settings: HubSettings, tool: str) -> ToolLogin:
         )
     if not tools.broker_password:
         raise ToolNeedsOwnUser(
-            f"[tools] broker_password (SHEGONG_HUB_TOOLS_BROKER_PASSWORD) is not set: the hub's tools will not log in as "
-            f"the ingest workers' broker user {worker!r} (it would take over a running worker's session). Make the "
-            f"tools' user with `shegong hub broker tool` and set its password there (provisioning writes it to "
-            "/etc/shegong/hub.env)"
+            "[tools] broker_password (SHEGONG_HUB_TOOLS_BROKER_PASSWORD) is not set: the hub's tools will not log "
+            f"in as the ingest workers' broker user {worker!r} (it would take over a running worker's session). "
+            "Make the tools' user with `shegong hub broker tool` and set its password there (provisioning writes "
+            "it to /etc/shegong/hub.env)"
         )
     return ToolLogin(client_id=tools.broker_username, username=tools.broker_username, password=tools.broker_password)
 
