@@ -266,7 +266,9 @@ def terminal(**params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["hub", "add", "revoke", "list", "acl", "tls", "conf", "serve-auth"]))
+@click.argument(
+    "action", type=click.Choice(["hub", "tool", "add", "revoke", "list", "acl", "tls", "conf", "serve-auth"])
+)
 @click.argument("name", required=False)
 @click.option(
     "--dir",
@@ -292,11 +294,12 @@ def terminal(**params: Any) -> int:
 def broker(host: tuple[str, ...], **params: Any) -> int:
     """The MQTT broker's users, ACL and TLS files (Mosquitto; see docs/broker.md).
 
-    ACTION hub: a hub user and the ACL; add/revoke: a terminal's user; list: the users; acl: write the ACL
-    again (for NAME, or the hub users it names); tls: a CA (once) and a server certificate; conf: print the
-    Mosquitto listener configuration; serve-auth: answer EMQX's or VerneMQ's HTTP authentication and
-    authorisation calls from these same files until stopped (docs/scale.md). NAME (add, revoke): the
-    terminal id; (hub, acl): the hub's user (default hub).
+    ACTION hub: a hub user (one per ingest worker) and the ACL; tool: the user of the hub's tools (`hub audit
+    verify --witnesses`) and the ACL; add/revoke: a terminal's user; list: the users; acl: write the ACL again
+    (for NAME, or the hub users it names, with its tool users); tls: a CA (once) and a server certificate;
+    conf: print the Mosquitto listener configuration; serve-auth: answer EMQX's or VerneMQ's HTTP
+    authentication and authorisation calls from these same files until stopped (docs/scale.md). NAME (add,
+    revoke): the terminal id; (hub, acl): the hub's user (default hub); (tool): the tools' (default hub-tools).
     """
     # Mosquitto's files only, no hub settings or database.
     return _broker(SimpleNamespace(host=list(host), **params))
@@ -560,6 +563,15 @@ def _broker(ns: SimpleNamespace) -> int:
             file=sys.stderr,
         )
         print(password)
+    elif ns.action == "tool":
+        user = ns.name or brokerauth.TOOLS_USER
+        password = brokerauth.add_tool(files, user)
+        print(
+            f"tool user {user} added and ACL written to {files.acl_file}; {reload_hint}. In the hub's settings: "
+            f'[tools] broker_username = "{user}", and SHEGONG_HUB_TOOLS_BROKER_PASSWORD = this (shown once):',
+            file=sys.stderr,
+        )
+        print(password)
     elif ns.action == "add":
         password = brokerauth.add_terminal(files, ns.name)
         print(
@@ -570,13 +582,16 @@ def _broker(ns: SimpleNamespace) -> int:
         print(password)
     elif ns.action == "revoke":
         brokerauth.revoke(files, ns.name)
-        print(f"terminal {ns.name} revoked; {reload_hint} (its open connection is closed then)")
+        print(f"user {ns.name} revoked; {reload_hint} (its open connection is closed then)")
     elif ns.action == "list":
         for user in brokerauth.users(files):
             print(user)
     elif ns.action == "acl":
         hubs = [ns.name] if ns.name else brokerauth.hub_users(files) or [brokerauth.HUB_USER]
-        print(f"ACL written to {brokerauth.write_acl(files, hubs)} for hub user(s) {', '.join(hubs)}; {reload_hint}")
+        tools = [u for u in brokerauth.tool_users(files) if u not in hubs]
+        written = brokerauth.write_acl(files, hubs, tools)
+        named = f"hub user(s) {', '.join(hubs)}, tool user(s) {', '.join(tools) or 'none'}"
+        print(f"ACL written to {written} for {named}; {reload_hint}")
     elif ns.action == "tls":
         tls = brokerauth.make_tls(files, ns.host, ns.days)
         print(f"server certificate {tls.certfile} for {', '.join(ns.host)}; terminals and the hub trust {tls.cafile}")

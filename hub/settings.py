@@ -6,6 +6,8 @@ Sections are TOML tables and environment prefixes alike: ``[web] port = 8700`` o
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -21,9 +23,13 @@ __all__ = [
     "Open311Settings",
     "PortalSettings",
     "SmsSettings",
+    "ToolLogin",
+    "ToolNeedsOwnUser",
+    "ToolsSettings",
     "WebSettings",
     "load",
     "require_safe_broker_link",
+    "tool_broker_login",
 ]
 
 DEFAULT_CONFIG = "/etc/shegong/hub.toml"
@@ -165,6 +171,23 @@ class Open311Settings(BaseModel):
     partner_window_s: int = Field(3600, ge=1, description="the window of partner_requests, in seconds")
 
 
+class ToolsSettings(BaseModel):
+    """The broker user of the hub's tools, programs that connect to the broker and are no ingest worker
+    (``shegong hub audit verify --witnesses``): ``[tools]``, ``SHEGONG_HUB_TOOLS_…``. The broker takes the user
+    name as client id, so a tool logged in as a worker's user would take over that worker's session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker_username: str = Field(
+        "hub-tools", description="the tools' MQTT user (made by `shegong hub broker tool`), never an ingest worker's"
+    )
+    broker_password: str | None = Field(
+        None,
+        description="its password (SHEGONG_HUB_TOOLS_BROKER_PASSWORD, in /etc/shegong/hub.env when provisioned); "
+        "needed whenever broker_password is set",
+    )
+
+
 #: Settings that moved into a section: an old flat key is refused by name rather than silently ignored.
 MOVED = {
     **{f"web_{name}": f"[web] {name}" for name in WebSettings.model_fields if not name.startswith("login_")},
@@ -293,6 +316,9 @@ class HubSettings(TomlSettings):
     open311: Open311Settings = Field(
         default_factory=Open311Settings, description="Open311 GeoReport v2 for partner systems ([open311])"
     )
+    tools: ToolsSettings = Field(
+        default_factory=ToolsSettings, description="the broker user of the hub's tools, not its workers' ([tools])"
+    )
 
 
 class ClearTextBrokerPassword(HubError):
@@ -310,6 +336,49 @@ def require_safe_broker_link(settings: HubSettings) -> None:
             "broker_password is set but broker_tls_ca is not: the password would be sent in clear text. "
             "Set broker_tls_ca (the broker's CA file), or broker_insecure = true for a loopback demo only"
         )
+
+
+class ToolNeedsOwnUser(HubError):
+    """A tool would log in as an ingest worker's broker user (and take over that worker's session)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLogin:
+    """How a tool connects: its client id, and its user and password on a broker with users."""
+
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+
+
+def tool_broker_login(settings: HubSettings, tool: str) -> ToolLogin:
+    """The login of the tool ``tool`` (a word for its client id on a broker without users).
+
+    On a broker with users (``broker_password`` set) the tool logs in as ``[tools] broker_username`` with
+    that name as client id (Mosquitto imposes it, a clustered broker's HTTP backend demands it); refused when
+    its password is missing or its user is the workers', which would take over a running worker's session."""
+    require_safe_broker_link(settings)
+    tools = settings.tools
+    if not settings.broker_password:
+        if tools.broker_password:
+            raise ToolNeedsOwnUser(
+                "[tools] broker_password is set but broker_password is not: set both (a broker with users) or neither"
+            )
+        return ToolLogin(client_id=f"shegong-{settings.instance}-{tool}-{os.getpid()}")
+    worker = settings.broker_username or "hub"
+    if tools.broker_username == worker:
+        raise ToolNeedsOwnUser(
+            f"[tools] broker_username is {worker!r}, the ingest workers' broker user: a tool logged in as it would "
+            "take over a running worker's session. Make the tools a user of their own (`shegong hub broker tool`)"
+        )
+    if not tools.broker_password:
+        raise ToolNeedsOwnUser(
+            "[tools] broker_password (SHEGONG_HUB_TOOLS_BROKER_PASSWORD) is not set: the hub's tools will not log "
+            f"in as the ingest workers' broker user {worker!r} (it would take over a running worker's session). "
+            "Make the tools' user with `shegong hub broker tool` and set its password there (provisioning writes "
+            "it to /etc/shegong/hub.env)"
+        )
+    return ToolLogin(client_id=tools.broker_username, username=tools.broker_username, password=tools.broker_password)
 
 
 def load(**overrides: object) -> HubSettings:

@@ -8,9 +8,11 @@ In order, each step an idempotent pyinfra operation:
 3. ``/etc/shegong/hub.toml`` (0600, the hub user's): the inventory's ``[hub.settings]`` and the broker
    link (user ``hub`` over TLS with the broker's CA);
 4. the broker's files, made by the installed ``shegong hub broker``: the CA and the server certificate for
-   ``broker_names`` (once), the hub's MQTT user and the ACL (once; its password goes to
-   ``/etc/shegong/hub.env``, root's, 0600, which systemd reads for the hub's units), and Mosquitto's
-   listener configuration, ``/etc/mosquitto/conf.d/shegong.conf``, as ``shegong hub broker conf`` prints it;
+   ``broker_names`` (once), the hub's MQTT user, the tools' MQTT user (``hub-tools``, for ``shegong hub
+   audit verify --witnesses``: a tool logged in as the workers' user would take over a worker's session) and
+   the ACL (each once; their passwords go to ``/etc/shegong/hub.env``, root's, 0600, which systemd reads for
+   the hub's units and an operator sources to run a tool), and Mosquitto's listener configuration,
+   ``/etc/mosquitto/conf.d/shegong.conf``, as ``shegong hub broker conf`` prints it;
 5. the hub's units (web, the ingest template ``shegong-ingest@.service`` with ``ingest_workers`` instances
    sharing intake, the nightly timer, the target), installed and enabled; started where systemd runs.
 """
@@ -71,23 +73,43 @@ def hub_toml(target: HubTarget) -> str:
     return render.toml_document(values)
 
 
+#: The hub's broker users: (``shegong hub broker`` action, user name, the variable of hub.env with its password).
+BROKER_USERS = (
+    ("hub", "hub", "SHEGONG_HUB_BROKER_PASSWORD"),
+    ("tool", "hub-tools", "SHEGONG_HUB_TOOLS_BROKER_PASSWORD"),
+)
+
+
 def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
     """(what is there, what makes it, the configuration Mosquitto should have) as shell commands."""
     d = shlex.quote(target.broker_dir)
     names = " ".join(f"--host {shlex.quote(n)}" for n in target.broker_names or [target.host])
     conf = f"{SHEGONG} hub broker conf --dir {d} --port {target.broker_port} --bind {shlex.quote(target.broker_bind)}"
+    users_there = " && ".join(
+        f"grep -q '^{user}:' {d}/passwd && grep -q '^{var}=.' {HUB_ENV}" for _, user, var in BROKER_USERS
+    )
     there = (
-        f"test -s {d}/ca.crt && grep -q '^hub:' {d}/passwd && test -s {HUB_ENV} && "
+        f"test -s {d}/ca.crt && {users_there} && "
         f"{conf} 2>/dev/null | cmp -s - {MOSQUITTO_CONF} && echo ready || echo missing"
+    )
+    # A user whose password is not in hub.env (a new one, or hub.env lost) is issued again: revoked if it is
+    # there, made anew, its line of hub.env replaced (0600 from the start, moved into place whole).
+    users_made = "".join(
+        f"if ! grep -q '^{user}:' {d}/passwd 2>/dev/null || ! grep -q '^{var}=.' {HUB_ENV}; then "
+        f"if grep -q '^{user}:' {d}/passwd 2>/dev/null; then "
+        f"{SHEGONG} hub broker revoke {user} --dir {d} >/dev/null; fi; "
+        f"pw=$({SHEGONG} hub broker {action} {user} --dir {d}); "
+        f"(umask 077; {{ grep -v '^{var}=' {HUB_ENV} || true; printf '{var}=%s\\n' \"$pw\"; }} > {HUB_ENV}.tmp); "
+        f"chmod 600 {HUB_ENV}.tmp; mv -f {HUB_ENV}.tmp {HUB_ENV}; fi; "
+        for action, user, var in BROKER_USERS
     )
     make = (
         # umask 022: `shegong hub broker` narrows the secrets itself (keys and users 0640 for Mosquitto's group),
         # and Mosquitto, which drops root, must read the certificates
         f"set -e; umask 022; mkdir -p {d} /etc/mosquitto/conf.d; "
         f"test -s {d}/ca.crt || {SHEGONG} hub broker tls --dir {d} {names} >/dev/null; "
-        f"if ! grep -q '^hub:' {d}/passwd 2>/dev/null || ! test -s {HUB_ENV}; then "
-        f'pw=$({SHEGONG} hub broker hub --dir {d}); (umask 077; printf "SHEGONG_HUB_BROKER_PASSWORD=%s\\n" "$pw" '
-        f"> {HUB_ENV}.tmp); chmod 600 {HUB_ENV}.tmp; mv -f {HUB_ENV}.tmp {HUB_ENV}; fi; "
+        f"(umask 077; touch {HUB_ENV}); chmod 600 {HUB_ENV}; "
+        f"{users_made}"
         f"{conf} > {MOSQUITTO_CONF}.tmp; mv -f {MOSQUITTO_CONF}.tmp {MOSQUITTO_CONF}"
     )
     return there, make, conf
@@ -95,8 +117,8 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
 
 @operation()
 def broker_ready(target: HubTarget) -> Generator[str, None, None]:
-    """The broker's CA and certificate, the hub's MQTT user (its password in hub.env) and Mosquitto's
-    configuration, made by the installed ``shegong hub broker`` where any is missing or different."""
+    """The broker's CA and certificate, the hub's and the tools' MQTT users (their passwords in hub.env) and
+    Mosquitto's configuration, made by the installed ``shegong hub broker`` where any is missing or different."""
     there, make, _ = _broker_commands(target)
     if host.get_fact(Command, there) == "ready":
         return

@@ -5,7 +5,10 @@ provisioning; Mosquitto keeps only hashes, made by Debian's ``mosquitto_passwd``
 password on its standard input so it never appears in a process list. The ACL confines a terminal to
 its own topics (``%u`` is the user name, so the id must fill one whole topic level: that check also
 keeps ACL lines from being smuggled in) plus reading the three retained hub topics; the hub user reads
-every terminal's ``up/`` and ``state`` and writes every ``down/``. The TLS files are a small CA of the
+every terminal's ``up/`` and ``state`` and writes every ``down/``. The hub's tools (``shegong hub audit verify
+--witnesses``) log in as a user of their own, never as an ingest worker's: the broker takes the user name as
+client id, so a tool logged in as a worker would take over that worker's session. A tool user may only ask
+terminals for their anchors (``down/audit``) and read their answers (``up/audit``). The TLS files are a small CA of the
 centre's own and a server certificate signed by it; terminals verify the broker against the CA.
 
 All files live in one folder (``BrokerFiles``); ``hub.broker.config.listener_config`` names them for
@@ -38,20 +41,24 @@ from protocol import topics
 __all__ = [
     "DEFAULT_DIR",
     "HUB_USER",
+    "TOOLS_USER",
     "BrokerAuthError",
     "BrokerFiles",
     "acl_text",
     "add_hub",
     "add_terminal",
+    "add_tool",
     "hub_users",
     "make_tls",
     "revoke",
+    "tool_users",
     "users",
     "write_acl",
 ]
 
 DEFAULT_DIR = Path("/etc/mosquitto/shegong")
 HUB_USER = "hub"
+TOOLS_USER = "hub-tools"
 PASSWORD_BYTES = 24  # 32 URL-safe characters: beyond guessing, so Mosquitto's hash rounds do not matter
 
 
@@ -110,17 +117,30 @@ def users(files: BrokerFiles) -> list[str]:
 def add_terminal(files: BrokerFiles, terminal: str) -> str:
     """Make terminal ``terminal`` a user; return its password (shown once: only the hash is kept)."""
     _check_name(terminal, "terminal id")
-    if terminal in {HUB_USER, *hub_users(files)}:
+    if terminal in {HUB_USER, TOOLS_USER, *hub_users(files), *tool_users(files)}:
         raise BrokerAuthError(f"{terminal!r} is the hub's user name; a terminal cannot have it")
     return _add_user(files, terminal)
 
 
 def add_hub(files: BrokerFiles, username: str = HUB_USER) -> str:
-    """Make a hub user (one is enough for every ingest worker) and write the ACL with it beside any hub users
-    it names already; return the password (shown once)."""
+    """Make a hub user for an ingest worker (each worker needs its own: the user name is its client id) and
+    write the ACL with it beside the hub and tool users it names already; return the password (shown once)."""
     _check_name(username, "hub user name")
+    if username in {TOOLS_USER, *tool_users(files)}:
+        raise BrokerAuthError(f"{username!r} is the tools' user name; a hub user needs another")
     password = _add_user(files, username)
-    write_acl(files, [*(u for u in hub_users(files) if u != username), username])
+    write_acl(files, [*(u for u in hub_users(files) if u != username), username], tool_users(files))
+    return password
+
+
+def add_tool(files: BrokerFiles, username: str = TOOLS_USER) -> str:
+    """Make the user the hub's tools log in as (``[tools] broker_username``; never a worker's) and write the
+    ACL with it; return the password (shown once)."""
+    _check_name(username, "tool user name")
+    if username in {HUB_USER, *hub_users(files)}:
+        raise BrokerAuthError(f"{username!r} is a hub user (an ingest worker's); the tools need a user of their own")
+    password = _add_user(files, username)
+    write_acl(files, hub_users(files) or [HUB_USER], [*(u for u in tool_users(files) if u != username), username])
     return password
 
 
@@ -161,11 +181,13 @@ def _check_name(name: str, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ ACL
-def acl_text(hub_usernames: Sequence[str] = (HUB_USER,)) -> str:
+def acl_text(hub_usernames: Sequence[str] = (HUB_USER,), tool_usernames: Sequence[str] = ()) -> str:
     """The ACL: Mosquitto ``pattern`` lines hold for every user (``%u`` is the user's own name); plain
     ``topic`` lines only for the ``user`` above them. Anonymous clients are refused before any of it."""
     for name in hub_usernames:
         _check_name(name, "hub user name")
+    for name in tool_usernames:
+        _check_name(name, "tool user name")
     root = topics.ROOT
     hub_grants = f"""topic read {root}/t/+/up/#
 topic read {root}/t/+/state
@@ -175,6 +197,10 @@ topic readwrite {topics.catalogue()}
 topic readwrite {topics.hub_anchor()}
 """
     hubs = "".join(f"\nuser {name}\n{hub_grants}" for name in hub_usernames)
+    tool_grants = f"""topic write {root}/t/+/down/{topics.Down.AUDIT.value}
+topic read {root}/t/+/up/{topics.Up.AUDIT.value}
+"""
+    tools = "".join(f"\nuser {name}\n{tool_grants}" for name in tool_usernames)
     return f"""# written by `shegong hub broker`: who may read and write which topics (Mosquitto acl_file)
 
 # Every user, %u being its own name (a terminal's id): its own state (birth, and death as its Will),
@@ -187,13 +213,17 @@ pattern read {topics.hub_state()}
 pattern read {topics.catalogue()}
 pattern read {topics.hub_anchor()}
 
-# The hub: its ingest workers (shared subscription or not) and `shegong hub catalogue publish`.
-{hubs}"""
+# The hub: its ingest workers (shared subscription or not), each a user of its own.
+{hubs}
+# The hub's tools (`shegong hub audit verify --witnesses`): ask terminals for their anchors, read the answers.
+{tools}"""
 
 
-def write_acl(files: BrokerFiles, hub_usernames: Sequence[str] = (HUB_USER,)) -> Path:
-    """Write the ACL file (atomically) for these hub users."""
-    text = acl_text(hub_usernames)
+def write_acl(
+    files: BrokerFiles, hub_usernames: Sequence[str] = (HUB_USER,), tool_usernames: Sequence[str] = ()
+) -> Path:
+    """Write the ACL file (atomically) for these hub and tool users."""
+    text = acl_text(hub_usernames, tool_usernames)
     files.folder.mkdir(parents=True, exist_ok=True)
     tmp = files.acl_file.with_suffix(".tmp")
     tmp.write_text(text, "utf-8")
@@ -203,11 +233,29 @@ def write_acl(files: BrokerFiles, hub_usernames: Sequence[str] = (HUB_USER,)) ->
 
 
 def hub_users(files: BrokerFiles) -> list[str]:
-    """The hub users the ACL file names (none before ``add_hub``)."""
+    """The hub users the ACL file names (none before ``add_hub``): those that read every terminal's ``up/``."""
+    hub_line = f"topic read {topics.ROOT}/t/+/up/#"
+    return [user for user, lines in _acl_users(files).items() if hub_line in lines]
+
+
+def tool_users(files: BrokerFiles) -> list[str]:
+    """The tool users the ACL file names (none before ``add_tool``): users with lines of their own, not hubs'."""
+    hubs = set(hub_users(files))
+    return [user for user in _acl_users(files) if user not in hubs]
+
+
+def _acl_users(files: BrokerFiles) -> dict[str, list[str]]:
+    """Each ``user`` of the ACL file with the lines below it, in the file's order."""
     if not files.acl_file.exists():
-        return []
-    lines = files.acl_file.read_text("utf-8").splitlines()
-    return [line.split()[1] for line in lines if line.startswith("user ") and len(line.split()) == 2]
+        return {}
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in files.acl_file.read_text("utf-8").splitlines():
+        if line.startswith("user ") and len(line.split()) == 2:
+            current = found.setdefault(line.split()[1], [])
+        elif line.startswith("topic ") and current is not None:
+            current.append(line.strip())
+    return found
 
 
 # ------------------------------------------------------------------------------------------------ TLS

@@ -1,6 +1,7 @@
 """The desired version, retained on ``shegong/v1/catalogue``: announced by the running hub at every
-connect and whenever a newer version is published (in this process or by ``shegong hub catalogue
-publish`` in another, which announces too and is picked up by the periodic check)."""
+connect and whenever a newer version is published — in this process at once, by another process
+(``shegong hub catalogue publish``, which does not connect to the broker) at the leader's next periodic
+check."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.catalogue.store import CatalogueStore, VersionInfo
-from hub.settings import HubSettings, require_safe_broker_link
 from protocol import topics
 from protocol.catalogue_sync import AnnouncementBody, CatalogueAnnouncement
 
-__all__ = ["Announcer", "announce_once", "announcement"]
+__all__ = ["Announcer", "announcement"]
 
 log = logging.getLogger(__name__)
 
@@ -71,30 +70,3 @@ class Announcer:
         if self.announced != info.version:
             log.info("catalogue version %d announced", info.version)
         self.announced = info.version
-
-
-def announce_once(settings: HubSettings, info: VersionInfo, timeout: float = 5.0) -> bool:
-    """Announce ``info`` through a short-lived connection (the CLI); False if the broker was not reachable,
-    in which case the running hub announces it at its next periodic check."""
-    require_safe_broker_link(settings)  # the password never crosses the link in clear text
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    if settings.broker_password:
-        client.username_pw_set(settings.broker_username or "hub", settings.broker_password)
-    if settings.broker_tls_ca:
-        client.tls_set(ca_certs=settings.broker_tls_ca)
-    try:
-        client.connect(settings.broker_host, settings.broker_port, keepalive=max(5, int(timeout)))
-    except OSError as exc:
-        log.warning("broker not reachable to announce catalogue %d: %s", info.version, exc)
-        return False
-    client.loop_start()
-    try:
-        msg = client.publish(topics.catalogue(), announcement(info), qos=1, retain=True)
-        msg.wait_for_publish(timeout)
-        return msg.is_published()
-    except (RuntimeError, ValueError) as exc:
-        log.warning("announcing catalogue %d failed: %s", info.version, exc)
-        return False
-    finally:
-        client.disconnect()
-        client.loop_stop()

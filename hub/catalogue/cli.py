@@ -1,8 +1,8 @@
 """``shegong hub catalogue list|export|import|publish|discard``: the catalogue from the command line.
 
 A thin layer over :class:`hub.catalogue.store.CatalogueStore`; its errors (``CatalogueError``) become a
-message on stderr and exit code 2 in ``shegong``'s root. ``publish`` announces the new version through
-the broker at once; if the broker is not reachable, the running hub announces it within seconds.
+message on stderr and exit code 2 in ``shegong``'s root. ``publish`` does not connect to the broker: the
+running hub's leader announces the new version at its next periodic check (``[fleet] evaluate_every_s``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import click
 from hub import settings as hub_settings
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import key_path
-from hub.catalogue.announce import announce_once
 from hub.catalogue.store import CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
 from hub.text import text
@@ -102,16 +101,13 @@ def import_(file: Path, note: str) -> int:
 
 @catalogue.command()
 @click.option("--note", default="", help="what changed, for the version list")
-@click.option("--no-announce", is_flag=True, help="leave the announcement to the running hub")
-def publish(note: str, no_announce: bool) -> int:
-    """Publish the draft as the next version and announce it to terminals."""
+def publish(note: str) -> int:
+    """Publish the draft as the next version; the running hub announces it to terminals within seconds."""
 
     def publish_draft(settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
         info = store.publish(_actor(), note)
         print(f"published v{info.version} ({info.items} items, {info.content_hash})")
-        if not no_announce:
-            sent = announce_once(settings, info)
-            print("announced to terminals" if sent else "broker not reachable: the running hub will announce it")
+        print(f"the running hub announces it to terminals within {settings.fleet.evaluate_every_s:g} s")
 
     return _with_store(publish_draft)
 

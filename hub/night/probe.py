@@ -2,16 +2,16 @@
 
 Copies of the terminals' anchors stored at the hub (``audit_witnesses``) live in the very database whose
 rewrite they should expose. So the command asks each registered terminal over MQTT — a
-:class:`~protocol.witness.WitnessRequest` on its ``down/audit``, within the hub user's ACL — and takes the
+:class:`~protocol.witness.WitnessRequest` on its ``down/audit``, within the tools user's ACL — and takes the
 anchors each one answers with on ``up/audit`` (an audit segment of no entries, the request's correlation id),
-waiting at most ``timeout_s``. It connects as the hub's MQTT user under a client id of its own, beside the
-running hub's; the running hub's ingest sees the answers too and refreshes its stored copies.
+waiting at most ``timeout_s``. On a broker with users it logs in as the hub's tools' user (``[tools]``), never
+as an ingest worker's, whose session it would take over; the running hub's ingest sees the answers too and
+refreshes its stored copies.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.errors import HubError
-from hub.settings import HubSettings, require_safe_broker_link
+from hub.settings import HubSettings, tool_broker_login
 from protocol import topics
 from protocol.codec import decode_for_topic
 from protocol.envelope import ProtocolError
@@ -46,7 +46,7 @@ class Answers:
 
 def ask_witnesses(settings: HubSettings, terminals: list[str], timeout_s: float) -> Answers:
     """Ask every one of ``terminals`` for its anchors; wait until all answered or ``timeout_s`` passed."""
-    require_safe_broker_link(settings)
+    login = tool_broker_login(settings, "witness")
     asked = {t: uuid.uuid4() for t in terminals}
     answers = Answers()
     lock = threading.Lock()
@@ -54,13 +54,9 @@ def ask_witnesses(settings: HubSettings, terminals: list[str], timeout_s: float)
     subscribed = threading.Event()
     if not asked:
         return answers
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"shegong-{settings.instance}-witness-{os.getpid()}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    if settings.broker_password:
-        client.username_pw_set(settings.broker_username or "hub", settings.broker_password)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=login.client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    if login.username:
+        client.username_pw_set(login.username, login.password)
     if settings.broker_tls_ca:
         client.tls_set(ca_certs=settings.broker_tls_ca)
 

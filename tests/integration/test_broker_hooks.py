@@ -91,6 +91,23 @@ RULES: list[tuple[str, str, str, bool]] = [
     ("hub", "publish", f"{R}/hub/anchor", True),
     ("hub", "publish", f"{R}/t/T1/up/cases", False),  # the hub cannot speak for a terminal
     ("hub", "publish", f"{R}/t/T1/state", False),
+    # the hub's tools (`hub audit verify --witnesses`) ask for anchors and read the answers, nothing else
+    ("hub-tools", "publish", f"{R}/t/T1/down/audit", True),
+    ("hub-tools", "subscribe", f"{R}/t/+/up/audit", True),
+    ("hub-tools", "subscribe", f"{R}/t/T2/up/audit", True),
+    ("hub-tools", "subscribe", f"{R}/hub/state", True),  # every user reads the hub's retained topics
+    ("hub-tools", "publish", f"{R}/t/T1/down/acks", False),
+    ("hub-tools", "publish", f"{R}/t/T1/down/events", False),
+    ("hub-tools", "publish", f"{R}/t/T1/down/catalogue", False),
+    ("hub-tools", "publish", f"{R}/catalogue", False),
+    ("hub-tools", "publish", f"{R}/hub/state", False),
+    ("hub-tools", "publish", f"{R}/hub/anchor", False),
+    ("hub-tools", "publish", f"{R}/t/T1/up/audit", False),  # it cannot speak for a terminal
+    ("hub-tools", "subscribe", f"{R}/t/+/up/#", False),
+    ("hub-tools", "subscribe", f"{R}/t/T1/up/cases", False),
+    ("hub-tools", "subscribe", f"{R}/t/+/state", False),
+    ("hub-tools", "subscribe", f"{R}/t/+/down/#", False),
+    ("hub-tools", "subscribe", f"$share/ingest/{R}/t/+/up/#", False),
     # a revoked terminal, still connected, may do nothing
     ("T3", "publish", f"{R}/t/T3/up/cases", False),
     ("T3", "subscribe", f"{R}/t/T3/down/#", False),
@@ -119,6 +136,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     folder = tmp_path_factory.mktemp("broker-files")
     d = ["--dir", str(folder)]
     passwords = {"hub": _shegong("broker", "hub", *d), "hub-b": _shegong("broker", "hub", "hub-b", *d)}
+    passwords["hub-tools"] = _shegong("broker", "tool", *d)
     passwords |= {t: _shegong("broker", "add", t, *d) for t in ("T1", "T2", "T3")}
     _shegong("broker", "revoke", "T3", *d)
     secret_file = folder.parent / "hook-secret"
@@ -167,6 +185,8 @@ def test_emqx_authenticator_admits_right_passwords_with_the_user_name_as_client_
     assert _emqx_login(http, "T1", p["T1"], "T1") == "allow"
     assert _emqx_login(http, "hub", p["hub"], "hub") == "allow"
     assert _emqx_login(http, "hub-b", p["hub-b"], "hub-b") == "allow"
+    assert _emqx_login(http, "hub-tools", p["hub-tools"], "hub-tools") == "allow"
+    assert _emqx_login(http, "hub-tools", p["hub-tools"], "hub") == "deny"  # a tool under a worker's client id
     assert _emqx_login(http, "T1", p["T2"], "T1") == "deny"  # another's password
     assert _emqx_login(http, "T1", p["T1"] + "x", "T1") == "deny"
     assert _emqx_login(http, "T1", p["T1"], "T2") == "deny"  # T1 claiming T2's session
@@ -344,13 +364,15 @@ SAMPLE = [
     f"{R}/hub/state",
     f"{R}/catalogue",
     f"{R}/hub/anchor",
+    f"{R}/t/T1/down/audit",
+    f"{R}/t/T2/up/audit",
     "elsewhere/x",
 ]
 
 
 def test_the_http_answers_agree_with_mosquitto_reading_the_same_files(setup, http, tmp_path: Path):
     broker = Mosquitto(tmp_path / "mosquitto", persistence=False, auth=setup.files.auth()).start()
-    users = ("hub", "T1", "T2")
+    users = ("hub", "hub-tools", "T1", "T2")
     clients = {u: Client(broker.port, u, setup.passwords[u]) for u in users}
     try:
         published: list[str] = []

@@ -8,6 +8,9 @@ A raw paho client logged in as T1 then tries what a stolen or tampered terminal 
 (the broker answers "not authorised" and drops it, which a later legitimate message from T1 proves),
 read T2's down channels (it gets nothing), log in with a wrong password or none, speak plain MQTT to
 the TLS port. A revoked terminal is cut off and refused once the broker reloads its password file.
+``shegong hub audit verify --witnesses`` logs in as the hub's tools' user while a worker holds a message
+unacknowledged in its persistent session: the worker is not thrown out and the message stays in its session;
+the tools' user may not write what it does not need.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ NOT_AUTHORISED = {0x86, 0x87}  # MQTT 5: bad user name or password, not authoris
 class Credentials:
     files: brokerauth.BrokerFiles
     hub_password: str
+    tools_password: str
     passwords: dict[str, str]
 
 
@@ -48,9 +52,10 @@ class Credentials:
 def creds(tmp_path: Path) -> Credentials:
     files = brokerauth.BrokerFiles(tmp_path / "broker-files")
     hub_password = brokerauth.add_hub(files)
+    tools_password = brokerauth.add_tool(files)
     passwords = {t: brokerauth.add_terminal(files, t) for t in ("T1", "T2")}
     brokerauth.make_tls(files, ["localhost", "127.0.0.1"])
-    return Credentials(files, hub_password, passwords)
+    return Credentials(files, hub_password, tools_password, passwords)
 
 
 @pytest.fixture
@@ -257,3 +262,101 @@ def test_a_terminal_giving_another_terminals_client_id_does_not_take_over_its_se
     # Had the impostor taken T2's session, T2 would have been thrown out, come back (its backoff is at most
     # 1 s here) and thrown the impostor out in turn. Neither happens: each session stays its owner's.
     assert not impostor.closed.wait(3), "the impostor and T2 fought over one session"
+
+
+def _hub_env(monkeypatch, hub, broker: Mosquitto, creds: Credentials) -> None:
+    """The hub's settings as an operator's shell has them on the hub host (hub.toml, then hub.env sourced)."""
+    for name, value in {
+        "DATABASE_URL": hub.settings.database_url,
+        "BROKER_PORT": str(broker.port),
+        "BROKER_USERNAME": "hub",
+        "BROKER_PASSWORD": creds.hub_password,
+        "BROKER_TLS_CA": str(creds.files.ca_cert),
+        "TOOLS_BROKER_PASSWORD": creds.tools_password,
+    }.items():
+        monkeypatch.setenv(f"SHEGONG_HUB_{name}", value)
+
+
+def test_the_witness_probe_leaves_the_running_workers_session_alone(
+    broker, hub, edge_factory, creds, raw, monkeypatch, capsys
+):
+    from hub.audit.keyed import AuditKey, key_path
+    from hub.night.anchor import anchor_night
+    from shegong import cli
+
+    anchor_night(hub.engine, AuditKey.init(key_path(hub.settings)), utcnow())  # the night seals what came before
+    t1 = _terminal(edge_factory, creds, "T1")  # answers the probe; T2 is registered but switched off
+    wait_for(t1.agent.connected_event.is_set, what="T1 online")
+    # The worker takes a message of T2's and holds it unacknowledged: the broker keeps it in the worker's
+    # session (in flight) until it is acked, and gives it again when the worker's client id comes back.
+    held_topic = topics.up("T2", topics.Up.HEALTH)
+    held: list[bytes] = []
+    night = hub.worker.divert
+
+    def hold(msg: mqtt.MQTTMessage) -> bool:
+        if msg.topic == held_topic:
+            held.append(bytes(msg.payload))
+            return True
+        return bool(night and night(msg))
+
+    hub.worker.divert = hold
+    dropped: list[object] = []
+    on_disconnect = hub.worker.client.on_disconnect
+    hub.worker.client.on_disconnect = lambda *a: (dropped.append(a[3]), on_disconnect(*a))  # type: ignore[misc]
+    t2 = raw(creds.files.ca_cert, "T2", creds.passwords["T2"])
+    assert t2.connect() == 0
+    assert t2.publish(held_topic, b"held by the worker").value == 0
+    wait_for(lambda: held, what="the worker holding T2's message")
+
+    _hub_env(monkeypatch, hub, broker, creds)
+    monkeypatch.delenv("SHEGONG_HUB_TOOLS_BROKER_PASSWORD")
+    capsys.readouterr()
+    assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "2"]) == 2  # not as the worker's user
+    assert "[tools] broker_password (SHEGONG_HUB_TOOLS_BROKER_PASSWORD) is not set" in capsys.readouterr().err
+    monkeypatch.setenv("SHEGONG_HUB_TOOLS_BROKER_PASSWORD", creds.tools_password)
+    assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "asked 2 terminal(s): answered T1, silent after 2 s: T2" in out
+
+    log = (broker.folder / "mosquitto.log").read_text()
+    assert "already connected" not in log, "a client took over another's session"
+    assert " as hub-tools " in log, "the probe logged in as the tools' user"
+    assert dropped == [] and hub.worker.connected.is_set(), "the worker was thrown off the broker"
+
+    # The session is intact: the worker's client id, coming back without a clean start, is given the held
+    # message again (a clean start by anyone under that id would have thrown it away).
+    hub.close()
+    back = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hub", protocol=MQTTProtocolVersion.MQTTv5)
+    back.username_pw_set("hub", creds.hub_password)
+    back.tls_set(ca_certs=str(creds.files.ca_cert))
+    again: list[tuple[str, bytes]] = []
+    back.on_message = lambda _c, _u, m: again.append((m.topic, bytes(m.payload)))
+    back.connect("127.0.0.1", broker.port, keepalive=5, clean_start=False)
+    back.loop_start()
+    try:
+        wait_for(lambda: (held_topic, b"held by the worker") in again, timeout=10, what="the held message again")
+    finally:
+        back.disconnect()
+        back.loop_stop()
+
+
+def test_the_tools_user_may_ask_for_anchors_and_nothing_else(hub, edge_factory, creds, raw):
+    t1 = _terminal(edge_factory, creds, "T1")
+    wait_for(t1.agent.connected_event.is_set, what="T1 online")
+    tool = raw(creds.files.ca_cert, "hub-tools", creds.tools_password)
+    assert tool.connect() == 0
+    tool.subscribe(f"{topics.ROOT}/t/+/up/#")
+    assert tool.publish(topics.down("T1", topics.Down.AUDIT), b"{}").value in {0, 0x10}  # granted
+    for topic in (
+        topics.catalogue(),
+        topics.hub_state(),
+        topics.hub_anchor(),
+        topics.down("T1", topics.Down.COMMANDS),
+        topics.down("T1", topics.Down.EVENTS),
+        topics.up("T1", topics.Up.CASES),
+    ):
+        assert tool.publish(topic, b"{}").value == 0x87, topic  # not authorised, dropped at the broker
+    case = t1.cases.submit(NewCase(item_code="JB-001", applicant=applicant(43)))
+    wait_for(lambda: t1.outbox.stats().depth == 0, what="T1's case acked")
+    assert_exactly_once(hub.engine, [str(case.case_id)])
+    assert [t for t, _ in tool.received if not t.endswith("/up/audit")] == [], "the tools read only up/audit"

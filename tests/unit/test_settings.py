@@ -43,3 +43,16 @@ def test_the_hubs_sms_settings_are_the_toml_table_sms(monkeypatch, tmp_path):
     monkeypatch.delenv("SHEGONG_HUB_SMS_PER_MINUTE")
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "none.toml"))
     assert HubSettings().sms.url is None  # no gateway: notices wait in the outbox
+
+
+def test_the_tools_broker_user_is_the_toml_table_tools_and_its_password_an_environment_variable(monkeypatch, tmp_path):
+    toml = tmp_path / "hub.toml"
+    toml.write_text('broker_username = "hub"\n\n[tools]\nbroker_username = "centre-tools"\n')
+    monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(toml))
+    monkeypatch.setenv("SHEGONG_HUB_BROKER_PASSWORD", "worker-secret")  # as hub.env sets both
+    monkeypatch.setenv("SHEGONG_HUB_TOOLS_BROKER_PASSWORD", "tools-secret")
+    settings = HubSettings()
+    assert (settings.broker_username, settings.broker_password) == ("hub", "worker-secret")
+    assert (settings.tools.broker_username, settings.tools.broker_password) == ("centre-tools", "tools-secret")
+    monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "none.toml"))
+    assert HubSettings().tools.broker_username == "hub-tools"

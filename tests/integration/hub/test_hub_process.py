@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -115,15 +114,3 @@ def test_every_file_the_hub_makes_is_readable_by_its_owner_alone(hub_folder, bro
         hub.wait(10)
     assert {"hub.db", "hub.db-wal", "hub.db-shm", "hub-case.key", "report.csv"} <= set(made), made
     assert {name: mode for name, mode in made.items() if mode & 0o077} == {}, made
-
-
-def test_announcing_a_catalogue_from_the_command_line_refuses_a_clear_text_password(broker):
-    from hub.catalogue.announce import announce_once
-    from hub.catalogue.store import VersionInfo
-    from hub.settings import ClearTextBrokerPassword, HubSettings
-
-    settings = HubSettings(broker_port=broker.port, broker_password="hub-secret-1")  # type: ignore[call-arg]
-    now = datetime.now(UTC)
-    info = VersionInfo(2, "0" * 64, "0" * 64, 1, "", now, "operator", now, "operator")
-    with pytest.raises(ClearTextBrokerPassword):
-        announce_once(settings, info)

@@ -3,12 +3,12 @@
 Two real sshd servers in their own mount namespaces: one acts as the hub machine (fresh: its release,
 with the hub's dependencies, is installed for real), one as a terminal. Apply provisions the hub first —
 the ``shegong-hub`` user, the release, ``hub.toml`` (0600, the hub user's), the broker's CA, certificate,
-hub user and ACL made there by its own ``shegong hub broker``, the hub's broker password in ``hub.env``
-(root's, 0600), Mosquitto's configuration as ``shegong hub broker conf`` prints it, and the hub's units
+hub's and the tools' users and the ACL made there by its own ``shegong hub broker``, both broker passwords in
+``hub.env`` (root's, 0600), Mosquitto's configuration as ``shegong hub broker conf`` prints it, and the hub's units
 (web, two ingest workers of the template, the nightly timer) installed and enabled — then the terminal,
 whose broker user the freshly provisioned hub issues over SSH. A real Mosquitto started in the hub's
-namespace with exactly that configuration accepts the hub's and the terminal's passwords over TLS and
-refuses a wrong one. A second apply changes nothing on the hub (the terminal now gets the CA the hub made).
+namespace with exactly that configuration accepts the hub's, the tools' and the terminal's passwords over
+TLS and refuses a wrong one. A second apply changes nothing on the hub (the terminal now gets the CA the hub made).
 """
 
 from __future__ import annotations
@@ -77,9 +77,10 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         settings = tomllib.loads(hub_host.run("cat /etc/shegong/hub.toml").stdout)
         assert settings["database_url"] == "sqlite:////var/lib/shegong-hub/hub.db"
         assert (settings["broker_username"], settings["broker_port"]) == ("hub", broker_port)
-        env = hub_host.run("cat /etc/shegong/hub.env").stdout.strip()
-        assert env.startswith("SHEGONG_HUB_BROKER_PASSWORD=")
-        hub_password = env.split("=", 1)[1]
+        env = dict(line.split("=", 1) for line in hub_host.run("cat /etc/shegong/hub.env").stdout.split())
+        assert set(env) == {"SHEGONG_HUB_BROKER_PASSWORD", "SHEGONG_HUB_TOOLS_BROKER_PASSWORD"}
+        hub_password, tools_password = env["SHEGONG_HUB_BROKER_PASSWORD"], env["SHEGONG_HUB_TOOLS_BROKER_PASSWORD"]
+        assert "\nuser hub-tools\n" in hub_host.run("cat /etc/mosquitto/shegong/acl").stdout
         conf = hub_host.run("cat /etc/mosquitto/conf.d/shegong.conf").stdout
         made = hub_host.run(
             f"/opt/shegong/current/bin/shegong hub broker conf --dir /etc/mosquitto/shegong --port {broker_port} "
@@ -117,6 +118,7 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
             wait_for(lambda: _listening(broker_port), timeout=20, what="the provisioned broker")
             terminal_password = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
             assert _login(broker_port, ca_file, "hub", hub_password), "the hub's password, from hub.env"
+            assert _login(broker_port, ca_file, "hub-tools", tools_password), "the tools' password, from hub.env"
             assert _login(broker_port, ca_file, "JW001-K1", terminal_password), "the terminal's, from edge.toml"
             assert not _login(broker_port, ca_file, "JW001-K1", "wrong-password")
         finally:

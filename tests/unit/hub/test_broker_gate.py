@@ -70,3 +70,36 @@ def gate(tmp_path):
 )
 def test_the_acl_read_as_mosquitto_reads_it(gate, user, action, topic, allowed):
     assert bool(gate.may(user, user, action, topic)) is allowed
+
+
+R = "shegong/v1"
+
+
+@pytest.mark.parametrize(
+    ("action", "topic", "allowed"),
+    [
+        (PUB, f"{R}/t/T1/down/audit", True),  # asks a terminal for its anchors
+        (SUB, f"{R}/t/+/up/audit", True),  # and reads the answers
+        (SUB, f"{R}/hub/anchor", True),  # the hub's retained topics, as every user
+        (PUB, f"{R}/t/T1/down/acks", False),  # nothing an ingest worker writes
+        (PUB, f"{R}/t/T1/down/events", False),
+        (PUB, f"{R}/catalogue", False),
+        (PUB, f"{R}/hub/state", False),
+        (PUB, f"{R}/hub/anchor", False),
+        (PUB, f"{R}/t/T1/up/audit", False),
+        (SUB, f"{R}/t/+/up/#", False),  # nor reads what it does not need
+        (SUB, f"{R}/t/+/up/cases", False),
+        (SUB, f"{R}/t/+/state", False),
+        (SUB, f"$share/ingest/{R}/t/+/up/#", False),
+    ],
+)
+def test_the_tools_user_may_ask_for_anchors_and_read_the_answers_only(tmp_path, action, topic, allowed):
+    files = brokerauth.BrokerFiles(tmp_path / "broker")
+    brokerauth.add_hub(files)
+    password = brokerauth.add_tool(files)
+    brokerauth.add_terminal(files, "T1")
+    gate = Gate(files)
+    assert gate.login("hub-tools", password, "hub-tools")
+    assert not gate.login("hub-tools", password, "hub")  # under the worker's client id: refused
+    assert bool(gate.may("hub-tools", "hub-tools", action, topic)) is allowed
+    assert gate.may("hub", "hub", PUB, f"{R}/t/T1/down/acks")  # the worker's rights are untouched

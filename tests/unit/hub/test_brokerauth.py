@@ -126,3 +126,46 @@ def test_the_command_line_provisions_a_terminal_and_prints_the_listener_config(f
         cli.main(["broker", "add", "--dir", d])
     assert shegong(["hub", "broker", "add", "T1\nuser hub", "--dir", d]) == 2  # a message, not a traceback
     assert "invalid terminal id" in capsys.readouterr().err
+
+
+def test_the_tools_user_is_kept_apart_from_hub_users_and_terminals(files):
+    brokerauth.add_hub(files)
+    tools = brokerauth.add_tool(files)
+    assert len(tools) >= 32 and brokerauth.users(files) == ["hub", "hub-tools"]
+    assert brokerauth.hub_users(files) == ["hub"] and brokerauth.tool_users(files) == ["hub-tools"]
+    brokerauth.add_hub(files, "hub-b")  # a second worker's user keeps the tools' lines in the ACL
+    assert brokerauth.hub_users(files) == ["hub", "hub-b"] and brokerauth.tool_users(files) == ["hub-tools"]
+    tool_part = files.acl_file.read_text().split("user hub-tools\n", 1)[1].splitlines()
+    assert tool_part == ["topic write shegong/v1/t/+/down/audit", "topic read shegong/v1/t/+/up/audit"]
+    with pytest.raises(BrokerAuthError, match="hub's user name"):
+        brokerauth.add_terminal(files, "hub-tools")
+    with pytest.raises(BrokerAuthError, match="tools' user name"):
+        brokerauth.add_hub(files, "hub-tools")
+    with pytest.raises(BrokerAuthError, match="a hub user"):
+        brokerauth.add_tool(files, "hub-b")
+
+
+def test_broker_tool_prints_the_password_and_the_setting_it_goes_in(files, capsys):
+    assert shegong(["hub", "broker", "hub", "--dir", str(files.folder)]) == 0
+    capsys.readouterr()
+    assert shegong(["hub", "broker", "tool", "--dir", str(files.folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "SHEGONG_HUB_TOOLS_BROKER_PASSWORD" in err and '[tools] broker_username = "hub-tools"' in err
+    assert len(out.strip()) >= 32 and out.strip() not in files.password_file.read_text()
+    assert shegong(["hub", "broker", "acl", "--dir", str(files.folder)]) == 0  # written again, the tools kept
+    assert brokerauth.tool_users(files) == ["hub-tools"]
+
+
+def test_a_tool_refuses_to_log_in_as_the_workers_broker_user_naming_the_setting():
+    from hub.settings import HubSettings, ToolLogin, ToolNeedsOwnUser, tool_broker_login
+
+    link = {"broker_tls_ca": "/etc/mosquitto/shegong/ca.crt", "broker_username": "hub", "broker_password": "w"}
+    with pytest.raises(ToolNeedsOwnUser, match=r"\[tools\] broker_password \(SHEGONG_HUB_TOOLS_BROKER_PASSWORD\)"):
+        tool_broker_login(HubSettings(**link), "witness")
+    with pytest.raises(ToolNeedsOwnUser, match=r"\[tools\] broker_username is 'hub'"):
+        tool_broker_login(HubSettings(**link, tools={"broker_username": "hub", "broker_password": "t"}), "witness")
+    assert tool_broker_login(HubSettings(**link, tools={"broker_password": "t"}), "witness") == ToolLogin(
+        "hub-tools", "hub-tools", "t"
+    )
+    open_broker = tool_broker_login(HubSettings(), "witness")  # no users: anonymous, a client id of its own
+    assert open_broker.username is None and open_broker.client_id.startswith("shegong-hub-1-witness-")
