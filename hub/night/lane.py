@@ -8,11 +8,13 @@ digest comparisons (ingest p95 ~12-20× its idle value at 300 terminals).
 So ingest hands the reconciliation requests of rounds 1 and 2 to this lane (:meth:`NightLane.offer`): one
 thread, one request at a time, each in a read-only transaction of its own (on SQLite it takes no write
 lock; ingest's commits go on beside it), and it waits while ingest has messages queued or committing — the
-night is the one that can be late (at most ``max_yield_s`` a request, so a day that never pauses still lets
-the night through). Waiting for ingest to be idle also paces the night's repairs: a round-2 answer makes
-its terminal send the cases the hub lacks, and the next answer waits until those are committed, so the
-resent cases reach ingest a batch at a time instead of filling its groups ahead of a resident's case. The
-reply is published and the request acknowledged (PUBACK) once answered. Requests that write (round 3:
+night is the one that can be late (at most ``max_yield_s`` at a time, so a day that never pauses still lets
+the night through). It steps aside within a request too, every hundred rows it reads and every day it
+compares (:class:`~hub.night.reconcile.Reconciler`'s ``pause``): a resident's case arriving mid-digest
+has the process (and its GIL) to itself instead of sharing it with hashing. Waiting for ingest to be idle
+also paces the night's repairs: a round-2 answer makes its terminal send the cases the hub lacks, and the
+next answer waits until those are committed, so the resent cases reach ingest a batch at a time instead of
+filling its groups ahead of a resident's case. The reply is published and the request acknowledged (PUBACK) once answered. Requests that write (round 3:
 events sent back) and anything the lane cannot read go to ingest as before.
 """
 
@@ -57,7 +59,7 @@ class NightLane:
         self.to_ingest = to_ingest
         self.ingest_backlog = ingest_backlog
         self.max_yield_s = max_yield_s
-        self.reconciler = Reconciler()
+        self.reconciler = Reconciler(pause=self._yield_to_ingest)
         self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(max_queued)
         self._thread: threading.Thread | None = None
         self.stats = {"answered": 0, "to_ingest": 0, "yielded_s": 0.0}

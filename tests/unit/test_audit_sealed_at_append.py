@@ -10,6 +10,7 @@ terminal's key: a segment it forges in the terminal's name (signed with any othe
 
 from __future__ import annotations
 
+import json
 import stat
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -257,6 +258,13 @@ def test_the_hub_keeps_a_terminal_segment_only_when_signed_with_the_terminal_key
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM terminal_audit_segments")).scalar() == 0
         assert terminal_key(conn, "T7") == public, "a segment cannot replace the registered key"
+        refused = conn.execute(
+            text("SELECT subject, data FROM audit WHERE action = 'terminal.audit_key_refused'")
+        ).all()
+    forged = bytes(forger.verify_key).hex()
+    assert [(s, json.loads(d)) for s, d in refused] == [
+        ("T7", {"presented": forged[:16], "registered": public[:16], "entries": 3})
+    ], "the refusal is on the hub's own sealed audit trail, naming both keys"
     with engine.begin() as conn:
         on_segment(conn, _segment("T7", terminal_key_pair, public), T0)
     with engine.connect() as conn:
