@@ -17,6 +17,7 @@ machine running the tests has no ``shegong`` user after all.
 
 from __future__ import annotations
 
+import base64
 import re
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 
 from tests.integration.provisioning.conftest import provision, write_inventory
 from tests.integration.provisioning.sshd import skip_reason
@@ -82,8 +84,8 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
     with sqlite3.connect(hub["SHEGONG_HUB_DATABASE_URL"].removeprefix("sqlite:///")) as db:
         held = dict(db.execute("SELECT terminal_id, public_key || ' ' || how FROM terminal_audit_keys"))
     for sshd, tid in ((t1, "JW001-K1"), (t2, "JW002-K1")):
-        public = sshd.run("runuser -u shegong -- /opt/shegong/current/bin/shegong edge keys public").stdout.strip()
-        assert re.fullmatch(r"[0-9a-f]{64}", public) and held[tid] == f"{public} provisioning"
+        seed = base64.urlsafe_b64decode(sshd.run("cat /var/lib/shegong/audit.key").stdout.strip())
+        assert held[tid] == f"{bytes(SigningKey(seed).verify_key).hex()} provisioning"
 
     second = provision("apply", str(inventory))
     assert second.returncode == 0, second.stdout + second.stderr
