@@ -58,6 +58,7 @@ class Reconciler:
 
     def __init__(self, pause: Callable[[], None] | None = None) -> None:
         self.pause = pause or (lambda: None)
+        self.missing = 0  #: items the last answer asked its terminal to send again
 
     def on_request(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         if not isinstance(message, ReconcileRequest):
@@ -90,6 +91,7 @@ class Reconciler:
                 else:
                     differ.append(day)
             reply = ReconcileReplyBody(correlation_id=body.correlation_id, confirmed=confirmed, differ=differ)
+        self.missing = len(reply.missing)
         if reply.missing or reply.unknown:
             log.warning(
                 "reconciliation with %s: the hub lacks %d item(s), holds %d the terminal never listed",
