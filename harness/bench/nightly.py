@@ -343,7 +343,14 @@ def run(
     url = f"sqlite:///{folder / 'hub.db'}"
     lost_every = round(100 / lost_pct) if lost_pct > 0 else 0
     audit_key = Path(f"{keys['SHEGONG_HUB_CASE_KEY_FILE']}.audit")
+    seeding = time.perf_counter()
     lost = _seed(url, terminals, lost_every, audit_key)
+    print(
+        f"seeded {n * window.days * window.per_day - len(lost)} cases of {n} terminals "
+        f"in {time.perf_counter() - seeding:.0f} s (not timed)",
+        file=sys.stderr,
+        flush=True,
+    )
     engine = open_engine(url)
     bind_key_file(engine, audit_key)
     register.register(engine, "DAY0001", "DAY0001", "bench")
