@@ -269,3 +269,16 @@ def test_the_hub_keeps_a_terminal_segment_only_when_signed_with_the_terminal_key
         on_segment(conn, _segment("T7", terminal_key_pair, public), T0)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM terminal_audit_segments WHERE sig IS NOT NULL")).scalar() == 3
+
+
+def test_hub_keys_init_makes_the_audit_key_beside_a_case_key_made_before_it(tmp_path, monkeypatch):
+    """A hub whose case key predates the audit key gets one from `shegong hub keys init`, which still
+    refuses to replace the case key."""
+    from hub.casekey import CaseKeyError
+
+    audit = tmp_path / "later" / "hub-case.key.audit"
+    monkeypatch.setenv("SHEGONG_HUB_AUDIT_KEY_FILE", str(audit))
+    with pytest.raises(CaseKeyError, match="exists already"):
+        hub_cli.main(["keys", "init"])
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600
+    assert len(AuditKey.load(audit).secret) == 32
