@@ -182,11 +182,12 @@ def keys(action: str) -> int:
     settings = hub_settings.load()
     path = Path(settings.case_key_file)
     if action == "init":
-        from hub.audit.keyed import AuditKey, key_path
+        from hub.audit.keyed import AuditKey
 
-        public = casekey.init(path)
-        if not key_path(settings).exists():
+        if not key_path(settings).exists():  # also for a hub whose case key came before the audit key
             AuditKey.init(key_path(settings))  # beside the case key: seals the audit chain, signs anchors
+            print(f"audit key written to {key_path(settings)}", file=sys.stderr)
+        public = casekey.init(path)
         print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
     else:
         public = casekey.public_text(casekey.load(path))

@@ -39,7 +39,9 @@ from provisioning.hubside import hub_session
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
 from provisioning.terminal import (
+    AUDIT_PUBLIC_HEX,
     CONFIRM_FIREWALL,
+    OPT,
     RELOAD_SSHD,
     SSHD_DROPIN,
     ManagedFile,
@@ -237,8 +239,13 @@ def apply(
                 run_ops(state, no_wait=True)
             except PyinfraError as exc:
                 log.error("provisioning stopped: %s", exc)
-            if issued:  # after the terminals have their new passwords: the old ones are refused from now on
-                _reload_broker(inventory, str(terminals[0].known_hosts.expanduser()))
+            keys = _new_audit_keys(state, hosts, by_id, steps, issued, results)
+            if issued or keys:
+                with hub_session(inventory.hub, str(terminals[0].known_hosts.expanduser())) as hub:
+                    for tid, key in keys.items():  # before the broker takes a new password: no key on first use
+                        hub.register_audit_key(by_id[tid], key)
+                    if issued:  # after the terminals have their new passwords: the old ones are refused from now on
+                        hub.reload_broker()
             for tid, host in hosts.items():
                 r = results[tid]
                 ops = state.ops.get(host, {}).values()
@@ -309,9 +316,9 @@ def _passwords(
     inventory: ShegongInventory,
     check: bool,
     renew: bool,
-) -> tuple[dict[str, str], bool]:
+) -> tuple[dict[str, str], set[str]]:
     """Each terminal's broker password: the one it has, else (or if ``renew``) a new one from the hub
-    (none in check mode); and whether the hub issued any."""
+    (none in check mode); and the terminals the hub issued one to."""
     passwords: dict[str, str] = {}
     with ctx_state.use(state):
         for tid, host in hosts.items():
@@ -327,10 +334,36 @@ def _passwords(
         with hub_session(inventory.hub, known_hosts) as hub:
             for t in missing:
                 passwords[t.id] = hub.issue(t)
-        return passwords, True
-    return passwords, False
+        return passwords, {t.id for t in missing}
+    return passwords, set()
 
 
-def _reload_broker(inventory: ShegongInventory, known_hosts: str) -> None:
-    with hub_session(inventory.hub, known_hosts) as hub:
-        hub.reload_broker()
+def _new_audit_keys(
+    state: State,
+    hosts: dict[str, Host],
+    by_id: dict[str, Terminal],
+    steps: dict[str, Steps],
+    issued: set[str],
+    results: dict[str, HostResult],
+) -> dict[str, str]:
+    """The public half of each audit key made by this run (or of a terminal the hub issued credentials to
+    now), read from the terminal's own ``shegong edge keys public``: the hub is given it at once, so it
+    never pins a key on first use for a provisioned terminal."""
+    keys: dict[str, str] = {}
+    for tid, host in hosts.items():
+        made = steps[tid].audit_key
+        if host in state.failed_hosts or not made.is_complete() or not (made.did_change() or tid in issued):
+            continue
+        ok, output = host.run_shell_command(
+            StringCommand(f"runuser -u shegong -- {OPT}/current/bin/shegong edge keys public"),
+            _sudo=by_id[tid].ssh_user != "root",
+        )
+        key = output.stdout.strip() if ok else ""
+        if len(key) != AUDIT_PUBLIC_HEX:
+            results[tid].failed += 1
+            results[tid].notes.append(
+                f"its audit key could not be read ({output.stderr.strip() or key!r}): not registered at the hub"
+            )
+            continue
+        keys[tid] = key
+    return keys

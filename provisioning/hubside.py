@@ -3,7 +3,9 @@
 A terminal without broker credentials gets them here: ``shegong hub broker add ID`` makes its MQTT user
 and prints the password once (it goes straight into the terminal's edge.toml, never to a file on the
 administrator's machine), ``shegong hub terminal register ID --committee CODE`` enters it in the
-terminal register (ingest takes cases from registered terminals only), and the broker reloads its users.
+terminal register (ingest takes cases from registered terminals only). After the run, the public half of
+each audit key the run made is registered too (``--audit-key``, read from the terminal's own ``shegong edge
+keys public``), then the broker reloads its users.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class HubSession:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
         self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code)
         return password
+
+    def register_audit_key(self, t: Terminal, public_key: str) -> None:
+        """The public half of ``t``'s audit key, read from the terminal: the hub checks its audit chain with
+        it (and refuses segments presenting another)."""
+        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, "--audit-key", public_key)
 
     def revoke(self, t: Terminal) -> None:
         self._run("hub", "broker", "revoke", t.id, "--dir", self.target.broker_dir)

@@ -225,6 +225,7 @@ class Steps:
 
     sshd: OperationMeta
     systemd: bool
+    audit_key: OperationMeta  # made now: its public half goes to the hub (provisioning.engine)
     firewall: OperationMeta | None = None  # set when the rules are to be loaded (not only checked)
 
 
@@ -247,14 +248,15 @@ def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
 
 
 AUDIT_KEY = "/var/lib/shegong/audit.key"  # edge audit_key_file's default: data_dir/audit.key, beside the database
+AUDIT_PUBLIC_HEX = 64  # its public half as `shegong edge keys public` prints it: 32 bytes in hex
 
 
 @operation()
 def audit_key() -> Generator[str, None, None]:
     """The terminal's own audit signing key (Ed25519, 0600, the ``shegong`` user's), made once with
     ``shegong edge keys init`` and never replaced: a new key would leave every signed entry unverifiable.
-    The hub pins its public half (the first one this terminal's MQTT login presents, or one given with
-    ``shegong hub terminal register --audit-key``)."""
+    Its public half (``shegong edge keys public``) is registered at the hub by the same apply, before the
+    broker takes the terminal's new password, so the hub never pins a key on first use for it."""
     if host.get_fact(File, path=AUDIT_KEY):
         return
     yield (f"runuser -u shegong -- {OPT}/current/bin/shegong edge keys init")
@@ -281,11 +283,11 @@ def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     files.directory(name="/etc/shegong", path="/etc/shegong", user="root", group="shegong", mode="0750")
     wanted = tuple(managed_files(t, password))
     restart_on.append(config_files(name="configuration, units and rules", wanted=wanted))
-    audit_key(name="audit signing key")
+    key = audit_key(name="audit signing key")
     enabled(name="units enabled", units=ENABLED_UNITS)
 
     sshd = sshd_keys_only(name="sshd keys only", content=render.sshd_conf(t))
     firewall = firewall_rules(name="firewall rules checked", content=render.nftables_conf(t), mode=t.firewall)
     if systemd:
         started(name="services (re)started", _if=[lambda: any(m.did_change() for m in restart_on)])
-    return Steps(sshd=sshd, systemd=systemd, firewall=firewall if t.firewall == "load" else None)
+    return Steps(sshd=sshd, systemd=systemd, audit_key=key, firewall=firewall if t.firewall == "load" else None)

@@ -47,9 +47,14 @@ def unseal(payload: str) -> CaseSubmission:
 
 
 def write_case_key(path: Path) -> Path:
-    """The tests' private case key in a 0600 file, as ``shegong hub keys init`` leaves it."""
+    """The tests' private case key in a 0600 file, as ``shegong hub keys init`` leaves it: with the audit key
+    beside it (``<path>.audit``), which every hub process loads at start."""
+    from hub.audit.keyed import AuditKey
+
     path.write_text(CASE_KEY + "\n")
     path.chmod(0o600)
+    if not Path(f"{path}.audit").exists():
+        AuditKey.init(Path(f"{path}.audit"))
     return path
 
 
@@ -60,6 +65,12 @@ def register_terminal(hub: Engine | str, terminal: str, committee: str = "JW001"
     from hub.ingest import register
 
     engine = open_engine(hub) if isinstance(hub, str) else hub
+    if isinstance(hub, str):  # as a hub command does: its audit entry sealed with the hub's audit key
+        from hub import settings as hub_settings
+        from hub.audit.chain import bind_key_file
+        from hub.audit.keyed import key_path
+
+        bind_key_file(engine, key_path(hub_settings.load()))
     try:
         register.register(engine, terminal, committee, "test", series)
     finally:

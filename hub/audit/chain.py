@@ -11,8 +11,9 @@ back to :func:`verify` also catches someone who rewrote both.
 
 Each entry is also sealed as it is appended, ``mac = HMAC(audit key, hash)`` with the key file bound to
 the engine (:func:`bind_key_file`; :mod:`hub.audit.keyed`): an edit made between the append and the night,
-its hash and every later one recomputed, fails the seals (``shegong hub audit verify --witnesses``). The
-night still seals entries a process without the key appended.
+its hash and every later one recomputed, fails the seals (``shegong hub audit verify``). Every hub process
+(ingest and web, each command, the night) loads the key at start; an entry without a seal is a break.
+An engine nothing bound (tests, benchmarks) appends unsealed entries, which fail the hub's verify.
 
 Hashing and the walk live in :mod:`protocol.auditchain`, shared with the terminals' own chains; this
 module stores and reads the hub's.
@@ -20,7 +21,6 @@ module stores and reads the hub's.
 
 from __future__ import annotations
 
-import hmac
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
 
-from hub.audit.keyed import AuditKey
+from hub.audit.keyed import AuditKey, seal_problem
 from hub.db.models import AuditAnchorRow, AuditEntry, table
 from protocol.auditchain import GENESIS, Anchor, Break, Entry, entry_hash, link, walk
 
@@ -51,30 +51,19 @@ _anchor = table(AuditAnchorRow)
 _LOCK_KEY = 730_001  # PostgreSQL advisory lock serialising appends across ingest workers
 
 
-class _KeyFile:
-    """The audit key file bound to an engine: read once it exists (``hub keys init`` may come later)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.key: AuditKey | None = None
-
-    def get(self) -> AuditKey | None:
-        if self.key is None and self.path.exists():
-            self.key = AuditKey.load(self.path)
-        return self.key
+_KEYS: weakref.WeakKeyDictionary[Engine, AuditKey] = weakref.WeakKeyDictionary()
 
 
-_KEYS: weakref.WeakKeyDictionary[Engine, _KeyFile] = weakref.WeakKeyDictionary()
-
-
-def bind_key_file(engine: Engine, path: Path) -> None:
-    """Seal every entry appended through ``engine`` with the audit key in ``path`` (once the file exists)."""
-    _KEYS[engine] = _KeyFile(path)
+def bind_key_file(engine: Engine, path: Path) -> AuditKey:
+    """Seal every entry appended through ``engine`` with the audit key in ``path``, read now: a hub process
+    without its key file stops at start (:class:`~hub.audit.keyed.AuditKeyError`) rather than append
+    entries no one sealed."""
+    key = _KEYS[engine] = AuditKey.load(path)
+    return key
 
 
 def _key(conn: Connection) -> AuditKey | None:
-    bound = _KEYS.get(conn.engine)
-    return None if bound is None else bound.get()
+    return _KEYS.get(conn.engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +123,7 @@ def verify(conn: Connection, batch: int = 5000, expected: Anchor | None = None) 
 
 
 def _sealed_by(key: AuditKey) -> Any:
-    def problem(row: Any) -> str | None:
-        if row.mac is None:
-            return (
-                "it is not sealed: its seal was removed, or it was appended without the audit key file "
-                "(the night seals those)"
-            )
-        if not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
-            return "its MAC does not hold: rewritten without the audit key"
-        return None
-
-    return problem
+    return lambda row: seal_problem(key, row)
 
 
 def _entries(conn: Connection, batch: int) -> Iterator[Row[Any]]:

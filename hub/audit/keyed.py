@@ -3,9 +3,10 @@
 The hash chain (:mod:`hub.audit.chain`) catches an edited entry, but someone who can write the database
 can recompute every hash after an edit and move the anchor too. So:
 
-- each entry gets a MAC, ``HMAC-SHA256(mac key, entry hash)``, in ``audit.mac``: the nightly ``anchor``
-  step seals every entry not sealed yet (after checking the chain up to it), so an edit made after that
-  night cannot be hidden by recomputing hashes without the key file;
+- each entry gets a MAC, ``HMAC-SHA256(mac key, entry hash)``, in ``audit.mac``, as it is appended (every
+  hub process loads the key file at start); the nightly ``anchor`` step checks every entry since the last
+  anchor, so an edit cannot be hidden by recomputing hashes without the key file, and an entry without a
+  seal fails the night as it fails ``audit verify``;
 - each night the hub signs an anchor (day, entry count, last id, head hash, time) with an Ed25519 key,
   keeps it (``audit_day_anchors``) and publishes it retained to every terminal, which keeps what it
   received and sends it back as a witness (:mod:`hub.night.witness`); a hub rewritten whole, with the key
@@ -27,7 +28,7 @@ from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
-from sqlalchemy import Connection, Row, bindparam, update
+from sqlalchemy import Connection, Row
 from sqlmodel import col, select
 
 from hub.db.models import AuditEntry
@@ -36,7 +37,7 @@ from hub.settings import HubSettings
 from kernel.keyfile import KEY_BYTES, KeyFile
 from protocol.auditchain import GENESIS, entry_hash
 
-__all__ = ["AuditKey", "AuditKeyError", "SealBreak", "key_path", "seal", "verify_macs"]
+__all__ = ["AuditKey", "AuditKeyError", "SealBreak", "check_from", "key_path", "seal_problem", "verify_macs"]
 
 
 class AuditKeyError(HubError):
@@ -102,13 +103,11 @@ class SealBreak:
     problem: str
 
 
-def seal(conn: Connection, key: AuditKey, batch: int = 5000, after_id: int = 0) -> tuple[int, SealBreak | None]:
-    """MAC every entry without a seal after ``after_id`` (the last entry a signed daily anchor covers: the
-    night before sealed every entry up to it), in id order, after checking it follows the one before (its
-    hash recomputed; a sealed one's MAC checked). Entries are sealed as they are appended; those left are
-    what a process without the key file appended (or entries whose seals someone removed: the count is in
-    the night's summary, and ``audit verify`` run before the night names them). Returns (entries sealed,
-    the first break found)."""
+def check_from(conn: Connection, key: AuditKey, after_id: int = 0, batch: int = 5000) -> tuple[int, SealBreak | None]:
+    """Check every entry after ``after_id`` (the last entry a signed daily anchor covers, itself checked),
+    in id order: it follows the one before (its hash recomputed) and its MAC holds. Every hub process seals
+    entries as it appends them (:func:`hub.audit.chain.bind_key_file`), so an entry without a seal is a
+    break — its seal was removed — never something to seal now. Returns (entries that hold, the first break)."""
     prev = GENESIS
     if after_id:
         last = conn.execute(select(AuditEntry.hash, AuditEntry.mac).where(AuditEntry.id == after_id)).first()
@@ -117,43 +116,36 @@ def seal(conn: Connection, key: AuditKey, batch: int = 5000, after_id: int = 0) 
                 after_id, "the entry the last signed anchor ends at is gone or not sealed with this key"
             )
         prev = str(last[0])
-    sealed = 0
-    stmt = update(AuditEntry).where(col(AuditEntry.id) == bindparam("b_id")).values(mac=bindparam("b_mac"))
+    good = 0
     for row in _after(conn, after_id, batch):
         if row.prev_hash != prev or row.hash != entry_hash(
             row.prev_hash, row.at, row.actor, row.action, row.subject, row.data
         ):
-            return sealed, SealBreak(int(row.id), "an entry does not follow the chain: nothing from it on is sealed")
-        if row.mac is None:
-            conn.execute(stmt, {"b_id": row.id, "b_mac": key.mac(row.hash)})
-            sealed += 1
-        elif not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
-            return sealed, SealBreak(int(row.id), "its MAC does not hold: rewritten without the audit key")
-        prev = row.hash
-    return sealed, None
-
-
-def verify_macs(
-    conn: Connection, key: AuditKey, sealed_through: int = 0, batch: int = 5000
-) -> tuple[int, SealBreak | None]:
-    """Check every entry's MAC. Entries are sealed as they are appended (:mod:`hub.audit.chain`), so an
-    entry without a seal is a break: its seal was removed, or a process without the key file appended it
-    (the night seals those; until then this says so). ``sealed_through`` is kept for callers; every entry
-    up to it must be sealed in any case. Returns (sealed entries that hold, the first break)."""
-    good = 0
-    for row in _after(conn, 0, batch):
-        if row.mac is None:
-            problem = (
-                "its seal was removed"
-                if row.id <= sealed_through
-                else "it is not sealed: its seal was removed, or it was appended without the audit key file "
-                "(the night seals those)"
-            )
+            return good, SealBreak(int(row.id), "an entry does not follow the chain")
+        if (problem := seal_problem(key, row)) is not None:
             return good, SealBreak(int(row.id), problem)
-        if not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
-            return good, SealBreak(int(row.id), "its MAC does not hold: rewritten without the audit key")
+        prev = row.hash
         good += 1
     return good, None
+
+
+def verify_macs(conn: Connection, key: AuditKey, batch: int = 5000) -> tuple[int, SealBreak | None]:
+    """Check every entry's MAC. Returns (sealed entries that hold, the first break)."""
+    good = 0
+    for row in _after(conn, 0, batch):
+        if (problem := seal_problem(key, row)) is not None:
+            return good, SealBreak(int(row.id), problem)
+        good += 1
+    return good, None
+
+
+def seal_problem(key: AuditKey, row: Any) -> str | None:
+    """What is wrong with an entry's seal (``row.hash``, ``row.mac``), or None when it holds."""
+    if row.mac is None:
+        return "it is not sealed: its seal was removed (every hub process seals what it appends)"
+    if not hmac.compare_digest(str(row.mac), key.mac(str(row.hash))):
+        return "its MAC does not hold: rewritten without the audit key"
+    return None
 
 
 def _after(conn: Connection, after_id: int, batch: int) -> Iterator[Row[Any]]:

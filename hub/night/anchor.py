@@ -1,4 +1,4 @@
-"""The hub's nightly audit anchor (issue 15): seal the chain's new entries with the audit key, sign the
+"""The hub's nightly audit anchor (issue 15): check the chain's new entries and their seals, sign the
 day's anchor (entry count, last id, head hash, time), keep it, and — in the running hub — publish it
 retained on ``shegong/v1/hub/anchor`` for every terminal to witness (:class:`AnchorPublisher`)."""
 
@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from hub.audit.chain import anchor as stored_anchor
-from hub.audit.keyed import AuditKey, seal
+from hub.audit.keyed import AuditKey, check_from
 from hub.db.models import AuditDayAnchorRow
 from hub.errors import HubError
 from kernel.db import upsert_insert
@@ -27,14 +27,15 @@ log = logging.getLogger(__name__)
 
 
 class ChainBroken(HubError):
-    """The chain does not hold where sealing reached: nothing past it is sealed, and no anchor signed."""
+    """An entry since the last anchor does not follow the chain or its seal does not hold: no anchor signed."""
 
 
 def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]:
-    """Seal the new entries and sign today's anchor (replacing an earlier one of the same day)."""
+    """Check the entries since the last anchor and sign today's (replacing an earlier one of the same day).
+    Every entry was sealed as it was appended: one without a seal fails the night, naming the entry."""
     with engine.begin() as conn:
         through = conn.execute(select(func.max(AuditDayAnchorRow.last_id))).scalar() or 0
-        sealed, broken = seal(conn, key, after_id=int(through))
+        checked, broken = check_from(conn, key, after_id=int(through))
         if broken is not None:
             raise ChainBroken(f"audit entry {broken.entry_id}: {broken.problem}")
         a = stored_anchor(conn)
@@ -54,9 +55,7 @@ def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]
             .values(**values)
             .on_conflict_do_update(index_elements=["day"], set_={k: v for k, v in values.items() if k != "day"})
         )
-    if sealed:
-        log.warning("%d audit entries had no seal (appended without the key file, or seals removed): sealed", sealed)
-    return {"sealed": sealed, "entries": a.entries}
+    return {"checked": checked, "entries": a.entries}
 
 
 def latest_anchor(engine: Engine) -> AnchorBody | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, and_, insert, or_, update
@@ -47,10 +48,17 @@ MAX_EVENTS = 400
 """Events in one reply (each a few hundred bytes): a terminal further behind gets the rest the next night,
 or from the hub's event delivery, which sends every unacknowledged event again anyway."""
 _MAX_SPAN_DAYS = 3660
+PAUSE_EVERY = 100
 
 
 class Reconciler:
-    """``on_request`` is the ingest hook for ``reconcile_request`` messages."""
+    """``on_request`` is the ingest hook for ``reconcile_request`` messages. ``pause`` is called every
+    :data:`PAUSE_EVERY` rows read and every day compared: the night's lane (:mod:`hub.night.lane`) steps
+    aside there while ingest has work, so a resident's case does not share the GIL with a digest."""
+
+    def __init__(self, pause: Callable[[], None] | None = None) -> None:
+        self.pause = pause or (lambda: None)
+        self.missing = 0  #: items the last answer asked its terminal to send again
 
     def on_request(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         if not isinstance(message, ReconcileRequest):
@@ -67,13 +75,14 @@ class Reconciler:
             reply = _restore(conn, terminal, body.correlation_id, list(body.events), at)
         elif body.items:
             days = [d.day for d in body.items]
-            held = _lines(conn, terminal, min(days), max(days))
+            held = _lines(conn, terminal, min(days), max(days), self.pause)
             reply = _details(conn, body.correlation_id, body.items, held)
         else:
-            held = _lines(conn, terminal, body.first_day, body.last_day)
+            held = _lines(conn, terminal, body.first_day, body.last_day, self.pause)
             theirs = {d.day: d for d in body.digests}
             confirmed, differ = [], []
             for day in sorted(set(theirs) | set(held)):
+                self.pause()
                 if not body.first_day <= day <= body.last_day:
                     continue
                 mine = held.get(day, {})
@@ -82,6 +91,7 @@ class Reconciler:
                 else:
                     differ.append(day)
             reply = ReconcileReplyBody(correlation_id=body.correlation_id, confirmed=confirmed, differ=differ)
+        self.missing = len(reply.missing)
         if reply.missing or reply.unknown:
             log.warning(
                 "reconciliation with %s: the hub lacks %d item(s), holds %d the terminal never listed",
@@ -204,7 +214,9 @@ def _events(conn: Connection, behind: dict[str, int]) -> list[CaseEvent]:
     return [event for _, event in stored_events(conn, newer, limit=MAX_EVENTS)]
 
 
-def _lines(conn: Connection, terminal: str, first: date, last: date) -> dict[date, dict[str, str]]:
+def _lines(
+    conn: Connection, terminal: str, first: date, last: date, pause: Callable[[], None]
+) -> dict[date, dict[str, str]]:
     """What the hub holds from ``terminal`` in the days ``first`` to ``last``: day → item id → line."""
     start = datetime.combine(first, time(), DAY_ZONE)
     end = datetime.combine(last + timedelta(days=1), time(), DAY_ZONE)
@@ -212,7 +224,9 @@ def _lines(conn: Connection, terminal: str, first: date, last: date) -> dict[dat
     cases = select(CaseRow.case_id, CaseRow.version, CaseRow.created_at).where(
         CaseRow.terminal_id == terminal, col(CaseRow.created_at) >= start, col(CaseRow.created_at) < end
     )
-    for case_id, version, created in conn.execute(cases):
+    for n, (case_id, version, created) in enumerate(conn.execute(cases)):
+        if n % PAUSE_EVERY == 0:
+            pause()
         out[day_of(_aware(created))][case_id] = case_line(case_id, version)
     ratings = select(RatingRow.rating_id, RatingRow.rated_at).where(
         RatingRow.terminal_id == terminal, col(RatingRow.rated_at) >= start, col(RatingRow.rated_at) < end

@@ -1,7 +1,7 @@
 """``shegong hub nightly``: the hub's overnight steps, each a plain function run once, in order.
 
 1. ``backup`` — SQLite online backup or ``pg_dump``, checked, a few generations kept (:mod:`.backup`).
-2. ``anchor`` — the audit chain's new entries sealed with the audit key, the day's anchor signed and kept
+2. ``anchor`` — the audit chain's new entries and their seals checked, the day's anchor signed and kept
    (the running hub publishes it to the terminals) (:mod:`.anchor`).
 3. ``retention`` — old closed cases archived and anonymised; dead letters, sessions, heartbeats and link
    history bounded (:mod:`.retention`).

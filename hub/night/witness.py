@@ -81,6 +81,8 @@ def on_segment(conn: Connection, message: Envelope, at: datetime) -> list[Outgoi
     rows = []
     if body.public_key is not None and key is not None and body.public_key != key:
         log.error("audit segment of %s carries another audit key than the one registered: not kept", terminal)
+        refused = {"presented": body.public_key[:16], "registered": key[:16], "entries": len(body.entries)}
+        append(conn, [AuditRecord(at, "hub", "terminal.audit_key_refused", terminal, refused)])
     elif body.after_id == held_id:
         for e in body.entries:
             if e.prev_hash != prev or e.hash != entry_hash(e.prev_hash, e.at, e.actor, e.action, e.subject, e.data):

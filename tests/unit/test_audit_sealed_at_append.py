@@ -10,6 +10,7 @@ terminal's key: a segment it forges in the terminal's name (signed with any othe
 
 from __future__ import annotations
 
+import json
 import stat
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,9 +26,11 @@ from edge.store import audit as edge_audit
 from edge.store.auditkey import TerminalAuditKey
 from edge.store.cases import NewCase
 from hub import cli as hub_cli
+from hub import settings as hub_settings
 from hub.audit.chain import AuditRecord, append, bind_key_file, verify
-from hub.audit.keyed import AuditKey
+from hub.audit.keyed import AuditKey, AuditKeyError
 from hub.db.engine import open_engine
+from hub.night.steps import run_night as hub_night
 from hub.night.witness import on_segment, terminal_key
 from protocol.auditchain import GENESIS, entry_hash, signed_text
 from protocol.witness import AuditSegment, AuditSegmentBody, SegmentEntry
@@ -178,6 +181,40 @@ def test_a_hub_entry_edited_before_the_night_fails_audit_verify_though_every_has
         hub_cli.main(["audit", "verify"])
 
 
+def test_a_stripped_seal_fails_audit_verify_and_the_night_which_name_the_entry_and_seal_nothing(
+    hub_engine, tmp_path: Path
+):
+    """Every hub process seals what it appends, so an entry without a MAC was stripped (or written by someone
+    without the key file): the night must not seal it — that would launder the attack — but fail, as
+    ``audit verify`` does, naming the entry."""
+    engine, key = hub_engine
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit SET mac = NULL WHERE id = 4"))
+    with pytest.raises(hub_cli.AuditBroken, match="entry 4: it is not sealed: its seal was removed"):
+        hub_cli.main(["audit", "verify"])
+    settings = hub_settings.load().model_copy(
+        update={"backup_dir": str(tmp_path / "backups"), "archive_dir": str(tmp_path / "archive")}
+    )
+    night = hub_night(engine, settings, T0 + timedelta(days=1))
+    step = {s.name: s for s in night.steps}["anchor"]
+    assert not night.ok and not step.ok
+    assert "audit entry 4: it is not sealed" in str(step.error)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT mac FROM audit WHERE id = 4")).scalar() is None, "the night sealed it"
+        assert conn.execute(text("SELECT count(*) FROM audit_day_anchors")).scalar() == 0, "an anchor was signed"
+
+
+def test_every_hub_command_stops_at_start_without_its_audit_key(hub_db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    monkeypatch.setenv("SHEGONG_HUB_AUDIT_KEY_FILE", str(tmp_path / "nowhere.key"))
+    with pytest.raises(AuditKeyError, match=r"no audit key at .*nowhere\.key: run `shegong hub keys init`"):
+        hub_cli.main(["terminal", "register", "T9", "--committee", "JW009"])
+    engine = open_engine(hub_db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit")).scalar() == 0, "an unsealed entry was appended"
+    engine.dispose()
+
+
 def _segment(terminal: str, signer: SigningKey, public: str) -> AuditSegment:
     prev, entries = GENESIS, []
     for n in range(1, 4):
@@ -221,7 +258,27 @@ def test_the_hub_keeps_a_terminal_segment_only_when_signed_with_the_terminal_key
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM terminal_audit_segments")).scalar() == 0
         assert terminal_key(conn, "T7") == public, "a segment cannot replace the registered key"
+        refused = conn.execute(
+            text("SELECT subject, data FROM audit WHERE action = 'terminal.audit_key_refused'")
+        ).all()
+    forged = bytes(forger.verify_key).hex()
+    assert [(s, json.loads(d)) for s, d in refused] == [
+        ("T7", {"presented": forged[:16], "registered": public[:16], "entries": 3})
+    ], "the refusal is on the hub's own sealed audit trail, naming both keys"
     with engine.begin() as conn:
         on_segment(conn, _segment("T7", terminal_key_pair, public), T0)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM terminal_audit_segments WHERE sig IS NOT NULL")).scalar() == 3
+
+
+def test_hub_keys_init_makes_the_audit_key_beside_a_case_key_made_before_it(tmp_path, monkeypatch):
+    """A hub whose case key predates the audit key gets one from `shegong hub keys init`, which still
+    refuses to replace the case key."""
+    from hub.casekey import CaseKeyError
+
+    audit = tmp_path / "later" / "hub-case.key.audit"
+    monkeypatch.setenv("SHEGONG_HUB_AUDIT_KEY_FILE", str(audit))
+    with pytest.raises(CaseKeyError, match="exists already"):
+        hub_cli.main(["keys", "init"])
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600
+    assert len(AuditKey.load(audit).secret) == 32

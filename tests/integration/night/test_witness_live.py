@@ -70,7 +70,7 @@ def test_live_witnesses_name_the_day_a_wholesale_rewrite_starts(
     hub_factory, edge_factory, broker, tmp_path, monkeypatch, capsys
 ):
     hub = hub_factory(backup_dir=str(tmp_path / "backups"), archive_dir=str(tmp_path / "archive"))
-    key = AuditKey.init(key_path(hub.settings))
+    key = AuditKey.load(key_path(hub.settings))  # made beside the case key, as `shegong hub keys init` does
     terminals = [edge_factory("T1"), edge_factory("T2", receipt_series=2)]
     register_terminal(hub.engine, "T3", "JW002")  # registered, but switched off: it cannot answer
     for t in terminals:

@@ -32,7 +32,7 @@ import pytest
 from provisioning import wheelhouse
 from provisioning.render import toml_value
 from tests.integration.provisioning.sshd import Sshd, admin_key, skip_reason
-from tests.support import CASE_PUBLIC_KEY
+from tests.support import CASE_PUBLIC_KEY, write_case_key
 
 SHEGONG = str(Path(sys.executable).with_name("shegong"))
 CACHE = Path(tempfile.gettempdir()) / "shegong-provision-cache"
@@ -125,7 +125,12 @@ def release_layer(wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def make_hub(tmp_path: Path) -> dict[str, str]:
     """A hub on this machine: its broker files (CA and server certificate) and a migrated database."""
-    env = {"SHEGONG_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "SHEGONG_HUB_CONFIG": "/nonexistent"}
+    env = {
+        "SHEGONG_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+        "SHEGONG_HUB_CONFIG": "/nonexistent",
+        # its case key, and the audit key beside it, as `shegong hub keys init` leaves them
+        "SHEGONG_HUB_CASE_KEY_FILE": str(write_case_key(tmp_path / "hub-case.key")),
+    }
     broker_dir = tmp_path / "broker"
     run = {"env": {**env, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}, "check": True, "capture_output": True}
     subprocess.run([SHEGONG, "hub", "broker", "tls", "--dir", str(broker_dir), "--host", "127.0.0.1"], **run)  # type: ignore[call-overload]

@@ -6,7 +6,8 @@ broker users. The first run changes things, and the test then looks inside each 
 ``shegong`` system user in ``dialout``; the release under /opt/shegong (installed with no index by the
 session's first apply, ``conftest.release_layer``, and found there as a second apply finds it) and
 ``current`` pointing at it; edge.toml 0600 and the user's, holding the broker password the hub issued
-(Mosquitto's password file checks it); udev rules, journald and time settings, units enabled; sshd keys
+(Mosquitto's password file checks it), its audit key made there and its public half registered at the hub;
+udev rules, journald and time settings, units enabled; sshd keys
 only, read by the running sshd. Starting the units is reported skipped (no systemd here). The second run
 reports ``changed=0`` for both. ``--check`` after an inventory edit shows the diff (password masked),
 counts the change and changes nothing. sshd settings that refuse the administrator's second connection
@@ -16,12 +17,15 @@ machine running the tests has no ``shegong`` user after all.
 
 from __future__ import annotations
 
+import base64
 import re
+import sqlite3
 import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 
 from tests.integration.provisioning.conftest import provision, write_inventory
 from tests.integration.provisioning.sshd import skip_reason
@@ -75,6 +79,13 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
         assert "Received SIGHUP" in sshd.log.read_text()
     users = Path(hub["broker_dir"], "passwd").read_text()
     assert "JW001-K1:" in users and "JW002-K1:" in users, "the hub issued each terminal its broker user"
+    # The hub holds each terminal's audit key as the terminal itself prints it, given by provisioning: it
+    # never pins one on first use for a provisioned terminal.
+    with sqlite3.connect(hub["SHEGONG_HUB_DATABASE_URL"].removeprefix("sqlite:///")) as db:
+        held = dict(db.execute("SELECT terminal_id, public_key || ' ' || how FROM terminal_audit_keys"))
+    for sshd, tid in ((t1, "JW001-K1"), (t2, "JW002-K1")):
+        seed = base64.urlsafe_b64decode(sshd.run("cat /var/lib/shegong/audit.key").stdout.strip())
+        assert held[tid] == f"{bytes(SigningKey(seed).verify_key).hex()} provisioning"
 
     second = provision("apply", str(inventory))
     assert second.returncode == 0, second.stdout + second.stderr

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from hub import cli
-from hub.audit.chain import Anchor, AuditRecord, anchor, append, verify
+from hub import settings as hub_settings
+from hub.audit.chain import Anchor, AuditRecord, anchor, append, bind_key_file, verify
+from hub.audit.keyed import key_path
 from hub.db.engine import open_engine
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -24,6 +26,7 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 @pytest.fixture
 def engine(hub_db_url):
     e = open_engine(hub_db_url)
+    bind_key_file(e, key_path(hub_settings.load()))  # as every hub process: entries sealed as appended
     with e.begin() as conn:  # three batches, ten entries: ids 1..10
         for batch in ((1, 2, 3), (4, 5, 6, 7), (8, 9, 10)):
             append(

@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from hub import cli
+from hub import settings as hub_settings
+from hub.audit.chain import bind_key_file
+from hub.audit.keyed import key_path
 from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
 from tests.unit.hub.helpers import ingest
@@ -22,6 +25,7 @@ from tests.unit.hub.helpers import ingest
 def db(hub_db_url, monkeypatch):
     monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
     engine = open_engine(hub_db_url)
+    bind_key_file(engine, key_path(hub_settings.load()))  # as every hub process: entries sealed as appended
     yield engine
     engine.dispose()
 
