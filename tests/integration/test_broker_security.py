@@ -284,7 +284,7 @@ def test_the_witness_probe_leaves_the_running_workers_session_alone(
     from hub.night.anchor import anchor_night
     from shegong import cli
 
-    anchor_night(hub.engine, AuditKey.init(key_path(hub.settings)), utcnow())  # the night seals what came before
+    anchor_night(hub.engine, AuditKey.load(key_path(hub.settings)), utcnow())  # the night seals what came before
     t1 = _terminal(edge_factory, creds, "T1")  # answers the probe; T2 is registered but switched off
     wait_for(t1.agent.connected_event.is_set, what="T1 online")
     # The worker takes a message of T2's and holds it unacknowledged: the broker keeps it in the worker's
