@@ -54,6 +54,7 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from harness.bench.hub import database, pg_unavailable
 from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
@@ -311,13 +312,24 @@ def _pump(sel: selectors.BaseSelector, timeout: float) -> None:
 class _Watcher:
     """Reads the hub's database as the dashboard does (read-only: never takes its write lock)."""
 
-    def __init__(self, db: Path, epoch: float, heartbeat_s: float) -> None:
-        from sqlalchemy import create_engine
+    def __init__(self, url: str, epoch: float, heartbeat_s: float) -> None:
+        from sqlalchemy import create_engine, make_url
 
         from hub.catalogue.store import CatalogueStore
         from hub.settings import FleetSettings
 
-        self.engine = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true", connect_args={"timeout": 30})
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            url, args = f"sqlite:///file:{parsed.database}?mode=ro&uri=true", {"timeout": 30}
+        else:
+            args = {}
+        self.engine = create_engine(url, connect_args=args)
+        # Where a heartbeat's send time is read in the health document the dashboard shows.
+        self.uptime = (
+            "json_extract(health, '$.uptime_s')"
+            if parsed.get_backend_name() == "sqlite"
+            else "CAST(CAST(health AS json) ->> 'uptime_s' AS float)"
+        )
         self.store = CatalogueStore(self.engine)
         self.settings = FleetSettings(heartbeat_s=heartbeat_s)
         self.epoch = epoch
@@ -345,7 +357,7 @@ class _Watcher:
         from sqlalchemy import text
 
         with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT terminal_id, json_extract(health, '$.uptime_s') FROM terminals")).all()
+            rows = conn.execute(text(f"SELECT terminal_id, {self.uptime} FROM terminals")).all()
         now = time.time()
         for terminal, uptime in rows:
             if uptime is None:
@@ -358,10 +370,15 @@ class _Watcher:
                 self.seen[terminal] = uptime
 
     def count(self, sql: str) -> int:
+        """A count, or -1 while the hub has not made its tables yet."""
         from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
 
-        with self.engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar() or 0)
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(text(sql)).scalar() or 0)
+        except DBAPIError:
+            return -1
 
 
 def targets(terminals: int) -> tuple[float, float]:
@@ -385,6 +402,24 @@ def run(
     steady_s: float = 40.0,
     case_every_s: float = 120.0,
     procs: int = 2,
+    db: str = "sqlite",
+    workers: int = 1,
+) -> dict[str, float]:
+    """One run; ``db``: sqlite or postgresql (a database made for the run and dropped after it);
+    ``workers``: hub processes on one ``$share`` subscription and the one database."""
+    with database(db, workdir, "fleet") as url:
+        return _run(terminals, workdir, url, heartbeat_s, steady_s, case_every_s, procs, workers)
+
+
+def _run(
+    terminals: int,
+    workdir: Path,
+    url: str,
+    heartbeat_s: float,
+    steady_s: float,
+    case_every_s: float,
+    procs: int,
+    workers: int,
 ) -> dict[str, float]:
     from hub import casekey
     from hub.catalogue.announce import announce_once
@@ -394,9 +429,8 @@ def run(
     from hub.settings import HubSettings
 
     keys = casekey.for_one_machine(workdir)
-    db = workdir / "hub.db"
     broker = Mosquitto(workdir / "broker", persistence=False).start()
-    url = f"sqlite:///{db}"
+    open_engine(url).dispose()  # the schema made once, before the hubs start (not raced by several)
     env = {
         **os.environ,
         "SHEGONG_LOG_LEVEL": "WARNING",
@@ -406,18 +440,27 @@ def run(
         "SHEGONG_HUB_FLEET_HEARTBEAT_S": str(heartbeat_s),
         **keys,
     }
-    hub = subprocess.Popen([sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"], env=env)
+    if workers > 1:
+        env["SHEGONG_HUB_SHARE_GROUP"] = "bench"
+    hubs: list[subprocess.Popen[bytes]] = []
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     ready: Any = ctx.Queue()
     results: Any = ctx.Queue()
     sent: dict[str, str] = {}
     sim_errors = 0
-    workers: list[Any] = []
+    sims: list[Any] = []
     epoch = time.time()
+    watcher = _Watcher(url, epoch, heartbeat_s)
     try:
-        _wait("the hub", lambda: db.exists() and _safe_count(db, "SELECT count(*) FROM catalogue_versions") > 0, 60)
-        watcher = _Watcher(db, epoch, heartbeat_s)
+        for k in range(workers):
+            hubs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "shegong.cli", "hub", "run", "--no-web"],
+                    env={**env, "SHEGONG_HUB_INSTANCE": f"bench-{k}"},
+                )
+            )
+        _wait("the hub", lambda: watcher.count("SELECT count(*) FROM catalogue_versions") > 0, 60)
         ids = [f"T{n:05d}" for n in range(terminals)]
         reg_engine = open_engine(url, upgrade=False)  # provisioned: each terminal serves a committee of its own
         register.register_many(reg_engine, {t: committee_of(t) for t in ids}, "bench")
@@ -439,8 +482,8 @@ def run(
                 daemon=True,
             )
             w.start()
-            workers.append(w)
-        for _ in workers:
+            sims.append(w)
+        for _ in sims:
             ready.get(timeout=120 + terminals / 50)
         started_all = time.monotonic()
         _wait(
@@ -453,8 +496,12 @@ def run(
         watcher.poll()
         watcher.staleness = watcher.lag = 0.0
 
-        hub_ps = psutil.Process(hub.pid)
-        cpu0, t0 = hub_ps.cpu_times(), time.monotonic()
+        hub_ps = [psutil.Process(h.pid) for h in hubs]
+        others = {
+            "broker": [psutil.Process(broker.proc.pid)] if broker.proc else [],
+            "sim": [psutil.Process(w.pid) for w in sims],
+        }
+        cpu0, others0, t0 = _cpu(hub_ps), {k: _cpu(v) for k, v in others.items()}, time.monotonic()
         next_view = t0
         while time.monotonic() - t0 < steady_s:
             watcher.poll()
@@ -462,8 +509,9 @@ def run(
                 watcher.views()
                 next_view += 5.0
             time.sleep(0.25)
-        cpu1, t1 = hub_ps.cpu_times(), time.monotonic()
-        hub_cpu = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+        cpu1, t1 = _cpu(hub_ps), time.monotonic()
+        hub_cpu = 100 * (cpu1 - cpu0) / (t1 - t0)
+        other_cpu = {k: 100 * (_cpu(v) - others0[k]) / (t1 - t0) for k, v in others.items()}
 
         engine = open_engine(url, upgrade=False)
         try:
@@ -485,12 +533,11 @@ def run(
             120 + terminals / 50,
         )
         rollout = time.monotonic() - published
-        rollout_cpu = 100 * (sum(hub_ps.cpu_times()[:2]) - (cpu1.user + cpu1.system)) / (time.monotonic() - t1)
+        rollout_cpu = 100 * (_cpu(hub_ps) - cpu1) / (time.monotonic() - t1)
         alerts = watcher.count("SELECT count(*) FROM fleet_alerts WHERE cleared_at IS NULL")
         online = sum(v.state.value == "online" for v in watcher.views())
-        broker_cpu = psutil.Process(broker.proc.pid).cpu_times() if broker.proc else None
         stop.set()
-        for _ in workers:
+        for _ in sims:
             r = results.get(timeout=60)
             sent.update(r["sent"])
             sim_errors += r["errors"]
@@ -498,12 +545,15 @@ def run(
         verdict = compare(sent, hub_cases(watcher.engine))
     finally:
         stop.set()
-        for w in workers:
+        for w in sims:
             w.join(10)
             if w.is_alive():
                 w.terminate()
-        hub.terminate()
-        hub.wait(30)
+        for h in hubs:
+            h.terminate()
+        for h in hubs:
+            h.wait(30)
+        watcher.engine.dispose()  # before the database is dropped
         broker.stop()
     return {
         "terminals": terminals,
@@ -518,19 +568,15 @@ def run(
         **verdict,
         "sim_errors": sim_errors,
         "alerts": alerts,
-        "broker_cpu_s": (broker_cpu.user + broker_cpu.system) if broker_cpu else 0.0,
+        "broker_cpu_pct": other_cpu["broker"],
+        "sim_cpu_pct": other_cpu["sim"],
         "heartbeat_s": heartbeat_s,
     }
 
 
-def _safe_count(db: Path, sql: str) -> int:
-    import sqlite3
-
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.Error:
-        return -1
+def _cpu(processes: list[psutil.Process]) -> float:
+    """Seconds of CPU (user and system) the processes used so far, together."""
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
 
 
 @click.command("fleet", help=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -543,12 +589,27 @@ def _safe_count(db: Path, sql: str) -> int:
     "--case-every", type=float, default=120.0, show_default=True, help="mean seconds between cases per terminal"
 )
 @click.option("--procs", type=int, default=2, show_default=True, help="worker processes running the terminals")
+@click.option(
+    "--db", type=click.Choice(["sqlite", "postgresql"]), default="sqlite", show_default=True, help="the hub's database"
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="hub processes sharing one $share subscription and one database",
+)
 @click.option("--keep", is_flag=True, help="keep the working folder (database, broker log)")
-def command(terminals: int, heartbeat: float, steady: float, case_every: float, procs: int, keep: bool) -> int:
+def command(
+    terminals: int, heartbeat: float, steady: float, case_every: float, procs: int, db: str, workers: int, keep: bool
+) -> int:
     logging.getLogger().setLevel(logging.WARNING)
+    if db == "postgresql" and (why := pg_unavailable()):
+        print(f"fleet db=postgresql skipped: {why}")
+        return 1
     workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-fleet-"))
     try:
-        r = run(terminals, workdir, heartbeat, steady, case_every, max(1, procs))
+        r = run(terminals, workdir, heartbeat, steady, case_every, max(1, procs), db, workers)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -556,7 +617,8 @@ def command(terminals: int, heartbeat: float, steady: float, case_every: float, 
         f"fleet terminals={r['terminals']} hub_cpu_pct={r['hub_cpu_pct']:.1f} staleness_s={r['staleness_s']:.1f} "
         f"rollout_s={r['rollout_s']:.2f} lag_s={r['lag_s']:.2f} view_ms={r['view_ms']:.0f} "
         f"rollout_cpu_pct={r['rollout_cpu_pct']:.0f} online={r['online']} cases={r['cases']} lost={r['lost']} "
-        f"duplicated={r['duplicated']} mismatched={r['mismatched']} sim_errors={r['sim_errors']} alerts={r['alerts']}"
+        f"duplicated={r['duplicated']} mismatched={r['mismatched']} sim_errors={r['sim_errors']} alerts={r['alerts']} "
+        f"broker_cpu_pct={r['broker_cpu_pct']:.1f} sim_cpu_pct={r['sim_cpu_pct']:.1f} db={db} workers={workers}"
     )
     rollout_max, cpu_max = targets(terminals)
     ok = (

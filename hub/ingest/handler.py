@@ -48,7 +48,7 @@ from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
+__all__ = ["Beat", "Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -71,6 +71,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
+Beat = tuple[Heartbeat, datetime]  # a heartbeat and when it was received
 _cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
@@ -110,6 +111,9 @@ class Handler:
         # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
         # handling; each returns replies to publish after the commit.
         self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
+        # Heartbeats, the steady load (one per terminal every few seconds), are written together: a group's
+        # heartbeats are one update of ``terminals``, then each of these is called once with all of them.
+        self.heartbeat_hooks: list[Callable[[Connection, list[Beat]], list[Outgoing]]] = []
         # Terminals' lookup keys (protocol.lookup): holder keys in case acks, and the answer to a request.
         self.lookup = HolderLookup(case_key)
         self.hooks[MessageType.LOOKUP_REQUEST] = [self.lookup.on_request]
@@ -140,14 +144,22 @@ class Handler:
                 # lookups of a group are planned for the tables as they are.
                 conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
+            beats: dict[str, Beat] = {}  # heartbeats not written yet, by terminal (see _heartbeats)
             for m, message in zip(incoming, decoded, strict=True):
+                if beats and topics.sender(m.topic) in beats:
+                    out += self._heartbeats(conn, beats)  # a terminal's messages are handled in order
+                if isinstance(message, Heartbeat):
+                    self.metrics.messages.labels(message.type.value).inc()
+                    beats[message.terminal] = (message, m.received_at)
+                    continue
                 if message is None:
                     out += self._limited(conn, m)
                     continue
-                if not isinstance(message, CaseBatch | Heartbeat | Death | ProtocolError):
+                if not isinstance(message, CaseBatch | Death | ProtocolError):
                     self._flush(conn, group)  # what it reads (cases, events) is written first
                 out += self._one(conn, m.topic, m.payload, m.received_at, message, opened, group)
             self._flush(conn, group)
+            out += self._heartbeats(conn, beats)
             self.terminals.known(conn, self.dead.settle(conn))
         # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
         self.metrics.cases.inc(group.stored)
@@ -221,9 +233,25 @@ class Handler:
             return [Events(message.terminal, missed)] if missed else []
         if isinstance(message, Death):
             self.terminals.death(conn, message, at)
-        elif isinstance(message, Heartbeat):
-            self.terminals.heartbeat(conn, message, at)
         return []
+
+    def _heartbeats(self, conn: Connection, beats: dict[str, Beat]) -> list[Reply]:
+        """Write the pending heartbeats (at most one per terminal) together, then run the heartbeat hooks
+        once for all of them; empties ``beats``. A failing hook is rolled back alone, for the whole batch:
+        the terminals' rows stand."""
+        if not beats:
+            return []
+        batch = list(beats.values())
+        beats.clear()
+        self.terminals.heartbeats(conn, batch)
+        out: list[Reply] = []
+        for hook in self.heartbeat_hooks:
+            try:
+                with conn.begin_nested():
+                    out += hook(conn, batch)
+            except Exception as exc:
+                log.error("%s hook on %d heartbeat(s) failed: %s", hook, len(batch), loggable(exc))
+        return out
 
     # ------------------------------------------------------------------ refusals
     def _refuse(self, conn: Connection, topic: str, payload: bytes, exc: ProtocolError, at: datetime) -> list[Reply]:
