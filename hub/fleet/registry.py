@@ -214,7 +214,7 @@ class Fleet:
             return []  # a stale birth, ignored by the registry
         self._link(conn, message.terminal, LinkEvent.BIRTH, message.body.bd_seq, at)
         self._catalogue_seen(conn, snap, message.body.catalogue_version, at)
-        self.evaluate(conn, message.terminal, self._now(at), self._snapshot(conn, message.terminal, at))
+        self.evaluate(conn, message.terminal, self._now(at), snap)  # a birth is no drop: the snapshot holds
         return []
 
     def on_death(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
@@ -383,6 +383,7 @@ class Fleet:
             values["catalogue_error"] = ""
         if values:
             conn.execute(update(_fleet).where(_fleet.c.terminal_id == snap["terminal_id"]).values(**values))
+            snap.update(f_version=version, f_error=values.get("catalogue_error", snap["f_error"]))
 
     # ------------------------------------------------------------------ evaluation
     def _drops(self, conn: Connection, now: datetime) -> dict[str, int]:
@@ -438,7 +439,8 @@ class Fleet:
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
         with engine.begin() as conn:
-            terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
+            # In the terminals' order, as ingest takes their rows: the round and a worker never wait in a cycle.
+            terms = [dict(r) for r in conn.execute(select(_terms).order_by(_terms.c.terminal_id)).mappings()]
             fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
             drops = self._drops(conn, now)
             refused = refusals(conn, now - timedelta(seconds=self.settings.dead_letter_window_s))

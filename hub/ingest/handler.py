@@ -241,7 +241,7 @@ class Handler:
         the terminals' rows stand."""
         if not beats:
             return []
-        batch = list(beats.values())
+        batch = [beats[t] for t in sorted(beats)]  # rows taken in one order by every worker (and the evaluator)
         beats.clear()
         self.terminals.heartbeats(conn, batch)
         out: list[Reply] = []
