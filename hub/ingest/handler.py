@@ -128,7 +128,12 @@ class Handler:
         Decoding and opening the sealed cases come first, outside the transaction, so the database is
         held only for the writing. A message marked ``limited`` is not decoded: it is dead-lettered as
         ``rate_limited``."""
-        incoming = [m if isinstance(m, Incoming) else Incoming(*m) for m in messages]
+        # In the terminals' order (each terminal's messages in their own): every worker, and the fleet's
+        # evaluation round, then take the rows of terminals in one order, and none waits on another in a cycle.
+        incoming = sorted(
+            (m if isinstance(m, Incoming) else Incoming(*m) for m in messages),
+            key=lambda m: topics.sender(m.topic) or "",
+        )
         decoded: list[Envelope | ProtocolError | None] = [
             None if m.limited else _decode(m.topic, m.payload) for m in incoming
         ]
@@ -146,8 +151,13 @@ class Handler:
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             beats: dict[str, Beat] = {}  # heartbeats not written yet, by terminal (see _heartbeats)
             for m, message in zip(incoming, decoded, strict=True):
-                if beats and topics.sender(m.topic) in beats:
-                    out += self._heartbeats(conn, beats)  # a terminal's messages are handled in order
+                if beats and (
+                    topics.sender(m.topic) in beats
+                    or not isinstance(message, Heartbeat | CaseBatch | ProtocolError | None)
+                ):
+                    # A terminal's messages are handled in order; and the hooks of births, deaths and reports
+                    # (fleet rows) come after the heartbeats of the terminals before them.
+                    out += self._heartbeats(conn, beats)
                 if isinstance(message, Heartbeat):
                     self.metrics.messages.labels(message.type.value).inc()
                     beats[message.terminal] = (message, m.received_at)
