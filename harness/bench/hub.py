@@ -46,7 +46,7 @@ from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
 from protocol.state import HubState
 
-__all__ = ["command"]
+__all__ = ["PG_ADMIN", "command", "database", "pg_unavailable"]
 
 BATCH = 200
 TERMINALS = 20
@@ -185,7 +185,9 @@ def _report_ms(url: str) -> float:
 
 
 @contextmanager
-def _database(kind: str, folder: Path, name: str) -> Iterator[str]:
+def database(kind: str, folder: Path, name: str) -> Iterator[str]:
+    """A fresh database for a run: a SQLite file in ``folder``, or a PostgreSQL database made on the
+    server at ``PG_ADMIN`` and dropped afterwards. Yields its URL."""
     if kind == "sqlite":
         yield f"sqlite:///{folder / f'{name}.db'}"
         return
@@ -199,6 +201,17 @@ def _database(kind: str, folder: Path, name: str) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def pg_unavailable() -> str | None:
+    """Why the PostgreSQL server at ``PG_ADMIN`` cannot be used (first line), or None when it answers."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any failure: say why
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
 
 
 def _sent(batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> dict[str, str]:
@@ -218,7 +231,7 @@ def run(kind: str, n: int, folder: Path, key_regime: str = "per-case", workers: 
     batches = _batches(n, keys["SHEGONG_HUB_PUBLIC_KEY"], key_regime)
     broker = Mosquitto(folder / f"broker-{kind}", persistence=False).start()
     try:
-        with _database(kind, folder, "hub") as url, _database(kind, folder, "raw") as raw_url:
+        with database(kind, folder, "hub") as url, database(kind, folder, "raw") as raw_url:
             engine = open_engine(url)
             for t in range(TERMINALS):  # provisioned: each simulated terminal serves a committee of its name
                 register.register(engine, f"B{t:03d}", f"B{t:03d}", "bench")
@@ -293,14 +306,9 @@ def command(cases: int, db: str, key_regime: str, workers: int) -> int:
     failed = False
     try:
         for kind in ["sqlite", "postgresql"] if db == "both" else [db]:
-            if kind == "postgresql":
-                try:
-                    import psycopg
-
-                    psycopg.connect(PG_ADMIN, connect_timeout=3).close()
-                except Exception as exc:  # noqa: BLE001 - any failure: say why and go on
-                    print(f"hub-ingest db=postgresql skipped: {exc}".splitlines()[0])
-                    continue
+            if kind == "postgresql" and (why := pg_unavailable()):
+                print(f"hub-ingest db=postgresql skipped: {why}")
+                continue
             r = run(kind, cases, folder, key_regime, workers)
             print(
                 f"hub-ingest db={kind} workers={workers} cases={cases} key_regime={key_regime} rate={r['rate']:.0f} "

@@ -52,6 +52,11 @@ _alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(
 _dead = table(DeadLetter)
 _LIMITED = DeadLetterReason.RATE_LIMITED.value
 Outgoing = tuple[str, bytes]
+_SAMPLED = (
+    update(_fleet)
+    .where(_fleet.c.terminal_id == bindparam("t"))
+    .values(last_sample_at=bindparam("sampled"), last_heartbeat_at=bindparam("sampled"))
+)
 
 
 class LinkEvent:
@@ -165,10 +170,10 @@ class Fleet:
         for kind, hook in (
             (MessageType.BIRTH, self.on_birth),
             (MessageType.DEATH, self.on_death),
-            (MessageType.HEARTBEAT, self.on_heartbeat),
             (MessageType.CATALOGUE_REPORT, self.on_report),
         ):
             handler.hooks.setdefault(kind, []).append(hook)
+        handler.heartbeat_hooks.append(self.on_heartbeats)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fleet-evaluator", daemon=True)
@@ -209,7 +214,7 @@ class Fleet:
             return []  # a stale birth, ignored by the registry
         self._link(conn, message.terminal, LinkEvent.BIRTH, message.body.bd_seq, at)
         self._catalogue_seen(conn, snap, message.body.catalogue_version, at)
-        self.evaluate(conn, message.terminal, self._now(at), self._snapshot(conn, message.terminal, at))
+        self.evaluate(conn, message.terminal, self._now(at), snap)  # a birth is no drop: the snapshot holds
         return []
 
     def on_death(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
@@ -222,41 +227,49 @@ class Fleet:
             self.evaluate(conn, message.terminal, self._now(at), self._snapshot(conn, message.terminal, at))
         return []
 
-    def on_heartbeat(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
-        """Sample it into the history (at most one per ``sample_every_s``), follow its catalogue version,
-        assess the terminal. The common case costs one query; writes happen only when something changed."""
-        assert isinstance(message, Heartbeat)
-        terminal, body = message.terminal, message.body
-        snap = self._snapshot(conn, terminal, at)
-        if snap is None:
-            return []
-        values: dict[str, Any] = {}
-        last_sample = snap["f_sample"]
-        if last_sample is None or (at - last_sample).total_seconds() >= self.settings.sample_every_s:
-            values["last_sample_at"] = values["last_heartbeat_at"] = at
-            conn.execute(
-                _beats.insert().values(
-                    terminal_id=terminal,
-                    at=at,
-                    uptime_s=body.uptime_s,
-                    outbox_depth=body.outbox_depth,
-                    oldest_unsent_age_s=(at - body.oldest_unsent_at).total_seconds() if body.oldest_unsent_at else None,
-                    parked=body.parked,
-                    disk_free_mb=body.disk_free_mb,
-                    clock_skew_s=message.clock_offset_s(at),
-                    app_version=body.app_version[:32],
-                    catalogue_version=body.catalogue_version,
-                    reader=body.reader[:32],
-                    printer=body.printer[:32],
-                    alarms=",".join(body.alarms)[:300],
+    def on_heartbeats(self, conn: Connection, beats: list[tuple[Heartbeat, datetime]]) -> list[Outgoing]:
+        """Heartbeats of distinct terminals, written to ``terminals`` just before: sample each into the
+        history (at most one per ``sample_every_s``), follow its catalogue version, assess its terminal.
+        One query reads them all; writes happen only for what changed, a statement per kind for the batch."""
+        snaps = self._snapshots(conn, [hb.terminal for hb, _ in beats], max(at for _, at in beats))
+        samples: list[dict[str, Any]] = []
+        for message, at in beats:
+            terminal, body = message.terminal, message.body
+            snap = snaps.get(terminal)
+            if snap is None:
+                continue
+            last_sample = snap["f_sample"]
+            if last_sample is None or (at - last_sample).total_seconds() >= self.settings.sample_every_s:
+                samples.append(
+                    {
+                        "terminal_id": terminal,
+                        "at": at,
+                        "uptime_s": body.uptime_s,
+                        "outbox_depth": body.outbox_depth,
+                        "oldest_unsent_age_s": (at - body.oldest_unsent_at).total_seconds()
+                        if body.oldest_unsent_at
+                        else None,
+                        "parked": body.parked,
+                        "disk_free_mb": body.disk_free_mb,
+                        "clock_skew_s": message.clock_offset_s(at),
+                        "app_version": body.app_version[:32],
+                        "catalogue_version": body.catalogue_version,
+                        "reader": body.reader[:32],
+                        "printer": body.printer[:32],
+                        "alarms": ",".join(body.alarms)[:300],
+                    }
                 )
-            )
-        if body.catalogue_version != snap["f_version"]:
-            values.update(catalogue_version=body.catalogue_version, catalogue_version_at=at)
-            snap["f_version"] = body.catalogue_version
-        if values:
-            conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(**values))
-        self.evaluate(conn, terminal, self._now(at), snap)
+            if body.catalogue_version != snap["f_version"]:
+                conn.execute(
+                    update(_fleet)
+                    .where(_fleet.c.terminal_id == terminal)
+                    .values(catalogue_version=body.catalogue_version, catalogue_version_at=at)
+                )
+                snap["f_version"] = body.catalogue_version
+            self.evaluate(conn, terminal, self._now(at), snap)
+        if samples:
+            conn.execute(_beats.insert(), samples)
+            conn.execute(_SAMPLED, [{"t": r["terminal_id"], "sampled": r["at"]} for r in samples])
         return []
 
     def on_report(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
@@ -280,20 +293,23 @@ class Fleet:
     def _snapshot(self, conn: Connection, terminal: str, now: datetime) -> dict[str, Any] | None:
         """The terminal's ``terminals`` row with its fleet row (``f_…``), recent link drops and active alert
         count, in one query; the fleet row is made if missing. None for a terminal never heard of."""
+        return self._snapshots(conn, [terminal], now).get(terminal)
+
+    def _snapshots(self, conn: Connection, terminals: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+        """:meth:`_snapshot` of several terminals, in one query."""
         cutoff = now - timedelta(seconds=self.settings.flap_window_s)
         since = now - timedelta(seconds=self.settings.dead_letter_window_s)
-        row = conn.execute(self._snapshot_q, {"t": terminal, "cutoff": cutoff, "since": since}).mappings().first()
-        if row is None:
-            return None
-        snap = dict(row)
-        if snap["f_id"] is None:
-            conn.execute(
-                self._insert(_fleet)
-                .values(terminal_id=terminal, state=State.UNKNOWN.value, catalogue_version=0, catalogue_error="")
-                .on_conflict_do_nothing(index_elements=["terminal_id"])
-            )
-            snap.update(f_id=terminal, f_state=State.UNKNOWN.value, f_version=0, f_sample=None, f_error="")
-        return snap
+        rows = conn.execute(self._snapshot_q, {"ts": terminals, "cutoff": cutoff, "since": since}).mappings()
+        snaps = {r["terminal_id"]: dict(r) for r in rows}
+        for terminal, snap in snaps.items():
+            if snap["f_id"] is None:
+                conn.execute(
+                    self._insert(_fleet)
+                    .values(terminal_id=terminal, state=State.UNKNOWN.value, catalogue_version=0, catalogue_error="")
+                    .on_conflict_do_nothing(index_elements=["terminal_id"])
+                )
+                snap.update(f_id=terminal, f_state=State.UNKNOWN.value, f_version=0, f_sample=None, f_error="")
+        return snaps
 
     @cached_property
     def _snapshot_q(self) -> Any:
@@ -331,7 +347,7 @@ class Fleet:
                 refused.label("refused"),
             )
             .select_from(_terms.outerjoin(_fleet, _fleet.c.terminal_id == _terms.c.terminal_id))
-            .where(_terms.c.terminal_id == bindparam("t"))
+            .where(_terms.c.terminal_id.in_(bindparam("ts", expanding=True)))
         )
 
     def _fleet_row(self, conn: Connection, terminal: str) -> dict[str, Any]:
@@ -367,6 +383,7 @@ class Fleet:
             values["catalogue_error"] = ""
         if values:
             conn.execute(update(_fleet).where(_fleet.c.terminal_id == snap["terminal_id"]).values(**values))
+            snap.update(f_version=version, f_error=values.get("catalogue_error", snap["f_error"]))
 
     # ------------------------------------------------------------------ evaluation
     def _drops(self, conn: Connection, now: datetime) -> dict[str, int]:
@@ -422,7 +439,8 @@ class Fleet:
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
         with engine.begin() as conn:
-            terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
+            # In the terminals' order, as ingest takes their rows: the round and a worker never wait in a cycle.
+            terms = [dict(r) for r in conn.execute(select(_terms).order_by(_terms.c.terminal_id)).mappings()]
             fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
             drops = self._drops(conn, now)
             refused = refusals(conn, now - timedelta(seconds=self.settings.dead_letter_window_s))

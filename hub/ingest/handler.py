@@ -49,7 +49,7 @@ from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Events", "Handler", "Incoming", "Outgoing", "Reply"]
+__all__ = ["Beat", "Events", "Handler", "Incoming", "Outgoing", "Reply"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -72,6 +72,7 @@ class Events(NamedTuple):
 
 
 Reply = Outgoing | Events
+Beat = tuple[Heartbeat, datetime]  # a heartbeat and when it was received
 _cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
@@ -111,6 +112,9 @@ class Handler:
         # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
         # handling; each returns replies to publish after the commit.
         self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
+        # Heartbeats, the steady load (one per terminal every few seconds), are written together: a group's
+        # heartbeats are one update of ``terminals``, then each of these is called once with all of them.
+        self.heartbeat_hooks: list[Callable[[Connection, list[Beat]], list[Outgoing]]] = []
         # Terminals' lookup keys (protocol.lookup): holder keys in case acks, and the answer to a request.
         self.lookup = HolderLookup(case_key)
         self.hooks[MessageType.LOOKUP_REQUEST] = [self.lookup.on_request]
@@ -125,7 +129,12 @@ class Handler:
         Decoding and opening the sealed cases come first, outside the transaction, so the database is
         held only for the writing. A message marked ``limited`` is not decoded: it is dead-lettered as
         ``rate_limited``."""
-        incoming = [m if isinstance(m, Incoming) else Incoming(*m) for m in messages]
+        # In the terminals' order (each terminal's messages in their own): every worker, and the fleet's
+        # evaluation round, then take the rows of terminals in one order, and none waits on another in a cycle.
+        incoming = sorted(
+            (m if isinstance(m, Incoming) else Incoming(*m) for m in messages),
+            key=lambda m: topics.sender(m.topic) or "",
+        )
         decoded: list[Envelope | ProtocolError | None] = [
             None if m.limited else _decode(m.topic, m.payload) for m in incoming
         ]
@@ -141,14 +150,27 @@ class Handler:
                 # lookups of a group are planned for the tables as they are.
                 conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
+            beats: dict[str, Beat] = {}  # heartbeats not written yet, by terminal (see _heartbeats)
             for m, message in zip(incoming, decoded, strict=True):
+                if beats and (
+                    topics.sender(m.topic) in beats
+                    or not isinstance(message, Heartbeat | CaseBatch | ProtocolError | None)
+                ):
+                    # A terminal's messages are handled in order; and the hooks of births, deaths and reports
+                    # (fleet rows) come after the heartbeats of the terminals before them.
+                    out += self._heartbeats(conn, beats)
+                if isinstance(message, Heartbeat):
+                    self.metrics.messages.labels(message.type.value).inc()
+                    beats[message.terminal] = (message, m.received_at)
+                    continue
                 if message is None:
                     out += self._limited(conn, m)
                     continue
-                if not isinstance(message, CaseBatch | Heartbeat | Death | ProtocolError):
+                if not isinstance(message, CaseBatch | Death | ProtocolError):
                     self._flush(conn, group)  # what it reads (cases, events) is written first
                 out += self._one(conn, m.topic, m.payload, m.received_at, message, opened, group)
             self._flush(conn, group)
+            out += self._heartbeats(conn, beats)
             self.terminals.known(conn, self.dead.settle(conn))
         # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
         self.metrics.cases.inc(group.stored)
@@ -222,9 +244,25 @@ class Handler:
             return [Events(message.terminal, missed)] if missed else []
         if isinstance(message, Death):
             self.terminals.death(conn, message, at)
-        elif isinstance(message, Heartbeat):
-            self.terminals.heartbeat(conn, message, at)
         return []
+
+    def _heartbeats(self, conn: Connection, beats: dict[str, Beat]) -> list[Reply]:
+        """Write the pending heartbeats (at most one per terminal) together, then run the heartbeat hooks
+        once for all of them; empties ``beats``. A failing hook is rolled back alone, for the whole batch:
+        the terminals' rows stand."""
+        if not beats:
+            return []
+        batch = [beats[t] for t in sorted(beats)]  # rows taken in one order by every worker (and the evaluator)
+        beats.clear()
+        self.terminals.heartbeats(conn, batch)
+        out: list[Reply] = []
+        for hook in self.heartbeat_hooks:
+            try:
+                with conn.begin_nested():
+                    out += hook(conn, batch)
+            except Exception as exc:
+                log.error("%s hook on %d heartbeat(s) failed: %s", hook, len(batch), loggable(exc))
+        return out
 
     # ------------------------------------------------------------------ refusals
     def _refuse(self, conn: Connection, topic: str, payload: bytes, exc: ProtocolError, at: datetime) -> list[Reply]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from hub.cases.delivery import stored_events
 from hub.db.models import CaseEventRow, TerminalRow, table
@@ -108,16 +108,36 @@ class Terminals:
         conn.execute(update(_terms).where(_terms.c.terminal_id == death.terminal).values(online=False, last_seen_at=at))
         log.warning("terminal %s went offline", death.terminal)
 
-    def heartbeat(self, conn: Connection, hb: Heartbeat, at: datetime) -> None:
-        self.get(conn, hb.terminal)
+    def heartbeats(self, conn: Connection, beats: list[tuple[Heartbeat, datetime]]) -> None:
+        """Record heartbeats of distinct terminals: one update of their rows, one statement for them all
+        (a row is made first for a terminal never heard of)."""
+        wanted = [hb.terminal for hb, _ in beats]
+        have = set(conn.execute(select(_terms.c.terminal_id).where(_terms.c.terminal_id.in_(wanted))).scalars())
+        self.known(conn, set(wanted) - have)
         conn.execute(
-            update(_terms)
-            .where(_terms.c.terminal_id == hb.terminal)
-            .values(
-                last_seen_at=at,
-                health=hb.body.model_dump_json(),
-                app_version=hb.body.app_version,
-                catalogue_version=hb.body.catalogue_version,
-                clock_skew_s=hb.clock_offset_s(at),
-            )
+            _BEAT,
+            [
+                {
+                    "t": hb.terminal,
+                    "seen": at,
+                    "health_json": hb.body.model_dump_json(),
+                    "app": hb.body.app_version,
+                    "catalogue": hb.body.catalogue_version,
+                    "skew": hb.clock_offset_s(at),
+                }
+                for hb, at in beats
+            ],
         )
+
+
+_BEAT = (
+    update(_terms)
+    .where(_terms.c.terminal_id == bindparam("t"))
+    .values(
+        last_seen_at=bindparam("seen"),
+        health=bindparam("health_json"),
+        app_version=bindparam("app"),
+        catalogue_version=bindparam("catalogue"),
+        clock_skew_s=bindparam("skew"),
+    )
+)

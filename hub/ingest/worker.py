@@ -51,6 +51,8 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 GROUP_MAX = 64  # messages committed together: one fsync for many batches
 TRIES = 2  # a message failing alone this many times, with the database answering, is poison
 STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
+BEAT_WAIT_PARTS = 40  # heartbeats wait up to 1/40 of their interval to be committed together (0.25 s at 10 s)
+_BEAT = f"/up/{topics.Up.HEALTH.value}"
 
 
 class IngestWorker:
@@ -194,6 +196,7 @@ class IngestWorker:
             group = self._queue.take(GROUP_MAX)
             if group is None:
                 return
+            group = self._gather(group)
             # Stamped once: a message retried after a wait for the database is not counted again.
             now, mono = utcnow(), time.monotonic()
             items = [
@@ -214,6 +217,19 @@ class IngestWorker:
             self._ingest(items)
             self._taken = 0
             self.handler.metrics.queue.set(self._queue.qsize())
+
+    def _gather(self, group: list[mqtt.MQTTMessage]) -> list[mqtt.MQTTMessage]:
+        """A group of heartbeats alone waits a moment (``heartbeat_s / BEAT_WAIT_PARTS``) for more to join:
+        a transaction's own cost (its commit, the terminals' locks) is then shared by many. Heartbeats are
+        QoS 0 and no one waits for their ack; anything else arriving ends the wait."""
+        deadline = time.monotonic() + self.settings.fleet.heartbeat_s / BEAT_WAIT_PARTS
+        while len(group) < GROUP_MAX and all(m.topic.endswith(_BEAT) for m in group):
+            left = deadline - time.monotonic()
+            more = self._queue.take(GROUP_MAX - len(group), left) if left > 0 else None
+            if not more:
+                break
+            group += more
+        return group
 
     def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
         """Commit a group; when it fails and the database answers, each message alone (see the module)."""
