@@ -187,6 +187,9 @@ def _diff(host: Host, t: Terminal, password: str, emit: Callable[[str], None]) -
 def _second_connection(t: Terminal, command: str = "true") -> subprocess.CompletedProcess[str]:
     """A new SSH connection with the administrator's key, as the next session will be made; it runs ``command``."""
     cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "StrictHostKeyChecking=yes"]
+    # Never over a shared connection (an administrator's ControlMaster/ControlPersist): one authenticated
+    # before the change would let this check pass while new logins are refused.
+    cmd += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
     cmd += ["-o", f"UserKnownHostsFile={t.known_hosts.expanduser()}", "-p", str(t.ssh_port)]
     if t.ssh_key:
         cmd += ["-o", "IdentitiesOnly=yes", "-i", str(t.ssh_key)]
