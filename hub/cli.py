@@ -17,15 +17,8 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine, RowMapping, select
 
-from hub import settings as hub_settings
-from hub.audit.chain import Anchor, anchor, bind_key_file, verify
-from hub.audit.keyed import key_path
-from hub.db.engine import open_engine
-from hub.db.models import DeadLetter, DeadLetterCountRow, table
 from hub.errors import HubError
-from hub.ingest.deadletters import purge as purge_dead_letters
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
@@ -33,7 +26,10 @@ from protocol.auditchain import AuditBroken
 from protocol.envelope import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine, RowMapping
+
     from hub.broker.auth import BrokerFiles
+    from hub.settings import HubSettings
 
 __all__ = ["AuditBroken", "hub", "main"]
 
@@ -66,14 +62,28 @@ def main(argv: Sequence[str]) -> int:
 
 def _on_engine(handler: Callable[[Engine, SimpleNamespace], None], **params: Any) -> int:
     """Run ``handler`` on the hub's database (brought to head first) with the command's parameters."""
-    settings = hub_settings.load()
-    engine = open_engine(settings.database_url)
-    bind_key_file(engine, key_path(settings))  # entries this command appends are sealed as they are
+    _settings, engine = _open()
     try:
         handler(engine, SimpleNamespace(**params))
     finally:
         engine.dispose()
     return 0
+
+
+def _open() -> tuple[HubSettings, Engine]:
+    """The hub's settings and its database, brought to head, audit entries sealed as they are appended.
+    The settings and database layers are imported here, not with this module: ``shegong hub broker``
+    (Mosquitto's files only, run by provisioning several times per terminal) starts in a fraction of the
+    time without them."""
+    from hub import settings as hub_settings
+    from hub.audit.chain import bind_key_file
+    from hub.audit.keyed import key_path
+    from hub.db.engine import open_engine
+
+    settings = hub_settings.load()
+    engine = open_engine(settings.database_url)
+    bind_key_file(engine, key_path(settings))
+    return settings, engine
 
 
 def _day(value: datetime | None) -> date | None:
@@ -84,6 +94,8 @@ def _day(value: datetime | None) -> date | None:
 @click.option("--no-web", is_flag=True, help="ingest only")
 def run(no_web: bool) -> int:
     """Ingest from the broker and serve the web UI and API until stopped."""
+    from hub import settings as hub_settings
+
     return _run(hub_settings.load(), web=not no_web)
 
 
@@ -178,11 +190,12 @@ def keys(action: str) -> int:
     ACTION init: make the key pair in case_key_file (once); public: print the public key for terminals.
     """
     from hub import casekey
+    from hub import settings as hub_settings
 
     settings = hub_settings.load()
     path = Path(settings.case_key_file)
     if action == "init":
-        from hub.audit.keyed import AuditKey
+        from hub.audit.keyed import AuditKey, key_path
 
         if not key_path(settings).exists():  # also for a hub whose case key came before the audit key
             AuditKey.init(key_path(settings))  # beside the case key: seals the audit chain, signs anchors
@@ -217,9 +230,7 @@ def restore(backup_file: Path) -> int:
 def _night(cmd: str, **params: Any) -> int:
     from hub.night import cli as night_cli
 
-    settings = hub_settings.load()
-    engine = open_engine(settings.database_url)
-    bind_key_file(engine, key_path(settings))
+    settings, engine = _open()
     try:
         return night_cli.main(engine, settings, SimpleNamespace(cmd=cmd, **params))
     finally:
@@ -306,7 +317,7 @@ def broker(host: tuple[str, ...], **params: Any) -> int:
     return _broker(SimpleNamespace(host=list(host), **params))
 
 
-def _run(settings: hub_settings.HubSettings, web: bool) -> int:
+def _run(settings: HubSettings, web: bool) -> int:
     from hub.runtime import HubRuntime
 
     stop = stop_on_sigterm()
@@ -330,6 +341,11 @@ def _jsonable(row: RowMapping) -> dict[str, object]:
 
 
 def _dead_letters(engine: Engine, ns: SimpleNamespace) -> None:
+    from sqlalchemy import select
+
+    from hub.db.models import DeadLetter, DeadLetterCountRow, table
+    from hub.ingest.deadletters import purge as purge_dead_letters
+
     if ns.action == "purge":
         if ns.older_than is None or ns.older_than < 0:
             raise UsageError("dead-letters purge needs --older-than DAYS (0 or more)")
@@ -425,6 +441,9 @@ def _retire(engine: Engine, terminal: str) -> None:
 
 
 def _audit(engine: Engine, ns: SimpleNamespace) -> None:
+    from hub import settings as hub_settings
+    from hub.audit.chain import Anchor, anchor, verify
+
     with engine.connect() as conn:
         if ns.action == "anchor":
             print(anchor(conn))

@@ -130,7 +130,7 @@ def _report(results: list[HostResult], check: bool) -> int:
 
     for r in results:
         print(r.line(), flush=True)
-        for note in r.notes:
+        for note in filter(None, [*r.notes, r.timing()]):
             print(f"  {r.terminal}: {note}", file=sys.stderr)
     print(engine.summary(results, check))
     return 1 if any(r.failed for r in results) else 0

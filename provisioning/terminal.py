@@ -73,6 +73,7 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-shegong.conf"
 # Debian's own Python (with python3-venv): whatever else an administrator put first on root's PATH (a pyenv
 # under /root) may not be readable by the shegong user the release runs as.
 SYSTEM_PYTHON = "/usr/bin/python3"
+PIP_WHEELS = "/usr/share/python-wheels"  # python3-venv's own pip (python3-pip-whl), what its ensurepip installs
 NFT_PATH = "/etc/shegong/nftables.conf"
 NFT_STATE = "/run/shegong-firewall"  # what was loaded (gone at boot, when nftables.service loads NFT_PATH)
 NFT_BOOT = "/etc/systemd/system/nftables.service.d/60-shegong.conf"
@@ -103,8 +104,15 @@ def release_installed(release: Release, extra: str = "edge") -> Generator[object
         # umask 022 whatever the SSH session's: the release is root's code, readable and runnable by the
         # shegong user (secrets live in /etc/shegong, 0600, not here)
         f"set -e; umask 022; rm -rf {wheels} {venv}; mkdir -p {wheels}; tar -xf {tar} -C {wheels}; "
-        f"{SYSTEM_PYTHON} -m venv {venv}; "
-        f"{venv}/bin/pip install --quiet --no-index --no-cache-dir --find-links {wheels} 'shegong[{extra}]'; "
+        # No pip in the release: it would cost a second install (venv's ensurepip) for nothing it runs. The
+        # pip wheel python3-venv brings (Debian's python3-pip-whl) installs it, run by the release's Python.
+        f"{SYSTEM_PYTHON} -m venv --without-pip {venv}; pip=$(ls {PIP_WHEELS}/pip-*.whl | tail -n 1); "
+        f"{venv}/bin/python $pip/pip install --quiet --no-index --no-cache-dir --no-compile "
+        f"--find-links {wheels} 'shegong[{extra}]'; "
+        # Byte-compiled on every core at once (pip compiles one file after another), as pip would have:
+        # the shegong user cannot write beside root's code, so this is the only time it is compiled. A
+        # file that does not compile is left to compile at import, as pip leaves it.
+        f"{venv}/bin/python -m compileall -q -j 0 {venv}/lib > /dev/null || true; "
         f"rm -rf {wheels} {tar}; touch {done}"
     )
 

@@ -78,20 +78,24 @@ def upgrade(
     inventory: ShegongInventory, terminals: list[Terminal], release: Release, timeout_s: float = 120.0
 ) -> list[engine.HostResult]:
     """Upgrade ``terminals`` to ``release``; each that is not healthy within ``timeout_s`` is rolled back."""
+    clock = engine.Clock()
     state = _session(terminals)
     before: dict[str, str] = {}
     schema: dict[str, str] = {}
     try:
         for host in state.activated_hosts:
             t = next(t for t in terminals if t.id == host.name)
-            ok, current = _run(host, t, f"readlink {OPT}/current")
-            if ok and current:
-                before[t.id] = current
-                schema[t.id] = _run(host, t, REVISION)[1]
-                _run(host, t, f"test -e {DB} && runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}")
+            with clock.step(t.id, "release in use noted, database copied"):
+                ok, current = _run(host, t, f"readlink {OPT}/current")
+                if ok and current:
+                    before[t.id] = current
+                    schema[t.id] = _run(host, t, REVISION)[1]
+                    _run(host, t, f"test -e {DB} && runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}")
     finally:
         disconnect_all(state)
     results = engine.apply(inventory, terminals, release)
+    for r in results:
+        r.seconds = clock.seconds.pop(r.terminal, []) + r.seconds
     state = _session([t for t in terminals if t.id in before])
     try:
         for host in state.activated_hosts:
@@ -99,13 +103,16 @@ def upgrade(
             r = next(r for r in results if r.terminal == t.id)
             if r.failed:
                 continue
-            ok, why = _healthy(host, t, timeout_s)
+            with clock.step(t.id, "health check"):
+                ok, why = _healthy(host, t, timeout_s)
             if ok:
                 _run(host, t, f"rm -f {BACKUP}")
-                continue
-            r.failed += 1
-            r.notes.append(f"not healthy within {timeout_s:.0f} s ({why or 'no answer'})")
-            r.notes.append(_roll_back(host, t, before[t.id], schema.get(t.id, "")))
+            else:
+                r.failed += 1
+                r.notes.append(f"not healthy within {timeout_s:.0f} s ({why or 'no answer'})")
+                with clock.step(t.id, "rolled back"):
+                    r.notes.append(_roll_back(host, t, before[t.id], schema.get(t.id, "")))
+            r.seconds += clock.seconds.pop(t.id, [])
     finally:
         disconnect_all(state)
     return results

@@ -4,7 +4,8 @@ users, units, udev rules, configuration — and the machine running the tests is
 
 Following ../shared/reference/provisioning-tests.md: ``unshare --mount`` with overlayfs over whole folders
 (``useradd`` renames a new /etc/passwd over the old one, which a bind-mounted file refuses); sshd on a
-free loopback port with its own host key and the test's authorized key; it keeps the namespace alive
+free loopback port with its own host key and the test's authorized key, and root's home a fresh Debian
+one (not this machine's, whose ~/.bashrc every SSH command would run); it keeps the namespace alive
 after the shell exits, and ``stop()`` kills it by the PID in its PidFile.
 
 A terminal whose firewall is loaded (``network=True``) has its own network namespace too, joined to this
@@ -107,6 +108,14 @@ class Sshd:
             up = f"ip link set lo up && ip addr add {self.address}/30 dev {inside} && ip link set {inside} up"
             mounts.insert(0, up)
             prefix = ["ip", "netns", "exec", ns]
+        # root's home is the terminal's own, as Debian makes it (base-files' .bashrc and .profile), not this
+        # machine's: bash run by sshd reads ~/.bashrc, and a developer's (a pyenv init) made every remote
+        # command of provisioning take a third of a second
+        home = r / "root_home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        for dot in ("bashrc", "profile"):
+            shutil.copy(f"/usr/share/base-files/dot.{dot}", home / f".{dot}")
+        mounts.append(f"mount --bind {home} /root")
         script = " && ".join([*mounts, "mkdir -p /run/sshd", f"/usr/sbin/sshd -f {r}/sshd_config -E {self.log}"])
         subprocess.run([*prefix, "unshare", "--mount", "--propagation", "private", "sh", "-c", script], check=True)
         deadline = time.monotonic() + 15

@@ -8,7 +8,8 @@ session's first apply, ``conftest.release_layer``, and found there as a second a
 ``current`` pointing at it; edge.toml 0600 and the user's, holding the broker password the hub issued
 (Mosquitto's password file checks it), its audit key made there and its public half registered at the hub;
 udev rules, journald and time settings, units enabled; sshd keys
-only, read by the running sshd. Starting the units is reported skipped (no systemd here). The second run
+only, read by the running sshd. Starting the units is reported skipped (no systemd here), and each host's
+seconds per step are said. The second run
 reports ``changed=0`` for both. ``--check`` after an inventory edit shows the diff (password masked),
 counts the change and changes nothing. sshd settings that refuse the administrator's second connection
 are put back over the first: the host is reported failed, and the administrator still gets in. The
@@ -50,6 +51,8 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
     assert all(changed >= 8 and failed == 0 for changed, failed in runs.values()), first.stdout
     assert "2 terminal(s): 2 changed, 0 unchanged, 0 failed" in first.stdout
     assert first.stderr.count("starting skipped") == 2, first.stderr
+    took = re.findall(r"^  (JW00\d-K1): took \d+\.\d s: .*configuration, units and rules \d+\.\d s", first.stderr, re.M)
+    assert sorted(took) == ["JW001-K1", "JW002-K1"], "each host says where its time went: " + first.stderr
 
     for sshd, tid in ((t1, "JW001-K1"), (t2, "JW002-K1")):
         assert sshd.run("id -nG shegong").stdout.split() == ["shegong", "dialout"]
