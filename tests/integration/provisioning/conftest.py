@@ -79,7 +79,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
             os.link(wheel, out / wheel.name)
         except OSError:  # another file system
             shutil.copy(wheel, out / wheel.name)
-    return project_wheel(wheelhouse.PROJECT, out)
+    with _locked("project-wheel"):  # setuptools builds in the source tree (build/, *.egg-info): one at a time
+        return project_wheel(wheelhouse.PROJECT, out)
 
 
 def _gone(pid: int, timeout: float = 15.0) -> None:
