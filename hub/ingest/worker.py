@@ -21,6 +21,7 @@ with growing pauses, and resumes with the same messages.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hub.cases.delivery import EventDelivery
 from hub.ingest.fairness import FairQueue, RateLimits
-from hub.ingest.handler import Events, Handler, Incoming, Reply
+from hub.ingest.handler import Events, Handler, Incoming, Prepared, Reply
 from hub.settings import HubSettings, require_safe_broker_link
 from kernel.db import loggable
 from protocol import topics
@@ -51,6 +52,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 GROUP_MAX = 64  # messages committed together: one fsync for many batches
 TRIES = 2  # a message failing alone this many times, with the database answering, is poison
 STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
+_Group = tuple[list[tuple[mqtt.MQTTMessage, Incoming]], Prepared | None]  # messages, and them prepared
 
 
 class IngestWorker:
@@ -60,14 +62,20 @@ class IngestWorker:
         self.handler = handler
         self._queue: FairQueue[mqtt.MQTTMessage] = FairQueue(settings.queue_max)
         self.limits = RateLimits(settings.terminal_rate_per_s, settings.terminal_burst)
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # A group taken, decoded and opened, waiting for the group before it to commit (see _prepare). The
+        # next is taken only once this one is being committed (_room): a message that arrives later waits
+        # behind two groups at most.
+        self._ready: queue.Queue[_Group | None] = queue.Queue(maxsize=1)
+        self._room = threading.Semaphore(1)
         self._stopping = threading.Event()
         self._leaving = threading.Event()  # stop() began: no more online states from this worker
         self._storage_pause = 0.0  # the last pause while the database did not answer; 0 once it does
         self.connected = threading.Event()
         #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
         self.divert: Callable[[mqtt.MQTTMessage], bool] | None = None
-        self._taken = 0  # messages of the group being committed now
+        self._taken = 0  # messages taken off the queue and not yet committed
+        self._taken_lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"shegong-{settings.instance}",
@@ -99,8 +107,12 @@ class IngestWorker:
         return HubState(terminal="hub", body=HubStateBody(online=online, instance=self.settings.instance)).encode()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._prepare, name="hub-ingest-open", daemon=True),
+            threading.Thread(target=self._work, name="hub-ingest", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho-mqtt 2.2: Properties.__init__ is unannotated
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         self.client.connect_async(
@@ -122,8 +134,8 @@ class IngestWorker:
         self.client.loop_stop()
         self._stopping.set()  # a wait for the database ends; what is not committed stays unacknowledged
         self._queue.close()
-        if self._thread:
-            self._thread.join(10)
+        for thread in self._threads:
+            thread.join(10)
         self.delivery.stop()
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
@@ -169,7 +181,7 @@ class IngestWorker:
 
     @property
     def backlog(self) -> int:
-        """Messages received and not yet committed (queued, or in the group being committed)."""
+        """Messages received and not yet committed (queued, or taken and not committed yet)."""
         return self._queue.qsize() + self._taken
 
     def _on_peer_state(self, payload: bytes) -> None:
@@ -184,12 +196,16 @@ class IngestWorker:
         if peer_left and self.connected.is_set() and not self._leaving.is_set():
             self.client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
 
-    def _work(self) -> None:
+    def _prepare(self) -> None:
         """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their
-        terminal's rate, commit the group in one transaction, then publish the replies and PUBACK."""
+        terminal's rate, decode them and open their cases, and hand the group to :meth:`_work`. Opening a
+        case is a key agreement (libsodium, outside the GIL): done here, it overlaps the commit of the
+        group before instead of adding to it."""
         while True:
+            self._room.acquire()
             group = self._queue.take(GROUP_MAX)
             if group is None:
+                self._ready.put(None)
                 return
             # Stamped once: a message retried after a wait for the database is not counted again.
             now, mono = utcnow(), time.monotonic()
@@ -207,16 +223,34 @@ class IngestWorker:
                 )
                 for m in group
             ]
-            self._taken = len(items)
-            self._ingest(items)
-            self._taken = 0
+            with self._taken_lock:
+                self._taken += len(items)
+            try:
+                prepared: Prepared | None = self.handler.prepare([m for _, m in items])
+            except Exception as exc:  # noqa: BLE001 - never expected; the commit then decodes alone, and fails there
+                log.error("preparing %d message(s) failed: %s", len(items), loggable(exc))
+                prepared = None
+            self._ready.put((items, prepared))
+
+    def _work(self) -> None:
+        """Commit each group :meth:`_prepare` hands over in one transaction, then publish the replies and
+        PUBACK."""
+        while True:
+            ready = self._ready.get()
+            self._room.release()
+            if ready is None:
+                return
+            items, prepared = ready
+            self._ingest(items, prepared)
+            with self._taken_lock:
+                self._taken -= len(items)
             self.handler.metrics.queue.set(self._queue.qsize())
 
-    def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
+    def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]], prepared: Prepared | None = None) -> None:
         """Commit a group; when it fails and the database answers, each message alone (see the module)."""
         while True:
             try:
-                self._commit(items)
+                self._commit(items, prepared)
                 return
             except Exception as exc:
                 if self._storage_trouble(exc):
@@ -292,8 +326,8 @@ class IngestWorker:
         )
         return not self._stopping.wait(self._storage_pause)
 
-    def _commit(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
-        self._publish(self.handler.handle_many([m for _, m in items]))
+    def _commit(self, items: list[tuple[mqtt.MQTTMessage, Incoming]], prepared: Prepared | None = None) -> None:
+        self._publish(self.handler.handle_many([m for _, m in items] if prepared is None else prepared))
         self._storage_pause = 0.0
         for msg, _ in items:
             if msg.qos:
