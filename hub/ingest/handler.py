@@ -37,7 +37,7 @@ from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
-from kernel.db import loggable, upsert_insert
+from kernel.db import among, loggable, upsert_insert
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -364,7 +364,7 @@ class Handler:
             # Two workers racing on one case both insert-or-ignore; the loser's event insert then hits
             # the (case_id, version) key, its group is retried, and the retry sees the case as known.
             ids = [r["case_id"] for r in rows]
-            known = set(conn.execute(select(_cases.c.case_id).where(_cases.c.case_id.in_(ids))).scalars())
+            known = set(conn.execute(select(_cases.c.case_id).where(among(conn, _cases.c.case_id, ids))).scalars())
             known |= group.ids.keys() & ids  # taken earlier in this group, not written yet
             taken = [r for r in rows if r["case_id"] in known]  # already here: acked again
             for row, why in self._admit(conn, terminal, [r for r in rows if r["case_id"] not in known], group):
@@ -418,7 +418,7 @@ class Handler:
             dict(
                 conn.execute(
                     select(_cases.c.receipt_no, _cases.c.case_id).where(
-                        _cases.c.committee == committee, _cases.c.receipt_no.in_(mine)
+                        _cases.c.committee == committee, among(conn, _cases.c.receipt_no, mine)
                     )
                 ).all()
             )
