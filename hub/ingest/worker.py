@@ -16,6 +16,10 @@ again, as it has no ack for them). A message the hub fails on for no known reaso
 and then set aside as ``processing_failed`` — but only while the database answers: when it does not
 (connection refused, lost, disk full) nothing is set aside and nothing acknowledged; ingest waits for it
 with growing pauses, and resumes with the same messages.
+
+Two threads share the work: one takes the next group off the lanes, marks what is over its rate, and
+decodes and opens it (:meth:`Handler.prepare`; the key agreement of each case runs outside the GIL),
+while the other commits the group before, publishes and PUBACKs.
 """
 
 from __future__ import annotations
