@@ -6,6 +6,7 @@ A thin layer: the work is in the domain packages; their errors become a message 
 
 from __future__ import annotations
 
+import gc
 import getpass
 import json
 import logging
@@ -322,6 +323,10 @@ def _run(settings: HubSettings, web: bool) -> int:
 
     stop = stop_on_sigterm()
     with HubRuntime(settings) as rt:
+        # What start-up built lives as long as the process: frozen, the full collections that ingest's
+        # allocations set off no longer walk it (measured: about a tenth of ingest's CPU per case).
+        gc.collect()
+        gc.freeze()
         rt.start()
         if web:
             from hub.web.app import serve

@@ -55,6 +55,9 @@ class DueDates:
     def __init__(self, calendar: CalendarSource, catalogue: Callable[[], Catalogue]) -> None:
         self.calendar = calendar
         self.catalogue = catalogue
+        # Due dates counted on the calendar in force, by (day received, working days): ingest asks for the
+        # same few again and again, and counting walks the calendar a day at a time.
+        self._counted: tuple[WorkCalendar | None, dict[tuple[date, int], date]] = (None, {})
 
     def promised_days(self, item_code: str) -> int | None:
         item = self.catalogue().get(item_code)
@@ -65,14 +68,25 @@ class DueDates:
         item = self.catalogue().get(item_code)
         if item is None:
             return None
-        calendar = self.calendar.calendar()
+        calendar, day = self.calendar.calendar(), local_date(received_at)
         return Promise(
             item.promised_days,
-            count_due(received_at, item.promised_days, 0, calendar),
+            self._due(day, item.promised_days, calendar),
             item.statutory_days,
-            count_due(received_at, item.statutory_days, 0, calendar),
+            self._due(day, item.statutory_days, calendar),
             item.done_on_spot,
         )
+
+    def _due(self, day: date, days: int, calendar: WorkCalendar) -> date:
+        """``count_due`` from ``day`` without pauses, remembered while ``calendar`` is the one in force."""
+        on, counted = self._counted
+        if on is not calendar or len(counted) > 10_000:
+            counted = {}
+            self._counted = (calendar, counted)
+        due = counted.get((day, days))
+        if due is None:
+            due = counted[(day, days)] = add_working_days(day, days, calendar)
+        return due
 
     def after_working_days(self, at: datetime, days: int) -> date:
         """The day ``days`` working days after the local day of ``at`` (a return call's deadline)."""

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 
 from hub.db.models import CaseEventRow, CaseRow, table
-from kernel.db import read_only
+from kernel.db import among, read_only
 from protocol import topics
 from protocol.cases import CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
 from protocol.envelope import MAX_PAYLOAD_BYTES, utcnow
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 _events, _cases = table(CaseEventRow), table(CaseRow)
 EVENTS_PER_MESSAGE = 500  # a birth's resync and a resend are cut into messages of at most this many
 _RESEND_MAX = 20 * EVENTS_PER_MESSAGE  # per sweep: a long backlog goes out over several sweeps
-_MARK_CHUNK = 1000  # ids per UPDATE … WHERE id IN (…)
+_MARK_CHUNK = 1000  # ids per UPDATE (bound parameters on SQLite, an array on PostgreSQL)
 _T = TypeVar("_T")
 
 
@@ -210,7 +210,7 @@ class EventDelivery:
                 for part in _chunks(ids, _MARK_CHUNK):
                     marked += conn.execute(
                         update(_events)
-                        .where(_events.c.id.in_(part), _events.c.published_at.is_(None))
+                        .where(among(conn, _events.c.id, part), _events.c.published_at.is_(None))
                         .values(published_at=at)
                     ).rowcount
         if gone:

@@ -20,9 +20,8 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from nacl.public import PrivateKey
 from sqlalchemy import Connection, select
@@ -48,10 +47,10 @@ class HolderLookup:
         """Terminal ``terminal``'s lookup key ``K``."""
         return hmac.new(self._master, terminal.encode("ascii"), hashlib.sha256).digest()
 
-    def holder_keys(self, terminal: str, rows: Iterable[Mapping[Any, Any]]) -> dict[uuid.UUID, str]:
-        """``{case id: holder key}`` for case rows (``case_id``, ``id_number``) of ``terminal``."""
+    def holder_keys(self, terminal: str, cases: Iterable[tuple[uuid.UUID, str]]) -> dict[uuid.UUID, str]:
+        """``{case id: holder key}`` for cases (case id, ID number) of ``terminal``."""
         key = self.key_for(terminal)
-        return {uuid.UUID(str(r["case_id"])): holder_key(key, str(r["id_number"])) for r in rows}
+        return {case_id: holder_key(key, id_number) for case_id, id_number in cases}
 
     def on_request(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
         """Answer a :class:`LookupRequest`: the terminal's ``K``, and the holder keys of the listed cases
@@ -74,7 +73,7 @@ class HolderLookup:
         body = LookupReplyBody(
             correlation_id=message.body.correlation_id,
             key=encode_key(self.key_for(terminal)),
-            holder_keys=self.holder_keys(terminal, rows),
+            holder_keys=self.holder_keys(terminal, [(uuid.UUID(str(r["case_id"])), str(r["id_number"])) for r in rows]),
         )
         log.info("lookup key for %s, with %d of %d holder key(s) asked for", terminal, len(rows), len(wanted))
         return [(topics.down(terminal, topics.Down.LOOKUP), LookupReply(terminal=terminal, body=body).encode())]

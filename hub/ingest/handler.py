@@ -38,7 +38,7 @@ from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
-from kernel.db import loggable, upsert_insert
+from kernel.db import among, loggable, upsert_insert
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -49,7 +49,7 @@ from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Beat", "Events", "Handler", "Incoming", "Outgoing", "Reply"]
+__all__ = ["Beat", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -69,6 +69,14 @@ class Events(NamedTuple):
 
     terminal: str
     events: list[CaseEvent]
+
+
+class Prepared(NamedTuple):
+    """Messages decoded, and their sealed cases opened (by ``id()`` of each SealedCase): :meth:`Handler.prepare`."""
+
+    incoming: list[Incoming]
+    decoded: list[Envelope | ProtocolError | None]
+    opened: dict[int, CaseSubmission | SealError]
 
 
 Reply = Outgoing | Events
@@ -123,12 +131,11 @@ class Handler:
         """Commit what one message says; return the messages and events to publish now that it is committed."""
         return self.handle_many([(topic, payload, received_at or utcnow())])
 
-    def handle_many(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]]) -> list[Reply]:
-        """Commit what several messages say in one transaction; return the replies to publish.
-
-        Decoding and opening the sealed cases come first, outside the transaction, so the database is
-        held only for the writing. A message marked ``limited`` is not decoded: it is dead-lettered as
-        ``rate_limited``."""
+    def prepare(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]]) -> Prepared:
+        """Decode ``messages`` and open their sealed cases: the part of :meth:`handle_many` that needs no
+        database. A worker prepares its next group in a thread of its own while this one commits: libsodium
+        releases the GIL for the key agreement that opening each case takes. A message marked ``limited``
+        is not decoded: it is dead-lettered as ``rate_limited``."""
         # In the terminals' order (each terminal's messages in their own): every worker, and the fleet's
         # evaluation round, then take the rows of terminals in one order, and none waits on another in a cycle.
         incoming = sorted(
@@ -138,7 +145,14 @@ class Handler:
         decoded: list[Envelope | ProtocolError | None] = [
             None if m.limited else _decode(m.topic, m.payload) for m in incoming
         ]
-        opened = self._open([m for m in decoded if isinstance(m, CaseBatch)])
+        return Prepared(incoming, decoded, self._open([m for m in decoded if isinstance(m, CaseBatch)]))
+
+    def handle_many(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]] | Prepared) -> list[Reply]:
+        """Commit what several messages say in one transaction; return the replies to publish.
+
+        Decoding and opening the sealed cases come first (:meth:`prepare`, unless ``messages`` are prepared
+        already), outside the transaction, so the database is held only for the writing."""
+        incoming, decoded, opened = messages if isinstance(messages, Prepared) else self.prepare(messages)
         out: list[Reply] = []
         self.dead.discard()
         group = _Group()
@@ -318,10 +332,15 @@ class Handler:
         if flagged:
             self.metrics.clock_skew.inc()
             log.warning("terminal %s clock is off by %.0f s; hub receive time is kept", terminal, -skew)
-        valid, rejected, rows = [], [], []
+        rejected: list[Rejection] = []
+        rows: list[dict[str, Any]] = []
+        taken: list[dict[str, Any]] = []  # the rows acked: new and known
         up = topics.up(terminal, topics.Up.CASES)
         sealed_of: dict[str, SealedCase] = {}
         on_spot: dict[str, str] = {}  # case id -> who finished it on the spot
+        # An item's department and promise are the same for every case of a batch (one arrival time):
+        # counted once per item, not once per case.
+        per_item: dict[str, tuple[str, Promise | None]] = {}
 
         def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
             # The case as it travelled, sealed: a dead letter never holds the opened case.
@@ -329,24 +348,31 @@ class Handler:
             self.dead.record(conn, Letter(up, terminal, reason, detail, raw, at, batch.id, sealed.case_id))
             rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=detail[:300]))
 
+        today = at.date()
         for sealed in batch.body.cases:
             case = opened[id(sealed)]
             if isinstance(case, SealError):
                 refuse(sealed, DeadLetterReason.SEALED_INVALID, str(case))
                 continue
-            payload = case.model_dump_json()
             try:
-                idnumber.validate(case.applicant.id_number, today=at.date())
+                idnumber.validate(case.applicant.id_number, today=today)
             except idnumber.InvalidIdNumber as exc:
                 refuse(sealed, DeadLetterReason.INVALID_ID_NUMBER, f"case {case.receipt_no}: {exc}")
                 continue
-            sealed_of[str(case.case_id)] = sealed
-            promise = self.promise(case.item_code, at)
+            case_id = str(case.case_id)
+            sealed_of[case_id] = sealed
+            item = per_item.get(case.item_code)
+            if item is None:
+                item = per_item[case.item_code] = (
+                    self.router.department(case.item_code),
+                    self.promise(case.item_code, at),
+                )
+            department, promise = item
             if promise is not None and promise.done_on_spot:
                 # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)
-                on_spot[str(case.case_id)] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
-            department = self.router.department(case.item_code)
+                on_spot[case_id] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
             skew_s = skew if flagged else None
+            payload = case.model_dump_json()
             rows.append(case_row(case, terminal, department, promise, payload, batch.sent_at, at, clock_skew_s=skew_s))
         fresh: list[dict[str, Any]] = []
         known: set[str] = set()
@@ -355,23 +381,22 @@ class Handler:
             # Two workers racing on one case both insert-or-ignore; the loser's event insert then hits
             # the (case_id, version) key, its group is retried, and the retry sees the case as known.
             ids = [r["case_id"] for r in rows]
-            known = set(conn.execute(select(_cases.c.case_id).where(_cases.c.case_id.in_(ids))).scalars())
-            known |= group.ids.intersection(ids)  # taken earlier in this group, not written yet
-            valid = [uuid.UUID(r["case_id"]) for r in rows if r["case_id"] in known]  # already here: acked again
-            fresh = []
+            known = set(conn.execute(select(_cases.c.case_id).where(among(conn, _cases.c.case_id, ids))).scalars())
+            known |= group.ids.keys() & ids  # taken earlier in this group, not written yet
+            taken = [r for r in rows if r["case_id"] in known]  # already here: acked again
             for row, why in self._admit(conn, terminal, [r for r in rows if r["case_id"] not in known], group):
                 if why is None:
                     fresh.append(row)
-                    valid.append(uuid.UUID(row["case_id"]))
                 else:
                     refuse(sealed_of[row["case_id"]], *why)
+            taken += fresh
             for r in fresh:
                 if r["case_id"] in on_spot:
                     r.update(status=CaseStatus.COMPLETED.value, version=2)
         done = {r["case_id"]: on_spot[r["case_id"]] for r in fresh if r["case_id"] in on_spot}
         events: list[CaseEvent] = []  # filled in when the group is written
         if fresh:
-            group.add(fresh, at, done, events)
+            group.add(fresh, at, done, events, {r["case_id"]: sealed_of[r["case_id"]].case_id for r in fresh})
             # One audit entry per received batch: it names every new case and the hash of what arrived,
             # and those that arrived finished on the spot (当场办结).
             cases = [
@@ -384,9 +409,13 @@ class Handler:
         self.terminals.seen(conn, terminal, at, batch.seq, skew)
         group.stored += len(fresh)
         group.again += len(known)
-        acked = {str(c) for c in valid}
-        holder_keys = self.lookup.holder_keys(terminal, [r for r in rows if r["case_id"] in acked])  # new and known
-        ack = AckBody(acked=valid, rejected=rejected, in_reply_to=batch.id, holder_keys=holder_keys)
+        acked = [(sealed_of[r["case_id"]].case_id, r["id_number"]) for r in taken]
+        ack = AckBody(
+            acked=[case_id for case_id, _ in acked],
+            rejected=rejected,
+            in_reply_to=batch.id,
+            holder_keys=self.lookup.holder_keys(terminal, acked),
+        )
         out: list[Reply] = [self._ack(terminal, ack)]
         if fresh:
             out.append(Events(terminal, events))
@@ -406,7 +435,7 @@ class Handler:
             dict(
                 conn.execute(
                     select(_cases.c.receipt_no, _cases.c.case_id).where(
-                        _cases.c.committee == committee, _cases.c.receipt_no.in_(mine)
+                        _cases.c.committee == committee, among(conn, _cases.c.receipt_no, mine)
                     )
                 ).all()
             )
@@ -448,7 +477,7 @@ class Handler:
             out.append(
                 CaseEvent.model_construct(  # made here from validated rows: no second validation per case
                     event_id=eid,
-                    case_id=uuid.UUID(cid),
+                    case_id=group.ids[cid],
                     version=2 if second else 1,
                     status=CaseStatus.COMPLETED if second else CaseStatus.SUBMITTED,
                     at=at,
@@ -497,18 +526,25 @@ class _Group:
     def __init__(self) -> None:
         self.batches: list[tuple[list[dict[str, Any]], datetime, list[CaseEvent]]] = []  # new cases, arrival, events
         self.cases: list[dict[str, Any]] = []
-        self.ids: set[str] = set()
+        self.ids: dict[str, uuid.UUID] = {}  # case id as stored -> as a UUID
         self.receipts: dict[str, dict[str, str]] = {}  # committee -> receipt -> case id
         self.done: dict[str, str] = {}  # case id -> who finished it on the spot
         self.audit: list[AuditRecord] = []
         self.stored = self.again = 0  # new cases, and cases already stored (acked again): for the metrics
 
-    def add(self, fresh: list[dict[str, Any]], at: datetime, done: dict[str, str], events: list[CaseEvent]) -> None:
+    def add(
+        self,
+        fresh: list[dict[str, Any]],
+        at: datetime,
+        done: dict[str, str],
+        events: list[CaseEvent],
+        ids: dict[str, uuid.UUID],
+    ) -> None:
         self.batches.append((fresh, at, events))
         self.cases += fresh
         self.done.update(done)
+        self.ids.update(ids)
         for r in fresh:
-            self.ids.add(r["case_id"])
             self.receipts.setdefault(r["committee"], {})[r["receipt_no"]] = r["case_id"]
 
     def arrivals(self) -> list[tuple[dict[str, Any], datetime]]:
@@ -516,7 +552,7 @@ class _Group:
 
     def clear(self) -> None:
         self.batches, self.cases, self.audit = [], [], []
-        self.ids, self.receipts, self.done = set(), {}, {}
+        self.ids, self.receipts, self.done = {}, {}, {}
 
 
 def _insert_rows(

@@ -16,11 +16,16 @@ again, as it has no ack for them). A message the hub fails on for no known reaso
 and then set aside as ``processing_failed`` — but only while the database answers: when it does not
 (connection refused, lost, disk full) nothing is set aside and nothing acknowledged; ingest waits for it
 with growing pauses, and resumes with the same messages.
+
+Two threads share the work: one takes the next group off the lanes, marks what is over its rate, and
+decodes and opens it (:meth:`Handler.prepare`; the key agreement of each case runs outside the GIL),
+while the other commits the group before, publishes and PUBACKs.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +42,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hub.cases.delivery import EventDelivery
 from hub.ingest.fairness import FairQueue, RateLimits
-from hub.ingest.handler import Events, Handler, Incoming, Reply
+from hub.ingest.handler import Events, Handler, Incoming, Prepared, Reply
 from hub.settings import HubSettings, require_safe_broker_link
 from kernel.db import loggable
 from protocol import topics
@@ -53,6 +58,7 @@ TRIES = 2  # a message failing alone this many times, with the database answerin
 STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
 BEAT_WAIT_PARTS = 40  # heartbeats wait up to 1/40 of their interval to be committed together (0.25 s at 10 s)
 _BEAT = f"/up/{topics.Up.HEALTH.value}"
+_Group = tuple[list[tuple[mqtt.MQTTMessage, Incoming]], Prepared | None]  # messages, and them prepared
 
 
 class IngestWorker:
@@ -62,14 +68,20 @@ class IngestWorker:
         self.handler = handler
         self._queue: FairQueue[mqtt.MQTTMessage] = FairQueue(settings.queue_max)
         self.limits = RateLimits(settings.terminal_rate_per_s, settings.terminal_burst)
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # A group taken, decoded and opened, waiting for the group before it to commit (see _prepare). The
+        # next is taken only once this one is being committed (_room): a message that arrives later waits
+        # behind two groups at most.
+        self._ready: queue.Queue[_Group | None] = queue.Queue(maxsize=1)
+        self._room = threading.Semaphore(1)
         self._stopping = threading.Event()
         self._leaving = threading.Event()  # stop() began: no more online states from this worker
         self._storage_pause = 0.0  # the last pause while the database did not answer; 0 once it does
         self.connected = threading.Event()
         #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
         self.divert: Callable[[mqtt.MQTTMessage], bool] | None = None
-        self._taken = 0  # messages of the group being committed now
+        self._taken = 0  # messages taken off the queue and not yet committed
+        self._taken_lock = threading.Lock()
         # With a broker user the client id is that user's name: Mosquitto imposes it (use_username_as_clientid)
         # and the HTTP backend of a clustered broker refuses any other (hub.broker.gate).
         user = (settings.broker_username or "hub") if settings.broker_password else None
@@ -104,8 +116,12 @@ class IngestWorker:
         return HubState(terminal="hub", body=HubStateBody(online=online, instance=self.settings.instance)).encode()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name="hub-ingest", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._prepare, name="hub-ingest-open", daemon=True),
+            threading.Thread(target=self._work, name="hub-ingest", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho-mqtt 2.2: Properties.__init__ is unannotated
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         self.client.connect_async(
@@ -127,8 +143,8 @@ class IngestWorker:
         self.client.loop_stop()
         self._stopping.set()  # a wait for the database ends; what is not committed stays unacknowledged
         self._queue.close()
-        if self._thread:
-            self._thread.join(10)
+        for thread in self._threads:
+            thread.join(10)
         self.delivery.stop()
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
@@ -174,7 +190,7 @@ class IngestWorker:
 
     @property
     def backlog(self) -> int:
-        """Messages received and not yet committed (queued, or in the group being committed)."""
+        """Messages received and not yet committed (queued, or taken and not committed yet)."""
         return self._queue.qsize() + self._taken
 
     def _on_peer_state(self, payload: bytes) -> None:
@@ -189,12 +205,16 @@ class IngestWorker:
         if peer_left and self.connected.is_set() and not self._leaving.is_set():
             self.client.publish(topics.hub_state(), self._state(True), qos=1, retain=True)
 
-    def _work(self) -> None:
+    def _prepare(self) -> None:
         """Take what has arrived (up to ``GROUP_MAX`` messages, terminals in turn), mark those over their
-        terminal's rate, commit the group in one transaction, then publish the replies and PUBACK."""
+        terminal's rate, decode them and open their cases, and hand the group to :meth:`_work`. Opening a
+        case is a key agreement (libsodium, outside the GIL): done here, it overlaps the commit of the
+        group before instead of adding to it."""
         while True:
+            self._room.acquire()
             group = self._queue.take(GROUP_MAX)
             if group is None:
+                self._ready.put(None)
                 return
             group = self._gather(group)
             # Stamped once: a message retried after a wait for the database is not counted again.
@@ -213,9 +233,27 @@ class IngestWorker:
                 )
                 for m in group
             ]
-            self._taken = len(items)
-            self._ingest(items)
-            self._taken = 0
+            with self._taken_lock:
+                self._taken += len(items)
+            try:
+                prepared: Prepared | None = self.handler.prepare([m for _, m in items])
+            except Exception as exc:  # noqa: BLE001 - never expected; the commit then decodes alone, and fails there
+                log.error("preparing %d message(s) failed: %s", len(items), loggable(exc))
+                prepared = None
+            self._ready.put((items, prepared))
+
+    def _work(self) -> None:
+        """Commit each group :meth:`_prepare` hands over in one transaction, then publish the replies and
+        PUBACK."""
+        while True:
+            ready = self._ready.get()
+            self._room.release()
+            if ready is None:
+                return
+            items, prepared = ready
+            self._ingest(items, prepared)
+            with self._taken_lock:
+                self._taken -= len(items)
             self.handler.metrics.queue.set(self._queue.qsize())
 
     def _gather(self, group: list[mqtt.MQTTMessage]) -> list[mqtt.MQTTMessage]:
@@ -231,11 +269,11 @@ class IngestWorker:
             group += more
         return group
 
-    def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
+    def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]], prepared: Prepared | None = None) -> None:
         """Commit a group; when it fails and the database answers, each message alone (see the module)."""
         while True:
             try:
-                self._commit(items)
+                self._commit(items, prepared)
                 return
             except Exception as exc:
                 if self._storage_trouble(exc):
@@ -311,8 +349,8 @@ class IngestWorker:
         )
         return not self._stopping.wait(self._storage_pause)
 
-    def _commit(self, items: list[tuple[mqtt.MQTTMessage, Incoming]]) -> None:
-        self._publish(self.handler.handle_many([m for _, m in items]))
+    def _commit(self, items: list[tuple[mqtt.MQTTMessage, Incoming]], prepared: Prepared | None = None) -> None:
+        self._publish(self.handler.handle_many([m for _, m in items] if prepared is None else prepared))
         self._storage_pause = 0.0
         for msg, _ in items:
             if msg.qos:
