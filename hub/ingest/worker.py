@@ -61,13 +61,13 @@ TRIES = 2  # a message failing alone this many times, with the database answerin
 STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
 BEAT_WAIT_PARTS = 40  # heartbeats wait up to 1/40 of their interval to be committed together (0.25 s at 10 s)
 _BEAT = f"/up/{topics.Up.HEALTH.value}"
-RECEIVE_MAX = 1000  # unacknowledged QoS 1 messages the broker may hand one worker (at most half of queue_max)
+RECEIVE_MAX = 1000  # unacknowledged QoS 1 messages the broker may hand one worker, at most (MQTT allows 65,535)
 DROP_WARN_EVERY_S = 60.0
 
 
 def receive_max(queue_max: int) -> int:
     """The Receive Maximum of the hub's CONNECT: QoS 1 messages alone can never fill ingest's queue."""
-    return max(1, min(RECEIVE_MAX, queue_max // 2, 65535))
+    return min(RECEIVE_MAX, queue_max // 2)  # queue_max is at least 2
 
 
 class IngestWorker:

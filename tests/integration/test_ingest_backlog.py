@@ -8,6 +8,9 @@ broker hands the hub at most its Receive Maximum of unacknowledged QoS 1 message
 heartbeats (QoS 0) past a full queue are dropped and counted: the hub stays connected, and once the lock
 is released every case arrives exactly once.
 
+A clean stop leaves the hub's retained state saying offline: the hub disconnects asking the broker to
+publish its Will, as publishing the state itself failed (ERR_QUEUE_SIZE) after a long backlog.
+
 Real Mosquitto, a real hub in this process (its log and metrics read), real terminals.
 """
 
@@ -15,12 +18,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.store.cases import NewCase
+from protocol import topics
+from protocol.state import HubState
 from tests.support import applicant, assert_exactly_once, hub_case_ids, wait_for
 
 KEEPALIVE_S = 2  # the broker drops a silent client after 1.5 of these
@@ -69,3 +77,26 @@ def test_a_held_ingest_keeps_the_broker_link_and_loses_no_case(hub_factory, edge
     lines = [r.getMessage() for r in caplog.records]
     assert not [line for line in lines if "lost the broker" in line], lines
     assert [line for line in lines if "QoS 0 message(s) dropped" in line], "an operator is told"
+
+
+def _retained_hub_state(port: int) -> HubState | None:
+    got: list[bytes] = []
+    done = threading.Event()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    c.on_connect = lambda cl, *_: cl.subscribe(topics.hub_state(), qos=1)
+    c.on_message = lambda _c, _u, m: (got.append(m.payload), done.set())
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait(2)
+    c.loop_stop()
+    c.disconnect()
+    return HubState.model_validate_json(got[0]) if got else None
+
+
+def test_a_clean_stop_leaves_the_retained_state_offline(hub_factory, broker):
+    hub = hub_factory(instance="stopping")
+    before = _retained_hub_state(broker.port)
+    assert before is not None and before.body.online
+    hub.worker.stop()
+    after = _retained_hub_state(broker.port)
+    assert after is not None and not after.body.online and after.body.instance == "stopping"
