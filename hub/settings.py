@@ -235,7 +235,13 @@ class HubSettings(TomlSettings):
         description="the hub's private case key (made by `shegong hub keys init`, mode 0600): it opens the cases "
         "terminals seal to its public key",
     )
-    queue_max: int = Field(10_000, ge=1, description="messages received and not yet committed, before paho is paused")
+    queue_max: int = Field(
+        10_000,
+        ge=2,
+        description="messages received and not yet committed; half of it, up to 1000, is the Receive Maximum the "
+        "hub asks of the broker (unacknowledged QoS 1 messages), the rest is for QoS 0 heartbeats, which are "
+        "dropped (counted as shegong_hub_ingest_dropped) while it is full",
+    )
     terminal_rate_per_s: float = Field(
         50.0,
         ge=0,

@@ -3,7 +3,10 @@ and a token bucket per terminal.
 
 paho's network thread puts each message in its terminal's lane of a :class:`FairQueue`; the ingest thread
 takes a group by visiting the lanes in turn, one message each, so a terminal with a thousand messages
-waiting delays another terminal's next message by at most one of its own per group.
+waiting delays another terminal's next message by at most one of its own per group. ``put`` never blocks
+(a blocked network thread sends no PINGREQ, and the broker drops it): what may be dropped is refused
+when the queue is full, and what may not is bounded by whoever puts it (the hub: the broker's Receive
+Maximum, a room ``reserved`` for it).
 
 A :class:`RateLimits` bucket per terminal holds ``burst`` tokens and gains ``rate`` a second; each message
 takes one. A message that finds its terminal's bucket empty is not processed (the ingest worker
@@ -26,26 +29,31 @@ T = TypeVar("T")
 
 
 class FairQueue(Generic[T]):
-    """A bounded queue of lanes (one per key), taken round robin. ``put`` blocks while ``maxsize`` items
-    wait; :meth:`close` wakes every taker, which then gets what is left and, after that, None."""
+    """A queue of lanes (one per key), taken round robin. ``put`` never blocks: a ``droppable`` item is
+    refused once ``maxsize - reserved`` items wait, any other is always queued (its putter keeps their
+    number within ``reserved``, so at most ``maxsize`` items wait). :meth:`close` wakes every taker, which
+    then gets what is left and, after that, None."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, reserved: int = 0) -> None:
         self.maxsize = maxsize
+        self.reserved = reserved
         self._lanes: OrderedDict[str, deque[T]] = OrderedDict()
         self._size = 0
         self._closed = False
         self._cond = threading.Condition()
 
-    def put(self, key: str, item: T) -> None:
+    def put(self, key: str, item: T, droppable: bool = False) -> bool:
+        """Queue ``item`` in ``key``'s lane; False (not queued) for a droppable item when the queue is full."""
         with self._cond:
-            while self._size >= self.maxsize and not self._closed:
-                self._cond.wait()
+            if droppable and self._size >= self.maxsize - self.reserved:
+                return False
             lane = self._lanes.get(key)
             if lane is None:
                 lane = self._lanes[key] = deque()
             lane.append(item)
             self._size += 1
             self._cond.notify_all()
+            return True
 
     def take(self, n: int, timeout: float | None = None) -> list[T] | None:
         """Up to ``n`` items, one per lane in turn; waits for the first. [] on timeout, None once closed
@@ -64,7 +72,6 @@ class FairQueue(Generic[T]):
                 else:
                     del self._lanes[key]
             self._size -= len(out)
-            self._cond.notify_all()
             return out
 
     def qsize(self) -> int:

@@ -23,6 +23,11 @@ class IngestMetrics:
             "shegong_hub_clock_skew_flags", "messages from a terminal whose clock is off", registry=r
         )
         self.queue = Gauge("shegong_hub_ingest_queue", "messages received and not yet committed", registry=r)
+        self.dropped = Counter(
+            "shegong_hub_ingest_dropped",
+            "QoS 0 messages (heartbeats) dropped because ingest's queue was full (the database is behind)",
+            registry=r,
+        )
         self.dead_letters_dropped = Counter(
             "shegong_hub_dead_letters_dropped", "dead letters removed to keep a terminal within its bound", registry=r
         )

@@ -7,9 +7,17 @@ what arrives while the hub is down; the retained hub state, with an offline Will
 whether anyone is listening. With ``share_group`` set, several workers share the subscription
 (``$share/…``); correctness does not depend on order across them.
 
-One terminal cannot stop intake for the others (issue 10). The broker hands the hub at most a window of
-unacknowledged messages (``max_inflight_messages``, 1,000) for all terminals together, so every message
-is acknowledged promptly, whatever it holds: committed, or dead-lettered with its reason. Messages wait
+A backlog (a slow or locked database) must not cost the hub its broker link: paho's network thread, which
+also sends the keepalive PINGREQs, never waits for ingest. The hub's CONNECT sets MQTT v5's Receive
+Maximum (:func:`receive_max`, below ``queue_max``), so the broker hands it at most that many
+unacknowledged QoS 1 messages — and the hub acknowledges only after the commit, so they always fit in
+the queue's room reserved for them. QoS 0 messages (heartbeats; the next one supersedes it) arriving
+while the queue is full are dropped and counted (``shegong_hub_ingest_dropped``, a warning at most once
+a minute); nothing acknowledged is ever dropped.
+
+One terminal cannot stop intake for the others (issue 10). The window of unacknowledged messages is for
+all terminals together, so every message is acknowledged promptly, whatever it holds: committed, or
+dead-lettered with its reason. Messages wait
 in a lane per terminal, served in turn (:class:`~hub.ingest.fairness.FairQueue`), and a terminal's
 messages beyond its rate are set aside unprocessed (``rate_limited``; a terminal sends its case batches
 again, as it has no ack for them). A message the hub fails on for no known reason is tried alone, twice,
@@ -59,6 +67,13 @@ STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does
 BEAT_WAIT_PARTS = 40  # heartbeats wait up to 1/40 of their interval to be committed together (0.25 s at 10 s)
 _BEAT = f"/up/{topics.Up.HEALTH.value}"
 _Group = tuple[list[tuple[mqtt.MQTTMessage, Incoming]], Prepared | None]  # messages, and them prepared
+RECEIVE_MAX = 1000  # unacknowledged QoS 1 messages the broker may hand one worker, at most (MQTT allows 65,535)
+DROP_WARN_EVERY_S = 60.0
+
+
+def receive_max(queue_max: int) -> int:
+    """The Receive Maximum of the hub's CONNECT: QoS 1 messages alone can never fill ingest's queue."""
+    return min(RECEIVE_MAX, queue_max // 2)  # queue_max is at least 2
 
 
 class IngestWorker:
@@ -66,7 +81,10 @@ class IngestWorker:
         require_safe_broker_link(settings)  # before anything connects: no password in clear text
         self.settings = settings
         self.handler = handler
-        self._queue: FairQueue[mqtt.MQTTMessage] = FairQueue(settings.queue_max)
+        self.receive_max = receive_max(settings.queue_max)
+        self._queue: FairQueue[mqtt.MQTTMessage] = FairQueue(settings.queue_max, reserved=self.receive_max)
+        self._dropped = 0  # QoS 0 messages dropped since the last warning
+        self._drop_warned = -DROP_WARN_EVERY_S
         self.limits = RateLimits(settings.terminal_rate_per_s, settings.terminal_burst)
         self._threads: list[threading.Thread] = []
         # A group taken, decoded and opened, waiting for the group before it to commit (see _prepare). The
@@ -124,6 +142,7 @@ class IngestWorker:
             thread.start()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho-mqtt 2.2: Properties.__init__ is unannotated
         props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self.receive_max  # Mosquitto uses it in place of its max_inflight_messages
         self.client.connect_async(
             self.settings.broker_host,
             self.settings.broker_port,
@@ -135,11 +154,13 @@ class IngestWorker:
         self.delivery.start()
 
     def stop(self) -> None:
-        """Clean stop: say offline (retained), disconnect, finish the queue already received (its events
-        stay unpublished, for the next start), mark the events the broker acknowledged."""
-        if self.client.is_connected():
-            self.client.publish(topics.hub_state(), self._state(False), qos=1, retain=True).wait_for_publish(2)
-        self.client.disconnect()
+        """Clean stop: disconnect asking the broker to publish the Will (offline, retained), finish the queue
+        already received (its events stay unpublished, for the next start), mark the events the broker
+        acknowledged. The offline state is the Will rather than a publish of ours: a publish gets a packet
+        id only while paho holds fewer than 65,535 unacknowledged ones, and a stop after a long backlog
+        (when paho's network thread could not read PUBACKs) failed with ERR_QUEUE_SIZE."""
+        self._leaving.set()
+        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
         self.client.loop_stop()
         self._stopping.set()  # a wait for the database ends; what is not committed stays unacknowledged
         self._queue.close()
@@ -183,10 +204,26 @@ class IngestWorker:
         self.enqueue(msg)
 
     def enqueue(self, msg: mqtt.MQTTMessage) -> None:
-        """Into ingest's queue. Blocks when full: TCP pushes back on the broker, nothing is dropped. The lane
-        is the sending terminal's (the broker's ACL lets a terminal write only under its own id)."""
-        self._queue.put(topics.sender(msg.topic) or "", msg)
+        """Into ingest's queue, without waiting: a QoS 0 message is dropped when the queue is full; a QoS 1
+        one always has room (the broker's Receive Maximum). The lane is the sending terminal's (the broker's
+        ACL lets a terminal write only under its own id)."""
+        if not self._queue.put(topics.sender(msg.topic) or "", msg, droppable=not msg.qos):
+            self._drop(msg)
         self.handler.metrics.queue.set(self._queue.qsize())
+
+    def _drop(self, msg: mqtt.MQTTMessage) -> None:
+        self.handler.metrics.dropped.inc()
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._drop_warned >= DROP_WARN_EVERY_S:
+            log.warning(
+                "ingest's queue is full (%d messages): %d QoS 0 message(s) dropped, the last on %s; the next "
+                "heartbeat replaces a dropped one, but the database is not keeping up (see storage waits)",
+                self._queue.qsize(),
+                self._dropped,
+                msg.topic[:120],
+            )
+            self._dropped, self._drop_warned = 0, now
 
     @property
     def backlog(self) -> int:

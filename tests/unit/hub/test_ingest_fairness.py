@@ -24,23 +24,34 @@ def test_a_terminal_with_a_long_queue_delays_another_by_one_message_per_turn():
     assert q.take(4, timeout=0.05) == []
 
 
-def test_a_full_queue_holds_paho_back_and_closing_releases_everyone():
-    q: FairQueue[int] = FairQueue(2)
-    q.put("A", 1)
-    q.put("A", 2)
+def test_a_full_queue_drops_what_may_be_dropped_keeps_the_rest_and_never_blocks():
+    # 5 places, 2 of them reserved for items that may not be dropped (the broker's QoS 1 window).
+    q: FairQueue[str] = FairQueue(5, reserved=2)
+    assert [q.put("A", f"beat{n}", droppable=True) for n in range(4)] == [True, True, True, False]
+    assert q.put("B", "case0") and q.put("B", "case1"), "the reserved room"
+    assert q.put("C", "case2"), "an item that may not be dropped is queued even past maxsize"
+    assert not q.put("C", "beat4", droppable=True)
+    assert q.qsize() == 6
+    assert q.take(4) == ["beat0", "case0", "case2", "beat1"]
+    assert q.put("A", "beat5", droppable=True), "room again once ingest took some"
+    q.close()
+    assert q.take(10) == ["case1", "beat2", "beat5"], "what was queued is still handed out after close"
+    assert q.take(10) is None
+
+
+def test_put_returns_at_once_while_the_queue_is_full_and_nothing_takes():
+    q: FairQueue[int] = FairQueue(1)
+    q.put("A", 0)
     done = threading.Event()
 
-    def third() -> None:
-        q.put("B", 3)  # blocks until a take makes room: nothing is dropped
+    def paho() -> None:  # paho's network thread: it must get back to its keepalive
+        for n in range(1, 1001):
+            q.put("A", n, droppable=bool(n % 2))
         done.set()
 
-    threading.Thread(target=third, daemon=True).start()
-    assert not done.wait(0.2)
-    assert q.take(1) == [1]
-    assert done.wait(2)
-    q.close()
-    assert q.take(10) == [2, 3], "what was queued is still handed out after close"
-    assert q.take(10) is None
+    threading.Thread(target=paho, daemon=True).start()
+    assert done.wait(5), "put waited for the taker"
+    assert q.qsize() == 501, "the first item and the 500 that may not be dropped"
 
 
 def test_each_terminal_has_its_own_bucket_of_burst_tokens_refilled_at_its_rate():
