@@ -193,6 +193,9 @@ class IngestWorker:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         self.connected.clear()
+        if self._leaving.is_set():  # our own goodbye (stop): nothing an operator need act on
+            log.info("hub %s left the broker", self.settings.instance)
+            return
         log.warning("hub lost the broker: %s; paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
