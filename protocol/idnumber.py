@@ -12,8 +12,6 @@ import re
 from datetime import date
 from typing import Literal
 
-from stdnum.iso7064 import mod_11_2
-
 __all__ = [
     "InvalidIdNumber",
     "birth_date",
@@ -66,6 +64,10 @@ def _check_character(body: str) -> str:
     # GB 11643-1999 is ISO 7064 MOD 11-2 over the 17-digit body, 10 written "X". stdnum.iso7064.mod_11_2
     # takes the body alone. stdnum.cn.ric.calc_check_digit does not: it expects the whole 18-character
     # number and drops the last character itself, so handing it the body computes over 16 digits (issue 10).
+    # Imported here: stdnum's package loads pydoc, ssl and more (1.5 MB resident), which a terminal's sync
+    # agent, never checking a number, need not hold.
+    from stdnum.iso7064 import mod_11_2
+
     return mod_11_2.calc_check_digit(body)
 
 

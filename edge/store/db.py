@@ -14,6 +14,7 @@ from edge.settings import EdgeSettings
 from kernel.db import make_engine, upgrade_schema
 
 __all__ = [
+    "CACHE_KIB",
     "HEAD",
     "bump_counter",
     "current_revision",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 HEAD = "e0016"
+#: SQLite's page cache per connection, in KiB (its default: 2,000). A draining queue fills it, on each of the
+#: pool's connections, with pages read once; the kernel's page cache keeps the file anyway. Measured on a
+#: drain of 2,000 cases: 3-4 MB less resident, the rate unchanged (issue 17).
+CACHE_KIB = 512
 log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -37,7 +42,8 @@ def open_engine(settings: EdgeSettings) -> Engine:
     SQLite opens it, and SQLite gives its -wal and -shm files the database file's mode. Files from an
     older install are narrowed to the same modes. ``secure_delete`` overwrites what is deleted (an acked
     outbox item, a purged case) instead of leaving it in free pages; the retention purge then truncates
-    the write-ahead log, which still holds older copies of the pages (edge.store.retention)."""
+    the write-ahead log, which still holds older copies of the pages (edge.store.retention). The page cache
+    is small (:data:`CACHE_KIB`): a terminal has little memory."""
     private_dir(settings.data_dir)
     private_file(settings.db_path)
     for extra in ("-wal", "-shm", "-journal"):
@@ -46,7 +52,11 @@ def open_engine(settings: EdgeSettings) -> Engine:
             side.chmod(0o600)
     engine = make_engine(
         f"sqlite:///{settings.db_path}",
-        sqlite_pragmas={"max_page_count": settings.db_max_pages, "secure_delete": "on"},
+        sqlite_pragmas={
+            "max_page_count": settings.db_max_pages,
+            "secure_delete": "on",
+            "cache_size": -CACHE_KIB,
+        },
     )
     if current_revision(engine) != HEAD:
         migrate(engine)

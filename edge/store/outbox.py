@@ -54,6 +54,21 @@ class Outbox:
             ).all()
         return [Pending(*row) for row in rows]
 
+    def items(self, seqs: list[int]) -> list[Pending]:
+        """The unparked items among ``seqs`` still in the outbox (an acked one is gone), oldest first."""
+        found: list[Pending] = []
+        with self._engine.connect() as conn:
+            for i in range(0, len(seqs), _CHUNK):
+                found += (
+                    Pending(*row)
+                    for row in conn.execute(
+                        select(_outbox.c.seq, _outbox.c.item_id, _outbox.c.channel, _outbox.c.payload).where(
+                            _outbox.c.seq.in_(seqs[i : i + _CHUNK]), _outbox.c.parked_at.is_(None)
+                        )
+                    )
+                )
+        return sorted(found, key=lambda p: p.seq)
+
     def acked(self, item_ids: list[str], at: datetime | None = None) -> int:
         """The hub committed these: delete their outbox rows and stamp the cases. Returns rows cleared.
 

@@ -139,9 +139,14 @@ class LinkState(enum.StrEnum):
 
 @dataclass
 class _Inflight:
+    """A batch awaiting the hub's ack: which items, not their payloads. A full window of payloads (up to
+    ``inflight_window`` × 256 KiB) held here was most of the agent's memory during a drain; a late batch
+    reads them again from the outbox, which holds them until the ack anyway."""
+
     sent_at: float
     channel: str
-    items: list[Pending] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    item_ids: list[str] = field(default_factory=list)
     tries: int = 1  # times sent: the wait for its ack doubles with each
 
 
@@ -500,7 +505,9 @@ class SyncAgent:
             sent_at=self._clock(),
         )
         self._client.publish(topics.up(self.settings.terminal_id, up), payload, qos=1)
-        self._inflight[message_id] = _Inflight(time.monotonic(), channel, batch, tries)
+        self._inflight[message_id] = _Inflight(
+            time.monotonic(), channel, [p.seq for p in batch], [p.item_id for p in batch], tries
+        )
         self.stats["batches_sent"] += 1
 
     def _ack_wait(self, tries: int) -> float:
@@ -511,16 +518,16 @@ class SyncAgent:
         late = [mid for mid, f in self._inflight.items() if now - f.sent_at > self._ack_wait(f.tries)]
         for mid in late:
             late_batch = self._inflight.pop(mid)
-            items = late_batch.items
             log.warning(
                 "no ack for batch %s after %.0f s; sending its %d item(s) again",
                 mid,
                 self._ack_wait(late_batch.tries),
-                len(items),
+                len(late_batch.seqs),
             )
-            self.outbox.mark_resent([p.seq for p in items])
+            self.outbox.mark_resent(late_batch.seqs)
             self.stats["resent_batches"] += 1
-            self._send(late_batch.channel, items, late_batch.tries + 1)
+            if items := self.outbox.items(late_batch.seqs):  # none, when a late ack cleared them meanwhile
+                self._send(late_batch.channel, items, late_batch.tries + 1)
 
     def _resend_all(self, why: str) -> None:
         if self._inflight or any(self._cursor.values()):
@@ -635,7 +642,7 @@ class SyncAgent:
             if rej.item_id is not None:
                 ids = [str(rej.item_id)]
             elif sent is not None and rej.message_id == body.in_reply_to:
-                ids = [p.item_id for p in sent.items]
+                ids = sent.item_ids
             else:
                 continue
             self.stats["parked"] += self.outbox.park(ids, f"{rej.reason.value}: {rej.detail}")

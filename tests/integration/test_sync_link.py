@@ -127,3 +127,40 @@ def test_unacked_cases_go_again_at_once_when_the_hub_announces_it_is_back(hub_fa
     took = time.monotonic() - back
     assert took < 15, f"the unacked cases took {took:.1f} s after the hub came back"  # the ack wait: 25 s
     assert_exactly_once(hub2.engine, accepted)
+
+
+def test_a_batch_never_acked_goes_again_read_from_the_outbox_without_what_was_acked_meanwhile(edge_factory, broker):
+    """No hub: nothing acks. The agent keeps only which items a batch in flight holds, not their payloads;
+    the batch sent again after the ack wait carries the same sealed cases, read again from the outbox, less
+    any item the hub acked meanwhile (a late ack of an earlier copy)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from protocol import topics
+    from protocol.cases import CaseBatch
+
+    batches: list[CaseBatch] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher")
+    watcher.on_message = lambda _c, _u, m: batches.append(CaseBatch.model_validate_json(m.payload))
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe(topics.up("T1", topics.Up.CASES), qos=1)
+    watcher.loop_start()
+    try:
+        edge = edge_factory(ack_timeout_s=1.0)
+        accepted = _submit(edge, 3)
+        with edge.engine.connect() as conn:
+            sealed = dict(conn.exec_driver_sql("SELECT item_id, payload FROM outbox").all())
+        edge.start_sync()
+        wait_for(lambda: len(batches) >= 1, what="the first batch published")
+        assert [str(c.case_id) for c in batches[0].body.cases] == accepted
+        assert edge.outbox.acked([accepted[1]]) == 1  # the hub's ack of one of them arrives late
+
+        wait_for(lambda: len(batches) >= 2, timeout=10, what="the batch sent again after its ack wait")
+        again = batches[1]
+        assert again.id != batches[0].id
+        assert [str(c.case_id) for c in again.body.cases] == [accepted[0], accepted[2]]
+        assert [c.model_dump_json() for c in again.body.cases] == [sealed[accepted[0]], sealed[accepted[2]]]
+        assert edge.agent.stats["resent_batches"] >= 1
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()

@@ -45,6 +45,7 @@ def test_a_case_and_its_outbox_row_are_written_together_with_an_offline_receipt(
         assert conn.execute(text("SELECT count(*) FROM outbox WHERE channel='cases'")).scalar() == 2
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == -512  # KiB, not SQLite's 2,000 (issue 17)
 
 
 def test_an_invalid_id_number_is_refused_and_nothing_is_written(edge):
