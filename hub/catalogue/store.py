@@ -330,43 +330,56 @@ class CatalogueStore:
     def publish(self, actor: str, note: str = "") -> VersionInfo:
         """Publish the draft as the desired version. Refused when there is no draft, when it is not a valid
         catalogue, or when it equals the newest published version."""
-        at = utcnow()
         with self.engine.begin() as conn:
-            version = self._draft_version(conn)
-            if version is None:
-                raise CatalogueError(text("catalogue_error", "nothing_to_publish"))
-            catalogue = self._read(conn, version)
-            latest = self.latest(conn)
-            content = catalogue.content_hash()
-            if latest is not None and latest.content_hash == content:
-                raise CatalogueError(text("catalogue_error", "unchanged", version=latest.version))
-            manifest = catalogue.manifest()
-            m_hash = manifest_hash(manifest)
-            values: dict[str, Any] = {
-                "content_hash": content,
-                "manifest_hash": m_hash,
-                "published_at": at,
-                "published_by": actor,
-            }
-            if note:
-                values["note"] = note[:200]
-            conn.execute(update(_versions).where(_versions.c.version == version).values(**values))
-            data = {"version": version, "content_hash": content, "manifest_hash": m_hash, "items": manifest.items}
-            _audit(conn, at, actor, "catalogue.published", version, data)
-            info = self.latest(conn)
-        assert info is not None
+            info = self._publish(conn, actor, note, utcnow())
         self._desired = info
+        return info
+
+    def _publish(self, conn: Connection, actor: str, note: str, at: datetime) -> VersionInfo:
+        version = self._draft_version(conn)
+        if version is None:
+            raise CatalogueError(text("catalogue_error", "nothing_to_publish"))
+        catalogue = self._read(conn, version)
+        latest = self.latest(conn)
+        content = catalogue.content_hash()
+        if latest is not None and latest.content_hash == content:
+            raise CatalogueError(text("catalogue_error", "unchanged", version=latest.version))
+        manifest = catalogue.manifest()
+        m_hash = manifest_hash(manifest)
+        values: dict[str, Any] = {
+            "content_hash": content,
+            "manifest_hash": m_hash,
+            "published_at": at,
+            "published_by": actor,
+        }
+        if note:
+            values["note"] = note[:200]
+        conn.execute(update(_versions).where(_versions.c.version == version).values(**values))
+        data = {"version": version, "content_hash": content, "manifest_hash": m_hash, "items": manifest.items}
+        _audit(conn, at, actor, "catalogue.published", version, data)
+        info = self.latest(conn)
+        if info is None:  # the row this transaction just marked published: the database lost it
+            raise CatalogueError(text("catalogue_error", "nothing_to_publish"))
         return info
 
     def bootstrap(self, seed: Catalogue | None = None, actor: str = "hub") -> VersionInfo | None:
         """With no version at all, publish the shipped seed as version 1 (terminals run it already)."""
-        with self.engine.connect() as conn:
-            if conn.execute(select(func.count()).select_from(_versions)).scalar():
-                return None
         seed = seed or load_seed()
         try:
-            self.import_catalogue(seed.model_dump_json(), actor, text("catalogue_note", "seed"))
-            return self.publish(actor)
+            # One transaction from the look to the publish (BEGIN IMMEDIATE on SQLite: one hub process at a
+            # time): hub workers starting together on an empty database no longer interleave an import and
+            # a publish of one another's draft.
+            with self.engine.begin() as conn:
+                if conn.execute(select(func.count()).select_from(_versions)).scalar():
+                    return None
+                at, note = utcnow(), text("catalogue_note", "seed")
+                draft = seed.model_copy(update={"version": self._next_version(conn)})
+                self._write(conn, draft, actor, note, at)
+                record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": note[:200]}
+                _audit(conn, at, actor, "catalogue.imported", draft.version, record)
+                info = self._publish(conn, actor, "", at)
+            self._desired = info
+            return info
         except (CatalogueError, IntegrityError):
             # Another hub worker bootstrapped it first; when both started at once, its version 1 row
             # took the key between our look and our insert. Its catalogue comes in force within seconds.
