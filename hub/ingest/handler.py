@@ -21,10 +21,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from itertools import chain
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
-from sqlalchemy import Connection, Engine, Table, insert, select, text
+from sqlalchemy import Connection, Engine, Table, select, text
+from sqlalchemy.exc import DBAPIError
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise, count_due
@@ -565,33 +567,77 @@ def _insert_rows(
     """Insert ``rows`` (all with the same keys) into ``into`` in one statement; skip rows whose ``conflict``
     column is taken; return the ``returning`` columns of the rows inserted.
 
-    On PostgreSQL the rows travel as one array per column, ``INSERT … SELECT * FROM unnest(…)``: a short
-    statement that psycopg prepares once, where its ``executemany`` sends one statement per row and a
-    multi-row ``VALUES`` is parsed again on every call. SQLite takes ``executemany`` (a loop in C)."""
+    Through the driver's own cursor on the transaction's connection, with each column's bind processing
+    done once per value: SQLAlchemy's ``executemany`` builds a parameter dictionary per row and walks it
+    again, about half of the hub's writing on SQLite. On PostgreSQL the rows travel as one binary array per
+    column, ``INSERT … SELECT * FROM unnest(…)``: a short statement that psycopg prepares once, where its
+    ``executemany`` sends one statement per row and a multi-row ``VALUES`` is parsed again on every call.
+    On SQLite, ``executemany`` (a loop in C), or multi-row ``VALUES`` when rows are to be returned."""
     if not rows:
         return []
-    names = list(rows[0])
+    names = tuple(rows[0])
     tail = f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else ""
     tail += f" RETURNING {', '.join(returning)}" if returning else ""
-    if conn.dialect.name != "postgresql":
-        stmt = upsert_insert(conn)(into).on_conflict_do_nothing(index_elements=[conflict]) if conflict else insert(into)
-        if returning:
-            return [tuple(r) for r in conn.execute(stmt.returning(*(into.c[n] for n in returning)), rows)]
-        conn.execute(stmt, rows)
-        return []
-    key = (into.name, tuple(names), tail)
-    sql = _UNNEST.get(key)
-    if sql is None:
+    postgresql = conn.dialect.name == "postgresql"
+    key = (into.name, names, tail, postgresql)
+    made = _STATEMENTS.get(key)
+    if made is None:
+        made = _STATEMENTS[key] = _statement(conn, into, names, tail, postgresql)
+    sql, processors = made
+    dbapi = conn.connection.driver_connection
+    try:
+        if postgresql:
+            # In binary: text arrays are quoted and escaped in Python, element by element.
+            with dbapi.cursor(binary=True) as cur:  # type: ignore[union-attr]
+                cur.execute(sql, {n: [r[n] for r in rows] for n in names})
+                return [tuple(r) for r in cur.fetchall()] if returning else []
+        columns = list(zip(names, processors, strict=True))
+        params = [tuple([p(r[n]) if p else r[n] for n, p in columns]) for r in rows]
+        cur = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            if not returning:
+                cur.executemany(sql, params)
+                return []
+            out: list[tuple[Any, ...]] = []
+            step = _SQLITE_VARIABLES // len(names)
+            for start in range(0, len(params), step):
+                chunk = params[start : start + step]
+                values = ", ".join([sql] * len(chunk))
+                flat = list(chain.from_iterable(chunk))
+                cur.execute(f"INSERT INTO {into.name} ({', '.join(names)}) VALUES {values}{tail}", flat)
+                out += [tuple(r) for r in cur.fetchall()]
+            return out
+        finally:
+            cur.close()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy raises it (OperationalError for a lost server, a lock or a full disk, …): the worker
+        # tells trouble with the storage from a bad message by these classes. A lost connection is
+        # invalidated, as SQLAlchemy does, so that the pool does not hand it out again.
+        lost = conn.dialect.is_disconnect(exc, dbapi, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True, connection_invalidated=lost
+        ) from exc
+
+
+def _statement(
+    conn: Connection, into: Table, names: tuple[str, ...], tail: str, postgresql: bool
+) -> tuple[str, list[Any]]:
+    """The insert's SQL for the driver (on SQLite: one row's ``(?, …)`` when rows are returned), and each
+    column's bind processor (SQLite)."""
+    if postgresql:
         casts = ", ".join(f"%({n})b::{into.c[n].type.compile(dialect=conn.dialect)}[]" for n in names)
-        sql = _UNNEST[key] = f"INSERT INTO {into.name} ({', '.join(names)}) SELECT * FROM unnest({casts}){tail}"
-    # psycopg's own cursor on the transaction's connection, to send the arrays in binary (text arrays are
-    # quoted and escaped in Python, element by element).
-    with conn.connection.driver_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
-        cur.execute(sql, {n: [r[n] for r in rows] for n in names})
-        return [tuple(r) for r in cur.fetchall()] if returning else []
+        return f"INSERT INTO {into.name} ({', '.join(names)}) SELECT * FROM unnest({casts}){tail}", []
+    processors = [into.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names]
+    row = f"({', '.join('?' * len(names))})"
+    if "RETURNING" in tail:
+        return row, processors
+    return f"INSERT INTO {into.name} ({', '.join(names)}) VALUES {row}{tail}", processors
 
 
-_UNNEST: dict[tuple[str, tuple[str, ...], str], str] = {}  # the statement per table, columns and tail
+_STATEMENTS: dict[tuple[str, tuple[str, ...], str, bool], tuple[str, list[Any]]] = {}
+_SQLITE_VARIABLES = 32_766  # bound parameters in one statement, at most (SQLite 3.32 and later)
 
 
 def _first_event_rows(case: dict[str, Any], at: datetime, done_by: str | None) -> list[dict[str, Any]]:

@@ -89,3 +89,26 @@ def test_batches_of_one_group_are_checked_against_each_other(engine):
     assert versions == sorted([(str(c.case_id), 1) for c in (c1, c2, c3, on_spot)] + [(str(on_spot.case_id), 2)])
     assert work == [(str(on_spot.case_id), "completed")]
     assert received == 2  # one entry per batch that brought new cases
+
+
+def test_the_drivers_own_errors_reach_the_worker_as_sqlalchemys(engine):
+    """The group's rows go through the driver's cursor; its errors are raised as SQLAlchemy's classes, by
+    which the worker tells a database it cannot use (wait, keep everything) from a bad message (set aside)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from hub.db.models import RatingRow, table
+    from hub.ingest.handler import _insert_rows
+
+    ratings = table(RatingRow)
+    row = {"rating_id": str(uuid.uuid4()), "terminal_id": "T1", "level": None}  # level may not be null
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        _insert_rows(conn, ratings, [row])
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # the server ends the session: as a restart would
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with engine.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        else:  # SQLite refuses every write: as a full disk would
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        with pytest.raises(OperationalError):
+            _insert_rows(conn, ratings, [{**row, "level": 5}])
