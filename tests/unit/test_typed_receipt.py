@@ -1,4 +1,4 @@
-"""A receipt number as people type it (protocol.cases.typed_receipt): what a phone's Chinese input gives
+"""A receipt number as people type it (protocol.typed.typed_receipt): what a phone's Chinese input gives
 (full-width letters, digits and dash), lower case, spaces, other dashes — each written out here by hand —
 reads as the number printed on the receipt."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.cases import typed_receipt
+from protocol.typed import typed_receipt
 
 PRINTED = "JW001-20261204-0042"
 
