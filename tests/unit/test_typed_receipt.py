@@ -27,6 +27,8 @@ PRINTED = "JW001-20261204-0042"
         "JW001-\u300020261204-0042",  # an ideographic space
         "JW001-2026 1204-0042",
         "JW001-２０２６１２０４-0042\u3000",
+        "JW001-20261204\u200b-0042",  # a zero-width space, pasted from a message
+        "\ufeffJW001-20261204-0042\u00a0",  # a byte-order mark, a no-break space
     ],
 )
 def test_a_receipt_typed_any_of_these_ways_reads_as_the_printed_one(typed: str) -> None:
