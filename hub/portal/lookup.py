@@ -8,8 +8,8 @@ refused (:class:`LookupRefused`), also with the right three. Nothing of what was
 are read as people type them — full-width, lower case, spaces, dashes, pasted with white space around
 (:mod:`protocol.typed`) — before anything is checked or looked up. An ID number that cannot be one (its
 format, birth date or check character: :func:`protocol.idnumber.validate`) is told apart
-(:class:`NotAnIdNumber`): that says nothing about any case, and the resident learns what to correct; it
-still counts as a wrong look-up, and the log says why (never the number).
+(:class:`NotAnIdNumber`) before any look-up: that says nothing about any case, so the resident learns what
+to correct and it is not counted (as at the kiosk); the log says why (never the number).
 
 What the resident then reads (:class:`CaseRecordView`) is the case in plain words: the item, the
 materials received, each step with its date and the official term of its status (the one glossary,
@@ -54,7 +54,7 @@ class LookupFailed(HubError):
 
 class NotAnIdNumber(HubError):
     """The ID number typed cannot be anyone's (format, birth date or check character): a typing mistake,
-    said as such. It reveals nothing of any case; it counts as a wrong look-up all the same."""
+    said as such, before any look-up. It reveals nothing of any case, so it is not counted."""
 
     status_code = 400
 
@@ -126,14 +126,15 @@ class ProgressLookup:
         receipt = typed[0]  # what the limit per receipt counts: one number however it was typed
         wanted_code = typed_query_code(query_code)[:16].encode("utf-8", "replace")
         try:
-            wanted_id, invalid = validate(typed_id_number(id_number)[:40]).encode(), ""
+            wanted_id = validate(typed_id_number(id_number)[:40]).encode()
         except InvalidIdNumber as exc:
-            wanted_id, invalid = b"", str(exc)  # the reason, never the number
+            log.info("progress look-up not made: the ID number typed is not a possible one (%s)", exc)  # why, not what
+            raise NotAnIdNumber("the ID number typed is not a possible one") from None
         now = utcnow()
         with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
             self.throttle.lock(conn)
             refused = self.throttle.refused(conn, client, receipt, now)
-            found = None if refused or invalid else self._match(conn, typed, wanted_id, wanted_code)
+            found = None if refused else self._match(conn, typed, wanted_id, wanted_code)
             if found is not None:
                 return self._view(conn, found)
             if not refused:
@@ -141,9 +142,6 @@ class ProgressLookup:
         if refused:
             log.info("progress look-up refused: too many wrong look-ups (client or receipt)")
             raise LookupRefused("too many wrong look-ups from this client or of this receipt")
-        if invalid:
-            log.info("progress look-up failed: the ID number typed is not a possible one (%s)", invalid)
-            raise NotAnIdNumber("the ID number typed is not a possible one")
         log.info("progress look-up failed")
         raise LookupFailed("no case with this receipt number, ID number and query code")
 

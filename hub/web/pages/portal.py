@@ -10,9 +10,10 @@ English with ``?lang=en``.
 - ``/portal/stats`` the public statistics, small cells suppressed.
 
 The look-up's answer to anything wrong is one message and one status whatever was wrong — but for an ID
-number that cannot be anyone's, which is told as a typing mistake; what is typed is read as residents type
-it (:mod:`protocol.typed`: full-width, lower-case x, spaces, dashes). The ID number typed is never
-logged, never put in a URL and never sent back in a page (the form comes back empty).
+number that cannot be anyone's, told as a typing mistake (and not counted: it says nothing of any case).
+What is typed is read as residents type it (:mod:`protocol.typed`: full-width, lower-case x, spaces,
+dashes). The ID number typed is never logged, never put in a URL and never sent back in a page (the form
+comes back empty).
 """
 
 from __future__ import annotations
