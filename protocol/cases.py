@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import unicodedata
 import uuid
 from datetime import date
 from typing import ClassVar, Literal
@@ -26,24 +25,9 @@ __all__ = [
     "CaseSubmission",
     "Rejection",
     "SealedCase",
-    "typed_receipt",
 ]
 
 RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
-_DASHES = {"\u2212": "-"}  # the minus sign; NFKC keeps it, as it keeps every dash but the full-width one
-
-
-def typed_receipt(text: str) -> tuple[str, str]:
-    """A receipt number as a person typed it, made comparable with the one printed: NFKC (full-width
-    ``ＪＷ００１－…`` to ``JW001-…``), any dash to ``-``, white space removed; returned upper-cased (how
-    committee codes are written) and, second, with its letters as typed (for a committee code configured in
-    lower case, which the receipt pattern allows)."""
-    folded = "".join(
-        "-" if unicodedata.category(c) == "Pd" else _DASHES.get(c, c)
-        for c in unicodedata.normalize("NFKC", text)
-        if not c.isspace()
-    )
-    return folded.upper(), folded
 
 
 PHONE_PATTERN = r"^1[3-9]\d{9}$"
@@ -70,7 +54,7 @@ class CaseStatus(enum.StrEnum):
 class Applicant(Strict):
     """The card holder's facts, as read from the card. The photo is never part of them."""
 
-    id_number: str = Field(pattern=r"^\d{17}[\dX]$", description="GB 11643 number; check digit checked by the hub")
+    id_number: str = Field(pattern=r"^[0-9]{17}[0-9X]$", description="GB 11643 number; check digit checked by the hub")
     name: str = Field(min_length=1, max_length=64)
     sex: Literal["M", "F", "U"] = "U"
     birth_date: date | None = None

@@ -24,8 +24,11 @@ __all__ = [
     "with_check_digit",
 ]
 
-_FORMAT = re.compile(r"^\d{17}[\dX]$")
-_BODY = re.compile(r"^\d{17}$")
+# ASCII digits only: Python's \d is any Unicode digit, and a full-width number (a phone's input) would pass,
+# its int() and check digit computing as the ASCII one's, and be returned and stored unlike the one printed.
+# What residents type is folded to ASCII first (protocol.typed.typed_id_number); here a number is one or not.
+_FORMAT = re.compile(r"^[0-9]{17}[0-9X]$")
+_BODY = re.compile(r"^[0-9]{17}$")
 
 
 class InvalidIdNumber(ValueError):
@@ -33,7 +36,9 @@ class InvalidIdNumber(ValueError):
 
 
 def validate(number: str, today: date | None = None) -> str:
-    """Return the number normalised (upper-case X), or raise :class:`InvalidIdNumber`."""
+    """Return the number normalised (surrounding white space gone, upper-case X), or raise
+    :class:`InvalidIdNumber`. A number as a resident typed it goes through
+    :func:`protocol.typed.typed_id_number` first (full-width digits, inner spaces, dashes)."""
     n = number.strip().upper()
     if not _FORMAT.match(n):
         raise InvalidIdNumber("号码格式不对：应为17位数字加1位校验码")

@@ -40,6 +40,7 @@ from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
+from protocol.typed import typed_query_code, typed_receipt
 
 __all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey"]
 
@@ -281,16 +282,19 @@ class CaseStore:
 
     def by_receipt(self, receipt_no: str, query_code: str, id_number: str) -> dict[str, object] | None:
         """The case on a receipt, with its timeline — only when the query code matches *and* the case is
-        ``id_number``'s (by holder key). None for any mismatch, without saying which part it was.
+        ``id_number``'s (by holder key). None for any mismatch, without saying which part it was. The receipt
+        number and query code are read as people type them (:mod:`protocol.typed`: lower case, full-width,
+        spaces, other dashes), as on the hub's portal.
 
         Raises :class:`LookupUnavailable` while the lookup key is not here: the holder cannot be checked."""
         key = self.holder_key(id_number)
         if key is None:
             raise LookupUnavailable(words("store.lookup_offline_progress"))
-        found = self._with_timelines(select(_cases).where(_cases.c.receipt_no == receipt_no))
+        receipts = sorted({r[:40] for r in typed_receipt(receipt_no)})
+        found = self._with_timelines(select(_cases).where(_cases.c.receipt_no.in_(receipts)))
         case = found[0] if found else {"query_code": "", "holder_key": ""}
         # Both compared every time, in constant time: the answer's timing does not tell which one failed.
-        code_ok = hmac.compare_digest(str(case["query_code"]).encode(), query_code.strip().upper().encode())
+        code_ok = hmac.compare_digest(str(case["query_code"]).encode(), typed_query_code(query_code)[:16].encode())
         holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
         return found[0] if found and code_ok and holder_ok else None
 

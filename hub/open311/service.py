@@ -38,11 +38,12 @@ from hub.open311.models import (
 from hub.open311.partners import Partner, Partners
 from kernel.db import read_only
 from protocol import idnumber
-from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission, typed_receipt
+from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission
 from protocol.catalogue import Catalogue, FieldType, FormField, Prefill, ServiceItem
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
 from protocol.statuses import term
+from protocol.typed import typed_id_number, typed_receipt
 
 __all__ = ["BadRequest", "Filters", "Open311", "TooManyRequests", "Unauthorized"]
 
@@ -227,14 +228,18 @@ class Open311:
                 if f.required:
                     raise BadRequest(ERRORS["required"].format(code=f.key))
                 continue
+            if f.prefill is Prefill.ID_NUMBER:  # as the caller said it and the operator typed it
+                id_number = value = typed_id_number(value)
             self._check(f, value)
-            if f.prefill is Prefill.ID_NUMBER:
-                id_number = value.upper()
-                value = id_number
             form[f.key] = value
         try:
             idnumber.validate(id_number, today=self.clock().date())
-        except idnumber.InvalidIdNumber:
+        except idnumber.InvalidIdNumber as exc:
+            log.info(
+                "Open311 partner %s: a request refused, the caller's ID number is not a possible one (%s)",
+                partner.name,
+                exc,
+            )
             raise BadRequest(ERRORS["id_number"]) from None
         materials = self._materials(
             item, params.get(f"attribute[{MATERIALS}]") or params.get(f"attribute[{MATERIALS}][]")

@@ -4,8 +4,12 @@ code printed on the receipt — all three, checked together.
 Every wrong look-up fails the same way (:class:`LookupFailed`: one message, one status), whichever part
 was wrong or whether the receipt exists at all; the three are compared in constant time. Wrong look-ups
 are limited per client and per receipt (:mod:`hub.portal.throttle`); past the limit the look-up is
-refused (:class:`LookupRefused`), also with the right three. Nothing of what was typed is logged. The
-receipt number is read as people type it: full-width, lower case, spaces (:func:`protocol.cases.typed_receipt`).
+refused (:class:`LookupRefused`), also with the right three. Nothing of what was typed is logged. All three
+are read as people type them — full-width, lower case, spaces, dashes, pasted with white space around
+(:mod:`protocol.typed`) — before anything is checked or looked up. An ID number that cannot be one (its
+format, birth date or check character: :func:`protocol.idnumber.validate`) is told apart
+(:class:`NotAnIdNumber`) before any look-up: that says nothing about any case, so the resident learns what
+to correct and it is not counted (as at the kiosk); the log says why (never the number).
 
 What the resident then reads (:class:`CaseRecordView`) is the case in plain words: the item, the
 materials received, each step with its date and the official term of its status (the one glossary,
@@ -28,13 +32,14 @@ from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, CommitteeRow, tabl
 from hub.errors import HubError
 from hub.portal.throttle import LookupThrottle
 from kernel.db import read_only
-from protocol.cases import CaseStatus, typed_receipt
+from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
-from protocol.idnumber import mask
+from protocol.idnumber import InvalidIdNumber, mask, validate
 from protocol.statuses import term
+from protocol.typed import typed_id_number, typed_query_code, typed_receipt
 
-__all__ = ["CaseRecordView", "LookupFailed", "LookupRefused", "ProgressLookup", "Step", "mask_name"]
+__all__ = ["CaseRecordView", "LookupFailed", "LookupRefused", "NotAnIdNumber", "ProgressLookup", "Step", "mask_name"]
 
 log = logging.getLogger(__name__)
 _cases, _events, _work, _committees = table(CaseRow), table(CaseEventRow), table(CaseWorkRow), table(CommitteeRow)
@@ -45,6 +50,13 @@ class LookupFailed(HubError):
     """Not found with these three: the same for a wrong receipt number, ID number or query code."""
 
     status_code = 404
+
+
+class NotAnIdNumber(HubError):
+    """The ID number typed cannot be anyone's (format, birth date or check character): a typing mistake,
+    said as such, before any look-up. It reveals nothing of any case, so it is not counted."""
+
+    status_code = 400
 
 
 class LookupRefused(HubError):
@@ -109,11 +121,15 @@ class ProgressLookup:
         self.throttle = throttle
 
     def find(self, client: str, receipt_no: str, id_number: str, query_code: str) -> CaseRecordView:
-        """The case with all three, or :class:`LookupFailed` / :class:`LookupRefused`."""
+        """The case with all three, or :class:`LookupFailed` / :class:`NotAnIdNumber` / :class:`LookupRefused`."""
         typed = tuple(r[:40] for r in typed_receipt(receipt_no))
         receipt = typed[0]  # what the limit per receipt counts: one number however it was typed
-        wanted_id = id_number.strip().upper().encode("utf-8", "replace")
-        wanted_code = query_code.strip().upper().encode("utf-8", "replace")
+        wanted_code = typed_query_code(query_code)[:16].encode("utf-8", "replace")
+        try:
+            wanted_id = validate(typed_id_number(id_number)[:40]).encode()
+        except InvalidIdNumber as exc:
+            log.info("progress look-up not made: the ID number typed is not a possible one (%s)", exc)  # why, not what
+            raise NotAnIdNumber("the ID number typed is not a possible one") from None
         now = utcnow()
         with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
             self.throttle.lock(conn)

@@ -1,4 +1,4 @@
-"""A receipt number as people type it (protocol.cases.typed_receipt): what a phone's Chinese input gives
+"""A receipt number as people type it (protocol.typed.typed_receipt): what a phone's Chinese input gives
 (full-width letters, digits and dash), lower case, spaces, other dashes — each written out here by hand —
 reads as the number printed on the receipt."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.cases import typed_receipt
+from protocol.typed import typed_receipt
 
 PRINTED = "JW001-20261204-0042"
 
@@ -27,6 +27,8 @@ PRINTED = "JW001-20261204-0042"
         "JW001-\u300020261204-0042",  # an ideographic space
         "JW001-2026 1204-0042",
         "JW001-２０２６１２０４-0042\u3000",
+        "JW001-20261204\u200b-0042",  # a zero-width space, pasted from a message
+        "\ufeffJW001-20261204-0042\u00a0",  # a byte-order mark, a no-break space
     ],
 )
 def test_a_receipt_typed_any_of_these_ways_reads_as_the_printed_one(typed: str) -> None:

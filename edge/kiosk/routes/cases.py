@@ -7,7 +7,8 @@ session only.
 
 A receipt's progress needs its number and query code *and* its holder: the card of the session, or the
 ID number typed. Failed lookups are limited per client and per receipt (edge.kiosk.throttle), and a
-refusal never says which part was wrong.
+refusal never says which part was wrong. What is typed is read as people type it (protocol.typed: lower
+case, full-width, spaces, dashes) — the same reading as the hub's portal and Open311.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from edge.kiosk.session import KioskSession
 from edge.store.cases import LookupUnavailable
 from protocol import idnumber
 from protocol.cases import CaseStatus
+from protocol.typed import typed_id_number, typed_query_code, typed_receipt
 
 __all__ = ["ROUTES"]
 
 log = logging.getLogger(__name__)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 _STATUSES = {s.value for s in CaseStatus}
+TYPED_MAX = 40
+"""The most of a typed receipt number, query code or ID number read (the form's ``maxlength``)."""
 
 
 def _view(kiosk: Kiosk, lang: str, case: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +88,9 @@ def _lookup_id(session: KioskSession | None, typed: str) -> str | None:
     if session is not None and session.holder is not None:
         return session.holder.id_number
     try:
-        return idnumber.validate(typed.strip().upper()[:18])
-    except idnumber.InvalidIdNumber:
+        return idnumber.validate(typed_id_number(typed[:TYPED_MAX]))
+    except idnumber.InvalidIdNumber as exc:
+        log.info("a progress lookup asked again for the ID number: the one typed is not a possible one (%s)", exc)
         return None
 
 
@@ -93,7 +98,7 @@ def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, co
     """A receipt's progress, for its holder only: receipt number, query code and ID number (or the card)
     must all match. Failures count per client and per receipt; a refusal never says which part was wrong."""
     client = request.client.host if request.client else "unknown"
-    keys_client, keys_receipt = [f"client:{client}"], [f"receipt:{receipt_no}"]
+    keys_client, keys_receipt = [f"client:{client}"], [f"receipt:{typed_receipt(receipt_no)[0]}"]  # however typed
     wait = max(kiosk.progress_by_client.retry_in(keys_client), kiosk.progress_by_receipt.retry_in(keys_receipt))
     if wait > 0:
         log.warning("progress lookups refused for %.0f s more: too many failures", wait)
@@ -148,8 +153,10 @@ def scan_page(request: Request[Any, Any, Any]) -> Template:
 @post("/progress", sync_to_thread=True)
 def progress_typed(request: Request[Any, Any, Any], data: Form) -> Template:
     kiosk = kiosk_of(request)
-    receipt_no = str(data.get("receipt_no", "")).strip().upper()[:32]
-    code = str(data.get("query_code", "")).strip().upper()[:6]
+    # As people type them (lower case, full-width, spaces, dashes); the store compares the receipt number both
+    # upper-cased and with its letters as typed (a committee code configured in lower case).
+    receipt_no = typed_receipt(str(data.get("receipt_no", ""))[:TYPED_MAX])[1][:TYPED_MAX]
+    code = typed_query_code(str(data.get("query_code", ""))[:TYPED_MAX])[:TYPED_MAX]
     id_number = _lookup_id(kiosk.session(request), str(data.get("id_number", "")))
     if id_number is None:
         return _ask_for_id(kiosk, request, receipt_no, code, error=True)

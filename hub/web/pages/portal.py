@@ -9,8 +9,11 @@ English with ``?lang=en``.
 - ``/portal/verify?t=`` checks a printed record's QR code;
 - ``/portal/stats`` the public statistics, small cells suppressed.
 
-The look-up's answer to anything wrong is one message and one status whatever was wrong; the ID number
-typed is never logged, never put in a URL and never sent back in a page (the form comes back empty).
+The look-up's answer to anything wrong is one message and one status whatever was wrong — but for an ID
+number that cannot be anyone's, told as a typing mistake (and not counted: it says nothing of any case).
+What is typed is read as residents type it (:mod:`protocol.typed`: full-width, lower-case x, spaces,
+dashes). The ID number typed is never logged, never put in a URL and never sent back in a page (the form
+comes back empty).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
 
-from hub.portal.lookup import CaseRecordView, LookupFailed, LookupRefused
+from hub.portal.lookup import CaseRecordView, LookupFailed, LookupRefused, NotAnIdNumber
 from hub.portal.service import Portal
 from hub.portal.token import DOWNLOAD, RECORD, BadToken
 from hub.web.auth import PUBLIC, client_of
@@ -41,6 +44,9 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 Lang = Annotated[str, QueryParameter(pattern="^(zh|en)$")]
 DOWNLOAD_S = 30 * 60
 """A download pass lasts half an hour from the look-up."""
+TYPED_MAX = 40
+"""The most of each look-up field read (the form's ``maxlength``): room for the spaces and dashes people type
+between the 18 characters of an ID number, the 6 of a query code."""
 
 
 def _lang(value: str) -> str:
@@ -106,13 +112,16 @@ def _shown(view: CaseRecordView, portal: Portal) -> dict[str, Any]:
 @post("/progress", name="portal:lookup", status_code=200)
 async def lookup(request: Request[Any, Any, Any], portal: NamedDependency[Portal], data: Form) -> Template:
     lang = _lang(field(data, "lang"))
-    receipt, code = field(data, "receipt_no")[:40], field(data, "query_code")[:6]
+    # As typed (spaces, dashes, full-width: the look-up reads them); cut only to bound the work.
+    receipt, code = field(data, "receipt_no")[:TYPED_MAX], field(data, "query_code")[:TYPED_MAX]
     try:
         view = await anyio.to_thread.run_sync(
-            portal.lookup.find, client_of(request), receipt, field(data, "id_number")[:18], code
+            portal.lookup.find, client_of(request), receipt, field(data, "id_number")[:TYPED_MAX], code
         )
     except LookupRefused:
         return _page("progress.html", lang, 429, receipt_no=receipt, query_code=code, error="refused")
+    except NotAnIdNumber:
+        return _page("progress.html", lang, 400, receipt_no=receipt, query_code=code, error="id_invalid")
     except LookupFailed:
         return _page("progress.html", lang, 404, receipt_no=receipt, query_code=code, error="failed")
     return _page("progress.html", lang, receipt_no="", query_code="", **_shown(view, portal))

@@ -8,7 +8,9 @@ error format with the HTTP status."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,6 +168,39 @@ def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
     revoked = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": key})
     assert revoked.status_code == 403
     assert httpx.get(f"{base}/requests.json", params={"api_key": key}).status_code == 403
+
+
+# GB 11643-1999's own sample (a woman born 1949-12-31 in Chaoyang, Beijing), as an operator types what a
+# caller reads out: full-width from a Chinese input method, grouped, a lower-case x.
+STANDARD_SAMPLE = "11010519491231002X"
+SAMPLE_TYPED = "１１０１０５ １９４９１２３１ ００２ｘ"
+ERRORS = json.loads((Path(__file__).resolve().parents[3] / "hub/messages/channels.zh.json").read_text("utf-8"))[
+    "open311_error"
+]
+
+
+def test_a_callers_id_number_is_read_as_the_operator_typed_it_and_an_impossible_one_refused(
+    web: str, hub: Any, partners: Partners, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, key = partners.add("hotline-12345")
+    base = f"{web}/open311/v2"
+    posted = httpx.post(
+        f"{base}/requests.json", data={**_caller(**{"attribute[id_number]": SAMPLE_TYPED}), "api_key": key}
+    )
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    with hub.engine.connect() as conn:
+        row = conn.execute(text("SELECT id_number, payload FROM cases WHERE receipt_no = :r"), {"r": request_id}).one()
+    assert row.id_number == STANDARD_SAMPLE, "stored as the card has it, found again by the portal"
+    assert "１１０１" not in (row.payload or "") and "002x" not in (row.payload or "")
+
+    caplog.set_level("INFO", logger="hub.open311")
+    wrong = "１１０１０５ １９４９１２３１ ００２３"  # the standard's body with another check character
+    refused = httpx.post(f"{base}/requests.json", data={**_caller(**{"attribute[id_number]": wrong}), "api_key": key})
+    assert refused.status_code == 400 and refused.json()[0]["description"] == ERRORS["id_number"]
+    records = [r.getMessage() for r in caplog.records if r.name.startswith("hub.open311")]
+    assert any("not a possible one" in m and "hotline-12345" in m for m in records), records
+    assert not any("19491231" in m or "１９４９" in m for m in records), "no ID number in the log"
 
 
 def test_partners_posting_at_once_each_get_their_own_request(web: str, partners: Partners) -> None:

@@ -6,8 +6,10 @@ and moved by a clerk through the workflow:
   number, reads the case's history in the glossary's words and downloads the record, whose text
   ``pdftotext`` (poppler) reads back: the Chinese item name, the receipt number and the dates;
 - a wrong receipt number, ID number or query code, or a receipt that does not exist, all get one and the
-  same answer; guessing is refused per client and per receipt, the right answer too, until the window
-  has passed;
+  same answer (an ID number that cannot be anyone's is told as a typing mistake, and is not counted);
+  guessing is refused per client and per receipt, the right answer too, until the window has passed;
+- what residents type — full-width digits, a lower-case x, spaces, dashes, white space around — finds the
+  case, through the page's form (Litestar's test client, and a phone's browser typing into the fields);
 - the record's QR token verifies on the portal; altered, another hub's, a download pass in its place:
   refused;
 - the public statistics show aggregates and hide cells under the threshold, and say so; the public JSON
@@ -194,12 +196,14 @@ def test_each_wrong_part_gets_one_answer_and_guessing_is_refused_until_the_windo
         (receipt.replace("-0", "-9", 1), id_number, CODE),  # a receipt number that exists nowhere
         (receipt, someone_else, CODE),  # someone else's (valid) ID number
         (receipt, id_number, "ZZZ999"),  # a wrong query code
-        (other_receipt, id_number[:-1], CODE),  # a cut ID number, on a second receipt
+        (other_receipt, id_number, "ZZZ998"),  # a wrong query code, on a second receipt
     ]
     answers = [_look_up(client, *parts) for parts in wrong]
     assert [r.status_code for r in answers] == [404] * 4
     assert {_error(r.text) for r in answers} == {WORDS["failed"]}, "one answer, whichever part was wrong"
-    assert all(someone_else not in r.text and id_number not in r.text for r in answers), "the ID is not sent back"
+    cut = _look_up(client, other_receipt, id_number[:-1], CODE)  # a cut ID number: cannot be anyone's
+    assert cut.status_code == 400 and _error(cut.text) == WORDS["id_invalid"], "told as a typing mistake"
+    assert all(someone_else not in r.text and id_number[:17] not in r.text for r in [*answers, cut]), "no ID sent back"
     assert all("case-status" not in r.text for r in answers)
 
     # Four wrong look-ups from this client (its limit; no receipt reached its 3): now the right one is refused too.
@@ -249,6 +253,85 @@ def test_a_receipt_number_is_found_as_residents_type_it(hub, services):
             portal.lookup.find(f"198.51.100.{30 + n}", as_typed, id_number, "WRONG9")
     with pytest.raises(LookupRefused):
         portal.lookup.find("198.51.100.40", printed, id_number, CODE)
+
+
+# Hand-written: applicant(7)'s number, 310101 19550312 007 and its check character worked by hand — the 14
+# digits 31010119550312 weigh 21+9+0+5+0+4+2+9+30+15+0+27+10+10 = 142, the sequence 007 adds 7·2 = 14;
+# 156 mod 11 = 2, "10X98765432"[2] = "X" — so ``31010119550312007X``, typed here as people type it.
+ID_X = "31010119550312007X"
+ID_TYPED = [
+    "３１０１０１１９５５０３１２００７Ｘ",  # a phone's full-width digits and X
+    "31010119550312007x",
+    " 310101 19550312 007x ",
+    "310101-19550312-007X\n",
+]
+
+
+def test_an_id_number_and_query_code_typed_as_residents_do_find_the_case_through_the_page(hub, client, caplog):
+    printed = "JW001-20261205-0007"
+    ingest(hub.engine, ["MZ-005"], start=7, receipts=[printed])
+    assert applicant(7).id_number == ID_X, "the hand-worked number is the case's"
+    caplog.set_level("INFO", logger="hub.portal")
+    for n, id_typed in enumerate(ID_TYPED):
+        receipt_typed = [printed, "ｊｗ００１－２０２６１２０５－０００７", "jw001 - 20261205 - 0007", printed][n]
+        code_typed = ["abc234", "ＡＢＣ２３４", " ABC 234 ", "abc-234"][n]
+        found = _look_up(client, receipt_typed, id_typed, code_typed)
+        assert found.status_code == 200 and 'id="case-status"' in found.text, (n, _error(found.text))
+        assert 'id="case-receipt">' + printed in found.text
+        assert "31010119550312007" not in found.text and "１９５５" not in found.text, "the ID is not sent back"
+
+    before = _failures(hub)
+    invalid = _look_up(client, printed, "３１０１０１ １９５５０３１２ ００７５", "ABC234")  # another check character
+    assert invalid.status_code == 400 and _error(invalid.text) == WORDS["id_invalid"]
+    assert "case-status" not in invalid.text and "19550312" not in invalid.text
+    assert _failures(hub) == before, "not counted: it says nothing of any case (as at the kiosk)"
+    records = [r.getMessage() for r in caplog.records if r.name == "hub.portal.lookup"]
+    assert any("not a possible one" in m for m in records), records
+    assert not any("19550312" in m or "１９５５" in m for m in records), "no ID number in the log"
+    english = client.post(
+        "/portal/progress",
+        data={
+            "receipt_no": printed,
+            "id_number": "310101195503120075",
+            "query_code": "ABC234",
+            "lang": "en",
+            "_csrf_token": _csrf(client),
+        },
+    )
+    assert english.status_code == 400 and _error(english.text) == WORDS_EN["id_invalid"]
+
+
+def _failures(hub: HubRuntime) -> int:
+    """Wrong look-ups counted against clients (the table keeps a count per client and time bucket)."""
+    query = "SELECT coalesce(sum(failures), 0) FROM portal_failures WHERE kind = 'client'"
+    with hub.engine.connect() as conn:
+        return int(conn.execute(text(query)).scalar_one())
+
+
+@pytest.mark.browser
+def test_a_phone_types_its_id_number_with_spaces_and_a_lower_case_x_and_finds_the_case(hub, web, phone):
+    """The form's fields take what a phone types: 18 characters with spaces are more than 18 (a
+    ``maxlength`` of 18 would cut the number before the hub ever saw it)."""
+    printed = "JW001-20261205-0017"
+    ingest(hub.engine, ["MZ-005"], start=7, receipts=[printed])
+    phone.goto(f"{web}/portal/progress")
+    phone.fill("#receipt_no", "jw001 - 20261205 - 0017 ")
+    phone.fill("#query_code", "abc 234")
+    phone.type("#id_number", "310101 19550312 007x")  # key by key, as a resident does
+    assert phone.input_value("#id_number") == "310101 19550312 007x"
+    phone.click("#lookup")
+    phone.wait_for_load_state()
+    assert phone.locator("#case-receipt").inner_text() == printed
+    assert phone.locator("#case-status").inner_text() == TERMS["submitted"]["zh"]
+    assert "31010119550312007" not in phone.content() and "19550312 007x" not in phone.content()
+
+    phone.goto(f"{web}/portal/progress")
+    phone.fill("#receipt_no", printed)
+    phone.fill("#query_code", "ABC234")
+    phone.type("#id_number", "３１０１０１１９５５０３１２００７５")  # full-width, with a wrong check character
+    phone.click("#lookup")
+    phone.wait_for_load_state()
+    assert phone.locator("#lookup-error").inner_text() == WORDS["id_invalid"]
 
 
 def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not(

@@ -128,3 +128,44 @@ def test_without_the_lookup_key_nothing_is_shown_and_nothing_is_counted(tmp_path
                 assert answer.status_code == 503 and _notice(answer) == ZH("progress.unavailable")
     finally:
         runtime.close()
+
+
+# Hand-worked (GB 11643 weights over 31010119900307751: 244; 244 mod 11 = 2; "10X98765432"[2] = "X"), and
+# checked again in tests/unit/test_typed_id_number.py by a second MOD 11-2.
+TYPED_HOLDER = "31010119900307751X"
+
+
+def _full_width(text: str) -> str:
+    """``text`` as a phone's Chinese input gives it: ASCII letters, digits and dash at U+FF01 + (c - 0x21)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_a_receipt_code_and_id_number_typed_as_people_type_them_find_the_case(kiosk, caplog):
+    """Lower case, full-width, spaces around the dashes, the ID number grouped with a lower-case x: the same
+    case as the printed receipt; wrong look-ups typed different ways count against one receipt."""
+    client, runtime, _ = kiosk
+    case = runtime.cases.submit(NewCase(item_code="RS-004", applicant=Applicant(id_number=TYPED_HOLDER, name="测试")))
+    committee, day, seq = case.receipt_no.split("-")
+    typed = [
+        (case.receipt_no.lower(), case.query_code.lower(), "31010119900307751x"),
+        (_full_width(case.receipt_no), _full_width(case.query_code), _full_width("31010119900307751X")),
+        (f" {committee} - {day} - {seq} ", f"{case.query_code[:3]} {case.query_code[3:]}", "310101 19900307 751x"),
+        (f"{committee}\u3000-{day}-{seq}\n", case.query_code, "310101-19900307-751X"),
+    ]
+    for receipt_typed, code_typed, id_typed in typed:
+        shown = _look_up(client, receipt_typed, code_typed, id_typed)
+        assert shown.status_code == 200 and 'id="progress"' in shown.text, (receipt_typed, code_typed, id_typed)
+        assert TYPED_HOLDER not in shown.text and "19900307" not in shown.text
+
+    caplog.set_level("INFO", logger="edge.kiosk")
+    wrong_id = _look_up(client, case.receipt_no, case.query_code, "310101 19900307 7515")  # another check character
+    assert wrong_id.status_code == 400 and 'id="id-error"' in wrong_id.text and ZH("scan.need_id") in wrong_id.text
+    assert "19900307" not in wrong_id.text, "the ID number typed is not sent back"
+    records = [r.getMessage() for r in caplog.records if r.name.startswith("edge.kiosk")]
+    assert any("not a possible one" in m for m in records), records
+    assert not any("19900307" in m for m in records), "no ID number in the log"
+
+    someone_else = identity("li-na").id_number
+    for receipt_typed, _, _ in [*typed, typed[0]]:  # five failures on one receipt, typed four ways
+        assert _look_up(client, receipt_typed, case.query_code, someone_else).status_code == 404
+    assert _look_up(client, case.receipt_no, case.query_code, TYPED_HOLDER).status_code == 429
