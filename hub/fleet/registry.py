@@ -125,8 +125,9 @@ def refusals(conn: Connection, since: datetime, terminal: str | None = None) -> 
 
 
 def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int, refused: tuple[int, int] = (0, 0)) -> Facts:
-    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported, its drops
-    and its refusals (rate-limited, other dead letters) within the dead-letter window."""
+    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported (its fleet
+    row's; None without one), its drops and its refusals (rate-limited, other dead letters) within the
+    dead-letter window."""
     try:
         health = json.loads(t["health"] or "{}")
     except ValueError:
@@ -137,7 +138,7 @@ def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int, refused: tu
         last_birth_at=t["last_birth_at"],
         clock_skew_s=t["clock_skew_s"],
         health=health if isinstance(health, dict) else {},
-        catalogue_version=reported or t["catalogue_version"],
+        catalogue_version=reported or 0,
         drops=drops,
         rate_limited=refused[0],
         refused=refused[1],
@@ -270,13 +271,7 @@ class Fleet:
                         "alarms": ",".join(body.alarms)[:300],
                     }
                 )
-            if body.catalogue_version != snap["f_version"]:
-                conn.execute(
-                    update(_fleet)
-                    .where(_fleet.c.terminal_id == terminal)
-                    .values(catalogue_version=body.catalogue_version, catalogue_version_at=at)
-                )
-                snap["f_version"] = body.catalogue_version
+            self._catalogue_seen(conn, snap, body.catalogue_version, at)
             self.evaluate(conn, terminal, self._now(at), snap)
         if samples:
             conn.execute(_beats.insert(), samples)
@@ -296,8 +291,6 @@ class Fleet:
             conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
             log.warning("terminal %s could not apply catalogue %s", terminal, error)
         self._catalogue_seen(conn, snap, body.version, at, clear_error=body.status is ReportStatus.APPLIED)
-        if body.version > snap["catalogue_version"]:
-            conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(catalogue_version=body.version))
         return []
 
     # ------------------------------------------------------------------ rows
@@ -376,6 +369,8 @@ class Fleet:
     def _catalogue_seen(
         self, conn: Connection, snap: dict[str, Any], version: int, at: datetime, clear_error: bool = False
     ) -> None:
+        """The catalogue version a terminal reports (birth, heartbeat, report), kept in its fleet row (the one
+        place the hub keeps it) when it changed, with since when."""
         values: dict[str, Any] = {}
         if version != snap["f_version"]:
             values.update(catalogue_version=version, catalogue_version_at=at)

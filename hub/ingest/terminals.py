@@ -1,4 +1,5 @@
-"""What births, deaths and heartbeats say about a terminal, kept in the ``terminals`` table.
+"""What births, deaths and heartbeats say about a terminal, kept in the ``terminals`` table (the catalogue
+version a terminal reports is the fleet's to keep: ``fleet_terminals``, :mod:`hub.fleet.registry`).
 
 A death counts only if its ``bd_seq`` is the live session's: a late Will never marks a live terminal
 offline. A birth older than the one on record (a retained message read back) changes nothing.
@@ -101,7 +102,6 @@ class Terminals:
                 last_birth_at=at,
                 last_seen_at=at,
                 app_version=birth.body.app_version,
-                catalogue_version=birth.body.catalogue_version,
                 clock_skew_s=birth.clock_offset_s(at),
             )
         )
@@ -134,7 +134,6 @@ class Terminals:
                     "seen": at,
                     "health_json": hb.body.model_dump_json(),
                     "app": hb.body.app_version,
-                    "catalogue": hb.body.catalogue_version,
                     "skew": hb.clock_offset_s(at),
                 }
                 for hb, at in beats
@@ -149,7 +148,6 @@ _BEAT = (
         last_seen_at=bindparam("seen"),
         health=bindparam("health_json"),
         app_version=bindparam("app"),
-        catalogue_version=bindparam("catalogue"),
         clock_skew_s=bindparam("skew"),
     )
 )
