@@ -210,4 +210,4 @@ def test_two_workers_and_the_round_change_the_same_terminals_without_deadlock(ru
     assert not deadlocks, f"{len(deadlocks)} aborted in a deadlock, e.g. {deadlocks[0]}"
     assert not aborted, aborted[:3]
     assert rounds.stats.get("deadlocks", 0) == 0
-    assert done["groups"] > 10 and done["rounds"] > 3, done
+    assert done["groups"] >= 5 and done["rounds"] >= 2, done  # both sides did run, concurrently
