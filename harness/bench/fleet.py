@@ -579,7 +579,9 @@ def _run(
         announced = announcements.wait(version, 60)
         rolled_out = _wait(
             f"every terminal reporting catalogue v{version}",
-            lambda: watcher.count(f"SELECT count(*) FROM terminals WHERE catalogue_version >= {version}") >= terminals,
+            lambda: (
+                watcher.count(f"SELECT count(*) FROM fleet_terminals WHERE catalogue_version >= {version}") >= terminals
+            ),
             120 + terminals / 50,
             required=False,
         )

@@ -69,7 +69,6 @@ class TerminalRow(HubModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     clock_skew_s: float | None = None
     app_version: str = ""
-    catalogue_version: int = 0
     health: str = Field(default="{}", sa_type=Text)
 
 
@@ -374,7 +373,8 @@ class CatalogueItemRow(HubModel, table=True):
 
 class FleetTerminalRow(HubModel, table=True):
     """The fleet's own view of one terminal, beside ``terminals``: the assessed state, since when, and
-    what the catalogue rollout needs (the version it reports and since when)."""
+    what the catalogue rollout needs (the version it reports and since when: the one place the hub keeps a
+    terminal's catalogue version, h0023)."""
 
     __tablename__ = "fleet_terminals"
 

@@ -25,6 +25,7 @@ from hub.db.models import FleetAlertRow, TerminalRegisterRow, table
 from hub.errors import HubError, NotFound
 from hub.fleet.assess import AlertKind
 from hub.ingest.committees import names as committee_names
+from hub.ingest.terminals import lock_terminals
 from hub.people.roles import Permission, Principal, authorize
 from hub.text import text
 from kernel.db import read_only
@@ -141,6 +142,9 @@ class HelpDesk:
             row = conn.execute(select(_alerts).where(_alerts.c.id == alert_id, _alerts.c.kind == _KIND)).first()
             if row is None:
                 raise NotFound(text("help_error", "no_call", alert_id=alert_id))
+            # The terminal's lock before its alert and the audit chain's, as ingest takes them: ingest holds
+            # the terminal's, then the chain's while it may clear this very alert.
+            lock_terminals(conn, [row.terminal_id])
             done = conn.execute(
                 update(_alerts)
                 .where(_alerts.c.id == alert_id, _alerts.c.acknowledged_at.is_(None), _alerts.c.cleared_at.is_(None))

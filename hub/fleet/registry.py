@@ -35,6 +35,7 @@ from hub.db.models import (
     table,
 )
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
+from hub.ingest.terminals import lock_terminals
 from hub.settings import FleetSettings
 from kernel.db import upsert_insert
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
@@ -46,7 +47,7 @@ __all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals", "retire",
 
 log = logging.getLogger(__name__)
 _OWN_KINDS = frozenset(k.value for k in AlertKind)
-_SERIALIZATION_FAILURE = "40001"
+_DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 _terms, _fleet = table(TerminalRow), table(FleetTerminalRow)
 _alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(FleetLinkEventRow)
 _dead = table(DeadLetter)
@@ -74,6 +75,7 @@ DROP_KINDS = (LinkEvent.DEATH, LinkEvent.SILENT)
 def retire(conn: Connection, terminal: str, now: datetime) -> int:
     """Mark ``terminal`` retired on the fleet dashboard and clear its active alerts (every kind: nothing is
     expected of it any more); the evaluator leaves it alone from then on. Returns the alerts cleared."""
+    lock_terminals(conn, [terminal])  # as every writer of a terminal's fleet rows, first
     changed = conn.execute(
         update(_fleet)
         .where(_fleet.c.terminal_id == terminal)
@@ -99,6 +101,7 @@ def retire(conn: Connection, terminal: str, now: datetime) -> int:
 
 def unretire(conn: Connection, terminal: str, now: datetime) -> bool:
     """A retired terminal provisioned again: assessed again from the next evaluation. Whether it was retired."""
+    lock_terminals(conn, [terminal])
     return bool(
         conn.execute(
             update(_fleet)
@@ -122,8 +125,9 @@ def refusals(conn: Connection, since: datetime, terminal: str | None = None) -> 
 
 
 def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int, refused: tuple[int, int] = (0, 0)) -> Facts:
-    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported, its drops
-    and its refusals (rate-limited, other dead letters) within the dead-letter window."""
+    """The facts of one terminal from its ``terminals`` row, the catalogue version it reported (its fleet
+    row's; None without one), its drops and its refusals (rate-limited, other dead letters) within the
+    dead-letter window."""
     try:
         health = json.loads(t["health"] or "{}")
     except ValueError:
@@ -134,11 +138,19 @@ def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int, refused: tu
         last_birth_at=t["last_birth_at"],
         clock_skew_s=t["clock_skew_s"],
         health=health if isinstance(health, dict) else {},
-        catalogue_version=reported or t["catalogue_version"],
+        catalogue_version=reported or 0,
         drops=drops,
         rate_limited=refused[0],
         refused=refused[1],
     )
+
+
+def _changes(stored: str, result: Assessment, active: Mapping[str, int]) -> tuple[bool, set[str], set[str]]:
+    """What an assessment changes for a terminal in state ``stored`` with alerts ``active`` (by kind): whether
+    its state moves, the kinds of alert to raise and those to clear (a kind on hold is left as it is)."""
+    wanted = {k.value for k in result.problems}
+    held = {k.value for k in result.hold}
+    return result.state.value != stored, wanted - active.keys() - held, active.keys() - wanted - held
 
 
 class Fleet:
@@ -162,7 +174,7 @@ class Fleet:
         #: Whether this process leads (hub.leader): only the leader runs the periodic work of :meth:`tick`.
         self.leading: Callable[[], bool] = lambda: True
         self._last_prune = 0.0
-        self.stats = {"evaluations": 0, "raised": 0, "cleared": 0}
+        self.stats = {"evaluations": 0, "raised": 0, "cleared": 0, "deadlocks": 0}
 
     # ------------------------------------------------------------------ wiring
     def attach(self, handler: Any) -> None:
@@ -259,13 +271,7 @@ class Fleet:
                         "alarms": ",".join(body.alarms)[:300],
                     }
                 )
-            if body.catalogue_version != snap["f_version"]:
-                conn.execute(
-                    update(_fleet)
-                    .where(_fleet.c.terminal_id == terminal)
-                    .values(catalogue_version=body.catalogue_version, catalogue_version_at=at)
-                )
-                snap["f_version"] = body.catalogue_version
+            self._catalogue_seen(conn, snap, body.catalogue_version, at)
             self.evaluate(conn, terminal, self._now(at), snap)
         if samples:
             conn.execute(_beats.insert(), samples)
@@ -285,8 +291,6 @@ class Fleet:
             conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
             log.warning("terminal %s could not apply catalogue %s", terminal, error)
         self._catalogue_seen(conn, snap, body.version, at, clear_error=body.status is ReportStatus.APPLIED)
-        if body.version > snap["catalogue_version"]:
-            conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(catalogue_version=body.version))
         return []
 
     # ------------------------------------------------------------------ rows
@@ -301,7 +305,7 @@ class Fleet:
         since = now - timedelta(seconds=self.settings.dead_letter_window_s)
         rows = conn.execute(self._snapshot_q, {"ts": terminals, "cutoff": cutoff, "since": since}).mappings()
         snaps = {r["terminal_id"]: dict(r) for r in rows}
-        for terminal, snap in snaps.items():
+        for terminal, snap in sorted(snaps.items()):  # fleet rows made in the terminals' order
             if snap["f_id"] is None:
                 conn.execute(
                     self._insert(_fleet)
@@ -350,17 +354,6 @@ class Fleet:
             .where(_terms.c.terminal_id.in_(bindparam("ts", expanding=True)))
         )
 
-    def _fleet_row(self, conn: Connection, terminal: str) -> dict[str, Any]:
-        row = conn.execute(select(_fleet).where(_fleet.c.terminal_id == terminal)).mappings().first()
-        if row is None:
-            conn.execute(
-                self._insert(_fleet)
-                .values(terminal_id=terminal, state=State.UNKNOWN.value, catalogue_version=0, catalogue_error="")
-                .on_conflict_do_nothing(index_elements=["terminal_id"])
-            )
-            row = conn.execute(select(_fleet).where(_fleet.c.terminal_id == terminal)).mappings().one()
-        return dict(row)
-
     def _link(self, conn: Connection, terminal: str, kind: str, bd_seq: int | None, at: datetime) -> None:
         """Record a link event, once: a retained birth or death read again is not a new event."""
         last = conn.execute(
@@ -376,6 +369,8 @@ class Fleet:
     def _catalogue_seen(
         self, conn: Connection, snap: dict[str, Any], version: int, at: datetime, clear_error: bool = False
     ) -> None:
+        """The catalogue version a terminal reports (birth, heartbeat, report), kept in its fleet row (the one
+        place the hub keeps it) when it changed, with since when."""
         values: dict[str, Any] = {}
         if version != snap["f_version"]:
             values.update(catalogue_version=version, catalogue_version_at=at)
@@ -418,29 +413,30 @@ class Fleet:
     def evaluate_all(self, now: datetime | None = None) -> dict[str, Assessment]:
         """Assess every terminal (one transaction); returns the assessments by terminal.
 
-        The round reads terminals, fleet rows and alerts as of one snapshot: on PostgreSQL the transaction
-        is REPEATABLE READ (SQLite's write lock serialises it anyway). Read committed, a heartbeat committed
-        between two of its reads made a terminal online and silent within milliseconds. When ingest changed
-        a row the round wanted to change, PostgreSQL refuses the round; the next one decides afresh.
+        The round reads every terminal without locking anything and decides which ones it would change.
+        Those it then locks, in their order as ingest takes them (:func:`hub.ingest.terminals.lock_terminals`),
+        reads again and assesses again before changing them: what a heartbeat committed meanwhile is seen,
+        and the round never waits for a worker while holding a row that worker wants (it did: the round
+        took fleet rows in its order while a worker held its terminals and took their fleet rows in its
+        own, and the server aborted one of them). A round the server aborts anyway (a deadlock elsewhere)
+        is logged and counted; the next round decides.
         """
         now = now or self.clock()
         try:
             return self._evaluate_all(now)
         except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _SERIALIZATION_FAILURE:
+            if getattr(exc.orig, "sqlstate", None) != _DEADLOCK:
                 raise
-            log.info("fleet evaluation met a concurrent change; the next round decides")
+            self.stats["deadlocks"] += 1
+            log.warning("fleet evaluation round aborted in a deadlock; the next round decides")
             return {}
 
     def _evaluate_all(self, now: datetime) -> dict[str, Assessment]:
         desired = self.desired()
         out: dict[str, Assessment] = {}
-        engine = self.engine
-        if engine.dialect.name == "postgresql":
-            engine = engine.execution_options(isolation_level="REPEATABLE READ")
-        with engine.begin() as conn:
-            # In the terminals' order, as ingest takes their rows: the round and a worker never wait in a cycle.
-            terms = [dict(r) for r in conn.execute(select(_terms).order_by(_terms.c.terminal_id)).mappings()]
+        due: list[str] = []
+        with self.engine.begin() as conn:
+            terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
             fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
             drops = self._drops(conn, now)
             refused = refusals(conn, now - timedelta(seconds=self.settings.dead_letter_window_s))
@@ -452,13 +448,23 @@ class Fleet:
                     active.setdefault(r.terminal_id, {})[r.kind] = r.id
             for t in terms:
                 terminal = t["terminal_id"]
-                f = fleet.get(terminal) or self._fleet_row(conn, terminal)
-                if f["state"] == State.RETIRED.value:
+                f = fleet.get(terminal)
+                if f is not None and f["state"] == State.RETIRED.value:
                     continue
-                facts = facts_of(t, f["catalogue_version"], drops.get(terminal, 0), refused.get(terminal, (0, 0)))
-                result = assess(facts, now, self.settings, desired)
-                self._apply(conn, terminal, f["state"], result, active.get(terminal, {}), now)
-                out[terminal] = result
+                version = f["catalogue_version"] if f is not None else 0
+                facts = facts_of(t, version, drops.get(terminal, 0), refused.get(terminal, (0, 0)))
+                result = out[terminal] = assess(facts, now, self.settings, desired)
+                if f is None or any(_changes(f["state"], result, active.get(terminal, {}))):
+                    due.append(terminal)
+            if due:
+                lock_terminals(conn, due)
+                snaps = self._snapshots(conn, due, now)
+                for terminal in sorted(snaps):
+                    again = self.evaluate(conn, terminal, now, snaps[terminal])
+                    if again is None:
+                        out.pop(terminal, None)
+                    else:
+                        out[terminal] = again
         self.stats["evaluations"] += 1
         return out
 
@@ -471,7 +477,8 @@ class Fleet:
         active: dict[str, int],
         now: datetime,
     ) -> None:
-        if result.state.value != stored:
+        moved, raise_, clear = _changes(stored, result, active)
+        if moved:
             changed = conn.execute(
                 update(_fleet)
                 .where(_fleet.c.terminal_id == terminal, _fleet.c.state == stored)
@@ -484,8 +491,7 @@ class Fleet:
                     conn.execute(_links.insert().values(terminal_id=terminal, at=now, kind=LinkEvent.HEARD))
                 log.info("terminal %s: %s -> %s", terminal, stored, result.state.value)
         wanted = {k.value: detail for k, detail in result.problems.items()}
-        held = {k.value for k in result.hold}
-        for kind in wanted.keys() - active.keys() - held:
+        for kind in raise_:
             raised = conn.execute(
                 self._insert(_alerts)
                 .values(terminal_id=terminal, kind=kind, detail=wanted[kind][:300], raised_at=now)
@@ -496,7 +502,7 @@ class Fleet:
             if raised:
                 self.stats["raised"] += 1
                 log.warning("alert raised: %s %s (%s)", terminal, kind, wanted[kind])
-        for kind in active.keys() - wanted.keys() - held:
+        for kind in clear:
             conn.execute(
                 update(_alerts)
                 .where(_alerts.c.terminal_id == terminal, _alerts.c.kind == kind, _alerts.c.cleared_at.is_(None))

