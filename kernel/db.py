@@ -34,6 +34,7 @@ __all__ = [
     "BigIntPK",
     "UTCDateTime",
     "among",
+    "deadlocked",
     "loggable",
     "make_engine",
     "read_only",
@@ -114,6 +115,11 @@ def make_engine(url: str, *, sqlite_pragmas: dict[str, Any] | None = None, **kwa
 
 
 _READ_ONLY = "shegong_read_only"
+
+
+def deadlocked(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction in a deadlock (``deadlock_detected``, SQLSTATE 40P01)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 def loggable(exc: BaseException) -> str:

@@ -55,25 +55,18 @@ class FairQueue(Generic[T]):
             self._cond.notify_all()
             return True
 
-    def take(
-        self, n: int, timeout: float | None = None, budget: int = 0, size: Callable[[T], int] | None = None
-    ) -> list[T] | None:
-        """Up to ``n`` items, one per lane in turn; waits for the first. With ``budget``, no more once the
-        items' ``size`` together reach it (the first is always taken). [] on timeout, None once closed and
-        empty."""
+    def take(self, n: int, timeout: float | None = None) -> list[T] | None:
+        """Up to ``n`` items, one per lane in turn; waits for the first. [] on timeout, None once closed
+        and empty."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._size or self._closed, timeout):
                 return []
             if not self._size:
                 return None
             out: list[T] = []
-            left = budget
-            while len(out) < n and self._lanes and (not budget or left > 0):
+            while len(out) < n and self._lanes:
                 key, lane = next(iter(self._lanes.items()))
-                item = lane.popleft()
-                out.append(item)
-                if budget:
-                    left -= size(item) if size else len(item)  # type: ignore[arg-type]
+                out.append(lane.popleft())
                 if lane:
                     self._lanes.move_to_end(key)  # its next item waits for every other lane's turn
                 else:

@@ -40,7 +40,7 @@ from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Terminals
-from kernel.db import among, loggable, upsert_insert
+from kernel.db import among, deadlocked, loggable, upsert_insert
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -238,6 +238,8 @@ class Handler:
                 with conn.begin_nested():  # a failing hook is rolled back alone: the message's own work stands
                     out += hook(conn, message, at)
             except Exception as exc:
+                if deadlocked(exc):
+                    raise  # the whole group is tried again (the worker), hook and all: nothing of it is dropped
                 log.error(
                     "%s hook on a %s from %s failed: %s", hook, message.type.value, message.terminal, loggable(exc)
                 )
@@ -277,6 +279,8 @@ class Handler:
                 with conn.begin_nested():
                     out += hook(conn, batch)
             except Exception as exc:
+                if deadlocked(exc):
+                    raise  # as in _one
                 log.error("%s hook on %d heartbeat(s) failed: %s", hook, len(batch), loggable(exc))
         return out
 

@@ -52,7 +52,7 @@ from hub.cases.delivery import EventDelivery
 from hub.ingest.fairness import FairQueue, RateLimits
 from hub.ingest.handler import Events, Handler, Incoming, Prepared, Reply
 from hub.settings import HubSettings, require_safe_broker_link
-from kernel.db import loggable
+from kernel.db import deadlocked, loggable
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import HubState, HubStateBody
@@ -62,10 +62,6 @@ __all__ = ["IngestWorker"]
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 GROUP_MAX = 64  # messages committed together: one fsync for many batches
-# ... and bytes of them, about five batches of 200 cases: a terminal's whole in-flight window (20 batches)
-# would otherwise be one group, opened while nothing commits and committed while nothing is opened; in
-# smaller groups the next is opened while the one before commits, and acks go out sooner.
-GROUP_BYTES = int(__import__("os").environ.get("X_GB", 512 * 1024))
 TRIES = 2  # a message failing alone this many times, with the database answering, is poison
 DEADLOCK_TRIES = 3  # a group the server aborts in a deadlock is tried again at once this often, then waits
 STORAGE_PAUSE_S = (0.2, 10.0)  # first and longest pause while the database does not answer
@@ -74,15 +70,6 @@ _BEAT = f"/up/{topics.Up.HEALTH.value}"
 _Group = tuple[list[tuple[mqtt.MQTTMessage, Incoming]], Prepared | None]  # messages, and them prepared
 RECEIVE_MAX = 1000  # unacknowledged QoS 1 messages the broker may hand one worker, at most (MQTT allows 65,535)
 DROP_WARN_EVERY_S = 60.0
-
-
-def _size(m: mqtt.MQTTMessage) -> int:
-    return len(m.payload)
-
-
-def _deadlocked(exc: Exception) -> bool:
-    """Whether PostgreSQL aborted the transaction in a deadlock (``deadlock_detected``, SQLSTATE 40P01)."""
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 def receive_max(queue_max: int) -> int:
@@ -266,7 +253,7 @@ class IngestWorker:
         group before instead of adding to it."""
         while True:
             self._room.acquire()
-            group = self._queue.take(GROUP_MAX, budget=GROUP_BYTES, size=_size)
+            group = self._queue.take(GROUP_MAX)
             if group is None:
                 self._ready.put(None)
                 return
@@ -331,7 +318,7 @@ class IngestWorker:
                 self._commit(items, prepared)
                 return
             except Exception as exc:
-                if _deadlocked(exc) and deadlocks < DEADLOCK_TRIES:
+                if deadlocked(exc) and deadlocks < DEADLOCK_TRIES:
                     deadlocks += 1
                     self._count_deadlock(len(items))
                     continue
@@ -351,7 +338,7 @@ class IngestWorker:
                 self._commit([item])
                 return
             except Exception as exc:
-                if _deadlocked(exc) and deadlocks < DEADLOCK_TRIES:
+                if deadlocked(exc) and deadlocks < DEADLOCK_TRIES:
                     deadlocks += 1
                     self._count_deadlock(1)
                     continue

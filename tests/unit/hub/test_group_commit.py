@@ -112,3 +112,29 @@ def test_the_drivers_own_errors_reach_the_worker_as_sqlalchemys(engine):
             conn.exec_driver_sql("PRAGMA query_only = ON")
         with pytest.raises(OperationalError):
             _insert_rows(conn, ratings, [{**row, "level": 5}])
+
+
+def test_a_deadlock_in_a_hook_fails_the_group_for_a_retry_other_failures_stay_with_the_hook(engine):
+    """A hook's own failure is rolled back alone (the message's work stands), but a deadlock is the
+    server's verdict on the whole transaction's order: it reaches the worker, which tries the group again."""
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import DBAPIError
+
+    from protocol.envelope import MessageType
+    from protocol.state import Birth, BirthBody
+
+    h = handler(engine)
+    fail: list[Exception] = []
+
+    def hook(conn, message, at):
+        raise fail[0]
+
+    h.hooks[MessageType.BIRTH] = [hook]
+    birth = Birth(terminal="T1", body=BirthBody(bd_seq=1)).encode()
+    topic = topics.state("T1")
+    fail.append(ValueError("a hook's own bug"))
+    h.handle(topic, birth)  # swallowed, logged
+    fail[0] = DBAPIError.instance("UPDATE fleet_terminals …", None, DeadlockDetected(), Exception)
+    with pytest.raises(DBAPIError) as raised:
+        h.handle(topic, birth)
+    assert raised.value.orig.sqlstate == "40P01"

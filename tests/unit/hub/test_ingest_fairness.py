@@ -68,15 +68,3 @@ def test_each_terminal_has_its_own_bucket_of_burst_tokens_refilled_at_its_rate()
 def test_a_rate_of_zero_means_no_limit():
     limits = RateLimits(rate=0, burst=1)
     assert all(limits.allow("A") for _ in range(10_000))
-
-
-def test_a_group_ends_once_its_messages_reach_the_byte_budget():
-    # Sizes by hand: 300 + 200 = 500 reaches a budget of 450, so the third item waits for the next group;
-    # the first item is taken whatever its size.
-    q: FairQueue[bytes] = FairQueue(100)
-    for lane, size in (("A", 300), ("B", 200), ("C", 100), ("A", 900)):
-        q.put(lane, b"x" * size)
-    assert [len(m) for m in q.take(10, budget=450) or []] == [300, 200]
-    assert [len(m) for m in q.take(10, budget=50) or []] == [100]
-    assert [len(m) for m in q.take(10, budget=50) or []] == [900]
-    assert q.qsize() == 0
