@@ -64,6 +64,7 @@ class HubRuntime:
             dead_letter_prefix_bytes=settings.dead_letter_prefix_bytes,
             dead_letters_per_terminal=settings.dead_letters_per_terminal,
             return_call_due=lambda at: self.due_dates.after_working_days(at, RETURN_CALL_DAYS),
+            open_processes=settings.open_processes,
         )
         attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
@@ -93,6 +94,7 @@ class HubRuntime:
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
 
     def start(self) -> None:
+        self.handler.opener.start()  # the opening processes start beside the rest, not at the first batch
         self.leadership.start()
         self.night_lane.start()
         self.worker.start()
@@ -102,6 +104,7 @@ class HubRuntime:
         self.fleet.stop()
         self.night_lane.stop()  # what it holds unanswered is not acknowledged: the broker gives it again
         self.worker.stop()
+        self.handler.close()
         self.leadership.stop()
         self.engine.dispose()
 

@@ -235,6 +235,13 @@ class HubSettings(TomlSettings):
         description="the hub's private case key (made by `shegong hub keys init`, mode 0600): it opens the cases "
         "terminals seal to its public key",
     )
+    open_processes: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="processes beside each ingest worker that open the sealed cases of a group (the key agreement "
+        "per case is a third of the hub's CPU per case; 0: opened in the worker's own process)",
+    )
     queue_max: int = Field(
         10_000,
         ge=2,

@@ -64,6 +64,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from harness.bench.hub import database, pg_unavailable
 from harness.bench.identity import compare, fingerprint, hub_cases
+from harness.bench.procs import cpu_s, family
 from harness.broker import Mosquitto
 from protocol.idnumber import with_check_digit
 
@@ -638,15 +639,15 @@ def _run(
 
 
 def _cpu(processes: list[psutil.Process]) -> float:
-    """Seconds of CPU (user and system) the processes used so far, together."""
-    return sum(sum(p.cpu_times()[:2]) for p in processes)
+    """Seconds of CPU (user and system) the processes and their children used so far, together."""
+    return cpu_s(processes)
 
 
 def _waited(processes: list[psutil.Process]) -> float:
     """Seconds the processes' threads were ready to run but waited for a core (Linux ``schedstat``), together:
     how much more CPU they wanted than a busy machine gave them. 0 where the kernel does not say."""
     total = 0
-    for p in processes:
+    for p in family(processes):
         for task in Path(f"/proc/{p.pid}/task").glob("*/schedstat"):
             try:
                 total += int(task.read_text().split()[1])

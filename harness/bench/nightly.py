@@ -38,6 +38,7 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from harness.bench.procs import cpu_s
 from harness.broker import Mosquitto
 from protocol import sealed, topics
 from protocol.cases import Ack, Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
@@ -369,14 +370,14 @@ def run(
         time.sleep(idle_s)
         proc = psutil.Process(hub.pid)
         link = _Link(broker.port, "bench-night")
-        cpu0 = sum(proc.cpu_times()[:2])
+        cpu0 = cpu_s([proc])  # with its opening processes
         started = time.perf_counter()
         wake.set()  # a daytime case at the night's start, however short the night
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             repaired = sum(pool.map(lambda t: _night(link, t, sealer), terminals))
         ended = time.perf_counter()
         seconds = ended - started
-        cpu = sum(proc.cpu_times()[:2]) - cpu0
+        cpu = cpu_s([proc]) - cpu0
         stop.set()
         samples: list[tuple[float, float]] = []
         while day.is_alive() or not out.empty():

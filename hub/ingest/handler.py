@@ -101,15 +101,17 @@ class Handler:
         dead_letter_prefix_bytes: int = 2048,
         dead_letters_per_terminal: int = 1000,
         return_call_due: Callable[[datetime], date] | None = None,
+        open_processes: int = 0,
     ) -> None:
         """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
         working days promised and the due date of a case of an item received at a time
         (:meth:`hub.calendar.duedates.DueDates.promise`); ``case_key``: the hub's private case key
         (:mod:`hub.casekey`), which opens sealed cases; ``return_call_due``: the deadline of a return call
         a bad rating received at a time opens (:meth:`hub.calendar.duedates.DueDates.after_working_days`;
-        by default counted on weekends alone)."""
+        by default counted on weekends alone); ``open_processes``: processes that open a group's sealed cases
+        beside this one (:class:`~protocol.sealed.Opener`)."""
         self.engine = engine
-        self.opener = Opener(case_key)
+        self.opener = Opener(case_key, processes=open_processes)
         self.router = router
         self.metrics = metrics
         self.skew_alert_s = skew_alert_s
@@ -211,13 +213,12 @@ class Handler:
 
     def _open(self, batches: list[CaseBatch]) -> dict[int, CaseSubmission | SealError]:
         """Each sealed case of ``batches`` opened (or why not), by ``id()`` of its SealedCase."""
-        opened: dict[int, CaseSubmission | SealError] = {}
-        for box in (case for batch in batches for case in batch.body.cases):
-            try:
-                opened[id(box)] = self.opener.open(box)
-            except SealError as exc:
-                opened[id(box)] = exc
-        return opened
+        boxes = [case for batch in batches for case in batch.body.cases]
+        return {id(box): case for box, case in zip(boxes, self.opener.open_many(boxes), strict=True)}
+
+    def close(self) -> None:
+        """Stop the opening processes, if any."""
+        self.opener.close()
 
     def _one(
         self,

@@ -40,7 +40,9 @@ def _cheap_password_hashes() -> Iterator[None]:
 @pytest.fixture
 def hub_settings(hub_db_url: str, broker: Any) -> HubSettings:
     """The hub's settings; a test module overrides this fixture to set a section (``[portal]``, ``[open311]``)."""
-    return HubSettings(database_url=hub_db_url, broker_port=broker.port, keepalive_s=5)
+    return HubSettings(
+        database_url=hub_db_url, broker_port=broker.port, keepalive_s=5, open_processes=0
+    )  # see hub_factory
 
 
 @pytest.fixture
