@@ -10,11 +10,11 @@ medical aid) and its place among them (``likely_rank``, 1 first).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from protocol.catalogue import Catalogue
-from protocol.eligibility import Attributes, Eligibility, ItemVerdict, StatusGroup
+from protocol.eligibility import Attributes, Eligibility, ItemStatus
 
 __all__ = ["FIRST_SCREEN", "Ranked", "rank"]
 
@@ -33,26 +33,31 @@ class Ranked:
     catalogue order.
     """
 
-    likely: tuple[ItemVerdict, ...]
-    others: tuple[ItemVerdict, ...]
+    likely: tuple[ItemStatus, ...]
+    others: tuple[ItemStatus, ...]
 
-    def first(self, limit: int = FIRST_SCREEN) -> tuple[ItemVerdict, ...]:
+    def first(self, limit: int = FIRST_SCREEN) -> tuple[ItemStatus, ...]:
         """What the first screen shows: the likeliest ``limit`` items, or, when nothing is likely for this
         holder, the first ``limit`` they may apply for."""
         return (self.likely or self.others)[:limit]
 
 
-def rank(catalogue: Catalogue, attrs: Attributes, groups: Iterable[StatusGroup] | None = None) -> Ranked:
-    """Rank ``catalogue``'s items for ``attrs``; ``groups`` are their verdicts when the caller has them
-    (:func:`protocol.eligibility.evaluate_catalogue`), so nothing is evaluated twice."""
-    order = {item.code: n for n, item in enumerate(catalogue.items)}
-    if groups is None:
-        verdicts = [ItemVerdict(item, item.evaluate(attrs)) for item in catalogue.items]
-    else:
-        verdicts = [iv for group in groups for dept in group.departments for iv in dept.items]
-    open_ = [iv for iv in verdicts if iv.verdict.status is not Eligibility.NOT_ELIGIBLE]
-    likely = [iv for iv in open_ if iv.item.likely_for(attrs)]
-    others = [iv for iv in open_ if not iv.item.likely_for(attrs)]
-    likely.sort(key=lambda iv: (iv.item.likely_rank, _STATUS_ORDER[iv.verdict.status], order[iv.item.code]))
-    others.sort(key=lambda iv: (_STATUS_ORDER[iv.verdict.status], order[iv.item.code]))
-    return Ranked(tuple(likely), tuple(others))
+def rank(catalogue: Catalogue, attrs: Attributes, statuses: Mapping[str, Eligibility] | None = None) -> Ranked:
+    """Rank ``catalogue``'s items for ``attrs``; ``statuses`` (item code -> status) are theirs when the
+    caller has them, so nothing is evaluated twice. Only statuses are needed: no verdict is worded."""
+    if statuses is None:
+        statuses = {item.code: item.status(attrs) for item in catalogue.items}
+    likely: list[tuple[int, int, int, ItemStatus]] = []
+    others: list[tuple[int, int, ItemStatus]] = []
+    for n, item in enumerate(catalogue.items):  # catalogue order: the last key of both sorts
+        status = statuses[item.code]
+        if status is Eligibility.NOT_ELIGIBLE:
+            continue
+        entry = ItemStatus(item, status)
+        if item.likely_for(attrs):
+            likely.append((item.likely_rank, _STATUS_ORDER[status], n, entry))
+        else:
+            others.append((_STATUS_ORDER[status], n, entry))
+    likely.sort(key=lambda row: row[:3])
+    others.sort(key=lambda row: row[:2])
+    return Ranked(tuple(row[-1] for row in likely), tuple(row[-1] for row in others))
