@@ -10,7 +10,7 @@ medical aid) and its place among them (``likely_rank``, 1 first).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from protocol.catalogue import Catalogue
@@ -42,9 +42,15 @@ class Ranked:
         return (self.likely or self.others)[:limit]
 
 
-def rank(catalogue: Catalogue, attrs: Attributes, statuses: Mapping[str, Eligibility] | None = None) -> Ranked:
-    """Rank ``catalogue``'s items for ``attrs``; ``statuses`` (item code -> status) are theirs when the
-    caller has them, so nothing is evaluated twice. Only statuses are needed: no verdict is worded."""
+def rank(
+    catalogue: Catalogue,
+    attrs: Attributes,
+    statuses: Mapping[str, Eligibility] | None = None,
+    likely_codes: Collection[str] | None = None,
+) -> Ranked:
+    """Rank ``catalogue``'s items for ``attrs``. A caller that has them already passes ``statuses`` (item
+    code -> status) and ``likely_codes`` (the items whose ``likely`` rule holds), so nothing is evaluated
+    twice. Only statuses are needed: no verdict is worded."""
     if statuses is None:
         statuses = {item.code: item.status(attrs) for item in catalogue.items}
     likely: list[tuple[int, int, int, ItemStatus]] = []
@@ -54,7 +60,7 @@ def rank(catalogue: Catalogue, attrs: Attributes, statuses: Mapping[str, Eligibi
         if status is Eligibility.NOT_ELIGIBLE:
             continue
         entry = ItemStatus(item, status)
-        if item.likely_for(attrs):
+        if item.code in likely_codes if likely_codes is not None else item.likely_for(attrs):
             likely.append((item.likely_rank, _STATUS_ORDER[status], n, entry))
         else:
             others.append((_STATUS_ORDER[status], n, entry))

@@ -25,7 +25,7 @@ from cachetools import LRUCache
 from pypinyin import Style, lazy_pinyin, pinyin
 
 from protocol.catalogue import Catalogue, Department, ServiceItem
-from protocol.eligibility import Attributes, Eligibility, ItemStatus, Verdict
+from protocol.eligibility import Attributes, Eligibility, ItemStatus, StatusTest, Verdict, compile_status
 from protocol.likely import Ranked, rank
 from protocol.workdays import WorkCalendar, add_working_days, next_working_day
 
@@ -151,6 +151,12 @@ class Directory:
         # Per catalogue, not per holder: each department's place, each item's department's place.
         dept_at = {dept.code: n for n, dept in enumerate(catalogue.departments)}
         self._dept_of = tuple(dept_at[item.department] for item in catalogue.items)
+        self._eligibility: tuple[StatusTest, ...] = tuple(compile_status(i.eligibility) for i in catalogue.items)
+        self._likely: tuple[tuple[int, str, StatusTest], ...] = tuple(
+            (n, item.code, compile_status(item.likely))
+            for n, item in enumerate(catalogue.items)
+            if item.likely is not None
+        )
         self._statuses: LRUCache[_Key, tuple[Eligibility, ...]] = LRUCache(cache_size)
         self._ranked: LRUCache[_Key, Ranked] = LRUCache(cache_size)
         self._groups: LRUCache[_Key, tuple[StatusItems, ...]] = LRUCache(max(1, cache_size // 8))
@@ -163,7 +169,8 @@ class Directory:
         with self._lock:
             hit = self._statuses.get(key)
         if hit is None:
-            hit = tuple(item.status(attrs) for item in self.catalogue.items)
+            values = attrs.values
+            hit = tuple(test(values) for test in self._eligibility)
             with self._lock:
                 self._statuses[key] = hit
         return hit
@@ -200,7 +207,13 @@ class Directory:
         with self._lock:
             hit = self._ranked.get(key)
         if hit is None:
-            hit = rank(self.catalogue, attrs, dict(zip(self._codes, self.statuses(attrs), strict=True)))
+            values, statuses = attrs.values, self.statuses(attrs)
+            likely = {  # only where it matters: items the holder may apply for
+                code
+                for n, code, test in self._likely
+                if statuses[n] is not Eligibility.NOT_ELIGIBLE and test(values) is Eligibility.ELIGIBLE
+            }
+            hit = rank(self.catalogue, attrs, dict(zip(self._codes, statuses, strict=True)), likely)
             with self._lock:
                 self._ranked[key] = hit
         return hit
