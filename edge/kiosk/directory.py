@@ -138,8 +138,8 @@ def _key(attrs: Attributes) -> _Key:
 class Directory:
     """One catalogue and one work calendar; safe to share between request threads.
 
-    ``cache_size``: attribute sets whose statuses and ranking are kept (a few kB each); the grouped lists
-    of the rarer all-services page are kept for an eighth as many.
+    ``cache_size``: attribute sets whose statuses are kept (a tuple of one status per item); the grouped
+    lists of the rarer all-services page are kept for an eighth as many.
     """
 
     def __init__(self, catalogue: Catalogue, calendar: WorkCalendar, cache_size: int = 512) -> None:
@@ -158,7 +158,6 @@ class Directory:
             if item.likely is not None
         )
         self._statuses: LRUCache[_Key, tuple[Eligibility, ...]] = LRUCache(cache_size)
-        self._ranked: LRUCache[_Key, Ranked] = LRUCache(cache_size)
         self._groups: LRUCache[_Key, tuple[StatusItems, ...]] = LRUCache(max(1, cache_size // 8))
         self._lock = threading.Lock()
 
@@ -202,21 +201,15 @@ class Directory:
         return hit
 
     def ranked(self, attrs: Attributes) -> Ranked:
-        """The items the holder may apply for, likeliest first (:func:`protocol.likely.rank`), cached."""
-        key = _key(attrs)
-        with self._lock:
-            hit = self._ranked.get(key)
-        if hit is None:
-            values, statuses = attrs.values, self.statuses(attrs)
-            likely = {  # only where it matters: items the holder may apply for
-                code
-                for n, code, test in self._likely
-                if statuses[n] is not Eligibility.NOT_ELIGIBLE and test(values) is Eligibility.ELIGIBLE
-            }
-            hit = rank(self.catalogue, attrs, dict(zip(self._codes, statuses, strict=True)), likely)
-            with self._lock:
-                self._ranked[key] = hit
-        return hit
+        """The items the holder may apply for, likeliest first (:func:`protocol.likely.rank`). Not kept: it
+        is made in a fraction of a millisecond from the kept statuses, and the page showing it is kept."""
+        values, statuses = attrs.values, self.statuses(attrs)
+        likely = {  # only where it matters: items the holder may apply for
+            code
+            for n, code, test in self._likely
+            if statuses[n] is not Eligibility.NOT_ELIGIBLE and test(values) is Eligibility.ELIGIBLE
+        }
+        return rank(self.catalogue, attrs, dict(zip(self._codes, statuses, strict=True)), likely)
 
     def verdict(self, attrs: Attributes, code: str) -> Verdict:
         """Item ``code``'s verdict for ``attrs``, worded in both languages; ``KeyError`` for no such item."""

@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
+from edge.kiosk.context import PAGE_CACHE_BYTES
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
@@ -35,11 +36,11 @@ def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
     catalogue = load_seed()
     runtimes, clients = [], []
     pins = staff_pins()
-    for n, size in enumerate((512, 0)):
+    for n, size in enumerate((PAGE_CACHE_BYTES, 0)):
         runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(n), min_free_disk_mb=0))
         config = KioskSettings(idle_timeout_s=600, warn_before_s=20, staff_pins=pins)
         app = create_app(runtime, None, config=config, catalogue=catalogue)
-        app.state.kiosk.page_cache_size = size
+        app.state.kiosk.page_cache_bytes = size
         runtimes.append(runtime)
         clients.append(TestClient(app).__enter__())
         assert clients[-1].get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
