@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 from protocol.catalogue import Catalogue
 from protocol.eligibility import Attributes, Eligibility, ItemStatus
@@ -53,17 +54,17 @@ def rank(
     twice. Only statuses are needed: no verdict is worded."""
     if statuses is None:
         statuses = {item.code: item.status(attrs) for item in catalogue.items}
-    likely: list[tuple[int, int, int, ItemStatus]] = []
-    others: list[tuple[int, int, ItemStatus]] = []
+    likely: list[tuple[tuple[int, int, int], ItemStatus]] = []
+    others: list[tuple[tuple[int, int], ItemStatus]] = []
+    order, closed = _STATUS_ORDER, Eligibility.NOT_ELIGIBLE
     for n, item in enumerate(catalogue.items):  # catalogue order: the last key of both sorts
         status = statuses[item.code]
-        if status is Eligibility.NOT_ELIGIBLE:
+        if status is closed:
             continue
-        entry = ItemStatus(item, status)
         if item.code in likely_codes if likely_codes is not None else item.likely_for(attrs):
-            likely.append((item.likely_rank, _STATUS_ORDER[status], n, entry))
+            likely.append(((item.likely_rank, order[status], n), ItemStatus(item, status)))
         else:
-            others.append((_STATUS_ORDER[status], n, entry))
-    likely.sort(key=lambda row: row[:3])
-    others.sort(key=lambda row: row[:2])
-    return Ranked(tuple(row[-1] for row in likely), tuple(row[-1] for row in others))
+            others.append(((order[status], n), ItemStatus(item, status)))
+    likely.sort(key=itemgetter(0))
+    others.sort(key=itemgetter(0))
+    return Ranked(tuple(entry for _, entry in likely), tuple(entry for _, entry in others))
