@@ -10,7 +10,7 @@ medical aid) and its place among them (``likely_rank``, 1 first).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -46,25 +46,23 @@ class Ranked:
 def rank(
     catalogue: Catalogue,
     attrs: Attributes,
-    statuses: Mapping[str, Eligibility] | None = None,
+    statuses: Sequence[Eligibility] | None = None,
     likely_codes: Collection[str] | None = None,
 ) -> Ranked:
-    """Rank ``catalogue``'s items for ``attrs``. A caller that has them already passes ``statuses`` (item
-    code -> status) and ``likely_codes`` (the items whose ``likely`` rule holds), so nothing is evaluated
-    twice. Only statuses are needed: no verdict is worded."""
+    """Rank ``catalogue``'s items for ``attrs``. A caller that has them already passes ``statuses`` (one per
+    item, in catalogue order) and ``likely_codes`` (the items whose ``likely`` rule holds), so nothing is
+    evaluated twice. Only statuses are needed: no verdict is worded."""
     if statuses is None:
-        statuses = {item.code: item.status(attrs) for item in catalogue.items}
-    likely: list[tuple[tuple[int, int, int], ItemStatus]] = []
-    others: list[tuple[tuple[int, int], ItemStatus]] = []
-    order, closed = _STATUS_ORDER, Eligibility.NOT_ELIGIBLE
-    for n, item in enumerate(catalogue.items):  # catalogue order: the last key of both sorts
-        status = statuses[item.code]
-        if status is closed:
+        statuses = [item.status(attrs) for item in catalogue.items]
+    likely: list[tuple[tuple[int, int], ItemStatus]] = []
+    eligible: list[ItemStatus] = []
+    to_check: list[ItemStatus] = []
+    for item, status in zip(catalogue.items, statuses, strict=True):  # in catalogue order, kept by both sorts
+        if status is Eligibility.NOT_ELIGIBLE:
             continue
         if item.code in likely_codes if likely_codes is not None else item.likely_for(attrs):
-            likely.append(((item.likely_rank, order[status], n), ItemStatus(item, status)))
+            likely.append(((item.likely_rank, _STATUS_ORDER[status]), ItemStatus(item, status)))
         else:
-            others.append(((order[status], n), ItemStatus(item, status)))
-    likely.sort(key=itemgetter(0))
-    others.sort(key=itemgetter(0))
-    return Ranked(tuple(entry for _, entry in likely), tuple(entry for _, entry in others))
+            (eligible if status is Eligibility.ELIGIBLE else to_check).append(ItemStatus(item, status))
+    likely.sort(key=itemgetter(0))  # stable: catalogue order within a rank and status
+    return Ranked(tuple(entry for _, entry in likely), (*eligible, *to_check))

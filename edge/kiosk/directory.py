@@ -209,7 +209,7 @@ class Directory:
             for n, code, test in self._likely
             if statuses[n] is not Eligibility.NOT_ELIGIBLE and test(values) is Eligibility.ELIGIBLE
         }
-        return rank(self.catalogue, attrs, dict(zip(self._codes, statuses, strict=True)), likely)
+        return rank(self.catalogue, attrs, statuses, likely)
 
     def verdict(self, attrs: Attributes, code: str) -> Verdict:
         """Item ``code``'s verdict for ``attrs``, worded in both languages; ``KeyError`` for no such item."""
