@@ -8,6 +8,7 @@ holder's services in one response; a reload of it keeps the session.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
-from edge.kiosk.context import PAGE_CACHE_BYTES
+from edge.kiosk.context import PAGE_CACHE_BYTES, _body_bytes
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
@@ -126,3 +127,19 @@ def test_a_new_catalogue_drops_the_kept_bodies(kiosks):
     )
     kiosk.catalogue = lambda: renamed
     assert "敬老卡挂失补办" in kept.get("/item/MZ-003").text
+
+
+def test_kept_bodies_stay_within_their_bytes_and_a_larger_body_is_served_unkept(kiosks):
+    kept, fresh = kiosks
+    tap(kept, "zhang-wei")
+    kiosk = kept.app.state.kiosk
+    (first_screen,) = kiosk._bodies.values()
+    # A kiosk whose bound holds the first screen and not the all-services list (ten times larger).
+    bound = _body_bytes(first_screen) + 500
+    kiosk = kept.app.state.kiosk = dataclasses.replace(kiosk, page_cache_bytes=bound)  # the same sessions
+    assert kept.get("/services").status_code == 200 and len(kiosk._bodies) == 1
+    tap(fresh, "zhang-wei")
+    a, b = kept.get("/services?all=1"), fresh.get("/services?all=1")
+    assert a.status_code == 200 and "敬老卡挂失" in a.text
+    same(a.text, b.text)
+    assert list(kiosk._bodies.values()) == [first_screen] and kiosk._bodies.currsize <= bound
