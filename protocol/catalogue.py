@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from protocol.eligibility import Attributes, Eligibility, Rule, Verdict, check_depth, evaluate
+from protocol.eligibility import Attributes, Eligibility, Rule, Verdict, check_depth, evaluate, status
 from protocol.envelope import Strict
 
 __all__ = [
@@ -241,9 +241,13 @@ class ServiceItem(Strict):
     def evaluate(self, attrs: Attributes) -> Verdict:
         return evaluate(self.eligibility, attrs, self.eligibility_reason, self.eligibility_reason_en)
 
+    def status(self, attrs: Attributes) -> Eligibility:
+        """``evaluate(attrs).status``, without wording the verdict (:func:`protocol.eligibility.status`)."""
+        return status(self.eligibility, attrs)
+
     def likely_for(self, attrs: Attributes) -> bool:
         """Whether ``attrs`` describe someone who most likely comes for this item (``likely`` holds)."""
-        return self.likely is not None and evaluate(self.likely, attrs).status is Eligibility.ELIGIBLE
+        return self.likely is not None and status(self.likely, attrs) is Eligibility.ELIGIBLE
 
     def content_hash(self) -> str:
         return content_hash(self)

@@ -10,11 +10,12 @@ medical aid) and its place among them (``likely_rank``, 1 first).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from protocol.catalogue import Catalogue
-from protocol.eligibility import Attributes, Eligibility, ItemVerdict, StatusGroup
+from protocol.eligibility import Attributes, Eligibility, ItemStatus
 
 __all__ = ["FIRST_SCREEN", "Ranked", "rank"]
 
@@ -33,26 +34,35 @@ class Ranked:
     catalogue order.
     """
 
-    likely: tuple[ItemVerdict, ...]
-    others: tuple[ItemVerdict, ...]
+    likely: tuple[ItemStatus, ...]
+    others: tuple[ItemStatus, ...]
 
-    def first(self, limit: int = FIRST_SCREEN) -> tuple[ItemVerdict, ...]:
+    def first(self, limit: int = FIRST_SCREEN) -> tuple[ItemStatus, ...]:
         """What the first screen shows: the likeliest ``limit`` items, or, when nothing is likely for this
         holder, the first ``limit`` they may apply for."""
         return (self.likely or self.others)[:limit]
 
 
-def rank(catalogue: Catalogue, attrs: Attributes, groups: Iterable[StatusGroup] | None = None) -> Ranked:
-    """Rank ``catalogue``'s items for ``attrs``; ``groups`` are their verdicts when the caller has them
-    (:func:`protocol.eligibility.evaluate_catalogue`), so nothing is evaluated twice."""
-    order = {item.code: n for n, item in enumerate(catalogue.items)}
-    if groups is None:
-        verdicts = [ItemVerdict(item, item.evaluate(attrs)) for item in catalogue.items]
-    else:
-        verdicts = [iv for group in groups for dept in group.departments for iv in dept.items]
-    open_ = [iv for iv in verdicts if iv.verdict.status is not Eligibility.NOT_ELIGIBLE]
-    likely = [iv for iv in open_ if iv.item.likely_for(attrs)]
-    others = [iv for iv in open_ if not iv.item.likely_for(attrs)]
-    likely.sort(key=lambda iv: (iv.item.likely_rank, _STATUS_ORDER[iv.verdict.status], order[iv.item.code]))
-    others.sort(key=lambda iv: (_STATUS_ORDER[iv.verdict.status], order[iv.item.code]))
-    return Ranked(tuple(likely), tuple(others))
+def rank(
+    catalogue: Catalogue,
+    attrs: Attributes,
+    statuses: Sequence[Eligibility] | None = None,
+    likely_codes: Collection[str] | None = None,
+) -> Ranked:
+    """Rank ``catalogue``'s items for ``attrs``. A caller that has them already passes ``statuses`` (one per
+    item, in catalogue order) and ``likely_codes`` (the items whose ``likely`` rule holds), so nothing is
+    evaluated twice. Only statuses are needed: no verdict is worded."""
+    if statuses is None:
+        statuses = [item.status(attrs) for item in catalogue.items]
+    likely: list[tuple[tuple[int, int], ItemStatus]] = []
+    eligible: list[ItemStatus] = []
+    to_check: list[ItemStatus] = []
+    for item, status in zip(catalogue.items, statuses, strict=True):  # in catalogue order, kept by both sorts
+        if status is Eligibility.NOT_ELIGIBLE:
+            continue
+        if item.code in likely_codes if likely_codes is not None else item.likely_for(attrs):
+            likely.append(((item.likely_rank, _STATUS_ORDER[status]), ItemStatus(item, status)))
+        else:
+            (eligible if status is Eligibility.ELIGIBLE else to_check).append(ItemStatus(item, status))
+    likely.sort(key=itemgetter(0))  # stable: catalogue order within a rank and status
+    return Ranked(tuple(entry for _, entry in likely), (*eligible, *to_check))

@@ -155,9 +155,12 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
     return app
 
 
-def _gate_keeper(request: Request[Any, Any, Any]) -> Response[Any] | None:
+async def _gate_keeper(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """Only the browser that came in through the gate (:mod:`edge.kiosk.gate`) is served: other clients of
-    the port get no event stream (no claim token), no claim, no page and no form."""
+    the port get no event stream (no claim token), no claim, no page and no form.
+
+    Async though it never awaits: Litestar runs a plain function hook in its thread pool, a hop between
+    threads on every request (a quarter of a page's time at the kiosk, more while other threads run)."""
     path = request.url.path
     if path == OPEN_PATH or path.startswith("/static/"):
         return None

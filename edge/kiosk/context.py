@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -31,14 +32,16 @@ from protocol.idnumber import mask
 from protocol.localtime import LOCAL_TZ
 from protocol.workdays import WorkCalendar
 
-__all__ = ["LANG_COOKIE", "PAGE_CACHE_SIZE", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
+__all__ = ["LANG_COOKIE", "PAGE_CACHE_BYTES", "SID_COOKIE", "Kiosk", "NoSession", "Printer", "local"]
 
 log = logging.getLogger(__name__)
 
 SID_COOKIE = "kiosk_sid"
 LANG_COOKIE = "kiosk_lang"
-PAGE_CACHE_SIZE = 512
-"""Rendered page bodies kept (see :meth:`Kiosk.render_cached`); a few kB each."""
+PAGE_CACHE_BYTES = 2 * 2**20
+"""Memory for rendered page bodies kept (see :meth:`Kiosk.render_cached`), least recently used dropped
+first: a first screen takes about 4 kB, an all-services list of a large catalogue ten times that, so the
+bound is in bytes, not pages (a Pi-class terminal has 120 MB for everything)."""
 _CSRF_SLOT = Markup("<!--csrf-->")  # where a cached body had its form's CSRF field: each page puts its own
 
 
@@ -76,7 +79,7 @@ class Kiosk:
     #: failed progress lookups: 10 per client in 10 minutes, 5 per receipt number in 30 minutes
     progress_by_client: Throttle = field(default_factory=lambda: Throttle(10, 600.0))
     progress_by_receipt: Throttle = field(default_factory=lambda: Throttle(5, 1800.0))
-    page_cache_size: int = PAGE_CACHE_SIZE
+    page_cache_bytes: int = PAGE_CACHE_BYTES
     _directory: Directory | None = field(default=None, repr=False)
     _bodies: LRUCache[Hashable, tuple[Markup, tuple[Markup, ...]]] = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -87,7 +90,7 @@ class Kiosk:
         return str(self.runtime.settings.committee_name)
 
     def __post_init__(self) -> None:
-        self._bodies = LRUCache(max(1, self.page_cache_size))
+        self._bodies = LRUCache(max(1, self.page_cache_bytes), getsizeof=_body_bytes)
 
     @property
     def directory(self) -> Directory:
@@ -161,7 +164,7 @@ class Kiosk:
         self.directory  # noqa: B018 - first: a catalogue change drops the kept bodies
         full_key = (template, base["lang"], bool(session and session.holder), bool(base["staff_id"]), key)
         with self._lock:
-            body = self._bodies.get(full_key) if self.page_cache_size else None
+            body = self._bodies.get(full_key) if self.page_cache_bytes else None
         if body is None:
             engine = request.app.template_engine
             if not isinstance(engine, JinjaTemplateEngine):
@@ -175,8 +178,9 @@ class Kiosk:
             whole.close()  # type: ignore[attr-defined]  # jinja2 3.1 types root_render_func as an Iterator; it is a generator
             title, main = (Markup("".join(page.blocks[name](blocks))) for name in ("title", "main"))
             body = (title, tuple(Markup(part) for part in main.split(_CSRF_SLOT)))
-            with self._lock:
-                self._bodies[full_key] = body
+            if _body_bytes(body) <= self._bodies.maxsize:
+                with self._lock:
+                    self._bodies[full_key] = body
         return Template(template_name="_cached.html", context={**base, "body_title": body[0], "body_main": body[1]})
 
     def _base(
@@ -237,6 +241,11 @@ class Kiosk:
                 "printer_offline" if exc.code in ("no_device", "not_responding", "printer_offline") else "printer_error"
             )
         return "ok"
+
+
+def _body_bytes(body: tuple[Markup, tuple[Markup, ...]]) -> int:
+    """What a kept page body takes in memory (its strings)."""
+    return sys.getsizeof(body[0]) + sum(sys.getsizeof(part) for part in body[1])
 
 
 def redirect(path: str) -> Redirect:

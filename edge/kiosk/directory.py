@@ -1,7 +1,10 @@
 """The catalogue as the kiosk shows it: each holder's services by eligibility, search, due dates.
 
-Evaluating 50–300 rules per tap is cheap but not free, and the same few attribute sets (age, sex,
-household, card type) come back all day: verdict lists are cached per (attributes, day). Search matches
+A tap needs every item's status (eligible, needs check, not eligible) and none of their sentences: the
+lists are made from :func:`protocol.eligibility.status` (300 rules in well under a millisecond), and a verdict
+is worded only for the item a page shows. What does not depend on the holder (item order, departments) is
+worked out once per catalogue. The same few attribute sets (age, sex, household, card type) come back all
+day: their statuses are kept, a few kB each, in caches bounded by count. Search matches
 pinyin initials (from the start first, then anywhere), then Chinese, English and full-pinyin names; an
 item's keywords count as names, so ``lnjt`` finds 老年综合津贴申领 by its keyword 老年津贴.
 """
@@ -21,12 +24,12 @@ from cachetools import LRUCache
 # ``shegong`` command turns the dictionary off at start (shegong.cli.LIBRARY_SWITCHES), before any import.
 from pypinyin import Style, lazy_pinyin, pinyin
 
-from protocol.catalogue import Catalogue, ServiceItem
-from protocol.eligibility import Attributes, StatusGroup, Verdict, evaluate_catalogue
+from protocol.catalogue import Catalogue, Department, ServiceItem
+from protocol.eligibility import Attributes, Eligibility, ItemStatus, StatusTest, Verdict, compile_status
 from protocol.likely import Ranked, rank
 from protocol.workdays import WorkCalendar, add_working_days, next_working_day
 
-__all__ = ["CENTRE_CLOSES", "Directory", "Match", "SearchHit", "search_keys"]
+__all__ = ["CENTRE_CLOSES", "DepartmentItems", "Directory", "Match", "SearchHit", "StatusItems", "search_keys"]
 
 #: The centres' weekday hours are 8:30–16:30: after this a visit is suggested for the next working day.
 CENTRE_CLOSES = time(15, 30)
@@ -105,56 +108,115 @@ class SearchHit:
     match: Match
 
 
+@dataclass(frozen=True)
+class DepartmentItems:
+    """One department's items in one status group, in catalogue order."""
+
+    department: Department
+    items: tuple[ItemStatus, ...]
+
+
+@dataclass(frozen=True)
+class StatusItems:
+    """The items of one status, by department (catalogue order); empty departments left out."""
+
+    status: Eligibility
+    departments: tuple[DepartmentItems, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(len(d.items) for d in self.departments)
+
+
+_Key = tuple[tuple[str, object], ...]
+
+
+def _key(attrs: Attributes) -> _Key:
+    return tuple(sorted(attrs.values.items()))
+
+
 class Directory:
-    """One catalogue and one work calendar; safe to share between request threads."""
+    """One catalogue and one work calendar; safe to share between request threads.
+
+    ``cache_size``: attribute sets whose statuses are kept (a tuple of one status per item); the grouped
+    lists of the rarer all-services page are kept for an eighth as many.
+    """
 
     def __init__(self, catalogue: Catalogue, calendar: WorkCalendar, cache_size: int = 512) -> None:
         self.catalogue = catalogue
         self.calendar = calendar
-        self._order = {item.code: n for n, item in enumerate(catalogue.items)}
+        self._codes = tuple(item.code for item in catalogue.items)
+        self._order = {code: n for n, code in enumerate(self._codes)}
         self._index = [_entry(item) for item in catalogue.items]
-        self._cache: LRUCache[tuple[object, ...], tuple[StatusGroup, ...]] = LRUCache(cache_size)
-        self._verdicts: LRUCache[tuple[object, ...], dict[str, Verdict]] = LRUCache(cache_size)
-        self._ranked: LRUCache[tuple[object, ...], Ranked] = LRUCache(cache_size)
+        # Per catalogue, not per holder: each department's place, each item's department's place.
+        dept_at = {dept.code: n for n, dept in enumerate(catalogue.departments)}
+        self._dept_of = tuple(dept_at[item.department] for item in catalogue.items)
+        self._eligibility: tuple[StatusTest, ...] = tuple(compile_status(i.eligibility) for i in catalogue.items)
+        self._likely: tuple[tuple[int, str, StatusTest], ...] = tuple(
+            (n, item.code, compile_status(item.likely))
+            for n, item in enumerate(catalogue.items)
+            if item.likely is not None
+        )
+        self._statuses: LRUCache[_Key, tuple[Eligibility, ...]] = LRUCache(cache_size)
+        self._groups: LRUCache[_Key, tuple[StatusItems, ...]] = LRUCache(max(1, cache_size // 8))
         self._lock = threading.Lock()
 
     # -- eligibility --------------------------------------------------------------------------------------
-    def groups(self, attrs: Attributes) -> tuple[StatusGroup, ...]:
-        """Eligible, needs-check and not-eligible groups (by department), cached per attributes."""
-        key = tuple(sorted(attrs.values.items()))
+    def statuses(self, attrs: Attributes) -> tuple[Eligibility, ...]:
+        """Every item's status for ``attrs``, in catalogue order (no verdict worded), cached per attributes."""
+        key = _key(attrs)
         with self._lock:
-            hit = self._cache.get(key)
+            hit = self._statuses.get(key)
         if hit is None:
-            hit = evaluate_catalogue(self.catalogue, attrs)
+            values = attrs.values
+            hit = tuple(test(values) for test in self._eligibility)
             with self._lock:
-                self._cache[key] = hit
+                self._statuses[key] = hit
+        return hit
+
+    def groups(self, attrs: Attributes) -> tuple[StatusItems, ...]:
+        """Eligible, needs-check and not-eligible items, always in that order, each by department; cached
+        per attributes."""
+        key = _key(attrs)
+        with self._lock:
+            hit = self._groups.get(key)
+        if hit is None:
+            buckets: dict[tuple[Eligibility, int], list[ItemStatus]] = {}
+            for item, dept, status in zip(self.catalogue.items, self._dept_of, self.statuses(attrs), strict=True):
+                buckets.setdefault((status, dept), []).append(ItemStatus(item, status))
+            departments = self.catalogue.departments
+            hit = tuple(
+                StatusItems(
+                    status,
+                    tuple(
+                        DepartmentItems(dept, tuple(items))
+                        for n, dept in enumerate(departments)
+                        if (items := buckets.get((status, n)))
+                    ),
+                )
+                for status in Eligibility
+            )
+            with self._lock:
+                self._groups[key] = hit
         return hit
 
     def ranked(self, attrs: Attributes) -> Ranked:
-        """The items the holder may apply for, likeliest first (:func:`protocol.likely.rank`), cached."""
-        key = tuple(sorted(attrs.values.items()))
-        with self._lock:
-            hit = self._ranked.get(key)
-        if hit is None:
-            hit = rank(self.catalogue, attrs, self.groups(attrs))
-            with self._lock:
-                self._ranked[key] = hit
-        return hit
+        """The items the holder may apply for, likeliest first (:func:`protocol.likely.rank`). Not kept: it
+        is made in a fraction of a millisecond from the kept statuses, and the page showing it is kept."""
+        values, statuses = attrs.values, self.statuses(attrs)
+        likely = {  # only where it matters: items the holder may apply for
+            code
+            for n, code, test in self._likely
+            if statuses[n] is not Eligibility.NOT_ELIGIBLE and test(values) is Eligibility.ELIGIBLE
+        }
+        return rank(self.catalogue, attrs, statuses, likely)
 
     def verdict(self, attrs: Attributes, code: str) -> Verdict:
-        key = tuple(sorted(attrs.values.items()))
-        with self._lock:
-            verdicts = self._verdicts.get(key)
-        if verdicts is None:
-            verdicts = {
-                iv.item.code: iv.verdict
-                for group in self.groups(attrs)
-                for dept in group.departments
-                for iv in dept.items
-            }
-            with self._lock:
-                self._verdicts[key] = verdicts
-        return verdicts[code]
+        """Item ``code``'s verdict for ``attrs``, worded in both languages; ``KeyError`` for no such item."""
+        item = self.catalogue.get(code)
+        if item is None:
+            raise KeyError(code)
+        return item.evaluate(attrs)
 
     def item(self, code: str) -> ServiceItem | None:
         return self.catalogue.get(code)

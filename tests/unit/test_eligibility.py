@@ -36,6 +36,7 @@ from protocol.eligibility import (
     evaluate_catalogue,
     parse_rule,
     rule_depth,
+    status,
 )
 from protocol.idnumber import InvalidIdNumber
 from tests.support import check_character
@@ -344,6 +345,13 @@ def test_random_rules_never_raise_and_always_give_a_reason(rule: Rule, attrs: At
     assert verdict.status in Eligibility and verdict.reason
     if verdict.status is C:
         assert verdict.to_check and all(attrs.get(a) is None for a in verdict.to_check)
+
+
+@settings(max_examples=500)
+@given(rules, attributes())
+def test_the_status_alone_is_the_worded_verdicts_status(rule: Rule, attrs: Attributes) -> None:
+    # status() is a second walk of the rule, without the facts and sentences: the lists at the kiosk use it.
+    assert status(rule, attrs) is evaluate(rule, attrs).status
 
 
 @given(rules, attributes())

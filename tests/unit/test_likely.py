@@ -36,7 +36,7 @@ def seed():
 
 
 def first(seed, attrs) -> list[tuple[str, Eligibility]]:
-    return [(iv.item.name, iv.verdict.status) for iv in rank(seed, attrs).first()]
+    return [(iv.item.name, iv.status) for iv in rank(seed, attrs).first()]
 
 
 def test_an_elderly_resident_sees_the_six_elderly_services_first(seed):

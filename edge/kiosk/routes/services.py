@@ -52,12 +52,13 @@ def _dept_name(dept: Department, lang: str) -> str:
     return dept.name_en if lang == "en" else dept.name
 
 
-def _entry(kiosk: Kiosk, t: Translator, item: ServiceItem, verdict: Verdict | None) -> dict[str, Any]:
+def _entry(kiosk: Kiosk, t: Translator, item: ServiceItem, status: Eligibility | None) -> dict[str, Any]:
+    """One line of a list: the item's name, its status badge and whether the kiosk takes it (a list shows
+    no verdict's sentence: the item's page does)."""
     return {
         "code": item.code,
         "name": t.pick(item.name, item.name_en),
-        "status": verdict.status.value if verdict else None,
-        "reason": t.pick(verdict.reason, verdict.reason_en) if verdict else "",
+        "status": status.value if status else None,
         "kiosk": item.accepted_at_kiosk,
         "department": kiosk.directory.department_name(item.department, t.lang),
     }
@@ -121,7 +122,7 @@ def _first_screen(kiosk: Kiosk, t: Any, attrs: Attributes) -> dict[str, Any]:
     all the others they may apply for one tap away."""
     ranked = kiosk.directory.ranked(attrs)
     return {
-        "first": [_entry(kiosk, t, iv.item, iv.verdict) for iv in ranked.first()],
+        "first": [_entry(kiosk, t, entry.item, entry.status) for entry in ranked.first()],
         "open_count": len(ranked.likely) + len(ranked.others),
         "sections": [],
         "results": None,
@@ -151,10 +152,10 @@ def _services_view(
     lang = t.lang
     catalogue = kiosk.directory.catalogue
     hidden = 0
-    # (status or None, [(department, [(item, verdict or None)])])
-    groups: list[tuple[str | None, list[tuple[Department, list[tuple[ServiceItem, Verdict | None]]]]]] = []
+    # (status or None, [(department, [(item, status or None)])])
+    groups: list[tuple[str | None, list[tuple[Department, list[tuple[ServiceItem, Eligibility | None]]]]]] = []
     if attrs is None:
-        by_dept: list[tuple[Department, list[tuple[ServiceItem, Verdict | None]]]] = [
+        by_dept: list[tuple[Department, list[tuple[ServiceItem, Eligibility | None]]]] = [
             (d, [(i, None) for i in catalogue.items_of(d.code)]) for d in catalogue.departments
         ]
         groups.append((None, [(d, items) for d, items in by_dept if items]))
@@ -166,17 +167,17 @@ def _services_view(
             groups.append(
                 (
                     group.status.value,
-                    [(d.department, [(iv.item, iv.verdict) for iv in d.items]) for d in group.departments],
+                    [(d.department, [(e.item, e.status) for e in d.items]) for d in group.departments],
                 )
             )
     if dept:
         groups = [(status, [(d, items) for d, items in depts if d.code == dept]) for status, depts in groups]
-    visible = [(item, verdict) for _, depts in groups for _, items in depts for item, verdict in items]
+    visible = [(item, status) for _, depts in groups for _, items in depts for item, status in items]
     results = None
     if q:
-        verdicts = {item.code: verdict for item, verdict in visible}
+        statuses = {item.code: status for item, status in visible}
         found = kiosk.directory.search(q, [item for item, _ in visible])
-        results = [_entry(kiosk, t, item, verdicts[item.code]) for item in found]
+        results = [_entry(kiosk, t, item, statuses[item.code]) for item in found]
     collapse = not dept and len(visible) > LIST_ALL_UP_TO
     sections = [
         {

@@ -8,6 +8,7 @@ holder's services in one response; a reload of it keeps the session.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
+from edge.kiosk.context import PAGE_CACHE_BYTES, _body_bytes
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
@@ -35,11 +37,11 @@ def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
     catalogue = load_seed()
     runtimes, clients = [], []
     pins = staff_pins()
-    for n, size in enumerate((512, 0)):
+    for n, size in enumerate((PAGE_CACHE_BYTES, 0)):
         runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / str(n), min_free_disk_mb=0))
         config = KioskSettings(idle_timeout_s=600, warn_before_s=20, staff_pins=pins)
         app = create_app(runtime, None, config=config, catalogue=catalogue)
-        app.state.kiosk.page_cache_size = size
+        app.state.kiosk.page_cache_bytes = size
         runtimes.append(runtime)
         clients.append(TestClient(app).__enter__())
         assert clients[-1].get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
@@ -125,3 +127,19 @@ def test_a_new_catalogue_drops_the_kept_bodies(kiosks):
     )
     kiosk.catalogue = lambda: renamed
     assert "敬老卡挂失补办" in kept.get("/item/MZ-003").text
+
+
+def test_kept_bodies_stay_within_their_bytes_and_a_larger_body_is_served_unkept(kiosks):
+    kept, fresh = kiosks
+    tap(kept, "zhang-wei")
+    kiosk = kept.app.state.kiosk
+    (first_screen,) = kiosk._bodies.values()
+    # A kiosk whose bound holds the first screen and not the all-services list (ten times larger).
+    bound = _body_bytes(first_screen) + 500
+    kiosk = kept.app.state.kiosk = dataclasses.replace(kiosk, page_cache_bytes=bound)  # the same sessions
+    assert kept.get("/services").status_code == 200 and len(kiosk._bodies) == 1
+    tap(fresh, "zhang-wei")
+    a, b = kept.get("/services?all=1"), fresh.get("/services?all=1")
+    assert a.status_code == 200 and "敬老卡挂失" in a.text
+    same(a.text, b.text)
+    assert list(kiosk._bodies.values()) == [first_screen] and kiosk._bodies.currsize <= bound
