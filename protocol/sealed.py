@@ -193,8 +193,8 @@ class Opener:
     """The hub's opening: its private key, and the shared key of each ephemeral key met lately.
 
     With ``processes`` above 0, :meth:`open_many` hands the key agreements and deciphering of a large
-    enough group to that many processes of its own (started at the first such group, with the key; a
-    ``spawn`` start, as the hub runs threads): libsodium's X25519 is a third of the hub's CPU per case,
+    enough group to that many processes of its own (started by :meth:`start` or at the first such group,
+    with the key; a ``spawn`` start, as the hub runs threads): libsodium's X25519 is a third of the hub's CPU per case,
     and in the hub's own process every case's Python around it shares one GIL with the commit. The
     plain text comes back and is validated here. A pool that breaks (a process killed) is replaced, and
     that group opened here meanwhile."""
@@ -206,6 +206,7 @@ class Opener:
         self._box = lru_cache(maxsize=remembered)(lambda ephemeral: Box(key, PublicKey(ephemeral)))
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._closed = False  # after close(), everything is opened here: no pool is started again
 
     def open(self, sealed: SealedCase) -> CaseSubmission:
         """The case inside ``sealed``; :class:`SealError` when it cannot be opened, is no valid case, or
@@ -215,7 +216,7 @@ class Opener:
     def open_many(self, sealed: Sequence[SealedCase]) -> list[CaseSubmission | SealError]:
         """Each of ``sealed`` opened (see :meth:`open`), or why not; in the pool when there is one to use."""
         texts = [s.sealed for s in sealed]
-        plains = self._in_pool(texts) if self.processes and len(texts) >= POOL_FROM else None
+        plains = self._in_pool(texts) if self.processes and len(texts) >= POOL_FROM and not self._closed else None
         if plains is None:
             plains = [self.plain(t) for t in texts]
         out: list[CaseSubmission | SealError] = []
@@ -238,19 +239,21 @@ class Opener:
 
     def close(self) -> None:
         with self._pool_lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def start(self) -> None:
         """Start the opening processes now (they take a moment), rather than at the first large group."""
-        if self.processes:
-            pool = self._current_pool()
+        pool = self._current_pool() if self.processes else None
+        if pool is not None:
             for _ in range(self.processes):
                 pool.submit(_child_plains, [])
 
-    def _current_pool(self) -> ProcessPoolExecutor:
+    def _current_pool(self) -> ProcessPoolExecutor | None:
         with self._pool_lock:
+            if self._closed:
+                return None
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     self.processes,
@@ -262,6 +265,8 @@ class Opener:
 
     def _in_pool(self, texts: list[str]) -> list[bytes | None] | None:
         pool = self._current_pool()
+        if pool is None:
+            return None
         step = -(-len(texts) // self.processes)
         try:
             parts = list(pool.map(_child_plains, [texts[i : i + step] for i in range(0, len(texts), step)]))

@@ -115,3 +115,13 @@ def test_a_hub_killed_outright_leaves_no_opening_process_behind(keys):
         timeout=15,
         what="the opening process to end with the hub",
     )
+
+
+def test_a_closed_opener_opens_here_and_starts_no_processes_again(keys):
+    secret, _ = keys
+    expected, boxes = _group(keys)
+    opener = Opener(secret, processes=1)
+    opener.start()
+    opener.close()
+    assert opener.open_many(boxes)[:-3] == expected[:-3]
+    assert opener._pool is None and not _openers()
