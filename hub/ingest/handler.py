@@ -235,15 +235,7 @@ class Handler:
         self.metrics.messages.labels(message.type.value).inc()
         out = self._dispatch(conn, message, at, opened, group)
         for hook in self.hooks.get(message.type, ()):
-            try:
-                with conn.begin_nested():  # a failing hook is rolled back alone: the message's own work stands
-                    out += hook(conn, message, at)
-            except Exception as exc:
-                if deadlocked(exc):
-                    raise  # the whole group is tried again (the worker), hook and all: nothing of it is dropped
-                log.error(
-                    "%s hook on a %s from %s failed: %s", hook, message.type.value, message.terminal, loggable(exc)
-                )
+            out += _hooked(conn, hook, (message, at), f"a {message.type.value} from {message.terminal}")
         return out
 
     def _dispatch(
@@ -276,13 +268,7 @@ class Handler:
         self.terminals.heartbeats(conn, batch)
         out: list[Reply] = []
         for hook in self.heartbeat_hooks:
-            try:
-                with conn.begin_nested():
-                    out += hook(conn, batch)
-            except Exception as exc:
-                if deadlocked(exc):
-                    raise  # as in _one
-                log.error("%s hook on %d heartbeat(s) failed: %s", hook, len(batch), loggable(exc))
+            out += _hooked(conn, hook, (batch,), f"{len(batch)} heartbeat(s)")
         return out
 
     # ------------------------------------------------------------------ refusals
@@ -562,6 +548,20 @@ class _Group:
         self.ids, self.receipts, self.done = {}, {}, {}
 
 
+def _hooked(conn: Connection, hook: Callable[..., list[Outgoing]], args: tuple[Any, ...], on: str) -> list[Outgoing]:
+    """Run an extension hook in a savepoint: a failing hook is rolled back alone and logged, and the
+    message's own work stands. A deadlock is the server's verdict on the whole transaction, not the hook's:
+    it fails the group, which the worker tries again, hook and all."""
+    try:
+        with conn.begin_nested():
+            return hook(conn, *args)
+    except Exception as exc:
+        if deadlocked(exc):
+            raise
+        log.error("%s hook on %s failed: %s", hook, on, loggable(exc))
+        return []
+
+
 def _insert_rows(
     conn: Connection,
     into: Table,
@@ -588,7 +588,8 @@ def _insert_rows(
     made = _STATEMENTS.get(key)
     if made is None:
         made = _STATEMENTS[key] = _statement(conn, into, names, tail, postgresql)
-    sql, processors = made
+    head, row, processors = made
+    sql = f"{head}{row}{tail}"
     dbapi = conn.connection.driver_connection
     try:
         if postgresql:
@@ -607,9 +608,8 @@ def _insert_rows(
             step = _SQLITE_VARIABLES // len(names)
             for start in range(0, len(params), step):
                 chunk = params[start : start + step]
-                values = ", ".join([sql] * len(chunk))
-                flat = list(chain.from_iterable(chunk))
-                cur.execute(f"INSERT INTO {into.name} ({', '.join(names)}) VALUES {values}{tail}", flat)
+                sql = f"{head}{', '.join([row] * len(chunk))}{tail}"
+                cur.execute(sql, list(chain.from_iterable(chunk)))
                 out += [tuple(r) for r in cur.fetchall()]
             return out
         finally:
@@ -628,20 +628,18 @@ def _insert_rows(
 
 def _statement(
     conn: Connection, into: Table, names: tuple[str, ...], tail: str, postgresql: bool
-) -> tuple[str, list[Any]]:
-    """The insert's SQL for the driver (on SQLite: one row's ``(?, …)`` when rows are returned), and each
-    column's bind processor (SQLite)."""
+) -> tuple[str, str, list[Any]]:
+    """The insert's SQL for the driver, as its head and one row (on SQLite, rows returned are sent as
+    several rows of ``VALUES`` in one statement), and each column's bind processor (SQLite)."""
+    columns = ", ".join(names)
     if postgresql:
         casts = ", ".join(f"%({n})b::{into.c[n].type.compile(dialect=conn.dialect)}[]" for n in names)
-        return f"INSERT INTO {into.name} ({', '.join(names)}) SELECT * FROM unnest({casts}){tail}", []
+        return f"INSERT INTO {into.name} ({columns}) SELECT * FROM ", f"unnest({casts})", []
     processors = [into.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names]
-    row = f"({', '.join('?' * len(names))})"
-    if "RETURNING" in tail:
-        return row, processors
-    return f"INSERT INTO {into.name} ({', '.join(names)}) VALUES {row}{tail}", processors
+    return f"INSERT INTO {into.name} ({columns}) VALUES ", f"({', '.join('?' * len(names))})", processors
 
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...], str, bool], tuple[str, list[Any]]] = {}
+_STATEMENTS: dict[tuple[str, tuple[str, ...], str, bool], tuple[str, str, list[Any]]] = {}
 _SQLITE_VARIABLES = 32_766  # bound parameters in one statement, at most (SQLite 3.32 and later)
 
 
