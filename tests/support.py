@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from protocol import sealed
 from protocol.cases import Applicant, CaseSubmission, SealedCase
+from protocol.envelope import utcnow
 
 #: The hub case key of this test process: conftest gives its public half to every terminal and its private
 #: half (in a 0600 file) to every hub, through SHEGONG_HUB_PUBLIC_KEY and SHEGONG_HUB_CASE_KEY_FILE.
@@ -100,6 +102,19 @@ def id_number(region: str = "310101", born: str = "19550312", seq: str = "002") 
 
 def applicant(n: int = 0, region: str = "310101") -> Applicant:
     return Applicant(id_number=id_number(region, seq=f"{n % 1000:03d}"), name=f"测试{n}")
+
+
+def submission(n: int = 0) -> CaseSubmission:
+    """The n-th plain case of committee JW001 (item MZ-001, resident :func:`applicant` n), made now."""
+    return CaseSubmission(
+        case_id=uuid.uuid4(),
+        receipt_no=f"JW001-20261127-{n:04d}",
+        query_code="ABCDEF",
+        item_code="MZ-001",
+        committee="JW001",
+        created_at=utcnow(),
+        applicant=applicant(n),
+    )
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", every: float = 0.05) -> Any:

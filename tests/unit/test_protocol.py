@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,25 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import SCHEMA_VERSION, topics
-from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseSubmission
+from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody
 from protocol.codec import decode, decode_for_topic, json_schemas
-from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, ProtocolError, utcnow
+from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, ProtocolError
 from protocol.ratings import RatingBatch
-from tests.support import applicant, seal
+from tests.support import seal, submission
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
-
-
-def _case(n: int = 0) -> CaseSubmission:
-    return CaseSubmission(
-        case_id=uuid.uuid4(),
-        receipt_no=f"JW001-20261127-{n:04d}",
-        query_code="ABCDEF",
-        item_code="MZ-001",
-        committee="JW001",
-        created_at=utcnow(),
-        applicant=applicant(n),
-    )
 
 
 def test_topics_are_built_and_parsed_in_one_place():
@@ -50,7 +37,7 @@ def test_topics_are_built_and_parsed_in_one_place():
 
 
 def test_a_batch_round_trips_and_its_fast_encoding_is_byte_identical():
-    cases = [seal(_case(1)), seal(_case(2))]
+    cases = [seal(submission(1)), seal(submission(2))]
     message = CaseBatch(terminal="T1", seq=7, body=CaseBatchBody(cases=cases))
     fast = CaseBatch.encode_around(
         "cases",
@@ -96,7 +83,7 @@ def test_each_bad_payload_is_refused_with_its_reason(payload, reason):
 
 
 def test_a_message_must_belong_to_its_topic_and_terminal():
-    batch = CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(_case())])).encode()
+    batch = CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(submission())])).encode()
     with pytest.raises(ProtocolError) as err:
         decode_for_topic(topics.up("T2", topics.Up.CASES), batch)
     assert err.value.reason is DeadLetterReason.TERMINAL_MISMATCH
@@ -113,7 +100,7 @@ def test_strict_models_refuse_unknown_fields_and_loose_types():
     raw["body"]["surprise"] = 1
     with pytest.raises(ProtocolError):
         decode(json.dumps(raw).encode())
-    raw = json.loads(CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(_case())])).encode())
+    raw = json.loads(CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(submission())])).encode())
     raw["seq"] = "7"
     with pytest.raises(ProtocolError):
         decode(json.dumps(raw).encode())

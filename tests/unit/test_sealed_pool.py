@@ -15,21 +15,8 @@ import psutil
 import pytest
 
 from protocol.cases import CaseSubmission, SealedCase
-from protocol.envelope import utcnow
 from protocol.sealed import POOL_FROM, Opener, SealError, generate_keypair, private_key, public_key, seal
-from tests.support import applicant, wait_for
-
-
-def _case(n: int) -> CaseSubmission:
-    return CaseSubmission(
-        case_id=uuid.uuid4(),
-        receipt_no=f"JW001-20261205-{n:04d}",
-        query_code="ABCDEF",
-        item_code="MZ-001",
-        committee="JW001",
-        created_at=utcnow(),
-        applicant=applicant(n),
-    )
+from tests.support import submission, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +28,7 @@ def keys():
 def _group(keys, n: int = POOL_FROM + 6) -> tuple[list[CaseSubmission | None], list[SealedCase]]:
     """``n`` sealed cases, the last three spoiled: damaged, sealed to another key, and under another id."""
     _, public = keys
-    cases = [_case(i) for i in range(n)]
+    cases = [submission(i) for i in range(n)]
     boxes = [seal(public, c) for c in cases]
     damaged = boxes[-3].sealed
     boxes[-3] = boxes[-3].model_copy(
