@@ -23,7 +23,7 @@ from protocol import idnumber, retirement
 from protocol.envelope import Strict
 
 if TYPE_CHECKING:
-    from protocol.catalogue import Catalogue, Department, ServiceItem
+    from protocol.catalogue import ServiceItem
     from protocol.residence import CommitteeArea
 
 __all__ = [
@@ -33,11 +33,9 @@ __all__ = [
     "AttributeSpec",
     "Attributes",
     "Compare",
-    "DepartmentGroup",
     "Eligibility",
     "InvalidRule",
     "ItemStatus",
-    "ItemVerdict",
     "LANGS",
     "Lang",
     "MAX_RULE_DEPTH",
@@ -45,14 +43,12 @@ __all__ = [
     "Op",
     "Phrasing",
     "Rule",
-    "StatusGroup",
     "Value",
     "Verdict",
     "StatusTest",
     "always",
     "compile_status",
     "evaluate",
-    "evaluate_catalogue",
     "parse_rule",
     "rule_depth",
     "status",
@@ -942,48 +938,9 @@ def _unknown(facts: Iterable[_Fact]) -> tuple[str, ...]:
     return _unique(c.attr for c, holds in facts if holds is None)
 
 
-@dataclass(frozen=True)
-class ItemVerdict:
-    item: ServiceItem
-    verdict: Verdict
-
-
 class ItemStatus(NamedTuple):
     """An item and its :func:`status` for someone: a verdict without its sentences. A named tuple: lists
     of hundreds are made per card tap, at a fifth of a frozen dataclass's cost each."""
 
     item: ServiceItem
     status: Eligibility
-
-
-@dataclass(frozen=True)
-class DepartmentGroup:
-    department: Department
-    items: tuple[ItemVerdict, ...]
-
-
-@dataclass(frozen=True)
-class StatusGroup:
-    status: Eligibility
-    departments: tuple[DepartmentGroup, ...]
-
-    @property
-    def count(self) -> int:
-        return sum(len(d.items) for d in self.departments)
-
-
-def evaluate_catalogue(catalogue: Catalogue, attrs: Attributes) -> tuple[StatusGroup, ...]:
-    """Every item's verdict, as three groups (eligible, needs check, not eligible), always in that order.
-
-    Inside a group, departments and items keep the catalogue's order; empty departments are left out.
-    """
-    verdicts = [ItemVerdict(item, item.evaluate(attrs)) for item in catalogue.items]
-    groups = []
-    for status in Eligibility:
-        departments = []
-        for dept in catalogue.departments:
-            items = tuple(v for v in verdicts if v.verdict.status is status and v.item.department == dept.code)
-            if items:
-                departments.append(DepartmentGroup(dept, items))
-        groups.append(StatusGroup(status, tuple(departments)))
-    return tuple(groups)

@@ -33,7 +33,6 @@ from protocol.eligibility import (
     Rule,
     always,
     evaluate,
-    evaluate_catalogue,
     parse_rule,
     rule_depth,
     status,
@@ -233,23 +232,6 @@ def test_in_operator() -> None:
     assert verdict.status is N and verdict.details == ("所用卡证为电子证照码或人工录入",)
     grades = parse_rule({"attr": "disability_grade", "op": "in", "value": [1, 2]})
     assert evaluate(grades, Attributes({"disability_grade": 3})).details == ("残疾等级不为1或2级",)
-
-
-def test_catalogue_grouped_by_status_then_department(seed: Catalogue) -> None:
-    groups = evaluate_catalogue(seed, ELDER_SH_WOMAN)
-    assert [g.status for g in groups] == [E, C, N]
-    order = [d.code for d in seed.departments]
-    seen: list[str] = []
-    for group in groups:
-        codes = [d.department.code for d in group.departments]
-        assert codes == sorted(codes, key=order.index)
-        for dept in group.departments:
-            assert dept.items, "no empty departments"
-            for iv in dept.items:
-                assert iv.verdict.status is group.status and iv.item.department == dept.department.code
-                seen.append(iv.item.code)
-    assert sorted(seen) == sorted(item.code for item in seed.items)
-    assert sum(g.count for g in groups) == len(seed.items)
 
 
 @pytest.mark.parametrize(

@@ -70,9 +70,19 @@ def test_groups_list_eligible_then_needs_check_by_department_and_are_cached(dire
     assert [g.status for g in groups] == list(Eligibility)
     assert directory.groups(Attributes.from_card(today=date.today(), id_number=person.id_number)) is groups
     order = [d.code for d in directory.catalogue.departments]
+    seen: list[str] = []
     for g in groups:
         codes = [d.department.code for d in g.departments]
         assert codes == sorted(codes, key=order.index)
+        for dept in g.departments:
+            assert dept.items, "no empty departments"
+            for entry in dept.items:
+                # The worded verdict's status: the second way to the same answer.
+                assert entry.item.evaluate(attrs).status is g.status is entry.status
+                assert entry.item.department == dept.department.code
+                seen.append(entry.item.code)
+    assert sorted(seen) == sorted(item.code for item in directory.catalogue.items), "every item once"
+    assert sum(g.count for g in groups) == len(directory.catalogue.items)
 
 
 @pytest.mark.parametrize(
