@@ -44,11 +44,16 @@ def typed_receipt(text: str) -> tuple[str, str]:
 
 def typed_query_code(text: str) -> str:
     """A receipt's query code (six of ``0-9A-Z``) as typed: :func:`fold`, dashes dropped, upper-cased."""
-    return fold(text).replace("-", "").upper()
+    return _compact(text)
 
 
 def typed_id_number(text: str) -> str:
     """A resident ID number as typed (``３１０１０１ 1990-0307 751x``), ready for
     :func:`protocol.idnumber.validate`: :func:`fold`, the dashes people group digits with dropped (the
     number has none), the check character upper-cased. Nothing is checked here: a wrong number stays wrong."""
+    return _compact(text)
+
+
+def _compact(text: str) -> str:
+    """A value with no dash of its own, as typed: :func:`fold`, dashes dropped, upper-cased."""
     return fold(text).replace("-", "").upper()
