@@ -37,7 +37,7 @@ from hub.db.models import (
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
 from hub.ingest.terminals import lock_terminals
 from hub.settings import FleetSettings
-from kernel.db import upsert_insert
+from kernel.db import deadlocked, upsert_insert
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
@@ -47,7 +47,6 @@ __all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals", "retire",
 
 log = logging.getLogger(__name__)
 _OWN_KINDS = frozenset(k.value for k in AlertKind)
-_DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 _terms, _fleet = table(TerminalRow), table(FleetTerminalRow)
 _alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(FleetLinkEventRow)
 _dead = table(DeadLetter)
@@ -425,7 +424,7 @@ class Fleet:
         try:
             return self._evaluate_all(now)
         except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _DEADLOCK:
+            if not deadlocked(exc):
                 raise
             self.stats["deadlocks"] += 1
             log.warning("fleet evaluation round aborted in a deadlock; the next round decides")
