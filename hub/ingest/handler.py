@@ -51,7 +51,7 @@ from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Beat", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
+__all__ = ["Beat", "Checked", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -73,17 +73,30 @@ class Events(NamedTuple):
     events: list[CaseEvent]
 
 
+class Checked(NamedTuple):
+    """A case batch as far as it is checked without the database (:meth:`Handler.prepare`): its cases opened,
+    their ID numbers validated, routed and promised, and made rows."""
+
+    rows: list[dict[str, Any]]  # the cases that opened with a valid ID number, as ``cases`` rows
+    refused: list[tuple[SealedCase, DeadLetterReason, str]]  # the others, with why
+    sealed_of: dict[str, SealedCase]  # case id -> the case as it travelled
+    on_spot: dict[str, str]  # case id -> who finished it on the spot (当场办结)
+    digests: dict[str, str]  # case id -> SHA-256 of its payload (the audit entry names it)
+    holder_keys: dict[uuid.UUID, str]  # case id -> its holder key, for the ack
+
+
 class Prepared(NamedTuple):
-    """Messages decoded, and their sealed cases opened (by ``id()`` of each SealedCase): :meth:`Handler.prepare`."""
+    """Messages decoded, and their case batches checked (by ``id()`` of each CaseBatch): :meth:`Handler.prepare`."""
 
     incoming: list[Incoming]
     decoded: list[Envelope | ProtocolError | None]
-    opened: dict[int, CaseSubmission | SealError]
+    checked: dict[int, Checked]
 
 
 Reply = Outgoing | Events
 Beat = tuple[Heartbeat, datetime]  # a heartbeat and when it was received
 _cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
+_DONE = CaseStatus.COMPLETED.value
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
@@ -136,10 +149,11 @@ class Handler:
         return self.handle_many([(topic, payload, received_at or utcnow())])
 
     def prepare(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]]) -> Prepared:
-        """Decode ``messages`` and open their sealed cases: the part of :meth:`handle_many` that needs no
-        database. A worker prepares its next group in a thread of its own while this one commits: libsodium
-        releases the GIL for the key agreement that opening each case takes. A message marked ``limited``
-        is not decoded: it is dead-lettered as ``rate_limited``."""
+        """Decode ``messages``, open their sealed cases and check them (:class:`Checked`): the part of
+        :meth:`handle_many` that needs no transaction. A worker prepares its next group in a thread of its
+        own while the group before commits: the key agreement that opening each case takes runs in the
+        opening processes, and this thread's Python runs while the committing one waits for the server. A
+        message marked ``limited`` is not decoded: it is dead-lettered as ``rate_limited``."""
         # In the terminals' order (each terminal's messages in their own): every worker, and the fleet's
         # evaluation round, then take the rows of terminals in one order, and none waits on another in a cycle.
         incoming = sorted(
@@ -149,14 +163,16 @@ class Handler:
         decoded: list[Envelope | ProtocolError | None] = [
             None if m.limited else _decode(m.topic, m.payload) for m in incoming
         ]
-        return Prepared(incoming, decoded, self._open([m for m in decoded if isinstance(m, CaseBatch)]))
+        batches = [(m, i.received_at) for m, i in zip(decoded, incoming, strict=True) if isinstance(m, CaseBatch)]
+        opened = self._open([batch for batch, _ in batches])
+        return Prepared(incoming, decoded, {id(batch): self._check(batch, at, opened) for batch, at in batches})
 
     def handle_many(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]] | Prepared) -> list[Reply]:
         """Commit what several messages say in one transaction; return the replies to publish.
 
         Decoding and opening the sealed cases come first (:meth:`prepare`, unless ``messages`` are prepared
         already), outside the transaction, so the database is held only for the writing."""
-        incoming, decoded, opened = messages if isinstance(messages, Prepared) else self.prepare(messages)
+        incoming, decoded, checked = messages if isinstance(messages, Prepared) else self.prepare(messages)
         out: list[Reply] = []
         self.dead.discard()
         group = _Group()
@@ -168,6 +184,7 @@ class Handler:
                 # lookups of a group are planned for the tables as they are.
                 conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
+            self._read_ahead(conn, decoded, checked, group)
             beats: dict[str, Beat] = {}  # heartbeats not written yet, by terminal (see _heartbeats)
             for m, message in zip(incoming, decoded, strict=True):
                 if beats and (
@@ -186,7 +203,7 @@ class Handler:
                     continue
                 if not isinstance(message, CaseBatch | Death | ProtocolError):
                     self._flush(conn, group)  # what it reads (cases, events) is written first
-                out += self._one(conn, m.topic, m.payload, m.received_at, message, opened, group)
+                out += self._one(conn, m.topic, m.payload, m.received_at, message, checked, group)
             self._flush(conn, group)
             out += self._heartbeats(conn, beats)
             self.terminals.known(conn, self.dead.settle(conn))
@@ -211,6 +228,29 @@ class Handler:
         rejection = Rejection(message_id=message_id, reason=reason, detail=why[:300])
         return [self._ack(terminal, AckBody(rejected=[rejection], in_reply_to=message_id))]
 
+    def _read_ahead(
+        self,
+        conn: Connection,
+        decoded: list[Envelope | ProtocolError | None],
+        checked: dict[int, Checked],
+        group: _Group,
+    ) -> None:
+        """What the group's case batches need to know before they take a case, asked once for the whole
+        group (three queries, not three per batch): the cases already stored, the receipt numbers their
+        committees hold, the committee each sending terminal is registered to. Asked after the terminals'
+        rows are locked; what the group itself takes is added as it goes (:meth:`_Group.add`)."""
+        rows = [r for batch in checked.values() for r in batch.rows]
+        if not rows:
+            return
+        ids = [r["case_id"] for r in rows]
+        group.known = set(conn.execute(select(_cases.c.case_id).where(among(conn, _cases.c.case_id, ids))).scalars())
+        receipts = sorted({r["receipt_no"] for r in rows})
+        held = select(_cases.c.committee, _cases.c.receipt_no, _cases.c.case_id)
+        for committee, receipt, case_id in conn.execute(held.where(among(conn, _cases.c.receipt_no, receipts))):
+            group.held[(committee, receipt)] = case_id
+        senders = sorted({m.terminal for m in decoded if isinstance(m, CaseBatch)})
+        group.committees = register.committees_of(conn, senders)
+
     def _open(self, batches: list[CaseBatch]) -> dict[int, CaseSubmission | SealError]:
         """Each sealed case of ``batches`` opened (or why not), by ``id()`` of its SealedCase."""
         boxes = [case for batch in batches for case in batch.body.cases]
@@ -227,13 +267,13 @@ class Handler:
         payload: bytes,
         at: datetime,
         message: Envelope | ProtocolError,
-        opened: dict[int, CaseSubmission | SealError],
+        checked: dict[int, Checked],
         group: _Group,
     ) -> list[Reply]:
         if isinstance(message, ProtocolError):
             return self._refuse(conn, topic, payload, message, at)
         self.metrics.messages.labels(message.type.value).inc()
-        out = self._dispatch(conn, message, at, opened, group)
+        out = self._dispatch(conn, message, at, checked, group)
         for hook in self.hooks.get(message.type, ()):
             out += _hooked(conn, hook, (message, at), f"a {message.type.value} from {message.terminal}")
         return out
@@ -243,11 +283,11 @@ class Handler:
         conn: Connection,
         message: Envelope,
         at: datetime,
-        opened: dict[int, CaseSubmission | SealError],
+        checked: dict[int, Checked],
         group: _Group,
     ) -> list[Reply]:
         if isinstance(message, CaseBatch):
-            return self._cases(conn, message, at, opened, group)
+            return self._cases(conn, message, at, checked[id(message)], group)
         if isinstance(message, RatingBatch):
             return self._ratings(conn, message, at)
         if isinstance(message, Birth):
@@ -309,51 +349,33 @@ class Handler:
             self._logged.clear()
 
     # ------------------------------------------------------------------ cases
-    def _cases(
-        self,
-        conn: Connection,
-        batch: CaseBatch,
-        at: datetime,
-        opened: dict[int, CaseSubmission | SealError],
-        group: _Group,
-    ) -> list[Reply]:
-        """Check a batch's cases and add the new ones to ``group`` (written by :meth:`_flush`); return its ack,
-        and its first events (filled in when the group is written)."""
+    def _check(self, batch: CaseBatch, at: datetime, opened: dict[int, CaseSubmission | SealError]) -> Checked:
+        """What can be said of a batch's cases without the database (:meth:`prepare`): each opened, its ID
+        number valid, routed and promised by the catalogue in force at ``at``, made a row."""
         terminal = batch.terminal
         skew = batch.clock_offset_s(at)
         flagged = abs(skew) > self.skew_alert_s
         if flagged:
             self.metrics.clock_skew.inc()
             log.warning("terminal %s clock is off by %.0f s; hub receive time is kept", terminal, -skew)
-        rejected: list[Rejection] = []
-        rows: list[dict[str, Any]] = []
-        taken: list[dict[str, Any]] = []  # the rows acked: new and known
-        up = topics.up(terminal, topics.Up.CASES)
-        sealed_of: dict[str, SealedCase] = {}
-        on_spot: dict[str, str] = {}  # case id -> who finished it on the spot
+        checked = Checked([], [], {}, {}, {}, {})
         # An item's department and promise are the same for every case of a batch (one arrival time):
         # counted once per item, not once per case.
         per_item: dict[str, tuple[str, Promise | None]] = {}
-
-        def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
-            # The case as it travelled, sealed: a dead letter never holds the opened case.
-            raw = sealed.model_dump_json().encode()
-            self.dead.record(conn, Letter(up, terminal, reason, detail, raw, at, batch.id, sealed.case_id))
-            rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=detail[:300]))
-
         today = at.date()
+        ids: list[tuple[uuid.UUID, str]] = []
         for sealed in batch.body.cases:
             case = opened[id(sealed)]
             if isinstance(case, SealError):
-                refuse(sealed, DeadLetterReason.SEALED_INVALID, str(case))
+                checked.refused.append((sealed, DeadLetterReason.SEALED_INVALID, str(case)))
                 continue
             try:
                 idnumber.validate(case.applicant.id_number, today=today)
             except idnumber.InvalidIdNumber as exc:
-                refuse(sealed, DeadLetterReason.INVALID_ID_NUMBER, f"case {case.receipt_no}: {exc}")
+                checked.refused.append((sealed, DeadLetterReason.INVALID_ID_NUMBER, f"case {case.receipt_no}: {exc}"))
                 continue
             case_id = str(case.case_id)
-            sealed_of[case_id] = sealed
+            checked.sealed_of[case_id] = sealed
             item = per_item.get(case.item_code)
             if item is None:
                 item = per_item[case.item_code] = (
@@ -363,51 +385,75 @@ class Handler:
             department, promise = item
             if promise is not None and promise.done_on_spot:
                 # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)
-                on_spot[case_id] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
-            skew_s = skew if flagged else None
+                checked.on_spot[case_id] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"
             payload = case.model_dump_json()
-            rows.append(case_row(case, terminal, department, promise, payload, batch.sent_at, at, clock_skew_s=skew_s))
+            checked.digests[case_id] = _sha(payload)
+            checked.rows.append(
+                case_row(
+                    case,
+                    terminal,
+                    department,
+                    promise,
+                    payload,
+                    batch.sent_at,
+                    at,
+                    clock_skew_s=skew if flagged else None,
+                )
+            )
+            ids.append((sealed.case_id, case.applicant.id_number))
+        checked.holder_keys.update(self.lookup.holder_keys(terminal, ids))
+        return checked
+
+    def _cases(self, conn: Connection, batch: CaseBatch, at: datetime, checked: Checked, group: _Group) -> list[Reply]:
+        """Take a checked batch's new cases into ``group`` (written by :meth:`_flush`), refuse the rest; return
+        its ack, and its first events (filled in when the group is written)."""
+        terminal = batch.terminal
+        up = topics.up(terminal, topics.Up.CASES)
+        rejected: list[Rejection] = []
+
+        def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
+            # The case as it travelled, sealed: a dead letter never holds the opened case.
+            raw = sealed.model_dump_json().encode()
+            self.dead.record(conn, Letter(up, terminal, reason, detail, raw, at, batch.id, sealed.case_id))
+            rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=detail[:300]))
+
+        for refused in checked.refused:
+            refuse(*refused)
+        rows, sealed_of = checked.rows, checked.sealed_of
+        # Which are new: known before the group (_read_ahead) or taken earlier in it. Two workers racing on one
+        # case both insert-or-ignore; the loser's event insert then hits the (case_id, version) key, its group
+        # is retried, and the retry sees the case as known.
+        taken = [r for r in rows if r["case_id"] in group.known]  # already here: acked again
         fresh: list[dict[str, Any]] = []
-        known: set[str] = set()
-        if rows:
-            # Which are new: asked first, so the insert needs no RETURNING (psycopg then pipelines it).
-            # Two workers racing on one case both insert-or-ignore; the loser's event insert then hits
-            # the (case_id, version) key, its group is retried, and the retry sees the case as known.
-            ids = [r["case_id"] for r in rows]
-            known = set(conn.execute(select(_cases.c.case_id).where(among(conn, _cases.c.case_id, ids))).scalars())
-            known |= group.ids.keys() & ids  # taken earlier in this group, not written yet
-            taken = [r for r in rows if r["case_id"] in known]  # already here: acked again
-            for row, why in self._admit(conn, terminal, [r for r in rows if r["case_id"] not in known], group):
-                if why is None:
-                    fresh.append(row)
-                else:
-                    refuse(sealed_of[row["case_id"]], *why)
-            taken += fresh
-            for r in fresh:
-                if r["case_id"] in on_spot:
-                    r.update(status=CaseStatus.COMPLETED.value, version=2)
-        done = {r["case_id"]: on_spot[r["case_id"]] for r in fresh if r["case_id"] in on_spot}
+        for row, why in self._admit(terminal, [r for r in rows if r["case_id"] not in group.known], group):
+            if why is None:
+                # a copy: the prepared row stays as it was for a retry of the group
+                fresh.append(row if row["case_id"] not in checked.on_spot else {**row, "status": _DONE, "version": 2})
+            else:
+                refuse(sealed_of[row["case_id"]], *why)
+        done = {r["case_id"]: checked.on_spot[r["case_id"]] for r in fresh if r["case_id"] in checked.on_spot}
         events: list[CaseEvent] = []  # filled in when the group is written
         if fresh:
             group.add(fresh, at, done, events, {r["case_id"]: sealed_of[r["case_id"]].case_id for r in fresh})
             # One audit entry per received batch: it names every new case and the hash of what arrived,
             # and those that arrived finished on the spot (当场办结).
             cases = [
-                [r["case_id"], r["receipt_no"], r["item_code"], r["department"], _sha(r["payload"])] for r in fresh
+                [r["case_id"], r["receipt_no"], r["item_code"], r["department"], checked.digests[r["case_id"]]]
+                for r in fresh
             ]
             data: dict[str, Any] = {"cases": cases}
             if done:
                 data["done_on_spot"] = sorted(done)
             group.audit.append(AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data))
-        self.terminals.seen(conn, terminal, at, batch.seq, skew)
+        self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at))
         group.stored += len(fresh)
-        group.again += len(known)
-        acked = [(sealed_of[r["case_id"]].case_id, r["id_number"]) for r in taken]
+        group.again += len(taken)
+        acked = [sealed_of[r["case_id"]].case_id for r in taken + fresh]
         ack = AckBody(
-            acked=[case_id for case_id, _ in acked],
+            acked=acked,
             rejected=rejected,
             in_reply_to=batch.id,
-            holder_keys=self.lookup.holder_keys(terminal, acked),
+            holder_keys={case_id: checked.holder_keys[case_id] for case_id in acked},
         )
         out: list[Reply] = [self._ack(terminal, ack)]
         if fresh:
@@ -415,27 +461,15 @@ class Handler:
         return out
 
     def _admit(
-        self, conn: Connection, terminal: str, rows: list[dict[str, Any]], group: _Group
+        self, terminal: str, rows: list[dict[str, Any]], group: _Group
     ) -> list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]]:
         """Each new case with why it is refused (None: taken). The hub's own register says which committee
         the terminal serves, not the case; a receipt number names one case of its committee."""
-        committee = register.committee_of(conn, terminal)
+        committee = group.committees.get(terminal)
         if committee is None:
             why = f"terminal {terminal} is not in the hub's register (shegong hub terminal register)"
             return [(r, (DeadLetterReason.UNREGISTERED_TERMINAL, why)) for r in rows]
-        mine = [r["receipt_no"] for r in rows if r["committee"] == committee]
-        held: dict[str, str] = (
-            dict(
-                conn.execute(
-                    select(_cases.c.receipt_no, _cases.c.case_id).where(
-                        _cases.c.committee == committee, among(conn, _cases.c.receipt_no, mine)
-                    )
-                ).all()
-            )
-            if mine
-            else {}
-        )
-        held.update(group.receipts.get(committee, {}))  # taken earlier in this group, not written yet
+        held = group.held  # (committee, receipt) -> case id: stored before the group, or taken in it
         out: list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]] = []
         for r in rows:
             receipt = r["receipt_no"]
@@ -444,10 +478,10 @@ class Handler:
                     f"case {receipt} names committee {r['committee']}; terminal {terminal} is registered to {committee}"
                 )
                 out.append((r, (DeadLetterReason.COMMITTEE_MISMATCH, why)))
-            elif held.get(receipt, r["case_id"]) != r["case_id"]:
+            elif held.get((committee, receipt), r["case_id"]) != r["case_id"]:
                 out.append((r, (DeadLetterReason.DUPLICATE_RECEIPT, f"receipt {receipt} belongs to another case")))
             else:
-                held[receipt] = r["case_id"]  # a second case with it in this same batch is refused too
+                held[(committee, receipt)] = r["case_id"]  # a second case with it in this batch is refused too
                 out.append((r, None))
         return out
 
@@ -519,8 +553,11 @@ class _Group:
     def __init__(self) -> None:
         self.batches: list[tuple[list[dict[str, Any]], datetime, list[CaseEvent]]] = []  # new cases, arrival, events
         self.cases: list[dict[str, Any]] = []
-        self.ids: dict[str, uuid.UUID] = {}  # case id as stored -> as a UUID
-        self.receipts: dict[str, dict[str, str]] = {}  # committee -> receipt -> case id
+        self.ids: dict[str, uuid.UUID] = {}  # case id as stored -> as a UUID, of the cases not written yet
+        # Read ahead for the whole group (Handler._read_ahead), then kept up to date as it takes cases:
+        self.known: set[str] = set()  # case ids stored or taken
+        self.held: dict[tuple[str, str], str] = {}  # (committee, receipt number) -> case id
+        self.committees: dict[str, str] = {}  # sending terminal -> the committee it is registered to
         self.done: dict[str, str] = {}  # case id -> who finished it on the spot
         self.audit: list[AuditRecord] = []
         self.stored = self.again = 0  # new cases, and cases already stored (acked again): for the metrics
@@ -537,15 +574,14 @@ class _Group:
         self.cases += fresh
         self.done.update(done)
         self.ids.update(ids)
-        for r in fresh:
-            self.receipts.setdefault(r["committee"], {})[r["receipt_no"]] = r["case_id"]
+        self.known.update(ids)
 
     def arrivals(self) -> list[tuple[dict[str, Any], datetime]]:
         return [(r, at) for fresh, at, _ in self.batches for r in fresh]
 
     def clear(self) -> None:
         self.batches, self.cases, self.audit = [], [], []
-        self.ids, self.receipts, self.done = {}, {}, {}
+        self.ids, self.done = {}, {}
 
 
 def _hooked(conn: Connection, hook: Callable[..., list[Outgoing]], args: tuple[Any, ...], on: str) -> list[Outgoing]:

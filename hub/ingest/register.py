@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from hub.audit.chain import AuditRecord, append
 from hub.db.models import TerminalRegisterRow, table
 from hub.errors import HubError, NotFound
+from kernel.db import among
 from protocol import topics
 from protocol.envelope import utcnow
 
@@ -35,6 +36,7 @@ __all__ = [
     "Registration",
     "RegisterError",
     "committee_of",
+    "committees_of",
     "entries",
     "register",
     "register_many",
@@ -145,6 +147,12 @@ def remove(engine: Engine, terminal: str, actor: str) -> None:
 def committee_of(conn: Connection, terminal: str) -> str | None:
     """The committee ``terminal`` is registered to, or None."""
     return conn.execute(select(_reg.c.committee).where(_reg.c.terminal_id == terminal)).scalar()
+
+
+def committees_of(conn: Connection, terminals: list[str]) -> dict[str, str]:
+    """The committee of each of ``terminals`` that is registered, in one query."""
+    found = conn.execute(select(_reg.c.terminal_id, _reg.c.committee).where(among(conn, _reg.c.terminal_id, terminals)))
+    return {terminal: committee for terminal, committee in found}
 
 
 def entries(engine: Engine) -> list[Registration]:
