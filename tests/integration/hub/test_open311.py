@@ -130,6 +130,22 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
     assert public.get_service_requests(service_code="RS-004") == []
 
 
+def test_a_request_id_grouped_with_spaces_or_typed_without_dashes_is_found(web: str, partners: Partners) -> None:
+    """An operator reading ``OPEN311-YYYYMMDD-NNNNNN`` from a caller types spaces for the dashes, or none; a
+    code ending in digits (311) before the date, the six-digit sequence after it: the same request."""
+    _, key = partners.add("hotline-12345")
+    posted = httpx.post(f"{web}/open311/v2/requests.json", data={**_caller(), "api_key": key})
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    code, day, seq = request_id.split("-")
+    assert (code, len(day), len(seq)) == ("OPEN311", 8, 6)
+    public = GeoReport(f"{web}/open311/v2")
+    for typed in (f"{code} {day} {seq}", f"{code}{day}{seq}".lower()):
+        assert public.get_service_request(typed)["service_request_id"] == request_id, typed
+    listed = httpx.get(f"{web}/open311/v2/requests.json", params={"service_request_id": f"{code}{day}{seq}"}).json()
+    assert [r["service_request_id"] for r in listed] == [request_id]
+
+
 def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
     _, key = partners.add("hotline-12345")
     _, other_key = partners.add("city-app")

@@ -255,6 +255,24 @@ def test_a_receipt_number_is_found_as_residents_type_it(hub, services):
         portal.lookup.find("198.51.100.40", printed, id_number, CODE)
 
 
+def test_a_receipt_number_grouped_with_spaces_or_typed_without_dashes_is_found(hub, services):
+    """The dashes typed as spaces, or left out: the printed number (the dashes put back by hand below), and
+    one count of wrong look-ups against it however it was typed."""
+    printed = "JW001-20261204-0042"
+    ingest(hub.engine, ["MZ-005"], start=7, receipts=[printed])
+    id_number = applicant(7).id_number
+    portal = portal_of(hub, services)
+    typed = ["JW001 20261204 0042", "jw001202612040042", "ＪＷ００１　２０２６　１２０４　００４２"]
+    for n, as_typed in enumerate(typed):
+        assert portal.lookup.find(f"198.51.100.{50 + n}", as_typed, id_number, CODE).receipt_no == printed
+
+    for n, as_typed in enumerate(typed):  # the limit is 3 a receipt, from any clients
+        with pytest.raises(Exception, match="no case"):
+            portal.lookup.find(f"198.51.100.{60 + n}", as_typed, id_number, "WRONG9")
+    with pytest.raises(LookupRefused):
+        portal.lookup.find("198.51.100.70", printed, id_number, CODE)
+
+
 # Hand-written: applicant(7)'s number, 310101 19550312 007 and its check character worked by hand — the 14
 # digits 31010119550312 weigh 21+9+0+5+0+4+2+9+30+15+0+27+10+10 = 142, the sequence 007 adds 7·2 = 14;
 # 156 mod 11 = 2, "10X98765432"[2] = "X" — so ``31010119550312007X``, typed here as people type it.
