@@ -1,11 +1,11 @@
 """What residents type, made comparable with what was printed or stored: the one place it is read.
 
-A receipt number, a query code and an ID number reach us typed on a phone (its Chinese input gives
-full-width ``ＪＷ００１``, ``１２３``), on a kiosk, or pasted from a message (with white space around it, a
-zero-width space inside, a line break at the end); people write a lower-case ``x`` and group digits with
-spaces or dashes. Every channel — the resident portal, Open311, the kiosk's progress look-up — reads them
-through these functions before it validates or looks anything up, so the same keystrokes find the same case
-everywhere:
+A receipt number, a query code, an ID number and a phone number reach us typed on a phone (its Chinese
+input gives full-width ``ＪＷ００１``, ``１２３``), on a kiosk, or pasted from a message (with white space
+around it, a zero-width space inside, a line break at the end); people write a lower-case ``x`` and group
+digits with spaces, dashes or parentheses. Every channel — the resident portal, Open311, the kiosk's
+progress look-up and its application form — reads them through these functions before it validates, stores
+or looks anything up, so the same keystrokes find the same case everywhere:
 
 - Unicode NFKC first (full-width letters, digits and dash to ASCII; the ideographic space to a space);
 - every dash (Unicode category Pd, and the minus sign NFKC keeps) to ``-``;
@@ -21,7 +21,7 @@ import re
 import unicodedata
 from datetime import date
 
-__all__ = ["RECEIPT_PATTERN", "fold", "typed_id_number", "typed_query_code", "typed_receipt"]
+__all__ = ["RECEIPT_PATTERN", "fold", "typed_id_number", "typed_phone", "typed_query_code", "typed_receipt"]
 
 RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
 """A receipt number: committee code, the day it was made (``YYYYMMDD``, local) and that day's sequence, e.g.
@@ -32,6 +32,9 @@ _RECEIPT = re.compile(RECEIPT_PATTERN)
 _CODE_MAX, _DATE_LEN, _SEQ_LENS = 16, 8, (4, 5, 6)
 _YEARS = range(2000, 2100)  # a receipt's day is one this system ran on: 1202-01-23 is not a receipt's date
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
+
+_MOBILE_ABROAD = re.compile(r"^(?:\+86|0086|86)(1[3-9]\d{9})$")  # a mainland mobile written for abroad
+_PHONE_GROUPING = str.maketrans("", "", "-()")
 
 _DASHES = {"\u2212": "-"}  # the minus sign; NFKC keeps it, as it keeps every dash but the full-width one
 
@@ -115,3 +118,14 @@ def typed_id_number(text: str) -> str:
 def _compact(text: str) -> str:
     """A value with no dash of its own, as typed: :func:`fold`, dashes dropped, upper-cased."""
     return fold(text).replace("-", "").upper()
+
+
+def typed_phone(text: str) -> str:
+    """A phone number as typed (``+86 138-0013-8000``, ``(021) 6234 5678``, a phone's full-width
+    ``１３８…``), as it is stored: digits only — :func:`fold`, the dashes and parentheses people group digits
+    with dropped, and the country prefix (``+86``, ``0086``, ``86``) of a mainland mobile dropped
+    (``13800138000``); a landline keeps its area code's 0 (``02162345678``). Nothing is checked here: the
+    caller's validation says what it accepts (a mobile only, or a landline too)."""
+    digits = fold(text).translate(_PHONE_GROUPING)
+    abroad = _MOBILE_ABROAD.match(digits)
+    return abroad.group(1) if abroad else digits
