@@ -423,3 +423,45 @@ def test_the_public_api_answers_generated_requests_without_sign_in(hub, app):
         case.call_and_validate(checks=CHECKS)
 
     run()
+
+
+# MZ-005's first two materials and its department in the seed catalogue's English, copied here by hand.
+MATERIALS_EN = {"居民身份证": "Resident ID card", "居民户口簿": "Household register (hukou booklet)"}
+
+
+def test_the_record_downloaded_in_english_reads_in_english(hub, services, people, client, tmp_path):
+    """The look-up made on the English page (``lang=en``), the record downloaded with the page's pass: the
+    PDF's labels are the English catalogue's, the item, its department, the materials and every step in
+    English; ``pdftotext`` (poppler) reads them back, and none of the Chinese labels."""
+    case_id = ingest(hub.engine, ["MZ-005"], start=2, at=utcnow() - timedelta(days=1), materials=[*MATERIALS_EN])[0]
+    for version, action in enumerate((Action.ACCEPT, Action.REVIEW), 1):
+        services.workflow.act(people["clerk_mz"], case_id, action, version)
+    receipt, id_number = _receipt(hub, case_id), applicant(2).id_number
+    data = {"receipt_no": receipt, "id_number": id_number, "query_code": CODE, "lang": "en"}
+    found = client.post("/portal/progress", data={**data, "_csrf_token": _csrf(client)})
+    assert found.status_code == 200 and 'id="case-status"' in found.text, _error(found.text)
+    form = re.search(r'<form method="post" action="/portal/record" id="download-form">(.*?)</form>', found.text, re.S)
+    assert form, "the English page offers the record"
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(1)))
+    assert fields["lang"] == "en"
+    pdf = client.post("/portal/record", data=fields)
+    assert pdf.status_code == 200 and pdf.headers["content-type"].startswith("application/pdf"), pdf.text[:200]
+    record = _pdf_text(pdf.content, tmp_path)
+
+    labels = ["centre", "record_title", "receipt_no", "item", "department", "accepted_where", "applicant"]
+    labels += ["accepted_at", "status", "promised", "due", "decided_at", "materials_received", "history"]
+    labels += ["at", "step", "note", "record_printed", "not_decided"]
+    for key in labels:
+        assert WORDS_EN[key] in record, key
+        assert WORDS[key] not in record, key
+    assert receipt in record and WORDS_EN["promised_days"].format(n=20) in record
+    assert "Minimum living allowance (dibao)" in record and "最低生活保障申请" not in record
+    assert "Civil Affairs" in record and "民政" not in record
+    for zh, en in MATERIALS_EN.items():
+        assert en in record and zh not in record
+    assert id_number[:6] + "********" + id_number[-4:] in record and id_number not in record
+    submitted, acted = _local_day(utcnow() - timedelta(days=1)), _local_day(utcnow())
+    assert re.search(rf"{submitted} \d\d:\d\d\s+{TERMS['submitted']['en']}", record), "the step with its date"
+    for status in ("accepted", "under_review"):
+        assert re.search(rf"{acted} \d\d:\d\d\s+{TERMS[status]['en']}", record), status
+        assert TERMS[status]["zh"] not in record
