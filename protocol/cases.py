@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, Field
 
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, Strict
 from protocol.lookup import HolderKey
+from protocol.typed import RECEIPT_PATTERN
 
 __all__ = [
     "Ack",
@@ -26,9 +27,6 @@ __all__ = [
     "Rejection",
     "SealedCase",
 ]
-
-RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
-
 
 PHONE_PATTERN = r"^1[3-9]\d{9}$"
 """A mainland mobile number (11 digits), the only kind an SMS notice can reach."""

@@ -15,8 +15,8 @@ import segno
 
 from edge.devices.escpos import Align, Receipt
 from edge.kiosk.i18n import Translator
-from protocol.cases import RECEIPT_PATTERN
 from protocol.catalogue import MaterialForm, ServiceItem
+from protocol.typed import RECEIPT_PATTERN
 
 __all__ = [
     "CaseReceipt",

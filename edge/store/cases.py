@@ -290,13 +290,16 @@ class CaseStore:
         key = self.holder_key(id_number)
         if key is None:
             raise LookupUnavailable(words("store.lookup_offline_progress"))
-        receipts = sorted({r[:40] for r in typed_receipt(receipt_no)})
+        receipts = sorted({r[:40] for r in typed_receipt(receipt_no)})  # more than one when typed ambiguously
         found = self._with_timelines(select(_cases).where(_cases.c.receipt_no.in_(receipts)))
-        case = found[0] if found else {"query_code": "", "holder_key": ""}
-        # Both compared every time, in constant time: the answer's timing does not tell which one failed.
-        code_ok = hmac.compare_digest(str(case["query_code"]).encode(), typed_query_code(query_code)[:16].encode())
-        holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
-        return found[0] if found and code_ok and holder_ok else None
+        wanted_code, mine = typed_query_code(query_code)[:16].encode(), None
+        for case in found or [{"query_code": "", "holder_key": ""}]:
+            # Both compared every time, in constant time: the answer's timing does not tell which one failed.
+            code_ok = hmac.compare_digest(str(case["query_code"]).encode(), wanted_code)
+            holder_ok = hmac.compare_digest(str(case["holder_key"]).encode(), key.encode())
+            if found and code_ok and holder_ok:
+                mine = case
+        return mine
 
     def _with_timelines(self, query: Select[*tuple[Any, ...]]) -> list[dict[str, object]]:
         with self._engine.connect() as conn:

@@ -43,7 +43,7 @@ from protocol.catalogue import Catalogue, FieldType, FormField, Prefill, Service
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
 from protocol.statuses import term
-from protocol.typed import typed_id_number, typed_receipt
+from protocol.typed import typed_id_number, typed_phone, typed_receipt
 
 __all__ = ["BadRequest", "Filters", "Open311", "TooManyRequests", "Unauthorized"]
 
@@ -212,7 +212,7 @@ class Open311:
         name = (one("last_name") + one("first_name")).strip()
         if not name:
             raise BadRequest(ERRORS["name"])
-        phone = one("phone")
+        phone = typed_phone(one("phone"))  # as the operator typed it: +86 139-1234-5678 is 13912345678
         if phone and not re.match(PHONE_PATTERN, phone):
             raise BadRequest(ERRORS["phone"])
         form: dict[str, str] = {}
@@ -222,8 +222,8 @@ class Open311:
                 form[f.key] = name
                 continue
             value = one(f"attribute[{f.key}]")
-            if not value and f.type is FieldType.PHONE and phone:
-                value = phone
+            if f.type is FieldType.PHONE:
+                value = typed_phone(value) or phone
             if not value:
                 if f.required:
                     raise BadRequest(ERRORS["required"].format(code=f.key))

@@ -25,12 +25,13 @@ from protocol.cases import PHONE_PATTERN
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
 from protocol.idnumber import mask
 from protocol.ratings import RatingLevel
+from protocol.typed import typed_phone
 
 __all__ = ["ROUTES"]
 
 log = logging.getLogger(__name__)
 
-_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|\d{8})$")
+_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}\d{7,8}|\d{8})$")  # as typed_phone leaves it: digits, area code's 0 kept
 _MOBILE = re.compile(PHONE_PATTERN)
 _NUMBER = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 MAX_TEXT = 100
@@ -175,13 +176,15 @@ async def apply_post(request: Request[Any, Any, Any], code: FromPath[str]) -> Re
             values[f.key] = _card_value(session, f)
             continue
         value = str(data.get(f"field_{f.key}", "")).strip()
+        if f.type is FieldType.PHONE:  # stored as digits however grouped: (021) 6234 5678 is 02162345678
+            value = typed_phone(value)
         values[f.key] = value
         if problem := _check(t, f, value):
             errors[f.key] = problem
     names = {m.name for m in item.materials}
     ticked = [str(v) for v in data.getall("materials", [])] if session.staff_id else []
     materials = [m for m in ticked if m in names]
-    phone, consent = str(data.get("notify_phone", "")).strip(), data.get("notify_consent") == "yes"
+    phone, consent = typed_phone(str(data.get("notify_phone", ""))), data.get("notify_consent") == "yes"
     notify, problem = _sms(t, phone, consent) if not item.done_on_spot else (None, None)
     if problem:
         errors[_SMS] = problem

@@ -153,9 +153,9 @@ def scan_page(request: Request[Any, Any, Any]) -> Template:
 @post("/progress", sync_to_thread=True)
 def progress_typed(request: Request[Any, Any, Any], data: Form) -> Template:
     kiosk = kiosk_of(request)
-    # As people type them (lower case, full-width, spaces, dashes); the store compares the receipt number both
-    # upper-cased and with its letters as typed (a committee code configured in lower case).
-    receipt_no = typed_receipt(str(data.get("receipt_no", ""))[:TYPED_MAX])[1][:TYPED_MAX]
+    # As people type them (lower case, full-width, spaces, dashes or none): the receipt number is kept as typed,
+    # the store reads it (typed_receipt: every number it may be, upper-cased and with its letters as typed).
+    receipt_no = str(data.get("receipt_no", ""))[:TYPED_MAX]
     code = typed_query_code(str(data.get("query_code", ""))[:TYPED_MAX])[:TYPED_MAX]
     id_number = _lookup_id(kiosk.session(request), str(data.get("id_number", "")))
     if id_number is None:

@@ -130,6 +130,22 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
     assert public.get_service_requests(service_code="RS-004") == []
 
 
+def test_a_request_id_grouped_with_spaces_or_typed_without_dashes_is_found(web: str, partners: Partners) -> None:
+    """An operator reading ``OPEN311-YYYYMMDD-NNNNNN`` from a caller types spaces for the dashes, or none; a
+    code ending in digits (311) before the date, the six-digit sequence after it: the same request."""
+    _, key = partners.add("hotline-12345")
+    posted = httpx.post(f"{web}/open311/v2/requests.json", data={**_caller(), "api_key": key})
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    code, day, seq = request_id.split("-")
+    assert (code, len(day), len(seq)) == ("OPEN311", 8, 6)
+    public = GeoReport(f"{web}/open311/v2")
+    for typed in (f"{code} {day} {seq}", f"{code}{day}{seq}".lower()):
+        assert public.get_service_request(typed)["service_request_id"] == request_id, typed
+    listed = httpx.get(f"{web}/open311/v2/requests.json", params={"service_request_id": f"{code}{day}{seq}"}).json()
+    assert [r["service_request_id"] for r in listed] == [request_id]
+
+
 def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
     _, key = partners.add("hotline-12345")
     _, other_key = partners.add("city-app")
@@ -201,6 +217,26 @@ def test_a_callers_id_number_is_read_as_the_operator_typed_it_and_an_impossible_
     records = [r.getMessage() for r in caplog.records if r.name.startswith("hub.open311")]
     assert any("not a possible one" in m and "hotline-12345" in m for m in records), records
     assert not any("19491231" in m or "１９４９" in m for m in records), "no ID number in the log"
+
+
+def test_a_callers_phone_is_stored_as_digits_however_the_operator_grouped_it(
+    web: str, hub: Any, partners: Partners
+) -> None:
+    """``+86 139-1234-5678`` and a phone's full-width ``１３９ １２３４ ５６７８``: the caller's mobile,
+    13912345678 (written out by hand); a landline, ``(021) 6234 5678``, is refused with the channel's message
+    (an Open311 phone is a mobile)."""
+    _, key = partners.add("hotline-12345")
+    base = f"{web}/open311/v2"
+    for typed in ("+86 139-1234-5678", "１３９ １２３４ ５６７８"):
+        posted = httpx.post(f"{base}/requests.json", data={**_caller(phone=typed), "api_key": key})
+        assert posted.status_code == 201, posted.text
+        request_id = posted.json()[0]["service_request_id"]
+        with hub.engine.connect() as conn:
+            payload = conn.execute(text("SELECT payload FROM cases WHERE receipt_no = :r"), {"r": request_id}).scalar()
+        form = json.loads(payload)["form"]
+        assert (form["phone"], form["open311_phone"]) == ("13912345678", "13912345678"), form
+    landline = httpx.post(f"{base}/requests.json", data={**_caller(phone="(021) 6234 5678"), "api_key": key})
+    assert landline.status_code == 400 and landline.json()[0]["description"] == ERRORS["phone"]
 
 
 def test_partners_posting_at_once_each_get_their_own_request(web: str, partners: Partners) -> None:

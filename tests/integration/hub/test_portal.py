@@ -255,6 +255,24 @@ def test_a_receipt_number_is_found_as_residents_type_it(hub, services):
         portal.lookup.find("198.51.100.40", printed, id_number, CODE)
 
 
+def test_a_receipt_number_grouped_with_spaces_or_typed_without_dashes_is_found(hub, services):
+    """The dashes typed as spaces, or left out: the printed number (the dashes put back by hand below), and
+    one count of wrong look-ups against it however it was typed."""
+    printed = "JW001-20261204-0042"
+    ingest(hub.engine, ["MZ-005"], start=7, receipts=[printed])
+    id_number = applicant(7).id_number
+    portal = portal_of(hub, services)
+    typed = ["JW001 20261204 0042", "jw001202612040042", "ＪＷ００１　２０２６　１２０４　００４２"]
+    for n, as_typed in enumerate(typed):
+        assert portal.lookup.find(f"198.51.100.{50 + n}", as_typed, id_number, CODE).receipt_no == printed
+
+    for n, as_typed in enumerate(typed):  # the limit is 3 a receipt, from any clients
+        with pytest.raises(Exception, match="no case"):
+            portal.lookup.find(f"198.51.100.{60 + n}", as_typed, id_number, "WRONG9")
+    with pytest.raises(LookupRefused):
+        portal.lookup.find("198.51.100.70", printed, id_number, CODE)
+
+
 # Hand-written: applicant(7)'s number, 310101 19550312 007 and its check character worked by hand — the 14
 # digits 31010119550312 weigh 21+9+0+5+0+4+2+9+30+15+0+27+10+10 = 142, the sequence 007 adds 7·2 = 14;
 # 156 mod 11 = 2, "10X98765432"[2] = "X" — so ``31010119550312007X``, typed here as people type it.
@@ -405,3 +423,45 @@ def test_the_public_api_answers_generated_requests_without_sign_in(hub, app):
         case.call_and_validate(checks=CHECKS)
 
     run()
+
+
+# MZ-005's first two materials and its department in the seed catalogue's English, copied here by hand.
+MATERIALS_EN = {"居民身份证": "Resident ID card", "居民户口簿": "Household register (hukou booklet)"}
+
+
+def test_the_record_downloaded_in_english_reads_in_english(hub, services, people, client, tmp_path):
+    """The look-up made on the English page (``lang=en``), the record downloaded with the page's pass: the
+    PDF's labels are the English catalogue's, the item, its department, the materials and every step in
+    English; ``pdftotext`` (poppler) reads them back, and none of the Chinese labels."""
+    case_id = ingest(hub.engine, ["MZ-005"], start=2, at=utcnow() - timedelta(days=1), materials=[*MATERIALS_EN])[0]
+    for version, action in enumerate((Action.ACCEPT, Action.REVIEW), 1):
+        services.workflow.act(people["clerk_mz"], case_id, action, version)
+    receipt, id_number = _receipt(hub, case_id), applicant(2).id_number
+    data = {"receipt_no": receipt, "id_number": id_number, "query_code": CODE, "lang": "en"}
+    found = client.post("/portal/progress", data={**data, "_csrf_token": _csrf(client)})
+    assert found.status_code == 200 and 'id="case-status"' in found.text, _error(found.text)
+    form = re.search(r'<form method="post" action="/portal/record" id="download-form">(.*?)</form>', found.text, re.S)
+    assert form, "the English page offers the record"
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(1)))
+    assert fields["lang"] == "en"
+    pdf = client.post("/portal/record", data=fields)
+    assert pdf.status_code == 200 and pdf.headers["content-type"].startswith("application/pdf"), pdf.text[:200]
+    record = _pdf_text(pdf.content, tmp_path)
+
+    labels = ["centre", "record_title", "receipt_no", "item", "department", "accepted_where", "applicant"]
+    labels += ["accepted_at", "status", "promised", "due", "decided_at", "materials_received", "history"]
+    labels += ["at", "step", "note", "record_printed", "not_decided"]
+    for key in labels:
+        assert WORDS_EN[key] in record, key
+        assert WORDS[key] not in record, key
+    assert receipt in record and WORDS_EN["promised_days"].format(n=20) in record
+    assert "Minimum living allowance (dibao)" in record and "最低生活保障申请" not in record
+    assert "Civil Affairs" in record and "民政" not in record
+    for zh, en in MATERIALS_EN.items():
+        assert en in record and zh not in record
+    assert id_number[:6] + "********" + id_number[-4:] in record and id_number not in record
+    submitted, acted = _local_day(utcnow() - timedelta(days=1)), _local_day(utcnow())
+    assert re.search(rf"{submitted} \d\d:\d\d\s+{TERMS['submitted']['en']}", record), "the step with its date"
+    for status in ("accepted", "under_review"):
+        assert re.search(rf"{acted} \d\d:\d\d\s+{TERMS[status]['en']}", record), status
+        assert TERMS[status]["zh"] not in record

@@ -60,10 +60,12 @@ def ingest(
     agent: str | None = None,
     notify_phone: str | None = None,
     receipts: Sequence[str] = (),
+    materials: Sequence[str] = ("身份证",),
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
-    through ingest; returns their case ids. Receipt numbers are ``receipts`` where given, else unique in the
-    test process, as a terminal's own are."""
+        through ingest; returns their case ids. Receipt numbers are ``receipts`` where given, else unique in the
+        test process, as a terminal's own are. ``materials``: those ticked as received (the default is no
+    catalogue's name for one, so it has no English)."""
     at = at or utcnow()
     register_terminal(engine, terminal, "JW001")
     cases = [
@@ -76,7 +78,7 @@ def ingest(
             created_at=at,
             applicant=applicant(start + i),
             form={"phone": "13800000000"},
-            materials=["身份证"],
+            materials=list(materials),
             agent=agent,
             notify_phone=notify_phone,
         )

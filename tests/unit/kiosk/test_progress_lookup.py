@@ -169,3 +169,25 @@ def test_a_receipt_code_and_id_number_typed_as_people_type_them_find_the_case(ki
     for receipt_typed, _, _ in [*typed, typed[0]]:  # five failures on one receipt, typed four ways
         assert _look_up(client, receipt_typed, case.query_code, someone_else).status_code == 404
     assert _look_up(client, case.receipt_no, case.query_code, TYPED_HOLDER).status_code == 429
+
+
+def test_a_receipt_grouped_with_spaces_or_typed_without_dashes_finds_the_case(kiosk):
+    """The dashes typed as spaces or left out (the date grouped, full-width from a phone): the same case; wrong
+    look-ups typed those ways count against the one receipt."""
+    client, runtime, _ = kiosk
+    case = runtime.cases.submit(NewCase(item_code="RS-004", applicant=Applicant(id_number=TYPED_HOLDER, name="测试")))
+    committee, day, seq = case.receipt_no.split("-")
+    assert committee == "JW001" and len(day) == 8 and len(seq) == 4  # the shape the readings below rely on
+    typed = [
+        f"{committee} {day} {seq}",
+        f"{committee}{day}{seq}".lower(),
+        _full_width(f"{committee} {day[:4]} {day[4:]} {seq}"),
+    ]
+    for receipt_typed in typed:
+        shown = _look_up(client, receipt_typed, case.query_code, TYPED_HOLDER)
+        assert shown.status_code == 200 and 'id="progress"' in shown.text, receipt_typed
+
+    someone_else = identity("li-na").id_number
+    for receipt_typed in [*typed, typed[0], typed[1]]:  # five failures on one receipt, typed three ways
+        assert _look_up(client, receipt_typed, case.query_code, someone_else).status_code == 404
+    assert _look_up(client, case.receipt_no, case.query_code, TYPED_HOLDER).status_code == 429
