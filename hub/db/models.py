@@ -95,7 +95,7 @@ class CaseRow(HubModel, table=True):
     applicant_name: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=_ts())
     sent_at: datetime = Field(sa_column=_ts())
-    received_at: datetime = Field(sa_column=_ts(index=True))
+    received_at: datetime = Field(sa_column=_ts())  # indexed first in ix_cases_report
     clock_skew_s: float | None = Field(default=None, description="set when the terminal clock was off at send")
     due_date: date | None = None
     promised_days: int | None = Field(
@@ -125,7 +125,7 @@ class CaseEventRow(HubModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_type=BigIntPK, primary_key=True)
-    case_id: str = Field(index=True, max_length=36)
+    case_id: str = Field(max_length=36)  # indexed first in the (case_id, version) key
     terminal_id: str = Field(max_length=64)
     version: int
     status: str = Field(max_length=32)

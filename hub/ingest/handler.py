@@ -19,9 +19,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
-from itertools import chain
+from itertools import chain, islice
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
@@ -164,7 +164,8 @@ class Handler:
             None if m.limited else _decode(m.topic, m.payload) for m in incoming
         ]
         batches = [(m, i.received_at) for m, i in zip(decoded, incoming, strict=True) if isinstance(m, CaseBatch)]
-        opened = self._open([batch for batch, _ in batches])
+        # Opened as they come: each batch is checked while the opening processes decipher the ones after it.
+        opened = self.opener.open_each([case for batch, _ in batches for case in batch.body.cases])
         return Prepared(incoming, decoded, {id(batch): self._check(batch, at, opened) for batch, at in batches})
 
     def handle_many(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]] | Prepared) -> list[Reply]:
@@ -250,11 +251,6 @@ class Handler:
             group.held[(committee, receipt)] = case_id
         senders = sorted({m.terminal for m in decoded if isinstance(m, CaseBatch)})
         group.committees = register.committees_of(conn, senders)
-
-    def _open(self, batches: list[CaseBatch]) -> dict[int, CaseSubmission | SealError]:
-        """Each sealed case of ``batches`` opened (or why not), by ``id()`` of its SealedCase."""
-        boxes = [case for batch in batches for case in batch.body.cases]
-        return {id(box): case for box, case in zip(boxes, self.opener.open_many(boxes), strict=True)}
 
     def close(self) -> None:
         """Stop the opening processes, if any."""
@@ -349,9 +345,10 @@ class Handler:
             self._logged.clear()
 
     # ------------------------------------------------------------------ cases
-    def _check(self, batch: CaseBatch, at: datetime, opened: dict[int, CaseSubmission | SealError]) -> Checked:
-        """What can be said of a batch's cases without the database (:meth:`prepare`): each opened, its ID
-        number valid, routed and promised by the catalogue in force at ``at``, made a row."""
+    def _check(self, batch: CaseBatch, at: datetime, opened: Iterator[CaseSubmission | SealError]) -> Checked:
+        """What can be said of a batch's cases without the database (:meth:`prepare`): each opened (the next
+        of ``opened``), its ID number valid, routed and promised by the catalogue in force at ``at``, made a
+        row."""
         terminal = batch.terminal
         skew = batch.clock_offset_s(at)
         flagged = abs(skew) > self.skew_alert_s
@@ -364,8 +361,7 @@ class Handler:
         per_item: dict[str, tuple[str, Promise | None]] = {}
         today = at.date()
         ids: list[tuple[uuid.UUID, str]] = []
-        for sealed in batch.body.cases:
-            case = opened[id(sealed)]
+        for sealed, case in zip(batch.body.cases, islice(opened, len(batch.body.cases)), strict=True):
             if isinstance(case, SealError):
                 checked.refused.append((sealed, DeadLetterReason.SEALED_INVALID, str(case)))
                 continue
