@@ -3,6 +3,7 @@ duplicated by identity. No timing is asserted: figures belong in README.md, meas
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -80,3 +81,4 @@ def test_bench_fleet_compares_cases_sent_with_cases_stored(db, workers):
     assert f["terminals"] == "12" and f["online"] == "12"
     assert int(f["cases"]) > 0
     assert f["lost"] == f["duplicated"] == f["mismatched"] == f["sim_errors"] == "0"
+    assert math.isfinite(float(f["settle_s"]))  # the hub caught up with the terminals' mass connect
