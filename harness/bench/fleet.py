@@ -12,8 +12,9 @@ time since the run's epoch, so the bench can tell how old the data on the dashbo
   any terminal (read every 0.25 s from the ``terminals`` table the view is built from). Target: at most
   two heartbeat intervals. The steady phase starts once the hub has worked off the mass connect (every
   terminal born, on the hub's catalogue, and its newest heartbeat on the dashboard younger than an
-  interval and 2 s): ``settle_s`` is how long that took after the last simulator was connected. ``lag_s`` is the worst delay from sending a heartbeat to seeing it there;
-  ``view_ms`` the longest build of the dashboard's view (``hub.fleet.view.terminals``), done every 5 s.
+  interval and 2 s): ``settle_s`` is how long that took after the last simulator was connected.
+  ``lag_s`` is the worst delay from sending a heartbeat to seeing it there; ``view_ms`` the longest build
+  of the dashboard's view (``hub.fleet.view.terminals``), done every 5 s.
 - ``hub_cpu_pct``: the CPU of every hub process together over the steady phase, in % of one core.
   Target: ≤ 50 at 1,000; ≤ 80 beyond (a city's 6,000). ``broker_cpu_pct`` and ``sim_cpu_pct`` are the
   broker's and the simulators' over the same phase: the load the hub was measured under, on one machine.

@@ -68,8 +68,9 @@ def portal_base(request: Request[Any, Any, Any], portal: Portal) -> str:
     return (portal.settings.base_url or f"{str(request.base_url).rstrip('/')}/portal").rstrip("/")
 
 
-def verify_url(base: str, token: str) -> str:
-    return f"{base}/verify?t={token}"
+def verify_url(base: str, token: str, lang: str = "zh") -> str:
+    """The address a record's QR code opens: its check, in the language the record was printed in."""
+    return f"{base}/verify?t={token}" + ("&lang=en" if lang == "en" else "")
 
 
 @get("/", sync_to_thread=True, name="portal:guide")
@@ -142,7 +143,7 @@ async def record(
         return _page("progress.html", lang, 400, receipt_no="", query_code="", error="download_expired")
     facts = {"c": view.case_id, "r": view.receipt_no, "s": view.status, "v": view.version, "p": int(now.timestamp())}
     token = portal.tokens.make(RECORD, facts, now + timedelta(days=portal.settings.record_token_days))
-    url = verify_url(portal_base(request, portal), token)
+    url = verify_url(portal_base(request, portal), token, lang)
     pdf = await anyio.to_thread.run_sync(record_pdf, view, url, now, lang)
     return Response(
         pdf,

@@ -447,6 +447,10 @@ def test_the_record_downloaded_in_english_reads_in_english(hub, services, people
     pdf = client.post("/portal/record", data=fields)
     assert pdf.status_code == 200 and pdf.headers["content-type"].startswith("application/pdf"), pdf.text[:200]
     record = _pdf_text(pdf.content, tmp_path)
+    url = re.search(rb"/URI \(([^)]*)\)", pdf.content)
+    assert url and url.group(1).endswith(b"&lang=en"), "the QR code opens the check in the record's language"
+    check = client.get("/portal/verify" + url.group(1).decode().split("/portal/verify", 1)[1])
+    assert check.status_code == 200 and WORDS_EN["verify_ok"] in check.text and WORDS["verify_ok"] not in check.text
 
     labels = ["centre", "record_title", "receipt_no", "item", "department", "accepted_where", "applicant"]
     labels += ["accepted_at", "status", "promised", "due", "decided_at", "materials_received", "history"]
