@@ -39,7 +39,7 @@ from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, RatingRow, table
 from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
-from hub.ingest.terminals import Terminals
+from hub.ingest.terminals import Mark, Terminals
 from kernel.db import among, deadlocked, loggable, upsert_insert
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
@@ -251,6 +251,7 @@ class Handler:
             group.held[(committee, receipt)] = case_id
         senders = sorted({m.terminal for m in decoded if isinstance(m, CaseBatch)})
         group.committees = register.committees_of(conn, senders)
+        group.marks = self.terminals.marks(conn, senders)
 
     def close(self) -> None:
         """Stop the opening processes, if any."""
@@ -285,8 +286,9 @@ class Handler:
         if isinstance(message, CaseBatch):
             return self._cases(conn, message, at, checked[id(message)], group)
         if isinstance(message, RatingBatch):
-            return self._ratings(conn, message, at)
+            return self._ratings(conn, message, at, group)
         if isinstance(message, Birth):
+            group.marks.pop(message.terminal, None)  # a birth starts the sequence again: read afresh after it
             missed = self.terminals.birth(conn, message, at)
             return [Events(message.terminal, missed)] if missed else []
         if isinstance(message, Death):
@@ -441,7 +443,7 @@ class Handler:
             if done:
                 data["done_on_spot"] = sorted(done)
             group.audit.append(AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data))
-        self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at))
+        self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
         group.stored += len(fresh)
         group.again += len(taken)
         acked = [sealed_of[r["case_id"]].case_id for r in taken + fresh]
@@ -511,7 +513,7 @@ class Handler:
             )
         group.clear()
 
-    def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime) -> list[Reply]:
+    def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime, group: _Group) -> list[Reply]:
         rows = [
             {
                 "rating_id": str(r.rating_id),
@@ -534,7 +536,7 @@ class Handler:
                 str(r.rating_id): self.router.department(r.item_code) for r in batch.body.ratings if r.item_code
             }
             returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
-        self.terminals.seen(conn, batch.terminal, at, batch.seq, batch.clock_offset_s(at))
+        self.terminals.seen(conn, batch.terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
         acked = [r.rating_id for r in batch.body.ratings]
         return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
 
@@ -554,6 +556,7 @@ class _Group:
         self.known: set[str] = set()  # case ids stored or taken
         self.held: dict[tuple[str, str], str] = {}  # (committee, receipt number) -> case id
         self.committees: dict[str, str] = {}  # sending terminal -> the committee it is registered to
+        self.marks: dict[str, Mark] = {}  # sending terminal -> where its message sequence stands
         self.done: dict[str, str] = {}  # case id -> who finished it on the spot
         self.audit: list[AuditRecord] = []
         self.stored = self.again = 0  # new cases, and cases already stored (acked again): for the metrics

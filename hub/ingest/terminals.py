@@ -11,18 +11,19 @@ import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, String, any_, bindparam, false, func, literal_column, select, update
 
 from hub.cases.delivery import stored_events
 from hub.db.models import CaseEventRow, TerminalRow, table
 from hub.ingest.metrics import IngestMetrics
+from kernel.db import among
 from protocol.cases import CaseEvent
 from protocol.health import Heartbeat
 from protocol.state import Birth, Death
 
-__all__ = ["Terminals", "lock_terminals"]
+__all__ = ["Mark", "Terminals", "lock_terminals"]
 
 log = logging.getLogger(__name__)
 _terms, _events = table(TerminalRow), table(CaseEventRow)
@@ -50,6 +51,13 @@ def lock_terminals(conn: Connection, terminals: Iterable[str], *, make: bool = F
         conn.execute(making if make else lock, {"ids": wanted})
 
 
+class Mark(NamedTuple):
+    """Where a terminal's message sequence stands: the last number seen, and the gaps counted."""
+
+    last_seq: int
+    seq_gaps: int
+
+
 class Terminals:
     def __init__(self, insert: Callable[..., Any], metrics: IngestMetrics) -> None:
         self._insert = insert
@@ -73,18 +81,31 @@ class Terminals:
         for terminal in sorted(t for t in terminals if t):
             conn.execute(self._insert(_terms).values(terminal_id=terminal).on_conflict_do_nothing())
 
-    def seen(self, conn: Connection, terminal: str, at: datetime, seq: int, skew: float) -> None:
-        """A QoS 1 message arrived: last seen, clock offset, and a gap in its sequence counted."""
-        t = self.get(conn, terminal)
-        values: dict[str, Any] = {
-            "last_seen_at": at,
-            "clock_skew_s": skew,
-            "last_seq": max(seq, t["last_seq"]),
-        }
-        if t["last_seq"] and seq > t["last_seq"] + 1:
+    def marks(self, conn: Connection, terminals: list[str]) -> dict[str, Mark]:
+        """The sequence marks of ``terminals`` that have a row, in one query (for :meth:`seen`)."""
+        rows = conn.execute(
+            select(_terms.c.terminal_id, _terms.c.last_seq, _terms.c.seq_gaps).where(
+                among(conn, _terms.c.terminal_id, terminals)
+            )
+        )
+        return {terminal: Mark(last, gaps) for terminal, last, gaps in rows}
+
+    def seen(
+        self, conn: Connection, terminal: str, at: datetime, seq: int, skew: float, marks: dict[str, Mark]
+    ) -> None:
+        """A QoS 1 message arrived: last seen, clock offset, and a gap in its sequence counted. ``marks``: the
+        terminals' marks as this transaction read them (:meth:`marks`), kept up to date here; a terminal
+        missing from it is read now."""
+        mark = marks.get(terminal)
+        if mark is None:
+            t = self.get(conn, terminal)
+            mark = Mark(t["last_seq"], t["seq_gaps"])
+        values: dict[str, Any] = {"last_seen_at": at, "clock_skew_s": skew, "last_seq": max(seq, mark.last_seq)}
+        if mark.last_seq and seq > mark.last_seq + 1:
             self.metrics.seq_gaps.inc()
-            values["seq_gaps"] = t["seq_gaps"] + 1
+            values["seq_gaps"] = mark.seq_gaps + 1
         conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(**values))
+        marks[terminal] = Mark(values["last_seq"], values.get("seq_gaps", mark.seq_gaps))
 
     def birth(self, conn: Connection, birth: Birth, at: datetime) -> list[CaseEvent]:
         """Record a birth; return the events the terminal missed (after its watermark) to resend."""

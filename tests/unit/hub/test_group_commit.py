@@ -138,3 +138,26 @@ def test_a_deadlock_in_a_hook_fails_the_group_for_a_retry_other_failures_stay_wi
     with pytest.raises(DBAPIError) as raised:
         h.handle(topic, birth)
     assert raised.value.orig.sqlstate == "40P01"
+
+
+def test_gaps_in_a_terminals_sequence_are_counted_across_the_batches_of_a_group_and_a_birth_restarts_it(engine):
+    """Worked by hand: batches 1, 2, 5 (a gap: 3 and 4 never came), then in the next group 7 (a gap), a birth
+    with seq 1 (a new session: the sequence starts again), 2 (none) and 4 (a gap): three gaps, last seq 4."""
+    from protocol.state import Birth, BirthBody
+
+    h = handler(engine)
+
+    def batches(*seqs: int) -> list[Incoming]:
+        return [Incoming(UP, _batch(seq, [seal(_case(seq))]).encode(), utcnow()) for seq in seqs]
+
+    def stored() -> tuple[int, int]:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT last_seq, seq_gaps FROM terminals WHERE terminal_id = 'T1'")).one()
+        return row[0], row[1]
+
+    h.handle_many(batches(1, 2, 5))
+    assert stored() == (5, 1) and h.metrics.seq_gaps._value.get() == 1
+
+    birth = Birth(terminal="T1", seq=1, body=BirthBody(bd_seq=1))
+    h.handle_many([*batches(7), Incoming(topics.state("T1"), birth.encode(), utcnow()), *batches(2, 4)])
+    assert stored() == (4, 3) and h.metrics.seq_gaps._value.get() == 3
