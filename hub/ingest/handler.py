@@ -173,10 +173,22 @@ class Handler:
 
         Decoding and opening the sealed cases come first (:meth:`prepare`, unless ``messages`` are prepared
         already), outside the transaction, so the database is held only for the writing."""
-        incoming, decoded, checked = messages if isinstance(messages, Prepared) else self.prepare(messages)
+        prepared = messages if isinstance(messages, Prepared) else self.prepare(messages)
+        try:
+            return self._transaction(prepared, guarded=False)
+        except _HookFailed as failed:
+            # Hooks run bare (a savepoint and its release are two round trips per message and hook: an eighth
+            # of ingest's time at a fleet's mass connect). When one fails the group is done again, each hook
+            # in a savepoint of its own, so that only the failing one is rolled back (and logged).
+            log.info("%s; the group again, each hook in a savepoint", failed)
+            return self._transaction(prepared, guarded=True)
+
+    def _transaction(self, prepared: Prepared, guarded: bool) -> list[Reply]:
+        """:meth:`handle_many`'s transaction; ``guarded``: each hook in a savepoint (see :func:`_hooked`)."""
+        incoming, decoded, checked = prepared
         out: list[Reply] = []
         self.dead.discard()
-        group = _Group()
+        group = _Group(guarded)
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # psycopg prepares a statement run five times; the server may then keep one generic plan
@@ -194,7 +206,7 @@ class Handler:
                 ):
                     # A terminal's messages are handled in order; and the hooks of births, deaths and reports
                     # (fleet rows) come after the heartbeats of the terminals before them.
-                    out += self._heartbeats(conn, beats)
+                    out += self._heartbeats(conn, beats, guarded)
                 if isinstance(message, Heartbeat):
                     self.metrics.messages.labels(message.type.value).inc()
                     beats[message.terminal] = (message, m.received_at)
@@ -206,7 +218,7 @@ class Handler:
                     self._flush(conn, group)  # what it reads (cases, events) is written first
                 out += self._one(conn, m.topic, m.payload, m.received_at, message, checked, group)
             self._flush(conn, group)
-            out += self._heartbeats(conn, beats)
+            out += self._heartbeats(conn, beats, guarded)
             self.terminals.known(conn, self.dead.settle(conn))
         # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
         self.metrics.cases.inc(group.stored)
@@ -272,7 +284,7 @@ class Handler:
         self.metrics.messages.labels(message.type.value).inc()
         out = self._dispatch(conn, message, at, checked, group)
         for hook in self.hooks.get(message.type, ()):
-            out += _hooked(conn, hook, (message, at), f"a {message.type.value} from {message.terminal}")
+            out += _hooked(conn, hook, (message, at), f"a {message.type.value} from {message.terminal}", group.guarded)
         return out
 
     def _dispatch(
@@ -295,7 +307,7 @@ class Handler:
             self.terminals.death(conn, message, at)
         return []
 
-    def _heartbeats(self, conn: Connection, beats: dict[str, Beat]) -> list[Reply]:
+    def _heartbeats(self, conn: Connection, beats: dict[str, Beat], guarded: bool) -> list[Reply]:
         """Write the pending heartbeats (at most one per terminal) together, then run the heartbeat hooks
         once for all of them; empties ``beats``. A failing hook is rolled back alone, for the whole batch:
         the terminals' rows stand."""
@@ -306,7 +318,7 @@ class Handler:
         self.terminals.heartbeats(conn, batch)
         out: list[Reply] = []
         for hook in self.heartbeat_hooks:
-            out += _hooked(conn, hook, (batch,), f"{len(batch)} heartbeat(s)")
+            out += _hooked(conn, hook, (batch,), f"{len(batch)} heartbeat(s)", guarded)
         return out
 
     # ------------------------------------------------------------------ refusals
@@ -548,7 +560,8 @@ class Handler:
 class _Group:
     """What the case batches of one group took, written together at its end (:meth:`Handler._flush`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, guarded: bool = True) -> None:
+        self.guarded = guarded  # each hook in a savepoint of its own (Handler._transaction)
         self.batches: list[tuple[list[dict[str, Any]], datetime, list[CaseEvent]]] = []  # new cases, arrival, events
         self.cases: list[dict[str, Any]] = []
         self.ids: dict[str, uuid.UUID] = {}  # case id as stored -> as a UUID, of the cases not written yet
@@ -583,10 +596,25 @@ class _Group:
         self.ids, self.done = {}, {}
 
 
-def _hooked(conn: Connection, hook: Callable[..., list[Outgoing]], args: tuple[Any, ...], on: str) -> list[Outgoing]:
-    """Run an extension hook in a savepoint: a failing hook is rolled back alone and logged, and the
-    message's own work stands. A deadlock is the server's verdict on the whole transaction, not the hook's:
-    it fails the group, which the worker tries again, hook and all."""
+class _HookFailed(Exception):
+    """A hook run without a savepoint failed: the group's transaction is given up and done again guarded."""
+
+
+def _hooked(
+    conn: Connection, hook: Callable[..., list[Outgoing]], args: tuple[Any, ...], on: str, guarded: bool = True
+) -> list[Outgoing]:
+    """Run an extension hook. ``guarded``: in a savepoint, so that a failing hook is rolled back alone and
+    logged, and the message's own work stands; else bare, a failure giving up the whole transaction
+    (:class:`_HookFailed`, which :meth:`Handler.handle_many` answers by doing the group again guarded). A
+    deadlock is the server's verdict on the whole transaction, not the hook's: it fails the group, which
+    the worker tries again, hook and all."""
+    if not guarded:
+        try:
+            return hook(conn, *args)
+        except Exception as exc:
+            if deadlocked(exc):
+                raise
+            raise _HookFailed(f"{hook} hook on {on} failed") from exc
     try:
         with conn.begin_nested():
             return hook(conn, *args)

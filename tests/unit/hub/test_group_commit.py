@@ -161,3 +161,52 @@ def test_gaps_in_a_terminals_sequence_are_counted_across_the_batches_of_a_group_
     birth = Birth(terminal="T1", seq=1, body=BirthBody(bd_seq=1))
     h.handle_many([*batches(7), Incoming(topics.state("T1"), birth.encode(), utcnow()), *batches(2, 4)])
     assert stored() == (4, 3) and h.metrics.seq_gaps._value.get() == 3
+
+
+def test_hooks_run_without_savepoints_and_a_failing_one_is_rolled_back_alone_when_the_group_is_done_again(engine):
+    """A group whose hooks all succeed takes no savepoint (two round trips per message and hook). When one
+    fails, the group is done again with each hook in a savepoint: that hook's write is gone, the other
+    hook's write, both births and the case batch between them stand."""
+    from sqlalchemy import event, update
+
+    from hub.db.models import TerminalRow, table
+    from protocol.envelope import MessageType
+    from protocol.state import Birth, BirthBody
+
+    terms = table(TerminalRow)
+    h = handler(engine)
+    savepoints: list[str] = []
+    event.listen(engine, "savepoint", lambda conn, name: savepoints.append(name))
+    broken: set[str] = set()
+
+    def hook(conn, message, at):
+        conn.execute(update(terms).where(terms.c.terminal_id == message.terminal).values(app_version="by-hook"))
+        if message.terminal in broken:
+            raise ValueError("a hook's own bug")
+        return []
+
+    h.hooks[MessageType.BIRTH] = [hook]
+
+    def group(bd_seq: int, case: int) -> list[Incoming]:
+        births = {t: Birth(terminal=t, body=BirthBody(bd_seq=bd_seq, app_version="1.0")) for t in ("T1", "T2")}
+        return [
+            Incoming(topics.state("T1"), births["T1"].encode(), utcnow()),
+            Incoming(UP, _batch(case, [seal(_case(case))]).encode(), utcnow()),
+            Incoming(topics.state("T2"), births["T2"].encode(), utcnow()),
+        ]
+
+    def stored() -> dict[str, tuple[str, int]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT terminal_id, app_version, bd_seq FROM terminals")).all()
+        return {t: (version, bd_seq) for t, version, bd_seq in rows}
+
+    h.handle_many(group(1, 1))
+    assert savepoints == []
+    assert stored() == {"T1": ("by-hook", 1), "T2": ("by-hook", 1)}
+
+    broken.add("T1")
+    h.handle_many(group(2, 2))
+    assert len(savepoints) == 2  # the second time round: one per hook run
+    assert stored() == {"T1": ("1.0", 2), "T2": ("by-hook", 2)}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar() == 2
