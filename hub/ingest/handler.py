@@ -249,9 +249,10 @@ class Handler:
         group: _Group,
     ) -> None:
         """What the group's case batches need to know before they take a case, asked once for the whole
-        group (three queries, not three per batch): the cases already stored, the receipt numbers their
-        committees hold, the committee each sending terminal is registered to. Asked after the terminals'
-        rows are locked; what the group itself takes is added as it goes (:meth:`_Group.add`)."""
+        group (four queries, not four per batch): the cases already stored, the receipt numbers their
+        committees hold, the committee each sending terminal is registered to, and where its message
+        sequence stands. Asked after the terminals' rows are locked; the group keeps them up to date as it
+        takes cases (:meth:`_Group.add`, :meth:`Terminals.seen`)."""
         rows = [r for batch in checked.values() for r in batch.rows]
         if not rows:
             return
