@@ -108,14 +108,12 @@ class Terminals:
         marks[terminal] = Mark(values["last_seq"], values.get("seq_gaps", mark.seq_gaps))
 
     def birth(self, conn: Connection, birth: Birth, at: datetime) -> list[CaseEvent]:
-        """Record a birth; return the events the terminal missed (after its watermark) to resend."""
-        t = self.get(conn, birth.terminal)
-        if birth.body.bd_seq < t["bd_seq"]:
-            log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, t["bd_seq"])
-            return []
-        conn.execute(
+        """Record a birth; return the events the terminal missed (after its watermark) to resend. The row is
+        updated only when the birth is not older than the session on record: one statement, the row read
+        only when it was not (a stale birth, or a terminal never heard of)."""
+        recorded = conn.execute(
             update(_terms)
-            .where(_terms.c.terminal_id == birth.terminal)
+            .where(_terms.c.terminal_id == birth.terminal, _terms.c.bd_seq <= birth.body.bd_seq)
             .values(
                 online=True,
                 bd_seq=birth.body.bd_seq,
@@ -126,6 +124,12 @@ class Terminals:
                 clock_skew_s=birth.clock_offset_s(at),
             )
         )
+        if recorded.rowcount == 0:
+            t = self.get(conn, birth.terminal)  # made when missing (SQLite: no group lock made it)
+            if birth.body.bd_seq < t["bd_seq"]:
+                log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, t["bd_seq"])
+                return []
+            return self.birth(conn, birth, at)  # the row was only missing
         missed = stored_events(
             conn, _events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark
         )
