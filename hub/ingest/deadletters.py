@@ -69,7 +69,7 @@ class DeadLetters:
 
     def record(self, conn: Connection, letter: Letter) -> None:
         """Write one dead letter in the caller's transaction; :meth:`settle` before it commits."""
-        self.metrics.dead_letters.labels(letter.reason.value).inc()
+        self.metrics.count(self.metrics.dead_letters.labels(letter.reason.value))
         conn.execute(
             insert(_dead).values(
                 received_at=letter.at,
@@ -133,7 +133,7 @@ class DeadLetters:
                 .where(_counts.c.terminal_id == terminal, _counts.c.reason == reason)
                 .values(dropped=_counts.c.dropped + n)
             )
-        self.metrics.dead_letters_dropped.inc(len(oldest))
+        self.metrics.count(self.metrics.dead_letters_dropped, len(oldest))
         return len(oldest)
 
 

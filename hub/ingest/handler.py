@@ -189,7 +189,7 @@ class Handler:
         out: list[Reply] = []
         self.dead.discard()
         group = _Group(guarded)
-        with self.engine.begin() as conn:
+        with self.metrics.held(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # psycopg prepares a statement run five times; the server may then keep one generic plan
                 # for it, chosen while the tables were small (a sequential scan: right for an empty
@@ -208,7 +208,7 @@ class Handler:
                     # (fleet rows) come after the heartbeats of the terminals before them.
                     out += self._heartbeats(conn, beats, guarded)
                 if isinstance(message, Heartbeat):
-                    self.metrics.messages.labels(message.type.value).inc()
+                    self.metrics.count(self.metrics.messages.labels(message.type.value))
                     beats[message.terminal] = (message, m.received_at)
                     continue
                 if message is None:
@@ -231,7 +231,7 @@ class Handler:
         terminal, message_id = topics.sender(topic), _peek_id(payload)
         self.metrics.poison.inc()
         self.dead.discard()
-        with self.engine.begin() as conn:
+        with self.metrics.held(), self.engine.begin() as conn:
             reason = DeadLetterReason.PROCESSING_FAILED
             self.dead.record(conn, Letter(topic, terminal, reason, why, payload, at, message_id))
             self.terminals.known(conn, self.dead.settle(conn))
@@ -282,7 +282,7 @@ class Handler:
     ) -> list[Reply]:
         if isinstance(message, ProtocolError):
             return self._refuse(conn, topic, payload, message, at)
-        self.metrics.messages.labels(message.type.value).inc()
+        self.metrics.count(self.metrics.messages.labels(message.type.value))
         out = self._dispatch(conn, message, at, checked, group)
         for hook in self.hooks.get(message.type, ()):
             out += _hooked(conn, hook, (message, at), f"a {message.type.value} from {message.terminal}", group.guarded)
@@ -338,7 +338,7 @@ class Handler:
         keeps the batch and sends it again later (a terminal parks nothing for this reason)."""
         terminal, message_id = topics.sender(m.topic), _peek_id(m.payload)
         reason, detail = DeadLetterReason.RATE_LIMITED, "over the terminal's message rate; send it again later"
-        self.metrics.rate_limited.inc()
+        self.metrics.count(self.metrics.rate_limited)
         self.dead.record(conn, Letter(m.topic, terminal, reason, detail, m.payload, m.received_at, message_id))
         self._log_refusal(terminal or m.topic[:80], f"{reason.value}: {detail}")
         if terminal is None or message_id is None:

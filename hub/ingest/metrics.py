@@ -1,6 +1,15 @@
-"""Ingest metrics, one registry per hub instance (tests run several hubs in one process)."""
+"""Ingest metrics, one registry per hub instance (tests run several hubs in one process).
+
+What a transaction finds (messages by type, refusals, sequence gaps, late wills) is counted when it commits:
+:meth:`IngestMetrics.count` holds the counts of the thread's open transaction (:meth:`IngestMetrics.held`)
+and adds them once it committed, so a group the database aborts, and that is done again, counts once."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -9,6 +18,7 @@ __all__ = ["IngestMetrics"]
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self._held = threading.local()
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.messages = Counter("shegong_hub_messages", "messages received, by type", ["type"], registry=r)
@@ -49,3 +59,24 @@ class IngestMetrics:
             "ingest groups the database aborted in a deadlock with another transaction (tried again at once)",
             registry=r,
         )
+
+    def count(self, counter: Any, n: float = 1) -> None:
+        """``counter.inc(n)``, or, within :meth:`held` in this thread, once the transaction committed."""
+        pending: list[tuple[Any, float]] | None = getattr(self._held, "pending", None)
+        if pending is None:
+            counter.inc(n)
+        else:
+            pending.append((counter, n))
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Around a transaction: what :meth:`count` is given meanwhile is added when the block ends without an
+        exception (the commit), and dropped when it raises (the transaction was rolled back)."""
+        pending: list[tuple[Any, float]] = []
+        self._held.pending = pending
+        try:
+            yield
+        finally:
+            self._held.pending = None
+        for counter, n in pending:
+            counter.inc(n)

@@ -102,7 +102,7 @@ class Terminals:
             mark = Mark(t["last_seq"], t["seq_gaps"])
         values: dict[str, Any] = {"last_seen_at": at, "clock_skew_s": skew, "last_seq": max(seq, mark.last_seq)}
         if mark.last_seq and seq > mark.last_seq + 1:
-            self.metrics.seq_gaps.inc()
+            self.metrics.count(self.metrics.seq_gaps)
             values["seq_gaps"] = mark.seq_gaps + 1
         conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(**values))
         marks[terminal] = Mark(values["last_seq"], values.get("seq_gaps", mark.seq_gaps))
@@ -139,7 +139,7 @@ class Terminals:
     def death(self, conn: Connection, death: Death, at: datetime) -> None:
         t = self.get(conn, death.terminal)
         if death.body.bd_seq != t["bd_seq"]:
-            self.metrics.late_wills.inc()
+            self.metrics.count(self.metrics.late_wills)
             log.info("late will of %s ignored (bd_seq %d, live %s)", death.terminal, death.body.bd_seq, t["bd_seq"])
             return
         conn.execute(update(_terms).where(_terms.c.terminal_id == death.terminal).values(online=False, last_seen_at=at))

@@ -166,7 +166,7 @@ def test_gaps_in_a_terminals_sequence_are_counted_across_the_batches_of_a_group_
 def test_hooks_run_without_savepoints_and_a_failing_one_is_rolled_back_alone_when_the_group_is_done_again(engine):
     """A group whose hooks all succeed takes no savepoint (two round trips per message and hook). When one
     fails, the group is done again with each hook in a savepoint: that hook's write is gone, the other
-    hook's write, both births and the case batch between them stand."""
+    hook's write, both births and the case batch between them stand; each message is counted once."""
     from sqlalchemy import event, update
 
     from hub.db.models import TerminalRow, table
@@ -208,5 +208,8 @@ def test_hooks_run_without_savepoints_and_a_failing_one_is_rolled_back_alone_whe
     h.handle_many(group(2, 2))
     assert len(savepoints) == 2  # the second time round: one per hook run
     assert stored() == {"T1": ("1.0", 2), "T2": ("by-hook", 2)}
+    # counted once committed: the given-up first pass counts nothing (two groups, two births each)
+    assert h.metrics.messages.labels(MessageType.BIRTH.value)._value.get() == 4
+    assert h.metrics.messages.labels(MessageType.CASE_BATCH.value)._value.get() == 2
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar() == 2
