@@ -18,12 +18,13 @@ from hub.people.throttle import TooManyAttempts
 from hub.text import section, text
 from hub.web.auth import is_api
 
-__all__ = ["handlers"]
+__all__ = ["handlers", "status_and_message"]
 
 log = logging.getLogger(__name__)
 
 
-def _status_and_message(exc: Exception) -> tuple[int, str]:
+def status_and_message(exc: Exception) -> tuple[int, str]:
+    """The status and the words an error is answered with, in every part of the web (pages, API, Open311)."""
     if isinstance(exc, HubError):
         return exc.status_code, str(exc)
     if isinstance(exc, HTTPException):
@@ -34,7 +35,7 @@ def _status_and_message(exc: Exception) -> tuple[int, str]:
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    status, message = _status_and_message(exc)
+    status, message = status_and_message(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, message)
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None

@@ -22,6 +22,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DataError
 
 from hub.errors import HubError
 from hub.open311.messages import ERRORS
@@ -35,6 +36,7 @@ from hub.open311.models import (
 )
 from hub.open311.service import Filters, Open311
 from hub.web.auth import PUBLIC
+from hub.web.errors import status_and_message
 
 __all__ = ["PREFIX", "open311_router"]
 
@@ -102,14 +104,9 @@ def _split_file(name: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- errors
 def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, HubError):
-        status, message = exc.status_code, str(exc)
-    elif isinstance(exc, HTTPException):
-        status, message = exc.status_code, str(exc.detail)
-        if status == 404 and message in ("", "Not Found"):
-            message = ERRORS["not_found"]
-    else:
-        status, message = 500, "internal error"
+    status, message = status_and_message(exc)  # input the database cannot hold (a NUL, a huge number): 400
+    if status == 404 and message in ("", "Not Found"):
+        message = ERRORS["not_found"]
     errors = [Open311Error(status, message)]
     retry_after = getattr(exc, "retry_after_s", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
@@ -118,7 +115,7 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Response(errors, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-handlers: ExceptionHandlersMap = {HubError: _error, HTTPException: _error}
+handlers: ExceptionHandlersMap = {HubError: _error, HTTPException: _error, DataError: _error, OverflowError: _error}
 
 
 # --------------------------------------------------------------------------- resources
