@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -23,7 +22,7 @@ from hub.ingest.metrics import IngestMetrics
 from protocol import sealed, topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
-from tests.support import CASE_KEY, applicant, register_terminal, seal
+from tests.support import CASE_KEY, applicant, register_terminal, seal, submission
 
 UP = topics.up("T1", topics.Up.CASES)
 
@@ -52,17 +51,10 @@ def _rows(engine, sql: str, **params):
 
 
 def _case(n: int, id_number: str | None = None, name: str = "王小明") -> CaseSubmission:
-    a = applicant(n).model_copy(update={"name": name, **({"id_number": id_number} if id_number else {})})
-    return CaseSubmission(
-        case_id=uuid.uuid4(),
-        receipt_no=f"JW001-20261127-{n:04d}",
-        query_code="ABCDEF",
-        item_code="MZ-001",
-        committee="JW001",
-        created_at=utcnow(),
-        applicant=a,
-        form={"phone": "13912345678"},
-    )
+    """The plain case :func:`tests.support.submission` makes, with this applicant and a phone in its form."""
+    case = submission(n)
+    a = case.applicant.model_copy(update={"name": name, **({"id_number": id_number} if id_number else {})})
+    return case.model_copy(update={"applicant": a, "form": {"phone": "13912345678"}})
 
 
 def test_a_dead_letter_keeps_a_prefix_and_the_hash_of_all_that_arrived(engine):
