@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import click
 
 from edge.kiosk.staff import hash_pin
 from harness.broker import Mosquitto, free_port
-from harness.supervise import Part, Supervisor
+from harness.supervise import Part, Supervisor, wait_http
 from hub import casekey
 
 __all__ = ["COMMITTEES", "command"]
@@ -151,17 +150,6 @@ def _narrow(folder: Path) -> None:
             path.chmod(0o700 if path.is_dir() else 0o600)
 
 
-def _wait_http(url: str, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def _way_in(path: Path, timeout: float = 60.0) -> str:
     """The kiosk's way in for its browser (this start's secret in the URL), once the terminal wrote it."""
     deadline = time.monotonic() + timeout
@@ -269,7 +257,7 @@ def command(state_dir: Path, fresh: bool, terminals: int, hub_port: int, kiosk_p
     try:
         lines = start(demo, broker)
         hub_url = f"http://127.0.0.1:{demo.hub_port}"
-        ok = _wait_http(f"{hub_url}/healthz", timeout=60)
+        ok = wait_http(f"{hub_url}/healthz", timeout=60)
         print(f"\nShegong demo in {folder} (resume: run again; start afresh: --fresh)")
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")

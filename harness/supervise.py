@@ -10,12 +10,13 @@ beyond that — or for a part that must not restart — ``check`` returns ``Fals
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["Part", "Supervisor", "last_lines"]
+__all__ = ["Part", "Supervisor", "last_lines", "wait_http"]
 
 LOG_LINES = 10
 
@@ -31,6 +32,18 @@ class Part:
     restart: Callable[[], None] | None = None
     restarts: list[float] = field(default_factory=list)
     due: float | None = None  # when a stopped part is to start again
+
+
+def wait_http(url: str, timeout: float = 30.0) -> bool:
+    """Whether a started process's web answers ``url`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def last_lines(path: Path, n: int = LOG_LINES) -> list[str]:

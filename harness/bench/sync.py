@@ -48,6 +48,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.broker import Mosquitto, free_port
 from harness.linkproxy import LinkProxy
+from harness.supervise import wait_http
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
 
@@ -208,8 +209,8 @@ def run(cases: int, rtt_ms: float, workdir: Path, key_regime: str = "per-case") 
         link.cut()  # the VPN is down: the terminal runs, queued, retrying
         edge = subprocess.Popen([sys.executable, "-m", "shegong.cli", "edge", "run", "--no-kiosk"], env=env)
         procs.append(edge)
-        while _count(hub_db, "SELECT count(*) FROM terminals") < 0:
-            time.sleep(0.05)
+        if not wait_http(f"http://127.0.0.1:{web_port}/healthz", timeout=120):
+            raise click.ClickException("the hub did not start: its web did not answer within 120 s")
         time.sleep(3)  # both processes up and settled
         link.last_connected = 0.0
         link.restore()
