@@ -98,6 +98,7 @@ def test_accepted_materials_needed_and_completed_reach_the_gateway(
     )
     services.workflow.act(clerk, case, Action.RESUME, 4)
     services.workflow.act(clerk, case, Action.COMPLETE, 5)
+    clock.now = utcnow() + timedelta(seconds=1)  # the sender's next tick: after the clerk's last action
     assert sender.tick() == 2
     assert sender.tick() == 0  # each notice once
 
