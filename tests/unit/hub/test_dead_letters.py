@@ -114,6 +114,7 @@ def test_old_dead_letters_are_purged_and_their_counts_stay(engine, hub_db_url, m
     assert json.loads(capsys.readouterr().out)["count"] == 2
 
 
+@pytest.mark.empty_db
 def test_the_upgrade_trims_old_dead_letters_and_drops_opened_cases_from_them(hub_db_url):
     engine = open_engine(hub_db_url, upgrade=False)
     try:

@@ -163,6 +163,7 @@ def test_without_a_connection_nothing_is_handed_over_and_the_sweep_waits(engine)
     assert len(_unpublished(engine)) == 1
 
 
+@pytest.mark.empty_db
 def test_events_already_there_count_as_published_after_the_upgrade(hub_db_url):
     engine = open_engine(hub_db_url, upgrade=False)
     try:

@@ -149,6 +149,7 @@ def _count(db, sql: str, **params) -> int:
         return int(conn.execute(text(sql), params).scalar_one() or 0)
 
 
+@pytest.mark.empty_db
 def test_the_upgrade_keeps_every_user_and_lifts_any_lock(hub_db_url):
     engine = open_engine(hub_db_url, upgrade=False)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import text
 
 from hub.db.engine import migrate, open_engine
@@ -32,6 +33,7 @@ def _case(conn, case_id: str, status: str, received: datetime, due: date | None,
         )
 
 
+@pytest.mark.empty_db
 def test_open_cases_get_the_days_that_give_their_due_date_again(hub_db_url):
     engine = open_engine(hub_db_url, upgrade=False)
     try:

@@ -152,6 +152,7 @@ def test_a_committee_is_named_where_its_terminal_is_registered_and_the_pages_get
     assert named == ["JW001", "JW001"]
 
 
+@pytest.mark.empty_db
 def test_the_upgrade_registers_each_terminal_to_the_one_committee_its_cases_named(hub_db_url):
     from hub.db.engine import migrate
 
@@ -192,6 +193,7 @@ def test_the_upgrade_registers_each_terminal_to_the_one_committee_its_cases_name
         engine.dispose()
 
 
+@pytest.mark.empty_db
 def test_the_upgrade_stops_on_receipt_numbers_held_twice_and_says_which(hub_db_url):
     from hub.db.engine import migrate
 
