@@ -78,6 +78,7 @@ if TYPE_CHECKING:  # paho declares it for type checkers only
 __all__ = ["command", "run"]
 
 log = logging.getLogger("shegong.bench.fleet")
+ACK_WAIT_S = 30.0  # at the end, how long the simulated terminals wait for the hub's acks of their last cases
 
 
 # --------------------------------------------------------------------------- simulated terminals
@@ -305,7 +306,11 @@ def _sim_worker(
                 sim.client.loop_misc()
             next_misc = now + 1.0
         _pump(sel, max(0.0, min(0.05, (due[0][0] - time.monotonic()) if due else 0.05)))
-    _pump(sel, 1.0)  # what was published goes out before the goodbye
+    # What was published goes out and the hub's acks come back before the goodbye (a terminal keeps a case
+    # until an ack names it): a case not acked by then, and not stored, is counted lost.
+    deadline = time.monotonic() + ACK_WAIT_S
+    while any(sim.unacked for sim in sims) and time.monotonic() < deadline:
+        _pump(sel, 0.1)
     for sim in sims:
         sim.client.disconnect()
     _pump(sel, 0.2)
