@@ -32,7 +32,8 @@ must allow them).
 
 Cases are counted by identity: the ids and contents the simulators sent against the hub's rows
 (``lost``, ``duplicated``, ``mismatched``), with the simulators' own errors (``sim_errors``: a catalogue
-reply that did not match its announcement).
+reply that did not match its announcement). At the end each simulated terminal waits (up to
+:data:`ACK_WAIT_S`) for the hub's acks of its last cases, as a terminal keeps a case until an ack names it.
 
 Prints ``fleet terminals=N hub_cpu_pct=… staleness_s=… rollout_s=… lag_s=… view_ms=… … lost=…
 duplicated=… mismatched=… sim_errors=… alerts=… hub_wait_pct=… broker_cpu_pct=… sim_cpu_pct=… db=… workers=…
