@@ -115,13 +115,23 @@ def _pg_template() -> str:
 
 
 @contextmanager
-def _pg_database(template: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database (empty, or a copy of ``template``) for one test, dropped afterwards."""
+def _pg_database(at_head: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database for one test, dropped afterwards: empty, or (``at_head``) a copy of the
+    template (:func:`_pg_template`)."""
     reason = pg_skip_reason()
     if reason:
         pytest.skip(reason)
+    import psycopg
+
     name = f"shegong_test_{uuid.uuid4().hex[:12]}"
-    _pg(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    if not at_head:
+        _pg(f'CREATE DATABASE "{name}"')
+    else:
+        try:
+            _pg(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"')
+        except psycopg.errors.InvalidCatalogName:  # a run of other migrations (another checkout) replaced it
+            _pg_template.cache_clear()
+            _pg(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"')
     try:
         yield _pg_url(name)
     finally:
@@ -142,8 +152,7 @@ def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
-    empty = request.node.get_closest_marker("empty_db") is not None
-    with _pg_database(None if empty or pg_skip_reason() else _pg_template()) as url:
+    with _pg_database(at_head=request.node.get_closest_marker("empty_db") is None) as url:
         yield url
 
 
