@@ -6,7 +6,6 @@ case key pair of the test process (terminals seal cases to it, hubs open them wi
 
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -81,61 +80,30 @@ def _pg_url(name: str) -> str:
     return f"{PG_ADMIN_URL.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
 
 
-@functools.cache
-def _pg_template() -> str:
-    """A database at the hub schema's head to copy (``CREATE DATABASE … TEMPLATE``): made once per set of
-    migrations, by one test process at a time, and kept for the next run. Migrating a database costs the
-    server and the test a quarter of a second of CPU; over 200 tests on PostgreSQL that was a tenth of the
-    suite's time on two cores. Templates of other migrations are dropped when a new one is made."""
-    import fcntl
-    import hashlib
-    import tempfile
-
-    import psycopg
-
-    from hub.db.engine import open_engine
-
-    key = hashlib.sha256()
-    for script in sorted(Path(__file__).parents[1].glob("hub/db/migrations/versions/*.py")):
-        key.update(script.name.encode() + script.read_bytes())
-    name = f"shegong_template_{key.hexdigest()[:12]}"
-    with open(Path(tempfile.gettempdir()) / "shegong-pg-template.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            names = list(conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'shegong_template_%'"))
-        if (name,) in names:
-            return name
-        for (old,) in names:
-            _pg(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
-        building = f"{name}_building"
-        _pg(f'CREATE DATABASE "{building}"')
-        open_engine(_pg_url(building)).dispose()
-        _pg(f'ALTER DATABASE "{building}" RENAME TO "{name}"')  # never copied half made
-    return name
-
-
 @contextmanager
-def _pg_database(at_head: bool = False) -> Iterator[str]:
-    """A new PostgreSQL database for one test, dropped afterwards: empty, or (``at_head``) a copy of the
-    template (:func:`_pg_template`)."""
+def _pg_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database, empty or a copy of ``template``, dropped afterwards."""
     reason = pg_skip_reason()
     if reason:
         pytest.skip(reason)
-    import psycopg
-
     name = f"shegong_test_{uuid.uuid4().hex[:12]}"
-    if not at_head:
-        _pg(f'CREATE DATABASE "{name}"')
-    else:
-        try:
-            _pg(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"')
-        except psycopg.errors.InvalidCatalogName:  # a run of other migrations (another checkout) replaced it
-            _pg_template.cache_clear()
-            _pg(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template()}"')
+    _pg(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield _pg_url(name)
     finally:
         _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """The name of a database at the hub schema's head, made once per test process, that each hub test's
+    database on PostgreSQL copies (``CREATE DATABASE … TEMPLATE``): migrating one cost the server and the
+    test about 0.4 s of CPU, over 200 tests a tenth of the suite's time on two cores."""
+    from hub.db.engine import open_engine
+
+    with _pg_database() as url:
+        open_engine(url).dispose()  # no connection left to it: a template being copied must have none
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
@@ -152,7 +120,8 @@ def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
-    with _pg_database(at_head=request.node.get_closest_marker("empty_db") is None) as url:
+    empty = request.node.get_closest_marker("empty_db") is not None
+    with _pg_database(None if empty else str(request.getfixturevalue("pg_template"))) as url:
         yield url
 
 
