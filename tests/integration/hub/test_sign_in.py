@@ -23,6 +23,7 @@ from sqlalchemy import text
 from hub.settings import WebSettings
 from hub.web.app import create_app
 from tests.integration.hub.conftest import SECRET
+from tests.support import wait_for
 from tests.unit.hub.helpers import PASSWORDS
 
 
@@ -84,10 +85,11 @@ def test_made_up_names_add_no_audit_entry_and_the_page_says_to_wait(hub, client,
 
     # The same client's form, while the client waits (a made-up name first, until the wait has a second or more
     # to run: a loaded machine may take the 200 guesses right up to the end of one)
-    while (r := _login(client, "x" + uuid.uuid4().hex[:16], "guess-pass-1")).status_code != 429 or (
-        int(r.headers["retry-after"]) < 2
-    ):
-        pass
+    def waiting() -> bool:
+        r = _login(client, "x" + uuid.uuid4().hex[:16], "guess-pass-1")
+        return r.status_code == 429 and int(r.headers["retry-after"]) >= 2
+
+    wait_for(waiting, timeout=60, what="a wait with a second or more to run", every=0)
     page = _sign_in(client, "clerk_mz")  # slowed as well, told so in Chinese
     assert page.status_code == 429 and "登录失败次数过多" in page.text and page.headers["retry-after"]
 
