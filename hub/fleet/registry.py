@@ -37,7 +37,7 @@ from hub.db.models import (
 from hub.fleet.assess import AlertKind, Assessment, Desired, Facts, State, assess
 from hub.ingest.terminals import lock_terminals
 from hub.settings import FleetSettings
-from kernel.db import deadlocked, upsert_insert
+from kernel.db import among, deadlocked, upsert_insert
 from protocol.catalogue_sync import CatalogueReport, ReportStatus
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
@@ -179,12 +179,12 @@ class Fleet:
     def attach(self, handler: Any) -> None:
         """Register the ingest hooks on a :class:`hub.ingest.handler.Handler`."""
         for kind, hook in (
-            (MessageType.BIRTH, self.on_birth),
             (MessageType.DEATH, self.on_death),
             (MessageType.CATALOGUE_REPORT, self.on_report),
         ):
             handler.hooks.setdefault(kind, []).append(hook)
         handler.heartbeat_hooks.append(self.on_heartbeats)
+        handler.birth_hooks.append(self.on_births)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fleet-evaluator", daemon=True)
@@ -218,14 +218,21 @@ class Fleet:
         evaluator would call it silent again at once: a flap that never happened)."""
         return max(received_at, self.clock())
 
-    def on_birth(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
-        assert isinstance(message, Birth)
-        snap = self._snapshot(conn, message.terminal, at)
-        if snap is None or snap["bd_seq"] != message.body.bd_seq:
-            return []  # a stale birth, ignored by the registry
-        self._link(conn, message.terminal, LinkEvent.BIRTH, message.body.bd_seq, at)
-        self._catalogue_seen(conn, snap, message.body.catalogue_version, at)
-        self.evaluate(conn, message.terminal, self._now(at), snap)  # a birth is no drop: the snapshot holds
+    def on_births(self, conn: Connection, births: list[tuple[Birth, datetime]]) -> list[Outgoing]:
+        """Births of distinct terminals, written to ``terminals`` just before: a link event each, the
+        catalogue version each runs, each terminal assessed (a birth is no drop: the snapshot holds). A
+        stale birth, ignored by the registry, is ignored here too. One query reads them all, one their
+        last link events, one statement adds the new ones."""
+        snaps = self._snapshots(conn, [birth.terminal for birth, _ in births], max(at for _, at in births))
+        live = [
+            (birth, at, snap)
+            for birth, at in births
+            if (snap := snaps.get(birth.terminal)) is not None and snap["bd_seq"] == birth.body.bd_seq
+        ]
+        self._links(conn, [(birth.terminal, LinkEvent.BIRTH, birth.body.bd_seq, at) for birth, at, _ in live])
+        for birth, at, snap in live:
+            self._catalogue_seen(conn, snap, birth.body.catalogue_version, at)
+            self.evaluate(conn, birth.terminal, self._now(at), snap)
         return []
 
     def on_death(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
@@ -233,7 +240,7 @@ class Fleet:
         snap = self._snapshot(conn, message.terminal, at)
         honoured = snap is not None and snap["bd_seq"] == message.body.bd_seq and not snap["online"]
         kind = LinkEvent.DEATH if honoured else LinkEvent.LATE_WILL
-        self._link(conn, message.terminal, kind, message.body.bd_seq, at)
+        self._links(conn, [(message.terminal, kind, message.body.bd_seq, at)])
         if honoured:
             self.evaluate(conn, message.terminal, self._now(at), self._snapshot(conn, message.terminal, at))
         return []
@@ -353,17 +360,36 @@ class Fleet:
             .where(_terms.c.terminal_id.in_(bindparam("ts", expanding=True)))
         )
 
-    def _link(self, conn: Connection, terminal: str, kind: str, bd_seq: int | None, at: datetime) -> None:
-        """Record a link event, once: a retained birth or death read again is not a new event."""
-        last = conn.execute(
-            select(_links.c.kind, _links.c.bd_seq)
-            .where(_links.c.terminal_id == terminal)
-            .order_by(_links.c.at.desc(), _links.c.id.desc())
-            .limit(1)
-        ).first()
-        if bd_seq is not None and last is not None and tuple(last) == (kind, bd_seq):
+    def _links(self, conn: Connection, events: list[tuple[str, str, int | None, datetime]]) -> None:
+        """Record link events (terminal, kind, session, when) of distinct terminals, each once: a retained
+        birth or death read again is not a new event. One query finds each terminal's last event."""
+        if not events:
             return
-        conn.execute(_links.insert().values(terminal_id=terminal, at=at, kind=kind, bd_seq=bd_seq))
+        ranked = (
+            select(
+                _links.c.terminal_id,
+                _links.c.kind,
+                _links.c.bd_seq,
+                func.row_number()
+                .over(partition_by=_links.c.terminal_id, order_by=(_links.c.at.desc(), _links.c.id.desc()))
+                .label("n"),
+            )
+            .where(among(conn, _links.c.terminal_id, [terminal for terminal, *_ in events]))
+            .subquery()
+        )
+        last = {
+            terminal: (kind, bd_seq)
+            for terminal, kind, bd_seq in conn.execute(
+                select(ranked.c.terminal_id, ranked.c.kind, ranked.c.bd_seq).where(ranked.c.n == 1)
+            )
+        }
+        rows = [
+            {"terminal_id": terminal, "at": at, "kind": kind, "bd_seq": bd_seq}
+            for terminal, kind, bd_seq, at in events
+            if bd_seq is None or last.get(terminal) != (kind, bd_seq)
+        ]
+        if rows:
+            conn.execute(_links.insert(), rows)
 
     def _catalogue_seen(
         self, conn: Connection, snap: dict[str, Any], version: int, at: datetime, clear_error: bool = False

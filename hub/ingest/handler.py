@@ -51,7 +51,7 @@ from protocol.sealed import Opener, SealError
 from protocol.state import Birth, Death
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Beat", "Checked", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
+__all__ = ["Beat", "Born", "Checked", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -95,6 +95,7 @@ class Prepared(NamedTuple):
 
 Reply = Outgoing | Events
 Beat = tuple[Heartbeat, datetime]  # a heartbeat and when it was received
+Born = tuple[Birth, datetime]  # a birth and when it was received
 _cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
 _DONE = CaseStatus.COMPLETED.value
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
@@ -140,6 +141,8 @@ class Handler:
         # Heartbeats, the steady load (one per terminal every few seconds), are written together: a group's
         # heartbeats are one update of ``terminals``, then each of these is called once with all of them.
         self.heartbeat_hooks: list[Callable[[Connection, list[Beat]], list[Outgoing]]] = []
+        # Births likewise (a fleet reconnecting at once): ``hooks[BIRTH]`` are still called, one birth each.
+        self.birth_hooks: list[Callable[[Connection, list[Born]], list[Outgoing]]] = []
         # Terminals' lookup keys (protocol.lookup): holder keys in case acks, and the answer to a request.
         self.lookup = HolderLookup(case_key)
         self.hooks[MessageType.LOOKUP_REQUEST] = [self.lookup.on_request]
@@ -198,18 +201,24 @@ class Handler:
                 conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             self._read_ahead(conn, decoded, checked, group)
-            beats: dict[str, Beat] = {}  # heartbeats not written yet, by terminal (see _heartbeats)
+            # Heartbeats and births not written yet, by terminal (see _heartbeats, _births).
+            beats: dict[str, Beat] = {}
+            births: dict[str, Born] = {}
             for m, message in zip(incoming, decoded, strict=True):
-                if beats and (
-                    topics.sender(m.topic) in beats
-                    or not isinstance(message, Heartbeat | CaseBatch | ProtocolError | None)
+                sender = topics.sender(m.topic)
+                if (beats or births) and (
+                    sender in beats
+                    or sender in births
+                    or not isinstance(message, Heartbeat | Birth | CaseBatch | ProtocolError | None)
                 ):
-                    # A terminal's messages are handled in order; and the hooks of births, deaths and reports
-                    # (fleet rows) come after the heartbeats of the terminals before them.
+                    # A terminal's messages are handled in order; and the hooks of deaths and reports (fleet
+                    # rows) come after the heartbeats and births of the terminals before them.
                     out += self._heartbeats(conn, beats, guarded)
-                if isinstance(message, Heartbeat):
+                    out += self._births(conn, births, group)
+                if isinstance(message, Heartbeat | Birth):
                     self.metrics.count(self.metrics.messages.labels(message.type.value))
-                    beats[message.terminal] = (message, m.received_at)
+                    pending: dict[str, Any] = beats if isinstance(message, Heartbeat) else births
+                    pending[message.terminal] = (message, m.received_at)
                     continue
                 if message is None:
                     out += self._limited(conn, m)
@@ -219,6 +228,7 @@ class Handler:
                 out += self._one(conn, m.topic, m.payload, m.received_at, message, checked, group)
             self._flush(conn, group)
             out += self._heartbeats(conn, beats, guarded)
+            out += self._births(conn, births, group)
             self.terminals.known(conn, self.dead.settle(conn))
         # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
         self.metrics.cases.inc(group.stored)
@@ -300,10 +310,6 @@ class Handler:
             return self._cases(conn, message, at, checked[id(message)], group)
         if isinstance(message, RatingBatch):
             return self._ratings(conn, message, at, group)
-        if isinstance(message, Birth):
-            group.marks.pop(message.terminal, None)  # a birth starts the sequence again: read afresh after it
-            missed = self.terminals.birth(conn, message, at)
-            return [Events(message.terminal, missed)] if missed else []
         if isinstance(message, Death):
             self.terminals.death(conn, message, at)
         return []
@@ -320,6 +326,25 @@ class Handler:
         out: list[Reply] = []
         for hook in self.heartbeat_hooks:
             out += _hooked(conn, hook, (batch,), f"{len(batch)} heartbeat(s)", guarded)
+        return out
+
+    def _births(self, conn: Connection, births: dict[str, Born], group: _Group) -> list[Reply]:
+        """Write the pending births (at most one per terminal) together, then run the birth hooks once for
+        all of them and the per-message ones for each; empties ``births``. Each live birth's reply: the
+        events its terminal missed."""
+        if not births:
+            return []
+        batch = [births[t] for t in sorted(births)]  # rows taken in one order by every worker (and the evaluator)
+        births.clear()
+        self._flush(conn, group)  # the group's new cases and their events first: a birth reads what was missed
+        for birth, _ in batch:
+            group.marks.pop(birth.terminal, None)  # a birth starts the sequence again: read afresh after it
+        out: list[Reply] = [Events(t, missed) for t, missed in self.terminals.births(conn, batch).items() if missed]
+        for hook in self.birth_hooks:
+            out += _hooked(conn, hook, (batch,), f"{len(batch)} birth(s)", group.guarded)
+        for birth, at in batch:
+            for each in self.hooks.get(MessageType.BIRTH, ()):
+                out += _hooked(conn, each, (birth, at), f"a birth from {birth.terminal}", group.guarded)
         return out
 
     # ------------------------------------------------------------------ refusals

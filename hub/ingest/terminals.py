@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, String, any_, bindparam, false, func, literal_column, select, update
+from sqlalchemy import Connection, String, and_, any_, bindparam, false, func, literal_column, or_, select, update
 
 from hub.cases.delivery import stored_events
 from hub.db.models import CaseEventRow, TerminalRow, table
@@ -107,34 +107,47 @@ class Terminals:
         conn.execute(update(_terms).where(_terms.c.terminal_id == terminal).values(**values))
         marks[terminal] = Mark(values["last_seq"], values.get("seq_gaps", mark.seq_gaps))
 
-    def birth(self, conn: Connection, birth: Birth, at: datetime) -> list[CaseEvent]:
-        """Record a birth; return the events the terminal missed (after its watermark) to resend. The row is
-        updated only when the birth is not older than the session on record: one statement, the row read
-        only when it was not (a stale birth, or a terminal never heard of)."""
-        recorded = conn.execute(
-            update(_terms)
-            .where(_terms.c.terminal_id == birth.terminal, _terms.c.bd_seq <= birth.body.bd_seq)
-            .values(
-                online=True,
-                bd_seq=birth.body.bd_seq,
-                last_seq=birth.seq,
-                last_birth_at=at,
-                last_seen_at=at,
-                app_version=birth.body.app_version,
-                clock_skew_s=birth.clock_offset_s(at),
-            )
+    def births(self, conn: Connection, births: list[tuple[Birth, datetime]]) -> dict[str, list[CaseEvent]]:
+        """Record the births of distinct terminals; return, by terminal, the events each missed (after its
+        watermark) to resend. A birth older than the session on record (a retained message read back)
+        changes nothing and is left out. One read of their rows, one update for them all, one query per
+        :data:`_MISSED_PER_QUERY` terminals for what they missed: a fleet reconnecting at once (the VPN
+        back) is thousands of births in a few seconds, and one by one they were most of the hub's work."""
+        wanted = sorted(birth.terminal for birth, _ in births)
+        on_record = dict(
+            conn.execute(
+                select(_terms.c.terminal_id, _terms.c.bd_seq).where(among(conn, _terms.c.terminal_id, wanted))
+            ).all()
         )
-        if recorded.rowcount == 0:
-            t = self.get(conn, birth.terminal)  # made when missing (SQLite: no group lock made it)
-            if birth.body.bd_seq < t["bd_seq"]:
-                log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, t["bd_seq"])
-                return []
-            return self.birth(conn, birth, at)  # the row was only missing
-        missed = stored_events(
-            conn, _events.c.terminal_id == birth.terminal, _events.c.id > birth.body.events_watermark
+        self.known(conn, set(wanted) - on_record.keys())  # SQLite: no group lock made them
+        fresh: list[tuple[Birth, datetime]] = []
+        for birth, at in births:
+            live = on_record.get(birth.terminal, -1)
+            if birth.body.bd_seq < live:
+                log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, live)
+            else:
+                fresh.append((birth, at))
+        if not fresh:
+            return {}
+        conn.execute(
+            _BORN,
+            [
+                {
+                    "t": birth.terminal,
+                    "bd": birth.body.bd_seq,
+                    "seq": birth.seq,
+                    "at": at,
+                    "app": birth.body.app_version,
+                    "skew": birth.clock_offset_s(at),
+                }
+                for birth, at in fresh
+            ],
         )
-        log.info("birth of %s (bd_seq %d); %d event(s) to resync", birth.terminal, birth.body.bd_seq, len(missed))
-        return [event for _terminal, event in missed]
+        missed = _missed(conn, {birth.terminal: birth.body.events_watermark for birth, _ in fresh})
+        for birth, _ in fresh:
+            n = len(missed[birth.terminal])
+            log.info("birth of %s (bd_seq %d); %d event(s) to resync", birth.terminal, birth.body.bd_seq, n)
+        return missed
 
     def death(self, conn: Connection, death: Death, at: datetime) -> None:
         t = self.get(conn, death.terminal)
@@ -176,6 +189,39 @@ _BEAT = (
         clock_skew_s=bindparam("skew"),
     )
 )
+
+
+# The session on record moves only forward (bd_seq): the read in ``births`` decided, and this guards it.
+_BORN = (
+    update(_terms)
+    .where(_terms.c.terminal_id == bindparam("t"), _terms.c.bd_seq <= bindparam("bd"))
+    .values(
+        online=True,
+        bd_seq=bindparam("bd"),
+        last_seq=bindparam("seq"),
+        last_birth_at=bindparam("at"),
+        last_seen_at=bindparam("at"),
+        app_version=bindparam("app"),
+        clock_skew_s=bindparam("skew"),
+    )
+)
+_MISSED_PER_QUERY = 200  # terminals whose missed events one query asks for (SQLite: an OR term each)
+
+
+def _missed(conn: Connection, watermarks: dict[str, int]) -> dict[str, list[CaseEvent]]:
+    """The stored events of each terminal after its watermark, in order, by terminal."""
+    out: dict[str, list[CaseEvent]] = {terminal: [] for terminal in watermarks}
+    marks = sorted(watermarks.items())
+    for start in range(0, len(marks), _MISSED_PER_QUERY):
+        after = or_(
+            *(
+                and_(_events.c.terminal_id == terminal, _events.c.id > mark)
+                for terminal, mark in marks[start : start + _MISSED_PER_QUERY]
+            )
+        )
+        for terminal, event in stored_events(conn, after):
+            out[terminal].append(event)
+    return out
 
 
 @functools.cache

@@ -30,13 +30,13 @@ def engine(hub_db_url):
     e.dispose()
 
 
-def _case(n: int, item: str = "MZ-001", receipt: str | None = None) -> CaseSubmission:
+def _case(n: int, item: str = "MZ-001", receipt: str | None = None, committee: str = "JW001") -> CaseSubmission:
     return CaseSubmission(
         case_id=uuid.uuid4(),
-        receipt_no=receipt or f"JW001-20261204-{n:06d}",
+        receipt_no=receipt or f"{committee}-20261204-{n:06d}",
         query_code="ABC234",
         item_code=item,
-        committee="JW001",
+        committee=committee,
         created_at=utcnow() - timedelta(minutes=5),
         applicant=applicant(n),
     )
@@ -213,3 +213,60 @@ def test_hooks_run_without_savepoints_and_a_failing_one_is_rolled_back_alone_whe
     assert h.metrics.messages.labels(MessageType.CASE_BATCH.value)._value.get() == 2
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar() == 2
+
+
+def test_births_of_one_group_are_written_together_each_with_what_its_own_terminal_missed(engine):
+    """A fleet reconnecting at once: the births of a group are one write, yet each is answered as if alone.
+    Worked by hand: T1 stored cases a and b, T2 case c, T3 case e; then one group brings T2's case d, T1's
+    birth with a's event as its watermark, T2's birth with none, and T3's birth (none either) older than its
+    session on record. T1 missed b alone; T2 missed c and d (d came before its birth in the group); T3's
+    birth changes nothing and is answered with nothing. Each live birth is one link event in the fleet's
+    history; the same births read again (retained messages) add none."""
+    from hub.fleet.registry import Fleet
+    from hub.settings import FleetSettings
+    from protocol.state import Birth, BirthBody
+
+    register_terminal(engine, "T2", "JW002")
+    register_terminal(engine, "T3", "JW003")
+    h = handler(engine)
+    Fleet(engine, FleetSettings()).attach(h)
+
+    def batch(terminal: str, *cases: CaseSubmission) -> Incoming:
+        body = CaseBatchBody(cases=[seal(c) for c in cases])
+        message = CaseBatch(terminal=terminal, seq=1, sent_at=utcnow(), body=body)
+        return Incoming(topics.up(terminal, topics.Up.CASES), message.encode(), utcnow())
+
+    def birth(terminal: str, bd_seq: int, watermark: int = 0) -> Incoming:
+        body = BirthBody(bd_seq=bd_seq, events_watermark=watermark)
+        return Incoming(topics.state(terminal), Birth(terminal=terminal, body=body).encode(), utcnow())
+
+    a, b = _case(1), _case(2)
+    c, d = _case(3, committee="JW002"), _case(4, committee="JW002")
+    h.handle_many([batch("T1", a, b), batch("T2", c), batch("T3", _case(5, committee="JW003")), birth("T3", 5, 10**9)])
+    with engine.connect() as conn:
+        a_event = conn.execute(text("SELECT id FROM case_events WHERE case_id = :c"), {"c": str(a.case_id)}).scalar()
+
+    group = [batch("T2", d), birth("T1", 1, a_event), birth("T2", 1), birth("T3", 4)]
+    replies = h.handle_many(group)
+    events = [r for r in replies if isinstance(r, Events)]
+    # d's own first event goes out with its batch; the births' replies are the rest
+    assert [e.case_id for e in events[0].events] == [d.case_id]
+    assert {r.terminal: [e.case_id for e in r.events] for r in events[1:]} == {
+        "T1": [b.case_id],
+        "T2": [c.case_id, d.case_id],
+    }
+
+    def links() -> list[tuple[str, str, int]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT terminal_id, kind, bd_seq FROM fleet_link_events ORDER BY id"))
+            return [tuple(r) for r in rows]
+
+    def sessions() -> dict[str, int]:
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT terminal_id, bd_seq FROM terminals")).all())
+
+    assert sorted(links()) == [("T1", "birth", 1), ("T2", "birth", 1), ("T3", "birth", 5)]
+    assert sessions() == {"T1": 1, "T2": 1, "T3": 5}
+    h.handle_many(group[1:])  # the retained births read again: T1 and T2 answered again, no new link event
+    assert sorted(links()) == [("T1", "birth", 1), ("T2", "birth", 1), ("T3", "birth", 5)]
+    assert sessions() == {"T1": 1, "T2": 1, "T3": 5}
