@@ -206,9 +206,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Chromium per test process: Playwright's sync API allows one instance at a time."""
+    """One headless Chromium per test module (0.6 s to start). Playwright's sync API allows one instance at a
+    time, and while it is up its event loop stays the thread's running loop: a test of Textual's pilot
+    (anyio) run after it in the same process failed ("Cannot run the event loop while another loop is
+    running"), as a test worker may do when it takes tests in another order."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
