@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
+from sqlalchemy import Boolean, Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
@@ -52,6 +52,17 @@ _alerts, _beats, _links = table(FleetAlertRow), table(FleetHeartbeatRow), table(
 _dead = table(DeadLetter)
 _LIMITED = DeadLetterReason.RATE_LIMITED.value
 Outgoing = tuple[str, bytes]
+_SEEN = (
+    update(_fleet)
+    .where(_fleet.c.terminal_id == bindparam("t"))
+    .values(
+        catalogue_version=bindparam("v"),
+        catalogue_version_at=func.coalesce(
+            bindparam("at", type_=_fleet.c.catalogue_version_at.type), _fleet.c.catalogue_version_at
+        ),
+        catalogue_error=case((bindparam("clear", type_=Boolean), ""), else_=_fleet.c.catalogue_error),
+    )
+)
 _SAMPLED = (
     update(_fleet)
     .where(_fleet.c.terminal_id == bindparam("t"))
@@ -178,13 +189,13 @@ class Fleet:
     # ------------------------------------------------------------------ wiring
     def attach(self, handler: Any) -> None:
         """Register the ingest hooks on a :class:`hub.ingest.handler.Handler`."""
+        handler.hooks.setdefault(MessageType.DEATH, []).append(self.on_death)
         for kind, hook in (
-            (MessageType.DEATH, self.on_death),
-            (MessageType.CATALOGUE_REPORT, self.on_report),
+            (MessageType.HEARTBEAT, self.on_heartbeats),
+            (MessageType.BIRTH, self.on_births),
+            (MessageType.CATALOGUE_REPORT, self.on_reports),
         ):
-            handler.hooks.setdefault(kind, []).append(hook)
-        handler.heartbeat_hooks.append(self.on_heartbeats)
-        handler.birth_hooks.append(self.on_births)
+            handler.batch_hooks.setdefault(kind, []).append(hook)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fleet-evaluator", daemon=True)
@@ -230,8 +241,8 @@ class Fleet:
             if (snap := snaps.get(birth.terminal)) is not None and snap["bd_seq"] == birth.body.bd_seq
         ]
         self._links(conn, [(birth.terminal, LinkEvent.BIRTH, birth.body.bd_seq, at) for birth, at, _ in live])
+        self._catalogue_seen(conn, [(snap, birth.body.catalogue_version, at, False) for birth, at, snap in live])
         for birth, at, snap in live:
-            self._catalogue_seen(conn, snap, birth.body.catalogue_version, at)
             self.evaluate(conn, birth.terminal, self._now(at), snap)
         return []
 
@@ -250,12 +261,10 @@ class Fleet:
         history (at most one per ``sample_every_s``), follow its catalogue version, assess its terminal.
         One query reads them all; writes happen only for what changed, a statement per kind for the batch."""
         snaps = self._snapshots(conn, [hb.terminal for hb, _ in beats], max(at for _, at in beats))
+        live = [(message, at, snap) for message, at in beats if (snap := snaps.get(message.terminal)) is not None]
         samples: list[dict[str, Any]] = []
-        for message, at in beats:
+        for message, at, snap in live:
             terminal, body = message.terminal, message.body
-            snap = snaps.get(terminal)
-            if snap is None:
-                continue
             last_sample = snap["f_sample"]
             if last_sample is None or (at - last_sample).total_seconds() >= self.settings.sample_every_s:
                 samples.append(
@@ -277,26 +286,32 @@ class Fleet:
                         "alarms": ",".join(body.alarms)[:300],
                     }
                 )
-            self._catalogue_seen(conn, snap, body.catalogue_version, at)
-            self.evaluate(conn, terminal, self._now(at), snap)
+        self._catalogue_seen(conn, [(snap, message.body.catalogue_version, at, False) for message, at, snap in live])
+        for message, at, snap in live:
+            self.evaluate(conn, message.terminal, self._now(at), snap)
         if samples:
             conn.execute(_beats.insert(), samples)
             conn.execute(_SAMPLED, [{"t": r["terminal_id"], "sampled": r["at"]} for r in samples])
         return []
 
-    def on_report(self, conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
-        """The version a terminal runs now, or why it could not apply the one announced. Not assessed here:
-        the next heartbeat or evaluation round does (a rollout brings every terminal's report at once)."""
-        assert isinstance(message, CatalogueReport)
-        body, terminal = message.body, message.terminal
-        snap = self._snapshot(conn, terminal, at)
-        if snap is None:
-            return []
-        if body.status is ReportStatus.FAILED:
-            error = f"v{body.failed_version}: {body.error}"[:300]
-            conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
-            log.warning("terminal %s could not apply catalogue %s", terminal, error)
-        self._catalogue_seen(conn, snap, body.version, at, clear_error=body.status is ReportStatus.APPLIED)
+    def on_reports(self, conn: Connection, reports: list[tuple[CatalogueReport, datetime]]) -> list[Outgoing]:
+        """The version each terminal (distinct) runs now, or why it could not apply the one announced. Not
+        assessed here: the next heartbeat or evaluation round does. A rollout brings every terminal's report
+        within seconds: one query reads them all, one statement writes the versions."""
+        snaps = self._snapshots(conn, [report.terminal for report, _ in reports], max(at for _, at in reports))
+        seen: list[tuple[dict[str, Any], int, datetime, bool]] = []
+        for report, at in reports:
+            body, terminal = report.body, report.terminal
+            snap = snaps.get(terminal)
+            if snap is None:
+                continue
+            if body.status is ReportStatus.FAILED:
+                error = f"v{body.failed_version}: {body.error}"[:300]
+                conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
+                snap["f_error"] = error
+                log.warning("terminal %s could not apply catalogue %s", terminal, error)
+            seen.append((snap, body.version, at, body.status is ReportStatus.APPLIED))
+        self._catalogue_seen(conn, seen)
         return []
 
     # ------------------------------------------------------------------ rows
@@ -391,19 +406,19 @@ class Fleet:
         if rows:
             conn.execute(_links.insert(), rows)
 
-    def _catalogue_seen(
-        self, conn: Connection, snap: dict[str, Any], version: int, at: datetime, clear_error: bool = False
-    ) -> None:
-        """The catalogue version a terminal reports (birth, heartbeat, report), kept in its fleet row (the one
-        place the hub keeps it) when it changed, with since when."""
-        values: dict[str, Any] = {}
-        if version != snap["f_version"]:
-            values.update(catalogue_version=version, catalogue_version_at=at)
-        if clear_error and snap["f_error"]:
-            values["catalogue_error"] = ""
-        if values:
-            conn.execute(update(_fleet).where(_fleet.c.terminal_id == snap["terminal_id"]).values(**values))
-            snap.update(f_version=version, f_error=values.get("catalogue_error", snap["f_error"]))
+    def _catalogue_seen(self, conn: Connection, seen: list[tuple[dict[str, Any], int, datetime, bool]]) -> None:
+        """The catalogue versions terminals report (birth, heartbeat, report): each with the terminal's
+        snapshot, when, and whether it clears the error of an earlier version (a report of one applied).
+        Kept in the fleet rows (the one place the hub keeps them) where they changed, with since when, in
+        one statement; the snapshots are brought up to date."""
+        rows = []
+        for snap, version, at, clear_error in seen:
+            changed, clear = version != snap["f_version"], clear_error and bool(snap["f_error"])
+            if changed or clear:
+                rows.append({"t": snap["terminal_id"], "v": version, "at": at if changed else None, "clear": clear})
+                snap.update(f_version=version, f_error="" if clear else snap["f_error"])
+        if rows:
+            conn.execute(_SEEN, rows)
 
     # ------------------------------------------------------------------ evaluation
     def _drops(self, conn: Connection, now: datetime) -> dict[str, int]:

@@ -45,13 +45,12 @@ from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
-from protocol.health import Heartbeat
 from protocol.ratings import BAD_LEVELS, RatingBatch
 from protocol.sealed import Opener, SealError
-from protocol.state import Birth, Death
+from protocol.state import Death
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Beat", "Born", "Checked", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
+__all__ = ["Checked", "Events", "Handler", "Incoming", "Outgoing", "Prepared", "Reply"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -94,8 +93,8 @@ class Prepared(NamedTuple):
 
 
 Reply = Outgoing | Events
-Beat = tuple[Heartbeat, datetime]  # a heartbeat and when it was received
-Born = tuple[Birth, datetime]  # a birth and when it was received
+# Handled in batches, at most one message per terminal each (Handler._batches), in this order.
+_BATCHED = (MessageType.HEARTBEAT, MessageType.BIRTH, MessageType.CATALOGUE_REPORT)
 _cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
 _DONE = CaseStatus.COMPLETED.value
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
@@ -138,11 +137,11 @@ class Handler:
         # Extension points (fleet, catalogue): per message type, called in the transaction after the built-in
         # handling; each returns replies to publish after the commit.
         self.hooks: dict[MessageType, list[Callable[[Connection, Envelope, datetime], list[Outgoing]]]] = {}
-        # Heartbeats, the steady load (one per terminal every few seconds), are written together: a group's
-        # heartbeats are one update of ``terminals``, then each of these is called once with all of them.
-        self.heartbeat_hooks: list[Callable[[Connection, list[Beat]], list[Outgoing]]] = []
-        # Births likewise (a fleet reconnecting at once): ``hooks[BIRTH]`` are still called, one birth each.
-        self.birth_hooks: list[Callable[[Connection, list[Born]], list[Outgoing]]] = []
+        # Heartbeats (the steady load: one per terminal every few seconds), births and catalogue reports (a
+        # fleet reconnecting at once, a catalogue rolled out) of a group are handled together (_BATCHED): one
+        # write of ``terminals`` for the heartbeats or the births, then each of these hooks is called once
+        # with all of them (and ``hooks`` of that type still once per message).
+        self.batch_hooks: dict[MessageType, list[Callable[[Connection, list[Any]], list[Outgoing]]]] = {}
         # Terminals' lookup keys (protocol.lookup): holder keys in case acks, and the answer to a request.
         self.lookup = HolderLookup(case_key)
         self.hooks[MessageType.LOOKUP_REQUEST] = [self.lookup.on_request]
@@ -201,24 +200,24 @@ class Handler:
                 conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             self._read_ahead(conn, decoded, checked, group)
-            # Heartbeats and births not written yet, by terminal (see _heartbeats, _births).
-            beats: dict[str, Beat] = {}
-            births: dict[str, Born] = {}
+            # Messages of the batched types not handled yet, by type and terminal (see _batches).
+            pending: dict[MessageType, dict[str, tuple[Envelope, datetime]]] = {kind: {} for kind in _BATCHED}
+            waiting: set[str] = set()  # terminals with a message pending
             for m, message in zip(incoming, decoded, strict=True):
-                sender = topics.sender(m.topic)
-                if (beats or births) and (
-                    sender in beats
-                    or sender in births
-                    or not isinstance(message, Heartbeat | Birth | CaseBatch | ProtocolError | None)
+                batched = isinstance(message, Envelope) and message.type in _BATCHED
+                if waiting and (
+                    topics.sender(m.topic) in waiting
+                    or not (batched or isinstance(message, CaseBatch | ProtocolError | None))
                 ):
-                    # A terminal's messages are handled in order; and the hooks of deaths and reports (fleet
-                    # rows) come after the heartbeats and births of the terminals before them.
-                    out += self._heartbeats(conn, beats, guarded)
-                    out += self._births(conn, births, group)
-                if isinstance(message, Heartbeat | Birth):
+                    # A terminal's messages are handled in order; and the hooks of deaths and the like (fleet
+                    # rows) come after the heartbeats, births and reports of the terminals before them.
+                    out += self._batches(conn, pending, group)
+                    waiting.clear()
+                if batched:
+                    assert isinstance(message, Envelope)
                     self.metrics.count(self.metrics.messages.labels(message.type.value))
-                    pending: dict[str, Any] = beats if isinstance(message, Heartbeat) else births
-                    pending[message.terminal] = (message, m.received_at)
+                    pending[message.type][message.terminal] = (message, m.received_at)
+                    waiting.add(message.terminal)
                     continue
                 if message is None:
                     out += self._limited(conn, m)
@@ -227,8 +226,7 @@ class Handler:
                     self._flush(conn, group)  # what it reads (cases, events) is written first
                 out += self._one(conn, m.topic, m.payload, m.received_at, message, checked, group)
             self._flush(conn, group)
-            out += self._heartbeats(conn, beats, guarded)
-            out += self._births(conn, births, group)
+            out += self._batches(conn, pending, group)
             self.terminals.known(conn, self.dead.settle(conn))
         # Counted once committed: a group the database aborted (and that is tried again) counts nothing.
         self.metrics.cases.inc(group.stored)
@@ -314,37 +312,32 @@ class Handler:
             self.terminals.death(conn, message, at)
         return []
 
-    def _heartbeats(self, conn: Connection, beats: dict[str, Beat], guarded: bool) -> list[Reply]:
-        """Write the pending heartbeats (at most one per terminal) together, then run the heartbeat hooks
-        once for all of them; empties ``beats``. A failing hook is rolled back alone, for the whole batch:
-        the terminals' rows stand."""
-        if not beats:
-            return []
-        batch = [beats[t] for t in sorted(beats)]  # rows taken in one order by every worker (and the evaluator)
-        beats.clear()
-        self.terminals.heartbeats(conn, batch)
+    def _batches(
+        self, conn: Connection, pending: dict[MessageType, dict[str, tuple[Envelope, datetime]]], group: _Group
+    ) -> list[Reply]:
+        """Handle the pending messages of each batched type (at most one per terminal) together: heartbeats
+        and births each one write of their terminals' rows (births: answered with the events each terminal
+        missed), then the type's batch hooks once for all, and its per-message hooks for each; empties
+        ``pending``. A failing hook is rolled back alone, for the whole batch: the terminals' rows stand."""
         out: list[Reply] = []
-        for hook in self.heartbeat_hooks:
-            out += _hooked(conn, hook, (batch,), f"{len(batch)} heartbeat(s)", guarded)
-        return out
-
-    def _births(self, conn: Connection, births: dict[str, Born], group: _Group) -> list[Reply]:
-        """Write the pending births (at most one per terminal) together, then run the birth hooks once for
-        all of them and the per-message ones for each; empties ``births``. Each live birth's reply: the
-        events its terminal missed."""
-        if not births:
-            return []
-        batch = [births[t] for t in sorted(births)]  # rows taken in one order by every worker (and the evaluator)
-        births.clear()
-        self._flush(conn, group)  # the group's new cases and their events first: a birth reads what was missed
-        for birth, _ in batch:
-            group.marks.pop(birth.terminal, None)  # a birth starts the sequence again: read afresh after it
-        out: list[Reply] = [Events(t, missed) for t, missed in self.terminals.births(conn, batch).items() if missed]
-        for hook in self.birth_hooks:
-            out += _hooked(conn, hook, (batch,), f"{len(batch)} birth(s)", group.guarded)
-        for birth, at in batch:
-            for each in self.hooks.get(MessageType.BIRTH, ()):
-                out += _hooked(conn, each, (birth, at), f"a birth from {birth.terminal}", group.guarded)
+        for kind, messages in pending.items():
+            if not messages:
+                continue
+            # In the terminals' order: rows are taken in one order by every worker (and the evaluator).
+            batch: list[Any] = [messages[t] for t in sorted(messages)]
+            messages.clear()
+            if kind is MessageType.HEARTBEAT:
+                self.terminals.heartbeats(conn, batch)
+            elif kind is MessageType.BIRTH:
+                self._flush(conn, group)  # the group's new cases and events first: a birth reads what was missed
+                for birth, _ in batch:
+                    group.marks.pop(birth.terminal, None)  # a new session's sequence: read afresh after it
+                out += [Events(t, missed) for t, missed in self.terminals.births(conn, batch).items() if missed]
+            for hook in self.batch_hooks.get(kind, ()):
+                out += _hooked(conn, hook, (batch,), f"{len(batch)} {kind.value}(s)", group.guarded)
+            for message, at in batch:
+                for each in self.hooks.get(kind, ()):
+                    out += _hooked(conn, each, (message, at), f"a {kind.value} from {message.terminal}", group.guarded)
         return out
 
     # ------------------------------------------------------------------ refusals

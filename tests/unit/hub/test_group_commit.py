@@ -270,3 +270,55 @@ def test_births_of_one_group_are_written_together_each_with_what_its_own_termina
     h.handle_many(group[1:])  # the retained births read again: T1 and T2 answered again, no new link event
     assert sorted(links()) == [("T1", "birth", 1), ("T2", "birth", 1), ("T3", "birth", 5)]
     assert sessions() == {"T1": 1, "T2": 1, "T3": 5}
+
+
+def test_catalogue_reports_of_one_group_are_kept_together_each_as_its_terminal_said(engine):
+    """A rollout brings every terminal's report within seconds: a group's reports are one read and one write,
+    yet each fleet row ends as its own report says. Worked by hand, four terminals born on version 1: T1
+    fails to apply version 2 (its row keeps 1 and since when, and says why), T2 applies 2 (2, since the
+    report), T3 reports 1 again (nothing changes), T4 fails to apply 3 but runs 2 now (2, since the report,
+    and why). Then T1 applies its version 1 again: the error is gone, the version and since when stay; then
+    it applies 2."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from hub.db.models import FleetTerminalRow, table
+    from hub.fleet.registry import Fleet
+    from hub.settings import FleetSettings
+    from protocol.catalogue_sync import CatalogueReport, CatalogueReportBody, ReportStatus
+    from protocol.state import Birth, BirthBody
+
+    h = handler(engine)
+    Fleet(engine, FleetSettings()).attach(h)
+    born, first, then, later = (datetime(2026, 12, 4, 9, m, tzinfo=UTC) for m in (0, 1, 2, 3))
+
+    def birth(terminal: str) -> Incoming:
+        message = Birth(terminal=terminal, body=BirthBody(bd_seq=1, catalogue_version=1))
+        return Incoming(topics.state(terminal), message.encode(), born)
+
+    def report(terminal: str, at: datetime, version: int, failed: int = 0) -> Incoming:
+        status = ReportStatus.FAILED if failed else ReportStatus.APPLIED
+        error = "bad item" if failed else ""
+        body = CatalogueReportBody(version=version, status=status, failed_version=failed, error=error, applied_at=at)
+        message = CatalogueReport(terminal=terminal, body=body)
+        return Incoming(topics.up(terminal, topics.Up.CATALOGUE), message.encode(), at)
+
+    def rows() -> dict[str, tuple[int, datetime, str]]:
+        fleet = table(FleetTerminalRow)
+        q = select(
+            fleet.c.terminal_id, fleet.c.catalogue_version, fleet.c.catalogue_version_at, fleet.c.catalogue_error
+        )
+        with engine.connect() as conn:
+            return {t: (v, at, e) for t, v, at, e in conn.execute(q)}
+
+    h.handle_many([birth(t) for t in ("T1", "T2", "T3", "T4")])
+    h.handle_many(
+        [report("T1", first, 1, failed=2), report("T2", first, 2), report("T3", first, 1), report("T4", first, 2, 3)]
+    )
+    others = {"T2": (2, first, ""), "T3": (1, born, ""), "T4": (2, first, "v3: bad item")}
+    assert rows() == {"T1": (1, born, "v2: bad item"), **others}
+    h.handle_many([report("T1", then, 1)])
+    assert rows() == {"T1": (1, born, ""), **others}
+    h.handle_many([report("T1", later, 2)])
+    assert rows() == {"T1": (2, later, ""), **others}
