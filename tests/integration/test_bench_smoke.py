@@ -82,3 +82,4 @@ def test_bench_fleet_compares_cases_sent_with_cases_stored(db, workers):
     assert int(f["cases"]) > 0
     assert f["lost"] == f["duplicated"] == f["mismatched"] == f["sim_errors"] == "0"
     assert math.isfinite(float(f["settle_s"]))  # the hub caught up with the terminals' mass connect
+    assert 0 <= float(f["born_s"]) <= float(f["settle_s"])
