@@ -14,11 +14,10 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DataError
 
 from hub.errors import HubError
-from hub.people.throttle import TooManyAttempts
 from hub.text import section, text
 from hub.web.auth import is_api
 
-__all__ = ["handlers", "status_and_message"]
+__all__ = ["handlers", "retry_after", "status_and_message"]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +33,18 @@ def status_and_message(exc: Exception) -> tuple[int, str]:
     return 500, "internal error"
 
 
+def retry_after(exc: Exception) -> dict[str, str] | None:
+    """The ``Retry-After`` header of the answer to ``exc``, when it tells the client (a sign-in throttled, an
+    Open311 partner over its limit) how many seconds to wait: its ``retry_after_s``."""
+    seconds = getattr(exc, "retry_after_s", None)
+    return {"Retry-After": str(seconds)} if seconds is not None else None
+
+
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, message = status_and_message(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, message)
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
+    headers = retry_after(exc)
     if is_api(request):
         # ``error`` is our documented shape; ``status_code`` and ``detail`` are Litestar's own, which its
         # validation answers (400) document: every error body fits whichever of the two a route declares.

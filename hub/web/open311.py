@@ -36,7 +36,7 @@ from hub.open311.models import (
 )
 from hub.open311.service import Filters, Open311
 from hub.web.auth import PUBLIC
-from hub.web.errors import status_and_message
+from hub.web.errors import retry_after, status_and_message
 
 __all__ = ["PREFIX", "open311_router"]
 
@@ -108,8 +108,7 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if status == 404 and message in ("", "Not Found"):
         message = ERRORS["not_found"]
     errors = [Open311Error(status, message)]
-    retry_after = getattr(exc, "retry_after_s", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = retry_after(exc)
     if request.url.path.endswith(".xml"):
         return Response(to_xml("errors", "error", errors), media_type=XML, status_code=status, headers=headers)
     return Response(errors, status_code=status, media_type=MediaType.JSON, headers=headers)
