@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Engine, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from hub.db.models import (
@@ -60,7 +60,9 @@ _SEEN = (
         catalogue_version_at=func.coalesce(
             bindparam("at", type_=_fleet.c.catalogue_version_at.type), _fleet.c.catalogue_version_at
         ),
-        catalogue_error=case((bindparam("clear", type_=Boolean), ""), else_=_fleet.c.catalogue_error),
+        catalogue_error=func.coalesce(
+            bindparam("error", type_=_fleet.c.catalogue_error.type), _fleet.c.catalogue_error
+        ),
     )
 )
 _SAMPLED = (
@@ -234,14 +236,11 @@ class Fleet:
         catalogue version each runs, each terminal assessed (a birth is no drop: the snapshot holds). A
         stale birth, ignored by the registry, is ignored here too. One query reads them all, one their
         last link events, one statement adds the new ones."""
-        snaps = self._snapshots(conn, [birth.terminal for birth, _ in births], max(at for _, at in births))
         live = [
-            (birth, at, snap)
-            for birth, at in births
-            if (snap := snaps.get(birth.terminal)) is not None and snap["bd_seq"] == birth.body.bd_seq
+            (birth, at, snap) for birth, at, snap in self._live(conn, births) if snap["bd_seq"] == birth.body.bd_seq
         ]
         self._links(conn, [(birth.terminal, LinkEvent.BIRTH, birth.body.bd_seq, at) for birth, at, _ in live])
-        self._catalogue_seen(conn, [(snap, birth.body.catalogue_version, at, False) for birth, at, snap in live])
+        self._catalogue_seen(conn, [(snap, birth.body.catalogue_version, at, None) for birth, at, snap in live])
         for birth, at, snap in live:
             self.evaluate(conn, birth.terminal, self._now(at), snap)
         return []
@@ -260,8 +259,7 @@ class Fleet:
         """Heartbeats of distinct terminals, written to ``terminals`` just before: sample each into the
         history (at most one per ``sample_every_s``), follow its catalogue version, assess its terminal.
         One query reads them all; writes happen only for what changed, a statement per kind for the batch."""
-        snaps = self._snapshots(conn, [hb.terminal for hb, _ in beats], max(at for _, at in beats))
-        live = [(message, at, snap) for message, at in beats if (snap := snaps.get(message.terminal)) is not None]
+        live = self._live(conn, beats)
         samples: list[dict[str, Any]] = []
         for message, at, snap in live:
             terminal, body = message.terminal, message.body
@@ -286,7 +284,7 @@ class Fleet:
                         "alarms": ",".join(body.alarms)[:300],
                     }
                 )
-        self._catalogue_seen(conn, [(snap, message.body.catalogue_version, at, False) for message, at, snap in live])
+        self._catalogue_seen(conn, [(snap, message.body.catalogue_version, at, None) for message, at, snap in live])
         for message, at, snap in live:
             self.evaluate(conn, message.terminal, self._now(at), snap)
         if samples:
@@ -298,23 +296,23 @@ class Fleet:
         """The version each terminal (distinct) runs now, or why it could not apply the one announced. Not
         assessed here: the next heartbeat or evaluation round does. A rollout brings every terminal's report
         within seconds: one query reads them all, one statement writes the versions."""
-        snaps = self._snapshots(conn, [report.terminal for report, _ in reports], max(at for _, at in reports))
-        seen: list[tuple[dict[str, Any], int, datetime, bool]] = []
-        for report, at in reports:
-            body, terminal = report.body, report.terminal
-            snap = snaps.get(terminal)
-            if snap is None:
-                continue
-            if body.status is ReportStatus.FAILED:
-                error = f"v{body.failed_version}: {body.error}"[:300]
-                conn.execute(update(_fleet).where(_fleet.c.terminal_id == terminal).values(catalogue_error=error))
-                snap["f_error"] = error
-                log.warning("terminal %s could not apply catalogue %s", terminal, error)
-            seen.append((snap, body.version, at, body.status is ReportStatus.APPLIED))
+        seen: list[tuple[dict[str, Any], int, datetime, str | None]] = []
+        for report, at, snap in self._live(conn, reports):
+            body = report.body
+            error = "" if body.status is ReportStatus.APPLIED else f"v{body.failed_version}: {body.error}"[:300]
+            if error:
+                log.warning("terminal %s could not apply catalogue %s", report.terminal, error)
+            seen.append((snap, body.version, at, error))
         self._catalogue_seen(conn, seen)
         return []
 
     # ------------------------------------------------------------------ rows
+    def _live(self, conn: Connection, batch: list[tuple[Any, datetime]]) -> list[tuple[Any, datetime, dict[str, Any]]]:
+        """The messages of a batch (distinct terminals, with when each was received) whose terminal is known,
+        each with its snapshot (:meth:`_snapshots`, one query, as of the latest of them)."""
+        snaps = self._snapshots(conn, [message.terminal for message, _ in batch], max(at for _, at in batch))
+        return [(message, at, snap) for message, at in batch if (snap := snaps.get(message.terminal)) is not None]
+
     def _snapshot(self, conn: Connection, terminal: str, now: datetime) -> dict[str, Any] | None:
         """The terminal's ``terminals`` row with its fleet row (``f_…``), recent link drops and active alert
         count, in one query; the fleet row is made if missing. None for a terminal never heard of."""
@@ -406,17 +404,17 @@ class Fleet:
         if rows:
             conn.execute(_links.insert(), rows)
 
-    def _catalogue_seen(self, conn: Connection, seen: list[tuple[dict[str, Any], int, datetime, bool]]) -> None:
+    def _catalogue_seen(self, conn: Connection, seen: list[tuple[dict[str, Any], int, datetime, str | None]]) -> None:
         """The catalogue versions terminals report (birth, heartbeat, report): each with the terminal's
-        snapshot, when, and whether it clears the error of an earlier version (a report of one applied).
-        Kept in the fleet rows (the one place the hub keeps them) where they changed, with since when, in
-        one statement; the snapshots are brought up to date."""
+        snapshot, when, and what its error now is (a report's: why a version could not be applied, or ""
+        once one was; None: not said). Kept in the fleet rows (the one place the hub keeps them) where they
+        changed, the version with since when, in one statement; the snapshots are brought up to date."""
         rows = []
-        for snap, version, at, clear_error in seen:
-            changed, clear = version != snap["f_version"], clear_error and bool(snap["f_error"])
-            if changed or clear:
-                rows.append({"t": snap["terminal_id"], "v": version, "at": at if changed else None, "clear": clear})
-                snap.update(f_version=version, f_error="" if clear else snap["f_error"])
+        for snap, version, at, error in seen:
+            changed = version != snap["f_version"]
+            if changed or (error is not None and error != snap["f_error"]):
+                rows.append({"t": snap["terminal_id"], "v": version, "at": at if changed else None, "error": error})
+                snap.update(f_version=version, f_error=snap["f_error"] if error is None else error)
         if rows:
             conn.execute(_SEEN, rows)
 

@@ -335,9 +335,11 @@ class Handler:
                 out += [Events(t, missed) for t, missed in self.terminals.births(conn, batch).items() if missed]
             for hook in self.batch_hooks.get(kind, ()):
                 out += _hooked(conn, hook, (batch,), f"{len(batch)} {kind.value}(s)", group.guarded)
-            for message, at in batch:
-                for each in self.hooks.get(kind, ()):
-                    out += _hooked(conn, each, (message, at), f"a {kind.value} from {message.terminal}", group.guarded)
+            if singles := self.hooks.get(kind):  # most batched types have none: no walk over the batch
+                for message, at in batch:
+                    for single in singles:
+                        on = f"a {kind.value} from {message.terminal}"
+                        out += _hooked(conn, single, (message, at), on, group.guarded)
         return out
 
     # ------------------------------------------------------------------ refusals

@@ -81,6 +81,17 @@ class Terminals:
         for terminal in sorted(t for t in terminals if t):
             conn.execute(self._insert(_terms).values(terminal_id=terminal).on_conflict_do_nothing())
 
+    def sessions(self, conn: Connection, terminals: list[str]) -> dict[str, int]:
+        """The session on record (``bd_seq``) of each of ``terminals`` that had a row, in one query; the rows
+        of the others are made (SQLite: no group lock made them), at the column's default, -1."""
+        on_record = dict(
+            conn.execute(
+                select(_terms.c.terminal_id, _terms.c.bd_seq).where(among(conn, _terms.c.terminal_id, terminals))
+            ).all()
+        )
+        self.known(conn, set(terminals) - on_record.keys())
+        return on_record
+
     def marks(self, conn: Connection, terminals: list[str]) -> dict[str, Mark]:
         """The sequence marks of ``terminals`` that have a row, in one query (for :meth:`seen`)."""
         rows = conn.execute(
@@ -113,16 +124,10 @@ class Terminals:
         changes nothing and is left out. One read of their rows, one update for them all, one query per
         :data:`_MISSED_PER_QUERY` terminals for what they missed: a fleet reconnecting at once (the VPN
         back) is thousands of births in a few seconds, and one by one they were most of the hub's work."""
-        wanted = sorted(birth.terminal for birth, _ in births)
-        on_record = dict(
-            conn.execute(
-                select(_terms.c.terminal_id, _terms.c.bd_seq).where(among(conn, _terms.c.terminal_id, wanted))
-            ).all()
-        )
-        self.known(conn, set(wanted) - on_record.keys())  # SQLite: no group lock made them
+        on_record = self.sessions(conn, [birth.terminal for birth, _ in births])
         fresh: list[tuple[Birth, datetime]] = []
         for birth, at in births:
-            live = on_record.get(birth.terminal, -1)
+            live = on_record.get(birth.terminal, -1)  # a row made just now: the column's default
             if birth.body.bd_seq < live:
                 log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, live)
             else:
@@ -161,9 +166,7 @@ class Terminals:
     def heartbeats(self, conn: Connection, beats: list[tuple[Heartbeat, datetime]]) -> None:
         """Record heartbeats of distinct terminals: one update of their rows, one statement for them all
         (a row is made first for a terminal never heard of)."""
-        wanted = [hb.terminal for hb, _ in beats]
-        have = set(conn.execute(select(_terms.c.terminal_id).where(_terms.c.terminal_id.in_(wanted))).scalars())
-        self.known(conn, set(wanted) - have)
+        self.sessions(conn, [hb.terminal for hb, _ in beats])
         conn.execute(
             _BEAT,
             [
