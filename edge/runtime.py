@@ -119,6 +119,7 @@ class EdgeRuntime:
         self.agent.stop()
         if self._housekeeper is not None:
             self._housekeeper.join(10)
+        self.outbox.close()
         self.engine.dispose()
 
     def __enter__(self) -> EdgeRuntime:

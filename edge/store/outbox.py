@@ -7,6 +7,8 @@ sending resumes from here.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +44,37 @@ class OutboxStats:
 class Outbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        url = engine.url
+        on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        self._watched = url.database if on_disk else None  # see version()
+        self._watch: sqlite3.Connection | None = None
+        self._watch_lock = threading.Lock()
+
+    def version(self) -> int | None:
+        """A number that changes whenever anything is committed to the store, by this process or another (a
+        case accepted, an ack, the console putting parked items back): SQLite's ``PRAGMA data_version``, read
+        on a connection of the outbox's own that never writes, a few microseconds where a query of the
+        outbox through SQLAlchemy takes a few hundred. The sync agent asks the outbox for more only when it
+        has changed since the agent found nothing to send. None for a store in memory, or when it cannot be
+        read: ask every time."""
+        if self._watched is None:
+            return None
+        with self._watch_lock:
+            try:
+                if self._watch is None:
+                    self._watch = sqlite3.connect(self._watched, check_same_thread=False, isolation_level=None)
+                return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:  # the store's own queries will say what is wrong; until then, ask every time
+                log.debug("the outbox's version could not be read", exc_info=True)
+                self._watch = None
+                return None
+
+    def close(self) -> None:
+        """Close :meth:`version`'s connection, if open (the engine is its owner's to dispose of)."""
+        with self._watch_lock:
+            watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
     def pending(self, channel: str, after_seq: int, limit: int) -> list[Pending]:
         """Unparked items of ``channel`` with ``seq > after_seq``, oldest first."""

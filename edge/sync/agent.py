@@ -186,6 +186,7 @@ class SyncAgent:
         self._seq = 0
         self._seq_reserved = 0
         self._cursor: dict[str, int] = dict.fromkeys(CHANNELS, 0)
+        self._drained: dict[str, int] = {}  # channel -> the outbox's version when nothing was left to send
         self._inflight: dict[uuid.UUID, _Inflight] = {}
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
@@ -480,12 +481,20 @@ class SyncAgent:
         return self._seq
 
     def _pump(self) -> None:
-        """Fill the in-flight window with batches read from the outbox, channel by channel."""
+        """Fill the in-flight window with batches read from the outbox, channel by channel. A channel found
+        with nothing left to send is read again once something has been committed to the store since (the
+        outbox's version): the loop turns fifty times a second, and an idle terminal read its outbox on
+        every turn (6.6 % of a server core; about a quarter of a Raspberry Pi's)."""
         s = self.settings
+        version = self.outbox.version()  # before reading: a commit after this is seen at the next turn
         for channel in CHANNELS:
+            if version is not None and self._drained.get(channel) == version:
+                continue
             while self._client is not None and len(self._inflight) < s.inflight_window:
                 items = self.outbox.pending(channel, self._cursor[channel], s.batch_size)
                 if not items:
+                    if version is not None:
+                        self._drained[channel] = version
                     break
                 batch = cut_batch(items)
                 self._cursor[channel] = batch[-1].seq
@@ -534,6 +543,7 @@ class SyncAgent:
             log.info("resending every unacked item: %s", why)
         self._inflight.clear()
         self._cursor = dict.fromkeys(CHANNELS, 0)
+        self._drained.clear()  # read from the start again, changed or not
 
     def heartbeat_soon(self) -> None:
         """Send a heartbeat at the next turn of the loop (an alarm the hub should hear of now), not when due."""

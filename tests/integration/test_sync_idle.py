@@ -1,0 +1,67 @@
+"""An idle terminal's sync agent: it does not read its outbox on every turn of its loop (fifty a second),
+and still sends at once what any process commits to the store.
+
+Before the outbox's version was read, a terminal online with nothing to send queried both of its channels
+on every turn: 6.6 % of a server core, about a quarter of a Raspberry Pi's, and the kiosk's pages waited
+for the GIL behind it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from edge.store.cases import NewCase
+from tests.support import applicant, wait_for
+
+
+def _counted(edge, name: str) -> list[float]:
+    """Record the times of each call of ``edge.outbox.<name>`` from now on."""
+    calls: list[float] = []
+    real = getattr(edge.outbox, name)
+
+    def counting(*args, **kwargs):
+        calls.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    setattr(edge.outbox, name, counting)
+    return calls
+
+
+def test_an_idle_terminal_online_reads_its_outbox_only_when_the_store_changed(edge_factory):
+    edge = edge_factory()
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    time.sleep(0.3)  # past the birth and the first turns
+    turns, reads = _counted(edge, "version"), _counted(edge, "pending")
+    time.sleep(1.0)
+    assert len(turns) >= 20, f"the loop turned {len(turns)} times in a second"  # it turns every 20 ms or sooner
+    # Nothing was committed: no read at all, where there were two per turn (one per channel).
+    assert reads == [], f"{len(reads)} reads of an unchanged outbox in {len(turns)} turns"
+
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
+    wait_for(lambda: edge.agent.stats["batches_sent"] >= 1, what="the new case sent", every=0.01)
+    assert 1 <= len(reads) <= 6, f"{len(reads)} reads for one case"
+
+
+def test_items_another_process_puts_back_are_sent_without_waiting(edge_factory):
+    edge = edge_factory()
+    ids = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(i))).case_id) for i in range(3)]
+    edge.outbox.park(ids, "schema_invalid: unknown item")  # as a hub's refusal leaves them
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    time.sleep(0.5)  # the agent has found nothing to send (all parked) and stopped reading
+    assert edge.agent.stats["batches_sent"] == 0
+
+    # The field console is a process of its own: it puts them back through an engine of its own.
+    db = edge.settings.db_path
+    code = (
+        "from edge.store.outbox import Outbox; from kernel.db import make_engine; "
+        f"print(Outbox(make_engine('sqlite:///{db}')).unpark())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "3"
+    started = time.monotonic()
+    wait_for(lambda: edge.agent.stats["batches_sent"] >= 1, timeout=5, what="the items put back sent", every=0.01)
+    assert time.monotonic() - started < 1.0  # the next turns of the loop, not a poll's period
