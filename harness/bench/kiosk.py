@@ -1,7 +1,7 @@
 """``shegong bench kiosk``: card tap → personalised page and item detail, beside a bare hello route.
 
 The measuring is in :mod:`harness.bench.kiosk_measure` (both apps under uvicorn on loopback). Prints
-``kiosk p95_ms=… hello_p95_ms=… ratio=… rss_mb=…``.
+``kiosk residents=… tap_p95_ms=… p95_ms=… hello_p95_ms=… hello_idle_p95_ms=… ratio=… rss_mb=…``.
 """
 
 from __future__ import annotations
