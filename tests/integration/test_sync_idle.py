@@ -13,6 +13,7 @@ import sys
 import time
 
 from edge.store.cases import NewCase
+from edge.sync.agent import Ask
 from tests.support import applicant, wait_for
 
 
@@ -65,3 +66,18 @@ def test_items_another_process_puts_back_are_sent_without_waiting(edge_factory):
     started = time.monotonic()
     wait_for(lambda: edge.agent.stats["batches_sent"] >= 1, timeout=5, what="the items put back sent", every=0.01)
     assert time.monotonic() - started < 1.0  # the next turns of the loop, not a poll's period
+
+
+def test_send_now_sends_the_unacked_items_again_though_the_store_did_not_change(edge_factory):
+    edge = edge_factory()  # no hub: nothing is acked
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
+    wait_for(lambda: edge.agent.stats["batches_sent"] == 1, what="the case sent", every=0.01)
+    time.sleep(0.3)  # idle again: the outbox found with nothing more to send
+    reads = _counted(edge, "pending")
+    time.sleep(0.3)
+    assert reads == []
+
+    assert edge.agent.ask(Ask.SEND_NOW).result(timeout=5) == "resent"  # the field console's "send now"
+    wait_for(lambda: edge.agent.stats["batches_sent"] == 2, timeout=2, what="the unacked case sent again")
