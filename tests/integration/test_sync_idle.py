@@ -17,14 +17,15 @@ from edge.sync.agent import Ask
 from tests.support import applicant, wait_for
 
 
-def _counted(edge, name: str) -> list[float]:
-    """Record the times of each call of ``edge.outbox.<name>`` from now on."""
-    calls: list[float] = []
+def _counted(edge, name: str) -> list[object]:
+    """Record what each call of ``edge.outbox.<name>`` returns, from now on."""
+    calls: list[object] = []
     real = getattr(edge.outbox, name)
 
     def counting(*args, **kwargs):
-        calls.append(time.monotonic())
-        return real(*args, **kwargs)
+        out = real(*args, **kwargs)
+        calls.append(out)
+        return out
 
     setattr(edge.outbox, name, counting)
     return calls
@@ -38,8 +39,10 @@ def test_an_idle_terminal_online_reads_its_outbox_only_when_the_store_changed(ed
     turns, reads = _counted(edge, "version"), _counted(edge, "pending")
     time.sleep(1.0)
     assert len(turns) >= 20, f"the loop turned {len(turns)} times in a second"  # it turns every 20 ms or sooner
-    # Nothing was committed: no read at all, where there were two per turn (one per channel).
-    assert reads == [], f"{len(reads)} reads of an unchanged outbox in {len(turns)} turns"
+    # Two reads per turn before (one per channel); now one per channel for each commit to the store, by
+    # anything in the terminal (none is expected while it idles; the test holds if one comes).
+    commits = len(set(turns)) - 1
+    assert len(reads) <= 2 * commits, f"{len(reads)} reads in {len(turns)} turns, {commits} commit(s)"
 
     edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
     wait_for(lambda: edge.agent.stats["batches_sent"] >= 1, what="the new case sent", every=0.01)
@@ -75,9 +78,9 @@ def test_send_now_sends_the_unacked_items_again_though_the_store_did_not_change(
     edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
     wait_for(lambda: edge.agent.stats["batches_sent"] == 1, what="the case sent", every=0.01)
     time.sleep(0.3)  # idle again: the outbox found with nothing more to send
-    reads = _counted(edge, "pending")
+    versions, reads = _counted(edge, "version"), _counted(edge, "pending")
     time.sleep(0.3)
-    assert reads == []
+    assert len(reads) <= 2 * (len(set(versions)) - 1)
 
     assert edge.agent.ask(Ask.SEND_NOW).result(timeout=5) == "resent"  # the field console's "send now"
     wait_for(lambda: edge.agent.stats["batches_sent"] == 2, timeout=2, what="the unacked case sent again")
