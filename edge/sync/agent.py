@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+LOOP_WAIT_S = 0.1  # the longest the loop waits for the network before its next turn
 SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our down/ messages this long while we are away
 _BATCH_ROOM = MAX_PAYLOAD_BYTES - 2048  # room for the envelope around the items
@@ -298,7 +299,10 @@ class SyncAgent:
                     else:
                         self._stop.wait(min(0.1, self._next_try - now))
                     continue
-                rc = self._client.loop(timeout=0.02)
+                # Network traffic (an ack, a command) ends the wait at once; otherwise a turn every 0.1 s is
+                # soon enough for a case the kiosk just stored, and an idle terminal's loop costs a quarter
+                # of what it did at 20 ms (0.26 % of a server core against 1.2 %).
+                rc = self._client.loop(timeout=LOOP_WAIT_S)
                 if rc != mqtt.MQTT_ERR_SUCCESS and self._client is not None:
                     self._lost(f"loop: {mqtt.error_string(rc)}")
                     continue

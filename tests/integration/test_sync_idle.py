@@ -1,9 +1,9 @@
-"""An idle terminal's sync agent: it does not read its outbox on every turn of its loop (fifty a second),
-and still sends at once what any process commits to the store.
+"""An idle terminal's sync agent: it does not read its outbox on every turn of its loop, and still sends at
+once what any process commits to the store.
 
 Before the outbox's version was read, a terminal online with nothing to send queried both of its channels
-on every turn: 6.6 % of a server core, about a quarter of a Raspberry Pi's, and the kiosk's pages waited
-for the GIL behind it.
+on every turn (fifty a second then): 6.6 % of a server core, about a quarter of a Raspberry Pi's, and the
+kiosk's pages waited for the GIL behind it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_an_idle_terminal_online_reads_its_outbox_only_when_the_store_changed(ed
     time.sleep(0.3)  # past the birth and the first turns
     turns, reads = _counted(edge, "version"), _counted(edge, "pending")
     time.sleep(1.0)
-    assert len(turns) >= 20, f"the loop turned {len(turns)} times in a second"  # it turns every 20 ms or sooner
+    assert len(turns) >= 5, f"the loop turned {len(turns)} times in a second"  # every 0.1 s or sooner
     # Two reads per turn before (one per channel); now one per channel for each commit to the store, by
     # anything in the terminal (none is expected while it idles; the test holds if one comes).
     commits = len(set(turns)) - 1
