@@ -487,8 +487,8 @@ class SyncAgent:
     def _pump(self) -> None:
         """Fill the in-flight window with batches read from the outbox, channel by channel. A channel found
         with nothing left to send is read again once something has been committed to the store since (the
-        outbox's version): the loop turns fifty times a second, and an idle terminal read its outbox on
-        every turn (6.6 % of a server core; about a quarter of a Raspberry Pi's)."""
+        outbox's version): an idle terminal that read its outbox on every turn (fifty a second then) took
+        6.6 % of a server core, about a quarter of a Raspberry Pi's."""
         s = self.settings
         version = self.outbox.version()  # before reading: a commit after this is seen at the next turn
         for channel in CHANNELS:
