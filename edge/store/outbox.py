@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.request import pathname2url
 
 from sqlalchemy import Engine, delete, func, select, update
 
@@ -61,8 +62,9 @@ class Outbox:
             return None
         with self._watch_lock:
             try:
-                if self._watch is None:
-                    self._watch = sqlite3.connect(self._watched, check_same_thread=False, isolation_level=None)
+                if self._watch is None:  # read-write, never create: a store gone is not replaced by an empty file
+                    uri = f"file:{pathname2url(self._watched)}?mode=rw"
+                    self._watch = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
                 return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
             except sqlite3.Error:  # the store's own queries will say what is wrong; until then, ask every time
                 log.debug("the outbox's version could not be read", exc_info=True)

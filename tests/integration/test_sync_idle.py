@@ -8,12 +8,15 @@ kiosk's pages waited for the GIL behind it.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
 
 from edge.store.cases import NewCase
+from edge.store.outbox import Outbox
 from edge.sync.agent import Ask
+from kernel.db import make_engine
 from tests.support import applicant, wait_for
 
 
@@ -42,6 +45,7 @@ def test_an_idle_terminal_online_reads_its_outbox_only_when_the_store_changed(ed
     # Two reads per turn before (one per channel); now one per channel for each commit to the store, by
     # anything in the terminal (none is expected while it idles; the test holds if one comes).
     commits = len(set(turns)) - 1
+    assert commits <= 2, f"the store changed {commits} times while the terminal idled"  # nothing writes then
     assert len(reads) <= 2 * commits, f"{len(reads)} reads in {len(turns)} turns, {commits} commit(s)"
 
     edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
@@ -69,6 +73,21 @@ def test_items_another_process_puts_back_are_sent_without_waiting(edge_factory):
     started = time.monotonic()
     wait_for(lambda: edge.agent.stats["batches_sent"] >= 1, timeout=5, what="the items put back sent", every=0.01)
     assert time.monotonic() - started < 1.0  # the next turns of the loop, not a poll's period
+
+
+def test_the_outbox_version_follows_commits_and_never_makes_a_store(tmp_path, edge_factory):
+    """SQLite's documented ``data_version``: unchanged until another connection commits; and a store that is
+    not there is not made by watching it (a version of None: read every turn)."""
+    edge = edge_factory()
+    first = edge.outbox.version()
+    assert edge.outbox.version() == first  # nothing committed
+    with sqlite3.connect(edge.settings.db_path) as other:  # another connection, as another process would
+        other.execute("INSERT INTO meta (key, value) VALUES ('test', 1)")
+    assert edge.outbox.version() not in (None, first)
+
+    gone = Outbox(make_engine(f"sqlite:///{tmp_path / 'no such store.db'}"))
+    assert gone.version() is None  # cannot be read: the agent reads its outbox every turn
+    assert not (tmp_path / "no such store.db").exists()
 
 
 def test_send_now_sends_the_unacked_items_again_though_the_store_did_not_change(edge_factory):
