@@ -268,10 +268,11 @@ def _night(link: _Link, t: _Terminal, sealer: sealed.Sealer) -> int:
     return len(missing)
 
 
-def _daytime(port: int, public_key: str, stop: Any, wake: Any, out: Any) -> None:
+def _daytime(port: int, public_key: str, stop: Any, wake: Any, out: Any, ready: Any) -> None:
     """A terminal in daytime use: one case every 100 ms (and one at once when ``wake`` is set), each ack
-    timed: (when it was sent, ms to its ack) put on ``out``. Run in a process of its own, as a real terminal
-    is: in the bench's process its timings would include the GIL of the fifty simulated terminals' threads."""
+    timed: (when it was sent, ms to its ack) put on ``out``; ``ready`` set once the first is acked. Run in a
+    process of its own, as a real terminal is: in the bench's process its timings would include the GIL of
+    the fifty simulated terminals' threads."""
     sealer = sealed.Sealer(sealed.public_key(public_key), timer=False)
     tid, i = "DAY0001", 0
     link = _Link(port, "bench-daytime", tid)
@@ -286,6 +287,7 @@ def _daytime(port: int, public_key: str, stop: Any, wake: Any, out: Any) -> None
             mid = link.send_cases(tid, [sealer.seal(c)])
             link.wait_acked({mid}, timeout=60)
             out.put((started, (link.ack_times[mid] - started) * 1000))  # perf_counter: one clock machine-wide
+            ready.set()
             i += 1
             if wake.wait(0.1):
                 wake.clear()
@@ -364,9 +366,13 @@ def run(
     try:
         _wait_hub_online(broker.port)
         spawn = multiprocessing.get_context("spawn")
-        stop, wake, out = spawn.Event(), spawn.Event(), spawn.Queue()
-        day = spawn.Process(target=_daytime, args=(broker.port, keys["SHEGONG_HUB_PUBLIC_KEY"], stop, wake, out))
+        stop, wake, out, ready = spawn.Event(), spawn.Event(), spawn.Queue(), spawn.Event()
+        day = spawn.Process(target=_daytime, args=(broker.port, keys["SHEGONG_HUB_PUBLIC_KEY"], stop, wake, out, ready))
         day.start()
+        # idle_s of daytime ingest, counted from its first ack: a spawned process takes a second or more to
+        # start on a busy machine, and a short idle phase could otherwise time nothing at all.
+        if not ready.wait(120):
+            raise RuntimeError("the daytime terminal had no case acked within 120 s")
         time.sleep(idle_s)
         proc = psutil.Process(hub.pid)
         link = _Link(broker.port, "bench-night")
