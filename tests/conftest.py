@@ -7,21 +7,19 @@ case key pair of the test process (terminals seal cases to it, hubs open them wi
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from harness import postgres
 from harness.broker import Mosquitto
 from harness.linkproxy import LinkProxy
 from shegong.cli import LIBRARY_SWITCHES
 from tests.support import CASE_PUBLIC_KEY, register_terminal, write_case_key
 
 os.environ.update(LIBRARY_SWITCHES)  # as the shegong command sets them at start: the kiosk's lean pinyin
-
-PG_ADMIN_URL = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(autouse=True)
@@ -50,34 +48,14 @@ def proxy(broker: Mosquitto) -> Iterator[LinkProxy]:
     p.close()
 
 
-def _pg_available() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip with the reason
-        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
-
-
 _PG_SKIP: list[str | None] = []
 
 
 def pg_skip_reason() -> str | None:
     if not _PG_SKIP:
-        _PG_SKIP.append(_pg_available())
+        reason = postgres.unavailable()
+        _PG_SKIP.append(reason and f"PostgreSQL not reachable at {postgres.ADMIN_URL}: {reason}")
     return _PG_SKIP[0]
-
-
-def _pg(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _pg_url(name: str) -> str:
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
 
 
 @contextmanager
@@ -86,12 +64,8 @@ def _pg_database(template: str | None = None) -> Iterator[str]:
     reason = pg_skip_reason()
     if reason:
         pytest.skip(reason)
-    name = f"shegong_test_{uuid.uuid4().hex[:12]}"
-    _pg(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    try:
-        yield _pg_url(name)
-    finally:
-        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres.database("shegong_test", template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

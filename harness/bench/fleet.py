@@ -69,7 +69,8 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from harness.bench.hub import database, pg_unavailable
+from harness import postgres
+from harness.bench.hub import database
 from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.bench.procs import cpu_s, family
 from harness.broker import Mosquitto
@@ -712,7 +713,7 @@ def command(
     terminals: int, heartbeat: float, steady: float, case_every: float, procs: int, db: str, workers: int, keep: bool
 ) -> int:
     logging.getLogger().setLevel(logging.WARNING)
-    if db == "postgresql" and (why := pg_unavailable()):
+    if db == "postgresql" and (why := postgres.unavailable()):
         print(f"fleet db=postgresql skipped: {why}")
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="shegong-bench-fleet-"))

@@ -36,6 +36,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import insert
 
+from harness import postgres
 from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.bench.sync import KEY_REGIMES
 from harness.broker import Mosquitto
@@ -46,11 +47,10 @@ from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
 from protocol.state import HubState
 
-__all__ = ["PG_ADMIN", "command", "database", "pg_unavailable"]
+__all__ = ["command", "database"]
 
 BATCH = 200
 TERMINALS = 20
-PG_ADMIN = os.environ.get("SHEGONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _batches(n: int, hub_public_key: str, key_regime: str) -> list[tuple[str, bytes, list[CaseSubmission]]]:
@@ -187,31 +187,12 @@ def _report_ms(url: str) -> float:
 @contextmanager
 def database(kind: str, folder: Path, name: str) -> Iterator[str]:
     """A fresh database for a run: a SQLite file in ``folder``, or a PostgreSQL database made on the
-    server at ``PG_ADMIN`` and dropped afterwards. Yields its URL."""
+    server at ``SHEGONG_TEST_PG`` and dropped afterwards. Yields its URL."""
     if kind == "sqlite":
         yield f"sqlite:///{folder / f'{name}.db'}"
         return
-    import psycopg
-
-    db = f"shegong_bench_{name}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    try:
-        yield f"{PG_ADMIN.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://', 1)}/{db}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
-def pg_unavailable() -> str | None:
-    """Why the PostgreSQL server at ``PG_ADMIN`` cannot be used (first line), or None when it answers."""
-    try:
-        import psycopg
-
-        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
-    except Exception as exc:  # noqa: BLE001 - any failure: say why
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return None
+    with postgres.database(f"shegong_bench_{name}") as url:
+        yield url
 
 
 def _sent(batches: list[tuple[str, bytes, list[CaseSubmission]]]) -> dict[str, str]:
@@ -306,7 +287,7 @@ def command(cases: int, db: str, key_regime: str, workers: int) -> int:
     failed = False
     try:
         for kind in ["sqlite", "postgresql"] if db == "both" else [db]:
-            if kind == "postgresql" and (why := pg_unavailable()):
+            if kind == "postgresql" and (why := postgres.unavailable()):
                 print(f"hub-ingest db=postgresql skipped: {why}")
                 continue
             r = run(kind, cases, folder, key_regime, workers)
