@@ -18,10 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["StaffDirectory", "StaffLocked", "hash_pin", "verify_pin"]
+__all__ = ["LOCKED_ALARM", "StaffDirectory", "StaffLocked", "hash_pin", "verify_pin"]
 
 _N, _R, _P = 2**14, 8, 1
 _STAFF_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: The alarm a lockout raises (the kiosk raises it; a staff sign-in clears it): someone may be guessing PINs.
+LOCKED_ALARM = "staff_locked"
 
 
 class StaffLocked(Exception):
@@ -93,6 +95,11 @@ class StaffDirectory:
     def enabled(self) -> bool:
         """Whether any staff PIN is provisioned here; without one there is no staff mode at all."""
         return bool(self._hashes)
+
+    def locked_for(self) -> float:
+        """Seconds until staff login opens again; 0 while it is open."""
+        with self._lock:
+            return max(0.0, self._locked_until - self._clock())
 
     def login(self, staff_id: str, pin: str) -> bool:
         """True when the PIN is this staff member's; raises :class:`StaffLocked` while locked out.

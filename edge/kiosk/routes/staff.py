@@ -19,7 +19,8 @@ from edge.kiosk.context import Kiosk, redirect
 from edge.kiosk.routes.home import kiosk_of, safe_next, set_session_cookie
 from edge.kiosk.routes.services import item_or_404
 from edge.kiosk.session import InvalidAnswer, KioskSession
-from edge.kiosk.staff import StaffLocked
+from edge.kiosk.staff import LOCKED_ALARM, StaffLocked
+from edge.text import text as words
 from protocol.catalogue import ServiceItem
 from protocol.eligibility import ATTRIBUTES, Value, unknowns
 
@@ -59,7 +60,11 @@ def staff_login_post(request: Request[Any, Any, Any], data: Form) -> Response[An
         return kiosk.render(request, "staff.html", next=target, error="staff.locked", retry=int(exc.retry_in) + 1)
     if not ok:
         log.warning("kiosk staff login refused")
+        if locked := kiosk.staff.locked_for():  # this failure locked it: the console and the hub hear of it
+            kiosk.runtime.alarms.raise_(LOCKED_ALARM, words("alarm.staff_locked", s=locked))
+            return kiosk.render(request, "staff.html", next=target, error="staff.locked", retry=int(locked) + 1)
         return kiosk.render(request, "staff.html", next=target, error="staff.wrong_pin")
+    kiosk.runtime.alarms.clear(LOCKED_ALARM)
     session = kiosk.session(request)
     response = redirect(target)
     if session is None:

@@ -9,8 +9,10 @@ itself, and the welcome page offers 工作人员登录 again.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
+from sqlalchemy import text
 
 from tests.support import STAFF_ID, STAFF_PIN, keep_screenshot
 
@@ -75,3 +77,29 @@ def test_a_staff_sign_in_runs_out_after_its_time(start_kiosk, page):
     assert page.locator("#staffbar").count() == 0, "the next resident gets no staff mode"
     page.goto(f"{k.url}/item/RS-002")
     assert page.locator("#apply").count() == 0
+
+
+def test_guessing_pins_locks_staff_login_and_raises_an_alarm_the_hub_hears_of(start_kiosk, page):
+    """Five wrong PINs in a row lock staff login for a minute: the page says so at once, and the terminal
+    raises ``staff_locked`` (its audit chain records it; heartbeats carry it to the hub's fleet page).
+    The right PIN once the lock has passed clears it."""
+    k = start_kiosk()
+    k.kiosk.staff.lockout_s = 2.0  # a minute on a terminal; short here, so the test can wait it out
+    page.goto(f"{k.url}/staff")
+    for n in range(1, 6):
+        page.fill("#staff_id", STAFF_ID)
+        page.fill("#pin", f"{n:06d}")
+        page.click("#staff-submit")
+        page.wait_for_selector("#staff-error")
+        error = page.locator("#staff-error").inner_text()
+        assert ("工号或密码不对" if n < 5 else "密码错误次数过多") in error, (n, error)
+    assert "staff_locked" in k.runtime.alarms.active()
+    with k.runtime.engine.connect() as conn:
+        raised = conn.execute(
+            text("SELECT count(*) FROM audit_entries WHERE action = 'alarm.raised' AND subject = 'staff_locked'")
+        ).scalar_one()
+    assert raised == 1
+
+    time.sleep(2.0)
+    _sign_in(page, k)
+    assert "staff_locked" not in k.runtime.alarms.active()
