@@ -5,7 +5,7 @@
 3. ``reconcile`` — both ways with the hub, with repair (:mod:`edge.night.reconcile`).
 4. ``clock`` — the hub's clock against ours, from the reconciliation's replies; an alarm when far off.
 5. ``audit`` — this terminal's new audit entries to the hub, with the hub's anchors it witnessed.
-6. ``retention`` — purge what the hub confirmed and the window allows.
+6. ``retention`` — purge what the hub confirmed and the window allows, from the database and its backups.
 7. ``report`` — the night's result to the hub, for this terminal's fleet page.
 
 The steps that talk to the hub go through the terminal's sync agent (:class:`~edge.night.link.AgentLink`),
@@ -127,7 +127,14 @@ class Night:
 
     def retention(self) -> Mapping[str, int]:
         counts = self.rt.retention.purge(now=self._clock())
-        return {"cases": counts.cases, "ratings": counts.ratings, "open_cases": counts.open_cases}
+        backups = Backups(self.settings).forget_purged()  # and what any purge took leaves the backups too
+        return {
+            "cases": counts.cases,
+            "ratings": counts.ratings,
+            "open_cases": counts.open_cases,
+            "backup_cases": backups["cases"],
+            "backup_ratings": backups["ratings"],
+        }
 
     def report(self, result: NightResult) -> None:
         """Send the night's result to the hub (its fleet page shows it)."""

@@ -3,18 +3,22 @@
 The hub is backed up (SQLite's backup API, or pg_dump), takes more cases, is stopped and restored from
 the older backup: the cases since are gone at the hub. The terminal's next night sends them again from its
 sealed copies, and the hub holds every case once. The terminal's own backup is checked, rotated and
-restored with one command; a damaged copy is refused.
+restored with one command; a damaged copy is refused. What the retention purge takes from the terminal's
+database leaves its backups too, unless a backup is not of this database's history.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from edge.night.backup import BackupBroken, Backups
+from edge.night.steps import Night
 from edge.night.steps import run_night as edge_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
@@ -23,7 +27,9 @@ from hub.cases.states import Action
 from hub.night.steps import backups as hub_backups
 from hub.people.roles import Principal, Role
 from hub.web.services import Services
+from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
+from protocol.ratings import RatingLevel
 from shegong import cli
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
@@ -137,3 +143,71 @@ def test_events_the_restored_hub_lost_come_back_from_the_terminal(hub_factory, e
     assert again.ok, again.as_json()
     rec = {s.name: s.counts for s in again.steps}["reconcile"]
     assert rec["days_differ"] == 0 and rec["events_resent"] == 0
+
+
+NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+OLD = NOW - timedelta(days=31)
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def test_what_retention_purges_leaves_the_terminals_backups_too(tmp_path: Path):
+    """A case closed, acked and confirmed 31 days ago, rated with a reason: the backups taken before the
+    purge held it (its sealed payload, timeline and rating); the night's retention step takes it from them
+    too, bytes overwritten, and keeps the recent case."""
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge", retention_days=30)
+    with EdgeRuntime(settings) as rt:
+        rt.cases.set_lookup_key(bytes(range(32)))
+        old = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)), now=OLD - timedelta(days=1))
+        old_id = str(old.case_id)
+        rt.cases.apply_events(
+            [CaseEvent(event_id=1, case_id=old.case_id, version=1, status=CaseStatus.COMPLETED, at=OLD)]
+        )
+        rating = rt.ratings.rate(RatingLevel.SATISFIED, reason="王阿姨耐心", case_id=old_id, now=OLD)
+        backups = Backups(settings)
+        backups.take(OLD)  # the queue still holds the case and the rating's reason
+        rt.outbox.acked([old_id, str(rating.rating_id)], at=OLD)
+        with rt.engine.begin() as conn:  # what the nights since confirmed: the hub holds both
+            conn.execute(text("UPDATE cases SET reconciled_at = :t"), {"t": OLD.replace(tzinfo=None)})
+            conn.execute(text("UPDATE ratings SET reconciled_at = :t"), {"t": OLD.replace(tzinfo=None)})
+        recent = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(2)), now=NOW - timedelta(days=1))
+        backups.take(NOW - timedelta(days=1))
+        payload = str(rt.cases.get(old_id)["payload"])  # type: ignore[index]  # its sealed copy, to look for
+
+        counts = Night(rt, clock=lambda: NOW).retention()
+
+    assert counts["cases"] == 1 and counts["backup_cases"] == 2 and counts["backup_ratings"] == 2
+    first, second = backups.kept()
+    recent_id = str(recent.case_id)
+    assert _rows(first, "SELECT case_id FROM cases") + _rows(first, "SELECT item_id FROM outbox") == []
+    assert _rows(second, "SELECT case_id FROM cases") + _rows(second, "SELECT item_id FROM outbox") == [
+        (recent_id,),
+        (recent_id,),
+    ]
+    for copy in (first, second):
+        assert _rows(copy, "PRAGMA integrity_check") == [("ok",)]
+        assert _rows(copy, "SELECT count(*) FROM case_events") + _rows(copy, "SELECT count(*) FROM ratings") == [
+            (0,),
+            (0,),
+        ]
+        raw = copy.read_bytes()  # overwritten, not only unlinked from the tables
+        assert payload[-40:].encode() not in raw and "王阿姨耐心".encode() not in raw, copy.name
+
+
+def test_a_backup_of_another_history_is_left_alone(tmp_path: Path):
+    """The database was started afresh (lost, or a new install): it lacks every case of the older backups,
+    which are then the only copies; nothing is removed from them."""
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge")
+    with EdgeRuntime(settings) as rt:
+        case = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
+    Backups(settings).take(utcnow())
+    [taken] = Backups(settings).kept()
+    for extra in ("", "-wal", "-shm"):
+        Path(f"{settings.db_path}{extra}").unlink(missing_ok=True)
+    with EdgeRuntime(settings) as rt:
+        rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(2)))
+        assert Backups(settings).forget_purged()["unrelated"] == 1
+    assert _rows(taken, "SELECT case_id FROM cases") == [(str(case.case_id),)]
