@@ -58,7 +58,8 @@ class Backups:
         folder = private_dir(self.settings.backup_dir)
         target = folder / f"{_PREFIX}{now.strftime('%Y%m%dT%H%M%S')}{_SUFFIX}"
         partial = target.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
+        for left in folder.glob(f"{_PREFIX}*.partial"):  # a copy a night cut short left: never kept, never rotated
+            left.unlink()
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
         sqlite_copy(self.settings.db_path, partial)
         problem = sqlite_integrity(partial)

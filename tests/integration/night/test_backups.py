@@ -211,3 +211,17 @@ def test_a_backup_of_another_history_is_left_alone(tmp_path: Path):
         rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(2)))
         assert Backups(settings).forget_purged()["unrelated"] == 1
     assert _rows(taken, "SELECT case_id FROM cases") == [(str(case.case_id),)]
+
+
+def test_a_copy_a_night_cut_short_does_not_stay_behind(tmp_path: Path):
+    """The night was killed while it copied the database (power cut, timeout): its ``.partial`` copy holds
+    everything the database held, and no rotation or purge ever looked at it. The next backup removes it."""
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge")
+    with EdgeRuntime(settings) as rt:
+        rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
+    settings.backup_dir.mkdir(mode=0o700)
+    left = settings.backup_dir / "edge-20260101T020000.partial"
+    with sqlite3.connect(settings.db_path) as live, sqlite3.connect(left) as copy:
+        live.backup(copy)  # copied, but neither checked nor renamed: the night stopped here
+    Backups(settings).take(utcnow())
+    assert [p.suffix for p in settings.backup_dir.iterdir()] == [".db"]
