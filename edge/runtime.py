@@ -59,7 +59,7 @@ class EdgeRuntime:
         self.alarms = Alarms(self.engine)
         self.cases = CaseStore(self.engine, settings, self.alarms)  # its lookup key comes from the hub
         self.outbox = Outbox(self.engine)
-        self.ratings = RatingStore(self.engine, settings)
+        self.ratings = RatingStore(self.engine, settings, self.cases.sealer)  # reasons sealed as cases are
         self.retention = Retention(self.engine, settings)
         self.catalogue = CatalogueStore(self.engine)  # .current(): the catalogue to show (seed until published)
         self.agent = SyncAgent(

@@ -34,7 +34,17 @@ class Rating(Strict):
     item_code: str = Field(default="", max_length=64)
     committee: str = Field(min_length=1, max_length=16)
     level: RatingLevel
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(
+        default="",
+        max_length=500,
+        description="the resident's words in clear: only from terminals before sealed_reason",
+    )
+    sealed_reason: str = Field(
+        default="",
+        max_length=4400,  # 500 characters at their longest in JSON (\\u0001: 6 bytes), sealed, base64
+        description="the resident's words (up to 500 characters), sealed to the hub's case key, bound to rating_id"
+        " (protocol.sealed.Sealer.seal_text): a stolen terminal cannot read what it has queued",
+    )
     rated_at: AwareDatetime
 
 

@@ -14,6 +14,10 @@ with its tag. The case id stays outside, in clear (a random UUIDv7 says nothing 
 rejections and duplicates work without opening anything; the id inside must equal it, so a box cannot be
 passed off under another id.
 
+A free text a resident typed beside an item (a rating's reason) is sealed the same way
+(:meth:`Sealer.seal_text`), as JSON ``{"owner": <the item's id>, "text": …}``, so that it cannot be read
+off the terminal either, nor passed off as another item's.
+
 Keys travel as URL-safe base64 of their 32 raw bytes: ``generate_keypair()`` makes a pair.
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ctypes
+import json
 import logging
 import multiprocessing
 import os
@@ -29,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -130,7 +136,14 @@ class Sealer:
             return self._box is not None
 
     def seal(self, case: CaseSubmission) -> SealedCase:
-        plain = case.model_dump_json().encode()
+        return SealedCase(case_id=case.case_id, sealed=self._seal(case.model_dump_json().encode()))
+
+    def seal_text(self, text: str, owner: uuid.UUID) -> str:
+        """``text`` sealed the way cases are, bound to ``owner`` (the id of the item it goes with, such as a
+        rating): :meth:`Opener.open_text` with another id refuses it, so a box cannot be moved to another item."""
+        return self._seal(json.dumps({"owner": str(owner), "text": text}, ensure_ascii=False).encode())
+
+    def _seal(self, plain: bytes) -> str:
         with self._lock:
             now = self._clock()
             if self._box is None or self._used >= self.rotate_n or now - self._made >= self.rotate_s:
@@ -144,7 +157,7 @@ class Sealer:
             self._used += 1
             box, prefix = self._box, self._prefix
         sealed = prefix + bytes(box.encrypt(plain))  # a fresh random nonce every time
-        return SealedCase(case_id=case.case_id, sealed=base64.urlsafe_b64encode(sealed).decode("ascii"))
+        return base64.urlsafe_b64encode(sealed).decode("ascii")
 
     def expire(self) -> bool:
         """Drop the key if its ``rotate_s`` are over by ``clock``; True when one was dropped."""
@@ -226,6 +239,21 @@ class Opener:
                 yield _case(box, plain)
             except SealError as exc:
                 yield exc
+
+    def open_text(self, sealed: str, owner: uuid.UUID) -> str:
+        """The text :meth:`Sealer.seal_text` sealed for ``owner``; :class:`SealError` when it cannot be
+        opened, is not such a text, or was sealed for another item."""
+        plain = self.plain(sealed)
+        if plain is None:
+            raise SealError(f"text of {owner}: not openable with this hub's key (another key, or damaged)")
+        try:
+            inside = json.loads(plain)
+            text, bound = inside["text"], inside["owner"]
+        except (ValueError, TypeError, KeyError):
+            raise SealError(f"text of {owner}: opened, but not a sealed text") from None
+        if bound != str(owner) or not isinstance(text, str):
+            raise SealError(f"text of {owner}: sealed for another item")
+        return text
 
     def plain(self, text: str) -> bytes | None:
         """What ``text`` (a sealed case's ``sealed``) deciphers to, or None when this key cannot open it."""

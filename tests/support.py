@@ -15,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import Engine, text
 
 from protocol import sealed
-from protocol.cases import Applicant, CaseSubmission, SealedCase
+from protocol.cases import Ack, Applicant, CaseSubmission, SealedCase
 from protocol.envelope import utcnow
 
 #: The hub case key of this test process: conftest gives its public half to every terminal and its private
@@ -199,3 +201,29 @@ class SmsGatewayServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RawTerminal:
+    """A bare MQTT client publishing whatever bytes a test wants, and collecting what comes back."""
+
+    def __init__(self, port: int, terminal: str = "T9") -> None:
+        self.terminal = terminal
+        self.received: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"raw-{terminal}", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload))
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(f"shegong/v1/t/{terminal}/down/#", qos=1)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def acks(self) -> list[Ack]:
+        return [Ack.model_validate_json(p) for t, p in self.received if t.endswith("/down/acks")]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 import uuid6
@@ -15,6 +16,7 @@ from edge.store.models import Case, OutboxRow, RatingRow, table
 from edge.text import text as words
 from protocol.envelope import utcnow
 from protocol.ratings import Rating, RatingLevel
+from protocol.sealed import Sealer
 
 __all__ = ["AlreadyRated", "RatingStore"]
 
@@ -26,15 +28,22 @@ class AlreadyRated(EdgeError):
 
 
 class RatingStore:
-    def __init__(self, engine: Engine, settings: EdgeSettings) -> None:
+    """Ratings of this terminal. A reason the resident typed is sealed to the hub's case key with the
+    terminal's ``sealer`` (the case store's) before it is stored: free text may name people, and what the
+    terminal queues must tell a thief nothing (DESIGN §6)."""
+
+    def __init__(self, engine: Engine, settings: EdgeSettings, sealer: Callable[[], Sealer]) -> None:
         self._engine = engine
         self._settings = settings
+        self._sealer = sealer
 
     def rate(
         self, level: RatingLevel, reason: str = "", case_id: str | None = None, now: datetime | None = None
     ) -> Rating:
         """Store a rating of ``case_id`` (or of a visit without a case) and queue it for the hub."""
         now = now or utcnow()
+        rating_id, reason = uuid6.uuid7(), reason.strip()[:500]
+        sealed_reason = self._sealer().seal_text(reason, rating_id) if reason else ""
         with self._engine.begin() as conn:
             receipt_no = item_code = ""
             if case_id is not None:
@@ -47,13 +56,13 @@ class RatingStore:
                     raise EdgeError(words("rating.no_case", case_id=case_id))
                 receipt_no, item_code = case
             rating = Rating(
-                rating_id=uuid6.uuid7(),
+                rating_id=rating_id,
                 case_id=uuid.UUID(case_id) if case_id else None,
                 receipt_no=receipt_no,
                 item_code=item_code,
                 committee=self._settings.committee_code,
                 level=level,
-                reason=reason.strip()[:500],
+                sealed_reason=sealed_reason,
                 rated_at=now,
             )
             rid = str(rating.rating_id)
@@ -64,7 +73,7 @@ class RatingStore:
                 )
             )
             # The level, not the reason: free text a resident typed may name people. The reason is in the
-            # outbox item only, which the hub's ack deletes.
+            # outbox item only, sealed, which the hub's ack deletes.
             audit.record(conn, now, "resident", "rating.recorded", rid, {"case_id": case_id, "level": int(level)})
         return rating
 

@@ -45,7 +45,7 @@ from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
-from protocol.ratings import BAD_LEVELS, RatingBatch
+from protocol.ratings import BAD_LEVELS, Rating, RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Death
 from protocol.workdays import WorkCalendar
@@ -547,6 +547,13 @@ class Handler:
         group.clear()
 
     def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime, group: _Group) -> list[Reply]:
+        # Each with its reason in clear, opened here when the terminal sealed it.
+        ratings = [
+            r.model_copy(update={"reason": self._reason(conn, batch, r, at), "sealed_reason": ""})
+            if r.sealed_reason
+            else r
+            for r in batch.body.ratings
+        ]
         rows = [
             {
                 "rating_id": str(r.rating_id),
@@ -561,17 +568,29 @@ class Handler:
                 "rated_at": r.rated_at,
                 "received_at": at,
             }
-            for r in batch.body.ratings
+            for r in ratings
         ]
         conn.execute(self._insert(_ratings).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
-        if any(r.level in BAD_LEVELS for r in batch.body.ratings):  # 差评: a return call for the department
-            departments = {
-                str(r.rating_id): self.router.department(r.item_code) for r in batch.body.ratings if r.item_code
-            }
-            returncalls.open_for(conn, batch.body.ratings, departments, at, self.return_call_due(at))
+        if any(r.level in BAD_LEVELS for r in ratings):  # 差评: a return call for the department
+            departments = {str(r.rating_id): self.router.department(r.item_code) for r in ratings if r.item_code}
+            returncalls.open_for(conn, ratings, departments, at, self.return_call_due(at))
         self.terminals.seen(conn, batch.terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
-        acked = [r.rating_id for r in batch.body.ratings]
+        acked = [r.rating_id for r in ratings]
         return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
+
+    def _reason(self, conn: Connection, batch: RatingBatch, rating: Rating, at: datetime) -> str:
+        """A rating's sealed reason opened (terminals seal it since ``sealed_reason``; an older one sent it
+        in clear, as ``reason``). A sealed reason the hub cannot open is dead-lettered as it travelled
+        (``sealed_invalid``) and the rating kept without it: its level still counts, and sending the same
+        bytes again could not help."""
+        try:
+            return self.opener.open_text(rating.sealed_reason, rating.rating_id)
+        except SealError as exc:
+            up = topics.up(batch.terminal, topics.Up.RATINGS)
+            raw = rating.model_dump_json().encode()
+            reason = DeadLetterReason.SEALED_INVALID
+            self.dead.record(conn, Letter(up, batch.terminal, reason, str(exc), raw, at, batch.id, rating.rating_id))
+            return ""
 
     # ------------------------------------------------------------------ replies
     def _ack(self, terminal: str, body: AckBody) -> Outgoing:

@@ -9,13 +9,10 @@ message with its reason, tell the sender when it can, keep running, and lose not
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import text
 
 from edge.store.cases import NewCase
@@ -23,33 +20,7 @@ from protocol import sealed, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseSubmission, Rejection
 from protocol.envelope import DeadLetterReason, utcnow
 from protocol.state import Birth, BirthBody, Death, DeathBody
-from tests.support import applicant, assert_exactly_once, hub_count, register_terminal, seal, wait_for
-
-
-class RawTerminal:
-    """A bare MQTT client publishing whatever bytes a test wants, and collecting what comes back."""
-
-    def __init__(self, port: int, terminal: str = "T9") -> None:
-        self.terminal = terminal
-        self.received: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"raw-{terminal}", protocol=MQTTProtocolVersion.MQTTv5
-        )
-        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload))
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(f"shegong/v1/t/{terminal}/down/#", qos=1)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
-
-    def acks(self) -> list[Ack]:
-        return [Ack.model_validate_json(p) for t, p in self.received if t.endswith("/down/acks")]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+from tests.support import RawTerminal, applicant, assert_exactly_once, hub_count, register_terminal, seal, wait_for
 
 
 @pytest.fixture

@@ -266,9 +266,10 @@ def _in_files(folder: Path, text_: str) -> list[str]:
 
 
 def test_what_goes_is_gone_from_the_files_not_only_from_the_tables(edge, settings):
-    """A rating's free-text reason stays only in its outbox item, which the hub's ack deletes; a purged
-    case's notes go with it. Deleted content is overwritten and the write-ahead log cut at each purge, so
-    a thief reading the files finds neither (one page-sized reason, so it would fill a page of its own)."""
+    """A rating's free-text reason is never in the files in clear: sealed to the hub's key, it stays only in
+    its outbox item, which the hub's ack deletes; a purged case's notes go with it. Deleted content is
+    overwritten and the write-ahead log cut at each purge, so a thief reading the files finds neither (one
+    page-sized reason, so it would fill a page of its own)."""
     reason = "邻居王阿姨帮我填的表，她的电话是一三九零零零零零零零零" * 3
     note = "请补交户口簿复印件：户主李某某" * 3
     case_id = _live(edge, Story(OLD, None))
@@ -285,12 +286,14 @@ def test_what_goes_is_gone_from_the_files_not_only_from_the_tables(edge, setting
     with edge.engine.connect() as conn:
         columns = {r[1] for r in conn.execute(text("PRAGMA table_info(ratings)"))}
     assert "reason" not in columns, "a rating's reason is not kept beside its level"
-    assert _in_files(settings.data_dir, reason), "until the hub has it, the reason waits in the outbox"
+    assert _in_files(settings.data_dir, reason) == [], "a reason is sealed before it is stored"
+    sealed = rating.sealed_reason
+    assert _in_files(settings.data_dir, sealed), "until the hub has it, the sealed reason waits in the outbox"
 
     edge.outbox.acked([str(rating.rating_id)])  # the hub's ack, as the sync agent applies it
     _confirm(edge.engine, "ratings")
     assert edge.retention.purge(now=NOW) == PurgeCounts(cases=1, case_events=1, ratings=1)
-    assert _in_files(settings.data_dir, reason) == []
+    assert _in_files(settings.data_dir, sealed) == []
     assert _in_files(settings.data_dir, note) == []
 
 

@@ -4,6 +4,7 @@ a terminal's ephemeral key lasts a minute or 1,000 cases, and nothing of it is s
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 
 import pytest
@@ -143,3 +144,28 @@ def test_expire_drops_a_key_by_the_sealers_clock(keys):
     second = sealer.seal(case)
     assert _ephemeral(second) != _ephemeral(first)
     assert Opener(secret).open(first) == Opener(secret).open(second) == case
+
+
+def test_a_sealed_text_is_libsodiums_box_of_its_owner_and_words_and_opens_only_for_that_owner(keys):
+    """A rating's reason as a terminal seals it, opened by hand with PyNaCl (a second implementation):
+    the ephemeral public key, the nonce, then crypto_box of ``{"owner", "text"}``."""
+    from nacl.public import Box, PublicKey
+
+    secret, public = keys
+    owner = uuid.uuid4()
+    box = Sealer(public, timer=False).seal_text("王阿姨很耐心，电话 13800138000", owner)
+    assert "13800138000" not in box
+    raw = base64.urlsafe_b64decode(box)
+    inside = json.loads(Box(secret, PublicKey(raw[:32])).decrypt(raw[56:], raw[32:56]))
+    assert inside == {"owner": str(owner), "text": "王阿姨很耐心，电话 13800138000"}
+    opener = Opener(secret)
+    assert opener.open_text(box, owner) == "王阿姨很耐心，电话 13800138000"
+    with pytest.raises(SealError, match="another item"):
+        opener.open_text(box, uuid.uuid4())  # moved to another rating
+    damaged = bytearray(raw)
+    damaged[-1] ^= 1
+    with pytest.raises(SealError, match="not openable"):
+        opener.open_text(base64.urlsafe_b64encode(bytes(damaged)).decode(), owner)
+    a_case = seal(public, _case())  # a box that holds a case, not a text
+    with pytest.raises(SealError, match="not a sealed text"):
+        opener.open_text(a_case.sealed, a_case.case_id)

@@ -15,8 +15,10 @@ import re
 import pytest
 
 from edge.devices.sim.identities import identity
+from protocol import sealed
 from protocol.idnumber import mask
 from protocol.ratings import Rating, RatingLevel
+from tests.support import CASE_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -98,8 +100,11 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     assert case["receipt_no"] == receipt_no
     rating = k.runtime.ratings.rating_of(case["case_id"])
     assert rating["level"] == int(RatingLevel.SATISFIED) and "reason" not in rating  # kept for the hub only:
-    (queued,) = k.runtime.outbox.pending("ratings", 0, 10)  # in the outbox item, until the hub's ack
-    assert Rating.model_validate_json(queued.payload).reason == "很方便"
+    (queued,) = k.runtime.outbox.pending("ratings", 0, 10)  # in the outbox item, until the hub's ack, sealed
+    queued_rating = Rating.model_validate_json(queued.payload)
+    assert queued_rating.reason == "" and "很方便" not in queued.payload
+    opener = sealed.Opener(sealed.private_key(CASE_KEY))
+    assert opener.open_text(queued_rating.sealed_reason, queued_rating.rating_id) == "很方便"
 
     page.click("#finish")
     page.wait_for_selector("#ended-notice")
