@@ -82,7 +82,11 @@ class ConsoleStore:
             raise NoStore(f"no terminal database at {settings.db_path}")
         self.settings = settings
         self.actor = actor or technician()
-        self.engine: Engine = make_engine(f"sqlite:///{settings.db_path}", sqlite_pragmas={"busy_timeout": 5000})
+        # secure_delete as the terminal sets it (edge.store.db): what the console purges or clears is overwritten,
+        # not left in free pages, also where SQLite was built without it on by default (Debian's has it on).
+        self.engine: Engine = make_engine(
+            f"sqlite:///{settings.db_path}", sqlite_pragmas={"busy_timeout": 5000, "secure_delete": "on"}
+        )
         self.reader = read_only(self.engine)
 
     def close(self) -> None:
