@@ -15,11 +15,13 @@ from typing import Any
 from provisioning.inventory import Terminal
 
 __all__ = [
+    "BROWSER_POLICY_PATH",
     "CA_PATH",
     "CONFIG_PATH",
     "SECRET_KEYS",
     "edge_toml",
     "journald_conf",
+    "kiosk_browser_policy",
     "mask_secrets",
     "nftables_boot",
     "nftables_conf",
@@ -32,6 +34,7 @@ __all__ = [
 
 CONFIG_PATH = "/etc/shegong/edge.toml"
 CA_PATH = "/etc/shegong/broker-ca.crt"
+BROWSER_POLICY_PATH = "/etc/chromium/policies/managed/shegong-kiosk.json"  # Debian's Chromium reads it at start
 SECRET_KEYS = ("broker_password", "staff_pins")  # staff_pins: under [kiosk]
 HEADER = "# Written by `shegong provision apply`; changes made here are undone by the next run.\n"
 
@@ -105,6 +108,27 @@ def udev_rules(t: Terminal) -> str:
 
 def journald_conf(t: Terminal) -> str:
     return f"{HEADER}[Journal]\nStorage=persistent\nSystemMaxUse={t.journal_max_use}\nSystemKeepFree=1G\n"
+
+
+#: Chromium's enterprise policies for the kiosk's browser (``chrome://policy`` lists them as applied). A
+#: form's ``autocomplete="off"`` does not stop the password manager: it offers to save the staff PIN, and a
+#: saved PIN is filled in for whoever opens the staff login next. Nor is anything a resident typed or opened
+#: kept (autofill, history), or Chinese pages offered for translation, or a sign-in or sync offered.
+KIOSK_BROWSER_POLICY: Mapping[str, object] = {
+    "PasswordManagerEnabled": False,
+    # (AutofillAddressEnabled and AutofillCreditCardEnabled before Chromium 156, which calls them deprecated)
+    "AutofillSettings": [{"url_pattern": "*", "blocked_types": ["contact_info", "payments"]}],
+    "SavingBrowserHistoryDisabled": True,
+    "TranslateEnabled": False,
+    "BrowserSignin": 0,
+    "SyncDisabled": True,
+    "MetricsReportingEnabled": False,
+}
+
+
+def kiosk_browser_policy() -> str:
+    """:data:`KIOSK_BROWSER_POLICY` as the JSON file Chromium reads from ``policies/managed``."""
+    return json.dumps(KIOSK_BROWSER_POLICY, indent=2) + "\n"
 
 
 def timesyncd_conf(t: Terminal) -> str:

@@ -239,7 +239,8 @@ class Steps:
 
 def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
     """Every whole file the deploy writes: configuration (edge.toml 0600, the terminal user's), the
-    broker's CA, udev rules, journald and time settings, firewall rules, the units."""
+    broker's CA, udev rules, journald and time settings, the kiosk browser's policies, firewall rules, the
+    units."""
     assert t.broker_tls_ca is not None  # the inventory refuses a terminal without it
     wanted = [
         ManagedFile(render.CONFIG_PATH, render.edge_toml(t, password), "600", "shegong", "shegong"),
@@ -247,6 +248,7 @@ def managed_files(t: Terminal, password: str) -> list[ManagedFile]:
         ManagedFile("/etc/udev/rules.d/60-shegong.rules", render.udev_rules(t)),
         ManagedFile("/etc/systemd/journald.conf.d/60-shegong.conf", render.journald_conf(t)),
         ManagedFile("/etc/systemd/timesyncd.conf.d/60-shegong.conf", render.timesyncd_conf(t)),
+        ManagedFile(render.BROWSER_POLICY_PATH, render.kiosk_browser_policy()),
         ManagedFile(NFT_PATH, render.nftables_conf(t), "600"),
         # at boot, Debian's nftables.service loads these rules instead of /etc/nftables.conf
         ManagedFile(NFT_BOOT, render.nftables_boot()),

@@ -19,6 +19,7 @@ machine running the tests has no ``shegong`` user after all.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sqlite3
 import subprocess
@@ -76,6 +77,8 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
         assert 'SYMLINK+="shegong-reader"' in sshd.run("cat /etc/udev/rules.d/60-shegong.rules").stdout
         assert "SystemMaxUse=200M" in sshd.run("cat /etc/systemd/journald.conf.d/60-shegong.conf").stdout
         assert "NTP=127.0.0.1" in sshd.run("cat /etc/systemd/timesyncd.conf.d/60-shegong.conf").stdout
+        policy = json.loads(sshd.run("cat /etc/chromium/policies/managed/shegong-kiosk.json").stdout)
+        assert policy["PasswordManagerEnabled"] is False  # the staff PIN is never offered for saving
         # sshd, restarted by provisioning, now refuses what is not a key (its -T prints what it runs with)
         effective = sshd.run(f"sshd -T -f {sshd.root}/sshd_config").stdout
         assert "passwordauthentication no" in effective and "authenticationmethods publickey" in effective
