@@ -98,6 +98,7 @@ _BATCHED = (MessageType.HEARTBEAT, MessageType.BIRTH, MessageType.CATALOGUE_REPO
 _cases, _events, _ratings, _work = table(CaseRow), table(CaseEventRow), table(RatingRow), table(CaseWorkRow)
 _DONE = CaseStatus.COMPLETED.value
 _ID = re.compile(rb'"id"\s*:\s*"([0-9A-Fa-f-]{32,36})"')
+_TAKEN_ID = "its case id is another case's at the hub"  # a conflict's detail: nothing of the other case
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
 
@@ -265,7 +266,8 @@ class Handler:
         if not rows:
             return
         ids = [r["case_id"] for r in rows]
-        group.known = set(conn.execute(select(_cases.c.case_id).where(among(conn, _cases.c.case_id, ids))).scalars())
+        stored = select(_cases.c.case_id, _cases.c.terminal_id, _cases.c.receipt_no)
+        group.known = {cid: (t, r) for cid, t, r in conn.execute(stored.where(among(conn, _cases.c.case_id, ids)))}
         receipts = sorted({r["receipt_no"] for r in rows})
         held = select(_cases.c.committee, _cases.c.receipt_no, _cases.c.case_id)
         for committee, receipt, case_id in conn.execute(held.where(among(conn, _cases.c.receipt_no, receipts))):
@@ -454,9 +456,19 @@ class Handler:
         # Which are new: known before the group (_read_ahead) or taken earlier in it. Two workers racing on one
         # case both insert-or-ignore; the loser's event insert then hits the (case_id, version) key, its group
         # is retried, and the retry sees the case as known.
-        taken = [r for r in rows if r["case_id"] in group.known]  # already here: acked again
+        taken: list[dict[str, Any]] = []  # already here: acked again
+        new: dict[str, dict[str, Any]] = {}  # by case id: a second case under one id in a batch is not new
+        for r in rows:
+            cid = r["case_id"]
+            held = group.known.get(cid) or ((terminal, new[cid]["receipt_no"]) if cid in new else None)
+            if held is None:
+                new[cid] = r
+            elif held != (terminal, r["receipt_no"]):  # another case under that id: acked, it would be lost
+                refuse(sealed_of[cid], DeadLetterReason.CONFLICT, f"case {r['receipt_no']}: {_TAKEN_ID}")
+            elif cid not in new:  # (the same case twice in one batch is taken once)
+                taken.append(r)
         fresh: list[dict[str, Any]] = []
-        for row, why in self._admit(terminal, [r for r in rows if r["case_id"] not in group.known], group):
+        for row, why in self._admit(terminal, list(new.values()), group):
             if why is None:
                 # a copy: the prepared row stays as it was for a retry of the group
                 fresh.append(row if row["case_id"] not in checked.on_spot else {**row, "status": _DONE, "version": 2})
@@ -606,7 +618,7 @@ class _Group:
         self.cases: list[dict[str, Any]] = []
         self.ids: dict[str, uuid.UUID] = {}  # case id as stored -> as a UUID, of the cases not written yet
         # Read ahead for the whole group (Handler._read_ahead), then kept up to date as it takes cases:
-        self.known: set[str] = set()  # case ids stored or taken
+        self.known: dict[str, tuple[str, str]] = {}  # case id stored or taken -> its terminal and receipt number
         self.held: dict[tuple[str, str], str] = {}  # (committee, receipt number) -> case id
         self.committees: dict[str, str] = {}  # sending terminal -> the committee it is registered to
         self.marks: dict[str, Mark] = {}  # sending terminal -> where its message sequence stands
@@ -626,7 +638,7 @@ class _Group:
         self.cases += fresh
         self.done.update(done)
         self.ids.update(ids)
-        self.known.update(ids)
+        self.known.update((r["case_id"], (r["terminal_id"], r["receipt_no"])) for r in fresh)
 
     def arrivals(self) -> list[tuple[dict[str, Any], datetime]]:
         return [(r, at) for fresh, at, _ in self.batches for r in fresh]
