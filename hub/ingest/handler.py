@@ -559,18 +559,41 @@ class Handler:
         group.clear()
 
     def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime, group: _Group) -> list[Reply]:
-        # Each with its reason in clear, opened here when the terminal sealed it.
-        ratings = [
-            r.model_copy(update={"reason": self._reason(conn, batch, r, at), "sealed_reason": ""})
-            if r.sealed_reason
-            else r
-            for r in batch.body.ratings
-        ]
+        """Take a batch's ratings of its own committee (the register's, as for cases) and of that committee's
+        cases; refuse the others with a dead letter that leaves out the resident's words."""
+        terminal, up = batch.terminal, topics.up(batch.terminal, topics.Up.RATINGS)
+        committee = register.committees_of(conn, [terminal]).get(terminal)
+        rated = [str(r.case_id) for r in batch.body.ratings if r.case_id]
+        known = select(_cases.c.case_id, _cases.c.committee).where(among(conn, _cases.c.case_id, rated))
+        of_case: dict[str, str] = dict(conn.execute(known).tuples().all()) if rated else {}
+        taken: list[Rating] = []
+        rejected: list[Rejection] = []
+        for r in batch.body.ratings:
+            if committee is None:
+                why = (DeadLetterReason.UNREGISTERED_TERMINAL, f"terminal {terminal} is not in the hub's register")
+            elif r.committee != committee or of_case.get(str(r.case_id), committee) != committee:
+                why = (
+                    DeadLetterReason.COMMITTEE_MISMATCH,
+                    f"a rating for committee {r.committee} or its case; {terminal} is registered to {committee}",
+                )
+            else:
+                taken.append(self._opened(conn, batch, r, at) if r.sealed_reason else r)
+                continue
+            raw = r.model_dump_json(exclude={"reason"}).encode()
+            self.dead.record(conn, Letter(up, terminal, why[0], why[1], raw, at, batch.id, r.rating_id))
+            rejected.append(Rejection(item_id=r.rating_id, reason=why[0], detail=why[1][:300]))
+        self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
+        if taken:
+            self._take_ratings(conn, terminal, taken, at)
+        acked = [r.rating_id for r in taken]
+        return [self._ack(terminal, AckBody(acked=acked, rejected=rejected, in_reply_to=batch.id))]
+
+    def _take_ratings(self, conn: Connection, terminal: str, ratings: list[Rating], at: datetime) -> None:
         rows = [
             {
                 "rating_id": str(r.rating_id),
                 "case_id": str(r.case_id) if r.case_id else None,
-                "terminal_id": batch.terminal,
+                "terminal_id": terminal,
                 "committee": r.committee,
                 "receipt_no": r.receipt_no,
                 "item_code": r.item_code,
@@ -586,23 +609,20 @@ class Handler:
         if any(r.level in BAD_LEVELS for r in ratings):  # 差评: a return call for the department
             departments = {str(r.rating_id): self.router.department(r.item_code) for r in ratings if r.item_code}
             returncalls.open_for(conn, ratings, departments, at, self.return_call_due(at))
-        self.terminals.seen(conn, batch.terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
-        acked = [r.rating_id for r in ratings]
-        return [self._ack(batch.terminal, AckBody(acked=acked, in_reply_to=batch.id))]
 
-    def _reason(self, conn: Connection, batch: RatingBatch, rating: Rating, at: datetime) -> str:
-        """A rating's sealed reason opened (terminals seal it since ``sealed_reason``; an older one sent it
-        in clear, as ``reason``). A sealed reason the hub cannot open is dead-lettered as it travelled
+    def _opened(self, conn: Connection, batch: RatingBatch, rating: Rating, at: datetime) -> Rating:
+        """``rating`` with its sealed reason opened into ``reason`` (terminals seal it since ``sealed_reason``;
+        an older one sent it in clear). A sealed reason the hub cannot open is dead-lettered as it travelled
         (``sealed_invalid``) and the rating kept without it: its level still counts, and sending the same
         bytes again could not help."""
         try:
-            return self.opener.open_text(rating.sealed_reason, rating.rating_id)
+            reason = self.opener.open_text(rating.sealed_reason, rating.rating_id)
         except SealError as exc:
-            up = topics.up(batch.terminal, topics.Up.RATINGS)
+            up, why = topics.up(batch.terminal, topics.Up.RATINGS), DeadLetterReason.SEALED_INVALID
             raw = rating.model_dump_json().encode()
-            reason = DeadLetterReason.SEALED_INVALID
-            self.dead.record(conn, Letter(up, batch.terminal, reason, str(exc), raw, at, batch.id, rating.rating_id))
-            return ""
+            self.dead.record(conn, Letter(up, batch.terminal, why, str(exc), raw, at, batch.id, rating.rating_id))
+            reason = ""
+        return rating.model_copy(update={"reason": reason, "sealed_reason": ""})
 
     # ------------------------------------------------------------------ replies
     def _ack(self, terminal: str, body: AckBody) -> Outgoing:

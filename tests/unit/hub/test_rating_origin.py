@@ -1,0 +1,82 @@
+"""Ratings speak for the committee whose kiosk sent them, as cases do (the hub's register says which committee a
+terminal serves, not the message): a rating naming another committee, or rating a case of another committee, is
+refused with a dead letter and not counted, and opens no return call — else one terminal's credentials would
+send clerks to call another committee's residents and move its satisfaction figures. A terminal that is not in
+the register has no ratings taken. The terminal's own ratings are taken as before.
+
+Through the real ingest handler on SQLite and PostgreSQL; the expected values are the test's own ratings.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from hub.db.engine import open_engine
+from protocol import topics
+from protocol.cases import Ack
+from protocol.envelope import utcnow
+from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
+from tests.support import register_terminal
+from tests.unit.hub.helpers import handler, ingest
+
+
+@pytest.fixture
+def engine(hub_db_url):
+    e = open_engine(hub_db_url)
+    yield e
+    e.dispose()
+
+
+def _rating(committee: str, case_id: str | None = None, level: int = 1) -> Rating:
+    return Rating(
+        rating_id=uuid.uuid4(),
+        case_id=uuid.UUID(case_id) if case_id else None,
+        item_code="MZ-001" if case_id else "",
+        committee=committee,
+        level=RatingLevel(level),
+        reason="等了太久",
+        rated_at=utcnow(),
+    )
+
+
+def _send(engine, terminal: str, *ratings: Rating) -> Ack:
+    batch = RatingBatch(terminal=terminal, body=RatingBatchBody(ratings=list(ratings)))
+    (reply,) = handler(engine).handle(topics.up(terminal, topics.Up.RATINGS), batch.encode(), utcnow())
+    return Ack.model_validate_json(reply[1])
+
+
+def _ids(engine, sql: str) -> set[str]:
+    with engine.connect() as conn:
+        return {str(r[0]) for r in conn.execute(text(sql)).all()}
+
+
+def test_a_terminal_rates_only_for_its_own_committee_and_its_cases(engine):
+    (case_id,) = ingest(engine, ["MZ-001"], terminal="T1")  # T1 serves JW001
+    register_terminal(engine, "T2", "JW002")
+    own_visit = _rating("JW002")
+    as_other = _rating("JW001", case_id)  # T2 speaking for JW001
+    others_case = _rating("JW002", case_id)  # JW001's case, rated as if JW002's
+    ack = _send(engine, "T2", own_visit, as_other, others_case)
+    assert ack.body.acked == [own_visit.rating_id]
+    refused = {(r.item_id, r.reason.value) for r in ack.body.rejected}
+    assert refused == {(as_other.rating_id, "committee_mismatch"), (others_case.rating_id, "committee_mismatch")}
+    assert _ids(engine, "SELECT rating_id FROM ratings") == {str(own_visit.rating_id)}
+    assert _ids(engine, "SELECT rating_id FROM return_calls") == {str(own_visit.rating_id)}
+    assert _ids(engine, "SELECT reason FROM dead_letters") == {"committee_mismatch"}
+    with engine.connect() as conn:
+        kept = b"".join(bytes(p) for (p,) in conn.execute(text("SELECT payload FROM dead_letters")).all())
+    assert "等了太久".encode() not in kept, "a resident's words are not kept in a dead letter"
+
+    own_case = _rating("JW001", case_id, level=5)
+    assert _send(engine, "T1", own_case).body.acked == [own_case.rating_id], "the case's own committee rates it"
+
+
+def test_an_unregistered_terminal_has_no_ratings_taken(engine):
+    rating = _rating("JW009")
+    ack = _send(engine, "T9", rating)
+    assert ack.body.acked == []
+    assert [(r.item_id, r.reason.value) for r in ack.body.rejected] == [(rating.rating_id, "unregistered_terminal")]
+    assert _ids(engine, "SELECT rating_id FROM ratings") == set()
