@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
-from protocol.envelope import DeadLetterReason, Envelope, MessageType, Strict
+from protocol.envelope import DeadLetterReason, Envelope, Int64, MessageType, Strict
 from protocol.lookup import HolderKey
 from protocol.typed import RECEIPT_PATTERN
 
@@ -139,9 +139,9 @@ class Ack(Envelope):
 class CaseEvent(Strict):
     """A state change of one case; ``version`` grows by one per change, ``event_id`` across the hub."""
 
-    event_id: int = Field(ge=1)
+    event_id: Int64 = Field(ge=1)
     case_id: uuid.UUID
-    version: int = Field(ge=1)
+    version: Int64 = Field(ge=1)
     status: CaseStatus
     at: AwareDatetime
     note: str = Field(default="", max_length=2000, description="reason the resident can read")

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from protocol.eligibility import Attributes, Eligibility, Rule, Verdict, check_depth, evaluate, status
-from protocol.envelope import Strict
+from protocol.envelope import Int64, Strict
 
 __all__ = [
     "Catalogue",
@@ -200,7 +200,7 @@ class ServiceItem(Strict):
     legal_basis: list[str] = Field(min_length=1)
     promised_days: int = Field(ge=0, le=365, description="承诺办结时限 in working days; 0 for an immediate item")
     statutory_days: int = Field(ge=0, le=365, description="法定办结时限 in working days")
-    fee_fen: int = Field(default=0, ge=0, description="fee in fen (1/100 yuan); 0 is free")
+    fee_fen: Int64 = Field(default=0, ge=0, description="fee in fen (1/100 yuan); 0 is free")
     handled_at: HandledAt
     done_on_spot: bool = Field(
         default=False,
@@ -256,7 +256,7 @@ class ServiceItem(Strict):
 class CatalogueManifest(Strict):
     """What the hub announces: the version, the whole hash and one hash per item."""
 
-    version: int = Field(ge=1)
+    version: Int64 = Field(ge=1)
     content_hash: str
     departments_hash: str
     items: dict[str, str] = Field(description="item code -> item content hash")
@@ -275,7 +275,7 @@ class _Departments(Strict):
 class Catalogue(Strict):
     """The whole catalogue, in display order; ``version`` grows by one per publication."""
 
-    version: int = Field(ge=1)
+    version: Int64 = Field(ge=1)
     departments: list[Department] = Field(min_length=1)
     items: list[ServiceItem]
 

@@ -24,7 +24,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from protocol.catalogue import ITEM_CODE, CatalogueManifest, Department, ServiceItem, content_hash
-from protocol.envelope import Envelope, MessageType, Strict
+from protocol.envelope import Envelope, Int64, MessageType, Strict
 
 __all__ = [
     "AnnouncementBody",
@@ -49,10 +49,10 @@ def manifest_hash(manifest: CatalogueManifest) -> str:
 
 
 class AnnouncementBody(Strict):
-    version: int = Field(ge=1, description="desired catalogue version")
+    version: Int64 = Field(ge=1, description="desired catalogue version")
     content_hash: str = Field(description="Catalogue.content_hash() of that version")
     manifest_hash: str = Field(description="manifest_hash() of its manifest")
-    items: int = Field(ge=0, description="number of items, for people reading the broker")
+    items: Int64 = Field(ge=0, description="number of items, for people reading the broker")
     published_at: AwareDatetime
 
 
@@ -66,8 +66,8 @@ class CatalogueAnnouncement(Envelope):
 
 class CatalogueRequestBody(Strict):
     correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="repeated in the reply")
-    version: int = Field(ge=1, description="the version wanted (the one announced)")
-    have_version: int = Field(ge=0, description="the version the terminal runs")
+    version: Int64 = Field(ge=1, description="the version wanted (the one announced)")
+    have_version: Int64 = Field(ge=0, description="the version the terminal runs")
     have_hash: str = Field(default="", description="content hash of what the terminal runs")
     fetch: list[ItemCode] | None = Field(
         default=None, max_length=2000, description="item codes wanted; None: the items changed since have_version"
@@ -89,7 +89,7 @@ class CatalogueReplyBody(Strict):
     correlation_id: uuid.UUID
     status: ReplyStatus = ReplyStatus.OK
     error: str = Field(default="", max_length=300)
-    version: int = Field(ge=0)
+    version: Int64 = Field(ge=0)
     manifest: CatalogueManifest | None = None
     departments: list[Department] = Field(default_factory=list)
     items: list[ServiceItem] = Field(default_factory=list)
@@ -109,11 +109,11 @@ class ReportStatus(enum.StrEnum):
 
 class CatalogueReportBody(Strict):
     correlation_id: uuid.UUID | None = Field(default=None, description="the request this report closes")
-    version: int = Field(ge=0, description="the version the terminal runs now (0: the shipped seed)")
+    version: Int64 = Field(ge=0, description="the version the terminal runs now (0: the shipped seed)")
     content_hash: str = ""
     status: ReportStatus = ReportStatus.APPLIED
     error: str = Field(default="", max_length=300, description="why applying failed")
-    failed_version: int = Field(default=0, ge=0, description="the version that could not be applied")
+    failed_version: Int64 = Field(default=0, ge=0, description="the version that could not be applied")
     applied_at: AwareDatetime
 
 

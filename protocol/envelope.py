@@ -9,16 +9,18 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from protocol import SCHEMA_VERSION
 
 __all__ = [
+    "MAX_INT64",
     "MAX_PAYLOAD_BYTES",
     "DeadLetterReason",
     "Envelope",
+    "Int64",
     "MessageType",
     "ProtocolError",
     "Strict",
@@ -31,6 +33,13 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+MAX_INT64 = 2**63 - 1
+Int64 = Annotated[int, Field(le=MAX_INT64)]
+"""Every integer of a message: at most what a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER) holds.
+A larger one is the schema's to refuse (``schema_invalid``), not a database write's to fail: a failed write
+takes the whole ingest group with it, each message of it then tried alone (one terminal slowing the others)."""
 
 
 class Strict(BaseModel):
@@ -97,11 +106,11 @@ class Envelope(Strict):
 
     message_type: ClassVar[MessageType]
 
-    v: int = Field(default=SCHEMA_VERSION, description="schema version; only SCHEMA_VERSION is accepted")
+    v: Int64 = Field(default=SCHEMA_VERSION, description="schema version; only SCHEMA_VERSION is accepted")
     type: MessageType
     id: uuid.UUID = Field(default_factory=uuid.uuid4, description="message id, unique per message")
     terminal: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="terminal concerned, or 'hub'")
-    seq: int = Field(default=0, ge=0, description="sender's per-terminal monotonic sequence")
+    seq: Int64 = Field(default=0, ge=0, description="sender's per-terminal monotonic sequence")
     sent_at: AwareDatetime = Field(default_factory=utcnow, description="sender's clock at publish")
     body: Any
 

@@ -6,20 +6,20 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
-from protocol.envelope import Envelope, MessageType, Strict
+from protocol.envelope import Envelope, Int64, MessageType, Strict
 
 __all__ = ["Heartbeat", "HeartbeatBody"]
 
 
 class HeartbeatBody(Strict):
-    bd_seq: int = Field(ge=0)
+    bd_seq: Int64 = Field(ge=0)
     uptime_s: float = Field(ge=0)
-    outbox_depth: int = Field(ge=0)
+    outbox_depth: Int64 = Field(ge=0)
     oldest_unsent_at: AwareDatetime | None = None
-    parked: int = Field(default=0, ge=0, description="items the hub refused, waiting for an operator")
+    parked: Int64 = Field(default=0, ge=0, description="items the hub refused, waiting for an operator")
     disk_free_mb: float = Field(ge=0)
     app_version: str = ""
-    catalogue_version: int = 0
+    catalogue_version: Int64 = 0
     reader: str = "unknown"
     printer: str = "unknown"
     alarms: list[str] = Field(default_factory=list)

@@ -34,7 +34,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from protocol.cases import CaseEvent
-from protocol.envelope import Envelope, MessageType, Strict
+from protocol.envelope import Envelope, Int64, MessageType, Strict
 from protocol.localtime import LOCAL_TZ
 
 __all__ = [
@@ -90,7 +90,7 @@ def day_digest(lines: Iterable[str]) -> str:
 
 class DayDigest(Strict):
     day: date
-    count: int = Field(ge=0)
+    count: Int64 = Field(ge=0)
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
@@ -137,7 +137,7 @@ class ReconcileReplyBody(Strict):
         default_factory=list,
         description="cases the terminal holds newer events of than the hub, as the hub's lines: send the events after",
     )
-    audit_last_id: int = Field(
+    audit_last_id: Int64 = Field(
         default=0, ge=0, description="to an audit segment: the terminal's last entry the hub holds, chain unbroken"
     )
 
@@ -154,7 +154,7 @@ class NightStep(Strict):
     name: str = Field(max_length=64)
     ok: bool
     seconds: float = Field(ge=0)
-    counts: dict[str, int] = Field(default_factory=dict)
+    counts: dict[str, Int64] = Field(default_factory=dict)
     error: str = Field(default="", max_length=300)
 
 

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from protocol.envelope import Envelope, MessageType, Strict
+from protocol.envelope import Envelope, Int64, MessageType, Strict
 
 __all__ = [
     "Birth",
@@ -29,11 +29,11 @@ __all__ = [
 
 
 class BirthBody(Strict):
-    bd_seq: int = Field(ge=0, description="session epoch; grows at every connect")
+    bd_seq: Int64 = Field(ge=0, description="session epoch; grows at every connect")
     app_version: str = ""
-    catalogue_version: int = 0
-    events_watermark: int = Field(default=0, ge=0, description="highest hub event id applied at the terminal")
-    outbox_depth: int = Field(default=0, ge=0)
+    catalogue_version: Int64 = 0
+    events_watermark: Int64 = Field(default=0, ge=0, description="highest hub event id applied at the terminal")
+    outbox_depth: Int64 = Field(default=0, ge=0)
 
 
 class Birth(Envelope):
@@ -43,7 +43,7 @@ class Birth(Envelope):
 
 
 class DeathBody(Strict):
-    bd_seq: int = Field(ge=0)
+    bd_seq: Int64 = Field(ge=0)
 
 
 class Death(Envelope):

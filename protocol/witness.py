@@ -26,7 +26,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
-from protocol.envelope import Envelope, MessageType, Strict
+from protocol.envelope import Envelope, Int64, MessageType, Strict
 
 __all__ = [
     "AnchorBody",
@@ -50,8 +50,8 @@ def anchor_text(day: date, entries: int, last_id: int, head: str, at: datetime) 
 
 class AnchorBody(Strict):
     day: date
-    entries: int = Field(ge=0)
-    last_id: int = Field(ge=0)
+    entries: Int64 = Field(ge=0)
+    last_id: Int64 = Field(ge=0)
     head: str = Field(pattern=r"^[0-9a-f]{64}$")
     at: AwareDatetime
     signature: str = Field(pattern=r"^[0-9a-f]{128}$")
@@ -66,7 +66,7 @@ class HubAnchor(Envelope):
 class SegmentEntry(Strict):
     """One link of a terminal's chain, as stored there (see protocol.auditchain)."""
 
-    id: int = Field(ge=1)
+    id: Int64 = Field(ge=1)
     at: AwareDatetime
     actor: str = Field(max_length=200)
     action: str = Field(max_length=64)
@@ -81,7 +81,7 @@ class SegmentEntry(Strict):
 
 class AuditSegmentBody(Strict):
     correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="repeated in the hub's reply")
-    after_id: int = Field(ge=0, description="the entries follow this one (0: the chain's start)")
+    after_id: Int64 = Field(ge=0, description="the entries follow this one (0: the chain's start)")
     entries: list[SegmentEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
     anchors: list[AnchorBody] = Field(default_factory=list, max_length=MAX_ANCHORS)
     public_key: str | None = Field(

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import SCHEMA_VERSION, topics
+from protocol import SCHEMA_VERSION, codec, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody
 from protocol.codec import decode, decode_for_topic, json_schemas
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, ProtocolError
@@ -145,3 +147,38 @@ def test_the_published_json_schemas_match_the_models():
         assert path.exists(), f"run `shegong protocol schema` to write {path.name}"
         assert json.loads(path.read_text()) == schema, f"{path.name} is stale: run `shegong protocol schema`"
     assert RatingBatch.message_type.value in schemas
+
+
+def _integers(schema: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """Every integer of a JSON Schema, with where it is and its upper bound (None: none)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer" and "enum" not in schema and "const" not in schema:
+            yield where, schema.get("maximum")
+        for key, value in schema.items():
+            yield from _integers(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for n, value in enumerate(schema):
+            yield from _integers(value, f"{where}/{n}")
+
+
+def test_every_integer_a_terminal_sends_fits_a_64_bit_column():
+    """The hub stores the integers terminals send in BIGINT (PostgreSQL) or INTEGER (SQLite) columns: a birth
+    whose bd_seq was 10**30 passed the schema and failed the write, and with it the whole ingest group. Each
+    integer is bounded by 2**63 - 1 (the columns' own limit, not a figure of the protocol's), so the decoder
+    refuses a larger one."""
+    schemas = json_schemas()
+    received = [t.value for (kind, _), types in codec._ALLOWED.items() if kind in ("state", "up") for t in types]
+    assert {"birth", "heartbeat", "case_batch", "reconcile_request", "night_report"} <= set(received)
+    unbounded = [
+        f"{name}{where}"
+        for name in received
+        for where, maximum in _integers(schemas[name])
+        if maximum is None or maximum > 2**63 - 1
+    ]
+    assert not unbounded, f"integers without a 64-bit bound: {unbounded}"
+    birth = {"v": SCHEMA_VERSION, "type": "birth", "terminal": "T1", "body": {"bd_seq": 2**63}}
+    with pytest.raises(ProtocolError) as refused:
+        decode(json.dumps(birth).encode())
+    assert refused.value.reason is DeadLetterReason.SCHEMA_INVALID
+    birth["body"]["bd_seq"] = 2**63 - 1
+    assert decode(json.dumps(birth).encode()).body.bd_seq == 2**63 - 1
