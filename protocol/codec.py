@@ -17,7 +17,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from protocol import SCHEMA_VERSION, topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
 from protocol.catalogue_sync import CatalogueAnnouncement, CatalogueReply, CatalogueReport, CatalogueRequest
-from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, MessageType, ProtocolError
+from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, MessageType, ProtocolError, holds_nul
 from protocol.health import Heartbeat
 from protocol.lookup import LookupReply, LookupRequest
 from protocol.ratings import RatingBatch
@@ -114,6 +114,8 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
         raise ProtocolError(
             DeadLetterReason.UNKNOWN_VERSION, f"schema version {raw.get('v')!r}, expected {SCHEMA_VERSION}"
         )
+    if holds_nul(payload, raw):
+        raise ProtocolError(DeadLetterReason.SCHEMA_INVALID, "a text holds the character U+0000 (NUL)")
     try:
         return _ADAPTER.validate_json(payload)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ it concerns, that terminal's monotonic ``seq``, the sender's clock ``sent_at`` a
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
@@ -24,6 +25,7 @@ __all__ = [
     "MessageType",
     "ProtocolError",
     "Strict",
+    "holds_nul",
     "utcnow",
 ]
 
@@ -40,6 +42,27 @@ Int64 = Annotated[int, Field(le=MAX_INT64)]
 """Every integer of a message: at most what a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER) holds.
 A larger one is the schema's to refuse (``schema_invalid``), not a database write's to fail: a failed write
 takes the whole ingest group with it, each message of it then tried alone (one terminal slowing the others)."""
+
+
+def holds_nul(payload: bytes, parsed: Any = None) -> bool:
+    """Whether the JSON text ``payload`` (``parsed``: as ``json.loads`` read it, if it has) holds the character
+    U+0000 in a string or key. PostgreSQL refuses it in text columns, so a message holding it must be refused
+    before the hub writes anything of it. JSON writes it only as the escape ``\\u0000``: a payload without one
+    is answered by a byte search."""
+    if b"\\u0000" not in payload:
+        return False
+    stack: list[Any] = [json.loads(payload) if parsed is None else parsed]
+    while stack:  # by hand, not recursively: as deep as json.loads went, without a frame per level
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack += value.keys()
+            stack += value.values()
+        elif isinstance(value, list):
+            stack += value
+    return False
 
 
 class Strict(BaseModel):

@@ -44,6 +44,7 @@ from nacl.public import Box, PrivateKey, PublicKey
 from pydantic import ValidationError
 
 from protocol.cases import CaseSubmission, SealedCase
+from protocol.envelope import holds_nul
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +346,8 @@ def _case(sealed: SealedCase, plain: bytes | None) -> CaseSubmission:
         raise SealError(f"case {sealed.case_id}: opened, but not a valid case: {exc.error_count()} error(s)") from None
     if case.case_id != sealed.case_id:
         raise SealError(f"case {sealed.case_id}: the sealed case has another id ({case.case_id})")
+    if holds_nul(plain):
+        raise SealError(f"case {sealed.case_id}: opened, but a text holds the character U+0000 (NUL)")
     return case
 
 

@@ -182,3 +182,14 @@ def test_every_integer_a_terminal_sends_fits_a_64_bit_column():
     assert refused.value.reason is DeadLetterReason.SCHEMA_INVALID
     birth["body"]["bd_seq"] = 2**63 - 1
     assert decode(json.dumps(birth).encode()).body.bd_seq == 2**63 - 1
+
+
+def test_a_text_holding_nul_is_refused_and_a_written_backslash_u_is_not():
+    """PostgreSQL refuses U+0000 in text columns: the decoder refuses it in any string, before the hub writes
+    anything. A backslash followed by ``u0000`` is six ordinary characters (JSON ``\\\\u0000``) and passes."""
+    birth = {"v": SCHEMA_VERSION, "type": "birth", "terminal": "T1", "body": {"bd_seq": 1, "app_version": "1\x00"}}
+    with pytest.raises(ProtocolError) as refused:
+        decode(json.dumps(birth).encode())
+    assert refused.value.reason is DeadLetterReason.SCHEMA_INVALID
+    birth["body"]["app_version"] = "1\\u0000"
+    assert decode(json.dumps(birth).encode()).body.app_version == "1\\u0000"
