@@ -559,13 +559,19 @@ class Handler:
         group.clear()
 
     def _ratings(self, conn: Connection, batch: RatingBatch, at: datetime, group: _Group) -> list[Reply]:
-        """Take a batch's ratings of its own committee (the register's, as for cases) and of that committee's
-        cases; refuse the others with a dead letter that leaves out the resident's words."""
+        """Take a batch's ratings of its own committee (the register's, as for cases), of that committee's cases,
+        one per case (一事一评, as the terminal keeps it); refuse the others with a dead letter that leaves out
+        the resident's words."""
         terminal, up = batch.terminal, topics.up(batch.terminal, topics.Up.RATINGS)
         committee = register.committees_of(conn, [terminal]).get(terminal)
         rated = [str(r.case_id) for r in batch.body.ratings if r.case_id]
-        known = select(_cases.c.case_id, _cases.c.committee).where(among(conn, _cases.c.case_id, rated))
-        of_case: dict[str, str] = dict(conn.execute(known).tuples().all()) if rated else {}
+        of_case: dict[str, str] = {}  # case id -> its committee
+        rating_of: dict[str, str] = {}  # case id -> its rating's id, held or taken in this batch
+        if rated:
+            known = select(_cases.c.case_id, _cases.c.committee).where(among(conn, _cases.c.case_id, rated))
+            of_case = {str(c): str(m) for c, m in conn.execute(known)}
+            held = select(_ratings.c.case_id, _ratings.c.rating_id).where(among(conn, _ratings.c.case_id, rated))
+            rating_of = {str(c): str(r) for c, r in conn.execute(held)}
         taken: list[Rating] = []
         rejected: list[Rejection] = []
         for r in batch.body.ratings:
@@ -576,6 +582,8 @@ class Handler:
                     DeadLetterReason.COMMITTEE_MISMATCH,
                     f"a rating for committee {r.committee} or its case; {terminal} is registered to {committee}",
                 )
+            elif r.case_id and rating_of.setdefault(str(r.case_id), str(r.rating_id)) != str(r.rating_id):
+                why = (DeadLetterReason.CONFLICT, f"case {r.receipt_no or r.case_id} has a rating already")
             else:
                 taken.append(self._opened(conn, batch, r, at) if r.sealed_reason else r)
                 continue

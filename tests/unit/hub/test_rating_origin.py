@@ -80,3 +80,20 @@ def test_an_unregistered_terminal_has_no_ratings_taken(engine):
     assert ack.body.acked == []
     assert [(r.item_id, r.reason.value) for r in ack.body.rejected] == [(rating.rating_id, "unregistered_terminal")]
     assert _ids(engine, "SELECT rating_id FROM ratings") == set()
+
+
+def test_a_case_is_rated_once_however_often_its_rating_comes_and_a_second_rating_is_refused(engine):
+    """一事一评: the terminal refuses a second rating of a case; the hub keeps to it too (a terminal whose store
+    was lost, or a hostile one, would otherwise count a case twice and open a return call per rating)."""
+    (case_id,) = ingest(engine, ["MZ-001"], terminal="T1")
+    first, second = _rating("JW001", case_id), _rating("JW001", case_id)
+    assert _send(engine, "T1", first).body.acked == [first.rating_id]
+    again = _send(engine, "T1", first)
+    assert again.body.acked == [first.rating_id] and again.body.rejected == [], "redelivered: acked again"
+    refused = _send(engine, "T1", second)
+    assert refused.body.acked == []
+    assert [(r.item_id, r.reason.value) for r in refused.body.rejected] == [(second.rating_id, "conflict")]
+    both = _send(engine, "T1", _rating("JW001", ingest(engine, ["MZ-001"], terminal="T1")[0]), second)
+    assert len(both.body.acked) == 1 and [r.reason.value for r in both.body.rejected] == ["conflict"]
+    assert len(_ids(engine, "SELECT rating_id FROM ratings")) == 2
+    assert len(_ids(engine, "SELECT rating_id FROM return_calls")) == 2
