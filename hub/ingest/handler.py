@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any, NamedTuple
 
@@ -592,11 +592,17 @@ class Handler:
             rejected.append(Rejection(item_id=r.rating_id, reason=why[0], detail=why[1][:300]))
         self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
         if taken:
-            self._take_ratings(conn, terminal, taken, at)
+            skew = batch.clock_offset_s(at)  # a terminal clock far off: its ratings' times in the hub's time
+            self._take_ratings(conn, terminal, taken, at, skew if abs(skew) > self.skew_alert_s else 0.0)
         acked = [r.rating_id for r in taken]
         return [self._ack(terminal, AckBody(acked=acked, rejected=rejected, in_reply_to=batch.id))]
 
-    def _take_ratings(self, conn: Connection, terminal: str, ratings: list[Rating], at: datetime) -> None:
+    def _take_ratings(
+        self, conn: Connection, terminal: str, ratings: list[Rating], at: datetime, skew_s: float
+    ) -> None:
+        """Store ``ratings``, each rated ``skew_s`` later than the terminal's clock said (the reports count a
+        rating in the period it was made: a clock a year ahead would move it out of every report)."""
+        shift = timedelta(seconds=skew_s)
         rows = [
             {
                 "rating_id": str(r.rating_id),
@@ -608,7 +614,7 @@ class Handler:
                 "department": self.router.department(r.item_code) if r.item_code else "",
                 "level": int(r.level),
                 "reason": r.reason,
-                "rated_at": r.rated_at,
+                "rated_at": r.rated_at + shift,
                 "received_at": at,
             }
             for r in ratings

@@ -10,17 +10,21 @@ Through the real ingest handler on SQLite and PostgreSQL; the expected values ar
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from hub.db.engine import open_engine
+from hub.db.models import RatingRow, table
 from protocol import topics
 from protocol.cases import Ack
 from protocol.envelope import utcnow
 from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
 from tests.support import register_terminal
 from tests.unit.hub.helpers import handler, ingest
+
+_ratings = table(RatingRow)
 
 
 @pytest.fixture
@@ -97,3 +101,19 @@ def test_a_case_is_rated_once_however_often_its_rating_comes_and_a_second_rating
     assert len(both.body.acked) == 1 and [r.reason.value for r in both.body.rejected] == ["conflict"]
     assert len(_ids(engine, "SELECT rating_id FROM ratings")) == 2
     assert len(_ids(engine, "SELECT rating_id FROM return_calls")) == 2
+
+
+def test_ratings_from_a_terminal_whose_clock_is_a_year_ahead_are_dated_by_the_hubs_clock(engine):
+    """Reports count a rating in the period it was made (rated_at); a kiosk whose clock runs a year ahead would
+    move its ratings out of this month's report. Past the skew alert (300 s), as for cases, the hub keeps its
+    own time: the rating's time moved by the batch's own offset (sent_at against arrival). A clock a minute
+    off is left alone."""
+    register_terminal(engine, "T1", "JW001")
+    now = utcnow().replace(microsecond=0)
+    for ahead, expected in ((timedelta(days=365), now - timedelta(hours=1)), (timedelta(minutes=1), None)):
+        rating = _rating("JW001").model_copy(update={"rated_at": now + ahead - timedelta(hours=1)})
+        batch = RatingBatch(terminal="T1", sent_at=now + ahead, body=RatingBatchBody(ratings=[rating]))
+        handler(engine).handle(topics.up("T1", topics.Up.RATINGS), batch.encode(), now)
+        with engine.connect() as conn:
+            stored = conn.execute(select(_ratings.c.rated_at).where(_ratings.c.rating_id == str(rating.rating_id)))
+            assert stored.scalar_one() == (expected or rating.rated_at)

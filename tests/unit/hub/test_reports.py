@@ -91,6 +91,7 @@ def report_db(hub_db_url):
     batch = RatingBatch(
         terminal="T1",
         seq=50,
+        sent_at=rated,  # by a terminal whose clock is right: sent as the hub receives it
         body=RatingBatchBody(
             ratings=[
                 Rating(
