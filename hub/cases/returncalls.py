@@ -117,13 +117,13 @@ class ReturnCalls:
             if row is None:
                 raise NotFound(RETURN_CALL_ERRORS["missing"])
             authorize(who, Permission.CASE_ACT, row["department"])
-            if row["done_at"] is not None:
-                raise HubError(RETURN_CALL_ERRORS["done"])
-            conn.execute(
-                update(R)
-                .where(col(R.rating_id) == rating_id)
+            recorded = conn.execute(
+                update(R)  # only if still open: another clerk's record, committed meanwhile, is never overwritten
+                .where(col(R.rating_id) == rating_id, col(R.done_at).is_(None))
                 .values(done_at=now, done_by=who.username, reached=reached, outcome=outcome)
-            )
+            ).rowcount
+            if not recorded:
+                raise HubError(RETURN_CALL_ERRORS["done"])
             data = {"department": row["department"], "item_code": row["item_code"], "reached": reached}
             append(conn, [AuditRecord(now, who.actor, "return_call.recorded", rating_id, {**data, "outcome": outcome})])
         return ReturnCall(

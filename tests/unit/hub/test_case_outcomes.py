@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -234,3 +236,55 @@ def test_a_return_call_not_made_by_its_deadline_counts_as_late(env):
     assert call.late(call.due_date + timedelta(days=1)) and not call.late(call.due_date)
     mz = {f.code: f for f in _report(engine, today=date(2026, 3, 31)).departments}["MZ"]
     assert (mz.return_calls, mz.return_calls_done, mz.return_calls_late) == (1, 0, 1)
+
+
+def test_two_clerks_recording_one_return_call_at_once_keep_the_first_record(env):
+    """Two clerks record the same call at the same moment: the one whose record commits first keeps it, the
+    other is told it is done — never a silent overwrite of the first's outcome. The second clerk's transaction
+    is held on the call's row (by the test's own connection, as the first clerk's would hold it) between its
+    read and its write; on SQLite a transaction takes the database's write lock first, so the two are always
+    one after the other."""
+    engine, _, people, _, _, _ = env
+    (case_id,) = ingest(engine, ["MZ-006"], at=MONDAY)
+    rating_id = uuid.uuid4()
+    _rate(engine, case_id, RatingLevel.VERY_DISSATISFIED, "等了太久", MONDAY, rating_id)
+    calls = ReturnCalls(engine, clock=lambda: MONDAY + timedelta(days=1))
+    if engine.dialect.name != "postgresql":
+        calls.record(people["clerk_mz"], str(rating_id), True, "第一位经办人")
+        with pytest.raises(HubError):
+            calls.record(people["manager"], str(rating_id), False, "第二位")
+        return
+    first = engine.connect()
+    tx = first.begin()
+    first.execute(text("SELECT 1 FROM return_calls WHERE rating_id = :r FOR UPDATE"), {"r": str(rating_id)})
+    outcome: list[object] = []
+
+    def second_clerk() -> None:
+        try:
+            outcome.append(calls.record(people["manager"], str(rating_id), False, "第二位"))
+        except HubError as exc:
+            outcome.append(exc)
+
+    clerk = threading.Thread(target=second_clerk)
+    clerk.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(engine) and time.monotonic() < deadline:  # read done, its write waits
+        time.sleep(0.02)
+    first.execute(
+        text("UPDATE return_calls SET done_at = :at, done_by = 'clerk_mz', outcome = :o WHERE rating_id = :r"),
+        {"at": MONDAY + timedelta(days=1), "o": "第一位经办人", "r": str(rating_id)},
+    )
+    tx.commit()
+    first.close()
+    clerk.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], HubError), outcome
+    (call,) = ReturnCalls(engine).listing(people["manager"], ["MZ"])
+    assert (call.done_by, call.outcome) == ("clerk_mz", "第一位经办人")
+
+
+_LOCK_WAITS = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+
+
+def _waiting_on_a_lock(engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text(_LOCK_WAITS)).scalar())
