@@ -69,7 +69,9 @@ class HubRuntime:
         attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)
         # The night's reconciliation reads in a lane of their own, behind the day's ingest (hub.night.lane).
-        self.night_lane = NightLane(self.engine, self.worker.client, self.worker.enqueue, lambda: self.worker.backlog)
+        self.night_lane = NightLane(
+            self.engine, self.worker.client, self.worker.enqueue, lambda: self.worker.backlog, self.handler.event_tags
+        )
         self.worker.divert = self.night_lane.offer
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)

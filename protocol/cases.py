@@ -147,6 +147,12 @@ class CaseEvent(Strict):
     note: str = Field(default="", max_length=2000, description="reason the resident can read")
     department: str = ""
     due_date: date | None = None
+    tag: str = Field(
+        default="",
+        max_length=64,
+        description="the hub's tag of the event (hub.cases.eventtag): the terminal keeps it and sends it back with"
+        " the event in reconciliation, where the hub restores only events it tagged",
+    )
 
 
 class CaseEventsBody(Strict):

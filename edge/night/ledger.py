@@ -152,6 +152,7 @@ class Ledger:
                         status=CaseStatus(r["status"]),
                         at=_aware(r["at"]),
                         note=r["note"],
+                        tag=r["tag"],
                     )
                     for r in rows
                     if r["version"] > wanted[r["case_id"]]

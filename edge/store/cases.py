@@ -329,6 +329,7 @@ class CaseStore:
                 "status": ev.status.value,
                 "at": ev.at,
                 "note": ev.note,  # the reason the resident reads; the department is not shown, not kept
+                "tag": ev.tag,  # the hub's: what proves this copy to the hub if it must restore the event
             }
             for ev in events
         ]

@@ -93,6 +93,8 @@ class CaseEventRow(EdgeModel, table=True):
     status: str = Field(max_length=32)
     at: datetime = Field(sa_column=_ts())
     note: str = ""
+    tag: str = Field(default="", max_length=64)
+    """The hub's tag of the event, sent back with it if the hub asks for the events it lost (e0017)."""
 
 
 class ReceiptCounter(EdgeModel, table=True):

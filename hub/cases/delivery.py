@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 
+from hub.cases.eventtag import EventTags
 from hub.db.models import CaseEventRow, CaseRow, table
 from kernel.db import among, read_only
 from protocol import topics
@@ -98,9 +99,12 @@ class EventDelivery:
         grace_s: float = 10.0,
         resend_every_s: float = 15.0,
         registry: CollectorRegistry | None = None,
+        *,
+        tags: EventTags,
     ) -> None:
         self.engine = engine
         self.client = client
+        self.tags = tags  # every event goes out with the hub's tag: a terminal's copy of it proves itself
         self.grace_s = grace_s
         self.resend_every_s = resend_every_s
         self.tick_s = min(1.0, resend_every_s)
@@ -130,7 +134,7 @@ class EventDelivery:
             return False
         topic = topics.down(terminal, topics.Down.EVENTS)
         ok = True
-        for payload, ids in _messages(terminal, events):
+        for payload, ids in _messages(terminal, self.tags.tagged(events)):
             try:
                 info = self.client.publish(topic, payload, qos=1)
             except Exception:  # noqa: BLE001 - committed already: the sweep sends it again

@@ -32,6 +32,7 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise, count_due
 from hub.cases import returncalls
 from hub.cases.arrival import case_row
+from hub.cases.eventtag import EventTags
 from hub.cases.lookup import HolderLookup
 from hub.cases.messages import DONE_ON_SPOT_NOTE
 from hub.cases.routing import Routes
@@ -145,6 +146,8 @@ class Handler:
         self.batch_hooks: dict[MessageType, list[Callable[[Connection, list[Any]], list[Outgoing]]]] = {}
         # Terminals' lookup keys (protocol.lookup): holder keys in case acks, and the answer to a request.
         self.lookup = HolderLookup(case_key)
+        # Tags on the events sent to terminals, so that their copies can be told from forgeries (reconciliation).
+        self.event_tags = EventTags(case_key)
         self.hooks[MessageType.LOOKUP_REQUEST] = [self.lookup.on_request]
 
     def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> list[Reply]:

@@ -129,6 +129,7 @@ class IngestWorker:
             grace_s=settings.event_grace_s,
             resend_every_s=settings.event_resend_s,
             registry=handler.metrics.registry,
+            tags=handler.event_tags,
         )
 
     def _state(self, online: bool) -> bytes:

@@ -13,6 +13,6 @@ __all__ = ["attach"]
 
 def attach(handler: Handler) -> None:
     """Answer reconciliations, keep nightly results and audit segments, in ingest's transaction like every message."""
-    handler.hooks.setdefault(MessageType.RECONCILE_REQUEST, []).append(Reconciler().on_request)
+    handler.hooks.setdefault(MessageType.RECONCILE_REQUEST, []).append(Reconciler(tags=handler.event_tags).on_request)
     handler.hooks.setdefault(MessageType.NIGHT_REPORT, []).append(on_report)
     handler.hooks.setdefault(MessageType.AUDIT_SEGMENT, []).append(on_segment)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from sqlalchemy import Engine
 
+from hub.cases.eventtag import EventTags
 from hub.night.reconcile import Reconciler
 from kernel.db import loggable, read_only
 from protocol import topics
@@ -56,6 +57,7 @@ class NightLane:
         client: mqtt.Client,
         to_ingest: Callable[[mqtt.MQTTMessage], None],
         ingest_backlog: Callable[[], int],
+        tags: EventTags,
         max_queued: int = 2000,
         max_yield_s: float = 10.0,
         repair_wait_s: float = 0.5,
@@ -68,7 +70,7 @@ class NightLane:
         self.max_yield_s = max_yield_s
         self.repair_wait_s = repair_wait_s
         self.max_repairs = max_repairs
-        self.reconciler = Reconciler(pause=self._yield_to_ingest)
+        self.reconciler = Reconciler(tags, pause=self._yield_to_ingest)
         self._queue: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(max_queued)
         self._repairs: dict[str, float] = {}  # terminal → when an answer asked it for cases again
         self._deferred: collections.deque[tuple[mqtt.MQTTMessage, Envelope]] = collections.deque()

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
 from hub.cases.delivery import stored_events
+from hub.cases.eventtag import EventTags
 from hub.db.models import CaseEventRow, CaseRow, RatingRow
 from protocol import topics
 from protocol.cases import CaseEvent
@@ -56,7 +57,8 @@ class Reconciler:
     :data:`PAUSE_EVERY` rows read and every day compared: the night's lane (:mod:`hub.night.lane`) steps
     aside there while ingest has work, so a resident's case does not share the GIL with a digest."""
 
-    def __init__(self, pause: Callable[[], None] | None = None) -> None:
+    def __init__(self, tags: EventTags, pause: Callable[[], None] | None = None) -> None:
+        self.tags = tags  # events sent are tagged; only events with the hub's tag are restored (round 3)
         self.pause = pause or (lambda: None)
         self.missing = 0  #: items the last answer asked its terminal to send again
 
@@ -72,11 +74,15 @@ class Reconciler:
             )
             return [(topic, ReconcileReply(terminal=terminal, body=reply).encode())]
         if body.events:
-            reply = _restore(conn, terminal, body.correlation_id, list(body.events), at)
+            genuine = [e for e in body.events if self.tags.genuine(e)]
+            if forged := len(body.events) - len(genuine):
+                _refused(conn, terminal, forged, at)
+            reply = _restore(conn, terminal, body.correlation_id, genuine, at)
         elif body.items:
             days = [d.day for d in body.items]
             held = _lines(conn, terminal, min(days), max(days), self.pause)
             reply = _details(conn, body.correlation_id, body.items, held)
+            reply = reply.model_copy(update={"events": self.tags.tagged(reply.events)})
         else:
             held = _lines(conn, terminal, body.first_day, body.last_day, self.pause)
             theirs = {d.day: d for d in body.digests}
@@ -202,6 +208,13 @@ def _restore(
         for c, v in conn.execute(select(CaseRow.case_id, CaseRow.version).where(col(CaseRow.case_id).in_(list(cases))))
     ]
     return ReconcileReplyBody(correlation_id=correlation_id, held=lines)
+
+
+def _refused(conn: Connection, terminal: str, events: int, at: datetime) -> None:
+    """Events a terminal sent back without the hub's tag: not restored, and said so (log and audit). An event
+    stored at the terminal before tags existed has none, as has one a terminal made up."""
+    log.warning("reconciliation with %s: %d event(s) without the hub's tag refused, not restored", terminal, events)
+    append(conn, [AuditRecord(at, "hub", "reconcile.events_refused", terminal, {"events": events})])
 
 
 def _events(conn: Connection, behind: dict[str, int]) -> list[CaseEvent]:

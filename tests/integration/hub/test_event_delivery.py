@@ -98,7 +98,7 @@ def test_an_event_the_hub_lost_reaches_the_terminal_after_a_later_one_passed_it(
     case_id = _submit(edge)
 
     # 受理 is committed by a hub that cannot publish (its broker client never connected): lost.
-    stranded = EventDelivery(slow.engine, mqtt.Client(CallbackAPIVersion.VERSION2))
+    stranded = EventDelivery(slow.engine, mqtt.Client(CallbackAPIVersion.VERSION2), tags=slow.handler.event_tags)
     lost = Services.build(slow.engine, stranded.send).workflow.act(CLERK, case_id, Action.ACCEPT, 1)
     assert not lost.published
     # 开始审核 goes out: the terminal applies version 3, and its watermark passes the lost event.

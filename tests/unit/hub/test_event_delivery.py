@@ -23,16 +23,18 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from hub.cases.delivery import EventDelivery, stored_events
+from hub.cases.eventtag import EventTags
 from hub.db.engine import migrate, open_engine
 from hub.db.models import CaseEventRow, table
-from protocol import topics
+from protocol import sealed, topics
 from protocol.cases import CaseEvent, CaseEvents, CaseStatus
 from protocol.codec import decode_for_topic
 from protocol.envelope import MAX_PAYLOAD_BYTES, utcnow
-from tests.support import wait_for
+from tests.support import CASE_KEY, wait_for
 from tests.unit.hub.helpers import ingest
 
 _events = table(CaseEventRow)
+TAGS = EventTags(sealed.private_key(CASE_KEY))
 
 
 @pytest.fixture
@@ -103,7 +105,7 @@ def test_events_the_broker_acknowledged_are_marked_published(engine, client, t1)
     ingest(engine, ["MZ-001"] * 3)
     events = _stored(engine)
     assert _unpublished(engine) == [e.event_id for e in events]
-    delivery = EventDelivery(engine, client, grace_s=60)
+    delivery = EventDelivery(engine, client, grace_s=60, tags=TAGS)
     assert delivery.send("T1", events)
     assert delivery.pending() == {e.event_id for e in events}
     wait_for(lambda: t1.ids == [e.event_id for e in events], what="the events at the terminal")
@@ -113,7 +115,7 @@ def test_events_the_broker_acknowledged_are_marked_published(engine, client, t1)
 
 
 def test_large_sends_are_cut_by_count_and_by_size(client, engine, t1):
-    delivery = EventDelivery(engine, client)
+    delivery = EventDelivery(engine, client, tags=TAGS)
     now = utcnow()
 
     def event(i: int, note: str = "") -> CaseEvent:
@@ -140,7 +142,7 @@ def test_resend_sends_old_unacknowledged_events_not_already_on_their_way(engine,
     ingest(engine, ["MZ-001"], start=2)  # just now: within the grace period
     old_a, old_b, fresh = _stored(engine)
     registry = CollectorRegistry()
-    delivery = EventDelivery(engine, client, grace_s=60, registry=registry)
+    delivery = EventDelivery(engine, client, grace_s=60, registry=registry, tags=TAGS)
     delivery.send("T1", [old_a])  # on its way: its PUBACK is not marked yet
 
     assert delivery.resend() == 1
@@ -156,7 +158,7 @@ def test_resend_sends_old_unacknowledged_events_not_already_on_their_way(engine,
 def test_without_a_connection_nothing_is_handed_over_and_the_sweep_waits(engine):
     ingest(engine, ["MZ-001"], at=utcnow() - timedelta(hours=1))
     offline = mqtt.Client(CallbackAPIVersion.VERSION2)  # never connected
-    delivery = EventDelivery(engine, offline, grace_s=1)
+    delivery = EventDelivery(engine, offline, grace_s=1, tags=TAGS)
     assert not delivery.send("T1", _stored(engine))
     assert delivery.pending() == set()
     assert delivery.resend() == 0
