@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -54,6 +54,9 @@ MATERIALS = "materials"
 RANGE_DAYS = 90
 LIST_MAX = 1000
 _TEXT_MAX = {"description": 1000, "address_string": 200, "email": 120, "first_name": 32, "last_name": 32}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters no XML 1.0 document may hold (all C0 controls but tab and line breaks): stored, they would make
+every ``.xml`` answer listing the request unreadable to the partner (and a NUL fails on PostgreSQL)."""
 _DATATYPES = {
     FieldType.TEXT: "string",
     FieldType.NUMBER: "number",
@@ -98,11 +101,16 @@ def _split(value: str | None) -> list[str]:
 
 
 def _w3c(value: str, param: str) -> datetime:
+    """A W3C date-time parameter; one at the calendar's very ends (``0001-01-01``, ``9999-12-31T23:59-12:00``)
+    too, since it cannot be moved to UTC (as the database stores it) nor have the 90 days of a range added."""
     try:
         at = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        at = at if at.tzinfo else at.replace(tzinfo=LOCAL_TZ)
+        for edge in (at - timedelta(days=RANGE_DAYS), at + timedelta(days=RANGE_DAYS)):
+            edge.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadRequest(ERRORS["date_param"].format(param=param)) from None
-    return at if at.tzinfo else at.replace(tzinfo=LOCAL_TZ)
+    return at
 
 
 def _iso(at: datetime) -> str:
@@ -201,6 +209,8 @@ class Open311:
             text = value if isinstance(value, str) else (value[0] if value else "")
             if len(text) > _TEXT_MAX.get(name, 200):
                 raise BadRequest(ERRORS["too_long"].format(field=name))
+            if _CONTROL.search(text):
+                raise BadRequest(ERRORS["control"].format(field=name))
             return text.strip()
 
         code = one("service_code")
