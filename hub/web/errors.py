@@ -1,5 +1,8 @@
 """Errors to HTTP in one place: JSON ``{"error": …}`` under ``/api``, a Chinese page (or the sign-in
-page) elsewhere."""
+page) elsewhere. Anything unexpected too: it is a 500 in the same shape, and its kind and where it was raised
+are logged (:func:`kernel.db.loggable`: never its message nor a statement's parameters, which may quote
+resident data). Litestar's own fallback answered it in English JSON and, with the process's logging set
+by the shegong command (``logging_config=None``), logged nothing."""
 
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from sqlalchemy.exc import DataError
 from hub.errors import HubError
 from hub.text import section, text
 from hub.web.auth import is_api
+from kernel.db import loggable
 
-__all__ = ["handlers", "retry_after", "status_and_message"]
+__all__ = ["handlers", "log_failure", "retry_after", "status_and_message"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,15 @@ def status_and_message(exc: Exception) -> tuple[int, str]:
         return exc.status_code, str(exc.detail)
     if isinstance(exc, DataError | OverflowError):  # input the database cannot hold: NUL in text, a huge number
         return 400, text("web", "bad_input")
-    return 500, "internal error"
+    return 500, text("web", "internal")
+
+
+def log_failure(request: Request[Any, Any, Any], exc: Exception, status: int) -> None:
+    """Record an answer that is the hub's fault (5xx): what was asked, and what failed — a :class:`HubError`'s
+    own words (they are written for the operator), of anything else :func:`kernel.db.loggable`."""
+    if status >= 500:
+        what = str(exc) if isinstance(exc, HubError) else loggable(exc)
+        log.error("%s %s failed: %s", request.method, request.url.path, what)
 
 
 def retry_after(exc: Exception) -> dict[str, str] | None:
@@ -42,8 +54,7 @@ def retry_after(exc: Exception) -> dict[str, str] | None:
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, message = status_and_message(exc)
-    if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, message)
+    log_failure(request, exc, status)
     headers = retry_after(exc)
     if is_api(request):
         # ``error`` is our documented shape; ``status_code`` and ``detail`` are Litestar's own, which its
@@ -59,4 +70,10 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Template("error.html", context=context, status_code=status, headers=headers)
 
 
-handlers: ExceptionHandlersMap = {HubError: _handle, HTTPException: _handle, DataError: _handle, OverflowError: _handle}
+handlers: ExceptionHandlersMap = {
+    HubError: _handle,
+    HTTPException: _handle,
+    DataError: _handle,
+    OverflowError: _handle,
+    Exception: _handle,
+}

@@ -36,7 +36,7 @@ from hub.open311.models import (
 )
 from hub.open311.service import Filters, Open311
 from hub.web.auth import PUBLIC
-from hub.web.errors import retry_after, status_and_message
+from hub.web.errors import log_failure, retry_after, status_and_message
 
 __all__ = ["PREFIX", "open311_router"]
 
@@ -105,6 +105,7 @@ def _split_file(name: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- errors
 def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, message = status_and_message(exc)  # input the database cannot hold (a NUL, a huge number): 400
+    log_failure(request, exc, status)
     if status == 404 and message in ("", "Not Found"):
         message = ERRORS["not_found"]
     errors = [Open311Error(status, message)]
@@ -114,7 +115,13 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return Response(errors, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-handlers: ExceptionHandlersMap = {HubError: _error, HTTPException: _error, DataError: _error, OverflowError: _error}
+handlers: ExceptionHandlersMap = {
+    HubError: _error,
+    HTTPException: _error,
+    DataError: _error,
+    OverflowError: _error,
+    Exception: _error,
+}
 
 
 # --------------------------------------------------------------------------- resources

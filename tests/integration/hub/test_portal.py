@@ -469,3 +469,34 @@ def test_the_record_downloaded_in_english_reads_in_english(hub, services, people
     for status in ("accepted", "under_review"):
         assert re.search(rf"{acted} \d\d:\d\d\s+{TERMS[status]['en']}", record), status
         assert TERMS[status]["zh"] not in record
+
+
+WEB = json.loads((ROOT / "hub/messages/web.zh.json").read_text("utf-8"))
+
+
+def test_a_fault_of_the_hub_is_answered_in_chinese_and_logged_without_what_was_typed(hub, client, caplog):
+    """A table the look-up needs is gone (a failed migration, a restore half done): the resident gets the
+    hub's Chinese error page with a 500, a partner the spec's error list, and the log one line naming the
+    address and the kind of failure — never the ID number typed. Before, Litestar's fallback answered in
+    English JSON (``Internal Server Error``) and nothing at all was logged (the web app leaves logging to
+    the shegong command). Found by probing the public pages with out-of-range input."""
+    printed = "JW001-20261205-0027"
+    ingest(hub.engine, ["MZ-005"], start=7, receipts=[printed])
+    csrf = _csrf(client)
+    with hub.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE portal_failures RENAME TO portal_failures_gone"))
+        conn.execute(text("ALTER TABLE open311_requests RENAME TO open311_requests_gone"))
+    caplog.set_level("ERROR")
+    data = {"receipt_no": printed, "id_number": ID_X, "query_code": "ZZZ999", "_csrf_token": csrf}
+    page = client.post("/portal/progress", data=data)
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert WEB["http_title"]["other"] in page.text and WEB["web"]["internal"] in page.text
+    assert page.headers["cache-control"] == "no-store"
+    partner = client.get("/open311/v2/requests.json")
+    assert partner.status_code == 500 and partner.json() == [{"code": 500, "description": WEB["web"]["internal"]}]
+
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(m.startswith("POST /portal/progress failed") for m in lines), lines
+    assert any(m.startswith("GET /open311/v2/requests.json failed") for m in lines), lines
+    assert not any(ID_X[:17] in m or printed in m for m in lines), "nothing typed in the log"
+
