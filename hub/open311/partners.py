@@ -7,6 +7,13 @@ keeps only the hash; a revoked key stops working at once, in every process (each
 argon2 costs about half a second on purpose, which a partner polling its requests' status should not pay
 on every call: a secret verified once is remembered in this process, as a SHA-256 digest beside its key
 id, for ``VERIFIED_S`` seconds (the row is still read each time, so a revocation still counts at once).
+
+Anyone may send a key, and each one not remembered costs that half second and argon2's 64 MiB: unlimited,
+a few clients sending made-up keys would hold every web thread and both cores. So a verification is
+admitted first by the sign-in backoff (:class:`hub.people.throttle.LoginThrottle`, per client, under the
+name :data:`PARTNER_KEYS`): a client whose keys keep failing waits, doubling, before its next key is even
+looked at (:class:`~hub.people.throttle.TooManyAttempts`, HTTP 429 with ``Retry-After``); a right key
+takes its charge back, and a partner whose key is remembered never touches the tally.
 """
 
 from __future__ import annotations
@@ -28,14 +35,17 @@ from hub.audit.chain import AuditRecord, append
 from hub.db.models import PartnerRow, table
 from hub.errors import HubError, NotFound
 from hub.people.passwords import hash_password, verify_password
+from hub.people.throttle import LoginThrottle
 from protocol.envelope import utcnow
 
-__all__ = ["Partner", "PartnerError", "Partners"]
+__all__ = ["PARTNER_KEYS", "Partner", "PartnerError", "Partners"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 VERIFIED_S = 300.0
 _partners = table(PartnerRow)
 _KEY = re.compile(r"^([0-9a-f]{12})\.([A-Za-z0-9_-]{20,128})$")
+PARTNER_KEYS = "(open311)"
+"""The name the failed-credentials tally counts partner keys under (no user's name holds parentheses)."""
 
 
 class PartnerError(HubError):
@@ -70,9 +80,12 @@ def _partner(row: PartnerRow) -> Partner:
 class Partners:
     """The partner register over the hub database."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, clock: Callable[[], datetime] = utcnow, throttle: LoginThrottle | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.throttle = throttle or LoginThrottle()
         self._verified: dict[str, tuple[bytes, float]] = {}  # key id -> (SHA-256 of its secret, until)
         self._lock = threading.Lock()
 
@@ -127,9 +140,11 @@ class Partners:
             )
         return before
 
-    def authenticate(self, key: str) -> Partner | None:
+    def authenticate(self, key: str, client: str = "unknown") -> Partner | None:
         """The active partner holding ``key``; None for a malformed, unknown or revoked key (each costs
-        one hash verification, so a caller cannot tell which)."""
+        one hash verification, so a caller cannot tell which). ``client``: the
+        :func:`~hub.people.throttle.client_key` of the address asking; one whose keys keep failing gets
+        :class:`~hub.people.throttle.TooManyAttempts` before any hash is computed."""
         m = _KEY.match(key.strip())
         row: PartnerRow | None = None
         if m is not None:
@@ -138,13 +153,23 @@ class Partners:
         if m is not None and row is not None and self._remembered(row.key_id, m.group(2)):
             good = True
         else:
-            good = verify_password(row.key_hash if row else None, m.group(2) if m else key)
+            good = self._verify(row.key_hash if row else None, m.group(2) if m else key, client)
         if not good or m is None or row is None:
             return None
         self._remember(row.key_id, m.group(2))
         if row.revoked_at is not None:
             return None
         return _partner(row)
+
+    def _verify(self, key_hash: str | None, secret: str, client: str) -> bool:
+        """One hash verification, admitted and charged by the backoff first; a right key takes its charge back."""
+        with self.engine.begin() as conn:
+            charge = self.throttle.admit(conn, client, PARTNER_KEYS, self.clock())
+        good = verify_password(key_hash, secret)  # outside any transaction: a guess holds no database lock
+        if good:
+            with self.engine.begin() as conn:
+                self.throttle.forgive(conn, charge)
+        return good
 
     def _remembered(self, key_id: str, secret: str) -> bool:
         with self._lock:

@@ -36,6 +36,7 @@ from hub.open311.models import (
     ServiceRequest,
 )
 from hub.open311.partners import Partner, Partners
+from hub.people.throttle import TooManyAttempts
 from kernel.db import read_only
 from protocol import idnumber
 from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission
@@ -76,7 +77,8 @@ class Unauthorized(HubError):
 
 
 class TooManyRequests(HubError):
-    """The partner is over its request limit: it may POST again in ``retry_after_s`` seconds."""
+    """The partner is over its request limit, or the client sent too many wrong keys: it may try again in
+    ``retry_after_s`` seconds."""
 
     status_code = 429
 
@@ -145,14 +147,19 @@ class Open311:
         self.clock = clock
 
     # ------------------------------------------------------------------ keys
-    def partner(self, api_key: str | None, required: bool) -> Partner | None:
+    def partner(self, api_key: str | None, required: bool, client: str = "unknown") -> Partner | None:
         """The partner holding ``api_key``; none given: None (or :class:`Unauthorized` when ``required``);
-        a wrong or revoked key: :class:`PermissionDenied` (never a silent public answer)."""
+        a wrong or revoked key: :class:`PermissionDenied` (never a silent public answer); from a ``client``
+        (the address asking) whose keys keep failing, :class:`TooManyRequests` before any key is checked."""
         if not api_key:
             if required:
                 raise Unauthorized(ERRORS["no_key"])
             return None
-        partner = self.partners.authenticate(api_key)
+        try:
+            partner = self.partners.authenticate(api_key, client)
+        except TooManyAttempts as exc:
+            seconds = exc.retry_after_s
+            raise TooManyRequests(ERRORS["key_backoff"].format(seconds=seconds), seconds) from None
         if partner is None:
             raise PermissionDenied(ERRORS["bad_key"])
         return partner

@@ -35,7 +35,7 @@ from hub.open311.models import (
     ServiceRequest,
 )
 from hub.open311.service import Filters, Open311
-from hub.web.auth import PUBLIC
+from hub.web.auth import PUBLIC, client_of
 from hub.web.errors import log_failure, retry_after, status_and_message
 
 __all__ = ["PREFIX", "open311_router"]
@@ -50,7 +50,11 @@ _ERRORS = {
         (401, "no api_key"),
         (403, "a wrong or revoked api_key, or an item not allowed online"),
         (404, "no such service or request"),
-        (429, "the partner is over its request limit: POST again after the seconds of the Retry-After header"),
+        (
+            429,
+            "the partner is over its request limit, or this client sent too many wrong api_keys: try again after "
+            "the seconds of the Retry-After header",
+        ),
     )
 }
 _XML_ERRORS = {
@@ -150,6 +154,7 @@ def service_definition(service_file: FromPath[str], open311: NamedDependency[Ope
 
 
 def list_requests(
+    request: Request[Any, Any, Any],
     open311: NamedDependency[Open311],
     service_request_id: FromQuery[str | None] = None,
     service_code: FromQuery[str | None] = None,
@@ -161,11 +166,12 @@ def list_requests(
     """Requests partners created, by the spec's filters (ids comma-separated override the rest; else the
     last 90 days or the range asked; status open or closed); with ``api_key``, only that partner's own,
     with the caller's words and the clerk's last note."""
-    partner = open311.partner(api_key, required=False)
+    partner = open311.partner(api_key, required=False, client=client_of(request))
     return open311.requests(Filters(service_request_id, service_code, start_date, end_date, status), partner)
 
 
 def create_request(
+    request: Request[Any, Any, Any],
     open311: NamedDependency[Open311],
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
     api_key: FromQuery[str | None] = None,
@@ -174,18 +180,21 @@ def create_request(
     ``first_name``, ``last_name``, ``phone``, ``description``, ``address_string``, ``attribute[<code>]``),
     for an item the catalogue allows online; ``api_key`` in the form or the query."""
     key = data.get("api_key") or api_key
-    partner = open311.partner(key if isinstance(key, str) else None, required=True)
+    partner = open311.partner(key if isinstance(key, str) else None, required=True, client=client_of(request))
     assert partner is not None  # required: a missing key raised
     return [open311.create(partner, data)]
 
 
 @get("/requests/{request_file:str}", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
 def get_request(
-    request_file: FromPath[str], open311: NamedDependency[Open311], api_key: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    request_file: FromPath[str],
+    open311: NamedDependency[Open311],
+    api_key: FromQuery[str | None] = None,
 ) -> Response[list[ServiceRequest]]:
     """One request (``OPEN311-20261204-000001.json`` or ``.xml``), as a list of one, as the spec has it."""
     request_id, fmt = _split_file(request_file)
-    found = [open311.request(request_id, open311.partner(api_key, required=False))]
+    found = [open311.request(request_id, open311.partner(api_key, required=False, client=client_of(request)))]
     if fmt == "xml":
         return _xml("service_requests", "request", found)  # type: ignore[return-value]
     return Response(found)

@@ -86,11 +86,12 @@ class Services:
         def departments() -> dict[str, str]:
             return {d.code: d.name for d in catalogue.current().departments}
 
+        throttle = LoginThrottle(login_policy)  # one tally of failed credentials: passwords and partner keys
         return cls(
             catalogue=catalogue,
             calendar=calendar,
             due_dates=due_dates,
-            users=Users(engine, departments, LoginThrottle(login_policy)),
+            users=Users(engine, departments, throttle),
             sessions=SessionTable(engine),
             workflow=Workflow(engine, due_dates, departments, send, notices=Notices(catalogue.current).enqueue),
             cases=CaseQueries(engine, catalogue.current, calendar),
@@ -102,7 +103,7 @@ class Services:
             open311=Open311(
                 engine,
                 catalogue.current,
-                Partners(engine),
+                Partners(engine, throttle=throttle),
                 PartnerCases(engine, CatalogueRouter(catalogue.current), due_dates.promise, limit=partner_limit),
             ),
         )

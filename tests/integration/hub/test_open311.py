@@ -251,6 +251,23 @@ def test_control_characters_in_a_callers_words_are_refused_and_the_partners_xml_
     assert len(ET.fromstring(own.content).findall("request")) == 2, "the partner's list reads as XML"
 
 
+def test_made_up_keys_are_refused_before_they_are_hashed_in_the_spec_format(web: str, partners: Partners) -> None:
+    """Three wrong ``api_key``s from one address (403 each), then a 429 in the format asked for with the
+    seconds to wait in ``Retry-After``: the fourth key costs no argon2 verification. Each had cost one
+    (half a second and 64 MiB in production) to anyone, with no limit."""
+    base = f"{web}/open311/v2"
+    made_up = f"{'0' * 12}.{'y' * 43}"
+    for _ in range(3):
+        assert httpx.get(f"{base}/requests.json", params={"api_key": made_up}).status_code == 403
+    refused = httpx.get(f"{base}/requests.xml", params={"api_key": made_up})
+    wait = refused.headers.get("retry-after")
+    assert refused.status_code == 429 and wait in ("1", "2"), "2 s after the third, less what has passed since"
+    assert ET.fromstring(refused.content).findtext("error/description") == ERRORS["key_backoff"].format(seconds=wait)
+    posted = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": made_up})
+    assert posted.status_code == 429 and posted.json()[0]["code"] == 429
+    assert httpx.get(f"{base}/requests.json").status_code == 200, "no key, no hash: the public list still answers"
+
+
 WEB_WORDS = json.loads((Path(__file__).resolve().parents[3] / "hub/messages/web.zh.json").read_text("utf-8"))["web"]
 
 
