@@ -8,8 +8,10 @@ wait, the rate limit holds, and no message nor log line carries an ID number or 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -159,6 +161,67 @@ def test_a_failing_gateway_gets_the_notice_again_after_a_doubling_wait(
             text("SELECT attempts, failed_at, sent_at, last_error FROM sms_outbox WHERE kind = 'completed'")
         ).one()
     assert row.attempts == 4 and row.failed_at is not None and row.sent_at is None and "503" in row.last_error
+
+
+class SignInPage:
+    """What an ``http://`` gateway URL can meet on a government network: every POST is sent on (302) to a
+    sign-in page that answers a GET with 200. A real HTTP server on an ephemeral port; it records what each
+    address was asked and with which Authorization header."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, str]] = []
+        page = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                page.asked.append((self.command, self.path, self.headers.get("Authorization", "")))
+
+            def do_POST(self) -> None:
+                self._record()
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(302)
+                self.send_header("Location", "/portal-login")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                self._record()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_gateway_url_that_redirects_is_a_failure_not_a_notice_sent(engine: Engine, services: Services) -> None:
+    """Found reading the gateway as an attacker on the path would: urllib followed a 302 to a POST with a
+    GET — the message dropped, the bearer token carried along — and the sign-in page's 200 marked the
+    notice sent, though no SMS went out. Now the 302 is the gateway's answer: a failure, tried again later,
+    its status kept for the operator; nothing but the one POST reaches the server."""
+    clerk = add_users(services.users)["clerk_mz"]
+    [case] = ingest(engine, ["MZ-001"], start=71, notify_phone=PHONE)
+    services.workflow.act(clerk, case, Action.ACCEPT, 1)
+    relay = SignInPage()
+    try:
+        sms = SmsSettings(url=relay.url, token=TOKEN, timeout_s=5.0)
+        sender = NoticeSender(engine, HttpGateway(relay.url, sms.token, sms.timeout_s), sms, Clock())
+        assert sender.tick() == 0, "not sent"
+    finally:
+        relay.close()
+    assert relay.asked == [("POST", "/sms", f"Bearer {TOKEN}")], "no GET after it, no token sent on"
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT attempts, sent_at, last_error FROM sms_outbox")).one()
+    assert row.sent_at is None and row.attempts == 1 and row.last_error == "SMS gateway answered 302"
 
 
 def test_the_rate_limit_holds_over_all_residents(engine: Engine, services: Services, gateway: Gateway) -> None:

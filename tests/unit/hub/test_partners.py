@@ -66,7 +66,7 @@ def test_a_client_sending_wrong_keys_waits_before_its_next_key_is_hashed(hub_db_
         now = [utcnow()]
         partners = Partners(engine, clock=lambda: now[0])
         added, key = partners.add("hotline-12345")
-        for n in range(3):
+        for _ in range(3):
             assert partners.authenticate(f"{'0' * 12}.{'y' * 43}", "203.0.113.7") is None
         assert hasher.verified == 3
         with pytest.raises(TooManyAttempts) as refused:
