@@ -499,4 +499,3 @@ def test_a_fault_of_the_hub_is_answered_in_chinese_and_logged_without_what_was_t
     assert any(m.startswith("POST /portal/progress failed") for m in lines), lines
     assert any(m.startswith("GET /open311/v2/requests.json failed") for m in lines), lines
     assert not any(ID_X[:17] in m or printed in m for m in lines), "nothing typed in the log"
-

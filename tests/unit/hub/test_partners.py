@@ -85,4 +85,3 @@ def test_a_client_sending_wrong_keys_waits_before_its_next_key_is_hashed(hub_db_
         assert left == 3, "the right key took its own charge back; the three wrong ones stay counted"
     finally:
         engine.dispose()
-
