@@ -6,6 +6,13 @@ A cell counting fewer than ``min_count`` cases (or, for satisfaction, ratings) i
 with two applications of an item in a month, the month's figures would tell a neighbour how one person
 fared. The page says so. A line with nothing to show is left out.
 
+The cases received add up — the items to their department, the departments to the centre — so hiding a
+small count alone is not enough: 民政 4 with 最低生活保障 3 shown tells that one case went to another 民政
+item, and the centre's 13 less 民政 8 and 人社 4 that one went to some other department. So, among the
+lines that add up to a count shown, the smallest others are hidden too until those hidden add up to none
+or to at least ``min_count`` (:func:`hidden`), and the items of a department whose count is hidden are
+hidden with it (their department's count would otherwise come back as the centre's less the others).
+
 The months are computed at most once a minute (:data:`CACHE_S`) per process: a public page anyone may
 reload must not run twelve reports per reload.
 """
@@ -14,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -24,7 +31,7 @@ from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["CACHE_S", "MonthStats", "PublicLine", "PublicStats"]
+__all__ = ["CACHE_S", "MonthStats", "PublicLine", "PublicStats", "hidden"]
 
 CACHE_S = 60.0
 
@@ -63,6 +70,17 @@ def _months(today: date, n: int) -> list[tuple[date, date]]:
     return out
 
 
+def hidden(counts: Mapping[str, int], k: int) -> set[str]:
+    """Of lines whose ``counts`` add up to their parent's (shown when it is ``k`` or more), those whose count
+    is not shown: each under ``k``, then the smallest of the others (by count, then code) while those hidden
+    add up to more than nothing and less than ``k`` — the parent less the lines shown would tell it."""
+    out = {code for code, n in counts.items() if n < k}
+    others = sorted((n, code) for code, n in counts.items() if code not in out)
+    while others and 0 < sum(counts[code] for code in out) < k:
+        out.add(others.pop(0)[1])
+    return out
+
+
 class PublicStats:
     def __init__(self, reporter: Reporter, catalogue: Callable[[], Catalogue], months: int, min_count: int) -> None:
         self.reporter = reporter
@@ -72,13 +90,13 @@ class PublicStats:
         self._lock = threading.Lock()
         self._cached: tuple[float, date, list[MonthStats]] | None = None
 
-    def _line(self, f: Figures, name_en: str) -> PublicLine:
+    def _line(self, f: Figures, name_en: str, hide_received: bool = False) -> PublicLine:
         k = self.min_count
         return PublicLine(
             code=f.code,
             name=f.name,
             name_en=name_en,
-            received=f.received if f.received >= k else None,
+            received=f.received if f.received >= k and not hide_received else None,
             in_time_share=round(f.in_time_share, 4) if f.in_time_share is not None and f.with_due >= k else None,
             satisfaction=round(f.mean_level, 2) if f.mean_level is not None and f.rated >= k else None,
         )
@@ -87,9 +105,14 @@ class PublicStats:
         catalogue = self.catalogue()
         english = {d.code: d.name_en for d in catalogue.departments} | {i.code: i.name_en for i in catalogue.items}
         report = self.reporter.report(Period(start, end))
+        k = self.min_count
+        secret = hidden({d.code: d.received for d in report.departments}, k)
+        for d in report.departments:
+            mine = {f.code: f.received for f in report.items if f.department == d.code}
+            secret |= set(mine) if d.code in secret else hidden(mine, k)
 
         def shown(lines: list[Figures]) -> list[PublicLine]:
-            out = [self._line(f, english.get(f.code, f.name)) for f in lines]
+            out = [self._line(f, english.get(f.code, f.name), f.code in secret) for f in lines]
             return [p for p in out if (p.received, p.in_time_share, p.satisfaction) != (None, None, None)]
 
         return MonthStats(

@@ -391,21 +391,35 @@ def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not
 
 
 def test_public_statistics_show_aggregates_and_hide_small_cells(hub, client):
-    ingest(hub.engine, ["MZ-005", "MZ-005", "MZ-005", "MZ-001"], start=20)  # 3 of one item, 1 of another
+    """The month's cases, k = 3, worked by hand: 民政 8 (最低生活保障申请 4, 老年综合津贴申领 3, 敬老卡挂失 1),
+    人社 4 (社会保障卡申领 4), 残联 1 (残疾人证申领 1); the centre 13.
+
+    - departments: 残联's 1 is under 3; shown alone, the centre's 13 less 民政 8 and 人社 4 would give it
+      back, so the smallest other, 人社 (4), is hidden too (hidden: 1 + 4 = 5). Shown: 民政 8.
+    - 民政's items: 敬老卡挂失's 1 is under 3; the next smallest, 老年综合津贴申领 (3), is hidden with it
+      (1 + 3 = 4). Shown: 最低生活保障申请 4. 人社's and 残联's items: hidden with their department.
+
+    Before, 人社 4 and 老年综合津贴申领 3 were shown and both 1s could be worked out by subtraction."""
+    ingest(hub.engine, ["MZ-005"] * 4 + ["MZ-001"] * 3 + ["MZ-003", "RS-006", "RS-006", "RS-006", "RS-006", "CL-001"])
     page = client.get("/portal/stats")
     assert page.status_code == 200
     assert WORDS["stats_note"].format(k=3) in page.text
     month = f"{utcnow().astimezone(SHANGHAI):%Y-%m}"
     items = re.search(rf'<table id="items-{month}">(.*?)</table>', page.text, re.S)
-    assert items and re.search(r"最低生活保障申请</td>\s*<td class=\"num\">3</td>", items.group(1))
-    assert "老年综合津贴申领" not in items.group(1), "one case: the line is not shown"
+    assert items and re.search(r"最低生活保障申请</td>\s*<td class=\"num\">4</td>", items.group(1))
+    for hidden in ("老年综合津贴申领", "敬老卡挂失", "社会保障卡申领", "残疾人证申领"):
+        assert hidden not in items.group(1), hidden
     departments = re.search(rf'<table id="departments-{month}">(.*?)</table>', page.text, re.S)
-    assert departments and re.search(r"民政</td>\s*<td class=\"num\">4</td>", departments.group(1))
+    assert departments and re.search(r"民政</td>\s*<td class=\"num\">8</td>", departments.group(1))
+    assert "人力资源和社会保障" not in departments.group(1) and "残疾人联合会" not in departments.group(1)
 
     data = client.get("/api/public/stats").json()
-    assert data[0]["month"] == month
-    lines = {line["code"]: line for line in data[0]["items"]}
-    assert lines["MZ-005"]["received"] == 3 and "MZ-001" not in lines
+    assert data[0]["month"] == month and data[0]["total"]["received"] == 13
+    depts = {line["code"]: line["received"] for line in data[0]["departments"]}
+    lines = {line["code"]: line["received"] for line in data[0]["items"]}
+    assert depts == {"MZ": 8} and lines == {"MZ-005": 4}
+    # and, worked the attacker's way: no count shown leaves a remainder of 1 or 2 for the lines hidden
+    assert 13 - sum(depts.values()) not in (1, 2) and 8 - lines["MZ-005"] not in (1, 2)
     services = client.get("/api/public/services", params={"q": "低保"}).json()
     assert [s["code"] for s in services][:1] == ["MZ-005"]
 

@@ -1,6 +1,6 @@
 """The portal's parts without a hub: its settings from the ``[portal]`` table and the environment, the
 signed tokens (a hand-made HMAC-SHA256 of the payload is the expected signature), the months the public
-statistics cover."""
+statistics cover and the counts they hide (worked by hand)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.portal.stats import _months
+from hub.portal.stats import _months, hidden
 from hub.portal.token import DOWNLOAD, RECORD, BadToken, TokenSeal
 from hub.settings import HubSettings
 from protocol import sealed
@@ -70,6 +70,23 @@ def test_the_statistics_cover_whole_months_back_from_today():
         (date(2026, 1, 1), date(2026, 1, 31)),
     ]
     assert _months(date(2026, 1, 31), 2)[1] == (date(2025, 12, 1), date(2025, 12, 31))
+
+
+@pytest.mark.parametrize(
+    ("counts", "k", "expected"),
+    [
+        ({"A": 3, "B": 1}, 3, {"A", "B"}),  # 4 less 3 would tell B's 1: A goes too (hidden: 4)
+        ({"A": 9, "B": 4, "C": 1}, 3, {"B", "C"}),  # C's 1, then the smallest other, B (hidden: 5)
+        ({"A": 9, "B": 4, "C": 1, "D": 2}, 3, {"C", "D"}),  # 1 + 2 = 3 hidden: enough, nobody else
+        ({"A": 5, "B": 5, "C": 1}, 3, {"A", "C"}),  # a tie: the first code goes
+        ({"A": 5, "B": 6, "C": 0}, 3, {"C"}),  # a 0 hides nothing: nothing to work out
+        ({"A": 1, "B": 1}, 3, {"A", "B"}),  # the parent under k too: all hidden already
+        ({"A": 7, "B": 3}, 3, set()),
+        ({}, 3, set()),
+    ],
+)
+def test_the_statistics_hide_what_subtraction_would_give_back(counts, k, expected):
+    assert hidden(counts, k) == expected
 
 
 def test_an_old_flat_web_key_is_refused_by_name(tmp_path, monkeypatch):
