@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
+from litestar.types import Empty
 from litestar.utils.dataclass import extract_dataclass_items
 
 from hub.people.sessions import SessionTable
@@ -73,10 +74,36 @@ class DbStore(Store):
         return await anyio.to_thread.run_sync(self.table.expires_in, key)
 
 
+_LOADED = "shegong.session_loaded"
+
+
 class _RotatingBackend(ServerSideSessionBackend):
+    """Litestar's backend, but an empty session is never kept: Litestar stored ``{}`` under a new id for
+    every request that came without a cookie — a row in the hub database (a write transaction, on SQLite
+    the one write lock ingest also needs) and a cookie for each visitor of the public portal, the sign-in
+    page or a 404, at anyone's will. Now a request with nothing in its session writes nothing, and a
+    session emptied by its request is deleted as a cleared one is."""
+
+    def _cookie_params(self) -> dict[str, Any]:
+        return dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        cast("dict[str, Any]", connection.scope)[_LOADED] = bool(data)
+        return data
+
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
+        if isinstance(scope_session, dict) and not scope_session:
+            if cast("dict[str, Any]", connection.scope).get(_LOADED):
+                scope_session = Empty  # it had something, now nothing: deleted, its cookie expired
+            else:
+                if connection.cookies.get(self.config.key, "null") != "null":  # it names nothing kept: forget it
+                    params = {**self._cookie_params(), "max_age": 0}  # Max-Age outranks Expires in a browser
+                    cookie = Cookie(value="null", key=self.config.key, expires=0, **params)
+                    MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
+                return
         if not (isinstance(scope_session, dict) and scope_session.pop(ROTATE, False)):
             await super().store_in_message(scope_session, message, connection)
             return
@@ -86,8 +113,7 @@ class _RotatingBackend(ServerSideSessionBackend):
             await self.delete(old, store=store)
         session_id = self.generate_session_id()
         await self.set(session_id, self.serialize_data(scope_session, connection.scope), store=store)
-        params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
-        cookie = Cookie(value=session_id, key=self.config.key, **params)
+        cookie = Cookie(value=session_id, key=self.config.key, **self._cookie_params())
         MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
 
 

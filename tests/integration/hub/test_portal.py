@@ -53,7 +53,7 @@ from hub.web.services import portal_of
 from protocol import sealed
 from protocol.envelope import utcnow
 from tests.support import applicant, keep_screenshot
-from tests.unit.hub.helpers import ingest
+from tests.unit.hub.helpers import PASSWORDS, ingest
 
 ROOT = Path(__file__).resolve().parents[3]
 WORDS = json.loads((ROOT / "hub/messages/portal.zh.json").read_text("utf-8"))["portal"]
@@ -513,3 +513,36 @@ def test_a_fault_of_the_hub_is_answered_in_chinese_and_logged_without_what_was_t
     assert any(m.startswith("POST /portal/progress failed") for m in lines), lines
     assert any(m.startswith("GET /open311/v2/requests.json failed") for m in lines), lines
     assert not any(ID_X[:17] in m or printed in m for m in lines), "nothing typed in the log"
+
+
+def _sessions(hub: HubRuntime) -> int:
+    with hub.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM web_sessions")).scalar_one())
+
+
+def test_visitors_of_the_public_pages_leave_no_session_behind(hub, app, services, people):
+    """Each request without a cookie — the portal, the sign-in page, a 404 — wrote an empty session into
+    the hub database and set a cookie for it (Litestar's server-side sessions store ``{}``): a write (on
+    SQLite the write lock ingest needs too) and a row for eight hours, as often as anyone liked. Found
+    counting ``web_sessions`` after thirty visits: thirty rows. Now nothing is kept and no session cookie set
+    until there is something to keep; a cookie naming nothing is expired; signing in still makes one."""
+    for _ in range(5):
+        with TestClient(app, base_url="https://hub.test") as visitor:  # a new browser each time
+            for url in ("/portal/", "/portal/stats", "/portal/progress", "/login", "/portal/no-such-page"):
+                answer = visitor.get(url)
+                assert "hub_session=" not in answer.headers.get("set-cookie", ""), url
+    assert _sessions(hub) == 0
+
+    with TestClient(app, base_url="https://hub.test") as visitor:
+        visitor.cookies.set("hub_session", "f" * 64, domain="hub.test")  # made up, or long expired
+        answer = visitor.get("/portal/")
+        assert answer.status_code == 200 and visitor.cookies.get("hub_session") is None, "the browser forgets it"
+        assert _sessions(hub) == 0
+
+        page = visitor.get("/login").text
+        csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page)
+        assert csrf
+        data = {"username": "clerk_mz", "password": PASSWORDS["clerk_mz"], "_csrf_token": csrf.group(1)}
+        signed_in = visitor.post("/login", data=data, follow_redirects=False)
+        assert signed_in.status_code in (302, 303) and _sessions(hub) == 1
+        assert visitor.get("/queue").status_code == 200, "the session holds"
