@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DataError
@@ -64,6 +64,8 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")
+    if isinstance(exc, ValidationException):  # Litestar's English, quoting the whole address: not for a page
+        message = text("web", "bad_request")
     titles = section("http_title")
     title = titles.get(str(status), titles["other"])
     context = {"title": title, "message": message, "status": status}

@@ -546,3 +546,16 @@ def test_visitors_of_the_public_pages_leave_no_session_behind(hub, app, services
         signed_in = visitor.post("/login", data=data, follow_redirects=False)
         assert signed_in.status_code in (302, 303) and _sessions(hub) == 1
         assert visitor.get("/queue").status_code == 200, "the session holds"
+
+
+def test_a_bad_address_on_a_public_page_is_told_in_chinese_without_echoing_it(client):
+    """A parameter Litestar's validation refuses (a query code of eight characters in a hand-edited QR
+    address, a language the portal does not have): the page said ``Validation failed for GET
+    /portal/progress?c=…&r=…`` — English, and the receipt number and query code quoted back. Now the web's
+    Chinese words for it; the JSON API keeps Litestar's detail for developers."""
+    for url in ("/portal/progress?c=ABCDEFGH&r=JW001-20261205-0007", "/portal/stats?lang=fr"):
+        page = client.get(url)
+        assert page.status_code == 400 and WEB["web"]["bad_request"] in page.text, url
+        assert "Validation failed" not in page.text and "ABCDEFGH" not in page.text and "JW001" not in page.text
+    api = client.get("/api/public/services", params={"q": "x" * 65})
+    assert api.status_code == 400 and api.json()["detail"].startswith("Validation failed")
