@@ -9,11 +9,14 @@ on every call: a secret verified once is remembered in this process, as a SHA-25
 id, for ``VERIFIED_S`` seconds (the row is still read each time, so a revocation still counts at once).
 
 Anyone may send a key, and each one not remembered costs that half second and argon2's 64 MiB: unlimited,
-a few clients sending made-up keys would hold every web thread and both cores. So a verification is
-admitted first by the sign-in backoff (:class:`hub.people.throttle.LoginThrottle`, per client, under the
-name :data:`PARTNER_KEYS`): a client whose keys keep failing waits, doubling, before its next key is even
-looked at (:class:`~hub.people.throttle.TooManyAttempts`, HTTP 429 with ``Retry-After``); a right key
-takes its charge back, and a partner whose key is remembered never touches the tally.
+a few clients sending made-up keys would hold every web thread and both cores. So a wrong key is counted
+in the sign-in backoff's tally (:class:`hub.people.throttle.LoginThrottle`, per client, under the name
+:data:`PARTNER_KEYS`), and a client whose keys keep failing waits, doubling, before its next key is even
+looked at (:class:`~hub.people.throttle.TooManyAttempts`, HTTP 429 with ``Retry-After``). Only a wrong
+key is counted, after its check — not every key before it, as a password is: a key cannot be guessed, the
+tally only bounds what checking costs, and a partner's calls in parallel must not be refused for each
+other's pending charges. A burst of wrong keys in parallel is thus checked before it is counted, and then
+waits the longer for it. A partner whose key is remembered never touches the tally.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from hub.db.models import PartnerRow, table
 from hub.errors import HubError, NotFound
 from hub.people.passwords import hash_password, verify_password
 from hub.people.throttle import LoginThrottle
+from kernel.db import read_only
 from protocol.envelope import utcnow
 
 __all__ = ["PARTNER_KEYS", "Partner", "PartnerError", "Partners"]
@@ -162,13 +166,13 @@ class Partners:
         return _partner(row)
 
     def _verify(self, key_hash: str | None, secret: str, client: str) -> bool:
-        """One hash verification, admitted and charged by the backoff first; a right key takes its charge back."""
-        with self.engine.begin() as conn:
-            charge = self.throttle.admit(conn, client, PARTNER_KEYS, self.clock())
+        """One hash verification, unless ``client`` must wait; a wrong key is counted against it."""
+        with read_only(self.engine).connect() as conn:
+            self.throttle.check(conn, client, PARTNER_KEYS, self.clock())
         good = verify_password(key_hash, secret)  # outside any transaction: a guess holds no database lock
-        if good:
+        if not good:
             with self.engine.begin() as conn:
-                self.throttle.forgive(conn, charge)
+                self.throttle.charge(conn, client, PARTNER_KEYS, self.clock())
         return good
 
     def _remembered(self, key_id: str, secret: str) -> bool:

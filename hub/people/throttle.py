@@ -125,6 +125,14 @@ class LoginThrottle:
         """
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("LOCK TABLE login_failures IN SHARE ROW EXCLUSIVE MODE")
+        self.check(conn, client, username, now)
+        return self.charge(conn, client, username, now)
+
+    def check(self, conn: Connection, client: str, username: str, now: datetime) -> None:
+        """Raise :class:`TooManyAttempts` if ``client`` must still wait; count nothing. For credentials that
+        cannot be guessed (a partner's 256-bit key), where only the cost of checking is to be bounded: a
+        caller charges a failure after it (:meth:`charge`), so attempts in parallel are not refused for
+        each other's charges, as :meth:`admit`'s would be."""
         recent = _t.c.window_start >= _hour(now) - _HOUR
         mine = conn.execute(
             select(func.coalesce(func.sum(_t.c.failures), 0), func.max(_t.c.last_at)).where(
@@ -141,7 +149,6 @@ class LoginThrottle:
             left = (last + timedelta(seconds=wait) - now).total_seconds()
             if left > 0:
                 raise TooManyAttempts(max(1, math.ceil(left)))
-        return self._charge(conn, client, username, now)
 
     def forgive(self, conn: Connection, charge: Charge) -> None:
         """Take back the charge of an attempt whose password was right."""
@@ -156,7 +163,8 @@ class LoginThrottle:
         conn.execute(update(_t).where(row).values(failures=_t.c.failures - 1, last_at=last_at))
         conn.execute(delete(_t).where(row, _t.c.failures <= 0))
 
-    def _charge(self, conn: Connection, client: str, username: str, now: datetime) -> Charge:
+    def charge(self, conn: Connection, client: str, username: str, now: datetime) -> Charge:
+        """Count one failure of ``client`` on ``username`` (in the caller's transaction)."""
         window = _hour(now)
         key = and_(_t.c.window_start == window, _t.c.client == client, _t.c.username == username)
         previous = conn.execute(select(_t.c.last_at).where(key)).scalar()

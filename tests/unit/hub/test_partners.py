@@ -58,9 +58,9 @@ def test_a_verified_key_is_remembered_but_a_revocation_counts_at_once(hub_db_url
 def test_a_client_sending_wrong_keys_waits_before_its_next_key_is_hashed(hub_db_url: str, hasher: CountingHasher):
     """Found by attacking Open311 as an outsider: every made-up ``api_key`` cost one argon2 verification
     (half a second and 64 MiB with the production parameters), without limit, so a few clients could hold
-    every web thread and both cores. Now the sign-in backoff admits each verification first: after three
-    wrong keys (``login_free_failures``) a client waits 2 s, doubling, and its next key is not hashed at
-    all until then; another client, and the partner whose key is right, are not slowed."""
+    every web thread and both cores. Now wrong keys are counted in the sign-in backoff's tally: after three
+    (``login_free_failures``) a client waits 2 s, doubling, and its next key is not hashed at all until
+    then; another client, and the partner whose key is right, are not slowed, nor counted."""
     engine = open_engine(hub_db_url)
     try:
         now = [utcnow()]
@@ -82,6 +82,6 @@ def test_a_client_sending_wrong_keys_waits_before_its_next_key_is_hashed(hub_db_
             left = conn.execute(
                 text("SELECT sum(failures) FROM login_failures WHERE client = '203.0.113.7'")
             ).scalar_one()
-        assert left == 3, "the right key took its own charge back; the three wrong ones stay counted"
+        assert left == 3, "the right key is not counted; the three wrong ones stay counted"
     finally:
         engine.dispose()
