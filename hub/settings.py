@@ -147,7 +147,11 @@ class PortalSettings(BaseModel):
         3650, ge=1, description="a printed record's QR code verifies this long after it was downloaded"
     )
     stats_months: int = Field(
-        12, ge=1, le=60, description="months the public statistics show, the current one included"
+        12,
+        ge=1,
+        le=60,
+        description="months the public statistics show, the last one over first (the month running is not shown: "
+        "figures changing with each case would tell one case's outcome between two reloads)",
     )
     stats_min_count: int = Field(
         5,

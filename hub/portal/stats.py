@@ -13,6 +13,12 @@ lines that add up to a count shown, the smallest others are hidden too until tho
 or to at least ``min_count`` (:func:`hidden`), and the items of a department whose count is hidden are
 hidden with it (their department's count would otherwise come back as the centre's less the others).
 
+Only months that are over are shown, the last one first. The month running changed with each case
+received, decided or rated, and anyone could reload the page a minute later (:data:`CACHE_S`): an item's
+satisfaction going from 4.60 to 4.00 as a neighbour is seen rating it says they gave 1 (23 of 5 ratings,
+then 24 of 6), whatever ``min_count`` is. A month over no longer changes: its cells can only be read as
+the month's whole.
+
 The months are computed at most once a minute (:data:`CACHE_S`) per process: a public page anyone may
 reload must not run twelve reports per reload.
 """
@@ -59,10 +65,10 @@ class MonthStats:
 
 
 def _months(today: date, n: int) -> list[tuple[date, date]]:
-    """The last ``n`` months up to ``today``'s, newest first: (first day, last day or today)."""
+    """The last ``n`` months before ``today``'s, newest first: (first day, last day)."""
     out: list[tuple[date, date]] = []
-    first = today.replace(day=1)
-    end = today
+    end = today.replace(day=1) - timedelta(days=1)
+    first = end.replace(day=1)
     for _ in range(n):
         out.append((first, end))
         end = first - timedelta(days=1)
@@ -123,7 +129,7 @@ class PublicStats:
         )
 
     def recent(self, today: date | None = None) -> list[MonthStats]:
-        """The last ``months`` months, newest first (as computed within the last :data:`CACHE_S` seconds)."""
+        """The last ``months`` months over, newest first (as computed within the last :data:`CACHE_S` seconds)."""
         today = today or local_date(utcnow())
         with self._lock:
             cached = self._cached

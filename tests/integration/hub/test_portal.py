@@ -390,8 +390,8 @@ def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not
     assert expired.status_code == 400 and WORDS["download_expired"] in expired.text
 
 
-def test_public_statistics_show_aggregates_and_hide_small_cells(hub, client):
-    """The month's cases, k = 3, worked by hand: 民政 8 (最低生活保障申请 4, 老年综合津贴申领 3, 敬老卡挂失 1),
+def test_public_statistics_show_aggregates_and_hide_small_cells(hub, services, people, client):
+    """Last month's cases, k = 3, worked by hand: 民政 8 (最低生活保障申请 4, 老年综合津贴申领 3, 敬老卡挂失 1),
     人社 4 (社会保障卡申领 4), 残联 1 (残疾人证申领 1); the centre 13.
 
     - departments: 残联's 1 is under 3; shown alone, the centre's 13 less 民政 8 and 人社 4 would give it
@@ -399,12 +399,26 @@ def test_public_statistics_show_aggregates_and_hide_small_cells(hub, client):
     - 民政's items: 敬老卡挂失's 1 is under 3; the next smallest, 老年综合津贴申领 (3), is hidden with it
       (1 + 3 = 4). Shown: 最低生活保障申请 4. 人社's and 残联's items: hidden with their department.
 
-    Before, 人社 4 and 老年综合津贴申领 3 were shown and both 1s could be worked out by subtraction."""
-    ingest(hub.engine, ["MZ-005"] * 4 + ["MZ-001"] * 3 + ["MZ-003", "RS-006", "RS-006", "RS-006", "RS-006", "CL-001"])
+    Before, 人社 4 and 老年综合津贴申领 3 were shown and both 1s could be worked out by subtraction.
+
+    The month running is not shown at all: a case received and decided today changes no figure on the page,
+    which before moved with each case (two reloads a minute apart told how that one case fared)."""
+    today = utcnow().astimezone(SHANGHAI)
+    last_month = today.replace(day=1) - timedelta(days=1)
+    at = last_month.replace(day=15, hour=10, minute=0)  # mid-month, office hours in Shanghai
+    codes = ["MZ-005"] * 4 + ["MZ-001"] * 3 + ["MZ-003", "RS-006", "RS-006", "RS-006", "RS-006", "CL-001"]
+    ingest(hub.engine, codes, at=at)
+    ingest(hub.engine, ["MZ-005"] * 3, start=30)  # this month so far: enough to be shown, were it
+    before = portal_of(hub, services).stats.recent()  # a portal of its own each time: no cache between them
+    [running] = ingest(hub.engine, ["MZ-005"], start=33)  # today: one more, received, then decided
+    services.workflow.act(people["clerk_mz"], running, Action.ACCEPT, 1)
+    services.workflow.act(people["clerk_mz"], running, Action.COMPLETE, 2)
+    assert portal_of(hub, services).stats.recent() == before, "today's case changes nothing published"
     page = client.get("/portal/stats")
     assert page.status_code == 200
     assert WORDS["stats_note"].format(k=3) in page.text
-    month = f"{utcnow().astimezone(SHANGHAI):%Y-%m}"
+    month = f"{last_month:%Y-%m}"
+    assert f'id="month-{today:%Y-%m}"' not in page.text, "the month running is not shown"
     items = re.search(rf'<table id="items-{month}">(.*?)</table>', page.text, re.S)
     assert items and re.search(r"最低生活保障申请</td>\s*<td class=\"num\">4</td>", items.group(1))
     for hidden in ("老年综合津贴申领", "敬老卡挂失", "社会保障卡申领", "残疾人证申领"):
@@ -420,8 +434,8 @@ def test_public_statistics_show_aggregates_and_hide_small_cells(hub, client):
     assert depts == {"MZ": 8} and lines == {"MZ-005": 4}
     # and, worked the attacker's way: no count shown leaves a remainder of 1 or 2 for the lines hidden
     assert 13 - sum(depts.values()) not in (1, 2) and 8 - lines["MZ-005"] not in (1, 2)
-    services = client.get("/api/public/services", params={"q": "低保"}).json()
-    assert [s["code"] for s in services][:1] == ["MZ-005"]
+    guide = client.get("/api/public/services", params={"q": "低保"}).json()
+    assert [s["code"] for s in guide][:1] == ["MZ-005"]
 
 
 def test_the_public_api_answers_generated_requests_without_sign_in(hub, app):
