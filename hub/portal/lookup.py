@@ -131,14 +131,19 @@ class ProgressLookup:
             log.info("progress look-up not made: the ID number typed is not a possible one (%s)", exc)  # why, not what
             raise NotAnIdNumber("the ID number typed is not a possible one") from None
         now = utcnow()
-        with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
-            self.throttle.lock(conn)
+        # Refused already: answered from a plain read, without the lock below (the write lock on SQLite, which
+        # ingest needs too), so a guesser past the limit makes no write however fast it asks.
+        with read_only(self.engine).connect() as conn:
             refused = self.throttle.refused(conn, client, receipt, now)
-            found = None if refused else self._match(conn, typed, wanted_id, wanted_code)
-            if found is not None:
-                return self._view(conn, found)
-            if not refused:
-                self.throttle.count(conn, client, receipt, now)
+        if not refused:
+            with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
+                self.throttle.lock(conn)
+                refused = self.throttle.refused(conn, client, receipt, now)
+                found = None if refused else self._match(conn, typed, wanted_id, wanted_code)
+                if found is not None:
+                    return self._view(conn, found)
+                if not refused:
+                    self.throttle.count(conn, client, receipt, now)
         if refused:
             log.info("progress look-up refused: too many wrong look-ups (client or receipt)")
             raise LookupRefused("too many wrong look-ups from this client or of this receipt")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -45,7 +46,7 @@ from sqlalchemy import text
 
 from edge.kiosk.receipts import progress_payload
 from hub.cases.states import Action
-from hub.portal.lookup import LookupRefused
+from hub.portal.lookup import LookupFailed, LookupRefused
 from hub.portal.token import DOWNLOAD, RECORD, TokenSeal
 from hub.runtime import HubRuntime
 from hub.settings import HubSettings, PortalSettings
@@ -230,6 +231,39 @@ def test_guessing_one_receipt_is_refused_from_every_client(hub, services, people
     with hub.engine.connect() as conn:
         kept = " ".join(str(v) for row in conn.execute(text("SELECT * FROM portal_failures")) for v in row)
     assert id_number not in kept and "WRONG" not in kept, "no ID number or code is kept"
+
+
+def test_a_guesser_past_the_limit_is_refused_without_waiting_for_the_write_lock(hub, services, people):
+    """Once a receipt is refused, its look-ups are answered from a plain read: they neither take nor wait
+    for the lock the counted look-ups serialise on (on SQLite the database's write lock, which ingest needs
+    too), so a locked-out guesser asking as fast as it can makes no write. Here another transaction holds
+    that lock (BEGIN IMMEDIATE; on PostgreSQL the look-ups' table lock) while the refused look-up is made:
+    it is answered at once. Before, it waited for the lock — on SQLite up to the 30 s busy timeout."""
+    _, receipt, id_number = _case_under_review(hub, services, people, n=8)
+    portal = portal_of(hub, services)
+    for n in range(3):  # the limit is 3 a receipt
+        with pytest.raises(LookupFailed):
+            portal.lookup.find(f"198.51.100.{80 + n}", receipt, id_number, f"WRONG{n}")
+    answers: list[type[Exception]] = []
+
+    def look_up() -> None:
+        try:
+            portal.lookup.find("198.51.100.90", receipt, id_number, CODE)
+        except (LookupRefused, LookupFailed) as exc:
+            answers.append(type(exc))
+
+    with hub.engine.connect() as holder:
+        held = holder.begin()  # SQLite: BEGIN IMMEDIATE (the engine's), the write lock
+        if hub.engine.dialect.name == "postgresql":
+            holder.exec_driver_sql("LOCK TABLE portal_failures IN SHARE ROW EXCLUSIVE MODE")
+        asking = threading.Thread(target=look_up)
+        asking.start()
+        asking.join(5)
+        answered = not asking.is_alive()
+        held.rollback()
+    asking.join(60)
+    assert answered, "the refused look-up waited for the lock"
+    assert answers == [LookupRefused]
 
 
 def test_a_receipt_number_is_found_as_residents_type_it(hub, services):
