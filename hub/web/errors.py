@@ -68,7 +68,8 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         message = text("web", "bad_request")
     titles = section("http_title")
     title = titles.get(str(status), titles["other"])
-    context = {"title": title, "message": message, "status": status}
+    home = "/portal/" if request.url.path.startswith(("/portal", "/open311")) else "/"  # a resident's, or a clerk's
+    context = {"title": title, "message": message, "status": status, "home": home}
     return Template("error.html", context=context, status_code=status, headers=headers)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import anyio
 from litestar import Request, Response, Router, get, post
@@ -53,12 +54,24 @@ def _lang(value: str) -> str:
     return "en" if value == "en" else "zh"
 
 
-def _page(template: str, lang: str, status_code: int = 200, **context: Any) -> Template:
+def _page(
+    template: str, lang: str, status_code: int = 200, query: dict[str, str] | None = None, **context: Any
+) -> Template:
+    """A portal page in ``lang``; ``query``: what the page's address carries besides the language, kept by the
+    link to the other language (the record's token on the verify page)."""
     w = portal_words(lang)
     suffix = "?lang=en" if lang == "en" else ""
+    other = "?" + urlencode({**(query or {}), "lang": "zh" if lang == "en" else "en"})
     return Template(
         f"portal/{template}",
-        context={"w": w, "lang": lang, "lang_q": suffix, "lang_amp": "&lang=en" if lang == "en" else "", **context},
+        context={
+            "w": w,
+            "lang": lang,
+            "lang_q": suffix,
+            "lang_amp": "&lang=en" if lang == "en" else "",
+            "other_lang_q": other,
+            **context,
+        },
         status_code=status_code,
     )
 
@@ -160,11 +173,13 @@ def verify(
         facts = portal.tokens.open(RECORD, t, utcnow())
         printed = {k: facts[k] for k in ("c", "r", "s", "v", "p")}
     except (BadToken, KeyError):
-        return _page("verify.html", lang, 400, ok=False)
+        return _page("verify.html", lang, 400, query={"t": t}, ok=False)
     view = portal.lookup.record(str(printed["c"]))
     terms = {status.value: (t.en if lang == "en" else t.zh) for status, t in glossary().items()}
     printed_at = datetime.fromtimestamp(int(printed["p"]), UTC)
-    return _page("verify.html", lang, ok=True, printed=printed, printed_at=printed_at, terms=terms, case=view)
+    return _page(
+        "verify.html", lang, query={"t": t}, ok=True, printed=printed, printed_at=printed_at, terms=terms, case=view
+    )
 
 
 @get("/stats", sync_to_thread=True, name="portal:stats")

@@ -402,6 +402,11 @@ def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not
     good = client.get(f"/portal/verify?t={token}")
     assert good.status_code == 200 and WORDS["verify_ok"] in good.text and receipt in good.text
     assert TERMS["under_review"]["zh"] in good.text and id_number not in good.text
+    # The link to the other language keeps the record's token: the same record, verified, in English.
+    other = re.search(r'id="other-lang" href="([^"]+)"', good.text)
+    assert other, good.text
+    english = client.get("/portal/verify" + other.group(1).replace("&amp;", "&"))
+    assert english.status_code == 200 and WORDS_EN["verify_ok"] in english.text and receipt in english.text
 
     payload, mac = token.split(".")
     altered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
@@ -607,3 +612,9 @@ def test_a_bad_address_on_a_public_page_is_told_in_chinese_without_echoing_it(cl
         assert "Validation failed" not in page.text and "ABCDEFGH" not in page.text and "JW001" not in page.text
     api = client.get("/api/public/services", params={"q": "x" * 65})
     assert api.status_code == 400 and api.json()["detail"].startswith("Validation failed")
+
+
+def test_an_error_on_a_public_page_leads_back_to_the_portal_not_the_back_office(client):
+    missing = client.get("/portal/item/NO-SUCH-ITEM")
+    assert missing.status_code == 404
+    assert '<a href="/portal/">返回首页</a>' in missing.text, "a resident is sent home to the portal"
