@@ -547,16 +547,18 @@ class Handler:
         for eid, cid, version in sorted(ids):  # by event id: a case's first event before its second
             case, at, out = by_case[cid]
             second = version == 2
+            status, note = (CaseStatus.COMPLETED, DONE_ON_SPOT_NOTE) if second else (CaseStatus.SUBMITTED, "")
             out.append(
                 CaseEvent.model_construct(  # made here from validated rows: no second validation per case
                     event_id=eid,
                     case_id=group.ids[cid],
-                    version=2 if second else 1,
-                    status=CaseStatus.COMPLETED if second else CaseStatus.SUBMITTED,
+                    version=version,
+                    status=status,
                     at=at,
-                    note=DONE_ON_SPOT_NOTE if second else "",
+                    note=note,
                     department=case["department"],
                     due_date=case["due_date"],
+                    tag=self.event_tags.tag_of(cid, version, status.value, at, note),
                 )
             )
         group.clear()

@@ -8,8 +8,8 @@ as it was. (The genuine path, a hub restored from its backup taking back the eve
 ``test_backups.py::test_events_the_restored_hub_lost_come_back_from_the_terminal``.)
 
 The tag is checked against a second implementation of the formula written in hub/cases/eventtag.py's
-docstring: HMAC-SHA256 under SHA-256("shegong/event-tag/v1" 0x00 case private key), of the JSON of what a
-terminal keeps of the event.
+docstring: HMAC-SHA256 under SHA-256("shegong/event-tag/v1" 0x00 case private key), of what a terminal
+keeps of the event (case id, version, status, microseconds since 1970, note) joined by 0x1F.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -31,16 +32,9 @@ from tests.support import CASE_KEY, applicant, wait_for
 
 def _by_hand(event: CaseEvent) -> str:
     key = hashlib.sha256(b"shegong/event-tag/v1\x00" + bytes(sealed.private_key(CASE_KEY))).digest()
-    facts = [
-        str(event.case_id),
-        event.version,
-        event.status.value,
-        event.at.isoformat(timespec="microseconds"),
-        event.note,
-    ]
-    return hmac.new(
-        key, json.dumps(facts, ensure_ascii=False, separators=(",", ":")).encode(), hashlib.sha256
-    ).hexdigest()
+    micros = round((event.at - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1_000_000)
+    facts = "\x1f".join([str(event.case_id), str(event.version), event.status.value, str(micros), event.note])
+    return hmac.new(key, facts.encode(), hashlib.sha256).hexdigest()
 
 
 def test_a_terminal_cannot_restore_an_event_the_hub_never_sent(hub_factory, edge_factory):
