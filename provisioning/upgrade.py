@@ -1,11 +1,11 @@
 """``shegong provision upgrade``: a new release beside the old one, switched to, checked, rolled back if sick.
 
 For each terminal: note the release in use and keep a copy of its database (SQLite's online backup, as
-the terminal's user); ``apply`` installs the new release under ``/opt/shegong/releases/`` and points
-``current`` at it (where systemd runs, the terminal restarts and migrates its database at start, the queue
-intact); then the health check must pass within the time limit. If it does not, ``current`` points at the
-old release again and the terminal restarts: it serves as before, and the host is reported failed with
-the reason.
+the terminal's user; a terminal whose copy fails is not upgraded: it could not be rolled back); ``apply``
+installs the new release under ``/opt/shegong/releases/`` and points ``current`` at it (where systemd
+runs, the terminal restarts and migrates its database at start, the queue intact); then the health check
+must pass within the time limit. If it does not, ``current`` points at the old release again and the
+terminal restarts: it serves as before, and the host is reported failed with the reason.
 
 The database copy is put back only when the new release migrated the schema (its Alembic revision, read
 before the upgrade and again at rollback, differs): the old code cannot read a schema migrated forward.
@@ -82,6 +82,7 @@ def upgrade(
     state = _session(terminals)
     before: dict[str, str] = {}
     schema: dict[str, str] = {}
+    refused: dict[str, engine.HostResult] = {}
     try:
         for host in state.activated_hosts:
             t = next(t for t in terminals if t.id == host.name)
@@ -90,12 +91,23 @@ def upgrade(
                 if ok and current:
                     before[t.id] = current
                     schema[t.id] = _run(host, t, REVISION)[1]
-                    _run(host, t, f"test -e {DB} && runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}")
+                    # No copy, no rollback of a migrated schema: such a terminal is not upgraded.
+                    copy = f"if [ -e {DB} ]; then runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}; fi"
+                    ok, why = _run(host, t, copy)
+                    if not ok:
+                        address = t.host if t.ssh_port == 22 else f"{t.host}:{t.ssh_port}"
+                        said = f"its database could not be copied ({why[-300:] or 'no answer'}): not upgraded"
+                        refused[t.id] = engine.HostResult(t.id, address, failed=1, notes=[said])
+                        del before[t.id]
     finally:
         disconnect_all(state)
-    results = engine.apply(inventory, terminals, release)
+    rest = [t for t in terminals if t.id not in refused]
+    applied = engine.apply(inventory, rest, release) if rest else []
+    results = [refused.get(t.id) or next(r for r in applied if r.terminal == t.id) for t in terminals]
     for r in results:
         r.seconds = clock.seconds.pop(r.terminal, []) + r.seconds
+    if not before:  # none to check (pyinfra has no session without a host)
+        return results
     state = _session([t for t in terminals if t.id in before])
     try:
         for host in state.activated_hosts:

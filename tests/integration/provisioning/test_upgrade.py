@@ -121,3 +121,25 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
     assert _depth(t1, unit) == 2, "the queue intact on the new release"
     assert t1.run(REVISION).stdout.strip() == EXTRA_REVISION
     assert t1.run("test -e /var/lib/shegong/edge.db.before-upgrade", check=False).returncode != 0
+
+
+def test_a_terminal_whose_database_cannot_be_copied_is_not_upgraded(tmp_path: Path, wheels: Path, hub, terminals):
+    """No copy of the database, no way back from a migrated schema: the terminal is left as it is, failed."""
+    (t1,) = terminals(1)
+    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
+    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge)
+    first = provision("apply", str(inventory))
+    assert first.returncode == 0, first.stdout + first.stderr
+    release_a = t1.run("readlink /opt/shegong/current").stdout.strip()
+    unit = unit_of(t1, "shegong-edge.service")
+    submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
+    assert subprocess.run(as_unit(t1, unit, submit)).returncode == 0
+    t1.run("mkdir /var/lib/shegong/edge.db.before-upgrade")  # root's: the terminal's user cannot write the copy
+
+    refused = provision("upgrade", str(inventory))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "terminal=JW001-K1 changed=0 failed=1" in refused.stdout
+    assert "JW001-K1: its database could not be copied (" in refused.stderr
+    assert "): not upgraded" in refused.stderr
+    assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
+    assert _depth(t1, unit) == 1, "the queue untouched"
