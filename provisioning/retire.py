@@ -2,16 +2,18 @@
 
 A terminal whose outbox still holds undelivered items is refused, unless forced; forced, its database
 (the outbox's cases are sealed to the hub's key) is first copied to the administrator's machine, for
-later delivery. Then the hub revokes its broker user, takes it out of the terminal register (ingest
-takes nothing more from it) and marks it retired on the fleet dashboard (no more alerts for it), the
-broker reloads, and on the terminal the services are stopped and disabled and its data, configuration
-and boot-time firewall rules removed (Debian's own /etc/nftables.conf applies again from the next boot).
+later delivery (0600, in a 0700 folder: it holds receipts, query codes and holder keys). Then the hub
+revokes its broker user, takes it out of the terminal register (ingest takes nothing more from it) and
+marks it retired on the fleet dashboard (no more alerts for it), the broker reloads, and on the terminal
+the services are stopped and disabled and its data, configuration and boot-time firewall rules removed
+(Debian's own /etc/nftables.conf applies again from the next boot).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 from pyinfra.api.command import StringCommand
@@ -88,15 +90,20 @@ def retire(
                 )
                 continue
             if depth:
-                keep.mkdir(parents=True, exist_ok=True)
+                # A terminal's database holds personal data: 0600 in a 0700 folder, from its first byte.
+                keep.mkdir(mode=0o700, parents=True, exist_ok=True)
+                keep.chmod(0o700)
                 copy = keep / f"{tid}-edge.db"
                 # Stopped, and its write-ahead log folded in: the one file copied holds every item.
                 _run(host, t, f"if {SYSTEMD_RUNNING} | grep -q running; then systemctl stop shegong-edge; fi")
                 _run(host, t, f"runuser -u shegong -- {OPT}/current/bin/python -c {CHECKPOINT}")
-                if not host.get_file("/var/lib/shegong/edge.db", str(copy)):
+                fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)  # one there before keeps its mode through O_CREAT
+                with os.fdopen(fd, "wb") as into:
+                    got = host.get_file("/var/lib/shegong/edge.db", into)
+                if not got:
                     r.failed, r.notes = 1, ["could not copy its outbox here: not retired"]
                     continue
-                copy.chmod(0o600)
                 r.notes.append(f"{depth} undelivered item(s) kept in {copy} for later delivery")
             ready.append(tid)
         if ready:

@@ -129,10 +129,14 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         assert t1.run("test -s /var/lib/shegong/edge.db && test -s /etc/shegong/edge.toml", check=False).returncode == 0
         assert _login(broker.port, hub["ca"], "JW001-K1", new), "a refused retire leaves the terminal as it was"
 
+        kept = tmp_path / "retired" / "JW001-K1-edge.db"
+        kept.parent.mkdir(mode=0o755)  # as an administrator's umask makes it, with a stale copy in it
+        kept.write_bytes(b"")
+        kept.chmod(0o644)
         forced = provision("retire", str(inventory), "--limit", "JW001-K1", "--force")
         assert forced.returncode == 0, forced.stdout + forced.stderr
-        kept = tmp_path / "retired" / "JW001-K1-edge.db"
         assert oct(kept.stat().st_mode & 0o777) == "0o600"
+        assert oct(kept.parent.stat().st_mode & 0o777) == "0o700", "personal data: in a folder of its own"
         with sqlite3.connect(kept) as conn:
             assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1, "the undelivered case, kept"
         assert t1.run("ls /var/lib/shegong /etc/shegong", check=False).returncode != 0, "data and config removed"
