@@ -45,8 +45,7 @@ class HubSession:
     def issue(self, t: Terminal) -> str:
         """A new broker password for ``t`` (its MQTT user made, or revoked and made again), with ``t`` in
         the register. The old password works until the broker is reloaded (:meth:`reload_broker`)."""
-        if t.id in self._run("hub", "broker", "list", "--dir", self.target.broker_dir).split():
-            self.revoke(t)
+        self.revoke(t)
         password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
         if not password or len(password.split()) != 1:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
@@ -59,7 +58,9 @@ class HubSession:
         self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, "--audit-key", public_key)
 
     def revoke(self, t: Terminal) -> None:
-        self._run("hub", "broker", "revoke", t.id, "--dir", self.target.broker_dir)
+        """``t``'s MQTT user removed, if the broker has one (a retire run again after a failure finds none)."""
+        if t.id in self._run("hub", "broker", "list", "--dir", self.target.broker_dir).split():
+            self._run("hub", "broker", "revoke", t.id, "--dir", self.target.broker_dir)
 
     def retire(self, t: Terminal) -> None:
         """Out of the terminal register (ingest takes no more cases from it) and shown retired on the fleet

@@ -143,6 +143,9 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         state = t1.run("systemctl is-enabled shegong-edge.service", check=False).stdout.strip()
         assert state in {"disabled", ""}, state
         assert not _login(broker.port, hub["ca"], "JW001-K1", new), "its broker user is revoked"
+        again = provision("retire", str(inventory), "--limit", "JW001-K1")  # as after a run cut short
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "terminal=JW001-K1 changed=1 failed=0" in again.stdout
         listed = subprocess.run(
             [SHEGONG, "hub", "terminal", "list"], env={**os.environ, **_hub_env(hub)}, capture_output=True, text=True
         )
