@@ -41,6 +41,8 @@ DB = "/var/lib/shegong/edge.db"
 BACKUP = "/var/lib/shegong/edge.db.before-upgrade"
 AFTER = "/var/lib/shegong/edge.db.after-failed-upgrade"
 _BACKUP_PY = f"\"import sqlite3; s = sqlite3.connect('{DB}'); d = sqlite3.connect('{BACKUP}'); s.backup(d); d.close()\""
+# umask 077 whatever the SSH session's: the copy holds what the database holds (0600, as the terminal makes it)
+COPY = f"if [ -e {DB} ]; then umask 077; runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}; fi"
 # The schema's Alembic revision(s), read only (nothing printed when there is no database or no revision).
 _REVISION_PY = (
     f"\"import sqlite3; c = sqlite3.connect('file:{DB}?mode=ro', uri=True); "
@@ -92,8 +94,7 @@ def upgrade(
                     before[t.id] = current
                     schema[t.id] = _run(host, t, REVISION)[1]
                     # No copy, no rollback of a migrated schema: such a terminal is not upgraded.
-                    copy = f"if [ -e {DB} ]; then runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}; fi"
-                    ok, why = _run(host, t, copy)
+                    ok, why = _run(host, t, COPY)
                     if not ok:
                         address = t.host if t.ssh_port == 22 else f"{t.host}:{t.ssh_port}"
                         said = f"its database could not be copied ({why[-300:] or 'no answer'}): not upgraded"

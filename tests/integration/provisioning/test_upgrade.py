@@ -143,3 +143,18 @@ def test_a_terminal_whose_database_cannot_be_copied_is_not_upgraded(tmp_path: Pa
     assert "): not upgraded" in refused.stderr
     assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
     assert _depth(t1, unit) == 1, "the queue untouched"
+
+
+def test_the_copy_kept_for_a_rollback_is_the_terminals_user_alone(tmp_path: Path, wheels: Path, hub, terminals):
+    """The database's copy holds residents' cases: 0600 like the database, whatever the SSH session's umask."""
+    (t1,) = terminals(1)
+    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
+    first = provision("apply", str(write_inventory(tmp_path, wheels, hub, [t1], edge=edge)))
+    assert first.returncode == 0, first.stdout + first.stderr
+    unit = unit_of(t1, "shegong-edge.service")
+    submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
+    assert subprocess.run(as_unit(t1, unit, submit)).returncode == 0
+    copy_is_private = "test \"$(stat -c '%a %U' /var/lib/shegong/edge.db.before-upgrade)\" = '600 shegong'"
+    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge, health_check=copy_is_private)
+    upgraded = provision("upgrade", str(inventory), "--timeout", "0")  # checked while the copy is there
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
