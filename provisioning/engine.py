@@ -177,8 +177,8 @@ def _diff(host: Host, t: Terminal, password: str, emit: Callable[[str], None]) -
         if digests.get(f.path) == hashlib.sha256(f.content.encode()).hexdigest():
             continue
         current = host.get_fact(FileContents, path=f.path)
-        before = render.mask_secrets("\n".join(current) + "\n") if current else ""
-        after = render.mask_secrets(f.content)
+        was = "\n".join(current) + "\n" if current else ""
+        before, after = render.mask_secrets(was), render.mask_secrets(f.content, was)
         if before != after:
             for line in difflib.unified_diff(
                 before.splitlines(), after.splitlines(), f"{t.id}:{f.path}", f"{t.id}:{f.path} (desired)", lineterm=""

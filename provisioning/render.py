@@ -87,10 +87,18 @@ def toml_document(values: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mask_secrets(text: str) -> str:
-    """``text`` with the value of every secret line replaced, for diffs on the administrator's screen."""
-    pattern = re.compile(rf"^(\s*(?:{'|'.join(SECRET_KEYS)})\s*=\s*).*$", re.M)
-    return pattern.sub(r'\1"********"', text)
+def mask_secrets(text: str, before: str | None = None) -> str:
+    """``text`` with the value of every secret line replaced, for diffs on the administrator's screen. Given
+    ``before`` (the file as it is), a secret whose value differs there is shown as ``"******** (changed)"``:
+    masked alike, a changed password or PIN would make no line of the diff."""
+    pattern = re.compile(rf"^(\s*({'|'.join(SECRET_KEYS)})\s*=\s*)(.*)$", re.M)
+    was = {m.group(2): m.group(3) for m in pattern.finditer(before)} if before is not None else {}
+
+    def masked(m: re.Match[str]) -> str:
+        changed = before is not None and was.get(m.group(2)) != m.group(3)
+        return m.group(1) + ('"******** (changed)"' if changed else '"********"')
+
+    return pattern.sub(masked, text)
 
 
 def udev_rules(t: Terminal) -> str:

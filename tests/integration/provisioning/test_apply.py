@@ -125,3 +125,19 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
 
     assert subprocess.run(["id", "shegong"], capture_output=True).returncode != 0, "the test machine is untouched"
     assert not Path("/opt/shegong").exists() and not Path("/etc/shegong/edge.toml").exists()
+
+
+def test_check_shows_that_a_staff_pin_reset_on_site_would_be_undone(tmp_path: Path, wheels: Path, hub, terminals):
+    """The inventory's PINs against a terminal whose PIN was reset at its console: the diff has the line."""
+    (t1,) = terminals(1)
+    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge={"kiosk": {"staff_pins": "k1:from-inventory"}})
+    first = provision("apply", str(inventory))
+    assert first.returncode == 0, first.stdout + first.stderr
+    t1.run("sed -i 's/^staff_pins = .*/staff_pins = \"k1:reset-on-site\"/' /etc/shegong/edge.toml")
+    check = provision("apply", str(inventory), "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert _lines(check.stdout) == {"JW001-K1": (1, 0)}
+    assert '-staff_pins = "********"' in check.stdout.splitlines()
+    assert '+staff_pins = "******** (changed)"' in check.stdout.splitlines()
+    shown = check.stdout + check.stderr
+    assert "reset-on-site" not in shown and "from-inventory" not in shown, "a diff never shows a secret"

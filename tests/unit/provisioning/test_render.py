@@ -53,6 +53,17 @@ def test_secrets_are_masked_in_what_is_shown(tmp_path: Path):
     assert 'terminal_id = "JW001-K1"' in shown
 
 
+def test_a_changed_secret_shows_as_changed_without_its_value(tmp_path: Path):
+    """A PIN reset on the terminal that the next apply would undo must make a line of the --check diff."""
+    now = render.edge_toml(_terminal(tmp_path, edge={"kiosk": {"staff_pins": "k1:reset-on-site"}}), "hunter2")
+    wanted = render.edge_toml(_terminal(tmp_path, edge={"kiosk": {"staff_pins": "k1:from-inventory"}}), "hunter2")
+    shown = render.mask_secrets(wanted, now)
+    assert "from-inventory" not in shown and "hunter2" not in shown
+    assert 'staff_pins = "******** (changed)"' in shown.splitlines()
+    assert 'broker_password = "********"' in shown.splitlines(), "the same password: shown as before"
+    assert render.mask_secrets(wanted, wanted) == render.mask_secrets(wanted), "nothing changed, nothing marked"
+
+
 def test_udev_rules_name_each_device_by_usb_id(tmp_path: Path):
     rules = render.udev_rules(_terminal(tmp_path, devices={"reader": ["1a86:7523"], "scanner": ["1eab:*"]}))
     lines = [line for line in rules.splitlines() if not line.startswith("#")]
