@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, func, insert, update
+from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlmodel import col, select
 
 from edge.store import audit
@@ -72,12 +72,19 @@ class Ledger:
         return dict(out)
 
     def confirm(self, lines: Iterable[str], at: datetime) -> int:
-        """Mark the items of ``lines`` reconciled at ``at``; returns how many rows."""
+        """Mark the items of ``lines`` reconciled at ``at``; returns how many rows. A case only where the
+        line's version is at least the one here: a hub behind this terminal (it refused the events sent back)
+        does not hold what the terminal holds, and a confirmed case may be purged."""
         cases, ratings = _ids(lines)
         n = 0
         with self._engine.begin() as conn:
-            for chunk in _chunks(cases):
-                n += conn.execute(update(Case).where(col(Case.case_id).in_(chunk)).values(reconciled_at=at)).rowcount
+            if cases:
+                n += conn.execute(
+                    update(Case)
+                    .where(col(Case.case_id) == bindparam("b_id"), col(Case.version) <= bindparam("b_version"))
+                    .values(reconciled_at=at),
+                    [{"b_id": c, "b_version": v} for c, v in cases],
+                ).rowcount
             for chunk in _chunks(ratings):
                 n += conn.execute(
                     update(RatingRow).where(col(RatingRow.rating_id).in_(chunk)).values(reconciled_at=at)
@@ -165,12 +172,14 @@ class Ledger:
             audit.record(conn, at, "terminal", "reconcile.done", "reconcile", data)
 
 
-def _ids(lines: Iterable[str]) -> tuple[list[str], list[str]]:
-    cases, ratings = [], []
+def _ids(lines: Iterable[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    cases: list[tuple[str, int]] = []
+    ratings: list[str] = []
     for line in lines:
         kind, _, rest = line.partition(":")
-        if kind == "c":
-            cases.append(rest.split(":", 1)[0])
+        case_id, _, version = rest.partition(":")
+        if kind == "c" and version.isdigit():
+            cases.append((case_id, int(version)))
         elif kind == "r":
             ratings.append(rest)
     return cases, ratings

@@ -120,7 +120,9 @@ class Reconciliation:
     def _details(self, link: AgentLink, batch: list[DayItems], result: ReconcileResult, now: datetime) -> float:
         body = ReconcileRequestBody(first_day=batch[0].day, last_day=batch[-1].day, items=batch)
         reply, offset = self._ask(link, body)
-        result.confirmed += self.ledger.confirm(reply.held, now)
+        # A case the hub is behind on is confirmed only once it took the events back (its line, below).
+        behind = {line.rsplit(":", 1)[0] for line in reply.ahead}
+        result.confirmed += self.ledger.confirm((x for x in reply.held if x.rsplit(":", 1)[0] not in behind), now)
         if reply.missing:
             requeued = self.ledger.requeue([str(m) for m in reply.missing], now)
             result.resent_cases += requeued["cases"]

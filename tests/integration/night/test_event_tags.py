@@ -17,17 +17,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
 from edge.night.ledger import Ledger
+from edge.night.steps import run_night
 from edge.store.cases import NewCase
+from hub.cases.states import Action
+from hub.people.roles import Principal, Role
+from hub.web.services import Services
 from protocol import sealed, topics
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
 from protocol.reconcile import ReconcileRequest, ReconcileRequestBody, case_line
 from tests.support import CASE_KEY, applicant, wait_for
+
+CLERK = Principal(
+    user_id=1, username="clerk", display_name="李经办", role=Role.CLERK, departments=frozenset({"minzheng"})
+)
 
 
 def _by_hand(event: CaseEvent) -> str:
@@ -68,3 +76,37 @@ def test_a_terminal_cannot_restore_an_event_the_hub_never_sent(hub_factory, edge
         refused = conn.execute(text("SELECT data FROM audit WHERE action = 'reconcile.events_refused'")).scalars()
         assert [json.loads(d) for d in refused] == [{"events": 2}]
         assert conn.execute(text("SELECT count(*) FROM audit WHERE action = 'reconcile.events_restored'")).scalar() == 0
+
+
+def test_a_case_whose_events_the_hub_refused_is_not_confirmed_nor_purged(hub_factory, edge_factory):
+    """The hub accepted a case (version 2) and the terminal holds it completed at version 3, an event with
+    no tag (stored before tags existed). The hub, restored from an older backup, is back at version 1. The
+    night sends both events back: the hub restores the accepted one and refuses the other, so it holds
+    version 2 where the terminal holds 3. The two sides do not agree on the case: it must stay
+    unconfirmed, and retention must keep the terminal's copy, the only one of the completion, however old."""
+    hub = hub_factory()
+    edge = edge_factory(retention_days=1)
+    case_id = str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2))).case_id)
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="the case acked")
+    Services.from_runtime(hub).workflow.act(CLERK, case_id, Action.ACCEPT, 1)
+    wait_for(lambda: edge.cases.get(case_id)["version"] == 2, what="the accepted event at the terminal")
+    (_, accepted) = Ledger(edge.engine, edge.settings.committee_code).events_after([case_line(case_id, 0)])
+    untagged = CaseEvent(
+        event_id=accepted.event_id + 1, case_id=accepted.case_id, version=3, status=CaseStatus.COMPLETED, at=utcnow()
+    )
+    edge.cases.apply_events([untagged])
+    with hub.engine.begin() as conn:  # the older backup restored
+        conn.execute(text("DELETE FROM case_events WHERE version > 1"))
+        conn.execute(text("UPDATE cases SET version = 1, status = 'submitted'"))
+
+    night = run_night(edge)
+    assert night.ok, night.as_json()
+    assert {s.name: s.counts for s in night.steps}["reconcile"]["events_resent"] == 2
+    with hub.engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM cases")).scalar() == 2, "the genuine one restored, not the other"
+    with edge.engine.connect() as conn:
+        confirmed = conn.execute(text("SELECT reconciled_at FROM cases WHERE case_id = :c"), {"c": case_id}).scalar()
+    assert confirmed is None, "the hub does not hold what the terminal holds: not confirmed"
+    assert edge.retention.purge(now=utcnow() + timedelta(days=30)).cases == 0
+    assert edge.cases.get(case_id)["version"] == 3, "the only copy of the completion stays"
