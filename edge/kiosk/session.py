@@ -24,6 +24,7 @@ from typing import Any
 
 from edge.devices.facts import CardFacts
 from protocol.cases import Applicant
+from protocol.catalogue import ServiceItem
 from protocol.eligibility import ATTRIBUTES, Attributes, InvalidRule, Value
 from protocol.residence import CommitteeArea
 
@@ -44,6 +45,12 @@ class Draft:
     materials: list[str] = field(default_factory=list)
     notify_phone: str | None = None
     """The mobile number the resident gave, consenting, for SMS notices (sealed in the case)."""
+    item_hash: str = ""
+    """The content hash of the item whose form was checked: another version of it in force since (a new
+    catalogue applied mid-application) sends the resident back to the form, never on to a submit."""
+
+    def stale(self, item: ServiceItem) -> bool:
+        return self.item_hash != item.content_hash()
 
 
 class InvalidAnswer(ValueError):

@@ -100,6 +100,7 @@ def _form_page(
     errors: dict[str, str],
     materials: list[str],
     sms: tuple[str, bool] = ("", False),
+    changed: bool = False,
 ) -> Template:
     t = kiosk.t(request)
     fields = []
@@ -124,6 +125,7 @@ def _form_page(
         name=t.pick(item.name, item.name_en),
         fields=fields,
         errors=errors,
+        changed=changed,
         materials=[(m.name, t.pick(m.name, m.name_en), m.name in materials) for m in item.materials],
         sms=not item.done_on_spot,  # finished on the spot: there is nothing left to tell
         sms_phone=sms[0],
@@ -160,6 +162,7 @@ def apply_form(request: Request[Any, Any, Any], code: FromPath[str]) -> Template
         {},
         draft.materials if draft else [],
         (draft.notify_phone or "", bool(draft.notify_phone)) if draft else ("", False),
+        changed=draft is not None and draft.stale(item),
     )
 
 
@@ -191,7 +194,7 @@ async def apply_post(request: Request[Any, Any, Any], code: FromPath[str]) -> Re
     if errors:
         shown = {k: v for k, v in values.items() if k not in {f.key for f in item.form if f.prefill in _FROM_CARD}}
         return _form_page(kiosk, request, session, item, shown, errors, materials, (phone[:20], consent))
-    session.drafts[code] = Draft(code, values, materials, notify)
+    session.drafts[code] = Draft(code, values, materials, notify, item.content_hash())
     return redirect(f"/item/{code}/confirm")
 
 
@@ -200,7 +203,7 @@ def confirm(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | 
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.get(code)
-    if draft is None:
+    if draft is None or draft.stale(item):  # answers to a form no longer in force: back to the form
         return redirect(f"/item/{code}/apply")
     t = kiosk.t(request)
     rows = []
@@ -235,6 +238,9 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
     applicant = session.applicant
     if draft is None or applicant is None:  # a second press, or the back button after submitting
         return redirect(f"/item/{code}")
+    if draft.stale(item):  # a catalogue came into force since the form was checked: check it again
+        session.drafts[code] = draft
+        return redirect(f"/item/{code}/apply")
     try:
         case = kiosk.runtime.cases.submit(
             NewCase(
