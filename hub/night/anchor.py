@@ -31,8 +31,11 @@ class ChainBroken(HubError):
 
 
 def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]:
-    """Check the entries since the last anchor and sign today's (replacing an earlier one of the same day).
-    Every entry was sealed as it was appended: one without a seal fails the night, naming the entry."""
+    """Check the entries since the last anchor and sign today's, unless the day has one: a night run again
+    the same day keeps the first, which may be published and witnessed already (terminals keep the first
+    anchor of each day, and ``audit verify --witnesses`` holds the hub to it); what came after is anchored
+    the next day. Every entry was sealed as it was appended: one without a seal fails the night, naming the
+    entry."""
     with engine.begin() as conn:
         through = conn.execute(select(func.max(AuditDayAnchorRow.last_id))).scalar() or 0
         checked, broken = check_from(conn, key, after_id=int(through))
@@ -50,11 +53,7 @@ def anchor_night(engine: Engine, key: AuditKey, now: datetime) -> dict[str, int]
             "signature": key.sign(anchor_text(day, a.entries, a.last_id, a.head, at)),
         }
         insert = upsert_insert(conn)
-        conn.execute(
-            insert(AuditDayAnchorRow)
-            .values(**values)
-            .on_conflict_do_update(index_elements=["day"], set_={k: v for k, v in values.items() if k != "day"})
-        )
+        conn.execute(insert(AuditDayAnchorRow).values(**values).on_conflict_do_nothing(index_elements=["day"]))
     return {"checked": checked, "entries": a.entries}
 
 

@@ -130,3 +130,25 @@ def test_a_terminal_audit_segment_that_does_not_follow_is_not_stored(night_hub, 
         held = conn.execute(text("SELECT count(*) FROM terminal_audit_segments WHERE terminal_id = 'T1'")).scalar()
     with edge.engine.connect() as conn:
         assert held == conn.execute(text("SELECT count(*) FROM audit_entries")).scalar()
+
+
+def test_a_hub_night_run_twice_in_a_day_leaves_its_witnesses_in_agreement(night_hub, edge_factory):
+    """An operator runs ``shegong hub nightly`` again the same morning (a step had failed). The terminal
+    kept the day's first signed anchor and keeps the first of each day (the hub's history does not change).
+    The hub's chain has not been touched, so ``audit verify --witnesses`` must find its witnesses agree —
+    not report the day as rewritten because the second run signed another anchor of it."""
+    hub = night_hub
+    edge = edge_factory()
+    edge.start_sync()
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked")
+    assert hub_night(hub.engine, hub.settings, utcnow()).ok
+    (first,) = wait_for(lambda: edge.witness.anchors(), what="the day's anchor kept at the terminal")
+
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))  # the chain grows in between
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked")
+    assert hub_night(hub.engine, hub.settings, utcnow()).ok
+    terminal_night = edge_night(edge)
+    assert terminal_night.ok, terminal_night.as_json()
+    assert edge.witness.anchors() == [first]
+    assert "witnessed anchors agree" in verify_keyed(hub.engine, hub.settings)
