@@ -29,7 +29,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -61,10 +61,12 @@ __all__ = [
 DAY_ZONE = LOCAL_TZ  # the days both sides count in
 MAX_DAYS = 400
 MAX_ITEMS = 5000
+"""Lines of one message; a terminal with more to list sends several requests."""
 MAX_EVENTS_UP = 1000
 """Events a terminal sends back in one request (round 3)."""
-"""Lines of one message; a terminal with more to list sends several requests."""
-_LINE = r"^(c:[0-9a-f-]{36}:\d{1,9}|r:[0-9a-f-]{36})$"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_LINE = rf"^(c:{_UUID}:\d{{1,9}}|r:{_UUID})$"
+Line = Annotated[str, Field(pattern=_LINE)]
 
 
 def day_of(at: datetime) -> date:
@@ -96,7 +98,7 @@ class DayDigest(Strict):
 
 class DayItems(Strict):
     day: date
-    items: list[str] = Field(default_factory=list, description="the day's lines (see case_line, rating_line)")
+    items: list[Line] = Field(default_factory=list, description="the day's lines (see case_line, rating_line)")
 
 
 class ReconcileRequestBody(Strict):

@@ -19,8 +19,10 @@ from sqlalchemy import text
 
 from edge.night.steps import run_night
 from edge.store.cases import NewCase
+from protocol import topics
 from protocol.envelope import utcnow
 from protocol.ratings import RatingLevel
+from protocol.reconcile import DayItems, ReconcileRequest, ReconcileRequestBody
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
 
@@ -136,3 +138,25 @@ def test_retention_keeps_what_the_hub_never_confirmed(hub_factory, edge_factory)
         conn.execute(text("DELETE FROM outbox"))
     assert edge.retention.purge().cases == 0, "unreconciled: kept"
     assert edge.cases.get(case_id) is not None
+
+
+def test_a_reconciliation_line_not_of_the_protocols_form_is_dead_lettered(hub_factory, edge_factory):
+    """Round 2's lines are ``c:<case id>:<version>`` or ``r:<rating id>``. One that is not (36 dashes for
+    an id, a version in words) is malformed input: the hub refuses the message as such and records it,
+    instead of failing inside the reconciliation with nothing recorded and no answer."""
+    hub = hub_factory()
+    edge_factory()
+    today = utcnow().date()
+    good = f"c:{uuid.uuid4()}:1"
+    for bad in ("c:" + "-" * 36 + ":1", f"c:{uuid.uuid4()}:one", f"x:{uuid.uuid4()}"):
+        payload = json.loads(
+            ReconcileRequest(
+                terminal="T1",
+                body=ReconcileRequestBody(first_day=today, last_day=today, items=[DayItems(day=today, items=[good])]),
+            ).encode()
+        )
+        payload["body"]["items"][0]["items"] = [good, bad]
+        hub.handler.handle(topics.up("T1", topics.Up.RECONCILE), json.dumps(payload).encode())
+    with hub.engine.connect() as conn:
+        reasons = conn.execute(text("SELECT reason FROM dead_letters WHERE terminal_id = 'T1'")).scalars().all()
+    assert len(reasons) == 3 and "processing_failed" not in reasons, reasons
