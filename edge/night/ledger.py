@@ -91,6 +91,16 @@ class Ledger:
                 ).rowcount
         return n
 
+    def doubt(self, lines: Iterable[str]) -> int:
+        """The cases of ``lines`` are no longer confirmed: the hub is behind on them (it lost events it had
+        sent, restored from an older backup), so what only this terminal holds must not be purged."""
+        cases, _ = _ids(lines)
+        n = 0
+        with self._engine.begin() as conn:
+            for chunk in _chunks([c for c, _ in cases]):
+                n += conn.execute(update(Case).where(col(Case.case_id).in_(chunk)).values(reconciled_at=None)).rowcount
+        return n
+
     def requeue(self, ids: Collection[str], at: datetime) -> Requeued:
         """Put the items the hub lacks back in the outbox, from what is kept here: a case's sealed copy as
         it was first sent; a rating rebuilt from its row (its free-text reason left the terminal with the

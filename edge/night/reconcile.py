@@ -131,6 +131,7 @@ class Reconciliation:
             self.cases.apply_events(list(reply.events), now)
             result.events_applied += len(reply.events)
         if reply.ahead:  # the hub lost events it had sent here (restored from an older backup): send them back
+            self.ledger.doubt(reply.ahead)  # confirmed again below only as far as the hub takes them
             events = self.ledger.events_after(reply.ahead)
             for i in range(0, len(events), MAX_EVENTS_UP):
                 part = events[i : i + MAX_EVENTS_UP]

@@ -83,7 +83,8 @@ def test_a_case_whose_events_the_hub_refused_is_not_confirmed_nor_purged(hub_fac
     no tag (stored before tags existed). The hub, restored from an older backup, is back at version 1. The
     night sends both events back: the hub restores the accepted one and refuses the other, so it holds
     version 2 where the terminal holds 3. The two sides do not agree on the case: it must stay
-    unconfirmed, and retention must keep the terminal's copy, the only one of the completion, however old."""
+    unconfirmed — also when an earlier night had confirmed it — and retention must keep the terminal's copy,
+    the only one of the completion, however old."""
     hub = hub_factory()
     edge = edge_factory(retention_days=1)
     case_id = str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2))).case_id)
@@ -91,6 +92,9 @@ def test_a_case_whose_events_the_hub_refused_is_not_confirmed_nor_purged(hub_fac
     wait_for(lambda: edge.outbox.stats().depth == 0, what="the case acked")
     Services.from_runtime(hub).workflow.act(CLERK, case_id, Action.ACCEPT, 1)
     wait_for(lambda: edge.cases.get(case_id)["version"] == 2, what="the accepted event at the terminal")
+    assert run_night(edge).ok  # both sides hold version 2: confirmed
+    with edge.engine.connect() as conn:
+        assert conn.execute(text("SELECT reconciled_at FROM cases")).scalar() is not None
     (_, accepted) = Ledger(edge.engine, edge.settings.committee_code).events_after([case_line(case_id, 0)])
     untagged = CaseEvent(
         event_id=accepted.event_id + 1, case_id=accepted.case_id, version=3, status=CaseStatus.COMPLETED, at=utcnow()
