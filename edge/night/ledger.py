@@ -104,10 +104,13 @@ class Ledger:
     def requeue(self, ids: Collection[str], at: datetime) -> Requeued:
         """Put the items the hub lacks back in the outbox, from what is kept here: a case's sealed copy as
         it was first sent; a rating rebuilt from its row (its free-text reason left the terminal with the
-        first ack, so it goes without). Items still in the outbox are left as they are. One audit entry."""
+        first ack, so it goes without). Items still in the outbox are left as they are. One audit entry.
+        None of them is confirmed any more (a night whose reconciliation fails still runs retention)."""
         wanted = list(ids)
         out = Requeued(cases=0, ratings=0)
         with self._engine.begin() as conn:
+            conn.execute(update(Case).where(col(Case.case_id).in_(wanted)).values(reconciled_at=None))
+            conn.execute(update(RatingRow).where(col(RatingRow.rating_id).in_(wanted)).values(reconciled_at=None))
             queued = set(conn.execute(select(OutboxRow.item_id).where(col(OutboxRow.item_id).in_(wanted))).scalars())
             rows: list[dict[str, object]] = []
             for case_id, payload in conn.execute(

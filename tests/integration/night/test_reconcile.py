@@ -89,6 +89,15 @@ def test_cases_the_hub_lost_come_back_from_the_terminal_once(hub_factory, edge_f
     assert rec["resent_cases"] == 3 and rec["resent_ratings"] == 1
     assert rec["events_applied"] >= 1 and rec["unknown_at_terminal"] == 1
     assert edge.cases.get(moved)["status"] == "accepted", "the event the terminal lacked was applied"
+    # Confirmed on the first night, lost by the hub since: no longer confirmed, so nothing of them is purged
+    # before the hub holds them again (a night whose reconciliation fails still runs retention).
+    with edge.engine.connect() as conn:
+        doubted = conn.execute(
+            text("SELECT count(*) FROM cases WHERE reconciled_at IS NULL AND case_id IN (:a, :b, :c)"),
+            dict(zip("abc", lost, strict=True)),
+        ).scalar()
+        rating_doubted = conn.execute(text("SELECT reconciled_at IS NULL FROM ratings")).scalar()
+    assert doubted == 3 and rating_doubted
 
     # The sync agent sends the lost cases again; the hub has every case once, and the rating.
 
