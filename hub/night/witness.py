@@ -79,12 +79,16 @@ def on_segment(conn: Connection, message: Envelope, at: datetime) -> list[Outgoi
     ).first()
     held_id, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
     rows = []
+    after, entries = body.after_id, body.entries
+    if after < held_id and any(e.id == held_id and e.hash == prev for e in entries):
+        # Sent again: the hub's answer to the segment before was lost. What it holds is the same; the rest follows.
+        after, entries = held_id, [e for e in entries if e.id > held_id]
     if body.public_key is not None and key is not None and body.public_key != key:
         log.error("audit segment of %s carries another audit key than the one registered: not kept", terminal)
         refused = {"presented": body.public_key[:16], "registered": key[:16], "entries": len(body.entries)}
         append(conn, [AuditRecord(at, "hub", "terminal.audit_key_refused", terminal, refused)])
-    elif body.after_id == held_id:
-        for e in body.entries:
+    elif after == held_id:
+        for e in entries:
             if e.prev_hash != prev or e.hash != entry_hash(e.prev_hash, e.at, e.actor, e.action, e.subject, e.data):
                 log.error("audit segment of %s breaks at its entry %d: kept up to the one before", terminal, e.id)
                 break

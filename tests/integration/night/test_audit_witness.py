@@ -152,3 +152,27 @@ def test_a_hub_night_run_twice_in_a_day_leaves_its_witnesses_in_agreement(night_
     assert terminal_night.ok, terminal_night.as_json()
     assert edge.witness.anchors() == [first]
     assert "witnessed anchors agree" in verify_keyed(hub.engine, hub.settings)
+
+
+def test_a_segment_sent_again_after_a_lost_answer_is_taken(night_hub, edge_factory):
+    """The hub stored a terminal's segment but its answer never arrived (the night timed out), so the
+    terminal still counts from where it was and sends the same entries again with newer ones. They follow
+    what the hub holds: the hub takes the new ones, and the terminal's night does not report a break."""
+    hub = night_hub
+    edge = edge_factory()
+    edge.start_sync()
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked")
+    assert edge_night(edge).ok
+    with edge.engine.begin() as conn:  # the hub's answer lost: the terminal's count as before the night
+        conn.execute(text("UPDATE meta SET value = 0 WHERE key = 'audit_sent_id'"))
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked")
+
+    night = edge_night(edge)
+    assert night.ok, night.as_json()
+    with edge.engine.connect() as conn:
+        entries = conn.execute(text("SELECT count(*) FROM audit_entries")).scalar()
+    with hub.engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM terminal_audit_segments WHERE terminal_id = 'T1'")).scalar()
+    assert held == entries, "the hub holds the whole chain, once"
