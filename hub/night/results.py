@@ -27,7 +27,8 @@ NIGHT_MISSED = "night_missed"
 
 
 def on_report(conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
-    """Ingest hook: keep the terminal's latest nightly result (the hub's time of receipt beside it)."""
+    """Ingest hook: keep the terminal's latest nightly result (the hub's time of receipt beside it). One that
+    started before the one held (QoS 1 delivers again, or late) changes nothing."""
     if not isinstance(message, NightReport):
         return []
     b = message.body
@@ -43,7 +44,9 @@ def on_report(conn: Connection, message: Envelope, at: datetime) -> list[Outgoin
     stmt = insert(NightResultRow).values(**values)
     conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=["terminal_id"], set_={k: v for k, v in values.items() if k != "terminal_id"}
+            index_elements=["terminal_id"],
+            set_={k: v for k, v in values.items() if k != "terminal_id"},
+            where=col(NightResultRow.started_at) <= b.started_at,
         )
     )
     return []

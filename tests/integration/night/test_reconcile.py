@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
@@ -22,7 +22,7 @@ from edge.store.cases import NewCase
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.ratings import RatingLevel
-from protocol.reconcile import DayItems, ReconcileRequest, ReconcileRequestBody
+from protocol.reconcile import DayItems, NightReport, NightReportBody, ReconcileRequest, ReconcileRequestBody
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
 
@@ -169,3 +169,21 @@ def test_a_reconciliation_line_not_of_the_protocols_form_is_dead_lettered(hub_fa
     with hub.engine.connect() as conn:
         reasons = conn.execute(text("SELECT reason FROM dead_letters WHERE terminal_id = 'T1'")).scalars().all()
     assert len(reasons) == 3 and "processing_failed" not in reasons, reasons
+
+
+def test_a_night_report_arriving_late_does_not_hide_a_newer_one(hub_factory, edge_factory):
+    """QoS 1 may deliver last night's report again, or late, after tonight's: the fleet page keeps showing
+    the newest night the terminal ran, not the one that arrived last."""
+    hub = hub_factory()
+    edge_factory()
+    now = utcnow()
+
+    def report(started: datetime, ok: bool) -> None:
+        body = NightReportBody(started_at=started, seconds=1.0, ok=ok, steps=[])
+        hub.handler.handle(topics.up("T1", topics.Up.RECONCILE), NightReport(terminal="T1", body=body).encode())
+
+    report(now, ok=True)
+    report(now - timedelta(days=1), ok=False)  # the night before, failed, delivered again
+    with hub.engine.connect() as conn:
+        ok = conn.execute(text("SELECT ok FROM night_results WHERE terminal_id = 'T1'")).scalar()
+    assert ok in (True, 1), "the newest night's result is shown"
