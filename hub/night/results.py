@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, update
+from sqlalchemy import Connection, Engine, delete, or_, update
 from sqlalchemy import insert as sa_insert
 from sqlmodel import col, select
 
@@ -28,7 +28,8 @@ NIGHT_MISSED = "night_missed"
 
 def on_report(conn: Connection, message: Envelope, at: datetime) -> list[Outgoing]:
     """Ingest hook: keep the terminal's latest nightly result (the hub's time of receipt beside it). One that
-    started before the one held (QoS 1 delivers again, or late) changes nothing."""
+    started before the one held (QoS 1 delivers again, or late) changes nothing, unless the one held claims to
+    start after the hub received this one."""
     if not isinstance(message, NightReport):
         return []
     b = message.body
@@ -46,7 +47,8 @@ def on_report(conn: Connection, message: Envelope, at: datetime) -> list[Outgoin
         stmt.on_conflict_do_update(
             index_elements=["terminal_id"],
             set_={k: v for k, v in values.items() if k != "terminal_id"},
-            where=col(NightResultRow.started_at) <= b.started_at,
+            # a held one "started" after now (its terminal's clock was ahead, since set right) is no newer
+            where=or_(col(NightResultRow.started_at) <= b.started_at, col(NightResultRow.started_at) > at),
         )
     )
     return []

@@ -187,3 +187,9 @@ def test_a_night_report_arriving_late_does_not_hide_a_newer_one(hub_factory, edg
     with hub.engine.connect() as conn:
         ok = conn.execute(text("SELECT ok FROM night_results WHERE terminal_id = 'T1'")).scalar()
     assert ok in (True, 1), "the newest night's result is shown"
+
+    report(now + timedelta(days=365), ok=True)  # the terminal's clock a year ahead, then set right
+    report(utcnow(), ok=False)
+    with hub.engine.connect() as conn:
+        ok = conn.execute(text("SELECT ok FROM night_results WHERE terminal_id = 'T1'")).scalar()
+    assert ok in (False, 0), "a result from a clock ahead does not hide the nights after it"
