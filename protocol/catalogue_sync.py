@@ -35,12 +35,15 @@ __all__ = [
     "CatalogueReportBody",
     "CatalogueRequest",
     "CatalogueRequestBody",
+    "MAX_FETCH",
     "ReplyStatus",
     "ReportStatus",
     "manifest_hash",
 ]
 
 ItemCode = Annotated[str, Field(pattern=ITEM_CODE)]
+MAX_FETCH = 2000
+"""Item codes one request names; a terminal missing more asks for the rest in the next."""
 
 
 def manifest_hash(manifest: CatalogueManifest) -> str:
@@ -70,7 +73,7 @@ class CatalogueRequestBody(Strict):
     have_version: Int64 = Field(ge=0, description="the version the terminal runs")
     have_hash: str = Field(default="", description="content hash of what the terminal runs")
     fetch: list[ItemCode] | None = Field(
-        default=None, max_length=2000, description="item codes wanted; None: the items changed since have_version"
+        default=None, max_length=MAX_FETCH, description="item codes wanted; None: the items changed since have_version"
     )
 
 

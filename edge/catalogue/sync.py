@@ -23,6 +23,7 @@ from edge.catalogue.store import CatalogueMismatch, CatalogueStore
 from protocol import topics
 from protocol.catalogue import CatalogueManifest, Department, ServiceItem
 from protocol.catalogue_sync import (
+    MAX_FETCH,
     AnnouncementBody,
     CatalogueAnnouncement,
     CatalogueReply,
@@ -173,7 +174,7 @@ class CatalogueSync:
                 self._rounds = 0 if new else self._rounds + 1
                 if self._rounds >= MAX_FETCH_ROUNDS:
                     return [self._failed(r.correlation_id, f"the hub does not send {len(missing)} item(s)")]
-                return [self._request(missing)]
+                return [self._request(missing[:MAX_FETCH])]  # the rest in the next request
             return [self._apply(r.correlation_id)]
 
     def _check_manifest(self, manifest: CatalogueManifest | None) -> str:

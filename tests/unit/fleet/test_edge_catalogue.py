@@ -149,3 +149,26 @@ def test_an_error_reply_is_reported_and_a_stale_reply_is_ignored(store):
     report = report_of(sync.on_reply(error))
     assert report.body.status is ReportStatus.FAILED and report.body.error == "hub: 未发布"
     assert store.version == 0
+
+
+def test_a_catalogue_of_more_items_than_one_request_names_is_fetched_in_parts(store):
+    """A catalogue of 2,500 items (the seed's, copied under new codes) whose first reply brings the manifest
+    alone: the terminal cannot name every missing item in one request (the protocol bounds ``fetch`` at
+    2,000 codes), so it asks for as many as one request takes, then for the rest, and applies the whole."""
+    base = SEED.items[0]
+    items = [
+        base.model_copy(update={"code": f"{d.code}-{n:03d}", "department": d.code})
+        for d in SEED.departments[:3]
+        for n in range(1000)
+    ][:2500]
+    big = Catalogue(version=2, departments=SEED.departments, items=items)
+    sync = CatalogueSync(store, "T1")
+    req = request_of(sync.on_announcement(announce(big)))
+    asked: list[int] = []
+    out = sync.on_reply(reply(req, big, []))
+    while (msg := decode(out[0][1])) and isinstance(msg, CatalogueRequest):
+        codes = list(msg.body.fetch or [])
+        asked.append(len(codes))
+        out = sync.on_reply(reply(msg, big, codes))
+    assert asked == [2000, 499]  # MZ-001 is the seed's own, held already
+    assert report_of(out).body.status is ReportStatus.APPLIED and store.version == 2
