@@ -34,7 +34,10 @@ from tests.support import id_number
 
 pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
 
-_IGNORED = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", ".*_cache", "node_modules")
+# What .gitignore keeps out of the project, as `make demo` and the tests leave it (var/ holds live sockets)
+_IGNORED = shutil.ignore_patterns(
+    ".venv", ".git", "__pycache__", "*.egg-info", "build", ".*_cache", "node_modules", "var", "artifacts"
+)
 EXTRA_REVISION = "e9999t"
 
 
@@ -74,22 +77,29 @@ def _depth(t1: Sshd, unit: dict[str, list[str]]) -> int:
     return int(json.loads(done.stdout)["depth"])
 
 
-def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_path: Path, wheels: Path, hub, terminals):
+NO_DEVICES = {"devices": {"reader": "", "printer": "", "scanner": ""}}
+
+
+def _applied_with_a_case(tmp_path: Path, wheels: Path, hub, terminals) -> tuple[Sshd, str, dict[str, list[str]], str]:
+    """One terminal provisioned (no devices) holding one queued case: the terminal, its release, its service
+    unit and the ``shegong`` arguments that submitted the case."""
     (t1,) = terminals(1)
-    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
-    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge)
-    first = provision("apply", str(inventory))
+    first = provision("apply", str(write_inventory(tmp_path, wheels, hub, [t1], edge=NO_DEVICES)))
     assert first.returncode == 0, first.stdout + first.stderr
-    release_a = t1.run("readlink /opt/shegong/current").stdout.strip()
     unit = unit_of(t1, "shegong-edge.service")
     submit = f"edge submit --item MZ-001 --id-number {id_number()} --name 张三"
     assert subprocess.run(as_unit(t1, unit, f"/opt/shegong/current/bin/shegong {submit}")).returncode == 0
+    return t1, t1.run("readlink /opt/shegong/current").stdout.strip(), unit, submit
+
+
+def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_path: Path, wheels: Path, hub, terminals):
+    t1, release_a, unit, submit = _applied_with_a_case(tmp_path, wheels, hub, terminals)
     head_a = _edge_head(PROJECT)
     assert t1.run(REVISION).stdout.strip() == head_a
     serve_then_fail = f"{AS_TERMINAL} {submit.replace('张三', '李四')} && false"
 
     b = _release(wheels, tmp_path / "wheelhouse-b", "0.1.1", migration=False)
-    sick_b = write_inventory(tmp_path, b, hub, [t1], edge=edge, health_check=serve_then_fail)
+    sick_b = write_inventory(tmp_path, b, hub, [t1], edge=NO_DEVICES, health_check=serve_then_fail)
     to_b = provision("upgrade", str(sick_b), "--timeout", "0")  # checked once: one case accepted on B
     assert to_b.returncode == 1, to_b.stdout + to_b.stderr
     assert "terminal=JW001-K1" in to_b.stdout and "failed=1" in to_b.stdout
@@ -101,7 +111,7 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
     assert t1.run("ls /var/lib/shegong").stdout.split().count("edge.db.before-upgrade") == 0
 
     c = _release(wheels, tmp_path / "wheelhouse-c", "0.1.2", migration=True)
-    sick_c = write_inventory(tmp_path, c, hub, [t1], edge=edge, health_check=serve_then_fail)
+    sick_c = write_inventory(tmp_path, c, hub, [t1], edge=NO_DEVICES, health_check=serve_then_fail)
     to_c = provision("upgrade", str(sick_c), "--timeout", "0")
     assert to_c.returncode == 1, to_c.stdout + to_c.stderr
     assert f"rolled back to {release_a}, the database put back as it was before the upgrade" in to_c.stderr
@@ -113,7 +123,7 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
     kept = t1.run(f'python3 -c "import sqlite3; print({count})"')
     assert kept.stdout.strip() == "3", "what C accepted is kept beside, not thrown away"
 
-    upgraded = provision("upgrade", str(write_inventory(tmp_path, c, hub, [t1], edge=edge)))
+    upgraded = provision("upgrade", str(write_inventory(tmp_path, c, hub, [t1], edge=NO_DEVICES)))
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
     assert re.fullmatch(
         r"/opt/shegong/releases/0\.1\.2-[0-9a-f]{8}", t1.run("readlink /opt/shegong/current").stdout.strip()
@@ -125,18 +135,10 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
 
 def test_a_terminal_whose_database_cannot_be_copied_is_not_upgraded(tmp_path: Path, wheels: Path, hub, terminals):
     """No copy of the database, no way back from a migrated schema: the terminal is left as it is, failed."""
-    (t1,) = terminals(1)
-    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
-    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge)
-    first = provision("apply", str(inventory))
-    assert first.returncode == 0, first.stdout + first.stderr
-    release_a = t1.run("readlink /opt/shegong/current").stdout.strip()
-    unit = unit_of(t1, "shegong-edge.service")
-    submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
-    assert subprocess.run(as_unit(t1, unit, submit)).returncode == 0
+    t1, release_a, unit, _ = _applied_with_a_case(tmp_path, wheels, hub, terminals)
     t1.run("mkdir /var/lib/shegong/edge.db.before-upgrade")  # root's: the terminal's user cannot write the copy
 
-    refused = provision("upgrade", str(inventory))
+    refused = provision("upgrade", str(write_inventory(tmp_path, wheels, hub, [t1], edge=NO_DEVICES)))
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "terminal=JW001-K1 changed=0 failed=1" in refused.stdout
     assert "JW001-K1: its database could not be copied (" in refused.stderr
@@ -147,14 +149,8 @@ def test_a_terminal_whose_database_cannot_be_copied_is_not_upgraded(tmp_path: Pa
 
 def test_the_copy_kept_for_a_rollback_is_the_terminals_user_alone(tmp_path: Path, wheels: Path, hub, terminals):
     """The database's copy holds residents' cases: 0600 like the database, whatever the SSH session's umask."""
-    (t1,) = terminals(1)
-    edge = {"devices": {"reader": "", "printer": "", "scanner": ""}}
-    first = provision("apply", str(write_inventory(tmp_path, wheels, hub, [t1], edge=edge)))
-    assert first.returncode == 0, first.stdout + first.stderr
-    unit = unit_of(t1, "shegong-edge.service")
-    submit = f"/opt/shegong/current/bin/shegong edge submit --item MZ-001 --id-number {id_number()} --name 张三"
-    assert subprocess.run(as_unit(t1, unit, submit)).returncode == 0
+    t1, _, _, _ = _applied_with_a_case(tmp_path, wheels, hub, terminals)
     copy_is_private = "test \"$(stat -c '%a %U' /var/lib/shegong/edge.db.before-upgrade)\" = '600 shegong'"
-    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=edge, health_check=copy_is_private)
+    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=NO_DEVICES, health_check=copy_is_private)
     upgraded = provision("upgrade", str(inventory), "--timeout", "0")  # checked while the copy is there
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
