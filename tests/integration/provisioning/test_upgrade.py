@@ -133,8 +133,11 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
     assert t1.run("test -e /var/lib/shegong/edge.db.before-upgrade", check=False).returncode != 0
 
 
-def test_a_terminal_whose_database_cannot_be_copied_is_not_upgraded(tmp_path: Path, wheels: Path, hub, terminals):
-    """No copy of the database, no way back from a migrated schema: the terminal is left as it is, failed."""
+def test_no_upgrade_without_a_copy_of_the_database_and_the_copy_is_the_terminals_user_alone(
+    tmp_path: Path, wheels: Path, hub, terminals
+):
+    """No copy of the database, no way back from a migrated schema: the terminal is left as it is, failed.
+    The copy holds residents' cases: 0600 like the database, whatever the SSH session's umask."""
     t1, release_a, unit, _ = _applied_with_a_case(tmp_path, wheels, hub, terminals)
     t1.run("mkdir /var/lib/shegong/edge.db.before-upgrade")  # root's: the terminal's user cannot write the copy
 
@@ -146,10 +149,7 @@ def test_a_terminal_whose_database_cannot_be_copied_is_not_upgraded(tmp_path: Pa
     assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
     assert _depth(t1, unit) == 1, "the queue untouched"
 
-
-def test_the_copy_kept_for_a_rollback_is_the_terminals_user_alone(tmp_path: Path, wheels: Path, hub, terminals):
-    """The database's copy holds residents' cases: 0600 like the database, whatever the SSH session's umask."""
-    t1, _, _, _ = _applied_with_a_case(tmp_path, wheels, hub, terminals)
+    t1.run("rmdir /var/lib/shegong/edge.db.before-upgrade")
     copy_is_private = "test \"$(stat -c '%a %U' /var/lib/shegong/edge.db.before-upgrade)\" = '600 shegong'"
     inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=NO_DEVICES, health_check=copy_is_private)
     upgraded = provision("upgrade", str(inventory), "--timeout", "0")  # checked while the copy is there
