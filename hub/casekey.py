@@ -9,6 +9,7 @@ message that says what to do.
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 
 from nacl.public import PrivateKey
@@ -16,7 +17,7 @@ from nacl.public import PrivateKey
 from hub.errors import HubError
 from kernel.keyfile import KeyFile
 
-__all__ = ["CaseKeyError", "for_one_machine", "init", "load", "public_text"]
+__all__ = ["CaseKeyError", "derive", "for_one_machine", "init", "load", "public_text"]
 
 
 class CaseKeyError(HubError):
@@ -40,6 +41,13 @@ def init(path: Path) -> str:
 
 def load(path: Path) -> PrivateKey:
     return PrivateKey(_FILE.read(path))
+
+
+def derive(key: PrivateKey, domain: bytes) -> bytes:
+    """A secret of its own for one use of the case key (``domain``, ending in a NUL byte), the same in every
+    process of the hub and never stored: SHA-256(domain || private key). Terminals' lookup keys, the portal's
+    tokens and the tags on case events are keyed so; a terminal holds only the public half."""
+    return hashlib.sha256(domain + bytes(key)).digest()
 
 
 def public_text(key: PrivateKey) -> str:

@@ -150,12 +150,7 @@ class Ledger:
 
     def events_after(self, lines: Iterable[str]) -> list[CaseEvent]:
         """The events kept here of each case in ``lines`` (``c:<case id>:<version>``) past that version."""
-        wanted: dict[str, int] = {}
-        for line in lines:
-            kind, _, rest = line.partition(":")
-            case_id, _, version = rest.partition(":")
-            if kind == "c" and version.isdigit():
-                wanted[case_id] = int(version)
+        wanted = dict(_ids(lines)[0])
         out: list[CaseEvent] = []
         with self._engine.connect() as conn:
             for chunk in _chunks(list(wanted)):

@@ -19,13 +19,13 @@ each case is made with its tag (:meth:`EventTags.tag_of`, from the row's values)
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from nacl.public import PrivateKey
 
+from hub import casekey
 from protocol.cases import CaseEvent
 
 __all__ = ["EventTags"]
@@ -38,7 +38,7 @@ _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=
 
 class EventTags:
     def __init__(self, case_key: PrivateKey) -> None:
-        self._key = hashlib.sha256(_DOMAIN + bytes(case_key)).digest()
+        self._key = casekey.derive(case_key, _DOMAIN)
 
     def tag_of(self, case_id: str, version: int, status: str, at: datetime, note: str) -> str:
         """The tag of an event with these values (what a terminal keeps of it)."""

@@ -26,6 +26,7 @@ from datetime import datetime
 from nacl.public import PrivateKey
 from sqlalchemy import Connection, select
 
+from hub import casekey
 from hub.db.models import CaseRow, table
 from protocol import topics
 from protocol.envelope import Envelope
@@ -41,7 +42,7 @@ _DOMAIN = b"shegong/holder-lookup/v1\x00"
 
 class HolderLookup:
     def __init__(self, case_key: PrivateKey) -> None:
-        self._master = hashlib.sha256(_DOMAIN + bytes(case_key)).digest()
+        self._master = casekey.derive(case_key, _DOMAIN)
 
     def key_for(self, terminal: str) -> bytes:
         """Terminal ``terminal``'s lookup key ``K``."""

@@ -590,14 +590,14 @@ class Handler:
             elif r.case_id and rating_of.setdefault(str(r.case_id), str(r.rating_id)) != str(r.rating_id):
                 why = (DeadLetterReason.CONFLICT, f"case {r.receipt_no or r.case_id} has a rating already")
             else:
-                taken.append(self._opened(conn, batch, r, at) if r.sealed_reason else r)
+                taken.append(self._opened(conn, batch, up, r, at) if r.sealed_reason else r)
                 continue
             raw = r.model_dump_json(exclude={"reason"}).encode()
             self.dead.record(conn, Letter(up, terminal, why[0], why[1], raw, at, batch.id, r.rating_id))
             rejected.append(Rejection(item_id=r.rating_id, reason=why[0], detail=why[1][:300]))
-        self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
-        if taken:
-            skew = batch.clock_offset_s(at)  # a terminal clock far off: its ratings' times in the hub's time
+        skew = batch.clock_offset_s(at)
+        self.terminals.seen(conn, terminal, at, batch.seq, skew, group.marks)
+        if taken:  # a terminal clock far off: its ratings' times in the hub's time
             self._take_ratings(conn, terminal, taken, at, skew if abs(skew) > self.skew_alert_s else 0.0)
         acked = [r.rating_id for r in taken]
         return [self._ack(terminal, AckBody(acked=acked, rejected=rejected, in_reply_to=batch.id))]
@@ -629,7 +629,7 @@ class Handler:
             departments = {str(r.rating_id): self.router.department(r.item_code) for r in ratings if r.item_code}
             returncalls.open_for(conn, ratings, departments, at, self.return_call_due(at))
 
-    def _opened(self, conn: Connection, batch: RatingBatch, rating: Rating, at: datetime) -> Rating:
+    def _opened(self, conn: Connection, batch: RatingBatch, up: str, rating: Rating, at: datetime) -> Rating:
         """``rating`` with its sealed reason opened into ``reason`` (terminals seal it since ``sealed_reason``;
         an older one sent it in clear). A sealed reason the hub cannot open is dead-lettered as it travelled
         (``sealed_invalid``) and the rating kept without it: its level still counts, and sending the same
@@ -637,8 +637,7 @@ class Handler:
         try:
             reason = self.opener.open_text(rating.sealed_reason, rating.rating_id)
         except SealError as exc:
-            up, why = topics.up(batch.terminal, topics.Up.RATINGS), DeadLetterReason.SEALED_INVALID
-            raw = rating.model_dump_json().encode()
+            raw, why = rating.model_dump_json().encode(), DeadLetterReason.SEALED_INVALID
             self.dead.record(conn, Letter(up, batch.terminal, why, str(exc), raw, at, batch.id, rating.rating_id))
             reason = ""
         return rating.model_copy(update={"reason": reason, "sealed_reason": ""})

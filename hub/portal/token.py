@@ -21,6 +21,7 @@ from typing import Any
 
 from nacl.public import PrivateKey
 
+from hub import casekey
 from hub.errors import HubError
 
 __all__ = ["DOWNLOAD", "RECORD", "BadToken", "TokenSeal"]
@@ -48,7 +49,7 @@ def _unb64(text: str) -> bytes:
 
 class TokenSeal:
     def __init__(self, case_key: PrivateKey) -> None:
-        self._master = hashlib.sha256(_DOMAIN + bytes(case_key)).digest()
+        self._master = casekey.derive(case_key, _DOMAIN)
 
     def _key(self, purpose: str) -> bytes:
         return hmac.new(self._master, purpose.encode("ascii"), hashlib.sha256).digest()
