@@ -2,8 +2,8 @@
 the terminal (``shegong edge run``) for what only it can do, on its own link, devices and store.
 
 A Unix stream socket, ``control.sock`` in the terminal's runtime folder (the folder 0700, the socket 0600:
-only the terminal's own user connects). One JSON object per line each way: a request
-``{"op": …, "id": …, "args": {…}, "actor": …}`` and its reply ``{"id": …, "ok": true, "data": {…}}`` or
+only the terminal's own user, and root, connect). One JSON object per line each way: a request
+``{"op": …, "id": …, "args": {…}}`` and its reply ``{"id": …, "ok": true, "data": {…}}`` or
 ``{"id": …, "ok": false, "error": …}``, paired by ``id``. The ops:
 
 - ``status``: the link, the last ack, the clock offset, the catalogue versions, the devices' health;
@@ -15,7 +15,9 @@ only the terminal's own user connects). One JSON object per line each way: a req
 - ``night``: run the night here, on this terminal's link (one at a time), answered with its summary.
 
 Every technician action (sync asks and device tests) goes into the terminal's audit chain as
-``console.<action>`` under the request's ``actor``, with no resident in it. The server imports no UI.
+``console.<action>``, with no resident in it, under the name the kernel gives the asking process
+(:func:`technician`, from the socket's peer credentials), never a name the request declares: whoever reaches
+the socket could declare any. The server imports no UI.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
+import pwd
 import socket
 import socketserver
 import threading
@@ -31,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ from edge.runtime import EdgeRuntime
 from edge.store import audit
 from edge.store.db import private_dir
 from edge.sync.agent import Ask
-from kernel.unixsock import socket_address
+from kernel.unixsock import peer_credentials, socket_address
 from protocol.envelope import utcnow
 
 __all__ = [
@@ -48,9 +51,11 @@ __all__ = [
     "ControlClient",
     "ControlServer",
     "TerminalNotRunning",
+    "Technician",
     "device_audit",
     "serve_control",
     "socket_path",
+    "technician",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,11 +76,50 @@ DEVICE_OPS = {
 ASK_WAIT_S = 10.0  # the agent serves asks at every turn of its loop (a fraction of a second)
 NIGHT_MAX_S = 3600.0
 _MAX_LINE = 64 * 1024
-_ACTOR = re.compile(r"^[\w.@:-]{1,80}$")
+_NO_LOGIN = 0xFFFFFFFF  # the kernel's "unset" audit login uid: a process no login session started (systemd's)
 
 
 class TerminalNotRunning(EdgeError):
     """No terminal answers on the control socket (not started, or stopped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Technician:
+    """Who acts, as the kernel knows them. ``account``: the user whose rights the process has (its uid): on a
+    terminal, the service's own user (``sudo -u shegong``) or root. ``login``: the user who logged in to
+    this machine (SSH or its keyboard) in the session the process runs in: the audit login uid, which pam_loginuid
+    sets at login, sudo and su keep, and the terminal's user cannot change. ``None`` outside a login session
+    (the night's timer)."""
+
+    account: str
+    login: str | None
+
+    @property
+    def actor(self) -> str:
+        """The audit chain's actor: the person where the kernel knows them, else the account."""
+        return f"technician:{self.login or self.account}"
+
+    def audit_data(self) -> dict[str, str]:
+        """Beside the outcome in the entry: the account acted as, where it is not the person's own."""
+        return {"account": self.account} if self.login not in (None, self.account) else {}
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no name here (a container): the number still tells who it was
+        return f"uid:{uid}"
+
+
+def technician(pid: int, uid: int) -> Technician:
+    """The technician behind process ``pid`` running as ``uid``, from the kernel's facts only: names from the
+    system's user database, the login from ``/proc/<pid>/loginuid`` (unreadable, as root's processes are to
+    the service under ``ProtectProc=invisible``: no login named, the account still is)."""
+    try:
+        login_uid = int(Path(f"/proc/{pid}/loginuid").read_text())
+    except (OSError, ValueError):
+        login_uid = _NO_LOGIN
+    return Technician(_user(uid), None if login_uid == _NO_LOGIN else _user(login_uid))
 
 
 def socket_path(runtime_dir: Path) -> Path:
@@ -87,6 +131,8 @@ class _Handler(socketserver.StreamRequestHandler):
     server: ControlServer
 
     def handle(self) -> None:
+        peer = peer_credentials(self.connection)
+        who = technician(peer.pid, peer.uid)  # read once, at once: the peer is there and blocked on its request
         for raw in iter(lambda: self.rfile.readline(_MAX_LINE), b""):
             rid = None
             try:
@@ -95,7 +141,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 args = request.get("args") or {}
                 if not isinstance(args, dict):
                     raise ValueError("args")
-                data = self.server.serve(str(request.get("op")), args, str(request.get("actor") or ""))
+                data = self.server.serve(str(request.get("op")), args, who)
                 reply = {"id": rid, "ok": True, "data": data}
             except (ValueError, AttributeError, TypeError) as exc:
                 reply = {"id": rid, "ok": False, "error": f"bad request: {type(exc).__name__}"}
@@ -139,14 +185,14 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
         self.path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ ops
-    def serve(self, op: str, args: dict[str, Any], actor: str) -> dict[str, Any]:
-        actor = actor if _ACTOR.match(actor) else "technician:unknown"
+    def serve(self, op: str, args: dict[str, Any], who: Technician) -> dict[str, Any]:
+        """Carry out ``op`` asked by ``who`` (the peer the kernel names), recording technician actions."""
         if op == "status":
             return self.status()
         if op in ASKS:
-            return self._audited(actor, op, lambda: self._ask(op), lambda r: {"outcome": r["outcome"]})
+            return self._audited(who, op, lambda: self._ask(op), lambda r: {"outcome": r["outcome"]})
         if op in DEVICE_OPS:
-            return self._audited(actor, DEVICE_OPS[op], lambda: self._device(op, args), device_audit(op))
+            return self._audited(who, DEVICE_OPS[op], lambda: self._device(op, args), device_audit(op))
         if op == "staff_pins":
             return self.reload_staff_pins()
         if op == "night":
@@ -196,7 +242,7 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
 
     def _audited(
         self,
-        actor: str,
+        who: Technician,
         action: str,
         run: Callable[[], dict[str, Any]],
         audited: Callable[[dict[str, Any]], dict[str, Any]],
@@ -205,16 +251,16 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
         try:
             result = run()
         except Exception as exc:
-            self._record(actor, action, {"ok": False, "error": type(exc).__name__})
+            self._record(who, action, {"ok": False, "error": type(exc).__name__})
             if isinstance(exc, EdgeError):
                 raise
             raise EdgeError(f"{type(exc).__name__}: {exc}"[:200]) from None
-        self._record(actor, action, {"ok": True, **audited(result)})
+        self._record(who, action, {"ok": True, **audited(result)})
         return result
 
-    def _record(self, actor: str, action: str, data: dict[str, Any]) -> None:
+    def _record(self, who: Technician, action: str, data: dict[str, Any]) -> None:
         with self.rt.engine.begin() as conn:
-            audit.record(conn, utcnow(), actor, f"console.{action}", "console", data)
+            audit.record(conn, utcnow(), who.actor, f"console.{action}", "console", {**data, **who.audit_data()})
 
     def reload_staff_pins(self) -> dict[str, Any]:
         """Read the staff PIN entries from the configuration again and hand them to the kiosk."""
@@ -262,17 +308,16 @@ def serve_control(rt: EdgeRuntime, app_version: str = "") -> Iterator[ControlSer
 
 class ControlClient:
     """The asking side: one short connection per request, so a restarted terminal is simply found again.
-    ``actor``: who asks, as the audit chain names them."""
+    It says nothing of who asks: the terminal learns that from the kernel."""
 
-    def __init__(self, path: Path, timeout_s: float = 3.0, actor: str = "") -> None:
+    def __init__(self, path: Path, timeout_s: float = 3.0) -> None:
         self.path = path
         self.timeout_s = timeout_s
-        self.actor = actor
 
     def request(self, op: str, args: dict[str, Any] | None = None, timeout_s: float | None = None) -> dict[str, Any]:
         """Send ``op`` and return the reply's data; :class:`TerminalNotRunning` or :class:`EdgeError` if not."""
         rid = str(uuid.uuid4())
-        message = {"op": op, "id": rid, "args": args or {}, "actor": self.actor}
+        message = {"op": op, "id": rid, "args": args or {}}
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(self.timeout_s)

@@ -72,7 +72,7 @@ class ConsoleApp(App[None]):
         super().__init__()
         self.settings = settings
         self.store = store
-        self.control = ControlClient(socket_path(settings.runtime_dir), actor=store.actor)
+        self.control = ControlClient(socket_path(settings.runtime_dir))
         self.lang = lang
         self.host = host or (lambda: host_figures(settings))
         self.clock = clock

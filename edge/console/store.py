@@ -3,12 +3,12 @@
 Reads go through :func:`kernel.db.read_only` (no write lock: the kiosk and the sync agent carry on). The
 console never migrates: a store at another schema than this software's is reported, not changed. Every
 technician action appends one ``console.<action>`` entry to the terminal's audit chain, naming the
-technician by login and never a resident. Parked items are named by receipt number, never by holder.
+technician as the kernel knows this process (:func:`edge.control.technician`, as the running terminal names
+them over its socket) and never a resident. Parked items are named by receipt number, never by holder.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from edge.control import technician
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store import audit
@@ -30,7 +31,7 @@ from kernel.db import make_engine, read_only
 from protocol.auditchain import Anchor, Break
 from protocol.envelope import utcnow
 
-__all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts", "technician"]
+__all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts"]
 
 _outbox, _cases, _alarms = table(OutboxRow), table(Case), table(Alarm)
 _entries, _catalogue = table(AuditEntryRow), table(CatalogueStateRow)
@@ -38,15 +39,6 @@ _entries, _catalogue = table(AuditEntryRow), table(CatalogueStateRow)
 
 class NoStore(EdgeError):
     """There is no terminal database where the settings say (not provisioned, or the wrong data_dir)."""
-
-
-def technician() -> str:
-    """Who is acting, as the audit chain names them: the login, and whether it came over SSH."""
-    try:
-        user = getpass.getuser()
-    except OSError:  # no name for this uid (a container): the uid still tells who it was
-        user = f"uid{os.getuid()}"
-    return f"technician:{user}{'@ssh' if os.environ.get('SSH_CONNECTION') else ''}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +69,11 @@ class StoreFacts:
 class ConsoleStore:
     """The terminal's database as the console uses it. ``close()`` when done."""
 
-    def __init__(self, settings: EdgeSettings, actor: str | None = None) -> None:
+    def __init__(self, settings: EdgeSettings) -> None:
         if not settings.db_path.exists():
             raise NoStore(f"no terminal database at {settings.db_path}")
         self.settings = settings
-        self.actor = actor or technician()
+        self.who = technician(os.getpid(), os.getuid())
         # secure_delete as the terminal sets it (edge.store.db): what the console purges or clears is overwritten,
         # not left in free pages, also where SQLite was built without it on by default (Debian's has it on).
         self.engine: Engine = make_engine(
@@ -146,7 +138,8 @@ class ConsoleStore:
         """Append ``console.<action>`` by this technician to the terminal's audit chain."""
         self._writable()
         with self.engine.begin() as conn:
-            audit.record(conn, utcnow(), self.actor, f"console.{action}", subject, data)
+            who = self.who
+            audit.record(conn, utcnow(), who.actor, f"console.{action}", subject, {**data, **who.audit_data()})
 
     def unpark(self) -> int:
         self._writable()

@@ -24,7 +24,7 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
         return 0
     try:  # the service runs: the night runs in it, on its link
         summary = json.dumps(
-            ControlClient(socket_path(settings.runtime_dir), actor="nightly").request("night", timeout_s=NIGHT_MAX_S),
+            ControlClient(socket_path(settings.runtime_dir)).request("night", timeout_s=NIGHT_MAX_S),
             ensure_ascii=False,
         )
     except TerminalNotRunning:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,19 @@ from tests.support import CASE_PUBLIC_KEY, applicant
 ACCEPTED_AT = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai: receipts JW001-20260302-000n
 LOOKED_AT = ACCEPTED_AT + timedelta(minutes=4, seconds=5)
 HOST = HostFigures(disk_free_mb=5120.0, disk_total_mb=14_800.0, mem_available_pct=61.0)
+
+
+def this_technician() -> tuple[str, dict[str, str]]:
+    """How the audit chain must name this test process, worked out with ``id`` (not the code under test): the
+    user of its login session where it has one (the kernel's audit login uid), else its own user; and the
+    account beside the outcome where the two differ."""
+    account = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    with open("/proc/self/loginuid") as f:
+        login_uid = f.read().strip()
+    if login_uid == str(2**32 - 1):  # no login session (a service, CI's container)
+        return f"technician:{account}", {}
+    login = subprocess.run(["id", "-un", login_uid], capture_output=True, text=True, check=True).stdout.strip()
+    return f"technician:{login}", ({"account": account} if login != account else {})
 
 
 def terminal_settings(data_dir: Path, **more: object) -> EdgeSettings:
@@ -50,7 +64,7 @@ def settings(tmp_path: Path) -> EdgeSettings:
 
 @pytest.fixture
 def store(settings: EdgeSettings) -> Iterator[ConsoleStore]:
-    st = ConsoleStore(settings, actor="technician:test")
+    st = ConsoleStore(settings)
     yield st
     st.close()
 

@@ -17,7 +17,7 @@ from textual.widgets import Button, DataTable, Static
 from edge.control import ControlServer, socket_path
 from edge.runtime import EdgeRuntime
 from edge.store.outbox import Outbox
-from tests.integration.console.conftest import console_app, queue_cases, terminal_settings
+from tests.integration.console.conftest import console_app, queue_cases, terminal_settings, this_technician
 from tests.support import applicant, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -74,7 +74,7 @@ async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_
     hub.connect("127.0.0.1", broker.port)
     hub.subscribe(topics.state(settings.terminal_id), qos=1)
     hub.loop_start()
-    store = ConsoleStore(settings, actor="technician:test")
+    store = ConsoleStore(settings)
     app = console_app(settings, store)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.workers.wait_for_complete()
@@ -96,10 +96,11 @@ async def test_send_now_reconnect_and_resync_reach_the_running_terminal_and_are_
     store.close()
     # What the agent did, in its own words: resent the unacked items (online), dropped the link and
     # connected again, published a birth (the hub resends the case events this terminal lacks).
+    me, mine = this_technician()  # as the kernel names the console's process: nothing the console declares
     assert [(a, act, d) for a, act, d in console_entries(settings)] == [
-        ("technician:test", "console.send_now", {"ok": True, "outcome": "resent"}),
-        ("technician:test", "console.reconnect", {"ok": True, "outcome": "reconnecting"}),
-        ("technician:test", "console.resync", {"ok": True, "outcome": "birth"}),
+        (me, "console.send_now", {"ok": True, "outcome": "resent", **mine}),
+        (me, "console.reconnect", {"ok": True, "outcome": "reconnecting", **mine}),
+        (me, "console.resync", {"ok": True, "outcome": "birth", **mine}),
     ]
 
 
@@ -109,7 +110,8 @@ async def test_asking_a_stopped_terminal_says_so_and_is_audited_as_failed(settin
         await pilot.press("2")
         await press(app, pilot, "do-send_now")
     [(actor, action, data)] = console_entries(settings)
-    assert (action, data) == ("console.send_now", {"ok": False, "error": "not_running"})
+    me, mine = this_technician()  # the console's own entry names it as the terminal would over its socket
+    assert (actor, action, data) == (me, "console.send_now", {"ok": False, "error": "not_running", **mine})
 
 
 async def test_parked_items_show_the_hubs_reason_by_receipt_and_unpark_puts_them_back(settings, store):
@@ -128,7 +130,7 @@ async def test_parked_items_show_the_hubs_reason_by_receipt_and_unpark_puts_them
         await press(app, pilot, "do-unpark")
         assert app.query_one("#parked", DataTable).row_count == 0
     assert Outbox(store.engine).stats().parked == 0
-    assert console_entries(settings)[-1][1:] == ("console.unpark", {"items": 2})
+    assert console_entries(settings)[-1][1:] == ("console.unpark", {"items": 2, **this_technician()[1]})
 
 
 async def test_audit_verify_anchor_purge_after_a_dry_run_and_backup(settings, store):
@@ -167,7 +169,7 @@ async def test_settings_in_force_with_secrets_masked(tmp_path):
 
     s = terminal_settings(tmp_path / "e", broker_password="s3cret-pw-xyz", kiosk={"staff_pins": "w01:scrypt$1$2$3$a$b"})
     queue_cases(s, 1)
-    store = ConsoleStore(s, actor="technician:test")
+    store = ConsoleStore(s)
     app = console_app(s, store)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("5")
@@ -186,7 +188,7 @@ async def test_network_diagnostics_read_the_broker_and_are_audited(tmp_path, bro
 
     s = terminal_settings(tmp_path / "e", broker_port=broker.port)
     queue_cases(s, 1)
-    store = ConsoleStore(s, actor="technician:test")
+    store = ConsoleStore(s)
     app = console_app(s, store)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("6")
@@ -256,7 +258,7 @@ async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_hub_d
     hub.connect("127.0.0.1", broker.port)
     hub.subscribe(topics.up(settings.terminal_id, topics.Up.CATALOGUE), qos=1)
     hub.loop_start()
-    store = ConsoleStore(settings, actor="technician:test")
+    store = ConsoleStore(settings)
     app = console_app(settings, store)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -279,9 +281,10 @@ async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_hub_d
         hub.loop_stop()
         hub.disconnect()
         store.close()
+    mine = this_technician()[1]
     assert [e[1:] for e in console_entries(settings)] == [
-        ("console.fetch_catalogue", {"ok": True, "outcome": "no_announcement"}),
-        ("console.fetch_catalogue", {"ok": True, "outcome": "requested"}),
+        ("console.fetch_catalogue", {"ok": True, "outcome": "no_announcement", **mine}),
+        ("console.fetch_catalogue", {"ok": True, "outcome": "requested", **mine}),
     ]
 
 
@@ -310,7 +313,8 @@ async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits
     assert staff.login("w02", "222222"), "the other staff member keeps theirs"
     assert 'district = "浦东新区"' in config.read_text(encoding="utf-8")
     [(actor, action, data)] = console_entries(settings)
-    assert (action, data) == ("console.pin_reset", {"staff": "w01"}) and pin not in json.dumps(data)
+    assert (action, data) == ("console.pin_reset", {"staff": "w01", **this_technician()[1]})
+    assert pin not in json.dumps(data)
 
 
 async def test_a_pin_reset_holds_at_once_in_the_running_kiosk(settings, store, tmp_path, monkeypatch):

@@ -65,7 +65,7 @@ async def test_the_running_terminal_writes_a_private_log_file_the_console_shows(
     written = log.read_text(encoding="utf-8").splitlines()
     assert any(" INFO edge.sync.agent: online as T-0001" in line for line in written)
     assert [x for x in stderr if " edge." in x] == [x for x in written if " edge." in x], "the same lines"
-    store = ConsoleStore(settings, actor="technician:test")
+    store = ConsoleStore(settings)
     app = console_app(settings, store)  # no log_file given: the settings' own (data_dir/log/edge.log)
     try:
         async with app.run_test(size=(100, 30)) as pilot:
@@ -105,7 +105,7 @@ async def test_the_console_reads_the_units_lines_from_the_journal_and_masks_id_n
         [str(JOURNAL_REMOTE), f"--output={journal}", "-"], input="".join(entries).encode(), check=True, timeout=30
     )
     settings.log_path.unlink()  # only the journal can show these lines now
-    store = ConsoleStore(settings, actor="technician:test")
+    store = ConsoleStore(settings)
     app = console_app(settings, store, journal_file=journal)
     try:
         async with app.run_test(size=(100, 30)) as pilot:

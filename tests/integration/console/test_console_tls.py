@@ -31,7 +31,7 @@ async def test_tls_step_passes_and_the_certificate_near_its_end_is_amber(tmp_pat
     broker, ca = tls_broker
     s = terminal_settings(tmp_path / "edge", broker_port=broker.port, broker_tls_ca=ca)
     queue_cases(s, 1)
-    store = ConsoleStore(s, actor="technician:test")
+    store = ConsoleStore(s)
     app = ConsoleApp(s, store, host=lambda: HOST, refresh_every_s=0)  # today's clock: the certificate is new
     try:
         async with app.run_test(size=(100, 30)) as pilot:

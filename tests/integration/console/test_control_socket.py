@@ -3,14 +3,20 @@
 A terminal whose clock runs a minute slow submits cases; the hub (on a real Mosquitto) commits and acks them.
 The console, a separate process's view over the socket and the store, shows the outbox emptied, the last
 ack, the batch's round trip, and the terminal's clock a minute behind the hub's, in red. The socket itself
-is the terminal user's alone, answers each request by its id, and says what it did not understand.
+is the terminal user's alone, answers each request by its id, and says what it did not understand. A process
+of another user is refused; one of the terminal's user is named in the audit chain by the kernel — the user
+its login session started as, and the account it runs as — whatever name its request declares.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import socket
 import stat
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -24,6 +30,7 @@ from edge.store.cases import NewCase
 from kernel.unixsock import socket_address
 from protocol.envelope import utcnow
 from tests.integration.console.conftest import HOST
+from tests.integration.console.test_console_actions import console_entries
 from tests.support import applicant, wait_for
 
 
@@ -56,6 +63,63 @@ def test_the_socket_is_private_and_answers_by_id(live):
         ControlClient(server.path).request("nonsense")
 
 
+# Another process, as a technician's console run with `sudo -u <the terminal's user>` after an SSH login: it starts
+# as root, takes the login uid pam_loginuid would give the SSH session, drops to `nobody` (standing for the
+# terminal's user) and asks for `send_now` under a name of its choosing, speaking the protocol by hand.
+_CLIENT = r"""
+import json, os, pwd, socket, sys
+folder, login_uid, declared = sys.argv[1:]
+with open("/proc/self/loginuid", "w") as f:
+    f.write(login_uid)
+os.chdir(folder)  # the folder's mode is still checked at connect (the lookup starts in it)
+nobody = pwd.getpwnam("nobody")
+os.setgroups([])
+os.setgid(nobody.pw_gid)
+os.setuid(nobody.pw_uid)
+with socket.socket(socket.AF_UNIX) as s:
+    try:
+        s.connect("control.sock")
+    except PermissionError:
+        sys.exit("refused")
+    s.sendall(json.dumps({"op": "send_now", "id": "r1", "args": {}, "actor": declared}).encode() + b"\n")
+    print(s.makefile("rb").readline().decode(), end="")
+"""
+
+
+def _ask_as_nobody(folder, login_uid: int, declared: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _CLIENT, str(folder), str(login_uid), declared],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the client runs as another user")
+def test_the_audit_names_the_kernels_peer_not_the_name_a_request_declares(live):
+    rt, server = live
+    wait_for(rt.agent.connected_event.is_set, what="terminal online")
+    folder = server.path.parent
+    daemon = pwd.getpwnam("daemon").pw_uid  # the technician who logged in over SSH
+    no_login = 2**32 - 1  # the kernel's "no login session"
+
+    refused = _ask_as_nobody(folder, daemon, "technician:alice")
+    assert (refused.returncode, refused.stderr.strip()) == (1, "refused"), "the socket is its user's alone"
+    assert console_entries(rt.settings) == []
+
+    nobody = pwd.getpwnam("nobody")  # now the socket is nobody's, as it is the terminal's user's in the field
+    os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+    os.chown(server.path, nobody.pw_uid, nobody.pw_gid)
+    replies = [_ask_as_nobody(folder, daemon, "technician:alice"), _ask_as_nobody(folder, no_login, "technician:bob")]
+    for asked in replies:
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout) == {"id": "r1", "ok": True, "data": {"asked": "send_now", "outcome": "resent"}}
+    assert console_entries(rt.settings) == [
+        ("technician:daemon", "console.send_now", {"ok": True, "outcome": "resent", "account": "nobody"}),
+        ("technician:nobody", "console.send_now", {"ok": True, "outcome": "resent"}),
+    ]
+
+
 @pytest.mark.anyio
 async def test_overview_of_a_terminal_the_hub_acks_shows_round_trip_and_a_slow_clock(live):
     from edge.console.app import ConsoleApp
@@ -65,7 +129,7 @@ async def test_overview_of_a_terminal_the_hub_acks_shows_round_trip_and_a_slow_c
     for i in range(3):
         rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(i)))
     wait_for(lambda: rt.outbox.stats().depth == 0, what="the hub's acks")
-    store = ConsoleStore(rt.settings, actor="technician:test")
+    store = ConsoleStore(rt.settings)
     app = ConsoleApp(rt.settings, store, host=lambda: HOST, refresh_every_s=0)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
