@@ -132,7 +132,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         peer = peer_credentials(self.connection)
-        who = technician(peer.pid, peer.uid)  # read once, at once: the peer is there and blocked on its request
+        who = technician(peer.pid, peer.uid)  # at accept: a pid names its process only while that process lives
         for raw in iter(lambda: self.rfile.readline(_MAX_LINE), b""):
             rid = None
             try:
