@@ -1,5 +1,5 @@
-"""``shegong demo`` as a newcomer runs it: started as a subprocess, its URLs answer, and SIGINT stops
-everything it started — broker, hub, terminals and simulators — leaving no process behind.
+"""``shegong demo`` as a newcomer runs it: started as a subprocess, its URLs answer, it outlives its broker,
+and SIGINT stops everything it started — broker, hub, terminals and simulators — leaving no process behind.
 
 The banner gives each kiosk's way in for its browser (this start's secret in the URL: the kiosk serves
 no other client) and a staff PIN made for this run (none ships with the kiosk); every file the demo and
@@ -19,30 +19,25 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import closing
 
 import psutil
 
 from tests.support import wait_for
 
 
-def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
+def test_the_demo_starts_answers_survives_its_broker_dying_and_stops_cleanly_on_sigint(tmp_path):
+    """One demo run (two terminals, fewer processes on a loaded CI machine; the demo defaults to three): its
+    ways in answer; then Mosquitto is killed under it and the demo says so — the part, its exit code, its
+    log's last lines — starts it again on its port, and a case submitted at a terminal afterwards reaches
+    the hub; SIGINT then stops everything, the second broker too, and every file it wrote is private."""
+    from hub import casekey
+
     out = tmp_path / "demo.out"
+    folder = tmp_path / "demo"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "shegong.cli",
-            "demo",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--fresh",
-            "--hub-port",
-            "0",
-            "--kiosk-port",
-            "0",
-            "--terminals",
-            "2",  # fewer processes on a loaded CI machine; the demo itself defaults to three
-        ],
+        [sys.executable, "-m", "shegong.cli", "demo", "--dir", str(folder), "--fresh"]
+        + ["--hub-port", "0", "--kiosk-port", "0", "--terminals", "2"],
         stdout=out.open("wb"),
         stderr=subprocess.STDOUT,
         env={**os.environ, "SHEGONG_LOG_LEVEL": "WARNING"},
@@ -70,13 +65,43 @@ def test_the_demo_starts_answers_and_stops_cleanly_on_sigint(tmp_path):
         assert _status(urllib.request.build_opener(), kiosk + "/") == 403  # not the kiosk's browser
         assert _status(browser, ways_in[0]) == 200
         assert _status(browser, kiosk + "/") == 200
+
+        brokers = [p for p in descendants if p.name() == "mosquitto"]
+        assert len(brokers) == 1, "the demo runs one broker"
+        brokers[0].kill()
+        wait_for(lambda: "demo: broker (mosquitto) restarted" in out.read_text(), timeout=30, what="the restart")
+        text = out.read_text()
+        assert "demo: broker (mosquitto) stopped (exit code -9)" in text
+        assert f"demo: last lines of {folder / 'broker' / 'mosquitto.log'}:" in text, "its log's last lines"
+        again = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "mosquitto"]
+        assert len(again) == 1 and again[0].pid != brokers[0].pid
+        assert proc.poll() is None, "the demo goes on"
+        descendants += again
+
+        terminal = "JW001-K1"
+        submitted = subprocess.run(
+            [sys.executable, "-m", "shegong.cli", "edge", "submit", "--item", "MZ-001"]
+            + ["--id-number", "310101195503120029", "--name", "张三"],
+            env={
+                **os.environ,
+                **casekey.for_one_machine(folder),
+                "SHEGONG_EDGE_CONFIG": str(folder / "edge.toml"),
+                "SHEGONG_TERMINAL_ID": terminal,
+                "SHEGONG_COMMITTEE_CODE": "JW001",
+                "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
+            },
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        case_id = json.loads(submitted.stdout)["case_id"]
+        wait_for(lambda: _hub_has(folder / "hub.db", case_id), timeout=90, what="the case at the hub")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
     time.sleep(0.5)
     alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
-    folder = tmp_path / "demo"
     open_ = {
         str(path.relative_to(folder)): oct(stat.S_IMODE(path.stat().st_mode))
         for path in [folder, *folder.rglob("*")]
@@ -118,59 +143,6 @@ def health_terminals(hub_url: str) -> int:
     return sum(1 for t in data["terminals"] if t["online"])
 
 
-def test_the_demo_says_when_its_broker_dies_and_brings_it_back(tmp_path):
-    """Mosquitto is killed under a running demo: the demo says so — the part, its exit code, its log's last
-    lines — starts it again on its port, and a case submitted at the terminal afterwards reaches the hub."""
-    from hub import casekey
-
-    out = tmp_path / "demo.out"
-    folder = tmp_path / "demo"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shegong.cli", "demo", "--dir", str(folder), "--fresh"]
-        + ["--hub-port", "0", "--kiosk-port", "0", "--terminals", "1"],
-        stdout=out.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "SHEGONG_LOG_LEVEL": "WARNING"},
-    )
-    try:
-        wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout=60, what="the demo's banner")
-        hub_url = next(line.split()[1] for line in out.read_text().splitlines() if line.strip().startswith("hub:"))
-        wait_for(lambda: health_terminals(hub_url) == 1, timeout=120, what="the terminal online at the hub")
-        brokers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "mosquitto"]
-        assert len(brokers) == 1, "the demo runs one broker"
-        brokers[0].kill()
-
-        wait_for(lambda: "demo: broker (mosquitto) restarted" in out.read_text(), timeout=30, what="the restart")
-        text = out.read_text()
-        assert "demo: broker (mosquitto) stopped (exit code -9)" in text
-        assert f"demo: last lines of {folder / 'broker' / 'mosquitto.log'}:" in text, "its log's last lines"
-        again = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "mosquitto"]
-        assert len(again) == 1 and again[0].pid != brokers[0].pid
-        assert proc.poll() is None, "the demo goes on"
-
-        terminal = "JW001-K1"
-        submitted = subprocess.run(
-            [sys.executable, "-m", "shegong.cli", "edge", "submit", "--item", "MZ-001"]
-            + ["--id-number", "310101195503120029", "--name", "张三"],
-            env={
-                **os.environ,
-                **casekey.for_one_machine(folder),
-                "SHEGONG_EDGE_CONFIG": str(folder / "edge.toml"),
-                "SHEGONG_TERMINAL_ID": terminal,
-                "SHEGONG_COMMITTEE_CODE": "JW001",
-                "SHEGONG_DATA_DIR": str(folder / "edges" / terminal),
-            },
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-        case_id = json.loads(submitted.stdout)["case_id"]
-        wait_for(lambda: _hub_has(folder / "hub.db", case_id), timeout=90, what="the case at the hub")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
-
-
 def _hub_has(db, case_id: str) -> bool:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:  # closed here: closing later removes -wal/-shm under the mode check
         return conn.execute("SELECT count(*) FROM cases WHERE case_id = ?", (case_id,)).fetchone()[0] == 1
