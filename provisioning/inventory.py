@@ -31,6 +31,7 @@ terminal and the field (:class:`InventoryError`), never as a traceback.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -40,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from protocol.residence import CommitteeArea
 from provisioning.errors import InventoryError
 
-__all__ = ["DEFAULT_DEVICES", "Defaults", "HubTarget", "Inventory", "Terminal", "UsbId", "load"]
+__all__ = ["DEFAULT_DEVICES", "Defaults", "HubTarget", "Inventory", "Terminal", "UsbId", "load", "secrets_in"]
 
 # The common USB-serial bridges card readers are built on (CP210x, CH340, FTDI, PL2303), and widely sold
 # receipt-printer and scanner makers. A terminal whose devices differ names its own in [defaults.devices].
@@ -230,14 +231,53 @@ def _words(exc: ValidationError, where: str) -> list[str]:
     return lines
 
 
+# A setting whose value is a secret: broker passwords, staff PIN hashes (a PIN has few digits: its scrypt
+# hash is brute-forced offline), the hub's web secret and gateway token; by the last part of its name.
+_SECRET_NAME = re.compile(r"(password|secret|token|pins)$", re.I)
+_URL_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")  # postgresql+psycopg://user:password@host/db
+
+
+def secrets_in(raw: object, where: str = "") -> list[str]:
+    """The names of the secrets in an inventory as read (a table, at any depth), e.g. ``defaults.edge.kiosk.
+    staff_pins``: a setting named as a secret, or a URL with a password in it."""
+    if isinstance(raw, dict):
+        found = []
+        for key, value in raw.items():
+            name = f"{where}.{key}" if where else str(key)
+            if _SECRET_NAME.search(str(key)) and value not in ("", None):
+                found.append(name)
+            else:
+                found += secrets_in(value, name)
+        return found
+    if isinstance(raw, list):
+        return [s for n, item in enumerate(raw, 1) for s in secrets_in(item, f"{where}[{n}]")]
+    return [where] if isinstance(raw, str) and _URL_PASSWORD.search(raw) else []
+
+
+def _private(path: Path, raw: dict[str, Any]) -> None:
+    """Refuse an inventory holding secrets that other users can read, as ssh refuses such a private key:
+    the administrator tightens it once (``chmod 600``) rather than have it read by every account on the
+    laptop. One without secrets (hosts and defaults a team shares) may be readable."""
+    mode = path.stat().st_mode & 0o777
+    found = secrets_in(raw)
+    if mode & 0o077 and found:
+        who = " and ".join(w for bits, w in ((0o070, "its group"), (0o007, "other users")) if mode & bits)
+        raise InventoryError(
+            f"{path} holds secrets ({', '.join(found[:3])}{', …' if len(found) > 3 else ''}) and is open to {who} "
+            f"(mode {mode:04o}): run `chmod 600 {path}` (ssh refuses a private key so for the same reason)"
+        )
+
+
 def load(path: Path) -> Inventory:
-    """Read and check the inventory at ``path``; :class:`InventoryError` lists every problem found."""
+    """Read and check the inventory at ``path``; :class:`InventoryError` lists every problem found, or says
+    that it holds secrets other users can read (:func:`_private`)."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InventoryError(f"cannot read the inventory {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{path} is not valid TOML: {exc}") from None
+    _private(path, raw)
     base = path.resolve().parent
     problems: list[str] = []
     unknown = set(raw) - {"defaults", "hub", "terminal", "wheelhouse"}

@@ -214,6 +214,7 @@ def write_inventory(
         lines += [f"{k} = {toml_value(v)}" for k, v in terminal_extra.items()]
     path = tmp_path / "inventory.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)  # it may hold secrets (staff PINs): provisioning refuses it open to others
     return path
 
 

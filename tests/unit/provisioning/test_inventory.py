@@ -100,3 +100,40 @@ def test_what_a_terminal_cannot_do_without(tmp_path: Path):
         load(tmp_path / "missing.toml")
     with pytest.raises(InventoryError, match="no \\[\\[terminal\\]\\] listed"):
         load(_write(tmp_path, "[defaults]\n"))
+
+
+def test_an_inventory_with_secrets_open_to_others_is_refused_as_ssh_refuses_such_a_key(tmp_path: Path):
+    """Staff PIN hashes, a database password in the hub's URL: refused while group or others can read the
+    file, with the fix named; the same file at 0600 loads, and one without secrets may stay readable."""
+    pins = GOOD.replace(
+        'admin_networks = ["10.9.0.0/24"]\n',
+        'admin_networks = ["10.9.0.0/24"]\nedge = { kiosk = { staff_pins = "k1:scrypt$x" } }\n',
+    )
+    url = GOOD.replace(
+        'host = "10.20.0.5"\n\n',
+        'host = "10.20.0.5"\nsettings = { database_url = "postgresql+psycopg://shegong:s3cret@db/shegong" }\n\n',
+        1,
+    )
+    assert url != GOOD and pins != GOOD
+    for text, named in ((pins, "defaults.edge.kiosk.staff_pins"), (url, "hub.settings.database_url")):
+        path = _write(tmp_path, text)
+        for mode, who in ((0o644, "its group and other users"), (0o604, "other users"), (0o640, "its group")):
+            path.chmod(mode)
+            with pytest.raises(InventoryError) as raised:
+                load(path)
+            assert str(raised.value) == (
+                f"{path} holds secrets ({named}) and is open to {who} (mode 0{mode:o}): "
+                f"run `chmod 600 {path}` (ssh refuses a private key so for the same reason)"
+            )
+        path.chmod(0o600)
+        assert [t.id for t in load(path).terminals] == ["JW001-K1", "JW002-K1"]
+    path = _write(
+        tmp_path,
+        GOOD.replace(
+            'host = "10.20.0.5"\n\n',
+            'host = "10.20.0.5"\nsettings = { database_url = "postgresql+psycopg://shegong@/shegong" }\n\n',
+            1,
+        ),
+    )
+    path.chmod(0o644)
+    assert len(load(path).terminals) == 2, "no secret in it (a socket login, no password): a team may share it"
