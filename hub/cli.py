@@ -297,6 +297,12 @@ def terminal(**params: Any) -> int:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="serve-auth: answer only requests whose X-Shegong-Broker-Secret header holds this file's text",
 )
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="add: the terminal's password read from standard input, not made anew (provisioning puts back the one a "
+    "terminal still holds when a rotate could not give it the new one)",
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="serve-auth: serve HTTPS with this")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="serve-auth: the key of --tls-cert")
 @click.option(
@@ -597,6 +603,9 @@ def _broker(ns: SimpleNamespace) -> int:
             file=sys.stderr,
         )
         print(password)
+    elif ns.action == "add" and ns.password_stdin:
+        brokerauth.add_terminal(files, ns.name, sys.stdin.readline().rstrip("\n"))
+        print(f"terminal {ns.name} added with the password given; {reload_hint}", file=sys.stderr)
     elif ns.action == "add":
         password = brokerauth.add_terminal(files, ns.name)
         print(

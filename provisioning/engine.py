@@ -20,7 +20,6 @@ import logging
 import shlex
 import subprocess
 import time
-import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,8 +36,7 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
 
-from provisioning import render
-from provisioning.hubside import hub_session
+from provisioning import credentials, render
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
 from provisioning.terminal import (
@@ -60,7 +58,6 @@ from provisioning.terminal import (
 __all__ = ["HostResult", "apply", "host_data", "summary"]
 
 log = logging.getLogger(__name__)
-NOT_YET_ISSUED = "(issued by the hub at apply)"
 MAX_PARALLEL = 100
 SSHD_RESTART_S = 15.0  # how long sshd may take to listen again after its reload
 
@@ -155,17 +152,6 @@ def host_data(t: Terminal) -> dict[str, object]:
     if t.ssh_user != "root":
         data["_sudo"] = True
     return data
-
-
-def _current_password(host: Host) -> str | None:
-    lines = host.get_fact(FileContents, path=render.CONFIG_PATH)
-    if not lines:
-        return None
-    try:
-        value = tomllib.loads("\n".join(lines)).get("broker_password")
-    except tomllib.TOMLDecodeError:
-        return None
-    return value if isinstance(value, str) and value else None
 
 
 def _diff(host: Host, t: Terminal, password: str, emit: Callable[[str], None]) -> None:
@@ -276,11 +262,19 @@ def apply(
         if tid not in hosts:
             r.failed += 1
             r.notes.append("no SSH connection")
+
+    def failed(tid: str, why: str) -> None:
+        results[tid].failed = max(results[tid].failed, 1)
+        results[tid].notes.append(why)
+
     try:
-        passwords, issued = _passwords(state, hosts, by_id, inventory, check, new_credentials, clock)
+        passwords, issued = credentials.issue(
+            state, hosts, by_id, inventory, check, new_credentials, failed, clock.step
+        )
     except Exception:
         disconnect_all(state)
         raise
+    hosts = {tid: host for tid, host in hosts.items() if tid in passwords}  # none issued: left as it is
     steps: dict[str, Steps] = {}
     with ctx_state.use(state):
         for tid, host in hosts.items():
@@ -299,16 +293,13 @@ def apply(
                 log.error("provisioning stopped: %s", exc)
             keys = _new_audit_keys(state, hosts, by_id, steps, issued, results)
             if issued or keys:
-                with hub_session(inventory.hub, str(terminals[0].known_hosts.expanduser())) as hub:
-                    for tid, key in keys.items():  # before the broker takes a new password: no key on first use
-                        hub.register_audit_key(by_id[tid], key)
-                    if issued:  # after the terminals have their new passwords: the old ones are refused from now on
-                        hub.reload_broker()
+                wrote = {tid: s.config.is_complete() and s.config.did_succeed() for tid, s in steps.items()}
+                credentials.settle(inventory, hosts, by_id, passwords, issued, wrote, keys, failed)
             for tid, host in hosts.items():
                 r = results[tid]
                 ops = state.ops.get(host, {}).values()
                 r.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
-                r.failed += state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
+                r.failed = max(r.failed, state.get_results_for_host(host).error_ops or int(host in state.failed_hosts))
                 sshd, nft = steps[tid].sshd, steps[tid].firewall
                 if not r.failed and sshd.is_complete() and sshd.did_change():
                     with clock.step(tid, "sshd checked from a second connection"):
@@ -374,43 +365,12 @@ def apply_hub(inventory: ShegongInventory, release: Release, check: bool = False
     return result
 
 
-def _passwords(
-    state: State,
-    hosts: dict[str, Host],
-    by_id: dict[str, Terminal],
-    inventory: ShegongInventory,
-    check: bool,
-    renew: bool,
-    clock: Clock,
-) -> tuple[dict[str, str], set[str]]:
-    """Each terminal's broker password: the one it has, else (or if ``renew``) a new one from the hub
-    (none in check mode); and the terminals the hub issued one to."""
-    passwords: dict[str, str] = {}
-    with ctx_state.use(state):
-        for tid, host in hosts.items():
-            with ctx_host.use(host):
-                current = None if renew else _current_password(host)
-            if current:
-                passwords[tid] = current
-    missing = [by_id[tid] for tid in hosts if tid not in passwords]
-    if missing and check:
-        passwords.update({t.id: NOT_YET_ISSUED for t in missing})
-    elif missing:
-        known_hosts = str(missing[0].known_hosts.expanduser())
-        with hub_session(inventory.hub, known_hosts) as hub:
-            for t in missing:
-                with clock.step(t.id, "broker user issued by the hub"):
-                    passwords[t.id] = hub.issue(t)
-        return passwords, {t.id for t in missing}
-    return passwords, set()
-
-
 def _new_audit_keys(
     state: State,
     hosts: dict[str, Host],
     by_id: dict[str, Terminal],
     steps: dict[str, Steps],
-    issued: set[str],
+    issued: dict[str, str | None],
     results: dict[str, HostResult],
 ) -> dict[str, str]:
     """The public half of each audit key made by this run (or of a terminal the hub issued credentials to

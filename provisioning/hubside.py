@@ -34,23 +34,32 @@ class HubSession:
         self.target = target
         self.host = host
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, stdin: str | None = None) -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.target.env.items())
         command = f"{env} {shlex.join([self.target.shegong, *args])}".strip()
-        ok, output = self.host.run_shell_command(StringCommand(command), _sudo=self.target.ssh_user != "root")
+        ok, output = self.host.run_shell_command(
+            StringCommand(command), _sudo=self.target.ssh_user != "root", _stdin=stdin
+        )
         if not ok:
             raise ProvisioningError(f"on the hub, `{shlex.join(['shegong', *args])}` failed: {output.stderr.strip()}")
         return output.stdout.strip()
 
     def issue(self, t: Terminal) -> str:
         """A new broker password for ``t`` (its MQTT user made, or revoked and made again), with ``t`` in
-        the register. The old password works until the broker is reloaded (:meth:`reload_broker`)."""
+        the register. The old password works until the broker is reloaded (:meth:`reload_broker`), and
+        again after it if it is put back (:meth:`restore`)."""
         self.revoke(t)
         password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
         if not password or len(password.split()) != 1:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
         self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code)
         return password
+
+    def restore(self, t: Terminal, password: str) -> None:
+        """``t``'s broker user with ``password`` again, the one it held before :meth:`issue` (the terminal
+        never got the new one): given on the command's standard input, never in its arguments."""
+        self.revoke(t)
+        self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir, "--password-stdin", stdin=password)
 
     def register_audit_key(self, t: Terminal, public_key: str) -> None:
         """The public half of ``t``'s audit key, read from the terminal: the hub checks its audit chain with

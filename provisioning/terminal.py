@@ -233,6 +233,7 @@ class Steps:
 
     sshd: OperationMeta
     systemd: bool
+    config: OperationMeta  # edge.toml among them: whether the terminal holds its new broker password
     audit_key: OperationMeta  # made now: its public half goes to the hub (provisioning.engine)
     firewall: OperationMeta | None = None  # set when the rules are to be loaded (not only checked)
 
@@ -292,7 +293,8 @@ def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
 
     files.directory(name="/etc/shegong", path="/etc/shegong", user="root", group="shegong", mode="0750")
     wanted = tuple(managed_files(t, password))
-    restart_on.append(config_files(name="configuration, units and rules", wanted=wanted))
+    config = config_files(name="configuration, units and rules", wanted=wanted)
+    restart_on.append(config)
     key = audit_key(name="audit signing key")
     enabled(name="units enabled", units=ENABLED_UNITS)
 
@@ -300,4 +302,6 @@ def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     firewall = firewall_rules(name="firewall rules checked", content=render.nftables_conf(t), mode=t.firewall)
     if systemd:
         started(name="services (re)started", _if=[lambda: any(m.did_change() for m in restart_on)])
-    return Steps(sshd=sshd, systemd=systemd, audit_key=key, firewall=firewall if t.firewall == "load" else None)
+    return Steps(
+        sshd=sshd, systemd=systemd, config=config, audit_key=key, firewall=firewall if t.firewall == "load" else None
+    )

@@ -114,12 +114,16 @@ def users(files: BrokerFiles) -> list[str]:
     return [line.split(":", 1)[0] for line in lines if ":" in line and not line.startswith("#")]
 
 
-def add_terminal(files: BrokerFiles, terminal: str) -> str:
-    """Make terminal ``terminal`` a user; return its password (shown once: only the hash is kept)."""
+def add_terminal(files: BrokerFiles, terminal: str, password: str | None = None) -> str:
+    """Make terminal ``terminal`` a user; return its password (shown once: only the hash is kept). Given
+    ``password``, that one (provisioning puts back the password a terminal still holds when a rotate could
+    not give it the new one), else a new random one."""
     _check_name(terminal, "terminal id")
     if terminal in {HUB_USER, TOOLS_USER, *hub_users(files), *tool_users(files)}:
         raise BrokerAuthError(f"{terminal!r} is the hub's user name; a terminal cannot have it")
-    return _add_user(files, terminal)
+    if password is not None and (len(password) < 16 or password != password.strip() or "\n" in password):
+        raise BrokerAuthError("the password given is not one the hub issued (16 characters or more, one line)")
+    return _add_user(files, terminal, password)
 
 
 def add_hub(files: BrokerFiles, username: str = HUB_USER) -> str:
@@ -153,13 +157,13 @@ def revoke(files: BrokerFiles, username: str) -> None:
     _restrict(files.password_file, 0o640)
 
 
-def _add_user(files: BrokerFiles, username: str) -> str:
+def _add_user(files: BrokerFiles, username: str, password: str | None = None) -> str:
     if username in users(files):
         raise BrokerAuthError(f"broker user {username!r} exists already: revoke it first to issue a new password")
     files.folder.mkdir(parents=True, exist_ok=True)
     if not files.password_file.exists():
         os.close(os.open(files.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
-    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    password = password or secrets.token_urlsafe(PASSWORD_BYTES)
     _passwd([str(files.password_file), username], stdin=f"{password}\n{password}\n")
     _restrict(files.password_file, 0o640)
     return password

@@ -7,20 +7,24 @@ systemd would: the installed unit's ``ExecStart`` with the unit's ``Environment`
 its groups, in the folders systemd would make. A case submitted there reaches the hub's database over
 TLS with the credentials the hub issued at provisioning.
 
-``rotate`` then gives the terminal a new password: the broker, reloaded, refuses the old one and accepts
-the new one, which is what the terminal now holds. ``retire`` is refused while a case waits in the
-terminal's outbox; forced, it copies that outbox to the administrator first, then the broker refuses the
-terminal, the hub's register no longer lists it, the fleet dashboard shows it retired, and its data,
-configuration and enabled units are gone.
+A rotate that fails on the terminal after the hub issued the new password (its /etc read-only) leaves the
+terminal its old one, which the broker still takes. ``rotate`` then gives the terminal a new password: the
+broker, reloaded, refuses the old one and accepts the new one, which is what the terminal now holds.
+``retire`` is refused while a case waits in the terminal's outbox; forced, it copies that outbox to the
+administrator first, then the broker refuses the terminal, the hub's register no longer lists it, the fleet
+dashboard shows it retired, and its data, configuration and enabled units are gone.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import signal
 import sqlite3
 import subprocess
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -58,6 +62,21 @@ def _login(port: int, ca: str, user: str, password: str) -> bool:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _file_takes(passwd: Path, user: str, password: str) -> bool:
+    """Whether Mosquitto's password file takes ``password`` for ``user``: its ``$7$`` line checked here as
+    the broker checks it (PBKDF2-HMAC-SHA512, iterations, salt and hash in base64), whatever it last reloaded."""
+    for line in passwd.read_text().splitlines():
+        name, _, entry = line.partition(":")
+        if name == user:
+            _, kind, rounds, salt, digest = entry.split("$")
+            assert kind == "7", entry
+            want = base64.b64decode(digest)
+            return (
+                hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(salt), int(rounds), len(want)) == want
+            )
+    return False
 
 
 def _hub_env(hub: dict[str, str]) -> dict[str, str]:
@@ -112,6 +131,27 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
 
         old = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
         assert _login(broker.port, hub["ca"], "JW001-K1", old)
+
+        # The terminal's files cannot be written (its /etc gone read-only, as a failing SD card's does) after
+        # the hub issued the new password: the rotate fails there, and the terminal keeps the password it
+        # holds, which the broker's file takes again, so the broker (reloaded by the rotate) still lets it in.
+        config = t1.run("md5sum /etc/shegong/edge.toml").stdout
+        t1.run("mount -o remount,ro /etc")
+        try:
+            broken = provision("rotate", str(inventory), "--limit", "JW001-K1")
+        finally:
+            t1.run("mount -o remount,rw /etc")
+        assert broken.returncode == 1, broken.stdout + broken.stderr
+        assert "terminal=JW001-K1 changed=0 failed=1" in broken.stdout
+        assert (
+            "JW001-K1: its new broker password never reached it: it keeps its old broker password, which the "
+            "broker takes (put back at the hub)" in broken.stderr
+        )
+        assert t1.run("md5sum /etc/shegong/edge.toml").stdout == config, "what the terminal holds is untouched"
+        assert _file_takes(Path(hub["broker_dir"], "passwd"), "JW001-K1", old), "any later reload keeps it"
+        time.sleep(1)  # the rotate's reload (SIGHUP) is taken at the broker's next turn
+        assert _login(broker.port, hub["ca"], "JW001-K1", old), "the terminal still connects"
+
         rotated = provision("rotate", str(inventory), "--limit", "JW001-K1")
         assert rotated.returncode == 0, rotated.stdout + rotated.stderr
         assert "terminal=JW001-K1 changed=1 failed=0" in rotated.stdout
@@ -119,6 +159,8 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         assert new != old
         assert not _login(broker.port, hub["ca"], "JW001-K1", old), "the old password is refused after rotate"
         assert _login(broker.port, hub["ca"], "JW001-K1", new), "the new one, which the terminal holds, is accepted"
+        assert _file_takes(Path(hub["broker_dir"], "passwd"), "JW001-K1", new)
+        assert not _file_takes(Path(hub["broker_dir"], "passwd"), "JW001-K1", old)
 
         done = subprocess.run(as_unit(t1, unit, submit), capture_output=True, text=True)  # queued, not yet sent
         assert done.returncode == 0, done.stderr

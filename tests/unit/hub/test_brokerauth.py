@@ -6,6 +6,9 @@ The broker itself enforcing all this is tests/integration/test_broker_security.p
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import ipaddress
 import stat
 
@@ -169,3 +172,34 @@ def test_a_tool_refuses_to_log_in_as_the_workers_broker_user_naming_the_setting(
     )
     open_broker = tool_broker_login(HubSettings(), "witness")  # no users: anonymous, a client id of its own
     assert open_broker.username is None and open_broker.client_id.startswith("shegong-hub-1-witness-")
+
+
+def _file_takes(files: BrokerFiles, user: str, password: str) -> bool:
+    """Mosquitto's ``$7$`` line for ``user`` checked here as the broker checks it (PBKDF2-HMAC-SHA512)."""
+    for line in files.password_file.read_text().splitlines():
+        name, _, entry = line.partition(":")
+        if name == user:
+            _, _, rounds, salt, digest = entry.split("$")
+            want = base64.b64decode(digest)
+            got = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(salt), int(rounds), len(want))
+            return got == want
+    return False
+
+
+def test_a_terminals_old_password_is_put_back_from_standard_input_never_its_arguments(files, capsys, monkeypatch):
+    """What provisioning runs when a rotate could not give the terminal its new password."""
+    d = str(files.folder)
+    old = brokerauth.add_terminal(files, "T7")
+    brokerauth.revoke(files, "T7")
+    brokerauth.add_terminal(files, "T7")  # the rotate's new one, which never reached the terminal
+    brokerauth.revoke(files, "T7")
+    monkeypatch.setattr("sys.stdin", io.StringIO(old + "\n"))
+    assert cli.main(["broker", "add", "T7", "--dir", d, "--password-stdin"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "T7 added with the password given" in err, "no password printed: the terminal has it"
+    assert _file_takes(files, "T7", old)
+    assert not files.password_file.stat().st_mode & stat.S_IRWXO
+    brokerauth.revoke(files, "T7")
+    for bad in ("", "short", f" {old}"):
+        with pytest.raises(BrokerAuthError, match="not one the hub issued"):
+            brokerauth.add_terminal(files, "T7", bad)
