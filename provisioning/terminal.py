@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
+import secrets
 import shlex
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyinfra.api.command import FileUploadCommand
+from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.operation import OperationMeta, operation
 from pyinfra.context import host
 from pyinfra.facts.files import File, FileContents
@@ -63,6 +63,7 @@ __all__ = [
     "sshd_keys_only",
     "started",
     "state_command",
+    "write_command",
 ]
 
 OPT = "/opt/shegong"
@@ -97,9 +98,15 @@ def release_installed(release: Release, extra: str = "edge") -> Generator[object
     done = f"{release.path}/.installed" + ("" if extra == "edge" else f"-{extra}")  # a hub needs the hub's
     if host.get_fact(File, path=done):
         return
-    wheels, venv, tar = f"{OPT}/wheelhouse/{release.name}", release.path, f"{OPT}/wheelhouse/{release.name}.tar"
+    wheels, venv = f"{OPT}/wheelhouse/{release.name}", release.path
     yield f"mkdir -p {OPT}/wheelhouse {OPT}/releases && chmod 755 {OPT} {OPT}/wheelhouse {OPT}/releases"
-    yield FileUploadCommand(str(release.tar), tar, remote_temp_filename=host.get_temp_filename(tar))
+    # Not through pyinfra's upload with sudo: it stages the file as /tmp/pyinfra-<hash of the path>, a name
+    # anyone can guess and take first (then change the release between the upload and root's copy). The
+    # SSH user's own folder, made 0700 under a random name (mkdir fails on anything already there), instead.
+    private = f"{host.get_temp_dir_config()}/shegong-{secrets.token_hex(8)}"
+    tar = f"{private}/release.tar"
+    yield StringCommand(f"mkdir -m 700 {private}", _sudo=False)
+    yield FileUploadCommand(str(release.tar), tar, _sudo=False)
     yield (
         # umask 022 whatever the SSH session's: the release is root's code, readable and runnable by the
         # shegong user (secrets live in /etc/shegong, 0600, not here)
@@ -113,7 +120,7 @@ def release_installed(release: Release, extra: str = "edge") -> Generator[object
         # the shegong user cannot write beside root's code, so this is the only time it is compiled. A
         # file that does not compile is left to compile at import, as pip leaves it.
         f"{venv}/bin/python -m compileall -q -j 0 {venv}/lib > /dev/null || true; "
-        f"rm -rf {wheels} {tar}; touch {done}"
+        f"rm -rf {wheels} {private}; touch {done}"
     )
 
 
@@ -127,6 +134,26 @@ def state_command(paths: list[str]) -> str:
     )
 
 
+def write_command(f: ManagedFile) -> StringCommand:
+    """One remote command (under sudo when the SSH user is not root) that writes ``f`` whole, its content
+    read from the command's standard input: never in a file another user can read, not for a moment.
+
+    pyinfra's own upload with sudo would stage the content as ``/tmp/pyinfra-<hash of the path>``, made by
+    SFTP with the session's umask (0644): edge.toml's broker password and staff PINs readable by any local
+    user until root's copy, under a name anyone can guess (and create first). Here the content travels in
+    the SSH channel (base64: pyinfra writes standard input as text lines), is written by root with umask
+    077 beside its target, given its owner and mode, and moved over the target whole: no reader, not even
+    the terminal's own service, ever sees a half-written file or a file of the wrong mode. Not on the
+    command line either: a process's arguments are anyone's to read in /proc."""
+    path = shlex.quote(f.path)
+    new = shlex.quote(f"{f.path}.shegong-new")
+    script = (
+        f"set -e; mkdir -p {shlex.quote(str(Path(f.path).parent))}; umask 077; rm -f {new}; base64 -d > {new}; "
+        f"chown {f.owner}:{f.group} {new}; chmod {f.mode} {new}; mv -f {new} {path}"
+    )
+    return StringCommand(script, _stdin=base64.encodebytes(f.content.encode()).decode())
+
+
 @operation()
 def config_files(wanted: tuple[ManagedFile, ...]) -> Generator[object, None, None]:
     """Every file in ``wanted`` with exactly its content, mode and owner; one look at the host for all of
@@ -138,10 +165,9 @@ def config_files(wanted: tuple[ManagedFile, ...]) -> Generator[object, None, Non
         if state == f"{f.mode} {f.owner} {f.group} {digest}":
             continue
         if state == "missing" or not state.endswith(digest):
-            yield f"mkdir -p {shlex.quote(str(Path(f.path).parent))}"
-            temp = host.get_temp_filename(f.path)
-            yield FileUploadCommand(io.BytesIO(f.content.encode()), f.path, remote_temp_filename=temp)
-        yield f"chown {f.owner}:{f.group} {shlex.quote(f.path)} && chmod {f.mode} {shlex.quote(f.path)}"
+            yield write_command(f)
+        else:
+            yield f"chown {f.owner}:{f.group} {shlex.quote(f.path)} && chmod {f.mode} {shlex.quote(f.path)}"
 
 
 @operation()

@@ -6,7 +6,7 @@ set -euo pipefail
 want=(python3-venv mosquitto fonts-wqy-microhei)  # the font: the hub embeds it in residents' PDF records; legible Chinese screenshots
 if [ "${1:-test}" = test ]; then
   want+=(chromium gcc tmux postgresql-client poppler-utils)  # browser tests; the portal tests read its PDFs with pdftotext; the sscard tests compile C; the console at 80×24; the hub backup drill runs pg_dump
-  want+=(openssh-server systemd cage nftables)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor; the firewall loaded in a network namespace
+  want+=(openssh-server systemd cage nftables sudo)  # provisioning tests: a real sshd; systemd-analyze verify/security; the kiosk unit's compositor; the firewall loaded in a network namespace; an administrator account with sudo, not root
   want+=(systemd-journal-remote)  # the console's journald log source, tested on a journal file it writes (no journald needed)
 fi
 missing=()
@@ -22,6 +22,7 @@ for pkg in "${want[@]}"; do
     cage) [ -x /usr/bin/cage ] || missing+=("$pkg") ;;
     systemd-journal-remote) [ -x /lib/systemd/systemd-journal-remote ] || missing+=("$pkg") ;;
     nftables) [ -x /usr/sbin/nft ] || missing+=("$pkg") ;;
+    sudo) [ -x /usr/bin/sudo ] || missing+=("$pkg") ;;
     tmux) command -v tmux >/dev/null 2>&1 || missing+=("$pkg") ;;
     postgresql-client) command -v pg_dump >/dev/null 2>&1 || missing+=("$pkg") ;;
     poppler-utils) command -v pdftotext >/dev/null 2>&1 || missing+=("$pkg") ;;

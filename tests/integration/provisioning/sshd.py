@@ -82,7 +82,8 @@ class Sshd:
             # The provisioner's drop-in (keys only) is read first, so it wins, as Debian's sshd_config has it.
             "Include /etc/ssh/sshd_config.d/*.conf\n"
             f"Port {self.port}\nListenAddress {self.address}\nHostKey {r / 'host_key'}\n"
-            f"AuthorizedKeysFile {r / 'authorized_keys'}\nPasswordAuthentication no\n"
+            # root's key here; an account made in the terminal (an administrator with sudo) keeps its own at home
+            f"AuthorizedKeysFile {r / 'authorized_keys'} .ssh/authorized_keys\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
             "PidFile /run/sshd.pid\nStrictModes no\nUsePAM no\n"
             "Subsystem sftp /usr/lib/openssh/sftp-server\n"
@@ -122,9 +123,12 @@ class Sshd:
         while time.monotonic() < deadline:
             try:
                 socket.create_connection((self.address, self.port), timeout=1).close()
-                return self
             except OSError:
                 time.sleep(0.05)
+                continue
+            if self.pid_file.exists() and self.pid_file.read_text().strip():  # written after it listens: run() needs it
+                return self
+            time.sleep(0.05)
         raise RuntimeError(f"test sshd did not listen on {self.port}: {self.log.read_text()[-2000:]}")
 
     @property

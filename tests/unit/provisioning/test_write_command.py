@@ -1,0 +1,43 @@
+"""A whole file written on a terminal by one command, its content on the command's standard input: the
+command run here by sh as the terminal's root would run it. The file has exactly its bytes (a last line
+without a newline too) and its mode, replaces one there before whole, leaves nothing beside it, and the
+secret never shows in the command line (anyone's to read in /proc)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import subprocess
+from pathlib import Path
+
+from provisioning.terminal import ManagedFile, write_command
+
+
+def _run(f: ManagedFile) -> str:
+    command = write_command(f)
+    raw = command.get_raw_value()
+    stdin = command.connector_arguments["_stdin"]
+    assert isinstance(stdin, str)
+    subprocess.run(["sh", "-c", raw], input=stdin, text=True, check=True)
+    return raw
+
+
+def test_a_secret_file_is_written_whole_with_its_mode_and_never_on_the_command_line(tmp_path: Path):
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    path = tmp_path / "etc" / "shegong" / "edge.toml"
+    content = 'broker_password = "s3cret-Very-Long-Password"\nstaff_pins = "k1:scrypt$1"'  # no last newline
+    raw = _run(ManagedFile(str(path), content, "600", user, group))
+    assert path.read_bytes() == content.encode()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "s3cret" not in raw and "scrypt" not in raw
+    assert sorted(p.name for p in path.parent.iterdir()) == ["edge.toml"], "nothing left beside it"
+
+    path.chmod(0o644)  # a file there before, of another mode: replaced whole, with the mode wanted
+    _run(ManagedFile(str(path), 'broker_password = "another"\n', "600", user, group))
+    assert path.read_text() == 'broker_password = "another"\n'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    public = tmp_path / "etc" / "udev" / "60-shegong.rules"
+    _run(ManagedFile(str(public), "# rules\n", "644", user, group))
+    assert stat.S_IMODE(public.stat().st_mode) == 0o644 and public.read_text() == "# rules\n"
