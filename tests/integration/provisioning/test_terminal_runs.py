@@ -8,8 +8,9 @@ its groups, in the folders systemd would make. A case submitted there reaches th
 TLS with the credentials the hub issued at provisioning.
 
 A rotate that fails on the terminal after the hub issued the new password (its /etc read-only) leaves the
-terminal its old one, which the broker still takes. ``rotate`` then gives the terminal a new password: the
-broker, reloaded, refuses the old one and accepts the new one, which is what the terminal now holds.
+terminal its old one, which the broker still takes; one whose broker reload fails says so, with the fix.
+``rotate`` then gives the terminal a new password: the broker, reloaded, refuses the old one and accepts
+the new one, which is what the terminal now holds.
 ``retire`` is refused while a case waits in the terminal's outbox; forced, it copies that outbox to the
 administrator first, then the broker refuses the terminal, the hub's register no longer lists it, the fleet
 dashboard shows it retired, and its data, configuration and enabled units are gone.
@@ -34,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from harness.broker import Mosquitto, free_port
 from hub.broker import auth as brokerauth
+from provisioning.render import toml_value
 from tests.integration.provisioning.conftest import SHEGONG, as_unit, provision, unit_of, write_inventory
 from tests.integration.provisioning.sshd import skip_reason
 from tests.support import id_number, wait_for
@@ -151,6 +153,22 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         assert _file_takes(Path(hub["broker_dir"], "passwd"), "JW001-K1", old), "any later reload keeps it"
         time.sleep(1)  # the rotate's reload (SIGHUP) is taken at the broker's next turn
         assert _login(broker.port, hub["ca"], "JW001-K1", old), "the terminal still connects"
+
+        # The reverse: the terminal got its new password, but the broker could not be reloaded. Said, with the
+        # command that fixes it; the broker's file takes the new password already, so any reload will do.
+        reload = f"reload_broker = {toml_value(hub['reload_broker'])}"
+        inventory.write_text(inventory.read_text().replace(reload, 'reload_broker = "false"'))
+        unreloaded = provision("rotate", str(inventory), "--limit", "JW001-K1")
+        inventory.write_text(inventory.read_text().replace('reload_broker = "false"', reload))
+        assert unreloaded.returncode == 1, unreloaded.stdout + unreloaded.stderr
+        assert "terminal=JW001-K1 changed=1 failed=1" in unreloaded.stdout
+        assert "the broker refuses its new password until it reloads its users — on the hub: false" in unreloaded.stderr
+        held = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
+        assert held != old and _file_takes(Path(hub["broker_dir"], "passwd"), "JW001-K1", held)
+        broker.reload()
+        time.sleep(1)
+        assert _login(broker.port, hub["ca"], "JW001-K1", held), "reloaded by hand, the broker takes it"
+        old = held
 
         rotated = provision("rotate", str(inventory), "--limit", "JW001-K1")
         assert rotated.returncode == 0, rotated.stdout + rotated.stderr
