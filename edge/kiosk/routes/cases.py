@@ -13,6 +13,7 @@ case, full-width, spaces, dashes) — the same reading as the hub's portal and O
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from datetime import datetime
@@ -96,9 +97,15 @@ def _lookup_id(session: KioskSession | None, typed: str) -> str | None:
 
 def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str, id_number: str) -> Template:
     """A receipt's progress, for its holder only: receipt number, query code and ID number (or the card)
-    must all match. Failures count per client and per receipt; a refusal never says which part was wrong."""
-    client = request.client.host if request.client else "unknown"
-    keys_client, keys_receipt = [f"client:{client}"], [f"receipt:{typed_receipt(receipt_no)[0]}"]  # however typed
+    must all match. Failures count per receipt and per asker — the card holder of the session, else the client
+    (every typed look-up at a kiosk comes from its one browser: a card holder is not held up by someone else's
+    guesses); a refusal never says which part was wrong."""
+    session = kiosk.session(request)
+    if session is not None and session.holder is not None:  # the key stays in memory; still no ID number in it
+        asker = "holder:" + hashlib.sha256(session.holder.id_number.encode()).hexdigest()[:24]
+    else:
+        asker = f"client:{request.client.host if request.client else 'unknown'}"
+    keys_client, keys_receipt = [asker], [f"receipt:{typed_receipt(receipt_no)[0]}"]  # however typed
     wait = max(kiosk.progress_by_client.retry_in(keys_client), kiosk.progress_by_receipt.retry_in(keys_receipt))
     if wait > 0:
         log.warning("progress lookups refused for %.0f s more: too many failures", wait)

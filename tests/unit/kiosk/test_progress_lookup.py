@@ -1,7 +1,7 @@
 """A receipt's progress at the kiosk is shown to its holder only (issue 10 §4): the receipt number and
 the six-character query code are not enough without the card of the session or the ID number typed.
 Wrong parts all get the same answer; failed lookups are limited per receipt (5 in 30 minutes) and per
-client (10 in 10 minutes), after which even a right attempt is refused — and again nothing says which
+asker — the card holder, else the client — (10 in 10 minutes), after which even a right attempt is refused — and again nothing says which
 part was wrong. Without the hub's lookup key nothing can be checked, so nothing is shown or counted.
 The kiosk is the app of a running terminal (Litestar's test client), the limits run on a hand clock."""
 
@@ -114,6 +114,32 @@ def test_failed_lookups_are_limited_per_receipt_and_per_client_without_telling_w
     assert _look_up(client, first.receipt_no, first.query_code, zhang.id_number).status_code == 429
     now[0] = 1801.0
     assert _look_up(client, first.receipt_no, first.query_code, zhang.id_number).status_code == 200
+
+
+def test_a_card_holder_is_not_held_up_by_someone_elses_guesses_and_their_own_hold_only_them(kiosk):
+    """Every typed look-up at a kiosk comes from its own browser: counted per client alone, ten wrong guesses by
+    one person stopped look-ups there for everyone for ten minutes. With a card in the session the holder is
+    the one counted."""
+    client, runtime, _ = kiosk
+    zhang, li = identity("zhang-wei"), identity("li-na")
+    zhang_cases = [_submit(runtime, "zhang-wei") for _ in range(6)]
+    li_case = _submit(runtime, "li-na")
+    for case in zhang_cases[:5]:  # someone without a card guesses ten times, on five receipts (two each)
+        for _ in range(2):
+            assert _look_up(client, case.receipt_no, "ZZZZZZ", zhang.id_number).status_code == 404
+    typed = _look_up(client, zhang_cases[5].receipt_no, zhang_cases[5].query_code, zhang.id_number)
+    assert typed.status_code == 429, "typed look-ups at this kiosk wait, as before"
+
+    token = client.app.state.kiosk.events.card_tapped(li.card_facts())
+    assert client.get(f"/claim/{token}").status_code == 200
+    assert _look_up(client, li_case.receipt_no, li_case.query_code).status_code == 200, "the card holder is not"
+    for n in range(1, 11):  # the card holder's own ten failures (on receipts that are not theirs) hold them alone
+        assert _look_up(client, f"JW001-20990101-{n:04d}", "ZZZZZZ").status_code == 404
+    assert _look_up(client, li_case.receipt_no, li_case.query_code).status_code == 429
+
+    token = client.app.state.kiosk.events.card_tapped(zhang.card_facts())
+    assert client.get(f"/claim/{token}").status_code == 200
+    assert _look_up(client, zhang_cases[5].receipt_no, zhang_cases[5].query_code).status_code == 200
 
 
 def test_without_the_lookup_key_nothing_is_shown_and_nothing_is_counted(tmp_path):
