@@ -7,6 +7,8 @@ B (version 0.1.1) with the same schema, and C (0.1.2) with one more edge migrati
 head moves on). The health check given in the inventory first submits a case with the new release, as a
 resident would while the terminal serves on it, then fails:
 
+- to B while the database cannot be copied: not upgraded at all (no copy, no way back), the queue untouched;
+  then, with the copy made (0600, the terminal's user's alone), B's check:
 - to B: rolled back to A, and the database is *not* put back (the schema did not change), so the case
   accepted on B between the backup and the rollback is still queued;
 - to C: C migrated the database on opening it; rolled back to A, the copy from before the upgrade is put
@@ -26,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.retire import AS_TERMINAL
-from provisioning.upgrade import AFTER, REVISION
+from provisioning.upgrade import AFTER, BACKUP, REVISION
 from provisioning.wheelhouse import PROJECT
 from tests.integration.provisioning.conftest import as_unit, project_wheel, provision, unit_of, write_inventory
 from tests.integration.provisioning.sshd import Sshd, skip_reason
@@ -96,10 +98,26 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
     t1, release_a, unit, submit = _applied_with_a_case(tmp_path, wheels, hub, terminals)
     head_a = _edge_head(PROJECT)
     assert t1.run(REVISION).stdout.strip() == head_a
-    serve_then_fail = f"{AS_TERMINAL} {submit.replace('张三', '李四')} && false"
-
     b = _release(wheels, tmp_path / "wheelhouse-b", "0.1.1", migration=False)
-    sick_b = write_inventory(tmp_path, b, hub, [t1], edge=NO_DEVICES, health_check=serve_then_fail)
+
+    # No copy of the database, no way back from a migrated schema: the terminal is left as it is, failed.
+    t1.run(f"mkdir {BACKUP}")  # root's: the terminal's user cannot write the copy
+    refused = provision("upgrade", str(write_inventory(tmp_path, b, hub, [t1], edge=NO_DEVICES)))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "terminal=JW001-K1 changed=0 failed=1" in refused.stdout
+    assert "JW001-K1: its database could not be copied (" in refused.stderr
+    assert "): not upgraded" in refused.stderr
+    assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
+    assert _depth(t1, unit) == 1, "the queue untouched"
+    t1.run(f"rmdir {BACKUP}")
+
+    # The copy holds residents' cases: 0600 like the database, whatever the SSH session's umask (checked while
+    # it is there, before the sick check serves a case: a queue of two below shows the check got that far).
+    copy_is_private = f"test \"$(stat -c '%a %U' {BACKUP})\" = '600 shegong'"
+    serve_then_fail = f"{AS_TERMINAL} {submit.replace('张三', '李四')} && false"
+    sick_b = write_inventory(
+        tmp_path, b, hub, [t1], edge=NO_DEVICES, health_check=f"{copy_is_private} && {serve_then_fail}"
+    )
     to_b = provision("upgrade", str(sick_b), "--timeout", "0")  # checked once: one case accepted on B
     assert to_b.returncode == 1, to_b.stdout + to_b.stderr
     assert "terminal=JW001-K1" in to_b.stdout and "failed=1" in to_b.stdout
@@ -131,26 +149,3 @@ def test_rollback_restores_the_database_only_when_the_schema_was_migrated(tmp_pa
     assert _depth(t1, unit) == 2, "the queue intact on the new release"
     assert t1.run(REVISION).stdout.strip() == EXTRA_REVISION
     assert t1.run("test -e /var/lib/shegong/edge.db.before-upgrade", check=False).returncode != 0
-
-
-def test_no_upgrade_without_a_copy_of_the_database_and_the_copy_is_the_terminals_user_alone(
-    tmp_path: Path, wheels: Path, hub, terminals
-):
-    """No copy of the database, no way back from a migrated schema: the terminal is left as it is, failed.
-    The copy holds residents' cases: 0600 like the database, whatever the SSH session's umask."""
-    t1, release_a, unit, _ = _applied_with_a_case(tmp_path, wheels, hub, terminals)
-    t1.run("mkdir /var/lib/shegong/edge.db.before-upgrade")  # root's: the terminal's user cannot write the copy
-
-    refused = provision("upgrade", str(write_inventory(tmp_path, wheels, hub, [t1], edge=NO_DEVICES)))
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "terminal=JW001-K1 changed=0 failed=1" in refused.stdout
-    assert "JW001-K1: its database could not be copied (" in refused.stderr
-    assert "): not upgraded" in refused.stderr
-    assert t1.run("readlink /opt/shegong/current").stdout.strip() == release_a
-    assert _depth(t1, unit) == 1, "the queue untouched"
-
-    t1.run("rmdir /var/lib/shegong/edge.db.before-upgrade")
-    copy_is_private = "test \"$(stat -c '%a %U' /var/lib/shegong/edge.db.before-upgrade)\" = '600 shegong'"
-    inventory = write_inventory(tmp_path, wheels, hub, [t1], edge=NO_DEVICES, health_check=copy_is_private)
-    upgraded = provision("upgrade", str(inventory), "--timeout", "0")  # checked while the copy is there
-    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
