@@ -184,23 +184,32 @@ def report(start: datetime | None, end: datetime | None, **params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["init", "public"]))
+@click.argument("action", type=click.Choice(["init", "public", "audit-public"]))
 def keys(action: str) -> int:
-    """The case key: terminals seal cases to its public half.
+    """The hub's keys: terminals seal cases to the case key's public half and check the signed daily audit
+    anchors with the audit key's.
 
-    ACTION init: make the key pair in case_key_file (once); public: print the public key for terminals.
+    ACTION init: make the case key pair in case_key_file and the audit key beside it (once; prints the case
+    key's public half); public: print the case key's public half (terminals' hub_public_key); audit-public:
+    print the audit key's public half (terminals' hub_audit_public_key).
     """
     from hub import casekey
     from hub import settings as hub_settings
+    from hub.audit.keyed import AuditKey, key_path
 
     settings = hub_settings.load()
     path = Path(settings.case_key_file)
+    if action == "audit-public":
+        print(AuditKey.load(key_path(settings)).public_hex)
+        return 0
     if action == "init":
-        from hub.audit.keyed import AuditKey, key_path
-
         if not key_path(settings).exists():  # also for a hub whose case key came before the audit key
             AuditKey.init(key_path(settings))  # beside the case key: seals the audit chain, signs anchors
-            print(f"audit key written to {key_path(settings)}", file=sys.stderr)
+            print(
+                f"audit key written to {key_path(settings)}; give terminals its public half (hub_audit_public_key):"
+                " `shegong hub keys audit-public` prints it",
+                file=sys.stderr,
+            )
         public = casekey.init(path)
         print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
     else:

@@ -3,7 +3,8 @@ audit segment (its new chain entries, and the hub anchors it received) up to the
 
 - :class:`HubAnchor`, retained on ``shegong/v1/hub/anchor``: the hub's audit chain at the night of
   ``day`` — ``entries`` entries ending at ``last_id`` with hash ``head`` — signed (Ed25519, hex) with the
-  hub's audit key over :func:`anchor_text`. Each terminal keeps every one it receives.
+  hub's audit key over :func:`anchor_text`. Each terminal keeps the first of each day it receives that
+  :func:`anchor_signed` finds signed with the hub's audit key (its public half given at provisioning).
 - :class:`AuditSegment`, on ``up/audit``: the terminal's audit entries after ``after_id`` (its chain's
   links: an entry holds no ID number or name) and the anchors it keeps. The hub checks the segment follows
   what it stored before and answers on ``down/reconcile`` (a ``reconcile_reply`` with ``audit_last_id``,
@@ -24,6 +25,8 @@ import uuid
 from datetime import date, datetime
 from typing import ClassVar, Literal
 
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 from pydantic import AwareDatetime, Field
 
 from protocol.envelope import Envelope, Int64, MessageType, Strict
@@ -36,6 +39,7 @@ __all__ = [
     "SegmentEntry",
     "WitnessRequest",
     "WitnessRequestBody",
+    "anchor_signed",
     "anchor_text",
 ]
 
@@ -55,6 +59,18 @@ class AnchorBody(Strict):
     head: str = Field(pattern=r"^[0-9a-f]{64}$")
     at: AwareDatetime
     signature: str = Field(pattern=r"^[0-9a-f]{128}$")
+
+
+def anchor_signed(public_key_hex: str, a: AnchorBody) -> bool:
+    """Whether ``a`` carries the signature of the hub's audit key (its public half ``public_key_hex``, as
+    ``shegong hub keys audit-public`` prints it) over :func:`anchor_text` of its fields."""
+    try:
+        VerifyKey(bytes.fromhex(public_key_hex)).verify(
+            anchor_text(a.day, a.entries, a.last_id, a.head, a.at), bytes.fromhex(a.signature)
+        )
+    except (BadSignatureError, ValueError):
+        return False
+    return True
 
 
 class HubAnchor(Envelope):

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import Connection, Row
 from sqlmodel import col, select
@@ -86,15 +85,13 @@ class AuditKey:
     def verify_key(self) -> VerifyKey:
         return self.signing_key.verify_key
 
+    @property
+    def public_hex(self) -> str:
+        """The anchors' verification key as terminals are given it (``hub_audit_public_key``)."""
+        return bytes(self.verify_key).hex()
+
     def sign(self, message: bytes) -> str:
         return self.signing_key.sign(message).signature.hex()
-
-    def signed(self, message: bytes, signature: str) -> bool:
-        try:
-            self.verify_key.verify(message, bytes.fromhex(signature))
-        except (BadSignatureError, ValueError):
-            return False
-        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from protocol import topics
 from protocol.auditchain import GENESIS, entry_hash, entry_signed
 from protocol.envelope import Envelope
 from protocol.reconcile import ReconcileReply, ReconcileReplyBody
-from protocol.witness import AnchorBody, AuditSegment, anchor_text
+from protocol.witness import AnchorBody, AuditSegment, anchor_signed
 
 __all__ = ["Disagreement", "check_anchor", "on_segment", "register_key", "terminal_key", "verify_witnesses"]
 
@@ -158,7 +158,7 @@ def check_anchor(conn: Connection, key: AuditKey, a: AnchorBody) -> str | None:
     ours = conn.execute(select(AuditDayAnchorRow).where(AuditDayAnchorRow.day == a.day)).mappings().first()
     if ours is None:
         return "the hub holds no anchor of this day"
-    if not key.signed(anchor_text(a.day, a.entries, a.last_id, a.head, a.at), a.signature):
+    if not anchor_signed(key.public_hex, a):
         return "the witnessed anchor is not the hub's (signature, or time)"
     if (ours["entries"], ours["last_id"], ours["head_hash"]) != (a.entries, a.last_id, a.head):
         return "the hub's anchor of this day differs from the one witnessed"

@@ -282,3 +282,27 @@ def test_hub_keys_init_makes_the_audit_key_beside_a_case_key_made_before_it(tmp_
         hub_cli.main(["keys", "init"])
     assert stat.S_IMODE(audit.stat().st_mode) == 0o600
     assert len(AuditKey.load(audit).secret) == 32
+
+
+def test_hub_keys_audit_public_prints_the_key_terminals_check_the_hubs_anchors_with(tmp_path, capsys):
+    """What ``shegong hub keys audit-public`` prints (the terminals' ``hub_audit_public_key``) is the public
+    half of the Ed25519 key the hub signs its anchors with: worked out here from the key file (the signing
+    seed is HMAC-SHA256 of the file's secret, URL-safe base64 there, and ``shegong/audit/sign``), and a
+    signature of the hub's checked with the ``cryptography`` package."""
+    import base64
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    assert hub_cli.main(["keys", "audit-public"]) == 0
+    printed = capsys.readouterr().out.strip()
+    path = Path(f"{hub_settings.load().case_key_file}.audit")  # made beside the case key (tests.support)
+    secret = base64.urlsafe_b64decode(path.read_text().strip())
+    seed = hmac.new(secret, b"shegong/audit/sign", hashlib.sha256).digest()
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert printed == public.hex()
+    text = b"shegong/audit-anchor/v1|2026-03-02|3|3|" + b"a" * 64 + b"|2026-03-02T18:00:00+00:00"
+    hub_signature = bytes.fromhex(AuditKey.load(path).sign(text))
+    Ed25519PublicKey.from_public_bytes(bytes.fromhex(printed)).verify(hub_signature, text)  # raises if not
