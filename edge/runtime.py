@@ -77,7 +77,8 @@ class EdgeRuntime:
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
         self.agent.ask_handlers[Ask.FETCH_CATALOGUE] = self.catalogue_sync.fetch_now
-        self.witness = Witness(self.engine, settings.terminal_id)  # keeps the hub's signed daily audit anchors
+        # Keeps the hub's signed daily audit anchors: those its audit key signed.
+        self.witness = Witness(self.engine, settings.terminal_id, settings.hub_audit_public_key, self.alarms)
         self.agent.retained_handlers[topics.hub_anchor()] = self.witness.on_anchor
         self.agent.down_handlers[topics.Down.AUDIT] = self.witness.on_request  # the hub asks, live
         self.lookup = LookupSync(self.cases, settings.terminal_id)

@@ -209,6 +209,13 @@ class EdgeSettings(TomlSettings):
         description="this terminal's audit signing key (Ed25519, 0600, made at provisioning by "
         "`shegong edge keys init`; the hub registers its public half). Unset: data_dir/audit.key",
     )
+    hub_audit_public_key: str = Field(
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="the hub's audit verification key (Ed25519, hex; `shegong hub keys audit-public`): a signed"
+        " daily audit anchor is kept only when it holds, one that fails is refused with an alarm. Empty (a"
+        " terminal provisioned before it existed): anchors are kept unchecked, with a warning",
+    )
 
     @property
     def db_path(self) -> Path:

@@ -17,7 +17,7 @@ from harness import postgres
 from harness.broker import Mosquitto
 from harness.linkproxy import LinkProxy
 from shegong.cli import LIBRARY_SWITCHES
-from tests.support import CASE_PUBLIC_KEY, register_terminal, write_case_key
+from tests.support import CASE_PUBLIC_KEY, audit_public_key, register_terminal, write_case_key
 
 os.environ.update(LIBRARY_SWITCHES)  # as the shegong command sets them at start: the kiosk's lean pinyin
 
@@ -31,7 +31,10 @@ def _no_host_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "no-hub.toml"))
     # One case key pair per test process: terminals seal to its public half, hubs open with its private half.
     monkeypatch.setenv("SHEGONG_HUB_PUBLIC_KEY", CASE_PUBLIC_KEY)
-    monkeypatch.setenv("SHEGONG_HUB_CASE_KEY_FILE", str(write_case_key(tmp_path / "hub-case.key")))
+    case_key = write_case_key(tmp_path / "hub-case.key")
+    monkeypatch.setenv("SHEGONG_HUB_CASE_KEY_FILE", str(case_key))
+    # The test's hub audit key beside it: terminals check the hub's signed anchors with its public half.
+    monkeypatch.setenv("SHEGONG_HUB_AUDIT_PUBLIC_KEY", audit_public_key(case_key))
 
 
 @pytest.fixture

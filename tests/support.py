@@ -62,6 +62,14 @@ def write_case_key(path: Path) -> Path:
     return path
 
 
+def audit_public_key(case_key: Path) -> str:
+    """The public half of the hub audit key made beside ``case_key`` by :func:`write_case_key`, as
+    ``shegong hub keys audit-public`` prints it for terminals (``hub_audit_public_key``)."""
+    from hub.audit.keyed import AuditKey
+
+    return AuditKey.load(Path(f"{case_key}.audit")).public_hex
+
+
 def register_terminal(hub: Engine | str, terminal: str, committee: str = "JW001", series: int | None = None) -> None:
     """Register ``terminal`` to ``committee`` (with its receipt ``series``) at the hub (its engine or database
     URL), as provisioning does."""

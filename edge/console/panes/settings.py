@@ -35,7 +35,8 @@ def shown(name: str, value: object, masked: str) -> str:
     if name in SECRETS:
         return masked if value else "-"
     text = "-" if value is None or value == "" else str(value)
-    return text if len(text) <= 60 else f"{text[:28]}…{text[-28:]}"
+    # Both ends of a long value (a key, a path) in a column that fits 80 columns beside the names.
+    return text if len(text) <= 48 else f"{text[:23]}…{text[-23:]}"
 
 
 class SettingsPane(Vertical):

@@ -47,9 +47,12 @@ def test_main_screens_at_80x24(snap_compare, settings, store, keys):
 
 def provisioned(settings):
     """The settings as shown: the data folder where provisioning puts it, not the test's temporary one, and
-    a fixed hub key (the tests' own is made afresh each session)."""
+    fixed hub keys (the tests' own are made afresh each session, or each test)."""
     key = base64.urlsafe_b64encode(hashlib.sha256(b"the hub's public case key").digest()).decode()
-    return settings.model_copy(update={"data_dir": Path("/var/lib/shegong"), "hub_public_key": key})
+    audit_key = hashlib.sha256(b"the hub's public audit key").hexdigest()
+    return settings.model_copy(
+        update={"data_dir": Path("/var/lib/shegong"), "hub_public_key": key, "hub_audit_public_key": audit_key}
+    )
 
 
 def log_file(folder: Path) -> Path:
