@@ -58,11 +58,16 @@ def public_text(key: PrivateKey) -> str:
 def for_one_machine(folder: Path) -> dict[str, str]:
     """A key pair made in ``folder`` for a hub and terminals on this machine (demo, benchmarks): the
     variables that give the hub its private key file and the terminals its public key. The hub's audit key
-    is made beside it (``<case key file>.audit``), as ``shegong hub keys init`` does."""
+    is made beside it (``<case key file>.audit``), as ``shegong hub keys init`` does, and the terminals
+    are given its public half, which checks the hub's signed anchors."""
     from hub.audit.keyed import AuditKey
 
     path = folder / "hub-case.key"
     public = public_text(load(path)) if path.exists() else init(path)
-    if not Path(f"{path}.audit").exists():
-        AuditKey.init(Path(f"{path}.audit"))
-    return {"SHEGONG_HUB_CASE_KEY_FILE": str(path), "SHEGONG_HUB_PUBLIC_KEY": public}
+    audit = Path(f"{path}.audit")
+    audit_key = AuditKey.load(audit) if audit.exists() else AuditKey.init(audit)
+    return {
+        "SHEGONG_HUB_CASE_KEY_FILE": str(path),
+        "SHEGONG_HUB_PUBLIC_KEY": public,
+        "SHEGONG_HUB_AUDIT_PUBLIC_KEY": audit_key.public_hex,
+    }

@@ -9,6 +9,7 @@ ssh_key = "~/.ssh/shegong_admin"
 broker_host = "10.20.0.5"
 broker_tls_ca = "ca.crt"   # a path on the administrator's machine, relative to this file
 hub_public_key = "…"       # `shegong hub keys public`
+hub_audit_public_key = "…" # `shegong hub keys audit-public`
 portal_url = "https://zwfw.example.gov.cn/portal"  # the hub's resident portal: the receipts' QR codes open it
 admin_networks = ["10.9.0.0/24"]
 time_server = "10.20.0.1"
@@ -79,6 +80,11 @@ class Settings(_Model):
     broker_port: int = Field(8883, ge=1, le=65535)
     broker_tls_ca: Path | None = Field(None, description="the broker's CA (`shegong hub broker tls`), on this machine")
     hub_public_key: str = Field("", description="`shegong hub keys public`: terminals seal cases to it")
+    hub_audit_public_key: str = Field(
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="`shegong hub keys audit-public`: terminals keep only the daily audit anchors it signed",
+    )
     portal_url: str = Field(
         "",
         pattern=r"^(https?://\S+)?$",
@@ -152,9 +158,9 @@ class Terminal(Settings):
 
     @model_validator(mode="after")
     def _complete(self) -> Terminal:
-        missing = [f for f in ("broker_host", "hub_public_key") if not getattr(self, f)]
+        missing = [f for f in ("broker_host", "hub_public_key", "hub_audit_public_key") if not getattr(self, f)]
         if missing:
-            raise ValueError(f"{' and '.join(missing)} must be set, in [defaults] or for this terminal")
+            raise ValueError(f"{_listed(missing)} must be set, in [defaults] or for this terminal")
         if self.broker_tls_ca is None:
             raise ValueError("broker_tls_ca must be set: terminals reach the broker over TLS only")
         return self
@@ -162,6 +168,11 @@ class Terminal(Settings):
     @property
     def ntp(self) -> str:
         return self.time_server or self.broker_host
+
+
+def _listed(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 class HubTarget(_Model):

@@ -56,7 +56,7 @@ def toml_value(value: Any) -> str:
 
 def edge_toml(t: Terminal, broker_password: str) -> str:
     """``/etc/shegong/edge.toml`` for terminal ``t`` (0600, the ``shegong`` user's): its identity, the
-    broker over TLS with its own credentials, the hub's public key, and any extra edge settings."""
+    broker over TLS with its own credentials, the hub's public keys, and any extra edge settings."""
     values: dict[str, Any] = {
         "terminal_id": t.id,
         "committee_code": t.committee_code,
@@ -67,6 +67,7 @@ def edge_toml(t: Terminal, broker_password: str) -> str:
         "broker_password": broker_password,
         "broker_tls_ca": CA_PATH,
         "hub_public_key": t.hub_public_key,
+        "hub_audit_public_key": t.hub_audit_public_key,
         **t.edge,
     }
     if t.portal_url:  # the receipts' QR codes open the portal's progress page; the inventory's own [kiosk] wins

@@ -32,7 +32,7 @@ import pytest
 from provisioning import wheelhouse
 from provisioning.render import toml_value
 from tests.integration.provisioning.sshd import Sshd, admin_key, skip_reason
-from tests.support import CASE_PUBLIC_KEY, write_case_key
+from tests.support import CASE_PUBLIC_KEY, audit_public_key, write_case_key
 
 SHEGONG = str(Path(sys.executable).with_name("shegong"))
 CACHE = Path(tempfile.gettempdir()) / "shegong-provision-cache"
@@ -189,6 +189,8 @@ def write_inventory(
         f"broker_port = {broker_port}",
         f"broker_tls_ca = {toml_value(hub['ca'])}",
         f"hub_public_key = {toml_value(CASE_PUBLIC_KEY)}",
+        # what `shegong hub keys audit-public` prints for this hub
+        f"hub_audit_public_key = {toml_value(audit_public_key(Path(hub['SHEGONG_HUB_CASE_KEY_FILE'])))}",
         "",
         "[hub]",
         'host = "@local"',

@@ -26,6 +26,7 @@ ssh_user = "admin"
 broker_host = "10.20.0.5"
 broker_tls_ca = "ca.crt"
 hub_public_key = "PUBKEY"
+hub_audit_public_key = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
 admin_networks = ["10.9.0.0/24"]
 
 [hub]
@@ -93,7 +94,10 @@ def test_what_a_terminal_cannot_do_without(tmp_path: Path):
     with pytest.raises(InventoryError) as raised:
         load(_write(tmp_path, text + 'host = "h"\nbroker_tls_ca = "nowhere.crt"\n'))
     message = str(raised.value)
-    assert "broker_host and hub_public_key must be set, in [defaults] or for this terminal" in message
+    assert (
+        "broker_host, hub_public_key and hub_audit_public_key must be set, in [defaults] or for this terminal"
+        in message
+    )
     with pytest.raises(InventoryError, match="not valid TOML"):
         load(_write(tmp_path, "[[terminal]\n"))
     with pytest.raises(InventoryError, match="cannot read the inventory"):

@@ -25,6 +25,7 @@ def _terminal(tmp_path: Path, **extra: object) -> Terminal:
         "broker_host": "10.20.0.5",
         "broker_tls_ca": ca,
         "hub_public_key": "PUBKEY",
+        "hub_audit_public_key": "a1" * 32,
     }
     return Terminal(**{**fields, **extra})  # type: ignore[arg-type]
 
@@ -35,12 +36,14 @@ def test_edge_toml_is_read_by_the_terminal_as_written(tmp_path: Path, monkeypatc
     path.write_text(render.edge_toml(t, "s3cr#t\\pw"), encoding="utf-8")
     monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(path))
     monkeypatch.delenv("SHEGONG_HUB_PUBLIC_KEY", raising=False)
+    monkeypatch.delenv("SHEGONG_HUB_AUDIT_PUBLIC_KEY", raising=False)
     s = EdgeSettings()
     assert (s.terminal_id, s.committee_code, s.committee_name) == ("JW001-K1", "JW001", '潍坊"一村"居委会')
     assert (s.broker_host, s.broker_port, s.broker_username) == ("10.20.0.5", 8883, "JW001-K1")
     assert s.broker_password == "s3cr#t\\pw"
     assert s.broker_tls_ca == Path(render.CA_PATH)
     assert s.hub_public_key == "PUBKEY"
+    assert s.hub_audit_public_key == "a1" * 32
     assert s.retention_days == 45
     assert s.committee_area is not None and s.committee_area.district == "浦东新区"
 
