@@ -57,9 +57,11 @@ class AlertKind(enum.StrEnum):
     RATE_LIMITED = "rate_limited"  # the hub set aside messages over the terminal's rate, lately
     DEAD_LETTERS = "dead_letters"  # the hub refused many of the terminal's messages, lately
     HELP_REQUESTED = "help_requested"  # a resident called for staff at the kiosk (hub.fleet.help)
+    ANCHOR_REFUSED = "anchor_refused"  # the terminal refused an audit anchor the hub did not sign
 
 
 HELP_ALARM = "help_requested"  # the kiosk's alarm while a resident's call for staff is open
+ANCHOR_ALARM = "anchor_refused"  # the terminal's alarm after an anchor not signed by the hub (edge.night.witness)
 _PRINTER_FAULTS = {"error", "cover_open", "offline"}
 _READER_FAULTS = {"no_device", "not_responding", "sam_failed", "error"}
 
@@ -164,4 +166,6 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
     problems.update(_refusals(f, s))
     if HELP_ALARM in h.get("alarms", ()):
         problems[AlertKind.HELP_REQUESTED] = ""
+    if ANCHOR_ALARM in h.get("alarms", ()):
+        problems[AlertKind.ANCHOR_REFUSED] = ""
     return Assessment(state, away, problems, frozenset(hold))

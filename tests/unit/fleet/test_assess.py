@@ -101,6 +101,12 @@ def test_a_terminal_the_hub_rate_limits_or_refuses_often_has_an_alert_naming_it(
     assert set(unheard.problems) == {AlertKind.RATE_LIMITED, AlertKind.DEAD_LETTERS}
 
 
+def test_a_terminal_that_refused_a_forged_audit_anchor_has_an_alert_until_its_alarm_clears():
+    refused = assess(facts(health={"alarms": ["anchor_refused", "clock_skew"]}), NOW, S)
+    assert refused.problems == {AlertKind.ANCHOR_REFUSED: ""}
+    assert assess(facts(health={"alarms": []}), NOW, S).ok
+
+
 def test_every_alert_kind_has_a_label_and_an_action_for_the_operator():
     from hub.web.text import fleet_labels
 
