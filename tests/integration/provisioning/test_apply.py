@@ -6,7 +6,8 @@ broker users. The first run changes things, and the test then looks inside each 
 ``shegong`` system user in ``dialout``; the release under /opt/shegong (installed with no index by the
 session's first apply, ``conftest.release_layer``, and found there as a second apply finds it) and
 ``current`` pointing at it; edge.toml 0600 and the user's, holding the broker password the hub issued
-(Mosquitto's password file checks it), its audit key made there and its public half registered at the hub;
+(Mosquitto's password file checks it) and the hub's audit public key as `shegong hub keys audit-public` prints
+it, its audit key made there and its public half registered at the hub;
 udev rules, journald and time settings, units enabled; sshd keys
 only, read by the running sshd. Starting the units is reported skipped (no systemd here), and each host's
 seconds per step are said. The second run
@@ -36,7 +37,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from tests.integration.provisioning.conftest import provision, write_inventory
+from tests.integration.provisioning.conftest import SHEGONG, provision, write_inventory
 from tests.integration.provisioning.sshd import Sshd, skip_reason
 
 pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
@@ -62,6 +63,10 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
     took = re.findall(r"^  (JW00\d-K1): took \d+\.\d s: .*configuration, units and rules \d+\.\d s", first.stderr, re.M)
     assert sorted(took) == ["JW001-K1", "JW002-K1"], "each host says where its time went: " + first.stderr
 
+    hub_env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in hub.items() if k.startswith("SHEGONG_")}}
+    printed = subprocess.run(
+        [SHEGONG, "hub", "keys", "audit-public"], env=hub_env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     for sshd, tid in ((t1, "JW001-K1"), (t2, "JW002-K1")):
         assert sshd.run("id -nG shegong").stdout.split() == ["shegong", "dialout"]
         assert sshd.run("getent passwd shegong | cut -d: -f7").stdout.strip() == "/usr/sbin/nologin"
@@ -74,6 +79,7 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
         assert key.stdout.split() == ["600", "shegong", "45"], "the audit signing key, made once (issue 15)"
         config = tomllib.loads(sshd.run("cat /etc/shegong/edge.toml").stdout)
         assert (config["terminal_id"], config["broker_username"]) == (tid, tid)
+        assert config["hub_audit_public_key"] == printed, "it checks the hub's signed anchors with the hub's key"
         assert config["broker_tls_ca"] == "/etc/shegong/broker-ca.crt"
         assert sshd.run("cat /etc/shegong/broker-ca.crt").stdout == Path(hub["ca"]).read_text()
         assert len(config["broker_password"]) >= 20
