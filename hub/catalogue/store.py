@@ -8,6 +8,7 @@ the draft into the next version and appends to the audit chain in the same trans
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
 from hub.catalogue import translations
-from hub.db.models import CatalogueItemRow, CatalogueVersionRow, table
+from hub.db.models import CatalogueItemRow, CatalogueVersionRow, FleetTerminalRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
 from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
@@ -28,7 +29,9 @@ from protocol.envelope import utcnow
 
 __all__ = ["CatalogueError", "CatalogueStore", "Published", "VersionInfo"]
 
+log = logging.getLogger(__name__)
 _versions, _items = table(CatalogueVersionRow), table(CatalogueItemRow)
+_fleet = table(FleetTerminalRow)
 
 
 class CatalogueError(HubError):
@@ -243,8 +246,23 @@ class CatalogueStore:
         if rows:
             conn.execute(insert(_items), rows)
 
+    def highest_reported(self, conn: Connection | None = None) -> int:
+        """The highest catalogue version any terminal reported running (births, heartbeats, reports: the
+        fleet's rows), 0 when none did. Above the newest published version, the hub's database is older
+        than its last publication: restored from a backup taken before it."""
+        q = select(func.max(_fleet.c.catalogue_version))
+        if conn is None:
+            with self.engine.connect() as c:
+                return int(c.execute(q).scalar() or 0)
+        return int(conn.execute(q).scalar() or 0)
+
     def _next_version(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0) + 1
+        """Above every version this database holds and every version a terminal runs: a hub restored from a
+        backup older than its last publication would otherwise number its next one at or below what the
+        terminals run, and they would never take it (a terminal ignores an announcement not newer than its
+        own)."""
+        own = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
+        return max(own, self.highest_reported(conn)) + 1
 
     def start_draft(self, actor: str) -> int:
         """The draft's version, copying the newest published version into a new draft if there is none."""
@@ -328,8 +346,10 @@ class CatalogueStore:
 
     # ------------------------------------------------------------------ publishing
     def publish(self, actor: str, note: str = "") -> VersionInfo:
-        """Publish the draft as the desired version. Refused when there is no draft, when it is not a valid
-        catalogue, or when it equals the newest published version."""
+        """Publish the draft as the desired version, numbered above every version a terminal reported running.
+        Refused when there is no draft, when it is not a valid catalogue, or when it equals the newest
+        published version (allowed when terminals run a version above it: publishing it again brings them
+        back to the catalogue in force here)."""
         with self.engine.begin() as conn:
             info = self._publish(conn, actor, note, utcnow())
         self._desired = info
@@ -339,11 +359,31 @@ class CatalogueStore:
         version = self._draft_version(conn)
         if version is None:
             raise CatalogueError(text("catalogue_error", "nothing_to_publish"))
-        catalogue = self._read(conn, version)
         latest = self.latest(conn)
+        reported = self.highest_reported(conn)
+        ahead = latest is not None and reported > latest.version  # terminals run a version this hub lost
+        if version <= reported:
+            # A draft numbered before the terminals reported (or one the restored backup held): renumbered
+            # above them, so they take it.
+            renumbered = reported + 1
+            conn.execute(update(_items).where(_items.c.version == version).values(version=renumbered))
+            conn.execute(update(_versions).where(_versions.c.version == version).values(version=renumbered))
+            version = renumbered
+        catalogue = self._read(conn, version)
         content = catalogue.content_hash()
-        if latest is not None and latest.content_hash == content:
+        if latest is not None and latest.content_hash == content and not ahead:
+            # The same content again is refused, unless terminals run a version this hub does not have: then
+            # publishing it again is how the operator brings them back to the catalogue in force here.
             raise CatalogueError(text("catalogue_error", "unchanged", version=latest.version))
+        if ahead:
+            assert latest is not None
+            log.warning(
+                "catalogue version %d published above version %d, which terminals run but this hub's database "
+                "does not hold (its newest was %d: restored from an older backup?)",
+                version,
+                reported,
+                latest.version,
+            )
         manifest = catalogue.manifest()
         m_hash = manifest_hash(manifest)
         values: dict[str, Any] = {
@@ -355,7 +395,14 @@ class CatalogueStore:
         if note:
             values["note"] = note[:200]
         conn.execute(update(_versions).where(_versions.c.version == version).values(**values))
-        data = {"version": version, "content_hash": content, "manifest_hash": m_hash, "items": manifest.items}
+        data: dict[str, Any] = {
+            "version": version,
+            "content_hash": content,
+            "manifest_hash": m_hash,
+            "items": manifest.items,
+        }
+        if ahead:
+            data["terminals_ran"] = reported  # the version numbering passed: one this database never held
         _audit(conn, at, actor, "catalogue.published", version, data)
         info = self.latest(conn)
         if info is None:  # the row this transaction just marked published: the database lost it

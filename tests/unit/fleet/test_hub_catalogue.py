@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from hub.catalogue.requests import CatalogueRequests
 from hub.catalogue.store import CatalogueError, CatalogueStore
@@ -46,6 +47,49 @@ def test_the_seed_is_version_one_and_an_edited_draft_becomes_version_two(store):
     store.start_draft("user:op")
     with pytest.raises(CatalogueError, match="相同"):
         store.publish("user:op")  # nothing changed: no new version
+
+
+def _terminal_runs(store: CatalogueStore, terminal: str, version: int) -> None:
+    """What the fleet keeps of a terminal's birth, heartbeat or report: the catalogue version it runs."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO fleet_terminals (terminal_id, state, catalogue_version, catalogue_error) "
+                "VALUES (:t, 'online', :v, '')"
+            ),
+            {"t": terminal, "v": version},
+        )
+
+
+def test_the_next_version_is_numbered_above_every_version_a_terminal_runs(store):
+    """The hub's database went back to version 1 while terminals run version 3 (restored from a backup
+    older than two publications): the draft, numbered 2 before any terminal was heard, is published as 4,
+    and the audit entry says which version the numbering passed."""
+    code = SEED.items[0].code
+    assert store.start_draft("user:op") == 2
+    store.update_item(code, {"description": "恢复后修改。"}, "user:op")
+    _terminal_runs(store, "T1", 3)
+    _terminal_runs(store, "T2", 1)
+    assert store.highest_reported() == 3
+    published = store.publish("user:op")
+    assert published.version == 4 and store.get(4).item(code).description == "恢复后修改。"
+    assert [v.version for v in store.versions()] == [4, 1], "the draft renumbered, not copied"
+    newest = "SELECT data FROM audit WHERE action = 'catalogue.published' ORDER BY id DESC"
+    with store.engine.connect() as conn:
+        entry = conn.execute(text(newest)).first()
+    assert entry is not None and json.loads(entry[0])["terminals_ran"] == 3
+    assert store.start_draft("user:op") == 5
+
+
+def test_the_version_in_force_may_be_published_again_while_terminals_run_one_the_hub_lost(store):
+    """To bring terminals running a lost version back to the hub's catalogue, the operator publishes the
+    same content again; refused as "unchanged" otherwise."""
+    store.start_draft("user:op")
+    with pytest.raises(CatalogueError, match="相同"):
+        store.publish("user:op")
+    _terminal_runs(store, "T1", 2)
+    again = store.publish("user:op", "恢复后重新发布")
+    assert again.version == 3 and again.content_hash == SEED.content_hash()
 
 
 def test_export_and_import_round_trip_through_a_file(store):
