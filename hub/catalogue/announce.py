@@ -41,6 +41,7 @@ class Announcer:
         self.client = client
         self.announced: int | None = None
         self._lock = threading.Lock()
+        self._ahead: tuple[int, int] | None = None  # (newest published, highest reported) last warned of
 
     def attach(self, worker: Any) -> None:
         """Announce again at every connect of ``worker`` (the broker may have lost the retained copy)."""
@@ -57,11 +58,32 @@ class Announcer:
         """Publish the newest version if it was not announced yet (or always, with ``force``)."""
         with self._lock:
             latest = self.store.refresh()
+            if latest is not None:
+                self._warn_if_behind_terminals(latest)
             if latest is None or (latest.version == self.announced and not force):
                 return latest
             if self.client.is_connected():
                 self._publish(latest)
             return latest
+
+    def _warn_if_behind_terminals(self, latest: VersionInfo) -> None:
+        """Say once (per pair of versions) that terminals run a catalogue version above the newest this hub
+        published: its database is older than its last publication. The terminals keep what they run and
+        take nothing this hub announces until it publishes above it (docs/catalogue.md)."""
+        reported = self.store.highest_reported()
+        ahead = (latest.version, reported) if reported > latest.version else None
+        if ahead is not None and ahead != self._ahead:
+            log.warning(
+                "catalogue: terminals run version %d, above this hub's newest published version %d: the hub's "
+                "database is older than its last publication (restored from a backup?). The terminals keep "
+                "version %d; check the catalogue and publish it again (`shegong hub catalogue export`, "
+                "`import`, `publish`): it becomes version %d and every terminal takes it",
+                reported,
+                latest.version,
+                reported,
+                reported + 1,
+            )
+        self._ahead = ahead
 
     def _publish(self, info: VersionInfo | None) -> None:
         if info is None:

@@ -49,6 +49,7 @@ class AlertKind(enum.StrEnum):
     FLAPPING = "flapping"
     OUTBOX_STALE = "outbox_stale"  # oldest unsent case older than outbox_alert_s
     CATALOGUE_BEHIND = "catalogue_behind"
+    CATALOGUE_AHEAD = "catalogue_ahead"  # runs a version above the hub's newest: the hub's database went back
     PRINTER_PAPER = "printer_paper"
     PRINTER_FAULT = "printer_fault"
     READER_FAULT = "reader_fault"
@@ -149,6 +150,10 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
         since = max(desired.published_at, f.last_birth_at or desired.published_at)
         if (now - since).total_seconds() > s.catalogue_grace_s:
             problems[AlertKind.CATALOGUE_BEHIND] = f"v{f.catalogue_version} < v{desired.version}"
+    elif desired is not None and f.catalogue_version > desired.version:
+        # No grace: a terminal never runs a version the hub has not published, unless the hub's database was
+        # restored from a backup older than its last publication. Nothing the hub announces reaches it then.
+        problems[AlertKind.CATALOGUE_AHEAD] = f"v{f.catalogue_version} > v{desired.version}"
 
     printer = h.get("printer", "")
     if printer == "paper_out":

@@ -89,6 +89,14 @@ def test_catalogue_behind_counts_from_publication_or_from_the_terminals_return()
     assert AlertKind.CATALOGUE_BEHIND not in assess(facts(catalogue_version=3), NOW, S, desired).problems
 
 
+def test_a_terminal_running_a_version_above_the_hubs_newest_is_alerted_at_once():
+    """Only a hub whose database went back (restored from an older backup) has terminals ahead of it."""
+    desired = Desired(version=3, published_at=NOW - timedelta(days=30))
+    problems = assess(facts(catalogue_version=4, last_birth_at=NOW), NOW, S, desired).problems
+    assert problems[AlertKind.CATALOGUE_AHEAD] == "v4 > v3" and AlertKind.CATALOGUE_BEHIND not in problems
+    assert AlertKind.CATALOGUE_AHEAD not in assess(facts(catalogue_version=3), NOW, S, desired).problems
+
+
 def test_a_terminal_the_hub_rate_limits_or_refuses_often_has_an_alert_naming_it():
     s = FleetSettings(dead_letter_window_s=600, dead_letter_alert=20)
     assert AlertKind.RATE_LIMITED not in assess(facts(), NOW, s).problems
