@@ -104,11 +104,16 @@ class CatalogueStore:
         return catalogue
 
     def apply(self, catalogue: Catalogue, at: datetime | None = None) -> None:
-        """Make ``catalogue`` the one in force: all of it in one transaction, then in memory."""
+        """Make ``catalogue`` the one in force: all of it in one transaction, then in memory. An older version
+        is refused, and so is the version in force again unless its content differs (a hub restored from an
+        older backup that published that number again: its publication is the later one)."""
         with self._lock:
-            if catalogue.version <= self._version:
+            same = catalogue.version == self._version and catalogue.content_hash() == self._current.content_hash()
+            if catalogue.version < self._version or same:
                 log.info("catalogue %d not applied: %d is in force", catalogue.version, self._version)
                 return
+            if catalogue.version == self._version:  # its number published again by a restored hub: the later one
+                log.warning("catalogue version %d replaced by the hub's later publication of it", catalogue.version)
             rows = [
                 {"code": item.code, "position": n, "hash": item.content_hash(), "body": canonical_json(item).decode()}
                 for n, item in enumerate(catalogue.items)

@@ -4,7 +4,10 @@ Runs inside the sync agent's thread through its extension points: ``on_announcem
 ``shegong/v1/catalogue`` topic, ``on_reply`` for ``down/catalogue``. Each returns the messages to publish.
 
 - An announcement not newer than the version in force, or older than the one being fetched, is ignored:
-  an older announcement never overwrites a newer one.
+  an older announcement never overwrites a newer one. Ignored is not unseen: one with other content than
+  the catalogue in force (a hub restored from a backup older than its last publication) is logged and
+  reported to the hub as a conflict, whose fleet page shows it. The same version with other content is
+  fetched and applied: a version is never published twice, so that one is the hub's newer publication.
 - A request names what the terminal runs; the reply carries the full manifest (checked against the
   announced manifest hash) and the items that changed. Items still missing are asked for by code.
 - The new version is applied in one transaction and reported; a failure is reported with its error.
@@ -70,6 +73,7 @@ class CatalogueSync:
             "items": 0,
             "applied": 0,
             "failed": 0,
+            "conflicts": 0,  # announcements of an older version with other content (a restored hub)
         }
 
     # ------------------------------------------------------------------ announcements
@@ -90,7 +94,9 @@ class CatalogueSync:
             self.stats["announcements"] += 1
             if self._announced is None or a.version >= self._announced.version:
                 self._announced = a
-            if a.version <= self.store.version or (self.desired is not None and a.version < self.desired.version):
+            if self._conflicts(a):
+                return [self._conflict(a)]
+            if not self._wanted(a) or (self.desired is not None and a.version < self.desired.version):
                 self.stats["ignored"] += 1
                 log.info("catalogue announcement %d ignored: %d in force", a.version, self.store.version)
                 return []
@@ -108,11 +114,37 @@ class CatalogueSync:
             a = self._announced
             if a is None:
                 return "no_announcement", []
-            if a.version <= self.store.version:
+            if not self._wanted(a):
                 return "up_to_date", []
             self._restart(a)
             log.info("catalogue version %d asked for now, by the maintenance console", a.version)
             return "requested", [self._request(None)]
+
+    def _wanted(self, a: AnnouncementBody) -> bool:
+        """Whether ``a`` is to be fetched: newer than the version in force, or that very version with other
+        content (a hub restored from an older backup published its number again: the hub's is the later)."""
+        return a.version > self.store.version or (
+            a.version == self.store.version and a.content_hash != self.store.content_hash
+        )
+
+    def _conflicts(self, a: AnnouncementBody) -> bool:
+        """Whether ``a`` announces a version below the one in force with other content: the hub no longer
+        holds the catalogue this terminal runs (its database was restored from an older backup)."""
+        return a.version < self.store.version and a.content_hash != self.store.content_hash
+
+    def _conflict(self, a: AnnouncementBody) -> Outgoing:
+        """Keep the catalogue in force (it is the newest one the centre published; an older announcement never
+        overwrites it), but say so: a warning here and a failed report to the hub, shown on the terminal's
+        fleet page, until the hub publishes a version above this one (it numbers its next one so)."""
+        self.stats["ignored"] += 1
+        self.stats["conflicts"] += 1
+        error = (
+            f"the hub announces version {a.version}, older than version {self.store.version} in force here "
+            "and with other content: the hub's database is older than its last publication (restored from "
+            "a backup?); this terminal keeps its version until the hub publishes a newer one"
+        )
+        log.warning("catalogue announcement %d not applied: %s", a.version, error)
+        return self._report(None, ReportStatus.FAILED, error, a.version)
 
     def on_online(self) -> list[Outgoing]:
         """A new connection: requests sent before it may be lost, so the next announcement asks again."""

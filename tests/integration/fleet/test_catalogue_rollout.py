@@ -4,18 +4,26 @@ The hub keeps the desired version retained on ``shegong/v1/catalogue``; each ter
 changed (paired by correlation id), applies it in one transaction and reports the version it runs. One
 terminal sits behind a VPN that is cut during the publication and catches up when it returns; an
 older announcement never overwrites a newer catalogue; a version the hub cannot serve is reported as a
-failure, not retried in a loop. Runs with the hub on SQLite and on PostgreSQL.
+failure, not retried in a loop. A hub restored from a backup older than its last publication numbers its
+next publication above what the terminals run, and says so until then. Runs with the hub on SQLite and on
+PostgreSQL.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from hub.fleet import view
+from hub.night.steps import backups as hub_backups
 from protocol import topics
 from protocol.catalogue_sync import AnnouncementBody, CatalogueAnnouncement
 from protocol.envelope import utcnow
-from tests.integration.fleet.conftest import rows
+from tests.integration.fleet.conftest import alerts, rows
 from tests.support import wait_for
 
 
@@ -90,19 +98,85 @@ def test_an_older_announcement_is_ignored_and_an_unknown_version_is_reported_fai
         )
         raw.publish(topics.catalogue(), CatalogueAnnouncement(terminal="hub", body=body).encode(), retain=True)
 
+    def error() -> str:
+        return str(rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals WHERE terminal_id='T1'")[0][0])
+
     announce(1)  # a stale retained copy, e.g. from a broker restored from an old backup
     wait_for(lambda: edge.catalogue_sync.stats["ignored"] >= 1, what="older announcement ignored")
     assert edge.catalogue.version == version and edge.catalogue_sync.stats["requests"] == requests
+    wait_for(lambda: error().startswith("v1:"), what="the hub shows the older announcement, with other content")
+    assert f"older than version {version}" in error()
 
     announce(version + 5)  # a version the hub never published
     wait_for(lambda: edge.catalogue_sync.stats["failed"] == 1, what="failure reported")
-    wait_for(
-        lambda: rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals WHERE terminal_id='T1'")[0][0],
-        what="hub records the failure",
-    )
-    error = rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals WHERE terminal_id='T1'")[0][0]
-    assert error.startswith(f"v{version + 5}:") and "未发布" in error
+    wait_for(lambda: error().startswith(f"v{version + 5}:"), what="hub records the failure")
+    assert "未发布" in error()
     assert edge.catalogue.version == version and edge.catalogue.current().item(code).name == "新名称"
 
     hub.catalogue.announcer.announce(force=True)  # the hub puts its own announcement back
     assert edge.catalogue.version == version
+
+
+def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_terminals_run(
+    fleet_hub, edge_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """The drill of docs/night.md with the catalogue: the hub is backed up at version 2, publishes version 3,
+    is stopped and restored from the backup. Its newest version is 2 again while the terminals run 3: they
+    keep 3 and report the conflict; the hub alerts on each and says in its log what to do. Its next
+    publication is version 4, above theirs — numbered 3 again, the terminals would have ignored it — and
+    every terminal takes it."""
+    monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "hub-backups"))
+    hub = fleet_hub(catalogue_grace_s=600)
+    edges = [edge_factory("T1"), edge_factory("T2")]
+    for e in edges:
+        e.start_sync()
+    v2, renamed_before = _publish_one_change(hub, "居住证办理（备份前改名）")
+    wait_for(lambda: all(e.catalogue.version == v2 for e in edges), what="terminals at version 2")
+    hub_backups(hub.settings).take(utcnow())
+    store = hub.catalogue.store
+    store.start_draft("test")
+    lost = store.draft().items[9].code
+    store.update_item(lost, {"name": "备份后改名（将随恢复丢失）"}, "test")
+    v3 = hub.catalogue.publish("test").version
+    wait_for(lambda: all(e.catalogue.version == v3 for e in edges), what="terminals at version 3")
+    assert v3 == v2 + 1
+
+    hub.close()  # the operator's restore: stop the hub, write the older backup over its database, start it
+    backups = hub_backups(hub.settings)
+    backups.restore(backups.kept()[-1])
+    with caplog.at_level(logging.WARNING, logger="hub.catalogue"):
+        hub = fleet_hub(catalogue_grace_s=600)
+        assert hub.catalogue.store.latest().version == v2, "the restore took the hub back to version 2"
+
+        for t in ("T1", "T2"):
+            wait_for(lambda t=t: alerts(hub, t, "catalogue_ahead"), what=f"{t}: alert of a version the hub lost")
+            assert alerts(hub, t, "catalogue_ahead")[0].detail == f"v{v3} > v{v2}"
+        wait_for(
+            lambda: all(
+                e.startswith(f"v{v2}:") and "older than version 3" in e
+                for (e,) in rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals")
+            ),
+            what="each terminal reported the older announcement as a conflict",
+        )
+        wait_for(lambda: "terminals run version 3, above this hub's newest published version 2" in caplog.text)
+    assert all(e.catalogue.version == v3 for e in edges), "an older announcement never overwrites a newer catalogue"
+    assert all(e.catalogue.current().item(lost).name.startswith("备份后改名") for e in edges)
+
+    # The operator checks the catalogue and publishes: the next version passes the terminals' 3.
+    v4, renamed_after = _publish_one_change(hub, "居住证办理（恢复后改名）")
+    assert v4 == v3 + 1, "numbered above the version the terminals run, not max(own)+1"
+    wait_for(lambda: all(e.catalogue.version == v4 for e in edges), what="every terminal takes version 4")
+    for e in edges:
+        assert e.catalogue.current() == hub.catalogue.store.get(v4), "the hub's catalogue in force, whole"
+        assert e.catalogue.current().item(renamed_after).name == "居住证办理（恢复后改名）"
+        assert e.catalogue.current().item(lost).name == hub.catalogue.store.get(v2).item(lost).name
+    wait_for(
+        lambda: not any(a.cleared_at is None for t in ("T1", "T2") for a in alerts(hub, t, "catalogue_ahead")),
+        what="the alerts cleared",
+    )
+    wait_for(
+        lambda: [e for (e,) in rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals")] == ["", ""],
+        what="the conflicts cleared by the terminals' reports of version 4",
+    )
+    published = rows(hub.engine, "SELECT data FROM audit WHERE action = 'catalogue.published' ORDER BY id")
+    assert json.loads(published[-1][0])["terminals_ran"] == v3

@@ -116,9 +116,45 @@ def test_older_and_repeated_announcements_are_ignored(store):
     assert sync.on_announcement(announce(changed(2, SEED.items[5].code))) == []  # older than the one fetched
     assert sync.on_announcement(announce(v3)) == []  # its request is on the way
     report_of(sync.on_reply(reply(req, v3, [SEED.items[0].code])))
-    assert sync.on_announcement(announce(changed(2, SEED.items[5].code))) == []  # older than the one in force
+    assert sync.on_announcement(announce(changed(2, SEED.items[0].code))) == []  # older, what it holds already
     assert sync.on_announcement(announce(v3)) == []
     assert store.version == 3 and sync.stats["ignored"] == 3
+
+
+def test_an_older_announcement_of_other_content_is_not_applied_but_reported_as_a_conflict(store):
+    """A hub restored from a backup older than its last publication announces its older version: the
+    terminal keeps the newer catalogue it runs (asks for nothing), and says so to the hub."""
+    sync = CatalogueSync(store, "T1")
+    v3 = changed(3, SEED.items[0].code)
+    report_of(sync.on_reply(reply(request_of(sync.on_announcement(announce(v3))), v3, [SEED.items[0].code])))
+    requests = sync.stats["requests"]
+
+    out = sync.on_announcement(announce(changed(2, SEED.items[5].code)))
+    report = report_of(out)
+    assert len(out) == 1 and out[0][0] == topics.up("T1", topics.Up.CATALOGUE)
+    assert report.body.status is ReportStatus.FAILED and report.body.failed_version == 2
+    assert report.body.version == 3 and report.body.content_hash == v3.content_hash()
+    assert "older than version 3" in report.body.error and "restored" in report.body.error
+    assert store.version == 3 and store.current() == v3
+    assert sync.stats["requests"] == requests and sync.stats["conflicts"] == 1
+    assert sync.fetch_now() == ("up_to_date", []), "the newest it heard is older than what it runs"
+
+
+def test_the_version_in_force_announced_with_other_content_is_fetched_and_applied(store):
+    """A restored hub that published the number the terminal runs again (with other content): a version
+    is never published twice, so the hub's is the later publication, and the terminal takes it."""
+    sync = CatalogueSync(store, "T1")
+    v3 = changed(3, SEED.items[0].code)
+    report_of(sync.on_reply(reply(request_of(sync.on_announcement(announce(v3))), v3, [SEED.items[0].code])))
+
+    again = changed(3, SEED.items[7].code)  # the same number, other content: item 0 back, item 7 renamed
+    req = request_of(sync.on_announcement(announce(again)))
+    assert (req.body.version, req.body.have_version, req.body.have_hash) == (3, 3, v3.content_hash())
+    report = report_of(sync.on_reply(reply(req, again, [SEED.items[0].code, SEED.items[7].code])))
+    assert report.body.status is ReportStatus.APPLIED and report.body.content_hash == again.content_hash()
+    assert store.version == 3 and store.current() == again
+    assert CatalogueStore(store._engine).current() == again, "written, not only in memory"
+    assert sync.on_announcement(announce(again)) == [], "once it runs it, the same announcement is nothing new"
 
 
 def test_a_reply_that_does_not_match_the_announcement_is_reported_and_nothing_is_applied(store):
