@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from hub.audit.chain import bind_key_file
+from hub.audit.keyed import key_path
+from hub.catalogue.store import CatalogueStore
+from hub.db.engine import open_engine
 from hub.fleet import view
 from hub.night.steps import backups as hub_backups
 from protocol import topics
@@ -180,3 +184,45 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     )
     published = rows(hub.engine, "SELECT data FROM audit WHERE action = 'catalogue.published' ORDER BY id")
     assert json.loads(published[-1][0])["terminals_ran"] == v3
+
+
+def test_a_terminal_takes_its_own_version_number_published_again_by_a_restored_hub(
+    fleet_hub, edge_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The operator publishes on the restored database before starting the hub: nothing tells the hub yet
+    that the terminal runs version 3 (the restored fleet rows say 2), so its publication is version 3 again,
+    with other content. The terminal, at version 3, fetches that version when the hub announces it: a
+    number is never published twice otherwise, so the hub's is the later publication."""
+    monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "hub-backups"))
+    hub = fleet_hub()
+    edge = edge_factory("T1")
+    edge.start_sync()
+    v2, _ = _publish_one_change(hub, "居住证办理（备份前改名）")
+    wait_for(lambda: rows(hub.engine, "SELECT catalogue_version FROM fleet_terminals") == [(v2,)], what="v2 here")
+    hub_backups(hub.settings).take(utcnow())
+    _publish_one_change(hub, "居住证办理（备份后改名）")
+    wait_for(lambda: edge.catalogue.version == v2 + 1, what="the terminal at version 3")
+    settings = hub.settings
+    hub.close()
+    backups = hub_backups(settings)
+    backups.restore(backups.kept()[-1])
+
+    engine = open_engine(settings.database_url)  # as `shegong hub catalogue import/publish` does
+    bind_key_file(engine, key_path(settings))
+    try:
+        store = CatalogueStore(engine)
+        store.start_draft("cli:op")
+        store.update_item(store.draft().items[20].code, {"name": "恢复后、中心启动前改名"}, "cli:op")
+        again = store.publish("cli:op").version
+    finally:
+        engine.dispose()
+    assert again == edge.catalogue.version == v2 + 1, "the same number, other content"
+
+    hub = fleet_hub()
+    wait_for(
+        lambda: edge.catalogue.current() == hub.catalogue.store.get(again),
+        what="the terminal takes the hub's version 3",
+    )
+    assert edge.catalogue.version == again and edge.catalogue_sync.stats["conflicts"] == 0
+    wait_for(lambda: rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals") == [("",)], what="no error")
+    assert not alerts(hub, "T1", "catalogue_ahead")
