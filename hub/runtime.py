@@ -94,6 +94,7 @@ class HubRuntime:
         # Every process ingests; one of them (per database) runs the periodic work.
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
+        self.catalogue.announcer.leading = lambda: self.leadership.is_leader
 
     def start(self) -> None:
         self.handler.opener.start()  # the opening processes start beside the rest, not at the first batch

@@ -1,12 +1,15 @@
-"""The desired version, retained on ``shegong/v1/catalogue``: announced by the running hub at every
-connect and whenever a newer version is published — in this process at once, by another process
+"""The desired version, retained on ``shegong/v1/catalogue``: announced by the leading hub process at
+every connect and whenever a newer version is published — in this process at once, by another process
 (``shegong hub catalogue publish``, which does not connect to the broker) at the leader's next periodic
-check."""
+check. A follower never announces at its connect: it would announce the version it read last, perhaps
+at its start, and a retained announcement older than the version in force reaches no terminal that
+lacks the newer one (and every terminal running that one reports it as a conflict)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -41,6 +44,8 @@ class Announcer:
         self.client = client
         self.announced: int | None = None
         self._lock = threading.Lock()
+        #: Whether this process leads (hub.leader): only the leader announces at a connect.
+        self.leading: Callable[[], bool] = lambda: True
         self._ahead: tuple[int, int] | None = None  # (newest published, highest reported) last warned of
 
     def attach(self, worker: Any) -> None:
@@ -49,8 +54,12 @@ class Announcer:
 
         def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
             original(client, userdata, flags, reason, props)
-            if not reason.is_failure:
+            if reason.is_failure:
+                return
+            if self.leading():
                 self._publish(self.store.desired())  # no database work in paho's thread: the cached version
+            else:
+                self.announced = None  # announce afresh (from the database) whenever this process leads
 
         worker.client.on_connect = on_connect
 

@@ -1,12 +1,22 @@
 """Several hub processes on one database and one shared subscription: every one ingests, exactly one
 runs the periodic work (fleet evaluation, event resends, catalogue announcements), and another takes
-it over when the leader stops. On SQLite and PostgreSQL."""
+it over when the leader stops; after a broker restart only the leader announces the catalogue again. On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
 from edge.store.cases import NewCase
+from protocol import topics
+from protocol.catalogue_sync import CatalogueAnnouncement
+from protocol.codec import decode
 from tests.support import applicant, assert_exactly_once, wait_for
 
 
@@ -49,3 +59,46 @@ def test_two_workers_share_intake_and_exactly_one_leads(hub_factory: Any, edge_f
     wait_for(lambda: follower.leadership.is_leader, timeout=10, what="the follower leading")
     before = ticks[follower.settings.instance]
     wait_for(lambda: ticks[follower.settings.instance] > before + 3, what="the new leader's periodic work")
+
+
+def test_after_a_broker_restart_only_the_leader_announces_the_catalogue(hub_factory: Any, broker: Any) -> None:
+    """Every hub process reconnects when the broker restarts. A follower announced the version it had read
+    at its own start: one the leader had since replaced became the retained announcement, terminals
+    reconnecting got it, and the leader, having announced the newer one already, never put it back."""
+    hubs = [
+        hub_factory(router=None, instance=f"w{n}", share_group="ingest", leader_check_s=0.2, keepalive_s=5)
+        for n in range(2)
+    ]
+    wait_for(lambda: sum(h.leadership.is_leader for h in hubs) == 1, what="one leader")
+    leader = next(h for h in hubs if h.leadership.is_leader)
+    store = leader.catalogue.store
+    store.start_draft("test")
+    store.update_item(store.draft().items[0].code, {"name": "领导者发布的新名称"}, "test")
+    published = leader.catalogue.publish("test").version
+
+    heard: list[int] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher", protocol=MQTTProtocolVersion.MQTTv5)
+
+    def on_message(_c: Any, _u: Any, m: Any) -> None:
+        message = decode(m.payload)
+        assert isinstance(message, CatalogueAnnouncement)
+        heard.append(message.body.version)
+
+    watcher.on_message = on_message
+    session = Properties(PacketTypes.CONNECT)
+    session.SessionExpiryInterval = 300  # its subscription and what arrives meanwhile outlive the restart
+    watcher.connect("127.0.0.1", broker.port, clean_start=False, properties=session)
+    watcher.loop_start()
+    try:
+        watcher.subscribe(topics.catalogue(), qos=1)
+        wait_for(lambda: heard == [published], what="the retained announcement")
+        broker.restart()
+        wait_for(lambda: all(h.worker.connected.is_set() for h in hubs), what="both hubs back on the broker")
+        wait_for(lambda: len(heard) > 1, what="the leader announces again")
+        leader.catalogue.announcer.announce(force=True)  # a marker: what any process said at connect came first
+        wait_for(lambda: len(heard) > 2, what="the marker")
+        time.sleep(0.5)  # a follower's announcement at its connect would have arrived by now
+        assert set(heard) == {published}, f"announced after the restart: {heard[1:]}"
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
