@@ -256,6 +256,17 @@ class CatalogueStore:
                 return int(c.execute(q).scalar() or 0)
         return int(conn.execute(q).scalar() or 0)
 
+    def publication(self) -> tuple[int, int] | None:
+        """What publishing the draft now would do, for the page that asks first: the version it would become
+        (its number, or one above the highest version a terminal runs) and that highest version; None
+        without a draft."""
+        with self.engine.connect() as conn:
+            version = self._draft_version(conn)
+            if version is None:
+                return None
+            reported = self.highest_reported(conn)
+            return max(version, reported + 1), reported
+
     def _next_version(self, conn: Connection) -> int:
         """Above every version this database holds and every version a terminal runs: a hub restored from a
         backup older than its last publication would otherwise number its next one at or below what the
@@ -362,10 +373,10 @@ class CatalogueStore:
         latest = self.latest(conn)
         reported = self.highest_reported(conn)
         ahead = latest is not None and reported > latest.version  # terminals run a version this hub lost
-        if version <= reported:
+        renumbered = max(version, reported + 1)
+        if renumbered != version:
             # A draft numbered before the terminals reported (or one the restored backup held): renumbered
             # above them, so they take it.
-            renumbered = reported + 1
             conn.execute(update(_items).where(_items.c.version == version).values(version=renumbered))
             conn.execute(update(_versions).where(_versions.c.version == version).values(version=renumbered))
             version = renumbered

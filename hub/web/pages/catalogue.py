@@ -115,10 +115,14 @@ def publish(request: Request[Any, Any, Any], publishing: NamedDependency[Catalog
         draft, latest = store.draft(), store.latest()
         if draft is None:
             return _page(publishing)
+        publication = store.publication()
+        number, reported = publication if publication is not None else (draft.version, 0)
         context = {
             "section": "catalogue",
             "draft": draft,
             "latest": latest,
+            "number": number,  # what the draft becomes: above every version a terminal runs
+            "terminals_ahead": reported if latest is not None and reported > latest.version else None,
             "changes": _changes(draft, store.get(latest.version) if latest else None),
             "stale": translations.stale_in(store.engine, draft),
             "note": data.get("note", ""),

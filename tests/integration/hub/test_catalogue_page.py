@@ -56,3 +56,30 @@ def test_a_catalogue_edit_on_the_catalogue_page_is_recorded_under_the_signed_in_
     ]
     assert json.loads(entries[3].data)["changed"]["promised_days"] == [3, 2]
     assert tuple(version) == ("user:operator", "user:operator")
+
+
+def test_the_publish_page_warns_of_terminals_running_a_version_the_hub_lost_and_names_the_version_to_come(
+    hub, client, people
+):
+    """A hub restored from an older backup: its newest version is 1, a terminal reported running version 3
+    (as its catalogue report writes it to the fleet's row). The page asking first says so and that the
+    draft, numbered 2, is published as version 4; publishing the catalogue unchanged is allowed then."""
+    _sign_in(client, "operator")
+    token = _csrf(client.get("/fleet/catalogue/").text)
+    assert client.post("/fleet/catalogue/draft", data={"_csrf_token": token}).status_code == 200
+    with hub.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO fleet_terminals (terminal_id, state, catalogue_version, catalogue_error) "
+                "VALUES ('T1', 'online', 3, '')"
+            )
+        )
+    asked = client.post("/fleet/catalogue/publish", data={"_csrf_token": token})
+    assert asked.status_code == 200 and "草稿 v2" in asked.text
+    assert 'id="publish-ahead"' in asked.text and "正在运行目录 v3，高于中心已发布的最新版本 v1" in asked.text
+    assert "确认发布 v4" in asked.text
+    published = client.post("/fleet/catalogue/publish", data={"confirm": "yes", "_csrf_token": token})
+    assert published.status_code == 200 and "已发布" in published.text
+    with hub.engine.connect() as conn:
+        versions = conn.execute(text("SELECT version FROM catalogue_versions ORDER BY version")).scalars().all()
+    assert versions == [1, 4]
