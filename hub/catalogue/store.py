@@ -27,11 +27,19 @@ from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canoni
 from protocol.catalogue_sync import manifest_hash
 from protocol.envelope import utcnow
 
-__all__ = ["CatalogueError", "CatalogueStore", "Published", "VersionInfo"]
+__all__ = ["MAX_AHEAD", "CatalogueError", "CatalogueStore", "Published", "VersionInfo"]
 
 log = logging.getLogger(__name__)
 _versions, _items = table(CatalogueVersionRow), table(CatalogueItemRow)
 _fleet = table(FleetTerminalRow)
+
+
+MAX_AHEAD = 1000
+"""How far above the hub's newest version a version a terminal reports may number the next publication. A
+terminal runs only versions a hub published, and a restore loses a few publications, not a thousand: a
+terminal reporting more misreports (a fault, or someone else's software with its credentials). It is
+alerted on (``catalogue_ahead``), not obeyed: one terminal cannot push every later version number up, out
+of the columns' range in the end, and stop publishing for all."""
 
 
 class CatalogueError(HubError):
@@ -249,8 +257,10 @@ class CatalogueStore:
     def highest_reported(self, conn: Connection | None = None) -> int:
         """The highest catalogue version any terminal reported running (births, heartbeats, reports: the
         fleet's rows), 0 when none did. Above the newest published version, the hub's database is older
-        than its last publication: restored from a backup taken before it."""
-        q = select(func.max(_fleet.c.catalogue_version))
+        than its last publication: restored from a backup taken before it. A version more than
+        :data:`MAX_AHEAD` above every version held is not counted."""
+        own = select(func.coalesce(func.max(_versions.c.version), 0)).scalar_subquery()
+        q = select(func.max(_fleet.c.catalogue_version)).where(_fleet.c.catalogue_version <= own + MAX_AHEAD)
         if conn is None:
             with self.engine.connect() as c:
                 return int(c.execute(q).scalar() or 0)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.catalogue.requests import CatalogueRequests
-from hub.catalogue.store import CatalogueError, CatalogueStore
+from hub.catalogue.store import MAX_AHEAD, CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
 from protocol.catalogue import load_seed
 from protocol.catalogue_sync import CatalogueReply, CatalogueRequest, CatalogueRequestBody, ReplyStatus, manifest_hash
@@ -79,6 +79,18 @@ def test_the_next_version_is_numbered_above_every_version_a_terminal_runs(store)
         entry = conn.execute(text(newest)).first()
     assert entry is not None and json.loads(entry[0])["terminals_ran"] == 3
     assert store.start_draft("user:op") == 5
+
+
+def test_a_terminal_reporting_a_version_far_above_any_publication_does_not_number_the_next(store):
+    """One terminal misreporting (2,000,000,000: near the end of a 32-bit column) must not push every later
+    version number there; a real gap after a restore (here 1 to 1001) still counts."""
+    _terminal_runs(store, "T9", 2_000_000_000)
+    assert store.highest_reported() == 0
+    store.start_draft("user:op")
+    store.update_item(SEED.items[0].code, {"description": "误报不影响编号。"}, "user:op")
+    assert store.publish("user:op").version == 2
+    _terminal_runs(store, "T1", 2 + MAX_AHEAD)
+    assert store.highest_reported() == 2 + MAX_AHEAD
 
 
 def test_the_version_in_force_may_be_published_again_while_terminals_run_one_the_hub_lost(store):
