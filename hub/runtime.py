@@ -76,7 +76,7 @@ class HubRuntime:
         self.delivery = self.worker.delivery  # case events to terminals, from ingest and the back office alike
         self.catalogue = CataloguePublishing(store, in_force, self.handler, self.worker)
         self.fleet = FleetService(
-            self.engine, self.handler, self.metrics.registry, settings.fleet, self.catalogue.store
+            self.engine, self.handler, self.metrics.registry, settings.fleet, self.catalogue.in_force
         )
         self.fleet.on_tick.append(self.catalogue.tick)
         # Residents' calls for staff: answered in the pages, the answer sent to the terminal until it stops calling.

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from hub.catalogue.store import CatalogueStore
+from hub.catalogue.store import CatalogueStore, VersionInfo
 from kernel.db import read_only
 from protocol.catalogue import Catalogue, load_seed
 
@@ -27,6 +27,9 @@ __all__ = ["CHECK_S", "CatalogueInForce", "catalogue_in_force"]
 
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a version published by another process."""
+AGAIN_S = 0.25
+"""How often at most a terminal reporting a version above the one in force makes :meth:`CatalogueInForce.published`
+look again at once (while terminals run a version the hub lost, each of their heartbeats would)."""
 
 
 class CatalogueInForce:
@@ -46,12 +49,30 @@ class CatalogueInForce:
         self._lock = threading.Lock()
         self._version: int | None = None
         self._catalogue: Catalogue | None = None
+        self._info: VersionInfo | None = None
+        self._asked_at = float("-inf")
         self._checked_at = float("-inf")
 
     @property
     def version(self) -> int | None:
         """The published version in force (as last checked); None while the seed applies."""
         return self._version
+
+    def published(self, at_least: int = 0) -> VersionInfo | None:
+        """The published version in force (its number, hashes, when published), rechecked as :meth:`current`
+        is; None while the seed applies. What terminals should run, in every hub process: a process's
+        :meth:`CatalogueStore.desired` is only as fresh as its own last publication or announcement.
+
+        ``at_least``: a version a terminal reports. Above the one in force here, another process may have
+        published it a moment ago (a terminal takes a version within a second, sooner than ``check_s``):
+        the database is asked at once, at most every :data:`AGAIN_S`."""
+        self.current()
+        info = self._info
+        if at_least > (info.version if info is not None else 0) and self._clock() - self._asked_at >= AGAIN_S:
+            self._asked_at = self._clock()
+            self.refresh()
+            info = self._info
+        return info
 
     def current(self) -> Catalogue:
         """The catalogue in force now (rechecked when the last check is ``check_s`` old)."""
@@ -67,19 +88,20 @@ class CatalogueInForce:
         transaction, and on SQLite a second write transaction would wait for that very one)."""
         with read_only(self.store.engine).connect() as conn:
             newest = self.store.newest_version(conn)
-            known = self._catalogue
+            known, info = self._catalogue, self._info
             if known is not None and newest == self._version:
                 catalogue = known
             elif newest is None:
-                catalogue = self._seed()
+                catalogue, info = self._seed(), None
             else:
-                catalogue = self.store.published(newest, conn).catalogue  # parsed once per version
+                published = self.store.published(newest, conn)  # parsed once per version
+                catalogue, info = published.catalogue, published.info
         with self._lock:
             kept, kept_version = self._catalogue, self._version
             if kept is not None and kept_version is not None and (newest is None or newest < kept_version):
                 catalogue = kept  # a slower concurrent refresh read an older version: versions only grow
             else:
-                self._version, self._catalogue = newest, catalogue
+                self._version, self._catalogue, self._info = newest, catalogue, info
             self._checked_at = self._clock()
         return catalogue
 

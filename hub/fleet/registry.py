@@ -166,13 +166,14 @@ def _changes(stored: str, result: Assessment, active: Mapping[str, int]) -> tupl
 
 
 class Fleet:
-    """One per hub process. ``desired`` gives the catalogue version terminals should run (or None)."""
+    """One per hub process. ``desired(reported)`` gives the catalogue version terminals should run (or
+    None); ``reported``, a version a terminal runs, above the one it knows, makes it look again."""
 
     def __init__(
         self,
         engine: Engine,
         settings: FleetSettings,
-        desired: Callable[[], Desired | None] = lambda: None,
+        desired: Callable[[int], Desired | None] = lambda _reported: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
@@ -444,7 +445,8 @@ class Fleet:
             return None
         active = self._active(conn, terminal) if snap["active"] else {}
         counts = (snap["rate_limited"], snap["refused"])
-        result = assess(facts_of(snap, snap["f_version"], snap["drops"], counts), now, self.settings, self.desired())
+        desired = self.desired(snap["f_version"])
+        result = assess(facts_of(snap, snap["f_version"], snap["drops"], counts), now, self.settings, desired)
         self._apply(conn, terminal, snap["f_state"], result, active, now)
         return result
 
@@ -470,12 +472,12 @@ class Fleet:
             return {}
 
     def _evaluate_all(self, now: datetime) -> dict[str, Assessment]:
-        desired = self.desired()
         out: dict[str, Assessment] = {}
         due: list[str] = []
         with self.engine.begin() as conn:
             terms = [dict(r) for r in conn.execute(select(_terms)).mappings()]
             fleet = {r["terminal_id"]: dict(r) for r in conn.execute(select(_fleet)).mappings()}
+            desired = self.desired(max((f["catalogue_version"] for f in fleet.values()), default=0))
             drops = self._drops(conn, now)
             refused = refusals(conn, now - timedelta(seconds=self.settings.dead_letter_window_s))
             active: dict[str, dict[str, int]] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from hub.catalogue.store import CatalogueStore
+from hub.catalogue.in_force import CatalogueInForce
 from hub.fleet.assess import Desired
 from hub.fleet.metrics import FleetCollector
 from hub.fleet.registry import Fleet
@@ -24,7 +24,7 @@ class FleetService:
         handler: Any,
         registry: CollectorRegistry,
         settings: FleetSettings,
-        catalogue: CatalogueStore | None = None,
+        catalogue: CatalogueInForce | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.registry = Fleet(engine, settings, desired=self.desired)
@@ -39,8 +39,12 @@ class FleetService:
     def on_tick(self) -> list[Callable[[], object]]:
         return self.registry.on_tick
 
-    def desired(self) -> Desired | None:
-        info = self.catalogue.desired() if self.catalogue is not None else None
+    def desired(self, at_least: int = 0) -> Desired | None:
+        """The published version in force, as every process of the hub sees it (looked for again at once
+        when a terminal reports ``at_least``, a version above it). A follower's own cache was the version of
+        its start, so its ingest hooks assessed terminals against an older one than the leader's evaluator
+        (alerts raised by one, cleared by the other, heartbeat after heartbeat)."""
+        info = self.catalogue.published(at_least) if self.catalogue is not None else None
         if info is None or info.published_at is None:
             return None
         return Desired(info.version, info.published_at)

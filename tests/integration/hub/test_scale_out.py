@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import text
 
 from edge.store.cases import NewCase
 from protocol import topics
@@ -61,20 +62,34 @@ def test_two_workers_share_intake_and_exactly_one_leads(hub_factory: Any, edge_f
     wait_for(lambda: ticks[follower.settings.instance] > before + 3, what="the new leader's periodic work")
 
 
-def test_after_a_broker_restart_only_the_leader_announces_the_catalogue(hub_factory: Any, broker: Any) -> None:
-    """Every hub process reconnects when the broker restarts. A follower announced the version it had read
-    at its own start: one the leader had since replaced became the retained announcement, terminals
-    reconnecting got it, and the leader, having announced the newer one already, never put it back."""
+def test_every_process_follows_the_leaders_catalogue_and_only_the_leader_announces_it(
+    hub_factory: Any, edge_factory: Any, broker: Any
+) -> None:
+    """The leader publishes a version; the follower had read the one of its own start. It assessed the
+    heartbeats it took against that one (a terminal running the new version was "ahead" of it), and, when
+    the broker restarted and every process reconnected, announced it: an older version became the retained
+    announcement, terminals reconnecting got it, and the leader, having announced the newer one already,
+    never put it back."""
     hubs = [
         hub_factory(router=None, instance=f"w{n}", share_group="ingest", leader_check_s=0.2, keepalive_s=5)
         for n in range(2)
     ]
     wait_for(lambda: sum(h.leadership.is_leader for h in hubs) == 1, what="one leader")
     leader = next(h for h in hubs if h.leadership.is_leader)
+    follower = next(h for h in hubs if h is not leader)
+    edge = edge_factory("T1")
+    edge.start_sync()
+    wait_for(lambda: edge.catalogue.version == 1, what="the seed confirmed")
     store = leader.catalogue.store
     store.start_draft("test")
     store.update_item(store.draft().items[0].code, {"name": "领导者发布的新名称"}, "test")
     published = leader.catalogue.publish("test").version
+    wait_for(lambda: edge.catalogue.version == published, what="the terminal at the new version")
+    wait_for(lambda: follower.fleet.desired() is not None and follower.fleet.desired().version == published)
+    time.sleep(4 * edge.settings.heartbeat_s)  # heartbeats, shared out to both processes
+    with leader.engine.connect() as conn:
+        kinds = conn.execute(text("SELECT kind FROM fleet_alerts WHERE terminal_id = 'T1'")).scalars().all()
+    assert "catalogue_ahead" not in kinds, "assessed against the version in force, in every process"
 
     heard: list[int] = []
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher", protocol=MQTTProtocolVersion.MQTTv5)

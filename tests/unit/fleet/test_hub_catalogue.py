@@ -9,6 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from hub.catalogue.in_force import AGAIN_S, CatalogueInForce
 from hub.catalogue.requests import CatalogueRequests
 from hub.catalogue.store import MAX_AHEAD, CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
@@ -102,6 +103,26 @@ def test_the_version_in_force_may_be_published_again_while_terminals_run_one_the
     _terminal_runs(store, "T1", 2)
     again = store.publish("user:op", "恢复后重新发布")
     assert again.version == 3 and again.content_hash == SEED.content_hash()
+
+
+def test_a_version_a_terminal_reports_above_the_one_in_force_makes_another_process_look_at_once(store):
+    """A follower process's catalogue in force is rechecked every ``check_s``; a terminal reporting the
+    version the leader published a moment ago makes it look at once (at most every AGAIN_S)."""
+    now = [1000.0]
+    follower = CatalogueInForce(CatalogueStore(store.engine), check_s=60, clock=lambda: now[0])
+    assert follower.published().version == 1
+    store.start_draft("user:op")
+    store.update_item(SEED.items[0].code, {"description": "另一进程发布。"}, "user:op")
+    assert store.publish("user:op").version == 2  # by the leader
+    assert follower.published().version == 1, "not due: check_s has not passed"
+    assert follower.published(at_least=2).version == 2, "a terminal runs 2: looked at once"
+    store.start_draft("user:op")
+    store.update_item(SEED.items[0].code, {"description": "再次发布。"}, "user:op")
+    assert store.publish("user:op").version == 3
+    now[0] += 0.1
+    assert follower.published(at_least=3).version == 2, "asked again only after AGAIN_S"
+    now[0] += AGAIN_S
+    assert follower.published(at_least=3).version == 3 and follower.current().version == 3
 
 
 def test_export_and_import_round_trip_through_a_file(store):
