@@ -2,7 +2,9 @@
 
 1. The hub keeps a retained :class:`CatalogueAnnouncement` on ``shegong/v1/catalogue``: the *desired*
    version, its content hash and the hash of its manifest. A terminal ignores an announcement whose
-   version is not newer than what it runs, so an older announcement never overwrites a newer one.
+   version is not newer than what it runs, so an older announcement never overwrites a newer one (one
+   of other content is reported as a failure: a hub restored from an older backup); it fetches the
+   version it runs announced with other content (that number published again by such a hub).
 2. A terminal that is behind sends a :class:`CatalogueRequest` on ``up/catalogue`` with a fresh
    correlation id, naming the version it wants and the version and content hash it runs. ``fetch``
    names item codes when it already holds the manifest; without ``fetch`` the hub sends the items that
