@@ -27,6 +27,7 @@ from hub.night.steps import backups as hub_backups
 from protocol import topics
 from protocol.catalogue_sync import AnnouncementBody, CatalogueAnnouncement
 from protocol.envelope import utcnow
+from shegong import cli
 from tests.integration.fleet.conftest import alerts, rows
 from tests.support import wait_for
 
@@ -122,7 +123,12 @@ def test_an_older_announcement_is_ignored_and_an_unknown_version_is_reported_fai
 
 
 def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_terminals_run(
-    fleet_hub, edge_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    fleet_hub,
+    edge_factory,
+    hub_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ):
     """The drill of docs/night.md with the catalogue: the hub is backed up at version 2, publishes version 3,
     is stopped and restored from the backup. Its newest version is 2 again while the terminals run 3: they
@@ -130,13 +136,14 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     publication is version 4, above theirs — numbered 3 again, the terminals would have ignored it — and
     every terminal takes it."""
     monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "hub-backups"))
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)  # for the operator's `shegong hub …`
     hub = fleet_hub(catalogue_grace_s=600)
     edges = [edge_factory("T1"), edge_factory("T2")]
     for e in edges:
         e.start_sync()
-    v2, renamed_before = _publish_one_change(hub, "居住证办理（备份前改名）")
+    v2, _ = _publish_one_change(hub, "居住证办理（备份前改名）")
     wait_for(lambda: all(e.catalogue.version == v2 for e in edges), what="terminals at version 2")
-    hub_backups(hub.settings).take(utcnow())
+    assert cli.main(["hub", "backup"]) == 0
     store = hub.catalogue.store
     store.start_draft("test")
     lost = store.draft().items[9].code
@@ -146,8 +153,7 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     assert v3 == v2 + 1
 
     hub.close()  # the operator's restore: stop the hub, write the older backup over its database, start it
-    backups = hub_backups(hub.settings)
-    backups.restore(backups.kept()[-1])
+    assert cli.main(["hub", "restore", str(hub_backups(hub.settings).kept()[-1])]) == 0
     with caplog.at_level(logging.WARNING, logger="hub.catalogue"):
         hub = fleet_hub(catalogue_grace_s=600)
         assert hub.catalogue.store.latest().version == v2, "the restore took the hub back to version 2"
