@@ -1,8 +1,9 @@
 """A receipt's progress at the kiosk is shown to its holder only (issue 10 §4): the receipt number and
 the six-character query code are not enough without the card of the session or the ID number typed.
 Wrong parts all get the same answer; failed lookups are limited per receipt (5 in 30 minutes) and per
-asker — the card holder, else the client — (10 in 10 minutes), after which even a right attempt is refused — and again nothing says which
-part was wrong. Without the hub's lookup key nothing can be checked, so nothing is shown or counted.
+asker, the card holder or else the client (10 in 10 minutes), after which even a right attempt is
+refused — and again nothing says which part was wrong. Without the hub's lookup key nothing can be
+checked, so nothing is shown or counted.
 The kiosk is the app of a running terminal (Litestar's test client), the limits run on a hand clock."""
 
 from __future__ import annotations
