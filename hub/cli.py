@@ -184,15 +184,36 @@ def report(start: datetime | None, end: datetime | None, **params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["init", "public", "audit-public"]))
-def keys(action: str) -> int:
+@click.argument("action", type=click.Choice(["init", "public", "audit-public", "backup-init"]))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="backup-init: the file for the backup private key (made 0600, never overwritten)",
+)
+def keys(action: str, out: Path | None) -> int:
     """The hub's keys: terminals seal cases to the case key's public half and check the signed daily audit
-    anchors with the audit key's.
+    anchors with the audit key's; backups are encrypted to the backup key's public half.
 
     ACTION init: make the case key pair in case_key_file and the audit key beside it (once; prints the case
     key's public half); public: print the case key's public half (terminals' hub_public_key); audit-public:
-    print the audit key's public half (terminals' hub_audit_public_key).
+    print the audit key's public half (terminals' hub_audit_public_key); backup-init --out FILE: make a backup
+    key pair, the private half in FILE, to keep offline (`shegong hub restore --key FILE` needs it), and print
+    the public half (the hub's backup_public_key).
     """
+    if (action == "backup-init") != (out is not None):
+        raise UsageError("--out FILE goes with backup-init, and only with it")
+    if out is not None:
+        from hub.night.backup import make_backup_key
+
+        public = make_backup_key(out)
+        print(
+            f"backup private key written to {out}: keep it offline, not on the hub (whoever holds it can read every "
+            "backup); set the hub's backup_public_key to:",
+            file=sys.stderr,
+        )
+        print(public)
+        return 0
+
     from hub import casekey
     from hub import settings as hub_settings
     from hub.audit.keyed import AuditKey, key_path
@@ -226,15 +247,22 @@ def nightly() -> int:
 
 @hub.command()
 def backup() -> int:
-    """Back the database up now (SQLite copy or pg_dump), checked."""
+    """Back the database up now (SQLite copy or pg_dump), checked, encrypted to backup_public_key."""
     return _night("backup")
 
 
 @hub.command()
 @click.argument("backup_file", metavar="BACKUP", type=click.Path(path_type=Path, dir_okay=False))
-def restore(backup_file: Path) -> int:
-    """Write a backup over the database (the hub stopped). BACKUP: the backup file."""
-    return _night("restore", backup=backup_file)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="the backup private key file (`shegong hub keys backup-init --out FILE`), for an encrypted backup",
+)
+def restore(backup_file: Path, key_file: Path | None) -> int:
+    """Write a backup over the database (the hub stopped). BACKUP: the backup file; an encrypted one is
+    opened with --key and checked whole before the database is touched."""
+    return _night("restore", backup=backup_file, key=key_file)
 
 
 def _night(cmd: str, **params: Any) -> int:

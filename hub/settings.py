@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import HubError
@@ -281,9 +281,16 @@ class HubSettings(TomlSettings):
         15.0, gt=0, description="how often unacknowledged case events are looked for and sent again"
     )
     backup_dir: str = Field(
-        "var/backups", description="the hub's nightly backups (SQLite copy or pg_dump custom format), mode 0700"
+        "var/backups",
+        description="the hub's nightly backups (SQLite copy or pg_dump custom format, encrypted), mode 0700",
     )
     backups_kept: int = Field(7, ge=1, le=90, description="nightly backups kept, oldest removed first")
+    backup_public_key: str = Field(
+        "",
+        description="every backup is encrypted to this public key (`shegong hub keys backup-init --out FILE` prints "
+        "it; FILE, the private half that `shegong hub restore --key` needs, is kept off the hub). Empty: backups "
+        "in clear, with a warning each night",
+    )
     archive_dir: str = Field(
         "var/archive",
         description="closed cases past case_keep_days are written here (gzip JSON lines, 0600) before they are "
@@ -312,6 +319,15 @@ class HubSettings(TomlSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="the web UI and API ([web])")
     fleet: FleetSettings = Field(default_factory=FleetSettings, description="fleet health thresholds ([fleet])")
     sms: SmsSettings = Field(default_factory=SmsSettings, description="SMS notices to residents ([sms])")
+
+    @field_validator("backup_public_key")
+    @classmethod
+    def _backup_key(cls, value: str) -> str:
+        from hub.night.backup import public_key  # PyNaCl only when the key is set
+
+        if value.strip():
+            public_key(value)
+        return value.strip()
 
     @model_validator(mode="before")
     @classmethod

@@ -1,36 +1,106 @@
 """The hub's nightly backup and its restore: SQLite through its online backup API, PostgreSQL through
-``pg_dump`` (custom format) and ``pg_restore``.
+``pg_dump`` (custom format) and ``pg_restore``; each backup encrypted to the backup public key.
 
 Each backup is checked before it counts — SQLite's ``PRAGMA integrity_check`` on the copy, ``pg_restore
 --list`` reading the whole dump's table of contents — and ``backups_kept`` are kept, oldest removed
-first. Backups hold personal data: files 0600 in a 0700 folder. The PostgreSQL password goes to the tools
-in ``PGPASSWORD``, never on their command line (a process list shows that).
+first. The PostgreSQL password goes to the tools in ``PGPASSWORD``, never on their command line (a process
+list shows that).
 
-A restore writes a backup over the database (the hub stopped). What terminals sent after it was made is
-lost at the hub only: the terminals' nightly reconciliation sends it again from their sealed copies.
+Backups hold every resident's name, ID number and case, and are copied off the hub (that is what they are
+for), so each is encrypted to ``backup_public_key``, whose private half is kept offline: neither a lost
+copy nor the hub itself, stolen, can read one. The copy is made and checked in clear in a 0600 ``.partial``
+file of the 0700 backup folder, encrypted into another, then removed on every path; the ones a night cut
+short (power cut, kill) left are removed by the next backup. ``backup_public_key`` unset (a hub upgraded
+from before it): backups go on in clear, each one with a warning in the log and ``encrypted 0`` in the
+night's counts — a night with no backup would lose more than a clear one exposes.
+
+The format (``hub-<stamp>.db.sealed`` / ``.dump.sealed``): :data:`MAGIC`; a random 32-byte file key in a
+libsodium sealed box to the backup public key (80 bytes); libsodium's secretstream
+(XChaCha20-Poly1305) under that key: its 24-byte header, then the clear file in chunks of :data:`CHUNK`
+bytes (the last shorter, possibly empty), each 17 bytes longer encrypted, the last one tagged ``FINAL``.
+A wrong key, a changed byte, a cut file or one with bytes beyond the last chunk is refused as a whole
+before anything is written to the database. Anyone with the public key can make such a file: encryption
+says nothing about who made a backup.
+
+A restore writes a backup over the database (the hub stopped), decrypted with the private key file first
+(into the backup folder, 0600, removed after). What terminals sent after it was made is lost at the hub
+only: the terminals' nightly reconciliation sends it again from their sealed copies.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import fcntl
+import logging
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_ABYTES as _ABYTES
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_HEADERBYTES as _HEADERBYTES
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_init_pull as _init_pull
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_init_push as _init_push
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_keygen as _keygen
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_pull as _pull
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_push as _push
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_state as _State
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_TAG_FINAL as _FINAL
+from nacl.bindings import crypto_secretstream_xchacha20poly1305_TAG_MESSAGE as _MESSAGE
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy.engine import URL, make_url
 
 from hub.errors import HubError
+from kernel.keyfile import KeyFile
 from kernel.sqlitecopy import sqlite_copy, sqlite_integrity
 
-__all__ = ["BackupFailed", "HubBackups"]
+__all__ = ["CHUNK", "MAGIC", "BackupFailed", "HubBackups", "make_backup_key", "public_key"]
 
+log = logging.getLogger(__name__)
+
+MAGIC = b"shegong-backup1\n"
+CHUNK = 64 * 1024
+_SEALED_KEY = 32 + 48  # a sealed box: ephemeral public key, MAC, then the 32-byte file key
 _PREFIX = "hub-"
-_SUFFIXES = (".db", ".dump")
+_SEALED = ".sealed"
+_KINDS = (".db", ".dump", f".db{_SEALED}", f".dump{_SEALED}")
 
 
 class BackupFailed(HubError):
     """A backup or restore failed, or its check did."""
+
+
+_KEY = KeyFile(
+    "backup private key",
+    made_by="it is the file `shegong hub keys backup-init --out FILE` wrote, kept offline",
+    replacing_would="leave every backup sealed to the old one's public half unreadable",
+    error=BackupFailed,
+)
+
+
+def make_backup_key(out: Path) -> str:
+    """A new backup key pair: the private half written to ``out`` (which must not exist; 0600), the public
+    half (``backup_public_key``) returned."""
+    key = PrivateKey.generate()
+    _KEY.create(out, bytes(key))
+    return base64.urlsafe_b64encode(bytes(key.public_key)).decode("ascii")
+
+
+def public_key(text: str) -> PublicKey:
+    """``backup_public_key`` as configured: 32 bytes in URL-safe base64."""
+    try:
+        raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("backup_public_key: 32 bytes of URL-safe base64, as `shegong hub keys backup-init` prints it")
+    return PublicKey(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +108,8 @@ class HubBackups:
     database_url: str
     folder: Path
     keep: int
+    public_key: str = ""
+    """``backup_public_key``; empty: backups in clear."""
 
     @property
     def _url(self) -> URL:
@@ -51,55 +123,113 @@ class HubBackups:
         """The backups kept, oldest first."""
         if not self.folder.exists():
             return []
-        return sorted(p for p in self.folder.iterdir() if p.name.startswith(_PREFIX) and p.suffix in _SUFFIXES)
+        return sorted(p for p in self.folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_KINDS))
 
     def take(self, now: datetime) -> dict[str, int]:
-        """Back the database up, check the copy, keep the newest ``keep``. Returns counts."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.folder.chmod(0o700)
-        stamp = now.strftime("%Y%m%dT%H%M%S")
-        target = self.folder / f"{_PREFIX}{stamp}{'.db' if self.is_sqlite else '.dump'}"
-        partial = target.with_name(target.name + ".partial")
-        partial.unlink(missing_ok=True)
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
-        try:
-            if self.is_sqlite:
-                sqlite_copy(self._sqlite_path(), partial)
-                problem = sqlite_integrity(partial)
-            else:
-                self._tool(["pg_dump", "--format=custom", f"--file={partial}", self._libpq()])
-                problem = self._check_dump(partial)
-            if problem:
-                raise BackupFailed(f"the night's backup failed its check: {problem}")
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(target)
-        removed = 0
-        for old in self.kept()[: -self.keep]:
-            old.unlink()
-            removed += 1
-        return {"bytes": target.stat().st_size, "kept": len(self.kept()), "removed": removed}
+        """Back the database up, check the copy, encrypt it, keep the newest ``keep``. Returns counts."""
+        recipient = public_key(self.public_key) if self.public_key else None
+        with self._locked() as folder:
+            for left in folder.glob(f"{_PREFIX}*.partial*"):  # what a night or restore cut short left (with
+                left.unlink()  # SQLite's -journal or -wal of a copy): in clear, and never rotated
+            name = f"{_PREFIX}{now.strftime('%Y%m%dT%H%M%S')}{'.db' if self.is_sqlite else '.dump'}"
+            target = folder / (name + (_SEALED if recipient else ""))
+            clear, sealed = folder / f"{name}.partial", folder / f"{name}{_SEALED}.partial"
+            try:
+                os.close(os.open(clear, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                if self.is_sqlite:
+                    sqlite_copy(self._sqlite_path(), clear)
+                    problem = sqlite_integrity(clear)
+                else:
+                    self._tool(["pg_dump", "--format=custom", f"--file={clear}", self._libpq()])
+                    problem = self._check_dump(clear)
+                if problem:
+                    raise BackupFailed(f"the night's backup failed its check: {problem}")
+                if recipient:
+                    _seal(clear, sealed, recipient)
+                    sealed.replace(target)
+                else:
+                    clear.replace(target)
+            finally:
+                clear.unlink(missing_ok=True)
+                sealed.unlink(missing_ok=True)
+            removed = 0
+            for old in self.kept()[: -self.keep]:
+                old.unlink()
+                removed += 1
+        in_clear = [p.name for p in self.kept() if not p.name.endswith(_SEALED)]
+        if not recipient:
+            log.warning(
+                "the hub's backup %s is NOT encrypted: it holds every resident's name, ID number and case in clear. "
+                "Make a key pair with `shegong hub keys backup-init --out FILE` (keep FILE offline) and set "
+                "backup_public_key",
+                target.name,
+            )
+        elif in_clear:
+            log.warning("backups from before backup_public_key was set are kept in clear: %s", ", ".join(in_clear))
+        return {
+            "bytes": target.stat().st_size,
+            "kept": len(self.kept()),
+            "removed": removed,
+            "encrypted": int(recipient is not None),
+        }
 
-    def restore(self, source: Path) -> None:
-        """Write ``source`` over the database (the hub's processes stopped)."""
-        if not source.exists():
-            raise BackupFailed(f"no such backup: {source}")
-        if self.is_sqlite:
-            problem = sqlite_integrity(source)
-            if problem:
-                raise BackupFailed(f"{source.name} failed its integrity check: {problem}")
-            sqlite_copy(source, self._sqlite_path(), wal=True)
+    def restore(self, source: Path, key_file: Path | None = None) -> None:
+        """Write ``source`` over the database (the hub's processes stopped); an encrypted backup is opened
+        with the private key in ``key_file`` and checked whole first."""
+        try:
+            with source.open("rb") as f:
+                encrypted = f.read(len(MAGIC)) == MAGIC
+        except OSError as exc:
+            raise BackupFailed(f"cannot read the backup {source}: {exc.strerror}") from None
+        if not encrypted:
+            self._restore_clear(source)
             return
-        problem = self._check_dump(source)
-        if problem:
-            raise BackupFailed(f"{source.name} cannot be read: {problem}")
-        self._tool(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", self._libpq()]
-            + [str(source)]
-        )
+        if key_file is None:
+            raise BackupFailed(f"{source.name} is encrypted: give the backup private key file (--key FILE)")
+        key = PrivateKey(_KEY.read(key_file))
+        with self._locked() as folder:
+            fd, name = tempfile.mkstemp(prefix=f"{_PREFIX}restore-", suffix=".partial", dir=folder)  # 0600
+            os.close(fd)
+            clear = Path(name)
+            try:
+                _open(source, clear, key)
+                self._restore_clear(clear, source.name)
+            finally:
+                clear.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ helpers
+    def _restore_clear(self, path: Path, label: str = "") -> None:
+        label = label or path.name
+        if self.is_sqlite:
+            problem = sqlite_integrity(path)
+            if problem:
+                raise BackupFailed(f"{label} failed its integrity check: {problem}")
+            sqlite_copy(path, self._sqlite_path(), wal=True)
+            return
+        problem = self._check_dump(path)
+        if problem:
+            raise BackupFailed(f"{label} cannot be read: {problem}")
+        self._tool(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", self._libpq()]
+            + [str(path)]
+        )
+
+    @contextmanager
+    def _locked(self) -> Iterator[Path]:
+        """The backup folder (made 0700), held against another backup or restore: each removes the
+        ``.partial`` files the other is writing."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BackupFailed(f"another backup or restore is running in {self.folder}") from None
+            yield self.folder
+        finally:
+            os.close(fd)
+
     def _sqlite_path(self) -> Path:
         database = self._url.database
         if not database or database == ":memory:":
@@ -127,3 +257,48 @@ class HubBackups:
         except BackupFailed as exc:
             return str(exc)
         return ""
+
+
+def _seal(clear: Path, out: Path, recipient: PublicKey) -> None:
+    """``clear`` encrypted into ``out`` (made 0600), a chunk at a time: a dump of gigabytes never sits in memory."""
+    file_key = _keygen()
+    state = _State()
+    with clear.open("rb") as src, os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as dst:
+        dst.write(MAGIC + SealedBox(recipient).encrypt(file_key))
+        dst.write(_init_push(state, file_key))
+        chunk = src.read(CHUNK)
+        while True:
+            following = src.read(CHUNK) if len(chunk) == CHUNK else b""
+            last = not following
+            dst.write(_push(state, chunk, tag=_FINAL if last else _MESSAGE))
+            if last:
+                break
+            chunk = following
+        dst.flush()
+        os.fsync(dst.fileno())
+
+
+def _open(sealed: Path, out: Path, key: PrivateKey) -> None:
+    """``sealed`` decrypted into ``out``; :class:`BackupFailed` unless every chunk is whole and authentic
+    and the last one, tagged final, ends the file."""
+    state = _State()
+    with sealed.open("rb") as src, out.open("wb") as dst:
+        src.read(len(MAGIC))
+        try:
+            file_key = SealedBox(key).decrypt(src.read(_SEALED_KEY))
+        except (CryptoError, ValueError):
+            raise BackupFailed(f"{sealed.name} cannot be opened with this key (another pair's, or damaged)") from None
+        try:
+            _init_pull(state, src.read(_HEADERBYTES), file_key)
+            while True:
+                block = src.read(CHUNK + _ABYTES)
+                if not block:
+                    raise BackupFailed(f"{sealed.name} is cut short: its last part is missing")
+                chunk, tag = _pull(state, block)
+                dst.write(chunk)
+                if tag == _FINAL:
+                    break
+        except (CryptoError, ValueError):
+            raise BackupFailed(f"{sealed.name} is damaged or cut short: it fails its authentication") from None
+        if src.read(1):
+            raise BackupFailed(f"{sealed.name} has bytes after its last part: damaged")

@@ -33,7 +33,7 @@ def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
         print(json.dumps(backups(settings).take(utcnow())))
         return 0
     engine.dispose()  # nothing of ours holds the database while it is overwritten
-    backups(settings).restore(ns.backup)
+    backups(settings).restore(ns.backup, ns.key)
     print(f"restored {ns.backup.name}; the terminals' next nightly reconciliation sends what the hub lacks")
     return 0
 

@@ -1,6 +1,7 @@
 """``shegong hub nightly``: the hub's overnight steps, each a plain function run once, in order.
 
-1. ``backup`` — SQLite online backup or ``pg_dump``, checked, a few generations kept (:mod:`.backup`).
+1. ``backup`` — SQLite online backup or ``pg_dump``, checked, encrypted to the backup public key, a few
+   generations kept (:mod:`.backup`).
 2. ``anchor`` — the audit chain's new entries and their seals checked, the day's anchor signed and kept
    (the running hub publishes it to the terminals) (:mod:`.anchor`).
 3. ``retention`` — old closed cases archived and anonymised; dead letters, sessions, heartbeats and link
@@ -31,7 +32,9 @@ __all__ = ["backups", "run_night"]
 
 
 def backups(settings: HubSettings) -> HubBackups:
-    return HubBackups(settings.database_url, Path(settings.backup_dir), settings.backups_kept)
+    return HubBackups(
+        settings.database_url, Path(settings.backup_dir), settings.backups_kept, settings.backup_public_key
+    )
 
 
 def run_night(engine: Engine, settings: HubSettings, now: datetime) -> NightResult:

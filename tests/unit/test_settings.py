@@ -3,6 +3,8 @@ field says what it is for."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from edge.settings import EdgeSettings
@@ -56,3 +58,16 @@ def test_the_tools_broker_user_is_the_toml_table_tools_and_its_password_an_envir
     assert (settings.tools.broker_username, settings.tools.broker_password) == ("centre-tools", "tools-secret")
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(tmp_path / "none.toml"))
     assert HubSettings().tools.broker_username == "hub-tools"
+
+
+def test_a_malformed_backup_public_key_stops_the_hub_at_start_up():
+    """A key the nights could not encrypt to is found when the settings are read, not at 01:30."""
+    from nacl.public import PrivateKey
+    from pydantic import ValidationError
+
+    good = base64.urlsafe_b64encode(bytes(PrivateKey.generate().public_key)).decode()
+    assert HubSettings(backup_public_key=f" {good}\n").backup_public_key == good
+    assert HubSettings().backup_public_key == "", "unset: backups in clear (with a warning each night)"
+    for bad in (good[:-4], "not base64!", base64.urlsafe_b64encode(b"x" * 31).decode()):
+        with pytest.raises(ValidationError, match="backup_public_key: 32 bytes of URL-safe base64"):
+            HubSettings(backup_public_key=bad)

@@ -129,6 +129,7 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ):
     """The drill of docs/night.md with the catalogue: the hub is backed up at version 2, publishes version 3,
     is stopped and restored from the backup. Its newest version is 2 again while the terminals run 3: they
@@ -137,6 +138,9 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     every terminal takes it."""
     monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "hub-backups"))
     monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)  # for the operator's `shegong hub …`
+    key_file = tmp_path / "backup.key"  # the backup key's private half, kept off the hub
+    assert cli.main(["hub", "keys", "backup-init", "--out", str(key_file)]) == 0
+    monkeypatch.setenv("SHEGONG_HUB_BACKUP_PUBLIC_KEY", capsys.readouterr().out.strip())
     hub = fleet_hub(catalogue_grace_s=600)
     edges = [edge_factory("T1"), edge_factory("T2")]
     for e in edges:
@@ -153,7 +157,9 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     assert v3 == v2 + 1
 
     hub.close()  # the operator's restore: stop the hub, write the older backup over its database, start it
-    assert cli.main(["hub", "restore", str(hub_backups(hub.settings).kept()[-1])]) == 0
+    [sealed] = hub_backups(hub.settings).kept()
+    assert cli.main(["hub", "restore", str(sealed)]) == 2, "encrypted: not restored without the key"
+    assert cli.main(["hub", "restore", str(sealed), "--key", str(key_file)]) == 0
     with caplog.at_level(logging.WARNING, logger="hub.catalogue"):
         hub = fleet_hub(catalogue_grace_s=600)
         assert hub.catalogue.store.latest().version == v2, "the restore took the hub back to version 2"

@@ -9,12 +9,16 @@ database leaves its backups too, unless a backup is not of this database's histo
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import nacl.bindings as ss
 import pytest
+from nacl.public import PrivateKey, SealedBox
 from sqlalchemy import text
 
 from edge.night.backup import BackupBroken, Backups
@@ -24,6 +28,7 @@ from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store.cases import NewCase
 from hub.cases.states import Action
+from hub.night.backup import BackupFailed, HubBackups
 from hub.night.steps import backups as hub_backups
 from hub.people.roles import Principal, Role
 from hub.web.services import Services
@@ -34,21 +39,103 @@ from shegong import cli
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
 
-def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(hub_factory, edge_factory, tmp_path: Path):
-    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
+def _keys(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, Path]:
+    """A backup key pair made as an operator makes it: the public half printed, the private half in a file."""
+    key_file = folder / "offline" / "backup.key"
+    assert cli.main(["hub", "keys", "backup-init", "--out", str(key_file)]) == 0
+    public = capsys.readouterr().out.strip()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    private = PrivateKey(base64.urlsafe_b64decode(key_file.read_text()))
+    assert base64.urlsafe_b64decode(public) == bytes(private.public_key), "the public half of the file's key"
+    assert cli.main(["hub", "keys", "backup-init", "--out", str(key_file)]) == 2, "never overwritten"
+    assert key_file.read_text() == base64.urlsafe_b64encode(bytes(private)).decode() + "\n"
+    return public, key_file
+
+
+def _decrypt(sealed: bytes, key_file: Path) -> tuple[bytes, int]:
+    """The clear backup and its number of chunks, opened as docs/night.md describes the format, with PyNaCl
+    alone: a magic line, the file key in a sealed box, then libsodium's secretstream in 64 KiB chunks."""
+    magic = b"shegong-backup1\n"
+    assert sealed.startswith(magic)
+    at = len(magic)
+    file_key = SealedBox(PrivateKey(base64.urlsafe_b64decode(Path(key_file).read_text()))).decrypt(sealed[at : at + 80])
+    at += 80
+    state = ss.crypto_secretstream_xchacha20poly1305_state()
+    ss.crypto_secretstream_xchacha20poly1305_init_pull(state, sealed[at : at + 24], file_key)
+    at += 24
+    clear, chunks, tag = b"", 0, None
+    while tag != ss.crypto_secretstream_xchacha20poly1305_TAG_FINAL:
+        block = sealed[at : at + 65536 + 17]
+        part, tag = ss.crypto_secretstream_xchacha20poly1305_pull(state, block)
+        clear, at, chunks = clear + part, at + len(block), chunks + 1
+        assert len(part) == 65536 or tag == ss.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+    assert at == len(sealed), "nothing after the final chunk"
+    return clear, chunks
+
+
+def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(
+    hub_factory, edge_factory, tmp_path: Path, capsys
+):
+    """The backup is encrypted to the backup key: no resident's name or ID number in its bytes, and PyNaCl
+    with the private half opens it. A restore with no key, the wrong one, or a changed or cut file is
+    refused and leaves the database as it was; with the key, it takes the hub back."""
+    public, key_file = _keys(tmp_path, capsys)
+    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"), backup_public_key=public)
     edge = edge_factory()
     edge.start_sync()
     before = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n))).case_id) for n in range(3)]
     wait_for(lambda: edge.outbox.stats().depth == 0, what="first cases acked")
     taken = hub_backups(hub.settings).take(utcnow())
-    assert taken["kept"] == 1 and taken["bytes"] > 0
+    assert taken["kept"] == 1 and taken["bytes"] > 0 and taken["encrypted"] == 1
+    [sealed] = hub_backups(hub.settings).kept()
+    assert sealed.name.endswith(".sealed") and sealed.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in sealed.parent.iterdir()) == [".lock", sealed.name], "no clear copy left"
+    raw = sealed.read_bytes()
+    residents = [applicant(n) for n in range(3)]
+    for person in residents:
+        assert person.id_number.encode() not in raw and person.name.encode() not in raw
+    clear, chunks = _decrypt(raw, key_file)
+    if hub.engine.dialect.name == "sqlite":
+        assert chunks > 1, "a database of several chunks"
+        opened = tmp_path / "opened.db"
+        opened.write_bytes(clear)
+        rows = _rows(opened, "SELECT id_number, applicant_name FROM cases ORDER BY id_number")
+        assert rows == [(p.id_number, p.name) for p in residents]
+    else:
+        assert clear.startswith(b"PGDMP"), "pg_dump's custom format"
     after = [str(edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n))).case_id) for n in range(3, 6)]
     wait_for(lambda: edge.outbox.stats().depth == 0, what="later cases acked")
 
     hub.close()  # the drill: stop the hub, restore the older backup, start it again
     backups = hub_backups(hub.settings)
-    backups.restore(backups.kept()[-1])
-    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(base64.urlsafe_b64encode(bytes(PrivateKey.generate())).decode())
+    wrong.chmod(0o600)
+    changed = tmp_path / "changed.sealed"
+    changed.write_bytes(raw[: len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 1]) + raw[len(raw) // 2 + 1 :])
+    cut_in_a_chunk, cut_after_a_chunk = tmp_path / "cut1.sealed", tmp_path / "cut2.sealed"
+    cut_in_a_chunk.write_bytes(raw[:-1])
+    cut_after_a_chunk.write_bytes(raw[: 16 + 80 + 24 + 65536 + 17])
+    longer = tmp_path / "longer.sealed"
+    longer.write_bytes(raw + b"\0")
+    refused = [
+        (sealed, None, "is encrypted: give the backup private key"),
+        (sealed, wrong, "cannot be opened with this key"),
+        (changed, key_file, "fails its authentication"),
+        (cut_in_a_chunk, key_file, "fails its authentication"),
+        # a byte more: read with a last chunk shorter than 64 KiB, it fails it; after a whole one, it is extra
+        (longer, key_file, "has bytes after its last part" if len(clear) % 65536 == 0 else "fails its authentication"),
+    ]
+    if chunks > 1:  # cut where a chunk ends: each chunk whole, the final one missing
+        refused.append((cut_after_a_chunk, key_file, "is cut short"))
+    for source, key, says in refused:
+        with pytest.raises(BackupFailed, match=says):
+            backups.restore(source, key)
+        assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 6, f"{source.name}: the database untouched"
+    hub.engine.dispose()
+    assert [p.name for p in sealed.parent.iterdir() if p.name.endswith(".partial")] == [], "no clear copy left"
+    backups.restore(sealed, key_file)
+    hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"), backup_public_key=public)
     assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 3, "the restore took the hub back"
 
     night = edge_night(edge)
@@ -225,3 +312,44 @@ def test_a_copy_a_night_cut_short_does_not_stay_behind(tmp_path: Path):
         live.backup(copy)  # copied, but neither checked nor renamed: the night stopped here
     Backups(settings).take(utcnow())
     assert [p.suffix for p in settings.backup_dir.iterdir()] == [".db"]
+
+
+def _small_hub_database(path: Path) -> str:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE cases (id_number TEXT, applicant_name TEXT)")
+        db.execute("INSERT INTO cases VALUES (?, ?)", (applicant(1).id_number, applicant(1).name))
+    return f"sqlite:///{path}"
+
+
+def test_what_a_hub_backup_cut_short_left_in_clear_is_removed_by_the_next(tmp_path: Path):
+    """A night (or a restore) killed mid-way left its clear copies in the backup folder — the database
+    copied but not yet encrypted, a half-encrypted one, a restore's decrypted one — under another night's
+    name: nothing rotates them. The next backup removes them all and leaves its encrypted one alone."""
+    folder = tmp_path / "hub-backups"
+    folder.mkdir(mode=0o700)
+    url = _small_hub_database(tmp_path / "hub.db")
+    left = [
+        "hub-20260101T013000.db.partial",
+        "hub-20260101T013000.db.partial-wal",
+        "hub-20260101T013000.db.sealed.partial",
+        "hub-restore-x1y2.partial",
+    ]
+    for name in left:
+        (folder / name).write_bytes((tmp_path / "hub.db").read_bytes())
+    public = base64.urlsafe_b64encode(bytes(PrivateKey.generate().public_key)).decode()
+    taken = HubBackups(url, folder, keep=2, public_key=public).take(datetime(2026, 1, 2, 1, 30, tzinfo=UTC))
+    assert taken["encrypted"] == 1
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "hub-20260102T013000.db.sealed"]
+
+
+def test_without_a_backup_key_the_hub_backs_up_in_clear_and_says_so_each_night(tmp_path: Path, caplog):
+    """A hub upgraded from before backup keys has none: its nights still back up (a night without a backup
+    loses more than a clear one exposes), each with a warning in the log and ``encrypted 0`` in its counts."""
+    url = _small_hub_database(tmp_path / "hub.db")
+    backups = HubBackups(url, tmp_path / "hub-backups", keep=2)
+    with caplog.at_level(logging.WARNING, logger="hub.night.backup"):
+        for night in (1, 2):
+            assert backups.take(datetime(2026, 1, night, 1, 30, tzinfo=UTC))["encrypted"] == 0
+    assert [r.getMessage().count("is NOT encrypted") for r in caplog.records] == [1, 1]
+    assert _rows(backups.kept()[-1], "SELECT applicant_name FROM cases") == [(applicant(1).name,)]
+    backups.restore(backups.kept()[0])  # no key needed for a clear backup, as before
