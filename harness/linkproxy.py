@@ -2,6 +2,7 @@
 
 - ``cut()``: every connection is closed and new ones are refused (the VPN is down).
 - ``blackhole()``: connections stay open but nothing passes (a half-open link: no FIN, no RST).
+- ``drop_replies()``: what the terminal sends passes, nothing comes back (kept in ``replies_dropped``).
 - ``delay(seconds)``: each direction is delayed by ``seconds`` (half the round trip).
 - ``restore()``: back to a clean link.
 Used by the tests and by ``shegong bench sync --rtt-ms``. Loopback only.
@@ -20,14 +21,14 @@ from harness.broker import free_port
 
 __all__ = ["LinkProxy"]
 
-Mode = Literal["pass", "cut", "blackhole"]
+Mode = Literal["pass", "cut", "blackhole", "no_replies"]
 
 
 class _Pipe:
     """One direction of one connection, with an optional delay line."""
 
-    def __init__(self, proxy: LinkProxy, src: socket.socket, dst: socket.socket) -> None:
-        self.proxy, self.src, self.dst = proxy, src, dst
+    def __init__(self, proxy: LinkProxy, src: socket.socket, dst: socket.socket, down: bool) -> None:
+        self.proxy, self.src, self.dst, self.down = proxy, src, dst, down
         self._line: list[tuple[float, int, bytes]] = []
         self._n = 0
         self._cv = threading.Condition()
@@ -38,6 +39,9 @@ class _Pipe:
         try:
             while data := self.src.recv(65536):
                 if self.proxy.mode == "blackhole":
+                    continue
+                if self.down and self.proxy.mode == "no_replies":
+                    self.proxy.replies_dropped += data[: max(0, (1 << 20) - len(self.proxy.replies_dropped))]
                     continue
                 with self._cv:
                     self._n += 1
@@ -63,7 +67,7 @@ class _Pipe:
                         self._cv.wait(wait)
                         continue
                     heapq.heappop(self._line)
-                if self.proxy.mode != "blackhole":
+                if self.proxy.mode != "blackhole" and not (self.down and self.proxy.mode == "no_replies"):
                     self.dst.sendall(data)
         except OSError:
             self.proxy._drop(self.src, self.dst)
@@ -75,6 +79,7 @@ class LinkProxy:
         self.port = port or free_port()
         self.mode: Mode = "pass"
         self.one_way_delay = 0.0
+        self.replies_dropped = bytearray()  # what drop_replies() kept from the terminal (its first MiB)
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
@@ -102,8 +107,8 @@ class LinkProxy:
             with self._lock:
                 self._conns.update((client, upstream))
             self.last_connected = time.perf_counter()
-            _Pipe(self, client, upstream)
-            _Pipe(self, upstream, client)
+            _Pipe(self, client, upstream, down=False)
+            _Pipe(self, upstream, client, down=True)
 
     def _drop(self, *socks: socket.socket) -> None:
         with self._lock:
@@ -122,12 +127,18 @@ class LinkProxy:
     def blackhole(self) -> None:
         self.mode = "blackhole"
 
+    def drop_replies(self) -> None:
+        """What the terminal sends still arrives; nothing comes back to it (a link that lost one direction).
+        What was dropped is in ``replies_dropped``."""
+        self.replies_dropped.clear()
+        self.mode = "no_replies"
+
     def delay(self, one_way_seconds: float) -> None:
         self.one_way_delay = one_way_seconds
 
     def restore(self) -> None:
         """A clean link again. Connections that lived through a blackhole lost bytes: they are dropped."""
-        if self.mode == "blackhole":
+        if self.mode in ("blackhole", "no_replies"):
             with self._lock:
                 conns = list(self._conns)
             self._drop(*conns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from edge.store.cases import NewCase
+from protocol import topics
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
 
@@ -68,10 +69,14 @@ def test_lost_ack_means_the_batch_is_sent_again_and_stays_one_row(hub_factory, e
     edge = edge_factory(port=proxy.port)
     edge.start_sync()
     wait_for(edge.agent.connected_event.is_set, what="terminal online")
-    proxy.delay(1.0)  # acks now take a second to come back…
+    proxy.drop_replies()  # the hub's ack will never reach the terminal over this link…
     accepted = _submit(edge, 3)
     wait_for(lambda: hub_count(hub.engine, "SELECT count(*) FROM cases") == 3, what="hub committed the batch")
-    proxy.cut()  # …and are lost with the link before they arrive,
+    # …once the broker has it from the hub (else the hub's client publishes it again to the next broker):
+    ack_topic = topics.down(edge.settings.terminal_id, topics.Down.ACKS).encode()
+    wait_for(lambda: ack_topic in proxy.replies_dropped, what="the ack sent on, and dropped")
+    time.sleep(0.5)  # the broker's PUBACK to the hub, taken by the hub's client
+    proxy.cut()  # …and lost with the link,
     broker.kill()  # and with the broker's copy for the terminal's session: the ack is gone for good
     broker.persistence = False  # (an autosave within its 5 s could have kept the queued ack: not this time)
     broker.start()
@@ -136,7 +141,6 @@ def test_a_batch_never_acked_goes_again_read_from_the_outbox_without_what_was_ac
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from protocol import topics
     from protocol.cases import CaseBatch
 
     batches: list[CaseBatch] = []
