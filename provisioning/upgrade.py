@@ -32,17 +32,17 @@ from pyinfra.api.state import State
 from provisioning import engine
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
-from provisioning.retire import AS_TERMINAL
+from provisioning.retire import AS_TERMINAL, DB, online_backup
 from provisioning.terminal import OPT, SYSTEMD_RUNNING, Release
 
 __all__ = ["upgrade"]
 
-DB = "/var/lib/shegong/edge.db"
 BACKUP = "/var/lib/shegong/edge.db.before-upgrade"
 AFTER = "/var/lib/shegong/edge.db.after-failed-upgrade"
-_BACKUP_PY = f"\"import sqlite3; s = sqlite3.connect('{DB}'); d = sqlite3.connect('{BACKUP}'); s.backup(d); d.close()\""
 # umask 077 whatever the SSH session's: the copy holds what the database holds (0600, as the terminal makes it)
-COPY = f"if [ -e {DB} ]; then umask 077; runuser -u shegong -- {OPT}/current/bin/python -c {_BACKUP_PY}; fi"
+COPY = (
+    f"if [ -e {DB} ]; then umask 077; runuser -u shegong -- {OPT}/current/bin/python -c {online_backup(DB, BACKUP)}; fi"
+)
 # The schema's Alembic revision(s), read only (nothing printed when there is no database or no revision).
 _REVISION_PY = (
     f"\"import sqlite3; c = sqlite3.connect('file:{DB}?mode=ro', uri=True); "

@@ -1,6 +1,9 @@
 """Fixtures for provisioning tests: the wheelhouse (built once per test process, as an administrator
 builds it once per release), a hub on this machine (its broker files and database), and simulated
-terminals — each a real sshd in its own mount namespace (see ``sshd.py``).
+terminals — each a real sshd in its own mount namespace (see ``sshd.py``) — with, for tests that
+provision as one, an administrator account with sudo on a terminal (``sudo_admin``) and a watch of what
+that account leaves open to others in /tmp (``TmpWatch``; /tmp is not overlaid: the terminal's is this
+machine's).
 
 What is slow is installing a release: a virtual environment with every dependency, from the wheelhouse,
 on the terminal (half a minute on two cores). It is done for real once per release, by ``shegong
@@ -13,15 +16,20 @@ same way, keyed by the hash of pyproject.toml; the project's own wheel is built 
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import hashlib
 import os
 import platform
+import select
 import shlex
 import shutil
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -166,6 +174,65 @@ def terminals(tmp_path: Path, release_layer: Path) -> Iterator[Callable[[int], l
     yield start
     for s in started:
         s.stop()
+
+
+class TmpWatch:
+    """What one user makes directly in /tmp while open, each entry's mode looked at as soon as inotify tells
+    of it (made, moved in, written, its mode changed): ``open_to_others`` lists those another local user
+    could read, write or enter."""
+
+    EVENTS = 0x100 | 0x80 | 0x8 | 0x4  # IN_CREATE, IN_MOVED_TO, IN_CLOSE_WRITE, IN_ATTRIB
+
+    def __init__(self, uid: int) -> None:
+        self.uid = uid
+        self.open_to_others: list[str] = []
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._stop = threading.Event()
+
+    def __enter__(self) -> TmpWatch:
+        self._fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self._fd >= 0 and self._libc.inotify_add_watch(self._fd, b"/tmp", self.EVENTS) >= 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        os.close(self._fd)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            if not select.select([self._fd], [], [], 0.05)[0]:
+                continue
+            data = os.read(self._fd, 65536)
+            at = 0
+            while at < len(data):
+                _wd, _mask, _cookie, size = struct.unpack_from("iIII", data, at)
+                name = data[at + 16 : at + 16 + size].rstrip(b"\0").decode()
+                at += 16 + size
+                try:
+                    st = os.lstat(f"/tmp/{name}")
+                except FileNotFoundError:
+                    continue
+                seen = f"/tmp/{name} {stat.filemode(st.st_mode)}"
+                if st.st_uid == self.uid and st.st_mode & 0o007 and seen not in self.open_to_others:
+                    self.open_to_others.append(seen)
+
+
+def sudo_admin(sshd: Sshd) -> int:
+    """An administrator account on the terminal, ``admin``, with sudo and no password (as the first user
+    Raspberry Pi Imager makes), logging in with the administrator's key; returns its uid."""
+    uid = 20000 + sshd.port % 10000  # no user of this machine's: the /tmp watch tells its files apart
+    sshd.run(
+        # no password (not a locked one: sshd without PAM refuses a locked account, even with a key)
+        f"useradd -u {uid} -U -m -d /var/lib/admin -s /bin/sh -p '*' admin && "
+        "echo 'admin ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin && "
+        # sshd reads it as the user, who cannot enter the test's folders
+        f"install -d -o admin -g admin -m 700 /var/lib/admin/.ssh && "
+        f"install -o admin -g admin -m 600 {sshd.root}/authorized_keys /var/lib/admin/.ssh/authorized_keys"
+    )
+    return uid
 
 
 def write_inventory(

@@ -20,16 +20,11 @@ machine running the tests has no ``shegong`` user after all.
 from __future__ import annotations
 
 import base64
-import ctypes
 import json
 import os
 import re
-import select
 import sqlite3
-import stat
-import struct
 import subprocess
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -37,8 +32,14 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from tests.integration.provisioning.conftest import SHEGONG, provision, write_inventory
-from tests.integration.provisioning.sshd import Sshd, skip_reason
+from tests.integration.provisioning.conftest import (
+    SHEGONG,
+    TmpWatch,
+    provision,
+    sudo_admin,
+    write_inventory,
+)
+from tests.integration.provisioning.sshd import skip_reason
 
 pytestmark = [pytest.mark.skipif(bool(skip_reason()), reason=str(skip_reason())), pytest.mark.timeout(900)]
 
@@ -140,65 +141,6 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
     assert not Path("/opt/shegong").exists() and not Path("/etc/shegong/edge.toml").exists()
 
 
-class TmpWatch:
-    """What one user makes directly in /tmp while open, each entry's mode looked at as soon as inotify tells
-    of it (made, moved in, written, its mode changed): ``open_to_others`` lists those another local user
-    could read, write or enter."""
-
-    EVENTS = 0x100 | 0x80 | 0x8 | 0x4  # IN_CREATE, IN_MOVED_TO, IN_CLOSE_WRITE, IN_ATTRIB
-
-    def __init__(self, uid: int) -> None:
-        self.uid = uid
-        self.open_to_others: list[str] = []
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._stop = threading.Event()
-
-    def __enter__(self) -> TmpWatch:
-        self._fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self._fd >= 0 and self._libc.inotify_add_watch(self._fd, b"/tmp", self.EVENTS) >= 0
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        os.close(self._fd)
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            if not select.select([self._fd], [], [], 0.05)[0]:
-                continue
-            data = os.read(self._fd, 65536)
-            at = 0
-            while at < len(data):
-                _wd, _mask, _cookie, size = struct.unpack_from("iIII", data, at)
-                name = data[at + 16 : at + 16 + size].rstrip(b"\0").decode()
-                at += 16 + size
-                try:
-                    st = os.lstat(f"/tmp/{name}")
-                except FileNotFoundError:
-                    continue
-                seen = f"/tmp/{name} {stat.filemode(st.st_mode)}"
-                if st.st_uid == self.uid and st.st_mode & 0o007 and seen not in self.open_to_others:
-                    self.open_to_others.append(seen)
-
-
-def _sudo_admin(sshd: Sshd) -> int:
-    """An administrator account on the terminal, ``admin``, with sudo and no password (as the first user
-    Raspberry Pi Imager makes), logging in with the administrator's key; returns its uid."""
-    uid = 20000 + sshd.port % 10000  # no user of this machine's: the /tmp watch tells its files apart
-    sshd.run(
-        # no password (not a locked one: sshd without PAM refuses a locked account, even with a key)
-        f"useradd -u {uid} -U -m -d /var/lib/admin -s /bin/sh -p '*' admin && "
-        "echo 'admin ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin && "
-        # sshd reads it as the user, who cannot enter the test's folders
-        f"install -d -o admin -g admin -m 700 /var/lib/admin/.ssh && "
-        f"install -o admin -g admin -m 600 {sshd.root}/authorized_keys /var/lib/admin/.ssh/authorized_keys"
-    )
-    return uid
-
-
 def test_check_shows_that_a_staff_pin_reset_on_site_would_be_undone(tmp_path: Path, wheels: Path, hub, terminals):
     """The inventory's PINs against a terminal whose PIN was reset at its console: the diff has the line.
 
@@ -206,7 +148,7 @@ def test_check_shows_that_a_staff_pin_reset_on_site_would_be_undone(tmp_path: Pa
     the staff PINs, is never in a file another local user could read while it is written (pyinfra's upload
     with sudo staged it in /tmp, 0644, under a name anyone could guess). /tmp is watched throughout."""
     (t1,) = terminals(1)
-    uid = _sudo_admin(t1)
+    uid = sudo_admin(t1)
     pins = {"kiosk": {"staff_pins": "k1:from-inventory"}}
     inventory = write_inventory(tmp_path, wheels, hub, [t1], ssh_user="admin", edge=pins)
     with TmpWatch(uid) as watch:

@@ -11,9 +11,12 @@ A rotate that fails on the terminal after the hub issued the new password (its /
 terminal its old one, which the broker still takes; one whose broker reload fails says so, with the fix.
 ``rotate`` then gives the terminal a new password: the broker, reloaded, refuses the old one and accepts
 the new one, which is what the terminal now holds.
-``retire`` is refused while a case waits in the terminal's outbox; forced, it copies that outbox to the
-administrator first, then the broker refuses the terminal, the hub's register no longer lists it, the fleet
-dashboard shows it retired, and its data, configuration and enabled units are gone.
+``retire`` is refused while a case waits in the terminal's outbox; forced with nowhere to keep the copy,
+it fails before touching the terminal; forced, it copies that outbox to the administrator first (0600, in
+a 0700 folder; the terminal's database is its service user's, 0600, yet the SSH user here is an
+administrator with sudo, not root, and nothing of the copy is left open to others or behind in /tmp),
+then the broker refuses the terminal, the hub's register no longer lists it, the fleet dashboard shows it
+retired, and its data, configuration and enabled units are gone. All of it as that administrator.
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from harness.broker import Mosquitto, free_port
 from hub.broker import auth as brokerauth
 from provisioning.render import toml_value
-from tests.integration.provisioning.conftest import SHEGONG, as_unit, provision, unit_of, write_inventory
+from tests.integration.provisioning.conftest import (
+    SHEGONG,
+    TmpWatch,
+    as_unit,
+    provision,
+    sudo_admin,
+    unit_of,
+    write_inventory,
+)
 from tests.integration.provisioning.sshd import skip_reason
 from tests.support import id_number, wait_for
 
@@ -97,8 +108,9 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
     try:
         hub["reload_broker"] = f"kill -HUP {broker.proc.pid}"  # type: ignore[union-attr]
         (t1,) = terminals(1)
+        uid = sudo_admin(t1)
         edge = {"kiosk": {"port": free_port()}, "devices": {"reader": "", "printer": "", "scanner": ""}}
-        inventory = write_inventory(tmp_path, wheels, hub, [t1], broker_port=broker.port, edge=edge)
+        inventory = write_inventory(tmp_path, wheels, hub, [t1], broker_port=broker.port, ssh_user="admin", edge=edge)
         first = provision("apply", str(inventory))
         assert first.returncode == 0, first.stdout + first.stderr
 
@@ -190,15 +202,31 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         assert _login(broker.port, hub["ca"], "JW001-K1", new), "a refused retire leaves the terminal as it was"
 
         kept = tmp_path / "retired" / "JW001-K1-edge.db"
+        kept.parent.write_text("")  # no folder can be made there: nothing is done to the terminal
+        nowhere = provision("retire", str(inventory), "--limit", "JW001-K1", "--force")
+        assert nowhere.returncode == 1, nowhere.stdout + nowhere.stderr
+        assert "terminal=JW001-K1 changed=0 failed=1" in nowhere.stdout
+        assert f"its outbox cannot be kept in {kept.parent}: File exists: not retired" in nowhere.stderr
+        assert t1.run("systemctl is-enabled shegong-edge.service").stdout.strip() == "enabled"
+        assert t1.run("test -s /var/lib/shegong/edge.db && test -s /etc/shegong/edge.toml", check=False).returncode == 0
+        assert _login(broker.port, hub["ca"], "JW001-K1", new), "the terminal is left as it was"
+        kept.parent.unlink()
+
         kept.parent.mkdir(mode=0o755)  # as an administrator's umask makes it, with a stale copy in it
         kept.write_bytes(b"")
         kept.chmod(0o644)
-        forced = provision("retire", str(inventory), "--limit", "JW001-K1", "--force")
+        with TmpWatch(uid) as watch:
+            forced = provision("retire", str(inventory), "--limit", "JW001-K1", "--force")
         assert forced.returncode == 0, forced.stdout + forced.stderr
+        assert "1 undelivered item(s) kept in" in forced.stderr
         assert oct(kept.stat().st_mode & 0o777) == "0o600"
         assert oct(kept.parent.stat().st_mode & 0o777) == "0o700", "personal data: in a folder of its own"
+        assert sorted(p.name for p in kept.parent.iterdir()) == [kept.name]
         with sqlite3.connect(kept) as conn:
             assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1, "the undelivered case, kept"
+        assert watch.open_to_others == [], "the terminal's database was readable by others on its way here"
+        left = subprocess.run(["find", "/tmp", "-maxdepth", "1", "-uid", str(uid)], capture_output=True, text=True)
+        assert left.stdout == "", "the copy's folder on the terminal is removed"
         assert t1.run("ls /var/lib/shegong /etc/shegong", check=False).returncode != 0, "data and config removed"
         state = t1.run("systemctl is-enabled shegong-edge.service", check=False).stdout.strip()
         assert state in {"disabled", ""}, state
