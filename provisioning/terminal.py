@@ -188,19 +188,18 @@ SYSTEMD_RUNNING = "test -d /run/systemd/system && echo running || echo absent"
 
 
 @operation()
-def sshd_keys_only(content: str) -> Generator[str, None, None]:
-    """The sshd drop-in, validated (``sshd -t``) and read again by the running sshd. The drop-in it
-    replaces is kept as ``.prev`` so the engine can put it back if a second connection is refused."""
+def sshd_keys_only(content: str) -> Generator[object, None, None]:
+    """The sshd drop-in, written as every managed file is (:func:`write_command`), validated (``sshd -t``)
+    and read again by the running sshd. The drop-in it replaces is kept as ``.prev`` so the engine can put
+    it back if a second connection is refused."""
     current = host.get_fact(FileContents, path=SSHD_DROPIN)
     if current is not None and "\n".join(current) + "\n" == content:
         return
-    data = base64.b64encode(content.encode()).decode()
     yield (
-        f"set -e; mkdir -p {Path(SSHD_DROPIN).parent}; "
-        f"if [ -e {SSHD_DROPIN} ]; then cp -p {SSHD_DROPIN} {SSHD_DROPIN}.prev; else : > {SSHD_DROPIN}.prev; fi; "
-        f"echo {data} | base64 -d > {SSHD_DROPIN}.tmp; chmod 0644 {SSHD_DROPIN}.tmp; "
-        f"mv -f {SSHD_DROPIN}.tmp {SSHD_DROPIN}"
+        f"set -e; if [ -e {SSHD_DROPIN} ]; then cp -p {SSHD_DROPIN} {SSHD_DROPIN}.prev; "
+        f"else mkdir -p {Path(SSHD_DROPIN).parent}; : > {SSHD_DROPIN}.prev; fi"
     )
+    yield write_command(ManagedFile(SSHD_DROPIN, content))
     yield f"sshd -t || {{ mv -f {SSHD_DROPIN}.prev {SSHD_DROPIN}; echo 'sshd refused the new settings' >&2; exit 1; }}"
     yield RELOAD_SSHD
 

@@ -1,10 +1,12 @@
 """A whole file written on a terminal by one command, its content on the command's standard input: the
 command run here by sh as the terminal's root would run it. The file has exactly its bytes (a last line
 without a newline too) and its mode, replaces one there before whole, leaves nothing beside it, and the
-secret never shows in the command line (anyone's to read in /proc)."""
+secret never shows in the command line (anyone's to read in /proc). The sshd drop-in is written by the
+same command as every other managed file."""
 
 from __future__ import annotations
 
+import base64
 import grp
 import os
 import pwd
@@ -12,7 +14,14 @@ import stat
 import subprocess
 from pathlib import Path
 
-from provisioning.terminal import ManagedFile, write_command
+from pyinfra.api.command import StringCommand
+from pyinfra.api.config import Config
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.inventory import Inventory
+from pyinfra.api.state import State
+from pyinfra.context import ctx_host, ctx_state
+
+from provisioning.terminal import SSHD_DROPIN, ManagedFile, sshd_keys_only, write_command
 
 
 def _run(f: ManagedFile) -> str:
@@ -41,3 +50,22 @@ def test_a_secret_file_is_written_whole_with_its_mode_and_never_on_the_command_l
     public = tmp_path / "etc" / "udev" / "60-shegong.rules"
     _run(ManagedFile(str(public), "# rules\n", "644", user, group))
     assert stat.S_IMODE(public.stat().st_mode) == 0o644 and public.read_text() == "# rules\n"
+
+
+def test_the_sshd_drop_in_is_written_as_every_managed_file():
+    """Its commands, prepared against this machine (pyinfra's own local connector looks for the drop-in
+    here, finds none or another): the content only on the write command's standard input."""
+    content = "# test drop-in, never on this machine\nPasswordAuthentication no\n"
+    state = State(Inventory((["@local"], {})), Config())
+    connect_all(state)
+    try:
+        with ctx_state.use(state), ctx_host.use(state.inventory.get_host("@local")):
+            commands = list(sshd_keys_only._inner(content))  # type: ignore[attr-defined]
+    finally:
+        disconnect_all(state)
+    raws = [c.get_raw_value() if isinstance(c, StringCommand) else str(c) for c in commands]
+    encoded = base64.b64encode(content.encode()).decode()
+    assert not [r for r in raws if encoded in r or "PasswordAuthentication" in r], "not on a command line"
+    (written,) = [c for c in commands if isinstance(c, StringCommand) and c.connector_arguments.get("_stdin")]
+    assert base64.b64decode(str(written.connector_arguments["_stdin"])) == content.encode()
+    assert written.get_raw_value() == write_command(ManagedFile(SSHD_DROPIN, content)).get_raw_value()
