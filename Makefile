@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 # Three workers on CI's two cores: much of a test is waiting (brokers, timeouts, other processes), so a third
-# worker keeps the cores busy (measured on two cores: 800 s with two workers, 613 s with three, 90 % busy);
+# worker keeps the cores busy (measured on two cores: 800 s with two workers, 613 s with three, 90 % busy; a
+# fourth did not pay later, with more tests: 938 s at 98 % busy against 832 s with three);
 # worksteal, so the long provisioning tests do not end the run on one worker. Long soak runs and benchmarks
 # are marked `slow` and run on demand.
 PYTEST_ARGS ?= -n 3 --dist worksteal -q
