@@ -80,9 +80,9 @@ def _key_bytes(text: str, what: str) -> bytes:
     return raw
 
 
-def public_key(text: str) -> PublicKey:
-    """The hub's public key from its configured text."""
-    return PublicKey(_key_bytes(text, "hub public key"))
+def public_key(text: str, what: str = "hub public key") -> PublicKey:
+    """A public key (the hub's, unless ``what`` says) from its configured text."""
+    return PublicKey(_key_bytes(text, what))
 
 
 def private_key(text: str) -> PrivateKey:

@@ -29,8 +29,6 @@ only: the terminals' nightly reconciliation sends it again from their sealed cop
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fcntl
 import logging
 import os
@@ -56,9 +54,12 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy.engine import URL, make_url
 
+from hub import casekey
 from hub.errors import HubError
 from kernel.keyfile import KeyFile
 from kernel.sqlitecopy import sqlite_copy, sqlite_integrity
+from protocol.sealed import InvalidKey
+from protocol.sealed import public_key as _configured_key
 
 __all__ = ["CHUNK", "MAGIC", "BackupFailed", "HubBackups", "make_backup_key", "public_key"]
 
@@ -89,18 +90,17 @@ def make_backup_key(out: Path) -> str:
     half (``backup_public_key``) returned."""
     key = PrivateKey.generate()
     _KEY.create(out, bytes(key))
-    return base64.urlsafe_b64encode(bytes(key.public_key)).decode("ascii")
+    return casekey.public_text(key)  # the same text as the case key's public half
 
 
 def public_key(text: str) -> PublicKey:
-    """``backup_public_key`` as configured: 32 bytes in URL-safe base64."""
+    """``backup_public_key`` as configured: 32 bytes in URL-safe base64 (read as the case key's is)."""
     try:
-        raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise ValueError("backup_public_key: 32 bytes of URL-safe base64, as `shegong hub keys backup-init` prints it")
-    return PublicKey(raw)
+        return _configured_key(text, "backup public key")
+    except InvalidKey:
+        raise ValueError(
+            "backup_public_key: 32 bytes of URL-safe base64, as `shegong hub keys backup-init` prints it"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
