@@ -31,11 +31,13 @@ import socketserver
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Connection
 
 from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
@@ -99,9 +101,11 @@ class Technician:
         """The audit chain's actor: the person where the kernel knows them, else the account."""
         return f"technician:{self.login or self.account}"
 
-    def audit_data(self) -> dict[str, str]:
-        """Beside the outcome in the entry: the account acted as, where it is not the person's own."""
-        return {"account": self.account} if self.login not in (None, self.account) else {}
+    def record(self, conn: Connection, action: str, data: Mapping[str, Any], subject: str = "console") -> None:
+        """Append ``console.<action>`` by this technician to the terminal's audit chain; beside ``data``, the
+        account acted as, where it is not the person's own."""
+        account = {"account": self.account} if self.login not in (None, self.account) else {}
+        audit.record(conn, utcnow(), self.actor, f"console.{action}", subject, {**data, **account})
 
 
 def _user(uid: int) -> str:
@@ -260,7 +264,7 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
 
     def _record(self, who: Technician, action: str, data: dict[str, Any]) -> None:
         with self.rt.engine.begin() as conn:
-            audit.record(conn, utcnow(), who.actor, f"console.{action}", "console", {**data, **who.audit_data()})
+            who.record(conn, action, data)
 
     def reload_staff_pins(self) -> dict[str, Any]:
         """Read the staff PIN entries from the configuration again and hand them to the kiosk."""

@@ -138,8 +138,7 @@ class ConsoleStore:
         """Append ``console.<action>`` by this technician to the terminal's audit chain."""
         self._writable()
         with self.engine.begin() as conn:
-            who = self.who
-            audit.record(conn, utcnow(), who.actor, f"console.{action}", subject, {**data, **who.audit_data()})
+            self.who.record(conn, action, data, subject)
 
     def unpark(self) -> int:
         self._writable()
