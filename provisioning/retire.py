@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shlex
 import shutil
 from pathlib import Path
@@ -37,7 +36,7 @@ from provisioning.engine import HostResult, host_data
 from provisioning.hubside import HubSession, hub_session
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
-from provisioning.terminal import ENABLED_UNITS, NFT_BOOT, OPT, SYSTEM_PYTHON, SYSTEMD_RUNNING
+from provisioning.terminal import ENABLED_UNITS, NFT_BOOT, OPT, SYSTEM_PYTHON, SYSTEMD_RUNNING, private_folder
 
 __all__ = ["AS_TERMINAL", "DB", "online_backup", "retire"]
 
@@ -96,7 +95,7 @@ def _keep(host: Host, t: Terminal, copy: Path) -> tuple[str | None, bool]:
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as exc:
         return f"its outbox cannot be kept in {copy.parent}: {exc.strerror or exc}", False
-    private = f"{host.get_temp_dir_config()}/shegong-{secrets.token_hex(8)}"
+    private = private_folder(host)
     fetched = f"{private}/edge.db"
     stopped = False
     try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta, operation
 from pyinfra.context import host
 from pyinfra.facts.files import File, FileContents
@@ -63,6 +64,7 @@ __all__ = [
     "sshd_keys_only",
     "started",
     "state_command",
+    "private_folder",
     "write_command",
 ]
 
@@ -103,7 +105,7 @@ def release_installed(release: Release, extra: str = "edge") -> Generator[object
     # Not through pyinfra's upload with sudo: it stages the file as /tmp/pyinfra-<hash of the path>, a name
     # anyone can guess and take first (then change the release between the upload and root's copy). The
     # SSH user's own folder, made 0700 under a random name (mkdir fails on anything already there), instead.
-    private = f"{host.get_temp_dir_config()}/shegong-{secrets.token_hex(8)}"
+    private = private_folder(host)
     tar = f"{private}/release.tar"
     yield StringCommand(f"mkdir -m 700 {private}", _sudo=False)
     yield FileUploadCommand(str(release.tar), tar, _sudo=False)
@@ -132,6 +134,13 @@ def state_command(paths: list[str]) -> str:
         'printf "%s %s\\n" "$(stat -c "%a %U %G" "$f")" "$(sha256sum < "$f" | cut -d" " -f1)"; '
         "else echo missing; fi; done"
     )
+
+
+def private_folder(on: Host) -> str:
+    """A folder name for files that pass through the SSH user's hands (the release's tar, a retired
+    terminal's database): under the temporary folder, a random name; made ``mkdir -m 700`` as that user,
+    which fails on anything already there (no one can take the name first)."""
+    return f"{on.get_temp_dir_config()}/shegong-{secrets.token_hex(8)}"
 
 
 def write_command(f: ManagedFile) -> StringCommand:
