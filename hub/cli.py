@@ -262,7 +262,11 @@ def backup() -> int:
 def restore(backup_file: Path, key_file: Path | None) -> int:
     """Write a backup over the database (the hub stopped). BACKUP: the backup file; an encrypted one is
     opened with --key and checked whole before the database is touched."""
-    return _night("restore", backup=backup_file, key=key_file)
+    from hub import settings as hub_settings
+    from hub.night import cli as night_cli
+
+    # Not through _open(): the database being replaced may be the broken one, and migrating it would fail.
+    return night_cli.restore(hub_settings.load(), backup_file, key_file, _actor())
 
 
 def _night(cmd: str, **params: Any) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
 from hub.catalogue import translations
-from hub.db.models import CatalogueItemRow, CatalogueVersionRow, FleetTerminalRow, table
+from hub.db.models import CatalogueItemRow, CatalogueVersionRow, FleetTerminalRow, HubRestoreRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
 from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
@@ -31,7 +31,7 @@ __all__ = ["MAX_AHEAD", "CatalogueError", "CatalogueStore", "Published", "Versio
 
 log = logging.getLogger(__name__)
 _versions, _items = table(CatalogueVersionRow), table(CatalogueItemRow)
-_fleet = table(FleetTerminalRow)
+_fleet, _restores = table(FleetTerminalRow), table(HubRestoreRow)
 
 
 MAX_AHEAD = 1000
@@ -275,15 +275,42 @@ class CatalogueStore:
             if version is None:
                 return None
             reported = self.highest_reported(conn)
-            return max(version, reported + 1), reported
+            return max(version, reported + 1, self._restored_above(conn) + 1), reported
 
     def _next_version(self, conn: Connection) -> int:
-        """Above every version this database holds and every version a terminal runs: a hub restored from a
-        backup older than its last publication would otherwise number its next one at or below what the
-        terminals run, and they would never take it (a terminal ignores an announcement not newer than its
-        own)."""
+        """Above every version this database holds, every version a terminal runs and every number a restore
+        passed: a hub restored from a backup older than its last publication would otherwise number its
+        next one at or below what the terminals run, and they would never take it (a terminal ignores an
+        announcement not newer than its own), or give a number twice."""
         own = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
-        return max(own, self.highest_reported(conn)) + 1
+        return max(own, self.highest_reported(conn), self._restored_above(conn)) + 1
+
+    @staticmethod
+    def _restored_above(conn: Connection) -> int:
+        """The highest number a restore of this database said versions continue above (0: never restored)."""
+        return int(conn.execute(select(func.max(_restores.c.catalogue_above))).scalar() or 0)
+
+    def record_restore(self, backup: str, overwritten: int | None, actor: str) -> int:
+        """Record that ``backup`` was written over the database, in the audit chain and ``hub_restores``; returns
+        the number the catalogue's versions now continue above.
+
+        ``overwritten``: the newest version of the database the backup replaced, None when it could not be
+        read. When it is at or above the backup's, it was the hub's newest number and versions continue
+        above it. Otherwise (unreadable, or a database made new on a replaced machine) the versions
+        published after the backup are unknown: they continue :data:`MAX_AHEAD` above the backup's newest,
+        which no restore loses. Terminals running a lost version are passed anyway when they are heard
+        (:meth:`highest_reported`); this covers a publication before they are, and those never heard."""
+        with self.engine.begin() as conn:
+            restored = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
+            lost = restored + MAX_AHEAD if overwritten is None or overwritten < restored else overwritten
+            above = max(lost, self._restored_above(conn))
+            at = utcnow()
+            conn.execute(
+                insert(_restores).values(restored_at=at, backup=backup[:255], restored_by=actor, catalogue_above=above)
+            )
+            data = {"backup": backup, "catalogue_newest": restored, "catalogue_overwritten": overwritten}
+            append(conn, [AuditRecord(at, actor, "hub.restored", "database", {**data, "catalogue_above": above})])
+        return above
 
     def start_draft(self, actor: str) -> int:
         """The draft's version, copying the newest published version into a new draft if there is none."""
@@ -383,10 +410,10 @@ class CatalogueStore:
         latest = self.latest(conn)
         reported = self.highest_reported(conn)
         ahead = latest is not None and reported > latest.version  # terminals run a version this hub lost
-        renumbered = max(version, reported + 1)
+        renumbered = max(version, reported + 1, self._restored_above(conn) + 1)
         if renumbered != version:
             # A draft numbered before the terminals reported (or one the restored backup held): renumbered
-            # above them, so they take it.
+            # above them and above the numbers a restore lost, so they take it and no number is given twice.
             conn.execute(update(_items).where(_items.c.version == version).values(version=renumbered))
             conn.execute(update(_versions).where(_versions.c.version == version).values(version=renumbered))
             version = renumbered

@@ -489,6 +489,20 @@ class NightResultRow(HubModel, table=True):
     steps: str = Field(sa_type=Text, description="the steps as JSON: name, ok, seconds, counts, error")
 
 
+class HubRestoreRow(HubModel, table=True):
+    """A ``shegong hub restore``: the backup written over the database, and the number the catalogue's
+    versions continue above (publications made after the backup are lost with it, but terminals may run
+    them: no number is given twice)."""
+
+    __tablename__ = "hub_restores"
+
+    id: int | None = Field(default=None, primary_key=True)
+    restored_at: datetime = Field(sa_column=_ts())
+    backup: str = Field(max_length=255)
+    restored_by: str = Field(max_length=64)
+    catalogue_above: int
+
+
 class AuditDayAnchorRow(HubModel, table=True):
     """The hub's daily audit anchor (head hash, count, time), signed with the hub's audit key and published
     retained to every terminal, which keeps it as a witness."""

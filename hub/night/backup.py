@@ -204,7 +204,7 @@ class HubBackups:
             problem = sqlite_integrity(path)
             if problem:
                 raise BackupFailed(f"{label} failed its integrity check: {problem}")
-            sqlite_copy(path, self._sqlite_path(), wal=True)
+            self._replace_sqlite(path)
             return
         problem = self._check_dump(path)
         if problem:
@@ -213,6 +213,22 @@ class HubBackups:
             ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", self._libpq()]
             + [str(path)]
         )
+
+    def _replace_sqlite(self, backup: Path) -> None:
+        """The backup copied beside the database (0600), then moved over it whole: copying into the database
+        itself fails on the broken file a restore is often for ("file is not a database"). The replaced
+        database's WAL and shared-memory files go first, or SQLite would apply its WAL to the new file."""
+        target = self._sqlite_path()
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".restoring", dir=target.parent)
+        os.close(fd)
+        fresh = Path(name)
+        try:
+            sqlite_copy(backup, fresh, wal=True)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{target}{suffix}").unlink(missing_ok=True)
+            fresh.replace(target)
+        finally:
+            fresh.unlink(missing_ok=True)
 
     @contextmanager
     def _locked(self) -> Iterator[Path]:

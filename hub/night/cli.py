@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 from types import SimpleNamespace
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
+from hub.audit.chain import bind_key_file
 from hub.audit.keyed import AuditKey, key_path, verify_macs
+from hub.catalogue.store import CatalogueStore
+from hub.db.engine import open_engine
 from hub.db.models import TerminalRegisterRow
 from hub.errors import HubError
 from hub.night.probe import ask_witnesses
@@ -17,7 +23,9 @@ from hub.night.witness import Disagreement, check_anchor, verify_witnesses
 from hub.settings import HubSettings
 from protocol.envelope import utcnow
 
-__all__ = ["AuditDisagrees", "main", "verify_keyed"]
+__all__ = ["AuditDisagrees", "main", "restore", "verify_keyed"]
+
+log = logging.getLogger(__name__)
 
 
 class AuditDisagrees(HubError):
@@ -32,10 +40,47 @@ def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
     if ns.cmd == "backup":
         print(json.dumps(backups(settings).take(utcnow())))
         return 0
-    engine.dispose()  # nothing of ours holds the database while it is overwritten
-    backups(settings).restore(ns.backup, ns.key)
-    print(f"restored {ns.backup.name}; the terminals' next nightly reconciliation sends what the hub lacks")
+    raise ValueError(f"not a night command: {ns.cmd}")
+
+
+def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: str) -> int:
+    """Write ``backup`` over the database, then record it (audit chain, ``hub_restores``) with the number the
+    catalogue's versions continue above. The database replaced is only read, and only if it can be: it may
+    be the broken one the restore is for."""
+    AuditKey.load(key_path(settings))  # the record is sealed with it: missing, say so before anything changes
+    overwritten = _numbered_up_to(settings.database_url)
+    backups(settings).restore(backup, key_file)
+    engine = open_engine(settings.database_url)  # the backup's schema brought to head
+    bind_key_file(engine, key_path(settings))
+    try:
+        above = CatalogueStore(engine).record_restore(backup.name, overwritten, actor)
+    finally:
+        engine.dispose()
+    print(
+        f"restored {backup.name}; the terminals' next nightly reconciliation sends what the hub lacks; "
+        f"catalogue versions continue above {above}"
+    )
     return 0
+
+
+def _numbered_up_to(url: str) -> int | None:
+    """The highest catalogue version number the database at ``url`` gave or passed (its versions, its own
+    restores), None when it cannot be read."""
+    engine = open_engine(url, upgrade=False)
+    try:
+        with engine.connect() as conn:
+            numbers = [conn.execute(text("SELECT MAX(version) FROM catalogue_versions")).scalar()]
+            if inspect(conn).has_table("hub_restores"):
+                numbers.append(conn.execute(text("SELECT MAX(catalogue_above) FROM hub_restores")).scalar())
+            return max(int(n or 0) for n in numbers)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "the database being replaced cannot be read (%s): catalogue numbering taken from the backup",
+            type(exc).__name__,
+        )
+        return None
+    finally:
+        engine.dispose()
 
 
 def verify_keyed(engine: Engine, settings: HubSettings, live_timeout_s: float | None = None) -> str:

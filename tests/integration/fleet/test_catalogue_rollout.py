@@ -11,16 +11,18 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import key_path
-from hub.catalogue.store import CatalogueStore
+from hub.catalogue.store import MAX_AHEAD, CatalogueStore
 from hub.db.engine import open_engine
 from hub.fleet import view
 from hub.night.steps import backups as hub_backups
@@ -198,14 +200,17 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     assert json.loads(published[-1][0])["terminals_ran"] == v3
 
 
-def test_a_terminal_takes_its_own_version_number_published_again_by_a_restored_hub(
-    fleet_hub, edge_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_hub_restored_over_a_broken_database_and_published_before_it_starts_gives_a_new_number(
+    fleet_hub, edge_factory, hub_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """The operator publishes on the restored database before starting the hub: nothing tells the hub yet
-    that the terminal runs version 3 (the restored fleet rows say 2), so its publication is version 3 again,
-    with other content. The terminal, at version 3, fetches that version when the hub announces it: a
-    number is never published twice otherwise, so the hub's is the later publication."""
+    """The database is broken (SQLite: a file that is no database; PostgreSQL: a server set up again, its
+    schema empty), so nothing says how many versions were published after the backup, and the operator
+    publishes on the restored database before starting the hub, which has heard no terminal (the restored
+    fleet rows say version 2). The restore recorded that versions continue MAX_AHEAD above the backup's
+    newest: the publication is version 2 + MAX_AHEAD + 1, not 3 again with other content, and the terminal
+    at the lost version 3 takes it."""
     monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "hub-backups"))
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)  # for the operator's `shegong hub …`
     hub = fleet_hub()
     edge = edge_factory("T1")
     edge.start_sync()
@@ -216,25 +221,32 @@ def test_a_terminal_takes_its_own_version_number_published_again_by_a_restored_h
     wait_for(lambda: edge.catalogue.version == v2 + 1, what="the terminal at version 3")
     settings = hub.settings
     hub.close()
-    backups = hub_backups(settings)
-    backups.restore(backups.kept()[-1])
+    if hub_db_url.startswith("sqlite"):
+        Path(hub_db_url.removeprefix("sqlite:///")).write_bytes(b"\x00not a database" * 256)
+    else:
+        with open_engine(hub_db_url, upgrade=False).begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    [backup] = hub_backups(settings).kept()
+    assert cli.main(["hub", "restore", str(backup)]) == 0
 
     engine = open_engine(settings.database_url)  # as `shegong hub catalogue import/publish` does
     bind_key_file(engine, key_path(settings))
     try:
         store = CatalogueStore(engine)
+        assert store.latest().version == v2, "the backup's catalogue"
         store.start_draft("cli:op")
         store.update_item(store.draft().items[20].code, {"name": "恢复后、中心启动前改名"}, "cli:op")
         again = store.publish("cli:op").version
+        restored = rows(engine, "SELECT restored_by, catalogue_above FROM hub_restores")
     finally:
         engine.dispose()
-    assert again == edge.catalogue.version == v2 + 1, "the same number, other content"
+    assert again == v2 + MAX_AHEAD + 1, "above every number the lost publications could have taken"
+    assert restored == [(f"cli:{getpass.getuser()}", v2 + MAX_AHEAD)]
 
     hub = fleet_hub()
-    wait_for(
-        lambda: edge.catalogue.current() == hub.catalogue.store.get(again),
-        what="the terminal takes the hub's version 3",
-    )
-    assert edge.catalogue.version == again and edge.catalogue_sync.stats["conflicts"] == 0
+    wait_for(lambda: edge.catalogue.version == again, what="the terminal takes the version published after the restore")
+    assert edge.catalogue.current() == hub.catalogue.store.get(again)
+    assert edge.catalogue_sync.stats["conflicts"] == 0
     wait_for(lambda: rows(hub.engine, "SELECT catalogue_error FROM fleet_terminals") == [("",)], what="no error")
     assert not alerts(hub, "T1", "catalogue_ahead")
