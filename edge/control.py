@@ -206,7 +206,6 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
     def status(self) -> dict[str, Any]:
         rt = self.rt
         agent = rt.agent
-        desired = rt.catalogue_sync.desired
         last_ack = agent.last_ack_at
         return {
             "pid": os.getpid(),
@@ -219,7 +218,7 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
             "hub_clock_offset_s": agent.hub_clock_offset_s,
             "stats": dict(agent.stats),
             "catalogue_in_force": rt.catalogue.version,
-            "catalogue_announced": desired.version if desired is not None else None,
+            **rt.catalogue_sync.state(),
             "devices": json.loads(json.dumps(agent.health(), default=str)),  # the kiosk's DeviceHealth.as_dict()
             "devices_held": rt.devices is not None,
         }

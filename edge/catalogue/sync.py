@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from edge.catalogue.store import CatalogueMismatch, CatalogueStore
 from protocol import topics
@@ -65,6 +66,8 @@ class CatalogueSync:
         self._fetched: dict[str, ServiceItem] = {}
         self._rounds = 0
         self._last_request = 0.0
+        self.conflict: AnnouncementBody | None = None  # the hub's announcement below the version in force
+        self.failure = ""  # why the last attempt to take a version failed, until one is applied
         self.stats = {
             "announcements": 0,
             "ignored": 0,
@@ -94,7 +97,8 @@ class CatalogueSync:
             self.stats["announcements"] += 1
             if self._announced is None or a.version >= self._announced.version:
                 self._announced = a
-            if self._conflicts(a):
+            self.conflict = a if self._conflicts(a) else None
+            if self.conflict is not None:
                 return [self._conflict(a)]
             if not self._wanted(a) or (self.desired is not None and a.version < self.desired.version):
                 self.stats["ignored"] += 1
@@ -145,6 +149,16 @@ class CatalogueSync:
         )
         log.warning("catalogue announcement %d not applied: %s", a.version, error)
         return self._report(None, ReportStatus.FAILED, error, a.version)
+
+    def state(self) -> dict[str, Any]:
+        """For the maintenance console: the newest version the hub announced, a conflicting announcement's
+        version (the hub's database older than the catalogue in force here), the last failure."""
+        with self._lock:
+            return {
+                "catalogue_announced": self._announced.version if self._announced else None,
+                "catalogue_conflict": self.conflict.version if self.conflict else None,
+                "catalogue_failure": self.failure,
+            }
 
     def on_online(self) -> list[Outgoing]:
         """A new connection: requests sent before it may be lost, so the next announcement asks again."""
@@ -228,6 +242,7 @@ class CatalogueSync:
         except (CatalogueMismatch, KeyError) as exc:
             return self._failed(correlation_id, f"cannot apply: {exc}")
         self.stats["applied"] += 1
+        self.failure = ""
         self._pending.clear()
         self._manifest, self._fetched = None, {}
         return self._report(correlation_id, ReportStatus.APPLIED)
@@ -237,6 +252,7 @@ class CatalogueSync:
         log.error("catalogue version %s not applied: %s", self.desired.version if self.desired else "?", error)
         self.stats["failed"] += 1
         failed = self.desired.version if self.desired else 0
+        self.failure = f"v{failed}: {error}"
         self.desired = None
         self._pending.clear()
         self._manifest, self._fetched = None, {}

@@ -51,6 +51,7 @@ class ConsoleApp(App[None]):
     .buttons Button { min-width: 10; margin: 0 1 0 0; }
     .buttons Input { width: 24; margin: 0 1 0 0; }
     .result { height: auto; padding: 0 1; }
+    .result.warning { color: $warning; }
     DataTable { height: 1fr; }
     """
     TITLE = "shegong"

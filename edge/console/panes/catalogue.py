@@ -1,4 +1,4 @@
-"""Catalogue: the version in force, the version the hub announced, fetch now."""
+"""Catalogue: the version in force, the version the hub announced, a conflict or failure, fetch now."""
 
 from __future__ import annotations
 
@@ -23,14 +23,17 @@ class CataloguePane(Vertical):
         r = app.readings
         if r is None:
             return
-        announced = (r.status or {}).get("catalogue_announced")
-        self.query_one("#catalogue-versions", Static).update(
-            t(
-                "console.catalogue",
-                in_force=r.store.catalogue_version,
-                announced=announced if announced is not None else "-",
-            )
-        )
+        status = r.status or {}
+        announced, conflict = status.get("catalogue_announced"), status.get("catalogue_conflict")
+        in_force = r.store.catalogue_version
+        lines = [t("console.catalogue", in_force=in_force, announced=announced if announced is not None else "-")]
+        if conflict is not None:  # the hub's database older than this catalogue: the fleet page shows it too
+            lines.append(t("console.catalogue_conflict", announced=conflict, in_force=in_force))
+        if status.get("catalogue_failure"):
+            lines.append(t("console.catalogue_failure", error=status["catalogue_failure"]))
+        versions = self.query_one("#catalogue-versions", Static)
+        versions.update("\n".join(lines))
+        versions.set_class(conflict is not None or bool(status.get("catalogue_failure")), "warning")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         app, t = console(self), words(self)

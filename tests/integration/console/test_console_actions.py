@@ -288,6 +288,44 @@ async def test_catalogue_shows_the_version_in_force_and_fetch_now_asks_the_hub_d
     ]
 
 
+async def test_catalogue_shows_the_technician_a_hub_announcing_a_version_below_the_one_in_force(running, broker):
+    """The hub's database was restored from a backup older than its last publication: it announces version
+    2 while the terminal runs version 3 with other content. The terminal keeps 3 and reports the conflict to
+    the hub; the technician in front of it sees it too, in Chinese, with what happens next."""
+    from edge.console.store import ConsoleStore
+    from protocol import topics
+    from protocol.catalogue import Catalogue, load_seed
+    from protocol.envelope import utcnow
+
+    settings, rt = running
+    seed = load_seed()
+    renamed = [i.model_copy(update={"name": i.name + "（新）"}) if n == 0 else i for n, i in enumerate(seed.items)]
+    rt.catalogue.apply(Catalogue(version=3, departments=seed.departments, items=renamed), utcnow())
+    hub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-hub")
+    hub.connect("127.0.0.1", broker.port)
+    hub.loop_start()
+    store = ConsoleStore(settings)
+    app = console_app(settings, store)
+    try:
+        hub.publish(topics.catalogue(), announcement(2), qos=1, retain=True).wait_for_publish(10)
+        wait_for(lambda: rt.catalogue_sync.stats["conflicts"] == 1, what="the terminal hears the older version")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("3")
+            await pilot.pause()
+            shown = str(app.query_one("#catalogue-versions", Static).render())
+            assert "在用目录版本：3" in shown
+            assert "中心公布的目录版本 2 低于在用版本 3，且内容不同" in shown
+            assert "本机继续使用版本 3" in shown
+            assert app.query_one("#catalogue-versions", Static).has_class("warning")
+    finally:
+        hub.publish(topics.catalogue(), b"", qos=1, retain=True).wait_for_publish(10)
+        hub.loop_stop()
+        hub.disconnect()
+        store.close()
+    assert rt.catalogue.version == 3, "kept"
+
+
 async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits_only_the_staff_id(
     settings, store, tmp_path, monkeypatch
 ):

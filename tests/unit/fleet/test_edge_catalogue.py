@@ -138,6 +138,12 @@ def test_an_older_announcement_of_other_content_is_not_applied_but_reported_as_a
     assert store.version == 3 and store.current() == v3
     assert sync.stats["requests"] == requests and sync.stats["conflicts"] == 1
     assert sync.fetch_now() == ("up_to_date", []), "the newest it heard is older than what it runs"
+    assert sync.state() == {"catalogue_announced": 3, "catalogue_conflict": 2, "catalogue_failure": ""}
+
+    v4 = changed(4, SEED.items[5].code)  # the hub publishes above: the conflict is over
+    codes = [SEED.items[0].code, SEED.items[5].code]  # item 0 back as in the seed, item 5 renamed
+    report_of(sync.on_reply(reply(request_of(sync.on_announcement(announce(v4))), v4, codes)))
+    assert sync.state() == {"catalogue_announced": 4, "catalogue_conflict": None, "catalogue_failure": ""}
 
 
 def test_the_version_in_force_announced_with_other_content_is_fetched_and_applied(store):
@@ -166,6 +172,7 @@ def test_a_reply_that_does_not_match_the_announcement_is_reported_and_nothing_is
     assert report.body.status is ReportStatus.FAILED and report.body.failed_version == 2
     assert "announcement" in report.body.error
     assert store.version == 0 and store.current() == SEED
+    assert sync.state()["catalogue_failure"] == f"v2: {report.body.error}", "for the maintenance console"
 
 
 def test_an_error_reply_is_reported_and_a_stale_reply_is_ignored(store):
