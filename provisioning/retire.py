@@ -6,10 +6,12 @@ later delivery (0600, in a 0700 folder: it holds receipts, query codes and holde
 SQLite's online backup, made by root with the terminal's service stopped (nothing accepted after it) into
 a 0700 folder of the SSH user's under a random name, fetched from there and removed, whoever the SSH user
 is. What can be checked first is (the hub reached, the folder here, the folder there, room on both), so a
-copy that cannot be made leaves the terminal serving; one that fails after the stop, or a hub failing
-after it, starts the service again. Then the hub revokes its broker user, takes it out of the terminal
-register (ingest takes nothing more from it) and marks it retired on the fleet dashboard (no more alerts
-for it), the broker reloads, and on the terminal the services are stopped and disabled and its data,
+copy that cannot be made leaves the terminal serving; one that fails after the stop, or a hub failing to
+revoke it after it, starts the service again. Then the hub revokes its broker user, takes it out of the
+terminal register (ingest takes nothing more from it) and marks it retired on the fleet dashboard (no more
+alerts for it), a terminal at a time, the broker reloads once, and on each terminal revoked (one whose
+register entry or the reload failed too, with the command that finishes it on the hub: revoked, it could
+deliver nothing more) the services are stopped and disabled and its data,
 configuration and boot-time firewall rules removed (Debian's own /etc/nftables.conf applies again from
 the next boot).
 """
@@ -33,6 +35,7 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 
 from provisioning.engine import HostResult, host_data
+from provisioning.errors import ProvisioningError
 from provisioning.hubside import HubSession, hub_session
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.inventory import Terminal
@@ -150,6 +153,45 @@ def _keep(host: Host, t: Terminal, copy: Path) -> tuple[str | None, bool]:
             _run(host, t, "systemctl start shegong-edge")
 
 
+def _at_hub(
+    hub: HubSession | None, ready: list[str], by_id: dict[str, Terminal], results: dict[str, HostResult]
+) -> list[str]:
+    """Revoke each terminal's broker user and take it out of the register, one terminal at a time; the
+    broker reloads once. Returns the terminals to stop and remove: those revoked. One the hub failed to
+    revoke is not retired (it can still deliver; started again if its copy stopped it). One revoked whose
+    register entry or the broker's reload failed is retired all the same — it could deliver nothing more —
+    with the command the administrator runs on the hub."""
+    revoked: list[str] = []
+    for tid in ready:
+        t, r = by_id[tid], results[tid]
+        try:
+            assert hub is not None
+            hub.revoke(t)
+        except ProvisioningError as exc:
+            r.failed, r.notes = 1, [*r.notes, f"{exc}: not retired"]
+            continue
+        revoked.append(tid)
+        try:
+            hub.retire(t)
+        except ProvisioningError as exc:
+            r.failed = 1
+            r.notes.append(
+                f"{exc}; its broker user is revoked, so it is retired here all the same: run "
+                f"`shegong hub terminal retire {tid}` on the hub"
+            )
+    if revoked:
+        assert hub is not None
+        try:
+            hub.reload_broker()
+        except ProvisioningError as exc:
+            for tid in revoked:
+                results[tid].failed = 1
+                results[tid].notes.append(
+                    f"{exc}: reload the broker on the hub; until then it still takes {tid}'s password"
+                )
+    return revoked
+
+
 def retire(
     inventory: ShegongInventory, terminals: list[Terminal], force: bool = False, keep: Path | None = None
 ) -> list[HostResult]:
@@ -203,17 +245,14 @@ def retire(
                     continue
                 r.notes.append(f"{depth} undelivered item(s) kept in {copy} for later delivery")
             ready.append(tid)
-        if ready:
-            at_hub = the_hub()
-            try:
-                for tid in ready:
-                    at_hub.revoke(by_id[tid])
-                    at_hub.retire(by_id[tid])
-                at_hub.reload_broker()
-            except Exception:
-                for tid in stopped:
+        revoked: list[str] = []
+        try:
+            revoked = _at_hub(the_hub() if ready else None, ready, by_id, results)
+        finally:
+            for tid in stopped:  # its copy made, but the hub did not revoke it: it goes on serving
+                if tid not in revoked:
                     _run(hosts[tid], by_id[tid], "systemctl start shegong-edge")
-                raise
+        ready = revoked
         for tid in ready:
             host, t, r = hosts[tid], by_id[tid], results[tid]
             ok, out, _ = _run(host, t, SYSTEMD_RUNNING)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from hub.errors import HubError
 from kernel.db import make_engine, upgrade_schema
 
-__all__ = ["migrate", "open_engine"]
+__all__ = ["DatabaseUnreachable", "migrate", "open_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +22,20 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
+class DatabaseUnreachable(HubError):
+    """The hub's database cannot be opened: its SQLite file cannot be made, or its server does not answer.
+    A ``shegong hub`` command says so in a line, naming the database without its password."""
+
+
 def open_engine(url: str, *, upgrade: bool = True) -> Engine:
     """An engine for ``url`` (a SQLite file's folder is created), migrated to head unless told not to."""
     parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        _private_sqlite_file(Path(parsed.database))
+        try:
+            _private_sqlite_file(Path(parsed.database))
+        except OSError as exc:
+            raise DatabaseUnreachable(f"cannot open the database {shown}: {exc.strerror} ({exc.filename})") from None
     if url.startswith("sqlite"):
         engine = make_engine(url)
     else:
@@ -32,7 +43,12 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
         # one short statement instead, which is what bulk ingest wants.
         engine = make_engine(url, pool_size=10, use_insertmanyvalues=False)
     if upgrade:
-        migrate(engine)
+        try:
+            migrate(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+            raise DatabaseUnreachable(f"cannot open the database {shown}: {reason}") from exc
     return engine
 
 

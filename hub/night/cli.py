@@ -14,7 +14,7 @@ from sqlmodel import select
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import AuditKey, key_path, verify_macs
 from hub.catalogue.store import CatalogueStore
-from hub.db.engine import open_engine
+from hub.db.engine import DatabaseUnreachable, open_engine
 from hub.db.models import TerminalRegisterRow
 from hub.errors import HubError
 from hub.night.probe import ask_witnesses
@@ -66,7 +66,11 @@ def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: s
 def _numbered_up_to(url: str) -> int | None:
     """The highest catalogue version number the database at ``url`` gave or passed (its versions, its own
     restores), None when it cannot be read."""
-    engine = open_engine(url, upgrade=False)
+    try:
+        engine = open_engine(url, upgrade=False)
+    except DatabaseUnreachable as exc:
+        log.warning("%s: catalogue numbering taken from the backup", exc)
+        return None
     try:
         with engine.connect() as conn:
             numbers = [conn.execute(text("SELECT MAX(version) FROM catalogue_versions")).scalar()]

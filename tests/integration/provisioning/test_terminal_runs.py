@@ -215,9 +215,18 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         kept.parent.mkdir(mode=0o755)  # as an administrator's umask makes it, with a stale copy in it
         kept.write_bytes(b"")
         kept.chmod(0o644)
+        # The hub fails part-way: the broker user is revoked, its database cannot be reached to take the
+        # terminal out of the register. Revoked, the terminal could deliver nothing more: it is retired
+        # all the same, and the administrator is told the command that finishes it at the hub.
+        working = inventory.read_text()
+        url = hub["SHEGONG_HUB_DATABASE_URL"]
+        inventory.write_text(working.replace(toml_value(url), toml_value("sqlite:////etc/hostname/hub.db")))
         with TmpWatch(uid) as watch:
             forced = provision("retire", str(inventory), "--limit", "JW001-K1", "--force")
-        assert forced.returncode == 0, forced.stdout + forced.stderr
+        inventory.write_text(working)
+        assert forced.returncode == 1, forced.stdout + forced.stderr
+        assert "terminal=JW001-K1 changed=1 failed=1" in forced.stdout
+        assert "run `shegong hub terminal retire JW001-K1` on the hub" in forced.stderr
         assert "1 undelivered item(s) kept in" in forced.stderr
         assert oct(kept.stat().st_mode & 0o777) == "0o600"
         assert oct(kept.parent.stat().st_mode & 0o777) == "0o700", "personal data: in a folder of its own"

@@ -12,6 +12,7 @@ import click
 import pytest
 from sqlalchemy import text
 
+from harness.broker import free_port
 from hub import cli
 from hub import settings as hub_settings
 from hub.audit.chain import bind_key_file
@@ -131,3 +132,27 @@ def test_a_partner_key_is_printed_once_kept_hashed_and_revoked_from_the_command_
             cli.main(["partner", "revoke", "nobody"])
     finally:
         passwords.use_hasher(PasswordHasher())
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_naming_it_without_its_password(tmp_path, monkeypatch, capsys):
+    """An operator's command against a database it cannot reach: exit 2 and one line saying which database
+    and why (no traceback, no password), whether the SQLite file cannot be made or the server refuses."""
+    from shegong import cli as shegong_cli
+
+    in_a_file = tmp_path / "a-file"
+    in_a_file.write_text("")
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", f"sqlite:///{in_a_file}/hub.db")
+    assert shegong_cli.main(["hub", "terminal", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"shegong hub: cannot open the database sqlite:///{in_a_file}/hub.db: File exists ({in_a_file})"
+    ]
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", f"postgresql+psycopg://shegong:s3cret-pw@127.0.0.1:{port}/hub")
+    assert shegong_cli.main(["hub", "terminal", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"shegong hub: cannot open the database postgresql+psycopg://shegong:***@127.0.0.1:{port}/hub: "
+    )
+    assert "Connection refused" in err and "s3cret-pw" not in err and "Traceback" not in err
