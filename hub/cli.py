@@ -259,14 +259,21 @@ def backup() -> int:
     type=click.Path(path_type=Path, dir_okay=False),
     help="the backup private key file (`shegong hub keys backup-init --out FILE`), for an encrypted backup",
 )
-def restore(backup_file: Path, key_file: Path | None) -> int:
+@click.option(
+    "--unsigned",
+    is_flag=True,
+    help="take a backup without the hub's signature (in clear, or encrypted before backups were signed): "
+    "nothing shows who made it",
+)
+def restore(backup_file: Path, key_file: Path | None, unsigned: bool) -> int:
     """Write a backup over the database (the hub stopped). BACKUP: the backup file; an encrypted one is
-    opened with --key and checked whole before the database is touched."""
+    opened with --key, its signature checked against this hub's audit key, whole, before the database is
+    touched."""
     from hub import settings as hub_settings
     from hub.night import cli as night_cli
 
     # Not through _open(): the database being replaced may be the broken one, and migrating it would fail.
-    return night_cli.restore(hub_settings.load(), backup_file, key_file, _actor())
+    return night_cli.restore(hub_settings.load(), backup_file, key_file, _actor(), unsigned)
 
 
 def _night(cmd: str, **params: Any) -> int:

@@ -82,6 +82,12 @@ class AuditKey:
         return SigningKey(self._derive(b"sign"))
 
     @property
+    def backup_signing_key(self) -> SigningKey:
+        """Signs the hub's backups (hub.night.backup): a key of its own, so no backup signature can be taken
+        for an anchor's or the other way round."""
+        return SigningKey(self._derive(b"backup"))
+
+    @property
     def verify_key(self) -> VerifyKey:
         return self.signing_key.verify_key
 

@@ -14,13 +14,17 @@ short (power cut, kill) left are removed by the next backup. ``backup_public_key
 from before it): backups go on in clear, each one with a warning in the log and ``encrypted 0`` in the
 night's counts — a night with no backup would lose more than a clear one exposes.
 
-The format (``hub-<stamp>.db.sealed`` / ``.dump.sealed``): :data:`MAGIC`; a random 32-byte file key in a
-libsodium sealed box to the backup public key (80 bytes); libsodium's secretstream
+The format (``hub-<stamp>.db.sealed`` / ``.dump.sealed``): :data:`MAGIC`; the public half of the hub's
+backup signing key (32 bytes; derived from its audit key, :attr:`AuditKey.backup_signing_key`); a random
+32-byte file key in a libsodium sealed box to the backup public key (80 bytes); libsodium's secretstream
 (XChaCha20-Poly1305) under that key: its 24-byte header, then the clear file in chunks of :data:`CHUNK`
-bytes (the last shorter, possibly empty), each 17 bytes longer encrypted, the last one tagged ``FINAL``.
-A wrong key, a changed byte, a cut file or one with bytes beyond the last chunk is refused as a whole
-before anything is written to the database. Anyone with the public key can make such a file: encryption
-says nothing about who made a backup.
+bytes (the last shorter, possibly empty), each 17 bytes longer encrypted, the last one tagged ``FINAL``;
+last, an Ed25519 signature (64 bytes) of ``shegong/backup2\n`` and the SHA-256 of everything before it.
+A wrong key, a changed byte, a cut file or one with bytes beyond the signature is refused as a whole
+before anything is written to the database. Anyone with the public key can encrypt such a file; only the
+hub's audit key signs it, so a restore takes only the hub's own backups: one signed by another key (another
+hub's, or planted where backups are kept) is refused. A backup without a signature — in clear, or sealed
+before backups were signed (``shegong-backup1``) — is restored only when asked (``--unsigned``).
 
 A restore writes a backup over the database (the hub stopped), decrypted with the private key file first
 (into the backup folder, 0600, removed after). What terminals sent after it was made is lost at the hub
@@ -30,6 +34,7 @@ only: the terminals' nightly reconciliation sends it again from their sealed cop
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import subprocess
@@ -50,8 +55,9 @@ from nacl.bindings import crypto_secretstream_xchacha20poly1305_push as _push
 from nacl.bindings import crypto_secretstream_xchacha20poly1305_state as _State
 from nacl.bindings import crypto_secretstream_xchacha20poly1305_TAG_FINAL as _FINAL
 from nacl.bindings import crypto_secretstream_xchacha20poly1305_TAG_MESSAGE as _MESSAGE
-from nacl.exceptions import CryptoError
+from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy.engine import URL, make_url
 
 from hub import casekey
@@ -65,7 +71,10 @@ __all__ = ["CHUNK", "MAGIC", "BackupFailed", "HubBackups", "make_backup_key", "p
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"shegong-backup1\n"
+MAGIC = b"shegong-backup2\n"
+_UNSIGNED = b"shegong-backup1\n"  # sealed, before backups were signed: the same layout without signer or signature
+_SIGNED = b"shegong/backup2\n"  # what the signature covers, before the file's digest
+_SIGNER, _SIGNATURE = 32, 64
 CHUNK = 64 * 1024
 _SEALED_KEY = 32 + 48  # a sealed box: ephemeral public key, MAC, then the 32-byte file key
 _PREFIX = "hub-"
@@ -110,6 +119,9 @@ class HubBackups:
     keep: int
     public_key: str = ""
     """``backup_public_key``; empty: backups in clear."""
+    signer: SigningKey | None = None
+    """The hub's backup signing key (:attr:`AuditKey.backup_signing_key`): signs what it seals, and a restore
+    takes only a backup it signed. Needed to encrypt or to restore a signed backup."""
 
     @property
     def _url(self) -> URL:
@@ -145,7 +157,9 @@ class HubBackups:
                 if problem:
                     raise BackupFailed(f"the night's backup failed its check: {problem}")
                 if recipient:
-                    _seal(clear, sealed, recipient)
+                    if self.signer is None:
+                        raise BackupFailed("no backup signing key (the hub's audit key): the backup is not taken")
+                    _seal(clear, sealed, recipient, self.signer)
                     sealed.replace(target)
                 else:
                     clear.replace(target)
@@ -173,26 +187,38 @@ class HubBackups:
             "encrypted": int(recipient is not None),
         }
 
-    def restore(self, source: Path, key_file: Path | None = None) -> None:
+    def restore(self, source: Path, key_file: Path | None = None, unsigned: bool = False) -> None:
         """Write ``source`` over the database (the hub's processes stopped); an encrypted backup is opened
-        with the private key in ``key_file`` and checked whole first."""
+        with the private key in ``key_file``, its signature checked against this hub's, whole first. One
+        without a signature (in clear, or sealed before backups were signed) only with ``unsigned``."""
         try:
             with source.open("rb") as f:
-                encrypted = f.read(len(MAGIC)) == MAGIC
+                magic = f.read(len(MAGIC))
         except OSError as exc:
             raise BackupFailed(f"cannot read the backup {source}: {exc.strerror}") from None
-        if not encrypted:
+        if magic != MAGIC and not unsigned:
+            made = "is encrypted but was made before" if magic == _UNSIGNED else "is in clear, made without"
+            raise BackupFailed(
+                f"{source.name} {made} backups were signed: nothing shows this hub made it. Restore it only if "
+                "you know where it comes from (--unsigned)"
+            )
+        if magic not in (MAGIC, _UNSIGNED):
             self._restore_clear(source)
             return
         if key_file is None:
             raise BackupFailed(f"{source.name} is encrypted: give the backup private key file (--key FILE)")
         key = PrivateKey(_KEY.read(key_file))
+        signer = None
+        if magic == MAGIC:
+            if self.signer is None:
+                raise BackupFailed(f"{source.name} is signed: its check needs the hub's audit key")
+            signer = self.signer.verify_key
         with self._locked() as folder:
             fd, name = tempfile.mkstemp(prefix=f"{_PREFIX}restore-", suffix=".partial", dir=folder)  # 0600
             os.close(fd)
             clear = Path(name)
             try:
-                _open(source, clear, key)
+                _open(source, clear, key, signer)
                 self._restore_clear(clear, source.name)
             finally:
                 clear.unlink(missing_ok=True)
@@ -275,39 +301,62 @@ class HubBackups:
         return ""
 
 
-def _seal(clear: Path, out: Path, recipient: PublicKey) -> None:
-    """``clear`` encrypted into ``out`` (made 0600), a chunk at a time: a dump of gigabytes never sits in memory."""
+def _seal(clear: Path, out: Path, recipient: PublicKey, signer: SigningKey) -> None:
+    """``clear`` encrypted into ``out`` (made 0600), a chunk at a time: a dump of gigabytes never sits in
+    memory; signed last."""
     file_key = _keygen()
     state = _State()
+    digest = hashlib.sha256()
     with clear.open("rb") as src, os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as dst:
-        dst.write(MAGIC + SealedBox(recipient).encrypt(file_key))
-        dst.write(_init_push(state, file_key))
+
+        def write(data: bytes) -> None:
+            digest.update(data)
+            dst.write(data)
+
+        write(MAGIC + bytes(signer.verify_key) + SealedBox(recipient).encrypt(file_key))
+        write(_init_push(state, file_key))
         chunk = src.read(CHUNK)
         while True:
             following = src.read(CHUNK) if len(chunk) == CHUNK else b""
             last = not following
-            dst.write(_push(state, chunk, tag=_FINAL if last else _MESSAGE))
+            write(_push(state, chunk, tag=_FINAL if last else _MESSAGE))
             if last:
                 break
             chunk = following
+        dst.write(signer.sign(_SIGNED + digest.digest()).signature)
         dst.flush()
         os.fsync(dst.fileno())
 
 
-def _open(sealed: Path, out: Path, key: PrivateKey) -> None:
-    """``sealed`` decrypted into ``out``; :class:`BackupFailed` unless every chunk is whole and authentic
-    and the last one, tagged final, ends the file."""
+def _open(sealed: Path, out: Path, key: PrivateKey, signer: VerifyKey | None) -> None:
+    """``sealed`` decrypted into ``out``; :class:`BackupFailed` unless every chunk is whole and authentic,
+    the last one, tagged final, is followed by ``signer``'s signature of all before it (None: a backup from
+    before they were signed, which ends with that chunk), and nothing after."""
     state = _State()
+    digest = hashlib.sha256()
     with sealed.open("rb") as src, out.open("wb") as dst:
-        src.read(len(MAGIC))
+        left = os.fstat(src.fileno()).st_size - (_SIGNATURE if signer is not None else 0)
+
+        def read(n: int) -> bytes:
+            nonlocal left
+            data = src.read(max(0, min(n, left)))
+            left -= len(data)
+            digest.update(data)
+            return data
+
+        read(len(MAGIC))
+        if signer is not None and read(_SIGNER) != bytes(signer):
+            raise BackupFailed(
+                f"{sealed.name} is signed by another key than this hub's: made by another hub, or not by a hub"
+            )
         try:
-            file_key = SealedBox(key).decrypt(src.read(_SEALED_KEY))
+            file_key = SealedBox(key).decrypt(read(_SEALED_KEY))
         except (CryptoError, ValueError):
             raise BackupFailed(f"{sealed.name} cannot be opened with this key (another pair's, or damaged)") from None
         try:
-            _init_pull(state, src.read(_HEADERBYTES), file_key)
+            _init_pull(state, read(_HEADERBYTES), file_key)
             while True:
-                block = src.read(CHUNK + _ABYTES)
+                block = read(CHUNK + _ABYTES)
                 if not block:
                     raise BackupFailed(f"{sealed.name} is cut short: its last part is missing")
                 chunk, tag = _pull(state, block)
@@ -316,5 +365,10 @@ def _open(sealed: Path, out: Path, key: PrivateKey) -> None:
                     break
         except (CryptoError, ValueError):
             raise BackupFailed(f"{sealed.name} is damaged or cut short: it fails its authentication") from None
-        if src.read(1):
+        if left:
             raise BackupFailed(f"{sealed.name} has bytes after its last part: damaged")
+        if signer is not None:
+            try:
+                signer.verify(_SIGNED + digest.digest(), src.read(_SIGNATURE))
+            except (BadSignatureError, ValueError):
+                raise BackupFailed(f"{sealed.name} is damaged: its signature does not hold") from None

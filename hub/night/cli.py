@@ -43,13 +43,13 @@ def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
     raise ValueError(f"not a night command: {ns.cmd}")
 
 
-def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: str) -> int:
+def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: str, unsigned: bool = False) -> int:
     """Write ``backup`` over the database, then record it (audit chain, ``hub_restores``) with the number the
     catalogue's versions continue above. The database replaced is only read, and only if it can be: it may
     be the broken one the restore is for."""
-    AuditKey.load(key_path(settings))  # the record is sealed with it: missing, say so before anything changes
+    hub_backups = backups(settings)  # with the audit key: it checks the backup's signature and seals the record
     overwritten = _numbered_up_to(settings.database_url)
-    backups(settings).restore(backup, key_file)
+    hub_backups.restore(backup, key_file, unsigned)
     engine = open_engine(settings.database_url)  # the backup's schema brought to head
     bind_key_file(engine, key_path(settings))
     try:

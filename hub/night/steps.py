@@ -1,7 +1,7 @@
 """``shegong hub nightly``: the hub's overnight steps, each a plain function run once, in order.
 
-1. ``backup`` — SQLite online backup or ``pg_dump``, checked, encrypted to the backup public key, a few
-   generations kept (:mod:`.backup`).
+1. ``backup`` — SQLite online backup or ``pg_dump``, checked, encrypted to the backup public key and signed
+   with the hub's audit key, a few generations kept (:mod:`.backup`).
 2. ``anchor`` — the audit chain's new entries and their seals checked, the day's anchor signed and kept
    (the running hub publishes it to the terminals) (:mod:`.anchor`).
 3. ``retention`` — old closed cases archived and anonymised; dead letters, sessions, heartbeats and link
@@ -32,8 +32,10 @@ __all__ = ["backups", "run_night"]
 
 
 def backups(settings: HubSettings) -> HubBackups:
+    """The hub's backups: sealed to ``backup_public_key``, signed with its audit key's backup signing key."""
+    signer = AuditKey.load(key_path(settings)).backup_signing_key
     return HubBackups(
-        settings.database_url, Path(settings.backup_dir), settings.backups_kept, settings.backup_public_key
+        settings.database_url, Path(settings.backup_dir), settings.backups_kept, settings.backup_public_key, signer
     )
 
 

@@ -10,6 +10,8 @@ database leaves its backups too, unless a backup is not of this database's histo
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import sqlite3
@@ -18,7 +20,9 @@ from pathlib import Path
 
 import nacl.bindings as ss
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.public import PrivateKey, SealedBox
+from nacl.signing import SigningKey
 from sqlalchemy import text
 
 from edge.night.backup import BackupBroken, Backups
@@ -27,6 +31,7 @@ from edge.night.steps import run_night as edge_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store.cases import NewCase
+from hub.audit.keyed import AuditKey, key_path
 from hub.cases.states import Action
 from hub.night.backup import BackupFailed, HubBackups
 from hub.night.steps import backups as hub_backups
@@ -52,12 +57,20 @@ def _keys(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, Path]:
     return public, key_file
 
 
-def _decrypt(sealed: bytes, key_file: Path) -> tuple[bytes, int]:
+def _decrypt(sealed: bytes, key_file: Path, audit_key_file: Path) -> tuple[bytes, int]:
     """The clear backup and its number of chunks, opened as docs/night.md describes the format, with PyNaCl
-    alone: a magic line, the file key in a sealed box, then libsodium's secretstream in 64 KiB chunks."""
-    magic = b"shegong-backup1\n"
+    and `cryptography` alone: a magic line, the signer's public key, the file key in a sealed box, then
+    libsodium's secretstream in 64 KiB chunks, then the Ed25519 signature of all before it. The signer is
+    the hub's audit key's backup key, derived here as HMAC-SHA256(secret, "shegong/audit/backup")."""
+    magic = b"shegong-backup2\n"
     assert sealed.startswith(magic)
     at = len(magic)
+    seed = hmac.new(AuditKey.load(audit_key_file).secret, b"shegong/audit/backup", hashlib.sha256).digest()
+    signer = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    assert sealed[at : at + 32] == signer.public_bytes_raw(), "signed by this hub's backup key"
+    body, signature = sealed[:-64], sealed[-64:]
+    signer.verify(signature, b"shegong/backup2\n" + hashlib.sha256(body).digest())  # raises if it does not hold
+    at += 32
     file_key = SealedBox(PrivateKey(base64.urlsafe_b64decode(Path(key_file).read_text()))).decrypt(sealed[at : at + 80])
     at += 80
     state = ss.crypto_secretstream_xchacha20poly1305_state()
@@ -65,11 +78,11 @@ def _decrypt(sealed: bytes, key_file: Path) -> tuple[bytes, int]:
     at += 24
     clear, chunks, tag = b"", 0, None
     while tag != ss.crypto_secretstream_xchacha20poly1305_TAG_FINAL:
-        block = sealed[at : at + 65536 + 17]
+        block = body[at : at + 65536 + 17]
         part, tag = ss.crypto_secretstream_xchacha20poly1305_pull(state, block)
         clear, at, chunks = clear + part, at + len(block), chunks + 1
         assert len(part) == 65536 or tag == ss.crypto_secretstream_xchacha20poly1305_TAG_FINAL
-    assert at == len(sealed), "nothing after the final chunk"
+    assert at == len(body), "nothing between the final chunk and the signature"
     return clear, chunks
 
 
@@ -94,7 +107,7 @@ def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(
     residents = [applicant(n) for n in range(3)]
     for person in residents:
         assert person.id_number.encode() not in raw and person.name.encode() not in raw
-    clear, chunks = _decrypt(raw, key_file)
+    clear, chunks = _decrypt(raw, key_file, key_path(hub.settings))
     if hub.engine.dialect.name == "sqlite":
         assert chunks > 1, "a database of several chunks"
         opened = tmp_path / "opened.db"
@@ -115,9 +128,19 @@ def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(
     changed.write_bytes(raw[: len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 1]) + raw[len(raw) // 2 + 1 :])
     cut_in_a_chunk, cut_after_a_chunk = tmp_path / "cut1.sealed", tmp_path / "cut2.sealed"
     cut_in_a_chunk.write_bytes(raw[:-1])
-    cut_after_a_chunk.write_bytes(raw[: 16 + 80 + 24 + 65536 + 17])
+    # the last 64 bytes read as a signature: the file ends, to the reader, where the first chunk does
+    cut_after_a_chunk.write_bytes(raw[: 16 + 32 + 80 + 24 + 65536 + 17 + 64])
     longer = tmp_path / "longer.sealed"
     longer.write_bytes(raw + b"\0")
+    forged = tmp_path / "forged.sealed"  # one byte of the signature changed
+    forged.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+    planted = tmp_path / "planted.sealed"  # sealed to this backup key (it is public), signed by another
+    other_hub = HubBackups(hub.settings.database_url, tmp_path / "elsewhere", 1, public, SigningKey.generate())
+    other_hub.take(utcnow())
+    [made_elsewhere] = other_hub.kept()
+    made_elsewhere.rename(planted)
+    old_format = tmp_path / "before-signatures.sealed"  # the same backup as made before backups were signed
+    old_format.write_bytes(b"shegong-backup1\n" + raw[16 + 32 : -64])
     refused = [
         (sealed, None, "is encrypted: give the backup private key"),
         (sealed, wrong, "cannot be opened with this key"),
@@ -125,6 +148,9 @@ def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(
         (cut_in_a_chunk, key_file, "fails its authentication"),
         # a byte more: read with a last chunk shorter than 64 KiB, it fails it; after a whole one, it is extra
         (longer, key_file, "has bytes after its last part" if len(clear) % 65536 == 0 else "fails its authentication"),
+        (forged, key_file, "its signature does not hold"),
+        (planted, key_file, "signed by another key than this hub's"),
+        (old_format, key_file, "made before backups were signed: nothing shows this hub made it"),
     ]
     if chunks > 1:  # cut where a chunk ends: each chunk whole, the final one missing
         refused.append((cut_after_a_chunk, key_file, "is cut short"))
@@ -134,6 +160,9 @@ def test_restore_drill_an_older_hub_backup_then_reconcile_loses_nothing(
         assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 6, f"{source.name}: the database untouched"
     hub.engine.dispose()
     assert [p.name for p in sealed.parent.iterdir() if p.name.endswith(".partial")] == [], "no clear copy left"
+    backups.restore(old_format, key_file, unsigned=True)  # asked for: the unsigned format still opens
+    assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 3
+    hub.engine.dispose()
     backups.restore(sealed, key_file)
     hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"), backup_public_key=public)
     assert hub_count(hub.engine, "SELECT count(*) FROM cases") == 3, "the restore took the hub back"
@@ -208,7 +237,7 @@ def test_events_the_restored_hub_lost_come_back_from_the_terminal(hub_factory, e
 
     hub.close()
     backups = hub_backups(hub.settings)
-    backups.restore(backups.kept()[-1])
+    backups.restore(backups.kept()[-1], unsigned=True)  # in clear: this hub has no backup key
     hub = hub_factory(backup_dir=str(tmp_path / "hub-backups"))
     assert hub_count(hub.engine, "SELECT max(version) FROM case_events") == 1, "the restore took the hub back"
 
@@ -337,7 +366,10 @@ def test_what_a_hub_backup_cut_short_left_in_clear_is_removed_by_the_next(tmp_pa
     for name in left:
         (folder / name).write_bytes((tmp_path / "hub.db").read_bytes())
     public = base64.urlsafe_b64encode(bytes(PrivateKey.generate().public_key)).decode()
-    taken = HubBackups(url, folder, keep=2, public_key=public).take(datetime(2026, 1, 2, 1, 30, tzinfo=UTC))
+    signer = SigningKey.generate()
+    taken = HubBackups(url, folder, keep=2, public_key=public, signer=signer).take(
+        datetime(2026, 1, 2, 1, 30, tzinfo=UTC)
+    )
     assert taken["encrypted"] == 1
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "hub-20260102T013000.db.sealed"]
 
@@ -352,4 +384,6 @@ def test_without_a_backup_key_the_hub_backs_up_in_clear_and_says_so_each_night(t
             assert backups.take(datetime(2026, 1, night, 1, 30, tzinfo=UTC))["encrypted"] == 0
     assert [r.getMessage().count("is NOT encrypted") for r in caplog.records] == [1, 1]
     assert _rows(backups.kept()[-1], "SELECT applicant_name FROM cases") == [(applicant(1).name,)]
-    backups.restore(backups.kept()[0])  # no key needed for a clear backup, as before
+    with pytest.raises(BackupFailed, match="is in clear, made without backups were signed"):
+        backups.restore(backups.kept()[0])  # nothing shows who made it
+    backups.restore(backups.kept()[0], unsigned=True)  # no key needed for a clear backup, as before
