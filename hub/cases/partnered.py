@@ -77,12 +77,15 @@ class OverLimit(HubError):
 
 @dataclass(frozen=True, slots=True)
 class PartnerCase:
-    """A committed partner case: its id, its public request id (the receipt number), its department."""
+    """A committed partner case: its id, its public request id (the receipt number), its department, its
+    query code."""
 
     case_id: str
     service_request_id: str
     department: str
     received_at: datetime
+    query_code: str
+    """With the receipt number and the caller's ID number, the caller's way to the portal's progress page."""
 
 
 class PartnerCases:
@@ -137,7 +140,7 @@ class PartnerCases:
                     numbered = case.model_copy(update={"receipt_no": _next_receipt(conn, now)})
                     self._within_limit(conn, partner_id, now)
                     self._store(conn, numbered, terminal, partner_id, partner, department, promise)
-                    return PartnerCase(str(case.case_id), numbered.receipt_no, department, now)
+                    return PartnerCase(str(case.case_id), numbered.receipt_no, department, now, case.query_code)
             except IntegrityError:
                 if attempt == _TRIES - 1:
                     raise

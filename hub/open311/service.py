@@ -208,8 +208,10 @@ class Open311:
         return ServiceDefinition(item.code, attributes)
 
     # ------------------------------------------------------------------ requests
-    def create(self, partner: Partner, params: Mapping[str, str | Sequence[str]]) -> RequestCreated:
-        """A caller's request, submitted by ``partner``: validated, then stored as a case."""
+    def create(self, partner: Partner, params: Mapping[str, str | Sequence[str]], portal: str) -> RequestCreated:
+        """A caller's request, submitted by ``partner``: validated, then stored as a case. Its notice tells the
+        operator the case's query code and where the caller follows it (``portal``: the resident portal's
+        address), as a kiosk's receipt tells a resident."""
 
         def one(name: str) -> str:
             value = params.get(name, "")
@@ -282,6 +284,7 @@ class Open311:
             if due
             else NOTICES["created_no_due"].format(department=department)
         )
+        notice += NOTICES["query"].format(receipt=case.service_request_id, code=case.query_code, portal=portal)
         return RequestCreated(case.service_request_id, notice, one("account_id") or None)
 
     def _refused(self, partner: Partner, exc: OverLimit) -> None:
@@ -324,9 +327,10 @@ class Open311:
             raise BadRequest(ERRORS["choice"].format(code=MATERIALS))
         return [names[k] for k in dict.fromkeys(keys)]
 
-    def requests(self, filters: Filters, partner: Partner | None) -> list[ServiceRequest]:
+    def requests(self, filters: Filters, partner: Partner | None, portal: str = "") -> list[ServiceRequest]:
         """Requests by the spec's filters (the ids, when given, override the rest; otherwise the last 90
-        days, or the range asked, at most 90 days), newest first; only ``partner``'s own when keyed."""
+        days, or the range asked, at most 90 days), newest first; only ``partner``'s own when keyed, each
+        with its query code and the portal's address in its notice, to read to a caller again."""
         q = select(_cases, _requests.c.partner_id).join(_requests, _requests.c.case_id == _cases.c.case_id)
         if partner is not None:
             q = q.where(_requests.c.partner_id == partner.partner_id)
@@ -358,10 +362,10 @@ class Open311:
         with read_only(self.engine).connect() as conn:
             rows = [dict(r) for r in conn.execute(q).mappings()]
             notes = self._last_notes(conn, [r["case_id"] for r in rows]) if partner is not None else {}
-        return [self._view(r, partner, notes.get(r["case_id"], "")) for r in rows]
+        return [self._view(r, partner, notes.get(r["case_id"], ""), portal) for r in rows]
 
-    def request(self, service_request_id: str, partner: Partner | None) -> ServiceRequest:
-        found = self.requests(Filters(service_request_id=service_request_id.replace(",", "")), partner)
+    def request(self, service_request_id: str, partner: Partner | None, portal: str = "") -> ServiceRequest:
+        found = self.requests(Filters(service_request_id=service_request_id.replace(",", "")), partner, portal)
         if not found:
             raise NotFound(ERRORS["no_request"].format(id=service_request_id[:40]))
         return found[0]
@@ -377,7 +381,7 @@ class Open311:
         )
         return {cid: note for cid, note in conn.execute(q).all()}  # the last version's note wins
 
-    def _view(self, row: Mapping[str, Any], partner: Partner | None, note: str) -> ServiceRequest:
+    def _view(self, row: Mapping[str, Any], partner: Partner | None, note: str, portal: str) -> ServiceRequest:
         catalogue = self.catalogue()
         item = catalogue.get(row["item_code"])
         try:
@@ -398,7 +402,9 @@ class Open311:
             service_code=row["item_code"],
             description=form.get("open311_description", ""),
             agency_responsible=agency,
-            service_notice="",
+            service_notice=NOTICES["query"].format(receipt=row["receipt_no"], code=row["query_code"], portal=portal)
+            if own
+            else "",
             requested_datetime=_iso(row["received_at"]),
             updated_datetime=_iso(row["updated_at"]),
             expected_datetime=_end_of(row["due_date"]) if row["due_date"] else None,

@@ -35,8 +35,10 @@ from hub.open311.models import (
     ServiceRequest,
 )
 from hub.open311.service import Filters, Open311
+from hub.portal.service import Portal
 from hub.web.auth import PUBLIC, client_of
 from hub.web.errors import log_failure, retry_after, status_and_message
+from hub.web.pages.portal import portal_base
 
 __all__ = ["PREFIX", "open311_router"]
 
@@ -156,6 +158,7 @@ def service_definition(service_file: FromPath[str], open311: NamedDependency[Ope
 def list_requests(
     request: Request[Any, Any, Any],
     open311: NamedDependency[Open311],
+    portal: NamedDependency[Portal],
     service_request_id: FromQuery[str | None] = None,
     service_code: FromQuery[str | None] = None,
     start_date: FromQuery[str | None] = None,
@@ -167,12 +170,14 @@ def list_requests(
     last 90 days or the range asked; status open or closed); with ``api_key``, only that partner's own,
     with the caller's words and the clerk's last note."""
     partner = open311.partner(api_key, required=False, client=client_of(request))
-    return open311.requests(Filters(service_request_id, service_code, start_date, end_date, status), partner)
+    filters = Filters(service_request_id, service_code, start_date, end_date, status)
+    return open311.requests(filters, partner, portal_base(request, portal))
 
 
 def create_request(
     request: Request[Any, Any, Any],
     open311: NamedDependency[Open311],
+    portal: NamedDependency[Portal],
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
     api_key: FromQuery[str | None] = None,
 ) -> list[RequestCreated]:
@@ -182,7 +187,7 @@ def create_request(
     key = data.get("api_key") or api_key
     partner = open311.partner(key if isinstance(key, str) else None, required=True, client=client_of(request))
     assert partner is not None  # required: a missing key raised
-    return [open311.create(partner, data)]
+    return [open311.create(partner, data, portal_base(request, portal))]
 
 
 @get("/requests/{request_file:str}", opt=_OPT, sync_to_thread=True, responses=_ERRORS)
@@ -190,11 +195,13 @@ def get_request(
     request: Request[Any, Any, Any],
     request_file: FromPath[str],
     open311: NamedDependency[Open311],
+    portal: NamedDependency[Portal],
     api_key: FromQuery[str | None] = None,
 ) -> Response[list[ServiceRequest]]:
     """One request (``OPEN311-20261204-000001.json`` or ``.xml``), as a list of one, as the spec has it."""
     request_id, fmt = _split_file(request_file)
-    found = [open311.request(request_id, open311.partner(api_key, required=False, client=client_of(request)))]
+    partner = open311.partner(api_key, required=False, client=client_of(request))
+    found = [open311.request(request_id, partner, portal_base(request, portal))]
     if fmt == "xml":
         return _xml("service_requests", "request", found)  # type: ignore[return-value]
     return Response(found)

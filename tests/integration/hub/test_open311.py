@@ -9,6 +9,7 @@ error format with the HTTP status."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,25 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
         ).one()
     assert (row.department, row.status, row.id_number, row.applicant_name) == ("MZ", "submitted", CALLER_ID, "周秀英")
 
+    # the operator reads the caller the query code, and the caller follows the case on the portal with it
+    found = re.search(r"查询码 ([A-Z2-9]{6})，可在 (\S+) 查询", created["service_notice"])
+    assert found, created["service_notice"]
+    code, portal = found.groups()
+    assert portal == f"{web}/portal" and request_id in created["service_notice"]
+    with hub.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT query_code FROM cases WHERE receipt_no = :r"), {"r": request_id}).scalar() == code
+        )
+    form = httpx.get(f"{web}/portal/progress")  # its CSRF cookie is Secure: sent back by hand over plain HTTP
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert token
+    looked_up = httpx.post(
+        f"{web}/portal/progress",
+        data={"receipt_no": request_id, "id_number": CALLER_ID, "query_code": code, "_csrf_token": token.group(1)},
+        headers={"Cookie": f"hub_csrf={form.cookies['hub_csrf']}"},
+    )
+    assert looked_up.status_code == 200 and "敬老卡挂失" in looked_up.text and request_id in looked_up.text
+
     # the clerk's view of it: the caller's words labelled, the ID number masked as on every case
     detail = client.get(f"/api/cases/{row.case_id}", headers=api("clerk_mz"))
     assert detail.status_code == 200, detail.text
@@ -105,8 +125,9 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
     public = GeoReport(f"{web}/open311/v2")
     seen = public.get_service_request(request_id)
     assert (seen["status"], seen["service_code"], seen["agency_responsible"]) == ("open", "MZ-003", "民政")
-    _no_personal_data(httpx.get(f"{web}/open311/v2/requests/{request_id}.json").text)
-    _no_personal_data(httpx.get(f"{web}/open311/v2/requests.json").text)
+    for answer in (f"{web}/open311/v2/requests/{request_id}.json", f"{web}/open311/v2/requests.json"):
+        _no_personal_data(httpx.get(answer).text)
+        assert code not in httpx.get(answer).text, "the query code is the caller's, never public"
     xml = httpx.get(f"{web}/open311/v2/requests/{request_id}.xml")
     _no_personal_data(xml.text)
     assert ET.fromstring(xml.content).find("request/status").text == "open"  # type: ignore[union-attr]
@@ -123,6 +144,7 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
     services.workflow.act(clerk, row.case_id, Action.REFUSE, 1, reason="该卡已于上月挂失，无需重复办理")
     own = httpx.get(f"{web}/open311/v2/requests/{request_id}.json", params={"api_key": key}).json()[0]
     assert own["status"] == "closed" and "无需重复办理" in own["status_notes"]
+    assert f"查询码 {code}" in own["service_notice"], "the partner can read the caller the code again"
     assert own["description"] == _caller()["description"] and own["address"] == "长宁路100弄5号"
     closed = public.get_service_requests(status="closed")
     assert [r["service_request_id"] for r in closed] == [request_id]
