@@ -28,21 +28,35 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise
 from hub.cases.arrival import case_row
 from hub.cases.routing import Routes
-from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
+from hub.db.models import CaseEventRow, CaseRow, HubRestoreRow, PartnerRequestRow, table
 from hub.errors import HubError
 from protocol.cases import Applicant, CaseStatus, CaseSubmission
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["COMMITTEE", "OverLimit", "PartnerCase", "PartnerCases", "PartnerLimit", "is_partner_terminal"]
+__all__ = [
+    "COMMITTEE",
+    "RESTORED_AHEAD",
+    "OverLimit",
+    "PartnerCase",
+    "PartnerCases",
+    "PartnerLimit",
+    "is_partner_terminal",
+    "last_receipt",
+    "receipts_above_after_restore",
+]
 
 COMMITTEE = "OPEN311"
 """The pseudo-committee of cases partners submit (a receipt number's prefix)."""
 TERMINAL_PREFIX = "open311:"
 _QUERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _TRIES = 3
+RESTORED_AHEAD = 500_000
+"""How far a restore moves the day's partner receipt numbers when it cannot read how far they had come
+(six digits a day; a partner may make ``partner_requests`` an hour, 600 by default)."""
 _LOCK_KEY = 0x311_0311  # the advisory lock numbering partner cases (hub.audit.chain has its own)
 _cases, _events, _requests = table(CaseRow), table(CaseEventRow), table(PartnerRequestRow)
+_restores = table(HubRestoreRow)
 
 
 def is_partner_terminal(terminal_id: str) -> bool:
@@ -201,9 +215,32 @@ def _next_receipt(conn: Connection, now: datetime) -> str:
     prefix = f"{COMMITTEE}-{local_date(now):%Y%m%d}-"
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    return f"{prefix}{max(last_receipt(conn, now), restored_receipts_above(conn, now)) + 1:06d}"
+
+
+def last_receipt(conn: Connection, now: datetime) -> int:
+    """The sequence of the day's last partner receipt number held (0: none)."""
+    prefix = f"{COMMITTEE}-{local_date(now):%Y%m%d}-"
     last = conn.execute(
         select(func.max(_cases.c.receipt_no)).where(
             _cases.c.committee == COMMITTEE, _cases.c.receipt_no.like(prefix + "%")
         )
     ).scalar()
-    return f"{prefix}{(int(last.rsplit('-', 1)[1]) if last else 0) + 1:06d}"
+    return int(last.rsplit("-", 1)[1]) if last else 0
+
+
+def restored_receipts_above(conn: Connection, now: datetime) -> int:
+    """The number the day's partner receipts continue above, said by a restore that day (0: none)."""
+    q = select(func.max(_restores.c.open311_above)).where(_restores.c.open311_day == local_date(now))
+    return int(conn.execute(q).scalar() or 0)
+
+
+def receipts_above_after_restore(conn: Connection, overwritten: int | None, now: datetime) -> int:
+    """The number the day's partner receipts continue above once a backup is written over a database whose
+    last one that day was ``overwritten`` (None: it could not be read), ``conn`` on the backup. Requests
+    numbered after the backup are lost with the database (no terminal holds a copy: the partner submits them
+    again), but the partner holds their ids, which must not come back as another caller's case. When the
+    day's number cannot be known, :data:`RESTORED_AHEAD` above the backup's: no day sees that many."""
+    restored = last_receipt(conn, now)
+    lost = restored + RESTORED_AHEAD if overwritten is None or overwritten < restored else overwritten
+    return max(lost, restored_receipts_above(conn, now))

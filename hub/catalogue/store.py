@@ -27,7 +27,15 @@ from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canoni
 from protocol.catalogue_sync import manifest_hash
 from protocol.envelope import utcnow
 
-__all__ = ["MAX_AHEAD", "CatalogueError", "CatalogueStore", "Published", "VersionInfo"]
+__all__ = [
+    "MAX_AHEAD",
+    "CatalogueError",
+    "CatalogueStore",
+    "Published",
+    "VersionInfo",
+    "above_after_restore",
+    "restored_above",
+]
 
 log = logging.getLogger(__name__)
 _versions, _items = table(CatalogueVersionRow), table(CatalogueItemRow)
@@ -40,6 +48,24 @@ terminal runs only versions a hub published, and a restore loses a few publicati
 terminal reporting more misreports (a fault, or someone else's software with its credentials). It is
 alerted on (``catalogue_ahead``), not obeyed: one terminal cannot push every later version number up, out
 of the columns' range in the end, and stop publishing for all."""
+
+
+def restored_above(conn: Connection) -> int:
+    """The highest number a restore of this database said versions continue above (0: never restored)."""
+    return int(conn.execute(select(func.max(_restores.c.catalogue_above))).scalar() or 0)
+
+
+def above_after_restore(conn: Connection, overwritten: int | None) -> int:
+    """The number versions continue above once a backup is written over a database whose highest number was
+    ``overwritten`` (None: it could not be read), ``conn`` on the backup. When ``overwritten`` is at or above
+    the backup's newest, it was the hub's newest number. Otherwise (unreadable, or a database made new on a
+    replaced machine) the versions published after the backup are unknown: :data:`MAX_AHEAD` above the
+    backup's newest, which no restore loses. Terminals running a lost version are passed anyway once they
+    are heard (:meth:`CatalogueStore.highest_reported`); this covers a publication before they are, and
+    those never heard."""
+    restored = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
+    lost = restored + MAX_AHEAD if overwritten is None or overwritten < restored else overwritten
+    return max(lost, restored_above(conn))
 
 
 class CatalogueError(HubError):
@@ -275,7 +301,7 @@ class CatalogueStore:
             if version is None:
                 return None
             reported = self.highest_reported(conn)
-            return max(version, reported + 1, self._restored_above(conn) + 1), reported
+            return max(version, reported + 1, restored_above(conn) + 1), reported
 
     def _next_version(self, conn: Connection) -> int:
         """Above every version this database holds, every version a terminal runs and every number a restore
@@ -283,34 +309,7 @@ class CatalogueStore:
         next one at or below what the terminals run, and they would never take it (a terminal ignores an
         announcement not newer than its own), or give a number twice."""
         own = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
-        return max(own, self.highest_reported(conn), self._restored_above(conn)) + 1
-
-    @staticmethod
-    def _restored_above(conn: Connection) -> int:
-        """The highest number a restore of this database said versions continue above (0: never restored)."""
-        return int(conn.execute(select(func.max(_restores.c.catalogue_above))).scalar() or 0)
-
-    def record_restore(self, backup: str, overwritten: int | None, actor: str) -> int:
-        """Record that ``backup`` was written over the database, in the audit chain and ``hub_restores``; returns
-        the number the catalogue's versions now continue above.
-
-        ``overwritten``: the newest version of the database the backup replaced, None when it could not be
-        read. When it is at or above the backup's, it was the hub's newest number and versions continue
-        above it. Otherwise (unreadable, or a database made new on a replaced machine) the versions
-        published after the backup are unknown: they continue :data:`MAX_AHEAD` above the backup's newest,
-        which no restore loses. Terminals running a lost version are passed anyway when they are heard
-        (:meth:`highest_reported`); this covers a publication before they are, and those never heard."""
-        with self.engine.begin() as conn:
-            restored = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
-            lost = restored + MAX_AHEAD if overwritten is None or overwritten < restored else overwritten
-            above = max(lost, self._restored_above(conn))
-            at = utcnow()
-            conn.execute(
-                insert(_restores).values(restored_at=at, backup=backup[:255], restored_by=actor, catalogue_above=above)
-            )
-            data = {"backup": backup, "catalogue_newest": restored, "catalogue_overwritten": overwritten}
-            append(conn, [AuditRecord(at, actor, "hub.restored", "database", {**data, "catalogue_above": above})])
-        return above
+        return max(own, self.highest_reported(conn), restored_above(conn)) + 1
 
     def start_draft(self, actor: str) -> int:
         """The draft's version, copying the newest published version into a new draft if there is none."""
@@ -410,7 +409,7 @@ class CatalogueStore:
         latest = self.latest(conn)
         reported = self.highest_reported(conn)
         ahead = latest is not None and reported > latest.version  # terminals run a version this hub lost
-        renumbered = max(version, reported + 1, self._restored_above(conn) + 1)
+        renumbered = max(version, reported + 1, restored_above(conn) + 1)
         if renumbered != version:
             # A draft numbered before the terminals reported (or one the restored backup held): renumbered
             # above them and above the numbers a restore lost, so they take it and no number is given twice.

@@ -490,9 +490,10 @@ class NightResultRow(HubModel, table=True):
 
 
 class HubRestoreRow(HubModel, table=True):
-    """A ``shegong hub restore``: the backup written over the database, and the number the catalogue's
-    versions continue above (publications made after the backup are lost with it, but terminals may run
-    them: no number is given twice)."""
+    """A ``shegong hub restore``: the backup written over the database, the number the catalogue's versions
+    continue above, and on the restore's day the number partner receipts continue above (publications and
+    partner requests made after the backup are lost with it, but terminals may run those versions and
+    partners hold those request ids: no number is given twice)."""
 
     __tablename__ = "hub_restores"
 
@@ -501,6 +502,8 @@ class HubRestoreRow(HubModel, table=True):
     backup: str = Field(max_length=255)
     restored_by: str = Field(max_length=64)
     catalogue_above: int
+    open311_day: date = Field(description="the local day of the restore: partner receipts are numbered per day")
+    open311_above: int
 
 
 class AuditDayAnchorRow(HubModel, table=True):

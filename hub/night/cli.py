@@ -7,16 +7,15 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-from sqlalchemy import Engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 from sqlmodel import select
 
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import AuditKey, key_path, verify_macs
-from hub.catalogue.store import CatalogueStore
-from hub.db.engine import DatabaseUnreachable, open_engine
+from hub.db.engine import open_engine
 from hub.db.models import TerminalRegisterRow
 from hub.errors import HubError
+from hub.night import restored
 from hub.night.probe import ask_witnesses
 from hub.night.steps import backups, run_night
 from hub.night.witness import Disagreement, check_anchor, verify_witnesses
@@ -44,47 +43,24 @@ def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
 
 
 def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: str, unsigned: bool = False) -> int:
-    """Write ``backup`` over the database, then record it (audit chain, ``hub_restores``) with the number the
-    catalogue's versions continue above. The database replaced is only read, and only if it can be: it may
-    be the broken one the restore is for."""
+    """Write ``backup`` over the database, then record it (audit chain, ``hub_restores``) with the numbers
+    the catalogue's versions and the day's partner receipts continue above (:mod:`hub.night.restored`)."""
     hub_backups = backups(settings)  # with the audit key: it checks the backup's signature and seals the record
-    overwritten = _numbered_up_to(settings.database_url)
+    now = utcnow()
+    overwritten = restored.numbers_of(settings.database_url, now)
     hub_backups.restore(backup, key_file, unsigned)
     engine = open_engine(settings.database_url)  # the backup's schema brought to head
     bind_key_file(engine, key_path(settings))
     try:
-        above = CatalogueStore(engine).record_restore(backup.name, overwritten, actor)
+        done = restored.record(engine, backup.name, overwritten, actor, now)
     finally:
         engine.dispose()
     print(
         f"restored {backup.name}; the terminals' next nightly reconciliation sends what the hub lacks; "
-        f"catalogue versions continue above {above}"
+        f"catalogue versions continue above {done.catalogue_above}, today's partner receipts above "
+        f"{done.open311_above} (partner requests made after the backup are lost: partners submit them again)"
     )
     return 0
-
-
-def _numbered_up_to(url: str) -> int | None:
-    """The highest catalogue version number the database at ``url`` gave or passed (its versions, its own
-    restores), None when it cannot be read."""
-    try:
-        engine = open_engine(url, upgrade=False)
-    except DatabaseUnreachable as exc:
-        log.warning("%s: catalogue numbering taken from the backup", exc)
-        return None
-    try:
-        with engine.connect() as conn:
-            numbers = [conn.execute(text("SELECT MAX(version) FROM catalogue_versions")).scalar()]
-            if inspect(conn).has_table("hub_restores"):
-                numbers.append(conn.execute(text("SELECT MAX(catalogue_above) FROM hub_restores")).scalar())
-            return max(int(n or 0) for n in numbers)
-    except SQLAlchemyError as exc:
-        log.warning(
-            "the database being replaced cannot be read (%s): catalogue numbering taken from the backup",
-            type(exc).__name__,
-        )
-        return None
-    finally:
-        engine.dispose()
 
 
 def verify_keyed(engine: Engine, settings: HubSettings, live_timeout_s: float | None = None) -> str:

@@ -22,16 +22,20 @@ from sqlalchemy import text
 
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import key_path
+from hub.cases.partnered import RESTORED_AHEAD
 from hub.catalogue.store import MAX_AHEAD, CatalogueStore
 from hub.db.engine import open_engine
 from hub.fleet import view
 from hub.night.steps import backups as hub_backups
+from hub.open311.partners import Partners
+from hub.web.services import Services
 from protocol import topics
+from protocol.cases import Applicant
 from protocol.catalogue_sync import AnnouncementBody, CatalogueAnnouncement
 from protocol.envelope import utcnow
 from shegong import cli
 from tests.integration.fleet.conftest import alerts, rows
-from tests.support import wait_for
+from tests.support import id_number, wait_for
 
 
 def _publish_one_change(hub, name: str) -> tuple[int, str]:
@@ -40,6 +44,17 @@ def _publish_one_change(hub, name: str) -> tuple[int, str]:
     code = store.draft().items[3].code
     store.update_item(code, {"name": name}, "test")
     return hub.catalogue.publish("test", "改名").version, code
+
+
+def _hotline_request(hub, n: int) -> str:
+    """A caller's request the 12345 hotline makes through Open311 (its core, as the web handler calls it):
+    its request id, the partner receipt number the hub gives."""
+    services = Services.build(hub.engine, send=None)
+    partners = Partners(hub.engine)
+    found = [p for p in partners.list() if p.name == "hotline"]
+    partner = found[0] if found else partners.add("hotline")[0]
+    caller = Applicant(id_number=id_number("310104", "19480521", f"{n:03d}"), name="周秀英", card_type="manual")
+    return services.open311.cases.create(partner.partner_id, partner.name, "MZ-003", caller, {}, []).service_request_id
 
 
 def _views(hub) -> dict[str, view.TerminalView]:
@@ -149,7 +164,10 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
         e.start_sync()
     v2, _ = _publish_one_change(hub, "居住证办理（备份前改名）")
     wait_for(lambda: all(e.catalogue.version == v2 for e in edges), what="terminals at version 2")
+    before_backup = _hotline_request(hub, 1)
     assert cli.main(["hub", "backup"]) == 0
+    after_backup = _hotline_request(hub, 2)  # lost with the database: the hotline holds its id
+    assert [r.rsplit("-", 1)[1] for r in (before_backup, after_backup)] == ["000001", "000002"]
     store = hub.catalogue.store
     store.start_draft("test")
     lost = store.draft().items[9].code
@@ -165,6 +183,7 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     with caplog.at_level(logging.WARNING, logger="hub.catalogue"):
         hub = fleet_hub(catalogue_grace_s=600)
         assert hub.catalogue.store.latest().version == v2, "the restore took the hub back to version 2"
+        assert _hotline_request(hub, 3) == after_backup[:-6] + "000003", "the lost request's id is not given again"
 
         for t in ("T1", "T2"):
             wait_for(lambda t=t: alerts(hub, t, "catalogue_ahead"), what=f"{t}: alert of a version the hub lost")
@@ -216,7 +235,9 @@ def test_a_hub_restored_over_a_broken_database_and_published_before_it_starts_gi
     edge.start_sync()
     v2, _ = _publish_one_change(hub, "居住证办理（备份前改名）")
     wait_for(lambda: rows(hub.engine, "SELECT catalogue_version FROM fleet_terminals") == [(v2,)], what="v2 here")
+    before_backup = _hotline_request(hub, 1)
     hub_backups(hub.settings).take(utcnow())
+    _hotline_request(hub, 2)  # lost with the broken database, and how far the day's numbers came with it
     _publish_one_change(hub, "居住证办理（备份后改名）")
     wait_for(lambda: edge.catalogue.version == v2 + 1, what="the terminal at version 3")
     settings = hub.settings
@@ -245,6 +266,8 @@ def test_a_hub_restored_over_a_broken_database_and_published_before_it_starts_gi
     assert restored == [(f"cli:{getpass.getuser()}", v2 + MAX_AHEAD)]
 
     hub = fleet_hub()
+    # the day's partner receipts: how far they came was lost too, so they continue RESTORED_AHEAD above
+    assert _hotline_request(hub, 3) == before_backup[:-6] + f"{1 + RESTORED_AHEAD + 1:06d}"
     wait_for(lambda: edge.catalogue.version == again, what="the terminal takes the version published after the restore")
     assert edge.catalogue.current() == hub.catalogue.store.get(again)
     assert edge.catalogue_sync.stats["conflicts"] == 0

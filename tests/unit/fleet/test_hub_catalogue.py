@@ -13,9 +13,11 @@ from hub.catalogue.in_force import AGAIN_S, CatalogueInForce
 from hub.catalogue.requests import CatalogueRequests
 from hub.catalogue.store import MAX_AHEAD, CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
+from hub.night.restored import Numbers, record
 from protocol.catalogue import load_seed
 from protocol.catalogue_sync import CatalogueReply, CatalogueRequest, CatalogueRequestBody, ReplyStatus, manifest_hash
 from protocol.codec import decode
+from protocol.envelope import utcnow
 
 SEED = load_seed()
 
@@ -94,6 +96,12 @@ def test_a_terminal_reporting_a_version_far_above_any_publication_does_not_numbe
     assert store.highest_reported() == 2 + MAX_AHEAD
 
 
+def _restore(store: CatalogueStore, overwritten: int | None) -> int:
+    """What ``shegong hub restore`` records after writing a backup over the database (hub.night.restored)."""
+    numbers = None if overwritten is None else Numbers(overwritten, 0)
+    return record(store.engine, "hub.db.sealed", numbers, "cli:op", utcnow()).catalogue_above
+
+
 def test_after_a_restore_versions_continue_above_every_number_the_hub_gave(store):
     """A restore recorded with the replaced database's highest number (here 5: the backup holds 1, four
     publications were lost with the database) numbers the next version 6, though no terminal was heard;
@@ -101,24 +109,24 @@ def test_after_a_restore_versions_continue_above_every_number_the_hub_gave(store
     numbering cannot know what was lost and continues MAX_AHEAD above the backup's newest, never below a
     number an earlier restore passed."""
     store.start_draft("user:op")  # the backup's draft, numbered 2
-    assert store.record_restore("hub-1.db.sealed", 5, "cli:op") == 5
+    assert _restore(store, 5) == 5
     assert store.publication() == (6, 0)
     store.update_item(SEED.items[0].code, {"description": "恢复后修改。"}, "user:op")
     assert store.publish("user:op").version == 6
     assert store.start_draft("user:op") == 7
 
-    assert store.record_restore("hub-2.db.sealed", None, "cli:op") == 7 + MAX_AHEAD  # the draft 7 is held
-    assert store.record_restore("hub-3.db.sealed", 3, "cli:op") == 7 + MAX_AHEAD, "never below an earlier restore"
+    assert _restore(store, None) == 7 + MAX_AHEAD  # the draft 7 is held
+    assert _restore(store, 3) == 7 + MAX_AHEAD, "never below an earlier restore"
     store.update_item(SEED.items[1].code, {"description": "再次恢复后修改。"}, "user:op")
     assert store.publish("user:op").version == 8 + MAX_AHEAD
     with store.engine.connect() as conn:
         restored = [
             json.loads(d) for (d,) in conn.execute(text("SELECT data FROM audit WHERE action = 'hub.restored'"))
         ]
-    assert [(r["backup"], r["catalogue_overwritten"], r["catalogue_above"]) for r in restored] == [
-        ("hub-1.db.sealed", 5, 5),
-        ("hub-2.db.sealed", None, 7 + MAX_AHEAD),
-        ("hub-3.db.sealed", 3, 7 + MAX_AHEAD),
+    assert [(r["overwritten"], r["catalogue_above"]) for r in restored] == [
+        ({"catalogue": 5, "open311_today": 0}, 5),
+        (None, 7 + MAX_AHEAD),
+        ({"catalogue": 3, "open311_today": 0}, 7 + MAX_AHEAD),
     ]
 
 
