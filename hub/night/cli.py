@@ -47,19 +47,36 @@ def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: s
     the catalogue's versions and the day's partner receipts continue above (:mod:`hub.night.restored`)."""
     hub_backups = backups(settings)  # with the audit key: it checks the backup's signature and seals the record
     now = utcnow()
-    overwritten = restored.numbers_of(settings.database_url, now)
+    replaced = restored.read_replaced(settings.database_url, now)
     hub_backups.restore(backup, key_file, unsigned)
     engine = open_engine(settings.database_url)  # the backup's schema brought to head
     bind_key_file(engine, key_path(settings))
     try:
-        done = restored.record(engine, backup.name, overwritten, actor, now)
+        done = restored.record(engine, backup.name, replaced, actor, now)
     finally:
         engine.dispose()
-    print(
-        f"restored {backup.name}; the terminals' next nightly reconciliation sends what the hub lacks; "
+    lines = [
+        f"restored {backup.name}; the terminals' next nightly reconciliation sends what the hub lacks",
         f"catalogue versions continue above {done.catalogue_above}, today's partner receipts above "
-        f"{done.open311_above} (partner requests made after the backup are lost: partners submit them again)"
-    )
+        f"{done.open311_above}; partner requests made after the backup are lost: partners submit them again",
+        f"{done.sessions_ended} sign-in(s) ended: everyone signs in again",
+    ]
+    if replaced is None or replaced.access is None:
+        lines.append(
+            "the replaced database's users could not be read: users disabled, passwords changed and partner keys "
+            "revoked after the backup are back as the backup had them; check `shegong hub user list` and "
+            "`shegong hub partner list`"
+        )
+    else:
+        said = {
+            "users_disabled": "disabled again",
+            "passwords": "password as changed after the backup",
+            "partners_revoked": "partner key revoked again",
+            "users_lost": "user made after the backup, lost: make again",
+            "partners_lost": "partner added after the backup, lost: add again",
+        }
+        lines += [f"{what}: {', '.join(names)}" for key, what in said.items() if (names := done.carried[key])]
+    print("\n".join(lines))
     return 0
 
 

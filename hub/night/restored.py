@@ -1,33 +1,46 @@
-"""What ``shegong hub restore`` records, so that nothing the lost database gave out is given again.
+"""What ``shegong hub restore`` does beside writing the backup: nothing the lost database gave out is given
+again, and no access taken away after the backup comes back.
 
 A backup written over the database takes it back to the backup's numbers: catalogue versions published
 after it and partner (Open311) requests numbered after it are gone from the hub, but terminals may run those
-versions and partners hold those request ids. Before the restore, the database being replaced is read, if
-it can be (:func:`numbers_of`: it may be the broken one the restore is for); after it, :func:`record` adds a
-``hub_restores`` row with the numbers each continues above (:func:`hub.catalogue.store.above_after_restore`,
-:func:`hub.cases.partnered.receipts_above_after_restore`) and a ``hub.restored`` entry to the audit chain.
+versions and partners hold those request ids. It takes access back too: a user disabled, a password changed
+or a partner key revoked after the backup would be as it was before. Before the restore, the database being
+replaced is read, if it can be (:func:`read_replaced`: it may be the broken one the restore is for); after
+it, :func:`record`
+
+- adds a ``hub_restores`` row with the numbers each continues above
+  (:func:`hub.catalogue.store.above_after_restore`, :func:`hub.cases.partnered.receipts_above_after_restore`);
+- ends every sign-in (``web_sessions``: browser sessions and API tokens; everyone signs in again);
+- carries over from the replaced database what took access away: users it had disabled, passwords it had
+  changed since (a newer ``updated_at`` and another hash), partner keys it had revoked; and names the users
+  and partners it had that the backup lacks (made after it: to make again);
+- appends a ``hub.restored`` entry to the audit chain saying all of it.
+
+With the replaced database unreadable, the numbers move far ahead and the access the backup holds stands:
+the command says to check ``shegong hub user list`` and ``shegong hub partner list``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, inspect, text
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.chain import AuditRecord, append
 from hub.cases.partnered import COMMITTEE, receipts_above_after_restore
 from hub.catalogue.store import above_after_restore
 from hub.db.engine import DatabaseUnreachable, open_engine
-from hub.db.models import HubRestoreRow, table
+from hub.db.models import HubRestoreRow, PartnerRow, UserRow, WebSessionRow, table
 from protocol.localtime import local_date
 
-__all__ = ["Numbers", "Restored", "numbers_of", "record"]
+__all__ = ["Access", "Numbers", "Replaced", "Restored", "read_replaced", "record"]
 
 log = logging.getLogger(__name__)
-_restores = table(HubRestoreRow)
+_restores, _users, _partners, _sessions = table(HubRestoreRow), table(UserRow), table(PartnerRow), table(WebSessionRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +52,35 @@ class Numbers:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """Who could sign in or call in the replaced database: users (password hash, disabled, last change) by
+    name, and partners revoked, by name."""
+
+    users: dict[str, tuple[str, bool, datetime]]
+    partners: dict[str, datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """What the replaced database said, read before the restore."""
+
+    numbers: Numbers
+    access: Access | None  # None: its users or partners could not be read
+
+
+@dataclass(frozen=True, slots=True)
 class Restored:
-    """The numbers a restored database continues above."""
+    """The numbers a restored database continues above, and what the restore did to access."""
 
     catalogue_above: int
     open311_above: int
+    sessions_ended: int
+    carried: dict[str, list[str]]  # users_disabled, passwords, partners_revoked, users_lost, partners_lost
 
 
-def numbers_of(url: str, now: datetime) -> Numbers | None:
-    """The numbers of the database at ``url`` (about to be replaced; any schema since the catalogue's), its
-    own restores included; None when it cannot be read."""
+def read_replaced(url: str, now: datetime) -> Replaced | None:
+    """What the database at ``url`` (about to be replaced; any schema since the catalogue's) gave out, its own
+    restores included, and who had access; None when it cannot be read."""
     day = local_date(now)
     try:
         engine = open_engine(url, upgrade=False)
@@ -67,41 +99,96 @@ def numbers_of(url: str, now: datetime) -> Numbers | None:
                 catalogue.append(conn.execute(text("SELECT MAX(catalogue_above) FROM hub_restores")).scalar())
                 above = "SELECT MAX(open311_above) FROM hub_restores WHERE open311_day = :d"
                 open311.append(conn.execute(text(above), {"d": day}).scalar())
-            return Numbers(max(int(n or 0) for n in catalogue), max(int(n or 0) for n in open311))
+            numbers = Numbers(max(int(n or 0) for n in catalogue), max(int(n or 0) for n in open311))
     except (SQLAlchemyError, ValueError) as exc:
         log.warning(
             "the database being replaced cannot be read (%s): numbering taken from the backup", type(exc).__name__
         )
+        engine.dispose()
         return None
+    try:
+        with engine.connect() as conn:
+            users = {
+                r.username: (r.password_hash, bool(r.disabled), r.updated_at)
+                for r in conn.execute(
+                    select(_users.c.username, _users.c.password_hash, _users.c.disabled, _users.c.updated_at)
+                )
+            }
+            partners: dict[str, datetime | None] = {}
+            if inspect(conn).has_table("open311_partners"):
+                partners = {
+                    name: revoked for name, revoked in conn.execute(select(_partners.c.name, _partners.c.revoked_at))
+                }
+        return Replaced(numbers, Access(users, partners))
+    except (SQLAlchemyError, ValueError) as exc:
+        log.warning("the users of the database being replaced cannot be read (%s)", type(exc).__name__)
+        return Replaced(numbers, None)
     finally:
         engine.dispose()
 
 
-def record(engine: Engine, backup: str, overwritten: Numbers | None, actor: str, now: datetime) -> Restored:
+def record(engine: Engine, backup: str, replaced: Replaced | None, actor: str, now: datetime) -> Restored:
     """Record that ``backup`` was written over the database (``engine``, at the schema's head, its audit key
-    bound), with the numbers it continues above."""
+    bound), with the numbers it continues above; end every sign-in; carry over the access the replaced
+    database had taken away."""
+    numbers = replaced.numbers if replaced else None
     with engine.begin() as conn:
-        restored = Restored(
-            above_after_restore(conn, overwritten.catalogue if overwritten else None),
-            receipts_above_after_restore(conn, overwritten.open311_today if overwritten else None, now),
-        )
+        catalogue_above = above_after_restore(conn, numbers.catalogue if numbers else None)
+        open311_above = receipts_above_after_restore(conn, numbers.open311_today if numbers else None, now)
+        ended = conn.execute(delete(_sessions)).rowcount
+        carried = _carry_access(conn, replaced.access, now) if replaced and replaced.access else {}
         conn.execute(
             insert(_restores).values(
                 restored_at=now,
                 backup=backup[:255],
                 restored_by=actor,
-                catalogue_above=restored.catalogue_above,
+                catalogue_above=catalogue_above,
                 open311_day=local_date(now),
-                open311_above=restored.open311_above,
+                open311_above=open311_above,
             )
         )
         data = {
             "backup": backup,
-            "overwritten": None
-            if overwritten is None
-            else {"catalogue": overwritten.catalogue, "open311_today": overwritten.open311_today},
-            "catalogue_above": restored.catalogue_above,
-            "open311_above": restored.open311_above,
+            "overwritten": None if numbers is None else dataclasses.asdict(numbers),
+            "catalogue_above": catalogue_above,
+            "open311_above": open311_above,
+            "sessions_ended": ended,
+            "access": carried if replaced and replaced.access else None,
         }
         append(conn, [AuditRecord(now, actor, "hub.restored", "database", data)])
-    return restored
+    return Restored(catalogue_above, open311_above, ended, carried)
+
+
+def _carry_access(conn: Connection, access: Access, now: datetime) -> dict[str, list[str]]:
+    """Take away in the restored database what the replaced one had taken away since the backup."""
+    carried: dict[str, list[str]] = {
+        "users_disabled": [],
+        "passwords": [],
+        "partners_revoked": [],
+        "users_lost": [],
+        "partners_lost": [],
+    }
+    held = {r.username: r for r in conn.execute(select(_users))}
+    for name, (password_hash, disabled, changed_at) in sorted(access.users.items()):
+        row = held.get(name)
+        if row is None:
+            carried["users_lost"].append(name)
+            continue
+        values: dict[str, object] = {}
+        if disabled and not row.disabled:
+            values["disabled"] = True
+            carried["users_disabled"].append(name)
+        if password_hash != row.password_hash and changed_at > row.updated_at:
+            values["password_hash"] = password_hash
+            carried["passwords"].append(name)
+        if values:
+            values |= {"session_epoch": row.session_epoch + 1, "updated_at": now}
+            conn.execute(update(_users).where(_users.c.username == name).values(**values))
+    partners = {name: revoked for name, revoked in conn.execute(select(_partners.c.name, _partners.c.revoked_at))}
+    for name, revoked_at in sorted(access.partners.items()):
+        if name not in partners:
+            carried["partners_lost"].append(name)
+        elif revoked_at is not None and partners[name] is None:
+            conn.execute(update(_partners).where(_partners.c.name == name).values(revoked_at=revoked_at))
+            carried["partners_revoked"].append(name)
+    return carried

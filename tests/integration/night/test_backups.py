@@ -17,6 +17,7 @@ import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import nacl.bindings as ss
 import pytest
@@ -387,3 +388,83 @@ def test_without_a_backup_key_the_hub_backs_up_in_clear_and_says_so_each_night(t
     with pytest.raises(BackupFailed, match="is in clear, made without backups were signed"):
         backups.restore(backups.kept()[0])  # nothing shows who made it
     backups.restore(backups.kept()[0], unsigned=True)  # no key needed for a clear backup, as before
+
+
+def test_a_restore_gives_back_no_access_taken_away_after_the_backup(
+    hub_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """After the backup a clerk is disabled, another changes her password, a partner's key is revoked, a user
+    and a partner are added, someone signed in at the backup signs out. Restored over the readable database, the backup's users and
+    partners keep what was taken away since; those added since are named to make again; every sign-in ends.
+    Restored over one that cannot be read (SQLite: a file that is no database), nothing can be carried: the
+    command says what to check."""
+    from hub.audit.chain import bind_key_file
+    from hub.db.engine import open_engine
+    from hub.open311.partners import Partners
+    from hub.people.service import BadCredentials, Users
+    from hub.people.sessions import SessionTable
+    from hub.settings import load as load_settings
+
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "hub-backups"))
+    public, key_file = _keys(tmp_path, capsys)
+    monkeypatch.setenv("SHEGONG_HUB_BACKUP_PUBLIC_KEY", public)
+
+    def opened() -> Any:
+        engine = open_engine(hub_db_url)
+        bind_key_file(engine, key_path(load_settings()))
+        return engine
+
+    engine = opened()
+    users, partners = Users(engine, lambda: {"MZ": "民政"}), Partners(engine)
+    users.add("wang.li", "first-password-1", "clerk", ["MZ"])
+    users.add("zhao.min", "first-password-2", "clerk", ["MZ"])
+    _, hotline_key = partners.add("hotline")
+    SessionTable(engine).put("a-session-key", b"{}", 3600)  # signed in at the backup, signed out after it
+    assert cli.main(["hub", "backup"]) == 0
+    [backup] = hub_backups(load_settings()).kept()
+
+    users.disable("wang.li")
+    users.set_password("zhao.min", "changed-password-3")
+    partners.revoke("hotline")
+    users.add("sun.yu", "later-password-4", "clerk", ["MZ"])
+    partners.add("city-app")
+    SessionTable(engine).delete("a-session-key")
+    engine.dispose()
+    capsys.readouterr()
+
+    assert cli.main(["hub", "restore", str(backup), "--key", str(key_file)]) == 0
+    said = capsys.readouterr().out
+    assert "1 sign-in(s) ended" in said
+    assert "disabled again: wang.li" in said and "password as changed after the backup: zhao.min" in said
+    assert "partner key revoked again: hotline" in said
+    assert "user made after the backup, lost: make again: sun.yu" in said
+    assert "partner added after the backup, lost: add again: city-app" in said
+    engine = opened()
+    users, partners = Users(engine, lambda: {"MZ": "民政"}), Partners(engine)
+    try:
+        with pytest.raises(BadCredentials):
+            users.authenticate("wang.li", "first-password-1")
+        with pytest.raises(BadCredentials):
+            users.authenticate("zhao.min", "first-password-2")
+        assert users.authenticate("zhao.min", "changed-password-3").username == "zhao.min"
+        assert [u.username for u in users.all()] == ["wang.li", "zhao.min"]
+        assert partners.authenticate(hotline_key) is None, "revoked after the backup: revoked again"
+        assert [p.name for p in partners.list()] == ["hotline"]
+        assert SessionTable(engine).get("a-session-key") is None
+        with engine.connect() as conn:
+            [entry] = conn.execute(text("SELECT data FROM audit WHERE action = 'hub.restored'")).scalars()
+        assert json.loads(entry)["access"] == {
+            "users_disabled": ["wang.li"],
+            "passwords": ["zhao.min"],
+            "partners_revoked": ["hotline"],
+            "users_lost": ["sun.yu"],
+            "partners_lost": ["city-app"],
+        }
+    finally:
+        engine.dispose()
+
+    if hub_db_url.startswith("sqlite"):
+        Path(hub_db_url.removeprefix("sqlite:///")).write_bytes(b"\0not a database" * 256)
+        assert cli.main(["hub", "restore", str(backup), "--key", str(key_file)]) == 0
+        assert "users could not be read" in capsys.readouterr().out
