@@ -70,7 +70,8 @@ def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: s
     else:
         said = {
             "users_disabled": "disabled again",
-            "passwords": "password as changed after the backup",
+            "passwords": "password changed after the backup, so disabled: `shegong hub user passwd NAME`, then "
+            "`shegong hub user enable NAME`",
             "partners_revoked": "partner key revoked again",
             "users_lost": "user made after the backup, lost: make again",
             "partners_lost": "partner added after the backup, lost: add again",

@@ -11,9 +11,11 @@ it, :func:`record`
 - adds a ``hub_restores`` row with the numbers each continues above
   (:func:`hub.catalogue.store.above_after_restore`, :func:`hub.cases.partnered.receipts_above_after_restore`);
 - ends every sign-in (``web_sessions``: browser sessions and API tokens; everyone signs in again);
-- carries over from the replaced database what took access away: users it had disabled, passwords it had
-  changed since (a newer ``updated_at`` and another hash), partner keys it had revoked; and names the users
-  and partners it had that the backup lacks (made after it: to make again);
+- carries over from the replaced database what took access away: users it had disabled, partner keys it
+  had revoked; disables the users whose password it had changed since (a newer ``updated_at`` and another
+  hash: the backup's password may be why it was changed, the replaced database's may be what the restore
+  undoes) until an administrator sets one; names the users and partners it had that the backup lacks (made
+  after it: to make again). A restore never grants access; it may take some away;
 - appends a ``hub.restored`` entry to the audit chain saying all of it.
 
 With the replaced database unreadable, the numbers move far ahead and the access the backup holds stands:
@@ -178,8 +180,10 @@ def _carry_access(conn: Connection, access: Access, now: datetime) -> dict[str, 
         if disabled and not row.disabled:
             values["disabled"] = True
             carried["users_disabled"].append(name)
-        if password_hash != row.password_hash and changed_at > row.updated_at:
-            values["password_hash"] = password_hash
+        if password_hash != row.password_hash and changed_at > row.updated_at and not row.disabled:
+            # Neither password can be trusted: the backup's may be why it was changed, and the replaced
+            # database's may be what the restore is undoing. Disabled until an administrator sets one.
+            values["disabled"] = True
             carried["passwords"].append(name)
         if values:
             values |= {"session_epoch": row.session_epoch + 1, "updated_at": now}
