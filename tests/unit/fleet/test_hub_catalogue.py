@@ -13,7 +13,7 @@ from hub.catalogue.in_force import AGAIN_S, CatalogueInForce
 from hub.catalogue.requests import CatalogueRequests
 from hub.catalogue.store import MAX_AHEAD, CatalogueError, CatalogueStore
 from hub.db.engine import open_engine
-from hub.night.restored import Numbers, record
+from hub.night.restored import Numbers, Replaced, record
 from protocol.catalogue import load_seed
 from protocol.catalogue_sync import CatalogueReply, CatalogueRequest, CatalogueRequestBody, ReplyStatus, manifest_hash
 from protocol.codec import decode
@@ -98,8 +98,8 @@ def test_a_terminal_reporting_a_version_far_above_any_publication_does_not_numbe
 
 def _restore(store: CatalogueStore, overwritten: int | None) -> int:
     """What ``shegong hub restore`` records after writing a backup over the database (hub.night.restored)."""
-    numbers = None if overwritten is None else Numbers(overwritten, 0)
-    return record(store.engine, "hub.db.sealed", numbers, "cli:op", utcnow()).catalogue_above
+    replaced = None if overwritten is None else Replaced(Numbers(overwritten, 0), access=None)
+    return record(store.engine, "hub.db.sealed", replaced, "cli:op", utcnow()).catalogue_above
 
 
 def test_after_a_restore_versions_continue_above_every_number_the_hub_gave(store):
