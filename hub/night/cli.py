@@ -18,7 +18,7 @@ from hub.errors import HubError
 from hub.night import restored
 from hub.night.probe import ask_witnesses
 from hub.night.steps import backups, run_night
-from hub.night.witness import Disagreement, check_anchor, verify_witnesses
+from hub.night.witness import check_anchor, disagreement, restores, verify_witnesses
 from hub.settings import HubSettings
 from protocol.envelope import utcnow
 
@@ -106,15 +106,25 @@ def verify_keyed(engine: Engine, settings: HubSettings, live_timeout_s: float | 
             raise AuditDisagrees(f"no terminal answered: the witnesses could not be asked{heard}")
         checked, disagreements = 0, []
         with engine.connect() as conn:
+            restored = restores(conn)
             for terminal, anchors in sorted(answers.anchors.items()):
                 for a in anchors:
                     checked += 1
                     if (problem := check_anchor(conn, key, a)) is not None:
-                        disagreements.append(Disagreement(a.day, terminal, problem))
-    if disagreements:
-        days = sorted({d.day for d in disagreements})
-        detail = "; ".join(f"{d.day} (terminal {d.terminal}: {d.problem})" for d in disagreements)
+                        disagreements.append(disagreement(key, a, terminal, problem, restored))
+    wrong = [d for d in disagreements if not d.lost]
+    if wrong:
+        days = sorted({d.day for d in wrong})
+        detail = "; ".join(f"{d.day} (terminal {d.terminal}: {d.problem})" for d in wrong)
         raise AuditDisagrees(
             f"the hub's audit chain disagrees with its witnesses on {', '.join(map(str, days))}: {detail}{heard}"
         )
-    return f"seals hold on all {good} entries; {checked} witnessed anchors agree{heard}"
+    lost = sorted({d.day for d in disagreements})
+    restore_note = (
+        f"; {len(disagreements)} witness history a restore took away (days {', '.join(map(str, lost))}: "
+        "entries past the backup, anchored before the restore, audit entry hub.restored)"
+        if disagreements
+        else ""
+    )
+    agree = checked - len(disagreements)
+    return f"seals hold on all {good} entries; {agree} witnessed anchors agree{restore_note}{heard}"

@@ -31,7 +31,16 @@ from protocol.envelope import Envelope
 from protocol.reconcile import ReconcileReply, ReconcileReplyBody
 from protocol.witness import AnchorBody, AuditSegment, anchor_signed
 
-__all__ = ["Disagreement", "check_anchor", "on_segment", "register_key", "terminal_key", "verify_witnesses"]
+__all__ = [
+    "Disagreement",
+    "check_anchor",
+    "disagreement",
+    "on_segment",
+    "register_key",
+    "restores",
+    "terminal_key",
+    "verify_witnesses",
+]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
@@ -130,12 +139,32 @@ class Disagreement:
     day: date
     terminal: str
     problem: str
+    lost: bool = False
+    """The anchor, signed by the hub, covers entries a restore took away (made before the restore, past the
+    backup's last entry): the history the restore lost, not a rewrite."""
+
+
+def restores(conn: Connection) -> list[tuple[int, datetime]]:
+    """Each ``shegong hub restore`` as its sealed ``hub.restored`` entry records it: that entry's id (the
+    backup's chain ended just before it) and time."""
+    q = select(AuditEntry.id, AuditEntry.at).where(AuditEntry.action == "hub.restored").order_by(col(AuditEntry.id))
+    return [(int(i), _aware(at)) for i, at in conn.execute(q)]
+
+
+def disagreement(
+    key: AuditKey, a: AnchorBody, terminal: str, problem: str, restored: list[tuple[int, datetime]]
+) -> Disagreement:
+    """``problem`` with anchor ``a``, told apart: one the hub signed, covering entries past a backup's last,
+    made before that backup was restored, is history the restore lost."""
+    lost = anchor_signed(key.public_hex, a) and any(a.last_id >= rid and a.at < at for rid, at in restored)
+    return Disagreement(a.day, terminal, problem, lost)
 
 
 def verify_witnesses(conn: Connection, key: AuditKey) -> tuple[int, list[Disagreement]]:
     """Check the hub's chain against every anchor the terminals' segments brought up earlier (copies kept
     in this database); returns (witnessed anchors checked, the disagreements)."""
     witnessed = conn.execute(select(AuditWitnessRow).order_by(col(AuditWitnessRow.day))).mappings().all()
+    restored = restores(conn)
     out: list[Disagreement] = []
     for w in witnessed:
         a = AnchorBody(
@@ -147,7 +176,7 @@ def verify_witnesses(conn: Connection, key: AuditKey) -> tuple[int, list[Disagre
             signature=w["signature"],
         )
         if (problem := check_anchor(conn, key, a)) is not None:
-            out.append(Disagreement(a.day, w["terminal_id"], problem))
+            out.append(disagreement(key, a, w["terminal_id"], problem, restored))
     return len(witnessed), out
 
 

@@ -111,3 +111,44 @@ def test_live_witnesses_name_the_day_a_wholesale_rewrite_starts(
     assert cli.main(["hub", "audit", "verify", "--witnesses", "--timeout", "2"]) == 2
     err = capsys.readouterr().err
     assert second in err and third in err and "answered T1, T2" in err
+
+
+def test_history_a_restore_took_away_is_told_apart_from_a_rewrite(
+    hub_factory, edge_factory, hub_db_url, tmp_path, monkeypatch, capsys
+):
+    """The hub is backed up after the first day's anchor; the second day's anchor, witnessed by the terminal,
+    covers entries the restore then takes away, and the restored hub's next entries take their ids. Asked
+    live, the terminal's second anchor disagrees with the chain: that is the restore's (the anchor is the
+    hub's, covers entries past the backup's last and was made before the sealed ``hub.restored`` entry), so
+    the check holds and says so. An entry the backup held, edited afterwards, is still named."""
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    monkeypatch.setenv("SHEGONG_HUB_BACKUP_DIR", str(tmp_path / "backups"))
+    hub = hub_factory(backup_dir=str(tmp_path / "backups"))
+    key = AuditKey.load(key_path(hub.settings))
+    edge = edge_factory("T1")
+    edge.start_sync()
+    now = utcnow()
+    first, second = now - timedelta(days=1), now
+    for n, when in enumerate((first, second)):
+        edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n)))
+        wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked")
+        anchor_night(hub.engine, key, when)
+        wait_for(lambda when=when: day_of(when) in {a.day for a in edge.witness.anchors()}, timeout=30, what="kept")
+        if n == 0:
+            assert cli.main(["hub", "backup"]) == 0
+            with hub.engine.connect() as conn:
+                backup_last = conn.execute(text("SELECT max(id) FROM audit")).scalar()
+    hub.close()
+    [backup] = sorted((tmp_path / "backups").glob("hub-*"))
+    assert cli.main(["hub", "restore", str(backup), "--unsigned"]) == 0  # in clear: no backup key here
+    hub = hub_factory(backup_dir=str(tmp_path / "backups"))
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(7)))  # new entries take the lost ids
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="case acked by the restored hub")
+
+    said = verify_keyed(hub.engine, hub.settings, live_timeout_s=2)
+    assert f"1 witness history a restore took away (days {day_of(second).isoformat()}:" in said
+    assert "1 witnessed anchors agree" in said
+
+    _rewrite_from(hub.engine, key, after_id=backup_last - 1)  # the backup's last entry edited
+    with pytest.raises(AuditDisagrees, match=f"disagrees with its witnesses on {day_of(first).isoformat()}:"):
+        verify_keyed(hub.engine, hub.settings, live_timeout_s=2)
