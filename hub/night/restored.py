@@ -55,8 +55,8 @@ class Numbers:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """Who could sign in or call in the replaced database: users (password hash, disabled, last change) by
-    name, and partners revoked, by name."""
+    """Who could sign in or call in the replaced database: users (password hash, disabled, last change) and
+    partners (when revoked, None if not), by name."""
 
     users: dict[str, tuple[str, bool, datetime]]
     partners: dict[str, datetime | None]
