@@ -81,6 +81,15 @@ class Leadership:
                 callback(held)
         return held
 
+    def nobody_leads(self) -> bool:
+        """Whether no process holds the lead now: the lock taken and let go at once (``shegong hub restore``
+        asks, as no hub process may run while the database is written over). Raises when the database
+        cannot be asked."""
+        try:
+            return self._hold()
+        finally:
+            self._release()
+
     def _run(self) -> None:
         while not self._stop.wait(self.check_s):
             self.try_once()

@@ -37,8 +37,8 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
 
 from provisioning import credentials, render
+from provisioning.inventory import HubTarget, Terminal
 from provisioning.inventory import Inventory as ShegongInventory
-from provisioning.inventory import Terminal
 from provisioning.terminal import (
     AUDIT_PUBLIC_HEX,
     CONFIRM_FIREWALL,
@@ -316,6 +316,26 @@ def apply(
     return [results[t.id] for t in terminals]
 
 
+def _keys_given(inventory: ShegongInventory, host: Host, target: HubTarget) -> list[str]:
+    """What is wrong with the public keys the inventory gives its terminals, against the hub's own: a
+    terminal sealing cases to another key's public half would send cases nobody can open. Empty when right."""
+    from provisioning.hubhost import public_keys_command
+
+    ok, output = host.run_shell_command(StringCommand(public_keys_command()), _sudo=target.ssh_user != "root")
+    lines = output.stdout.split() if ok else []
+    if len(lines) != 2:
+        return [f"the hub's public keys cannot be read: {output.stderr.strip()[-300:]}"]
+    case, audit = lines
+    wrong = sorted({t.id for t in inventory.terminals if (t.hub_public_key, t.hub_audit_public_key) != (case, audit)})
+    if not wrong:
+        return []
+    return [
+        f"the inventory gives terminal(s) {', '.join(wrong)} other public keys than this hub's: set in [defaults] "
+        f'hub_public_key = "{case}" and hub_audit_public_key = "{audit}" (the hub\'s keys, `shegong hub keys '
+        "public` and `audit-public` there), then apply again; no terminal was provisioned"
+    ]
+
+
 def apply_hub(inventory: ShegongInventory, release: Release, check: bool = False) -> HostResult:
     """Bring the hub machine of ``[hub]`` to its desired state (``provisioning.hubhost``)."""
     from provisioning.hubhost import deploy_hub
@@ -357,6 +377,9 @@ def apply_hub(inventory: ShegongInventory, release: Release, check: bool = False
         ops = state.ops.get(host, {}).values()
         result.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
         result.failed = state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
+        if not result.failed:
+            result.notes += _keys_given(inventory, host, target)
+            result.failed = int(bool(result.notes))
         if not result.failed and not systemd:
             result.notes.append("systemd is not running there: units installed and enabled, starting skipped")
     finally:

@@ -13,8 +13,15 @@ In order, each step an idempotent pyinfra operation:
    the ACL (each once; their passwords go to ``/etc/shegong/hub.env``, root's, 0600, which systemd reads for
    the hub's units and an operator sources to run a tool), and Mosquitto's listener configuration,
    ``/etc/mosquitto/conf.d/shegong.conf``, as ``shegong hub broker conf`` prints it;
-5. the hub's units (web, the ingest template ``shegong-ingest@.service`` with ``ingest_workers`` instances
+5. the hub's keys, made once by the installed ``shegong hub keys init`` where either is missing (never
+   replaced: a new case key would leave every case sealed to the old one unreadable): the case key and the
+   audit key beside it, 0600, the hub user's;
+6. the hub's units (web, the ingest template ``shegong-ingest@.service`` with ``ingest_workers`` instances
    sharing intake, the nightly timer, the target), installed and enabled; started where systemd runs.
+
+After the run, :func:`public_keys_command` reads the keys' public halves, which the terminals of the
+inventory must be given (``hub_public_key``, ``hub_audit_public_key``): ``provisioning.engine.apply_hub``
+fails the hub, and so provisions no terminal, when they are not the hub's.
 """
 
 from __future__ import annotations
@@ -41,9 +48,20 @@ from provisioning.terminal import (
 )
 from provisioning.wheelhouse import Release
 
-__all__ = ["HUB_CONFIG", "HUB_ENV", "HUB_UNITS", "MOSQUITTO_CONF", "deploy_hub", "hub_toml", "hub_units_enabled"]
+__all__ = [
+    "HUB_CONFIG",
+    "HUB_ENV",
+    "HUB_UNITS",
+    "MOSQUITTO_CONF",
+    "deploy_hub",
+    "hub_toml",
+    "hub_units_enabled",
+    "key_files",
+    "public_keys_command",
+]
 
 HUB_CONFIG = "/etc/shegong/hub.toml"
+HUB_DATA = "/var/lib/shegong-hub"
 HUB_ENV = "/etc/shegong/hub.env"
 MOSQUITTO_CONF = "/etc/mosquitto/conf.d/shegong.conf"
 HUB_UNITS = (
@@ -62,12 +80,18 @@ def hub_units_enabled(target: HubTarget) -> tuple[str, ...]:
 
 
 def hub_toml(target: HubTarget) -> str:
-    """``/etc/shegong/hub.toml``: the broker link (the password is in hub.env) and the inventory's settings."""
+    """``/etc/shegong/hub.toml``: the broker link (the password is in hub.env), the hub's files in its data
+    folder (the settings' defaults are relative, for a checkout: under the units, whose working directory is
+    ``/`` and whose only writable folder is the data folder, the night's backups and archive could not be
+    written), and the inventory's settings over them."""
     values: dict[str, Any] = {
         "broker_host": "127.0.0.1",
         "broker_port": target.broker_port,
         "broker_username": "hub",
         "broker_tls_ca": f"{target.broker_dir}/ca.crt",
+        "database_url": f"sqlite:///{HUB_DATA}/hub.db",
+        "backup_dir": f"{HUB_DATA}/backups",
+        "archive_dir": f"{HUB_DATA}/archive",
         **target.settings,
     }
     return render.toml_document(values)
@@ -125,6 +149,32 @@ def broker_ready(target: HubTarget) -> Generator[str, None, None]:
     yield make
 
 
+def key_files(target: HubTarget) -> tuple[str, str]:
+    """The hub's case key file and its audit key file, as the hub's settings place them."""
+    case = str(target.settings.get("case_key_file", "/etc/shegong/hub-case.key"))
+    return case, str(target.settings.get("audit_key_file") or f"{case}.audit")
+
+
+def public_keys_command() -> str:
+    """Prints the case key's public half, then the audit key's, each on a line."""
+    env = f"SHEGONG_HUB_CONFIG={HUB_CONFIG}"
+    return f"{env} {SHEGONG} hub keys public && {env} {SHEGONG} hub keys audit-public"
+
+
+@operation()
+def hub_keys(target: HubTarget) -> Generator[str, None, None]:
+    """The case key and the audit key, made where either is missing (``keys init`` makes the audit key alone
+    when the case key is there, and never replaces one), then the hub user's."""
+    case, audit = (shlex.quote(f) for f in key_files(target))
+    if host.get_fact(Command, f"test -s {case} && test -s {audit} && echo ready || echo missing") == "ready":
+        return
+    init = f"SHEGONG_HUB_CONFIG={HUB_CONFIG} {SHEGONG} hub keys init >/dev/null 2>&1"
+    yield (
+        f"set -e; umask 077; {init} || test -s {case}; "
+        f"test -s {audit}; chown shegong-hub:shegong-hub {case} {audit}; chmod 600 {case} {audit}"
+    )
+
+
 @operation()
 def hub_started(units: tuple[str, ...]) -> Generator[str, None, None]:
     yield "systemctl daemon-reload"
@@ -156,6 +206,7 @@ def deploy_hub(target: HubTarget, release: Release) -> bool:
     wanted += [ManagedFile(f"/etc/systemd/system/{u}", (SYSTEMD_DIR / "hub" / u).read_text()) for u in HUB_UNITS]
     changed.append(config_files(name="hub configuration and units", wanted=tuple(wanted)))
     changed.append(broker_ready(name="broker files and Mosquitto configuration", target=target))
+    changed.append(hub_keys(name="the hub's case and audit keys", target=target))
     units = hub_units_enabled(target)
     enabled(name="hub units enabled", units=units)
     if systemd:

@@ -34,9 +34,13 @@ class HubSession:
         self.target = target
         self.host = host
 
-    def _run(self, *args: str, stdin: str | None = None) -> str:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.target.env.items())
-        command = f"{env} {shlex.join([self.target.shegong, *args])}".strip()
+    def _run(self, *args: str, stdin: str | None = None, database: bool = False) -> str:
+        """``shegong *args`` on the hub. ``database``: the command writes the hub's database; on a hub this
+        inventory provisions it runs as the hub's user, so a SQLite database it makes is the hub's to open
+        (made by root, the hub's services could not)."""
+        env = [f"{k}={shlex.quote(v)}" for k, v in self.target.env.items()]
+        as_hub = ["runuser", "-u", "shegong-hub", "--", "env"] if database and self.target.provision else []
+        command = " ".join([*as_hub, *env, shlex.join([self.target.shegong, *args])])
         ok, output = self.host.run_shell_command(
             StringCommand(command), _sudo=self.target.ssh_user != "root", _stdin=stdin
         )
@@ -52,7 +56,7 @@ class HubSession:
         password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
         if not password or len(password.split()) != 1:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
-        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code)
+        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, database=True)
         return password
 
     def restore(self, t: Terminal, password: str) -> None:
@@ -64,7 +68,17 @@ class HubSession:
     def register_audit_key(self, t: Terminal, public_key: str) -> None:
         """The public half of ``t``'s audit key, read from the terminal: the hub checks its audit chain with
         it (and refuses segments presenting another)."""
-        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, "--audit-key", public_key)
+        self._run(
+            "hub",
+            "terminal",
+            "register",
+            t.id,
+            "--committee",
+            t.committee_code,
+            "--audit-key",
+            public_key,
+            database=True,
+        )
 
     def revoke(self, t: Terminal) -> None:
         """``t``'s MQTT user removed, if the broker has one (a retire run again after a failure finds none)."""
@@ -74,7 +88,7 @@ class HubSession:
     def retire(self, t: Terminal) -> None:
         """Out of the terminal register (ingest takes no more cases from it) and shown retired on the fleet
         dashboard, which raises no more alerts for it."""
-        self._run("hub", "terminal", "retire", t.id)
+        self._run("hub", "terminal", "retire", t.id, database=True)
 
     def reload_broker(self) -> None:
         ok, output = self.host.run_shell_command(

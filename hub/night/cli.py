@@ -46,6 +46,7 @@ def restore(settings: HubSettings, backup: Path, key_file: Path | None, actor: s
     """Write ``backup`` over the database, then record it (audit chain, ``hub_restores``) with the numbers
     the catalogue's versions and the day's partner receipts continue above (:mod:`hub.night.restored`)."""
     hub_backups = backups(settings)  # with the audit key: it checks the backup's signature and seals the record
+    restored.refuse_while_running(settings.database_url)
     now = utcnow()
     replaced = restored.read_replaced(settings.database_url, now)
     hub_backups.restore(backup, key_file, unsigned)

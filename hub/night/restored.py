@@ -37,9 +37,11 @@ from hub.cases.partnered import COMMITTEE, receipts_above_after_restore
 from hub.catalogue.store import above_after_restore
 from hub.db.engine import DatabaseUnreachable, open_engine
 from hub.db.models import HubRestoreRow, PartnerRow, UserRow, WebSessionRow, table
+from hub.errors import HubError
+from hub.leader import Leadership
 from protocol.localtime import local_date
 
-__all__ = ["Access", "Numbers", "Replaced", "Restored", "read_replaced", "record"]
+__all__ = ["Access", "HubRunning", "Numbers", "Replaced", "Restored", "read_replaced", "record", "refuse_while_running"]
 
 log = logging.getLogger(__name__)
 _restores, _users, _partners, _sessions = table(HubRestoreRow), table(UserRow), table(PartnerRow), table(WebSessionRow)
@@ -78,6 +80,30 @@ class Restored:
     open311_above: int
     sessions_ended: int
     carried: dict[str, list[str]]  # users_disabled, passwords, partners_revoked, users_lost, partners_lost
+
+
+class HubRunning(HubError):
+    """A hub process runs on the database a restore would write over."""
+
+
+def refuse_while_running(url: str) -> None:
+    """:class:`HubRunning` when a hub process runs on the database at ``url`` (one of them holds the leader
+    lock): written over under it, its SQLite file would be a deleted one it goes on writing to, its
+    PostgreSQL tables dropped in its middle. A database that cannot be asked has nobody running on it."""
+    try:
+        engine = open_engine(url, upgrade=False)
+    except DatabaseUnreachable:
+        return
+    try:
+        if not Leadership(engine, "restore").nobody_leads():
+            raise HubRunning(
+                "a hub process is running on this database (it holds the leader lock): stop every hub process "
+                "first (systemctl stop shegong-hub), then restore"
+            )
+    except SQLAlchemyError:
+        return
+    finally:
+        engine.dispose()
 
 
 def read_replaced(url: str, now: datetime) -> Replaced | None:

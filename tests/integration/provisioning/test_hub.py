@@ -13,6 +13,9 @@ TLS and refuses a wrong one. A second apply changes nothing on the hub (the term
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
 import tomllib
 from pathlib import Path
@@ -21,7 +24,7 @@ import pytest
 
 from harness.broker import free_port
 from provisioning.render import toml_value
-from tests.integration.provisioning.conftest import provision, write_inventory
+from tests.integration.provisioning.conftest import provision, unit_of, write_inventory
 from tests.integration.provisioning.sshd import Sshd, admin_key, skip_reason
 from tests.integration.provisioning.test_terminal_runs import _login
 from tests.support import wait_for
@@ -66,8 +69,26 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         assert only_hub.returncode == 0, only_hub.stdout + only_hub.stderr
         assert "role=hub changed=" in only_hub.stdout
 
+        # A hub set up new makes its keys; the inventory still gives the terminals other ones (the public halves
+        # it was written with): the hub is provisioned, the terminals are not, and the operator is told what to set.
+        refused = provision("apply", str(inventory))
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "role=hub" in refused.stdout and "failed=1" in refused.stdout.splitlines()[0]
+        assert "JW001-K1" not in refused.stdout, "no terminal provisioned with keys that are not the hub's"
+        shegong_hub = "env -i SHEGONG_HUB_CONFIG=/etc/shegong/hub.toml /opt/shegong/current/bin/shegong hub keys"
+        case_public = hub_host.run(f"{shegong_hub} public").stdout.strip()
+        audit_public = hub_host.run(f"{shegong_hub} audit-public").stdout.strip()
+        assert f'hub_public_key = "{case_public}" and hub_audit_public_key = "{audit_public}"' in refused.stderr
+        keys = "/etc/shegong/hub-case.key /etc/shegong/hub-case.key.audit"
+        assert hub_host.run(f"stat -c '%a %U' {keys}").stdout.split("\n")[:2] == ["600 shegong-hub"] * 2
+        made = hub_host.run(f"md5sum {keys}").stdout
+        text = re.sub(r'(?m)^hub_public_key = ".*"$', f'hub_public_key = "{case_public}"', inventory.read_text())
+        text = re.sub(r'(?m)^hub_audit_public_key = ".*"$', f'hub_audit_public_key = "{audit_public}"', text)
+        inventory.write_text(text)
+
         first = provision("apply", str(inventory))
         assert first.returncode == 0, first.stdout + first.stderr
+        assert hub_host.run(f"md5sum {keys}").stdout == made, "the hub's keys are made once, never replaced"
         assert f"host=127.0.0.1:{hub_host.port} role=hub changed=" in first.stdout
         assert "failed=0" in first.stdout.splitlines()[0]
         assert hub_host.run("id -nG shegong-hub").stdout.split() == ["shegong-hub"]
@@ -93,6 +114,20 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         ).stdout.split()
         assert enabled == ["enabled"] * 5
         assert "starting skipped" in first.stderr
+
+        # The timer's night, as its unit starts it: its user, its environment and the broker passwords.
+        night = unit_of(hub_host, "shegong-hub-night.service")
+        unit_env = " ".join(kv for line in night["Environment"] for kv in shlex.split(line))
+        as_hub = (
+            f"setpriv --reuid={night['User'][0]} --regid={night['Group'][0]} --init-groups env -i PATH=/usr/bin:/bin"
+        )
+        run = f"cd / && exec {as_hub} {unit_env} $(cat /etc/shegong/hub.env) {night['ExecStart'][0]}"
+        done = subprocess.run(
+            ["nsenter", "-t", str(hub_host.pid), "-m", "sh", "-c", run], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        steps = {s["name"]: s["ok"] for s in json.loads(done.stdout)["steps"]}
+        assert all(steps.values()) and {"backup", "anchor"} <= set(steps), steps
 
         # the terminal got its broker user from the hub just provisioned, in that hub's broker folder
         assert "JW001-K1:" in hub_host.run("cat /etc/mosquitto/shegong/passwd").stdout

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -137,6 +138,13 @@ def test_provisioned_terminal_sends_a_case_over_tls_and_rotate_rekeys_it(tmp_pat
         terminal = subprocess.Popen(as_unit(t1, unit), stdout=subprocess.DEVNULL, stderr=log)
         try:
             wait_for(lambda: _hub_cases(db) == 1, timeout=60, what="the terminal's case at the hub")
+            # The timer's night, as its unit starts it, through the running terminal's control socket.
+            night = subprocess.run(
+                as_unit(t1, unit_of(t1, "shegong-edge-night.service")), capture_output=True, text=True
+            )
+            assert night.returncode == 0, night.stdout + night.stderr
+            steps = {s["name"]: s["ok"] for s in json.loads(night.stdout)["steps"]}
+            assert steps["reconcile"] and steps["backup"], steps
         finally:
             terminal.send_signal(signal.SIGTERM)
             assert terminal.wait(30) == 0, (tmp_path / "edge.log").read_text()[-2000:]
