@@ -302,11 +302,12 @@ def unit_of(sshd: Sshd, name: str) -> dict[str, list[str]]:
 
 
 def as_unit(sshd: Sshd, unit: dict[str, list[str]], command: str | None = None) -> list[str]:
-    """``command`` (else the unit's ExecStart) as systemd would run it: its user and groups, its environment."""
+    """``command`` (else the unit's ExecStart) as systemd would run it: its user and groups, its environment,
+    in ``/`` (a system service's working directory: a relative path would not be written where a test runs)."""
     env = [kv for line in unit["Environment"] for kv in shlex.split(line)]
     user, group = unit["User"][0], unit["Group"][0]
     run = command or unit["ExecStart"][0]
     made = "mkdir -p /run/shegong && chown shegong:shegong /run/shegong && chmod 700 /run/shegong"
     as_user = f"setpriv --reuid={user} --regid={group} --init-groups env -i PATH=/usr/bin:/bin {' '.join(env)}"
-    inner = f"{made} && exec {as_user} {run}"
+    inner = f"{made} && cd / && exec {as_user} {run}"
     return ["nsenter", "-t", str(sshd.pid), "-m", "sh", "-c", inner]
