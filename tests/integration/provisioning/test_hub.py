@@ -5,8 +5,11 @@ with the hub's dependencies, is installed for real), one as a terminal. Apply pr
 the ``shegong-hub`` user, the release, ``hub.toml`` (0600, the hub user's), the broker's CA, certificate,
 hub's and the tools' users and the ACL made there by its own ``shegong hub broker``, both broker passwords in
 ``hub.env`` (root's, 0600), Mosquitto's configuration as ``shegong hub broker conf`` prints it, and the hub's units
-(web, two ingest workers of the template, the nightly timer) installed and enabled — then the terminal,
-whose broker user the freshly provisioned hub issues over SSH. A real Mosquitto started in the hub's
+(web, two ingest workers of the template, the nightly timer) installed and enabled, and its case and
+audit keys made once. The inventory still gives terminals other public keys: the hub is reported failed
+with the two it must give, and no terminal is provisioned. With them set, apply provisions the terminal,
+whose broker user the freshly provisioned hub issues over SSH (as the hub's user: the SQLite database is
+the hub's), and the nightly unit's command, run as systemd would, completes every step. A real Mosquitto started in the hub's
 namespace with exactly that configuration accepts the hub's, the tools' and the terminal's passwords over
 TLS and refuses a wrong one. A second apply changes nothing on the hub (the terminal now gets the CA the hub made).
 """
