@@ -176,8 +176,12 @@ def test_a_hub_restored_from_before_its_last_publication_publishes_above_what_te
     wait_for(lambda: all(e.catalogue.version == v3 for e in edges), what="terminals at version 3")
     assert v3 == v2 + 1
 
-    hub.close()  # the operator's restore: stop the hub, write the older backup over its database, start it
     [sealed] = hub_backups(hub.settings).kept()
+    capsys.readouterr()
+    assert cli.main(["hub", "restore", str(sealed), "--key", str(key_file)]) == 2, "not under a running hub"
+    assert "a hub process is running on this database (it holds the leader lock)" in capsys.readouterr().err
+    assert hub.catalogue.store.latest().version == v3, "nothing written over"
+    hub.close()  # the operator's restore: stop the hub, write the older backup over its database, start it
     assert cli.main(["hub", "restore", str(sealed)]) == 2, "encrypted: not restored without the key"
     assert cli.main(["hub", "restore", str(sealed), "--key", str(key_file)]) == 0
     with caplog.at_level(logging.WARNING, logger="hub.catalogue"):
