@@ -33,6 +33,7 @@ class HubSession:
     def __init__(self, target: HubTarget, host: Host) -> None:
         self.target = target
         self.host = host
+        self._keys: tuple[str, str] | None = None
 
     def _run(self, *args: str, stdin: str | None = None, database: bool = False) -> str:
         """``shegong *args`` on the hub. ``database``: the command writes the hub's database; on a hub this
@@ -52,12 +53,27 @@ class HubSession:
         """A new broker password for ``t`` (its MQTT user made, or revoked and made again), with ``t`` in
         the register. The old password works until the broker is reloaded (:meth:`reload_broker`), and
         again after it if it is put back (:meth:`restore`)."""
+        self.check_keys(t)
         self.revoke(t)
         password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
         if not password or len(password.split()) != 1:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
         self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, database=True)
         return password
+
+    def check_keys(self, t: Terminal) -> None:
+        """:class:`ProvisioningError` unless the inventory gives ``t`` the hub's own public keys: a terminal
+        sealing cases to another key's public half sends cases nobody can open, and one checking anchors
+        against another key refuses the hub's."""
+        if self._keys is None:
+            self._keys = (self._run("hub", "keys", "public"), self._run("hub", "keys", "audit-public"))
+        case, audit = self._keys
+        if (t.hub_public_key, t.hub_audit_public_key) != (case, audit):
+            raise ProvisioningError(
+                f'the inventory gives {t.id} other public keys than the hub\'s: set hub_public_key = "{case}" and '
+                f'hub_audit_public_key = "{audit}" (`shegong hub keys public` and `audit-public` on the hub); '
+                "nothing was issued"
+            )
 
     def restore(self, t: Terminal, password: str) -> None:
         """``t``'s broker user with ``password`` again, the one it held before :meth:`issue` (the terminal

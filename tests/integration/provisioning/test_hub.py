@@ -9,9 +9,10 @@ hub's and the tools' users and the ACL made there by its own ``shegong hub broke
 audit keys made once. The inventory still gives terminals other public keys: the hub is reported failed
 with the two it must give, and no terminal is provisioned. With them set, apply provisions the terminal,
 whose broker user the freshly provisioned hub issues over SSH (as the hub's user: the SQLite database is
-the hub's), and the nightly unit's command, run as systemd would, completes every step. A real Mosquitto started in the hub's
-namespace with exactly that configuration accepts the hub's, the tools' and the terminal's passwords over
-TLS and refuses a wrong one. A second apply changes nothing on the hub (the terminal now gets the CA the hub made).
+the hub's), and the nightly unit's command, run as systemd would, completes every step. A real Mosquitto
+started in the hub's namespace with exactly that configuration accepts the hub's, the tools' and the
+terminal's passwords over TLS and refuses a wrong one. A second apply changes nothing on the hub (the
+terminal now gets the CA the hub made).
 """
 
 from __future__ import annotations
