@@ -164,9 +164,11 @@ def public_keys_command() -> str:
 @operation()
 def hub_keys(target: HubTarget) -> Generator[str, None, None]:
     """The case key and the audit key, made where either is missing (``keys init`` makes the audit key alone
-    when the case key is there, and never replaces one), then the hub user's."""
+    when the case key is there, and never replaces one), then the hub user's, 0600: keys an operator made as
+    root (``shegong hub keys init`` by hand) would be unreadable to the hub's services."""
     case, audit = (shlex.quote(f) for f in key_files(target))
-    if host.get_fact(Command, f"test -s {case} && test -s {audit} && echo ready || echo missing") == "ready":
+    owned = f"[ \"$(stat -c '%U %a' {case} {audit} | sort -u)\" = 'shegong-hub 600' ]"
+    if host.get_fact(Command, f"test -s {case} && test -s {audit} && {owned} && echo ready || echo missing") == "ready":
         return
     init = f"SHEGONG_HUB_CONFIG={HUB_CONFIG} {SHEGONG} hub keys init >/dev/null 2>&1"
     yield (

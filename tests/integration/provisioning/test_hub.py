@@ -89,10 +89,12 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         text = re.sub(r'(?m)^hub_public_key = ".*"$', f'hub_public_key = "{case_public}"', inventory.read_text())
         text = re.sub(r'(?m)^hub_audit_public_key = ".*"$', f'hub_audit_public_key = "{audit_public}"', text)
         inventory.write_text(text)
+        hub_host.run(f"chown root:root {keys}")  # as an operator's `shegong hub keys init` as root leaves them
 
         first = provision("apply", str(inventory))
         assert first.returncode == 0, first.stdout + first.stderr
         assert hub_host.run(f"md5sum {keys}").stdout == made, "the hub's keys are made once, never replaced"
+        assert hub_host.run(f"stat -c '%a %U' {keys}").stdout.split("\n")[:2] == ["600 shegong-hub"] * 2
         assert f"host=127.0.0.1:{hub_host.port} role=hub changed=" in first.stdout
         assert "failed=0" in first.stdout.splitlines()[0]
         assert hub_host.run("id -nG shegong-hub").stdout.split() == ["shegong-hub"]
