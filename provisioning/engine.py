@@ -37,6 +37,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Command
 
 from provisioning import credentials, render
+from provisioning.errors import ProvisioningError
 from provisioning.inventory import HubTarget, Terminal
 from provisioning.inventory import Inventory as ShegongInventory
 from provisioning.terminal import (
@@ -319,13 +320,12 @@ def apply(
 def _keys_given(inventory: ShegongInventory, host: Host, target: HubTarget) -> list[str]:
     """What is wrong with the public keys the inventory gives its terminals, against the hub's own: a
     terminal sealing cases to another key's public half would send cases nobody can open. Empty when right."""
-    from provisioning.hubhost import public_keys_command
+    from provisioning.hubside import HubSession
 
-    ok, output = host.run_shell_command(StringCommand(public_keys_command()), _sudo=target.ssh_user != "root")
-    lines = output.stdout.split() if ok else []
-    if len(lines) != 2:
-        return [f"the hub's public keys cannot be read: {output.stderr.strip()[-300:]}"]
-    case, audit = lines
+    try:
+        case, audit = HubSession(target, host).public_keys()
+    except ProvisioningError as exc:
+        return [f"the hub's public keys cannot be read: {exc}"]
     wrong = sorted({t.id for t in inventory.terminals if (t.hub_public_key, t.hub_audit_public_key) != (case, audit)})
     if not wrong:
         return []

@@ -19,7 +19,7 @@ In order, each step an idempotent pyinfra operation:
 6. the hub's units (web, the ingest template ``shegong-ingest@.service`` with ``ingest_workers`` instances
    sharing intake, the nightly timer, the target), installed and enabled; started where systemd runs.
 
-After the run, :func:`public_keys_command` reads the keys' public halves, which the terminals of the
+After the run, the keys' public halves are read (``HubSession.public_keys``), which the terminals of the
 inventory must be given (``hub_public_key``, ``hub_audit_public_key``): ``provisioning.engine.apply_hub``
 fails the hub, and so provisions no terminal, when they are not the hub's.
 """
@@ -57,7 +57,6 @@ __all__ = [
     "hub_toml",
     "hub_units_enabled",
     "key_files",
-    "public_keys_command",
 ]
 
 HUB_CONFIG = "/etc/shegong/hub.toml"
@@ -153,12 +152,6 @@ def key_files(target: HubTarget) -> tuple[str, str]:
     """The hub's case key file and its audit key file, as the hub's settings place them."""
     case = str(target.settings.get("case_key_file", "/etc/shegong/hub-case.key"))
     return case, str(target.settings.get("audit_key_file") or f"{case}.audit")
-
-
-def public_keys_command() -> str:
-    """Prints the case key's public half, then the audit key's, each on a line."""
-    env = f"SHEGONG_HUB_CONFIG={HUB_CONFIG}"
-    return f"{env} {SHEGONG} hub keys public && {env} {SHEGONG} hub keys audit-public"
 
 
 @operation()

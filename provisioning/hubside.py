@@ -61,13 +61,17 @@ class HubSession:
         self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, database=True)
         return password
 
+    def public_keys(self) -> tuple[str, str]:
+        """The public halves of the hub's case key and audit key, read there once per session."""
+        if self._keys is None:
+            self._keys = (self._run("hub", "keys", "public"), self._run("hub", "keys", "audit-public"))
+        return self._keys
+
     def check_keys(self, t: Terminal) -> None:
         """:class:`ProvisioningError` unless the inventory gives ``t`` the hub's own public keys: a terminal
         sealing cases to another key's public half sends cases nobody can open, and one checking anchors
         against another key refuses the hub's."""
-        if self._keys is None:
-            self._keys = (self._run("hub", "keys", "public"), self._run("hub", "keys", "audit-public"))
-        case, audit = self._keys
+        case, audit = self.public_keys()
         if (t.hub_public_key, t.hub_audit_public_key) != (case, audit):
             raise ProvisioningError(
                 f'the inventory gives {t.id} other public keys than the hub\'s: set hub_public_key = "{case}" and '

@@ -43,7 +43,7 @@ __all__ = [
     "PartnerLimit",
     "is_partner_terminal",
     "last_receipt",
-    "receipts_above_after_restore",
+    "restored_receipts_above",
 ]
 
 COMMITTEE = "OPEN311"
@@ -53,7 +53,9 @@ _QUERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _TRIES = 3
 RESTORED_AHEAD = 500_000
 """How far a restore moves the day's partner receipt numbers when it cannot read how far they had come
-(six digits a day; a partner may make ``partner_requests`` an hour, 600 by default)."""
+(six digits a day; a partner may make ``partner_requests`` an hour, 600 by default): requests numbered
+after the backup are lost with the database (no terminal holds a copy: the partner submits them again),
+but the partner holds their ids, which must not come back as another caller's case."""
 _LOCK_KEY = 0x311_0311  # the advisory lock numbering partner cases (hub.audit.chain has its own)
 _cases, _events, _requests = table(CaseRow), table(CaseEventRow), table(PartnerRequestRow)
 _restores = table(HubRestoreRow)
@@ -233,14 +235,3 @@ def restored_receipts_above(conn: Connection, now: datetime) -> int:
     """The number the day's partner receipts continue above, said by a restore that day (0: none)."""
     q = select(func.max(_restores.c.open311_above)).where(_restores.c.open311_day == local_date(now))
     return int(conn.execute(q).scalar() or 0)
-
-
-def receipts_above_after_restore(conn: Connection, overwritten: int | None, now: datetime) -> int:
-    """The number the day's partner receipts continue above once a backup is written over a database whose
-    last one that day was ``overwritten`` (None: it could not be read), ``conn`` on the backup. Requests
-    numbered after the backup are lost with the database (no terminal holds a copy: the partner submits them
-    again), but the partner holds their ids, which must not come back as another caller's case. When the
-    day's number cannot be known, :data:`RESTORED_AHEAD` above the backup's: no day sees that many."""
-    restored = last_receipt(conn, now)
-    lost = restored + RESTORED_AHEAD if overwritten is None or overwritten < restored else overwritten
-    return max(lost, restored_receipts_above(conn, now))

@@ -33,7 +33,7 @@ __all__ = [
     "CatalogueStore",
     "Published",
     "VersionInfo",
-    "above_after_restore",
+    "newest_version",
     "restored_above",
 ]
 
@@ -55,17 +55,9 @@ def restored_above(conn: Connection) -> int:
     return int(conn.execute(select(func.max(_restores.c.catalogue_above))).scalar() or 0)
 
 
-def above_after_restore(conn: Connection, overwritten: int | None) -> int:
-    """The number versions continue above once a backup is written over a database whose highest number was
-    ``overwritten`` (None: it could not be read), ``conn`` on the backup. When ``overwritten`` is at or above
-    the backup's newest, it was the hub's newest number. Otherwise (unreadable, or a database made new on a
-    replaced machine) the versions published after the backup are unknown: :data:`MAX_AHEAD` above the
-    backup's newest, which no restore loses. Terminals running a lost version are passed anyway once they
-    are heard (:meth:`CatalogueStore.highest_reported`); this covers a publication before they are, and
-    those never heard."""
-    restored = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
-    lost = restored + MAX_AHEAD if overwritten is None or overwritten < restored else overwritten
-    return max(lost, restored_above(conn))
+def newest_version(conn: Connection) -> int:
+    """The highest version number this database holds, its draft's included (0: none)."""
+    return int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
 
 
 class CatalogueError(HubError):
@@ -308,8 +300,7 @@ class CatalogueStore:
         passed: a hub restored from a backup older than its last publication would otherwise number its
         next one at or below what the terminals run, and they would never take it (a terminal ignores an
         announcement not newer than its own), or give a number twice."""
-        own = int(conn.execute(select(func.max(_versions.c.version))).scalar() or 0)
-        return max(own, self.highest_reported(conn), restored_above(conn)) + 1
+        return max(newest_version(conn), self.highest_reported(conn), restored_above(conn)) + 1
 
     def start_draft(self, actor: str) -> int:
         """The draft's version, copying the newest published version into a new draft if there is none."""

@@ -8,8 +8,7 @@ or a partner key revoked after the backup would be as it was before. Before the 
 replaced is read, if it can be (:func:`read_replaced`: it may be the broken one the restore is for); after
 it, :func:`record`
 
-- adds a ``hub_restores`` row with the numbers each continues above
-  (:func:`hub.catalogue.store.above_after_restore`, :func:`hub.cases.partnered.receipts_above_after_restore`);
+- adds a ``hub_restores`` row with the numbers each continues above (:func:`continue_above`);
 - ends every sign-in (``web_sessions``: browser sessions and API tokens; everyone signs in again);
 - carries over from the replaced database what took access away: users it had disabled, partner keys it
   had revoked; disables the users whose password it had changed since (a newer ``updated_at`` and another
@@ -29,19 +28,29 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.chain import AuditRecord, append
-from hub.cases.partnered import COMMITTEE, receipts_above_after_restore
-from hub.catalogue.store import above_after_restore
+from hub.cases.partnered import RESTORED_AHEAD, last_receipt, restored_receipts_above
+from hub.catalogue.store import MAX_AHEAD, newest_version, restored_above
 from hub.db.engine import DatabaseUnreachable, open_engine
 from hub.db.models import HubRestoreRow, PartnerRow, UserRow, WebSessionRow, table
 from hub.errors import HubError
 from hub.leader import Leadership
 from protocol.localtime import local_date
 
-__all__ = ["Access", "HubRunning", "Numbers", "Replaced", "Restored", "read_replaced", "record", "refuse_while_running"]
+__all__ = [
+    "Access",
+    "HubRunning",
+    "Numbers",
+    "Replaced",
+    "Restored",
+    "continue_above",
+    "read_replaced",
+    "record",
+    "refuse_while_running",
+]
 
 log = logging.getLogger(__name__)
 _restores, _users, _partners, _sessions = table(HubRestoreRow), table(UserRow), table(PartnerRow), table(WebSessionRow)
@@ -109,7 +118,6 @@ def refuse_while_running(url: str) -> None:
 def read_replaced(url: str, now: datetime) -> Replaced | None:
     """What the database at ``url`` (about to be replaced; any schema since the catalogue's) gave out, its own
     restores included, and who had access; None when it cannot be read."""
-    day = local_date(now)
     try:
         engine = open_engine(url, upgrade=False)
     except DatabaseUnreachable as exc:
@@ -117,17 +125,11 @@ def read_replaced(url: str, now: datetime) -> Replaced | None:
         return None
     try:
         with engine.connect() as conn:
-            catalogue = [conn.execute(text("SELECT MAX(version) FROM catalogue_versions")).scalar()]
-            last = conn.execute(
-                text("SELECT MAX(receipt_no) FROM cases WHERE committee = :c AND receipt_no LIKE :p"),
-                {"c": COMMITTEE, "p": f"{COMMITTEE}-{day:%Y%m%d}-%"},
-            ).scalar()
-            open311: list[int | None] = [int(last.rsplit("-", 1)[1]) if last else 0]
-            if inspect(conn).has_table("hub_restores"):
-                catalogue.append(conn.execute(text("SELECT MAX(catalogue_above) FROM hub_restores")).scalar())
-                above = "SELECT MAX(open311_above) FROM hub_restores WHERE open311_day = :d"
-                open311.append(conn.execute(text(above), {"d": day}).scalar())
-            numbers = Numbers(max(int(n or 0) for n in catalogue), max(int(n or 0) for n in open311))
+            restores = inspect(conn).has_table("hub_restores")  # a database from before restores were recorded
+            numbers = Numbers(
+                max(newest_version(conn), restored_above(conn) if restores else 0),
+                max(last_receipt(conn, now), restored_receipts_above(conn, now) if restores else 0),
+            )
     except (SQLAlchemyError, ValueError) as exc:
         log.warning(
             "the database being replaced cannot be read (%s): numbering taken from the backup", type(exc).__name__
@@ -161,8 +163,15 @@ def record(engine: Engine, backup: str, replaced: Replaced | None, actor: str, n
     database had taken away."""
     numbers = replaced.numbers if replaced else None
     with engine.begin() as conn:
-        catalogue_above = above_after_restore(conn, numbers.catalogue if numbers else None)
-        open311_above = receipts_above_after_restore(conn, numbers.open311_today if numbers else None, now)
+        catalogue_above = continue_above(
+            newest_version(conn), numbers.catalogue if numbers else None, MAX_AHEAD, restored_above(conn)
+        )
+        open311_above = continue_above(
+            last_receipt(conn, now),
+            numbers.open311_today if numbers else None,
+            RESTORED_AHEAD,
+            restored_receipts_above(conn, now),
+        )
         ended = conn.execute(delete(_sessions)).rowcount
         carried = _carry_access(conn, replaced.access, now) if replaced and replaced.access else {}
         conn.execute(
@@ -185,6 +194,19 @@ def record(engine: Engine, backup: str, replaced: Replaced | None, actor: str, n
         }
         append(conn, [AuditRecord(now, actor, "hub.restored", "database", data)])
     return Restored(catalogue_above, open311_above, ended, carried)
+
+
+def continue_above(restored: int, overwritten: int | None, ahead: int, earlier: int) -> int:
+    """The number a restored database's numbering continues above: ``restored``, the backup's highest;
+    ``overwritten``, the replaced database's (None: it could not be read); ``earlier``, what earlier restores
+    of the backup's history said. At or above the backup's, ``overwritten`` was the hub's highest number.
+    Otherwise (unreadable, or a database made new on a replaced machine) what was given after the backup is
+    unknown: ``ahead`` above the backup's, more than any restore loses (:data:`MAX_AHEAD` versions,
+    :data:`RESTORED_AHEAD` partner receipts of a day). Terminals running a lost catalogue version are passed
+    anyway once they are heard (``CatalogueStore.highest_reported``); this covers a publication before they
+    are, and those never heard."""
+    lost = restored + ahead if overwritten is None or overwritten < restored else overwritten
+    return max(lost, earlier)
 
 
 def _carry_access(conn: Connection, access: Access, now: datetime) -> dict[str, list[str]]:
