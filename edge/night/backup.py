@@ -24,7 +24,7 @@ from pathlib import Path
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.db import private_dir
-from kernel.sqlitecopy import sqlite_copy, sqlite_integrity
+from kernel.sqlitecopy import sqlite_copy, sqlite_integrity, sqlite_replace
 
 __all__ = ["BackupBroken", "Backups"]
 
@@ -106,7 +106,7 @@ class Backups:
         problem = sqlite_integrity(chosen)
         if problem:
             raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
-        sqlite_copy(chosen, self.settings.db_path)
+        sqlite_replace(chosen, self.settings.db_path)
         return chosen
 
 

@@ -63,7 +63,7 @@ from sqlalchemy.engine import URL, make_url
 from hub import casekey
 from hub.errors import HubError
 from kernel.keyfile import KeyFile
-from kernel.sqlitecopy import sqlite_copy, sqlite_integrity
+from kernel.sqlitecopy import sqlite_copy, sqlite_integrity, sqlite_replace
 from protocol.sealed import InvalidKey
 from protocol.sealed import public_key as _configured_key
 
@@ -230,7 +230,7 @@ class HubBackups:
             problem = sqlite_integrity(path)
             if problem:
                 raise BackupFailed(f"{label} failed its integrity check: {problem}")
-            self._replace_sqlite(path)
+            sqlite_replace(path, self._sqlite_path(), wal=True)
             return
         problem = self._check_dump(path)
         if problem:
@@ -239,22 +239,6 @@ class HubBackups:
             ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", self._libpq()]
             + [str(path)]
         )
-
-    def _replace_sqlite(self, backup: Path) -> None:
-        """The backup copied beside the database (0600), then moved over it whole: copying into the database
-        itself fails on the broken file a restore is often for ("file is not a database"). The replaced
-        database's WAL and shared-memory files go first, or SQLite would apply its WAL to the new file."""
-        target = self._sqlite_path()
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".restoring", dir=target.parent)
-        os.close(fd)
-        fresh = Path(name)
-        try:
-            sqlite_copy(backup, fresh, wal=True)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{target}{suffix}").unlink(missing_ok=True)
-            fresh.replace(target)
-        finally:
-            fresh.unlink(missing_ok=True)
 
     @contextmanager
     def _locked(self) -> Iterator[Path]:

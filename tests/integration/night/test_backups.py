@@ -194,6 +194,15 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
         assert rt.cases.get(str(kept.case_id)) is not None
         assert rt.cases.get(str(later.case_id)) is None, "the restore took the terminal back to its backup"
 
+    # The SD card's database broken past opening, a stale WAL beside it: the restore still takes it back.
+    settings.db_path.write_bytes(b"\0not a database" * 256)
+    Path(f"{settings.db_path}-wal").write_bytes(b"\0stale" * 64)
+    assert cli.main(["edge", "restore"]) == 0
+    assert not Path(f"{settings.db_path}-wal").exists()
+    assert oct(settings.db_path.stat().st_mode & 0o777) == "0o600"
+    with EdgeRuntime(settings) as rt:
+        assert rt.cases.get(str(kept.case_id)) is not None, "restored over the broken file"
+
     damaged = Backups(settings).kept()[-1]
     raw = bytearray(damaged.read_bytes())
     raw[4096 : 4096 + 64] = b"\xff" * 64  # the second page, where a table's rows are
