@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from edge.control import NIGHT_MAX_S, ControlClient, TerminalNotRunning, socket_path
+from edge.errors import EdgeError
 from edge.night.backup import Backups
 from edge.night.steps import run_night
 from edge.runtime import EdgeRuntime
@@ -17,6 +18,7 @@ __all__ = ["main"]
 
 def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
     if ns.cmd == "restore":
+        _refuse_while_running(settings)
         restored = Backups(settings).restore(Path(ns.backup) if ns.backup else None)
         with EdgeRuntime(settings):  # brings a backup of an older release to today's schema
             pass
@@ -32,3 +34,13 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
             summary = run_night(rt).as_json()
     print(summary, flush=True)
     return 0 if json.loads(summary)["ok"] else 1
+
+
+def _refuse_while_running(settings: EdgeSettings) -> None:
+    """:class:`EdgeError` when the terminal's service answers on its control socket: written over under it,
+    the database would be a file replaced under a process that goes on writing to the old one."""
+    try:
+        ControlClient(socket_path(settings.runtime_dir)).request("status")
+    except TerminalNotRunning:
+        return
+    raise EdgeError("the terminal's service is running: stop it first (systemctl stop shegong-edge), then restore")

@@ -26,6 +26,7 @@ from nacl.public import PrivateKey, SealedBox
 from nacl.signing import SigningKey
 from sqlalchemy import text
 
+from edge.control import ControlServer, socket_path
 from edge.night.backup import BackupBroken, Backups
 from edge.night.steps import Night
 from edge.night.steps import run_night as edge_night
@@ -188,6 +189,14 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
         assert len(backups.kept()) == 2, "the oldest generation is removed"
         assert all(p.stat().st_mode & 0o777 == 0o600 for p in backups.kept())
         later = rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))
+        server = ControlServer(rt, socket_path(settings.runtime_dir)).start()  # the service, running
+        try:
+            capsys.readouterr()
+            assert cli.main(["edge", "restore"]) == 2, "not under the running service"
+            assert "the terminal's service is running: stop it first" in capsys.readouterr().err
+        finally:
+            server.close()
+        assert rt.cases.get(str(later.case_id)) is not None, "nothing written over"
 
     assert cli.main(["edge", "restore"]) == 0
     with EdgeRuntime(settings) as rt:
