@@ -13,6 +13,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from edge.catalogue.calendar import CalendarStore
 from edge.catalogue.store import CatalogueStore
 from edge.catalogue.sync import CatalogueSync
 from edge.night.witness import Witness
@@ -77,6 +78,9 @@ class EdgeRuntime:
         self.agent.down_handlers[topics.Down.CATALOGUE] = self.catalogue_sync.on_reply
         self.agent.on_online.append(self.catalogue_sync.on_online)
         self.agent.ask_handlers[Ask.FETCH_CATALOGUE] = self.catalogue_sync.fetch_now
+        # The hub's holiday calendar: the kiosk's promised dates agree with the centre's due dates.
+        self.calendar = CalendarStore(self.engine)
+        self.agent.retained_handlers[topics.calendar()] = self.calendar.on_announcement
         # Keeps the hub's signed daily audit anchors: those its audit key signed.
         self.witness = Witness(self.engine, settings.terminal_id, settings.hub_audit_public_key, self.alarms)
         self.agent.retained_handlers[topics.hub_anchor()] = self.witness.on_anchor

@@ -15,6 +15,7 @@ from hub import casekey
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import key_path
 from hub.calendar.duedates import DueDates
+from hub.calendar.publish import CalendarPublisher
 from hub.calendar.service import CalendarService
 from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.routing import CatalogueRouter, Routes
@@ -84,6 +85,9 @@ class HubRuntime:
         self.fleet.on_tick.append(self.help.resend_due)
         self.fleet.on_tick.append(PurgeOld(self.engine, settings.dead_letters_keep_days))
         self.fleet.on_tick.append(AnchorPublisher(self.engine, self.worker.client))  # the night's signed anchor
+        # The holiday calendar, for the kiosks' promised dates (hub.calendar.publish).
+        calendar_publisher = CalendarPublisher(self.calendar, self.worker.client, self.worker.connected.is_set)
+        self.fleet.on_tick.append(calendar_publisher)
         # SMS notices go out from the leader's periodic work too; without a gateway they wait in the outbox.
         self.notices: NoticeSender | None = None
         if settings.sms.url:
@@ -95,6 +99,7 @@ class HubRuntime:
         self.leadership = Leadership(self.engine, settings.instance, settings.leader_check_s)
         self.fleet.registry.leading = self.delivery.leading = lambda: self.leadership.is_leader
         self.catalogue.announcer.leading = lambda: self.leadership.is_leader
+        self.leadership.on_change.append(calendar_publisher.leading_changed)
 
     def start(self) -> None:
         self.handler.opener.start()  # the opening processes start beside the rest, not at the first batch

@@ -24,6 +24,7 @@ from protocol.ratings import RatingBatch
 from protocol.reconcile import NightReport, ReconcileReply, ReconcileRequest
 from protocol.state import Birth, Command, Death, HubState
 from protocol.witness import AuditSegment, HubAnchor, WitnessRequest
+from protocol.workdays import CalendarAnnouncement
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
 
@@ -49,6 +50,7 @@ MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     HubAnchor,
     AuditSegment,
     WitnessRequest,
+    CalendarAnnouncement,
 )
 
 Message = Annotated[
@@ -72,7 +74,8 @@ Message = Annotated[
     | NightReport
     | HubAnchor
     | AuditSegment
-    | WitnessRequest,
+    | WitnessRequest
+    | CalendarAnnouncement,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)

@@ -93,6 +93,7 @@ class MessageType(enum.StrEnum):
     HUB_ANCHOR = "hub_anchor"
     AUDIT_SEGMENT = "audit_segment"
     WITNESS_REQUEST = "witness_request"
+    CALENDAR = "calendar"
 
 
 class DeadLetterReason(enum.StrEnum):

@@ -12,6 +12,7 @@ __all__ = [
     "TopicError",
     "TerminalTopic",
     "Up",
+    "calendar",
     "catalogue",
     "down",
     "hub_anchor",
@@ -96,6 +97,11 @@ def catalogue() -> str:
     return f"{ROOT}/catalogue"
 
 
+def calendar() -> str:
+    """Retained: the hub's holiday calendar in force (protocol.workdays), which every terminal counts by."""
+    return f"{ROOT}/hub/calendar"
+
+
 def subscriptions_hub(share_group: str | None = None) -> list[str]:
     """What a hub ingest worker subscribes to; with a share group, as an MQTT v5 shared subscription."""
     filters = [f"{ROOT}/t/+/up/#", f"{ROOT}/t/+/state"]
@@ -105,9 +111,9 @@ def subscriptions_hub(share_group: str | None = None) -> list[str]:
 
 
 def subscriptions_edge(terminal: str) -> list[str]:
-    """What a terminal subscribes to: its own down channels, the hub's state, the catalogue and the hub's
-    daily audit anchor."""
-    return [f"{_terminal(terminal)}/down/#", hub_state(), catalogue(), hub_anchor()]
+    """What a terminal subscribes to: its own down channels, the hub's state, the catalogue, the hub's
+    daily audit anchor and its holiday calendar."""
+    return [f"{_terminal(terminal)}/down/#", hub_state(), catalogue(), hub_anchor(), calendar()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cached_property
 from importlib import resources
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from protocol.catalogue import content_hash
-from protocol.envelope import Strict
+from protocol.envelope import Envelope, MessageType, Strict
 
 __all__ = [
     "AdjustedWorkday",
+    "CalendarAnnouncement",
+    "CalendarBody",
     "Holiday",
     "WorkCalendar",
     "add_working_days",
@@ -103,6 +106,21 @@ class WorkCalendar(Strict):
 
     def content_hash(self) -> str:
         return content_hash(self)
+
+
+class CalendarBody(Strict):
+    calendar: WorkCalendar
+    content_hash: str = Field(description="calendar.content_hash(): the terminal checks what it received")
+    published_at: AwareDatetime
+
+
+class CalendarAnnouncement(Envelope):
+    """Retained on ``shegong/v1/hub/calendar`` (``terminal`` is ``hub``): the calendar the hub counts due
+    dates by, which the terminals' kiosks count the dates they promise by too."""
+
+    message_type: ClassVar[MessageType] = MessageType.CALENDAR
+    type: Literal[MessageType.CALENDAR] = MessageType.CALENDAR
+    body: CalendarBody
 
 
 def next_working_day(day: date, calendar: WorkCalendar) -> date:

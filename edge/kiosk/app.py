@@ -79,11 +79,19 @@ def build_kiosk(
     else:
         seed = load_seed()
         source = lambda: seed  # noqa: E731
+    if calendar is not None:
+        fixed_calendar = calendar
+        calendar_source: Callable[[], WorkCalendar] = lambda: fixed_calendar  # noqa: E731
+    elif hasattr(getattr(runtime, "calendar", None), "current"):
+        calendar_source = runtime.calendar.current  # the seed until the hub's arrives
+    else:
+        seed_calendar = load_seed_calendar()
+        calendar_source = lambda: seed_calendar  # noqa: E731
     kiosk = Kiosk(
         runtime=runtime,
         config=config,
         catalogue=source,
-        calendar=calendar or load_seed_calendar(),
+        calendar=calendar_source,
         sessions=sessions,
         events=KioskEvents(sessions),
         staff=staff,

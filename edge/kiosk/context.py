@@ -72,7 +72,7 @@ class Kiosk:
     events: KioskEvents
     staff: StaffDirectory
     catalogue: Callable[[], Catalogue]  # the catalogue in force now (it changes when the hub publishes)
-    calendar: WorkCalendar
+    calendar: Callable[[], WorkCalendar]  # the calendar in force now (the hub's, once it arrived)
     printer: Printer | None = None
     #: this start's way in for the kiosk's own browser; nothing else is served without its cookie
     gate: KioskGate = field(default_factory=KioskGate)
@@ -94,11 +94,12 @@ class Kiosk:
 
     @property
     def directory(self) -> Directory:
-        """The catalogue as shown, rebuilt (search index, caches) when another catalogue comes into force."""
-        catalogue = self.catalogue()
+        """The catalogue as shown, rebuilt (search index, caches) when another catalogue or calendar comes
+        into force."""
+        catalogue, calendar = self.catalogue(), self.calendar()
         directory = self._directory
-        if directory is None or directory.catalogue is not catalogue:
-            directory = self._directory = Directory(catalogue, self.calendar)
+        if directory is None or directory.catalogue is not catalogue or directory.calendar is not calendar:
+            directory = self._directory = Directory(catalogue, calendar)
             with self._lock:
                 self._bodies.clear()  # they show the catalogue that was in force
         return directory
@@ -154,14 +155,14 @@ class Kiosk:
         (from ``build()``'s context) once per key and kept, the page around them every time.
 
         The key is taken together with the template, the language and whether a card holder and a staff
-        member are there; it must name everything else ``build`` reads (the catalogue in force is implied:
-        the bodies are dropped when it changes). Personal data (the holder's name, ID number, cases) stays
-        out of these blocks: ``base.html`` shows it. A form's CSRF field in ``main`` is filled per page.
-        ``path`` is the address the page stands for, when it is not the request's.
+        member are there; it must name everything else ``build`` reads (the catalogue and the calendar in
+        force are implied: the bodies are dropped when either changes). Personal data (the holder's name, ID
+        number, cases) stays out of these blocks: ``base.html`` shows it. A form's CSRF field in ``main`` is
+        filled per page. ``path`` is the address the page stands for, when it is not the request's.
         """
         session = session or self.session(request, touch=False)
         base = self._base(request, session, path)
-        self.directory  # noqa: B018 - first: a catalogue change drops the kept bodies
+        self.directory  # noqa: B018 - first: a catalogue or calendar change drops the kept bodies
         full_key = (template, base["lang"], bool(session and session.holder), bool(base["staff_id"]), key)
         with self._lock:
             body = self._bodies.get(full_key) if self.page_cache_bytes else None

@@ -165,6 +165,18 @@ class CatalogueStateRow(EdgeModel, table=True):
     applied_at: datetime = Field(sa_column=_ts())
 
 
+class WorkCalendarRow(EdgeModel, table=True):
+    """The hub's holiday calendar as last received (one row, id 1); absent while the shipped seed counts."""
+
+    __tablename__ = "work_calendar"
+
+    id: int = Field(primary_key=True)
+    content_hash: str = Field(max_length=80)
+    body: str
+    published_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(sa_column=_ts())
+
+
 class AuditEntryRow(EdgeModel, table=True):
     """One link of the terminal's hash chain (see :mod:`protocol.auditchain`). Never holds an ID number
     or a name: cases by id and receipt, staff by staff id."""

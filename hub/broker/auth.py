@@ -199,6 +199,7 @@ topic write {root}/t/+/down/#
 topic readwrite {topics.hub_state()}
 topic readwrite {topics.catalogue()}
 topic readwrite {topics.hub_anchor()}
+topic readwrite {topics.calendar()}
 """
     hubs = "".join(f"\nuser {name}\n{hub_grants}" for name in hub_usernames)
     tool_grants = f"""topic write {root}/t/+/down/{topics.Down.AUDIT.value}
@@ -208,14 +209,15 @@ topic read {root}/t/+/up/{topics.Up.AUDIT.value}
     return f"""# written by `shegong hub broker`: who may read and write which topics (Mosquitto acl_file)
 
 # Every user, %u being its own name (a terminal's id): its own state (birth, and death as its Will),
-# its own up/ channels, its own down/ channels; and the hub's three retained topics, read only (Mosquitto
-# warns that these three lines hold no %u: they are meant for every user).
+# its own up/ channels, its own down/ channels; and the hub's four retained topics, read only (Mosquitto
+# warns that these four lines hold no %u: they are meant for every user).
 pattern write {root}/t/%u/state
 pattern write {root}/t/%u/up/#
 pattern read {root}/t/%u/down/#
 pattern read {topics.hub_state()}
 pattern read {topics.catalogue()}
 pattern read {topics.hub_anchor()}
+pattern read {topics.calendar()}
 
 # The hub: its ingest workers (shared subscription or not), each a user of its own.
 {hubs}

@@ -19,6 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -186,6 +187,11 @@ def test_terminal_and_hub_with_their_credentials_over_tls_carry_cases_and_catalo
     wait_for(lambda: edge.catalogue.version == version, what="terminal fetched the new catalogue")
     assert edge.catalogue.current().item(code).name == "改名经由TLS"
 
+    wednesday = date(2026, 12, 9)  # the retained calendar passes the ACL too
+    assert edge.calendar.current().is_working_day(wednesday)
+    hub.calendar.set_day(wednesday, "off", "经由TLS", "test")
+    wait_for(lambda: not edge.calendar.current().is_working_day(wednesday), what="terminal took the hub's calendar")
+
 
 def test_a_terminal_cannot_publish_as_another_terminal(hub, creds, raw):
     t1 = raw(creds.files.ca_cert, "T1", creds.passwords["T1"])
@@ -219,7 +225,7 @@ def test_a_terminal_cannot_read_another_terminals_down_channels(hub, edge_factor
     assert t1.publish(topics.up("T1", topics.Up.CASES), _batch("T1", _case(8))) == 0
     wait_for(lambda: any(t.endswith("/down/acks") for t, _ in t1.received), what="T1's own ack (after T2's)")
 
-    allowed = {topics.hub_state(), topics.catalogue(), topics.hub_anchor()}
+    allowed = {topics.hub_state(), topics.catalogue(), topics.hub_anchor(), topics.calendar()}
     seen = {t for t, _ in t1.received}
     assert all(t.startswith("shegong/v1/t/T1/down/") or t in allowed for t in seen), seen
 
@@ -351,6 +357,7 @@ def test_the_tools_user_may_ask_for_anchors_and_nothing_else(hub, edge_factory, 
         topics.catalogue(),
         topics.hub_state(),
         topics.hub_anchor(),
+        topics.calendar(),
         topics.down("T1", topics.Down.COMMANDS),
         topics.down("T1", topics.Down.EVENTS),
         topics.up("T1", topics.Up.CASES),

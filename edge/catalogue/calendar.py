@@ -1,0 +1,92 @@
+"""The holiday calendar the kiosk counts dates on: the hub's, as last received, or the shipped seed.
+
+The hub keeps its calendar retained on ``shegong/v1/hub/calendar`` (hub.calendar.publish); a terminal
+keeps the one it last received in its database, so after a restart without the hub it still counts on it.
+:meth:`CalendarStore.current` is a plain attribute read, cheap on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, delete, insert
+from sqlmodel import Session
+
+from edge.store.models import WorkCalendarRow
+from protocol.codec import decode
+from protocol.envelope import ProtocolError, utcnow
+from protocol.workdays import CalendarAnnouncement, CalendarBody, WorkCalendar, load_seed_calendar
+
+__all__ = ["CalendarStore"]
+
+log = logging.getLogger(__name__)
+
+
+class CalendarStore:
+    """``current()`` is the calendar in force here; ``from_hub`` whether the hub's (else the seed)."""
+
+    def __init__(self, engine: Engine, seed: Callable[[], WorkCalendar] = load_seed_calendar) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        loaded = self._load()
+        self._current = loaded or seed()
+        self.from_hub = loaded is not None
+        self._hash = self._current.content_hash()
+
+    def current(self) -> WorkCalendar:
+        return self._current
+
+    def _load(self) -> WorkCalendar | None:
+        with Session(self._engine) as session:
+            row = session.get(WorkCalendarRow, 1)
+        if row is None:
+            return None
+        try:
+            return WorkCalendar.model_validate_json(row.body)
+        except ValidationError:
+            log.exception("the stored holiday calendar is unreadable; counting on the shipped one")
+            return None
+
+    def on_announcement(self, payload: bytes) -> list[tuple[str, bytes]]:
+        """A retained message on ``shegong/v1/hub/calendar`` (the agent's thread)."""
+        if not payload:  # the retained copy was cleared: keep what is held
+            return []
+        try:
+            message = decode(payload)
+        except ProtocolError as exc:
+            log.error("refused a holiday calendar: %s", exc)
+            return []
+        if not isinstance(message, CalendarAnnouncement):
+            log.error("refused a %s message on the calendar topic", message.type.value)
+            return []
+        self.apply(message.body)
+        return []
+
+    def apply(self, body: CalendarBody) -> bool:
+        """Keep the hub's calendar and count on it from now on; False when it is the one held already, or
+        does not hash to what the message says (nothing written)."""
+        calendar = body.calendar
+        digest = calendar.content_hash()
+        if digest != body.content_hash:
+            log.error("refused a holiday calendar that does not hash to the hash it carries")
+            return False
+        with self._lock:
+            if digest == self._hash and self.from_hub:
+                return False
+            with self._engine.begin() as conn:
+                conn.execute(delete(WorkCalendarRow))
+                conn.execute(
+                    insert(WorkCalendarRow).values(
+                        id=1,
+                        content_hash=digest,
+                        body=calendar.model_dump_json(),
+                        published_at=body.published_at,
+                        received_at=utcnow(),
+                    )
+                )
+            self._current, self._hash, self.from_hub = calendar, digest, True
+        log.info("holiday calendar of the hub in force (years %s, %s)", calendar.years, digest[:19])
+        return True
