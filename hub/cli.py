@@ -167,8 +167,9 @@ def partner(**params: Any) -> int:
 def calendar(**params: Any) -> int:
     """The holiday calendar due dates are counted on.
 
-    ACTION list a year, set a day, remove a day. DAY: YYYY-MM-DD (set, remove) or a year (list). KIND (set):
-    off = holiday, work = adjusted workday. NAME (set): the holiday's name.
+    ACTION list a year, set a day, remove a day. DAY: YYYY-MM-DD (set, remove) or a year (list); set also
+    takes a run of days, FIRST..LAST (2027-10-01..2027-10-07). KIND (set): off = holiday, work = adjusted
+    workday. NAME (set): the holiday's name.
     """
     return _on_engine(_calendar, **params)
 
@@ -595,14 +596,19 @@ def _calendar(engine: Engine, ns: SimpleNamespace) -> None:
             return
         if not ns.day:
             raise UsageError(f"calendar {ns.action} needs a day (YYYY-MM-DD)")
-        day = date.fromisoformat(ns.day)
+        first, _, to = ns.day.partition("..")  # set: a run of days, FIRST..LAST
+        if to and ns.action != "set":
+            raise UsageError(f"calendar {ns.action} takes one day")
+        day = date.fromisoformat(first)
+        last = date.fromisoformat(to) if to else day
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if ns.action == "set":
         if not (ns.kind and ns.name):
-            raise UsageError("calendar set DAY off|work NAME")
-        saved = svc.set_day(day, ns.kind, ns.name, _actor())
-        print(f"{day}: {ns.kind} ({ns.name}); due dates of {saved.recounted} open case(s) counted again")
+            raise UsageError("calendar set DAY[..LAST] off|work NAME")
+        saved = svc.set_days(day, last, ns.kind, ns.name, _actor())
+        days = ns.day if to else day
+        print(f"{days}: {ns.kind} ({ns.name}); due dates of {saved.recounted} open case(s) counted again")
     else:
         recounted = svc.remove_day(day, _actor())
         print(f"{day}: an ordinary day again; due dates of {recounted} open case(s) counted again")

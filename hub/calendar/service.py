@@ -14,28 +14,36 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection, Engine, delete, func, or_
 from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.recount import recount_open_cases, recount_record
+from hub.cases.states import OPEN
 from hub.db.models import CalendarDayRow as Day
 from hub.db.models import CalendarYearRow as Year
-from hub.db.models import table
+from hub.db.models import CaseRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
 from kernel.db import upsert_insert
 from protocol.envelope import utcnow
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
 
-__all__ = ["CHECK_S", "CalendarDay", "CalendarService", "InvalidDay"]
+__all__ = ["CHECK_S", "MAX_SPAN", "NEXT_YEAR_EXPECTED", "CalendarDay", "CalendarGap", "CalendarService", "InvalidDay"]
 
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a calendar change made by another process."""
 _Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]
-_days, _years = table(Day), table(Year)  # upserts, one statement per dialect
+_days, _years, _cases = table(Day), table(Year), table(CaseRow)  # upserts, one statement per dialect
+
+
+MAX_SPAN = 31
+"""Days one entry may cover (a holiday run, as ``protocol.workdays.Holiday`` allows)."""
+NEXT_YEAR_EXPECTED = (11, 1)
+"""(month, day) from which the next year's arrangement is missed when absent: the State Council publishes
+it in October or November (the 2026 one on 4 November 2025)."""
 
 
 class InvalidDay(HubError):
@@ -49,6 +57,15 @@ class CalendarDay:
     name: str
     updated_by: str
     recounted: int = 0  # open cases whose due date the change moved
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarGap:
+    """A year the calendar holds nothing for, though due dates are counted in it (only weekends off there):
+    this year, the next once its arrangement is expected, or a year open cases fall due in."""
+
+    year: int
+    open_cases: int  # open cases whose promised or statutory due date lies in it
 
 
 class CalendarService:
@@ -98,11 +115,14 @@ class CalendarService:
         )
         return _build((years, days))
 
-    def _commit_change(self, conn: Connection, change: AuditRecord) -> int:
-        """Recount the open cases on the changed calendar, then audit the change and the recount."""
+    def _commit_change(self, conn: Connection, changes: list[AuditRecord]) -> int:
+        """Recount the open cases on the changed calendar, then audit the changes (one per day) and the
+        recount."""
         moved = recount_open_cases(conn, self._in_transaction(conn))
-        cause = {"change": change.action, "day": change.subject}
-        append(conn, [change, *recount_record(change.at, change.actor, cause, moved)])
+        first, last = changes[0], changes[-1]
+        days = first.subject if first is last else f"{first.subject}..{last.subject}"
+        cause = {"change": first.action, "day": days}
+        append(conn, [*changes, *recount_record(first.at, first.actor, cause, moved)])
         return len(moved)
 
     def days(self, year: int | None = None) -> list[CalendarDay]:
@@ -116,31 +136,63 @@ class CalendarService:
         with self.engine.connect() as conn:
             return list(conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
 
+    def gaps(self, today: date) -> list[CalendarGap]:
+        """The years due dates are counted in without an arrangement entered, and how many open cases fall
+        due in each: the pages ask the administrator to enter them (open cases are counted again then)."""
+        covered = set(self.calendar().years)
+        is_open = _cases.c.status.in_([s.value for s in OPEN])
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(func.max(_cases.c.due_date), func.max(_cases.c.statutory_due)).where(is_open)
+            ).one()
+            wanted = {today.year} | ({today.year + 1} if (today.month, today.day) >= NEXT_YEAR_EXPECTED else set())
+            furthest = max((d.year for d in last if d is not None), default=today.year)
+            wanted |= set(range(today.year, furthest + 1))
+            gaps = []
+            for year in sorted(wanted - covered):
+                first, end = date(year, 1, 1), date(year, 12, 31)
+                due_then = or_(_cases.c.due_date.between(first, end), _cases.c.statutory_due.between(first, end))
+                n = conn.execute(select(func.count()).select_from(_cases).where(is_open, due_then)).scalar_one()
+                gaps.append(CalendarGap(year, int(n)))
+        return gaps
+
     def set_day(self, day: date, kind: str, name: str, actor: str) -> CalendarDay:
         """Make ``day`` a holiday (``off``) or an adjusted working day (``work``, weekends only)."""
+        return self.set_days(day, day, kind, name, actor)
+
+    def set_days(self, first: date, last: date, kind: str, name: str, actor: str) -> CalendarDay:
+        """Make every day from ``first`` to ``last`` (at most :data:`MAX_SPAN` days, as a notice gives a
+        holiday: "10月1日至7日放假") a holiday, or each an adjusted working day (weekends only): in one
+        transaction, the open cases counted again once. Returns the first day with how many moved."""
         name = name.strip()
         if kind not in {"off", "work"}:
             raise InvalidDay(text("calendar_error", "kind"))
         if not 1 <= len(name) <= 32:
             raise InvalidDay(text("calendar_error", "name"))
-        if kind == "work" and day.weekday() < 5:
-            raise InvalidDay(text("calendar_error", "weekday", day=day))
-        if not 2000 <= day.year <= 2100:
+        if not (first.year >= 2000 and last.year <= 2100):
             raise InvalidDay(text("calendar_error", "range"))
+        if not 0 <= (last - first).days < MAX_SPAN:
+            raise InvalidDay(text("calendar_error", "span", first=first, last=last, days=MAX_SPAN))
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        weekday = next((d for d in days if d.weekday() < 5), None)
+        if kind == "work" and weekday is not None:
+            raise InvalidDay(text("calendar_error", "weekday", day=weekday))
         now = utcnow()
         insert = upsert_insert(self.engine)
-        values = {"day": day, "kind": kind, "name": name, "updated_by": actor, "updated_at": now}
+        rows = [{"day": d, "kind": kind, "name": name, "updated_by": actor, "updated_at": now} for d in days]
+        changes = [AuditRecord(now, actor, "calendar.set", d.isoformat(), {"kind": kind, "name": name}) for d in days]
         with self.engine.begin() as conn:
-            conn.execute(insert(_days).values(**values).on_conflict_do_update(index_elements=["day"], set_=values))
-            conn.execute(
-                insert(_years)
-                .values(year=day.year, source="administrator", updated_at=now)
-                .on_conflict_do_nothing(index_elements=["year"])
-            )
-            change = AuditRecord(now, actor, "calendar.set", day.isoformat(), {"kind": kind, "name": name})
-            recounted = self._commit_change(conn, change)
+            for values in rows:
+                conn.execute(insert(_days).values(**values).on_conflict_do_update(index_elements=["day"], set_=values))
+            for year in sorted({d.year for d in days}):
+                conn.execute(
+                    insert(_years)
+                    .values(year=year, source="administrator", updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["year"])
+                )
+            recounted = self._commit_change(conn, changes)
         self.invalidate()
-        return CalendarDay(day, kind, name, actor, recounted)
+        return CalendarDay(first, kind, name, actor, recounted)
 
     def remove_day(self, day: date, actor: str) -> int:
         """``day`` becomes an ordinary day again (a working day unless it is a weekend); returns how many
@@ -149,7 +201,7 @@ class CalendarService:
         with self.engine.begin() as conn:
             if conn.execute(delete(Day).where(col(Day.day) == day)).rowcount == 0:
                 raise NotFound(text("calendar_error", "not_special", day=day))
-            recounted = self._commit_change(conn, AuditRecord(now, actor, "calendar.removed", day.isoformat(), {}))
+            recounted = self._commit_change(conn, [AuditRecord(now, actor, "calendar.removed", day.isoformat(), {})])
         self.invalidate()
         return recounted
 

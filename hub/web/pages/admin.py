@@ -22,6 +22,8 @@ from hub.text import text
 from hub.web.api.reports import report_of
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, flash, page, redirect_back
+from protocol.envelope import utcnow
+from protocol.localtime import local_date
 
 __all__ = ["audit_view", "calendar_remove", "calendar_set", "calendar_view", "report_csv_page"]
 
@@ -73,6 +75,7 @@ def calendar_view(
         years=sorted(set(years) | {year}),
         days=calendar.days(year),
         can_edit=can(who, Permission.CALENDAR_WRITE),
+        calendar_gaps=calendar.gaps(local_date(utcnow())),
     )
 
 
@@ -85,14 +88,16 @@ def calendar_set(
 ) -> Redirect:
     try:
         day = date.fromisoformat(field(data, "day"))
-        saved = calendar.set_day(day, field(data, "kind"), field(data, "name"), who.actor)
+        last = date.fromisoformat(field(data, "last")) if field(data, "last") else day  # a run of days off
+        saved = calendar.set_days(day, last, field(data, "kind"), field(data, "name"), who.actor)
     except ValueError:
         flash(request, "error", text("flash", "bad_date"))
         return redirect_back("/calendar")
     except InvalidDay as exc:
         flash(request, "error", str(exc))
         return redirect_back("/calendar")
-    flash(request, "ok", text("flash", "day_saved", day=day) + _recounted(saved.recounted))
+    days = day if last == day else text("flash", "day_span", first=day, last=last)
+    flash(request, "ok", text("flash", "day_saved", day=days) + _recounted(saved.recounted))
     return redirect_back(f"/calendar?year={day.year}")
 
 

@@ -11,6 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
+from hub.calendar.service import CalendarService
 from hub.cases.messages import ACTION_LABELS, RETURN_CALL_DONE
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
@@ -147,6 +148,7 @@ def overdue_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
+    calendar: NamedDependency[CalendarService],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Template:
     board = cases.overdue(who, department or None)
@@ -157,6 +159,7 @@ def overdue_page(
         "overdue.html",
         names=names,
         board=board,
+        calendar_gaps=calendar.gaps(board.today),
         department=department or "",
         departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
     )

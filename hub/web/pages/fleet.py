@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from hub.calendar.service import CalendarService
 from hub.errors import NotFound
 from hub.fleet import view
 from hub.fleet.board import FleetBoard
@@ -26,6 +27,7 @@ from hub.people.roles import Permission
 from hub.text import section, text
 from hub.web.auth import PERMISSION
 from hub.web.pages.catalogue import catalogue_router
+from protocol.localtime import local_date
 
 __all__ = ["COLUMNS", "FleetTerminalOut", "FleetTerminalsOut", "fleet_router"]
 
@@ -62,6 +64,7 @@ def dashboard(
     fleet: NamedDependency[FleetBoard],
     help_desk: NamedDependency[HelpDesk],
     committees: NamedDependency[CommitteeNames],
+    calendar: NamedDependency[CalendarService],
     sort: FromQuery[str] = "problems",
     dir: FromQuery[str] = "",  # noqa: A002
 ) -> Template:
@@ -87,6 +90,7 @@ def dashboard(
         desc=desc,
         committee_of=committees.by_terminal(),
         help_waiting=help_desk.waiting(),
+        calendar_gaps=calendar.gaps(local_date(board.at)),
     )
 
 

@@ -91,3 +91,29 @@ def test_a_calendar_edit_on_the_calendar_page_moves_the_due_dates_of_open_cases(
     with hub.engine.connect() as conn:
         actors = conn.execute(select(t.c.actor).where(t.c.action == "cases.due_recounted")).scalars().all()
     assert actors == ["user:manager"]
+
+
+def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, client, people):
+    """The database holds the shipped 2026 arrangement. A case due in a year with none counts only weekends
+    off there: the calendar, supervision and fleet pages ask for that year's arrangement, and stop once a
+    day of it is entered (which counts the case again). MZ-005 promises 20 working days: from 30 December
+    2026, it falls due late in January 2027."""
+    (case,) = ingest(hub.engine, ["MZ-005"], at=datetime(2026, 12, 30, 2, tzinfo=UTC))
+    due = table(CaseRow).c.due_date
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(due).where(table(CaseRow).c.case_id == case)).scalar_one().year == 2027
+    _sign_in(client, "operator")
+    for path in ("/calendar", "/fleet/"):
+        notice = re.search(r'id="calendar-gap-2027">(.*?)</div>', client.get(path).text, re.S)
+        assert notice and "2027 年的节假日安排尚未录入" in notice.group(1) and "1 件" in notice.group(1), path
+    _sign_in(client, "auditor")
+    assert 'id="calendar-gap-2027"' in client.get("/overdue").text
+
+    _sign_in(client, "operator")
+    page = client.get("/calendar?year=2027")
+    form = {"day": "2027-01-01", "last": "2027-01-03", "kind": "off", "name": "元旦", "_csrf_token": _csrf(page.text)}
+    saved = client.post("/calendar/days", data=form, follow_redirects=True)
+    assert "已保存 2027-01-01 至 2027-01-03" in saved.text and "1 件在办案件" in saved.text, saved.text[-600:]
+    assert all(f"2027-01-0{d}" in saved.text for d in (1, 2, 3))  # the year's page lists each day
+    for path in ("/calendar", "/fleet/"):
+        assert 'id="calendar-gap-2027"' not in client.get(path).text, path

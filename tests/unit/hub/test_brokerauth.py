@@ -71,6 +71,7 @@ def test_the_acl_confines_terminals_to_their_own_topics_and_names_the_hub_user(f
     assert patterns == [
         "pattern read shegong/v1/catalogue",
         "pattern read shegong/v1/hub/anchor",
+        "pattern read shegong/v1/hub/calendar",
         "pattern read shegong/v1/hub/state",
         "pattern read shegong/v1/t/%u/down/#",
         "pattern write shegong/v1/t/%u/state",

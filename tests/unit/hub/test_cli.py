@@ -52,6 +52,38 @@ def test_a_calendar_set_from_the_command_line_moves_the_due_dates_of_open_cases(
     assert str(due)[:10] == "2027-01-05"  # Thu 31, Mon 4, Tue 5
 
 
+def test_a_run_of_holidays_is_entered_at_once_and_counts_open_cases_again_once(db, capsys):
+    """春节 as a notice states it (a run of days off): one command, one transaction, one recount."""
+    # Thursday 28 January 2027 + 10 working days, nothing of 2027 entered: Fri 29 (1); Mon 1 – Fri 5
+    # February (2–6); Mon 8 – Thu 11 (7–10): due Thursday 11 February.
+    (case,) = ingest(db, ["MZ-006"], at=datetime(2027, 1, 28, 2, 0, tzinfo=UTC))
+    with db.connect() as conn:
+        due = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": case}).scalar_one()
+    assert str(due)[:10] == "2027-02-11"
+    assert cli.main(["calendar", "set", "2027-02-05..2027-02-11", "off", "春节"]) == 0
+    assert "2027-02-05..2027-02-11: off (春节); due dates of 1 open case(s)" in capsys.readouterr().out
+    with db.connect() as conn:
+        due = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": case}).scalar_one()
+        audit = conn.execute(
+            text("SELECT action, subject FROM audit WHERE action LIKE 'calendar.%' OR action = 'cases.due_recounted'")
+        ).all()
+    # Fri 29 (1); Mon 1 – Thu 4 (2–5); Fri 5 – Thu 11 off; Fri 12 (6); Mon 15 – Thu 18 (7–10): Thursday 18.
+    assert str(due)[:10] == "2027-02-18"
+    assert [a for a, _ in audit].count("calendar.set") == 7 and [a for a, _ in audit].count("cases.due_recounted") == 1
+    assert {s for a, s in audit if a == "calendar.set"} == {f"2027-02-{d:02d}" for d in range(5, 12)}
+
+    for bad in ("2027-02-11..2027-02-05", "2027-01-01..2027-03-01"):  # backwards; longer than a month
+        with pytest.raises(cli.HubError, match="一次最多录入 31 天"):
+            cli.main(["calendar", "set", bad, "off", "x"])
+    with pytest.raises(cli.HubError, match="2027-02-08 是工作日"):  # Sat 6 – Mon 8 as worked days
+        cli.main(["calendar", "set", "2027-02-06..2027-02-08", "work", "春节调休"])
+    with pytest.raises(cli.UsageError):
+        cli.main(["calendar", "remove", "2027-02-05..2027-02-11"])
+    with db.connect() as conn:
+        kept = conn.execute(text("SELECT count(*) FROM calendar_days WHERE day >= '2027-01-01'")).scalar_one()
+    assert kept == 7  # nothing of the refused ones written
+
+
 def test_the_commands_act_on_the_catalogue_in_force(db, capsys, monkeypatch):
     store = CatalogueStore(db)
     store.bootstrap()
