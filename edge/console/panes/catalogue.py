@@ -1,4 +1,5 @@
-"""Catalogue: the version in force, the version the hub announced, a conflict or failure, fetch now."""
+"""Catalogue: the version in force, the version the hub announced, a conflict or failure, the holiday
+calendar counted on (the hub's or the shipped one), fetch now."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Button, Static
 
 from edge.console.panes.base import buttons, console, words
+from protocol.localtime import LOCAL_TZ
 
 __all__ = ["CataloguePane"]
 
@@ -31,6 +33,12 @@ class CataloguePane(Vertical):
             lines.append(t("console.catalogue_conflict", announced=conflict, in_force=in_force))
         if status.get("catalogue_failure"):
             lines.append(t("console.catalogue_failure", error=status["catalogue_failure"]))
+        years = t.pick("、", ", ").join(map(str, r.store.calendar_years))
+        received = r.store.calendar_received_at
+        if received is None:
+            lines.append(t("console.calendar_seed", years=years))
+        else:
+            lines.append(t("console.calendar_hub", years=years, at=f"{received.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"))
         versions = self.query_one("#catalogue-versions", Static)
         versions.update("\n".join(lines))
         versions.set_class(conflict is not None or bool(status.get("catalogue_failure")), "warning")

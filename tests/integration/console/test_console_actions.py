@@ -326,6 +326,46 @@ async def test_catalogue_shows_the_technician_a_hub_announcing_a_version_below_t
     assert rt.catalogue.version == 3, "kept"
 
 
+async def test_catalogue_shows_which_holiday_calendar_the_kiosk_counts_on(running, broker):
+    """The technician sees whether the terminal counts on the shipped calendar or the centre's, and since
+    when: a kiosk promising other dates than the centre's is found at the terminal."""
+    from datetime import date
+
+    from edge.console.store import ConsoleStore
+    from hub.calendar.publish import calendar_message
+    from protocol import topics
+    from protocol.workdays import Holiday, load_seed_calendar
+
+    settings, rt = running
+    seed = load_seed_calendar()
+    new_year = Holiday(name="元旦", first=date(2027, 1, 1), last=date(2027, 1, 1))
+    centre = seed.model_copy(update={"years": [2026, 2027], "holidays": [*seed.holidays, new_year]})
+    hub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-hub")
+    hub.connect("127.0.0.1", broker.port)
+    hub.loop_start()
+    store = ConsoleStore(settings)
+    try:
+        async with console_app(settings, store).run_test(size=(100, 30)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.press("3")
+            await pilot.pause()
+            shown = str(pilot.app.query_one("#catalogue-versions", Static).render())
+            assert "节假日安排：出厂自带（2026 年），尚未收到中心下发的" in shown
+        hub.publish(topics.calendar(), calendar_message(centre), qos=1, retain=True).wait_for_publish(10)
+        wait_for(lambda: rt.calendar.from_hub, what="the terminal keeps the centre's calendar")
+        async with console_app(settings, store).run_test(size=(100, 30)) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.press("3")
+            await pilot.pause()
+            shown = str(pilot.app.query_one("#catalogue-versions", Static).render())
+            assert re.search(r"节假日安排：中心下发（2026、2027 年），\d{4}-\d\d-\d\d \d\d:\d\d 收到", shown), shown
+    finally:
+        hub.publish(topics.calendar(), b"", qos=1, retain=True).wait_for_publish(10)
+        hub.loop_stop()
+        hub.disconnect()
+        store.close()
+
+
 async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits_only_the_staff_id(
     settings, store, tmp_path, monkeypatch
 ):
