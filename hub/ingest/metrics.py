@@ -54,6 +54,12 @@ class IngestMetrics:
             "times ingest waited for an unreachable database (nothing acknowledged)",
             registry=r,
         )
+        self.broker_cert_expiry = Gauge(
+            "shegong_hub_broker_cert_expiry_timestamp_seconds",
+            "when the broker's TLS certificate, as this hub process was last shown it, expires (Unix time); "
+            "every terminal loses the broker then",
+            registry=r,
+        )
         self.deadlocks = Counter(
             "shegong_hub_ingest_deadlocks",
             "ingest groups the database aborted in a deadlock with another transaction (tried again at once)",

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -57,7 +58,7 @@ from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import HubState, HubStateBody
 
-__all__ = ["IngestWorker"]
+__all__ = ["CERT_WARN_DAYS", "IngestWorker"]
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -70,6 +71,8 @@ _BEAT = f"/up/{topics.Up.HEALTH.value}"
 _Group = tuple[list[tuple[mqtt.MQTTMessage, Incoming]], Prepared | None]  # messages, and them prepared
 RECEIVE_MAX = 1000  # unacknowledged QoS 1 messages the broker may hand one worker, at most (MQTT allows 65,535)
 DROP_WARN_EVERY_S = 60.0
+CERT_WARN_DAYS = 30
+"""From how many days before the broker's certificate expires the log and the fleet page say so."""
 
 
 def receive_max(queue_max: int) -> int:
@@ -97,6 +100,8 @@ class IngestWorker:
         self._leaving = threading.Event()  # stop() began: no more online states from this worker
         self._storage_pause = 0.0  # the last pause while the database did not answer; 0 once it does
         self.connected = threading.Event()
+        #: When the broker's TLS certificate expires, as the broker showed it at the last connect (None: no TLS).
+        self.broker_cert_expires: datetime | None = None
         #: Takes a message off ingest's queue when it returns True (hub.night.lane: the night's reads).
         self.divert: Callable[[mqtt.MQTTMessage], bool] | None = None
         self._taken = 0  # messages taken off the queue and not yet committed
@@ -174,10 +179,30 @@ class IngestWorker:
         if reason.is_failure:
             log.error("broker refused the hub: %s", reason)
             return
+        self._note_certificate(client)
         wanted = [(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)]
         if self.settings.share_group:  # the peers' states too: see _on_peer_state
             wanted.append((topics.hub_state(), 1))
         client.subscribe(wanted)
+
+    def _note_certificate(self, client: mqtt.Client) -> None:
+        """Keep when the broker's certificate expires (it is the terminals' too: they all lose the broker
+        then), for the fleet page and ``/metrics``; say so in the log from 30 days before."""
+        sock = client.socket()
+        not_after = (sock.getpeercert() or {}).get("notAfter") if isinstance(sock, ssl.SSLSocket) else None
+        if not not_after:
+            return
+        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(not_after)), UTC)
+        self.broker_cert_expires = expires
+        self.handler.metrics.broker_cert_expiry.set(expires.timestamp())
+        days = (expires - datetime.now(UTC)).days
+        if days < CERT_WARN_DAYS:
+            log.warning(
+                "the broker's TLS certificate expires on %s (%d days): every terminal loses the broker then. "
+                "Renew it on the broker's host (`shegong hub broker tls --host …`, same CA) and reload the broker",
+                f"{expires:%Y-%m-%d}",
+                days,
+            )
 
     def _on_subscribe(self, client: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: object) -> None:
         """Listening only once the broker confirmed the subscriptions: then say online (retained)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from litestar.di import Provide
@@ -127,6 +128,7 @@ class Health:
 
     broker_connected: Callable[[], bool]
     registry: CollectorRegistry
+    broker_cert_expires: Callable[[], datetime | None] = lambda: None  # the broker's TLS certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,9 @@ class Operations:
         return cls(
             fleet=FleetBoard(runtime.engine, lambda: fleet.settings, fleet.desired),
             publishing=runtime.catalogue,
-            health=Health(runtime.worker.connected.is_set, runtime.metrics.registry),
+            health=Health(
+                runtime.worker.connected.is_set, runtime.metrics.registry, lambda: runtime.worker.broker_cert_expires
+            ),
             help=runtime.help,
         )
 

@@ -15,15 +15,17 @@ the tools' user may not write what it does not need.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from litestar.testing import TestClient
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import text
@@ -31,10 +33,14 @@ from sqlalchemy import text
 from edge.store.cases import NewCase
 from harness.broker import Mosquitto
 from hub.broker import auth as brokerauth
+from hub.settings import WebSettings
+from hub.web.app import create_app
+from hub.web.services import Services
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
 from tests.support import applicant, assert_exactly_once, hub_count, register_terminal, seal, wait_for
+from tests.unit.hub.helpers import PASSWORDS, add_users
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -367,3 +373,30 @@ def test_the_tools_user_may_ask_for_anchors_and_nothing_else(hub, edge_factory, 
     wait_for(lambda: t1.outbox.stats().depth == 0, what="T1's case acked")
     assert_exactly_once(hub.engine, [str(case.case_id)])
     assert [t for t, _ in tool.received if not t.endswith("/up/audit")] == [], "the tools read only up/audit"
+
+
+def test_the_operator_is_told_before_the_brokers_certificate_expires(broker, creds, hub_factory):
+    """Every terminal loses the broker the day its certificate expires, and only the terminals' consoles
+    said so. The hub reads the certificate the broker shows it at each connect: the fleet page (from 30
+    days before), /metrics and the log tell the centre, with the command that renews it."""
+    brokerauth.make_tls(creds.files, ["localhost", "127.0.0.1"], days=10)  # renewed short, same CA
+    broker.stop()
+    broker.start()
+    hub = hub_factory(broker_username="hub", broker_password=creds.hub_password, broker_tls_ca=str(creds.files.ca_cert))
+    wait_for(lambda: hub.worker.broker_cert_expires is not None, what="the hub read the broker's certificate")
+    left = hub.worker.broker_cert_expires - datetime.now(UTC)
+    assert timedelta(days=9, hours=23) < left <= timedelta(days=10)
+
+    services = Services.from_runtime(hub)
+    add_users(services.users)
+    with TestClient(
+        create_app(hub, WebSettings(secret="s" * 32, cookie_secure=True), services), base_url="https://hub.test"
+    ) as client:
+        metrics = client.get("/metrics").text
+        stamp = float(re.search(r"^shegong_hub_broker_cert_expiry_timestamp_seconds (\S+)$", metrics, re.M).group(1))
+        assert stamp == hub.worker.broker_cert_expires.timestamp()
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        form = {"username": "operator", "password": PASSWORDS["operator"], "next": "/", "_csrf_token": token}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+        notice = re.search(r'id="broker-cert">(.*?)</div>', client.get("/fleet/").text, re.S)
+        assert notice and "到期（还剩 9 天）" in notice.group(1) and "shegong hub broker tls" in notice.group(1)

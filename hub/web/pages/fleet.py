@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Router, get
@@ -23,10 +23,12 @@ from hub.fleet import view
 from hub.fleet.board import FleetBoard
 from hub.fleet.help import HelpDesk
 from hub.ingest.committees import CommitteeNames
+from hub.ingest.worker import CERT_WARN_DAYS
 from hub.people.roles import Permission
 from hub.text import section, text
 from hub.web.auth import PERMISSION
 from hub.web.pages.catalogue import catalogue_router
+from hub.web.services import Health
 from protocol.localtime import local_date
 
 __all__ = ["COLUMNS", "FleetTerminalOut", "FleetTerminalsOut", "fleet_router"]
@@ -65,6 +67,7 @@ def dashboard(
     help_desk: NamedDependency[HelpDesk],
     committees: NamedDependency[CommitteeNames],
     calendar: NamedDependency[CalendarService],
+    health: NamedDependency[Health],
     sort: FromQuery[str] = "problems",
     dir: FromQuery[str] = "",  # noqa: A002
 ) -> Template:
@@ -91,7 +94,15 @@ def dashboard(
         committee_of=committees.by_terminal(),
         help_waiting=help_desk.waiting(),
         calendar_gaps=calendar.gaps(local_date(board.at)),
+        cert_expires=_expiring(health.broker_cert_expires(), board.at),
     )
+
+
+def _expiring(expires: datetime | None, now: datetime) -> dict[str, object] | None:
+    """The broker's certificate, on the dashboard from :data:`CERT_WARN_DAYS` days before it expires."""
+    if expires is None or expires - now >= timedelta(days=CERT_WARN_DAYS):
+        return None
+    return {"day": local_date(expires), "days": max(0, (expires - now).days), "expired": expires <= now}
 
 
 @get("/terminals/{terminal_id:str}", sync_to_thread=True, name="fleet:terminal", include_in_schema=False)
