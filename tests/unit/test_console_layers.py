@@ -72,6 +72,8 @@ def situations() -> list[Readings]:
             now - timedelta(seconds=age) if age else None,
             1,
             10,
+            [2026],
+            now if depth else None,
         )
         for status in (
             None,

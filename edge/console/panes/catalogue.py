@@ -33,7 +33,7 @@ class CataloguePane(Vertical):
             lines.append(t("console.catalogue_conflict", announced=conflict, in_force=in_force))
         if status.get("catalogue_failure"):
             lines.append(t("console.catalogue_failure", error=status["catalogue_failure"]))
-        years = t.pick("、", ", ").join(map(str, r.store.calendar_years))
+        years = t("console.years_sep").join(map(str, r.store.calendar_years))
         received = r.store.calendar_received_at
         if received is None:
             lines.append(t("console.calendar_seed", years=years))
