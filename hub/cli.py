@@ -352,6 +352,12 @@ def terminal(**params: Any) -> int:
     help="add: the terminal's password read from standard input, not made anew (provisioning puts back the one a "
     "terminal still holds when a rotate could not give it the new one)",
 )
+@click.option(
+    "--stdout",
+    is_flag=True,
+    help="acl: print the ACL instead of writing it (provisioning compares it with the file, to bring an upgraded "
+    "broker's ACL up to the release)",
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="serve-auth: serve HTTPS with this")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="serve-auth: the key of --tls-cert")
 @click.option(
@@ -677,6 +683,9 @@ def _broker(ns: SimpleNamespace) -> int:
     elif ns.action == "acl":
         hubs = [ns.name] if ns.name else brokerauth.hub_users(files) or [brokerauth.HUB_USER]
         tools = [u for u in brokerauth.tool_users(files) if u not in hubs]
+        if ns.stdout:
+            print(brokerauth.acl_text(hubs, tools), end="")
+            return 0
         written = brokerauth.write_acl(files, hubs, tools)
         named = f"hub user(s) {', '.join(hubs)}, tool user(s) {', '.join(tools) or 'none'}"
         print(f"ACL written to {written} for {named}; {reload_hint}")

@@ -111,9 +111,11 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
     users_there = " && ".join(
         f"grep -q '^{user}:' {d}/passwd && grep -q '^{var}=.' {HUB_ENV}" for _, user, var in BROKER_USERS
     )
+    acl = f"{SHEGONG} hub broker acl --dir {d}"  # the release's ACL for the users there (a new topic: upgraded)
     there = (
         f"test -s {d}/ca.crt && {users_there} && "
-        f"{conf} 2>/dev/null | cmp -s - {MOSQUITTO_CONF} && echo ready || echo missing"
+        f"{conf} 2>/dev/null | cmp -s - {MOSQUITTO_CONF} && "
+        f"{acl} --stdout 2>/dev/null | cmp -s - {d}/acl && echo ready || echo missing"
     )
     # A user whose password is not in hub.env (a new one, or hub.env lost) is issued again: revoked if it is
     # there, made anew, its line of hub.env replaced (0600 from the start, moved into place whole).
@@ -133,6 +135,7 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
         f"test -s {d}/ca.crt || {SHEGONG} hub broker tls --dir {d} {names} >/dev/null; "
         f"(umask 077; touch {HUB_ENV}); chmod 600 {HUB_ENV}; "
         f"{users_made}"
+        f"{acl} >/dev/null; "
         f"{conf} > {MOSQUITTO_CONF}.tmp; mv -f {MOSQUITTO_CONF}.tmp {MOSQUITTO_CONF}"
     )
     return there, make, conf
@@ -140,8 +143,9 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
 
 @operation()
 def broker_ready(target: HubTarget) -> Generator[str, None, None]:
-    """The broker's CA and certificate, the hub's and the tools' MQTT users (their passwords in hub.env) and
-    Mosquitto's configuration, made by the installed ``shegong hub broker`` where any is missing or different."""
+    """The broker's CA and certificate, the hub's and the tools' MQTT users (their passwords in hub.env), the
+    ACL as this release writes it (an upgrade may add a topic) and Mosquitto's configuration, made by the
+    installed ``shegong hub broker`` where any is missing or different."""
     there, make, _ = _broker_commands(target)
     if host.get_fact(Command, there) == "ready":
         return

@@ -170,6 +170,21 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         assert second.returncode == 0, second.stdout + second.stderr
         assert f"host=127.0.0.1:{hub_host.port} role=hub changed=0 failed=0" in second.stdout
         assert "terminal=JW001-K1 changed=1 failed=0" in second.stdout, "only the CA file it now trusts"
+
+        # A broker set up by a release before the calendar topic: its ACL lacks the line. An apply of this
+        # release brings the ACL up to it (and reloads the broker); one more changes nothing.
+        acl = "/etc/mosquitto/shegong/acl"
+        current = hub_host.run(f"cat {acl}").stdout
+        assert "pattern read shegong/v1/hub/calendar\n" in current
+        hub_host.run(f"sed -i '/hub\\/calendar/d' {acl}")
+        assert "hub/calendar" not in hub_host.run(f"cat {acl}").stdout
+        upgraded = provision("apply", str(inventory))
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+        assert f"host=127.0.0.1:{hub_host.port} role=hub changed=0" not in upgraded.stdout
+        assert hub_host.run(f"cat {acl}").stdout == current
+        assert hub_host.run(f"stat -c '%a' {acl}").stdout.strip() == "640"
+        again = provision("apply", str(inventory))
+        assert f"host=127.0.0.1:{hub_host.port} role=hub changed=0 failed=0" in again.stdout
     finally:
         hub_host.stop()
 

@@ -132,6 +132,21 @@ def test_the_command_line_provisions_a_terminal_and_prints_the_listener_config(f
     assert "invalid terminal id" in capsys.readouterr().err
 
 
+def test_acl_stdout_prints_what_acl_writes_and_touches_nothing(files, capsys):
+    """Provisioning compares ``acl --stdout`` with the file to bring an upgraded broker's ACL up to the release."""
+    d = str(files.folder)
+    brokerauth.add_hub(files)
+    brokerauth.add_tool(files)
+    written = files.acl_file.read_text()
+    files.acl_file.write_text(written.replace("pattern read shegong/v1/hub/calendar\n", ""))  # a release before
+    capsys.readouterr()
+    assert cli.main(["broker", "acl", "--dir", d, "--stdout"]) == 0
+    assert capsys.readouterr().out == written
+    assert "pattern read shegong/v1/hub/calendar" not in files.acl_file.read_text(), "--stdout writes nothing"
+    assert cli.main(["broker", "acl", "--dir", d]) == 0
+    assert files.acl_file.read_text() == written
+
+
 def test_the_tools_user_is_kept_apart_from_hub_users_and_terminals(files):
     brokerauth.add_hub(files)
     tools = brokerauth.add_tool(files)
