@@ -253,6 +253,11 @@ class Directory:
         """The promised completion date of a case submitted on ``submitted``."""
         return add_working_days(submitted, item.promised_days, self.calendar)
 
+    def tentative(self, due: date) -> bool:
+        """Whether ``due`` lies in a year whose holiday arrangement this calendar lacks (only weekends are
+        known there: a holiday announced later moves the date)."""
+        return not self.calendar.covers(due)
+
     def suggested_visit(self, now: datetime) -> date:
         """The next day the centre is open for a full visit: today before mid-afternoon on a working day."""
         today = now.date()

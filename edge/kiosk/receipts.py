@@ -57,6 +57,7 @@ class CaseReceipt:
     agent: str | None
     progress: str
     item_name_en: str = ""
+    tentative: bool = False  # ``due`` lies in a year without a holiday arrangement yet (Directory.tentative)
     done_on_spot: bool = False  # finished here (当场办结); else an immediate item still has a back-office step
 
 
@@ -108,6 +109,8 @@ def case_receipt(t: Translator, r: CaseReceipt, committee: str) -> Receipt:
         .line(t("receipt.accepted_at", at=r.accepted_at.strftime("%Y-%m-%d %H:%M")))
         .line(due)
     )
+    if r.tentative and r.promised_days:
+        out.line(t("receipt.due_tentative", year=r.due.year))
     if r.agent:
         out.line(t("receipt.agent", staff=r.agent))
     return (

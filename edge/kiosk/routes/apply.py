@@ -225,7 +225,8 @@ def confirm(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | 
         name=t.pick(item.name, item.name_en),
         rows=rows,
         materials=[t.pick(m, english.get(m, "")) for m in draft.materials],
-        due=kiosk.directory.due_date(item, kiosk.today()),
+        due=(due := kiosk.directory.due_date(item, kiosk.today())),
+        tentative=kiosk.directory.tentative(due),
         sms=draft.notify_phone,
     )
 
@@ -266,7 +267,8 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         masked_name=mask_name(applicant.name),
         masked_id=mask(applicant.id_number),
         accepted_at=accepted,
-        due=kiosk.directory.due_date(item, accepted.date()),
+        due=(due := kiosk.directory.due_date(item, accepted.date())),
+        tentative=item.promised_days > 0 and kiosk.directory.tentative(due),
         promised_days=item.promised_days,
         done_on_spot=item.done_on_spot,
         agent=case.agent,

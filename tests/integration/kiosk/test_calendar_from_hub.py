@@ -24,6 +24,17 @@ def _shown_due(page, url: str) -> date:
     return date.fromisoformat(found.group(1))
 
 
+def _tentative(page) -> bool:
+    """The item page says the date may move past holidays not announced yet."""
+    return "节假日安排尚未公布，遇法定节假日顺延" in page.locator("main").inner_text()
+
+
+def _hub_years(hub) -> set[int]:
+    with hub.engine.connect() as conn:
+        years = {int(y) for (y,) in conn.execute(text("SELECT year FROM calendar_years"))}
+        return years | {int(str(d)[:4]) for (d,) in conn.execute(text("SELECT day FROM calendar_days"))}
+
+
 def _next_worked_day(after: date, hub) -> date:
     """Written here, not taken from the code: the first day after ``after`` that is a weekday and not a
     holiday at the hub, or a weekend day worked in exchange."""
@@ -45,9 +56,13 @@ def test_a_holiday_entered_at_the_hub_moves_the_date_the_kiosk_promises(hub_fact
     k.tap("sun-zhiming")
     page.wait_for_url(re.compile(r"/services$"))
 
-    item = f"{k.url}/item/RS-008"  # 失业保险金申领: 5 working days
+    item = f"{k.url}/item/MZ-002"  # 敬老卡申领: 20 working days
+    wait_for(lambda: edge.calendar.from_hub, what="the hub's calendar at the terminal")
     before = _shown_due(page, item)
+    # a date in a year the centre has entered no holidays for (in December: January's) may move: it says so
+    assert _tentative(page) == (before.year not in _hub_years(hub))
     hub.calendar.set_day(before, "off", "测试", "test")  # the day it was due on is a holiday now
 
     after = _next_worked_day(before, hub)
     wait_for(lambda: _shown_due(page, item) == after, timeout=30, what=f"the kiosk promises {after}, not {before}")
+    assert _tentative(page) == (after.year not in _hub_years(hub))

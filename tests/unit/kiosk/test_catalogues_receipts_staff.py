@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from edge.devices.escpos_decode import EscPosDecoder, QrCode, TextLine
+from edge.kiosk.directory import Directory
 from edge.kiosk.i18n import catalogue, translator
 from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, parse_progress_code, progress_payload
 from edge.kiosk.staff import StaffDirectory, StaffLocked, hash_pin, verify_pin
 from edge.settings import EdgeSettings, KioskSettings
+from protocol.catalogue import load_seed
+from protocol.workdays import load_seed_calendar
 
 KIOSK = Path(__file__).resolve().parents[3] / "edge" / "kiosk"
 
@@ -114,6 +117,38 @@ def test_an_immediate_item_with_a_back_office_step_says_so_on_the_receipt():
     lines = [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
     assert "办结时限：2026-03-02 当日办结（需工作人员后台办理）" in lines
     assert not any("当场办结" in line for line in lines)
+
+
+def test_a_date_in_a_year_without_announced_holidays_is_printed_as_moving_past_them():
+    """28 December 2026 + 5 working days, before the 2027 arrangement is known: Monday 4 January 2027
+    (元旦 may move it), and the paper says so; a date in a covered year carries no such line."""
+    seed = Directory(load_seed(), load_seed_calendar())
+    due = seed.due_date(load_seed().item("RS-008"), date(2026, 12, 28))
+    assert due == date(2027, 1, 4) and seed.tentative(due) and not seed.tentative(date(2026, 12, 31))
+
+    def printed(due: date, tentative: bool) -> list[str]:
+        r = CaseReceipt(
+            case_id="c",
+            receipt_no="JW001-20261228-0001",
+            query_code="7F3A9E",
+            item_code="RS-008",
+            item_name="失业保险金申领",
+            masked_name="张*",
+            masked_id="310101********3176",
+            accepted_at=datetime(2026, 12, 28, 9, 30),
+            due=due,
+            promised_days=5,
+            agent=None,
+            progress="https://hub.example/progress?r=JW001-20261228-0001&c=7F3A9E",
+            tentative=tentative,
+        )
+        items = EscPosDecoder().feed(case_receipt(translator("zh"), r, "示例居委会").to_bytes())
+        return [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
+
+    lines = printed(due, True)
+    assert "承诺办结：2027-01-04 前（5 个工作日）" in lines
+    assert "（2027 年节假日安排未公布，遇法定节假日顺延）" in lines
+    assert not any("顺延" in line for line in printed(date(2026, 12, 31), False))
 
 
 def test_pins_are_salted_scrypt_and_verify_only_the_right_pin():
