@@ -65,6 +65,7 @@ def calendar_view(
     year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
 ) -> Template:
     years = calendar.years()
+    gaps = calendar.gaps(local_date(utcnow()))
     year = year or (years[-1] if years else date.today().year)
     return page(
         request,
@@ -72,10 +73,10 @@ def calendar_view(
         "calendar.html",
         names=cases.department_names,
         year=year,
-        years=sorted(set(years) | {year}),
+        years=sorted(set(years) | {year} | {g.year for g in gaps}),  # a year to enter is one link away
         days=calendar.days(year),
         can_edit=can(who, Permission.CALENDAR_WRITE),
-        calendar_gaps=calendar.gaps(local_date(utcnow())),
+        calendar_gaps=gaps,
     )
 
 
