@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from hub.audit.chain import verify
 from hub.calendar.duedates import DueDates
-from hub.calendar.service import CalendarService
+from hub.calendar.service import CalendarGap, CalendarService
 from hub.cases.states import Action
 from hub.cases.workflow import Workflow
 from hub.catalogue.in_force import CatalogueInForce
@@ -215,3 +215,26 @@ def test_a_calendar_edit_during_a_clerks_step_waits_for_it_and_counts_on_its_res
     # Counted again after the step: Thu 24 + 6 paused on the new calendar: Fri 25, Mon 28, Tue 29,
     # Wed 30, Thu 31, Mon 4.
     assert _due(engine, case) == date(2027, 1, 4)
+
+
+# The hub says which years it counts due dates in without a holiday arrangement: this year, the next from
+# November (the State Council publishes it in October or November), and any year an open case falls due in.
+def test_next_years_arrangement_is_asked_for_from_november_and_for_cases_due_in_it(centre):
+    engine, _store, calendar, flow, manager, clock = centre
+    assert calendar.gaps(date(2026, 10, 31)) == []  # 2026 entered; 2027's not published yet
+    assert calendar.gaps(date(2026, 11, 1)) == [CalendarGap(2027, 0)]
+
+    # Wednesday 30 December 2026 + 3 working days: Thu 31, Fri 1 (no holiday known), Mon 4 January 2027.
+    (case,) = ingest(engine, ["GA-003"], at=datetime(2026, 12, 30, 2, tzinfo=UTC))
+    assert calendar.gaps(date(2026, 10, 31)) == [CalendarGap(2027, 1)]  # a case due then: asked for already
+    assert calendar.gaps(date(2026, 12, 30)) == [CalendarGap(2027, 1)]
+
+    clock.now = local_10am("2026-12-31")
+    flow.act(manager, case, A.ACCEPT, 1)
+    flow.act(manager, case, A.COMPLETE, 2)
+    assert calendar.gaps(date(2026, 12, 31)) == [CalendarGap(2027, 0)]  # decided: no longer counted
+
+    calendar.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    assert calendar.gaps(date(2026, 12, 31)) == []
+    assert calendar.gaps(date(2027, 6, 1)) == []
+    assert calendar.gaps(date(2028, 1, 3)) == [CalendarGap(2028, 0)]  # this year, whatever the month
