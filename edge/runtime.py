@@ -79,7 +79,7 @@ class EdgeRuntime:
         self.agent.on_online.append(self.catalogue_sync.on_online)
         self.agent.ask_handlers[Ask.FETCH_CATALOGUE] = self.catalogue_sync.fetch_now
         # The hub's holiday calendar: the kiosk's promised dates agree with the centre's due dates.
-        self.calendar = CalendarStore(self.engine)
+        self.calendar = CalendarStore(self.engine, self.alarms)
         self.agent.retained_handlers[topics.calendar()] = self.calendar.on_announcement
         # Keeps the hub's signed daily audit anchors: those its audit key signed.
         self.witness = Witness(self.engine, settings.terminal_id, settings.hub_audit_public_key, self.alarms)

@@ -15,21 +15,27 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, delete, insert
 from sqlmodel import Session
 
+from edge.store.alarms import Alarms
 from edge.store.models import WorkCalendarRow
+from edge.text import text as words
 from protocol.codec import decode
 from protocol.envelope import ProtocolError, utcnow
 from protocol.workdays import CalendarAnnouncement, CalendarBody, WorkCalendar, load_seed_calendar
 
-__all__ = ["CalendarStore"]
+__all__ = ["CALENDAR_ALARM", "CalendarStore"]
 
 log = logging.getLogger(__name__)
+CALENDAR_ALARM = "calendar_refused"
 
 
 class CalendarStore:
     """``current()`` is the calendar in force here; ``from_hub`` whether the hub's (else the seed)."""
 
-    def __init__(self, engine: Engine, seed: Callable[[], WorkCalendar] = load_seed_calendar) -> None:
+    def __init__(
+        self, engine: Engine, alarms: Alarms | None = None, seed: Callable[[], WorkCalendar] = load_seed_calendar
+    ) -> None:
         self._engine = engine
+        self._alarms = alarms  # a refused calendar raises CALENDAR_ALARM (in heartbeats: a fleet alert)
         self._lock = threading.Lock()
         loaded = self._load()
         self._current = loaded or seed()
@@ -57,13 +63,18 @@ class CalendarStore:
         try:
             message = decode(payload)
         except ProtocolError as exc:
-            log.error("refused a holiday calendar: %s", exc)
+            self._refused(f"refused a holiday calendar: {exc}")
             return []
         if not isinstance(message, CalendarAnnouncement):
-            log.error("refused a %s message on the calendar topic", message.type.value)
+            self._refused(f"refused a {message.type.value} message on the calendar topic")
             return []
         self.apply(message.body)
         return []
+
+    def _refused(self, why: str) -> None:
+        log.error("%s; the promised dates are counted on the calendar held", why)
+        if self._alarms is not None:
+            self._alarms.raise_(CALENDAR_ALARM, words("alarm.calendar_refused"))
 
     def apply(self, body: CalendarBody) -> bool:
         """Keep the hub's calendar and count on it from now on; False when it is the one held already, or
@@ -71,8 +82,10 @@ class CalendarStore:
         calendar = body.calendar
         digest = calendar.content_hash()
         if digest != body.content_hash:
-            log.error("refused a holiday calendar that does not hash to the hash it carries")
+            self._refused("refused a holiday calendar that does not hash to the hash it carries")
             return False
+        if self._alarms is not None:
+            self._alarms.clear(CALENDAR_ALARM)  # the hub's own came (again)
         with self._lock:
             if digest == self._hash and self.from_hub:
                 return False

@@ -36,7 +36,7 @@ __all__ = ["CHECK_S", "MAX_SPAN", "NEXT_YEAR_EXPECTED", "CalendarDay", "Calendar
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a calendar change made by another process."""
 _Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]
-_days, _years, _cases = table(Day), table(Year), table(CaseRow)  # upserts, one statement per dialect
+_days, _years, _cases = table(Day), table(Year), table(CaseRow)  # Core tables: upserts, the gaps' counts
 
 
 MAX_SPAN = 31

@@ -59,10 +59,12 @@ class AlertKind(enum.StrEnum):
     DEAD_LETTERS = "dead_letters"  # the hub refused many of the terminal's messages, lately
     HELP_REQUESTED = "help_requested"  # a resident called for staff at the kiosk (hub.fleet.help)
     ANCHOR_REFUSED = "anchor_refused"  # the terminal refused an audit anchor the hub did not sign
+    CALENDAR_REFUSED = "calendar_refused"  # the terminal refused a holiday calendar that does not check out
 
 
 HELP_ALARM = "help_requested"  # the kiosk's alarm while a resident's call for staff is open
 ANCHOR_ALARM = "anchor_refused"  # the terminal's alarm after an anchor not signed by the hub (edge.night.witness)
+CALENDAR_ALARM = "calendar_refused"  # the terminal's alarm after a calendar it refused (edge.catalogue.calendar)
 _PRINTER_FAULTS = {"error", "cover_open", "offline"}
 _READER_FAULTS = {"no_device", "not_responding", "sam_failed", "error"}
 
@@ -173,4 +175,6 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
         problems[AlertKind.HELP_REQUESTED] = ""
     if ANCHOR_ALARM in h.get("alarms", ()):
         problems[AlertKind.ANCHOR_REFUSED] = ""
+    if CALENDAR_ALARM in h.get("alarms", ()):
+        problems[AlertKind.CALENDAR_REFUSED] = ""
     return Assessment(state, away, problems, frozenset(hold))

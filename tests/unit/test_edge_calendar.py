@@ -103,6 +103,10 @@ def test_anything_else_on_the_calendar_topic_is_refused_and_changes_nothing(tmp_
         assert rt.calendar.current() is before and not rt.calendar.from_hub
         assert _stored(rt) == 0
         assert any("refused" in r.getMessage() for r in caplog.records)
+        # the terminal's alarm (the fleet page's alert, through its heartbeats), until the hub's own comes
+        assert "节假日安排" in rt.alarms.active()["calendar_refused"]
+        assert rt.calendar.on_announcement(calendar_message(_hubs_calendar())) == []
+        assert "calendar_refused" not in rt.alarms.active() and rt.calendar.from_hub
     finally:
         rt.close()
 

@@ -115,6 +115,12 @@ def test_a_terminal_that_refused_a_forged_audit_anchor_has_an_alert_until_its_al
     assert assess(facts(health={"alarms": []}), NOW, S).ok
 
 
+def test_a_terminal_that_refused_a_holiday_calendar_has_an_alert_until_its_alarm_clears():
+    refused = assess(facts(health={"alarms": ["calendar_refused"]}), NOW, S)
+    assert refused.problems == {AlertKind.CALENDAR_REFUSED: ""}
+    assert assess(facts(health={"alarms": []}), NOW, S).ok
+
+
 def test_every_alert_kind_has_a_label_and_an_action_for_the_operator():
     from hub.web.text import fleet_labels
 
