@@ -25,6 +25,7 @@ from kernel.cli import run as run_cli
 from kernel.process import private_files, stop_on_sigterm, wait_for_stop
 from protocol.auditchain import AuditBroken
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine, RowMapping
@@ -599,6 +600,12 @@ def _calendar(engine: Engine, ns: SimpleNamespace) -> None:
             year = int(ns.day) if ns.day else None
             for d in svc.days(year):
                 print(f"{d.day}\t{d.kind}\t{d.name}\t{d.updated_by}")
+            for gap in svc.gaps(local_date(utcnow())):  # as the pages ask for it
+                print(
+                    f"{gap.year}: no holiday arrangement entered; its due dates count weekends only "
+                    f"({gap.open_cases} open case(s) due then): shegong hub calendar set FIRST..LAST off NAME",
+                    file=sys.stderr,
+                )
             return
         if not ns.day:
             raise UsageError(f"calendar {ns.action} needs a day (YYYY-MM-DD)")
