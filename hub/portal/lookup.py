@@ -38,6 +38,7 @@ from protocol.envelope import utcnow
 from protocol.idnumber import InvalidIdNumber, mask, validate
 from protocol.statuses import term
 from protocol.typed import typed_id_number, typed_query_code, typed_receipt
+from protocol.workdays import WorkCalendar
 
 __all__ = ["CaseRecordView", "LookupFailed", "LookupRefused", "NotAnIdNumber", "ProgressLookup", "Step", "mask_name"]
 
@@ -106,6 +107,8 @@ class CaseRecordView:
     materials: list[tuple[str, str]]
     """Materials received at the terminal: (Chinese name, English name)."""
     steps: list[Step]
+    due_tentative: bool = False
+    """An open case's due date in a year with no holiday arrangement entered yet: a holiday may move it."""
 
     @property
     def decided(self) -> bool:
@@ -115,10 +118,17 @@ class CaseRecordView:
 class ProgressLookup:
     """The look-up, and the record of a case found (for the PDF and the verifying page)."""
 
-    def __init__(self, engine: Engine, catalogue: Callable[[], Catalogue], throttle: LookupThrottle) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        catalogue: Callable[[], Catalogue],
+        throttle: LookupThrottle,
+        calendar: Callable[[], WorkCalendar] | None = None,
+    ) -> None:
         self.engine = engine
         self.catalogue = catalogue
         self.throttle = throttle
+        self.calendar = calendar  # the calendar in force: whether a due date may still move
 
     def find(self, client: str, receipt_no: str, id_number: str, query_code: str) -> CaseRecordView:
         """The case with all three, or :class:`LookupFailed` / :class:`NotAnIdNumber` / :class:`LookupRefused`."""
@@ -193,6 +203,13 @@ class ProgressLookup:
         materials = [(str(m), english.get(str(m), str(m))) for m in payload.get("materials") or []]
         steps = [Step(at, status, term(status), term(status, "en"), note or "") for at, status, note in events]
         status = str(row["status"])
+        due: date | None = row["due_date"]
+        tentative = (
+            due is not None
+            and CaseStatus(status) not in _DECIDED
+            and self.calendar is not None
+            and not self.calendar().covers(due)
+        )
         return CaseRecordView(
             case_id=case_id,
             receipt_no=str(row["receipt_no"]),
@@ -214,4 +231,5 @@ class ProgressLookup:
             decided_at=work[0] if work else None,
             materials=materials,
             steps=steps,
+            due_tentative=tentative,
         )

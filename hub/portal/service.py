@@ -15,6 +15,7 @@ from hub.portal.token import TokenSeal
 from hub.reports.reporter import Reporter
 from hub.settings import PortalSettings
 from protocol.catalogue import Catalogue
+from protocol.workdays import WorkCalendar
 
 __all__ = ["Portal"]
 
@@ -29,12 +30,20 @@ class Portal:
 
     @classmethod
     def build(
-        cls, engine: Engine, catalogue: Callable[[], Catalogue], tokens: TokenSeal, settings: PortalSettings
+        cls,
+        engine: Engine,
+        catalogue: Callable[[], Catalogue],
+        tokens: TokenSeal,
+        settings: PortalSettings,
+        calendar: Callable[[], WorkCalendar] | None = None,
     ) -> Portal:
+        """``calendar``: the calendar in force, to say when a due date may still move (a year with no
+        holiday arrangement entered)."""
+        throttle = LookupThrottle(LookupPolicy.from_settings(settings))
         return cls(
             settings=settings,
             guide=ServiceGuide(catalogue),
-            lookup=ProgressLookup(engine, catalogue, LookupThrottle(LookupPolicy.from_settings(settings))),
+            lookup=ProgressLookup(engine, catalogue, throttle, calendar),
             tokens=tokens,
             stats=PublicStats(Reporter(engine, catalogue), catalogue, settings.stats_months, settings.stats_min_count),
         )
