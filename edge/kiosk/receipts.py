@@ -57,7 +57,8 @@ class CaseReceipt:
     agent: str | None
     progress: str
     item_name_en: str = ""
-    tentative: bool = False  # ``due`` lies in a year without a holiday arrangement yet (Directory.tentative)
+    tentative: bool = False  # ``due`` lies in a year without a holiday arrangement yet (Directory.tentative);
+    # said on paper for a promised item only, as the pages say it
     done_on_spot: bool = False  # finished here (当场办结); else an immediate item still has a back-office step
 
 

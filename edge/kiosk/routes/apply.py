@@ -268,7 +268,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         masked_id=mask(applicant.id_number),
         accepted_at=accepted,
         due=(due := kiosk.directory.due_date(item, accepted.date())),
-        tentative=item.promised_days > 0 and kiosk.directory.tentative(due),
+        tentative=kiosk.directory.tentative(due),
         promised_days=item.promised_days,
         done_on_spot=item.done_on_spot,
         agent=case.agent,
