@@ -10,22 +10,37 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlmodel import Session
 
 from edge.store.alarms import Alarms
-from edge.store.models import WorkCalendarRow
+from edge.store.models import WorkCalendarRow, table
 from edge.text import text as words
 from protocol.codec import decode
 from protocol.envelope import ProtocolError, utcnow
 from protocol.workdays import CalendarAnnouncement, CalendarBody, WorkCalendar, load_seed_calendar
 
-__all__ = ["CALENDAR_ALARM", "CalendarStore"]
+__all__ = ["CALENDAR_ALARM", "CalendarStore", "stored"]
 
 log = logging.getLogger(__name__)
 CALENDAR_ALARM = "calendar_refused"
+_calendar = table(WorkCalendarRow)
+
+
+def stored(conn: Connection) -> tuple[WorkCalendar, datetime] | None:
+    """The hub's calendar as this terminal keeps it, and when it was received; None while it has none (or
+    the one kept is unreadable: the shipped one counts then, and the log says why)."""
+    row = conn.execute(select(_calendar.c.body, _calendar.c.received_at).where(_calendar.c.id == 1)).first()
+    if row is None:
+        return None
+    try:
+        return WorkCalendar.model_validate_json(row.body), row.received_at
+    except ValidationError:
+        log.exception("the stored holiday calendar is unreadable; counting on the shipped one")
+        return None
 
 
 class CalendarStore:
@@ -47,14 +62,8 @@ class CalendarStore:
 
     def _load(self) -> WorkCalendar | None:
         with Session(self._engine) as session:
-            row = session.get(WorkCalendarRow, 1)
-        if row is None:
-            return None
-        try:
-            return WorkCalendar.model_validate_json(row.body)
-        except ValidationError:
-            log.exception("the stored holiday calendar is unreadable; counting on the shipped one")
-            return None
+            held = stored(session.connection())
+        return held[0] if held else None
 
     def on_announcement(self, payload: bytes) -> list[tuple[str, bytes]]:
         """A retained message on ``shegong/v1/hub/calendar`` (the agent's thread)."""

@@ -19,23 +19,24 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from edge.catalogue.calendar import stored
 from edge.control import technician
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.db import HEAD, current_revision, private_dir
-from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow, WorkCalendarRow, table
+from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow, table
 from edge.store.outbox import Outbox, OutboxStats
 from edge.store.retention import PurgeCounts, Retention
 from kernel.db import make_engine, read_only
 from protocol.auditchain import Anchor, Break
 from protocol.envelope import utcnow
-from protocol.workdays import WorkCalendar, load_seed_calendar
+from protocol.workdays import load_seed_calendar
 
 __all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts"]
 
 _outbox, _cases, _alarms = table(OutboxRow), table(Case), table(Alarm)
-_entries, _catalogue, _calendar = table(AuditEntryRow), table(CatalogueStateRow), table(WorkCalendarRow)
+_entries, _catalogue = table(AuditEntryRow), table(CatalogueStateRow)
 
 
 class NoStore(EdgeError):
@@ -104,10 +105,8 @@ class ConsoleStore:
             ack_at = conn.execute(select(_entries.c.at).where(_entries.c.id == last_ack)).scalar() if last_ack else None
             version = conn.execute(select(_catalogue.c.version).where(_catalogue.c.id == 1)).scalar()
             entries = audit.anchor(conn).entries
-            calendar = None
-            if schema == HEAD:  # a database the service has not migrated yet has no such table
-                calendar = conn.execute(select(_calendar.c.body, _calendar.c.received_at)).first()
-        years = WorkCalendar.model_validate_json(calendar.body).years if calendar else load_seed_calendar().years
+            held = stored(conn) if schema == HEAD else None  # a database not migrated yet has no such table
+        years = (held[0] if held else load_seed_calendar()).years
         return StoreFacts(
             schema=schema,
             outbox=Outbox(self.reader).stats(),
@@ -117,7 +116,7 @@ class ConsoleStore:
             catalogue_version=version or 0,
             audit_entries=entries,
             calendar_years=years,
-            calendar_received_at=calendar.received_at if calendar else None,
+            calendar_received_at=held[1] if held else None,
         )
 
     @property

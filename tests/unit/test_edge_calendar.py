@@ -120,3 +120,30 @@ def test_a_cleared_retained_copy_keeps_the_calendar_held(tmp_path):
         assert rt.calendar.current() is held and _stored(rt) == 1
     finally:
         rt.close()
+
+
+def test_a_kept_calendar_made_unreadable_falls_back_to_the_shipped_one_for_service_and_console(tmp_path, caplog):
+    """A damaged row (an SD card's bad sector, a hand edit): the terminal and its field console both count on
+    the shipped calendar and say so, rather than fail to start or to show the catalogue pane."""
+    from edge.console.store import ConsoleStore
+
+    rt = EdgeRuntime(_settings(tmp_path))
+    try:
+        rt.calendar.on_announcement(calendar_message(_hubs_calendar()))
+        with rt.engine.begin() as conn:
+            conn.execute(text('UPDATE work_calendar SET body = \'{"years": [2026], "holidays": 5}\''))
+    finally:
+        rt.close()
+    with caplog.at_level(logging.ERROR, logger="edge.catalogue.calendar"):
+        again = EdgeRuntime(_settings(tmp_path))
+        try:
+            assert not again.calendar.from_hub and again.calendar.current().is_working_day(MONDAY)
+        finally:
+            again.close()
+        console = ConsoleStore(_settings(tmp_path))
+        try:
+            facts = console.facts()
+        finally:
+            console.close()
+    assert facts.calendar_received_at is None and facts.calendar_years == load_seed_calendar().years
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
