@@ -39,6 +39,14 @@ def _local(at: datetime | None) -> str:
     return "" if at is None else at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
+def _due(view: CaseRecordView, w: dict[str, str]) -> str:
+    """The due date, and for an open case due in a year with no announced holidays, that one may move it."""
+    if view.due_date is None:
+        return ""
+    note = "\n" + w["due_tentative"].format(year=view.due_date.year) if view.due_tentative else ""
+    return view.due_date.isoformat() + note
+
+
 def _qr(pdf: FPDF, payload: str, x: float, y: float, size: float) -> None:
     qr = segno.make(payload, error="m")
     rows = [list(r) for r in qr.matrix]
@@ -91,7 +99,7 @@ def record_pdf(
             if view.promised_days is not None
             else "",
         ),
-        (w["due"], view.due_date.isoformat() if view.due_date else ""),
+        (w["due"], _due(view, w)),
         (w["decided_at"], _local(view.decided_at) if view.decided_at else w["not_decided"]),
     ]
     pdf.set_font(_FONT, size=11)

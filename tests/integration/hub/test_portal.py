@@ -620,15 +620,27 @@ def test_an_error_on_a_public_page_leads_back_to_the_portal_not_the_back_office(
     assert '<a href="/portal/">返回首页</a>' in missing.text, "a resident is sent home to the portal"
 
 
-def test_an_open_cases_due_date_in_a_year_without_announced_holidays_says_it_may_move(hub, services, client):
+def test_an_open_cases_due_date_in_a_year_without_announced_holidays_says_it_may_move(hub, services, client, tmp_path):
     """MZ-005 (20 working days) received on 30 December 2026 falls due in late January 2027, a year the
-    database (the shipped 2026 arrangement) has no holidays for: the progress page says a holiday may move
-    the date, as the receipt did, until the centre enters that year's arrangement."""
+    database (the shipped 2026 arrangement) has no holidays for: the progress page and the downloaded record
+    say a holiday may move the date, as the receipt did, until the centre enters that year's arrangement."""
     (case_id,) = ingest(hub.engine, ["MZ-005"], start=3, at=datetime(2026, 12, 30, 2, tzinfo=SHANGHAI))
     receipt = _receipt(hub, case_id)
+    note = WORDS["due_tentative"].format(year=2027)
+
+    def record(page: str) -> str:
+        download = re.search(r'name="pass" value="([^"]+)"', page)
+        assert download, page
+        pdf = client.post("/portal/record", data={"pass": download.group(1), "_csrf_token": _csrf(client)})
+        assert pdf.status_code == 200, pdf.text[:200]
+        return "".join(_pdf_text(pdf.content, tmp_path).split())  # pdftotext breaks a long line where it fits
+
     page = _look_up(client, receipt, applicant(3).id_number, CODE).text
     due = re.search(r'id="case-due">(\d{4}-\d\d-\d\d)', page).group(1)
-    assert due.startswith("2027-01") and WORDS["due_tentative"].format(year=2027) in page
+    assert due.startswith("2027-01") and note in page
+    assert due + "".join(note.split()) in record(page)
     services.calendar.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
     page = _look_up(client, receipt, applicant(3).id_number, CODE).text
     assert 'id="due-tentative"' not in page
+    written = record(page)
+    assert "".join(note.split()) not in written and "顺延" not in written
