@@ -1,12 +1,13 @@
 """Due dates (承诺办结时限): a case's promised working days counted on the centre's calendar.
 
-:class:`DueDates` is what ingest and the workflow take: ``promise(item_code, received_at)`` → the
-working days the catalogue in force promises for the item and the last day the case may be decided on,
-or ``None`` for an item the catalogue does not know. Both the catalogue and the calendar are read at
+:class:`DueDates` is what ingest and the workflow take: ``promise(item_code, start)`` → the working days
+the catalogue in force promises for the item and the last day the case may be decided on, counted from the
+day the committee accepted the case (:func:`promise_start`), or ``None`` for an item the catalogue does not
+know. Both the catalogue and the calendar are read at
 each call from their providers, so a published version or a calendar edit counts from the next case on.
 
 A case keeps the days promised at its arrival (``cases.promised_days``): a later catalogue version does
-not change them. A calendar edit does count its due date again — :func:`count_due` from its arrival
+not change them. A calendar edit does count its due date again — :func:`count_due` from the same start
 with those days (see :mod:`hub.calendar.recount`).
 """
 
@@ -20,7 +21,7 @@ from protocol.catalogue import Catalogue
 from protocol.localtime import local_date
 from protocol.workdays import WorkCalendar, add_working_days, working_days_between
 
-__all__ = ["CalendarSource", "DueDates", "Promise", "count_due", "paused_working_days"]
+__all__ = ["CalendarSource", "DueDates", "Promise", "count_due", "paused_working_days", "promise_start"]
 
 
 class CalendarSource(Protocol):
@@ -42,10 +43,20 @@ def paused_working_days(paused_at: datetime, resumed_at: datetime, calendar: Wor
     return max(0, working_days_between(local_date(paused_at), local_date(resumed_at), calendar))
 
 
-def count_due(received_at: datetime, days: int, paused_days: int, calendar: WorkCalendar) -> date:
-    """The due date of a case received at ``received_at`` with ``days`` promised, moved later by the
-    ``paused_days`` working days its 补正 pauses lasted — as ingest and the workflow count it."""
-    due = add_working_days(local_date(received_at), days, calendar)
+def promise_start(created_at: datetime, received_at: datetime, clock_skew_s: float | None) -> datetime:
+    """The instant a case's promised time runs from: when the committee accepted it (``created_at``, the
+    instant its receipt counts the promised date from), not when it reached the hub — a case accepted
+    offline on Friday and synchronised on Monday is due when its receipt says. A terminal whose clock was
+    found off when the case arrived (``clock_skew_s`` stored) cannot say when that was: the hub's receipt
+    time counts then, as before. Never later than the case arrived."""
+    return received_at if clock_skew_s is not None else min(created_at, received_at)
+
+
+def count_due(start: datetime, days: int, paused_days: int, calendar: WorkCalendar) -> date:
+    """The due date of a case whose promised time runs from ``start`` (:func:`promise_start`) with ``days``
+    promised, moved later by the ``paused_days`` working days its 补正 pauses lasted — as ingest and the
+    workflow count it."""
+    due = add_working_days(local_date(start), days, calendar)
     return add_working_days(due, paused_days, calendar) if paused_days else due
 
 
@@ -63,12 +74,13 @@ class DueDates:
         item = self.catalogue().get(item_code)
         return item.promised_days if item is not None else None
 
-    def promise(self, item_code: str, received_at: datetime) -> Promise | None:
-        """The promised and statutory limits of a case of ``item_code`` received at ``received_at``."""
+    def promise(self, item_code: str, start: datetime) -> Promise | None:
+        """The promised and statutory limits of a case of ``item_code`` whose time runs from ``start``
+        (:func:`promise_start`), by the catalogue in force now."""
         item = self.catalogue().get(item_code)
         if item is None:
             return None
-        calendar, day = self.calendar.calendar(), local_date(received_at)
+        calendar, day = self.calendar.calendar(), local_date(start)
         return Promise(
             item.promised_days,
             self._due(day, item.promised_days, calendar),
@@ -92,8 +104,8 @@ class DueDates:
         """The day ``days`` working days after the local day of ``at`` (a return call's deadline)."""
         return count_due(at, days, 0, self.calendar.calendar())
 
-    def __call__(self, item_code: str, received_at: datetime) -> date | None:
-        promise = self.promise(item_code, received_at)
+    def __call__(self, item_code: str, start: datetime) -> date | None:
+        promise = self.promise(item_code, start)
         return promise.due if promise is not None else None
 
     def extend(self, due: date, by_working_days: int) -> date:

@@ -3,11 +3,12 @@
 Which days are worked decides every due date, and the State Council publishes each next year's
 arrangement late in the year — after cases due in January were received. So when the calendar changes,
 every open case (submitted, accepted, under review, or waiting in 补正) gets the due date it would have
-had on the new calendar: counted from its arrival with the working days promised then
-(``cases.promised_days``, not the catalogue's days now), moved by the working days its finished 补正
-pause lasted as counted when it ended (``case_work.paused_days``). A case waiting in 补正 now is moved
-again when it resumes, on the calendar in force then. Closed cases keep theirs: their in-time verdict
-was given on it. The yellow and red cards are not stored: they follow from the due date and the calendar.
+had on the new calendar: counted from when the committee accepted it (``promise_start``) with the working
+days promised at its arrival (``cases.promised_days``, not the catalogue's days now), moved by the working
+days its finished 补正 pause lasted as counted when it ended (``case_work.paused_days``). A case waiting
+in 补正 now is moved again when it resumes, on the calendar in force then. Closed cases keep theirs: their
+in-time verdict was given on it. The yellow and red cards are not stored: they follow from the due date and
+the calendar.
 
 Each changed case goes into one audit entry (``cases.due_recounted``) beside the calendar change's own.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from hub.audit.chain import AuditRecord
-from hub.calendar.duedates import count_due
+from hub.calendar.duedates import count_due, promise_start
 from hub.cases.states import OPEN
 from hub.db.models import CaseRow, CaseWorkRow, table
 from protocol.workdays import WorkCalendar
@@ -44,7 +45,9 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
     rows = conn.execute(
         select(
             _cases.c.case_id,
+            _cases.c.created_at,
             _cases.c.received_at,
+            _cases.c.clock_skew_s,
             _cases.c.promised_days,
             _cases.c.due_date,
             _cases.c.statutory_days,
@@ -60,12 +63,13 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
     paused = {str(case_id): int(days or 0) for case_id, days in conn.execute(pauses)}
     moved: list[Moved] = []
     statutory: list[dict[str, Any]] = []  # the statutory due dates move alike (not listed in the audit entry)
-    for case_id, received_at, days, old, law_days, law_old in rows:
-        new = count_due(received_at, int(days), paused.get(case_id, 0), calendar)
+    for case_id, created_at, received_at, skew, days, old, law_days, law_old in rows:
+        start = promise_start(created_at, received_at, skew)
+        new = count_due(start, int(days), paused.get(case_id, 0), calendar)
         if new != old:
             moved.append((case_id, old, new))
         if law_days is not None:
-            law_new = count_due(received_at, int(law_days), paused.get(case_id, 0), calendar)
+            law_new = count_due(start, int(law_days), paused.get(case_id, 0), calendar)
             if law_new != law_old:
                 statutory.append({"b_case_id": case_id, "b_due": law_new})
     if statutory:

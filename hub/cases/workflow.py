@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.duedates import DueDates, paused_working_days
+from hub.calendar.duedates import DueDates, paused_working_days, promise_start
 from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice, routed_note
 from hub.cases.partnered import is_partner_terminal
 from hub.cases.states import CLOSED, Action, transition
@@ -127,9 +127,10 @@ class Workflow:
 
             due: date | None = case["due_date"]
             law_due: date | None = case["statutory_due"]
+            start = promise_start(case["created_at"], case["received_at"], case["clock_skew_s"])
             if due is None or (law_due is None and case["promised_days"] is not None):
                 # received before due dates (or statutory ones) were counted at ingest: count it now
-                promise = self.due_dates.promise(case["item_code"], case["received_at"])
+                promise = self.due_dates.promise(case["item_code"], start)
                 if promise is not None:
                     if due is None:
                         due = promise.due
@@ -160,7 +161,7 @@ class Workflow:
                 changes.update(
                     decided_at=now,
                     outcome=t.target.value,
-                    processing_s=(now - case["received_at"]).total_seconds() if decided else None,
+                    processing_s=(now - start).total_seconds() if decided else None,
                     in_time=(local_date(now) <= due) if decided and due is not None else None,
                     statutory_in_time=(local_date(now) <= law_due) if decided and law_due is not None else None,
                 )

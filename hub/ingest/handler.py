@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.duedates import Promise, count_due
+from hub.calendar.duedates import Promise, count_due, promise_start
 from hub.cases import returncalls
 from hub.cases.arrival import case_row
 from hub.cases.eventtag import EventTags
@@ -46,6 +46,7 @@ from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
 from protocol.envelope import DeadLetterReason, Envelope, MessageType, ProtocolError, utcnow
+from protocol.localtime import local_date
 from protocol.ratings import BAD_LEVELS, Rating, RatingBatch
 from protocol.sealed import Opener, SealError
 from protocol.state import Death
@@ -396,10 +397,11 @@ class Handler:
             self.metrics.clock_skew.inc()
             log.warning("terminal %s clock is off by %.0f s; hub receive time is kept", terminal, -skew)
         checked = Checked([], [], {}, {}, {}, {})
-        # An item's department and promise are the same for every case of a batch (one arrival time):
-        # counted once per item, not once per case.
-        per_item: dict[str, tuple[str, Promise | None]] = {}
-        today = at.date()
+        # An item's department is the same for every case, its promise for every case of one day: counted
+        # once each, not once per case.
+        departments: dict[str, str] = {}
+        promises: dict[tuple[str, date], Promise | None] = {}
+        today = local_date(at)
         ids: list[tuple[uuid.UUID, str]] = []
         for sealed, case in zip(batch.body.cases, islice(opened, len(batch.body.cases)), strict=True):
             if isinstance(case, SealError):
@@ -412,13 +414,14 @@ class Handler:
                 continue
             case_id = str(case.case_id)
             checked.sealed_of[case_id] = sealed
-            item = per_item.get(case.item_code)
-            if item is None:
-                item = per_item[case.item_code] = (
-                    self.router.department(case.item_code),
-                    self.promise(case.item_code, at),
-                )
-            department, promise = item
+            department = departments.get(case.item_code)
+            if department is None:
+                department = departments[case.item_code] = self.router.department(case.item_code)
+            start = promise_start(case.created_at, at, skew if flagged else None)
+            key = (case.item_code, local_date(start))
+            if key not in promises:
+                promises[key] = self.promise(case.item_code, start)
+            promise = promises[key]
             if promise is not None and promise.done_on_spot:
                 # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)
                 checked.on_spot[case_id] = f"staff:{case.agent}" if case.agent else f"committee:{case.committee}"

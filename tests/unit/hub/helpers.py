@@ -61,21 +61,25 @@ def ingest(
     notify_phone: str | None = None,
     receipts: Sequence[str] = (),
     materials: Sequence[str] = ("身份证",),
+    created: datetime | None = None,
+    sent: datetime | None = None,
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
         through ingest; returns their case ids. Receipt numbers are ``receipts`` where given, else unique in the
         test process, as a terminal's own are. ``materials``: those ticked as received (the default is no
-    catalogue's name for one, so it has no English)."""
+    catalogue's name for one, so it has no English). ``created``: when the terminal accepted them, and
+    ``sent``: its clock when it sent them (both ``at`` unless given: a terminal online, its clock right)."""
     at = at or utcnow()
+    created, sent = created or at, sent or at
     register_terminal(engine, terminal, "JW001")
     cases = [
         CaseSubmission(
             case_id=uuid.uuid4(),
-            receipt_no=receipts[i] if i < len(receipts) else f"JW001-{at:%Y%m%d}-{next(_RECEIPTS):06d}",
+            receipt_no=receipts[i] if i < len(receipts) else f"JW001-{created:%Y%m%d}-{next(_RECEIPTS):06d}",
             query_code="ABC234",
             item_code=item,
             committee="JW001",
-            created_at=at,
+            created_at=created,
             applicant=applicant(start + i),
             form={"phone": "13800000000"},
             materials=list(materials),
@@ -84,7 +88,8 @@ def ingest(
         )
         for i, item in enumerate(items)
     ]
-    batch = CaseBatch(terminal=terminal, seq=start + 1, sent_at=at, body=CaseBatchBody(cases=[seal(c) for c in cases]))
+    body = CaseBatchBody(cases=[seal(c) for c in cases])
+    batch = CaseBatch(terminal=terminal, seq=start + 1, sent_at=sent, body=body)
     handler(engine).handle(topics.up(terminal, topics.Up.CASES), batch.encode(), at)
     return [str(c.case_id) for c in cases]
 
