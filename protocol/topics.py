@@ -103,7 +103,8 @@ def calendar() -> str:
 
 
 def subscriptions_hub(share_group: str | None = None) -> list[str]:
-    """What a hub ingest worker subscribes to; with a share group, as an MQTT v5 shared subscription."""
+    """What a hub ingest worker subscribes to, the terminals' up/ channels first and their states second;
+    with a share group, as an MQTT v5 shared subscription."""
     filters = [f"{ROOT}/t/+/up/#", f"{ROOT}/t/+/state"]
     if share_group:
         return [f"$share/{share_group}/{f}" for f in filters]

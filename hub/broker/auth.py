@@ -206,14 +206,17 @@ topic readwrite {topics.calendar()}
 topic read {root}/t/+/up/{topics.Up.AUDIT.value}
 """
     tools = "".join(f"\nuser {name}\n{tool_grants}" for name in tool_usernames)
+    # Each up/ channel by name, not up/#: Mosquitto's ACL cannot refuse the retain flag, so a terminal may
+    # leave a message retained on each topic it writes; named, that is one per channel (eight in all, each
+    # at most the broker's packet size), where up/# let one terminal fill the broker's memory topic by topic.
+    up_grants = "".join(f"pattern write {root}/t/%u/up/{channel.value}\n" for channel in topics.Up)
     return f"""# written by `shegong hub broker`: who may read and write which topics (Mosquitto acl_file)
 
 # Every user, %u being its own name (a terminal's id): its own state (birth, and death as its Will),
-# its own up/ channels, its own down/ channels; and the hub's four retained topics, read only (Mosquitto
-# warns that these four lines hold no %u: they are meant for every user).
+# its own up/ channels (each by name), its own down/ channels; and the hub's four retained topics, read only
+# (Mosquitto warns that these four lines hold no %u: they are meant for every user).
 pattern write {root}/t/%u/state
-pattern write {root}/t/%u/up/#
-pattern read {root}/t/%u/down/#
+{up_grants}pattern read {root}/t/%u/down/#
 pattern read {topics.hub_state()}
 pattern read {topics.catalogue()}
 pattern read {topics.hub_anchor()}

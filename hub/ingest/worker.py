@@ -45,6 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -180,9 +181,13 @@ class IngestWorker:
             log.error("broker refused the hub: %s", reason)
             return
         self._note_certificate(client)
-        wanted = [(t, 1) for t in topics.subscriptions_hub(self.settings.share_group)]
+        up, state = topics.subscriptions_hub(self.settings.share_group)
+        # Nothing a terminal sends up is meant to be retained: a message left retained there (the broker cannot
+        # refuse the flag) would come again at every subscribe, so the hub asks for none. States are retained.
+        wanted = [(up, SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND))]
+        wanted.append((state, SubscribeOptions(qos=1)))
         if self.settings.share_group:  # the peers' states too: see _on_peer_state
-            wanted.append((topics.hub_state(), 1))
+            wanted.append((topics.hub_state(), SubscribeOptions(qos=1)))
         client.subscribe(wanted)
 
     def _note_certificate(self, client: mqtt.Client) -> None:

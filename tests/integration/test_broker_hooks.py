@@ -61,6 +61,8 @@ RULES: list[tuple[str, str, str, bool]] = [
     ("T1", "publish", f"{R}/hub/state", False),
     ("T1", "publish", f"{R}/catalogue", False),
     ("T1", "publish", f"{R}/t/T1/up/#", False),  # not a topic
+    ("T1", "publish", f"{R}/t/T1/up/junk", False),  # not a channel: it could be left retained there
+    ("T1", "publish", f"{R}/t/T1/up/cases/1", False),
     ("T1", "publish", "elsewhere/x", False),
     # a terminal reads its own down/ channels and the hub's three retained topics
     ("T1", "subscribe", f"{R}/t/T1/down/#", True),

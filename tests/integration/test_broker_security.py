@@ -132,8 +132,8 @@ class Raw:
         self.client.subscribe([(f, 1) for f in filters])
         assert done.wait(5), "no SUBACK"
 
-    def publish(self, topic: str, payload: bytes) -> ReasonCode:
-        info = self.client.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> ReasonCode:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(5)
         return wait_for(lambda: self.pubacks.get(info.mid), timeout=5, what="PUBACK")
 
@@ -234,6 +234,35 @@ def test_a_terminal_cannot_read_another_terminals_down_channels(hub, edge_factor
     allowed = {topics.hub_state(), topics.catalogue(), topics.hub_anchor(), topics.calendar()}
     seen = {t for t, _ in t1.received}
     assert all(t.startswith("shegong/v1/t/T1/down/") or t in allowed for t in seen), seen
+
+
+def test_a_terminal_leaves_no_retained_message_but_on_its_named_channels_and_the_hub_takes_none(
+    broker, hub_factory, creds, raw
+):
+    """Mosquitto's ACL cannot refuse a publish's retain flag. With ``up/#`` granted, one terminal's password
+    could leave a retained message on as many topics as it liked (memory at the broker, shared by every
+    terminal) and each hub subscribe was handed them all again. Now only the named channels may be written —
+    at most one retained message each — and the hub asks for no retained message on up/."""
+    t1 = raw(creds.files.ca_cert, "T1", creds.passwords["T1"])
+    assert t1.connect() == 0
+    for n in range(20):
+        assert _refused(t1.publish(f"shegong/v1/t/T1/up/junk/{n}", b"x" * 4096, retain=True)), n
+    assert _refused(t1.publish("shegong/v1/t/T1/up/cases/extra", b"x", retain=True))
+    kept = t1.publish(topics.up("T1", topics.Up.CASES), b"not json", retain=True)  # a channel: allowed
+    assert not kept.is_failure, kept  # (MQTT 5 says "no matching subscribers": no hub is listening yet)
+
+    spy = raw(creds.files.ca_cert, "hub", creds.hub_password)  # what a default subscription is handed
+    assert spy.connect() == 0
+    spy.subscribe("shegong/v1/t/+/up/#")
+    wait_for(lambda: spy.received, what="the one retained message the broker holds")
+    assert [t for t, _ in spy.received] == [topics.up("T1", topics.Up.CASES)]
+
+    hub = hub_factory(broker_username="hub", broker_password=creds.hub_password, broker_tls_ca=str(creds.files.ca_cert))
+    register_terminal(hub.engine, "T1", "JW001")
+    legit = _case(3)
+    assert t1.publish(topics.up("T1", topics.Up.CASES), _batch("T1", legit)) == 0
+    wait_for(lambda: hub_count(hub.engine, "SELECT count(*) FROM cases") == 1, what="the terminal's next batch")
+    assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters") == 0, "the retained garbage was not taken"
 
 
 def test_a_wrong_password_and_an_anonymous_client_are_refused(broker, creds, raw):

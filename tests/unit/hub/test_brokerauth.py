@@ -75,7 +75,13 @@ def test_the_acl_confines_terminals_to_their_own_topics_and_names_the_hub_user(f
         "pattern read shegong/v1/hub/state",
         "pattern read shegong/v1/t/%u/down/#",
         "pattern write shegong/v1/t/%u/state",
-        "pattern write shegong/v1/t/%u/up/#",
+        "pattern write shegong/v1/t/%u/up/audit",
+        "pattern write shegong/v1/t/%u/up/cases",
+        "pattern write shegong/v1/t/%u/up/catalogue",
+        "pattern write shegong/v1/t/%u/up/health",
+        "pattern write shegong/v1/t/%u/up/lookup",
+        "pattern write shegong/v1/t/%u/up/ratings",
+        "pattern write shegong/v1/t/%u/up/reconcile",
     ]
     hub_part = acl.split("user hub-a\n", 1)[1].splitlines()
     assert "topic read shegong/v1/t/+/up/#" in hub_part and "topic write shegong/v1/t/+/down/#" in hub_part
