@@ -19,13 +19,13 @@ _cases = table(CaseRow)
 
 @dataclass(frozen=True, slots=True)
 class CaseRecord:
-    """One row of ``cases`` without its payload; ``id_number`` masked."""
+    """One row of ``cases`` without its payload; ``id_number`` masked; no query code (the resident's second
+    secret for the portal: staff have no use for it, and with the masked ID it narrows a guess)."""
 
     case_id: str
     terminal_id: str
     committee: str
     receipt_no: str
-    query_code: str
     item_code: str
     department: str
     status: str
@@ -47,7 +47,6 @@ class CaseRecord:
             terminal_id=row["terminal_id"],
             committee=row["committee"],
             receipt_no=row["receipt_no"],
-            query_code=row["query_code"],
             item_code=row["item_code"],
             department=row["department"],
             status=row["status"],

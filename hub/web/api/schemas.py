@@ -146,7 +146,6 @@ class CaseDetailOut(msgspec.Struct, kw_only=True):
     terminal_id: str
     committee: str
     receipt_no: str
-    query_code: str
     item_code: str
     department: str
     status: str

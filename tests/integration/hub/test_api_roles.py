@@ -35,6 +35,17 @@ def test_a_clerk_acts_only_on_cases_of_their_department(hub, client, api):
     assert [a["action"] for a in detail["actions"]] == ["review", "request_materials", "complete", "reject", "withdraw"]
 
 
+def test_no_case_read_hands_staff_the_residents_query_code(hub, client, api):
+    """The query code is the resident's second secret for the portal, beside the ID number staff see masked
+    (only the birth date hidden): the API gave it to every case reader."""
+    (case_id,) = ingest(hub.engine, ["MZ-001"])  # the helper's terminal prints query code ABC234
+    manager = api("manager")
+    for path in ("/api/cases", f"/api/cases/{case_id}"):
+        answer = client.get(path, headers=manager)
+        assert answer.status_code == 200 and case_id in answer.text, path
+        assert "ABC234" not in answer.text and "query_code" not in answer.text, path
+
+
 def test_an_auditor_reads_everything_and_can_move_nothing(hub, client, api):
     (case_id,) = ingest(hub.engine, ["MZ-001"])
     auditor = api("auditor")
