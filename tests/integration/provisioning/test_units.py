@@ -102,10 +102,17 @@ def test_overnight_timer_is_spread_and_persistent(side: str, tmp_path: Path):
     assert delay, "a city's terminals must not all start their night at once"
     calendar = re.search(r"^OnCalendar=(.+)$", text, re.M)
     assert calendar
+    # On a host kept in UTC the night still falls in Shanghai's night: 01:00 and 00:30 at UTC+8.
     parsed = subprocess.run(
-        ["systemd-analyze", "calendar", calendar.group(1)], capture_output=True, text=True, check=True
+        ["systemd-analyze", "calendar", calendar.group(1)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TZ": "UTC"},
     ).stdout
-    assert "Next elapse:" in parsed
+    elapse = re.search(r"Next elapse: \w+ \S+ (\d\d:\d\d:\d\d) UTC", parsed)
+    assert elapse, parsed
+    assert elapse.group(1) == ("17:00:00" if side == "edge" else "16:30:00")
     spread = subprocess.run(["systemd-analyze", "timespan", delay.group(1)], capture_output=True, text=True).stdout
     usec = re.search(r"μs: (\d+)", spread)
     assert usec, spread
