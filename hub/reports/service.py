@@ -42,7 +42,7 @@ from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ, local_date
 
-__all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all"]
+__all__ = ["LEVELS", "Figures", "Period", "Report", "WorstItem", "build", "build_all", "per_item"]
 
 _cases, _work, _ratings = table(CaseRow), table(CaseWorkRow), table(RatingRow)
 R = ReturnCallRow
@@ -208,19 +208,21 @@ def build(
     today = today or local_date(utcnow())
     lo, hi = period.bounds()
     dept_names = {d.code: d.name for d in catalogue.departments}
-    items: dict[str, Figures] = {}
+    # One line per item and department: a case a manager routed elsewhere, or an item a catalogue version
+    # moved, counts for the department that holds it, not for whichever row of the item came first.
+    items: dict[tuple[str, str], Figures] = {}
 
     def item(code: str, department: str) -> Figures:
-        f = items.get(code)
+        f = items.get((code, department))
         if f is None:
             known = catalogue.get(code)
-            f = items[code] = Figures(code, known.name if known else code, department)
+            f = items[(code, department)] = Figures(code, known.name if known else code, department)
         return f
 
     def scoped(col: Any) -> list[Any]:
         return [col.in_(list(departments))] if departments is not None else []
 
-    durations: dict[str, list[float]] = defaultdict(list)
+    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
     with read_only(engine).connect() as conn:
         received = select(_cases.c.department, _cases.c.item_code, func.count()).where(
             _cases.c.received_at >= lo, _cases.c.received_at < hi, *scoped(_cases.c.department)
@@ -233,8 +235,9 @@ def build(
         ).where(_work.c.decided_at >= lo, _work.c.decided_at < hi, *scoped(_work.c.department))
         rows = conn.execute(decided).all()
         tally = Counter((dept, code, outcome, in_time) for dept, code, outcome, _, in_time in rows)
-        for code, seconds in ((r[1], r[3]) for r in rows if r[3] is not None):
-            durations[code].append(seconds / _DAY_S)
+        for dept, code, _, seconds, _ in rows:
+            if seconds is not None:
+                durations[(code, dept)].append(seconds / _DAY_S)
         del rows
         for (dept, code, outcome, in_time), n in tally.items():
             f = item(code, dept)
@@ -305,10 +308,10 @@ def build(
             f.ratings[level] += n
 
         worst_items = _worst(items.values(), worst, min_ratings)
-        reasons: dict[str, list[str]] = defaultdict(list)
+        reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
         if worst_items:
             q = (
-                select(_ratings.c.item_code, _ratings.c.reason)
+                select(_ratings.c.item_code, _ratings.c.department, _ratings.c.reason)
                 .where(
                     and_(*rated_where),
                     _ratings.c.item_code.in_([f.code for f in worst_items]),
@@ -318,15 +321,16 @@ def build(
                 .order_by(_ratings.c.rated_at.desc())
                 .limit(50 * len(worst_items))
             )
-            for code, reason in conn.execute(q):
-                if len(reasons[code]) < 5 and reason not in reasons[code]:
-                    reasons[code].append(reason)
+            for code, dept, reason in conn.execute(q):
+                said = reasons[(code, dept)]
+                if len(said) < 5 and reason not in said:
+                    said.append(reason)
 
     all_durations: list[float] = []
     by_dept_durations: dict[str, list[float]] = defaultdict(list)
-    for code, values in durations.items():
+    for key, values in durations.items():
         values.sort()
-        f = items[code]
+        f = items[key]
         f.median_days, f.p95_days = percentile(values, 0.5), percentile(values, 0.95)
         by_dept_durations[f.department].extend(values)
         all_durations.extend(values)
@@ -357,7 +361,10 @@ def build(
         today=today,
         total=total,
         departments=sorted(depts.values(), key=lambda f: (order.get(f.code, len(order)), f.code)),
-        items=sorted(items.values(), key=lambda f: (item_order.get(f.code, len(item_order)), f.code)),
+        items=sorted(
+            items.values(),
+            key=lambda f: (item_order.get(f.code, len(item_order)), f.code, order.get(f.department, len(order))),
+        ),
         worst_items=[
             WorstItem(
                 f.code,
@@ -367,7 +374,7 @@ def build(
                 f.bad,
                 f.bad_share or 0.0,
                 f.mean_level or 0.0,
-                reasons.get(f.code, []),
+                reasons.get((f.code, f.department), []),
             )
             for f in worst_items
         ],
@@ -383,6 +390,18 @@ def _worst(items: Iterable[Figures], n: int, min_ratings: int) -> list[Figures]:
     rated = [f for f in items if f.rated >= min_ratings and f.bad]
     rated.sort(key=lambda f: (-(f.bad_share or 0.0), f.mean_level or 0.0, f.code))
     return rated[:n]
+
+
+def per_item(lines: Iterable[Figures]) -> list[Figures]:
+    """Item lines summed over the departments that held the item's cases, one per item in their order (the
+    public statistics name an item once); no durations, which do not add up."""
+    merged: dict[str, Figures] = {}
+    for f in lines:
+        into = merged.get(f.code)
+        if into is None:
+            into = merged[f.code] = Figures(f.code, f.name, f.department)
+        _add(into, f)
+    return list(merged.values())
 
 
 def _add(into: Figures, f: Figures) -> None:

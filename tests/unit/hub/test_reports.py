@@ -19,7 +19,7 @@ from hub.cases.workflow import Workflow
 from hub.db.engine import open_engine
 from hub.people.service import Users
 from hub.reports.export import HEADER, to_csv
-from hub.reports.service import Period, build
+from hub.reports.service import Period, build, per_item
 from hub.reports.stats import percentile
 from protocol import topics
 from protocol.catalogue import load_seed
@@ -179,3 +179,36 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(report_d
     assert by_code["GA"][name] == "'@SUM(1+1)*cmd|' /C calc'!A0"
     assert by_code["MZ-006"][name] == next(i.name for i in catalogue.items if i.code == "MZ-006"), "others as they are"
     assert by_code["GA-003"]["受理量"] == "3", "figures stay numbers"
+
+
+def test_a_case_routed_to_another_department_counts_for_the_department_that_held_it(hub_db_url):
+    """Lines are per item and department: a GA-003 case the manager routed to 民政 is 民政's, not filed under
+    公安 with the item's other cases because the first row of the item came from there."""
+    engine = open_engine(hub_db_url)
+    try:
+        catalogue = load_seed()
+        clock = Clock()
+        due = DueDates(CalendarService(engine), lambda: catalogue)
+        flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
+        manager = add_users(Users(engine))["manager"]
+        kept, moved, also_kept = ingest(engine, ["GA-003"] * 3, at=MONDAY)
+        flow.route(manager, moved, "MZ", 1)
+        for case_id, days in ((kept, 1), (also_kept, 3)):
+            clock.now = MONDAY
+            flow.act(manager, case_id, A.ACCEPT, 1)
+            clock.now = MONDAY + timedelta(days=days)
+            flow.act(manager, case_id, A.COMPLETE, 2)
+        clock.now = MONDAY
+        flow.act(manager, moved, A.ACCEPT, 2)
+        clock.now = MONDAY + timedelta(days=2)
+        flow.act(manager, moved, A.COMPLETE, 3)
+
+        r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31))
+        lines = {(f.code, f.department): (f.received, f.completed, f.median_days) for f in r.items}
+        assert lines == {("GA-003", "GA"): (2, 2, pytest.approx(2.0)), ("GA-003", "MZ"): (1, 1, pytest.approx(2.0))}
+        assert {d.code: d.received for d in r.departments} == {"GA": 2, "MZ": 1}
+        assert build(engine, MARCH, ["MZ"], catalogue=catalogue, today=date(2026, 3, 31)).total.completed == 1
+        public = per_item(r.items)  # the public statistics name an item once
+        assert [(f.code, f.received, f.completed, f.median_days) for f in public] == [("GA-003", 3, 3, None)]
+    finally:
+        engine.dispose()
