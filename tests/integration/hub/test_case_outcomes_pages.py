@@ -42,14 +42,14 @@ def _terminal_has(edge, case_id: str, status: str, version: int) -> bool:
 def test_an_item_done_on_the_spot_is_completed_at_the_hub_and_at_the_terminal(hub, people, web, page, edge_factory):
     edge = edge_factory("T1")
     edge.start_sync()
-    done = str(edge.cases.submit(NewCase(item_code="RS-004", applicant=applicant(3))).case_id)  # 社保卡挂失
-    waits = str(edge.cases.submit(NewCase(item_code="RS-001", applicant=applicant(4))).case_id)  # 就业登记
+    done = str(edge.cases.submit(NewCase(item_code="MZ-004", applicant=applicant(3))).case_id)  # 助餐登记
+    waits = str(edge.cases.submit(NewCase(item_code="MZ-003", applicant=applicant(4))).case_id)  # 敬老卡挂失
     wait_for(lambda: _terminal_has(edge, done, "completed", 2), what="当场办结 at the terminal")
     wait_for(lambda: _terminal_has(edge, waits, "submitted", 1), what="the back-office item at the terminal")
 
-    _sign_in(page, web, "clerk_rs", "/queue")
-    assert page.locator("tbody tr", has_text="就业登记").count() == 1
-    assert page.locator("tbody tr", has_text="社会保障卡挂失").count() == 0  # nothing left for a clerk
+    _sign_in(page, web, "clerk_mz", "/queue")
+    assert page.locator("tbody tr", has_text="敬老卡挂失").count() == 1  # a clerk stops the card
+    assert page.locator("tbody tr", has_text="社区老年助餐服务登记").count() == 0  # nothing left for a clerk
     page.goto(f"{web}/cases/{done}")
     assert page.locator("#case-status").inner_text().startswith("已办结")
     assert page.locator("text=即办件，已当场办结").count() == 1
