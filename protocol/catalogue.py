@@ -97,6 +97,7 @@ class FieldType(enum.StrEnum):
     DATE = "date"
     SELECT = "select"
     PHONE = "phone"
+    ID_NUMBER = "id_number"  # another person's 公民身份号码 (a spouse's): checked like a card's, shown masked
 
 
 class Prefill(enum.StrEnum):

@@ -105,9 +105,12 @@ def mask(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+# 17 digits and a check character, as people type them too: grouped by single spaces or dashes anywhere.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){17}[\dXx](?![0-9A-Za-z])")
+_GROUPING = re.compile(r"[ -]")
 
 
 def mask_ids(text: str) -> str:
-    """``text`` with every ID-number-shaped run masked as :func:`mask` does (logs, scans: never shown whole)."""
-    return _ID_IN_TEXT.sub(lambda m: mask(m.group(0).upper()), text)
+    """``text`` with every ID-number-shaped run masked as :func:`mask` does (logs, scans, form values: never
+    shown whole) — ``310104 19921011 2663`` and ``310104-1992…`` too, as the number without its grouping."""
+    return _ID_IN_TEXT.sub(lambda m: mask(_GROUPING.sub("", m.group(0)).upper()), text)

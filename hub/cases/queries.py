@@ -33,10 +33,11 @@ from hub.people.roles import Permission, Principal, authorize, can
 from hub.text import text
 from kernel.db import read_only
 from protocol.cases import CaseStatus
-from protocol.catalogue import Catalogue
+from protocol.catalogue import Catalogue, FieldType
 from protocol.envelope import utcnow
-from protocol.idnumber import mask
+from protocol.idnumber import mask, mask_ids
 from protocol.localtime import local_date
+from protocol.typed import typed_id_number
 from protocol.workdays import WorkCalendar
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
@@ -264,7 +265,8 @@ class CaseQueries:
         catalogue_item = self.catalogue().get(row["item_code"])
         labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
         labels = {**PARTNER_FORM_LABELS, **labels}
-        form = [(labels.get(k, k), _masked_text(v)) for k, v in (payload.get("form") or {}).items()]
+        ids = {f.key for f in catalogue_item.form if f.type is FieldType.ID_NUMBER} if catalogue_item else set()
+        form = [(labels.get(k, k), _masked_text(v, k in ids)) for k, v in (payload.get("form") or {}).items()]
         actions: list[ActionOption] = []
         if can(who, Permission.CASE_ACT, row["department"]):
             for a in allowed_actions(CaseStatus(row["status"]), int(row["notices"] or 0)):
@@ -402,7 +404,7 @@ def _case_when(cond: Any) -> Any:
     return case((cond, 1), else_=0)
 
 
-def _masked_text(value: str) -> str:
-    """A form value that happens to be an ID number is shown masked, like every other."""
-    v = str(value)
-    return mask(v) if len(v) == 18 and v[:17].isdigit() else v
+def _masked_text(value: str, id_number: bool) -> str:
+    """A form value shown to staff: an ID-number field's masked whatever was typed into it, and any ID number
+    within another value masked too, like every other."""
+    return mask(typed_id_number(str(value))) if id_number else mask_ids(str(value))

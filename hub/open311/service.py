@@ -42,7 +42,7 @@ from protocol import idnumber
 from protocol.cases import PHONE_PATTERN, Applicant, CaseStatus, CaseSubmission
 from protocol.catalogue import Catalogue, FieldType, FormField, Prefill, ServiceItem
 from protocol.envelope import utcnow
-from protocol.localtime import LOCAL_TZ
+from protocol.localtime import LOCAL_TZ, local_date
 from protocol.statuses import term
 from protocol.typed import typed_id_number, typed_phone, typed_receipt
 
@@ -64,6 +64,7 @@ _DATATYPES = {
     FieldType.DATE: "datetime",
     FieldType.SELECT: "singlevaluelist",
     FieldType.PHONE: "string",
+    FieldType.ID_NUMBER: "string",
 }
 _cases, _events, _requests = table(CaseRow), table(CaseEventRow), table(PartnerRequestRow)
 
@@ -236,6 +237,7 @@ class Open311:
             raise BadRequest(ERRORS["phone"])
         form: dict[str, str] = {}
         id_number = ""
+        today = local_date(self.clock())  # a birth date is checked against Shanghai's day, not UTC's
         for f in item.form:
             if f.prefill is Prefill.NAME:
                 form[f.key] = name
@@ -243,16 +245,18 @@ class Open311:
             value = one(f"attribute[{f.key}]")
             if f.type is FieldType.PHONE:
                 value = typed_phone(value) or phone
+            elif f.type is FieldType.ID_NUMBER:
+                value = typed_id_number(value)
             if not value:
                 if f.required:
                     raise BadRequest(ERRORS["required"].format(code=f.key))
                 continue
             if f.prefill is Prefill.ID_NUMBER:  # as the caller said it and the operator typed it
                 id_number = value = typed_id_number(value)
-            self._check(f, value)
+            self._check(f, value, today)
             form[f.key] = value
         try:
-            idnumber.validate(id_number, today=self.clock().date())
+            idnumber.validate(id_number, today=today)
         except idnumber.InvalidIdNumber as exc:
             log.info(
                 "Open311 partner %s: a request refused, the caller's ID number is not a possible one (%s)",
@@ -300,7 +304,7 @@ class Open311:
             )
 
     @staticmethod
-    def _check(f: FormField, value: str) -> None:
+    def _check(f: FormField, value: str, today: date) -> None:
         if f.type is FieldType.SELECT and value not in f.options:
             raise BadRequest(ERRORS["choice"].format(code=f.key))
         if f.type is FieldType.NUMBER:
@@ -315,6 +319,11 @@ class Open311:
                 raise BadRequest(ERRORS["date"].format(code=f.key)) from None
         if f.type is FieldType.PHONE and not re.match(PHONE_PATTERN, value):
             raise BadRequest(ERRORS["phone"])
+        if f.type is FieldType.ID_NUMBER:
+            try:
+                idnumber.validate(value, today=today)
+            except idnumber.InvalidIdNumber:
+                raise BadRequest(ERRORS["id_number_attr"].format(code=f.key)) from None
         if len(value) > 200:
             raise BadRequest(ERRORS["too_long"].format(field=f.key))
 

@@ -23,9 +23,9 @@ from edge.kiosk.session import Draft, KioskSession
 from edge.store.cases import NewCase
 from protocol.cases import PHONE_PATTERN
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
-from protocol.idnumber import mask
+from protocol.idnumber import InvalidIdNumber, mask, validate
 from protocol.ratings import RatingLevel
-from protocol.typed import typed_phone
+from protocol.typed import typed_id_number, typed_phone
 
 __all__ = ["ROUTES"]
 
@@ -63,7 +63,7 @@ def _shown(t: Translator, session: KioskSession, f: FormField) -> str:
     return value
 
 
-def _check(t: Translator, f: FormField, value: str) -> str | None:
+def _check(t: Translator, f: FormField, value: str, today: date) -> str | None:
     """The error to show beside the field, or None."""
     if not value:
         return t("form.required") if f.required else None
@@ -80,6 +80,11 @@ def _check(t: Translator, f: FormField, value: str) -> str | None:
             return t("form.bad_date")
     if f.type is FieldType.SELECT and value not in f.options:
         return t("form.bad_option")
+    if f.type is FieldType.ID_NUMBER:
+        try:
+            validate(value, today=today)
+        except InvalidIdNumber:
+            return t("form.bad_id_number")
     return None
 
 
@@ -181,8 +186,10 @@ async def apply_post(request: Request[Any, Any, Any], code: FromPath[str]) -> Re
         value = str(data.get(f"field_{f.key}", "")).strip()
         if f.type is FieldType.PHONE:  # stored as digits however grouped: (021) 6234 5678 is 02162345678
             value = typed_phone(value)
+        elif f.type is FieldType.ID_NUMBER:  # 3101 0419… with spaces or dashes, a small x: as on a card
+            value = typed_id_number(value)
         values[f.key] = value
-        if problem := _check(t, f, value):
+        if problem := _check(t, f, value, kiosk.today()):
             errors[f.key] = problem
     names = {m.name for m in item.materials}
     ticked = [str(v) for v in data.getall("materials", [])] if session.staff_id else []
@@ -209,7 +216,7 @@ def confirm(request: Request[Any, Any, Any], code: FromPath[str]) -> Template | 
     rows = []
     for f in item.form:
         value = draft.form.get(f.key, "")
-        if f.prefill is Prefill.ID_NUMBER:
+        if f.prefill is Prefill.ID_NUMBER or f.type is FieldType.ID_NUMBER:
             value = mask(value)
         elif f.prefill is Prefill.SEX:
             value = t(f"sex.{value}")

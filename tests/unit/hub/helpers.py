@@ -63,6 +63,7 @@ def ingest(
     materials: Sequence[str] = ("身份证",),
     created: datetime | None = None,
     sent: datetime | None = None,
+    form: dict[str, str] | None = None,
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
         through ingest; returns their case ids. Receipt numbers are ``receipts`` where given, else unique in the
@@ -81,7 +82,7 @@ def ingest(
             committee="JW001",
             created_at=created,
             applicant=applicant(start + i),
-            form={"phone": "13800000000"},
+            form=form or {"phone": "13800000000"},
             materials=list(materials),
             agent=agent,
             notify_phone=notify_phone,

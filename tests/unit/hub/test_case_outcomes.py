@@ -95,8 +95,8 @@ def _report(engine, today=date(2026, 3, 31)):
 # ----------------------------------------------------------------------------- item 2: done on the spot
 def test_an_item_done_on_the_spot_arrives_completed_by_who_did_it_and_counts_in_time(env):
     engine, _, people, _, queries, _ = env
-    (by_staff,) = ingest(engine, ["RS-004"], at=MONDAY, agent="sw-li")  # 社保卡挂失, a social worker's 代办
-    (by_resident,) = ingest(engine, ["RS-004"], at=MONDAY, start=1)  # the resident alone at the kiosk
+    (by_staff,) = ingest(engine, ["MZ-004"], at=MONDAY, agent="sw-li")  # 助餐登记, a social worker's 代办
+    (by_resident,) = ingest(engine, ["MZ-004"], at=MONDAY, start=1)  # the resident alone at the kiosk
     (back_office,) = ingest(engine, ["RS-001"], at=MONDAY, start=2)  # 就业登记: staff enter it the same day
 
     for case_id, actor in ((by_staff, "staff:sw-li"), (by_resident, "committee:JW001")):
@@ -110,7 +110,7 @@ def test_an_item_done_on_the_spot_arrives_completed_by_who_did_it_and_counts_in_
     queue = queries.queue(people["clerk_rs"], today=date(2026, 3, 2))
     assert [(i.case_id, i.light) for i in queue.items] == [(back_office, "yellow")]
 
-    item = {f.code: f for f in _report(engine).items}["RS-004"]
+    item = {f.code: f for f in _report(engine).items}["MZ-004"]
     assert (item.received, item.completed, item.in_time_share) == (2, 2, 1.0)
     with engine.connect() as conn:
         assert verify(conn)[1] is None

@@ -48,7 +48,7 @@ def _batch(seq: int, sealed: list[SealedCase]) -> CaseBatch:
 
 def test_batches_of_one_group_are_checked_against_each_other(engine):
     c1, c2, c3 = _case(1), _case(2), _case(3)
-    on_spot = _case(4, item="MZ-003")  # an item done on the spot (当场办结) in the seed catalogue
+    on_spot = _case(4, item="MZ-004")  # an item done on the spot (当场办结) in the seed catalogue
     c5 = _case(5, receipt=c3.receipt_no)  # another case under a receipt number c3 took in this group
     s2 = seal(c2)
     first = _batch(1, [seal(c1), s2])
