@@ -160,7 +160,9 @@ class Terminals:
             self.metrics.count(self.metrics.late_wills)
             log.info("late will of %s ignored (bd_seq %d, live %s)", death.terminal, death.body.bd_seq, t["bd_seq"])
             return
-        conn.execute(update(_terms).where(_terms.c.terminal_id == death.terminal).values(online=False, last_seen_at=at))
+        # The Will is the broker's word, sent a keepalive and a half after the terminal fell silent: the
+        # terminal was last heard from before it (the fleet's link events keep when it came).
+        conn.execute(update(_terms).where(_terms.c.terminal_id == death.terminal).values(online=False))
         log.warning("terminal %s went offline", death.terminal)
 
     def heartbeats(self, conn: Connection, beats: list[tuple[Heartbeat, datetime]]) -> None:

@@ -14,12 +14,16 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import generate_latest
+from sqlalchemy import select
 
+from hub.db.models import TerminalRow, table
 from protocol import topics
 from protocol.envelope import utcnow
 from protocol.state import Death, DeathBody
 from tests.integration.fleet.conftest import alerts, fleet_state, rows
 from tests.support import wait_for
+
+_terms = table(TerminalRow)
 
 
 def _links(hub, terminal: str) -> list[str]:
@@ -36,8 +40,12 @@ def test_birth_heartbeat_and_death_drive_the_registry_and_a_late_will_changes_no
     t.beat(outbox_depth=3, disk_free_mb=4321.0, printer="paper_low")
     wait_for(lambda: rows(hub.engine, "SELECT count(*) FROM fleet_heartbeats WHERE terminal_id='T-A'")[0][0] == 1)
 
-    t.drop()  # the link dies: the broker publishes the Will (bd_seq 1)
+    dropped = utcnow()
+    t.drop()  # the link dies: the broker publishes the Will (bd_seq 1), seconds later
     wait_for(lambda: fleet_state(hub, "T-A") == "offline", what="offline after the Will")
+    with hub.engine.connect() as conn:
+        seen = conn.execute(select(_terms.c.last_seen_at).where(_terms.c.terminal_id == "T-A")).scalar_one()
+    assert seen < dropped, "last heard from the terminal before its link died, not when the broker said so"
     t.connect()  # born again with bd_seq 2
     wait_for(lambda: fleet_state(hub, "T-A") == "online", what="online after the new birth")
 
