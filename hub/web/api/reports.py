@@ -64,7 +64,7 @@ def report_json(
 @get(
     "/reports.csv",
     sync_to_thread=True,
-    media_type="text/csv; charset=utf-8",
+    media_type="text/csv",  # Litestar adds "; charset=utf-8"
     opt={PERMISSION: Permission.REPORT_READ},
     responses=errors(400, 401, 403),
     tags=["reports"],
@@ -80,6 +80,6 @@ def report_csv(
     name = f"report-{report.period.start}-{report.period.end}.csv"
     return Response(
         to_csv(report),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8"
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

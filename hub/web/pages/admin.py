@@ -137,6 +137,6 @@ def report_csv_page(
     name = f"report-{report.period.start}-{report.period.end}.csv"
     return Response(
         to_csv(report),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8"
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

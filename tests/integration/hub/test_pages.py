@@ -25,10 +25,11 @@ def _sign_in(client, username: str) -> None:
 
 
 def test_the_manager_verifies_the_audit_trail_and_keeps_the_calendar(hub, client, people):
-    ingest(hub.engine, ["MZ-001"])
+    ingest(hub.engine, ["MZ-001"], at=datetime(2026, 3, 2, 23, 30, tzinfo=UTC))  # 07:30 on 3 March in Shanghai
     _sign_in(client, "manager")
     audit = client.get("/audit?check=true")
     assert "审计链完整" in audit.text and "cases.received" in audit.text and "auth.login" in audit.text
+    assert "2026-03-03 07:30" in audit.text and "2026-03-02 23:30" not in audit.text  # Shanghai time, as elsewhere
 
     page = client.get("/calendar?year=2026")
     assert "国庆节" in page.text and "调休上班" in page.text
@@ -51,7 +52,7 @@ def test_reports_and_the_overdue_board_render_and_export(hub, client, people):
     assert report.status_code == 200 and report.text.count("<svg") == 4 and "各部门" in report.text
     assert "老年综合津贴申领" in client.get("/reports?department=MZ").text
     exported = client.get("/reports.csv")
-    assert exported.headers["content-type"].startswith("text/csv") and exported.text.startswith("\ufeff层级")
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8" and exported.text.startswith("\ufeff层级")
     board = client.get("/overdue")
     assert "中心综合窗口" in board.text and "红牌：已超过承诺时限" in board.text
     assert "<h2>办理</h2>" not in client.get(f"/cases/{ingest(hub.engine, ['RS-006'], start=5)[0]}").text  # no actions
