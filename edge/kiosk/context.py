@@ -89,6 +89,12 @@ class Kiosk:
         """This terminal's committee, on pages and slips."""
         return str(self.runtime.settings.committee_name)
 
+    @property
+    def sscard(self) -> bool:
+        """Whether this terminal reads social-security cards (a vendor library is configured): the welcome
+        page offers the card only then — an older resident with only a 敬老卡 would insert it in vain."""
+        return bool(self.runtime.settings.devices.sscard_lib)
+
     def __post_init__(self) -> None:
         self._bodies = LRUCache(max(1, self.page_cache_bytes), getsizeof=_body_bytes)
 

@@ -57,7 +57,8 @@ def welcome(request: Request[Any, Any, Any]) -> Template | Response[Any]:
     if session is not None and session.holder is not None:
         return redirect("/services")
     ended = request.query_params.get("ended")
-    return kiosk.render(request, "welcome.html", session=session, ended=ended if ended in _ENDED else None)
+    ended = ended if ended in _ENDED else None
+    return kiosk.render(request, "welcome.html", session=session, ended=ended, sscard=kiosk.sscard)
 
 
 _ENDED = {"finish", "timeout", "session"}

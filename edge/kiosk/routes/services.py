@@ -10,7 +10,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from edge.kiosk.context import Kiosk, NoSession, redirect
+from edge.kiosk.context import LANG_COOKIE, Kiosk, NoSession, redirect
 from edge.kiosk.i18n import Translator
 from edge.kiosk.receipts import checklist, material_text
 from edge.kiosk.routes.home import kiosk_of, set_session_cookie
@@ -93,6 +93,11 @@ def claim(request: Request[Any, Any, Any], token: FromPath[str]) -> Template | R
         if kiosk.session(request) is not None:  # a reload: the token is spent, the session is not
             return redirect("/services")
         raise NoSession
+    if LANG_COOKIE in request.cookies:  # the last resident's language: a new card starts in Chinese
+        fresh = redirect("/services")
+        set_session_cookie(fresh, session.sid)
+        fresh.delete_cookie(LANG_COOKIE)
+        return fresh
     page = _services_page(request, kiosk, session, path="/services")
     set_session_cookie(page, session.sid)
     return page

@@ -67,7 +67,7 @@ def test_a_call_for_staff_is_answered_by_name_and_the_kiosk_says_who_is_coming(
 
     kiosk.click("#call-staff")
     kiosk.wait_for_selector("#help-notice")
-    assert "工作人员马上就来" in kiosk.locator("#help-text").inner_text()
+    assert "已呼叫工作人员，请在此稍候" in kiosk.locator("#help-text").inner_text()  # nobody answered yet
     # Heard within the heartbeat interval: the call sent its own heartbeat.
     wait_for(lambda: _help_alerts(hub.engine), timeout=4.0, what="the hub's help alert")
 

@@ -156,7 +156,7 @@ def test_staff_log_in_tick_materials_and_submit_on_the_residents_behalf(start_ki
     assert case.agent == STAFF_ID and case.materials
 
 
-def test_call_staff_from_any_screen_raises_an_alarm_and_says_help_is_coming(start_kiosk, page):
+def test_call_staff_from_any_screen_raises_an_alarm_and_says_where_help_is(start_kiosk, page):
     k = start_kiosk()
     page.goto(k.url)
     k.tap("zhou-guilan")
@@ -165,5 +165,7 @@ def test_call_staff_from_any_screen_raises_an_alarm_and_says_help_is_coming(star
     page.click("#call-staff")
     page.wait_for_selector("#help-notice")
     assert page.url.startswith(f"{k.url}/item/MZ-003")
-    assert "工作人员马上就来" in page.locator("#help-notice").inner_text()
+    # This kiosk has no link to the centre: the call cannot reach anyone yet, and the page does not say it has.
+    notice = page.locator("#help-notice").inner_text()
+    assert "请直接到居委会服务台找工作人员" in notice and "马上就来" not in notice
     assert "help_requested" in k.runtime.alarms.active()

@@ -128,6 +128,19 @@ def test_english_toggle_translates_the_page_and_finish_restores_chinese(start_ki
     assert page.locator("h1").inner_text() == "欢迎使用社区自助服务"
 
 
+def test_the_next_card_tapped_mid_session_starts_in_chinese(start_kiosk, page):
+    """Only 结束 reset the language: a resident who tapped straight after an English-speaking one got English."""
+    k = start_kiosk()
+    page.goto(k.url)
+    k.tap("li-na")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.click("#lang-toggle")
+    assert page.locator("h1").inner_text() == "Services you can apply for"
+    k.tap("zhang-wei")  # another card, without 结束
+    page.locator(".holder", has_text="张伟").wait_for()
+    assert page.locator("h1").inner_text() == "您可以办理的业务" and page.url.endswith("/services")
+
+
 def test_browsing_without_a_card_lists_every_service_and_search_by_pinyin(start_kiosk, page):
     k = start_kiosk()
     page.goto(k.url)

@@ -61,7 +61,7 @@ def test_the_lower_half_shows_where_the_card_reader_is(start_kiosk, page):
 
 
 def test_instructions_do_not_look_like_buttons(start_kiosk, page):
-    k = start_kiosk()
+    k = start_kiosk(devices={"sscard_lib": "/usr/lib/vendor/libiReadCardBas.so"})  # offers the 社保卡 too
     page.set_viewport_size(PORTRAIT)
     page.goto(k.url)
     button = page.locator("#scan-receipt").evaluate(
@@ -75,3 +75,12 @@ def test_instructions_do_not_look_like_buttons(start_kiosk, page):
         )
         assert style == {"top": "none", "right": "none", "radius": "0px", "cursor": "default"}, sel
         assert page.locator(f"{sel} a, {sel} button, {sel} input").count() == 0, "nothing in it to press"
+
+
+def test_the_welcome_page_offers_the_social_security_card_only_where_it_can_be_read(start_kiosk, page):
+    """The default terminal has no social-security card reader: an older resident with only a 敬老卡 was told
+    to insert it, and nothing happened."""
+    k = start_kiosk()
+    page.goto(k.url)
+    page.wait_for_selector("#tap-card")
+    assert page.locator("#tap-ss").count() == 0 and "社保卡" not in page.locator("main").inner_text()
