@@ -7,7 +7,8 @@ Monday to Friday are working days.
 Counting follows the rule for periods in days (《民法典》第二百零一条): the day a case is accepted is not
 counted, so a 1-day promise submitted on Monday is due on Tuesday. A case submitted on a non-working day is
 taken as received on the next working day and counted from there. ``n == 0`` (an immediate item) is due
-the same day, whatever day that is.
+the same day when that is a working day, else on the next one: the centre is closed, and a 居住登记 left at
+a kiosk on Saturday is not late on Monday.
 """
 
 from __future__ import annotations
@@ -134,8 +135,6 @@ def add_working_days(start: date, n: int, calendar: WorkCalendar) -> date:
     """The due date of an ``n``-working-day promise for a case submitted on ``start``."""
     if n < 0:
         raise ValueError("n must not be negative")
-    if n == 0:
-        return start
     day = next_working_day(start, calendar)
     while n:
         day += _DAY

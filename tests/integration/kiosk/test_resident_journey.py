@@ -86,7 +86,7 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     assert "业务受理回执" in text and "事项：敬老卡挂失" in text
     assert f"回执号：{receipt_no}" in text and f"查询码：{query_code}" in text
     assert f"证件号码：{mask(zhang.id_number)}" in text and "申请人：张*" in text
-    assert "当日办结（需工作人员后台办理）" in text and "当场办结" not in text
+    assert "当个工作日办结（需工作人员后台办理）" in text and "当场办结" not in text
     assert zhang.id_number not in text and "张伟" not in text
     assert (
         len(paper.qr_codes) == 1 and f"r={receipt_no}" in paper.qr_codes[0] and f"c={query_code}" in paper.qr_codes[0]
@@ -193,7 +193,7 @@ def test_an_immediate_item_with_a_back_office_step_says_so_on_screen_and_on_pape
     k.tap("zhang-wei")
     page.wait_for_url(re.compile(r"/services$"))
     page.goto(f"{k.url}/item/DA-001")
-    assert "当日办结（需工作人员后台办理）" in page.locator(".facts").inner_text()
+    assert "当个工作日办结（需工作人员后台办理）" in page.locator(".facts").inner_text()
     page.click("#apply")
     page.fill("#field_phone", "13800138000")
     page.check("input[name=field_purpose][value=办理继承]")
@@ -203,7 +203,7 @@ def test_an_immediate_item_with_a_back_office_step_says_so_on_screen_and_on_pape
     page.wait_for_url(re.compile(r"/receipt/"))
     assert page.locator("h1").inner_text().endswith("申请已受理")
     assert "后台办理" in page.locator("#back-office").inner_text()
-    assert "当日办结（需工作人员后台办理）" in page.locator("#due").inner_text()
+    assert "当个工作日办结（需工作人员后台办理）" in page.locator("#due").inner_text()
     paper = k.printer.wait_for_receipt(1)
-    assert any(line.endswith("当日办结（需工作人员后台办理）") for line in paper.lines)
+    assert any(line.endswith("当个工作日办结（需工作人员后台办理）") for line in paper.lines)
     assert "当场办结" not in paper.text

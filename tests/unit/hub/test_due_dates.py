@@ -37,7 +37,8 @@ def at(day: str, hour: int = 2) -> datetime:
         ("DA-002", "2026-09-30", "2026-10-13"),  # 国庆 1–7 Oct off: Thu 8, Fri 9, Sat 10 (调休), Mon 12, Tue 13
         ("RS-008", "2026-02-12", "2026-02-26"),  # 5 days across 春节: Fri 13, Sat 14 (调休), 15–23 off, Tue 24 … Thu 26
         ("YB-001", "2026-04-30", "2026-05-13"),  # 7 days across 劳动节 1–5 May; Sat 9 May worked
-        ("MZ-003", "2026-10-03", "2026-10-03"),  # an immediate item is due the day it arrives, holiday or not
+        ("MZ-003", "2026-09-30", "2026-09-30"),  # an immediate item is due the day it arrives if it is worked…
+        ("MZ-003", "2026-10-03", "2026-10-08"),  # …else the first working day after: 国庆 1–7 Oct off, Thu 8
     ],
 )
 def test_due_date_counts_working_days_across_weekends_and_holidays(due, item, received, expected):

@@ -115,7 +115,7 @@ def test_an_immediate_item_with_a_back_office_step_says_so_on_the_receipt():
     )
     items = EscPosDecoder().feed(case_receipt(translator("zh"), r, "示例居委会").to_bytes())
     lines = [i.text for i in items if isinstance(i, TextLine) and i.text.strip()]
-    assert "办结时限：2026-03-02 当日办结（需工作人员后台办理）" in lines
+    assert "办结时限：2026-03-02 当个工作日办结（需工作人员后台办理）" in lines
     assert not any("当场办结" in line for line in lines)
 
 

@@ -171,6 +171,8 @@ def test_search_keys_are_chinese_pinyin_and_initials():
 def test_due_dates_count_working_days_and_visits_avoid_closed_days(directory):
     item = directory.item("MZ-001")  # 15 working days
     assert directory.due_date(item, date(2026, 9, 28)) == date(2026, 10, 23)  # 国庆 off, 10 Oct (Saturday) worked
-    assert directory.due_date(directory.item("MZ-003"), date(2026, 5, 2)) == date(2026, 5, 2)  # on the spot
+    # a same-day item on the 劳动节 holiday (1–5 May) falls on the first working day after it, Wednesday 6 May
+    assert directory.due_date(directory.item("MZ-003"), date(2026, 5, 2)) == date(2026, 5, 6)
+    assert directory.due_date(directory.item("MZ-003"), date(2026, 4, 29)) == date(2026, 4, 29)
     assert directory.suggested_visit(datetime(2026, 4, 30, 16, 0)) == date(2026, 5, 6)  # after 劳动节
     assert directory.suggested_visit(datetime(2026, 4, 29, 9, 0)) == date(2026, 4, 29)

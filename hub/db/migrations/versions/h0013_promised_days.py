@@ -60,7 +60,9 @@ def _calendar(conn: sa.Connection) -> WorkCalendar:
 def _days(received_at: datetime, due: date, paused: int, cal: WorkCalendar) -> int | None:
     """The promised days that give ``due`` again, or None when no number does."""
     received = received_at.astimezone(_LOCAL).date()
-    days = 0 if due == received else working_days_between(next_working_day(received, cal), due, cal) - paused
+    if due == received:  # an immediate item, due the day it came: so they were counted when this migration was
+        return 0  # written (now a day off counts the next working day), and such cases were stored so
+    days = working_days_between(next_working_day(received, cal), due, cal) - paused
     if days < 0:
         return None
     counted = add_working_days(received, days, cal)
