@@ -10,7 +10,11 @@ the night after its purge), so a backup keeps no resident's data past the retent
 A restore (``shegong edge restore``, the terminal stopped) checks the copy, then writes it over the
 database with the same backup API, so the write-ahead log and shared memory stay consistent. Whatever was
 accepted after that copy was made is at the hub already or in nobody's hands; the next nightly
-reconciliation reports the first kind (``unknown_at_terminal``), and the hub keeps them.
+reconciliation reports the first kind (``unknown_at_terminal``), and the hub keeps them. Their receipt
+numbers stay theirs: the restore carries each day's receipt counter over from the database it replaces
+(the copy was taken at night, and numbering restarted the day at 0001, numbers the hub already holds for
+other residents: their cases were refused as ``duplicate_receipt`` and parked). When the replaced database
+cannot be read, today's numbers continue :data:`RESTORED_AHEAD` above the copy's.
 """
 
 from __future__ import annotations
@@ -20,13 +24,26 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.db import private_dir
 from kernel.sqlitecopy import sqlite_copy, sqlite_integrity, sqlite_replace
+from protocol.envelope import utcnow
+from protocol.localtime import local_date
 
-__all__ = ["BackupBroken", "Backups"]
+__all__ = ["RESTORED_AHEAD", "BackupBroken", "Backups", "Restored"]
+
+RESTORED_AHEAD = 5000
+"""How far a restore moves today's receipt numbers when the database it replaces cannot be read (four digits a
+day; a committee's terminal accepts tens): what was numbered since the copy must not be numbered again."""
+
+
+class Restored(NamedTuple):
+    backup: Path
+    ahead: bool  # the replaced database could not be read: today's receipt numbers moved RESTORED_AHEAD on
+
 
 _PREFIX, _SUFFIX = "edge-", ".db"
 #: What a backup holds of items the database no longer does: each table, its key, and where the key lives now.
@@ -97,8 +114,9 @@ class Backups:
                 db.close()
         return counts
 
-    def restore(self, source: Path | None = None) -> Path:
-        """Write ``source`` (default: the newest backup) over the database; the terminal must be stopped."""
+    def restore(self, source: Path | None = None, now: datetime | None = None) -> Restored:
+        """Write ``source`` (default: the newest backup) over the database, keeping the receipt numbers
+        given since; the terminal must be stopped."""
         backups = self.kept()
         chosen = source or (backups[-1] if backups else None)
         if chosen is None or not chosen.exists():
@@ -106,8 +124,45 @@ class Backups:
         problem = sqlite_integrity(chosen)
         if problem:
             raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
+        counters = _receipt_counters(self.settings.db_path)
         sqlite_replace(chosen, self.settings.db_path)
-        return chosen
+        today = local_date(now or utcnow()).strftime("%Y%m%d")
+        _carry_counters(self.settings.db_path, counters, today)
+        return Restored(chosen, counters is None)
+
+
+def _receipt_counters(db_path: Path) -> dict[str, int] | None:
+    """Each day's last receipt number in the database at ``db_path`` ({} when there is none); None when it
+    cannot be read (a broken file: what was numbered in it is not known)."""
+    if not db_path.exists():
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return {str(day): int(last) for day, last in db.execute("SELECT day, last FROM receipt_counters")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None
+
+
+def _carry_counters(db_path: Path, counters: dict[str, int] | None, today: str) -> None:
+    """Each day's counter in the restored database at least what ``counters`` held; with none known, today's
+    :data:`RESTORED_AHEAD` above its own."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        if counters is None:
+            held = db.execute("SELECT last FROM receipt_counters WHERE day = ?", (today,)).fetchone()
+            counters = {today: (held[0] if held else 0) + RESTORED_AHEAD}
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(
+            "INSERT INTO receipt_counters (day, last) VALUES (?, ?)"
+            " ON CONFLICT (day) DO UPDATE SET last = max(last, excluded.last)",
+            sorted(counters.items()),
+        )
+        db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 def _continues(db: sqlite3.Connection) -> bool:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from edge.control import NIGHT_MAX_S, ControlClient, TerminalNotRunning, socket_path
 from edge.errors import EdgeError
-from edge.night.backup import Backups
+from edge.night.backup import RESTORED_AHEAD, Backups
 from edge.night.steps import run_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
@@ -22,7 +22,12 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
         restored = Backups(settings).restore(Path(ns.backup) if ns.backup else None)
         with EdgeRuntime(settings):  # brings a backup of an older release to today's schema
             pass
-        print(f"restored {restored.name}; the next nightly reconciliation reports what the hub has since")
+        print(f"restored {restored.backup.name}; the next nightly reconciliation reports what the hub has since")
+        if restored.ahead:
+            print(
+                f"the replaced database could not be read: today's receipt numbers continue {RESTORED_AHEAD} above"
+                " the backup's, so none given since it was taken is given again"
+            )
         return 0
     try:  # the service runs: the night runs in it, on its link
         summary = json.dumps(

@@ -202,15 +202,24 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
     with EdgeRuntime(settings) as rt:
         assert rt.cases.get(str(kept.case_id)) is not None
         assert rt.cases.get(str(later.case_id)) is None, "the restore took the terminal back to its backup"
+        # `later` (…-0002) may be at the hub already: the next resident gets …-0003, not its number again
+        assert kept.receipt_no.endswith("-0001") and later.receipt_no.endswith("-0002")
+        after = rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(3)))
+        assert after.receipt_no == later.receipt_no[:-4] + "0003"
 
     # The SD card's database broken past opening, a stale WAL beside it: the restore still takes it back.
     settings.db_path.write_bytes(b"\0not a database" * 256)
     Path(f"{settings.db_path}-wal").write_bytes(b"\0stale" * 64)
+    capsys.readouterr()
     assert cli.main(["edge", "restore"]) == 0
+    assert "today's receipt numbers continue 5000 above the backup's" in capsys.readouterr().out
     assert not Path(f"{settings.db_path}-wal").exists()
     assert oct(settings.db_path.stat().st_mode & 0o777) == "0o600"
     with EdgeRuntime(settings) as rt:
         assert rt.cases.get(str(kept.case_id)) is not None, "restored over the broken file"
+        # what the broken file had numbered is unknown: the backup's 0001, then 5000 further on
+        fresh = rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(4)))
+        assert fresh.receipt_no == kept.receipt_no[:-4] + "5002"
 
     damaged = Backups(settings).kept()[-1]
     raw = bytearray(damaged.read_bytes())
