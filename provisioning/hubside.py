@@ -58,7 +58,7 @@ class HubSession:
         password = self._run("hub", "broker", "add", t.id, "--dir", self.target.broker_dir)
         if not password or len(password.split()) != 1:
             raise ProvisioningError(f"on the hub, `shegong hub broker add {t.id}` printed no password")
-        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, database=True)
+        self._run("hub", "terminal", "register", t.id, "--committee", t.committee_code, *_series(t), database=True)
         return password
 
     def public_keys(self) -> tuple[str, str]:
@@ -95,6 +95,7 @@ class HubSession:
             t.id,
             "--committee",
             t.committee_code,
+            *_series(t),
             "--audit-key",
             public_key,
             database=True,
@@ -142,3 +143,8 @@ def hub_session(target: HubTarget | None, known_hosts: str) -> Iterator[HubSessi
         yield HubSession(target, hosts[0])
     finally:
         disconnect_all(state)
+
+
+def _series(t: Terminal) -> list[str]:
+    """``--series N`` for a terminal given a receipt series: the hub's register holds what its edge.toml says."""
+    return [] if t.receipt_series is None else ["--series", str(t.receipt_series)]

@@ -154,6 +154,13 @@ class Terminal(Settings):
     committee_code: str = Field(pattern=r"^[A-Za-z0-9]{1,16}$")
     committee_name: str = Field(min_length=1)
     committee_area: CommitteeArea | None = None
+    receipt_series: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        description="a digit of its own among its committee's terminals (receipt numbers stay unique): needed "
+        "when a committee has more than one",
+    )
     host: str = Field(min_length=1, description="address or name the administrator's machine reaches over SSH")
 
     @model_validator(mode="after")
@@ -279,6 +286,29 @@ def _private(path: Path, raw: dict[str, Any]) -> None:
         )
 
 
+def _series_problems(path: Path, terminals: list[Terminal]) -> list[str]:
+    """Terminals of one committee each need a receipt series of their own: without one, both number the day's
+    first case 0001 and the hub refuses the second as a duplicate receipt while its resident holds it."""
+    problems: list[str] = []
+    committees: dict[str, list[Terminal]] = {}
+    for t in terminals:
+        committees.setdefault(t.committee_code, []).append(t)
+        if "receipt_series" in t.edge:
+            problems.append(f"{path} terminal {t.id}: set receipt_series on the terminal, not in its edge settings")
+    for code, group in committees.items():
+        if len(group) < 2:
+            continue
+        ids = ", ".join(t.id for t in group)
+        if any(t.receipt_series is None for t in group):
+            problems.append(
+                f"{path}: terminals {ids} serve committee {code}: give each its own receipt_series (1-9), or they "
+                "print the same receipt numbers"
+            )
+        elif len({t.receipt_series for t in group}) < len(group):
+            problems.append(f"{path}: terminals {ids} of committee {code} share a receipt_series: each needs its own")
+    return problems
+
+
 def load(path: Path) -> Inventory:
     """Read and check the inventory at ``path``; :class:`InventoryError` lists every problem found, or says
     that it holds secrets other users can read (:func:`_private`)."""
@@ -324,6 +354,7 @@ def load(path: Path) -> Inventory:
             hub = HubTarget(**_resolve(raw["hub"], base))
         except ValidationError as exc:
             problems += _words(exc, f"{path} [hub]")
+    problems += _series_problems(path, terminals)
     for t in terminals:
         if t.broker_tls_ca is not None and not t.broker_tls_ca.is_file():
             problems.append(f"{path} terminal {t.id}: broker_tls_ca {t.broker_tls_ca} is not a file here")

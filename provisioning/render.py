@@ -74,6 +74,8 @@ def edge_toml(t: Terminal, broker_password: str) -> str:
         values["kiosk"] = {"progress_url": f"{t.portal_url.rstrip('/')}/progress", **values.get("kiosk", {})}
     if t.committee_area is not None:
         values["committee_area"] = t.committee_area.model_dump(mode="json", exclude_none=True)
+    if t.receipt_series is not None:
+        values["receipt_series"] = t.receipt_series
     return toml_document(values)
 
 

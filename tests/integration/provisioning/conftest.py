@@ -241,9 +241,11 @@ def write_inventory(
     hub: dict[str, str],
     hosts: list[Sshd],
     broker_port: int = 8883,
+    series: bool = False,
     **terminal_extra: object,
 ) -> Path:
-    """An inventory as an administrator writes it, for ``hosts`` (terminals JW00n-K1)."""
+    """An inventory as an administrator writes it, for ``hosts`` (terminals JW00n-K1); ``series``: each the
+    receipt series n."""
     key = tmp_path / "admin" / "admin_ed25519"
     env = {k: v for k, v in hub.items() if k.startswith("SHEGONG_")}
     lines = [
@@ -279,6 +281,7 @@ def write_inventory(
             # The rules are loaded only where the terminal has a network namespace of its own: elsewhere they
             # would filter this machine's traffic. There nft checks them (-c: parsed, every name resolved).
             f"firewall = {toml_value('load' if s.netns else 'check')}",
+            *([f"receipt_series = {i}"] if series else []),
         ]
         lines += [f"{k} = {toml_value(v)}" for k, v in terminal_extra.items()]
     path = tmp_path / "inventory.toml"

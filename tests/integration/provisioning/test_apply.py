@@ -52,7 +52,7 @@ def _lines(out: str) -> dict[str, tuple[int, int]]:
 
 def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, wheels: Path, hub, terminals):
     t1, t2 = terminals(2)
-    inventory = write_inventory(tmp_path, wheels, hub, [t1, t2])
+    inventory = write_inventory(tmp_path, wheels, hub, [t1, t2], series=True)  # as if one committee's two
 
     first = provision("apply", str(inventory))
     assert first.returncode == 0, first.stdout + first.stderr
@@ -82,6 +82,7 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
         assert (config["terminal_id"], config["broker_username"]) == (tid, tid)
         assert config["hub_audit_public_key"] == printed, "it checks the hub's signed anchors with the hub's key"
         assert config["broker_tls_ca"] == "/etc/shegong/broker-ca.crt"
+        assert config["receipt_series"] == int(tid[4])  # JW001-K1: 1, JW002-K1: 2
         assert sshd.run("cat /etc/shegong/broker-ca.crt").stdout == Path(hub["ca"]).read_text()
         assert len(config["broker_password"]) >= 20
         enabled = sshd.run(
@@ -103,6 +104,8 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
     # never pins one on first use for a provisioned terminal.
     with sqlite3.connect(hub["SHEGONG_HUB_DATABASE_URL"].removeprefix("sqlite:///")) as db:
         held = dict(db.execute("SELECT terminal_id, public_key || ' ' || how FROM terminal_audit_keys"))
+        series = dict(db.execute("SELECT terminal_id, receipt_series FROM terminal_register"))
+    assert series == {"JW001-K1": 1, "JW002-K1": 2}, "the hub's register holds the series the terminals print"
     for sshd, tid in ((t1, "JW001-K1"), (t2, "JW002-K1")):
         seed = base64.urlsafe_b64decode(sshd.run("cat /var/lib/shegong/audit.key").stdout.strip())
         assert held[tid] == f"{bytes(SigningKey(seed).verify_key).hex()} provisioning"

@@ -85,6 +85,26 @@ def test_every_mistake_is_named_at_once(tmp_path: Path):
     assert "Traceback" not in message
 
 
+def test_terminals_of_one_committee_each_need_a_receipt_series_of_their_own(tmp_path: Path):
+    """Provisioning gave terminals no receipt series: two kiosks of one committee both printed
+    JW001-20261207-0001, and the hub refused the second resident's case as a duplicate receipt."""
+    second = (
+        '\n[[terminal]]\nid = "JW001-K2"\ncommittee_code = "JW001"\ncommittee_name = "潍坊一村居委会"\nhost = "h2"\n'
+    )
+    with pytest.raises(InventoryError) as raised:
+        load(_write(tmp_path, GOOD + second))
+    assert "terminals JW001-K1, JW001-K2 serve committee JW001: give each its own receipt_series (1-9)" in str(
+        raised.value
+    )
+    numbered = GOOD.replace('host = "10.21.3.11"', 'host = "10.21.3.11"\nreceipt_series = 1')
+    with pytest.raises(InventoryError, match="share a receipt_series"):
+        load(_write(tmp_path, numbered + second + "receipt_series = 1\n"))
+    with pytest.raises(InventoryError, match="set receipt_series on the terminal, not in its edge settings"):
+        load(_write(tmp_path, GOOD.replace("ssh_port = 2222", "ssh_port = 2222\nedge = { receipt_series = 3 }")))
+    inv = load(_write(tmp_path, numbered + second + "receipt_series = 2\n"))
+    assert [(t.id, t.receipt_series) for t in inv.terminals] == [("JW001-K1", 1), ("JW002-K1", None), ("JW001-K2", 2)]
+
+
 def test_what_a_terminal_cannot_do_without(tmp_path: Path):
     text = '[[terminal]]\nid = "T1"\ncommittee_code = "JW1"\ncommittee_name = "x"\n'
     with pytest.raises(InventoryError) as raised:

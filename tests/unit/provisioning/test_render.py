@@ -31,7 +31,7 @@ def _terminal(tmp_path: Path, **extra: object) -> Terminal:
 
 
 def test_edge_toml_is_read_by_the_terminal_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    t = _terminal(tmp_path, committee_area=AREA, edge={"retention_days": 45})
+    t = _terminal(tmp_path, committee_area=AREA, edge={"retention_days": 45}, receipt_series=2)
     path = tmp_path / "edge.toml"
     path.write_text(render.edge_toml(t, "s3cr#t\\pw"), encoding="utf-8")
     monkeypatch.setenv("SHEGONG_EDGE_CONFIG", str(path))
@@ -46,6 +46,7 @@ def test_edge_toml_is_read_by_the_terminal_as_written(tmp_path: Path, monkeypatc
     assert s.hub_audit_public_key == "a1" * 32
     assert s.retention_days == 45
     assert s.committee_area is not None and s.committee_area.district == "浦东新区"
+    assert s.receipt_series == 2
 
 
 def test_secrets_are_masked_in_what_is_shown(tmp_path: Path):
