@@ -24,7 +24,7 @@ from typing import Any
 
 from hub.settings import FleetSettings
 
-__all__ = ["HELP_ALARM", "AlertKind", "Assessment", "Desired", "Facts", "State", "assess"]
+__all__ = ["HELP_ALARM", "AlertKind", "Assessment", "Desired", "Facts", "State", "assess", "unsent_age_s"]
 
 
 class State(enum.StrEnum):
@@ -104,6 +104,13 @@ class Assessment:
         return self.state is State.ONLINE and not self.problems
 
 
+def unsent_age_s(oldest_unsent_at: str, clock_skew_s: float | None, now: datetime) -> float:
+    """How long a terminal's oldest unsent item has waited by the hub's clock ``now``: the terminal stamped it
+    by its own, ``clock_skew_s`` behind the hub's (a clock 35 minutes slow made an item queued a minute ago
+    look 36 minutes old, one an hour fast hid an item 50 minutes old)."""
+    return (now - datetime.fromisoformat(oldest_unsent_at)).total_seconds() - (clock_skew_s or 0.0)
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
@@ -144,7 +151,7 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
     h = f.health
     oldest = h.get("oldest_unsent_at")
     if oldest:
-        age = (now - datetime.fromisoformat(oldest)).total_seconds()
+        age = unsent_age_s(oldest, f.clock_skew_s, now)
         if age > s.outbox_alert_s:
             problems[AlertKind.OUTBOX_STALE] = f"{h.get('outbox_depth', 0)} / {_minutes(age)}"
 

@@ -272,7 +272,8 @@ class Fleet:
                         "at": at,
                         "uptime_s": body.uptime_s,
                         "outbox_depth": body.outbox_depth,
-                        "oldest_unsent_age_s": (at - body.oldest_unsent_at).total_seconds()
+                        # both stamps by the terminal's clock: its offset from the hub's falls out
+                        "oldest_unsent_age_s": (message.sent_at - body.oldest_unsent_at).total_seconds()
                         if body.oldest_unsent_at
                         else None,
                         "parked": body.parked,

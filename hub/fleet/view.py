@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from hub.db.models import FleetAlertRow, FleetHeartbeatRow, FleetLinkEventRow, FleetTerminalRow, TerminalRow, table
-from hub.fleet.assess import Assessment, Desired, State, assess
+from hub.fleet.assess import Assessment, Desired, State, assess, unsent_age_s
 from hub.fleet.registry import DROP_KINDS, facts_of, refusals
 from hub.settings import FleetSettings
 
@@ -130,7 +130,7 @@ def terminals(
                 last_seen_at=r["last_seen_at"],
                 seen_age_s=(now - r["last_seen_at"]).total_seconds() if r["last_seen_at"] else None,
                 outbox_depth=int(health.get("outbox_depth", 0)),
-                oldest_unsent_age_s=(now - datetime.fromisoformat(oldest)).total_seconds() if oldest else None,
+                oldest_unsent_age_s=unsent_age_s(oldest, r["clock_skew_s"], now) if oldest else None,
                 parked=int(health.get("parked", 0)),
                 disk_free_mb=health.get("disk_free_mb"),
                 app_version=r["app_version"],

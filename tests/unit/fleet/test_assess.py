@@ -73,12 +73,22 @@ def test_device_outbox_clock_and_disk_problems():
     assert a.problems == {
         AlertKind.PRINTER_PAPER: "paper_out",
         AlertKind.READER_FAULT: "sam_failed",
-        AlertKind.OUTBOX_STALE: "12 / 31 min",
+        AlertKind.OUTBOX_STALE: "12 / 34 min",  # stamped 31 min ago by a clock 200 s ahead: 34 by the hub's
         AlertKind.DISK_LOW: "120 MB",
         AlertKind.CLOCK: "+200 s",  # the terminal's clock is ahead of the hub's
     }
     assert assess(facts(health={"printer": "paper_low"}), NOW, S).ok  # still prints: no alert
     assert AlertKind.PRINTER_FAULT in assess(facts(health={"printer": "cover_open"}), NOW, S).problems
+
+
+def test_the_outbox_age_is_counted_on_the_hubs_clock_not_the_terminals():
+    slow = 35 * 60.0  # the terminal's clock 35 min behind the hub's: it stamps an item a minute old 36 min back
+    just_queued = {"outbox_depth": 1, "oldest_unsent_at": (NOW - timedelta(minutes=36)).isoformat()}
+    assert AlertKind.OUTBOX_STALE not in assess(facts(health=just_queued, clock_skew_s=slow), NOW, S).problems
+    fast = -60 * 60.0  # an hour ahead: an item 50 min old is stamped 10 min in the hub's future
+    waiting = {"outbox_depth": 3, "oldest_unsent_at": (NOW + timedelta(minutes=10)).isoformat()}
+    problems = assess(facts(health=waiting, clock_skew_s=fast), NOW, S).problems
+    assert problems[AlertKind.OUTBOX_STALE] == "3 / 50 min"
 
 
 def test_catalogue_behind_counts_from_publication_or_from_the_terminals_return():
