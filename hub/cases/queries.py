@@ -37,7 +37,7 @@ from protocol.catalogue import Catalogue, FieldType
 from protocol.envelope import utcnow
 from protocol.idnumber import mask, mask_ids
 from protocol.localtime import local_date
-from protocol.typed import typed_id_number
+from protocol.typed import typed_id_number, typed_receipt
 from protocol.workdays import WorkCalendar
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
@@ -186,10 +186,16 @@ class CaseQueries:
         limit: int = 50,
         offset: int = 0,
         today: date | None = None,
+        receipt: str = "",
     ) -> QueuePage:
+        """The cases of ``who``'s departments (or ``department``) in ``statuses`` (default: the open ones);
+        ``receipt``: the case of that receipt number as typed, whatever its status (a resident calling, a
+        return call to make)."""
         depts = self.departments_for(who, department)
         wanted = [s for s in (statuses or OPEN) if s in set(CaseStatus)]
         where: list[ColumnElement[bool]] = [_cases.c.department.in_(depts), _cases.c.status.in_(wanted)]
+        if receipt:
+            where[1] = _cases.c.receipt_no.in_(typed_receipt(receipt))
         if not department and not who.scoped:
             where[0] = _cases.c.department.is_not(None)  # everything, the unrouted included
         if mine:

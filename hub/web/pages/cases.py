@@ -45,9 +45,11 @@ def queue_page(
     status: Annotated[str | None, QueryParameter(max_length=32)] = None,
     mine: FromQuery[bool] = False,
     page_no: Annotated[int, QueryParameter(name="page", ge=1, le=100_000)] = 1,
+    receipt: Annotated[str, QueryParameter(max_length=40)] = "",
 ) -> Template:
     statuses = [status] if status else None
-    result = cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE)
+    receipt = receipt.strip()
+    result = cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE, receipt=receipt)
     names = cases.department_names
     return page(
         request,
@@ -60,6 +62,8 @@ def queue_page(
         department=department or "",
         status=status or "",
         statuses=[s.value for s in CaseStatus if s in OPEN],
+        closed=[s.value for s in CaseStatus if s not in OPEN],  # decided or withdrawn: to look back
+        receipt=receipt,
         mine=mine,
         page_no=page_no,
         pages=max(1, -(-result.total // PAGE)),

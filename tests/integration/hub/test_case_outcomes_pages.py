@@ -92,6 +92,9 @@ def test_a_bad_rating_becomes_a_return_call_the_clerk_records_and_the_report_cou
     row.locator("button:has-text('记录回访')").click()
     page.wait_for_selector("text=已记录回访整改情况")
     assert "已联系到申请人：已致电道歉" in page.locator("tr", has_text="窗口让我跑了两趟").inner_text()
+    # the receipt number leads to the case, where the clerk finds how to reach the resident
+    page.locator("tr", has_text="窗口让我跑了两趟").locator("a").first.click()
+    page.wait_for_url(f"{web}/cases/{case_id}")
 
     page.click("button:has-text('退出')")
     today = local_date(utcnow())

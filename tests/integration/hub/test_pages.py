@@ -58,6 +58,23 @@ def test_reports_and_the_overdue_board_render_and_export(hub, client, people):
     assert "<h2>办理</h2>" not in client.get(f"/cases/{ingest(hub.engine, ['RS-006'], start=5)[0]}").text  # no actions
 
 
+def test_a_clerk_finds_a_case_by_its_receipt_number_whatever_its_status(hub, client, people):
+    """The queue held open cases only and had no search: a clerk could not find the case a resident called
+    about, or a decided one to call back after a bad rating."""
+    done, other = ingest(hub.engine, ["MZ-004", "MZ-001"])  # 助餐登记 arrives completed (done on the spot)
+    with hub.engine.connect() as conn:
+        receipt = conn.execute(text("SELECT receipt_no FROM cases WHERE case_id = :c"), {"c": done}).scalar_one()
+    _sign_in(client, "clerk_mz")
+    assert done not in client.get("/queue").text and other in client.get("/queue").text
+    found = client.get("/queue", params={"receipt": receipt.replace("-", " ").lower()})  # as typed from a phone call
+    assert found.status_code == 200 and f"/cases/{done}" in found.text and other not in found.text
+    assert "已办结" in found.text and "共 1 件" in found.text
+    closed = client.get("/queue", params={"status": "completed"}).text
+    assert f"/cases/{done}" in closed and other not in closed and '<option value="completed" selected>' in closed
+    _sign_in(client, "clerk_rs")
+    assert done not in client.get("/queue", params={"receipt": receipt}).text  # another department's: not found
+
+
 def test_a_clerk_gets_a_403_page_for_the_audit_trail_and_a_sign_in_page_when_signed_out(hub, client, people):
     assert client.get("/overdue", follow_redirects=False).headers["location"] == "/login?next=%2Foverdue"
     _sign_in(client, "clerk_mz")
