@@ -77,7 +77,7 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     assert page.locator("#print-status").inner_text().strip().endswith("已打印，请从出纸口取走。")
     assert page.locator("#qr").get_attribute("src").startswith("data:image/svg+xml")
     # 敬老卡挂失 is accepted here; the centre stops the card that working day: the receipt must not say it is done
-    assert page.locator("h1").inner_text().endswith("申请已受理")
+    assert page.locator("h1").inner_text().endswith("申请已提交")  # 已受理 is the clerk's step (status terms)
     assert "后台办理" in page.locator("#back-office").inner_text()
     shot(page, "receipt")
 
@@ -201,7 +201,7 @@ def test_an_immediate_item_with_a_back_office_step_says_so_on_screen_and_on_pape
     page.wait_for_url(re.compile(r"/confirm$"))
     page.click("#submit")
     page.wait_for_url(re.compile(r"/receipt/"))
-    assert page.locator("h1").inner_text().endswith("申请已受理")
+    assert page.locator("h1").inner_text().endswith("申请已提交")  # 已受理 is the clerk's step (status terms)
     assert "后台办理" in page.locator("#back-office").inner_text()
     assert "当个工作日办结（需工作人员后台办理）" in page.locator("#due").inner_text()
     paper = k.printer.wait_for_receipt(1)
