@@ -142,6 +142,7 @@ def populate(
                         "reason": rnd.choice(_REASONS) if level <= 2 else "",
                         "rated_at": decided + timedelta(minutes=5),
                         "received_at": decided + timedelta(minutes=6),
+                        "stamped_at": decided + timedelta(minutes=5),
                     }
                 )
                 if level <= 2:  # 差评: a return call, recorded three days later once that day has come

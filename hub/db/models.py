@@ -221,8 +221,10 @@ class RatingRow(HubModel, table=True):
     department: str = Field(default="", max_length=32)
     level: int = Field(index=True)
     reason: str = Field(default="", sa_type=Text)
-    rated_at: datetime = Field(sa_column=_ts())
+    rated_at: datetime = Field(sa_column=_ts())  # by the hub's clock when the terminal's was far off (reports)
     received_at: datetime = Field(sa_column=_ts(index=True))
+    # as the terminal stamped it, whatever its clock: the day nightly reconciliation files it under on both sides
+    stamped_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 # --------------------------------------------------------------------------- back office (issue 6)

@@ -609,7 +609,8 @@ class Handler:
         self, conn: Connection, terminal: str, ratings: list[Rating], at: datetime, skew_s: float
     ) -> None:
         """Store ``ratings``, each rated ``skew_s`` later than the terminal's clock said (the reports count a
-        rating in the period it was made: a clock a year ahead would move it out of every report)."""
+        rating in the period it was made: a clock a year ahead would move it out of every report), and as
+        stamped (reconciliation files it under the terminal's day, as the terminal does)."""
         shift = timedelta(seconds=skew_s)
         rows = [
             {
@@ -624,6 +625,7 @@ class Handler:
                 "reason": r.reason,
                 "rated_at": r.rated_at + shift,
                 "received_at": at,
+                "stamped_at": r.rated_at,
             }
             for r in ratings
         ]

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Connection, and_, insert, or_, update
+from sqlalchemy import Connection, and_, func, insert, or_, update
 from sqlmodel import col, select
 
 from hub.audit.chain import AuditRecord, append
@@ -241,8 +241,11 @@ def _lines(
         if n % PAUSE_EVERY == 0:
             pause()
         out[day_of(_aware(created))][case_id] = case_line(case_id, version)
-    ratings = select(RatingRow.rating_id, RatingRow.rated_at).where(
-        RatingRow.terminal_id == terminal, col(RatingRow.rated_at) >= start, col(RatingRow.rated_at) < end
+    # By the terminal's own stamp, as its ledger files it: a rating the hub re-dated (a clock far off) across
+    # midnight was "missing" every night, resent, never confirmed, never purged.
+    stamped = func.coalesce(RatingRow.stamped_at, RatingRow.rated_at)
+    ratings = select(RatingRow.rating_id, stamped).where(
+        RatingRow.terminal_id == terminal, stamped >= start, stamped < end
     )
     for rating_id, rated in conn.execute(ratings):
         out[day_of(_aware(rated))][rating_id] = rating_line(rating_id)

@@ -117,3 +117,24 @@ def test_ratings_from_a_terminal_whose_clock_is_a_year_ahead_are_dated_by_the_hu
         with engine.connect() as conn:
             stored = conn.execute(select(_ratings.c.rated_at).where(_ratings.c.rating_id == str(rating.rating_id)))
             assert stored.scalar_one() == (expected or rating.rated_at)
+
+
+def test_a_rating_re_dated_across_midnight_is_reconciled_under_the_terminals_day(engine):
+    """A kiosk ten minutes fast stamps a rating made at 23:55 in Shanghai with 00:05 the next day; the hub
+    files it at 23:55 for the reports. Reconciliation files items under the terminal's own day on both sides
+    (edge.night.ledger): the hub had it under the day before, so every night the terminal was told the hub
+    lacked it, resent it, and could never purge it."""
+    from datetime import UTC, date, datetime
+
+    from hub.night.reconcile import _lines
+
+    register_terminal(engine, "T1", "JW001")
+    true_time = datetime(2026, 3, 10, 15, 55, tzinfo=UTC)  # 23:55 on 10 March in Shanghai
+    fast = timedelta(minutes=10)
+    rating = _rating("JW001").model_copy(update={"rated_at": true_time + fast})  # 00:05 on 11 March, as stamped
+    batch = RatingBatch(terminal="T1", sent_at=true_time + fast, body=RatingBatchBody(ratings=[rating]))
+    handler(engine).handle(topics.up("T1", topics.Up.RATINGS), batch.encode(), true_time)
+    with engine.connect() as conn:
+        assert conn.execute(select(_ratings.c.rated_at)).scalar_one() == true_time  # the reports' time
+        held = _lines(conn, "T1", date(2026, 3, 10), date(2026, 3, 11), lambda: None)
+    assert {day: list(lines) for day, lines in held.items()} == {date(2026, 3, 11): [str(rating.rating_id)]}
