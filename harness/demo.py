@@ -191,7 +191,8 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         code, name = COMMITTEES[i % len(COMMITTEES)]
         terminal = f"{code}-K1"
         # Provisioning: the hub takes cases only from a terminal in its register, for its committee.
-        demo.run_once(["hub", "terminal", "register", terminal, "--committee", code], hub_env)
+        register = ["hub", "terminal", "register", terminal, "--committee", code, "--committee-name", name]
+        demo.run_once(register, hub_env)  # the hub's pages name the committee as the kiosk does
         devices = folder / "devices" / terminal
         devices.mkdir(parents=True, exist_ok=True)
         for sim in ("id-reader", "printer", "scanner"):

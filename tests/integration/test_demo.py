@@ -96,6 +96,8 @@ def test_the_demo_starts_answers_survives_its_broker_dying_and_stops_cleanly_on_
         )
         case_id = json.loads(submitted.stdout)["case_id"]
         wait_for(lambda: _hub_has(folder / "hub.db", case_id), timeout=90, what="the case at the hub")
+        with closing(sqlite3.connect(folder / "hub.db")) as conn:  # the hub's pages name it as the kiosk does
+            assert conn.execute("SELECT name FROM committees WHERE code = 'JW001'").fetchone() == ("梅园一村居委会",)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
