@@ -127,6 +127,17 @@ def submission(n: int = 0) -> CaseSubmission:
     )
 
 
+def holder_at_kiosk(client: Any, who: str) -> None:
+    """``client`` (a Litestar TestClient of a kiosk app) let in as the kiosk's own browser, and ``who``'s card
+    (a simulator identity) tapped: it holds that card holder's session."""
+    from edge.devices.sim.identities import identity  # the edge's simulators: only tests of the kiosk need them
+
+    kiosk = client.app.state.kiosk
+    assert client.get(kiosk.gate.open_path).status_code == 200
+    token = kiosk.events.card_tapped(identity(who).card_facts())
+    assert client.get(f"/claim/{token}").status_code == 200
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -20,12 +20,12 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
 from edge.kiosk.i18n import translator
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
+from tests.support import holder_at_kiosk
 
 ZH = translator("zh")
 
@@ -35,9 +35,7 @@ def kiosk(tmp_path: Path) -> Iterator[tuple[TestClient[Any], EdgeRuntime]]:
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path, min_free_disk_mb=0))
     app = create_app(runtime, None, config=KioskSettings(idle_timeout_s=600, warn_before_s=20))  # the store's
     with TestClient(app) as c:
-        assert c.get(app.state.kiosk.gate.open_path).status_code == 200
-        token = app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
-        assert c.get(f"/claim/{token}").status_code == 200
+        holder_at_kiosk(c, "zhang-wei")
         yield c, runtime
     runtime.close()
 

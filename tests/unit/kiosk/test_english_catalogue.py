@@ -21,13 +21,12 @@ from litestar.testing import TestClient
 
 from edge.devices.escpos import Receipt
 from edge.devices.escpos_decode import EscPosDecoder, TextLine
-from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
 from edge.kiosk.i18n import translator
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import Catalogue, load_seed
-from tests.support import STAFF_ID, STAFF_PIN, staff_pins
+from tests.support import STAFF_ID, STAFF_PIN, holder_at_kiosk, staff_pins
 
 SEED = load_seed()
 MZ_003 = SEED.item("MZ-003")  # 敬老卡挂失: immediate, at the committee; zhang-wei (over 65, Shanghai) may apply
@@ -59,9 +58,7 @@ def client(tmp_path: Path, printer: PaperPrinter) -> Iterator[TestClient[Any]]:
     config = KioskSettings(idle_timeout_s=600, warn_before_s=20, staff_pins=staff_pins())
     app = create_app(runtime, printer, config=config, catalogue=SEED)
     with TestClient(app) as c:
-        assert c.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
-        token = app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
-        assert c.get(f"/claim/{token}").status_code == 200
+        holder_at_kiosk(c, "zhang-wei")
         switch(c, "en")
         yield c
     runtime.close()

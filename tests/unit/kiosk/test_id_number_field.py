@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import FieldType, load_seed
 from protocol.idnumber import mask_ids
-from tests.support import staff_pins, unseal
+from tests.support import holder_at_kiosk, staff_pins, unseal
 
 SEED = load_seed()
 SAMPLE = "11010519491231002X"  # GB 11643-1999's example
@@ -41,9 +40,7 @@ def kiosk(tmp_path: Path) -> Iterator[tuple[TestClient[Any], EdgeRuntime]]:
     config = KioskSettings(idle_timeout_s=600, warn_before_s=20, staff_pins=staff_pins())
     app = create_app(runtime, Printer(), config=config, catalogue=SEED)
     with TestClient(app) as c:
-        assert c.get(app.state.kiosk.gate.open_path).status_code == 200
-        token = app.state.kiosk.events.card_tapped(identity("li-na").card_facts())
-        assert c.get(f"/claim/{token}").status_code == 200
+        holder_at_kiosk(c, "li-na")
         yield c, runtime
     runtime.close()
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from edge.devices.sim.identities import identity
 from edge.kiosk.app import create_app
 from edge.kiosk.i18n import translator
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
+from tests.support import holder_at_kiosk
 
 ZH = translator("zh")
 
@@ -29,9 +29,7 @@ def client(tmp_path: Path) -> Iterator[TestClient[Any]]:
     runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path, min_free_disk_mb=0))
     app = create_app(runtime, None, config=KioskSettings(idle_timeout_s=600, warn_before_s=20), catalogue=load_seed())
     with TestClient(app) as c:
-        assert c.get(app.state.kiosk.gate.open_path).status_code == 200  # the kiosk's own browser
-        token = app.state.kiosk.events.card_tapped(identity("zhang-wei").card_facts())
-        assert c.get(f"/claim/{token}").status_code == 200
+        holder_at_kiosk(c, "zhang-wei")
         yield c
     runtime.close()
 
