@@ -28,10 +28,10 @@ from typing import NamedTuple
 
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
+from edge.store.cases import receipt_day
 from edge.store.db import private_dir
 from kernel.sqlitecopy import sqlite_copy, sqlite_integrity, sqlite_replace
 from protocol.envelope import utcnow
-from protocol.localtime import local_date
 
 __all__ = ["RESTORED_AHEAD", "BackupBroken", "Backups", "Restored"]
 
@@ -126,8 +126,7 @@ class Backups:
             raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
         counters = _receipt_counters(self.settings.db_path)
         sqlite_replace(chosen, self.settings.db_path)
-        today = local_date(now or utcnow()).strftime("%Y%m%d")
-        _carry_counters(self.settings.db_path, counters, today)
+        _carry_counters(self.settings.db_path, counters, receipt_day(now or utcnow()))
         return Restored(chosen, counters is None)
 
 

@@ -42,7 +42,7 @@ from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
 from protocol.typed import typed_query_code, typed_receipt
 
-__all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey"]
+__all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey", "receipt_day"]
 
 log = logging.getLogger(__name__)
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
@@ -55,6 +55,11 @@ _cases, _outbox, _events, _counters = (
 
 
 _KEY_ID = "lookup_key_id"
+
+
+def receipt_day(at: datetime) -> str:
+    """The local day of ``at`` as receipt numbers carry it and ``receipt_counters`` keys it (YYYYMMDD)."""
+    return at.astimezone(LOCAL_TZ).strftime("%Y%m%d")
 
 
 class _NoRoom(Exception):
@@ -252,7 +257,7 @@ class CaseStore:
         return reason
 
     def _next_receipt(self, conn: Connection, now: datetime) -> str:
-        day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
+        day = receipt_day(now)
         conn.execute(
             sqlite_insert(_counters)
             .values(day=day, last=1)
