@@ -245,14 +245,14 @@ class Open311:
             value = one(f"attribute[{f.key}]")
             if f.type is FieldType.PHONE:
                 value = typed_phone(value) or phone
-            elif f.type is FieldType.ID_NUMBER:
+            elif f.type is FieldType.ID_NUMBER or f.prefill is Prefill.ID_NUMBER:  # as said and typed
                 value = typed_id_number(value)
             if not value:
                 if f.required:
                     raise BadRequest(ERRORS["required"].format(code=f.key))
                 continue
-            if f.prefill is Prefill.ID_NUMBER:  # as the caller said it and the operator typed it
-                id_number = value = typed_id_number(value)
+            if f.prefill is Prefill.ID_NUMBER:  # the caller's own
+                id_number = value
             self._check(f, value, today)
             form[f.key] = value
         try:
