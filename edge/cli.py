@@ -176,6 +176,21 @@ def keys(action: str) -> int:
 
 
 @edge.command()
+def ime() -> int:
+    """Build the kiosk keyboard's pinyin index now (at provisioning), so the first resident who types a name
+    does not wait for it: [kiosk] ime_index, else data_dir/ime.sqlite. The kiosk builds it itself when missing."""
+    from edge.kiosk.ime import start_build
+
+    settings = edge_settings.load()
+    path = settings.kiosk.ime_index or settings.data_dir / "ime.sqlite"
+    code = start_build(path).wait()
+    if code != 0:
+        raise click.ClickException(f"building the pinyin index failed (exit {code})")
+    log.info("pinyin index written to %s", path)
+    return 0
+
+
+@edge.command()
 @click.option("--dry-run", is_flag=True, help="only count what would be purged")
 def purge(dry_run: bool) -> int:
     """Purge acked, closed cases and ratings past the retention window."""

@@ -42,6 +42,11 @@ class KioskSettings(BaseModel):
         1800.0, gt=0, description="a staff member stays signed in at the kiosk this long from the PIN, across residents"
     )
     progress_url: str = Field("https://shegong.example/progress", description="base URL in the receipt's QR code")
+    ime_index: Path | None = Field(
+        None,
+        description="the pinyin keyboard's word index (built on first use, or by `shegong edge ime build`)."
+        " Unset: data_dir/ime.sqlite",
+    )
 
     @model_validator(mode="after")
     def _warning_fits(self) -> KioskSettings:

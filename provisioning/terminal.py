@@ -307,6 +307,19 @@ def audit_key() -> Generator[str, None, None]:
     yield (f"runuser -u shegong -- {OPT}/current/bin/shegong edge keys init")
 
 
+IME_INDEX = "/var/lib/shegong/ime.sqlite"  # kiosk ime_index's default: data_dir/ime.sqlite
+
+
+@operation()
+def pinyin_index() -> Generator[str, None, None]:
+    """The kiosk keyboard's pinyin index, built once here (``shegong edge ime``): the kiosk would build it
+    itself at the first letter typed, and that resident would wait for it. A release with other word lists
+    rebuilds it the same way, at the first letter."""
+    if host.get_fact(File, path=IME_INDEX):
+        return
+    yield (f"runuser -u shegong -- {OPT}/current/bin/shegong edge ime")
+
+
 def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     """Add this terminal's operations for the current host (in pyinfra's host and state context)."""
     systemd = host.get_fact(Command, SYSTEMD_RUNNING) == "running"
@@ -330,6 +343,7 @@ def deploy_terminal(t: Terminal, password: str, release: Release) -> Steps:
     config = config_files(name="configuration, units and rules", wanted=wanted)
     restart_on.append(config)
     key = audit_key(name="audit signing key")
+    pinyin_index(name="pinyin keyboard's index")
     enabled(name="units enabled", units=ENABLED_UNITS)
 
     sshd = sshd_keys_only(name="sshd keys only", content=render.sshd_conf(t))

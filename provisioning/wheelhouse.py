@@ -25,6 +25,9 @@ __all__ = ["REPRODUCIBLE_EPOCH", "Release", "build", "pack"]
 PROJECT = Path(__file__).resolve().parent.parent
 RELEASES = "/opt/shegong/releases"  # on the terminal, side by side
 REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip file holds
+#: Pure-Python dependencies published only as source: built here into wheels every platform installs
+#: (``--only-binary`` would find nothing for them on another platform).
+SOURCE_ONLY = ("jieba>=0.42",)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def build(out: Path, extra: str = "edge,hub", platform: str | None = None, proje
     pip = [sys.executable, "-m", "pip"]
     if platform:
         # Another platform's wheels: pip builds only ours (pure Python) and fetches binaries for the rest.
-        _pip([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(project)])
+        _pip([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(project), *SOURCE_ONLY])
         cmd = [*pip, "download", "--quiet", "--dest", str(out), "--only-binary=:all:", "--platform", platform]
         cmd += ["--find-links", str(out), f"shegong[{extra}]"]
     else:

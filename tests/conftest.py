@@ -6,7 +6,9 @@ case key pair of the test process (terminals seal cases to it, hubs open them wi
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,6 +183,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@pytest.fixture(scope="session")
+def ime_index() -> Path:
+    """The kiosk keyboard's pinyin index, built as a terminal builds it (a child process) once per machine and
+    word lists: every test process of a run shares it (building takes seconds of both cores)."""
+    from edge.kiosk.ime import PinyinIndex, start_build
+
+    cache = Path(tempfile.gettempdir()) / "shegong-test-ime"
+    cache.mkdir(exist_ok=True)
+    path = cache / "ime.sqlite"
+    with open(cache / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not PinyinIndex(path).is_current():
+            assert start_build(path).wait() == 0
+    return path
 
 
 @pytest.fixture(scope="module")

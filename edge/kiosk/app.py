@@ -24,6 +24,7 @@ from edge.errors import EdgeError, StorageFull
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH, KioskGate
+from edge.kiosk.ime import PinyinIndex
 from edge.kiosk.routes import ROUTES
 from edge.kiosk.session import SessionStore
 from edge.kiosk.staff import StaffDirectory
@@ -97,6 +98,7 @@ def build_kiosk(
         staff=staff,
         printer=devices,
         gate=gate or KioskGate(),
+        ime=PinyinIndex(config.ime_index or runtime.settings.data_dir / "ime.sqlite"),
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event

@@ -22,6 +22,7 @@ from edge.kiosk.directory import Directory
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.gate import KioskGate
 from edge.kiosk.i18n import DEFAULT_LANG, LANGS, Translator, translator
+from edge.kiosk.ime import PinyinIndex
 from edge.kiosk.session import KioskSession, SessionStore
 from edge.kiosk.staff import StaffDirectory
 from edge.kiosk.throttle import Throttle
@@ -74,6 +75,8 @@ class Kiosk:
     catalogue: Callable[[], Catalogue]  # the catalogue in force now (it changes when the hub publishes)
     calendar: Callable[[], WorkCalendar]  # the calendar in force now (the hub's, once it arrived)
     printer: Printer | None = None
+    #: the on-screen keyboard's pinyin → Chinese words (None: letters only)
+    ime: PinyinIndex | None = None
     #: this start's way in for the kiosk's own browser; nothing else is served without its cookie
     gate: KioskGate = field(default_factory=KioskGate)
     #: failed progress lookups: 10 per client in 10 minutes, 5 per receipt number in 30 minutes

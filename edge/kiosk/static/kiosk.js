@@ -25,6 +25,85 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
+  // The on-screen keyboard for text fields (templates/_textpad.html): pinyin letters, Chinese words offered.
+  var tp = document.getElementById("textpad");
+  if (tp) {
+    var fields = Array.prototype.slice.call(document.querySelectorAll("[data-textpad]"));
+    var target = null, letters = "", cands = [], page = 0, asked = 0, PAGE = 8;
+    var shownFor = document.getElementById("tp-for");
+    var shownLetters = document.getElementById("tp-letters");
+    var note = document.getElementById("tp-note");
+    var row = document.getElementById("tp-cands");
+    var put = function (text) {
+      var max = target.maxLength > 0 ? target.maxLength : 100;
+      target.value = (target.value + text).slice(0, max);
+      target.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    var draw = function () {
+      shownLetters.textContent = letters;
+      row.textContent = "";
+      cands.slice(page * PAGE, page * PAGE + PAGE).forEach(function (c) {
+        var b = document.createElement("button");
+        b.type = "button"; b.className = "key cand"; b.textContent = c[0];
+        b.dataset.tp = "cand"; b.dataset.used = String(c[1]);
+        row.appendChild(b);
+      });
+      document.getElementById("tp-prev").disabled = page === 0;
+      document.getElementById("tp-next").disabled = (page + 1) * PAGE >= cands.length;
+    };
+    var ask = function () {
+      var mine = ++asked;
+      cands = []; page = 0; note.textContent = "";
+      draw();
+      if (!letters) { return; }
+      fetch("/ime?p=" + encodeURIComponent(letters), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (m) {
+          if (mine !== asked) { return; } // a later letter asked again
+          if (!m.ready) { note.textContent = tp.dataset.preparing; setTimeout(function () { if (mine === asked) { ask(); } }, 2000); return; }
+          cands = m.candidates || [];
+          if (!cands.length) { note.textContent = tp.dataset.nothing; }
+          draw();
+        })
+        .catch(function () { note.textContent = tp.dataset.preparing; });
+    };
+    var flush = function () { if (letters) { put(letters); letters = ""; ask(); } }; // letters left as typed
+    var aim = function (field) {
+      if (!field || field === target) { return; }
+      flush();
+      target = field;
+      shownFor.textContent = field.dataset.textpad;
+      (field.closest(".field, .row") || field).after(tp); // the keyboard goes beneath the field it types into
+    };
+    aim(fields[0]);
+    fields.forEach(function (f) {
+      f.addEventListener("focus", function () { aim(f); tp.hidden = false; });
+      if (f.form) { f.form.addEventListener("submit", flush); }
+    });
+    tp.addEventListener("click", function (e) {
+      var b = e.target.closest ? e.target.closest("[data-tp]") : null;
+      if (!b || !target) { return; }
+      var act = b.dataset.tp, zh = tp.dataset.mode === "zh";
+      if (act === "key") {
+        var ch = b.dataset.ch;
+        if (zh && /[a-z]/.test(ch)) { if (letters.length < 40) { letters += ch; ask(); } }
+        else { flush(); put(ch); }
+      } else if (act === "cand") {
+        put(b.textContent);
+        letters = letters.slice(Number(b.dataset.used));
+        ask();
+      } else if (act === "back") {
+        if (letters) { letters = letters.slice(0, -1); ask(); }
+        else { target.value = target.value.slice(0, -1); target.dispatchEvent(new Event("input", { bubbles: true })); }
+      } else if (act === "clear") {
+        letters = ""; ask(); target.value = ""; target.dispatchEvent(new Event("input", { bubbles: true }));
+      } else if (act === "space") { flush(); put(" "); }
+      else if (act === "mode") { flush(); tp.dataset.mode = zh ? "en" : "zh"; }
+      else if (act === "next") { page += 1; draw(); }
+      else if (act === "prev") { page = Math.max(0, page - 1); draw(); }
+    });
+  }
+
   var stream = new EventSource("/events");
   stream.onmessage = function (e) {
     try {

@@ -67,3 +67,63 @@ def test_a_resident_types_the_phone_number_on_the_keypad(start_kiosk, page):
     page.click("#to-confirm")
     page.wait_for_url(re.compile(r"/confirm$"))
     assert "13800138000" in page.locator("#confirm-values").inner_text()
+
+
+def _tap_letters(page, letters: str) -> None:
+    for ch in letters:
+        page.click(f'#textpad [data-tp="key"][data-ch="{ch}"]')
+
+
+def _pick(page, word: str) -> None:
+    page.locator("#tp-cands .cand", has_text=word).first.click()
+
+
+def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, ime_index):
+    """李娜 applies for 生育登记: her husband's name, 王强, is typed on the screen's own keyboard — wang, tap
+    王; qiang, tap 强; a wrong letter taken back with 删除."""
+    k = start_kiosk(kiosk={"ime_index": ime_index})
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap("li-na")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/WJ-001/apply")
+    name = page.locator("#field_spouse_name")
+    assert name.get_attribute("inputmode") == "none"
+    assert page.locator("#tp-for").inner_text() == "配偶姓名"  # it types into the first text field
+    keys = page.locator("#textpad .key:visible")
+    for i in range(keys.count()):
+        box = keys.nth(i).bounding_box()
+        assert box["width"] >= 64 and box["height"] >= 64 and box["x"] + box["width"] <= PORTRAIT["width"]
+    _tap_letters(page, "wangx")
+    page.click('#textpad [data-tp="back"]')
+    assert page.locator("#tp-letters").inner_text() == "wang"
+    _pick(page, "王")
+    _tap_letters(page, "qiang")
+    page.locator("#tp-cands .cand").first.wait_for()
+    page.locator("#field_spouse_name").scroll_into_view_if_needed()
+    page.mouse.wheel(0, -300)  # the field and its label clear of the status bar
+    keep_screenshot(page, "kiosk-textpad", "kiosk")
+    _pick(page, "强")
+    assert name.input_value() == "王强" and page.locator("#tp-letters").inner_text() == ""
+    _tap_keys(page, "field_phone", "13800138000")
+    _tap_keys(page, "field_spouse_id", "11010519491231002X")
+    page.check("input[name=field_child_order] >> nth=0")
+    page.click("#to-confirm")
+    page.wait_for_url(re.compile(r"/confirm$"))
+    assert "王强" in page.locator("#confirm-values").inner_text()
+
+
+def test_a_resident_searches_by_initials_on_the_keyboard(start_kiosk, page, ime_index):
+    """The search box takes pinyin initials (lnjt → 老年津贴): the keyboard appears when it is touched, and
+    letters not turned into characters are searched as typed."""
+    k = start_kiosk(kiosk={"ime_index": ime_index})
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap("zhang-wei")
+    page.wait_for_url(re.compile(r"/services$"))
+    assert page.locator("#textpad").is_hidden()  # the services come first
+    page.click("#q")
+    _tap_letters(page, "lnjt")
+    page.click("form.search button[type=submit]")
+    page.wait_for_url(re.compile(r"q=lnjt"))
+    assert "老年" in page.locator("#results").inner_text()

@@ -78,6 +78,8 @@ def test_apply_twice_in_parallel_then_check_changes_nothing(tmp_path: Path, whee
         assert mode[:2] == ["600 shegong shegong", "700 shegong shegong"]
         key = sshd.run("stat -c '%a %U' /var/lib/shegong/audit.key && wc -c < /var/lib/shegong/audit.key")
         assert key.stdout.split() == ["600", "shegong", "45"], "the audit signing key, made once (issue 15)"
+        index = sshd.run("stat -c '%U %s' /var/lib/shegong/ime.sqlite").stdout.split()
+        assert index[0] == "shegong" and int(index[1]) > 1_000_000, "the kiosk keyboard's pinyin index, built"
         config = tomllib.loads(sshd.run("cat /etc/shegong/edge.toml").stdout)
         assert (config["terminal_id"], config["broker_username"]) == (tid, tid)
         assert config["hub_audit_public_key"] == printed, "it checks the hub's signed anchors with the hub's key"

@@ -1,0 +1,130 @@
+"""The kiosk's on-screen keyboard turns pinyin letters into Chinese words and characters.
+
+A touch screen has no system keyboard, yet nine kiosk items ask for text only the resident knows (生育登记's
+配偶姓名, 就业登记's 就业单位, 居住登记's 本市居住地址). The expected readings below are the dictionary's
+(现代汉语词典), not the index's: 张 is zhāng, 银行 yínháng (not yínxíng, which a reading without pypinyin's
+phrases gives), 重庆 Chóngqìng, 绿 lǜ typed ``lv`` as every pinyin keyboard takes ü.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from edge.kiosk.app import create_app
+from edge.kiosk.ime import PinyinIndex
+from edge.runtime import EdgeRuntime
+from edge.settings import EdgeSettings, KioskSettings
+from protocol.catalogue import load_seed
+
+FIRST_PAGE = 8  # candidates the keyboard shows at once
+
+
+@pytest.fixture
+def index(ime_index: Path) -> PinyinIndex:
+    found = PinyinIndex(ime_index)
+    assert found.ready()
+    return found
+
+
+@pytest.mark.parametrize(
+    ("letters", "word", "used"),
+    [
+        ("zhang", "张", 5),
+        ("wang", "王", 4),
+        ("lv", "绿", 2),
+        ("zh", "中", 2),  # a syllable not finished yet: its most frequent characters
+        ("yinhang", "银行", 7),
+        ("chongqing", "重庆", 9),
+        ("pudongxinqu", "浦东新区", 11),
+        ("youxiangongsi", "有限公司", 13),  # you xian gong si, not you xiang …
+        ("shanghaishi", "上海市", 11),
+    ],
+)
+def test_common_words_come_on_the_first_page(index, letters, word, used):
+    first = [(c.text, c.used) for c in index.candidates(letters)[:FIRST_PAGE]]
+    assert (word, used) in first, first
+
+
+def test_the_longest_word_comes_first_then_shorter_then_characters(index):
+    offered = [c.text for c in index.candidates("pudongxinqu")]
+    assert offered[0] == "浦东新区"
+    assert offered.index("浦东") < offered.index("浦")
+
+
+@pytest.mark.parametrize(
+    ("letters", "parts"),
+    [
+        ("xian", ["xian"]),  # one syllable, not xi an
+        ("xiangongsi", ["xian", "gong", "si"]),
+        ("zhangz", ["zhang", "z"]),
+        ("lvse", ["lv", "se"]),
+    ],
+)
+def test_letters_are_cut_into_the_fewest_syllables(index, letters, parts):
+    assert index.syllables(letters) == parts
+
+
+@pytest.mark.parametrize(("letters", "rare"), [("zhe", "喆"), ("kun", "堃"), ("yan", "琰")])
+def test_a_rare_character_of_a_name_can_still_be_found(index, letters, rare):
+    assert rare in [c.text for c in index.candidates(letters)]
+
+
+def test_a_character_is_offered_for_each_reading_the_usual_one_first(index):
+    # 长: cháng (long), zhǎng (to grow); 见 read xiàn is classical only, and far down for xian
+    assert "长" in [c.text for c in index.candidates("chang")[:FIRST_PAGE]]
+    assert "长" in [c.text for c in index.candidates("zhang")[:FIRST_PAGE]]
+    assert "见" not in [c.text for c in index.candidates("xian")[: FIRST_PAGE * 2]]
+
+
+def test_an_index_built_from_other_word_lists_is_not_used(index, tmp_path):
+    old = tmp_path / "ime.sqlite"
+    shutil.copy(index.path, old)
+    with sqlite3.connect(old) as db:
+        db.execute("UPDATE meta SET version = 'jieba=0.1'")
+    assert not PinyinIndex(old).is_current()
+    assert not PinyinIndex(tmp_path / "missing.sqlite").is_current()
+
+
+def _kiosk(tmp_path: Path, index: Path) -> TestClient:
+    runtime = EdgeRuntime(EdgeSettings(data_dir=tmp_path / "edge", min_free_disk_mb=0))
+    config = KioskSettings(ime_index=index)
+    return TestClient(create_app(runtime, None, config=config, catalogue=load_seed()))
+
+
+def _let_in(client: TestClient) -> None:
+    """As the kiosk's own browser: nothing else is served (the keyboard's words neither)."""
+    assert client.get("/ime", params={"p": "wang"}).status_code == 403
+    assert client.get(client.app.state.kiosk.gate.open_path).status_code == 200
+
+
+def test_the_keyboard_asks_the_kiosk_for_candidates(tmp_path, ime_index):
+    with _kiosk(tmp_path, ime_index) as client:
+        _let_in(client)
+        answer = client.get("/ime", params={"p": "wang"}).json()
+        assert answer["ready"] is True and ["王", 4] in answer["candidates"][:FIRST_PAGE]
+        for bad in ["", "Wang", "wang1", "wa ng", "王", "a" * 41]:
+            refused = client.get("/ime", params={"p": bad})
+            assert refused.status_code == 400, bad
+
+
+def test_a_kiosk_without_an_index_builds_one_and_answers_when_it_is_there(tmp_path, monkeypatch):
+    """The real path on a terminal not provisioned with one: the first letters start the build in a child
+    process (without pypinyin's lean switch, which the kiosk process runs with), the keyboard hears "not
+    ready" meanwhile, then the words come."""
+    monkeypatch.setenv("PYPINYIN_NO_PHRASES", "1")  # as `shegong` sets it for the kiosk process
+    path = tmp_path / "ime.sqlite"
+    with _kiosk(tmp_path, path) as client:
+        _let_in(client)
+        assert client.get("/ime", params={"p": "yinhang"}).json() == {"ready": False, "candidates": []}
+        deadline = time.monotonic() + 150
+        while (answer := client.get("/ime", params={"p": "yinhang"}).json())["ready"] is False:
+            assert time.monotonic() < deadline, "the index was not built"
+            time.sleep(0.5)
+        assert answer["candidates"][0] == ["银行", 7]
+    assert PinyinIndex(path).is_current()
