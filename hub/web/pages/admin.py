@@ -18,7 +18,7 @@ from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, can
 from hub.reports.export import to_csv
 from hub.reports.reporter import Reporter
-from hub.text import text
+from hub.text import section, text
 from hub.web.api.reports import report_of
 from hub.web.auth import PERMISSION
 from hub.web.pages.common import field, flash, page, redirect_back
@@ -48,6 +48,7 @@ def audit_view(
         "audit.html",
         names=cases.department_names,
         entries=entries,
+        actions=section("audit_action"),
         result=audit.verify() if check else None,
         actor=actor or "",
         older=entries[-1].id if len(entries) == AUDIT_PAGE else None,

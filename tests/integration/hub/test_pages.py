@@ -29,6 +29,7 @@ def test_the_manager_verifies_the_audit_trail_and_keeps_the_calendar(hub, client
     _sign_in(client, "manager")
     audit = client.get("/audit?check=true")
     assert "审计链完整" in audit.text and "cases.received" in audit.text and "auth.login" in audit.text
+    assert "收到终端申请" in audit.text and "登录" in audit.text  # what each action is, beside its code
     assert "2026-03-03 07:30" in audit.text and "2026-03-02 23:30" not in audit.text  # Shanghai time, as elsewhere
 
     page = client.get("/calendar?year=2026")
