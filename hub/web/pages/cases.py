@@ -50,6 +50,10 @@ def queue_page(
     statuses = [status] if status else None
     receipt = receipt.strip()
     result = cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE, receipt=receipt)
+    pages = max(1, -(-result.total // PAGE))
+    if page_no > pages:  # cases were taken since the link was made (page 3 of what is now 2): the last page
+        page_no = pages
+        result = cases.queue(who, department or None, statuses, mine, PAGE, (page_no - 1) * PAGE, receipt=receipt)
     names = cases.department_names
     return page(
         request,
@@ -66,7 +70,7 @@ def queue_page(
         receipt=receipt,
         mine=mine,
         page_no=page_no,
-        pages=max(1, -(-result.total // PAGE)),
+        pages=pages,
     )
 
 

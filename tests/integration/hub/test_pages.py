@@ -136,3 +136,12 @@ def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, 
     assert all(f"2027-01-0{d}" in saved.text for d in (1, 2, 3))  # the year's page lists each day
     for path in ("/calendar", "/fleet/"):
         assert 'id="calendar-gap-2027"' not in client.get(path).text, path
+
+
+def test_a_queue_page_past_the_last_shows_the_last(hub, client, people):
+    """A clerk on page 2 reloads after the cases there were taken: the queue shows its last page, not an
+    empty table headed 第 2 / 1 页."""
+    (case,) = ingest(hub.engine, ["MZ-001"])
+    _sign_in(client, "clerk_mz")
+    page = client.get("/queue", params={"page": 2})
+    assert page.status_code == 200 and f"/cases/{case}" in page.text and "第 2 / 1 页" not in page.text
