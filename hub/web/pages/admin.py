@@ -16,6 +16,7 @@ from hub.calendar.service import CalendarService, InvalidDay
 from hub.cases.queries import CaseQueries
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, can
+from hub.people.service import Users
 from hub.reports.export import to_csv
 from hub.reports.reporter import Reporter
 from hub.text import section, text
@@ -37,6 +38,7 @@ def audit_view(
     who: NamedDependency[Principal],
     audit: NamedDependency[AuditTrail],
     cases: NamedDependency[CaseQueries],
+    users: NamedDependency[Users],
     before: Annotated[int | None, QueryParameter(ge=1)] = None,
     actor: Annotated[str | None, QueryParameter(max_length=64)] = None,
     check: FromQuery[bool] = False,
@@ -49,6 +51,7 @@ def audit_view(
         names=cases.department_names,
         entries=entries,
         actions=section("audit_action"),
+        actors={f"user:{u}": name for u, name in users.display_names().items()},
         result=audit.verify() if check else None,
         actor=actor or "",
         older=entries[-1].id if len(entries) == AUDIT_PAGE else None,
@@ -63,6 +66,7 @@ def calendar_view(
     who: NamedDependency[Principal],
     calendar: NamedDependency[CalendarService],
     cases: NamedDependency[CaseQueries],
+    users: NamedDependency[Users],
     year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
 ) -> Template:
     years = calendar.years()
@@ -73,6 +77,7 @@ def calendar_view(
         who,
         "calendar.html",
         names=cases.department_names,
+        actors={f"user:{u}": name for u, name in users.display_names().items()},  # updated_by is an actor
         year=year,
         years=sorted(set(years) | {year} | {g.year for g in gaps}),  # a year to enter is one link away
         days=calendar.days(year),

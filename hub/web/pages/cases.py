@@ -41,6 +41,7 @@ def queue_page(
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
     committees: NamedDependency[CommitteeNames],
+    users: NamedDependency[Users],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
     status: Annotated[str | None, QueryParameter(max_length=32)] = None,
     mine: FromQuery[bool] = False,
@@ -60,6 +61,7 @@ def queue_page(
         who,
         "queue.html",
         names=names,
+        actors=users.display_names(),
         result=result,
         committee_names=committees.all(),
         departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
@@ -157,6 +159,7 @@ def overdue_page(
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
     calendar: NamedDependency[CalendarService],
+    users: NamedDependency[Users],
     department: Annotated[str | None, QueryParameter(max_length=32)] = None,
 ) -> Template:
     board = cases.overdue(who, department or None)
@@ -166,6 +169,7 @@ def overdue_page(
         who,
         "overdue.html",
         names=names,
+        actors=users.display_names(),
         board=board,
         calendar_gaps=calendar.gaps(board.today),
         department=department or "",
@@ -179,6 +183,7 @@ def return_calls_page(
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
     return_calls: NamedDependency[ReturnCalls],
+    users: NamedDependency[Users],
     open_only: FromQuery[bool] = False,
 ) -> Template:
     """The return calls (回访整改) bad ratings opened for the user's departments, open ones first."""
@@ -189,6 +194,7 @@ def return_calls_page(
         who,
         "return_calls.html",
         names=names,
+        actors=users.display_names(),
         calls=calls,
         department_names=names,
         today=local_date(utcnow()),

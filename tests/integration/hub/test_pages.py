@@ -30,6 +30,7 @@ def test_the_manager_verifies_the_audit_trail_and_keeps_the_calendar(hub, client
     audit = client.get("/audit?check=true")
     assert "审计链完整" in audit.text and "cases.received" in audit.text and "auth.login" in audit.text
     assert "收到终端申请" in audit.text and "登录" in audit.text  # what each action is, beside its code
+    assert "王主任<br><small>user:manager</small>" in audit.text  # who, by name and by sign-in name
     assert "2026-03-03 07:30" in audit.text and "2026-03-02 23:30" not in audit.text  # Shanghai time, as elsewhere
 
     page = client.get("/calendar?year=2026")
@@ -38,7 +39,7 @@ def test_the_manager_verifies_the_audit_trail_and_keeps_the_calendar(hub, client
     saved = client.post("/calendar/days", data=form, follow_redirects=True)
     assert "已保存 2026-12-31" in saved.text
     page = client.get("/calendar?year=2026")
-    assert "user:manager" in page.text and "user:manager" in page.text
+    assert "王主任" in page.text  # who entered the day, by the name colleagues know
     weekday = {"day": "2026-12-30", "kind": "work", "name": "x", "_csrf_token": _csrf(page.text)}
     refused = client.post("/calendar/days", data=weekday, follow_redirects=True)
     assert "只有周末才能设为调休上班" in refused.text
@@ -145,3 +146,17 @@ def test_a_queue_page_past_the_last_shows_the_last(hub, client, people):
     _sign_in(client, "clerk_mz")
     page = client.get("/queue", params={"page": 2})
     assert page.status_code == 200 and f"/cases/{case}" in page.text and "第 2 / 1 页" not in page.text
+
+
+def test_the_clerk_who_took_a_case_is_shown_by_name(hub, client, people):
+    """The queue, the case and the overdue board said ``clerk_mz``; colleagues know her as 李经办."""
+    (case,) = ingest(hub.engine, ["MZ-001"], at=datetime(2026, 1, 5, 2, 0, tzinfo=UTC))  # overdue by now
+    _sign_in(client, "clerk_mz")
+    shown = client.get(f"/cases/{case}").text
+    version = re.search(r'name="expected_version" value="(\d+)"', shown).group(1)
+    form = {"action": "accept", "expected_version": version, "_csrf_token": _csrf(shown)}
+    assert "已受理" in client.post(f"/cases/{case}/act", data=form, follow_redirects=True).text
+    _sign_in(client, "manager")
+    for path in ("/queue", f"/cases/{case}", "/overdue"):
+        body = client.get(path).text
+        assert "李经办" in body and "clerk_mz" not in body, path
