@@ -134,6 +134,8 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if kiosk.ime is not None:
+                kiosk.ime.close()  # a build still running stops with the kiosk (the next start builds again)
 
     env = Environment(
         loader=PackageLoader("edge.kiosk", "templates"),

@@ -4,17 +4,23 @@ A touch screen has no system keyboard, yet a 生育登记 asks for the spouse's 
 employer. The resident taps pinyin letters; :meth:`PinyinIndex.candidates` offers what they may stand for,
 most frequent first: whole words for the longest run of syllables (``pudongxinqu`` → 浦东新区), then
 shorter runs, then characters of the first syllable (every reading: 长 is offered for chang and zhang).
+A field's kind puts its own words first: Shanghai's districts, streets, towns and address words (with
+their local reading: 长宁 chang, 闵行 hang, 弄 long) in an address, name characters in a name
+(``ime_words.json``).
 
 The index is a SQLite file built once from jieba's word list (words and their frequency in a large
 corpus) read through pypinyin, plus every character pypinyin knows, so a rare character in a name can
 still be found. Building reads pypinyin's phrase dictionary (55 MB of memory) and takes seconds to a
 minute, so it runs in a child process (``python -m edge.kiosk.ime PATH``): the kiosk process stays
-small and answers "not ready" until the file is there. Provisioning builds it at install time.
+small, answers from the old index (or "not ready") meanwhile. Provisioning builds it at install time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import hashlib
+import json
 import logging
 import os
 import re
@@ -26,29 +32,49 @@ import time
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Candidate", "PinyinIndex", "build", "start_build", "valid_letters"]
+__all__ = ["Candidate", "FieldKind", "PinyinIndex", "build", "start_build", "valid_letters"]
 
 log = logging.getLogger(__name__)
 
 #: What a resident may have typed: pinyin letters (v for ü), at most as long as the field allows.
 _LETTERS = re.compile(r"[a-z]{1,40}")
+FORMAT = 3  # of the index file: a new one is built when this changes
 #: jieba's words seen fewer times than this are mostly noise (and would double the index).
 MIN_FREQ = 5
 MAX_WORD = 4  # characters: 浦东新区; longer names are typed in parts
+OTHER_READING = 50  # a character's other readings count this many times less often, where no word tells
 PER_RUN = 12  # words offered per run of syllables
-OTHER_READING = 50  # a character's other readings count this many times less often
-RETRY_S = 600.0  # a build that failed is tried again after this long, not at every letter
 PER_SYLLABLE = 600  # characters for the first syllable: every one, so a rare one in a name is there to page to
+RETRY_S = 600.0  # a build that failed is tried again after this long, not at every letter
+BUILD_TIMEOUT_S = 900.0  # a build still running after this is stopped (and counts as failed)
+#: Ideographs a character may be: the unified block and extension A (rare characters of names), which the
+#: kiosk's font (Noto Sans CJK SC) draws; extension B it mostly does not.
+_IDEOGRAPHS = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF))
+
+
+class FieldKind(enum.StrEnum):
+    """What a text field holds: its own words come first."""
+
+    TEXT = "text"
+    PLACE = "place"  # an address or a place: 本市居住地址, 就医地
+    NAME = "name"  # a person's name: 配偶姓名
 
 
 def valid_letters(text: str) -> bool:
     return _LETTERS.fullmatch(text) is not None
 
 
+def _words_file() -> Any:
+    return resources.files("edge.kiosk") / "ime_words.json"
+
+
 def _version() -> str:
-    """What the index is built from: a new jieba or pypinyin (or this format) builds it again."""
-    return f"1;jieba={metadata.version('jieba')};pypinyin={metadata.version('pypinyin')};min={MIN_FREQ}"
+    """What the index is built from: other word lists, settings or format build it again."""
+    ours = hashlib.sha256(_words_file().read_bytes()).hexdigest()[:12]
+    versions = f"jieba={metadata.version('jieba')};pypinyin={metadata.version('pypinyin')}"
+    return f"{FORMAT};{versions};words={ours};min={MIN_FREQ};max={MAX_WORD};other={OTHER_READING}"
 
 
 @dataclass(frozen=True)
@@ -57,8 +83,18 @@ class Candidate:
     used: int  # how many of the typed letters it stands for (the rest stay typed)
 
 
-def _hanzi(word: str) -> bool:
-    return all(0x4E00 <= ord(ch) <= 0x9FFF for ch in word)  # CJK Unified Ideographs
+def _ideograph(ch: str) -> bool:
+    return any(low <= ord(ch) <= high for low, high in _IDEOGRAPHS)
+
+
+def _common(word: str) -> bool:
+    """Every character in GB 2312, the 6,763 characters of everyday simplified Chinese. jieba's counts of
+    others are mostly mis-decoded text (鎴, 鐪 counted thousands of times): they count for nothing."""
+    try:
+        word.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def build(path: Path) -> None:
@@ -68,37 +104,69 @@ def build(path: Path) -> None:
     from pypinyin import Style, lazy_pinyin, pinyin
     from pypinyin.pinyin_dict import pinyin_dict
 
-    freq: dict[str, int] = {}
-    words: list[tuple[str, str, int, int]] = []
+    def readings(ch: str) -> list[str]:
+        found = [r for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0] if r.isascii() and r.isalpha()]
+        return list(dict.fromkeys(found))
+
+    freq: dict[str, int] = {}  # character → how often jieba's corpus has it
+    heard: dict[str, dict[str, int]] = {}  # character → reading → how often its words read it so
+    rows: list[tuple[str, str, int, int, str]] = []  # py, word, characters, frequency, kind
     text = (resources.files("jieba") / "dict.txt").read_text(encoding="utf-8")
     for line in text.splitlines():
         word, count, *_ = line.split()
-        if not (1 <= len(word) <= MAX_WORD and _hanzi(word)):
+        if not (1 <= len(word) <= MAX_WORD and all(map(_ideograph, word)) and _common(word)):
             continue
         if len(word) == 1:
             freq[word] = freq.get(word, 0) + int(count)
         elif int(count) >= MIN_FREQ:
-            words.append(("".join(lazy_pinyin(word, v_to_u=False)), word, len(word), int(count)))
+            syllables = lazy_pinyin(word, v_to_u=False)
+            rows.append(("".join(syllables), word, len(word), int(count), ""))
+            for ch, py in zip(word, syllables, strict=True):
+                heard.setdefault(ch, {})[py] = heard.setdefault(ch, {}).get(py, 0) + int(count)
+
+    def weighted(ch: str) -> list[tuple[str, int]]:
+        """Each reading of ``ch`` with the share of its frequency the words it is in give that reading (长
+        is zhang in 成长 and 校长, chang in 长期); without such words, the usual reading has it all and each
+        other a fiftieth."""
+        options, seen = readings(ch), heard.get(ch, {})
+        total = sum(seen.get(r, 0) for r in options)
+        if not total:
+            out = [(r, freq.get(ch, 0) // (1 if i == 0 else OTHER_READING)) for i, r in enumerate(options)]
+        else:
+            out = [(r, freq.get(ch, 0) * (seen.get(r, 0) + 1) // (total + len(options))) for r in options]
+        # lve and nve are how pinyin keyboards take lüe and nüe; lue and nue are typed as often
+        return out + [(r.replace("ve", "ue"), f) for r, f in out if r in ("lve", "nve")]
+
     for code in pinyin_dict:
         ch = chr(code)
-        if not _hanzi(ch):
-            continue
-        readings = [r for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0] if r.isascii() and r.isalpha()]
-        for rank, reading in enumerate(dict.fromkeys(readings)):
-            # the first reading is the usual one: 见 is jian, and offered for xian only far down
-            words.append((reading, ch, 1, freq.get(ch, 0) // (1 if rank == 0 else OTHER_READING)))
+        if _ideograph(ch):
+            rows += [(py, ch, 1, f, "") for py, f in weighted(ch)]
+    ours = json.loads(_words_file().read_text(encoding="utf-8"))
+    for word, py in ours["place"]:
+        rows.append((py, word, len(word), freq.get(word, 0) if len(word) == 1 else 0, FieldKind.PLACE.value))
+    for ch in dict.fromkeys(ours["surname"] + ours["given"]):
+        rows += [(py, ch, 1, f, FieldKind.NAME.value) for py, f in weighted(ch)]
+    _write(path, rows)
+
+
+def _write(path: Path, rows: list[tuple[str, str, int, int, str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.*"):  # left by a build that was killed
+        with contextlib.suppress(ValueError, OSError):
+            if not Path(f"/proc/{int(old.suffix[1:])}").exists():
+                old.unlink()
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     db = sqlite3.connect(partial)
     try:
         db.executescript(
             "CREATE TABLE meta(version TEXT NOT NULL);"
-            "CREATE TABLE word(py TEXT NOT NULL, word TEXT NOT NULL, n INTEGER NOT NULL, freq INTEGER NOT NULL);"
+            "CREATE TABLE word(py TEXT NOT NULL, word TEXT NOT NULL, n INTEGER NOT NULL, freq INTEGER NOT NULL,"
+            " kind TEXT NOT NULL);"
         )
         db.execute("INSERT INTO meta VALUES (?)", (_version(),))
-        db.executemany("INSERT INTO word VALUES (?, ?, ?, ?)", words)
-        db.execute("CREATE INDEX word_py ON word(py, n, freq DESC)")
+        db.executemany("INSERT INTO word VALUES (?, ?, ?, ?, ?)", rows)
+        db.execute("CREATE INDEX word_py ON word(py, n)")
         db.commit()
     finally:
         db.close()
@@ -115,107 +183,148 @@ def start_build(path: Path) -> subprocess.Popen[bytes]:
 
 
 class PinyinIndex:
-    """The index at ``path``, built in a child process the first time it is asked for and missing."""
+    """The index at ``path``. Missing or built from other word lists, it is built (again) in a child process
+    at the first question; an old index answers meanwhile."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._building: subprocess.Popen[bytes] | None = None
+        self._build_started = 0.0
         self._syllables: frozenset[str] | None = None
+        self._prefixes: frozenset[str] = frozenset()
         self._failed_at: float | None = None
 
     def ready(self) -> bool:
-        """True when the index answers; otherwise start building it (once) and say False."""
+        """True when an index answers; otherwise (or when it is out of date) start building one, once."""
         with self._lock:
+            if self._building is not None:
+                code = self._building.poll()
+                if code is None and time.monotonic() - self._build_started > BUILD_TIMEOUT_S:
+                    self._building.kill()
+                    code = self._building.wait()
+                if code is None:
+                    return self._syllables is not None  # the old index answers until the new one is there
+                if code != 0:
+                    log.error(
+                        "building the pinyin index %s failed (exit %s): no Chinese words for now", self.path, code
+                    )
+                    self._failed_at = time.monotonic()
+                self._building, self._syllables = None, None  # read what is there now
             if self._syllables is not None:
                 return True
-            if self._building is not None and self._building.poll() is None:
-                return False
-            if self._building is not None and self._building.returncode != 0:
-                code = self._building.returncode
-                log.error("building the pinyin index %s failed (exit %s): letters only for now", self.path, code)
-                self._failed_at = time.monotonic()
-            self._building = None
-            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_S:
-                return False
+            current = False
             try:
-                self._syllables = self._load()
-                return True
+                self._syllables, current = self._load()
             except (sqlite3.Error, _Stale) as e:
-                log.info("pinyin index %s: %s; building it", self.path, e)
-            self._building = start_build(self.path)
-            return False
+                log.info("pinyin index %s: %s", self.path, e)
+            if not current and (self._failed_at is None or time.monotonic() - self._failed_at >= RETRY_S):
+                log.info("building the pinyin index %s", self.path)
+                self._building, self._build_started = start_build(self.path), time.monotonic()
+            if self._syllables is not None:
+                self._prefixes = frozenset(s[:i] for s in self._syllables for i in range(1, len(s) + 1))
+            return self._syllables is not None
+
+    def close(self) -> None:
+        """Stop a build still running (its partial file is removed by the next build)."""
+        with self._lock:
+            if self._building is not None and self._building.poll() is None:
+                self._building.kill()
+                self._building.wait()
+            self._building = None
+
+    @property
+    def building(self) -> bool:
+        """A child process is building the index now."""
+        return self._building is not None and self._building.poll() is None
+
+    @property
+    def failed(self) -> bool:
+        """No index answers and the last build failed: the keyboard says so (instead of "please wait")."""
+        return self._syllables is None and self._building is None and self._failed_at is not None
 
     def is_current(self) -> bool:
         """Whether the file is there and built from the word lists installed now (nothing is started)."""
         try:
-            self._load()
-            return True
+            return self._load()[1]
         except (sqlite3.Error, _Stale):
             return False
 
-    def _load(self) -> frozenset[str]:
+    def _load(self) -> tuple[frozenset[str], bool]:
+        """The syllables the index knows, and whether it was built from what is installed now."""
         if not self.path.exists():
             raise _Stale("not built yet")
         with contextlib.closing(self._connect()) as db:
-            (version,) = db.execute("SELECT version FROM meta").fetchone()
-            if version != _version():
-                raise _Stale(f"built from {version}, now {_version()}")
-            return frozenset(py for (py,) in db.execute("SELECT DISTINCT py FROM word WHERE n = 1"))
+            version = db.execute("SELECT version FROM meta").fetchone()
+            known = frozenset(py for (py,) in db.execute("SELECT DISTINCT py FROM word WHERE n = 1"))
+        if not known:
+            raise _Stale("empty")
+        return known, version is not None and version[0] == _version()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
 
     def syllables(self, letters: str) -> list[str]:
-        """``letters`` cut into the fewest pinyin syllables (``xian`` stays one, ``xiangongsi`` is xian gong
-        si); a tail that is no syllable yet (``zh``) is the last part."""
-        known = self._syllables or frozenset()
-        # best[i]: the fewest syllables that spell letters[:i] (None: none do); ties keep the longer first part
-        best: list[list[str] | None] = [[]] + [None] * len(letters)
-        for end in range(1, len(letters) + 1):
-            for start in range(max(0, end - 6), end):
-                head, now = best[start], best[end]
-                if head is not None and letters[start:end] in known and (now is None or len(head) + 1 < len(now)):
-                    best[end] = [*head, letters[start:end]]
-        for end in range(len(letters), -1, -1):
-            head = best[end]
-            if head is not None:
-                return head + ([letters[end:]] if end < len(letters) else [])
-        return [letters]  # unreachable: best[0] is []
+        """``letters`` cut into the fewest pinyin syllables, the longest first where as few do (``xian`` is
+        one, ``xiangongsi`` xian gong si, ``changan`` chang an); a tail that is no syllable yet (``zh``) is
+        the last part."""
+        known, prefixes, n = self._syllables or frozenset(), self._prefixes, len(letters)
+        best: list[list[str] | None] = [None] * n + [[]]  # best[i]: the parts of letters[i:]
+        for i in range(n - 1, -1, -1):
+            for j in range(min(n, i + 6), i, -1):  # the longest first: on a tie it stays
+                rest = best[j]
+                if (
+                    letters[i:j] in known
+                    and rest is not None
+                    and (best[i] is None or len(rest) + 1 < len(best[i] or ()))
+                ):
+                    best[i] = [letters[i:j], *rest]
+            if best[i] is None and letters[i:] in prefixes:
+                best[i] = [letters[i:]]
+        return best[0] or [letters]
 
-    def candidates(self, letters: str) -> list[Candidate]:
-        """What ``letters`` may stand for, best first; empty while the index is not ready."""
+    def candidates(self, letters: str, kind: FieldKind = FieldKind.TEXT) -> list[Candidate]:
+        """What ``letters`` may stand for, best first (``kind``'s own words before others); empty while no
+        index is ready."""
         if not valid_letters(letters) or not self.ready():
             return []
+        try:
+            return self._candidates(letters, kind)
+        except sqlite3.Error as e:  # the file went (a disk error, someone removed it): read it again, or build
+            log.warning("pinyin index %s unreadable: %s", self.path, e)
+            with self._lock:
+                self._syllables = None
+            return []
+
+    def _candidates(self, letters: str, kind: FieldKind) -> list[Candidate]:
         parts = self.syllables(letters)
         known = self._syllables or frozenset()
         whole = [p for p in parts if p in known]
+        own = "" if kind is FieldKind.TEXT else kind.value
+        order = "ORDER BY kind = ? DESC, max(freq) DESC"
         found: dict[str, Candidate] = {}
         with contextlib.closing(self._connect()) as db:
             for n in range(min(len(whole), MAX_WORD), 1, -1):
                 py = "".join(whole[:n])
-                for (word,) in db.execute(
-                    "SELECT word FROM word WHERE py = ? AND n = ? ORDER BY freq DESC LIMIT ?", (py, n, PER_RUN)
-                ):
+                query = f"SELECT word FROM word WHERE py = ? AND n = ? GROUP BY word, kind = ? {order} LIMIT ?"
+                for (word,) in db.execute(query, (py, n, own, own, PER_RUN)):
                     found.setdefault(word, Candidate(word, len(py)))
             first = parts[0]
             if first in known:
-                rows = db.execute(
-                    "SELECT word FROM word WHERE py = ? AND n = 1 ORDER BY freq DESC LIMIT ?", (first, PER_SYLLABLE)
-                )
+                query = f"SELECT word FROM word WHERE py = ? AND n = 1 GROUP BY word, kind = ? {order} LIMIT ?"
+                rows = db.execute(query, (first, own, own, PER_SYLLABLE))
             else:  # zh: the characters of zha, zhang, zhe …, the most frequent first
-                rows = db.execute(
-                    "SELECT word FROM word WHERE py >= ? AND py < ? AND n = 1 GROUP BY word ORDER BY max(freq) DESC"
-                    " LIMIT ?",
-                    (first, first + "{", PER_SYLLABLE),
+                query = (
+                    f"SELECT word FROM word WHERE py >= ? AND py < ? AND n = 1 GROUP BY word, kind = ? {order} LIMIT ?"
                 )
+                rows = db.execute(query, (first, first + "{", own, own, PER_SYLLABLE))
             for (word,) in rows:
                 found.setdefault(word, Candidate(word, len(first)))
         return list(found.values())
 
 
 class _Stale(Exception):
-    """The index file is missing or was built from other data."""
+    """The index file is missing or holds nothing."""
 
 
 if __name__ == "__main__":  # the child process PinyinIndex starts; also `python -m edge.kiosk.ime PATH`

@@ -15,6 +15,7 @@ from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, redirect
 from edge.kiosk.i18n import Translator
+from edge.kiosk.ime import FieldKind
 from edge.kiosk.receipts import CaseReceipt, case_receipt, mask_name, progress_payload, qr_svg_data_uri
 from edge.kiosk.routes.home import kiosk_of
 from edge.kiosk.routes.services import can_apply, item_or_404
@@ -96,6 +97,16 @@ def _applicable(kiosk: Kiosk, request: Request[Any, Any, Any], code: str) -> tup
     return session, item
 
 
+def _kind(f: FormField) -> FieldKind:
+    """Which words the keyboard offers first for ``f``: a person's name (配偶姓名, 子女姓名), an address or
+    place (本市居住地址, 就医地, 下乡地点), or any text (就业单位)."""
+    if f.prefill is Prefill.NAME or f.key.endswith("name") or f.key == "contact":
+        return FieldKind.NAME
+    if f.prefill is Prefill.ADDRESS or f.key in ("address", "place", "destination"):
+        return FieldKind.PLACE
+    return FieldKind.TEXT
+
+
 def _form_page(
     kiosk: Kiosk,
     request: Request[Any, Any, Any],
@@ -120,6 +131,7 @@ def _form_page(
                 "shown": _shown(t, session, f) if from_card else "",
                 "value": values.get(f.key, "" if from_card else _card_value(session, f)),
                 "error": errors.get(f.key),
+                "kind": _kind(f).value,
             }
         )
     return kiosk.render(

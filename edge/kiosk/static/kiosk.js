@@ -26,59 +26,83 @@
   });
 
   // The on-screen keyboard for text fields (templates/_textpad.html): pinyin letters, Chinese words offered.
+  // Letters not turned into characters never reach a form field: the form asks first (the search box
+  // alone takes them as typed, as pinyin initials).
   var tp = document.getElementById("textpad");
   if (tp) {
     var fields = Array.prototype.slice.call(document.querySelectorAll("[data-textpad]"));
-    var target = null, letters = "", cands = [], page = 0, asked = 0, PAGE = 8;
+    var target = null, letters = "", cands = [], start = 0, starts = [], shown = 0, asked = 0;
     var shownFor = document.getElementById("tp-for");
     var shownLetters = document.getElementById("tp-letters");
     var note = document.getElementById("tp-note");
     var row = document.getElementById("tp-cands");
+    var search = function () { return target && target.dataset.letters === "search"; };
+    var say = function (key) { note.textContent = key ? tp.dataset[key] : ""; };
+    var changed = function () { target.dispatchEvent(new Event("input", { bubbles: true })); };
     var put = function (text) {
       var max = target.maxLength > 0 ? target.maxLength : 100;
       target.value = (target.value + text).slice(0, max);
-      target.dispatchEvent(new Event("input", { bubbles: true }));
+      changed();
     };
-    var draw = function () {
+    var draw = function () { // as many words as fit on one line: the keys below never move
       shownLetters.textContent = letters;
       row.textContent = "";
-      cands.slice(page * PAGE, page * PAGE + PAGE).forEach(function (c) {
+      shown = 0;
+      for (var i = start; i < cands.length; i++) {
         var b = document.createElement("button");
-        b.type = "button"; b.className = "key cand"; b.textContent = c[0];
-        b.dataset.tp = "cand"; b.dataset.used = String(c[1]);
+        b.type = "button"; b.className = "key cand"; b.textContent = cands[i][0];
+        b.dataset.tp = "cand"; b.dataset.used = String(cands[i][1]);
         row.appendChild(b);
-      });
-      document.getElementById("tp-prev").disabled = page === 0;
-      document.getElementById("tp-next").disabled = (page + 1) * PAGE >= cands.length;
+        if (row.scrollWidth > row.clientWidth && shown > 0) { row.removeChild(b); break; }
+        shown += 1;
+      }
+      document.getElementById("tp-prev").disabled = starts.length === 0;
+      document.getElementById("tp-next").disabled = start + shown >= cands.length;
     };
     var ask = function () {
       var mine = ++asked;
-      cands = []; page = 0; note.textContent = "";
+      cands = []; start = 0; starts = []; say("");
       draw();
       if (!letters) { return; }
-      fetch("/ime?p=" + encodeURIComponent(letters), { credentials: "same-origin" })
+      fetch("/ime?p=" + encodeURIComponent(letters) + "&k=" + encodeURIComponent(target.dataset.kind || "text"),
+        { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (m) {
           if (mine !== asked) { return; } // a later letter asked again
-          if (!m.ready) { note.textContent = tp.dataset.preparing; setTimeout(function () { if (mine === asked) { ask(); } }, 2000); return; }
+          if (m.failed) { say("failed"); return; }
+          if (!m.ready) { say("preparing"); setTimeout(function () { if (mine === asked) { ask(); } }, 2000); return; }
           cands = m.candidates || [];
-          if (!cands.length) { note.textContent = tp.dataset.nothing; }
+          if (!cands.length) { say(search() ? "nothingSearch" : "nothing"); }
           draw();
         })
-        .catch(function () { note.textContent = tp.dataset.preparing; });
+        .catch(function () { // the kiosk did not answer: ask again shortly
+          if (mine !== asked) { return; }
+          say("preparing");
+          setTimeout(function () { if (mine === asked) { ask(); } }, 2000);
+        });
     };
-    var flush = function () { if (letters) { put(letters); letters = ""; ask(); } }; // letters left as typed
+    var visible = function () { tp.scrollIntoView({ block: "nearest" }); };
     var aim = function (field) {
       if (!field || field === target) { return; }
-      flush();
+      var dropped = letters && !search();
+      if (letters && search()) { put(letters); }
+      letters = "";
       target = field;
+      ask();
+      if (dropped) { say("dropped"); }
       shownFor.textContent = field.dataset.textpad;
       (field.closest(".field, .row") || field).after(tp); // the keyboard goes beneath the field it types into
     };
     aim(fields[0]);
     fields.forEach(function (f) {
-      f.addEventListener("focus", function () { aim(f); tp.hidden = false; });
-      if (f.form) { f.form.addEventListener("submit", flush); }
+      f.addEventListener("focus", function () { aim(f); tp.hidden = false; visible(); });
+      if (f.form) {
+        f.form.addEventListener("submit", function (e) {
+          if (!letters || f !== target) { return; }
+          if (search()) { put(letters); letters = ""; return; }
+          e.preventDefault(); say("pickFirst"); visible();
+        });
+      }
     });
     tp.addEventListener("click", function (e) {
       var b = e.target.closest ? e.target.closest("[data-tp]") : null;
@@ -86,21 +110,26 @@
       var act = b.dataset.tp, zh = tp.dataset.mode === "zh";
       if (act === "key") {
         var ch = b.dataset.ch;
-        if (zh && /[a-z]/.test(ch)) { if (letters.length < 40) { letters += ch; ask(); } }
-        else { flush(); put(ch); }
+        if (zh && /[a-z]/.test(ch)) { if (letters.length < 40) { letters += ch; ask(); visible(); } }
+        else if (letters) { say("pickFirst"); }
+        else { put(ch); }
       } else if (act === "cand") {
         put(b.textContent);
         letters = letters.slice(Number(b.dataset.used));
         ask();
+      } else if (act === "space") {
+        if (!letters) { put(" "); }
+        else if (cands.length) { put(cands[0][0]); letters = letters.slice(cands[0][1]); ask(); }
+        else { say("pickFirst"); }
       } else if (act === "back") {
         if (letters) { letters = letters.slice(0, -1); ask(); }
-        else { target.value = target.value.slice(0, -1); target.dispatchEvent(new Event("input", { bubbles: true })); }
-      } else if (act === "clear") {
-        letters = ""; ask(); target.value = ""; target.dispatchEvent(new Event("input", { bubbles: true }));
-      } else if (act === "space") { flush(); put(" "); }
-      else if (act === "mode") { flush(); tp.dataset.mode = zh ? "en" : "zh"; }
-      else if (act === "next") { page += 1; draw(); }
-      else if (act === "prev") { page = Math.max(0, page - 1); draw(); }
+        else { target.value = target.value.slice(0, -1); changed(); }
+      } else if (act === "clear") { // the letters first; the field only when no letters are left
+        if (letters) { letters = ""; ask(); } else { target.value = ""; changed(); }
+      } else if (act === "mode") {
+        if (letters) { say("pickFirst"); } else { tp.dataset.mode = zh ? "en" : "zh"; }
+      } else if (act === "next") { starts.push(start); start += shown; draw(); }
+      else if (act === "prev") { start = starts.pop() || 0; draw(); }
     });
   }
 

@@ -80,7 +80,8 @@ def _pick(page, word: str) -> None:
 
 def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, ime_index):
     """李娜 applies for 生育登记: her husband's name, 王强, is typed on the screen's own keyboard — wang, tap
-    王; qiang, tap 强; a wrong letter taken back with 删除."""
+    王; qiang, tap 强; a wrong letter taken back with 删除, letters cleared with 清空 without losing 王.
+    Letters never picked are not sent as the name: the form asks for a pick first."""
     k = start_kiosk(kiosk={"ime_index": ime_index})
     page.set_viewport_size(PORTRAIT)
     page.goto(k.url)
@@ -88,18 +89,27 @@ def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, im
     page.wait_for_url(re.compile(r"/services$"))
     page.goto(f"{k.url}/item/WJ-001/apply")
     name = page.locator("#field_spouse_name")
-    assert name.get_attribute("inputmode") == "none"
+    assert name.get_attribute("inputmode") == "none" and name.get_attribute("data-kind") == "name"
     assert page.locator("#tp-for").inner_text() == "配偶姓名"  # it types into the first text field
-    keys = page.locator("#textpad .key:visible")
-    for i in range(keys.count()):
-        box = keys.nth(i).bounding_box()
-        assert box["width"] >= 64 and box["height"] >= 64 and box["x"] + box["width"] <= PORTRAIT["width"]
     _tap_letters(page, "wangx")
     page.click('#textpad [data-tp="back"]')
     assert page.locator("#tp-letters").inner_text() == "wang"
     _pick(page, "王")
+    _tap_letters(page, "li")
+    page.click('#textpad [data-tp="clear"]')  # the letters go, 王 stays
+    assert name.input_value() == "王" and page.locator("#tp-letters").inner_text() == ""
     _tap_letters(page, "qiang")
     page.locator("#tp-cands .cand").first.wait_for()
+    keys = page.locator("#textpad .key:visible")
+    for i in range(keys.count()):
+        box = keys.nth(i).bounding_box()
+        assert box["width"] >= 64 and box["height"] >= 64 and box["x"] + box["width"] <= PORTRAIT["width"]
+        assert box["y"] + box["height"] <= PORTRAIT["height"], "the keyboard is on screen while typing"
+    row = page.locator("#tp-cands").bounding_box()
+    assert row["height"] <= 90, "one line of words: the keys below never move"
+    page.click("#to-confirm")  # qiang not picked yet
+    page.locator("#tp-note", has_text="请先在上方点选汉字").wait_for()
+    assert re.search(r"/apply$", page.url)
     page.locator("#field_spouse_name").scroll_into_view_if_needed()
     page.mouse.wheel(0, -300)  # the field and its label clear of the status bar
     keep_screenshot(page, "kiosk-textpad", "kiosk")
@@ -124,6 +134,7 @@ def test_a_resident_searches_by_initials_on_the_keyboard(start_kiosk, page, ime_
     assert page.locator("#textpad").is_hidden()  # the services come first
     page.click("#q")
     _tap_letters(page, "lnjt")
+    page.locator("#tp-note", has_text="点“搜索”即按这些拼音首字母查找").wait_for()  # not "delete them"
     page.click("form.search button[type=submit]")
     page.wait_for_url(re.compile(r"q=lnjt"))
     assert "老年" in page.locator("#results").inner_text()

@@ -17,7 +17,7 @@ import pytest
 from litestar.testing import TestClient
 
 from edge.kiosk.app import create_app
-from edge.kiosk.ime import PinyinIndex
+from edge.kiosk.ime import FieldKind, PinyinIndex
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
@@ -64,6 +64,8 @@ def test_the_longest_word_comes_first_then_shorter_then_characters(index):
         ("xiangongsi", ["xian", "gong", "si"]),
         ("zhangz", ["zhang", "z"]),
         ("lvse", ["lv", "se"]),
+        ("changan", ["chang", "an"]),  # as few either way (chan gan): the longer first, 长安 not 蝉…
+        ("pudongx", ["pu", "dong", "x"]),
     ],
 )
 def test_letters_are_cut_into_the_fewest_syllables(index, letters, parts):
@@ -75,6 +77,41 @@ def test_a_rare_character_of_a_name_can_still_be_found(index, letters, rare):
     assert rare in [c.text for c in index.candidates(letters)]
 
 
+@pytest.mark.parametrize(
+    ("letters", "kind", "word"),
+    [
+        ("changning", FieldKind.PLACE, "长宁"),  # cháng here; pypinyin reads it zhǎng, and 常宁 is in Hunan
+        ("minhang", FieldKind.PLACE, "闵行"),  # Mǐnháng, not 民航 (civil aviation)
+        ("xinzhuang", FieldKind.PLACE, "莘庄"),  # Xīnzhuāng, not shēn
+        ("songjiangqu", FieldKind.TEXT, "松江区"),
+        ("long", FieldKind.PLACE, "弄"),  # a lane, lòng in Shanghai
+        ("shi", FieldKind.PLACE, "室"),
+    ],
+)
+def test_an_address_gets_shanghais_places_by_their_local_reading_first(index, letters, kind, word):
+    assert index.candidates(letters, kind)[0].text == word
+
+
+@pytest.mark.parametrize(
+    ("letters", "names"), [("wei", "伟魏韦"), ("yu", "宇"), ("qi", "琪"), ("yan", "闫"), ("tan", "覃")]
+)
+def test_a_name_field_offers_name_characters_on_the_first_page(index, letters, names):
+    first = [c.text for c in index.candidates(letters, FieldKind.NAME)[:FIRST_PAGE]]
+    assert set(names) <= set(first), first
+
+
+@pytest.mark.parametrize("letters", ["xi", "lu", "wei", "jia", "hu", "wo", "shi"])
+def test_no_garbled_character_crowds_the_first_pages(index, letters):
+    """jieba counts mis-decoded text (鎴, 鐪, 鏀 thousands of times): every character on the first two pages
+    is one of GB 2312's, the everyday simplified set."""
+    for c in index.candidates(letters)[: FIRST_PAGE * 2]:
+        c.text.encode("gb2312")
+
+
+def test_lue_and_lve_both_find_the_same_characters(index):
+    assert index.candidates("lue")[0].text == index.candidates("lve")[0].text == "略"
+
+
 def test_a_character_is_offered_for_each_reading_the_usual_one_first(index):
     # 长: cháng (long), zhǎng (to grow); 见 read xiàn is classical only, and far down for xian
     assert "长" in [c.text for c in index.candidates("chang")[:FIRST_PAGE]]
@@ -82,13 +119,34 @@ def test_a_character_is_offered_for_each_reading_the_usual_one_first(index):
     assert "见" not in [c.text for c in index.candidates("xian")[: FIRST_PAGE * 2]]
 
 
-def test_an_index_built_from_other_word_lists_is_not_used(index, tmp_path):
+def test_an_index_built_from_other_word_lists_answers_while_the_new_one_is_built(index, tmp_path, monkeypatch):
+    """The real path after an upgrade brought other word lists (and of a terminal not provisioned with an
+    index): the first letters start the build in a child process — without pypinyin's lean switch, which
+    the kiosk process runs with — and the old index answers meanwhile."""
+    monkeypatch.setenv("PYPINYIN_NO_PHRASES", "1")  # as `shegong` sets it for the kiosk process
     old = tmp_path / "ime.sqlite"
     shutil.copy(index.path, old)
     with sqlite3.connect(old) as db:
-        db.execute("UPDATE meta SET version = 'jieba=0.1'")
-    assert not PinyinIndex(old).is_current()
-    assert not PinyinIndex(tmp_path / "missing.sqlite").is_current()
+        db.execute("DELETE FROM meta")  # built by something else entirely
+    stale = PinyinIndex(old)
+    assert not stale.is_current()
+    assert stale.ready() and stale.candidates("yinhang")[0].text == "银行"  # the old one, meanwhile
+    deadline = time.monotonic() + 150
+    while not stale.is_current():
+        assert time.monotonic() < deadline, "the index was not built again"
+        time.sleep(0.5)
+    assert stale.ready() and stale.candidates("yinhang")[0].text == "银行"
+    assert not list(tmp_path.glob(".ime.sqlite.*")), "nothing half-written is left"
+
+
+def test_an_index_that_went_away_is_looked_for_again_not_a_server_error(index, tmp_path):
+    gone = tmp_path / "ime.sqlite"
+    shutil.copy(index.path, gone)
+    reader = PinyinIndex(gone)
+    assert reader.ready()
+    gone.unlink()
+    assert reader.candidates("wang") == []  # logged; the next question builds it again
+    reader.close()
 
 
 def _kiosk(tmp_path: Path, index: Path) -> TestClient:
@@ -111,20 +169,17 @@ def test_the_keyboard_asks_the_kiosk_for_candidates(tmp_path, ime_index):
         for bad in ["", "Wang", "wang1", "wa ng", "王", "a" * 41]:
             refused = client.get("/ime", params={"p": bad})
             assert refused.status_code == 400, bad
+        named = client.get("/ime", params={"p": "wei", "k": "name"}).json()["candidates"]
+        assert ["伟", 3] in named[:FIRST_PAGE]
+        assert client.get("/ime", params={"p": "wei", "k": "sql"}).status_code == 400
 
 
-def test_a_kiosk_without_an_index_builds_one_and_answers_when_it_is_there(tmp_path, monkeypatch):
-    """The real path on a terminal not provisioned with one: the first letters start the build in a child
-    process (without pypinyin's lean switch, which the kiosk process runs with), the keyboard hears "not
-    ready" meanwhile, then the words come."""
-    monkeypatch.setenv("PYPINYIN_NO_PHRASES", "1")  # as `shegong` sets it for the kiosk process
+def test_a_kiosk_without_an_index_says_so_and_stops_the_build_when_it_stops(tmp_path):
     path = tmp_path / "ime.sqlite"
     with _kiosk(tmp_path, path) as client:
         _let_in(client)
-        assert client.get("/ime", params={"p": "yinhang"}).json() == {"ready": False, "candidates": []}
-        deadline = time.monotonic() + 150
-        while (answer := client.get("/ime", params={"p": "yinhang"}).json())["ready"] is False:
-            assert time.monotonic() < deadline, "the index was not built"
-            time.sleep(0.5)
-        assert answer["candidates"][0] == ["银行", 7]
-    assert PinyinIndex(path).is_current()
+        assert client.get("/ime", params={"p": "wang"}).json() == {"ready": False, "failed": False, "candidates": []}
+        index = client.app.state.kiosk.ime
+        assert index.building
+    assert not index.building  # the kiosk's shutdown stopped its child
+    assert not path.exists()
