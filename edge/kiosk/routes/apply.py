@@ -170,12 +170,13 @@ def apply_form(request: Request[Any, Any, Any], code: FromPath[str]) -> Template
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.get(code)
+    typed = {k[len("field_") :]: v for k, v in session.typed.pop(code, {}).items()}  # across a language switch
     return _form_page(
         kiosk,
         request,
         session,
         item,
-        draft.form if draft else {},
+        {**(draft.form if draft else {}), **typed},
         {},
         draft.materials if draft else [],
         (draft.notify_phone or "", bool(draft.notify_phone)) if draft else ("", False),

@@ -25,6 +25,25 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
+  // Switching the language on a form keeps what was typed on it (routes/home.py set_lang).
+  var langForm = document.querySelector('form[action="/lang"]');
+  var applyForm = document.querySelector('form[action$="/apply"]');
+  if (langForm && applyForm) {
+    langForm.addEventListener("submit", function () {
+      var add = function (name, value) {
+        var input = document.createElement("input");
+        input.type = "hidden"; input.name = name; input.value = value;
+        langForm.appendChild(input);
+      };
+      add("keep_for", applyForm.getAttribute("action").split("/")[2]);
+      Array.prototype.forEach.call(applyForm.elements, function (el) {
+        if (!el.name || el.name.indexOf("field_") !== 0) { return; }
+        if ((el.type === "radio" || el.type === "checkbox") && !el.checked) { return; }
+        add("keep_" + el.name, el.value);
+      });
+    });
+  }
+
   // The on-screen keyboard for text fields (templates/_textpad.html): pinyin letters, Chinese words offered.
   // Letters not turned into characters never reach a form field: the form asks first (the search box
   // alone takes them as typed, as pinyin initials).

@@ -138,3 +138,23 @@ def test_a_resident_searches_by_initials_on_the_keyboard(start_kiosk, page, ime_
     page.click("form.search button[type=submit]")
     page.wait_for_url(re.compile(r"q=lnjt"))
     assert "老年" in page.locator("#results").inner_text()
+
+
+def test_what_was_typed_stays_when_the_language_is_switched(start_kiosk, page, ime_index):
+    """有限公司 typed tap by tap in 就业登记, then English: the form in English still holds it."""
+    k = start_kiosk(kiosk={"ime_index": ime_index})
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap("li-na")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/RS-001/apply")
+    _tap_letters(page, "youxiangongsi")
+    _pick(page, "有限公司")
+    _tap_keys(page, "field_phone", "13800138000")
+    page.click("#lang-toggle")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#field_employer").input_value() == "有限公司"
+    assert page.locator("#field_phone").input_value() == "13800138000"
+    page.reload()  # once only: a later visit starts from what was sent, not from this
+    assert page.locator("#field_employer").input_value() == ""
