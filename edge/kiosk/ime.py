@@ -40,18 +40,19 @@ log = logging.getLogger(__name__)
 
 #: What a resident may have typed: pinyin letters (v for ü), at most as long as the field allows.
 _LETTERS = re.compile(r"[a-z]{1,40}")
-FORMAT = 3  # of the index file: a new one is built when this changes
 #: jieba's words seen fewer times than this are mostly noise (and would double the index).
 MIN_FREQ = 5
 MAX_WORD = 4  # characters: 浦东新区; longer names are typed in parts
 OTHER_READING = 50  # a character's other readings count this many times less often, where no word tells
 PER_RUN = 12  # words offered per run of syllables
 PER_SYLLABLE = 600  # characters for the first syllable: every one, so a rare one in a name is there to page to
+ADDRESS_WORD = 10**9  # above any corpus count: 弄 before 龙 in an address
+SPLIT_AFTER = 8  # a first page of candidates before the words of another cut (xian: 西安 after 先县现)
 RETRY_S = 600.0  # a build that failed is tried again after this long, not at every letter
 BUILD_TIMEOUT_S = 900.0  # a build still running after this is stopped (and counts as failed)
-#: Ideographs a character may be: the unified block and extension A (rare characters of names), which the
-#: kiosk's font (Noto Sans CJK SC) draws; extension B it mostly does not.
-_IDEOGRAPHS = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF))
+#: Ideographs a character may be: the 20,902 of Unicode's first CJK block, which every Chinese font of the
+#: kiosk's (Noto Sans CJK SC, WenQuanYi Micro Hei) draws; a character of extension A would show as a box.
+_IDEOGRAPHS = ((0x4E00, 0x9FA5),)
 
 
 class FieldKind(enum.StrEnum):
@@ -72,9 +73,10 @@ def _words_file() -> Any:
 
 def _version() -> str:
     """What the index is built from: other word lists, settings or format build it again."""
-    ours = hashlib.sha256(_words_file().read_bytes()).hexdigest()[:12]
+    # this module's text too: a change to how the index is built builds it again (no number to remember)
+    ours = hashlib.sha256(_words_file().read_bytes() + Path(__file__).read_bytes()).hexdigest()[:12]
     versions = f"jieba={metadata.version('jieba')};pypinyin={metadata.version('pypinyin')}"
-    return f"{FORMAT};{versions};words={ours};min={MIN_FREQ};max={MAX_WORD};other={OTHER_READING}"
+    return f"{versions};ours={ours}"
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,21 @@ def build(path: Path) -> None:
         if _ideograph(ch):
             rows += [(py, ch, 1, f, "") for py, f in weighted(ch)]
     ours = json.loads(_words_file().read_text(encoding="utf-8"))
-    for word, py in ours["place"]:
-        rows.append((py, word, len(word), freq.get(word, 0) if len(word) == 1 else 0, FieldKind.PLACE.value))
+    places: dict[tuple[str, str], int] = {}  # (reading, character) → its frequency, for an address's characters
+    for word, spelled in ours["place"].items():
+        syllables = spelled.split()  # one per character: the tests check the file so
+        if len(word) > 1:
+            rows.append(("".join(syllables), word, len(word), 0, FieldKind.PLACE.value))
+        for ch, syllable in zip(word, syllables, strict=True):  # 莘 of 莘庄 is xin in an address
+            places[(syllable, ch)] = max(places.get((syllable, ch), 0), freq.get(ch, 0))
+        if len(word) == 1:  # an address's own word (弄, 号, 室): before the characters of places (龙华's 龙)
+            places[(syllables[0], word)] = ADDRESS_WORD + freq.get(word, 0)
+    rows += [(py, ch, 1, f, FieldKind.PLACE.value) for (py, ch), f in places.items()]
     for ch in dict.fromkeys(ours["surname"] + ours["given"]):
-        rows += [(py, ch, 1, f, FieldKind.NAME.value) for py, f in weighted(ch)]
+        weights = weighted(ch)
+        most = max(f for _, f in weights)
+        # a name's character by its readings in use: 方 is fang, not one of its rare readings before 王
+        rows += [(py, ch, 1, f, FieldKind.NAME.value) for py, f in weights if f * 10 >= most or py == weights[0][0]]
     _write(path, rows)
 
 
@@ -301,26 +314,38 @@ class PinyinIndex:
         known = self._syllables or frozenset()
         whole = [p for p in parts if p in known]
         own = "" if kind is FieldKind.TEXT else kind.value
-        order = "ORDER BY kind = ? DESC, max(freq) DESC"
-        found: dict[str, Candidate] = {}
+        grouped = "GROUP BY word, kind = ? ORDER BY kind = ? DESC, max(freq) DESC LIMIT ?"
+        words: dict[str, Candidate] = {}
+        chars: dict[str, Candidate] = {}
         with contextlib.closing(self._connect()) as db:
-            for n in range(min(len(whole), MAX_WORD), 1, -1):
+            # a name is its characters: the words of 'huangjun' or 'wangxiao' (皇军, 网校) are no one's name
+            for n in range(min(len(whole), MAX_WORD), 1, -1) if kind is not FieldKind.NAME else ():
                 py = "".join(whole[:n])
-                query = f"SELECT word FROM word WHERE py = ? AND n = ? GROUP BY word, kind = ? {order} LIMIT ?"
-                for (word,) in db.execute(query, (py, n, own, own, PER_RUN)):
-                    found.setdefault(word, Candidate(word, len(py)))
+                for (word,) in db.execute(
+                    f"SELECT word FROM word WHERE py = ? AND n = ? {grouped}", (py, n, own, own, PER_RUN)
+                ):
+                    words.setdefault(word, Candidate(word, len(py)))
             first = parts[0]
             if first in known:
-                query = f"SELECT word FROM word WHERE py = ? AND n = 1 GROUP BY word, kind = ? {order} LIMIT ?"
-                rows = db.execute(query, (first, own, own, PER_SYLLABLE))
-            else:  # zh: the characters of zha, zhang, zhe …, the most frequent first
-                query = (
-                    f"SELECT word FROM word WHERE py >= ? AND py < ? AND n = 1 GROUP BY word, kind = ? {order} LIMIT ?"
+                rows = db.execute(
+                    f"SELECT word FROM word WHERE py = ? AND n = 1 {grouped}", (first, own, own, PER_SYLLABLE)
                 )
+            else:  # zh: the characters of zha, zhang, zhe …, the most frequent first
+                query = f"SELECT word FROM word WHERE py >= ? AND py < ? AND n = 1 {grouped}"
                 rows = db.execute(query, (first, first + "{", own, own, PER_SYLLABLE))
             for (word,) in rows:
-                found.setdefault(word, Candidate(word, len(first)))
-        return list(found.values())
+                chars.setdefault(word, Candidate(word, len(first)))
+            # one syllable that is also two (xian: xi an): their words after the first page, 西安 after 先县现
+            split = (
+                []
+                if kind is FieldKind.NAME or len(parts) != 1
+                else db.execute(
+                    f"SELECT word FROM word WHERE py = ? AND n = 2 {grouped}", (letters, own, own, PER_RUN)
+                ).fetchall()
+            )
+        found = list(words.values()) + [c for c in chars.values() if c.text not in words]
+        later = [Candidate(word, len(letters)) for (word,) in split if word not in words]
+        return found[:SPLIT_AFTER] + later + found[SPLIT_AFTER:]
 
 
 class _Stale(Exception):

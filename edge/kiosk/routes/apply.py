@@ -98,11 +98,12 @@ def _applicable(kiosk: Kiosk, request: Request[Any, Any, Any], code: str) -> tup
 
 
 def _kind(f: FormField) -> FieldKind:
-    """Which words the keyboard offers first for ``f``: a person's name (配偶姓名, 子女姓名), an address or
-    place (本市居住地址, 就医地, 下乡地点), or any text (就业单位)."""
+    """Which words the keyboard offers first for ``f``: a person's name (配偶姓名, 子女姓名), an address in
+    Shanghai (本市居住地址: its districts, streets and roads first), or any text (就业单位; also 就医地 and
+    下乡地点, which lie elsewhere: 黄埔 is as likely there as 黄浦)."""
     if f.prefill is Prefill.NAME or f.key.endswith("name") or f.key == "contact":
         return FieldKind.NAME
-    if f.prefill is Prefill.ADDRESS or f.key in ("address", "place", "destination"):
+    if f.prefill is Prefill.ADDRESS or f.key == "address":
         return FieldKind.PLACE
     return FieldKind.TEXT
 

@@ -50,7 +50,7 @@
   var tp = document.getElementById("textpad");
   if (tp) {
     var fields = Array.prototype.slice.call(document.querySelectorAll("[data-textpad]"));
-    var target = null, letters = "", cands = [], start = 0, starts = [], shown = 0, asked = 0;
+    var target = null, letters = "", cands = [], start = 0, starts = [], shown = 0, asked = 0, armed = false;
     var shownFor = document.getElementById("tp-for");
     var shownLetters = document.getElementById("tp-letters");
     var note = document.getElementById("tp-note");
@@ -100,7 +100,8 @@
           setTimeout(function () { if (mine === asked) { ask(); } }, 2000);
         });
     };
-    var visible = function () { tp.scrollIntoView({ block: "nearest" }); };
+    // the keyboard's foot at the screen's foot: the field above it stays in sight, clear of the header
+    var visible = function () { tp.scrollIntoView({ block: "end" }); };
     var aim = function (field) {
       if (!field || field === target) { return; }
       var dropped = letters && !search();
@@ -126,12 +127,15 @@
     tp.addEventListener("click", function (e) {
       var b = e.target.closest ? e.target.closest("[data-tp]") : null;
       if (!b || !target) { return; }
-      var act = b.dataset.tp, zh = tp.dataset.mode === "zh";
+      var act = b.dataset.tp, zh = tp.dataset.mode === "zh", wasArmed = armed;
+      armed = false;
       if (act === "key") {
         var ch = b.dataset.ch;
-        if (zh && /[a-z]/.test(ch)) { if (letters.length < 40) { letters += ch; ask(); visible(); } }
+        if (zh && /[a-z]/.test(ch)) {
+          if (letters.length < 40) { letters += ch; ask(); visible(); } else { say("tooLong"); }
+        } else if (letters && search()) { put(letters); letters = ""; ask(); put(ch); }
         else if (letters) { say("pickFirst"); }
-        else { put(ch); }
+        else { put(tp.dataset.caps === "on" && /[a-z]/.test(ch) ? ch.toUpperCase() : ch); }
       } else if (act === "cand") {
         put(b.textContent);
         letters = letters.slice(Number(b.dataset.used));
@@ -143,10 +147,16 @@
       } else if (act === "back") {
         if (letters) { letters = letters.slice(0, -1); ask(); }
         else { target.value = target.value.slice(0, -1); changed(); }
-      } else if (act === "clear") { // the letters first; the field only when no letters are left
-        if (letters) { letters = ""; ask(); } else { target.value = ""; changed(); }
+      } else if (act === "clear") { // the letters first; the field's text only at a second tap
+        if (letters) { letters = ""; ask(); }
+        else if (!target.value) { say(""); }
+        else if (wasArmed) { target.value = ""; changed(); say(""); }
+        else { armed = true; say("clearAgain"); }
       } else if (act === "mode") {
         if (letters) { say("pickFirst"); } else { tp.dataset.mode = zh ? "en" : "zh"; }
+      } else if (act === "caps") { // capitals, for letters typed as they are (英文)
+        tp.dataset.caps = tp.dataset.caps === "on" ? "off" : "on";
+        if (zh && !letters) { tp.dataset.mode = "en"; }
       } else if (act === "next") { starts.push(start); start += shown; draw(); }
       else if (act === "prev") { start = starts.pop() || 0; draw(); }
     });

@@ -37,7 +37,11 @@ def test_staff_type_the_pin_on_the_keypad(start_kiosk, page):
     page.goto(f"{k.url}/staff?next=/")
     assert page.locator("#pin").get_attribute("inputmode") == "none"
     _keys_are_large(page, "pin")
-    page.fill("#staff_id", STAFF_ID)
+    assert page.locator("#staff_id").get_attribute("inputmode") == "none"
+    page.click("#staff_id")
+    for ch in STAFF_ID:  # sg-test, on the screen's keyboard in letters (英文)
+        page.click(f'#textpad [data-tp="key"][data-ch="{ch}"]')
+    assert page.locator("#staff_id").input_value() == STAFF_ID
     _tap_keys(page, "pin", STAFF_PIN[:3] + "9")
     page.click('#keypad-pin [data-key="back"]')  # 删除 takes the wrong 9 back
     _tap_keys(page, "pin", STAFF_PIN[3:])
@@ -98,6 +102,9 @@ def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, im
     _tap_letters(page, "li")
     page.click('#textpad [data-tp="clear"]')  # the letters go, 王 stays
     assert name.input_value() == "王" and page.locator("#tp-letters").inner_text() == ""
+    page.click('#textpad [data-tp="clear"]')  # once more: it asks before the field's text goes
+    page.locator("#tp-note", has_text="再按一次").wait_for()
+    assert name.input_value() == "王"
     _tap_letters(page, "qiang")
     page.locator("#tp-cands .cand").first.wait_for()
     keys = page.locator("#textpad .key:visible")
@@ -108,7 +115,11 @@ def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, im
     row = page.locator("#tp-cands").bounding_box()
     assert row["height"] <= 90, "one line of words: the keys below never move"
     page.click("#to-confirm")  # qiang not picked yet
-    page.locator("#tp-note", has_text="请先在上方点选汉字").wait_for()
+    note = page.locator("#tp-note", has_text="请先在上方点选汉字")
+    note.wait_for()
+    box, header = note.bounding_box(), page.locator("header").first.bounding_box()
+    assert box["y"] >= header["y"] + header["height"] and box["y"] + box["height"] <= PORTRAIT["height"], "in sight"
+    assert name.bounding_box()["y"] >= header["y"] + header["height"], "the field it is about, too"
     assert re.search(r"/apply$", page.url)
     page.locator("#field_spouse_name").scroll_into_view_if_needed()
     page.mouse.wheel(0, -300)  # the field and its label clear of the status bar
@@ -158,3 +169,21 @@ def test_what_was_typed_stays_when_the_language_is_switched(start_kiosk, page, i
     assert page.locator("#field_phone").input_value() == "13800138000"
     page.reload()  # once only: a later visit starts from what was sent, not from this
     assert page.locator("#field_employer").input_value() == ""
+
+
+def test_a_receipt_number_and_query_code_are_typed_on_the_keyboard(start_kiosk, page, ime_index):
+    """Without the receipt's QR code, a resident types its number and query code: letters, digits and dashes
+    on the screen's keyboard, which starts in letters here."""
+    k = start_kiosk(kiosk={"ime_index": ime_index})
+    page.set_viewport_size(PORTRAIT)
+    page.goto(f"{k.url}/scan")
+    assert page.locator("#textpad").get_attribute("data-mode") == "en"
+    page.click("#receipt_no")
+    for ch in "jw001-20261207-0001":
+        page.click(f'#textpad [data-tp="key"][data-ch="{ch}"]')
+    page.click("#query_code")
+    page.click('#textpad [data-tp="caps"]')
+    for ch in "abc234":
+        page.click(f'#textpad [data-tp="key"][data-ch="{ch}"]')
+    assert page.locator("#receipt_no").input_value() == "jw001-20261207-0001"
+    assert page.locator("#query_code").input_value() == "ABC234"

@@ -183,3 +183,14 @@ def test_a_kiosk_without_an_index_says_so_and_stops_the_build_when_it_stops(tmp_
         assert index.building
     assert not index.building  # the kiosk's shutdown stopped its child
     assert not path.exists()
+
+
+@pytest.mark.parametrize("letters", ["huangjun", "wangxiao", "zhangli", "chenjing", "wangmin"])
+def test_a_name_field_offers_characters_not_words(index, letters):
+    """皇军, 网校, 瘴疠 are no one's name: a name is typed character by character."""
+    assert all(len(c.text) == 1 for c in index.candidates(letters, FieldKind.NAME))
+
+
+def test_one_syllable_that_is_also_two_offers_their_word_after_the_first_page(index):
+    offered = [c.text for c in index.candidates("xian")]
+    assert offered[:3] == ["先", "县", "现"] and "西安" in offered[8:12]
