@@ -18,6 +18,7 @@ materials received, each step with its date and the official term of its status 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -133,13 +134,16 @@ class ProgressLookup:
     def find(self, client: str, receipt_no: str, id_number: str, query_code: str) -> CaseRecordView:
         """The case with all three, or :class:`LookupFailed` / :class:`NotAnIdNumber` / :class:`LookupRefused`."""
         typed = tuple(r[:40] for r in typed_receipt(receipt_no))
-        receipt = typed[0]  # what the limit per receipt counts: one number however it was typed
         wanted_code = typed_query_code(query_code)[:16].encode("utf-8", "replace")
         try:
             wanted_id = validate(typed_id_number(id_number)[:40]).encode()
         except InvalidIdNumber as exc:
             log.info("progress look-up not made: the ID number typed is not a possible one (%s)", exc)  # why, not what
             raise NotAnIdNumber("the ID number typed is not a possible one") from None
+        # What the limit per receipt counts: one number however it was typed, with the ID number named. A
+        # stranger guessing with other ID numbers cannot lock the resident out of their own case; someone
+        # who knows the resident's ID number gets as few tries at the query code as before.
+        receipt = f"{typed[0]}#{hashlib.sha256(wanted_id).hexdigest()[:16]}"
         now = utcnow()
         # Refused already: answered from a plain read, without the lock below (the write lock on SQLite, which
         # ingest needs too), so a guesser past the limit makes no write however fast it asks.

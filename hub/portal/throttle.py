@@ -3,7 +3,9 @@
 A receipt number is printed and guessable; the query code has 32⁶ values and the ID number little
 entropy, so a look-up must not be tried at will. Each wrong look-up is counted against the client (its
 address, an IPv6 /64 whole: :func:`hub.people.throttle.client_key`) and against the receipt number it
-named, in buckets of a twelfth of the window. A client or a receipt with ``client_failures`` /
+named together with the ID number (hashed: a stranger trying other ID numbers on a resident's receipt
+cannot lock the resident out; anyone trying the resident's own gets as few tries), in buckets of a
+twelfth of the window. A client or a receipt with ``client_failures`` /
 ``receipt_failures`` wrong look-ups within the last ``window_s`` seconds is refused — the right answer
 too — until enough of them have aged out of the window. A refused look-up is not counted, so a lock
 ends by itself.

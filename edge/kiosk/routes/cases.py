@@ -97,7 +97,8 @@ def _lookup_id(session: KioskSession | None, typed: str) -> str | None:
 
 def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, code: str, id_number: str) -> Template:
     """A receipt's progress, for its holder only: receipt number, query code and ID number (or the card)
-    must all match. Failures count per receipt and per asker — the card holder of the session, else the client
+    must all match. Failures count per receipt (with the ID number named) and per asker — the card holder of
+    the session, else the client
     (every typed look-up at a kiosk comes from its one browser: a card holder is not held up by someone else's
     guesses); a refusal never says which part was wrong."""
     session = kiosk.session(request)
@@ -105,7 +106,9 @@ def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, co
         asker = "holder:" + hashlib.sha256(session.holder.id_number.encode()).hexdigest()[:24]
     else:
         asker = f"client:{request.client.host if request.client else 'unknown'}"
-    keys_client, keys_receipt = [asker], [f"receipt:{typed_receipt(receipt_no)[0]}"]  # however typed
+    # the receipt however typed, with the ID number named: guesses with other ID numbers hold no one else up
+    named = hashlib.sha256(id_number.encode()).hexdigest()[:16]
+    keys_client, keys_receipt = [asker], [f"receipt:{typed_receipt(receipt_no)[0]}#{named}"]
     wait = max(kiosk.progress_by_client.retry_in(keys_client), kiosk.progress_by_receipt.retry_in(keys_receipt))
     if wait > 0:
         log.warning("progress lookups refused for %.0f s more: too many failures", wait)

@@ -233,6 +233,18 @@ def test_guessing_one_receipt_is_refused_from_every_client(hub, services, people
     assert id_number not in kept and "WRONG" not in kept, "no ID number or code is kept"
 
 
+def test_guesses_with_other_id_numbers_do_not_lock_the_resident_out(hub, services, people):
+    """Receipt numbers are printed in sequence: anyone could name a resident's receipt five times with made-up
+    ID numbers and code from five addresses, and the resident with all three right was refused for an hour.
+    Guesses count against the receipt with the ID number they named."""
+    _, receipt, id_number = _case_under_review(hub, services, people, n=7)
+    portal = portal_of(hub, services)
+    for n in range(6):  # more than the receipt's limit of 3, from as many clients, each naming another person
+        with pytest.raises(LookupFailed):
+            portal.lookup.find(f"198.51.100.{40 + n}", receipt, applicant(20 + n).id_number, f"WRONG{n}")
+    assert portal.lookup.find("203.0.113.7", receipt, id_number, CODE).receipt_no == receipt
+
+
 def test_a_guesser_past_the_limit_is_refused_without_waiting_for_the_write_lock(hub, services, people):
     """Once a receipt is refused, its look-ups are answered from a plain read: they neither take nor wait
     for the lock the counted look-ups serialise on (on SQLite the database's write lock, which ingest needs
