@@ -110,6 +110,8 @@ class CaseRecordView:
     steps: list[Step]
     due_tentative: bool = False
     """An open case's due date in a year with no holiday arrangement entered yet: a holiday may move it."""
+    done_on_spot: bool = False
+    """The item is done on the spot (当场办结); other same-day items are done within the working day."""
 
     @property
     def decided(self) -> bool:
@@ -236,4 +238,5 @@ class ProgressLookup:
             materials=materials,
             steps=steps,
             due_tentative=tentative,
+            done_on_spot=bool(item and item.done_on_spot),
         )

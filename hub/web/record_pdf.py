@@ -95,7 +95,13 @@ def record_pdf(
         (w["status"], view.status_en if en else view.status_zh),
         (
             w["promised"],
-            (w["promised_days"].format(n=view.promised_days) if view.promised_days else w["promised_today"])
+            (
+                w["promised_days"].format(n=view.promised_days)
+                if view.promised_days
+                else w["promised_today"]
+                if view.done_on_spot
+                else w["promised_same_day"]
+            )
             if view.promised_days is not None
             else "",
         ),

@@ -656,3 +656,19 @@ def test_an_open_cases_due_date_in_a_year_without_announced_holidays_says_it_may
     assert 'id="due-tentative"' not in page
     written = record(page)
     assert "".join(note.split()) not in written and "顺延" not in written
+
+
+def test_the_record_of_a_same_day_item_promises_the_working_day_not_the_spot(hub, client, tmp_path):
+    """A 居住登记 (GA-001, same day, back office) was recorded as 即办，当场办结 beside 已提交: the receipt and
+    the portal say 当个工作日办结, and so does the record. 助餐登记 (MZ-004) is done on the spot."""
+    for n, code, says, not_says in [
+        (30, "GA-001", WORDS["promised_same_day"], WORDS["promised_today"]),
+        (31, "MZ-004", WORDS["promised_today"], WORDS["promised_same_day"]),
+    ]:
+        (case_id,) = ingest(hub.engine, [code], start=n)
+        page = _look_up(client, _receipt(hub, case_id), applicant(n).id_number, CODE).text
+        download = re.search(r'name="pass" value="([^"]+)"', page)
+        assert download, page[-500:]
+        pdf = client.post("/portal/record", data={"pass": download.group(1), "_csrf_token": _csrf(client)})
+        written = "".join(_pdf_text(pdf.content, tmp_path).split())
+        assert "".join(says.split()) in written and "".join(not_says.split()) not in written, code
