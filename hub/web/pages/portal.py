@@ -38,6 +38,7 @@ from hub.web.record_pdf import record_pdf
 from hub.web.text import portal_words
 from protocol.envelope import utcnow
 from protocol.statuses import glossary
+from protocol.typed import typed_query_code
 
 __all__ = ["portal_router", "verify_url"]
 
@@ -48,6 +49,12 @@ DOWNLOAD_S = 30 * 60
 TYPED_MAX = 40
 """The most of each look-up field read (the form's ``maxlength``): room for the spaces and dashes people type
 between the 18 characters of an ID number, the 6 of a query code."""
+
+
+def _kept(receipt_no: str, query_code: str) -> dict[str, str]:
+    """What the other language's page is opened with: the receipt number and query code (as the receipt's QR
+    code carries them), never the ID number: the resident types that again."""
+    return {"r": receipt_no.strip()[:40], "c": typed_query_code(query_code)[:6]} if receipt_no or query_code else {}
 
 
 def _lang(value: str) -> str:
@@ -115,7 +122,7 @@ async def progress_form(
     c: Annotated[str, QueryParameter(max_length=6)] = "",
     lang: Lang = "zh",
 ) -> Template:
-    return _page("progress.html", lang, receipt_no=r, query_code=c.upper())
+    return _page("progress.html", lang, query=_kept(r, c), receipt_no=r, query_code=c.upper())
 
 
 def _shown(view: CaseRecordView, portal: Portal) -> dict[str, Any]:
@@ -133,12 +140,20 @@ async def lookup(request: Request[Any, Any, Any], portal: NamedDependency[Portal
             portal.lookup.find, client_of(request), receipt, field(data, "id_number")[:TYPED_MAX], code
         )
     except LookupRefused:
-        return _page("progress.html", lang, 429, receipt_no=receipt, query_code=code, error="refused")
+        return _page(
+            "progress.html", lang, 429, _kept(receipt, code), receipt_no=receipt, query_code=code, error="refused"
+        )
     except NotAnIdNumber:
-        return _page("progress.html", lang, 400, receipt_no=receipt, query_code=code, error="id_invalid")
+        return _page(
+            "progress.html", lang, 400, _kept(receipt, code), receipt_no=receipt, query_code=code, error="id_invalid"
+        )
     except LookupFailed:
-        return _page("progress.html", lang, 404, receipt_no=receipt, query_code=code, error="failed")
-    return _page("progress.html", lang, receipt_no="", query_code="", **_shown(view, portal))
+        return _page(
+            "progress.html", lang, 404, _kept(receipt, code), receipt_no=receipt, query_code=code, error="failed"
+        )
+    return _page(
+        "progress.html", lang, query=_kept(view.receipt_no, code), receipt_no="", query_code="", **_shown(view, portal)
+    )
 
 
 @post("/record", name="portal:record", status_code=200)

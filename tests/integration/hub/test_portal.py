@@ -21,6 +21,7 @@ code under test; expected dates from the zone the centre keeps (Asia/Shanghai).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -672,3 +673,15 @@ def test_the_record_of_a_same_day_item_promises_the_working_day_not_the_spot(hub
         pdf = client.post("/portal/record", data={"pass": download.group(1), "_csrf_token": _csrf(client)})
         written = "".join(_pdf_text(pdf.content, tmp_path).split())
         assert "".join(says.split()) in written and "".join(not_says.split()) not in written, code
+
+
+def test_the_other_language_keeps_the_receipt_number_and_query_code_never_the_id_number(hub, services, people, client):
+    """Switching to English dropped the receipt number and code the QR code had filled in, and the case
+    shown: the resident typed all three again. The link now carries the two the receipt's QR code carries."""
+    _, receipt, id_number = _case_under_review(hub, services, people, n=12)
+    shown = _look_up(client, receipt, id_number, CODE.lower())
+    link = html.unescape(re.search(r'id="other-lang" href="([^"]+)"', shown.text).group(1))
+    assert f"r={receipt}" in link and f"c={CODE}" in link and "lang=en" in link and id_number not in link
+    english = client.get(f"/portal/progress{link}")
+    assert f'value="{receipt}"' in english.text and f'value="{CODE}"' in english.text
+    assert '<html lang="en' in english.text
