@@ -62,9 +62,13 @@ class NotAnIdNumber(HubError):
 
 
 class LookupRefused(HubError):
-    """Too many wrong look-ups from this client or of this receipt: refused until the window passes."""
+    """Too many wrong look-ups from this client or of this receipt: refused for ``retry_s`` more seconds."""
 
     status_code = 429
+
+    def __init__(self, message: str, retry_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_s = retry_s
 
 
 def mask_name(name: str) -> str:
@@ -150,19 +154,19 @@ class ProgressLookup:
         # Refused already: answered from a plain read, without the lock below (the write lock on SQLite, which
         # ingest needs too), so a guesser past the limit makes no write however fast it asks.
         with read_only(self.engine).connect() as conn:
-            refused = self.throttle.refused(conn, client, receipt, now)
-        if not refused:
+            wait = self.throttle.retry_in(conn, client, receipt, now)
+        if not wait:
             with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
                 self.throttle.lock(conn)
-                refused = self.throttle.refused(conn, client, receipt, now)
-                found = None if refused else self._match(conn, typed, wanted_id, wanted_code)
+                wait = self.throttle.retry_in(conn, client, receipt, now)
+                found = None if wait else self._match(conn, typed, wanted_id, wanted_code)
                 if found is not None:
                     return self._view(conn, found)
-                if not refused:
+                if not wait:
                     self.throttle.count(conn, client, receipt, now)
-        if refused:
-            log.info("progress look-up refused: too many wrong look-ups (client or receipt)")
-            raise LookupRefused("too many wrong look-ups from this client or of this receipt")
+        if wait:
+            log.info("progress look-up refused for %.0f s more: too many wrong look-ups (client or receipt)", wait)
+            raise LookupRefused("too many wrong look-ups from this client or of this receipt", retry_s=wait)
         log.info("progress look-up failed")
         raise LookupFailed("no case with this receipt number, ID number and query code")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, select
 
 from hub.db.models import PortalFailureRow, table
 from kernel.db import upsert_insert
@@ -49,6 +49,11 @@ class LookupPolicy:
         return max(1, self.window_s // 12)
 
 
+def _aware(bucket: datetime, now: datetime) -> datetime:
+    """A bucket as the database gives it back (SQLite: without its zone) in ``now``'s zone."""
+    return bucket if bucket.tzinfo is not None else bucket.replace(tzinfo=now.tzinfo)
+
+
 class LookupThrottle:
     def __init__(self, policy: LookupPolicy | None = None) -> None:
         self.policy = policy or LookupPolicy()
@@ -64,20 +69,30 @@ class LookupThrottle:
 
     def refused(self, conn: Connection, client: str, receipt: str, now: datetime) -> bool:
         """Whether ``client`` or ``receipt`` has used up its wrong look-ups of the window."""
+        return self.retry_in(conn, client, receipt, now) > 0
+
+    def retry_in(self, conn: Connection, client: str, receipt: str, now: datetime) -> float:
+        """Seconds until ``client`` and ``receipt`` may look up again (0: now): until enough of their wrong
+        look-ups have aged out of the window, as the page tells the resident."""
         since = self._bucket(now - timedelta(seconds=self.policy.window_s))
-
-        def failures(kind: str, key: str) -> int:
-            total = conn.execute(
-                select(func.coalesce(func.sum(_t.c.failures), 0)).where(
-                    _t.c.kind == kind, _t.c.key == key, _t.c.bucket > since
-                )
-            ).scalar_one()
-            return int(total)
-
-        return (
-            failures(CLIENT, client) >= self.policy.client_failures
-            or failures(RECEIPT, receipt) >= self.policy.receipt_failures
-        )
+        wait = 0.0
+        for kind, key, limit in (
+            (CLIENT, client, self.policy.client_failures),
+            (RECEIPT, receipt, self.policy.receipt_failures),
+        ):
+            rows = conn.execute(
+                select(_t.c.bucket, _t.c.failures)
+                .where(_t.c.kind == kind, _t.c.key == key[:64], _t.c.bucket > since)
+                .order_by(_t.c.bucket)
+            ).all()
+            total = sum(int(f) for _, f in rows)
+            for bucket, failures in rows:  # the oldest age out first
+                if total < limit:
+                    break
+                total -= int(failures)
+                ages_out = _aware(bucket, now) + timedelta(seconds=self.policy.window_s)  # then `since` passes it
+                wait = max(wait, (ages_out - now).total_seconds())
+        return wait
 
     def count(self, conn: Connection, client: str, receipt: str, now: datetime) -> None:
         """Count one wrong look-up against both; drop buckets that left the window long ago."""

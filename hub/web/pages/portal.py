@@ -18,6 +18,7 @@ comes back empty).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -139,10 +140,19 @@ async def lookup(request: Request[Any, Any, Any], portal: NamedDependency[Portal
         view = await anyio.to_thread.run_sync(
             portal.lookup.find, client_of(request), receipt, field(data, "id_number")[:TYPED_MAX], code
         )
-    except LookupRefused:
-        return _page(
-            "progress.html", lang, 429, _kept(receipt, code), receipt_no=receipt, query_code=code, error="refused"
+    except LookupRefused as refused:
+        page = _page(
+            "progress.html",
+            lang,
+            429,
+            _kept(receipt, code),
+            receipt_no=receipt,
+            query_code=code,
+            error="refused",
+            minutes=max(1, math.ceil(refused.retry_s / 60)),  # how long: an elderly resident needs a time
         )
+        page.headers["Retry-After"] = str(max(1, math.ceil(refused.retry_s)))
+        return page
     except NotAnIdNumber:
         return _page(
             "progress.html", lang, 400, _kept(receipt, code), receipt_no=receipt, query_code=code, error="id_invalid"

@@ -210,7 +210,9 @@ def test_each_wrong_part_gets_one_answer_and_guessing_is_refused_until_the_windo
 
     # Four wrong look-ups from this client (its limit; no receipt reached its 3): now the right one is refused too.
     refused = _look_up(client, receipt, id_number, CODE)
-    assert refused.status_code == 429 and _error(refused.text) == WORDS["refused"]
+    wait = int(refused.headers["retry-after"])  # until the oldest failure leaves the window: at most the window
+    assert refused.status_code == 429 and 0 < wait <= WINDOW_S
+    assert _error(refused.text) == WORDS["refused_for"].format(minutes=-(-wait // 60)), "how long, in minutes"
     assert "case-status" not in refused.text
     deadline = time.monotonic() + WINDOW_S + 30
     while (answer := _look_up(client, receipt, id_number, CODE)).status_code == 429:
