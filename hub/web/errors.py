@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DataError
@@ -24,6 +24,7 @@ from kernel.db import loggable
 __all__ = ["handlers", "log_failure", "retry_after", "status_and_message"]
 
 log = logging.getLogger(__name__)
+_CSRF_FAILED = "CSRF token verification failed"  # Litestar's CSRF middleware's words for a missing or wrong token
 
 
 def status_and_message(exc: Exception) -> tuple[int, str]:
@@ -64,11 +65,17 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")
-    if isinstance(exc, ValidationException):  # Litestar's English, quoting the whole address: not for a page
-        message = text("web", "bad_request")
+    home = "/portal/" if request.url.path.startswith(("/portal", "/open311")) else "/"  # a resident's, or a clerk's
     titles = section("http_title")
     title = titles.get(str(status), titles["other"])
-    home = "/portal/" if request.url.path.startswith(("/portal", "/open311")) else "/"  # a resident's, or a clerk's
+    if isinstance(exc, ValidationException):  # Litestar's English, quoting the whole address: not for a page
+        message = text("web", "bad_request")
+    elif isinstance(exc, PermissionDeniedException) and str(exc.detail) == _CSRF_FAILED:
+        # the form's token cookie is gone (a phone reopened the tab, the page sat for hours): refused still
+        # (403), but not for want of a right, and in words a resident can act on
+        title, message = titles["expired"], text("web", "form_expired")
+        if home == "/portal/":
+            message += " " + text("web", "form_expired_en")
     context = {"title": title, "message": message, "status": status, "home": home}
     return Template("error.html", context=context, status_code=status, headers=headers)
 

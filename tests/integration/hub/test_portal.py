@@ -687,3 +687,14 @@ def test_the_other_language_keeps_the_receipt_number_and_query_code_never_the_id
     english = client.get(f"/portal/progress{link}")
     assert f'value="{receipt}"' in english.text and f'value="{CODE}"' in english.text
     assert '<html lang="en' in english.text
+
+
+def test_a_form_whose_cookie_is_gone_says_the_page_expired_not_no_access(hub, client):
+    """A phone reopened the tab without its cookies, then the resident pressed 查询: the answer was 无权访问
+    (403) with Litestar's English "CSRF token verification failed"."""
+    token = _csrf(client)
+    client.cookies.clear()
+    data = {"receipt_no": "JW001-20261207-0001", "id_number": "x", "query_code": CODE, "_csrf_token": token}
+    answer = client.post("/portal/progress", data=data)
+    assert answer.status_code == 403 and "页面已过期" in answer.text and "had expired" in answer.text
+    assert "CSRF" not in answer.text and "无权访问" not in answer.text
