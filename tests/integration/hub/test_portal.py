@@ -404,7 +404,7 @@ def test_a_phone_types_its_id_number_with_spaces_and_a_lower_case_x_and_finds_th
 def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not(
     hub, services, people, client, tmp_path
 ):
-    _, receipt, id_number = _case_under_review(hub, services, people, n=7)
+    case_id, receipt, id_number = _case_under_review(hub, services, people, n=7)
     found = _look_up(client, receipt, id_number, CODE)
     download = re.search(r'name="pass" value="([^"]+)"', found.text)
     assert download, found.text
@@ -417,6 +417,10 @@ def test_a_printed_records_token_verifies_and_an_altered_or_foreign_one_does_not
     good = client.get(f"/portal/verify?t={token}")
     assert good.status_code == 200 and WORDS["verify_ok"] in good.text and receipt in good.text
     assert TERMS["under_review"]["zh"] in good.text and id_number not in good.text
+    assert WORDS["verify_unchanged"] in good.text
+    services.workflow.act(people["clerk_mz"], case_id, Action.COMPLETE, 3)  # the case moves on after printing
+    later = client.get(f"/portal/verify?t={token}").text
+    assert WORDS["verify_changed"] in later and TERMS["completed"]["zh"] not in later, "that it moved, not where"
     # The link to the other language keeps the record's token: the same record, verified, in English.
     other = re.search(r'id="other-lang" href="([^"]+)"', good.text)
     assert other, good.text
