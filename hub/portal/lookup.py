@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from hub.cases.partnered import COMMITTEE as PARTNER_COMMITTEE
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, CommitteeRow, table
 from hub.errors import HubError
 from hub.portal.throttle import LookupThrottle
@@ -116,6 +117,9 @@ class CaseRecordView:
     """An open case's due date in a year with no holiday arrangement entered yet: a holiday may move it."""
     done_on_spot: bool = False
     """The item is done on the spot (当场办结); other same-day items are done within the working day."""
+    partner: str = ""
+    """The Open311 partner the case came through (a hotline, an app), else empty: its materials are what the
+    applicant said they have, not what a committee received."""
 
     @property
     def decided(self) -> bool:
@@ -243,4 +247,5 @@ class ProgressLookup:
             steps=steps,
             due_tentative=tentative,
             done_on_spot=bool(item and item.done_on_spot),
+            partner=str(row["terminal_id"]).partition(":")[2] if row["committee"] == PARTNER_COMMITTEE else "",
         )

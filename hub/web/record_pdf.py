@@ -89,7 +89,7 @@ def record_pdf(
         (w["receipt_no"], view.receipt_no),
         (w["item"], view.item_name_en if en else view.item_name),
         (w["department"], view.department_en if en else view.department),
-        (w["accepted_where"], view.committee),
+        (w["accepted_where"], w["partner_channel"].format(partner=view.partner) if view.partner else view.committee),
         (w["applicant"], f"{view.masked_name}  {view.masked_id}"),
         (w["accepted_at"], _local(view.accepted_at)),
         (w["status"], view.status_en if en else view.status_zh),
@@ -120,7 +120,7 @@ def record_pdf(
     pdf.ln(3)
 
     pdf.set_font(_FONT, size=13)
-    pdf.cell(width, 8, w["materials_received"], new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 8, w["materials_declared" if view.partner else "materials_received"], new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=11)
     for zh, english in view.materials or [(w["none"], w["none"])]:
         pdf.multi_cell(width, 6.5, "· " + (english if en else zh), new_x="LMARGIN", new_y="NEXT")

@@ -116,6 +116,9 @@ def test_a_partner_request_becomes_a_case_and_its_status_comes_back(
         headers={"Cookie": f"hub_csrf={form.cookies['hub_csrf']}"},
     )
     assert looked_up.status_code == 200 and "敬老卡挂失" in looked_up.text and request_id in looked_up.text
+    # taken by a hotline, not at a committee: what the caller said they have, not materials received
+    assert "合作渠道（hotline-12345）" in looked_up.text and "OPEN311</dd>" not in looked_up.text
+    assert "申请人称已备齐的材料" in looked_up.text and "已收材料" not in looked_up.text
 
     # the clerk's view of it: the caller's words labelled, the ID number masked as on every case
     detail = client.get(f"/api/cases/{row.case_id}", headers=api("clerk_mz"))
