@@ -54,6 +54,10 @@ def retry_after(exc: Exception) -> dict[str, str] | None:
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if request.url.path.startswith("/open311/"):  # before routing (no such path, a wrong method): as Open311 answers
+        from hub.web.open311 import open311_error  # noqa: PLC0415 - it imports this module
+
+        return open311_error(request, exc)
     status, message = status_and_message(exc)
     log_failure(request, exc, status)
     headers = retry_after(exc)

@@ -40,7 +40,7 @@ from hub.web.auth import PUBLIC, client_of
 from hub.web.errors import log_failure, retry_after, status_and_message
 from hub.web.pages.portal import portal_base
 
-__all__ = ["PREFIX", "open311_router"]
+__all__ = ["PREFIX", "open311_error", "open311_router"]
 
 PREFIX = "/open311/v2"
 XML = "application/xml"
@@ -109,7 +109,8 @@ def _split_file(name: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- errors
-def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def open311_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """An error as GeoReport v2 gives it: ``[{code, description}]`` in JSON, ``<errors>`` for a .xml path."""
     status, message = status_and_message(exc)  # input the database cannot hold (a NUL, a huge number): 400
     log_failure(request, exc, status)
     if status == 404 and message in ("", "Not Found"):
@@ -122,11 +123,11 @@ def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 handlers: ExceptionHandlersMap = {
-    HubError: _error,
-    HTTPException: _error,
-    DataError: _error,
-    OverflowError: _error,
-    Exception: _error,
+    HubError: open311_error,
+    HTTPException: open311_error,
+    DataError: open311_error,
+    OverflowError: open311_error,
+    Exception: open311_error,
 }
 
 

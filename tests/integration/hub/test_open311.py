@@ -197,6 +197,13 @@ def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
 
     unknown = httpx.get(f"{base}/services/ZZ-999.json")
     assert unknown.status_code == 404 and unknown.json()[0]["code"] == 404
+    # refused before any handler (no such format, a method the API has not): still the spec's format
+    assert httpx.get(f"{base}/requests.csv").json()[0]["code"] == 404
+    for method in ("DELETE", "PUT"):
+        answer = httpx.request(method, f"{base}/requests.json")
+        assert answer.status_code == 405 and answer.json()[0]["code"] == 405, answer.text[:200]
+    in_xml = httpx.request("DELETE", f"{base}/requests.xml")
+    assert ET.fromstring(in_xml.content).find("error/code").text == "405"  # type: ignore[union-attr]
 
     made = httpx.post(f"{base}/requests.json", data={**_caller(), "api_key": key})
     request_id = made.json()[0]["service_request_id"]
