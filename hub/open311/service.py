@@ -182,7 +182,8 @@ class Open311:
                 description=item.description,
                 metadata=True,
                 type="realtime",
-                keywords=",".join(item.keywords),
+                # "online": a partner may POST requests for it; the rest are listed for what a caller is told
+                keywords=",".join([*item.keywords, *(["online"] if item.online else [])]),
                 group=catalogue.department(item.department).name,
             )
             for item in catalogue.items

@@ -43,7 +43,7 @@ from hub.web.pages.portal import portal_base
 __all__ = ["PREFIX", "open311_error", "open311_router"]
 
 PREFIX = "/open311/v2"
-XML = "application/xml"
+XML = "text/xml"  # as discovery names the format (GeoReport v2: text/xml and application/json)
 _PLURAL = {"endpoints": "endpoint", "formats": "format", "attributes": "attribute", "values": "value"}
 _ERRORS = {
     code: ResponseSpec(data_container=list[Open311Error], description=what)

@@ -74,7 +74,7 @@ def test_a_partner_over_its_limit_is_refused_with_429_counted_and_let_in_again_a
     assert "too many requests" in error["description"]
     assert 3500 < int(refused.headers["retry-after"]) <= 3600  # the first request leaves the hour in about 1 h
 
-    assert refused_xml.status_code == 429 and refused_xml.headers["content-type"].startswith("application/xml")
+    assert refused_xml.status_code == 429 and refused_xml.headers["content-type"].startswith("text/xml")
     root = ET.fromstring(refused_xml.text)
     assert root.tag == "errors" and root.findtext("error/code") == "429"
     assert 3500 < int(refused_xml.headers["retry-after"]) <= 3600
