@@ -24,6 +24,7 @@ from edge.control import technician
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store import audit
+from edge.store.auditkey import AuditKeyError, TerminalAuditKey
 from edge.store.db import HEAD, current_revision, private_dir
 from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow, table
 from edge.store.outbox import Outbox, OutboxStats
@@ -84,6 +85,15 @@ class ConsoleStore:
             f"sqlite:///{settings.db_path}", sqlite_pragmas={"busy_timeout": 5000, "secure_delete": "on"}
         )
         self.reader = read_only(self.engine)
+        # What the console records is signed as the terminal's own entries are: an unsigned entry breaks
+        # the chain at the hub and every night after. Without the key the console reads, and changes nothing.
+        try:
+            key = TerminalAuditKey.load(settings.audit_key_path)
+            audit.bind_key(self.engine, key)
+            audit.bind_key(self.reader, key)  # its verify checks the signatures too, as `shegong edge audit` does
+            self._no_key: str | None = None
+        except AuditKeyError as exc:
+            self._no_key = str(exc)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -191,6 +201,11 @@ class ConsoleStore:
         return target
 
     def _writable(self) -> None:
+        if self._no_key is not None:
+            raise EdgeError(
+                f"the terminal's audit key cannot be read ({self._no_key}): run the console as the terminal's"
+                " user (sudo -u shegong); the console changes nothing without it"
+            )
         if not self.schema_ok:
             raise EdgeError(
                 f"the store is not at schema {HEAD}: upgrade the terminal first; the console changes nothing"

@@ -14,8 +14,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from textual.widgets import Button, DataTable, Static
 
+from edge.console.store import ConsoleStore
 from edge.control import ControlServer, socket_path
+from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
+from edge.store import audit
+from edge.store.db import open_engine
 from edge.store.outbox import Outbox
 from tests.integration.console.conftest import console_app, queue_cases, terminal_settings, this_technician
 from tests.support import applicant, wait_for
@@ -162,6 +166,26 @@ async def test_audit_verify_anchor_purge_after_a_dry_run_and_backup(settings, st
     ]
     checked, broken = store.verify_audit()
     assert broken is None and checked == 3 + 5
+    # as the terminal itself and the hub read them: every entry the console wrote is signed with the
+    # terminal's key (unsigned ones broke the chain at the hub, and the night's audit step every night)
+    engine = open_engine(settings)
+    try:
+        with engine.connect() as conn:
+            assert audit.verify(conn) == (3 + 6, None)  # the verify above is one more
+    finally:
+        engine.dispose()
+
+
+async def test_without_the_audit_key_the_console_changes_nothing(settings, tmp_path):
+    """Run as another user (the key file unreadable), the console would have appended unsigned entries."""
+    settings.audit_key_path.rename(tmp_path / "elsewhere.key")
+    blind = ConsoleStore(settings)
+    try:
+        with pytest.raises(EdgeError, match="audit key"):
+            blind.unpark()
+        assert console_entries(settings) == []
+    finally:
+        blind.close()
 
 
 async def test_settings_in_force_with_secrets_masked(tmp_path):
