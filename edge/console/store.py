@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select
 from edge.catalogue.calendar import stored
 from edge.control import technician
 from edge.errors import EdgeError
+from edge.night.backup import backup_name
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.auditkey import AuditKeyError, TerminalAuditKey
@@ -184,8 +185,8 @@ class ConsoleStore:
 
     def backup(self) -> Path:
         """Copy the database now (SQLite's online backup: writers carry on), check the copy, keep it 0600."""
-        folder = private_dir(self.settings.data_dir / "backups")
-        target = folder / f"edge-{utcnow():%Y%m%d-%H%M%S}.db"
+        folder = private_dir(self.settings.backup_dir)  # beside the night's, named as they are
+        target = folder / backup_name(utcnow())
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         src = sqlite3.connect(f"file:{self.settings.db_path}?mode=ro", uri=True)
         dst = sqlite3.connect(target)

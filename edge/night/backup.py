@@ -33,7 +33,7 @@ from edge.store.db import private_dir
 from kernel.sqlitecopy import sqlite_copy, sqlite_integrity, sqlite_replace
 from protocol.envelope import utcnow
 
-__all__ = ["RESTORED_AHEAD", "BackupBroken", "Backups", "Restored"]
+__all__ = ["RESTORED_AHEAD", "BackupBroken", "Backups", "Restored", "backup_name"]
 
 RESTORED_AHEAD = 5000
 """How far a restore moves today's receipt numbers when the database it replaces cannot be read (four digits a
@@ -46,6 +46,20 @@ class Restored(NamedTuple):
 
 
 _PREFIX, _SUFFIX = "edge-", ".db"
+
+
+def backup_name(now: datetime) -> str:
+    """A backup's file name, the night's and the console's alike: names sort as the times they were taken."""
+    return f"{_PREFIX}{now.strftime('%Y%m%dT%H%M%S')}{_SUFFIX}"
+
+
+def _when(name: str) -> str:
+    """The time in a backup's name, comparable: consoles before this named theirs edge-YYYYMMDD-HHMMSS.db,
+    which sorted before the night's of the same day whatever its time."""
+    stamp = name[len(_PREFIX) : -len(_SUFFIX)]
+    return stamp[:8] + "T" + stamp[9:] if len(stamp) == 15 and stamp[8] == "-" else stamp
+
+
 #: What a backup holds of items the database no longer does: each table, its key, and where the key lives now.
 _GONE = (
     ("case_events", "case_id", "SELECT case_id FROM live.cases"),
@@ -68,12 +82,13 @@ class Backups:
         folder = self.settings.backup_dir
         if not folder.exists():
             return []
-        return sorted(p for p in folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX))
+        found = [p for p in folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX)]
+        return sorted(found, key=lambda p: _when(p.name))
 
     def take(self, now: datetime) -> dict[str, int]:
         """Copy the live database, check the copy, keep the newest ``night_backups``. Returns counts."""
         folder = private_dir(self.settings.backup_dir)
-        target = folder / f"{_PREFIX}{now.strftime('%Y%m%dT%H%M%S')}{_SUFFIX}"
+        target = folder / backup_name(now)
         partial = target.with_suffix(".partial")
         for left in folder.glob(f"{_PREFIX}*.partial"):  # a copy a night cut short left: never kept, never rotated
             left.unlink()

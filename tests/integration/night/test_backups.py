@@ -26,6 +26,7 @@ from nacl.public import PrivateKey, SealedBox
 from nacl.signing import SigningKey
 from sqlalchemy import text
 
+from edge.console.store import ConsoleStore
 from edge.control import ControlServer, socket_path
 from edge.night.backup import BackupBroken, Backups
 from edge.night.steps import Night
@@ -369,6 +370,27 @@ def test_a_copy_a_night_cut_short_does_not_stay_behind(tmp_path: Path):
         live.backup(copy)  # copied, but neither checked nor renamed: the night stopped here
     Backups(settings).take(utcnow())
     assert [p.suffix for p in settings.backup_dir.iterdir()] == [".db"]
+
+
+def test_a_technicians_backup_made_after_the_nights_is_the_newest(tmp_path: Path):
+    """The console named its backups edge-YYYYMMDD-HHMMSS.db, the night edge-YYYYMMDDTHHMMSS.db: by name, a
+    console backup at 03:21 sorted before the night's of 03:15 the same day, so `restore` took the night's
+    and the next rotation deleted the technician's first. One name now; old console names read by time."""
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge")
+    with EdgeRuntime(settings) as rt:
+        rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
+    backups = Backups(settings)
+    backups.take(datetime(2026, 1, 7, 3, 15, 46, tzinfo=UTC))  # a night before the console's (made now)
+    store = ConsoleStore(settings)
+    try:
+        made = store.backup()
+    finally:
+        store.close()
+    old_style = settings.backup_dir / "edge-20260107-032143.db"  # an older console's, after that night's
+    old_style.write_bytes(made.read_bytes())
+    old_style.chmod(0o600)
+    kept = [p.name for p in backups.kept()]
+    assert kept[-1] == made.name and kept.index(old_style.name) > kept.index("edge-20260107T031546.db"), kept
 
 
 def _small_hub_database(path: Path) -> str:
