@@ -41,8 +41,9 @@ def _with_pins(text: str, line: str) -> str:
 def reset_pin(config: Path, staff_id: str, pin: str | None = None) -> str:
     """Give ``staff_id`` a new PIN (random unless given) in ``config``'s ``[kiosk] staff_pins``; return it.
 
-    Raises :class:`EdgeError` when the PINs come from the environment (the file would not count), the
-    file cannot be read or written, or the entry is not a single line this can rewrite.
+    Raises :class:`EdgeError` when ``staff_id`` has no PIN here yet (a reset, not a new sign-in), the PINs
+    come from the environment (the file would not count), the file cannot be read or written, or the entry
+    is not a single line this can rewrite.
     """
     if not _STAFF_ID.match(staff_id):
         raise EdgeError("a staff id is 1-32 letters, digits, - or _")
@@ -54,7 +55,11 @@ def reset_pin(config: Path, staff_id: str, pin: str | None = None) -> str:
         current = str(tomllib.loads(text).get("kiosk", {}).get("staff_pins") or "")
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise EdgeError(f"cannot read {config}: {exc}") from None
-    entries = [e.strip() for e in current.split(",") if e.strip() and e.split(":", 1)[0].strip() != staff_id]
+    held = [e.strip() for e in current.split(",") if e.strip()]
+    if staff_id not in {e.split(":", 1)[0].strip() for e in held}:
+        # a typo would have made a new staff sign-in (代办 for residents): staff are given by provisioning
+        raise EdgeError(f"no staff member {staff_id} at this terminal: staff are added by provisioning, not here")
+    entries = [e for e in held if e.split(":", 1)[0].strip() != staff_id]
     entries.append(f"{staff_id}:{hash_pin(pin)}")
     value = ",".join(entries)
     updated = _with_pins(text, f"staff_pins = {json.dumps(value)}")  # a JSON string is a TOML basic string

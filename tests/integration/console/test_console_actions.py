@@ -419,6 +419,19 @@ async def test_a_staff_pin_reset_writes_a_new_hash_shows_the_pin_once_and_audits
     assert pin not in json.dumps(data)
 
 
+def test_a_pin_reset_for_a_staff_id_the_terminal_has_not_makes_no_new_sign_in(tmp_path, monkeypatch):
+    """A typo ('w10' for 'w01') answered 已为 w10 重置密码 and added a staff sign-in that could 代办."""
+    from edge.console.pins import reset_pin
+    from edge.kiosk.staff import hash_pin
+
+    config = tmp_path / "edge.toml"
+    before = f'[kiosk]\nstaff_pins = "w01:{hash_pin("111111")}"\n'
+    config.write_text(before, encoding="utf-8")
+    with pytest.raises(EdgeError, match="no staff member w10"):
+        reset_pin(config, "w10")
+    assert config.read_text(encoding="utf-8") == before
+
+
 async def test_a_pin_reset_holds_at_once_in_the_running_kiosk(settings, store, tmp_path, monkeypatch):
     """The running terminal's kiosk reads the PINs again when the console asks: no restart."""
     from edge.kiosk.app import create_app
