@@ -43,6 +43,8 @@ day; a committee's terminal accepts tens): what was numbered since the copy must
 class Restored(NamedTuple):
     backup: Path
     ahead: bool  # the replaced database could not be read: today's receipt numbers moved RESTORED_AHEAD on
+    audit_carried: int = 0  # audit entries made since the backup, carried over from the replaced database
+    audit_lost: bool = False  # the replaced database's chain could not be carried: the hub's copy is longer
 
 
 _PREFIX, _SUFFIX = "edge-", ".db"
@@ -140,9 +142,12 @@ class Backups:
         if problem:
             raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
         counters = _receipt_counters(self.settings.db_path)
+        tail = _audit_tail(self.settings.db_path, chosen)
         sqlite_replace(chosen, self.settings.db_path)
         _carry_counters(self.settings.db_path, counters, receipt_day(now or utcnow()))
-        return Restored(chosen, counters is None)
+        if tail:
+            _carry_audit(self.settings.db_path, tail)
+        return Restored(chosen, counters is None, len(tail or ()), tail is None)
 
 
 def _receipt_counters(db_path: Path) -> dict[str, int] | None:
@@ -173,6 +178,61 @@ def _carry_counters(db_path: Path, counters: dict[str, int] | None, today: str) 
             "INSERT INTO receipt_counters (day, last) VALUES (?, ?)"
             " ON CONFLICT (day) DO UPDATE SET last = max(last, excluded.last)",
             sorted(counters.items()),
+        )
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+_AUDIT_COLUMNS = "id, at, actor, action, subject, data, prev_hash, hash, sig"
+
+
+def _audit_tail(db_path: Path, backup: Path) -> list[tuple[object, ...]] | None:
+    """The audit entries the database at ``db_path`` holds after ``backup``'s last, when its chain goes on
+    from ``backup``'s ([] when nothing came after); None when it cannot be read or is another history.
+
+    The terminal's chain is append-only and its entries went up to the hub each night: restored without them,
+    the next entries would take their ids with other contents, and the hub (holding the first ones) would
+    refuse the terminal's chain from there on, every night."""
+    if not db_path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            db.execute("ATTACH DATABASE ? AS copy", (f"file:{backup}?mode=ro",))
+            head = db.execute("SELECT last_id, head_hash FROM copy.audit_anchor WHERE id = 1").fetchone()
+            if head is None:
+                return None
+            same = db.execute("SELECT hash FROM main.audit_entries WHERE id = ?", (head[0],)).fetchone()
+            if head[0] and (same is None or same[0] != head[1]):
+                return None
+            query = f"SELECT {_AUDIT_COLUMNS} FROM main.audit_entries WHERE id > ? ORDER BY id"
+            return [tuple(r) for r in db.execute(query, (head[0],))]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None
+
+
+def _carry_audit(db_path: Path, tail: list[tuple[object, ...]]) -> None:
+    """``tail`` appended to the restored database's chain, and its anchor moved to the tail's last entry. A
+    backup of an older release may lack a column (``sig``): the entries go in without it, and the terminal
+    signs them again at its start (the same key gives the same signature)."""
+    names = _AUDIT_COLUMNS.split(", ")
+    db = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        have = {row[1] for row in db.execute("PRAGMA table_info(audit_entries)")}
+        kept = [i for i, name in enumerate(names) if name in have]
+        columns = ", ".join(names[i] for i in kept)
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(
+            f"INSERT INTO audit_entries ({columns}) VALUES ({', '.join('?' * len(kept))})",
+            [tuple(row[i] for i in kept) for row in tail],
+        )
+        last = dict(zip(names, tail[-1], strict=True))
+        db.execute(
+            "UPDATE audit_anchor SET entries = entries + ?, last_id = ?, head_hash = ? WHERE id = 1",
+            (len(tail), last["id"], last["hash"]),
         )
         db.execute("COMMIT")
     finally:

@@ -23,6 +23,13 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
         with EdgeRuntime(settings):  # brings a backup of an older release to today's schema
             pass
         print(f"restored {restored.backup.name}; the next nightly reconciliation reports what the hub has since")
+        if restored.audit_carried:
+            print(f"{restored.audit_carried} audit entries made since the backup carried over: the chain goes on")
+        if restored.audit_lost:
+            print(
+                "the replaced database's audit entries could not be carried over: the hub holds entries this"
+                " terminal no longer does, and refuses its chain from there (docs/night.md, 'Restoring a terminal')"
+            )
         if restored.ahead:
             print(
                 f"the replaced database could not be read: today's receipt numbers continue {RESTORED_AHEAD} above"

@@ -33,6 +33,7 @@ from edge.night.steps import Night
 from edge.night.steps import run_night as edge_night
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
+from edge.store import audit
 from edge.store.cases import NewCase
 from hub.audit.keyed import AuditKey, key_path
 from hub.cases.states import Action
@@ -199,10 +200,20 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
             server.close()
         assert rt.cases.get(str(later.case_id)) is not None, "nothing written over"
 
+    with sqlite3.connect(settings.db_path) as db:
+        chain = db.execute("SELECT id, hash FROM audit_entries ORDER BY id").fetchall()  # what the hub may hold
+    capsys.readouterr()
     assert cli.main(["edge", "restore"]) == 0
+    assert "audit entries made since the backup carried over" in capsys.readouterr().out
     with EdgeRuntime(settings) as rt:
         assert rt.cases.get(str(kept.case_id)) is not None
         assert rt.cases.get(str(later.case_id)) is None, "the restore took the terminal back to its backup"
+        # The chain is append-only and went up to the hub: the entries made since the backup (later's
+        # submission, the refused restore) are carried over, so new ones follow them instead of taking their
+        # ids with other contents, which the hub would refuse every night from then on.
+        with rt.engine.connect() as conn:
+            assert audit.verify(conn) == (len(chain), None)
+            assert [tuple(r) for r in conn.execute(text("SELECT id, hash FROM audit_entries ORDER BY id"))] == chain
         # `later` (…-0002) may be at the hub already: the next resident gets …-0003, not its number again
         assert kept.receipt_no.endswith("-0001") and later.receipt_no.endswith("-0002")
         after = rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(3)))
