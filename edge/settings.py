@@ -249,4 +249,4 @@ class EdgeSettings(TomlSettings):
 
 def load(**overrides: object) -> EdgeSettings:
     """Read the settings now (call once at start-up); keyword overrides win over everything."""
-    return EdgeSettings(**overrides)  # type: ignore[arg-type]
+    return EdgeSettings.read(**overrides)

@@ -416,4 +416,4 @@ def tool_broker_login(settings: HubSettings, tool: str) -> ToolLogin:
 
 def load(**overrides: object) -> HubSettings:
     """Read the settings now (once, at start-up); keyword overrides win."""
-    return HubSettings(**overrides)  # type: ignore[arg-type]
+    return HubSettings.read(**overrides)

@@ -7,11 +7,19 @@ an environment variable so tests and the demo can point elsewhere without touchi
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+import tomllib
+from typing import ClassVar, Self
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, TomlConfigSettingsSource
 
-__all__ = ["TomlSettings"]
+__all__ = ["SettingsError", "TomlSettings"]
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be read or is not valid: said on stderr with the file, not as a traceback."""
+
+    is_user_error = True
 
 
 class TomlSettings(BaseSettings):
@@ -37,3 +45,18 @@ class TomlSettings(BaseSettings):
             toml_table_header=cls.toml_table,
         )
         return init_settings, env_settings, toml
+
+    @classmethod
+    def read(cls, **overrides: object) -> Self:
+        """The settings now (once, at start-up), or :class:`SettingsError` naming the file and what is wrong."""
+        path = os.environ.get(cls.config_env, cls.default_config)
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+        except ValidationError as exc:
+            wrong = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+            raise SettingsError(f"the configuration ({path}, or a SHEGONG_ variable) is not valid: {wrong}") from None

@@ -57,7 +57,7 @@ def reset_pin(config: Path, staff_id: str, pin: str | None = None) -> str:
         raise EdgeError(f"cannot read {config}: {exc}") from None
     held = [e.strip() for e in current.split(",") if e.strip()]
     if staff_id not in {e.split(":", 1)[0].strip() for e in held}:
-        # a typo would have made a new staff sign-in (代办 for residents): staff are given by provisioning
+        # a typo would have made a new staff sign-in (one that applies for residents): staff come from provisioning
         raise EdgeError(f"no staff member {staff_id} at this terminal: staff are added by provisioning, not here")
     entries = [e for e in held if e.split(":", 1)[0].strip() != staff_id]
     entries.append(f"{staff_id}:{hash_pin(pin)}")

@@ -71,3 +71,28 @@ def test_a_malformed_backup_public_key_stops_the_hub_at_start_up():
     for bad in (good[:-4], "not base64!", base64.urlsafe_b64encode(b"x" * 31).decode()):
         with pytest.raises(ValidationError, match="backup_public_key: 32 bytes of URL-safe base64"):
             HubSettings(backup_public_key=bad)
+
+
+@pytest.mark.parametrize(
+    ("side", "config_env", "written", "said"),
+    [
+        ("edge", "SHEGONG_EDGE_CONFIG", 'terminal_id = "T1\n', "is not valid TOML: Illegal character"),
+        ("edge", "SHEGONG_EDGE_CONFIG", 'reader_port = "/dev/ttyUSB0"\n', "reader_port is now [devices] reader"),
+        ("edge", "SHEGONG_EDGE_CONFIG", "min_free_disk_mb = -5\n", "min_free_disk_mb: "),
+        ("hub", "SHEGONG_HUB_CONFIG", "[portal\n", "is not valid TOML"),
+    ],
+    ids=["unclosed-string", "old-flat-key", "out-of-range", "hub-unclosed-table"],
+)
+def test_a_configuration_that_cannot_be_used_is_named_with_what_is_wrong_not_a_traceback(
+    monkeypatch, tmp_path, capsys, side, config_env, written, said
+):
+    """A technician's typo in edge.toml gave a tomllib or pydantic traceback; now one line and exit 2."""
+    from shegong import cli
+
+    config = tmp_path / f"{side}.toml"
+    config.write_text(written, encoding="utf-8")
+    monkeypatch.setenv(config_env, str(config))
+    command = ["edge", "outbox"] if side == "edge" else ["hub", "partner", "list"]
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert said in err and str(config) in err and "Traceback" not in err
