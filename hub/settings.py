@@ -86,7 +86,12 @@ class FleetSettings(BaseModel):
         600.0, ge=0, description="alert when a terminal runs an older catalogue this long after publish/reconnect"
     )
     clock_alert_s: float = Field(120.0, gt=0, description="alert when a terminal's clock is off by more")
-    disk_alert_mb: float = Field(500.0, ge=0, description="alert when a terminal's free disk is below")
+    disk_alert_mb: float = Field(
+        400.0,
+        ge=0,
+        description="alert when a terminal's free disk is below: twice its min_free_disk_mb (200), where its"
+        " console turns amber, so the two say the same",
+    )
     evaluate_every_s: float = Field(5.0, gt=0, description="period of the evaluation of every terminal")
     sample_every_s: float = Field(60.0, ge=0, description="keep one heartbeat per terminal per this many seconds")
     history_keep_s: float = Field(86400.0, gt=0, description="sampled heartbeats and link events kept this long")

@@ -193,4 +193,7 @@ def _clock(r: Readings) -> Check:
         return Check("clock", Level.AMBER, "-", "clock_unknown")
     a = abs(offset)
     level = Level.GREEN if a < CLOCK_AMBER_S else Level.AMBER if a < CLOCK_RED_S else Level.RED
-    return Check("clock", level, f"{offset:+.1f} s", f"clock_{level}")
+    # terminal minus hub, as the fleet page and the night say it: a clock 5 minutes slow is -300 s, and "slow"
+    ahead = -offset
+    way = "" if level is Level.GREEN else "_slow" if ahead < 0 else "_fast"
+    return Check("clock", level, f"{ahead:+.1f} s", f"clock_{level}{way}")

@@ -110,3 +110,19 @@ def test_every_console_key_is_in_both_catalogues():
         texts = catalogue(lang)
         for c in checks:  # each reason fills in with the fields its check gives
             texts[f"console.why.{c.why}"].format(**c.fields)
+
+
+def test_the_clock_row_says_slow_or_fast_as_the_fleet_page_does():
+    """A terminal 5 minutes slow: the console said +300.0 s, the fleet page -300 s and 终端比中心慢."""
+    from types import SimpleNamespace
+
+    from edge.console.checks import _clock
+
+    slow = _clock(SimpleNamespace(status={"hub_clock_offset_s": 300.0}))  # the hub's clock minus ours
+    fast = _clock(SimpleNamespace(status={"hub_clock_offset_s": -300.0}))
+    assert (slow.value, slow.why) == ("-300.0 s", "clock_red_slow") and "慢" in catalogue("zh")[
+        "console.why.clock_red_slow"
+    ]
+    assert (fast.value, fast.why) == ("+300.0 s", "clock_red_fast") and "快" in catalogue("zh")[
+        "console.why.clock_red_fast"
+    ]

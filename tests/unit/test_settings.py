@@ -96,3 +96,11 @@ def test_a_configuration_that_cannot_be_used_is_named_with_what_is_wrong_not_a_t
     assert cli.main(command) == 2
     err = capsys.readouterr().err
     assert said in err and str(config) in err and "Traceback" not in err
+
+
+def test_the_console_and_the_fleet_page_call_the_same_free_disk_low():
+    """The console turned amber below twice min_free_disk_mb (400 MB), the fleet alerted below 500 MB: at
+    449 MB one said 正常 and the other 磁盘空间不足."""
+    from hub.settings import FleetSettings
+
+    assert FleetSettings().disk_alert_mb == 2 * EdgeSettings().min_free_disk_mb

@@ -146,7 +146,8 @@ async def test_overview_of_a_terminal_the_hub_acks_shows_round_trip_and_a_slow_c
     assert rows["outbox"][1:] == ["正常", "0", "全部已送达中心"]
     assert rows["last_ack"][1] == "正常"
     assert rows["round_trip"][1] == "正常" and rows["round_trip"][2].endswith(" ms")
-    assert rows["clock"][1] == "故障" and rows["clock"][2].startswith("+"), rows["clock"]
+    assert rows["clock"][1] == "故障" and rows["clock"][2].startswith("-"), rows["clock"]
+    assert "终端比中心慢" in rows["clock"][3], "said as the fleet page says it"
     offset = float(rows["clock"][2].removesuffix(" s"))
-    assert 55 < offset < 65, "the terminal runs a minute slow: the hub is a minute ahead"
+    assert -65 < offset < -55, "the terminal runs a minute slow: -60 s, terminal minus hub"
     assert rows["terminal"][1] == "正常"
