@@ -8,7 +8,13 @@ from pydantic import AwareDatetime, Field
 
 from protocol.envelope import Envelope, Int64, MessageType, Strict
 
-__all__ = ["Heartbeat", "HeartbeatBody"]
+__all__ = ["PRINTER_FAULTS", "READER_FAULTS", "Heartbeat", "HeartbeatBody"]
+
+#: A heartbeat's ``printer`` / ``reader`` states that stop a resident (the fleet's alerts, the console's row):
+#: one place, so the terminal's console and the centre's fleet page never disagree. ``paper_out`` is the
+#: printer's own alert; ``paper_low`` still prints.
+PRINTER_FAULTS = frozenset({"paper_out", "error", "cover_open", "offline"})
+READER_FAULTS = frozenset({"no_device", "not_responding", "sam_failed", "error"})
 
 
 class HeartbeatBody(Strict):

@@ -16,6 +16,7 @@ from edge.console.netdiag import Step
 from edge.console.store import StoreFacts
 from edge.settings import EdgeSettings
 from edge.store.db import HEAD
+from protocol.health import PRINTER_FAULTS, READER_FAULTS
 
 __all__ = ["Check", "HostFigures", "Level", "Readings", "judge"]
 
@@ -80,6 +81,7 @@ def judge(r: Readings) -> list[Check]:
         _outbox(r),
         _parked(r),
         _alarms(r),
+        _devices(r),
         _disk(r),
         _memory(r),
         _clock(r),
@@ -169,6 +171,21 @@ def _alarms(r: Readings) -> Check:
     if not kinds:
         return Check("alarms", Level.GREEN, "0", "alarms_none")
     return Check("alarms", Level.RED, str(len(kinds)), "alarms_some", {"kinds": ", ".join(kinds)})
+
+
+def _devices(r: Readings) -> Check:
+    """The card reader and the printer as the fleet page judges them (the same states stop a resident)."""
+    devices = (r.status or {}).get("devices") or {}
+    if not r.status or not r.status.get("devices_held") or not devices:
+        return Check("devices", Level.AMBER, "-", "devices_unknown")
+    reader, printer = str(devices.get("reader", "unknown")), str(devices.get("printer", "unknown"))
+    value = f"{reader} / {printer}"
+    faults = [f"reader {reader}"] * (reader in READER_FAULTS) + [f"printer {printer}"] * (printer in PRINTER_FAULTS)
+    if faults:
+        return Check("devices", Level.RED, value, "devices_fault", {"which": ", ".join(faults)})
+    if printer == "paper_low":
+        return Check("devices", Level.AMBER, value, "devices_paper_low")
+    return Check("devices", Level.GREEN, value, "devices_ok")
 
 
 def _disk(r: Readings) -> Check:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.settings import FleetSettings
+from protocol.health import PRINTER_FAULTS, READER_FAULTS
 
 __all__ = ["HELP_ALARM", "AlertKind", "Assessment", "Desired", "Facts", "State", "assess", "unsent_age_s"]
 
@@ -65,8 +66,6 @@ class AlertKind(enum.StrEnum):
 HELP_ALARM = "help_requested"  # the kiosk's alarm while a resident's call for staff is open
 ANCHOR_ALARM = "anchor_refused"  # the terminal's alarm after an anchor not signed by the hub (edge.night.witness)
 CALENDAR_ALARM = "calendar_refused"  # the terminal's alarm after a calendar it refused (edge.catalogue.calendar)
-_PRINTER_FAULTS = {"error", "cover_open", "offline"}
-_READER_FAULTS = {"no_device", "not_responding", "sam_failed", "error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +163,7 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
         # restored from a backup older than its last publication. Nothing the hub announces reaches it then.
         problems[AlertKind.CATALOGUE_AHEAD] = f"v{f.catalogue_version} > v{desired.version}"
 
-    printer = h.get("printer", "")
-    if printer == "paper_out":
-        problems[AlertKind.PRINTER_PAPER] = printer
-    elif printer in _PRINTER_FAULTS:
-        problems[AlertKind.PRINTER_FAULT] = printer
-    reader = h.get("reader", "")
-    if reader in _READER_FAULTS:
-        problems[AlertKind.READER_FAULT] = reader
+    problems.update(_device_problems(h))
     if f.clock_skew_s is not None and abs(f.clock_skew_s) > s.clock_alert_s:
         problems[AlertKind.CLOCK] = f"{-f.clock_skew_s:+.0f} s"
     disk = h.get("disk_free_mb")
@@ -185,3 +177,17 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
     if CALENDAR_ALARM in h.get("alarms", ()):
         problems[AlertKind.CALENDAR_REFUSED] = ""
     return Assessment(state, away, problems, frozenset(hold))
+
+
+def _device_problems(heartbeat: dict[str, Any]) -> dict[AlertKind, str]:
+    """The alerts a heartbeat's printer and reader states raise: those of :mod:`protocol.health`, as the
+    terminal's console judges them too (paper out has its own alert, the other faults one)."""
+    problems: dict[AlertKind, str] = {}
+    printer, reader = str(heartbeat.get("printer", "")), str(heartbeat.get("reader", ""))
+    if printer == "paper_out":
+        problems[AlertKind.PRINTER_PAPER] = printer
+    elif printer in PRINTER_FAULTS:
+        problems[AlertKind.PRINTER_FAULT] = printer
+    if reader in READER_FAULTS:
+        problems[AlertKind.READER_FAULT] = reader
+    return problems

@@ -126,3 +126,28 @@ def test_the_clock_row_says_slow_or_fast_as_the_fleet_page_does():
     assert (fast.value, fast.why) == ("+300.0 s", "clock_red_fast") and "快" in catalogue("zh")[
         "console.why.clock_red_fast"
     ]
+
+
+@pytest.mark.parametrize(
+    ("reader", "printer", "level", "why"),
+    [
+        ("ok", "paper_out", "red", "devices_fault"),
+        ("no_device", "ok", "red", "devices_fault"),
+        ("ok", "paper_low", "amber", "devices_paper_low"),
+        ("ok", "ok", "green", "devices_ok"),
+    ],
+)
+def test_the_overview_has_the_devices_the_fleet_page_alerts_on(reader, printer, level, why):
+    """Printer out of paper or reader unplugged: the fleet page said 打印机缺纸 / 读卡器故障 while the console's
+    overview said 正常 everywhere and 告警 0."""
+    from types import SimpleNamespace
+
+    from edge.console.checks import _devices
+    from hub.fleet.assess import AlertKind, _device_problems
+
+    status = {"devices_held": True, "devices": {"reader": reader, "printer": printer}}
+    row = _devices(SimpleNamespace(status=status))
+    assert (row.level.value, row.why) == (level, why)
+    alerted = _device_problems({"reader": reader, "printer": printer})
+    assert bool(alerted) == (level == "red"), alerted  # the fleet page alerts exactly when the console is red
+    assert set(alerted) <= {AlertKind.PRINTER_PAPER, AlertKind.PRINTER_FAULT, AlertKind.READER_FAULT}
