@@ -140,6 +140,8 @@ def loggable(exc: BaseException) -> str:
             text += f" [statement: {statement}]"
     elif isinstance(exc, StatementError):
         text = f"{type(exc).__name__} ({type(exc.orig).__name__ if exc.orig else 'no cause'}); message withheld"
+    elif isinstance(exc, OSError) and exc.strerror:  # a file or folder the operator must fix: say which
+        text = f"{type(exc).__name__}: {exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
     else:
         text = f"{type(exc).__name__}; message withheld (it may quote the data it failed on)"
     frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()

@@ -37,7 +37,8 @@ def main(engine: Engine, settings: HubSettings, ns: SimpleNamespace) -> int:
         print(result.as_json(), flush=True)
         return 0 if result.ok else 1
     if ns.cmd == "backup":
-        print(json.dumps(backups(settings).take(utcnow())))
+        counts = backups(settings).take(utcnow())
+        print(json.dumps({**counts, "folder": str(Path(settings.backup_dir).resolve())}))  # where it went
         return 0
     raise ValueError(f"not a night command: {ns.cmd}")
 

@@ -58,3 +58,14 @@ def test_any_other_exception_is_logged_by_kind_and_place_only():
     except KeyError as exc:
         logged = loggable(exc)
     assert logged.startswith("KeyError") and "test_db_logging.py" in logged and ID_NUMBER not in logged
+
+
+def test_a_file_the_operator_must_fix_is_named(tmp_path):
+    """The night's backup into a folder that is not there logged 'FileNotFoundError; message withheld': the
+    operator could not tell which folder. A file system error names its path and reason (no data in them)."""
+    missing = tmp_path / "no-such-folder" / "hub.db"
+    try:
+        missing.open("rb")
+    except OSError as exc:
+        logged = loggable(exc)
+    assert logged.startswith(f"FileNotFoundError: No such file or directory: {missing}"), logged

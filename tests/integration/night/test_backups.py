@@ -483,8 +483,10 @@ def test_a_restore_gives_back_no_access_taken_away_after_the_backup(
     users.add("zhao.min", "first-password-2", "clerk", ["MZ"])
     _, hotline_key = partners.add("hotline")
     SessionTable(engine).put("a-session-key", b"{}", 3600)  # signed in at the backup, signed out after it
+    capsys.readouterr()
     assert cli.main(["hub", "backup"]) == 0
     [backup] = hub_backups(load_settings()).kept()
+    assert json.loads(capsys.readouterr().out)["folder"] == str(backup.parent.resolve()), "it says where"
 
     users.disable("wang.li")
     users.set_password("zhao.min", "changed-password-3")
