@@ -12,7 +12,8 @@ dozen, has a problem of its own (``rate_limited``, ``dead_letters``): the operat
 floods the hub, by name.
 
 Problems become alerts. While a terminal flaps, its ``offline`` alert is held as it is (neither raised
-nor cleared at each drop): the one ``flapping`` alert stands for the unstable link.
+nor cleared at each drop): the one ``flapping`` alert stands for the unstable link. Once the drops leave the
+window with the terminal away, the ``flapping`` alert is held until the ``offline`` one is raised.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def assess(f: Facts, now: datetime, s: FleetSettings, desired: Desired | None = 
         hold.add(AlertKind.OFFLINE)
     elif away is not None and away > s.offline_alert_s:
         problems[AlertKind.OFFLINE] = _minutes(away)
+    elif away is not None:
+        # gone quiet after flapping (its drops leave the window while it is away): the flapping alert stands
+        # until the offline one is raised, so no minute passes with the terminal down and nothing alerted
+        hold.add(AlertKind.FLAPPING)
 
     h = f.health
     oldest = h.get("oldest_unsent_at")

@@ -61,6 +61,17 @@ def test_flapping_holds_the_offline_alert_instead_of_raising_or_clearing_it():
     assert AlertKind.OFFLINE in a.hold
 
 
+def test_a_terminal_that_flapped_then_went_away_keeps_its_alert_until_the_offline_one():
+    """Cut at 11:06, the link's drops left the ten-minute window at 11:15: the flapping alert cleared and
+    nothing was alerted until 离线超时 at 11:16, with the terminal down all along."""
+    away = assess(facts(online=False, drops=3, last_seen_at=NOW - timedelta(minutes=9)), NOW, S)
+    assert away.state is State.OFFLINE and AlertKind.FLAPPING in away.hold and not away.problems
+    later = assess(facts(online=False, drops=0, last_seen_at=NOW - timedelta(minutes=11)), NOW, S)
+    assert AlertKind.OFFLINE in later.problems and AlertKind.FLAPPING not in later.hold
+    back = assess(facts(drops=3), NOW, S)
+    assert AlertKind.FLAPPING not in back.hold and not back.problems, "back and steady: it clears"
+
+
 def test_device_outbox_clock_and_disk_problems():
     health = {
         "printer": "paper_out",
