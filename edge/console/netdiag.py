@@ -1,4 +1,5 @@
-"""Network diagnostics a technician can read out over the phone: name resolution, TCP and TLS to the broker.
+"""Network diagnostics a technician can read out over the phone: name resolution, TCP and TLS to the broker,
+and logging in to it (the terminal's own login while it runs; a test login of ours while it does not).
 
 Each step is bounded in time and returns a :class:`Step` (passed or not, how long, what it saw); nothing
 raises. TLS checks the broker's certificate against the terminal's own CA file, as the sync agent does,
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["Step", "diagnose", "resolve", "tcp", "tls"]
+__all__ = ["Step", "diagnose", "login", "resolve", "tcp", "tls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,35 @@ def tls(host: str, port: int, ca: Path | None, timeout_s: float = 5.0) -> Step:
     not_after = cert.get("notAfter")
     expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(not_after)), UTC) if not_after else None
     return Step("tls", True, _ms(start), version, expires)
+
+
+def login(host: str, port: int, ca: Path | None, username: str, password: str | None, timeout_s: float = 5.0) -> Step:
+    """Log in to the broker as the terminal does (its user, which is its client id, and password) and leave.
+
+    Only while the terminal's service is stopped: the broker takes a second login of the same client id as
+    the terminal's and drops the first, which would cut the running terminal's own link."""
+    import paho.mqtt.client as mqtt  # only when asked: the console starts without it
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    start = time.monotonic()
+    answered: list[str] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, clean_session=True)
+    client.username_pw_set(username, password)
+    if ca is not None:
+        client.tls_set(ca_certs=str(ca))
+    client.on_connect = lambda _c, _u, _f, code, _p: answered.append(str(code))
+    try:
+        client.connect(host, port, keepalive=10)
+        deadline = time.monotonic() + timeout_s
+        while not answered and time.monotonic() < deadline:
+            client.loop(timeout=0.1)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        return Step("login", False, _ms(start), str(exc)[:200])
+    finally:
+        client.disconnect()
+    if not answered:
+        return Step("login", False, _ms(start), f"no answer within {timeout_s:.0f} s (the broker is stalled?)")
+    return Step("login", answered[0] == "Success", _ms(start), answered[0])
 
 
 def diagnose(host: str, port: int, ca: Path | None) -> list[Step]:

@@ -221,7 +221,24 @@ async def test_network_diagnostics_read_the_broker_and_are_audited(tmp_path, bro
     store.close()
     assert f"127.0.0.1:{broker.port}" in text
     assert "域名解析: 通过" in text and "TCP 连接: 通过" in text
+    assert "登录代理: 通过" in text and "检测时间：" in text  # the terminal is stopped: a login of our own
     assert console_entries(s)[-1][1] == "console.network_diagnose"
+
+
+def test_a_stalled_broker_fails_the_login_step_though_its_port_answers(broker):
+    """The broker frozen (SIGSTOP) or cut off behind an open port: name lookup and TCP could pass and the check
+    said 通过; a login shows nothing answers."""
+    import signal
+
+    from edge.console.netdiag import login
+
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        stalled = login("127.0.0.1", broker.port, None, "T-0001", None, timeout_s=1.0)
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    assert not stalled.ok and "no answer" in stalled.detail, stalled
+    assert login("127.0.0.1", broker.port, None, "T-0001", None).ok
 
 
 async def test_logs_filter_by_level_and_component_and_never_show_an_id_number(settings, store, tmp_path):
