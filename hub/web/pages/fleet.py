@@ -95,6 +95,7 @@ def dashboard(
         help_waiting=help_desk.waiting(),
         calendar_gaps=calendar.gaps(local_date(board.at)),
         cert_expires=_expiring(health.broker_cert_expires(), board.at),
+        hub_linked=health.broker_connected(),  # every terminal goes quiet when it is the hub that is cut off
     )
 
 

@@ -6,6 +6,7 @@ navigation shows."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select, text
@@ -160,3 +161,17 @@ def test_the_clerk_who_took_a_case_is_shown_by_name(hub, client, people):
     for path in ("/queue", f"/cases/{case}", "/overdue"):
         body = client.get(path).text
         assert "李经办" in body and "clerk_mz" not in body, path
+
+
+def test_the_fleet_page_says_when_it_is_the_hub_that_lost_the_broker(hub, client, people, broker):
+    """The hub cut off from its broker: every terminal turned 静默 with nothing saying the centre was the one
+    disconnected, and an operator would have sent technicians to every committee."""
+    _sign_in(client, "operator")
+    assert 'id="hub-unlinked"' not in client.get("/fleet/").text
+    broker.stop()
+    deadline = time.monotonic() + 20
+    while hub.worker.connected.is_set():
+        assert time.monotonic() < deadline, "the hub did not notice"
+        time.sleep(0.1)
+    page = client.get("/fleet/").text
+    assert 'id="hub-unlinked"' in page and "本中心与消息服务器" in page
