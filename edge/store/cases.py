@@ -238,6 +238,17 @@ class CaseStore:
         log.info("case accepted: %s item=%s", receipt_no, new.item_code)
         return submission
 
+    def room_again(self) -> bool:
+        """Clear the ``storage_full`` alarm once there is room again (disk freed, outbox drained), without
+        waiting for the next case to succeed; True when it was cleared."""
+        if "storage_full" not in self._alarms.active():
+            return False
+        with self._engine.connect() as conn:
+            if self._room_problem(conn) is not None:
+                return False
+        self._alarms.clear("storage_full")
+        return True
+
     def _room_problem(self, conn: Connection) -> str | None:
         """Why there is no room for one more case, or None. The policy is "refuse new", never "drop old"."""
         s = self._settings

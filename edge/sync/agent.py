@@ -559,6 +559,7 @@ class SyncAgent:
         self._last_heartbeat = now
         stats = self.outbox.stats()
         health = self.health()
+        self.cases.room_again()  # a storage alarm from a refused case stays no longer than the lack of room
         hb = Heartbeat(
             terminal=self.settings.terminal_id,
             seq=self._seq,
