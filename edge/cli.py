@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -120,7 +121,7 @@ def submit(item: str, id_number: str, name: str, fields: tuple[str, ...], agent:
 @edge.command()
 def outbox() -> int:
     """Outbox depth, oldest unsent item, parked items, alarms (JSON)."""
-    with EdgeRuntime(edge_settings.load()) as rt:
+    with EdgeRuntime(_this_terminal()) as rt:
         st = rt.outbox.stats()
         print(
             json.dumps(
@@ -139,7 +140,7 @@ def outbox() -> int:
 @edge.command()
 def unpark() -> int:
     """Put items the hub refused back in the send loop, after fixing the cause."""
-    with EdgeRuntime(edge_settings.load()) as rt:
+    with EdgeRuntime(_this_terminal()) as rt:
         print(f"{rt.outbox.unpark()} item(s) back in the send loop")
     return 0
 
@@ -152,7 +153,7 @@ def audit_command(action: str, anchor: str | None) -> int:
 
     ACTION verify: walk the chain and name the first broken entry; anchor: print its length and head (JSON).
     """
-    with EdgeRuntime(edge_settings.load()) as rt:
+    with EdgeRuntime(_this_terminal()) as rt:
         _audit(rt, SimpleNamespace(action=action, anchor=anchor))
     return 0
 
@@ -194,7 +195,7 @@ def ime() -> int:
 @click.option("--dry-run", is_flag=True, help="only count what would be purged")
 def purge(dry_run: bool) -> int:
     """Purge acked, closed cases and ratings past the retention window."""
-    settings = edge_settings.load()
+    settings = _this_terminal()
     with EdgeRuntime(settings) as rt:
         counts = rt.retention.purge(dry_run=dry_run)
         print(
@@ -209,6 +210,16 @@ def purge(dry_run: bool) -> int:
             )
         )
     return 0
+
+
+def _this_terminal() -> edge_settings.EdgeSettings:
+    """The settings of a terminal that exists: a command that reads or repairs one never makes a new,
+    empty database (and audit key) where a mistyped SHEGONG_EDGE_CONFIG happens to point."""
+    settings = edge_settings.load()
+    if not settings.db_path.exists():
+        config = os.environ.get(edge_settings.EdgeSettings.config_env, edge_settings.EdgeSettings.default_config)
+        raise EdgeError(f"no terminal database at {settings.db_path}: is {config} this terminal's configuration?")
+    return settings
 
 
 def main(argv: Sequence[str]) -> int:

@@ -104,3 +104,15 @@ def test_the_console_and_the_fleet_page_call_the_same_free_disk_low():
     from hub.settings import FleetSettings
 
     assert FleetSettings().disk_alert_mb == 2 * EdgeSettings().min_free_disk_mb
+
+
+@pytest.mark.parametrize("command", [["edge", "outbox"], ["edge", "audit", "verify"], ["edge", "purge", "--dry-run"]])
+def test_a_command_on_a_terminal_that_is_not_there_makes_nothing(monkeypatch, tmp_path, capsys, command):
+    """SHEGONG_EDGE_CONFIG naming a missing file: the read-only `shegong edge outbox` made a new, empty
+    database and audit key in the default data folder, and answered as if that were the terminal."""
+    from shegong import cli
+
+    monkeypatch.setenv("SHEGONG_DATA_DIR", str(tmp_path / "data"))
+    assert cli.main(command) == 2
+    assert "no terminal database at" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
