@@ -56,7 +56,7 @@ def run(no_kiosk: bool) -> int:
 
 @edge.command()
 @click.option(
-    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language at start (L toggles)"
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language at start (key l toggles)"
 )
 def console(lang: str) -> int:
     """The field maintenance console (Textual) of the terminal running here."""
