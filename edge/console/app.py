@@ -18,7 +18,7 @@ import psutil
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
 from edge.console.checks import HostFigures, Readings, judge
 from edge.console.netdiag import Step, tls
@@ -121,7 +121,12 @@ class ConsoleApp(App[None]):
         self.refresh_bindings()
 
     def action_show(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
+        # A button focused in the pane left behind would take the focus to its neighbour there, and the tabs
+        # follow the focus back: let go of it first.
+        self.set_focus(None)
+        tabbed = self.query_one(TabbedContent)
+        tabbed.active = name
+        tabbed.query_one(Tabs).focus()  # the tab bar, as after a click on a tab: the arrows go on from there
 
     @work(thread=True, exclusive=True, group="refresh")
     def action_refresh(self) -> None:

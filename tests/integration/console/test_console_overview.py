@@ -59,6 +59,24 @@ async def test_digits_switch_tabs(settings, store):
             assert app.query_one("TabbedContent").active == pane
 
 
+async def test_digits_switch_tabs_with_a_button_focused_and_type_in_a_field(settings, store):
+    """A technician who pressed 校验审计链 (the button keeps the focus) then 1 stayed on the audit pane: the
+    focus went to the next button there and the tabs followed it back. In a text field a digit is typed."""
+    app = console_app(settings, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        app.query_one("#do-verify").focus()
+        await pilot.pause()
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "overview"
+        await pilot.press("5")
+        app.query_one("#pin-staff").focus()
+        await pilot.press("w", "0", "1")
+        await pilot.pause()
+        assert app.query_one("#pin-staff").value == "w01" and app.query_one("TabbedContent").active == "settings"
+
+
 def _schema_head() -> str:
     """The newest edge migration, as alembic reads the migration files (not the store's own constant)."""
     from pathlib import Path
