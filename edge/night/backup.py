@@ -197,16 +197,13 @@ def _audit_tail(db_path: Path, backup: Path) -> list[tuple[object, ...]] | None:
     if not db_path.exists():
         return []
     try:
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
         try:
-            db.execute("ATTACH DATABASE ? AS copy", (f"file:{backup}?mode=ro",))
-            head = db.execute("SELECT last_id, head_hash FROM copy.audit_anchor WHERE id = 1").fetchone()
-            if head is None:
+            db.execute("ATTACH DATABASE ? AS live", (f"file:{db_path}?mode=ro",))
+            head = db.execute("SELECT last_id FROM main.audit_anchor WHERE id = 1").fetchone()
+            if head is None or (head[0] and not _continues(db)):
                 return None
-            same = db.execute("SELECT hash FROM main.audit_entries WHERE id = ?", (head[0],)).fetchone()
-            if head[0] and (same is None or same[0] != head[1]):
-                return None
-            query = f"SELECT {_AUDIT_COLUMNS} FROM main.audit_entries WHERE id > ? ORDER BY id"
+            query = f"SELECT {_AUDIT_COLUMNS} FROM live.audit_entries WHERE id > ? ORDER BY id"
             return [tuple(r) for r in db.execute(query, (head[0],))]
         finally:
             db.close()
