@@ -49,11 +49,6 @@ class LookupPolicy:
         return max(1, self.window_s // 12)
 
 
-def _aware(bucket: datetime, now: datetime) -> datetime:
-    """A bucket as the database gives it back (SQLite: without its zone) in ``now``'s zone."""
-    return bucket if bucket.tzinfo is not None else bucket.replace(tzinfo=now.tzinfo)
-
-
 class LookupThrottle:
     def __init__(self, policy: LookupPolicy | None = None) -> None:
         self.policy = policy or LookupPolicy()
@@ -66,10 +61,6 @@ class LookupThrottle:
         """Serialise this transaction with every other look-up's (see the module's note)."""
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("LOCK TABLE portal_failures IN SHARE ROW EXCLUSIVE MODE")
-
-    def refused(self, conn: Connection, client: str, receipt: str, now: datetime) -> bool:
-        """Whether ``client`` or ``receipt`` has used up its wrong look-ups of the window."""
-        return self.retry_in(conn, client, receipt, now) > 0
 
     def retry_in(self, conn: Connection, client: str, receipt: str, now: datetime) -> float:
         """Seconds until ``client`` and ``receipt`` may look up again (0: now): until enough of their wrong
@@ -90,7 +81,7 @@ class LookupThrottle:
                 if total < limit:
                     break
                 total -= int(failures)
-                ages_out = _aware(bucket, now) + timedelta(seconds=self.policy.window_s)  # then `since` passes it
+                ages_out = bucket + timedelta(seconds=self.policy.window_s)  # then `since` passes it
                 wait = max(wait, (ages_out - now).total_seconds())
         return wait
 
