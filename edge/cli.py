@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -183,7 +182,7 @@ def ime() -> int:
     from edge.kiosk.ime import start_build
 
     settings = edge_settings.load()
-    path = settings.kiosk.ime_index or settings.data_dir / "ime.sqlite"
+    path = settings.kiosk.ime_path(settings.data_dir)
     code = start_build(path).wait()
     if code != 0:
         raise click.ClickException(f"building the pinyin index failed (exit {code})")
@@ -217,7 +216,7 @@ def _this_terminal() -> edge_settings.EdgeSettings:
     empty database (and audit key) where a mistyped SHEGONG_EDGE_CONFIG happens to point."""
     settings = edge_settings.load()
     if not settings.db_path.exists():
-        config = os.environ.get(edge_settings.EdgeSettings.config_env, edge_settings.EdgeSettings.default_config)
+        config = edge_settings.EdgeSettings.config_path()
         raise EdgeError(f"no terminal database at {settings.db_path}: is {config} this terminal's configuration?")
     return settings
 

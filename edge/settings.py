@@ -48,6 +48,10 @@ class KioskSettings(BaseModel):
         " Unset: data_dir/ime.sqlite",
     )
 
+    def ime_path(self, data_dir: Path) -> Path:
+        """Where the pinyin keyboard's index is: ``ime_index``, else ``data_dir/ime.sqlite``."""
+        return self.ime_index or data_dir / "ime.sqlite"
+
     @model_validator(mode="after")
     def _warning_fits(self) -> KioskSettings:
         if not self.warn_before_s < self.idle_timeout_s:

@@ -41,15 +41,20 @@ class TomlSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(
             settings_cls,
-            toml_file=os.environ.get(cls.config_env, cls.default_config),
+            toml_file=cls.config_path(),
             toml_table_header=cls.toml_table,
         )
         return init_settings, env_settings, toml
 
     @classmethod
+    def config_path(cls) -> str:
+        """The TOML file read: the one ``config_env`` names, else ``default_config``."""
+        return os.environ.get(cls.config_env, cls.default_config)
+
+    @classmethod
     def read(cls, **overrides: object) -> Self:
         """The settings now (once, at start-up), or :class:`SettingsError` naming the file and what is wrong."""
-        path = os.environ.get(cls.config_env, cls.default_config)
+        path = cls.config_path()
         try:
             return cls(**overrides)  # type: ignore[arg-type]
         except tomllib.TOMLDecodeError as exc:

@@ -98,7 +98,7 @@ def build_kiosk(
         staff=staff,
         printer=devices,
         gate=gate or KioskGate(),
-        ime=PinyinIndex(config.ime_index or runtime.settings.data_dir / "ime.sqlite"),
+        ime=PinyinIndex(config.ime_path(runtime.settings.data_dir)),
     )
     if devices is not None and hasattr(devices, "on_event") and devices.on_event is None:
         devices.on_event = kiosk.events.on_device_event
