@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from hub.errors import PermissionDenied
 from hub.text import text
 
-__all__ = ["ROLE_PERMISSIONS", "Permission", "Principal", "Role", "authorize", "can"]
+__all__ = ["ROLE_PERMISSIONS", "Permission", "Principal", "Role", "actor_of", "authorize", "can"]
+
+
+def actor_of(username: str) -> str:
+    """How the audit chain (and what else records who did it) names a user: ``user:<name>``."""
+    return f"user:{username}"
 
 
 class Role(enum.StrEnum):
@@ -62,7 +67,7 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"user:{self.username}"
+        return actor_of(self.username)
 
     @property
     def scoped(self) -> bool:

@@ -15,7 +15,7 @@ from hub.audit.chain import AuditRecord, append
 from hub.db.models import UserRow, table
 from hub.errors import HubError, NotFound
 from hub.people.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
-from hub.people.roles import Principal, Role
+from hub.people.roles import Principal, Role, actor_of
 from hub.people.throttle import UNKNOWN_USER, Charge, LoginThrottle
 from hub.text import text
 from protocol.envelope import utcnow
@@ -123,7 +123,7 @@ class Users:
         row, charge = self._check(username, current, client)
         with self.engine.begin() as conn:
             self.throttle.forgive(conn, charge)
-        self.set_password(row["username"], new, actor=f"user:{row['username']}")
+        self.set_password(row["username"], new, actor=actor_of(row["username"]))
 
     def disable(self, username: str, actor: str = "cli") -> None:
         """The user can no longer sign in, and every open session of theirs ends (also if enabled again)."""
@@ -152,6 +152,10 @@ class Users:
         with self.engine.connect() as conn:
             rows = conn.execute(select(_users.c.username, _users.c.display_name)).all()
         return {username: display or username for username, display in rows}
+
+    def actor_names(self) -> dict[str, str]:
+        """Actor (``user:<name>``, as the audit chain and the calendar record who) → display name."""
+        return {actor_of(username): name for username, name in self.display_names().items()}
 
     # ------------------------------------------------------------------ sign-in
     def authenticate(self, username: str, password: str, client: str = "unknown") -> Principal:

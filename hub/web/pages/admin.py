@@ -51,7 +51,7 @@ def audit_view(
         names=cases.department_names,
         entries=entries,
         actions=section("audit_action"),
-        actors={f"user:{u}": name for u, name in users.display_names().items()},
+        actors=users.actor_names(),
         result=audit.verify() if check else None,
         actor=actor or "",
         older=entries[-1].id if len(entries) == AUDIT_PAGE else None,
@@ -77,7 +77,7 @@ def calendar_view(
         who,
         "calendar.html",
         names=cases.department_names,
-        actors={f"user:{u}": name for u, name in users.display_names().items()},  # updated_by is an actor
+        actors=users.actor_names(),  # updated_by is an actor
         year=year,
         years=sorted(set(years) | {year} | {g.year for g in gaps}),  # a year to enter is one link away
         days=calendar.days(year),
