@@ -124,7 +124,8 @@ def build(path: Path) -> None:
             syllables = lazy_pinyin(word, v_to_u=False)
             rows.append(("".join(syllables), word, len(word), int(count), ""))
             for ch, py in zip(word, syllables, strict=True):
-                heard.setdefault(ch, {})[py] = heard.setdefault(ch, {}).get(py, 0) + int(count)
+                seen = heard.setdefault(ch, {})
+                seen[py] = seen.get(py, 0) + int(count)
 
     def weighted(ch: str) -> list[tuple[str, int]]:
         """Each reading of ``ch`` with the share of its frequency the words it is in give that reading (长

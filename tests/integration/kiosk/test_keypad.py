@@ -73,6 +73,18 @@ def test_a_resident_types_the_phone_number_on_the_keypad(start_kiosk, page):
     assert "13800138000" in page.locator("#confirm-values").inner_text()
 
 
+def _card_in(start_kiosk, page, ime_index, who: str, path: str = ""):
+    """A kiosk with the keyboard's index, at the portrait size, ``who``'s card tapped, then at ``path``."""
+    k = start_kiosk(kiosk={"ime_index": ime_index})
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap(who)
+    page.wait_for_url(re.compile(r"/services$"))
+    if path:
+        page.goto(f"{k.url}{path}")
+    return k
+
+
 def _tap_letters(page, letters: str) -> None:
     for ch in letters:
         page.click(f'#textpad [data-tp="key"][data-ch="{ch}"]')
@@ -86,12 +98,7 @@ def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, im
     """李娜 applies for 生育登记: her husband's name, 王强, is typed on the screen's own keyboard — wang, tap
     王; qiang, tap 强; a wrong letter taken back with 删除, letters cleared with 清空 without losing 王.
     Letters never picked are not sent as the name: the form asks for a pick first."""
-    k = start_kiosk(kiosk={"ime_index": ime_index})
-    page.set_viewport_size(PORTRAIT)
-    page.goto(k.url)
-    k.tap("li-na")
-    page.wait_for_url(re.compile(r"/services$"))
-    page.goto(f"{k.url}/item/WJ-001/apply")
+    _card_in(start_kiosk, page, ime_index, "li-na", "/item/WJ-001/apply")
     name = page.locator("#field_spouse_name")
     assert name.get_attribute("inputmode") == "none" and name.get_attribute("data-kind") == "name"
     assert page.locator("#tp-for").inner_text() == "配偶姓名"  # it types into the first text field
@@ -137,11 +144,7 @@ def test_a_resident_types_a_name_in_pinyin_on_the_keyboard(start_kiosk, page, im
 def test_a_resident_searches_by_initials_on_the_keyboard(start_kiosk, page, ime_index):
     """The search box takes pinyin initials (lnjt → 老年津贴): the keyboard appears when it is touched, and
     letters not turned into characters are searched as typed."""
-    k = start_kiosk(kiosk={"ime_index": ime_index})
-    page.set_viewport_size(PORTRAIT)
-    page.goto(k.url)
-    k.tap("zhang-wei")
-    page.wait_for_url(re.compile(r"/services$"))
+    _card_in(start_kiosk, page, ime_index, "zhang-wei")
     assert page.locator("#textpad").is_hidden()  # the services come first
     page.click("#q")
     _tap_letters(page, "lnjt")
@@ -153,12 +156,7 @@ def test_a_resident_searches_by_initials_on_the_keyboard(start_kiosk, page, ime_
 
 def test_what_was_typed_stays_when_the_language_is_switched(start_kiosk, page, ime_index):
     """有限公司 typed tap by tap in 就业登记, then English: the form in English still holds it."""
-    k = start_kiosk(kiosk={"ime_index": ime_index})
-    page.set_viewport_size(PORTRAIT)
-    page.goto(k.url)
-    k.tap("li-na")
-    page.wait_for_url(re.compile(r"/services$"))
-    page.goto(f"{k.url}/item/RS-001/apply")
+    _card_in(start_kiosk, page, ime_index, "li-na", "/item/RS-001/apply")
     _tap_letters(page, "youxiangongsi")
     _pick(page, "有限公司")
     _tap_keys(page, "field_phone", "13800138000")
