@@ -74,7 +74,8 @@ def run_steps(steps: Sequence[Step], started_at: datetime) -> NightResult:
             counts = {k: int(v) for k, v in fn().items()}
             out.append(StepResult(name, True, time.monotonic() - t0, counts))
         except Exception as exc:  # noqa: BLE001 - one failed step must not stop the night
-            error = str(exc) if getattr(exc, "is_user_error", False) else loggable(exc).split("\n", 1)[0]
-            log.error("nightly step %s failed: %s", name, loggable(exc))
+            said = getattr(exc, "is_user_error", False)  # its message is written for the operator
+            error = str(exc) if said else loggable(exc).split("\n", 1)[0]
+            log.error("nightly step %s failed: %s", name, error if said else loggable(exc))
             out.append(StepResult(name, False, time.monotonic() - t0, {}, error[:300]))
     return NightResult(started_at, time.monotonic() - began, out)

@@ -33,6 +33,9 @@ class NoAnswer(EdgeError):
     """The broker or the hub did not answer in time: the step fails, and the next night tries again."""
 
 
+_NO_LINK = "no link to the broker: the night's exchanges with the hub wait for the next night"
+
+
 class AgentLink:
     """Requests and replies over ``agent``; :meth:`close` takes the night's handlers off it again."""
 
@@ -44,6 +47,8 @@ class AgentLink:
         self._replies: dict[uuid.UUID, tuple[ReconcileReply, datetime]] = {}
         self._cond = threading.Condition()
         self._started_agent = False
+        # the link did not come up, or the hub stayed offline, when the night asked: later steps don't wait again
+        self._unreachable = self._hub_gone = False
         agent.down_handlers[topics.Down.RECONCILE] = self._on_reply
 
     def open(self) -> AgentLink:
@@ -52,13 +57,22 @@ class AgentLink:
             self.agent.start()
             self._started_agent = True
         if not self.agent.connected_event.wait(self.timeout_s):
-            raise NoAnswer("no link to the broker: the night's exchanges with the hub wait for the next night")
+            self._unreachable = True
+            raise NoAnswer(_NO_LINK)
         return self
 
     def close(self) -> None:
         self.agent.down_handlers.pop(topics.Down.RECONCILE, None)
         if self._started_agent:
             self.agent.stop()
+
+    def _until(self, ready: Callable[[], object]) -> bool:
+        deadline = time.monotonic() + self.timeout_s
+        while not ready():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def _on_reply(self, message: Envelope) -> list[Outgoing]:
         if isinstance(message, ReconcileReply):
@@ -68,9 +82,15 @@ class AgentLink:
         return []
 
     def publish(self, topic: str, payload: bytes) -> None:
+        """Publish through the agent, waiting up to the timeout for the link; at once refused when the link
+        was already found down this night and is still down (a night without a link takes one timeout,
+        not one per step)."""
+        if self._unreachable and not self.agent.connected_event.is_set():
+            raise NoAnswer(_NO_LINK)
         deadline = time.monotonic() + self.timeout_s
         while not self.agent.publish(topic, payload):
             if time.monotonic() > deadline:
+                self._unreachable = True
                 raise NoAnswer(f"could not publish on {topic}: the link is down")
             self.agent.connected_event.wait(min(1.0, max(0.0, deadline - time.monotonic())))
 
@@ -81,6 +101,9 @@ class AgentLink:
 
         Returns the reply and the hub's clock offset from ours in seconds (its ``sent_at`` against the
         midpoint of our send and receive), for the clock check."""
+        if self.agent.hub_online is False and (self._hub_gone or not self._until(lambda: self.agent.hub_online)):
+            self._hub_gone = True  # its last will stands: no one would answer, now or at the next step
+            raise NoAnswer(f"the hub is offline (its last will stands): up/{channel.value} not asked")
         sent = self._clock()
         started = time.monotonic()
         self.publish(topics.up(self.terminal, channel), message.encode())

@@ -14,12 +14,14 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import nacl.bindings as ss
+import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.public import PrivateKey, SealedBox
@@ -41,9 +43,11 @@ from hub.night.backup import BackupFailed, HubBackups
 from hub.night.steps import backups as hub_backups
 from hub.people.roles import Principal, Role
 from hub.web.services import Services
+from protocol import topics
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
 from protocol.ratings import RatingLevel
+from protocol.state import HubState, HubStateBody
 from shegong import cli
 from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
@@ -253,6 +257,45 @@ def test_edge_nightly_prints_one_entry_per_step_and_fails_without_a_hub(tmp_path
     assert steps["backup"]["ok"] and steps["retention"]["ok"] and steps["catalogue"]["ok"]
     assert not steps["reconcile"]["ok"] and "did not answer" in steps["reconcile"]["error"]
     assert summary["ok"] is False and all(isinstance(s["seconds"], float | int) for s in summary["steps"])
+
+
+def _night_alone(tmp_path: Path, monkeypatch, capsys, port: int) -> dict[str, dict[str, Any]]:
+    monkeypatch.setenv("SHEGONG_DATA_DIR", str(tmp_path / "edge"))
+    monkeypatch.setenv("SHEGONG_BROKER_PORT", str(port))
+    monkeypatch.setenv("SHEGONG_NIGHT_REPLY_TIMEOUT_S", "4")
+    assert cli.main(["edge", "nightly"]) == 1
+    return {s["name"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
+
+
+def test_a_night_without_a_link_waits_once_not_once_per_step(tmp_path: Path, monkeypatch, capsys):
+    """The broker does not answer at all (the VPN is down): the first step that needs it waits the timeout,
+    the later ones fail at once with the same reason (each waited a timeout before: 4 minutes a night)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here
+    steps = _night_alone(tmp_path, monkeypatch, capsys, port)
+    assert steps["backup"]["ok"] and steps["retention"]["ok"]
+    assert steps["catalogue"]["seconds"] >= 4 and "no link to the broker" in steps["catalogue"]["error"]
+    for name in ("reconcile", "audit", "report"):
+        assert not steps[name]["ok"] and "no link to the broker" in steps[name]["error"], name
+        assert steps[name]["seconds"] < 2, (name, steps[name]["seconds"])
+
+
+def test_a_night_with_the_hubs_last_will_standing_waits_once(tmp_path: Path, monkeypatch, capsys, broker):
+    """The broker answers but the hub's retained state says it is offline: the first question waits for it to
+    come back, the next fails at once; the report (no answer needed) still goes out."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    gone = HubState(terminal="hub", body=HubStateBody(online=False, instance="hub-1")).encode()
+    c.publish(topics.hub_state(), gone, qos=1, retain=True).wait_for_publish(5)
+    c.loop_stop()
+    c.disconnect()
+    steps = _night_alone(tmp_path, monkeypatch, capsys, broker.port)
+    assert steps["catalogue"]["ok"] and steps["report"]["ok"]
+    assert steps["reconcile"]["seconds"] >= 4 and "the hub is offline" in steps["reconcile"]["error"]
+    assert not steps["audit"]["ok"] and "the hub is offline" in steps["audit"]["error"]
+    assert steps["audit"]["seconds"] < 2
 
 
 CLERK = Principal(
