@@ -35,12 +35,14 @@ class Level(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One row of the overview: ``key`` names it (``console.check.<key>``), ``value`` is language-free,
-    ``why`` is the reason's key (``console.why.<why>``) filled with ``fields``."""
+    """One row of the overview: ``key`` names it (``console.check.<key>``), ``value`` is language-free (a
+    figure) or a tuple of message keys (states, shown in words joined by " / "), ``why`` is the reason's key
+    (``console.why.<why>``) filled with ``fields``, where a tuple of message keys is shown in words joined
+    by "、"."""
 
     key: str
     level: Level
-    value: str
+    value: str | tuple[str, ...]
     why: str
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -105,11 +107,12 @@ def _link(r: Readings) -> Check:
     if r.status is None:
         return Check("link", Level.RED, "-", "not_running")
     link, hub = r.status["link"], r.status.get("hub_online")
+    value = (f"console.link_state.{link}",)
     if link == "online" and hub is not False:
-        return Check("link", Level.GREEN, link, "online")
+        return Check("link", Level.GREEN, value, "online")
     if link == "online":
-        return Check("link", Level.AMBER, link, "hub_offline")
-    return Check("link", Level.AMBER if link == "connecting" else Level.RED, link, f"link_{link}")
+        return Check("link", Level.AMBER, value, "hub_offline")
+    return Check("link", Level.AMBER if link == "connecting" else Level.RED, value, f"link_{link}")
 
 
 def _tls(r: Readings) -> Check:
@@ -170,7 +173,9 @@ def _alarms(r: Readings) -> Check:
     kinds = sorted(r.store.alarms)
     if not kinds:
         return Check("alarms", Level.GREEN, "0", "alarms_none")
-    return Check("alarms", Level.RED, str(len(kinds)), "alarms_some", {"kinds": ", ".join(kinds)})
+    return Check(
+        "alarms", Level.RED, str(len(kinds)), "alarms_some", {"kinds": tuple(f"console.alarm.{k}" for k in kinds)}
+    )
 
 
 def _devices(r: Readings) -> Check:
@@ -179,10 +184,12 @@ def _devices(r: Readings) -> Check:
     if not r.status or not r.status.get("devices_held") or not devices:
         return Check("devices", Level.AMBER, "-", "devices_unknown")
     reader, printer = str(devices.get("reader", "unknown")), str(devices.get("printer", "unknown"))
-    value = f"{reader} / {printer}"
-    faults = [f"reader {reader}"] * (reader in READER_FAULTS) + [f"printer {printer}"] * (printer in PRINTER_FAULTS)
+    value = (f"console.device_state.{reader}", f"console.device_state.{printer}")
+    faults = ("console.devices.reader",) * (reader in READER_FAULTS) + ("console.devices.printer",) * (
+        printer in PRINTER_FAULTS
+    )
     if faults:
-        return Check("devices", Level.RED, value, "devices_fault", {"which": ", ".join(faults)})
+        return Check("devices", Level.RED, value, "devices_fault", {"which": faults})
     if printer == "paper_low":
         return Check("devices", Level.AMBER, value, "devices_paper_low")
     return Check("devices", Level.GREEN, value, "devices_ok")

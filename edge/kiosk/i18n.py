@@ -49,6 +49,11 @@ class Translator:
     def has(self, key: str) -> bool:
         return key in self._own or key in self._fallback
 
+    def name(self, key: str) -> str:
+        """The words for a code given as ``<group>.<code>`` (a device state, an alarm kind), or the code itself
+        when the catalogue does not know it (a newer terminal's state on an older console)."""
+        return self(key) if self.has(key) else key.rsplit(".", 1)[-1]
+
     def pick(self, zh: str, en: str) -> str:
         """A catalogue text in this language: its English (``description_en`` …) in English, unless that
         is empty (a catalogue from an older hub); the Chinese otherwise. The one place the choice is made."""

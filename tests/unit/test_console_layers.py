@@ -151,3 +151,48 @@ def test_the_overview_has_the_devices_the_fleet_page_alerts_on(reader, printer, 
     alerted = _device_problems({"reader": reader, "printer": printer})
     assert bool(alerted) == (level == "red"), alerted  # the fleet page alerts exactly when the console is red
     assert set(alerted) <= {AlertKind.PRINTER_PAPER, AlertKind.PRINTER_FAULT, AlertKind.READER_FAULT}
+
+
+def test_the_overview_names_states_and_alarms_in_words_not_codes():
+    """A Chinese overview said 在线 as ``online``, the devices as ``ok / paper_out`` and the faulting one as
+    ``printer paper_out``, the alarms as ``storage_full, clock_skew``."""
+    from types import SimpleNamespace
+
+    from edge.console.checks import _alarms, _devices, _link
+    from edge.console.panes.overview import said
+    from edge.kiosk.i18n import translator
+
+    zh, en = translator("zh"), translator("en")
+    devices = _devices(
+        SimpleNamespace(status={"devices_held": True, "devices": {"reader": "ok", "printer": "paper_out"}})
+    )
+    assert said(zh, devices) == ("正常 / 缺纸", "设备故障，居民无法办理：凭条打印机（见“设备”页）")
+    assert said(en, devices)[0] == "ok / out of paper"
+    both = _devices(
+        SimpleNamespace(status={"devices_held": True, "devices": {"reader": "no_device", "printer": "offline"}})
+    )
+    assert said(zh, both) == ("未连接 / 脱机", "设备故障，居民无法办理：身份证读卡器、凭条打印机（见“设备”页）")
+    link = _link(SimpleNamespace(status={"link": "online", "hub_online": True}))
+    assert said(zh, link) == ("在线", "已连接中心")
+    alarms = _alarms(SimpleNamespace(store=SimpleNamespace(alarms={"storage_full": "…", "clock_skew": "…"})))
+    assert said(zh, alarms) == ("2", "告警：时钟偏差、存储已满")
+    novel = _devices(SimpleNamespace(status={"devices_held": True, "devices": {"reader": "ok", "printer": "jammed"}}))
+    assert said(zh, novel)[0] == "正常 / jammed", "a state this console does not know shows as its code"
+
+
+def test_every_alarm_kind_and_device_state_has_its_words():
+    """Read from the sources, not from a list kept beside them: each kind passed to ``alarms.raise_`` (directly or
+    through a module's constant) and each device state the terminal reports has a name in both languages."""
+    from edge.devices.health import PrinterState, ReaderState, ScannerState
+
+    sources = "\n".join(p.read_text("utf-8") for p in (ROOT / "edge").rglob("*.py"))
+    constants = dict(re.findall(r'^(\w+_?ALARM|ALARM) = "(\w+)"', sources, re.M))
+    kinds = set()
+    for arg in re.findall(r"alarms\.raise_\((\"\w+\"|\w+)", sources):
+        kinds.add(arg.strip('"') if arg.startswith('"') else constants[arg])
+    assert {"storage_full", "clock_skew", "items_refused", "help_requested", "staff_locked"} <= kinds, kinds
+    states = {s.value for e in (PrinterState, ReaderState, ScannerState) for s in e} | {"unknown"}
+    for lang in ("zh", "en"):
+        words = catalogue(lang)
+        assert not [k for k in kinds if f"console.alarm.{k}" not in words], lang
+        assert not [s for s in states if f"console.device_state.{s}" not in words], lang

@@ -36,13 +36,14 @@ class DevicesPane(Vertical):
         app, t = console(self), words(self)
         held = ((app.readings.status or {}) if app.readings else {}).get("devices") or {}
         frames = sum(int(r.get("bad_frames", 0)) for r in held.get("readers") or [])
-        reader = f"{held['reader']} ({t('console.devices.bad_frames', n=frames)})" if held.get("reader") else None
-        health = {"reader": reader, "printer": held.get("printer"), "scanner": held.get("scanner")}
+        state = {d: t.name(f"console.device_state.{held[d]}") for d in ("reader", "printer", "scanner") if held.get(d)}
+        if "reader" in state:
+            state["reader"] += f" ({t('console.devices.bad_frames', n=frames)})"
         table = self.query_one("#ports", DataTable)
         table.clear()
         for p in devices.ports(app.settings):
             present = t("console.devices.present" if p.present else "console.devices.missing") if p.path else "-"
-            table.add_row(t(f"console.devices.{p.device}"), p.path or "-", present, health.get(p.device) or "-")
+            table.add_row(t(f"console.devices.{p.device}"), p.path or "-", present, state.get(p.device) or "-")
 
     def say(self, text: str) -> None:
         self.query_one("#device-result", Static).update(text)
@@ -82,16 +83,17 @@ class DevicesPane(Vertical):
         def tap() -> str:
             show(t("console.devices.lay_card", s=int(TAP_TIMEOUT_S)))
             found = guarded("device.tap", {"which": which, "timeout_s": TAP_TIMEOUT_S})
-            return show(t("console.devices.card", **found))
+            kind, sex = t.name(f"console.card_type.{found['card_type']}"), t.name(f"console.sex.{found['sex']}")
+            return show(t("console.devices.card", **{**found, "card_type": kind, "sex": sex}))
 
         def printer() -> str:
             state = guarded("device.printer", {})["state"]
-            return show(t("console.devices.printer_state", state=state))
+            return show(t("console.devices.printer_state", state=t.name(f"console.device_state.{state}")))
 
         def slip() -> str:
             lines = [t("console.slip.title"), t("console.slip.terminal", terminal=s.terminal_id), t("console.slip.ok")]
             state = guarded("device.slip", {"lines": lines})["state"]
-            return show(t("console.devices.slip_printed", state=state))
+            return show(t("console.devices.slip_printed", state=t.name(f"console.device_state.{state}")))
 
         def scan() -> str:
             show(t("console.devices.scan_now", s=int(SCAN_TIMEOUT_S)))

@@ -7,8 +7,9 @@ from textual.widgets import DataTable
 
 from edge.console.checks import Check
 from edge.console.panes.base import LEVEL_STYLE, words
+from edge.kiosk.i18n import Translator
 
-__all__ = ["Overview"]
+__all__ = ["Overview", "said"]
 
 
 class Overview(DataTable[Text]):
@@ -27,7 +28,13 @@ class Overview(DataTable[Text]):
             self.add_row(
                 Text(t(f"console.check.{c.key}")),
                 Text(t(f"console.level.{c.level.value}"), style=style),
-                Text(c.value),
-                Text(t(f"console.why.{c.why}", **c.fields)),
+                *map(Text, said(t, c)),
                 key=c.key,
             )
+
+
+def said(t: Translator, c: Check) -> tuple[str, str]:
+    """A check's value and reason in words: the codes they carry (states, alarm kinds) named."""
+    value = c.value if isinstance(c.value, str) else " / ".join(map(t.name, c.value))
+    fields = {k: t("console.list_sep").join(map(t.name, v)) if isinstance(v, tuple) else v for k, v in c.fields.items()}
+    return value, t(f"console.why.{c.why}", **fields)

@@ -96,11 +96,12 @@ async def test_self_test_tap_printer_slip_and_scan(bench, sims):
         assert result(app) == "读卡器安全模块自检通过"
         await press(app, pilot, "do-tap")
         shown = result(app)
-        assert "帧错误 0 次" in shown
+        assert "帧错误 0 次" in shown and "读到 居民身份证：" in shown  # the card's kind and sex in words
+        assert f"（{'男' if int(person.id_number[16]) % 2 else '女'}）" in shown  # GB 11643: odd 17th digit, male
         assert person.id_number[:6] in shown and person.id_number[-4:] in shown
         assert person.id_number not in shown and person.name not in shown and f"{person.name[0]}*" in shown
         await press(app, pilot, "do-printer")
-        assert result(app) == "打印机状态：ok"
+        assert result(app) == "打印机状态：正常"
         await press(app, pilot, "do-slip")
         assert "测试单已打印" in result(app)
         slip = printer.wait_for_receipt()
@@ -187,7 +188,7 @@ async def test_while_the_kiosk_holds_the_devices_the_tests_run_through_the_termi
         await pilot.press("8")
         await pilot.pause()
         table = app.query_one("#ports", DataTable)
-        assert table.get_row_at(0)[3] == "ok (帧错误 0 次)" and table.get_row_at(2)[3] == "ok"
+        assert table.get_row_at(0)[3] == "正常 (帧错误 0 次)" and table.get_row_at(2)[3] == "正常"
         await press(app, pilot, "do-self_test")
         assert result(app) == "读卡器安全模块自检通过"
         app.query_one("#do-tap").focus()
@@ -203,7 +204,7 @@ async def test_while_the_kiosk_holds_the_devices_the_tests_run_through_the_termi
         assert person.id_number[:6] in shown and person.id_number[-4:] in shown and "帧错误 0 次" in shown
         assert person.id_number not in shown and person.name not in shown and f"{person.name[0]}*" in shown
         await press(app, pilot, "do-printer")
-        assert result(app) == "打印机状态：ok"
+        assert result(app) == "打印机状态：正常"
         await press(app, pilot, "do-slip")
         assert "测试单已打印" in result(app)
         slip = printer.wait_for_receipt()

@@ -142,7 +142,7 @@ async def test_overview_of_a_terminal_the_hub_acks_shows_round_trip_and_a_slow_c
             rows = {str(k.value): [str(c) if isinstance(c, Text) else c for c in table.get_row(k)] for k in table.rows}
     finally:
         store.close()
-    assert rows["link"][1:3] == ["正常", "online"]
+    assert rows["link"][1:3] == ["正常", "在线"]
     assert rows["outbox"][1:] == ["正常", "0", "全部已送达中心"]
     assert rows["last_ack"][1] == "正常"
     assert rows["round_trip"][1] == "正常" and rows["round_trip"][2].endswith(" ms")

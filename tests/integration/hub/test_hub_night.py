@@ -53,7 +53,8 @@ def test_the_nightly_result_shows_on_the_fleet_page_and_a_missed_night_raises_an
     page = client.get("/fleet/terminals/T1")
     assert page.status_code == 200, page.text
     night = page.text.split('id="night"', 1)[1].split("</table>", 1)[0]
-    assert "对账" in night and "失败" in night and "no answer" in night and "resent_cases 3" in night
+    assert "对账" in night and "失败：与中心的对账未完成" in night and "补发案件 3" in night
+    assert "终端报告：no answer" in night, "the terminal's own words, for whoever goes on site"
 
     assert missed_nights(hub.engine, utcnow(), allowed_h=36) == (1, 0)
     assert missed_nights(hub.engine, utcnow(), allowed_h=36) == (0, 0), "raised once"
@@ -125,3 +126,18 @@ def test_old_closed_cases_are_archived_then_anonymised_and_operational_tables_bo
     assert sorted(r["case"]["status"] for r in records) == ["completed", "refused"]
     assert {r["case"]["id_number"] for r in records} == {"310101195503120028"}
     assert purge(hub.engine, settings, now, history_keep_s=86400)["archived"] == 0, "archived once"
+
+
+def test_every_count_of_the_terminals_night_has_words_on_the_fleet_page():
+    """The counts the terminal's night reports, as docs/night.md lists them, are named in Chinese (the page
+    said ``resent_cases 3``, ``offset_ms 120``)."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    doc = (root / "docs" / "night.md").read_text("utf-8").split("## The terminal's night", 1)[1].split("\n\n", 2)[1]
+    counts = {c for line in doc.splitlines()[2:] for c in re.findall(r"`(\w+)`", line.rsplit("|", 2)[1])}
+    assert {"bytes", "resent_cases", "offset_ms", "backup_ratings"} <= counts, counts
+    named = json.loads((root / "hub" / "messages" / "fleet.zh.json").read_text("utf-8"))["night"]["counts"]
+    assert counts <= set(named), counts - set(named)
