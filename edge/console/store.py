@@ -9,6 +9,7 @@ them over its socket) and never a resident. Parked items are named by receipt nu
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -17,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import DisconnectionError
 
 from edge.catalogue.calendar import stored
 from edge.control import technician
@@ -36,6 +38,8 @@ from protocol.envelope import utcnow
 from protocol.workdays import load_seed_calendar
 
 __all__ = ["ConsoleStore", "NoStore", "Parked", "StoreFacts"]
+
+log = logging.getLogger(__name__)
 
 _outbox, _cases, _alarms = table(OutboxRow), table(Case), table(Alarm)
 _entries, _catalogue = table(AuditEntryRow), table(CatalogueStateRow)
@@ -86,6 +90,7 @@ class ConsoleStore:
             f"sqlite:///{settings.db_path}", sqlite_pragmas={"busy_timeout": 5000, "secure_delete": "on"}
         )
         self.reader = read_only(self.engine)
+        _follow_replacements(self.engine, settings.db_path)
         # What the console records is signed as the terminal's own entries are: an unsigned entry breaks
         # the chain at the hub and every night after. Without the key the console reads, and changes nothing.
         try:
@@ -211,3 +216,26 @@ class ConsoleStore:
             raise EdgeError(
                 f"the store is not at schema {HEAD}: upgrade the terminal first; the console changes nothing"
             )
+
+
+def _follow_replacements(engine: Engine, path: Path) -> None:
+    """A restore (``shegong edge restore``) moves another file over the database while the console may be open:
+    a pooled connection to the file it replaced is dropped when next taken, so the console shows what the
+    terminal holds now instead of what it held (SQLAlchemy's pessimistic disconnect handling)."""
+
+    def identity() -> tuple[int, int] | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # between a restore's removal and its move
+            return None
+        return st.st_dev, st.st_ino
+
+    @event.listens_for(engine, "connect")
+    def opened(_dbapi: object, record: Any) -> None:
+        record.info["file"] = identity()
+
+    @event.listens_for(engine, "checkout")
+    def taken(_dbapi: object, record: Any, _proxy: object) -> None:
+        if record.info.get("file") != identity():
+            log.info("the terminal's database was replaced (restored?): reading the new one")
+            raise DisconnectionError("the database file was replaced")
