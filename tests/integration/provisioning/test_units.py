@@ -117,3 +117,20 @@ def test_overnight_timer_is_spread_and_persistent(side: str, tmp_path: Path):
     usec = re.search(r"μs: (\d+)", spread)
     assert usec, spread
     assert int(usec.group(1)) >= (3600 if side == "edge" else 300) * 1_000_000, "spread over an hour or more"
+
+
+def test_the_hubs_relative_default_paths_land_in_its_state_folder():
+    """hub.toml's defaults are relative (``var/backups``): under ``ProtectSystem=strict`` with no working directory
+    they meant ``/var/backups``, read-only to the service, and a hub whose hub.toml leaves them out failed its
+    night's backup. Each hub service works in its state folder, the one folder it may write."""
+    from hub.settings import HubSettings
+
+    defaults = HubSettings.model_fields
+    relative = [n for n in ("backup_dir", "archive_dir") if not Path(str(defaults[n].default)).is_absolute()]
+    assert relative, "the defaults are relative: this test guards them"
+    for unit in SYSTEMD.glob("hub/*.service"):
+        text = unit.read_text()
+        state = re.search(r"^StateDirectory=(\S+)$", text, re.M)
+        assert state, unit.name
+        assert f"\nWorkingDirectory=/var/lib/{state.group(1)}\n" in text, unit.name
+        assert f"\nReadWritePaths=/var/lib/{state.group(1)}\n" in text, unit.name
