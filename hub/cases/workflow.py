@@ -162,8 +162,8 @@ class Workflow:
                     decided_at=now,
                     outcome=t.target.value,
                     processing_s=(now - start).total_seconds() if decided else None,
-                    in_time=(local_date(now) <= due) if decided and due is not None else None,
-                    statutory_in_time=(local_date(now) <= law_due) if decided and law_due is not None else None,
+                    in_time=_kept(decided, now, due),
+                    statutory_in_time=_kept(decided, now, law_due),
                 )
             if law_due != case["statutory_due"]:
                 conn.execute(update(_cases).where(_cases.c.case_id == case_id).values(statutory_due=law_due))
@@ -308,3 +308,13 @@ class Workflow:
             log.exception("publishing an event of case %s to %s failed", event.case_id, terminal)
             sent = False
         return Outcome(event, terminal, sent)
+
+
+def _kept(decided: bool, now: datetime, due: date | None) -> bool | None:
+    """Whether a closing kept the due date. A withdrawal is no decision and counts neither way, except past
+    its due date: the lateness stays (withdrawing an overdue case took it off the board and out of every
+    late figure)."""
+    if due is None:
+        return None
+    kept = local_date(now) <= due
+    return kept if decided or not kept else None

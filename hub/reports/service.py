@@ -7,10 +7,11 @@ For a period (local calendar days, inclusive):
 - ``median_days`` / ``p95_days``: received → decided (completed or rejected), calendar days;
 - ``in_time_share``: of the decided cases with a promised time, the share decided by their due date
   (the due date already moved by any 补正 pause);
-- ``overdue``: decided late in the period, plus still running past a due date that fell in the period;
+- ``overdue``: decided (or withdrawn) late in the period, plus still running past a due date that fell in
+  the period;
 - ``refused``: of the decided, those refused at acceptance (不予受理); ``rejected`` are those decided
   against after review (不予批准);
-- ``over_statutory``: decided after the statutory time limit (法定办结时限) in the period, plus still
+- ``over_statutory``: decided (or withdrawn) after the statutory time limit (法定办结时限) in the period, plus still
   running past a statutory due date that fell in the period;
 - satisfaction: ratings given in the period, five levels; 不满意 (2) and 非常不满意 (1) are bad;
 - return calls (回访整改): those bad ratings opened in the period, how many are recorded and how many
@@ -241,8 +242,9 @@ def build(
         del rows
         for (dept, code, outcome, in_time), n in tally.items():
             f = item(code, dept)
-            if outcome == "withdrawn":
+            if outcome == "withdrawn":  # no decision: only a withdrawal past the due date counts (late)
                 f.withdrawn += n
+                f.overdue += n if in_time is False else 0
                 continue
             f.decided += n
             if outcome == "completed":

@@ -212,3 +212,29 @@ def test_a_case_routed_to_another_department_counts_for_the_department_that_held
         assert [(f.code, f.received, f.completed, f.median_days) for f in public] == [("GA-003", 3, 3, None)]
     finally:
         engine.dispose()
+
+
+def test_withdrawing_an_overdue_case_does_not_take_its_lateness_away(hub_db_url):
+    """A clerk marked two red-card cases 申请人撤回: they left the overdue board and every late figure. A
+    withdrawal is no decision (it counts neither way while in time), but one past the due date stays late."""
+    engine = open_engine(hub_db_url)
+    catalogue = load_seed()
+    clock = Clock()
+    due = DueDates(CalendarService(engine), lambda: catalogue)
+    flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
+    manager = add_users(Users(engine))["manager"]
+    try:
+        # MZ-006: 10 working days from Monday 2 March, due Monday 16 March (worked by hand, no holidays then)
+        early, late = ingest(engine, ["MZ-006"] * 2, at=MONDAY)
+        flow.act(manager, early, A.ACCEPT, 1)
+        flow.act(manager, late, A.ACCEPT, 1)
+        clock.now = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)  # the due day itself, 16:00 in Shanghai: in time
+        flow.act(manager, early, A.WITHDRAW, 2, "申请人撤回")
+        clock.now = datetime(2026, 3, 18, 2, 0, tzinfo=UTC)  # two days past it
+        flow.act(manager, late, A.WITHDRAW, 2, "申请人来电表示不再办理")
+        r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
+        mz = next(f for f in r.items if f.code == "MZ-006")
+        assert (mz.received, mz.decided, mz.withdrawn, mz.overdue) == (2, 0, 2, 1)
+        assert mz.in_time_share is None, "withdrawals are not decisions: the on-time share is of decisions"
+    finally:
+        engine.dispose()
