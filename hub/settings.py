@@ -261,11 +261,16 @@ class HubSettings(TomlSettings):
     terminal_rate_per_s: float = Field(
         50.0,
         ge=0,
-        description="messages a second one terminal may send on average (0: no limit); beyond it and its burst, "
-        "its messages are dead-lettered as rate_limited unprocessed, and it sends its case batches again later",
+        description="tokens a second one terminal's messages may take on average (0: no limit); a message takes "
+        "one per started 4 KiB (a heartbeat one, a batch of 200 sealed cases about ten): 50 is about 1,000 cases a "
+        "second. Beyond it and its burst, its messages are dropped on arrival unprocessed, recorded as rate_limited, "
+        "and it sends its case batches again later",
     )
     terminal_burst: int = Field(
-        500, ge=1, description="messages one terminal may send at once above its rate (a backlog after an outage)"
+        500,
+        ge=1,
+        description="tokens one terminal may take at once above its rate (a backlog after an outage: 500 is about "
+        "10,000 sealed cases)",
     )
     dead_letter_prefix_bytes: int = Field(
         2048, ge=0, le=4096, description="bytes of a refused payload kept in its dead letter (with the SHA-256 of all)"

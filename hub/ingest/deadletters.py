@@ -50,6 +50,7 @@ class Letter:
     at: datetime
     message_id: uuid.UUID | None = None
     item_id: uuid.UUID | None = None
+    also: int = 0  # more refusals of the same kind this one stands for, not kept as rows (counted as dropped)
 
 
 class DeadLetters:
@@ -65,11 +66,12 @@ class DeadLetters:
         self.prefix_bytes = prefix_bytes
         self.per_terminal = per_terminal
         self._pending: Counter[tuple[str, str]] = Counter()
+        self._unkept: Counter[tuple[str, str]] = Counter()  # of those, never kept as rows (Letter.also)
         self._last: dict[tuple[str, str], datetime] = {}
 
     def record(self, conn: Connection, letter: Letter) -> None:
         """Write one dead letter in the caller's transaction; :meth:`settle` before it commits."""
-        self.metrics.count(self.metrics.dead_letters.labels(letter.reason.value))
+        self.metrics.count(self.metrics.dead_letters.labels(letter.reason.value), 1 + letter.also)
         conn.execute(
             insert(_dead).values(
                 received_at=letter.at,
@@ -85,12 +87,14 @@ class DeadLetters:
             )
         )
         key = (letter.terminal or "", letter.reason.value)
-        self._pending[key] += 1
+        self._pending[key] += 1 + letter.also
+        self._unkept[key] += letter.also
         self._last[key] = max(letter.at, self._last.get(key, letter.at))
 
     def discard(self) -> None:
         """Forget what was recorded in a transaction that did not commit."""
         self._pending.clear()
+        self._unkept.clear()
         self._last.clear()
 
     def settle(self, conn: Connection) -> set[str]:
@@ -98,16 +102,24 @@ class DeadLetters:
         those terminals ('' for none)."""
         if not self._pending:
             return set()
-        pending, last = dict(self._pending), dict(self._last)
+        pending, unkept, last = dict(self._pending), dict(self._unkept), dict(self._last)
         self.discard()
         for (terminal, reason), n in sorted(pending.items()):
             stmt = self._upsert(_counts).values(
-                terminal_id=terminal, reason=reason, count=n, dropped=0, last_at=last[(terminal, reason)]
+                terminal_id=terminal,
+                reason=reason,
+                count=n,
+                dropped=unkept.get((terminal, reason), 0),
+                last_at=last[(terminal, reason)],
             )
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["terminal_id", "reason"],
-                    set_={"count": _counts.c.count + stmt.excluded.count, "last_at": stmt.excluded.last_at},
+                    set_={
+                        "count": _counts.c.count + stmt.excluded.count,
+                        "dropped": _counts.c.dropped + stmt.excluded.dropped,
+                        "last_at": stmt.excluded.last_at,
+                    },
                 )
             )
         touched = {t for t, _ in pending}

@@ -59,12 +59,14 @@ Outgoing = tuple[str, bytes]
 
 
 class Incoming(NamedTuple):
-    """One message as received. ``limited``: over its terminal's rate, to be set aside unprocessed."""
+    """One message as received. ``limited``: over its terminal's rate, to be set aside unprocessed, standing
+    also for ``also`` more of its terminal's that were over the rate and dropped on arrival (the worker)."""
 
     topic: str
     payload: bytes
     received_at: datetime
     limited: bool = False
+    also: int = 0
 
 
 class Events(NamedTuple):
@@ -360,12 +362,15 @@ class Handler:
         return [self._ack(terminal, AckBody(rejected=[rejection], in_reply_to=message_id))]
 
     def _limited(self, conn: Connection, m: Incoming) -> list[Reply]:
-        """A message over its terminal's rate: recorded, not processed. The terminal is told, so that it
+        """A message over its terminal's rate (with ``m.also`` more dropped on arrival): recorded, not
+        processed (counted in ``shegong_hub_rate_limited`` where it arrived). The terminal is told, so that it
         keeps the batch and sends it again later (a terminal parks nothing for this reason)."""
         terminal, message_id = topics.sender(m.topic), _peek_id(m.payload)
         reason, detail = DeadLetterReason.RATE_LIMITED, "over the terminal's message rate; send it again later"
-        self.metrics.count(self.metrics.rate_limited)
-        self.dead.record(conn, Letter(m.topic, terminal, reason, detail, m.payload, m.received_at, message_id))
+        if m.also:
+            detail += f" ({m.also} more over the rate before it, dropped on arrival)"
+        letter = Letter(m.topic, terminal, reason, detail, m.payload, m.received_at, message_id, also=m.also)
+        self.dead.record(conn, letter)
         self._log_refusal(terminal or m.topic[:80], f"{reason.value}: {detail}")
         if terminal is None or message_id is None:
             return []

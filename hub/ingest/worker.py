@@ -19,14 +19,15 @@ One terminal cannot stop intake for the others (issue 10). The window of unackno
 all terminals together, so every message is acknowledged promptly, whatever it holds: committed, or
 dead-lettered with its reason. Messages wait
 in a lane per terminal, served in turn (:class:`~hub.ingest.fairness.FairQueue`), and a terminal's
-messages beyond its rate are set aside unprocessed (``rate_limited``; a terminal sends its case batches
-again, as it has no ack for them). A message the hub fails on for no known reason is tried alone, twice,
+messages beyond its rate (weighed by their size) are acknowledged and dropped as they arrive, recorded in
+one ``rate_limited`` dead letter per terminal and second (a terminal sends its case batches again, as it
+has no ack for them). A message the hub fails on for no known reason is tried alone, twice,
 and then set aside as ``processing_failed`` — but only while the database answers: when it does not
 (connection refused, lost, disk full) nothing is set aside and nothing acknowledged; ingest waits for it
 with growing pauses, and resumes with the same messages.
 
-Two threads share the work: one takes the next group off the lanes, marks what is over its rate, and
-decodes and opens it (:meth:`Handler.prepare`; the key agreement of each case runs outside the GIL),
+Two threads share the work: one takes the next group off the lanes, adds the records of what was dropped
+over the rate, and decodes and opens it (:meth:`Handler.prepare`; the key agreement of each case runs outside the GIL),
 while the other commits the group before, publishes and PUBACKs.
 """
 
@@ -51,7 +52,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hub.cases.delivery import EventDelivery
-from hub.ingest.fairness import FairQueue, RateLimits
+from hub.ingest.fairness import FairQueue, RateLimits, cost
 from hub.ingest.handler import Events, Handler, Incoming, Prepared, Reply
 from hub.settings import HubSettings, require_safe_broker_link
 from kernel.db import deadlocked, loggable
@@ -72,6 +73,7 @@ _BEAT = f"/up/{topics.Up.HEALTH.value}"
 _Group = tuple[list[tuple[mqtt.MQTTMessage, Incoming]], Prepared | None]  # messages, and them prepared
 RECEIVE_MAX = 1000  # unacknowledged QoS 1 messages the broker may hand one worker, at most (MQTT allows 65,535)
 DROP_WARN_EVERY_S = 60.0
+SHED_RECORD_S = 1.0  # messages dropped over their terminal's rate are recorded this soon at the latest
 CERT_WARN_DAYS = 30
 """From how many days before the broker's certificate expires the log and the fleet page say so."""
 
@@ -91,6 +93,8 @@ class IngestWorker:
         self._dropped = 0  # QoS 0 messages dropped since the last warning
         self._drop_warned = -DROP_WARN_EVERY_S
         self.limits = RateLimits(settings.terminal_rate_per_s, settings.terminal_burst)
+        self._over_rate: dict[str, Incoming] = {}  # terminal → its last message dropped over its rate (_shed)
+        self._shed_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         # A group taken, decoded and opened, waiting for the group before it to commit (see _prepare). The
         # next is taken only once this one is being committed (_room): a message that arrives later waits
@@ -234,9 +238,32 @@ class IngestWorker:
         if msg.topic == topics.hub_state():
             self._on_peer_state(bytes(msg.payload))
             return
+        if not self.limits.allow(topics.sender(msg.topic) or "", cost(len(msg.payload))):
+            self._shed(msg)
+            return
         if self.divert is not None and self.divert(msg):
             return
         self.enqueue(msg)
+
+    def _shed(self, msg: mqtt.MQTTMessage) -> None:
+        """Over its terminal's rate: acknowledged and dropped here, on arrival, so a flood neither takes ingest's
+        time nor waits in the broker ahead of other terminals' messages. Counted; the last one of each terminal
+        is recorded as a dead letter for all of them together (:meth:`_records`)."""
+        self.handler.metrics.rate_limited.inc()
+        terminal = topics.sender(msg.topic) or ""
+        with self._shed_lock:
+            before = self._over_rate.get(terminal)
+            also = before.also + 1 if before is not None else 0
+            self._over_rate[terminal] = Incoming(msg.topic, bytes(msg.payload), utcnow(), True, also)
+        if msg.qos:
+            self.client.ack(msg.mid, msg.qos)
+
+    def _records(self) -> list[tuple[mqtt.MQTTMessage, Incoming]]:
+        """The dead letters standing for what :meth:`_shed` dropped since the last group, one per terminal
+        (a stand-in message: QoS 0, so nothing more is acknowledged for it)."""
+        with self._shed_lock:
+            shed, self._over_rate = self._over_rate, {}
+        return [(mqtt.MQTTMessage(topic=i.topic.encode()), i) for i in shed.values()]
 
     def enqueue(self, msg: mqtt.MQTTMessage) -> None:
         """Into ingest's queue, without waiting: a QoS 0 message is dropped when the queue is full; a QoS 1
@@ -284,27 +311,22 @@ class IngestWorker:
         group before instead of adding to it."""
         while True:
             self._room.acquire()
-            group = self._queue.take(GROUP_MAX)
+            group = self._queue.take(GROUP_MAX, timeout=SHED_RECORD_S)  # a flood's record waits a second at most
             if group is None:
                 self._ready.put(None)
                 return
-            group = self._gather(group)
+            group = self._gather(group) if group else group
             # Stamped once: a message retried after a wait for the database is not counted again.
             now, mono = utcnow(), time.monotonic()
             items = [
-                (
-                    m,
-                    # the hub's time of receipt (paho stamps it, monotonic), not the commit's: a backed-up
-                    # queue must not make a terminal look recently heard
-                    Incoming(
-                        m.topic,
-                        bytes(m.payload),
-                        now - timedelta(seconds=mono - m.timestamp),
-                        not self.limits.allow(topics.sender(m.topic) or ""),
-                    ),
-                )
+                # the hub's time of receipt (paho stamps it, monotonic), not the commit's: a backed-up queue
+                # must not make a terminal look recently heard
+                (m, Incoming(m.topic, bytes(m.payload), now - timedelta(seconds=mono - m.timestamp)))
                 for m in group
-            ]
+            ] + self._records()
+            if not items:
+                self._room.release()
+                continue
             with self._taken_lock:
                 self._taken += len(items)
             try:

@@ -214,3 +214,68 @@ def test_one_terminal_flooding_bad_payloads_does_not_stop_another_before_or_afte
         hub.send_signal(signal.SIGTERM)
         hub.wait(15)
         engine.dispose()
+
+
+def _big_batch(n: int) -> bytes:
+    return CaseBatch(terminal="A", body=CaseBatchBody(cases=[_unopenable() for _ in range(n)])).encode()
+
+
+def test_a_terminal_sending_heavy_batches_within_its_message_rate_does_not_slow_another(
+    hub_db_url, broker, edge_factory, tmp_path
+):
+    """Security review, stop 33: with one terminal's login, 50 batches a second of 1,000 unopenable sealed cases
+    (each a key agreement and a dead letter for the hub) stayed within the rate of 50 *messages* a second, and
+    another terminal's case waited 35–39 s. A message now takes tokens by its size (one per started 4 KiB), and
+    what is over the rate is dropped as it arrives. B's cases are committed within seconds; the hub opened no
+    more of A's batches than A's tokens allow (worked by hand below); every one of A's messages is counted."""
+    open_engine(hub_db_url).dispose()
+    engine = open_engine(hub_db_url, upgrade=False)
+    b = edge_factory("B", committee_code="JW002", batch_size=50)
+    queued = _queue_b(b, B_CASES, 0)
+    flooder = Flooder(broker.port)
+    hub = _hub(hub_db_url, broker.port, tmp_path / "hub.log")
+    heavy, sent = _big_batch(1000), 300
+    try:
+        flooder.wait_for_hub(0.0)
+        began = time.monotonic()
+        infos = []
+        for i in range(sent):  # 50 a second, as the reviewer sent them
+            infos.append(flooder.client.publish(topics.up("A", topics.Up.CASES), heavy, qos=1))
+            if i == 50:
+                b.start_sync()  # B comes online a second into the flood
+                b_online = time.monotonic()
+            time.sleep(max(0.0, began + (i + 1) / 50 - time.monotonic()))
+        wait_for(lambda: _b_at_hub(engine, queued) == B_CASES, timeout=60, what="B's cases during the flood", every=0.1)
+        took = time.monotonic() - b_online
+        print(f"B's {B_CASES} cases committed {took:.1f} s after B came online, during A's heavy flood")
+        for info in infos:
+            info.wait_for_publish(60)
+        flooded_s = time.monotonic() - began
+        assert took < WITHIN_S
+
+        def counts() -> dict[str, int]:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT reason, count FROM dead_letter_counts WHERE terminal_id = 'A'"))
+                return dict(rows.all())
+
+        # Each batch opened gives 1,000 sealed_invalid dead letters; each batch dropped is one rate_limited count.
+        wait_for(
+            lambda: counts().get("rate_limited", 0) + counts().get("sealed_invalid", 0) // 1000 >= sent,
+            timeout=60,
+            what="every one of A's batches accounted for",
+        )
+        got = counts()
+        opened = got.get("sealed_invalid", 0) // 1000
+        assert opened + got["rate_limited"] == sent, got
+        # By hand: a batch is len(heavy) bytes, ceil(len/4096) tokens (44 here); the bucket holds 500 and gains
+        # 50 a second, so over the flood at most (500 + 50 * flooded_s) / 44 + 1 batches could be opened.
+        tokens = -(-len(heavy) // 4096)
+        assert 40 <= tokens <= 50, len(heavy)
+        assert opened <= (500 + 50 * flooded_s) / tokens + 1, (opened, flooded_s)
+        dropped = got["rate_limited"]
+        print(f"A's {sent} heavy batches in {flooded_s:.1f} s: {opened} opened, {dropped} dropped over the rate")
+    finally:
+        flooder.close()
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(15)
+        engine.dispose()

@@ -89,13 +89,14 @@ def test_each_terminal_keeps_its_newest_letters_and_every_one_is_counted(engine)
     at = utcnow()
     handler.handle_many([Incoming(UP, f"bad {n}".encode(), at + timedelta(seconds=n)) for n in range(8)])
     handler.handle_many([Incoming(UP, f"bad {n}".encode(), at + timedelta(seconds=n)) for n in range(8, 12)])
-    handler.handle_many([Incoming(UP, b"over", at + timedelta(seconds=20), limited=True)])
+    # over the rate: the last of four, three dropped on arrival before it (the worker) and never kept as rows
+    handler.handle_many([Incoming(UP, b"over", at + timedelta(seconds=20), limited=True, also=3)])
     handler.handle(other, b"{nope", at)
     kept = _rows(engine, "SELECT payload FROM dead_letters WHERE terminal_id = 'T1' ORDER BY id")
     assert [bytes(p) for (p,) in kept] == [b"bad 8", b"bad 9", b"bad 10", b"bad 11", b"over"]
     counts = _rows(engine, "SELECT terminal_id, reason, count, dropped FROM dead_letter_counts ORDER BY 1, 2")
-    # T1: 12 malformed (8 of them dropped to keep 5 rows) and 1 rate-limited; T2 untouched by T1's bound.
-    assert counts == [("T1", "malformed_json", 12, 8), ("T1", "rate_limited", 1, 0), ("T2", "malformed_json", 1, 0)]
+    # T1: 12 malformed (8 of them dropped to keep 5 rows) and 4 rate-limited (3 never kept); T2 untouched by T1's bound.
+    assert counts == [("T1", "malformed_json", 12, 8), ("T1", "rate_limited", 4, 3), ("T2", "malformed_json", 1, 0)]
     assert _rows(engine, "SELECT terminal_id FROM terminals ORDER BY 1") == [("T1",), ("T2",)], (
         "a terminal sending only refused messages is on the fleet's list too"
     )

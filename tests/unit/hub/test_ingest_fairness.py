@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from hub.ingest.fairness import FairQueue, RateLimits
+from hub.ingest.fairness import FairQueue, RateLimits, cost
 
 
 def test_a_terminal_with_a_long_queue_delays_another_by_one_message_per_turn():
@@ -68,3 +68,26 @@ def test_each_terminal_has_its_own_bucket_of_burst_tokens_refilled_at_its_rate()
 def test_a_rate_of_zero_means_no_limit():
     limits = RateLimits(rate=0, burst=1)
     assert all(limits.allow("A") for _ in range(10_000))
+
+
+def test_a_message_takes_tokens_by_its_size():
+    """One message of a thousand sealed cases (191 KB) took one token, as a heartbeat did: 50 such a second
+    stayed within the rate. Worked by hand: one token per started 4 KiB."""
+    assert [cost(n) for n in (0, 1, 4096, 4097, 38_400, 191_000)] == [1, 1, 1, 2, 10, 47]
+    now = [0.0]
+    limits = RateLimits(rate=50.0, burst=500, clock=lambda: now[0])
+    allowed = sum(limits.allow("A", cost(191_000)) for _ in range(50))
+    assert allowed == 10, "the burst (500 tokens) holds ten of them, not fifty"
+    now[0] = 1.0  # a second at 50 tokens: 80 in the bucket, one more 47-token message, 33 left
+    assert [limits.allow("A", cost(191_000)) for _ in range(2)] == [True, False]
+    assert limits.allow("A", 1) and limits.allow("B", cost(191_000)), "a heartbeat fits; B has its own bucket"
+
+
+def test_a_message_bigger_than_the_burst_passes_on_a_full_bucket_only():
+    now = [0.0]
+    limits = RateLimits(rate=1.0, burst=10, clock=lambda: now[0])
+    assert limits.allow("A", 25), "a full bucket lets one through, leaving it in debt"
+    now[0] = 10.0  # 10 tokens back: still 5 in debt
+    assert not limits.allow("A", 25) and not limits.allow("A", 1)
+    now[0] = 26.0  # 16 more: full again (10, its burst)
+    assert limits.allow("A", 25)
