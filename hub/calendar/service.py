@@ -29,6 +29,7 @@ from hub.errors import HubError, NotFound
 from hub.text import text
 from kernel.db import upsert_insert
 from protocol.envelope import utcnow
+from protocol.localtime import local_date
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
 
 __all__ = ["CHECK_S", "MAX_SPAN", "NEXT_YEAR_EXPECTED", "CalendarDay", "CalendarGap", "CalendarService", "InvalidDay"]
@@ -71,10 +72,17 @@ class CalendarGap:
 class CalendarService:
     """The calendar in force and its edits. Thread-safe; :meth:`calendar` is cheap per call."""
 
-    def __init__(self, engine: Engine, check_s: float = CHECK_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        check_s: float = CHECK_S,
+        clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], date] = lambda: local_date(utcnow()),
+    ) -> None:
         self.engine = engine
         self.check_s = check_s
         self._clock = clock
+        self._today = today
         self._lock = threading.Lock()
         self._cached: tuple[_Rows, WorkCalendar] | None = None
         self._checked_at = float("-inf")
@@ -173,6 +181,7 @@ class CalendarService:
             raise InvalidDay(text("calendar_error", "range"))
         if not 0 <= (last - first).days < MAX_SPAN:
             raise InvalidDay(text("calendar_error", "span", first=first, last=last, days=MAX_SPAN))
+        self._not_past(first)
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         weekday = next((d for d in days if d.weekday() < 5), None)
         if kind == "work" and weekday is not None:
@@ -197,6 +206,7 @@ class CalendarService:
     def remove_day(self, day: date, actor: str) -> int:
         """``day`` becomes an ordinary day again (a working day unless it is a weekend); returns how many
         open cases' due dates moved."""
+        self._not_past(day)
         now = utcnow()
         with self.engine.begin() as conn:
             if conn.execute(delete(Day).where(col(Day.day) == day)).rowcount == 0:
@@ -204,6 +214,13 @@ class CalendarService:
             recounted = self._commit_change(conn, [AuditRecord(now, actor, "calendar.removed", day.isoformat(), {})])
         self.invalidate()
         return recounted
+
+    def _not_past(self, day: date) -> None:
+        """A day gone by stays as it was: changing it would move the due dates (and statutory ones) of cases
+        counted over it, after the fact, and take overdue cases off the board (a review found this done)."""
+        today = self._today()
+        if day < today:
+            raise InvalidDay(text("calendar_error", "past", day=day, today=today))
 
     def invalidate(self) -> None:
         """Read the database again at the next :meth:`calendar` (a change made here is in force at once)."""

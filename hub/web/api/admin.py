@@ -84,7 +84,7 @@ def calendar_set(
     sync_to_thread=True,
     status_code=HTTP_204_NO_CONTENT,
     opt={PERMISSION: Permission.CALENDAR_WRITE},
-    responses=errors(401, 403, 404),
+    responses=errors(401, 403, 404, 422),
     tags=["calendar"],
 )
 def calendar_remove(

@@ -123,7 +123,7 @@ def calendar_remove(
     try:
         recounted = calendar.remove_day(day, who.actor)
         flash(request, "ok", text("flash", "day_removed", day=day) + _recounted(recounted))
-    except NotFound as exc:
+    except (NotFound, InvalidDay) as exc:
         flash(request, "error", str(exc))
     return redirect_back(f"/calendar?year={day.year}")
 

@@ -21,7 +21,8 @@ from protocol.workdays import load_seed_calendar
 def due(hub_db_url):
     engine = open_engine(hub_db_url)
     seed = load_seed()
-    yield DueDates(CalendarService(engine), lambda: seed)
+    # the administrator edits in March 2026, where these tests' cases are: a day gone by is not edited
+    yield DueDates(CalendarService(engine, today=lambda: date(2026, 3, 2)), lambda: seed)
     engine.dispose()
 
 
@@ -107,3 +108,22 @@ def test_the_overdue_boards_yellow_limit_agrees_with_the_card_of_every_case():
         for offset in range(0, 12):
             due = today + timedelta(days=offset)
             assert (light("accepted", due, today, cal) is Light.YELLOW) == (due <= limit), (today, due)
+
+
+def test_a_day_gone_by_is_not_made_a_holiday_nor_unmade_one(hub_db_url):
+    """A review: the operator declared 12 past days holidays, and 73 open cases' promised (and statutory)
+    dates moved, red cards dropping from 16 to 9. Days before today are refused, both ways; today is not."""
+    engine = open_engine(hub_db_url)
+    try:
+        calendar = CalendarService(engine, today=lambda: date(2026, 12, 7))
+        with pytest.raises(InvalidDay, match="已经过去"):
+            calendar.set_days(date(2026, 11, 23), date(2026, 12, 4), "off", "测试", "user:operator")
+        with pytest.raises(InvalidDay, match="已经过去"):
+            calendar.set_days(date(2026, 12, 6), date(2026, 12, 8), "off", "测试", "user:operator")  # starts past
+        calendar.set_day(date(2026, 12, 7), "off", "台风停业", "user:manager")  # today: a closure announced today
+        later = CalendarService(engine, today=lambda: date(2026, 12, 8))
+        with pytest.raises(InvalidDay, match="已经过去"):
+            later.remove_day(date(2026, 12, 7), "user:manager")
+        assert date(2026, 12, 7) in [d.day for d in later.days(2026)], "still a holiday"
+    finally:
+        engine.dispose()
