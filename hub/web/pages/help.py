@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from hub.cases.queries import CaseQueries
 from hub.fleet.help import HelpDesk
 from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission, Principal
@@ -35,6 +36,7 @@ def calls_page(
     who: NamedDependency[Principal],
     help_desk: NamedDependency[HelpDesk],
     committees: NamedDependency[CommitteeNames],
+    cases: NamedDependency[CaseQueries],
     committee: FromQuery[str] = "",
 ) -> Template:
     calls = help_desk.calls(committee or None, since=utcnow() - RECENT)
@@ -43,6 +45,7 @@ def calls_page(
         request,
         who,
         "help.html",
+        names=cases.department_names,
         calls=calls,
         committee=committee,
         committees=sorted(committees.all().items(), key=lambda kv: kv[1]),

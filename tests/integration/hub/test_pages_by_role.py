@@ -81,6 +81,11 @@ def test_each_role_has_one_navigation_with_its_name_and_sign_out_on_every_page(h
         assert _nav(page) == NAV[username], link
         assert page.locator("header nav a.active").count() == 1, link
         assert NAMES[username] in page.locator("#signed-in").inner_text(), link
+        if username == "clerk_mz":  # the department by name on every page (the help page said 经办人：MZ)
+            assert (
+                "民政" in page.locator("#signed-in").inner_text()
+                and "MZ" not in page.locator("#signed-in").inner_text()
+            ), link
         assert page.locator("#sign-out").is_visible(), link
     if username == "operator":
         page.goto(f"{web}/fleet/terminals/JW001-K1")
