@@ -194,6 +194,9 @@ class Report:
         }
 
 
+WORST_MIN_RATINGS = 3  # an item ranks among the worst-rated only with this many ratings in the period
+
+
 def build(
     engine: Engine,
     period: Period,
@@ -201,7 +204,7 @@ def build(
     catalogue: Catalogue | None = None,
     today: date | None = None,
     worst: int = 5,
-    min_ratings: int = 3,
+    min_ratings: int = WORST_MIN_RATINGS,
 ) -> Report:
     """The report for ``period``, limited to ``departments`` when given (all of them otherwise); items and
     departments are named by ``catalogue`` (by default the catalogue in force in ``engine``'s database)."""

@@ -15,6 +15,7 @@ from hub.catalogue.in_force import CatalogueInForce
 from hub.fleet.help import HelpDesk
 from hub.people.roles import Permission, Principal
 from hub.reports.reporter import Reporter
+from hub.reports.service import WORST_MIN_RATINGS
 from hub.text import text
 from hub.web import charts
 from hub.web.api.reports import period_of
@@ -66,6 +67,7 @@ def reports_page(
         "reports.html",
         names=cases.department_names,
         report=report,
+        worst_min=WORST_MIN_RATINGS,
         svg=svg,
         department=department or "",
         departments=[(d.code, d.name) for d in catalogue.current().departments],

@@ -36,15 +36,20 @@ def test_the_manager_verifies_the_audit_trail_and_keeps_the_calendar(hub, client
 
     page = client.get("/calendar?year=2026")
     assert "国庆节" in page.text and "调休上班" in page.text
-    form = {"day": "2026-12-31", "kind": "off", "name": "跨年", "_csrf_token": _csrf(page.text)}
+    ahead = date.today().year + 1  # a day to come: days gone by are not edited
+    eve = date(ahead, 12, 31)
+    form = {"day": eve.isoformat(), "kind": "off", "name": "跨年", "_csrf_token": _csrf(page.text)}
     saved = client.post("/calendar/days", data=form, follow_redirects=True)
-    assert "已保存 2026-12-31" in saved.text
-    page = client.get("/calendar?year=2026")
+    assert f"已保存 {eve}" in saved.text
+    page = client.get(f"/calendar?year={ahead}")
     assert "王主任" in page.text  # who entered the day, by the name colleagues know
-    weekday = {"day": "2026-12-30", "kind": "work", "name": "x", "_csrf_token": _csrf(page.text)}
+    wednesday = next(date(ahead, 12, d) for d in range(24, 31) if date(ahead, 12, d).weekday() == 2)
+    weekday = {"day": wednesday.isoformat(), "kind": "work", "name": "x", "_csrf_token": _csrf(page.text)}
     refused = client.post("/calendar/days", data=weekday, follow_redirects=True)
     assert "只有周末才能设为调休上班" in refused.text
-    removed = client.post("/calendar/2026-12-31/delete", data={"_csrf_token": _csrf(page.text)})
+    past = {"day": "2026-03-04", "kind": "off", "name": "补录", "_csrf_token": _csrf(page.text)}
+    assert "已经过去" in client.post("/calendar/days", data=past, follow_redirects=True).text
+    removed = client.post(f"/calendar/{eve}/delete", data={"_csrf_token": _csrf(page.text)})
     assert removed.status_code == 200 and "已恢复为普通日" in removed.text
 
 
@@ -53,6 +58,8 @@ def test_reports_and_the_overdue_board_render_and_export(hub, client, people):
     _sign_in(client, "auditor")
     report = client.get("/reports")
     assert report.status_code == 200 and report.text.count("<svg") == 4 and "各部门" in report.text
+    assert "<span>收件</span><strong>3</strong>" in report.text, "received, not 受理: none is accepted yet"
+    assert "无差评" in report.text
     assert "老年综合津贴申领" in client.get("/reports?department=MZ").text
     exported = client.get("/reports.csv")
     assert exported.headers["content-type"] == "text/csv; charset=utf-8" and exported.text.startswith("\ufeff层级")
@@ -175,3 +182,34 @@ def test_the_fleet_page_says_when_it_is_the_hub_that_lost_the_broker(hub, client
         time.sleep(0.1)
     page = client.get("/fleet/").text
     assert 'id="hub-unlinked"' in page and "本中心与消息服务器" in page
+
+
+def _rate(hub, levels: list[tuple[str, int]]) -> None:
+    import uuid
+
+    from protocol import topics
+    from protocol.envelope import utcnow
+    from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
+    from tests.support import register_terminal
+    from tests.unit.hub.helpers import handler
+
+    register_terminal(hub.engine, "T1")
+    now = utcnow()
+    ratings = [
+        Rating(rating_id=uuid.uuid4(), item_code=code, committee="JW001", level=RatingLevel(n), rated_at=now)
+        for code, n in levels
+    ]
+    batch = RatingBatch(terminal="T1", seq=7, sent_at=now, body=RatingBatchBody(ratings=ratings))
+    handler(hub.engine).handle(topics.up("T1", topics.Up.RATINGS), batch.encode(), now)
+
+
+def test_the_worst_rated_items_name_their_department_and_say_why_a_bad_rating_is_not_ranked(hub, client, people):
+    """The review: 差评最多的事项 said 无差评 while 人社 had one bad rating of two (items rank from three
+    ratings), and its 部门 column printed MZ."""
+    _sign_in(client, "auditor")
+    _rate(hub, [("RS-004", 1), ("RS-004", 5)])
+    shown = client.get("/reports").text.split("差评最多的事项", 1)[1].split("</table>", 1)[0]
+    assert "无差评" not in shown and "评价都不满 3 条" in shown
+    _rate(hub, [("MZ-001", 1), ("MZ-001", 2), ("MZ-001", 4)])
+    shown = client.get("/reports").text.split("差评最多的事项", 1)[1].split("</table>", 1)[0]
+    assert "<td>民政</td>" in shown and "<td>MZ</td>" not in shown, shown
