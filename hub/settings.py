@@ -267,10 +267,11 @@ class HubSettings(TomlSettings):
         "and it sends its case batches again later",
     )
     terminal_burst: int = Field(
-        100,
+        500,
         ge=1,
-        description="tokens one terminal may take at once above its rate (a backlog after an outage: 100 is about "
-        "2,000 sealed cases at once, then about 1,000 a second; more lets one terminal hold up the others longer)",
+        description="tokens one terminal may take at once above its rate (a backlog after an outage: 500 is about "
+        "10,000 sealed cases at once, then about 1,000 a second; more lets one flooding terminal hold up the others "
+        "longer: 1.3 s at 500, 0.1 s at 100 in tests/integration/test_ingest_flood.py)",
     )
     dead_letter_prefix_bytes: int = Field(
         2048, ge=0, le=4096, description="bytes of a refused payload kept in its dead letter (with the SHA-256 of all)"

@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 LOOP_WAIT_S = 0.1  # the longest the loop waits for the network before its next turn
 SEQ_BLOCK = 10_000  # seq numbers reserved durably at a time: monotonic across restarts, one write per block
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our down/ messages this long while we are away
+RATE_PAUSE_S = 1.0  # batches the hub set aside over our rate go again after this long
 _BATCH_ROOM = MAX_PAYLOAD_BYTES - 2048  # room for the envelope around the items
 # Outbox channel → (topic channel, batch message, its body's list field). Cases first: they matter most.
 CHANNELS: dict[str, tuple[topics.Up, type[Envelope], str]] = {
@@ -149,6 +150,7 @@ class _Inflight:
     seqs: list[int] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
     tries: int = 1  # times sent: the wait for its ack doubles with each
+    again_at: float | None = None  # the hub is rate-limiting us: sent again then, not after the ack wait
 
 
 class SyncAgent:
@@ -189,6 +191,7 @@ class SyncAgent:
         self._cursor: dict[str, int] = dict.fromkeys(CHANNELS, 0)
         self._drained: dict[str, int] = {}  # channel -> the outbox's version when nothing was left to send
         self._inflight: dict[uuid.UUID, _Inflight] = {}
+        self._window = settings.inflight_window  # batches in flight at most now: halved while rate-limited
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
         self.loop_at = 0.0  # monotonic time of the loop's last turn: systemd's watchdog (edge/watchdog.py) reads it
@@ -494,7 +497,7 @@ class SyncAgent:
         for channel in CHANNELS:
             if version is not None and self._drained.get(channel) == version:
                 continue
-            while self._client is not None and len(self._inflight) < s.inflight_window:
+            while self._client is not None and len(self._inflight) < self._window:
                 items = self.outbox.pending(channel, self._cursor[channel], s.batch_size)
                 if not items:
                     if version is not None:
@@ -528,19 +531,36 @@ class SyncAgent:
         return backoff_ceiling(tries, self.settings.ack_timeout_s, self.settings.resend_max_s)
 
     def _resend_late(self, now: float) -> None:
-        late = [mid for mid, f in self._inflight.items() if now - f.sent_at > self._ack_wait(f.tries)]
+        late = [
+            mid
+            for mid, f in self._inflight.items()
+            if (now >= f.again_at if f.again_at is not None else now - f.sent_at > self._ack_wait(f.tries))
+        ]
         for mid in late:
             late_batch = self._inflight.pop(mid)
-            log.warning(
-                "no ack for batch %s after %.0f s; sending its %d item(s) again",
-                mid,
-                self._ack_wait(late_batch.tries),
-                len(late_batch.seqs),
-            )
+            if late_batch.again_at is None:
+                log.warning(
+                    "no ack for batch %s after %.0f s; sending its %d item(s) again",
+                    mid,
+                    self._ack_wait(late_batch.tries),
+                    len(late_batch.seqs),
+                )
             self.outbox.mark_resent(late_batch.seqs)
             self.stats["resent_batches"] += 1
             if items := self.outbox.items(late_batch.seqs):  # none, when a late ack cleared them meanwhile
-                self._send(late_batch.channel, items, late_batch.tries + 1)
+                # a rate-limited batch was not lost: its next ack wait does not grow
+                tries = late_batch.tries + (late_batch.again_at is None)
+                self._send(late_batch.channel, items, tries)
+
+    def _slow_down(self, now: float) -> None:
+        """The hub set a batch aside over this terminal's rate. It answers one such batch a second and drops
+        the rest unanswered, so every batch in flight is taken as set aside: each goes again after a pause
+        (not after its ack wait, which doubles up to ``resend_max_s``: a backlog beyond the hub's burst then
+        drained at tens of cases a second), and the window halves, growing again by one with each ack."""
+        self._window = max(1, self._window // 2)
+        for f in self._inflight.values():
+            if f.again_at is None or f.again_at < now:
+                f.again_at = now + RATE_PAUSE_S
 
     def _resend_all(self, why: str) -> None:
         if self._inflight or any(self._cursor.values()):
@@ -643,16 +663,25 @@ class SyncAgent:
         self.last_ack_at = arrived = self._clock()
         if sent is not None:
             self.last_round_trip_s = time.monotonic() - sent.sent_at
+            if body.acked:  # the hub takes what we send: the window grows back, one batch per ack
+                self._window = min(self.settings.inflight_window, self._window + 1)
         half = (self.last_round_trip_s or 0.0) / 2
         self.hub_clock_offset_s = (ack.sent_at - arrived).total_seconds() + half
         for rej in body.rejected:
             if rej.reason is DeadLetterReason.RATE_LIMITED:
                 # The hub set the batch aside unprocessed (this terminal sent too much at once): it stays in
-                # flight and goes again when its ack wait ends, like a batch never answered. Nothing is parked.
+                # flight and goes again after a pause, with every other in flight (_slow_down). Nothing is parked.
                 if sent is not None and body.in_reply_to is not None:
                     self._inflight[body.in_reply_to] = sent
+                self._slow_down(time.monotonic())
                 self.stats["rate_limited"] += 1
-                log.warning("the hub is rate-limiting this terminal; batch %s will be sent again", body.in_reply_to)
+                log.warning(
+                    "the hub is rate-limiting this terminal; batch %s and the others in flight go again in %.0f s, "
+                    "%d at a time",
+                    body.in_reply_to,
+                    RATE_PAUSE_S,
+                    self._window,
+                )
                 continue
             if rej.item_id is not None:
                 ids = [str(rej.item_id)]

@@ -38,12 +38,13 @@ from sqlalchemy import text
 
 from edge.store.cases import NewCase
 from hub.db.engine import open_engine
+from hub.settings import HubSettings
 from protocol import topics
 from protocol.cases import CaseBatch, CaseBatchBody, SealedCase
 from protocol.envelope import MAX_PAYLOAD_BYTES
 from protocol.health import Heartbeat, HeartbeatBody
 from protocol.state import HubState
-from tests.support import applicant, hub_count, wait_for
+from tests.support import applicant, assert_exactly_once, hub_count, wait_for
 
 FLOOD = 2000
 B_CASES = 400
@@ -238,7 +239,7 @@ def test_a_terminal_sending_heavy_batches_within_its_message_rate_does_not_slow_
     queued = _queue_b(b, B_CASES, 0)
     flooder = Flooder(broker.port)
     hub = _hub(hub_db_url, broker.port, tmp_path / "hub.log")
-    heavy, sent = _big_batch(1000), 300
+    heavy, sent = _big_batch(1000), 600  # 12 s at 50 a second
     try:
         flooder.wait_for_hub(0.0)
         began = time.monotonic()
@@ -278,15 +279,46 @@ def test_a_terminal_sending_heavy_batches_within_its_message_rate_does_not_slow_
         got = counts()
         opened = got.get("sealed_invalid", 0) // 1000
         assert opened + got["rate_limited"] == sent, got
-        # By hand: a batch is len(heavy) bytes, ceil(len/4096) tokens (44 here); the bucket holds 100 and gains
-        # 50 a second, so over the flood at most (100 + 50 * flooded_s) / 44 + 1 batches could be opened.
+        # By hand: a batch is len(heavy) bytes, ceil(len/4096) tokens (44 here); the bucket holds the shipped
+        # burst (500) and gains the shipped rate (50) a second, so at most (burst + rate * flooded_s) / 44 + 1
+        # batches could be opened over the flood.
         tokens = -(-len(heavy) // 4096)
         assert 40 <= tokens <= 50, len(heavy)
-        assert opened <= (100 + 50 * flooded_s) / tokens + 1, (opened, flooded_s)
+        shipped = HubSettings.model_fields
+        burst, rate = shipped["terminal_burst"].default, shipped["terminal_rate_per_s"].default
+        assert opened <= (burst + rate * flooded_s) / tokens + 1, (opened, flooded_s)
         dropped = got["rate_limited"]
         print(f"A's {sent} heavy batches in {flooded_s:.1f} s: {opened} opened, {dropped} dropped over the rate")
     finally:
         flooder.close()
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(15)
+        engine.dispose()
+
+
+def test_a_terminal_over_its_rate_paces_itself_instead_of_waiting_out_each_ack(
+    hub_db_url, broker, edge_factory, tmp_path
+):
+    """The hub answers one of a terminal's set-aside batches a second and drops the others unanswered: a
+    terminal that resent each only when its ack wait ended (5 s, doubling to 30 s) drained a backlog beyond
+    its burst at tens of cases a second (bench sync with the hub's limit on: 55 a second). Told once, it now
+    sends every batch in flight again after a pause, half as many at a time: 1,000 cases over a rate of 20
+    tokens a second drain in 15-25 s here, where the terminal before this waited out its acks past 90 s.
+    (The rate itself would allow them in about 3 s: the pacing is not yet close to it.)"""
+    open_engine(hub_db_url).dispose()
+    engine = open_engine(hub_db_url, upgrade=False)
+    b = edge_factory("B", committee_code="JW002", batch_size=50)
+    queued = _queue_b(b, 1000, 0)  # 20 batches of ~4 tokens each: five times the burst below
+    hub = _hub(hub_db_url, broker.port, tmp_path / "hub.log", terminal_rate_per_s="20", terminal_burst="16")
+    try:
+        time.sleep(1.0)
+        started = time.monotonic()
+        b.start_sync()
+        wait_for(lambda: _b_at_hub(engine, queued) == 1000, timeout=90, what="B's backlog at the hub", every=0.2)
+        print(f"1,000 cases over a rate of 20 tokens a second drained in {time.monotonic() - started:.1f} s")
+        assert b.agent.stats["rate_limited"] >= 1, "the hub did limit B"
+        assert_exactly_once(engine, queued)
+    finally:
         hub.send_signal(signal.SIGTERM)
         hub.wait(15)
         engine.dispose()
