@@ -23,7 +23,8 @@ HEADER = [
     STATUS_LABELS["rejected"],
     STATUS_LABELS["withdrawn"],
     *(_COLUMNS[key] for key in ("median_days", "p95_days", "in_time_share", "overdue", "over_statutory")),
-    *(_COLUMNS[key] for key in ("return_calls", "return_calls_done", "return_calls_late", "rated")),
+    *(_COLUMNS[key] for key in ("return_calls", "return_calls_done", "return_calls_unreached", "return_calls_late")),
+    _COLUMNS["rated"],
     *(text("rating_level", str(level)) for level in LEVELS),
     _COLUMNS["bad_share"],
 ]
@@ -55,6 +56,7 @@ def _row(level: str, f: Figures) -> list[object]:
         f.over_statutory,
         f.return_calls,
         f.return_calls_done,
+        f.return_calls_unreached,
         f.return_calls_late,
         f.rated,
         *(f.ratings[level] for level in LEVELS),

@@ -92,6 +92,7 @@ class Figures:
     over_statutory: int = 0
     return_calls: int = 0
     return_calls_done: int = 0
+    return_calls_unreached: int = 0  # of those recorded, the resident was not reached (the call was not made good)
     return_calls_late: int = 0
     in_time: int = 0
     with_due: int = 0
@@ -134,6 +135,7 @@ class Figures:
             "over_statutory": self.over_statutory,
             "return_calls": self.return_calls,
             "return_calls_done": self.return_calls_done,
+            "return_calls_unreached": self.return_calls_unreached,
             "return_calls_late": self.return_calls_late,
             "median_days": _round(self.median_days),
             "p95_days": _round(self.p95_days),
@@ -289,14 +291,15 @@ def build(
         for dept, code, n in conn.execute(late_law_open.group_by(_cases.c.department, _cases.c.item_code)):
             item(code, dept).over_statutory += n
 
-        calls = select(col(R.department), col(R.item_code), col(R.due_date), col(R.done_at)).where(
+        calls = select(col(R.department), col(R.item_code), col(R.due_date), col(R.done_at), col(R.reached)).where(
             col(R.opened_at) >= lo, col(R.opened_at) < hi, *scoped(col(R.department))
         )
         unassigned_calls = Figures("", "")
-        for dept, code, due, done_at in conn.execute(calls):  # one per bad rating: few, counted here
+        for dept, code, due, done_at, reached in conn.execute(calls):  # one per bad rating: few, counted here
             f = item(code, dept) if code else unassigned_calls
             f.return_calls += 1
             f.return_calls_done += done_at is not None
+            f.return_calls_unreached += done_at is not None and reached is False
             f.return_calls_late += (local_date(done_at) if done_at is not None else today) > due
 
         rated_where = [_ratings.c.rated_at >= lo, _ratings.c.rated_at < hi, *scoped(_ratings.c.department)]
@@ -423,6 +426,7 @@ def _add(into: Figures, f: Figures) -> None:
         "over_statutory",
         "return_calls",
         "return_calls_done",
+        "return_calls_unreached",
         "return_calls_late",
     ):
         setattr(into, name, getattr(into, name) + getattr(f, name))

@@ -288,3 +288,17 @@ _LOCK_WAITS = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lo
 def _waiting_on_a_lock(engine) -> bool:
     with engine.connect() as conn:
         return bool(conn.execute(text(_LOCK_WAITS)).scalar())
+
+
+def test_a_return_call_that_did_not_reach_the_resident_is_counted_apart(env):
+    """The review: 未能联系到申请人 closed the call and counted it 已回访 (the report said 1 / 3 done)."""
+    engine, _, people, _, _, _ = env
+    reached, missed = ingest(engine, ["MZ-006", "MZ-006"], at=MONDAY)
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    _rate(engine, reached, RatingLevel.DISSATISFIED, "态度不好", MONDAY, ids[0])
+    _rate(engine, missed, RatingLevel.DISSATISFIED, "等了太久", MONDAY, ids[1])
+    calls = ReturnCalls(engine, clock=lambda: MONDAY + timedelta(days=1))
+    calls.record(people["clerk_mz"], str(ids[0]), True, "已致电道歉并说明")
+    calls.record(people["clerk_mz"], str(ids[1]), False, "未能联系到申请人")
+    mz = {f.code: f for f in _report(engine).departments}["MZ"]
+    assert (mz.return_calls, mz.return_calls_done, mz.return_calls_unreached) == (2, 2, 1)
