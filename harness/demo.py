@@ -42,11 +42,11 @@ COMMITTEE_AREAS = {
     "JW002": {"district": "浦东新区", "streets": [{"street": "潍坊路", "lanes": "1-200"}]},
     "JW003": {"district": "浦东新区", "streets": [{"street": "东昌路", "lanes": "1-299"}]},
 }
-HUB_USERS = [
-    ("manager", "manager-demo", "manager", ""),
-    ("clerk-mz", "clerk-demo", "clerk", "MZ"),
-    ("auditor", "auditor-demo", "auditor", ""),
-    ("operator", "operator-demo", "operator", ""),
+HUB_USERS = [  # login, password, role, department, the name colleagues know (histories show it)
+    ("manager", "manager-demo", "manager", "", "王主任"),
+    ("clerk-mz", "clerk-demo", "clerk", "MZ", "李经办"),
+    ("auditor", "auditor-demo", "auditor", "", "赵监察"),
+    ("operator", "operator-demo", "operator", "", "钱运维"),
 ]
 STAFF_ID = "demo"
 
@@ -182,8 +182,8 @@ def start(demo: Demo, broker: Mosquitto) -> list[str]:
         "SHEGONG_HUB_WEB_COOKIE_SECURE": "false",  # the demo serves plain HTTP on loopback
         "SHEGONG_HUB_BROKER_INSECURE": "true",  # its broker is plain TCP on loopback: no TLS to ask for
     }
-    for user, password, role, department in HUB_USERS:  # an existing user is left as it is
-        args = ["hub", "user", "add", user, "--role", role, "--password-stdin"]
+    for user, password, role, department, name in HUB_USERS:  # an existing user is left as it is
+        args = ["hub", "user", "add", user, "--role", role, "--display-name", name, "--password-stdin"]
         demo.run_once(args + (["--department", department] if department else []), hub_env, stdin=password + "\n")
     demo.spawn("hub", ["hub", "run"], hub_env)
     started: list[tuple[str, str, Path, Path]] = []
@@ -263,7 +263,7 @@ def command(state_dir: Path, fresh: bool, terminals: int, hub_port: int, kiosk_p
         print(f"  broker: mqtt://127.0.0.1:{broker.port}")
         print(f"  hub:    {hub_url}/  {'' if ok else '(not answering yet: see logs/hub.log)'}")
         print(f"  resident portal: {hub_url}/portal/  (the receipts' QR codes open {hub_url}/portal/progress)")
-        print("  hub logins: " + ", ".join(f"{u}/{pw} ({r})" for u, pw, r, _ in HUB_USERS))
+        print("  hub logins: " + ", ".join(f"{u}/{pw} ({r}, {n})" for u, pw, r, _, n in HUB_USERS))
         print(f"  kiosk staff mode (代办): staff id {STAFF_ID}, PIN {demo.staff_pin} (made for this run)")
         print("\n".join(lines))
         print("  test identities: shegong sim identities")
