@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
 
+from hub.calendar.duedates import promise_start
 from hub.calendar.service import CalendarService
 from hub.cases.clock import STATUTORY_WARN_DAYS, Light, light, warn_limit
 from hub.cases.listing import CaseList, CaseRecord, case_list, case_record
@@ -54,6 +55,8 @@ _LIST_COLUMNS = (
     _cases.c.id_number,
     _cases.c.committee,
     _cases.c.received_at,
+    _cases.c.created_at,
+    _cases.c.clock_skew_s,
     _cases.c.due_date,
     _cases.c.statutory_due,
     _work.c.assignee,
@@ -74,7 +77,8 @@ class QueueItem:
     applicant_name: str
     id_number: str  # masked
     committee: str
-    received_at: datetime
+    received_at: datetime  # when it reached the hub
+    submitted_at: datetime  # when the committee accepted it (promise_start): what the resident's receipt says
     due_date: date | None
     light: str
     light_label: str
@@ -244,7 +248,7 @@ class CaseQueries:
     # ------------------------------------------------------------------ one case
     def detail(self, who: Principal, case_id: str, today: date | None = None) -> CaseDetail:
         joined = _cases.outerjoin(_work, _work.c.case_id == _cases.c.case_id)
-        cols = (*_LIST_COLUMNS, _cases.c.created_at, _cases.c.payload, *[c for c in _work.c if c.name != "case_id"])
+        cols = (*_LIST_COLUMNS, _cases.c.payload, *[c for c in _work.c if c.name != "case_id"])
         with read_only(self.engine).connect() as conn:
             row = conn.execute(select(*cols).select_from(joined).where(_cases.c.case_id == case_id)).mappings().first()
             if row is None:
@@ -390,6 +394,7 @@ class CaseQueries:
             id_number=mask(r["id_number"]),
             committee=r["committee"],
             received_at=r["received_at"],
+            submitted_at=promise_start(r["created_at"], r["received_at"], r["clock_skew_s"]),
             due_date=r["due_date"],
             light=lit.value,
             light_label=LIGHT_LABELS[lit.value],

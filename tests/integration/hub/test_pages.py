@@ -213,3 +213,17 @@ def test_the_worst_rated_items_name_their_department_and_say_why_a_bad_rating_is
     _rate(hub, [("MZ-001", 1), ("MZ-001", 2), ("MZ-001", 4)])
     shown = client.get("/reports").text.split("差评最多的事项", 1)[1].split("</table>", 1)[0]
     assert "<td>民政</td>" in shown and "<td>MZ</td>" not in shown, shown
+
+
+def test_a_case_shows_when_the_resident_submitted_it_and_when_it_reached_the_centre(hub, client, people):
+    """The review: a case submitted at 13:50 during a broker outage showed 提交时间 13:51, its arrival; after a
+    days-long outage 提交时间 would fall after 承诺办结. Friday 10:00 at the committee, Monday 09:00 at the hub
+    (Shanghai time), the terminal's clock right: the receipt's time is shown, and the arrival beside it."""
+    friday, monday = datetime(2026, 3, 6, 2, 0, tzinfo=UTC), datetime(2026, 3, 9, 1, 0, tzinfo=UTC)
+    (case,) = ingest(hub.engine, ["MZ-001"], at=monday, created=friday, sent=monday)
+    _sign_in(client, "manager")
+    page = client.get(f"/cases/{case}").text
+    shown = page.split('id="submitted-at">', 1)[1].split("</dd>", 1)[0]
+    assert shown.startswith("2026-03-06 10:00") and "2026-03-09 09:00 才到达中心" in shown, shown
+    queue = client.get("/queue").text
+    assert "2026-03-06 10:00" in queue and "2026-03-09 09:00" not in queue
