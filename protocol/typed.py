@@ -75,6 +75,11 @@ def typed_receipt(text: str) -> tuple[str, ...]:
     return *dict.fromkeys(r.upper() for r in readings), *dict.fromkeys(readings)
 
 
+def reads_as_receipt(text: str) -> bool:
+    """Whether ``text`` can be read as a whole receipt number (:func:`typed_receipt` finds a reading)."""
+    return bool(_RECEIPT.match(fold(text)) or _readings(text))
+
+
 def _readings(text: str) -> list[str]:
     """The receipt numbers ``text``'s letters and digits can be, in order of likelihood (:func:`typed_receipt`)."""
     groups = [g for g in _fold(text, space="-").split("-") if g]  # a space parts groups as a dash does

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, case, false, func, or_, select
 
 from hub.calendar.duedates import promise_start
 from hub.calendar.service import CalendarService
@@ -38,7 +38,7 @@ from protocol.catalogue import Catalogue, FieldType
 from protocol.envelope import utcnow
 from protocol.idnumber import mask, mask_ids
 from protocol.localtime import local_date
-from protocol.typed import typed_id_number, typed_receipt
+from protocol.typed import fold, reads_as_receipt, typed_id_number, typed_receipt
 from protocol.workdays import WorkCalendar
 
 __all__ = ["CaseDetail", "CaseQueries", "OverdueBoard", "QueueItem", "QueuePage", "TimelineEntry"]
@@ -193,13 +193,13 @@ class CaseQueries:
         receipt: str = "",
     ) -> QueuePage:
         """The cases of ``who``'s departments (or ``department``) in ``statuses`` (default: the open ones);
-        ``receipt``: the case of that receipt number as typed, whatever its status (a resident calling, a
-        return call to make)."""
+        ``receipt``: what a clerk typed in the search box (:func:`_found`), whatever the status (a resident
+        calling or at the window, a return call to make)."""
         depts = self.departments_for(who, department)
         wanted = [s for s in (statuses or OPEN) if s in set(CaseStatus)]
         where: list[ColumnElement[bool]] = [_cases.c.department.in_(depts), _cases.c.status.in_(wanted)]
         if receipt:
-            where[1] = _cases.c.receipt_no.in_(typed_receipt(receipt))
+            where[1] = _found(receipt)
         if not department and not who.scoped:
             where[0] = _cases.c.department.is_not(None)  # everything, the unrouted included
         if mine:
@@ -403,6 +403,27 @@ class CaseQueries:
             statutory_light=law.value,
             statutory_light_label=STATUTORY_LIGHT_LABELS[law.value],
         )
+
+
+def _found(typed: str) -> ColumnElement[bool]:
+    """The cases a clerk's search finds: an ID number; a whole receipt number (as typed:
+    :func:`typed_receipt`); the last digits of a receipt number (``0007``: a resident reading the end of
+    their slip); or the applicant's name, whole or its beginning. Within the clerk's departments, as every
+    listing. An ID number is tried first: its digits also read as a receipt number of a committee coded in
+    digits."""
+    compact = typed_id_number(typed)
+    if len(compact) == 18 and compact[:17].isdigit() and (compact[17].isdigit() or compact[17] == "X"):
+        return _cases.c.id_number == compact
+    if reads_as_receipt(typed):
+        return _cases.c.receipt_no.in_(typed_receipt(typed))
+    if compact.isdigit() and 3 <= len(compact) <= 6:
+        return _cases.c.receipt_no.like(f"%{compact}")
+    name = fold(typed)
+    return _cases.c.applicant_name.like(f"{_escaped(name)}%", escape="\\") if name else false()
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _department_names(catalogue: Catalogue) -> dict[str, str]:

@@ -85,6 +85,31 @@ def test_a_clerk_finds_a_case_by_its_receipt_number_whatever_its_status(hub, cli
     assert done not in client.get("/queue", params={"receipt": receipt}).text  # another department's: not found
 
 
+def test_a_clerk_finds_a_case_by_the_end_of_its_receipt_number_an_id_number_or_a_name(hub, client, people):
+    """The review: 「0007」 gave 共 0 件, and a resident at the window or on the phone could not be found by
+    ID number or name. Expected values from the ingested rows: applicant n is 测试n with ID number
+    310101-19550312-(n:03d)-check."""
+    cases = ingest(hub.engine, ["MZ-001", "MZ-001", "MZ-006"], start=40)  # 测试40, 测试41, 测试42
+    with hub.engine.connect() as conn:
+        rows = {
+            c: tuple(r)
+            for c, *r in conn.execute(text("SELECT case_id, receipt_no, id_number, applicant_name FROM cases"))
+        }
+    _sign_in(client, "clerk_mz")
+
+    def found(typed: str) -> set[str]:
+        page = client.get("/queue", params={"receipt": typed}).text
+        return {c for c in cases if f"/cases/{c}" in page}
+
+    receipt, id_no, name = rows[cases[1]]
+    assert found(receipt[-4:]) == {cases[1]}, receipt  # the last digits on the slip
+    assert found(f"{id_no[:6]} {id_no[6:14]} {id_no[14:].lower()}") == {cases[1]}  # as read out, spaced
+    assert found(name) == {cases[1]} and found("测试4") == set(cases)  # a name, whole or its beginning
+    assert found("测%") == set() and found("_") == set(), "LIKE's wildcards are taken as typed"
+    _sign_in(client, "clerk_rs")
+    assert found(id_no) == set(), "another department's case: not found"
+
+
 def test_a_clerk_gets_a_403_page_for_the_audit_trail_and_a_sign_in_page_when_signed_out(hub, client, people):
     assert client.get("/overdue", follow_redirects=False).headers["location"] == "/login?next=%2Foverdue"
     _sign_in(client, "clerk_mz")
