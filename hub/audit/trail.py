@@ -3,10 +3,11 @@ whole chain against its anchor (what electronic supervision shows)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
 from hub.audit.chain import Break, anchor, verify
 from hub.db.models import AuditEntry, table
@@ -44,13 +45,26 @@ class AuditTrail:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def entries(self, limit: int, before: int | None = None, actor: str | None = None) -> list[AuditLine]:
-        """The newest ``limit`` entries (with an id below ``before``), optionally of one ``actor``."""
+    def entries(
+        self,
+        limit: int,
+        before: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        about: Sequence[str] = (),
+    ) -> list[AuditLine]:
+        """The newest ``limit`` entries (with an id below ``before``), optionally of one ``actor``, of one
+        ``action`` (every withdrawal), about one of ``about``: its subject, or named in its data (a case's
+        history: its id, the subject of its actions and listed in the batch that brought it)."""
         q = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
         if before is not None:
             q = q.where(_audit.c.id < before)
         if actor:
             q = q.where(_audit.c.actor == actor)
+        if action:
+            q = q.where(_audit.c.action == action)
+        if about:
+            q = q.where(or_(_audit.c.subject.in_(list(about)), *(_audit.c.data.contains(a) for a in about)))
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [

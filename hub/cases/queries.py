@@ -172,6 +172,20 @@ class CaseQueries:
         return _department_names(self.catalogue())
 
     # ------------------------------------------------------------------ scoping
+    def receipts_of(self, case_ids: Sequence[str]) -> dict[str, str]:
+        """Receipt numbers by case id, of those of ``case_ids`` that are cases (an audit page's subjects)."""
+        if not case_ids:
+            return {}
+        q = select(_cases.c.case_id, _cases.c.receipt_no).where(_cases.c.case_id.in_(list(set(case_ids))))
+        with read_only(self.engine).connect() as conn:
+            return {c: r for c, r in conn.execute(q).all()}
+
+    def case_ids_of(self, typed_receipt_no: str) -> list[str]:
+        """The ids of the cases a receipt number as typed names (:func:`typed_receipt`): none, or one."""
+        q = select(_cases.c.case_id).where(_cases.c.receipt_no.in_(typed_receipt(typed_receipt_no)))
+        with read_only(self.engine).connect() as conn:
+            return list(conn.execute(q).scalars())
+
     def departments_for(self, who: Principal, department: str | None = None) -> list[str]:
         """The departments ``who`` looks at: one asked for (if allowed), else all they may see."""
         if department:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from litestar.response import Redirect, Template
 
 from hub.audit.trail import AuditTrail
 from hub.calendar.service import CalendarService, InvalidDay
+from hub.cases.messages import STATUS_LABELS
 from hub.cases.queries import CaseQueries
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, can
@@ -41,21 +44,54 @@ def audit_view(
     users: NamedDependency[Users],
     before: Annotated[int | None, QueryParameter(ge=1)] = None,
     actor: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    action: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    case: Annotated[str | None, QueryParameter(max_length=64)] = None,
     check: FromQuery[bool] = False,
 ) -> Template:
-    entries = audit.entries(AUDIT_PAGE, before, actor or None)
+    """The chain, newest first; by who did it, by what was done (every withdrawal), or one case's history
+    (its receipt number as typed, or its id)."""
+    case = (case or "").strip()
+    about = (cases.case_ids_of(case) or [case]) if case else []
+    entries = audit.entries(AUDIT_PAGE, before, actor or None, action or None, about)
+    names = cases.department_names
     return page(
         request,
         who,
         "audit.html",
-        names=cases.department_names,
+        names=names,
         entries=entries,
+        receipts=cases.receipts_of([e.subject for e in entries]),
+        said={e.id: _said(e.data, names) for e in entries},
         actions=section("audit_action"),
         actors=users.actor_names(),
         result=audit.verify() if check else None,
         actor=actor or "",
+        action=action or "",
+        case=case,
         older=entries[-1].id if len(entries) == AUDIT_PAGE else None,
     )
+
+
+def _said(data: str, departments: Mapping[str, str]) -> list[tuple[str, str]]:
+    """An entry's data as a supervisor reads it: each field named in words, a status by its term and a
+    department by its name (the canonical JSON stays a click away in the API)."""
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        return [("", data)]
+    if not isinstance(fields, dict):
+        return [("", data)]
+    named = section("audit_field")
+    out: list[tuple[str, str]] = []
+    for key, value in fields.items():
+        if isinstance(value, str) and key in {"from", "to", "status"}:
+            value = STATUS_LABELS.get(value, value)
+        elif isinstance(value, str) and "department" in key:
+            value = departments.get(value, value)
+        elif not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False)
+        out.append((named.get(key) or key, str(value)[:300]))
+    return out
 
 
 # GET and POST on one path would both be sync_to_thread handlers, which Litestar 2.25 wraps twice when

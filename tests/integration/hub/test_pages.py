@@ -252,3 +252,28 @@ def test_a_case_shows_when_the_resident_submitted_it_and_when_it_reached_the_cen
     assert shown.startswith("2026-03-06 10:00") and "2026-03-09 09:00 才到达中心" in shown, shown
     queue = client.get("/queue").text
     assert "2026-03-06 10:00" in queue and "2026-03-09 09:00" not in queue
+
+
+def test_the_supervisor_finds_every_withdrawal_and_one_cases_history_on_the_audit_page(hub, client, people):
+    """The review: the audit page's 内容 was raw JSON with English codes, its 对象 a case UUID, and only a
+    typed 操作人 filtered it: "every withdrawal" or "one case's history" could not be found."""
+    withdrawn, other = ingest(hub.engine, ["MZ-001", "MZ-001"])
+    with hub.engine.connect() as conn:
+        receipts = dict(conn.execute(text("SELECT case_id, receipt_no FROM cases")).all())
+    _sign_in(client, "clerk_mz")
+    shown = client.get(f"/cases/{withdrawn}").text
+    version = re.search(r'name="expected_version" value="(\d+)"', shown).group(1)
+    form = {"action": "withdraw", "expected_version": version, "reason": "申请人来电撤回", "_csrf_token": _csrf(shown)}
+    assert "已撤回" in client.post(f"/cases/{withdrawn}/act", data=form, follow_redirects=True).text
+    shown = client.get(f"/cases/{other}").text
+    version = re.search(r'name="expected_version" value="(\d+)"', shown).group(1)
+    form = {"action": "accept", "expected_version": version, "_csrf_token": _csrf(shown)}
+    assert "已受理" in client.post(f"/cases/{other}/act", data=form, follow_redirects=True).text
+
+    _sign_in(client, "auditor")
+    rows = client.get("/audit", params={"action": "case.withdraw"}).text.split("<tbody>", 1)[1]
+    assert rows.count("<tr>") == 1 and f'<a href="/cases/{withdrawn}">{receipts[withdrawn]}</a>' in rows
+    assert "原状态：已提交" in rows and "新状态：已撤回" in rows and "部门：民政" in rows, rows
+    history = client.get("/audit", params={"case": receipts[withdrawn].lower()}).text.split("<tbody>", 1)[1]
+    assert "case.withdraw" in history and "cases.received" in history  # its batch's arrival names it too
+    assert "case.accept" not in history, "the other case's acceptance is not in this one's history"
