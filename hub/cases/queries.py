@@ -26,12 +26,11 @@ from hub.cases.messages import (
     STATUS_LABELS,
     STATUTORY_LIGHT_LABELS,
 )
-from hub.cases.routing import UNROUTED
+from hub.cases.routing import UNROUTED, may_route, unrouted_name
 from hub.cases.states import OPEN, RUNNING, TRANSITIONS, allowed_actions
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
 from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, authorize, can
-from hub.text import text
 from kernel.db import read_only
 from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue, FieldType
@@ -309,7 +308,7 @@ class CaseQueries:
             agent=payload.get("agent"),
             timeline=timeline,
             actions=actions,
-            can_route=can(who, Permission.CASE_ROUTE) and row["status"] in OPEN,
+            can_route=row["status"] in OPEN and may_route(who, row["department"], UNROUTED),
         )
 
     # ------------------------------------------------------------------ overdue board
@@ -436,13 +435,13 @@ def _found(typed: str) -> ColumnElement[bool]:
     return _cases.c.applicant_name.like(f"{_escaped(name)}%", escape="\\") if name else false()
 
 
-def _escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _escaped(typed: str) -> str:
+    return typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _department_names(catalogue: Catalogue) -> dict[str, str]:
     names = {d.code: d.name for d in catalogue.departments}
-    names.setdefault(UNROUTED, text("case_note", "unrouted"))
+    names.setdefault(UNROUTED, unrouted_name())
     return names
 
 

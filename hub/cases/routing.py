@@ -10,12 +10,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from hub.people.roles import Permission, Principal, can
+from hub.text import text
 from protocol.catalogue import Catalogue
 
-__all__ = ["UNROUTED", "CatalogueRouter", "Router", "Routes"]
+__all__ = ["UNROUTED", "CatalogueRouter", "Router", "Routes", "may_route", "unrouted_name"]
 
 UNROUTED = "centre"
 """Queue of the centre's general window, for items no department claims (a manager routes them)."""
+
+
+def unrouted_name() -> str:
+    """The centre's general window as people call it."""
+    return text("case_note", "unrouted")
+
+
+def may_route(who: Principal, held_by: str, to: str) -> bool:
+    """Whether ``who`` may send a case ``held_by`` one department's queue to ``to``'s: a manager anywhere;
+    a clerk of the department holding it back to the centre's general window (a case routed to the wrong
+    department: refusing it would tell the resident 不予受理); a clerk of the centre's window from there to
+    any department (the single window's own routing)."""
+    if can(who, Permission.CASE_ROUTE, held_by):
+        return True
+    if to == UNROUTED:
+        return can(who, Permission.CASE_ACT, held_by)
+    return held_by == UNROUTED and can(who, Permission.CASE_ACT, UNROUTED)
 
 
 class Routes(Protocol):

@@ -23,6 +23,7 @@ from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import DueDates, paused_working_days, promise_start
 from hub.cases.messages import ACTION_LABELS, ERRORS, STATUS_LABELS, materials_notice, routed_note
 from hub.cases.partnered import is_partner_terminal
+from hub.cases.routing import UNROUTED, may_route, unrouted_name
 from hub.cases.states import CLOSED, Action, transition
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, table
 from hub.errors import HubError, NotFound
@@ -173,14 +174,15 @@ class Workflow:
         return self._publish(case["terminal_id"], event)
 
     def route(self, who: Principal, case_id: str, department: str, expected_version: int, note: str = "") -> Outcome:
-        """Send an open case to another department's queue (a manager's correction of routing)."""
+        """Send an open case to another department's queue, or back to the centre's window (:func:`may_route`)."""
         now = self.clock()
-        departments = self.departments()
+        departments = {UNROUTED: unrouted_name(), **self.departments()}
         if department not in departments:
             raise InvalidAction(ERRORS["department"].format(department=department))
         with self.engine.begin() as conn:
             case = self._case(conn, case_id)
-            authorize(who, Permission.CASE_ROUTE, case["department"])
+            if not may_route(who, case["department"], department):
+                authorize(who, Permission.CASE_ROUTE, case["department"])  # refuses, saying why
             self._check_version(case, expected_version)
             if case["status"] in CLOSED:
                 raise InvalidAction(ERRORS["closed"])

@@ -15,6 +15,7 @@ from hub.calendar.service import CalendarService
 from hub.cases.messages import ACTION_LABELS, RETURN_CALL_DONE
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
+from hub.cases.routing import UNROUTED, may_route, unrouted_name
 from hub.cases.states import OPEN, TRANSITIONS, Action
 from hub.cases.workflow import CaseConflict, InvalidAction, Workflow
 from hub.catalogue.in_force import CatalogueInForce
@@ -100,7 +101,14 @@ def case_page(
         committee=committees.label(detail.case.committee),
         actors=users.display_names(),
         targets={a.value: t.target.value for a, t in TRANSITIONS.items()},
-        departments=[(d.code, d.name) for d in catalogue.current().departments],
+        route_to=[  # where this user may send it: a clerk back to the centre's window, a manager anywhere
+            (code, name)
+            for code, name in [
+                (UNROUTED, unrouted_name()),
+                *((d.code, d.name) for d in catalogue.current().departments),
+            ]
+            if code != detail.case.department and may_route(who, detail.case.department, code)
+        ],
     )
 
 
@@ -130,9 +138,7 @@ def act(
     return redirect_back(back)
 
 
-@post(
-    "/cases/{case_id:str}/route", opt={PERMISSION: Permission.CASE_ROUTE}, include_in_schema=False, sync_to_thread=True
-)
+@post("/cases/{case_id:str}/route", opt={PERMISSION: Permission.CASE_ACT}, include_in_schema=False, sync_to_thread=True)
 def route(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],

@@ -277,3 +277,35 @@ def test_the_supervisor_finds_every_withdrawal_and_one_cases_history_on_the_audi
     history = client.get("/audit", params={"case": receipts[withdrawn].lower()}).text.split("<tbody>", 1)[1]
     assert "case.withdraw" in history and "cases.received" in history  # its batch's arrival names it too
     assert "case.accept" not in history, "the other case's acceptance is not in this one's history"
+
+
+def test_a_clerk_sends_a_misrouted_case_back_to_the_centres_window_where_it_is_routed_again(hub, client, people):
+    """The review: a clerk holding a case routed to the wrong department could only refuse it (the resident
+    then reads 不予受理) or misuse 撤回; only the manager routed, and 改派至 left out the centre's window."""
+    from hub.people.roles import Principal, Role
+
+    (case,) = ingest(hub.engine, ["MZ-001"])
+    _sign_in(client, "clerk_mz")
+    shown = client.get(f"/cases/{case}").text
+    choices = re.findall(r'<option value="(\w+)">', shown.split('id="route-dept"', 1)[1].split("</select>", 1)[0])
+    assert choices == ["centre"], "a clerk may only send it back"
+    version = re.search(r'name="expected_version" value="(\d+)"', shown).group(1)
+    refused = {"department": "RS", "expected_version": version, "_csrf_token": _csrf(shown)}
+    client.post(f"/cases/{case}/route", data=refused, follow_redirects=True)
+    with hub.engine.connect() as conn:
+        held = conn.execute(text("SELECT department FROM cases WHERE case_id = :c"), {"c": case}).scalar_one()
+    assert held == "MZ", "not to another department"
+    back = {"department": "centre", "expected_version": version, "_csrf_token": _csrf(shown)}
+    client.post(f"/cases/{case}/route", data=back, follow_redirects=True)
+    with hub.engine.connect() as conn:
+        held = conn.execute(text("SELECT department FROM cases WHERE case_id = :c"), {"c": case}).scalar_one()
+    assert held == "centre"
+    _sign_in(client, "manager")
+    shown = client.get(f"/cases/{case}").text
+    choices = re.findall(r'<option value="(\w+)">', shown.split('id="route-dept"', 1)[1].split("</select>", 1)[0])
+    assert "RS" in choices and "centre" not in choices  # it is there now; the manager sends it on
+
+    from hub.cases.routing import may_route
+
+    window = Principal(user_id=9, username="w", display_name="窗口", role=Role.CLERK, departments=frozenset({"centre"}))
+    assert may_route(window, "centre", "RS") and not may_route(window, "MZ", "RS")

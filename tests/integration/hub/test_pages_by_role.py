@@ -120,7 +120,8 @@ def test_a_clerk_sees_committees_by_name_the_social_worker_and_one_action_at_a_t
 
     # One action at a time: none open; opening one closes the other; each says what the resident sees.
     actions = page.locator("#actions details.action")
-    assert actions.count() == 3 and page.locator("#actions details[open]").count() == 0
+    assert actions.count() == 4 and page.locator("#actions details[open]").count() == 0
+    assert page.locator("details[data-action=route] option").all_text_contents() == ["中心综合窗口"]  # send it back
     # Not yet accepted: the centre's refusal is 不予受理 (不予批准 comes only after review)
     refuse, withdraw = page.locator("details[data-action=refuse]"), page.locator("details[data-action=withdraw]")
     assert page.locator("details[data-action=reject]").count() == 0
