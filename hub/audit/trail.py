@@ -64,7 +64,9 @@ class AuditTrail:
         if action:
             q = q.where(_audit.c.action == action)
         if about:
-            q = q.where(or_(_audit.c.subject.in_(list(about)), *(_audit.c.data.contains(a) for a in about)))
+            q = q.where(
+                or_(_audit.c.subject.in_(list(about)), *(_audit.c.data.contains(a, autoescape=True) for a in about))
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [
