@@ -8,11 +8,11 @@ For a period (local calendar days, inclusive):
 - ``in_time_share``: of the decided cases with a promised time, the share decided by their due date
   (the due date already moved by any 补正 pause);
 - ``overdue``: decided (or withdrawn) late in the period, plus still running past a due date that fell in
-  the period;
+  the period or before it (a case overdue since before the period and still open is outstanding in it);
 - ``refused``: of the decided, those refused at acceptance (不予受理); ``rejected`` are those decided
   against after review (不予批准);
 - ``over_statutory``: decided (or withdrawn) after the statutory time limit (法定办结时限) in the period, plus still
-  running past a statutory due date that fell in the period;
+  running past a statutory due date that fell in the period or before it;
 - satisfaction: ratings given in the period, five levels; 不满意 (2) and 非常不满意 (1) are bad;
 - return calls (回访整改): those bad ratings opened in the period, how many are recorded and how many
   were (or are) late.
@@ -267,8 +267,7 @@ def build(
 
         late_open = select(_cases.c.department, _cases.c.item_code, func.count()).where(
             _cases.c.status.in_([s.value for s in RUNNING]),
-            _cases.c.due_date >= period.start,
-            _cases.c.due_date <= min(period.end, today - timedelta(days=1)),
+            _cases.c.due_date <= min(period.end, today - timedelta(days=1)),  # however long before the period
             *scoped(_cases.c.department),
         )
         for dept, code, n in conn.execute(late_open.group_by(_cases.c.department, _cases.c.item_code)):
@@ -284,7 +283,6 @@ def build(
             item(code, dept).over_statutory += n
         late_law_open = select(_cases.c.department, _cases.c.item_code, func.count()).where(
             _cases.c.status.in_([s.value for s in RUNNING]),
-            _cases.c.statutory_due >= period.start,
             _cases.c.statutory_due <= min(period.end, today - timedelta(days=1)),
             *scoped(_cases.c.department),
         )

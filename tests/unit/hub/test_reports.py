@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
@@ -236,5 +237,29 @@ def test_withdrawing_an_overdue_case_does_not_take_its_lateness_away(hub_db_url)
         mz = next(f for f in r.items if f.code == "MZ-006")
         assert (mz.received, mz.decided, mz.withdrawn, mz.overdue) == (2, 0, 2, 1)
         assert mz.in_time_share is None, "withdrawals are not decisions: the on-time share is of decisions"
+    finally:
+        engine.dispose()
+
+
+def test_a_case_overdue_since_before_the_period_and_still_open_counts_in_it(hub_db_url):
+    """The review: a case open and overdue since 3 November appeared in no 30-day report. Received Monday
+    2 February, MZ-006 (10 working days) is due in February; still open, it is outstanding in March's
+    report, though received and due before it."""
+    engine = open_engine(hub_db_url)
+    catalogue = load_seed()
+    clock = Clock()
+    due = DueDates(CalendarService(engine), lambda: catalogue)
+    flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
+    manager = add_users(Users(engine))["manager"]
+    try:
+        (old,) = ingest(engine, ["MZ-006"], at=datetime(2026, 2, 2, 2, 0, tzinfo=UTC))
+        clock.now = datetime(2026, 2, 3, 2, 0, tzinfo=UTC)
+        flow.act(manager, old, A.ACCEPT, 1)
+        with engine.connect() as conn:
+            due_on = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": old}).scalar_one()
+        assert date.fromisoformat(str(due_on)) < MARCH.start, due_on
+        r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
+        mz = next(f for f in r.items if f.code == "MZ-006")
+        assert (mz.received, mz.decided, mz.overdue) == (0, 0, 1)
     finally:
         engine.dispose()
