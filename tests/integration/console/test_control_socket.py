@@ -145,7 +145,8 @@ async def test_overview_of_a_terminal_the_hub_acks_shows_round_trip_and_a_slow_c
     assert rows["link"][1:3] == ["正常", "在线"]
     assert rows["outbox"][1:] == ["正常", "0", "全部已送达中心"]
     assert rows["last_ack"][1] == "正常"
-    assert rows["round_trip"][1] == "正常" and rows["round_trip"][2].endswith(" ms")
+    # measured, in ms; its level is the machine's (a loaded CI machine's first PostgreSQL round trip passed 1 s)
+    assert rows["round_trip"][1] in {"正常", "注意"} and rows["round_trip"][2].endswith(" ms"), rows["round_trip"]
     assert rows["clock"][1] == "故障" and rows["clock"][2].startswith("-"), rows["clock"]
     assert "终端比中心慢" in rows["clock"][3], "said as the fleet page says it"
     offset = float(rows["clock"][2].removesuffix(" s"))
