@@ -8,16 +8,16 @@ waiting delays another terminal's next message by at most one of its own per gro
 when the queue is full, and what may not is bounded by whoever puts it (the hub: the broker's Receive
 Maximum, a room ``reserved`` for it).
 
-A :class:`RateLimits` bucket per terminal holds ``burst`` tokens and gains ``rate`` a second; a message
-takes one token per started :data:`TOKEN_BYTES` of its payload (:func:`cost`), so that one message of a
-thousand sealed cases costs what it weighs, not what a heartbeat does. The bucket is asked when the message
-arrives, on paho's network thread: a message that finds its terminal's bucket empty is not processed. It is
-acknowledged there and then and dropped, counted; the first each ``record_every_s`` from a terminal is
-queued to be dead-lettered as ``rate_limited`` (a record the operator and the fleet page see, and a
-rejection telling the terminal). A terminal sends its case batch again from its outbox (it has no ack for
-it), so nothing is lost; a flood costs the hub a look at the topic per message, not a decode, an opening, a
-transaction and an insert — and does not sit in the broker's queue ahead of the other terminals' messages
-(measured: `tests/integration/test_ingest_flood.py`).
+A :class:`RateLimits` bucket per terminal holds ``burst`` tokens and gains ``rate`` a second; a message takes
+one token per started :data:`TOKEN_BYTES` of its payload (:func:`cost`), so that one message of a thousand
+sealed cases costs what it weighs, not what a heartbeat does. The bucket is asked when the message arrives, on
+paho's network thread: a message that finds its terminal's bucket empty is not processed. It is acknowledged
+there and then and dropped, counted; the last of them from each terminal is dead-lettered as ``rate_limited``
+with the next group, a second later at most, standing for the others (a record the operator and the fleet page
+see, and a rejection telling the terminal). A terminal sends its case batch again from its outbox (it has no
+ack for it), so nothing is lost; a flood costs the hub a look at the topic per message, not a decode, an
+opening, a transaction and an insert — and does not sit in the broker's queue ahead of the other terminals'
+messages (measured: `tests/integration/test_ingest_flood.py`).
 """
 
 from __future__ import annotations
