@@ -15,10 +15,9 @@ from hub.calendar.service import CalendarService
 from hub.cases.messages import ACTION_LABELS, RETURN_CALL_DONE
 from hub.cases.queries import CaseQueries
 from hub.cases.returncalls import ReturnCalls
-from hub.cases.routing import UNROUTED, may_route, unrouted_name
+from hub.cases.routing import may_route
 from hub.cases.states import OPEN, TRANSITIONS, Action
 from hub.cases.workflow import CaseConflict, InvalidAction, Workflow
-from hub.catalogue.in_force import CatalogueInForce
 from hub.errors import HubError
 from hub.ingest.committees import CommitteeNames
 from hub.people.roles import Permission, Principal, can
@@ -82,7 +81,6 @@ def case_page(
     request: Request[Any, Any, Any],
     who: NamedDependency[Principal],
     cases: NamedDependency[CaseQueries],
-    catalogue: NamedDependency[CatalogueInForce],
     committees: NamedDependency[CommitteeNames],
     users: NamedDependency[Users],
     case_id: FromPath[str],
@@ -103,10 +101,7 @@ def case_page(
         targets={a.value: t.target.value for a, t in TRANSITIONS.items()},
         route_to=[  # where this user may send it: a clerk back to the centre's window, a manager anywhere
             (code, name)
-            for code, name in [
-                (UNROUTED, unrouted_name()),
-                *((d.code, d.name) for d in catalogue.current().departments),
-            ]
+            for code, name in cases.department_names.items()  # the catalogue's departments and the window
             if code != detail.case.department and may_route(who, detail.case.department, code)
         ],
     )
