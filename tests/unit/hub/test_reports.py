@@ -9,21 +9,23 @@ import csv
 import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.states import Action
 from hub.cases.workflow import Workflow
 from hub.db.engine import open_engine
+from hub.people.roles import Principal
 from hub.people.service import Users
 from hub.reports.export import HEADER, to_csv
 from hub.reports.service import Period, build, per_item
 from hub.reports.stats import percentile
 from protocol import topics
-from protocol.catalogue import load_seed
+from protocol.catalogue import Catalogue, load_seed
 from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
 from tests.unit.hub.helpers import add_users, handler, ingest
 
@@ -40,6 +42,14 @@ class Clock:
         return self.now
 
 
+class Centre(NamedTuple):
+    engine: Engine
+    catalogue: Catalogue
+    clock: Clock
+    flow: Workflow
+    manager: Principal
+
+
 def test_percentiles_interpolate_between_ranks_like_percentile_cont():
     assert percentile([], 0.5) is None
     assert percentile([4.0], 0.95) == 4.0
@@ -49,14 +59,21 @@ def test_percentiles_interpolate_between_ranks_like_percentile_cont():
 
 
 @pytest.fixture
-def report_db(hub_db_url):
+def centre(hub_db_url):
+    """The hub's database with the seed catalogue, a workflow on a test clock, and its manager."""
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     clock = Clock()
     due = DueDates(CalendarService(engine), lambda: catalogue)
     flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
-    people = add_users(Users(engine))
-    manager = people["manager"]
+    manager = add_users(Users(engine))["manager"]
+    yield Centre(engine, catalogue, clock, flow, manager)
+    engine.dispose()
+
+
+@pytest.fixture
+def report_db(centre):
+    engine, catalogue, clock, flow, manager = centre
 
     def decide(case_id: str, action: Action, days: float, reason: str = "") -> None:
         clock.now = MONDAY
@@ -108,8 +125,7 @@ def report_db(hub_db_url):
         ),
     )
     handler(engine).handle(topics.up("T1", topics.Up.RATINGS), batch.encode(), rated)
-    yield engine, catalogue
-    engine.dispose()
+    return engine, catalogue
 
 
 def test_the_report_counts_what_happened_in_the_period(report_db):
@@ -182,84 +198,60 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(report_d
     assert by_code["GA-003"]["收件量"] == "3", "figures stay numbers"
 
 
-def test_a_case_routed_to_another_department_counts_for_the_department_that_held_it(hub_db_url):
+def test_a_case_routed_to_another_department_counts_for_the_department_that_held_it(centre):
     """Lines are per item and department: a GA-003 case the manager routed to 民政 is 民政's, not filed under
     公安 with the item's other cases because the first row of the item came from there."""
-    engine = open_engine(hub_db_url)
-    try:
-        catalogue = load_seed()
-        clock = Clock()
-        due = DueDates(CalendarService(engine), lambda: catalogue)
-        flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
-        manager = add_users(Users(engine))["manager"]
-        kept, moved, also_kept = ingest(engine, ["GA-003"] * 3, at=MONDAY)
-        flow.route(manager, moved, "MZ", 1)
-        for case_id, days in ((kept, 1), (also_kept, 3)):
-            clock.now = MONDAY
-            flow.act(manager, case_id, A.ACCEPT, 1)
-            clock.now = MONDAY + timedelta(days=days)
-            flow.act(manager, case_id, A.COMPLETE, 2)
+    engine, catalogue, clock, flow, manager = centre
+    kept, moved, also_kept = ingest(engine, ["GA-003"] * 3, at=MONDAY)
+    flow.route(manager, moved, "MZ", 1)
+    for case_id, days in ((kept, 1), (also_kept, 3)):
         clock.now = MONDAY
-        flow.act(manager, moved, A.ACCEPT, 2)
-        clock.now = MONDAY + timedelta(days=2)
-        flow.act(manager, moved, A.COMPLETE, 3)
+        flow.act(manager, case_id, A.ACCEPT, 1)
+        clock.now = MONDAY + timedelta(days=days)
+        flow.act(manager, case_id, A.COMPLETE, 2)
+    clock.now = MONDAY
+    flow.act(manager, moved, A.ACCEPT, 2)
+    clock.now = MONDAY + timedelta(days=2)
+    flow.act(manager, moved, A.COMPLETE, 3)
 
-        r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31))
-        lines = {(f.code, f.department): (f.received, f.completed, f.median_days) for f in r.items}
-        assert lines == {("GA-003", "GA"): (2, 2, pytest.approx(2.0)), ("GA-003", "MZ"): (1, 1, pytest.approx(2.0))}
-        assert {d.code: d.received for d in r.departments} == {"GA": 2, "MZ": 1}
-        assert build(engine, MARCH, ["MZ"], catalogue=catalogue, today=date(2026, 3, 31)).total.completed == 1
-        public = per_item(r.items)  # the public statistics name an item once
-        assert [(f.code, f.received, f.completed, f.median_days) for f in public] == [("GA-003", 3, 3, None)]
-    finally:
-        engine.dispose()
+    r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31))
+    lines = {(f.code, f.department): (f.received, f.completed, f.median_days) for f in r.items}
+    assert lines == {("GA-003", "GA"): (2, 2, pytest.approx(2.0)), ("GA-003", "MZ"): (1, 1, pytest.approx(2.0))}
+    assert {d.code: d.received for d in r.departments} == {"GA": 2, "MZ": 1}
+    assert build(engine, MARCH, ["MZ"], catalogue=catalogue, today=date(2026, 3, 31)).total.completed == 1
+    public = per_item(r.items)  # the public statistics name an item once
+    assert [(f.code, f.received, f.completed, f.median_days) for f in public] == [("GA-003", 3, 3, None)]
 
 
-def test_withdrawing_an_overdue_case_does_not_take_its_lateness_away(hub_db_url):
+def test_withdrawing_an_overdue_case_does_not_take_its_lateness_away(centre):
     """A clerk marked two red-card cases 申请人撤回: they left the overdue board and every late figure. A
     withdrawal is no decision (it counts neither way while in time), but one past the due date stays late."""
-    engine = open_engine(hub_db_url)
-    catalogue = load_seed()
-    clock = Clock()
-    due = DueDates(CalendarService(engine), lambda: catalogue)
-    flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
-    manager = add_users(Users(engine))["manager"]
-    try:
-        # MZ-006: 10 working days from Monday 2 March, due Monday 16 March (worked by hand, no holidays then)
-        early, late = ingest(engine, ["MZ-006"] * 2, at=MONDAY)
-        flow.act(manager, early, A.ACCEPT, 1)
-        flow.act(manager, late, A.ACCEPT, 1)
-        clock.now = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)  # the due day itself, 16:00 in Shanghai: in time
-        flow.act(manager, early, A.WITHDRAW, 2, "申请人撤回")
-        clock.now = datetime(2026, 3, 18, 2, 0, tzinfo=UTC)  # two days past it
-        flow.act(manager, late, A.WITHDRAW, 2, "申请人来电表示不再办理")
-        r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
-        mz = next(f for f in r.items if f.code == "MZ-006")
-        assert (mz.received, mz.decided, mz.withdrawn, mz.overdue) == (2, 0, 2, 1)
-        assert mz.in_time_share is None, "withdrawals are not decisions: the on-time share is of decisions"
-    finally:
-        engine.dispose()
+    engine, catalogue, clock, flow, manager = centre
+    # MZ-006: 10 working days from Monday 2 March, due Monday 16 March (worked by hand, no holidays then)
+    early, late = ingest(engine, ["MZ-006"] * 2, at=MONDAY)
+    flow.act(manager, early, A.ACCEPT, 1)
+    flow.act(manager, late, A.ACCEPT, 1)
+    clock.now = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)  # the due day itself, 16:00 in Shanghai: in time
+    flow.act(manager, early, A.WITHDRAW, 2, "申请人撤回")
+    clock.now = datetime(2026, 3, 18, 2, 0, tzinfo=UTC)  # two days past it
+    flow.act(manager, late, A.WITHDRAW, 2, "申请人来电表示不再办理")
+    r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
+    mz = next(f for f in r.items if f.code == "MZ-006")
+    assert (mz.received, mz.decided, mz.withdrawn, mz.overdue) == (2, 0, 2, 1)
+    assert mz.in_time_share is None, "withdrawals are not decisions: the on-time share is of decisions"
 
 
-def test_a_case_overdue_since_before_the_period_and_still_open_counts_in_it(hub_db_url):
+def test_a_case_overdue_since_before_the_period_and_still_open_counts_in_it(centre):
     """The review: a case open and overdue since 3 November appeared in no 30-day report. Received Monday
     2 February, MZ-006 (10 working days) is due in February; still open, it is outstanding in March's
     report, though received and due before it."""
-    engine = open_engine(hub_db_url)
-    catalogue = load_seed()
-    clock = Clock()
-    due = DueDates(CalendarService(engine), lambda: catalogue)
-    flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
-    manager = add_users(Users(engine))["manager"]
-    try:
-        (old,) = ingest(engine, ["MZ-006"], at=datetime(2026, 2, 2, 2, 0, tzinfo=UTC))
-        clock.now = datetime(2026, 2, 3, 2, 0, tzinfo=UTC)
-        flow.act(manager, old, A.ACCEPT, 1)
-        with engine.connect() as conn:
-            due_on = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": old}).scalar_one()
-        assert date.fromisoformat(str(due_on)) < MARCH.start, due_on
-        r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
-        mz = next(f for f in r.items if f.code == "MZ-006")
-        assert (mz.received, mz.decided, mz.overdue) == (0, 0, 1)
-    finally:
-        engine.dispose()
+    engine, catalogue, clock, flow, manager = centre
+    (old,) = ingest(engine, ["MZ-006"], at=datetime(2026, 2, 2, 2, 0, tzinfo=UTC))
+    clock.now = datetime(2026, 2, 3, 2, 0, tzinfo=UTC)
+    flow.act(manager, old, A.ACCEPT, 1)
+    with engine.connect() as conn:
+        due_on = conn.execute(text("SELECT due_date FROM cases WHERE case_id = :c"), {"c": old}).scalar_one()
+    assert date.fromisoformat(str(due_on)) < MARCH.start, due_on
+    r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
+    mz = next(f for f in r.items if f.code == "MZ-006")
+    assert (mz.received, mz.decided, mz.overdue) == (0, 0, 1)
