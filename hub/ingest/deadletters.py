@@ -9,8 +9,8 @@ Every dead letter is counted in ``dead_letter_counts`` per terminal and reason. 
 ``dropped``. :meth:`DeadLetters.purge` removes rows older than a date (``shegong hub dead-letters
 purge``, and the hub's periodic work after ``dead_letters_keep_days``); the counts stay.
 
-One :class:`DeadLetters` serves one ingest thread: :meth:`record` notes what a transaction wrote and
-:meth:`settle` brings the counts and the bound up to date in that same transaction.
+One :class:`DeadLetters` serves one ingest thread: :meth:`record` notes a refusal of a transaction and
+:meth:`settle` writes them, the counts and the bound in that same transaction.
 """
 
 from __future__ import annotations
@@ -65,51 +65,48 @@ class DeadLetters:
         self.metrics = metrics
         self.prefix_bytes = prefix_bytes
         self.per_terminal = per_terminal
-        self._pending: Counter[tuple[str, str]] = Counter()
-        self._unkept: Counter[tuple[str, str]] = Counter()  # of those, never kept as rows (Letter.also)
-        self._last: dict[tuple[str, str], datetime] = {}
+        self._letters: list[Letter] = []  # recorded in this transaction, in order
 
-    def record(self, conn: Connection, letter: Letter) -> None:
-        """Write one dead letter in the caller's transaction; :meth:`settle` before it commits."""
+    def record(self, letter: Letter) -> None:
+        """Note one dead letter of the caller's transaction; :meth:`settle` writes it before it commits."""
         self.metrics.count(self.metrics.dead_letters.labels(letter.reason.value), 1 + letter.also)
-        conn.execute(
-            insert(_dead).values(
-                received_at=letter.at,
-                topic=letter.topic[:256],
-                terminal_id=letter.terminal,
-                reason=letter.reason.value,
-                detail=letter.detail[:2000],
-                message_id=str(letter.message_id) if letter.message_id else None,
-                item_id=str(letter.item_id) if letter.item_id else None,
-                size=len(letter.payload),
-                sha256=hashlib.sha256(letter.payload).hexdigest(),
-                payload=letter.payload[: self.prefix_bytes],
-            )
-        )
-        key = (letter.terminal or "", letter.reason.value)
-        self._pending[key] += 1 + letter.also
-        self._unkept[key] += letter.also
-        self._last[key] = max(letter.at, self._last.get(key, letter.at))
+        self._letters.append(letter)
 
     def discard(self) -> None:
         """Forget what was recorded in a transaction that did not commit."""
-        self._pending.clear()
-        self._unkept.clear()
-        self._last.clear()
+        self._letters.clear()
 
     def settle(self, conn: Connection) -> set[str]:
-        """Count what this transaction recorded and keep each terminal it touched within the bound; returns
-        those terminals ('' for none)."""
-        if not self._pending:
+        """Write what this transaction recorded, count it, and keep each terminal it touched within the bound;
+        returns those terminals ('' for none). Rows go in with one statement, and only each terminal's newest
+        ``per_terminal`` of them: a batch of a thousand refusals does not write rows only to remove them."""
+        letters, self._letters = self._letters, []
+        if not letters:
             return set()
-        pending, unkept, last = dict(self._pending), dict(self._unkept), dict(self._last)
-        self.discard()
-        for (terminal, reason), n in sorted(pending.items()):
+        counted: Counter[tuple[str, str]] = Counter()
+        unkept: Counter[tuple[str, str]] = Counter()  # never kept as rows: Letter.also, and beyond the bound
+        last: dict[tuple[str, str], datetime] = {}
+        held: Counter[str] = Counter()
+        rows: list[dict[str, Any]] = []
+        for letter in reversed(letters):  # the newest of each terminal first
+            key = (letter.terminal or "", letter.reason.value)
+            counted[key] += 1 + letter.also
+            unkept[key] += letter.also
+            last[key] = max(letter.at, last.get(key, letter.at))
+            held[key[0]] += 1
+            if held[key[0]] <= self.per_terminal:
+                rows.append(self._row(letter))
+            else:
+                unkept[key] += 1
+        conn.execute(insert(_dead), rows[::-1])
+        if beyond := len(letters) - len(rows):
+            self.metrics.count(self.metrics.dead_letters_dropped, beyond)
+        for (terminal, reason), n in sorted(counted.items()):
             stmt = self._upsert(_counts).values(
                 terminal_id=terminal,
                 reason=reason,
                 count=n,
-                dropped=unkept.get((terminal, reason), 0),
+                dropped=unkept[(terminal, reason)],
                 last_at=last[(terminal, reason)],
             )
             conn.execute(
@@ -122,10 +119,24 @@ class DeadLetters:
                     },
                 )
             )
-        touched = {t for t, _ in pending}
+        touched = {t for t, _ in counted}
         for terminal in sorted(touched):
             self.trim(conn, terminal)
         return touched
+
+    def _row(self, letter: Letter) -> dict[str, Any]:
+        return {
+            "received_at": letter.at,
+            "topic": letter.topic[:256],
+            "terminal_id": letter.terminal,
+            "reason": letter.reason.value,
+            "detail": letter.detail[:2000],
+            "message_id": str(letter.message_id) if letter.message_id else None,
+            "item_id": str(letter.item_id) if letter.item_id else None,
+            "size": len(letter.payload),
+            "sha256": hashlib.sha256(letter.payload).hexdigest(),
+            "payload": letter.payload[: self.prefix_bytes],
+        }
 
     def trim(self, conn: Connection, terminal: str) -> int:
         """Remove the oldest rows of ``terminal`` ('' for none) beyond the bound; returns how many."""

@@ -248,7 +248,7 @@ class Handler:
         self.dead.discard()
         with self.metrics.held(), self.engine.begin() as conn:
             reason = DeadLetterReason.PROCESSING_FAILED
-            self.dead.record(conn, Letter(topic, terminal, reason, why, payload, at, message_id))
+            self.dead.record(Letter(topic, terminal, reason, why, payload, at, message_id))
             self.terminals.known(conn, self.dead.settle(conn))
         log.error("message on %s set aside as poison after failing twice: %s", topic[:120], why)
         if terminal is None or message_id is None:
@@ -354,7 +354,7 @@ class Handler:
     def _refuse(self, conn: Connection, topic: str, payload: bytes, exc: ProtocolError, at: datetime) -> list[Reply]:
         terminal = topics.sender(topic)
         message_id = _peek_id(payload)
-        self.dead.record(conn, Letter(topic, terminal, exc.reason, exc.detail, payload, at, message_id))
+        self.dead.record(Letter(topic, terminal, exc.reason, exc.detail, payload, at, message_id))
         self._log_refusal(terminal or topic[:80], str(exc))
         if terminal is None or message_id is None or exc.reason is DeadLetterReason.TERMINAL_MISMATCH:
             return []
@@ -370,7 +370,7 @@ class Handler:
         if m.also:
             detail += f" ({m.also} more over the rate before it, dropped on arrival)"
         letter = Letter(m.topic, terminal, reason, detail, m.payload, m.received_at, message_id, also=m.also)
-        self.dead.record(conn, letter)
+        self.dead.record(letter)
         self._log_refusal(terminal or m.topic[:80], f"{reason.value}: {detail}")
         if terminal is None or message_id is None:
             return []
@@ -458,7 +458,7 @@ class Handler:
         def refuse(sealed: SealedCase, reason: DeadLetterReason, detail: str) -> None:
             # The case as it travelled, sealed: a dead letter never holds the opened case.
             raw = sealed.model_dump_json().encode()
-            self.dead.record(conn, Letter(up, terminal, reason, detail, raw, at, batch.id, sealed.case_id))
+            self.dead.record(Letter(up, terminal, reason, detail, raw, at, batch.id, sealed.case_id))
             rejected.append(Rejection(item_id=sealed.case_id, reason=reason, detail=detail[:300]))
 
         for refused in checked.refused:
@@ -601,7 +601,7 @@ class Handler:
                 taken.append(self._opened(conn, batch, up, r, at) if r.sealed_reason else r)
                 continue
             raw = r.model_dump_json(exclude={"reason"}).encode()
-            self.dead.record(conn, Letter(up, terminal, why[0], why[1], raw, at, batch.id, r.rating_id))
+            self.dead.record(Letter(up, terminal, why[0], why[1], raw, at, batch.id, r.rating_id))
             rejected.append(Rejection(item_id=r.rating_id, reason=why[0], detail=why[1][:300]))
         skew = batch.clock_offset_s(at)
         self.terminals.seen(conn, terminal, at, batch.seq, skew, group.marks)
@@ -648,7 +648,7 @@ class Handler:
             reason = self.opener.open_text(rating.sealed_reason, rating.rating_id)
         except SealError as exc:
             raw, why = rating.model_dump_json().encode(), DeadLetterReason.SEALED_INVALID
-            self.dead.record(conn, Letter(up, batch.terminal, why, str(exc), raw, at, batch.id, rating.rating_id))
+            self.dead.record(Letter(up, batch.terminal, why, str(exc), raw, at, batch.id, rating.rating_id))
             reason = ""
         return rating.model_copy(update={"reason": reason, "sealed_reason": ""})
 
