@@ -161,16 +161,17 @@ def partner(**params: Any) -> int:
 
 
 @hub.command()
-@click.argument("action", type=click.Choice(["list", "set", "remove"]))
+@click.argument("action", type=click.Choice(["list", "set", "remove", "complete"]))
 @click.argument("day", required=False)
 @click.argument("kind", required=False, type=click.Choice(["off", "work"]))
 @click.argument("name", required=False)
 def calendar(**params: Any) -> int:
     """The holiday calendar due dates are counted on.
 
-    ACTION list a year, set a day, remove a day. DAY: YYYY-MM-DD (set, remove) or a year (list); set also
-    takes a run of days, FIRST..LAST (2027-10-01..2027-10-07). KIND (set): off = holiday, work = adjusted
-    workday. NAME (set): the holiday's name.
+    ACTION list a year, set a day, remove a day, or say a year's arrangement is complete (its dates stop
+    being tentative; the terminals get its days). DAY: YYYY-MM-DD (set, remove) or a year (list, complete);
+    set also takes a run of days, FIRST..LAST (2027-10-01..2027-10-07). KIND (set): off = holiday, work =
+    adjusted workday. NAME (set): the holiday's name.
     """
     return _on_engine(_calendar, **params)
 
@@ -602,10 +603,17 @@ def _calendar(engine: Engine, ns: SimpleNamespace) -> None:
                 print(f"{d.day}\t{d.kind}\t{d.name}\t{d.updated_by}")
             for gap in svc.gaps(local_date(utcnow())):  # as the pages ask for it
                 print(
-                    f"{gap.year}: no holiday arrangement entered; its due dates count weekends only "
-                    f"({gap.open_cases} open case(s) due then): shegong hub calendar set FIRST..LAST off NAME",
+                    f"{gap.year}: holiday arrangement not complete; its due dates are tentative "
+                    f"({gap.open_cases} open case(s) due then): shegong hub calendar set FIRST..LAST off NAME, "
+                    f"then shegong hub calendar complete {gap.year}",
                     file=sys.stderr,
                 )
+            return
+        if ns.action == "complete":
+            if not (ns.day or "").isdigit():
+                raise UsageError("calendar complete YEAR")
+            done = svc.complete_year(int(ns.day), _actor())
+            print(f"{ns.day}: arrangement complete" + ("" if done else " (already)"))
             return
         if not ns.day:
             raise UsageError(f"calendar {ns.action} needs a day (YYYY-MM-DD)")

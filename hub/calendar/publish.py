@@ -1,10 +1,12 @@
 """The calendar in force, retained on ``shegong/v1/hub/calendar`` for the terminals.
 
 The kiosks promise residents a completion date and suggest a day to visit the centre: counted on the
-hub's calendar, they agree with the due dates the centre keeps (an edit made here reaches every terminal
-within a tick, and a terminal that was offline reads it when it connects). Published by the leading hub
-process on its periodic tick, when the calendar changed, when this process came to lead, and after the
-broker link came back (the broker may have lost the retained copy).
+hub's calendar (its complete years, :meth:`CalendarService.published`; in a year not complete the kiosk
+counts weekends only and says the date may move), they agree with the due dates the centre keeps (an
+edit made here reaches every terminal within a tick, and a terminal that was offline reads it when it
+connects). Published by the leading hub process on its periodic tick, when the calendar changed, when
+this process came to lead, and after the broker link came back (the broker may have lost the retained
+copy).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class CalendarPublisher:
         if time.monotonic() - self._last < self.every_s:
             return 0
         self._last = time.monotonic()
-        calendar = self.calendar.calendar()
+        calendar = self.calendar.published()  # a year not complete yet: none of its days
         digest = calendar.content_hash()
         if digest == self._published:
             return 0

@@ -6,6 +6,11 @@ A change made through it takes effect at once; one made by another process (``sh
 another worker) within ``check_s`` seconds: the calendar's few rows are read again at most that often
 and the calendar is rebuilt only when they differ. A change also counts the due dates of the open cases
 again, in its own transaction (:mod:`hub.calendar.recount`).
+
+A year's arrangement is complete only once someone says so (:meth:`CalendarService.complete_year`): until
+then the days entered for it count at the hub, its dates are tentative on receipts and the portal, the
+terminals are sent none of its days (:meth:`CalendarService.published`), the pages ask for it, and a past
+day of it may still be made a holiday — the State Council's notice may come, or be entered, after 元旦.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ __all__ = ["CHECK_S", "MAX_SPAN", "NEXT_YEAR_EXPECTED", "CalendarDay", "Calendar
 
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a calendar change made by another process."""
-_Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]
+_Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]  # complete years; days entered
 _days, _years, _cases = table(Day), table(Year), table(CaseRow)  # Core tables: upserts, the gaps' counts
 
 
@@ -84,20 +89,29 @@ class CalendarService:
         self._clock = clock
         self._today = today
         self._lock = threading.Lock()
-        self._cached: tuple[_Rows, WorkCalendar] | None = None
+        self._cached: tuple[_Rows, WorkCalendar, WorkCalendar] | None = None
         self._checked_at = float("-inf")
 
     def calendar(self) -> WorkCalendar:
-        """The calendar in force: as the database holds it, looked at again once ``check_s`` has passed."""
+        """The calendar in force: every day entered, looked at again once ``check_s`` has passed. Its
+        ``years`` include those not complete yet: ask :meth:`published` whether a date may still move."""
+        return self._current()[1]
+
+    def published(self) -> WorkCalendar:
+        """The calendar of the complete years only: what the terminals count their promises on, and what
+        says a date is tentative (``covers``)."""
+        return self._current()[2]
+
+    def _current(self) -> tuple[_Rows, WorkCalendar, WorkCalendar]:
         cached = self._cached
         if cached is not None and self._clock() - self._checked_at < self.check_s:
-            return cached[1]
+            return cached
         rows = self._rows()
         with self._lock:
             if self._cached is None or self._cached[0] != rows:
-                self._cached = (rows, _build(rows))
+                self._cached = (rows, _build(rows), _build(rows, complete_only=True))
             self._checked_at = self._clock()
-            return self._cached[1]
+            return self._cached
 
     def _rows(self) -> _Rows:
         # Read on a bare DBAPI connection: ingest asks for due dates inside its own write transaction,
@@ -141,13 +155,14 @@ class CalendarService:
             return [CalendarDay(r.day, r.kind, r.name, r.updated_by) for r in session.exec(q)]
 
     def years(self) -> list[int]:
+        """The years whose arrangement is complete."""
         with self.engine.connect() as conn:
             return list(conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
 
     def gaps(self, today: date) -> list[CalendarGap]:
-        """The years due dates are counted in without an arrangement entered, and how many open cases fall
+        """The years due dates are counted in without a complete arrangement, and how many open cases fall
         due in each: the pages ask the administrator to enter them (open cases are counted again then)."""
-        covered = set(self.calendar().years)
+        covered = set(self.published().years)
         is_open = _cases.c.status.in_([s.value for s in OPEN])
         with self.engine.connect() as conn:
             last = conn.execute(
@@ -181,7 +196,7 @@ class CalendarService:
             raise InvalidDay(text("calendar_error", "range"))
         if not 0 <= (last - first).days < MAX_SPAN:
             raise InvalidDay(text("calendar_error", "span", first=first, last=last, days=MAX_SPAN))
-        self._not_past(first)
+        self._not_past(first, kind)
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         weekday = next((d for d in days if d.weekday() < 5), None)
         if kind == "work" and weekday is not None:
@@ -193,20 +208,34 @@ class CalendarService:
         with self.engine.begin() as conn:
             for values in rows:
                 conn.execute(insert(_days).values(**values).on_conflict_do_update(index_elements=["day"], set_=values))
-            for year in sorted({d.year for d in days}):
-                conn.execute(
-                    insert(_years)
-                    .values(year=year, source="administrator", updated_at=now)
-                    .on_conflict_do_nothing(index_elements=["year"])
-                )
             recounted = self._commit_change(conn, changes)
         self.invalidate()
         return CalendarDay(first, kind, name, actor, recounted)
 
+    def complete_year(self, year: int, actor: str) -> bool:
+        """Say that ``year``'s arrangement is entered in full: its dates stop being tentative, the terminals
+        get its days, and its past days are fixed from then on. Returns False when it was already."""
+        if not 2000 <= year <= 2100:
+            raise InvalidDay(text("calendar_error", "range"))
+        first, end = date(year, 1, 1), date(year, 12, 31)
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if conn.execute(select(col(Year.year)).where(col(Year.year) == year)).first() is not None:
+                return False
+            entered = conn.execute(
+                select(func.count()).select_from(_days).where(_days.c.day.between(first, end), _days.c.kind == "off")
+            ).scalar_one()
+            if not entered:
+                raise InvalidDay(text("calendar_error", "nothing_entered", year=year))
+            conn.execute(_years.insert().values(year=year, source="administrator", updated_at=now))
+            append(conn, [AuditRecord(now, actor, "calendar.year_complete", str(year), {"holidays": int(entered)})])
+        self.invalidate()
+        return True
+
     def remove_day(self, day: date, actor: str) -> int:
         """``day`` becomes an ordinary day again (a working day unless it is a weekend); returns how many
         open cases' due dates moved."""
-        self._not_past(day)
+        self._not_past(day, None)
         now = utcnow()
         with self.engine.begin() as conn:
             if conn.execute(delete(Day).where(col(Day.day) == day)).rowcount == 0:
@@ -215,12 +244,19 @@ class CalendarService:
         self.invalidate()
         return recounted
 
-    def _not_past(self, day: date) -> None:
+    def _not_past(self, day: date, kind: str | None) -> None:
         """A day gone by stays as it was: changing it would move the due dates (and statutory ones) of cases
-        counted over it, after the fact, and take overdue cases off the board (a review found this done)."""
+        counted over it, after the fact, and take overdue cases off the board (a review found this done).
+        Except in a year whose arrangement is not complete: its dates were given as tentative (遇法定节假日
+        顺延), so a holiday entered late moves them as promised; an entry may be removed again (a mistake),
+        but a past weekend is not made a working day (that would shorten a promise after the fact)."""
         today = self._today()
-        if day < today:
+        if day >= today:
+            return
+        if day.year in self.published().years:
             raise InvalidDay(text("calendar_error", "past", day=day, today=today))
+        if kind == "work":
+            raise InvalidDay(text("calendar_error", "past_work", day=day))
 
     def invalidate(self) -> None:
         """Read the database again at the next :meth:`calendar` (a change made here is in force at once)."""
@@ -228,8 +264,10 @@ class CalendarService:
             self._checked_at = float("-inf")
 
 
-def _build(rows: _Rows) -> WorkCalendar:
+def _build(rows: _Rows, complete_only: bool = False) -> WorkCalendar:
     years, days = rows
+    if complete_only:
+        days = tuple(d for d in days if d[0].year in years)
     return WorkCalendar(
         years=sorted(set(years) | {d.year for d, _, _ in days}),
         source="hub",

@@ -37,8 +37,8 @@ class Portal:
         settings: PortalSettings,
         calendar: Callable[[], WorkCalendar] | None = None,
     ) -> Portal:
-        """``calendar``: the calendar in force, to say when a due date may still move (a year with no
-        holiday arrangement entered)."""
+        """``calendar``: the calendar of the complete years (``CalendarService.published``), to say when a
+        due date may still move (a year whose holiday arrangement is not entered in full)."""
         throttle = LookupThrottle(LookupPolicy.from_settings(settings))
         return cls(
             settings=settings,

@@ -95,6 +95,7 @@ def _api() -> Router:
             api_admin.calendar,
             api_admin.calendar_set,
             api_admin.calendar_remove,
+            api_admin.calendar_complete,
             api_fleet.list_dead_letters,
             api_fleet.list_terminals,
             api_public.public_services,
@@ -123,6 +124,7 @@ _PAGES = [
     pages_admin.calendar_view,
     pages_admin.calendar_set,
     pages_admin.calendar_remove,
+    pages_admin.calendar_complete,
 ]
 
 

@@ -164,7 +164,7 @@ def _provide(value: T) -> Provide:
 def portal_of(runtime: HubRuntime, services: Services) -> Portal:
     """The resident portal's services over the runtime's engine, catalogue in force and token key."""
     return Portal.build(
-        runtime.engine, services.catalogue.current, runtime.tokens, runtime.settings.portal, services.calendar.calendar
+        runtime.engine, services.catalogue.current, runtime.tokens, runtime.settings.portal, services.calendar.published
     )
 
 

@@ -16,7 +16,7 @@ from hub.people.roles import Permission, Principal
 from hub.web.api.schemas import AuditOut, CalendarOut, DayIn, VerifyOut, errors
 from hub.web.auth import PERMISSION
 
-__all__ = ["audit_entries", "audit_verify", "calendar", "calendar_remove", "calendar_set"]
+__all__ = ["audit_entries", "audit_verify", "calendar", "calendar_complete", "calendar_remove", "calendar_set"]
 
 
 @get(
@@ -58,7 +58,8 @@ def audit_verify(audit: NamedDependency[AuditTrail]) -> VerifyOut:
 def calendar(
     calendar: NamedDependency[CalendarService], year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None
 ) -> CalendarOut:
-    """Holidays (``off``) and adjusted working days (``work``) the due dates are counted on."""
+    """Holidays (``off``) and adjusted working days (``work``) the due dates are counted on; ``years``: those
+    whose arrangement is complete (a year not listed counts what is entered, its dates tentative)."""
     return CalendarOut(calendar.years(), calendar.days(year))
 
 
@@ -77,6 +78,22 @@ def calendar_set(
 ) -> CalendarDay:
     """Make ``day`` a holiday or an adjusted working weekend day (audited)."""
     return calendar.set_day(day, data.kind, data.name, who.actor)
+
+
+@put(
+    "/calendar/years/{year:int}",
+    sync_to_thread=True,
+    opt={PERMISSION: Permission.CALENDAR_WRITE},
+    responses=errors(401, 403, 422),
+    tags=["calendar"],
+)
+def calendar_complete(
+    who: NamedDependency[Principal], calendar: NamedDependency[CalendarService], year: FromPath[int]
+) -> CalendarOut:
+    """Say that ``year``'s holiday arrangement is entered in full (audited): its due dates stop being
+    tentative and the terminals get its days. 422 when none of its holidays is entered."""
+    calendar.complete_year(year, who.actor)
+    return CalendarOut(calendar.years(), calendar.days(year))
 
 
 @delete(

@@ -29,7 +29,7 @@ from hub.web.pages.common import field, flash, page, redirect_back
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 
-__all__ = ["audit_view", "calendar_remove", "calendar_set", "calendar_view", "report_csv_page"]
+__all__ = ["audit_view", "calendar_complete", "calendar_remove", "calendar_set", "calendar_view", "report_csv_page"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AUDIT_PAGE = 100
@@ -105,9 +105,9 @@ def calendar_view(
     users: NamedDependency[Users],
     year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
 ) -> Template:
-    years = calendar.years()
+    complete = calendar.years()
     gaps = calendar.gaps(local_date(utcnow()))
-    year = year or (years[-1] if years else date.today().year)
+    year = year or (complete[-1] if complete else date.today().year)
     return page(
         request,
         who,
@@ -115,11 +115,32 @@ def calendar_view(
         names=cases.department_names,
         actors=users.actor_names(),  # updated_by is an actor
         year=year,
-        years=sorted(set(years) | {year} | {g.year for g in gaps}),  # a year to enter is one link away
+        years=sorted(set(complete) | {year} | {g.year for g in gaps}),  # a year to enter is one link away
+        complete=year in complete,
         days=calendar.days(year),
         can_edit=can(who, Permission.CALENDAR_WRITE),
         calendar_gaps=gaps,
     )
+
+
+@post(
+    "/calendar/{year:int}/complete",
+    opt={PERMISSION: Permission.CALENDAR_WRITE},
+    include_in_schema=False,
+    sync_to_thread=True,
+)
+def calendar_complete(
+    request: Request[Any, Any, Any],
+    who: NamedDependency[Principal],
+    calendar: NamedDependency[CalendarService],
+    year: FromPath[int],
+) -> Redirect:
+    try:
+        calendar.complete_year(year, who.actor)
+        flash(request, "ok", text("flash", "year_complete", year=year))
+    except InvalidDay as exc:
+        flash(request, "error", str(exc))
+    return redirect_back(f"/calendar?year={year}")
 
 
 @post("/calendar/days", opt={PERMISSION: Permission.CALENDAR_WRITE}, include_in_schema=False, sync_to_thread=True)

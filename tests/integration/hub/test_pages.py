@@ -148,9 +148,10 @@ def test_a_calendar_edit_on_the_calendar_page_moves_the_due_dates_of_open_cases(
 
 def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, client, people):
     """The database holds the shipped 2026 arrangement. A case due in a year with none counts only weekends
-    off there: the calendar, supervision and fleet pages ask for that year's arrangement, and stop once a
-    day of it is entered (which counts the case again). MZ-005 promises 20 working days: from 30 December
-    2026, it falls due late in January 2027."""
+    off there: the calendar, supervision and fleet pages ask for that year's arrangement, still once a day
+    of it is entered (which counts the case again), and stop once the operator says the year is entered in
+    full (a year-end review: one holiday used to end the notice and every tentative mark). MZ-005 promises
+    20 working days: from 30 December 2026, it falls due late in January 2027."""
     (case,) = ingest(hub.engine, ["MZ-005"], at=datetime(2026, 12, 30, 2, tzinfo=UTC))
     due = table(CaseRow).c.due_date
     with hub.engine.connect() as conn:
@@ -158,7 +159,7 @@ def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, 
     _sign_in(client, "operator")
     for path in ("/calendar", "/fleet/"):
         notice = re.search(r'id="calendar-gap-2027">(.*?)</div>', client.get(path).text, re.S)
-        assert notice and "2027 年的节假日安排尚未录入" in notice.group(1) and "1 件" in notice.group(1), path
+        assert notice and "2027 年的节假日安排尚未确认全部录入" in notice.group(1) and "1 件" in notice.group(1), path
     _sign_in(client, "auditor")
     assert 'id="calendar-gap-2027"' in client.get("/overdue").text
 
@@ -168,6 +169,10 @@ def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, 
     saved = client.post("/calendar/days", data=form, follow_redirects=True)
     assert "已保存 2027-01-01 至 2027-01-03" in saved.text and "1 件在办案件" in saved.text, saved.text[-600:]
     assert all(f"2027-01-0{d}" in saved.text for d in (1, 2, 3))  # the year's page lists each day
+    assert "尚未确认全部录入" in saved.text and 'id="calendar-gap-2027"' in client.get("/fleet/").text
+    done = client.post("/calendar/2027/complete", data={"_csrf_token": _csrf(saved.text)}, follow_redirects=True)
+    assert "2027 年的节假日安排已确认全部录入" in done.text and 'id="complete-year"' not in done.text
+    assert "本年安排：已确认全部录入" in done.text
     for path in ("/calendar", "/fleet/"):
         assert 'id="calendar-gap-2027"' not in client.get(path).text, path
 

@@ -642,7 +642,8 @@ def test_an_error_on_a_public_page_leads_back_to_the_portal_not_the_back_office(
 def test_an_open_cases_due_date_in_a_year_without_announced_holidays_says_it_may_move(hub, services, client, tmp_path):
     """MZ-005 (20 working days) received on 30 December 2026 falls due in late January 2027, a year the
     database (the shipped 2026 arrangement) has no holidays for: the progress page and the downloaded record
-    say a holiday may move the date, as the receipt did, until the centre enters that year's arrangement."""
+    say a holiday may move the date, as the receipt did, until the centre has entered that year's arrangement
+    and said so (one holiday entered is not the year's arrangement)."""
     (case_id,) = ingest(hub.engine, ["MZ-005"], start=3, at=datetime(2026, 12, 30, 2, tzinfo=SHANGHAI))
     receipt = _receipt(hub, case_id)
     note = WORDS["due_tentative"].format(year=2027)
@@ -659,6 +660,8 @@ def test_an_open_cases_due_date_in_a_year_without_announced_holidays_says_it_may
     assert due.startswith("2027-01") and note in page
     assert due + "".join(note.split()) in record(page)
     services.calendar.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    assert 'id="due-tentative"' in _look_up(client, receipt, applicant(3).id_number, CODE).text
+    services.calendar.complete_year(2027, "user:manager")
     page = _look_up(client, receipt, applicant(3).id_number, CODE).text
     assert 'id="due-tentative"' not in page
     written = record(page)

@@ -48,6 +48,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/calendar"): EVERYONE,
     ("PUT", "/api/calendar/{day:date}"): EDITORS,
     ("DELETE", "/api/calendar/{day:date}"): EDITORS,
+    ("PUT", "/api/calendar/years/{year:int}"): EDITORS,
     ("GET", "/api/dead-letters"): FLEET,
     ("GET", "/api/terminals"): FLEET,
     ("GET", "/api/public/services"): PUBLIC,
@@ -72,6 +73,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/calendar"): EVERYONE,
     ("POST", "/calendar/days"): EDITORS,
     ("POST", "/calendar/{day:date}/delete"): EDITORS,
+    ("POST", "/calendar/{year:int}/complete"): EDITORS,
     ("GET", "/help"): HELP,
     ("POST", "/help/{alert_id:int}/ack"): HELP,
     # the operators' pages
@@ -101,6 +103,7 @@ SAMPLES = {
     "{case_id:str}": "0190f5e2-0000-7000-8000-000000000000",
     "{day:date}": "2030-01-02",
     "{alert_id:int}": "1",
+    "{year:int}": "2030",
     "{code:str}": "MZ-001",
     "{terminal_id:str}": "T1",
     "{rating_id:str}": "0190f5e2-0000-7000-8000-000000000001",

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from hub.audit.chain import verify
 from hub.calendar.duedates import DueDates
-from hub.calendar.service import CalendarGap, CalendarService
+from hub.calendar.service import CalendarGap, CalendarService, InvalidDay
 from hub.cases.states import Action
 from hub.cases.workflow import Workflow
 from hub.catalogue.in_force import CatalogueInForce
@@ -235,6 +235,39 @@ def test_next_years_arrangement_is_asked_for_from_november_and_for_cases_due_in_
     assert calendar.gaps(date(2026, 12, 31)) == [CalendarGap(2027, 0)]  # decided: no longer counted
 
     calendar.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    assert calendar.gaps(date(2026, 12, 31)) == [CalendarGap(2027, 0)], "one holiday is not the year's arrangement"
+    assert calendar.complete_year(2027, "user:manager")
     assert calendar.gaps(date(2026, 12, 31)) == []
     assert calendar.gaps(date(2027, 6, 1)) == []
     assert calendar.gaps(date(2028, 1, 3)) == [CalendarGap(2028, 0)]  # this year, whatever the month
+
+
+def test_new_years_day_entered_after_it_passed_still_moves_the_cases_counted_over_it(centre):
+    """Year-end review: with only 2026 at the hub, a case accepted Tuesday 29 December with 3 working days
+    was due Friday 1 January. Staff came back Monday 4 January and could not enter 元旦 (a past day), so the
+    case stood red that day, and completed then it counted late for good. A past day of a year whose
+    arrangement is not complete may still be made a holiday: the receipt called the date tentative
+    (遇法定节假日顺延). Once the year is said complete, its past days are fixed. Dates worked by hand."""
+    engine, _store, _calendar, _flow, _manager, _clock = centre
+    (case,) = ingest(engine, ["GA-003"], at=local_10am("2026-12-29"))
+    assert _due(engine, case) == date(2027, 1, 1)  # Wed 30, Thu 31, Fri 1
+    monday = CalendarService(engine, check_s=0, today=lambda: date(2027, 1, 4))
+
+    moved = monday.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    assert (moved.recounted, _due(engine, case)) == (1, date(2027, 1, 4))  # Wed 30, Thu 31, Mon 4
+    with pytest.raises(InvalidDay, match="调休上班"):  # a promise is not shortened after the fact
+        monday.set_day(date(2027, 1, 2), "work", "元旦", "user:manager")
+    published = monday.published()  # what terminals get: no day of a half-entered year
+    assert published.years == [2026] and all(h.first.year == 2026 for h in published.holidays)
+    assert not published.covers(date(2027, 1, 4)) and not monday.calendar().is_working_day(date(2027, 1, 1))
+
+    with pytest.raises(InvalidDay, match="还没有录入"):
+        monday.complete_year(2028, "user:manager")
+    assert monday.complete_year(2027, "user:manager") and not monday.complete_year(2027, "user:manager")
+    assert monday.published().covers(date(2027, 1, 4)) and not monday.published().is_working_day(date(2027, 1, 1))
+    with pytest.raises(InvalidDay, match="已经过去"):
+        monday.remove_day(date(2027, 1, 1), "user:manager")
+    assert _due(engine, case) == date(2027, 1, 4)
+    with engine.connect() as conn:
+        done = conn.execute(text("SELECT actor, subject FROM audit WHERE action = 'calendar.year_complete'")).all()
+    assert [tuple(r) for r in done] == [("user:manager", "2027")]

@@ -34,19 +34,30 @@ def db(hub_db_url, monkeypatch):
 
 
 def test_the_calendar_is_kept_from_the_command_line(db, capsys):
-    assert cli.main(["calendar", "set", "2026-12-31", "off", "跨年调休"]) == 0
+    assert cli.main(["calendar", "set", "2090-12-31", "off", "跨年调休"]) == 0  # a day that stays ahead of the clock
     cli.main(["calendar", "list", "2026"])
+    cli.main(["calendar", "list", "2090"])
     out, err = capsys.readouterr()
-    assert "2026-10-01\toff\t国庆节\tseed" in out and "2026-12-31\toff\t跨年调休\tcli:" in out
+    assert "2026-10-01\toff\t国庆节\tseed" in out and "2090-12-31\toff\t跨年调休\tcli:" in out
     # the years still to enter, as the pages name them: at least this one's next from November (2026 alone is in)
     today = local_date(utcnow())
     missing = {today.year} - {2026} | ({today.year + 1} if today.month >= 11 else set())
-    assert {int(line[:4]) for line in err.splitlines() if "no holiday arrangement entered" in line} == missing
-    cli.main(["calendar", "remove", "2026-12-31"])
+    assert {int(line[:4]) for line in err.splitlines() if "arrangement not complete" in line} == missing
+    with pytest.raises(cli.HubError):  # nothing entered for it
+        cli.main(["calendar", "complete", "2091"])
+    assert cli.main(["calendar", "complete", "2090"]) == 0
+    cli.main(["calendar", "complete", "2090"])
+    assert capsys.readouterr().out.splitlines() == [
+        "2090: arrangement complete",
+        "2090: arrangement complete (already)",
+    ]
+    cli.main(["calendar", "remove", "2090-12-31"])
     with pytest.raises(cli.HubError):
-        cli.main(["calendar", "remove", "2026-12-31"])
+        cli.main(["calendar", "remove", "2090-12-31"])
     with pytest.raises(cli.UsageError):
         cli.main(["calendar", "set", "2026-13-01", "off", "x"])
+    with pytest.raises(cli.UsageError):
+        cli.main(["calendar", "complete", "2090-12-31"])
 
 
 def test_a_calendar_set_from_the_command_line_moves_the_due_dates_of_open_cases(db, capsys):

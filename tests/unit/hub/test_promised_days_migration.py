@@ -8,9 +8,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import text
 
-from hub.db.engine import migrate, open_engine
+from hub.db.engine import _MIGRATIONS, migrate, open_engine
 
 
 def _case(conn, case_id: str, status: str, received: datetime, due: date | None, paused: int | None = None) -> None:
@@ -60,5 +62,42 @@ def test_open_cases_get_the_days_that_give_their_due_date_again(hub_db_url):
             "decided": None,
             "no-due-date": None,
         }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.empty_db
+def test_years_an_entered_day_made_known_are_asked_for_again(hub_db_url):
+    """h0027: a year in calendar_years is one said complete. Years that entering one day put there before
+    (source 'administrator') are taken out; the shipped 2026 stays."""
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0026_rating_stamps")
+        at = datetime(2026, 12, 7, 2, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO calendar_days (day, kind, name, updated_by, updated_at)"
+                    " VALUES (:d, 'off', '元旦', 'u', :at)"
+                ),
+                {"d": date(2027, 1, 1), "at": at},
+            )
+            conn.execute(
+                text("INSERT INTO calendar_years (year, source, updated_at) VALUES (2027, 'administrator', :at)"),
+                {"at": at},
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            assert [y for (y,) in conn.execute(text("SELECT year FROM calendar_years ORDER BY year"))] == [2026]
+            assert conn.execute(text("SELECT count(*) FROM calendar_days WHERE day >= '2027-01-01'")).scalar() == 1
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with engine.begin() as conn:  # and back: a year with a day entered is in the table again
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "h0026_rating_stamps")
+        with engine.connect() as conn:
+            assert [
+                tuple(r) for r in conn.execute(text("SELECT year, source FROM calendar_years WHERE year > 2026"))
+            ] == [(2027, "administrator")]
     finally:
         engine.dispose()
