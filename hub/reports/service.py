@@ -265,13 +265,22 @@ def build(
                 else:
                     f.overdue += n
 
-        late_open = select(_cases.c.department, _cases.c.item_code, func.count()).where(
-            _cases.c.status.in_([s.value for s in RUNNING]),
-            _cases.c.due_date <= min(period.end, today - timedelta(days=1)),  # however long before the period
-            *scoped(_cases.c.department),
-        )
-        for dept, code, n in conn.execute(late_open.group_by(_cases.c.department, _cases.c.item_code)):
-            item(code, dept).overdue += n
+        # Running at the period's end past the due date (however long before the period): running now, or
+        # decided only after the period — a past period's figure stays as it was when the period ended.
+        cutoff = min(period.end, today - timedelta(days=1))
+        for limit, figure in ((_cases.c.due_date, "overdue"), (_cases.c.statutory_due, "over_statutory")):
+            running = select(_cases.c.department, _cases.c.item_code, func.count()).where(
+                _cases.c.status.in_([s.value for s in RUNNING]), limit <= cutoff, *scoped(_cases.c.department)
+            )
+            decided_later = (
+                select(_cases.c.department, _cases.c.item_code, func.count())
+                .select_from(_work.join(_cases, _cases.c.case_id == _work.c.case_id))
+                .where(_work.c.decided_at >= hi, limit <= cutoff, *scoped(_cases.c.department))
+            )
+            for late in (running, decided_later):
+                for dept, code, n in conn.execute(late.group_by(_cases.c.department, _cases.c.item_code)):
+                    f = item(code, dept)
+                    setattr(f, figure, getattr(f, figure) + n)
 
         late_law = select(_work.c.department, _work.c.item_code, func.count()).where(
             _work.c.statutory_in_time.is_(False),
@@ -280,13 +289,6 @@ def build(
             *scoped(_work.c.department),
         )
         for dept, code, n in conn.execute(late_law.group_by(_work.c.department, _work.c.item_code)):
-            item(code, dept).over_statutory += n
-        late_law_open = select(_cases.c.department, _cases.c.item_code, func.count()).where(
-            _cases.c.status.in_([s.value for s in RUNNING]),
-            _cases.c.statutory_due <= min(period.end, today - timedelta(days=1)),
-            *scoped(_cases.c.department),
-        )
-        for dept, code, n in conn.execute(late_law_open.group_by(_cases.c.department, _cases.c.item_code)):
             item(code, dept).over_statutory += n
 
         calls = select(col(R.department), col(R.item_code), col(R.due_date), col(R.done_at), col(R.reached)).where(

@@ -255,3 +255,29 @@ def test_a_case_overdue_since_before_the_period_and_still_open_counts_in_it(cent
     r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31), min_ratings=3)
     mz = next(f for f in r.items if f.code == "MZ-006")
     assert (mz.received, mz.decided, mz.overdue) == (0, 0, 1)
+
+
+def test_a_past_periods_overdue_figure_stays_once_the_case_is_completed_late(centre):
+    """Year-end review: a case due in December and still open was 超期 in the 2026 report run on 2 January;
+    completed late on 5 January, the same 2026 report then showed no overdue case. A period counts the
+    cases running at its end past their due date: decided after the period, it still was. MZ-006 (10
+    working days) received Monday 2 February is due Saturday 14 February (by hand, on the 2026
+    arrangement: Tue 3 … Fri 6 = 4, Mon 9 … Fri 13 = 9, Saturday 14 worked for 春节 = 10), and is
+    completed on 10 March."""
+    engine, catalogue, clock, flow, manager = centre
+    (case,) = ingest(engine, ["MZ-006"], at=datetime(2026, 2, 2, 2, 0, tzinfo=UTC))
+    clock.now = datetime(2026, 2, 3, 2, 0, tzinfo=UTC)
+    flow.act(manager, case, A.ACCEPT, 1)
+    with engine.connect() as conn:
+        due_on = date.fromisoformat(str(conn.execute(text("SELECT due_date FROM cases")).scalar_one())[:10])
+    assert due_on == date(2026, 2, 14)
+    february = Period(date(2026, 2, 1), date(2026, 2, 28))
+
+    def overdue(period: Period, today: date) -> int:
+        return build(engine, period, catalogue=catalogue, today=today, min_ratings=3).total.overdue
+
+    assert overdue(february, date(2026, 3, 2)) == 1  # asked on 2 March: running, past due
+    clock.now = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    flow.act(manager, case, A.COMPLETE, 2)
+    assert overdue(february, date(2026, 3, 11)) == 1, "February's figure is as it was at February's end"
+    assert overdue(MARCH, date(2026, 3, 31)) == 1  # and March has it decided late
