@@ -11,6 +11,9 @@ in-time verdict was given on it. The yellow and red cards are not stored: they f
 the calendar.
 
 Each changed case goes into one audit entry (``cases.due_recounted``) beside the calendar change's own.
+The deadlines of the open return calls (:data:`~hub.cases.returncalls.RETURN_CALL_DAYS` working days after
+the bad rating arrived) move alike, in an entry of their own (``return_calls.due_recounted``): one counted
+over 元旦 before it was entered was called late on the day it was really due (a year-end review).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from hub.audit.chain import AuditRecord
 from hub.calendar.duedates import count_due, promise_start
+from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.states import OPEN
-from hub.db.models import CaseRow, CaseWorkRow, table
+from hub.db.models import CaseRow, CaseWorkRow, ReturnCallRow, table
 from protocol.workdays import WorkCalendar
 
-__all__ = ["Moved", "recount_open_cases", "recount_record"]
+__all__ = ["Moved", "recount_open_cases", "recount_open_return_calls", "recount_record"]
 
-_cases, _work = table(CaseRow), table(CaseWorkRow)
+_cases, _work, _calls = table(CaseRow), table(CaseWorkRow), table(ReturnCallRow)
 Moved = tuple[str, date | None, date]
 """A case whose due date moved: ``(case_id, old, new)``."""
 
@@ -85,9 +89,41 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
     return moved
 
 
-def recount_record(at: datetime, actor: str, cause: dict[str, Any], moved: list[Moved]) -> list[AuditRecord]:
-    """The audit entry naming every moved case (none when nothing moved)."""
-    if not moved:
-        return []
-    changes = [[case_id, old.isoformat() if old else None, new.isoformat()] for case_id, old, new in moved]
-    return [AuditRecord(at, actor, "cases.due_recounted", "calendar", {**cause, "cases": changes})]
+def recount_open_return_calls(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
+    """Count the deadline of every open return call on ``calendar`` and store those that moved:
+    ``(rating_id, old, new)``."""
+    rows = conn.execute(
+        select(_calls.c.rating_id, _calls.c.opened_at, _calls.c.due_date)
+        .where(_calls.c.done_at.is_(None))
+        .order_by(_calls.c.rating_id)
+        .with_for_update()
+    ).all()
+    moved: list[Moved] = []
+    for rating_id, opened_at, old in rows:
+        new = count_due(opened_at, RETURN_CALL_DAYS, 0, calendar)
+        if new != old:
+            moved.append((str(rating_id), old, new))
+    if moved:
+        conn.execute(
+            update(_calls).where(_calls.c.rating_id == bindparam("b_id")).values(due_date=bindparam("b_due")),
+            [{"b_id": rating_id, "b_due": new} for rating_id, _, new in moved],
+        )
+    return moved
+
+
+def recount_record(
+    at: datetime, actor: str, cause: dict[str, Any], moved: list[Moved], calls: list[Moved]
+) -> list[AuditRecord]:
+    """The audit entries naming every moved case and return call (none when nothing moved)."""
+
+    def listed(changed: list[Moved]) -> list[list[str | None]]:
+        return [[key, old.isoformat() if old else None, new.isoformat()] for key, old, new in changed]
+
+    out = (
+        [AuditRecord(at, actor, "cases.due_recounted", "calendar", {**cause, "cases": listed(moved)})] if moved else []
+    )
+    if calls:
+        out.append(
+            AuditRecord(at, actor, "return_calls.due_recounted", "calendar", {**cause, "ratings": listed(calls)})
+        )
+    return out

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, delete, func, or_
 from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
-from hub.calendar.recount import recount_open_cases, recount_record
+from hub.calendar.recount import recount_open_cases, recount_open_return_calls, recount_record
 from hub.cases.states import OPEN
 from hub.db.models import CalendarDayRow as Day
 from hub.db.models import CalendarYearRow as Year
@@ -140,11 +140,13 @@ class CalendarService:
     def _commit_change(self, conn: Connection, changes: list[AuditRecord]) -> int:
         """Recount the open cases on the changed calendar, then audit the changes (one per day) and the
         recount."""
-        moved = recount_open_cases(conn, self._in_transaction(conn))
+        calendar = self._in_transaction(conn)
+        moved = recount_open_cases(conn, calendar)
+        calls = recount_open_return_calls(conn, calendar)
         first, last = changes[0], changes[-1]
         days = first.subject if first is last else f"{first.subject}..{last.subject}"
         cause = {"change": first.action, "day": days}
-        append(conn, [*changes, *recount_record(first.at, first.actor, cause, moved)])
+        append(conn, [*changes, *recount_record(first.at, first.actor, cause, moved, calls)])
         return len(moved)
 
     def days(self, year: int | None = None) -> list[CalendarDay]:

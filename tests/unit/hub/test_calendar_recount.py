@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -28,8 +29,10 @@ from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
 from hub.db.models import AuditEntry, CaseRow, table
 from hub.people.service import Users
+from protocol import topics
+from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
 from protocol.workdays import WorkCalendar
-from tests.unit.hub.helpers import add_users, ingest
+from tests.unit.hub.helpers import add_users, handler, ingest
 
 A = Action
 
@@ -60,6 +63,11 @@ def centre(hub_db_url):
     people = add_users(Users(engine, departments))
     yield engine, store, calendar, flow, people["manager"], clock
     engine.dispose()
+
+
+def _call_due(engine) -> date:
+    with engine.connect() as conn:
+        return date.fromisoformat(str(conn.execute(text("SELECT due_date FROM return_calls")).scalar_one())[:10])
 
 
 def _due(engine, case_id: str) -> date:
@@ -251,10 +259,21 @@ def test_new_years_day_entered_after_it_passed_still_moves_the_cases_counted_ove
     engine, _store, _calendar, _flow, _manager, _clock = centre
     (case,) = ingest(engine, ["GA-003"], at=local_10am("2026-12-29"))
     assert _due(engine, case) == date(2027, 1, 1)  # Wed 30, Thu 31, Fri 1
+    # A bad rating on Monday 14 December: its return call is due 15 working days later, Tue 15 … Fri 18 (4),
+    # Mon 21 … Fri 25 (9), Mon 28 … Thu 31 (13), Fri 1 (14), Mon 4 January (15) while 元旦 is unknown.
+    rated = local_10am("2026-12-14")
+    bad = Rating(rating_id=uuid.uuid4(), item_code="MZ-006", committee="JW001", level=RatingLevel(1), rated_at=rated)
+    handler(engine).handle(
+        topics.up("T1", topics.Up.RATINGS),
+        RatingBatch(terminal="T1", body=RatingBatchBody(ratings=[bad])).encode(),
+        rated,
+    )
+    assert _call_due(engine) == date(2027, 1, 4)
     monday = CalendarService(engine, check_s=0, today=lambda: date(2027, 1, 4))
 
     moved = monday.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
     assert (moved.recounted, _due(engine, case)) == (1, date(2027, 1, 4))  # Wed 30, Thu 31, Mon 4
+    assert _call_due(engine) == date(2027, 1, 5), "the return call's deadline moves alike"
     with pytest.raises(InvalidDay, match="调休上班"):  # a promise is not shortened after the fact
         monday.set_day(date(2027, 1, 2), "work", "元旦", "user:manager")
     published = monday.published()  # what terminals get: no day of a half-entered year
@@ -270,4 +289,6 @@ def test_new_years_day_entered_after_it_passed_still_moves_the_cases_counted_ove
     assert _due(engine, case) == date(2027, 1, 4)
     with engine.connect() as conn:
         done = conn.execute(text("SELECT actor, subject FROM audit WHERE action = 'calendar.year_complete'")).all()
+        calls = conn.execute(text("SELECT data FROM audit WHERE action = 'return_calls.due_recounted'")).scalars()
+        assert [json.loads(d)["ratings"] for d in calls] == [[[str(bad.rating_id), "2027-01-04", "2027-01-05"]]]
     assert [tuple(r) for r in done] == [("user:manager", "2027")]
