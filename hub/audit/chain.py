@@ -21,6 +21,7 @@ module stores and reads the hub's.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,11 +29,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, text, update
 
 from hub.audit.keyed import AuditKey, seal_problem
-from hub.db.models import AuditAnchorRow, AuditEntry, table
+from hub.db.models import AuditAnchorRow, AuditDayAnchorRow, AuditEntry, table
 from protocol.auditchain import GENESIS, Anchor, Break, Entry, entry_hash, link, walk
+from protocol.envelope import utcnow
 
 __all__ = [
     "GENESIS",
@@ -43,11 +45,15 @@ __all__ = [
     "append",
     "bind_key_file",
     "entry_hash",
+    "seal_unkeyed",
     "verify",
 ]
 
+log = logging.getLogger(__name__)
+
 _audit = table(AuditEntry)
-_anchor = table(AuditAnchorRow)
+_anchor, _day = table(AuditAnchorRow), table(AuditDayAnchorRow)
+SEALED_UNKEYED = "audit.sealed_unkeyed"
 _LOCK_KEY = 730_001  # PostgreSQL advisory lock serialising appends across ingest workers
 
 
@@ -57,9 +63,43 @@ _KEYS: weakref.WeakKeyDictionary[Engine, AuditKey] = weakref.WeakKeyDictionary()
 def bind_key_file(engine: Engine, path: Path) -> AuditKey:
     """Seal every entry appended through ``engine`` with the audit key in ``path``, read now: a hub process
     without its key file stops at start (:class:`~hub.audit.keyed.AuditKeyError`) rather than append
-    entries no one sealed."""
+    entries no one sealed. Entries from before sealing existed are sealed once (:func:`seal_unkeyed`)."""
     key = _KEYS[engine] = AuditKey.load(path)
+    with engine.begin() as conn:
+        if sealed := seal_unkeyed(conn, key):
+            log.info("sealed %d audit entries appended before the hub sealed its entries", sealed)
     return key
+
+
+def seal_unkeyed(conn: Connection, key: AuditKey, at: datetime | None = None) -> int:
+    """Seal, once, the entries of a hub upgraded from before h0016: the unsealed run at the chain's start,
+    each after checking the chain holds up to it, ended by an ``audit.sealed_unkeyed`` entry naming how
+    many. Without it such a hub's verify, and every night's anchor, failed for good on its first entry.
+
+    Never again once that entry exists or a night has signed an anchor: an unsealed entry after either was
+    stripped of its seal, and sealing it now would bless an edit (it stays a break). Returns how many."""
+    first = conn.execute(select(_audit.c.mac).order_by(_audit.c.id).limit(1)).first()
+    if first is None or first.mac is not None:
+        return 0  # the common case, one indexed read at each process start
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    done_before = select(_audit.c.id).where(_audit.c.action == SEALED_UNKEYED).limit(1)
+    if conn.execute(done_before).first() is not None or conn.execute(select(_day.c.day).limit(1)).first():
+        return 0
+    prev, sealed, last_id = GENESIS, 0, 0
+    stmt = update(_audit).where(_audit.c.id == bindparam("b_id")).values(mac=bindparam("b_mac"))
+    for row in _entries(conn, 5000):
+        fits = row.prev_hash == prev and row.hash == entry_hash(
+            row.prev_hash, row.at, row.actor, row.action, row.subject, row.data
+        )
+        if row.mac is not None or not fits:
+            break  # sealed since the upgrade, or a break that verify is to name
+        conn.execute(stmt, {"b_id": row.id, "b_mac": key.mac(row.hash)})
+        prev, sealed, last_id = row.hash, sealed + 1, int(row.id)
+    if sealed:
+        note = {"entries": sealed, "last_id": last_id}
+        append(conn, [AuditRecord(at or utcnow(), "hub", SEALED_UNKEYED, "audit", note)])
+    return sealed
 
 
 def _key(conn: Connection) -> AuditKey | None:

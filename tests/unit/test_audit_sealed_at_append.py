@@ -204,6 +204,70 @@ def test_a_stripped_seal_fails_audit_verify_and_the_night_which_name_the_entry_a
         assert conn.execute(text("SELECT count(*) FROM audit_day_anchors")).scalar() == 0, "an anchor was signed"
 
 
+def _hub_before_sealing(hub_db_url, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, AuditKey]:
+    """A hub upgraded from before h0016: three entries nobody sealed; then, as a hub run by this release
+    before the fix did, two more sealed as they were appended (the MAC written here by hand)."""
+    key_file = tmp_path / "hub-audit.key"
+    AuditKey.init(key_file)
+    monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+    monkeypatch.setenv("SHEGONG_HUB_AUDIT_KEY_FILE", str(key_file))
+    key = AuditKey.load(key_file)
+    e = open_engine(hub_db_url)  # no key bound: entries as a hub before h0016 appended them
+    with e.begin() as conn:
+        for n in range(1, 6):
+            append(conn, [AuditRecord(T0 + timedelta(minutes=n), "user:clerk1", "case.accept", f"case-{n}", {"n": n})])
+        for entry_id, h in conn.execute(text("SELECT id, hash FROM audit WHERE id > 3")).all():
+            conn.execute(text("UPDATE audit SET mac = :m WHERE id = :i"), {"m": key.mac(h), "i": entry_id})
+    return e, key
+
+
+def test_entries_from_before_sealing_are_sealed_once_at_the_next_start_and_never_again(
+    hub_db_url, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Upgrade review: a hub upgraded from before h0016 had its first entries unsealed, so `audit verify`
+    and every night's anchor step failed on entry 1 for good. A hub process's start seals that unsealed
+    run at the chain's start once, each entry after checking the chain up to it, and says so in the chain;
+    after that a stripped seal is a break again."""
+    engine, key = _hub_before_sealing(hub_db_url, tmp_path, monkeypatch)
+    try:
+        assert hub_cli.main(["audit", "verify"]) == 0
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT hash, mac, action, data FROM audit ORDER BY id")).all()
+        assert all(mac == key.mac(h) for h, mac, _, _ in rows), "every entry sealed with the key file's MAC"
+        assert [(a, json.loads(d)) for _, _, a, d in rows[5:]] == [
+            ("audit.sealed_unkeyed", {"entries": 3, "last_id": 3})
+        ]
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE audit SET mac = NULL WHERE id <= 2"))
+        with pytest.raises(hub_cli.AuditBroken, match="entry 1: it is not sealed"):
+            hub_cli.main(["audit", "verify"])
+    finally:
+        engine.dispose()
+
+
+def test_entries_unsealed_after_a_night_signed_an_anchor_are_not_sealed(
+    hub_db_url, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Once a night has signed an anchor the chain was whole and sealed: an unsealed first entry after that
+    was stripped of its seal, and sealing it would launder an edit."""
+    engine, _key = _hub_before_sealing(hub_db_url, tmp_path, monkeypatch)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_day_anchors (day, entries, last_id, head_hash, at, signature)"
+                    " VALUES ('2026-03-01', 5, 5, 'x', :at, 'y')"
+                ),
+                {"at": T0},
+            )
+        with pytest.raises(hub_cli.AuditBroken, match="entry 1: it is not sealed"):
+            hub_cli.main(["audit", "verify"])
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit WHERE mac IS NULL")).scalar() == 3
+    finally:
+        engine.dispose()
+
+
 def test_every_hub_command_stops_at_start_without_its_audit_key(hub_db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
     monkeypatch.setenv("SHEGONG_HUB_AUDIT_KEY_FILE", str(tmp_path / "nowhere.key"))
