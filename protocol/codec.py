@@ -5,11 +5,17 @@ Each failure is a :class:`~protocol.envelope.ProtocolError` naming its :class:`D
 nothing else escapes: whatever a sender puts in a payload (nesting deep enough for ``RecursionError``, a
 number past Python's digit limit, bytes that are no UTF-8) becomes a refusal, never an exception the
 receiver did not expect (issue 10: one such payload used to stall the hub's ingest).
+
+Fields a receiver does not know are refused (``schema_invalid``) — except where a terminal reads what the
+hub sends (``ignore_unknown``): the hub is upgraded first, and a field it adds must not make terminals of
+the release before refuse every message of that kind (an upgrade review found a terminal a day old
+refusing all status changes over an event's new ``tag``). What the hub receives stays strict.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -27,6 +33,9 @@ from protocol.witness import AuditSegment, HubAnchor, WitnessRequest
 from protocol.workdays import CalendarAnnouncement
 
 __all__ = ["MESSAGE_CLASSES", "Message", "decode", "decode_for_topic", "json_schemas"]
+
+log = logging.getLogger(__name__)
+_IGNORED: set[str] = set()  # fields already named in the log (per message type and path)
 
 MESSAGE_CLASSES: tuple[type[Envelope], ...] = (
     Birth,
@@ -101,8 +110,9 @@ _ALLOWED: dict[tuple[str, topics.Up | topics.Down | None], frozenset[MessageType
 }
 
 
-def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
-    """Decode any message, checking size, JSON, version and schema."""
+def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES, ignore_unknown: bool = False) -> Envelope:
+    """Decode any message, checking size, JSON, version and schema. ``ignore_unknown``: a field the schema
+    does not have is dropped (and named once in the log) rather than refused."""
     if len(payload) > max_bytes:
         raise ProtocolError(DeadLetterReason.OVERSIZED, f"{len(payload)} bytes > {max_bytes}")
     try:
@@ -122,6 +132,8 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     try:
         return _ADAPTER.validate_json(payload)
     except ValidationError as exc:
+        if ignore_unknown and (known := _known_only(raw, exc)) is not None:
+            return decode(known, max_bytes)
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ProtocolError(DeadLetterReason.SCHEMA_INVALID, f"{where}: {first['msg']}"[:300]) from None
@@ -129,18 +141,39 @@ def decode(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
         raise ProtocolError(DeadLetterReason.SCHEMA_INVALID, _unreadable(exc)) from None
 
 
+def _known_only(raw: dict[str, Any], exc: ValidationError) -> bytes | None:
+    """``raw`` without the fields ``exc`` names as unknown, when that is all it names (else None)."""
+    errors = exc.errors()
+    if any(e["type"] != "extra_forbidden" for e in errors):
+        return None
+    for e in errors:
+        *path, name = e["loc"][1:]  # the first names the message type (the union's tag)
+        node: Any = raw
+        for step in path:
+            node = node[step]
+        node.pop(name, None)
+        where = ".".join(str(p) for p in e["loc"] if not isinstance(p, int))
+        if where not in _IGNORED:
+            _IGNORED.add(where)
+            log.warning("ignored a field this release does not know: %s (the hub is newer: upgrade)", where[:200])
+    return json.dumps(raw).encode()
+
+
 def _unreadable(exc: BaseException) -> str:
     """Why a payload could not be read, by the exception's kind only: its message may quote the payload."""
     return f"unreadable payload ({type(exc).__name__})"
 
 
-def decode_for_topic(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
-    """Decode a message from a per-terminal topic and check it belongs there."""
+def decode_for_topic(
+    topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES, ignore_unknown: bool = False
+) -> Envelope:
+    """Decode a message from a per-terminal topic and check it belongs there (``ignore_unknown``: see
+    :func:`decode`)."""
     try:
         parsed = topics.parse(topic)
     except topics.TopicError as exc:
         raise ProtocolError(DeadLetterReason.UNKNOWN_TOPIC, str(exc)) from None
-    message = decode(payload, max_bytes)
+    message = decode(payload, max_bytes, ignore_unknown)
     allowed = _ALLOWED.get((parsed.kind, parsed.channel), frozenset())
     if message.type not in allowed:
         raise ProtocolError(DeadLetterReason.UNEXPECTED_TYPE, f"{message.type.value} not allowed on {topic}")

@@ -70,7 +70,7 @@ class CalendarStore:
         if not payload:  # the retained copy was cleared: keep what is held
             return []
         try:
-            message = decode(payload)
+            message = decode(payload, ignore_unknown=True)  # the hub may be newer (protocol.codec)
         except ProtocolError as exc:
             self._refused(f"refused a holiday calendar: {exc}")
             return []

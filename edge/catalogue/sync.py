@@ -85,7 +85,7 @@ class CatalogueSync:
         if not payload:
             return []
         try:
-            message = decode(payload)
+            message = decode(payload, ignore_unknown=True)  # the hub may be newer (protocol.codec)
         except ProtocolError as exc:
             log.error("refused a catalogue announcement: %s", exc)
             return []

@@ -71,7 +71,7 @@ class Witness:
         if not payload:
             return []
         try:
-            message = decode(payload)
+            message = decode(payload, ignore_unknown=True)  # the hub may be newer (protocol.codec)
         except ProtocolError as exc:
             log.error("refused a hub anchor: %s", exc)
             return []

@@ -45,7 +45,7 @@ from edge.store.outbox import Outbox, Pending
 from edge.text import text as words
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
-from protocol.codec import decode_for_topic
+from protocol.codec import decode, decode_for_topic
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, Envelope, ProtocolError, utcnow
 from protocol.health import Heartbeat, HeartbeatBody
 from protocol.ratings import RatingBatch
@@ -609,7 +609,7 @@ class SyncAgent:
             elif msg.topic in self.retained_handlers:
                 self._publish_all(self.retained_handlers[msg.topic](payload))
             else:
-                message = decode_for_topic(msg.topic, payload)
+                message = decode_for_topic(msg.topic, payload, ignore_unknown=True)  # the hub may be newer
                 handler = self.down_handlers.get(topics.parse(msg.topic).channel)  # type: ignore[arg-type]
                 if handler is not None:
                     self._publish_all(handler(message))
@@ -623,7 +623,9 @@ class SyncAgent:
     def _on_hub_state(self, payload: bytes) -> None:
         if not payload:
             return
-        state = HubState.model_validate_json(payload)
+        state = decode(payload, ignore_unknown=True)
+        if not isinstance(state, HubState):
+            raise ProtocolError(DeadLetterReason.UNEXPECTED_TYPE, f"{state.type.value} on the hub state topic")
         was, self.hub_online = self.hub_online, state.body.online
         if state.body.online and was is False:
             self._resend_all("hub came back online")

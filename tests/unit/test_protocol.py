@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import SCHEMA_VERSION, codec, topics
-from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody
+from protocol.cases import Ack, AckBody, CaseBatch, CaseBatchBody, CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
 from protocol.codec import decode, decode_for_topic, json_schemas
 from protocol.envelope import MAX_PAYLOAD_BYTES, DeadLetterReason, ProtocolError
 from protocol.ratings import RatingBatch
@@ -106,6 +108,38 @@ def test_strict_models_refuse_unknown_fields_and_loose_types():
     raw["seq"] = "7"
     with pytest.raises(ProtocolError):
         decode(json.dumps(raw).encode())
+
+
+def test_a_terminal_reading_a_newer_hub_drops_fields_it_does_not_know_and_nothing_else(caplog):
+    """Upgrade review: the hub, upgraded first, added ``tag`` to case events, and a terminal of the release
+    before refused every status change as schema_invalid. What a terminal reads from the hub it now reads
+    with ``ignore_unknown``: unknown fields are dropped and named once in the log; what the hub reads from
+    terminals stays strict, and a payload wrong in any other way is still refused."""
+    event = CaseEvent(
+        event_id=7,
+        case_id=uuid.UUID("0190f5e2-0000-7000-8000-000000000007"),
+        version=2,
+        status=CaseStatus.ACCEPTED,
+        at=datetime(2026, 12, 7, 2, tzinfo=UTC),
+        note="已受理",
+    )
+    sent = CaseEvents(terminal="T1", body=CaseEventsBody(events=[event]))
+    raw = json.loads(sent.encode())
+    raw["priority"], raw["body"]["events"][0]["colour"] = 1, "green"  # fields of a release to come
+    newer = json.dumps(raw).encode()
+    with pytest.raises(ProtocolError) as refused:
+        decode(newer)
+    assert refused.value.reason is DeadLetterReason.SCHEMA_INVALID
+    caplog.set_level("WARNING", logger="protocol.codec")
+    down = topics.down("T1", topics.Down.EVENTS)
+    assert decode_for_topic(down, newer, ignore_unknown=True) == sent
+    assert decode_for_topic(down, newer, ignore_unknown=True) == sent
+    named = [r.getMessage() for r in caplog.records]
+    assert sum("case_events.body.events.colour" in m for m in named) == 1, named  # once, not per message
+    assert any("case_events.priority" in m for m in named)
+    raw["body"]["events"][0]["version"] = "2"  # and a string for a number: refused all the same
+    with pytest.raises(ProtocolError, match="version"):
+        decode(json.dumps(raw).encode(), ignore_unknown=True)
 
 
 @settings(max_examples=300, deadline=None)
