@@ -227,15 +227,20 @@ def keys(action: str, out: Path | None) -> int:
         print(AuditKey.load(key_path(settings)).public_hex)
         return 0
     if action == "init":
-        if not key_path(settings).exists():  # also for a hub whose case key came before the audit key
+        made_audit = not key_path(settings).exists()
+        if made_audit:  # also for a hub whose case key came before the audit key
             AuditKey.init(key_path(settings))  # beside the case key: seals the audit chain, signs anchors
             print(
                 f"audit key written to {key_path(settings)}; give terminals its public half (hub_audit_public_key):"
                 " `shegong hub keys audit-public` prints it",
                 file=sys.stderr,
             )
-        public = casekey.init(path)
-        print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
+        if made_audit and path.exists():  # an upgraded hub: its case key stays, and the step succeeded
+            public = casekey.public_text(casekey.load(path))
+            print(f"case key kept at {path}; its public key (hub_public_key):", file=sys.stderr)
+        else:
+            public = casekey.init(path)
+            print(f"case key written to {path}; give terminals this public key (hub_public_key):", file=sys.stderr)
     else:
         public = casekey.public_text(casekey.load(path))
     print(public)

@@ -335,17 +335,25 @@ def test_the_hub_keeps_a_terminal_segment_only_when_signed_with_the_terminal_key
         assert conn.execute(text("SELECT count(*) FROM terminal_audit_segments WHERE sig IS NOT NULL")).scalar() == 3
 
 
-def test_hub_keys_init_makes_the_audit_key_beside_a_case_key_made_before_it(tmp_path, monkeypatch):
-    """A hub whose case key predates the audit key gets one from `shegong hub keys init`, which still
-    refuses to replace the case key."""
+def test_hub_keys_init_makes_the_audit_key_beside_a_case_key_made_before_it(tmp_path, monkeypatch, capsys):
+    """A hub whose case key predates the audit key gets one from `shegong hub keys init`, the documented
+    upgrade step, which succeeds (an upgrade review's `set -e` script stopped on its exit 2), keeps the case
+    key and prints its public half; run again, it refuses to replace either."""
+    from hub import casekey
+    from hub import settings as hub_settings
     from hub.casekey import CaseKeyError
 
     audit = tmp_path / "later" / "hub-case.key.audit"
     monkeypatch.setenv("SHEGONG_HUB_AUDIT_KEY_FILE", str(audit))
-    with pytest.raises(CaseKeyError, match="exists already"):
-        hub_cli.main(["keys", "init"])
+    case_key = Path(hub_settings.load().case_key_file)
+    before = case_key.read_bytes()
+    assert hub_cli.main(["keys", "init"]) == 0
+    assert capsys.readouterr().out.strip() == casekey.public_text(casekey.load(case_key))
+    assert case_key.read_bytes() == before
     assert stat.S_IMODE(audit.stat().st_mode) == 0o600
     assert len(AuditKey.load(audit).secret) == 32
+    with pytest.raises(CaseKeyError, match="exists already"):
+        hub_cli.main(["keys", "init"])
 
 
 def test_hub_keys_audit_public_prints_the_key_terminals_check_the_hubs_anchors_with(tmp_path, capsys):
