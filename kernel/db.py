@@ -25,6 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, StatementError
@@ -32,6 +33,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "BigIntPK",
+    "UnknownSchema",
     "UTCDateTime",
     "among",
     "deadlocked",
@@ -172,20 +174,37 @@ def table(model: type[Any]) -> Table:
     return mapped
 
 
+class UnknownSchema(Exception):
+    """The database's schema revision is one this release's migrations do not hold: a later release wrote
+    it (or another program's database was given)."""
+
+    is_user_error = True
+
+
 def upgrade_schema(engine: Engine, migrations: Path, revision: str = "head") -> None:
     """Upgrade a schema with Alembic's scripts in ``migrations`` to ``revision``, in one transaction.
 
     Alembic is imported here, only when a schema is behind: a terminal in steady state never loads it.
+    Raises :class:`UnknownSchema` for a revision it does not know, and changes nothing.
     """
     logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs as it loads
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        try:
+            command.upgrade(cfg, revision)
+        except CommandError as exc:
+            held = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            raise UnknownSchema(
+                f"the database {engine.url.render_as_string(hide_password=True)} is at schema revision {held!r}, "
+                "which this release does not know: a later release wrote it. Run that release (or a later one), "
+                "or restore a backup this release made; nothing was changed"
+            ) from exc
 
 
 def among(bind: Engine | Connection, column: Column[Any], values: list[Any]) -> ColumnElement[bool]:
