@@ -85,6 +85,10 @@ SEALED_MAX_CHARS = 64 * 1024
 """A case is a few kB; sealing adds 48 bytes and base64 a third. The envelope bounds the whole batch."""
 
 
+CLOCK_FIX_MAX_S = 10 * 366 * 86400.0
+"""The largest clock correction a terminal may report (a clock years off is not unusual without NTP)."""
+
+
 class SealedCase(Strict):
     """One case as it waits in a terminal's outbox and travels: sealed to the hub's public key
     (:mod:`protocol.sealed`), with only its random id in clear for acks, rejections and duplicates."""
@@ -95,6 +99,15 @@ class SealedCase(Strict):
         max_length=SEALED_MAX_CHARS,
         pattern=r"^[A-Za-z0-9_-]+={0,2}$",
         description="URL-safe base64 of a libsodium sealed box holding the CaseSubmission's JSON",
+    )
+    clock_fix_s: float | None = Field(
+        default=None,
+        ge=-CLOCK_FIX_MAX_S,
+        le=CLOCK_FIX_MAX_S,
+        allow_inf_nan=False,
+        description="seconds the terminal's clock was set by after it accepted the case (same boot): the case"
+        " was accepted at created_at plus this (a Raspberry Pi without a clock battery, set by NTP once its"
+        " link came back)",
     )
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.request import pathname2url
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from edge.store import audit
 from edge.store.db import bump_counter, read_counter
 from edge.store.models import Case, OutboxRow, table
+from protocol.cases import SealedCase
 from protocol.envelope import utcnow
 
 __all__ = ["Outbox", "OutboxStats", "Pending"]
@@ -103,6 +104,33 @@ class Outbox:
                     )
                 )
         return sorted(found, key=lambda p: p.seq)
+
+    def fix_clock(self, step_s: float, first: datetime, last: datetime) -> int:
+        """The clock was set by ``step_s`` after stamping the cases accepted from ``first`` to ``last``: add
+        it to the ``clock_fix_s`` of each such case still queued (outside its seal; the hub counts its
+        promise from the corrected time), audited. Returns how many."""
+        queued = (
+            select(_outbox.c.seq, _outbox.c.payload)
+            .join(_cases, _cases.c.case_id == _outbox.c.item_id)
+            .where(_outbox.c.channel == "cases", _cases.c.created_at >= first, _cases.c.created_at <= last)
+        )
+        with self._engine.begin() as conn:
+            fixed = []
+            for seq, payload in conn.execute(queued).all():
+                case = SealedCase.model_validate_json(payload)
+                fix = (case.clock_fix_s or 0.0) + step_s
+                fixed.append(
+                    {"b_seq": seq, "b_payload": case.model_copy(update={"clock_fix_s": fix}).model_dump_json()}
+                )
+            if fixed:
+                conn.execute(
+                    update(_outbox).where(_outbox.c.seq == bindparam("b_seq")).values(payload=bindparam("b_payload")),
+                    fixed,
+                )
+            audit.record(
+                conn, utcnow(), "terminal", "clock.set", "clock", {"step_s": round(step_s, 3), "cases": len(fixed)}
+            )
+        return len(fixed)
 
     def acked(self, item_ids: list[str], at: datetime | None = None) -> int:
         """The hub committed these: delete their outbox rows and stamp the cases. Returns rows cleared.

@@ -42,6 +42,7 @@ from edge.store.alarms import Alarms
 from edge.store.cases import CaseStore
 from edge.store.db import disk_free_mb
 from edge.store.outbox import Outbox, Pending
+from edge.sync.clockwatch import ClockWatch
 from edge.text import text as words
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseEvents
@@ -192,6 +193,7 @@ class SyncAgent:
         self._drained: dict[str, int] = {}  # channel -> the outbox's version when nothing was left to send
         self._inflight: dict[uuid.UUID, _Inflight] = {}
         self._window = settings.inflight_window  # batches in flight at most now: halved while rate-limited
+        self.clock = ClockWatch(self._clock_set)  # a clock set after cases were stamped: they say by how much
         self._last_heartbeat = 0.0
         self._started = time.monotonic()
         self.loop_at = 0.0  # monotonic time of the loop's last turn: systemd's watchdog (edge/watchdog.py) reads it
@@ -293,6 +295,7 @@ class SyncAgent:
         try:
             while not self._stop.is_set():
                 self._serve_asks()
+                self._watch_clock()
                 now = self.loop_at = time.monotonic()
                 if self._client is None:
                     if now < self._next_try and self._probe_due(now) and self._broker_back():
@@ -478,6 +481,21 @@ class SyncAgent:
                 sock.close()
         except Exception:  # noqa: BLE001 - a dying socket may fail in many ways; it is gone either way
             log.debug("closing the old link", exc_info=True)
+
+    def _watch_clock(self) -> None:
+        try:
+            self.clock.check()
+        except Exception:  # noqa: BLE001 - the loop outlives a failed correction; the cases still go, uncorrected
+            log.exception("carrying a clock correction to the queued cases failed")
+
+    def _clock_set(self, step_s: float, first: datetime, last: datetime) -> None:
+        fixed = self.outbox.fix_clock(step_s, first, last)
+        log.warning(
+            "this terminal's clock was set by %+.0f s; %d queued case(s) stamped before carry the correction to "
+            "the hub (a clock wrong at start: check time sync, time_server)",
+            step_s,
+            fixed,
+        )
 
     # ---------------------------------------------------------------- sending
     def _next_seq(self) -> int:

@@ -14,7 +14,7 @@ with those days (see :mod:`hub.calendar.recount`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from protocol.catalogue import Catalogue
@@ -43,13 +43,19 @@ def paused_working_days(paused_at: datetime, resumed_at: datetime, calendar: Wor
     return max(0, working_days_between(local_date(paused_at), local_date(resumed_at), calendar))
 
 
-def promise_start(created_at: datetime, received_at: datetime, clock_skew_s: float | None) -> datetime:
+def promise_start(
+    created_at: datetime, received_at: datetime, clock_skew_s: float | None, clock_fix_s: float | None = None
+) -> datetime:
     """The instant a case's promised time runs from: when the committee accepted it (``created_at``, the
     instant its receipt counts the promised date from), not when it reached the hub — a case accepted
     offline on Friday and synchronised on Monday is due when its receipt says. A terminal whose clock was
     found off when the case arrived (``clock_skew_s`` stored) cannot say when that was: the hub's receipt
-    time counts then, as before. Never later than the case arrived."""
-    return received_at if clock_skew_s is not None else min(created_at, received_at)
+    time counts then, as before. A terminal whose clock was set after it accepted the case says by how much
+    (``clock_fix_s``): the case was accepted that much later (or earlier) than stamped. Never later than
+    the case arrived."""
+    if clock_skew_s is not None:
+        return received_at
+    return min(created_at + timedelta(seconds=clock_fix_s or 0.0), received_at)
 
 
 def count_due(start: datetime, days: int, paused_days: int, calendar: WorkCalendar) -> date:

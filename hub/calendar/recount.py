@@ -52,6 +52,7 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
             _cases.c.created_at,
             _cases.c.received_at,
             _cases.c.clock_skew_s,
+            _cases.c.clock_fix_s,
             _cases.c.promised_days,
             _cases.c.due_date,
             _cases.c.statutory_days,
@@ -67,8 +68,8 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
     paused = {str(case_id): int(days or 0) for case_id, days in conn.execute(pauses)}
     moved: list[Moved] = []
     statutory: list[dict[str, Any]] = []  # the statutory due dates move alike (not listed in the audit entry)
-    for case_id, created_at, received_at, skew, days, old, law_days, law_old in rows:
-        start = promise_start(created_at, received_at, skew)
+    for case_id, created_at, received_at, skew, fix, days, old, law_days, law_old in rows:
+        start = promise_start(created_at, received_at, skew, fix)
         new = count_due(start, int(days), paused.get(case_id, 0), calendar)
         if new != old:
             moved.append((case_id, old, new))

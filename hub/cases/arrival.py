@@ -21,6 +21,7 @@ def case_row(
     sent_at: datetime,
     received_at: datetime,
     clock_skew_s: float | None = None,
+    clock_fix_s: float | None = None,
 ) -> dict[str, Any]:
     """The new row, submitted (version 1), its promised and statutory dates as the catalogue stated them at
     arrival; ``payload`` is the case as stored (its JSON)."""
@@ -40,6 +41,7 @@ def case_row(
         "sent_at": sent_at,
         "received_at": received_at,
         "clock_skew_s": clock_skew_s,
+        "clock_fix_s": clock_fix_s,
         "due_date": promise.due if promise else None,
         "promised_days": promise.days if promise else None,
         "statutory_days": promise.statutory_days if promise else None,

@@ -128,7 +128,7 @@ class Workflow:
 
             due: date | None = case["due_date"]
             law_due: date | None = case["statutory_due"]
-            start = promise_start(case["created_at"], case["received_at"], case["clock_skew_s"])
+            start = promise_start(case["created_at"], case["received_at"], case["clock_skew_s"], case["clock_fix_s"])
             if due is None or (law_due is None and case["promised_days"] is not None):
                 # received before due dates (or statutory ones) were counted at ingest: count it now
                 promise = self.due_dates.promise(case["item_code"], start)

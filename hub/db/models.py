@@ -97,6 +97,9 @@ class CaseRow(HubModel, table=True):
     sent_at: datetime = Field(sa_column=_ts())
     received_at: datetime = Field(sa_column=_ts())  # indexed first in ix_cases_report
     clock_skew_s: float | None = Field(default=None, description="set when the terminal clock was off at send")
+    clock_fix_s: float | None = Field(
+        default=None, description="the terminal's clock was set by this much after it accepted the case (h0028)"
+    )
     due_date: date | None = None
     promised_days: int | None = Field(
         default=None, description="working days the catalogue promised at arrival; due dates count from it (h0013)"

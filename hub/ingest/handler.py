@@ -422,7 +422,7 @@ class Handler:
             department = departments.get(case.item_code)
             if department is None:
                 department = departments[case.item_code] = self.router.department(case.item_code)
-            start = promise_start(case.created_at, at, skew if flagged else None)
+            start = promise_start(case.created_at, at, skew if flagged else None, sealed.clock_fix_s)
             key = (case.item_code, local_date(start))
             if key not in promises:
                 promises[key] = self.promise(case.item_code, start)
@@ -442,6 +442,7 @@ class Handler:
                     batch.sent_at,
                     at,
                     clock_skew_s=skew if flagged else None,
+                    clock_fix_s=sealed.clock_fix_s,
                 )
             )
             ids.append((sealed.case_id, case.applicant.id_number))
