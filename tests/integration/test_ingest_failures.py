@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from edge.store.cases import NewCase
 from harness.linkproxy import LinkProxy
+from hub.cases.routing import Router
 from hub.db.engine import open_engine
 from hub.runtime import HubRuntime
 from hub.settings import HubSettings
@@ -182,4 +183,46 @@ def test_while_the_database_is_unreachable_nothing_is_set_aside_or_acknowledged(
     finally:
         hub.close()
         link.close()
+        setup.dispose()
+
+
+def test_a_case_refused_only_at_commit_is_never_acked(pg_url, broker, t1):
+    """Invariants review: ack after commit was tested only with refusals raised as the row is written,
+    inside the transaction, so a hub publishing its ack before COMMIT passed every test. Here a deferred
+    constraint trigger refuses the resident's case at COMMIT itself: no ack may name it; the cases around
+    it are acked and stored once."""
+    setup = open_engine(pg_url)
+    register_terminal(setup, "T1")
+    with setup.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.applicant_name = '{RESIDENT.name}' THEN RAISE EXCEPTION 'refused at commit'; END IF; "
+                "RETURN NEW; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON cases DEFERRABLE INITIALLY DEFERRED "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
+            )
+        )
+    hub = HubRuntime(
+        HubSettings(database_url=pg_url, broker_port=broker.port, keepalive_s=5, open_processes=0),  # type: ignore[call-arg]
+        router=Router({"JB-001": "minzheng"}),
+    )
+    try:
+        hub.start()
+        assert hub.worker.connected.wait(10)
+        before, bad, after = _case(1, applicant(1)), _case(2, RESIDENT), _case(3, applicant(3))
+        batches = [t1.send(before), t1.send(bad), t1.send(after)]
+        wait_for(lambda: all(t1.answer(b) for b in batches), what="an answer to each message")
+        time.sleep(0.5)  # any later ack has come too
+        acked = {i for _, p in t1.received for i in Ack.model_validate_json(p).body.acked}
+        assert bad.case_id not in acked, "a case whose commit failed was acked"
+        assert {before.case_id, after.case_id} <= acked
+        assert_exactly_once(setup, [str(before.case_id), str(after.case_id)])
+        assert hub_count(setup, "SELECT count(*) FROM cases") == 2
+    finally:
+        hub.close()
         setup.dispose()

@@ -14,12 +14,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.store.cases import NewCase
 from hub.db.engine import open_engine
+from protocol import topics
+from protocol.cases import CaseEvent, CaseEvents, CaseEventsBody, CaseStatus
+from protocol.envelope import utcnow
 from tests.support import applicant, assert_exactly_once, hub_count, id_number, wait_for
 
 
@@ -179,3 +185,35 @@ def test_the_sync_agent_outlives_a_failing_step_and_a_heartbeat_without_a_link(h
     assert agent._thread is not None and agent._thread.is_alive()
     assert agent.stats["link_losses"] >= 1
     assert_exactly_once(hub.engine, accepted)
+
+
+def test_a_message_whose_handling_fails_does_not_end_the_terminals_sync(hub_factory, edge_factory, broker):
+    """Invariants review: nothing failed when the agent stopped catching what a handler raises beyond a
+    protocol error, though the exception would end its thread and the terminal would send nothing again.
+    Applying the hub's events fails here (a disk error, say); the agent lives on and the next case goes."""
+    hub = hub_factory()
+    edge = edge_factory()
+    edge.start_sync()
+    wait_for(edge.agent.connected_event.is_set, what="terminal online")
+    calls: list[int] = []
+
+    def failing(events, now=None):
+        calls.append(len(events))
+        raise OSError("disk I/O error while applying events")
+
+    edge.cases.apply_events = failing
+    event = CaseEvent(event_id=1, case_id=uuid.uuid4(), version=1, status=CaseStatus.SUBMITTED, at=utcnow())
+    hubish = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hubish", protocol=MQTTProtocolVersion.MQTTv5)
+    hubish.connect("127.0.0.1", broker.port)
+    hubish.loop_start()
+    try:
+        message = CaseEvents(terminal="T1", body=CaseEventsBody(events=[event]))
+        hubish.publish(topics.down("T1", topics.Down.EVENTS), message.encode(), qos=1).wait_for_publish(5)
+        wait_for(lambda: calls, what="the failing handler called")
+    finally:
+        hubish.loop_stop()
+        hubish.disconnect()
+    later = _submit(edge, 1)
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="the next case sent and acked")
+    assert edge.agent._thread is not None and edge.agent._thread.is_alive()
+    assert_exactly_once(hub.engine, later)

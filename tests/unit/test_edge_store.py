@@ -16,6 +16,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
@@ -46,6 +47,19 @@ def test_a_case_and_its_outbox_row_are_written_together_with_an_offline_receipt(
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert conn.execute(text("PRAGMA cache_size")).scalar() == -512  # KiB, not SQLite's 2,000 (issue 17)
+
+
+def test_a_case_whose_outbox_row_cannot_be_written_is_not_kept_either(edge):
+    """Invariants review: the case and its outbox row in two transactions passed the kill test (it kills
+    between two cases, never between the two writes). With the outbox refusing every row, submitting fails
+    and leaves no case: one without an outbox row would never reach the hub, its resident holding a receipt."""
+    with edge.engine.begin() as conn:
+        conn.execute(text("CREATE TRIGGER no_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'full'); END"))
+    with pytest.raises(IntegrityError, match="full"):
+        edge.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
+    with edge.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM audit_entries WHERE action = 'case.accepted'")).scalar() == 0
 
 
 def test_an_invalid_id_number_is_refused_and_nothing_is_written(edge):

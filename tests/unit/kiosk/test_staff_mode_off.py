@@ -19,15 +19,21 @@ from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from tests.support import STAFF_ID, STAFF_PIN, staff_pins
 
+SHIPPED = object()
+
 
 @pytest.fixture
 def kiosk(tmp_path: Path) -> Iterator[Any]:
     runtimes: list[EdgeRuntime] = []
 
-    def make(pins: str | None) -> TestClient[Any]:
-        runtime = EdgeRuntime(
-            EdgeSettings(data_dir=tmp_path / str(len(runtimes)), kiosk=KioskSettings(staff_pins=pins))
-        )
+    def make(pins: str | None | object) -> TestClient[Any]:
+        """``SHIPPED``: the kiosk settings as the release ships them, nothing provisioned."""
+        folder = tmp_path / str(len(runtimes))
+        shipped = pins is SHIPPED
+        kiosk = {} if shipped else {"kiosk": KioskSettings(staff_pins=pins)}  # type: ignore[arg-type]
+        runtime = EdgeRuntime(EdgeSettings(data_dir=folder, **kiosk))
+        if shipped:
+            assert runtime.settings.kiosk.staff_pins is None, "a staff PIN ships with the kiosk"
         runtimes.append(runtime)
         app = create_app(runtime, None, config=runtime.settings.kiosk)
         client = TestClient(app)
@@ -45,7 +51,7 @@ def _csrf(client: TestClient[Any]) -> dict[str, str]:
 
 def test_without_provisioned_pins_there_is_no_staff_mode(kiosk):
     off = translator("zh")("staff.off")
-    with kiosk(None) as client:
+    with kiosk(SHIPPED) as client:  # the settings as shipped (invariants review: it passed None by hand)
         welcome = client.get("/")
         assert welcome.status_code == 200 and 'id="staff-login"' not in welcome.text
         page = client.get("/staff")
