@@ -10,7 +10,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -158,10 +159,20 @@ def hub_case_ids(engine: Engine) -> list[str]:
         return [r[0] for r in conn.execute(text("SELECT case_id FROM cases"))]
 
 
-def assert_exactly_once(engine: Engine, accepted: list[str]) -> None:
-    """Every accepted case is at the hub, once; nothing else is."""
+def assert_exactly_once(engine: Engine, accepted: list[str], lost: Collection[str] = ()) -> None:
+    """Every accepted case is at the hub, once; nothing else is. ``cases.case_id`` is the key, so a case
+    taken twice shows not as a second row but as a second receipt: each case must be named by exactly one
+    ``cases.received`` audit entry (a redelivered batch is acked again, never received again) — twice for
+    those the test made the hub ``lost`` (rows deleted, the audit trail kept), which came back."""
     at_hub = hub_case_ids(engine)
-    assert len(at_hub) == len(set(at_hub)), "a case is duplicated at the hub"
+    with engine.connect() as conn:
+        received = Counter(
+            case[0]
+            for (data,) in conn.execute(text("SELECT data FROM audit WHERE action = 'cases.received'"))
+            for case in json.loads(data)["cases"]
+        )
+    twice = sorted(c for c, n in received.items() if n > 1 + (c in lost))
+    assert not twice, f"{len(twice)} case(s) received twice at the hub, e.g. {twice[0]}"
     missing = set(accepted) - set(at_hub)
     assert not missing, f"{len(missing)} accepted case(s) never reached the hub"
     assert set(at_hub) == set(accepted)

@@ -429,3 +429,37 @@ def test_the_operator_is_told_before_the_brokers_certificate_expires(broker, cre
         assert client.post("/login", data=form, follow_redirects=False).status_code == 303
         notice = re.search(r'id="broker-cert">(.*?)</div>', client.get("/fleet/").text, re.S)
         assert notice and "到期（还剩 9 天）" in notice.group(1) and "shegong hub broker tls" in notice.group(1)
+
+
+def test_a_broker_whose_certificate_another_ca_signed_is_not_trusted(
+    broker, creds, edge_factory, hub_db_url, tmp_path, caplog
+):
+    """Invariants review: a terminal or hub that skipped the certificate check passed every test (the hub's
+    was caught only by the certificate-expiry test, by accident). Given the CA of another centre, neither
+    connects to this broker with its right password: its certificate is not one their CA signed."""
+    from hub.runtime import HubRuntime
+    from hub.settings import HubSettings
+
+    other = brokerauth.BrokerFiles(tmp_path / "another-centre")
+    brokerauth.make_tls(other, ["localhost", "127.0.0.1"])
+    edge = edge_factory("T1", broker_password=creds.passwords["T1"], broker_tls_ca=other.ca_cert)
+    edge.start_sync()
+    hub = HubRuntime(
+        HubSettings(  # type: ignore[call-arg]
+            database_url=hub_db_url,
+            broker_port=broker.port,
+            broker_username="hub",
+            broker_password=creds.hub_password,
+            broker_tls_ca=str(other.ca_cert),
+            keepalive_s=5,
+            open_processes=0,
+        )
+    )
+    hub.start()
+    try:
+        assert not hub.worker.connected.wait(3), "the hub connected to a broker its CA did not sign"
+        assert not edge.agent.connected_event.is_set(), "the terminal connected to a broker its CA did not sign"
+        said = caplog.text
+        assert said.count("CERTIFICATE_VERIFY_FAILED") >= 2, said[-2000:]  # both tried, and both said why
+    finally:
+        hub.close()

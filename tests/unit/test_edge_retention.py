@@ -133,6 +133,7 @@ def test_only_acked_closed_and_old_cases_are_purged(edge, story, purged):
         pytest.param(True, OLD, "purged", True, id="acked-old-case-purged"),
         pytest.param(True, OLD, "kept", False, id="acked-old-case-still-here"),
         pytest.param(False, OLD, None, False, id="unacked-old"),
+        pytest.param("unreconciled", OLD, None, False, id="acked-old-unreconciled"),  # invariants review
         pytest.param(True, RECENT, None, False, id="acked-recent"),
     ],
 )
@@ -145,6 +146,7 @@ def test_only_acked_old_ratings_whose_case_is_gone_are_purged(edge, acked, rated
     rid = str(rating.rating_id)
     if acked:
         edge.outbox.acked([rid])
+    if acked is True:  # and a night's reconciliation found it at the hub
         _confirm(edge.engine, "ratings", "rating_id", [rid])
     dry = edge.retention.purge(now=NOW, dry_run=True)
     assert edge.retention.purge(now=NOW) == dry
@@ -298,7 +300,8 @@ def test_what_goes_is_gone_from_the_files_not_only_from_the_tables(edge, setting
 
 
 def test_a_case_never_closed_goes_after_the_open_case_limit_and_is_counted(tmp_path: Path):
-    """The centre forgot a case: acked and reconciled, it still leaves the terminal after the limit."""
+    """The centre forgot a case: acked and reconciled, it still leaves the terminal after the limit; one no
+    night has found at the hub stays (invariants review: nothing failed when the limit ignored that)."""
     settings = EdgeSettings(
         terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "e", retention_days=30, open_case_limit_days=60
     )
@@ -307,9 +310,10 @@ def test_a_case_never_closed_goes_after_the_open_case_limit_and_is_counted(tmp_p
         long_ago = NOW - timedelta(days=61)
         forgotten = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)), now=long_ago)
         younger = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(2)), now=OLD)
-        for case in (forgotten, younger):
+        unconfirmed = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(3)), now=long_ago)
+        for case in (forgotten, younger, unconfirmed):
             rt.outbox.acked([str(case.case_id)], at=case.created_at)
-        _confirm(rt.engine)
+        _confirm(rt.engine, ids=[str(forgotten.case_id), str(younger.case_id)])
         with rt.engine.begin() as conn:
             conn.execute(
                 text("UPDATE cases SET status = 'accepted', status_at = created_at")
@@ -317,3 +321,4 @@ def test_a_case_never_closed_goes_after_the_open_case_limit_and_is_counted(tmp_p
         assert rt.retention.purge(now=NOW) == PurgeCounts(cases=1, open_cases=1)
         assert rt.cases.get(str(forgotten.case_id)) is None
         assert rt.cases.get(str(younger.case_id)) is not None
+        assert rt.cases.get(str(unconfirmed.case_id)) is not None

@@ -32,9 +32,10 @@ from shegong import cli
 from tests.support import applicant, wait_for
 
 
-def _rewrite(engine, key: AuditKey | None) -> None:
+def _rewrite(engine, key: AuditKey | None, day_anchor: bool = True) -> None:
     """Edit the first entry's details and recompute the chain and its anchor, as an attacker with the
-    database (and, given ``key``, the key file) would: seals and the day's signed anchor too."""
+    database (and, given ``key``, the key file) would: seals and, unless told not to, the day's signed
+    anchor too."""
     with engine.begin() as conn:
         rows = conn.execute(
             select(
@@ -52,7 +53,7 @@ def _rewrite(engine, key: AuditKey | None) -> None:
             )
             prev = h
         conn.execute(text("UPDATE audit_anchor SET head_hash = :h WHERE id = 1"), {"h": prev})
-        if key is not None:
+        if key is not None and day_anchor:
             day, entries, last_id, at = conn.execute(
                 select(
                     AuditDayAnchorRow.day, AuditDayAnchorRow.entries, AuditDayAnchorRow.last_id, AuditDayAnchorRow.at
@@ -100,6 +101,12 @@ def test_a_hub_chain_rewritten_whole_is_caught_by_seals_and_by_the_terminals_wit
         assert walk(_entries(conn, 5000), [anchor(conn)])[1] is None, "the unkeyed chain walk is fooled"
         assert "not sealed" in str(verify(conn)[1]), "the walk with the hub's key file is not"
     with pytest.raises(AuditDisagrees, match="seal was removed"):
+        verify_keyed(hub.engine, hub.settings)
+
+    # With the key file, seals made again but the day's signed anchor left: the chain no longer passes
+    # through the head the terminal witnessed (invariants review: nothing failed without this check).
+    _rewrite(hub.engine, key=AuditKey.load(key_path(hub.settings)), day_anchor=False)
+    with pytest.raises(AuditDisagrees, match="no longer passes through the witnessed head"):
         verify_keyed(hub.engine, hub.settings)
 
     # With the key file: seals and the day's anchor made again; the terminal's copy of the day disagrees.

@@ -105,7 +105,7 @@ def test_cases_the_hub_lost_come_back_from_the_terminal_once(hub_factory, edge_f
     wait_for(lambda: edge.outbox.stats().depth == 0, what="resent items acked")
     with hub.engine.begin() as conn:
         conn.execute(text("DELETE FROM cases WHERE case_id = :s"), {"s": stranger})
-    assert_exactly_once(hub.engine, ids)
+    assert_exactly_once(hub.engine, ids, lost=lost)
     assert hub_count(hub.engine, "SELECT count(*) FROM ratings") == 1
 
     # The third night finds nothing to repair, and the hub shows the terminal's nightly result.

@@ -12,15 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from hub import cli
 from hub import settings as hub_settings
 from hub.audit.chain import Anchor, AuditRecord, anchor, append, bind_key_file, verify
 from hub.audit.keyed import key_path
 from hub.db.engine import open_engine
+from hub.db.models import AuditEntry, table
+from protocol.auditchain import entry_hash, walk
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+AUDIT = table(AuditEntry)
 
 
 @pytest.fixture
@@ -100,6 +103,39 @@ def test_a_tail_deleted_with_its_anchor_rewritten_is_caught_by_an_anchor_kept_el
     assert _verify(engine) == (8, None)  # consistent on its own…
     checked, broken = _verify(engine, expected=kept)
     assert broken is not None and broken.entry_id == 10  # …but not with the anchor kept elsewhere
+
+
+def test_a_middle_entry_removed_and_the_rest_relinked_is_caught_by_the_anchor_kept_elsewhere(engine):
+    """Invariants review: nothing failed when the walk stopped checking where the chain ends against an
+    anchor's count and head, so long as the anchor's last entry was still there. Entry 5 is deleted and
+    entries 6-10 linked again with their hashes recomputed, the stored anchor rewritten to match: the
+    unkeyed chain holds on its own, but entry 10 is now the 9th, with another head, than the anchor an
+    operator kept says."""
+    with engine.connect() as conn:
+        kept = anchor(conn)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit WHERE id = 5"))
+        prev = conn.execute(text("SELECT hash FROM audit WHERE id = 4")).scalar_one()
+        for entry_id, at, actor, action, subject, data in conn.execute(
+            text("SELECT id, at, actor, action, subject, data FROM audit WHERE id > 4 ORDER BY id")
+        ).all():
+            at = datetime.fromisoformat(at) if isinstance(at, str) else at
+            prev_of, prev = (
+                prev,
+                entry_hash(prev, at if at.tzinfo else at.replace(tzinfo=UTC), actor, action, subject, data),
+            )
+            conn.execute(
+                text("UPDATE audit SET prev_hash = :p, hash = :h WHERE id = :i"),
+                {"p": prev_of, "h": prev, "i": entry_id},
+            )
+        conn.execute(text("UPDATE audit_anchor SET entries = 9, head_hash = :h"), {"h": prev})
+    with engine.connect() as conn:
+        rows = conn.execute(select(AUDIT).order_by(AUDIT.c.id)).all()
+        stored = anchor(conn)
+    assert walk(rows, [stored]) == (9, None)  # unkeyed and on its own, the rewrite holds
+    checked, broken = walk(rows, [kept])
+    assert checked == 9 and broken is not None and broken.entry_id == 10
+    assert "does not end where its anchor says" in broken.problem
 
 
 def test_appending_after_verification_keeps_the_chain_and_the_anchor_in_step(engine):
