@@ -174,6 +174,9 @@ def table(model: type[Any]) -> Table:
     return mapped
 
 
+_MIGRATION_LOCK = 730_002  # PostgreSQL advisory lock: one schema upgrade at a time (730_001: audit appends)
+
+
 class UnknownSchema(Exception):
     """The database's schema revision is one this release's migrations do not hold: a later release wrote
     it (or another program's database was given)."""
@@ -195,6 +198,11 @@ def upgrade_schema(engine: Engine, migrations: Path, revision: str = "head") -> 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several hub processes start at once after an upgrade (ingest workers, web): one migrates, the
+            # others wait here and then find the schema at head (they failed on each other's DDL: an
+            # upgrade review saw a deadlock and DuplicateTable, mended only by systemd's restart).
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         try:
             command.upgrade(cfg, revision)

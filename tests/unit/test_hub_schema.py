@@ -38,3 +38,35 @@ def test_a_database_a_later_release_wrote_is_refused_in_one_line_and_left_as_it_
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "h9999_from_the_future"
     engine.dispose()
+
+
+def test_hub_processes_starting_together_on_a_new_database_all_come_up(pg_url):
+    """Upgrade review: three hub processes started at once on PostgreSQL (ingest workers and the web, as
+    systemd starts them after an upgrade) failed on each other's DDL, two of them, until systemd restarted
+    them. The migration now takes an advisory lock: one migrates, the others find the schema at head."""
+    import threading
+
+    from sqlalchemy import text
+
+    from hub.db.engine import open_engine
+
+    failures: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def process() -> None:
+        try:
+            start.wait()
+            open_engine(pg_url).dispose()
+        except BaseException as exc:  # noqa: BLE001 - collected and reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=process) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+    engine = open_engine(pg_url, upgrade=False)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
