@@ -166,6 +166,11 @@ class CaseQueries:
         self.catalogue = catalogue
         self.calendar = calendar
 
+    def tentative(self, due: date | None) -> bool:
+        """Whether ``due`` may still move: it lies in a year whose holiday arrangement is not complete (the
+        kiosk's receipt and the portal say so too; the back office did not, a year-end review found)."""
+        return due is not None and not self.calendar.published().covers(due)
+
     @property
     def department_names(self) -> dict[str, str]:
         """Code → name of every department of the catalogue in force, and the centre's general window."""

@@ -73,6 +73,7 @@ def queue_page(
         mine=mine,
         page_no=page_no,
         pages=pages,
+        tentative=cases.tentative,
     )
 
 
@@ -96,6 +97,7 @@ def case_page(
         names=cases.department_names,
         d=detail,
         c=detail.case,
+        tentative=cases.tentative if CaseStatus(detail.case.status) in OPEN else lambda _day: False,
         committee=committees.label(detail.case.committee),
         actors=users.display_names(),
         targets={a.value: t.target.value for a, t in TRANSITIONS.items()},
@@ -173,6 +175,7 @@ def overdue_page(
         actors=users.display_names(),
         board=board,
         calendar_gaps=calendar.gaps(board.today),
+        tentative=cases.tentative,
         department=department or "",
         departments=[(d, names.get(d, d)) for d in cases.departments_for(who)],
     )

@@ -162,6 +162,9 @@ def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, 
         assert notice and "2027 年的节假日安排尚未确认全部录入" in notice.group(1) and "1 件" in notice.group(1), path
     _sign_in(client, "auditor")
     assert 'id="calendar-gap-2027"' in client.get("/overdue").text
+    _sign_in(client, "manager")  # the case's date says it may move, as the resident's receipt did
+    assert "暂定：2027 年节假日安排尚未确认全部录入" in client.get(f"/cases/{case}").text
+    assert "（暂定）" in client.get("/queue").text
 
     _sign_in(client, "operator")
     page = client.get("/calendar?year=2027")
@@ -175,6 +178,8 @@ def test_the_pages_ask_for_a_years_holiday_arrangement_until_it_is_entered(hub, 
     assert "本年安排：已确认全部录入" in done.text
     for path in ("/calendar", "/fleet/"):
         assert 'id="calendar-gap-2027"' not in client.get(path).text, path
+    _sign_in(client, "manager")
+    assert "暂定" not in client.get(f"/cases/{case}").text and "（暂定）" not in client.get("/queue").text
 
 
 def test_a_queue_page_past_the_last_shows_the_last(hub, client, people):
