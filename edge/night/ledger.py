@@ -38,19 +38,22 @@ class Ledger:
 
     def window(self, today: date, days: int) -> tuple[date, date]:
         """The first and last day to compare: ``days`` days to ``today``, stretched back to the oldest
-        day holding a case or rating the hub has not confirmed."""
-        first = today - timedelta(days=days - 1)
+        day holding a case or rating the hub has not confirmed, and on to the newest such day after today
+        (stamped by a clock that ran ahead, since set right: left out, they were never confirmed and so
+        never purged, a year-end review found)."""
+        first, last = today - timedelta(days=days - 1), today
         with self._engine.connect() as conn:
-            oldest_case = conn.execute(
-                select(func.min(Case.created_at)).where(col(Case.reconciled_at).is_(None))
-            ).scalar()
-            oldest_rating = conn.execute(
-                select(func.min(RatingRow.rated_at)).where(col(RatingRow.reconciled_at).is_(None))
-            ).scalar()
-        for oldest in (oldest_case, oldest_rating):
-            if isinstance(oldest, datetime):
-                first = min(first, day_of(_aware(oldest)))
-        return first, today
+            for column, confirmed in (
+                (Case.created_at, Case.reconciled_at),
+                (RatingRow.rated_at, RatingRow.reconciled_at),
+            ):
+                oldest, newest = conn.execute(
+                    select(func.min(column), func.max(column)).where(col(confirmed).is_(None))
+                ).one()
+                if isinstance(oldest, datetime) and isinstance(newest, datetime):
+                    first = min(first, day_of(_aware(oldest)))
+                    last = max(last, day_of(_aware(newest)))
+        return first, last
 
     def lines(self, first: date, last: date) -> dict[date, list[str]]:
         """Every line of the window, by day (days with nothing are left out)."""

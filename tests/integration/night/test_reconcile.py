@@ -193,3 +193,28 @@ def test_a_night_report_arriving_late_does_not_hide_a_newer_one(hub_factory, edg
     with hub.engine.connect() as conn:
         ok = conn.execute(text("SELECT ok FROM night_results WHERE terminal_id = 'T1'")).scalar()
     assert ok in (False, 0), "a result from a clock ahead does not hide the nights after it"
+
+
+def test_items_stamped_by_a_clock_that_ran_ahead_are_confirmed_too(hub_factory, edge_factory):
+    """Year-end review: a terminal whose clock ran days ahead (then set right) stamped a case and a rating
+    on days after today; the night compared up to today only, so they were never confirmed, and an
+    unconfirmed item is never purged. The window now runs on to the newest unconfirmed day."""
+    hub_factory()
+    edge = edge_factory()
+    ahead = utcnow() + timedelta(days=3)
+    case = edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)), now=ahead)
+    today = edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))
+    rating = edge.ratings.rate(RatingLevel.SATISFIED, now=ahead)
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="cases and rating acked")
+    night = run_night(edge)
+    assert night.ok, night.as_json()
+    assert _steps(night)["reconcile"].counts["confirmed"] == 3
+    with edge.engine.connect() as conn:
+        unconfirmed = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM cases WHERE reconciled_at IS NULL)"
+                " + (SELECT count(*) FROM ratings WHERE reconciled_at IS NULL)"
+            )
+        ).scalar()
+    assert unconfirmed == 0, (case.receipt_no, today.receipt_no, rating.rating_id)
