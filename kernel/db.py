@@ -33,6 +33,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "BigIntPK",
+    "MigrationRefused",
     "UnknownSchema",
     "UTCDateTime",
     "among",
@@ -175,6 +176,13 @@ def table(model: type[Any]) -> Table:
 
 
 _MIGRATION_LOCK = 730_002  # PostgreSQL advisory lock: one schema upgrade at a time (730_001: audit appends)
+
+
+class MigrationRefused(Exception):
+    """A migration found data it must not change on its own (it names what a person has to decide); raised
+    by a migration script, shown as one line (an upgrade review saw a traceback, restarted every 5 s)."""
+
+    is_user_error = True
 
 
 class UnknownSchema(Exception):

@@ -101,3 +101,29 @@ def test_years_an_entered_day_made_known_are_asked_for_again(hub_db_url):
             ] == [(2027, "administrator")]
     finally:
         engine.dispose()
+
+
+@pytest.mark.empty_db
+def test_an_upgrade_that_needs_a_persons_decision_stops_in_one_line(hub_db_url, capsys, monkeypatch):
+    """h0012 stops when two cases of a committee share a receipt number (terminals before receipt series
+    numbered alike): which keeps it is for a person. An upgrade review saw that as a traceback, under
+    systemd every 5 s; it is one line naming the numbers, and the database stays as it was."""
+    from shegong import cli
+
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0011")
+        monday = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            _case(conn, "first", "submitted", monday, date(2026, 3, 5))
+            _case(conn, "second", "submitted", monday, date(2026, 3, 5))
+            conn.execute(text("UPDATE cases SET receipt_no = 'JW001-20260302-0001'"))
+        monkeypatch.setenv("SHEGONG_HUB_DATABASE_URL", hub_db_url)
+        assert cli.main(["hub", "migrate"]) == 2
+        said = capsys.readouterr().err.strip()
+        assert "Traceback" not in said and len(said.splitlines()) == 1
+        assert "JW001-20260302-0001 (2 cases)" in said
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "h0011"
+    finally:
+        engine.dispose()

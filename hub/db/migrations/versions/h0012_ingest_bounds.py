@@ -17,7 +17,7 @@ Revises: h0011
 import sqlalchemy as sa
 from alembic import op
 
-from kernel.db import UTCDateTime
+from kernel.db import MigrationRefused, UTCDateTime
 
 revision = "h0012"
 down_revision = "h0011"
@@ -35,7 +35,7 @@ def upgrade() -> None:
     ).all()
     if twice:
         named = ", ".join(f"{r[1]} ({r[2]} cases)" for r in twice[:10])
-        raise RuntimeError(
+        raise MigrationRefused(
             f"{len(twice)} receipt number(s) name more than one case of their committee: {named}. "
             "Decide which case keeps each number, give the others a new receipt number, then upgrade again."
         )
