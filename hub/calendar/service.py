@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, delete, func, or_
+from sqlalchemy import text as sql
 from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
@@ -43,6 +44,7 @@ CHECK_S = 2.0
 """Default: how often (seconds) to look for a calendar change made by another process."""
 _Rows = tuple[tuple[int, ...], tuple[tuple[date, str, str], ...]]  # complete years; days entered
 _days, _years, _cases = table(Day), table(Year), table(CaseRow)  # Core tables: upserts, the gaps' counts
+_EDIT_LOCK = 730_004  # PostgreSQL advisory lock: one calendar edit (and its recount) at a time
 
 
 MAX_SPAN = 31
@@ -198,7 +200,6 @@ class CalendarService:
             raise InvalidDay(text("calendar_error", "range"))
         if not 0 <= (last - first).days < MAX_SPAN:
             raise InvalidDay(text("calendar_error", "span", first=first, last=last, days=MAX_SPAN))
-        self._not_past(first, kind)
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         weekday = next((d for d in days if d.weekday() < 5), None)
         if kind == "work" and weekday is not None:
@@ -208,6 +209,7 @@ class CalendarService:
         rows = [{"day": d, "kind": kind, "name": name, "updated_by": actor, "updated_at": now} for d in days]
         changes = [AuditRecord(now, actor, "calendar.set", d.isoformat(), {"kind": kind, "name": name}) for d in days]
         with self.engine.begin() as conn:
+            self._not_past(_editing(conn), first, kind)
             for values in rows:
                 conn.execute(insert(_days).values(**values).on_conflict_do_update(index_elements=["day"], set_=values))
             recounted = self._commit_change(conn, changes)
@@ -222,7 +224,7 @@ class CalendarService:
         first, end = date(year, 1, 1), date(year, 12, 31)
         now = utcnow()
         with self.engine.begin() as conn:
-            if conn.execute(select(col(Year.year)).where(col(Year.year) == year)).first() is not None:
+            if _editing(conn).execute(select(col(Year.year)).where(col(Year.year) == year)).first() is not None:
                 return False
             entered = conn.execute(
                 select(func.count()).select_from(_days).where(_days.c.day.between(first, end), _days.c.kind == "off")
@@ -237,16 +239,16 @@ class CalendarService:
     def remove_day(self, day: date, actor: str) -> int:
         """``day`` becomes an ordinary day again (a working day unless it is a weekend); returns how many
         open cases' due dates moved."""
-        self._not_past(day, None)
         now = utcnow()
         with self.engine.begin() as conn:
+            self._not_past(_editing(conn), day, None)
             if conn.execute(delete(Day).where(col(Day.day) == day)).rowcount == 0:
                 raise NotFound(text("calendar_error", "not_special", day=day))
             recounted = self._commit_change(conn, [AuditRecord(now, actor, "calendar.removed", day.isoformat(), {})])
         self.invalidate()
         return recounted
 
-    def _not_past(self, day: date, kind: str | None) -> None:
+    def _not_past(self, conn: Connection, day: date, kind: str | None) -> None:
         """A day gone by stays as it was: changing it would move the due dates (and statutory ones) of cases
         counted over it, after the fact, and take overdue cases off the board (a review found this done).
         Except in a year whose arrangement is not complete: its dates were given as tentative (遇法定节假日
@@ -255,7 +257,7 @@ class CalendarService:
         today = self._today()
         if day >= today:
             return
-        if day.year in self.published().years:
+        if conn.execute(select(col(Year.year)).where(col(Year.year) == day.year)).first() is not None:  # complete
             raise InvalidDay(text("calendar_error", "past", day=day, today=today))
         if kind == "work":
             raise InvalidDay(text("calendar_error", "past_work", day=day))
@@ -264,6 +266,15 @@ class CalendarService:
         """Read the database again at the next :meth:`calendar` (a change made here is in force at once)."""
         with self._lock:
             self._checked_at = float("-inf")
+
+
+def _editing(conn: Connection) -> Connection:
+    """``conn``'s transaction, alone among calendar edits (SQLite: its one writer already is). Two edits at
+    once each recounted on a calendar without the other's day (a concurrency review: every open case's due
+    date left on one holiday of two); a day checked "not past" against a year complete only after."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _EDIT_LOCK})
+    return conn
 
 
 def _build(rows: _Rows, complete_only: bool = False) -> WorkCalendar:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
@@ -39,6 +40,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _versions, _items = table(CatalogueVersionRow), table(CatalogueItemRow)
+_EDIT_LOCK = 730_003  # PostgreSQL advisory lock: one change of the draft or publication at a time
+
+
+def _editing(conn: Connection) -> Connection:
+    """``conn``'s transaction, alone among the catalogue's editors (SQLite: its one writer already is): an
+    item saved while the draft was being published changed the published version after the fact (a
+    concurrency review: terminals refused its manifest; workers routed by two different versions)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _EDIT_LOCK})
+    return conn
+
+
 _fleet, _restores = table(FleetTerminalRow), table(HubRestoreRow)
 
 
@@ -305,18 +318,22 @@ class CatalogueStore:
     def start_draft(self, actor: str) -> int:
         """The draft's version, copying the newest published version into a new draft if there is none."""
         with self.engine.begin() as conn:
-            version = self._draft_version(conn)
-            if version is not None:
-                return version
-            latest = self.latest(conn)
-            if latest is None:
-                raise CatalogueError(text("catalogue_error", "import_first"))
-            base = self._read(conn, latest.version)
-            draft = base.model_copy(update={"version": self._next_version(conn)})
-            at = utcnow()
-            self._write(conn, draft, actor, text("catalogue_note", "based_on", version=latest.version), at)
-            _audit(conn, at, actor, "catalogue.draft_started", draft.version, {"base": latest.version})
-            return draft.version
+            return self._draft(_editing(conn), actor)
+
+    def _draft(self, conn: Connection, actor: str) -> int:
+        """:meth:`start_draft` in the caller's transaction."""
+        version = self._draft_version(conn)
+        if version is not None:
+            return version
+        latest = self.latest(conn)
+        if latest is None:
+            raise CatalogueError(text("catalogue_error", "import_first"))
+        base = self._read(conn, latest.version)
+        draft = base.model_copy(update={"version": self._next_version(conn)})
+        at = utcnow()
+        self._write(conn, draft, actor, text("catalogue_note", "based_on", version=latest.version), at)
+        _audit(conn, at, actor, "catalogue.draft_started", draft.version, {"base": latest.version})
+        return draft.version
 
     def import_catalogue(self, data: bytes | str, actor: str, note: str = "") -> int:
         """Replace the draft by a whole catalogue (JSON as :meth:`export` writes it); returns its version."""
@@ -328,7 +345,7 @@ class CatalogueStore:
         except (ValueError, ValidationError) as exc:
             raise CatalogueError(text("catalogue_error", "bad_file", detail=str(exc)[:300])) from None
         with self.engine.begin() as conn:
-            version = self._draft_version(conn) or self._next_version(conn)
+            version = self._draft_version(_editing(conn)) or self._next_version(conn)
             at = utcnow()
             draft = catalogue.model_copy(update={"version": version})
             note = note or text("catalogue_note", "imported")
@@ -343,8 +360,8 @@ class CatalogueStore:
         """Change some fields of one item of the draft (started if needed); the whole item is checked again.
         Which Chinese each English text translates is noted in the same transaction
         (:func:`hub.catalogue.translations.note_save`; ``english_confirmed``: the editor says all are current)."""
-        version = self.start_draft(actor)
         with self.engine.begin() as conn:
+            version = self._draft(_editing(conn), actor)  # the draft still, when this commits
             row = (
                 conn.execute(select(_items).where(_items.c.version == version, _items.c.code == code))
                 .mappings()
@@ -376,7 +393,7 @@ class CatalogueStore:
 
     def discard_draft(self, actor: str) -> None:
         with self.engine.begin() as conn:
-            version = self._draft_version(conn)
+            version = self._draft_version(_editing(conn))
             if version is not None:
                 conn.execute(delete(_items).where(_items.c.version == version))
                 conn.execute(delete(_versions).where(_versions.c.version == version))
@@ -389,7 +406,7 @@ class CatalogueStore:
         published version (allowed when terminals run a version above it: publishing it again brings them
         back to the catalogue in force here)."""
         with self.engine.begin() as conn:
-            info = self._publish(conn, actor, note, utcnow())
+            info = self._publish(_editing(conn), actor, note, utcnow())
         self._desired = info
         return info
 

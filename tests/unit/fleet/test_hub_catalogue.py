@@ -196,3 +196,52 @@ def test_replies_carry_what_changed_since_the_version_the_terminal_runs(store):
         assert [i.code for i in by_code.body.items] == [codes[1]]
         missing = _ask(store, conn, version=7, have_version=2, correlation_id=uuid.uuid4())
         assert missing.body.status is ReplyStatus.ERROR and "未发布" in missing.body.error
+
+
+def test_an_item_saved_while_the_draft_is_published_never_changes_a_published_version(pg_url):
+    """Concurrency review: the editor saving an item while another operator published the draft changed
+    the version after its publication (the item found the draft in one transaction and wrote it in
+    another): its items no longer hashed to what was announced, so every terminal refused it, and workers
+    read it before and after the change. Every published version's items must still be what was published."""
+    import contextlib
+    import threading
+
+    from sqlalchemy import text as sql
+
+    from hub.catalogue.store import CatalogueError, CatalogueStore
+    from hub.db.engine import open_engine
+
+    engine, other = open_engine(pg_url), open_engine(pg_url)
+    editor, publisher = CatalogueStore(engine), CatalogueStore(other)
+    editor.bootstrap()
+    stop, n = threading.Event(), iter(range(1, 10_000))
+
+    def edit() -> None:
+        while not stop.is_set():
+            editor.update_item("MZ-001", {"description": f"测试说明第{next(n)}版"}, "user:editor")
+
+    def publish() -> None:
+        try:
+            for _ in range(25):
+                with contextlib.suppress(CatalogueError):  # nothing changed since the last: refused, rightly
+                    publisher.publish("cli:operator")
+        finally:
+            stop.set()
+
+    threads = [threading.Thread(target=edit), threading.Thread(target=publish)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        with engine.connect() as conn:
+            published = conn.execute(
+                sql("SELECT version, content_hash FROM catalogue_versions WHERE published_at IS NOT NULL")
+            ).all()
+        assert len(published) > 2, "the race ran"
+        for version, content_hash in published:
+            now = CatalogueStore(engine).published(version).catalogue  # read afresh, not a worker's memory
+            assert now.content_hash() == content_hash, f"version {version} changed after it was published"
+    finally:
+        engine.dispose()
+        other.dispose()

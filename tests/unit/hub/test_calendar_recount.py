@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from datetime import UTC, date, datetime
 
@@ -292,3 +293,35 @@ def test_new_years_day_entered_after_it_passed_still_moves_the_cases_counted_ove
         calls = conn.execute(text("SELECT data FROM audit WHERE action = 'return_calls.due_recounted'")).scalars()
         assert [json.loads(d)["ratings"] for d in calls] == [[[str(bad.rating_id), "2027-01-04", "2027-01-05"]]]
     assert [tuple(r) for r in done] == [("user:manager", "2027")]
+
+
+def test_two_calendar_edits_at_once_leave_due_dates_on_both(pg_url):
+    """Concurrency review: the manager enters 元旦 while an operator enters another day, and a clerk's step
+    holds a case for a moment. Each edit recounted on a calendar without the other's day: every open case
+    was left due as if one of the two holidays did not exist. Edits now take turns. RS-008 (5 working days)
+    from Monday 28 December: Tue 29, Wed 30, Thu 31, then with 1 and 4 January off, Tue 5, Wed 6."""
+    engine = open_engine(pg_url)
+    try:
+        CatalogueStore(engine).bootstrap()
+        ids = ingest(engine, ["RS-008"] * 3, at=local_10am("2026-12-28"))
+        assert {_due(engine, c) for c in ids} == {date(2027, 1, 4)}  # Tue 29 … Thu 31, Fri 1, Mon 4
+        web, cli = CalendarService(engine), CalendarService(open_engine(pg_url))
+        clerk = engine.connect()
+        step = clerk.begin()
+        clerk.execute(text("SELECT 1 FROM cases WHERE case_id = :c FOR UPDATE"), {"c": ids[0]})
+        edits = [
+            threading.Thread(target=web.set_day, args=(date(2027, 1, 1), "off", "元旦", "user:manager")),
+            threading.Thread(target=cli.set_day, args=(date(2027, 1, 4), "off", "调休", "cli:operator")),
+        ]
+        edits[0].start()
+        time.sleep(0.5)  # the first waits for the clerk's lock; the second comes meanwhile
+        edits[1].start()
+        time.sleep(0.5)
+        step.commit()
+        clerk.close()
+        for t in edits:
+            t.join(30)
+        assert {_due(engine, c) for c in ids} == {date(2027, 1, 6)}
+        cli.engine.dispose()
+    finally:
+        engine.dispose()
