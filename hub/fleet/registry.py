@@ -539,7 +539,8 @@ class Fleet:
                 .on_conflict_do_nothing(
                     index_elements=["terminal_id", "kind"], index_where=_alerts.c.cleared_at.is_(None)
                 )
-            ).rowcount
+                .returning(_alerts.c.id)  # rowcount is -1 on PostgreSQL here: it called every race "raised"
+            ).first()
             if raised:
                 self.stats["raised"] += 1
                 log.warning("alert raised: %s %s (%s)", terminal, kind, wanted[kind])

@@ -11,10 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, or_, update
-from sqlalchemy import insert as sa_insert
 from sqlmodel import col, select
 
-from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow
+from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow, table
 from kernel.db import upsert_insert
 from protocol.envelope import Envelope, utcnow
 from protocol.reconcile import NightReport
@@ -22,6 +21,7 @@ from protocol.reconcile import NightReport
 __all__ = ["NIGHT_MISSED", "MissedNightWatch", "latest", "missed_nights", "on_report"]
 
 Outgoing = tuple[str, bytes]
+_cleared_at = table(FleetAlertRow).c.cleared_at
 NIGHT_MISSED = "night_missed"
 """The fleet alert kind of a terminal whose last nightly result is older than the hub allows."""
 
@@ -118,12 +118,18 @@ def missed_nights(engine: Engine, now: datetime, allowed_h: float) -> tuple[int,
             missed = (seen is None and registered < cutoff) or (seen is not None and seen < cutoff)
             if missed and terminal not in active:
                 detail = f"last night {seen.isoformat() if seen else 'never'}"
-                conn.execute(
-                    sa_insert(FleetAlertRow).values(
-                        terminal_id=terminal, kind=NIGHT_MISSED, detail=detail[:300], raised_at=now
-                    )
+                # The night's step and the leader's tick may both get here: the second raises nothing (a
+                # concurrency review saw its whole transaction fail on the index of active alerts).
+                raised += len(
+                    conn.execute(
+                        upsert_insert(conn)(table(FleetAlertRow))
+                        .values(terminal_id=terminal, kind=NIGHT_MISSED, detail=detail[:300], raised_at=now)
+                        .on_conflict_do_nothing(
+                            index_elements=["terminal_id", "kind"], index_where=_cleared_at.is_(None)
+                        )
+                        .returning(table(FleetAlertRow).c.id)  # rowcount: -1 on PostgreSQL for this statement
+                    ).all()
                 )
-                raised += 1
             elif not missed and terminal in active:
                 conn.execute(
                     update(FleetAlertRow)

@@ -141,3 +141,38 @@ def test_every_count_of_the_terminals_night_has_words_on_the_fleet_page():
     assert {"bytes", "resent_cases", "offset_ms", "backup_ratings"} <= counts, counts
     named = json.loads((root / "hub" / "messages" / "fleet.zh.json").read_text("utf-8"))["night"]["counts"]
     assert counts <= set(named), counts - set(named)
+
+
+def test_a_missed_night_raised_by_two_at_once_is_raised_once_and_fails_neither(pg_url):
+    """Concurrency review: the hub night's `nights` step and the leader's tick both raising a terminal's
+    missed night: the second's insert met the first's on the index of active alerts and its whole
+    transaction failed (the night reported a failed step). Here another transaction raises the alert,
+    uncommitted, while missed_nights runs: it waits, then raises nothing and does not fail."""
+    import threading
+
+    from hub.db.engine import open_engine
+
+    engine = open_engine(pg_url)
+    try:
+        register_terminal(engine, "T1")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE terminal_register SET registered_at = :t"), {"t": utcnow() - timedelta(days=2)})
+        other = engine.connect()
+        tick = other.begin()
+        other.execute(
+            text("INSERT INTO fleet_alerts (terminal_id, kind, detail, raised_at) VALUES ('T1', :k, 'tick', :t)"),
+            {"k": NIGHT_MISSED, "t": utcnow()},
+        )
+        got: list[object] = []
+        night = threading.Thread(target=lambda: got.append(missed_nights(engine, utcnow(), allowed_h=36)))
+        night.start()
+        night.join(1.0)  # it waits on the uncommitted alert
+        tick.commit()
+        other.close()
+        night.join(30)
+        assert got == [(0, 0)]
+        with engine.connect() as conn:
+            active = conn.execute(text("SELECT count(*) FROM fleet_alerts WHERE cleared_at IS NULL")).scalar()
+        assert active == 1
+    finally:
+        engine.dispose()
