@@ -103,13 +103,39 @@ BROKER_USERS = (
 )
 
 
+def worker_env(n: int) -> str:
+    """The environment file of ``shegong-ingest@n``: its own broker user and password (the broker takes the
+    user name as client id, so processes sharing ``hub`` threw each other off about once a second, a docs
+    review found); the web process keeps ``hub``."""
+    return f"/etc/shegong/hub-ingest-{n}.env"
+
+
+def _workers_made(target: HubTarget, d: str) -> tuple[str, str]:
+    """(each worker's user there with its file, the commands making those missing) as shell text."""
+    there, made = [], []
+    for n in range(1, target.ingest_workers + 1):
+        user, env = f"hub-ingest-{n}", worker_env(n)
+        there.append(f"grep -q '^{user}:' {d}/passwd && grep -q '^SHEGONG_HUB_BROKER_PASSWORD=.' {env}")
+        made.append(
+            f"if ! grep -q '^{user}:' {d}/passwd 2>/dev/null || ! grep -q '^SHEGONG_HUB_BROKER_PASSWORD=.' {env} "
+            f"2>/dev/null; then if grep -q '^{user}:' {d}/passwd 2>/dev/null; then "
+            f"{SHEGONG} hub broker revoke {user} --dir {d} >/dev/null; fi; "
+            f"pw=$({SHEGONG} hub broker hub {user} --dir {d}); "
+            f"(umask 077; printf 'SHEGONG_HUB_BROKER_USERNAME={user}\nSHEGONG_HUB_BROKER_PASSWORD=%s\n' \"$pw\" "
+            f"> {env}.tmp); chmod 600 {env}.tmp; mv -f {env}.tmp {env}; fi; "
+        )
+    return " && ".join(there) or "true", "".join(made)
+
+
 def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
     """(what is there, what makes it, the configuration Mosquitto should have) as shell commands."""
     d = shlex.quote(target.broker_dir)
     names = " ".join(f"--host {shlex.quote(n)}" for n in target.broker_names or [target.host])
     conf = f"{SHEGONG} hub broker conf --dir {d} --port {target.broker_port} --bind {shlex.quote(target.broker_bind)}"
+    workers_there, workers_made = _workers_made(target, d)
     users_there = " && ".join(
-        f"grep -q '^{user}:' {d}/passwd && grep -q '^{var}=.' {HUB_ENV}" for _, user, var in BROKER_USERS
+        [f"grep -q '^{user}:' {d}/passwd && grep -q '^{var}=.' {HUB_ENV}" for _, user, var in BROKER_USERS]
+        + [workers_there]
     )
     acl = f"{SHEGONG} hub broker acl --dir {d}"  # the release's ACL for the users there (a new topic: upgraded)
     there = (
@@ -135,6 +161,7 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
         f"test -s {d}/ca.crt || {SHEGONG} hub broker tls --dir {d} {names} >/dev/null; "
         f"(umask 077; touch {HUB_ENV}); chmod 600 {HUB_ENV}; "
         f"{users_made}"
+        f"{workers_made}"
         f"{acl} >/dev/null; "
         f"{conf} > {MOSQUITTO_CONF}.tmp; mv -f {MOSQUITTO_CONF}.tmp {MOSQUITTO_CONF}"
     )

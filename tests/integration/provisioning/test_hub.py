@@ -107,6 +107,17 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         env = dict(line.split("=", 1) for line in hub_host.run("cat /etc/shegong/hub.env").stdout.split())
         assert set(env) == {"SHEGONG_HUB_BROKER_PASSWORD", "SHEGONG_HUB_TOOLS_BROKER_PASSWORD"}
         hub_password, tools_password = env["SHEGONG_HUB_BROKER_PASSWORD"], env["SHEGONG_HUB_TOOLS_BROKER_PASSWORD"]
+        # Each ingest worker its own broker user (the broker takes it as client id: a docs review saw workers
+        # sharing `hub` throw each other off about once a second), in a file its unit reads after hub.env.
+        workers_env = {}
+        for n in (1, 2):
+            env_file = f"/etc/shegong/hub-ingest-{n}.env"
+            assert hub_host.run(f"stat -c '%a %U' {env_file}").stdout.strip() == "600 root"
+            lines = dict(line.split("=", 1) for line in hub_host.run(f"cat {env_file}").stdout.split())
+            assert lines["SHEGONG_HUB_BROKER_USERNAME"] == f"hub-ingest-{n}"
+            workers_env[n] = lines["SHEGONG_HUB_BROKER_PASSWORD"]
+        assert len({hub_password, *workers_env.values()}) == 3
+        assert "/etc/shegong/hub-ingest-%i.env" in unit_of(hub_host, "shegong-ingest@.service")["EnvironmentFile"][-1]
         assert "\nuser hub-tools\n" in hub_host.run("cat /etc/mosquitto/shegong/acl").stdout
         conf = hub_host.run("cat /etc/mosquitto/conf.d/shegong.conf").stdout
         made = hub_host.run(
@@ -160,6 +171,8 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
             terminal_password = tomllib.loads(t1.run("cat /etc/shegong/edge.toml").stdout)["broker_password"]
             assert _login(broker_port, ca_file, "hub", hub_password), "the hub's password, from hub.env"
             assert _login(broker_port, ca_file, "hub-tools", tools_password), "the tools' password, from hub.env"
+            for n, worker_password in workers_env.items():
+                assert _login(broker_port, ca_file, f"hub-ingest-{n}", worker_password), "a worker's own user"
             assert _login(broker_port, ca_file, "JW001-K1", terminal_password), "the terminal's, from edge.toml"
             assert not _login(broker_port, ca_file, "JW001-K1", "wrong-password")
         finally:

@@ -161,3 +161,18 @@ def test_an_inventory_with_secrets_open_to_others_is_refused_as_ssh_refuses_such
     )
     path.chmod(0o644)
     assert len(load(path).terminals) == 2, "no secret in it (a socket login, no password): a team may share it"
+
+
+def test_the_docs_hub_example_gives_settings_a_hub_starts_with():
+    """Docs review: provisioning.md's [hub] example had `web_host`, written as it is into hub.toml, where
+    every hub process refused it ("web_host is now [web] host"). The example's settings, as the hub reads
+    hub.toml, load."""
+    import re
+    import tomllib
+
+    from hub.settings import HubSettings
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "provisioning.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "[hub]" in b and "settings =" in b)
+    settings = tomllib.loads(block.split("[hub]", 1)[1])["settings"]
+    assert HubSettings(**settings).web.host == "0.0.0.0"
