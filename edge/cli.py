@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import click
 
 from edge import settings as edge_settings
-from edge.control import ControlServer, socket_path
+from edge.control import ControlServer, hold_service_lock, socket_path
 from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
@@ -246,6 +246,7 @@ def _audit(rt: EdgeRuntime, ns: SimpleNamespace) -> None:
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     stop = stop_on_sigterm()
     configure_logging(settings.log_level, settings.log_path)  # journald has stderr too, where there is one
+    hold_service_lock(settings.data_dir)  # before anything: a second run must touch nothing of the first's
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()

@@ -22,6 +22,7 @@ the socket could declare any. The server imports no UI.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -49,13 +50,16 @@ from protocol.envelope import utcnow
 
 __all__ = [
     "ASKS",
+    "AlreadyRunning",
     "DEVICE_OPS",
     "ControlClient",
     "ControlServer",
     "TerminalNotRunning",
     "Technician",
     "device_audit",
+    "hold_service_lock",
     "serve_control",
+    "service_running",
     "socket_path",
     "technician",
 ]
@@ -129,6 +133,49 @@ def technician(pid: int, uid: int) -> Technician:
 def socket_path(runtime_dir: Path) -> Path:
     """Where the terminal listens: ``control.sock`` in its runtime folder."""
     return runtime_dir / "control.sock"
+
+
+class AlreadyRunning(EdgeError):
+    """Another ``shegong edge run`` holds this terminal's service lock."""
+
+
+def _lock_path(data_dir: Path) -> Path:
+    return data_dir / "service.lock"
+
+
+def hold_service_lock(data_dir: Path) -> int:
+    """Take the running service's lock (an exclusive ``flock`` on ``service.lock`` in the data folder) for as
+    long as this process lives; returns its descriptor. :class:`AlreadyRunning` when another process holds it.
+
+    Taken before anything else starts: a second ``shegong edge run`` replaced the running service's control
+    socket with its own, dead once it stopped, and then ``shegong edge restore`` found "no service" and wrote
+    the database over under the running one (a docs review did this twice)."""
+    private_dir(data_dir)
+    fd = os.open(_lock_path(data_dir), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(
+            f"this terminal's service is running already (it holds {_lock_path(data_dir)}): "
+            "one `shegong edge run` per terminal (systemctl status shegong-edge)"
+        ) from None
+    return fd
+
+
+def service_running(data_dir: Path) -> bool:
+    """Whether a process holds the service lock (whatever its control socket says)."""
+    try:
+        fd = os.open(_lock_path(data_dir), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # a lock taken here goes with the descriptor
+    return False
 
 
 class _Handler(socketserver.StreamRequestHandler):

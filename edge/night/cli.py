@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from edge.control import NIGHT_MAX_S, ControlClient, TerminalNotRunning, socket_path
+from edge.control import NIGHT_MAX_S, ControlClient, TerminalNotRunning, service_running, socket_path
 from edge.errors import EdgeError
 from edge.night.backup import RESTORED_AHEAD, Backups
 from edge.night.steps import run_night
@@ -42,6 +42,11 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
             ensure_ascii=False,
         )
     except TerminalNotRunning:
+        if service_running(settings.data_dir):  # running, but its socket does not answer: not a second night
+            raise EdgeError(
+                "the terminal's service runs but its control socket does not answer: restart it "
+                "(systemctl restart shegong-edge), then run the night"
+            ) from None
         with EdgeRuntime(settings) as rt:
             summary = run_night(rt).as_json()
     print(summary, flush=True)
@@ -49,10 +54,12 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
 
 
 def _refuse_while_running(settings: EdgeSettings) -> None:
-    """:class:`EdgeError` when the terminal's service answers on its control socket: written over under it,
-    the database would be a file replaced under a process that goes on writing to the old one."""
+    """:class:`EdgeError` when the terminal's service runs — it holds the service lock, or answers on its
+    control socket: written over under it, the database would be a file replaced under a process that goes
+    on writing to the old one."""
     try:
         ControlClient(socket_path(settings.runtime_dir)).request("status")
     except TerminalNotRunning:
-        return
+        if not service_running(settings.data_dir):
+            return
     raise EdgeError("the terminal's service is running: stop it first (systemctl stop shegong-edge), then restore")
