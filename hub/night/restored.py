@@ -107,7 +107,7 @@ def refuse_while_running(url: str) -> None:
         if not Leadership(engine, "restore").nobody_leads():
             raise HubRunning(
                 "a hub process is running on this database (it holds the leader lock): stop every hub process "
-                "first (systemctl stop shegong-hub), then restore"
+                "first (systemctl stop shegong-hub.target), then restore"
             )
     except SQLAlchemyError:
         return
