@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import cli
 from hub.db.engine import open_engine
+from kernel.db import MigrationRefused
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.envelope import utcnow
@@ -213,7 +214,7 @@ def test_the_upgrade_stops_on_receipt_numbers_held_twice_and_says_which(hub_db_u
                     ),
                     {"id": str(uuid.uuid4()), "at": at},
                 )
-        with pytest.raises(RuntimeError, match="JW001-20261127-0001"):
+        with pytest.raises(MigrationRefused, match="JW001-20261127-0001"):  # one line, a user error
             migrate(engine)
     finally:
         engine.dispose()
