@@ -66,6 +66,7 @@ class HubRuntime:
             dead_letters_per_terminal=settings.dead_letters_per_terminal,
             return_call_due=lambda at: self.due_dates.after_working_days(at, RETURN_CALL_DAYS),
             open_processes=settings.open_processes,
+            calendar=self.calendar,
         )
         attach_night(self.handler)  # terminals' reconciliations and nightly results
         self.worker = IngestWorker(settings, self.handler)

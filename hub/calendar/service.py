@@ -130,14 +130,31 @@ class CalendarService:
             raw.close()
         return years, days
 
-    def _in_transaction(self, conn: Connection) -> WorkCalendar:
-        """The calendar as ``conn``'s transaction sees it (its own change included)."""
-        years = tuple(conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
+    def in_force(self, conn: Connection) -> WorkCalendar:
+        """The calendar as ``conn``'s transaction sees it, and no edit committing before that transaction
+        ends (PostgreSQL: the edits' lock, shared): ingest counts a group's due dates again on it when the
+        calendar changed after they were counted (a concurrency review: cases arriving during an edit kept
+        the due date of the calendar before it). The same object as :meth:`calendar` while nothing changed."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(sql("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _EDIT_LOCK})
+        rows = self._rows_of(conn)
+        with self._lock:
+            if self._cached is None or self._cached[0] != rows:
+                self._cached = (rows, _build(rows), _build(rows, complete_only=True))
+                self._checked_at = self._clock()
+            return self._cached[1]
+
+    def _rows_of(self, conn: Connection) -> _Rows:
+        years = tuple(int(y) for y in conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
         days = tuple(
             (d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), str(k), str(n))
             for d, k, n in conn.execute(select(col(Day.day), col(Day.kind), col(Day.name)).order_by(col(Day.day)))
         )
-        return _build((years, days))
+        return years, days
+
+    def _in_transaction(self, conn: Connection) -> WorkCalendar:
+        """The calendar as ``conn``'s transaction sees it (its own change included)."""
+        return _build(self._rows_of(conn))
 
     def _commit_change(self, conn: Connection, changes: list[AuditRecord]) -> int:
         """Recount the open cases on the changed calendar, then audit the changes (one per day) and the

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import Promise, count_due, promise_start
+from hub.calendar.service import CalendarService
 from hub.cases import returncalls
 from hub.cases.arrival import case_row
 from hub.cases.eventtag import EventTags
@@ -94,6 +95,7 @@ class Prepared(NamedTuple):
     incoming: list[Incoming]
     decoded: list[Envelope | ProtocolError | None]
     checked: dict[int, Checked]
+    calendar: WorkCalendar | None = None  # the calendar in force when the due dates were counted
 
 
 Reply = Outgoing | Events
@@ -120,6 +122,7 @@ class Handler:
         dead_letters_per_terminal: int = 1000,
         return_call_due: Callable[[datetime], date] | None = None,
         open_processes: int = 0,
+        calendar: CalendarService | None = None,
     ) -> None:
         """``router``: the department of an item (in a hub, by the catalogue in force); ``promise``: the
         working days promised and the due date of a case of an item received at a time
@@ -127,7 +130,8 @@ class Handler:
         (:mod:`hub.casekey`), which opens sealed cases; ``return_call_due``: the deadline of a return call
         a bad rating received at a time opens (:meth:`hub.calendar.duedates.DueDates.after_working_days`;
         by default counted on weekends alone); ``open_processes``: processes that open a group's sealed cases
-        beside this one (:class:`~protocol.sealed.Opener`)."""
+        beside this one (:class:`~protocol.sealed.Opener`); ``calendar``: the calendar ``promise`` counts on,
+        whose edits committed between a group's counting and its transaction are counted on again."""
         self.engine = engine
         self.opener = Opener(case_key, processes=open_processes)
         self.router = router
@@ -135,6 +139,7 @@ class Handler:
         self.skew_alert_s = skew_alert_s
         self.promise = promise
         self.return_call_due = return_call_due or _weekdays_after
+        self.calendar = calendar
         self._insert = upsert_insert(engine)
         self.terminals = Terminals(self._insert, metrics)
         self.dead = DeadLetters(self._insert, metrics, dead_letter_prefix_bytes, dead_letters_per_terminal)
@@ -175,7 +180,9 @@ class Handler:
         batches = [(m, i.received_at) for m, i in zip(decoded, incoming, strict=True) if isinstance(m, CaseBatch)]
         # Opened as they come: each batch is checked while the opening processes decipher the ones after it.
         opened = self.opener.open_each([case for batch, _ in batches for case in batch.body.cases])
-        return Prepared(incoming, decoded, {id(batch): self._check(batch, at, opened) for batch, at in batches})
+        calendar = self.calendar.calendar() if self.calendar is not None else None  # before any is counted
+        checked = {id(batch): self._check(batch, at, opened) for batch, at in batches}
+        return Prepared(incoming, decoded, checked, calendar)
 
     def handle_many(self, messages: Sequence[Incoming | tuple[str, bytes, datetime]] | Prepared) -> list[Reply]:
         """Commit what several messages say in one transaction; return the replies to publish.
@@ -194,7 +201,7 @@ class Handler:
 
     def _transaction(self, prepared: Prepared, guarded: bool) -> list[Reply]:
         """:meth:`handle_many`'s transaction; ``guarded``: each hook in a savepoint (see :func:`_hooked`)."""
-        incoming, decoded, checked = prepared
+        incoming, decoded, checked, counted_on = prepared
         out: list[Reply] = []
         self.dead.discard()
         group = _Group(guarded)
@@ -205,6 +212,8 @@ class Handler:
                 # ``cases``, ruinous once it holds thousands of rows, as a fresh hub's soon does). The
                 # lookups of a group are planned for the tables as they are.
                 conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            if self.calendar is not None and (in_force := self.calendar.in_force(conn)) is not counted_on:
+                _count_again(checked, in_force)  # an edit committed since: count on it (before the rows' locks)
             self.terminals.lock(conn, {t for m in incoming if (t := topics.sender(m.topic))})
             self._read_ahead(conn, decoded, checked, group)
             # Messages of the batched types not handled yet, by type and terminal (see _batches).
@@ -842,6 +851,17 @@ def _done_work(case: dict[str, Any], actor: str, at: datetime) -> dict[str, Any]
         "in_time": True,
         "statutory_in_time": True,
     }
+
+
+def _count_again(checked: dict[int, Checked], calendar: WorkCalendar) -> None:
+    """The promised and statutory due dates of the checked cases, counted again on ``calendar``."""
+    for batch in checked.values():
+        for row in batch.rows:
+            start = promise_start(row["created_at"], row["received_at"], row["clock_skew_s"], row["clock_fix_s"])
+            if row["promised_days"] is not None:
+                row["due_date"] = count_due(start, int(row["promised_days"]), 0, calendar)
+            if row["statutory_days"] is not None:
+                row["statutory_due"] = count_due(start, int(row["statutory_days"]), 0, calendar)
 
 
 def _weekdays_after(at: datetime) -> date:

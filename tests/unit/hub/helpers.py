@@ -36,11 +36,12 @@ PASSWORDS = {
 }
 
 
-def handler(engine: Engine) -> Handler:
+def handler(engine: Engine, calendar: CalendarService | None = None) -> Handler:
     """The ingest handler as the runtime wires it: routing and due dates by the catalogue in force (the
-    seed until a version is published) and the calendar in the database."""
+    seed until a version is published) and the calendar in the database (``calendar``: its provider)."""
     in_force = CatalogueInForce(CatalogueStore(engine))
-    due_dates = DueDates(CalendarService(engine), in_force.current)
+    calendar = calendar or CalendarService(engine)
+    due_dates = DueDates(calendar, in_force.current)
     return Handler(
         engine,
         CatalogueRouter(in_force.current),
@@ -48,6 +49,7 @@ def handler(engine: Engine) -> Handler:
         promise=due_dates.promise,
         return_call_due=lambda at: due_dates.after_working_days(at, RETURN_CALL_DAYS),
         case_key=sealed.private_key(CASE_KEY),
+        calendar=calendar,
     )
 
 

@@ -31,8 +31,10 @@ from hub.db.engine import open_engine
 from hub.db.models import AuditEntry, CaseRow, table
 from hub.people.service import Users
 from protocol import topics
+from protocol.cases import CaseBatch, CaseBatchBody
 from protocol.ratings import Rating, RatingBatch, RatingBatchBody, RatingLevel
 from protocol.workdays import WorkCalendar
+from tests.support import register_terminal, seal, submission
 from tests.unit.hub.helpers import add_users, handler, ingest
 
 A = Action
@@ -325,3 +327,22 @@ def test_two_calendar_edits_at_once_leave_due_dates_on_both(pg_url):
         cli.engine.dispose()
     finally:
         engine.dispose()
+
+
+def test_a_case_counted_before_a_calendar_edit_and_stored_after_it_is_due_on_the_edited_calendar(centre):
+    """Concurrency review: ingest counts a group's due dates before its transaction (while the group before
+    commits), on the calendar it last read; an edit committed in between recounted the open cases but not
+    these, not yet stored, which kept the date of the calendar before it (8 of 39 cases around one edit).
+    The transaction now counts them again when the calendar changed. GA-003 (3 working days) from Wednesday
+    30 December: Thu 31, Fri 1, Mon 4; with 元旦 off, Tue 5."""
+    engine, _store, _calendar, _flow, _manager, _clock = centre
+    register_terminal(engine, "T1", "JW001")
+    ingesting = handler(engine, CalendarService(engine, check_s=3600))  # its calendar read once, kept
+    case = submission(1).model_copy(update={"item_code": "GA-003", "created_at": local_10am("2026-12-30")})
+    batch = CaseBatch(terminal="T1", body=CaseBatchBody(cases=[seal(case)]))
+    prepared = ingesting.prepare([(topics.up("T1", topics.Up.CASES), batch.encode(), local_10am("2026-12-30"))])
+    row = next(iter(prepared.checked.values())).rows[0]
+    assert row["due_date"] == date(2027, 1, 4), "counted on the calendar before the edit"
+    CalendarService(engine, today=lambda: date(2026, 12, 30)).set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    ingesting.handle_many(prepared)
+    assert _due(engine, str(case.case_id)) == date(2027, 1, 5)
