@@ -7,6 +7,8 @@ case key pair of the test process (terminals seal cases to it, hubs open them wi
 from __future__ import annotations
 
 import fcntl
+import io
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -215,3 +217,19 @@ def browser() -> Iterator[object]:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def every_log_line() -> Iterator[io.StringIO]:
+    """The root logger's output at DEBUG, formatted as a handler writes it (tracebacks included): what
+    tests read for personal data that must never be logged."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield out
+    root.removeHandler(handler)
+    root.setLevel(level)

@@ -14,7 +14,6 @@ Real Mosquitto, a real hub (in this process, so its logs can be read), SQLite an
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import uuid
@@ -74,21 +73,6 @@ def t1(broker) -> Iterator[Terminal]:
     t = Terminal(broker.port)
     yield t
     t.close()
-
-
-@pytest.fixture
-def every_log_line() -> Iterator[io.StringIO]:
-    """The root logger's output at DEBUG, formatted as a handler writes it (tracebacks included)."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield out
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def _case(n: int, who: Applicant) -> CaseSubmission:

@@ -8,13 +8,10 @@ receives at DEBUG is read here, messages and arguments as formatted, tracebacks 
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from litestar.testing import TestClient
 
 from edge.devices.sim.identities import identity
@@ -25,20 +22,6 @@ from tests.support import holder_at_kiosk
 
 WHO = identity("zhang-wei")
 PHONE = "13917654321"
-
-
-@pytest.fixture
-def every_log_line() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield out
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def _post(client: TestClient[Any], path: str, form: dict[str, str]) -> Any:
