@@ -39,6 +39,7 @@ __all__ = [
     "among",
     "deadlocked",
     "loggable",
+    "transaction_lock",
     "make_engine",
     "read_only",
     "table",
@@ -206,11 +207,10 @@ def upgrade_schema(engine: Engine, migrations: Path, revision: str = "head") -> 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations))
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Several hub processes start at once after an upgrade (ingest workers, web): one migrates, the
-            # others wait here and then find the schema at head (they failed on each other's DDL: an
-            # upgrade review saw a deadlock and DuplicateTable, mended only by systemd's restart).
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        # Several hub processes start at once after an upgrade (ingest workers, web): one migrates, the others
+        # wait here and then find the schema at head (they failed on each other's DDL: an upgrade review saw
+        # a deadlock and DuplicateTable, mended only by systemd's restart).
+        transaction_lock(conn, _MIGRATION_LOCK)
         cfg.attributes["connection"] = conn
         try:
             command.upgrade(cfg, revision)
@@ -232,6 +232,16 @@ def among(bind: Engine | Connection, column: Column[Any], values: list[Any]) -> 
 
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+def transaction_lock(conn: Connection, key: int, shared: bool = False) -> Connection:
+    """On PostgreSQL, hold the advisory lock ``key`` until ``conn``'s transaction ends (``shared``: beside
+    other shared holders, excluding an exclusive one); returns ``conn``. On SQLite nothing: its one writer
+    serialises writing transactions already."""
+    if conn.dialect.name == "postgresql":
+        how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(text(f"SELECT {how}(:k)"), {"k": key})
+    return conn
 
 
 def upsert_insert(bind: Engine | Connection) -> Any:

@@ -29,10 +29,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 
 from hub.audit.keyed import AuditKey, seal_problem
 from hub.db.models import AuditAnchorRow, AuditDayAnchorRow, AuditEntry, table
+from kernel.db import transaction_lock
 from protocol.auditchain import GENESIS, Anchor, Break, Entry, entry_hash, link, walk
 from protocol.envelope import utcnow
 
@@ -81,8 +82,7 @@ def seal_unkeyed(conn: Connection, key: AuditKey, at: datetime | None = None) ->
     first = conn.execute(select(_audit.c.mac).order_by(_audit.c.id).limit(1)).first()
     if first is None or first.mac is not None:
         return 0  # the common case, one indexed read at each process start
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    transaction_lock(conn, _LOCK_KEY)
     done_before = select(_audit.c.id).where(_audit.c.action == SEALED_UNKEYED).limit(1)
     if conn.execute(done_before).first() is not None or conn.execute(select(_day.c.day).limit(1)).first():
         return 0
@@ -117,8 +117,7 @@ class AuditRecord:
 
 def append(conn: Connection, records: list[AuditRecord]) -> str:
     """Append ``records`` in the caller's transaction; returns the new head hash."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    transaction_lock(conn, _LOCK_KEY)
     head = conn.execute(select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)).scalar() or GENESIS
     rows = link(head, (Entry(r.at, r.actor, r.action, r.subject, r.data) for r in records))
     if rows:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, delete, func, or_
-from sqlalchemy import text as sql
 from sqlmodel import Session, col, select
 
 from hub.audit.chain import AuditRecord, append
@@ -33,7 +32,7 @@ from hub.db.models import CalendarYearRow as Year
 from hub.db.models import CaseRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
-from kernel.db import upsert_insert
+from kernel.db import transaction_lock, upsert_insert
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
@@ -135,9 +134,7 @@ class CalendarService:
         ends (PostgreSQL: the edits' lock, shared): ingest counts a group's due dates again on it when the
         calendar changed after they were counted (a concurrency review: cases arriving during an edit kept
         the due date of the calendar before it). The same object as :meth:`calendar` while nothing changed."""
-        if conn.dialect.name == "postgresql":
-            conn.execute(sql("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _EDIT_LOCK})
-        rows = self._rows_of(conn)
+        rows = self._rows_of(transaction_lock(conn, _EDIT_LOCK, shared=True))
         with self._lock:
             if self._cached is None or self._cached[0] != rows:
                 self._cached = (rows, _build(rows), _build(rows, complete_only=True))
@@ -289,9 +286,7 @@ def _editing(conn: Connection) -> Connection:
     """``conn``'s transaction, alone among calendar edits (SQLite: its one writer already is). Two edits at
     once each recounted on a calendar without the other's day (a concurrency review: every open case's due
     date left on one holiday of two); a day checked "not past" against a year complete only after."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _EDIT_LOCK})
-    return conn
+    return transaction_lock(conn, _EDIT_LOCK)
 
 
 def _build(rows: _Rows, complete_only: bool = False) -> WorkCalendar:

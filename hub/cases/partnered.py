@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
@@ -30,6 +30,7 @@ from hub.cases.arrival import case_row
 from hub.cases.routing import Routes
 from hub.db.models import CaseEventRow, CaseRow, HubRestoreRow, PartnerRequestRow, table
 from hub.errors import HubError
+from kernel.db import transaction_lock
 from protocol.cases import Applicant, CaseStatus, CaseSubmission
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
@@ -215,8 +216,7 @@ def _next_receipt(conn: Connection, now: datetime) -> str:
     SQLite's BEGIN IMMEDIATE serialises the writers; on PostgreSQL a transaction lock does (the unique
     receipt key stays the last word)."""
     prefix = f"{COMMITTEE}-{local_date(now):%Y%m%d}-"
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    transaction_lock(conn, _LOCK_KEY)
     return f"{prefix}{max(last_receipt(conn, now), restored_receipts_above(conn, now)) + 1:06d}"
 
 

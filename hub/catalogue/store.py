@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
@@ -24,6 +23,7 @@ from hub.catalogue import translations
 from hub.db.models import CatalogueItemRow, CatalogueVersionRow, FleetTerminalRow, HubRestoreRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
+from kernel.db import transaction_lock
 from protocol.catalogue import Catalogue, CatalogueManifest, ServiceItem, canonical_json, load_seed
 from protocol.catalogue_sync import manifest_hash
 from protocol.envelope import utcnow
@@ -47,9 +47,7 @@ def _editing(conn: Connection) -> Connection:
     """``conn``'s transaction, alone among the catalogue's editors (SQLite: its one writer already is): an
     item saved while the draft was being published changed the published version after the fact (a
     concurrency review: terminals refused its manifest; workers routed by two different versions)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _EDIT_LOCK})
-    return conn
+    return transaction_lock(conn, _EDIT_LOCK)
 
 
 _fleet, _restores = table(FleetTerminalRow), table(HubRestoreRow)
