@@ -43,7 +43,7 @@ from protocol.envelope import DeadLetterReason, Envelope, MessageType, utcnow
 from protocol.health import Heartbeat
 from protocol.state import Birth, Death
 
-__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "refusals", "retire", "unretire"]
+__all__ = ["DROP_KINDS", "Fleet", "LinkEvent", "facts_of", "raise_alert", "refusals", "retire", "unretire"]
 
 log = logging.getLogger(__name__)
 _OWN_KINDS = frozenset(k.value for k in AlertKind)
@@ -155,6 +155,19 @@ def facts_of(t: Mapping[Any, Any], reported: int | None, drops: int, refused: tu
         rate_limited=refused[0],
         refused=refused[1],
     )
+
+
+def raise_alert(conn: Connection, terminal: str, kind: str, detail: str, at: datetime) -> bool:
+    """Raise ``kind`` for ``terminal`` unless it is active already (a partial unique index keeps one active
+    per terminal and kind, so processes racing to raise it raise it once, neither failing); True when this
+    call raised it. Counted by RETURNING: rowcount is -1 on PostgreSQL for this statement."""
+    raised = conn.execute(
+        upsert_insert(conn)(_alerts)
+        .values(terminal_id=terminal, kind=kind, detail=detail[:300], raised_at=at)
+        .on_conflict_do_nothing(index_elements=["terminal_id", "kind"], index_where=_alerts.c.cleared_at.is_(None))
+        .returning(_alerts.c.id)
+    ).first()
+    return raised is not None
 
 
 def _changes(stored: str, result: Assessment, active: Mapping[str, int]) -> tuple[bool, set[str], set[str]]:
@@ -533,15 +546,7 @@ class Fleet:
                 log.info("terminal %s: %s -> %s", terminal, stored, result.state.value)
         wanted = {k.value: detail for k, detail in result.problems.items()}
         for kind in raise_:
-            raised = conn.execute(
-                self._insert(_alerts)
-                .values(terminal_id=terminal, kind=kind, detail=wanted[kind][:300], raised_at=now)
-                .on_conflict_do_nothing(
-                    index_elements=["terminal_id", "kind"], index_where=_alerts.c.cleared_at.is_(None)
-                )
-                .returning(_alerts.c.id)  # rowcount is -1 on PostgreSQL here: it called every race "raised"
-            ).first()
-            if raised:
+            if raise_alert(conn, terminal, kind, wanted[kind], now):
                 self.stats["raised"] += 1
                 log.warning("alert raised: %s %s (%s)", terminal, kind, wanted[kind])
         for kind in clear:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, or_, update
 from sqlmodel import col, select
 
-from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow, table
+from hub.db.models import FleetAlertRow, NightResultRow, TerminalRegisterRow
+from hub.fleet.registry import raise_alert
 from kernel.db import upsert_insert
 from protocol.envelope import Envelope, utcnow
 from protocol.reconcile import NightReport
@@ -21,7 +22,6 @@ from protocol.reconcile import NightReport
 __all__ = ["NIGHT_MISSED", "MissedNightWatch", "latest", "missed_nights", "on_report"]
 
 Outgoing = tuple[str, bytes]
-_cleared_at = table(FleetAlertRow).c.cleared_at
 NIGHT_MISSED = "night_missed"
 """The fleet alert kind of a terminal whose last nightly result is older than the hub allows."""
 
@@ -120,16 +120,7 @@ def missed_nights(engine: Engine, now: datetime, allowed_h: float) -> tuple[int,
                 detail = f"last night {seen.isoformat() if seen else 'never'}"
                 # The night's step and the leader's tick may both get here: the second raises nothing (a
                 # concurrency review saw its whole transaction fail on the index of active alerts).
-                raised += len(
-                    conn.execute(
-                        upsert_insert(conn)(table(FleetAlertRow))
-                        .values(terminal_id=terminal, kind=NIGHT_MISSED, detail=detail[:300], raised_at=now)
-                        .on_conflict_do_nothing(
-                            index_elements=["terminal_id", "kind"], index_where=_cleared_at.is_(None)
-                        )
-                        .returning(table(FleetAlertRow).c.id)  # rowcount: -1 on PostgreSQL for this statement
-                    ).all()
-                )
+                raised += raise_alert(conn, terminal, NIGHT_MISSED, detail, now)
             elif not missed and terminal in active:
                 conn.execute(
                     update(FleetAlertRow)
