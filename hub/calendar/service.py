@@ -32,7 +32,7 @@ from hub.db.models import CalendarYearRow as Year
 from hub.db.models import CaseRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
-from kernel.db import transaction_lock, upsert_insert
+from kernel.db import read_only, transaction_lock, upsert_insert
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
 from protocol.workdays import AdjustedWorkday, Holiday, WorkCalendar
@@ -107,39 +107,25 @@ class CalendarService:
         cached = self._cached
         if cached is not None and self._clock() - self._checked_at < self.check_s:
             return cached
-        rows = self._rows()
-        with self._lock:
-            if self._cached is None or self._cached[0] != rows:
-                self._cached = (rows, _build(rows), _build(rows, complete_only=True))
-            self._checked_at = self._clock()
-            return self._cached
-
-    def _rows(self) -> _Rows:
-        # Read on a bare DBAPI connection: ingest asks for due dates inside its own write transaction,
-        # and on SQLite the engine's transactions begin IMMEDIATE, which would wait for that very one.
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            cur.execute("SELECT year FROM calendar_years ORDER BY year")
-            years = tuple(int(y) for (y,) in cur.fetchall())
-            cur.execute("SELECT day, kind, name FROM calendar_days ORDER BY day")
-            days = tuple((date.fromisoformat(str(d)[:10]), str(kind), str(name)) for d, kind, name in cur.fetchall())
-            cur.close()
-        finally:
-            raw.close()
-        return years, days
+        # Read without the write lock: ingest asks for due dates inside its own write transaction, and on
+        # SQLite the engine's transactions begin IMMEDIATE, which would wait for that very one.
+        with read_only(self.engine).connect() as conn:
+            return self._keep(self._rows_of(conn))
 
     def in_force(self, conn: Connection) -> WorkCalendar:
         """The calendar as ``conn``'s transaction sees it, and no edit committing before that transaction
         ends (PostgreSQL: the edits' lock, shared): ingest counts a group's due dates again on it when the
         calendar changed after they were counted (a concurrency review: cases arriving during an edit kept
         the due date of the calendar before it). The same object as :meth:`calendar` while nothing changed."""
-        rows = self._rows_of(transaction_lock(conn, _EDIT_LOCK, shared=True))
+        return self._keep(self._rows_of(transaction_lock(conn, _EDIT_LOCK, shared=True)))[1]
+
+    def _keep(self, rows: _Rows) -> tuple[_Rows, WorkCalendar, WorkCalendar]:
+        """The calendars of ``rows`` (just read), built again only when they differ from those kept."""
         with self._lock:
             if self._cached is None or self._cached[0] != rows:
                 self._cached = (rows, _build(rows), _build(rows, complete_only=True))
-                self._checked_at = self._clock()
-            return self._cached[1]
+            self._checked_at = self._clock()
+            return self._cached
 
     def _rows_of(self, conn: Connection) -> _Rows:
         years = tuple(int(y) for y in conn.execute(select(col(Year.year)).order_by(col(Year.year))).scalars())
