@@ -110,21 +110,14 @@ def worker_env(n: int) -> str:
     return f"/etc/shegong/hub-ingest-{n}.env"
 
 
-def _workers_made(target: HubTarget, d: str) -> tuple[str, str]:
-    """(each worker's user there with its file, the commands making those missing) as shell text."""
-    there, made = [], []
-    for n in range(1, target.ingest_workers + 1):
-        user, env = f"hub-ingest-{n}", worker_env(n)
-        there.append(f"grep -q '^{user}:' {d}/passwd && grep -q '^SHEGONG_HUB_BROKER_PASSWORD=.' {env}")
-        made.append(
-            f"if ! grep -q '^{user}:' {d}/passwd 2>/dev/null || ! grep -q '^SHEGONG_HUB_BROKER_PASSWORD=.' {env} "
-            f"2>/dev/null; then if grep -q '^{user}:' {d}/passwd 2>/dev/null; then "
-            f"{SHEGONG} hub broker revoke {user} --dir {d} >/dev/null; fi; "
-            f"pw=$({SHEGONG} hub broker hub {user} --dir {d}); "
-            f"(umask 077; printf 'SHEGONG_HUB_BROKER_USERNAME={user}\nSHEGONG_HUB_BROKER_PASSWORD=%s\n' \"$pw\" "
-            f"> {env}.tmp); chmod 600 {env}.tmp; mv -f {env}.tmp {env}; fi; "
-        )
-    return " && ".join(there) or "true", "".join(made)
+def _users(target: HubTarget) -> list[tuple[str, str, str, str]]:
+    """Every broker user the hub has: (action, user name, the variable holding its password, the
+    environment file holding that variable). A worker's file names its user too."""
+    workers = [
+        ("hub", f"hub-ingest-{n}", "SHEGONG_HUB_BROKER_PASSWORD", worker_env(n))
+        for n in range(1, target.ingest_workers + 1)
+    ]
+    return [(action, user, var, HUB_ENV) for action, user, var in BROKER_USERS] + workers
 
 
 def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
@@ -132,10 +125,9 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
     d = shlex.quote(target.broker_dir)
     names = " ".join(f"--host {shlex.quote(n)}" for n in target.broker_names or [target.host])
     conf = f"{SHEGONG} hub broker conf --dir {d} --port {target.broker_port} --bind {shlex.quote(target.broker_bind)}"
-    workers_there, workers_made = _workers_made(target, d)
+    users = _users(target)
     users_there = " && ".join(
-        [f"grep -q '^{user}:' {d}/passwd && grep -q '^{var}=.' {HUB_ENV}" for _, user, var in BROKER_USERS]
-        + [workers_there]
+        f"grep -q '^{user}:' {d}/passwd && grep -q '^{var}=.' {env} 2>/dev/null" for _, user, var, env in users
     )
     acl = f"{SHEGONG} hub broker acl --dir {d}"  # the release's ACL for the users there (a new topic: upgraded)
     there = (
@@ -143,17 +135,22 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
         f"{conf} 2>/dev/null | cmp -s - {MOSQUITTO_CONF} && "
         f"{acl} --stdout 2>/dev/null | cmp -s - {d}/acl && echo ready || echo missing"
     )
-    # A user whose password is not in hub.env (a new one, or hub.env lost) is issued again: revoked if it is
-    # there, made anew, its line of hub.env replaced (0600 from the start, moved into place whole).
-    users_made = "".join(
-        f"if ! grep -q '^{user}:' {d}/passwd 2>/dev/null || ! grep -q '^{var}=.' {HUB_ENV}; then "
-        f"if grep -q '^{user}:' {d}/passwd 2>/dev/null; then "
-        f"{SHEGONG} hub broker revoke {user} --dir {d} >/dev/null; fi; "
-        f"pw=$({SHEGONG} hub broker {action} {user} --dir {d}); "
-        f"(umask 077; {{ grep -v '^{var}=' {HUB_ENV} || true; printf '{var}=%s\\n' \"$pw\"; }} > {HUB_ENV}.tmp); "
-        f"chmod 600 {HUB_ENV}.tmp; mv -f {HUB_ENV}.tmp {HUB_ENV}; fi; "
-        for action, user, var in BROKER_USERS
-    )
+    # A user whose password is not in its file (a new one, or the file lost) is issued again: revoked if it is
+    # there, made anew, its lines of the file replaced (0600 from the start, moved into place whole). A worker's
+    # file also names its user (hub.env's users are named in hub.toml).
+    users_made = ""
+    for action, user, var, env in users:
+        named = env != HUB_ENV
+        drop = f"-e '^{var}='" + (" -e '^SHEGONG_HUB_BROKER_USERNAME='" if named else "")
+        name = f"printf 'SHEGONG_HUB_BROKER_USERNAME={user}\\n'; " if named else ""
+        users_made += (
+            f"if ! grep -q '^{user}:' {d}/passwd 2>/dev/null || ! grep -q '^{var}=.' {env} 2>/dev/null; then "
+            f"if grep -q '^{user}:' {d}/passwd 2>/dev/null; then "
+            f"{SHEGONG} hub broker revoke {user} --dir {d} >/dev/null; fi; "
+            f"pw=$({SHEGONG} hub broker {action} {user} --dir {d}); "
+            f"(umask 077; {{ grep -v {drop} {env} 2>/dev/null || true; {name}printf '{var}=%s\\n' \"$pw\"; }} "
+            f"> {env}.tmp); chmod 600 {env}.tmp; mv -f {env}.tmp {env}; fi; "
+        )
     make = (
         # umask 022: `shegong hub broker` narrows the secrets itself (keys and users 0640 for Mosquitto's group),
         # and Mosquitto, which drops root, must read the certificates
@@ -161,7 +158,6 @@ def _broker_commands(target: HubTarget) -> tuple[str, str, str]:
         f"test -s {d}/ca.crt || {SHEGONG} hub broker tls --dir {d} {names} >/dev/null; "
         f"(umask 077; touch {HUB_ENV}); chmod 600 {HUB_ENV}; "
         f"{users_made}"
-        f"{workers_made}"
         f"{acl} >/dev/null; "
         f"{conf} > {MOSQUITTO_CONF}.tmp; mv -f {MOSQUITTO_CONF}.tmp {MOSQUITTO_CONF}"
     )
