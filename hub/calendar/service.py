@@ -224,7 +224,7 @@ class CalendarService:
         first, end = date(year, 1, 1), date(year, 12, 31)
         now = utcnow()
         with self.engine.begin() as conn:
-            if _editing(conn).execute(select(col(Year.year)).where(col(Year.year) == year)).first() is not None:
+            if _complete(_editing(conn), year):
                 return False
             entered = conn.execute(
                 select(func.count()).select_from(_days).where(_days.c.day.between(first, end), _days.c.kind == "off")
@@ -257,7 +257,7 @@ class CalendarService:
         today = self._today()
         if day >= today:
             return
-        if conn.execute(select(col(Year.year)).where(col(Year.year) == day.year)).first() is not None:  # complete
+        if _complete(conn, day.year):
             raise InvalidDay(text("calendar_error", "past", day=day, today=today))
         if kind == "work":
             raise InvalidDay(text("calendar_error", "past_work", day=day))
@@ -266,6 +266,11 @@ class CalendarService:
         """Read the database again at the next :meth:`calendar` (a change made here is in force at once)."""
         with self._lock:
             self._checked_at = float("-inf")
+
+
+def _complete(conn: Connection, year: int) -> bool:
+    """Whether ``year``'s arrangement was said complete, as ``conn``'s transaction sees it."""
+    return conn.execute(select(col(Year.year)).where(col(Year.year) == year)).first() is not None
 
 
 def _editing(conn: Connection) -> Connection:
