@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import NamedTuple, Protocol
 
+from sqlalchemy import Connection
+
 from protocol.catalogue import Catalogue
 from protocol.localtime import local_date
 from protocol.workdays import WorkCalendar, add_working_days, working_days_between
@@ -28,6 +30,8 @@ class CalendarSource(Protocol):
     """The provider of the calendar in force (:class:`hub.calendar.service.CalendarService`)."""
 
     def calendar(self) -> WorkCalendar: ...
+
+    def in_force(self, conn: Connection) -> WorkCalendar: ...
 
 
 class Promise(NamedTuple):
@@ -80,13 +84,19 @@ class DueDates:
         item = self.catalogue().get(item_code)
         return item.promised_days if item is not None else None
 
-    def promise(self, item_code: str, start: datetime) -> Promise | None:
+    def in_force(self, conn: Connection) -> WorkCalendar:
+        """The calendar as ``conn``'s transaction sees it, no edit committing before it ends
+        (:meth:`hub.calendar.service.CalendarService.in_force`): what a clerk's step counts on."""
+        return self.calendar.in_force(conn)
+
+    def promise(self, item_code: str, start: datetime, calendar: WorkCalendar | None = None) -> Promise | None:
         """The promised and statutory limits of a case of ``item_code`` whose time runs from ``start``
-        (:func:`promise_start`), by the catalogue in force now."""
+        (:func:`promise_start`), by the catalogue in force now, on ``calendar`` (by default the one in
+        force as last looked at)."""
         item = self.catalogue().get(item_code)
         if item is None:
             return None
-        calendar, day = self.calendar.calendar(), local_date(start)
+        calendar, day = calendar or self.calendar.calendar(), local_date(start)
         return Promise(
             item.promised_days,
             self._due(day, item.promised_days, calendar),
@@ -114,6 +124,9 @@ class DueDates:
         promise = self.promise(item_code, start)
         return promise.due if promise is not None else None
 
-    def extend(self, due: date, by_working_days: int) -> date:
-        """``due`` moved later by working days (the clock paused for 补正)."""
-        return add_working_days(due, by_working_days, self.calendar.calendar()) if by_working_days else due
+    def extend(self, due: date, by_working_days: int, calendar: WorkCalendar | None = None) -> date:
+        """``due`` moved later by working days (the clock paused for 补正), on ``calendar`` (by default
+        the one in force as last looked at)."""
+        if not by_working_days:
+            return due
+        return add_working_days(due, by_working_days, calendar or self.calendar.calendar())

@@ -105,6 +105,10 @@ class Workflow:
         reason = reason.strip()
         materials = [m.strip()[:128] for m in materials if m.strip()]
         with self.engine.begin() as conn:
+            # Before the case's row lock, as a calendar edit takes them: the calendar as committed, not as
+            # this process last looked (a step within seconds of another process's edit counted on the
+            # calendar before it, and the edit's recount had already passed this case).
+            calendar = self.due_dates.in_force(conn)
             case = self._case(conn, case_id)
             authorize(who, Permission.CASE_ACT, case["department"])
             self._check_version(case, expected_version)
@@ -131,7 +135,7 @@ class Workflow:
             start = promise_start(case["created_at"], case["received_at"], case["clock_skew_s"], case["clock_fix_s"])
             if due is None or (law_due is None and case["promised_days"] is not None):
                 # received before due dates (or statutory ones) were counted at ingest: count it now
-                promise = self.due_dates.promise(case["item_code"], start)
+                promise = self.due_dates.promise(case["item_code"], start, calendar)
                 if promise is not None:
                     if due is None:
                         due = promise.due
@@ -139,7 +143,7 @@ class Workflow:
                             update(_cases).where(_cases.c.case_id == case_id).values(promised_days=promise.days)
                         )
                     if law_due is None and promise.statutory_due is not None:
-                        law_due = self.due_dates.extend(promise.statutory_due, int(work["paused_days"] or 0))
+                        law_due = self.due_dates.extend(promise.statutory_due, int(work["paused_days"] or 0), calendar)
                         conn.execute(
                             update(_cases)
                             .where(_cases.c.case_id == case_id)
@@ -151,11 +155,11 @@ class Workflow:
             if action is Action.REQUEST_MATERIALS:
                 changes.update(paused_at=now, notices=work["notices"] + 1)
             if work["paused_at"] is not None and action is not Action.REQUEST_MATERIALS:
-                paused = paused_working_days(work["paused_at"], now, self.due_dates.calendar.calendar())
+                paused = paused_working_days(work["paused_at"], now, calendar)
                 if due is not None:
-                    due = self.due_dates.extend(due, paused)
+                    due = self.due_dates.extend(due, paused, calendar)
                 if law_due is not None:
-                    law_due = self.due_dates.extend(law_due, paused)
+                    law_due = self.due_dates.extend(law_due, paused, calendar)
                 changes.update(paused_at=None, paused_days=work["paused_days"] + paused)
             if t.target in CLOSED:
                 decided = t.target is not CaseStatus.WITHDRAWN

@@ -192,8 +192,11 @@ class HeldCalendar:
         self.read, self.go = threading.Event(), threading.Event()
 
     def calendar(self) -> WorkCalendar:
+        return self.seen or self.source.calendar()
+
+    def in_force(self, conn) -> WorkCalendar:
         if self.seen is None:
-            self.seen = self.source.calendar()
+            self.seen = self.source.in_force(conn)
             self.read.set()
             assert self.go.wait(30)
         return self.seen
@@ -225,6 +228,31 @@ def test_a_calendar_edit_during_a_clerks_step_waits_for_it_and_counts_on_its_res
     assert not step.is_alive() and not edit.is_alive()
     # Counted again after the step: Thu 24 + 6 paused on the new calendar: Fri 25, Mon 28, Tue 29,
     # Wed 30, Thu 31, Mon 4.
+    assert _due(engine, case) == date(2027, 1, 4)
+
+
+def test_a_clerks_step_just_after_another_processs_edit_counts_on_the_edited_calendar(centre):
+    """Concurrency review: the clerk's process looks at the calendar every few seconds; a 补正 resumed
+    within those seconds of an edit made by another process (the manager's page on another web worker)
+    extended the due date on the calendar before the edit, whose recount had already passed the case."""
+    engine, store, _calendar, flow, manager, clock = centre
+    (case,) = ingest(engine, ["GA-003"], at=local_10am("2026-12-21"))  # Mon 21 + 3: Thu 24 December
+    clock.now = local_10am("2026-12-22")
+    flow.act(manager, case, A.ACCEPT, 1)
+    flow.act(manager, case, A.REQUEST_MATERIALS, 2, "缺材料", ["户口簿"])
+
+    clerks_calendar = CalendarService(engine, check_s=3600)  # looked at a moment ago, not again for a while
+    clerks_calendar.calendar()
+    clerk = Workflow(
+        engine,
+        DueDates(clerks_calendar, CatalogueInForce(store, check_s=0).current),
+        lambda: {},
+        clock=lambda: local_10am("2026-12-30"),
+    )
+    CalendarService(engine, check_s=0).set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    clerk.act(manager, case, A.RESUME, 3)
+    # Thu 24 + 6 working days paused (Wed 23 … Wed 30) with 1 January off: Fri 25, Mon 28, Tue 29,
+    # Wed 30, Thu 31, Mon 4 (on the calendar before the edit: Fri 1).
     assert _due(engine, case) == date(2027, 1, 4)
 
 
