@@ -257,3 +257,18 @@ class RawTerminal:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def handlers_run_twice_in_threads(app: Any) -> list[tuple[str, str]]:
+    """Routes of ``app`` whose handler Litestar wrapped twice for a thread (its answer a coroutine: a 500).
+    Litestar 2.x registers a path's first handler again when another method's handler joins it: two
+    ``sync_to_thread=True`` handlers on one path break the first."""
+    from litestar.utils.sync import AsyncCallable
+
+    return [
+        (method, route.path)
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if isinstance(handler.fn, AsyncCallable) and isinstance(handler.fn.func, AsyncCallable)
+        for method in handler.http_methods
+    ]

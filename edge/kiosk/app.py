@@ -18,6 +18,7 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template.config import TemplateConfig
 
 from edge.errors import EdgeError, StorageFull
@@ -156,6 +157,7 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
             EdgeError: _edge_error,
             NotFoundException: _not_found,
             PermissionDeniedException: _forbidden,
+            HTTP_500_INTERNAL_SERVER_ERROR: _failed,
         },
         before_request=_gate_keeper,
         after_request=_headers,
@@ -221,6 +223,13 @@ def _not_found(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 
 def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _page(request, "error.title", "error.expired", 403)
+
+
+def _failed(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A fault of the kiosk's own: logged with its traceback for the operator (the app logs nothing
+    itself), and the resident asked to call staff, in their language."""
+    log.error("kiosk page %s failed", request.url.path, exc_info=exc)
+    return _page(request, "error.title", "error.generic", 500)
 
 
 def _page(request: Request[Any, Any, Any], title: str, message: str, status: int, detail: str = "") -> Response[Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 import uuid6
@@ -76,6 +76,14 @@ class RatingStore:
             # outbox item only, sealed, which the hub's ack deletes.
             audit.record(conn, now, "resident", "rating.recorded", rid, {"case_id": case_id, "level": int(level)})
         return rating
+
+    def rated_among(self, case_ids: Collection[str]) -> set[str]:
+        """Those of ``case_ids`` rated already."""
+        if not case_ids:
+            return set()
+        with self._engine.connect() as conn:
+            query = select(_ratings.c.case_id).where(_ratings.c.case_id.in_(list(case_ids)))
+            return {str(c) for c in conn.execute(query).scalars()}
 
     def rating_of(self, case_id: str) -> dict[str, object] | None:
         with self._engine.connect() as conn:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.kiosk.routes import apply, cases, home, keyboard, services, staff
+from edge.kiosk.routes import apply, cases, home, keyboard, rating, services, staff
 
 __all__ = ["ROUTES"]
 
-ROUTES = [*home.ROUTES, *keyboard.ROUTES, *services.ROUTES, *apply.ROUTES, *cases.ROUTES, *staff.ROUTES]
+ROUTES = [*home.ROUTES, *keyboard.ROUTES, *services.ROUTES, *apply.ROUTES, *rating.ROUTES, *cases.ROUTES, *staff.ROUTES]

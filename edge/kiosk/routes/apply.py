@@ -25,7 +25,6 @@ from edge.store.cases import NewCase
 from protocol.cases import PHONE_PATTERN
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
 from protocol.idnumber import InvalidIdNumber, mask, validate
-from protocol.ratings import RatingLevel
 from protocol.typed import typed_id_number, typed_phone
 
 __all__ = ["ROUTES"]
@@ -300,7 +299,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
     return redirect(f"/receipt/{receipt.case_id}")
 
 
-def _receipt_of(kiosk: Kiosk, request: Request[Any, Any, Any], case_id: str) -> tuple[KioskSession, dict[str, Any]]:
+def receipt_of(kiosk: Kiosk, request: Request[Any, Any, Any], case_id: str) -> tuple[KioskSession, dict[str, Any]]:
     session = kiosk.holder_session(request)
     entry = session.receipts.get(case_id)
     if entry is None:
@@ -311,7 +310,7 @@ def _receipt_of(kiosk: Kiosk, request: Request[Any, Any, Any], case_id: str) -> 
 @get("/receipt/{case_id:str}", sync_to_thread=False)
 def receipt_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
     kiosk = kiosk_of(request)
-    session, entry = _receipt_of(kiosk, request, case_id)
+    session, entry = receipt_of(kiosk, request, case_id)
     r: CaseReceipt = entry["receipt"]
     item = item_or_404(kiosk, r.item_code)
     t = kiosk.t(request)
@@ -330,32 +329,9 @@ def receipt_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
 @post("/receipt/{case_id:str}/print", sync_to_thread=True)
 def reprint(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Response[Any]:
     kiosk = kiosk_of(request)
-    _, entry = _receipt_of(kiosk, request, case_id)
+    _, entry = receipt_of(kiosk, request, case_id)
     entry["printed"] = kiosk.print(case_receipt(kiosk.t(request), entry["receipt"], kiosk.committee_name))
     return redirect(f"/receipt/{case_id}")
 
 
-@get("/receipt/{case_id:str}/rate", sync_to_thread=False)
-def rate_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Response[Any]:
-    kiosk = kiosk_of(request)
-    session, entry = _receipt_of(kiosk, request, case_id)
-    if entry["rated"]:
-        return redirect(f"/receipt/{case_id}")
-    levels = [(int(level), level.name.lower()) for level in RatingLevel]
-    return kiosk.render(request, "rate.html", session=session, r=entry["receipt"], levels=levels)
-
-
-@post("/receipt/{case_id:str}/rate", sync_to_thread=True)
-def rate(request: Request[Any, Any, Any], case_id: FromPath[str], data: Form) -> Response[Any]:
-    kiosk = kiosk_of(request)
-    _, entry = _receipt_of(kiosk, request, case_id)
-    try:
-        level = RatingLevel(int(data.get("level", "")))
-    except ValueError:
-        return redirect(f"/receipt/{case_id}/rate")
-    kiosk.runtime.ratings.rate(level, reason=str(data.get("reason", ""))[:500], case_id=case_id)
-    entry["rated"] = True
-    return redirect(f"/receipt/{case_id}")
-
-
-ROUTES = [apply_form, apply_post, confirm, submit, receipt_page, reprint, rate_page, rate]
+ROUTES = [apply_form, apply_post, confirm, submit, receipt_page, reprint]

@@ -26,6 +26,7 @@ from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, local
 from edge.kiosk.routes.home import kiosk_of
+from edge.kiosk.routes.rating import DECIDED
 from edge.kiosk.session import KioskSession
 from edge.store.cases import LookupUnavailable
 from protocol import idnumber
@@ -41,7 +42,8 @@ TYPED_MAX = 40
 """The most of a typed receipt number, query code or ID number read (the form's ``maxlength``)."""
 
 
-def _view(kiosk: Kiosk, lang: str, case: dict[str, Any]) -> dict[str, Any]:
+def _view(kiosk: Kiosk, lang: str, case: dict[str, Any], rated: bool | None = None) -> dict[str, Any]:
+    """A case as the pages show it; ``rated``: whether it is rated (None: not asked, no rating offered)."""
     item = kiosk.directory.item(str(case["item_code"]))
     name = (item.name_en if lang == "en" else item.name) if item else str(case["item_code"])
     status = str(case["status"]) if case["status"] in _STATUSES else "submitted"
@@ -62,6 +64,9 @@ def _view(kiosk: Kiosk, lang: str, case: dict[str, Any]) -> dict[str, Any]:
         "created_at": local(case["created_at"]),
         "acked": case.get("hub_acked_at") is not None,
         "timeline": timeline,
+        "case_id": str(case["case_id"]),
+        "rated": bool(rated),
+        "rateable": rated is False and status in DECIDED,
     }
 
 
@@ -80,8 +85,16 @@ def my_cases(request: Request[Any, Any, Any]) -> Template:
     known = {str(c["case_id"]) for c in found or ()}
     own = store.cases_by_id([cid for cid in session.receipts if cid not in known])
     rows = sorted([*(found or ()), *own], key=lambda c: cast(datetime, c["created_at"]), reverse=True)
-    cases = [_view(kiosk, lang, c) for c in rows]
-    return kiosk.render(request, "cases.html", session=session, cases=cases, history_unavailable=found is None)
+    rated = kiosk.runtime.ratings.rated_among([str(c["case_id"]) for c in rows])
+    cases = [_view(kiosk, lang, c, str(c["case_id"]) in rated) for c in rows]
+    return kiosk.render(
+        request,
+        "cases.html",
+        session=session,
+        cases=cases,
+        history_unavailable=found is None,
+        just_rated=request.query_params.get("rated", "") in rated,
+    )
 
 
 def _lookup_id(session: KioskSession | None, typed: str) -> str | None:

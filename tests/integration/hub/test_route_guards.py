@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from litestar.routes import HTTPRoute
 
+from tests.support import handlers_run_twice_in_threads
 from tests.unit.hub.helpers import PASSWORDS
 
 ROLES = ("manager", "clerk_mz", "auditor", "operator")
@@ -165,6 +166,10 @@ def test_every_route_is_in_the_table_of_who_may_call_it(app):
     assert not unlisted, f"routes no one has said who may call (add them to ALLOWED): {unlisted}"
     gone = [r for r in ALLOWED if r not in routes]
     assert not gone, f"ALLOWED names routes the app no longer has: {gone}"
+
+
+def test_no_handler_is_wrapped_twice_for_a_thread(app):
+    assert handlers_run_twice_in_threads(app) == []
 
 
 def test_no_route_but_the_public_ones_answers_without_a_sign_in(app, client, people):

@@ -23,7 +23,7 @@ from edge.kiosk.context import PAGE_CACHE_BYTES, _body_bytes
 from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings, KioskSettings
 from protocol.catalogue import load_seed
-from tests.support import STAFF_ID, STAFF_PIN, staff_pins
+from tests.support import STAFF_ID, STAFF_PIN, handlers_run_twice_in_threads, staff_pins
 
 PEOPLE = ["zhang-wei", "wang-xiuying", "li-na", "zhaxi-ciren"]
 _CSRF = re.compile(r'(name="_csrf_token" value=")[^"]*(")')
@@ -49,6 +49,10 @@ def kiosks(tmp_path: Path) -> Iterator[tuple[TestClient[Any], TestClient[Any]]]:
     for client, runtime in zip(clients, runtimes, strict=True):
         client.__exit__(None, None, None)
         runtime.close()
+
+
+def test_no_page_handler_is_wrapped_twice_for_a_thread(kiosks):
+    assert handlers_run_twice_in_threads(kiosks[0].app) == []
 
 
 def tap(client: TestClient[Any], who: str) -> str:
