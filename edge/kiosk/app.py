@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Litestar, Request, Response
@@ -40,6 +40,7 @@ __all__ = ["build_kiosk", "create_app"]
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
+R = TypeVar("R", bound=Response[Any])
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -182,10 +183,17 @@ async def _gate_keeper(request: Request[Any, Any, Any]) -> Response[Any] | None:
     if kiosk.gate.admits(request.cookies.get(GATE_COOKIE)):
         return None
     log.warning("kiosk refused a client without the gate cookie (%s)", "event stream" if path == "/events" else "page")
-    return Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain")
+    return _secured(Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain"))
 
 
 async def _headers(response: Response[Any]) -> Response[Any]:
+    return _secured(response)
+
+
+def _secured(response: R) -> R:
+    """``response`` with the kiosk's headers (no-store above all: a page may show the holder's name). The
+    error handlers' answers need them set here: the after-request hook does not see those (a review found a
+    404 page with the holder's name in the kiosk browser's disk cache)."""
     for key, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     return response
@@ -199,7 +207,7 @@ def _kiosk(request: Request[Any, Any, Any]) -> Kiosk:
 def _no_session(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
     response = redirect("/?ended=session")
     response.delete_cookie(SID_COOKIE)
-    return response
+    return _secured(response)
 
 
 _ERROR_KEYS: tuple[tuple[type[EdgeError], str], ...] = (
@@ -235,4 +243,4 @@ def _failed(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 def _page(request: Request[Any, Any, Any], title: str, message: str, status: int, detail: str = "") -> Response[Any]:
     template = _kiosk(request).render(request, "message.html", title_key=title, message_key=message, detail=detail)
     template.status_code = status
-    return template
+    return _secured(template)
