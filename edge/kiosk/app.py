@@ -9,17 +9,18 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
 
 from edge.errors import EdgeError, StorageFull
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
@@ -40,7 +41,6 @@ __all__ = ["build_kiosk", "create_app"]
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
-R = TypeVar("R", bound=Response[Any])
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -161,7 +161,7 @@ def create_app(runtime: Any, devices: Printer | None = None, **options: Any) -> 
             HTTP_500_INTERNAL_SERVER_ERROR: _failed,
         },
         before_request=_gate_keeper,
-        after_request=_headers,
+        before_send=[_headers],
         lifespan=[sweeper],
         logging_config=None,  # the process's logging is set once by the shegong command
         state=State({"kiosk": kiosk}),
@@ -183,20 +183,17 @@ async def _gate_keeper(request: Request[Any, Any, Any]) -> Response[Any] | None:
     if kiosk.gate.admits(request.cookies.get(GATE_COOKIE)):
         return None
     log.warning("kiosk refused a client without the gate cookie (%s)", "event stream" if path == "/events" else "page")
-    return _secured(Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain"))
+    return Response(content=kiosk.t(request)("gate.closed"), status_code=403, media_type="text/plain")
 
 
-async def _headers(response: Response[Any]) -> Response[Any]:
-    return _secured(response)
-
-
-def _secured(response: R) -> R:
-    """``response`` with the kiosk's headers (no-store above all: a page may show the holder's name). The
-    error handlers' answers need them set here: the after-request hook does not see those (a review found a
-    404 page with the holder's name in the kiosk browser's disk cache)."""
-    for key, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(key, value)
-    return response
+async def _headers(message: Message, scope: Scope) -> None:
+    """The kiosk's headers on every answer (no-store above all: a page may greet the holder by name). A
+    ``before_send`` hook: an after-request one missed the error handlers' answers, and a review found a 404
+    page with the holder's name in the kiosk browser's disk cache."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        for key, value in _SECURITY_HEADERS.items():
+            headers.setdefault(key, value)
 
 
 def _kiosk(request: Request[Any, Any, Any]) -> Kiosk:
@@ -207,7 +204,7 @@ def _kiosk(request: Request[Any, Any, Any]) -> Kiosk:
 def _no_session(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
     response = redirect("/?ended=session")
     response.delete_cookie(SID_COOKIE)
-    return _secured(response)
+    return response
 
 
 _ERROR_KEYS: tuple[tuple[type[EdgeError], str], ...] = (
@@ -243,4 +240,4 @@ def _failed(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 def _page(request: Request[Any, Any, Any], title: str, message: str, status: int, detail: str = "") -> Response[Any]:
     template = _kiosk(request).render(request, "message.html", title_key=title, message_key=message, detail=detail)
     template.status_code = status
-    return _secured(template)
+    return template
