@@ -148,6 +148,14 @@ class PortalSettings(BaseModel):
     window_s: int = Field(
         3600, ge=1, description="the window of those limits: a refused client or receipt waits until it has passed"
     )
+    held_failures: int = Field(
+        5,
+        ge=1,
+        description="look-ups of one receipt with its number and query code right and the ID number wrong (someone"
+        " holding the receipt guessing the birth date the receipt masks), per held_window_s: then the receipt is"
+        " refused on the web until they age out (the kiosk and the counter still find it)",
+    )
+    held_window_s: int = Field(86400, ge=1, description="the window of held_failures")
     record_token_days: int = Field(
         3650, ge=1, description="a printed record's QR code verifies this long after it was downloaded"
     )

@@ -679,12 +679,13 @@ class NoticeRow(HubModel, table=True):
 class PortalFailureRow(HubModel, table=True):
     """Wrong progress look-ups on the resident portal, counted per client (an address; an IPv6 /64) and per
     receipt number, in short buckets (h0019): a client or a receipt with too many in the window is refused,
-    however right its next try (:mod:`hub.portal.throttle`). No ID number or query code is kept."""
+    however right its next try (:mod:`hub.portal.throttle`). No ID number or query code is kept: keys are
+    keyed hashes."""
 
     __tablename__ = "portal_failures"
     __table_args__ = (Index("ix_portal_failures_bucket", "bucket"),)
 
-    kind: str = Field(primary_key=True, max_length=8, description="client or receipt")
+    kind: str = Field(primary_key=True, max_length=8, description="client, receipt or held")
     key: str = Field(primary_key=True, max_length=64)
     bucket: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     failures: int = 0

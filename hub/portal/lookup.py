@@ -18,7 +18,6 @@ materials received, each step with its date and the official term of its status 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -33,6 +32,7 @@ from hub.cases.partnered import COMMITTEE as PARTNER_COMMITTEE
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, CommitteeRow, table
 from hub.errors import HubError
 from hub.portal.throttle import LookupThrottle
+from hub.portal.token import TokenSeal
 from kernel.db import read_only
 from protocol.cases import CaseStatus
 from protocol.catalogue import Catalogue
@@ -46,6 +46,7 @@ __all__ = ["CaseRecordView", "LookupFailed", "LookupRefused", "NotAnIdNumber", "
 
 log = logging.getLogger(__name__)
 _cases, _events, _work, _committees = table(CaseRow), table(CaseEventRow), table(CaseWorkRow), table(CommitteeRow)
+_THROTTLE = "portal-throttle"
 _DECIDED = {CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.REFUSED, CaseStatus.WITHDRAWN}
 
 
@@ -134,11 +135,13 @@ class ProgressLookup:
         engine: Engine,
         catalogue: Callable[[], Catalogue],
         throttle: LookupThrottle,
+        tokens: TokenSeal,
         calendar: Callable[[], WorkCalendar] | None = None,
     ) -> None:
         self.engine = engine
         self.catalogue = catalogue
         self.throttle = throttle
+        self.tokens = tokens  # keys the throttle's counts: no plain hash of an ID number is stored
         self.calendar = calendar  # the calendar in force: whether a due date may still move
 
     def find(self, client: str, receipt_no: str, id_number: str, query_code: str) -> CaseRecordView:
@@ -152,22 +155,24 @@ class ProgressLookup:
             raise NotAnIdNumber("the ID number typed is not a possible one") from None
         # What the limit per receipt counts: one number however it was typed, with the ID number named. A
         # stranger guessing with other ID numbers cannot lock the resident out of their own case; someone
-        # who knows the resident's ID number gets as few tries at the query code as before.
-        receipt = f"{typed[0]}#{hashlib.sha256(wanted_id).hexdigest()[:16]}"
+        # who knows the resident's ID number gets as few tries at the query code as before. The receipt
+        # alone counts the look-ups of someone holding it (number and code right): see hub.portal.throttle.
+        receipt = self.tokens.digest(_THROTTLE, f"{typed[0]}#{wanted_id.decode()}")[:32]
+        held = self.tokens.digest(_THROTTLE, typed[0])[:32]
         now = utcnow()
         # Refused already: answered from a plain read, without the lock below (the write lock on SQLite, which
         # ingest needs too), so a guesser past the limit makes no write however fast it asks.
         with read_only(self.engine).connect() as conn:
-            wait = self.throttle.retry_in(conn, client, receipt, now)
+            wait = self.throttle.retry_in(conn, client, receipt, held, now)
         if not wait:
             with self.engine.begin() as conn:  # the count must commit, so the errors are raised after it
                 self.throttle.lock(conn)
-                wait = self.throttle.retry_in(conn, client, receipt, now)
-                found = None if wait else self._match(conn, typed, wanted_id, wanted_code)
+                wait = self.throttle.retry_in(conn, client, receipt, held, now)
+                found, code_right = (None, False) if wait else self._match(conn, typed, wanted_id, wanted_code)
                 if found is not None:
                     return self._view(conn, found)
                 if not wait:
-                    self.throttle.count(conn, client, receipt, now)
+                    self.throttle.count(conn, client, receipt, held if code_right else None, now)
         if wait:
             log.info("progress look-up refused for %.0f s more: too many wrong look-ups (client or receipt)", wait)
             raise LookupRefused("too many wrong look-ups from this client or of this receipt", retry_s=wait)
@@ -175,7 +180,11 @@ class ProgressLookup:
         raise LookupFailed("no case with this receipt number, ID number and query code")
 
     @staticmethod
-    def _match(conn: Connection, receipts: tuple[str, ...], wanted_id: bytes, wanted_code: bytes) -> str | None:
+    def _match(
+        conn: Connection, receipts: tuple[str, ...], wanted_id: bytes, wanted_code: bytes
+    ) -> tuple[str | None, bool]:
+        """The case with all three, and whether a receipt's number and query code were right (the ID
+        number being what was wrong, if no case was found)."""
         rows: list[tuple[Any, Any, Any]] = [
             tuple(r)
             for r in conn.execute(
@@ -184,14 +193,15 @@ class ProgressLookup:
                 )
             )
         ]
-        found = None
+        found, code_right = None, False
         for case_id, id_no, code in rows or [("", "", "")]:
             # Both compared, always, in constant time: the time taken does not tell which part was wrong.
             id_ok = hmac.compare_digest(str(id_no).encode(), wanted_id)
             code_ok = hmac.compare_digest(str(code).encode(), wanted_code)
             if id_ok and code_ok and id_no:
                 found = str(case_id)
-        return found
+            code_right = code_right or bool(code_ok and code)
+        return found, code_right
 
     def record(self, case_id: str) -> CaseRecordView | None:
         """The case ``case_id`` (for a record the resident already proved they own), or None."""

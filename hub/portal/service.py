@@ -43,7 +43,7 @@ class Portal:
         return cls(
             settings=settings,
             guide=ServiceGuide(catalogue),
-            lookup=ProgressLookup(engine, catalogue, throttle, calendar),
+            lookup=ProgressLookup(engine, catalogue, throttle, tokens, calendar),
             tokens=tokens,
             stats=PublicStats(Reporter(engine, catalogue), catalogue, settings.stats_months, settings.stats_min_count),
         )

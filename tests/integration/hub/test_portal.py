@@ -21,6 +21,7 @@ code under test; expected dates from the zone the centre keeps (Asia/Shanghai).
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -234,6 +235,30 @@ def test_guessing_one_receipt_is_refused_from_every_client(hub, services, people
     with hub.engine.connect() as conn:
         kept = " ".join(str(v) for row in conn.execute(text("SELECT * FROM portal_failures")) for v in row)
     assert id_number not in kept and "WRONG" not in kept, "no ID number or code is kept"
+    plain = hashlib.sha256(id_number.encode()).hexdigest()
+    assert plain[:16] not in kept, "nor a plain hash of the ID number: a district's birth dates find it"
+
+
+def test_someone_holding_the_receipt_cannot_try_birth_dates_from_many_addresses(hub, services, people, client):
+    """A web review: the receipt prints the ID number with only the birth date masked (about 33 valid
+    numbers a year). Each guess named another ID number, so the receipt's limit never tripped, and from 18
+    addresses a resident's whole ID number came back in 172 tries. Look-ups with the receipt's number and
+    query code right now count against the receipt alone: 5 a day, then the web refuses that receipt (its
+    owner too: only the receipt's holder can cause it; the kiosk and the counter still serve them)."""
+    _, receipt, id_number = _case_under_review(hub, services, people, n=9)
+    _, other_receipt, other_id = _case_under_review(hub, services, people, n=10)
+    portal = portal_of(hub, services)
+    for n in range(PORTAL.held_failures):  # each from its own address, each naming another valid ID number
+        with pytest.raises(LookupFailed):
+            portal.lookup.find(f"198.51.100.{120 + n}", receipt, applicant(40 + n).id_number, CODE)
+    with pytest.raises(LookupRefused) as refused:
+        portal.lookup.find("203.0.113.30", receipt, applicant(50).id_number, CODE)
+    assert refused.value.retry_s > WINDOW_S, "for the day, not the hour of the other limits"
+    with pytest.raises(LookupRefused):
+        portal.lookup.find("203.0.113.31", receipt, id_number, CODE)  # the right three too, on the web
+    page = _look_up(client, receipt, id_number, CODE)
+    assert page.status_code == 429 and _error(page.text) == WORDS["refused_for_hours"].format(hours=24)
+    assert portal.lookup.find("203.0.113.32", other_receipt, other_id, CODE).receipt_no == other_receipt
 
 
 def test_guesses_with_other_id_numbers_do_not_lock_the_resident_out(hub, services, people):
