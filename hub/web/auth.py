@@ -31,6 +31,7 @@ from hub.people.service import Users
 from hub.people.throttle import client_key
 from hub.settings import WebSettings
 from hub.text import text
+from hub.web.sessions import API_TOKEN_PREFIX
 
 __all__ = [
     "PERMISSION",
@@ -52,7 +53,6 @@ PERMISSION = "permission"
 SESSION_UID = "uid"
 SESSION_EPOCH = "epoch"
 SESSION_SINCE = "since"
-_TOKEN_PREFIX = "api:"
 
 
 class NotAuthenticated(HubError):
@@ -88,14 +88,14 @@ def signed_in(who: Principal) -> dict[str, Any]:
 async def issue_token(request: Request[Any, Any, Any], who: Principal, max_age_s: int) -> str:
     token = secrets.token_urlsafe(32)
     data = json.dumps(signed_in(who))
-    await _store(request).set(_TOKEN_PREFIX + token, data, expires_in=max_age_s)
+    await _store(request).set(API_TOKEN_PREFIX + token, data, expires_in=max_age_s)
     return token
 
 
 async def revoke_token(request: Request[Any, Any, Any]) -> None:
     token = _bearer(request)
     if token:
-        await _store(request).delete(_TOKEN_PREFIX + token)
+        await _store(request).delete(API_TOKEN_PREFIX + token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,7 @@ class Guard:
             token = _bearer(connection)
             if not token or len(token) > 128:
                 return None
-            raw = await _store(connection).get(_TOKEN_PREFIX + token)
+            raw = await _store(connection).get(API_TOKEN_PREFIX + token)
             return _signed(json.loads(raw)) if raw else None
         if "session" not in connection.scope:
             return None

@@ -26,7 +26,12 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.types import Message, ScopeSession
 
-__all__ = ["ROTATE", "DbStore", "RotatingSessionConfig"]
+__all__ = ["API_TOKEN_PREFIX", "ROTATE", "DbStore", "RotatingSessionConfig"]
+
+API_TOKEN_PREFIX = "api:"
+"""The store's keys of API tokens (``api:<token>``); a browser session's key never starts so. A cookie
+naming one is no session: a web review signed in to the pages with ``hub_session=api:<token>``, and each
+page then stretched the token's fixed life."""
 
 ROTATE = "_rotate"
 """Put ``{ROTATE: True}`` in the session to have it saved under a new id (done at sign-in)."""
@@ -88,7 +93,10 @@ class _RotatingBackend(ServerSideSessionBackend):
         return dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-        data = await super().load_from_connection(connection)
+        if connection.cookies.get(self.config.key, "").startswith(API_TOKEN_PREFIX):
+            data: dict[str, Any] = {}  # an API token is no session (its cookie is expired on the way out)
+        else:
+            data = await super().load_from_connection(connection)
         cast("dict[str, Any]", connection.scope)[_LOADED] = bool(data)
         return data
 

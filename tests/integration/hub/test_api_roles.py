@@ -113,6 +113,21 @@ def test_the_session_cookie_opens_no_api_route_and_forms_need_their_csrf_token(h
     assert "已受理" in client.get(f"/cases/{case_id}").text
 
 
+def test_an_api_token_is_no_browser_session(hub, client, api):
+    """A web review: a cookie ``hub_session=api:<token>`` opened the pages (tokens and sessions share one
+    store), and each page moved the token's expiry on, its fixed life made a sliding one."""
+    token = api("manager")["Authorization"].removeprefix("Bearer ")
+    with hub.engine.connect() as conn:
+        expires = conn.exec_driver_sql("SELECT expires_at FROM web_sessions").scalars().all()
+    client.cookies.set("hub_session", f"api:{token}")
+    page = client.get("/queue", follow_redirects=False)
+    assert page.status_code in (302, 303) and page.headers["location"].startswith("/login")
+    with hub.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT expires_at FROM web_sessions").scalars().all() == expires
+    client.cookies.clear()
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
 def test_input_the_database_cannot_hold_is_a_clear_400_not_a_server_error(hub, client):
     """PostgreSQL refuses NUL in text; Schemathesis found the 500 it used to cause at sign-in."""
     r = client.post("/api/auth/login", json={"username": "mana\x00ger", "password": "x"})
