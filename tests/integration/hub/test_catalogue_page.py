@@ -30,6 +30,7 @@ def test_a_catalogue_edit_on_the_catalogue_page_is_recorded_under_the_signed_in_
     }
     saved = client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text
+    assert "已保存 GA-003（草稿）" in client.get(saved.headers["location"]).text
     asked = client.post("/fleet/catalogue/publish", data={"note": "缩短签注时限", "_csrf_token": token})
     assert asked.status_code == 200 and "确认发布" in asked.text and "修改 GA-003" in asked.text  # asked first
     published = client.post(
@@ -83,3 +84,14 @@ def test_the_publish_page_warns_of_terminals_running_a_version_the_hub_lost_and_
     with hub.engine.connect() as conn:
         versions = conn.execute(text("SELECT version FROM catalogue_versions ORDER BY version")).scalars().all()
     assert versions == [1, 4]
+
+
+def test_a_link_cannot_put_its_own_words_on_the_catalogue_pages(hub, client, people):
+    """A web review: ``?msg=`` showed any text as the page's notice (escaped, but wording for a phishing
+    link on a trusted page). Notices now come from a fixed set, named by key."""
+    _sign_in(client, "operator")
+    words = "系统升级，请到 evil.example 重新输入密码"
+    for path in ("/fleet/catalogue/", "/fleet/catalogue/items/GA-003"):
+        for param in ("msg", "done"):
+            page = client.get(path, params={param: words})
+            assert page.status_code == 200 and words not in page.text, (path, param)
