@@ -247,6 +247,33 @@ def keys(action: str, out: Path | None) -> int:
     return 0
 
 
+@hub.command("archive-open")
+@click.argument("archive", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="the backup private key file (`shegong hub keys backup-init --out FILE`), which the archive is sealed to",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="where the archive's gzip JSON lines go (made 0600, never overwritten)",
+)
+def archive_open(archive: Path, key_file: Path, out: Path) -> int:
+    """Read a file of the retention archive (archive_dir, *.jsonl.gz.sealed): anonymised cases whole, one per
+    line, with their ratings, steps and return calls. Its signature is checked against this hub's audit key
+    first. What it writes is residents' personal data: keep it as the key is kept."""
+    from hub import settings as hub_settings
+    from hub.night.steps import backups
+
+    backups(hub_settings.load()).open_file(archive, key_file, out)
+    print(f"{archive.name} opened into {out} (gzip JSON lines)", file=sys.stderr)
+    return 0
+
+
 @hub.command()
 def nightly() -> int:
     """Run every overnight step once; JSON summary; exit 1 when a step failed."""

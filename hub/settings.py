@@ -312,8 +312,8 @@ class HubSettings(TomlSettings):
     )
     archive_dir: str = Field(
         "var/archive",
-        description="closed cases past case_keep_days are written here (gzip JSON lines, 0600) before they are "
-        "anonymised in the database",
+        description="closed cases past case_keep_days are written here (gzip JSON lines sealed to backup_public_key, "
+        "0600; `shegong hub archive-open` reads one) before they are anonymised in the database",
     )
     case_keep_days: int = Field(
         1095,

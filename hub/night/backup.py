@@ -223,6 +223,39 @@ class HubBackups:
             finally:
                 clear.unlink(missing_ok=True)
 
+    def seal_file(self, clear: Path) -> Path:
+        """``clear`` (a 0600 ``<name>.partial``, synced) made ``<name>.sealed`` as a backup is sealed —
+        encrypted to ``backup_public_key``, signed — and removed; ``<name>`` in clear when no key is set (with
+        the night's warning). Returns the file made. The night's archive of anonymised cases goes so."""
+        name = clear.name.removesuffix(".partial")
+        if not self.public_key:
+            log.warning("the archive %s is NOT encrypted: set backup_public_key (see the backups' warning)", name)
+            return clear.replace(clear.with_name(name))
+        if self.signer is None:
+            raise BackupFailed("no backup signing key (the hub's audit key): the archive is not sealed")
+        target, sealing = clear.with_name(name + _SEALED), clear.with_name(f"{name}{_SEALED}.partial")
+        sealing.unlink(missing_ok=True)  # a sealing a crash cut short: the clear file is still whole
+        try:
+            _seal(clear, sealing, public_key(self.public_key), self.signer)
+            sealing.replace(target)
+        finally:
+            sealing.unlink(missing_ok=True)
+        clear.unlink()
+        return target
+
+    def open_file(self, sealed: Path, key_file: Path, out: Path) -> None:
+        """A file :meth:`seal_file` made, decrypted into ``out`` (made 0600; it must not exist), its
+        signature checked against this hub's first (:class:`BackupFailed` otherwise, ``out`` removed)."""
+        if self.signer is None:
+            raise BackupFailed(f"{sealed.name} is signed: its check needs the hub's audit key")
+        key = PrivateKey(_KEY.read(key_file))
+        os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            _open(sealed, out, key, self.signer.verify_key)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+
     # ------------------------------------------------------------------ helpers
     def _restore_clear(self, path: Path, label: str = "") -> None:
         label = label or path.name

@@ -4,8 +4,8 @@
    with the hub's audit key, a few generations kept (:mod:`.backup`).
 2. ``anchor`` — the audit chain's new entries and their seals checked, the day's anchor signed and kept
    (the running hub publishes it to the terminals) (:mod:`.anchor`).
-3. ``retention`` — old closed cases archived and anonymised; dead letters, sessions, heartbeats and link
-   history bounded (:mod:`.retention`).
+3. ``retention`` — old closed cases archived (sealed as the backups are) and anonymised; dead letters,
+   sessions, heartbeats and link history bounded (:mod:`.retention`).
 4. ``nights`` — a ``night_missed`` fleet alert for each terminal whose night did not report (:mod:`.results`).
 
 The terminals' side of the night (reconciliation, audit segments, nightly results) is answered by the
@@ -47,7 +47,7 @@ def run_night(engine: Engine, settings: HubSettings, now: datetime) -> NightResu
         return anchor_night(engine, AuditKey.load(key_path(settings)), now)
 
     def retention() -> Mapping[str, int]:
-        return purge(engine, settings, now, settings.fleet.history_keep_s)
+        return purge(engine, settings, now, settings.fleet.history_keep_s, backups(settings).seal_file)
 
     def nights() -> Mapping[str, int]:
         raised, cleared = missed_nights(engine, now, settings.night_missed_after_h)
