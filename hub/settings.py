@@ -123,7 +123,9 @@ class SmsSettings(BaseModel):
     backoff_s: float = Field(30.0, gt=0, description="wait after a first failure; doubled after each next one")
     backoff_max_s: float = Field(3600.0, gt=0, description="the longest wait between two tries")
     keep_days: float = Field(
-        30.0, gt=0, description="a notice sent or given up is removed (with its phone number) this long after"
+        30.0,
+        gt=0,
+        description="a notice is removed (with its phone number) this long after it was made, sent or given up",
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, case, false, func, or_, select
 
+from hub.audit.chain import AuditRecord, append
 from hub.calendar.duedates import promise_start
 from hub.calendar.service import CalendarService
 from hub.cases.clock import STATUTORY_WARN_DAYS, Light, light, warn_limit
@@ -236,9 +237,21 @@ class CaseQueries:
         with read_only(self.engine).connect() as conn:
             rows = conn.execute(q).mappings().all()
             total = conn.execute(count).scalar_one()
+        if receipt:  # a search, whatever was typed (an ID number, a name): which cases it showed, not the words
+            self._seen(who, "cases.searched", [str(r["case_id"]) for r in rows])
         today = today or local_date(utcnow())
         cal, catalogue = self.calendar.calendar(), self.catalogue()
         return QueuePage(int(total), limit, offset, depts, [self._item(r, today, cal, catalogue) for r in rows])
+
+    def _seen(self, who: Principal, action: str, case_ids: list[str]) -> None:
+        """Who read which residents' cases, in the audit chain (a personal-data review: reads were recorded
+        nowhere). A case's page or record (``case.viewed``), a search's results (``cases.searched``) and the
+        API's list (``cases.listed``); not the queue of one's own departments as it opens, the work itself.
+        An empty result is recorded too: a search that found nothing still says someone looked."""
+        with self.engine.begin() as conn:
+            subject = case_ids[0] if action == "case.viewed" else f"{len(case_ids)} cases"
+            data = {} if action == "case.viewed" else {"cases": case_ids}
+            append(conn, [AuditRecord(utcnow(), who.actor, action, subject, data)])
 
     # ------------------------------------------------------------------ as stored
     def cases(
@@ -253,7 +266,9 @@ class CaseQueries:
         """Cases newest first as stored (ID numbers masked); a clerk's only of their departments."""
         depts = self.departments_for(who, department) if department or who.scoped else None
         with read_only(self.engine).connect() as conn:
-            return case_list(conn, limit, offset, terminal, status, depts)
+            found = case_list(conn, limit, offset, terminal, status, depts)
+        self._seen(who, "cases.listed", [c.case_id for c in found.cases])
+        return found
 
     def record(self, who: Principal, case_id: str) -> CaseRecord:
         """One case as stored (ID number masked), if ``who`` may read it."""
@@ -295,12 +310,20 @@ class CaseQueries:
         labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
         labels = {**PARTNER_FORM_LABELS, **labels}
         ids = {f.key for f in catalogue_item.form if f.type is FieldType.ID_NUMBER} if catalogue_item else set()
-        form = [(labels.get(k, k), _masked_text(v, k in ids)) for k, v in (payload.get("form") or {}).items()]
+        # Whoever may not act on the case (the 电子监察 auditor) oversees it without calling the resident: phone
+        # numbers masked (a personal-data review: minimum necessary).
+        phones = {f.key for f in catalogue_item.form if f.type is FieldType.PHONE} if catalogue_item else set()
+        phones = phones | {"open311_phone"} if not can(who, Permission.CASE_ACT, row["department"]) else set()
+        form = [
+            (labels.get(k, k), _masked_phone(str(v)) if k in phones else _masked_text(v, k in ids))
+            for k, v in (payload.get("form") or {}).items()
+        ]
         actions: list[ActionOption] = []
         if can(who, Permission.CASE_ACT, row["department"]):
             for a in allowed_actions(CaseStatus(row["status"]), int(row["notices"] or 0)):
                 t = TRANSITIONS[a]
                 actions.append(ActionOption(a.value, ACTION_LABELS[a], t.needs_reason, t.needs_materials))
+        self._seen(who, "case.viewed", [case_id])
         return CaseDetail(
             case=item,
             created_at=row["created_at"],
@@ -453,6 +476,12 @@ def _department_names(catalogue: Catalogue) -> dict[str, str]:
 
 def _case_when(cond: Any) -> Any:
     return case((cond, 1), else_=0)
+
+
+def _masked_phone(value: str) -> str:
+    """``139****6813``: the first three digits and the last four (as a phone number is shown on a receipt)."""
+    digits = "".join(c for c in value if c.isdigit())
+    return digits[:3] + "*" * max(0, len(digits) - 7) + digits[-4:] if len(digits) > 7 else "*" * len(digits)
 
 
 def _masked_text(value: str, id_number: bool) -> str:

@@ -8,6 +8,7 @@ session cookie opens no API route, and no form is accepted without its CSRF toke
 
 from __future__ import annotations
 
+from tests.support import applicant
 from tests.unit.hub.helpers import PASSWORDS, ingest
 
 
@@ -126,6 +127,47 @@ def test_an_api_token_is_no_browser_session(hub, client, api):
         assert conn.exec_driver_sql("SELECT expires_at FROM web_sessions").scalars().all() == expires
     client.cookies.clear()
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_who_read_which_residents_case_is_in_the_audit_chain_and_an_auditor_sees_no_phone(hub, client, api):
+    """A personal-data review: reading a resident's case (name, phone, form) was recorded nowhere, and the
+    电子监察 auditor, who calls no one, saw the full phone number."""
+    phone = "13957246813"
+    (case_id,) = ingest(hub.engine, ["MZ-001"], start=30, form={"phone": phone})
+    id_number = applicant(30).id_number
+    clerk, auditor = api("clerk_mz"), api("auditor")
+    shown = client.get(f"/api/cases/{case_id}", headers=clerk).json()
+    assert [phone] == [v for _label, v in shown["form"] if "139" in v], "the clerk calls the resident back"
+    masked = client.get(f"/api/cases/{case_id}", headers=auditor).json()
+    assert [v for _label, v in masked["form"] if "139" in v] == ["139****6813"]
+    assert client.get("/api/cases", headers=auditor).status_code == 200
+    client.cookies.clear()
+    assert client.get(f"/api/cases/{case_id}", headers=api("clerk_rs")).status_code == 403  # refused: not a read
+
+    with hub.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT actor, action, subject, data FROM audit WHERE action = 'case.viewed'"
+            " OR action IN ('cases.listed', 'cases.searched') ORDER BY id"
+        ).all()
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("user:clerk_mz", "case.viewed", case_id),
+        ("user:auditor", "case.viewed", case_id),
+        ("user:auditor", "cases.listed", "1 cases"),
+    ]
+    assert case_id in rows[2][3]
+
+    token = client.get("/login").text.split('name="_csrf_token" value="')[1].split('"')[0]
+    form = {"username": "clerk_mz", "password": PASSWORDS["clerk_mz"], "next": "/queue", "_csrf_token": token}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    assert client.get("/queue", params={"receipt": id_number}).status_code == 200  # the search box, by ID number
+    with hub.engine.connect() as conn:
+        (actor, subject, data) = conn.exec_driver_sql(
+            "SELECT actor, subject, data FROM audit WHERE action = 'cases.searched'"
+        ).one()
+    assert (actor, subject) == ("user:clerk_mz", "1 cases") and case_id in data
+    with hub.engine.connect() as conn:
+        chain = " ".join(str(v) for row in conn.exec_driver_sql("SELECT * FROM audit") for v in row)
+    assert id_number not in chain and phone not in chain, "who looked at what, never the words typed"
 
 
 def test_input_the_database_cannot_hold_is_a_clear_400_not_a_server_error(hub, client):

@@ -83,7 +83,10 @@ def test_a_clerk_takes_asks_for_materials_and_approves_and_the_terminal_follows(
     wait_for(lambda: _terminal_has(edge, case_id, "completed", 5), what="办结 at the terminal")
     assert page.locator("#case-status").inner_text() == "已办结（版本 5）"
     assert page.locator("form[data-action]").count() == 0  # nothing left to do
-    assert hub_count(hub.engine, "SELECT count(*) FROM audit WHERE actor = 'user:clerk_mz'") == 5
+    steps = "SELECT count(*) FROM audit WHERE actor = 'user:clerk_mz' AND action <> 'case.viewed'"
+    assert hub_count(hub.engine, steps) == 5
+    viewed = "SELECT count(*) FROM audit WHERE actor = 'user:clerk_mz' AND action = 'case.viewed' AND subject = :c"
+    assert hub_count(hub.engine, viewed, c=case_id) >= 5, "each look at the case's page is recorded"
 
     # Photographs with a centre's worth of cases (from the SQLite run).
     today = local_date(utcnow())
