@@ -30,6 +30,7 @@ from hub.errors import HubError, NotFound
 from hub.people.roles import Permission, Principal, authorize
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
+from protocol.idnumber import mask_ids
 from protocol.localtime import local_date
 
 __all__ = ["CaseConflict", "InvalidAction", "NoticeHook", "Outcome", "Send", "Workflow"]
@@ -128,7 +129,9 @@ class Workflow:
                 note = materials_notice(materials, reason)
             else:
                 note = reason
-            note = note[:NOTE_MAX]
+            # An ID number a clerk typed into what the resident reads is masked: the note travels to the terminal,
+            # rests in the broker's queue and in the audit chain for good (a personal-data review).
+            note = mask_ids(note)[:NOTE_MAX]
 
             due: date | None = case["due_date"]
             law_due: date | None = case["statutory_due"]
@@ -201,7 +204,7 @@ class Workflow:
                 case,
                 CaseStatus(case["status"]),
                 case["due_date"],
-                text[:NOTE_MAX],
+                mask_ids(text)[:NOTE_MAX],
                 now,
                 "case.route",
                 {},

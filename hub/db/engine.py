@@ -37,7 +37,9 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
         except OSError as exc:
             raise DatabaseUnreachable(f"cannot open the database {shown}: {exc.strerror} ({exc.filename})") from None
     if url.startswith("sqlite"):
-        engine = make_engine(url)
+        # What retention blanks and purges is overwritten in the file, not left in free pages: some SQLite
+        # builds default to it (Debian's), others do not (a personal-data review).
+        engine = make_engine(url, sqlite_pragmas={"secure_delete": "on"})
     else:
         # psycopg re-parses a long multi-VALUES statement on every call; its own executemany pipelines
         # one short statement instead, which is what bulk ingest wants.

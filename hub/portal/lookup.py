@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from hub.audit.chain import AuditRecord, append
 from hub.cases.partnered import COMMITTEE as PARTNER_COMMITTEE
 from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, CommitteeRow, table
 from hub.errors import HubError
@@ -47,6 +48,9 @@ __all__ = ["CaseRecordView", "LookupFailed", "LookupRefused", "NotAnIdNumber", "
 log = logging.getLogger(__name__)
 _cases, _events, _work, _committees = table(CaseRow), table(CaseEventRow), table(CaseWorkRow), table(CommitteeRow)
 _THROTTLE = "portal-throttle"
+PORTAL = "portal"
+"""How the audit chain names the portal's reads: the resident who proved the case theirs (receipt number,
+ID number and query code), reading or downloading it (a personal-data review: nothing recorded them)."""
 _DECIDED = {CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.REFUSED, CaseStatus.WITHDRAWN}
 
 
@@ -169,7 +173,8 @@ class ProgressLookup:
                 self.throttle.lock(conn)
                 wait = self.throttle.retry_in(conn, client, receipt, held, now)
                 found, code_right = (None, False) if wait else self._match(conn, typed, wanted_id, wanted_code)
-                if found is not None:
+                if found is not None:  # a resident's own case read, recorded as staff's reads are
+                    append(conn, [AuditRecord(now, PORTAL, "portal.viewed", found, {})])
                     return self._view(conn, found)
                 if not wait:
                     self.throttle.count(conn, client, receipt, held if code_right else None, now)
@@ -203,12 +208,17 @@ class ProgressLookup:
             code_right = code_right or bool(code_ok and code)
         return found, code_right
 
-    def record(self, case_id: str) -> CaseRecordView | None:
-        """The case ``case_id`` (for a record the resident already proved they own), or None."""
+    def record(self, case_id: str, downloaded: bool = False) -> CaseRecordView | None:
+        """The case ``case_id`` (for a record the resident already proved they own), or None; ``downloaded``:
+        its record is being downloaded, which the audit chain records (``portal.downloaded``)."""
         with read_only(self.engine).connect() as conn:
             if conn.execute(select(_cases.c.case_id).where(_cases.c.case_id == case_id)).first() is None:
                 return None
-            return self._view(conn, case_id)
+            view = self._view(conn, case_id)
+        if downloaded:
+            with self.engine.begin() as conn:
+                append(conn, [AuditRecord(utcnow(), PORTAL, "portal.downloaded", case_id, {})])
+        return view
 
     def _view(self, conn: Connection, case_id: str) -> CaseRecordView:
         row = conn.execute(select(_cases).where(_cases.c.case_id == case_id)).mappings().one()

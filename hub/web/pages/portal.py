@@ -176,7 +176,7 @@ async def record(
         case_id = str(portal.tokens.open(DOWNLOAD, field(data, "pass"), now)["c"])
     except (BadToken, KeyError):
         return _page("progress.html", lang, 400, receipt_no="", query_code="", error="download_expired")
-    view = await anyio.to_thread.run_sync(portal.lookup.record, case_id)
+    view = await anyio.to_thread.run_sync(portal.lookup.record, case_id, True)
     if view is None:
         return _page("progress.html", lang, 400, receipt_no="", query_code="", error="download_expired")
     facts = {"c": view.case_id, "r": view.receipt_no, "s": view.status, "v": view.version, "p": int(now.timestamp())}

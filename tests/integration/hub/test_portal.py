@@ -562,6 +562,9 @@ def test_the_record_downloaded_in_english_reads_in_english(hub, services, people
     assert url and url.group(1).endswith(b"&lang=en"), "the QR code opens the check in the record's language"
     check = client.get("/portal/verify" + url.group(1).decode().split("/portal/verify", 1)[1])
     assert check.status_code == 200 and WORDS_EN["verify_ok"] in check.text and WORDS["verify_ok"] not in check.text
+    with hub.engine.connect() as conn:  # the resident's reading and download, recorded as staff's reads are
+        read = conn.execute(text("SELECT actor, action FROM audit WHERE subject = :c ORDER BY id"), {"c": case_id})
+        assert [tuple(r) for r in read][-2:] == [("portal", "portal.viewed"), ("portal", "portal.downloaded")]
 
     labels = ["centre", "record_title", "receipt_no", "item", "department", "accepted_where", "applicant"]
     labels += ["accepted_at", "status", "promised", "due", "decided_at", "materials_received", "history"]

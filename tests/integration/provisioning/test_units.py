@@ -134,3 +134,11 @@ def test_the_hubs_relative_default_paths_land_in_its_state_folder():
         assert state, unit.name
         assert f"\nWorkingDirectory=/var/lib/{state.group(1)}\n" in text, unit.name
         assert f"\nReadWritePaths=/var/lib/{state.group(1)}\n" in text, unit.name
+
+
+def test_no_service_writes_a_core_dump():
+    """A personal-data review: a process's memory holds card facts, form drafts and keys, and a watchdog's
+    SIGABRT would leave it in /var/lib/systemd/coredump on a terminal with systemd-coredump installed."""
+    for unit in SYSTEMD.glob("*/*.service"):
+        service = unit.read_text().split("[Service]", 1)[1].split("\n[", 1)[0]
+        assert "\nLimitCORE=0\n" in service, unit.name

@@ -177,6 +177,22 @@ def test_impossible_moves_and_missing_reasons_are_refused_and_change_nothing(env
     assert [e.version for e in _events(engine, case_id)] == [1, 2, 3, 4, 5]
 
 
+def test_an_id_number_a_clerk_types_into_a_note_is_masked(env):
+    """The note goes to the terminal, rests in the broker's queue for an offline one, and stays in the audit
+    chain for good (a personal-data review found a clerk's note naming the resident's address and number)."""
+    engine, flow, people, _ = env
+    (case_id,) = ingest(engine, ["RS-006"], at=MONDAY)
+    clerk = people["clerk_rs"]
+    flow.act(clerk, case_id, A.ACCEPT, 1)
+    note = "与 310104 19921011 2663 的登记信息不一致"  # typed grouped, as people do
+    flow.act(clerk, case_id, A.REJECT, 2, note)
+    (*_, (_v, _s, _a, stored)) = _events(engine, case_id)
+    assert stored == "与 310104********2663 的登记信息不一致"
+    with engine.connect() as conn:
+        chain = " ".join(str(v) for row in conn.execute(text("SELECT data FROM audit")) for v in row)
+    assert "19921011" not in chain
+
+
 def test_a_manager_routes_a_case_to_another_department_and_its_clerks_take_over(env):
     engine, flow, people, _ = env
     (case_id,) = ingest(engine, ["RS-006"], at=MONDAY)
