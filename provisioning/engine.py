@@ -63,6 +63,14 @@ MAX_PARALLEL = 100
 SSHD_RESTART_S = 15.0  # how long sshd may take to listen again after its reload
 
 
+BACKUPS_IN_CLEAR = (
+    "the hub's backups and archive will be written in clear (every resident's name and ID number): make a key "
+    "pair on this workstation with `shegong hub keys backup-init --out FILE`, keep FILE off the hub, and set "
+    "[hub] settings.backup_public_key to the key it prints"
+)
+"""Said after a hub provisioned without a backup key (a personal-data review: provisioning never set one)."""
+
+
 @dataclass
 class HostResult:
     terminal: str
@@ -378,10 +386,13 @@ def apply_hub(inventory: ShegongInventory, release: Release, check: bool = False
         result.changed = sum(1 for op in ops if op.operation_meta.is_complete() and op.operation_meta.did_change())
         result.failed = state.get_results_for_host(host).error_ops or int(host in state.failed_hosts)
         if not result.failed:
-            result.notes += _keys_given(inventory, host, target)
-            result.failed = int(bool(result.notes))
+            mismatched = _keys_given(inventory, host, target)
+            result.notes += mismatched
+            result.failed = int(bool(mismatched))
         if not result.failed and not systemd:
             result.notes.append("systemd is not running there: units installed and enabled, starting skipped")
+        if not target.settings.get("backup_public_key"):
+            result.notes.append(BACKUPS_IN_CLEAR)
     finally:
         disconnect_all(state)
         result.seconds = clock.seconds["hub"]

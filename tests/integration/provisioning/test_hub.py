@@ -131,6 +131,7 @@ def test_apply_provisions_the_hub_and_its_broker_then_the_terminal(tmp_path: Pat
         ).stdout.split()
         assert enabled == ["enabled"] * 5
         assert "starting skipped" in first.stderr
+        assert "settings.backup_public_key" in first.stderr, "told that backups would be in clear, not failed"
 
         # The timer's night, as its unit starts it: its user, its environment and the broker passwords.
         night = unit_of(hub_host, "shegong-hub-night.service")
