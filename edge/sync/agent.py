@@ -187,6 +187,7 @@ class SyncAgent:
         self._seen_down = False  # the broker was found unreachable since the link failed
         self._connect_started = 0.0
         self._bd_seq = 0
+        self._unstored: str | None = None  # the topic of a message not stored: the link is dropped, it comes again
         self._seq = 0
         self._seq_reserved = 0
         self._cursor: dict[str, int] = dict.fromkeys(CHANNELS, 0)
@@ -301,7 +302,11 @@ class SyncAgent:
                     if now < self._next_try and self._probe_due(now) and self._broker_back():
                         self._next_try = now
                     if now >= self._next_try:
-                        self._connect()
+                        try:
+                            self._connect()
+                        except Exception as exc:  # a full disk (the connection's number is stored first)
+                            self.state = LinkState.OFFLINE
+                            self._schedule_retry(f"could not start a connection: {exc}", network=False)
                     else:
                         self._stop.wait(min(0.1, self._next_try - now))
                     continue
@@ -311,6 +316,9 @@ class SyncAgent:
                 rc = self._client.loop(timeout=LOOP_WAIT_S)
                 if rc != mqtt.MQTT_ERR_SUCCESS and self._client is not None:
                     self._lost(f"loop: {mqtt.error_string(rc)}")
+                    continue
+                if self._unstored is not None and self._client is not None:
+                    self._lost(f"a message on {self._unstored} could not be stored; the broker sends it again")
                     continue
                 if self.state is LinkState.CONNECTING and now - self._connect_started > self.settings.keepalive_s:
                     self._lost("no CONNACK in time")
@@ -344,7 +352,9 @@ class SyncAgent:
             client_id=s.terminal_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             reconnect_on_failure=False,
+            manual_ack=True,  # acked once stored (_on_message): a message whose handling failed comes again
         )
+        self._unstored = None
         client.max_inflight_messages_set(max(20, s.inflight_window * 2))
         client.max_queued_messages_set(0)
         if s.broker_password:
@@ -619,8 +629,15 @@ class SyncAgent:
         self._client.publish(topics.up(self.settings.terminal_id, topics.Up.HEALTH), hb.encode(), qos=0)
 
     # ---------------------------------------------------------------- receiving
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        """Handle a message, then ack it (PUBACK). One whose handling failed (a full or failing disk) is not
+        acked, and the link is dropped after this turn of the loop: the broker keeps it in the session and
+        sends it again at the reconnect. Before, paho acked it as the callback returned and it was gone until
+        the night's reconciliation (a chaos review: a clerk's five steps missing at a terminal whose disk had
+        filled for four seconds). A message refused as malformed is acked: it would only come back refused."""
         payload = bytes(msg.payload)  # paho hands bytes or a bytearray; decoders and handlers take bytes
+        if self._unstored is not None:  # dropping the link: what comes meanwhile comes again with the rest
+            return
         try:
             if msg.topic == topics.hub_state():
                 self._on_hub_state(payload)
@@ -636,7 +653,11 @@ class SyncAgent:
         except ProtocolError as exc:
             log.error("refused a message on %s: %s", msg.topic, exc)
         except Exception:
-            log.exception("handling a message on %s failed; it will come again or be resynced", msg.topic)
+            log.exception("handling a message on %s failed; not acked: the broker sends it again", msg.topic)
+            self._unstored = msg.topic
+            return
+        if msg.qos:
+            client.ack(msg.mid, msg.qos)
 
     def _on_hub_state(self, payload: bytes) -> None:
         if not payload:
