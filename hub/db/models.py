@@ -63,6 +63,12 @@ class TerminalRow(HubModel, table=True):
     terminal_id: str = Field(primary_key=True, max_length=64)
     online: bool = False
     bd_seq: int = Field(default=-1, sa_type=BigIntPK)
+    birth_seq: int = Field(
+        default=-1,
+        sa_type=BigIntPK,
+        sa_column_kwargs={"server_default": "-1"},
+        description="the message number of the birth on record: a retained birth read back is not new (h0029)",
+    )
     last_seq: int = Field(default=0, sa_type=BigIntPK)
     seq_gaps: int = 0
     last_birth_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -81,14 +81,16 @@ class Terminals:
         for terminal in sorted(t for t in terminals if t):
             conn.execute(self._insert(_terms).values(terminal_id=terminal).on_conflict_do_nothing())
 
-    def sessions(self, conn: Connection, terminals: list[str]) -> dict[str, int]:
-        """The session on record (``bd_seq``) of each of ``terminals`` that had a row, in one query; the rows
-        of the others are made (SQLite: no group lock made them), at the column's default, -1."""
-        on_record = dict(
-            conn.execute(
-                select(_terms.c.terminal_id, _terms.c.bd_seq).where(among(conn, _terms.c.terminal_id, terminals))
-            ).all()
+    def sessions(self, conn: Connection, terminals: list[str]) -> dict[str, tuple[int, int]]:
+        """The session on record (``bd_seq``) and its birth's message number of each of ``terminals`` that had
+        a row, in one query; the rows of the others are made (SQLite: no group lock made them), at the
+        columns' default, -1."""
+        rows = conn.execute(
+            select(_terms.c.terminal_id, _terms.c.bd_seq, _terms.c.birth_seq).where(
+                among(conn, _terms.c.terminal_id, terminals)
+            )
         )
+        on_record = {terminal: (int(bd), int(birth)) for terminal, bd, birth in rows}
         self.known(conn, set(terminals) - on_record.keys())
         return on_record
 
@@ -120,16 +122,20 @@ class Terminals:
 
     def births(self, conn: Connection, births: list[tuple[Birth, datetime]]) -> dict[str, list[CaseEvent]]:
         """Record the births of distinct terminals; return, by terminal, the events each missed (after its
-        watermark) to resend. A birth older than the session on record (a retained message read back)
-        changes nothing and is left out. One read of their rows, one update for them all, one query per
+        watermark) to resend. A birth older than the session on record, or the birth on record itself read
+        back (retained: sent to every worker that subscribes again), changes nothing and is left out; a
+        birth of the same session the hub asked for (REBIRTH) has a later message number and is taken. One
+        read of their rows, one update for them all, one query per
         :data:`_MISSED_PER_QUERY` terminals for what they missed: a fleet reconnecting at once (the VPN
         back) is thousands of births in a few seconds, and one by one they were most of the hub's work."""
         on_record = self.sessions(conn, [birth.terminal for birth, _ in births])
         fresh: list[tuple[Birth, datetime]] = []
         for birth, at in births:
-            live = on_record.get(birth.terminal, -1)  # a row made just now: the column's default
+            live, born = on_record.get(birth.terminal, (-1, -1))  # a row made just now: the columns' default
             if birth.body.bd_seq < live:
                 log.info("stale birth of %s ignored (bd_seq %d < %s)", birth.terminal, birth.body.bd_seq, live)
+            elif birth.body.bd_seq == live and birth.seq <= born:
+                log.debug("the birth on record of %s read back (bd_seq %d), not new", birth.terminal, live)
             else:
                 fresh.append((birth, at))
         if not fresh:
@@ -203,6 +209,7 @@ _BORN = (
     .values(
         online=True,
         bd_seq=bindparam("bd"),
+        birth_seq=bindparam("seq"),
         last_seq=bindparam("seq"),
         last_birth_at=bindparam("at"),
         last_seen_at=bindparam("at"),

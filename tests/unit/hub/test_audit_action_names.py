@@ -28,11 +28,11 @@ def _arguments(text: str, start: int) -> str:
 
 def _written() -> set[str]:
     """The action codes in the arguments of each call that writes one: AuditRecord(…), and the workflow's
-    and the people service's helpers that pass theirs on."""
+    the people service's and the case queries' helpers that pass theirs on."""
     codes = {f"case.{a.value}" for a in Action}
     for source in HUB.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
-        for call in re.finditer(r"\b(?:AuditRecord|_commit|_change|_audit)\(", text):
+        for call in re.finditer(r"\b(?:AuditRecord|_commit|_change|_audit|_seen)\(", text):
             codes |= set(ACTION.findall(_arguments(text, call.end())))
     return codes
 

@@ -221,7 +221,10 @@ def test_births_of_one_group_are_written_together_each_with_what_its_own_termina
     birth with a's event as its watermark, T2's birth with none, and T3's birth (none either) older than its
     session on record. T1 missed b alone; T2 missed c and d (d came before its birth in the group); T3's
     birth changes nothing and is answered with nothing. Each live birth is one link event in the fleet's
-    history; the same births read again (retained messages) add none."""
+    history; the same births read again (retained messages: sent to every worker that subscribes again) add
+    none and are answered with nothing — a chaos review saw each worker restart resend every terminal all its
+    events since its birth, and raise clock alerts from the births' old stamps. A birth the hub asked for
+    (REBIRTH: the same session, a later message number) is answered again."""
     from hub.fleet.registry import Fleet
     from hub.settings import FleetSettings
     from protocol.state import Birth, BirthBody
@@ -236,9 +239,9 @@ def test_births_of_one_group_are_written_together_each_with_what_its_own_termina
         message = CaseBatch(terminal=terminal, seq=1, sent_at=utcnow(), body=body)
         return Incoming(topics.up(terminal, topics.Up.CASES), message.encode(), utcnow())
 
-    def birth(terminal: str, bd_seq: int, watermark: int = 0) -> Incoming:
+    def birth(terminal: str, bd_seq: int, watermark: int = 0, seq: int = 0) -> Incoming:
         body = BirthBody(bd_seq=bd_seq, events_watermark=watermark)
-        return Incoming(topics.state(terminal), Birth(terminal=terminal, body=body).encode(), utcnow())
+        return Incoming(topics.state(terminal), Birth(terminal=terminal, seq=seq, body=body).encode(), utcnow())
 
     a, b = _case(1), _case(2)
     c, d = _case(3, committee="JW002"), _case(4, committee="JW002")
@@ -267,9 +270,12 @@ def test_births_of_one_group_are_written_together_each_with_what_its_own_termina
 
     assert sorted(links()) == [("T1", "birth", 1), ("T2", "birth", 1), ("T3", "birth", 5)]
     assert sessions() == {"T1": 1, "T2": 1, "T3": 5}
-    h.handle_many(group[1:])  # the retained births read again: T1 and T2 answered again, no new link event
+    again = h.handle_many(group[1:])  # the retained births read again
+    assert [r for r in again if isinstance(r, Events)] == [], "nothing sent again"
     assert sorted(links()) == [("T1", "birth", 1), ("T2", "birth", 1), ("T3", "birth", 5)]
     assert sessions() == {"T1": 1, "T2": 1, "T3": 5}
+    rebirth = [r for r in h.handle_many([birth("T1", 1, a_event, seq=7)]) if isinstance(r, Events)]
+    assert [(r.terminal, [e.case_id for e in r.events]) for r in rebirth] == [("T1", [b.case_id])]
 
 
 def test_catalogue_reports_of_one_group_are_kept_together_each_as_its_terminal_said(engine):
