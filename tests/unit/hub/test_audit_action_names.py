@@ -27,7 +27,7 @@ def _arguments(text: str, start: int) -> str:
 
 
 def _written() -> set[str]:
-    """The action codes in the arguments of each call that writes one: AuditRecord(…), and the workflow's
+    """The action codes in the arguments of each call that writes one: AuditRecord(…), and the workflow's,
     the people service's and the case queries' helpers that pass theirs on."""
     codes = {f"case.{a.value}" for a in Action}
     for source in HUB.rglob("*.py"):
