@@ -17,7 +17,7 @@ from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime, app_version
 from edge.store import audit
 from edge.store.cases import NewCase
-from edge.watchdog import Watchdog, http_answers
+from edge.watchdog import Watchdog, http_answers, notify
 from kernel.cli import LazyGroup
 from kernel.cli import run as run_cli
 from kernel.logs import configure as configure_logging
@@ -246,7 +246,9 @@ def _audit(rt: EdgeRuntime, ns: SimpleNamespace) -> None:
 def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     stop = stop_on_sigterm()
     configure_logging(settings.log_level, settings.log_path)  # journald has stderr too, where there is one
-    hold_service_lock(settings.data_dir)  # before anything: a second run must touch nothing of the first's
+    # Before anything: a second run must touch nothing of the first's. A night run by hand is waited for, with
+    # systemd given more time to see the service start (EXTEND_TIMEOUT_USEC: two seconds at each look).
+    hold_service_lock(settings.data_dir, on_wait=lambda: notify("EXTEND_TIMEOUT_USEC=2000000"))
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
         rt.start_sync()

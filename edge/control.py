@@ -143,23 +143,42 @@ def _lock_path(data_dir: Path) -> Path:
     return data_dir / "service.lock"
 
 
-def hold_service_lock(data_dir: Path) -> int:
+SERVICE, NIGHT = "service", "night"
+"""Who holds the lock (written in it): the running service, or a night run by hand while it was stopped."""
+
+
+def hold_service_lock(data_dir: Path, holder: str = SERVICE, on_wait: Callable[[], object] | None = None) -> int:
     """Take the running service's lock (an exclusive ``flock`` on ``service.lock`` in the data folder) for as
-    long as this process lives; returns its descriptor. :class:`AlreadyRunning` when another process holds it.
+    long as this process lives, or until its descriptor (returned) is closed. :class:`AlreadyRunning` when
+    another process holds it — but a service (``on_wait`` given) finding a night run by hand holding it waits
+    for that night, calling ``on_wait`` each second (systemd: more time to start), and then starts.
 
     Taken before anything else starts: a second ``shegong edge run`` replaced the running service's control
     socket with its own, dead once it stopped, and then ``shegong edge restore`` found "no service" and wrote
-    the database over under the running one (a docs review did this twice)."""
+    the database over under the running one (a docs review did this twice). A night run by hand while the
+    service was down takes it too: the service restarted under it and both connected as the terminal,
+    throwing each other off the broker every second and a half for a minute (a chaos review)."""
     private_dir(data_dir)
     fd = os.open(_lock_path(data_dir), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.close(fd)
-        raise AlreadyRunning(
-            f"this terminal's service is running already (it holds {_lock_path(data_dir)}): "
-            "one `shegong edge run` per terminal (systemctl status shegong-edge)"
-        ) from None
+        if on_wait is None or os.pread(fd, 16, 0).decode(errors="replace") != NIGHT:
+            os.close(fd)
+            raise AlreadyRunning(
+                f"this terminal's service is running already (it holds {_lock_path(data_dir)}): "
+                "one `shegong edge run` per terminal (systemctl status shegong-edge)"
+            ) from None
+        log.warning("a night run by hand holds this terminal (%s): the service starts once it is done", data_dir)
+        while True:
+            on_wait()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(1.0)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, holder.encode(), 0)
     return fd
 
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from edge.control import NIGHT_MAX_S, ControlClient, TerminalNotRunning, service_running, socket_path
+from edge.control import (
+    NIGHT,
+    NIGHT_MAX_S,
+    ControlClient,
+    TerminalNotRunning,
+    hold_service_lock,
+    service_running,
+    socket_path,
+)
 from edge.errors import EdgeError
 from edge.night.backup import RESTORED_AHEAD, Backups
 from edge.night.steps import run_night
@@ -47,8 +56,12 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
                 "the terminal's service runs but its control socket does not answer: restart it "
                 "(systemctl restart shegong-edge), then run the night"
             ) from None
-        with EdgeRuntime(settings) as rt:
-            summary = run_night(rt).as_json()
+        lock = hold_service_lock(settings.data_dir, NIGHT)  # the service, started meanwhile, waits for this night
+        try:
+            with EdgeRuntime(settings) as rt:
+                summary = run_night(rt).as_json()
+        finally:
+            os.close(lock)
     print(summary, flush=True)
     return 0 if json.loads(summary)["ok"] else 1
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from edge.control import AlreadyRunning, hold_service_lock, service_running, socket_path
+from edge.control import NIGHT, AlreadyRunning, hold_service_lock, service_running, socket_path
 from edge.settings import EdgeSettings
 from shegong import cli
 
@@ -53,3 +54,40 @@ def test_a_second_run_and_a_restore_touch_nothing_while_the_service_holds_the_lo
         assert "does not answer" in capsys.readouterr().err
     finally:
         os.close(fd)
+
+
+def test_a_service_starting_during_a_night_run_by_hand_waits_for_it(terminal):
+    """A chaos review: the service restarted (systemd: 5 s) while a night run by hand had the terminal's link;
+    both connected as the terminal and threw each other off the broker every second and a half for a minute.
+    The night holds the lock; the service waits for it (giving systemd more time each second), then starts;
+    another run beside a service is still refused at once."""
+    night = hold_service_lock(terminal.data_dir, NIGHT)
+    looks: list[int] = []
+
+    def waiting() -> None:
+        looks.append(1)
+        if len(looks) == 3:
+            os.close(night)  # the night is done
+
+    service = hold_service_lock(terminal.data_dir, on_wait=waiting)
+    try:
+        assert len(looks) >= 3 and service_running(terminal.data_dir)
+        with pytest.raises(AlreadyRunning):
+            hold_service_lock(terminal.data_dir, on_wait=waiting)  # the service's: no waiting for that
+    finally:
+        os.close(service)
+
+
+def test_the_night_run_by_hand_holds_the_lock_while_it_runs(terminal, monkeypatch, capsys):
+    from edge.night import cli as night_cli
+
+    seen: list[bool] = []
+
+    def night(rt):
+        seen.append(service_running(terminal.data_dir))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(night_cli, "run_night", night)
+    with pytest.raises(RuntimeError, match="stop here"):
+        night_cli.main(terminal, SimpleNamespace(cmd="nightly"))
+    assert seen == [True] and not service_running(terminal.data_dir), "held while it ran, let go after"
