@@ -169,3 +169,27 @@ def test_the_upgrade_keeps_every_user_and_lifts_any_lock(hub_db_url):
         assert Users(engine).authenticate("wang", "right-pass-1", A).session_epoch == 0  # locked no more
     finally:
         engine.dispose()
+
+
+def test_the_right_password_is_never_charged_when_the_database_fails_after_the_check(db, monkeypatch):
+    """A chaos review: the charge is committed before the slow hash, and forgiven with the sign-in's audit
+    entry; a connection dropped there (a failover) left the right password charged, and after three such
+    sign-ins the clerk's right password got 429. Now it is forgiven on its own; the sign-in still fails."""
+    from sqlalchemy.exc import OperationalError
+
+    from hub.people import service
+
+    users = Users(db)
+    users.add("wang", "right-pass-1", "manager")
+    real = service.append
+
+    def dropped(conn, records):
+        raise OperationalError("INSERT INTO audit …", {}, Exception("terminating connection due to administrator"))
+
+    monkeypatch.setattr(service, "append", dropped)
+    for _ in range(5):  # past the three free failures, were they charged
+        with pytest.raises(OperationalError):
+            users.authenticate("wang", "right-pass-1", A)
+    monkeypatch.setattr(service, "append", real)
+    assert users.authenticate("wang", "right-pass-1", A).username == "wang"
+    assert _count(db, "SELECT count(*) FROM login_failures WHERE failures > 0") == 0
