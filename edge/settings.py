@@ -31,8 +31,10 @@ class KioskSettings(BaseModel):
         description="let the kiosk listen on an address other hosts reach (host not loopback); logged as a"
         " warning. Off: such a host refuses to start",
     )
-    idle_timeout_s: float = Field(60.0, gt=0, description="a resident's session with no touch ends after this")
-    warn_before_s: float = Field(20.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
+    # Long enough to read an item's page without touching it (its median is about 390 characters, the longest
+    # 600) and to answer the warning slowly: 40 s was under what an elderly reader needs (accessibility review).
+    idle_timeout_s: float = Field(120.0, gt=0, description="a resident's session with no touch ends after this")
+    warn_before_s: float = Field(30.0, gt=0, description="the idle warning shows this long before (WCAG 2.2.1)")
     staff_pins: str | None = Field(
         None,
         description="staff PIN entries (python -m edge.kiosk.staff STAFF_ID), comma separated; unset: no staff"

@@ -43,6 +43,7 @@ from protocol.idnumber import mask
 __all__ = ["DeviceService"]
 
 log = logging.getLogger(__name__)
+_READ_FAILED = "\x00read failed"  # as the card last announced: a read failure, said once
 
 
 def _now() -> datetime:
@@ -256,7 +257,11 @@ class DeviceService:
                 backoff.reset()
             except ReadFailed as exc:
                 log.info("reader %s: %s", reader.name, exc.detail)
-                self._emit(CardUnreadable(exc.code, exc.message, reader.card_type, reader.name, _now()))
+                # Said once while the card stays: a damaged card left on the pad sent the page to the notice
+                # fourteen times in ten seconds (accessibility review). Said again once the pad was empty.
+                if last_key != _READ_FAILED:
+                    last_key = _READ_FAILED
+                    self._emit(CardUnreadable(exc.code, exc.message, reader.card_type, reader.name, _now()))
                 self._set_reader(index, ReaderState.OK)
             except FrameCorrupted as exc:  # noise on the line: the next cycle asks again
                 log.warning("reader %s: %s", reader.name, exc.detail)

@@ -66,8 +66,8 @@ class KioskSession:
     holder: CardFacts | None = None
     staff_id: str | None = None
     drafts: dict[str, Draft] = field(default_factory=dict)
-    #: item code -> what was typed on its form when the language was switched (unchecked: it only fills
-    #: the form again, never a confirm page; see routes/home.py ``set_lang``)
+    #: item code -> what has been typed on its form so far (unchecked: it only fills the form again, never a
+    #: confirm page; see routes/apply.py ``keep_typed``)
     typed: dict[str, dict[str, str]] = field(default_factory=dict)
     #: case id -> what the receipt page and a reprint need (this session's own cases only)
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)

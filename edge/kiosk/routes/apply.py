@@ -170,7 +170,7 @@ def apply_form(request: Request[Any, Any, Any], code: FromPath[str]) -> Template
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.get(code)
-    typed = {k[len("field_") :]: v for k, v in session.typed.pop(code, {}).items()}  # across a language switch
+    typed = {k[len("field_") :]: v for k, v in session.typed.get(code, {}).items()}  # kept as typed (keep_typed)
     return _form_page(
         kiosk,
         request,
@@ -182,6 +182,17 @@ def apply_form(request: Request[Any, Any, Any], code: FromPath[str]) -> Template
         (draft.notify_phone or "", bool(draft.notify_phone)) if draft else ("", False),
         changed=draft is not None and draft.stale(item),
     )
+
+
+@post("/item/{code:str}/typed", status_code=204)
+async def keep_typed(request: Request[Any, Any, Any], code: FromPath[str]) -> None:
+    """What the resident has typed on ``code``'s form so far (kiosk.js sends it at each change): the form
+    shows it again after calling staff, a card notice, a language switch or 返回 and back. Unchecked: it only
+    fills the form again, never a confirm page; the holder's own session only."""
+    session = kiosk_of(request).holder_session(request)
+    form = await request.form()
+    kept = {str(k): str(v)[:100] for k, v in form.multi_items() if str(k).startswith("field_")}
+    session.typed[code[:16]] = dict(list(kept.items())[:40])
 
 
 @post("/item/{code:str}/apply")
@@ -256,6 +267,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
     kiosk = kiosk_of(request)
     session, item = _applicable(kiosk, request, code)
     draft = session.drafts.pop(code, None)
+    session.typed.pop(code, None)
     applicant = session.applicant
     if draft is None or applicant is None:  # a second press, or the back button after submitting
         return redirect(f"/item/{code}")
@@ -334,4 +346,4 @@ def reprint(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Response
     return redirect(f"/receipt/{case_id}")
 
 
-ROUTES = [apply_form, apply_post, confirm, submit, receipt_page, reprint]
+ROUTES = [apply_form, keep_typed, apply_post, confirm, submit, receipt_page, reprint]

@@ -96,12 +96,6 @@ async def set_lang(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     lang = str(form.get("lang", ""))
     response = redirect(safe_next(str(form.get("next", "/"))))
-    session = kiosk_of(request).session(request)
-    code = str(form.get("keep_for", ""))[:16]
-    if code and session is not None and session.holder is not None:
-        # what the resident typed on a form, carried across (kiosk.js copies it in): the form shows it again
-        kept = {str(k)[5:]: str(v)[:100] for k, v in form.multi_items() if str(k).startswith("keep_field_")}
-        session.typed[code] = dict(list(kept.items())[:40])
     if lang in LANGS:
         response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="strict", path="/")
     return response

@@ -25,23 +25,26 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
-  // Switching the language on a form keeps what was typed on it (routes/home.py set_lang).
-  var langForm = document.querySelector('form[action="/lang"]');
+  // What is typed on a form is kept in the session as it is typed (routes/apply.py keep_typed): calling
+  // staff, a card notice, a language switch or 返回 and back leave the form as it was (an accessibility
+  // review: each of them emptied it, and an elderly resident typed it all again).
   var applyForm = document.querySelector('form[action$="/apply"]');
-  if (langForm && applyForm) {
-    langForm.addEventListener("submit", function () {
-      var add = function (name, value) {
-        var input = document.createElement("input");
-        input.type = "hidden"; input.name = name; input.value = value;
-        langForm.appendChild(input);
-      };
-      add("keep_for", applyForm.getAttribute("action").split("/")[2]);
+  if (applyForm) {
+    var keepTyped = function () {
+      var typed = new URLSearchParams();
       Array.prototype.forEach.call(applyForm.elements, function (el) {
         if (!el.name || el.name.indexOf("field_") !== 0) { return; }
         if ((el.type === "radio" || el.type === "checkbox") && !el.checked) { return; }
-        add("keep_" + el.name, el.value);
+        typed.append(el.name, el.value);
       });
-    });
+      var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+      fetch(applyForm.getAttribute("action").replace(/\/apply$/, "/typed"), {
+        method: "POST", body: typed, keepalive: true, credentials: "same-origin",
+        headers: { "x-csrftoken": m ? decodeURIComponent(m[1]) : "" }
+      }).catch(function () {});
+    };
+    applyForm.addEventListener("input", keepTyped);
+    applyForm.addEventListener("change", keepTyped);
   }
 
   // The on-screen keyboard for text fields (templates/_textpad.html): pinyin letters, Chinese words offered.
@@ -205,9 +208,10 @@
       .then(function (r) { if (r.status === 410) { location.replace("/?ended=timeout"); } })
       .catch(function () {});
   }
-  function activity() {
+  function activity(ev) {
     last = Date.now();
-    if (!banner.hidden) { banner.hidden = true; }
+    // Hidden once the touch is done (click), not as it starts: nothing moves under the finger meanwhile.
+    if (!banner.hidden && ev.type !== "pointerdown") { banner.hidden = true; }
     if (Date.now() - lastPing >= pingMs) { ping(); }
   }
   function finish() {
@@ -216,7 +220,7 @@
     document.getElementById("finish-reason").value = "timeout";
     document.getElementById("finish-form").submit();
   }
-  ["pointerdown", "keydown", "input"].forEach(function (ev) {
+  ["pointerdown", "click", "keydown", "input"].forEach(function (ev) {
     document.addEventListener(ev, activity, { passive: true, capture: true });
   });
   document.getElementById("idle-extend").addEventListener("click", function () {

@@ -107,6 +107,24 @@ def test_a_card_that_keeps_failing_is_reported_as_unreadable(
     assert service.events.get(timeout=3).facts.name == "李娜"  # type: ignore[union-attr]
 
 
+def test_a_damaged_card_left_on_the_reader_is_reported_once_until_the_pad_is_empty(
+    id_sim: IdReaderSim, fast_reader: IdCardReader, start_service: Start, wait_until: Wait, drain: Drain
+) -> None:
+    """An accessibility review: a damaged card left on the pad sent the page to the notice fourteen times in
+    ten seconds. Once while it stays; again once the pad was empty and a card fails again."""
+    id_sim.fail_next("read", Status.READ_FAILED, times=1000)
+    service = start_service(fast_reader)
+    id_sim.place("li-na")
+    wait_until(lambda: id_sim.commands["READ_BASE"] >= 5)
+    events = drain(service, settle=0.4)
+    assert [(type(e), e.code) for e in events] == [(CardUnreadable, "read_failed")]  # type: ignore[union-attr]
+    id_sim.remove()
+    wait_until(lambda: id_sim.commands["FIND_CARD"] >= 3)
+    drain(service, settle=0.3)
+    id_sim.place("li-na")
+    assert isinstance(service.events.get(timeout=3), CardUnreadable), "a card put down again that fails is said"
+
+
 def test_a_card_with_a_bad_check_digit_is_refused_once_with_a_chinese_message(
     id_sim: IdReaderSim, fast_reader: IdCardReader, start_service: Start, wait_until: Wait, drain: Drain
 ) -> None:

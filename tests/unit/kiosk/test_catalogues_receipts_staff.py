@@ -187,13 +187,16 @@ def test_config_reads_the_terminal_settings_which_read_the_environment(monkeypat
     from edge.settings import load
 
     monkeypatch.setenv("SHEGONG_KIOSK_IDLE_TIMEOUT_S", "30")
+    monkeypatch.setenv("SHEGONG_KIOSK_WARN_BEFORE_S", "10")
     monkeypatch.setenv("SHEGONG_COMMITTEE_NAME", "测试居委会")
     settings = load(data_dir=tmp_path, kiosk={"port": 9000})
     config = settings.kiosk
-    assert (config.port, config.idle_timeout_s, config.warn_before_s) == (9000, 30.0, 20.0)
+    assert (config.port, config.idle_timeout_s, config.warn_before_s) == (9000, 30.0, 10.0)
     assert settings.committee_name == "测试居委会" and config.host == "127.0.0.1"
     with pytest.raises(ValueError):
         KioskSettings(idle_timeout_s=10, warn_before_s=20)
+    # the shipped timings: two minutes without a touch, warned half a minute before (accessibility review)
+    assert (KioskSettings().idle_timeout_s, KioskSettings().warn_before_s) == (120.0, 30.0)
     with pytest.raises(ValueError, match="kiosk_port is now \\[kiosk\\] port"):
         load(data_dir=tmp_path, kiosk_port=9000)  # an old flat key is refused by name, not ignored
     monkeypatch.setenv("SHEGONG_READER_PORT", "/dev/ttyUSB0")
