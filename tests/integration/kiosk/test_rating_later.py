@@ -57,8 +57,11 @@ def test_a_decided_case_is_rated_from_my_cases_and_reaches_the_centre_once(
     assert page.locator(f"#rate-{running}").count() == 0, "a case still running is not rated from 我的办件"
     page.click(f"#rate-{decided}")
     assert page.locator("h1").inner_text() == "请对本次服务进行评价"
+    page.click("#reason")  # typed on the screen's keyboard: there is no other
+    assert page.locator("#textpad").is_visible()
     page.fill("#reason", "等了很久才办好")
     page.click(f"#level-{int(RatingLevel.VERY_DISSATISFIED)}")
+    page.click("#rate-submit")
     page.wait_for_selector("#rated")
     assert page.locator("#rated").inner_text().strip().endswith("谢谢您的评价！")
     assert page.locator(f"#rate-{decided}").count() == 0

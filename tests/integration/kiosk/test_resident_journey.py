@@ -95,7 +95,10 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     page.click("#rate")
     shot(page, "rate")
     page.fill("#reason", "很方便")
+    page.click("#level-1")  # a slip of the finger: chosen, not sent (one rating per case)
     page.click("#level-4")
+    assert page.url.endswith("/rate")
+    page.click("#rate-submit")
     page.wait_for_selector("#rated")
     case = k.stored()[0]
     assert case["receipt_no"] == receipt_no
