@@ -85,11 +85,16 @@ class KioskEvents:
         if found is None:
             self.notify(Notice("scan.unknown"))
             return
+        self.publish({"go": f"/progress/{self.remember(*found)}"})
+
+    def remember(self, receipt_no: str, query_code: str) -> str:
+        """A short-lived token for a receipt's number and query code (the page's URL carries it, not them):
+        a scan's, or a failed look-up's for the form to show them again (:meth:`scan` takes it back)."""
         token = secrets.token_urlsafe(16)
         with self._lock:
             self._prune()
-            self._scans[token] = (*found, self._clock())
-        self.publish({"go": f"/progress/{token}"})
+            self._scans[token] = (receipt_no, query_code, self._clock())
+        return token
 
     def notify(self, notice: Notice) -> None:
         token = secrets.token_urlsafe(12)

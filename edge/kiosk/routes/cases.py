@@ -21,7 +21,7 @@ from typing import Annotated, Any, cast
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
 
 from edge.kiosk.context import Kiosk, local
@@ -134,12 +134,15 @@ def _progress(kiosk: Kiosk, request: Request[Any, Any, Any], receipt_no: str, co
         kiosk.progress_by_client.failed(keys_client)
         kiosk.progress_by_receipt.failed(keys_receipt)
         log.info("a progress lookup matched no case")
-        return _refused(kiosk, request, "progress.not_found", 404)
+        # 重新查询 brings the form back with what was typed (an accessibility review: 47 taps to do again)
+        return _refused(kiosk, request, "progress.not_found", 404, again=kiosk.events.remember(receipt_no, code))
     return kiosk.render(request, "progress.html", case=_view(kiosk, kiosk.lang(request), case))
 
 
-def _refused(kiosk: Kiosk, request: Request[Any, Any, Any], key: str, status: int, **fields: object) -> Template:
-    page = kiosk.render(request, "progress.html", case=None, error=kiosk.t(request)(key, **fields))
+def _refused(
+    kiosk: Kiosk, request: Request[Any, Any, Any], key: str, status: int, again: str = "", **fields: object
+) -> Template:
+    page = kiosk.render(request, "progress.html", case=None, error=kiosk.t(request)(key, **fields), again=again)
     page.status_code = status
     return page
 
@@ -168,9 +171,11 @@ def progress_scanned(request: Request[Any, Any, Any], token: FromPath[str]) -> T
 
 
 @get("/scan", sync_to_thread=False)
-def scan_page(request: Request[Any, Any, Any]) -> Template:
+def scan_page(request: Request[Any, Any, Any], t: Annotated[str, QueryParameter(max_length=64)] = "") -> Template:
+    """The form; ``t``: a failed look-up's token (:meth:`KioskEvents.remember`), its number and code filled in."""
     kiosk = kiosk_of(request)
-    return kiosk.render(request, "scan.html", receipt_no="", query_code="", id_error=False)
+    receipt_no, code = (kiosk.events.scan(t) if t else None) or ("", "")
+    return kiosk.render(request, "scan.html", receipt_no=receipt_no, query_code=code, id_error=False)
 
 
 @post("/progress", sync_to_thread=True)

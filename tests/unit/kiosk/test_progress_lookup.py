@@ -220,3 +220,17 @@ def test_a_receipt_grouped_with_spaces_or_typed_without_dashes_finds_the_case(ki
     for receipt_typed in [*typed, typed[0], typed[1]]:  # five failures on one receipt, typed three ways
         assert _look_up(client, receipt_typed, "ZZZZZZ", TYPED_HOLDER).status_code == 404
     assert _look_up(client, case.receipt_no, case.query_code, TYPED_HOLDER).status_code == 429
+
+
+def test_looking_again_after_a_failed_lookup_brings_back_what_was_typed(kiosk):
+    """An accessibility review: 重新查询 opened an empty form, and the receipt number and query code — about
+    fifty taps — were typed again. The link now carries a token for them (never them), used once."""
+    client, runtime, _ = kiosk
+    case = _submit(runtime, "zhang-wei")
+    failed = _look_up(client, case.receipt_no, "ZZZZZZ", identity("zhang-wei").id_number)
+    assert failed.status_code == 404 and _notice(failed) == NOT_FOUND
+    link = re.search(r'id="look-again" href="([^"]+)"', failed.text)
+    assert link and case.receipt_no not in link.group(1) and "ZZZZZZ" not in link.group(1)
+    again = client.get(link.group(1))
+    assert f'value="{case.receipt_no}"' in again.text and 'value="ZZZZZZ"' in again.text
+    assert f'value="{case.receipt_no}"' not in client.get(link.group(1)).text, "used once"
