@@ -21,7 +21,15 @@ import re
 import unicodedata
 from datetime import date
 
-__all__ = ["RECEIPT_PATTERN", "fold", "typed_id_number", "typed_phone", "typed_query_code", "typed_receipt"]
+__all__ = [
+    "RECEIPT_PATTERN",
+    "fold",
+    "typed_date",
+    "typed_id_number",
+    "typed_phone",
+    "typed_query_code",
+    "typed_receipt",
+]
 
 RECEIPT_PATTERN = r"^[A-Za-z0-9]{1,16}-\d{8}-\d{4,6}$"
 """A receipt number: committee code, the day it was made (``YYYYMMDD``, local) and that day's sequence, e.g.
@@ -35,6 +43,8 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 
 _MOBILE_ABROAD = re.compile(r"^(?:\+86|0086|86)(1[3-9]\d{9})$")  # a mainland mobile written for abroad
 _PHONE_GROUPING = str.maketrans("", "", "-()")
+
+_DATE_PARTS = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
 
 _DASHES = {"\u2212": "-"}  # the minus sign; NFKC keeps it, as it keeps every dash but the full-width one
 
@@ -134,3 +144,21 @@ def typed_phone(text: str) -> str:
     digits = fold(text).translate(_PHONE_GROUPING)
     abroad = _MOBILE_ABROAD.match(digits)
     return abroad.group(1) if abroad else digits
+
+
+def typed_date(text: str) -> str:
+    """A date as typed — ``20260105`` on the kiosk's keypad, ``2026-1-5``, ``2026/01/05``, ``2026年1月5日``,
+    full-width — as ISO ``2026-01-05``; what is not one stays as typed (:func:`fold`), for the caller's
+    check to refuse. The kiosk has no keyboard but its keypads: a browser's date field took only a hardware
+    keyboard or a 20-pixel calendar icon (an accessibility review)."""
+    folded = fold(text)
+    digits = folded if folded.isdigit() and len(folded) == _DATE_LEN else ""
+    parts = (digits[:4], digits[4:6], digits[6:]) if digits else None
+    if parts is None and (m := _DATE_PARTS.match(folded)):
+        parts = (m.group(1), m.group(2), m.group(3))
+    if parts is None:
+        return folded
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2])).isoformat()
+    except ValueError:
+        return folded

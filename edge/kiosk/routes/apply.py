@@ -25,7 +25,7 @@ from edge.store.cases import NewCase
 from protocol.cases import PHONE_PATTERN
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
 from protocol.idnumber import InvalidIdNumber, mask, validate
-from protocol.typed import typed_id_number, typed_phone
+from protocol.typed import typed_date, typed_id_number, typed_phone
 
 __all__ = ["ROUTES"]
 
@@ -208,6 +208,8 @@ async def apply_post(request: Request[Any, Any, Any], code: FromPath[str]) -> Re
             values[f.key] = _card_value(session, f)
             continue
         value = str(data.get(f"field_{f.key}", "")).strip()
+        if f.type is FieldType.DATE:  # typed on the keypad: 20260105 is 2026-01-05
+            value = typed_date(value)
         if f.type is FieldType.PHONE:  # stored as digits however grouped: (021) 6234 5678 is 02162345678
             value = typed_phone(value)
         elif f.type is FieldType.ID_NUMBER:  # 3101 0419… with spaces or dashes, a small x: as on a card

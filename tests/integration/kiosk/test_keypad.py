@@ -211,3 +211,18 @@ def test_the_idle_warning_moves_nothing_and_calling_staff_keeps_what_was_typed(s
     page.click("#call-staff")
     page.wait_for_load_state()
     assert page.locator("#field_phone").input_value() == "13338001380", "calling staff kept the form"
+
+
+def test_a_date_is_typed_on_its_keypad(start_kiosk, page, ime_index):
+    """An accessibility review: a date field was the browser's own, which took only a hardware keyboard or a
+    20-pixel calendar icon; five items need one. It has the digit keypad now: eight digits, year first."""
+    _card_in(start_kiosk, page, ime_index, "li-na", "/item/RS-001/apply")
+    _keys_are_large(page, "field_start_date")
+    _tap_letters(page, "youxiangongsi")
+    _pick(page, "有限公司")
+    _tap_keys(page, "field_phone", "13800138000")
+    _tap_keys(page, "field_start_date", "20261201")
+    page.check("input[name=field_employment_type] >> nth=0")
+    page.click("#to-confirm")
+    page.wait_for_url(re.compile(r"/confirm$"))
+    assert "2026-12-01" in page.locator("#confirm-values").inner_text()
