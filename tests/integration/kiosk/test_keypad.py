@@ -226,3 +226,15 @@ def test_a_date_is_typed_on_its_keypad(start_kiosk, page, ime_index):
     page.click("#to-confirm")
     page.wait_for_url(re.compile(r"/confirm$"))
     assert "2026-12-01" in page.locator("#confirm-values").inner_text()
+
+
+def test_the_forms_next_button_is_in_sight_on_a_long_form(start_kiosk, page):
+    """An accessibility review: 下一步 sat 300 to 1,500 px below a 1920-px screen, with no hint to swipe."""
+    k = start_kiosk()
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap("li-na")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/RS-001/apply")
+    box = page.locator("#to-confirm").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PORTRAIT["height"], box
