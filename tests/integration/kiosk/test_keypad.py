@@ -238,3 +238,14 @@ def test_the_forms_next_button_is_in_sight_on_a_long_form(start_kiosk, page):
     page.goto(f"{k.url}/item/RS-001/apply")
     box = page.locator("#to-confirm").bounding_box()
     assert box is not None and box["y"] + box["height"] <= PORTRAIT["height"], box
+
+
+def test_finish_is_kept_apart_from_calling_staff(start_kiosk, page):
+    """结束 drops everything typed; a slip from 呼叫工作人员 (13 px away) ended a resident's session."""
+    k = start_kiosk()
+    page.set_viewport_size(PORTRAIT)
+    page.goto(k.url)
+    k.tap("li-na")
+    page.wait_for_url(re.compile(r"/services$"))
+    call, finish = page.locator("#call-staff").bounding_box(), page.locator("#finish").bounding_box()
+    assert call and finish and finish["x"] - (call["x"] + call["width"]) >= 24
