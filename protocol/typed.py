@@ -44,7 +44,7 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _MOBILE_ABROAD = re.compile(r"^(?:\+86|0086|86)(1[3-9]\d{9})$")  # a mainland mobile written for abroad
 _PHONE_GROUPING = str.maketrans("", "", "-()")
 
-_DATE_PARTS = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_DATE_PARTS = re.compile(r"^(\d{4})\D+(\d{1,2})\D+(\d{1,2})\D*$")  # any marks between: - / . and 年 月 日
 
 _DASHES = {"\u2212": "-"}  # the minus sign; NFKC keeps it, as it keeps every dash but the full-width one
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +27,7 @@ from edge.night.backup import backup_name
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.auditkey import AuditKeyError, TerminalAuditKey
-from edge.store.db import HEAD, current_revision, private_dir
+from edge.store.db import HEAD, current_revision
 from edge.store.models import Alarm, AuditEntryRow, Case, CatalogueStateRow, OutboxRow, table
 from edge.store.outbox import Outbox, OutboxStats
 from edge.store.retention import PurgeCounts, Retention
@@ -189,21 +188,20 @@ class ConsoleStore:
         return counts
 
     def backup(self) -> Path:
-        """Copy the database now (SQLite's online backup: writers carry on), check the copy, keep it 0600."""
-        folder = private_dir(self.settings.backup_dir)  # beside the night's, named as they are
-        target = folder / backup_name(utcnow())
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        src = sqlite3.connect(f"file:{self.settings.db_path}?mode=ro", uri=True)
-        dst = sqlite3.connect(target)
+        """Copy the database now, as the night does (:meth:`edge.night.backup.Backups.take`: SQLite's online
+        backup, checked, 0600, kept among the night's generations). Made as a ``.partial`` and named only
+        when whole: the console's own copy left an empty file when the disk was full, and a restore took it
+        as the newest backup (a storage review)."""
+        from edge.night.backup import Backups  # the console's one use of the night's code
+
+        now = utcnow()
         try:
-            src.backup(dst)
-            ok = dst.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        finally:
-            src.close()
-            dst.close()
-        self.record("backup", {"file": target.name, "bytes": target.stat().st_size, "integrity": ok})
-        if not ok:
-            raise EdgeError(f"backup {target.name} failed its integrity check")
+            Backups(self.settings).take(now)
+        except EdgeError as exc:
+            self.record("backup", {"failed": str(exc)[:300]})
+            raise
+        target = self.settings.backup_dir / backup_name(now)
+        self.record("backup", {"file": target.name, "bytes": target.stat().st_size, "integrity": True})
         return target
 
     def _writable(self) -> None:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 from edge.errors import EdgeError
 from edge.settings import EdgeSettings
 from edge.store.cases import receipt_day
-from edge.store.db import private_dir
+from edge.store.db import disk_free_mb, private_dir
 from kernel.sqlitecopy import sqlite_copy, sqlite_integrity, sqlite_replace
 from protocol.envelope import utcnow
 
@@ -45,6 +45,7 @@ class Restored(NamedTuple):
     ahead: bool  # the replaced database could not be read: today's receipt numbers moved RESTORED_AHEAD on
     audit_carried: int = 0  # audit entries made since the backup, carried over from the replaced database
     audit_lost: bool = False  # the replaced database's chain could not be carried: the hub's copy is longer
+    cases_carried: int | None = 0  # cases accepted since the backup, carried over; None: the database was unreadable
 
 
 _PREFIX, _SUFFIX = "edge-", ".db"
@@ -92,15 +93,29 @@ class Backups:
         folder = private_dir(self.settings.backup_dir)
         target = folder / backup_name(now)
         partial = target.with_suffix(".partial")
-        for left in folder.glob(f"{_PREFIX}*.partial"):  # a copy a night cut short left: never kept, never rotated
+        for left in folder.glob(f"{_PREFIX}*.partial*"):  # what a night cut short left (with its -journal)
             left.unlink()
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
-        sqlite_copy(self.settings.db_path, partial)
-        problem = sqlite_integrity(partial)
-        if problem:
-            partial.unlink()
-            raise BackupBroken(f"the night's backup failed its integrity check: {problem}")
-        partial.replace(target)
+        # Room for the copy and the residents' floor after it: a copy that filled the disk failed, stayed, and
+        # the kiosk refused residents all the next day, every day (a storage review).
+        size_mb = sum(p.stat().st_size for p in _with_wal(self.settings.db_path) if p.exists()) / 2**20
+        free_mb, floor = disk_free_mb(folder), self.settings.min_free_disk_mb
+        if free_mb < size_mb + floor:
+            raise BackupBroken(
+                f"no room for the night's backup: it needs about {size_mb:.0f} MB and {floor:.0f} MB must stay"
+                f" free for residents' cases, {free_mb:.0f} MB are free; the last backups are kept"
+            )
+        try:
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600))
+            sqlite_copy(self.settings.db_path, partial)
+            problem = sqlite_integrity(partial)
+            if problem:
+                raise BackupBroken(f"the night's backup failed its integrity check: {problem}")
+            partial.replace(target)
+        except sqlite3.Error as exc:
+            raise BackupBroken(f"the night's backup could not be written: {exc}") from None
+        finally:
+            for left in folder.glob(f"{partial.name}*"):
+                left.unlink()
         removed = 0
         for old in self.kept()[: -self.settings.night_backups]:
             old.unlink()
@@ -133,21 +148,92 @@ class Backups:
 
     def restore(self, source: Path | None = None, now: datetime | None = None) -> Restored:
         """Write ``source`` (default: the newest backup) over the database, keeping the receipt numbers
-        given since; the terminal must be stopped."""
+        given since and what was accepted since; the terminal must be stopped.
+
+        All is done in a copy of the backup (0600, in the backup folder), then moved over the database whole:
+        a step that fails leaves the database as it was (a storage review: a failed console backup left an
+        empty file, the restore took it as the newest, moved it over the database and then failed, and every
+        case was gone). What the replaced database holds that the backup does not — cases accepted since,
+        their queue items and timelines, ratings — goes into the copy first: it is the only copy of a case
+        not yet sent (the same review restored a backup over fifty such cases, and lost them)."""
         backups = self.kept()
         chosen = source or (backups[-1] if backups else None)
         if chosen is None or not chosen.exists():
             raise BackupBroken("no backup to restore")
-        problem = sqlite_integrity(chosen)
+        problem = sqlite_integrity(chosen) or _not_a_terminal(chosen)
         if problem:
-            raise BackupBroken(f"{chosen.name} failed its integrity check: {problem}")
-        counters = _receipt_counters(self.settings.db_path)
-        tail = _audit_tail(self.settings.db_path, chosen)
-        sqlite_replace(chosen, self.settings.db_path)
-        _carry_counters(self.settings.db_path, counters, receipt_day(now or utcnow()))
-        if tail:
-            _carry_audit(self.settings.db_path, tail)
-        return Restored(chosen, counters is None, len(tail or ()), tail is None)
+            raise BackupBroken(f"{chosen.name} cannot be restored: {problem}")
+        live = self.settings.db_path
+        counters = _receipt_counters(live)
+        tail = _audit_tail(live, chosen)
+        work = private_dir(self.settings.backup_dir) / f"{_PREFIX}restoring.partial"
+        try:
+            os.close(os.open(work, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            sqlite_copy(chosen, work)
+            carried = _carry_items(work, live)
+            _carry_counters(work, counters, receipt_day(now or utcnow()))
+            if tail:
+                _carry_audit(work, tail)
+            sqlite_replace(work, live)
+        finally:
+            work.unlink(missing_ok=True)
+        return Restored(chosen, counters is None, len(tail or ()), tail is None, carried)
+
+
+def _with_wal(db: Path) -> tuple[Path, Path]:
+    return db, Path(f"{db}-wal")
+
+
+def _not_a_terminal(path: Path) -> str:
+    """'' when ``path`` holds a terminal's database (its tables there), else why not: an empty file passes
+    SQLite's integrity check."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    missing = sorted({"cases", "outbox", "receipt_counters", "audit_entries"} - names)
+    return (
+        f"it holds no terminal database (no {', '.join(missing)}): empty, cut short or another file" if missing else ""
+    )
+
+
+#: What a restore carries over from the database it replaces: each table, its key. The queue's own order
+#: number (``seq``) is given anew: the backup's queue holds other items under the same numbers.
+_CARRIED = (("cases", "case_id"), ("case_events", "event_id"), ("ratings", "rating_id"), ("outbox", "item_id"))
+
+
+def _carry_items(work: Path, live: Path) -> int | None:
+    """Copy into the restored copy ``work`` what the database at ``live`` holds and it does not (by key);
+    returns how many cases, or None when ``live`` could not be read (nothing carried)."""
+    if not live.exists():
+        return 0
+    db = sqlite3.connect(work, isolation_level=None)
+    try:
+        db.execute("ATTACH DATABASE ? AS live", (f"file:{live}?mode=ro",))
+        db.execute("BEGIN IMMEDIATE")
+        cases = 0
+        for table, key in _CARRIED:
+            have = [str(r[1]) for r in db.execute(f"PRAGMA main.table_info({table})")]
+            there = {str(r[1]) for r in db.execute(f"PRAGMA live.table_info({table})")}
+            columns = ", ".join(c for c in have if c in there and not (table == "outbox" and c == "seq"))
+            order = " ORDER BY seq" if table == "outbox" else ""
+            added = db.execute(
+                f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM live.{table}"
+                f" WHERE {key} NOT IN (SELECT {key} FROM main.{table}){order}"
+            ).rowcount
+            cases += added if table == "cases" else 0
+        db.execute("COMMIT")
+        return cases
+    except sqlite3.DatabaseError:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return None
+    finally:
+        db.close()
 
 
 def _receipt_counters(db_path: Path) -> dict[str, int] | None:

@@ -32,6 +32,13 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
         with EdgeRuntime(settings):  # brings a backup of an older release to today's schema
             pass
         print(f"restored {restored.backup.name}; the next nightly reconciliation reports what the hub has since")
+        if restored.cases_carried:
+            print(f"{restored.cases_carried} case(s) accepted since the backup carried over, queued as they were")
+        elif restored.cases_carried is None:
+            print(
+                "the replaced database could not be read: cases accepted since the backup that the hub did not"
+                " have yet are not on this terminal; the next nightly reconciliation lists what the hub has"
+            )
         if restored.audit_carried:
             print(f"{restored.audit_carried} audit entries made since the backup carried over: the chain goes on")
         if restored.audit_lost:

@@ -24,6 +24,7 @@ class TerminalRecord:
     terminal_id: str
     online: bool
     bd_seq: int
+    birth_seq: int  # the message number of the birth on record (a retained one read back is not new)
     last_seq: int
     seq_gaps: int
     last_birth_at: datetime | None

@@ -34,7 +34,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def _text(value: str) -> str:
     """``value`` as a cell a spreadsheet shows as text, never runs (spaces before a formula's sign too: some
     import settings trim them)."""
-    return "'" + value if value.lstrip(" \u3000").startswith(_FORMULA_STARTS) else value
+    return "'" + value if value.lstrip().startswith(_FORMULA_STARTS) else value
 
 
 def _row(level: str, f: Figures) -> list[object]:

@@ -1,6 +1,7 @@
 """The console open while a technician restores the terminal's database from another shell: it reads the
 restored database at its next refresh, not the file the restore replaced (it showed the old outbox and audit
-chain until restarted)."""
+chain until restarted). The cases accepted since the backup are carried into the restored database; an alarm
+raised since is not (the restored file's own state shows)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,17 @@ def test_the_console_reads_the_database_a_restore_put_in_place(tmp_path: Path):
         Backups(settings).take(utcnow())
         for n in (2, 3):
             rt.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n)))
+        rt.alarms.raise_("printer_paper_out", "printer out of paper")  # not carried by a restore
     store = ConsoleStore(settings)
     try:
         before = store.facts()
-        assert before.outbox.depth == 3
+        assert before.outbox.depth == 3 and "printer_paper_out" in before.alarms
         restored = Backups(settings).restore()
         assert restored.backup.name.startswith("edge-")  # the night's backup, one case in it
         after = store.facts()
-        assert after.outbox.depth == 1 and after.oldest_receipt == first.receipt_no
+        assert "printer_paper_out" not in after.alarms, "the restored file read, not the one it replaced"
+        assert after.outbox.depth == 3 and after.oldest_receipt == first.receipt_no  # the later two carried over
+        assert restored.cases_carried == 2
         # the entries made since the backup were carried over: the chain is as long as before, and whole
         assert restored.audit_carried >= 2 and after.audit_entries == before.audit_entries
         assert store.verify_audit()[1] is None

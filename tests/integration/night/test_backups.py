@@ -206,12 +206,27 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
 
     with sqlite3.connect(settings.db_path) as db:
         chain = db.execute("SELECT id, hash FROM audit_entries ORDER BY id").fetchall()  # what the hub may hold
+    # A console backup a full disk cut short left an empty file, newest of all: it passes SQLite's integrity
+    # check, and a restore moved it over the database and failed after (a storage review: every case gone).
+    empty = settings.backup_dir / "edge-29991231T235959.db"
+    empty.touch(mode=0o600)
+    capsys.readouterr()
+    assert cli.main(["edge", "restore"]) == 2
+    assert "holds no terminal database" in capsys.readouterr().err
+    assert settings.db_path.stat().st_size > 0
+    empty.unlink()
+
     capsys.readouterr()
     assert cli.main(["edge", "restore"]) == 0
-    assert "audit entries made since the backup carried over" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "audit entries made since the backup carried over" in said
+    assert "1 case(s) accepted since the backup carried over" in said
     with EdgeRuntime(settings) as rt:
         assert rt.cases.get(str(kept.case_id)) is not None
-        assert rt.cases.get(str(later.case_id)) is None, "the restore took the terminal back to its backup"
+        # `later` came after the backup and may never have reached the hub: the replaced database was its
+        # only copy, and it is carried over, queued (a storage review lost fifty such cases to a restore).
+        assert rt.cases.get(str(later.case_id)) is not None
+        assert str(later.case_id) in {i.item_id for i in rt.outbox.pending("cases", 0, 10)}
         # The chain is append-only and went up to the hub: the entries made since the backup (later's
         # submission, the refused restore) are carried over, so new ones follow them instead of taking their
         # ids with other contents, which the hub would refuse every night from then on.
@@ -424,6 +439,33 @@ def test_a_copy_a_night_cut_short_does_not_stay_behind(tmp_path: Path):
         live.backup(copy)  # copied, but neither checked nor renamed: the night stopped here
     Backups(settings).take(utcnow())
     assert [p.suffix for p in settings.backup_dir.iterdir()] == [".db"]
+
+
+def test_a_night_with_no_room_for_its_backup_says_so_and_leaves_nothing_behind(tmp_path: Path, monkeypatch):
+    """A storage review: with 4 MB free the copy failed half-way ("message withheld"), stayed, and used up the
+    room the kiosk keeps for residents' cases: refused all the next day, and the next night did it again."""
+    from edge.night import backup as night_backup
+
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge", min_free_disk_mb=1)
+    with EdgeRuntime(settings):
+        pass
+    backups = Backups(settings)
+    backups.take(utcnow().replace(hour=1))
+    monkeypatch.setattr(night_backup, "disk_free_mb", lambda folder: 1.0)  # under the floor once copied
+    with pytest.raises(BackupBroken, match="no room for the night's backup"):
+        backups.take(utcnow().replace(hour=2))
+    assert [p.name for p in settings.backup_dir.iterdir()] == [backups.kept()[0].name], "nothing else left"
+
+    def failing(source, target, wal=False):  # the disk filled while copying
+        Path(target).write_bytes(b"half a copy")
+        Path(f"{target}-journal").write_bytes(b"its journal")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(night_backup, "disk_free_mb", lambda folder: 10_000.0)
+    monkeypatch.setattr(night_backup, "sqlite_copy", failing)
+    with pytest.raises(BackupBroken, match="could not be written: database or disk is full"):
+        backups.take(utcnow().replace(hour=3))
+    assert [p.name for p in settings.backup_dir.iterdir()] == [backups.kept()[0].name], "no partial copy stays"
 
 
 def test_a_technicians_backup_made_after_the_nights_is_the_newest(tmp_path: Path):
