@@ -7,9 +7,11 @@ Copies hold what the database holds (sealed cases, timelines): files 0600 in a 0
 retention purge has taken from the database leaves the copies too (:meth:`Backups.forget_purged`, run by
 the night after its purge), so a backup keeps no resident's data past the retention window.
 
-A restore (``shegong edge restore``, the terminal stopped) checks the copy, then writes it over the
-database with the same backup API, so the write-ahead log and shared memory stay consistent. Whatever was
-accepted after that copy was made is at the hub already or in nobody's hands; the next nightly
+A restore (``shegong edge restore``, the terminal stopped) checks the copy (whole, and a terminal's
+database at all), builds the restored database in a copy of it and moves that over the database whole.
+What was accepted after the backup was made and the replaced database still holds — cases, their timelines
+and queue items, ratings — is carried into it, queued as it was: it may be the only copy. When the replaced
+database cannot be read, what it held is at the hub already or in nobody's hands; the next nightly
 reconciliation reports the first kind (``unknown_at_terminal``), and the hub keeps them. Their receipt
 numbers stay theirs: the restore carries each day's receipt counter over from the database it replaces
 (the copy was taken at night, and numbering restarted the day at 0001, numbers the hub already holds for
