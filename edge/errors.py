@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["EdgeError", "StorageFull"]
+__all__ = ["EdgeError", "StorageFailed", "StorageFull"]
 
 
 class EdgeError(Exception):
@@ -13,3 +13,8 @@ class EdgeError(Exception):
 
 class StorageFull(EdgeError):
     """The outbox or the disk is at its bound: new submissions are refused, nothing queued is touched."""
+
+
+class StorageFailed(EdgeError):
+    """The storage failed a write (an I/O error of a failing SD card, a read-only or damaged database): new
+    submissions are refused with the staff called, nothing of the resident's is kept."""

@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
-from edge.errors import EdgeError, StorageFull
+from edge.errors import EdgeError, StorageFailed, StorageFull
 from edge.kiosk.context import SID_COOKIE, Kiosk, NoSession, Printer, redirect
 from edge.kiosk.events import KioskEvents
 from edge.kiosk.gate import GATE_COOKIE, OPEN_PATH, KioskGate
@@ -209,6 +209,7 @@ def _no_session(request: Request[Any, Any, Any], _exc: Exception) -> Response[An
 
 _ERROR_KEYS: tuple[tuple[type[EdgeError], str], ...] = (
     (StorageFull, "error.storage_full"),
+    (StorageFailed, "error.storage_failed"),
     (InvalidApplicant, "error.invalid_applicant"),
     (AlreadyRated, "error.already_rated"),
 )

@@ -14,6 +14,7 @@ and a holder's history cannot be listed (:class:`LookupUnavailable`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -27,9 +28,9 @@ from typing import Any
 import uuid6
 from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
-from edge.errors import EdgeError, StorageFull
+from edge.errors import EdgeError, StorageFailed, StorageFull
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
@@ -45,6 +46,8 @@ from protocol.typed import typed_query_code, typed_receipt
 __all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey", "receipt_day"]
 
 log = logging.getLogger(__name__)
+_STORAGE_FAULTS = ("disk I/O error", "readonly", "malformed", "not a database")
+"""What SQLite says when the storage itself fails (not a full disk): a failing SD card, a read-only or damaged file."""
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 _cases, _outbox, _events, _counters = (
     table(Case),
@@ -229,12 +232,19 @@ class CaseStore:
             # Raised outside the transaction: the alarm is written on its own connection.
             self._alarms.raise_("storage_full", str(exc))
             raise StorageFull(words("store.full_because", reason=exc)) from None
-        except OperationalError as exc:
+        except DatabaseError as exc:
             if isinstance(exc.orig, sqlite3.OperationalError) and "full" in str(exc.orig):
                 self._alarms.raise_("storage_full", words("store.db_full_alarm"))
                 raise StorageFull(words("store.full")) from None
+            if isinstance(exc.orig, sqlite3.DatabaseError) and any(m in str(exc.orig) for m in _STORAGE_FAULTS):
+                # A failing SD card: the resident is told to call staff (not a generic fault page), and the
+                # alarm tells the operator and the hub (a storage review). The alarm may fail to be written too.
+                with contextlib.suppress(DatabaseError):
+                    self._alarms.raise_("storage_failed", words("store.failed_alarm", reason=exc.orig))
+                raise StorageFailed(words("store.failed")) from None
             raise
         self._alarms.clear("storage_full")
+        self._alarms.clear("storage_failed")
         log.info("case accepted: %s item=%s", receipt_no, new.item_code)
         return submission
 

@@ -59,3 +59,30 @@ def test_a_full_disk_refuses_new_cases_and_the_database_stays_intact(hub_factory
     edge.start_sync()
     wait_for(lambda: edge.outbox.stats().depth == 0, what="queue drained from a full disk")
     assert_exactly_once(hub.engine, accepted)
+
+
+def test_a_failing_storage_card_refuses_with_an_alarm_and_keeps_nothing_half_written(edge_factory, monkeypatch):
+    """A storage review: an I/O error of a failing SD card (not a full disk) showed residents the generic
+    fault page and raised no alarm. It is refused as a storage failure — the resident told to call staff —
+    with the storage_failed alarm for the operator; nothing of the case is kept; the next good write clears it."""
+    from sqlalchemy.exc import OperationalError
+
+    from edge.errors import StorageFailed
+    from edge.store import cases as store_cases
+
+    edge = edge_factory()
+    record = store_cases.audit.record
+
+    def failing_card(*args, **kwargs):
+        raise OperationalError("INSERT INTO audit_entries …", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(store_cases.audit, "record", failing_card)
+    with pytest.raises(StorageFailed, match="存储出现故障"):
+        edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)))
+    assert "storage_failed" in edge.alarms.active()
+    assert edge.outbox.stats().depth == 0 and not edge.cases.cases_by_id([])
+    with sqlite3.connect(edge.settings.db_path) as db:
+        assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
+    monkeypatch.setattr(store_cases.audit, "record", record)
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))
+    assert "storage_failed" not in edge.alarms.active()
