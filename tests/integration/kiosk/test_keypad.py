@@ -73,9 +73,10 @@ def test_a_resident_types_the_phone_number_on_the_keypad(start_kiosk, page):
     assert "13800138000" in page.locator("#confirm-values").inner_text()
 
 
-def _card_in(start_kiosk, page, ime_index, who: str, path: str = ""):
-    """A kiosk with the keyboard's index, at the portrait size, ``who``'s card tapped, then at ``path``."""
-    k = start_kiosk(kiosk={"ime_index": ime_index})
+def _card_in(start_kiosk, page, ime_index, who: str, path: str = "", **options):
+    """A kiosk with the keyboard's index (None: built when first needed), at the portrait size, ``who``'s card
+    tapped, then at ``path``; ``options`` go to ``start_kiosk`` (``idle``, ``warn``)."""
+    k = start_kiosk(kiosk={"ime_index": ime_index} if ime_index else {}, **options)
     page.set_viewport_size(PORTRAIT)
     page.goto(k.url)
     k.tap(who)
@@ -193,12 +194,7 @@ def test_the_idle_warning_moves_nothing_and_calling_staff_keeps_what_was_typed(s
     """An accessibility review: the idle warning pushed the page 187 px down as it showed, and the tap that
     hid it landed 187 px lower — keys 1,3,3,3 typed 7999, a tap on one service opened another. And calling
     staff reloaded the form empty. The warning now lies over the page; what is typed is kept as it is typed."""
-    k = start_kiosk(idle=6, warn=4)
-    page.set_viewport_size(PORTRAIT)
-    page.goto(k.url)
-    k.tap("li-na")
-    page.wait_for_url(re.compile(r"/services$"))
-    page.goto(f"{k.url}/item/RS-001/apply")
+    _card_in(start_kiosk, page, None, "li-na", "/item/RS-001/apply", idle=6, warn=4)
     key = page.locator('#keypad-field_phone [data-key="1"]')
     key.scroll_into_view_if_needed()
     before = key.bounding_box()
@@ -230,22 +226,13 @@ def test_a_date_is_typed_on_its_keypad(start_kiosk, page, ime_index):
 
 def test_the_forms_next_button_is_in_sight_on_a_long_form(start_kiosk, page):
     """An accessibility review: 下一步 sat 300 to 1,500 px below a 1920-px screen, with no hint to swipe."""
-    k = start_kiosk()
-    page.set_viewport_size(PORTRAIT)
-    page.goto(k.url)
-    k.tap("li-na")
-    page.wait_for_url(re.compile(r"/services$"))
-    page.goto(f"{k.url}/item/RS-001/apply")
+    _card_in(start_kiosk, page, None, "li-na", "/item/RS-001/apply")
     box = page.locator("#to-confirm").bounding_box()
     assert box is not None and box["y"] + box["height"] <= PORTRAIT["height"], box
 
 
 def test_finish_is_kept_apart_from_calling_staff(start_kiosk, page):
     """结束 drops everything typed; a slip from 呼叫工作人员 (13 px away) ended a resident's session."""
-    k = start_kiosk()
-    page.set_viewport_size(PORTRAIT)
-    page.goto(k.url)
-    k.tap("li-na")
-    page.wait_for_url(re.compile(r"/services$"))
+    _card_in(start_kiosk, page, None, "li-na")
     call, finish = page.locator("#call-staff").bounding_box(), page.locator("#finish").bounding_box()
     assert call and finish and finish["x"] - (call["x"] + call["width"]) >= 24
