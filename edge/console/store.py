@@ -23,7 +23,7 @@ from sqlalchemy.exc import DisconnectionError
 from edge.catalogue.calendar import stored
 from edge.control import technician
 from edge.errors import EdgeError
-from edge.night.backup import backup_name
+from edge.night.backup import Backups, backup_name
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.auditkey import AuditKeyError, TerminalAuditKey
@@ -192,8 +192,6 @@ class ConsoleStore:
         backup, checked, 0600, kept among the night's generations). Made as a ``.partial`` and named only
         when whole: the console's own copy left an empty file when the disk was full, and a restore took it
         as the newest backup (a storage review)."""
-        from edge.night.backup import Backups  # the console's one use of the night's code
-
         now = utcnow()
         try:
             Backups(self.settings).take(now)

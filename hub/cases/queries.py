@@ -309,17 +309,18 @@ class CaseQueries:
         catalogue_item = self.catalogue().get(row["item_code"])
         labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
         labels = {**PARTNER_FORM_LABELS, **labels}
-        ids = {f.key for f in catalogue_item.form if f.type is FieldType.ID_NUMBER} if catalogue_item else set()
+        fields = catalogue_item.form if catalogue_item else []
+        ids = {f.key for f in fields if f.type is FieldType.ID_NUMBER}
+        acts = can(who, Permission.CASE_ACT, row["department"])
         # Whoever may not act on the case (the 电子监察 auditor) oversees it without calling the resident: phone
         # numbers masked (a personal-data review: minimum necessary).
-        phones = {f.key for f in catalogue_item.form if f.type is FieldType.PHONE} if catalogue_item else set()
-        phones = phones | {"open311_phone"} if not can(who, Permission.CASE_ACT, row["department"]) else set()
+        phones = set() if acts else {f.key for f in fields if f.type is FieldType.PHONE} | {"open311_phone"}
         form = [
             (labels.get(k, k), _masked_phone(str(v)) if k in phones else _masked_text(v, k in ids))
             for k, v in (payload.get("form") or {}).items()
         ]
         actions: list[ActionOption] = []
-        if can(who, Permission.CASE_ACT, row["department"]):
+        if acts:
             for a in allowed_actions(CaseStatus(row["status"]), int(row["notices"] or 0)):
                 t = TRANSITIONS[a]
                 actions.append(ActionOption(a.value, ACTION_LABELS[a], t.needs_reason, t.needs_materials))

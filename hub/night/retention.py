@@ -4,7 +4,7 @@ operational tables bounded.
 - A case decided (any closed state, ``hub.cases.states.CLOSED``: completed, refused, rejected, withdrawn) more
   than ``case_keep_days`` ago is written whole to the archive — the row, its rating, its steps, its return
   call — as gzip JSON lines encrypted to the backup public key and signed like a backup (``*.jsonl.gz.sealed``,
-  0600; ``shegong hub archive open`` reads one with the private key), and then anonymised in place: ID
+  0600; ``shegong hub archive-open`` reads one with the private key), and then anonymised in place: ID
   number, name and the case as submitted blanked, and every free text about the resident — the rating's
   reason, the clerk's notes on the steps, the return call's reason and outcome. The row stays, with its
   facts (item, department, dates, outcome) for the reports, and so that a terminal's reconciliation still
@@ -148,14 +148,7 @@ _PARTIAL = ".partial"
 
 def _records(conn: Connection, rows: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
     """Each case whole: the row, its rating, its steps (the notes residents read) and its return call."""
-    ratings = {
-        str(r["case_id"]): dict(r)
-        for r in conn.execute(select(RatingRow).where(col(RatingRow.case_id).in_(ids))).mappings()
-    }
-    calls = {
-        str(r["case_id"]): dict(r)
-        for r in conn.execute(select(ReturnCallRow).where(col(ReturnCallRow.case_id).in_(ids))).mappings()
-    }
+    ratings, calls = _each(conn, RatingRow, "case_id", ids), _each(conn, ReturnCallRow, "case_id", ids)
     events: dict[str, list[dict[str, Any]]] = {}
     steps = select(CaseEventRow).where(col(CaseEventRow.case_id).in_(ids)).order_by(col(CaseEventRow.version))
     for e in conn.execute(steps).mappings():
@@ -172,11 +165,14 @@ def _records(conn: Connection, rows: list[dict[str, Any]], ids: list[str]) -> li
 
 
 def _visit_records(conn: Connection, rows: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
-    calls = {
-        str(r["rating_id"]): dict(r)
-        for r in conn.execute(select(ReturnCallRow).where(col(ReturnCallRow.rating_id).in_(ids))).mappings()
-    }
+    calls = _each(conn, ReturnCallRow, "rating_id", ids)
     return [{"rating": row, "return_call": calls.get(str(row["rating_id"]))} for row in rows]
+
+
+def _each(conn: Connection, model: Any, key: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows of ``model`` whose ``key`` is among ``ids`` (one each), by that key."""
+    found = conn.execute(select(model).where(col(getattr(model, key)).in_(ids))).mappings()
+    return {str(r[key]): dict(r) for r in found}
 
 
 def _write(partial: Path, records: list[dict[str, Any]], seal: Callable[[Path], Path] | None) -> None:

@@ -51,9 +51,9 @@ def _rate(kiosk: Kiosk, case_id: str, data: dict[str, str]) -> bool:
 def receipt_rate_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Response[Any]:
     kiosk = kiosk_of(request)
     session, entry = receipt_of(kiosk, request, case_id)
-    if entry["rated"]:
-        return redirect(f"/receipt/{case_id}")
     receipt = f"/receipt/{case_id}"
+    if entry["rated"]:
+        return redirect(receipt)
     return _page(kiosk, request, session, entry["receipt"].receipt_no, f"{receipt}/rate", receipt)
 
 
