@@ -5,6 +5,13 @@ offline, so the receipt prints at once whatever the state of the VPN. The sequen
 terminal's receipt series when it has one (``receipt_series``), so each terminal of a committee makes
 numbers of its own: ``JW001-20261204-0007`` alone, ``JW001-20261204-20007`` as series 2.
 
+A number is never handed out twice, even when the storage forgets: an SD card that reports a write done while
+it is still in its cache loses the last seconds before a power cut, and with them cases the hub may already
+hold. So after a run that did not end cleanly (:meth:`CaseStore.numbering_resumes`), and whenever the hub
+refuses a case's number as another case's (:meth:`CaseStore.numbers_held_elsewhere`), today's numbers move
+:data:`NUMBERS_AHEAD` on: a gap in the day's numbers costs nothing, a number given to two residents parks the
+second one's case.
+
 A holder's cases are found by ``holder_key``, ``HMAC(K, id_number)`` under the lookup key ``K`` the
 hub gives this terminal on each connect (:mod:`protocol.lookup`). ``K`` lives in this object's memory
 only: nothing on the disk lets a thief test an ID number against the stored cases. Until ``K`` is here
@@ -35,7 +42,7 @@ from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
 from edge.store.db import disk_free_mb, read_counter
-from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
+from edge.store.models import Case, CaseEventRow, Meta, OutboxRow, ReceiptCounter, table
 from edge.text import text as words
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
@@ -43,21 +50,26 @@ from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ
 from protocol.typed import typed_query_code, typed_receipt
 
-__all__ = ["CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey", "receipt_day"]
+__all__ = ["NUMBERS_AHEAD", "CaseStore", "InvalidApplicant", "LookupUnavailable", "NewCase", "NoHubKey", "receipt_day"]
 
 log = logging.getLogger(__name__)
 _STORAGE_FAULTS = ("disk I/O error", "readonly", "malformed", "not a database")
 """What SQLite says when the storage itself fails (not a full disk): a failing SD card, a read-only or damaged file."""
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
-_cases, _outbox, _events, _counters = (
+_cases, _outbox, _events, _counters, _meta = (
     table(Case),
     table(OutboxRow),
     table(CaseEventRow),
     table(ReceiptCounter),
+    table(Meta),
 )
 
 
 _KEY_ID = "lookup_key_id"
+_RUNNING = "service_running"  # meta: 1 from the service's start to its clean stop
+NUMBERS_AHEAD = 100
+"""How far today's receipt numbers move when the terminal may have forgotten some it gave (a terminal accepts
+tens a day; a power cut loses seconds): four digits a day leave room for many such moves."""
 
 
 def receipt_day(at: datetime) -> str:
@@ -287,6 +299,60 @@ class CaseStore:
         last = conn.execute(select(_counters.c.last).where(_counters.c.day == day)).scalar_one()
         series = self._settings.receipt_series  # one digit, this terminal's own within the committee
         return f"{self._settings.committee_code}-{day}-{'' if series is None else series}{last:04d}"
+
+    def numbering_resumes(self, now: datetime | None = None) -> int | None:
+        """Called as the service starts: when its last run did not stop cleanly (a power cut, a kill), move
+        today's receipt numbers on and return the new last one; None after a clean stop."""
+        now = now or utcnow()
+        with self._engine.begin() as conn:
+            unclean = read_counter(conn, _RUNNING) > 0
+            conn.execute(
+                sqlite_insert(_meta)
+                .values(key=_RUNNING, value=1)
+                .on_conflict_do_update(index_elements=["key"], set_={"value": 1})
+            )
+            if not unclean:
+                return None
+            last = self._move_ahead(conn, receipt_day(now), None, now, "unclean_stop")
+        log.warning("the last run did not stop cleanly: today's receipt numbers continue after %d", last)
+        return last
+
+    def numbering_stops(self) -> None:
+        """Called as the service stops cleanly: the next start need not move the numbers on."""
+        with self._engine.begin() as conn:
+            conn.execute(update(_meta).where(_meta.c.key == _RUNNING).values(value=0))
+
+    def numbers_held_elsewhere(self, case_ids: Collection[str], now: datetime | None = None) -> int | None:
+        """The hub refused these cases' receipt numbers as other cases': it holds numbers this terminal gave
+        and forgot. Today's numbers move on past them; returns the new last one (None: none was today's)."""
+        now = now or utcnow()
+        today = receipt_day(now)
+        with self._engine.begin() as conn:
+            receipts = conn.execute(select(_cases.c.receipt_no).where(_cases.c.case_id.in_(list(case_ids)))).scalars()
+            taken = [self._sequence(seq) for day, seq in (r.rsplit("-", 2)[-2:] for r in receipts) if day == today]
+            if not taken:
+                return None
+            last = self._move_ahead(conn, today, max(taken), now, "duplicate_receipt")
+        log.warning("the hub holds receipt numbers this terminal forgot: today's continue after %d", last)
+        return last
+
+    def _sequence(self, tail: str) -> int:
+        """The day's sequence in the last part of a receipt number of this terminal (its series digit off)."""
+        return int(tail if self._settings.receipt_series is None else tail[1:])
+
+    @staticmethod
+    def _move_ahead(conn: Connection, day: str, past: int | None, now: datetime, why: str) -> int:
+        """Make ``day``'s last number at least :data:`NUMBERS_AHEAD` past ``past`` (None: past its own)."""
+        held = conn.execute(select(_counters.c.last).where(_counters.c.day == day)).scalar() or 0
+        last = max(held, (held if past is None else past) + NUMBERS_AHEAD)
+        if last != held:
+            conn.execute(
+                sqlite_insert(_counters)
+                .values(day=day, last=last)
+                .on_conflict_do_update(index_elements=["day"], set_={"last": last})
+            )
+            audit.record(conn, now, "terminal", "receipts.moved_ahead", day, {"from": held, "to": last, "why": why})
+        return last
 
     def cases_of(self, id_number: str) -> list[dict[str, object]]:
         """Every case of a holder, newest first, with its timeline and the time its state is as of.

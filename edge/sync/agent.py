@@ -731,4 +731,6 @@ class SyncAgent:
             else:
                 continue
             self.stats["parked"] += self.outbox.park(ids, f"{rej.reason.value}: {rej.detail}")
+            if rej.reason is DeadLetterReason.DUPLICATE_RECEIPT:
+                self.cases.numbers_held_elsewhere(ids)  # the next residents get numbers the hub has not seen
             self.alarms.raise_("items_refused", words("alarm.items_refused", count=len(ids), reason=rej.reason.value))

@@ -11,9 +11,12 @@ four-digit sequence.
 from __future__ import annotations
 
 import re
+import shutil
+import sqlite3
+from pathlib import Path
 
 from edge.store.cases import NewCase
-from tests.support import applicant, assert_exactly_once, hub_count, wait_for
+from tests.support import applicant, assert_exactly_once, hub_case_ids, hub_count, wait_for
 
 
 def _submit(edge, n: int, start: int = 0) -> list[tuple[str, str]]:
@@ -59,3 +62,76 @@ def test_without_a_series_the_second_terminal_of_a_committee_is_refused_and_park
     wait_for(lambda: k2.outbox.stats().parked == 2, what="the second terminal's cases parked")
     assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters WHERE reason = 'duplicate_receipt'") == 2
     assert_exactly_once(hub.engine, [c for c, _ in one])
+
+
+def _forget_since(edge_factory, edge, copy: Path, terminal: str):
+    """The terminal's database comes back as ``copy`` holds it, as after a power cut on an SD card that
+    reported writes done while they were still in its cache: what came after the copy is forgotten."""
+    db = edge.settings.db_path
+    edge.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(copy, db)
+    return edge_factory(terminal, receipt_series=1)
+
+
+def _copy(edge, to: Path) -> Path:
+    with sqlite3.connect(edge.settings.db_path) as src, sqlite3.connect(to) as dst:
+        src.backup(dst)
+    return to
+
+
+def test_after_a_power_cut_that_lost_its_last_cases_the_terminal_numbers_past_them(hub_factory, edge_factory, tmp_path):
+    """The service was running when the power went: the next start moves today's numbers 100 on, so the
+    next resident's number is not one the hub already holds for a case the terminal forgot."""
+    hub = hub_factory()
+    edge = edge_factory("JW001-K1", receipt_series=1)
+    assert edge.cases.numbering_resumes() is None  # a first start: nothing to move
+    copy = _copy(edge, tmp_path / "before.db")
+    forgotten = _submit(edge, 2)
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="the two cases at the hub")
+
+    edge = _forget_since(edge_factory, edge, copy, "JW001-K1")
+    assert edge.cases.numbering_resumes() == 100  # the copy's last number (none yet today) and 100 on
+    (case_id, receipt), *_ = _submit(edge, 1, start=5)
+    day = forgotten[0][1].split("-")[1]
+    assert [r for _, r in forgotten] == [f"JW001-{day}-10001", f"JW001-{day}-10002"]
+    assert receipt == f"JW001-{day}-10101"
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="the new case at the hub")
+    assert edge.outbox.stats().parked == 0
+    assert_exactly_once(hub.engine, [c for c, _ in forgotten] + [case_id])
+
+    edge.cases.numbering_stops()  # a clean stop: the next start moves nothing
+    assert edge.cases.numbering_resumes() is None
+    assert _submit(edge, 1, start=7)[0][1] == f"JW001-{day}-10102"
+
+
+def test_a_number_the_hub_holds_for_a_forgotten_case_parks_one_case_and_moves_the_numbers_on(
+    hub_factory, edge_factory, tmp_path
+):
+    """A loss the start could not see (the copy says the last run stopped cleanly): the first new case
+    gets a forgotten number and the hub refuses it, and the numbers move 100 past it, so the next resident's
+    case is taken."""
+    hub = hub_factory()
+    edge = edge_factory("JW001-K1", receipt_series=1)
+    copy = _copy(edge, tmp_path / "before.db")  # no service mark in it: a clean stop as far as it tells
+    forgotten = _submit(edge, 2)
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="the two cases at the hub")
+
+    edge = _forget_since(edge_factory, edge, copy, "JW001-K1")
+    assert edge.cases.numbering_resumes() is None
+    (clash, receipt), *_ = _submit(edge, 1, start=5)
+    assert receipt == forgotten[0][1]
+    edge.start_sync()
+    wait_for(lambda: edge.outbox.stats().parked == 1, what="the case with a held number parked")
+    assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters WHERE reason = 'duplicate_receipt'") == 1
+
+    (taken, receipt), *_ = _submit(edge, 1, start=6)
+    day = forgotten[0][1].split("-")[1]
+    assert receipt == f"JW001-{day}-10102"  # the refused number, 0001, and 100 past it, then one more
+    wait_for(lambda: taken in hub_case_ids(hub.engine), what="the next case at the hub")
+    assert edge.outbox.stats().parked == 1
+    assert_exactly_once(hub.engine, [c for c, _ in forgotten] + [taken])

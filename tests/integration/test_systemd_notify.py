@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -56,6 +57,11 @@ def _until(sock: socket.socket, wanted: str, timeout: float) -> list[str]:
     raise AssertionError(f"no {wanted!r} from the service within {timeout} s; got {got}")
 
 
+def _running_mark(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT value FROM meta WHERE key = 'service_running'").fetchone()[0]
+
+
 def test_edge_run_is_ready_once_the_kiosk_listens_and_feeds_the_watchdog_until_stopped(tmp_path: Path, broker):
     sock = _listen(str(tmp_path / "notify"))
     kiosk_port = free_port()
@@ -84,9 +90,11 @@ def test_edge_run_is_ready_once_the_kiosk_listens_and_feeds_the_watchdog_until_s
         assert f"STATUS=serving the kiosk on http://127.0.0.1:{kiosk_port}" in status
         pings = [m for m in _messages(sock, 1.5) if m == "WATCHDOG=1"]
         assert len(pings) >= 4, f"about one ping per 0.2 s while healthy, got {len(pings)}"
+        assert _running_mark(tmp_path / "edge" / "edge.db") == 1  # killed now, the next start moves receipts on
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         assert "STOPPING=1" in _messages(sock, 0.5)
+        assert _running_mark(tmp_path / "edge" / "edge.db") == 0  # stopped cleanly: the next start moves nothing
     finally:
         if proc.poll() is None:
             proc.kill()
