@@ -251,7 +251,8 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     hold_service_lock(settings.data_dir, on_wait=lambda: notify("EXTEND_TIMEOUT_USEC=2000000"))
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
-        rt.cases.numbering_resumes()  # after a power cut, today's receipt numbers move past what it forgot
+        if not rt.cases.check_storage():  # a damaged file: no new case (storage_failed), not cases lost in it
+            rt.cases.numbering_resumes()  # after a power cut, today's receipt numbers move past what it forgot
         rt.start_sync()
         # The one way in for the maintenance console and `shegong edge nightly` (the night runs in here).
         ControlServer(rt, socket_path(settings.runtime_dir), app_version()).start()

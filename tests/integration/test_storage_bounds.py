@@ -8,6 +8,7 @@ terminal refuse cleanly and with no reserve, where SQLite itself reports the dat
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -86,3 +87,40 @@ def test_a_failing_storage_card_refuses_with_an_alarm_and_keeps_nothing_half_wri
     monkeypatch.setattr(store_cases.audit, "record", record)
     edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(2)))
     assert "storage_failed" not in edge.alarms.active()
+
+
+def test_a_damaged_page_found_at_start_stops_new_cases_until_the_file_is_sound(edge_factory):
+    """A storage review: a page of the database broken by a failing card was met only by the writes that
+    touched it, and the kiosk went on accepting cases into the file. The start's quick_check finds it: no
+    new case, the storage_failed alarm; a start on a sound file (after a restore) takes cases again."""
+    from edge.errors import StorageFailed
+
+    edge = edge_factory("T1")
+    for i in range(3):
+        edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(i)))
+    db = edge.settings.db_path
+    edge.close()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'case_events'").fetchone()
+        sound = conn.execute("PRAGMA quick_check").fetchone()[0]
+    assert sound == "ok"
+    good = db.read_bytes()
+    broken = bytearray(good)
+    start = (root - 1) * page_size  # pages count from 1
+    broken[start : start + page_size] = b"\xa5" * page_size  # what a failing card hands back for a page
+    db.write_bytes(bytes(broken))
+
+    edge = edge_factory("T1")
+    assert edge.cases.check_storage() != ""
+    assert "storage_failed" in edge.alarms.active()
+    with pytest.raises(StorageFailed, match="存储出现故障"):
+        edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(7)))
+    edge.close()
+
+    db.write_bytes(good)  # the file put back sound, as a restore does
+    edge = edge_factory("T1")
+    assert edge.cases.check_storage() == ""
+    assert "storage_failed" not in edge.alarms.active()
+    edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(8)))
