@@ -588,11 +588,13 @@ class Handler:
         terminal, up = batch.terminal, topics.up(batch.terminal, topics.Up.RATINGS)
         committee = register.committees_of(conn, [terminal]).get(terminal)
         rated = [str(r.case_id) for r in batch.body.ratings if r.case_id]
-        of_case: dict[str, str] = {}  # case id -> its committee
+        of_case: dict[str, tuple[str, str]] = {}  # case id -> its committee and the department holding it
         rating_of: dict[str, str] = {}  # case id -> its rating's id, held or taken in this batch
         if rated:
-            known = select(_cases.c.case_id, _cases.c.committee).where(among(conn, _cases.c.case_id, rated))
-            of_case = {str(c): str(m) for c, m in conn.execute(known)}
+            known = select(_cases.c.case_id, _cases.c.committee, _cases.c.department).where(
+                among(conn, _cases.c.case_id, rated)
+            )
+            of_case = {str(c): (str(m), str(d)) for c, m, d in conn.execute(known)}
             held = select(_ratings.c.case_id, _ratings.c.rating_id).where(among(conn, _ratings.c.case_id, rated))
             rating_of = {str(c): str(r) for c, r in conn.execute(held)}
         taken: list[Rating] = []
@@ -600,7 +602,7 @@ class Handler:
         for r in batch.body.ratings:
             if committee is None:
                 why = (DeadLetterReason.UNREGISTERED_TERMINAL, f"terminal {terminal} is not in the hub's register")
-            elif r.committee != committee or of_case.get(str(r.case_id), committee) != committee:
+            elif r.committee != committee or of_case.get(str(r.case_id), (committee,))[0] != committee:
                 why = (
                     DeadLetterReason.COMMITTEE_MISMATCH,
                     f"a rating for committee {r.committee} or its case; {terminal} is registered to {committee}",
@@ -616,16 +618,29 @@ class Handler:
         skew = batch.clock_offset_s(at)
         self.terminals.seen(conn, terminal, at, batch.seq, skew, group.marks)
         if taken:  # a terminal clock far off: its ratings' times in the hub's time
-            self._take_ratings(conn, terminal, taken, at, skew if abs(skew) > self.skew_alert_s else 0.0)
+            # A rating counts for the department holding its case (routed elsewhere than its item's, maybe).
+            held_by = {r.rating_id: of_case[str(r.case_id)][1] for r in taken if str(r.case_id) in of_case}
+            departments = {
+                r.rating_id: held_by.get(r.rating_id) or (self.router.department(r.item_code) if r.item_code else "")
+                for r in taken
+            }
+            self._take_ratings(conn, terminal, taken, departments, at, skew if abs(skew) > self.skew_alert_s else 0.0)
         acked = [r.rating_id for r in taken]
         return [self._ack(terminal, AckBody(acked=acked, rejected=rejected, in_reply_to=batch.id))]
 
     def _take_ratings(
-        self, conn: Connection, terminal: str, ratings: list[Rating], at: datetime, skew_s: float
+        self,
+        conn: Connection,
+        terminal: str,
+        ratings: list[Rating],
+        departments: dict[uuid.UUID, str],
+        at: datetime,
+        skew_s: float,
     ) -> None:
-        """Store ``ratings``, each rated ``skew_s`` later than the terminal's clock said (the reports count a
-        rating in the period it was made: a clock a year ahead would move it out of every report), and as
-        stamped (reconciliation files it under the terminal's day, as the terminal does)."""
+        """Store ``ratings``, each for its department in ``departments`` (the one holding its case) and rated
+        ``skew_s`` later than the terminal's clock said (the reports count a rating in the period it was made:
+        a clock a year ahead would move it out of every report), and as stamped (reconciliation files it
+        under the terminal's day, as the terminal does)."""
         shift = timedelta(seconds=skew_s)
         rows = [
             {
@@ -635,7 +650,7 @@ class Handler:
                 "committee": r.committee,
                 "receipt_no": r.receipt_no,
                 "item_code": r.item_code,
-                "department": self.router.department(r.item_code) if r.item_code else "",
+                "department": departments[r.rating_id],
                 "level": int(r.level),
                 "reason": r.reason,
                 "rated_at": r.rated_at + shift,
@@ -646,8 +661,8 @@ class Handler:
         ]
         conn.execute(self._insert(_ratings).on_conflict_do_nothing(index_elements=["rating_id"]), rows)
         if any(r.level in BAD_LEVELS for r in ratings):  # 差评: a return call for the department
-            departments = {str(r.rating_id): self.router.department(r.item_code) for r in ratings if r.item_code}
-            returncalls.open_for(conn, ratings, departments, at, self.return_call_due(at))
+            of_rating = {str(r.rating_id): departments[r.rating_id] for r in ratings if departments[r.rating_id]}
+            returncalls.open_for(conn, ratings, of_rating, at, self.return_call_due(at))
 
     def _opened(self, conn: Connection, batch: RatingBatch, up: str, rating: Rating, at: datetime) -> Rating:
         """``rating`` with its sealed reason opened into ``reason`` (terminals seal it since ``sealed_reason``;

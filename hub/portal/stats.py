@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from hub.reports.reporter import Reporter
-from hub.reports.service import Figures, Period
+from hub.reports.service import Figures, Period, per_item
 from protocol.catalogue import Catalogue
 from protocol.envelope import utcnow
 from protocol.localtime import local_date
@@ -111,10 +111,11 @@ class PublicStats:
         catalogue = self.catalogue()
         english = {d.code: d.name_en for d in catalogue.departments} | {i.code: i.name_en for i in catalogue.items}
         report = self.reporter.report(Period(start, end))
+        items = per_item(report.items)  # an item once, over the departments that held its cases
         k = self.min_count
         secret = hidden({d.code: d.received for d in report.departments}, k)
         for d in report.departments:
-            mine = {f.code: f.received for f in report.items if f.department == d.code}
+            mine = {f.code: f.received for f in items if f.department == d.code}
             secret |= set(mine) if d.code in secret else hidden(mine, k)
 
         def shown(lines: list[Figures]) -> list[PublicLine]:
@@ -125,7 +126,7 @@ class PublicStats:
             month=f"{start:%Y-%m}",
             total=self._line(report.total, "All"),
             departments=shown(report.departments),
-            items=shown(report.items),
+            items=shown(items),
         )
 
     def recent(self, today: date | None = None) -> list[MonthStats]:

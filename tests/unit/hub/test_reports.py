@@ -223,6 +223,53 @@ def test_a_case_routed_to_another_department_counts_for_the_department_that_held
     assert [(f.code, f.received, f.completed, f.median_days) for f in public] == [("GA-003", 3, 3, None)]
 
 
+def test_a_routed_cases_rating_and_return_call_go_to_the_department_that_held_it(centre):
+    """Numbers review: an MZ-006 case routed to 人社 and completed there, then rated 非常不满意, put the bad
+    rating on 民政's satisfaction line and the return call on 民政's list, by the item's department in the
+    catalogue. Worked by hand: 人社 received 1, completed 1, rated 1, one return call; 民政 nothing."""
+    engine, catalogue, clock, flow, manager = centre
+    (case,) = ingest(engine, ["MZ-006"], at=MONDAY)
+    flow.route(manager, case, "RS", 1)
+    flow.act(manager, case, A.ACCEPT, 2)
+    clock.now = MONDAY + timedelta(days=2)
+    flow.act(manager, case, A.COMPLETE, 3)
+    with engine.connect() as conn:
+        receipt = conn.execute(text("SELECT receipt_no FROM cases")).scalar_one()
+    rated = MONDAY + timedelta(days=3)
+    rating = Rating(
+        rating_id=uuid.uuid4(),
+        case_id=uuid.UUID(case),
+        receipt_no=receipt,
+        item_code="MZ-006",
+        committee="JW001",
+        level=RatingLevel(1),
+        reason="太慢",
+        rated_at=rated,
+    )
+    batch = RatingBatch(terminal="T1", seq=90, sent_at=rated, body=RatingBatchBody(ratings=[rating]))
+    handler(engine).handle(topics.up("T1", topics.Up.RATINGS), batch.encode(), rated)
+
+    r = build(engine, MARCH, catalogue=catalogue, today=date(2026, 3, 31))
+    lines = {d.code: (d.received, d.completed, d.rated, d.return_calls) for d in r.departments}
+    assert lines == {"RS": (1, 1, 1, 1)}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT department FROM return_calls")).scalar_one() == "RS"
+
+
+def test_the_public_statistics_name_an_item_once_over_the_departments_that_held_it(centre):
+    """Numbers review: 12 GA-003 cases, 6 of them routed to 民政, were two lines named 居住证签注 on the
+    public page (6 and 6), with no department to tell them apart."""
+    from hub.portal.stats import PublicStats
+    from hub.reports.reporter import Reporter
+
+    engine, catalogue, clock, flow, manager = centre
+    cases = ingest(engine, ["GA-003"] * 12, at=MONDAY)
+    for case in cases[:6]:
+        flow.route(manager, case, "MZ", 1)
+    month = PublicStats(Reporter(engine, lambda: catalogue), lambda: catalogue, 1, 5).month(MARCH.start, MARCH.end)
+    assert [(i.code, i.received) for i in month.items] == [("GA-003", 12)]
+
+
 def test_withdrawing_an_overdue_case_does_not_take_its_lateness_away(centre):
     """A clerk marked two red-card cases 申请人撤回: they left the overdue board and every late figure. A
     withdrawal is no decision (it counts neither way while in time), but one past the due date stays late."""
@@ -281,3 +328,18 @@ def test_a_past_periods_overdue_figure_stays_once_the_case_is_completed_late(cen
     flow.act(manager, case, A.COMPLETE, 2)
     assert overdue(february, date(2026, 3, 11)) == 1, "February's figure is as it was at February's end"
     assert overdue(MARCH, date(2026, 3, 31)) == 1  # and March has it decided late
+
+
+def test_a_share_on_the_page_is_never_rounded_to_all_or_none():
+    """Numbers review: one late case in 2,000 showed as 100.0 % on the page (the CSV: 99.95 %)."""
+    from hub.web.filters import share
+
+    assert [share(v) for v in (1999 / 2000, 1.0, 1 / 2000, 0.0, 0.5, 2 / 3, None)] == [
+        "99.9%",
+        "100.0%",
+        "0.1%",
+        "0.0%",
+        "50.0%",
+        "66.7%",
+        "—",
+    ]
