@@ -58,6 +58,7 @@ __all__ = [
     "Technician",
     "device_audit",
     "hold_service_lock",
+    "lock_holder",
     "serve_control",
     "service_running",
     "socket_path",
@@ -184,17 +185,22 @@ def hold_service_lock(data_dir: Path, holder: str = SERVICE, on_wait: Callable[[
 
 def service_running(data_dir: Path) -> bool:
     """Whether a process holds the service lock (whatever its control socket says)."""
+    return lock_holder(data_dir) is not None
+
+
+def lock_holder(data_dir: Path) -> str | None:
+    """Who holds the service lock: :data:`SERVICE`, :data:`NIGHT` (a night run by hand), or None."""
     try:
         fd = os.open(_lock_path(data_dir), os.O_RDWR)
     except FileNotFoundError:
-        return False
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
+        return NIGHT if os.pread(fd, 16, 0).decode(errors="replace") == NIGHT else SERVICE
     finally:
         os.close(fd)  # a lock taken here goes with the descriptor
-    return False
+    return None
 
 
 class _Handler(socketserver.StreamRequestHandler):

@@ -10,9 +10,11 @@ from types import SimpleNamespace
 from edge.control import (
     NIGHT,
     NIGHT_MAX_S,
+    SERVICE,
     ControlClient,
     TerminalNotRunning,
     hold_service_lock,
+    lock_holder,
     service_running,
     socket_path,
 )
@@ -58,7 +60,12 @@ def main(settings: EdgeSettings, ns: SimpleNamespace) -> int:
             ensure_ascii=False,
         )
     except TerminalNotRunning:
-        if service_running(settings.data_dir):  # running, but its socket does not answer: not a second night
+        holder = lock_holder(settings.data_dir)
+        if holder == NIGHT:
+            raise EdgeError(
+                "a night run by hand is running on this terminal: wait for it to end (it prints its summary)"
+            ) from None
+        if holder == SERVICE:  # running, but its socket does not answer: not a second night
             raise EdgeError(
                 "the terminal's service runs but its control socket does not answer: restart it "
                 "(systemctl restart shegong-edge), then run the night"

@@ -108,23 +108,34 @@ class Outbox:
     def fix_clock(self, step_s: float, first: datetime, last: datetime) -> int:
         """The clock was set by ``step_s`` after stamping the cases accepted from ``first`` to ``last``: add
         it to the ``clock_fix_s`` of each such case still queued (outside its seal; the hub counts its
-        promise from the corrected time), audited. Returns how many."""
+        promise from the corrected time), in the outbox and in the case's own copy (what the night sends
+        again when the hub lacks it), audited. Returns how many."""
         queued = (
-            select(_outbox.c.seq, _outbox.c.payload)
+            select(_outbox.c.seq, _outbox.c.item_id, _outbox.c.payload)
             .join(_cases, _cases.c.case_id == _outbox.c.item_id)
             .where(_outbox.c.channel == "cases", _cases.c.created_at >= first, _cases.c.created_at <= last)
         )
         with self._engine.begin() as conn:
             fixed = []
-            for seq, payload in conn.execute(queued).all():
+            for seq, case_id, payload in conn.execute(queued).all():
                 case = SealedCase.model_validate_json(payload)
                 fix = (case.clock_fix_s or 0.0) + step_s
                 fixed.append(
-                    {"b_seq": seq, "b_payload": case.model_copy(update={"clock_fix_s": fix}).model_dump_json()}
+                    {
+                        "b_seq": seq,
+                        "b_case_id": case_id,
+                        "b_payload": case.model_copy(update={"clock_fix_s": fix}).model_dump_json(),
+                    }
                 )
             if fixed:
                 conn.execute(
                     update(_outbox).where(_outbox.c.seq == bindparam("b_seq")).values(payload=bindparam("b_payload")),
+                    fixed,
+                )
+                conn.execute(
+                    update(_cases)
+                    .where(_cases.c.case_id == bindparam("b_case_id"))
+                    .values(payload=bindparam("b_payload")),
                     fixed,
                 )
             audit.record(

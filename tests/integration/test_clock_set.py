@@ -75,6 +75,9 @@ def test_a_case_stamped_before_the_clock_was_set_is_due_as_if_stamped_right(hub_
     queued = {p.item_id: SealedCase.model_validate_json(p.payload) for p in edge.outbox.pending("cases", 0, 10)}
     assert queued[str(early.case_id)].clock_fix_s == STEP
     assert queued[str(before.case_id)].clock_fix_s is None, "stamped before this boot: not this clock's doing"
+    with edge.engine.connect() as conn:  # the case's own copy too: what the night sends again if the hub lost it
+        kept = conn.execute(text("SELECT payload FROM cases WHERE case_id = :c"), {"c": str(early.case_id)}).scalar()
+    assert SealedCase.model_validate_json(kept).clock_fix_s == STEP
     with edge.engine.connect() as conn:
         said = conn.execute(text("SELECT data FROM audit_entries WHERE action = 'clock.set'")).scalar_one()
     assert json.loads(said) == {"cases": 1, "step_s": 345600.0}

@@ -91,3 +91,17 @@ def test_the_night_run_by_hand_holds_the_lock_while_it_runs(terminal, monkeypatc
     with pytest.raises(RuntimeError, match="stop here"):
         night_cli.main(terminal, SimpleNamespace(cmd="nightly"))
     assert seen == [True] and not service_running(terminal.data_dir), "held while it ran, let go after"
+
+
+def test_a_second_night_while_one_runs_by_hand_says_so(terminal):
+    """Night review: a second night started while one ran by hand told the operator to restart the service."""
+    from edge.errors import EdgeError
+    from edge.night import cli as night_cli
+
+    night = hold_service_lock(terminal.data_dir, NIGHT)
+    try:
+        with pytest.raises(EdgeError, match="a night run by hand is running") as refused:
+            night_cli.main(terminal, SimpleNamespace(cmd="nightly"))
+    finally:
+        os.close(night)
+    assert "restart" not in str(refused.value)
