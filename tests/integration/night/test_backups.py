@@ -206,12 +206,14 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
 
     with sqlite3.connect(settings.db_path) as db:
         chain = db.execute("SELECT id, hash FROM audit_entries ORDER BY id").fetchall()  # what the hub may hold
-    # A console backup a full disk cut short left an empty file, newest of all: it passes SQLite's integrity
-    # check, and a restore moved it over the database and failed after (a storage review: every case gone).
+    # A console backup a full disk cut short left an empty file, newest of all by its name: it passes SQLite's
+    # integrity check, and a restore moved it over the database and failed after (a storage review: every case
+    # gone). It holds no audit chain, so it is not the newest; named, it is refused.
     empty = settings.backup_dir / "edge-29991231T235959.db"
     empty.touch(mode=0o600)
+    assert Backups(settings).kept()[0] == empty
     capsys.readouterr()
-    assert cli.main(["edge", "restore"]) == 2
+    assert cli.main(["edge", "restore", str(empty)]) == 2
     assert "holds no terminal database" in capsys.readouterr().err
     assert settings.db_path.stat().st_size > 0
     empty.unlink()
@@ -621,3 +623,24 @@ def test_a_restore_gives_back_no_access_taken_away_after_the_backup(
         Path(hub_db_url.removeprefix("sqlite:///")).write_bytes(b"\0not a database" * 256)
         assert cli.main(["hub", "restore", str(backup), "--key", str(key_file)]) == 0
         assert "users could not be read" in capsys.readouterr().out
+
+
+def test_a_night_with_the_clock_days_ahead_does_not_make_its_copy_the_newest(tmp_path: Path):
+    """Night review: a copy taken with the clock three days ahead was named the newest for three days; the
+    nights after rotated truly recent copies out before it, and a restore took it, losing every case since.
+    The copies are ordered by how far the audit chain had come in each: 1 case in the stale copy, 3 in the
+    last night's."""
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge", night_backups=3)
+    backups, now = Backups(settings), utcnow()
+    with EdgeRuntime(settings) as rt:
+        rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
+    ahead = backups.take(now + timedelta(days=3)) and backups.kept()[-1]  # one night, the clock ahead
+    with EdgeRuntime(settings) as rt:
+        for n in (2, 3):
+            rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n)))
+    for night in (1, 2, 3):  # the clock set right again
+        backups.take(now + timedelta(hours=night))
+    kept = backups.kept()
+    assert ahead not in kept, "the stale copy is the oldest: rotated out first"
+    assert [_rows(p, "SELECT count(*) FROM cases") for p in kept] == [[(3,)]] * 3
+    assert backups.restore().backup == kept[-1]
