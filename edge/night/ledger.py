@@ -42,13 +42,17 @@ class Ledger:
         (stamped by a clock that ran ahead, since set right: left out, they were never confirmed and so
         never purged, a year-end review found)."""
         first, last = today - timedelta(days=days - 1), today
+        # Not by a parked item: the hub refused it and never confirms it, and the window stretched back to
+        # its day for good took in days whose confirmed cases retention had purged, which the hub then
+        # reported every night as cases it holds that the terminal never listed (a night review).
+        parked = select(OutboxRow.item_id).where(col(OutboxRow.parked_at).is_not(None))
         with self._engine.connect() as conn:
-            for column, confirmed in (
-                (Case.created_at, Case.reconciled_at),
-                (RatingRow.rated_at, RatingRow.reconciled_at),
+            for key, column, confirmed in (
+                (Case.case_id, Case.created_at, Case.reconciled_at),
+                (RatingRow.rating_id, RatingRow.rated_at, RatingRow.reconciled_at),
             ):
                 oldest, newest = conn.execute(
-                    select(func.min(column), func.max(column)).where(col(confirmed).is_(None))
+                    select(func.min(column), func.max(column)).where(col(confirmed).is_(None), col(key).not_in(parked))
                 ).one()
                 if isinstance(oldest, datetime) and isinstance(newest, datetime):
                     first = min(first, day_of(_aware(oldest)))

@@ -105,7 +105,7 @@ class Reconciliation:
         size = 0
         for day in sorted(set(differ)):
             items = lines.get(day, [])
-            if batch and size + len(items) > MAX_ITEMS:
+            if batch and (size + len(items) > MAX_ITEMS or len(batch) == MAX_DAYS):
                 offsets.append(self._details(link, batch, result, now))
                 batch, size = [], 0
             batch.append(DayItems(day=day, items=items))

@@ -218,3 +218,34 @@ def test_items_stamped_by_a_clock_that_ran_ahead_are_confirmed_too(hub_factory, 
             )
         ).scalar()
     assert unconfirmed == 0, (case.receipt_no, today.receipt_no, rating.rating_id)
+
+
+def test_a_parked_case_does_not_stretch_the_window_over_days_retention_purged(hub_factory, edge_factory):
+    """Night review: a case the hub refused stays parked and never confirmed, and the window stretched back
+    to its day for good. The days in it whose confirmed cases retention had purged then differed, and the
+    hub reported those cases, every night, as cases it holds that the terminal never listed — the warning
+    that tells of a case truly lost at the terminal, drowned."""
+    hub_factory()
+    edge = edge_factory(retention_days=30)
+    now = utcnow()
+    parked = edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(1)), now=now - timedelta(days=40))
+    edge.outbox.park([str(parked.case_id)], "duplicate_receipt: receipt … belongs to another case")
+    old = [
+        str(
+            edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n)), now=now - timedelta(days=35)).case_id
+        )
+        for n in (2, 3)
+    ]
+    edge.start_sync()
+    wait_for(lambda: all(edge.cases.get(c)["hub_acked_at"] for c in old), what="the two cases at the hub")
+    assert _steps(run_night(edge))["reconcile"].counts["unknown_at_terminal"] == 0
+    with edge.engine.begin() as conn:  # closed 35 days ago: past the window, and confirmed by that night
+        for case_id in old:
+            conn.execute(
+                text("UPDATE cases SET status = 'completed', status_at = :t, hub_acked_at = :t WHERE case_id = :c"),
+                {"t": (now - timedelta(days=35)).replace(tzinfo=None), "c": case_id},
+            )
+    assert edge.retention.purge().cases == 2
+    night = run_night(edge)
+    assert night.ok, night.as_json()
+    assert _steps(night)["reconcile"].counts["unknown_at_terminal"] == 0
