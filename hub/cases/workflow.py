@@ -156,14 +156,20 @@ class Workflow:
             if action is Action.ACCEPT:
                 changes.update(assignee=who.username, accepted_at=now)
             if action is Action.REQUEST_MATERIALS:
-                changes.update(paused_at=now, notices=work["notices"] + 1)
+                changes.update(
+                    paused_at=now,
+                    notices=work["notices"] + 1,
+                    pause_began=now,
+                    due_before_pause=due,
+                    statutory_before_pause=law_due,
+                )
             if work["paused_at"] is not None and action is not Action.REQUEST_MATERIALS:
                 paused = paused_working_days(work["paused_at"], now, calendar)
                 if due is not None:
                     due = self.due_dates.extend(due, paused, calendar)
                 if law_due is not None:
                     law_due = self.due_dates.extend(law_due, paused, calendar)
-                changes.update(paused_at=None, paused_days=work["paused_days"] + paused)
+                changes.update(paused_at=None, paused_days=work["paused_days"] + paused, pause_ended=now)
             if t.target in CLOSED:
                 decided = t.target is not CaseStatus.WITHDRAWN
                 changes.update(

@@ -299,6 +299,14 @@ class CaseWorkRow(HubModel, table=True):
     accepted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     paused_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True), description="补正 started")
     paused_days: int = Field(default=0, description="working days the clock stood still for 补正")
+    pause_began: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=True), description="补正 started, kept after it ended (h0030)"
+    )
+    pause_ended: datetime | None = Field(default=None, sa_column=_ts(nullable=True), description="补正 ended (h0030)")
+    due_before_pause: date | None = Field(default=None, description="the due date when 补正 started (h0030)")
+    statutory_before_pause: date | None = Field(
+        default=None, description="the statutory due date when 补正 started (h0030)"
+    )
     notices: int = Field(default=0, description="补正 notices sent (一次性告知: at most one)")
     decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     outcome: str = Field(default="", max_length=32, description="completed, rejected or withdrawn")

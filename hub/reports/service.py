@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import col
 
-from hub.cases.states import RUNNING
+from hub.cases.states import OPEN
 from hub.catalogue.in_force import catalogue_in_force
 from hub.db.models import CaseRow, CaseWorkRow, RatingRow, ReturnCallRow, table
 from hub.reports.stats import percentile
@@ -265,22 +265,35 @@ def build(
                 else:
                     f.overdue += n
 
-        # Running at the period's end past the due date (however long before the period): running now, or
-        # decided only after the period — a past period's figure stays as it was when the period ended.
+        # Running at the period's end past the due date it had then (however long before the period): open now
+        # or decided only after the period, and not waiting in 补正 then. A 补正 pause begun after the period
+        # does not take the case out of it, nor does the due date its end moved on: the dates then were those
+        # before the pause. A past period's figure stays as it was when the period ended (a numbers review).
         cutoff = min(period.end, today - timedelta(days=1))
-        for limit, figure in ((_cases.c.due_date, "overdue"), (_cases.c.statutory_due, "over_statutory")):
-            running = select(_cases.c.department, _cases.c.item_code, func.count()).where(
-                _cases.c.status.in_([s.value for s in RUNNING]), limit <= cutoff, *scoped(_cases.c.department)
-            )
-            decided_later = (
-                select(_cases.c.department, _cases.c.item_code, func.count())
-                .select_from(_work.join(_cases, _cases.c.case_id == _work.c.case_id))
-                .where(_work.c.decided_at >= hi, limit <= cutoff, *scoped(_cases.c.department))
-            )
-            for late in (running, decided_later):
-                for dept, code, n in conn.execute(late.group_by(_cases.c.department, _cases.c.item_code)):
-                    f = item(code, dept)
-                    setattr(f, figure, getattr(f, figure) + n)
+        w = _work
+        then = select(
+            _cases.c.department,
+            _cases.c.item_code,
+            _cases.c.due_date,
+            _cases.c.statutory_due,
+            w.c.pause_began,
+            w.c.pause_ended,
+            w.c.due_before_pause,
+            w.c.statutory_before_pause,
+        ).select_from(_cases.outerjoin(w, w.c.case_id == _cases.c.case_id))
+        then = then.where(
+            or_(_cases.c.status.in_([s.value for s in OPEN]), w.c.decided_at >= hi),
+            or_(*(c <= cutoff for c in (_cases.c.due_date, _cases.c.statutory_due, w.c.due_before_pause))),
+            *scoped(_cases.c.department),
+        )
+        for dept, code, due, law, began, ended, due_before, law_before in conn.execute(then):
+            if began is not None and began < hi and (ended is None or ended >= hi):
+                continue  # waiting in 补正 at the period's end: its clock stood still
+            if began is not None and began >= hi:
+                due, law = due_before, law_before
+            f = item(code, dept)
+            f.overdue += int(due is not None and due <= cutoff)
+            f.over_statutory += int(law is not None and law <= cutoff)
 
         late_law = select(_work.c.department, _work.c.item_code, func.count()).where(
             _work.c.statutory_in_time.is_(False),

@@ -127,3 +127,36 @@ def test_an_upgrade_that_needs_a_persons_decision_stops_in_one_line(hub_db_url, 
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "h0011"
     finally:
         engine.dispose()
+
+
+@pytest.mark.empty_db
+def test_a_case_waiting_in_bu_zheng_keeps_the_start_and_dates_of_its_pause(hub_db_url):
+    """h0030: a case waiting in 补正 gets its pause's start and the due dates it had then, which its
+    resumption would otherwise move past a period it was late in; one that resumed already is not known."""
+    engine = open_engine(hub_db_url, upgrade=False)
+    try:
+        migrate(engine, "h0029_terminal_birth_seq")
+        monday = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+        paused_at = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            _case(conn, "waiting", "more_materials", monday, date(2026, 3, 5), paused=0)
+            _case(conn, "resumed", "under_review", monday, date(2026, 3, 9), paused=2)
+            conn.execute(text("UPDATE case_work SET paused_at = :at WHERE case_id = 'waiting'"), {"at": paused_at})
+            conn.execute(
+                text("UPDATE cases SET statutory_due = :d WHERE case_id = 'waiting'"), {"d": date(2026, 3, 23)}
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            got = {
+                case_id: (
+                    str(began)[:16] if began else None,
+                    str(due)[:10] if due else None,
+                    str(law)[:10] if law else None,
+                )
+                for case_id, began, due, law in conn.execute(
+                    text("SELECT case_id, pause_began, due_before_pause, statutory_before_pause FROM case_work")
+                )
+            }
+        assert got == {"waiting": ("2026-03-03 02:00", "2026-03-05", "2026-03-23"), "resumed": (None, None, None)}
+    finally:
+        engine.dispose()

@@ -343,3 +343,31 @@ def test_a_share_on_the_page_is_never_rounded_to_all_or_none():
         "66.7%",
         "—",
     ]
+
+
+def test_a_notice_sent_after_the_period_does_not_take_a_late_case_out_of_it(centre):
+    """Numbers review: a case late at March's end was 超期 in March's report on 1 April; a 补正 notice sent
+    that day took it out (waiting in 补正 now), and its resumption moved the due date past March. GA-003 (3
+    working days; statutory 15) received Monday 2 March is due Thursday 5 March and by law Monday 23 March
+    (by hand: Tue 3 … Fri 6 = 4, Mon 9 … Fri 13 = 9, Mon 16 … Fri 20 = 14, Mon 23 = 15), and still open on
+    the 31st: 超期 1, 超法定时限 1, whatever is done in April. A case waiting in 补正 at March's end (its
+    clock stood still) is not counted, before or after it resumes."""
+    engine, catalogue, clock, flow, manager = centre
+    late, waiting = ingest(engine, ["GA-003"] * 2, at=MONDAY)
+    flow.act(manager, late, A.ACCEPT, 1)
+    flow.act(manager, waiting, A.ACCEPT, 1)
+    clock.now = MONDAY + timedelta(days=1)  # Tuesday 3 March: in time, the clock stops
+    flow.act(manager, waiting, A.REQUEST_MATERIALS, 2, "请补交", ["户口簿"])
+
+    def march(today: date) -> tuple[int, int]:
+        t = build(engine, MARCH, catalogue=catalogue, today=today).total
+        return t.overdue, t.over_statutory
+
+    assert march(date(2026, 4, 1)) == (1, 1)
+    clock.now = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
+    flow.act(manager, late, A.REQUEST_MATERIALS, 2, "请补交", ["户口簿"])
+    assert march(date(2026, 4, 2)) == (1, 1), "the notice after March changes nothing of March"
+    clock.now = datetime(2026, 4, 30, 2, 0, tzinfo=UTC)  # resumed: the due date moves on by the pause
+    flow.act(manager, late, A.RESUME, 3)
+    flow.act(manager, waiting, A.RESUME, 3)
+    assert march(date(2026, 5, 1)) == (1, 1), "nor does its end"
