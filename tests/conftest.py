@@ -10,6 +10,7 @@ import fcntl
 import io
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -94,14 +95,28 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hub database file at the schema's head, made once per test process, that each hub test on SQLite
+    copies, as ``pg_template`` is on PostgreSQL: migrating one cost about 0.25 s of CPU, over 330 tests."""
+    from hub.db.engine import open_engine
+
+    path = tmp_path_factory.mktemp("hub-template") / "hub.db"
+    open_engine(f"sqlite:///{path}").dispose()
+    assert not Path(f"{path}-wal").exists(), "the last connection closed: the log checkpointed into the file"
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The hub's database: every hub test runs on SQLite and on PostgreSQL. On PostgreSQL it is a copy of
-    one at the schema's head, unless the test is marked ``empty_db`` (it migrates step by step itself)."""
+    """The hub's database: every hub test runs on SQLite and on PostgreSQL. It is a copy of one at the
+    schema's head, unless the test is marked ``empty_db`` (it migrates step by step itself)."""
+    empty = request.node.get_closest_marker("empty_db") is not None
     if request.param == "sqlite":
+        if not empty:
+            shutil.copy2(request.getfixturevalue("sqlite_template"), tmp_path / "hub.db")
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
-    empty = request.node.get_closest_marker("empty_db") is not None
     with _pg_database(None if empty else str(request.getfixturevalue("pg_template"))) as url:
         yield url
 
