@@ -362,9 +362,9 @@ def build(
         if d is None:
             d = depts[f.department] = Figures(f.department, dept_names.get(f.department, f.department))
         _add(d, f)
-    for d in catalogue.departments:  # a department with nothing in the period shows its zeros, not nothing
-        if departments is None or d.code in departments:
-            depts.setdefault(d.code, Figures(d.code, d.name))
+    for dept in catalogue.departments:  # a department with nothing in the period shows its zeros, not nothing
+        if departments is None or dept.code in departments:
+            depts.setdefault(dept.code, Figures(dept.code, dept.name))
     for code, values in by_dept_durations.items():
         values.sort()
         depts[code].median_days, depts[code].p95_days = percentile(values, 0.5), percentile(values, 0.95)
