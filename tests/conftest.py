@@ -107,15 +107,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def sqlite_hub_db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A hub database at the schema's head on SQLite alone. A module whose point is the pages (their shape,
+    their headers), not the queries under them, which tests/unit/hub runs on both databases, makes it its
+    ``hub_db_url``: a browser test on each database costs the suite twice for the same page."""
+    shutil.copy2(sqlite_template, tmp_path / "hub.db")
+    return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The hub's database: every hub test runs on SQLite and on PostgreSQL. It is a copy of one at the
     schema's head, unless the test is marked ``empty_db`` (it migrates step by step itself)."""
     empty = request.node.get_closest_marker("empty_db") is not None
     if request.param == "sqlite":
-        if not empty:
-            shutil.copy2(request.getfixturevalue("sqlite_template"), tmp_path / "hub.db")
-        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        yield f"sqlite:///{tmp_path / 'hub.db'}" if empty else request.getfixturevalue("sqlite_hub_db_url")
         return
     with _pg_database(None if empty else str(request.getfixturevalue("pg_template"))) as url:
         yield url

@@ -19,6 +19,12 @@ from tests.unit.hub.helpers import PASSWORDS, ingest
 CSP = "content-security-policy"
 
 
+@pytest.fixture
+def hub_db_url(sqlite_hub_db_url: str) -> str:
+    """SQLite alone: the pages are the point here (tests/conftest.py, ``sqlite_hub_db_url``)."""
+    return sqlite_hub_db_url
+
+
 def _csrf(html: str) -> str:
     return re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)
 

@@ -58,6 +58,12 @@ LANDING = {"operator": "/fleet/", "manager": "/queue", "clerk_mz": "/queue", "au
 NAMES = {"operator": "钱运维", "manager": "王主任", "clerk_mz": "李经办", "auditor": "赵监察"}
 
 
+@pytest.fixture
+def hub_db_url(sqlite_hub_db_url: str) -> str:
+    """SQLite alone: the pages are the point here (tests/conftest.py, ``sqlite_hub_db_url``)."""
+    return sqlite_hub_db_url
+
+
 def _sign_in(page: Any, web: str, username: str) -> None:
     page.goto(f"{web}/login")
     page.fill("#username", username)

@@ -22,11 +22,11 @@ def test_bench_kiosk_prints_its_key_value_line():
             "bench",
             "kiosk",
             "--rounds",
-            "20",
+            "8",
             "--warmup",
-            "5",
+            "2",
             "--residents",
-            "500",
+            "200",
             "--json",
         ],
         capture_output=True,
@@ -37,7 +37,7 @@ def test_bench_kiosk_prints_its_key_value_line():
     found = LINE.search(run.stdout)
     assert found, run.stdout
     residents, tap, p95, hello, hello_idle, ratio, rss = (float(v) for v in found.groups())
-    assert residents == 500
+    assert residents == 200
     assert tap > 0 and p95 > 0 and hello > 0 and hello_idle > 0 and rss > 0
     # Each page against the bare route in its own conditions: the tap's page after the reader's idle
     # half-second, the item page straight after it.
