@@ -35,7 +35,6 @@ from hub.portal.service import Portal
 from hub.portal.token import DOWNLOAD, RECORD, BadToken
 from hub.web.auth import PUBLIC, client_of
 from hub.web.pages.common import field
-from hub.web.record_pdf import record_pdf
 from hub.web.text import portal_words
 from protocol.envelope import utcnow
 from protocol.statuses import glossary
@@ -182,6 +181,8 @@ async def record(
     facts = {"c": view.case_id, "r": view.receipt_no, "s": view.status, "v": view.version, "p": int(now.timestamp())}
     token = portal.tokens.make(RECORD, facts, now + timedelta(days=portal.settings.record_token_days))
     url = verify_url(portal_base(request, portal), token, lang)
+    from hub.web.record_pdf import record_pdf  # fpdf is a fifth of a second to import: only when a record is asked for
+
     pdf = await anyio.to_thread.run_sync(record_pdf, view, url, now, lang)
     return Response(
         pdf,
