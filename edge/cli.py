@@ -251,6 +251,8 @@ def _run(settings: edge_settings.EdgeSettings, kiosk: bool) -> int:
     hold_service_lock(settings.data_dir, on_wait=lambda: notify("EXTEND_TIMEOUT_USEC=2000000"))
     with EdgeRuntime(settings) as rt:
         rt.cases.sealer()  # no hub key, no sealed cases: refuse to start rather than refuse every resident
+        # The check reads the whole file, about 10 MB a second from an SD card: systemd waits that long more.
+        notify(f"EXTEND_TIMEOUT_USEC={int((30 + settings.db_path.stat().st_size / 10e6) * 1e6)}")
         if not rt.cases.check_storage():  # a damaged file: no new case (storage_failed), not cases lost in it
             rt.cases.numbering_resumes()  # after a power cut, today's receipt numbers move past what it forgot
         rt.start_sync()

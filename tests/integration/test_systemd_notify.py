@@ -86,6 +86,7 @@ def test_edge_run_is_ready_once_the_kiosk_listens_and_feeds_the_watchdog_until_s
     try:
         ready = _until(sock, "READY=1", 30)
         assert not any("WATCHDOG=1" in m for m in ready), "no watchdog ping before the service is ready"
+        assert any(m.startswith("EXTEND_TIMEOUT_USEC=") for m in ready), "more time while the file is checked"
         status = next(m for m in ready if "READY=1" in m)
         assert f"STATUS=serving the kiosk on http://127.0.0.1:{kiosk_port}" in status
         pings = [m for m in _messages(sock, 1.5) if m == "WATCHDOG=1"]
