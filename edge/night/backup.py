@@ -3,7 +3,7 @@
 A backup is SQLite's online backup (``sqlite3.Connection.backup``): a consistent copy taken while the
 kiosk goes on writing (WAL lets one writer and the backup's reader run together). Each copy is checked
 with ``PRAGMA integrity_check`` before it counts; ``night_backups`` copies are kept, oldest removed first
-(oldest by the audit chain each holds, not by the clock: :meth:`Backups.kept`).
+(the copy just taken is the newest, whatever the clock named the others: :func:`_before`).
 Copies hold what the database holds (sealed cases, timelines): files 0600 in a 0700 folder. What the
 retention purge has taken from the database leaves the copies too (:meth:`Backups.forget_purged`, run by
 the night after its purge), so a backup keeps no resident's data past the retention window.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -84,15 +84,12 @@ class Backups:
     settings: EdgeSettings
 
     def kept(self) -> list[Path]:
-        """The backups kept, oldest first: by how far the terminal's audit chain had come in each (it only
-        grows), then by the time in the name. Not by the name alone: a night with the clock days ahead named
-        its copy the newest for days, each later night's rotation removed a truly recent one, and a restore
-        took the stale copy (a night review)."""
+        """The backups kept, oldest first (by the time in their names: :meth:`take` keeps that true)."""
         folder = self.settings.backup_dir
         if not folder.exists():
             return []
         found = [p for p in folder.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX)]
-        return sorted(found, key=lambda p: (_chain_length(p), _when(p.name)))
+        return sorted(found, key=lambda p: _when(p.name))
 
     def take(self, now: datetime) -> dict[str, int]:
         """Copy the live database, check the copy, keep the newest ``night_backups``. Returns counts."""
@@ -116,6 +113,7 @@ class Backups:
             problem = sqlite_integrity(partial)
             if problem:
                 raise BackupBroken(f"the night's backup failed its integrity check: {problem}")
+            _before(target, [p for p in self.kept() if _when(p.name) >= _when(target.name)])
             partial.replace(target)
         except sqlite3.Error as exc:
             raise BackupBroken(f"the night's backup could not be written: {exc}") from None
@@ -186,16 +184,14 @@ class Backups:
         return Restored(chosen, counters is None, len(tail or ()), tail is None, carried)
 
 
-def _chain_length(path: Path) -> int:
-    """The last audit entry's id in a backup; -1 when it cannot be read (oldest: rotated out first)."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return int(db.execute("SELECT coalesce(max(id), 0) FROM audit_entries").fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.DatabaseError:
-        return -1
+def _before(target: Path, later: list[Path]) -> None:
+    """Rename the copies named at or after ``target``'s time (oldest first) to the seconds just before it:
+    every copy there was taken before the one being taken now, whatever the clock said then. A night with
+    the clock days ahead named its copy the newest for days; each later night's rotation removed a truly
+    recent copy instead, and a restore took the stale one (a night review)."""
+    at = datetime.strptime(_when(target.name), "%Y%m%dT%H%M%S")
+    for back, path in enumerate(reversed(later), start=1):
+        path.replace(target.with_name(backup_name(at - timedelta(seconds=back))))
 
 
 def _with_wal(db: Path) -> tuple[Path, Path]:

@@ -30,7 +30,7 @@ from sqlalchemy import text
 
 from edge.console.store import ConsoleStore
 from edge.control import ControlServer, socket_path
-from edge.night.backup import BackupBroken, Backups
+from edge.night.backup import BackupBroken, Backups, backup_name
 from edge.night.steps import Night
 from edge.night.steps import run_night as edge_night
 from edge.runtime import EdgeRuntime
@@ -206,14 +206,12 @@ def test_the_terminal_backup_is_checked_rotated_and_restored_with_one_command(tm
 
     with sqlite3.connect(settings.db_path) as db:
         chain = db.execute("SELECT id, hash FROM audit_entries ORDER BY id").fetchall()  # what the hub may hold
-    # A console backup a full disk cut short left an empty file, newest of all by its name: it passes SQLite's
-    # integrity check, and a restore moved it over the database and failed after (a storage review: every case
-    # gone). It holds no audit chain, so it is not the newest; named, it is refused.
+    # A console backup a full disk cut short left an empty file, newest of all: it passes SQLite's integrity
+    # check, and a restore moved it over the database and failed after (a storage review: every case gone).
     empty = settings.backup_dir / "edge-29991231T235959.db"
     empty.touch(mode=0o600)
-    assert Backups(settings).kept()[0] == empty
     capsys.readouterr()
-    assert cli.main(["edge", "restore", str(empty)]) == 2
+    assert cli.main(["edge", "restore"]) == 2
     assert "holds no terminal database" in capsys.readouterr().err
     assert settings.db_path.stat().st_size > 0
     empty.unlink()
@@ -628,19 +626,39 @@ def test_a_restore_gives_back_no_access_taken_away_after_the_backup(
 def test_a_night_with_the_clock_days_ahead_does_not_make_its_copy_the_newest(tmp_path: Path):
     """Night review: a copy taken with the clock three days ahead was named the newest for three days; the
     nights after rotated truly recent copies out before it, and a restore took it, losing every case since.
-    The copies are ordered by how far the audit chain had come in each: 1 case in the stale copy, 3 in the
-    last night's."""
+    The copy being taken is the newest whatever the clock named the others: they are renamed to just before
+    it. 1 case in the stale copy, 3 in each night's after it."""
     settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge", night_backups=3)
     backups, now = Backups(settings), utcnow()
     with EdgeRuntime(settings) as rt:
         rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
-    ahead = backups.take(now + timedelta(days=3)) and backups.kept()[-1]  # one night, the clock ahead
+    backups.take(now + timedelta(days=3))  # one night, the clock ahead
+    [ahead] = backups.kept()
     with EdgeRuntime(settings) as rt:
         for n in (2, 3):
             rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n)))
-    for night in (1, 2, 3):  # the clock set right again
+    backups.take(now + timedelta(hours=1))  # the clock set right again
+    assert [_rows(p, "SELECT count(*) FROM cases") for p in backups.kept()] == [[(1,)], [(3,)]], "renamed before it"
+    for night in (2, 3):
         backups.take(now + timedelta(hours=night))
     kept = backups.kept()
-    assert ahead not in kept, "the stale copy is the oldest: rotated out first"
+    assert not ahead.exists(), "renamed to before the next night's, then rotated out as the oldest"
     assert [_rows(p, "SELECT count(*) FROM cases") for p in kept] == [[(3,)]] * 3
     assert backups.restore().backup == kept[-1]
+
+
+def test_a_copy_of_a_store_started_afresh_is_kept_and_the_newest(tmp_path: Path):
+    """Review of the fix above, as first made: ordered by the audit chain, tonight's copy of a store started
+    afresh (a shorter chain) sorted oldest among the old store's copies and the rotation deleted it at once."""
+    settings = EdgeSettings(terminal_id="T1", committee_code="JW001", data_dir=tmp_path / "edge", night_backups=2)
+    backups, now = Backups(settings), utcnow()
+    with EdgeRuntime(settings) as rt:
+        for n in range(3):
+            rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(n)))
+    backups.take(now - timedelta(days=1))
+    settings.db_path.unlink()  # a new card: the store starts afresh
+    with EdgeRuntime(settings) as rt:
+        rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(9)))
+    backups.take(now)
+    newest = backups.kept()[-1]
+    assert newest.name == backup_name(now) and _rows(newest, "SELECT count(*) FROM cases") == [(1,)]
