@@ -111,11 +111,13 @@ class PublicStats:
         catalogue = self.catalogue()
         english = {d.code: d.name_en for d in catalogue.departments} | {i.code: i.name_en for i in catalogue.items}
         report = self.reporter.report(Period(start, end))
-        items = per_item(report.items)  # an item once, over the departments that held its cases
         k = self.min_count
+        # Hidden by the item-and-department lines, which add up to their department's count: an item is hidden
+        # where any of its lines is. Merged first, a department's items no longer added up to it, and a hidden
+        # count could be worked out by subtraction (a review).
         secret = hidden({d.code: d.received for d in report.departments}, k)
         for d in report.departments:
-            mine = {f.code: f.received for f in items if f.department == d.code}
+            mine = {f.code: f.received for f in report.items if f.department == d.code}
             secret |= set(mine) if d.code in secret else hidden(mine, k)
 
         def shown(lines: list[Figures]) -> list[PublicLine]:
@@ -126,7 +128,7 @@ class PublicStats:
             month=f"{start:%Y-%m}",
             total=self._line(report.total, "All"),
             departments=shown(report.departments),
-            items=shown(items),
+            items=shown(per_item(report.items)),  # an item once, over the departments that held its cases
         )
 
     def recent(self, today: date | None = None) -> list[MonthStats]:
