@@ -67,6 +67,7 @@ _cases, _outbox, _events, _counters, _meta = (
 
 _KEY_ID = "lookup_key_id"
 _RUNNING = "service_running"  # meta: 1 from the service's start to its clean stop
+_MOVED = "receipts_moved:"  # meta, with a day: the last number a start moved that day's numbers to
 NUMBERS_AHEAD = 100
 """How far today's receipt numbers move when the terminal may have forgotten some it gave (a terminal accepts
 tens a day; a power cut loses seconds): four digits a day leave room for many such moves."""
@@ -117,6 +118,7 @@ class CaseStore:
         self._sealer: sealed.Sealer | None = None
         self._lookup_key: bytes | None = None  # K, from the hub; never written anywhere
         self._damaged = ""  # what check_storage found wrong with the file: no new case until a sound start
+        self._numbering = False  # numbering_resumes ran in this process: a clean stop may clear its mark
 
     def sealer(self) -> sealed.Sealer:
         """Seals to the hub's public case key from the settings; :class:`NoHubKey` while there is none."""
@@ -325,8 +327,11 @@ class CaseStore:
 
     def numbering_resumes(self, now: datetime | None = None) -> int | None:
         """Called as the service starts: when its last run did not stop cleanly (a power cut, a kill), move
-        today's receipt numbers on and return the new last one; None after a clean stop."""
+        today's receipt numbers on, and those of the last day numbered (a clock set back by a power cut
+        shows yesterday still), and return today's new last one; None after a clean stop. Numbers that did
+        not move since the last such move (a service killed again and again) move no further."""
         now = now or utcnow()
+        self._numbering = True
         with self._engine.begin() as conn:
             unclean = read_counter(conn, _RUNNING) > 0
             conn.execute(
@@ -336,12 +341,19 @@ class CaseStore:
             )
             if not unclean:
                 return None
-            last = self._move_ahead(conn, receipt_day(now), None, now, "unclean_stop")
+            today = receipt_day(now)
+            latest = conn.execute(select(func.max(_counters.c.day))).scalar()
+            for day in sorted({today, latest or today} - {today}):
+                self._move_ahead(conn, day, None, now, "unclean_stop")
+            last = self._move_ahead(conn, today, None, now, "unclean_stop")
         log.warning("the last run did not stop cleanly: today's receipt numbers continue after %d", last)
         return last
 
     def numbering_stops(self) -> None:
-        """Called as the service stops cleanly: the next start need not move the numbers on."""
+        """Called as the service stops cleanly, after :meth:`numbering_resumes`: the next start need not move
+        the numbers on. A run that never resumed numbering (a damaged file) leaves the mark as it found it."""
+        if not self._numbering:
+            return
         with self._engine.begin() as conn:
             conn.execute(update(_meta).where(_meta.c.key == _RUNNING).values(value=0))
 
@@ -365,9 +377,18 @@ class CaseStore:
 
     @staticmethod
     def _move_ahead(conn: Connection, day: str, past: int | None, now: datetime, why: str) -> int:
-        """Make ``day``'s last number at least :data:`NUMBERS_AHEAD` past ``past`` (None: past its own)."""
+        """Make ``day``'s last number at least :data:`NUMBERS_AHEAD` past ``past`` (None: past its own, unless
+        no number was given since it was last moved so: nothing more can have been forgotten)."""
         held = conn.execute(select(_counters.c.last).where(_counters.c.day == day)).scalar() or 0
+        if past is None and held and read_counter(conn, f"{_MOVED}{day}") == held:
+            return held
         last = max(held, (held if past is None else past) + NUMBERS_AHEAD)
+        if past is None:  # a row a day with an unclean start: a few a year
+            conn.execute(
+                sqlite_insert(_meta)
+                .values(key=f"{_MOVED}{day}", value=last)
+                .on_conflict_do_update(index_elements=["key"], set_={"value": last})
+            )
         if last != held:
             conn.execute(
                 sqlite_insert(_counters)

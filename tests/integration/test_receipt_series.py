@@ -15,6 +15,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy import text
+
 from edge.store.cases import NewCase
 from tests.support import applicant, assert_exactly_once, hub_case_ids, hub_count, wait_for
 
@@ -135,3 +137,43 @@ def test_a_number_the_hub_holds_for_a_forgotten_case_parks_one_case_and_moves_th
     wait_for(lambda: taken in hub_case_ids(hub.engine), what="the next case at the hub")
     assert edge.outbox.stats().parked == 1
     assert_exactly_once(hub.engine, [c for c, _ in forgotten] + [taken])
+
+
+def test_unclean_starts_move_the_numbers_once_and_yesterdays_too_and_a_damaged_run_keeps_the_mark(edge_factory):
+    """A review of the start's move. Yesterday 0003 and today 0002 were given (by hand: series 1). A kill,
+    and a start whose clock a power cut set back to yesterday: both days move 100 on, the clock's and the
+    last numbered. Killed again and again with no number given since, nothing moves further (a restart loop
+    would have run the sequence past its digits). A run that never resumed numbering (its file found
+    damaged) leaves the mark for the next start."""
+    from datetime import timedelta
+
+    from edge.store.cases import receipt_day
+    from protocol.envelope import utcnow
+
+    edge = edge_factory("JW001-K1", receipt_series=1)
+    now = utcnow()
+    yesterday, today = receipt_day(now - timedelta(days=1)), receipt_day(now)
+    for n in range(3):
+        edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(n)), now=now - timedelta(days=1))
+    for n in range(2):
+        edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(10 + n)), now=now)
+    assert edge.cases.numbering_resumes(now) is None  # the first start
+
+    def counters() -> dict[str, int]:
+        with edge.engine.connect() as conn:
+            return dict(conn.execute(text("SELECT day, last FROM receipt_counters")).all())
+
+    set_back = now - timedelta(days=1)
+    assert edge.cases.numbering_resumes(set_back) == 103  # killed: no clean stop in between
+    assert counters() == {yesterday: 103, today: 102}
+    for _ in range(3):
+        assert edge.cases.numbering_resumes(set_back) == 103, "nothing given since the last move: no further"
+    assert counters() == {yesterday: 103, today: 102}
+    receipt = edge.cases.submit(NewCase(item_code="JB-001", applicant=applicant(20)), now=now).receipt_no
+    assert receipt == f"JW001-{today}-10103"
+    assert edge.cases.numbering_resumes(now) == 203, "a number given since: moved again"
+
+    edge.close()
+    damaged_run = edge_factory("JW001-K1", receipt_series=1)  # never resumed numbering
+    damaged_run.cases.numbering_stops()
+    assert damaged_run.cases.numbering_resumes(now) == 203, "the mark stayed: still unclean, but nothing new"
