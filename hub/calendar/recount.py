@@ -62,21 +62,37 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
         .order_by(_cases.c.case_id)
         .with_for_update()
     ).all()
-    pauses = select(_work.c.case_id, _work.c.paused_days).where(
+    pauses = select(_work.c.case_id, _work.c.paused_days, _work.c.paused_at).where(
         _work.c.case_id.in_(select(_cases.c.case_id).where(is_open))
     )
-    paused = {str(case_id): int(days or 0) for case_id, days in conn.execute(pauses)}
+    paused: dict[str, int] = {}
+    waiting: set[str] = set()  # in 补正 now: the dates before the pause (the reports' past periods) move too
+    for case_id, days, paused_at in conn.execute(pauses):
+        paused[str(case_id)] = int(days or 0)
+        if paused_at is not None:
+            waiting.add(str(case_id))
     moved: list[Moved] = []
     statutory: list[dict[str, Any]] = []  # the statutory due dates move alike (not listed in the audit entry)
+    before_pause: list[dict[str, Any]] = []
     for case_id, created_at, received_at, skew, fix, days, old, law_days, law_old in rows:
         start = promise_start(created_at, received_at, skew, fix)
         new = count_due(start, int(days), paused.get(case_id, 0), calendar)
         if new != old:
             moved.append((case_id, old, new))
+        law_new = law_old
         if law_days is not None:
             law_new = count_due(start, int(law_days), paused.get(case_id, 0), calendar)
             if law_new != law_old:
                 statutory.append({"b_case_id": case_id, "b_due": law_new})
+        if case_id in waiting and (new != old or law_new != law_old):
+            before_pause.append({"b_case_id": case_id, "b_due": new, "b_law": law_new})
+    if before_pause:
+        conn.execute(
+            update(_work)
+            .where(_work.c.case_id == bindparam("b_case_id"))
+            .values(due_before_pause=bindparam("b_due"), statutory_before_pause=bindparam("b_law")),
+            before_pause,
+        )
     if statutory:
         conn.execute(
             update(_cases).where(_cases.c.case_id == bindparam("b_case_id")).values(statutory_due=bindparam("b_due")),

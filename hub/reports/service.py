@@ -283,7 +283,17 @@ def build(
         ).select_from(_cases.outerjoin(w, w.c.case_id == _cases.c.case_id))
         then = then.where(
             or_(_cases.c.status.in_([s.value for s in OPEN]), w.c.decided_at >= hi),
-            or_(*(c <= cutoff for c in (_cases.c.due_date, _cases.c.statutory_due, w.c.due_before_pause))),
+            or_(
+                *(
+                    c <= cutoff
+                    for c in (
+                        _cases.c.due_date,
+                        _cases.c.statutory_due,
+                        w.c.due_before_pause,
+                        w.c.statutory_before_pause,
+                    )
+                )
+            ),
             *scoped(_cases.c.department),
         )
         for dept, code, due, law, began, ended, due_before, law_before in conn.execute(then):

@@ -125,6 +125,10 @@ def test_a_new_holiday_moves_the_due_dates_of_open_cases_and_leaves_decided_ones
     }
     assert {c: _due(engine, c) for c in after} == after
     assert saved.recounted == 3
+    # `waiting`'s date before its pause moves with it: a past period's 超期 counts by it (h0030, a review)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT due_before_pause FROM case_work WHERE case_id = :c"), {"c": waiting})
+        assert date.fromisoformat(str(kept.scalar_one())[:10]) == date(2027, 1, 5)
 
     calendar.set_day(date(2027, 1, 2), "work", "元旦调休", "user:manager")  # a Saturday worked
     worked = {
