@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Engine, RowMapping, delete, text
+from sqlalchemy import Engine, RowMapping, delete
 from sqlalchemy.dialects.sqlite import insert
 from sqlmodel import col, select
 
@@ -28,7 +28,7 @@ from edge.errors import EdgeError
 from edge.night.link import AgentLink
 from edge.store import audit
 from edge.store.alarms import Alarms
-from edge.store.db import read_counter
+from edge.store.db import read_counter, set_counter
 from edge.store.models import AuditEntryRow, HubAnchorRow
 from edge.text import text as words
 from protocol import topics
@@ -192,10 +192,7 @@ class Witness:
             rounds += 1
             held = reply.body.audit_last_id
             with self._engine.begin() as conn:
-                conn.execute(
-                    text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = :v"),
-                    {"k": _SENT, "v": held},
-                )
+                set_counter(conn, _SENT, held)
             if entries and held < entries[-1].id:
                 raise HubRefusedSegment(
                     f"the hub holds this terminal's chain up to entry {held} only (sent up to {entries[-1].id})"

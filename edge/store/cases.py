@@ -41,8 +41,8 @@ from edge.errors import EdgeError, StorageFailed, StorageFull
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.alarms import Alarms
-from edge.store.db import disk_free_mb, read_counter
-from edge.store.models import Case, CaseEventRow, Meta, OutboxRow, ReceiptCounter, table
+from edge.store.db import disk_free_mb, read_counter, set_counter
+from edge.store.models import Case, CaseEventRow, OutboxRow, ReceiptCounter, table
 from edge.text import text as words
 from protocol import idnumber, lookup, sealed
 from protocol.cases import Applicant, CaseEvent, CaseSubmission
@@ -56,12 +56,11 @@ log = logging.getLogger(__name__)
 _STORAGE_FAULTS = ("disk I/O error", "readonly", "malformed", "not a database")
 """What SQLite says when the storage itself fails (not a full disk): a failing SD card, a read-only or damaged file."""
 _QUERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
-_cases, _outbox, _events, _counters, _meta = (
+_cases, _outbox, _events, _counters = (
     table(Case),
     table(OutboxRow),
     table(CaseEventRow),
     table(ReceiptCounter),
-    table(Meta),
 )
 
 
@@ -151,10 +150,7 @@ class CaseStore:
             if changed:
                 conn.execute(update(_cases).where(_cases.c.holder_key != "").values(holder_key=""))
             if stored != key_id:
-                conn.execute(
-                    text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = :v"),
-                    {"k": _KEY_ID, "v": key_id},
-                )
+                set_counter(conn, _KEY_ID, key_id)
         self._lookup_key = key
         if changed:
             log.warning("the hub's lookup key changed: holder keys cleared, to be asked for again")
@@ -334,17 +330,13 @@ class CaseStore:
         self._numbering = True
         with self._engine.begin() as conn:
             unclean = read_counter(conn, _RUNNING) > 0
-            conn.execute(
-                sqlite_insert(_meta)
-                .values(key=_RUNNING, value=1)
-                .on_conflict_do_update(index_elements=["key"], set_={"value": 1})
-            )
+            set_counter(conn, _RUNNING, 1)
             if not unclean:
                 return None
             today = receipt_day(now)
             latest = conn.execute(select(func.max(_counters.c.day))).scalar()
-            for day in sorted({today, latest or today} - {today}):
-                self._move_ahead(conn, day, None, now, "unclean_stop")
+            if latest and latest != today:
+                self._move_ahead(conn, latest, None, now, "unclean_stop")
             last = self._move_ahead(conn, today, None, now, "unclean_stop")
         log.warning("the last run did not stop cleanly: today's receipt numbers continue after %d", last)
         return last
@@ -355,7 +347,7 @@ class CaseStore:
         if not self._numbering:
             return
         with self._engine.begin() as conn:
-            conn.execute(update(_meta).where(_meta.c.key == _RUNNING).values(value=0))
+            set_counter(conn, _RUNNING, 0)
 
     def numbers_held_elsewhere(self, case_ids: Collection[str], now: datetime | None = None) -> int | None:
         """The hub refused these cases' receipt numbers as other cases': it holds numbers this terminal gave
@@ -384,11 +376,7 @@ class CaseStore:
             return held
         last = max(held, (held if past is None else past) + NUMBERS_AHEAD)
         if past is None:  # a row a day with an unclean start: a few a year
-            conn.execute(
-                sqlite_insert(_meta)
-                .values(key=f"{_MOVED}{day}", value=last)
-                .on_conflict_do_update(index_elements=["key"], set_={"value": last})
-            )
+            set_counter(conn, f"{_MOVED}{day}", last)
         if last != held:
             conn.execute(
                 sqlite_insert(_counters)

@@ -104,6 +104,14 @@ def read_counter(conn: Connection, key: str) -> int:
     return int(value or 0)
 
 
+def set_counter(conn: Connection, key: str, value: int) -> None:
+    """Set a durable counter to ``value`` inside the caller's transaction."""
+    conn.execute(
+        text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value = :v"),
+        {"k": key, "v": value},
+    )
+
+
 def bump_counter(conn: Connection, key: str, by: int = 1) -> int:
     """Add ``by`` to a durable counter inside the caller's transaction and return the new value."""
     conn.execute(

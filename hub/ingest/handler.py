@@ -619,9 +619,9 @@ class Handler:
         self.terminals.seen(conn, terminal, at, batch.seq, skew, group.marks)
         if taken:  # a terminal clock far off: its ratings' times in the hub's time
             # A rating counts for the department holding its case (routed elsewhere than its item's, maybe).
-            held_by = {r.rating_id: of_case[str(r.case_id)][1] for r in taken if str(r.case_id) in of_case}
             departments = {
-                r.rating_id: held_by.get(r.rating_id) or (self.router.department(r.item_code) if r.item_code else "")
+                r.rating_id: of_case.get(str(r.case_id), ("", ""))[1]
+                or (self.router.department(r.item_code) if r.item_code else "")
                 for r in taken
             }
             self._take_ratings(conn, terminal, taken, departments, at, skew if abs(skew) > self.skew_alert_s else 0.0)
