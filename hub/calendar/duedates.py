@@ -2,9 +2,11 @@
 
 :class:`DueDates` is what ingest and the workflow take: ``promise(item_code, start)`` → the working days
 the catalogue in force promises for the item and the last day the case may be decided on, counted from the
-day the committee accepted the case (:func:`promise_start`), or ``None`` for an item the catalogue does not
-know. Both the catalogue and the calendar are read at
-each call from their providers, so a published version or a calendar edit counts from the next case on.
+day the committee accepted the case (:func:`promise_start`), or ``None`` for an item no published version
+ever listed. An item a later version withdrew is promised as the last version listing it did: a terminal
+still on that version printed that promise on the resident's receipt. Both the catalogue and the calendar
+are read at each call from their providers, so a published version or a calendar edit counts from the next
+case on.
 
 A case keeps the days promised at its arrival (``cases.promised_days``): a later catalogue version does
 not change them. A calendar edit does count its due date again — :func:`count_due` from the same start
@@ -19,7 +21,7 @@ from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
-from protocol.catalogue import Catalogue
+from protocol.catalogue import ServiceItem
 from protocol.localtime import local_date
 from protocol.workdays import WorkCalendar, add_working_days, working_days_between
 
@@ -71,17 +73,19 @@ def count_due(start: datetime, days: int, paused_days: int, calendar: WorkCalend
 
 
 class DueDates:
-    """Promises by the catalogue ``catalogue()`` returns, counted on the calendar ``calendar`` provides."""
+    """Promises by the items ``item(code)`` returns, counted on the calendar ``calendar`` provides."""
 
-    def __init__(self, calendar: CalendarSource, catalogue: Callable[[], Catalogue]) -> None:
+    def __init__(self, calendar: CalendarSource, item: Callable[[str], ServiceItem | None]) -> None:
+        """``item``: an item as the catalogue in force lists it, or one it withdrew as the last version that
+        listed it (:meth:`hub.catalogue.in_force.CatalogueInForce.item`)."""
         self.calendar = calendar
-        self.catalogue = catalogue
+        self.item = item
         # Due dates counted on the calendar in force, by (day received, working days): ingest asks for the
         # same few again and again, and counting walks the calendar a day at a time.
         self._counted: tuple[WorkCalendar | None, dict[tuple[date, int], date]] = (None, {})
 
     def promised_days(self, item_code: str) -> int | None:
-        item = self.catalogue().get(item_code)
+        item = self.item(item_code)
         return item.promised_days if item is not None else None
 
     def in_force(self, conn: Connection) -> WorkCalendar:
@@ -93,7 +97,7 @@ class DueDates:
         """The promised and statutory limits of a case of ``item_code`` whose time runs from ``start``
         (:func:`promise_start`), by the catalogue in force now, on ``calendar`` (by default the one in
         force as last looked at)."""
-        item = self.catalogue().get(item_code)
+        item = self.item(item_code)
         if item is None:
             return None
         calendar, day = calendar or self.calendar.calendar(), local_date(start)

@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from cachetools import LRUCache
 from sqlalchemy import Engine
 
 from hub.catalogue.store import CatalogueStore, VersionInfo
 from kernel.db import read_only
-from protocol.catalogue import Catalogue, load_seed
+from protocol.catalogue import Catalogue, ServiceItem, load_seed
 
 __all__ = ["CHECK_S", "CatalogueInForce", "catalogue_in_force"]
 
@@ -52,6 +53,9 @@ class CatalogueInForce:
         self._info: VersionInfo | None = None
         self._asked_at = float("-inf")
         self._checked_at = float("-inf")
+        # Items the version in force does not list, as the newest version that did (None: never listed), by
+        # (version in force, code): a terminal still on an older version sends them batch after batch.
+        self._withdrawn: LRUCache[tuple[int | None, str], ServiceItem | None] = LRUCache(1024)
 
     @property
     def version(self) -> int | None:
@@ -80,6 +84,23 @@ class CatalogueInForce:
         if catalogue is not None and self._clock() - self._checked_at < self.check_s:
             return catalogue
         return self.refresh()
+
+    def item(self, code: str) -> ServiceItem | None:
+        """Item ``code`` as the catalogue in force lists it; one it no longer lists as the newest published
+        version that did (a case from a terminal still on that version is promised what its receipt says,
+        :meth:`hub.catalogue.store.CatalogueStore.last_listing`); None for a code never published."""
+        found = self.current().get(code)
+        if found is not None:
+            return found
+        key = (self._version, code)
+        with self._lock:
+            if key in self._withdrawn:
+                return self._withdrawn[key]
+        with read_only(self.store.engine).connect() as conn:
+            found = self.store.last_listing(code, conn)
+        with self._lock:
+            self._withdrawn[key] = found
+        return found
 
     def refresh(self) -> Catalogue:
         """Look at the database now: the newest published version (or the seed) becomes the one in force.

@@ -190,6 +190,19 @@ class CatalogueStore:
             f'{{"version":{version},"departments":{row["departments"]},"items":[{",".join(bodies)}]}}'
         )
 
+    def last_listing(self, code: str, conn: Connection) -> ServiceItem | None:
+        """Item ``code`` as the newest published version that lists it, or None if none ever did: an item
+        a later version withdrew, as a terminal still on that version promised it on its receipts."""
+        q = (
+            select(_items.c.body)
+            .join(_versions, _versions.c.version == _items.c.version)
+            .where(_items.c.code == code, _versions.c.published_at.is_not(None))
+            .order_by(_items.c.version.desc())
+            .limit(1)
+        )
+        body = conn.execute(q).scalar()
+        return ServiceItem.model_validate_json(body) if body is not None else None
+
     def published(self, version: int, conn: Connection | None = None) -> Published:
         """A published version; :class:`NotFound` if there is none (or it is still a draft)."""
         hit = self._published.get(version)

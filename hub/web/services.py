@@ -82,7 +82,7 @@ class Services:
         """The services over ``engine``; without providers given, their own over the same database."""
         catalogue = catalogue or CatalogueInForce(CatalogueStore(engine))
         calendar = calendar or CalendarService(engine)
-        due_dates = DueDates(calendar, catalogue.current)
+        due_dates = DueDates(calendar, catalogue.item)
 
         def departments() -> dict[str, str]:
             return {d.code: d.name for d in catalogue.current().departments}

@@ -41,7 +41,7 @@ def handler(engine: Engine, calendar: CalendarService | None = None) -> Handler:
     seed until a version is published) and the calendar in the database (``calendar``: its provider)."""
     in_force = CatalogueInForce(CatalogueStore(engine))
     calendar = calendar or CalendarService(engine)
-    due_dates = DueDates(calendar, in_force.current)
+    due_dates = DueDates(calendar, in_force.item)
     return Handler(
         engine,
         CatalogueRouter(in_force.current),

@@ -62,7 +62,7 @@ def centre(hub_db_url):
     calendar = CalendarService(engine, check_s=0)
     clock = Clock()
     departments = lambda: {d.code: d.name for d in in_force.current().departments}  # noqa: E731
-    flow = Workflow(engine, DueDates(calendar, in_force.current), departments, clock=clock)
+    flow = Workflow(engine, DueDates(calendar, in_force.item), departments, clock=clock)
     people = add_users(Users(engine, departments))
     yield engine, store, calendar, flow, people["manager"], clock
     engine.dispose()
@@ -218,7 +218,7 @@ def test_a_calendar_edit_during_a_clerks_step_waits_for_it_and_counts_on_its_res
     # 1 January a holiday.
     held = HeldCalendar(calendar)
     in_force = CatalogueInForce(store, check_s=0)
-    clerk = Workflow(engine, DueDates(held, in_force.current), lambda: {}, clock=lambda: local_10am("2026-12-30"))
+    clerk = Workflow(engine, DueDates(held, in_force.item), lambda: {}, clock=lambda: local_10am("2026-12-30"))
     step = threading.Thread(target=clerk.act, args=(manager, case, A.RESUME, 3))
     step.start()
     assert held.read.wait(10)
@@ -249,7 +249,7 @@ def test_a_clerks_step_just_after_another_processs_edit_counts_on_the_edited_cal
     clerks_calendar.calendar()
     clerk = Workflow(
         engine,
-        DueDates(clerks_calendar, CatalogueInForce(store, check_s=0).current),
+        DueDates(clerks_calendar, CatalogueInForce(store, check_s=0).item),
         lambda: {},
         clock=lambda: local_10am("2026-12-30"),
     )

@@ -60,7 +60,7 @@ def env(hub_db_url):
     catalogue = load_seed()
     clock = Clock(MONDAY)
     calendar = CalendarService(engine)
-    due = DueDates(calendar, lambda: catalogue)
+    due = DueDates(calendar, catalogue.get)
     departments = {d.code: d.name for d in catalogue.departments}
     flow = Workflow(engine, due, lambda: departments, clock=clock)
     people = add_users(Users(engine, lambda: departments))

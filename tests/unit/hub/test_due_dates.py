@@ -22,7 +22,7 @@ def due(hub_db_url):
     engine = open_engine(hub_db_url)
     seed = load_seed()
     # the administrator edits in March 2026, where these tests' cases are: a day gone by is not edited
-    yield DueDates(CalendarService(engine, today=lambda: date(2026, 3, 2)), lambda: seed)
+    yield DueDates(CalendarService(engine, today=lambda: date(2026, 3, 2)), seed.get)
     engine.dispose()
 
 

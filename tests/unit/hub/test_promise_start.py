@@ -51,7 +51,7 @@ def centre(hub_db_url):
     calendar = CalendarService(engine, check_s=0, today=lambda: date(2026, 3, 2))  # edited in these tests' March
     clock = Clock()
     departments = lambda: {d.code: d.name for d in in_force.current().departments}  # noqa: E731
-    flow = Workflow(engine, DueDates(calendar, in_force.current), departments, clock=clock)
+    flow = Workflow(engine, DueDates(calendar, in_force.item), departments, clock=clock)
     people = add_users(Users(engine, departments))
     yield engine, calendar, flow, people["manager"], clock
     engine.dispose()

@@ -64,7 +64,7 @@ def centre(hub_db_url):
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     clock = Clock()
-    due = DueDates(CalendarService(engine), lambda: catalogue)
+    due = DueDates(CalendarService(engine), catalogue.get)
     flow = Workflow(engine, due, lambda: {d.code: d.name for d in catalogue.departments}, clock=clock)
     manager = add_users(Users(engine))["manager"]
     yield Centre(engine, catalogue, clock, flow, manager)

@@ -43,7 +43,7 @@ def env(hub_db_url):
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     clock = Clock(MONDAY)
-    due = DueDates(CalendarService(engine), lambda: catalogue)
+    due = DueDates(CalendarService(engine), catalogue.get)
     departments = {d.code: d.name for d in catalogue.departments}
     flow = Workflow(engine, due, lambda: departments, clock=clock)
     people = add_users(Users(engine, lambda: departments))
