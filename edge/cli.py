@@ -205,6 +205,7 @@ def purge(dry_run: bool) -> int:
                     "cases": counts.cases,
                     "case_events": counts.case_events,
                     "ratings": counts.ratings,
+                    "held": counts.held,  # past the window, kept: no reconciliation with the hub lately
                 }
             )
         )

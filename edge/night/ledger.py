@@ -17,7 +17,9 @@ from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlmodel import col, select
 
 from edge.store import audit
+from edge.store.db import set_counter
 from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow
+from edge.store.retention import RECONCILED
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.ratings import Rating, RatingLevel
 from protocol.reconcile import DAY_ZONE, case_line, day_of, rating_line
@@ -182,9 +184,11 @@ class Ledger:
         return out
 
     def record(self, at: datetime, data: dict[str, int]) -> None:
-        """One audit entry for a night's reconciliation, with its counts (never which cases)."""
+        """One audit entry for a night's reconciliation, with its counts (never which cases), and the time
+        it succeeded, which retention asks for (:data:`edge.store.retention.RECONCILED`)."""
         with self._engine.begin() as conn:
             audit.record(conn, at, "terminal", "reconcile.done", "reconcile", data)
+            set_counter(conn, RECONCILED, int(at.timestamp()))
 
 
 def _ids(lines: Iterable[str]) -> tuple[list[tuple[str, int]], list[str]]:

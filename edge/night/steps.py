@@ -132,6 +132,7 @@ class Night:
             "cases": counts.cases,
             "ratings": counts.ratings,
             "open_cases": counts.open_cases,
+            "held": counts.held,
             "backup_cases": backups["cases"],
             "backup_ratings": backups["ratings"],
         }

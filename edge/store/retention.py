@@ -6,7 +6,13 @@ A case goes (with its timeline) only when all of these hold:
 - the hub confirmed it holds it in a nightly reconciliation (``reconciled_at`` set, edge.night): an ack
   alone is undone by a hub restored from an older backup, and this sealed copy is then the only one;
 - it is closed — completed, rejected or withdrawn — so no event the resident waits for can still come;
-- both its last state change and the hub's ack are older than ``retention_days``.
+- both its last state change and the hub's ack are older than ``retention_days``;
+- a nightly reconciliation with the hub succeeded in the last :data:`RECONCILED_WITHIN` (meta
+  ``reconciled_at``, set by edge.night.ledger). A confirmation is only as good as the hub that gave it: a
+  hub restored from an older backup lost what it confirmed since, and the next night that reaches it finds
+  that and sends the cases again. While nights fail — the hub restored, its broker or the link down —
+  nothing goes: the terminal keeps resident data longer rather than lose the one copy left (a night
+  review). What is held so is counted (``held``) and logged.
 
 A case that never closes (the centre forgot it) still goes, acked and reconciled, once its last change is
 older than ``open_case_limit_days``; the audit entry counts those apart (``open_cases``).
@@ -28,21 +34,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, delete, exists, func, not_, or_, select
 
 from edge.settings import EdgeSettings
 from edge.store import audit
+from edge.store.db import read_counter
 from edge.store.models import Case, CaseEventRow, OutboxRow, RatingRow, table
 from protocol.cases import CaseStatus
 from protocol.envelope import utcnow
 
-__all__ = ["CLOSED", "PurgeCounts", "Retention"]
+__all__ = ["CLOSED", "RECONCILED", "RECONCILED_WITHIN", "PurgeCounts", "Retention"]
 
 log = logging.getLogger(__name__)
 CLOSED = frozenset({CaseStatus.COMPLETED, CaseStatus.REFUSED, CaseStatus.REJECTED, CaseStatus.WITHDRAWN})
 """States after which the hub sends nothing more for a case."""
+RECONCILED = "reconciled_at"
+"""Meta key: when (epoch seconds, this terminal's clock) a nightly reconciliation last succeeded."""
+RECONCILED_WITHIN = timedelta(days=2)
+"""How recent that must be for anything to go: one missed night is not yet a hub away."""
 _AUTO_VACUUM_INCREMENTAL = 2
 _cases, _events, _ratings, _outbox = table(Case), table(CaseEventRow), table(RatingRow), table(OutboxRow)
 
@@ -56,6 +67,8 @@ class PurgeCounts:
     ratings: int = 0
     open_cases: int = 0
     """Of ``cases``, those purged open, past ``open_case_limit_days``."""
+    held: int = 0
+    """Cases and ratings that would have gone but stay: no reconciliation succeeded lately."""
 
     def __bool__(self) -> bool:
         return bool(self.cases or self.case_events or self.ratings)
@@ -81,6 +94,18 @@ class Retention:
         rating_goes = _rating_goes(cutoff, case_goes)
         with self._engine.begin() as conn:
             open_cases = _count(conn, select(func.count()).select_from(_cases).where(open_goes))
+            reconciled = datetime.fromtimestamp(read_counter(conn, RECONCILED), UTC)
+            if abs(now - reconciled) > RECONCILED_WITHIN:  # a clock set far back or ahead since: not recent either
+                held = _count(conn, select(func.count()).select_from(_cases).where(case_goes))
+                held += _count(conn, select(func.count()).select_from(_ratings).where(rating_goes))
+                if held:
+                    log.warning(
+                        "retention holds %d case(s) and rating(s) past the window: no reconciliation with the hub"
+                        " has succeeded since %s (see the night's result: shegong edge nightly)",
+                        held,
+                        f"{reconciled:%Y-%m-%d %H:%M} UTC" if reconciled.timestamp() else "this terminal began",
+                    )
+                return PurgeCounts(held=held)
             if dry_run:
                 return PurgeCounts(
                     cases=_count(conn, select(func.count()).select_from(_cases).where(case_goes)),

@@ -23,7 +23,8 @@ from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.cases import NewCase
-from edge.store.retention import PurgeCounts
+from edge.store.db import set_counter
+from edge.store.retention import RECONCILED, PurgeCounts
 from protocol.cases import CaseEvent, CaseStatus
 from protocol.envelope import utcnow
 from protocol.ratings import RatingLevel
@@ -66,6 +67,13 @@ def _confirm(engine, table: str = "cases", column: str = "case_id", ids: list[st
     where = f" WHERE {column} IN ({','.join(repr(i) for i in ids)})" if ids is not None else ""
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE {table} SET reconciled_at = :t{where}"), {"t": NOW.replace(tzinfo=None)})
+    _night_succeeded(engine, NOW)
+
+
+def _night_succeeded(engine, at: datetime) -> None:
+    """What the end of a night's successful reconciliation leaves (edge.night.ledger.Ledger.record)."""
+    with engine.begin() as conn:
+        set_counter(conn, RECONCILED, int(at.timestamp()))
 
 
 def _live(edge: EdgeRuntime, story: Story, n: int = 1) -> str:
@@ -182,6 +190,7 @@ def test_my_cases_still_shows_what_remains_and_one_audit_entry_counts_the_purge(
         "case_events": 2,
         "ratings": 0,
         "open_cases": 0,
+        "held": 0,
         "retention_days": 30,
     }
 
@@ -233,12 +242,24 @@ def test_the_runtime_purges_on_its_own(edge):
     case_id = _live(
         edge, Story(utcnow() - timedelta(days=40), CaseStatus.COMPLETED, status_at=utcnow() - timedelta(days=40))
     )
+    _night_succeeded(edge.engine, utcnow())
     edge.start_housekeeping(every_s=0.05)
     wait_for(lambda: edge.cases.get(case_id) is None, timeout=10, what="the runtime's hourly purge")
 
 
 def test_the_cli_counts_then_purges(edge, capsys):
     _live(edge, Story(utcnow() - timedelta(days=40), CaseStatus.WITHDRAWN, status_at=utcnow() - timedelta(days=40)))
+    _night_succeeded(edge.engine, utcnow() - timedelta(days=3))  # and none since: the hub may have been restored
+    assert cli.main(["edge", "purge", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "dry_run": True,
+        "retention_days": 30,
+        "cases": 0,
+        "case_events": 0,
+        "ratings": 0,
+        "held": 1,
+    }
+    _night_succeeded(edge.engine, utcnow())
     assert cli.main(["edge", "purge", "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "dry_run": True,
@@ -246,6 +267,7 @@ def test_the_cli_counts_then_purges(edge, capsys):
         "cases": 1,
         "case_events": 1,
         "ratings": 0,
+        "held": 0,
     }
     assert cli.main(["edge", "purge"]) == 0
     assert json.loads(capsys.readouterr().out)["cases"] == 1
@@ -322,3 +344,36 @@ def test_a_case_never_closed_goes_after_the_open_case_limit_and_is_counted(tmp_p
         assert rt.cases.get(str(forgotten.case_id)) is None
         assert rt.cases.get(str(younger.case_id)) is not None
         assert rt.cases.get(str(unconfirmed.case_id)) is not None
+
+
+@pytest.mark.parametrize(
+    ("last_night", "held"),
+    [
+        pytest.param(NOW - timedelta(hours=30), False, id="last-night-missed-one-before-it-ran"),
+        pytest.param(NOW - timedelta(days=2, minutes=1), True, id="two-nights-failed"),
+        pytest.param(None, True, id="no-night-ever"),
+        pytest.param(NOW + timedelta(days=365), True, id="night-stamped-by-a-clock-a-year-ahead"),
+    ],
+)
+def test_nothing_goes_while_nights_fail_to_reconcile_with_the_hub(edge, last_night, held):
+    """A confirmation is only as good as the hub that gave it. The hub restored from a backup older than
+    the confirmation lost the case; the next night that reaches it finds the case missing and sends it
+    again. Nights failing since (the restored hub's broker down, the link cut) used to leave the purge
+    to trust the old confirmation and delete the only copy left (a night review). Now a case and a rating
+    past the window stay, counted as held, until a night succeeds again."""
+    case_id = _live(edge, Story(OLD, CaseStatus.COMPLETED))
+    rating = edge.ratings.rate(RatingLevel.SATISFIED, now=OLD)
+    edge.outbox.acked([str(rating.rating_id)])
+    _confirm(edge.engine, "ratings")
+    with edge.engine.begin() as conn:
+        conn.execute(text("DELETE FROM meta WHERE key = :k"), {"k": RECONCILED})
+    if last_night is not None:
+        _night_succeeded(edge.engine, last_night)
+
+    counts = edge.retention.purge(now=NOW)
+    assert counts == (PurgeCounts(held=2) if held else PurgeCounts(cases=1, case_events=1, ratings=1))
+    assert _exists(edge, "cases", "case_id", case_id) is held
+    assert _exists(edge, "ratings", "rating_id", str(rating.rating_id)) is held
+    if held:  # the next night that reaches the hub lets them go
+        _night_succeeded(edge.engine, NOW)
+        assert edge.retention.purge(now=NOW) == PurgeCounts(cases=1, case_events=1, ratings=1)

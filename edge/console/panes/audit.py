@@ -64,6 +64,8 @@ class AuditPane(Vertical):
             c = app.store.purge(dry_run=dry_run)
             key = "console.done.dry_run" if dry_run else "console.done.purged"
             text = t(key, cases=c.cases, events=c.case_events, ratings=c.ratings)
+            if c.held:  # past the window, kept while no night reaches the hub (edge.store.retention)
+                text += t("console.done.held", held=c.held)
             self.app.call_from_thread(self.say, text)
             if dry_run:
                 self.app.call_from_thread(setattr, self.query_one("#do-purge", Button), "disabled", False)

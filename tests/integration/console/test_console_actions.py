@@ -8,10 +8,12 @@ import json
 import re
 import sqlite3
 import stat
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
 from textual.widgets import Button, DataTable, Static
 
 from edge.console.store import ConsoleStore
@@ -19,9 +21,11 @@ from edge.control import ControlServer, socket_path
 from edge.errors import EdgeError
 from edge.runtime import EdgeRuntime
 from edge.store import audit
+from edge.store.cases import NewCase
 from edge.store.db import open_engine
 from edge.store.outbox import Outbox
-from tests.integration.console.conftest import console_app, queue_cases, terminal_settings, this_technician
+from protocol.cases import CaseEvent, CaseStatus
+from tests.integration.console.conftest import ACCEPTED_AT, console_app, queue_cases, terminal_settings, this_technician
 from tests.support import applicant, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -476,3 +480,28 @@ async def test_a_pin_reset_holds_at_once_in_the_running_kiosk(settings, store, t
     finally:
         server.close()
         rt.close()
+
+
+async def test_a_dry_run_says_what_retention_holds_while_no_night_reaches_the_hub(tmp_path):
+    """A case closed, acked and confirmed long ago, and no reconciliation since: the technician is told it is
+    held and why, not only that nothing would go."""
+    settings = terminal_settings(tmp_path / "edge")
+    with EdgeRuntime(settings) as rt:
+        long_ago = ACCEPTED_AT - timedelta(days=60)
+        case = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)), now=long_ago)
+        rt.outbox.acked([str(case.case_id)], at=long_ago)
+        done = CaseEvent(event_id=1, case_id=case.case_id, version=1, status=CaseStatus.COMPLETED, at=long_ago)
+        rt.cases.apply_events([done])
+        with rt.engine.begin() as conn:  # confirmed by a night 59 days ago, none since
+            conn.execute(text("UPDATE cases SET reconciled_at = created_at"))
+    store = ConsoleStore(settings)
+    try:
+        app = console_app(settings, store)
+        async with app.run_test(size=(120, 24)) as pilot:
+            await pilot.press("4")
+            await pilot.pause()
+            await press(app, pilot, "do-dry_run")
+            said = str(app.query_one("#audit-result", Static).render())
+        assert "预演：将清理 0 件" in said and "另有 1 项已到期但暂不清理：近两日未能与中心对账" in said
+    finally:
+        store.close()

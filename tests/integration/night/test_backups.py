@@ -37,6 +37,8 @@ from edge.runtime import EdgeRuntime
 from edge.settings import EdgeSettings
 from edge.store import audit
 from edge.store.cases import NewCase
+from edge.store.db import set_counter
+from edge.store.retention import RECONCILED
 from hub.audit.keyed import AuditKey, key_path
 from hub.cases.states import Action
 from hub.night.backup import BackupFailed, HubBackups
@@ -387,6 +389,7 @@ def test_what_retention_purges_leaves_the_terminals_backups_too(tmp_path: Path):
         with rt.engine.begin() as conn:  # what the nights since confirmed: the hub holds both
             conn.execute(text("UPDATE cases SET reconciled_at = :t"), {"t": OLD.replace(tzinfo=None)})
             conn.execute(text("UPDATE ratings SET reconciled_at = :t"), {"t": OLD.replace(tzinfo=None)})
+            set_counter(conn, RECONCILED, int(NOW.timestamp()))  # and tonight's reconciliation succeeded
         recent = rt.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(2)), now=NOW - timedelta(days=1))
         backups.take(NOW - timedelta(days=1))
         payload = str(rt.cases.get(old_id)["payload"])  # type: ignore[index]  # its sealed copy, to look for
