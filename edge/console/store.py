@@ -184,7 +184,10 @@ class ConsoleStore:
     def purge(self, dry_run: bool) -> PurgeCounts:
         self._writable()
         counts = Retention(self.engine, self.settings).purge(dry_run=dry_run)
-        self.record("purge_dry_run" if dry_run else "purge", {"cases": counts.cases, "ratings": counts.ratings, "held": counts.held})
+        self.record(
+            "purge_dry_run" if dry_run else "purge",
+            {"cases": counts.cases, "ratings": counts.ratings, "held": counts.held},
+        )
         return counts
 
     def backup(self) -> Path:
