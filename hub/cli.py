@@ -516,9 +516,9 @@ def _terminal(engine: Engine, ns: SimpleNamespace) -> None:
     if entry.clashes:
         print(
             f"note: {', '.join(entry.clashes)} serve(s) {entry.committee} too, without a receipt series. Receipt "
-            "numbers are made per terminal (committee-date-sequence), and the hub refuses a case whose receipt "
-            "number another case of the committee holds: give each terminal of the committee its own series "
-            "(--series N here, receipt_series in its settings).",
+            "numbers are made per terminal (committee-date-sequence), and the hub gives a number of its own to a "
+            "case whose printed number another case of the committee holds, which confuses residents and staff: "
+            "give each terminal of the committee its own series (--series N here, receipt_series in its settings).",
             file=sys.stderr,
         )
 

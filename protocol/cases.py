@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -34,6 +34,10 @@ PHONE_PATTERN = r"^1[3-9]\d{9}$"
 
 def _absent(value: object) -> bool:
     return value is None
+
+
+def _empty(value: dict[object, object]) -> bool:
+    return not value
 
 
 class CaseStatus(enum.StrEnum):
@@ -138,6 +142,14 @@ class AckBody(Strict):
         default_factory=dict,
         description="holder key of each case acked (see protocol.lookup): a case accepted while the terminal had "
         "no lookup key gets its holder key here",
+    )
+    renumbered: dict[uuid.UUID, Annotated[str, Field(pattern=RECEIPT_PATTERN)]] = Field(
+        default_factory=dict,
+        exclude_if=_empty,
+        description="cases acked under a receipt number of the hub's own: another case of the committee holds the "
+        "printed one (this terminal gave it before and forgot it, its storage losing the last writes at a power "
+        "cut); the printed number still finds the case. Absent when empty, so a terminal of an older release "
+        "parses every ack without it",
     )
 
 

@@ -696,6 +696,13 @@ class SyncAgent:
 
     def _on_ack(self, ack: Ack) -> None:
         body = ack.body
+        if body.renumbered:  # taken under the hub's numbers: it holds numbers this terminal gave and forgot
+            # Before the ack clears the outbox: once it has, no ack of these comes again to move the numbers.
+            self.cases.numbers_held_elsewhere([str(c) for c in body.renumbered])  # the next residents get fresh ones
+            log.warning(
+                "the hub took %d case(s) under numbers of its own: their printed ones were given before",
+                len(body.renumbered),
+            )
         if body.acked:
             self.stats["acked"] += self.outbox.acked([str(i) for i in body.acked])
         if body.holder_keys:  # cases accepted while this terminal had no lookup key (protocol.lookup)

@@ -30,6 +30,7 @@ def case_row(
         "terminal_id": terminal,
         "committee": case.committee,
         "receipt_no": case.receipt_no,
+        "printed_receipt_no": None,  # the hub's own number given instead: Handler._admit
         "query_code": case.query_code,
         "item_code": case.item_code,
         "department": department,

@@ -133,6 +133,7 @@ class CaseDetail:
     timeline: list[TimelineEntry]
     actions: list[ActionOption] = field(default_factory=list)
     can_route: bool = False
+    printed_receipt_no: str | None = None  # on the resident's receipt, where the hub gave the case its own (h0031)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +283,12 @@ class CaseQueries:
     # ------------------------------------------------------------------ one case
     def detail(self, who: Principal, case_id: str, today: date | None = None) -> CaseDetail:
         joined = _cases.outerjoin(_work, _work.c.case_id == _cases.c.case_id)
-        cols = (*_LIST_COLUMNS, _cases.c.payload, *[c for c in _work.c if c.name != "case_id"])
+        cols = (
+            *_LIST_COLUMNS,
+            _cases.c.payload,
+            _cases.c.printed_receipt_no,
+            *[c for c in _work.c if c.name != "case_id"],
+        )
         with read_only(self.engine).connect() as conn:
             row = conn.execute(select(*cols).select_from(joined).where(_cases.c.case_id == case_id)).mappings().first()
             if row is None:
@@ -339,6 +345,7 @@ class CaseQueries:
             timeline=timeline,
             actions=actions,
             can_route=row["status"] in OPEN and may_route(who, row["department"], UNROUTED),
+            printed_receipt_no=row["printed_receipt_no"],
         )
 
     # ------------------------------------------------------------------ overdue board
@@ -457,10 +464,11 @@ def _found(typed: str) -> ColumnElement[bool]:
     compact = typed_id_number(typed)
     if len(compact) == 18 and compact[:17].isdigit() and (compact[17].isdigit() or compact[17] == "X"):
         return _cases.c.id_number == compact
-    if reads_as_receipt(typed):
-        return _cases.c.receipt_no.in_(typed_receipt(typed))
+    if reads_as_receipt(typed):  # the number on the receipt too, where the hub gave the case its own (h0031)
+        receipts = typed_receipt(typed)
+        return or_(_cases.c.receipt_no.in_(receipts), _cases.c.printed_receipt_no.in_(receipts))
     if compact.isdigit() and 3 <= len(compact) <= 6:
-        return _cases.c.receipt_no.like(f"%{compact}")
+        return or_(_cases.c.receipt_no.like(f"%{compact}"), _cases.c.printed_receipt_no.like(f"%{compact}"))
     name = fold(typed)
     return _cases.c.applicant_name.like(f"{_escaped(name)}%", escape="\\") if name else false()
 

@@ -92,6 +92,13 @@ class CaseRow(HubModel, table=True):
     terminal_id: str = Field(index=True, max_length=64)
     committee: str = Field(max_length=16)
     receipt_no: str = Field(index=True, max_length=40)
+    printed_receipt_no: str | None = Field(
+        default=None,
+        index=True,
+        max_length=40,
+        description="the number on the resident's receipt where the hub took the case under one of its own: another"
+        " case held it (the terminal forgot it after a power cut) (h0031)",
+    )
     query_code: str = Field(max_length=6)
     item_code: str = Field(index=True, max_length=64)
     department: str = Field(max_length=32)

@@ -19,13 +19,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
-from sqlalchemy import Connection, Engine, Table, select, text
+from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.audit.chain import AuditRecord, append
@@ -281,8 +281,11 @@ class Handler:
         if not rows:
             return
         ids = [r["case_id"] for r in rows]
-        stored = select(_cases.c.case_id, _cases.c.terminal_id, _cases.c.receipt_no)
-        group.known = {cid: (t, r) for cid, t, r in conn.execute(stored.where(among(conn, _cases.c.case_id, ids)))}
+        stored = select(_cases.c.case_id, _cases.c.terminal_id, _cases.c.receipt_no, _cases.c.printed_receipt_no)
+        for cid, t, r, printed in conn.execute(stored.where(among(conn, _cases.c.case_id, ids))):
+            group.known[cid] = (t, printed or r)  # as the terminal sent it
+            if printed:
+                group.renumbered[cid] = r
         receipts = sorted({r["receipt_no"] for r in rows})
         held = select(_cases.c.committee, _cases.c.receipt_no, _cases.c.case_id)
         for committee, receipt, case_id in conn.execute(held.where(among(conn, _cases.c.receipt_no, receipts))):
@@ -489,7 +492,7 @@ class Handler:
             elif cid not in new:  # (the same case twice in one batch is taken once)
                 taken.append(r)
         fresh: list[dict[str, Any]] = []
-        for row, why in self._admit(terminal, list(new.values()), group):
+        for row, why in self._admit(conn, terminal, list(new.values()), group):
             if why is None:
                 # a copy: the prepared row stays as it was for a retry of the group
                 fresh.append(row if row["case_id"] not in checked.on_spot else {**row, "status": _DONE, "version": 2})
@@ -508,6 +511,8 @@ class Handler:
             data: dict[str, Any] = {"cases": cases}
             if done:
                 data["done_on_spot"] = sorted(done)
+            if printed := {r["case_id"]: r["printed_receipt_no"] for r in fresh if r["printed_receipt_no"]}:
+                data["renumbered"] = printed  # the number on each one's receipt
             group.audit.append(AuditRecord(at, f"terminal:{terminal}", "cases.received", str(batch.id), data))
         self.terminals.seen(conn, terminal, at, batch.seq, batch.clock_offset_s(at), group.marks)
         group.stored += len(fresh)
@@ -518,6 +523,11 @@ class Handler:
             rejected=rejected,
             in_reply_to=batch.id,
             holder_keys={case_id: checked.holder_keys[case_id] for case_id in acked},
+            renumbered={
+                sealed_of[r["case_id"]].case_id: group.renumbered[r["case_id"]]
+                for r in taken + fresh
+                if r["case_id"] in group.renumbered
+            },
         )
         out: list[Reply] = [self._ack(terminal, ack)]
         if fresh:
@@ -525,10 +535,12 @@ class Handler:
         return out
 
     def _admit(
-        self, terminal: str, rows: list[dict[str, Any]], group: _Group
+        self, conn: Connection, terminal: str, rows: list[dict[str, Any]], group: _Group
     ) -> list[tuple[dict[str, Any], tuple[DeadLetterReason, str] | None]]:
         """Each new case with why it is refused (None: taken). The hub's own register says which committee
-        the terminal serves, not the case; a receipt number names one case of its committee."""
+        the terminal serves, not the case; a receipt number names one case of its committee. A case whose
+        number another case holds (its terminal gave it before and forgot it, :func:`hub_number`) is taken
+        under a number of the hub's own, as a copy of its row naming the printed one."""
         committee = group.committees.get(terminal)
         if committee is None:
             why = f"terminal {terminal} is not in the hub's register (shegong hub terminal register)"
@@ -543,7 +555,16 @@ class Handler:
                 )
                 out.append((r, (DeadLetterReason.COMMITTEE_MISMATCH, why)))
             elif held.get((committee, receipt), r["case_id"]) != r["case_id"]:
-                out.append((r, (DeadLetterReason.DUPLICATE_RECEIPT, f"receipt {receipt} belongs to another case")))
+                number = hub_number(conn, committee, receipt, held)
+                if number is None:
+                    out.append((r, (DeadLetterReason.DUPLICATE_RECEIPT, f"receipt {receipt} belongs to another case")))
+                    continue
+                held[(committee, number)] = r["case_id"]
+                group.renumbered[r["case_id"]] = number
+                log.warning(
+                    "case %s from %s taken as %s: its receipt number is another case's", r["case_id"], terminal, number
+                )
+                out.append(({**r, "receipt_no": number, "printed_receipt_no": receipt}, None))
             else:
                 held[(committee, receipt)] = r["case_id"]  # a second case with it in this batch is refused too
                 out.append((r, None))
@@ -692,6 +713,7 @@ class _Group:
         self.ids: dict[str, uuid.UUID] = {}  # case id as stored -> as a UUID, of the cases not written yet
         # Read ahead for the whole group (Handler._read_ahead), then kept up to date as it takes cases:
         self.known: dict[str, tuple[str, str]] = {}  # case id stored or taken -> its terminal and receipt number
+        self.renumbered: dict[str, str] = {}  # case id stored or taken -> the hub's number for it, where it gave one
         self.held: dict[tuple[str, str], str] = {}  # (committee, receipt number) -> case id
         self.committees: dict[str, str] = {}  # sending terminal -> the committee it is registered to
         self.marks: dict[str, Mark] = {}  # sending terminal -> where its message sequence stands
@@ -711,7 +733,7 @@ class _Group:
         self.cases += fresh
         self.done.update(done)
         self.ids.update(ids)
-        self.known.update((r["case_id"], (r["terminal_id"], r["receipt_no"])) for r in fresh)
+        self.known.update((r["case_id"], (r["terminal_id"], r["printed_receipt_no"] or r["receipt_no"])) for r in fresh)
 
     def arrivals(self) -> list[tuple[dict[str, Any], datetime]]:
         return [(r, at) for fresh, at, _ in self.batches for r in fresh]
@@ -882,6 +904,25 @@ def _count_again(checked: dict[int, Checked], calendar: WorkCalendar) -> None:
 def _weekdays_after(at: datetime) -> date:
     """A return call's deadline counted on weekends alone (a handler given no calendar)."""
     return count_due(at, returncalls.RETURN_CALL_DAYS, 0, WorkCalendar(years=[], source=""))
+
+
+HUB_SERIES = "9"
+"""The first digit of the six-digit sequences the hub gives (``JW001-20261207-900001``): no terminal's four- or
+five-digit sequence reaches them on a real day."""
+
+
+def hub_number(conn: Connection, committee: str, receipt: str, held: Mapping[tuple[str, str], str]) -> str | None:
+    """The hub's own number for a case of ``committee`` whose receipt number ``receipt`` another case holds:
+    the next of the day's ``9nnnnn`` stored or taken in this group (``held``), or None when the day's are spent."""
+    prefix = f"{committee}-{receipt.rsplit('-', 2)[1]}-"
+    pattern = f"{prefix}{HUB_SERIES}{'_' * 5}"
+    stored = select(func.max(_cases.c.receipt_no)).where(
+        _cases.c.committee == committee, _cases.c.receipt_no.like(pattern)
+    )
+    numbers = [str(n) for n in (conn.execute(stored).scalar(),) if n]
+    numbers += [n for c, n in held if c == committee and len(n) == len(pattern) and n.startswith(prefix + HUB_SERIES)]
+    last = max((int(n[len(prefix) :]) for n in numbers), default=int(HUB_SERIES) * 100_000)
+    return f"{prefix}{last + 1}" if last + 1 < 1_000_000 else None
 
 
 def _sha(value: str) -> str:

@@ -7,8 +7,9 @@ beside ``shegong hub broker add T`` (docs/broker.md) — and ingest takes a case
 terminal and only for its committee, with a receipt number of that committee (``JW001-…``).
 
 Every change is in the audit chain. Receipt numbers are made offline per terminal (committee, day,
-sequence), and the hub refuses a case whose receipt number another case of its committee holds
-(``duplicate_receipt``). So each terminal of a committee gets its own receipt series, a digit 1-9 given
+sequence), and a case whose receipt number another case of its committee holds is taken under a number
+of the hub's own (``…-9nnnnn``, :func:`hub.ingest.handler.hub_number`), which is not the number on the
+resident's receipt. So each terminal of a committee gets its own receipt series, a digit 1-9 given
 here (``--series N``) and in the terminal's ``receipt_series`` setting, which the terminal puts first in
 its sequence (``JW001-20261204-20001``); two terminals of one committee cannot hold the same series.
 :attr:`Registration.clashes` names the terminals whose numbers could still collide (none of them with a

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from hub.audit.chain import AuditRecord, append
 from hub.cases.partnered import COMMITTEE as PARTNER_COMMITTEE
@@ -194,7 +194,8 @@ class ProgressLookup:
             tuple(r)
             for r in conn.execute(
                 select(_cases.c.case_id, _cases.c.id_number, _cases.c.query_code).where(
-                    _cases.c.receipt_no.in_(receipts)
+                    # the number on the receipt, where the hub took the case under one of its own (h0031) too
+                    or_(_cases.c.receipt_no.in_(receipts), _cases.c.printed_receipt_no.in_(receipts))
                 )
             )
         ]

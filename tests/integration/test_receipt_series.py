@@ -2,10 +2,10 @@
 of both.
 
 Receipt numbers are made offline (committee, day, sequence). Without a series the two terminals make the
-same numbers and the hub refuses the second terminal's cases as ``duplicate_receipt`` (they are parked
-there); with a receipt series each, given at provisioning on both sides, every number is the committee's
-once. The receipts' form is written out here by hand: ``JW001-YYYYMMDD-`` then the series digit, then a
-four-digit sequence.
+same numbers and the hub takes the second terminal's cases under numbers of its own (``…-9nnnnn``, not the
+numbers on the residents' receipts); with a receipt series each, given at provisioning on both sides, every
+number is the committee's once. The receipts' form is written out here by hand: ``JW001-YYYYMMDD-`` then
+the series digit, then a four-digit sequence.
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ def test_two_terminals_of_one_committee_make_distinct_receipts_and_the_hub_takes
     assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters") == 0
 
 
-def test_without_a_series_the_second_terminal_of_a_committee_is_refused_and_parks_its_cases(hub_factory, edge_factory):
-    """What the series is for: the hub keeps one case per receipt number of a committee."""
+def test_without_a_series_the_second_terminal_of_a_committee_gets_the_hubs_numbers(hub_factory, edge_factory):
+    """What the series is for: the hub keeps one case per receipt number of a committee, so the second
+    terminal's cases are taken under numbers that are not on their receipts (nothing is parked: they were,
+    and staff had to take the applications again)."""
     hub = hub_factory()
     k1, k2 = _two_terminals(edge_factory)
     one = _submit(k1, 2)
@@ -61,9 +63,19 @@ def test_without_a_series_the_second_terminal_of_a_committee_is_refused_and_park
     k1.start_sync()
     wait_for(lambda: k1.outbox.stats().depth == 0, what="the first terminal's cases taken")
     k2.start_sync()
-    wait_for(lambda: k2.outbox.stats().parked == 2, what="the second terminal's cases parked")
-    assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters WHERE reason = 'duplicate_receipt'") == 2
-    assert_exactly_once(hub.engine, [c for c, _ in one])
+    wait_for(lambda: k2.outbox.stats().depth == 0, what="the second terminal's cases taken")
+    assert k2.outbox.stats().parked == 0 and hub_count(hub.engine, "SELECT count(*) FROM dead_letters") == 0
+    assert_exactly_once(hub.engine, [c for c, _ in one + two])
+    day = one[0][1].split("-")[1]
+    with hub.engine.connect() as conn:
+        numbered = conn.execute(
+            text("SELECT case_id, receipt_no, printed_receipt_no FROM cases WHERE terminal_id = 'JW001-K2'")
+        ).all()
+    assert sorted(r for _, r, _ in numbered) == [f"JW001-{day}-900001", f"JW001-{day}-900002"]
+    assert sorted((c, p) for c, _, p in numbered) == sorted(two)
+    # the second terminal's next residents get numbers past those the hub holds for the first's: the last
+    # printed one, 0002, and 100 past it, then one more
+    assert _submit(k2, 1, start=20)[0][1] == f"JW001-{day}-0103"
 
 
 def _forget_since(edge_factory, edge, copy: Path, terminal: str):
@@ -110,12 +122,12 @@ def test_after_a_power_cut_that_lost_its_last_cases_the_terminal_numbers_past_th
     assert _submit(edge, 1, start=7)[0][1] == f"JW001-{day}-10102"
 
 
-def test_a_number_the_hub_holds_for_a_forgotten_case_parks_one_case_and_moves_the_numbers_on(
+def test_a_number_the_hub_holds_for_a_forgotten_case_is_replaced_by_the_hubs_and_the_numbers_move_on(
     hub_factory, edge_factory, tmp_path
 ):
     """A loss the start could not see (the copy says the last run stopped cleanly): the first new case
-    gets a forgotten number and the hub refuses it, and the numbers move 100 past it, so the next resident's
-    case is taken."""
+    gets a forgotten number; the hub takes it under a number of its own (it refused and the terminal parked
+    it), and the numbers move 100 past it, so the next resident's number is one the hub has not seen."""
     hub = hub_factory()
     edge = edge_factory("JW001-K1", receipt_series=1)
     copy = _copy(edge, tmp_path / "before.db")  # no service mark in it: a clean stop as far as it tells
@@ -128,15 +140,20 @@ def test_a_number_the_hub_holds_for_a_forgotten_case_parks_one_case_and_moves_th
     (clash, receipt), *_ = _submit(edge, 1, start=5)
     assert receipt == forgotten[0][1]
     edge.start_sync()
-    wait_for(lambda: edge.outbox.stats().parked == 1, what="the case with a held number parked")
-    assert hub_count(hub.engine, "SELECT count(*) FROM dead_letters WHERE reason = 'duplicate_receipt'") == 1
-
-    (taken, receipt), *_ = _submit(edge, 1, start=6)
+    wait_for(lambda: clash in hub_case_ids(hub.engine), what="the case with a held number at the hub")
     day = forgotten[0][1].split("-")[1]
-    assert receipt == f"JW001-{day}-10102"  # the refused number, 0001, and 100 past it, then one more
+    with hub.engine.connect() as conn:
+        numbers = conn.execute(
+            text("SELECT receipt_no, printed_receipt_no FROM cases WHERE case_id = :c"), {"c": clash}
+        ).one()
+    assert tuple(numbers) == (f"JW001-{day}-900001", receipt)
+
+    wait_for(lambda: edge.outbox.stats().depth == 0, what="the hub's ack, with its number, at the terminal")
+    (taken, receipt), *_ = _submit(edge, 1, start=6)
+    assert receipt == f"JW001-{day}-10102"  # the printed number, 0001, and 100 past it, then one more
     wait_for(lambda: taken in hub_case_ids(hub.engine), what="the next case at the hub")
-    assert edge.outbox.stats().parked == 1
-    assert_exactly_once(hub.engine, [c for c, _ in forgotten] + [taken])
+    assert edge.outbox.stats().parked == 0 and hub_count(hub.engine, "SELECT count(*) FROM dead_letters") == 0
+    assert_exactly_once(hub.engine, [c for c, _ in forgotten] + [clash, taken])
 
 
 def test_unclean_starts_move_the_numbers_once_and_yesterdays_too_and_a_damaged_run_keeps_the_mark(edge_factory):

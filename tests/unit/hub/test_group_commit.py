@@ -15,7 +15,7 @@ from hub.db.engine import open_engine
 from hub.ingest.handler import Events, Incoming
 from protocol import topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission, SealedCase
-from protocol.envelope import DeadLetterReason, utcnow
+from protocol.envelope import utcnow
 from tests.support import applicant, register_terminal, seal
 from tests.unit.hub.helpers import handler
 
@@ -61,16 +61,15 @@ def test_batches_of_one_group_are_checked_against_each_other(engine):
     acks = {a.body.in_reply_to: a.body for a in answers}
     assert set(acks[first.id].acked) == {c1.case_id, c2.case_id}
     assert set(acks[again.id].acked) == {c2.case_id, c3.case_id, on_spot.case_id}
-    assert acks[clash.id].acked == []
-    assert [(r.item_id, r.reason) for r in acks[clash.id].rejected] == [
-        (c5.case_id, DeadLetterReason.DUPLICATE_RECEIPT)
-    ]
+    # taken under the hub's first number of that day: c3 took the printed one earlier in the group
+    assert acks[clash.id].acked == [c5.case_id] and acks[clash.id].rejected == []
+    assert acks[clash.id].renumbered == {c5.case_id: "JW001-20261204-900001"}
+    assert not acks[first.id].renumbered and not acks[again.id].renumbered
 
     events = [r for r in replies if isinstance(r, Events)]
     sent = [(str(e.case_id), e.version) for r in events for e in r.events]
     assert sorted(sent) == sorted(
-        [(str(c1.case_id), 1), (str(c2.case_id), 1), (str(c3.case_id), 1), (str(on_spot.case_id), 1)]
-        + [(str(on_spot.case_id), 2)]
+        [(str(c.case_id), 1) for c in (c1, c2, c3, on_spot, c5)] + [(str(on_spot.case_id), 2)]
     )  # c2's events once, with the batch that stored it
     ids = [e.event_id for r in events for e in r.events]
     assert len(set(ids)) == len(ids)
@@ -85,10 +84,11 @@ def test_batches_of_one_group_are_checked_against_each_other(engine):
         str(c2.case_id): "submitted",
         str(c3.case_id): "submitted",
         str(on_spot.case_id): "completed",
+        str(c5.case_id): "submitted",
     }
-    assert versions == sorted([(str(c.case_id), 1) for c in (c1, c2, c3, on_spot)] + [(str(on_spot.case_id), 2)])
+    assert versions == sorted([(str(c.case_id), 1) for c in (c1, c2, c3, on_spot, c5)] + [(str(on_spot.case_id), 2)])
     assert work == [(str(on_spot.case_id), "completed")]
-    assert received == 2  # one entry per batch that brought new cases
+    assert received == 3  # one entry per batch that brought new cases
 
 
 def test_the_drivers_own_errors_reach_the_worker_as_sqlalchemys(engine):

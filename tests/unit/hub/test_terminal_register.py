@@ -1,7 +1,8 @@
 """The hub trusts its own register, not what a sealed case says: a case is taken only from a registered
-terminal, for the committee it is registered to, with a receipt number of that committee that no other
-case holds. Each refusal goes back to the terminal as a rejection with its reason (the terminal parks
-the case, see tests/integration/test_bad_input.py) and is a dead letter at the hub.
+terminal, for the committee it is registered to, under a receipt number of that committee that no other
+case holds (the hub gives one of its own where another case holds the printed one). Each refusal goes back
+to the terminal as a rejection with its reason (the terminal parks the case, see
+tests/integration/test_bad_input.py) and is a dead letter at the hub.
 
 Cases go through the real ingest handler on SQLite and PostgreSQL; the register is set through the
 command line, as at provisioning.
@@ -16,13 +17,20 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from hub import cli
+from hub.calendar.service import CalendarService
+from hub.cases.queries import CaseQueries
 from hub.db.engine import open_engine
+from hub.people.service import Users
+from hub.portal.service import Portal
+from hub.portal.token import TokenSeal
+from hub.settings import PortalSettings
 from kernel.db import MigrationRefused
-from protocol import topics
+from protocol import sealed, topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
+from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
-from tests.support import applicant, seal
-from tests.unit.hub.helpers import handler
+from tests.support import CASE_KEY, applicant, seal
+from tests.unit.hub.helpers import add_users, handler
 
 
 @pytest.fixture
@@ -39,11 +47,11 @@ _COLUMNS = (
 )
 
 
-def _case(receipt: str, committee: str = "JW001") -> CaseSubmission:
+def _case(receipt: str, committee: str = "JW001", query_code: str = "ABCDEF") -> CaseSubmission:
     return CaseSubmission(
         case_id=uuid.uuid4(),
         receipt_no=receipt,
-        query_code="ABCDEF",
+        query_code=query_code,
         item_code="MZ-001",
         committee=committee,
         created_at=utcnow(),
@@ -89,16 +97,47 @@ def test_a_case_naming_another_committee_than_the_register_is_refused(engine):
 
 
 def test_a_receipt_number_names_one_case_of_its_committee(engine):
+    """A second case under a number the committee's cases hold (a terminal that forgot its last cases after a
+    power cut gave their numbers again; two terminals sharing a series) is not merged with the first, nor
+    refused — refused, it was parked at the terminal and staff had to take the application again. The hub
+    takes it under a number of its own, the day's next ``9nnnnn``, and the printed number still finds it."""
     for terminal in ("K1", "K2"):
         assert cli.main(["terminal", "register", terminal, "--committee", "JW001"]) == 0
     first = _case("JW001-20261127-0001")
     assert _verdicts(_send(engine, "K1", first), first) == ["acked"]
     assert _verdicts(_send(engine, "K1", first), first) == ["acked"], "the same case again is a no-op, acked"
-    taken = _case("JW001-20261127-0001")  # another case, the same number: not silently merged
+    taken = _case("JW001-20261127-0001", query_code="TAKEN2")  # another case, the same number: not merged
     twin_a, twin_b = _case("JW001-20261127-0002"), _case("JW001-20261127-0002")  # twice in one batch
     ack = _send(engine, "K2", taken, twin_a, twin_b)
-    assert _verdicts(ack, taken, twin_a, twin_b) == ["duplicate_receipt", "acked", "duplicate_receipt"]
-    assert _count(engine, "SELECT count(*) FROM cases") == 2
+    assert _verdicts(ack, taken, twin_a, twin_b) == ["acked"] * 3
+    assert ack.body.renumbered == {taken.case_id: "JW001-20261127-900001", twin_b.case_id: "JW001-20261127-900002"}
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT case_id, receipt_no, printed_receipt_no FROM cases")).all()
+    assert sorted(rows) == sorted(
+        [
+            (str(first.case_id), "JW001-20261127-0001", None),
+            (str(taken.case_id), "JW001-20261127-900001", "JW001-20261127-0001"),
+            (str(twin_a.case_id), "JW001-20261127-0002", None),
+            (str(twin_b.case_id), "JW001-20261127-900002", "JW001-20261127-0002"),
+        ]
+    )
+    again = _send(engine, "K2", taken)  # its ack lost: sent again, acked again, its number told again
+    assert _verdicts(again, taken) == ["acked"] and again.body.renumbered == {taken.case_id: "JW001-20261127-900001"}
+    assert _count(engine, "SELECT count(*) FROM cases") == 4
+    assert _count(engine, "SELECT count(*) FROM dead_letters") == 0
+    received = _count(engine, "SELECT count(*) FROM audit WHERE action = 'cases.received' AND data LIKE '%renumbered%'")
+    assert received == 1, "the batch's audit entry names the printed number of each case taken so"
+
+    # The resident's receipt finds the case on the portal, and a clerk's search finds it by either number.
+    portal = Portal.build(engine, load_seed, TokenSeal(sealed.private_key(CASE_KEY)), PortalSettings())
+    found = portal.lookup.find("198.51.100.7", "JW001-20261127-0001", applicant(1).id_number, "TAKEN2")
+    assert found.receipt_no == "JW001-20261127-900001"
+    queries = CaseQueries(engine, load_seed, CalendarService(engine))
+    manager = add_users(Users(engine, lambda: {d.code: d.name for d in load_seed().departments}))["manager"]
+    for typed in ("JW001-20261127-0001", "JW001-20261127-900001", "900001"):
+        assert str(taken.case_id) in {c.case_id for c in queries.queue(manager, receipt=typed).items}, typed
+    assert queries.detail(manager, str(taken.case_id)).printed_receipt_no == "JW001-20261127-0001"  # 回执原号
+    assert queries.detail(manager, str(first.case_id)).printed_receipt_no is None
 
     with pytest.raises(IntegrityError), engine.begin() as conn:  # the database holds the line too
         conn.execute(
