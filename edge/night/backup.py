@@ -16,8 +16,8 @@ database cannot be read, what it held is at the hub already or in nobody's hands
 reconciliation reports the first kind (``unknown_at_terminal``), and the hub keeps them. Their receipt
 numbers stay theirs: the restore carries each day's receipt counter over from the database it replaces
 (the copy was taken at night, and numbering restarted the day at 0001, numbers the hub already holds for
-other residents: their cases were taken under numbers the hub gave, not those on their receipts). When the replaced database
-cannot be read, today's numbers continue :data:`RESTORED_AHEAD` above the copy's.
+other residents: their cases were taken under numbers the hub gave, not those on their receipts). When the
+replaced database cannot be read, today's numbers continue :data:`RESTORED_AHEAD` above the copy's.
 """
 
 from __future__ import annotations
