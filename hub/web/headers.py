@@ -8,6 +8,12 @@ at all (the pages have none), so markup that slipped past escaping could neither
 anything elsewhere. The API documentation under ``/schema`` is the one exception to the policy: it is
 Litestar's page, which loads its viewer from a CDN and holds no personal data.
 
+An answer over HTTPS (the hub's own, or its TLS proxy's as ``X-Forwarded-Proto`` says, from the trusted
+proxies only) tells the browser to come back over HTTPS alone for a year (``Strict-Transport-Security``):
+a counter PC on the centre's network, once it has been to the hub, no longer follows a plain-HTTP link to
+a sign-in page someone on that network could answer. Not its subdomains (the hub's name may share a
+domain with the district's other services), and never over plain HTTP, where browsers ignore it anyway.
+
 A ``before_send`` hook, not ``after_request``: that one misses the answers the exception handlers make.
 """
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "add_security_headers"]
+__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "STRICT_TRANSPORT", "add_security_headers"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
@@ -27,6 +33,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # case ids in URLs stay on the hub
 }
+STRICT_TRANSPORT = "max-age=31536000"
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
@@ -37,6 +44,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
+    if scope.get("scheme") == "https":
+        headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT)
     if not path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
     if not (path == "/schema" or path.startswith("/schema/")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from litestar.testing import TestClient
 
 from hub.web.headers import CONTENT_SECURITY_POLICY
 from tests.unit.hub.helpers import PASSWORDS, ingest
@@ -39,9 +40,10 @@ def _private(response) -> None:
     assert response.headers.get("cache-control") == "no-store", response.request.url
     assert response.headers.get(CSP) == CONTENT_SECURITY_POLICY, response.request.url
     assert response.headers.get("x-frame-options") == "DENY"
+    assert response.headers.get("strict-transport-security") == "max-age=31536000", "over HTTPS: HTTPS only"
 
 
-def test_every_page_family_is_kept_out_of_caches_and_under_the_policy(hub, client, people, api):
+def test_every_page_family_is_kept_out_of_caches_and_under_the_policy(hub, app, client, people, api):
     case_id = ingest(hub.engine, ["MZ-001"])[0]
     _private(client.get("/login"))
     _private(client.get("/queue", follow_redirects=False))  # the redirect to sign in
@@ -73,6 +75,9 @@ def test_every_page_family_is_kept_out_of_caches_and_under_the_policy(hub, clien
     assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
     assert "no-store" not in style.headers.get("cache-control", "")
     assert client.get("/static/fleet.css").status_code == 200
+    with TestClient(app, base_url="http://hub.test") as plain:  # a demo's plain HTTP: no promise of HTTPS
+        answer = plain.get("/login")
+        assert answer.headers.get("cache-control") == "no-store" and "strict-transport-security" not in answer.headers
 
 
 def _no_violations(page, messages: list[str], url: str) -> None:
