@@ -397,6 +397,13 @@ class CaseStore:
         query = select(_cases).where(_cases.c.holder_key == key)
         return self._with_timelines(query.order_by(_cases.c.created_at.desc()))
 
+    def is_holders(self, case: Mapping[str, object], id_number: str) -> bool:
+        """Whether ``case`` (a row of :meth:`get`) is ``id_number``'s by its holder key, compared in constant
+        time; False while the lookup key is not here, or the case has no holder key yet."""
+        key = self.holder_key(id_number)
+        held = str(case["holder_key"] or "")
+        return key is not None and bool(held) and hmac.compare_digest(held.encode(), key.encode())
+
     def cases_by_id(self, case_ids: Collection[str]) -> list[dict[str, object]]:
         """These cases (those still here), newest first, with their timelines."""
         if not case_ids:

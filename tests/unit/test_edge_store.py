@@ -79,6 +79,22 @@ def test_a_holders_cases_are_found_by_keyed_hash_without_storing_the_number_in_t
     assert found[0]["holder_key"] == hmac.new(key, applicant(1).id_number.encode(), hashlib.sha256).hexdigest()
 
 
+def test_a_case_is_its_holders_by_the_keyed_hash_alone(edge):
+    """What the rating page asks before it rates a case from 我的办件: the card holder's, by holder key
+    (HMAC-SHA256 of the ID number under the lookup key, worked here with hashlib), not anyone's."""
+    case = edge.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
+    row = edge.cases.get(str(case.case_id))
+    assert not edge.cases.is_holders(row, applicant(1).id_number), "no lookup key yet: nobody's"
+    key = bytes(range(32))
+    edge.cases.set_lookup_key(key)
+    edge.cases.set_holder_keys(
+        {str(case.case_id): hmac.new(key, applicant(1).id_number.encode(), hashlib.sha256).hexdigest()}
+    )
+    row = edge.cases.get(str(case.case_id))
+    assert edge.cases.is_holders(row, applicant(1).id_number)
+    assert not edge.cases.is_holders(row, applicant(2).id_number)
+
+
 def test_a_terminal_never_shows_a_case_state_older_than_one_it_has_shown(edge):
     case = edge.cases.submit(NewCase(item_code="MZ-001", applicant=applicant(1)))
     at = datetime.now(UTC)
