@@ -4,6 +4,7 @@ waiting for a condition, counting rows at the hub."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -147,6 +148,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def first_hub_number(case_id: object, receipt: str) -> str:
+    """The number the hub gives a case whose printed ``receipt`` another case holds, where its first choice is
+    free (a second implementation of hub.ingest.handler.hub_number, from its docstring): the receipt's
+    committee and day, then 9 and the case id's SHA-256, its first eight bytes big-endian, modulo 100,000."""
+    committee, day, _ = receipt.rsplit("-", 2)
+    drawn = int(hashlib.sha256(str(case_id).encode()).hexdigest()[:16], 16) % 100_000
+    return f"{committee}-{day}-9{drawn:05d}"
 
 
 def hub_count(engine: Engine, sql: str, **params: Any) -> int:

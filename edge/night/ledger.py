@@ -183,12 +183,14 @@ class Ledger:
                 ]
         return out
 
-    def record(self, at: datetime, data: dict[str, int]) -> None:
-        """One audit entry for a night's reconciliation, with its counts (never which cases), and the time
-        it succeeded, which retention asks for (:data:`edge.store.retention.RECONCILED`)."""
+    def record(self, at: datetime, data: dict[str, int], hub_now: datetime | None = None) -> None:
+        """One audit entry for a night's reconciliation, with its counts (never which cases), and the time it
+        succeeded by the hub's clock (``hub_now``; ``at`` without one), which retention holds against this
+        terminal's (:data:`edge.store.retention.RECONCILED`): a clock running a year ahead through the night
+        is then a year from the hub's, and nothing goes early by it (a review)."""
         with self._engine.begin() as conn:
             audit.record(conn, at, "terminal", "reconcile.done", "reconcile", data)
-            set_counter(conn, RECONCILED, int(at.timestamp()))
+            set_counter(conn, RECONCILED, int((hub_now or at).timestamp()))
 
 
 def _ids(lines: Iterable[str]) -> tuple[list[tuple[str, int]], list[str]]:

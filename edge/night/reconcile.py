@@ -113,7 +113,7 @@ class Reconciliation:
         if batch:
             offsets.append(self._details(link, batch, result, now))
         result.clock_offset_s = sorted(offsets)[len(offsets) // 2] if offsets else 0.0
-        self.ledger.record(now, result.counts())
+        self.ledger.record(now, result.counts(), hub_now=now + timedelta(seconds=result.clock_offset_s))
         log.info("nightly reconciliation: %s", result.counts())
         return result
 

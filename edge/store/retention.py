@@ -8,7 +8,8 @@ A case goes (with its timeline) only when all of these hold:
 - it is closed — completed, rejected or withdrawn — so no event the resident waits for can still come;
 - both its last state change and the hub's ack are older than ``retention_days``;
 - a nightly reconciliation with the hub succeeded in the last :data:`RECONCILED_WITHIN` (meta
-  ``reconciled_at``, set by edge.night.ledger). A confirmation is only as good as the hub that gave it: a
+  ``reconciled_at``, the hub's time of it, set by edge.night.ledger: a clock far off the hub's is far off
+  it too). A confirmation is only as good as the hub that gave it: a
   hub restored from an older backup lost what it confirmed since, and the next night that reaches it finds
   that and sends the cases again. While nights fail — the hub restored, its broker or the link down —
   nothing goes: the terminal keeps resident data longer rather than lose the one copy left (a night
@@ -80,6 +81,7 @@ class Retention:
     def __init__(self, engine: Engine, settings: EdgeSettings) -> None:
         self._engine = engine
         self._settings = settings
+        self._told: int | None = None  # the reconciliation time last warned of: once, not every hourly run
 
     def purge(self, now: datetime | None = None, dry_run: bool = False) -> PurgeCounts:
         """Remove what may go (see the module's rules); with ``dry_run`` only count it."""
@@ -94,16 +96,18 @@ class Retention:
         rating_goes = _rating_goes(cutoff, case_goes)
         with self._engine.begin() as conn:
             open_cases = _count(conn, select(func.count()).select_from(_cases).where(open_goes))
-            reconciled = datetime.fromtimestamp(read_counter(conn, RECONCILED), UTC)
+            stamp = read_counter(conn, RECONCILED)
+            reconciled = datetime.fromtimestamp(stamp, UTC)
             if abs(now - reconciled) > RECONCILED_WITHIN:  # a clock set far back or ahead since: not recent either
                 held = _count(conn, select(func.count()).select_from(_cases).where(case_goes))
                 held += _count(conn, select(func.count()).select_from(_ratings).where(rating_goes))
-                if held:
+                if held and self._told != stamp:
+                    self._told = stamp
                     log.warning(
                         "retention holds %d case(s) and rating(s) past the window: no reconciliation with the hub"
                         " has succeeded since %s (see the night's result: shegong edge nightly)",
                         held,
-                        f"{reconciled:%Y-%m-%d %H:%M} UTC" if reconciled.timestamp() else "this terminal began",
+                        f"{reconciled:%Y-%m-%d %H:%M} UTC" if stamp else "this terminal began",
                     )
                 return PurgeCounts(held=held)
             if dry_run:

@@ -188,8 +188,13 @@ class CaseQueries:
             return {c: r for c, r in conn.execute(q).all()}
 
     def case_ids_of(self, typed_receipt_no: str) -> list[str]:
-        """The ids of the cases a receipt number as typed names (:func:`typed_receipt`): none, or one."""
-        q = select(_cases.c.case_id).where(_cases.c.receipt_no.in_(typed_receipt(typed_receipt_no)))
+        """The ids of the cases a receipt number as typed names (:func:`typed_receipt`): none, one, or two
+        where the hub gave a case a number of its own (h0031) — the case holding the number and the one
+        printed with it — so an auditor following a resident's receipt sees both histories."""
+        receipts = typed_receipt(typed_receipt_no)
+        q = select(_cases.c.case_id).where(
+            or_(_cases.c.receipt_no.in_(receipts), _cases.c.printed_receipt_no.in_(receipts))
+        )
         with read_only(self.engine).connect() as conn:
             return list(conn.execute(q).scalars())
 

@@ -389,6 +389,7 @@ class CatalogueItemRow(HubModel, table=True):
     """One item of one version, in display order, as canonical JSON with its content hash."""
 
     __tablename__ = "catalogue_items"
+    __table_args__ = (Index("ix_catalogue_items_code", "code"),)  # the last version listing an item (h0032)
 
     version: int = Field(primary_key=True)
     code: str = Field(primary_key=True, max_length=16)

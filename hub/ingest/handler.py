@@ -25,7 +25,7 @@ from itertools import chain, islice
 from typing import Any, NamedTuple
 
 from nacl.public import PrivateKey
-from sqlalchemy import Connection, Engine, Table, func, select, text
+from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.audit.chain import AuditRecord, append
@@ -42,7 +42,7 @@ from hub.ingest import register
 from hub.ingest.deadletters import DeadLetters, Letter
 from hub.ingest.metrics import IngestMetrics
 from hub.ingest.terminals import Mark, Terminals
-from kernel.db import among, deadlocked, loggable, upsert_insert
+from kernel.db import among, deadlocked, loggable, transaction_lock, upsert_insert
 from protocol import idnumber, topics
 from protocol.cases import Ack, AckBody, CaseBatch, CaseEvent, CaseStatus, CaseSubmission, Rejection, SealedCase
 from protocol.codec import decode_for_topic
@@ -555,7 +555,7 @@ class Handler:
                 )
                 out.append((r, (DeadLetterReason.COMMITTEE_MISMATCH, why)))
             elif held.get((committee, receipt), r["case_id"]) != r["case_id"]:
-                number = hub_number(conn, committee, receipt, held)
+                number = hub_number(conn, committee, receipt, r["case_id"], held)
                 if number is None:
                     out.append((r, (DeadLetterReason.DUPLICATE_RECEIPT, f"receipt {receipt} belongs to another case")))
                     continue
@@ -907,22 +907,34 @@ def _weekdays_after(at: datetime) -> date:
 
 
 HUB_SERIES = "9"
-"""The first digit of the six-digit sequences the hub gives (``JW001-20261207-900001``): no terminal's four- or
+"""The first digit of the six-digit sequences the hub gives (``JW001-20261207-937412``): no terminal's four- or
 five-digit sequence reaches them on a real day."""
+_HUB_SLOTS = 100_000
+_RENUMBER_LOCK = 730_005  # PostgreSQL advisory lock: one hub number given at a time (730_004: calendar edits)
 
 
-def hub_number(conn: Connection, committee: str, receipt: str, held: Mapping[tuple[str, str], str]) -> str | None:
-    """The hub's own number for a case of ``committee`` whose receipt number ``receipt`` another case holds:
-    the next of the day's ``9nnnnn`` stored or taken in this group (``held``), or None when the day's are spent."""
-    prefix = f"{committee}-{receipt.rsplit('-', 2)[1]}-"
-    pattern = f"{prefix}{HUB_SERIES}{'_' * 5}"
-    stored = select(func.max(_cases.c.receipt_no)).where(
-        _cases.c.committee == committee, _cases.c.receipt_no.like(pattern)
-    )
-    numbers = [str(n) for n in (conn.execute(stored).scalar(),) if n]
-    numbers += [n for c, n in held if c == committee and len(n) == len(pattern) and n.startswith(prefix + HUB_SERIES)]
-    last = max((int(n[len(prefix) :]) for n in numbers), default=int(HUB_SERIES) * 100_000)
-    return f"{prefix}{last + 1}" if last + 1 < 1_000_000 else None
+def hub_number(
+    conn: Connection, committee: str, receipt: str, case_id: str, held: Mapping[tuple[str, str], str]
+) -> str | None:
+    """The hub's own number for case ``case_id`` of ``committee``, whose receipt number ``receipt`` another
+    case holds: on the receipt's day, ``9`` and five digits drawn from the case id, or the next free after
+    them (stored, or taken in this group: ``held``); None when all 100,000 are taken.
+
+    Drawn from the case id, not the day's next: the same case is given the same number again — after a hub
+    restored from an older backup lost it and its terminal sent it again, the number its SMS notices named
+    is still its own (a review: the day's next went to another case). One at a time across ingest workers
+    (a transaction lock), the database's unique key the last word."""
+    transaction_lock(conn, _RENUMBER_LOCK)
+    prefix = f"{committee}-{receipt.rsplit('-', 2)[1]}-{HUB_SERIES}"
+    start = int.from_bytes(hashlib.sha256(case_id.encode()).digest()[:8], "big") % _HUB_SLOTS
+    for step in range(_HUB_SLOTS):
+        number = f"{prefix}{(start + step) % _HUB_SLOTS:05d}"
+        if (committee, number) in held:
+            continue
+        stored = select(_cases.c.case_id).where(_cases.c.committee == committee, _cases.c.receipt_no == number)
+        if conn.execute(stored).first() is None:
+            return number
+    return None
 
 
 def _sha(value: str) -> str:

@@ -61,7 +61,9 @@ class Notices:
         if not phone:
             return False
         item = self.catalogue().get(case["item_code"])
-        text = notice_text(status, item.name if item else case["item_code"], case["receipt_no"], note, materials)
+        # the number on the resident's receipt, where the hub gave the case one of its own (h0031)
+        receipt = case.get("printed_receipt_no") or case["receipt_no"]
+        text = notice_text(status, item.name if item else case["item_code"], receipt, note, materials)
         conn.execute(
             insert(_notices).values(
                 case_id=case["case_id"],

@@ -125,6 +125,9 @@ class CaseRecordView:
     partner: str = ""
     """The Open311 partner the case came through (a hotline, an app), else empty: its materials are what the
     applicant said they have, not what a committee received."""
+    centre_receipt_no: str = ""
+    """The number the centre gave the case where another case held the one on its receipt (h0031; then
+    ``receipt_no`` is the receipt's, the one the resident holds), else empty."""
 
     @property
     def decided(self) -> bool:
@@ -247,7 +250,8 @@ class ProgressLookup:
         )
         return CaseRecordView(
             case_id=case_id,
-            receipt_no=str(row["receipt_no"]),
+            receipt_no=str(row["printed_receipt_no"] or row["receipt_no"]),
+            centre_receipt_no=str(row["receipt_no"]) if row["printed_receipt_no"] else "",
             item_code=str(row["item_code"]),
             item_name=item.name if item else str(row["item_code"]),
             item_name_en=item.name_en if item else str(row["item_code"]),

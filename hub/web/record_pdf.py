@@ -87,6 +87,7 @@ def record_pdf(
     label = 34.0
     facts = [
         (w["receipt_no"], view.receipt_no),
+        *([(w["centre_receipt_no"], view.centre_receipt_no)] if view.centre_receipt_no else []),
         (w["item"], view.item_name_en if en else view.item_name),
         (w["department"], view.department_en if en else view.department),
         (w["accepted_where"], w["partner_channel"].format(partner=view.partner) if view.partner else view.committee),

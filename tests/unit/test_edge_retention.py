@@ -377,3 +377,16 @@ def test_nothing_goes_while_nights_fail_to_reconcile_with_the_hub(edge, last_nig
     if held:  # the next night that reaches the hub lets them go
         _night_succeeded(edge.engine, NOW)
         assert edge.retention.purge(now=NOW) == PurgeCounts(cases=1, case_events=1, ratings=1)
+
+
+def test_a_night_run_by_a_clock_far_ahead_lets_nothing_go_early(edge):
+    """A terminal whose clock runs a year ahead reconciles that night (the clock step then fails, but
+    retention runs on): by its own clock the night is as recent as can be, and every closed case looked a
+    year old. The night is kept by the hub's clock, so retention, asked by the terminal's, holds."""
+    from edge.night.ledger import Ledger
+
+    _live(edge, Story(OLD, CaseStatus.COMPLETED))
+    ahead = NOW + timedelta(days=365)
+    Ledger(edge.engine, "JW001").record(ahead, {}, hub_now=NOW)  # the hub's replies said NOW
+    assert edge.retention.purge(now=ahead) == PurgeCounts(held=1)
+    assert edge.retention.purge(now=NOW) == PurgeCounts(cases=1, case_events=1)  # its clock set right

@@ -10,6 +10,7 @@ command line, as at provisioning.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import pytest
@@ -17,19 +18,24 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from hub import cli
+from hub.calendar.duedates import DueDates
 from hub.calendar.service import CalendarService
 from hub.cases.queries import CaseQueries
+from hub.cases.states import Action
+from hub.cases.workflow import Workflow
 from hub.db.engine import open_engine
+from hub.notices.outbox import Notices
 from hub.people.service import Users
 from hub.portal.service import Portal
 from hub.portal.token import TokenSeal
 from hub.settings import PortalSettings
+from hub.web.record_pdf import record_pdf
 from kernel.db import MigrationRefused
 from protocol import sealed, topics
 from protocol.cases import Ack, CaseBatch, CaseBatchBody, CaseSubmission
 from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
-from tests.support import CASE_KEY, applicant, seal
+from tests.support import CASE_KEY, applicant, first_hub_number, seal
 from tests.unit.hub.helpers import add_users, handler
 
 
@@ -47,7 +53,9 @@ _COLUMNS = (
 )
 
 
-def _case(receipt: str, committee: str = "JW001", query_code: str = "ABCDEF") -> CaseSubmission:
+def _case(
+    receipt: str, committee: str = "JW001", query_code: str = "ABCDEF", notify_phone: str | None = None
+) -> CaseSubmission:
     return CaseSubmission(
         case_id=uuid.uuid4(),
         receipt_no=receipt,
@@ -56,6 +64,7 @@ def _case(receipt: str, committee: str = "JW001", query_code: str = "ABCDEF") ->
         committee=committee,
         created_at=utcnow(),
         applicant=applicant(1),
+        notify_phone=notify_phone,
     )
 
 
@@ -96,48 +105,72 @@ def test_a_case_naming_another_committee_than_the_register_is_refused(engine):
     assert reasons == ["committee_mismatch", "committee_mismatch"]
 
 
-def test_a_receipt_number_names_one_case_of_its_committee(engine):
+def test_a_receipt_number_names_one_case_of_its_committee(engine, tmp_path):
     """A second case under a number the committee's cases hold (a terminal that forgot its last cases after a
     power cut gave their numbers again; two terminals sharing a series) is not merged with the first, nor
     refused — refused, it was parked at the terminal and staff had to take the application again. The hub
-    takes it under a number of its own, the day's next ``9nnnnn``, and the printed number still finds it."""
+    takes it under a number of its own (``9nnnnn`` drawn from its case id, tests.support.first_hub_number),
+    and the printed number still finds it."""
     for terminal in ("K1", "K2"):
         assert cli.main(["terminal", "register", terminal, "--committee", "JW001"]) == 0
     first = _case("JW001-20261127-0001")
     assert _verdicts(_send(engine, "K1", first), first) == ["acked"]
     assert _verdicts(_send(engine, "K1", first), first) == ["acked"], "the same case again is a no-op, acked"
-    taken = _case("JW001-20261127-0001", query_code="TAKEN2")  # another case, the same number: not merged
+    taken = _case("JW001-20261127-0001", query_code="TAKEN2", notify_phone="13900000000")  # the same number
     twin_a, twin_b = _case("JW001-20261127-0002"), _case("JW001-20261127-0002")  # twice in one batch
     ack = _send(engine, "K2", taken, twin_a, twin_b)
     assert _verdicts(ack, taken, twin_a, twin_b) == ["acked"] * 3
-    assert ack.body.renumbered == {taken.case_id: "JW001-20261127-900001", twin_b.case_id: "JW001-20261127-900002"}
+    hub_taken = first_hub_number(taken.case_id, "JW001-20261127-0001")
+    hub_twin = first_hub_number(twin_b.case_id, "JW001-20261127-0002")
+    assert ack.body.renumbered == {taken.case_id: hub_taken, twin_b.case_id: hub_twin}
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT case_id, receipt_no, printed_receipt_no FROM cases")).all()
     assert sorted(rows) == sorted(
         [
             (str(first.case_id), "JW001-20261127-0001", None),
-            (str(taken.case_id), "JW001-20261127-900001", "JW001-20261127-0001"),
+            (str(taken.case_id), hub_taken, "JW001-20261127-0001"),
             (str(twin_a.case_id), "JW001-20261127-0002", None),
-            (str(twin_b.case_id), "JW001-20261127-900002", "JW001-20261127-0002"),
+            (str(twin_b.case_id), hub_twin, "JW001-20261127-0002"),
         ]
     )
     again = _send(engine, "K2", taken)  # its ack lost: sent again, acked again, its number told again
-    assert _verdicts(again, taken) == ["acked"] and again.body.renumbered == {taken.case_id: "JW001-20261127-900001"}
+    assert _verdicts(again, taken) == ["acked"] and again.body.renumbered == {taken.case_id: hub_taken}
     assert _count(engine, "SELECT count(*) FROM cases") == 4
     assert _count(engine, "SELECT count(*) FROM dead_letters") == 0
     received = _count(engine, "SELECT count(*) FROM audit WHERE action = 'cases.received' AND data LIKE '%renumbered%'")
     assert received == 1, "the batch's audit entry names the printed number of each case taken so"
+    with engine.begin() as conn:  # a hub restored from a backup taken before it: the case is gone
+        for table in ("case_events", "cases"):
+            conn.execute(text(f"DELETE FROM {table} WHERE case_id = :c"), {"c": str(taken.case_id)})
+    restored = _send(engine, "K2", taken)  # its terminal sends it again (the night finds it missing)
+    assert restored.body.renumbered == {taken.case_id: hub_taken}, "the number its SMS named is its own again"
 
     # The resident's receipt finds the case on the portal, and a clerk's search finds it by either number.
     portal = Portal.build(engine, load_seed, TokenSeal(sealed.private_key(CASE_KEY)), PortalSettings())
     found = portal.lookup.find("198.51.100.7", "JW001-20261127-0001", applicant(1).id_number, "TAKEN2")
-    assert found.receipt_no == "JW001-20261127-900001"
+    assert (found.receipt_no, found.centre_receipt_no) == ("JW001-20261127-0001", hub_taken), "hers, then ours"
+    pdf = tmp_path / "record.pdf"
+    pdf.write_bytes(record_pdf(found, "https://hub.test/portal/verify?t=x", utcnow()))
+    printed = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "回执号" in printed and "JW001-20261127-0001" in printed
+    assert "中心受理编号" in printed and hub_taken in printed
     queries = CaseQueries(engine, load_seed, CalendarService(engine))
     manager = add_users(Users(engine, lambda: {d.code: d.name for d in load_seed().departments}))["manager"]
-    for typed in ("JW001-20261127-0001", "JW001-20261127-900001", "900001"):
+    for typed in ("JW001-20261127-0001", hub_taken, hub_taken[-6:]):
         assert str(taken.case_id) in {c.case_id for c in queries.queue(manager, receipt=typed).items}, typed
     assert queries.detail(manager, str(taken.case_id)).printed_receipt_no == "JW001-20261127-0001"  # 回执原号
     assert queries.detail(manager, str(first.case_id)).printed_receipt_no is None
+    # Her SMS names the number on her receipt, which the portal and the window find.
+    departments = lambda: {d.code: d.name for d in load_seed().departments}  # noqa: E731
+    flow = Workflow(
+        engine, DueDates(CalendarService(engine), load_seed().get), departments, notices=Notices(load_seed).enqueue
+    )
+    flow.act(manager, str(taken.case_id), Action.ACCEPT, 1)
+    with engine.connect() as conn:
+        (sms,) = conn.execute(text("SELECT text FROM sms_outbox")).scalars()
+    assert "JW001-20261127-0001" in sms and hub_taken not in sms
+    # the audit page's 案件 search by the printed number: both cases' histories, not only the first's
+    assert sorted(queries.case_ids_of("JW001-20261127-0001")) == sorted([str(first.case_id), str(taken.case_id)])
 
     with pytest.raises(IntegrityError), engine.begin() as conn:  # the database holds the line too
         conn.execute(
