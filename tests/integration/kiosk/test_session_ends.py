@@ -138,3 +138,29 @@ def test_after_the_browser_restarts_the_same_card_shows_the_holders_services_at_
         assert len(k.kiosk.sessions) == 1
     finally:
         context.close()
+
+
+def test_finish_with_a_form_half_filled_asks_once_more_and_a_second_tap_ends(start_kiosk, page):
+    """An elderly residents' review: a tap meant for the keyboard landed on 结束 and threw a long form away.
+    With something typed, 结束 says what it would clear; a second tap ends. Nothing typed: one tap ends."""
+    k = start_kiosk()
+    page.goto(k.url)
+    k.tap("zhou-guilan")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/YB-007/apply")
+    page.click("#finish")  # nothing chosen yet: it ends at once
+    page.wait_for_url(re.compile(r"/\?ended=finish$"))
+
+    k.tap("zhou-guilan")
+    page.wait_for_url(re.compile(r"/services$"))
+    page.goto(f"{k.url}/item/YB-007/apply")
+    page.check("input[name=field_year] >> nth=0")
+    page.click("#finish")
+    confirm = page.locator("#finish-confirm")
+    confirm.wait_for(state="visible")
+    assert "再按一次「结束」" in confirm.inner_text()
+    assert page.url.endswith("/item/YB-007/apply") and _personal(page, "zhou-guilan")
+    assert page.locator("input[name=field_year] >> nth=0").is_checked(), "what she chose is still there"
+    page.click("#finish")
+    page.wait_for_url(re.compile(r"/\?ended=finish$"))
+    assert not _personal(page, "zhou-guilan")
