@@ -237,6 +237,30 @@
     if (!banner.hidden && ev.type !== "pointerdown") { banner.hidden = true; }
     if (Date.now() - lastPing >= pingMs) { ping(); }
   }
+  // Two soft notes when the warning comes up: a resident who looked away (to the staff, to a bag) hears that
+  // the screen is about to clear (an elderly residents' review: the banner alone went unseen). Made here,
+  // no sound file; the kiosk's browser plays without a tap (--autoplay-policy, shegong-kiosk.service).
+  function chime() {
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      var ctx = new Ctx();
+      [[1318.5, 0], [1046.5, 0.2]].forEach(function (note) {
+        var at = ctx.currentTime + note[1];
+        var tone = ctx.createOscillator(), gain = ctx.createGain();
+        tone.type = "sine";
+        tone.frequency.value = note[0];
+        gain.gain.setValueAtTime(0.0001, at);
+        gain.gain.exponentialRampToValueAtTime(0.3, at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.45);
+        tone.connect(gain);
+        gain.connect(ctx.destination);
+        tone.start(at);
+        tone.stop(at + 0.5);
+      });
+      setTimeout(function () { ctx.close(); }, 1200);
+    } catch (_) { /* no sound here: the banner still shows */ }
+  }
   function finish() {
     if (finishing) { return; }
     finishing = true;
@@ -254,6 +278,7 @@
     if (idle >= idleMs) { finish(); return; }
     if (idle >= idleMs - warnMs) {
       count.textContent = String(Math.ceil((idleMs - idle) / 1000));
+      if (banner.hidden) { chime(); }
       banner.hidden = false;
     }
   }, 200);

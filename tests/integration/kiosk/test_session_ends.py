@@ -17,6 +17,19 @@ from edge.devices.sim.identities import identity
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
 
+_COUNT_TONES = """
+window.tonesStarted = 0;
+const made = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () {
+  const tone = made.call(this);
+  const start = tone.start.bind(tone);
+  tone.start = (...at) => { window.tonesStarted += 1; return start(...at); };
+  return tone;
+};
+"""
+"""Counts the notes the page starts (headless Chromium has no speaker to listen at)."""
+
+
 def _personal(page, who: str) -> bool:
     person = identity(who)
     html = page.content()
@@ -25,6 +38,7 @@ def _personal(page, who: str) -> bool:
 
 def test_idle_warning_shows_before_the_timeout_one_tap_extends_then_the_screen_clears(start_kiosk, page, shot):
     k = start_kiosk(idle=4.0, warn=2.5)
+    page.add_init_script(_COUNT_TONES)
     page.goto(k.url)
     k.tap("wang-xiuying")
     page.wait_for_url(re.compile(r"/services$"))
@@ -36,6 +50,7 @@ def test_idle_warning_shows_before_the_timeout_one_tap_extends_then_the_screen_c
     shown_after = time.monotonic() - started
     assert 1.0 <= shown_after <= 2.5, f"warning after {shown_after:.1f} s"
     assert "秒后将自动结束" in warning.inner_text()
+    assert page.evaluate("window.tonesStarted") == 2, "two notes sound as the warning comes up"
     shot(page, "idle-warning")
     page.click("#idle-extend")
     assert warning.is_hidden()

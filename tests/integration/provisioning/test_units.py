@@ -101,6 +101,7 @@ def test_kiosk_browser_runs_under_cage_and_comes_back_when_it_dies():
     unit = (SYSTEMD / "edge" / "shegong-kiosk.service").read_text()
     assert re.search(r"^ExecStart=/usr/bin/cage .*-- /usr/bin/chromium --kiosk", unit, re.M)
     assert re.search(r"^Restart=always$", unit, re.M)
+    assert "--autoplay-policy=no-user-gesture-required" in unit, "the idle warning's chime sounds without a tap"
 
 
 @pytest.mark.parametrize("side", ["edge", "hub"])
