@@ -24,7 +24,7 @@ __all__ = ["CatalogueRequests"]
 
 log = logging.getLogger(__name__)
 Outgoing = tuple[str, bytes]
-_ROOM = MAX_PAYLOAD_BYTES - 64 * 1024  # manifest, departments and envelope fit in the rest
+_SLACK = 1024  # what the reply's encoding may add beyond the sizes counted (the list's commas, its flag)
 
 
 class CatalogueRequests:
@@ -50,20 +50,32 @@ class CatalogueRequests:
         else:
             base = self.store.version_with_hash(r.have_hash, conn)
             codes = manifest.diff(self.store.published(base, conn).manifest.items)[0] if base is not None else []
-        items: list[ServiceItem] = []
-        size = 0
-        for code in codes:
-            size += wanted.sizes[code] + 1
-            if items and size > _ROOM:
-                break
-            items.append(wanted.catalogue.item(code))
-        body = CatalogueReplyBody(
+        bare = CatalogueReplyBody(
             correlation_id=r.correlation_id,
             version=r.version,
             manifest=manifest,
             departments=list(wanted.catalogue.departments),
-            items=items,
-            complete=len(items) == len(codes),
+            complete=not codes,
         )
+        # The room for items is what the manifest, the departments and the envelope leave: a fixed share
+        # left a 1,000-item catalogue's replies over the limit, refused by every terminal (a review).
+        room = MAX_PAYLOAD_BYTES - len(CatalogueReply(terminal=message.terminal, body=bare).encode()) - _SLACK
+        if room < 0:
+            log.error(
+                "catalogue version %d cannot be sent: its manifest of %d items alone exceeds a message",
+                r.version,
+                len(manifest.items),
+            )
+            error = f"version {r.version}: {len(manifest.items)} items are more than one message carries"
+            body = bare.model_copy(update={"status": ReplyStatus.ERROR, "error": error, "manifest": None})
+            return [(topic, CatalogueReply(terminal=message.terminal, body=body).encode())]
+        items: list[ServiceItem] = []
+        size = 0
+        for code in codes:
+            size += wanted.sizes[code] + 1
+            if size > room:
+                break
+            items.append(wanted.catalogue.item(code))
+        body = bare.model_copy(update={"items": items, "complete": len(items) == len(codes)})
         self.replies += 1
         return [(topic, CatalogueReply(terminal=message.terminal, body=body).encode())]

@@ -245,3 +245,44 @@ def test_an_item_saved_while_the_draft_is_published_never_changes_a_published_ve
     finally:
         engine.dispose()
         other.dispose()
+
+
+def test_a_catalogue_of_a_thousand_items_reaches_a_terminal_in_replies_it_accepts(store, tmp_path):
+    """A manager's catalogue of 1,000 items (the seed's first copied under new codes across four
+    departments). The room for items in a reply was a fixed 64 KB short of the payload limit; a 1,000-item
+    manifest alone takes more, so every reply was over the limit, refused by the terminal's decoder, and
+    the terminal stayed on its old version for good (a catalogue manager's review). Now a real terminal's
+    catalogue sync, answered by the hub's requests, takes the whole version in replies under the limit."""
+    from edge.catalogue.store import CatalogueStore as TerminalCatalogue
+    from edge.catalogue.sync import CatalogueSync
+    from edge.settings import EdgeSettings
+    from edge.store.db import open_engine as open_terminal
+    from hub.catalogue.announce import announcement
+    from protocol.catalogue_sync import CatalogueReport, ReportStatus
+    from protocol.envelope import MAX_PAYLOAD_BYTES
+
+    data = json.loads(store.export())
+    first = data["items"][0]
+    departments = [d["code"] for d in data["departments"]][:4]
+    data["items"] = [{**first, "code": f"{d}-{n:03d}", "department": d} for d in departments for n in range(1, 251)]
+    store.import_catalogue(json.dumps(data, ensure_ascii=False), "cli:op")
+    published = store.publish("cli:op")
+    assert published.items == 1000
+
+    terminal = open_terminal(EdgeSettings(data_dir=tmp_path / "edge", terminal_id="T1"))
+    try:
+        held = TerminalCatalogue(terminal)
+        sync = CatalogueSync(held, "T1")
+        out = sync.on_announcement(announcement(published))
+        sizes: list[int] = []
+        with store.engine.connect() as conn:
+            while isinstance(request := decode(out[0][1]), CatalogueRequest):
+                (_, raw), *_ = CatalogueRequests(store).on_request(conn, request, request.sent_at)
+                sizes.append(len(raw))
+                out = sync.on_reply(decode(raw))  # the decoder refuses a payload over the limit
+        report = decode(out[0][1])
+        assert isinstance(report, CatalogueReport) and report.body.status is ReportStatus.APPLIED
+        assert held.version == published.version and len(held.current().items) == 1000
+        assert max(sizes) <= MAX_PAYLOAD_BYTES and len(sizes) >= 2, sizes
+    finally:
+        terminal.dispose()
