@@ -19,8 +19,10 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.audit.chain import AuditRecord, append
+from hub.cases.routing import UNROUTED
+from hub.cases.states import OPEN
 from hub.catalogue import translations
-from hub.db.models import CatalogueItemRow, CatalogueVersionRow, FleetTerminalRow, HubRestoreRow, table
+from hub.db.models import CaseRow, CatalogueItemRow, CatalogueVersionRow, FleetTerminalRow, HubRestoreRow, table
 from hub.errors import HubError, NotFound
 from hub.text import text
 from kernel.db import transaction_lock
@@ -50,7 +52,7 @@ def _editing(conn: Connection) -> Connection:
     return transaction_lock(conn, _EDIT_LOCK)
 
 
-_fleet, _restores = table(FleetTerminalRow), table(HubRestoreRow)
+_fleet, _restores, _cases = table(FleetTerminalRow), table(HubRestoreRow), table(CaseRow)
 
 
 MAX_AHEAD = 1000
@@ -105,6 +107,22 @@ class Published:
 def _audit(conn: Connection, at: datetime, actor: str, action: str, version: int, data: dict[str, Any]) -> None:
     """Every change of a draft and every publication goes into the audit chain, under who made it."""
     append(conn, [AuditRecord(at, actor, action, f"catalogue:{version}", data)])
+
+
+def _keeps_departments_with_open_cases(conn: Connection, catalogue: Catalogue) -> None:
+    """:class:`CatalogueError` when ``catalogue`` leaves out a department that holds open cases: the queues,
+    the overdue board and the search list the departments of the catalogue in force, so those cases would
+    vanish from every clerk's and manager's view (a catalogue manager's review)."""
+    kept = sorted({d.code for d in catalogue.departments} | {UNROUTED})
+    held = conn.execute(
+        select(_cases.c.department, func.count())
+        .where(_cases.c.status.in_(sorted(s.value for s in OPEN)), _cases.c.department.not_in(kept))
+        .group_by(_cases.c.department)
+        .order_by(_cases.c.department)
+    ).all()
+    if held:
+        named = ", ".join(f"{department} ({n})" for department, n in held)
+        raise CatalogueError(text("catalogue_error", "department_holds_cases", departments=named))
 
 
 def _departments_json(catalogue: Catalogue) -> str:
@@ -436,6 +454,7 @@ class CatalogueStore:
             conn.execute(update(_versions).where(_versions.c.version == version).values(version=renumbered))
             version = renumbered
         catalogue = self._read(conn, version)
+        _keeps_departments_with_open_cases(conn, catalogue)
         content = catalogue.content_hash()
         if latest is not None and latest.content_hash == content and not ahead:
             # The same content again is refused, unless terminals run a version this hub does not have: then

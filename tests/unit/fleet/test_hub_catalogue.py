@@ -286,3 +286,22 @@ def test_a_catalogue_of_a_thousand_items_reaches_a_terminal_in_replies_it_accept
         assert max(sizes) <= MAX_PAYLOAD_BYTES and len(sizes) >= 2, sizes
     finally:
         terminal.dispose()
+
+
+def test_a_draft_that_drops_a_department_holding_open_cases_is_not_published(store):
+    """The queues, the overdue board and the search list the departments of the catalogue in force: a
+    version without a department that still holds open cases would hide them from every clerk and the
+    manager (a catalogue manager's review). Publication is refused, naming the department and how many;
+    once its cases are closed (or routed elsewhere), it goes through."""
+    from tests.unit.hub.helpers import ingest
+
+    (case_id,) = ingest(store.engine, ["GA-003"])  # the seed routes GA-003 to GA
+    data = json.loads(store.export())
+    data["departments"] = [d for d in data["departments"] if d["code"] != "GA"]
+    data["items"] = [i for i in data["items"] if i["department"] != "GA"]
+    store.import_catalogue(json.dumps(data, ensure_ascii=False), "cli:op")
+    with pytest.raises(CatalogueError, match=r"GA \(1\)"):
+        store.publish("cli:op")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET status = 'completed' WHERE case_id = :c"), {"c": case_id})
+    assert "GA" not in {d.code for d in store.get(store.publish("cli:op").version).departments}
