@@ -33,6 +33,7 @@ from protocol.envelope import utcnow
 __all__ = [
     "MAX_AHEAD",
     "CatalogueError",
+    "ItemChanged",
     "CatalogueStore",
     "Published",
     "VersionInfo",
@@ -75,6 +76,12 @@ def newest_version(conn: Connection) -> int:
 
 class CatalogueError(HubError):
     """An edit, import or publication that cannot be done as asked."""
+
+
+class ItemChanged(CatalogueError):
+    """The item was saved by someone else since the editor opened it: this save would undo theirs."""
+
+    status_code = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,11 +391,20 @@ class CatalogueStore:
         return version
 
     def update_item(
-        self, code: str, changes: dict[str, Any], actor: str, english_confirmed: bool = False
+        self,
+        code: str,
+        changes: dict[str, Any],
+        actor: str,
+        english_confirmed: bool = False,
+        based_on: str | None = None,
     ) -> ServiceItem:
         """Change some fields of one item of the draft (started if needed); the whole item is checked again.
         Which Chinese each English text translates is noted in the same transaction
-        (:func:`hub.catalogue.translations.note_save`; ``english_confirmed``: the editor says all are current)."""
+        (:func:`hub.catalogue.translations.note_save`; ``english_confirmed``: the editor says all are current).
+
+        ``based_on``: the content hash of the item as the editor showed it. Another save since (a second
+        manager's, in the same draft) raises :class:`ItemChanged` instead of being undone by this one, which
+        sends every field as it was shown (a catalogue manager's review lost a colleague's material so)."""
         with self.engine.begin() as conn:
             version = self._draft(_editing(conn), actor)  # the draft still, when this commits
             row = (
@@ -398,6 +414,8 @@ class CatalogueStore:
             )
             if row is None:
                 raise NotFound(text("catalogue_error", "no_item", code=code))
+            if based_on is not None and based_on != row["hash"]:
+                raise ItemChanged(text("catalogue_error", "item_changed", code=code))
             data = json.loads(row["body"])
             data.update(changes)
             try:

@@ -189,7 +189,13 @@ def item_save(
         if current is None:
             raise NotFound(text("flash", "no_item", code=code))
         changes = changes_from_form(current, data)
-        store.update_item(code, changes, _actor(request), english_confirmed=data.get("english_confirmed") == "on")
+        store.update_item(
+            code,
+            changes,
+            _actor(request),
+            english_confirmed=data.get("english_confirmed") == "on",
+            based_on=data.get("based_on") or None,  # as the editor showed it: a colleague's save since is kept
+        )
     except HubError as exc:
         item = (store.draft() or store.get()).get(code)
         if item is None:

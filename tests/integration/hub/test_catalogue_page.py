@@ -5,6 +5,7 @@ name them — not "web". Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import select, text
 
@@ -95,3 +96,32 @@ def test_a_link_cannot_put_its_own_words_on_the_catalogue_pages(hub, client, peo
         for param in ("msg", "done"):
             page = client.get(path, params={param: words})
             assert page.status_code == 200 and words not in page.text, (path, param)
+
+
+def test_a_save_from_an_editor_opened_before_a_colleagues_save_does_not_undo_it(hub, client, people):
+    """Two managers open GA-003's editor; one saves a new material. The other's save, made from the page
+    opened before, sent every field as it was shown and undid the first's work without a word (a catalogue
+    manager's review). It is now refused (409), the page shows the item as saved, and nothing is lost."""
+    _sign_in(client, "operator")
+    token = _csrf(client.get("/fleet/catalogue/").text)
+    opened = client.get("/fleet/catalogue/items/GA-003").text  # both editors show this
+    based_on = re.search(r'name="based_on" value="([^"]+)"', opened).group(1)
+    form = {
+        "name": "居住证签注",
+        "description": "居住证有效期满前办理签注。",
+        "promised_days": "3",
+        "statutory_days": "15",
+        "materials-0-name": "居住证",
+        "materials-0-required": "on",
+        "based_on": based_on,
+        "_csrf_token": token,
+    }
+    first = {**form, "materials-1-name": "近期免冠照片", "materials-1-required": "on"}
+    assert client.post("/fleet/catalogue/items/GA-003", data=first, follow_redirects=False).status_code == 303
+    second = {**form, "promised_days": "2"}  # from the page opened before: no photo among its materials
+    refused = client.post("/fleet/catalogue/items/GA-003", data=second, follow_redirects=False)
+    assert refused.status_code == 409 and "已被他人保存" in refused.text
+    assert "近期免冠照片" in refused.text, "the page shows the item as the colleague saved it"
+    draft = client.get("/fleet/catalogue/export?draft=1").json()
+    (item,) = [i for i in draft["items"] if i["code"] == "GA-003"]
+    assert [m["name"] for m in item["materials"]] == ["居住证", "近期免冠照片"] and item["promised_days"] == 3
