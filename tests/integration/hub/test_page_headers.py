@@ -118,3 +118,15 @@ def test_the_pages_work_under_the_policy_without_a_single_violation(hub, people,
     page.wait_for_url(f"{web}/queue")
     for path in ("/reports", "/audit", "/fleet/", "/fleet/catalogue/", "/fleet/catalogue/items/MZ-001"):
         _no_violations(page, messages, web + path)
+    # 200 % zoom on a 1280-pixel screen: 640 CSS pixels. The manager's header wraps and grows with its
+    # links; with a fixed height they overflowed it, white on the page's light background (an accessibility
+    # review), and nothing in it is wider than the window (a wide table below may scroll sideways).
+    page.set_viewport_size({"width": 640, "height": 430})
+    page.goto(f"{web}/queue")
+    header = page.locator("header").bounding_box()
+    links = page.locator("header nav a, header .user a, header .user button")
+    assert links.count() >= 8
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()
+        assert header["y"] <= box["y"] and box["y"] + box["height"] <= header["y"] + header["height"] + 0.5, i
+    assert page.evaluate("document.querySelector('header').scrollWidth <= window.innerWidth")

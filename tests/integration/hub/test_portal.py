@@ -208,6 +208,12 @@ def test_each_wrong_part_gets_one_answer_and_guessing_is_refused_until_the_windo
     assert cut.status_code == 400 and _error(cut.text) == WORDS["id_invalid"], "told as a typing mistake"
     assert all(someone_else not in r.text and id_number[:17] not in r.text for r in [*answers, cut]), "no ID sent back"
     assert all("case-status" not in r.text for r in answers)
+    # Said to a screen reader (an accessibility review): the title first, each field tied to the message,
+    # the first to check focused; for a cut ID number, that field alone.
+    failed, fields = answers[0].text, r'<input id="{}"[^>]*aria-invalid="true" aria-describedby="lookup-error"'
+    assert re.search(r"<title>查询未成功 · ", failed) and re.search(r'id="receipt_no"[^>]*autofocus', failed)
+    assert all(re.search(fields.format(f), failed) for f in ("receipt_no", "query_code", "id_number"))
+    assert re.search(fields.format("id_number"), cut.text) and not re.search(fields.format("receipt_no"), cut.text)
 
     # Four wrong look-ups from this client (its limit; no receipt reached its 3): now the right one is refused too.
     refused = _look_up(client, receipt, id_number, CODE)

@@ -101,3 +101,22 @@ def test_an_old_flat_web_key_is_refused_by_name(tmp_path, monkeypatch):
     monkeypatch.setenv("SHEGONG_HUB_CONFIG", str(config))
     with pytest.raises(ValueError, match=r"web_port is now \[web\] port; login_free_failures is now \[web\]"):
         HubSettings()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_label_of_the_record_pdf_fits_its_column(lang: str):
+    """The record's facts are a label column and the values beside it: a label wider than the column ran
+    into its value ("Centre's case number", an accessibility review). Measured with the PDF's own font."""
+    from fpdf import FPDF
+
+    from hub.web.record_pdf import FACT_LABELS, FONT_FILE, LABEL_MM
+    from hub.web.text import portal_words
+
+    if not FONT_FILE.exists():
+        pytest.skip(f"{FONT_FILE} missing: scripts/system-deps.sh installs fonts-wqy-microhei")
+    pdf = FPDF()
+    pdf.add_font("cjk", fname=str(FONT_FILE), collection_font_number=0)
+    pdf.set_font("cjk", size=11)
+    words = portal_words(lang)
+    wide = {key: round(pdf.get_string_width(words[key]), 1) for key in FACT_LABELS}
+    assert {k: w for k, w in wide.items() if w > LABEL_MM - 2 * pdf.c_margin} == {}
