@@ -34,7 +34,7 @@ from hub.errors import NotFound
 from hub.people.roles import Permission, Principal, authorize, can
 from kernel.db import read_only
 from protocol.cases import CaseStatus
-from protocol.catalogue import Catalogue, FieldType
+from protocol.catalogue import Catalogue, FieldType, ServiceItem
 from protocol.envelope import utcnow
 from protocol.idnumber import mask, mask_ids
 from protocol.localtime import local_date
@@ -161,12 +161,23 @@ class OverdueBoard:
 
 
 class CaseQueries:
-    def __init__(self, engine: Engine, catalogue: Callable[[], Catalogue], calendar: CalendarService) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        catalogue: Callable[[], Catalogue],
+        calendar: CalendarService,
+        item: Callable[[str], ServiceItem | None] | None = None,
+    ) -> None:
         """``catalogue``: the catalogue in force (names of items and departments, an item's form and
-        materials), asked at each query; ``calendar``: the calendar in force (the cards)."""
+        materials), asked at each query; ``calendar``: the calendar in force (the cards); ``item``: an item
+        the catalogue in force may have withdrawn, as the last version listing it
+        (:meth:`hub.catalogue.in_force.CatalogueInForce.item`): a case of it keeps its name, its form's
+        labels and its phone fields masked (a catalogue manager's review: bare codes, raw keys, numbers
+        shown to the auditor)."""
         self.engine = engine
         self.catalogue = catalogue
         self.calendar = calendar
+        self.item = item or (lambda code: catalogue().get(code))
 
     def tentative(self, due: date | None) -> bool:
         """Whether ``due`` may still move: it lies in a year whose holiday arrangement is not complete (the
@@ -317,7 +328,7 @@ class CaseQueries:
             ]
         item = self._item(row, today or local_date(utcnow()))
         payload: dict[str, Any] = json.loads(row["payload"])
-        catalogue_item = self.catalogue().get(row["item_code"])
+        catalogue_item = self.item(row["item_code"])
         labels = {f.key: f.label for f in catalogue_item.form} if catalogue_item else {}
         labels = {**PARTNER_FORM_LABELS, **labels}
         fields = catalogue_item.form if catalogue_item else []
@@ -423,7 +434,7 @@ class CaseQueries:
 
     # ------------------------------------------------------------------ helpers
     def item_name(self, code: str) -> str:
-        item = self.catalogue().get(code)
+        item = self.item(code)
         return item.name if item else code
 
     def _item(
@@ -432,7 +443,7 @@ class CaseQueries:
         cal = cal or self.calendar.calendar()
         catalogue = catalogue or self.catalogue()
         names = _department_names(catalogue)
-        item = catalogue.get(r["item_code"])
+        item = catalogue.get(r["item_code"]) or self.item(r["item_code"])
         lit = light(r["status"], r["due_date"], today, cal)
         law = light(r["status"], r["statutory_due"], today, cal, STATUTORY_WARN_DAYS)
         return QueueItem(

@@ -24,7 +24,7 @@ from hub.notices.gateway import GatewayError, SmsGateway, mask_phone
 from hub.notices.messages import NOTICE_KINDS, notice_text
 from hub.settings import SmsSettings
 from protocol.cases import CaseStatus
-from protocol.catalogue import Catalogue
+from protocol.catalogue import Catalogue, ServiceItem
 from protocol.envelope import utcnow
 
 __all__ = ["NoticeSender", "Notices"]
@@ -37,8 +37,12 @@ _PER_TICK = 50  # a slow gateway holds one round of the leader's periodic work f
 class Notices:
     """Writes notices (the workflow's hook), with the item names of the catalogue in force."""
 
-    def __init__(self, catalogue: Callable[[], Catalogue]) -> None:
+    def __init__(
+        self, catalogue: Callable[[], Catalogue], item: Callable[[str], ServiceItem | None] | None = None
+    ) -> None:
+        """``item``: an item, withdrawn from the catalogue in force or not, for its name in the notice."""
         self.catalogue = catalogue
+        self.item = item or (lambda code: catalogue().get(code))
 
     def enqueue(
         self,
@@ -60,7 +64,7 @@ class Notices:
             phone = None
         if not phone:
             return False
-        item = self.catalogue().get(case["item_code"])
+        item = self.item(case["item_code"])
         # the number on the resident's receipt, where the hub gave the case one of its own (h0031)
         receipt = case.get("printed_receipt_no") or case["receipt_no"]
         text = notice_text(status, item.name if item else case["item_code"], receipt, note, materials)

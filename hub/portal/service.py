@@ -14,7 +14,7 @@ from hub.portal.throttle import LookupPolicy, LookupThrottle
 from hub.portal.token import TokenSeal
 from hub.reports.reporter import Reporter
 from hub.settings import PortalSettings
-from protocol.catalogue import Catalogue
+from protocol.catalogue import Catalogue, ServiceItem
 from protocol.workdays import WorkCalendar
 
 __all__ = ["Portal"]
@@ -36,6 +36,7 @@ class Portal:
         tokens: TokenSeal,
         settings: PortalSettings,
         calendar: Callable[[], WorkCalendar] | None = None,
+        item: Callable[[str], ServiceItem | None] | None = None,
     ) -> Portal:
         """``calendar``: the calendar of the complete years (``CalendarService.published``), to say when a
         due date may still move (a year whose holiday arrangement is not entered in full)."""
@@ -43,7 +44,7 @@ class Portal:
         return cls(
             settings=settings,
             guide=ServiceGuide(catalogue),
-            lookup=ProgressLookup(engine, catalogue, throttle, tokens, calendar),
+            lookup=ProgressLookup(engine, catalogue, throttle, tokens, calendar, item),
             tokens=tokens,
             stats=PublicStats(Reporter(engine, catalogue), catalogue, settings.stats_months, settings.stats_min_count),
         )

@@ -94,8 +94,10 @@ class Services:
             due_dates=due_dates,
             users=Users(engine, departments, throttle),
             sessions=SessionTable(engine),
-            workflow=Workflow(engine, due_dates, departments, send, notices=Notices(catalogue.current).enqueue),
-            cases=CaseQueries(engine, catalogue.current, calendar),
+            workflow=Workflow(
+                engine, due_dates, departments, send, notices=Notices(catalogue.current, catalogue.item).enqueue
+            ),
+            cases=CaseQueries(engine, catalogue.current, calendar, catalogue.item),
             audit=AuditTrail(engine),
             reports=Reporter(engine, catalogue.current),
             intake=IngestRecords(engine),
@@ -164,7 +166,12 @@ def _provide(value: T) -> Provide:
 def portal_of(runtime: HubRuntime, services: Services) -> Portal:
     """The resident portal's services over the runtime's engine, catalogue in force and token key."""
     return Portal.build(
-        runtime.engine, services.catalogue.current, runtime.tokens, runtime.settings.portal, services.calendar.published
+        runtime.engine,
+        services.catalogue.current,
+        runtime.tokens,
+        runtime.settings.portal,
+        services.calendar.published,
+        services.catalogue.item,
     )
 
 

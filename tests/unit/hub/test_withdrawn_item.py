@@ -64,3 +64,35 @@ def test_a_case_of_a_withdrawn_item_is_promised_as_the_last_version_listing_it(h
         assert _row(engine, again)["promised_days"] == 10
     finally:
         engine.dispose()
+
+
+def test_a_case_of_a_withdrawn_item_keeps_its_name_its_form_labels_and_its_masks(hub_db_url):
+    """The back office read an item's name, form labels and which fields are phone numbers from the
+    catalogue in force: a case of a withdrawn item showed its bare code, raw form keys, and its phone number
+    in full to the auditor, who may oversee cases but not call residents (a catalogue manager's review).
+    They now come from the last version listing it (the seed's MZ-004: 社区老年助餐服务登记, its form's
+    ``phone`` field labelled 联系电话)."""
+    from hub.calendar.service import CalendarService
+    from hub.catalogue.in_force import CatalogueInForce
+    from hub.cases.queries import CaseQueries
+    from hub.people.service import Users
+    from tests.unit.hub.helpers import add_users
+
+    engine = open_engine(hub_db_url)
+    try:
+        store = CatalogueStore(engine)
+        store.bootstrap()
+        _publish(store, lambda items: items.__setitem__(slice(None), [i for i in items if i["code"] != "MZ-004"]))
+        form = {"name": "张三", "phone": "13912345678"}
+        (case_id,) = ingest(engine, ["MZ-004"], at=_local_10am("2026-12-14"), form=form)
+        in_force = CatalogueInForce(store)
+        queries = CaseQueries(engine, in_force.current, CalendarService(engine), in_force.item)
+        people = add_users(Users(engine, lambda: {d.code: d.name for d in in_force.current().departments}))
+        seen = queries.detail(people["auditor"], case_id)
+        assert seen.case.item_name == "社区老年助餐服务登记"
+        labels = dict(seen.form)
+        assert "联系电话" in labels and "phone" not in labels
+        assert labels["联系电话"] != "13912345678" and labels["联系电话"].endswith("5678"), labels
+        assert queries.item_name("MZ-004") == "社区老年助餐服务登记"
+    finally:
+        engine.dispose()
