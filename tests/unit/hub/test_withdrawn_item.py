@@ -73,8 +73,8 @@ def test_a_case_of_a_withdrawn_item_keeps_its_name_its_form_labels_and_its_masks
     They now come from the last version listing it (the seed's MZ-004: 社区老年助餐服务登记, its form's
     ``phone`` field labelled 联系电话)."""
     from hub.calendar.service import CalendarService
-    from hub.catalogue.in_force import CatalogueInForce
     from hub.cases.queries import CaseQueries
+    from hub.catalogue.in_force import CatalogueInForce
     from hub.people.service import Users
     from tests.unit.hub.helpers import add_users
 
