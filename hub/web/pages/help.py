@@ -38,7 +38,10 @@ def calls_page(
     committees: NamedDependency[CommitteeNames],
     cases: NamedDependency[CaseQueries],
     committee: FromQuery[str] = "",
+    refresh: FromQuery[str] = "",
 ) -> Template:
+    """``refresh=off``: the page does not reload itself (an accessibility review: a keyboard or screen
+    reader user was sent back to the top every 10 s, WCAG 2.2.1)."""
     calls = help_desk.calls(committee or None, since=utcnow() - RECENT)
     waiting = sum(c.waiting for c in help_desk.calls())
     return page(
@@ -49,6 +52,7 @@ def calls_page(
         calls=calls,
         committee=committee,
         committees=sorted(committees.all().items(), key=lambda kv: kv[1]),
+        paused=refresh == "off",
         help_waiting=waiting,
         now=utcnow(),
     )

@@ -83,6 +83,14 @@ def test_a_call_for_staff_is_answered_by_name_and_the_kiosk_says_who_is_coming(
 
     # The committee's view; the operator answers by name.
     page.goto(f"{web}/help?committee=JW001")
+    # It reloads itself every 10 s, which sent a keyboard or screen reader user back to the top (an
+    # accessibility review): one link pauses that, keeping the committee chosen, and one resumes it.
+    assert page.locator("meta[http-equiv=refresh]").count() == 1
+    page.click("#refresh-toggle")
+    assert page.url.endswith("/help?committee=JW001&refresh=off")
+    assert page.locator("meta[http-equiv=refresh]").count() == 0 and "自动刷新已暂停" in page.content()
+    page.click("#refresh-toggle")
+    assert page.url.endswith("/help?committee=JW001") and page.locator("meta[http-equiv=refresh]").count() == 1
     call = page.locator("#help-calls tr.help-waiting")
     assert COMMITTEE in call.inner_text() and "等待响应" in call.inner_text()
     if hub_db_url.startswith("sqlite"):
