@@ -114,8 +114,16 @@ def start_draft(request: Request[Any, Any, Any], publishing: NamedDependency[Cat
 
 
 @post("/draft/discard", name="catalogue:discard", sync_to_thread=True, guards=[writers_only], include_in_schema=False)
-def discard_draft(request: Request[Any, Any, Any], publishing: NamedDependency[CataloguePublishing]) -> Any:
-    return _act(publishing, lambda: publishing.store.discard_draft(_actor(request)), "draft_discarded")
+def discard_draft(request: Request[Any, Any, Any], publishing: NamedDependency[CataloguePublishing], data: Form) -> Any:
+    """A draft that differs from the published version asks first, listing what would be lost: the draft is
+    shared by every manager, and one click threw away a colleague's edits (a catalogue manager's review)."""
+    store = publishing.store
+    draft, latest = store.draft(), store.latest()
+    changes = _changes(draft, store.get(latest.version) if latest else None)
+    if draft is not None and changes and data.get("confirm") != "yes":
+        context = {"section": "catalogue", "draft": draft, "changes": changes}
+        return Template("catalogue/discard.html", context=context, media_type=MediaType.HTML)
+    return _act(publishing, lambda: store.discard_draft(_actor(request)), "draft_discarded")
 
 
 @post("/publish", name="catalogue:publish", sync_to_thread=True, guards=[writers_only], include_in_schema=False)

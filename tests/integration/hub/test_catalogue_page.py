@@ -125,3 +125,27 @@ def test_a_save_from_an_editor_opened_before_a_colleagues_save_does_not_undo_it(
     draft = client.get("/fleet/catalogue/export?draft=1").json()
     (item,) = [i for i in draft["items"] if i["code"] == "GA-003"]
     assert [m["name"] for m in item["materials"]] == ["居住证", "近期免冠照片"] and item["promised_days"] == 3
+
+
+def test_discarding_a_draft_with_changes_asks_first_and_lists_them(hub, client, people):
+    """The draft is every manager's: 放弃草稿 threw a colleague's edits away in one click (a catalogue
+    manager's review). With changes in it, the first press lists them; only the confirmation discards."""
+    _sign_in(client, "operator")
+    token = _csrf(client.get("/fleet/catalogue/").text)
+    opened = client.get("/fleet/catalogue/items/GA-003").text
+    form = {
+        "name": "居住证签注",
+        "description": "居住证有效期满前办理签注。",
+        "promised_days": "2",
+        "statutory_days": "15",
+        "materials-0-name": "居住证",
+        "materials-0-required": "on",
+        "based_on": re.search(r'name="based_on" value="([^"]+)"', opened).group(1),
+        "_csrf_token": token,
+    }
+    assert client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False).status_code == 303
+    asked = client.post("/fleet/catalogue/draft/discard", data={"_csrf_token": token}, follow_redirects=False)
+    assert asked.status_code == 200 and "确认放弃草稿" in asked.text and "GA-003" in asked.text
+    assert client.get("/fleet/catalogue/export?draft=1").status_code == 200, "still there"
+    done = client.post("/fleet/catalogue/draft/discard", data={"confirm": "yes", "_csrf_token": token})
+    assert done.status_code == 200 and client.get("/fleet/catalogue/export?draft=1").status_code == 400
