@@ -372,7 +372,8 @@ class CatalogueStore:
         return draft.version
 
     def import_catalogue(self, data: bytes | str, actor: str, note: str = "") -> int:
-        """Replace the draft by a whole catalogue (JSON as :meth:`export` writes it); returns its version."""
+        """Replace the draft by a whole catalogue (JSON as :meth:`export` writes it); returns its version.
+        Its English texts are noted as a save notes them (:func:`hub.catalogue.translations.note_save`)."""
         try:
             raw = json.loads(data)
             if isinstance(raw, dict):
@@ -381,11 +382,19 @@ class CatalogueStore:
         except (ValueError, ValidationError) as exc:
             raise CatalogueError(text("catalogue_error", "bad_file", detail=str(exc)[:300])) from None
         with self.engine.begin() as conn:
-            version = self._draft_version(_editing(conn)) or self._next_version(conn)
+            had = self._draft_version(_editing(conn))
+            version = had or self._next_version(conn)
+            base = had or self.newest_version(conn)  # what the file replaces: the draft, else the published
+            before = self._read(conn, base) if base is not None else None
             at = utcnow()
             draft = catalogue.model_copy(update={"version": version})
             note = note or text("catalogue_note", "imported")
             self._write(conn, draft, actor, note, at)
+            # Which Chinese each English text translates, as a save in the editor notes it: a Chinese text
+            # the file changes without its English is flagged stale (a catalogue manager's review: an import,
+            # the only way to add items, was never checked).
+            for item in draft.items:
+                translations.note_save(conn, (before.get(item.code) if before else None) or item, item)
             record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": note[:200]}
             _audit(conn, at, actor, "catalogue.imported", version, record)
         return version

@@ -305,3 +305,19 @@ def test_a_draft_that_drops_a_department_holding_open_cases_is_not_published(sto
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE cases SET status = 'completed' WHERE case_id = :c"), {"c": case_id})
     assert "GA" not in {d.code for d in store.get(store.publish("cli:op").version).departments}
+
+
+def test_a_chinese_text_an_import_changes_without_its_english_is_flagged_stale(store):
+    """Only the editor's saves noted which Chinese each English text translates; an import — the only way to
+    add items — was never checked, so a file that rewrote a Chinese description left its old English
+    unflagged on the English kiosk (a catalogue manager's review). An import notes them as a save does."""
+    from hub.catalogue import translations
+
+    data = json.loads(store.export())
+    (ga003,) = [i for i in data["items"] if i["code"] == "GA-003"]
+    assert ga003["description_en"], "the seed's item has English to go stale"
+    ga003["description"] = ga003["description"] + "（另需提供近期照片）"  # its English left as it was
+    store.import_catalogue(json.dumps(data, ensure_ascii=False), "cli:op")
+    draft = store.draft()
+    assert translations.stale(store.engine, draft.get("GA-003")) == ["description_en"]
+    assert translations.stale(store.engine, draft.get("MZ-001")) == [], "untouched: current"
