@@ -509,11 +509,11 @@ def test_public_statistics_show_aggregates_and_hide_small_cells(hub, services, p
     month = f"{last_month:%Y-%m}"
     assert f'id="month-{today:%Y-%m}"' not in page.text, "the month running is not shown"
     items = re.search(rf'<table id="items-{month}">(.*?)</table>', page.text, re.S)
-    assert items and re.search(r"最低生活保障申请</td>\s*<td class=\"num\">4</td>", items.group(1))
+    assert items and re.search(r"最低生活保障申请</th>\s*<td class=\"num\">4</td>", items.group(1))
     for hidden in ("老年综合津贴申领", "敬老卡挂失", "社会保障卡申领", "残疾人证申领"):
         assert hidden not in items.group(1), hidden
     departments = re.search(rf'<table id="departments-{month}">(.*?)</table>', page.text, re.S)
-    assert departments and re.search(r"民政</td>\s*<td class=\"num\">8</td>", departments.group(1))
+    assert departments and re.search(r"民政</th>\s*<td class=\"num\">8</td>", departments.group(1))
     assert "人力资源和社会保障" not in departments.group(1) and "残疾人联合会" not in departments.group(1)
 
     data = client.get("/api/public/stats").json()
