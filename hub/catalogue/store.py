@@ -396,8 +396,8 @@ class CatalogueStore:
             # Which Chinese each English text translates, as a save in the editor notes it: a Chinese text
             # the file changes without its English is flagged stale (a catalogue manager's review: an import,
             # the only way to add items, was never checked).
-            for item in draft.items:
-                translations.note_save(conn, (before.get(item.code) if before else None) or item, item)
+            replaced = {i.code: i for i in before.items} if before else {}
+            translations.note_saves(conn, [(replaced.get(item.code, item), item) for item in draft.items])
             record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": note[:200]}
             _audit(conn, at, actor, "catalogue.imported", version, record)
         return version

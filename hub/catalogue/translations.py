@@ -12,9 +12,9 @@ left empty is not stale: the kiosk shows the Chinese.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, Engine, delete, insert
+from sqlalchemy import Connection, Engine, bindparam, delete, insert
 from sqlmodel import col, select
 
 from hub.db.models import TranslationRow
@@ -22,7 +22,7 @@ from kernel.db import read_only
 from protocol.catalogue import Catalogue, ServiceItem
 from protocol.envelope import utcnow
 
-__all__ = ["Pair", "note_save", "pairs", "stale", "stale_in"]
+__all__ = ["Pair", "note_save", "note_saves", "pairs", "stale", "stale_in"]
 
 Pair = tuple[str, str, str]
 """``(english field path, Chinese source, English text)``."""
@@ -55,18 +55,34 @@ def _hash(text: str) -> str:
 def note_save(conn: Connection, before: ServiceItem, after: ServiceItem, confirmed: bool = False) -> None:
     """Record, in the caller's transaction, which Chinese each English field of ``after`` translates
     (``confirmed``: the editor says every English text is current)."""
-    had = {path: (zh, en) for path, zh, en in pairs(before)}
-    known = set(conn.execute(select(T.field).where(T.code == after.code)).scalars())
+    note_saves(conn, [(before, after)], confirmed)
+
+
+def note_saves(conn: Connection, saved: Sequence[tuple[ServiceItem, ServiceItem]], confirmed: bool = False) -> None:
+    """:func:`note_save` for many items at once (an import of a whole catalogue), in a few statements."""
+    codes = sorted({after.code for _, after in saved})
+    known: set[tuple[str, str]] = set()
+    for i in range(0, len(codes), 500):
+        found = conn.execute(select(T.code, T.field).where(col(T.code).in_(codes[i : i + 500])))
+        known.update((str(code), str(field)) for code, field in found)
     now = utcnow()
-    for path, zh, en in pairs(after):
-        if confirmed or (path in had and had[path][1] != en) or (path not in had and en):
-            source = zh  # written (or confirmed) for the Chinese saved now
-        elif path not in known and path in had:
-            source = had[path][0]  # first save: it was current with the Chinese before
-        else:
-            continue
-        conn.execute(delete(T).where(col(T.code) == after.code, col(T.field) == path))
-        conn.execute(insert(T).values(code=after.code, field=path, source_hash=_hash(source), updated_at=now))
+    rows: list[dict[str, object]] = []
+    for before, after in saved:
+        had = {path: (zh, en) for path, zh, en in pairs(before)}
+        for path, zh, en in pairs(after):
+            if confirmed or (path in had and had[path][1] != en) or (path not in had and en):
+                source = zh  # written (or confirmed) for the Chinese saved now
+            elif (after.code, path) not in known and path in had:
+                source = had[path][0]  # first save: it was current with the Chinese before
+            else:
+                continue
+            rows.append({"code": after.code, "field": path, "source_hash": _hash(source), "updated_at": now})
+    if rows:
+        conn.execute(
+            delete(T).where(col(T.code) == bindparam("b_code"), col(T.field) == bindparam("b_field")),
+            [{"b_code": r["code"], "b_field": r["field"]} for r in rows],
+        )
+        conn.execute(insert(T), rows)
 
 
 def _stale(item: ServiceItem, recorded: dict[str, str]) -> list[str]:

@@ -247,7 +247,17 @@ def test_an_item_saved_while_the_draft_is_published_never_changes_a_published_ve
         other.dispose()
 
 
-def test_a_catalogue_of_a_thousand_items_reaches_a_terminal_in_replies_it_accepts(store, tmp_path):
+@pytest.fixture
+def sqlite_store(sqlite_hub_db_url):
+    """The store on SQLite alone, for a test of message sizes, not of the database (tests/conftest.py)."""
+    engine = open_engine(sqlite_hub_db_url)
+    s = CatalogueStore(engine)
+    s.bootstrap()
+    yield s
+    engine.dispose()
+
+
+def test_a_catalogue_of_a_thousand_items_reaches_a_terminal_in_replies_it_accepts(sqlite_store, tmp_path):
     """A manager's catalogue of 1,000 items (the seed's first copied under new codes across four
     departments). The room for items in a reply was a fixed 64 KB short of the payload limit; a 1,000-item
     manifest alone takes more, so every reply was over the limit, refused by the terminal's decoder, and
@@ -261,6 +271,7 @@ def test_a_catalogue_of_a_thousand_items_reaches_a_terminal_in_replies_it_accept
     from protocol.catalogue_sync import CatalogueReport, ReportStatus
     from protocol.envelope import MAX_PAYLOAD_BYTES
 
+    store = sqlite_store
     data = json.loads(store.export())
     first = data["items"][0]
     departments = [d["code"] for d in data["departments"]][:4]
