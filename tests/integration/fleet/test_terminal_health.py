@@ -141,8 +141,9 @@ def test_a_heartbeat_that_waited_in_a_backed_up_queue_does_not_make_a_silent_ter
 
     hub = fleet_hub()
     t = sims("T-Q").connect()
-    t.beat()
-    wait_for(lambda: fleet_state(hub, "T-Q") == "online")
+    # Beating until it is seen online: one beat makes it online for 1.5 s only, which a wait on a slow
+    # machine could miss altogether (a full run's failure); then silent, once the beats stop.
+    wait_for(lambda: t.beat() or fleet_state(hub, "T-Q") == "online", what="online", every=0.3)
     wait_for(lambda: fleet_state(hub, "T-Q") == "silent", timeout=10, what="silent after 3 missed beats")
     body = HeartbeatBody(bd_seq=t.bd_seq, uptime_s=60.0, outbox_depth=0, disk_free_mb=5000.0, app_version="0.1.0")
     stale = Heartbeat(terminal="T-Q", sent_at=utcnow() - timedelta(seconds=3), body=body)
