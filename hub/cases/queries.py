@@ -166,7 +166,7 @@ class CaseQueries:
         engine: Engine,
         catalogue: Callable[[], Catalogue],
         calendar: CalendarService,
-        item: Callable[[str], ServiceItem | None] | None = None,
+        item: Callable[[str], ServiceItem | None],
     ) -> None:
         """``catalogue``: the catalogue in force (names of items and departments, an item's form and
         materials), asked at each query; ``calendar``: the calendar in force (the cards); ``item``: an item
@@ -177,7 +177,7 @@ class CaseQueries:
         self.engine = engine
         self.catalogue = catalogue
         self.calendar = calendar
-        self.item = item or (lambda code: catalogue().get(code))
+        self.item = item
 
     def tentative(self, due: date | None) -> bool:
         """Whether ``due`` may still move: it lies in a year whose holiday arrangement is not complete (the

@@ -485,7 +485,7 @@ class CatalogueStore:
             version = renumbered
         catalogue = self._read(conn, version)
         if latest is not None:
-            _keeps_departments_with_open_cases(conn, self._read(conn, latest.version), catalogue)
+            _keeps_departments_with_open_cases(conn, self.published(latest.version, conn).catalogue, catalogue)
         content = catalogue.content_hash()
         if latest is not None and latest.content_hash == content and not ahead:
             # The same content again is refused, unless terminals run a version this hub does not have: then

@@ -24,7 +24,7 @@ from hub.notices.gateway import GatewayError, SmsGateway, mask_phone
 from hub.notices.messages import NOTICE_KINDS, notice_text
 from hub.settings import SmsSettings
 from protocol.cases import CaseStatus
-from protocol.catalogue import Catalogue, ServiceItem
+from protocol.catalogue import ServiceItem
 from protocol.envelope import utcnow
 
 __all__ = ["NoticeSender", "Notices"]
@@ -37,12 +37,10 @@ _PER_TICK = 50  # a slow gateway holds one round of the leader's periodic work f
 class Notices:
     """Writes notices (the workflow's hook), with the item names of the catalogue in force."""
 
-    def __init__(
-        self, catalogue: Callable[[], Catalogue], item: Callable[[str], ServiceItem | None] | None = None
-    ) -> None:
-        """``item``: an item, withdrawn from the catalogue in force or not, for its name in the notice."""
-        self.catalogue = catalogue
-        self.item = item or (lambda code: catalogue().get(code))
+    def __init__(self, item: Callable[[str], ServiceItem | None]) -> None:
+        """``item``: an item, withdrawn from the catalogue in force or not, for its name in the notice
+        (:meth:`hub.catalogue.in_force.CatalogueInForce.item`)."""
+        self.item = item
 
     def enqueue(
         self,

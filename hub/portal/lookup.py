@@ -141,14 +141,14 @@ class ProgressLookup:
         self,
         engine: Engine,
         catalogue: Callable[[], Catalogue],
+        item: Callable[[str], ServiceItem | None],
         throttle: LookupThrottle,
         tokens: TokenSeal,
         calendar: Callable[[], WorkCalendar] | None = None,
-        item: Callable[[str], ServiceItem | None] | None = None,
     ) -> None:
         self.engine = engine
         self.catalogue = catalogue
-        self.item = item or (lambda code: catalogue().get(code))  # a withdrawn item too: its name, materials
+        self.item = item  # a withdrawn item too: its name, its materials (CatalogueInForce.item)
         self.throttle = throttle
         self.tokens = tokens  # keys the throttle's counts: no plain hash of an ID number is stored
         self.calendar = calendar  # the calendar in force: whether a due date may still move
@@ -236,7 +236,7 @@ class ProgressLookup:
             .order_by(_events.c.version)
         ).all()
         catalogue = self.catalogue()
-        item = catalogue.get(row["item_code"]) or self.item(row["item_code"])
+        item = self.item(row["item_code"])
         dept = next((d for d in catalogue.departments if d.code == row["department"]), None)
         payload: dict[str, Any] = json.loads(row["payload"] or "{}") if row["payload"] else {}
         english = {m.name: m.name_en for m in item.materials} if item else {}

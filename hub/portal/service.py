@@ -33,18 +33,19 @@ class Portal:
         cls,
         engine: Engine,
         catalogue: Callable[[], Catalogue],
+        item: Callable[[str], ServiceItem | None],
         tokens: TokenSeal,
         settings: PortalSettings,
         calendar: Callable[[], WorkCalendar] | None = None,
-        item: Callable[[str], ServiceItem | None] | None = None,
     ) -> Portal:
-        """``calendar``: the calendar of the complete years (``CalendarService.published``), to say when a
+        """``item``: an item, withdrawn from ``catalogue`` or not (:meth:`CatalogueInForce.item`);
+        ``calendar``: the calendar of the complete years (``CalendarService.published``), to say when a
         due date may still move (a year whose holiday arrangement is not entered in full)."""
         throttle = LookupThrottle(LookupPolicy.from_settings(settings))
         return cls(
             settings=settings,
             guide=ServiceGuide(catalogue),
-            lookup=ProgressLookup(engine, catalogue, throttle, tokens, calendar, item),
+            lookup=ProgressLookup(engine, catalogue, item, throttle, tokens, calendar),
             tokens=tokens,
             stats=PublicStats(Reporter(engine, catalogue), catalogue, settings.stats_months, settings.stats_min_count),
         )

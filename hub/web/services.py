@@ -94,9 +94,7 @@ class Services:
             due_dates=due_dates,
             users=Users(engine, departments, throttle),
             sessions=SessionTable(engine),
-            workflow=Workflow(
-                engine, due_dates, departments, send, notices=Notices(catalogue.current, catalogue.item).enqueue
-            ),
+            workflow=Workflow(engine, due_dates, departments, send, notices=Notices(catalogue.item).enqueue),
             cases=CaseQueries(engine, catalogue.current, calendar, catalogue.item),
             audit=AuditTrail(engine),
             reports=Reporter(engine, catalogue.current),
@@ -168,10 +166,10 @@ def portal_of(runtime: HubRuntime, services: Services) -> Portal:
     return Portal.build(
         runtime.engine,
         services.catalogue.current,
+        services.catalogue.item,
         runtime.tokens,
         runtime.settings.portal,
         services.calendar.published,
-        services.catalogue.item,
     )
 
 

@@ -64,7 +64,7 @@ def env(hub_db_url):
     departments = {d.code: d.name for d in catalogue.departments}
     flow = Workflow(engine, due, lambda: departments, clock=clock)
     people = add_users(Users(engine, lambda: departments))
-    queries = CaseQueries(engine, lambda: catalogue, calendar)
+    queries = CaseQueries(engine, lambda: catalogue, calendar, catalogue.get)
     yield engine, flow, people, clock, queries, calendar
     engine.dispose()
 

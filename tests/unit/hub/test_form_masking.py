@@ -17,7 +17,7 @@ def test_the_case_page_masks_every_id_number_a_resident_typed(hub_db_url):
     engine = open_engine(hub_db_url)
     try:
         catalogue = load_seed()
-        queries = CaseQueries(engine, lambda: catalogue, CalendarService(engine))
+        queries = CaseQueries(engine, lambda: catalogue, CalendarService(engine), catalogue.get)
         manager = add_users(Users(engine))["manager"]
         typed = {
             "phone": "13800000000",

@@ -45,7 +45,7 @@ def routed(hub_db_url):
     engine = open_engine(hub_db_url)
     catalogue = load_seed()
     ids = ingest(engine, [i.code for i in catalogue.items] + ["XX-001"], at=MONDAY)
-    queries = CaseQueries(engine, lambda: catalogue, CalendarService(engine))
+    queries = CaseQueries(engine, lambda: catalogue, CalendarService(engine), catalogue.get)
     users = Users(engine)
     yield engine, catalogue, dict(zip([i.code for i in catalogue.items] + ["XX-001"], ids, strict=True)), queries, users
     engine.dispose()

@@ -146,7 +146,7 @@ def test_a_receipt_number_names_one_case_of_its_committee(engine, tmp_path):
     assert restored.body.renumbered == {taken.case_id: hub_taken}, "the number its SMS named is its own again"
 
     # The resident's receipt finds the case on the portal, and a clerk's search finds it by either number.
-    portal = Portal.build(engine, load_seed, TokenSeal(sealed.private_key(CASE_KEY)), PortalSettings())
+    portal = Portal.build(engine, load_seed, load_seed().get, TokenSeal(sealed.private_key(CASE_KEY)), PortalSettings())
     found = portal.lookup.find("198.51.100.7", "JW001-20261127-0001", applicant(1).id_number, "TAKEN2")
     assert (found.receipt_no, found.centre_receipt_no) == ("JW001-20261127-0001", hub_taken), "hers, then ours"
     pdf = tmp_path / "record.pdf"
@@ -154,7 +154,7 @@ def test_a_receipt_number_names_one_case_of_its_committee(engine, tmp_path):
     printed = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
     assert "回执号" in printed and "JW001-20261127-0001" in printed
     assert "中心受理编号" in printed and hub_taken in printed
-    queries = CaseQueries(engine, load_seed, CalendarService(engine))
+    queries = CaseQueries(engine, load_seed, CalendarService(engine), load_seed().get)
     manager = add_users(Users(engine, lambda: {d.code: d.name for d in load_seed().departments}))["manager"]
     for typed in ("JW001-20261127-0001", hub_taken, hub_taken[-6:]):
         assert str(taken.case_id) in {c.case_id for c in queries.queue(manager, receipt=typed).items}, typed
@@ -163,7 +163,10 @@ def test_a_receipt_number_names_one_case_of_its_committee(engine, tmp_path):
     # Her SMS names the number on her receipt, which the portal and the window find.
     departments = lambda: {d.code: d.name for d in load_seed().departments}  # noqa: E731
     flow = Workflow(
-        engine, DueDates(CalendarService(engine), load_seed().get), departments, notices=Notices(load_seed).enqueue
+        engine,
+        DueDates(CalendarService(engine), load_seed().get),
+        departments,
+        notices=Notices(load_seed().get).enqueue,
     )
     flow.act(manager, str(taken.case_id), Action.ACCEPT, 1)
     with engine.connect() as conn:
