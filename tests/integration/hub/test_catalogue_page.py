@@ -13,22 +13,29 @@ from hub.db.models import AuditEntry, table
 from tests.integration.hub.test_pages import _csrf, _sign_in
 
 
+def _ga003_form(token: str, promised_days: str, materials: list[str], opened: str | None = None) -> dict[str, str]:
+    """The editor's form for GA-003 as a manager posts it: ``materials`` each required; ``opened``: the
+    editor page it was filled on, whose item hash the form sends back (``based_on``)."""
+    form = {
+        "name": "居住证签注",
+        "description": "居住证有效期满前办理签注。",
+        "promised_days": promised_days,
+        "statutory_days": "15",
+        "_csrf_token": token,
+    }
+    for i, material in enumerate(materials):
+        form |= {f"materials-{i}-name": material, f"materials-{i}-required": "on"}
+    if opened is not None:
+        form["based_on"] = re.search(r'name="based_on" value="([^"]+)"', opened).group(1)
+    return form
+
+
 def test_a_catalogue_edit_on_the_catalogue_page_is_recorded_under_the_signed_in_user(hub, client, people):
     _sign_in(client, "operator")
     token = _csrf(client.get("/fleet/catalogue/").text)
     item = client.get("/fleet/catalogue/items/GA-003")
     assert item.status_code == 200 and "居住证签注" in item.text
-    form = {
-        "name": "居住证签注",
-        "description": "居住证有效期满前办理签注。",
-        "promised_days": "2",
-        "statutory_days": "15",
-        "materials-0-name": "居住证",
-        "materials-0-required": "on",
-        "materials-1-name": "身份证",
-        "materials-1-required": "on",
-        "_csrf_token": token,
-    }
+    form = _ga003_form(token, "2", ["居住证", "身份证"])
     saved = client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     assert "已保存 GA-003（草稿）" in client.get(saved.headers["location"]).text
@@ -105,20 +112,9 @@ def test_a_save_from_an_editor_opened_before_a_colleagues_save_does_not_undo_it(
     _sign_in(client, "operator")
     token = _csrf(client.get("/fleet/catalogue/").text)
     opened = client.get("/fleet/catalogue/items/GA-003").text  # both editors show this
-    based_on = re.search(r'name="based_on" value="([^"]+)"', opened).group(1)
-    form = {
-        "name": "居住证签注",
-        "description": "居住证有效期满前办理签注。",
-        "promised_days": "3",
-        "statutory_days": "15",
-        "materials-0-name": "居住证",
-        "materials-0-required": "on",
-        "based_on": based_on,
-        "_csrf_token": token,
-    }
-    first = {**form, "materials-1-name": "近期免冠照片", "materials-1-required": "on"}
+    first = _ga003_form(token, "3", ["居住证", "近期免冠照片"], opened)
     assert client.post("/fleet/catalogue/items/GA-003", data=first, follow_redirects=False).status_code == 303
-    second = {**form, "promised_days": "2"}  # from the page opened before: no photo among its materials
+    second = _ga003_form(token, "2", ["居住证"], opened)  # from the page opened before: no photo among its materials
     refused = client.post("/fleet/catalogue/items/GA-003", data=second, follow_redirects=False)
     assert refused.status_code == 409 and "已被他人保存" in refused.text
     assert "近期免冠照片" in refused.text, "the page shows the item as the colleague saved it"
@@ -132,17 +128,7 @@ def test_discarding_a_draft_with_changes_asks_first_and_lists_them(hub, client, 
     manager's review). With changes in it, the first press lists them; only the confirmation discards."""
     _sign_in(client, "operator")
     token = _csrf(client.get("/fleet/catalogue/").text)
-    opened = client.get("/fleet/catalogue/items/GA-003").text
-    form = {
-        "name": "居住证签注",
-        "description": "居住证有效期满前办理签注。",
-        "promised_days": "2",
-        "statutory_days": "15",
-        "materials-0-name": "居住证",
-        "materials-0-required": "on",
-        "based_on": re.search(r'name="based_on" value="([^"]+)"', opened).group(1),
-        "_csrf_token": token,
-    }
+    form = _ga003_form(token, "2", ["居住证"], client.get("/fleet/catalogue/items/GA-003").text)
     assert client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False).status_code == 303
     asked = client.post("/fleet/catalogue/draft/discard", data={"_csrf_token": token}, follow_redirects=False)
     assert asked.status_code == 200 and "确认放弃草稿" in asked.text and "GA-003" in asked.text

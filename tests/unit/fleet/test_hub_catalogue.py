@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -22,13 +23,17 @@ from protocol.envelope import utcnow
 SEED = load_seed()
 
 
-@pytest.fixture
-def store(hub_db_url):
-    engine = open_engine(hub_db_url)
+def _bootstrapped(url: str) -> Iterator[CatalogueStore]:
+    engine = open_engine(url)
     s = CatalogueStore(engine)
     s.bootstrap()
     yield s
     engine.dispose()
+
+
+@pytest.fixture
+def store(hub_db_url):
+    yield from _bootstrapped(hub_db_url)
 
 
 def test_the_seed_is_version_one_and_an_edited_draft_becomes_version_two(store):
@@ -250,11 +255,7 @@ def test_an_item_saved_while_the_draft_is_published_never_changes_a_published_ve
 @pytest.fixture
 def sqlite_store(sqlite_hub_db_url):
     """The store on SQLite alone, for a test of message sizes, not of the database (tests/conftest.py)."""
-    engine = open_engine(sqlite_hub_db_url)
-    s = CatalogueStore(engine)
-    s.bootstrap()
-    yield s
-    engine.dispose()
+    yield from _bootstrapped(sqlite_hub_db_url)
 
 
 def test_a_catalogue_of_a_thousand_items_reaches_a_terminal_in_replies_it_accepts(sqlite_store, tmp_path):
