@@ -673,6 +673,21 @@ def test_an_error_on_a_public_page_leads_back_to_the_portal_not_the_back_office(
     assert '<a href="/portal/">返回首页</a>' in missing.text, "a resident is sent home to the portal"
 
 
+def test_the_menu_tells_a_screen_reader_which_page_is_open(client):
+    """The menu marked no entry as the page open: a screen reader read three equal links on every page."""
+    pages = {
+        "/portal/": "办事指南",
+        "/portal/items/GA-003": "办事指南",
+        "/portal/progress": "办件查询",
+        "/portal/stats": "信息公开",
+    }
+    for url, word in pages.items():
+        page = client.get(url)
+        assert page.status_code == 200, url
+        current = re.findall(r'<a href="[^"]*" class="current" aria-current="page">([^<]*)</a>', page.text)
+        assert current == [word], (url, current)
+
+
 def test_an_open_cases_due_date_in_a_year_without_announced_holidays_says_it_may_move(hub, services, client, tmp_path):
     """MZ-005 (20 working days) received on 30 December 2026 falls due in late January 2027, a year the
     database (the shipped 2026 arrangement) has no holidays for: the progress page and the downloaded record
