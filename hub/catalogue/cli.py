@@ -17,7 +17,7 @@ import click
 from hub import settings as hub_settings
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import key_path
-from hub.catalogue.store import CatalogueError, CatalogueStore
+from hub.catalogue.store import CatalogueError, CatalogueStore, DraftChanged
 from hub.db.engine import open_engine
 from hub.text import text
 
@@ -83,17 +83,25 @@ def export(version: int | None, draft: bool, output: Path | None) -> int:
 @catalogue.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--note", default="", help="what changed, for the version list")
-def import_(file: Path, note: str) -> int:
-    """Make a JSON catalogue file (as `export` writes it) the draft, replacing any draft."""
+@click.option("--replace-draft", is_flag=True, help="replace a draft that holds unpublished changes")
+def import_(file: Path, note: str, replace_draft: bool) -> int:
+    """Make a JSON catalogue file (as `export` writes it) the draft. A draft with unpublished changes (a
+    colleague's, perhaps) is replaced only with --replace-draft: export it first to keep them."""
 
     def load(_settings: hub_settings.HubSettings, store: CatalogueStore) -> None:
         try:
             data = file.read_bytes()
         except OSError as exc:
             raise CatalogueError(f"cannot read {file}: {exc.strerror}") from None
-        version = store.import_catalogue(
-            data, _actor(), note or text("catalogue_note", "imported_file", file=file.name)
-        )
+        draft = store.draft() if replace_draft else None
+        note_ = note or text("catalogue_note", "imported_file", file=file.name)
+        try:
+            version = store.import_catalogue(data, _actor(), note_, replaces=draft.content_hash() if draft else None)
+        except DraftChanged:
+            raise CatalogueError(
+                "the draft holds changes not yet published: keep them with `shegong hub catalogue export --draft "
+                "-o FILE`, then import again with --replace-draft"
+            ) from None
         print(f"draft v{version} imported from {file}; `shegong hub catalogue publish` to publish it")
 
     return _with_store(load)

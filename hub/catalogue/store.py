@@ -84,6 +84,12 @@ class ItemChanged(CatalogueError):
     status_code = 409
 
 
+class DraftChanged(CatalogueError):
+    """The draft holds unpublished changes the caller did not agree to replace (or changed since they did)."""
+
+    status_code = 409
+
+
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
     version: int
@@ -374,9 +380,14 @@ class CatalogueStore:
         _audit(conn, at, actor, "catalogue.draft_started", draft.version, {"base": latest.version})
         return draft.version
 
-    def import_catalogue(self, data: bytes | str, actor: str, note: str = "") -> int:
+    def import_catalogue(self, data: bytes | str, actor: str, note: str = "", replaces: str | None = None) -> int:
         """Replace the draft by a whole catalogue (JSON as :meth:`export` writes it); returns its version.
-        Its English texts are noted as a save notes them (:func:`hub.catalogue.translations.note_save`)."""
+        Its English texts are noted as a save notes them (:func:`hub.catalogue.translations.note_save`).
+
+        A draft that differs from the published version is replaced only when ``replaces`` is its content
+        hash: the caller saw those changes and agreed to lose them (:class:`DraftChanged` otherwise). The draft
+        is every manager's, and an import threw a colleague's unpublished edits away unasked (a catalogue
+        manager's review)."""
         try:
             raw = json.loads(data)
             if isinstance(raw, dict):
@@ -389,6 +400,9 @@ class CatalogueStore:
             version = had or self._next_version(conn)
             base = had or self.newest_version(conn)  # what the file replaces: the draft, else the published
             before = self._read(conn, base) if base is not None else None
+            changed = had is not None and before is not None and replaces != before.content_hash()
+            if changed and before is not None and self._unpublished(conn, before):
+                raise DraftChanged(text("catalogue_error", "draft_has_changes"))
             at = utcnow()
             draft = catalogue.model_copy(update={"version": version})
             note = note or text("catalogue_note", "imported")
@@ -401,6 +415,11 @@ class CatalogueStore:
             record = {"content_hash": draft.content_hash(), "items": len(draft.items), "note": note[:200]}
             _audit(conn, at, actor, "catalogue.imported", version, record)
         return version
+
+    def _unpublished(self, conn: Connection, draft: Catalogue) -> bool:
+        """Whether ``draft`` holds anything the newest published version does not."""
+        published = self.newest_version(conn)
+        return published is None or self._read(conn, published).content_hash() != draft.content_hash()
 
     def update_item(
         self,

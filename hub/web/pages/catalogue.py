@@ -89,6 +89,7 @@ def _done(key: str, code: str = "") -> str:
     words = {
         "draft_started": lambda: text("flash", "draft_started"),
         "draft_discarded": lambda: text("flash", "draft_discarded"),
+        "imported": lambda: text("flash", "imported"),
         "published": lambda: section("catalogue")["published"],
         "saved": lambda: section("catalogue")["saved"].format(code=code),
     }.get(key)
@@ -235,10 +236,13 @@ def import_file(
     if not isinstance(upload, UploadFile):
         return _page(publishing, notice=text("flash", "choose_file"), error=True, status=400)
     content = upload.file.read()
+    # The draft's hash the page showed, sent only when 替换草稿 is ticked: a draft changed since is kept.
+    replaces = str(data.get("replaces", "")) if data.get("replace_draft") == "yes" else None
+    note = text("catalogue_note", "web_import")
     return _act(
         publishing,
-        lambda: publishing.store.import_catalogue(content, _actor(request), text("catalogue_note", "web_import")),
-        text("flash", "imported"),
+        lambda: publishing.store.import_catalogue(content, _actor(request), note, replaces=replaces),
+        "imported",
     )
 
 

@@ -135,3 +135,42 @@ def test_discarding_a_draft_with_changes_asks_first_and_lists_them(hub, client, 
     assert client.get("/fleet/catalogue/export?draft=1").status_code == 200, "still there"
     done = client.post("/fleet/catalogue/draft/discard", data={"confirm": "yes", "_csrf_token": token})
     assert done.status_code == 200 and client.get("/fleet/catalogue/export?draft=1").status_code == 400
+
+
+def test_importing_over_a_draft_with_changes_asks_first_and_keeps_a_colleagues_later_edit(hub, client, people):
+    """An import replaced the draft, every manager's, unasked: a colleague's unpublished edits were gone
+    (a catalogue manager's review). With changes in the draft, the import needs 替换草稿 ticked on a page
+    that showed that very draft; a draft changed since is kept."""
+    _sign_in(client, "operator")
+    page = client.get("/fleet/catalogue/")
+    token = _csrf(page.text)
+    published = client.get("/fleet/catalogue/export").content  # the shipped catalogue: GA-003 promised in 3 days
+    (shipped,) = [i for i in json.loads(published)["items"] if i["code"] == "GA-003"]
+
+    def imported(**form: str):
+        files = {"file": ("catalogue.json", published, "application/json")}
+        return client.post("/fleet/catalogue/import", data={"_csrf_token": token, **form}, files=files)
+
+    def draft_days() -> int:
+        (item,) = [i for i in client.get("/fleet/catalogue/export?draft=1").json()["items"] if i["code"] == "GA-003"]
+        return item["promised_days"]
+
+    assert "replace_draft" not in page.text, "nothing to lose: no question"
+    first = imported()
+    assert first.status_code == 200 and "已导入为草稿" in first.text
+    form = _ga003_form(token, "2", ["居住证"], client.get("/fleet/catalogue/items/GA-003").text)
+    assert client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False).status_code == 303
+
+    refused = imported()
+    assert refused.status_code == 409 and "尚未发布的修改" in refused.text and draft_days() == 2
+    shown = re.search(r'name="replaces" value="([^"]+)"', refused.text).group(1)
+    assert 'name="replace_draft"' in refused.text and "修改 GA-003" in refused.text
+
+    form = _ga003_form(token, "4", ["居住证"], client.get("/fleet/catalogue/items/GA-003").text)  # a colleague
+    assert client.post("/fleet/catalogue/items/GA-003", data=form, follow_redirects=False).status_code == 303
+    stale = imported(replace_draft="yes", replaces=shown)
+    assert stale.status_code == 409 and draft_days() == 4, "the page showed the draft before the colleague's save"
+
+    shown = re.search(r'name="replaces" value="([^"]+)"', client.get("/fleet/catalogue/").text).group(1)
+    done = imported(replace_draft="yes", replaces=shown)
+    assert done.status_code == 200 and draft_days() == shipped["promised_days"] == 3

@@ -205,3 +205,20 @@ def test_a_database_that_cannot_be_opened_is_one_line_naming_it_without_its_pass
         f"shegong hub: cannot open the database postgresql+psycopg://shegong:***@127.0.0.1:{port}/hub: "
     )
     assert "Connection refused" in err and "s3cret-pw" not in err and "Traceback" not in err
+
+
+def test_an_import_over_a_draft_with_changes_needs_replace_draft(db, tmp_path, capsys):
+    """The draft is every manager's: `catalogue import` replaced one holding a colleague's unpublished edit
+    without a word. Now it is refused, naming how to keep the draft, until --replace-draft."""
+    store = CatalogueStore(db)
+    store.bootstrap()
+    shipped = tmp_path / "shipped.json"
+    shipped.write_text(store.export(), encoding="utf-8")
+    ga003 = store.get().get("GA-003")
+    store.update_item("GA-003", {"promised_days": ga003.promised_days + 1}, "user:colleague")
+    with pytest.raises(cli.HubError, match="--replace-draft"):
+        cli.main(["catalogue", "import", str(shipped)])
+    assert store.draft().get("GA-003").promised_days == ga003.promised_days + 1, "kept"
+    assert cli.main(["catalogue", "import", str(shipped), "--replace-draft"]) == 0
+    assert store.draft().get("GA-003").promised_days == ga003.promised_days
+    assert "imported from" in capsys.readouterr().out
