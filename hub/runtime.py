@@ -54,7 +54,7 @@ class HubRuntime:
         store = CatalogueStore(self.engine)
         in_force = CatalogueInForce(store, settings.in_force_check_s)
         self.calendar = CalendarService(self.engine, settings.in_force_check_s)
-        self.due_dates = DueDates(self.calendar, in_force.item)  # promised working days, holiday calendar
+        self.due_dates = DueDates(self.calendar, in_force.item, in_force.item_as_promised)  # days promised, holidays
         self.handler = Handler(
             self.engine,
             router or CatalogueRouter(in_force.current),

@@ -83,6 +83,15 @@ class CaseSubmission(Strict):
         description="mobile number the resident gave, consenting, for SMS notices of the case's progress; "
         "absent (as from older terminals): no notices",
     )
+    item_hash: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        exclude_if=_absent,
+        description="content hash of the item as the terminal accepted the case under it (ServiceItem."
+        "content_hash): the hub promises and finishes the case by that item when it published it, as the "
+        "receipt did, though another version came into force meanwhile; absent (older terminals): the "
+        "catalogue in force at the hub",
+    )
 
 
 SEALED_MAX_CHARS = 64 * 1024

@@ -105,6 +105,8 @@ class NewCase:
     agent: str | None = None
     notify_phone: str | None = None
     """A mobile number for SMS notices, given with the resident's consent (None: no notices)."""
+    item_hash: str | None = None
+    """The content hash of the item as the kiosk showed it and promised on the receipt (None: not known)."""
 
 
 class CaseStore:
@@ -212,6 +214,7 @@ class CaseStore:
                     form=new.form,
                     materials=new.materials,
                     notify_phone=new.notify_phone,
+                    item_hash=new.item_hash,
                 )
                 # Sealed before it is stored: the case row and the outbox hold only what the hub can open.
                 payload = sealer.seal(submission).model_dump_json()

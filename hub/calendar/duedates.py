@@ -75,11 +75,19 @@ def count_due(start: datetime, days: int, paused_days: int, calendar: WorkCalend
 class DueDates:
     """Promises by the items ``item(code)`` returns, counted on the calendar ``calendar`` provides."""
 
-    def __init__(self, calendar: CalendarSource, item: Callable[[str], ServiceItem | None]) -> None:
+    def __init__(
+        self,
+        calendar: CalendarSource,
+        item: Callable[[str], ServiceItem | None],
+        as_promised: Callable[[str, str | None], ServiceItem | None] | None = None,
+    ) -> None:
         """``item``: an item as the catalogue in force lists it, or one it withdrew as the last version that
-        listed it (:meth:`hub.catalogue.in_force.CatalogueInForce.item`)."""
+        listed it (:meth:`hub.catalogue.in_force.CatalogueInForce.item`); ``as_promised``: an item by its code
+        and the content hash a terminal accepted a case under
+        (:meth:`~hub.catalogue.in_force.CatalogueInForce.item_as_promised`; by default ``item``)."""
         self.calendar = calendar
         self.item = item
+        self.as_promised = as_promised or (lambda code, _hash: item(code))
         # Due dates counted on the calendar in force, by (day received, working days): ingest asks for the
         # same few again and again, and counting walks the calendar a day at a time.
         self._counted: tuple[WorkCalendar | None, dict[tuple[date, int], date]] = (None, {})
@@ -93,11 +101,14 @@ class DueDates:
         (:meth:`hub.calendar.service.CalendarService.in_force`): what a clerk's step counts on."""
         return self.calendar.in_force(conn)
 
-    def promise(self, item_code: str, start: datetime, calendar: WorkCalendar | None = None) -> Promise | None:
+    def promise(
+        self, item_code: str, start: datetime, calendar: WorkCalendar | None = None, item_hash: str | None = None
+    ) -> Promise | None:
         """The promised and statutory limits of a case of ``item_code`` whose time runs from ``start``
-        (:func:`promise_start`), by the catalogue in force now, on ``calendar`` (by default the one in
+        (:func:`promise_start`), by the catalogue in force now — or by the item as the terminal accepted the
+        case under it (``item_hash``, when this hub published it) — on ``calendar`` (by default the one in
         force as last looked at)."""
-        item = self.item(item_code)
+        item = self.as_promised(item_code, item_hash) if item_hash else self.item(item_code)
         if item is None:
             return None
         calendar, day = calendar or self.calendar.calendar(), local_date(start)

@@ -56,6 +56,9 @@ class CatalogueInForce:
         # Items the version in force does not list, as the newest version that did (None: never listed), by
         # (version in force, code): a terminal still on an older version sends them batch after batch.
         self._withdrawn: LRUCache[tuple[int | None, str], ServiceItem | None] = LRUCache(1024)
+        # Items by (code, content hash) as some published version lists them: what terminals on other versions
+        # accepted cases under.
+        self._promised: LRUCache[tuple[str, str], ServiceItem | None] = LRUCache(1024)
 
     @property
     def version(self) -> int | None:
@@ -101,6 +104,23 @@ class CatalogueInForce:
         with self._lock:
             self._withdrawn[key] = found
         return found
+
+    def item_as_promised(self, code: str, item_hash: str | None) -> ServiceItem | None:
+        """Item ``code`` as a terminal accepted a case under it (its content hash, ``item_hash``), when this hub
+        published that content: a case accepted offline under version 3 and received once version 4 is in force
+        is promised and finished as its receipt said. Otherwise (no hash, from an older terminal; content this
+        hub never published) as :meth:`item` finds it."""
+        if item_hash is None:
+            return self.item(code)
+        with self._lock:
+            if (code, item_hash) in self._promised:
+                found = self._promised[(code, item_hash)]
+                return found if found is not None else self.item(code)
+        with read_only(self.store.engine).connect() as conn:
+            found = self.store.published_item(code, item_hash, conn)
+        with self._lock:
+            self._promised[(code, item_hash)] = found
+        return found if found is not None else self.item(code)
 
     def refresh(self) -> Catalogue:
         """Look at the database now: the newest published version (or the seed) becomes the one in force.

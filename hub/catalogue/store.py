@@ -237,6 +237,18 @@ class CatalogueStore:
         body = conn.execute(q).scalar()
         return ServiceItem.model_validate_json(body) if body is not None else None
 
+    def published_item(self, code: str, item_hash: str, conn: Connection) -> ServiceItem | None:
+        """Item ``code`` with content hash ``item_hash`` as some published version lists it, or None: what a
+        terminal accepted a case under (``CaseSubmission.item_hash``), though another version is in force."""
+        q = (
+            select(_items.c.body)
+            .join(_versions, _versions.c.version == _items.c.version)
+            .where(_items.c.code == code, _items.c.hash == item_hash, _versions.c.published_at.is_not(None))
+            .limit(1)
+        )
+        body = conn.execute(q).scalar()
+        return ServiceItem.model_validate_json(body) if body is not None else None
+
     def published(self, version: int, conn: Connection | None = None) -> Published:
         """A published version; :class:`NotFound` if there is none (or it is still a draft)."""
         hit = self._published.get(version)

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from itertools import chain, islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from nacl.public import PrivateKey
 from sqlalchemy import Connection, Engine, Table, select, text
@@ -108,6 +108,12 @@ _TAKEN_ID = "its case id is another case's at the hub"  # a conflict's detail: n
 _LOG_EVERY_S = 10.0  # refusals of one terminal are logged at most this often (a flood is one line, not 2,000)
 
 
+class PromiseOf(Protocol):
+    """:meth:`hub.calendar.duedates.DueDates.promise`, as ingest asks it."""
+
+    def __call__(self, item_code: str, start: datetime, /, *, item_hash: str | None = None) -> Promise | None: ...
+
+
 class Handler:
     def __init__(
         self,
@@ -115,7 +121,7 @@ class Handler:
         router: Routes,
         metrics: IngestMetrics,
         skew_alert_s: float = 300.0,
-        promise: Callable[[str, datetime], Promise | None] = lambda item, at: None,
+        promise: PromiseOf = lambda item, at, item_hash=None: None,
         *,
         case_key: PrivateKey,
         dead_letter_prefix_bytes: int = 2048,
@@ -417,7 +423,7 @@ class Handler:
         # An item's department is the same for every case, its promise for every case of one day: counted
         # once each, not once per case.
         departments: dict[str, str] = {}
-        promises: dict[tuple[str, date], Promise | None] = {}
+        promises: dict[tuple[str, date, str | None], Promise | None] = {}
         today = local_date(at)
         ids: list[tuple[uuid.UUID, str]] = []
         for sealed, case in zip(batch.body.cases, islice(opened, len(batch.body.cases)), strict=True):
@@ -435,9 +441,9 @@ class Handler:
             if department is None:
                 department = departments[case.item_code] = self.router.department(case.item_code)
             start = promise_start(case.created_at, at, skew if flagged else None, sealed.clock_fix_s)
-            key = (case.item_code, local_date(start))
+            key = (case.item_code, local_date(start), case.item_hash)
             if key not in promises:
-                promises[key] = self.promise(case.item_code, start)
+                promises[key] = self.promise(case.item_code, start, item_hash=case.item_hash)
             promise = promises[key]
             if promise is not None and promise.done_on_spot:
                 # 当场办结: finished at the kiosk by the committee, or by the staff member who did it (代办)

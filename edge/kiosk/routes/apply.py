@@ -285,6 +285,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
                 materials=draft.materials,
                 agent=session.staff_id,
                 notify_phone=draft.notify_phone,
+                item_hash=draft.item_hash or None,  # the item the form was checked on (not stale): the receipt's
             )
         )
     except Exception:

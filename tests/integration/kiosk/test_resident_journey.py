@@ -16,6 +16,7 @@ import pytest
 
 from edge.devices.sim.identities import identity
 from protocol import sealed
+from protocol.cases import SealedCase
 from protocol.idnumber import mask
 from protocol.ratings import Rating, RatingLevel
 from tests.support import CASE_KEY
@@ -109,6 +110,10 @@ def test_card_tap_to_printed_receipt_and_rating(start_kiosk, page, shot):
     assert queued_rating.reason == "" and "很方便" not in queued.payload
     opener = sealed.Opener(sealed.private_key(CASE_KEY))
     assert opener.open_text(queued_rating.sealed_reason, queued_rating.rating_id) == "很方便"
+    # The case names the item it was promised under, so that the hub keeps the receipt's promise whichever
+    # version is in force when the case reaches it.
+    submitted = opener.open(SealedCase.model_validate_json(case["payload"]))
+    assert submitted.item_hash == k.runtime.catalogue.current().get("MZ-003").content_hash()
 
     page.click("#finish")
     page.wait_for_selector("#ended-notice")

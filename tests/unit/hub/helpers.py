@@ -41,7 +41,7 @@ def handler(engine: Engine, calendar: CalendarService | None = None) -> Handler:
     seed until a version is published) and the calendar in the database (``calendar``: its provider)."""
     in_force = CatalogueInForce(CatalogueStore(engine))
     calendar = calendar or CalendarService(engine)
-    due_dates = DueDates(calendar, in_force.item)
+    due_dates = DueDates(calendar, in_force.item, in_force.item_as_promised)
     return Handler(
         engine,
         CatalogueRouter(in_force.current),
@@ -66,12 +66,14 @@ def ingest(
     created: datetime | None = None,
     sent: datetime | None = None,
     form: dict[str, str] | None = None,
+    item_hash: str | None = None,
 ) -> list[str]:
     """Submit one case per item code from ``terminal`` (registered to JW001 first, as at provisioning)
         through ingest; returns their case ids. Receipt numbers are ``receipts`` where given, else unique in the
         test process, as a terminal's own are. ``materials``: those ticked as received (the default is no
     catalogue's name for one, so it has no English). ``created``: when the terminal accepted them, and
-    ``sent``: its clock when it sent them (both ``at`` unless given: a terminal online, its clock right)."""
+    ``sent``: its clock when it sent them (both ``at`` unless given: a terminal online, its clock right);
+    ``item_hash``: the content hash of the item as the terminal accepted them under it (None: an older terminal)."""
     at = at or utcnow()
     created, sent = created or at, sent or at
     register_terminal(engine, terminal, "JW001")
@@ -88,6 +90,7 @@ def ingest(
             materials=list(materials),
             agent=agent,
             notify_phone=notify_phone,
+            item_hash=item_hash,
         )
         for i, item in enumerate(items)
     ]

@@ -1,0 +1,74 @@
+"""A case is promised and finished by the item its terminal accepted it under, not by the version in force
+when it reaches the hub.
+
+A terminal offline for days goes on accepting cases under the catalogue it holds, and prints that item's
+promised date on the receipt; the centre may publish another version meanwhile. The hub promised every
+case by the version in force on arrival: a receipt saying three working days became ten at the hub, and 电子
+监察 saw the case late a week after the resident was told (a catalogue manager's review). A case now names
+the content hash of its item (``CaseSubmission.item_hash``), and the hub promises by that item when it
+published it. The expected figures are the seed's (protocol/seed/catalogue.json: GA-003 3 working days,
+statutory 15; MZ-004 finished on the spot), the dates counted by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from hub.catalogue.store import CatalogueStore
+from hub.db.engine import open_engine
+from hub.db.models import CaseRow, table
+from tests.unit.hub.helpers import ingest
+
+
+def _local_10am(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
+
+
+def _publish(store: CatalogueStore, code: str, **changes) -> None:
+    data = json.loads(store.export())
+    for item in data["items"]:
+        if item["code"] == code:
+            item.update(changes)
+    store.import_catalogue(json.dumps(data), "cli:op")
+    store.publish("cli:op")
+
+
+def _row(engine, case_id: str):
+    t = table(CaseRow)
+    with engine.connect() as conn:
+        return conn.execute(select(t).where(t.c.case_id == case_id)).mappings().one()
+
+
+def test_a_case_accepted_under_an_earlier_version_keeps_its_receipts_promise(hub_db_url):
+    engine = open_engine(hub_db_url)
+    try:
+        store = CatalogueStore(engine)
+        store.bootstrap()  # version 1: the seed
+        terminal_held = {code: store.get().get(code).content_hash() for code in ("GA-003", "MZ-004")}
+        _publish(store, "GA-003", promised_days=10, statutory_days=20)  # version 2
+        _publish(store, "MZ-004", done_on_spot=False, item_class="promised", promised_days=5, statutory_days=5)  # v3
+
+        # A terminal still on version 1 accepted both on Monday 14 December 2026; they arrive under version 3.
+        monday = _local_10am("2026-12-14")
+        (ga003,) = ingest(engine, ["GA-003"], at=monday, item_hash=terminal_held["GA-003"])
+        case = _row(engine, ga003)
+        assert (case["promised_days"], case["statutory_days"]) == (3, 15)
+        assert case["due_date"] == date(2026, 12, 17)  # Tue 15, Wed 16, Thu 17: as the receipt said
+        (mz004,) = ingest(engine, ["MZ-004"], at=monday, start=1, item_hash=terminal_held["MZ-004"])
+        assert _row(engine, mz004)["status"] == "completed", "finished on the spot at the committee, as it was"
+
+        # A terminal that names no item (older software), or content this hub never published: version 3.
+        (old,) = ingest(engine, ["GA-003"], at=monday, start=2)
+        unknown = "sha256:" + hashlib.sha256(b"an item no version listed").hexdigest()
+        (forged,) = ingest(engine, ["GA-003"], at=monday, start=3, item_hash=unknown)
+        for case_id in (old, forged):
+            case = _row(engine, case_id)
+            assert (case["promised_days"], case["statutory_days"]) == (10, 20), case_id
+        (now,) = ingest(engine, ["MZ-004"], at=monday, start=4)
+        assert _row(engine, now)["status"] != "completed" and _row(engine, now)["promised_days"] == 5
+    finally:
+        engine.dispose()
