@@ -237,6 +237,12 @@ class CatalogueStore:
         body = conn.execute(q).scalar()
         return ServiceItem.model_validate_json(body) if body is not None else None
 
+    def item_hashes(self, version: int) -> dict[str, str]:
+        """Item code → content hash in ``version`` (the draft's too), as stored: no item read."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_items.c.code, _items.c.hash).where(_items.c.version == version))
+            return {code: item_hash for code, item_hash in rows}
+
     def published_item(self, code: str, item_hash: str, conn: Connection) -> ServiceItem | None:
         """Item ``code`` with content hash ``item_hash`` as some published version lists it, or None: what a
         terminal accepted a case under (``CaseSubmission.item_hash``), though another version is in force."""
