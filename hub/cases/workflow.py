@@ -103,8 +103,11 @@ class Workflow:
         department, or a role that may not act), :class:`CaseConflict` and :class:`InvalidAction`.
         """
         now = self.clock()
-        reason = reason.strip()
-        materials = [m.strip()[:128] for m in materials if m.strip()]
+        # An ID number a clerk types into what the resident reads is masked at once: the note and the materials
+        # travel to the terminal, rest in the broker's queue, go out by SMS and stay in the audit chain for good
+        # (a personal-data review; the list of materials went out by SMS whole).
+        reason = mask_ids(reason.strip())
+        materials = [mask_ids(m.strip())[:128] for m in materials if m.strip()]
         with self.engine.begin() as conn:
             # Before the case's row lock, as a calendar edit takes them: the calendar as committed, not as
             # this process last looked (a step within seconds of another process's edit counted on the
@@ -129,9 +132,7 @@ class Workflow:
                 note = materials_notice(materials, reason)
             else:
                 note = reason
-            # An ID number a clerk typed into what the resident reads is masked: the note travels to the terminal,
-            # rests in the broker's queue and in the audit chain for good (a personal-data review).
-            note = mask_ids(note)[:NOTE_MAX]
+            note = note[:NOTE_MAX]
 
             due: date | None = case["due_date"]
             law_due: date | None = case["statutory_due"]

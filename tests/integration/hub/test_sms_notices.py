@@ -117,6 +117,31 @@ def test_accepted_materials_needed_and_completed_reach_the_gateway(
     assert PHONE not in logged and applicant(41).id_number not in logged
 
 
+def test_an_id_number_a_clerk_types_into_a_material_is_masked_in_the_sms_and_the_audit_chain(
+    engine: Engine, services: Services, gateway: Gateway
+) -> None:
+    """The kiosk's note was masked, the SMS listing the materials was not: a clerk naming whose page of the
+    household register is missing sent all 18 digits to a phone (a review of what each channel tells)."""
+    clerk = add_users(services.users)["clerk_mz"]
+    [case] = ingest(engine, ["MZ-001"], start=61, notify_phone=PHONE)
+    services.workflow.act(clerk, case, Action.ACCEPT, 1)
+    material = "户口簿（310104 19921011 2663 本人页）"  # typed grouped, as people do
+    services.workflow.act(
+        clerk, case, Action.REQUEST_MATERIALS, 2, reason="见 310104199210112663", materials=[material]
+    )
+    assert _sender(engine, gateway, Clock()).tick() == 2
+    needed = gateway.taken[-1]["text"]
+    assert "户口簿（310104********2663 本人页）" in needed and "19921011" not in needed
+    with engine.connect() as conn:
+        kept = " ".join(
+            str(v)
+            for table in ("audit", "case_events")
+            for row in conn.execute(text(f"SELECT * FROM {table}"))
+            for v in row
+        )
+    assert "19921011" not in kept
+
+
 def test_a_refusal_tells_the_reason(engine: Engine, services: Services, gateway: Gateway) -> None:
     clerk = add_users(services.users)["clerk_mz"]
     [case] = ingest(engine, ["MZ-002"], start=51, notify_phone=PHONE)
