@@ -1,7 +1,8 @@
 """Due dates (承诺办结时限): a case's promised working days counted on the centre's calendar.
 
 :class:`DueDates` is what ingest and the workflow take: ``promise(item_code, start)`` → the working days
-the catalogue in force promises for the item and the last day the case may be decided on, counted from the
+the catalogue in force promises for the item (or the item its terminal accepted the case under, when this
+hub published it lately: ``item_hash``) and the last day the case may be decided on, counted from the
 day the committee accepted the case (:func:`promise_start`), or ``None`` for an item no published version
 ever listed. An item a later version withdrew is promised as the last version listing it did: a terminal
 still on that version printed that promise on the resident's receipt. Both the catalogue and the calendar
@@ -79,15 +80,15 @@ class DueDates:
         self,
         calendar: CalendarSource,
         item: Callable[[str], ServiceItem | None],
-        as_promised: Callable[[str, str | None], ServiceItem | None] | None = None,
+        as_promised: Callable[[str, str | None, datetime], ServiceItem | None] | None = None,
     ) -> None:
         """``item``: an item as the catalogue in force lists it, or one it withdrew as the last version that
         listed it (:meth:`hub.catalogue.in_force.CatalogueInForce.item`); ``as_promised``: an item by its code
-        and the content hash a terminal accepted a case under
+        and the content hash a terminal accepted a case under at a time
         (:meth:`~hub.catalogue.in_force.CatalogueInForce.item_as_promised`; by default ``item``)."""
         self.calendar = calendar
         self.item = item
-        self.as_promised = as_promised or (lambda code, _hash: item(code))
+        self.as_promised = as_promised or (lambda code, _hash, _at: item(code))
         # Due dates counted on the calendar in force, by (day received, working days): ingest asks for the
         # same few again and again, and counting walks the calendar a day at a time.
         self._counted: tuple[WorkCalendar | None, dict[tuple[date, int], date]] = (None, {})
@@ -108,7 +109,7 @@ class DueDates:
         (:func:`promise_start`), by the catalogue in force now — or by the item as the terminal accepted the
         case under it (``item_hash``, when this hub published it) — on ``calendar`` (by default the one in
         force as last looked at)."""
-        item = self.as_promised(item_code, item_hash) if item_hash else self.item(item_code)
+        item = self.as_promised(item_code, item_hash, start) if item_hash else self.item(item_code)
         if item is None:
             return None
         calendar, day = calendar or self.calendar.calendar(), local_date(start)

@@ -17,7 +17,7 @@ import click
 from hub import settings as hub_settings
 from hub.audit.chain import bind_key_file
 from hub.audit.keyed import key_path
-from hub.catalogue.store import CatalogueError, CatalogueStore, DraftChanged
+from hub.catalogue.store import REPLACE_ANY, CatalogueError, CatalogueStore, DraftChanged
 from hub.db.engine import open_engine
 from hub.text import text
 
@@ -93,10 +93,9 @@ def import_(file: Path, note: str, replace_draft: bool) -> int:
             data = file.read_bytes()
         except OSError as exc:
             raise CatalogueError(f"cannot read {file}: {exc.strerror}") from None
-        draft = store.draft() if replace_draft else None
         note_ = note or text("catalogue_note", "imported_file", file=file.name)
         try:
-            version = store.import_catalogue(data, _actor(), note_, replaces=draft.content_hash() if draft else None)
+            version = store.import_catalogue(data, _actor(), note_, replaces=REPLACE_ANY if replace_draft else None)
         except DraftChanged:
             raise CatalogueError(
                 "the draft holds changes not yet published: keep them with `shegong hub catalogue export --draft "

@@ -7,8 +7,10 @@ database (``shegong hub catalogue publish``, another ingest worker's web page) w
 seconds: :meth:`CatalogueInForce.current` asks the database for the newest published version number —
 one tiny query, at most once per ``check_s`` — and parses a new version once (the store caches it).
 
-What a catalogue change does to cases: cases arriving afterwards are routed and promised by the new
-version; a case keeps the department and the promise it got at arrival (``cases.promised_days``).
+What a catalogue change does to cases: cases arriving afterwards are routed by the new version, and
+promised by the item their terminal accepted them under when this hub published it lately
+(:meth:`CatalogueInForce.item_as_promised`), else by the new version; a case keeps the department and the
+promise it got at arrival (``cases.promised_days``).
 """
 
 from __future__ import annotations
@@ -16,21 +18,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from cachetools import LRUCache
 from sqlalchemy import Engine
 
-from hub.catalogue.store import CatalogueStore, VersionInfo
+from hub.catalogue.store import CatalogueStore, Listing, VersionInfo
 from kernel.db import read_only
 from protocol.catalogue import Catalogue, ServiceItem, load_seed
 
-__all__ = ["CHECK_S", "CatalogueInForce", "catalogue_in_force"]
+__all__ = ["CHECK_S", "PROMISE_WINDOW", "CatalogueInForce", "catalogue_in_force"]
 
 CHECK_S = 2.0
 """Default: how often (seconds) to look for a version published by another process."""
 AGAIN_S = 0.25
 """How often at most a terminal reporting a version above the one in force makes :meth:`CatalogueInForce.published`
 look again at once (while terminals run a version the hub lost, each of their heartbeats would)."""
+PROMISE_WINDOW = timedelta(days=30)
+"""A case accepted under an item this long after a version that no longer lists it came into force is promised
+by the catalogue in force: a terminal offline for a month has been seen to (the night marks it missed after
+36 hours), and a terminal cannot name an item the centre gave up long ago to stretch a case's time limit."""
+CLOCK_SLACK = timedelta(minutes=15)
+"""A terminal's clock may run this much behind the hub's (the skew alert is at five minutes) and still name an
+item published a moment before it accepted the case."""
 
 
 class CatalogueInForce:
@@ -56,8 +66,9 @@ class CatalogueInForce:
         # Items the version in force does not list, as the newest version that did (None: never listed), by
         # (version in force, code): a terminal still on an older version sends them batch after batch.
         self._withdrawn: LRUCache[tuple[int | None, str], ServiceItem | None] = LRUCache(1024)
-        # Items by (code, content hash) as some published version lists them: what terminals on other versions
-        # accepted cases under.
+        # What published versions listed, by (code, content hash), for the version in force (it only grows with
+        # publications), and the items of it asked for: what terminals on other versions accepted cases under.
+        self._listings: tuple[int | None, dict[tuple[str, str], Listing]] = (None, {})
         self._promised: LRUCache[tuple[str, str], ServiceItem | None] = LRUCache(1024)
 
     @property
@@ -105,22 +116,39 @@ class CatalogueInForce:
             self._withdrawn[key] = found
         return found
 
-    def item_as_promised(self, code: str, item_hash: str | None) -> ServiceItem | None:
-        """Item ``code`` as a terminal accepted a case under it (its content hash, ``item_hash``), when this hub
-        published that content: a case accepted offline under version 3 and received once version 4 is in force
-        is promised and finished as its receipt said. Otherwise (no hash, from an older terminal; content this
-        hub never published) as :meth:`item` finds it."""
+    def item_as_promised(self, code: str, item_hash: str | None, at: datetime) -> ServiceItem | None:
+        """Item ``code`` as a terminal accepted a case under it at ``at`` (the content hash it names,
+        ``item_hash``), when a version this hub published listed that content then or within
+        :data:`PROMISE_WINDOW` before: a case accepted offline under version 3 and received once version 4 is
+        in force is promised and finished as its receipt said. Otherwise (no hash, from an older terminal;
+        content never published here, or out of force for longer) as :meth:`item` finds it — so a terminal
+        cannot pick a promise the centre gave up long ago, and a made-up hash costs no query."""
         if item_hash is None:
+            return self.item(code)
+        self.current()
+        version = self._version
+        with self._lock:
+            known, listings = self._listings
+        if known != version or (version is not None and not listings):
+            with read_only(self.store.engine).connect() as conn:
+                listings = self.store.listings(conn)
+            with self._lock:
+                self._listings = (version, listings)
+        listing = listings.get((code, item_hash))
+        if (
+            listing is None
+            or listing.since > at + CLOCK_SLACK
+            or (listing.until is not None and listing.until < at - PROMISE_WINDOW)
+        ):
             return self.item(code)
         with self._lock:
             if (code, item_hash) in self._promised:
-                found = self._promised[(code, item_hash)]
-                return found if found is not None else self.item(code)
+                return self._promised[(code, item_hash)] or self.item(code)
         with read_only(self.store.engine).connect() as conn:
             found = self.store.published_item(code, item_hash, conn)
         with self._lock:
             self._promised[(code, item_hash)] = found
-        return found if found is not None else self.item(code)
+        return found or self.item(code)
 
     def refresh(self) -> Catalogue:
         """Look at the database now: the newest published version (or the seed) becomes the one in force.

@@ -7,6 +7,7 @@ the draft into the next version and appends to the audit chain in the same trans
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -84,6 +85,10 @@ class ItemChanged(CatalogueError):
     status_code = 409
 
 
+REPLACE_ANY = "*"
+"""``replaces`` for :meth:`CatalogueStore.import_catalogue` that replaces whatever draft is there."""
+
+
 class DraftChanged(CatalogueError):
     """The draft holds unpublished changes the caller did not agree to replace (or changed since they did)."""
 
@@ -105,6 +110,14 @@ class VersionInfo:
     @property
     def draft(self) -> bool:
         return self.published_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """When published versions listed one item's content (:meth:`CatalogueStore.listings`)."""
+
+    since: datetime  # the first version listing it was published
+    until: datetime | None  # a version no longer listing it came into force (None: it is in force)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,11 +250,47 @@ class CatalogueStore:
         body = conn.execute(q).scalar()
         return ServiceItem.model_validate_json(body) if body is not None else None
 
-    def item_hashes(self, version: int) -> dict[str, str]:
+    def item_hashes(self, version: int, conn: Connection | None = None) -> dict[str, str]:
         """Item code → content hash in ``version`` (the draft's too), as stored: no item read."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(_items.c.code, _items.c.hash).where(_items.c.version == version))
-            return {code: item_hash for code, item_hash in rows}
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.item_hashes(version, c)
+        rows = conn.execute(select(_items.c.code, _items.c.hash).where(_items.c.version == version))
+        return {code: item_hash for code, item_hash in rows}
+
+    def departments_json(self, version: int, conn: Connection | None = None) -> str:
+        """``version``'s departments as stored."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.departments_json(version, c)
+        return str(conn.execute(select(_versions.c.departments).where(_versions.c.version == version)).scalar())
+
+    def content_token(self, version: int, conn: Connection | None = None) -> str:
+        """A hash of what ``version`` holds — its departments and its items' content hashes, as stored — to
+        compare without reading a thousand items: an equal token, nothing a manager would lose."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.content_token(version, c)
+        held = [self.departments_json(version, conn), sorted(self.item_hashes(version, conn).items())]
+        return "sha256:" + hashlib.sha256(json.dumps(held).encode()).hexdigest()
+
+    def listings(self, conn: Connection) -> dict[tuple[str, str], Listing]:
+        """Every item content any published version listed, by (code, content hash): when a version first
+        listed it, and when a version that no longer did came into force after the last one that did."""
+        published = conn.execute(
+            select(_versions.c.version, _versions.c.published_at)
+            .where(_versions.c.published_at.is_not(None))
+            .order_by(_versions.c.version)
+        ).all()
+        at = {version: when for version, when in published}
+        after = {v: published[n + 1][1] for n, (v, _) in enumerate(published[:-1])}
+        rows = conn.execute(
+            select(_items.c.code, _items.c.hash, func.min(_items.c.version), func.max(_items.c.version))
+            .join(_versions, _versions.c.version == _items.c.version)
+            .where(_versions.c.published_at.is_not(None))
+            .group_by(_items.c.code, _items.c.hash)
+        )
+        return {(code, h): Listing(at[first], after.get(last)) for code, h, first, last in rows}
 
     def published_item(self, code: str, item_hash: str, conn: Connection) -> ServiceItem | None:
         """Item ``code`` with content hash ``item_hash`` as some published version lists it, or None: what a
@@ -402,8 +451,9 @@ class CatalogueStore:
         """Replace the draft by a whole catalogue (JSON as :meth:`export` writes it); returns its version.
         Its English texts are noted as a save notes them (:func:`hub.catalogue.translations.note_save`).
 
-        A draft that differs from the published version is replaced only when ``replaces`` is its content
-        hash: the caller saw those changes and agreed to lose them (:class:`DraftChanged` otherwise). The draft
+        A draft that differs from the published version is replaced only when ``replaces`` is its
+        :meth:`content_token` (the caller saw those changes and agreed to lose them) or :data:`REPLACE_ANY`
+        (:class:`DraftChanged` otherwise). The draft
         is every manager's, and an import threw a colleague's unpublished edits away unasked (a catalogue
         manager's review)."""
         try:
@@ -418,8 +468,8 @@ class CatalogueStore:
             version = had or self._next_version(conn)
             base = had or self.newest_version(conn)  # what the file replaces: the draft, else the published
             before = self._read(conn, base) if base is not None else None
-            changed = had is not None and before is not None and replaces != before.content_hash()
-            if changed and before is not None and self._unpublished(conn, before):
+            seen = had is None or replaces in (REPLACE_ANY, self.content_token(had, conn))
+            if had is not None and not seen and self._unpublished(conn, had):
                 raise DraftChanged(text("catalogue_error", "draft_has_changes"))
             at = utcnow()
             draft = catalogue.model_copy(update={"version": version})
@@ -434,10 +484,17 @@ class CatalogueStore:
             _audit(conn, at, actor, "catalogue.imported", version, record)
         return version
 
-    def _unpublished(self, conn: Connection, draft: Catalogue) -> bool:
-        """Whether ``draft`` holds anything the newest published version does not."""
+    def _unpublished(self, conn: Connection, draft: int) -> bool:
+        """Whether the draft (version ``draft``) holds anything the newest published version does not."""
         published = self.newest_version(conn)
-        return published is None or self._read(conn, published).content_hash() != draft.content_hash()
+        return published is None or self.content_token(published, conn) != self.content_token(draft, conn)
+
+    def unpublished(self) -> str | None:
+        """The draft's :meth:`content_token` when it holds anything the newest published version does not (an
+        import would lose it), else None."""
+        with self.engine.connect() as conn:
+            draft = self._draft_version(conn)
+            return self.content_token(draft, conn) if draft is not None and self._unpublished(conn, draft) else None
 
     def update_item(
         self,

@@ -411,7 +411,8 @@ class Handler:
     # ------------------------------------------------------------------ cases
     def _check(self, batch: CaseBatch, at: datetime, opened: Iterator[CaseSubmission | SealError]) -> Checked:
         """What can be said of a batch's cases without the database (:meth:`prepare`): each opened (the next
-        of ``opened``), its ID number valid, routed and promised by the catalogue in force at ``at``, made a
+        of ``opened``), its ID number valid, routed by the catalogue in force at ``at`` and promised by it (or by the
+        item the terminal names, :meth:`hub.catalogue.in_force.CatalogueInForce.item_as_promised`), made a
         row."""
         terminal = batch.terminal
         skew = batch.clock_offset_s(at)

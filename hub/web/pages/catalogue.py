@@ -61,6 +61,8 @@ def _changes(store: CatalogueStore, draft: Catalogue | None, latest: VersionInfo
     before, after = store.item_hashes(latest.version), store.item_hashes(draft.version)
     change = section("catalogue_change")
     out = {code: change["added"] for code in after if code not in before}
+    if store.departments_json(latest.version) != store.departments_json(draft.version):
+        out[change["departments"]] = change["changed"]
     out.update({code: change["changed"] for code in after if code in before and before[code] != after[code]})
     out.update({code: change["removed"] for code in before if code not in after})
     return out
@@ -78,6 +80,7 @@ def _page(publishing: CataloguePublishing, notice: str = "", error: bool = False
         "latest": latest,
         "shown": shown,
         "changes": _changes(store, draft, latest),
+        "unpublished": store.unpublished(),  # the draft's token, when an import would lose something of it
         "stale": translations.stale_in(store.engine, shown) if shown else {},
         "notice": notice,
         "error": error,

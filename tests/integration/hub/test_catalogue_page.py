@@ -174,3 +174,27 @@ def test_importing_over_a_draft_with_changes_asks_first_and_keeps_a_colleagues_l
     shown = re.search(r'name="replaces" value="([^"]+)"', client.get("/fleet/catalogue/").text).group(1)
     done = imported(replace_draft="yes", replaces=shown)
     assert done.status_code == 200 and draft_days() == shipped["promised_days"] == 3
+
+
+def test_a_draft_changing_only_a_department_is_not_replaced_unasked(hub, client, people):
+    """A draft whose items are the published ones but whose department was renamed holds a change too: the
+    import asked to tick a box the page did not show (the box came with item changes only)."""
+    _sign_in(client, "operator")
+    token = _csrf(client.get("/fleet/catalogue/").text)
+    shipped = client.get("/fleet/catalogue/export").content
+    renamed = json.loads(shipped)
+    renamed["departments"][0]["name"] += "（新址）"
+
+    def imported(content: bytes, **form: str):
+        files = {"file": ("catalogue.json", content, "application/json")}
+        return client.post("/fleet/catalogue/import", data={"_csrf_token": token, **form}, files=files)
+
+    assert imported(json.dumps(renamed, ensure_ascii=False).encode()).status_code == 200
+    page = client.get("/fleet/catalogue/")
+    assert 'name="replace_draft"' in page.text and "修改 部门设置" in page.text
+    refused = imported(shipped)
+    assert refused.status_code == 409
+    assert "（新址）" in json.dumps(client.get("/fleet/catalogue/export?draft=1").json(), ensure_ascii=False)
+    shown = re.search(r'name="replaces" value="([^"]+)"', refused.text).group(1)
+    assert imported(shipped, replace_draft="yes", replaces=shown).status_code == 200
+    assert "（新址）" not in json.dumps(client.get("/fleet/catalogue/export?draft=1").json(), ensure_ascii=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -70,5 +70,47 @@ def test_a_case_accepted_under_an_earlier_version_keeps_its_receipts_promise(hub
             assert (case["promised_days"], case["statutory_days"]) == (10, 20), case_id
         (now,) = ingest(engine, ["MZ-004"], at=monday, start=4)
         assert _row(engine, now)["status"] != "completed" and _row(engine, now)["promised_days"] == 5
+    finally:
+        engine.dispose()
+
+
+def test_only_an_item_published_lately_is_taken_and_a_made_up_hash_asks_the_database_nothing(hub_db_url):
+    """The item a case names must be one a version of this hub listed while in force within the last 30 days
+    (PROMISE_WINDOW) before the case was accepted: a terminal cannot pick a promise the centre gave up long
+    ago, nor one of a draft or of another item. One CatalogueInForce across publications, as a worker keeps
+    it; what it reads from the database is counted."""
+    from sqlalchemy import event
+
+    from hub.catalogue.in_force import CatalogueInForce
+
+    engine = open_engine(hub_db_url)
+    try:
+        store = CatalogueStore(engine)
+        store.bootstrap()
+        in_force = CatalogueInForce(store, check_s=0)
+        v1 = store.get().get("GA-003")
+        _publish(store, "GA-003", promised_days=10, statutory_days=20)
+        published_at = datetime.now(UTC)
+        store.update_item("GA-003", {"promised_days": 1}, "user:colleague")  # a draft no terminal was given
+        draft_hash = store.draft().get("GA-003").content_hash()
+        other = store.get().get("GA-002").content_hash()
+
+        def days(item_hash, at):
+            return in_force.item_as_promised("GA-003", item_hash, at).promised_days
+
+        assert days(v1.content_hash(), published_at) == 3, "accepted offline under version 1"
+        assert days(v1.content_hash(), published_at + timedelta(days=29)) == 3, "offline four weeks"
+        assert days(v1.content_hash(), published_at + timedelta(days=31)) == 10, "out of force a month: in force"
+        assert days(v1.content_hash(), published_at - timedelta(days=400)) == 10, "before version 1 was published"
+        assert (
+            days(draft_hash, published_at) == 10 and days(other, published_at) == 10 and days(None, published_at) == 10
+        )
+
+        asked: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda *a: asked.append(a[2]))
+        for n in range(200):
+            assert days("sha256:" + hashlib.sha256(str(n).encode()).hexdigest(), published_at) == 10
+        assert days(v1.content_hash(), published_at) == 3
+        assert not [q for q in asked if "catalogue_items" in q], "hashes no version listed cost no query"
     finally:
         engine.dispose()
