@@ -107,6 +107,8 @@ class NewCase:
     """A mobile number for SMS notices, given with the resident's consent (None: no notices)."""
     item_hash: str | None = None
     """The content hash of the item as the kiosk showed it and promised on the receipt (None: not known)."""
+    done_on_spot: bool = False
+    """Finished here and now (当场办结), as the receipt says: kept as completed before the hub has heard of it."""
 
 
 class CaseStore:
@@ -227,7 +229,7 @@ class CaseStore:
                         item_code=new.item_code,
                         holder_key=self.holder_key(id_number) or "",  # empty: the ack brings it
                         created_at=now,
-                        status="submitted",
+                        status="completed" if new.done_on_spot else "submitted",
                         version=0,
                         status_at=now,
                         status_note="",

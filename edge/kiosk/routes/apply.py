@@ -285,6 +285,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
                 materials=draft.materials,
                 agent=session.staff_id,
                 notify_phone=draft.notify_phone,
+                done_on_spot=item.done_on_spot,  # 我的办件 says 已办结 as the receipt does, offline too
                 item_hash=draft.item_hash or None,  # the item the form was checked on (not stale): the receipt's
             )
         )

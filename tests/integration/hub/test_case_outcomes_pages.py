@@ -41,9 +41,11 @@ def _terminal_has(edge, case_id: str, status: str, version: int) -> bool:
 @pytest.mark.browser
 def test_an_item_done_on_the_spot_is_completed_at_the_hub_and_at_the_terminal(hub, people, web, page, edge_factory):
     edge = edge_factory("T1")
-    edge.start_sync()
-    done = str(edge.cases.submit(NewCase(item_code="MZ-004", applicant=applicant(3))).case_id)  # 助餐登记
+    spot = NewCase(item_code="MZ-004", applicant=applicant(3), done_on_spot=True)  # 助餐登记, as the kiosk says
+    done = str(edge.cases.submit(spot).case_id)
     waits = str(edge.cases.submit(NewCase(item_code="MZ-003", applicant=applicant(4))).case_id)  # 敬老卡挂失
+    assert _terminal_has(edge, done, "completed", 0), "finished on the spot before the hub heard of it"
+    edge.start_sync()
     wait_for(lambda: _terminal_has(edge, done, "completed", 2), what="当场办结 at the terminal")
     wait_for(lambda: _terminal_has(edge, waits, "submitted", 1), what="the back-office item at the terminal")
 

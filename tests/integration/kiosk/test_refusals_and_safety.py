@@ -112,6 +112,12 @@ def test_html_typed_into_a_form_is_shown_as_text_and_never_runs(start_kiosk, pag
     assert dialogs == []
     stored = k.stored()[0]
     assert any(evil[:100] in v for v in unseal(stored["payload"]).form.values())  # kept as typed, shown as text
+    # 助餐登记 is finished on the spot: 我的办件 says so as the receipt did, before the centre has heard of it
+    # (it said 已提交 for as long as the terminal was offline: a review of what each channel tells).
+    assert stored["status"] == "completed" and stored["version"] == 0
+    page.goto(f"{k.url}/cases")
+    mine = page.locator("#cases .case").first.inner_text()
+    assert "社区老年助餐服务登记" in mine and "已办结" in mine and "等待上传至中心" in mine
 
 
 def test_a_form_post_without_the_csrf_token_is_refused(start_kiosk, page):
