@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from hub.cases.partnered import OverLimit, PartnerCases
+from hub.cases.partnered import COMMITTEE, OverLimit, PartnerCases
 from hub.cases.states import CLOSED
 from hub.db.models import CaseEventRow, CaseRow, PartnerRequestRow, table
 from hub.errors import HubError, NotFound, PermissionDenied
@@ -44,7 +44,7 @@ from protocol.catalogue import Catalogue, FieldType, FormField, Prefill, Service
 from protocol.envelope import utcnow
 from protocol.localtime import LOCAL_TZ, local_date
 from protocol.statuses import term
-from protocol.typed import typed_id_number, typed_phone, typed_receipt
+from protocol.typed import RECEIPT_PATTERN, typed_id_number, typed_phone, typed_receipt
 
 __all__ = ["BadRequest", "Filters", "Open311", "TooManyRequests", "Unauthorized"]
 
@@ -377,7 +377,14 @@ class Open311:
     def request(self, service_request_id: str, partner: Partner | None, portal: str = "") -> ServiceRequest:
         found = self.requests(Filters(service_request_id=service_request_id.replace(",", "")), partner, portal)
         if not found:
-            raise NotFound(ERRORS["no_request"].format(id=service_request_id[:40]))
+            shown = service_request_id[:40]
+            # A committee's or the counter's receipt the resident read out to the hotline: said so, with where the
+            # resident can look (told by the number's form alone: it says nothing of whether such a case exists).
+            number = typed_receipt(service_request_id)[0]
+            if re.match(RECEIPT_PATTERN, number) and not number.startswith(f"{COMMITTEE}-"):
+                where = ERRORS["portal_here"].format(url=f"{portal}/progress") if portal else ERRORS["portal_unnamed"]
+                raise NotFound(ERRORS["committee_receipt"].format(id=shown, portal=where))
+            raise NotFound(ERRORS["no_request"].format(id=shown))
         return found[0]
 
     @staticmethod

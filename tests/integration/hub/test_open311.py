@@ -212,6 +212,12 @@ def test_refusals_in_the_spec_format(web: str, partners: Partners) -> None:
     request_id = made.json()[0]["service_request_id"]
     # another partner sees nothing of it; anyone without a key sees its public status
     assert httpx.get(f"{base}/requests/{request_id}.json", params={"api_key": other_key}).status_code == 404
+    assert "合作方提交的请求" not in httpx.get(f"{base}/requests/{request_id}.json", params={"api_key": other_key}).text
+    # A kiosk receipt a resident reads out to the hotline: the operator is told where the resident can look
+    # (by the number's form alone, whether or not such a case exists), not just "no such request".
+    committee = httpx.get(f"{base}/requests/jw001-20261205-10007.json", params={"api_key": key})
+    said = committee.json()[0]["description"]
+    assert committee.status_code == 404 and "居委会自助终端" in said and "/portal/progress" in said
     assert httpx.get(f"{base}/requests.json", params={"api_key": other_key}).json() == []
     assert httpx.get(f"{base}/requests/{request_id}.json").status_code == 200
 
