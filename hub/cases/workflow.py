@@ -183,7 +183,18 @@ class Workflow:
             if law_due != case["statutory_due"]:
                 conn.execute(update(_cases).where(_cases.c.case_id == case_id).values(statutory_due=law_due))
             event = self._commit(
-                conn, who, case, t.target, due, note, now, f"case.{action.value}", changes, work, materials
+                conn,
+                who,
+                case,
+                t.target,
+                due,
+                note,
+                now,
+                f"case.{action.value}",
+                changes,
+                work,
+                materials,
+                reason=reason,
             )
         return self._publish(case["terminal_id"], event)
 
@@ -255,7 +266,9 @@ class Workflow:
         work: Mapping[str, Any] | None,
         materials: Sequence[str],
         extra: Mapping[str, Any] | None = None,
+        reason: str = "",
     ) -> CaseEvent:
+        """``reason``: the clerk's words beside a 补正 list, for the SMS (the note holds the whole notice)."""
         version = int(case["version"]) + 1
         moved = conn.execute(
             update(_cases)
@@ -303,7 +316,7 @@ class Workflow:
         data.update(extra or {})
         append(conn, [AuditRecord(now, who.actor, audit_action, case["case_id"], data)])
         if self.notices is not None and status.value != case["status"]:
-            self.notices(conn, case, status, version, note if not materials else "", materials, now)
+            self.notices(conn, case, status, version, note if not materials else reason, materials, now)
         return CaseEvent(
             event_id=event_id,
             case_id=uuid.UUID(case["case_id"]),

@@ -29,5 +29,6 @@ def notice_text(status: CaseStatus, item: str, receipt: str, reason: str = "", m
     if len(reason) > _REASON_MAX:
         reason = reason[: _REASON_MAX - 1] + "…"
     listed = text("sms", "list_separator").join(materials)
-    body = text("sms", _KINDS[status], item=item, receipt=receipt, reason=reason, materials=listed)
+    said = text("sms", "materials_reason", reason=reason) if reason and materials else ""
+    body = text("sms", _KINDS[status], item=item, receipt=receipt, reason=reason, materials=listed, said=said)
     return text("sms", "signature") + body

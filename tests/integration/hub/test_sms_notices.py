@@ -107,7 +107,7 @@ def test_accepted_materials_needed_and_completed_reach_the_gateway(
     assert [m["phone"] for m in gateway.taken] == [PHONE] * 3
     accepted, materials, completed = (m["text"] for m in gateway.taken)
     assert "老年综合津贴申领" in accepted and receipt in accepted and "已受理" in accepted
-    assert "待补正，请补齐：居民户口簿、近期一寸照片" in materials and receipt in materials
+    assert "待补正，请补齐：居民户口簿、近期一寸照片。说明：户口簿地址页缺失。" in materials and receipt in materials
     assert "已办结" in completed and receipt in completed
     assert set(gateway.auth) == {f"Bearer {TOKEN}"}
     assert len({m["id"] for m in gateway.taken}) == 3
