@@ -673,6 +673,17 @@ def test_an_error_on_a_public_page_leads_back_to_the_portal_not_the_back_office(
     assert '<a href="/portal/">返回首页</a>' in missing.text, "a resident is sent home to the portal"
 
 
+def test_a_case_waiting_for_materials_says_its_date_will_move(hub, services, people, client):
+    """Under 补正 the clock stops, and the date shown is the one before the stop: the page read as if the case
+    were late (a review of what each channel tells). It now says the date moves once the materials are in."""
+    case_id, receipt, id_number = _case_under_review(hub, services, people, n=7)
+    before = _look_up(client, receipt, id_number, CODE)
+    assert before.status_code == 200 and 'id="due-paused"' not in before.text
+    services.workflow.act(people["clerk_mz"], case_id, Action.REQUEST_MATERIALS, 3, "缺户口簿", ["居民户口簿"])
+    paused = _look_up(client, receipt, id_number, CODE)
+    assert "补正期间暂停计时" in paused.text and 'id="due-paused"' in paused.text
+
+
 def test_the_menu_tells_a_screen_reader_which_page_is_open(client):
     """The menu marked no entry as the page open: a screen reader read three equal links on every page."""
     pages = {
