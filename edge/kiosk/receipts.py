@@ -62,8 +62,10 @@ class CaseReceipt:
     done_on_spot: bool = False  # finished here (当场办结); else an immediate item still has a back-office step
 
 
-def progress_payload(base: str, receipt_no: str, query_code: str) -> str:
-    return f"{base}?{urlencode({'r': receipt_no, 'c': query_code})}"
+def progress_payload(base: str, receipt_no: str, query_code: str, lang: str = "zh") -> str:
+    """The address a receipt's QR code opens: the portal's progress page with the receipt number and query code
+    filled in, in the language the receipt was printed in."""
+    return f"{base}?{urlencode({'r': receipt_no, 'c': query_code, **({'lang': 'en'} if lang == 'en' else {})})}"
 
 
 def parse_progress_code(text: str) -> tuple[str, str] | None:

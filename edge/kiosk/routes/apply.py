@@ -308,7 +308,7 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         promised_days=item.promised_days,
         done_on_spot=item.done_on_spot,
         agent=case.agent,
-        progress=progress_payload(kiosk.config.progress_url, case.receipt_no, case.query_code),
+        progress=progress_payload(kiosk.config.progress_url, case.receipt_no, case.query_code, kiosk.lang(request)),
     )
     printed = kiosk.print(case_receipt(kiosk.t(request), receipt, kiosk.committee_name))
     session.receipts[receipt.case_id] = {"receipt": receipt, "printed": printed, "rated": False}

@@ -67,6 +67,10 @@ def test_progress_payload_round_trips_and_rejects_other_codes():
     assert parse_progress_code(payload) == ("JW001-20260302-0007", "7F3A9C")
     assert parse_progress_code("https://hub.example/progress?r=310101199001011234&c=7F3A9C") is None
     assert parse_progress_code("hello") is None
+    # A receipt printed in English opens the portal in English (it opened in Chinese: a channels review).
+    english = progress_payload("https://hub.example/progress", "JW001-20260302-0007", "7F3A9C", "en")
+    assert english == "https://hub.example/progress?r=JW001-20260302-0007&c=7F3A9C&lang=en"
+    assert parse_progress_code(english) == ("JW001-20260302-0007", "7F3A9C")
 
 
 def test_mask_name_keeps_only_the_first_character():
