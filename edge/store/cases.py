@@ -29,11 +29,11 @@ import secrets
 import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import uuid6
-from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Date, Engine, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DatabaseError
 
@@ -109,6 +109,8 @@ class NewCase:
     """The content hash of the item as the kiosk showed it and promised on the receipt (None: not known)."""
     done_on_spot: bool = False
     """Finished here and now (当场办结), as the receipt says: kept as completed before the hub has heard of it."""
+    due_date: date | None = None
+    """The promised completion date the receipt prints."""
 
 
 class CaseStore:
@@ -230,6 +232,7 @@ class CaseStore:
                         holder_key=self.holder_key(id_number) or "",  # empty: the ack brings it
                         created_at=now,
                         status="completed" if new.done_on_spot else "submitted",
+                        due_date=new.due_date,
                         version=0,
                         status_at=now,
                         status_note="",
@@ -479,6 +482,7 @@ class CaseStore:
                 version=bindparam("b_version"),
                 status_at=bindparam("b_at"),
                 status_note=bindparam("b_note"),
+                due_date=func.coalesce(bindparam("b_due_date", type_=Date()), _cases.c.due_date),
             )
         )
         with self._engine.begin() as conn:
@@ -488,7 +492,10 @@ class CaseStore:
                 .all()
             )
             # One statement for the batch; each row moves its case forward only if the version is newer.
-            changed = conn.execute(forward, [{f"b_{k}": v for k, v in r.items()} for r in rows]).rowcount
+            dues = [{"b_due_date": ev.due_date} for ev in events]
+            changed = conn.execute(
+                forward, [{**{f"b_{k}": v for k, v in r.items()}, **d} for r, d in zip(rows, dues, strict=True)]
+            ).rowcount
             if new_ids:
                 applied = [
                     {"case_id": r["case_id"], "version": r["version"], "status": r["status"]}

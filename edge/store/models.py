@@ -7,7 +7,7 @@ paths. ``Model.__table__`` is untyped and not used.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, Index
 from sqlalchemy.orm import registry
@@ -61,6 +61,8 @@ class Case(EdgeModel, table=True):
     payload: str
     reconciled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     """When the hub last confirmed it holds this case (nightly reconciliation); retention needs it (e0015)."""
+    due_date: date | None = None
+    """The promised completion date: the receipt's, then the centre's as its events bring it (e0019)."""
 
 
 class OutboxRow(EdgeModel, table=True):

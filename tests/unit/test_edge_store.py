@@ -8,7 +8,7 @@ import hmac
 import re
 import sqlite3
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -114,6 +114,25 @@ def test_a_terminal_never_shows_a_case_state_older_than_one_it_has_shown(edge):
     timeline = edge.cases.cases_by_id([str(case.case_id)])[0]["timeline"]
     assert [e["version"] for e in timeline] == [1, 2, 3]
     assert edge.outbox.counter("events_watermark") == 3
+
+
+def test_a_case_keeps_its_receipts_date_until_the_centre_moves_it(edge):
+    """我的办件 showed no date after the receipt (a review of what each channel tells): the case keeps the
+    receipt's date, and each newer event of the centre's that carries one (a 补正 pause moves it) replaces it;
+    an event without a date, or an older one, leaves it."""
+    receipt_date = date(2026, 12, 17)
+    case = edge.cases.submit(NewCase(item_code="GA-003", applicant=applicant(1), due_date=receipt_date))
+    at = datetime.now(UTC)
+
+    def ev(version: int, status: CaseStatus, due: date | None = None) -> CaseEvent:
+        return CaseEvent(event_id=version, case_id=case.case_id, version=version, status=status, at=at, due_date=due)
+
+    assert edge.cases.get(str(case.case_id))["due_date"] == receipt_date
+    edge.cases.apply_events([ev(1, CaseStatus.SUBMITTED)])
+    assert edge.cases.get(str(case.case_id))["due_date"] == receipt_date, "no date in the event: kept"
+    edge.cases.apply_events([ev(3, CaseStatus.ACCEPTED, date(2026, 12, 22))])
+    edge.cases.apply_events([ev(2, CaseStatus.MORE_MATERIALS, date(2026, 12, 18))])  # older, late
+    assert edge.cases.get(str(case.case_id))["due_date"] == date(2026, 12, 22)
 
 
 def test_a_device_at_the_first_schema_upgrades_in_place_with_its_queue_intact(tmp_path: Path):

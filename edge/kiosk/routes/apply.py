@@ -276,6 +276,8 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
     if draft.stale(item):  # a catalogue came into force since the form was checked: check it again
         session.drafts[code] = draft
         return redirect(f"/item/{code}/apply")
+    directory = kiosk.directory
+    due = directory.due_date(item, kiosk.today())  # what the receipt prints, kept with the case for 我的办件
     try:
         case = kiosk.runtime.cases.submit(
             NewCase(
@@ -286,7 +288,8 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
                 agent=session.staff_id,
                 notify_phone=draft.notify_phone,
                 done_on_spot=item.done_on_spot,  # 我的办件 says 已办结 as the receipt does, offline too
-                item_hash=draft.item_hash or None,  # the item the form was checked on (not stale): the receipt's
+                item_hash=draft.item_hash or None,
+                due_date=due,  # the item the form was checked on (not stale): the receipt's
             )
         )
     except Exception:
@@ -303,8 +306,8 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
         masked_name=mask_name(applicant.name),
         masked_id=mask(applicant.id_number),
         accepted_at=accepted,
-        due=(due := kiosk.directory.due_date(item, accepted.date())),
-        tentative=kiosk.directory.tentative(due),
+        due=due,
+        tentative=directory.tentative(due),
         promised_days=item.promised_days,
         done_on_spot=item.done_on_spot,
         agent=case.agent,

@@ -27,6 +27,7 @@ from litestar.response import Template
 from edge.kiosk.context import Kiosk, local
 from edge.kiosk.routes.home import kiosk_of
 from edge.kiosk.routes.rating import DECIDED
+from edge.store.retention import CLOSED
 from edge.kiosk.session import KioskSession
 from edge.store.cases import LookupUnavailable
 from protocol import idnumber
@@ -38,6 +39,7 @@ __all__ = ["ROUTES"]
 log = logging.getLogger(__name__)
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 _STATUSES = {s.value for s in CaseStatus}
+CLOSED_STATUSES = {s.value for s in CLOSED}
 TYPED_MAX = 40
 """The most of a typed receipt number, query code or ID number read (the form's ``maxlength``)."""
 
@@ -67,6 +69,8 @@ def _view(kiosk: Kiosk, lang: str, case: dict[str, Any], rated: bool | None = No
         "case_id": str(case["case_id"]),
         "rated": bool(rated),
         "rateable": rated is False and status in DECIDED,
+        # the promised date while the case is open: the receipt's, then the centre's (moved by a 补正 pause)
+        "due": case.get("due_date") if status not in CLOSED_STATUSES else None,
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -74,12 +74,21 @@ def test_offline_my_cases_show_the_last_known_state_and_its_as_of_time(start_kio
     from edge.store.cases import NewCase
     from protocol.cases import Applicant
 
-    case = k.runtime.cases.submit(
-        NewCase(item_code="RS-004", applicant=Applicant(id_number=zhang.id_number, name=zhang.name))
-    )
+    holder = Applicant(id_number=zhang.id_number, name=zhang.name)
+    case = k.runtime.cases.submit(NewCase(item_code="RS-004", applicant=holder, due_date=date(2026, 3, 2)))
     at = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai
+    paused = date(2026, 3, 9)  # the centre's date, moved by a 补正 pause
     k.runtime.cases.apply_events(
-        [CaseEvent(event_id=1, case_id=uuid.UUID(str(case.case_id)), version=1, status=CaseStatus.ACCEPTED, at=at)]
+        [
+            CaseEvent(
+                event_id=1,
+                case_id=uuid.UUID(str(case.case_id)),
+                version=1,
+                status=CaseStatus.MORE_MATERIALS,
+                at=at,
+                due_date=paused,
+            )
+        ]
     )
     page.goto(k.url)
     k.tap("zhang-wei")
@@ -88,8 +97,9 @@ def test_offline_my_cases_show_the_last_known_state_and_its_as_of_time(start_kio
     assert "网络暂时中断" in page.locator("#offline-note").inner_text()
     card = page.locator("#cases .case").first
     text = card.inner_text()
-    assert "社会保障卡挂失" in text and "已受理" in text and "截至 2026-03-02 09:30" in text
+    assert "社会保障卡挂失" in text and "待补正" in text and "截至 2026-03-02 09:30" in text
     assert case.receipt_no in text and "等待上传至中心" in text
+    assert "承诺办结日期：2026-03-09" in text and "补正期间暂停计时" in text
     shot(page, "cases-offline")
 
 
