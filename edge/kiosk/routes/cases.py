@@ -27,9 +27,9 @@ from litestar.response import Template
 from edge.kiosk.context import Kiosk, local
 from edge.kiosk.routes.home import kiosk_of
 from edge.kiosk.routes.rating import DECIDED
-from edge.store.retention import CLOSED
 from edge.kiosk.session import KioskSession
 from edge.store.cases import LookupUnavailable
+from edge.store.retention import CLOSED
 from protocol import idnumber
 from protocol.cases import CaseStatus
 from protocol.typed import typed_id_number, typed_query_code, typed_receipt
