@@ -114,6 +114,7 @@ def test_an_upgraded_terminal_drops_its_device_key_and_gets_its_holder_keys_from
         conn.execute("ALTER TABLE audit_entries DROP COLUMN sig")  # e0016 added it
         conn.execute("ALTER TABLE case_events DROP COLUMN tag")  # e0017 added it
         conn.execute("DROP TABLE work_calendar")  # e0018 added it
+        conn.execute("ALTER TABLE cases DROP COLUMN due_date")  # e0019 added it
         conn.execute("UPDATE alembic_version SET version_num = 'e0011'")
 
     upgraded = edge_factory("T1")  # migrates to head
