@@ -496,6 +496,16 @@ class CaseStore:
             changed = conn.execute(
                 forward, [{**{f"b_{k}": v for k, v in r.items()}, **d} for r, d in zip(rows, dues, strict=True)]
             ).rowcount
+            # The centre's date sent again with an event already here (a calendar recount at the hub moved it):
+            # the date alone, for the version the case is at.
+            dated = [{"b_case_id": str(ev.case_id), "b_version": ev.version, "b_due": ev.due_date} for ev in events]
+            if any(d["b_due"] is not None for d in dated):
+                conn.execute(
+                    update(_cases)
+                    .where(_cases.c.case_id == bindparam("b_case_id"), _cases.c.version == bindparam("b_version"))
+                    .values(due_date=func.coalesce(bindparam("b_due", type_=Date()), _cases.c.due_date)),
+                    [d for d in dated if d["b_due"] is not None],
+                )
             if new_ids:
                 applied = [
                     {"case_id": r["case_id"], "version": r["version"], "status": r["status"]}

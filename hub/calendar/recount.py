@@ -21,18 +21,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from hub.audit.chain import AuditRecord
 from hub.calendar.duedates import count_due, promise_start
 from hub.cases.returncalls import RETURN_CALL_DAYS
 from hub.cases.states import OPEN
-from hub.db.models import CaseRow, CaseWorkRow, ReturnCallRow, table
+from hub.db.models import CaseEventRow, CaseRow, CaseWorkRow, ReturnCallRow, table
 from protocol.workdays import WorkCalendar
 
 __all__ = ["Moved", "recount_open_cases", "recount_open_return_calls", "recount_record"]
 
-_cases, _work, _calls = table(CaseRow), table(CaseWorkRow), table(ReturnCallRow)
+_cases, _work, _calls, _events = table(CaseRow), table(CaseWorkRow), table(ReturnCallRow), table(CaseEventRow)
 Moved = tuple[str, date | None, date]
 """A case whose due date moved: ``(case_id, old, new)``."""
 
@@ -102,6 +102,13 @@ def recount_open_cases(conn: Connection, calendar: WorkCalendar) -> list[Moved]:
         conn.execute(
             update(_cases).where(_cases.c.case_id == bindparam("b_case_id")).values(due_date=bindparam("b_due")),
             [{"b_case_id": case_id, "b_due": new} for case_id, _, new in moved],
+        )
+        # Each moved case's newest event goes to its terminal again (hub.cases.delivery's resend sweep), carrying
+        # the date now: the terminal shows the resident the promised date, and no other event would tell it.
+        newest = select(func.max(_events.c.id)).where(_events.c.case_id == bindparam("b_case_id")).scalar_subquery()
+        conn.execute(
+            update(_events).where(_events.c.id == newest).values(published_at=None),
+            [{"b_case_id": case_id} for case_id, _, _ in moved],
         )
     return moved
 

@@ -133,6 +133,9 @@ def test_a_case_keeps_its_receipts_date_until_the_centre_moves_it(edge):
     edge.cases.apply_events([ev(3, CaseStatus.ACCEPTED, date(2026, 12, 22))])
     edge.cases.apply_events([ev(2, CaseStatus.MORE_MATERIALS, date(2026, 12, 18))])  # older, late
     assert edge.cases.get(str(case.case_id))["due_date"] == date(2026, 12, 22)
+    # The same event again with the date a holiday entered at the centre moved: the date alone changes.
+    edge.cases.apply_events([ev(3, CaseStatus.ACCEPTED, date(2026, 12, 23))])
+    assert edge.cases.get(str(case.case_id))["due_date"] == date(2026, 12, 23)
 
 
 def test_a_device_at_the_first_schema_upgrades_in_place_with_its_queue_intact(tmp_path: Path):

@@ -116,7 +116,15 @@ def test_a_new_holiday_moves_the_due_dates_of_open_cases_and_leaves_decided_ones
     store.update_item("GA-003", {"promised_days": 10}, "cli:op")
     store.publish("cli:op")
 
+    with engine.begin() as conn:  # every event delivered to its terminal
+        conn.execute(text("UPDATE case_events SET published_at = :at"), {"at": local_10am("2026-12-31")})
     saved = calendar.set_day(date(2027, 1, 1), "off", "元旦", "user:manager")
+    # The newest event of each moved case goes to its terminal again, with the date now (a review: the terminal
+    # showed the resident the date counted before the holiday was entered); none of the decided case's.
+    with engine.connect() as conn:
+        again = conn.execute(text("SELECT case_id, version FROM case_events WHERE published_at IS NULL")).all()
+    newest = {running: 1, waiting: 3, resumed: 4}
+    assert sorted(again) == sorted(newest.items())
     after = {
         running: date(2027, 1, 5),  # Thu 31, Mon 4, Tue 5
         waiting: date(2027, 1, 5),  # Tue 29, Wed 30, Thu 31, Mon 4, Tue 5
