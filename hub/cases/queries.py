@@ -338,16 +338,13 @@ class CaseQueries:
         # Whoever may not act on the case (the 电子监察 auditor) oversees it without calling the resident: phone
         # numbers masked (a personal-data review: minimum necessary).
         phones = set() if acts else {f.key for f in fields if f.type is FieldType.PHONE} | {"open311_phone"}
-        # A phone field of an older form (not in the version in force) is masked by its look: typed as a phone.
+        # For them, any phone number typed elsewhere (a field of an older form, a note) is masked by its look too.
         form = [
-            (
-                labels.get(k, k),
-                _masked_phone(str(v))
-                if k in phones or (not acts and _PHONE_LIKE.match(str(v)))
-                else _masked_text(v, k in ids),
-            )
+            (labels.get(k, k), _masked_phone(str(v)) if k in phones else _masked_text(v, k in ids))
             for k, v in (payload.get("form") or {}).items()
         ]
+        if not acts:
+            form = [(label, _mask_phones(value)) for label, value in form]
         actions: list[ActionOption] = []
         if acts:
             for a in allowed_actions(CaseStatus(row["status"]), int(row["notices"] or 0)):
@@ -510,8 +507,16 @@ def _case_when(cond: Any) -> Any:
     return case((cond, 1), else_=0)
 
 
-_PHONE_LIKE = re.compile(r"^\s*(\+?86[\s-]*)?(1[3-9]\d[\s-]*\d{4}[\s-]*\d{4}|0\d{2,3}[\s-]*\d{3,4}[\s-]*\d{4})\s*$")
-"""A mainland mobile or landline number as people type it (spaces, dashes, +86)."""
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![\d*])(?:(?:\+|00)86[\s-]?)?"
+    r"(?P<number>1[3-9]\d(?:[\s-]?\d{4}){2}|\(?0\d{2,3}\)?[\s-]?\d{3,4}[\s-]?\d{4})(?![\d*])"
+)
+"""A mainland mobile or landline number within text as people type it (spaces, dashes, brackets, +86)."""
+
+
+def _mask_phones(text: str) -> str:
+    """``text`` with every phone number in it shown as :func:`_masked_phone` shows one."""
+    return _PHONE_IN_TEXT.sub(lambda m: _masked_phone(m.group("number")), text)
 
 
 def _masked_phone(value: str) -> str:

@@ -48,11 +48,21 @@ def test_the_auditor_sees_a_phone_number_of_an_older_form_masked(hub_db_url):
         catalogue = load_seed()
         queries = CaseQueries(engine, lambda: catalogue, CalendarService(engine), catalogue.get)
         people = add_users(Users(engine))
-        typed = {"phone": "13800000000", "contact_tel": "139 0013 8000", "landline": "021-6234 5678", "lane": "123弄"}
+        typed = {
+            "phone": "13800000000",
+            "contact_tel": "139 0013 8000",
+            "landline": "021-6234 5678",
+            "note": "联系人李四 13912345678，或 (021)62345678-801、+86 137-0000-1111",
+            "lane": "123弄",
+            "when": "2026-12-05",
+            "account": "6222021001115678",  # a bank card's 16 digits: not a phone number
+        }
         (case_id,) = ingest(engine, ["MZ-001"], form=typed)
         shown = dict(queries.detail(people["auditor"], case_id).form)
         assert shown["contact_tel"] == "139****8000" and shown["landline"] == "021****5678"
-        assert "13800000000" not in shown.values() and shown["lane"] == "123弄"
+        assert shown["note"] == "联系人李四 139****5678，或 021****5678-801、137****1111"
+        assert "13800000000" not in shown.values() and shown["lane"] == "123弄" and shown["when"] == "2026-12-05"
+        assert shown["account"] == "6222021001115678"
         clerk = dict(queries.detail(people["clerk_mz"], case_id).form)
         assert clerk["contact_tel"] == "139 0013 8000"
     finally:
