@@ -24,7 +24,9 @@ from edge.kiosk.session import Draft, KioskSession
 from edge.store.cases import NewCase
 from protocol.cases import PHONE_PATTERN
 from protocol.catalogue import FieldType, FormField, Prefill, ServiceItem
+from protocol.envelope import utcnow
 from protocol.idnumber import InvalidIdNumber, mask, validate
+from protocol.localtime import local_date
 from protocol.typed import typed_date, typed_id_number, typed_phone
 
 __all__ = ["ROUTES"]
@@ -276,8 +278,8 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
     if draft.stale(item):  # a catalogue came into force since the form was checked: check it again
         session.drafts[code] = draft
         return redirect(f"/item/{code}/apply")
-    directory = kiosk.directory
-    due = directory.due_date(item, kiosk.today())  # what the receipt prints, kept with the case for 我的办件
+    directory, now = kiosk.directory, utcnow()
+    due = directory.due_date(item, local_date(now))  # the receipt's date from its acceptance, kept for 我的办件
     try:
         case = kiosk.runtime.cases.submit(
             NewCase(
@@ -288,9 +290,10 @@ def submit(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any
                 agent=session.staff_id,
                 notify_phone=draft.notify_phone,
                 done_on_spot=item.done_on_spot,  # 我的办件 says 已办结 as the receipt does, offline too
-                item_hash=draft.item_hash or None,
-                due_date=due,  # the item the form was checked on (not stale): the receipt's
-            )
+                item_hash=draft.item_hash or None,  # the item the form was checked on (not stale): the receipt's
+                due_date=due,
+            ),
+            now=now,
         )
     except Exception:
         session.drafts[code] = draft  # nothing was stored: the resident may try again or call staff
