@@ -183,6 +183,7 @@ class _Sim:
             committee=committee,
             created_at=datetime.now(UTC),
             applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
+            item_hash=self.shared["item_hash"],  # as a kiosk names the item it promised by
         )
         sealed_case = self.shared["sealer"].seal(case)
         self.unacked.add(str(case.case_id))
@@ -275,6 +276,7 @@ def _sim_worker(
     shared: dict[str, Any] = {
         "seed_items": seed.manifest().items,
         "seed_hash": seed.content_hash(),
+        "item_hash": seed.manifest().items["MZ-001"],
         "errors": 0,
         "sent": {},
         # Cases minutes apart, as in the field: each under its own ephemeral key. A simulation: no wipe timers.

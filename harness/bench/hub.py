@@ -56,7 +56,9 @@ TERMINALS = 20
 def _batches(n: int, hub_public_key: str, key_regime: str) -> list[tuple[str, bytes, list[CaseSubmission]]]:
     key = sealed.public_key(hub_public_key)
     sealers = [sealed.Sealer(key, rotate_n=KEY_REGIMES[key_regime], timer=False) for _ in range(TERMINALS)]
-    items = [i.code for i in load_seed().items]
+    seed = load_seed()
+    items = [i.code for i in seed.items]
+    hashes = {i.code: i.content_hash() for i in seed.items}  # as a kiosk names the item it promised by
     out = []
     now = utcnow()
     for start in range(0, n, BATCH):
@@ -73,6 +75,7 @@ def _batches(n: int, hub_public_key: str, key_regime: str) -> list[tuple[str, by
                     committee=terminal,
                     created_at=now - timedelta(minutes=i % 600),
                     applicant=Applicant(id_number=with_check_digit(body), name="测试居民"),
+                    item_hash=hashes[items[i % len(items)]],
                 )
             )
         sealer = sealers[start // BATCH % TERMINALS]

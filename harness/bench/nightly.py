@@ -42,6 +42,7 @@ from harness.bench.procs import cpu_s
 from harness.broker import Mosquitto
 from protocol import sealed, topics
 from protocol.cases import Ack, Applicant, CaseBatch, CaseBatchBody, CaseStatus, CaseSubmission
+from protocol.catalogue import load_seed
 from protocol.codec import decode
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
@@ -60,6 +61,7 @@ from protocol.state import HubState
 __all__ = ["command"]
 
 ITEM = "MZ-001"
+ITEM_HASH = load_seed().get(ITEM).content_hash()  # type: ignore[union-attr]
 _NS = uuid.UUID("5e6f9a44-3c1d-4b8e-9a51-6c0d2e7f1b23")
 _SUBMITTED = CaseStatus.SUBMITTED.value
 
@@ -113,6 +115,7 @@ class _Terminal:
             committee=self.tid,
             created_at=w.created[i],
             applicant=Applicant(id_number=w.id_number[i], name="测试居民"),
+            item_hash=ITEM_HASH,  # as a kiosk names the item it promised by
         )
 
     def count(self) -> int:

@@ -50,6 +50,7 @@ from harness.bench.identity import compare, fingerprint, hub_cases
 from harness.broker import Mosquitto, free_port
 from harness.linkproxy import LinkProxy
 from harness.supervise import wait_http
+from protocol.catalogue import load_seed
 from protocol.envelope import utcnow
 from protocol.idnumber import with_check_digit
 
@@ -90,6 +91,7 @@ def queue_cases(
         seal_key_cases=KEY_REGIMES[key_regime],
     )
     cases: dict[str, str] = {}
+    item_hash = load_seed().get("MZ-001").content_hash()  # type: ignore[union-attr]
     with EdgeRuntime(settings) as rt:
         for i in range(n):
             s = rt.cases.submit(
@@ -97,6 +99,7 @@ def queue_cases(
                     item_code="MZ-001",
                     applicant=Applicant(id_number=_id_number(i), name="测试居民"),
                     form={"电话": f"139{i:08d}"},
+                    item_hash=item_hash,  # as the kiosk names the item it promised by
                 )
             )
             cases[str(s.case_id)] = fingerprint(s.receipt_no, s.query_code, s.item_code, s.applicant.id_number)
