@@ -13,34 +13,17 @@ statutory 15; MZ-004 finished on the spot), the dates counted by hand.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, date, datetime, timedelta
-
-from sqlalchemy import select
 
 from hub.catalogue.store import CatalogueStore
 from hub.db.engine import open_engine
-from hub.db.models import CaseRow, table
 from tests.unit.hub.helpers import ingest
+from tests.unit.hub.test_withdrawn_item import _local_10am, _publish, _row
 
 
-def _local_10am(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
-
-
-def _publish(store: CatalogueStore, code: str, **changes) -> None:
-    data = json.loads(store.export())
-    for item in data["items"]:
-        if item["code"] == code:
-            item.update(changes)
-    store.import_catalogue(json.dumps(data), "cli:op")
-    store.publish("cli:op")
-
-
-def _row(engine, case_id: str):
-    t = table(CaseRow)
-    with engine.connect() as conn:
-        return conn.execute(select(t).where(t.c.case_id == case_id)).mappings().one()
+def _change(code: str, **changes):
+    """What :func:`_publish` does to the items: ``code``'s fields set to ``changes``."""
+    return lambda items: next(i for i in items if i["code"] == code).update(changes)
 
 
 def test_a_case_accepted_under_an_earlier_version_keeps_its_receipts_promise(hub_db_url):
@@ -49,8 +32,10 @@ def test_a_case_accepted_under_an_earlier_version_keeps_its_receipts_promise(hub
         store = CatalogueStore(engine)
         store.bootstrap()  # version 1: the seed
         terminal_held = {code: store.get().get(code).content_hash() for code in ("GA-003", "MZ-004")}
-        _publish(store, "GA-003", promised_days=10, statutory_days=20)  # version 2
-        _publish(store, "MZ-004", done_on_spot=False, item_class="promised", promised_days=5, statutory_days=5)  # v3
+        _publish(store, _change("GA-003", promised_days=10, statutory_days=20))  # version 2
+        _publish(
+            store, _change("MZ-004", done_on_spot=False, item_class="promised", promised_days=5, statutory_days=5)
+        )  # v3
 
         # A terminal still on version 1 accepted both on Monday 14 December 2026; they arrive under version 3.
         monday = _local_10am("2026-12-14")
@@ -89,7 +74,7 @@ def test_only_an_item_published_lately_is_taken_and_a_made_up_hash_asks_the_data
         store.bootstrap()
         in_force = CatalogueInForce(store, check_s=0)
         v1 = store.get().get("GA-003")
-        _publish(store, "GA-003", promised_days=10, statutory_days=20)
+        _publish(store, _change("GA-003", promised_days=10, statutory_days=20))
         published_at = datetime.now(UTC)
         store.update_item("GA-003", {"promised_days": 1}, "user:colleague")  # a draft no terminal was given
         draft_hash = store.draft().get("GA-003").content_hash()
