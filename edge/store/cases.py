@@ -482,7 +482,6 @@ class CaseStore:
                 version=bindparam("b_version"),
                 status_at=bindparam("b_at"),
                 status_note=bindparam("b_note"),
-                due_date=func.coalesce(bindparam("b_due_date", type_=Date()), _cases.c.due_date),
             )
         )
         with self._engine.begin() as conn:
@@ -492,19 +491,20 @@ class CaseStore:
                 .all()
             )
             # One statement for the batch; each row moves its case forward only if the version is newer.
-            dues = [{"b_due_date": ev.due_date} for ev in events]
-            changed = conn.execute(
-                forward, [{**{f"b_{k}": v for k, v in r.items()}, **d} for r, d in zip(rows, dues, strict=True)]
-            ).rowcount
-            # The centre's date sent again with an event already here (a calendar recount at the hub moved it):
-            # the date alone, for the version the case is at.
-            dated = [{"b_case_id": str(ev.case_id), "b_version": ev.version, "b_due": ev.due_date} for ev in events]
-            if any(d["b_due"] is not None for d in dated):
+            changed = conn.execute(forward, [{f"b_{k}": v for k, v in r.items()} for r in rows]).rowcount
+            # The centre's date, from the event at the version the case is now at: one just applied, or one already
+            # here sent again (a calendar recount at the hub moved the date).
+            dated = [
+                {"b_case_id": str(ev.case_id), "b_version": ev.version, "b_due": ev.due_date}
+                for ev in events
+                if ev.due_date is not None
+            ]
+            if dated:
                 conn.execute(
                     update(_cases)
                     .where(_cases.c.case_id == bindparam("b_case_id"), _cases.c.version == bindparam("b_version"))
-                    .values(due_date=func.coalesce(bindparam("b_due", type_=Date()), _cases.c.due_date)),
-                    [d for d in dated if d["b_due"] is not None],
+                    .values(due_date=bindparam("b_due", type_=Date())),
+                    dated,
                 )
             if new_ids:
                 applied = [
